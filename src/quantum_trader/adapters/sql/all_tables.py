@@ -1,0 +1,3 @@
+"""Imports every table module so the shared metadata knows the whole schema."""
+
+from quantum_trader.adapters.sql import tables  # noqa: F401

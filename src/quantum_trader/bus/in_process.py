@@ -1,0 +1,108 @@
+"""In-process, synchronous event bus with deterministic delivery.
+
+Handlers run in subscription order, inside ``publish``. An event published by a handler is
+queued and delivered after the current event has reached every subscriber (breadth-first), so
+every subscriber sees events in the same global order. A failing handler does not stop the others:
+its error is recorded and re-raised once delivery finishes, so nothing fails silently.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from quantum_trader.bus.envelope import Event, JsonValue
+from quantum_trader.bus.port import Handler
+from quantum_trader.clock.clock import Clock
+
+
+class HandlerError(Exception):
+    """One or more subscribers raised while handling an event."""
+
+    def __init__(self, failures: list[tuple[str, Event, BaseException]]) -> None:
+        self.failures = failures
+        detail = "; ".join(
+            f"{name} on {ev.type}#{ev.sequence}: {exc!r}" for name, ev, exc in failures
+        )
+        super().__init__(f"{len(failures)} event handler(s) failed: {detail}")
+
+
+@dataclass(slots=True)
+class _Sub:
+    pattern: str
+    handler: Handler
+    bus: InProcessBus
+    active: bool = True
+
+    def matches(self, topic: str) -> bool:
+        if self.pattern == "*" or self.pattern == topic:
+            return True
+        return self.pattern.endswith(".*") and topic.startswith(self.pattern[:-1])
+
+    def cancel(self) -> None:
+        self.active = False
+        self.bus._remove(self)
+
+
+class InProcessBus:
+    """The default bus: one process, one thread, deterministic order."""
+
+    def __init__(self, clock: Clock, run_id: str = "run") -> None:
+        self._clock = clock
+        self._run_id = run_id
+        self._subs: list[_Sub] = []
+        self._queue: deque[Event] = deque()
+        self._delivering = False
+        self._sequence = 0
+        self.published: dict[str, int] = {}
+        self.recorders: list[Callable[[Event], None]] = []
+
+    @property
+    def sequence(self) -> int:
+        return self._sequence
+
+    def publish(self, type: str, payload: Mapping[str, JsonValue], *, source: str) -> Event:
+        self._sequence += 1
+        event = Event(
+            id=f"{self._run_id}:{self._sequence}",
+            type=type,
+            time=self._clock.now(),
+            source=source,
+            sequence=self._sequence,
+            payload=payload,
+        )
+        self.published[type] = self.published.get(type, 0) + 1
+        for record in self.recorders:
+            record(event)
+        self._queue.append(event)
+        if not self._delivering:
+            self._drain()
+        return event
+
+    def subscribe(self, pattern: str, handler: Handler) -> _Sub:
+        sub = _Sub(pattern=pattern, handler=handler, bus=self)
+        self._subs.append(sub)
+        return sub
+
+    def _remove(self, sub: _Sub) -> None:
+        if sub in self._subs:
+            self._subs.remove(sub)
+
+    def _drain(self) -> None:
+        self._delivering = True
+        failures: list[tuple[str, Event, BaseException]] = []
+        try:
+            while self._queue:
+                event = self._queue.popleft()
+                for sub in list(self._subs):
+                    if sub.active and sub.matches(event.type):
+                        try:
+                            sub.handler(event)
+                        except Exception as exc:
+                            name = getattr(sub.handler, "__qualname__", repr(sub.handler))
+                            failures.append((name, event, exc))
+        finally:
+            self._delivering = False
+        if failures:
+            raise HandlerError(failures)

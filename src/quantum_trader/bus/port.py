@@ -1,0 +1,25 @@
+"""The bus port. Modules depend on this, never on a concrete transport."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Protocol
+
+from quantum_trader.bus.envelope import Event, JsonValue
+
+Handler = Callable[[Event], None]
+
+
+class Subscription(Protocol):
+    def cancel(self) -> None: ...
+
+
+class EventBus(Protocol):
+    """Publish/subscribe with deterministic delivery order.
+
+    ``pattern`` is a topic, or a prefix ending in ``.*`` (``execution.order.*``), or ``*``.
+    """
+
+    def publish(self, type: str, payload: Mapping[str, JsonValue], *, source: str) -> Event: ...
+
+    def subscribe(self, pattern: str, handler: Handler) -> Subscription: ...

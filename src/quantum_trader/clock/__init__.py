@@ -1,0 +1,6 @@
+"""Time: the Clock protocol, simulated and wall clocks, and the job scheduler."""
+
+from quantum_trader.clock.clock import Clock, SimulatedClock, WallClock
+from quantum_trader.clock.scheduler import ScheduledJob, Scheduler
+
+__all__ = ["Clock", "ScheduledJob", "Scheduler", "SimulatedClock", "WallClock"]

@@ -1,0 +1,277 @@
+"""Typed, validated settings: the one place where environment variables and files are read.
+
+Names compatible with the deployment this system replaces (``AI_ENGINE_*``, ``ENABLE_*``,
+``META_STRATEGY_ENABLED`` …) are read without prefix; everything else is ``QT_``-prefixed.
+An optional TOML file (``QT_CONFIG_FILE``) gives defaults under the environment. Settings that
+contradict each other fail at startup, naming the variables and their values.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from quantum_trader.domain.errors import ConfigError
+
+KNOWN_MODELS = ("xgb", "lgbm", "nhits", "patchtst")
+
+
+def _qt(name: str) -> Any:
+    """A field read from ``QT_<NAME>`` (and, in the TOML file, from the field's own name)."""
+    return AliasChoices(f"QT_{name.upper()}", name)
+
+
+def _legacy(var: str, name: str) -> Any:
+    """A field read from the replaced deployment's variable name."""
+    return AliasChoices(var, name)
+
+
+class Settings(BaseSettings):
+    """Effective configuration. Build it with :func:`load_settings`."""
+
+    model_config = SettingsConfigDict(
+        frozen=True,
+        extra="ignore",
+        populate_by_name=True,
+        case_sensitive=True,
+    )
+
+    # --- ensemble (legacy names) -------------------------------------------------------
+    ensemble_models: list[str] = Field(
+        default_factory=lambda: list(KNOWN_MODELS),
+        validation_alias=_legacy("AI_ENGINE_ENSEMBLE_MODELS", "ensemble_models"),
+    )
+    min_consensus: int = Field(
+        2, validation_alias=_legacy("AI_ENGINE_MIN_CONSENSUS", "min_consensus")
+    )
+
+    # --- module switches (legacy names) -------------------------------------------------
+    enable_memory_states: bool = Field(
+        True, validation_alias=_legacy("ENABLE_MEMORY_STATES", "enable_memory_states")
+    )
+    enable_reinforcement: bool = Field(
+        True, validation_alias=_legacy("ENABLE_REINFORCEMENT", "enable_reinforcement")
+    )
+    enable_drift_detection: bool = Field(
+        True, validation_alias=_legacy("ENABLE_DRIFT_DETECTION", "enable_drift_detection")
+    )
+    enable_covariate_shift: bool = Field(
+        True, validation_alias=_legacy("ENABLE_COVARIATE_SHIFT", "enable_covariate_shift")
+    )
+    meta_strategy_enabled: bool = Field(
+        True, validation_alias=_legacy("META_STRATEGY_ENABLED", "meta_strategy_enabled")
+    )
+    rl_sizing_enabled: bool = Field(
+        True, validation_alias=_legacy("RL_SIZING_ENABLED", "rl_sizing_enabled")
+    )
+    regime_detection_enabled: bool = Field(
+        True, validation_alias=_legacy("REGIME_DETECTION_ENABLED", "regime_detection_enabled")
+    )
+    continuous_learning_enabled: bool = Field(
+        True, validation_alias=_legacy("CONTINUOUS_LEARNING_ENABLED", "continuous_learning_enabled")
+    )
+    model_supervisor_enabled: bool = Field(
+        True, validation_alias=_legacy("MODEL_SUPERVISOR_ENABLED", "model_supervisor_enabled")
+    )
+
+    # --- storage and data ---------------------------------------------------------------
+    home: Path = Field(Path(".qt"), validation_alias=_qt("home"))
+    database_url: str | None = Field(None, validation_alias=_qt("database_url"))
+    data_dir: Path | None = Field(None, validation_alias=_qt("data_dir"))
+    store_dir: Path | None = Field(None, validation_alias=_qt("store_dir"))
+    artifacts_dir: Path | None = Field(None, validation_alias=_qt("artifacts_dir"))
+    redis_url: str | None = Field(None, validation_alias=_qt("redis_url"))
+
+    # --- market and run -----------------------------------------------------------------
+    symbols: list[str] = Field(
+        default_factory=lambda: ["BTCUSDT", "ETHUSDT"], validation_alias=_qt("symbols")
+    )
+    timeframe: str = Field("1h", validation_alias=_qt("timeframe"))
+    replay_days: int = Field(90, validation_alias=_qt("replay_days"))
+    seed: int = Field(7, validation_alias=_qt("seed"))
+    label_horizon: int = Field(4, validation_alias=_qt("label_horizon"))
+    retrain_check_minutes: int = Field(30, validation_alias=_qt("retrain_check_minutes"))
+
+    # --- simulated exchange -------------------------------------------------------------
+    initial_balance: float = Field(10_000.0, validation_alias=_qt("initial_balance"))
+    maker_fee: float = Field(0.0002, validation_alias=_qt("maker_fee"))
+    taker_fee: float = Field(0.0005, validation_alias=_qt("taker_fee"))
+    slippage_bps: float = Field(1.0, validation_alias=_qt("slippage_bps"))
+    default_funding_rate: float = Field(0.0001, validation_alias=_qt("default_funding_rate"))
+
+    # --- live trading -------------------------------------------------------------------
+    live: bool = Field(False, validation_alias=_qt("live"))
+    live_confirmed: bool = Field(False, validation_alias=_qt("live_confirmed"))
+    binance_api_key: SecretStr | None = Field(None, validation_alias=_qt("binance_api_key"))
+    binance_api_secret: SecretStr | None = Field(None, validation_alias=_qt("binance_api_secret"))
+
+    # --- logging --------------------------------------------------------------------------
+    log_format: Literal["console", "json"] = Field("console", validation_alias=_qt("log_format"))
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", validation_alias=_qt("log_level")
+    )
+
+    @field_validator("ensemble_models", "symbols", mode="before")
+    @classmethod
+    def _json_or_csv_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("timeframe")
+    @classmethod
+    def _known_timeframe(cls, value: str) -> str:
+        from quantum_trader.domain.time import timeframe_ms
+
+        timeframe_ms(value)
+        return value
+
+    @model_validator(mode="after")
+    def _no_contradictions(self) -> Settings:
+        problems: list[str] = []
+        unknown = [m for m in self.ensemble_models if m not in KNOWN_MODELS]
+        if unknown:
+            problems.append(
+                f"AI_ENGINE_ENSEMBLE_MODELS={json.dumps(self.ensemble_models)} names unknown "
+                f"model(s) {unknown}; known: {list(KNOWN_MODELS)}"
+            )
+        if len(set(self.ensemble_models)) != len(self.ensemble_models):
+            problems.append(
+                f"AI_ENGINE_ENSEMBLE_MODELS={json.dumps(self.ensemble_models)} repeats a model"
+            )
+        if not 1 <= self.min_consensus <= max(len(self.ensemble_models), 1):
+            problems.append(
+                f"AI_ENGINE_MIN_CONSENSUS={self.min_consensus} cannot be met with "
+                f"{len(self.ensemble_models)} model(s) enabled "
+                f"(AI_ENGINE_ENSEMBLE_MODELS={json.dumps(self.ensemble_models)}); "
+                f"it must be between 1 and {len(self.ensemble_models)}"
+            )
+        if self.enable_reinforcement and len(self.ensemble_models) < 2:
+            problems.append(
+                "ENABLE_REINFORCEMENT=true learns weights between models but "
+                f"AI_ENGINE_ENSEMBLE_MODELS={json.dumps(self.ensemble_models)} has fewer than two"
+            )
+        if not self.symbols:
+            problems.append("QT_SYMBOLS is empty: give at least one symbol")
+        if self.live and not (self.binance_api_key and self.binance_api_secret):
+            problems.append("QT_LIVE=true needs QT_BINANCE_API_KEY and QT_BINANCE_API_SECRET")
+        if self.live and not self.live_confirmed:
+            problems.append(
+                "QT_LIVE=true needs QT_LIVE_CONFIRMED=true: live trading risks real money"
+            )
+        if self.maker_fee < 0 or self.taker_fee < 0:
+            problems.append(
+                f"QT_MAKER_FEE={self.maker_fee}, QT_TAKER_FEE={self.taker_fee}: fees must be >= 0"
+            )
+        if self.initial_balance <= 0:
+            problems.append(f"QT_INITIAL_BALANCE={self.initial_balance} must be > 0")
+        if self.label_horizon < 1:
+            problems.append(f"QT_LABEL_HORIZON={self.label_horizon} must be >= 1")
+        if self.replay_days < 1:
+            problems.append(f"QT_REPLAY_DAYS={self.replay_days} must be >= 1")
+        if problems:
+            raise ValueError("contradictory settings: " + " | ".join(problems))
+        return self
+
+    # --- derived locations ----------------------------------------------------------------
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.home / 'quantum_trader.sqlite').as_posix()}"
+
+    @property
+    def effective_store_dir(self) -> Path:
+        return self.store_dir or self.home / "store"
+
+    @property
+    def effective_artifacts_dir(self) -> Path:
+        return self.artifacts_dir or self.home / "artifacts"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_path = os.environ.get("QT_CONFIG_FILE")
+        if toml_path:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(toml_path)))
+        return tuple(sources)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings from the environment (and ``QT_CONFIG_FILE``); raise ConfigError if invalid."""
+    toml_path = os.environ.get("QT_CONFIG_FILE")
+    if toml_path and not Path(toml_path).is_file():
+        raise ConfigError(f"QT_CONFIG_FILE={toml_path}: no such file")
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"]) or "settings"
+            msg = err["msg"].removeprefix("Value error, ")
+            lines.append(f"{where}: {msg}" if where != "settings" else msg)
+        raise ConfigError("invalid configuration: " + "; ".join(lines)) from None
+
+
+SECRET_MARK = "**********"
+
+
+def redacted(settings: Settings) -> dict[str, Any]:
+    """The effective settings as a dict, secrets replaced by a mark (for ``config show``)."""
+    out: dict[str, Any] = {}
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if isinstance(value, SecretStr):
+            out[name] = SECRET_MARK
+        elif isinstance(value, Path):
+            out[name] = str(value)
+        elif name == "database_url" and value and "@" in value:
+            out[name] = _redact_url(value)
+        else:
+            out[name] = value
+    out["effective_database_url"] = _redact_url(settings.effective_database_url)
+    return out
+
+
+def _redact_url(url: str) -> str:
+    """Hide the password in ``scheme://user:password@host``."""
+    if "://" not in url or "@" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:{SECRET_MARK}@{host}" if ":" in creds else url
+
+
+def env_name(field: str) -> str:
+    """The environment variable that sets ``field`` (for messages and docs)."""
+    alias = Settings.model_fields[field].validation_alias
+    if isinstance(alias, AliasChoices):
+        first = alias.choices[0]
+        return str(first)
+    return field.upper()

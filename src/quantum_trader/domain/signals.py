@@ -1,0 +1,74 @@
+"""Model votes and the ensemble signal they make."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from quantum_trader.domain import checks
+from quantum_trader.domain.errors import DomainValidationError
+
+
+class Direction(StrEnum):
+    """Direction of the forward return over the label horizon."""
+
+    DOWN = "DOWN"
+    FLAT = "FLAT"
+    UP = "UP"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelVote:
+    """One model's class probabilities for one symbol at one time."""
+
+    model: str
+    p_down: float
+    p_flat: float
+    p_up: float
+    weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("p_down", "p_flat", "p_up"):
+            checks.probability("ModelVote", name, getattr(self, name))
+        total = self.p_down + self.p_flat + self.p_up
+        if abs(total - 1.0) > 1e-6:
+            raise DomainValidationError("ModelVote", "p_down+p_flat+p_up", total, "must sum to 1")
+        checks.non_negative("ModelVote", "weight", self.weight)
+
+    @property
+    def direction(self) -> Direction:
+        probs = {Direction.DOWN: self.p_down, Direction.FLAT: self.p_flat, Direction.UP: self.p_up}
+        return max(probs, key=probs.__getitem__)
+
+
+@dataclass(frozen=True, slots=True)
+class WeightChange:
+    """Which module changed which model's weight, and by how much (for the audit of a signal)."""
+
+    module: str
+    model: str
+    before: float
+    after: float
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """The ensemble's verdict for a symbol at ``time`` (epoch ms).
+
+    ``direction`` is FLAT whenever consensus was not reached; ``votes`` keeps every model's vote.
+    """
+
+    symbol: str
+    time: int
+    direction: Direction
+    probability: float
+    confidence: float
+    votes: tuple[ModelVote, ...]
+    agreeing: int = 0
+    weight_changes: tuple[WeightChange, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        checks.non_empty("Signal", "symbol", self.symbol)
+        checks.probability("Signal", "probability", self.probability)
+        checks.probability("Signal", "confidence", self.confidence)

@@ -1,0 +1,1 @@
+"""Feature pipeline and labels: one definition for batch training and streaming updates."""

@@ -1,0 +1,1 @@
+"""Ensemble members: the model protocol, tabular (xgb, lgbm) and forecasting (nhits, patchtst)."""
