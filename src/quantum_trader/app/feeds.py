@@ -1,0 +1,68 @@
+"""Candle sources for the engine: a replay of stored candles, merged across symbols in time order.
+
+The engine consumes closed candles ordered by close time, then symbol; that order is what makes a
+multi-symbol replay deterministic. A source that goes backwards is an error, never re-sorted.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator, Mapping
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from quantum_trader.domain.errors import DataError
+from quantum_trader.domain.market import Candle
+from quantum_trader.domain.time import fmt, timeframe_ms
+
+
+class CandleSource(Protocol):
+    """Closed candles in non-decreasing close-time order."""
+
+    def __iter__(self) -> Iterator[Candle]: ...
+
+
+class ReplayFeed:
+    """Replays candle frames (one per symbol) in close-time order.
+
+    Each frame has columns open_time (int ms), open, high, low, close, volume, sorted by open_time.
+    """
+
+    def __init__(self, frames: Mapping[str, pd.DataFrame], timeframe: str) -> None:
+        self._timeframe = timeframe
+        self._step = timeframe_ms(timeframe)
+        self._arrays: dict[str, tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]] = {}
+        for symbol, frame in frames.items():
+            times = frame["open_time"].to_numpy(dtype=np.int64)
+            if len(times) > 1 and bool(np.any(np.diff(times) <= 0)):
+                bad = int(np.argmax(np.diff(times) <= 0))
+                raise DataError(
+                    f"{symbol} {timeframe}: open times not increasing at row {bad + 1}: "
+                    f"{fmt(int(times[bad]))} then {fmt(int(times[bad + 1]))}"
+                )
+            values = frame[["open", "high", "low", "close", "volume"]].to_numpy(dtype=np.float64)
+            self._arrays[symbol] = (times, values)
+
+    @property
+    def symbols(self) -> list[str]:
+        return sorted(self._arrays)
+
+    def __len__(self) -> int:
+        return sum(len(t) for t, _ in self._arrays.values())
+
+    def __iter__(self) -> Iterator[Candle]:
+        heap: list[tuple[int, str, int]] = []
+        for symbol, (times, _) in self._arrays.items():
+            if len(times):
+                heap.append((int(times[0]) + self._step, symbol, 0))
+        heapq.heapify(heap)
+        while heap:
+            close_time, symbol, i = heapq.heappop(heap)
+            times, values = self._arrays[symbol]
+            o, h, lo, c, v = values[i]
+            yield Candle(symbol, self._timeframe, close_time - self._step, o, h, lo, c, v)
+            if i + 1 < len(times):
+                heapq.heappush(heap, (int(times[i + 1]) + self._step, symbol, i + 1))
