@@ -24,6 +24,7 @@ class ScheduledJob:
     interval_ms: int
     fn: JobFn
     next_run: int
+    order: int = 0  # registration order: breaks ties between jobs due at the same time
     runs: int = 0
     last_run: int | None = None
 
@@ -31,7 +32,7 @@ class ScheduledJob:
 @dataclass(order=True, slots=True)
 class _Entry:
     due: int
-    seq: int
+    order: int
     job: ScheduledJob = field(compare=False)
 
 
@@ -49,7 +50,10 @@ class Scheduler:
             raise ValueError(f"job {name!r}: interval_ms must be > 0, got {interval_ms}")
         if name in self._jobs:
             raise ValueError(f"job {name!r} is already scheduled")
-        job = ScheduledJob(name=name, interval_ms=interval_ms, fn=fn, next_run=start_at)
+        self._seq += 1
+        job = ScheduledJob(
+            name=name, interval_ms=interval_ms, fn=fn, next_run=start_at, order=self._seq
+        )
         self._jobs[name] = job
         self._push(job)
         return job
@@ -83,8 +87,7 @@ class Scheduler:
         return ran
 
     def _push(self, job: ScheduledJob) -> None:
-        self._seq += 1
-        heapq.heappush(self._heap, _Entry(job.next_run, self._seq, job))
+        heapq.heappush(self._heap, _Entry(job.next_run, job.order, job))
 
     def describe(self) -> list[str]:
         return [

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AliasChoices,
@@ -23,8 +23,10 @@ from pydantic import (
 )
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
@@ -54,7 +56,7 @@ class Settings(BaseSettings):
     )
 
     # --- ensemble (legacy names) -------------------------------------------------------
-    ensemble_models: list[str] = Field(
+    ensemble_models: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: list(KNOWN_MODELS),
         validation_alias=_legacy("AI_ENGINE_ENSEMBLE_MODELS", "ensemble_models"),
     )
@@ -100,7 +102,7 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(None, validation_alias=_qt("redis_url"))
 
     # --- market and run -----------------------------------------------------------------
-    symbols: list[str] = Field(
+    symbols: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["BTCUSDT", "ETHUSDT"], validation_alias=_qt("symbols")
     )
     timeframe: str = Field("1h", validation_alias=_qt("timeframe"))
@@ -134,7 +136,10 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             text = value.strip()
             if text.startswith("["):
-                return json.loads(text)
+                try:
+                    return json.loads(text)
+                except json.JSONDecodeError as exc:
+                    raise ValueError(f"not a JSON list: {text!r} ({exc.msg})") from None
             return [part.strip() for part in text.split(",") if part.strip()]
         return value
 
@@ -236,6 +241,8 @@ def load_settings(**overrides: Any) -> Settings:
             msg = err["msg"].removeprefix("Value error, ")
             lines.append(f"{where}: {msg}" if where != "settings" else msg)
         raise ConfigError("invalid configuration: " + "; ".join(lines)) from None
+    except SettingsError as exc:
+        raise ConfigError(f"invalid configuration: {exc}") from None
 
 
 SECRET_MARK = "**********"

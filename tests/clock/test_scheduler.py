@@ -1,0 +1,34 @@
+import pytest
+
+from quantum_trader.clock import Scheduler, SimulatedClock
+from quantum_trader.domain.time import MS_PER_MINUTE
+
+
+def test_simulated_clock_never_goes_back() -> None:
+    clock = SimulatedClock(100)
+    clock.advance_to(200)
+    with pytest.raises(ValueError, match="time cannot go backwards"):
+        clock.advance_to(150)
+
+
+def test_jobs_fire_at_their_times_in_order_even_when_late() -> None:
+    sched = Scheduler()
+    fired: list[tuple[str, int]] = []
+    sched.every("a", 30 * MS_PER_MINUTE, lambda t: fired.append(("a", t)), start_at=0)
+    sched.every("b", 60 * MS_PER_MINUTE, lambda t: fired.append(("b", t)), start_at=0)
+    ran = sched.run_due(90 * MS_PER_MINUTE)
+    m = MS_PER_MINUTE
+    expected = [("a", 0), ("b", 0), ("a", 30 * m), ("a", 60 * m), ("b", 60 * m), ("a", 90 * m)]
+    assert fired == expected
+    assert ran == expected
+    assert sched.run_due(90 * m) == []
+
+
+def test_cancel_and_bad_interval() -> None:
+    sched = Scheduler()
+    fired: list[int] = []
+    sched.every("x", 10, fired.append, start_at=0)
+    sched.cancel("x")
+    assert sched.run_due(100) == []
+    with pytest.raises(ValueError, match="interval_ms must be > 0"):
+        sched.every("y", 0, fired.append, start_at=0)

@@ -1,0 +1,94 @@
+from pathlib import Path
+
+import pytest
+
+from quantum_trader.config import load_settings, module_enabled, redacted
+from quantum_trader.domain import ConfigError
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for key in list(os.environ):
+        if key.startswith(("QT_", "AI_ENGINE_", "ENABLE_")) or key.endswith("_ENABLED"):
+            monkeypatch.delenv(key)
+
+
+def test_defaults_enable_all_four_models() -> None:
+    s = load_settings()
+    assert s.ensemble_models == ["xgb", "lgbm", "nhits", "patchtst"]
+    assert s.min_consensus == 2
+    assert s.effective_database_url.startswith("sqlite:///")
+
+
+def test_legacy_variable_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AI_ENGINE_ENSEMBLE_MODELS", '["xgb","lgbm"]')
+    monkeypatch.setenv("AI_ENGINE_MIN_CONSENSUS", "1")
+    monkeypatch.setenv("ENABLE_DRIFT_DETECTION", "false")
+    monkeypatch.setenv("META_STRATEGY_ENABLED", "0")
+    monkeypatch.setenv("QT_SYMBOLS", "BTCUSDT,SOLUSDT")
+    s = load_settings()
+    assert s.ensemble_models == ["xgb", "lgbm"]
+    assert s.symbols == ["BTCUSDT", "SOLUSDT"]
+    assert module_enabled(s, "drift_detection") == (False, "ENABLE_DRIFT_DETECTION=false")
+    assert module_enabled(s, "meta_strategy_controller") == (False, "META_STRATEGY_ENABLED=false")
+    assert module_enabled(s, "nhits") == (
+        False,
+        "AI_ENGINE_ENSEMBLE_MODELS=xgb,lgbm does not include nhits",
+    )
+
+
+def test_consensus_above_model_count_fails_naming_both(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AI_ENGINE_ENSEMBLE_MODELS", '["xgb","lgbm"]')
+    monkeypatch.setenv("AI_ENGINE_MIN_CONSENSUS", "3")
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    text = str(err.value)
+    assert "AI_ENGINE_MIN_CONSENSUS=3" in text
+    assert 'AI_ENGINE_ENSEMBLE_MODELS=["xgb", "lgbm"]' in text
+
+
+@pytest.mark.parametrize(
+    ("env", "words"),
+    [
+        ({"AI_ENGINE_ENSEMBLE_MODELS": '["xgb","lstm"]'}, "unknown model(s) ['lstm']"),
+        (
+            {"AI_ENGINE_ENSEMBLE_MODELS": '["xgb"]', "AI_ENGINE_MIN_CONSENSUS": "1"},
+            "ENABLE_REINFORCEMENT=true",
+        ),
+        ({"QT_LIVE": "true"}, "QT_LIVE=true needs QT_BINANCE_API_KEY"),
+        ({"QT_TIMEFRAME": "7m"}, "unknown timeframe '7m'"),
+        ({"QT_INITIAL_BALANCE": "-5"}, "QT_INITIAL_BALANCE=-5.0 must be > 0"),
+    ],
+)
+def test_contradictions_fail_at_startup(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], words: str
+) -> None:
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    with pytest.raises(ConfigError, match="invalid configuration") as err:
+        load_settings()
+    assert words in str(err.value)
+
+
+def test_toml_file_under_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    path = tmp_path / "qt.toml"
+    path.write_text('symbols = ["SOLUSDT"]\nseed = 11\nmin_consensus = 3\n')
+    monkeypatch.setenv("QT_CONFIG_FILE", str(path))
+    monkeypatch.setenv("QT_SEED", "12")
+    s = load_settings()
+    assert (s.symbols, s.seed, s.min_consensus) == (["SOLUSDT"], 12, 3)
+    monkeypatch.setenv("QT_CONFIG_FILE", str(tmp_path / "missing.toml"))
+    with pytest.raises(ConfigError, match="no such file"):
+        load_settings()
+
+
+def test_secrets_are_redacted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QT_BINANCE_API_KEY", "key-123")
+    monkeypatch.setenv("QT_BINANCE_API_SECRET", "secret-456")
+    monkeypatch.setenv("QT_DATABASE_URL", "postgresql://trader:hunter2@db/qt")
+    shown = repr(redacted(load_settings()))
+    for secret in ("key-123", "secret-456", "hunter2"):
+        assert secret not in shown
+    assert "postgresql://trader:**********@db/qt" in shown
