@@ -87,7 +87,7 @@ class MarketDataDownloader:
         self._config = config or DownloadConfig()
         self._transient = transient
         self._sleep = sleep
-        self.counters = counters if counters is not None else Counters()
+        self.counters = Counters(counters)
         self._exchange_symbol = exchange_symbol
 
     def _now(self) -> int:

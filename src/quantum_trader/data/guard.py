@@ -80,7 +80,7 @@ class GuardedCandleFeed:
     def __init__(self, clock: Clock, counters: EvidenceCounter | None = None) -> None:
         self._clock = clock
         self._series: dict[tuple[str, str], _Series] = {}
-        self.counters = counters if counters is not None else Counters()
+        self.counters = Counters(counters)
 
     @classmethod
     def from_source(

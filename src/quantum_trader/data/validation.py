@@ -151,7 +151,7 @@ class RepairLog:
 
 
 def _row_text(t: np.ndarray, values: np.ndarray, names: tuple[str, ...], i: int) -> str:
-    fields = " ".join(f"{n}={values[i, j]:g}" for j, n in enumerate(names))
+    fields = " ".join(f"{n}={values[i, j]:.10g}" for j, n in enumerate(names))
     return f"{fmt(int(t[i]))} {fields}"
 
 

@@ -114,7 +114,7 @@ class CandleStore:
 
     def __init__(self, root: Path, counters: EvidenceCounter | None = None) -> None:
         self.root = Path(root)
-        self.counters = counters if counters is not None else Counters()
+        self.counters = Counters(counters)
 
     # --- paths ------------------------------------------------------------------------------
     def ohlcv_path(self, symbol: str, timeframe: str) -> Path:
