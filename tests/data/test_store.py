@@ -125,3 +125,26 @@ def test_funding_round_trip_and_counters_forwarded(tmp_path: Path) -> None:
     assert store.last_funding_time("BTCUSDT") == int(times[-1])
     assert [e.rows for e in store.list_funding()] == [6]
     assert ("writes", 1) in seen and ("funding_loaded", 4) in seen
+
+
+def test_headerless_binance_kline_csv_imports(tmp_path: Path) -> None:
+    frame = candles(12)
+    klines = frame.assign(
+        close_time=frame.open_time + HOUR - 1, quote_volume=1.0, count=5, tb=0.5, tbq=0.6, ignore=0
+    )
+    path = tmp_path / "BTCUSDT-1h-2024-01.csv"
+    klines.to_csv(path, index=False, header=False)
+    store = CandleStore(tmp_path / "store")
+    result = store.import_file(path)
+    assert (result.symbol, result.timeframe, result.rows_added) == ("BTCUSDT", "1h", 12)
+    pd.testing.assert_frame_equal(store.load("BTCUSDT", "1h"), frame)
+
+
+def test_time_units_other_than_ms_are_refused(tmp_path: Path) -> None:
+    seconds = candles(3).assign(open_time=lambda f: f.open_time // 1000)
+    with pytest.raises(DataError, match="looks like seconds"):
+        CandleStore(tmp_path).write("BTCUSDT", "1h", seconds)
+    micros = candles(3).assign(open_time=lambda f: f.open_time * 1000)
+    with pytest.raises(DataError, match="looks like microseconds"):
+        CandleStore(tmp_path).write("BTCUSDT", "1h", micros)
+    assert not tmp_path.joinpath("ohlcv").exists()

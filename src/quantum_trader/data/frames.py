@@ -27,6 +27,8 @@ _RATE_NAMES = ("rate", "funding_rate", "fundingRate")
 
 #: epoch ms below this (1973-03-03) are taken to be seconds, not ms, and refused
 _MIN_PLAUSIBLE_MS = 100_000_000_000
+#: epoch ms above this (year 5138) are taken to be microseconds, and refused
+_MAX_PLAUSIBLE_MS = 100_000_000_000_000
 
 
 def empty_ohlcv() -> pd.DataFrame:
@@ -59,6 +61,10 @@ def to_epoch_ms(values: pd.Series, where: str) -> np.ndarray:
         if len(ms) and int(ms.min()) < _MIN_PLAUSIBLE_MS:
             raise DataError(
                 f"{where}: time value {int(ms.min())} looks like seconds, not epoch milliseconds"
+            )
+        if len(ms) and int(ms.max()) > _MAX_PLAUSIBLE_MS:
+            raise DataError(
+                f"{where}: time value {int(ms.max())} looks like microseconds, not epoch milliseconds"
             )
         return ms
     try:

@@ -22,6 +22,21 @@ from quantum_trader.domain.errors import DataError
 
 METADATA_KEY = b"quantum_trader"
 READABLE_SUFFIXES = (".parquet", ".pq", ".csv", ".feather")
+#: column order of Binance kline CSVs (data.binance.vision), which have no header row
+BINANCE_KLINE_COLUMNS = (
+    "open_time",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "close_time",
+    "quote_volume",
+    "count",
+    "taker_buy_volume",
+    "taker_buy_quote_volume",
+    "ignore",
+)
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -90,9 +105,24 @@ def read_table(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
         if suffix == ".feather":
             return pd.read_feather(path, columns=columns)
         if suffix == ".csv":
-            return pd.read_csv(path, usecols=columns)
+            return _read_csv(path, columns)
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
     except (OSError, ValueError, pa.ArrowException) as exc:
         raise DataError(f"{path}: cannot read ({type(exc).__name__}: {exc})") from None
     raise DataError(f"{path}: unsupported file type {suffix!r}; use {', '.join(READABLE_SUFFIXES)}")
+
+
+def _read_csv(path: Path, columns: list[str] | None) -> pd.DataFrame:
+    """A CSV with a header, or a headerless Binance kline CSV (first field is a number)."""
+    with path.open(encoding="utf-8") as handle:
+        first = handle.readline().split(",", 1)[0].strip()
+    if not first.isdigit():
+        return pd.read_csv(path, usecols=columns)
+    frame = pd.read_csv(path, header=None)
+    if frame.shape[1] < 6:
+        raise DataError(f"{path}: headerless CSV with {frame.shape[1]} columns; expected klines")
+    frame.columns = list(BINANCE_KLINE_COLUMNS[: frame.shape[1]]) + [
+        f"extra_{i}" for i in range(frame.shape[1] - len(BINANCE_KLINE_COLUMNS))
+    ]
+    return frame if columns is None else frame.loc[:, columns]
