@@ -1,0 +1,23 @@
+"""The real exchange behind the downloader: ccxt's Binance USDT-M client, public endpoints only.
+
+No API key is used or needed for candles and funding history. ``enableRateLimit`` makes ccxt
+space requests by the exchange's published weight; the downloader adds its own bounded retry on
+``ccxt.NetworkError`` (timeouts, rate-limit answers, exchange unavailable).
+"""
+
+from __future__ import annotations
+
+import ccxt
+
+from quantum_trader.data.ports import ExchangeMarketData
+
+#: errors worth retrying: transport failures and rate limiting, not bad requests
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (ccxt.NetworkError,)
+
+
+def binance_usdm_public(timeout_ms: int = 30_000) -> ExchangeMarketData:
+    """A ccxt ``binanceusdm`` client for public market data (no credentials)."""
+    exchange: ExchangeMarketData = ccxt.binanceusdm(
+        {"enableRateLimit": True, "timeout": timeout_ms}
+    )
+    return exchange
