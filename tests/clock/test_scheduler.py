@@ -32,3 +32,14 @@ def test_cancel_and_bad_interval() -> None:
     assert sched.run_due(100) == []
     with pytest.raises(ValueError, match="interval_ms must be > 0"):
         sched.every("y", 0, fired.append, start_at=0)
+
+
+def test_jobs_without_catch_up_collapse_missed_periods() -> None:
+    sched = Scheduler()
+    fired: list[int] = []
+    sched.every("refresh", 10, fired.append, start_at=0, catch_up=False)
+    sched.run_due(0)
+    sched.run_due(35)  # periods at 10, 20, 30 were missed: one run, at 30
+    sched.run_due(39)
+    sched.run_due(40)
+    assert fired == [0, 30, 40]

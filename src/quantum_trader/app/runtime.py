@@ -137,5 +137,7 @@ def _wire_bus_and_policy(rt: Runtime, start: int) -> None:
         rt.status.heartbeat_all()
         rt.status.flush()
 
-    rt.scheduler.every("policy.refresh", 5 * MS_PER_MINUTE, refresh_policies, start_at=start)
-    rt.scheduler.every("status.flush", MS_PER_HOUR, flush_status, start_at=start)
+    rt.scheduler.every(
+        "policy.refresh", MS_PER_MINUTE, refresh_policies, start_at=start, catch_up=False
+    )
+    rt.scheduler.every("status.flush", MS_PER_HOUR, flush_status, start_at=start, catch_up=False)

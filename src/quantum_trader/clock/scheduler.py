@@ -3,8 +3,10 @@
 The scheduler never sleeps and never reads system time: the engine calls ``run_due(now)`` as
 its clock advances (each replayed candle, or each tick of the wall clock), and every job whose
 time has come runs, in time order. Ties run in registration order, so a replay is deterministic.
-A job that is several periods late runs once per missed period, at its simulated times, because
-in replay every scheduled check must see the state it would have seen live.
+By default a job that is several periods late runs once per missed period, at its simulated
+times, because in replay a check (retraining, controller evaluation) must see each time it would
+have seen live. Jobs for which only the latest state matters (policy refresh, status flush) pass
+``catch_up=False``: missed periods collapse into one run at the latest due time.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ class ScheduledJob:
     fn: JobFn
     next_run: int
     order: int = 0  # registration order: breaks ties between jobs due at the same time
+    catch_up: bool = True
     runs: int = 0
     last_run: int | None = None
 
@@ -44,7 +47,9 @@ class Scheduler:
         self._jobs: dict[str, ScheduledJob] = {}
         self._seq = 0
 
-    def every(self, name: str, interval_ms: int, fn: JobFn, *, start_at: int) -> ScheduledJob:
+    def every(
+        self, name: str, interval_ms: int, fn: JobFn, *, start_at: int, catch_up: bool = True
+    ) -> ScheduledJob:
         """Run ``fn(t)`` at ``start_at + k * interval_ms`` for k = 0, 1, 2, …"""
         if interval_ms <= 0:
             raise ValueError(f"job {name!r}: interval_ms must be > 0, got {interval_ms}")
@@ -52,7 +57,12 @@ class Scheduler:
             raise ValueError(f"job {name!r} is already scheduled")
         self._seq += 1
         job = ScheduledJob(
-            name=name, interval_ms=interval_ms, fn=fn, next_run=start_at, order=self._seq
+            name=name,
+            interval_ms=interval_ms,
+            fn=fn,
+            next_run=start_at,
+            order=self._seq,
+            catch_up=catch_up,
         )
         self._jobs[name] = job
         self._push(job)
@@ -78,11 +88,14 @@ class Scheduler:
             job = entry.job
             if self._jobs.get(job.name) is not job:
                 continue
-            job.fn(entry.due)
+            due = entry.due
+            if not job.catch_up:
+                due += (now - due) // job.interval_ms * job.interval_ms  # latest missed period
+            job.fn(due)
             job.runs += 1
-            job.last_run = entry.due
-            job.next_run = entry.due + job.interval_ms
-            ran.append((job.name, entry.due))
+            job.last_run = due
+            job.next_run = due + job.interval_ms
+            ran.append((job.name, due))
             self._push(job)
         return ran
 

@@ -12,6 +12,7 @@ import typer
 
 from quantum_trader.adapters.sql.database import open_database
 from quantum_trader.adapters.sql.repositories import SqlStatusRepository
+from quantum_trader.app.cli import data as data_cli
 from quantum_trader.app.cli.render import console, status_table, statuses_json
 from quantum_trader.config.settings import load_settings, redacted
 from quantum_trader.domain.errors import QuantumTraderError
@@ -24,6 +25,9 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+app.add_typer(
+    data_cli.app, name="data", help="The local candle store: import, download, list, validate."
+)
 
 
 @config_app.command("show")
@@ -65,6 +69,52 @@ def status(
         )
         raise typer.Exit(1)
     console.print(status_table(statuses))
+
+
+@app.command()
+def run(
+    synthetic: bool = typer.Option(
+        False,
+        "--synthetic",
+        help="Replay a seeded, labelled SYNTHETIC market instead of real data.",
+    ),
+) -> None:
+    """The main job: replay the most recent QT_REPLAY_DAYS of data through the engine."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from quantum_trader.app.main_job import run_main_job
+    from quantum_trader.observability.logging import configure_logging
+
+    settings = load_settings()
+    progress = Progress(
+        TextColumn("[bold]replay"),
+        BarColumn(),
+        TextColumn("{task.completed:,}/{task.total:,}"),
+        TimeRemainingColumn(),
+        console=console,
+    )
+    task = progress.add_task("replay", total=0)
+    with progress:
+        result = run_main_job(
+            settings,
+            synthetic=synthetic,
+            on_start=lambda n: progress.update(task, total=n),
+            on_progress=lambda n: progress.advance(task, n),
+        )
+    configure_logging(run_id=result.run_id, fmt=settings.log_format, level=settings.log_level)
+    if result.synthetic:
+        console.print(
+            "[magenta bold]SYNTHETIC DATA[/]: this run replayed a generated market, not real prices."
+        )
+    from rich.table import Table
+
+    summary = Table(title=f"Run {result.run_id}")
+    summary.add_column("item")
+    summary.add_column("value", overflow="fold")
+    for key, value in result.summary.items():
+        summary.add_row(key, str(value))
+    console.print(summary)
+    console.print(status_table(result.runtime.status.snapshot()))
 
 
 def main() -> None:

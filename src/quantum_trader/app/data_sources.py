@@ -1,0 +1,106 @@
+"""Where the main job's candles come from: the local store, ``QT_DATA_DIR``, or (asked for) synthetic.
+
+Never a silent fallback: with no data the run stops with a message that says how to provide it;
+synthetic data is used only when ``--synthetic`` asks for it and is labelled in every output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from quantum_trader.adapters.candle_store.importer import import_file
+from quantum_trader.adapters.candle_store.store import CandleStore
+from quantum_trader.config.settings import Settings
+from quantum_trader.data.symbols import synthetic_symbol
+from quantum_trader.data.synthetic import SyntheticConfig, generate_market
+from quantum_trader.domain.errors import DataError
+from quantum_trader.domain.time import MS_PER_DAY
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayData:
+    """The frames to replay, per symbol, and where they came from."""
+
+    frames: dict[str, pd.DataFrame]
+    origin: str  # "store" | "QT_DATA_DIR=…" | "SYNTHETIC seed=…"
+    synthetic: bool
+
+
+NO_DATA_HELP = (
+    "no market data for {symbols} {tf}. Provide it in one of these ways:\n"
+    "  • QT_DATA_DIR=/path/to/data make run   (a folder with ohlcv/SYMBOL-{tf}.parquet, "
+    "like ../shared/data)\n"
+    "  • quantum-trader data import FILE      (CSV or Parquet, into the local store)\n"
+    "  • quantum-trader data download --symbols {symbols_csv} --timeframe {tf}   (needs network)\n"
+    "  • quantum-trader run --synthetic       (a labelled SYNTHETIC market, for demos only)"
+)
+
+
+def _import_from_dir(store: CandleStore, data_dir: Path, symbols: list[str], tf: str) -> list[str]:
+    imported = []
+    for symbol in symbols:
+        path = data_dir / "ohlcv" / f"{symbol}-{tf}.parquet"
+        if not path.is_file():
+            continue
+        import_file(store, path, symbol=symbol, timeframe=tf)
+        funding = data_dir / "funding" / f"{symbol}-funding.parquet"
+        if funding.is_file():
+            import_file(store, funding, symbol=symbol, timeframe="funding")
+        imported.append(symbol)
+    return imported
+
+
+def _synthetic(store: CandleStore, settings: Settings) -> list[str]:
+    days = settings.replay_days + 120  # history before the replay window, for features
+    from quantum_trader.domain.time import timeframe_ms
+
+    candles = days * MS_PER_DAY // timeframe_ms(settings.timeframe)
+    config = SyntheticConfig(seed=settings.seed, candles=int(candles), timeframe=settings.timeframe)
+    names = []
+    for series in generate_market(config, settings.symbols):
+        store.write(
+            series.symbol,
+            settings.timeframe,
+            series.frame,
+            synthetic=True,
+            source=f"synthetic seed={settings.seed}",
+        )
+        names.append(series.symbol)
+    return names
+
+
+def load_replay_data(settings: Settings, store: CandleStore, *, synthetic: bool) -> ReplayData:
+    """Frames for the last ``replay_days`` of every configured symbol (or their SYN twins)."""
+    tf = settings.timeframe
+    if synthetic:
+        symbols = _synthetic(store, settings)
+        origin = f"SYNTHETIC seed={settings.seed}"
+    else:
+        symbols = list(settings.symbols)
+        have = set(store.symbols(tf))
+        missing = [s for s in symbols if s not in have]
+        origin = "store"
+        if missing and settings.data_dir is not None:
+            _import_from_dir(store, settings.data_dir, missing, tf)
+            origin = f"QT_DATA_DIR={settings.data_dir}"
+        have = set(store.symbols(tf))
+        missing = [s for s in symbols if s not in have]
+        if missing:
+            raise DataError(
+                NO_DATA_HELP.format(symbols=missing, symbols_csv=",".join(missing), tf=tf)
+            )
+    frames = {}
+    for symbol in symbols:
+        frame = store.load(symbol, tf)
+        if frame.empty:
+            raise DataError(f"{symbol} {tf}: the store holds no candles")
+        end = int(frame["open_time"].iloc[-1])
+        start = end - settings.replay_days * MS_PER_DAY
+        frames[symbol] = frame[frame["open_time"] > start].reset_index(drop=True)
+    return ReplayData(frames=frames, origin=origin, synthetic=synthetic)
+
+
+__all__ = ["NO_DATA_HELP", "ReplayData", "load_replay_data", "synthetic_symbol"]

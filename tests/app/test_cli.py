@@ -1,0 +1,81 @@
+import json
+import os
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from quantum_trader.app.cli.main import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    for key in list(os.environ):
+        if key.startswith(("QT_", "AI_ENGINE_", "ENABLE_")) or key.endswith("_ENABLED"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("QT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("COLUMNS", "200")
+    return tmp_path / "home"
+
+
+def test_status_before_any_run_says_so() -> None:
+    result = runner.invoke(app, ["status"])
+    assert result.exit_code == 1
+    assert "No engine has run" in result.output
+
+
+def test_run_without_data_says_how_to_provide_it() -> None:
+    result = runner.invoke(app, ["run"])
+    assert result.exit_code != 0
+    message = str(result.exception)
+    assert "QT_DATA_DIR=" in message and "--synthetic" in message and "data import" in message
+
+
+def test_synthetic_run_is_labelled_and_status_shows_modules(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("QT_REPLAY_DAYS", "5")
+    result = runner.invoke(app, ["run", "--synthetic"])
+    assert result.exit_code == 0, result.output
+    assert "SYNTHETIC DATA" in result.output
+    assert "SYNBTCUSDT" in result.output
+
+    status = runner.invoke(app, ["status", "--json"])
+    assert status.exit_code == 0
+    modules = {m["name"]: m for m in json.loads(status.output)}
+    assert modules["market_data"]["state"] == "ACTIVE"
+    assert modules["market_data"]["counters"]["candles_processed"] == 2 * 5 * 24
+    assert modules["bus_and_policy"]["counters"]["events_published"] > 0
+    table = runner.invoke(app, ["status"])
+    assert "market_data" in table.output and "ACTIVE" in table.output
+
+
+def test_run_on_real_data_replays_the_configured_days(
+    monkeypatch: pytest.MonkeyPatch, data_dir: Path
+) -> None:
+    monkeypatch.setenv("QT_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("QT_SYMBOLS", "BTCUSDT")
+    monkeypatch.setenv("QT_REPLAY_DAYS", "3")
+    result = runner.invoke(app, ["run"])
+    assert result.exit_code == 0, result.output
+    assert "2024-06-16T13:00:00Z" in result.output  # the last closed candle of the shared data
+    modules = {m["name"]: m for m in json.loads(runner.invoke(app, ["status", "--json"]).output)}
+    assert modules["market_data"]["counters"]["candles_processed"] == 72
+
+
+def test_config_show_redacts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QT_BINANCE_API_SECRET", "topsecret")
+    result = runner.invoke(app, ["config", "show", "--json"])
+    assert result.exit_code == 0
+    assert "topsecret" not in result.output
+    assert json.loads(result.output)["binance_api_secret"] == "**********"
+
+
+def test_contradictory_config_fails_with_a_clear_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AI_ENGINE_ENSEMBLE_MODELS", '["xgb","lgbm"]')
+    monkeypatch.setenv("AI_ENGINE_MIN_CONSENSUS", "3")
+    result = runner.invoke(app, ["config", "show"])
+    assert result.exit_code != 0
+    assert "AI_ENGINE_MIN_CONSENSUS=3" in str(result.exception)
