@@ -13,6 +13,9 @@ from quantum_trader.app.runtime import Runtime, build_runtime
 from quantum_trader.config.settings import Settings
 from quantum_trader.data.guard import GuardedCandleFeed
 from quantum_trader.domain.time import fmt
+from quantum_trader.observability.logging import get_logger
+
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +31,7 @@ def run_main_job(
     settings: Settings,
     *,
     synthetic: bool = False,
+    run_id: str | None = None,
     on_start: Callable[[int], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> RunResult:
@@ -36,7 +40,15 @@ def run_main_job(
     data: ReplayData = load_replay_data(settings, store, synthetic=synthetic)
     feed = ReplayFeed(data.frames, settings.timeframe)
     start = min(int(f["open_time"].iloc[0]) for f in data.frames.values())
-    rt = build_runtime(settings, mode="replay", start_ms=start)
+    rt = build_runtime(settings, mode="replay", start_ms=start, run_id=run_id)
+    log.info(
+        "run.start",
+        data=data.origin,
+        synthetic=data.synthetic,
+        symbols=sorted(data.frames),
+        candles=len(feed),
+        database=settings.effective_database_url,
+    )
     market = rt.modules["market_data"]
     for counter, n in store.counters.values.items():  # the loads and imports done above
         market.count(counter, n)
@@ -66,4 +78,5 @@ def run_main_job(
             "events_published": rt.bus.sequence,
         }
         rt.finish(status, summary)
+        log.info("run.finish", status=status, candles=stats.candles)
     return RunResult(rt.run_id, data.origin, data.synthetic, summary, rt)

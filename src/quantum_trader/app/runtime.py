@@ -90,9 +90,11 @@ class Runtime:
             )
 
 
-def build_runtime(settings: Settings, *, mode: str, start_ms: int | None = None) -> Runtime:
+def build_runtime(
+    settings: Settings, *, mode: str, start_ms: int | None = None, run_id: str | None = None
+) -> Runtime:
     """Wire a run. ``mode`` is "replay" (simulated clock from ``start_ms``) or "live"."""
-    run_id = new_run_id()
+    run_id = run_id or new_run_id()
     db = open_database(settings.effective_database_url)
     clock: Clock = SimulatedClock(start_ms or 0) if mode == "replay" else WallClock()
     bus = InProcessBus(clock, run_id=run_id)

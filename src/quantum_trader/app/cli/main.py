@@ -83,9 +83,12 @@ def run(
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from quantum_trader.app.main_job import run_main_job
+    from quantum_trader.app.runtime import new_run_id
     from quantum_trader.observability.logging import configure_logging
 
     settings = load_settings()
+    run_id = new_run_id()
+    configure_logging(run_id=run_id, fmt=settings.log_format, level=settings.log_level)
     progress = Progress(
         TextColumn("[bold]replay"),
         BarColumn(),
@@ -98,10 +101,10 @@ def run(
         result = run_main_job(
             settings,
             synthetic=synthetic,
+            run_id=run_id,
             on_start=lambda n: progress.update(task, total=n),
             on_progress=lambda n: progress.advance(task, n),
         )
-    configure_logging(run_id=result.run_id, fmt=settings.log_format, level=settings.log_level)
     if result.synthetic:
         console.print(
             "[magenta bold]SYNTHETIC DATA[/]: this run replayed a generated market, not real prices."
