@@ -33,6 +33,8 @@ from quantum_trader.intelligence.weights import changes_between, normalise
 from quantum_trader.status.registry import ModuleHandle
 
 NAME = "covariate_shift"
+#: the scope of a reference that serves every symbol (a global model).
+ANY_SYMBOL = "*"
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,16 +184,26 @@ class CovariateShiftMonitor:
         self.config = config or CovariateShiftConfig()
         self._bus = bus
         self._status = status
-        self._references: dict[str, ShiftReference] = {}
+        # (scope, model) -> reference; scope is a symbol for per-symbol models, ANY_SYMBOL else
+        self._references: dict[tuple[str, str], ShiftReference] = {}
         self._active: dict[tuple[str, str], float] = {}  # (symbol, model) -> severity at start
 
-    def set_reference(self, model: str, reference: ShiftReference) -> None:
-        self._references[model] = reference
+    def set_reference(
+        self, model: str, reference: ShiftReference, symbol: str = ANY_SYMBOL
+    ) -> None:
+        """The training reference of ``model`` (of its ``symbol`` version if per symbol)."""
+        self._references[(symbol, model)] = reference
 
-    def fit_reference(self, model: str, x: FloatArray, features: Sequence[str]) -> ShiftReference:
+    def fit_reference(
+        self, model: str, x: FloatArray, features: Sequence[str], symbol: str = ANY_SYMBOL
+    ) -> ShiftReference:
         ref = ShiftReference.fit(x, features, self.config)
-        self.set_reference(model, ref)
+        self.set_reference(model, ref, symbol)
         return ref
+
+    def reference(self, symbol: str, model: str) -> ShiftReference | None:
+        found = self._references.get((symbol, model))
+        return found if found is not None else self._references.get((ANY_SYMBOL, model))
 
     def in_shift(self, symbol: str, model: str) -> bool:
         return (symbol, model) in self._active
@@ -199,9 +211,9 @@ class CovariateShiftMonitor:
     def check(
         self, symbol: str, model: str, live: FloatArray, features: Sequence[str], now: int
     ) -> ShiftReport:
-        ref = self._references.get(model)
+        ref = self.reference(symbol, model)
         if ref is None:
-            raise KeyError(f"covariate_shift: no training reference for model {model!r}")
+            raise KeyError(f"covariate_shift: no training reference for {model!r} on {symbol}")
         if tuple(features) != ref.features:
             raise ValueError(
                 f"covariate_shift({model}): live features {list(features)} differ from the "
@@ -307,7 +319,7 @@ class CovariateShiftMonitor:
     # --- persistence ------------------------------------------------------------------
     def to_state(self) -> dict[str, Any]:
         return {
-            "references": {m: r.to_state() for m, r in self._references.items()},
+            "references": [[s, m, r.to_state()] for (s, m), r in self._references.items()],
             "active": [[s, m, sev] for (s, m), sev in self._active.items()],
         }
 
