@@ -324,5 +324,7 @@ class CovariateShiftMonitor:
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
-        self._references = {m: ShiftReference.from_state(r) for m, r in state["references"].items()}
+        self._references = {
+            (str(s), str(m)): ShiftReference.from_state(r) for s, m, r in state["references"]
+        }
         self._active = {(str(s), str(m)): float(v) for s, m, v in state["active"]}
