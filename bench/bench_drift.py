@@ -49,14 +49,44 @@ class River:
         return bool(self._d.drift_detected)  # type: ignore[attr-defined]
 
 
-DETECTORS: dict[str, Callable[[], Ours | River]] = {
+class ZScored:
+    """river's detector fed z-scores: scale fitted on the first 200 points, like our warm-up.
+
+    ADWIN's bound assumes values in [0, 1] and PageHinkley's threshold is in data units, so on
+    a series of hourly |returns| (~0.005) both are nearly blind without rescaling.
+    """
+
+    def __init__(self, make: Callable[[], object], warmup: int = 200) -> None:
+        self._inner = River(make)
+        self._warmup = warmup
+        self._buffer: list[float] = []
+        self._mu = self._sd = 0.0
+
+    def update(self, x: float) -> bool:
+        if len(self._buffer) < self._warmup:
+            self._buffer.append(x)
+            if len(self._buffer) == self._warmup:
+                self._mu = float(np.mean(self._buffer))
+                self._sd = float(np.std(self._buffer)) or 1.0
+                return any([self._inner.update((v - self._mu) / self._sd) for v in self._buffer])
+            return False
+        return self._inner.update((x - self._mu) / self._sd)
+
+
+Detector = Ours | River | ZScored
+
+DETECTORS: dict[str, Callable[[], Detector]] = {
     "ours: CUSUM (default)": Ours,
     "river ADWIN()": lambda: River(drift.ADWIN),
     "river PageHinkley()": lambda: River(drift.PageHinkley),
 }
+REAL_EXTRA: dict[str, Callable[[], Detector]] = {
+    "river ADWIN() on z-scores": lambda: ZScored(drift.ADWIN),
+    "river PageHinkley() on z-scores": lambda: ZScored(drift.PageHinkley),
+}
 
 
-def alarms(make: Callable[[], Ours | River], xs: np.ndarray) -> list[int]:
+def alarms(make: Callable[[], Detector], xs: np.ndarray) -> list[int]:
     det = make()
     return [i for i, x in enumerate(xs.tolist()) if det.update(x)]
 
@@ -90,9 +120,13 @@ def real_stream(series: np.ndarray) -> Callable[[np.random.Generator], np.ndarra
     return make
 
 
-def scenario(name: str, make_stream: Callable[[np.random.Generator], np.ndarray]) -> list[str]:
+def scenario(
+    name: str,
+    make_stream: Callable[[np.random.Generator], np.ndarray],
+    detectors: dict[str, Callable[[], Detector]] = DETECTORS,
+) -> list[str]:
     rows = []
-    for det_name, make in DETECTORS.items():
+    for det_name, make in detectors.items():
         delays: list[int] = []
         missed = false = 0
         for seed in range(SEEDS):
@@ -138,7 +172,8 @@ def main() -> None:
     data_dir = Path(os.environ.get("QT_DATA_DIR", "../shared/data"))
     if (data_dir / "ohlcv").is_dir():
         series = load_abs_returns(data_dir)
-        for row in scenario("BTCUSDT-1h |log return| + 1σ", real_stream(series)):
+        real = real_stream(series)
+        for row in scenario("BTCUSDT-1h abs(log return) + 1σ", real, DETECTORS | REAL_EXTRA):
             print(row, flush=True)
     else:
         print(f"(no market data at {data_dir}: real-series rows skipped)")

@@ -113,3 +113,23 @@ def test_restart_mid_replay_continues_like_an_uninterrupted_run(db_engine: Engin
     drift = [p for kind, p in events_whole if kind == MODEL_DRIFT_DETECTED]
     assert {p["model"] for p in drift} == {"nhits"}
     assert all(p["prediction_time"] >= BAD_FROM * HOUR for p in drift)
+
+
+def test_cli_show_prints_what_was_saved(tmp_path: Any, monkeypatch: Any) -> None:
+    from typer.testing import CliRunner
+
+    from quantum_trader.adapters.sql.database import open_database
+    from quantum_trader.app.cli.intelligence import app
+
+    url = f"sqlite:///{tmp_path / 'qt.sqlite'}"
+    monkeypatch.setenv("QT_DATABASE_URL", url)
+    runner = CliRunner()
+    assert runner.invoke(app, ["show"]).exit_code == 1  # nothing saved yet
+    clock = SimulatedClock(0)
+    intel, _ = build(clock, SqlIntelligenceStateRepository(open_database(url)))
+    drive(intel, World(), clock, range(60), [])
+    intel.save(clock.now())
+    result = runner.invoke(app, ["show"])
+    assert result.exit_code == 0, result.output
+    assert "learned weights" in result.output and "BTCUSDT" in result.output
+    assert "EWMA hit rate" in result.output and "warming up" in result.output

@@ -293,6 +293,10 @@ class CovariateShiftMonitor:
             source=NAME,
         )
 
+    def active(self) -> dict[tuple[str, str], float]:
+        """(symbol, model) -> severity at the start, for every shift still running."""
+        return dict(self._active)
+
     def adjust(
         self, symbol: str, weights: Mapping[str, float], now: int
     ) -> tuple[dict[str, float], list[WeightChange]]:

@@ -3,7 +3,7 @@
 Why our own and not river's ``ADWIN``: the detector state must survive a restart, and river's
 ADWIN keeps its window in compiled (Cython) objects whose only full serialisation is pickle, which
 this project does not use. Replaying every value since the last reset would grow without bound.
-A CUSUM's state is six numbers. river's ``ADWIN()`` stays the yardstick in ``bench/bench_drift.py``.
+A CUSUM's state is eight numbers. river's ``ADWIN()`` stays the yardstick in ``bench/bench_drift.py``.
 
 How it works. The first ``warmup`` values after a (re)start fit a reference mean ``mu`` and
 standard deviation ``sigma`` (Welford). Each later value becomes ``z = (x - mu) / sigma``, clipped

@@ -90,6 +90,13 @@ class DriftMonitor:
         det = self._detectors.get((symbol, model))
         return None if det is None else det.statistic
 
+    def snapshot(self) -> list[tuple[str, str, float, bool, int | None]]:
+        """(symbol, model, statistic, reference fitted, last event time) per watched pair."""
+        return [
+            (s, m, d.statistic, d.ready, self._last_event.get((s, m)))
+            for (s, m), d in sorted(self._detectors.items())
+        ]
+
     def _count(self, counter: str) -> None:
         if self._status is not None:
             self._status.count(counter)

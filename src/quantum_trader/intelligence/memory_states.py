@@ -105,6 +105,10 @@ class MemoryStates:
             self._status.count("weight_updates")
         return after, changes
 
+    def snapshot(self) -> list[tuple[str, str, float, int]]:
+        """(symbol, model, EWMA hit rate, resolved outcomes) for every pair seen."""
+        return [(s, m, mem.ewma, mem.samples) for (s, m), mem in sorted(self._memory.items())]
+
     # --- persistence ------------------------------------------------------------------
     def to_state(self) -> dict[str, Any]:
         return {

@@ -135,6 +135,10 @@ class Reinforcement:
         }
         return after, changes_between(NAME, weights, after, reasons)
 
+    def snapshot(self) -> dict[str, dict[str, float]]:
+        """Learned final weights per symbol over the members seen there."""
+        return {s: self.learned(s, tuple(ms)) for s, ms in self._members.items()}
+
     # --- persistence ------------------------------------------------------------------
     def to_state(self) -> dict[str, Any]:
         # insertion order is kept (JSON objects keep it): sums over members then add up in the
