@@ -99,3 +99,16 @@ def test_hysteresis_keeps_a_shift_until_severity_falls_below_the_exit_level() ->
     assert monitor.check("S", "m", window(0.0), names, 2).ended
     with pytest.raises(ValueError, match="differ from the training reference"):
         monitor.check("S", "m", window(0.0), ["a", "c", "b"], 3)
+
+
+def test_a_per_symbol_reference_wins_over_the_global_one() -> None:
+    rng = np.random.default_rng(4)
+    monitor = CovariateShiftMonitor(None)
+    monitor.fit_reference("lgbm", rng.normal(size=(600, 2)), ["a", "b"])  # global member
+    monitor.fit_reference("lgbm", rng.normal(5.0, 1.0, size=(600, 2)), ["a", "b"], symbol="ETH")
+    live = rng.normal(size=(100, 2))
+    assert not monitor.check("BTC", "lgbm", live, ["a", "b"], 0).shifted  # global reference
+    assert monitor.check("ETH", "lgbm", live, ["a", "b"], 0).started  # ETH's own reference
+    assert monitor.active() == {("ETH", "lgbm"): pytest.approx(monitor.active()[("ETH", "lgbm")])}
+    with pytest.raises(KeyError, match="no training reference"):
+        monitor.check("BTC", "xgb", live, ["a", "b"], 0)

@@ -73,7 +73,7 @@ def recorder(bus: InProcessBus, sink: list[tuple[str, dict[str, Any]]]) -> None:
 
 
 def states(intel: Intelligence) -> dict[str, Any]:
-    return {name: part.to_state() for name, part in intel._parts().items()}  # type: ignore[attr-defined]
+    return {name: part.to_state() for name, part in intel.parts().items()}
 
 
 def test_restart_mid_replay_continues_like_an_uninterrupted_run(db_engine: Engine) -> None:

@@ -25,7 +25,12 @@ from quantum_trader.intelligence.ledger import LabelSource, Outcome, PredictionL
 from quantum_trader.intelligence.memory_states import MemoryStates, MemoryStatesConfig
 from quantum_trader.intelligence.reinforcement import Reinforcement, ReinforcementConfig
 from quantum_trader.intelligence.shift_stats import FloatArray
-from quantum_trader.intelligence.state import StateRepository, restore_state, save_state
+from quantum_trader.intelligence.state import (
+    Stateful,
+    StateRepository,
+    restore_state,
+    save_state,
+)
 from quantum_trader.intelligence.weights import AdaptiveWeights, WeightAdjuster
 from quantum_trader.status.registry import ModuleHandle, StatusRegistry
 
@@ -154,8 +159,9 @@ class Intelligence:
         return self._weights.weights(symbol, models, now)
 
     # --- persistence --------------------------------------------------------------------
-    def _parts(self) -> dict[str, object]:
-        parts: dict[str, object] = {"ledger": self.ledger}
+    def parts(self) -> dict[str, Stateful]:
+        """Every stateful part by its state key: the ledger and the enabled modules."""
+        parts: dict[str, Stateful] = {"ledger": self.ledger}
         for name, part in (
             ("memory_states", self.memory),
             ("reinforcement", self.reinforcement),
@@ -168,16 +174,16 @@ class Intelligence:
 
     def save(self, now: int) -> None:
         repo = self._need_repository("save")
-        for name, part in self._parts().items():
-            save_state(repo, f"{self.config.state_prefix}/{name}", part, now)  # type: ignore[arg-type]
+        for name, part in self.parts().items():
+            save_state(repo, f"{self.config.state_prefix}/{name}", part, now)
 
     def restore(self) -> list[str]:
         """Load every saved part; returns the names restored (empty on a first start)."""
         repo = self._need_repository("restore")
         return [
             name
-            for name, part in self._parts().items()
-            if restore_state(repo, f"{self.config.state_prefix}/{name}", part)  # type: ignore[arg-type]
+            for name, part in self.parts().items()
+            if restore_state(repo, f"{self.config.state_prefix}/{name}", part)
         ]
 
     def _need_repository(self, what: str) -> StateRepository:
