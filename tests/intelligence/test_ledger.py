@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from quantum_trader.intelligence import PredictionLedger, horizon_end_time
@@ -32,7 +34,7 @@ def test_a_due_prediction_without_its_label_stays_pending() -> None:
     assert ledger.resolve(20, lambda s, t: None) == []
     assert len(ledger) == 1
     [outcome] = ledger.resolve(30, lambda s, t: 0)
-    assert outcome.loss == pytest.approx(-__import__("math").log(0.6))
+    assert outcome.loss == pytest.approx(-math.log(0.6))
 
 
 def test_clock_going_backwards_and_bad_votes_fail_loudly() -> None:
