@@ -1,0 +1,50 @@
+"""Ensemble intelligence: memory states, reinforcement, drift detection, covariate shift."""
+
+from quantum_trader.intelligence.covariate_shift import (
+    CovariateShiftConfig,
+    CovariateShiftMonitor,
+    ShiftReference,
+    ShiftReport,
+)
+from quantum_trader.intelligence.detector import CusumConfig, CusumDetector, Detection
+from quantum_trader.intelligence.drift import DriftConfig, DriftMonitor
+from quantum_trader.intelligence.ledger import (
+    LabelSource,
+    Outcome,
+    Prediction,
+    PredictionLedger,
+    horizon_end_time,
+)
+from quantum_trader.intelligence.memory_states import MemoryStates, MemoryStatesConfig
+from quantum_trader.intelligence.reinforcement import Reinforcement, ReinforcementConfig
+from quantum_trader.intelligence.service import MODULES, Intelligence, IntelligenceConfig
+from quantum_trader.intelligence.state import InMemoryStateRepository, StateRepository
+from quantum_trader.intelligence.weights import AdaptiveWeights, WeightAdjuster
+
+__all__ = [
+    "MODULES",
+    "AdaptiveWeights",
+    "CovariateShiftConfig",
+    "CovariateShiftMonitor",
+    "CusumConfig",
+    "CusumDetector",
+    "Detection",
+    "DriftConfig",
+    "DriftMonitor",
+    "InMemoryStateRepository",
+    "Intelligence",
+    "IntelligenceConfig",
+    "LabelSource",
+    "MemoryStates",
+    "MemoryStatesConfig",
+    "Outcome",
+    "Prediction",
+    "PredictionLedger",
+    "Reinforcement",
+    "ReinforcementConfig",
+    "ShiftReference",
+    "ShiftReport",
+    "StateRepository",
+    "WeightAdjuster",
+    "horizon_end_time",
+]

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from quantum_trader.intelligence import PredictionLedger, horizon_end_time
+
+HOUR = 3_600_000
+
+
+def test_no_resolution_before_the_label_horizon_has_passed() -> None:
+    ledger = PredictionLedger()
+    end = horizon_end_time(0, 4, HOUR)
+    assert end == 5 * HOUR  # close of candle 4 (open at 4h) is known at 5h
+    ledger.observe("BTCUSDT", "xgb", (0.2, 0.3, 0.5), 0, end)
+    asked: list[tuple[str, int]] = []
+
+    def labels(symbol: str, t: int) -> int:
+        asked.append((symbol, t))
+        return 2
+
+    for now in range(0, end, HOUR // 4):
+        assert ledger.resolve(now, labels) == []
+    assert asked == []  # the label was not even looked at before its time
+    [outcome] = ledger.resolve(end, labels)
+    assert outcome.label == 2 and outcome.hit and outcome.resolved_at == end
+    assert len(ledger) == 0
+
+
+def test_a_due_prediction_without_its_label_stays_pending() -> None:
+    ledger = PredictionLedger()
+    ledger.observe("ETHUSDT", "lgbm", (0.6, 0.2, 0.2), 0, 10)
+    assert ledger.resolve(20, lambda s, t: None) == []
+    assert len(ledger) == 1
+    [outcome] = ledger.resolve(30, lambda s, t: 0)
+    assert outcome.loss == pytest.approx(-math.log(0.6))
+
+
+def test_clock_going_backwards_and_bad_votes_fail_loudly() -> None:
+    ledger = PredictionLedger()
+    ledger.resolve(100, lambda s, t: 0)
+    with pytest.raises(ValueError, match="cannot go backwards"):
+        ledger.resolve(50, lambda s, t: 0)
+    with pytest.raises(ValueError, match="sum to"):
+        ledger.observe("BTCUSDT", "xgb", (0.5, 0.5, 0.5), 0, 10)
+    with pytest.raises(ValueError, match="horizon_end"):
+        ledger.observe("BTCUSDT", "xgb", (0.2, 0.3, 0.5), 10, 10)
