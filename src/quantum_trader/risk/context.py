@@ -6,6 +6,7 @@ state and the clock, so the rules are pure functions of (context, quantity).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -34,6 +35,8 @@ class CheckContext:
     marks: Mapping[str, float]
     last_candle_close: int | None
     cooldown_until: int | None
+    #: why the trading state is what it is (for the rejection message)
+    state_reason: str = ""
 
     @property
     def position(self) -> float:
@@ -43,6 +46,12 @@ class CheckContext:
     @property
     def mark(self) -> float | None:
         return self.marks.get(self.intent.symbol)
+
+    @property
+    def valid_mark(self) -> float | None:
+        """The mark price if it is a finite positive number, else None."""
+        m = self.mark
+        return m if m is not None and math.isfinite(m) and m > 0 else None
 
     @property
     def reference_price(self) -> float | None:

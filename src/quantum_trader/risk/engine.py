@@ -107,6 +107,7 @@ class RiskEngine:
         last = journal.latest_state_change()
         self._last_change = last
         self._state = last.state if last is not None else TradingState.ACTIVE
+        self._state_reason = last.reason if last is not None else ""
         self._breaker = CircuitBreaker(config, halt_latched=bool(last and last.halt_latched))
 
     # --- state ----------------------------------------------------------------------------
@@ -140,6 +141,7 @@ class RiskEngine:
             self._breaker.reset()  # someone reset the latched halt from outside (CLI)
             self._last_change = latest
         state, reason = self._breaker.assess(self._reading())
+        self._state_reason = reason
         if state is not self._state:
             self._record_change(state, reason, by=MODULE)
         return self._state
@@ -208,6 +210,7 @@ class RiskEngine:
             marks=marks,
             last_candle_close=pf.last_candle_close_time(intent.symbol),
             cooldown_until=self._streaks.cooldown_until(intent.symbol),
+            state_reason=self._state_reason,
         )
 
     def evaluate(self, intent: OrderIntent) -> RiskDecision:

@@ -28,9 +28,10 @@ def cap_position(
     return RuleResult.trim(rule, allowed, f"{what}: trimmed {quantity:g} → {allowed:g}")
 
 
-def _room_qty(ctx: CheckContext, gross_limit: float) -> float:
-    mark = ctx.mark
-    assert mark is not None and mark > 0  # price_sanity runs first
+NO_PRICE = "needs a valid mark price"
+
+
+def _room_qty(ctx: CheckContext, mark: float, gross_limit: float) -> float:
     return (gross_limit - ctx.gross_exposure_others()) / mark
 
 
@@ -41,21 +42,28 @@ def check_leverage(ctx: CheckContext, quantity: float) -> RuleResult:
         return RuleResult.reject(
             "leverage", f"order leverage {ctx.intent.leverage:g} > policy max {max_lev:g}"
         )
-    room = _room_qty(ctx, max_lev * max(ctx.equity, 0.0))
+    mark = ctx.valid_mark
+    if mark is None:
+        return RuleResult.reject("leverage", NO_PRICE)
+    room = _room_qty(ctx, mark, max_lev * max(ctx.equity, 0.0))
     return cap_position(ctx, quantity, room, "leverage", f"gross leverage cap {max_lev:g}×")
 
 
 def check_total_exposure(ctx: CheckContext, quantity: float) -> RuleResult:
     """Gross notional of all positions within ``max_total_exposure`` × equity."""
+    mark = ctx.valid_mark
+    if mark is None:
+        return RuleResult.reject("total_exposure", NO_PRICE)
     multiple = ctx.config.max_total_exposure
-    room = _room_qty(ctx, multiple * max(ctx.equity, 0.0))
+    room = _room_qty(ctx, mark, multiple * max(ctx.equity, 0.0))
     return cap_position(ctx, quantity, room, "total_exposure", f"total exposure cap {multiple:g}×")
 
 
 def check_symbol_exposure(ctx: CheckContext, quantity: float) -> RuleResult:
     """One symbol's notional within ``max_symbol_exposure`` × equity."""
-    mark = ctx.mark
-    assert mark is not None and mark > 0
+    mark = ctx.valid_mark
+    if mark is None:
+        return RuleResult.reject("symbol_exposure", NO_PRICE)
     multiple = ctx.config.max_symbol_exposure
     cap = multiple * max(ctx.equity, 0.0) / mark
     return cap_position(

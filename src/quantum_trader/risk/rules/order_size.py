@@ -5,16 +5,18 @@ from __future__ import annotations
 from quantum_trader.risk.context import EPS, CheckContext
 from quantum_trader.risk.decision import RuleResult
 
+NO_PRICE = "needs a valid price"
 
-def _ref(ctx: CheckContext) -> float:
-    ref = ctx.reference_price
-    assert ref is not None and ref > 0  # price_sanity runs first
-    return ref
+
+def _ref(ctx: CheckContext) -> float | None:
+    return ctx.reference_price if ctx.valid_mark is not None else None
 
 
 def check_order_notional(ctx: CheckContext, quantity: float) -> RuleResult:
     """Notional of one order within ``max_order_notional`` (reducing orders too)."""
     ref = _ref(ctx)
+    if ref is None:
+        return RuleResult.reject("order_notional", NO_PRICE)
     cap = ctx.config.max_order_notional
     if quantity * ref <= cap * (1 + EPS):
         return RuleResult.ok("order_notional")
@@ -24,9 +26,8 @@ def check_order_notional(ctx: CheckContext, quantity: float) -> RuleResult:
     )
 
 
-def stop_distance(ctx: CheckContext) -> float:
+def stop_distance(ctx: CheckContext, ref: float) -> float:
     """Price distance to the stop: the intent's stop-loss, else the policy's stop distance."""
-    ref = _ref(ctx)
     if ctx.intent.stop_loss is not None:
         return abs(ref - ctx.intent.stop_loss)
     return ref * ctx.policy.stop_loss_pct
@@ -37,9 +38,12 @@ def check_risk_per_trade(ctx: CheckContext, quantity: float) -> RuleResult:
     opening = ctx.opening_quantity(quantity)
     if opening <= 0:
         return RuleResult.ok("risk_per_trade")
+    ref = _ref(ctx)
+    if ref is None:
+        return RuleResult.reject("risk_per_trade", NO_PRICE)
     budget = ctx.policy.risk_per_trade * max(ctx.equity, 0.0)
     budget *= 1 + ctx.config.risk_per_trade_tolerance
-    dist = stop_distance(ctx)
+    dist = stop_distance(ctx, ref)
     if opening * dist <= budget * (1 + EPS):
         return RuleResult.ok("risk_per_trade")
     allowed_opening = budget / dist
@@ -56,6 +60,8 @@ def check_risk_per_trade(ctx: CheckContext, quantity: float) -> RuleResult:
 def check_min_notional(ctx: CheckContext, quantity: float) -> RuleResult:
     """Notional at least ``min_order_notional``, except an order that closes the whole position."""
     ref = _ref(ctx)
+    if ref is None:
+        return RuleResult.reject("min_notional", NO_PRICE)
     minimum = ctx.config.min_order_notional
     closes_all = ctx.is_reducing(quantity) and abs(ctx.after(quantity)) <= abs(ctx.position) * EPS
     if quantity * ref >= minimum or closes_all:

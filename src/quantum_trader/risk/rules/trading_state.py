@@ -19,9 +19,11 @@ def _only_reducing(ctx: CheckContext, quantity: float, rule: str, why: str) -> R
 def check_trading_state(ctx: CheckContext, quantity: float) -> RuleResult:
     """HALTED passes nothing; REDUCING passes only reducing orders."""
     if ctx.state is TradingState.HALTED:
-        return RuleResult.reject("trading_state", "trading HALTED: no new orders")
+        why = f" ({ctx.state_reason})" if ctx.state_reason else ""
+        return RuleResult.reject("trading_state", f"trading HALTED{why}: no new orders")
     if ctx.state is TradingState.REDUCING:
-        return _only_reducing(ctx, quantity, "trading_state", "trading REDUCING")
+        why = f" ({ctx.state_reason})" if ctx.state_reason else ""
+        return _only_reducing(ctx, quantity, "trading_state", f"trading REDUCING{why}")
     return RuleResult.ok("trading_state")
 
 
