@@ -81,3 +81,27 @@ def test_cli_kill_switch_is_seen_by_an_engine(tmp_path: Path) -> None:
     missing = runner.invoke(app, ["kill-switch", "on"], env=env)
     assert missing.exit_code != 0
     db.dispose()
+
+
+def test_cli_reset_halt_releases_a_latched_drawdown_halt(tmp_path: Path) -> None:
+    from quantum_trader.app.cli.risk import app
+
+    url = f"sqlite:///{tmp_path / 'halt.sqlite'}"
+    env = {"QT_DATABASE_URL": url}
+    db = open_database(url)
+    repo = SqlRiskRepository(db)
+    pf = portfolio()
+    eng = engine(pf, SimulatedClock(T0), journal=repo, store=repo)
+    pf.equity_now = 7_500.0  # 25% drawdown → HALTED, latched
+    assert eng.evaluate(buy(qty=0.001)).trading_state is TradingState.HALTED
+    pf.equity_now = pf.peak = 10_000.0
+    assert eng.refresh_state() is TradingState.HALTED
+
+    runner = CliRunner()
+    shown = runner.invoke(app, ["status"], env=env)
+    assert "HALTED" in shown.output and "latched" in shown.output
+    reset = runner.invoke(app, ["reset-halt", "--reason", "reviewed"], env=env)
+    assert reset.exit_code == 0 and "cleared" in reset.output
+    d = eng.evaluate(buy(qty=0.001))
+    assert d.outcome is Outcome.APPROVED and d.trading_state is TradingState.ACTIVE
+    db.dispose()
