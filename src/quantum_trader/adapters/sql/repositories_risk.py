@@ -1,0 +1,150 @@
+"""SQL repository of the risk area: implements RiskJournal, KillSwitchStore and ModeJournal."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import Engine, RowMapping, insert, select
+
+from quantum_trader.adapters.sql.tables_risk import (
+    risk_decisions,
+    risk_kill_switch,
+    risk_mode_changes,
+    risk_trading_state,
+)
+from quantum_trader.bus.envelope import to_payload
+from quantum_trader.domain.policy import RiskMode
+from quantum_trader.risk.decision import RiskDecision
+from quantum_trader.risk.kill_switch import KillSwitchState
+from quantum_trader.risk.state import TradingState, TradingStateChange
+from quantum_trader.strategy.risk_modes import ModeChange
+
+
+class SqlRiskRepository:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    # --- decisions ------------------------------------------------------------------------
+    def record_decision(self, decision: RiskDecision) -> None:
+        intent = decision.intent
+        with self._engine.begin() as conn:
+            conn.execute(
+                insert(risk_decisions).values(
+                    decision_id=decision.decision_id,
+                    time=decision.time,
+                    symbol=intent.symbol,
+                    side=intent.side.value,
+                    outcome=decision.outcome.value,
+                    requested_quantity=intent.quantity,
+                    final_quantity=decision.final_quantity,
+                    trading_state=decision.trading_state.value,
+                    risk_mode=decision.risk_mode.value,
+                    reasons_json=json.dumps(list(decision.reasons)),
+                    intent_json=json.dumps(to_payload(intent), sort_keys=True),
+                )
+            )
+
+    def recent_decisions(self, limit: int = 20) -> list[dict[str, Any]]:
+        """Newest first, as plain rows (reasons decoded), for the CLI and reports."""
+        t = risk_decisions
+        stmt = select(t).order_by(t.c.id.desc()).limit(limit)
+        with self._engine.connect() as conn:
+            rows = [dict(r) for r in conn.execute(stmt).mappings()]
+        for row in rows:
+            row["reasons"] = json.loads(row.pop("reasons_json"))
+        return rows
+
+    # --- trading state --------------------------------------------------------------------
+    def record_state_change(self, change: TradingStateChange) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(
+                insert(risk_trading_state).values(
+                    at=change.at,
+                    previous=change.previous.value,
+                    state=change.state.value,
+                    reason=change.reason,
+                    changed_by=change.by,
+                    halt_latched=int(change.halt_latched),
+                )
+            )
+
+    def latest_state_change(self) -> TradingStateChange | None:
+        t = risk_trading_state
+        stmt = select(t).order_by(t.c.id.desc()).limit(1)
+        with self._engine.connect() as conn:
+            r = conn.execute(stmt).mappings().first()
+        if r is None:
+            return None
+        return TradingStateChange(
+            at=int(r["at"]),
+            previous=TradingState(r["previous"]),
+            state=TradingState(r["state"]),
+            reason=r["reason"],
+            by=r["changed_by"],
+            halt_latched=bool(r["halt_latched"]),
+        )
+
+    # --- kill switch ----------------------------------------------------------------------
+    def append_kill_switch(self, state: KillSwitchState) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(
+                insert(risk_kill_switch).values(
+                    engaged=int(state.engaged),
+                    reason=state.reason,
+                    changed_by=state.changed_by,
+                    changed_at=state.changed_at,
+                )
+            )
+
+    def latest_kill_switch(self) -> KillSwitchState | None:
+        t = risk_kill_switch
+        stmt = select(t).order_by(t.c.id.desc()).limit(1)
+        with self._engine.connect() as conn:
+            r = conn.execute(stmt).mappings().first()
+        if r is None:
+            return None
+        return KillSwitchState(
+            engaged=bool(r["engaged"]),
+            reason=r["reason"],
+            changed_by=r["changed_by"],
+            changed_at=int(r["changed_at"]),
+        )
+
+    # --- risk modes -----------------------------------------------------------------------
+    def record_mode_change(self, change: ModeChange) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(
+                insert(risk_mode_changes).values(
+                    at=change.at,
+                    previous=None if change.previous is None else change.previous.value,
+                    mode=change.mode.value,
+                    reasons_json=json.dumps(list(change.reasons)),
+                    health_json=json.dumps(dict(change.health), sort_keys=True),
+                    policy_version=change.policy_version,
+                )
+            )
+
+    def mode_changes(self) -> list[ModeChange]:
+        t = risk_mode_changes
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(t).order_by(t.c.id)).mappings().all()
+        return [_mode_change(r) for r in rows]
+
+    def latest_mode_change(self) -> ModeChange | None:
+        t = risk_mode_changes
+        stmt = select(t).order_by(t.c.id.desc()).limit(1)
+        with self._engine.connect() as conn:
+            r = conn.execute(stmt).mappings().first()
+        return None if r is None else _mode_change(r)
+
+
+def _mode_change(r: RowMapping) -> ModeChange:
+    return ModeChange(
+        at=int(r["at"]),
+        previous=None if r["previous"] is None else RiskMode(r["previous"]),
+        mode=RiskMode(r["mode"]),
+        reasons=tuple(json.loads(r["reasons_json"])),
+        health=json.loads(r["health_json"]),
+        policy_version=int(r["policy_version"]),
+    )

@@ -1,0 +1,244 @@
+"""The risk engine: every order intent passes here before execution.
+
+It reads the world once (portfolio view, policy, kill switch, clock), updates the trading state,
+runs the pure rules, and returns a :class:`RiskDecision` that it also publishes on
+``risk.decision`` and writes to the journal. Cancels never come here: they pass in every state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from quantum_trader.bus import topics
+from quantum_trader.bus.envelope import Event, to_payload
+from quantum_trader.bus.port import EventBus
+from quantum_trader.clock.clock import Clock
+from quantum_trader.domain.orders import OrderIntent
+from quantum_trader.risk.config import RiskConfig
+from quantum_trader.risk.context import CheckContext
+from quantum_trader.risk.cooldown import LossStreaks
+from quantum_trader.risk.decision import Outcome, RiskDecision, Verdict
+from quantum_trader.risk.kill_switch import KillSwitch
+from quantum_trader.risk.policy_source import PolicySource
+from quantum_trader.risk.portfolio_view import PortfolioView
+from quantum_trader.risk.ports import RiskJournal
+from quantum_trader.risk.rules import DEFAULT_RULES, Rule
+from quantum_trader.risk.state import (
+    CircuitBreaker,
+    HealthReading,
+    TradingState,
+    TradingStateChange,
+)
+from quantum_trader.status.registry import StatusRegistry
+
+MODULE = "risk_safety"
+#: topic of trading-state transitions (not in the foundation's topic list).
+RISK_STATE_CHANGED = "risk.state.changed"
+MAX_PASSES = 5
+
+
+def run_rules(
+    ctx: CheckContext, rules: Sequence[Rule] = DEFAULT_RULES
+) -> tuple[Outcome, float, tuple[str, ...]]:
+    """Run ``rules`` until the quantity stops moving; pure, so property tests call it directly.
+
+    Returns (outcome, final quantity, reasons). A pass that trims starts another pass on the
+    smaller quantity; the answer comes from the first pass with no trim, so an APPROVED or
+    TRIMMED quantity satisfies every rule as it is.
+    """
+    requested = ctx.intent.quantity
+    qty = requested
+    trims: list[str] = []
+    for _ in range(MAX_PASSES):
+        rejects: list[str] = []
+        trimmed = False
+        for rule in rules:
+            result = rule(ctx, qty)
+            if result.verdict is Verdict.REJECT:
+                rejects.append(f"{result.rule}: {result.reason}")
+            elif result.verdict is Verdict.TRIM:
+                assert result.max_quantity is not None
+                if result.max_quantity < qty:
+                    qty = result.max_quantity
+                    trimmed = True
+                    trims.append(f"{result.rule}: {result.reason}")
+        if not trimmed:
+            if rejects:
+                return Outcome.REJECTED, 0.0, tuple(trims + rejects)
+            outcome = Outcome.TRIMMED if qty < requested else Outcome.APPROVED
+            return outcome, qty, tuple(trims)
+    return Outcome.REJECTED, 0.0, (*trims, f"rules did not settle in {MAX_PASSES} passes")
+
+
+class RiskEngine:
+    """Pre-trade checks, trading state and circuit breaker over a read-only portfolio."""
+
+    def __init__(
+        self,
+        *,
+        config: RiskConfig,
+        portfolio: PortfolioView,
+        policy: PolicySource,
+        kill_switch: KillSwitch,
+        journal: RiskJournal,
+        clock: Clock,
+        bus: EventBus | None = None,
+        status: StatusRegistry | None = None,
+        rules: Sequence[Rule] = DEFAULT_RULES,
+        run_id: str = "run",
+    ) -> None:
+        self._config = config
+        self._portfolio = portfolio
+        self._policy = policy
+        self._kill_switch = kill_switch
+        self._journal = journal
+        self._clock = clock
+        self._bus = bus
+        self._rules = tuple(rules)
+        self._run_id = run_id
+        self._streaks = LossStreaks(config)
+        self._decisions = 0
+        self._handle = (
+            status.register(MODULE, enabled=True, reason=f"{len(self._rules)} pre-trade rules")
+            if status is not None
+            else None
+        )
+        last = journal.latest_state_change()
+        self._last_change = last
+        self._state = last.state if last is not None else TradingState.ACTIVE
+        self._state_reason = last.reason if last is not None else ""
+        self._breaker = CircuitBreaker(config, halt_latched=bool(last and last.halt_latched))
+
+    # --- state ----------------------------------------------------------------------------
+    @property
+    def state(self) -> TradingState:
+        return self._state
+
+    @property
+    def streaks(self) -> LossStreaks:
+        return self._streaks
+
+    def _reading(self) -> HealthReading:
+        equity = self._portfolio.equity()
+        peak = self._portfolio.peak_equity()
+        drawdown = max(0.0, 1 - equity / peak) if peak > 0 else 0.0
+        daily = self._portfolio.daily_pnl()
+        start = equity - daily
+        daily_loss = -daily / start if start > 0 and daily < 0 else 0.0
+        ks = self._kill_switch.state()
+        return HealthReading(drawdown, daily_loss, ks.engaged, ks.reason)
+
+    def refresh_state(self) -> TradingState:
+        """Re-read health and kill switch; record and publish a transition if there is one."""
+        latest = self._journal.latest_state_change()
+        if (
+            latest is not None
+            and latest != self._last_change
+            and latest.by != MODULE
+            and not latest.halt_latched
+        ):
+            self._breaker.reset()  # someone reset the latched halt from outside (CLI)
+            self._last_change = latest
+        state, reason = self._breaker.assess(self._reading())
+        self._state_reason = reason
+        if state is not self._state:
+            self._record_change(state, reason, by=MODULE)
+        return self._state
+
+    def reset_halt(self, *, by: str, reason: str) -> TradingState:
+        """Clear a latched drawdown halt by hand, then re-assess."""
+        self._breaker.reset()
+        self._record_change(self._state, f"halt reset: {reason}", by=by)
+        return self.refresh_state()
+
+    def _record_change(self, state: TradingState, reason: str, *, by: str) -> None:
+        change = TradingStateChange(
+            at=self._clock.now(),
+            previous=self._state,
+            state=state,
+            reason=reason,
+            by=by,
+            halt_latched=self._breaker.halt_latched,
+        )
+        self._state = state
+        self._journal.record_state_change(change)
+        self._last_change = change
+        if self._bus is not None:
+            self._bus.publish(RISK_STATE_CHANGED, to_payload(change), source=MODULE)
+        if self._handle is not None:
+            self._handle.count("state_changes")
+
+    # --- trades ---------------------------------------------------------------------------
+    def record_trade(self, symbol: str, net_pnl: float, *, at: int) -> None:
+        """A closed trade's net PnL, for the consecutive-loss cooldown."""
+        self._streaks.record(symbol, net_pnl, at=at)
+
+    def attach(self, bus: EventBus) -> None:
+        """Follow ``execution.trade.closed`` (a :class:`~quantum_trader.domain.Trade` payload)."""
+
+        def on_trade(event: Event) -> None:
+            p = event.payload
+            net = float(p["pnl"]) - float(p.get("fees", 0.0)) - float(p.get("funding", 0.0))
+            self.record_trade(str(p["symbol"]), net, at=int(p["exit_time"]))
+
+        bus.subscribe(topics.EXECUTION_TRADE_CLOSED, on_trade)
+
+    # --- decisions ------------------------------------------------------------------------
+    def context(self, intent: OrderIntent) -> CheckContext:
+        """The snapshot the rules see for ``intent`` (trading state as last refreshed)."""
+        pf = self._portfolio
+        positions = {s: p.quantity for s, p in pf.open_positions().items() if p.quantity != 0}
+        marks: dict[str, float] = {}
+        for symbol in {*positions, intent.symbol}:
+            mark = pf.mark_price(symbol)
+            if mark is not None:
+                marks[symbol] = mark
+            elif symbol in positions:
+                # value an unpriced position at its entry price rather than as zero exposure
+                marks[symbol] = pf.open_positions()[symbol].entry_price
+        return CheckContext(
+            intent=intent,
+            now=self._clock.now(),
+            state=self._state,
+            policy=self._policy.current(),
+            config=self._config,
+            equity=pf.equity(),
+            peak_equity=pf.peak_equity(),
+            daily_pnl=pf.daily_pnl(),
+            positions=positions,
+            marks=marks,
+            last_candle_close=pf.last_candle_close_time(intent.symbol),
+            cooldown_until=self._streaks.cooldown_until(intent.symbol),
+            state_reason=self._state_reason,
+        )
+
+    def evaluate(self, intent: OrderIntent) -> RiskDecision:
+        """Check one order intent; the decision is published and persisted before returning."""
+        self.refresh_state()
+        ctx = self.context(intent)
+        outcome, qty, reasons = run_rules(ctx, self._rules)
+        self._decisions += 1
+        decision = RiskDecision(
+            decision_id=f"{self._run_id}:risk:{self._decisions}",
+            outcome=outcome,
+            intent=intent,
+            final_quantity=qty,
+            reasons=reasons,
+            time=ctx.now,
+            trading_state=ctx.state,
+            risk_mode=ctx.policy.risk_mode,
+        )
+        self._journal.record_decision(decision)
+        if self._bus is not None:
+            self._bus.publish(topics.RISK_DECISION, to_payload(decision), source=MODULE)
+        if self._handle is not None:
+            self._handle.count(f"decisions_{outcome.value.lower()}")
+        return decision
+
+
+def approved_intent(decision: RiskDecision) -> OrderIntent | None:
+    """The intent to send, at the decided quantity; None if rejected."""
+    if not decision.passed:
+        return None
+    return replace(decision.intent, quantity=decision.final_quantity)

@@ -1,0 +1,18 @@
+"""Storage ports of the risk engine; the SQL adapter implements them."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from quantum_trader.risk.decision import RiskDecision
+from quantum_trader.risk.state import TradingStateChange
+
+
+class RiskJournal(Protocol):
+    """Where every decision and every trading-state change is written."""
+
+    def record_decision(self, decision: RiskDecision) -> None: ...
+
+    def record_state_change(self, change: TradingStateChange) -> None: ...
+
+    def latest_state_change(self) -> TradingStateChange | None: ...

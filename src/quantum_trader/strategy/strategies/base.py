@@ -1,0 +1,94 @@
+"""The base of every strategy: exits first, then entries; subclasses fill two hooks."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import ClassVar
+
+from quantum_trader.domain.orders import Side
+from quantum_trader.domain.policy import TradingPolicy
+from quantum_trader.domain.signals import Direction, Signal
+from quantum_trader.strategy.intents import TradeAction, TradeIntent
+from quantum_trader.strategy.market_state import MarketState
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyConfig:
+    #: ensemble confidence below which a strategy does not enter
+    min_confidence: float = 0.55
+    #: take-profit distance as a multiple of the stop distance
+    reward_risk: float = 2.0
+
+
+def signal_side(signal: Signal) -> Side | None:
+    if signal.direction is Direction.UP:
+        return Side.BUY
+    if signal.direction is Direction.DOWN:
+        return Side.SELL
+    return None
+
+
+class Strategy(ABC):
+    """Turns the ensemble signal plus market state into at most one trade intent.
+
+    ``decide`` holds the shared logic (one position per symbol, no pyramiding, stop at the
+    policy's stop distance, target at ``reward_risk`` × that distance); subclasses say when to
+    enter (:meth:`entry`) and when to leave (:meth:`exit_reason`).
+    """
+
+    name: ClassVar[str]
+
+    def __init__(self, config: StrategyConfig | None = None) -> None:
+        self.config = config or StrategyConfig()
+
+    @abstractmethod
+    def entry(self, signal: Signal, market: MarketState) -> tuple[Side, str] | None:
+        """The side to enter and why, or None."""
+
+    @abstractmethod
+    def exit_reason(self, signal: Signal, market: MarketState, position: float) -> str | None:
+        """Why to close the open ``position`` (signed quantity), or None to hold."""
+
+    def take_profit(self, side: Side, market: MarketState, stop_distance: float) -> float:
+        return market.close + side.sign * self.config.reward_risk * stop_distance
+
+    def decide(
+        self, signal: Signal, market: MarketState, position: float, policy: TradingPolicy
+    ) -> TradeIntent | None:
+        if signal.symbol != market.symbol:
+            raise ValueError(f"{self.name}: signal for {signal.symbol}, market of {market.symbol}")
+        if position != 0:
+            why = self.exit_reason(signal, market, position)
+            if why is None:
+                return None
+            side = Side.SELL if position > 0 else Side.BUY
+            return TradeIntent(
+                market.symbol,
+                market.time,
+                TradeAction.EXIT,
+                side,
+                market.close,
+                self.name,
+                why,
+                signal.confidence,
+            )
+        if signal.confidence < self.config.min_confidence:
+            return None
+        chosen = self.entry(signal, market)
+        if chosen is None:
+            return None
+        side, why = chosen
+        distance = market.close * policy.stop_loss_pct
+        return TradeIntent(
+            symbol=market.symbol,
+            time=market.time,
+            action=TradeAction.ENTRY,
+            side=side,
+            price=market.close,
+            strategy=self.name,
+            reason=why,
+            confidence=signal.confidence,
+            stop_loss=market.close - side.sign * distance,
+            take_profit=self.take_profit(side, market, distance),
+        )
