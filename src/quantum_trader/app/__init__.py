@@ -1,0 +1,1 @@
+"""Composition root: the engine, services, CLI and API wiring."""
