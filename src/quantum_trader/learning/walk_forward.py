@@ -28,6 +28,7 @@ class WalkForwardConfig:
     max_folds: int = 4
     models: tuple[str, ...] = ("xgb", "lgbm")
     seed: int = 7
+    params: tuple[tuple[str, object], ...] = ()  # hyperparameter overrides for every model
 
     def __post_init__(self) -> None:
         for name in ("train_rows", "test_rows", "step_rows", "max_folds"):
@@ -103,7 +104,7 @@ def evaluate_symbol(
         for name in config.models:
             if progress is not None:
                 progress(f"{data.symbol} fold {i + 1}/{len(folds)} {name}")
-            model = train_tabular(name, train)
+            model = train_tabular(name, train, params=dict(config.params))
             p = model.predict_proba(test.x)
             probs.setdefault(name, []).append(p)
             preds.setdefault(name, []).append(p.argmax(axis=1))

@@ -25,7 +25,12 @@ from quantum_trader.learning.walk_forward import (
 )
 
 app = typer.Typer(help="Walk-forward evaluation of the direction models.")
-console = Console()
+
+
+def console() -> Console:
+    """A console per command, so the terminal width is read when the command runs."""
+    return Console()
+
 
 DEFAULT_SYMBOLS = "BTCUSDT,ETHUSDT,SOLUSDT,BNBUSDT,XRPUSDT"
 
@@ -58,7 +63,7 @@ def evaluate(
     names = [s.strip() for s in symbols.split(",") if s.strip()]
     market = load_candles(folder, features.cross_asset, settings.timeframe)
     rows: list[ScoreRow] = []
-    with Progress(console=console, transient=True) as progress:
+    with Progress(console=console(), transient=True) as progress:
         task = progress.add_task("evaluating", total=len(names) * folds * len(config.models))
         for symbol in names:
             candles = load_candles(folder, symbol, settings.timeframe)
@@ -74,12 +79,12 @@ def evaluate(
                 progress.update(task, advance=1, description=text)
 
             rows.extend(evaluate_symbol(data, config, progress=step))
-    console.print(
+    console().print(
         f"walk-forward: {folds} folds × (train {train_days} d, purge {labels.horizon} rows, "
         f"test {test_days} d); horizon {labels.horizon}, dead zone {labels.dead_zone:.4f}; "
         "trading metric acts on UP/DOWN for the horizon, net of the round-trip fee"
     )
-    console.print(score_table(rows + summarise(rows)))
+    console().print(score_table(rows + summarise(rows)))
 
 
 def score_table(rows: list[ScoreRow]) -> Table:

@@ -25,7 +25,11 @@ from quantum_trader.learning.registry import ModelKey, ModelRegistry, Stage
 from quantum_trader.models.tabular.training import TABULAR_MODELS, train_tabular
 
 app = typer.Typer(help="Model registry: versions, stages, lineage.", no_args_is_help=True)
-console = Console()
+
+
+def console() -> Console:
+    """A console per command, so the terminal width is read when the command runs."""
+    return Console()
 
 
 def _registry(settings: Settings) -> ModelRegistry:
@@ -64,7 +68,7 @@ def list_versions(
             v.artifact_hash[:12],
             fmt(v.created_at),
         )
-    console.print(table)
+    console().print(table)
 
 
 @app.command()
@@ -74,15 +78,15 @@ def show(key: str, version: int = typer.Argument(..., help="version number")) ->
     model_key = ModelKey.parse(key)
     v = registry.get(model_key, version)
     meta = v.metadata
-    console.print(f"[bold]{v.key} v{v.version}[/] stage {v.stage.value}")
-    console.print(f"artifact sha256 {v.artifact_hash}  model file sha256 {meta.artifact_hash}")
+    console().print(f"[bold]{v.key} v{v.version}[/] stage {v.stage.value}")
+    console().print(f"artifact sha256 {v.artifact_hash}  model file sha256 {meta.artifact_hash}")
     window = meta.training_window
     if window:
-        console.print(f"training window {fmt(window[0])} → {fmt(window[1])}")
-    console.print(f"data hash {meta.data_hash}")
-    console.print(f"features ({len(meta.features)}): {', '.join(meta.features)}")
-    console.print(f"hyperparameters {json.dumps(meta.hyperparameters, sort_keys=True)}")
-    console.print(f"metrics {json.dumps(meta.metrics, sort_keys=True)}")
+        console().print(f"training window {fmt(window[0])} → {fmt(window[1])}")
+    console().print(f"data hash {meta.data_hash}")
+    console().print(f"features ({len(meta.features)}): {', '.join(meta.features)}")
+    console().print(f"hyperparameters {json.dumps(meta.hyperparameters, sort_keys=True)}")
+    console().print(f"metrics {json.dumps(meta.metrics, sort_keys=True)}")
     table = Table(title="Audit trail")
     for column in ("at", "version", "from", "to", "action", "by", "why"):
         table.add_column(column)
@@ -96,7 +100,7 @@ def show(key: str, version: int = typer.Argument(..., help="version number")) ->
             change.actor,
             change.reason,
         )
-    console.print(table)
+    console().print(table)
 
 
 @app.command()
@@ -112,7 +116,7 @@ def promote(
     """Move a version forward: CANDIDATE → SHADOW → CANARY → PRODUCTION (or to RETIRED)."""
     registry = _registry(load_settings())
     v = registry.promote(ModelKey.parse(key), version, actor=_actor(actor), reason=reason, to=to)
-    console.print(f"{v.key} v{v.version} is now {v.stage.value}")
+    console().print(f"{v.key} v{v.version} is now {v.stage.value}")
 
 
 @app.command()
@@ -124,7 +128,7 @@ def rollback(
     """Retire the production version and restore the previous one."""
     registry = _registry(load_settings())
     v = registry.rollback(ModelKey.parse(key), actor=_actor(actor), reason=reason)
-    console.print(f"{v.key}: production is v{v.version} again")
+    console().print(f"{v.key}: production is v{v.version} again")
 
 
 @app.command()
@@ -146,7 +150,7 @@ def train(
     market = None
     if symbol != config.cross_asset:
         market = load_candles(folder, config.cross_asset, settings.timeframe)
-    with console.status(f"training {model} on {symbol} ({len(candles)} candles)"):
+    with console().status(f"training {model} on {symbol} ({len(candles)} candles)"):
         data = make_dataset(
             candles,
             load_funding(folder, symbol),
@@ -162,4 +166,4 @@ def train(
     v = registry.register(
         trained.metadata, digest, actor=_actor(None), reason=f"trained by CLI at {when}"
     )
-    console.print(f"registered {v.key} v{v.version} (CANDIDATE), artifact {digest[:12]}")
+    console().print(f"registered {v.key} v{v.version} (CANDIDATE), artifact {digest[:12]}")
