@@ -14,7 +14,7 @@ def log_loss(y: FloatArray, probs: FloatArray) -> float:
     """Mean negative log-likelihood of the true class.
 
     >>> round(log_loss(np.array([0.0, 2.0]), np.array([[0.5, 0.25, 0.25], [0.2, 0.2, 0.6]])), 4)
-    0.6020
+    0.602
     """
     idx = y.astype(np.int64)
     p = np.clip(probs[np.arange(len(idx)), idx], EPS, 1.0)
@@ -40,8 +40,9 @@ def macro_f1(y: FloatArray, pred: np.ndarray, n_classes: int = 3) -> float:
 def trading_metrics(pred: np.ndarray, forward_return: FloatArray, fee: float) -> dict[str, float]:
     """Act on UP (long) / DOWN (short) for the label horizon: mean net return per trade.
 
-    >>> trading_metrics(np.array([2, 0, 1]), np.array([0.01, 0.01, 0.5]), 0.001)["mean_net_bps"]
-    -10.0
+    >>> out = trading_metrics(np.array([2, 0, 1]), np.array([0.01, 0.01, 0.5]), 0.001)
+    >>> out["trades"], round(out["mean_net_bps"], 6), out["hit_rate"]
+    (2.0, -10.0, 0.5)
     """
     side = np.where(pred == UP, 1.0, np.where(pred == DOWN, -1.0, 0.0))
     acting = side != 0
