@@ -2,19 +2,26 @@
 
 A member turns features (or a history window) into DOWN / FLAT / UP probabilities on the label
 definition of :mod:`quantum_trader.features.labels`. Artifacts are saved in safe formats (native
-booster files, ONNX, safetensors), never pickle, and carry a content hash checked on load.
+booster files, ONNX, safetensors), never pickle, and carry a content hash checked on load:
+``save`` writes the model file and ``metadata.json`` (which records the model file's sha256),
+``load`` recomputes the sha256 and refuses a file that does not match.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, Self, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
+from quantum_trader.domain.errors import ArtifactIntegrityError
+
 FloatArray = npt.NDArray[np.float64]
+METADATA_FILE = "metadata.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +37,27 @@ class ModelMetadata:
     training_window: tuple[int, int] | None = None  # epoch ms, inclusive open times
     data_hash: str = ""
     metrics: dict[str, float] = field(default_factory=dict)
-    artifact_hash: str = ""
+    artifact_hash: str = ""  # sha256 of the model file (native format)
+    timeframe: str = "1h"
+    dead_zone: float = 0.001
+    trained_at: int | None = None  # epoch ms of the clock that trained it
+
+    def to_json(self) -> str:
+        """Stable JSON text (sorted keys).
+
+        >>> m = ModelMetadata("xgb", "1", "BTCUSDT", 4, features=("ret_1",))
+        >>> ModelMetadata.from_json(m.to_json()) == m
+        True
+        """
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelMetadata:
+        raw = json.loads(text)
+        raw["features"] = tuple(raw.get("features", ()))
+        window = raw.get("training_window")
+        raw["training_window"] = None if window is None else (int(window[0]), int(window[1]))
+        return cls(**raw)
 
 
 @runtime_checkable
@@ -51,3 +78,39 @@ class DirectionModel(Protocol):
     def save(self, directory: Path) -> str:
         """Write the artifact under ``directory``; return its content hash (sha256 hex)."""
         ...
+
+    @classmethod
+    def load(cls, directory: Path) -> Self:
+        """Read an artifact written by ``save``; raise ArtifactIntegrityError if it was altered."""
+        ...
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_metadata(directory: Path, metadata: ModelMetadata) -> None:
+    (directory / METADATA_FILE).write_text(metadata.to_json(), encoding="utf-8")
+
+
+def read_verified(directory: Path, model_file: str) -> ModelMetadata:
+    """Metadata of the artifact in ``directory``, after checking ``model_file``'s sha256."""
+    meta_path, model_path = directory / METADATA_FILE, directory / model_file
+    for path in (meta_path, model_path):
+        if not path.is_file():
+            raise ArtifactIntegrityError(f"artifact {directory}: {path.name} is missing")
+    try:
+        metadata = ModelMetadata.from_json(meta_path.read_text(encoding="utf-8"))
+    except (ValueError, TypeError) as exc:
+        raise ArtifactIntegrityError(f"artifact {directory}: unreadable metadata ({exc})") from None
+    actual = sha256_file(model_path)
+    if actual != metadata.artifact_hash:
+        raise ArtifactIntegrityError(
+            f"artifact {directory}: {model_file} has sha256 {actual[:16]}…, metadata records "
+            f"{metadata.artifact_hash[:16]}…; the file was altered or corrupted, refusing to load"
+        )
+    return metadata

@@ -13,7 +13,9 @@ import typer
 from quantum_trader.adapters.sql.database import open_database
 from quantum_trader.adapters.sql.repositories import SqlStatusRepository
 from quantum_trader.app.cli import data as data_cli
+from quantum_trader.app.cli import evaluate as evaluate_cli
 from quantum_trader.app.cli import intelligence as intelligence_cli
+from quantum_trader.app.cli import models as models_cli
 from quantum_trader.app.cli import risk as risk_cli
 from quantum_trader.app.cli.render import console, status_table, statuses_json
 from quantum_trader.config.settings import load_settings, redacted
@@ -28,6 +30,10 @@ app = typer.Typer(
 config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(intelligence_cli.app, name="intelligence", help="Ensemble intelligence state.")
+app.add_typer(
+    models_cli.app, name="models", help="Model registry: list, show, train, promote, rollback."
+)
+app.add_typer(evaluate_cli.app, name="evaluate")
 app.add_typer(risk_cli.app, name="risk", help="Risk engine: kill switch, trading state, decisions.")
 app.add_typer(
     data_cli.app, name="data", help="The local candle store: import, download, list, validate."

@@ -1,0 +1,151 @@
+"""SQL storage of the model registry (SQLite and PostgreSQL, same schema)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, func, insert, select, update
+
+from quantum_trader.adapters.sql.tables_registry import (
+    model_production,
+    model_stage_changes,
+    model_versions,
+)
+from quantum_trader.learning.registry import Action, ModelKey, ModelVersion, Stage, StageChange
+from quantum_trader.models.base import ModelMetadata
+
+
+def _key_filter(table: Any, key: ModelKey) -> Any:
+    return and_(
+        table.c.model == key.model, table.c.scope == key.scope, table.c.horizon == key.horizon
+    )
+
+
+class SqlRegistryRepository:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def next_version(self, key: ModelKey) -> int:
+        stmt = select(func.max(model_versions.c.version)).where(_key_filter(model_versions, key))
+        with self._engine.connect() as conn:
+            current = conn.execute(stmt).scalar()
+        return 1 if current is None else int(current) + 1
+
+    def add_version(self, version: ModelVersion, change: StageChange) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(
+                insert(model_versions).values(
+                    model=version.key.model,
+                    scope=version.key.scope,
+                    horizon=version.key.horizon,
+                    version=version.version,
+                    stage=version.stage.value,
+                    artifact_hash=version.artifact_hash,
+                    metadata_json=version.metadata.to_json(),
+                    created_at=version.created_at,
+                )
+            )
+            _insert_change(conn, change)
+
+    def apply(
+        self, changes: Sequence[StageChange], pointer: tuple[ModelKey, int | None] | None
+    ) -> None:
+        with self._engine.begin() as conn:  # one transaction: all or nothing
+            for change in changes:
+                conn.execute(
+                    update(model_versions)
+                    .where(_key_filter(model_versions, change.key))
+                    .where(model_versions.c.version == change.version)
+                    .values(stage=change.to_stage.value)
+                )
+                _insert_change(conn, change)
+            if pointer is not None:
+                key, number = pointer
+                at = changes[-1].at if changes else 0
+                where = _key_filter(model_production, key)
+                found = conn.execute(select(model_production.c.version).where(where)).first()
+                if found is None:
+                    conn.execute(
+                        insert(model_production).values(
+                            model=key.model,
+                            scope=key.scope,
+                            horizon=key.horizon,
+                            version=number,
+                            updated_at=at,
+                        )
+                    )
+                else:
+                    conn.execute(
+                        update(model_production).where(where).values(version=number, updated_at=at)
+                    )
+
+    def get(self, key: ModelKey, version: int) -> ModelVersion | None:
+        stmt = (
+            select(model_versions)
+            .where(_key_filter(model_versions, key))
+            .where(model_versions.c.version == version)
+        )
+        with self._engine.connect() as conn:
+            row = conn.execute(stmt).mappings().first()
+        return None if row is None else _version(row)
+
+    def versions(self, key: ModelKey | None = None) -> list[ModelVersion]:
+        t = model_versions
+        stmt = select(t).order_by(t.c.model, t.c.scope, t.c.horizon, t.c.version)
+        if key is not None:
+            stmt = stmt.where(_key_filter(t, key))
+        with self._engine.connect() as conn:
+            return [_version(r) for r in conn.execute(stmt).mappings()]
+
+    def production_version(self, key: ModelKey) -> int | None:
+        stmt = select(model_production.c.version).where(_key_filter(model_production, key))
+        with self._engine.connect() as conn:
+            value = conn.execute(stmt).scalar()
+        return None if value is None else int(value)
+
+    def history(self, key: ModelKey) -> list[StageChange]:
+        t = model_stage_changes
+        stmt = select(t).where(_key_filter(t, key)).order_by(t.c.id)
+        with self._engine.connect() as conn:
+            return [
+                StageChange(
+                    key=key,
+                    version=int(r["version"]),
+                    from_stage=None if r["from_stage"] is None else Stage(r["from_stage"]),
+                    to_stage=Stage(r["to_stage"]),
+                    at=int(r["at"]),
+                    actor=r["actor"],
+                    reason=r["reason"],
+                    action=Action(r["action"]),
+                )
+                for r in conn.execute(stmt).mappings()
+            ]
+
+
+def _insert_change(conn: Connection, change: StageChange) -> None:
+    conn.execute(
+        insert(model_stage_changes).values(
+            model=change.key.model,
+            scope=change.key.scope,
+            horizon=change.key.horizon,
+            version=change.version,
+            from_stage=None if change.from_stage is None else change.from_stage.value,
+            to_stage=change.to_stage.value,
+            action=change.action.value,
+            at=change.at,
+            actor=change.actor,
+            reason=change.reason,
+        )
+    )
+
+
+def _version(row: Any) -> ModelVersion:
+    return ModelVersion(
+        key=ModelKey(row["model"], row["scope"], int(row["horizon"])),
+        version=int(row["version"]),
+        stage=Stage(row["stage"]),
+        artifact_hash=row["artifact_hash"],
+        metadata=ModelMetadata.from_json(row["metadata_json"]),
+        created_at=int(row["created_at"]),
+    )

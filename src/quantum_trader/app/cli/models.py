@@ -1,0 +1,169 @@
+"""``quantum-trader models``: the model registry (list, show, train, promote, rollback)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from quantum_trader.adapters.artifacts import LocalArtifactStore
+from quantum_trader.adapters.market_parquet import load_candles, load_funding
+from quantum_trader.adapters.sql.database import open_database
+from quantum_trader.adapters.sql.registry_repository import SqlRegistryRepository
+from quantum_trader.clock.clock import WallClock
+from quantum_trader.config.settings import Settings, load_settings
+from quantum_trader.domain.time import MS_PER_DAY, fmt
+from quantum_trader.features.dataset import make_dataset
+from quantum_trader.features.labels import LabelSpec
+from quantum_trader.features.pipeline import FeatureConfig
+from quantum_trader.learning.registry import ModelKey, ModelRegistry, Stage
+from quantum_trader.models.tabular.training import TABULAR_MODELS, train_tabular
+
+app = typer.Typer(help="Model registry: versions, stages, lineage.", no_args_is_help=True)
+
+
+def console() -> Console:
+    """A console per command, so the terminal width is read when the command runs."""
+    return Console()
+
+
+def _registry(settings: Settings) -> ModelRegistry:
+    engine = open_database(settings.effective_database_url)
+    return ModelRegistry(SqlRegistryRepository(engine), WallClock())
+
+
+def _actor(actor: str | None) -> str:
+    import getpass
+
+    return actor or f"cli:{getpass.getuser()}"
+
+
+@app.command("list")
+def list_versions(
+    key: str | None = typer.Argument(None, help="MODEL/SCOPE/hH, e.g. xgb/BTCUSDT/h4"),
+) -> None:
+    """Every registered version with its stage; the production ones are marked."""
+    registry = _registry(load_settings())
+    versions = registry.versions(ModelKey.parse(key) if key else None)
+    table = Table(title="Model versions")
+    for column in ("model line", "version", "stage", "prod", "trained on", "artifact", "created"):
+        table.add_column(column)
+    production: dict[ModelKey, int | None] = {}
+    for v in versions:
+        if v.key not in production:
+            current = registry.production(v.key)
+            production[v.key] = None if current is None else current.version
+        window = v.metadata.training_window
+        table.add_row(
+            str(v.key),
+            str(v.version),
+            v.stage.value,
+            "*" if production[v.key] == v.version else "",
+            f"{fmt(window[0])[:10]} → {fmt(window[1])[:10]}" if window else "",
+            v.artifact_hash[:12],
+            fmt(v.created_at),
+        )
+    console().print(table)
+
+
+@app.command()
+def show(key: str, version: int = typer.Argument(..., help="version number")) -> None:
+    """Lineage and audit trail of one version."""
+    registry = _registry(load_settings())
+    model_key = ModelKey.parse(key)
+    v = registry.get(model_key, version)
+    meta = v.metadata
+    console().print(f"[bold]{v.key} v{v.version}[/] stage {v.stage.value}")
+    console().print(f"artifact sha256 {v.artifact_hash}  model file sha256 {meta.artifact_hash}")
+    window = meta.training_window
+    if window:
+        console().print(f"training window {fmt(window[0])} → {fmt(window[1])}")
+    console().print(f"data hash {meta.data_hash}")
+    console().print(f"features ({len(meta.features)}): {', '.join(meta.features)}")
+    console().print(f"hyperparameters {json.dumps(meta.hyperparameters, sort_keys=True)}")
+    console().print(f"metrics {json.dumps(meta.metrics, sort_keys=True)}")
+    table = Table(title="Audit trail")
+    for column in ("at", "version", "from", "to", "action", "by", "why"):
+        table.add_column(column)
+    for change in registry.history(model_key):
+        table.add_row(
+            fmt(change.at),
+            str(change.version),
+            change.from_stage.value if change.from_stage else "",
+            change.to_stage.value,
+            change.action.value,
+            change.actor,
+            change.reason,
+        )
+    console().print(table)
+
+
+@app.command()
+def promote(
+    key: str,
+    version: int,
+    to: Annotated[
+        Stage | None, typer.Option("--to", help="target stage (default: the next one)")
+    ] = None,
+    reason: str = typer.Option(..., "--reason", help="why (kept in the audit trail)"),
+    actor: str | None = typer.Option(None, "--by", help="who decides (default: cli:<user>)"),
+) -> None:
+    """Move a version forward: CANDIDATE → SHADOW → CANARY → PRODUCTION (or to RETIRED)."""
+    registry = _registry(load_settings())
+    v = registry.promote(ModelKey.parse(key), version, actor=_actor(actor), reason=reason, to=to)
+    console().print(f"{v.key} v{v.version} is now {v.stage.value}")
+
+
+@app.command()
+def rollback(
+    key: str,
+    reason: str = typer.Option(..., "--reason", help="why (kept in the audit trail)"),
+    actor: str | None = typer.Option(None, "--by", help="who decides (default: cli:<user>)"),
+) -> None:
+    """Retire the production version and restore the previous one."""
+    registry = _registry(load_settings())
+    v = registry.rollback(ModelKey.parse(key), actor=_actor(actor), reason=reason)
+    console().print(f"{v.key}: production is v{v.version} again")
+
+
+@app.command()
+def train(
+    symbol: str = typer.Option("BTCUSDT", help="symbol to train on"),
+    model: str = typer.Option("xgb", help=f"one of {list(TABULAR_MODELS)}"),
+    days: int = typer.Option(730, help="training window, days before the end of the data"),
+    data_dir: Annotated[Path | None, typer.Option(help="market data (default QT_DATA_DIR)")] = None,
+) -> None:
+    """Train a tabular model on the newest ``days`` of data and register it as a CANDIDATE."""
+    settings = load_settings()
+    folder = data_dir or settings.data_dir
+    if folder is None:
+        raise typer.BadParameter("give --data-dir or set QT_DATA_DIR")
+    config = FeatureConfig()
+    candles = load_candles(folder, symbol, settings.timeframe)
+    end = int(candles.open_time[-1])
+    candles = candles.between(end - days * MS_PER_DAY, end)
+    market = None
+    if symbol != config.cross_asset:
+        market = load_candles(folder, config.cross_asset, settings.timeframe)
+    with console().status(f"training {model} on {symbol} ({len(candles)} candles)"):
+        data = make_dataset(
+            candles,
+            load_funding(folder, symbol),
+            market,
+            labels=LabelSpec(horizon=settings.label_horizon, dead_zone=2 * settings.taker_fee),
+            config=config,
+        )
+        trained = train_tabular(model, data, clock=WallClock())
+    store = LocalArtifactStore(settings.effective_artifacts_dir)
+    digest = store.put(trained.save)
+    registry = _registry(settings)
+    when = datetime.now(UTC).isoformat(timespec="seconds")
+    v = registry.register(
+        trained.metadata, digest, actor=_actor(None), reason=f"trained by CLI at {when}"
+    )
+    console().print(f"registered {v.key} v{v.version} (CANDIDATE), artifact {digest[:12]}")

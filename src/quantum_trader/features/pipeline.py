@@ -1,0 +1,355 @@
+"""The feature pipeline: one definition for batch (training, backtests) and streaming (live).
+
+:class:`StreamingFeatures` holds one O(1) state per indicator and turns each closed candle into
+one feature row. :func:`compute_features` builds the training matrix by running the very same
+states over a whole series, so the batch matrix equals what the live path would have produced
+candle by candle, and row t depends only on candles up to t and funding settled before t closes.
+
+Funding (``funding_*``) and the cross-asset return (``btc_*``) are "not available" as 0 with an
+availability flag of 0 when a symbol has no funding data, funding is stale, or the market
+candle is missing, so models see the absence instead of a made-up value.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from quantum_trader.domain.errors import DataError, LookAheadError
+from quantum_trader.domain.market import Candle, FundingRate
+from quantum_trader.domain.time import MS_PER_DAY, MS_PER_HOUR, fmt, timeframe_ms
+from quantum_trader.features.indicators import NAN, Atr, Ema, Lag, Macd, Rolling, Rsi
+from quantum_trader.features.series import CandleSeries, FloatArray, FundingSeries, IntArray
+
+TWO_PI = 2.0 * math.pi
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureConfig:
+    """Which features to compute. The defaults give the 41 features listed in docs/models.md."""
+
+    return_horizons: tuple[int, ...] = (1, 2, 4, 8, 12, 24, 48)
+    cross_asset: str = "BTCUSDT"
+    funding_stale_ms: int = 24 * MS_PER_HOUR  # three missed 8 h settlements → not available
+
+    def __post_init__(self) -> None:
+        if not self.return_horizons or min(self.return_horizons) < 1:
+            raise ValueError(f"FeatureConfig.return_horizons={self.return_horizons}: need >= 1")
+        if self.funding_stale_ms <= 0:
+            raise ValueError(f"FeatureConfig.funding_stale_ms={self.funding_stale_ms}: must be > 0")
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(f"ret_{h}" for h in self.return_horizons) + FIXED_FEATURES
+
+
+FIXED_FEATURES: tuple[str, ...] = (
+    "close_ema14",
+    "close_ema50",
+    "ema14_ema50",
+    "close_sma20",
+    "close_sma50",
+    "sma20_sma50",
+    "bb_position",
+    "bb_width",
+    "rsi_14",
+    "macd",
+    "macd_signal",
+    "macd_hist",
+    "atr_14",
+    "rvol_24",
+    "rvol_96",
+    "volume_z24",
+    "volume_ratio20",
+    "momentum_20",
+    "body",
+    "upper_wick",
+    "lower_wick",
+    "range",
+    "close_location",
+    "funding_rate_bps",
+    "funding_change_bps",
+    "funding_available",
+    "hour_sin",
+    "hour_cos",
+    "dow_sin",
+    "dow_cos",
+    "btc_ret_1",
+    "btc_ret_4",
+    "rel_strength_4",
+    "btc_available",
+)
+
+
+def _ratio(a: float, b: float) -> float:
+    """``a / b - 1`` (NaN propagates)."""
+    return a / b - 1.0
+
+
+class StreamingFeatures:
+    """Feature state of one symbol; ``update`` once per closed candle, in time order.
+
+    Returns NaN in a feature until its window is full; :attr:`ready` says whether the last row is
+    complete (about 100 candles of warm-up with the defaults).
+    """
+
+    def __init__(self, symbol: str, timeframe: str, config: FeatureConfig | None = None) -> None:
+        self.symbol = symbol
+        self.timeframe = timeframe
+        self.config = config or FeatureConfig()
+        self.names = self.config.names
+        self._tf_ms = timeframe_ms(timeframe)
+        self._is_market = symbol == self.config.cross_asset
+        self._closes = Lag(max(*self.config.return_horizons, 20, 1))
+        self._market = Lag(4)
+        self._ema14, self._ema50 = Ema(14), Ema(50)
+        self._sma20, self._sma50 = Rolling(20), Rolling(50)
+        self._rsi, self._atr, self._macd = Rsi(14), Atr(14), Macd()
+        self._rv24, self._rv96 = Rolling(24), Rolling(96)
+        self._logvol, self._vol20 = Rolling(24), Rolling(20)
+        self._funding: float = NAN
+        self._funding_prev: float = NAN
+        self._funding_time = -1
+        self._last_open = -1
+        self._row = np.empty(len(self.names), dtype=np.float64)
+        self.ready = False
+
+    # --- inputs ---------------------------------------------------------------------------
+    def observe_funding(self, funding: FundingRate, close_time: int) -> None:
+        """Take a funding settlement into account for the candle closing at ``close_time``."""
+        if funding.symbol != self.symbol:
+            raise DataError(f"funding for {funding.symbol} given to {self.symbol}'s features")
+        if funding.funding_time >= close_time:
+            raise LookAheadError(
+                f"{self.symbol}: funding settled at {fmt(funding.funding_time)} is not known "
+                f"before the candle closing at {fmt(close_time)}"
+            )
+        if funding.funding_time <= self._funding_time:
+            return  # already seen (a feed may repeat the latest settlement)
+        self._funding_prev = self._funding
+        self._funding = funding.rate
+        self._funding_time = funding.funding_time
+
+    def update(
+        self,
+        candle: Candle,
+        funding: FundingRate | Iterable[FundingRate] | None = None,
+        market: Candle | None = None,
+    ) -> np.ndarray:
+        """Add a closed candle (and any funding settled before it closed); return its row.
+
+        ``market`` is the cross-asset candle (BTC) with the same open time; ignored for the
+        cross-asset symbol itself, whose own candle plays that role.
+        """
+        if candle.symbol != self.symbol or candle.timeframe != self.timeframe:
+            raise DataError(
+                f"candle {candle.symbol} {candle.timeframe} given to features of "
+                f"{self.symbol} {self.timeframe}"
+            )
+        close_time = candle.open_time + self._tf_ms
+        if funding is not None:
+            for item in [funding] if isinstance(funding, FundingRate) else funding:
+                self.observe_funding(item, close_time)
+        market_close = NAN
+        if self._is_market:
+            market_close = candle.close
+        elif market is not None:
+            if market.open_time != candle.open_time or market.symbol != self.config.cross_asset:
+                raise DataError(
+                    f"{self.symbol}: market candle {market.symbol} at {fmt(market.open_time)} "
+                    f"does not match {self.config.cross_asset} at {fmt(candle.open_time)}"
+                )
+            market_close = market.close
+        return self.update_values(
+            candle.open_time,
+            candle.open,
+            candle.high,
+            candle.low,
+            candle.close,
+            candle.volume,
+            market_close,
+        ).copy()
+
+    # --- the one definition -----------------------------------------------------------------
+    def update_values(
+        self,
+        open_time: int,
+        o: float,
+        h: float,
+        low: float,
+        c: float,
+        v: float,
+        market_close: float,
+    ) -> np.ndarray:
+        """Core update on plain values; returns the internal row buffer (copy it to keep it)."""
+        if open_time <= self._last_open:
+            raise DataError(
+                f"{self.symbol}: candle at {fmt(open_time)} is not after {fmt(self._last_open)}"
+            )
+        self._last_open = open_time
+        row = self._row
+        i = 0
+        closes = self._closes
+        closes.update(c)
+        log_c = math.log(c)
+        for horizon in self.config.return_horizons:
+            row[i] = log_c - math.log(closes.get(horizon)) if horizon < len(closes) else NAN
+            i += 1
+        ema14, ema50 = self._ema14.update(c), self._ema50.update(c)
+        sma20, sma50 = self._sma20.update(c), self._sma50.update(c)
+        std20 = self._sma20.std
+        row[i] = _ratio(c, ema14)
+        row[i + 1] = _ratio(c, ema50)
+        row[i + 2] = _ratio(ema14, ema50)
+        row[i + 3] = _ratio(c, sma20)
+        row[i + 4] = _ratio(c, sma50)
+        row[i + 5] = _ratio(sma20, sma50)
+        # ``0.0 * x`` keeps NaN during warm-up and gives 0 for a flat window.
+        row[i + 6] = (c - sma20) / (2.0 * std20) if std20 > 0 else 0.0 * std20
+        row[i + 7] = 4.0 * std20 / sma20
+        row[i + 8] = self._rsi.update(c) / 100.0
+        line, signal, hist = self._macd.update(c)
+        row[i + 9], row[i + 10], row[i + 11] = line / c, signal / c, hist / c
+        row[i + 12] = self._atr.update(h, low, c) / c
+        if len(closes) > 1:  # a NaN would poison the running sums: skip the first candle
+            one = log_c - math.log(closes.get(1))
+            self._rv24.update(one)
+            self._rv96.update(one)
+        row[i + 13] = self._rv24.std
+        row[i + 14] = self._rv96.std
+        i += 15
+        log_v = math.log1p(v)
+        self._logvol.update(log_v)
+        vol_std = self._logvol.std
+        row[i] = (log_v - self._logvol.mean) / vol_std if vol_std > 0 else 0.0 * vol_std
+        vol20 = self._vol20.update(v)
+        row[i + 1] = v / vol20 if vol20 > 0 else 0.0 * vol20
+        row[i + 2] = log_c - math.log(closes.get(20)) if len(closes) > 20 else NAN
+        top, bottom = max(o, c), min(o, c)
+        row[i + 3] = (c - o) / o
+        row[i + 4] = (h - top) / o
+        row[i + 5] = (bottom - low) / o
+        row[i + 6] = (h - low) / o
+        row[i + 7] = (c - low) / (h - low) if h > low else 0.5
+        i += 8
+        i = self._funding_features(row, i, open_time + self._tf_ms)
+        hour = (open_time % MS_PER_DAY) / MS_PER_HOUR
+        dow = ((open_time // MS_PER_DAY) + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
+        row[i] = math.sin(TWO_PI * hour / 24.0)
+        row[i + 1] = math.cos(TWO_PI * hour / 24.0)
+        row[i + 2] = math.sin(TWO_PI * dow / 7.0)
+        row[i + 3] = math.cos(TWO_PI * dow / 7.0)
+        i += 4
+        self._market_features(row, i, market_close, log_c)
+        self.ready = not bool(np.isnan(row).any())
+        return row
+
+    def _funding_features(self, row: np.ndarray, i: int, close_time: int) -> int:
+        fresh = self._funding_time >= 0 and close_time - self._funding_time <= (
+            self.config.funding_stale_ms
+        )
+        if fresh:
+            prev = self._funding_prev
+            row[i] = self._funding * 1e4
+            row[i + 1] = 0.0 if math.isnan(prev) else (self._funding - prev) * 1e4
+            row[i + 2] = 1.0
+        else:
+            row[i] = row[i + 1] = row[i + 2] = 0.0
+        return i + 3
+
+    def _market_features(self, row: np.ndarray, i: int, market_close: float, log_c: float) -> None:
+        market = self._market
+        market.update(market_close)
+        now, one, four = market.get(0), market.get(1), market.get(4)
+        if all(x > 0 for x in (now, one, four)):  # NaN compares False: missing → unavailable
+            log_now = math.log(now)
+            row[i] = log_now - math.log(one)
+            row[i + 1] = log_now - math.log(four)
+            four_own = self._closes.get(4)
+            row[i + 2] = (log_c - math.log(four_own) - row[i + 1]) if four_own > 0 else NAN
+            row[i + 3] = 1.0
+        else:
+            row[i] = row[i + 1] = row[i + 2] = row[i + 3] = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureMatrix:
+    """Batch features: row t belongs to the candle opened at ``open_time[t]``."""
+
+    names: tuple[str, ...]
+    open_time: IntArray
+    values: FloatArray  # shape (n, len(names))
+
+    @property
+    def complete(self) -> np.ndarray:
+        """Rows whose every feature is defined (past the warm-up)."""
+        return np.asarray(~np.isnan(self.values).any(axis=1))
+
+
+def funding_events_per_candle(
+    open_time: IntArray, tf_ms: int, funding: FundingSeries | None
+) -> list[tuple[int, int]]:
+    """For each candle, the index range of funding settlements first known at its close.
+
+    A settlement at time f is known to the candle closing at c when f < c, strictly.
+    """
+    n = len(open_time)
+    if funding is None or len(funding.time) == 0:
+        return [(0, 0)] * n
+    ends = np.searchsorted(funding.time, open_time + tf_ms, side="left")
+    starts = np.concatenate([[0], ends[:-1]]) if n else ends
+    return list(zip(starts.tolist(), ends.tolist(), strict=True))
+
+
+def compute_features(
+    candles: CandleSeries,
+    funding: FundingSeries | None = None,
+    market: CandleSeries | None = None,
+    config: FeatureConfig | None = None,
+) -> FeatureMatrix:
+    """Run :class:`StreamingFeatures` over ``candles``: the batch path, equal to streaming."""
+    state = StreamingFeatures(candles.symbol, candles.timeframe, config)
+    n = len(candles)
+    out = np.empty((n, len(state.names)), dtype=np.float64)
+    market_close = _aligned_market(candles, market, state)
+    spans = funding_events_per_candle(candles.open_time, state._tf_ms, funding)
+    times = candles.open_time.tolist()
+    o, h, lo, c, v = (
+        candles.open.tolist(),
+        candles.high.tolist(),
+        candles.low.tolist(),
+        candles.close.tolist(),
+        candles.volume.tolist(),
+    )
+    for t in range(n):
+        start, end = spans[t]
+        if end > start and funding is not None:
+            close_time = times[t] + state._tf_ms
+            for k in range(start, end):
+                state.observe_funding(
+                    FundingRate(funding.symbol, int(funding.time[k]), float(funding.rate[k])),
+                    close_time,
+                )
+        out[t] = state.update_values(times[t], o[t], h[t], lo[t], c[t], v[t], market_close[t])
+    return FeatureMatrix(state.names, candles.open_time, out)
+
+
+def _aligned_market(
+    candles: CandleSeries, market: CandleSeries | None, state: StreamingFeatures
+) -> list[float]:
+    n = len(candles)
+    if state._is_market:
+        own: list[float] = candles.close.tolist()
+        return own
+    if market is None:
+        return [NAN] * n
+    if market.symbol != state.config.cross_asset:
+        raise DataError(f"market series is {market.symbol}, want {state.config.cross_asset}")
+    idx = np.searchsorted(market.open_time, candles.open_time)
+    idx_c = np.minimum(idx, max(len(market) - 1, 0))
+    found = (idx < len(market)) & (market.open_time[idx_c] == candles.open_time)
+    aligned: list[float] = np.where(found, market.close[idx_c], np.nan).tolist()
+    return aligned

@@ -1,0 +1,1 @@
+"""Learning loop: model registry (and, later, continuous learning, shadow, A/B)."""

@@ -1,0 +1,266 @@
+"""Model registry: versions, stages, lineage, audit trail and the production pointer.
+
+A model line is identified by ``ModelKey(model, scope, horizon)``. Each registered artifact
+becomes a numbered version starting in CANDIDATE. Stages move forward
+CANDIDATE → SHADOW → CANARY → PRODUCTION (skipping is allowed, moving back is not) and any stage
+may go to RETIRED. Promoting a version to PRODUCTION retires the previous production version and
+moves the production pointer in the same transaction; ``rollback`` retires the current
+production version and restores the one that was in production before it. Every change is an
+audited :class:`StageChange` (what, why, when, by whom or by which rule).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from quantum_trader.clock.clock import Clock
+from quantum_trader.domain.errors import InvalidTransitionError
+from quantum_trader.models.base import ModelMetadata
+
+
+class Stage(StrEnum):
+    CANDIDATE = "CANDIDATE"
+    SHADOW = "SHADOW"
+    CANARY = "CANARY"
+    PRODUCTION = "PRODUCTION"
+    RETIRED = "RETIRED"
+
+
+class Action(StrEnum):
+    """Why a stage changed, for the audit trail and for finding the rollback target."""
+
+    REGISTER = "REGISTER"
+    PROMOTE = "PROMOTE"
+    REPLACED = "REPLACED"  # retired because another version entered PRODUCTION
+    RETIRE = "RETIRE"
+    ROLLBACK = "ROLLBACK"
+
+
+FORWARD: tuple[Stage, ...] = (Stage.CANDIDATE, Stage.SHADOW, Stage.CANARY, Stage.PRODUCTION)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelKey:
+    model: str
+    scope: str  # a symbol, or "global"
+    horizon: int
+
+    def __str__(self) -> str:
+        return f"{self.model}/{self.scope}/h{self.horizon}"
+
+    @classmethod
+    def parse(cls, text: str) -> ModelKey:
+        """``"xgb/BTCUSDT/h4"`` → ModelKey.
+
+        >>> ModelKey.parse("xgb/BTCUSDT/h4")
+        ModelKey(model='xgb', scope='BTCUSDT', horizon=4)
+        """
+        parts = text.split("/")
+        if len(parts) != 3 or not parts[2].startswith("h") or not parts[2][1:].isdigit():
+            raise ValueError(f"model key {text!r}: want MODEL/SCOPE/hHORIZON, e.g. xgb/BTCUSDT/h4")
+        return cls(parts[0], parts[1], int(parts[2][1:]))
+
+
+@dataclass(frozen=True, slots=True)
+class ModelVersion:
+    key: ModelKey
+    version: int
+    stage: Stage
+    artifact_hash: str  # address in the artifact store
+    metadata: ModelMetadata  # lineage: window, data hash, features, hyperparameters, metrics
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class StageChange:
+    """One audited event: a version registered (from_stage None) or moved between stages."""
+
+    key: ModelKey
+    version: int
+    from_stage: Stage | None
+    to_stage: Stage
+    at: int
+    actor: str  # a person, or the rule that decided (e.g. "rule:shadow-evaluator")
+    reason: str
+    action: Action = Action.PROMOTE
+
+
+class RegistryRepository(Protocol):
+    """Storage of versions, audit trail and production pointers (SQL in adapters/sql)."""
+
+    def next_version(self, key: ModelKey) -> int: ...
+
+    def add_version(self, version: ModelVersion, change: StageChange) -> None: ...
+
+    def apply(
+        self, changes: Sequence[StageChange], pointer: tuple[ModelKey, int | None] | None
+    ) -> None:
+        """Write stage changes and (optionally) move the production pointer atomically."""
+        ...
+
+    def get(self, key: ModelKey, version: int) -> ModelVersion | None: ...
+
+    def versions(self, key: ModelKey | None = None) -> list[ModelVersion]: ...
+
+    def production_version(self, key: ModelKey) -> int | None: ...
+
+    def history(self, key: ModelKey) -> list[StageChange]: ...
+
+
+class ModelRegistry:
+    def __init__(self, repository: RegistryRepository, clock: Clock) -> None:
+        self._repo = repository
+        self._clock = clock
+
+    def register(
+        self, metadata: ModelMetadata, artifact_hash: str, *, actor: str, reason: str
+    ) -> ModelVersion:
+        """A new CANDIDATE version of the model line the metadata describes."""
+        if not artifact_hash:
+            raise ValueError(f"register {metadata.name}/{metadata.scope}: empty artifact hash")
+        key = ModelKey(metadata.name, metadata.scope, metadata.horizon)
+        now = self._clock.now()
+        number = self._repo.next_version(key)
+        version = ModelVersion(key, number, Stage.CANDIDATE, artifact_hash, metadata, now)
+        change = StageChange(
+            key, number, None, Stage.CANDIDATE, now, actor, reason, Action.REGISTER
+        )
+        self._repo.add_version(version, change)
+        return version
+
+    def promote(
+        self,
+        key: ModelKey,
+        version: int,
+        *,
+        actor: str,
+        reason: str,
+        to: Stage | None = None,
+    ) -> ModelVersion:
+        """Move ``version`` forward (to the next stage unless ``to`` says which)."""
+        current = self._require(key, version)
+        target = to or _next_stage(current)
+        _check_forward(current, target)
+        now = self._clock.now()
+        action = Action.RETIRE if target is Stage.RETIRED else Action.PROMOTE
+        changes = [StageChange(key, version, current.stage, target, now, actor, reason, action)]
+        pointer: tuple[ModelKey, int | None] | None = None
+        if target is Stage.PRODUCTION:
+            previous = self._repo.production_version(key)
+            if previous is not None and previous != version:
+                changes.insert(
+                    0,
+                    StageChange(
+                        key,
+                        previous,
+                        Stage.PRODUCTION,
+                        Stage.RETIRED,
+                        now,
+                        actor,
+                        f"replaced by v{version}: {reason}",
+                        Action.REPLACED,
+                    ),
+                )
+            pointer = (key, version)
+        elif target is Stage.RETIRED and self._repo.production_version(key) == version:
+            pointer = (key, None)
+        self._repo.apply(changes, pointer)
+        return self._require(key, version)
+
+    def retire(self, key: ModelKey, version: int, *, actor: str, reason: str) -> ModelVersion:
+        return self.promote(key, version, actor=actor, reason=reason, to=Stage.RETIRED)
+
+    def rollback(self, key: ModelKey, *, actor: str, reason: str) -> ModelVersion:
+        """Retire the production version and restore the one in production before it."""
+        current = self._repo.production_version(key)
+        if current is None:
+            raise InvalidTransitionError(f"{key}: nothing in PRODUCTION to roll back")
+        stack = production_stack(self._repo.history(key))
+        if len(stack) < 2:
+            raise InvalidTransitionError(
+                f"{key}: v{current} has no earlier production version to roll back to "
+                "(retire it instead)"
+            )
+        restore = stack[-2]
+        previous = self._require(key, restore)
+        now = self._clock.now()
+        changes = [
+            StageChange(
+                key, current, Stage.PRODUCTION, Stage.RETIRED, now, actor, reason, Action.ROLLBACK
+            ),
+            StageChange(
+                key, restore, previous.stage, Stage.PRODUCTION, now, actor, reason, Action.ROLLBACK
+            ),
+        ]
+        self._repo.apply(changes, (key, restore))
+        return self._require(key, restore)
+
+    def production(self, key: ModelKey) -> ModelVersion | None:
+        number = self._repo.production_version(key)
+        return None if number is None else self._require(key, number)
+
+    def get(self, key: ModelKey, version: int) -> ModelVersion:
+        return self._require(key, version)
+
+    def versions(self, key: ModelKey | None = None) -> list[ModelVersion]:
+        return self._repo.versions(key)
+
+    def history(self, key: ModelKey) -> list[StageChange]:
+        return self._repo.history(key)
+
+    def _require(self, key: ModelKey, version: int) -> ModelVersion:
+        found = self._repo.get(key, version)
+        if found is None:
+            raise KeyError(f"{key} has no version {version}")
+        return found
+
+
+def production_stack(history: Sequence[StageChange]) -> list[int]:
+    """Versions that were in PRODUCTION and may be restored, oldest first; the last is current.
+
+    Replaced versions stay on the stack (rollback brings them back); a rolled-back or explicitly
+    retired version leaves it.
+    """
+    stack: list[int] = []
+    for change in history:
+        if change.to_stage is Stage.PRODUCTION:
+            if change.action is Action.ROLLBACK:
+                while stack and stack[-1] != change.version:
+                    stack.pop()
+            else:
+                if change.version in stack:
+                    stack.remove(change.version)
+                stack.append(change.version)
+        elif (
+            change.from_stage is Stage.PRODUCTION
+            and change.action is not Action.REPLACED
+            and change.version in stack
+        ):
+            stack.remove(change.version)
+    return stack
+
+
+def _next_stage(current: ModelVersion) -> Stage:
+    if current.stage is Stage.RETIRED or current.stage is Stage.PRODUCTION:
+        raise InvalidTransitionError(
+            f"{current.key} v{current.version} is {current.stage}: there is no next stage "
+            "(use rollback to restore a retired version)"
+        )
+    return FORWARD[FORWARD.index(current.stage) + 1]
+
+
+def _check_forward(current: ModelVersion, target: Stage) -> None:
+    if current.stage is Stage.RETIRED:
+        raise InvalidTransitionError(
+            f"{current.key} v{current.version} is RETIRED; only rollback may restore it"
+        )
+    if target is Stage.RETIRED:
+        return
+    if FORWARD.index(target) <= FORWARD.index(current.stage):
+        raise InvalidTransitionError(
+            f"{current.key} v{current.version}: {current.stage} → {target} moves backwards; "
+            "stages only move forward (or to RETIRED)"
+        )

@@ -1,0 +1,172 @@
+"""Walk-forward evaluation of the tabular members next to naive baselines.
+
+Rolling windows over one symbol's labelled rows: train on ``train_rows``, skip ``horizon`` rows
+(their labels look into the test window: purging them prevents leakage), test on the next
+``test_rows``; the last ``max_folds`` windows are used, each ``step_rows`` apart. Predictions of
+all folds are pooled per model. Baselines: the training majority class, persistence (the last
+label already known at t, i.e. the label of t - horizon) and a random draw from the training
+class prior (its log-loss uses the prior as probabilities).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from quantum_trader.features.dataset import Dataset
+from quantum_trader.models.metrics import classification_metrics, macro_f1, trading_metrics
+from quantum_trader.models.tabular.training import train_tabular
+
+
+@dataclass(frozen=True, slots=True)
+class WalkForwardConfig:
+    train_rows: int = 365 * 24
+    test_rows: int = 60 * 24
+    step_rows: int = 60 * 24
+    max_folds: int = 4
+    models: tuple[str, ...] = ("xgb", "lgbm")
+    seed: int = 7
+    params: tuple[tuple[str, object], ...] = ()  # hyperparameter overrides for every model
+
+    def __post_init__(self) -> None:
+        for name in ("train_rows", "test_rows", "step_rows", "max_folds"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"WalkForwardConfig.{name}={getattr(self, name)}: must be >= 1")
+
+
+@dataclass(frozen=True, slots=True)
+class Fold:
+    train: tuple[int, int]  # row range [start, stop)
+    test: tuple[int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreRow:
+    symbol: str
+    model: str
+    kind: str  # "model" | "baseline"
+    rows: int
+    accuracy: float
+    log_loss: float  # NaN for hard baselines with no probabilities
+    macro_f1: float
+    trades: int
+    mean_net_bps: float
+    hit_rate: float
+
+
+def make_folds(n_labelled: int, horizon: int, config: WalkForwardConfig) -> list[Fold]:
+    """The last ``max_folds`` windows, oldest first.
+
+    >>> make_folds(100, 2, WalkForwardConfig(train_rows=50, test_rows=10, step_rows=10, max_folds=2))
+    [Fold(train=(28, 78), test=(80, 90)), Fold(train=(38, 88), test=(90, 100))]
+    """
+    folds: list[Fold] = []
+    test_end = n_labelled
+    while len(folds) < config.max_folds:
+        test_start = test_end - config.test_rows
+        train_end = test_start - horizon
+        train_start = train_end - config.train_rows
+        if train_start < 0:
+            break
+        folds.append(Fold((train_start, train_end), (test_start, test_end)))
+        test_end -= config.step_rows
+    return folds[::-1]
+
+
+def evaluate_symbol(
+    data: Dataset,
+    config: WalkForwardConfig,
+    progress: Callable[[str], None] | None = None,
+) -> list[ScoreRow]:
+    """Scores of every model and baseline on ``data``'s walk-forward folds."""
+    labelled = data.rows(0, int((~np.isnan(data.y)).sum()))
+    if np.isnan(labelled.y).any():
+        raise ValueError(f"{data.symbol}: labelled rows are not a prefix of the dataset")
+    horizon = data.label_spec.horizon
+    folds = make_folds(len(labelled), horizon, config)
+    if not folds:
+        raise ValueError(
+            f"{data.symbol}: {len(labelled)} labelled rows are too few for one fold "
+            f"(train {config.train_rows} + purge {horizon} + test {config.test_rows})"
+        )
+    rng = np.random.default_rng(config.seed)
+    preds: dict[str, list[np.ndarray]] = {}
+    probs: dict[str, list[np.ndarray]] = {}
+    truth: list[np.ndarray] = []
+    fwd: list[np.ndarray] = []
+    for i, fold in enumerate(folds):
+        train, test = labelled.rows(*fold.train), labelled.rows(*fold.test)
+        y_test = test.y
+        truth.append(y_test)
+        fwd.append(test.forward_return)
+        for name in config.models:
+            if progress is not None:
+                progress(f"{data.symbol} fold {i + 1}/{len(folds)} {name}")
+            model = train_tabular(name, train, params=dict(config.params))
+            p = model.predict_proba(test.x)
+            probs.setdefault(name, []).append(p)
+            preds.setdefault(name, []).append(p.argmax(axis=1))
+        prior = np.bincount(train.y.astype(np.int64), minlength=3) / len(train.y)
+        majority = int(prior.argmax())
+        previous = labelled.y[fold.test[0] - horizon : fold.test[1] - horizon].astype(np.int64)
+        for name, pred, prob in (
+            ("majority", np.full(len(y_test), majority), None),
+            ("persistence", previous, None),
+            ("prior", rng.choice(3, size=len(y_test), p=prior), np.tile(prior, (len(y_test), 1))),
+        ):
+            preds.setdefault(name, []).append(pred)
+            if prob is not None:
+                probs.setdefault(name, []).append(prob)
+    y_all, fwd_all = np.concatenate(truth), np.concatenate(fwd)
+    fee = data.label_spec.dead_zone
+    rows = []
+    for name, parts in preds.items():
+        pred = np.concatenate(parts)
+        if name in probs:
+            scores = classification_metrics(y_all, np.concatenate(probs[name]))
+        else:
+            scores = {
+                "accuracy": float((pred == y_all.astype(np.int64)).mean()),
+                "log_loss": float("nan"),
+                "macro_f1": macro_f1(y_all, pred),
+            }
+        trade = trading_metrics(pred, fwd_all, fee)
+        rows.append(
+            ScoreRow(
+                symbol=data.symbol,
+                model=name,
+                kind="model" if name in config.models else "baseline",
+                rows=len(y_all),
+                accuracy=scores["accuracy"],
+                log_loss=scores["log_loss"],
+                macro_f1=scores["macro_f1"],
+                trades=int(trade["trades"]),
+                mean_net_bps=trade["mean_net_bps"],
+                hit_rate=trade["hit_rate"],
+            )
+        )
+    return rows
+
+
+def summarise(rows: Sequence[ScoreRow]) -> list[ScoreRow]:
+    """Mean of each model's scores over symbols (symbol "ALL")."""
+    out = []
+    for name in dict.fromkeys(r.model for r in rows):
+        mine = [r for r in rows if r.model == name]
+        out.append(
+            ScoreRow(
+                symbol="ALL",
+                model=name,
+                kind=mine[0].kind,
+                rows=sum(r.rows for r in mine),
+                accuracy=float(np.mean([r.accuracy for r in mine])),
+                log_loss=float(np.mean([r.log_loss for r in mine])),
+                macro_f1=float(np.mean([r.macro_f1 for r in mine])),
+                trades=sum(r.trades for r in mine),
+                mean_net_bps=float(np.mean([r.mean_net_bps for r in mine])),
+                hit_rate=float(np.mean([r.hit_rate for r in mine])),
+            )
+        )
+    return out

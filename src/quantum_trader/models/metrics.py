@@ -1,0 +1,67 @@
+"""Classification and trading metrics on DOWN / FLAT / UP predictions."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from quantum_trader.features.labels import DOWN, UP
+from quantum_trader.models.base import FloatArray
+
+EPS = 1e-12
+
+
+def log_loss(y: FloatArray, probs: FloatArray) -> float:
+    """Mean negative log-likelihood of the true class.
+
+    >>> round(log_loss(np.array([0.0, 2.0]), np.array([[0.5, 0.25, 0.25], [0.2, 0.2, 0.6]])), 4)
+    0.602
+    """
+    idx = y.astype(np.int64)
+    p = np.clip(probs[np.arange(len(idx)), idx], EPS, 1.0)
+    return float(-np.log(p).mean())
+
+
+def macro_f1(y: FloatArray, pred: np.ndarray, n_classes: int = 3) -> float:
+    """Unweighted mean F1 over classes (a class never true nor predicted scores 0).
+
+    >>> macro_f1(np.array([0.0, 1.0, 2.0]), np.array([0, 1, 2]))
+    1.0
+    """
+    truth = y.astype(np.int64)
+    scores = []
+    for k in range(n_classes):
+        tp = float(np.sum((pred == k) & (truth == k)))
+        fp = float(np.sum((pred == k) & (truth != k)))
+        fn = float(np.sum((pred != k) & (truth == k)))
+        scores.append(0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn))
+    return float(np.mean(scores))
+
+
+def trading_metrics(pred: np.ndarray, forward_return: FloatArray, fee: float) -> dict[str, float]:
+    """Act on UP (long) / DOWN (short) for the label horizon: mean net return per trade.
+
+    >>> out = trading_metrics(np.array([2, 0, 1]), np.array([0.01, 0.01, 0.5]), 0.001)
+    >>> out["trades"], round(out["mean_net_bps"], 6), out["hit_rate"]
+    (2.0, -10.0, 0.5)
+    """
+    side = np.where(pred == UP, 1.0, np.where(pred == DOWN, -1.0, 0.0))
+    acting = side != 0
+    trades = int(acting.sum())
+    if trades == 0:
+        return {"trades": 0.0, "mean_net_bps": 0.0, "hit_rate": 0.0}
+    net = side[acting] * forward_return[acting] - fee
+    return {
+        "trades": float(trades),
+        "mean_net_bps": float(net.mean() * 1e4),
+        "hit_rate": float((net > 0).mean()),
+    }
+
+
+def classification_metrics(y: FloatArray, probs: FloatArray) -> dict[str, float]:
+    """accuracy, log-loss and macro-F1 of probabilities ``probs`` against labels ``y``."""
+    pred = probs.argmax(axis=1)
+    return {
+        "accuracy": float((pred == y.astype(np.int64)).mean()),
+        "log_loss": log_loss(y, probs),
+        "macro_f1": macro_f1(y, pred),
+    }

@@ -1,0 +1,179 @@
+"""What XGBoost and LightGBM members share: validation, artifacts, lineage, the 1-row fast path.
+
+Subclasses fill four hooks (train, predict a matrix, write and read the native file). The live
+path, :meth:`TabularModel.predict_row`, copies the feature row into a preallocated 1-row float
+array and calls the native booster directly: the sklearn wrappers cost 0.4-0.7 ms per row, the
+native call tens to a few hundred µs (figures in docs/models.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+
+from quantum_trader.domain.errors import DataError
+from quantum_trader.models.base import (
+    FloatArray,
+    ModelMetadata,
+    read_verified,
+    sha256_file,
+    write_metadata,
+)
+from quantum_trader.status.registry import ModuleHandle
+
+N_CLASSES = 3
+
+
+class TabularModel:
+    """Base of the tree members; one instance is one trained (or to-be-trained) model."""
+
+    name: ClassVar[str] = ""
+    model_file: ClassVar[str] = ""
+    default_params: ClassVar[dict[str, Any]] = {}
+
+    def __init__(
+        self,
+        *,
+        scope: str,
+        horizon: int,
+        features: tuple[str, ...],
+        params: dict[str, Any] | None = None,
+        timeframe: str = "1h",
+        dead_zone: float = 0.001,
+        handle: ModuleHandle | None = None,
+    ) -> None:
+        merged = {**self.default_params, **(params or {})}
+        self._metadata = ModelMetadata(
+            name=self.name,
+            version="unregistered",
+            scope=scope,
+            horizon=horizon,
+            features=features,
+            hyperparameters=merged,
+            timeframe=timeframe,
+            dead_zone=dead_zone,
+        )
+        self._native: Any = None
+        self._row = np.zeros((1, len(features)), dtype=self.row_dtype())
+        self.handle = handle
+
+    # --- hooks ------------------------------------------------------------------------------
+    def _train(self, x: FloatArray, y: np.ndarray) -> Any:
+        raise NotImplementedError
+
+    def _predict_matrix(self, x: np.ndarray) -> FloatArray:
+        raise NotImplementedError
+
+    def _write_native(self, path: Path) -> None:
+        raise NotImplementedError
+
+    def _read_native(self, path: Path) -> Any:
+        raise NotImplementedError
+
+    @classmethod
+    def row_dtype(cls) -> type[np.floating[Any]]:
+        return np.float64
+
+    # --- protocol ---------------------------------------------------------------------------
+    @property
+    def metadata(self) -> ModelMetadata:
+        return self._metadata
+
+    @property
+    def trained(self) -> bool:
+        return self._native is not None
+
+    def annotate(self, **changes: Any) -> None:
+        """Record lineage (training window, data hash, metrics, trained_at) in the metadata."""
+        self._metadata = dataclasses.replace(self._metadata, **changes)
+
+    def fit(self, x: FloatArray, y: FloatArray) -> None:
+        """Train on feature rows ``x`` and class labels ``y`` (0/1/2); rows with a NaN label
+        are dropped (the last ``horizon`` rows of a series have none)."""
+        x = np.asarray(x, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64)
+        self._check_width(x, "fit")
+        if len(x) != len(y):
+            raise DataError(f"{self.name}.fit: {len(x)} feature rows but {len(y)} labels")
+        keep = ~np.isnan(y)
+        x, labels = x[keep], y[keep].astype(np.int64)
+        if len(labels) == 0:
+            raise DataError(f"{self.name}.fit: no labelled rows")
+        if not np.isin(labels, (0, 1, 2)).all():
+            raise DataError(f"{self.name}.fit: labels must be 0 (DOWN), 1 (FLAT) or 2 (UP)")
+        self._native = self._train(x, labels)
+        if self.handle is not None:
+            self.handle.count("trainings")
+
+    def predict_proba(self, x: FloatArray) -> FloatArray:
+        """Rows of [p_down, p_flat, p_up] for a matrix (or one row) of features."""
+        self._require_trained()
+        matrix = np.atleast_2d(np.asarray(x, dtype=np.float64))
+        self._check_width(matrix, "predict_proba")
+        if len(matrix) == 1:
+            return self.predict_row(matrix[0]).reshape(1, N_CLASSES)
+        out = self._predict_matrix(matrix)
+        if self.handle is not None:
+            self.handle.count("predictions", len(matrix))
+        return out
+
+    def predict_row(self, row: FloatArray) -> FloatArray:
+        """The live fast path: one feature row → [p_down, p_flat, p_up]."""
+        self._require_trained()
+        buf = self._row
+        buf[0, :] = row
+        out: FloatArray = self._predict_matrix(buf)[0]
+        if self.handle is not None:
+            self.handle.count("predictions")
+        return out
+
+    def save(self, directory: Path) -> str:
+        """Write the native model file and metadata.json into ``directory``; return the sha256."""
+        self._require_trained()
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / self.model_file
+        self._write_native(path)
+        digest = sha256_file(path)
+        self.annotate(artifact_hash=digest)
+        write_metadata(directory, self._metadata)
+        if self.handle is not None:
+            self.handle.count("artifacts_written")
+        return digest
+
+    @classmethod
+    def load(cls, directory: Path, handle: ModuleHandle | None = None) -> Self:
+        """Read an artifact; ArtifactIntegrityError if the model file does not match its hash."""
+        metadata = read_verified(directory, cls.model_file)
+        if metadata.name != cls.name:
+            raise DataError(
+                f"artifact {directory} holds a {metadata.name!r} model, not {cls.name!r}"
+            )
+        model = cls(
+            scope=metadata.scope,
+            horizon=metadata.horizon,
+            features=metadata.features,
+            params=metadata.hyperparameters,
+            timeframe=metadata.timeframe,
+            dead_zone=metadata.dead_zone,
+            handle=handle,
+        )
+        model._metadata = metadata
+        model._native = model._read_native(directory / cls.model_file)
+        return model
+
+    # --- helpers ------------------------------------------------------------------------------
+    def _require_trained(self) -> Any:
+        if self._native is None:
+            raise RuntimeError(f"{self.name} ({self._metadata.scope}) is not trained or loaded")
+        return self._native
+
+    def _check_width(self, x: np.ndarray, where: str) -> None:
+        want = len(self._metadata.features)
+        if x.ndim != 2 or x.shape[1] != want:
+            raise DataError(
+                f"{self.name}.{where}: features have shape {x.shape}, want (n, {want}) "
+                f"for {self._metadata.features[:3]}…"
+            )

@@ -1,0 +1,62 @@
+"""XGBoost member: ``multi:softprob`` on the feature rows, saved as native UBJSON."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import xgboost
+
+from quantum_trader.models.base import FloatArray
+from quantum_trader.models.tabular.base import N_CLASSES, TabularModel
+
+
+class XgbModel(TabularModel):
+    name: ClassVar[str] = "xgb"
+    model_file: ClassVar[str] = "model.ubj"
+    default_params: ClassVar[dict[str, Any]] = {
+        "objective": "multi:softprob",
+        "num_class": N_CLASSES,
+        "eval_metric": "mlogloss",
+        "tree_method": "hist",
+        "max_bin": 64,
+        "max_depth": 4,
+        "eta": 0.05,
+        "subsample": 0.8,
+        "colsample_bytree": 0.8,
+        "min_child_weight": 5.0,
+        "nthread": 2,
+        "seed": 7,
+        "num_boost_round": 150,
+    }
+
+    def _booster_params(self) -> dict[str, Any]:
+        params = dict(self.metadata.hyperparameters)
+        params.pop("num_boost_round", None)
+        return params
+
+    def _train(self, x: FloatArray, y: np.ndarray) -> Any:
+        rounds = int(self.metadata.hyperparameters["num_boost_round"])
+        data = xgboost.DMatrix(x, label=y, nthread=int(self.metadata.hyperparameters["nthread"]))
+        booster = xgboost.train(self._booster_params(), data, num_boost_round=rounds)
+        return _for_prediction(booster)
+
+    def _predict_matrix(self, x: np.ndarray) -> FloatArray:
+        out = self._native.inplace_predict(x, validate_features=False)
+        return np.asarray(out, dtype=np.float64).reshape(len(x), N_CLASSES)
+
+    def _write_native(self, path: Path) -> None:
+        self._native.save_model(str(path))
+
+    def _read_native(self, path: Path) -> Any:
+        booster = xgboost.Booster()
+        booster.load_model(str(path))
+        return _for_prediction(booster)
+
+
+def _for_prediction(booster: Any) -> Any:
+    """Predict on one thread: a single row gains nothing from threads, and on a busy 2-core
+    machine waking a second OpenMP thread put the p99 of one row at ~76 ms instead of < 1 ms."""
+    booster.set_param({"nthread": 1})
+    return booster

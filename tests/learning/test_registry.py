@@ -1,0 +1,122 @@
+"""Registry: stages, audit trail, production pointer, restart, tampered artifacts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from quantum_trader.adapters.artifacts import LocalArtifactStore
+from quantum_trader.adapters.sql.database import open_database
+from quantum_trader.adapters.sql.registry_repository import SqlRegistryRepository
+from quantum_trader.clock.clock import SimulatedClock
+from quantum_trader.domain.errors import ArtifactIntegrityError, InvalidTransitionError
+from quantum_trader.features.dataset import Dataset
+from quantum_trader.learning.registry import Action, ModelKey, ModelRegistry, Stage
+from quantum_trader.models.base import ModelMetadata
+from quantum_trader.models.ensemble import DisabledMember, TabularMember
+from quantum_trader.models.ensemble.loading import load_member, load_members
+from quantum_trader.models.tabular import XgbModel
+from quantum_trader.status.registry import ModuleState, StatusRegistry
+from tests.models.conftest import FAST
+
+KEY = ModelKey("xgb", "BTCUSDT", 4)
+
+
+def _meta(tag: str) -> ModelMetadata:
+    return ModelMetadata("xgb", tag, "BTCUSDT", 4, ("ret_1",), {"eta": 0.05}, (0, 1), "d" + tag)
+
+
+def _registry(engine: Engine, clock: SimulatedClock) -> ModelRegistry:
+    return ModelRegistry(SqlRegistryRepository(engine), clock)
+
+
+def test_stages_audit_and_rollback(db_engine: Engine) -> None:
+    clock = SimulatedClock(100)
+    registry = _registry(db_engine, clock)
+    v1 = registry.register(_meta("a"), "h1", actor="trainer", reason="nightly")
+    v2 = registry.register(_meta("b"), "h2", actor="trainer", reason="nightly")
+    assert (v1.version, v2.version, v1.stage) == (1, 2, Stage.CANDIDATE)
+    for stage in (Stage.SHADOW, Stage.CANARY, Stage.PRODUCTION):
+        clock.advance_to(clock.now() + 10)
+        assert registry.promote(KEY, 1, actor="rule:shadow", reason="beats prod").stage is stage
+    with pytest.raises(InvalidTransitionError, match="no next stage"):
+        registry.promote(KEY, 1, actor="x", reason="y")
+    registry.promote(KEY, 2, actor="alice", reason="hotfix", to=Stage.PRODUCTION)
+    assert registry.get(KEY, 1).stage is Stage.RETIRED
+    assert registry.production(KEY) == registry.get(KEY, 2)
+    with pytest.raises(InvalidTransitionError, match="moves backwards"):
+        registry.promote(KEY, 2, actor="x", reason="y", to=Stage.SHADOW)
+
+    restored = registry.rollback(KEY, actor="bob", reason="live hit rate fell")
+    assert restored.version == 1 and restored.stage is Stage.PRODUCTION
+    assert registry.get(KEY, 2).stage is Stage.RETIRED
+    with pytest.raises(InvalidTransitionError, match="no earlier production"):
+        registry.rollback(KEY, actor="bob", reason="again")
+
+    trail = registry.history(KEY)
+    assert [(c.version, c.to_stage, c.action) for c in trail][-3:] == [
+        (2, Stage.PRODUCTION, Action.PROMOTE),
+        (2, Stage.RETIRED, Action.ROLLBACK),
+        (1, Stage.PRODUCTION, Action.ROLLBACK),
+    ]
+    assert trail[0].actor == "trainer" and trail[0].from_stage is None
+    assert any(c.action is Action.REPLACED and c.version == 1 for c in trail)
+    assert trail[-1].reason == "live hit rate fell" and trail[-1].actor == "bob"
+    assert registry.get(KEY, 1).metadata == _meta("a")
+
+
+def test_rollback_walks_back_through_replaced_versions(db_engine: Engine) -> None:
+    registry = _registry(db_engine, SimulatedClock(0))
+    for tag in "abc":
+        v = registry.register(_meta(tag), "h" + tag, actor="t", reason="r")
+        registry.promote(KEY, v.version, actor="t", reason="r", to=Stage.PRODUCTION)
+    assert registry.rollback(KEY, actor="t", reason="r").version == 2
+    assert registry.rollback(KEY, actor="t", reason="r").version == 1
+    registry.retire(KEY, 1, actor="t", reason="all bad")
+    assert registry.production(KEY) is None
+
+
+def test_registry_survives_a_restart(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'qt.sqlite'}"
+    engine = open_database(url)
+    registry = _registry(engine, SimulatedClock(5))
+    registry.register(_meta("a"), "h1", actor="t", reason="r")
+    registry.promote(KEY, 1, actor="t", reason="go", to=Stage.PRODUCTION)
+    engine.dispose()
+
+    again = _registry(open_database(url), SimulatedClock(6))
+    current = again.production(KEY)
+    assert current is not None and current.version == 1 and current.artifact_hash == "h1"
+    assert [c.reason for c in again.history(KEY)] == ["r", "go"]
+
+
+def test_tampered_artifact_disables_the_member(
+    tmp_path: Path, btc_small: Dataset, sqlite_engine: Engine
+) -> None:
+    model = XgbModel(scope="BTCUSDT", horizon=4, features=btc_small.names, params=FAST)
+    model.fit(btc_small.x, btc_small.y)
+    store = LocalArtifactStore(tmp_path / "artifacts")
+    digest = store.put(model.save)
+    assert store.put(model.save) == digest  # same content, same address
+    registry = _registry(sqlite_engine, SimulatedClock(0))
+    registry.register(model.metadata, digest, actor="t", reason="r")
+    registry.promote(KEY, 1, actor="t", reason="r", to=Stage.PRODUCTION)
+    status = StatusRegistry(SimulatedClock(0))
+    handle = status.register("xgb", enabled=True, reason="configured")
+
+    assert isinstance(load_member("xgb", KEY, registry, store, handle), TabularMember)
+
+    (store.path(digest) / "metadata.json").write_text("{}")
+    with pytest.raises(ArtifactIntegrityError, match="was altered"):
+        store.open(digest)
+    member = load_member("xgb", KEY, registry, store, handle)
+    assert isinstance(member, DisabledMember)
+    assert handle.status.state is ModuleState.DISABLED
+    assert "is invalid" in handle.status.reason and "altered" in handle.status.reason
+
+    members = load_members(["xgb", "lgbm", "nhits"], "BTCUSDT", 4, registry, store)
+    reasons = {m.name: getattr(m, "reason", "") for m in members}
+    assert "no PRODUCTION version" in reasons["lgbm"]
+    assert "no loader" in reasons["nhits"]

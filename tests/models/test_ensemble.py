@@ -1,0 +1,137 @@
+"""The consensus rule for every count of agreeing models; disabled members; weights port."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+
+from quantum_trader.clock.clock import SimulatedClock
+from quantum_trader.domain.signals import Direction, ModelVote, WeightChange
+from quantum_trader.models.ensemble import (
+    Abstention,
+    DisabledMember,
+    Ensemble,
+    EnsembleConfig,
+    TabularMember,
+    VoteContext,
+    Weighting,
+    consensus,
+)
+from quantum_trader.status.registry import ModuleState, StatusRegistry
+
+UP = ModelVote("up", 0.1, 0.2, 0.7)
+DOWN = ModelVote("down", 0.7, 0.2, 0.1)
+FLAT = ModelVote("flat", 0.2, 0.6, 0.2)
+WEAK_UP = ModelVote("weak", 0.3, 0.32, 0.38)  # UP is its top class but below the threshold
+
+
+class FixedMember:
+    def __init__(self, name: str, vote: ModelVote | None) -> None:
+        self.name = name
+        self._vote = vote
+
+    def vote(self, symbol: str, context: VoteContext) -> ModelVote | Abstention:
+        if self._vote is None:
+            return Abstention(self.name, "warm-up")
+        v = self._vote
+        return ModelVote(self.name, v.p_down, v.p_flat, v.p_up)
+
+
+@pytest.mark.parametrize("min_consensus", [1, 2, 3, 4])
+@pytest.mark.parametrize("agreeing", [0, 1, 2, 3, 4])
+@pytest.mark.parametrize("direction", [Direction.UP, Direction.DOWN])
+def test_directional_exactly_when_enough_members_agree(
+    min_consensus: int, agreeing: int, direction: Direction
+) -> None:
+    agree = UP if direction is Direction.UP else DOWN
+    votes = [agree] * agreeing + [FLAT] * (4 - agreeing)
+    result = consensus(votes, min_consensus, threshold=0.5)
+    assert result.agreeing == agreeing
+    if agreeing >= min_consensus:
+        assert result.direction is direction
+        assert result.probability == pytest.approx((0.7 * agreeing + 0.2 * (4 - agreeing)) / 4)
+        assert 0.0 <= result.confidence <= 1.0
+    else:
+        assert result.direction is Direction.FLAT
+        assert result.confidence == 0.0
+        assert f"min consensus is {min_consensus}" in result.reason
+
+
+def test_below_threshold_does_not_count_and_opposite_sides_do_not_add_up() -> None:
+    assert consensus([WEAK_UP, WEAK_UP], 2, 0.4).direction is Direction.FLAT
+    split = consensus([UP, DOWN, UP, DOWN], 3, 0.5)
+    assert split.direction is Direction.FLAT and split.agreeing == 2
+    assert consensus([UP, DOWN, UP], 2, 0.5).direction is Direction.UP
+
+
+def test_weights_shift_the_soft_vote() -> None:
+    heavy_up = ModelVote("a", 0.1, 0.2, 0.7, weight=3.0)
+    light_down = ModelVote("b", 0.7, 0.2, 0.1, weight=1.0)
+    result = consensus([heavy_up, light_down], 1, 0.5)
+    assert result.direction is Direction.UP
+    assert result.probability == pytest.approx((3 * 0.7 + 0.1) / 4)
+    assert consensus([], 1, 0.5).reason == "no member voted"
+
+
+class HalfWeightForB:
+    def weights(self, symbol: str, models: Sequence[str]) -> Weighting:
+        change = WeightChange("memory_states", "b", 1.0, 0.5, "recent hit rate low")
+        return Weighting({m: (0.5 if m == "b" else 1.0) for m in models}, (change,))
+
+
+def test_ensemble_signal_carries_votes_weights_and_changes() -> None:
+    members = [FixedMember("a", UP), FixedMember("b", UP), FixedMember("c", None)]
+    ensemble = Ensemble(EnsembleConfig(("a", "b", "c"), 2, 0.5), members, HalfWeightForB())
+    decision = ensemble.decide("BTCUSDT", VoteContext(time=5))
+    signal = decision.signal
+    assert signal.direction is Direction.UP and signal.agreeing == 2 and signal.time == 5
+    assert [(v.model, v.weight) for v in signal.votes] == [("a", 1.0), ("b", 0.5)]
+    assert signal.weight_changes[0].module == "memory_states"
+    assert decision.abstentions == (Abstention("c", "warm-up"),)
+    assert "c (warm-up)" in decision.reason
+
+
+def test_disabled_member_is_reported_and_never_replaced() -> None:
+    status = StatusRegistry(SimulatedClock(0))
+    xgb_handle = status.register("xgb", enabled=True, reason="configured")
+    ens_handle = status.register("ensemble", enabled=True, reason="configured")
+    members = [
+        DisabledMember("xgb", "artifact abc is missing", xgb_handle),
+        FixedMember("lgbm", UP),
+    ]
+    ensemble = Ensemble(EnsembleConfig(("xgb", "lgbm"), 2, 0.5), members, handle=ens_handle)
+    decision = ensemble.decide("BTCUSDT", VoteContext(time=1))
+    assert xgb_handle.status.state is ModuleState.DISABLED
+    assert xgb_handle.status.reason == "artifact abc is missing"
+    assert decision.signal.direction is Direction.FLAT  # one vote cannot meet consensus 2
+    assert "only 1 member(s) voted" in decision.reason
+    assert ens_handle.status.state is ModuleState.FAILED
+    assert "disabled: xgb: artifact abc is missing" in ens_handle.status.reason
+    one = Ensemble(EnsembleConfig(("xgb", "lgbm"), 1, 0.5), members, handle=ens_handle)
+    assert one.decide("BTCUSDT", VoteContext(time=2)).signal.direction is Direction.UP
+    assert ens_handle.status.state is ModuleState.DEGRADED
+    assert ens_handle.status.counters["signals"] == 2
+
+
+def test_config_and_member_names_are_checked() -> None:
+    with pytest.raises(ValueError, match="min_consensus=3"):
+        EnsembleConfig(("xgb", "lgbm"), 3)
+    with pytest.raises(ValueError, match="do not match"):
+        Ensemble(EnsembleConfig(("xgb",), 1), [FixedMember("lgbm", UP)])
+
+
+class ConstantRow:
+    name = "xgb"
+
+    def predict_row(self, row: np.ndarray) -> np.ndarray:
+        return np.array([0.2, 0.3, 0.5], dtype=np.float32).astype(np.float64)
+
+
+def test_tabular_member_abstains_during_warm_up() -> None:
+    member = TabularMember(ConstantRow())
+    assert isinstance(member.vote("X", VoteContext(0, np.array([np.nan, 1.0]))), Abstention)
+    assert isinstance(member.vote("X", VoteContext(0)), Abstention)
+    vote = member.vote("X", VoteContext(0, np.array([0.0, 1.0])))
+    assert isinstance(vote, ModelVote) and vote.direction is Direction.UP

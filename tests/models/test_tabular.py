@@ -1,0 +1,81 @@
+"""Contract of the tabular members: protocol, native artifacts, hash check, fast path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from quantum_trader.clock.clock import SimulatedClock
+from quantum_trader.domain.errors import ArtifactIntegrityError, DataError
+from quantum_trader.features.dataset import Dataset
+from quantum_trader.models.base import DirectionModel, ModelMetadata
+from quantum_trader.models.tabular import LgbmModel, TabularModel, XgbModel
+from quantum_trader.models.tabular.training import train_tabular
+from quantum_trader.status.registry import StatusRegistry
+from tests.models.conftest import FAST
+
+
+@pytest.mark.parametrize("name", ["xgb", "lgbm"])
+def test_train_save_load_roundtrip(name: str, btc_small: Dataset, tmp_path: Path) -> None:
+    clock = SimulatedClock(1_000)
+    handle = StatusRegistry(clock).register(name, enabled=True, reason="test")
+    model = train_tabular(name, btc_small, clock=clock, params=FAST, handle=handle)
+    assert isinstance(model, DirectionModel)
+    probs = model.predict_proba(btc_small.x[:50])
+    assert probs.shape == (50, 3)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-6)
+    np.testing.assert_allclose(model.predict_row(btc_small.x[7]), probs[7], rtol=1e-6)
+    meta = model.metadata
+    assert meta.training_window == (int(btc_small.open_time[0]), int(btc_small.open_time[-1]))
+    assert meta.data_hash == btc_small.content_hash() and meta.trained_at == 1_000
+    assert meta.features == btc_small.names and meta.hyperparameters["num_boost_round"] == 15
+    assert 0 < meta.metrics["train_accuracy"] <= 1
+
+    digest = model.save(tmp_path)
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == sorted(["metadata.json", type(model).model_file])
+    head = (tmp_path / type(model).model_file).read_bytes()[:16]
+    assert not head.startswith(b"\x80")  # not a pickle stream
+    loaded = type(model).load(tmp_path)
+    assert loaded.metadata == model.metadata and loaded.metadata.artifact_hash == digest
+    np.testing.assert_array_equal(loaded.predict_proba(btc_small.x[:50]), probs)
+    assert handle.status.counters["trainings"] == 1
+    assert handle.status.counters["artifacts_written"] == 1
+    assert handle.status.counters["predictions"] >= 51
+
+
+@pytest.mark.parametrize("cls", [XgbModel, LgbmModel])
+def test_tampered_model_file_is_refused(
+    cls: type[TabularModel], btc_small: Dataset, tmp_path: Path
+) -> None:
+    model = cls(scope="BTCUSDT", horizon=4, features=btc_small.names, params=FAST)
+    model.fit(btc_small.x, btc_small.y)
+    model.save(tmp_path)
+    path = tmp_path / cls.model_file
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(ArtifactIntegrityError, match="altered or corrupted"):
+        cls.load(tmp_path)
+    path.unlink()
+    with pytest.raises(ArtifactIntegrityError, match="missing"):
+        cls.load(tmp_path)
+
+
+def test_wrong_width_and_untrained_fail_loudly(btc_small: Dataset) -> None:
+    model = XgbModel(scope="BTCUSDT", horizon=4, features=btc_small.names, params=FAST)
+    with pytest.raises(RuntimeError, match="not trained"):
+        model.predict_proba(btc_small.x[:2])
+    with pytest.raises(DataError, match="shape"):
+        model.fit(btc_small.x[:, :5], btc_small.y)
+    with pytest.raises(DataError, match="labels"):
+        model.fit(btc_small.x, btc_small.y + 5)
+
+
+def test_metadata_json_roundtrip() -> None:
+    meta = ModelMetadata(
+        "lgbm", "1", "global", 4, ("a", "b"), {"x": 1}, (1, 2), "h", {"acc": 0.5}, "sha"
+    )
+    assert ModelMetadata.from_json(meta.to_json()) == meta
