@@ -35,7 +35,8 @@ def test_train_save_load_roundtrip(name: str, btc_small: Dataset, tmp_path: Path
 
     digest = model.save(tmp_path)
     files = sorted(p.name for p in tmp_path.iterdir())
-    assert files == sorted(["metadata.json", type(model).model_file])
+    serving = ["model.onnx"] if name == "xgb" else []  # XGBoost serves rows through ONNX
+    assert files == sorted(["metadata.json", type(model).model_file, *serving])
     head = (tmp_path / type(model).model_file).read_bytes()[:16]
     assert not head.startswith(b"\x80")  # not a pickle stream
     loaded = type(model).load(tmp_path)
@@ -79,3 +80,18 @@ def test_metadata_json_roundtrip() -> None:
         "lgbm", "1", "global", 4, ("a", "b"), {"x": 1}, (1, 2), "h", {"acc": 0.5}, "sha"
     )
     assert ModelMetadata.from_json(meta.to_json()) == meta
+
+
+def test_xgb_onnx_serving_matches_native_and_is_hash_checked(
+    btc_small: Dataset, tmp_path: Path
+) -> None:
+    model = train_tabular("xgb", btc_small, clock=SimulatedClock(0), params=FAST)
+    rows = btc_small.x[:200]
+    native = model._predict_matrix(np.asarray(rows, dtype=np.float64))
+    served = np.array([model.predict_row(r) for r in rows])
+    assert np.abs(native - served).max() <= 1e-5
+    model.save(tmp_path)
+    onnx = tmp_path / "model.onnx"
+    onnx.write_bytes(onnx.read_bytes()[:-1] + b"\x00")
+    with pytest.raises(ArtifactIntegrityError, match=r"model\.onnx has sha256"):
+        type(model).load(tmp_path)

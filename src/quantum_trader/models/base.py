@@ -41,6 +41,8 @@ class ModelMetadata:
     timeframe: str = "1h"
     dead_zone: float = 0.001
     trained_at: int | None = None  # epoch ms of the clock that trained it
+    serving_file: str = ""  # a compiled serving form (ONNX) beside the native file, if any
+    serving_hash: str = ""  # its sha256, checked on load like artifact_hash
 
     def to_json(self) -> str:
         """Stable JSON text (sorted keys).
@@ -95,6 +97,20 @@ def sha256_file(path: Path) -> str:
 
 def write_metadata(directory: Path, metadata: ModelMetadata) -> None:
     (directory / METADATA_FILE).write_text(metadata.to_json(), encoding="utf-8")
+
+
+def verify_file(directory: Path, name: str, expected: str) -> Path:
+    """``directory/name`` after checking its sha256 against ``expected``."""
+    path = directory / name
+    if not path.is_file():
+        raise ArtifactIntegrityError(f"artifact {directory}: {name} is missing")
+    actual = sha256_file(path)
+    if actual != expected:
+        raise ArtifactIntegrityError(
+            f"artifact {directory}: {name} has sha256 {actual[:16]}…, metadata records "
+            f"{expected[:16]}…; the file was altered or corrupted, refusing to load"
+        )
+    return path
 
 
 def read_verified(directory: Path, model_file: str) -> ModelMetadata:

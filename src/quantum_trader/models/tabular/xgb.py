@@ -54,6 +54,18 @@ class XgbModel(TabularModel):
         booster.load_model(str(path))
         return _for_prediction(booster)
 
+    def _to_onnx(self) -> bytes | None:
+        """Exact: XGBoost itself compares float32 feature values, as ONNX Runtime does."""
+        from onnxmltools.convert import convert_xgboost
+        from onnxmltools.convert.common.data_types import FloatTensorType
+
+        width = len(self.metadata.features)
+        model = convert_xgboost(
+            self._native, initial_types=[("features", FloatTensorType([None, width]))]
+        )
+        data: bytes = model.SerializeToString()
+        return data
+
 
 def _for_prediction(booster: Any) -> Any:
     """Predict on one thread: a single row gains nothing from threads, and on a busy 2-core
