@@ -1,3 +1,6 @@
 """Imports every table module so the shared metadata knows the whole schema."""
 
-from quantum_trader.adapters.sql import tables  # noqa: F401
+from quantum_trader.adapters.sql import (
+    tables,  # noqa: F401
+    tables_execution,  # noqa: F401
+)
