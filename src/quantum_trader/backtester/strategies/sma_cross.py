@@ -23,6 +23,7 @@ class SmaCrossConfig:
     fast: int = 10
     slow: int = 30
     quantity: float = 0.01
+    quantities: tuple[tuple[str, float], ...] = ()  # per-symbol sizes overriding ``quantity``
     leverage: float = 1.0
     long_only: bool = False
     resum_every: int = 1000
@@ -59,6 +60,7 @@ class SmaCross:
     def __init__(self, config: SmaCrossConfig | None = None) -> None:
         self.config = config or SmaCrossConfig()
         self._series: dict[str, _Series] = {}
+        self._sizes = dict(self.config.quantities)
         self._ctx: TradingContext | None = None
         self.signals = 0
         self.rejections = 0
@@ -114,7 +116,7 @@ class SmaCross:
         if ctx is None:
             raise RuntimeError("SmaCross.on_bar before bind(): no trading context")
         self.signals += 1
-        target = direction * self.config.quantity
+        target = direction * self._sizes.get(symbol, self.config.quantity)
         current = ctx.portfolio.quantity(symbol)
         delta = round(target - current, 12)
         if delta == 0:

@@ -4,6 +4,10 @@ At each funding time a position pays ``rate × quantity × mark`` (signed: posit
 pay shorts). Times come from the recorded series; outside its range (or for symbols without data)
 settlements happen every ``interval_ms`` (8 h on Binance, at 00:00/08:00/16:00 UTC) at
 ``default_rate``.
+
+Recorded settlement times carry a few milliseconds of jitter (``08:00:00.006``); they are rounded
+to the nearest minute, so the settlement falls on the candle boundary it belongs to and the mark
+price is that candle's close.
 """
 
 from __future__ import annotations
@@ -15,7 +19,16 @@ from dataclasses import dataclass, field
 
 from quantum_trader.domain.errors import DataError
 from quantum_trader.domain.market import FundingRate
-from quantum_trader.domain.time import MS_PER_HOUR, fmt
+from quantum_trader.domain.time import MS_PER_HOUR, MS_PER_MINUTE, fmt
+
+
+def round_funding_time(t: int) -> int:
+    """The recorded settlement time rounded to the nearest minute.
+
+    >>> round_funding_time(1651536000006)
+    1651536000000
+    """
+    return (t + MS_PER_MINUTE // 2) // MS_PER_MINUTE * MS_PER_MINUTE
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +59,7 @@ class FundingSchedule:
 
     def __post_init__(self) -> None:
         for symbol, rates in self.series.items():
-            times = [r.funding_time for r in rates]
+            times = [round_funding_time(r.funding_time) for r in rates]
             for a, b in itertools.pairwise(times):
                 if b <= a:
                     raise DataError(

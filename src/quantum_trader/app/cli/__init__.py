@@ -1,0 +1,1 @@
+"""Command-line interface (Typer): each area exposes its own ``app``."""
