@@ -206,6 +206,9 @@ class BacktestRunner:
         self.portfolio.equity_times = [t for t, _ in stored.equity]
         self.portfolio.equity_values = [e for _, e in stored.equity]
         self._equity_committed = len(stored.equity)
+        if state["equity_tail"] is not None:
+            self.portfolio.equity_times.append(int(state["equity_tail"][0]))
+            self.portfolio.equity_values.append(float(state["equity_tail"][1]))
         self.exchange.restore(state["exchange"], stored.orders)
         self.orders.restore(state["orders"], stored.orders)
         self.strategy.restore(state["strategy"])
@@ -262,6 +265,9 @@ class BacktestRunner:
             "strategy": self.strategy.state(),
             "event_hash": self.event_log.digest,
             "last_close": self.engine.last_close,
+            # the latest equity point may still change (another symbol closing at the same
+            # time); it travels in the snapshot until a later time completes it
+            "equity_tail": [times[upto], values[upto]] if upto < len(times) else None,
         }
         self.store.commit(
             CheckpointBatch(
