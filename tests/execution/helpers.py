@@ -31,7 +31,7 @@ class Desk:
         close_time = open_time + HOUR
         self.clock.advance_to(close_time)
         self.exchange.on_bar(symbol, open_time, close_time, o, h, lo, c, 1.0)
-        self.portfolio.record_equity(close_time)
+        self.portfolio.on_bar(symbol, open_time, close_time, o, h, lo, c, 1.0)
 
 
 def make_desk(

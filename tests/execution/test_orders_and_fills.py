@@ -180,3 +180,19 @@ def test_trade_closed_event_is_published_with_the_trade() -> None:
     assert len(closed) == 1
     assert closed[0].payload["pnl"] == pytest.approx(500.0)
     assert closed[0].payload["entry_time"] == HOUR and closed[0].payload["exit_time"] == 2 * HOUR
+
+
+@pytest.mark.parametrize(
+    ("quantity", "fills"), [(1.0, [1.0]), (1.0, [0.4, 0.6]), (0.3, [0.1, 0.1, 0.1]), (2.0, [0.5])]
+)
+def test_fast_filled_order_equals_domain_apply_fill(quantity: float, fills: list[float]) -> None:
+    from quantum_trader.domain.orders import Order
+    from quantum_trader.execution.simulated.exchange import filled_order
+
+    fast = slow = Order("c-1", "BTCUSDT", Side.BUY, OrderType.LIMIT, quantity, 0, price=10.0)
+    for i, q in enumerate(fills, start=1):
+        fast = filled_order(fast, q, 10.0 + i, i)
+        slow = slow.apply_fill(q, 10.0 + i, i)
+        assert fast == slow
+    with pytest.raises(Exception, match="exceeds remaining"):
+        filled_order(fast, quantity * 2, 10.0, 9)

@@ -124,48 +124,8 @@ class Engine:
         c: float,
         v: float,
     ) -> None:
-        """The same as :meth:`process` for a candle given as scalars (the replay hot path)."""
-        last_close = self._last_close
-        previous = last_close.get(symbol)
-        if previous is not None and close_time <= previous:
-            raise DataError(
-                f"{symbol} candle stream went backwards: close {fmt(close_time)} "
-                f"after {fmt(previous)}"
-            )
-        last_close[symbol] = close_time
-        sim = self._sim_clock
-        if sim is not None:
-            sim.advance_to(close_time)
-        elif self.clock.now() < close_time:
-            raise DataError(
-                f"{symbol} candle closing at {fmt(close_time)} arrived before its close "
-                f"(now {fmt(self.clock.now())})"
-            )
-        due = self.scheduler.next_due()
-        if due is not None and due <= close_time:
-            self.stats.jobs_run += len(self.scheduler.run_due(close_time))
-        for bar_handler in self._bar_handlers:
-            bar_handler(symbol, open_time, close_time, o, h, lo, c, v)
-        if self._handlers or self.publish_candles:
-            tf = _TIMEFRAME_BY_MS.get(close_time - open_time)
-            if tf is None:
-                raise DataError(
-                    f"{symbol} candle {fmt(open_time)}–{fmt(close_time)} has no known timeframe"
-                )
-            candle = Candle(symbol, tf, open_time, o, h, lo, c, v)
-            for handler in self._handlers:
-                handler(candle)
-            if self.publish_candles:
-                self.bus.publish(
-                    topics.MARKET_CANDLE_CLOSED, to_payload(candle), source="market_data"
-                )
-        stats = self.stats
-        stats.candles += 1
-        if stats.first_close is None:
-            stats.first_close = close_time
-        stats.last_close = close_time
-        per_symbol = stats.per_symbol
-        per_symbol[symbol] = per_symbol.get(symbol, 0) + 1
+        """The same as :meth:`process` for one candle given as scalars."""
+        self.run_bars(((symbol, open_time, close_time, o, h, lo, c, v),))
 
     def _count(self, candle: Candle) -> None:
         stats = self.stats
@@ -184,22 +144,91 @@ class Engine:
         progress: Callable[[int], None] | None = None,
         progress_every: int = 1024,
     ) -> EngineStats:
-        """Process scalar bars in order (the replay path; see :meth:`process_bar`)."""
-        process = self.process_bar
+        """Process scalar candles in order: the replay hot path (and, one at a time, live).
+
+        Per candle: refuse a stream going backwards, advance the clock to the close, run due
+        jobs, call the bar handlers, then the candle handlers and the bus event if any. The
+        handler lists are read once per call: register handlers before running.
+        """
+        last_close = self._last_close
+        sim = self._sim_clock
+        clock = self.clock
+        scheduler = self.scheduler
+        next_due = scheduler.next_due
+        handlers = tuple(self._bar_handlers)
+        slow_path = bool(self._handlers) or self.publish_candles
+        stats = self.stats
+        per_symbol = stats.per_symbol
         pending = 0
+        close_time = -1
+        first_close = stats.first_close
         for symbol, open_time, close_time, o, h, lo, c, v in bars:
-            process(symbol, open_time, close_time, o, h, lo, c, v)
+            if close_time <= last_close.get(symbol, -1):
+                self._backwards(symbol, close_time)
+            last_close[symbol] = close_time
+            if first_close is None:
+                first_close = stats.first_close = close_time
+            if sim is not None:
+                sim.advance_to(close_time)
+            elif clock.now() < close_time:
+                raise DataError(
+                    f"{symbol} candle closing at {fmt(close_time)} arrived before its close "
+                    f"(now {fmt(clock.now())})"
+                )
+            due = next_due()
+            if due is not None and due <= close_time:
+                stats.jobs_run += len(scheduler.run_due(close_time))
+            for handler in handlers:
+                handler(symbol, open_time, close_time, o, h, lo, c, v)
+            if slow_path:
+                self._candle_path(symbol, open_time, close_time, o, h, lo, c, v)
+            per_symbol[symbol] = per_symbol.get(symbol, 0) + 1
             pending += 1
             if pending == progress_every:
-                self._flush_progress(pending, progress)
+                self._flush_progress(pending, close_time, progress)
                 pending = 0
-        self._flush_progress(pending, progress)
-        return self.stats
+        self._flush_progress(pending, close_time, progress)
+        return stats
 
-    def _flush_progress(self, n: int, progress: Callable[[int], None] | None) -> None:
-        if n and self._market_data is not None:
+    def _backwards(self, symbol: str, close_time: int) -> None:
+        raise DataError(
+            f"{symbol} candle stream went backwards: close {fmt(close_time)} "
+            f"after {fmt(self._last_close[symbol])}"
+        )
+
+    def _candle_path(
+        self,
+        symbol: str,
+        open_time: int,
+        close_time: int,
+        o: float,
+        h: float,
+        lo: float,
+        c: float,
+        v: float,
+    ) -> None:
+        tf = _TIMEFRAME_BY_MS.get(close_time - open_time)
+        if tf is None:
+            raise DataError(
+                f"{symbol} candle {fmt(open_time)}–{fmt(close_time)} has no known timeframe"
+            )
+        candle = Candle(symbol, tf, open_time, o, h, lo, c, v)
+        for handler in self._handlers:
+            handler(candle)
+        if self.publish_candles:
+            self.bus.publish(topics.MARKET_CANDLE_CLOSED, to_payload(candle), source="market_data")
+
+    def _flush_progress(
+        self, n: int, last_close: int, progress: Callable[[int], None] | None
+    ) -> None:
+        if not n:
+            return
+        stats = self.stats
+        stats.candles += n
+        stats.last_close = last_close
+        if self._market_data is not None:
             self._market_data.count("candles_processed", n)
-        if n and progress is not None:
+        if progress is not None:
             progress(n)
 
     def run(

@@ -82,19 +82,18 @@ def drawdown(times: Sequence[int], equity: Sequence[float]) -> tuple[float, floa
     if len(equity) == 0:
         return 0.0, 0.0
     e = np.asarray(equity, dtype=np.float64)
+    t = np.asarray(times, dtype=np.int64)
     peak = np.maximum.accumulate(e)
     dd = float(np.max((peak - e) / peak))
-    longest = 0
-    start: int | None = None
-    for i in range(len(e)):
-        if e[i] < peak[i]:
-            if start is None:
-                start = int(times[i - 1]) if i > 0 else int(times[i])
-        elif start is not None:
-            longest = max(longest, int(times[i]) - start)
-            start = None
-    if start is not None:
-        longest = max(longest, int(times[-1]) - start)
+    under = e < peak
+    index = np.arange(len(e))
+    peak_index = np.maximum.accumulate(np.where(under, 0, index))  # last point at a peak
+    spans = np.where(under, t - t[peak_index], 0)
+    recovered = np.zeros(len(e), dtype=bool)
+    recovered[1:] = ~under[1:] & under[:-1]  # first point back at the peak
+    previous_peak = np.concatenate(([0], peak_index[:-1]))
+    spans = np.maximum(spans, np.where(recovered, t - t[previous_peak], 0))
+    longest = int(spans.max()) if len(spans) else 0
     return dd, longest / MS_PER_DAY
 
 

@@ -79,15 +79,33 @@ class BacktestResult:
 
 
 class _EventLog:
-    """A hash chain over every execution event (type, time, source, payload)."""
+    """A hash chain over every bus event (type, time, source, payload).
 
-    def __init__(self) -> None:
+    Events are buffered as they come and folded into the digest every ``fold_every`` events,
+    so the hot path only appends a tuple. Checkpoints carry the unfolded buffer, so the digest
+    does not depend on where checkpoints fell.
+    """
+
+    def __init__(self, fold_every: int = 64) -> None:
         self.digest = ""
+        self.buffer: list[tuple[str, int, str, object]] = []
+        self._fold_every = fold_every
 
     def __call__(self, event: Event) -> None:
-        payload = json.dumps(event.payload, sort_keys=True, separators=(",", ":"))
-        text = f"{self.digest}\n{event.type}|{event.time}|{event.source}|{payload}"
-        self.digest = hashlib.sha256(text.encode()).hexdigest()
+        self.buffer.append((event.type, event.time, event.source, event.payload))
+        if len(self.buffer) >= self._fold_every:
+            self.fold()
+
+    def fold(self) -> None:
+        if self.buffer:
+            lines = [f"{t}|{time}|{src}|{payload!r}" for t, time, src, payload in self.buffer]
+            text = self.digest + "\n" + "\n".join(lines)
+            self.digest = hashlib.sha256(text.encode()).hexdigest()
+            self.buffer = []
+
+    def final(self) -> str:
+        self.fold()
+        return self.digest
 
 
 def default_run_id(fingerprint: Mapping[str, Any]) -> str:
@@ -213,6 +231,7 @@ class BacktestRunner:
         self.orders.restore(state["orders"], stored.orders)
         self.strategy.restore(state["strategy"])
         self.event_log.digest = state["event_hash"]
+        self.event_log.buffer = [(a, int(b), c, d) for a, b, c, d in state["event_buffer"]]
         self.engine.resume_from({k: int(v) for k, v in state["last_close"].items()})
         self.clock.advance_to(stored.last_time)
         self._stored_trades = stored.trades
@@ -264,6 +283,7 @@ class BacktestRunner:
             "orders": self.orders.snapshot(),
             "strategy": self.strategy.state(),
             "event_hash": self.event_log.digest,
+            "event_buffer": [list(e) for e in self.event_log.buffer],
             "last_close": self.engine.last_close,
             # the latest equity point may still change (another symbol closing at the same
             # time); it travels in the snapshot until a later time completes it
@@ -297,7 +317,7 @@ class BacktestRunner:
         if not finished:
             engine = self.engine
             engine.on_bar(self.exchange.on_bar)
-            engine.on_bar(self._record_equity)
+            engine.on_bar(self.portfolio.on_bar)
             engine.on_bar(self.strategy.on_bar)
             if self.store is not None:
                 engine.on_bar(self._checkpoint_bar)
@@ -330,26 +350,13 @@ class BacktestRunner:
             equity_times=list(p.equity_times),
             equity_values=list(p.equity_values),
             ledger_digest=p.ledger.digest,
-            event_log_hash=self.event_log.digest,
+            event_log_hash=self.event_log.final(),
             candles=self.engine.stats.candles,
             resumed_from=self.resumed_from,
             elapsed_s=_time.perf_counter() - started,
             fills=fills,
             orders=list(self.orders.orders.values()),
         )
-
-    def _record_equity(
-        self,
-        symbol: str,
-        open_time: int,
-        close_time: int,
-        o: float,
-        h: float,
-        lo: float,
-        c: float,
-        v: float,
-    ) -> None:
-        self.portfolio.record_equity(close_time)
 
     def _throttle(
         self,

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from quantum_trader.bus import topics
-from quantum_trader.bus.envelope import to_payload
 from quantum_trader.bus.port import EventBus
 from quantum_trader.clock.clock import Clock
 from quantum_trader.domain.errors import OrderRejectedError
 from quantum_trader.domain.orders import Fill, Order, OrderStatus, OrderType, Side
 from quantum_trader.domain.positions import Trade
+from quantum_trader.execution.events import fill_payload, order_payload, trade_payload
 from quantum_trader.execution.instruments import SymbolSpec
 from quantum_trader.execution.validation import order_problem
 from quantum_trader.execution.venue import Venue
@@ -186,15 +186,21 @@ class OrderManager:
         self._count("fills")
         self.pending_fills.append(fill)
         self.fill_log.append(fill)
-        self._record(order, submitted=False)
-        self.bus.publish(topics.EXECUTION_ORDER_FILLED, to_payload(fill), source="execution")
+        self._orders[order.client_order_id] = order
+        self.pending_orders[order.client_order_id] = order
+        # one event per fill: the fill, with the order's new state (no separate order update)
+        payload = fill_payload(fill)
+        payload["order_status"] = order.status.value
+        payload["order_filled_quantity"] = order.filled_quantity
+        payload["order_average_price"] = order.average_price
+        self.bus.publish(topics.EXECUTION_ORDER_FILLED, payload, source="execution")
         bracket = self._brackets.pop(order.client_order_id, None)
         if bracket is not None and order.status is OrderStatus.FILLED:
             self._place_bracket(order, bracket)
 
     def on_trade_closed(self, trade: Trade) -> None:
         self._count("trades_closed")
-        self.bus.publish(topics.EXECUTION_TRADE_CLOSED, to_payload(trade), source="execution")
+        self.bus.publish(topics.EXECUTION_TRADE_CLOSED, trade_payload(trade), source="execution")
 
     def _place_bracket(self, entry: Order, bracket: Bracket) -> None:
         exit_side = entry.side.opposite
@@ -224,7 +230,7 @@ class OrderManager:
         self._orders[order.client_order_id] = order
         self.pending_orders[order.client_order_id] = order
         topic = topics.EXECUTION_ORDER_SUBMITTED if submitted else topics.EXECUTION_ORDER_UPDATED
-        self.bus.publish(topic, to_payload(order), source="execution")
+        self.bus.publish(topic, order_payload(order), source="execution")
         return order
 
     def _count(self, counter: str) -> None:

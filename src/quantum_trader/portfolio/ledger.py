@@ -52,13 +52,14 @@ class Ledger:
     (999.5, 2)
     """
 
-    __slots__ = ("_balance", "_digest", "_entries", "_pending")
+    __slots__ = ("_balance", "_digest", "_digested", "_entries", "_pending")
 
     def __init__(self) -> None:
         self._entries: list[LedgerEntry] = []
         self._pending: list[LedgerEntry] = []
         self._balance = 0.0
         self._digest = ""
+        self._digested = 0  # entries folded into _digest so far (hashed lazily, on read)
 
     @property
     def balance(self) -> float:
@@ -74,6 +75,11 @@ class Ledger:
 
     @property
     def digest(self) -> str:
+        """sha256 chain over all entries (computed on read, so appends stay cheap)."""
+        if self._digested < len(self._entries):
+            for entry in self._entries[self._digested :]:
+                self._chain(entry)
+            self._digested = len(self._entries)
         return self._digest
 
     def __len__(self) -> int:
@@ -87,7 +93,6 @@ class Ledger:
         entry = LedgerEntry(len(self._entries) + 1, time, kind, symbol, amount, self._balance, ref)
         self._entries.append(entry)
         self._pending.append(entry)
-        self._chain(entry)
         return entry
 
     def drain_pending(self) -> list[LedgerEntry]:
@@ -108,7 +113,6 @@ class Ledger:
                     f"ledger entry #{i}: balance_after {entry.balance_after} != running sum {balance}"
                 )
             self._entries.append(entry)
-            self._chain(entry)
         self._balance = entries[-1].balance_after if entries else 0.0
 
     def _chain(self, entry: LedgerEntry) -> None:

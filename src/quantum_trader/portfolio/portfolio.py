@@ -87,6 +87,7 @@ class Portfolio:
         self.trade_count = 0
         self._peak = 0.0
         self._day = -1
+        self._next_day = 0  # start of the UTC day after the current one (ms)
         self._day_start_equity = 0.0
         self.equity_times: list[int] = []
         self.equity_values: list[float] = []
@@ -155,21 +156,39 @@ class Portfolio:
             self._unrealized += state.qty * (price - state.mark)
         state.mark = price
 
-    def record_equity(self, time: int) -> None:
-        """Append the equity at ``time`` (one point per time; a later call at the same time
-        overwrites), and track the peak and the UTC-day start."""
+    def on_bar(
+        self,
+        symbol: str,
+        open_time: int,
+        close_time: int,
+        o: float,
+        h: float,
+        lo: float,
+        c: float,
+        v: float,
+    ) -> None:
+        """Engine hook after the venue processed the candle: mark at the close, record equity.
+
+        ``mark`` and ``record_equity`` inlined: this runs once per replayed candle.
+        """
+        state = self._pos.get(symbol)
+        if state is None:
+            state = self._pos[symbol] = PositionState(symbol)
+        if state.qty != 0:
+            self._unrealized += state.qty * (c - state.mark)
+        state.mark = c
         equity = self.ledger.balance + self._unrealized
-        day = time // MS_PER_DAY
-        if day != self._day:
-            self._day = day
+        if close_time >= self._next_day:
+            self._next_day = (close_time // MS_PER_DAY + 1) * MS_PER_DAY
+            self._day = close_time // MS_PER_DAY
             self._day_start_equity = self.equity_values[-1] if self.equity_values else equity
         if equity > self._peak:
             self._peak = equity
         times = self.equity_times
-        if times and times[-1] == time:
+        if times and times[-1] == close_time:
             self.equity_values[-1] = equity
             return
-        times.append(time)
+        times.append(close_time)
         self.equity_values.append(equity)
         if self._open_count:
             self.exposed_points += 1
@@ -364,6 +383,7 @@ class Portfolio:
         self.trade_count = int(snap["trade_count"])
         self._peak = float(snap["peak"])
         self._day = int(snap["day"])
+        self._next_day = (self._day + 1) * MS_PER_DAY if self._day >= 0 else 0
         self._day_start_equity = float(snap["day_start_equity"])
         self.exposed_points = int(snap["exposed_points"])
         self._open_count = sum(1 for p in self._pos.values() if p.qty != 0)

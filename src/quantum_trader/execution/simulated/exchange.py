@@ -15,8 +15,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from quantum_trader.domain.errors import OrderRejectedError
-from quantum_trader.domain.orders import Fill, Order, OrderStatus, OrderType, Side
+from quantum_trader.domain.errors import (
+    DomainValidationError,
+    InvalidTransitionError,
+    OrderRejectedError,
+)
+from quantum_trader.domain.orders import (
+    ALLOWED_TRANSITIONS,
+    Fill,
+    Order,
+    OrderStatus,
+    OrderType,
+    Side,
+)
 from quantum_trader.domain.positions import Position
 from quantum_trader.execution.instruments import SymbolSpec
 from quantum_trader.execution.simulated.fees import FeeSchedule
@@ -44,6 +55,18 @@ class ExchangeConfig:
     liquidation: bool = True
 
 
+class _Book:
+    """Per-symbol hot state: one dict lookup per candle, then attribute access."""
+
+    __slots__ = ("bars", "next_funding", "open", "state")
+
+    def __init__(self, state: PositionState, open_ids: list[str]) -> None:
+        self.state = state
+        self.open = open_ids
+        self.bars = 0  # candles of this symbol processed so far
+        self.next_funding = -1  # set on the first candle
+
+
 class _NullListener:
     def on_order_update(self, order: Order) -> None:
         return None
@@ -69,12 +92,12 @@ class SimulatedExchange:
         self._listener: ExecutionListener = _NullListener()
         self._orders: dict[str, Order] = {}
         self._open: dict[str, list[str]] = {s: [] for s in self.specs}
-        self._next_funding: dict[str, int] = {}
         self._expiry: dict[str, int] = {}
         # An order takes part in a candle only if it arrived before the candle was processed:
         # _arrival[cid] is the symbol's candle count at submission, _bars[symbol] the count so far.
         self._arrival: dict[str, int] = {}
-        self._bars: dict[str, int] = dict.fromkeys(self.specs, 0)
+        self._books: dict[str, _Book] = {}
+        self._liquidation = self.config.liquidation
         self._fill_seq = 0
         self._rng = random.Random(self.config.seed)
         self._states: dict[str, PositionState] = {}
@@ -95,6 +118,12 @@ class SimulatedExchange:
                 state = self.portfolio.state(symbol)
             assert state is not None
             self._states[symbol] = state
+            book = self._books.get(symbol)
+            if book is None:
+                self._books[symbol] = _Book(state, self._open[symbol])
+            else:
+                book.state = state
+                book.open = self._open[symbol]
 
     def set_leverage(self, symbol: str, leverage: float) -> None:
         spec = self._spec(symbol)
@@ -128,7 +157,7 @@ class SimulatedExchange:
             return rejected
         self._orders[order.client_order_id] = order
         self._open[order.symbol].append(order.client_order_id)
-        self._arrival[order.client_order_id] = self._bars[order.symbol]
+        self._arrival[order.client_order_id] = self._books[order.symbol].bars
         if good_till is not None:
             self._expiry[order.client_order_id] = good_till
         return order
@@ -166,33 +195,38 @@ class SimulatedExchange:
         c: float,
         v: float,
     ) -> None:
-        """Process one closed candle of ``symbol``: fills, liquidation, funding, mark price."""
-        state = self._states.get(symbol)
-        if state is None:
+        """Process one closed candle of ``symbol``: fills, liquidation, funding.
+
+        The portfolio's own ``on_bar`` (registered after this one) marks the position at the
+        close and records equity.
+        """
+        book = self._books.get(symbol)
+        if book is None:
             self._spec(symbol)
             raise AssertionError("unreachable")
-        self._bars[symbol] += 1
-        if self._open[symbol]:
+        book.bars += 1
+        state = book.state
+        if book.open:
             self._match(symbol, state, open_time, close_time, o, h, lo, c)
-        elif state.qty != 0 and self.config.liquidation:
+        elif state.qty != 0 and self._liquidation:
             liq = state.liq_price
             if (state.qty > 0 and lo <= liq) or (state.qty < 0 and h >= liq):
                 self._match(symbol, state, open_time, close_time, o, h, lo, c)
-        self.portfolio.mark(symbol, c)
-        next_funding = self._next_funding.get(symbol)
-        if next_funding is None:
-            next_funding = self._next_funding[symbol] = self.funding.next_after(symbol, open_time)
-        if close_time >= next_funding:
-            self._settle_funding(symbol, close_time, c)
+        if close_time >= book.next_funding:
+            self._settle_funding(book, symbol, open_time, close_time, c)
 
-    def _settle_funding(self, symbol: str, close_time: int, mark: float) -> None:
-        t = self._next_funding[symbol]
+    def _settle_funding(
+        self, book: _Book, symbol: str, open_time: int, close_time: int, mark: float
+    ) -> None:
+        t = book.next_funding
+        if t < 0:
+            t = self.funding.next_after(symbol, open_time)
         while t <= close_time:
             rate = self.funding.rate_at(symbol, t)
             self.portfolio.apply_funding(symbol, rate, mark, t)
             self.funding_settlements += 1
             t = self.funding.next_after(symbol, t)
-        self._next_funding[symbol] = t
+        book.next_funding = t
 
     # ------------------------------------------------------------------ matching
     def _match(
@@ -206,7 +240,7 @@ class SimulatedExchange:
         lo: float,
         c: float,
     ) -> None:
-        bar = self._bars[symbol]
+        bar = self._books[symbol].bars
         arrival = self._arrival
         eligible = [cid for cid in self._open[symbol] if arrival[cid] < bar]
         for cid in eligible:
@@ -225,7 +259,7 @@ class SimulatedExchange:
                 if hit is not None and (best is None or hit[0] < best[0]):
                     best = (hit[0], seq, cid, hit[1], hit[2])
             liq_hit = None
-            if state.qty != 0 and self.config.liquidation:
+            if state.qty != 0 and self._liquidation:
                 liq_hit = first_touch(path, state.liq_price, up=state.qty < 0, start=now)
             if liq_hit is not None and (best is None or liq_hit[0] <= best[0]):
                 now = liq_hit[0]
@@ -306,7 +340,7 @@ class SimulatedExchange:
             time=time,
             is_maker=is_maker,
         )
-        updated = order.apply_fill(qty, price, time)
+        updated = filled_order(order, qty, price, time)
         self._orders[order.client_order_id] = updated
         if updated.status.is_terminal:
             self._open[order.symbol].remove(order.client_order_id)
@@ -388,11 +422,11 @@ class SimulatedExchange:
             "open_orders": [
                 _order_dict(self._orders[c]) for s in sorted(self._open) for c in self._open[s]
             ],
-            "next_funding": dict(self._next_funding),
+            "next_funding": {s: b.next_funding for s, b in sorted(self._books.items())},
             "fill_seq": self._fill_seq,
             "expiry": dict(self._expiry),
             "arrival": {c: self._arrival[c] for s in sorted(self._open) for c in self._open[s]},
-            "bars": dict(self._bars),
+            "bars": {s: b.bars for s, b in sorted(self._books.items())},
             "funding_settlements": self.funding_settlements,
             "rng": [rng_state[0], list(rng_state[1]), rng_state[2]],
         }
@@ -404,15 +438,54 @@ class SimulatedExchange:
             order = order_from_dict(raw)
             self._orders[order.client_order_id] = order
             self._open[order.symbol].append(order.client_order_id)
-        self._next_funding = {k: int(v) for k, v in snap["next_funding"].items()}
         self._fill_seq = int(snap["fill_seq"])
         self._expiry = {k: int(v) for k, v in snap["expiry"].items()}
         self._arrival = {k: int(v) for k, v in snap["arrival"].items()}
-        self._bars = {k: int(v) for k, v in snap["bars"].items()}
+
         self.funding_settlements = int(snap["funding_settlements"])
         version, internal, gauss = snap["rng"]
         self._rng.setstate((version, tuple(internal), gauss))
         self.rebind()
+        for symbol, book in self._books.items():
+            book.bars = int(snap["bars"][symbol])
+            book.next_funding = int(snap["next_funding"][symbol])
+
+
+def filled_order(order: Order, quantity: float, price: float, time: int) -> Order:
+    """The same result as ``order.apply_fill(quantity, price, time)``, built with one constructor
+    call: ``dataclasses.replace`` twice per fill was the largest cost of a replay's fill path.
+    The state machine and the overfill rule are checked the same way (tests compare both)."""
+    if quantity > order.remaining * (1 + 1e-9):
+        raise DomainValidationError(
+            "Fill",
+            "quantity",
+            quantity,
+            f"exceeds remaining {order.remaining} of {order.client_order_id}",
+        )
+    filled = min(order.filled_quantity + quantity, order.quantity)
+    average = (order.average_price * order.filled_quantity + price * quantity) / filled
+    done = filled >= order.quantity * (1 - 1e-9)
+    status = OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED
+    if status not in ALLOWED_TRANSITIONS[order.status]:
+        raise InvalidTransitionError(
+            f"order {order.client_order_id}: {order.status} → {status} is not allowed"
+        )
+    return Order(
+        order.client_order_id,
+        order.symbol,
+        order.side,
+        order.order_type,
+        order.quantity,
+        order.created_at,
+        order.price,
+        order.stop_price,
+        order.reduce_only,
+        status,
+        order.quantity if done else filled,
+        average,
+        time,
+        order.reason,
+    )
 
 
 def _order_dict(order: Order) -> dict[str, Any]:
