@@ -13,19 +13,19 @@ from __future__ import annotations
 import hashlib
 import json
 import time as _time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pandas as pd
 
-from quantum_trader.app.engine import Engine
+from quantum_trader.app.engine import Bar, Engine
 from quantum_trader.app.feeds import ReplayFeed
 from quantum_trader.backtester.metrics import Metrics, compute_metrics
 from quantum_trader.backtester.strategies.base import BarStrategy, TradingContext
 from quantum_trader.bus.envelope import Event
 from quantum_trader.bus.in_process import InProcessBus
-from quantum_trader.clock.clock import SimulatedClock
+from quantum_trader.clock.clock import Clock, SimulatedClock
 from quantum_trader.clock.scheduler import Scheduler
 from quantum_trader.domain.errors import ConfigError
 from quantum_trader.domain.market import FundingRate
@@ -78,6 +78,11 @@ class BacktestResult:
     orders: list[Order] = field(default_factory=list)
 
 
+#: A live candle source: given the last close time per symbol (empty on a fresh start), the
+#: closed candles after them, as they close.
+BarSource = Callable[[Mapping[str, int]], Iterable[Bar]]
+
+
 class _EventLog:
     """A hash chain over every bus event (type, time, source, payload).
 
@@ -127,7 +132,12 @@ class BacktestRunner:
         specs: Mapping[str, SymbolSpec] | None = None,
         store: ExecutionStore | None = None,
         status: StatusRegistry | None = None,
+        clock: Clock | None = None,
+        source: BarSource | None = None,
     ) -> None:
+        """``clock`` and ``source`` make this a paper session: the same parts on a wall clock,
+        fed by ``source(last_close_by_symbol)`` instead of the replay of ``frames`` (which then
+        only serve the symbol rules). By default: the simulated clock and the frames' replay."""
         self.config = config
         self.strategy = strategy
         self.feed = ReplayFeed(frames, config.timeframe)
@@ -143,7 +153,9 @@ class BacktestRunner:
             "rows": {
                 s: [len(f), int(f["open_time"].iloc[0]), int(f["open_time"].iloc[-1])]
                 for s, f in sorted(frames.items())
-            },
+            }
+            if source is None
+            else "live",
             "config": asdict(config) | {"run_id": "", "throttle_s": 0.0},
             "strategy": strategy.name,
             "strategy_config": repr(getattr(strategy, "config", "")),
@@ -153,7 +165,8 @@ class BacktestRunner:
         ).hexdigest()
         self.run_id = config.run_id or default_run_id(fingerprint)
         self.store = store
-        self.clock = SimulatedClock(self.first_open)
+        self.clock: Clock = clock if clock is not None else SimulatedClock(self.first_open)
+        self.source = source
         self.bus = InProcessBus(self.clock, self.run_id)
         self.event_log = _EventLog()
         self.bus.recorders.append(self.event_log)
@@ -233,7 +246,8 @@ class BacktestRunner:
         self.event_log.digest = state["event_hash"]
         self.event_log.buffer = [(a, int(b), c, d) for a, b, c, d in state["event_buffer"]]
         self.engine.resume_from({k: int(v) for k, v in state["last_close"].items()})
-        self.clock.advance_to(stored.last_time)
+        if isinstance(self.clock, SimulatedClock):
+            self.clock.advance_to(stored.last_time)
         self._stored_trades = stored.trades
         self._stored_fills = stored.fills
         self.cursor = self.resumed_from = self._last_commit = stored.cursor
@@ -325,7 +339,12 @@ class BacktestRunner:
                 engine.on_bar(self._throttle)
             if progress is not None and self.resumed_from:
                 progress(self.resumed_from)
-            engine.run_bars(self.feed.bars(self.cursor), progress=progress)
+            bars = (
+                self.feed.bars(self.cursor)
+                if self.source is None
+                else self.source(self.engine.last_close)
+            )
+            engine.run_bars(bars, progress=progress)
             if self.store is None:
                 self.cursor = self.resumed_from + engine.stats.candles
             self._commit(finished=True)
