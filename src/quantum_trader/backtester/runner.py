@@ -323,7 +323,9 @@ class BacktestRunner:
             handle.count("ledger_entries", len(ledger))
 
     # ------------------------------------------------------------------ run
-    def run(self, progress: Callable[[int], None] | None = None) -> BacktestResult:
+    def run(
+        self, progress: Callable[[int], None] | None = None, progress_every: int = 1024
+    ) -> BacktestResult:
         started = _time.perf_counter()
         finished = self._restore()
         session_trades: list[Trade] = []
@@ -344,7 +346,7 @@ class BacktestRunner:
                 if self.source is None
                 else self.source(self.engine.last_close)
             )
-            engine.run_bars(bars, progress=progress)
+            engine.run_bars(bars, progress=progress, progress_every=progress_every)
             if self.store is None:
                 self.cursor = self.resumed_from + engine.stats.candles
             self._commit(finished=True)
