@@ -397,7 +397,7 @@ class BacktestRunner:
         if not h:
             return
         p = self.portfolio
-        h["portfolio"].count("funding_payments", self.exchange.funding_settlements)
+        h["portfolio"].count("funding_payments", self.exchange.funding_payments)
         h["portfolio"].count("liquidations", p.liquidations)
         if self.store is None:
             h["portfolio"].count("ledger_entries", len(p.ledger))

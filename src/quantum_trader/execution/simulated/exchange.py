@@ -102,7 +102,8 @@ class SimulatedExchange:
         self._rng = random.Random(self.config.seed)
         self._states: dict[str, PositionState] = {}
         self._bar_open: dict[str, int] = {}
-        self.funding_settlements = 0
+        self.funding_settlements = 0  # funding times passed
+        self.funding_payments = 0  # of which a position paid or received
         self.rebind()
 
     # ------------------------------------------------------------------ Venue port
@@ -223,7 +224,8 @@ class SimulatedExchange:
             t = self.funding.next_after(symbol, open_time)
         while t <= close_time:
             rate = self.funding.rate_at(symbol, t)
-            self.portfolio.apply_funding(symbol, rate, mark, t)
+            if self.portfolio.apply_funding(symbol, rate, mark, t) != 0.0:
+                self.funding_payments += 1
             self.funding_settlements += 1
             t = self.funding.next_after(symbol, t)
         book.next_funding = t
@@ -428,6 +430,7 @@ class SimulatedExchange:
             "arrival": {c: self._arrival[c] for s in sorted(self._open) for c in self._open[s]},
             "bars": {s: b.bars for s, b in sorted(self._books.items())},
             "funding_settlements": self.funding_settlements,
+            "funding_payments": self.funding_payments,
             "rng": [rng_state[0], list(rng_state[1]), rng_state[2]],
         }
 
@@ -443,6 +446,7 @@ class SimulatedExchange:
         self._arrival = {k: int(v) for k, v in snap["arrival"].items()}
 
         self.funding_settlements = int(snap["funding_settlements"])
+        self.funding_payments = int(snap["funding_payments"])
         version, internal, gauss = snap["rng"]
         self._rng.setstate((version, tuple(internal), gauss))
         self.rebind()
