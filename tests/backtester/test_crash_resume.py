@@ -3,6 +3,7 @@ same ledger, trades and orders as an uninterrupted run, without a duplicate clie
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -95,6 +96,17 @@ def test_sigkill_mid_replay_then_resume_equals_uninterrupted(
     subprocess.run(
         _cli(crash_db, tmp_path / "crash", data_dir), env=_env(), check=True, timeout=120
     )
+
+    metrics = json.loads((tmp_path / "clean" / "metrics.json").read_text())
+    assert metrics["metrics"]["trade_count"] > 20
+    assert (tmp_path / "clean" / "report.html").stat().st_size > 100_000
+    assert (tmp_path / "clean" / "trades.csv").read_text().count("\n") == metrics["metrics"][
+        "trade_count"
+    ] + 1
+    resumed = json.loads((tmp_path / "crash" / "metrics.json").read_text())
+    assert resumed["ledger_digest"] == metrics["ledger_digest"]
+    assert resumed["event_log_hash"] == metrics["event_log_hash"]
+    assert resumed["metrics"] == metrics["metrics"]
 
     clean_engine, crash_engine = create_engine(f"sqlite:///{clean_db}"), create_engine(url)
     clean_store, crash_store = SqlExecutionStore(clean_engine), SqlExecutionStore(crash_engine)

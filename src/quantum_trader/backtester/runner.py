@@ -244,7 +244,10 @@ class BacktestRunner:
         self.orders.restore(state["orders"], stored.orders)
         self.strategy.restore(state["strategy"])
         self.event_log.digest = state["event_hash"]
-        self.event_log.buffer = [(a, int(b), c, d) for a, b, c, d in state["event_buffer"]]
+        self.event_log.buffer = [
+            (t, int(time), src, {k: v for k, v in pairs})
+            for t, time, src, pairs in state["event_buffer"]
+        ]
         self.engine.resume_from({k: int(v) for k, v in state["last_close"].items()})
         if isinstance(self.clock, SimulatedClock):
             self.clock.advance_to(stored.last_time)
@@ -297,7 +300,11 @@ class BacktestRunner:
             "orders": self.orders.snapshot(),
             "strategy": self.strategy.state(),
             "event_hash": self.event_log.digest,
-            "event_buffer": [list(e) for e in self.event_log.buffer],
+            # payload items as pairs: the snapshot's JSON sorts dict keys, the digest must not see it
+            "event_buffer": [
+                [t, time, src, [list(kv) for kv in payload.items()]]  # type: ignore[attr-defined]
+                for t, time, src, payload in self.event_log.buffer
+            ],
             "last_close": self.engine.last_close,
             # the latest equity point may still change (another symbol closing at the same
             # time); it travels in the snapshot until a later time completes it

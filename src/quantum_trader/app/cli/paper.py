@@ -81,7 +81,9 @@ def paper(
         replay = BacktestRunner(replay_config, frames, SmaCross()).feed
 
         def replay_source(last_close: Mapping[str, int]) -> Iterator[Bar]:
-            return paced(replay.bars(), scaled)
+            # on a resume, skip what the interrupted session already processed
+            todo = (b for b in replay.bars() if b[2] > last_close.get(b[0], -1))
+            return paced(todo, scaled)
 
         source = replay_source
 
