@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine, func, select
 
 from quantum_trader.adapters.sql.repository_execution import SqlExecutionStore
@@ -66,6 +67,7 @@ def _count(url: str, column: object) -> int:
         engine.dispose()
 
 
+@pytest.mark.data
 def test_sigkill_mid_replay_then_resume_equals_uninterrupted(
     tmp_path: Path, data_dir: Path
 ) -> None:
