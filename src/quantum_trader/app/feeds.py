@@ -53,6 +53,39 @@ class ReplayFeed:
     def __len__(self) -> int:
         return sum(len(t) for t, _ in self._arrays.values())
 
+    def bars(
+        self, start: int = 0
+    ) -> Iterator[tuple[str, int, int, float, float, float, float, float]]:
+        """The merged stream as scalar tuples, skipping the first ``start`` (a resume cursor).
+
+        Same order as iterating the feed (close time, then symbol), built once with numpy so the
+        replay loop does no heap work per candle.
+        """
+        symbols = self.symbols
+        if not symbols:
+            return iter(())
+        closes = np.concatenate([self._arrays[s][0] + self._step for s in symbols])
+        sym_idx = np.concatenate(
+            [np.full(len(self._arrays[s][0]), i, dtype=np.int64) for i, s in enumerate(symbols)]
+        )
+        values = np.concatenate([self._arrays[s][1] for s in symbols])
+        order = np.lexsort((sym_idx, closes))[start:]
+        names = [symbols[i] for i in sym_idx[order].tolist()]
+        close_list = closes[order].tolist()
+        open_list = (closes[order] - self._step).tolist()
+        cols = values[order]
+        return zip(
+            names,
+            open_list,
+            close_list,
+            cols[:, 0].tolist(),
+            cols[:, 1].tolist(),
+            cols[:, 2].tolist(),
+            cols[:, 3].tolist(),
+            cols[:, 4].tolist(),
+            strict=True,
+        )
+
     def __iter__(self) -> Iterator[Candle]:
         heap: list[tuple[int, str, int]] = []
         for symbol, (times, _) in self._arrays.items():

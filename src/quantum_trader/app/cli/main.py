@@ -12,10 +12,12 @@ import typer
 
 from quantum_trader.adapters.sql.database import open_database
 from quantum_trader.adapters.sql.repositories import SqlStatusRepository
+from quantum_trader.app.cli import backtest as backtest_cli
 from quantum_trader.app.cli import data as data_cli
 from quantum_trader.app.cli import evaluate as evaluate_cli
 from quantum_trader.app.cli import intelligence as intelligence_cli
 from quantum_trader.app.cli import models as models_cli
+from quantum_trader.app.cli import paper as paper_cli
 from quantum_trader.app.cli import risk as risk_cli
 from quantum_trader.app.cli.render import console, status_table, statuses_json
 from quantum_trader.config.settings import load_settings, redacted
@@ -34,6 +36,8 @@ app.add_typer(
     models_cli.app, name="models", help="Model registry: list, show, train, promote, rollback."
 )
 app.add_typer(evaluate_cli.app, name="evaluate")
+app.add_typer(backtest_cli.app)
+app.add_typer(paper_cli.app)
 app.add_typer(risk_cli.app, name="risk", help="Risk engine: kill switch, trading state, decisions.")
 app.add_typer(
     data_cli.app, name="data", help="The local candle store: import, download, list, validate."

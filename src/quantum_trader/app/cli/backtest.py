@@ -1,0 +1,150 @@
+"""``quantum-trader backtest``: replay stored candles through the engine with a strategy.
+
+Example::
+
+    quantum-trader backtest --symbols BTCUSDT ETHUSDT --timeframe 1h \\
+        --start 2023-01-01 --end 2024-01-01 --strategy sma_cross
+
+Writes metrics.json, trades.csv and report.html into ``--out`` (default
+``reports/<run id>``). With ``--db`` the run is checkpointed and, started again with the same
+arguments, resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from quantum_trader.adapters.sql.database import open_database
+from quantum_trader.adapters.sql.repository_execution import SqlExecutionStore
+from quantum_trader.backtester.data import load_candles, load_funding
+from quantum_trader.backtester.report import write_outputs
+from quantum_trader.backtester.runner import BacktestConfig, BacktestResult, BacktestRunner
+from quantum_trader.backtester.strategies import SmaCross, SmaCrossConfig
+from quantum_trader.domain.time import from_datetime
+from quantum_trader.execution.instruments import spec_for
+from quantum_trader.execution.simulated.exchange import ExchangeConfig
+from quantum_trader.execution.simulated.fees import FeeSchedule
+from quantum_trader.execution.simulated.funding import FundingConfig
+
+app = typer.Typer(help="Backtests through the same engine as paper and live trading.")
+STRATEGIES = ("sma_cross",)
+
+
+def _parse_day(text: str | None) -> int | None:
+    if not text:
+        return None
+    dt = datetime.fromisoformat(text)
+    return from_datetime(dt if dt.tzinfo else dt.replace(tzinfo=UTC))
+
+
+def default_data_dir() -> Path:
+    env = os.environ.get("QT_DATA_DIR")
+    return Path(env) if env else Path("../shared/data")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": False})
+def backtest(
+    ctx: typer.Context,
+    symbols: Annotated[
+        list[str], typer.Option("--symbols", help="symbols, e.g. --symbols BTCUSDT ETHUSDT")
+    ],
+    timeframe: str = typer.Option("1h", "--timeframe"),
+    start: str | None = typer.Option(None, "--start", help="first candle open, ISO date (UTC)"),
+    end: str | None = typer.Option(None, "--end", help="end (exclusive), ISO date (UTC)"),
+    strategy: str = typer.Option("sma_cross", "--strategy", help=f"one of {', '.join(STRATEGIES)}"),
+    fast: int = typer.Option(10, "--fast"),
+    slow: int = typer.Option(30, "--slow"),
+    notional: float = typer.Option(
+        1000.0, "--notional", help="USDT per position (sized at the first close)"
+    ),
+    leverage: float = typer.Option(1.0, "--leverage"),
+    balance: float = typer.Option(10_000.0, "--balance"),
+    maker_fee: float = typer.Option(0.0002, "--maker-fee"),
+    taker_fee: float = typer.Option(0.0005, "--taker-fee"),
+    slippage_bps: float = typer.Option(0.0, "--slippage-bps"),
+    no_funding: bool = typer.Option(False, "--no-funding"),
+    no_liquidation: bool = typer.Option(False, "--no-liquidation"),
+    funding_rate: float = typer.Option(0.0001, "--funding-rate", help="rate where no data exists"),
+    seed: int = typer.Option(0, "--seed"),
+    db: str | None = typer.Option(None, "--db", help="database URL for checkpoints (resume)"),
+    run_id: str = typer.Option("", "--run-id"),
+    out: Annotated[Path | None, typer.Option("--out")] = None,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir")] = None,
+    throttle_ms: float = typer.Option(0.0, "--throttle-ms", hidden=True),
+    quiet: bool = typer.Option(False, "--quiet"),
+) -> None:
+    """Run a backtest and print its metrics and the report path."""
+    symbols = [*symbols, *[a for a in ctx.args if not a.startswith("-")]]
+    if strategy not in STRATEGIES:
+        raise typer.BadParameter(f"unknown strategy {strategy!r}; known: {', '.join(STRATEGIES)}")
+    console = Console(quiet=quiet)
+    root = data_dir or default_data_dir()
+    frames = {
+        s: load_candles(root, s, timeframe, _parse_day(start), _parse_day(end)) for s in symbols
+    }
+    specs = {s: spec_for(s, f["close"].head(2000).tolist()) for s, f in frames.items()}
+    sizes = tuple(
+        (s, max(specs[s].floor_quantity(notional / float(f["close"].iloc[0])), specs[s].step_size))
+        for s, f in sorted(frames.items())
+    )
+    sma = SmaCross(SmaCrossConfig(fast, slow, quantities=sizes, leverage=leverage))
+    config = BacktestConfig(
+        timeframe,
+        initial_balance=balance,
+        exchange=ExchangeConfig(
+            fees=FeeSchedule(maker_fee, taker_fee),
+            slippage_bps=slippage_bps,
+            seed=seed,
+            liquidation=not no_liquidation,
+        ),
+        funding=FundingConfig(enabled=not no_funding, default_rate=funding_rate),
+        run_id=run_id,
+        throttle_s=throttle_ms / 1000.0,
+    )
+    store = SqlExecutionStore(open_database(db)) if db else None
+    funding = {s: load_funding(root, s) for s in symbols}
+    runner = BacktestRunner(config, frames, sma, funding_rates=funding, specs=specs, store=store)
+    total = len(runner.feed)
+    with Progress(
+        TextColumn("replay"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=quiet,
+    ) as bar:
+        task = bar.add_task("replay", total=total)
+        result = runner.run(progress=lambda n: bar.advance(task, n))
+    paths = write_outputs(result, frames, out or Path("reports") / result.run_id)
+    print_metrics(console, result)
+    console.print(f"report: {paths['report']}")
+    console.print(f"metrics: {paths['metrics']}  trades: {paths['trades']}")
+
+
+def print_metrics(console: Console, result: BacktestResult) -> None:
+    table = Table(title=f"Backtest {result.run_id} ({result.candles} candles this session)")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in result.metrics.to_dict().items():
+        if isinstance(value, float):
+            text = (
+                f"{value:.4%}"
+                if key in {"total_return", "cagr", "max_drawdown", "win_rate", "exposure"}
+                else f"{value:,.4f}"
+            )
+        else:
+            text = "n/a" if value is None else str(value)
+        table.add_row(key, text)
+    console.print(table)
+
+
+if __name__ == "__main__":
+    app()

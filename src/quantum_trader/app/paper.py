@@ -1,0 +1,143 @@
+"""Paper trading: the backtest composition on a wall clock, with the simulated exchange.
+
+Two candle sources feed it: a replay of stored candles at a chosen speed (a
+:class:`ScaledWallClock` runs ``speed`` times faster than real time from the replay's start, and
+:func:`paced` releases each candle once that clock passes its close), or live closed candles
+polled through ccxt (:class:`CcxtCandleSource`). Everything downstream of the source is the
+engine, exchange, portfolio and order manager that backtests use.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Protocol
+
+from quantum_trader.app.engine import Bar
+from quantum_trader.clock.clock import Clock, WallClock
+from quantum_trader.domain.errors import DataError
+from quantum_trader.domain.time import fmt, timeframe_ms
+
+Sleep = Callable[[float], None]
+
+
+class ScaledWallClock:
+    """Wall time mapped onto a replay: ``origin_ms`` at the start, ``speed`` × faster after.
+
+    >>> class Fake:
+    ...     t = 1_000
+    ...     def now(self) -> int: return self.t
+    >>> wall = Fake(); clock = ScaledWallClock(0, 60.0, wall)
+    >>> wall.t += 1_000; clock.now()  # one real second = one replayed minute
+    60000
+    """
+
+    def __init__(self, origin_ms: int, speed: float, wall: Clock | None = None) -> None:
+        if speed <= 0:
+            raise ValueError(f"replay speed must be > 0, got {speed}")
+        self._wall = wall or WallClock()
+        self._start = self._wall.now()
+        self._origin = origin_ms
+        self.speed = speed
+
+    def now(self) -> int:
+        return self._origin + int((self._wall.now() - self._start) * self.speed)
+
+
+def paced(bars: Iterable[Bar], clock: ScaledWallClock, sleep: Sleep = time.sleep) -> Iterator[Bar]:
+    """Release each candle when ``clock`` reaches its close (waiting in real time)."""
+    for bar in bars:
+        close_time = bar[2]
+        while (ahead := close_time - clock.now()) > 0:
+            sleep(ahead / clock.speed / 1000.0)
+        yield bar
+
+
+class OhlcvClient(Protocol):
+    """The part of a ccxt exchange the live candle source uses."""
+
+    def fetch_ohlcv(
+        self, symbol: str, timeframe: str, since: int | None = None, limit: int | None = None
+    ) -> list[list[Any]]: ...
+
+
+def ccxt_symbol(symbol: str) -> str:
+    """Binance USDT-M symbol in ccxt's unified form.
+
+    >>> ccxt_symbol("BTCUSDT")
+    'BTC/USDT:USDT'
+    """
+    if not symbol.endswith("USDT"):
+        raise ValueError(f"{symbol}: only USDT-margined symbols are supported")
+    return f"{symbol[:-4]}/USDT:USDT"
+
+
+class CcxtCandleSource:
+    """Closed candles from ccxt ``fetch_ohlcv``, merged across symbols in close-time order.
+
+    Only candles whose close is at or before the clock are yielded (the exchange also returns
+    the forming one); each candle once. On a fresh start it begins with the first candle that
+    closes after the start; on a resume, right after the last processed close of each symbol,
+    so candles that closed while the process was down are processed first.
+    """
+
+    def __init__(
+        self,
+        client: OhlcvClient,
+        symbols: Sequence[str],
+        timeframe: str,
+        clock: Clock,
+        *,
+        sleep: Sleep = time.sleep,
+        poll_s: float = 5.0,
+        max_candles: int | None = None,
+        limit: int = 500,
+    ) -> None:
+        self.client = client
+        self.symbols = sorted(symbols)
+        self.timeframe = timeframe
+        self.step = timeframe_ms(timeframe)
+        self.clock = clock
+        self.sleep = sleep
+        self.poll_s = poll_s
+        self.max_candles = max_candles
+        self.limit = limit
+
+    def __call__(self, last_close: Mapping[str, int]) -> Iterator[Bar]:
+        start = self.clock.now() // self.step * self.step
+        cursor = {s: last_close.get(s, start) for s in self.symbols}
+        emitted = 0
+        while self.max_candles is None or emitted < self.max_candles:
+            batch = self._poll(cursor)
+            if not batch:
+                self.sleep(self.poll_s)
+                continue
+            for bar in batch:
+                cursor[bar[0]] = bar[2]
+                yield bar
+                emitted += 1
+                if self.max_candles is not None and emitted >= self.max_candles:
+                    return
+
+    def _poll(self, cursor: Mapping[str, int]) -> list[Bar]:
+        now = self.clock.now()
+        out: list[Bar] = []
+        for symbol in self.symbols:
+            since = cursor[symbol]  # the open time of the first candle we still need
+            rows = self.client.fetch_ohlcv(ccxt_symbol(symbol), self.timeframe, since, self.limit)
+            previous = cursor[symbol]
+            for row in rows:
+                open_time = int(row[0])
+                close_time = open_time + self.step
+                if close_time > now or close_time <= previous:
+                    continue
+                if open_time != previous:
+                    raise DataError(
+                        f"{symbol} {self.timeframe}: live candles skip from {fmt(previous)} to "
+                        f"{fmt(open_time)}"
+                    )
+                o, h, lo, c, v = (float(x) for x in row[1:6])
+                out.append((symbol, open_time, close_time, o, h, lo, c, v))
+                previous = close_time
+        out.sort(key=lambda bar: (bar[2], bar[0]))
+        return out

@@ -1,0 +1,1 @@
+"""Backtester: replays history through the same engine, simulated exchange and portfolio."""

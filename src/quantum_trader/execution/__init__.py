@@ -1,0 +1,1 @@
+"""Execution: order management and venues (simulated USDT-M futures exchange, ccxt live)."""

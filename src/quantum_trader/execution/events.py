@@ -1,0 +1,63 @@
+"""Event payloads of execution records, built directly (no JSON round trip per field).
+
+Same keys and values as ``bus.envelope.to_payload`` gives for these dataclasses; this path runs
+for every order update and fill of a replay, so it avoids the generic converter's cost.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quantum_trader.domain.orders import Fill, Order
+from quantum_trader.domain.positions import Trade
+
+
+def order_payload(o: Order) -> dict[str, Any]:
+    return {
+        "client_order_id": o.client_order_id,
+        "symbol": o.symbol,
+        "side": o.side.value,
+        "order_type": o.order_type.value,
+        "quantity": o.quantity,
+        "created_at": o.created_at,
+        "price": o.price,
+        "stop_price": o.stop_price,
+        "reduce_only": o.reduce_only,
+        "status": o.status.value,
+        "filled_quantity": o.filled_quantity,
+        "average_price": o.average_price,
+        "updated_at": o.updated_at,
+        "reason": o.reason,
+    }
+
+
+def fill_payload(f: Fill) -> dict[str, Any]:
+    return {
+        "fill_id": f.fill_id,
+        "client_order_id": f.client_order_id,
+        "symbol": f.symbol,
+        "side": f.side.value,
+        "quantity": f.quantity,
+        "price": f.price,
+        "fee": f.fee,
+        "time": f.time,
+        "is_maker": f.is_maker,
+    }
+
+
+def trade_payload(t: Trade) -> dict[str, Any]:
+    return {
+        "trade_id": t.trade_id,
+        "symbol": t.symbol,
+        "side": t.side.value,
+        "quantity": t.quantity,
+        "entry_price": t.entry_price,
+        "exit_price": t.exit_price,
+        "entry_time": t.entry_time,
+        "exit_time": t.exit_time,
+        "pnl": t.pnl,
+        "fees": t.fees,
+        "funding": t.funding,
+        "strategy": t.strategy,
+        "exit_reason": t.exit_reason,
+    }

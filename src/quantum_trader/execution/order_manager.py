@@ -1,0 +1,261 @@
+"""Order management: deterministic client order ids, idempotent submission, the order state
+machine, protective orders, and the journal of every order and fill for persistence.
+
+Client order ids are ``f"{run_id}-{symbol}-{seq}"`` with one sequence per run, restored from the
+checkpoint on resume, so a resumed replay issues exactly the ids an uninterrupted one would.
+Submitting a known client order id returns the order already held and never creates a second.
+After a venue timeout the order is looked up by its client order id before anything is re-sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from quantum_trader.bus import topics
+from quantum_trader.bus.port import EventBus
+from quantum_trader.clock.clock import Clock
+from quantum_trader.domain.errors import OrderRejectedError
+from quantum_trader.domain.orders import Fill, Order, OrderStatus, OrderType, Side
+from quantum_trader.domain.positions import Trade
+from quantum_trader.execution.events import fill_payload, order_payload, trade_payload
+from quantum_trader.execution.instruments import SymbolSpec
+from quantum_trader.execution.validation import order_problem
+from quantum_trader.execution.venue import Venue
+from quantum_trader.status.registry import ModuleHandle
+
+MarkSource = Callable[[str], float]
+
+
+@dataclass(frozen=True, slots=True)
+class Bracket:
+    """Protective orders placed when the entry fills: reduce-only stop-loss and take-profit."""
+
+    stop_loss: float | None = None
+    take_profit: float | None = None
+
+
+class OrderManager:
+    """Owns the orders of one run; the venue is a port (simulated or ccxt)."""
+
+    def __init__(
+        self,
+        venue: Venue,
+        specs: Mapping[str, SymbolSpec],
+        clock: Clock,
+        bus: EventBus,
+        run_id: str,
+        mark: MarkSource,
+        status: ModuleHandle | None = None,
+        lookup_retries: int = 1,
+    ) -> None:
+        self.venue = venue
+        self.specs = dict(specs)
+        self.clock = clock
+        self.bus = bus
+        self.run_id = run_id
+        self._mark = mark
+        self._status = status
+        self._lookup_retries = lookup_retries
+        self._seq = 0
+        self._orders: dict[str, Order] = {}
+        self._brackets: dict[str, Bracket] = {}
+        self.pending_orders: dict[str, Order] = {}
+        self.pending_fills: list[Fill] = []
+        self.fill_log: list[Fill] = []  # fills of this session, in order
+        self.fills = 0
+        venue.set_listener(self)
+
+    # ------------------------------------------------------------------ ids and lookups
+    def next_client_order_id(self, symbol: str) -> str:
+        self._seq += 1
+        return f"{self.run_id}-{symbol}-{self._seq}"
+
+    @property
+    def orders(self) -> dict[str, Order]:
+        return dict(self._orders)
+
+    def get(self, client_order_id: str) -> Order | None:
+        return self._orders.get(client_order_id)
+
+    # ------------------------------------------------------------------ submission
+    def submit(
+        self,
+        symbol: str,
+        side: Side,
+        quantity: float,
+        order_type: OrderType = OrderType.MARKET,
+        *,
+        price: float | None = None,
+        stop_price: float | None = None,
+        reduce_only: bool = False,
+        leverage: float | None = None,
+        client_order_id: str | None = None,
+        bracket: Bracket | None = None,
+        good_till: int | None = None,
+        tag: str = "",
+    ) -> Order:
+        """Validate and send an order. Returns it as held (NEW, FILLED, REJECTED …).
+
+        A rule violation gives a REJECTED order with the reason (persisted, never filled); a
+        non-positive or non-finite quantity, which no order can carry, raises
+        :class:`OrderRejectedError`.
+        """
+        if client_order_id is not None and client_order_id in self._orders:
+            return self._orders[client_order_id]
+        lev = leverage if leverage is not None else self._current_leverage(symbol)
+        problem = order_problem(
+            self.specs,
+            symbol,
+            quantity,
+            order_type,
+            price,
+            stop_price,
+            reduce_only,
+            lev,
+            self._mark(symbol) if symbol in self.specs else 0.0,
+        )
+        if problem and not (
+            isinstance(quantity, int | float) and quantity > 0 and quantity < float("inf")
+        ):
+            self._count("orders_rejected")
+            raise OrderRejectedError(problem)
+        cid = client_order_id or self.next_client_order_id(symbol)
+        now = self.clock.now()
+        order = Order(
+            client_order_id=cid,
+            symbol=symbol,
+            side=side,
+            order_type=order_type,
+            quantity=float(quantity),
+            created_at=now,
+            price=price if price is not None and price > 0 else None,
+            stop_price=stop_price if stop_price is not None and stop_price > 0 else None,
+            reduce_only=reduce_only,
+            reason=tag,
+        )
+        if not problem and leverage is not None:
+            try:
+                self.venue.set_leverage(symbol, leverage)
+            except OrderRejectedError as exc:
+                problem = str(exc)
+        if problem:
+            self._count("orders_rejected")
+            return self._record(
+                order.transition(OrderStatus.REJECTED, now, problem), submitted=True
+            )
+        if bracket is not None and (bracket.stop_loss or bracket.take_profit):
+            self._brackets[cid] = bracket
+        self._count("orders_submitted")
+        accepted = self._send(order, good_till)
+        if accepted.status is OrderStatus.REJECTED:
+            self._count("orders_rejected")
+        return self._record(accepted, submitted=True)
+
+    def _send(self, order: Order, good_till: int | None) -> Order:
+        """Send once; after a timeout look the order up by client id before any re-send."""
+        attempts = 0
+        while True:
+            try:
+                return self.venue.submit(order, good_till)
+            except TimeoutError:
+                known = self.venue.fetch_order(order.client_order_id)
+                if known is not None:
+                    return known
+                attempts += 1
+                if attempts > self._lookup_retries:
+                    raise
+
+    def cancel(self, client_order_id: str) -> Order:
+        order = self.venue.cancel(client_order_id)
+        return self._record(order, submitted=False)
+
+    def _current_leverage(self, symbol: str) -> float:
+        lev = getattr(self.venue, "leverage", None)
+        if callable(lev) and symbol in self.specs:
+            return float(lev(symbol))
+        return 1.0
+
+    # ------------------------------------------------------------------ venue callbacks
+    def on_order_update(self, order: Order) -> None:
+        self._record(order, submitted=False)
+
+    def on_fill(self, fill: Fill, order: Order) -> None:
+        self.fills += 1
+        self._count("fills")
+        self.pending_fills.append(fill)
+        self.fill_log.append(fill)
+        self._orders[order.client_order_id] = order
+        self.pending_orders[order.client_order_id] = order
+        # one event per fill: the fill, with the order's new state (no separate order update)
+        payload = fill_payload(fill)
+        payload["order_status"] = order.status.value
+        payload["order_filled_quantity"] = order.filled_quantity
+        payload["order_average_price"] = order.average_price
+        self.bus.publish(topics.EXECUTION_ORDER_FILLED, payload, source="execution")
+        bracket = self._brackets.pop(order.client_order_id, None)
+        if bracket is not None and order.status is OrderStatus.FILLED:
+            self._place_bracket(order, bracket)
+
+    def on_trade_closed(self, trade: Trade) -> None:
+        self._count("trades_closed")
+        self.bus.publish(topics.EXECUTION_TRADE_CLOSED, trade_payload(trade), source="execution")
+
+    def _place_bracket(self, entry: Order, bracket: Bracket) -> None:
+        exit_side = entry.side.opposite
+        qty = entry.filled_quantity
+        if bracket.stop_loss:
+            self.submit(
+                entry.symbol,
+                exit_side,
+                qty,
+                OrderType.STOP_MARKET,
+                stop_price=bracket.stop_loss,
+                reduce_only=True,
+                tag="stop_loss",
+            )
+        if bracket.take_profit:
+            self.submit(
+                entry.symbol,
+                exit_side,
+                qty,
+                OrderType.LIMIT,
+                price=bracket.take_profit,
+                reduce_only=True,
+                tag="take_profit",
+            )
+
+    def _record(self, order: Order, *, submitted: bool) -> Order:
+        self._orders[order.client_order_id] = order
+        self.pending_orders[order.client_order_id] = order
+        topic = topics.EXECUTION_ORDER_SUBMITTED if submitted else topics.EXECUTION_ORDER_UPDATED
+        self.bus.publish(topic, order_payload(order), source="execution")
+        return order
+
+    def _count(self, counter: str) -> None:
+        if self._status is not None:
+            self._status.count(counter)
+
+    # ------------------------------------------------------------------ persistence
+    def drain(self) -> tuple[list[Order], list[Fill]]:
+        orders = list(self.pending_orders.values())
+        fills = self.pending_fills
+        self.pending_orders = {}
+        self.pending_fills = []
+        return orders, fills
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "seq": self._seq,
+            "fills": self.fills,
+            "brackets": {
+                k: [b.stop_loss, b.take_profit] for k, b in sorted(self._brackets.items())
+            },
+        }
+
+    def restore(self, snap: Mapping[str, Any], known: Mapping[str, Order]) -> None:
+        self._seq = int(snap["seq"])
+        self.fills = int(snap["fills"])
+        self._brackets = {k: Bracket(v[0], v[1]) for k, v in snap["brackets"].items()}
+        self._orders = dict(known)

@@ -1,0 +1,1 @@
+"""The simulated USDT-M perpetual futures exchange used by backtests and paper trading."""

@@ -1,0 +1,43 @@
+"""The venue port: what the order manager needs from an exchange, simulated or live.
+
+Venues report order updates and fills asynchronously to an :class:`ExecutionListener` (the
+simulated exchange while it processes candles; the ccxt venue when it polls).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from quantum_trader.domain.orders import Fill, Order
+from quantum_trader.domain.positions import Position
+
+
+class ExecutionListener(Protocol):
+    def on_order_update(self, order: Order) -> None: ...
+
+    def on_fill(self, fill: Fill, order: Order) -> None: ...
+
+
+class Venue(Protocol):
+    """An exchange account for USDT-M perpetual futures (one-way mode)."""
+
+    def set_listener(self, listener: ExecutionListener) -> None: ...
+
+    def set_leverage(self, symbol: str, leverage: float) -> None: ...
+
+    def submit(self, order: Order, good_till: int | None = None) -> Order:
+        """Send a new order; returns it as the venue holds it (NEW, FILLED, or REJECTED).
+
+        May raise ``TimeoutError`` when the venue did not answer: the order may or may not exist.
+        """
+        ...
+
+    def cancel(self, client_order_id: str) -> Order: ...
+
+    def fetch_order(self, client_order_id: str) -> Order | None:
+        """The venue's view of an order, or None when the venue never received it."""
+        ...
+
+    def positions(self) -> dict[str, Position]: ...
+
+    def balance(self) -> float: ...

@@ -1,0 +1,389 @@
+"""Positions (one-way mode, isolated margin), wallet balance, PnL, fees, funding, equity.
+
+The portfolio is the account book. The simulated exchange posts fills, funding and liquidations
+to it; in live trading the order manager posts the venue's fills. Every balance change goes
+through the :class:`Ledger`. Positions are mutable ``PositionState`` records internally (the
+replay hot path updates marks without allocating); readers get immutable domain ``Position``s
+through the read-only :class:`PortfolioView` protocol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+from quantum_trader.domain.orders import Side
+from quantum_trader.domain.positions import Position, Trade
+from quantum_trader.domain.time import MS_PER_DAY
+from quantum_trader.execution.simulated.margin import liquidation_price
+from quantum_trader.portfolio.ledger import Ledger, LedgerKind
+
+TradeListener = Callable[[Trade], None]
+
+
+@dataclass(slots=True)
+class PositionState:
+    """A symbol's position and the accumulators of its open round trip."""
+
+    symbol: str
+    qty: float = 0.0
+    entry: float = 0.0
+    leverage: float = 1.0
+    margin: float = 0.0
+    mmr: float = 0.005
+    mark: float = 0.0
+    liq_price: float = 0.0
+    opened_at: int = 0
+    max_qty: float = 0.0
+    exit_qty: float = 0.0
+    exit_value: float = 0.0
+    realized: float = 0.0
+    fees: float = 0.0
+    funding: float = 0.0
+    strategy: str = ""
+    long: bool = True
+
+    def position(self) -> Position:
+        if self.qty == 0:
+            return Position(self.symbol, 0.0, 0.0, self.leverage, None)
+        return Position(self.symbol, self.qty, self.entry, self.leverage, self.opened_at)
+
+    def reset_trade(self) -> None:
+        self.max_qty = self.exit_qty = self.exit_value = 0.0
+        self.realized = self.fees = self.funding = 0.0
+
+
+class PortfolioView(Protocol):
+    """What the risk engine and strategies may read; nothing here mutates."""
+
+    @property
+    def equity(self) -> float: ...
+    @property
+    def wallet_balance(self) -> float: ...
+    @property
+    def peak_equity(self) -> float: ...
+    @property
+    def daily_pnl(self) -> float: ...
+    @property
+    def margin_used(self) -> float: ...
+    def positions(self) -> dict[str, Position]: ...
+    def position(self, symbol: str) -> Position: ...
+    def mark_prices(self) -> dict[str, float]: ...
+
+
+class Portfolio:
+    """The account: wallet, isolated positions, PnL totals, equity curve and ledger."""
+
+    def __init__(self, run_id: str = "run", ledger: Ledger | None = None) -> None:
+        self.run_id = run_id
+        self.ledger = ledger if ledger is not None else Ledger()
+        self._pos: dict[str, PositionState] = {}
+        self._unrealized = 0.0
+        self.realized_pnl = 0.0
+        self.fees_paid = 0.0
+        self.funding_paid = 0.0
+        self.liquidations = 0
+        self.trade_count = 0
+        self._peak = 0.0
+        self._day = -1
+        self._next_day = 0  # start of the UTC day after the current one (ms)
+        self._day_start_equity = 0.0
+        self.equity_times: list[int] = []
+        self.equity_values: list[float] = []
+        self.exposed_points = 0
+        self._open_count = 0
+        self.trade_listeners: list[TradeListener] = []
+        self.pending_trades: list[Trade] = []
+
+    # ------------------------------------------------------------------ read-only view
+    @property
+    def wallet_balance(self) -> float:
+        return self.ledger.balance
+
+    @property
+    def unrealized_pnl(self) -> float:
+        return self._unrealized
+
+    @property
+    def equity(self) -> float:
+        return self.ledger.balance + self._unrealized
+
+    @property
+    def peak_equity(self) -> float:
+        return max(self._peak, self.equity)
+
+    @property
+    def daily_pnl(self) -> float:
+        """Equity change since the last equity record of the previous UTC day."""
+        return self.equity - self._day_start_equity
+
+    @property
+    def margin_used(self) -> float:
+        return sum(p.margin for p in self._pos.values())
+
+    @property
+    def available_balance(self) -> float:
+        return self.ledger.balance - self.margin_used
+
+    def positions(self) -> dict[str, Position]:
+        return {s: p.position() for s, p in self._pos.items() if p.qty != 0}
+
+    def position(self, symbol: str) -> Position:
+        state = self._pos.get(symbol)
+        return state.position() if state is not None else Position(symbol)
+
+    def state(self, symbol: str) -> PositionState | None:
+        return self._pos.get(symbol)
+
+    def quantity(self, symbol: str) -> float:
+        state = self._pos.get(symbol)
+        return 0.0 if state is None else state.qty
+
+    def mark_prices(self) -> dict[str, float]:
+        return {s: p.mark for s, p in self._pos.items() if p.mark > 0}
+
+    def is_exposed(self) -> bool:
+        return any(p.qty != 0 for p in self._pos.values())
+
+    # ------------------------------------------------------------------ hot path
+    def mark(self, symbol: str, price: float) -> None:
+        """Set the mark price (the candle close); keeps total unrealized PnL incremental."""
+        state = self._pos.get(symbol)
+        if state is None:
+            state = self._pos[symbol] = PositionState(symbol)
+        if state.qty != 0:
+            self._unrealized += state.qty * (price - state.mark)
+        state.mark = price
+
+    def on_bar(
+        self,
+        symbol: str,
+        open_time: int,
+        close_time: int,
+        o: float,
+        h: float,
+        lo: float,
+        c: float,
+        v: float,
+    ) -> None:
+        """Engine hook after the venue processed the candle: mark at the close, record equity.
+
+        ``mark`` and ``record_equity`` inlined: this runs once per replayed candle.
+        """
+        state = self._pos.get(symbol)
+        if state is None:
+            state = self._pos[symbol] = PositionState(symbol)
+        if state.qty != 0:
+            self._unrealized += state.qty * (c - state.mark)
+        state.mark = c
+        equity = self.ledger.balance + self._unrealized
+        if close_time >= self._next_day:
+            self._next_day = (close_time // MS_PER_DAY + 1) * MS_PER_DAY
+            self._day = close_time // MS_PER_DAY
+            self._day_start_equity = self.equity_values[-1] if self.equity_values else equity
+        if equity > self._peak:
+            self._peak = equity
+        times = self.equity_times
+        if times and times[-1] == close_time:
+            self.equity_values[-1] = equity
+            return
+        times.append(close_time)
+        self.equity_values.append(equity)
+        if self._open_count:
+            self.exposed_points += 1
+
+    # ------------------------------------------------------------------ account changes
+    def deposit(self, amount: float, time: int, ref: str = "deposit") -> None:
+        self.ledger.append(time, LedgerKind.DEPOSIT, "", amount, ref)
+        if self._peak == 0.0:
+            self._peak = self.equity
+            self._day_start_equity = self.equity
+
+    def set_leverage(self, symbol: str, leverage: float, mmr: float) -> None:
+        state = self._pos.get(symbol)
+        if state is None:
+            state = self._pos[symbol] = PositionState(symbol)
+        state.leverage = leverage
+        state.mmr = mmr
+
+    def apply_fill(
+        self,
+        symbol: str,
+        side: Side,
+        quantity: float,
+        price: float,
+        fee: float,
+        time: int,
+        ref: str,
+        strategy: str = "",
+        exit_reason: str = "",
+    ) -> Trade | None:
+        """Post a fill: moves the position, realises PnL on the reducing part, charges the fee.
+
+        Returns the round trip closed by this fill, if any (a flip closes one and opens another).
+        """
+        state = self._pos.get(symbol)
+        if state is None:
+            state = self._pos[symbol] = PositionState(symbol)
+            state.mark = price
+        signed = quantity if side is Side.BUY else -quantity
+        closed: Trade | None = None
+        ledger = self.ledger
+        if state.qty == 0 or (state.qty > 0) == (signed > 0):
+            self._increase(state, signed, price, fee, time, strategy)
+        else:
+            close_qty = min(quantity, abs(state.qty))
+            open_qty = quantity - close_qty
+            close_fee = fee * close_qty / quantity
+            pnl = close_qty * (price - state.entry) * (1.0 if state.qty > 0 else -1.0)
+            remaining = abs(state.qty) - close_qty
+            fraction = close_qty / abs(state.qty)
+            # unrealized on the reduced part leaves the incremental total
+            self._unrealized -= (state.qty * fraction) * (state.mark - state.entry)
+            state.margin -= state.margin * fraction
+            state.qty = remaining if state.qty > 0 else -remaining
+            state.exit_qty += close_qty
+            state.exit_value += close_qty * price
+            state.realized += pnl
+            state.fees += close_fee
+            self.realized_pnl += pnl
+            if pnl != 0.0:
+                ledger.append(time, LedgerKind.REALIZED_PNL, symbol, pnl, ref)
+            if remaining <= 1e-12:
+                state.qty = 0.0
+                state.margin = 0.0
+                state.liq_price = 0.0
+                closed = self._close_trade(state, time, exit_reason)
+            else:
+                state.liq_price = liquidation_price(state.qty, state.entry, state.margin, state.mmr)
+            if open_qty > 1e-12:
+                opening = open_qty if signed > 0 else -open_qty
+                self._increase(state, opening, price, fee - close_fee, time, strategy)
+            self._charge_fee(symbol, fee, time, ref)
+            return closed
+        self._charge_fee(symbol, fee, time, ref)
+        return closed
+
+    def _increase(
+        self,
+        state: PositionState,
+        signed: float,
+        price: float,
+        fee: float,
+        time: int,
+        strategy: str,
+    ) -> None:
+        if state.qty == 0:
+            state.reset_trade()
+            state.opened_at = time
+            state.strategy = strategy
+            state.entry = price
+            state.qty = signed
+            state.long = signed > 0
+            state.mark = price
+            self._open_count += 1
+        else:
+            total = abs(state.qty) + abs(signed)
+            self._unrealized += signed * (state.mark - price)
+            state.entry = (abs(state.qty) * state.entry + abs(signed) * price) / total
+            state.qty += signed
+        state.margin += abs(signed) * price / state.leverage
+        state.max_qty = max(state.max_qty, abs(state.qty))
+        state.fees += fee
+        state.liq_price = liquidation_price(state.qty, state.entry, state.margin, state.mmr)
+
+    def _charge_fee(self, symbol: str, fee: float, time: int, ref: str) -> None:
+        if fee != 0.0:
+            self.fees_paid += fee
+            self.ledger.append(time, LedgerKind.FEE, symbol, -fee, ref)
+
+    def apply_funding(self, symbol: str, rate: float, mark: float, time: int) -> float:
+        """Settle funding on ``symbol``'s position: returns what it paid (negative: received)."""
+        state = self._pos.get(symbol)
+        if state is None or state.qty == 0:
+            return 0.0
+        payment = state.qty * mark * rate
+        state.funding += payment
+        self.funding_paid += payment
+        self.ledger.append(time, LedgerKind.FUNDING, symbol, -payment, f"funding@{time}")
+        return payment
+
+    def liquidate(self, symbol: str, price: float, time: int, ref: str) -> Trade:
+        """Close the isolated position at ``price``; the rest of its margin goes to the
+        insurance fund as a clearance fee, so the account loses exactly the position margin."""
+        state = self._pos[symbol]
+        qty = state.qty
+        margin = state.margin
+        pnl = max(qty * (price - state.entry), -margin)
+        clearance = margin + pnl
+        self._unrealized -= qty * (state.mark - state.entry)
+        state.exit_qty += abs(qty)
+        state.exit_value += abs(qty) * price
+        state.realized += pnl
+        state.fees += clearance
+        state.qty = 0.0
+        state.margin = 0.0
+        state.liq_price = 0.0
+        self.realized_pnl += pnl
+        self.fees_paid += clearance
+        self.liquidations += 1
+        self.ledger.append(time, LedgerKind.REALIZED_PNL, symbol, pnl, ref)
+        if clearance > 0.0:
+            self.ledger.append(time, LedgerKind.LIQUIDATION_FEE, symbol, -clearance, ref)
+        return self._close_trade(state, time, "liquidation")
+
+    def _close_trade(self, state: PositionState, time: int, exit_reason: str) -> Trade:
+        self.trade_count += 1
+        self._open_count -= 1
+        entry_qty = state.max_qty
+        trade = Trade(
+            trade_id=f"{self.run_id}-T{self.trade_count}",
+            symbol=state.symbol,
+            side=Side.BUY if state.long else Side.SELL,
+            quantity=entry_qty,
+            entry_price=state.entry,
+            exit_price=state.exit_value / state.exit_qty,
+            entry_time=state.opened_at,
+            exit_time=time,
+            pnl=state.realized,
+            fees=state.fees,
+            funding=state.funding,
+            strategy=state.strategy,
+            exit_reason=exit_reason,
+        )
+        state.reset_trade()
+        self.pending_trades.append(trade)
+        for listener in self.trade_listeners:
+            listener(trade)
+        return trade
+
+    # ------------------------------------------------------------------ persistence
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "positions": {s: asdict(p) for s, p in self._pos.items()},
+            "realized_pnl": self.realized_pnl,
+            "fees_paid": self.fees_paid,
+            "funding_paid": self.funding_paid,
+            "liquidations": self.liquidations,
+            "trade_count": self.trade_count,
+            "peak": self._peak,
+            "day": self._day,
+            "day_start_equity": self._day_start_equity,
+            "exposed_points": self.exposed_points,
+        }
+
+    def restore(self, snap: Mapping[str, Any]) -> None:
+        self._pos = {s: PositionState(**p) for s, p in snap["positions"].items()}
+        self._unrealized = sum(p.qty * (p.mark - p.entry) for p in self._pos.values())
+        self.realized_pnl = float(snap["realized_pnl"])
+        self.fees_paid = float(snap["fees_paid"])
+        self.funding_paid = float(snap["funding_paid"])
+        self.liquidations = int(snap["liquidations"])
+        self.trade_count = int(snap["trade_count"])
+        self._peak = float(snap["peak"])
+        self._day = int(snap["day"])
+        self._next_day = (self._day + 1) * MS_PER_DAY if self._day >= 0 else 0
+        self._day_start_equity = float(snap["day_start_equity"])
+        self.exposed_points = int(snap["exposed_points"])
+        self._open_count = sum(1 for p in self._pos.values() if p.qty != 0)
