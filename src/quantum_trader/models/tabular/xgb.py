@@ -63,6 +63,9 @@ class XgbModel(TabularModel):
         model = convert_xgboost(
             self._native, initial_types=[("features", FloatTensorType([None, width]))]
         )
+        # The converter names the graph with a random UUID; a fixed name keeps the artifact's
+        # bytes (and so its content address) a function of the model alone.
+        model.graph.name = f"{self.name}-{self.metadata.scope}-h{self.metadata.horizon}"
         data: bytes = model.SerializeToString()
         return data
 
