@@ -60,7 +60,7 @@ def test_trend_following_enters_with_the_trend_and_exits_on_reversal() -> None:
     assert entry is not None and entry.action is TradeAction.ENTRY and entry.side is Side.BUY
     assert entry.stop_loss == pytest.approx(98.0) and entry.take_profit == pytest.approx(104.0)
     assert s.decide(_signal(Direction.DOWN), _market(), 0.0, POLICY) is None  # against BULL
-    assert s.decide(_signal(Direction.UP, 0.4), _market(), 0.0, POLICY) is None  # weak signal
+    assert s.decide(_signal(Direction.UP, 0.02), _market(), 0.0, POLICY) is None  # weak signal
     assert s.decide(_signal(Direction.UP), _market(), 1.0, POLICY) is None  # hold, no pyramid
     out = s.decide(_signal(Direction.DOWN), _market(), 1.0, POLICY)
     assert out is not None and out.action is TradeAction.EXIT and out.side is Side.SELL

@@ -17,16 +17,23 @@ from quantum_trader.config.settings import Settings
 from quantum_trader.data.symbols import synthetic_symbol
 from quantum_trader.data.synthetic import SyntheticConfig, generate_market
 from quantum_trader.domain.errors import DataError
-from quantum_trader.domain.time import MS_PER_DAY
+from quantum_trader.domain.time import MS_PER_DAY, timeframe_ms
 
 
 @dataclass(frozen=True, slots=True)
 class ReplayData:
     """The frames to replay, per symbol, and where they came from."""
 
-    frames: dict[str, pd.DataFrame]
+    frames: dict[str, pd.DataFrame]  # the replay window
     origin: str  # "store" | "QT_DATA_DIR=…" | "SYNTHETIC seed=…"
     synthetic: bool
+    history: dict[str, pd.DataFrame]  # up to ``train_days`` before the replay, for training
+    funding: dict[str, pd.DataFrame]  # funding settlements (funding_time, rate) where stored
+
+    @property
+    def replay_start(self) -> int:
+        """Open time of the first replayed candle."""
+        return min(int(f["open_time"].iloc[0]) for f in self.frames.values())
 
 
 NO_DATA_HELP = (
@@ -54,9 +61,7 @@ def _import_from_dir(store: CandleStore, data_dir: Path, symbols: list[str], tf:
 
 
 def _synthetic(store: CandleStore, settings: Settings) -> list[str]:
-    days = settings.replay_days + 120  # history before the replay window, for features
-    from quantum_trader.domain.time import timeframe_ms
-
+    days = settings.replay_days + settings.train_days + 30  # training history and warm-up
     candles = days * MS_PER_DAY // timeframe_ms(settings.timeframe)
     config = SyntheticConfig(seed=settings.seed, candles=int(candles), timeframe=settings.timeframe)
     names = []
@@ -92,15 +97,26 @@ def load_replay_data(settings: Settings, store: CandleStore, *, synthetic: bool)
             raise DataError(
                 NO_DATA_HELP.format(symbols=missing, symbols_csv=",".join(missing), tf=tf)
             )
-    frames = {}
+    frames, history, funding = {}, {}, {}
     for symbol in symbols:
         frame = store.load(symbol, tf)
         if frame.empty:
             raise DataError(f"{symbol} {tf}: the store holds no candles")
         end = int(frame["open_time"].iloc[-1])
         start = end - settings.replay_days * MS_PER_DAY
-        frames[symbol] = frame[frame["open_time"] > start].reset_index(drop=True)
-    return ReplayData(frames=frames, origin=origin, synthetic=synthetic)
+        first = start - settings.train_days * MS_PER_DAY
+        times = frame["open_time"]
+        frames[symbol] = frame[times > start].reset_index(drop=True)
+        history[symbol] = frame[(times > first) & (times <= start)].reset_index(drop=True)
+        if store.funding_path(symbol).is_file():
+            funding[symbol] = store.load_funding(symbol)
+    return ReplayData(
+        frames=frames,
+        origin=origin,
+        synthetic=synthetic,
+        history=history,
+        funding=funding,
+    )
 
 
 __all__ = ["NO_DATA_HELP", "ReplayData", "load_replay_data", "synthetic_symbol"]

@@ -1,21 +1,71 @@
-"""The main job behind ``quantum-trader run``: find data, replay it through the engine, report."""
+"""The main job behind ``quantum-trader run``.
+
+1. find market data (store, ``QT_DATA_DIR``, or ``--synthetic`` when asked);
+2. train any enabled model line without a PRODUCTION version, on the ``QT_TRAIN_DAYS`` before
+   the replay (never on replayed candles);
+3. paper-trade the last ``QT_REPLAY_DAYS`` through the full decision pipeline on the simulated
+   clock, with the simulated exchange, every order persisted;
+4. write metrics, trades and the HTML report, and leave every module's status in the database.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
+from quantum_trader.adapters.artifacts import LocalArtifactStore
 from quantum_trader.adapters.candle_store.store import CandleStore
+from quantum_trader.adapters.sql.intelligence_state import SqlIntelligenceStateRepository
+from quantum_trader.adapters.sql.registry_repository import SqlRegistryRepository
+from quantum_trader.adapters.sql.repositories_risk import SqlRiskRepository
+from quantum_trader.adapters.sql.repository_execution import SqlExecutionStore
 from quantum_trader.app.data_sources import ReplayData, load_replay_data
-from quantum_trader.app.feeds import ReplayFeed
+from quantum_trader.app.decision import (
+    DecisionPipeline,
+    IntelligenceWeights,
+    PipelineConfig,
+    PipelineParts,
+    PortfolioRiskView,
+)
 from quantum_trader.app.runtime import Runtime, build_runtime
+from quantum_trader.app.training import TrainingReport, ensure_tabular_models, training_dataset
+from quantum_trader.backtester.metrics import Metrics
+from quantum_trader.backtester.report import write_outputs
+from quantum_trader.backtester.runner import BacktestConfig, BacktestResult, BacktestRunner
+from quantum_trader.backtester.strategies.base import TradingContext
 from quantum_trader.config.settings import Settings
-from quantum_trader.data.guard import GuardedCandleFeed
-from quantum_trader.domain.time import fmt
+from quantum_trader.domain.market import FundingRate
+from quantum_trader.domain.time import MS_PER_DAY, fmt
+from quantum_trader.execution.simulated.exchange import ExchangeConfig
+from quantum_trader.execution.simulated.fees import FeeSchedule
+from quantum_trader.execution.simulated.funding import FundingConfig
+from quantum_trader.features.dataset import Dataset
+from quantum_trader.features.labels import LabelSpec
+from quantum_trader.intelligence.service import Intelligence, IntelligenceConfig
+from quantum_trader.learning.registry import ModelRegistry
+from quantum_trader.models.ensemble.ensemble import Ensemble, EnsembleConfig
+from quantum_trader.models.ensemble.loading import load_members
+from quantum_trader.models.ensemble.weights import EqualWeights, WeightProvider
 from quantum_trader.observability.logging import get_logger
+from quantum_trader.risk.config import RiskConfig
+from quantum_trader.risk.engine import RiskEngine
+from quantum_trader.risk.kill_switch import KillSwitch
+from quantum_trader.risk.policy_source import StorePolicySource
+from quantum_trader.status.registry import ModuleHandle
+from quantum_trader.strategy.meta_controller import MetaControllerConfig, MetaStrategyController
+from quantum_trader.strategy.regime import RegimeDetector
+from quantum_trader.strategy.selector import RegimeRuleSelector
+from quantum_trader.strategy.sizing import FixedFractionalSizer
+from quantum_trader.strategy.strategies import default_strategies
 
 log = get_logger(__name__)
+
+Stage = Callable[[str], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +75,173 @@ class RunResult:
     synthetic: bool
     summary: dict[str, Any]
     runtime: Runtime
+    metrics: Metrics | None = None
+    outputs: dict[str, Path] = field(default_factory=dict)
+    training: tuple[TrainingReport, ...] = ()
+
+
+def _labels(settings: Settings) -> LabelSpec:
+    # FLAT covers a round trip at the taker fee: a smaller move cannot be traded at a profit.
+    return LabelSpec(horizon=settings.label_horizon, dead_zone=2 * settings.taker_fee)
+
+
+def _funding_rates(data: ReplayData) -> dict[str, list[FundingRate]]:
+    return {
+        symbol: [
+            FundingRate(symbol, int(t), float(r))
+            for t, r in zip(frame["funding_time"], frame["rate"], strict=True)
+        ]
+        for symbol, frame in data.funding.items()
+    }
+
+
+def _datasets(settings: Settings, data: ReplayData) -> dict[str, Dataset]:
+    market = data.history.get("BTCUSDT")
+    return {
+        symbol: training_dataset(
+            symbol,
+            settings.timeframe,
+            frame,
+            data.funding.get(symbol),
+            market,
+            _labels(settings),
+        )
+        for symbol, frame in data.history.items()
+    }
+
+
+class _Composer:
+    """Builds the pipeline's modules once the runner (bus, clock, portfolio) exists."""
+
+    def __init__(
+        self,
+        rt: Runtime,
+        registry: ModelRegistry,
+        artifacts: LocalArtifactStore,
+        datasets: Mapping[str, Dataset],
+        handles: Mapping[str, ModuleHandle],
+    ) -> None:
+        self.rt = rt
+        self.registry = registry
+        self.artifacts = artifacts
+        self.datasets = datasets
+        self.handles = handles
+        self.intelligence: Intelligence | None = None
+        self.controller: MetaStrategyController | None = None
+        self.risk: RiskEngine | None = None
+
+    def __call__(self, context: TradingContext) -> PipelineParts:
+        rt, settings = self.rt, self.rt.settings
+        view = PortfolioRiskView(context)
+        # State is scoped to this run: a replay restoring what an earlier replay of the same
+        # candles learned would be look-ahead. Paper and live runs restore across restarts.
+        config = dataclasses.replace(
+            IntelligenceConfig.from_settings(settings), state_prefix=f"intelligence/{rt.run_id}"
+        )
+        intelligence = Intelligence(
+            config,
+            bus=rt.bus,
+            registry=rt.status,
+            repository=SqlIntelligenceStateRepository(rt.db),
+        )
+        self.intelligence = intelligence
+        weights: WeightProvider = (
+            IntelligenceWeights(intelligence, rt.clock.now)
+            if any(
+                intelligence.config.is_on(m)
+                for m in ("memory_states", "reinforcement", "covariate_shift")
+            )
+            else EqualWeights()
+        )
+        ensembles = {}
+        for symbol, data in self.datasets.items():
+            members = load_members(
+                settings.ensemble_models,
+                symbol,
+                settings.label_horizon,
+                self.registry,
+                self.artifacts,
+                self.handles,
+            )
+            ensembles[symbol] = Ensemble(
+                EnsembleConfig.from_settings(settings),
+                members,
+                weights,
+                handle=self.handles.get("ensemble"),
+            )
+            if intelligence.covariate is not None:
+                labelled = data.x[~pd.isna(data.y)]
+                for model in settings.ensemble_models:
+                    intelligence.covariate.fit_reference(model, labelled, data.names, symbol)
+        regime = (
+            RegimeDetector(bus=rt.bus, status=rt.status)
+            if settings.regime_detection_enabled
+            else None
+        )
+        if regime is None:
+            rt.register("regime_detector", "")
+        repo = SqlRiskRepository(rt.db)
+        controller = None
+        if settings.meta_strategy_enabled:
+            controller = MetaStrategyController(
+                config=MetaControllerConfig(),
+                portfolio=view,
+                store=rt.policies,
+                journal=repo,
+                clock=rt.clock,
+                status=rt.status,
+            )
+            controller.attach(rt.bus)
+            controller.start(rt.scheduler, start_at=rt.clock.now())
+        else:
+            rt.register("meta_strategy_controller", "")
+        self.controller = controller
+        risk = RiskEngine(
+            config=RiskConfig(),
+            portfolio=view,
+            policy=StorePolicySource(rt.policies),
+            kill_switch=KillSwitch(repo, rt.clock),
+            journal=repo,
+            clock=rt.clock,
+            bus=rt.bus,
+            status=rt.status,
+            run_id=rt.run_id,
+        )
+        risk.attach(rt.bus)
+        self.risk = risk
+        return PipelineParts(
+            ensembles=ensembles,
+            intelligence=intelligence,
+            regime=regime,
+            controller=controller,
+            selector=RegimeRuleSelector(handle=self.handles.get("strategies")),
+            strategies=default_strategies(),
+            sizer=FixedFractionalSizer(),
+            risk=risk,
+            policy=StorePolicySource(rt.policies),
+            risk_view=view,
+            handles=self.handles,
+        )
+
+
+def _register_models(rt: Runtime) -> dict[str, ModuleHandle]:
+    settings = rt.settings
+    handles = {
+        name: rt.register(name, f"ensemble member ({name})")
+        for name in ("xgb", "lgbm", "nhits", "patchtst")
+    }
+    handles["model_registry"] = rt.register(
+        "model_registry", "versions, stages, lineage and content-hashed artifacts"
+    )
+    handles["ensemble"] = rt.register(
+        "ensemble",
+        f"weighted soft vote of {','.join(settings.ensemble_models)}, "
+        f"min consensus {settings.min_consensus}",
+    )
+    handles["strategies"] = rt.register(
+        "strategies", "TrendFollowing / MeanReversion / Breakout / Neutral, chosen by regime"
+    )
+    return handles
 
 
 def run_main_job(
@@ -32,51 +249,136 @@ def run_main_job(
     *,
     synthetic: bool = False,
     run_id: str | None = None,
+    on_stage: Stage | None = None,
     on_start: Callable[[int], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> RunResult:
-    """Replay the last ``replay_days`` of every configured symbol through the engine."""
+    """Train what is missing, replay the last ``replay_days`` through the pipeline, report."""
+    stage = on_stage or (lambda _text: None)
     store = CandleStore(settings.effective_store_dir)
-    data: ReplayData = load_replay_data(settings, store, synthetic=synthetic)
-    feed = ReplayFeed(data.frames, settings.timeframe)
-    start = min(int(f["open_time"].iloc[0]) for f in data.frames.values())
+    stage("loading market data")
+    data = load_replay_data(settings, store, synthetic=synthetic)
+    start = data.replay_start
     rt = build_runtime(settings, mode="replay", start_ms=start, run_id=run_id)
-    log.info(
-        "run.start",
-        data=data.origin,
-        synthetic=data.synthetic,
-        symbols=sorted(data.frames),
-        candles=len(feed),
-        database=settings.effective_database_url,
-    )
     market = rt.modules["market_data"]
     for counter, n in store.counters.values.items():  # the loads and imports done above
         market.count(counter, n)
-    # The guarded feed is what every module reads history through: no read past the clock.
-    guard = GuardedCandleFeed(rt.clock, counters=market)
-    for symbol, frame in data.frames.items():
-        guard.add(symbol, settings.timeframe, frame)
     rt.start()
+    handles = _register_models(rt)
+    registry = ModelRegistry(SqlRegistryRepository(rt.db), rt.clock)
+    artifacts = LocalArtifactStore(settings.effective_artifacts_dir)
+    log.info("run.start", data=data.origin, synthetic=data.synthetic, replay_start=fmt(start))
+
+    stage("building training datasets")
+    datasets = _datasets(settings, data)
+    training = ensure_tabular_models(
+        settings.ensemble_models,
+        datasets,
+        horizon=settings.label_horizon,
+        registry=registry,
+        artifacts=artifacts,
+        clock=rt.clock,
+        handles=handles,
+        on_train=lambda what: stage(f"training {what}"),
+    )
+    for report in training:
+        handles["model_registry"].count(
+            "versions_registered" if report.trained else "production_versions_found"
+        )
+
+    composer = _Composer(rt, registry, artifacts, datasets, handles)
+    pipeline = DecisionPipeline(
+        PipelineConfig(settings.timeframe, labels=_labels(settings)),
+        composer,
+        symbols=list(data.frames),
+        funding=_funding_rates(data),
+    )
+    config = BacktestConfig(
+        timeframe=settings.timeframe,
+        initial_balance=settings.initial_balance,
+        exchange=ExchangeConfig(
+            fees=FeeSchedule(maker=settings.maker_fee, taker=settings.taker_fee),
+            slippage_bps=settings.slippage_bps,
+            seed=settings.seed,
+        ),
+        funding=FundingConfig(default_rate=settings.default_funding_rate),
+        run_id=rt.run_id,
+    )
+    runner = BacktestRunner(
+        config,
+        data.frames,
+        pipeline,
+        funding_rates=_funding_rates(data),
+        store=SqlExecutionStore(rt.db),
+        status=rt.status,
+        clock=rt.clock,
+        bus=rt.bus,
+        scheduler=rt.scheduler,
+        market_data=market,
+    )
+    handles["model_registry"].count(
+        "production_loads", len(datasets) * len(settings.ensemble_models)
+    )
     if on_start is not None:
-        on_start(len(feed))
-    status = "FAILED"
+        on_start(len(runner.feed))
+    stage("replaying")
+    status, result = "FAILED", None
     try:
-        stats = rt.engine.run(feed, progress=on_progress)
+        result = runner.run(progress=on_progress)
         status = "FINISHED"
     finally:
-        stats = rt.engine.stats
-        summary = {
-            "run_id": rt.run_id,
-            "data": data.origin,
-            "synthetic": data.synthetic,
-            "symbols": sorted(data.frames),
-            "timeframe": settings.timeframe,
-            "candles": stats.candles,
-            "first_close": fmt(stats.first_close) if stats.first_close else None,
-            "last_close": fmt(stats.last_close) if stats.last_close else None,
-            "scheduled_jobs_run": stats.jobs_run,
-            "events_published": rt.bus.sequence,
-        }
+        if composer.intelligence is not None:
+            composer.intelligence.save(rt.clock.now())
+        summary = _summary(rt, data, pipeline, result, composer, training)
         rt.finish(status, summary)
-        log.info("run.finish", status=status, candles=stats.candles)
-    return RunResult(rt.run_id, data.origin, data.synthetic, summary, rt)
+        log.info("run.finish", status=status, candles=runner.engine.stats.candles)
+    assert result is not None  # the try block returned or raised
+    outputs = write_outputs(result, data.frames, settings.home / "runs" / rt.run_id)
+    summary["report"] = str(outputs["report"])
+    summary["outputs"] = {k: str(v) for k, v in outputs.items()}
+    return RunResult(
+        rt.run_id,
+        data.origin,
+        data.synthetic,
+        summary,
+        rt,
+        metrics=result.metrics,
+        outputs=outputs,
+        training=tuple(training),
+    )
+
+
+def _summary(
+    rt: Runtime,
+    data: ReplayData,
+    pipeline: DecisionPipeline,
+    result: BacktestResult | None,
+    composer: _Composer,
+    training: list[TrainingReport],
+) -> dict[str, Any]:
+    stats = pipeline.stats
+    summary: dict[str, Any] = {
+        "run_id": rt.run_id,
+        "data": data.origin,
+        "synthetic": data.synthetic,
+        "symbols": sorted(data.frames),
+        "timeframe": rt.settings.timeframe,
+        "replay": f"{fmt(data.replay_start)} → {fmt(rt.clock.now())}",
+        "replay_days": round((rt.clock.now() - data.replay_start) / MS_PER_DAY, 1),
+        "models_trained": [
+            f"{r.key} v{r.version} ({r.seconds:.1f}s)" for r in training if r.trained
+        ],
+        "decisions": stats.decisions,
+        "signals": dict(stats.signals),
+        "strategies_chosen": dict(stats.strategies),
+        "trade_intents": stats.intents,
+        "risk_decisions": dict(stats.risk),
+        "orders_sent": stats.orders,
+        "regimes_at_end": dict(stats.last_regimes),
+        "risk_mode": composer.controller.mode.value if composer.controller else "off",
+        "trading_state": composer.risk.state.value if composer.risk else "?",
+    }
+    if result is not None:
+        summary["metrics"] = result.metrics.to_dict()
+        summary["trades"] = len(result.trades)
+    return summary

@@ -134,10 +134,15 @@ class BacktestRunner:
         status: StatusRegistry | None = None,
         clock: Clock | None = None,
         source: BarSource | None = None,
+        bus: InProcessBus | None = None,
+        scheduler: Scheduler | None = None,
+        market_data: ModuleHandle | None = None,
     ) -> None:
         """``clock`` and ``source`` make this a paper session: the same parts on a wall clock,
         fed by ``source(last_close_by_symbol)`` instead of the replay of ``frames`` (which then
-        only serve the symbol rules). By default: the simulated clock and the frames' replay."""
+        only serve the symbol rules). By default: the simulated clock and the frames' replay.
+        ``bus``, ``scheduler`` and ``market_data`` let a composition root share its own with
+        the modules it wires around the runner (the main job does)."""
         self.config = config
         self.strategy = strategy
         self.feed = ReplayFeed(frames, config.timeframe)
@@ -167,7 +172,7 @@ class BacktestRunner:
         self.store = store
         self.clock: Clock = clock if clock is not None else SimulatedClock(self.first_open)
         self.source = source
-        self.bus = InProcessBus(self.clock, self.run_id)
+        self.bus = bus if bus is not None else InProcessBus(self.clock, self.run_id)
         self.event_log = _EventLog()
         self.bus.recorders.append(self.event_log)
         self._handles = self._register(status)
@@ -189,7 +194,11 @@ class BacktestRunner:
         )
         self.portfolio.trade_listeners.append(self.orders.on_trade_closed)
         self.engine = Engine(
-            self.clock, self.bus, Scheduler(), publish_candles=config.publish_candles
+            self.clock,
+            self.bus,
+            scheduler if scheduler is not None else Scheduler(),
+            market_data,
+            publish_candles=config.publish_candles,
         )
         self.strategy.bind(TradingContext(self.orders, self.portfolio))
         self.cursor = 0

@@ -107,6 +107,7 @@ class Settings(BaseSettings):
     )
     timeframe: str = Field("1h", validation_alias=_qt("timeframe"))
     replay_days: int = Field(90, validation_alias=_qt("replay_days"))
+    train_days: int = Field(730, validation_alias=_qt("train_days"))
     seed: int = Field(7, validation_alias=_qt("seed"))
     label_horizon: int = Field(4, validation_alias=_qt("label_horizon"))
     retrain_check_minutes: int = Field(30, validation_alias=_qt("retrain_check_minutes"))
@@ -192,6 +193,8 @@ class Settings(BaseSettings):
             problems.append(f"QT_INITIAL_BALANCE={self.initial_balance} must be > 0")
         if self.label_horizon < 1:
             problems.append(f"QT_LABEL_HORIZON={self.label_horizon} must be >= 1")
+        if self.train_days < 30:
+            problems.append(f"QT_TRAIN_DAYS={self.train_days} must be >= 30")
         if self.replay_days < 1:
             problems.append(f"QT_REPLAY_DAYS={self.replay_days} must be >= 1")
         if problems:

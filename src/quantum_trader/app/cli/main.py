@@ -93,9 +93,10 @@ def run(
         help="Replay a seeded, labelled SYNTHETIC market instead of real data.",
     ),
 ) -> None:
-    """The main job: replay the most recent QT_REPLAY_DAYS of data through the engine."""
+    """The main job: train missing models, paper-trade the last QT_REPLAY_DAYS, report."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from quantum_trader.app.cli.render import metrics_table, summary_table
     from quantum_trader.app.main_job import run_main_job
     from quantum_trader.app.runtime import new_run_id
     from quantum_trader.observability.logging import configure_logging
@@ -103,34 +104,35 @@ def run(
     settings = load_settings()
     run_id = new_run_id()
     configure_logging(run_id=run_id, fmt=settings.log_format, level=settings.log_level)
+    if synthetic:
+        console.print(
+            "[magenta bold]SYNTHETIC DATA[/]: replaying a generated market, not real prices."
+        )
     progress = Progress(
-        TextColumn("[bold]replay"),
+        TextColumn("[bold]{task.description}"),
         BarColumn(),
         TextColumn("{task.completed:,}/{task.total:,}"),
         TimeRemainingColumn(),
         console=console,
     )
-    task = progress.add_task("replay", total=0)
+    task = progress.add_task("starting", total=0)
     with progress:
         result = run_main_job(
             settings,
             synthetic=synthetic,
             run_id=run_id,
-            on_start=lambda n: progress.update(task, total=n),
+            on_stage=lambda text: progress.update(task, description=text),
+            on_start=lambda n: progress.update(task, total=n, completed=0),
             on_progress=lambda n: progress.advance(task, n),
         )
     if result.synthetic:
         console.print(
             "[magenta bold]SYNTHETIC DATA[/]: this run replayed a generated market, not real prices."
         )
-    from rich.table import Table
-
-    summary = Table(title=f"Run {result.run_id}")
-    summary.add_column("item")
-    summary.add_column("value", overflow="fold")
-    for key, value in result.summary.items():
-        summary.add_row(key, str(value))
-    console.print(summary)
+    console.print(summary_table(result.summary))
+    if result.metrics is not None:
+        console.print(metrics_table(result.metrics.to_dict()))
+    console.print(f"report: [bold]{result.outputs.get('report')}[/]")
     console.print(status_table(result.runtime.status.snapshot()))
 
 

@@ -51,3 +51,27 @@ def statuses_json(statuses: Iterable[ModuleStatus]) -> str:
         indent=2,
         sort_keys=True,
     )
+
+
+def summary_table(summary: dict[str, object]) -> Table:
+    table = Table(title=f"Run {summary.get('run_id', '')}")
+    table.add_column("item")
+    table.add_column("value", overflow="fold")
+    for key, value in summary.items():
+        if key in {"metrics", "outputs"}:
+            continue
+        table.add_row(key, json.dumps(value, default=str) if not isinstance(value, str) else value)
+    return table
+
+
+def metrics_table(metrics: dict[str, object]) -> Table:
+    table = Table(title="Metrics (from simulated trades and equity)")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in metrics.items():
+        if isinstance(value, float):
+            text = f"{value:.4f}"
+        else:
+            text = "n/a" if value is None else str(value)
+        table.add_row(key, text)
+    return table

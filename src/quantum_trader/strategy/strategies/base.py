@@ -15,8 +15,11 @@ from quantum_trader.strategy.market_state import MarketState
 
 @dataclass(frozen=True, slots=True)
 class StrategyConfig:
-    #: ensemble confidence below which a strategy does not enter
-    min_confidence: float = 0.55
+    #: ensemble confidence below which a strategy does not enter. The ensemble's confidence is
+    #: the margin of the signal's class over the runner-up class (0 when FLAT), so 0.05 asks the
+    #: direction to lead by 5 points on top of the consensus rule; 3-class hourly models rarely
+    #: give margins above ~0.3, so a margin of 0.55 (the first default) never traded.
+    min_confidence: float = 0.05
     #: take-profit distance as a multiple of the stop distance
     reward_risk: float = 2.0
 

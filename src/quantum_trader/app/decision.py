@@ -1,0 +1,392 @@
+"""The decision pipeline: everything that happens on one closed candle of one symbol.
+
+candle → features (and the history window) → each member's vote → covariate-shift check,
+memory and reinforcement weights → ensemble signal (consensus) → regime → strategy chosen by
+the selector → trade intent → size → risk engine → order. Realised labels flow back into the
+intelligence modules when their horizon has passed on the engine clock; closed trades flow to
+the risk engine and the meta strategy controller through ``execution.trade.closed``.
+
+It is a :class:`~quantum_trader.backtester.strategies.base.BarStrategy`, so the same object
+trades a replay (backtest, the main job) and the wall clock (paper, live) through the same
+runner, exchange and portfolio.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from quantum_trader.backtester.strategies.base import TradingContext
+from quantum_trader.domain.errors import ConfigError
+from quantum_trader.domain.market import Candle, FundingRate
+from quantum_trader.domain.orders import OrderType
+from quantum_trader.domain.signals import Signal
+from quantum_trader.domain.time import timeframe_ms
+from quantum_trader.execution.order_manager import Bracket
+from quantum_trader.features.labels import LabelSpec, classify_returns
+from quantum_trader.features.pipeline import StreamingFeatures
+from quantum_trader.intelligence.ledger import horizon_end_time
+from quantum_trader.intelligence.service import Intelligence
+from quantum_trader.models.ensemble.ensemble import Ensemble
+from quantum_trader.models.ensemble.member import VoteContext
+from quantum_trader.models.ensemble.weights import Weighting
+from quantum_trader.risk.decision import Outcome
+from quantum_trader.risk.engine import RiskEngine, approved_intent
+from quantum_trader.risk.policy_source import PolicySource
+from quantum_trader.risk.portfolio_view import OpenPosition
+from quantum_trader.status.registry import ModuleHandle
+from quantum_trader.strategy.intents import TradeAction
+from quantum_trader.strategy.market_state import MarketStateTracker
+from quantum_trader.strategy.meta_controller import MetaStrategyController
+from quantum_trader.strategy.regime import RegimeDetector
+from quantum_trader.strategy.selector import SelectionContext, StrategySelector
+from quantum_trader.strategy.sizing import PositionSizer, SizingRequest, to_order_intent
+from quantum_trader.strategy.strategies.base import Strategy
+
+PIPELINE_NAME = "ai_ensemble"
+
+
+class IntelligenceWeights:
+    """The ensemble's weight port, driven by the intelligence modules on the engine clock."""
+
+    def __init__(self, intelligence: Intelligence, now: Callable[[], int]) -> None:
+        self._intelligence = intelligence
+        self._now = now
+
+    def weights(self, symbol: str, models: Sequence[str]) -> Weighting:
+        if not models:  # every member abstained (warm-up): nothing to weigh
+            return Weighting({})
+        weights, changes = self._intelligence.weights(symbol, models, self._now())
+        return Weighting(weights, tuple(changes))
+
+
+class PortfolioRiskView:
+    """The risk engine's read-only view over the portfolio and the latest candles."""
+
+    def __init__(self, context: TradingContext) -> None:
+        self._portfolio = context.portfolio
+        self.last_close: dict[str, int] = {}
+
+    def equity(self) -> float:
+        return self._portfolio.equity
+
+    def peak_equity(self) -> float:
+        return self._portfolio.peak_equity
+
+    def daily_pnl(self) -> float:
+        return self._portfolio.daily_pnl
+
+    def open_positions(self) -> Mapping[str, OpenPosition]:
+        return {
+            s: OpenPosition(p.quantity, p.entry_price)
+            for s, p in self._portfolio.positions().items()
+            if p.quantity != 0
+        }
+
+    def mark_price(self, symbol: str) -> float | None:
+        return self._portfolio.mark_prices().get(symbol)
+
+    def last_candle_close_time(self, symbol: str) -> int | None:
+        return self.last_close.get(symbol)
+
+
+@dataclass
+class PipelineParts:
+    """The modules the pipeline drives; built by the composition root once the runner exists
+    (several of them publish on its bus and read its clock)."""
+
+    ensembles: Mapping[str, Ensemble]  # one per symbol: tree models are trained per symbol
+    intelligence: Intelligence | None
+    regime: RegimeDetector | None
+    controller: MetaStrategyController | None
+    selector: StrategySelector
+    strategies: Mapping[str, Strategy]
+    sizer: PositionSizer
+    risk: RiskEngine
+    policy: PolicySource
+    risk_view: PortfolioRiskView
+    handles: Mapping[str, ModuleHandle] = field(default_factory=dict)
+
+
+PartsFactory = Callable[[TradingContext], PipelineParts]
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineConfig:
+    timeframe: str
+    labels: LabelSpec = field(default_factory=LabelSpec)
+    window: int = 168  # history the forecasting members read (log closes)
+    shift_check_every: int = 24  # candles between covariate-shift checks per symbol
+    shift_window: int = 168  # live feature rows compared with the training reference
+    cross_asset: str = "BTCUSDT"
+
+
+class _SymbolState:
+    """What the pipeline keeps per symbol: feature state, indicators, history for labels."""
+
+    def __init__(self, symbol: str, config: PipelineConfig, funding: Sequence[FundingRate]):
+        self.features = StreamingFeatures(symbol, config.timeframe)
+        self.tracker = MarketStateTracker(symbol)
+        self.funding = sorted(funding, key=lambda f: f.funding_time)
+        self.funding_next = 0
+        self.log_closes: deque[float] = deque(maxlen=config.window)
+        self.closes: dict[int, float] = {}  # open time → close, for realised labels
+        self.rows: deque[np.ndarray] = deque(maxlen=config.shift_window)
+        self.since_shift_check = 0
+        self.working_order: str | None = None  # the last market order sent, until it is done
+
+    def settled_funding(self, close_time: int) -> list[FundingRate]:
+        """Funding settlements known at ``close_time`` and not yet fed to the features."""
+        out = []
+        items, i = self.funding, self.funding_next
+        while i < len(items) and items[i].funding_time < close_time:
+            out.append(items[i])
+            i += 1
+        self.funding_next = i
+        return out
+
+
+@dataclass
+class PipelineStats:
+    decisions: int = 0
+    signals: dict[str, int] = field(default_factory=dict)
+    intents: int = 0
+    orders: int = 0
+    risk: dict[str, int] = field(default_factory=dict)
+    strategies: dict[str, int] = field(default_factory=dict)
+    last_regimes: dict[str, str] = field(default_factory=dict)
+
+
+class DecisionPipeline:
+    """The AI strategy: the whole decision path on every closed candle (see module docstring)."""
+
+    name = PIPELINE_NAME
+
+    def __init__(
+        self,
+        config: PipelineConfig,
+        build: PartsFactory,
+        *,
+        symbols: Sequence[str],
+        funding: Mapping[str, Sequence[FundingRate]] | None = None,
+    ) -> None:
+        self.config = config
+        self._build = build
+        self._tf_ms = timeframe_ms(config.timeframe)
+        funding = funding or {}
+        self._symbols = {s: _SymbolState(s, config, funding.get(s, ())) for s in symbols}
+        self._market_candle: Candle | None = None
+        self.parts: PipelineParts | None = None
+        self._context: TradingContext | None = None
+        self.stats = PipelineStats()
+
+    # --- BarStrategy ---------------------------------------------------------------------
+    def bind(self, context: TradingContext) -> None:
+        self._context = context
+        self.parts = self._build(context)
+
+    def state(self) -> dict[str, Any]:
+        return {"decisions": self.stats.decisions}
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        # The feature, indicator and ledger states are not in the checkpoint: resuming would
+        # trade on cold indicators. Refuse rather than trade differently from the first run.
+        raise ConfigError(
+            f"the {PIPELINE_NAME} pipeline cannot resume a run mid-way "
+            f"(checkpoint after {state.get('decisions', '?')} decisions): start a new run"
+        )
+
+    def on_bar(
+        self,
+        symbol: str,
+        open_time: int,
+        close_time: int,
+        o: float,
+        h: float,
+        lo: float,
+        c: float,
+        v: float,
+    ) -> None:
+        parts, context = self.parts, self._context
+        if parts is None or context is None:
+            raise RuntimeError("DecisionPipeline.on_bar before bind()")
+        sym = self._symbols.get(symbol)
+        if sym is None:
+            return  # a symbol the runner replays for context only
+        candle = Candle(symbol, self.config.timeframe, open_time, o, h, lo, c, v)
+        parts.risk_view.last_close[symbol] = close_time
+        self._learn(symbol, sym, candle, close_time, parts)
+        signal = self._signal(symbol, sym, candle, close_time, parts)
+        self._act(symbol, sym, candle, signal, parts, context)
+
+    # --- steps ---------------------------------------------------------------------------
+    def _learn(
+        self, symbol: str, sym: _SymbolState, candle: Candle, now: int, parts: PipelineParts
+    ) -> None:
+        """Record the close and release the outcomes whose horizon has now passed."""
+        sym.closes[candle.open_time] = candle.close
+        horizon = self.config.labels.horizon
+        stale = candle.open_time - (horizon + 2) * self._tf_ms
+        for t in [t for t in sym.closes if t < stale - 64 * self._tf_ms]:
+            del sym.closes[t]
+        if parts.intelligence is not None:
+            parts.intelligence.resolve(now, self._label)
+
+    def _label(self, symbol: str, prediction_time: int) -> int | None:
+        sym = self._symbols[symbol]
+        start = sym.closes.get(prediction_time)
+        end = sym.closes.get(prediction_time + self.config.labels.horizon * self._tf_ms)
+        if start is None or end is None:
+            return None
+        label = classify_returns(np.array([end / start - 1.0]), self.config.labels.dead_zone)[0]
+        return int(label)
+
+    def _signal(
+        self, symbol: str, sym: _SymbolState, candle: Candle, now: int, parts: PipelineParts
+    ) -> Signal:
+        market = self._market_candle
+        if symbol == self.config.cross_asset:
+            self._market_candle = candle
+            market = None
+        elif market is not None and market.open_time != candle.open_time:
+            market = None
+        row = sym.features.update(candle, sym.settled_funding(now) or None, market)
+        sym.log_closes.append(math.log(candle.close))
+        window = (
+            np.fromiter(sym.log_closes, dtype=np.float64, count=len(sym.log_closes))
+            if len(sym.log_closes) == sym.log_closes.maxlen
+            else None
+        )
+        decision = parts.ensembles[symbol].decide(
+            symbol, VoteContext(time=now, features=row, window=window)
+        )
+        self._observe(symbol, sym, candle, row, decision.signal, now, parts)
+        self.stats.decisions += 1
+        key = decision.signal.direction.value
+        self.stats.signals[key] = self.stats.signals.get(key, 0) + 1
+        return decision.signal
+
+    def _observe(
+        self,
+        symbol: str,
+        sym: _SymbolState,
+        candle: Candle,
+        row: np.ndarray,
+        signal: Signal,
+        now: int,
+        parts: PipelineParts,
+    ) -> None:
+        intel = parts.intelligence
+        if intel is None:
+            return
+        end = horizon_end_time(candle.open_time, self.config.labels.horizon, self._tf_ms)
+        for vote in signal.votes:
+            intel.observe(
+                symbol, vote.model, (vote.p_down, vote.p_flat, vote.p_up), candle.open_time, end
+            )
+        if not np.isnan(row).any():
+            sym.rows.append(row.copy())
+        sym.since_shift_check += 1
+        enough = intel.covariate is not None and len(sym.rows) >= intel.covariate.config.min_rows
+        if sym.since_shift_check >= self.config.shift_check_every and enough:
+            sym.since_shift_check = 0
+            live = np.vstack(sym.rows)
+            for vote in signal.votes:
+                intel.check_features(symbol, vote.model, live, sym.features.names, now)
+
+    def _act(
+        self,
+        symbol: str,
+        sym: _SymbolState,
+        candle: Candle,
+        signal: Signal,
+        parts: PipelineParts,
+        context: TradingContext,
+    ) -> None:
+        regime_reading = parts.regime.update(candle) if parts.regime is not None else None
+        regime = regime_reading.regime if regime_reading is not None else None
+        vol_pct = regime_reading.vol_percentile if regime_reading is not None else 0.5
+        market = sym.tracker.update(candle, regime, vol_pct)
+        if regime is not None:
+            self.stats.last_regimes[symbol] = regime.value
+        if parts.controller is not None and parts.regime is not None:
+            parts.controller.set_market_regime(parts.regime.market_regime)
+        if not sym.tracker.ready:
+            return
+        policy = parts.policy.current()
+        choice = parts.selector.select(
+            SelectionContext(
+                symbol=symbol,
+                time=market.time,
+                regime=regime,
+                market_regime=parts.regime.market_regime if parts.regime is not None else None,
+                vol_percentile=vol_pct,
+                confidence=signal.confidence,
+                recent_pnl=parts.risk_view.daily_pnl(),
+                risk_mode=policy.risk_mode,
+            )
+        )
+        self.stats.strategies[choice.strategy] = self.stats.strategies.get(choice.strategy, 0) + 1
+        strategy = parts.strategies[choice.strategy]
+        position = context.portfolio.quantity(symbol)
+        if sym.working_order is not None:
+            working = context.orders.get(sym.working_order)
+            if working is not None and not working.status.is_terminal:
+                return  # the last order has not filled yet (it fills at the next open)
+            sym.working_order = None
+        intent = strategy.decide(signal, market, position, policy)
+        if intent is None:
+            return
+        self.stats.intents += 1
+        if intent.action is TradeAction.EXIT:
+            quantity = abs(position)
+        else:
+            sized = parts.sizer.size(
+                SizingRequest(intent, context.portfolio.equity, policy, _gross(context))
+            )
+            # the exchange takes whole steps only; flooring never sizes above what was allowed
+            quantity = context.orders.specs[symbol].floor_quantity(sized.quantity)
+            if quantity <= 0:
+                return
+        decision = parts.risk.evaluate(to_order_intent(intent, quantity, policy))
+        key = decision.outcome.value
+        self.stats.risk[key] = self.stats.risk.get(key, 0) + 1
+        approved = approved_intent(decision)
+        if approved is None or decision.outcome is Outcome.REJECTED:
+            return
+        spec = context.orders.specs[symbol]
+        bracket = None
+        if not approved.reduce_only:
+            # Round toward the entry price: the stop never ends up further than the sized risk.
+            long = approved.side.sign > 0
+            stop, target = approved.stop_loss, approved.take_profit
+            bracket = Bracket(
+                stop_loss=None if stop is None else spec.round_price(stop, up=long),
+                take_profit=None if target is None else spec.round_price(target, up=not long),
+            )
+        order = context.orders.submit(
+            approved.symbol,
+            approved.side,
+            approved.quantity,
+            OrderType.MARKET,
+            reduce_only=approved.reduce_only,
+            # an exit keeps the position's leverage; only an entry sets it
+            leverage=None if approved.reduce_only else approved.leverage,
+            bracket=bracket,
+            tag=f"{choice.strategy}: {intent.reason}",
+        )
+        sym.working_order = order.client_order_id
+        self.stats.orders += 1
+
+
+def _gross(context: TradingContext) -> float:
+    marks = context.portfolio.mark_prices()
+    return sum(
+        abs(p.quantity) * marks.get(s, p.entry_price)
+        for s, p in context.portfolio.positions().items()
+    )

@@ -1,0 +1,136 @@
+"""Bootstrap training: make sure every enabled model has a PRODUCTION version before trading.
+
+A model line with a production version is left alone (continuous learning replaces it on
+evidence). A missing one is trained on the ``train_days`` before the replay starts — never on
+candles the replay will show — registered as a CANDIDATE with its lineage, and promoted by the
+rule ``rule:bootstrap`` with that reason in the audit trail.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from quantum_trader.adapters.artifacts import LocalArtifactStore
+from quantum_trader.clock.clock import Clock
+from quantum_trader.features.dataset import Dataset, make_dataset
+from quantum_trader.features.labels import LabelSpec
+from quantum_trader.features.pipeline import FeatureConfig
+from quantum_trader.features.series import CandleSeries, FundingSeries
+from quantum_trader.learning.registry import ModelKey, ModelRegistry, Stage
+from quantum_trader.models.base import ModelMetadata
+from quantum_trader.models.tabular.training import TABULAR_MODELS, train_tabular
+from quantum_trader.status.registry import ModuleHandle
+
+BOOTSTRAP_ACTOR = "rule:bootstrap"
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingReport:
+    key: ModelKey
+    version: int
+    seconds: float
+    rows: int
+    trained: bool  # False: a production version already existed
+
+
+def candle_series(symbol: str, timeframe: str, frame: pd.DataFrame) -> CandleSeries:
+    """A store frame as the feature pipeline's series."""
+    return CandleSeries(
+        symbol,
+        timeframe,
+        frame["open_time"].to_numpy(dtype=np.int64),
+        *(frame[c].to_numpy(dtype=np.float64) for c in ("open", "high", "low", "close", "volume")),
+    )
+
+
+def funding_series(symbol: str, frame: pd.DataFrame | None) -> FundingSeries | None:
+    if frame is None or frame.empty:
+        return None
+    return FundingSeries(
+        symbol,
+        frame["funding_time"].to_numpy(dtype=np.int64),
+        frame["rate"].to_numpy(dtype=np.float64),
+    )
+
+
+def training_dataset(
+    symbol: str,
+    timeframe: str,
+    candles: pd.DataFrame,
+    funding: pd.DataFrame | None,
+    market: pd.DataFrame | None,
+    labels: LabelSpec,
+    config: FeatureConfig | None = None,
+) -> Dataset:
+    """Features and labels for ``symbol`` from frames that already end before the replay."""
+    config = config or FeatureConfig()
+    market_series = (
+        candle_series(config.cross_asset, timeframe, market)
+        if market is not None and symbol != config.cross_asset
+        else None
+    )
+    return make_dataset(
+        candle_series(symbol, timeframe, candles),
+        funding_series(symbol, funding),
+        market_series,
+        labels=labels,
+        config=config,
+    )
+
+
+def ensure_tabular_models(
+    models: Sequence[str],
+    datasets: Mapping[str, Dataset],
+    *,
+    horizon: int,
+    registry: ModelRegistry,
+    artifacts: LocalArtifactStore,
+    clock: Clock,
+    handles: Mapping[str, ModuleHandle],
+    on_train: Callable[[str], None] | None = None,
+) -> list[TrainingReport]:
+    """One line per (tree model, symbol): trained on that symbol's dataset when missing."""
+    reports = []
+    for name in models:
+        if name not in TABULAR_MODELS:
+            continue
+        for symbol, data in datasets.items():
+            key = ModelKey(name, symbol, horizon)
+            current = registry.production(key)
+            if current is not None:
+                reports.append(TrainingReport(key, current.version, 0.0, 0, trained=False))
+                continue
+            if on_train is not None:
+                on_train(f"{name} {symbol}")
+            started = time.perf_counter()
+            model = train_tabular(name, data, scope=symbol, clock=clock, handle=handles.get(name))
+            digest = artifacts.put(model.save)
+            reports.append(
+                _register_and_promote(
+                    registry, model.metadata, digest, time.perf_counter() - started, len(data)
+                )
+            )
+    return reports
+
+
+def _register_and_promote(
+    registry: ModelRegistry, metadata: ModelMetadata, digest: str, seconds: float, rows: int
+) -> TrainingReport:
+    window = metadata.training_window
+    span = "?" if window is None else f"{window[0]}..{window[1]}"
+    version = registry.register(
+        metadata, digest, actor=BOOTSTRAP_ACTOR, reason=f"bootstrap training on open times {span}"
+    )
+    registry.promote(
+        version.key,
+        version.version,
+        actor=BOOTSTRAP_ACTOR,
+        reason="no PRODUCTION version existed; the engine cannot trade without one",
+        to=Stage.PRODUCTION,
+    )
+    return TrainingReport(version.key, version.version, seconds, rows, trained=True)
