@@ -1,0 +1,1 @@
+"""Composition root: engine wiring, services, CLI and HTTP API."""
