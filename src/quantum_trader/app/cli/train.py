@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast
 
 import typer
 from rich.console import Console
@@ -20,8 +20,9 @@ from quantum_trader.domain.errors import ConfigError, DataError
 from quantum_trader.domain.time import timeframe_ms
 from quantum_trader.features.labels import LabelSpec
 from quantum_trader.models.base import ModelMetadata
+from quantum_trader.models.forecasting.spec import ARCHITECTURES, Architecture
 
-FORECAST_MODELS = ("nhits", "patchtst")
+FORECAST_MODELS = ARCHITECTURES
 
 app = typer.Typer(help="Train ensemble members.", no_args_is_help=True)
 
@@ -37,7 +38,7 @@ class TrainedArtifact:
     directory: Path
 
 
-def parse_models(text: str) -> list[str]:
+def parse_models(text: str) -> list[Architecture]:
     """``"nhits,patchtst"`` → names, refusing unknown ones.
 
     >>> parse_models("patchtst, nhits")
@@ -50,11 +51,11 @@ def parse_models(text: str) -> list[str]:
             f"--models={text!r}: unknown {unknown or 'none given'}; this command trains "
             f"{list(FORECAST_MODELS)}"
         )
-    return names
+    return [cast(Architecture, n) for n in names]
 
 
 def train_forecasters(
-    models: list[str],
+    models: list[Architecture],
     symbols: list[str],
     timeframe: str,
     data_dir: Path,
@@ -67,6 +68,8 @@ def train_forecasters(
     progress: bool = True,
 ) -> list[TrainedArtifact]:
     """Train each model on the last ``years`` of every symbol (jointly) and save it."""
+    # Imported here, not at the top: the main CLI loads every sub-app, and ``status`` or
+    # ``run`` should not pay torch's ~190 MiB / ~1 s import for a command they do not run.
     from quantum_trader.models.forecasting.candles import (
         CandleSeries,
         save_candle_member,
@@ -81,7 +84,7 @@ def train_forecasters(
     out: list[TrainedArtifact] = []
     for name in models:
         model, metadata = train_candle_forecaster(
-            name,  # type: ignore[arg-type]
+            name,
             series,
             labels,
             epochs=epochs,
@@ -132,7 +135,7 @@ def train(
         console.print(f"[red]train failed:[/red] {exc}")
         raise typer.Exit(code=2) from exc
     table = Table(title="trained forecasting members")
-    for column in ("model", "scope", "epochs", "val pinball", "seconds", "artifact", "path"):
+    for column in ("model", "scope", "epochs", "val pinball", "seconds"):
         table.add_column(column)
     for item in results:
         m = item.metadata
@@ -142,7 +145,10 @@ def train(
             f"{m.metrics['epochs_run']:.0f}",
             f"{m.metrics['validation_pinball']:.6f}",
             f"{m.metrics['train_seconds']:.1f}",
-            m.artifact_hash[:16],
-            str(item.directory),
         )
     console.print(table)
+    for item in results:
+        console.print(
+            f"{item.metadata.name}: {item.directory} sha256={item.metadata.artifact_hash}",
+            soft_wrap=True,
+        )
