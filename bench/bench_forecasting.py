@@ -178,6 +178,16 @@ def walk_forward(
             windows = np.stack([full.close[o - INPUT_SIZE + 1 : o + 1] for o in origins])
             zero = np.zeros_like(truth)
             seasonal = full.close[origins - 24 + h] / full.close[origins - 24] - 1.0
+            prior = class_prior(full.close[test_start - train_rows : test_start], labels)
+            add(
+                rows,
+                "class prior (train freq.)",
+                symbol,
+                truth,
+                zero,
+                np.tile(prior, (len(truth), 1)),
+                labels,
+            )
             add(rows, "zero return", symbol, truth, zero, None, labels)
             add(rows, "seasonal naive (24h)", symbol, truth, seasonal, None, labels)
             for name in MODELS:
@@ -213,6 +223,15 @@ def walk_forward(
             + " | ".join(f"{m * 100:.3f}%" for m in maes)
             + f" | {np.mean(maes) * 100:.3f}% | {acc:.3f} | {ll:.3f} |"
         )
+
+
+def class_prior(close: np.ndarray, labels: LabelSpec) -> np.ndarray:
+    """Training-period class frequencies: the no-skill direction forecaster."""
+    from quantum_trader.features.labels import direction_labels
+
+    y = direction_labels(close, labels)
+    y = y[~np.isnan(y)].astype(int)
+    return np.bincount(y, minlength=3) / len(y)
 
 
 def add(
