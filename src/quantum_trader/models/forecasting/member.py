@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from quantum_trader.domain.errors import DataError
+from quantum_trader.domain.errors import ArtifactIntegrityError, DataError
 from quantum_trader.domain.signals import ModelVote
 from quantum_trader.features.labels import LabelSpec
 from quantum_trader.models.base import FloatArray, ModelMetadata
@@ -121,7 +121,7 @@ class ForecastMember:
             raw["training_window"] = tuple(raw["training_window"])
         metadata = ModelMetadata(**raw)
         if metadata.artifact_hash and metadata.artifact_hash != model.artifact_hash:
-            raise DataError(
+            raise ArtifactIntegrityError(
                 f"{directory}: metadata artifact_hash {metadata.artifact_hash} does not match "
                 f"the artifact's {model.artifact_hash}"
             )
