@@ -145,3 +145,17 @@ def test_serving_process_never_imports_torch(member_dir: Path) -> None:
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["torch"] is False
     assert abs(sum(result["p"]) - 1.0) < 1e-9
+
+
+def test_candle_member_onnx_matches_torch_at_price_scale(member_dir: Path) -> None:
+    """Full-size candle networks on log prices (~4.6 here): served and trained outputs agree."""
+    from quantum_trader.models.forecasting.api import Forecaster
+    from quantum_trader.models.forecasting.windows import window_pairs
+
+    closes = random_walk(600, 4).close
+    windows = window_pairs(np.log(closes)[:, None], 168, 4, stride=17).x
+    torch_out = Forecaster.load(member_dir).predict_batch(windows)
+    onnx_out = ForecastMember.load(member_dir).model.predict_batch(windows)
+    diff = float(np.abs(torch_out - onnx_out).max())
+    print(f"candle member max |torch - onnx| = {diff:.3g}")
+    assert diff <= 1e-5
