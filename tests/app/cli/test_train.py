@@ -9,9 +9,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from quantum_trader.app.cli.train import app
+from quantum_trader.app.cli.train import app, train_forecasters
+from quantum_trader.clock import SimulatedClock
+from quantum_trader.features.labels import LabelSpec
 from quantum_trader.models.forecasting.data import read_candles
 from quantum_trader.models.forecasting.member import METADATA_FILE, ForecastMember
+from quantum_trader.status import StatusRegistry
 
 runner = CliRunner()
 
@@ -32,6 +35,26 @@ def test_train_writes_a_member_the_serving_path_loads(data_dir: Path, tmp_path: 
     member = ForecastMember.load(directory, expected_hash=metadata["artifact_hash"])
     vote = member.vote("BTCUSDT", candles["close"].to_numpy(np.float64)[-168:])
     assert abs(vote.p_down + vote.p_flat + vote.p_up - 1.0) < 1e-9
+
+
+@pytest.mark.data
+def test_training_counts_evidence_for_status(data_dir: Path, tmp_path: Path) -> None:
+    registry = StatusRegistry(SimulatedClock(5))
+    handle = registry.register("patchtst", enabled=True, reason="test")
+    (item,) = train_forecasters(
+        ["patchtst"],
+        ["ETHUSDT"],
+        "1h",
+        data_dir,
+        tmp_path,
+        LabelSpec(),
+        years=0.05,
+        epochs=1,
+        progress=False,
+        status={"patchtst": handle},
+    )
+    assert handle.status.counters == {"trainings_run": 1, "artifacts_written": 1}
+    assert item.metadata.scope == "ETHUSDT" and (item.directory / "model.onnx").is_file()
 
 
 def test_unknown_model_is_refused(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ prints what it wrote, so the model registry can record it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, cast
@@ -21,6 +22,7 @@ from quantum_trader.domain.time import timeframe_ms
 from quantum_trader.features.labels import LabelSpec
 from quantum_trader.models.base import ModelMetadata
 from quantum_trader.models.forecasting.spec import ARCHITECTURES, Architecture
+from quantum_trader.status import ModuleHandle
 
 FORECAST_MODELS = ARCHITECTURES
 
@@ -66,8 +68,13 @@ def train_forecasters(
     epochs: int | None = None,
     seed: int | None = None,
     progress: bool = True,
+    status: Mapping[str, ModuleHandle] | None = None,
 ) -> list[TrainedArtifact]:
-    """Train each model on the last ``years`` of every symbol (jointly) and save it."""
+    """Train each model on the last ``years`` of every symbol (jointly) and save it.
+
+    ``status`` maps model names to their module handles, which count ``trainings_run`` and
+    ``artifacts_written`` as evidence for ``quantum-trader status``.
+    """
     # Imported here, not at the top: the main CLI loads every sub-app, and ``status`` or
     # ``run`` should not pay torch's ~190 MiB / ~1 s import for a command they do not run.
     from quantum_trader.models.forecasting.candles import (
@@ -94,6 +101,9 @@ def train_forecasters(
         directory = artifacts_dir / name / f"{metadata.scope}-{timeframe}" / metadata.version
         final = save_candle_member(model, metadata, directory)
         out.append(TrainedArtifact(final, directory))
+        if status is not None and name in status:
+            status[name].count("trainings_run")
+            status[name].count("artifacts_written")
     return out
 
 

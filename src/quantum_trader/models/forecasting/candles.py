@@ -8,6 +8,7 @@ defaults beside these and why each differs.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -68,14 +69,23 @@ def candle_forecaster(
     input_size: int = INPUT_SIZE,
 ) -> Forecaster:
     train_cfg = training or CANDLE_TRAINING[architecture]
-    common = {
-        "quantiles": CANDLE_QUANTILES,
-        "subtract_last": True,
-        "training": train_cfg,
-    }
     if architecture == "nhits":
-        return Forecaster.nhits(input_size, horizon, **common, **asdict(CANDLE_NHITS))  # type: ignore[arg-type]
-    return Forecaster.patchtst(input_size, horizon, **common, **asdict(CANDLE_PATCHTST))  # type: ignore[arg-type]
+        return Forecaster.nhits(
+            input_size,
+            horizon,
+            quantiles=CANDLE_QUANTILES,
+            subtract_last=True,
+            training=train_cfg,
+            **asdict(CANDLE_NHITS),
+        )
+    return Forecaster.patchtst(
+        input_size,
+        horizon,
+        quantiles=CANDLE_QUANTILES,
+        subtract_last=True,
+        training=train_cfg,
+        **asdict(CANDLE_PATCHTST),
+    )
 
 
 def train_candle_forecaster(
@@ -133,8 +143,6 @@ def train_candle_forecaster(
 
 
 def json_ready(text: str) -> dict[str, object]:
-    import json
-
     loaded: dict[str, object] = json.loads(text)
     return loaded
 
