@@ -1,0 +1,157 @@
+"""Candle forecasters: the N-HiTS and PatchTST members trained on one or more symbols' closes.
+
+The series is ``log(close)``; the target is the log close 1..h candles ahead as quantiles
+(:data:`~quantum_trader.models.forecasting.member.CANDLE_QUANTILES`); RevIN centres each window
+on its last value. Sizes are chosen for 2 CPU cores; docs/forecasting.md lists the papers'
+defaults beside these and why each differs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from quantum_trader.domain.errors import DataError
+from quantum_trader.features.labels import LabelSpec
+from quantum_trader.models.base import ModelMetadata
+from quantum_trader.models.forecasting.api import Forecaster
+from quantum_trader.models.forecasting.artifact import sha256_bytes
+from quantum_trader.models.forecasting.member import CANDLE_QUANTILES, write_metadata
+from quantum_trader.models.forecasting.nhits import NHiTSConfig
+from quantum_trader.models.forecasting.patchtst import PatchTSTConfig
+from quantum_trader.models.forecasting.spec import Architecture
+from quantum_trader.models.forecasting.training import TrainingConfig
+
+INPUT_SIZE = 168  # one week of hourly candles
+
+#: N-HiTS: the paper's 3 stacks x 1 block, 2 layers of 512; pooling and ratios for H=4.
+CANDLE_NHITS = NHiTSConfig(pooling_sizes=(8, 4, 1), downsample=(4, 2, 1), hidden_size=512)
+#: PatchTST: the paper's own small-dataset configuration (ETTh1, 17k rows ~ 2 years of 1h).
+CANDLE_PATCHTST = PatchTSTConfig()
+
+CANDLE_TRAINING: dict[Architecture, TrainingConfig] = {
+    "nhits": TrainingConfig(max_epochs=12, batch_size=256, learning_rate=1e-3, patience=3),
+    "patchtst": TrainingConfig(
+        max_epochs=15, batch_size=256, learning_rate=1e-3, patience=3, window_stride=2
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CandleSeries:
+    """One symbol's closes with their open times (epoch ms)."""
+
+    symbol: str
+    open_time: np.ndarray
+    close: np.ndarray
+
+    @classmethod
+    def from_frame(cls, symbol: str, frame: pd.DataFrame) -> CandleSeries:
+        return cls(
+            symbol,
+            frame["open_time"].to_numpy(np.int64),
+            frame["close"].to_numpy(np.float64),
+        )
+
+    def tail(self, rows: int) -> CandleSeries:
+        return CandleSeries(self.symbol, self.open_time[-rows:], self.close[-rows:])
+
+
+def candle_forecaster(
+    architecture: Architecture,
+    horizon: int,
+    training: TrainingConfig | None = None,
+    input_size: int = INPUT_SIZE,
+) -> Forecaster:
+    train_cfg = training or CANDLE_TRAINING[architecture]
+    if architecture == "nhits":
+        return Forecaster.nhits(
+            input_size,
+            horizon,
+            quantiles=CANDLE_QUANTILES,
+            subtract_last=True,
+            training=train_cfg,
+            **asdict(CANDLE_NHITS),
+        )
+    return Forecaster.patchtst(
+        input_size,
+        horizon,
+        quantiles=CANDLE_QUANTILES,
+        subtract_last=True,
+        training=train_cfg,
+        **asdict(CANDLE_PATCHTST),
+    )
+
+
+def train_candle_forecaster(
+    architecture: Architecture,
+    series: Sequence[CandleSeries],
+    labels: LabelSpec,
+    *,
+    epochs: int | None = None,
+    seed: int | None = None,
+    progress: bool = True,
+    version: str = "",
+) -> tuple[Forecaster, ModelMetadata]:
+    """Train on the log closes of ``series``; return the model and its lineage metadata."""
+    if not series:
+        raise DataError("train_candle_forecaster: no series given")
+    train_cfg = CANDLE_TRAINING[architecture]
+    changes: dict[str, object] = {"progress": progress}
+    if epochs is not None:
+        changes["max_epochs"] = epochs
+    if seed is not None:
+        changes["seed"] = seed
+    train_cfg = replace(train_cfg, **changes)  # type: ignore[arg-type]
+    model = candle_forecaster(architecture, labels.horizon, train_cfg)
+    logs = [np.log(s.close) for s in series]
+    result = model.fit(logs)
+    data_hash = sha256_bytes(
+        b"".join(s.symbol.encode() + s.open_time.tobytes() + s.close.tobytes() for s in series)
+    )
+    symbols = sorted({s.symbol for s in series})
+    metadata = ModelMetadata(
+        name=architecture,
+        version=version or result.weights_hash[:12],
+        scope=symbols[0] if len(symbols) == 1 else "global",
+        horizon=labels.horizon,
+        features=("log_close",),
+        hyperparameters={
+            "spec": json_ready(model.spec.to_json()),
+            "training": asdict(train_cfg),
+            "dead_zone": labels.dead_zone,
+            "symbols": symbols,
+        },
+        training_window=(
+            int(min(s.open_time[0] for s in series)),
+            int(max(s.open_time[-1] for s in series)),
+        ),
+        data_hash=data_hash,
+        metrics={
+            "validation_pinball": result.best_validation_loss,
+            "best_epoch": float(result.best_epoch),
+            "epochs_run": float(result.epochs_run),
+            "train_seconds": result.seconds,
+        },
+    )
+    return model, metadata
+
+
+def json_ready(text: str) -> dict[str, object]:
+    loaded: dict[str, object] = json.loads(text)
+    return loaded
+
+
+def save_candle_member(
+    model: Forecaster, metadata: ModelMetadata, directory: Path
+) -> ModelMetadata:
+    """Save the artifact plus ``metadata.json`` (with the artifact hash); return the metadata."""
+    digest = model.save(directory)
+    final = replace(metadata, artifact_hash=digest)
+    write_metadata(directory, final)
+    return final

@@ -1,0 +1,176 @@
+"""Forecasting models as ensemble members: a forward-return forecast → DOWN / FLAT / UP.
+
+The candle forecasters see the log close over the last ``input_size`` candles (RevIN centres it
+on the last value and scales by the window's std, i.e. the model sees the normalised cumulative
+log-return path) and predict quantiles of the log close ``1..h`` steps ahead, trained with the
+pinball loss. Quantiles map through any monotone function, so the forward return's quantiles are
+exactly ``exp(q_h - log close_t) - 1`` — the same return :mod:`quantum_trader.features.labels`
+defines. A piecewise-linear CDF through those quantiles gives
+``P(r < -dead_zone)``, ``P(|r| <= dead_zone)`` and ``P(r > dead_zone)``, so these members vote
+on the same three classes as the tabular ones.
+
+Torch-free: this module serves through :class:`~quantum_trader.models.forecasting.serving.OnnxForecaster`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from quantum_trader.domain.errors import ArtifactIntegrityError, DataError
+from quantum_trader.domain.signals import ModelVote
+from quantum_trader.features.labels import LabelSpec
+from quantum_trader.models.base import FloatArray, ModelMetadata
+from quantum_trader.models.forecasting.serving import OnnxForecaster
+from quantum_trader.models.forecasting.windows import check_window
+from quantum_trader.status import ModuleHandle
+
+METADATA_FILE = "metadata.json"
+
+#: quantile levels of the candle members: dense near the median, where ±dead_zone falls.
+CANDLE_QUANTILES: tuple[float, ...] = (
+    0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98,
+)  # fmt: skip
+
+
+def quantile_cdf(levels: FloatArray, values: FloatArray, at: float) -> float:
+    """P(X <= at) from quantiles: piecewise linear between knots, linear tails clipped to [0, 1].
+
+    Crossed quantiles are sorted first (the network does not enforce monotonicity).
+
+    >>> quantile_cdf(np.array([0.25, 0.5, 0.75]), np.array([-1.0, 0.0, 1.0]), 0.5)
+    0.625
+    >>> quantile_cdf(np.array([0.25, 0.5, 0.75]), np.array([-1.0, 0.0, 1.0]), -5.0)
+    0.0
+    """
+    q = np.sort(values)
+    if at <= q[0] or at >= q[-1]:
+        i, j = (0, 1) if at <= q[0] else (-2, -1)
+        span = q[j] - q[i]
+        slope = (levels[j] - levels[i]) / span if span > 0 else np.inf
+        edge = levels[i] + (at - q[i]) * slope if at <= q[0] else levels[j] + (at - q[j]) * slope
+        return float(np.clip(np.nan_to_num(edge, nan=0.5, posinf=1.0, neginf=0.0), 0.0, 1.0))
+    return float(np.interp(at, q, levels))
+
+
+def direction_probabilities(
+    levels: FloatArray, return_quantiles: FloatArray, dead_zone: float
+) -> tuple[float, float, float]:
+    """(p_down, p_flat, p_up) of the forward return under the label dead zone.
+
+    >>> direction_probabilities(np.array([0.1, 0.5, 0.9]), np.array([-0.02, 0.0, 0.02]), 0.001)
+    (0.48, 0.04, 0.48)
+    """
+    below = quantile_cdf(levels, return_quantiles, -dead_zone)
+    not_above = quantile_cdf(levels, return_quantiles, dead_zone)
+    p_down, p_up = below, 1.0 - not_above
+    p_flat = max(not_above - below, 0.0)
+    total = p_down + p_flat + p_up
+    return (round(p_down / total, 12), round(p_flat / total, 12), round(p_up / total, 12))
+
+
+class ForecastMember:
+    """A saved candle forecaster voting DOWN / FLAT / UP (serving path, no torch).
+
+    Not a :class:`~quantum_trader.models.base.DirectionModel`: that protocol trains on
+    (features, labels) rows, while a forecaster trains on the series itself
+    (:func:`~quantum_trader.models.forecasting.candles.train_candle_forecaster`). It offers the
+    serving half — ``name``, ``metadata``, ``predict_proba`` — and ``vote``.
+    """
+
+    def __init__(
+        self,
+        model: OnnxForecaster,
+        metadata: ModelMetadata,
+        labels: LabelSpec,
+        status: ModuleHandle | None = None,
+    ) -> None:
+        spec = model.spec
+        if spec.n_channels != 1 or len(spec.quantiles) < 3:
+            raise ValueError(
+                f"ForecastMember: needs a 1-channel quantile forecaster (>= 3 levels), got "
+                f"n_channels={spec.n_channels}, quantiles={spec.quantiles}"
+            )
+        if labels.horizon > spec.horizon:
+            raise ValueError(
+                f"ForecastMember: label horizon {labels.horizon} is beyond the forecast "
+                f"horizon {spec.horizon}"
+            )
+        self.model = model
+        self.name = metadata.name
+        self.labels = labels
+        self._metadata = metadata
+        self._status = status
+        self._levels = np.asarray(spec.quantiles, dtype=np.float64)
+
+    @classmethod
+    def load(
+        cls,
+        directory: Path,
+        labels: LabelSpec | None = None,
+        status: ModuleHandle | None = None,
+        expected_hash: str | None = None,
+    ) -> ForecastMember:
+        model = OnnxForecaster(directory, expected_hash)
+        raw = json.loads((directory / METADATA_FILE).read_text())
+        raw["features"] = tuple(raw["features"])
+        if raw["training_window"] is not None:
+            raw["training_window"] = tuple(raw["training_window"])
+        metadata = ModelMetadata(**raw)
+        if metadata.artifact_hash and metadata.artifact_hash != model.artifact_hash:
+            raise ArtifactIntegrityError(
+                f"{directory}: metadata artifact_hash {metadata.artifact_hash} does not match "
+                f"the artifact's {model.artifact_hash}"
+            )
+        return cls(model, metadata, labels or LabelSpec(horizon=metadata.horizon), status)
+
+    @property
+    def metadata(self) -> ModelMetadata:
+        return self._metadata
+
+    @property
+    def input_size(self) -> int:
+        return self.model.spec.input_size
+
+    def return_quantiles(self, closes: FloatArray) -> FloatArray:
+        """Quantiles of ``close[t+h]/close[t]-1`` from closes ending at t (last ``input_size`` used)."""
+        where = f"{self.name} window"
+        window = check_window(closes, self.input_size, 1, where)[0, :, 0].astype(np.float64)
+        if (window <= 0).any():
+            raise DataError(f"{where}: close prices must be > 0, got min {window.min()}")
+        log_close = np.log(window)
+        forecast = self.model.predict_batch(log_close[None, :, None].astype(np.float32))
+        step = forecast[0, self.labels.horizon - 1, 0, :].astype(np.float64)
+        returns: FloatArray = np.expm1(step - log_close[-1])
+        return returns
+
+    def predict_proba(self, windows: FloatArray) -> FloatArray:
+        """Rows of closes (n, >= input_size) → rows of [p_down, p_flat, p_up]."""
+        rows = np.atleast_2d(np.asarray(windows, dtype=np.float64))
+        out = np.empty((rows.shape[0], 3), dtype=np.float64)
+        for i, row in enumerate(rows):
+            q = self.return_quantiles(row)
+            out[i] = direction_probabilities(self._levels, q, self.labels.dead_zone)
+        return out
+
+    def vote(self, symbol: str, closes: FloatArray) -> ModelVote:
+        """This member's vote for ``symbol`` from its recent closes; refusals are counted."""
+        if self.metadata.scope not in ("global", symbol):
+            raise DataError(f"{self.name} was trained for {self.metadata.scope}, not {symbol}")
+        try:
+            q = self.return_quantiles(closes)
+        except DataError:
+            if self._status is not None:
+                self._status.count("refused_windows")
+            raise
+        p_down, p_flat, p_up = direction_probabilities(self._levels, q, self.labels.dead_zone)
+        if self._status is not None:
+            self._status.count("predictions")
+        return ModelVote(self.name, p_down, p_flat, p_up)
+
+
+def write_metadata(directory: Path, metadata: ModelMetadata) -> None:
+    (directory / METADATA_FILE).write_text(json.dumps(asdict(metadata), indent=2, sort_keys=True))
