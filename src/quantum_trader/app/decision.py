@@ -13,7 +13,6 @@ runner, exchange and portfolio.
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -120,7 +119,7 @@ PartsFactory = Callable[[TradingContext], PipelineParts]
 class PipelineConfig:
     timeframe: str
     labels: LabelSpec = field(default_factory=LabelSpec)
-    window: int = 168  # history the forecasting members read (log closes)
+    window: int = 168  # history the forecasting members read (closes)
     shift_check_every: int = 24  # candles between covariate-shift checks per symbol
     shift_window: int = 168  # live feature rows compared with the training reference
     cross_asset: str = "BTCUSDT"
@@ -134,7 +133,7 @@ class _SymbolState:
         self.tracker = MarketStateTracker(symbol)
         self.funding = sorted(funding, key=lambda f: f.funding_time)
         self.funding_next = 0
-        self.log_closes: deque[float] = deque(maxlen=config.window)
+        self.window: deque[float] = deque(maxlen=config.window)
         self.closes: dict[int, float] = {}  # open time → close, for realised labels
         self.rows: deque[np.ndarray] = deque(maxlen=config.shift_window)
         self.since_shift_check = 0
@@ -256,10 +255,10 @@ class DecisionPipeline:
         elif market is not None and market.open_time != candle.open_time:
             market = None
         row = sym.features.update(candle, sym.settled_funding(now) or None, market)
-        sym.log_closes.append(math.log(candle.close))
+        sym.window.append(candle.close)
         window = (
-            np.fromiter(sym.log_closes, dtype=np.float64, count=len(sym.log_closes))
-            if len(sym.log_closes) == sym.log_closes.maxlen
+            np.fromiter(sym.window, dtype=np.float64, count=len(sym.window))
+            if len(sym.window) == sym.window.maxlen
             else None
         )
         decision = parts.ensembles[symbol].decide(

@@ -33,7 +33,13 @@ from quantum_trader.app.decision import (
     PortfolioRiskView,
 )
 from quantum_trader.app.runtime import Runtime, build_runtime
-from quantum_trader.app.training import TrainingReport, ensure_tabular_models, training_dataset
+from quantum_trader.app.training import (
+    FORECAST_SCOPE,
+    TrainingReport,
+    ensure_forecast_models,
+    ensure_tabular_models,
+    training_dataset,
+)
 from quantum_trader.backtester.metrics import Metrics
 from quantum_trader.backtester.report import write_outputs
 from quantum_trader.backtester.runner import BacktestConfig, BacktestResult, BacktestRunner
@@ -49,8 +55,10 @@ from quantum_trader.features.labels import LabelSpec
 from quantum_trader.intelligence.service import Intelligence, IntelligenceConfig
 from quantum_trader.learning.registry import ModelRegistry
 from quantum_trader.models.ensemble.ensemble import Ensemble, EnsembleConfig
-from quantum_trader.models.ensemble.loading import load_members
+from quantum_trader.models.ensemble.loading import DEFAULT_LOADERS, load_members
 from quantum_trader.models.ensemble.weights import EqualWeights, WeightProvider
+from quantum_trader.models.forecasting.member import forecast_loader
+from quantum_trader.models.forecasting.spec import ARCHITECTURES
 from quantum_trader.observability.logging import get_logger
 from quantum_trader.risk.config import RiskConfig
 from quantum_trader.risk.engine import RiskEngine
@@ -154,6 +162,8 @@ class _Composer:
             else EqualWeights()
         )
         ensembles = {}
+        loaders = DEFAULT_LOADERS | {n: forecast_loader(_labels(settings)) for n in ARCHITECTURES}
+        scopes: dict[str, str] = dict.fromkeys(ARCHITECTURES, FORECAST_SCOPE)
         for symbol, data in self.datasets.items():
             members = load_members(
                 settings.ensemble_models,
@@ -162,6 +172,8 @@ class _Composer:
                 self.registry,
                 self.artifacts,
                 self.handles,
+                loaders,
+                scopes,
             )
             ensembles[symbol] = Ensemble(
                 EnsembleConfig.from_settings(settings),
@@ -278,6 +290,16 @@ def run_main_job(
         registry=registry,
         artifacts=artifacts,
         clock=rt.clock,
+        handles=handles,
+        on_train=lambda what: stage(f"training {what}"),
+    )
+    training += ensure_forecast_models(
+        settings.ensemble_models,
+        data.history,
+        labels=_labels(settings),
+        registry=registry,
+        artifacts=artifacts,
+        seed=settings.seed,
         handles=handles,
         on_train=lambda what: stage(f"training {what}"),
     )

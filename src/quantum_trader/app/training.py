@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -134,3 +135,59 @@ def _register_and_promote(
         to=Stage.PRODUCTION,
     )
     return TrainingReport(version.key, version.version, seconds, rows, trained=True)
+
+
+FORECAST_SCOPE = "global"  # one forecaster for every symbol: channel-independent, as PatchTST
+
+
+def ensure_forecast_models(
+    models: Sequence[str],
+    history: Mapping[str, pd.DataFrame],
+    *,
+    labels: LabelSpec,
+    registry: ModelRegistry,
+    artifacts: LocalArtifactStore,
+    seed: int,
+    handles: Mapping[str, ModuleHandle],
+    on_train: Callable[[str], None] | None = None,
+) -> list[TrainingReport]:
+    """One global line per forecaster, trained on every symbol's history when missing."""
+    from quantum_trader.models.forecasting.spec import ARCHITECTURES
+
+    wanted = [m for m in models if m in ARCHITECTURES]
+    reports = []
+    for name in wanted:
+        key = ModelKey(name, FORECAST_SCOPE, labels.horizon)
+        current = registry.production(key)
+        if current is not None:
+            reports.append(TrainingReport(key, current.version, 0.0, 0, trained=False))
+            continue
+        if on_train is not None:
+            on_train(f"{name} on {', '.join(history)}")
+        # torch is imported only here, when a forecaster must actually be trained
+        from quantum_trader.models.forecasting.candles import (
+            CandleSeries,
+            save_candle_member,
+            train_candle_forecaster,
+        )
+
+        series = [CandleSeries.from_frame(s, frame) for s, frame in history.items()]
+        started = time.perf_counter()
+        model, metadata = train_candle_forecaster(
+            name,
+            series,
+            labels,
+            seed=seed,
+            progress=False,
+        )
+        digest = artifacts.put(partial(save_candle_member, model, metadata))
+        saved = ModelMetadata.from_json((artifacts.open(digest) / "metadata.json").read_text())
+        handle = handles.get(name)
+        if handle is not None:
+            handle.count("trainings_run")
+            handle.count("artifacts_written")
+        rows = sum(len(f) for f in history.values())
+        reports.append(
+            _register_and_promote(registry, saved, digest, time.perf_counter() - started, rows)
+        )
+    return reports

@@ -7,7 +7,7 @@ runs with the members that remain (never with a substitute).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -17,6 +17,22 @@ from quantum_trader.models.ensemble.member import DisabledMember, Member, Tabula
 from quantum_trader.models.tabular.base import TabularModel
 from quantum_trader.models.tabular.training import TABULAR_MODELS
 from quantum_trader.status.registry import ModuleHandle
+
+#: Opens a verified artifact folder as an ensemble member (its status handle counts evidence).
+MemberLoader = Callable[[Path, ModuleHandle | None], Member]
+
+
+def tabular_loader(cls: type[TabularModel]) -> MemberLoader:
+    def load(directory: Path, handle: ModuleHandle | None) -> Member:
+        return TabularMember(cls.load(directory, handle=handle))
+
+    return load
+
+
+#: The loaders this package knows; a composition root adds others (the forecasters).
+DEFAULT_LOADERS: dict[str, MemberLoader] = {
+    name: tabular_loader(cls) for name, cls in TABULAR_MODELS.items()
+}
 
 
 class ArtifactSource(Protocol):
@@ -31,22 +47,21 @@ def load_member(
     registry: ModelRegistry,
     store: ArtifactSource,
     handle: ModuleHandle | None = None,
-    loaders: Mapping[str, type[TabularModel]] = TABULAR_MODELS,
+    loaders: Mapping[str, MemberLoader] = DEFAULT_LOADERS,
 ) -> Member:
     """The member for ``name`` from its production version, or a DisabledMember saying why."""
-    cls = loaders.get(name)
-    if cls is None:
+    loader = loaders.get(name)
+    if loader is None:
         return DisabledMember(name, f"no loader for model {name!r} in this build", handle)
     production = registry.production(key)
     if production is None:
         return DisabledMember(name, f"no PRODUCTION version of {key} in the registry", handle)
     try:
-        model = cls.load(store.open(production.artifact_hash), handle=handle)
+        return loader(store.open(production.artifact_hash), handle)
     except (ArtifactIntegrityError, DataError, OSError, ValueError) as exc:
         return DisabledMember(
             name, f"artifact of {key} v{production.version} is invalid: {exc}", handle
         )
-    return TabularMember(model)
 
 
 def load_members(
@@ -56,10 +71,21 @@ def load_members(
     registry: ModelRegistry,
     store: ArtifactSource,
     handles: Mapping[str, ModuleHandle] | None = None,
+    loaders: Mapping[str, MemberLoader] = DEFAULT_LOADERS,
+    scopes: Mapping[str, str] | None = None,
 ) -> list[Member]:
-    """One member per enabled model, for the model lines ``<model>/<scope>/h<horizon>``."""
+    """One member per enabled model, for the model lines ``<model>/<scope>/h<horizon>``;
+    ``scopes`` overrides the scope per model (the forecasters are trained "global")."""
     handles = handles or {}
+    scopes = scopes or {}
     return [
-        load_member(name, ModelKey(name, scope, horizon), registry, store, handles.get(name))
+        load_member(
+            name,
+            ModelKey(name, scopes.get(name, scope), horizon),
+            registry,
+            store,
+            handles.get(name),
+            loaders,
+        )
         for name in models
     ]

@@ -24,6 +24,8 @@ from quantum_trader.domain.errors import ArtifactIntegrityError, DataError
 from quantum_trader.domain.signals import ModelVote
 from quantum_trader.features.labels import LabelSpec
 from quantum_trader.models.base import FloatArray, ModelMetadata
+from quantum_trader.models.ensemble.loading import MemberLoader
+from quantum_trader.models.ensemble.member import Abstention, Member, VoteContext
 from quantum_trader.models.forecasting.serving import OnnxForecaster
 from quantum_trader.models.forecasting.windows import check_window
 from quantum_trader.status import ModuleHandle
@@ -174,3 +176,33 @@ class ForecastMember:
 
 def write_metadata(directory: Path, metadata: ModelMetadata) -> None:
     (directory / METADATA_FILE).write_text(json.dumps(asdict(metadata), indent=2, sort_keys=True))
+
+
+class ForecastVoter:
+    """A :class:`ForecastMember` behind the ensemble's member interface.
+
+    It reads the context's history window (closes, oldest first) and abstains — saying why —
+    while the window is not full or is refused; it never votes on a partial window.
+    """
+
+    def __init__(self, member: ForecastMember) -> None:
+        self.name = member.name
+        self.member = member
+
+    def vote(self, symbol: str, context: VoteContext) -> ModelVote | Abstention:
+        window = context.window
+        if window is None or len(window) < self.member.input_size:
+            return Abstention(self.name, f"history window below {self.member.input_size} closes")
+        try:
+            return self.member.vote(symbol, window)
+        except DataError as exc:
+            return Abstention(self.name, f"window refused: {exc}")
+
+
+def forecast_loader(labels: LabelSpec) -> MemberLoader:
+    """Loader of saved candle forecasters for :func:`~quantum_trader.models.ensemble.loading.load_member`."""
+
+    def load(directory: Path, handle: ModuleHandle | None) -> Member:
+        return ForecastVoter(ForecastMember.load(directory, labels, status=handle))
+
+    return load
