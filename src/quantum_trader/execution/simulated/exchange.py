@@ -11,6 +11,7 @@ few comparisons when the symbol has no resting order, no position and no funding
 from __future__ import annotations
 
 import random
+from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -29,6 +30,7 @@ from quantum_trader.domain.orders import (
     Side,
 )
 from quantum_trader.domain.positions import Position
+from quantum_trader.execution.columns import CandleColumns
 from quantum_trader.execution.instruments import SymbolSpec
 from quantum_trader.execution.simulated.fees import FeeSchedule
 from quantum_trader.execution.simulated.funding import FundingSchedule
@@ -37,6 +39,7 @@ from quantum_trader.execution.venue import ExecutionListener
 from quantum_trader.portfolio.portfolio import Portfolio, PositionState
 
 _NEVER = 2**62
+_SHORT_SCAN = 48  # fast-forward: stretches up to this many candles are scanned in Python
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +218,57 @@ class SimulatedExchange:
                 self._match(symbol, state, open_time, close_time, o, h, lo, c)
         if close_time >= book.next_funding:
             self._settle_funding(book, symbol, open_time, close_time, c)
+
+    # ------------------------------------------------------------------ fast-forward
+    def quiet_until(self, symbol: str, bars: CandleColumns, start: int, stop: int) -> int:
+        """The first candle in ``[start, stop)`` that needs :meth:`on_bar` (else ``stop``).
+
+        Quiet candles: no resting order, no liquidation touch, and no funding payment (a
+        funding time passing while flat pays nothing and is settled in bulk).
+        """
+        book = self._books.get(symbol)
+        if book is None or book.open or book.next_funding < 0:
+            return start
+        state = book.state
+        qty = state.qty
+        if qty == 0:
+            return stop
+        stop = min(stop, bisect_left(bars.close_time_list, book.next_funding, start, stop))
+        if self._liquidation and stop > start:
+            liq = state.liq_price
+            if stop - start <= _SHORT_SCAN:  # a Python scan beats numpy's call overhead here
+                if qty > 0:
+                    lows = bars.low_list
+                    for j in range(start, stop):
+                        if lows[j] <= liq:
+                            return j
+                else:
+                    highs = bars.high_list
+                    for j in range(start, stop):
+                        if highs[j] >= liq:
+                            return j
+                return stop
+            hit = bars.low[start:stop] <= liq if qty > 0 else bars.high[start:stop] >= liq
+            if hit.any():
+                stop = start + int(hit.argmax())
+        return stop
+
+    def skip_bars(self, symbol: str, bars: CandleColumns, start: int, stop: int) -> None:
+        """Apply quiet candles ``[start, stop)``: count them, pass funding times while flat."""
+        book = self._books[symbol]
+        book.bars += stop - start
+        last = bars.close_time_list[stop - 1]
+        t = book.next_funding
+        if last < t:
+            return
+        if book.state.qty != 0:
+            raise AssertionError(
+                f"{symbol}: funding time {t} inside a quiet stretch with a position"
+            )
+        while t <= last:
+            self.funding_settlements += 1
+            t = self.funding.next_after(symbol, t)
+        book.next_funding = t
 
     def _settle_funding(
         self, book: _Book, symbol: str, open_time: int, close_time: int, mark: float
