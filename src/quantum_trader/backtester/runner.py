@@ -106,8 +106,8 @@ class _EventLog:
 
     def fold(self) -> None:
         if self.buffer:
-            lines = [f"{t}|{time}|{src}|{payload!r}" for t, time, src, payload in self.buffer]
-            text = self.digest + "\n" + "\n".join(lines)
+            # one repr of the whole buffer (C code) instead of a formatted line per event
+            text = self.digest + "\n" + repr(self.buffer)
             self.digest = hashlib.sha256(text.encode()).hexdigest()
             self.buffer = []
 
