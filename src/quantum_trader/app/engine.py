@@ -7,7 +7,6 @@ through the bus. Only the clock and the candle source differ between replay and 
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
@@ -53,18 +52,13 @@ class BarColumns:
     low: npt.NDArray[np.float64]
     close: npt.NDArray[np.float64]
     volume: npt.NDArray[np.float64]
-    # the same columns as Python lists (built once): the per-candle path and short scans
-    open_time_list: list[int] = field(init=False)
-    close_time_list: list[int] = field(init=False)
-    open_list: list[float] = field(init=False)
-    high_list: list[float] = field(init=False)
-    low_list: list[float] = field(init=False)
-    close_list: list[float] = field(init=False)
-    volume_list: list[float] = field(init=False)
+    #: open, high, low, close, volume as one (n, 5) matrix: one ``tolist`` per candle row
+    rows: npt.NDArray[np.float64] | None = None
 
     def __post_init__(self) -> None:
-        for name in ("open_time", "close_time", "open", "high", "low", "close", "volume"):
-            object.__setattr__(self, name + "_list", getattr(self, name).tolist())
+        if self.rows is None:
+            rows = np.column_stack([self.open, self.high, self.low, self.close, self.volume])
+            object.__setattr__(self, "rows", rows)
 
     def __len__(self) -> int:
         return len(self.close_time)
@@ -72,16 +66,16 @@ class BarColumns:
     def bars(self, start: int = 0, stop: int | None = None) -> Iterator[Bar]:
         """Rows ``[start, stop)`` as the engine's scalar tuples."""
         sl = slice(start, stop)
-        n = len(self.close_time_list[sl])
+        n = len(self.close_time[sl])
         return zip(
             [self.symbol] * n,
-            self.open_time_list[sl],
-            self.close_time_list[sl],
-            self.open_list[sl],
-            self.high_list[sl],
-            self.low_list[sl],
-            self.close_list[sl],
-            self.volume_list[sl],
+            self.open_time[sl].tolist(),
+            self.close_time[sl].tolist(),
+            self.open[sl].tolist(),
+            self.high[sl].tolist(),
+            self.low[sl].tolist(),
+            self.close[sl].tolist(),
+            self.volume[sl].tolist(),
             strict=True,
         )
 
@@ -327,20 +321,19 @@ class Engine:
         stats = self.stats
         per_symbol = stats.per_symbol
         last_close = self._last_close
-        open_l, close_l = bars.open_time_list, bars.close_time_list
-        o_l, h_l, lo_l = bars.open_list, bars.high_list, bars.low_list
-        c_l, v_l = bars.close_list, bars.volume_list
-        if close_l[start] <= last_close.get(symbol, -1):
-            self._backwards(symbol, close_l[start])
+        rows = bars.rows
+        assert rows is not None
+        if int(times[start]) <= last_close.get(symbol, -1):
+            self._backwards(symbol, int(times[start]))
         if stats.first_close is None:
-            stats.first_close = close_l[start]
+            stats.first_close = int(times[start])
         pending = 0
         k = start
         while k < n:
             horizon = n
             due = next_due()
             if due is not None:
-                horizon = min(horizon, bisect_left(close_l, due, k))
+                horizon = min(horizon, k + int(np.searchsorted(times[k:], due, side="left")))
             for skipper in asking:
                 if horizon - k < MIN_FAST_FORWARD:
                     break
@@ -348,8 +341,9 @@ class Engine:
             if horizon - k >= MIN_FAST_FORWARD:
                 for skipper in skippers:
                     skipper.skip_bars(symbol, bars, k, horizon)
-                last_close[symbol] = close_l[horizon - 1]
-                sim.advance_to(close_l[horizon - 1])
+                last = int(times[horizon - 1])
+                last_close[symbol] = last
+                sim.advance_to(last)
                 per_symbol[symbol] = per_symbol.get(symbol, 0) + horizon - k
                 pending += horizon - k
                 k = horizon
@@ -357,18 +351,22 @@ class Engine:
             else:
                 # a short stretch: cheaper one by one, up to and including the horizon
                 stop = max(horizon, k) + 1
-            for i in range(k, min(stop, n)):
-                close_time = close_l[i]
-                last_close[symbol] = close_time
-                sim.advance_to(close_time)
-                due = next_due()
-                if due is not None and due <= close_time:
-                    stats.jobs_run += len(scheduler.run_due(close_time))
-                o, h, lo, c, v = o_l[i], h_l[i], lo_l[i], c_l[i], v_l[i]
-                for handler in handlers:
-                    handler(symbol, open_l[i], close_time, o, h, lo, c, v)
-                pending += 1
-            per_symbol[symbol] = per_symbol.get(symbol, 0) + max(min(stop, n) - k, 0)
+            stop = min(stop, n)
+            if stop > k:
+                open_l = bars.open_time[k:stop].tolist()
+                close_l = times[k:stop].tolist()
+                for close_time, open_time, (o, h, lo, c, v) in zip(
+                    close_l, open_l, rows[k:stop].tolist(), strict=True
+                ):
+                    last_close[symbol] = close_time
+                    sim.advance_to(close_time)
+                    due = next_due()
+                    if due is not None and due <= close_time:
+                        stats.jobs_run += len(scheduler.run_due(close_time))
+                    for handler in handlers:
+                        handler(symbol, open_time, close_time, o, h, lo, c, v)
+                pending += stop - k
+            per_symbol[symbol] = per_symbol.get(symbol, 0) + max(stop - k, 0)
             k = stop
             if pending >= progress_every:
                 self._flush_progress(pending, last_close[symbol], progress)

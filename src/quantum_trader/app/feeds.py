@@ -66,6 +66,7 @@ class ReplayFeed:
             np.ascontiguousarray(values[:, 2]),
             np.ascontiguousarray(values[:, 3]),
             np.ascontiguousarray(values[:, 4]),
+            values,
         )
 
     def bars(

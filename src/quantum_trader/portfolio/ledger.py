@@ -96,6 +96,23 @@ class Ledger:
         self._pending.append(entry)
         return entry
 
+    def changes_after(self, time: int) -> tuple[float, list[tuple[int, float]]]:
+        """The balance before the entries dated after ``time``, and those entries as
+        (time, balance after), oldest first (the latest entries only: it scans from the end).
+
+        >>> led = Ledger()
+        >>> _ = led.append(0, LedgerKind.DEPOSIT, "", 100.0, "initial")
+        >>> _ = led.append(5, LedgerKind.FUNDING, "BTCUSDT", -1.0, "funding@5")
+        >>> led.changes_after(0)
+        (100.0, [(5, 99.0)])
+        """
+        entries = self._entries
+        i = len(entries)
+        while i > 0 and entries[i - 1].time > time:
+            i -= 1
+        before = entries[i - 1].balance_after if i > 0 else 0.0
+        return before, [(e.time, e.balance_after) for e in entries[i:]]
+
     def drain_pending(self) -> list[LedgerEntry]:
         out, self._pending = self._pending, []
         return out

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from quantum_trader.domain.orders import Side
 from quantum_trader.domain.positions import Position, Trade
@@ -200,31 +201,47 @@ class Portfolio:
 
     # ------------------------------------------------------------------ fast-forward
     def quiet_until(self, symbol: str, bars: CandleColumns, start: int, stop: int) -> int:
-        """Every candle can be applied in bulk, unless its equity point would merge with the
-        last one (another symbol closing at the same time)."""
+        """Every candle can be applied in bulk, except the first one of a run and one whose
+        equity point would merge with the last one (another symbol closing at the same time)."""
         times = self.equity_times
-        if times and times[-1] >= int(bars.close_time[start]):
+        if not times or times[-1] >= int(bars.close_time[start]):
             return start
         return stop
 
     def skip_bars(self, symbol: str, bars: CandleColumns, start: int, stop: int) -> None:
         """:meth:`on_bar` for candles ``[start, stop)`` at once, with the same float operations
         in the same order (the unrealized PnL is a running sum: ``np.add.accumulate`` adds
-        sequentially), so the equity points are bit-identical to the per-candle ones."""
+        sequentially), so the equity points are bit-identical to the per-candle ones.
+
+        Wallet changes the venue posted for these candles (funding, settled by the exchange's
+        own ``skip_bars`` just before) are the ledger entries dated after the last equity
+        point; each one counts from the first candle closing at or after its time, as it
+        would have one candle at a time."""
         state = self._pos.get(symbol)
         if state is None:
             state = self._pos[symbol] = PositionState(symbol)
         n = stop - start
-        balance = self.ledger.balance
+        balance, changes = self.ledger.changes_after(self.equity_times[-1])
         qty = state.qty
+        times_l: list[int] = bars.close_time[start:stop].tolist()
         if n <= _SHORT_STRETCH:
             # a Python loop beats numpy's call overhead on a short stretch; same operations
-            closes_l = bars.close_list[start:stop]
-            times_l = bars.close_time_list[start:stop]
+            closes_l = bars.close[start:stop].tolist()
             unrealized = self._unrealized
             mark = state.mark
             values: list[float] = []
-            if qty != 0:
+            if changes:
+                pending = iter(changes)
+                change = next(pending, None)
+                for t, c in zip(times_l, closes_l, strict=True):
+                    while change is not None and change[0] <= t:
+                        balance = change[1]
+                        change = next(pending, None)
+                    if qty != 0:
+                        unrealized += qty * (c - mark)
+                        mark = c
+                    values.append(balance + unrealized)
+            elif qty != 0:
                 for c in closes_l:
                     unrealized += qty * (c - mark)
                     mark = c
@@ -235,6 +252,12 @@ class Portfolio:
             top = max(values)
         else:
             closes = bars.close[start:stop]
+            balances: float | npt.NDArray[np.float64] = balance
+            if changes:
+                steps_b = np.full(n, balance)
+                for t, after in changes:
+                    steps_b[bisect_left(times_l, t) :] = after
+                balances = steps_b
             if qty != 0:
                 steps = np.empty(n + 1)
                 steps[0] = self._unrealized
@@ -242,25 +265,19 @@ class Portfolio:
                 steps[2:] = qty * (closes[1:] - closes[:-1])
                 running = np.add.accumulate(steps)[1:]
                 self._unrealized = float(running[-1])
-                equity = balance + running
+                equity = balances + running
             else:
-                equity = np.full(n, balance + self._unrealized)
+                equity = balances + np.full(n, self._unrealized)
             values = equity.tolist()
-            times_l = bars.close_time_list[start:stop]
             top = float(equity.max())
-        state.mark = bars.close_list[stop - 1]
+        state.mark = float(bars.close[stop - 1])
         last = times_l[-1]
         if last >= self._next_day:
             day = last // MS_PER_DAY
             j = bisect_left(times_l, day * MS_PER_DAY)
             self._next_day = (day + 1) * MS_PER_DAY
             self._day = day
-            if j > 0:
-                self._day_start_equity = values[j - 1]
-            elif self.equity_values:
-                self._day_start_equity = self.equity_values[-1]
-            else:
-                self._day_start_equity = values[0]
+            self._day_start_equity = values[j - 1] if j > 0 else self.equity_values[-1]
         if top > self._peak:
             self._peak = top
         self.equity_times.extend(times_l)

@@ -73,9 +73,7 @@ class _Plan:
         "signals",
         "slow_mean",
         "sum_fast",
-        "sum_fast_list",
         "sum_slow",
-        "sum_slow_list",
         "valid",
     )
 
@@ -93,7 +91,6 @@ class _Plan:
         sum_slow = np.empty(n)
         init_fast, init_slow = s.sum_fast, s.sum_slow
         seg = 0
-        window_list: list[float] | None = None
         for r in [*resums, n]:
             if r > seg:
                 sum_fast[seg:r] = np.add.accumulate(
@@ -103,9 +100,7 @@ class _Plan:
                     np.concatenate(([init_slow], step_slow[seg:r]))
                 )[1:]
             if r < n:
-                if window_list is None:
-                    window_list = window.tolist()
-                last = window_list[r + 1 : r + 1 + slow_n]  # the buffer, oldest first
+                last = window[r + 1 : r + 1 + slow_n].tolist()  # the buffer, oldest first
                 init_slow = sum_slow[r] = sum(last)
                 init_fast = sum_fast[r] = sum(last[slow_n - fast_n :])
                 seg = r + 1
@@ -130,9 +125,6 @@ class _Plan:
         self.slow_mean: npt.NDArray[np.float64] = slow
         self.valid: npt.NDArray[np.bool_] = valid
         self.signals: list[int] = np.flatnonzero(crossing & valid).tolist()
-        # Python lists for the per-stretch reads (numpy scalars are slow to index one by one)
-        self.sum_fast_list: list[float] = sum_fast.tolist()
-        self.sum_slow_list: list[float] = sum_slow.tolist()
 
     def matches(self, s: _Series, bars: CandleColumns, start: int) -> bool:
         """Whether the strategy's state at ``start`` is the one this plan predicted."""
@@ -143,8 +135,8 @@ class _Plan:
             return s.count == self.count0
         return (
             s.count == self.count0 + j
-            and s.sum_fast == self.sum_fast_list[j - 1]
-            and s.sum_slow == self.sum_slow_list[j - 1]
+            and s.sum_fast == self.sum_fast[j - 1]
+            and s.sum_slow == self.sum_slow[j - 1]
         )
 
 
@@ -227,20 +219,20 @@ class SmaCross:
         slow_n = self.config.slow
         n = stop - start
         last = stop - 1 - plan.base
-        closes = bars.close_list
         i = s.i
         if n >= slow_n:
-            tail = closes[stop - slow_n : stop]
+            tail = bars.close[stop - slow_n : stop].tolist()
             new_i = (i + n) % slow_n
             s.buf = tail[slow_n - new_i :] + tail[: slow_n - new_i]
         else:
             first = min(n, slow_n - i)
-            s.buf[i : i + first] = closes[start : start + first]
-            s.buf[0 : n - first] = closes[start + first : stop]
+            values = bars.close[start:stop].tolist()
+            s.buf[i : i + first] = values[:first]
+            s.buf[0 : n - first] = values[first:]
         s.i = (i + n) % slow_n
         s.count += n
-        s.sum_fast = plan.sum_fast_list[last]
-        s.sum_slow = plan.sum_slow_list[last]
+        s.sum_fast = float(plan.sum_fast[last])
+        s.sum_slow = float(plan.sum_slow[last])
         if plan.valid[last]:
             s.prev_fast = float(plan.fast_mean[last])
             s.prev_slow = float(plan.slow_mean[last])
