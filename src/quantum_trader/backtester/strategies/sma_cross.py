@@ -284,6 +284,7 @@ class SmaCross:
     def restore(self, state: Mapping[str, Any]) -> None:
         self.signals = int(state["signals"])
         self._series = {}
+        self._plans = {}
         for sym, raw in state["series"].items():
             s = _Series(self.config.slow)
             s.buf = [float(x) for x in raw["buf"]]
