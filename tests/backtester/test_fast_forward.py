@@ -20,6 +20,28 @@ from quantum_trader.execution.simulated.exchange import ExchangeConfig
 from quantum_trader.execution.store import ExecutionStore
 
 
+class _CountingSma(SmaCross):
+    """SmaCross that counts the candles it saw one at a time."""
+
+    def __init__(self, config: SmaCrossConfig) -> None:
+        super().__init__(config)
+        self.per_candle_calls = 0
+
+    def on_bar(
+        self,
+        symbol: str,
+        open_time: int,
+        close_time: int,
+        o: float,
+        h: float,
+        lo: float,
+        c: float,
+        v: float,
+    ) -> None:
+        self.per_candle_calls += 1
+        super().on_bar(symbol, open_time, close_time, o, h, lo, c, v)
+
+
 def _run(
     frame: pd.DataFrame,
     sma: SmaCrossConfig,
@@ -40,7 +62,7 @@ def _run(
     runner = BacktestRunner(
         config,
         {"BTCUSDT": frame},
-        SmaCross(sma),
+        _CountingSma(sma),
         funding_rates={"BTCUSDT": load_funding(data_dir, "BTCUSDT")},
         store=store,
     )
