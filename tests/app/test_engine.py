@@ -82,3 +82,52 @@ def test_candle_events_carry_the_candle() -> None:
     Engine(clock, bus, Scheduler()).run(ReplayFeed({"BTCUSDT": frame(0, 1)}, "1h"))
     assert events[0].payload["symbol"] == "BTCUSDT"
     assert events[0].time == MS_PER_HOUR
+
+
+class _QuietAfter:
+    """A skipper that needs candle ``busy`` one at a time and nothing else."""
+
+    def __init__(self, busy: int) -> None:
+        self.busy = busy
+        self.skipped: list[tuple[int, int]] = []
+
+    def quiet_until(self, symbol: str, bars: object, start: int, stop: int) -> int:
+        return self.busy if start <= self.busy < stop else stop
+
+    def skip_bars(self, symbol: str, bars: object, start: int, stop: int) -> None:
+        self.skipped.append((start, stop))
+
+
+def test_run_columns_fast_forwards_around_busy_candles_and_jobs() -> None:
+    clock = SimulatedClock(0)
+    sched = Scheduler()
+    jobs: list[tuple[int, int]] = []
+    sched.every("daily", 24 * MS_PER_HOUR, lambda t: jobs.append((t, clock.now())), start_at=0)
+    engine = Engine(clock, InProcessBus(clock), sched, publish_candles=False)
+    seen: list[int] = []
+    skipper = _QuietAfter(busy=40)
+    engine.on_bar(lambda s, ot, ct, o, h, lo, c, v: seen.append(ct), skipper=skipper)
+    assert engine.can_fast_forward
+    cols = ReplayFeed({"BTCUSDT": frame(0, 100)}, "1h").columns("BTCUSDT")
+    ticks: list[int] = []
+    stats = engine.run_columns(cols, 0, progress=ticks.append, progress_every=10)
+
+    h = MS_PER_HOUR
+    # per candle: the busy one, and the ones closing at or after each daily job (run first)
+    assert seen == [h, 24 * h, 41 * h, 48 * h, 72 * h, 96 * h]
+    assert jobs == [(0, h), (24 * h, 24 * h), (48 * h, 48 * h), (72 * h, 72 * h), (96 * h, 96 * h)]
+    assert skipper.skipped[0] == (1, 23)
+    covered = sorted([i for a, b in skipper.skipped for i in range(a, b)] + [0, 23, 40, 47, 71, 95])
+    assert covered == list(range(100))
+    assert stats.candles == 100 == sum(ticks) and stats.last_close == 100 * h
+    assert engine.last_close == {"BTCUSDT": 100 * h} and clock.now() == 100 * h
+
+
+def test_run_columns_without_a_skipper_sees_every_candle() -> None:
+    clock = SimulatedClock(0)
+    engine = Engine(clock, InProcessBus(clock), Scheduler(), publish_candles=False)
+    seen: list[int] = []
+    engine.on_bar(lambda s, ot, ct, o, h, lo, c, v: seen.append(ct))
+    assert not engine.can_fast_forward
+    engine.run_columns(ReplayFeed({"BTCUSDT": frame(0, 5)}, "1h").columns("BTCUSDT"), 2)
+    assert seen == [3 * MS_PER_HOUR, 4 * MS_PER_HOUR, 5 * MS_PER_HOUR]

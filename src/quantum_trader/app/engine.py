@@ -7,8 +7,12 @@ through the bus. Only the clock and the candle source differ between replay and 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
 
 from quantum_trader.bus import topics
 from quantum_trader.bus.envelope import to_payload
@@ -27,6 +31,71 @@ Bar = tuple[str, int, int, float, float, float, float, float]
 
 _TIMEFRAMES = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "8h", "12h", "1d")
 _TIMEFRAME_BY_MS = {timeframe_ms(tf): tf for tf in _TIMEFRAMES}
+
+
+#: Fast-forward: a run of fewer quiet candles than this is processed one by one (cheaper).
+MIN_FAST_FORWARD = 3
+
+
+@dataclass(frozen=True, slots=True)
+class BarColumns:
+    """One symbol's candles as columns (numpy arrays, plus Python lists for the scalar path).
+
+    ``close_time`` must be strictly increasing; the engine checks it once per run.
+    """
+
+    symbol: str
+    open_time: npt.NDArray[np.int64]
+    close_time: npt.NDArray[np.int64]
+    open: npt.NDArray[np.float64]
+    high: npt.NDArray[np.float64]
+    low: npt.NDArray[np.float64]
+    close: npt.NDArray[np.float64]
+    volume: npt.NDArray[np.float64]
+    #: open, high, low, close, volume as one (n, 5) matrix: one ``tolist`` per candle row
+    rows: npt.NDArray[np.float64] | None = None
+
+    def __post_init__(self) -> None:
+        if self.rows is None:
+            rows = np.column_stack([self.open, self.high, self.low, self.close, self.volume])
+            object.__setattr__(self, "rows", rows)
+
+    def __len__(self) -> int:
+        return len(self.close_time)
+
+    def bars(self, start: int = 0, stop: int | None = None) -> Iterator[Bar]:
+        """Rows ``[start, stop)`` as the engine's scalar tuples."""
+        sl = slice(start, stop)
+        n = len(self.close_time[sl])
+        return zip(
+            [self.symbol] * n,
+            self.open_time[sl].tolist(),
+            self.close_time[sl].tolist(),
+            self.open[sl].tolist(),
+            self.high[sl].tolist(),
+            self.low[sl].tolist(),
+            self.close[sl].tolist(),
+            self.volume[sl].tolist(),
+            strict=True,
+        )
+
+
+@runtime_checkable
+class BarSkipper(Protocol):
+    """The fast-forward capability of a bar handler's owner (see :meth:`Engine.run_columns`).
+
+    ``quiet_until`` answers: from candle ``start``, which is the first candle (at most ``stop``)
+    this participant must see through its per-candle handler? Every candle before it may be
+    handed over in bulk instead. ``skip_bars`` applies candles ``[start, stop)`` at once and must
+    leave exactly the state (and records: ledger, equity points, events) that the per-candle
+    calls would have left. Looking at later candles to find the horizon is allowed; acting on
+    them is not: a quiet candle is one where the per-candle call provably changes nothing but
+    the participant's running state.
+    """
+
+    def quiet_until(self, symbol: str, bars: BarColumns, start: int, stop: int) -> int: ...
+
+    def skip_bars(self, symbol: str, bars: BarColumns, start: int, stop: int) -> None: ...
 
 
 @dataclass(slots=True)
@@ -66,6 +135,7 @@ class Engine:
         self.stats = EngineStats()
         self._handlers: list[CandleHandler] = []
         self._bar_handlers: list[BarHandler] = []
+        self._skippers: list[BarSkipper | None] = []
         self.publish_candles = publish_candles
         self._sim_clock = clock if isinstance(clock, SimulatedClock) else None
         self._market_data = market_data
@@ -74,9 +144,26 @@ class Engine:
     def on_candle(self, handler: CandleHandler) -> None:
         self._handlers.append(handler)
 
-    def on_bar(self, handler: BarHandler) -> None:
-        """Register a scalar candle handler (runs before candle handlers, in order)."""
+    def on_bar(self, handler: BarHandler, *, skipper: BarSkipper | None = None) -> None:
+        """Register a scalar candle handler (runs before candle handlers, in order).
+
+        ``skipper``: the handler's fast-forward side (see :meth:`run_columns`); a handler
+        without one makes every candle go through the per-candle path.
+        """
         self._bar_handlers.append(handler)
+        self._skippers.append(skipper)
+
+    @property
+    def can_fast_forward(self) -> bool:
+        """Whether :meth:`run_columns` can hand quiet candles over in bulk: every bar handler
+        has a skipper, no candle handler or candle event needs per-candle objects, and the
+        clock is simulated (a wall clock must see each candle arrive)."""
+        return (
+            self._sim_clock is not None
+            and not self._handlers
+            and not self.publish_candles
+            and all(s is not None for s in self._skippers)
+        )
 
     def resume_from(self, last_close: dict[str, int]) -> None:
         """Continue a replay: the per-symbol last close times of the interrupted run."""
@@ -188,6 +275,103 @@ class Engine:
                 self._flush_progress(pending, close_time, progress)
                 pending = 0
         self._flush_progress(pending, close_time, progress)
+        return stats
+
+    def run_columns(
+        self,
+        bars: BarColumns,
+        start: int = 0,
+        *,
+        fast_forward: bool = True,
+        progress: Callable[[int], None] | None = None,
+        progress_every: int = 1024,
+    ) -> EngineStats:
+        """Process one symbol's candles ``bars[start:]``, fast-forwarding quiet stretches.
+
+        **Fast-forward** (when ``fast_forward`` and :attr:`can_fast_forward`): before each
+        candle the engine asks every skipper, last registered first, for its quiet horizon
+        (``quiet_until``); the smallest one, also bounded by the next scheduler job, ends a
+        stretch of candles that nobody needs one at a time. Each skipper then applies the
+        stretch in bulk (``skip_bars``, in registration order), the clock moves to its last
+        close, and the candle at the horizon goes through the per-candle path as usual. The
+        result — ledger, trades, equity curve, events — is the per-candle result exactly;
+        ``tests/backtester/test_fast_forward.py`` replays real data both ways and compares.
+        Otherwise every candle goes through :meth:`run_bars`.
+        """
+        n = len(bars)
+        if start >= n:
+            return self.stats
+        times = bars.close_time
+        if n - start > 1 and bool(np.any(np.diff(times[start:]) <= 0)):
+            bad = start + int(np.argmax(np.diff(times[start:]) <= 0))
+            raise DataError(
+                f"{bars.symbol} candle stream went backwards: close {fmt(int(times[bad + 1]))} "
+                f"after {fmt(int(times[bad]))}"
+            )
+        if not (fast_forward and self.can_fast_forward):
+            return self.run_bars(bars.bars(start), progress=progress, progress_every=progress_every)
+        symbol = bars.symbol
+        skippers = [s for s in self._skippers if s is not None]
+        asking = skippers[::-1]
+        handlers = tuple(self._bar_handlers)
+        scheduler = self.scheduler
+        next_due = scheduler.next_due
+        sim = self._sim_clock
+        assert sim is not None
+        stats = self.stats
+        per_symbol = stats.per_symbol
+        last_close = self._last_close
+        rows = bars.rows
+        assert rows is not None
+        if int(times[start]) <= last_close.get(symbol, -1):
+            self._backwards(symbol, int(times[start]))
+        if stats.first_close is None:
+            stats.first_close = int(times[start])
+        pending = 0
+        k = start
+        while k < n:
+            horizon = n
+            due = next_due()
+            if due is not None:
+                horizon = min(horizon, k + int(np.searchsorted(times[k:], due, side="left")))
+            for skipper in asking:
+                if horizon - k < MIN_FAST_FORWARD:
+                    break
+                horizon = skipper.quiet_until(symbol, bars, k, horizon)
+            if horizon - k >= MIN_FAST_FORWARD:
+                for skipper in skippers:
+                    skipper.skip_bars(symbol, bars, k, horizon)
+                last = int(times[horizon - 1])
+                last_close[symbol] = last
+                sim.advance_to(last)
+                per_symbol[symbol] = per_symbol.get(symbol, 0) + horizon - k
+                pending += horizon - k
+                k = horizon
+                stop = k + 1
+            else:
+                # a short stretch: cheaper one by one, up to and including the horizon
+                stop = max(horizon, k) + 1
+            stop = min(stop, n)
+            if stop > k:
+                open_l = bars.open_time[k:stop].tolist()
+                close_l = times[k:stop].tolist()
+                for close_time, open_time, (o, h, lo, c, v) in zip(
+                    close_l, open_l, rows[k:stop].tolist(), strict=True
+                ):
+                    last_close[symbol] = close_time
+                    sim.advance_to(close_time)
+                    due = next_due()
+                    if due is not None and due <= close_time:
+                        stats.jobs_run += len(scheduler.run_due(close_time))
+                    for handler in handlers:
+                        handler(symbol, open_time, close_time, o, h, lo, c, v)
+                pending += stop - k
+            per_symbol[symbol] = per_symbol.get(symbol, 0) + max(stop - k, 0)
+            k = stop
+            if pending >= progress_every:
+                self._flush_progress(pending, last_close[symbol], progress)
+                pending = 0
+        self._flush_progress(pending, last_close[symbol], progress)
         return stats
 
     def _backwards(self, symbol: str, close_time: int) -> None:

@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from quantum_trader.app.engine import BarColumns
 from quantum_trader.domain.errors import DataError
 from quantum_trader.domain.market import Candle
 from quantum_trader.domain.time import fmt, timeframe_ms
@@ -52,6 +53,21 @@ class ReplayFeed:
 
     def __len__(self) -> int:
         return sum(len(t) for t, _ in self._arrays.values())
+
+    def columns(self, symbol: str) -> BarColumns:
+        """One symbol's candles as columns, for :meth:`Engine.run_columns` (fast-forward)."""
+        times, values = self._arrays[symbol]
+        return BarColumns(
+            symbol,
+            times,
+            times + self._step,
+            np.ascontiguousarray(values[:, 0]),
+            np.ascontiguousarray(values[:, 1]),
+            np.ascontiguousarray(values[:, 2]),
+            np.ascontiguousarray(values[:, 3]),
+            np.ascontiguousarray(values[:, 4]),
+            values,
+        )
 
     def bars(
         self, start: int = 0

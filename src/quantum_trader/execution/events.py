@@ -8,22 +8,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from quantum_trader.domain.orders import Fill, Order
+from quantum_trader.domain.orders import Fill, Order, OrderStatus, OrderType, Side
 from quantum_trader.domain.positions import Trade
+
+# enum member -> plain value: ``.value`` on an enum member is a slow descriptor in Python 3.11
+_VALUE: dict[object, str] = {m: m.value for enum in (Side, OrderType, OrderStatus) for m in enum}
 
 
 def order_payload(o: Order) -> dict[str, Any]:
     return {
         "client_order_id": o.client_order_id,
         "symbol": o.symbol,
-        "side": o.side.value,
-        "order_type": o.order_type.value,
+        "side": _VALUE[o.side],
+        "order_type": _VALUE[o.order_type],
         "quantity": o.quantity,
         "created_at": o.created_at,
         "price": o.price,
         "stop_price": o.stop_price,
         "reduce_only": o.reduce_only,
-        "status": o.status.value,
+        "status": _VALUE[o.status],
         "filled_quantity": o.filled_quantity,
         "average_price": o.average_price,
         "updated_at": o.updated_at,
@@ -36,7 +39,7 @@ def fill_payload(f: Fill) -> dict[str, Any]:
         "fill_id": f.fill_id,
         "client_order_id": f.client_order_id,
         "symbol": f.symbol,
-        "side": f.side.value,
+        "side": _VALUE[f.side],
         "quantity": f.quantity,
         "price": f.price,
         "fee": f.fee,
@@ -49,7 +52,7 @@ def trade_payload(t: Trade) -> dict[str, Any]:
     return {
         "trade_id": t.trade_id,
         "symbol": t.symbol,
-        "side": t.side.value,
+        "side": _VALUE[t.side],
         "quantity": t.quantity,
         "entry_price": t.entry_price,
         "exit_price": t.exit_price,

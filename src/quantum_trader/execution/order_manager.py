@@ -190,7 +190,7 @@ class OrderManager:
         self.pending_orders[order.client_order_id] = order
         # one event per fill: the fill, with the order's new state (no separate order update)
         payload = fill_payload(fill)
-        payload["order_status"] = order.status.value
+        payload["order_status"] = str(order.status)
         payload["order_filled_quantity"] = order.filled_quantity
         payload["order_average_price"] = order.average_price
         self.bus.publish(topics.EXECUTION_ORDER_FILLED, payload, source="execution")

@@ -3,7 +3,7 @@
 The wallet balance is, by construction, the sum of all entry amounts; ``balance_after`` on each
 entry lets a reader check that without replaying. Entries waiting to be persisted are drained by
 the checkpointer, which writes them in the same transaction as the replay cursor. ``digest`` is a
-hash chain over all entries, so two runs can be compared with one string.
+hash over all entries in order, so two runs can be compared with one string.
 """
 
 from __future__ import annotations
@@ -52,14 +52,14 @@ class Ledger:
     (999.5, 2)
     """
 
-    __slots__ = ("_balance", "_digest", "_digested", "_entries", "_pending")
+    __slots__ = ("_balance", "_digested", "_entries", "_hasher", "_pending")
 
     def __init__(self) -> None:
         self._entries: list[LedgerEntry] = []
         self._pending: list[LedgerEntry] = []
         self._balance = 0.0
-        self._digest = ""
-        self._digested = 0  # entries folded into _digest so far (hashed lazily, on read)
+        self._hasher = hashlib.sha256()
+        self._digested = 0  # entries fed to the hasher so far (hashed lazily, on read)
 
     @property
     def balance(self) -> float:
@@ -75,12 +75,13 @@ class Ledger:
 
     @property
     def digest(self) -> str:
-        """sha256 chain over all entries (computed on read, so appends stay cheap)."""
+        """sha256 over all entries' canonical lines, in order (fed on read, so appends stay
+        cheap; the value does not depend on when it is read)."""
         if self._digested < len(self._entries):
-            for entry in self._entries[self._digested :]:
-                self._chain(entry)
+            lines = [e.canonical() for e in self._entries[self._digested :]]
+            self._hasher.update(("\n" + "\n".join(lines)).encode())
             self._digested = len(self._entries)
-        return self._digest
+        return self._hasher.hexdigest()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -94,6 +95,23 @@ class Ledger:
         self._entries.append(entry)
         self._pending.append(entry)
         return entry
+
+    def changes_after(self, time: int) -> tuple[float, list[tuple[int, float]]]:
+        """The balance before the entries dated after ``time``, and those entries as
+        (time, balance after), oldest first (the latest entries only: it scans from the end).
+
+        >>> led = Ledger()
+        >>> _ = led.append(0, LedgerKind.DEPOSIT, "", 100.0, "initial")
+        >>> _ = led.append(5, LedgerKind.FUNDING, "BTCUSDT", -1.0, "funding@5")
+        >>> led.changes_after(0)
+        (100.0, [(5, 99.0)])
+        """
+        entries = self._entries
+        i = len(entries)
+        while i > 0 and entries[i - 1].time > time:
+            i -= 1
+        before = entries[i - 1].balance_after if i > 0 else 0.0
+        return before, [(e.time, e.balance_after) for e in entries[i:]]
 
     def drain_pending(self) -> list[LedgerEntry]:
         out, self._pending = self._pending, []
@@ -114,7 +132,3 @@ class Ledger:
                 )
             self._entries.append(entry)
         self._balance = entries[-1].balance_after if entries else 0.0
-
-    def _chain(self, entry: LedgerEntry) -> None:
-        text = self._digest + "\n" + entry.canonical()
-        self._digest = hashlib.sha256(text.encode()).hexdigest()

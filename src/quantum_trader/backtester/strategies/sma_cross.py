@@ -9,13 +9,18 @@ exactly every ``resum_every`` candles so float drift cannot accumulate over long
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from quantum_trader.backtester.strategies.base import TradingContext
 from quantum_trader.domain.errors import DomainValidationError
 from quantum_trader.domain.orders import OrderStatus, OrderType, Side
+from quantum_trader.execution.columns import CandleColumns
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +57,89 @@ class _Series:
         self.prev_slow = float("nan")
 
 
+class _Plan:
+    """The indicator computed ahead over a symbol's remaining candles, for fast-forward.
+
+    Built from the strategy's own state with the same float operations as ``on_bar``: the
+    running sums are sequential (``np.add.accumulate``) and re-summed with the builtin ``sum``
+    at the same candle counts, so every value equals the per-candle one bit for bit.
+    """
+
+    __slots__ = (
+        "bars",
+        "base",
+        "count0",
+        "fast_mean",
+        "signals",
+        "slow_mean",
+        "sum_fast",
+        "sum_slow",
+        "valid",
+    )
+
+    def __init__(self, s: _Series, config: SmaCrossConfig, bars: CandleColumns, base: int) -> None:
+        fast_n, slow_n = config.fast, config.slow
+        closes = bars.close[base:]
+        n = len(closes)
+        ordered = [s.buf[(s.i + k) % slow_n] for k in range(slow_n)]
+        window = np.concatenate([np.asarray(ordered, dtype=np.float64), closes])
+        step_slow = closes - window[:n]
+        step_fast = closes - window[slow_n - fast_n : slow_n - fast_n + n]
+        counts = s.count + 1 + np.arange(n)
+        resums = np.flatnonzero(counts % config.resum_every == 0).tolist()
+        sum_fast = np.empty(n)
+        sum_slow = np.empty(n)
+        init_fast, init_slow = s.sum_fast, s.sum_slow
+        seg = 0
+        for r in [*resums, n]:
+            if r > seg:
+                sum_fast[seg:r] = np.add.accumulate(
+                    np.concatenate(([init_fast], step_fast[seg:r]))
+                )[1:]
+                sum_slow[seg:r] = np.add.accumulate(
+                    np.concatenate(([init_slow], step_slow[seg:r]))
+                )[1:]
+            if r < n:
+                last = window[r + 1 : r + 1 + slow_n].tolist()  # the buffer, oldest first
+                init_slow = sum_slow[r] = sum(last)
+                init_fast = sum_fast[r] = sum(last[slow_n - fast_n :])
+                seg = r + 1
+        fast = sum_fast / fast_n
+        slow = sum_slow / slow_n
+        valid = counts >= slow_n
+        prev_fast = np.empty(n)
+        prev_slow = np.empty(n)
+        prev_fast[0], prev_slow[0] = s.prev_fast, s.prev_slow
+        prev_fast[1:] = np.where(valid[:-1], fast[:-1], s.prev_fast)
+        prev_slow[1:] = np.where(valid[:-1], slow[:-1], s.prev_slow)
+        with np.errstate(invalid="ignore"):
+            crossing = ((prev_fast < prev_slow) & (fast > slow)) | (
+                (prev_fast > prev_slow) & (fast < slow)
+            )
+        self.bars = bars
+        self.base = base
+        self.count0 = s.count
+        self.sum_fast: npt.NDArray[np.float64] = sum_fast
+        self.sum_slow: npt.NDArray[np.float64] = sum_slow
+        self.fast_mean: npt.NDArray[np.float64] = fast
+        self.slow_mean: npt.NDArray[np.float64] = slow
+        self.valid: npt.NDArray[np.bool_] = valid
+        self.signals: list[int] = np.flatnonzero(crossing & valid).tolist()
+
+    def matches(self, s: _Series, bars: CandleColumns, start: int) -> bool:
+        """Whether the strategy's state at ``start`` is the one this plan predicted."""
+        j = start - self.base
+        if bars is not self.bars or j < 0 or j >= len(self.sum_fast):
+            return False
+        if j == 0:
+            return s.count == self.count0
+        return (
+            s.count == self.count0 + j
+            and s.sum_fast == self.sum_fast[j - 1]
+            and s.sum_slow == self.sum_slow[j - 1]
+        )
+
+
 class SmaCross:
     """Goes long on a golden cross and short on a death cross (or flat when ``long_only``)."""
 
@@ -62,6 +150,7 @@ class SmaCross:
         self._series: dict[str, _Series] = {}
         self._sizes = dict(self.config.quantities)
         self._ctx: TradingContext | None = None
+        self._plans: dict[str, _Plan] = {}
         self.signals = 0
         self.rejections = 0
 
@@ -104,6 +193,49 @@ class SmaCross:
             self._target(symbol, 1.0)
         elif pf > ps and fast < slow:
             self._target(symbol, 0.0 if self.config.long_only else -1.0)
+
+    # ------------------------------------------------------------------ fast-forward
+    def quiet_until(self, symbol: str, bars: CandleColumns, start: int, stop: int) -> int:
+        """The next candle in ``[start, stop)`` on which a crossover fires (else ``stop``):
+        candles before it only move the means."""
+        s = self._series.get(symbol)
+        if s is None:
+            return start
+        plan = self._plans.get(symbol)
+        if plan is None or not plan.matches(s, bars, start):
+            plan = self._plans[symbol] = _Plan(s, self.config, bars, start)
+        j = start - plan.base
+        k = bisect_left(plan.signals, j)
+        if k < len(plan.signals):
+            return min(stop, plan.base + plan.signals[k])
+        return stop
+
+    def skip_bars(self, symbol: str, bars: CandleColumns, start: int, stop: int) -> None:
+        """Advance the means over candles ``[start, stop)`` (none of them signals)."""
+        s = self._series[symbol]
+        plan = self._plans.get(symbol)
+        if plan is None or not plan.matches(s, bars, start):
+            plan = self._plans[symbol] = _Plan(s, self.config, bars, start)
+        slow_n = self.config.slow
+        n = stop - start
+        last = stop - 1 - plan.base
+        i = s.i
+        if n >= slow_n:
+            tail = bars.close[stop - slow_n : stop].tolist()
+            new_i = (i + n) % slow_n
+            s.buf = tail[slow_n - new_i :] + tail[: slow_n - new_i]
+        else:
+            first = min(n, slow_n - i)
+            values = bars.close[start:stop].tolist()
+            s.buf[i : i + first] = values[:first]
+            s.buf[0 : n - first] = values[first:]
+        s.i = (i + n) % slow_n
+        s.count += n
+        s.sum_fast = float(plan.sum_fast[last])
+        s.sum_slow = float(plan.sum_slow[last])
+        if plan.valid[last]:
+            s.prev_fast = float(plan.fast_mean[last])
+            s.prev_slow = float(plan.slow_mean[last])
 
     def _resum(self, s: _Series) -> None:
         n = self.config.slow
@@ -152,6 +284,7 @@ class SmaCross:
     def restore(self, state: Mapping[str, Any]) -> None:
         self.signals = int(state["signals"])
         self._series = {}
+        self._plans = {}
         for sym, raw in state["series"].items():
             s = _Series(self.config.slow)
             s.buf = [float(x) for x in raw["buf"]]

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
+
 from quantum_trader.domain.errors import (
     DomainValidationError,
     InvalidTransitionError,
@@ -29,6 +31,7 @@ from quantum_trader.domain.orders import (
     Side,
 )
 from quantum_trader.domain.positions import Position
+from quantum_trader.execution.columns import CandleColumns
 from quantum_trader.execution.instruments import SymbolSpec
 from quantum_trader.execution.simulated.fees import FeeSchedule
 from quantum_trader.execution.simulated.funding import FundingSchedule
@@ -37,6 +40,7 @@ from quantum_trader.execution.venue import ExecutionListener
 from quantum_trader.portfolio.portfolio import Portfolio, PositionState
 
 _NEVER = 2**62
+_TERMINAL = frozenset(s for s in OrderStatus if s.is_terminal)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +102,9 @@ class SimulatedExchange:
         self._arrival: dict[str, int] = {}
         self._books: dict[str, _Book] = {}
         self._liquidation = self.config.liquidation
+        self._no_slippage = self.config.slippage_bps == 0 and self.config.random_slippage_bps <= 0
+        self._maker_rate = self.config.fees.maker
+        self._taker_rate = self.config.fees.taker
         self._fill_seq = 0
         self._rng = random.Random(self.config.seed)
         self._states: dict[str, PositionState] = {}
@@ -216,6 +223,52 @@ class SimulatedExchange:
         if close_time >= book.next_funding:
             self._settle_funding(book, symbol, open_time, close_time, c)
 
+    # ------------------------------------------------------------------ fast-forward
+    def quiet_until(self, symbol: str, bars: CandleColumns, start: int, stop: int) -> int:
+        """The first candle in ``[start, stop)`` that needs :meth:`on_bar` (else ``stop``).
+
+        Quiet candles: no resting order and no liquidation touch (funding times are settled
+        in bulk by :meth:`skip_bars`).
+        """
+        book = self._books.get(symbol)
+        if book is None or book.open or book.next_funding < 0:
+            return start
+        state = book.state
+        qty = state.qty
+        if qty == 0:
+            return stop
+        if self._liquidation and stop > start:
+            liq = state.liq_price
+            if qty > 0:
+                lows = bars.low[start:stop]
+                if lows.min() <= liq:
+                    stop = start + int((lows <= liq).argmax())
+            else:
+                highs = bars.high[start:stop]
+                if highs.max() >= liq:
+                    stop = start + int((highs >= liq).argmax())
+        return stop
+
+    def skip_bars(self, symbol: str, bars: CandleColumns, start: int, stop: int) -> None:
+        """Apply quiet candles ``[start, stop)``: count them, and settle the funding times
+        among them at the close of the candle that settles each (as :meth:`on_bar` would)."""
+        book = self._books[symbol]
+        book.bars += stop - start
+        times = bars.close_time
+        t = book.next_funding
+        if int(times[stop - 1]) < t:
+            return
+        closes = bars.close
+        j = start
+        while t <= int(times[stop - 1]):
+            j += int(np.searchsorted(times[j:stop], t, "left"))
+            rate = self.funding.rate_at(symbol, t)
+            if self.portfolio.apply_funding(symbol, rate, float(closes[j]), t) != 0.0:
+                self.funding_payments += 1
+            self.funding_settlements += 1
+            t = self.funding.next_after(symbol, t)
+        book.next_funding = t
+
     def _settle_funding(
         self, book: _Book, symbol: str, open_time: int, close_time: int, mark: float
     ) -> None:
@@ -244,11 +297,20 @@ class SimulatedExchange:
     ) -> None:
         bar = self._books[symbol].bars
         arrival = self._arrival
-        eligible = [cid for cid in self._open[symbol] if arrival[cid] < bar]
+        open_ids = self._open[symbol]
+        eligible = [cid for cid in open_ids if arrival[cid] < bar]
         for cid in eligible:
             order = self._orders[cid]
-            if order.order_type is OrderType.MARKET and not order.status.is_terminal:
+            if order.order_type is OrderType.MARKET and order.status not in _TERMINAL:
                 self._fill(order, state, self._slipped(order, o), False, open_time, "")
+        if not open_ids and not self._expiry:
+            # nothing rests any more: only a liquidation can still happen in this candle
+            qty = state.qty
+            if qty == 0 or not self._liquidation:
+                return
+            liq = state.liq_price
+            if (qty > 0 and lo > liq) or (qty < 0 and h < liq):
+                return
         path = candle_path(o, h, lo, c, long=state.qty > 0)
         now = 0.0
         while True:
@@ -299,6 +361,8 @@ class SimulatedExchange:
         return None
 
     def _slipped(self, order: Order, price: float) -> float:
+        if self._no_slippage:
+            return price
         bps = self.config.slippage_bps
         if self.config.random_slippage_bps > 0:
             bps += self._rng.uniform(0.0, self.config.random_slippage_bps)
@@ -329,7 +393,7 @@ class SimulatedExchange:
                 else:
                     self._finish(order, OrderStatus.REJECTED, time, shortfall)
                 return
-        fee = self.config.fees.fee(qty, price, is_maker=is_maker)
+        fee = qty * price * (self._maker_rate if is_maker else self._taker_rate)  # FeeSchedule.fee
         self._fill_seq += 1
         fill = Fill(
             fill_id=f"{order.client_order_id}-F{self._fill_seq}",
@@ -344,7 +408,7 @@ class SimulatedExchange:
         )
         updated = filled_order(order, qty, price, time)
         self._orders[order.client_order_id] = updated
-        if updated.status.is_terminal:
+        if updated.status in _TERMINAL:
             self._open[order.symbol].remove(order.client_order_id)
         exit_reason = "stop" if order.order_type is OrderType.STOP_MARKET else order.reason
         self.portfolio.apply_fill(
@@ -355,11 +419,11 @@ class SimulatedExchange:
             fee,
             time,
             order.client_order_id,
-            strategy=order.reason,
-            exit_reason=exit_reason or why,
+            order.reason,
+            exit_reason or why,
         )
         self._listener.on_fill(fill, updated)
-        if not updated.status.is_terminal and order.reduce_only:
+        if order.reduce_only and updated.status not in _TERMINAL:
             self._finish(updated, OrderStatus.CANCELED, time, "reduce-only remainder canceled")
         if state.qty == 0:
             self._cancel_reduce_only(order.symbol, time)
@@ -406,9 +470,7 @@ class SimulatedExchange:
             increase = abs(signed)
         if increase == 0.0:
             return ""
-        need = increase * price / state.leverage + self.config.fees.fee(
-            increase, price, is_maker=False
-        )
+        need = increase * price / state.leverage + increase * price * self._taker_rate
         available = self.portfolio.available_balance
         if need > available + 1e-9:
             return (
