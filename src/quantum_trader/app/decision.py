@@ -184,6 +184,44 @@ class DecisionPipeline:
         self._context: TradingContext | None = None
         self.stats = PipelineStats()
 
+    def warm_up(self, history: Mapping[str, Any]) -> int:
+        """Backfill indicator state from candles *before* the first decision, as a live engine
+        does at start: features, market state, regime and the forecast window see them; no
+        member votes, nothing is learned, nothing is traded. ``history`` maps a symbol to a
+        frame (open_time, open, high, low, close, volume) that ends before the replay starts.
+        Returns the candles used."""
+        parts = self.parts
+        if parts is None:
+            raise RuntimeError("DecisionPipeline.warm_up before bind()")
+        rows: list[tuple[int, str, Any]] = []
+        for symbol, frame in history.items():
+            if symbol not in self._symbols:
+                continue
+            cols = ("open_time", "open", "high", "low", "close", "volume")
+            rows.extend((int(r[0]), symbol, r) for r in frame[list(cols)].itertuples(index=False))
+        rows.sort(key=lambda item: (item[0], item[1] != self.config.cross_asset, item[1]))
+        for _, symbol, r in rows:
+            sym = self._symbols[symbol]
+            candle = Candle(symbol, self.config.timeframe, int(r[0]), *map(float, r[1:]))
+            close_time = candle.open_time + self._tf_ms
+            market = self._market_candle if symbol != self.config.cross_asset else None
+            if market is not None and market.open_time != candle.open_time:
+                market = None
+            if symbol == self.config.cross_asset:
+                self._market_candle = candle
+            row = sym.features.update(candle, sym.settled_funding(close_time) or None, market)
+            if not np.isnan(row).any():
+                sym.rows.append(row.copy())
+            sym.window.append(candle.close)
+            sym.closes[candle.open_time] = candle.close
+            reading = parts.regime.update(candle) if parts.regime is not None else None
+            sym.tracker.update(
+                candle,
+                reading.regime if reading is not None else None,
+                reading.vol_percentile if reading is not None else 0.5,
+            )
+        return len(rows)
+
     # --- BarStrategy ---------------------------------------------------------------------
     def bind(self, context: TradingContext) -> None:
         self._context = context

@@ -75,6 +75,9 @@ log = get_logger(__name__)
 
 Stage = Callable[[str], None]
 
+#: candles before the replay used to backfill indicators (the regime detector needs ~300)
+WARM_UP_CANDLES = 500
+
 
 @dataclass(frozen=True, slots=True)
 class RunResult:
@@ -83,6 +86,7 @@ class RunResult:
     synthetic: bool
     summary: dict[str, Any]
     runtime: Runtime
+    replay_start: int  # open time of the first replayed candle
     metrics: Metrics | None = None
     outputs: dict[str, Path] = field(default_factory=dict)
     training: tuple[TrainingReport, ...] = ()
@@ -338,6 +342,9 @@ def run_main_job(
         scheduler=rt.scheduler,
         market_data=market,
     )
+    stage("warming indicators on the candles before the replay")
+    warm = {s: f.tail(WARM_UP_CANDLES) for s, f in data.history.items()}
+    market.count("warm_up_candles", pipeline.warm_up(warm))
     handles["model_registry"].count(
         "production_loads", len(datasets) * len(settings.ensemble_models)
     )
@@ -364,6 +371,7 @@ def run_main_job(
         data.synthetic,
         summary,
         rt,
+        start,
         metrics=result.metrics,
         outputs=outputs,
         training=tuple(training),
