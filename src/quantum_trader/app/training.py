@@ -8,10 +8,14 @@ rule ``rule:bootstrap`` with that reason in the audit trail.
 
 from __future__ import annotations
 
+import multiprocessing
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -140,6 +144,40 @@ def _register_and_promote(
 FORECAST_SCOPE = "global"  # one forecaster for every symbol: channel-independent, as PatchTST
 
 
+@dataclass(frozen=True, slots=True)
+class _ForecastJob:
+    name: str
+    series: tuple[tuple[str, Any, Any], ...]  # (symbol, open_time array, close array)
+    labels: LabelSpec
+    seed: int
+    artifacts_root: str
+
+
+def _train_forecaster_in_worker(job: _ForecastJob) -> tuple[str, float, int]:
+    """Runs in a worker process: train, save into the artifact store, return
+    (digest, seconds, worker peak RSS in KiB). torch lives and dies with this process."""
+    import resource
+
+    from quantum_trader.models.forecasting.candles import (
+        CandleSeries,
+        save_candle_member,
+        train_candle_forecaster,
+    )
+    from quantum_trader.models.forecasting.spec import ARCHITECTURES
+
+    name = next(a for a in ARCHITECTURES if a == job.name)
+    started = time.perf_counter()
+    series = [CandleSeries(s, t, c) for s, t, c in job.series]
+    model, metadata = train_candle_forecaster(
+        name, series, job.labels, seed=job.seed, progress=False
+    )
+    digest = LocalArtifactStore(Path(job.artifacts_root)).put(
+        partial(save_candle_member, model, metadata)
+    )
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return digest, time.perf_counter() - started, int(peak_kib)
+
+
 def ensure_forecast_models(
     models: Sequence[str],
     history: Mapping[str, pd.DataFrame],
@@ -151,43 +189,36 @@ def ensure_forecast_models(
     handles: Mapping[str, ModuleHandle],
     on_train: Callable[[str], None] | None = None,
 ) -> list[TrainingReport]:
-    """One global line per forecaster, trained on every symbol's history when missing."""
+    """One global line per forecaster, trained on every symbol's history when missing.
+
+    Training runs in a separate (spawned) worker process, so the serving process never imports
+    torch (~190 MiB); the worker's peak RSS is reported as the training budget's figure.
+    """
     from quantum_trader.models.forecasting.spec import ARCHITECTURES
 
-    wanted = [m for m in models if m in ARCHITECTURES]
     reports = []
-    for name in wanted:
+    series = tuple(
+        (s, f["open_time"].to_numpy(np.int64), f["close"].to_numpy(np.float64))
+        for s, f in history.items()
+    )
+    for name in [m for m in models if m in ARCHITECTURES]:
         key = ModelKey(name, FORECAST_SCOPE, labels.horizon)
         current = registry.production(key)
         if current is not None:
             reports.append(TrainingReport(key, current.version, 0.0, 0, trained=False))
             continue
         if on_train is not None:
-            on_train(f"{name} on {', '.join(history)}")
-        # torch is imported only here, when a forecaster must actually be trained
-        from quantum_trader.models.forecasting.candles import (
-            CandleSeries,
-            save_candle_member,
-            train_candle_forecaster,
-        )
-
-        series = [CandleSeries.from_frame(s, frame) for s, frame in history.items()]
-        started = time.perf_counter()
-        model, metadata = train_candle_forecaster(
-            name,
-            series,
-            labels,
-            seed=seed,
-            progress=False,
-        )
-        digest = artifacts.put(partial(save_candle_member, model, metadata))
+            on_train(f"{name} on {', '.join(history)} (worker process)")
+        job = _ForecastJob(name, series, labels, seed, str(artifacts.root))
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+            digest, seconds, peak_kib = pool.submit(_train_forecaster_in_worker, job).result()
         saved = ModelMetadata.from_json((artifacts.open(digest) / "metadata.json").read_text())
         handle = handles.get(name)
         if handle is not None:
             handle.count("trainings_run")
             handle.count("artifacts_written")
+            handle.count("training_worker_peak_rss_mib", peak_kib // 1024)
         rows = sum(len(f) for f in history.values())
-        reports.append(
-            _register_and_promote(registry, saved, digest, time.perf_counter() - started, rows)
-        )
+        reports.append(_register_and_promote(registry, saved, digest, seconds, rows))
     return reports
