@@ -13,6 +13,7 @@ runner, exchange and portfolio.
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -120,7 +121,6 @@ class PipelineConfig:
     timeframe: str
     labels: LabelSpec = field(default_factory=LabelSpec)
     window: int = 168  # history the forecasting members read (closes)
-    shift_check_every: int = 24  # candles between covariate-shift checks per symbol
     shift_window: int = 168  # live feature rows compared with the training reference
     cross_asset: str = "BTCUSDT"
 
@@ -136,7 +136,6 @@ class _SymbolState:
         self.window: deque[float] = deque(maxlen=config.window)
         self.closes: dict[int, float] = {}  # open time → close, for realised labels
         self.rows: deque[np.ndarray] = deque(maxlen=config.shift_window)
-        self.since_shift_check = 0
         self.working_order: str | None = None  # the last market order sent, until it is done
 
     def settled_funding(self, close_time: int) -> list[FundingRate]:
@@ -183,6 +182,8 @@ class DecisionPipeline:
         self.parts: PipelineParts | None = None
         self._context: TradingContext | None = None
         self.stats = PipelineStats()
+        #: when a list, every decision's latency (ns, candle in → order out) is appended (bench)
+        self.latencies_ns: list[int] | None = None
 
     def warm_up(self, history: Mapping[str, Any]) -> int:
         """Backfill indicator state from candles *before* the first decision, as a live engine
@@ -255,11 +256,14 @@ class DecisionPipeline:
         sym = self._symbols.get(symbol)
         if sym is None:
             return  # a symbol the runner replays for context only
+        started = time.perf_counter_ns() if self.latencies_ns is not None else 0
         candle = Candle(symbol, self.config.timeframe, open_time, o, h, lo, c, v)
         parts.risk_view.last_close[symbol] = close_time
         self._learn(symbol, sym, candle, close_time, parts)
         signal = self._signal(symbol, sym, candle, close_time, parts)
         self._act(symbol, sym, candle, signal, parts, context)
+        if self.latencies_ns is not None:
+            self.latencies_ns.append(time.perf_counter_ns() - started)
 
     # --- steps ---------------------------------------------------------------------------
     def _learn(
@@ -328,13 +332,25 @@ class DecisionPipeline:
             )
         if not np.isnan(row).any():
             sym.rows.append(row.copy())
-        sym.since_shift_check += 1
-        enough = intel.covariate is not None and len(sym.rows) >= intel.covariate.config.min_rows
-        if sym.since_shift_check >= self.config.shift_check_every and enough:
-            sym.since_shift_check = 0
+
+    def check_covariate_shift(self, now: int) -> int:
+        """Compare every symbol's recent live feature rows with each member's training
+        reference. A monitoring job the engine schedules between candles — not part of any
+        decision's latency; returns the checks run."""
+        parts = self.parts
+        intel = parts.intelligence if parts is not None else None
+        if parts is None or intel is None or intel.covariate is None:
+            return 0
+        checks = 0
+        for symbol, sym in self._symbols.items():
+            if len(sym.rows) < intel.covariate.config.min_rows:
+                continue
             live = np.vstack(sym.rows)
-            for vote in signal.votes:
-                intel.check_features(symbol, vote.model, live, sym.features.names, now)
+            for model in parts.ensembles[symbol].config.models:
+                if intel.covariate.reference(symbol, model) is not None:
+                    intel.check_features(symbol, model, live, sym.features.names, now)
+                    checks += 1
+        return checks
 
     def _act(
         self,

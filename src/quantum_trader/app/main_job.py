@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,7 +56,8 @@ from quantum_trader.features.labels import LabelSpec
 from quantum_trader.intelligence.service import Intelligence, IntelligenceConfig
 from quantum_trader.learning.registry import ModelRegistry
 from quantum_trader.models.ensemble.ensemble import Ensemble, EnsembleConfig
-from quantum_trader.models.ensemble.loading import DEFAULT_LOADERS, load_members
+from quantum_trader.models.ensemble.loading import DEFAULT_LOADERS, MemberLoader, load_members
+from quantum_trader.models.ensemble.member import Member
 from quantum_trader.models.ensemble.weights import EqualWeights, WeightProvider
 from quantum_trader.models.forecasting.member import forecast_loader
 from quantum_trader.models.forecasting.spec import ARCHITECTURES
@@ -77,6 +79,8 @@ Stage = Callable[[str], None]
 
 #: candles before the replay used to backfill indicators (the regime detector needs ~300)
 WARM_UP_CANDLES = 500
+#: how often live features are compared with the training reference (engine time)
+SHIFT_CHECK_INTERVAL_MS = 24 * 3_600_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +94,8 @@ class RunResult:
     metrics: Metrics | None = None
     outputs: dict[str, Path] = field(default_factory=dict)
     training: tuple[TrainingReport, ...] = ()
+    latencies_ns: tuple[int, ...] = ()  # per decision, when asked for
+    replay_seconds: float = 0.0
 
 
 def _labels(settings: Settings) -> LabelSpec:
@@ -166,7 +172,9 @@ class _Composer:
             else EqualWeights()
         )
         ensembles = {}
-        loaders = DEFAULT_LOADERS | {n: forecast_loader(_labels(settings)) for n in ARCHITECTURES}
+        # a global forecaster serves every symbol: load its session once, not once per symbol
+        shared = {n: _load_once(forecast_loader(_labels(settings))) for n in ARCHITECTURES}
+        loaders = DEFAULT_LOADERS | shared
         scopes: dict[str, str] = dict.fromkeys(ARCHITECTURES, FORECAST_SCOPE)
         for symbol, data in self.datasets.items():
             members = load_members(
@@ -186,9 +194,13 @@ class _Composer:
                 handle=self.handles.get("ensemble"),
             )
             if intelligence.covariate is not None:
+                # every member of this symbol was trained on this window: one shared reference
                 labelled = data.x[~pd.isna(data.y)]
-                for model in settings.ensemble_models:
-                    intelligence.covariate.fit_reference(model, labelled, data.names, symbol)
+                reference = intelligence.covariate.fit_reference(
+                    settings.ensemble_models[0], labelled, data.names, symbol
+                )
+                for model in settings.ensemble_models[1:]:
+                    intelligence.covariate.set_reference(model, reference, symbol)
         regime = (
             RegimeDetector(bus=rt.bus, status=rt.status)
             if settings.regime_detection_enabled
@@ -240,6 +252,18 @@ class _Composer:
         )
 
 
+def _load_once(loader: MemberLoader) -> MemberLoader:
+    """A loader that returns the same member for the same artifact folder."""
+    loaded: dict[Path, Member] = {}
+
+    def load(directory: Path, handle: ModuleHandle | None) -> Member:
+        if directory not in loaded:
+            loaded[directory] = loader(directory, handle)
+        return loaded[directory]
+
+    return load
+
+
 def _register_models(rt: Runtime) -> dict[str, ModuleHandle]:
     settings = rt.settings
     handles = {
@@ -268,6 +292,7 @@ def run_main_job(
     on_stage: Stage | None = None,
     on_start: Callable[[int], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
+    record_latency: bool = False,
 ) -> RunResult:
     """Train what is missing, replay the last ``replay_days`` through the pipeline, report."""
     stage = on_stage or (lambda _text: None)
@@ -342,6 +367,15 @@ def run_main_job(
         scheduler=rt.scheduler,
         market_data=market,
     )
+    if record_latency:
+        pipeline.latencies_ns = []
+    rt.scheduler.every(
+        "covariate_shift.check",
+        SHIFT_CHECK_INTERVAL_MS,
+        pipeline.check_covariate_shift,
+        start_at=start + SHIFT_CHECK_INTERVAL_MS,
+        catch_up=False,
+    )
     stage("warming indicators on the candles before the replay")
     warm = {s: f.tail(WARM_UP_CANDLES) for s, f in data.history.items()}
     market.count("warm_up_candles", pipeline.warm_up(warm))
@@ -353,7 +387,9 @@ def run_main_job(
     stage("replaying")
     status, result = "FAILED", None
     try:
+        replay_started = time.perf_counter()
         result = runner.run(progress=on_progress)
+        replay_seconds = time.perf_counter() - replay_started
         status = "FINISHED"
     finally:
         if composer.intelligence is not None:
@@ -375,6 +411,8 @@ def run_main_job(
         metrics=result.metrics,
         outputs=outputs,
         training=tuple(training),
+        latencies_ns=tuple(pipeline.latencies_ns or ()),
+        replay_seconds=replay_seconds,
     )
 
 

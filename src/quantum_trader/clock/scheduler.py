@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from quantum_trader.domain.time import fmt
 
-JobFn = Callable[[int], None]
+JobFn = Callable[[int], object]  # a return value (e.g. a count) is ignored
 
 
 @dataclass(slots=True)

@@ -12,6 +12,7 @@ PSI) and at its end.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -187,6 +188,7 @@ class CovariateShiftMonitor:
         # (scope, model) -> reference; scope is a symbol for per-symbol models, ANY_SYMBOL else
         self._references: dict[tuple[str, str], ShiftReference] = {}
         self._active: dict[tuple[str, str], float] = {}  # (symbol, model) -> severity at start
+        self._memo: tuple[tuple[int, bytes], tuple[list[FeatureShift], float]] | None = None
 
     def set_reference(
         self, model: str, reference: ShiftReference, symbol: str = ANY_SYMBOL
@@ -227,17 +229,8 @@ class CovariateShiftMonitor:
                 f"finite with >= {cfg.min_rows} rows"
             )
         live = live[-cfg.energy_window :]
-        sample = np.asarray(ref.sample)
-        per_feature = []
-        for j, name in enumerate(ref.features):
-            shares = bin_shares(live[:, j], np.asarray(ref.edges[j]))
-            stat, pvalue = ks(sample[:, j], live[:, j])
-            per_feature.append(
-                FeatureShift(name, psi(np.asarray(ref.shares[j]), shares), stat, pvalue)
-            )
-        per_feature.sort(key=lambda f: f.psi, reverse=True)
-        mean, std = np.asarray(ref.mean), np.asarray(ref.std)
-        energy = energy_distance((sample - mean) / std, (live - mean) / std)
+        fingerprint = hashlib.blake2b(live.tobytes(), digest_size=16).digest()
+        per_feature, energy = self._statistics(ref, live, (id(ref), fingerprint))
         severity = max(per_feature[0].psi / cfg.psi_enter, energy / ref.energy_threshold)
         key = (symbol, model)
         was = key in self._active
@@ -266,6 +259,30 @@ class CovariateShiftMonitor:
             self._count("shifts_ended")
             self._publish(report, "ended")
         return report
+
+    def _statistics(
+        self, ref: ShiftReference, live: FloatArray, key: tuple[int, bytes]
+    ) -> tuple[list[FeatureShift], float]:
+        """Per-feature PSI/KS and the energy distance of ``live`` against ``ref``.
+
+        Models that share one training reference (the members trained on the same window) are
+        checked against the same live window: the statistics are computed once and reused for
+        each of them (``key`` = the reference's identity and the window's content hash)."""
+        if self._memo is not None and self._memo[0] == key:
+            return self._memo[1]
+        sample = np.asarray(ref.sample)
+        per_feature = []
+        for j, name in enumerate(ref.features):
+            shares = bin_shares(live[:, j], np.asarray(ref.edges[j]))
+            stat, pvalue = ks(sample[:, j], live[:, j])
+            per_feature.append(
+                FeatureShift(name, psi(np.asarray(ref.shares[j]), shares), stat, pvalue)
+            )
+        per_feature.sort(key=lambda f: f.psi, reverse=True)
+        mean, std = np.asarray(ref.mean), np.asarray(ref.std)
+        energy = energy_distance((sample - mean) / std, (live - mean) / std)
+        self._memo = (key, (per_feature, energy))
+        return per_feature, energy
 
     def _publish(self, report: ShiftReport, state: str) -> None:
         if self._bus is None:

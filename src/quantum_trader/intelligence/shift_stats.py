@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 from scipy.spatial.distance import cdist
-from scipy.stats import ks_2samp
+from scipy.special import kolmogorov
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -49,8 +49,24 @@ def psi(reference_shares: FloatArray, live_shares: FloatArray) -> float:
 
 
 def ks(reference: FloatArray, live: FloatArray) -> tuple[float, float]:
-    res = ks_2samp(reference, live)
-    return float(res.statistic), float(res.pvalue)
+    """Two-sample Kolmogorov-Smirnov statistic and its asymptotic p-value.
+
+    Written out because ``scipy.stats.ks_2samp`` spends ~1.5 ms per call in generic argument
+    handling and an exact/series p-value; the statistic is two ``searchsorted`` calls and the
+    p-value Kolmogorov's limiting distribution at ``sqrt(n m / (n + m)) * D`` (scipy.special).
+
+    >>> ks(np.arange(10.0), np.arange(10.0))[0]
+    0.0
+    >>> round(ks(np.zeros(50), np.ones(50))[0], 3)
+    1.0
+    """
+    a, b = np.sort(reference), np.sort(live)
+    grid = np.concatenate([a, b])
+    cdf_a = np.searchsorted(a, grid, side="right") / len(a)
+    cdf_b = np.searchsorted(b, grid, side="right") / len(b)
+    statistic = float(np.abs(cdf_a - cdf_b).max())
+    en = len(a) * len(b) / (len(a) + len(b))
+    return statistic, float(kolmogorov(np.sqrt(en) * statistic))
 
 
 def energy_distance(x: FloatArray, y: FloatArray) -> float:

@@ -1,0 +1,111 @@
+"""Pipeline budgets of the main job (issue: decision latency, replay throughput, serving RSS).
+
+Two child processes, so each figure belongs to one process:
+
+1. *training*: ``run_main_job`` on SYMBOLS with a one-day replay trains every missing model
+   (tree models in-process, forecasters in a spawned worker whose peak RSS is reported);
+2. *serving*: ``run_main_job`` again on the same database — every model now has a PRODUCTION
+   version, so nothing trains — replays REPLAY_DAYS through the full pipeline with all four
+   models and every module on, recording each decision's latency (candle in → risk-checked
+   order out). Its peak RSS is the steady-state serving figure.
+
+Budgets: p99 decision latency ≤ 3 ms per symbol; ≥ 2,000 symbol-decisions/s; serving peak RSS
+≤ 400 MiB with 10 symbols. Run: ``QT_DATA_DIR=../shared/data python bench/bench_pipeline.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+SYMBOLS = "BTCUSDT,ETHUSDT,SOLUSDT,BNBUSDT,XRPUSDT,ADAUSDT,DOGEUSDT,LINKUSDT,LTCUSDT,DOTUSDT"
+REPLAY_DAYS = int(os.environ.get("BENCH_REPLAY_DAYS", "30"))
+TRAIN_DAYS = int(os.environ.get("BENCH_TRAIN_DAYS", "365"))
+
+CHILD = r"""
+import json, os, resource, sys
+import numpy as np
+from quantum_trader.app.main_job import run_main_job
+from quantum_trader.config import load_settings
+
+result = run_main_job(load_settings(), record_latency=True)
+lat = np.array(result.latencies_ns, dtype=np.float64) / 1e3
+decisions = int(result.summary["decisions"])
+print(json.dumps({
+    "decisions": decisions,
+    "replay_seconds": result.replay_seconds,
+    "decisions_per_second": decisions / result.replay_seconds if result.replay_seconds else 0.0,
+    "latency_us": {
+        "p50": float(np.percentile(lat, 50)) if len(lat) else None,
+        "p99": float(np.percentile(lat, 99)) if len(lat) else None,
+        "max": float(lat.max()) if len(lat) else None,
+    },
+    "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    "torch_imported": "torch" in sys.modules,
+    "trained": [f"{r.key} {r.seconds:.1f}s" for r in result.training if r.trained],
+    "modules": {s.name: s.state.value for s in result.runtime.status.snapshot()},
+    "worker_rss_mib": {
+        s.name: s.counters.get("training_worker_peak_rss_mib")
+        for s in result.runtime.status.snapshot()
+        if "training_worker_peak_rss_mib" in s.counters
+    },
+}))
+"""
+
+
+def child(home: Path, replay_days: int) -> dict[str, object]:
+    env = dict(os.environ)
+    env.update(
+        QT_HOME=str(home),
+        QT_SYMBOLS=SYMBOLS,
+        QT_REPLAY_DAYS=str(replay_days),
+        QT_TRAIN_DAYS=str(TRAIN_DAYS),
+        QT_LOG_LEVEL="WARNING",
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD], env=env, check=True, capture_output=True, text=True
+    )
+    loaded: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
+    return loaded
+
+
+def main() -> None:
+    if not os.environ.get("QT_DATA_DIR"):
+        sys.exit("set QT_DATA_DIR (e.g. ../shared/data)")
+    with tempfile.TemporaryDirectory(prefix="qt-bench-") as tmp:
+        home = Path(tmp)
+        print(f"machine: {os.cpu_count()} cores; symbols: {SYMBOLS}")
+        training = child(home, 1)
+        print(f"training process: trained {training['trained']}")
+        print(
+            f"  peak RSS {training['peak_rss_mib']:.0f} MiB (tree models train in-process); "
+            f"forecaster worker peak RSS (MiB): {training['worker_rss_mib']}"
+        )
+        serving = child(home, REPLAY_DAYS)
+        lat = serving["latency_us"]
+        assert isinstance(lat, dict)
+        print(f"serving process: {REPLAY_DAYS}-day replay, nothing trained: {serving['trained']}")
+        print(
+            f"  decision latency (candle in → risk-checked order out), all four models and every "
+            f"module on: p50 {lat['p50']:.0f} µs, p99 {lat['p99']:.0f} µs, max {lat['max']:.0f} µs "
+            "(budget p99 3000 µs)"
+        )
+        print(
+            f"  replay throughput: {serving['decisions']:,} symbol-decisions in "
+            f"{serving['replay_seconds']:.1f} s = {serving['decisions_per_second']:,.0f}/s "
+            "(budget ≥ 2,000/s)"
+        )
+        print(
+            f"  peak RSS {serving['peak_rss_mib']:.0f} MiB with 10 symbols (budget 400 MiB); "
+            f"torch imported: {serving['torch_imported']}"
+        )
+        off = {k: v for k, v in dict(serving["modules"]).items() if v != "ACTIVE"}  # type: ignore[call-overload]
+        print(f"  modules not ACTIVE: {off or 'none'}")
+
+
+if __name__ == "__main__":
+    main()
