@@ -43,6 +43,19 @@ def shared_data_dir() -> Path | None:
     return None
 
 
+def _is_setting(key: str) -> bool:
+    return key.startswith(("QT_", "AI_ENGINE_", "ENABLE_")) or key.endswith("_ENABLED")
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """No Quantum Trader setting from the caller's environment leaks into the test."""
+    for key in list(os.environ):
+        if _is_setting(key):
+            monkeypatch.delenv(key)
+    return monkeypatch
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     """The shared real market data (``QT_DATA_DIR`` or ``../shared/data``)."""

@@ -1,5 +1,4 @@
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -11,11 +10,13 @@ runner = CliRunner()
 
 
 @pytest.fixture(autouse=True)
-def isolated_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    for key in list(os.environ):
-        if key.startswith(("QT_", "AI_ENGINE_", "ENABLE_")) or key.endswith("_ENABLED"):
-            monkeypatch.delenv(key)
+def isolated_home(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    monkeypatch = clean_env
     monkeypatch.setenv("QT_HOME", str(tmp_path / "home"))
+    # the command surface only: tree models on a month of history keep these runs short
+    # (all four models through the whole pipeline: tests/app/test_main_job.py)
+    monkeypatch.setenv("QT_TRAIN_DAYS", "30")
+    monkeypatch.setenv("AI_ENGINE_ENSEMBLE_MODELS", '["xgb","lgbm"]')
     monkeypatch.setenv("COLUMNS", "200")
     return tmp_path / "home"
 
@@ -26,11 +27,13 @@ def test_status_before_any_run_says_so() -> None:
     assert "No engine has run" in result.output
 
 
-def test_run_without_data_says_how_to_provide_it() -> None:
+def test_run_without_data_says_how_to_provide_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QT_OFFLINE", "true")  # tests never reach the network
     result = runner.invoke(app, ["run"])
     assert result.exit_code != 0
     message = str(result.exception)
     assert "QT_DATA_DIR=" in message and "--synthetic" in message and "data import" in message
+    assert "download attempted: skipped: QT_OFFLINE=true" in message
 
 
 def test_synthetic_run_is_labelled_and_status_shows_modules(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -37,10 +36,8 @@ ALWAYS_ON = {
 
 
 @pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, data_dir: Path) -> Path:
-    for key in list(os.environ):
-        if key.startswith(("QT_", "AI_ENGINE_", "ENABLE_")) or key.endswith("_ENABLED"):
-            monkeypatch.delenv(key)
+def env(clean_env: pytest.MonkeyPatch, tmp_path: Path, data_dir: Path) -> Path:
+    monkeypatch = clean_env
     monkeypatch.setenv("QT_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("QT_DATA_DIR", str(data_dir))
     monkeypatch.setenv("QT_REPLAY_DAYS", "10")

@@ -5,14 +5,7 @@ import pytest
 from quantum_trader.config import load_settings, module_enabled, redacted
 from quantum_trader.domain import ConfigError
 
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    import os
-
-    for key in list(os.environ):
-        if key.startswith(("QT_", "AI_ENGINE_", "ENABLE_")) or key.endswith("_ENABLED"):
-            monkeypatch.delenv(key)
+pytestmark = pytest.mark.usefixtures("clean_env")
 
 
 def test_defaults_enable_all_four_models() -> None:

@@ -6,14 +6,19 @@ synthetic data is used only when ``--synthetic`` asks for it and is labelled in 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import ccxt
 import pandas as pd
 
 from quantum_trader.adapters.candle_store.importer import import_file
 from quantum_trader.adapters.candle_store.store import CandleStore
+from quantum_trader.adapters.ccxt_market_data import TRANSIENT_ERRORS, binance_usdm_public
 from quantum_trader.config.settings import Settings
+from quantum_trader.data.download import DownloadConfig, MarketDataDownloader
+from quantum_trader.data.ports import ExchangeMarketData
 from quantum_trader.data.symbols import synthetic_symbol
 from quantum_trader.data.synthetic import SyntheticConfig, generate_market
 from quantum_trader.domain.errors import DataError
@@ -77,8 +82,43 @@ def _synthetic(store: CandleStore, settings: Settings) -> list[str]:
     return names
 
 
-def load_replay_data(settings: Settings, store: CandleStore, *, synthetic: bool) -> ReplayData:
-    """Frames for the last ``replay_days`` of every configured symbol (or their SYN twins)."""
+def _download(
+    store: CandleStore,
+    settings: Settings,
+    symbols: list[str],
+    exchange: Callable[[], ExchangeMarketData],
+) -> str | None:
+    """Fetch recent closed candles and funding for ``symbols`` from the exchange's public API.
+    Returns None on success, else why it failed (offline, refused …)."""
+    days = settings.replay_days + settings.train_days + 30
+    try:
+        downloader = MarketDataDownloader(
+            exchange(),
+            store,
+            config=DownloadConfig(max_retries=2, backoff_s=0.5),
+            transient=TRANSIENT_ERRORS,
+            counters=store.counters,
+        )
+        since = downloader.now() - days * MS_PER_DAY
+        for symbol in symbols:
+            downloader.download_ohlcv(symbol, settings.timeframe, since=since)
+            downloader.download_funding(symbol, since=since)
+    except (DataError, ccxt.BaseError, OSError) as exc:
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+    return None
+
+
+def load_replay_data(
+    settings: Settings,
+    store: CandleStore,
+    *,
+    synthetic: bool,
+    exchange: Callable[[], ExchangeMarketData] = binance_usdm_public,
+) -> ReplayData:
+    """Frames for the last ``replay_days`` of every configured symbol (or their SYN twins).
+
+    Where from: the store; else ``QT_DATA_DIR``; else a download from the exchange's public API.
+    With none of them it stops with how to provide data — never a silent synthetic fallback."""
     tf = settings.timeframe
     if synthetic:
         symbols = _synthetic(store, settings)
@@ -93,10 +133,17 @@ def load_replay_data(settings: Settings, store: CandleStore, *, synthetic: bool)
             origin = f"QT_DATA_DIR={settings.data_dir}"
         have = set(store.symbols(tf))
         missing = [s for s in symbols if s not in have]
+        failure = None
+        if missing and settings.offline:
+            failure = "skipped: QT_OFFLINE=true"
+        elif missing:
+            failure = _download(store, settings, missing, exchange)
+            origin = "downloaded from Binance USDT-M" if failure is None else origin
+            have = set(store.symbols(tf))
+            missing = [s for s in symbols if s not in have]
         if missing:
-            raise DataError(
-                NO_DATA_HELP.format(symbols=missing, symbols_csv=",".join(missing), tf=tf)
-            )
+            help_text = NO_DATA_HELP.format(symbols=missing, symbols_csv=",".join(missing), tf=tf)
+            raise DataError(f"{help_text}\n(download attempted: {failure})")
     frames, history, funding = {}, {}, {}
     for symbol in symbols:
         frame = store.load(symbol, tf)

@@ -120,6 +120,7 @@ class Settings(BaseSettings):
     default_funding_rate: float = Field(0.0001, validation_alias=_qt("default_funding_rate"))
 
     # --- live trading -------------------------------------------------------------------
+    offline: bool = Field(False, validation_alias=_qt("offline"))  # never reach the network
     live: bool = Field(False, validation_alias=_qt("live"))
     live_confirmed: bool = Field(False, validation_alias=_qt("live_confirmed"))
     binance_api_key: SecretStr | None = Field(None, validation_alias=_qt("binance_api_key"))

@@ -90,6 +90,10 @@ class MarketDataDownloader:
         self.counters = Counters(counters)
         self._exchange_symbol = exchange_symbol
 
+    def now(self) -> int:
+        """The clock's time, else the exchange's (what "closed" is judged against)."""
+        return self._now()
+
     def _now(self) -> int:
         return self._clock.now() if self._clock is not None else int(self._exchange.milliseconds())
 
