@@ -10,12 +10,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import ccxt
 import pandas as pd
 
 from quantum_trader.adapters.candle_store.importer import import_file
 from quantum_trader.adapters.candle_store.store import CandleStore
-from quantum_trader.adapters.ccxt_market_data import TRANSIENT_ERRORS, binance_usdm_public
 from quantum_trader.config.settings import Settings
 from quantum_trader.data.download import DownloadConfig, MarketDataDownloader
 from quantum_trader.data.ports import ExchangeMarketData
@@ -86,10 +84,16 @@ def _download(
     store: CandleStore,
     settings: Settings,
     symbols: list[str],
-    exchange: Callable[[], ExchangeMarketData],
+    exchange: Callable[[], ExchangeMarketData] | None,
 ) -> str | None:
     """Fetch recent closed candles and funding for ``symbols`` from the exchange's public API.
     Returns None on success, else why it failed (offline, refused …)."""
+    # ccxt (~50 MiB) is imported only when a download is really attempted
+    import ccxt
+
+    from quantum_trader.adapters.ccxt_market_data import TRANSIENT_ERRORS, binance_usdm_public
+
+    exchange = exchange or binance_usdm_public
     days = settings.replay_days + settings.train_days + 30
     try:
         downloader = MarketDataDownloader(
@@ -113,7 +117,7 @@ def load_replay_data(
     store: CandleStore,
     *,
     synthetic: bool,
-    exchange: Callable[[], ExchangeMarketData] = binance_usdm_public,
+    exchange: Callable[[], ExchangeMarketData] | None = None,
 ) -> ReplayData:
     """Frames for the last ``replay_days`` of every configured symbol (or their SYN twins).
 

@@ -87,6 +87,9 @@ class TabularModel:
             dead_zone=dead_zone,
         )
         self._native: Any = None
+        # a loaded model that serves rows through ONNX reads its native file only when a
+        # batch prediction needs it: the serving process then never imports the native library
+        self._native_path: Path | None = None
         self._serving: OnnxRowServer | None = None
         self._row = np.zeros((1, len(features)), dtype=self.row_dtype())
         self.handle = handle
@@ -119,7 +122,7 @@ class TabularModel:
 
     @property
     def trained(self) -> bool:
-        return self._native is not None
+        return self._native is not None or self._native_path is not None
 
     def annotate(self, **changes: Any) -> None:
         """Record lineage (training window, data hash, metrics, trained_at) in the metadata."""
@@ -159,7 +162,8 @@ class TabularModel:
 
     def predict_row(self, row: FloatArray) -> FloatArray:
         """The live fast path: one feature row → [p_down, p_flat, p_up]."""
-        self._require_trained()
+        if self._serving is None:
+            self._require_trained()
         if self._serving is not None:
             out: FloatArray = self._serving.predict_row(row)
         else:
@@ -207,14 +211,18 @@ class TabularModel:
             handle=handle,
         )
         model._metadata = metadata
-        model._native = model._read_native(directory / cls.model_file)
         if metadata.serving_file:
             onnx_path = verify_file(directory, metadata.serving_file, metadata.serving_hash)
             model._serving = OnnxRowServer(onnx_path.read_bytes(), len(metadata.features))
+            model._native_path = directory / cls.model_file  # hash checked by read_verified
+        else:
+            model._native = model._read_native(directory / cls.model_file)
         return model
 
     # --- helpers ------------------------------------------------------------------------------
     def _require_trained(self) -> Any:
+        if self._native is None and self._native_path is not None:
+            self._native = self._read_native(self._native_path)
         if self._native is None:
             raise RuntimeError(f"{self.name} ({self._metadata.scope}) is not trained or loaded")
         return self._native

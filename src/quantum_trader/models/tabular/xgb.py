@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-import xgboost
 
 from quantum_trader.models.base import FloatArray
 from quantum_trader.models.tabular.base import N_CLASSES, TabularModel
@@ -37,6 +36,8 @@ class XgbModel(TabularModel):
         return params
 
     def _train(self, x: FloatArray, y: np.ndarray) -> Any:
+        import xgboost  # imported where needed: a serving process (ONNX) never loads it
+
         rounds = int(self.metadata.hyperparameters["num_boost_round"])
         data = xgboost.DMatrix(x, label=y, nthread=int(self.metadata.hyperparameters["nthread"]))
         booster = xgboost.train(self._booster_params(), data, num_boost_round=rounds)
@@ -50,6 +51,8 @@ class XgbModel(TabularModel):
         self._native.save_model(str(path))
 
     def _read_native(self, path: Path) -> Any:
+        import xgboost
+
         booster = xgboost.Booster()
         booster.load_model(str(path))
         return _for_prediction(booster)
