@@ -102,7 +102,8 @@ def forecast_fold(name: str, fold: FoldData) -> FoldPrediction:
         member = ForecastMember.load(Path(tmp), labels, expected_hash=saved.artifact_hash)
         proba = member.predict_proba(windows)
     window = member.metadata.training_window
-    assert window is not None  # train_candle_forecaster always records it
+    if window is None:
+        raise DataError(f"{series.symbol} {name}: the saved member has no training window")
     return FoldPrediction(proba, series.open_time[at].copy(), window)
 
 
