@@ -1,4 +1,4 @@
-"""Walk-forward evaluation of the tabular members next to naive baselines.
+"""Walk-forward evaluation of the direction members (tabular and forecasting) next to baselines.
 
 Rolling windows over one symbol's labelled rows: train on ``train_rows``, skip ``horizon`` rows
 (their labels look into the test window: purging them prevents leakage), test on the next
@@ -6,6 +6,11 @@ Rolling windows over one symbol's labelled rows: train on ``train_rows``, skip `
 all folds are pooled per model. Baselines: the training majority class, persistence (the last
 label already known at t, i.e. the label of t - horizon) and a random draw from the training
 class prior (its log-loss uses the prior as probabilities).
+
+Every member kind is trained and scored on a fold by its function in
+:data:`~quantum_trader.learning.fold_models.FOLD_MODELS`; the loop checks that each one scored
+exactly the fold's test rows and that the candles it was fitted on all precede the first test
+row, and refuses to report otherwise.
 """
 
 from __future__ import annotations
@@ -15,9 +20,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from quantum_trader.domain.errors import LookAheadError
 from quantum_trader.features.dataset import Dataset
+from quantum_trader.features.series import CandleSeries
+from quantum_trader.learning.fold_models import FOLD_MODELS, FoldData, FoldPrediction
 from quantum_trader.models.metrics import classification_metrics, macro_f1, trading_metrics
-from quantum_trader.models.tabular.training import train_tabular
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,20 +33,36 @@ class WalkForwardConfig:
     test_rows: int = 60 * 24
     step_rows: int = 60 * 24
     max_folds: int = 4
-    models: tuple[str, ...] = ("xgb", "lgbm")
+    models: tuple[str, ...] = ("xgb", "lgbm", "nhits", "patchtst")
     seed: int = 7
-    params: tuple[tuple[str, object], ...] = ()  # hyperparameter overrides for every model
+    params: tuple[tuple[str, object], ...] = ()  # hyperparameter overrides for the tabular models
+    forecast_epochs: int | None = None  # max epochs of the forecasters (None: their defaults)
 
     def __post_init__(self) -> None:
         for name in ("train_rows", "test_rows", "step_rows", "max_folds"):
             if getattr(self, name) < 1:
                 raise ValueError(f"WalkForwardConfig.{name}={getattr(self, name)}: must be >= 1")
+        unknown = [m for m in self.models if m not in FOLD_MODELS]
+        if unknown:
+            raise ValueError(
+                f"WalkForwardConfig.models: unknown {unknown}; known {list(FOLD_MODELS)}"
+            )
 
 
 @dataclass(frozen=True, slots=True)
 class Fold:
     train: tuple[int, int]  # row range [start, stop)
     test: tuple[int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class FoldRecord:
+    """What one model did on one fold: the rows it scored and the candles it was fitted on."""
+
+    symbol: str
+    model: str
+    fold: int
+    prediction: FoldPrediction
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +102,15 @@ def evaluate_symbol(
     data: Dataset,
     config: WalkForwardConfig,
     progress: Callable[[str], None] | None = None,
+    *,
+    candles: CandleSeries | None = None,
+    on_fold: Callable[[FoldRecord], None] | None = None,
 ) -> list[ScoreRow]:
-    """Scores of every model and baseline on ``data``'s walk-forward folds."""
+    """Scores of every model and baseline on ``data``'s walk-forward folds.
+
+    ``candles`` is the series ``data`` was made from (the forecasters read its closes);
+    ``on_fold`` receives each model's :class:`FoldRecord`.
+    """
     labelled = data.rows(0, int((~np.isnan(data.y)).sum()))
     if np.isnan(labelled.y).any():
         raise ValueError(f"{data.symbol}: labelled rows are not a prefix of the dataset")
@@ -101,13 +131,18 @@ def evaluate_symbol(
         y_test = test.y
         truth.append(y_test)
         fwd.append(test.forward_return)
+        inputs = FoldData(
+            train, test, candles, dict(config.params), config.forecast_epochs, config.seed
+        )
         for name in config.models:
             if progress is not None:
                 progress(f"{data.symbol} fold {i + 1}/{len(folds)} {name}")
-            model = train_tabular(name, train, params=dict(config.params))
-            p = model.predict_proba(test.x)
-            probs.setdefault(name, []).append(p)
-            preds.setdefault(name, []).append(p.argmax(axis=1))
+            result = FOLD_MODELS[name](name, inputs)
+            check_fold(data.symbol, name, test, result)
+            if on_fold is not None:
+                on_fold(FoldRecord(data.symbol, name, i, result))
+            probs.setdefault(name, []).append(result.proba)
+            preds.setdefault(name, []).append(result.proba.argmax(axis=1))
         prior = np.bincount(train.y.astype(np.int64), minlength=3) / len(train.y)
         majority = int(prior.argmax())
         previous = labelled.y[fold.test[0] - horizon : fold.test[1] - horizon].astype(np.int64)
@@ -148,6 +183,20 @@ def evaluate_symbol(
             )
         )
     return rows
+
+
+def check_fold(symbol: str, model: str, test: Dataset, result: FoldPrediction) -> None:
+    """Refuse a fold result that scored other rows than the test rows, or saw a test candle."""
+    where = f"{symbol} {model}"
+    if result.proba.shape != (len(test), 3):
+        raise ValueError(f"{where}: {result.proba.shape} probabilities for {len(test)} test rows")
+    if not np.array_equal(result.scored_open_time, test.open_time):
+        raise ValueError(f"{where}: scored open times differ from the fold's test rows")
+    if result.trained_on[1] >= test.open_time[0]:
+        raise LookAheadError(
+            f"{where}: fitted on candles up to {result.trained_on[1]}, but the test starts at "
+            f"{test.open_time[0]}"
+        )
 
 
 def summarise(rows: Sequence[ScoreRow]) -> list[ScoreRow]:

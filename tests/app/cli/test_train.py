@@ -1,70 +1,88 @@
-"""``train`` on a small slice of the shared data writes hashed, loadable artifacts."""
+"""``train`` on small slices of the shared data: stored, hash-checked, registered candidates."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from quantum_trader.app.cli.train import app, train_forecasters
+from quantum_trader.adapters.artifacts import LocalArtifactStore
+from quantum_trader.adapters.market_parquet import load_candles
+from quantum_trader.adapters.sql.database import open_database
+from quantum_trader.adapters.sql.registry_repository import SqlRegistryRepository
+from quantum_trader.app.cli.train import TrainingData, app, train_members
 from quantum_trader.clock import SimulatedClock
 from quantum_trader.features.labels import LabelSpec
-from quantum_trader.models.forecasting.data import read_candles
-from quantum_trader.models.forecasting.member import METADATA_FILE, ForecastMember
+from quantum_trader.learning.registry import ModelKey, ModelRegistry, Stage
+from quantum_trader.models.forecasting.member import ForecastMember
+from quantum_trader.models.tabular.xgb import XgbModel
 from quantum_trader.status import StatusRegistry
 
 runner = CliRunner()
 
 
+def _registry(home: Path) -> ModelRegistry:
+    engine = open_database(f"sqlite:///{home / 'quantum_trader.sqlite'}")
+    return ModelRegistry(SqlRegistryRepository(engine), SimulatedClock(0))
+
+
 @pytest.mark.data
-def test_train_writes_a_member_the_serving_path_loads(data_dir: Path, tmp_path: Path) -> None:
-    args = ["train", "--models", "nhits", "--symbol", "BTCUSDT", "--timeframe", "1h"]
-    args += ["--years", "0.06", "--epochs", "1", "--no-progress"]
-    args += ["--artifacts-dir", str(tmp_path), "--data-dir", str(data_dir)]
+def test_train_cli_stores_and_registers_tabular_and_forecaster_candidates(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QT_HOME", str(tmp_path))
+    monkeypatch.setenv("COLUMNS", "200")
+    args = ["--models", "xgb,nhits", "--symbol", "ETHUSDT", "--days", "40", "--epochs", "1"]
+    args += ["--no-progress", "--data-dir", str(data_dir)]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    (directory,) = (tmp_path / "nhits" / "BTCUSDT-1h").iterdir()
-    metadata = json.loads((directory / METADATA_FILE).read_text())
-    assert metadata["name"] == "nhits" and metadata["scope"] == "BTCUSDT"
-    assert metadata["artifact_hash"][:16] in result.output
-    candles = read_candles(data_dir, "BTCUSDT", "1h")
-    assert metadata["training_window"][1] == int(candles["open_time"].iloc[-1])
-    member = ForecastMember.load(directory, expected_hash=metadata["artifact_hash"])
-    vote = member.vote("BTCUSDT", candles["close"].to_numpy(np.float64)[-168:])
+    registry, store = _registry(tmp_path), LocalArtifactStore(tmp_path / "artifacts")
+    candles = load_candles(data_dir, "ETHUSDT", "1h")
+    for name in ("xgb", "nhits"):
+        (version,) = registry.versions(ModelKey(name, "ETHUSDT", 4))
+        assert version.stage is Stage.CANDIDATE and version.artifact_hash in result.output
+        (change,) = registry.history(version.key)
+        assert change.actor.startswith("cli:") and "trained by CLI" in change.reason
+        window = version.metadata.training_window
+        assert window is not None and window[1] >= int(candles.open_time[-1]) - 4 * 3_600_000
+        assert window[0] >= int(candles.open_time[-1]) - 40 * 86_400_000
+    xgb = registry.versions(ModelKey("xgb", "ETHUSDT", 4))[0]
+    nhits = registry.versions(ModelKey("nhits", "ETHUSDT", 4))[0]
+    assert XgbModel.load(store.open(xgb.artifact_hash)).metadata.data_hash == xgb.metadata.data_hash
+    member = ForecastMember.load(store.open(nhits.artifact_hash))
+    assert member.metadata == nhits.metadata
+    vote = member.vote("ETHUSDT", candles.close[-168:])
     assert abs(vote.p_down + vote.p_flat + vote.p_up - 1.0) < 1e-9
 
 
 @pytest.mark.data
-def test_training_counts_evidence_for_status(data_dir: Path, tmp_path: Path) -> None:
-    registry = StatusRegistry(SimulatedClock(5))
-    handle = registry.register("patchtst", enabled=True, reason="test")
-    (item,) = train_forecasters(
-        ["patchtst"],
-        ["ETHUSDT"],
-        "1h",
-        data_dir,
-        tmp_path,
-        LabelSpec(),
-        years=0.05,
+def test_one_tree_line_per_symbol_one_global_forecaster_with_evidence(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    status = StatusRegistry(SimulatedClock(5))
+    handle = status.register("patchtst", enabled=True, reason="test")
+    trained = train_members(
+        ["lgbm", "patchtst"],
+        ["ETHUSDT", "SOLUSDT"],
+        TrainingData(data_dir, "1h", 20, LabelSpec()),
+        store=LocalArtifactStore(tmp_path / "artifacts"),
+        registry=_registry(tmp_path),
+        actor="cli:test",
+        clock=SimulatedClock(1_700_000_000_000),
         epochs=1,
-        progress=False,
         status={"patchtst": handle},
     )
+    keys = [str(t.version.key) for t in trained]
+    assert keys == ["lgbm/ETHUSDT/h4", "lgbm/SOLUSDT/h4", "patchtst/global/h4"]
     assert handle.status.counters == {"trainings_run": 1, "artifacts_written": 1}
-    assert item.metadata.scope == "ETHUSDT" and (item.directory / "model.onnx").is_file()
+    forecaster = trained[-1].version.metadata
+    assert forecaster.hyperparameters["symbols"] == ["ETHUSDT", "SOLUSDT"]
+    assert np.isfinite(forecaster.metrics["validation_pinball"])
 
 
 def test_unknown_model_is_refused(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["train", "--models", "nhits,lstm", "--data-dir", str(tmp_path)])
+    result = runner.invoke(app, ["--models", "nhits,lstm", "--data-dir", str(tmp_path)])
     assert result.exit_code == 2
     assert "lstm" in result.output
-
-
-@pytest.mark.data
-def test_read_candles_gives_int_ms_open_times(data_dir: Path) -> None:
-    frame = read_candles(data_dir, "ETHUSDT", "1h")
-    assert frame["open_time"].dtype == np.int64
-    assert (np.diff(frame["open_time"].to_numpy()) == 3_600_000).all()

@@ -1,4 +1,4 @@
-"""``quantum-trader evaluate``: walk-forward evaluation of the tabular models vs baselines."""
+"""``quantum-trader evaluate``: walk-forward evaluation of the direction members vs baselines."""
 
 from __future__ import annotations
 
@@ -41,7 +41,12 @@ def evaluate(
     train_days: int = typer.Option(365, help="training window per fold"),
     test_days: int = typer.Option(60, help="test window per fold"),
     folds: int = typer.Option(4, help="number of folds (the newest ones)"),
-    models: str = typer.Option("xgb,lgbm", help="comma-separated tabular models"),
+    models: str = typer.Option(
+        "xgb,lgbm,nhits,patchtst", help="comma-separated: xgb, lgbm, nhits, patchtst"
+    ),
+    forecast_epochs: Annotated[
+        int | None, typer.Option(help="max epochs of nhits/patchtst (default: theirs)")
+    ] = None,
     data_dir: Annotated[Path | None, typer.Option(help="market data (default QT_DATA_DIR)")] = None,
 ) -> None:
     """Train and test on rolling windows per symbol; print models next to baselines."""
@@ -50,14 +55,18 @@ def evaluate(
     if folder is None:
         raise typer.BadParameter("give --data-dir or set QT_DATA_DIR")
     hours = MS_PER_DAY // timeframe_ms(settings.timeframe)
-    config = WalkForwardConfig(
-        train_rows=train_days * hours,
-        test_rows=test_days * hours,
-        step_rows=test_days * hours,
-        max_folds=folds,
-        models=tuple(m.strip() for m in models.split(",") if m.strip()),
-        seed=settings.seed,
-    )
+    try:
+        config = WalkForwardConfig(
+            train_rows=train_days * hours,
+            test_rows=test_days * hours,
+            step_rows=test_days * hours,
+            max_folds=folds,
+            models=tuple(m.strip() for m in models.split(",") if m.strip()),
+            seed=settings.seed,
+            forecast_epochs=forecast_epochs,
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
     features = FeatureConfig()
     labels = LabelSpec(horizon=settings.label_horizon, dead_zone=2 * settings.taker_fee)
     names = [s.strip() for s in symbols.split(",") if s.strip()]
@@ -78,7 +87,7 @@ def evaluate(
             def step(text: str) -> None:
                 progress.update(task, advance=1, description=text)
 
-            rows.extend(evaluate_symbol(data, config, progress=step))
+            rows.extend(evaluate_symbol(data, config, progress=step, candles=candles))
     console().print(
         f"walk-forward: {folds} folds × (train {train_days} d, purge {labels.horizon} rows, "
         f"test {test_days} d); horizon {labels.horizon}, dead zone {labels.dead_zone:.4f}; "

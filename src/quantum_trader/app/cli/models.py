@@ -1,28 +1,24 @@
-"""``quantum-trader models``: the model registry (list, show, train, promote, rollback)."""
+"""``quantum-trader models``: the model registry (list, show, promote, rollback).
+
+Training lives in ``quantum-trader train`` (:mod:`quantum_trader.app.cli.train`), one command for
+all four members, which registers each new version here as a CANDIDATE.
+"""
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from quantum_trader.adapters.artifacts import LocalArtifactStore
-from quantum_trader.adapters.market_parquet import load_candles, load_funding
 from quantum_trader.adapters.sql.database import open_database
 from quantum_trader.adapters.sql.registry_repository import SqlRegistryRepository
 from quantum_trader.clock.clock import WallClock
 from quantum_trader.config.settings import Settings, load_settings
-from quantum_trader.domain.time import MS_PER_DAY, fmt
-from quantum_trader.features.dataset import make_dataset
-from quantum_trader.features.labels import LabelSpec
-from quantum_trader.features.pipeline import FeatureConfig
+from quantum_trader.domain.time import fmt
 from quantum_trader.learning.registry import ModelKey, ModelRegistry, Stage
-from quantum_trader.models.tabular.training import TABULAR_MODELS, train_tabular
 
 app = typer.Typer(help="Model registry: versions, stages, lineage.", no_args_is_help=True)
 
@@ -32,12 +28,14 @@ def console() -> Console:
     return Console()
 
 
-def _registry(settings: Settings) -> ModelRegistry:
+def open_registry(settings: Settings) -> ModelRegistry:
+    """The registry in the configured database."""
     engine = open_database(settings.effective_database_url)
     return ModelRegistry(SqlRegistryRepository(engine), WallClock())
 
 
-def _actor(actor: str | None) -> str:
+def actor_name(actor: str | None) -> str:
+    """``actor`` or ``cli:<user>``."""
     import getpass
 
     return actor or f"cli:{getpass.getuser()}"
@@ -48,7 +46,7 @@ def list_versions(
     key: str | None = typer.Argument(None, help="MODEL/SCOPE/hH, e.g. xgb/BTCUSDT/h4"),
 ) -> None:
     """Every registered version with its stage; the production ones are marked."""
-    registry = _registry(load_settings())
+    registry = open_registry(load_settings())
     versions = registry.versions(ModelKey.parse(key) if key else None)
     table = Table(title="Model versions")
     for column in ("model line", "version", "stage", "prod", "trained on", "artifact", "created"):
@@ -74,7 +72,7 @@ def list_versions(
 @app.command()
 def show(key: str, version: int = typer.Argument(..., help="version number")) -> None:
     """Lineage and audit trail of one version."""
-    registry = _registry(load_settings())
+    registry = open_registry(load_settings())
     model_key = ModelKey.parse(key)
     v = registry.get(model_key, version)
     meta = v.metadata
@@ -114,8 +112,10 @@ def promote(
     actor: str | None = typer.Option(None, "--by", help="who decides (default: cli:<user>)"),
 ) -> None:
     """Move a version forward: CANDIDATE → SHADOW → CANARY → PRODUCTION (or to RETIRED)."""
-    registry = _registry(load_settings())
-    v = registry.promote(ModelKey.parse(key), version, actor=_actor(actor), reason=reason, to=to)
+    registry = open_registry(load_settings())
+    v = registry.promote(
+        ModelKey.parse(key), version, actor=actor_name(actor), reason=reason, to=to
+    )
     console().print(f"{v.key} v{v.version} is now {v.stage.value}")
 
 
@@ -126,44 +126,6 @@ def rollback(
     actor: str | None = typer.Option(None, "--by", help="who decides (default: cli:<user>)"),
 ) -> None:
     """Retire the production version and restore the previous one."""
-    registry = _registry(load_settings())
-    v = registry.rollback(ModelKey.parse(key), actor=_actor(actor), reason=reason)
+    registry = open_registry(load_settings())
+    v = registry.rollback(ModelKey.parse(key), actor=actor_name(actor), reason=reason)
     console().print(f"{v.key}: production is v{v.version} again")
-
-
-@app.command()
-def train(
-    symbol: str = typer.Option("BTCUSDT", help="symbol to train on"),
-    model: str = typer.Option("xgb", help=f"one of {list(TABULAR_MODELS)}"),
-    days: int = typer.Option(730, help="training window, days before the end of the data"),
-    data_dir: Annotated[Path | None, typer.Option(help="market data (default QT_DATA_DIR)")] = None,
-) -> None:
-    """Train a tabular model on the newest ``days`` of data and register it as a CANDIDATE."""
-    settings = load_settings()
-    folder = data_dir or settings.data_dir
-    if folder is None:
-        raise typer.BadParameter("give --data-dir or set QT_DATA_DIR")
-    config = FeatureConfig()
-    candles = load_candles(folder, symbol, settings.timeframe)
-    end = int(candles.open_time[-1])
-    candles = candles.between(end - days * MS_PER_DAY, end)
-    market = None
-    if symbol != config.cross_asset:
-        market = load_candles(folder, config.cross_asset, settings.timeframe)
-    with console().status(f"training {model} on {symbol} ({len(candles)} candles)"):
-        data = make_dataset(
-            candles,
-            load_funding(folder, symbol),
-            market,
-            labels=LabelSpec(horizon=settings.label_horizon, dead_zone=2 * settings.taker_fee),
-            config=config,
-        )
-        trained = train_tabular(model, data, clock=WallClock())
-    store = LocalArtifactStore(settings.effective_artifacts_dir)
-    digest = store.put(trained.save)
-    registry = _registry(settings)
-    when = datetime.now(UTC).isoformat(timespec="seconds")
-    v = registry.register(
-        trained.metadata, digest, actor=_actor(None), reason=f"trained by CLI at {when}"
-    )
-    console().print(f"registered {v.key} v{v.version} (CANDIDATE), artifact {digest[:12]}")

@@ -1,14 +1,20 @@
-"""``train``: fit the deep forecasting members (N-HiTS, PatchTST) on stored candles.
+"""``quantum-trader train``: train any of the four members and register each as a CANDIDATE.
 
-Writes one artifact directory per model under ``<artifacts>/<model>/<scope>-<timeframe>/<version>``
-(config, safetensors weights, ONNX, manifest with sha256, ``metadata.json`` with lineage) and
-prints what it wrote, so the model registry can record it.
+One command for all of them: xgb / lgbm (one line per symbol, on the features and labels of its
+newest ``--days``) and nhits / patchtst (one line over all given symbols' closes: scope the
+symbol, or ``global`` for several). Every artifact goes into the content-addressed
+:class:`~quantum_trader.adapters.artifacts.LocalArtifactStore` and is registered with its
+lineage (training window, data hash, hyperparameters, metrics) by ``cli:<user>``; promote it with
+``quantum-trader models promote``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Annotated, cast
 
@@ -16,112 +22,182 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from quantum_trader.adapters.artifacts import LocalArtifactStore
+from quantum_trader.adapters.market_parquet import load_candles, load_funding
+from quantum_trader.app.cli.models import actor_name, open_registry
+from quantum_trader.clock.clock import Clock, WallClock
 from quantum_trader.config import load_settings
 from quantum_trader.domain.errors import ConfigError, DataError
-from quantum_trader.domain.time import timeframe_ms
+from quantum_trader.domain.time import MS_PER_DAY, fmt
+from quantum_trader.features.dataset import Dataset, make_dataset
 from quantum_trader.features.labels import LabelSpec
+from quantum_trader.features.pipeline import FeatureConfig
+from quantum_trader.features.series import CandleSeries
+from quantum_trader.learning.registry import ModelRegistry, ModelVersion
 from quantum_trader.models.base import ModelMetadata
 from quantum_trader.models.forecasting.spec import ARCHITECTURES, Architecture
+from quantum_trader.models.tabular.training import TABULAR_MODELS, train_tabular
 from quantum_trader.status import ModuleHandle
 
-FORECAST_MODELS = ARCHITECTURES
+MODELS: tuple[str, ...] = (*TABULAR_MODELS, *ARCHITECTURES)
 
-app = typer.Typer(help="Train ensemble members.", no_args_is_help=True)
-
-
-@app.callback()
-def _group() -> None:
-    """Training commands."""
+app = typer.Typer(help="Train ensemble members and register them as candidates.")
 
 
 @dataclass(frozen=True, slots=True)
-class TrainedArtifact:
-    metadata: ModelMetadata
-    directory: Path
+class TrainingData:
+    """Where the candles come from and which slice and labels a training uses."""
+
+    data_dir: Path
+    timeframe: str
+    days: int
+    labels: LabelSpec
+
+    def candles(self, symbol: str) -> CandleSeries:
+        """The newest ``days`` of ``symbol``'s candles."""
+        series = load_candles(self.data_dir, symbol, self.timeframe)
+        end = int(series.open_time[-1])
+        return series.between(end - self.days * MS_PER_DAY, end)
+
+    def dataset(self, symbol: str, features: FeatureConfig) -> Dataset:
+        market = None
+        if symbol != features.cross_asset:
+            market = load_candles(self.data_dir, features.cross_asset, self.timeframe)
+        return make_dataset(
+            self.candles(symbol),
+            load_funding(self.data_dir, symbol),
+            market,
+            labels=self.labels,
+            config=features,
+        )
 
 
-def parse_models(text: str) -> list[Architecture]:
-    """``"nhits,patchtst"`` → names, refusing unknown ones.
+@dataclass(frozen=True, slots=True)
+class TrainedMember:
+    version: ModelVersion
+    seconds: float
 
-    >>> parse_models("patchtst, nhits")
-    ['patchtst', 'nhits']
+
+def parse_models(text: str) -> list[str]:
+    """``"xgb, nhits"`` → names, refusing unknown ones.
+
+    >>> parse_models("patchtst, xgb")
+    ['patchtst', 'xgb']
     """
     names = [part.strip() for part in text.split(",") if part.strip()]
-    unknown = [n for n in names if n not in FORECAST_MODELS]
+    unknown = [n for n in names if n not in MODELS]
     if not names or unknown:
-        raise ConfigError(
-            f"--models={text!r}: unknown {unknown or 'none given'}; this command trains "
-            f"{list(FORECAST_MODELS)}"
-        )
-    return [cast(Architecture, n) for n in names]
+        raise ConfigError(f"--models={text!r}: unknown {unknown or 'none given'}; known {MODELS}")
+    return names
 
 
-def train_forecasters(
-    models: list[Architecture],
-    symbols: list[str],
-    timeframe: str,
-    data_dir: Path,
-    artifacts_dir: Path,
-    labels: LabelSpec,
+def train_members(
+    models: Sequence[str],
+    symbols: Sequence[str],
+    data: TrainingData,
     *,
-    years: float = 2.0,
+    store: LocalArtifactStore,
+    registry: ModelRegistry,
+    actor: str,
+    clock: Clock,
     epochs: int | None = None,
     seed: int | None = None,
-    progress: bool = True,
+    progress: bool = False,
     status: Mapping[str, ModuleHandle] | None = None,
-) -> list[TrainedArtifact]:
-    """Train each model on the last ``years`` of every symbol (jointly) and save it.
+    on_step: Callable[[str], None] | None = None,
+) -> list[TrainedMember]:
+    """Train, store and register (as CANDIDATE) each model; see the module docstring.
 
-    ``status`` maps model names to their module handles, which count ``trainings_run`` and
-    ``artifacts_written`` as evidence for ``quantum-trader status``.
+    ``status`` maps model names to module handles that count the trainings and artifacts.
     """
-    # Imported here, not at the top: the main CLI loads every sub-app, and ``status`` or
-    # ``run`` should not pay torch's ~190 MiB / ~1 s import for a command they do not run.
-    from quantum_trader.models.forecasting.candles import (
-        CandleSeries,
-        save_candle_member,
-        train_candle_forecaster,
-    )
-    from quantum_trader.models.forecasting.data import read_candles
-
-    rows = int(years * 365 * 24 * 3_600_000 // timeframe_ms(timeframe))
-    series = [
-        CandleSeries.from_frame(s, read_candles(data_dir, s, timeframe)).tail(rows) for s in symbols
-    ]
-    out: list[TrainedArtifact] = []
+    handles = status or {}
+    out: list[TrainedMember] = []
     for name in models:
-        model, metadata = train_candle_forecaster(
-            name,
-            series,
-            labels,
-            epochs=epochs,
-            seed=seed,
-            progress=progress,
+        started = time.perf_counter()
+        if name in TABULAR_MODELS:
+            for symbol in symbols:
+                if on_step is not None:
+                    on_step(f"{name} {symbol}")
+                started = time.perf_counter()
+                model = train_tabular(
+                    name,
+                    data.dataset(symbol, FeatureConfig()),
+                    clock=clock,
+                    handle=handles.get(name),
+                )
+                digest = store.put(model.save)
+                out.append(_register(registry, model.metadata, digest, actor, clock, started))
+            continue
+        if on_step is not None:
+            on_step(f"{name} {', '.join(symbols)}")
+        metadata, digest = _train_forecaster(
+            cast(Architecture, name), symbols, data, store, epochs, seed, progress
         )
-        directory = artifacts_dir / name / f"{metadata.scope}-{timeframe}" / metadata.version
-        final = save_candle_member(model, metadata, directory)
-        out.append(TrainedArtifact(final, directory))
-        if status is not None and name in status:
-            status[name].count("trainings_run")
-            status[name].count("artifacts_written")
+        if name in handles:
+            handles[name].count("trainings_run")
+            handles[name].count("artifacts_written")
+        out.append(_register(registry, metadata, digest, actor, clock, started))
     return out
+
+
+def _train_forecaster(
+    name: Architecture,
+    symbols: Sequence[str],
+    data: TrainingData,
+    store: LocalArtifactStore,
+    epochs: int | None,
+    seed: int | None,
+    progress: bool,
+) -> tuple[ModelMetadata, str]:
+    # torch is imported only here: the main CLI loads every sub-app, and ``status`` or
+    # ``run`` should not pay its ~190 MiB / ~1 s import for a command they do not run.
+    from quantum_trader.models.forecasting import candles as forecasting
+
+    series = [forecasting.CandleSeries.from_candles(data.candles(s)) for s in symbols]
+    model, metadata = forecasting.train_candle_forecaster(
+        name, series, data.labels, epochs=epochs, seed=seed, progress=progress
+    )
+    digest = store.put(partial(forecasting.save_candle_member, model, metadata))
+    stored = ModelMetadata.from_json((store.open(digest) / "metadata.json").read_text())
+    return stored, digest
+
+
+def _register(
+    registry: ModelRegistry,
+    metadata: ModelMetadata,
+    digest: str,
+    actor: str,
+    clock: Clock,
+    started: float,
+) -> TrainedMember:
+    window = metadata.training_window
+    span = "" if window is None else f" on open times {fmt(window[0])} → {fmt(window[1])}"
+    when = datetime.fromtimestamp(clock.now() / 1000, UTC).isoformat(timespec="seconds")
+    version = registry.register(
+        metadata, digest, actor=actor, reason=f"trained by CLI at {when}{span}"
+    )
+    return TrainedMember(version, time.perf_counter() - started)
 
 
 @app.command("train")
 def train(
-    models: Annotated[str, typer.Option(help="Comma-separated: nhits,patchtst")] = "nhits,patchtst",
+    models: Annotated[str, typer.Option(help=f"Comma-separated, of {','.join(MODELS)}")] = ",".join(
+        MODELS
+    ),
     symbol: Annotated[
-        list[str] | None, typer.Option(help="Repeat for a multi-symbol model")
+        list[str] | None,
+        typer.Option(help="Repeat for several: one tree model each; one global forecaster"),
     ] = None,
+    days: Annotated[int, typer.Option(help="Train on the newest N days of candles")] = 730,
     timeframe: Annotated[str | None, typer.Option(help="Candle timeframe, e.g. 1h")] = None,
-    epochs: Annotated[int | None, typer.Option(help="Max epochs (default per model)")] = None,
-    years: Annotated[float, typer.Option(help="Years of history to train on")] = 2.0,
-    seed: Annotated[int | None, typer.Option(help="Seed (default: settings)")] = None,
-    artifacts_dir: Annotated[Path | None, typer.Option(help="Where artifacts go")] = None,
-    data_dir: Annotated[Path | None, typer.Option(help="Market data directory")] = None,
-    progress: Annotated[bool, typer.Option(help="Show progress bars")] = True,
+    epochs: Annotated[int | None, typer.Option(help="nhits/patchtst max epochs")] = None,
+    seed: Annotated[int | None, typer.Option(help="Forecaster seed (default: settings)")] = None,
+    artifacts_dir: Annotated[Path | None, typer.Option(help="Artifact store root")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Market data (default QT_DATA_DIR)")] = None,
+    actor: Annotated[str | None, typer.Option("--by", help="Who (default: cli:<user>)")] = None,
+    progress: Annotated[bool, typer.Option(help="Show the forecasters' epoch bars")] = True,
 ) -> None:
-    """Train N-HiTS / PatchTST on stored candles and write hashed artifacts."""
+    """Train members on stored candles; store the artifacts; register each as a CANDIDATE."""
     console = Console()
     settings = load_settings()
     try:
@@ -129,36 +205,45 @@ def train(
         source = data_dir or settings.data_dir
         if source is None:
             raise ConfigError("no market data: pass --data-dir or set QT_DATA_DIR")
-        results = train_forecasters(
-            names,
-            symbol or [settings.symbols[0]],
-            timeframe or settings.timeframe,
+        data = TrainingData(
             source,
-            artifacts_dir or settings.effective_artifacts_dir,
+            timeframe or settings.timeframe,
+            days,
             LabelSpec(horizon=settings.label_horizon, dead_zone=2 * settings.taker_fee),
-            years=years,
-            epochs=epochs,
-            seed=settings.seed if seed is None else seed,
-            progress=progress,
         )
+        with console.status("training") as spinner:
+            results = train_members(
+                names,
+                symbol or [settings.symbols[0]],
+                data,
+                store=LocalArtifactStore(artifacts_dir or settings.effective_artifacts_dir),
+                registry=open_registry(settings),
+                actor=actor_name(actor),
+                clock=WallClock(),
+                epochs=epochs,
+                seed=settings.seed if seed is None else seed,
+                progress=progress,
+                on_step=lambda text: spinner.update(f"training {text}"),
+            )
     except (ConfigError, DataError) as exc:
         console.print(f"[red]train failed:[/red] {exc}")
         raise typer.Exit(code=2) from exc
-    table = Table(title="trained forecasting members")
-    for column in ("model", "scope", "epochs", "val pinball", "seconds"):
+    console.print(trained_table(results))
+
+
+def trained_table(results: Sequence[TrainedMember]) -> Table:
+    table = Table(title="Registered candidates")
+    for column in ("model line", "version", "stage", "trained on", "seconds", "artifact"):
         table.add_column(column)
     for item in results:
-        m = item.metadata
+        v = item.version
+        window = v.metadata.training_window
         table.add_row(
-            m.name,
-            m.scope,
-            f"{m.metrics['epochs_run']:.0f}",
-            f"{m.metrics['validation_pinball']:.6f}",
-            f"{m.metrics['train_seconds']:.1f}",
+            str(v.key),
+            str(v.version),
+            v.stage.value,
+            f"{fmt(window[0])[:10]} → {fmt(window[1])[:10]}" if window else "",
+            f"{item.seconds:.1f}",
+            v.artifact_hash,
         )
-    console.print(table)
-    for item in results:
-        console.print(
-            f"{item.metadata.name}: {item.directory} sha256={item.metadata.artifact_hash}",
-            soft_wrap=True,
-        )
+    return table

@@ -18,6 +18,7 @@ import pandas as pd
 
 from quantum_trader.domain.errors import DataError
 from quantum_trader.features.labels import LabelSpec
+from quantum_trader.features.series import CandleSeries as Candles
 from quantum_trader.models.base import ModelMetadata
 from quantum_trader.models.forecasting.api import Forecaster
 from quantum_trader.models.forecasting.artifact import sha256_bytes
@@ -57,6 +58,11 @@ class CandleSeries:
             frame["open_time"].to_numpy(np.int64),
             frame["close"].to_numpy(np.float64),
         )
+
+    @classmethod
+    def from_candles(cls, candles: Candles) -> CandleSeries:
+        """The closes of a checked feature-pipeline series (as the market data readers return)."""
+        return cls(candles.symbol, candles.open_time, candles.close)
 
     def tail(self, rows: int) -> CandleSeries:
         return CandleSeries(self.symbol, self.open_time[-rows:], self.close[-rows:])
