@@ -19,6 +19,7 @@ from quantum_trader.app.cli import intelligence as intelligence_cli
 from quantum_trader.app.cli import models as models_cli
 from quantum_trader.app.cli import paper as paper_cli
 from quantum_trader.app.cli import risk as risk_cli
+from quantum_trader.app.cli import train as train_cli
 from quantum_trader.app.cli.render import console, status_table, statuses_json
 from quantum_trader.config.settings import load_settings, redacted
 from quantum_trader.domain.errors import QuantumTraderError
@@ -32,11 +33,10 @@ app = typer.Typer(
 config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(intelligence_cli.app, name="intelligence", help="Ensemble intelligence state.")
-app.add_typer(
-    models_cli.app, name="models", help="Model registry: list, show, train, promote, rollback."
-)
+app.add_typer(models_cli.app, name="models", help="Model registry: list, show, promote, rollback.")
 app.add_typer(evaluate_cli.app, name="evaluate")
 app.add_typer(backtest_cli.app)
+app.add_typer(train_cli.app)
 app.add_typer(paper_cli.app)
 app.add_typer(risk_cli.app, name="risk", help="Risk engine: kill switch, trading state, decisions.")
 app.add_typer(
