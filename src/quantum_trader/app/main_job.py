@@ -11,8 +11,10 @@
 from __future__ import annotations
 
 import dataclasses
+import multiprocessing
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,7 +44,6 @@ from quantum_trader.app.training import (
     training_dataset,
 )
 from quantum_trader.backtester.metrics import Metrics
-from quantum_trader.backtester.report import write_outputs
 from quantum_trader.backtester.runner import BacktestConfig, BacktestResult, BacktestRunner
 from quantum_trader.backtester.strategies.base import TradingContext
 from quantum_trader.config.settings import Settings
@@ -252,6 +253,25 @@ class _Composer:
         )
 
 
+def _write_outputs(
+    result: BacktestResult, frames: Mapping[str, pd.DataFrame], out_dir: Path
+) -> dict[str, Path]:
+    from quantum_trader.backtester.report import write_outputs
+
+    return write_outputs(result, frames, out_dir)
+
+
+def write_outputs_in_worker(
+    result: BacktestResult, frames: Mapping[str, pd.DataFrame], out_dir: Path
+) -> dict[str, Path]:
+    """Metrics, trades and the Plotly report, written by a spawned worker process: building
+    the figure (plotly, every candle as JSON) is batch work that would otherwise set the
+    serving process's peak memory."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        return pool.submit(_write_outputs, result, dict(frames), out_dir).result()
+
+
 def _load_once(loader: MemberLoader) -> MemberLoader:
     """A loader that returns the same member for the same artifact folder."""
     loaded: dict[Path, Member] = {}
@@ -398,7 +418,8 @@ def run_main_job(
         rt.finish(status, summary)
         log.info("run.finish", status=status, candles=runner.engine.stats.candles)
     assert result is not None  # the try block returned or raised
-    outputs = write_outputs(result, data.frames, settings.home / "runs" / rt.run_id)
+    stage("writing metrics, trades and the HTML report (worker process)")
+    outputs = write_outputs_in_worker(result, data.frames, settings.home / "runs" / rt.run_id)
     summary["report"] = str(outputs["report"])
     summary["outputs"] = {k: str(v) for k, v in outputs.items()}
     return RunResult(
