@@ -131,3 +131,20 @@ def test_run_columns_without_a_skipper_sees_every_candle() -> None:
     assert not engine.can_fast_forward
     engine.run_columns(ReplayFeed({"BTCUSDT": frame(0, 5)}, "1h").columns("BTCUSDT"), 2)
     assert seen == [3 * MS_PER_HOUR, 4 * MS_PER_HOUR, 5 * MS_PER_HOUR]
+
+
+def test_cross_asset_symbol_comes_first_among_candles_closing_together() -> None:
+    # ADAUSDT sorts before BTCUSDT, but its features read BTC's candle of the same time
+    feed = ReplayFeed(
+        {"ADAUSDT": frame(0, 2), "BTCUSDT": frame(0, 2), "ETHUSDT": frame(0, 1)}, "1h"
+    )
+    assert feed.symbols == ["BTCUSDT", "ADAUSDT", "ETHUSDT"]
+    order = [(c.close_time, c.symbol) for c in feed]
+    assert [name for name, *_ in feed.bars()] == [s for _, s in order]
+    assert order == [
+        (MS_PER_HOUR, "BTCUSDT"),
+        (MS_PER_HOUR, "ADAUSDT"),
+        (MS_PER_HOUR, "ETHUSDT"),
+        (2 * MS_PER_HOUR, "BTCUSDT"),
+        (2 * MS_PER_HOUR, "ADAUSDT"),
+    ]

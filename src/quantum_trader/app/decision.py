@@ -205,11 +205,7 @@ class DecisionPipeline:
             sym = self._symbols[symbol]
             candle = Candle(symbol, self.config.timeframe, int(r[0]), *map(float, r[1:]))
             close_time = candle.open_time + self._tf_ms
-            market = self._market_candle if symbol != self.config.cross_asset else None
-            if market is not None and market.open_time != candle.open_time:
-                market = None
-            if symbol == self.config.cross_asset:
-                self._market_candle = candle
+            market = self._cross_asset_candle(candle)
             row = sym.features.update(candle, sym.settled_funding(close_time) or None, market)
             if not np.isnan(row).any():
                 sym.rows.append(row.copy())
@@ -278,6 +274,18 @@ class DecisionPipeline:
         if parts.intelligence is not None:
             parts.intelligence.resolve(now, self._label)
 
+    def _cross_asset_candle(self, candle: Candle) -> Candle | None:
+        """The cross-asset (BTC) candle of the same open time for ``candle``'s features; None
+        for BTC itself and when BTC's candle of that time has not been seen. The feed orders
+        BTC first among candles closing together (``ReplayFeed``), so it is seen when it exists."""
+        if candle.symbol == self.config.cross_asset:
+            self._market_candle = candle
+            return None
+        market = self._market_candle
+        if market is not None and market.open_time == candle.open_time:
+            return market
+        return None
+
     def _label(self, symbol: str, prediction_time: int) -> int | None:
         sym = self._symbols[symbol]
         start = sym.closes.get(prediction_time)
@@ -290,12 +298,7 @@ class DecisionPipeline:
     def _signal(
         self, symbol: str, sym: _SymbolState, candle: Candle, now: int, parts: PipelineParts
     ) -> Signal:
-        market = self._market_candle
-        if symbol == self.config.cross_asset:
-            self._market_candle = candle
-            market = None
-        elif market is not None and market.open_time != candle.open_time:
-            market = None
+        market = self._cross_asset_candle(candle)
         row = sym.features.update(candle, sym.settled_funding(now) or None, market)
         sym.window.append(candle.close)
         window = (

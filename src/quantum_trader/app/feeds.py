@@ -7,7 +7,7 @@ multi-symbol replay deterministic. A source that goes backwards is an error, nev
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -30,10 +30,20 @@ class ReplayFeed:
     """Replays candle frames (one per symbol) in close-time order.
 
     Each frame has columns open_time (int ms), open, high, low, close, volume, sorted by open_time.
+    Candles closing together come in ``symbols`` order: the ``first`` symbols (by default the
+    cross-asset BTCUSDT, whose candle other symbols' features read at the same time), then the
+    rest alphabetically.
     """
 
-    def __init__(self, frames: Mapping[str, pd.DataFrame], timeframe: str) -> None:
+    def __init__(
+        self,
+        frames: Mapping[str, pd.DataFrame],
+        timeframe: str,
+        *,
+        first: Sequence[str] = ("BTCUSDT",),
+    ) -> None:
         self._timeframe = timeframe
+        self._first = tuple(first)
         self._step = timeframe_ms(timeframe)
         self._arrays: dict[str, tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]] = {}
         for symbol, frame in frames.items():
@@ -49,7 +59,9 @@ class ReplayFeed:
 
     @property
     def symbols(self) -> list[str]:
-        return sorted(self._arrays)
+        """The order of candles that close at the same time."""
+        leading = [s for s in self._first if s in self._arrays]
+        return leading + sorted(s for s in self._arrays if s not in leading)
 
     def __len__(self) -> int:
         return sum(len(t) for t, _ in self._arrays.values())
@@ -103,15 +115,16 @@ class ReplayFeed:
         )
 
     def __iter__(self) -> Iterator[Candle]:
-        heap: list[tuple[int, str, int]] = []
+        rank = {s: r for r, s in enumerate(self.symbols)}
+        heap: list[tuple[int, int, str, int]] = []
         for symbol, (times, _) in self._arrays.items():
             if len(times):
-                heap.append((int(times[0]) + self._step, symbol, 0))
+                heap.append((int(times[0]) + self._step, rank[symbol], symbol, 0))
         heapq.heapify(heap)
         while heap:
-            close_time, symbol, i = heapq.heappop(heap)
+            close_time, r, symbol, i = heapq.heappop(heap)
             times, values = self._arrays[symbol]
             o, h, lo, c, v = values[i]
             yield Candle(symbol, self._timeframe, close_time - self._step, o, h, lo, c, v)
             if i + 1 < len(times):
-                heapq.heappush(heap, (int(times[i + 1]) + self._step, symbol, i + 1))
+                heapq.heappush(heap, (int(times[i + 1]) + self._step, r, symbol, i + 1))
