@@ -76,8 +76,10 @@ def child(home: Path, replay_days: int) -> dict[str, object]:
 def main() -> None:
     if not os.environ.get("QT_DATA_DIR"):
         sys.exit("set QT_DATA_DIR (e.g. ../shared/data)")
+    # BENCH_HOME keeps the trained models between runs (the serving figures need no retraining)
+    keep = os.environ.get("BENCH_HOME")
     with tempfile.TemporaryDirectory(prefix="qt-bench-") as tmp:
-        home = Path(tmp)
+        home = Path(keep) if keep else Path(tmp)
         print(f"machine: {os.cpu_count()} cores; symbols: {SYMBOLS}")
         training = child(home, 1)
         print(f"training process: trained {training['trained']}")

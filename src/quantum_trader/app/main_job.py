@@ -143,7 +143,7 @@ class _Composer:
         self.rt = rt
         self.registry = registry
         self.artifacts = artifacts
-        self.datasets = datasets
+        self.datasets: Mapping[str, Dataset] = datasets  # released after bind
         self.handles = handles
         self.intelligence: Intelligence | None = None
         self.controller: MetaStrategyController | None = None
@@ -402,6 +402,11 @@ def run_main_job(
     handles["model_registry"].count(
         "production_loads", len(datasets) * len(settings.ensemble_models)
     )
+    # Training data and history have served (training, shift references, warm-up): the
+    # serving process does not keep a year of candles and features per symbol through the replay.
+    composer.datasets = {}
+    del datasets, warm
+    data.history.clear()
     if on_start is not None:
         on_start(len(runner.feed))
     stage("replaying")
