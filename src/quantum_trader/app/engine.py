@@ -175,30 +175,10 @@ class Engine:
 
     def process(self, candle: Candle) -> None:
         """Handle one closed candle: advance time, run due jobs, notify handlers and the bus."""
-        close_time = candle.close_time
-        previous = self._last_close.get(candle.symbol)
-        if previous is not None and close_time <= previous:
-            raise DataError(
-                f"{candle.symbol} candle stream went backwards: close {fmt(close_time)} "
-                f"after {fmt(previous)}"
-            )
-        self._last_close[candle.symbol] = close_time
-        if isinstance(self.clock, SimulatedClock):
-            self.clock.advance_to(close_time)
-        elif self.clock.now() < close_time:
-            raise DataError(
-                f"{candle.symbol} candle closing at {fmt(close_time)} arrived before its close "
-                f"(now {fmt(self.clock.now())})"
-            )
-        self.stats.jobs_run += len(self.scheduler.run_due(self.clock.now()))
         c = candle
-        for bar_handler in self._bar_handlers:
-            bar_handler(c.symbol, c.open_time, close_time, c.open, c.high, c.low, c.close, c.volume)
-        for handler in self._handlers:
-            handler(candle)
-        if self.publish_candles:
-            self.bus.publish(topics.MARKET_CANDLE_CLOSED, to_payload(candle), source="market_data")
-        self._count(candle)
+        self.run_bars(
+            ((c.symbol, c.open_time, c.close_time, c.open, c.high, c.low, c.close, c.volume),)
+        )
 
     def process_bar(
         self,
@@ -213,16 +193,6 @@ class Engine:
     ) -> None:
         """The same as :meth:`process` for one candle given as scalars."""
         self.run_bars(((symbol, open_time, close_time, o, h, lo, c, v),))
-
-    def _count(self, candle: Candle) -> None:
-        stats = self.stats
-        stats.candles += 1
-        if stats.first_close is None:
-            stats.first_close = candle.close_time
-        stats.last_close = candle.close_time
-        stats.per_symbol[candle.symbol] = stats.per_symbol.get(candle.symbol, 0) + 1
-        if self._market_data is not None:
-            self._market_data.count("candles_processed")
 
     def run_bars(
         self,

@@ -17,7 +17,6 @@ from sqlalchemy import insert, update
 from quantum_trader.adapters.sql.database import open_database
 from quantum_trader.adapters.sql.repositories import SqlPolicyRepository, SqlStatusRepository
 from quantum_trader.adapters.sql.tables import runs
-from quantum_trader.app.engine import Engine
 from quantum_trader.bus.in_process import InProcessBus
 from quantum_trader.bus.policy_store import PolicyStore
 from quantum_trader.clock.clock import Clock, SimulatedClock, WallClock
@@ -53,7 +52,6 @@ class Runtime:
     scheduler: Scheduler
     status: StatusRegistry
     policies: PolicyStore
-    engine: Engine
     modules: dict[str, ModuleHandle] = field(default_factory=dict)
 
     def register(self, name: str, reason: str) -> ModuleHandle:
@@ -114,7 +112,6 @@ def build_runtime(
         scheduler=scheduler,
         status=status,
         policies=policies,
-        engine=Engine(clock, bus, scheduler, market_data=market),
         modules={"market_data": market},
     )
     _wire_bus_and_policy(rt, start_ms or clock.now())
