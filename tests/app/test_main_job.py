@@ -72,7 +72,12 @@ def test_all_four_models_trade_through_every_module(env: Path) -> None:
     # outputs, and every order persisted
     metrics = json.loads(Path(result.outputs["metrics"]).read_text())
     assert metrics["metrics"]["trade_count"] == result.summary["trades"]
-    assert Path(result.outputs["report"]).stat().st_size > 10_000
+    report = Path(result.outputs["report"]).read_text()
+    assert len(report) > 10_000
+    for shown in ("risk_decisions", "strategies_chosen", "regimes_at_end", "risk_mode"):
+        assert shown in report
+    summary = json.loads(Path(result.outputs["summary"]).read_text())
+    assert summary["decisions"] == result.summary["decisions"] > 0
     with rt.db.connect() as conn:
         orders = conn.execute(select(exec_orders.c.client_order_id)).fetchall()
     assert len(orders) >= result.summary["orders_sent"]

@@ -11,6 +11,8 @@
 from __future__ import annotations
 
 import dataclasses
+import html
+import json
 import multiprocessing
 import time
 from collections.abc import Callable, Mapping
@@ -261,6 +263,24 @@ def _write_outputs(
     return write_outputs(result, frames, out_dir)
 
 
+def _add_summary_to_report(report: Path, summary: Mapping[str, Any]) -> None:
+    """The decision path's story (signals, regimes, strategies, risk decisions, risk mode) as a
+    section of the HTML report, under the equity and candle charts."""
+    keys = (
+        "data", "synthetic", "replay", "models_trained", "decisions", "signals",
+        "strategies_chosen", "trade_intents", "risk_decisions", "orders_sent",
+        "regimes_at_end", "risk_mode", "trading_state", "trades",
+    )  # fmt: skip
+    rows = "".join(
+        f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
+        f"<td><code>{html.escape(json.dumps(summary.get(k), default=str))}</code></td></tr>"
+        for k in keys
+    )
+    section = f"<h2>Run {html.escape(str(summary.get('run_id')))}: decision path</h2><table>{rows}</table>"
+    text = report.read_text(encoding="utf-8")
+    report.write_text(text.replace("</body>", section + "</body>", 1), encoding="utf-8")
+
+
 def write_outputs_in_worker(
     result: BacktestResult, frames: Mapping[str, pd.DataFrame], out_dir: Path
 ) -> dict[str, Path]:
@@ -426,7 +446,10 @@ def run_main_job(
     stage("writing metrics, trades and the HTML report (worker process)")
     outputs = write_outputs_in_worker(result, data.frames, settings.home / "runs" / rt.run_id)
     summary["report"] = str(outputs["report"])
+    outputs["summary"] = outputs["report"].with_name("summary.json")
     summary["outputs"] = {k: str(v) for k, v in outputs.items()}
+    outputs["summary"].write_text(json.dumps(summary, indent=2, sort_keys=True, default=str))
+    _add_summary_to_report(outputs["report"], summary)
     return RunResult(
         rt.run_id,
         data.origin,
