@@ -138,15 +138,15 @@ def import_(
     if path.is_dir():
         if symbol or timeframe:
             raise _fail(console, "--symbol/--timeframe apply to one file, not a folder")
-        todo = importable_files(path)
+        files = importable_files(path)
         with _progress(console) as progress:
-            task = progress.add_task("importing", total=len(todo))
+            task = progress.add_task("importing", total=len(files))
 
             def step(p: Path) -> None:
                 progress.update(task, description=f"importing {p.name}")
 
             results = candle_store.import_directory(path, repair=repair, on_file=step)
-            progress.update(task, completed=len(todo))
+            progress.update(task, completed=len(files))
     else:
         try:
             results = [

@@ -82,8 +82,8 @@ def paper(
 
         def replay_source(last_close: Mapping[str, int]) -> Iterator[Bar]:
             # on a resume, skip what the interrupted session already processed
-            todo = (b for b in replay.bars() if b[2] > last_close.get(b[0], -1))
-            return paced(todo, scaled)
+            pending = (b for b in replay.bars() if b[2] > last_close.get(b[0], -1))
+            return paced(pending, scaled)
 
         source = replay_source
 

@@ -11,6 +11,7 @@ split thresholds do not survive ONNX's float32 inputs exactly). Figures in docs/
 from __future__ import annotations
 
 import dataclasses
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -57,7 +58,7 @@ class OnnxRowServer:
         return np.asarray(out, dtype=np.float64).reshape(N_CLASSES)
 
 
-class TabularModel:
+class TabularModel(ABC):
     """Base of the tree members; one instance is one trained (or to-be-trained) model."""
 
     name: ClassVar[str] = ""
@@ -95,17 +96,21 @@ class TabularModel:
         self.handle = handle
 
     # --- hooks ------------------------------------------------------------------------------
+    @abstractmethod
     def _train(self, x: FloatArray, y: np.ndarray) -> Any:
-        raise NotImplementedError
+        """Fit the native booster on rows ``x`` and integer labels ``y``; return it."""
 
+    @abstractmethod
     def _predict_matrix(self, x: np.ndarray) -> FloatArray:
-        raise NotImplementedError
+        """Rows of class probabilities from the native booster."""
 
+    @abstractmethod
     def _write_native(self, path: Path) -> None:
-        raise NotImplementedError
+        """Save the native booster in its own format."""
 
+    @abstractmethod
     def _read_native(self, path: Path) -> Any:
-        raise NotImplementedError
+        """Load a native booster written by :meth:`_write_native`."""
 
     def _to_onnx(self) -> bytes | None:
         """The trained model as ONNX bytes, where the member has an exact conversion."""
