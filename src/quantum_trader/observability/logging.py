@@ -56,9 +56,15 @@ def configure_logging(*, run_id: str, fmt: str = "console", level: str = "INFO")
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level)),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
+
+
+def _stderr_logger(*_args: Any) -> structlog.PrintLogger:
+    """A logger on the *current* ``sys.stderr``: binding the stream object at configuration time
+    would keep writing to it after it was replaced (and closed), e.g. by a test harness."""
+    return structlog.PrintLogger(file=sys.stderr)
 
 
 def get_logger(name: str) -> Any:
