@@ -37,6 +37,7 @@ from quantum_trader.app.decision import (
     PipelineParts,
     PortfolioRiskView,
 )
+from quantum_trader.app.run_scope import RunScopedModeJournal, RunScopedRiskJournal
 from quantum_trader.app.runtime import Runtime, build_runtime
 from quantum_trader.app.training import (
     FORECAST_SCOPE,
@@ -218,7 +219,7 @@ class _Composer:
                 config=MetaControllerConfig(),
                 portfolio=view,
                 store=rt.policies,
-                journal=repo,
+                journal=RunScopedModeJournal(repo),
                 clock=rt.clock,
                 status=rt.status,
             )
@@ -231,8 +232,8 @@ class _Composer:
             config=RiskConfig(),
             portfolio=view,
             policy=StorePolicySource(rt.policies),
-            kill_switch=KillSwitch(repo, rt.clock),
-            journal=repo,
+            kill_switch=KillSwitch(repo, rt.clock),  # global: a person's decision, never scoped
+            journal=RunScopedRiskJournal(repo),
             clock=rt.clock,
             bus=rt.bus,
             status=rt.status,
