@@ -1,19 +1,16 @@
-"""Adaptive ensemble vs equal weights, walk-forward on real hourly data of six symbols.
+"""Adaptive ensemble vs equal weights: the four production members, walk-forward on real data.
 
-The real ensemble (xgb/lgbm/nhits/patchtst) is built elsewhere; this bench trains three simple
-members per symbol itself, so the figure can be re-run later with the real members:
+Members: xgb, lgbm, nhits, patchtst, trained and scored on each fold exactly as
+``quantum-trader evaluate`` does (``learning/fold_models.py``: tree models on the feature rows,
+forecasters on the closes through their ONNX serving path), on the same folds: per symbol the
+last ``N_FOLDS`` blocks of ``BLOCK`` hours, each after ``TRAIN`` hours of training with the label
+horizon as purge gap. Labels: ``quantum_trader.features.labels`` (horizon 4, dead zone 0.1%).
 
-- ``logit``: multinomial logistic regression (L2) on lagged-return/volatility/volume features;
-- ``lgbm``: LightGBM (100 trees, 15 leaves) on the same features;
-- ``prior``: the class frequencies of the training window (a climatology member).
-
-Walk-forward: the last 10,000 hours per symbol are split into 10 test blocks of 1,000 hours;
-each block's members are trained on the 6,000 hours before it (minus a gap of the label
-horizon, so no training label looks into the block). Labels: ``quantum_trader.features.labels``
-(horizon 4, dead zone 0.1%). The predictions of all symbols are then replayed hour by hour
-through :class:`Intelligence`; outcomes resolve only when their horizon has passed. The soft-vote
-ensemble ``p = sum_i w_i p_i`` is scored by log-loss for each weighting.
-Run: ``PYTHONPATH=src python bench/bench_adaptive.py``.
+The members' predictions of all symbols are then replayed hour by hour through
+:class:`Intelligence`; outcomes resolve only when their horizon has passed on the clock, and the
+covariate-shift reference of every member is its fold's training features. The soft vote
+``p = sum_i w_i p_i`` is scored by log-loss for each weighting.
+Run: ``QT_DATA_DIR=../shared/data python bench/bench_adaptive.py``.
 """
 
 from __future__ import annotations
@@ -23,78 +20,27 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import lightgbm as lgb
 import numpy as np
-import pandas as pd
-from scipy.optimize import minimize
 
+from quantum_trader.adapters.market_parquet import load_candles, load_funding
 from quantum_trader.bus import InProcessBus
 from quantum_trader.bus.topics import MODEL_COVARIATE_SHIFT, MODEL_DRIFT_DETECTED
 from quantum_trader.clock import SimulatedClock
-from quantum_trader.features.labels import LabelSpec, direction_labels
+from quantum_trader.features.dataset import make_dataset
+from quantum_trader.features.labels import LabelSpec
 from quantum_trader.intelligence import MODULES, Intelligence, IntelligenceConfig, ShiftReference
 from quantum_trader.intelligence.ledger import horizon_end_time
+from quantum_trader.learning.fold_models import FOLD_MODELS, FoldData
+from quantum_trader.learning.walk_forward import WalkForwardConfig, make_folds
 from quantum_trader.status import StatusRegistry
 
-SYMBOLS = ("BTCUSDT", "ETHUSDT", "BNBUSDT", "XRPUSDT", "ADAUSDT", "LINKUSDT")
+SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "XRPUSDT")
 HOUR = 3_600_000
 SPEC = LabelSpec(horizon=4, dead_zone=0.001)
-TEST_HOURS, BLOCK, TRAIN = 10_000, 1_000, 6_000
-MEMBERS = ("logit", "lgbm", "prior")
-FEATURES = ("ret_1", "ret_4", "ret_12", "ret_24", "range", "vol_24", "volume_z")
+N_FOLDS, BLOCK, TRAIN = 3, 60 * 24, 365 * 24
+MEMBERS = ("xgb", "lgbm", "nhits", "patchtst")
 CHECK_EVERY = 24
-
-
-def load_candles(data_dir: Path, symbol: str) -> pd.DataFrame:
-    """The one place this bench reads market data (swap for the candle store later)."""
-    frame = pd.read_parquet(data_dir / "ohlcv" / f"{symbol}-1h.parquet")
-    frame["open_time"] = frame["timestamp"].astype("int64") // 1_000_000
-    return frame.drop(columns=["timestamp"])
-
-
-def features(c: pd.DataFrame) -> np.ndarray:
-    logc = np.log(c["close"])
-    ret1 = logc.diff()
-    logv = np.log(c["volume"] + 1.0)
-    cols = [
-        ret1,
-        logc.diff(4),
-        logc.diff(12),
-        logc.diff(24),
-        (c["high"] - c["low"]) / c["close"],
-        ret1.rolling(24).std(),
-        (logv - logv.rolling(24).mean()) / logv.rolling(24).std(),
-    ]
-    return np.column_stack([np.asarray(col, dtype=np.float64) for col in cols])
-
-
-class Logit:
-    """Multinomial logistic regression, L2-regularised, fitted by L-BFGS."""
-
-    def fit(self, x: np.ndarray, y: np.ndarray) -> Logit:
-        self.mu, self.sd = x.mean(0), x.std(0) + 1e-12
-        z = np.c_[(x - self.mu) / self.sd, np.ones(len(x))]
-        onehot = np.eye(3)[y]
-
-        def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
-            wm = w.reshape(z.shape[1], 3)
-            logits = z @ wm
-            logits -= logits.max(1, keepdims=True)
-            p = np.exp(logits)
-            p /= p.sum(1, keepdims=True)
-            nll = -np.mean(np.sum(onehot * np.log(p + 1e-15), 1)) + 1e-3 * np.sum(wm[:-1] ** 2)
-            grad = z.T @ (p - onehot) / len(z)
-            grad[:-1] += 2e-3 * wm[:-1]
-            return float(nll), grad.ravel()
-
-        res = minimize(loss, np.zeros(z.shape[1] * 3), jac=True, method="L-BFGS-B")
-        self.w = res.x.reshape(z.shape[1], 3)
-        return self
-
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        logits = np.c_[(x - self.mu) / self.sd, np.ones(len(x))] @ self.w
-        p = np.exp(logits - logits.max(1, keepdims=True))
-        return p / p.sum(1, keepdims=True)
+FEATURES: tuple[str, ...] = ()  # the feature pipeline's names, set by walk_forward
 
 
 @dataclass
@@ -108,50 +54,39 @@ class SymbolRun:
     train_features: list[np.ndarray]  # per fold, for the covariate-shift reference
 
 
-def walk_forward(c: pd.DataFrame, symbol: str) -> SymbolRun:
-    x = features(c)
-    y = direction_labels(c["close"].to_numpy(), SPEC)
-    ok = ~np.isnan(x).any(1) & ~np.isnan(y)
-    start = len(c) - SPEC.horizon - TEST_HOURS
-    probs = {m: np.zeros((TEST_HOURS, 3)) for m in MEMBERS}
-    folds, train_sets = np.zeros(TEST_HOURS, dtype=int), []
-    for k in range(TEST_HOURS // BLOCK):
-        lo = start + k * BLOCK
-        train = np.arange(lo - SPEC.horizon - TRAIN, lo - SPEC.horizon)
-        train = train[ok[train]]
-        xt, yt = x[train], y[train].astype(int)
-        test = np.arange(lo, lo + BLOCK)
-        probs["logit"][k * BLOCK : (k + 1) * BLOCK] = Logit().fit(xt, yt).predict(x[test])
-        booster = lgb.train(
-            {
-                "objective": "multiclass",
-                "num_class": 3,
-                "learning_rate": 0.05,
-                "num_leaves": 15,
-                "min_data_in_leaf": 100,
-                "feature_fraction": 0.8,
-                "verbose": -1,
-                "num_threads": 1,
-                "seed": 7,
-            },
-            lgb.Dataset(xt, yt),
-            num_boost_round=100,
-        )
-        probs["lgbm"][k * BLOCK : (k + 1) * BLOCK] = booster.predict(x[test])
-        prior = (np.bincount(yt, minlength=3) + 1) / (len(yt) + 3)
-        probs["prior"][k * BLOCK : (k + 1) * BLOCK] = prior
-        folds[k * BLOCK : (k + 1) * BLOCK] = k
-        train_sets.append(xt)
-    rows = np.arange(start, start + TEST_HOURS)
-    for m in MEMBERS:  # renormalise away float noise so every vote sums to 1
-        probs[m] = probs[m] / probs[m].sum(1, keepdims=True)
+def walk_forward(data_dir: Path, symbol: str) -> SymbolRun:
+    global FEATURES
+    candles = load_candles(data_dir, symbol, "1h")
+    market = load_candles(data_dir, "BTCUSDT", "1h") if symbol != "BTCUSDT" else None
+    data = make_dataset(candles, load_funding(data_dir, symbol), market, labels=SPEC)
+    FEATURES = data.names
+    labelled = data.rows(0, int((~np.isnan(data.y)).sum()))
+    config = WalkForwardConfig(
+        train_rows=TRAIN, test_rows=BLOCK, step_rows=BLOCK, max_folds=N_FOLDS
+    )
+    folds = make_folds(len(labelled), SPEC.horizon, config)
+    probs: dict[str, list[np.ndarray]] = {m: [] for m in MEMBERS}
+    times, labels, live, fold_of_row, train_sets = [], [], [], [], []
+    for k, fold in enumerate(folds):
+        train, test = labelled.rows(*fold.train), labelled.rows(*fold.test)
+        fd = FoldData(train, test, candles, params={}, forecast_epochs=None, seed=7)
+        for m in MEMBERS:
+            pred = FOLD_MODELS[m](m, fd)
+            assert np.array_equal(pred.scored_open_time, test.open_time)
+            p = np.clip(pred.proba, 0.0, 1.0)
+            probs[m].append(p / p.sum(1, keepdims=True))  # float noise: every vote sums to 1
+        times.append(test.open_time)
+        labels.append(test.y.astype(int))
+        live.append(test.x)
+        fold_of_row.append(np.full(len(test), k))
+        train_sets.append(train.x)
     return SymbolRun(
         symbol,
-        c["open_time"].to_numpy()[rows],
-        y[rows].astype(int),
-        probs,
-        x[rows],
-        folds,
+        np.concatenate(times),
+        np.concatenate(labels),
+        {m: np.vstack(v) for m, v in probs.items()},
+        np.vstack(live),
+        np.concatenate(fold_of_row),
         train_sets,
     )
 
@@ -207,7 +142,7 @@ def replay(runs: list[SymbolRun]) -> None:
             for name, intel in intels.items():
                 cov = intel.covariate
                 if cov is not None:
-                    for m in ("logit", "lgbm"):
+                    for m in MEMBERS:
                         if new_fold:  # the members were retrained: their reference changes
                             ref = ShiftReference.fit(r.train_features[fold], FEATURES, cov.config)
                             cov.set_reference(m, ref, symbol=r.symbol)
@@ -246,9 +181,9 @@ def main() -> None:
     data_dir = Path(os.environ.get("QT_DATA_DIR", "../shared/data"))
     runs = []
     for symbol in SYMBOLS:
-        runs.append(walk_forward(load_candles(data_dir, symbol), symbol))
+        runs.append(walk_forward(data_dir, symbol))
         print(f"trained {symbol}: {time.perf_counter() - started:.0f} s", flush=True)
-    print(f"{len(SYMBOLS)} symbols x {TEST_HOURS} test hours, members {MEMBERS}")
+    print(f"{len(SYMBOLS)} symbols x {N_FOLDS * BLOCK} test hours, members {MEMBERS}")
     replay(runs)
     print(f"took {time.perf_counter() - started:.0f} s")
 
