@@ -58,6 +58,8 @@ def test_all_four_models_trade_through_every_module(env: Path) -> None:
         assert sum(status.counters.values()) > 0, f"{name} has no evidence: {status.counters}"
     for model in ("xgb", "lgbm", "nhits", "patchtst"):
         assert statuses[model].counters["predictions"] > 0
+    # 2 symbols × 2 tree lines + 2 global forecasters, each opened once (forecasters are shared)
+    assert statuses["model_registry"].counters["production_loads"] == 6
 
     # every model was trained on candles before the replay, and promoted by the bootstrap rule
     registry = ModelRegistry(SqlRegistryRepository(rt.db), SimulatedClock(0))

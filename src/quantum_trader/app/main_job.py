@@ -177,8 +177,13 @@ class _Composer:
         )
         ensembles = {}
         # a global forecaster serves every symbol: load its session once, not once per symbol
-        shared = {n: _load_once(forecast_loader(_labels(settings))) for n in ARCHITECTURES}
-        loaders = DEFAULT_LOADERS | shared
+        counted = self.handles.get("model_registry")
+        shared: dict[str, MemberLoader] = {
+            n: _load_once(_counting(forecast_loader(_labels(settings)), counted))
+            for n in ARCHITECTURES
+        }
+        loaders = {n: _counting(loader, counted) for n, loader in DEFAULT_LOADERS.items()}
+        loaders |= shared
         scopes: dict[str, str] = dict.fromkeys(ARCHITECTURES, FORECAST_SCOPE)
         for symbol, data in self.datasets.items():
             members = load_members(
@@ -305,6 +310,18 @@ def _load_once(loader: MemberLoader) -> MemberLoader:
     return load
 
 
+def _counting(loader: MemberLoader, handle: ModuleHandle | None) -> MemberLoader:
+    """A loader that counts each production artifact it really opened (evidence, not a tally)."""
+
+    def load(directory: Path, member_handle: ModuleHandle | None) -> Member:
+        member = loader(directory, member_handle)
+        if handle is not None:
+            handle.count("production_loads")
+        return member
+
+    return load
+
+
 def _register_models(rt: Runtime) -> dict[str, ModuleHandle]:
     settings = rt.settings
     handles = {
@@ -379,11 +396,12 @@ def run_main_job(
         )
 
     composer = _Composer(rt, registry, artifacts, datasets, handles)
+    funding = _funding_rates(data)
     pipeline = DecisionPipeline(
         PipelineConfig(settings.timeframe, labels=_labels(settings)),
         composer,
         symbols=list(data.frames),
-        funding=_funding_rates(data),
+        funding=funding,
     )
     config = BacktestConfig(
         timeframe=settings.timeframe,
@@ -400,7 +418,7 @@ def run_main_job(
         config,
         data.frames,
         pipeline,
-        funding_rates=_funding_rates(data),
+        funding_rates=funding,
         store=SqlExecutionStore(rt.db),
         status=rt.status,
         clock=rt.clock,
@@ -420,9 +438,6 @@ def run_main_job(
     stage("warming indicators on the candles before the replay")
     warm = {s: f.tail(WARM_UP_CANDLES) for s, f in data.history.items()}
     market.count("warm_up_candles", pipeline.warm_up(warm))
-    handles["model_registry"].count(
-        "production_loads", len(datasets) * len(settings.ensemble_models)
-    )
     # Training data and history have served (training, shift references, warm-up): the
     # serving process does not keep a year of candles and features per symbol through the replay.
     composer.datasets = {}
