@@ -1,7 +1,7 @@
-"""Reading stored candles and funding rates for a replay.
+"""Candles and funding rates for a replay, as the runner takes them (frames, FundingRate lists).
 
-The one place that reads the shared Parquet files; the candle store being built in
-``quantum_trader.data`` can replace it without touching the runner.
+The files are read by :mod:`quantum_trader.adapters.market_parquet`; this module only slices
+and converts.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from quantum_trader.adapters import market_parquet
 from quantum_trader.domain.errors import DataError
 from quantum_trader.domain.market import FundingRate
 
@@ -19,35 +20,27 @@ def load_candles(
     data_dir: Path, symbol: str, timeframe: str, start: int | None = None, end: int | None = None
 ) -> pd.DataFrame:
     """Candles with open_time (int ms) in ``[start, end)``, columns open_time, open … volume."""
-    path = data_dir / "ohlcv" / f"{symbol}-{timeframe}.parquet"
-    if not path.exists():
-        raise DataError(f"no candles for {symbol} {timeframe}: {path} does not exist")
-    frame = pd.read_parquet(path)
-    open_time = frame["timestamp"].astype("datetime64[ms, UTC]").astype(np.int64)
-    out = pd.DataFrame(
-        {
-            "open_time": open_time.to_numpy(),
-            **{
-                c: frame[c].to_numpy(dtype=np.float64)
-                for c in ("open", "high", "low", "close", "volume")
-            },
-        }
-    )
+    series = market_parquet.load_candles(data_dir, symbol, timeframe)
+    times = series.open_time
+    keep = np.ones(len(times), dtype=bool)
     if start is not None:
-        out = out[out["open_time"] >= start]
+        keep &= times >= start
     if end is not None:
-        out = out[out["open_time"] < end]
-    if out.empty:
-        raise DataError(f"no {symbol} {timeframe} candles in the requested range ({path})")
-    return out.reset_index(drop=True)
+        keep &= times < end
+    if not keep.any():
+        raise DataError(f"no {symbol} {timeframe} candles in the requested range ({data_dir})")
+    columns = ("open", "high", "low", "close", "volume")
+    return pd.DataFrame(
+        {"open_time": times[keep], **{c: getattr(series, c)[keep] for c in columns}}
+    )
 
 
 def load_funding(data_dir: Path, symbol: str) -> list[FundingRate]:
     """Recorded funding settlements of ``symbol`` ([] when none are stored)."""
-    path = data_dir / "funding" / f"{symbol}-funding.parquet"
-    if not path.exists():
+    series = market_parquet.load_funding(data_dir, symbol)
+    if series is None:
         return []
-    frame = pd.read_parquet(path)
-    times = frame["timestamp"].astype("datetime64[ms, UTC]").astype(np.int64).tolist()
-    rates = frame["funding_rate"].to_numpy(dtype=np.float64).tolist()
-    return [FundingRate(symbol, int(t), float(r)) for t, r in zip(times, rates, strict=True)]
+    return [
+        FundingRate(symbol, int(t), float(r))
+        for t, r in zip(series.time.tolist(), series.rate.tolist(), strict=True)
+    ]
