@@ -96,6 +96,12 @@ class TabularModel(ABC):
         self.handle = handle
 
     # --- hooks ------------------------------------------------------------------------------
+    def _booster_params(self) -> dict[str, Any]:
+        """The hyperparameters the native ``train`` call takes (the round count is separate)."""
+        params = dict(self.metadata.hyperparameters)
+        params.pop("num_boost_round", None)
+        return params
+
     @abstractmethod
     def _train(self, x: FloatArray, y: np.ndarray) -> Any:
         """Fit the native booster on rows ``x`` and integer labels ``y``; return it."""

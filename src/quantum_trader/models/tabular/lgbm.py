@@ -32,11 +32,6 @@ class LgbmModel(TabularModel):
         "num_boost_round": 150,
     }
 
-    def _booster_params(self) -> dict[str, Any]:
-        params = dict(self.metadata.hyperparameters)
-        params.pop("num_boost_round", None)
-        return params
-
     def _train(self, x: FloatArray, y: np.ndarray) -> Any:
         rounds = int(self.metadata.hyperparameters["num_boost_round"])
         data = lightgbm.Dataset(x, label=y, params={"verbose": -1})

@@ -30,11 +30,6 @@ class XgbModel(TabularModel):
         "num_boost_round": 150,
     }
 
-    def _booster_params(self) -> dict[str, Any]:
-        params = dict(self.metadata.hyperparameters)
-        params.pop("num_boost_round", None)
-        return params
-
     def _train(self, x: FloatArray, y: np.ndarray) -> Any:
         import xgboost  # imported where needed: a serving process (ONNX) never loads it
 
