@@ -95,3 +95,56 @@ def test_xgb_onnx_serving_matches_native_and_is_hash_checked(
     onnx.write_bytes(onnx.read_bytes()[:-1] + b"\x00")
     with pytest.raises(ArtifactIntegrityError, match=r"model\.onnx has sha256"):
         type(model).load(tmp_path)
+
+
+SERVING_SCRIPT = """
+import json, sys
+from pathlib import Path
+import numpy as np
+from quantum_trader.models.tabular import LgbmModel, XgbModel
+lgbm = LgbmModel.load(Path(sys.argv[1]))
+xgb = XgbModel.load(Path(sys.argv[2]))
+row = np.asarray(json.loads(sys.argv[3]))
+served = {"lgbm": lgbm.predict_row(row).tolist(), "xgb": xgb.predict_row(row).tolist()}
+heavy = {m: m in sys.modules for m in ("sklearn", "xgboost", "torch")}
+import sklearn.base  # imported later (as training does), it still works
+print(json.dumps({"heavy": heavy, "served": served}))
+"""
+
+
+def test_serving_tree_members_imports_no_sklearn_xgboost_or_torch(
+    btc_small: Dataset, tmp_path: Path
+) -> None:
+    """The serving process's memory budget: tree members load without the training stack."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    saved = {}
+    for cls in (LgbmModel, XgbModel):
+        model = cls(scope="BTCUSDT", horizon=4, features=btc_small.names, params=FAST)
+        model.fit(btc_small.x, btc_small.y)
+        model.save(tmp_path / cls.name)
+        saved[cls.name] = model
+    row = btc_small.x[3]
+    src = Path(__file__).resolve().parents[2] / "src"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            SERVING_SCRIPT,
+            str(tmp_path / "lgbm"),
+            str(tmp_path / "xgb"),
+            json.dumps(row.tolist()),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(src)},
+        timeout=120,
+        check=True,
+    )
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["heavy"] == {"sklearn": False, "xgboost": False, "torch": False}
+    for name, model in saved.items():
+        np.testing.assert_allclose(result["served"][name], model.predict_row(row), rtol=1e-6)

@@ -2,14 +2,39 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any, ClassVar
 
-import lightgbm
 import numpy as np
 
 from quantum_trader.models.base import FloatArray
 from quantum_trader.models.tabular.base import N_CLASSES, TabularModel
+
+
+def _import_lightgbm_core() -> Any:
+    """Import LightGBM without its scikit-learn wrapper when scikit-learn is not loaded yet.
+
+    LightGBM imports scikit-learn whenever it is installed (for ``LGBMClassifier``, which this
+    member does not use: it trains with ``lightgbm.train`` and serves a native ``Booster``).
+    scikit-learn is installed here only for the XGBoost→ONNX converter, and importing it costs a
+    serving process ~70 MiB of its 400 MiB budget. Hiding it for the duration of this one import
+    makes LightGBM's own compatibility check take its "not installed" branch; the entry is
+    removed afterwards, so anything that imports scikit-learn later (training) gets it normally.
+    """
+    if "lightgbm" in sys.modules or "sklearn" in sys.modules:
+        import lightgbm
+
+        return lightgbm
+    sys.modules["sklearn"] = None  # type: ignore[assignment]  # makes `import sklearn` fail
+    try:
+        import lightgbm
+    finally:
+        del sys.modules["sklearn"]
+    return lightgbm
+
+
+lightgbm = _import_lightgbm_core()
 
 
 class LgbmModel(TabularModel):
