@@ -135,3 +135,58 @@ def test_tabular_member_abstains_during_warm_up() -> None:
     assert isinstance(member.vote("X", VoteContext(0)), Abstention)
     vote = member.vote("X", VoteContext(0, np.array([0.0, 1.0])))
     assert isinstance(vote, ModelVote) and vote.direction is Direction.UP
+
+
+class RowEcho:
+    """A batch-capable member whose vote is a function of the feature row; counts its calls."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.live_calls = 0
+        self.batch_calls = 0
+
+    @staticmethod
+    def _vote(name: str, row: np.ndarray) -> ModelVote:
+        up = 0.5 + 0.4 * np.tanh(float(row[0]))
+        return ModelVote(name, (1 - up) / 2, (1 - up) / 2, up)
+
+    def vote(self, symbol: str, context: VoteContext) -> ModelVote | Abstention:
+        self.live_calls += 1
+        assert context.features is not None
+        return self._vote(self.name, context.features)
+
+    def vote_batch(
+        self, symbol: str, contexts: Sequence[VoteContext]
+    ) -> list[ModelVote | Abstention | None]:
+        self.batch_calls += 1
+        return [None if c.features is None else self._vote(self.name, c.features) for c in contexts]
+
+
+def test_prepared_votes_serve_only_the_exact_input_they_were_computed_from() -> None:
+    batch, streaming_only = RowEcho("a"), FixedMember("b", UP)
+    handle = StatusRegistry(SimulatedClock(0)).register("ensemble", enabled=True, reason="t")
+    ensemble = Ensemble(EnsembleConfig(("a", "b"), 1), [batch, streaming_only], handle=handle)
+    rows = [np.array([0.5, 1.0]), np.array([-0.5, np.nan]), np.array([1.5, 2.0])]
+    contexts = [VoteContext(time=t, features=r) for t, r in zip((1, 2, 3), rows, strict=True)]
+    assert ensemble.prepare("BTCUSDT", contexts) == 3
+    assert batch.batch_calls == 1
+
+    # same time, same row (NaN included): the prepared vote, no live call
+    first = ensemble.decide("BTCUSDT", VoteContext(time=1, features=rows[0].copy()))
+    second = ensemble.decide("BTCUSDT", VoteContext(time=2, features=rows[1].copy()))
+    assert batch.live_calls == 0
+    assert first.signal.votes[0].p_up == RowEcho._vote("a", rows[0]).p_up
+    assert second.signal.votes[0].p_up == RowEcho._vote("a", rows[1]).p_up
+    # same time, another row: the member votes live on the decision's own input
+    other = np.array([-1.0, 2.0])
+    third = ensemble.decide("BTCUSDT", VoteContext(time=3, features=other))
+    assert batch.live_calls == 1
+    assert third.signal.votes[0].p_up == RowEcho._vote("a", other).p_up
+    # a time never prepared, and a prepared time asked again: live
+    ensemble.decide("BTCUSDT", VoteContext(time=1, features=rows[0]))
+    ensemble.decide("BTCUSDT", VoteContext(time=4, features=rows[0]))
+    assert batch.live_calls == 3
+    counters = handle.status.counters
+    assert counters["batch_votes_prepared"] == 3
+    assert counters["batch_votes_served"] == 2
+    assert counters["batch_inputs_mismatched"] == 1

@@ -6,10 +6,13 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from quantum_trader.config.settings import Settings
 from quantum_trader.domain.signals import ModelVote, Signal
+from quantum_trader.models.base import FloatArray
 from quantum_trader.models.ensemble.consensus import consensus
-from quantum_trader.models.ensemble.member import Abstention, Member, VoteContext
+from quantum_trader.models.ensemble.member import Abstention, BatchMember, Member, VoteContext
 from quantum_trader.models.ensemble.weights import EqualWeights, WeightProvider
 from quantum_trader.status.registry import ModuleHandle, ModuleState
 
@@ -37,6 +40,20 @@ class EnsembleConfig:
         return cls(tuple(settings.ensemble_models), settings.min_consensus, threshold)
 
 
+_Prepared = ModelVote | Abstention | None
+
+
+def _same_input(a: VoteContext, b: VoteContext) -> bool:
+    """Whether two contexts hold the same feature row and window (NaN-aware, exact)."""
+    return _same_array(a.features, b.features) and _same_array(a.window, b.window)
+
+
+def _same_array(a: FloatArray | None, b: FloatArray | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return a.shape == b.shape and bool(np.array_equal(a, b, equal_nan=True))
+
+
 @dataclass(frozen=True, slots=True)
 class EnsembleDecision:
     signal: Signal
@@ -61,12 +78,57 @@ class Ensemble:
         self._members = tuple(members)
         self._weights = weights or EqualWeights()
         self._handle = handle
+        # (symbol, time) → (the context the votes were computed from, one result per member)
+        self._prepared: dict[tuple[str, int], tuple[VoteContext, list[_Prepared]]] = {}
+
+    def prepare(self, symbol: str, contexts: Sequence[VoteContext]) -> int:
+        """Compute the members' votes for contexts known ahead (a replay) in batch.
+
+        Each member that can (:class:`BatchMember`) votes on all ``contexts`` in one call. At
+        decision time :meth:`decide` uses a prepared vote only when the decision's context
+        equals, array for array, the one the vote was computed from; otherwise (and for
+        members without a batch path) the member votes live. So a prepared vote is always the
+        member's answer to the decision's own input: look-ahead cannot enter through it, and
+        a batch input that differs from the streaming one costs speed, never correctness
+        (``batch_inputs_mismatched`` counts it). Returns the votes prepared.
+        """
+        per_member = [
+            member.vote_batch(symbol, contexts)
+            if isinstance(member, BatchMember)
+            else [None] * len(contexts)
+            for member in self._members
+        ]
+        prepared = 0
+        for i, context in enumerate(contexts):
+            results = [votes[i] for votes in per_member]
+            prepared += sum(r is not None for r in results)
+            self._prepared[(symbol, context.time)] = (context, results)
+        if self._handle is not None:
+            self._handle.count("batch_votes_prepared", prepared)
+        return prepared
+
+    def _precomputed(self, symbol: str, context: VoteContext) -> list[_Prepared] | None:
+        entry = self._prepared.pop((symbol, context.time), None)
+        if entry is None:
+            return None
+        if _same_input(entry[0], context):
+            return entry[1]
+        if self._handle is not None:
+            self._handle.count("batch_inputs_mismatched")
+        return None
 
     def decide(self, symbol: str, context: VoteContext) -> EnsembleDecision:
         votes: list[ModelVote] = []
         abstentions: list[Abstention] = []
-        for member in self._members:
-            result = member.vote(symbol, context)
+        prepared = self._precomputed(symbol, context) if self._prepared else None
+        served = 0
+        for k, member in enumerate(self._members):
+            ready = prepared[k] if prepared is not None else None
+            if ready is not None:
+                result = ready
+                served += 1
+            else:
+                result = member.vote(symbol, context)
             if isinstance(result, Abstention):
                 abstentions.append(result)
             else:
@@ -90,6 +152,8 @@ class Ensemble:
             weight_changes=weighting.changes,
         )
         self._report(abstentions)
+        if served and self._handle is not None:
+            self._handle.count("batch_votes_served", served)
         return EnsembleDecision(signal, tuple(abstentions), reason)
 
     def _report(self, abstentions: list[Abstention]) -> None:

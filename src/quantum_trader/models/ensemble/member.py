@@ -7,8 +7,9 @@ cannot vote (warm-up, disabled, broken artifact) abstains and says why; it never
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -39,13 +40,28 @@ class Member(Protocol):
     def vote(self, symbol: str, context: VoteContext) -> ModelVote | Abstention: ...
 
 
+@runtime_checkable
+class BatchMember(Member, Protocol):
+    """A member that can also vote on many contexts at once (a replay's precomputed votes).
+
+    ``vote_batch`` returns, per context, exactly what ``vote`` would return for it, or None
+    where only ``vote`` can answer (the ensemble then asks ``vote`` at decision time).
+    """
+
+    def vote_batch(
+        self, symbol: str, contexts: Sequence[VoteContext]
+    ) -> list[ModelVote | Abstention | None]: ...
+
+
 class RowModel(Protocol):
-    """A model with the one-row fast path (the tabular members)."""
+    """A model with the one-row fast path (the tabular members) and its batch form."""
 
     @property
     def name(self) -> str: ...
 
     def predict_row(self, row: FloatArray) -> FloatArray: ...
+
+    def serve_rows(self, rows: FloatArray) -> FloatArray: ...
 
 
 def vote_from_probs(model: str, probs: FloatArray) -> ModelVote:
@@ -72,6 +88,22 @@ class TabularMember:
         if np.isnan(row).any():
             return Abstention(self.name, "features not ready (warm-up)")
         return vote_from_probs(self.name, self._model.predict_row(row))
+
+    def vote_batch(
+        self, symbol: str, contexts: Sequence[VoteContext]
+    ) -> list[ModelVote | Abstention | None]:
+        """Votes on every complete feature row in one call of the live path's runtime."""
+        out: list[ModelVote | Abstention | None] = [None] * len(contexts)
+        complete: list[tuple[int, FloatArray]] = [
+            (i, c.features)
+            for i, c in enumerate(contexts)
+            if c.features is not None and not np.isnan(c.features).any()
+        ]
+        if complete:
+            probs = self._model.serve_rows(np.stack([row for _, row in complete]))
+            for (i, _), p in zip(complete, probs, strict=True):
+                out[i] = vote_from_probs(self.name, p)
+        return out
 
 
 class DisabledMember:

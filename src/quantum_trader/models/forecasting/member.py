@@ -15,6 +15,7 @@ Torch-free: this module serves through :class:`~quantum_trader.models.forecastin
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
@@ -72,6 +73,10 @@ def direction_probabilities(
     p_flat = max(not_above - below, 0.0)
     total = p_down + p_flat + p_up
     return (round(p_down / total, 12), round(p_flat / total, 12), round(p_up / total, 12))
+
+
+#: windows per model call in :meth:`ForecastMember.vote_batch` (bounds the batch's memory)
+BATCH_CHUNK = 256
 
 
 class ForecastMember:
@@ -158,6 +163,37 @@ class ForecastMember:
             out[i] = direction_probabilities(self._levels, q, self.labels.dead_zone)
         return out
 
+    def vote_batch(self, symbol: str, windows: Sequence[FloatArray]) -> list[ModelVote | None]:
+        """The votes :meth:`vote` would give for each window, from one model call per chunk.
+
+        A window :meth:`vote` would refuse (short, non-finite, non-positive) gets None here;
+        the live path then decides what to do with it. Equal to :meth:`vote` bit for bit (see
+        :meth:`OnnxForecaster.predict_batch`); tests/app/test_batch_votes.py checks it.
+        """
+        if self.metadata.scope not in ("global", symbol):
+            raise DataError(f"{self.name} was trained for {self.metadata.scope}, not {symbol}")
+        size = self.input_size
+        votes: list[ModelVote | None] = [None] * len(windows)
+        # the same float32 rounding of the closes as check_window gives the live path
+        tails = {i: np.asarray(w[-size:]).astype(np.float32) for i, w in enumerate(windows)}
+        usable = [
+            i for i, t in tails.items() if len(t) == size and np.isfinite(t).all() and (t > 0).all()
+        ]
+        horizon = self.labels.horizon - 1
+        for start in range(0, len(usable), BATCH_CHUNK):
+            chunk = usable[start : start + BATCH_CHUNK]
+            log_close = np.log(np.stack([tails[i] for i in chunk]).astype(np.float64))
+            x = log_close[:, :, None].astype(np.float32)
+            forecast = self.model.predict_batch(x)
+            for row, i in enumerate(chunk):
+                step = forecast[row, horizon, 0, :].astype(np.float64)
+                q = np.expm1(step - log_close[row, -1])
+                p = direction_probabilities(self._levels, q, self.labels.dead_zone)
+                votes[i] = ModelVote(self.name, *p)
+        if self._status is not None and usable:
+            self._status.count("predictions", len(usable))
+        return votes
+
     def vote(self, symbol: str, closes: FloatArray) -> ModelVote:
         """This member's vote for ``symbol`` from its recent closes; refusals are counted."""
         if self.metadata.scope not in ("global", symbol):
@@ -197,6 +233,16 @@ class ForecastVoter:
             return self.member.vote(symbol, window)
         except DataError as exc:
             return Abstention(self.name, f"window refused: {exc}")
+
+    def vote_batch(
+        self, symbol: str, contexts: Sequence[VoteContext]
+    ) -> list[ModelVote | Abstention | None]:
+        """Batch votes for a replay's contexts; None where only :meth:`vote` can answer."""
+        windows = [c.window if c.window is not None else _EMPTY for c in contexts]
+        return list(self.member.vote_batch(symbol, windows))
+
+
+_EMPTY: FloatArray = np.empty(0)
 
 
 def forecast_loader(labels: LabelSpec) -> MemberLoader:

@@ -57,6 +57,12 @@ class OnnxRowServer:
         out = self._session.run(self._output, {self._input: self._row})[0]
         return np.asarray(out, dtype=np.float64).reshape(N_CLASSES)
 
+    def predict_rows(self, rows: FloatArray) -> FloatArray:
+        """Many rows in one session call (batch votes of a replay)."""
+        matrix = np.ascontiguousarray(rows, dtype=np.float32)
+        out = self._session.run(self._output, {self._input: matrix})[0]
+        return np.asarray(out, dtype=np.float64).reshape(len(matrix), N_CLASSES)
+
 
 class TabularModel(ABC):
     """Base of the tree members; one instance is one trained (or to-be-trained) model."""
@@ -183,6 +189,23 @@ class TabularModel(ABC):
             out = self._predict_matrix(buf)[0]
         if self.handle is not None:
             self.handle.count("predictions")
+        return out
+
+    def serve_rows(self, rows: FloatArray) -> FloatArray:
+        """Many rows through the live path's runtime in one call: ONNX Runtime where the model
+        has a serving graph (XGBoost), else the native booster (LightGBM). Batch votes of a
+        replay use this, so they come from the same runtime as :meth:`predict_row`."""
+        matrix = np.atleast_2d(np.asarray(rows, dtype=np.float64))
+        self._check_width(matrix, "serve_rows")
+        if self._serving is None:
+            self._require_trained()
+        out = (
+            self._serving.predict_rows(matrix)
+            if self._serving is not None
+            else self._predict_matrix(matrix)
+        )
+        if self.handle is not None:
+            self.handle.count("predictions", len(matrix))
         return out
 
     def save(self, directory: Path) -> str:
