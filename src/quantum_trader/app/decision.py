@@ -13,14 +13,16 @@ runner, exchange and portfolio.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from quantum_trader.app.engine import Bar
 from quantum_trader.backtester.strategies.base import TradingContext
 from quantum_trader.domain.errors import ConfigError
 from quantum_trader.domain.market import Candle, FundingRate
@@ -138,6 +140,20 @@ class _SymbolState:
         self.rows: deque[np.ndarray] = deque(maxlen=config.shift_window)
         self.working_order: str | None = None  # the last market order sent, until it is done
 
+    def fork_inputs(self) -> _SymbolState:
+        """A copy whose member inputs (features, funding cursor, window) evolve on their own;
+        what only decisions use (labels, shift rows, orders) is left empty."""
+        twin = _SymbolState.__new__(_SymbolState)
+        twin.features = copy.deepcopy(self.features)
+        twin.tracker = self.tracker  # not read when only inputs are built
+        twin.funding = self.funding
+        twin.funding_next = self.funding_next
+        twin.window = deque(self.window, maxlen=self.window.maxlen)
+        twin.closes = {}
+        twin.rows = deque(maxlen=self.rows.maxlen)
+        twin.working_order = None
+        return twin
+
     def settled_funding(self, close_time: int) -> list[FundingRate]:
         """Funding settlements known at ``close_time`` and not yet fed to the features."""
         out = []
@@ -204,12 +220,10 @@ class DecisionPipeline:
         for _, symbol, r in rows:
             sym = self._symbols[symbol]
             candle = Candle(symbol, self.config.timeframe, int(r[0]), *map(float, r[1:]))
-            close_time = candle.open_time + self._tf_ms
-            market = self._cross_asset_candle(candle)
-            row = sym.features.update(candle, sym.settled_funding(close_time) or None, market)
+            row = self._inputs(sym, candle, candle.open_time + self._tf_ms).features
+            assert row is not None
             if not np.isnan(row).any():
                 sym.rows.append(row.copy())
-            sym.window.append(candle.close)
             sym.closes[candle.open_time] = candle.close
             reading = parts.regime.update(candle) if parts.regime is not None else None
             sym.tracker.update(
@@ -298,6 +312,20 @@ class DecisionPipeline:
     def _signal(
         self, symbol: str, sym: _SymbolState, candle: Candle, now: int, parts: PipelineParts
     ) -> Signal:
+        context = self._inputs(sym, candle, now)
+        decision = parts.ensembles[symbol].decide(symbol, context)
+        row = context.features
+        assert row is not None
+        self._observe(symbol, sym, candle, row, decision.signal, now, parts)
+        self.stats.decisions += 1
+        key = decision.signal.direction.value
+        self.stats.signals[key] = self.stats.signals.get(key, 0) + 1
+        return decision.signal
+
+    def _inputs(self, sym: _SymbolState, candle: Candle, now: int) -> VoteContext:
+        """What the members read for ``candle``: its feature row (with the cross-asset candle and
+        the funding settled before ``now``) and the window of closes ending with it. The one
+        definition, for decisions and for the batch votes of :meth:`prepare_replay`."""
         market = self._cross_asset_candle(candle)
         row = sym.features.update(candle, sym.settled_funding(now) or None, market)
         sym.window.append(candle.close)
@@ -306,14 +334,35 @@ class DecisionPipeline:
             if len(sym.window) == sym.window.maxlen
             else None
         )
-        decision = parts.ensembles[symbol].decide(
-            symbol, VoteContext(time=now, features=row, window=window)
-        )
-        self._observe(symbol, sym, candle, row, decision.signal, now, parts)
-        self.stats.decisions += 1
-        key = decision.signal.direction.value
-        self.stats.signals[key] = self.stats.signals.get(key, 0) + 1
-        return decision.signal
+        return VoteContext(time=now, features=row, window=window)
+
+    def prepare_replay(self, bars: Iterable[Bar]) -> int:
+        """Batch votes for a replay: build every decision's member inputs ahead, on a copy of
+        the input state, with the same code as the decisions (:meth:`_inputs`), and let each
+        ensemble compute its members' votes in one call per member (:meth:`Ensemble.prepare`).
+
+        ``bars`` are the candles the replay will feed, in the same order. Only inputs are
+        built ahead — features and windows of candles up to the one decided on, as live — and
+        a prepared vote is used only when the decision's own input equals it, so the replay's
+        decisions are the streaming path's (tests/app/test_batch_votes.py). Call it after
+        :meth:`warm_up`; returns the votes prepared.
+        """
+        parts = self.parts
+        if parts is None:
+            raise RuntimeError("DecisionPipeline.prepare_replay before bind()")
+        live, market = self._symbols, self._market_candle
+        self._symbols = {s: state.fork_inputs() for s, state in live.items()}
+        contexts: dict[str, list[VoteContext]] = {s: [] for s in live}
+        try:
+            for symbol, open_time, close_time, o, h, lo, c, v in bars:
+                sym = self._symbols.get(symbol)
+                if sym is None:
+                    continue
+                candle = Candle(symbol, self.config.timeframe, open_time, o, h, lo, c, v)
+                contexts[symbol].append(self._inputs(sym, candle, close_time))
+        finally:
+            self._symbols, self._market_candle = live, market
+        return sum(parts.ensembles[s].prepare(s, ctx) for s, ctx in contexts.items() if ctx)
 
     def _observe(
         self,

@@ -413,6 +413,9 @@ def run_main_job(
         ),
         funding=FundingConfig(default_rate=settings.default_funding_rate),
         run_id=rt.run_id,
+        # the pipeline cannot resume a replay mid-way (it is run again), so the replay commits
+        # its orders, fills and ledger every checkpoint_every candles and at the end
+        commit_on_change=False,
     )
     runner = BacktestRunner(
         config,
@@ -445,10 +448,13 @@ def run_main_job(
     data.history.clear()
     if on_start is not None:
         on_start(len(runner.feed))
-    stage("replaying")
     status, result = "FAILED", None
     try:
-        replay_started = time.perf_counter()
+        replay_started = time.perf_counter()  # the batch votes are part of the replay's time
+        if settings.replay_batch_votes:
+            stage("computing the replay's model votes in batch")
+            pipeline.prepare_replay(runner.feed.bars())
+        stage("replaying")
         result = runner.run(progress=on_progress)
         replay_seconds = time.perf_counter() - replay_started
         status = "FINISHED"

@@ -54,6 +54,11 @@ class BacktestConfig:
     throttle_s: float = 0.0  # sleep per candle: paced replays (demos, crash-resume tests)
     #: hand quiet candles over in bulk (``Engine.run_columns``); same results, not in the run id
     fast_forward: bool = True
+    #: commit at every order, fill or ledger change, so a restart resumes exactly where the
+    #: crash happened (paper, live, resumable backtests). False commits every
+    #: ``checkpoint_every`` candles and at the end only: for a replay that cannot resume mid-way
+    #: anyway (the AI pipeline refuses to) and is run again instead. Not in the run id.
+    commit_on_change: bool = True
 
     def __post_init__(self) -> None:
         timeframe_ms(self.timeframe)
@@ -147,6 +152,8 @@ class BacktestRunner:
         ``bus``, ``scheduler`` and ``market_data`` let a composition root share its own with
         the modules it wires around the runner (the main job does)."""
         self.config = config
+        #: see ``BacktestConfig.commit_on_change``; a run may switch it on (replay, then live)
+        self.commit_on_change = config.commit_on_change
         self.strategy = strategy
         self.feed = ReplayFeed(frames, config.timeframe)
         self.specs = (
@@ -167,7 +174,7 @@ class BacktestRunner:
             "config": {
                 k: v
                 for k, v in asdict(config).items()
-                if k not in ("run_id", "throttle_s", "fast_forward")
+                if k not in ("run_id", "throttle_s", "fast_forward", "commit_on_change")
             }
             | {"run_id": "", "throttle_s": 0.0},
             "strategy": strategy.name,
@@ -286,10 +293,9 @@ class BacktestRunner:
         v: float,
     ) -> None:
         self.cursor += 1
-        if (
-            self.portfolio.ledger.has_pending
-            or self.orders.pending_orders
-            or self.cursor - self._last_commit >= self.config.checkpoint_every
+        if self.cursor - self._last_commit >= self.config.checkpoint_every or (
+            self.commit_on_change
+            and (self.portfolio.ledger.has_pending or self.orders.pending_orders)
         ):
             self._commit(finished=False)
 
@@ -349,7 +355,9 @@ class BacktestRunner:
     def quiet_until(self, symbol: str, bars: CandleColumns, start: int, stop: int) -> int:
         """Fast-forward side of the checkpointer: the candle that reaches the regular
         checkpoint interval is processed one by one (so it commits there)."""
-        if self.portfolio.ledger.has_pending or self.orders.pending_orders:
+        if self.commit_on_change and (
+            self.portfolio.ledger.has_pending or self.orders.pending_orders
+        ):
             return start
         due = start + self.config.checkpoint_every - (self.cursor - self._last_commit) - 1
         return max(start, min(stop, due))
