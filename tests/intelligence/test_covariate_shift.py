@@ -112,3 +112,18 @@ def test_a_per_symbol_reference_wins_over_the_global_one() -> None:
     assert monitor.active() == {("ETH", "lgbm"): pytest.approx(monitor.active()[("ETH", "lgbm")])}
     with pytest.raises(KeyError, match="no training reference"):
         monitor.check("BTC", "xgb", live, ["a", "b"], 0)
+
+
+def test_reference_keeps_its_self_distance_and_restores_it_from_older_states() -> None:
+    from quantum_trader.intelligence.shift_stats import energy_distance
+
+    rng = np.random.default_rng(3)
+    train = rng.standard_normal((1200, 3))
+    ref = ShiftReference.fit(train, ["a", "b", "c"])
+    z = (np.asarray(ref.sample) - np.asarray(ref.mean)) / np.asarray(ref.std)
+    live = rng.standard_normal((168, 3))
+    # the cached self term gives exactly the energy distance computed from scratch
+    assert energy_distance(z, live, ref.sample_self_distance) == energy_distance(z, live)
+    older = ref.to_state()
+    del older["sample_self_distance"]
+    assert ShiftReference.from_state(older) == ref

@@ -28,6 +28,7 @@ from quantum_trader.intelligence.shift_stats import (
     decile_edges,
     energy_distance,
     ks,
+    mean_pairwise_distance,
     psi,
 )
 from quantum_trader.intelligence.weights import changes_between, normalise
@@ -76,6 +77,8 @@ class ShiftReference:
     std: tuple[float, ...]
     sample: tuple[tuple[float, ...], ...]  # raw rows, for KS and the energy distance
     energy_threshold: float
+    #: mean pairwise distance of the z-scored sample (the energy distance's fixed self term)
+    sample_self_distance: float
 
     @classmethod
     def fit(
@@ -103,9 +106,12 @@ class ShiftReference:
         n_ref = min(cfg.reference_rows, len(x) - cfg.energy_window)
         sample, rest = x[idx[:n_ref]], x[idx[n_ref:]]
         z_ref = (sample - mean) / std
+        z_self = mean_pairwise_distance(z_ref)
         null = [
             energy_distance(
-                z_ref, (rest[rng.choice(len(rest), cfg.energy_window, replace=False)] - mean) / std
+                z_ref,
+                (rest[rng.choice(len(rest), cfg.energy_window, replace=False)] - mean) / std,
+                z_self,
             )
             for _ in range(cfg.energy_null_draws)
         ]
@@ -118,6 +124,7 @@ class ShiftReference:
             std=tuple(map(float, std)),
             sample=tuple(tuple(map(float, row)) for row in sample),
             energy_threshold=max(threshold, 1e-9),
+            sample_self_distance=z_self,
         )
 
     def to_state(self) -> dict[str, Any]:
@@ -129,6 +136,7 @@ class ShiftReference:
             "std": list(self.std),
             "sample": [list(r) for r in self.sample],
             "energy_threshold": self.energy_threshold,
+            "sample_self_distance": self.sample_self_distance,
         }
 
     @classmethod
@@ -141,6 +149,11 @@ class ShiftReference:
             std=tuple(s["std"]),
             sample=tuple(tuple(r) for r in s["sample"]),
             energy_threshold=float(s["energy_threshold"]),
+            sample_self_distance=float(s["sample_self_distance"])
+            if "sample_self_distance" in s  # states saved before the term was kept
+            else mean_pairwise_distance(
+                (np.asarray(s["sample"]) - np.asarray(s["mean"])) / np.asarray(s["std"])
+            ),
         )
 
 
@@ -280,7 +293,9 @@ class CovariateShiftMonitor:
             )
         per_feature.sort(key=lambda f: f.psi, reverse=True)
         mean, std = np.asarray(ref.mean), np.asarray(ref.std)
-        energy = energy_distance((sample - mean) / std, (live - mean) / std)
+        energy = energy_distance(
+            (sample - mean) / std, (live - mean) / std, ref.sample_self_distance
+        )
         self._memo = (key, (per_feature, energy))
         return per_feature, energy
 

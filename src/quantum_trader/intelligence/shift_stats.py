@@ -69,8 +69,24 @@ def ks(reference: FloatArray, live: FloatArray) -> tuple[float, float]:
     return statistic, float(kolmogorov(np.sqrt(en) * statistic))
 
 
-def energy_distance(x: FloatArray, y: FloatArray) -> float:
+def mean_pairwise_distance(x: FloatArray) -> float:
+    """Mean Euclidean distance between distinct rows of ``x``: the energy distance's self term.
+
+    >>> mean_pairwise_distance(np.array([[0.0], [1.0], [3.0]]))
+    2.0
+    """
+    n = len(x)
+    if n < 2:
+        raise ValueError(f"mean_pairwise_distance needs >= 2 rows, got {n}")
+    return float(cdist(x, x).sum() / (n * (n - 1)))
+
+
+def energy_distance(x: FloatArray, y: FloatArray, x_self: float | None = None) -> float:
     """Multivariate energy distance between samples ``x`` (n, d) and ``y`` (m, d).
+
+    ``x_self``: ``mean_pairwise_distance(x)`` when already known. A training reference's
+    sample is compared with many live windows; its self term (n² distances, the largest
+    part of the work) is computed once.
 
     >>> a = np.zeros((5, 2)); b = np.ones((5, 2))
     >>> round(energy_distance(a, b), 4)
@@ -80,6 +96,5 @@ def energy_distance(x: FloatArray, y: FloatArray) -> float:
     if n < 2 or m < 2:
         raise ValueError(f"energy_distance needs >= 2 rows per sample, got {n} and {m}")
     xy = cdist(x, y).mean()
-    xx = cdist(x, x).sum() / (n * (n - 1))
-    yy = cdist(y, y).sum() / (m * (m - 1))
-    return float(2 * xy - xx - yy)
+    xx = mean_pairwise_distance(x) if x_self is None else x_self
+    return float(2 * xy - xx - mean_pairwise_distance(y))
