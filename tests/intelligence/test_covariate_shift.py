@@ -127,3 +127,32 @@ def test_reference_keeps_its_self_distance_and_restores_it_from_older_states() -
     older = ref.to_state()
     del older["sample_self_distance"]
     assert ShiftReference.from_state(older) == ref
+
+
+def test_state_writes_a_shared_reference_once_and_restores_it_shared() -> None:
+    rng = np.random.default_rng(4)
+    names = ["a", "b", "c"]
+    shared = ShiftReference.fit(rng.normal(size=(1200, 3)), names)
+    own = ShiftReference.fit(rng.normal(size=(1200, 3)), names)
+    monitor = CovariateShiftMonitor(None)
+    for model in ("xgb", "lgbm", "nhits"):
+        monitor.set_reference(model, shared, "BTCUSDT")
+    monitor.set_reference("xgb", own, "ETHUSDT")
+    monitor.check("BTCUSDT", "xgb", rng.normal(size=(168, 3)) + 2.0, names, 1)
+    state = monitor.to_state()
+    assert len(state["reference_data"]) == 2
+
+    restored = CovariateShiftMonitor(None)
+    restored.load_state(state)
+    assert restored.to_state() == state
+    assert restored.reference("BTCUSDT", "nhits") is restored.reference("BTCUSDT", "lgbm")
+    assert restored.reference("BTCUSDT", "xgb") == shared
+    assert restored.reference("ETHUSDT", "xgb") == own
+    assert restored.in_shift("BTCUSDT", "xgb")
+    # a state written before references were shared (one full copy per model) still loads
+    older = dict(state)
+    data = older.pop("reference_data")
+    older["references"] = [[s, m, data[k]] for s, m, k in state["references"]]
+    legacy = CovariateShiftMonitor(None)
+    legacy.load_state(older)
+    assert legacy.to_state() == state

@@ -51,6 +51,8 @@ from quantum_trader.strategy.sizing import PositionSizer, SizingRequest, to_orde
 from quantum_trader.strategy.strategies.base import Strategy
 
 PIPELINE_NAME = "ai_ensemble"
+#: decisions per symbol whose inputs :meth:`DecisionPipeline.prepare_replay` votes on at once
+PREPARE_CHUNK = 256
 
 
 class IntelligenceWeights:
@@ -353,16 +355,23 @@ class DecisionPipeline:
         live, market = self._symbols, self._market_candle
         self._symbols = {s: state.fork_inputs() for s, state in live.items()}
         contexts: dict[str, list[VoteContext]] = {s: [] for s in live}
+        prepared = 0
         try:
             for symbol, open_time, close_time, o, h, lo, c, v in bars:
                 sym = self._symbols.get(symbol)
                 if sym is None:
                     continue
                 candle = Candle(symbol, self.config.timeframe, open_time, o, h, lo, c, v)
-                contexts[symbol].append(self._inputs(sym, candle, close_time))
+                pending = contexts[symbol]
+                pending.append(self._inputs(sym, candle, close_time))
+                if len(pending) == PREPARE_CHUNK:  # bounded memory: vote, then drop the inputs
+                    prepared += parts.ensembles[symbol].prepare(symbol, pending)
+                    pending.clear()
         finally:
             self._symbols, self._market_candle = live, market
-        return sum(parts.ensembles[s].prepare(s, ctx) for s, ctx in contexts.items() if ctx)
+        return prepared + sum(
+            parts.ensembles[s].prepare(s, pending) for s, pending in contexts.items() if pending
+        )
 
     def _observe(
         self,

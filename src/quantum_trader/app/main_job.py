@@ -11,11 +11,12 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 import html
 import json
 import multiprocessing
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +58,7 @@ from quantum_trader.execution.simulated.fees import FeeSchedule
 from quantum_trader.execution.simulated.funding import FundingConfig
 from quantum_trader.features.dataset import Dataset
 from quantum_trader.features.labels import LabelSpec
+from quantum_trader.intelligence.covariate_shift import ShiftReference
 from quantum_trader.intelligence.service import Intelligence, IntelligenceConfig
 from quantum_trader.learning.registry import ModelRegistry
 from quantum_trader.models.ensemble.ensemble import Ensemble, EnsembleConfig
@@ -132,6 +134,19 @@ def _datasets(settings: Settings, data: ReplayData) -> dict[str, Dataset]:
     }
 
 
+def _shift_references(
+    settings: Settings, datasets: Mapping[str, Dataset]
+) -> dict[str, ShiftReference]:
+    """Each symbol's training reference for the covariate-shift monitor (its labelled rows)."""
+    config = IntelligenceConfig.from_settings(settings)
+    if not config.is_on("covariate_shift"):
+        return {}
+    return {
+        symbol: ShiftReference.fit(data.x[~pd.isna(data.y)], data.names, config.covariate)
+        for symbol, data in datasets.items()
+    }
+
+
 class _Composer:
     """Builds the pipeline's modules once the runner (bus, clock, portfolio) exists."""
 
@@ -140,13 +155,15 @@ class _Composer:
         rt: Runtime,
         registry: ModelRegistry,
         artifacts: LocalArtifactStore,
-        datasets: Mapping[str, Dataset],
+        symbols: Sequence[str],
+        references: Mapping[str, ShiftReference],
         handles: Mapping[str, ModuleHandle],
     ) -> None:
         self.rt = rt
         self.registry = registry
         self.artifacts = artifacts
-        self.datasets: Mapping[str, Dataset] = datasets  # released after bind
+        self.symbols = list(symbols)
+        self.references = references  # each symbol's training features, summarised
         self.handles = handles
         self.intelligence: Intelligence | None = None
         self.controller: MetaStrategyController | None = None
@@ -185,7 +202,7 @@ class _Composer:
         loaders = {n: _counting(loader, counted) for n, loader in DEFAULT_LOADERS.items()}
         loaders |= shared
         scopes: dict[str, str] = dict.fromkeys(ARCHITECTURES, FORECAST_SCOPE)
-        for symbol, data in self.datasets.items():
+        for symbol in self.symbols:
             members = load_members(
                 settings.ensemble_models,
                 symbol,
@@ -202,14 +219,10 @@ class _Composer:
                 weights,
                 handle=self.handles.get("ensemble"),
             )
-            if intelligence.covariate is not None:
+            if intelligence.covariate is not None and symbol in self.references:
                 # every member of this symbol was trained on this window: one shared reference
-                labelled = data.x[~pd.isna(data.y)]
-                reference = intelligence.covariate.fit_reference(
-                    settings.ensemble_models[0], labelled, data.names, symbol
-                )
-                for model in settings.ensemble_models[1:]:
-                    intelligence.covariate.set_reference(model, reference, symbol)
+                for model in settings.ensemble_models:
+                    intelligence.covariate.set_reference(model, self.references[symbol], symbol)
         regime = (
             RegimeDetector(bus=rt.bus, status=rt.status)
             if settings.regime_detection_enabled
@@ -262,11 +275,16 @@ class _Composer:
 
 
 def _write_outputs(
-    result: BacktestResult, frames: Mapping[str, pd.DataFrame], out_dir: Path
+    result: BacktestResult,
+    frames: Mapping[str, pd.DataFrame],
+    out_dir: Path,
+    summary: Mapping[str, Any],
 ) -> dict[str, Path]:
     from quantum_trader.backtester.report import write_outputs
 
-    return write_outputs(result, frames, out_dir)
+    outputs = write_outputs(result, frames, out_dir)
+    _add_summary_to_report(outputs["report"], summary)
+    return outputs
 
 
 def _add_summary_to_report(report: Path, summary: Mapping[str, Any]) -> None:
@@ -288,14 +306,17 @@ def _add_summary_to_report(report: Path, summary: Mapping[str, Any]) -> None:
 
 
 def write_outputs_in_worker(
-    result: BacktestResult, frames: Mapping[str, pd.DataFrame], out_dir: Path
+    result: BacktestResult,
+    frames: Mapping[str, pd.DataFrame],
+    out_dir: Path,
+    summary: Mapping[str, Any],
 ) -> dict[str, Path]:
-    """Metrics, trades and the Plotly report, written by a spawned worker process: building
-    the figure (plotly, every candle as JSON) is batch work that would otherwise set the
-    serving process's peak memory."""
+    """Metrics, trades and the Plotly report with the run's decision-path section, written by a
+    spawned worker process: the figure (plotly, every candle as JSON; megabytes of HTML) is
+    batch work that would otherwise set the serving process's peak memory."""
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        return pool.submit(_write_outputs, result, dict(frames), out_dir).result()
+        return pool.submit(_write_outputs, result, dict(frames), out_dir, dict(summary)).result()
 
 
 def _load_once(loader: MemberLoader) -> MemberLoader:
@@ -395,7 +416,13 @@ def run_main_job(
             "versions_registered" if report.trained else "production_versions_found"
         )
 
-    composer = _Composer(rt, registry, artifacts, datasets, handles)
+    # The training features have served (training above, shift references here): release
+    # them before the models load, so the serving process never holds both.
+    references = _shift_references(settings, datasets)
+    symbols = list(datasets)
+    del datasets
+    gc.collect()
+    composer = _Composer(rt, registry, artifacts, symbols, references, handles)
     funding = _funding_rates(data)
     pipeline = DecisionPipeline(
         PipelineConfig(settings.timeframe, labels=_labels(settings)),
@@ -443,8 +470,7 @@ def run_main_job(
     market.count("warm_up_candles", pipeline.warm_up(warm))
     # Training data and history have served (training, shift references, warm-up): the
     # serving process does not keep a year of candles and features per symbol through the replay.
-    composer.datasets = {}
-    del datasets, warm
+    del warm
     data.history.clear()
     if on_start is not None:
         on_start(len(runner.feed))
@@ -466,12 +492,13 @@ def run_main_job(
         log.info("run.finish", status=status, candles=runner.engine.stats.candles)
     assert result is not None  # the try block returned or raised
     stage("writing metrics, trades and the HTML report (worker process)")
-    outputs = write_outputs_in_worker(result, data.frames, settings.home / "runs" / rt.run_id)
+    outputs = write_outputs_in_worker(
+        result, data.frames, settings.home / "runs" / rt.run_id, summary
+    )
     summary["report"] = str(outputs["report"])
     outputs["summary"] = outputs["report"].with_name("summary.json")
     summary["outputs"] = {k: str(v) for k, v in outputs.items()}
     outputs["summary"].write_text(json.dumps(summary, indent=2, sort_keys=True, default=str))
-    _add_summary_to_report(outputs["report"], summary)
     return RunResult(
         rt.run_id,
         data.origin,

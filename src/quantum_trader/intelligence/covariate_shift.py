@@ -354,13 +354,30 @@ class CovariateShiftMonitor:
 
     # --- persistence ------------------------------------------------------------------
     def to_state(self) -> dict[str, Any]:
+        """A reference several models share (one training window) is written once."""
+        index: dict[ShiftReference, int] = {}
+        unique: list[dict[str, Any]] = []
+        refs = []
+        for (s, m), r in self._references.items():
+            if r not in index:
+                index[r] = len(unique)
+                unique.append(r.to_state())
+            refs.append([s, m, index[r]])
         return {
-            "references": [[s, m, r.to_state()] for (s, m), r in self._references.items()],
+            "reference_data": unique,
+            "references": refs,
             "active": [[s, m, sev] for (s, m), sev in self._active.items()],
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
-        self._references = {
-            (str(s), str(m)): ShiftReference.from_state(r) for s, m, r in state["references"]
-        }
+        if "reference_data" in state:
+            unique = [ShiftReference.from_state(r) for r in state["reference_data"]]
+            self._references = {(str(s), str(m)): unique[k] for s, m, k in state["references"]}
+        else:  # states saved before references were shared: one full copy per model
+            shared: dict[ShiftReference, ShiftReference] = {}
+            self._references = {
+                (str(s), str(m)): shared.setdefault(ref, ref)
+                for s, m, r in state["references"]
+                for ref in (ShiftReference.from_state(r),)
+            }
         self._active = {(str(s), str(m)): float(v) for s, m, v in state["active"]}

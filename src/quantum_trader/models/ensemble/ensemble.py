@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -10,7 +11,6 @@ import numpy as np
 
 from quantum_trader.config.settings import Settings
 from quantum_trader.domain.signals import ModelVote, Signal
-from quantum_trader.models.base import FloatArray
 from quantum_trader.models.ensemble.consensus import consensus
 from quantum_trader.models.ensemble.member import Abstention, BatchMember, Member, VoteContext
 from quantum_trader.models.ensemble.weights import EqualWeights, WeightProvider
@@ -43,15 +43,21 @@ class EnsembleConfig:
 _Prepared = ModelVote | Abstention | None
 
 
-def _same_input(a: VoteContext, b: VoteContext) -> bool:
-    """Whether two contexts hold the same feature row and window (NaN-aware, exact)."""
-    return _same_array(a.features, b.features) and _same_array(a.window, b.window)
+def _input_digest(context: VoteContext) -> bytes:
+    """A 128-bit digest of the context's feature row and window, bit for bit (NaNs included).
 
-
-def _same_array(a: FloatArray | None, b: FloatArray | None) -> bool:
-    if a is None or b is None:
-        return a is b
-    return a.shape == b.shape and bool(np.array_equal(a, b, equal_nan=True))
+    Prepared votes keep this instead of their inputs: a replay's windows would otherwise hold
+    ~1 MB per symbol-month until used. Equal digests mean equal inputs, short of a BLAKE2b
+    collision."""
+    digest = hashlib.blake2b(digest_size=16)
+    for array in (context.features, context.window):
+        if array is None:
+            digest.update(b"none")
+        else:
+            a = np.ascontiguousarray(array, dtype=np.float64)
+            digest.update(str(a.shape).encode())
+            digest.update(a.tobytes())
+    return digest.digest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +84,8 @@ class Ensemble:
         self._members = tuple(members)
         self._weights = weights or EqualWeights()
         self._handle = handle
-        # (symbol, time) → (the context the votes were computed from, one result per member)
-        self._prepared: dict[tuple[str, int], tuple[VoteContext, list[_Prepared]]] = {}
+        # (symbol, time) → (digest of the input the votes were computed from, one per member)
+        self._prepared: dict[tuple[str, int], tuple[bytes, list[_Prepared]]] = {}
 
     def prepare(self, symbol: str, contexts: Sequence[VoteContext]) -> int:
         """Compute the members' votes for contexts known ahead (a replay) in batch.
@@ -102,7 +108,7 @@ class Ensemble:
         for i, context in enumerate(contexts):
             results = [votes[i] for votes in per_member]
             prepared += sum(r is not None for r in results)
-            self._prepared[(symbol, context.time)] = (context, results)
+            self._prepared[(symbol, context.time)] = (_input_digest(context), results)
         if self._handle is not None:
             self._handle.count("batch_votes_prepared", prepared)
         return prepared
@@ -111,7 +117,7 @@ class Ensemble:
         entry = self._prepared.pop((symbol, context.time), None)
         if entry is None:
             return None
-        if _same_input(entry[0], context):
+        if entry[0] == _input_digest(context):
             return entry[1]
         if self._handle is not None:
             self._handle.count("batch_inputs_mismatched")
