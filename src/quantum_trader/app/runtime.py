@@ -7,7 +7,9 @@ modules as ports. Nothing else in the code base reads settings or opens connecti
 from __future__ import annotations
 
 import json
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -136,7 +138,42 @@ def _wire_bus_and_policy(rt: Runtime, start: int) -> None:
         rt.status.heartbeat_all()
         rt.status.flush()
 
-    rt.scheduler.every(
-        "policy.refresh", MS_PER_MINUTE, refresh_policies, start_at=start, catch_up=False
-    )
-    rt.scheduler.every("status.flush", MS_PER_HOUR, flush_status, start_at=start, catch_up=False)
+    # Both jobs serve other processes: `quantum-trader status` reads the flushed status, and
+    # policy versions written from the CLI are picked up by the refresh. A replay runs engine
+    # time thousands of times faster than wall time, where a flush per simulated hour was ~20 %
+    # of the replay's time (bench/bench_pipeline.py); there they run at most once per wall second.
+    refresh: Callable[[int], None] = refresh_policies
+    flush: Callable[[int], None] = flush_status
+    if rt.mode == "replay":
+        refresh = at_most_every_wall(REPLAY_WALL_INTERVAL_S, refresh_policies)
+        flush = at_most_every_wall(REPLAY_WALL_INTERVAL_S, flush_status)
+    rt.scheduler.every("policy.refresh", MS_PER_MINUTE, refresh, start_at=start, catch_up=False)
+    rt.scheduler.every("status.flush", MS_PER_HOUR, flush, start_at=start, catch_up=False)
+
+
+#: in a replay, the least wall time between two runs of a job that serves other processes
+REPLAY_WALL_INTERVAL_S = 1.0
+
+
+def at_most_every_wall(
+    seconds: float, fn: Callable[[int], None], wall: Callable[[], float] = time.monotonic
+) -> Callable[[int], None]:
+    """``fn`` as a scheduler job that skips its runs coming less than ``seconds`` of wall time
+    after the previous one it made (the first always runs).
+
+    >>> walls = iter([0.0, 0.5, 1.2]); ran = []
+    >>> job = at_most_every_wall(1.0, ran.append, wall=lambda: next(walls))
+    >>> for t in (10, 20, 30): job(t)
+    >>> ran
+    [10, 30]
+    """
+    last: list[float] = []
+
+    def job(now: int) -> None:
+        t = wall()
+        if last and t - last[0] < seconds:
+            return
+        last[:] = [t]
+        fn(now)
+
+    return job

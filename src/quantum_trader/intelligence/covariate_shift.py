@@ -27,7 +27,7 @@ from quantum_trader.intelligence.shift_stats import (
     bin_shares,
     decile_edges,
     energy_distance,
-    ks,
+    ks_sorted,
     mean_pairwise_distance,
     psi,
 )
@@ -158,6 +158,36 @@ class ShiftReference:
 
 
 @dataclass(frozen=True, slots=True)
+class _ReferenceArrays:
+    """A reference's tuples as the arrays a check reads: sorted columns for KS, bins for PSI,
+    the standardised sample for the energy distance. Holds the reference, so the id it is
+    cached under cannot be reused by another object while the entry lives."""
+
+    reference: ShiftReference
+    sorted_columns: tuple[FloatArray, ...]
+    edges: tuple[FloatArray, ...]
+    shares: tuple[FloatArray, ...]
+    mean: FloatArray
+    std: FloatArray
+    z_sample: FloatArray
+
+    @classmethod
+    def of(cls, ref: ShiftReference) -> _ReferenceArrays:
+        sample = np.asarray(ref.sample, dtype=np.float64)
+        mean, std = np.asarray(ref.mean), np.asarray(ref.std)
+        ordered = np.sort(sample, axis=0)
+        return cls(
+            reference=ref,
+            sorted_columns=tuple(np.ascontiguousarray(ordered[:, j]) for j in range(len(mean))),
+            edges=tuple(np.asarray(e) for e in ref.edges),
+            shares=tuple(np.asarray(v) for v in ref.shares),
+            mean=mean,
+            std=std,
+            z_sample=(sample - mean) / std,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class FeatureShift:
     feature: str
     psi: float
@@ -202,6 +232,7 @@ class CovariateShiftMonitor:
         self._references: dict[tuple[str, str], ShiftReference] = {}
         self._active: dict[tuple[str, str], float] = {}  # (symbol, model) -> severity at start
         self._memo: tuple[tuple[int, bytes], tuple[list[FeatureShift], float]] | None = None
+        self._reference_arrays: dict[int, _ReferenceArrays] = {}
 
     def set_reference(
         self, model: str, reference: ShiftReference, symbol: str = ANY_SYMBOL
@@ -283,21 +314,27 @@ class CovariateShiftMonitor:
         each of them (``key`` = the reference's identity and the window's content hash)."""
         if self._memo is not None and self._memo[0] == key:
             return self._memo[1]
-        sample = np.asarray(ref.sample)
+        arrays = self._arrays(ref)
+        live_sorted = np.sort(live, axis=0)
         per_feature = []
         for j, name in enumerate(ref.features):
-            shares = bin_shares(live[:, j], np.asarray(ref.edges[j]))
-            stat, pvalue = ks(sample[:, j], live[:, j])
-            per_feature.append(
-                FeatureShift(name, psi(np.asarray(ref.shares[j]), shares), stat, pvalue)
-            )
+            shares = bin_shares(live[:, j], arrays.edges[j])
+            stat, pvalue = ks_sorted(arrays.sorted_columns[j], live_sorted[:, j])
+            per_feature.append(FeatureShift(name, psi(arrays.shares[j], shares), stat, pvalue))
         per_feature.sort(key=lambda f: f.psi, reverse=True)
-        mean, std = np.asarray(ref.mean), np.asarray(ref.std)
         energy = energy_distance(
-            (sample - mean) / std, (live - mean) / std, ref.sample_self_distance
+            arrays.z_sample, (live - arrays.mean) / arrays.std, ref.sample_self_distance
         )
         self._memo = (key, (per_feature, energy))
         return per_feature, energy
+
+    def _arrays(self, ref: ShiftReference) -> _ReferenceArrays:
+        """The reference as arrays, built once per reference (the checks reuse them)."""
+        cached = self._reference_arrays.get(id(ref))
+        if cached is None or cached.reference is not ref:
+            cached = _ReferenceArrays.of(ref)
+            self._reference_arrays[id(ref)] = cached
+        return cached
 
     def _publish(self, report: ShiftReport, state: str) -> None:
         if self._bus is None:
