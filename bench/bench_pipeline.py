@@ -65,6 +65,7 @@ def child(home: Path, replay_days: int) -> dict[str, object]:
         QT_REPLAY_DAYS=str(replay_days),
         QT_TRAIN_DAYS=str(TRAIN_DAYS),
         QT_LOG_LEVEL="WARNING",
+        QT_OFFLINE="true",  # the replay only: no live phase after it
     )
     out = subprocess.run(
         [sys.executable, "-c", CHILD], env=env, check=True, capture_output=True, text=True

@@ -53,6 +53,7 @@ def test_batch_votes_replay_equals_the_streaming_replay(
     monkeypatch.setenv("QT_DATA_DIR", str(data_dir))
     monkeypatch.setenv("QT_REPLAY_DAYS", "10")
     monkeypatch.setenv("QT_TRAIN_DAYS", "90")
+    monkeypatch.setenv("QT_OFFLINE", "true")  # the replay only, no live phase after it
 
     batch = run_main_job(load_settings())  # trains, then replays with batch votes
     monkeypatch.setenv("QT_REPLAY_BATCH_VOTES", "false")

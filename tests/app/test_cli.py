@@ -13,6 +13,7 @@ runner = CliRunner()
 def isolated_home(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     monkeypatch = clean_env
     monkeypatch.setenv("QT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("QT_OFFLINE", "true")  # no download, no live phase: tests stay offline
     # the command surface only: tree models on a month of history keep these runs short
     # (all four models through the whole pipeline: tests/app/test_main_job.py)
     monkeypatch.setenv("QT_TRAIN_DAYS", "30")

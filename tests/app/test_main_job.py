@@ -42,6 +42,7 @@ def env(clean_env: pytest.MonkeyPatch, tmp_path: Path, data_dir: Path) -> Path:
     monkeypatch.setenv("QT_DATA_DIR", str(data_dir))
     monkeypatch.setenv("QT_REPLAY_DAYS", "10")
     monkeypatch.setenv("QT_TRAIN_DAYS", "90")
+    monkeypatch.setenv("QT_OFFLINE", "true")  # the replay only (live phase: test_main_job_live)
     return tmp_path / "home"
 
 

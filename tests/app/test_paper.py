@@ -136,3 +136,31 @@ def test_live_source_refuses_a_gap() -> None:
     )
     with pytest.raises(DataError, match="skip from"):
         list(source({"BTCUSDT": HOUR}))
+
+
+@pytest.mark.data
+def test_live_source_keeps_the_replay_order_while_catching_up(data_dir: Path) -> None:
+    """BTCUSDT comes first among candles closing together (other symbols' features read its
+    candle), and close times never go back across symbols when their pages end apart."""
+    frames = {
+        s: load_candles(data_dir, s, "1h").iloc[-40:].reset_index(drop=True)
+        for s in ("ADAUSDT", "BTCUSDT")
+    }
+    first_open = int(frames["BTCUSDT"]["open_time"].iloc[0])
+    assert int(frames["ADAUSDT"]["open_time"].iloc[0]) == first_open
+    clock = FakeWall(first_open + 40 * HOUR)
+    source = CcxtCandleSource(
+        RecordedOhlcv(frames, clock),
+        ["ADAUSDT", "BTCUSDT"],
+        "1h",
+        clock,
+        sleep=clock.sleep,
+        max_candles=40 + 37,
+        limit=5,
+    )
+    # ADAUSDT resumes three candles ahead of BTCUSDT: five-candle pages end at different times
+    bars = list(source({"BTCUSDT": first_open, "ADAUSDT": first_open + 3 * HOUR}))
+    closes = [b[2] for b in bars]
+    assert closes == sorted(closes)
+    together = [b[0] for b in bars if b[2] == first_open + 5 * HOUR]
+    assert together == ["BTCUSDT", "ADAUSDT"]

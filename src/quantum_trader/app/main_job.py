@@ -5,7 +5,9 @@
    the replay (never on replayed candles);
 3. paper-trade the last ``QT_REPLAY_DAYS`` through the full decision pipeline on the simulated
    clock, with the simulated exchange, every order persisted;
-4. write metrics, trades and the HTML report, and leave every module's status in the database.
+4. unless ``QT_OFFLINE`` or ``--synthetic``: go on in the same run with live closed candles from
+   Binance USDT-M on the wall clock, until Ctrl-C (``app/live.py``);
+5. write metrics, trades and the HTML report, and leave every module's status in the database.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ from quantum_trader.app.decision import (
     PipelineParts,
     PortfolioRiskView,
 )
+from quantum_trader.app.engine import Bar
+from quantum_trader.app.live import EXCHANGE, CandleSink, LiveConnection, LivePhase, LiveReport
 from quantum_trader.app.run_scope import RunScopedModeJournal, RunScopedRiskJournal
 from quantum_trader.app.runtime import Runtime, build_runtime
 from quantum_trader.app.training import (
@@ -50,9 +54,11 @@ from quantum_trader.app.training import (
 from quantum_trader.backtester.metrics import Metrics
 from quantum_trader.backtester.runner import BacktestConfig, BacktestResult, BacktestRunner
 from quantum_trader.backtester.strategies.base import TradingContext
+from quantum_trader.clock.clock import ReplayThenWallClock
 from quantum_trader.config.settings import Settings
+from quantum_trader.data.frames import ohlcv_from_rows
 from quantum_trader.domain.market import FundingRate
-from quantum_trader.domain.time import MS_PER_DAY, fmt
+from quantum_trader.domain.time import MS_PER_DAY, fmt, timeframe_ms
 from quantum_trader.execution.simulated.exchange import ExchangeConfig
 from quantum_trader.execution.simulated.fees import FeeSchedule
 from quantum_trader.execution.simulated.funding import FundingConfig
@@ -291,7 +297,7 @@ def _add_summary_to_report(report: Path, summary: Mapping[str, Any]) -> None:
     """The decision path's story (signals, regimes, strategies, risk decisions, risk mode) as a
     section of the HTML report, under the equity and candle charts."""
     keys = (
-        "data", "synthetic", "replay", "models_trained", "decisions", "signals",
+        "data", "synthetic", "replay", "live", "models_trained", "decisions", "signals",
         "strategies_chosen", "trade_intents", "risk_decisions", "orders_sent",
         "regimes_at_end", "risk_mode", "trading_state", "trades",
     )  # fmt: skip
@@ -363,6 +369,43 @@ def _register_models(rt: Runtime) -> dict[str, ModuleHandle]:
     return handles
 
 
+def live_off_reason(settings: Settings, synthetic: bool) -> str | None:
+    """Why the run stops at the end of the replay instead of going live (None: it goes live)."""
+    if settings.offline:
+        return "QT_OFFLINE=true"
+    if synthetic:
+        return "--synthetic: a generated market has no live candles"
+    return None
+
+
+def _candle_frames(bars: Sequence[Bar]) -> dict[str, pd.DataFrame]:
+    """Live candles per symbol, in the store's candle layout."""
+    return {
+        symbol: ohlcv_from_rows(
+            [(bar[1], *bar[3:]) for bar in bars if bar[0] == symbol], f"{symbol} live candles"
+        )
+        for symbol in sorted({bar[0] for bar in bars})
+    }
+
+
+def _keep_in_store(store: CandleStore, timeframe: str) -> CandleSink:
+    """Live candles go into the local store, so the next run's replay ends where this one did."""
+
+    def keep(bars: Sequence[Bar]) -> None:
+        for symbol, frame in _candle_frames(bars).items():
+            store.append(symbol, timeframe, frame, source=f"{EXCHANGE} live")
+
+    return keep
+
+
+def _with_live(frames: Mapping[str, pd.DataFrame], live: Sequence[Bar]) -> dict[str, pd.DataFrame]:
+    """The replayed candles followed by the live ones: what the report charts."""
+    out = dict(frames)
+    for symbol, extra in _candle_frames(live).items():
+        out[symbol] = pd.concat([frames[symbol], extra], ignore_index=True)
+    return out
+
+
 def run_main_job(
     settings: Settings,
     *,
@@ -372,14 +415,27 @@ def run_main_job(
     on_start: Callable[[int], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
     record_latency: bool = False,
+    connection: LiveConnection | None = None,
 ) -> RunResult:
-    """Train what is missing, replay the last ``replay_days`` through the pipeline, report."""
+    """Train what is missing, replay the last ``replay_days`` through the pipeline, go on live
+    unless offline (``connection``: the exchange, wall clock and sleep; ccxt and the system's by
+    default), report."""
     stage = on_stage or (lambda _text: None)
     store = CandleStore(settings.effective_store_dir)
     stage("loading market data")
     data = load_replay_data(settings, store, synthetic=synthetic)
     start = data.replay_start
-    rt = build_runtime(settings, mode="replay", start_ms=start, run_id=run_id)
+    off = live_off_reason(settings, synthetic)
+    connection = connection or LiveConnection()
+    # one clock for every module: simulated through the replay, the wall's after it (if live)
+    clock = None if off else ReplayThenWallClock(start, connection.wall)
+    rt = build_runtime(
+        settings,
+        mode="replay" if off else "replay+live",
+        start_ms=start,
+        run_id=run_id,
+        clock=clock,
+    )
     market = rt.modules["market_data"]
     for counter, n in store.counters.values.items():  # the loads and imports done above
         market.count(counter, n)
@@ -444,6 +500,18 @@ def run_main_job(
         # its orders, fills and ledger every checkpoint_every candles and at the end
         commit_on_change=False,
     )
+    live = None
+    if clock is not None:
+        live = LivePhase(
+            clock,
+            rt.scheduler,
+            list(data.frames),
+            settings.timeframe,
+            connection,
+            poll_s=settings.live_poll_seconds,
+            keep=_keep_in_store(store, settings.timeframe),
+            on_stage=stage,
+        )
     runner = BacktestRunner(
         config,
         data.frames,
@@ -455,6 +523,7 @@ def run_main_job(
         bus=rt.bus,
         scheduler=rt.scheduler,
         market_data=market,
+        then=live,
     )
     if record_latency:
         pipeline.latencies_ns = []
@@ -482,19 +551,24 @@ def run_main_job(
             pipeline.prepare_replay(runner.feed.bars())
         stage("replaying")
         result = runner.run(progress=on_progress)
-        replay_seconds = time.perf_counter() - replay_started
+        replay_ended = time.perf_counter()
+        if live is not None and live.replay_ended is not None:
+            replay_ended = live.replay_ended  # the time spent live is not the replay's
+        replay_seconds = replay_ended - replay_started
         status = "FINISHED"
     finally:
+        if live is not None:
+            live.close()
         if composer.intelligence is not None:
             composer.intelligence.save(rt.clock.now())
-        summary = _summary(rt, data, pipeline, result, composer, training)
+        live_report = live.report if live is not None else LiveReport("off", off or "")
+        summary = _summary(rt, data, pipeline, result, composer, training, live_report)
         rt.finish(status, summary)
         log.info("run.finish", status=status, candles=runner.engine.stats.candles)
     assert result is not None  # the try block returned or raised
     stage("writing metrics, trades and the HTML report (worker process)")
-    outputs = write_outputs_in_worker(
-        result, data.frames, settings.home / "runs" / rt.run_id, summary
-    )
+    frames = _with_live(data.frames, live.candles if live is not None else [])
+    outputs = write_outputs_in_worker(result, frames, settings.home / "runs" / rt.run_id, summary)
     summary["report"] = str(outputs["report"])
     outputs["summary"] = outputs["report"].with_name("summary.json")
     summary["outputs"] = {k: str(v) for k, v in outputs.items()}
@@ -521,16 +595,21 @@ def _summary(
     result: BacktestResult | None,
     composer: _Composer,
     training: list[TrainingReport],
+    live: LiveReport,
 ) -> dict[str, Any]:
     stats = pipeline.stats
+    # the last replayed close (the clock's now only until a live phase moves it to wall time)
+    replay_end = max(int(f["open_time"].iloc[-1]) for f in data.frames.values())
+    replay_end += timeframe_ms(rt.settings.timeframe)
     summary: dict[str, Any] = {
         "run_id": rt.run_id,
         "data": data.origin,
         "synthetic": data.synthetic,
         "symbols": sorted(data.frames),
         "timeframe": rt.settings.timeframe,
-        "replay": f"{fmt(data.replay_start)} → {fmt(rt.clock.now())}",
-        "replay_days": round((rt.clock.now() - data.replay_start) / MS_PER_DAY, 1),
+        "replay": f"{fmt(data.replay_start)} → {fmt(replay_end)}",
+        "replay_days": round((replay_end - data.replay_start) / MS_PER_DAY, 1),
+        "live": live.summary(),
         "models_trained": [
             f"{r.key} v{r.version} ({r.seconds:.1f}s)" for r in training if r.trained
         ],

@@ -78,7 +78,11 @@ class CcxtCandleSource:
     Only candles whose close is at or before the clock are yielded (the exchange also returns
     the forming one); each candle once. On a fresh start it begins with the first candle that
     closes after the start; on a resume, right after the last processed close of each symbol,
-    so candles that closed while the process was down are processed first.
+    so candles that closed while the process was down are processed first. Candles closing
+    together come in the replay's order (``ReplayFeed``): the ``first`` symbols (the
+    cross-asset BTCUSDT, which other symbols' features read), then by name. While catching
+    up page by page, no candle is yielded past the end of a symbol's full page, so a symbol
+    with more pages to come never falls behind the others.
     """
 
     def __init__(
@@ -92,9 +96,12 @@ class CcxtCandleSource:
         poll_s: float = 5.0,
         max_candles: int | None = None,
         limit: int = 500,
+        first: Sequence[str] = ("BTCUSDT",),
     ) -> None:
         self.client = client
-        self.symbols = sorted(symbols)
+        leading = [s for s in first if s in symbols]
+        self.symbols = leading + sorted(s for s in symbols if s not in leading)
+        self._rank = {s: i for i, s in enumerate(self.symbols)}
         self.timeframe = timeframe
         self.step = timeframe_ms(timeframe)
         self.clock = clock
@@ -122,9 +129,12 @@ class CcxtCandleSource:
     def _poll(self, cursor: Mapping[str, int]) -> list[Bar]:
         now = self.clock.now()
         out: list[Bar] = []
+        horizon = now  # no candle past the end of a full page (more of that symbol may follow)
         for symbol in self.symbols:
             since = cursor[symbol]  # the open time of the first candle we still need
             rows = self.client.fetch_ohlcv(ccxt_symbol(symbol), self.timeframe, since, self.limit)
+            if rows and len(rows) >= self.limit:
+                horizon = min(horizon, int(rows[-1][0]) + self.step)
             previous = cursor[symbol]
             for row in rows:
                 open_time = int(row[0])
@@ -139,5 +149,6 @@ class CcxtCandleSource:
                 o, h, lo, c, v = (float(x) for x in row[1:6])
                 out.append((symbol, open_time, close_time, o, h, lo, c, v))
                 previous = close_time
-        out.sort(key=lambda bar: (bar[2], bar[0]))
-        return out
+        rank = self._rank
+        out.sort(key=lambda bar: (bar[2], rank[bar[0]]))
+        return [bar for bar in out if bar[2] <= horizon]

@@ -91,19 +91,28 @@ class Runtime:
 
 
 def build_runtime(
-    settings: Settings, *, mode: str, start_ms: int | None = None, run_id: str | None = None
+    settings: Settings,
+    *,
+    mode: str,
+    start_ms: int | None = None,
+    run_id: str | None = None,
+    clock: Clock | None = None,
 ) -> Runtime:
-    """Wire a run. ``mode`` is "replay" (simulated clock from ``start_ms``) or "live"."""
+    """Wire a run. ``mode`` is "replay" (simulated clock from ``start_ms``), "replay+live" (a
+    replay that goes on with live candles: the caller passes its ``ReplayThenWallClock``) or
+    "live" (wall clock). ``clock``, when given, is the run's clock whatever the mode."""
     run_id = run_id or new_run_id()
     db = open_database(settings.effective_database_url)
-    clock: Clock = SimulatedClock(start_ms or 0) if mode == "replay" else WallClock()
+    if clock is None:
+        clock = SimulatedClock(start_ms or 0) if mode == "replay" else WallClock()
     bus = InProcessBus(clock, run_id=run_id)
     scheduler = Scheduler()
     status = StatusRegistry(clock, SqlStatusRepository(db), run_id=run_id)
     policies = PolicyStore(SqlPolicyRepository(db), bus, clock)
-    market = register_module(
-        status, settings, "market_data", "replaying stored closed candles through the engine"
-    )
+    what = "replaying stored closed candles through the engine"
+    if mode == "replay+live":
+        what += ", then live closed candles from Binance USDT-M"
+    market = register_module(status, settings, "market_data", what)
     rt = Runtime(
         settings=settings,
         run_id=run_id,

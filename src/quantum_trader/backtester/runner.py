@@ -145,10 +145,14 @@ class BacktestRunner:
         bus: InProcessBus | None = None,
         scheduler: Scheduler | None = None,
         market_data: ModuleHandle | None = None,
+        then: BarSource | None = None,
     ) -> None:
         """``clock`` and ``source`` make this a paper session: the same parts on a wall clock,
         fed by ``source(last_close_by_symbol)`` instead of the replay of ``frames`` (which then
         only serve the symbol rules). By default: the simulated clock and the frames' replay.
+        ``then`` continues the same session after the replay: ``then(last_close_by_symbol)``
+        feeds the engine more candles (the main job's live phase, which also switches the
+        clock to wall time); one result covers both.
         ``bus``, ``scheduler`` and ``market_data`` let a composition root share its own with
         the modules it wires around the runner (the main job does)."""
         self.config = config
@@ -187,6 +191,7 @@ class BacktestRunner:
         self.store = store
         self.clock: Clock = clock if clock is not None else SimulatedClock(self.first_open)
         self.source = source
+        self.then = then
         self.bus = bus if bus is not None else InProcessBus(self.clock, self.run_id)
         self.event_log = _EventLog()
         self.bus.recorders.append(self.event_log)
@@ -400,6 +405,11 @@ class BacktestRunner:
                     else self.source(self.engine.last_close)
                 )
                 engine.run_bars(bars, progress=progress, progress_every=progress_every)
+            if self.then is not None:
+                # candles now come one by one as they close: report each, and persist every
+                # order, fill and ledger change at once, as a paper session does
+                self.commit_on_change = True
+                engine.run_bars(self.then(engine.last_close), progress=progress, progress_every=1)
             if self.store is None:
                 self.cursor = self.resumed_from + engine.stats.candles
             self._commit(finished=True)

@@ -1,6 +1,13 @@
 """Time: the Clock protocol, simulated and wall clocks, and the job scheduler."""
 
-from quantum_trader.clock.clock import Clock, SimulatedClock, WallClock
+from quantum_trader.clock.clock import Clock, ReplayThenWallClock, SimulatedClock, WallClock
 from quantum_trader.clock.scheduler import ScheduledJob, Scheduler
 
-__all__ = ["Clock", "ScheduledJob", "Scheduler", "SimulatedClock", "WallClock"]
+__all__ = [
+    "Clock",
+    "ReplayThenWallClock",
+    "ScheduledJob",
+    "Scheduler",
+    "SimulatedClock",
+    "WallClock",
+]

@@ -123,6 +123,8 @@ class Settings(BaseSettings):
 
     # --- live trading -------------------------------------------------------------------
     offline: bool = Field(False, validation_alias=_qt("offline"))  # never reach the network
+    #: how often ``run``'s live phase asks the exchange for newly closed candles
+    live_poll_seconds: float = Field(10.0, validation_alias=_qt("live_poll_seconds"))
     live: bool = Field(False, validation_alias=_qt("live"))
     live_confirmed: bool = Field(False, validation_alias=_qt("live_confirmed"))
     binance_api_key: SecretStr | None = Field(None, validation_alias=_qt("binance_api_key"))
@@ -200,6 +202,8 @@ class Settings(BaseSettings):
             problems.append(f"QT_TRAIN_DAYS={self.train_days} must be >= 30")
         if self.replay_days < 1:
             problems.append(f"QT_REPLAY_DAYS={self.replay_days} must be >= 1")
+        if self.live_poll_seconds <= 0:
+            problems.append(f"QT_LIVE_POLL_SECONDS={self.live_poll_seconds} must be > 0")
         if problems:
             raise ValueError("contradictory settings: " + " | ".join(problems))
         return self

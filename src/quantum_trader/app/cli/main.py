@@ -93,7 +93,8 @@ def run(
         help="Replay a seeded, labelled SYNTHETIC market instead of real data.",
     ),
 ) -> None:
-    """The main job: train missing models, paper-trade the last QT_REPLAY_DAYS, report."""
+    """The main job: train missing models, paper-trade the last QT_REPLAY_DAYS, then (unless
+    QT_OFFLINE or --synthetic) live closed candles until Ctrl-C; report."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from quantum_trader.app.cli.render import metrics_table, summary_table
