@@ -46,3 +46,30 @@ def test_clock_going_backwards_and_bad_votes_fail_loudly() -> None:
         ledger.observe("BTCUSDT", "xgb", (0.5, 0.5, 0.5), 0, 10)
     with pytest.raises(ValueError, match="horizon_end"):
         ledger.observe("BTCUSDT", "xgb", (0.2, 0.3, 0.5), 10, 10)
+
+
+def test_resolving_some_symbols_leaves_the_others_pending_in_arrival_order() -> None:
+    ledger = PredictionLedger()
+    p = (0.2, 0.3, 0.5)
+    for t in (0, 1):
+        for symbol in ("BTCUSDT", "ETHUSDT", "ADAUSDT"):
+            ledger.observe(symbol, "xgb", p, t, t + 5)
+    arrival = ledger.to_state()["pending"]
+    assert [(s, t) for s, _, _, t, _ in arrival] == [
+        (s, t) for t in (0, 1) for s in ("BTCUSDT", "ETHUSDT", "ADAUSDT")
+    ]
+
+    out = ledger.resolve(6, lambda s, t: 2, symbols=("ETHUSDT",))
+    assert [(o.symbol, o.prediction.prediction_time) for o in out] == [
+        ("ETHUSDT", 0),
+        ("ETHUSDT", 1),
+    ]
+    assert [row[0] for row in ledger.to_state()["pending"]] == ["BTCUSDT", "ADAUSDT"] * 2
+    rest = ledger.resolve(6, lambda s, t: 1)
+    assert [(o.symbol, o.prediction.prediction_time) for o in rest] == [
+        ("ADAUSDT", 0),
+        ("BTCUSDT", 0),
+        ("ADAUSDT", 1),
+        ("BTCUSDT", 1),
+    ]
+    assert len(ledger) == 0 and ledger.resolved_total == 6

@@ -288,7 +288,9 @@ class DecisionPipeline:
         for t in [t for t in sym.closes if t < stale - 64 * self._tf_ms]:
             del sym.closes[t]
         if parts.intelligence is not None:
-            parts.intelligence.resolve(now, self._label)
+            # A label of this symbol needs its close at the horizon, recorded just above in its
+            # own call: only this symbol's predictions can have become resolvable here.
+            parts.intelligence.resolve(now, self._label, (symbol,))
 
     def _cross_asset_candle(self, candle: Candle) -> Candle | None:
         """The cross-asset (BTC) candle of the same open time for ``candle``'s features; None

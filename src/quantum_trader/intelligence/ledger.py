@@ -9,8 +9,9 @@ prediction stays pending, so no module ever learns from the future.
 
 from __future__ import annotations
 
+import heapq
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,12 +78,14 @@ class PredictionLedger:
     """Holds predictions until their label is due, then hands out :class:`Outcome` s in order."""
 
     def __init__(self) -> None:
-        self._pending: list[Prediction] = []
+        # per symbol, in arrival order; the sequence number keeps the overall arrival order
+        self._pending: dict[str, list[tuple[int, Prediction]]] = {}
+        self._seq = 0
         self._last_now: int | None = None
         self.resolved_total = 0
 
     def __len__(self) -> int:
-        return len(self._pending)
+        return sum(len(items) for items in self._pending.values())
 
     def observe(
         self,
@@ -96,13 +99,19 @@ class PredictionLedger:
         _check_probs(where, probs)
         if horizon_end <= prediction_time:
             raise ValueError(f"{where}: horizon_end={horizon_end} must be after the prediction")
-        self._pending.append(Prediction(symbol, model, probs, prediction_time, horizon_end))
+        self._seq += 1
+        prediction = Prediction(symbol, model, probs, prediction_time, horizon_end)
+        self._pending.setdefault(symbol, []).append((self._seq, prediction))
 
-    def resolve(self, now: int, labels: LabelSource) -> list[Outcome]:
+    def resolve(
+        self, now: int, labels: LabelSource, symbols: Iterable[str] | None = None
+    ) -> list[Outcome]:
         """Outcomes of every pending prediction whose horizon ended at or before ``now``.
 
         Ordered by (horizon_end, prediction_time, symbol, model), so a replay is deterministic.
-        A due prediction whose label the source does not have yet stays pending.
+        A due prediction whose label the source does not have yet stays pending. ``symbols``
+        limits the work to those symbols' predictions (a caller that knows only their labels
+        can have changed since its last call).
         """
         if self._last_now is not None and now < self._last_now:
             raise ValueError(
@@ -110,8 +119,13 @@ class PredictionLedger:
                 "the engine clock cannot go backwards"
             )
         self._last_now = now
+        lists = (
+            self._pending.values()
+            if symbols is None
+            else [self._pending[s] for s in symbols if s in self._pending]
+        )
         due = sorted(
-            (p for p in self._pending if p.horizon_end <= now),
+            (p for items in lists for _, p in items if p.horizon_end <= now),
             key=lambda p: (p.horizon_end, p.prediction_time, p.symbol, p.model),
         )
         out: list[Outcome] = []
@@ -125,12 +139,18 @@ class PredictionLedger:
             out.append(Outcome(p, int(label), now))
             done.add(id(p))
         if done:
-            self._pending = [p for p in self._pending if id(p) not in done]
+            for symbol in {o.symbol for o in out}:
+                kept = [item for item in self._pending[symbol] if id(item[1]) not in done]
+                if kept:
+                    self._pending[symbol] = kept
+                else:
+                    del self._pending[symbol]
         self.resolved_total += len(out)
         return out
 
     def pending(self) -> Iterator[Prediction]:
-        return iter(self._pending)
+        """Every pending prediction, in arrival order."""
+        return (p for _, p in heapq.merge(*self._pending.values(), key=lambda item: item[0]))
 
     # --- persistence ------------------------------------------------------------------
     def to_state(self) -> dict[str, Any]:
@@ -139,14 +159,18 @@ class PredictionLedger:
             "resolved_total": self.resolved_total,
             "pending": [
                 [p.symbol, p.model, list(p.probs), p.prediction_time, p.horizon_end]
-                for p in self._pending
+                for p in self.pending()
             ],
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
         self._last_now = state["last_now"]
         self.resolved_total = int(state["resolved_total"])
-        self._pending = [
-            Prediction(s, m, (float(pr[0]), float(pr[1]), float(pr[2])), int(t), int(e))
-            for s, m, pr, t, e in state["pending"]
-        ]
+        self._pending = {}
+        self._seq = 0
+        for s, m, pr, t, e in state["pending"]:
+            self._seq += 1
+            prediction = Prediction(
+                s, m, (float(pr[0]), float(pr[1]), float(pr[2])), int(t), int(e)
+            )
+            self._pending.setdefault(s, []).append((self._seq, prediction))

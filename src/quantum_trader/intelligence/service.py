@@ -9,7 +9,7 @@ Each module is registered in the status registry, switched by its ``ENABLE_*`` v
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from quantum_trader.bus.port import EventBus
@@ -135,8 +135,11 @@ class Intelligence:
     ) -> None:
         self.ledger.observe(symbol, model, probs, prediction_time, horizon_end)
 
-    def resolve(self, now: int, labels: LabelSource) -> list[Outcome]:
-        outcomes = self.ledger.resolve(now, labels)
+    def resolve(
+        self, now: int, labels: LabelSource, symbols: Iterable[str] | None = None
+    ) -> list[Outcome]:
+        """Resolve what is due (see :meth:`PredictionLedger.resolve`) and feed the modules."""
+        outcomes = self.ledger.resolve(now, labels, symbols)
         for outcome in outcomes:
             if self.memory is not None:
                 self.memory.on_outcome(outcome)
