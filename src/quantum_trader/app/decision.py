@@ -30,7 +30,7 @@ from quantum_trader.domain.orders import OrderType
 from quantum_trader.domain.signals import Signal
 from quantum_trader.domain.time import timeframe_ms
 from quantum_trader.execution.order_manager import Bracket
-from quantum_trader.features.labels import LabelSpec, classify_returns
+from quantum_trader.features.labels import LabelSpec, classify_return
 from quantum_trader.features.pipeline import StreamingFeatures
 from quantum_trader.intelligence.ledger import horizon_end_time
 from quantum_trader.intelligence.service import Intelligence
@@ -284,9 +284,10 @@ class DecisionPipeline:
         """Record the close and release the outcomes whose horizon has now passed."""
         sym.closes[candle.open_time] = candle.close
         horizon = self.config.labels.horizon
-        stale = candle.open_time - (horizon + 2) * self._tf_ms
-        for t in [t for t in sym.closes if t < stale - 64 * self._tf_ms]:
-            del sym.closes[t]
+        stale = candle.open_time - (horizon + 2) * self._tf_ms - 64 * self._tf_ms
+        closes = sym.closes  # in time order: the oldest first
+        while closes and next(iter(closes)) < stale:
+            del closes[next(iter(closes))]
         if parts.intelligence is not None:
             # A label of this symbol needs its close at the horizon, recorded just above in its
             # own call: only this symbol's predictions can have become resolvable here.
@@ -310,8 +311,7 @@ class DecisionPipeline:
         end = sym.closes.get(prediction_time + self.config.labels.horizon * self._tf_ms)
         if start is None or end is None:
             return None
-        label = classify_returns(np.array([end / start - 1.0]), self.config.labels.dead_zone)[0]
-        return int(label)
+        return classify_return(end / start - 1.0, self.config.labels.dead_zone)
 
     def _signal(
         self, symbol: str, sym: _SymbolState, candle: Candle, now: int, parts: PipelineParts

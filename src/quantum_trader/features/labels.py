@@ -58,6 +58,15 @@ def classify_returns(returns: npt.NDArray[np.float64], dead_zone: float) -> npt.
     return labels
 
 
+def classify_return(r: float, dead_zone: float) -> int:
+    """One return's class: the scalar form of :func:`classify_returns` (a live label per call).
+
+    >>> [classify_return(r, 0.001) for r in (-0.01, 0.0, 0.01)]
+    [0, 1, 2]
+    """
+    return UP if r > dead_zone else DOWN if r < -dead_zone else FLAT
+
+
 def direction_labels(close: npt.NDArray[np.float64], spec: LabelSpec) -> npt.NDArray[np.float64]:
     """Class labels for a close series under ``spec``."""
     return classify_returns(forward_returns(close, spec.horizon), spec.dead_zone)
