@@ -150,10 +150,11 @@ def _wire_bus_and_policy(rt: Runtime, start: int) -> None:
     # Both jobs serve other processes: `quantum-trader status` reads the flushed status, and
     # policy versions written from the CLI are picked up by the refresh. A replay runs engine
     # time thousands of times faster than wall time, where a flush per simulated hour was ~20 %
-    # of the replay's time (bench/bench_pipeline.py); there they run at most once per wall second.
+    # of the replay's time (bench/bench_pipeline.py); there they run at most once per wall second
+    # (after a switch to live, engine time is wall time and their own interval is the longer).
     refresh: Callable[[int], None] = refresh_policies
     flush: Callable[[int], None] = flush_status
-    if rt.mode == "replay":
+    if rt.mode in ("replay", "replay+live"):
         refresh = at_most_every_wall(REPLAY_WALL_INTERVAL_S, refresh_policies)
         flush = at_most_every_wall(REPLAY_WALL_INTERVAL_S, flush_status)
     rt.scheduler.every("policy.refresh", MS_PER_MINUTE, refresh, start_at=start, catch_up=False)
