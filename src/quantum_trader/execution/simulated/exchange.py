@@ -155,17 +155,24 @@ class SimulatedExchange:
 
         ``good_till``: the order expires (EXPIRED) at the first candle close at or after it.
         """
-        self._spec(order.symbol)
+        symbol = order.symbol
+        self._spec(symbol)
         if order.client_order_id in self._orders:
             return self._orders[order.client_order_id]
-        reason = self._margin_shortfall(order, self._reference_price(order))
+        reason = (
+            ""
+            if order.reduce_only
+            else self._margin_shortfall(
+                symbol, order.side, order.remaining, self._reference_price(order)
+            )
+        )
         if reason:
             rejected = order.transition(OrderStatus.REJECTED, order.created_at, reason)
             self._orders[order.client_order_id] = rejected
             return rejected
         self._orders[order.client_order_id] = order
-        self._open[order.symbol].append(order.client_order_id)
-        self._arrival[order.client_order_id] = self._books[order.symbol].bars
+        self._open[symbol].append(order.client_order_id)
+        self._arrival[order.client_order_id] = self._books[symbol].bars
         if good_till is not None:
             self._expiry[order.client_order_id] = good_till
         return order
@@ -215,11 +222,11 @@ class SimulatedExchange:
         book.bars += 1
         state = book.state
         if book.open:
-            self._match(symbol, state, open_time, close_time, o, h, lo, c)
+            self._match(book, symbol, state, open_time, close_time, o, h, lo, c)
         elif state.qty != 0 and self._liquidation:
             liq = state.liq_price
             if (state.qty > 0 and lo <= liq) or (state.qty < 0 and h >= liq):
-                self._match(symbol, state, open_time, close_time, o, h, lo, c)
+                self._match(book, symbol, state, open_time, close_time, o, h, lo, c)
         if close_time >= book.next_funding:
             self._settle_funding(book, symbol, open_time, close_time, c)
 
@@ -286,6 +293,7 @@ class SimulatedExchange:
     # ------------------------------------------------------------------ matching
     def _match(
         self,
+        book: _Book,
         symbol: str,
         state: PositionState,
         open_time: int,
@@ -295,14 +303,15 @@ class SimulatedExchange:
         lo: float,
         c: float,
     ) -> None:
-        bar = self._books[symbol].bars
+        bar = book.bars
         arrival = self._arrival
-        open_ids = self._open[symbol]
-        eligible = [cid for cid in open_ids if arrival[cid] < bar]
-        for cid in eligible:
-            order = self._orders[cid]
+        open_ids = book.open
+        orders = self._orders
+        for cid in [cid for cid in open_ids if arrival[cid] < bar]:
+            order = orders[cid]
             if order.order_type is OrderType.MARKET and order.status not in _TERMINAL:
-                self._fill(order, state, self._slipped(order, o), False, open_time, "")
+                price = o if self._no_slippage else self._slipped(order, o)
+                self._fill(order, state, price, False, open_time, "")
         if not open_ids and not self._expiry:
             # nothing rests any more: only a liquidation can still happen in this candle
             qty = state.qty
@@ -376,6 +385,8 @@ class SimulatedExchange:
     def _fill(
         self, order: Order, state: PositionState, price: float, is_maker: bool, time: int, why: str
     ) -> None:
+        symbol = order.symbol
+        cid = order.client_order_id
         qty = order.remaining
         if order.reduce_only:
             reducible = abs(state.qty) if (state.qty > 0) == (order.side is Side.SELL) else 0.0
@@ -386,7 +397,7 @@ class SimulatedExchange:
                 return
             qty = min(qty, reducible)
         else:
-            shortfall = self._margin_shortfall(order, price)
+            shortfall = self._margin_shortfall(symbol, order.side, qty, price)
             if shortfall:
                 if order.filled_quantity > 0:
                     self._finish(order, OrderStatus.CANCELED, time, shortfall)
@@ -396,37 +407,21 @@ class SimulatedExchange:
         fee = qty * price * (self._maker_rate if is_maker else self._taker_rate)  # FeeSchedule.fee
         self._fill_seq += 1
         fill = Fill(
-            fill_id=f"{order.client_order_id}-F{self._fill_seq}",
-            client_order_id=order.client_order_id,
-            symbol=order.symbol,
-            side=order.side,
-            quantity=qty,
-            price=price,
-            fee=fee,
-            time=time,
-            is_maker=is_maker,
+            f"{cid}-F{self._fill_seq}", cid, symbol, order.side, qty, price, fee, time, is_maker
         )
         updated = filled_order(order, qty, price, time)
-        self._orders[order.client_order_id] = updated
+        self._orders[cid] = updated
         if updated.status in _TERMINAL:
-            self._open[order.symbol].remove(order.client_order_id)
+            self._open[symbol].remove(cid)
         exit_reason = "stop" if order.order_type is OrderType.STOP_MARKET else order.reason
         self.portfolio.apply_fill(
-            order.symbol,
-            order.side,
-            qty,
-            price,
-            fee,
-            time,
-            order.client_order_id,
-            order.reason,
-            exit_reason or why,
+            symbol, order.side, qty, price, fee, time, cid, order.reason, exit_reason or why
         )
         self._listener.on_fill(fill, updated)
         if order.reduce_only and updated.status not in _TERMINAL:
             self._finish(updated, OrderStatus.CANCELED, time, "reduce-only remainder canceled")
         if state.qty == 0:
-            self._cancel_reduce_only(order.symbol, time)
+            self._cancel_reduce_only(symbol, time)
 
     def _liquidate(self, symbol: str, state: PositionState, price: float, time: int) -> None:
         self.portfolio.liquidate(symbol, price, time, f"liquidation@{time}")
@@ -458,12 +453,13 @@ class SimulatedExchange:
         mark = self._states[order.symbol].mark
         return order.price or order.stop_price or mark
 
-    def _margin_shortfall(self, order: Order, price: float) -> str:
-        """Why the account cannot carry ``order`` at ``price`` ('' when it can)."""
-        if order.reduce_only or price <= 0:
+    def _margin_shortfall(self, symbol: str, side: Side, quantity: float, price: float) -> str:
+        """Why the account cannot carry a new (not reduce-only) order for ``quantity`` at
+        ``price`` ('' when it can)."""
+        if price <= 0:
             return ""
-        state = self._states[order.symbol]
-        signed = order.remaining if order.side is Side.BUY else -order.remaining
+        state = self._states[symbol]
+        signed = quantity if side is Side.BUY else -quantity
         if state.qty != 0 and (state.qty > 0) != (signed > 0):
             increase = max(abs(signed) - abs(state.qty), 0.0)
         else:
@@ -474,7 +470,7 @@ class SimulatedExchange:
         available = self.portfolio.available_balance
         if need > available + 1e-9:
             return (
-                f"insufficient margin: {order.symbol} {order.side} {increase} at {price} "
+                f"insufficient margin: {symbol} {side} {increase} at {price} "
                 f"needs {need:.4f} USDT, available {available:.4f}"
             )
         return ""
@@ -521,7 +517,8 @@ def filled_order(order: Order, quantity: float, price: float, time: int) -> Orde
     """The same result as ``order.apply_fill(quantity, price, time)``, built with one constructor
     call: ``dataclasses.replace`` twice per fill was the largest cost of a replay's fill path.
     The state machine and the overfill rule are checked the same way (tests compare both)."""
-    if quantity > order.remaining * (1 + 1e-9):
+    remaining = order.quantity - order.filled_quantity  # ``order.remaining`` without the call
+    if quantity > max(remaining, 0.0) * (1 + 1e-9):
         raise DomainValidationError(
             "Fill",
             "quantity",
