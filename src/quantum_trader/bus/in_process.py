@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from quantum_trader.bus.envelope import Event, JsonValue
+from quantum_trader.bus.envelope import Event, JsonValue, build_event
 from quantum_trader.bus.port import Handler
 from quantum_trader.clock.clock import Clock
 
@@ -64,7 +64,7 @@ class InProcessBus:
 
     def publish(self, type: str, payload: Mapping[str, JsonValue], *, source: str) -> Event:
         self._sequence = sequence = self._sequence + 1
-        event = Event(
+        event = build_event(
             f"{self._run_id}:{sequence}", type, self._clock.now(), source, sequence, payload
         )
         published = self.published

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from quantum_trader.domain import checks
 from quantum_trader.domain.errors import DomainValidationError
 from quantum_trader.domain.orders import Side
+from quantum_trader.domain.records import record_builder
 
 _INF = float("inf")
 
@@ -91,3 +92,7 @@ class Trade:
     def net_pnl(self) -> float:
         """PnL after fees and funding (``pnl`` is the price PnL)."""
         return self.pnl - self.fees - self.funding
+
+
+#: Positional constructor for the replay's hot path (see ``domain.records``).
+build_trade = record_builder(Trade)

@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from quantum_trader.domain.orders import Side
-from quantum_trader.domain.positions import Position, Trade
+from quantum_trader.domain.positions import Position, Trade, build_trade
 from quantum_trader.domain.time import MS_PER_DAY
 from quantum_trader.execution.columns import CandleColumns
 from quantum_trader.execution.simulated.margin import liquidation_price
@@ -130,7 +130,7 @@ class Portfolio:
 
     @property
     def available_balance(self) -> float:
-        return self.ledger.balance - self.margin_used
+        return self.ledger.balance - sum([p.margin for p in self._pos.values()])
 
     def positions(self) -> dict[str, Position]:
         return {s: p.position() for s, p in self._pos.items() if p.qty != 0}
@@ -204,7 +204,7 @@ class Portfolio:
         """Every candle can be applied in bulk, except the first one of a run and one whose
         equity point would merge with the last one (another symbol closing at the same time)."""
         times = self.equity_times
-        if not times or times[-1] >= int(bars.close_time[start]):
+        if not times or times[-1] >= bars.close_times[start]:
             return start
         return stop
 
@@ -223,7 +223,7 @@ class Portfolio:
         n = stop - start
         balance, changes = self.ledger.changes_after(self.equity_times[-1])
         qty = state.qty
-        times_l: list[int] = bars.close_time[start:stop].tolist()
+        times_l = bars.close_times[start:stop]
         if n <= _SHORT_STRETCH:
             # a Python loop beats numpy's call overhead on a short stretch; same operations
             closes_l = bars.close[start:stop].tolist()
@@ -429,7 +429,7 @@ class Portfolio:
         self.trade_count += 1
         self._open_count -= 1
         entry_qty = state.max_qty
-        trade = Trade(  # positional: one per round trip of a replay
+        trade = build_trade(  # positional: one per round trip of a replay
             f"{self.run_id}-T{self.trade_count}",
             state.symbol,
             Side.BUY if state.long else Side.SELL,

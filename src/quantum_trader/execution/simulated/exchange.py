@@ -11,6 +11,7 @@ few comparisons when the symbol has no resting order, no position and no funding
 from __future__ import annotations
 
 import random
+from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -29,6 +30,8 @@ from quantum_trader.domain.orders import (
     OrderStatus,
     OrderType,
     Side,
+    build_fill,
+    build_order,
 )
 from quantum_trader.domain.positions import Position
 from quantum_trader.execution.columns import CandleColumns
@@ -71,6 +74,19 @@ class _Book:
         self.next_funding = -1  # set on the first candle
 
 
+class _Reach:
+    """The lowest low and the highest high from each candle to the end of a symbol's columns:
+    one lookup tells fast-forward that a position's liquidation price is out of reach for the
+    rest of the data (with low leverage, almost always), instead of a search per stretch."""
+
+    __slots__ = ("bars", "high_after", "low_after")
+
+    def __init__(self, bars: CandleColumns) -> None:
+        self.bars = bars
+        self.low_after = np.minimum.accumulate(bars.low[::-1])[::-1]
+        self.high_after = np.maximum.accumulate(bars.high[::-1])[::-1]
+
+
 class _NullListener:
     def on_order_update(self, order: Order) -> None:
         return None
@@ -101,6 +117,7 @@ class SimulatedExchange:
         # _arrival[cid] is the symbol's candle count at submission, _bars[symbol] the count so far.
         self._arrival: dict[str, int] = {}
         self._books: dict[str, _Book] = {}
+        self._reach: dict[str, _Reach] = {}
         self._liquidation = self.config.liquidation
         self._no_slippage = self.config.slippage_bps == 0 and self.config.random_slippage_bps <= 0
         self._maker_rate = self.config.fees.maker
@@ -246,11 +263,16 @@ class SimulatedExchange:
             return stop
         if self._liquidation and stop > start:
             liq = state.liq_price
+            reach = self._reach.get(symbol)
+            if reach is None or reach.bars is not bars:
+                reach = self._reach[symbol] = _Reach(bars)
+            # the stretch is only searched when the rest of the data comes near the price
             if qty > 0:
-                lows = bars.low[start:stop]
-                if lows.min() <= liq:
-                    stop = start + int((lows <= liq).argmax())
-            else:
+                if reach.low_after.item(start) <= liq:
+                    lows = bars.low[start:stop]
+                    if lows.min() <= liq:
+                        stop = start + int((lows <= liq).argmax())
+            elif reach.high_after.item(start) >= liq:
                 highs = bars.high[start:stop]
                 if highs.max() >= liq:
                     stop = start + int((highs >= liq).argmax())
@@ -261,16 +283,14 @@ class SimulatedExchange:
         among them at the close of the candle that settles each (as :meth:`on_bar` would)."""
         book = self._books[symbol]
         book.bars += stop - start
-        times = bars.close_time
         t = book.next_funding
-        if int(times[stop - 1]) < t:
-            return
-        closes = bars.close
+        times = bars.close_times
+        last = times[stop - 1]
         j = start
-        while t <= int(times[stop - 1]):
-            j += int(np.searchsorted(times[j:stop], t, "left"))
+        while t <= last:
+            j = bisect_left(times, t, j, stop)  # the candle whose close settles time t
             rate = self.funding.rate_at(symbol, t)
-            if self.portfolio.apply_funding(symbol, rate, float(closes[j]), t) != 0.0:
+            if self.portfolio.apply_funding(symbol, rate, bars.close.item(j), t) != 0.0:
                 self.funding_payments += 1
             self.funding_settlements += 1
             t = self.funding.next_after(symbol, t)
@@ -387,7 +407,7 @@ class SimulatedExchange:
     ) -> None:
         symbol = order.symbol
         cid = order.client_order_id
-        qty = order.remaining
+        qty = max(order.quantity - order.filled_quantity, 0.0)  # ``order.remaining``, inline
         if order.reduce_only:
             reducible = abs(state.qty) if (state.qty > 0) == (order.side is Side.SELL) else 0.0
             if state.qty == 0 or reducible <= 0:
@@ -406,7 +426,7 @@ class SimulatedExchange:
                 return
         fee = qty * price * (self._maker_rate if is_maker else self._taker_rate)  # FeeSchedule.fee
         self._fill_seq += 1
-        fill = Fill(
+        fill = build_fill(
             f"{cid}-F{self._fill_seq}", cid, symbol, order.side, qty, price, fee, time, is_maker
         )
         updated = filled_order(order, qty, price, time)
@@ -533,7 +553,7 @@ def filled_order(order: Order, quantity: float, price: float, time: int) -> Orde
         raise InvalidTransitionError(
             f"order {order.client_order_id}: {order.status} → {status} is not allowed"
         )
-    return Order(
+    return build_order(
         order.client_order_id,
         order.symbol,
         order.side,
