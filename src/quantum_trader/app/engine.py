@@ -54,11 +54,16 @@ class BarColumns:
     volume: npt.NDArray[np.float64]
     #: open, high, low, close, volume as one (n, 5) matrix: one ``tolist`` per candle row
     rows: npt.NDArray[np.float64] | None = None
+    #: ``close_time`` as Python ints, converted once: the per-candle steps and the equity curve
+    #: of a replay take slices of it (shared; nobody may modify it)
+    close_times: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.rows is None:
             rows = np.column_stack([self.open, self.high, self.low, self.close, self.volume])
             object.__setattr__(self, "rows", rows)
+        if not self.close_times:
+            object.__setattr__(self, "close_times", self.close_time.tolist())
 
     def __len__(self) -> int:
         return len(self.close_time)
@@ -293,6 +298,8 @@ class Engine:
         last_close = self._last_close
         rows = bars.rows
         assert rows is not None
+        close_times = bars.close_times
+        open_time_at = bars.open_time.item
         if int(times[start]) <= last_close.get(symbol, -1):
             self._backwards(symbol, int(times[start]))
         if stats.first_close is None:
@@ -300,6 +307,7 @@ class Engine:
         pending = 0
         k = start
         while k < n:
+            begin = k
             horizon = n
             due = next_due()
             if due is not None:
@@ -311,33 +319,29 @@ class Engine:
             if horizon - k >= MIN_FAST_FORWARD:
                 for skipper in skippers:
                     skipper.skip_bars(symbol, bars, k, horizon)
-                last = int(times[horizon - 1])
+                last = close_times[horizon - 1]
                 last_close[symbol] = last
                 sim.advance_to(last)
-                per_symbol[symbol] = per_symbol.get(symbol, 0) + horizon - k
-                pending += horizon - k
                 k = horizon
                 stop = k + 1
             else:
                 # a short stretch: cheaper one by one, up to and including the horizon
                 stop = max(horizon, k) + 1
-            stop = min(stop, n)
-            if stop > k:
-                open_l = bars.open_time[k:stop].tolist()
-                close_l = times[k:stop].tolist()
-                for close_time, open_time, (o, h, lo, c, v) in zip(
-                    close_l, open_l, rows[k:stop].tolist(), strict=True
-                ):
-                    last_close[symbol] = close_time
-                    sim.advance_to(close_time)
-                    due = next_due()
-                    if due is not None and due <= close_time:
-                        stats.jobs_run += len(scheduler.run_due(close_time))
-                    for handler in handlers:
-                        handler(symbol, open_time, close_time, o, h, lo, c, v)
-                pending += stop - k
-            per_symbol[symbol] = per_symbol.get(symbol, 0) + max(stop - k, 0)
-            k = stop
+            # one candle or a few: read them by index (cheaper than slicing three arrays)
+            for i in range(k, min(stop, n)):
+                close_time = close_times[i]
+                open_time = open_time_at(i)
+                o, h, lo, c, v = rows[i].tolist()
+                last_close[symbol] = close_time
+                sim.advance_to(close_time)
+                due = next_due()
+                if due is not None and due <= close_time:
+                    stats.jobs_run += len(scheduler.run_due(close_time))
+                for handler in handlers:
+                    handler(symbol, open_time, close_time, o, h, lo, c, v)
+                k = i + 1
+            per_symbol[symbol] = per_symbol.get(symbol, 0) + k - begin
+            pending += k - begin
             if pending >= progress_every:
                 self._flush_progress(pending, last_close[symbol], progress)
                 pending = 0

@@ -102,7 +102,8 @@ class _EventLog:
         self.buffer: list[tuple[str, int, str, object]] = []
         self._fold_every = fold_every
 
-    def __call__(self, event: Event) -> None:
+    def record(self, event: Event) -> None:
+        """The bus recorder (a bound method: cheaper to call than an instance's ``__call__``)."""
         self.buffer.append((event.type, event.time, event.source, event.payload))
         if len(self.buffer) >= self._fold_every:
             self.fold()
@@ -185,7 +186,7 @@ class BacktestRunner:
         self.source = source
         self.bus = bus if bus is not None else InProcessBus(self.clock, self.run_id)
         self.event_log = _EventLog()
-        self.bus.recorders.append(self.event_log)
+        self.bus.recorders.append(self.event_log.record)
         self._handles = self._register(status)
         self.portfolio = Portfolio(self.run_id)
         self.exchange = SimulatedExchange(

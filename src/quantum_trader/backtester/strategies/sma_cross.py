@@ -70,6 +70,7 @@ class _Plan:
         "base",
         "count0",
         "fast_mean",
+        "n",
         "signals",
         "slow_mean",
         "sum_fast",
@@ -118,6 +119,7 @@ class _Plan:
             )
         self.bars = bars
         self.base = base
+        self.n = n
         self.count0 = s.count
         self.sum_fast: npt.NDArray[np.float64] = sum_fast
         self.sum_slow: npt.NDArray[np.float64] = sum_slow
@@ -129,7 +131,7 @@ class _Plan:
     def matches(self, s: _Series, bars: CandleColumns, start: int) -> bool:
         """Whether the strategy's state at ``start`` is the one this plan predicted."""
         j = start - self.base
-        if bars is not self.bars or j < 0 or j >= len(self.sum_fast):
+        if bars is not self.bars or j < 0 or j >= self.n:
             return False
         if j == 0:
             return s.count == self.count0
