@@ -35,6 +35,8 @@ _TIMEFRAME_BY_MS = {timeframe_ms(tf): tf for tf in _TIMEFRAMES}
 
 #: Fast-forward: a run of fewer quiet candles than this is processed one by one (cheaper).
 MIN_FAST_FORWARD = 3
+#: Fast-forward: candles processed one by one from a stretch's horizon before asking again.
+AFTER_HORIZON = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,9 +270,10 @@ class Engine:
         (``quiet_until``); the smallest one, also bounded by the next scheduler job, ends a
         stretch of candles that nobody needs one at a time. Each skipper then applies the
         stretch in bulk (``skip_bars``, in registration order), the clock moves to its last
-        close, and the candle at the horizon goes through the per-candle path as usual. The
-        result — ledger, trades, equity curve, events — is the per-candle result exactly;
-        ``tests/backtester/test_fast_forward.py`` replays real data both ways and compares.
+        close, and the candle at the horizon (with the one after it, ``AFTER_HORIZON``) goes
+        through the per-candle path as usual. The result — ledger, trades, equity curve,
+        events — is the per-candle result exactly; ``tests/backtester/test_fast_forward.py``
+        replays real data both ways and compares.
         Otherwise every candle goes through :meth:`run_bars`.
         """
         n = len(bars)
@@ -323,7 +326,10 @@ class Engine:
                 last_close[symbol] = last
                 sim.advance_to(last)
                 k = horizon
-                stop = k + 1
+                # the horizon candle and the one after it, one by one: a participant that acts
+                # at the horizon usually acts on the next candle too (an order sent at a close
+                # fills at the next open), and asking every skipper again costs more
+                stop = k + AFTER_HORIZON
             else:
                 # a short stretch: cheaper one by one, up to and including the horizon
                 stop = max(horizon, k) + 1
