@@ -38,12 +38,6 @@ class LedgerEntry:
     balance_after: float
     ref: str
 
-    def canonical(self) -> str:
-        return (
-            f"{self.seq}|{self.time}|{self.kind.value}|{self.symbol}|{self.amount!r}|"
-            f"{self.balance_after!r}|{self.ref}"
-        )
-
 
 #: kind name <-> member: rows hold the plain name (cheap to hash), entries the member
 _KIND_NAME: dict[str, str] = {k: k.value for k in LedgerKind}
