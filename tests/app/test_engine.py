@@ -113,11 +113,25 @@ def test_run_columns_fast_forwards_around_busy_candles_and_jobs() -> None:
     stats = engine.run_columns(cols, 0, progress=ticks.append, progress_every=10)
 
     h = MS_PER_HOUR
-    # per candle: the busy one, and the ones closing at or after each daily job (run first)
-    assert seen == [h, 24 * h, 41 * h, 48 * h, 72 * h, 96 * h]
+    # per candle: the busy one, and the ones closing at or after each daily job (run first),
+    # each with the candle after it (AFTER_HORIZON)
+    assert seen == [
+        h,
+        24 * h,
+        25 * h,
+        41 * h,
+        42 * h,
+        48 * h,
+        49 * h,
+        72 * h,
+        73 * h,
+        96 * h,
+        97 * h,
+    ]
     assert jobs == [(0, h), (24 * h, 24 * h), (48 * h, 48 * h), (72 * h, 72 * h), (96 * h, 96 * h)]
     assert skipper.skipped[0] == (1, 23)
-    covered = sorted([i for a, b in skipper.skipped for i in range(a, b)] + [0, 23, 40, 47, 71, 95])
+    one_by_one = [0, 23, 24, 40, 41, 47, 48, 71, 72, 95, 96]
+    covered = sorted([i for a, b in skipper.skipped for i in range(a, b)] + one_by_one)
     assert covered == list(range(100))
     assert stats.candles == 100 == sum(ticks) and stats.last_close == 100 * h
     assert engine.last_close == {"BTCUSDT": 100 * h} and clock.now() == 100 * h

@@ -196,3 +196,28 @@ def test_fast_filled_order_equals_domain_apply_fill(quantity: float, fills: list
         assert fast == slow
     with pytest.raises(Exception, match="exceeds remaining"):
         filled_order(fast, quantity * 2, 10.0, 9)
+
+
+def test_hand_built_event_payloads_equal_the_generic_conversion() -> None:
+    """The execution events' payloads are built field by field for speed; they must stay what
+    ``to_payload`` gives for the records (plus the order's state on a fill event)."""
+    from dataclasses import replace
+
+    from quantum_trader.bus.envelope import to_payload
+    from quantum_trader.domain.orders import Fill, Order, OrderStatus
+    from quantum_trader.domain.positions import Trade
+    from quantum_trader.execution.events import fill_event_payload, order_payload, trade_payload
+
+    order = Order("c-1", "BTCUSDT", Side.SELL, OrderType.LIMIT, 2.0, 5, price=10.5, reason="x")
+    filled = replace(order, status=OrderStatus.FILLED, filled_quantity=2.0, average_price=10.5)
+    fill = Fill("c-1-F1", "c-1", "BTCUSDT", Side.SELL, 2.0, 10.5, 0.0042, 7, is_maker=True)
+    trade = Trade("t-1", "BTCUSDT", Side.BUY, 2.0, 10.0, 10.5, 1, 7, 1.0, 0.01, -0.002, "s", "tp")
+    assert order_payload(order) == to_payload(order)
+    assert trade_payload(trade) == to_payload(trade)
+    assert fill_event_payload(fill, filled) == to_payload(fill) | {
+        "order_status": "FILLED",
+        "order_filled_quantity": 2.0,
+        "order_average_price": 10.5,
+    }
+    for payload in (order_payload(order), fill_event_payload(fill, filled)):
+        assert all(type(v) in (str, int, float, bool, type(None)) for v in payload.values())

@@ -35,6 +35,8 @@ _TIMEFRAME_BY_MS = {timeframe_ms(tf): tf for tf in _TIMEFRAMES}
 
 #: Fast-forward: a run of fewer quiet candles than this is processed one by one (cheaper).
 MIN_FAST_FORWARD = 3
+#: Fast-forward: candles processed one by one from a stretch's horizon before asking again.
+AFTER_HORIZON = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,11 +56,16 @@ class BarColumns:
     volume: npt.NDArray[np.float64]
     #: open, high, low, close, volume as one (n, 5) matrix: one ``tolist`` per candle row
     rows: npt.NDArray[np.float64] | None = None
+    #: ``close_time`` as Python ints, converted once: the per-candle steps and the equity curve
+    #: of a replay take slices of it (shared; nobody may modify it)
+    close_times: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.rows is None:
             rows = np.column_stack([self.open, self.high, self.low, self.close, self.volume])
             object.__setattr__(self, "rows", rows)
+        if not self.close_times:
+            object.__setattr__(self, "close_times", self.close_time.tolist())
 
     def __len__(self) -> int:
         return len(self.close_time)
@@ -263,9 +270,10 @@ class Engine:
         (``quiet_until``); the smallest one, also bounded by the next scheduler job, ends a
         stretch of candles that nobody needs one at a time. Each skipper then applies the
         stretch in bulk (``skip_bars``, in registration order), the clock moves to its last
-        close, and the candle at the horizon goes through the per-candle path as usual. The
-        result — ledger, trades, equity curve, events — is the per-candle result exactly;
-        ``tests/backtester/test_fast_forward.py`` replays real data both ways and compares.
+        close, and the candle at the horizon (with the one after it, ``AFTER_HORIZON``) goes
+        through the per-candle path as usual. The result — ledger, trades, equity curve,
+        events — is the per-candle result exactly; ``tests/backtester/test_fast_forward.py``
+        replays real data both ways and compares.
         Otherwise every candle goes through :meth:`run_bars`.
         """
         n = len(bars)
@@ -293,6 +301,8 @@ class Engine:
         last_close = self._last_close
         rows = bars.rows
         assert rows is not None
+        close_times = bars.close_times
+        open_time_at = bars.open_time.item
         if int(times[start]) <= last_close.get(symbol, -1):
             self._backwards(symbol, int(times[start]))
         if stats.first_close is None:
@@ -300,6 +310,7 @@ class Engine:
         pending = 0
         k = start
         while k < n:
+            begin = k
             horizon = n
             due = next_due()
             if due is not None:
@@ -311,33 +322,32 @@ class Engine:
             if horizon - k >= MIN_FAST_FORWARD:
                 for skipper in skippers:
                     skipper.skip_bars(symbol, bars, k, horizon)
-                last = int(times[horizon - 1])
+                last = close_times[horizon - 1]
                 last_close[symbol] = last
                 sim.advance_to(last)
-                per_symbol[symbol] = per_symbol.get(symbol, 0) + horizon - k
-                pending += horizon - k
                 k = horizon
-                stop = k + 1
+                # the horizon candle and the one after it, one by one: a participant that acts
+                # at the horizon usually acts on the next candle too (an order sent at a close
+                # fills at the next open), and asking every skipper again costs more
+                stop = k + AFTER_HORIZON
             else:
                 # a short stretch: cheaper one by one, up to and including the horizon
                 stop = max(horizon, k) + 1
-            stop = min(stop, n)
-            if stop > k:
-                open_l = bars.open_time[k:stop].tolist()
-                close_l = times[k:stop].tolist()
-                for close_time, open_time, (o, h, lo, c, v) in zip(
-                    close_l, open_l, rows[k:stop].tolist(), strict=True
-                ):
-                    last_close[symbol] = close_time
-                    sim.advance_to(close_time)
-                    due = next_due()
-                    if due is not None and due <= close_time:
-                        stats.jobs_run += len(scheduler.run_due(close_time))
-                    for handler in handlers:
-                        handler(symbol, open_time, close_time, o, h, lo, c, v)
-                pending += stop - k
-            per_symbol[symbol] = per_symbol.get(symbol, 0) + max(stop - k, 0)
-            k = stop
+            # one candle or a few: read them by index (cheaper than slicing three arrays)
+            for i in range(k, min(stop, n)):
+                close_time = close_times[i]
+                open_time = open_time_at(i)
+                o, h, lo, c, v = rows[i].tolist()
+                last_close[symbol] = close_time
+                sim.advance_to(close_time)
+                due = next_due()
+                if due is not None and due <= close_time:
+                    stats.jobs_run += len(scheduler.run_due(close_time))
+                for handler in handlers:
+                    handler(symbol, open_time, close_time, o, h, lo, c, v)
+                k = i + 1
+            per_symbol[symbol] = per_symbol.get(symbol, 0) + k - begin
+            pending += k - begin
             if pending >= progress_every:
                 self._flush_progress(pending, last_close[symbol], progress)
                 pending = 0

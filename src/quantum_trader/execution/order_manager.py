@@ -17,15 +17,16 @@ from quantum_trader.bus import topics
 from quantum_trader.bus.port import EventBus
 from quantum_trader.clock.clock import Clock
 from quantum_trader.domain.errors import OrderRejectedError
-from quantum_trader.domain.orders import Fill, Order, OrderStatus, OrderType, Side
+from quantum_trader.domain.orders import Fill, Order, OrderStatus, OrderType, Side, build_order
 from quantum_trader.domain.positions import Trade
-from quantum_trader.execution.events import fill_payload, order_payload, trade_payload
+from quantum_trader.execution.events import fill_event_payload, order_payload, trade_payload
 from quantum_trader.execution.instruments import SymbolSpec
 from quantum_trader.execution.validation import order_problem
 from quantum_trader.execution.venue import Venue
 from quantum_trader.status.registry import ModuleHandle
 
 MarkSource = Callable[[str], float]
+_INF = float("inf")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +59,10 @@ class OrderManager:
         self._mark = mark
         self._status = status
         self._lookup_retries = lookup_retries
+        lev = getattr(venue, "leverage", None)  # optional in the Venue port
+        self._venue_leverage: Callable[[str], float] | None = lev if callable(lev) else None
         self._seq = 0
+        self._id_prefix: dict[str, str] = {}
         self._orders: dict[str, Order] = {}
         self._brackets: dict[str, Bracket] = {}
         self.pending_orders: dict[str, Order] = {}
@@ -70,7 +74,10 @@ class OrderManager:
     # ------------------------------------------------------------------ ids and lookups
     def next_client_order_id(self, symbol: str) -> str:
         self._seq += 1
-        return f"{self.run_id}-{symbol}-{self._seq}"
+        prefix = self._id_prefix.get(symbol)
+        if prefix is None:
+            prefix = self._id_prefix[symbol] = f"{self.run_id}-{symbol}-"
+        return f"{prefix}{self._seq}"
 
     @property
     def orders(self) -> dict[str, Order]:
@@ -116,24 +123,28 @@ class OrderManager:
             lev,
             self._mark(symbol) if symbol in self.specs else 0.0,
         )
-        if problem and not (
-            isinstance(quantity, int | float) and quantity > 0 and quantity < float("inf")
-        ):
+        if problem and not (isinstance(quantity, int | float) and 0 < quantity < _INF):
             self._count("orders_rejected")
             raise OrderRejectedError(problem)
         cid = client_order_id or self.next_client_order_id(symbol)
         now = self.clock.now()
-        order = Order(
-            client_order_id=cid,
-            symbol=symbol,
-            side=side,
-            order_type=order_type,
-            quantity=float(quantity),
-            created_at=now,
-            price=price if price is not None and price > 0 else None,
-            stop_price=stop_price if stop_price is not None and stop_price > 0 else None,
-            reduce_only=reduce_only,
-            reason=tag,
+        # positional, and the faster constructor once the rules passed: this runs for every order
+        make = Order if problem else build_order
+        order = make(
+            cid,
+            symbol,
+            side,
+            order_type,
+            float(quantity),
+            now,
+            price if price is not None and price > 0 else None,
+            stop_price if stop_price is not None and stop_price > 0 else None,
+            reduce_only,
+            OrderStatus.NEW,
+            0.0,
+            0.0,
+            None,
+            tag,
         )
         if not problem and leverage is not None:
             try:
@@ -147,7 +158,8 @@ class OrderManager:
             )
         if bracket is not None and (bracket.stop_loss or bracket.take_profit):
             self._brackets[cid] = bracket
-        self._count("orders_submitted")
+        if self._status is not None:
+            self._status.count("orders_submitted")
         accepted = self._send(order, good_till)
         if accepted.status is OrderStatus.REJECTED:
             self._count("orders_rejected")
@@ -172,8 +184,8 @@ class OrderManager:
         return self._record(order, submitted=False)
 
     def _current_leverage(self, symbol: str) -> float:
-        lev = getattr(self.venue, "leverage", None)
-        if callable(lev) and symbol in self.specs:
+        lev = self._venue_leverage
+        if lev is not None and symbol in self.specs:
             return float(lev(symbol))
         return 1.0
 
@@ -183,23 +195,25 @@ class OrderManager:
 
     def on_fill(self, fill: Fill, order: Order) -> None:
         self.fills += 1
-        self._count("fills")
+        if self._status is not None:
+            self._status.count("fills")
         self.pending_fills.append(fill)
         self.fill_log.append(fill)
-        self._orders[order.client_order_id] = order
-        self.pending_orders[order.client_order_id] = order
+        cid = order.client_order_id
+        self._orders[cid] = order
+        self.pending_orders[cid] = order
         # one event per fill: the fill, with the order's new state (no separate order update)
-        payload = fill_payload(fill)
-        payload["order_status"] = str(order.status)
-        payload["order_filled_quantity"] = order.filled_quantity
-        payload["order_average_price"] = order.average_price
-        self.bus.publish(topics.EXECUTION_ORDER_FILLED, payload, source="execution")
-        bracket = self._brackets.pop(order.client_order_id, None)
-        if bracket is not None and order.status is OrderStatus.FILLED:
-            self._place_bracket(order, bracket)
+        self.bus.publish(
+            topics.EXECUTION_ORDER_FILLED, fill_event_payload(fill, order), source="execution"
+        )
+        if self._brackets:
+            bracket = self._brackets.pop(cid, None)
+            if bracket is not None and order.status is OrderStatus.FILLED:
+                self._place_bracket(order, bracket)
 
     def on_trade_closed(self, trade: Trade) -> None:
-        self._count("trades_closed")
+        if self._status is not None:
+            self._status.count("trades_closed")
         self.bus.publish(topics.EXECUTION_TRADE_CLOSED, trade_payload(trade), source="execution")
 
     def _place_bracket(self, entry: Order, bracket: Bracket) -> None:

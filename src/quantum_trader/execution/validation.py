@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from quantum_trader.domain.orders import OrderType
 from quantum_trader.execution.instruments import SymbolSpec
 
+_NUMBER = (int, float)
+
 
 def order_problem(
     specs: Mapping[str, SymbolSpec],
@@ -26,7 +28,7 @@ def order_problem(
     >>> order_problem(BINANCE_USDM, "BTCUSDT", 0.001, OrderType.MARKET, None, None, False, 5, 60000)
     'BTCUSDT: notional 60.0000 USDT below the minimum 100.0'
     """
-    if not (isinstance(quantity, int | float) and math.isfinite(quantity)) or quantity <= 0:
+    if not (isinstance(quantity, _NUMBER) and math.isfinite(quantity)) or quantity <= 0:
         return f"{symbol}: quantity must be a positive number, got {quantity!r}"
     spec = specs.get(symbol)
     if spec is None:
@@ -39,13 +41,14 @@ def order_problem(
         return f"{symbol}: a LIMIT order needs a price"
     if order_type is OrderType.STOP_MARKET and stop_price is None:
         return f"{symbol}: a STOP_MARKET order needs a stop price"
-    for name, value in (("price", price), ("stop_price", stop_price)):
-        if value is None:
-            continue
-        if not math.isfinite(value) or value <= 0:
-            return f"{symbol}: {name} must be a positive number, got {value!r}"
-        if not spec.on_tick(value):
-            return f"{symbol}: {name} {value} is off the tick grid ({spec.tick_size})"
+    if price is not None or stop_price is not None:
+        for name, value in (("price", price), ("stop_price", stop_price)):
+            if value is None:
+                continue
+            if not math.isfinite(value) or value <= 0:
+                return f"{symbol}: {name} must be a positive number, got {value!r}"
+            if not spec.on_tick(value):
+                return f"{symbol}: {name} {value} is off the tick grid ({spec.tick_size})"
     ref = price or stop_price or reference_price
     if not reduce_only and ref > 0 and quantity * ref < spec.min_notional:
         return f"{symbol}: notional {quantity * ref:.4f} USDT below the minimum {spec.min_notional}"

@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from quantum_trader.domain.orders import Side
-from quantum_trader.domain.positions import Position, Trade
+from quantum_trader.domain.positions import Position, Trade, build_trade
 from quantum_trader.domain.time import MS_PER_DAY
 from quantum_trader.execution.columns import CandleColumns
 from quantum_trader.execution.simulated.margin import liquidation_price
@@ -126,11 +126,11 @@ class Portfolio:
 
     @property
     def margin_used(self) -> float:
-        return sum(p.margin for p in self._pos.values())
+        return sum([p.margin for p in self._pos.values()])
 
     @property
     def available_balance(self) -> float:
-        return self.ledger.balance - self.margin_used
+        return self.ledger.balance - sum([p.margin for p in self._pos.values()])
 
     def positions(self) -> dict[str, Position]:
         return {s: p.position() for s, p in self._pos.items() if p.qty != 0}
@@ -204,7 +204,7 @@ class Portfolio:
         """Every candle can be applied in bulk, except the first one of a run and one whose
         equity point would merge with the last one (another symbol closing at the same time)."""
         times = self.equity_times
-        if not times or times[-1] >= int(bars.close_time[start]):
+        if not times or times[-1] >= bars.close_times[start]:
             return start
         return stop
 
@@ -223,7 +223,7 @@ class Portfolio:
         n = stop - start
         balance, changes = self.ledger.changes_after(self.equity_times[-1])
         qty = state.qty
-        times_l: list[int] = bars.close_time[start:stop].tolist()
+        times_l = bars.close_times[start:stop]
         if n <= _SHORT_STRETCH:
             # a Python loop beats numpy's call overhead on a short stretch; same operations
             closes_l = bars.close[start:stop].tolist()
@@ -321,40 +321,42 @@ class Portfolio:
             state.mark = price
         signed = quantity if side is Side.BUY else -quantity
         closed: Trade | None = None
-        ledger = self.ledger
-        if state.qty == 0 or (state.qty > 0) == (signed > 0):
+        qty = state.qty
+        if qty == 0 or (qty > 0) == (signed > 0):
             self._increase(state, signed, price, fee, time, strategy)
         else:
-            close_qty = min(quantity, abs(state.qty))
+            size = abs(qty)
+            close_qty = quantity if quantity < size else size
             open_qty = quantity - close_qty
             close_fee = fee * close_qty / quantity
-            pnl = close_qty * (price - state.entry) * (1.0 if state.qty > 0 else -1.0)
-            remaining = abs(state.qty) - close_qty
-            fraction = close_qty / abs(state.qty)
+            entry = state.entry
+            pnl = close_qty * (price - entry) * (1.0 if qty > 0 else -1.0)
+            remaining = size - close_qty
+            fraction = close_qty / size
             # unrealized on the reduced part leaves the incremental total
-            self._unrealized -= (state.qty * fraction) * (state.mark - state.entry)
+            self._unrealized -= (qty * fraction) * (state.mark - entry)
             state.margin -= state.margin * fraction
-            state.qty = remaining if state.qty > 0 else -remaining
             state.exit_qty += close_qty
             state.exit_value += close_qty * price
             state.realized += pnl
             state.fees += close_fee
             self.realized_pnl += pnl
             if pnl != 0.0:
-                ledger.append(time, LedgerKind.REALIZED_PNL, symbol, pnl, ref)
+                self.ledger.append(time, LedgerKind.REALIZED_PNL, symbol, pnl, ref)
             if remaining <= 1e-12:
                 state.qty = 0.0
                 state.margin = 0.0
                 state.liq_price = 0.0
                 closed = self._close_trade(state, time, exit_reason)
             else:
-                state.liq_price = liquidation_price(state.qty, state.entry, state.margin, state.mmr)
+                state.qty = remaining if qty > 0 else -remaining
+                state.liq_price = liquidation_price(state.qty, entry, state.margin, state.mmr)
             if open_qty > 1e-12:
                 opening = open_qty if signed > 0 else -open_qty
                 self._increase(state, opening, price, fee - close_fee, time, strategy)
-            self._charge_fee(symbol, fee, time, ref)
-            return closed
-        self._charge_fee(symbol, fee, time, ref)
+        if fee != 0.0:
+            self.fees_paid += fee
+            self.ledger.append(time, LedgerKind.FEE, symbol, -fee, ref)
         return closed
 
     def _increase(
@@ -366,6 +368,7 @@ class Portfolio:
         time: int,
         strategy: str,
     ) -> None:
+        size = abs(signed)
         if state.qty == 0:
             state.reset_trade()
             state.opened_at = time
@@ -376,19 +379,16 @@ class Portfolio:
             state.mark = price
             self._open_count += 1
         else:
-            total = abs(state.qty) + abs(signed)
+            held = abs(state.qty)
             self._unrealized += signed * (state.mark - price)
-            state.entry = (abs(state.qty) * state.entry + abs(signed) * price) / total
+            state.entry = (held * state.entry + size * price) / (held + size)
             state.qty += signed
-        state.margin += abs(signed) * price / state.leverage
-        state.max_qty = max(state.max_qty, abs(state.qty))
+        state.margin += size * price / state.leverage
+        held = abs(state.qty)
+        if held > state.max_qty:
+            state.max_qty = held
         state.fees += fee
         state.liq_price = liquidation_price(state.qty, state.entry, state.margin, state.mmr)
-
-    def _charge_fee(self, symbol: str, fee: float, time: int, ref: str) -> None:
-        if fee != 0.0:
-            self.fees_paid += fee
-            self.ledger.append(time, LedgerKind.FEE, symbol, -fee, ref)
 
     def apply_funding(self, symbol: str, rate: float, mark: float, time: int) -> float:
         """Settle funding on ``symbol``'s position: returns what it paid (negative: received)."""
@@ -429,20 +429,20 @@ class Portfolio:
         self.trade_count += 1
         self._open_count -= 1
         entry_qty = state.max_qty
-        trade = Trade(
-            trade_id=f"{self.run_id}-T{self.trade_count}",
-            symbol=state.symbol,
-            side=Side.BUY if state.long else Side.SELL,
-            quantity=entry_qty,
-            entry_price=state.entry,
-            exit_price=state.exit_value / state.exit_qty,
-            entry_time=state.opened_at,
-            exit_time=time,
-            pnl=state.realized,
-            fees=state.fees,
-            funding=state.funding,
-            strategy=state.strategy,
-            exit_reason=exit_reason,
+        trade = build_trade(  # positional: one per round trip of a replay
+            f"{self.run_id}-T{self.trade_count}",
+            state.symbol,
+            Side.BUY if state.long else Side.SELL,
+            entry_qty,
+            state.entry,
+            state.exit_value / state.exit_qty,
+            state.opened_at,
+            time,
+            state.realized,
+            state.fees,
+            state.funding,
+            state.strategy,
+            exit_reason,
         )
         state.reset_trade()
         self.pending_trades.append(trade)

@@ -70,6 +70,7 @@ class _Plan:
         "base",
         "count0",
         "fast_mean",
+        "n",
         "signals",
         "slow_mean",
         "sum_fast",
@@ -118,6 +119,7 @@ class _Plan:
             )
         self.bars = bars
         self.base = base
+        self.n = n
         self.count0 = s.count
         self.sum_fast: npt.NDArray[np.float64] = sum_fast
         self.sum_slow: npt.NDArray[np.float64] = sum_slow
@@ -129,14 +131,14 @@ class _Plan:
     def matches(self, s: _Series, bars: CandleColumns, start: int) -> bool:
         """Whether the strategy's state at ``start`` is the one this plan predicted."""
         j = start - self.base
-        if bars is not self.bars or j < 0 or j >= len(self.sum_fast):
+        if bars is not self.bars or j < 0 or j >= self.n:
             return False
         if j == 0:
             return s.count == self.count0
-        return (
+        return (  # ``item``: a Python float, cheaper to get and compare than a numpy scalar
             s.count == self.count0 + j
-            and s.sum_fast == self.sum_fast[j - 1]
-            and s.sum_slow == self.sum_slow[j - 1]
+            and s.sum_fast == self.sum_fast.item(j - 1)
+            and s.sum_slow == self.sum_slow.item(j - 1)
         )
 
 
@@ -231,11 +233,11 @@ class SmaCross:
             s.buf[0 : n - first] = values[first:]
         s.i = (i + n) % slow_n
         s.count += n
-        s.sum_fast = float(plan.sum_fast[last])
-        s.sum_slow = float(plan.sum_slow[last])
-        if plan.valid[last]:
-            s.prev_fast = float(plan.fast_mean[last])
-            s.prev_slow = float(plan.slow_mean[last])
+        s.sum_fast = plan.sum_fast.item(last)
+        s.sum_slow = plan.sum_slow.item(last)
+        if plan.valid.item(last):
+            s.prev_fast = plan.fast_mean.item(last)
+            s.prev_slow = plan.slow_mean.item(last)
 
     def _resum(self, s: _Series) -> None:
         n = self.config.slow

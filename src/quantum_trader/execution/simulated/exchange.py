@@ -11,6 +11,7 @@ few comparisons when the symbol has no resting order, no position and no funding
 from __future__ import annotations
 
 import random
+from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -29,6 +30,8 @@ from quantum_trader.domain.orders import (
     OrderStatus,
     OrderType,
     Side,
+    build_fill,
+    build_order,
 )
 from quantum_trader.domain.positions import Position
 from quantum_trader.execution.columns import CandleColumns
@@ -71,6 +74,19 @@ class _Book:
         self.next_funding = -1  # set on the first candle
 
 
+class _Reach:
+    """The lowest low and the highest high from each candle to the end of a symbol's columns:
+    one lookup tells fast-forward that a position's liquidation price is out of reach for the
+    rest of the data (with low leverage, almost always), instead of a search per stretch."""
+
+    __slots__ = ("bars", "high_after", "low_after")
+
+    def __init__(self, bars: CandleColumns) -> None:
+        self.bars = bars
+        self.low_after = np.minimum.accumulate(bars.low[::-1])[::-1]
+        self.high_after = np.maximum.accumulate(bars.high[::-1])[::-1]
+
+
 class _NullListener:
     def on_order_update(self, order: Order) -> None:
         return None
@@ -101,6 +117,7 @@ class SimulatedExchange:
         # _arrival[cid] is the symbol's candle count at submission, _bars[symbol] the count so far.
         self._arrival: dict[str, int] = {}
         self._books: dict[str, _Book] = {}
+        self._reach: dict[str, _Reach] = {}
         self._liquidation = self.config.liquidation
         self._no_slippage = self.config.slippage_bps == 0 and self.config.random_slippage_bps <= 0
         self._maker_rate = self.config.fees.maker
@@ -155,17 +172,24 @@ class SimulatedExchange:
 
         ``good_till``: the order expires (EXPIRED) at the first candle close at or after it.
         """
-        self._spec(order.symbol)
+        symbol = order.symbol
+        self._spec(symbol)
         if order.client_order_id in self._orders:
             return self._orders[order.client_order_id]
-        reason = self._margin_shortfall(order, self._reference_price(order))
+        reason = (
+            ""
+            if order.reduce_only
+            else self._margin_shortfall(
+                symbol, order.side, order.remaining, self._reference_price(order)
+            )
+        )
         if reason:
             rejected = order.transition(OrderStatus.REJECTED, order.created_at, reason)
             self._orders[order.client_order_id] = rejected
             return rejected
         self._orders[order.client_order_id] = order
-        self._open[order.symbol].append(order.client_order_id)
-        self._arrival[order.client_order_id] = self._books[order.symbol].bars
+        self._open[symbol].append(order.client_order_id)
+        self._arrival[order.client_order_id] = self._books[symbol].bars
         if good_till is not None:
             self._expiry[order.client_order_id] = good_till
         return order
@@ -215,11 +239,11 @@ class SimulatedExchange:
         book.bars += 1
         state = book.state
         if book.open:
-            self._match(symbol, state, open_time, close_time, o, h, lo, c)
+            self._match(book, symbol, state, open_time, close_time, o, h, lo, c)
         elif state.qty != 0 and self._liquidation:
             liq = state.liq_price
             if (state.qty > 0 and lo <= liq) or (state.qty < 0 and h >= liq):
-                self._match(symbol, state, open_time, close_time, o, h, lo, c)
+                self._match(book, symbol, state, open_time, close_time, o, h, lo, c)
         if close_time >= book.next_funding:
             self._settle_funding(book, symbol, open_time, close_time, c)
 
@@ -239,11 +263,16 @@ class SimulatedExchange:
             return stop
         if self._liquidation and stop > start:
             liq = state.liq_price
+            reach = self._reach.get(symbol)
+            if reach is None or reach.bars is not bars:
+                reach = self._reach[symbol] = _Reach(bars)
+            # the stretch is only searched when the rest of the data comes near the price
             if qty > 0:
-                lows = bars.low[start:stop]
-                if lows.min() <= liq:
-                    stop = start + int((lows <= liq).argmax())
-            else:
+                if reach.low_after.item(start) <= liq:
+                    lows = bars.low[start:stop]
+                    if lows.min() <= liq:
+                        stop = start + int((lows <= liq).argmax())
+            elif reach.high_after.item(start) >= liq:
                 highs = bars.high[start:stop]
                 if highs.max() >= liq:
                     stop = start + int((highs >= liq).argmax())
@@ -254,16 +283,14 @@ class SimulatedExchange:
         among them at the close of the candle that settles each (as :meth:`on_bar` would)."""
         book = self._books[symbol]
         book.bars += stop - start
-        times = bars.close_time
         t = book.next_funding
-        if int(times[stop - 1]) < t:
-            return
-        closes = bars.close
+        times = bars.close_times
+        last = times[stop - 1]
         j = start
-        while t <= int(times[stop - 1]):
-            j += int(np.searchsorted(times[j:stop], t, "left"))
+        while t <= last:
+            j = bisect_left(times, t, j, stop)  # the candle whose close settles time t
             rate = self.funding.rate_at(symbol, t)
-            if self.portfolio.apply_funding(symbol, rate, float(closes[j]), t) != 0.0:
+            if self.portfolio.apply_funding(symbol, rate, bars.close.item(j), t) != 0.0:
                 self.funding_payments += 1
             self.funding_settlements += 1
             t = self.funding.next_after(symbol, t)
@@ -286,6 +313,7 @@ class SimulatedExchange:
     # ------------------------------------------------------------------ matching
     def _match(
         self,
+        book: _Book,
         symbol: str,
         state: PositionState,
         open_time: int,
@@ -295,14 +323,15 @@ class SimulatedExchange:
         lo: float,
         c: float,
     ) -> None:
-        bar = self._books[symbol].bars
+        bar = book.bars
         arrival = self._arrival
-        open_ids = self._open[symbol]
-        eligible = [cid for cid in open_ids if arrival[cid] < bar]
-        for cid in eligible:
-            order = self._orders[cid]
+        open_ids = book.open
+        orders = self._orders
+        for cid in [cid for cid in open_ids if arrival[cid] < bar]:
+            order = orders[cid]
             if order.order_type is OrderType.MARKET and order.status not in _TERMINAL:
-                self._fill(order, state, self._slipped(order, o), False, open_time, "")
+                price = o if self._no_slippage else self._slipped(order, o)
+                self._fill(order, state, price, False, open_time, "")
         if not open_ids and not self._expiry:
             # nothing rests any more: only a liquidation can still happen in this candle
             qty = state.qty
@@ -376,7 +405,9 @@ class SimulatedExchange:
     def _fill(
         self, order: Order, state: PositionState, price: float, is_maker: bool, time: int, why: str
     ) -> None:
-        qty = order.remaining
+        symbol = order.symbol
+        cid = order.client_order_id
+        qty = max(order.quantity - order.filled_quantity, 0.0)  # ``order.remaining``, inline
         if order.reduce_only:
             reducible = abs(state.qty) if (state.qty > 0) == (order.side is Side.SELL) else 0.0
             if state.qty == 0 or reducible <= 0:
@@ -386,7 +417,7 @@ class SimulatedExchange:
                 return
             qty = min(qty, reducible)
         else:
-            shortfall = self._margin_shortfall(order, price)
+            shortfall = self._margin_shortfall(symbol, order.side, qty, price)
             if shortfall:
                 if order.filled_quantity > 0:
                     self._finish(order, OrderStatus.CANCELED, time, shortfall)
@@ -395,38 +426,22 @@ class SimulatedExchange:
                 return
         fee = qty * price * (self._maker_rate if is_maker else self._taker_rate)  # FeeSchedule.fee
         self._fill_seq += 1
-        fill = Fill(
-            fill_id=f"{order.client_order_id}-F{self._fill_seq}",
-            client_order_id=order.client_order_id,
-            symbol=order.symbol,
-            side=order.side,
-            quantity=qty,
-            price=price,
-            fee=fee,
-            time=time,
-            is_maker=is_maker,
+        fill = build_fill(
+            f"{cid}-F{self._fill_seq}", cid, symbol, order.side, qty, price, fee, time, is_maker
         )
         updated = filled_order(order, qty, price, time)
-        self._orders[order.client_order_id] = updated
+        self._orders[cid] = updated
         if updated.status in _TERMINAL:
-            self._open[order.symbol].remove(order.client_order_id)
+            self._open[symbol].remove(cid)
         exit_reason = "stop" if order.order_type is OrderType.STOP_MARKET else order.reason
         self.portfolio.apply_fill(
-            order.symbol,
-            order.side,
-            qty,
-            price,
-            fee,
-            time,
-            order.client_order_id,
-            order.reason,
-            exit_reason or why,
+            symbol, order.side, qty, price, fee, time, cid, order.reason, exit_reason or why
         )
         self._listener.on_fill(fill, updated)
         if order.reduce_only and updated.status not in _TERMINAL:
             self._finish(updated, OrderStatus.CANCELED, time, "reduce-only remainder canceled")
         if state.qty == 0:
-            self._cancel_reduce_only(order.symbol, time)
+            self._cancel_reduce_only(symbol, time)
 
     def _liquidate(self, symbol: str, state: PositionState, price: float, time: int) -> None:
         self.portfolio.liquidate(symbol, price, time, f"liquidation@{time}")
@@ -458,12 +473,13 @@ class SimulatedExchange:
         mark = self._states[order.symbol].mark
         return order.price or order.stop_price or mark
 
-    def _margin_shortfall(self, order: Order, price: float) -> str:
-        """Why the account cannot carry ``order`` at ``price`` ('' when it can)."""
-        if order.reduce_only or price <= 0:
+    def _margin_shortfall(self, symbol: str, side: Side, quantity: float, price: float) -> str:
+        """Why the account cannot carry a new (not reduce-only) order for ``quantity`` at
+        ``price`` ('' when it can)."""
+        if price <= 0:
             return ""
-        state = self._states[order.symbol]
-        signed = order.remaining if order.side is Side.BUY else -order.remaining
+        state = self._states[symbol]
+        signed = quantity if side is Side.BUY else -quantity
         if state.qty != 0 and (state.qty > 0) != (signed > 0):
             increase = max(abs(signed) - abs(state.qty), 0.0)
         else:
@@ -474,7 +490,7 @@ class SimulatedExchange:
         available = self.portfolio.available_balance
         if need > available + 1e-9:
             return (
-                f"insufficient margin: {order.symbol} {order.side} {increase} at {price} "
+                f"insufficient margin: {symbol} {side} {increase} at {price} "
                 f"needs {need:.4f} USDT, available {available:.4f}"
             )
         return ""
@@ -521,7 +537,8 @@ def filled_order(order: Order, quantity: float, price: float, time: int) -> Orde
     """The same result as ``order.apply_fill(quantity, price, time)``, built with one constructor
     call: ``dataclasses.replace`` twice per fill was the largest cost of a replay's fill path.
     The state machine and the overfill rule are checked the same way (tests compare both)."""
-    if quantity > order.remaining * (1 + 1e-9):
+    remaining = order.quantity - order.filled_quantity  # ``order.remaining`` without the call
+    if quantity > max(remaining, 0.0) * (1 + 1e-9):
         raise DomainValidationError(
             "Fill",
             "quantity",
@@ -536,7 +553,7 @@ def filled_order(order: Order, quantity: float, price: float, time: int) -> Orde
         raise InvalidTransitionError(
             f"order {order.client_order_id}: {order.status} → {status} is not allowed"
         )
-    return Order(
+    return build_order(
         order.client_order_id,
         order.symbol,
         order.side,
