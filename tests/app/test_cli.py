@@ -83,3 +83,24 @@ def test_contradictory_config_fails_with_a_clear_message(monkeypatch: pytest.Mon
     result = runner.invoke(app, ["config", "show"])
     assert result.exit_code != 0
     assert "AI_ENGINE_MIN_CONSENSUS=3" in str(result.exception)
+
+
+def test_ctrl_c_ends_with_one_line_and_exit_code_130(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sys
+
+    from quantum_trader.app import main_job
+    from quantum_trader.app.cli.main import main
+
+    def interrupted(*_args: object, **_kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(main_job, "run_main_job", interrupted)
+    monkeypatch.setattr(sys, "argv", ["quantum-trader", "run"])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 130
+    captured = capsys.readouterr()
+    out = captured.out
+    assert "interrupted" in out and "Traceback" not in out

@@ -260,3 +260,28 @@ def test_unreachable_exchange_ends_the_run_as_offline(
     for key in ("replay", "decisions", "signals", "orders_sent", "trades", "metrics"):
         assert result.summary[key] == offline.summary[key], key
     assert result.runtime.clock.now() == market.replay_end  # never left replay time
+
+
+def test_ctrl_c_during_the_replay_records_the_run_as_interrupted(
+    offline: RunResult, market: Market, tmp_path: Path
+) -> None:
+    from sqlalchemy import create_engine, select
+
+    from quantum_trader.adapters.sql.tables import runs
+
+    home = _copy_home(offline, tmp_path)
+    settings = _settings(home, market, offline=True)
+
+    def stage(text: str) -> None:
+        if text == "replaying":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_main_job(settings, run_id="interrupted-run", on_stage=stage)
+    engine = create_engine(settings.effective_database_url)
+    with engine.connect() as conn:
+        status = conn.execute(
+            select(runs.c.status).where(runs.c.run_id == "interrupted-run")
+        ).scalar_one()
+    engine.dispose()
+    assert status == "INTERRUPTED"

@@ -556,6 +556,11 @@ def run_main_job(
             replay_ended = live.replay_ended  # the time spent live is not the replay's
         replay_seconds = replay_ended - replay_started
         status = "FINISHED"
+    except KeyboardInterrupt:
+        # Ctrl-C during the replay (the live phase ends on Ctrl-C by itself): the run is
+        # recorded as interrupted, what was learned and committed stays, and the CLI says so.
+        status = "INTERRUPTED"
+        raise
     finally:
         if live is not None:
             live.close()

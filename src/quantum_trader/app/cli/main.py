@@ -117,15 +117,24 @@ def run(
         console=console,
     )
     task = progress.add_task("starting", total=0)
-    with progress:
-        result = run_main_job(
-            settings,
-            synthetic=synthetic,
-            run_id=run_id,
-            on_stage=lambda text: progress.update(task, description=text),
-            on_start=lambda n: progress.update(task, total=n, completed=0),
-            on_progress=lambda n: progress.advance(task, n),
+    try:
+        with progress:
+            result = run_main_job(
+                settings,
+                synthetic=synthetic,
+                run_id=run_id,
+                on_stage=lambda text: progress.update(task, description=text),
+                on_start=lambda n: progress.update(task, total=n, completed=0),
+                on_progress=lambda n: progress.advance(task, n),
+            )
+    except KeyboardInterrupt:  # before the live phase (which ends on Ctrl-C by itself)
+        console.print(
+            "[yellow]interrupted[/] (Ctrl-C): trained models, orders, fills and what the modules "
+            "learned up to the last commit are kept; a replay starts again from its beginning "
+            "on the next run. `quantum-trader status` shows where each module stopped.",
+            highlight=False,
         )
+        raise typer.Exit(130) from None
     if result.synthetic:
         console.print(
             "[magenta bold]SYNTHETIC DATA[/]: this run replayed a generated market, not real prices."
