@@ -90,10 +90,21 @@ def test_ctrl_c_ends_with_one_line_and_exit_code_130(
 ) -> None:
     import sys
 
+    from sqlalchemy import select
+
+    from quantum_trader.adapters.sql.tables import runs
     from quantum_trader.app import main_job
     from quantum_trader.app.cli.main import main
+    from quantum_trader.app.runtime import Runtime, build_runtime
+    from quantum_trader.config.settings import Settings
 
-    def interrupted(*_args: object, **_kwargs: object) -> None:
+    started: list[Runtime] = []
+
+    def interrupted(settings: Settings, *, run_id: str, **_kwargs: object) -> None:
+        """Stopped during training: after the run was registered, before it could finish."""
+        rt = build_runtime(settings, mode="replay", start_ms=0, run_id=run_id)
+        rt.start()
+        started.append(rt)
         raise KeyboardInterrupt
 
     monkeypatch.setattr(main_job, "run_main_job", interrupted)
@@ -101,6 +112,8 @@ def test_ctrl_c_ends_with_one_line_and_exit_code_130(
     with pytest.raises(SystemExit) as exit_info:
         main()
     assert exit_info.value.code == 130
-    captured = capsys.readouterr()
-    out = captured.out
+    out = capsys.readouterr().out
     assert "interrupted" in out and "Traceback" not in out
+    with started[0].db.connect() as conn:
+        status = conn.execute(select(runs.c.status)).scalar_one()
+    assert status == "INTERRUPTED"

@@ -90,6 +90,22 @@ class Runtime:
             )
 
 
+def record_interrupted(settings: Settings, run_id: str) -> bool:
+    """Mark a run that was stopped by Ctrl-C before it could finish itself (during training,
+    say) as INTERRUPTED instead of leaving it RUNNING; False if it had finished already."""
+    db = open_database(settings.effective_database_url)
+    try:
+        with db.begin() as conn:
+            done = conn.execute(
+                update(runs)
+                .where(runs.c.run_id == run_id, runs.c.status == "RUNNING")
+                .values(finished_at=WallClock().now(), status="INTERRUPTED")
+            )
+        return bool(done.rowcount)
+    finally:
+        db.dispose()
+
+
 def build_runtime(
     settings: Settings,
     *,

@@ -99,7 +99,7 @@ def run(
 
     from quantum_trader.app.cli.render import metrics_table, summary_table
     from quantum_trader.app.main_job import run_main_job
-    from quantum_trader.app.runtime import new_run_id
+    from quantum_trader.app.runtime import new_run_id, record_interrupted
     from quantum_trader.observability.logging import configure_logging
 
     settings = load_settings()
@@ -128,6 +128,7 @@ def run(
                 on_progress=lambda n: progress.advance(task, n),
             )
     except KeyboardInterrupt:  # before the live phase (which ends on Ctrl-C by itself)
+        record_interrupted(settings, run_id)
         console.print(
             "[yellow]interrupted[/] (Ctrl-C): trained models, orders, fills and what the modules "
             "learned up to the last commit are kept; a replay starts again from its beginning "
