@@ -145,11 +145,8 @@ class _SymbolState:
     def fork_inputs(self) -> _SymbolState:
         """A copy whose member inputs (features, funding cursor, window) evolve on their own;
         what only decisions use (labels, shift rows, orders) is left empty."""
-        twin = _SymbolState.__new__(_SymbolState)
+        twin = copy.copy(self)  # shares the funding list and the tracker (never updated here)
         twin.features = copy.deepcopy(self.features)
-        twin.tracker = self.tracker  # not read when only inputs are built
-        twin.funding = self.funding
-        twin.funding_next = self.funding_next
         twin.window = deque(self.window, maxlen=self.window.maxlen)
         twin.closes = {}
         twin.rows = deque(maxlen=self.rows.maxlen)
