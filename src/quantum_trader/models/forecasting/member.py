@@ -148,10 +148,16 @@ class ForecastMember:
         window = check_window(closes, self.input_size, 1, where)[0, :, 0].astype(np.float64)
         if (window <= 0).any():
             raise DataError(f"{where}: close prices must be > 0, got min {window.min()}")
-        log_close = np.log(window)
-        forecast = self.model.predict_batch(log_close[None, :, None].astype(np.float32))
-        step = forecast[0, self.labels.horizon - 1, 0, :].astype(np.float64)
-        returns: FloatArray = np.expm1(step - log_close[-1])
+        quantiles: FloatArray = self._quantiles(window[None, :])[0]
+        return quantiles
+
+    def _quantiles(self, closes: FloatArray) -> FloatArray:
+        """Checked closes (n, input_size), already rounded to float32 as the model's input is →
+        (n, Q) return quantiles: the one computation of the live path and the batch votes."""
+        log_close = np.log(closes.astype(np.float64))
+        forecast = self.model.predict_batch(log_close[:, :, None].astype(np.float32))
+        step = forecast[:, self.labels.horizon - 1, 0, :].astype(np.float64)
+        returns: FloatArray = np.expm1(step - log_close[:, -1:])
         return returns
 
     def predict_proba(self, windows: FloatArray) -> FloatArray:
@@ -179,15 +185,10 @@ class ForecastMember:
         usable = [
             i for i, t in tails.items() if len(t) == size and np.isfinite(t).all() and (t > 0).all()
         ]
-        horizon = self.labels.horizon - 1
         for start in range(0, len(usable), BATCH_CHUNK):
             chunk = usable[start : start + BATCH_CHUNK]
-            log_close = np.log(np.stack([tails[i] for i in chunk]).astype(np.float64))
-            x = log_close[:, :, None].astype(np.float32)
-            forecast = self.model.predict_batch(x)
-            for row, i in enumerate(chunk):
-                step = forecast[row, horizon, 0, :].astype(np.float64)
-                q = np.expm1(step - log_close[row, -1])
+            quantiles = self._quantiles(np.stack([tails[i] for i in chunk]))
+            for i, q in zip(chunk, quantiles, strict=True):
                 p = direction_probabilities(self._levels, q, self.labels.dead_zone)
                 votes[i] = ModelVote(self.name, *p)
         if self._status is not None and usable:
