@@ -412,9 +412,8 @@ class CovariateShiftMonitor:
             self._references = {(str(s), str(m)): unique[k] for s, m, k in state["references"]}
         else:  # states saved before references were shared: one full copy per model
             shared: dict[ShiftReference, ShiftReference] = {}
-            self._references = {
-                (str(s), str(m)): shared.setdefault(ref, ref)
-                for s, m, r in state["references"]
-                for ref in (ShiftReference.from_state(r),)
-            }
+            self._references = {}
+            for s, m, r in state["references"]:
+                ref = ShiftReference.from_state(r)
+                self._references[(str(s), str(m))] = shared.setdefault(ref, ref)
         self._active = {(str(s), str(m)): float(v) for s, m, v in state["active"]}
