@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from quantum_trader.bus.port import EventBus
 from quantum_trader.bus.topics import MODEL_COVARIATE_SHIFT
@@ -27,9 +28,9 @@ from quantum_trader.intelligence.shift_stats import (
     bin_shares,
     decile_edges,
     energy_distance,
-    ks_sorted,
+    ks_columns,
     mean_pairwise_distance,
-    psi,
+    psi_columns,
 )
 from quantum_trader.intelligence.weights import changes_between, normalise
 from quantum_trader.status.registry import ModuleHandle
@@ -159,14 +160,16 @@ class ShiftReference:
 
 @dataclass(frozen=True, slots=True)
 class _ReferenceArrays:
-    """A reference's tuples as the arrays a check reads: sorted columns for KS, bins for PSI,
-    the standardised sample for the energy distance. Holds the reference, so the id it is
-    cached under cannot be reused by another object while the entry lives."""
+    """A reference's tuples as the arrays a check reads: each feature's sorted sample in a row
+    for KS, padded bin edges and shares for PSI (see :func:`psi_columns`), the standardised
+    sample for the energy distance. Holds the reference, so the id it is cached under cannot
+    be reused by another object while the entry lives."""
 
     reference: ShiftReference
-    sorted_columns: tuple[FloatArray, ...]
-    edges: tuple[FloatArray, ...]
-    shares: tuple[FloatArray, ...]
+    sorted_rows: FloatArray  # (features, sample rows)
+    edges: FloatArray  # (features, most edges), padded with +inf
+    shares: FloatArray  # (features, most edges + 1), padded with 0
+    bins: npt.NDArray[np.int64]  # each feature's bin count
     mean: FloatArray
     std: FloatArray
     z_sample: FloatArray
@@ -175,12 +178,18 @@ class _ReferenceArrays:
     def of(cls, ref: ShiftReference) -> _ReferenceArrays:
         sample = np.asarray(ref.sample, dtype=np.float64)
         mean, std = np.asarray(ref.mean), np.asarray(ref.std)
-        ordered = np.sort(sample, axis=0)
+        widest = max((len(e) for e in ref.edges), default=0)
+        edges = np.full((len(ref.edges), widest), np.inf)
+        shares = np.zeros((len(ref.edges), widest + 1))
+        for j, (e, v) in enumerate(zip(ref.edges, ref.shares, strict=True)):
+            edges[j, : len(e)] = e
+            shares[j, : len(v)] = v
         return cls(
             reference=ref,
-            sorted_columns=tuple(np.ascontiguousarray(ordered[:, j]) for j in range(len(mean))),
-            edges=tuple(np.asarray(e) for e in ref.edges),
-            shares=tuple(np.asarray(v) for v in ref.shares),
+            sorted_rows=np.sort(sample.T, axis=1),
+            edges=edges,
+            shares=shares,
+            bins=np.array([len(e) + 1 for e in ref.edges], dtype=np.int64),
             mean=mean,
             std=std,
             z_sample=(sample - mean) / std,
@@ -315,12 +324,9 @@ class CovariateShiftMonitor:
         if self._memo is not None and self._memo[0] == key:
             return self._memo[1]
         arrays = self._arrays(ref)
-        live_sorted = np.sort(live, axis=0)
-        per_feature = []
-        for j, name in enumerate(ref.features):
-            shares = bin_shares(live[:, j], arrays.edges[j])
-            stat, pvalue = ks_sorted(arrays.sorted_columns[j], live_sorted[:, j])
-            per_feature.append(FeatureShift(name, psi(arrays.shares[j], shares), stat, pvalue))
+        psis = psi_columns(arrays.shares, arrays.edges, arrays.bins, live).tolist()
+        stats, pvalues = ks_columns(arrays.sorted_rows, np.sort(live.T, axis=1))
+        per_feature = list(map(FeatureShift, ref.features, psis, stats.tolist(), pvalues.tolist()))
         per_feature.sort(key=lambda f: f.psi, reverse=True)
         energy = energy_distance(
             arrays.z_sample, (live - arrays.mean) / arrays.std, ref.sample_self_distance

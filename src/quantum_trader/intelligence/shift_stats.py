@@ -73,6 +73,60 @@ def ks_sorted(a: FloatArray, b: FloatArray) -> tuple[float, float]:
     return statistic, float(kolmogorov(np.sqrt(en) * statistic))
 
 
+def ks_columns(a: FloatArray, b: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """:func:`ks_sorted` for every feature at once: ``a`` (features, n) and ``b`` (features, m)
+    hold each feature's sorted sample in a row. Returns the statistics and p-values per row.
+
+    Each row pair is merged once (a stable sort of two sorted runs is a linear merge) and the
+    count of ``a`` values at or below each merged value is a running count; at the last of
+    equal values it is exactly ``searchsorted(a, value, side="right")``, so the statistics are
+    the per-feature ones bit for bit, without two ``searchsorted`` calls per feature.
+
+    >>> s, p = ks_columns(np.array([[0.0, 1.0, 2.0]]), np.array([[5.0, 6.0, 7.0]]))
+    >>> s.tolist()
+    [1.0]
+    """
+    n, m = a.shape[1], b.shape[1]
+    merged = np.concatenate([a, b], axis=1)
+    order = np.argsort(merged, axis=1, kind="stable")
+    count_a = np.cumsum(order < n, axis=1)
+    count_b = np.arange(1, n + m + 1) - count_a
+    # only the last of equal values carries the CDFs at that value (whatever order equal
+    # values were merged in)
+    values = np.sort(merged, axis=1)
+    last = np.ones(values.shape, dtype=bool)
+    last[:, :-1] = values[:, 1:] != values[:, :-1]
+    gaps = np.abs(count_a / n - count_b / m)
+    statistics = np.where(last, gaps, 0.0).max(axis=1)
+    en = n * m / (n + m)
+    return statistics, kolmogorov(np.sqrt(en) * statistics)
+
+
+def psi_columns(
+    reference_shares: FloatArray, edges: FloatArray, bins: npt.NDArray[np.int64], live: FloatArray
+) -> FloatArray:
+    """:func:`psi` of every feature at once, from the live rows (rows, features).
+
+    ``edges`` (features, e) holds each feature's interior bin edges padded with ``+inf``,
+    ``bins`` each feature's real bin count (its edges + 1) and ``reference_shares``
+    (features, e + 1) its reference shares padded with zeros. The live values are counted
+    per bin with comparisons (a value is in bin ``i`` when ``i`` edges are at or below it,
+    as in :func:`bin_shares`); each feature's sum runs over its own bins only, so the result
+    equals :func:`psi` of :func:`bin_shares` bit for bit.
+    """
+    rows = live.shape[0]
+    below = (live.T[:, :, None] < edges[:, None, :]).sum(axis=1)  # values below each edge
+    counts = np.diff(below, prepend=0, append=rows, axis=1)
+    ref = np.maximum(reference_shares, PSI_FLOOR)
+    now = np.maximum(counts / max(rows, 1), PSI_FLOOR)
+    terms = (now - ref) * np.log(now / ref)
+    out = np.empty(len(bins))
+    for k in np.unique(bins):  # features with as many bins are summed together, row by row
+        same = bins == k
+        out[same] = terms[same, :k].sum(axis=1)
+    return out
+
+
 def mean_pairwise_distance(x: FloatArray) -> float:
     """Mean Euclidean distance between distinct rows of ``x``: the energy distance's self term.
 
