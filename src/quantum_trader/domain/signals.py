@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -28,17 +29,35 @@ class ModelVote:
     weight: float = 1.0
 
     def __post_init__(self) -> None:
+        down, flat, up, weight = self.p_down, self.p_flat, self.p_up, self.weight
+        # One comparison chain for the valid case (NaN and inf fail it too); the checks
+        # below name the field at fault. Votes are built for every member on every candle.
+        if (
+            0.0 <= down <= 1.0
+            and 0.0 <= flat <= 1.0
+            and 0.0 <= up <= 1.0
+            and abs(down + flat + up - 1.0) <= 1e-6
+            and 0.0 <= weight < math.inf
+        ):
+            return
         for name in ("p_down", "p_flat", "p_up"):
             checks.probability("ModelVote", name, getattr(self, name))
-        total = self.p_down + self.p_flat + self.p_up
+        total = down + flat + up
         if abs(total - 1.0) > 1e-6:
             raise DomainValidationError("ModelVote", "p_down+p_flat+p_up", total, "must sum to 1")
-        checks.non_negative("ModelVote", "weight", self.weight)
+        checks.non_negative("ModelVote", "weight", weight)
 
     @property
     def direction(self) -> Direction:
-        probs = {Direction.DOWN: self.p_down, Direction.FLAT: self.p_flat, Direction.UP: self.p_up}
-        return max(probs, key=probs.__getitem__)
+        """The most probable class; on a tie the first of DOWN, FLAT, UP."""
+        down, flat, up = self.p_down, self.p_flat, self.p_up
+        if down >= flat and down >= up:
+            return Direction.DOWN
+        return Direction.FLAT if flat >= up else Direction.UP
+
+    def weighted(self, weight: float) -> ModelVote:
+        """The same vote with the ensemble's ``weight``."""
+        return ModelVote(self.model, self.p_down, self.p_flat, self.p_up, weight)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +88,8 @@ class Signal:
     weight_changes: tuple[WeightChange, ...] = field(default=())
 
     def __post_init__(self) -> None:
+        if self.symbol and 0.0 <= self.probability <= 1.0 and 0.0 <= self.confidence <= 1.0:
+            return  # valid (NaN fails the comparisons); the checks below name the fault
         checks.non_empty("Signal", "symbol", self.symbol)
         checks.probability("Signal", "probability", self.probability)
         checks.probability("Signal", "confidence", self.confidence)

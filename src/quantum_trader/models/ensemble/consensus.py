@@ -29,10 +29,6 @@ class Consensus:
     reason: str
 
 
-def _probs(vote: ModelVote) -> tuple[float, float, float]:
-    return vote.p_down, vote.p_flat, vote.p_up
-
-
 def consensus(votes: Sequence[ModelVote], min_consensus: int, threshold: float) -> Consensus:
     """Apply the rule to weighted votes (``ModelVote.weight``).
 
@@ -48,10 +44,20 @@ def consensus(votes: Sequence[ModelVote], min_consensus: int, threshold: float) 
     if not votes or total <= 0:
         why = "no member voted" if not votes else "every voting member has weight 0"
         return Consensus(Direction.FLAT, 0.0, 0.0, 0, (0.0, 0.0, 0.0), why)
-    mean = tuple(sum(v.weight * _probs(v)[k] for v in votes) / total for k in range(3))
-    p_down, p_flat, p_up = mean
-    up = sum(1 for v in votes if v.direction is Direction.UP and v.p_up >= threshold)
-    down = sum(1 for v in votes if v.direction is Direction.DOWN and v.p_down >= threshold)
+    # the weighted sums in vote order, one pass (the same additions as a sum() per class)
+    sum_down = sum_flat = sum_up = 0.0
+    up = down = 0
+    for v in votes:
+        w = v.weight
+        sum_down += w * v.p_down
+        sum_flat += w * v.p_flat
+        sum_up += w * v.p_up
+        side = v.direction
+        if side is Direction.UP and v.p_up >= threshold:
+            up += 1
+        elif side is Direction.DOWN and v.p_down >= threshold:
+            down += 1
+    p_down, p_flat, p_up = sum_down / total, sum_flat / total, sum_up / total
     direction, agreeing, index = (
         (Direction.UP, up, 2) if (up, p_up) >= (down, p_down) else (Direction.DOWN, down, 0)
     )

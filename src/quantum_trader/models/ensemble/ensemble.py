@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -140,9 +139,8 @@ class Ensemble:
             else:
                 votes.append(result)
         weighting = self._weights.weights(symbol, [v.model for v in votes])
-        weighted = tuple(
-            dataclasses.replace(v, weight=float(weighting.weights.get(v.model, 0.0))) for v in votes
-        )
+        given = weighting.weights
+        weighted = tuple(v.weighted(float(given.get(v.model, 0.0))) for v in votes)
         outcome = consensus(weighted, self.config.min_consensus, self.config.threshold)
         reason = outcome.reason
         if abstentions:
