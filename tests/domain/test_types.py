@@ -120,6 +120,34 @@ def test_vote_probabilities_must_sum_to_one() -> None:
         ModelVote("xgb", 0.2, 0.3, 0.6)
 
 
+@pytest.mark.parametrize(
+    ("probs", "weight", "field"),
+    [
+        ((math.nan, 0.5, 0.5), 1.0, "p_down"),
+        ((0.5, math.inf, 0.5), 1.0, "p_flat"),
+        ((0.5, 0.6, -0.1), 1.0, "p_up"),
+        ((0.2, 0.3, 0.5), -0.5, "weight"),
+        ((0.2, 0.3, 0.5), math.nan, "weight"),
+        ((0.2, 0.3, 0.5), math.inf, "weight"),
+    ],
+)
+def test_bad_votes_name_the_field(
+    probs: tuple[float, float, float], weight: float, field: str
+) -> None:
+    with pytest.raises(DomainValidationError, match=field):
+        ModelVote("xgb", *probs, weight=weight)
+
+
+@pytest.mark.parametrize(
+    ("probs", "direction"),
+    [((0.4, 0.4, 0.2), "DOWN"), ((0.2, 0.4, 0.4), "FLAT"), ((0.4, 0.2, 0.4), "DOWN")],
+)
+def test_vote_direction_ties_go_to_the_first_class(
+    probs: tuple[float, float, float], direction: str
+) -> None:
+    assert ModelVote("xgb", *probs).direction.value == direction
+
+
 def test_policy_limits_validated() -> None:
     with pytest.raises(DomainValidationError, match=r"risk_per_trade=0\.5"):
         TradingPolicy(risk_per_trade=0.5)
