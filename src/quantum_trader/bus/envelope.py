@@ -74,11 +74,48 @@ def _json_default(value: object) -> JsonValue:
 
 
 def to_payload(record: object) -> dict[str, JsonValue]:
-    """A dataclass record as a JSON-compatible dict (enums as their values)."""
+    """A dataclass record as a JSON-compatible dict (enums as their values).
+
+    The result is what a JSON round trip of each field gives (``json.loads(json.dumps(v))``:
+    tuples as lists, mapping keys as strings, enums as their values, nested records as
+    dicts), built directly: a round trip per field cost ~0.2 ms per risk decision.
+    ``tests/bus/test_envelope.py`` holds the two equal.
+    """
     if not dataclasses.is_dataclass(record) or isinstance(record, type):
         raise TypeError(f"expected a dataclass instance, got {type(record).__name__}")
-    out: dict[str, JsonValue] = {}
-    for f in dataclasses.fields(record):
-        value = getattr(record, f.name)
-        out[f.name] = json.loads(json.dumps(value, default=_json_default))
-    return out
+    return {f.name: _plain(getattr(record, f.name)) for f in dataclasses.fields(record)}
+
+
+def _plain(value: object) -> JsonValue:
+    """``value`` as JSON would give it back (see :func:`to_payload`)."""
+    kind = type(value)
+    if value is None or kind is str or kind is float or kind is int or kind is bool:
+        return value
+    if isinstance(value, enum.Enum):
+        return _plain(value.value)
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {_plain_key(k): _plain(v) for k, v in value.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return to_payload(value)
+    raise TypeError(f"{type(value).__name__} is not JSON-serialisable in an event payload")
+
+
+def _plain_key(key: object) -> str:
+    """A mapping key as JSON writes it."""
+    if isinstance(key, str):
+        return str(key)
+    if key is True or key is False or key is None:
+        return json.dumps(key)
+    if isinstance(key, int | float):
+        return json.dumps(key)
+    raise TypeError(f"keys must be str, int, float, bool or None, not {type(key).__name__}")
