@@ -75,7 +75,9 @@ class Rolling:
     def update(self, x: float) -> float:
         """Add ``x``; return the mean of the window (NaN until full)."""
         buf = self._buf
-        if len(buf) == self.window:
+        window = self.window
+        full = len(buf) == window
+        if full:
             old = buf[0]
             self._sum -= old
             self._sumsq -= old * old
@@ -86,7 +88,8 @@ class Rolling:
         if self._count % RESYNC == 0:
             self._sum = math.fsum(buf)
             self._sumsq = math.fsum(v * v for v in buf)
-        return self.mean
+        # full now if it was, or if this value filled it (the ``mean`` property, inlined)
+        return self._sum / window if full or len(buf) == window else NAN
 
     @property
     def full(self) -> bool:
@@ -98,10 +101,11 @@ class Rolling:
 
     @property
     def std(self) -> float:
-        if not self.full:
+        window = self.window
+        if len(self._buf) != window:
             return NAN
-        mean = self._sum / self.window
-        return math.sqrt(max(self._sumsq / self.window - mean * mean, 0.0))
+        mean = self._sum / window
+        return math.sqrt(max(self._sumsq / window - mean * mean, 0.0))
 
 
 class Lag:
