@@ -7,6 +7,7 @@ cannot vote (warm-up, disabled, broken artifact) abstains and says why; it never
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -64,14 +65,23 @@ class RowModel(Protocol):
     def serve_rows(self, rows: FloatArray) -> FloatArray: ...
 
 
-def vote_from_probs(model: str, probs: FloatArray) -> ModelVote:
-    """A ModelVote from [p_down, p_flat, p_up], renormalised against float32 rounding."""
-    p = np.clip(np.asarray(probs, dtype=np.float64), 0.0, 1.0)
-    total = float(p.sum())
-    if not np.isfinite(total) or total <= 0:
-        raise ValueError(f"{model}: probabilities {p.tolist()} cannot form a vote")
-    p = p / total
-    return ModelVote(model=model, p_down=float(p[0]), p_flat=float(p[1]), p_up=float(p[2]))
+def vote_from_probs(model: str, probs: FloatArray | Sequence[float]) -> ModelVote:
+    """A ModelVote from [p_down, p_flat, p_up], renormalised against float32 rounding.
+
+    Plain float arithmetic on the three values (clip to [0, 1], sum left to right, divide):
+    numpy on a 3-element array cost ~10 µs per vote, for every member and candle.
+
+    >>> vote_from_probs("m", [0.5, 0.25, 0.25]).p_down
+    0.5
+    """
+    values = [float(x) for x in probs]
+    if len(values) != 3:
+        raise ValueError(f"{model}: {len(values)} probabilities {values}; a vote needs 3")
+    down, flat, up = (0.0 if v < 0.0 else 1.0 if v > 1.0 else v for v in values)  # NaN stays
+    total = down + flat + up
+    if not math.isfinite(total) or total <= 0:
+        raise ValueError(f"{model}: probabilities {[down, flat, up]} cannot form a vote")
+    return ModelVote(model, down / total, flat / total, up / total)
 
 
 class TabularMember:
@@ -100,7 +110,7 @@ class TabularMember:
             if c.features is not None and not np.isnan(c.features).any()
         ]
         if complete:
-            probs = self._model.serve_rows(np.stack([row for _, row in complete]))
+            probs = self._model.serve_rows(np.stack([row for _, row in complete])).tolist()
             for (i, _), p in zip(complete, probs, strict=True):
                 out[i] = vote_from_probs(self.name, p)
         return out
