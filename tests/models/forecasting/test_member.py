@@ -84,6 +84,39 @@ def test_cdf_matches_quantiles_at_the_knots_and_sorts_crossings() -> None:
     assert quantile_cdf(LEVELS, crossed, 0.0) == pytest.approx(0.5)
 
 
+def _numpy_quantile_cdf(levels: np.ndarray, values: np.ndarray, at: float) -> float:
+    """The reference definition with numpy: np.interp between knots, clipped linear tails."""
+    q = np.sort(values)
+    if at <= q[0] or at >= q[-1]:
+        i, j = (0, 1) if at <= q[0] else (-2, -1)
+        span = q[j] - q[i]
+        with np.errstate(invalid="ignore"):
+            slope = (levels[j] - levels[i]) / span if span > 0 else np.inf
+            edge = (
+                levels[i] + (at - q[i]) * slope if at <= q[0] else levels[j] + (at - q[j]) * slope
+            )
+        return float(np.clip(np.nan_to_num(edge, nan=0.5, posinf=1.0, neginf=0.0), 0.0, 1.0))
+    return float(np.interp(at, q, levels))
+
+
+@pytest.mark.parametrize("shape", ["random", "sorted", "tie", "flat", "coarse"])
+def test_cdf_equals_numpy_interp_bit_for_bit(shape: str) -> None:
+    rng = np.random.default_rng(len(shape))
+    for _ in range(2000):
+        v = rng.normal(0.0, 0.01, len(LEVELS))
+        if shape == "sorted":
+            v = np.sort(v)
+        elif shape == "tie":
+            v[3] = v[4]
+        elif shape == "flat":
+            v[:] = 0.001
+        elif shape == "coarse":
+            v = np.round(v, 3)
+        knots = np.sort(v)
+        for at in (-0.001, 0.001, float(v[5]), float(knots[0]), float(knots[-1]), 0.05, -0.05):
+            assert quantile_cdf(LEVELS, v, at) == _numpy_quantile_cdf(LEVELS, v, at)
+
+
 def test_member_votes_on_label_classes(member_dir: Path) -> None:
     registry = StatusRegistry(SimulatedClock(0))
     handle = registry.register("nhits", enabled=True, reason="test")

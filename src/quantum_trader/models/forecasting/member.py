@@ -15,6 +15,8 @@ Torch-free: this module serves through :class:`~quantum_trader.models.forecastin
 from __future__ import annotations
 
 import json
+import math
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -39,28 +41,38 @@ CANDLE_QUANTILES: tuple[float, ...] = (
 )  # fmt: skip
 
 
-def quantile_cdf(levels: FloatArray, values: FloatArray, at: float) -> float:
+def quantile_cdf(levels: Sequence[float], values: Sequence[float], at: float) -> float:
     """P(X <= at) from quantiles: piecewise linear between knots, linear tails clipped to [0, 1].
 
-    Crossed quantiles are sorted first (the network does not enforce monotonicity).
+    Crossed quantiles are sorted first (the network does not enforce monotonicity). Plain
+    float arithmetic on the 13 knots — the operations ``np.interp`` does between knots, and
+    the same tails — at a quarter of numpy's cost on such short arrays; the tests hold it
+    to numpy's answer.
 
     >>> quantile_cdf(np.array([0.25, 0.5, 0.75]), np.array([-1.0, 0.0, 1.0]), 0.5)
     0.625
     >>> quantile_cdf(np.array([0.25, 0.5, 0.75]), np.array([-1.0, 0.0, 1.0]), -5.0)
     0.0
     """
-    q = np.sort(values)
+    q = sorted(map(float, values))
     if at <= q[0] or at >= q[-1]:
-        i, j = (0, 1) if at <= q[0] else (-2, -1)
+        low = at <= q[0]
+        i, j = (0, 1) if low else (len(q) - 2, len(q) - 1)
         span = q[j] - q[i]
-        slope = (levels[j] - levels[i]) / span if span > 0 else np.inf
-        edge = levels[i] + (at - q[i]) * slope if at <= q[0] else levels[j] + (at - q[j]) * slope
-        return float(np.clip(np.nan_to_num(edge, nan=0.5, posinf=1.0, neginf=0.0), 0.0, 1.0))
-    return float(np.interp(at, q, levels))
+        slope = (levels[j] - levels[i]) / span if span > 0 else math.inf
+        edge = levels[i] + (at - q[i]) * slope if low else levels[j] + (at - q[j]) * slope
+        if math.isnan(edge):  # a flat tail (0 * inf): no information either way
+            return 0.5
+        return 0.0 if edge <= 0.0 else 1.0 if edge >= 1.0 else float(edge)
+    j = bisect_right(q, at) - 1  # q[j] <= at < q[j + 1]
+    if q[j] == at:
+        return float(levels[j])
+    slope = (levels[j + 1] - levels[j]) / (q[j + 1] - q[j])
+    return float(slope * (at - q[j]) + levels[j])
 
 
 def direction_probabilities(
-    levels: FloatArray, return_quantiles: FloatArray, dead_zone: float
+    levels: Sequence[float], return_quantiles: Sequence[float], dead_zone: float
 ) -> tuple[float, float, float]:
     """(p_down, p_flat, p_up) of the forward return under the label dead zone.
 
@@ -111,7 +123,7 @@ class ForecastMember:
         self.labels = labels
         self._metadata = metadata
         self._status = status
-        self._levels = np.asarray(spec.quantiles, dtype=np.float64)
+        self._levels = tuple(float(q) for q in spec.quantiles)
 
     @classmethod
     def load(
@@ -166,7 +178,7 @@ class ForecastMember:
         out = np.empty((rows.shape[0], 3), dtype=np.float64)
         for i, row in enumerate(rows):
             q = self.return_quantiles(row)
-            out[i] = direction_probabilities(self._levels, q, self.labels.dead_zone)
+            out[i] = direction_probabilities(self._levels, q.tolist(), self.labels.dead_zone)
         return out
 
     def vote_batch(self, symbol: str, windows: Sequence[FloatArray]) -> list[ModelVote | None]:
@@ -187,7 +199,7 @@ class ForecastMember:
         ]
         for start in range(0, len(usable), BATCH_CHUNK):
             chunk = usable[start : start + BATCH_CHUNK]
-            quantiles = self._quantiles(np.stack([tails[i] for i in chunk]))
+            quantiles = self._quantiles(np.stack([tails[i] for i in chunk])).tolist()
             for i, q in zip(chunk, quantiles, strict=True):
                 p = direction_probabilities(self._levels, q, self.labels.dead_zone)
                 votes[i] = ModelVote(self.name, *p)
@@ -205,7 +217,9 @@ class ForecastMember:
             if self._status is not None:
                 self._status.count("refused_windows")
             raise
-        p_down, p_flat, p_up = direction_probabilities(self._levels, q, self.labels.dead_zone)
+        p_down, p_flat, p_up = direction_probabilities(
+            self._levels, q.tolist(), self.labels.dead_zone
+        )
         if self._status is not None:
             self._status.count("predictions")
         return ModelVote(self.name, p_down, p_flat, p_up)
