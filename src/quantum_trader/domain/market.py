@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from quantum_trader.domain import checks
 from quantum_trader.domain.errors import DomainValidationError
-from quantum_trader.domain.time import timeframe_ms
+from quantum_trader.domain.time import TIMEFRAMES, timeframe_ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +34,17 @@ class Candle:
     volume: float
 
     def __post_init__(self) -> None:
+        o, h, lo, c, v = self.open, self.high, self.low, self.close, self.volume
+        # The valid case in one comparison chain (NaN and inf fail it); the checks below
+        # name what is wrong. Every decision and every replayed candle builds one.
+        if (
+            self.symbol
+            and self.timeframe in TIMEFRAMES
+            and 0.0 < lo <= o <= h < math.inf
+            and lo <= c <= h
+            and 0.0 <= v < math.inf
+        ):
+            return
         checks.non_empty("Candle", "symbol", self.symbol)
         timeframe_ms(self.timeframe)
         for name in ("open", "high", "low", "close"):

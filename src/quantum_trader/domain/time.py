@@ -25,6 +25,8 @@ _TIMEFRAME_MS = {
     "12h": 12 * MS_PER_HOUR,
     "1d": MS_PER_DAY,
 }
+#: the timeframes :func:`timeframe_ms` knows
+TIMEFRAMES = frozenset(_TIMEFRAME_MS)
 
 
 def timeframe_ms(timeframe: str) -> int:
