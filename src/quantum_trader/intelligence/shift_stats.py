@@ -2,7 +2,8 @@
 
 - PSI (population stability index) per feature on fixed reference bins (training deciles):
   ``sum((live% - ref%) * ln(live% / ref%))``; rule of thumb < 0.1 stable, > 0.25 shifted.
-- KS: scipy's two-sample Kolmogorov-Smirnov statistic and p-value per feature.
+- KS: the two-sample Kolmogorov-Smirnov statistic per feature, with Kolmogorov's asymptotic
+  p-value (scipy.special).
 - Energy distance (Székely & Rizzo) between the standardised live window and a reference
   sample, all features at once: ``2 E|X-Y| - E|X-X'| - E|Y-Y'|`` (U-statistics inside each
   sample). It sees changes in the joint distribution (e.g. correlations) that per-feature
@@ -11,10 +12,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
-from scipy.spatial.distance import cdist
 from scipy.special import kolmogorov
+from threadpoolctl import ThreadpoolController
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -127,6 +130,37 @@ def psi_columns(
     return out
 
 
+def pairwise_distances(x: FloatArray, y: FloatArray) -> FloatArray:
+    """Euclidean distances between every row of ``x`` (n, d) and of ``y`` (m, d).
+
+    As ``|x|² + |y|² - 2 x·yᵀ``: one BLAS matrix product instead of ``cdist``'s n·m·d loop
+    (512 × 168 rows of 41 features: 0.46 ms against 1.1 ms here), run on one BLAS thread —
+    products this small lose more to a second thread's start-up than they gain on a 2-core
+    machine whose other core serves the models. Rounding can leave a squared distance a few
+    ulps below zero (clipped) and costs ~1e-15 relative, far below what the statistic resolves.
+
+    >>> pairwise_distances(np.array([[0.0, 0.0]]), np.array([[3.0, 4.0], [0.0, 0.0]])).tolist()
+    [[5.0, 0.0]]
+    """
+    squares = np.einsum("ij,ij->i", x, x)[:, None] + np.einsum("ij,ij->i", y, y)[None, :]
+    with _one_blas_thread():
+        products = x @ y.T
+    squares -= 2.0 * products
+    np.maximum(squares, 0.0, out=squares)
+    distances: FloatArray = np.sqrt(squares, out=squares)
+    return distances
+
+
+_blas: list[ThreadpoolController] = []
+
+
+def _one_blas_thread() -> Any:
+    """A context that runs BLAS on one thread (the controller is built once, on first use)."""
+    if not _blas:
+        _blas.append(ThreadpoolController())
+    return _blas[0].limit(limits=1, user_api="blas")
+
+
 def mean_pairwise_distance(x: FloatArray) -> float:
     """Mean Euclidean distance between distinct rows of ``x``: the energy distance's self term.
 
@@ -136,7 +170,9 @@ def mean_pairwise_distance(x: FloatArray) -> float:
     n = len(x)
     if n < 2:
         raise ValueError(f"mean_pairwise_distance needs >= 2 rows, got {n}")
-    return float(cdist(x, x).sum() / (n * (n - 1)))
+    distances = pairwise_distances(x, x)
+    np.fill_diagonal(distances, 0.0)  # a row's distance to itself, exactly
+    return float(distances.sum() / (n * (n - 1)))
 
 
 def energy_distance(x: FloatArray, y: FloatArray, x_self: float | None = None) -> float:
@@ -153,6 +189,6 @@ def energy_distance(x: FloatArray, y: FloatArray, x_self: float | None = None) -
     n, m = len(x), len(y)
     if n < 2 or m < 2:
         raise ValueError(f"energy_distance needs >= 2 rows per sample, got {n} and {m}")
-    xy = cdist(x, y).mean()
+    xy = pairwise_distances(x, y).mean()
     xx = mean_pairwise_distance(x) if x_self is None else x_self
     return float(2 * xy - xx - mean_pairwise_distance(y))
