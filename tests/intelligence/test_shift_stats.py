@@ -51,3 +51,23 @@ def test_psi_columns_equals_psi_per_feature(seed: int) -> None:
     assert got.tolist() == [
         psi(shares[j], bin_shares(live[:, j], edges[j])) for j in range(ref.shape[1])
     ]
+
+
+def test_distances_from_one_product_equal_scipys_within_rounding() -> None:
+    from scipy.spatial.distance import cdist
+
+    from quantum_trader.intelligence.shift_stats import (
+        energy_distance,
+        mean_pairwise_distance,
+        pairwise_distances,
+    )
+
+    ref, live = _samples(3)
+    z_ref = (ref - ref.mean(axis=0)) / np.where(ref.std(axis=0) > 0, ref.std(axis=0), 1.0)
+    z_live = (live - ref.mean(axis=0)) / np.where(ref.std(axis=0) > 0, ref.std(axis=0), 1.0)
+    z_live[1] = z_live[0]  # a repeated row: its distance is 0, not rounding noise
+    assert pairwise_distances(z_ref, z_live) == pytest.approx(cdist(z_ref, z_live), rel=1e-12)
+    exact_self = cdist(z_live, z_live).sum() / (len(z_live) * (len(z_live) - 1))
+    assert mean_pairwise_distance(z_live) == pytest.approx(exact_self, rel=1e-12)
+    exact = 2 * cdist(z_ref, z_live).mean() - cdist(z_ref, z_ref).sum() / (512 * 511) - exact_self
+    assert energy_distance(z_ref, z_live) == pytest.approx(exact, rel=1e-9)
