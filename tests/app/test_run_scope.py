@@ -5,8 +5,11 @@ from __future__ import annotations
 from sqlalchemy import Engine
 
 from quantum_trader.adapters.sql.repositories_risk import SqlRiskRepository
-from quantum_trader.app.run_scope import RunScopedRiskJournal
+from quantum_trader.app.run_scope import DECISION_BATCH, RunScopedRiskJournal
 from quantum_trader.clock.clock import SimulatedClock
+from quantum_trader.domain import OrderIntent, Side
+from quantum_trader.domain.policy import RiskMode
+from quantum_trader.risk.decision import Outcome, RiskDecision
 from quantum_trader.risk.state import TradingState, TradingStateChange
 from tests.risk.helpers import T0, engine, portfolio
 
@@ -33,3 +36,48 @@ def test_replay_ignores_an_earlier_runs_trading_state_but_records_its_own(
     scoped.record_state_change(own)
     assert scoped.latest_state_change() == own
     assert repo.latest_state_change() == own  # the audit trail keeps every run's changes
+
+
+def _decision(k: int) -> RiskDecision:
+    intent = OrderIntent("BTCUSDT", Side.BUY, 0.5, stop_loss=90.0, take_profit=120.0)
+    return RiskDecision(
+        decision_id=f"run:risk:{k}",
+        outcome=Outcome.APPROVED,
+        intent=intent,
+        final_quantity=0.5,
+        reasons=("ok",),
+        time=T0 + k,
+        trading_state=TradingState.ACTIVE,
+        risk_mode=RiskMode.MODERATE,
+    )
+
+
+def test_replay_decisions_are_written_in_batches_then_one_by_one_once_live(
+    sqlite_engine: Engine,
+) -> None:
+    repo = SqlRiskRepository(sqlite_engine)
+    live = [False]
+    scoped = RunScopedRiskJournal(repo, replaying=lambda: not live[0])
+
+    def written() -> list[str]:
+        return [r["decision_id"] for r in reversed(repo.recent_decisions(limit=1000))]
+
+    for k in range(DECISION_BATCH + 3):
+        scoped.record_decision(_decision(k))
+    assert len(written()) == DECISION_BATCH  # one full batch; three pending
+    live[0] = True
+    scoped.record_decision(_decision(DECISION_BATCH + 3))  # live: the backlog, then itself
+    assert written() == [f"run:risk:{k}" for k in range(DECISION_BATCH + 4)]
+
+    live[0] = False
+    scoped.record_decision(_decision(1000))
+    change = TradingStateChange(
+        T0 + 2000, TradingState.ACTIVE, TradingState.REDUCING, "drawdown", "rule:breaker", False
+    )
+    scoped.record_state_change(change)  # the decisions before a state change come first
+    assert written()[-1] == "run:risk:1000"
+    scoped.record_decision(_decision(1001))
+    scoped.flush()  # the end of the run
+    assert written()[-1] == "run:risk:1001"
+    scoped.flush()  # nothing pending: nothing written twice
+    assert len(written()) == DECISION_BATCH + 6

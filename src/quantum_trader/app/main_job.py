@@ -173,6 +173,7 @@ class _Composer:
         self.handles = handles
         self.intelligence: Intelligence | None = None
         self.controller: MetaStrategyController | None = None
+        self.risk_journal: RunScopedRiskJournal | None = None
         self.risk: RiskEngine | None = None
 
     def __call__(self, context: TradingContext) -> PipelineParts:
@@ -252,12 +253,18 @@ class _Composer:
         else:
             rt.register("meta_strategy_controller", "")
         self.controller = controller
+        clock = rt.clock
+        # batched while the replay lasts; once the clock is the wall's, each decision is
+        # written before its order (run_scope.py)
+        self.risk_journal = RunScopedRiskJournal(
+            repo, replaying=lambda: not (isinstance(clock, ReplayThenWallClock) and clock.live)
+        )
         risk = RiskEngine(
             config=RiskConfig(),
             portfolio=view,
             policy=StorePolicySource(rt.policies),
             kill_switch=KillSwitch(repo, rt.clock),  # global: a person's decision, never scoped
-            journal=RunScopedRiskJournal(repo),
+            journal=self.risk_journal,
             clock=rt.clock,
             bus=rt.bus,
             status=rt.status,
@@ -564,6 +571,8 @@ def run_main_job(
     finally:
         if live is not None:
             live.close()
+        if composer.risk_journal is not None:
+            composer.risk_journal.flush()
         if composer.intelligence is not None:
             composer.intelligence.save(rt.clock.now())
         live_report = live.report if live is not None else LiveReport("off", off or "")

@@ -5,25 +5,61 @@ earlier replay (of the same candles, perhaps) ended in. These wrappers write eve
 to the shared database — the audit trail keeps everything — but answer "what is the latest
 change?" only with what this run recorded. Live and paper runs use the journals unwrapped, so a
 restart continues where it stopped. The kill switch is never scoped: it is a person's decision.
+
+While the replay part of a run lasts, risk decisions are written in batches of
+:data:`DECISION_BATCH` (one transaction each) instead of one transaction per decision: like the
+replay's orders and fills, which the runner commits every 1,000 candles, they serve the audit
+trail, and a replay cannot resume mid-way anyway. Once the run goes live each decision is
+written before the order it allows, and :meth:`RunScopedRiskJournal.flush` writes what is
+pending when the run ends.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from quantum_trader.risk.decision import RiskDecision
 from quantum_trader.risk.ports import RiskJournal
 from quantum_trader.risk.state import TradingStateChange
 from quantum_trader.strategy.risk_modes import ModeChange, ModeJournal
 
+#: risk decisions written per transaction while a replay lasts
+DECISION_BATCH = 256
+
+
+class BatchRiskJournal(RiskJournal, Protocol):
+    """A journal that can also write many decisions in one transaction."""
+
+    def record_decisions(self, decisions: Sequence[RiskDecision]) -> None: ...
+
 
 class RunScopedRiskJournal:
-    def __init__(self, inner: RiskJournal) -> None:
+    def __init__(
+        self, inner: BatchRiskJournal, replaying: Callable[[], bool] = lambda: False
+    ) -> None:
         self._inner = inner
         self._latest: TradingStateChange | None = None
+        self._replaying = replaying
+        self._pending: list[RiskDecision] = []
 
     def record_decision(self, decision: RiskDecision) -> None:
+        if self._replaying():
+            self._pending.append(decision)
+            if len(self._pending) >= DECISION_BATCH:
+                self.flush()
+            return
+        self.flush()  # the replay's last decisions first, in order
         self._inner.record_decision(decision)
 
+    def flush(self) -> None:
+        """Write the decisions still pending (the end of a run, or of its replay)."""
+        if self._pending:
+            pending, self._pending = self._pending, []
+            self._inner.record_decisions(pending)
+
     def record_state_change(self, change: TradingStateChange) -> None:
+        self.flush()  # the decisions that led to the change come first in the audit trail
         self._inner.record_state_change(change)
         self._latest = change
 

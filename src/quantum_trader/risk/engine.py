@@ -214,7 +214,8 @@ class RiskEngine:
         )
 
     def evaluate(self, intent: OrderIntent) -> RiskDecision:
-        """Check one order intent; the decision is published and persisted before returning."""
+        """Check one order intent; the decision is published and journalled before returning
+        (a replay's journal writes its decisions in batches: ``app/run_scope.py``)."""
         self.refresh_state()
         ctx = self.context(intent)
         outcome, qty, reasons = run_rules(ctx, self._rules)

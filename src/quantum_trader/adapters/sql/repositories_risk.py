@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Engine, RowMapping, insert, select
@@ -26,30 +27,37 @@ _INSERT_DECISION = insert(risk_decisions)
 _LATEST_KILL_SWITCH = select(risk_kill_switch).order_by(risk_kill_switch.c.id.desc()).limit(1)
 
 
+def _decision_row(decision: RiskDecision) -> dict[str, Any]:
+    intent = decision.intent
+    return dict(
+        decision_id=decision.decision_id,
+        time=decision.time,
+        symbol=intent.symbol,
+        side=intent.side.value,
+        outcome=decision.outcome.value,
+        requested_quantity=intent.quantity,
+        final_quantity=decision.final_quantity,
+        trading_state=decision.trading_state.value,
+        risk_mode=decision.risk_mode.value,
+        reasons_json=json.dumps(list(decision.reasons)),
+        intent_json=json.dumps(to_payload(intent), sort_keys=True),
+    )
+
+
 class SqlRiskRepository:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
     # --- decisions ------------------------------------------------------------------------
     def record_decision(self, decision: RiskDecision) -> None:
-        intent = decision.intent
+        self.record_decisions([decision])
+
+    def record_decisions(self, decisions: Sequence[RiskDecision]) -> None:
+        """Several decisions in one transaction, in order."""
+        if not decisions:
+            return
         with self._engine.begin() as conn:
-            conn.execute(
-                _INSERT_DECISION,
-                dict(
-                    decision_id=decision.decision_id,
-                    time=decision.time,
-                    symbol=intent.symbol,
-                    side=intent.side.value,
-                    outcome=decision.outcome.value,
-                    requested_quantity=intent.quantity,
-                    final_quantity=decision.final_quantity,
-                    trading_state=decision.trading_state.value,
-                    risk_mode=decision.risk_mode.value,
-                    reasons_json=json.dumps(list(decision.reasons)),
-                    intent_json=json.dumps(to_payload(intent), sort_keys=True),
-                ),
-            )
+            conn.execute(_INSERT_DECISION, [_decision_row(d) for d in decisions])
 
     def recent_decisions(self, limit: int = 20) -> list[dict[str, Any]]:
         """Newest first, as plain rows (reasons decoded), for the CLI and reports."""
