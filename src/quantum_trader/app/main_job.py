@@ -253,11 +253,13 @@ class _Composer:
         else:
             rt.register("meta_strategy_controller", "")
         self.controller = controller
-        clock = rt.clock
-        # batched while the replay lasts; once the clock is the wall's, each decision is
-        # written before its order (run_scope.py)
+        clock, batch = rt.clock, settings.replay_batch_votes
+        # batched while the replay lasts (QT_REPLAY_BATCH_VOTES: the replay's batch work;
+        # false journals each decision as live does); once the clock is the wall's, each
+        # decision is written before its order (run_scope.py)
         self.risk_journal = RunScopedRiskJournal(
-            repo, replaying=lambda: not (isinstance(clock, ReplayThenWallClock) and clock.live)
+            repo,
+            replaying=lambda: batch and not (isinstance(clock, ReplayThenWallClock) and clock.live),
         )
         risk = RiskEngine(
             config=RiskConfig(),

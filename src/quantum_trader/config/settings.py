@@ -107,7 +107,8 @@ class Settings(BaseSettings):
     )
     timeframe: str = Field("1h", validation_alias=_qt("timeframe"))
     replay_days: int = Field(90, validation_alias=_qt("replay_days"))
-    # votes of a replay computed in batch before it, used only where inputs equal the live path's
+    # a replay's batch work: votes computed in batch before it (used only where inputs equal the
+    # live path's) and risk decisions journalled in batches; false: both candle by candle, as live
     replay_batch_votes: bool = Field(True, validation_alias=_qt("replay_batch_votes"))
     train_days: int = Field(730, validation_alias=_qt("train_days"))
     seed: int = Field(7, validation_alias=_qt("seed"))
