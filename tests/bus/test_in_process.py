@@ -54,3 +54,27 @@ def test_envelope_round_trips_through_json() -> None:
     back = Event.from_json(ev.to_json())
     assert back == ev
     assert back.payload["close"] == 1.5
+
+
+def test_publish_record_is_publish_of_the_zipped_payload() -> None:
+    """Subscribers and recorders cannot tell ``publish_record`` from ``publish``; without a
+    subscriber only the recorders see it (no envelope is built)."""
+    clock = SimulatedClock(7)
+    bus = InProcessBus(clock, run_id="r")
+    recorded: list[tuple[object, ...]] = []
+    bus.recorders.append(lambda *event: recorded.append(event))
+    bus.publish_record("a.x", ("k", "v"), (1, None), source="s")  # nobody subscribed yet
+    seen: list[Event] = []
+    bus.subscribe("a.*", seen.append)
+    bus.publish_record("a.x", ("k", "v"), (2, "z"), source="s")
+    bus.publish("a.x", {"k": 3, "v": 1.5}, source="s")
+    assert [(e.id, e.sequence, e.time, e.source, dict(e.payload)) for e in seen] == [
+        ("r:2", 2, 7, "s", {"k": 2, "v": "z"}),
+        ("r:3", 3, 7, "s", {"k": 3, "v": 1.5}),
+    ]
+    assert recorded == [
+        ("a.x", 7, "s", ("k", "v"), (1, None)),
+        ("a.x", 7, "s", ("k", "v"), (2, "z")),
+        ("a.x", 7, "s", ("k", "v"), (3, 1.5)),
+    ]
+    assert bus.published == {"a.x": 3} and bus.sequence == 3

@@ -79,6 +79,11 @@ class RedisStreamsBus:
         )
         return event
 
+    def publish_record(
+        self, type: str, keys: tuple[str, ...], values: tuple[JsonValue, ...], *, source: str
+    ) -> None:
+        self.publish(type, dict(zip(keys, values, strict=True)), source=source)
+
     def subscribe(self, pattern: str, handler: Handler) -> _RedisSub:
         if "*" in pattern:
             raise ValueError(f"RedisStreamsBus subscribes to exact topics, not {pattern!r}")

@@ -148,7 +148,7 @@ def build_runtime(
 def _wire_bus_and_policy(rt: Runtime, start: int) -> None:
     handle = rt.register("bus_and_policy", "in-process event bus and versioned policy store")
 
-    def count_event(_event: Any) -> None:
+    def count_event(*_event: Any) -> None:
         handle.count("events_published")
 
     rt.bus.recorders.append(count_event)

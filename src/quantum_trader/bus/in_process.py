@@ -16,6 +16,9 @@ from quantum_trader.bus.envelope import Event, JsonValue, build_event
 from quantum_trader.bus.port import Handler
 from quantum_trader.clock.clock import Clock
 
+#: Sees every published event, before delivery: (type, time, source, payload keys, values).
+Recorder = Callable[[str, int, str, tuple[str, ...], tuple[JsonValue, ...]], None]
+
 
 class HandlerError(Exception):
     """One or more subscribers raised while handling an event."""
@@ -56,7 +59,8 @@ class InProcessBus:
         self._delivering = False
         self._sequence = 0
         self.published: dict[str, int] = {}
-        self.recorders: list[Callable[[Event], None]] = []
+        #: called for every event, subscribers or not (the replay's event log, counters)
+        self.recorders: list[Recorder] = []
 
     @property
     def sequence(self) -> int:
@@ -64,20 +68,39 @@ class InProcessBus:
 
     def publish(self, type: str, payload: Mapping[str, JsonValue], *, source: str) -> Event:
         self._sequence = sequence = self._sequence + 1
-        event = build_event(
-            f"{self._run_id}:{sequence}", type, self._clock.now(), source, sequence, payload
-        )
+        time = self._clock.now()
+        event = build_event(f"{self._run_id}:{sequence}", type, time, source, sequence, payload)
         published = self.published
         published[type] = published.get(type, 0) + 1
-        for record in self.recorders:
-            record(event)
+        if self.recorders:
+            keys, values = tuple(payload), tuple(payload.values())
+            for record in self.recorders:
+                record(type, time, source, keys, values)
         if self._subs or self._delivering or self._queue:
-            # with no subscriber and nothing queued, delivery would do nothing (a replay
-            # publishes thousands of events that only the recorders see)
             self._queue.append(event)
             if not self._delivering:
                 self._drain()
         return event
+
+    def publish_record(
+        self, type: str, keys: tuple[str, ...], values: tuple[JsonValue, ...], *, source: str
+    ) -> None:
+        """:meth:`publish` of ``dict(zip(keys, values))``; with no subscriber and nothing
+        queued, neither the mapping nor the envelope is built (a replay publishes thousands of
+        events that only the recorders see)."""
+        self._sequence = sequence = self._sequence + 1
+        time = self._clock.now()
+        published = self.published
+        published[type] = published.get(type, 0) + 1
+        for record in self.recorders:
+            record(type, time, source, keys, values)
+        if self._subs or self._delivering or self._queue:
+            payload = dict(zip(keys, values, strict=True))
+            self._queue.append(
+                build_event(f"{self._run_id}:{sequence}", type, time, source, sequence, payload)
+            )
+            if not self._delivering:
+                self._drain()
 
     def subscribe(self, pattern: str, handler: Handler) -> _Sub:
         sub = _Sub(pattern=pattern, handler=handler, bus=self)

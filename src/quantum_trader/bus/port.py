@@ -22,4 +22,12 @@ class EventBus(Protocol):
 
     def publish(self, type: str, payload: Mapping[str, JsonValue], *, source: str) -> Event: ...
 
+    def publish_record(
+        self, type: str, keys: tuple[str, ...], values: tuple[JsonValue, ...], *, source: str
+    ) -> None:
+        """Publish the payload ``dict(zip(keys, values))``, for publishers whose payload keys
+        are fixed by the topic (the execution records): the transport builds the mapping and
+        the envelope only when it delivers or sends them."""
+        ...
+
     def subscribe(self, pattern: str, handler: Handler) -> Subscription: ...

@@ -19,7 +19,14 @@ from quantum_trader.clock.clock import Clock
 from quantum_trader.domain.errors import OrderRejectedError
 from quantum_trader.domain.orders import Fill, Order, OrderStatus, OrderType, Side, build_order
 from quantum_trader.domain.positions import Trade
-from quantum_trader.execution.events import fill_event_payload, order_payload, trade_payload
+from quantum_trader.execution.events import (
+    FILL_EVENT_KEYS,
+    ORDER_KEYS,
+    TRADE_KEYS,
+    fill_event_values,
+    order_values,
+    trade_values,
+)
 from quantum_trader.execution.instruments import SymbolSpec
 from quantum_trader.execution.validation import order_problem
 from quantum_trader.execution.venue import Venue
@@ -203,8 +210,11 @@ class OrderManager:
         self._orders[cid] = order
         self.pending_orders[cid] = order
         # one event per fill: the fill, with the order's new state (no separate order update)
-        self.bus.publish(
-            topics.EXECUTION_ORDER_FILLED, fill_event_payload(fill, order), source="execution"
+        self.bus.publish_record(
+            topics.EXECUTION_ORDER_FILLED,
+            FILL_EVENT_KEYS,
+            fill_event_values(fill, order),
+            source="execution",
         )
         if self._brackets:
             bracket = self._brackets.pop(cid, None)
@@ -214,7 +224,9 @@ class OrderManager:
     def on_trade_closed(self, trade: Trade) -> None:
         if self._status is not None:
             self._status.count("trades_closed")
-        self.bus.publish(topics.EXECUTION_TRADE_CLOSED, trade_payload(trade), source="execution")
+        self.bus.publish_record(
+            topics.EXECUTION_TRADE_CLOSED, TRADE_KEYS, trade_values(trade), source="execution"
+        )
 
     def _place_bracket(self, entry: Order, bracket: Bracket) -> None:
         exit_side = entry.side.opposite
@@ -244,7 +256,7 @@ class OrderManager:
         self._orders[order.client_order_id] = order
         self.pending_orders[order.client_order_id] = order
         topic = topics.EXECUTION_ORDER_SUBMITTED if submitted else topics.EXECUTION_ORDER_UPDATED
-        self.bus.publish(topic, order_payload(order), source="execution")
+        self.bus.publish_record(topic, ORDER_KEYS, order_values(order), source="execution")
         return order
 
     def _count(self, counter: str) -> None:

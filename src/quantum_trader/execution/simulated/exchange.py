@@ -180,7 +180,10 @@ class SimulatedExchange:
             ""
             if order.reduce_only
             else self._margin_shortfall(
-                symbol, order.side, order.remaining, self._reference_price(order)
+                symbol,
+                order.side,
+                max(order.quantity - order.filled_quantity, 0.0),  # ``order.remaining``
+                order.price or order.stop_price or self._states[symbol].mark,  # reference
             )
         )
         if reason:
@@ -469,23 +472,19 @@ class SimulatedExchange:
             raise OrderRejectedError(f"unknown symbol {symbol!r}; known: {sorted(self.specs)}")
         return spec
 
-    def _reference_price(self, order: Order) -> float:
-        mark = self._states[order.symbol].mark
-        return order.price or order.stop_price or mark
-
     def _margin_shortfall(self, symbol: str, side: Side, quantity: float, price: float) -> str:
         """Why the account cannot carry a new (not reduce-only) order for ``quantity`` at
         ``price`` ('' when it can)."""
-        if price <= 0:
+        if price <= 0 or quantity == 0.0:
             return ""
         state = self._states[symbol]
-        signed = quantity if side is Side.BUY else -quantity
-        if state.qty != 0 and (state.qty > 0) != (signed > 0):
-            increase = max(abs(signed) - abs(state.qty), 0.0)
-        else:
-            increase = abs(signed)
-        if increase == 0.0:
-            return ""
+        held = state.qty
+        increase = quantity
+        if held != 0 and (held > 0) != (side is Side.BUY):  # against the position
+            held = -held if held < 0 else held
+            if quantity <= held:
+                return ""  # only reduces: needs no margin
+            increase = quantity - held
         need = increase * price / state.leverage + increase * price * self._taker_rate
         available = self.portfolio.available_balance
         if need > available + 1e-9:
