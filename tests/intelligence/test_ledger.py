@@ -73,3 +73,32 @@ def test_resolving_some_symbols_leaves_the_others_pending_in_arrival_order() -> 
         ("BTCUSDT", 1),
     ]
     assert len(ledger) == 0 and ledger.resolved_total == 6
+
+
+@pytest.mark.parametrize(
+    "probs",
+    [
+        (math.nan, 0.5, 0.5),
+        (0.5, math.nan, 0.5),
+        (0.5, 0.5, math.inf),
+        (-0.1, 0.6, 0.5),
+        (1.5, -0.25, -0.25),
+        (0.5, 0.5),
+    ],
+)
+def test_a_vote_that_is_not_three_probabilities_is_refused_by_name(
+    probs: tuple[float, float, float],
+) -> None:
+    ledger = PredictionLedger()
+    with pytest.raises(ValueError, match=r"observe\(BTCUSDT, xgb, t=0\).*three probabilities"):
+        ledger.observe("BTCUSDT", "xgb", probs, 0, 10)
+    assert len(ledger) == 0
+
+
+def test_hit_is_the_first_most_probable_class() -> None:
+    ledger = PredictionLedger()
+    ledger.observe("BTCUSDT", "xgb", (0.4, 0.4, 0.2), 0, 5)  # a tie: DOWN is the vote
+    ledger.observe("BTCUSDT", "lgbm", (0.2, 0.4, 0.4), 0, 5)  # a tie: FLAT is the vote
+    out = {o.model: o for o in ledger.resolve(5, lambda s, t: 1)}
+    assert not out["xgb"].hit and out["lgbm"].hit
+    assert out["xgb"].loss == -math.log(0.4)

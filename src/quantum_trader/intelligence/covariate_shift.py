@@ -375,7 +375,8 @@ class CovariateShiftMonitor:
     def adjust(
         self, symbol: str, weights: Mapping[str, float], now: int
     ) -> tuple[dict[str, float], list[WeightChange]]:
-        shifted = [m for m in weights if (symbol, m) in self._active]
+        active = self._active
+        shifted = [m for m in weights if (symbol, m) in active] if active else []
         if not shifted:
             return dict(weights), []
         factor = self.config.down_weight

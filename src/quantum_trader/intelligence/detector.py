@@ -118,10 +118,16 @@ class CusumDetector:
         self._var = max(0.0, self._var + (z * z * (1 - 1 / r) - math.log(r)) / 2)
         if cfg.direction == "both":
             self._down = max(0.0, self._down - d * z - d * d / 2)
-        sides = {"mean_up": self._up, "mean_down": self._down, "variance_up": self._var}
-        side, stat = max(sides.items(), key=lambda kv: kv[1])
+        stat = max(self._up, self._down, self._var)
         if stat <= cfg.threshold:
             return None
+        # the first side holding the maximum, in the order mean_up, mean_down, variance_up
+        if self._up == stat:
+            side = "mean_up"
+        elif self._down == stat:
+            side = "mean_down"
+        else:
+            side = "variance_up"
         found = Detection(
             side=side,
             statistic=stat,

@@ -9,6 +9,7 @@ as suppressed, not published, so one drift raises one event.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,12 +51,23 @@ class DriftMonitor:
         self._last_event: dict[tuple[str, str], int] = {}
 
     def on_outcome(self, outcome: Outcome) -> Detection | None:
-        key = (outcome.symbol, outcome.model)
+        self._count("losses_observed")
+        return self._watch(outcome)
+
+    def on_outcomes(self, outcomes: Sequence[Outcome]) -> None:
+        """Watch a batch of outcomes, in order; the loss counter is bumped once per batch."""
+        if self._status is not None:
+            self._status.count("losses_observed", len(outcomes))
+        for outcome in outcomes:
+            self._watch(outcome)
+
+    def _watch(self, outcome: Outcome) -> Detection | None:
+        prediction = outcome.prediction
+        key = (prediction.symbol, prediction.model)
         det = self._detectors.get(key)
         if det is None:
             det = self._detectors[key] = CusumDetector(self.config.detector)
         found = det.update(outcome.loss)
-        self._count("losses_observed")
         if found is None:
             return None
         now = outcome.resolved_at

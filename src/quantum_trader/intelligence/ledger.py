@@ -12,7 +12,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 #: probabilities are clipped here before the log-loss, so one confident miss costs at most ~6.9.
@@ -47,6 +47,13 @@ class Outcome:
     prediction: Prediction
     label: int
     resolved_at: int
+    #: log-loss of the realised class, with the probability floored at PROB_FLOOR; derived from
+    #: the prediction and the label once here, because two modules read it for every outcome.
+    loss: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        loss = -math.log(max(self.prediction.probs[self.label], PROB_FLOOR))
+        object.__setattr__(self, "loss", loss)
 
     @property
     def symbol(self) -> str:
@@ -58,13 +65,9 @@ class Outcome:
 
     @property
     def hit(self) -> bool:
+        """The most probable class (the first of a tie) is the realised one."""
         probs = self.prediction.probs
-        return max(range(3), key=probs.__getitem__) == self.label
-
-    @property
-    def loss(self) -> float:
-        """Log-loss of the realised class, with the probability floored at PROB_FLOOR."""
-        return -math.log(max(self.prediction.probs[self.label], PROB_FLOOR))
+        return probs.index(max(probs)) == self.label
 
 
 def _check_probs(where: str, probs: tuple[float, float, float]) -> None:
@@ -95,13 +98,24 @@ class PredictionLedger:
         prediction_time: int,
         horizon_end: int,
     ) -> None:
-        where = f"PredictionLedger.observe({symbol}, {model}, t={prediction_time})"
-        _check_probs(where, probs)
-        if horizon_end <= prediction_time:
+        # One cheap test per vote; the detailed checks below only run to word a refusal. A NaN
+        # fails every comparison and makes the sum NaN, an infinity fails the range or the sum.
+        if not (
+            len(probs) == 3
+            and min(probs) >= 0.0
+            and max(probs) <= 1.0
+            and abs(sum(probs) - 1.0) <= 1e-6
+            and horizon_end > prediction_time
+        ):
+            where = f"PredictionLedger.observe({symbol}, {model}, t={prediction_time})"
+            _check_probs(where, probs)
             raise ValueError(f"{where}: horizon_end={horizon_end} must be after the prediction")
         self._seq += 1
         prediction = Prediction(symbol, model, probs, prediction_time, horizon_end)
-        self._pending.setdefault(symbol, []).append((self._seq, prediction))
+        items = self._pending.get(symbol)
+        if items is None:
+            items = self._pending[symbol] = []
+        items.append((self._seq, prediction))
 
     def resolve(
         self, now: int, labels: LabelSource, symbols: Iterable[str] | None = None
@@ -124,10 +138,10 @@ class PredictionLedger:
             if symbols is None
             else [self._pending[s] for s in symbols if s in self._pending]
         )
-        due = sorted(
-            (p for items in lists for _, p in items if p.horizon_end <= now),
-            key=lambda p: (p.horizon_end, p.prediction_time, p.symbol, p.model),
-        )
+        due = [p for items in lists for _, p in items if p.horizon_end <= now]
+        if not due:
+            return []
+        due.sort(key=lambda p: (p.horizon_end, p.prediction_time, p.symbol, p.model))
         out: list[Outcome] = []
         done: set[int] = set()
         for p in due:

@@ -10,7 +10,7 @@ weights renormalised; members with fewer outcomes keep a neutral factor of 1.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,17 +60,30 @@ class MemoryStates:
         self._memory: dict[tuple[str, str], HitMemory] = {}
 
     def on_outcome(self, outcome: Outcome) -> None:
-        self.record(outcome.symbol, outcome.model, outcome.hit)
+        self.on_outcomes((outcome,))
+
+    def on_outcomes(self, outcomes: Sequence[Outcome]) -> None:
+        """Learn from a batch of outcomes, in order; the counter is bumped once per batch."""
+        for outcome in outcomes:
+            prediction = outcome.prediction
+            self._learn(prediction.symbol, prediction.model, outcome.hit)
+        if self._status is not None:
+            self._status.count("outcomes_resolved", len(outcomes))
 
     def record(self, symbol: str, model: str, hit: bool) -> None:
-        mem = self._memory.setdefault((symbol, model), HitMemory())
+        self._learn(symbol, model, hit)
+        if self._status is not None:
+            self._status.count("outcomes_resolved")
+
+    def _learn(self, symbol: str, model: str, hit: bool) -> None:
+        mem = self._memory.get((symbol, model))
+        if mem is None:
+            mem = self._memory[(symbol, model)] = HitMemory()
         x = 1.0 if hit else 0.0
         mem.ewma = (
             x if mem.samples == 0 else self.config.decay * x + (1 - self.config.decay) * mem.ewma
         )
         mem.samples += 1
-        if self._status is not None:
-            self._status.count("outcomes_resolved")
 
     def confidence(self, symbol: str, model: str) -> float | None:
         """The EWMA hit rate, or None while fewer than ``min_samples`` outcomes are resolved."""
@@ -86,19 +99,24 @@ class MemoryStates:
     def adjust(
         self, symbol: str, weights: Mapping[str, float], now: int
     ) -> tuple[dict[str, float], list[WeightChange]]:
-        conf = {m: self.confidence(symbol, m) for m in weights}
-        mature = [c for c in conf.values() if c is not None]
-        if not mature:
+        # the confidence of the mature members, in the order of ``weights``
+        memory, min_samples = self._memory, self.config.min_samples
+        conf: dict[str, float] = {}
+        for m in weights:
+            mem = memory.get((symbol, m))
+            if mem is not None and mem.samples >= min_samples:
+                conf[m] = mem.ewma
+        if not conf:
             return dict(weights), []
-        mean = sum(mature) / len(mature)
+        mean = sum(conf.values()) / len(conf)
         if mean == 0.0:  # every mature member missed throughout: no information to rank them
             return dict(weights), []
-        factors = {m: 1.0 if c is None else c / mean for m, c in conf.items()}
-        after = normalise({m: w * factors[m] for m, w in weights.items()}, NAME)
+        factors = {m: c / mean for m, c in conf.items()}  # immature members: a factor of 1
+        after = normalise({m: w * factors.get(m, 1.0) for m, w in weights.items()}, NAME)
+        mean_text = f"{mean:.3f}"
         reasons = {
-            m: f"hit-rate EWMA {c:.3f} vs mean {mean:.3f} (x{factors[m]:.3f})"
+            m: f"hit-rate EWMA {c:.3f} vs mean {mean_text} (x{factors[m]:.3f})"
             for m, c in conf.items()
-            if c is not None
         }
         changes = changes_between(NAME, weights, after, reasons)
         if self._status is not None and changes:

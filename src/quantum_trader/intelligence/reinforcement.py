@@ -21,7 +21,7 @@ The adjuster multiplies the incoming weights by ``K * final_i`` and renormalises
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,51 +73,74 @@ class Reinforcement:
         self._members: dict[str, dict[str, MemberEvidence]] = {}
 
     def on_outcome(self, outcome: Outcome) -> None:
-        self.update(outcome.symbol, outcome.model, outcome.loss)
+        self.on_outcomes((outcome,))
+
+    def on_outcomes(self, outcomes: Sequence[Outcome]) -> None:
+        """Learn from a batch of outcomes, in order; the counters are bumped once per batch."""
+        for outcome in outcomes:
+            prediction = outcome.prediction
+            self._learn(prediction.symbol, prediction.model, outcome.loss)
+        self._count(len(outcomes))
 
     def update(self, symbol: str, model: str, loss: float) -> None:
+        self._learn(symbol, model, loss)
+        self._count(1)
+
+    def _count(self, outcomes: int) -> None:
+        if self._status is not None:
+            self._status.count("outcomes_resolved", outcomes)
+            self._status.count("weight_updates", outcomes)
+
+    def _learn(self, symbol: str, model: str, loss: float) -> None:
         if not math.isfinite(loss) or loss < 0:
             raise ValueError(f"Reinforcement.update({symbol}, {model}): loss={loss} must be >= 0")
         cfg = self.config
-        members = self._members.setdefault(symbol, {})
-        if model not in members:
+        members = self._members.get(symbol)
+        if members is None:
+            members = self._members[symbol] = {}
+        ev = members.get(model)
+        if ev is None:
             # a newcomer takes an even share; the others keep their proportions
             k = len(members) + 1
-            for ev in members.values():
-                ev.weight *= (k - 1) / k
-            members[model] = MemberEvidence(weight=1.0 / k)
-        ev = members[model]
+            for other in members.values():
+                other.weight *= (k - 1) / k
+            ev = members[model] = MemberEvidence(weight=1.0 / k)
         ev.loss_sum = cfg.discount * ev.loss_sum + loss
         ev.count = cfg.discount * ev.count + 1.0
-        target = self._target(members)
-        for name, member in members.items():
-            member.weight = (1 - cfg.learning_rate) * member.weight + cfg.learning_rate * target[
-                name
-            ]
-        if self._status is not None:
-            self._status.count("outcomes_resolved")
-            self._status.count("weight_updates")
+        evidence = list(members.values())
+        lr = cfg.learning_rate
+        keep = 1 - lr
+        for member, q in zip(evidence, self._target(evidence), strict=True):
+            member.weight = keep * member.weight + lr * q
 
-    def _target(self, members: Mapping[str, MemberEvidence]) -> dict[str, float]:
+    def _target(self, evidence: list[MemberEvidence]) -> list[float]:
+        """The Hedge target q over ``evidence`` (in member order)."""
         cfg = self.config
         memory = 1.0 / (1.0 - cfg.discount)
-        scores = {m: ev.loss_sum / ev.count * memory for m, ev in members.items() if ev.count > 0}
-        neutral = sum(scores.values()) / len(scores) if scores else 0.0
-        logits = {m: -cfg.beta * scores.get(m, neutral) for m in members}
-        top = max(logits.values())
-        exp = {m: math.exp(v - top) for m, v in logits.items()}
-        total = sum(exp.values())
-        return {m: v / total for m, v in exp.items()}
+        scores = [ev.loss_sum / ev.count * memory for ev in evidence if ev.count > 0]
+        if len(scores) < len(evidence):
+            # members without evidence (possible only in a loaded state) score the mean
+            neutral = sum(scores) / len(scores) if scores else 0.0
+            scores = [
+                ev.loss_sum / ev.count * memory if ev.count > 0 else neutral for ev in evidence
+            ]
+        neg_beta = -cfg.beta
+        logits = [neg_beta * score for score in scores]
+        top = max(logits)
+        exp = [math.exp(v - top) for v in logits]
+        total = sum(exp)
+        return [v / total for v in exp]
 
     def learned(self, symbol: str, models: list[str] | tuple[str, ...]) -> dict[str, float]:
         """Final weights (after exploration) over ``models``; equal for a symbol never seen."""
         members = self._members.get(symbol, {})
-        raw = {m: members[m].weight if m in members else 1.0 / len(models) for m in models}
-        raw = normalise(raw, NAME)
+        even = 1.0 / len(models)
+        raw = normalise({m: members[m].weight if m in members else even for m in models}, NAME)
         if sum(raw.values()) == 0:
-            raw = {m: 1.0 / len(models) for m in models}
+            raw = dict.fromkeys(models, even)
         eps = self.config.exploration
-        return {m: (1 - eps) * w + eps / len(models) for m, w in raw.items()}
+        keep, share = 1 - eps, eps / len(models)
+        return {m: keep * w + share for m, w in raw.items()}
 
     def adjust(
         self, symbol: str, weights: Mapping[str, float], now: int
@@ -130,8 +153,8 @@ class Reinforcement:
         members = self._members[symbol]
         reasons = {
             m: f"discounted log-loss {ev.loss_sum / ev.count:.4f}, learned weight {learned[m]:.3f}"
-            for m, ev in members.items()
-            if m in weights and ev.count > 0
+            for m in weights
+            if (ev := members.get(m)) is not None and ev.count > 0
         }
         return after, changes_between(NAME, weights, after, reasons)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from quantum_trader.bus.port import EventBus
 from quantum_trader.config import Settings, module_enabled
@@ -33,6 +34,13 @@ from quantum_trader.intelligence.state import (
 )
 from quantum_trader.intelligence.weights import AdaptiveWeights, WeightAdjuster
 from quantum_trader.status.registry import ModuleHandle, StatusRegistry
+
+
+class OutcomeLearner(Protocol):
+    """A module that learns from resolved outcomes (memory, reinforcement, drift)."""
+
+    def on_outcomes(self, outcomes: Sequence[Outcome]) -> None: ...
+
 
 MODULES = ("memory_states", "reinforcement", "drift_detection", "covariate_shift")
 
@@ -114,6 +122,9 @@ class Intelligence:
             a for a in (self.covariate, self.memory, self.reinforcement) if a is not None
         ]
         self._weights = AdaptiveWeights(adjusters)
+        self._learners: list[OutcomeLearner] = [
+            m for m in (self.memory, self.reinforcement, self.drift) if m is not None
+        ]
 
     def _register(self, registry: StatusRegistry | None, module: str) -> ModuleHandle | None:
         if registry is None:
@@ -140,13 +151,11 @@ class Intelligence:
     ) -> list[Outcome]:
         """Resolve what is due (see :meth:`PredictionLedger.resolve`) and feed the modules."""
         outcomes = self.ledger.resolve(now, labels, symbols)
-        for outcome in outcomes:
-            if self.memory is not None:
-                self.memory.on_outcome(outcome)
-            if self.reinforcement is not None:
-                self.reinforcement.on_outcome(outcome)
-            if self.drift is not None:
-                self.drift.on_outcome(outcome)
+        if outcomes:
+            # module by module: each learns only from its own state, so this equals feeding
+            # every outcome to all three in turn, with one counter bump per module and batch
+            for learner in self._learners:
+                learner.on_outcomes(outcomes)
         return outcomes
 
     def check_features(
