@@ -128,8 +128,8 @@ def test_funding_settled_at_or_after_close_is_look_ahead() -> None:
     candle = Candle("BTCUSDT", "1h", 0, 10.0, 11.0, 9.0, 10.0, 1.0)
     with pytest.raises(LookAheadError, match="not known before"):
         live.update(candle, FundingRate("BTCUSDT", MS_PER_HOUR, 0.0001))
-    live.update(candle, FundingRate("BTCUSDT", MS_PER_HOUR - 1, 0.0001))
-    row = dict(zip(live.names, live._row, strict=True))
+    values = live.update(candle, FundingRate("BTCUSDT", MS_PER_HOUR - 1, 0.0001))
+    row = dict(zip(live.names, values, strict=True))
     assert row["funding_available"] == 1.0 and row["funding_rate_bps"] == pytest.approx(1.0)
 
 

@@ -84,11 +84,6 @@ FIXED_FEATURES: tuple[str, ...] = (
 )
 
 
-def _ratio(a: float, b: float) -> float:
-    """``a / b - 1`` (NaN propagates)."""
-    return a / b - 1.0
-
-
 class StreamingFeatures:
     """Feature state of one symbol; ``update`` once per closed candle, in time order.
 
@@ -114,7 +109,7 @@ class StreamingFeatures:
         self._funding_prev: float = NAN
         self._funding_time = -1
         self._last_open = -1
-        self._row = np.empty(len(self.names), dtype=np.float64)
+        self._horizons = self.config.return_horizons
         self.ready = False
 
     # --- inputs ---------------------------------------------------------------------------
@@ -163,15 +158,17 @@ class StreamingFeatures:
                     f"does not match {self.config.cross_asset} at {fmt(candle.open_time)}"
                 )
             market_close = market.close
-        return self.update_values(
-            candle.open_time,
-            candle.open,
-            candle.high,
-            candle.low,
-            candle.close,
-            candle.volume,
-            market_close,
-        ).copy()
+        return np.array(
+            self.update_values(
+                candle.open_time,
+                candle.open,
+                candle.high,
+                candle.low,
+                candle.close,
+                candle.volume,
+                market_close,
+            )
+        )
 
     # --- the one definition -----------------------------------------------------------------
     def update_values(
@@ -183,96 +180,109 @@ class StreamingFeatures:
         c: float,
         v: float,
         market_close: float,
-    ) -> np.ndarray:
-        """Core update on plain values; returns the internal row buffer (copy it to keep it)."""
+    ) -> list[float]:
+        """Core update on plain values; returns the row as a list of floats, in ``names`` order.
+
+        A Python list, filled in one pass: writing 41 values one by one into a numpy row cost
+        as much as computing them. ``update`` makes the array; the batch path fills its matrix.
+        """
         if open_time <= self._last_open:
             raise DataError(
                 f"{self.symbol}: candle at {fmt(open_time)} is not after {fmt(self._last_open)}"
             )
         self._last_open = open_time
-        row = self._row
-        i = 0
         closes = self._closes
         closes.update(c)
         log_c = math.log(c)
-        for horizon in self.config.return_horizons:
-            row[i] = log_c - math.log(closes.get(horizon)) if horizon < len(closes) else NAN
-            i += 1
+        held = len(closes)
+        row = [
+            log_c - math.log(closes.get(horizon)) if horizon < held else NAN
+            for horizon in self._horizons
+        ]
         ema14, ema50 = self._ema14.update(c), self._ema50.update(c)
         sma20, sma50 = self._sma20.update(c), self._sma50.update(c)
         std20 = self._sma20.std
-        row[i] = _ratio(c, ema14)
-        row[i + 1] = _ratio(c, ema50)
-        row[i + 2] = _ratio(ema14, ema50)
-        row[i + 3] = _ratio(c, sma20)
-        row[i + 4] = _ratio(c, sma50)
-        row[i + 5] = _ratio(sma20, sma50)
-        # ``0.0 * x`` keeps NaN during warm-up and gives 0 for a flat window.
-        row[i + 6] = (c - sma20) / (2.0 * std20) if std20 > 0 else 0.0 * std20
-        row[i + 7] = 4.0 * std20 / sma20
-        row[i + 8] = self._rsi.update(c) / 100.0
         line, signal, hist = self._macd.update(c)
-        row[i + 9], row[i + 10], row[i + 11] = line / c, signal / c, hist / c
-        row[i + 12] = self._atr.update(h, low, c) / c
-        if len(closes) > 1:  # a NaN would poison the running sums: skip the first candle
+        rsi = self._rsi.update(c)
+        atr = self._atr.update(h, low, c)
+        if held > 1:  # a NaN would poison the running sums: skip the first candle
             one = log_c - math.log(closes.get(1))
             self._rv24.update(one)
             self._rv96.update(one)
-        row[i + 13] = self._rv24.std
-        row[i + 14] = self._rv96.std
-        i += 15
         log_v = math.log1p(v)
         self._logvol.update(log_v)
         vol_std = self._logvol.std
-        row[i] = (log_v - self._logvol.mean) / vol_std if vol_std > 0 else 0.0 * vol_std
         vol20 = self._vol20.update(v)
-        row[i + 1] = v / vol20 if vol20 > 0 else 0.0 * vol20
-        row[i + 2] = log_c - math.log(closes.get(20)) if len(closes) > 20 else NAN
         top, bottom = max(o, c), min(o, c)
-        row[i + 3] = (c - o) / o
-        row[i + 4] = (h - top) / o
-        row[i + 5] = (bottom - low) / o
-        row[i + 6] = (h - low) / o
-        row[i + 7] = (c - low) / (h - low) if h > low else 0.5
-        i += 8
-        i = self._funding_features(row, i, open_time + self._tf_ms)
+        row += (
+            c / ema14 - 1.0,
+            c / ema50 - 1.0,
+            ema14 / ema50 - 1.0,
+            c / sma20 - 1.0,
+            c / sma50 - 1.0,
+            sma20 / sma50 - 1.0,
+            # ``0.0 * x`` keeps NaN during warm-up and gives 0 for a flat window.
+            (c - sma20) / (2.0 * std20) if std20 > 0 else 0.0 * std20,
+            4.0 * std20 / sma20,
+            rsi / 100.0,
+            line / c,
+            signal / c,
+            hist / c,
+            atr / c,
+            self._rv24.std,
+            self._rv96.std,
+            (log_v - self._logvol.mean) / vol_std if vol_std > 0 else 0.0 * vol_std,
+            v / vol20 if vol20 > 0 else 0.0 * vol20,
+            log_c - math.log(closes.get(20)) if held > 20 else NAN,
+            (c - o) / o,
+            (h - top) / o,
+            (bottom - low) / o,
+            (h - low) / o,
+            (c - low) / (h - low) if h > low else 0.5,
+        )
+        self._funding_features(row, open_time + self._tf_ms)
         hour = (open_time % MS_PER_DAY) / MS_PER_HOUR
         dow = ((open_time // MS_PER_DAY) + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
-        row[i] = math.sin(TWO_PI * hour / 24.0)
-        row[i + 1] = math.cos(TWO_PI * hour / 24.0)
-        row[i + 2] = math.sin(TWO_PI * dow / 7.0)
-        row[i + 3] = math.cos(TWO_PI * dow / 7.0)
-        i += 4
-        self._market_features(row, i, market_close, log_c)
-        self.ready = not bool(np.isnan(row).any())
+        row += (
+            math.sin(TWO_PI * hour / 24.0),
+            math.cos(TWO_PI * hour / 24.0),
+            math.sin(TWO_PI * dow / 7.0),
+            math.cos(TWO_PI * dow / 7.0),
+        )
+        self._market_features(row, market_close, log_c)
+        self.ready = not any(map(math.isnan, row))
         return row
 
-    def _funding_features(self, row: np.ndarray, i: int, close_time: int) -> int:
+    def _funding_features(self, row: list[float], close_time: int) -> None:
         fresh = self._funding_time >= 0 and close_time - self._funding_time <= (
             self.config.funding_stale_ms
         )
         if fresh:
             prev = self._funding_prev
-            row[i] = self._funding * 1e4
-            row[i + 1] = 0.0 if math.isnan(prev) else (self._funding - prev) * 1e4
-            row[i + 2] = 1.0
+            row += (
+                self._funding * 1e4,
+                0.0 if math.isnan(prev) else (self._funding - prev) * 1e4,
+                1.0,
+            )
         else:
-            row[i] = row[i + 1] = row[i + 2] = 0.0
-        return i + 3
+            row += (0.0, 0.0, 0.0)
 
-    def _market_features(self, row: np.ndarray, i: int, market_close: float, log_c: float) -> None:
+    def _market_features(self, row: list[float], market_close: float, log_c: float) -> None:
         market = self._market
         market.update(market_close)
         now, one, four = market.get(0), market.get(1), market.get(4)
-        if all(x > 0 for x in (now, one, four)):  # NaN compares False: missing → unavailable
+        if now > 0 and one > 0 and four > 0:  # NaN compares False: missing → unavailable
             log_now = math.log(now)
-            row[i] = log_now - math.log(one)
-            row[i + 1] = log_now - math.log(four)
+            four_back = log_now - math.log(four)
             four_own = self._closes.get(4)
-            row[i + 2] = (log_c - math.log(four_own) - row[i + 1]) if four_own > 0 else NAN
-            row[i + 3] = 1.0
+            row += (
+                log_now - math.log(one),
+                four_back,
+                (log_c - math.log(four_own) - four_back) if four_own > 0 else NAN,
+                1.0,
+            )
         else:
-            row[i] = row[i + 1] = row[i + 2] = row[i + 3] = 0.0
+            row += (0.0, 0.0, 0.0, 0.0)
 
 
 @dataclass(frozen=True, slots=True)
