@@ -52,10 +52,11 @@ def _input_digest(context: VoteContext) -> bytes:
     for array in (context.features, context.window):
         if array is None:
             digest.update(b"none")
-        else:
-            a = np.ascontiguousarray(array, dtype=np.float64)
-            digest.update(str(a.shape).encode())
-            digest.update(a.tobytes())
+            continue
+        if array.dtype != np.float64 or not array.flags.c_contiguous:
+            array = np.ascontiguousarray(array, dtype=np.float64)
+        digest.update(array.shape.__repr__().encode())
+        digest.update(array.data)
     return digest.digest()
 
 
