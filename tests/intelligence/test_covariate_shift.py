@@ -156,3 +156,22 @@ def test_state_writes_a_shared_reference_once_and_restores_it_shared() -> None:
     legacy = CovariateShiftMonitor(None)
     legacy.load_state(older)
     assert legacy.to_state() == state
+
+
+def test_checking_several_models_at_once_equals_checking_each() -> None:
+    rng = np.random.default_rng(5)
+    names = [f"f{j}" for j in range(6)]
+    train = rng.normal(size=(1200, 6))
+    live = rng.normal(0.8, 1.0, size=(168, 6))  # shifted: both models start a shift
+    together, alone = CovariateShiftMonitor(None), CovariateShiftMonitor(None)
+    for monitor in (together, alone):
+        shared = ShiftReference.fit(train, names)
+        monitor.set_reference("xgb", shared, "BTCUSDT")
+        monitor.set_reference("lgbm", shared, "BTCUSDT")
+        monitor.set_reference("nhits", ShiftReference.fit(train[::-1], names))
+    models = ["xgb", "lgbm", "nhits"]
+    reports = together.check_models("BTCUSDT", models, live, names, now=1)
+    assert reports == [alone.check("BTCUSDT", m, live, names, now=1) for m in models]
+    assert all(r.started for r in reports) and together.active() == alone.active()
+    with pytest.raises(ValueError, match="xgb, lgbm, nhits"):
+        together.check_models("BTCUSDT", models, live[:10], names, now=2)

@@ -402,14 +402,20 @@ class DecisionPipeline:
         if parts is None or intel is None or intel.covariate is None:
             return 0
         checks = 0
+        covariate = intel.covariate
         for symbol, sym in self._symbols.items():
-            if len(sym.rows) < intel.covariate.config.min_rows:
+            if len(sym.rows) < covariate.config.min_rows:
                 continue
-            live = np.vstack(sym.rows)
-            for model in parts.ensembles[symbol].config.models:
-                if intel.covariate.reference(symbol, model) is not None:
-                    intel.check_features(symbol, model, live, sym.features.names, now)
-                    checks += 1
+            models = [
+                m
+                for m in parts.ensembles[symbol].config.models
+                if covariate.reference(symbol, m) is not None
+            ]
+            if models:
+                live = np.vstack(sym.rows)
+                checks += len(
+                    intel.check_features_of(symbol, models, live, sym.features.names, now)
+                )
         return checks
 
     def _act(

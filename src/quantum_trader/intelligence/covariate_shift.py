@@ -266,23 +266,55 @@ class CovariateShiftMonitor:
     def check(
         self, symbol: str, model: str, live: FloatArray, features: Sequence[str], now: int
     ) -> ShiftReport:
-        ref = self.reference(symbol, model)
-        if ref is None:
-            raise KeyError(f"covariate_shift: no training reference for {model!r} on {symbol}")
-        if tuple(features) != ref.features:
-            raise ValueError(
-                f"covariate_shift({model}): live features {list(features)} differ from the "
-                f"training reference {list(ref.features)}"
-            )
+        """Score ``model``'s live window for ``symbol`` against its training reference."""
+        return self.check_models(symbol, (model,), live, features, now)[0]
+
+    def check_models(
+        self,
+        symbol: str,
+        models: Sequence[str],
+        live: FloatArray,
+        features: Sequence[str],
+        now: int,
+    ) -> list[ShiftReport]:
+        """:meth:`check` of several models on one live window (a symbol's members): the
+        window is validated and fingerprinted once, and models that share a reference share
+        its statistics."""
+        references = []
+        for model in models:
+            ref = self.reference(symbol, model)
+            if ref is None:
+                raise KeyError(f"covariate_shift: no training reference for {model!r} on {symbol}")
+            if tuple(features) != ref.features:
+                raise ValueError(
+                    f"covariate_shift({model}): live features {list(features)} differ from the "
+                    f"training reference {list(ref.features)}"
+                )
+            references.append(ref)
         cfg = self.config
         live = np.asarray(live, dtype=np.float64)
         if live.ndim != 2 or len(live) < cfg.min_rows or not np.isfinite(live).all():
             raise ValueError(
-                f"covariate_shift({symbol}, {model}): live window of shape {live.shape} must be "
-                f"finite with >= {cfg.min_rows} rows"
+                f"covariate_shift({symbol}, {', '.join(models)}): live window of shape "
+                f"{live.shape} must be finite with >= {cfg.min_rows} rows"
             )
         live = live[-cfg.energy_window :]
         fingerprint = hashlib.blake2b(live.tobytes(), digest_size=16).digest()
+        return [
+            self._assess(symbol, model, ref, live, fingerprint, now)
+            for model, ref in zip(models, references, strict=True)
+        ]
+
+    def _assess(
+        self,
+        symbol: str,
+        model: str,
+        ref: ShiftReference,
+        live: FloatArray,
+        fingerprint: bytes,
+        now: int,
+    ) -> ShiftReport:
+        cfg = self.config
         per_feature, energy = self._statistics(ref, live, (id(ref), fingerprint))
         severity = max(per_feature[0].psi / cfg.psi_enter, energy / ref.energy_threshold)
         key = (symbol, model)

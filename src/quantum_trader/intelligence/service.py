@@ -165,6 +165,19 @@ class Intelligence:
             return None
         return self.covariate.check(symbol, model, live, features, now)
 
+    def check_features_of(
+        self,
+        symbol: str,
+        models: Sequence[str],
+        live: FloatArray,
+        features: Sequence[str],
+        now: int,
+    ) -> list[ShiftReport]:
+        """:meth:`check_features` of several models on one live window, validated once."""
+        if self.covariate is None:
+            return []
+        return self.covariate.check_models(symbol, models, live, features, now)
+
     def weights(
         self, symbol: str, models: Sequence[str], now: int
     ) -> tuple[dict[str, float], list[WeightChange]]:

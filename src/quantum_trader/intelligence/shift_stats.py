@@ -142,13 +142,14 @@ def pairwise_distances(x: FloatArray, y: FloatArray) -> FloatArray:
     >>> pairwise_distances(np.array([[0.0, 0.0]]), np.array([[3.0, 4.0], [0.0, 0.0]])).tolist()
     [[5.0, 0.0]]
     """
-    squares = np.einsum("ij,ij->i", x, x)[:, None] + np.einsum("ij,ij->i", y, y)[None, :]
     with _one_blas_thread():
-        products = x @ y.T
-    squares -= 2.0 * products
-    np.maximum(squares, 0.0, out=squares)
-    distances: FloatArray = np.sqrt(squares, out=squares)
-    return distances
+        distances: FloatArray = x @ y.T
+    # in place from here: an (n, m) temporary per step cost more than the arithmetic
+    distances *= -2.0
+    distances += np.einsum("ij,ij->i", x, x)[:, None]
+    distances += np.einsum("ij,ij->i", y, y)[None, :]
+    np.maximum(distances, 0.0, out=distances)
+    return np.sqrt(distances, out=distances)
 
 
 _blas: list[ThreadpoolController] = []
