@@ -232,7 +232,7 @@ class BacktestRunner:
             self.clock,
             self.bus,
             self.run_id,
-            mark=self._mark,
+            mark=self.portfolio.mark_price,
             status=self._handles.get("execution"),
         )
         self.portfolio.trade_listeners.append(self.orders.on_trade_closed)
@@ -266,10 +266,6 @@ class BacktestRunner:
                 else status.register(name, enabled=True, reason=why)
             )
         return handles
-
-    def _mark(self, symbol: str) -> float:
-        state = self.portfolio.state(symbol)
-        return 0.0 if state is None else state.mark
 
     # ------------------------------------------------------------------ resume
     def _restore(self) -> bool:

@@ -154,6 +154,11 @@ class Portfolio:
     def mark_prices(self) -> dict[str, float]:
         return {s: p.mark for s, p in self._pos.items() if p.mark > 0}
 
+    def mark_price(self, symbol: str) -> float:
+        """``symbol``'s last mark (0.0 before it has one): the order manager's reference price."""
+        state = self._pos.get(symbol)
+        return 0.0 if state is None else state.mark
+
     def is_exposed(self) -> bool:
         return any(p.qty != 0 for p in self._pos.values())
 
@@ -232,6 +237,7 @@ class Portfolio:
         if n <= _SHORT_STRETCH:
             # a Python loop beats numpy's call overhead on a short stretch; same operations
             closes_l = bars.close[start:stop].tolist()
+            last_close = closes_l[-1]
             unrealized = self._unrealized
             mark = state.mark
             values: list[float] = []
@@ -275,7 +281,8 @@ class Portfolio:
                 equity = balances + np.full(n, self._unrealized)
             values = equity.tolist()
             top = float(equity.max())
-        state.mark = float(bars.close[stop - 1])
+            last_close = bars.close.item(stop - 1)
+        state.mark = last_close
         last = times_l[-1]
         if last >= self._next_day:
             day = last // MS_PER_DAY
@@ -449,7 +456,7 @@ class Portfolio:
             state.strategy,
             exit_reason,
         )
-        state.reset_trade()
+        # the accumulators start afresh when the next round trip opens (``_increase``)
         self.pending_trades.append(trade)
         for listener in self.trade_listeners:
             listener(trade)

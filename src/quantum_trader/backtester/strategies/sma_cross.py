@@ -76,6 +76,7 @@ class _Plan:
         "sum_fast",
         "sum_slow",
         "valid",
+        "verified",
     )
 
     def __init__(self, s: _Series, config: SmaCrossConfig, bars: CandleColumns, base: int) -> None:
@@ -87,7 +88,8 @@ class _Plan:
         step_slow = closes - window[:n]
         step_fast = closes - window[slow_n - fast_n : slow_n - fast_n + n]
         counts = s.count + 1 + np.arange(n)
-        resums = np.flatnonzero(counts % config.resum_every == 0).tolist()
+        # the candles whose count is a multiple of ``resum_every`` (the first, then every one)
+        resums = list(range(-(s.count + 1) % config.resum_every, n, config.resum_every))
         sum_fast = np.empty(n)
         sum_slow = np.empty(n)
         init_fast, init_slow = s.sum_fast, s.sum_slow
@@ -127,6 +129,7 @@ class _Plan:
         self.slow_mean: npt.NDArray[np.float64] = slow
         self.valid: npt.NDArray[np.bool_] = valid
         self.signals: list[int] = np.flatnonzero(crossing & valid).tolist()
+        self.verified = -1  # the last candle (from ``base``) at which ``matches`` held
 
     def matches(self, s: _Series, bars: CandleColumns, start: int) -> bool:
         """Whether the strategy's state at ``start`` is the one this plan predicted."""
@@ -135,11 +138,18 @@ class _Plan:
             return False
         if j == 0:
             return s.count == self.count0
-        return (  # ``item``: a Python float, cheaper to get and compare than a numpy scalar
+        if j == self.verified and s.count == self.count0 + j:
+            # checked at this candle already (``quiet_until``, then ``skip_bars``): the count
+            # only grows, by one per candle, so an equal count means no candle came since
+            return True
+        if (  # ``item``: a Python float, cheaper to get and compare than a numpy scalar
             s.count == self.count0 + j
             and s.sum_fast == self.sum_fast.item(j - 1)
             and s.sum_slow == self.sum_slow.item(j - 1)
-        )
+        ):
+            self.verified = j
+            return True
+        return False
 
 
 class SmaCross:

@@ -74,17 +74,43 @@ class _Book:
         self.next_funding = -1  # set on the first candle
 
 
-class _Reach:
-    """The lowest low and the highest high from each candle to the end of a symbol's columns:
-    one lookup tells fast-forward that a position's liquidation price is out of reach for the
-    rest of the data (with low leverage, almost always), instead of a search per stretch."""
+_BLOCK = 64  # candles per block of ``_Reach``'s block extremes
 
-    __slots__ = ("bars", "high_after", "low_after")
+
+class _Reach:
+    """Where a symbol's candles can reach a liquidation price, answered without searching a
+    stretch candle by candle (fast-forward asks once per stretch).
+
+    Two levels: the lowest low and the highest high from each candle to the end of the data
+    (with low leverage a long's price is almost always out of reach for good), and the same
+    extremes per block of ``_BLOCK`` candles, as Python lists (a short's price at 1x, twice
+    its entry, is often reached some day, but hardly ever within the stretch's one or two
+    blocks). Only when both say "maybe" is the stretch itself searched.
+    """
+
+    __slots__ = ("bars", "block_high", "block_low", "high_after", "low_after")
 
     def __init__(self, bars: CandleColumns) -> None:
         self.bars = bars
         self.low_after = np.minimum.accumulate(bars.low[::-1])[::-1]
         self.high_after = np.maximum.accumulate(bars.high[::-1])[::-1]
+        pad = (0, -len(bars.low) % _BLOCK)
+        lows = np.pad(bars.low, pad, constant_values=np.inf)
+        highs = np.pad(bars.high, pad, constant_values=-np.inf)
+        self.block_low: list[float] = lows.reshape(-1, _BLOCK).min(axis=1).tolist()
+        self.block_high: list[float] = highs.reshape(-1, _BLOCK).max(axis=1).tolist()
+
+    def low_may_reach(self, start: int, stop: int, price: float) -> bool:
+        """False when no low of candles ``[start, stop)`` is at or below ``price``."""
+        return self.low_after.item(start) <= price and (
+            min(self.block_low[start // _BLOCK : (stop - 1) // _BLOCK + 1]) <= price
+        )
+
+    def high_may_reach(self, start: int, stop: int, price: float) -> bool:
+        """False when no high of candles ``[start, stop)`` is at or above ``price``."""
+        return self.high_after.item(start) >= price and (
+            max(self.block_high[start // _BLOCK : (stop - 1) // _BLOCK + 1]) >= price
+        )
 
 
 class _NullListener:
@@ -271,11 +297,11 @@ class SimulatedExchange:
                 reach = self._reach[symbol] = _Reach(bars)
             # the stretch is only searched when the rest of the data comes near the price
             if qty > 0:
-                if reach.low_after.item(start) <= liq:
+                if reach.low_may_reach(start, stop, liq):
                     lows = bars.low[start:stop]
                     if lows.min() <= liq:
                         stop = start + int((lows <= liq).argmax())
-            elif reach.high_after.item(start) >= liq:
+            elif reach.high_may_reach(start, stop, liq):
                 highs = bars.high[start:stop]
                 if highs.max() >= liq:
                     stop = start + int((highs >= liq).argmax())
