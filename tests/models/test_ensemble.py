@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 
 from quantum_trader.clock.clock import SimulatedClock
-from quantum_trader.domain.signals import Direction, ModelVote, WeightChange
+from quantum_trader.domain.signals import Direction, ModelVote, Signal, WeightChange
 from quantum_trader.models.ensemble import (
     Abstention,
     DisabledMember,
@@ -19,6 +21,7 @@ from quantum_trader.models.ensemble import (
     Weighting,
     consensus,
 )
+from quantum_trader.models.ensemble.member import BatchWork
 from quantum_trader.status.registry import ModuleState, StatusRegistry
 
 UP = ModelVote("up", 0.1, 0.2, 0.7)
@@ -144,6 +147,8 @@ class RowEcho:
         self.name = name
         self.live_calls = 0
         self.batch_calls = 0
+        self.threads: set[str] = set()  # where the model calls ran
+        self.fail = False
 
     @staticmethod
     def _vote(name: str, row: np.ndarray) -> ModelVote:
@@ -155,11 +160,17 @@ class RowEcho:
         assert context.features is not None
         return self._vote(self.name, context.features)
 
-    def vote_batch(
-        self, symbol: str, contexts: Sequence[VoteContext]
-    ) -> list[ModelVote | Abstention | None]:
+    def batch_work(self, symbol: str, contexts: Sequence[VoteContext]) -> BatchWork:
         self.batch_calls += 1
-        return [None if c.features is None else self._vote(self.name, c.features) for c in contexts]
+        rows = [c.features for c in contexts]
+
+        def compute() -> list[ModelVote | Abstention | None]:
+            self.threads.add(threading.current_thread().name)
+            if self.fail:
+                raise RuntimeError("model call failed")
+            return [None if r is None else self._vote(self.name, r) for r in rows]
+
+        return BatchWork(compute, list)
 
 
 def test_prepared_votes_serve_only_the_exact_input_they_were_computed_from() -> None:
@@ -190,3 +201,32 @@ def test_prepared_votes_serve_only_the_exact_input_they_were_computed_from() -> 
     assert counters["batch_votes_prepared"] == 3
     assert counters["batch_votes_served"] == 2
     assert counters["batch_inputs_mismatched"] == 1
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_model_calls_on_a_worker_thread_give_the_same_decisions(fail: bool) -> None:
+    rows = [np.array([0.1 * k - 0.5, 1.0]) for k in range(12)]
+    contexts = [VoteContext(time=t, features=r) for t, r in enumerate(rows)]
+
+    def run(pool: ThreadPoolExecutor | None) -> tuple[list[Signal], dict[str, int], set[str]]:
+        member = RowEcho("a")
+        member.fail = fail
+        handle = StatusRegistry(SimulatedClock(0)).register("ensemble", enabled=True, reason="t")
+        ensemble = Ensemble(EnsembleConfig(("a",), 1), [member], handle=handle)
+        submit = pool.submit if pool is not None else None
+        for start in (0, 5, 10):  # three chunks, decided in time order
+            ensemble.prepare("BTCUSDT", contexts[start : start + 5], submit)
+        signals = [ensemble.decide("BTCUSDT", c).signal for c in contexts]
+        assert member.live_calls == 0
+        return signals, dict(handle.status.counters), member.threads
+
+    if fail:  # a failed model call surfaces at the decision that needs it, on this thread
+        with ThreadPoolExecutor(1) as pool, pytest.raises(RuntimeError, match="model call"):
+            run(pool)
+        return
+    here, counters_here, threads_here = run(None)
+    with ThreadPoolExecutor(1, thread_name_prefix="votes") as pool:
+        there, counters_there, threads_there = run(pool)
+    assert there == here and counters_there == counters_here
+    assert threads_here == {threading.current_thread().name}
+    assert all(name.startswith("votes") for name in threads_there)

@@ -17,6 +17,7 @@ import copy
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -199,6 +200,7 @@ class DecisionPipeline:
         self.stats = PipelineStats()
         #: when a list, every decision's latency (ns, candle in → order out) is appended (bench)
         self.latencies_ns: list[int] | None = None
+        self._batch_pool: ThreadPoolExecutor | None = None  # prepare_replay's worker
 
     def warm_up(self, history: Mapping[str, Any]) -> int:
         """Backfill indicator state from candles *before* the first decision, as a live engine
@@ -337,7 +339,7 @@ class DecisionPipeline:
         )
         return VoteContext(time=now, features=row, window=window)
 
-    def prepare_replay(self, bars: Iterable[Bar]) -> int:
+    def prepare_replay(self, bars: Iterable[Bar], *, background: bool = True) -> int:
         """Batch votes for a replay: build every decision's member inputs ahead, on a copy of
         the input state, with the same code as the decisions (:meth:`_inputs`), and let each
         ensemble compute its members' votes in one call per member (:meth:`Ensemble.prepare`).
@@ -346,11 +348,21 @@ class DecisionPipeline:
         built ahead — features and windows of candles up to the one decided on, as live — and
         a prepared vote is used only when the decision's own input equals it, so the replay's
         decisions are the streaming path's (tests/app/test_batch_votes.py). Call it after
-        :meth:`warm_up`; returns the votes prepared.
+        :meth:`warm_up`.
+
+        With ``background`` the members' model calls run on one worker thread while the replay
+        goes on (ONNX Runtime and LightGBM release the GIL: a second core does them); each
+        decision waits for its own batch if it is not done yet, and the votes are made and
+        counted on this thread, so the replay is the same either way. :meth:`close` stops the
+        worker. Returns the contexts prepared.
         """
         parts = self.parts
         if parts is None:
             raise RuntimeError("DecisionPipeline.prepare_replay before bind()")
+        pool = None
+        if background:
+            pool = self._batch_pool = ThreadPoolExecutor(1, thread_name_prefix="batch-votes")
+        submit = pool.submit if pool is not None else None
         live, market = self._symbols, self._market_candle
         self._symbols = {s: state.fork_inputs() for s, state in live.items()}
         contexts: dict[str, list[VoteContext]] = {s: [] for s in live}
@@ -364,13 +376,21 @@ class DecisionPipeline:
                 pending = contexts[symbol]
                 pending.append(self._inputs(sym, candle, close_time))
                 if len(pending) == PREPARE_CHUNK:  # bounded memory: vote, then drop the inputs
-                    prepared += parts.ensembles[symbol].prepare(symbol, pending)
+                    prepared += parts.ensembles[symbol].prepare(symbol, pending, submit)
                     pending.clear()
         finally:
             self._symbols, self._market_candle = live, market
         return prepared + sum(
-            parts.ensembles[s].prepare(s, pending) for s, pending in contexts.items() if pending
+            parts.ensembles[s].prepare(s, pending, submit)
+            for s, pending in contexts.items()
+            if pending
         )
+
+    def close(self) -> None:
+        """Stop the batch-vote worker of :meth:`prepare_replay` (its unstarted work dropped)."""
+        if self._batch_pool is not None:
+            self._batch_pool.shutdown(wait=True, cancel_futures=True)
+            self._batch_pool = None
 
     def _observe(
         self,

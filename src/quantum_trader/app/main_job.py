@@ -573,6 +573,7 @@ def run_main_job(
     finally:
         if live is not None:
             live.close()
+        pipeline.close()
         if composer.risk_journal is not None:
             composer.risk_journal.flush()
         if composer.intelligence is not None:

@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
 import numpy as np
 
 from quantum_trader.config.settings import Settings
 from quantum_trader.domain.signals import ModelVote, Signal
 from quantum_trader.models.ensemble.consensus import consensus
-from quantum_trader.models.ensemble.member import Abstention, BatchMember, Member, VoteContext
+from quantum_trader.models.ensemble.member import (
+    Abstention,
+    BatchMember,
+    BatchWork,
+    Member,
+    VoteContext,
+    no_batch_votes,
+)
 from quantum_trader.models.ensemble.weights import EqualWeights, WeightProvider
 from quantum_trader.status.registry import ModuleHandle, ModuleState
 
@@ -40,6 +51,24 @@ class EnsembleConfig:
 
 
 _Prepared = ModelVote | Abstention | None
+#: an executor's ``submit``: runs a batch's model calls elsewhere, returns their future
+Submit = Callable[[Callable[[], list[Any]]], "Future[list[Any]]"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Chunk:
+    """One :meth:`Ensemble.prepare` call: its contexts' times and input digests, each
+    member's work, and the future of their model calls (None: run them when stored)."""
+
+    first_time: int
+    inputs: list[tuple[int, bytes]]
+    works: list[BatchWork]
+    outputs: Future[list[Any]] | None
+
+
+def _compute_all(works: Sequence[BatchWork]) -> list[Any]:
+    """Every member's model call of one chunk (what a worker thread runs)."""
+    return [work.compute() for work in works]
 
 
 def _input_digest(context: VoteContext) -> bytes:
@@ -86,8 +115,15 @@ class Ensemble:
         self._handle = handle
         # (symbol, time) → (digest of the input the votes were computed from, one per member)
         self._prepared: dict[tuple[str, int], tuple[bytes, list[_Prepared]]] = {}
+        # per symbol, in time order: batches whose votes are not made yet (see prepare)
+        self._chunks: dict[str, deque[_Chunk]] = {}
 
-    def prepare(self, symbol: str, contexts: Sequence[VoteContext]) -> int:
+    def prepare(
+        self,
+        symbol: str,
+        contexts: Sequence[VoteContext],
+        submit: Submit | None = None,
+    ) -> int:
         """Compute the members' votes for contexts known ahead (a replay) in batch.
 
         Each member that can (:class:`BatchMember`) votes on all ``contexts`` in one call. At
@@ -96,24 +132,52 @@ class Ensemble:
         members without a batch path) the member votes live. So a prepared vote is always the
         member's answer to the decision's own input: look-ahead cannot enter through it, and
         a batch input that differs from the streaming one costs speed, never correctness
-        (``batch_inputs_mismatched`` counts it). Returns the votes prepared.
+        (``batch_inputs_mismatched`` counts it).
+
+        With ``submit`` (an executor's ``submit``), only the members' model calls run there
+        (:class:`BatchWork`); the votes are made, stored and counted on this thread when the
+        first decision of the chunk asks for them, which waits for its model calls if they
+        are still running. Contexts of one symbol must come in time order, as decisions do.
+        Returns the votes prepared (the contexts handed over, with ``submit``).
         """
-        per_member = [
-            member.vote_batch(symbol, contexts)
+        works = [
+            member.batch_work(symbol, contexts)
             if isinstance(member, BatchMember)
-            else [None] * len(contexts)
+            else no_batch_votes(len(contexts))
             for member in self._members
         ]
+        chunk = _Chunk(
+            contexts[0].time,
+            [(c.time, _input_digest(c)) for c in contexts],
+            works,
+            None if submit is None else submit(partial(_compute_all, works)),
+        )
+        if submit is None:
+            return self._store(symbol, chunk)
+        self._chunks.setdefault(symbol, deque()).append(chunk)
+        return len(contexts)
+
+    def _store(self, symbol: str, chunk: _Chunk) -> int:
+        """The chunk's votes into the prepared ones (its model calls done, or run here)."""
+        outputs = (
+            chunk.outputs.result()
+            if chunk.outputs is not None
+            else [work.compute() for work in chunk.works]
+        )
+        per_member = [work.finish(out) for work, out in zip(chunk.works, outputs, strict=True)]
         prepared = 0
-        for i, context in enumerate(contexts):
+        for i, (time, digest) in enumerate(chunk.inputs):
             results = [votes[i] for votes in per_member]
             prepared += sum(r is not None for r in results)
-            self._prepared[(symbol, context.time)] = (_input_digest(context), results)
+            self._prepared[(symbol, time)] = (digest, results)
         if self._handle is not None:
             self._handle.count("batch_votes_prepared", prepared)
         return prepared
 
     def _precomputed(self, symbol: str, context: VoteContext) -> list[_Prepared] | None:
+        chunks = self._chunks.get(symbol)
+        while chunks and chunks[0].first_time <= context.time:
+            self._store(symbol, chunks.popleft())
         entry = self._prepared.pop((symbol, context.time), None)
         if entry is None:
             return None
@@ -126,7 +190,7 @@ class Ensemble:
     def decide(self, symbol: str, context: VoteContext) -> EnsembleDecision:
         votes: list[ModelVote] = []
         abstentions: list[Abstention] = []
-        prepared = self._precomputed(symbol, context) if self._prepared else None
+        prepared = self._precomputed(symbol, context) if self._prepared or self._chunks else None
         served = 0
         for k, member in enumerate(self._members):
             ready = prepared[k] if prepared is not None else None

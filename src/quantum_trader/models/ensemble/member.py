@@ -8,9 +8,9 @@ cannot vote (warm-up, disabled, broken artifact) abstains and says why; it never
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -41,17 +41,41 @@ class Member(Protocol):
     def vote(self, symbol: str, context: VoteContext) -> ModelVote | Abstention: ...
 
 
+BatchVotes = list[ModelVote | Abstention | None]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchWork:
+    """A member's batch votes in two steps, so that the model call can run on another thread.
+
+    ``compute`` is the model call alone: it reads only inputs prepared when the work was made
+    and changes no state (no counters, no shared buffers), so a worker thread may run it while
+    the replay goes on (ONNX Runtime and LightGBM release the GIL inside). ``finish`` turns its
+    output into the votes and records the evidence, on the thread that uses the votes.
+    """
+
+    compute: Callable[[], Any]
+    finish: Callable[[Any], BatchVotes]
+
+    def run(self) -> BatchVotes:
+        """Both steps here and now."""
+        return self.finish(self.compute())
+
+
 @runtime_checkable
 class BatchMember(Member, Protocol):
     """A member that can also vote on many contexts at once (a replay's precomputed votes).
 
-    ``vote_batch`` returns, per context, exactly what ``vote`` would return for it, or None
-    where only ``vote`` can answer (the ensemble then asks ``vote`` at decision time).
+    ``batch_work(...).run()`` returns, per context, exactly what ``vote`` would return for it,
+    or None where only ``vote`` can answer (the ensemble then asks ``vote`` at decision time).
     """
 
-    def vote_batch(
-        self, symbol: str, contexts: Sequence[VoteContext]
-    ) -> list[ModelVote | Abstention | None]: ...
+    def batch_work(self, symbol: str, contexts: Sequence[VoteContext]) -> BatchWork: ...
+
+
+def no_batch_votes(n: int) -> BatchWork:
+    """Work with no model call: every context is left to ``vote``."""
+    return BatchWork(lambda: None, lambda _: [None] * n)
 
 
 class RowModel(Protocol):
@@ -63,6 +87,10 @@ class RowModel(Protocol):
     def predict_row(self, row: FloatArray) -> FloatArray: ...
 
     def serve_rows(self, rows: FloatArray) -> FloatArray: ...
+
+    def rows_call(self, rows: FloatArray) -> Callable[[], FloatArray]: ...
+
+    def record_served(self, rows: int) -> None: ...
 
 
 def vote_from_probs(model: str, probs: FloatArray | Sequence[float]) -> ModelVote:
@@ -99,21 +127,30 @@ class TabularMember:
             return Abstention(self.name, "features not ready (warm-up)")
         return vote_from_probs(self.name, self._model.predict_row(row))
 
-    def vote_batch(
-        self, symbol: str, contexts: Sequence[VoteContext]
-    ) -> list[ModelVote | Abstention | None]:
+    def vote_batch(self, symbol: str, contexts: Sequence[VoteContext]) -> BatchVotes:
         """Votes on every complete feature row in one call of the live path's runtime."""
-        out: list[ModelVote | Abstention | None] = [None] * len(contexts)
-        complete: list[tuple[int, FloatArray]] = [
-            (i, c.features)
+        return self.batch_work(symbol, contexts).run()
+
+    def batch_work(self, symbol: str, contexts: Sequence[VoteContext]) -> BatchWork:
+        """:meth:`vote_batch` in two steps (see :class:`BatchWork`)."""
+        n = len(contexts)
+        complete = [
+            i
             for i, c in enumerate(contexts)
             if c.features is not None and not np.isnan(c.features).any()
         ]
-        if complete:
-            probs = self._model.serve_rows(np.stack([row for _, row in complete])).tolist()
-            for (i, _), p in zip(complete, probs, strict=True):
+        if not complete:
+            return no_batch_votes(n)
+        rows = np.stack([contexts[i].features for i in complete])  # type: ignore[misc]
+
+        def finish(probs: FloatArray) -> BatchVotes:
+            self._model.record_served(len(complete))
+            out: BatchVotes = [None] * n
+            for i, p in zip(complete, probs.tolist(), strict=True):
                 out[i] = vote_from_probs(self.name, p)
-        return out
+            return out
+
+        return BatchWork(self._model.rows_call(rows), finish)
 
 
 class DisabledMember:

@@ -20,6 +20,7 @@ from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -28,7 +29,14 @@ from quantum_trader.domain.signals import ModelVote
 from quantum_trader.features.labels import LabelSpec
 from quantum_trader.models.base import FloatArray, ModelMetadata
 from quantum_trader.models.ensemble.loading import MemberLoader
-from quantum_trader.models.ensemble.member import Abstention, Member, VoteContext
+from quantum_trader.models.ensemble.member import (
+    Abstention,
+    BatchVotes,
+    BatchWork,
+    Member,
+    VoteContext,
+    no_batch_votes,
+)
 from quantum_trader.models.forecasting.serving import OnnxForecaster
 from quantum_trader.models.forecasting.windows import check_window
 from quantum_trader.status import ModuleHandle
@@ -181,31 +189,47 @@ class ForecastMember:
             out[i] = direction_probabilities(self._levels, q.tolist(), self.labels.dead_zone)
         return out
 
-    def vote_batch(self, symbol: str, windows: Sequence[FloatArray]) -> list[ModelVote | None]:
+    def vote_batch(self, symbol: str, windows: Sequence[FloatArray]) -> BatchVotes:
         """The votes :meth:`vote` would give for each window, from one model call per chunk.
 
         A window :meth:`vote` would refuse (short, non-finite, non-positive) gets None here;
         the live path then decides what to do with it. Equal to :meth:`vote` bit for bit (see
         :meth:`OnnxForecaster.predict_batch`); tests/app/test_batch_votes.py checks it.
         """
+        return self.batch_work(symbol, windows).run()
+
+    def batch_work(self, symbol: str, windows: Sequence[FloatArray]) -> BatchWork:
+        """:meth:`vote_batch` in two steps (see :class:`BatchWork`): the windows are checked
+        and stacked here, the model runs in ``compute``, the votes are made in ``finish``."""
         if self.metadata.scope not in ("global", symbol):
             raise DataError(f"{self.name} was trained for {self.metadata.scope}, not {symbol}")
-        size = self.input_size
-        votes: list[ModelVote | None] = [None] * len(windows)
+        size, n = self.input_size, len(windows)
         # the same float32 rounding of the closes as check_window gives the live path
         tails = {i: np.asarray(w[-size:]).astype(np.float32) for i, w in enumerate(windows)}
         usable = [
             i for i, t in tails.items() if len(t) == size and np.isfinite(t).all() and (t > 0).all()
         ]
-        for start in range(0, len(usable), BATCH_CHUNK):
-            chunk = usable[start : start + BATCH_CHUNK]
-            quantiles = self._quantiles(np.stack([tails[i] for i in chunk])).tolist()
-            for i, q in zip(chunk, quantiles, strict=True):
-                p = direction_probabilities(self._levels, q, self.labels.dead_zone)
-                votes[i] = ModelVote(self.name, *p)
-        if self._status is not None and usable:
-            self._status.count("predictions", len(usable))
-        return votes
+        if not usable:
+            return no_batch_votes(n)
+        chunks = [
+            usable[start : start + BATCH_CHUNK] for start in range(0, len(usable), BATCH_CHUNK)
+        ]
+        inputs: list[Any] = [np.stack([tails[i] for i in chunk]) for chunk in chunks]
+
+        def compute() -> list[FloatArray]:
+            return [self._quantiles(closes) for closes in inputs]
+
+        def finish(quantiles: list[FloatArray]) -> BatchVotes:
+            votes: BatchVotes = [None] * n
+            for chunk, rows in zip(chunks, quantiles, strict=True):
+                for i, q in zip(chunk, rows.tolist(), strict=True):
+                    p = direction_probabilities(self._levels, q, self.labels.dead_zone)
+                    votes[i] = ModelVote(self.name, *p)
+            if self._status is not None:
+                self._status.count("predictions", len(usable))
+            return votes
+
+        return BatchWork(compute, finish)
 
     def vote(self, symbol: str, closes: FloatArray) -> ModelVote:
         """This member's vote for ``symbol`` from its recent closes; refusals are counted."""
@@ -249,12 +273,13 @@ class ForecastVoter:
         except DataError as exc:
             return Abstention(self.name, f"window refused: {exc}")
 
-    def vote_batch(
-        self, symbol: str, contexts: Sequence[VoteContext]
-    ) -> list[ModelVote | Abstention | None]:
+    def vote_batch(self, symbol: str, contexts: Sequence[VoteContext]) -> BatchVotes:
         """Batch votes for a replay's contexts; None where only :meth:`vote` can answer."""
+        return self.batch_work(symbol, contexts).run()
+
+    def batch_work(self, symbol: str, contexts: Sequence[VoteContext]) -> BatchWork:
         windows = [c.window if c.window is not None else _EMPTY for c in contexts]
-        return list(self.member.vote_batch(symbol, windows))
+        return self.member.batch_work(symbol, windows)
 
 
 _EMPTY: FloatArray = np.empty(0)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -195,18 +197,26 @@ class TabularModel(ABC):
         """Many rows through the live path's runtime in one call: ONNX Runtime where the model
         has a serving graph (XGBoost), else the native booster (LightGBM). Batch votes of a
         replay use this, so they come from the same runtime as :meth:`predict_row`."""
+        call = self.rows_call(rows)
+        out = call()
+        self.record_served(len(out))
+        return out
+
+    def rows_call(self, rows: FloatArray) -> Callable[[], FloatArray]:
+        """:meth:`serve_rows`'s model call, checked and bound to ``rows`` here, counted by
+        nobody: it touches no state of the model, so it may run on another thread (batch
+        votes); :meth:`record_served` records the evidence where the votes are used."""
         matrix = np.atleast_2d(np.asarray(rows, dtype=np.float64))
         self._check_width(matrix, "serve_rows")
         if self._serving is None:
-            self._require_trained()
-        out = (
-            self._serving.predict_rows(matrix)
-            if self._serving is not None
-            else self._predict_matrix(matrix)
-        )
+            self._require_trained()  # loads the native file here, not on the caller's thread
+        if self._serving is not None:
+            return partial(self._serving.predict_rows, matrix)
+        return partial(self._predict_matrix, matrix)
+
+    def record_served(self, rows: int) -> None:
         if self.handle is not None:
-            self.handle.count("predictions", len(matrix))
-        return out
+            self.handle.count("predictions", rows)
 
     def save(self, directory: Path) -> str:
         """Write the native model file and metadata.json into ``directory``; return the sha256."""
