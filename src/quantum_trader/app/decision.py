@@ -359,6 +359,7 @@ class DecisionPipeline:
         parts = self.parts
         if parts is None:
             raise RuntimeError("DecisionPipeline.prepare_replay before bind()")
+        self.close()  # a worker of an earlier replay
         pool = None
         if background:
             pool = self._batch_pool = ThreadPoolExecutor(1, thread_name_prefix="batch-votes")
