@@ -140,6 +140,8 @@ class Ensemble:
         are still running. Contexts of one symbol must come in time order, as decisions do.
         Returns the votes prepared (the contexts handed over, with ``submit``).
         """
+        if not contexts:
+            return 0
         works = [
             member.batch_work(symbol, contexts)
             if isinstance(member, BatchMember)
@@ -178,6 +180,8 @@ class Ensemble:
         chunks = self._chunks.get(symbol)
         while chunks and chunks[0].first_time <= context.time:
             self._store(symbol, chunks.popleft())
+            if not chunks:
+                del self._chunks[symbol]
         entry = self._prepared.pop((symbol, context.time), None)
         if entry is None:
             return None
