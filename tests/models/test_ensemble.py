@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -230,3 +231,35 @@ def test_model_calls_on_a_worker_thread_give_the_same_decisions(fail: bool) -> N
     assert there == here and counters_there == counters_here
     assert threads_here == {threading.current_thread().name}
     assert all(name.startswith("votes") for name in threads_there)
+
+
+class SlowMember(RowEcho):
+    """A live vote that takes a while (like a forecaster's ONNX call) and says where it ran."""
+
+    def vote(self, symbol: str, context: VoteContext) -> ModelVote | Abstention:
+        self.threads.add(threading.current_thread().name)
+        time.sleep(0.002)
+        return super().vote(symbol, context)
+
+
+def test_the_slowest_live_vote_runs_on_the_worker_with_the_same_decisions() -> None:
+    rows = [np.array([0.2 * k - 1.0, 1.0]) for k in range(8)]
+
+    def run(offload: bool) -> tuple[list[Signal], set[str]]:
+        slow, quick = SlowMember("a"), RowEcho("b")
+        ensemble = Ensemble(EnsembleConfig(("a", "b"), 1), [slow, quick])
+        with ThreadPoolExecutor(1, thread_name_prefix="votes") as pool:
+            ensemble.offload_to(pool if offload else None)
+            signals = [
+                ensemble.decide("BTCUSDT", VoteContext(time=t, features=r)).signal
+                for t, r in enumerate(rows)
+            ]
+        assert [v.model for v in signals[0].votes] == ["a", "b"]  # member order kept
+        return signals, slow.threads
+
+    alone, where_alone = run(offload=False)
+    shared, where_shared = run(offload=True)
+    assert shared == alone
+    assert where_alone == {threading.current_thread().name}
+    # after its first vote here shows it is the slowest, it votes on the worker
+    assert any(name.startswith("votes") for name in where_shared)

@@ -201,6 +201,7 @@ class DecisionPipeline:
         #: when a list, every decision's latency (ns, candle in → order out) is appended (bench)
         self.latencies_ns: list[int] | None = None
         self._batch_pool: ThreadPoolExecutor | None = None  # prepare_replay's worker
+        self._vote_pool: ThreadPoolExecutor | None = None  # the live votes' worker (bind)
 
     def warm_up(self, history: Mapping[str, Any]) -> int:
         """Backfill indicator state from candles *before* the first decision, as a live engine
@@ -238,6 +239,10 @@ class DecisionPipeline:
     def bind(self, context: TradingContext) -> None:
         self._context = context
         self.parts = self._build(context)
+        # one worker thread takes each decision's slowest live vote (Ensemble.offload_to)
+        self._vote_pool = ThreadPoolExecutor(1, thread_name_prefix="member-votes")
+        for ensemble in self.parts.ensembles.values():
+            ensemble.offload_to(self._vote_pool)
 
     def state(self) -> dict[str, Any]:
         return {"decisions": self.stats.decisions}
@@ -359,7 +364,9 @@ class DecisionPipeline:
         parts = self.parts
         if parts is None:
             raise RuntimeError("DecisionPipeline.prepare_replay before bind()")
-        self.close()  # a worker of an earlier replay
+        if self._batch_pool is not None:  # a worker of an earlier replay
+            self._batch_pool.shutdown(wait=True, cancel_futures=True)
+            self._batch_pool = None
         pool = None
         if background:
             pool = self._batch_pool = ThreadPoolExecutor(1, thread_name_prefix="batch-votes")
@@ -388,10 +395,17 @@ class DecisionPipeline:
         )
 
     def close(self) -> None:
-        """Stop the batch-vote worker of :meth:`prepare_replay` (its unstarted work dropped)."""
+        """Stop the worker threads: :meth:`prepare_replay`'s (its unstarted work dropped) and
+        the live votes' (the ensembles vote on this thread alone from here on)."""
         if self._batch_pool is not None:
             self._batch_pool.shutdown(wait=True, cancel_futures=True)
             self._batch_pool = None
+        if self._vote_pool is not None:
+            if self.parts is not None:
+                for ensemble in self.parts.ensembles.values():
+                    ensemble.offload_to(None)
+            self._vote_pool.shutdown(wait=True)
+            self._vote_pool = None
 
     def _observe(
         self,

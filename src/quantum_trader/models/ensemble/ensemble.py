@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -117,6 +118,8 @@ class Ensemble:
         self._prepared: dict[tuple[str, int], tuple[bytes, list[_Prepared]]] = {}
         # per symbol, in time order: batches whose votes are not made yet (see prepare)
         self._chunks: dict[str, deque[_Chunk]] = {}
+        self._offload: Executor | None = None  # see offload_to
+        self._vote_ns = [0.0] * len(self._members)  # live vote time per member, smoothed
 
     def prepare(
         self,
@@ -168,10 +171,10 @@ class Ensemble:
         )
         per_member = [work.finish(out) for work, out in zip(chunk.works, outputs, strict=True)]
         prepared = 0
-        for i, (time, digest) in enumerate(chunk.inputs):
+        for i, (at, digest) in enumerate(chunk.inputs):
             results = [votes[i] for votes in per_member]
             prepared += sum(r is not None for r in results)
-            self._prepared[(symbol, time)] = (digest, results)
+            self._prepared[(symbol, at)] = (digest, results)
         if self._handle is not None:
             self._handle.count("batch_votes_prepared", prepared)
         return prepared
@@ -191,21 +194,42 @@ class Ensemble:
             self._handle.count("batch_inputs_mismatched")
         return None
 
+    def offload_to(self, executor: Executor | None) -> None:
+        """Let ``executor`` (one worker thread) take the slowest member's live vote while the
+        others vote here: the forecasters' ONNX Runtime calls release the GIL, so the
+        decision's votes use both cores. The votes are the same wherever they are computed,
+        and they are used in member order; only the decision's latency changes."""
+        self._offload = executor
+
+    def _timed_vote(self, k: int, symbol: str, context: VoteContext) -> ModelVote | Abstention:
+        started = time.perf_counter_ns()
+        result = self._members[k].vote(symbol, context)
+        # how long this member's live votes take of late: which one to hand over next time
+        self._vote_ns[k] = 0.8 * self._vote_ns[k] + 0.2 * (time.perf_counter_ns() - started)
+        return result
+
     def decide(self, symbol: str, context: VoteContext) -> EnsembleDecision:
         votes: list[ModelVote] = []
         abstentions: list[Abstention] = []
         prepared = self._precomputed(symbol, context) if self._prepared or self._chunks else None
-        served = 0
-        for k, member in enumerate(self._members):
-            ready = prepared[k] if prepared is not None else None
-            if ready is not None:
-                result = ready
-                served += 1
-            else:
-                result = member.vote(symbol, context)
+        results: list[ModelVote | Abstention | None] = (
+            list(prepared) if prepared is not None else [None] * len(self._members)
+        )
+        served = len(results) - results.count(None)
+        live = [k for k, r in enumerate(results) if r is None]
+        handed: tuple[int, Future[ModelVote | Abstention]] | None = None
+        if self._offload is not None and len(live) > 1:
+            slowest = max(live, key=self._vote_ns.__getitem__)
+            handed = (slowest, self._offload.submit(self._timed_vote, slowest, symbol, context))
+        for k in live:
+            if handed is None or k != handed[0]:
+                results[k] = self._timed_vote(k, symbol, context)
+        if handed is not None:
+            results[handed[0]] = handed[1].result()
+        for result in results:
             if isinstance(result, Abstention):
                 abstentions.append(result)
-            else:
+            elif result is not None:
                 votes.append(result)
         weighting = self._weights.weights(symbol, [v.model for v in votes])
         given = weighting.weights
