@@ -66,6 +66,7 @@ from quantum_trader.features.dataset import Dataset
 from quantum_trader.features.labels import LabelSpec
 from quantum_trader.intelligence.covariate_shift import ShiftReference
 from quantum_trader.intelligence.service import Intelligence, IntelligenceConfig
+from quantum_trader.intelligence.shift_stats import single_threaded_blas
 from quantum_trader.learning.registry import ModelRegistry
 from quantum_trader.models.ensemble.ensemble import Ensemble, EnsembleConfig
 from quantum_trader.models.ensemble.loading import DEFAULT_LOADERS, MemberLoader, load_members
@@ -430,6 +431,7 @@ def run_main_job(
     unless offline (``connection``: the exchange, wall clock and sleep; ccxt and the system's by
     default), report."""
     stage = on_stage or (lambda _text: None)
+    single_threaded_blas()  # the serving process's small products (shift_stats.py says why)
     store = CandleStore(settings.effective_store_dir)
     stage("loading market data")
     data = load_replay_data(settings, store, synthetic=synthetic)

@@ -12,12 +12,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import numpy.typing as npt
 from scipy.special import kolmogorov
-from threadpoolctl import ThreadpoolController
+from threadpoolctl import threadpool_limits
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -134,16 +132,15 @@ def pairwise_distances(x: FloatArray, y: FloatArray) -> FloatArray:
     """Euclidean distances between every row of ``x`` (n, d) and of ``y`` (m, d).
 
     As ``|x|² + |y|² - 2 x·yᵀ``: one BLAS matrix product instead of ``cdist``'s n·m·d loop
-    (512 × 168 rows of 41 features: 0.46 ms against 1.1 ms here), run on one BLAS thread —
-    products this small lose more to a second thread's start-up than they gain on a 2-core
-    machine whose other core serves the models. Rounding can leave a squared distance a few
-    ulps below zero (clipped) and costs ~1e-15 relative, far below what the statistic resolves.
+    (512 × 168 rows of 41 features: 0.46 ms against 1.1 ms here, with BLAS on one thread, as
+    the main job runs it: :func:`single_threaded_blas`). Rounding can leave a squared
+    distance a few ulps below zero (clipped) and costs ~1e-15 relative, far below what the
+    statistic resolves.
 
     >>> pairwise_distances(np.array([[0.0, 0.0]]), np.array([[3.0, 4.0], [0.0, 0.0]])).tolist()
     [[5.0, 0.0]]
     """
-    with _one_blas_thread():
-        distances: FloatArray = x @ y.T
+    distances: FloatArray = x @ y.T
     # in place from here: an (n, m) temporary per step cost more than the arithmetic
     distances *= -2.0
     distances += np.einsum("ij,ij->i", x, x)[:, None]
@@ -152,14 +149,15 @@ def pairwise_distances(x: FloatArray, y: FloatArray) -> FloatArray:
     return np.sqrt(distances, out=distances)
 
 
-_blas: list[ThreadpoolController] = []
+def single_threaded_blas() -> None:
+    """Run this process's BLAS on one thread from now on.
 
-
-def _one_blas_thread() -> Any:
-    """A context that runs BLAS on one thread (the controller is built once, on first use)."""
-    if not _blas:
-        _blas.append(ThreadpoolController())
-    return _blas[0].limit(limits=1, user_api="blas")
+    The serving process's matrix products are small (the covariate-shift distances): a second
+    BLAS thread costs more to start than it saves, and the machine's second core serves the
+    worker threads (batch votes, live votes). Set once for the process rather than around each
+    product: changing OpenBLAS's thread count while another thread is inside it is not safe.
+    """
+    threadpool_limits(limits=1, user_api="blas")
 
 
 def mean_pairwise_distance(x: FloatArray) -> float:
