@@ -105,3 +105,17 @@ def test_cli_reset_halt_releases_a_latched_drawdown_halt(tmp_path: Path) -> None
     d = eng.evaluate(buy(qty=0.001))
     assert d.outcome is Outcome.APPROVED and d.trading_state is TradingState.ACTIVE
     db.dispose()
+
+
+def test_kill_switch_reads_the_latest_change_on_both_databases(db_engine: Engine) -> None:
+    repo = SqlRiskRepository(db_engine)
+    assert repo.latest_kill_switch() is None
+    switch = KillSwitch(repo, SimulatedClock(T0))
+    switch.engage("exchange incident", by="ops")
+    state = repo.latest_kill_switch()
+    assert state is not None and state.engaged and state.reason == "exchange incident"
+    assert state.changed_by == "ops" and state.changed_at == T0
+    switch.release(by="ops", reason="resolved")
+    # a second repository (another process's view) sees the release at once
+    again = SqlRiskRepository(db_engine).latest_kill_switch()
+    assert again is not None and not again.engaged and again.reason == "resolved"

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Engine, RowMapping, insert, select
 
+from quantum_trader.adapters.sql.hot_path import HotStatement
 from quantum_trader.adapters.sql.tables_risk import (
     risk_decisions,
     risk_kill_switch,
@@ -22,14 +23,37 @@ from quantum_trader.risk.state import TradingState, TradingStateChange
 from quantum_trader.strategy.risk_modes import ModeChange
 
 # Built once: every order intent is journalled and checks the kill switch before it is sent,
-# and building the statements per call (values() and their cache keys) was ~0.5 ms of each.
+# and building the statements per call (values() and their cache keys) was ~0.5 ms of each;
+# they run through HotStatement (hot_path.py says why).
 _INSERT_DECISION = insert(risk_decisions)
-_LATEST_KILL_SWITCH = select(risk_kill_switch).order_by(risk_kill_switch.c.id.desc()).limit(1)
+_DECISION_KEYS = (
+    "decision_id",
+    "time",
+    "symbol",
+    "side",
+    "outcome",
+    "requested_quantity",
+    "final_quantity",
+    "trading_state",
+    "risk_mode",
+    "reasons_json",
+    "intent_json",
+)
+_LATEST_KILL_SWITCH = (
+    select(
+        risk_kill_switch.c.engaged,
+        risk_kill_switch.c.reason,
+        risk_kill_switch.c.changed_by,
+        risk_kill_switch.c.changed_at,
+    )
+    .order_by(risk_kill_switch.c.id.desc())
+    .limit(1)
+)
 
 
 def _decision_row(decision: RiskDecision) -> dict[str, Any]:
     intent = decision.intent
-    return dict(
+    return dict(  # the keys of _DECISION_KEYS
         decision_id=decision.decision_id,
         time=decision.time,
         symbol=intent.symbol,
@@ -47,6 +71,8 @@ def _decision_row(decision: RiskDecision) -> dict[str, Any]:
 class SqlRiskRepository:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._insert_decisions = HotStatement(engine, _INSERT_DECISION, _DECISION_KEYS)
+        self._latest_kill_switch = HotStatement(engine, _LATEST_KILL_SWITCH)
 
     # --- decisions ------------------------------------------------------------------------
     def record_decision(self, decision: RiskDecision) -> None:
@@ -54,10 +80,7 @@ class SqlRiskRepository:
 
     def record_decisions(self, decisions: Sequence[RiskDecision]) -> None:
         """Several decisions in one transaction, in order."""
-        if not decisions:
-            return
-        with self._engine.begin() as conn:
-            conn.execute(_INSERT_DECISION, [_decision_row(d) for d in decisions])
+        self._insert_decisions.insert_many([_decision_row(d) for d in decisions])
 
     def recent_decisions(self, limit: int = 20) -> list[dict[str, Any]]:
         """Newest first, as plain rows (reasons decoded), for the CLI and reports."""
@@ -112,16 +135,11 @@ class SqlRiskRepository:
             )
 
     def latest_kill_switch(self) -> KillSwitchState | None:
-        with self._engine.connect() as conn:
-            r = conn.execute(_LATEST_KILL_SWITCH).mappings().first()
-        if r is None:
+        row = self._latest_kill_switch.first()
+        if row is None:
             return None
-        return KillSwitchState(
-            engaged=bool(r["engaged"]),
-            reason=r["reason"],
-            changed_by=r["changed_by"],
-            changed_at=int(r["changed_at"]),
-        )
+        engaged, reason, changed_by, changed_at = row
+        return KillSwitchState(bool(engaged), reason, changed_by, int(changed_at))
 
     # --- risk modes -----------------------------------------------------------------------
     def record_mode_change(self, change: ModeChange) -> None:
