@@ -10,6 +10,8 @@ means equal votes), the signals, strategy choices, risk decisions, orders and tr
 from __future__ import annotations
 
 import json
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -55,7 +57,11 @@ def test_batch_votes_replay_equals_the_streaming_replay(
     monkeypatch.setenv("QT_TRAIN_DAYS", "90")
     monkeypatch.setenv("QT_OFFLINE", "true")  # the replay only, no live phase after it
 
+    switch_interval = sys.getswitchinterval()
     batch = run_main_job(load_settings())  # trains, then replays with batch votes
+    # the worker threads are gone and the interpreter's switch interval is back
+    assert sys.getswitchinterval() == switch_interval
+    assert not [t for t in threading.enumerate() if t.name.startswith(("batch-votes", "member"))]
     monkeypatch.setenv("QT_REPLAY_BATCH_VOTES", "false")
     streaming = run_main_job(load_settings())
 
