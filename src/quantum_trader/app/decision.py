@@ -363,7 +363,7 @@ class DecisionPipeline:
         goes on (ONNX Runtime and LightGBM release the GIL: a second core does them); each
         decision waits for its own batch if it is not done yet, and the votes are made and
         counted on this thread, so the replay is the same either way. :meth:`close` stops the
-        worker. Returns the contexts prepared.
+        worker. Returns the votes prepared (with ``background``: the contexts handed over).
         """
         parts = self.parts
         if parts is None:
@@ -394,7 +394,7 @@ class DecisionPipeline:
                 candle = Candle(symbol, self.config.timeframe, open_time, o, h, lo, c, v)
                 pending = contexts[symbol]
                 pending.append(self._inputs(sym, candle, close_time))
-                if len(pending) == PREPARE_CHUNK:  # bounded memory: vote, then drop the inputs
+                if len(pending) == PREPARE_CHUNK:  # hand over a chunk, drop its contexts
                     prepared += parts.ensembles[symbol].prepare(symbol, pending, submit)
                     pending.clear()
         finally:
