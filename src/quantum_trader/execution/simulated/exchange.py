@@ -208,8 +208,8 @@ class SimulatedExchange:
             else self._margin_shortfall(
                 symbol,
                 order.side,
-                max(order.quantity - order.filled_quantity, 0.0),  # ``order.remaining``
-                order.price or order.stop_price or self._states[symbol].mark,  # reference
+                order.remaining,
+                self._reference_price(order),
             )
         )
         if reason:
@@ -497,6 +497,10 @@ class SimulatedExchange:
         if spec is None:
             raise OrderRejectedError(f"unknown symbol {symbol!r}; known: {sorted(self.specs)}")
         return spec
+
+    def _reference_price(self, order: Order) -> float:
+        """The price an order's margin is reckoned at: its own price, else the mark."""
+        return order.price or order.stop_price or self._states[order.symbol].mark
 
     def _margin_shortfall(self, symbol: str, side: Side, quantity: float, price: float) -> str:
         """Why the account cannot carry a new (not reduce-only) order for ``quantity`` at
