@@ -85,7 +85,7 @@ def _input_digest(context: VoteContext) -> bytes:
             continue
         if array.dtype != np.float64 or not array.flags.c_contiguous:
             array = np.ascontiguousarray(array, dtype=np.float64)
-        digest.update(array.shape.__repr__().encode())
+        digest.update(str(array.shape).encode())
         digest.update(array.data)
     return digest.digest()
 

@@ -86,8 +86,6 @@ class RowModel(Protocol):
 
     def predict_row(self, row: FloatArray) -> FloatArray: ...
 
-    def serve_rows(self, rows: FloatArray) -> FloatArray: ...
-
     def rows_call(self, rows: FloatArray) -> Callable[[], FloatArray]: ...
 
     def record_served(self, rows: int) -> None: ...
@@ -127,12 +125,9 @@ class TabularMember:
             return Abstention(self.name, "features not ready (warm-up)")
         return vote_from_probs(self.name, self._model.predict_row(row))
 
-    def vote_batch(self, symbol: str, contexts: Sequence[VoteContext]) -> BatchVotes:
-        """Votes on every complete feature row in one call of the live path's runtime."""
-        return self.batch_work(symbol, contexts).run()
-
     def batch_work(self, symbol: str, contexts: Sequence[VoteContext]) -> BatchWork:
-        """:meth:`vote_batch` in two steps (see :class:`BatchWork`)."""
+        """Votes on every complete feature row in one call of the live path's runtime, in two
+        steps (see :class:`BatchWork`)."""
         n = len(contexts)
         complete = [
             i

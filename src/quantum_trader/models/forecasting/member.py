@@ -95,7 +95,7 @@ def direction_probabilities(
     return (round(p_down / total, 12), round(p_flat / total, 12), round(p_up / total, 12))
 
 
-#: windows per model call in :meth:`ForecastMember.vote_batch` (bounds the batch's memory)
+#: windows per model call in :meth:`ForecastMember.batch_work` (bounds the batch's memory)
 BATCH_CHUNK = 256
 
 
@@ -189,18 +189,15 @@ class ForecastMember:
             out[i] = direction_probabilities(self._levels, q.tolist(), self.labels.dead_zone)
         return out
 
-    def vote_batch(self, symbol: str, windows: Sequence[FloatArray]) -> BatchVotes:
-        """The votes :meth:`vote` would give for each window, from one model call per chunk.
+    def batch_work(self, symbol: str, windows: Sequence[FloatArray]) -> BatchWork:
+        """The votes :meth:`vote` would give for each window, from one model call per chunk,
+        in two steps (see :class:`BatchWork`): the windows are checked and stacked here, the
+        model runs in ``compute``, the votes are made in ``finish``.
 
-        A window :meth:`vote` would refuse (short, non-finite, non-positive) gets None here;
+        A window :meth:`vote` would refuse (short, non-finite, non-positive) gets None;
         the live path then decides what to do with it. Equal to :meth:`vote` bit for bit (see
         :meth:`OnnxForecaster.predict_batch`); tests/app/test_batch_votes.py checks it.
         """
-        return self.batch_work(symbol, windows).run()
-
-    def batch_work(self, symbol: str, windows: Sequence[FloatArray]) -> BatchWork:
-        """:meth:`vote_batch` in two steps (see :class:`BatchWork`): the windows are checked
-        and stacked here, the model runs in ``compute``, the votes are made in ``finish``."""
         if self.metadata.scope not in ("global", symbol):
             raise DataError(f"{self.name} was trained for {self.metadata.scope}, not {symbol}")
         size, n = self.input_size, len(windows)
@@ -273,11 +270,8 @@ class ForecastVoter:
         except DataError as exc:
             return Abstention(self.name, f"window refused: {exc}")
 
-    def vote_batch(self, symbol: str, contexts: Sequence[VoteContext]) -> BatchVotes:
-        """Batch votes for a replay's contexts; None where only :meth:`vote` can answer."""
-        return self.batch_work(symbol, contexts).run()
-
     def batch_work(self, symbol: str, contexts: Sequence[VoteContext]) -> BatchWork:
+        """Batch votes for a replay's contexts; None where only :meth:`vote` can answer."""
         windows = [c.window if c.window is not None else _EMPTY for c in contexts]
         return self.member.batch_work(symbol, windows)
 

@@ -193,21 +193,14 @@ class TabularModel(ABC):
             self.handle.count("predictions")
         return out
 
-    def serve_rows(self, rows: FloatArray) -> FloatArray:
-        """Many rows through the live path's runtime in one call: ONNX Runtime where the model
-        has a serving graph (XGBoost), else the native booster (LightGBM). Batch votes of a
-        replay use this, so they come from the same runtime as :meth:`predict_row`."""
-        call = self.rows_call(rows)
-        out = call()
-        self.record_served(len(out))
-        return out
-
     def rows_call(self, rows: FloatArray) -> Callable[[], FloatArray]:
-        """:meth:`serve_rows`'s model call, checked and bound to ``rows`` here, counted by
-        nobody: it touches no state of the model, so it may run on another thread (batch
-        votes); :meth:`record_served` records the evidence where the votes are used."""
+        """Many rows through the live path's runtime in one call — ONNX Runtime where the model
+        has a serving graph (XGBoost), else the native booster (LightGBM) — so that batch votes
+        come from the same runtime as :meth:`predict_row`. Checked and bound to ``rows`` here,
+        counted by nobody: the call touches no state of the model, so it may run on another
+        thread; :meth:`record_served` records the evidence where the votes are used."""
         matrix = np.atleast_2d(np.asarray(rows, dtype=np.float64))
-        self._check_width(matrix, "serve_rows")
+        self._check_width(matrix, "rows_call")
         if self._serving is None:
             self._require_trained()  # loads the native file here, not on the caller's thread
         if self._serving is not None:
