@@ -368,9 +368,7 @@ class DecisionPipeline:
         parts = self.parts
         if parts is None:
             raise RuntimeError("DecisionPipeline.prepare_replay before bind()")
-        if self._batch_pool is not None:  # a worker of an earlier replay
-            self._batch_pool.shutdown(wait=True, cancel_futures=True)
-            self._batch_pool = None
+        self._stop_batch_worker()  # an earlier replay's
         pool = None
         if background:
             pool = self._batch_pool = ThreadPoolExecutor(1, thread_name_prefix="batch-votes")
@@ -378,8 +376,7 @@ class DecisionPipeline:
             # 5 ms switch interval it waits that long for the replay's thread each time and
             # falls behind (replay measured 2,041-2,067/s at 5 ms, 2,228-2,361/s at 0.1 ms).
             # Restored by close().
-            if self._switch_interval is None:
-                self._switch_interval = sys.getswitchinterval()
+            self._switch_interval = sys.getswitchinterval()
             sys.setswitchinterval(BATCH_SWITCH_INTERVAL_S)
         submit = pool.submit if pool is not None else None
         live, market = self._symbols, self._market_candle
@@ -408,18 +405,23 @@ class DecisionPipeline:
     def close(self) -> None:
         """Stop the worker threads: :meth:`prepare_replay`'s (its unstarted work dropped) and
         the live votes' (the ensembles vote on this thread alone from here on)."""
-        if self._batch_pool is not None:
-            self._batch_pool.shutdown(wait=True, cancel_futures=True)
-            self._batch_pool = None
-        if self._switch_interval is not None:
-            sys.setswitchinterval(self._switch_interval)
-            self._switch_interval = None
+        self._stop_batch_worker()
         if self._vote_pool is not None:
             if self.parts is not None:
                 for ensemble in self.parts.ensembles.values():
                     ensemble.offload_to(None)
             self._vote_pool.shutdown(wait=True)
             self._vote_pool = None
+
+    def _stop_batch_worker(self) -> None:
+        """Stop :meth:`prepare_replay`'s worker and give the interpreter its switch interval
+        back."""
+        if self._batch_pool is not None:
+            self._batch_pool.shutdown(wait=True, cancel_futures=True)
+            self._batch_pool = None
+        if self._switch_interval is not None:
+            sys.setswitchinterval(self._switch_interval)
+            self._switch_interval = None
 
     def _observe(
         self,

@@ -161,9 +161,8 @@ class Intelligence:
     def check_features(
         self, symbol: str, model: str, live: FloatArray, features: Sequence[str], now: int
     ) -> ShiftReport | None:
-        if self.covariate is None:
-            return None
-        return self.covariate.check(symbol, model, live, features, now)
+        reports = self.check_features_of(symbol, (model,), live, features, now)
+        return reports[0] if reports else None
 
     def check_features_of(
         self,
