@@ -9,7 +9,10 @@ order, fill and trade; no database (a checkpointed run adds SQLite commits).
 
 Ours runs twice: with fast-forward (the default: quiet candles handed over in bulk, see
 ``Engine.run_columns``) and one candle at a time (``BacktestConfig(fast_forward=False)``); both
-give the same trades and equity. Both CPU time (``time.process_time``: fair on a shared, loaded
+give the same trades and equity. A third run of ours finds the same crossovers but sends no
+order (``--child ours-no-orders``): the difference to the full run is what the order path
+costs (order, fill, position, ledger, events, and the stretches an open position makes
+dearer), printed per round trip. Both CPU time (``time.process_time``: fair on a shared, loaded
 machine) and wall time are reported; the speed ratio uses CPU time. Each measurement is the
 best of ``--repeat`` runs; peak RSS is each child process's maximum over those runs.
 
@@ -41,11 +44,25 @@ def _data_dir(arg: str | None) -> Path:
 
 
 def run_ours(
-    data_dir: Path, fast: int, slow: int, repeat: int, fast_forward: bool = True
+    data_dir: Path,
+    fast: int,
+    slow: int,
+    repeat: int,
+    fast_forward: bool = True,
+    orders: bool = True,
 ) -> dict[str, float]:
     from quantum_trader.backtester.data import load_candles, load_funding
     from quantum_trader.backtester.runner import BacktestConfig, BacktestRunner
     from quantum_trader.backtester.strategies import SmaCross, SmaCrossConfig
+
+    class SignalsOnly(SmaCross):
+        """The crossover strategy with its order step replaced by a count: the same replay,
+        indicator and fast-forward stretches, without the order path (a measurement aid)."""
+
+        def _target(self, symbol: str, direction: float) -> None:
+            self.signals += 1
+
+    strategy = SmaCross if orders else SignalsOnly
 
     frame = load_candles(data_dir, SYMBOL, TIMEFRAME)
     funding = {SYMBOL: load_funding(data_dir, SYMBOL)}
@@ -56,7 +73,7 @@ def run_ours(
         runner = BacktestRunner(
             BacktestConfig(TIMEFRAME, initial_balance=1_000_000.0, fast_forward=fast_forward),
             {SYMBOL: frame},
-            SmaCross(SmaCrossConfig(fast, slow, quantity=1.0)),
+            strategy(SmaCrossConfig(fast, slow, quantity=1.0)),
             funding_rates=funding,
         )
         gc.collect()  # the previous run's objects go before this one is measured (RSS too)
@@ -134,7 +151,14 @@ def child(which: str, data_dir: Path, fast: int, slow: int, repeat: int) -> None
     if which == "reference":
         out = run_reference(data_dir, fast, slow, repeat)
     else:
-        out = run_ours(data_dir, fast, slow, repeat, fast_forward=which == "ours")
+        out = run_ours(
+            data_dir,
+            fast,
+            slow,
+            repeat,
+            fast_forward=which != "ours-per-candle",
+            orders=which != "ours-no-orders",
+        )
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(out))
 
@@ -143,7 +167,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir")
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--child", choices=["ours", "ours-per-candle", "reference"])
+    parser.add_argument(
+        "--child", choices=["ours", "ours-per-candle", "ours-no-orders", "reference"]
+    )
     parser.add_argument("--fast", type=int, default=10)
     parser.add_argument("--slow", type=int, default=30)
     args = parser.parse_args()
@@ -157,7 +183,7 @@ def main() -> None:
     print(f"load average now: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores (shared machine)")
     for fast, slow in SETTINGS:
         results = {}
-        for which in ("ours", "ours-per-candle", "reference"):
+        for which in ("ours", "ours-per-candle", "ours-no-orders", "reference"):
             cmd = [
                 sys.executable,
                 __file__,
@@ -175,6 +201,7 @@ def main() -> None:
             proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
             results[which] = json.loads(proc.stdout.strip().splitlines()[-1])
         ours, per_candle, ref = results["ours"], results["ours-per-candle"], results["reference"]
+        no_orders = results["ours-no-orders"]
         assert per_candle["trades"] == ours["trades"], "fast-forward changed the trades"
         assert per_candle["final_equity"] == ours["final_equity"], "fast-forward changed equity"
         print(
@@ -196,6 +223,12 @@ def main() -> None:
             f"  speed ratio (CPU time): {ref['cpu_s'] / ours['cpu_s']:.2f}x   "
             f"(wall time: {ref['wall_s'] / ours['wall_s']:.2f}x; one candle at a time: "
             f"{ref['cpu_s'] / per_candle['cpu_s']:.2f}x CPU)"
+        )
+        order_path = (ours["cpu_s"] - no_orders["cpu_s"]) / max(ours["trades"], 1)
+        print(
+            f"  without orders (same signals): cpu {no_orders['cpu_s']:.3f} s; the order path "
+            f"costs {order_path * 1e6:.1f} us per round trip, "
+            f"{(ours['cpu_s'] - no_orders['cpu_s']) / ours['cpu_s']:.0%} of the run"
         )
 
 
