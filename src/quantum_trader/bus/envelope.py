@@ -93,9 +93,7 @@ def _plain(value: object) -> JsonValue:
         return value
     if isinstance(value, enum.Enum):
         return _plain(value.value)
-    if isinstance(value, bool):
-        return bool(value)
-    if isinstance(value, int):
+    if isinstance(value, int):  # a subclass (bool has none): JSON writes the plain value
         return int(value)
     if isinstance(value, float):
         return float(value)
@@ -114,8 +112,6 @@ def _plain_key(key: object) -> str:
     """A mapping key as JSON writes it."""
     if isinstance(key, str):
         return str(key)
-    if key is True or key is False or key is None:
-        return json.dumps(key)
-    if isinstance(key, int | float):
+    if key is None or isinstance(key, int | float):  # bools included: "true", "false"
         return json.dumps(key)
     raise TypeError(f"keys must be str, int, float, bool or None, not {type(key).__name__}")

@@ -164,11 +164,7 @@ class Ensemble:
 
     def _store(self, symbol: str, chunk: _Chunk) -> int:
         """The chunk's votes into the prepared ones (its model calls done, or run here)."""
-        outputs = (
-            chunk.outputs.result()
-            if chunk.outputs is not None
-            else [work.compute() for work in chunk.works]
-        )
+        outputs = chunk.outputs.result() if chunk.outputs is not None else _compute_all(chunk.works)
         per_member = [work.finish(out) for work, out in zip(chunk.works, outputs, strict=True)]
         prepared = 0
         for i, (at, digest) in enumerate(chunk.inputs):

@@ -57,17 +57,14 @@ class BatchWork:
     compute: Callable[[], Any]
     finish: Callable[[Any], BatchVotes]
 
-    def run(self) -> BatchVotes:
-        """Both steps here and now."""
-        return self.finish(self.compute())
-
 
 @runtime_checkable
 class BatchMember(Member, Protocol):
     """A member that can also vote on many contexts at once (a replay's precomputed votes).
 
-    ``batch_work(...).run()`` returns, per context, exactly what ``vote`` would return for it,
-    or None where only ``vote`` can answer (the ensemble then asks ``vote`` at decision time).
+    For ``work = batch_work(...)``, ``work.finish(work.compute())`` returns, per context,
+    exactly what ``vote`` would return for it, or None where only ``vote`` can answer (the
+    ensemble then asks ``vote`` at decision time).
     """
 
     def batch_work(self, symbol: str, contexts: Sequence[VoteContext]) -> BatchWork: ...
