@@ -8,7 +8,7 @@ the portfolio with its ledger and equity curve, the order manager and the bus ev
 order, fill and trade; no database (a checkpointed run adds SQLite commits).
 
 Ours runs twice: with fast-forward (the default: quiet candles handed over in bulk, see
-``Engine.run_columns``) and one candle at a time (``BacktestConfig(fast_forward=False)``); both
+``Engine.run_columns``) and one candle at a time (``SessionConfig(fast_forward=False)``); both
 give the same trades and equity. A third run of ours finds the same crossovers but sends no
 order (``--child ours-no-orders``): the difference to the full run is what the order path
 costs (order, fill, position, ledger, events, and the stretches an open position makes
@@ -52,8 +52,8 @@ def run_ours(
     orders: bool = True,
 ) -> dict[str, float]:
     from quantum_trader.backtester.data import load_candles, load_funding
-    from quantum_trader.backtester.runner import BacktestConfig, BacktestRunner
     from quantum_trader.backtester.strategies import SmaCross, SmaCrossConfig
+    from quantum_trader.engine.session import SessionConfig, TradingSession
 
     class SignalsOnly(SmaCross):
         """The crossover strategy with its order step replaced by a count: the same replay,
@@ -70,8 +70,8 @@ def run_ours(
     trades = 0
     final = 0.0
     for _ in range(repeat):
-        runner = BacktestRunner(
-            BacktestConfig(TIMEFRAME, initial_balance=1_000_000.0, fast_forward=fast_forward),
+        runner = TradingSession(
+            SessionConfig(TIMEFRAME, initial_balance=1_000_000.0, fast_forward=fast_forward),
             {SYMBOL: frame},
             strategy(SmaCrossConfig(fast, slow, quantity=1.0)),
             funding_rates=funding,

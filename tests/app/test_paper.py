@@ -11,9 +11,9 @@ import pytest
 
 from quantum_trader.app.paper import CcxtCandleSource, ScaledWallClock, paced
 from quantum_trader.backtester.data import load_candles
-from quantum_trader.backtester.runner import BacktestConfig, BacktestRunner
 from quantum_trader.backtester.strategies import SmaCross, SmaCrossConfig
 from quantum_trader.domain.errors import DataError
+from quantum_trader.engine.session import SessionConfig, TradingSession
 
 HOUR = 3_600_000
 
@@ -37,18 +37,18 @@ class FakeWall:
 def test_paper_replay_at_speed_trades_like_the_backtest(data_dir: Path) -> None:
     frame = load_candles(data_dir, "BTCUSDT", "1h").iloc[-400:].reset_index(drop=True)
     frames = {"BTCUSDT": frame}
-    config = BacktestConfig("1h", initial_balance=100_000.0)
-    backtest = BacktestRunner(config, frames, SmaCross(SmaCrossConfig(5, 20, 0.1))).run()
+    config = SessionConfig("1h", initial_balance=100_000.0)
+    backtest = TradingSession(config, frames, SmaCross(SmaCrossConfig(5, 20, 0.1))).run()
 
     wall = FakeWall()
     clock = ScaledWallClock(int(frame["open_time"].iloc[0]), speed=3600.0, wall=wall)
-    paper = BacktestRunner(
+    paper = TradingSession(
         config,
         frames,
         SmaCross(SmaCrossConfig(5, 20, 0.1)),
         clock=clock,
         source=lambda last: paced(
-            BacktestRunner(config, frames, SmaCross()).feed.bars(), clock, wall.sleep
+            TradingSession(config, frames, SmaCross()).feed.bars(), clock, wall.sleep
         ),
     )
     result = paper.run()

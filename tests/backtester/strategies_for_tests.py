@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from quantum_trader.backtester.strategies.base import TradingContext
 from quantum_trader.domain.orders import Side
+from quantum_trader.engine.trader import TradingContext
 
 
 class BuyAndHold:

@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 
 from quantum_trader.backtester.data import load_candles
-from quantum_trader.backtester.runner import BacktestConfig, BacktestRunner
 from quantum_trader.backtester.strategies import SmaCross, SmaCrossConfig
+from quantum_trader.engine.session import SessionConfig, TradingSession
 from quantum_trader.execution.simulated.exchange import ExchangeConfig
 from quantum_trader.execution.simulated.fees import FeeSchedule
 from quantum_trader.execution.simulated.funding import FundingConfig
@@ -78,7 +78,7 @@ def test_sma_cross_matches_backtesting_py(data_dir: Path) -> None:
     frame = load_candles(data_dir, "BTCUSDT", "1h").iloc[5000:8000].reset_index(drop=True)
     ref_trades, ref_equity = _reference(frame)
 
-    config = BacktestConfig(
+    config = SessionConfig(
         "1h",
         initial_balance=CASH,
         exchange=ExchangeConfig(
@@ -86,7 +86,7 @@ def test_sma_cross_matches_backtesting_py(data_dir: Path) -> None:
         ),
         funding=FundingConfig(enabled=False),
     )
-    result = BacktestRunner(
+    result = TradingSession(
         config, {"BTCUSDT": frame}, SmaCross(SmaCrossConfig(FAST, SLOW, SIZE))
     ).run()
 

@@ -9,20 +9,20 @@ import pandas as pd
 import pytest
 
 from quantum_trader.backtester.data import load_candles
-from quantum_trader.backtester.runner import BacktestConfig, BacktestResult, BacktestRunner
 from quantum_trader.backtester.strategies import SmaCross, SmaCrossConfig
 from quantum_trader.domain.errors import DataError
+from quantum_trader.engine.session import SessionConfig, SessionResult, TradingSession
 from quantum_trader.execution.simulated.exchange import ExchangeConfig
 
 
-def _run(frames: dict[str, pd.DataFrame], seed: int) -> BacktestResult:
-    config = BacktestConfig(
+def _run(frames: dict[str, pd.DataFrame], seed: int) -> SessionResult:
+    config = SessionConfig(
         "1h",
         initial_balance=50_000.0,
         exchange=ExchangeConfig(slippage_bps=1.0, random_slippage_bps=5.0, seed=seed),
     )
     sma = SmaCross(SmaCrossConfig(8, 21, quantities=(("BTCUSDT", 0.05), ("ETHUSDT", 0.5))))
-    return BacktestRunner(config, frames, sma).run()
+    return TradingSession(config, frames, sma).run()
 
 
 @pytest.mark.data
@@ -50,4 +50,4 @@ def test_backwards_candle_stream_is_an_error_naming_the_times() -> None:
         }
     )
     with pytest.raises(DataError, match=r"1970-01-01T02:00:00Z then 1970-01-01T01:00:00Z"):
-        BacktestRunner(BacktestConfig("1h"), {"BTCUSDT": frame}, SmaCross())
+        TradingSession(SessionConfig("1h"), {"BTCUSDT": frame}, SmaCross())

@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import Engine
 
 from quantum_trader.adapters.sql.repository_execution import SqlExecutionStore
-from quantum_trader.app.engine import BarColumns
 from quantum_trader.backtester.data import load_candles, load_funding
-from quantum_trader.backtester.runner import BacktestConfig, BacktestResult, BacktestRunner
 from quantum_trader.backtester.strategies import SmaCross, SmaCrossConfig
+from quantum_trader.engine.engine import BarColumns
+from quantum_trader.engine.session import SessionConfig, SessionResult, TradingSession
 from quantum_trader.execution.simulated.exchange import ExchangeConfig
 from quantum_trader.execution.store import ExecutionStore
 
@@ -51,15 +51,15 @@ def _run(
     exchange: ExchangeConfig | None = None,
     store: ExecutionStore | None = None,
     checkpoint_every: int = 1000,
-) -> tuple[BacktestRunner, BacktestResult]:
-    config = BacktestConfig(
+) -> tuple[TradingSession, SessionResult]:
+    config = SessionConfig(
         "5m",
         initial_balance=20_000.0,
         exchange=exchange or ExchangeConfig(),
         fast_forward=fast_forward,
         checkpoint_every=checkpoint_every,
     )
-    runner = BacktestRunner(
+    runner = TradingSession(
         config,
         {"BTCUSDT": frame},
         _CountingSma(sma),
@@ -69,7 +69,7 @@ def _run(
     return runner, runner.run()
 
 
-def _assert_same(a: BacktestResult, b: BacktestResult) -> None:
+def _assert_same(a: SessionResult, b: SessionResult) -> None:
     assert a.trades == b.trades
     assert a.equity_times == b.equity_times
     assert a.equity_values == b.equity_values  # bit-identical floats
@@ -116,7 +116,7 @@ def test_fast_forward_equals_per_candle(
         fast_runner.exchange.funding_settlements == per_candle_runner.exchange.funding_settlements
     )
     assert fast_runner.exchange.funding_payments == per_candle_runner.exchange.funding_payments
-    assert fast_runner.strategy.state() == per_candle_runner.strategy.state()
+    assert fast_runner.trader.state() == per_candle_runner.trader.state()
     assert fast_runner.portfolio.snapshot() == per_candle_runner.portfolio.snapshot()
 
 
@@ -133,7 +133,7 @@ def test_fast_forward_checkpoints_resume_like_per_candle(
     sma = SmaCrossConfig(10, 30, quantity=0.1, leverage=20.0)
     _, reference = _run(frame, sma, data_dir, fast_forward=False, checkpoint_every=300)
     store = SqlExecutionStore(sqlite_engine)
-    config = BacktestConfig("5m", initial_balance=20_000.0, checkpoint_every=300)
+    config = SessionConfig("5m", initial_balance=20_000.0, checkpoint_every=300)
     funding = {"BTCUSDT": load_funding(data_dir, "BTCUSDT")}
 
     def stop_halfway(done: list[int]) -> object:
@@ -144,12 +144,12 @@ def test_fast_forward_checkpoints_resume_like_per_candle(
 
         return progress
 
-    first = BacktestRunner(
+    first = TradingSession(
         config, {"BTCUSDT": frame}, SmaCross(sma), funding_rates=funding, store=store
     )
     with pytest.raises(_Stop):
         first.run(progress=stop_halfway([]), progress_every=256)  # type: ignore[arg-type]
-    resumed = BacktestRunner(
+    resumed = TradingSession(
         config, {"BTCUSDT": frame}, SmaCross(sma), funding_rates=funding, store=store
     ).run()
     assert 0 < resumed.resumed_from < len(frame)
@@ -177,12 +177,12 @@ def test_skipped_stretches_are_exact_on_synthetic_ties() -> None:
     )
     results = []
     for ff in (False, True):
-        runner = BacktestRunner(
-            BacktestConfig("5m", initial_balance=10_000.0, fast_forward=ff),
+        runner = TradingSession(
+            SessionConfig("5m", initial_balance=10_000.0, fast_forward=ff),
             {"BTCUSDT": frame},
             SmaCross(SmaCrossConfig(5, 20, quantity=0.01, resum_every=50)),
         )
-        results.append((runner.run(), runner.strategy.state()))
+        results.append((runner.run(), runner.trader.state()))
     (a, sa), (b, sb) = results
     _assert_same(a, b)
     assert sa == sb

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from quantum_trader.backtester.data import load_candles, load_funding
-from quantum_trader.backtester.runner import BacktestConfig, BacktestRunner
 from quantum_trader.domain.time import from_datetime
+from quantum_trader.engine.session import SessionConfig, TradingSession
 from quantum_trader.execution.simulated.funding import FundingConfig, round_funding_time
 from quantum_trader.portfolio.ledger import LedgerKind
 from tests.backtester.strategies_for_tests import BuyAndHold
@@ -26,10 +26,8 @@ def test_funding_paid_at_each_funding_time_is_rate_times_notional(
     end = from_datetime(datetime(2022, 5, 15, tzinfo=UTC))
     frame = load_candles(data_dir, "BTCUSDT", "1h", start, end)
     rates = load_funding(data_dir, "BTCUSDT")
-    config = BacktestConfig(
-        "1h", initial_balance=100_000.0, funding=FundingConfig(default_rate=0.5)
-    )
-    runner = BacktestRunner(
+    config = SessionConfig("1h", initial_balance=100_000.0, funding=FundingConfig(default_rate=0.5))
+    runner = TradingSession(
         config, {"BTCUSDT": frame}, BuyAndHold(quantity), funding_rates={"BTCUSDT": rates}
     )
     runner.run()

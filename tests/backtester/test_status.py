@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from quantum_trader.backtester.data import load_candles, load_funding
-from quantum_trader.backtester.runner import BacktestConfig, BacktestRunner
 from quantum_trader.backtester.strategies import SmaCross, SmaCrossConfig
 from quantum_trader.clock.clock import SimulatedClock
+from quantum_trader.engine.session import SessionConfig, TradingSession
 from quantum_trader.status.registry import ModuleState, StatusRegistry
 
 
@@ -17,8 +17,8 @@ from quantum_trader.status.registry import ModuleState, StatusRegistry
 def test_modules_register_and_count_what_they_did(data_dir: Path) -> None:
     registry = StatusRegistry(SimulatedClock(0))
     frame = load_candles(data_dir, "BTCUSDT", "1h").iloc[-500:]
-    runner = BacktestRunner(
-        BacktestConfig("1h", initial_balance=100_000.0),
+    runner = TradingSession(
+        SessionConfig("1h", initial_balance=100_000.0),
         {"BTCUSDT": frame},
         SmaCross(SmaCrossConfig(5, 20, 0.1)),
         funding_rates={"BTCUSDT": load_funding(data_dir, "BTCUSDT")},

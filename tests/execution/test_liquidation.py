@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from quantum_trader.domain.margin import liquidation_price
 from quantum_trader.domain.orders import OrderType, Side
-from quantum_trader.execution.simulated.margin import liquidation_price
 from quantum_trader.portfolio.ledger import LedgerKind
 from tests.execution.helpers import HOUR, make_desk
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from quantum_trader.app.engine import BarColumns
+from quantum_trader.engine.engine import BarColumns
 from quantum_trader.execution.simulated.exchange import _Reach
 
 

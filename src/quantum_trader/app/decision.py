@@ -6,7 +6,7 @@ the selector → trade intent → size → risk engine → order. Realised label
 intelligence modules when their horizon has passed on the engine clock; closed trades flow to
 the risk engine and the meta strategy controller through ``execution.trade.closed``.
 
-It is a :class:`~quantum_trader.backtester.strategies.base.BarStrategy`, so the same object
+It is a :class:`~quantum_trader.engine.trader.Trader`, so the same object
 trades a replay (backtest, the main job) and the wall clock (paper, live) through the same
 runner, exchange and portfolio.
 """
@@ -24,13 +24,13 @@ from typing import Any
 
 import numpy as np
 
-from quantum_trader.app.engine import Bar
-from quantum_trader.backtester.strategies.base import TradingContext
 from quantum_trader.domain.errors import ConfigError
 from quantum_trader.domain.market import Candle, FundingRate
 from quantum_trader.domain.orders import OrderType
 from quantum_trader.domain.signals import Signal
 from quantum_trader.domain.time import timeframe_ms
+from quantum_trader.engine.engine import Bar
+from quantum_trader.engine.trader import TradingContext
 from quantum_trader.execution.order_manager import Bracket
 from quantum_trader.features.labels import LabelSpec, classify_return
 from quantum_trader.features.pipeline import StreamingFeatures
@@ -239,7 +239,7 @@ class DecisionPipeline:
             )
         return len(rows)
 
-    # --- BarStrategy ---------------------------------------------------------------------
+    # --- Trader ---------------------------------------------------------------------
     def bind(self, context: TradingContext) -> None:
         self._context = context
         self.parts = self._build(context)

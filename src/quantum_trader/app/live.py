@@ -4,7 +4,7 @@ candles on the wall clock, until Ctrl-C.
 How time moves from replay to live: the run's clock is a
 :class:`~quantum_trader.clock.clock.ReplayThenWallClock`, which the replay advances candle by
 candle. When the replay's candles run out, the runner asks this phase for more
-(``BacktestRunner(then=…)``). It asks the exchange once whether it answers; if not, it says so and
+(``TradingSession(then=…)``). It asks the exchange once whether it answers; if not, it says so and
 the run ends as it would with ``QT_OFFLINE`` (the clock never leaves replay time). Otherwise it
 switches the clock to wall time and hands the runner closed candles from ccxt
 (:class:`~quantum_trader.app.paper.CcxtCandleSource`): first those that closed after the end of
@@ -32,11 +32,11 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
-from quantum_trader.app.engine import Bar
 from quantum_trader.app.paper import CcxtCandleSource, OhlcvClient, Sleep, ccxt_symbol
 from quantum_trader.clock.clock import Clock, ReplayThenWallClock, WallClock
 from quantum_trader.clock.scheduler import Scheduler
 from quantum_trader.domain.time import MS_PER_DAY, fmt
+from quantum_trader.engine.engine import Bar
 from quantum_trader.observability.logging import get_logger
 
 log = get_logger(__name__)
@@ -158,7 +158,7 @@ class _CtrlC:
 
 
 class LivePhase:
-    """The candles that follow the replay: a ``BarSource`` for ``BacktestRunner(then=…)``.
+    """The candles that follow the replay: a ``BarSource`` for ``TradingSession(then=…)``.
 
     See the module docstring. ``report`` says what happened, ``candles`` holds the live
     candles handed to the runner, and ``replay_ended`` is when (perf counter) the replay's

@@ -40,7 +40,6 @@ from quantum_trader.app.decision import (
     PipelineParts,
     PortfolioRiskView,
 )
-from quantum_trader.app.engine import Bar
 from quantum_trader.app.live import EXCHANGE, CandleSink, LiveConnection, LivePhase, LiveReport
 from quantum_trader.app.run_scope import RunScopedModeJournal, RunScopedRiskJournal
 from quantum_trader.app.runtime import Runtime, build_runtime
@@ -51,14 +50,15 @@ from quantum_trader.app.training import (
     ensure_tabular_models,
     training_dataset,
 )
-from quantum_trader.backtester.metrics import Metrics
-from quantum_trader.backtester.runner import BacktestConfig, BacktestResult, BacktestRunner
-from quantum_trader.backtester.strategies.base import TradingContext
 from quantum_trader.clock.clock import ReplayThenWallClock
 from quantum_trader.config.settings import Settings
 from quantum_trader.data.frames import ohlcv_from_rows
 from quantum_trader.domain.market import FundingRate
 from quantum_trader.domain.time import MS_PER_DAY, fmt, timeframe_ms
+from quantum_trader.engine.engine import Bar
+from quantum_trader.engine.metrics import Metrics
+from quantum_trader.engine.session import SessionConfig, SessionResult, TradingSession
+from quantum_trader.engine.trader import TradingContext
 from quantum_trader.execution.simulated.exchange import ExchangeConfig
 from quantum_trader.execution.simulated.fees import FeeSchedule
 from quantum_trader.execution.simulated.funding import FundingConfig
@@ -291,7 +291,7 @@ class _Composer:
 
 
 def _write_outputs(
-    result: BacktestResult,
+    result: SessionResult,
     frames: Mapping[str, pd.DataFrame],
     out_dir: Path,
     summary: Mapping[str, Any],
@@ -322,7 +322,7 @@ def _add_summary_to_report(report: Path, summary: Mapping[str, Any]) -> None:
 
 
 def write_outputs_in_worker(
-    result: BacktestResult,
+    result: SessionResult,
     frames: Mapping[str, pd.DataFrame],
     out_dir: Path,
     summary: Mapping[str, Any],
@@ -497,7 +497,7 @@ def run_main_job(
         symbols=list(data.frames),
         funding=funding,
     )
-    config = BacktestConfig(
+    config = SessionConfig(
         timeframe=settings.timeframe,
         initial_balance=settings.initial_balance,
         exchange=ExchangeConfig(
@@ -523,7 +523,7 @@ def run_main_job(
             keep=_keep_in_store(store, settings.timeframe),
             on_stage=stage,
         )
-    runner = BacktestRunner(
+    runner = TradingSession(
         config,
         data.frames,
         pipeline,
@@ -611,7 +611,7 @@ def _summary(
     rt: Runtime,
     data: ReplayData,
     pipeline: DecisionPipeline,
-    result: BacktestResult | None,
+    result: SessionResult | None,
     composer: _Composer,
     training: list[TrainingReport],
     live: LiveReport,

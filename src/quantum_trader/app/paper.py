@@ -13,10 +13,10 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
-from quantum_trader.app.engine import Bar
 from quantum_trader.clock.clock import Clock, WallClock
 from quantum_trader.domain.errors import DataError
 from quantum_trader.domain.time import fmt, timeframe_ms
+from quantum_trader.engine.engine import Bar
 
 Sleep = Callable[[float], None]
 

@@ -151,7 +151,7 @@ def _wire_bus_and_policy(rt: Runtime, start: int) -> None:
     def count_event(*_event: Any) -> None:
         handle.count("events_published")
 
-    rt.bus.recorders.append(count_event)
+    rt.bus.add_recorder(count_event)
 
     def refresh_policies(_t: int) -> None:
         handle.count("policy_refreshes")

@@ -18,11 +18,11 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from quantum_trader.backtester.runner import BacktestResult
+from quantum_trader.engine.session import SessionResult
 
 
 def write_outputs(
-    result: BacktestResult,
+    result: SessionResult,
     frames: Mapping[str, pd.DataFrame],
     out_dir: Path,
     *,
@@ -48,7 +48,7 @@ def write_outputs(
     return paths
 
 
-def write_trades_csv(result: BacktestResult, path: Path) -> None:
+def write_trades_csv(result: SessionResult, path: Path) -> None:
     fields = [
         "trade_id",
         "symbol",
@@ -102,7 +102,7 @@ def _display_candles(frame: pd.DataFrame, max_candles: int) -> pd.DataFrame:
 
 
 def build_figure(
-    result: BacktestResult, frames: Mapping[str, pd.DataFrame], *, max_candles: int = 3000
+    result: SessionResult, frames: Mapping[str, pd.DataFrame], *, max_candles: int = 3000
 ) -> go.Figure:
     symbols = sorted(frames)
     rows = 2 + len(symbols)

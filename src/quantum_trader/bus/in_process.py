@@ -9,15 +9,12 @@ its error is recorded and re-raised once delivery finishes, so nothing fails sil
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from quantum_trader.bus.envelope import Event, JsonValue, build_event
-from quantum_trader.bus.port import Handler
+from quantum_trader.bus.port import Handler, Recorder
 from quantum_trader.clock.clock import Clock
-
-#: Sees every published event, before delivery: (type, time, source, payload keys, values).
-Recorder = Callable[[str, int, str, tuple[str, ...], tuple[JsonValue, ...]], None]
 
 
 class HandlerError(Exception):
@@ -61,6 +58,9 @@ class InProcessBus:
         self.published: dict[str, int] = {}
         #: called for every event, subscribers or not (the replay's event log, counters)
         self.recorders: list[Recorder] = []
+
+    def add_recorder(self, recorder: Recorder) -> None:
+        self.recorders.append(recorder)
 
     @property
     def sequence(self) -> int:

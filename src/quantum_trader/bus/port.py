@@ -31,3 +31,14 @@ class EventBus(Protocol):
         ...
 
     def subscribe(self, pattern: str, handler: Handler) -> Subscription: ...
+
+
+#: Sees every published event, before delivery: (type, time, source, payload keys, values).
+Recorder = Callable[[str, int, str, tuple[str, ...], tuple[JsonValue, ...]], None]
+
+
+class RecordingBus(EventBus, Protocol):
+    """A bus that also hands every published event to recorders (the session's event log, the
+    runtime's counters), subscribers or not."""
+
+    def add_recorder(self, recorder: Recorder) -> None: ...

@@ -17,11 +17,11 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from quantum_trader.domain.columns import CandleColumns
+from quantum_trader.domain.margin import liquidation_price
 from quantum_trader.domain.orders import Side
 from quantum_trader.domain.positions import Position, Trade, build_trade
 from quantum_trader.domain.time import MS_PER_DAY
-from quantum_trader.execution.columns import CandleColumns
-from quantum_trader.execution.simulated.margin import liquidation_price
 from quantum_trader.portfolio.ledger import Ledger, LedgerKind
 
 TradeListener = Callable[[Trade], None]

@@ -26,9 +26,9 @@ from quantum_trader.adapters.sql.database import open_database
 from quantum_trader.adapters.sql.repository_execution import SqlExecutionStore
 from quantum_trader.backtester.data import load_candles, load_funding
 from quantum_trader.backtester.report import write_outputs
-from quantum_trader.backtester.runner import BacktestConfig, BacktestResult, BacktestRunner
 from quantum_trader.backtester.strategies import SmaCross, SmaCrossConfig
 from quantum_trader.domain.time import from_datetime
+from quantum_trader.engine.session import SessionConfig, SessionResult, TradingSession
 from quantum_trader.execution.instruments import spec_for
 from quantum_trader.execution.simulated.exchange import ExchangeConfig
 from quantum_trader.execution.simulated.fees import FeeSchedule
@@ -96,7 +96,7 @@ def backtest(
         for s, f in sorted(frames.items())
     )
     sma = SmaCross(SmaCrossConfig(fast, slow, quantities=sizes, leverage=leverage))
-    config = BacktestConfig(
+    config = SessionConfig(
         timeframe,
         initial_balance=balance,
         exchange=ExchangeConfig(
@@ -111,7 +111,7 @@ def backtest(
     )
     store = SqlExecutionStore(open_database(db)) if db else None
     funding = {s: load_funding(root, s) for s in symbols}
-    runner = BacktestRunner(config, frames, sma, funding_rates=funding, specs=specs, store=store)
+    runner = TradingSession(config, frames, sma, funding_rates=funding, specs=specs, store=store)
     total = len(runner.feed)
     with Progress(
         TextColumn("replay"),
@@ -129,7 +129,7 @@ def backtest(
     console.print(f"metrics: {paths['metrics']}  trades: {paths['trades']}")
 
 
-def print_metrics(console: Console, result: BacktestResult) -> None:
+def print_metrics(console: Console, result: SessionResult) -> None:
     table = Table(title=f"Backtest {result.run_id} ({result.candles} candles this session)")
     table.add_column("metric")
     table.add_column("value", justify="right")

@@ -17,12 +17,12 @@ from rich.console import Console
 from quantum_trader.adapters.sql.database import open_database
 from quantum_trader.adapters.sql.repository_execution import SqlExecutionStore
 from quantum_trader.app.cli.backtest import _parse_day, default_data_dir, print_metrics
-from quantum_trader.app.engine import Bar
 from quantum_trader.app.paper import CcxtCandleSource, ScaledWallClock, ccxt_symbol, paced
 from quantum_trader.backtester.data import load_candles, load_funding
-from quantum_trader.backtester.runner import BacktestConfig, BacktestRunner, BarSource
 from quantum_trader.backtester.strategies import SmaCross, SmaCrossConfig
 from quantum_trader.clock.clock import Clock, WallClock
+from quantum_trader.engine.engine import Bar
+from quantum_trader.engine.session import BarSource, SessionConfig, TradingSession
 from quantum_trader.execution.instruments import spec_for
 
 app = typer.Typer(help="Paper trading: the same engine on the wall clock, simulated fills.")
@@ -77,8 +77,8 @@ def paper(
         scaled = ScaledWallClock(origin, speed)
         clock = scaled
         funding = {s: load_funding(root, s) for s in symbols}
-        replay_config = BacktestConfig(timeframe)
-        replay = BacktestRunner(replay_config, frames, SmaCross()).feed
+        replay_config = SessionConfig(timeframe)
+        replay = TradingSession(replay_config, frames, SmaCross()).feed
 
         def replay_source(last_close: Mapping[str, int]) -> Iterator[Bar]:
             # on a resume, skip what the interrupted session already processed
@@ -92,8 +92,8 @@ def paper(
         (s, max(specs[s].floor_quantity(notional / float(f["close"].iloc[-1])), specs[s].step_size))
         for s, f in sorted(frames.items())
     )
-    runner = BacktestRunner(
-        BacktestConfig(timeframe, initial_balance=balance, run_id=run_id),
+    runner = TradingSession(
+        SessionConfig(timeframe, initial_balance=balance, run_id=run_id),
         frames,
         SmaCross(SmaCrossConfig(fast, slow, quantities=sizes)),
         funding_rates=funding,

@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from quantum_trader.backtester.strategies.base import TradingContext
+from quantum_trader.domain.columns import CandleColumns
 from quantum_trader.domain.errors import DomainValidationError
 from quantum_trader.domain.orders import OrderStatus, OrderType, Side
-from quantum_trader.execution.columns import CandleColumns
+from quantum_trader.engine.trader import TradingContext
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from quantum_trader.domain.columns import CandleColumns
 from quantum_trader.domain.errors import (
     DomainValidationError,
     InvalidTransitionError,
@@ -34,7 +35,6 @@ from quantum_trader.domain.orders import (
     build_order,
 )
 from quantum_trader.domain.positions import Position
-from quantum_trader.execution.columns import CandleColumns
 from quantum_trader.execution.instruments import SymbolSpec
 from quantum_trader.execution.simulated.fees import FeeSchedule
 from quantum_trader.execution.simulated.funding import FundingSchedule

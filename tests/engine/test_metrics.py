@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from quantum_trader.backtester.metrics import drawdown
 from quantum_trader.domain.time import MS_PER_DAY
+from quantum_trader.engine.metrics import drawdown
 
 
 def _longest_underwater_days(times: list[int], equity: list[float]) -> float:

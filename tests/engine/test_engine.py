@@ -1,12 +1,12 @@
 import pandas as pd
 import pytest
 
-from quantum_trader.app.engine import Engine
-from quantum_trader.app.feeds import ReplayFeed
 from quantum_trader.bus import Event, InProcessBus
 from quantum_trader.clock import Scheduler, SimulatedClock
 from quantum_trader.domain import Candle, DataError
 from quantum_trader.domain.time import MS_PER_HOUR, MS_PER_MINUTE
+from quantum_trader.engine.engine import Engine
+from quantum_trader.engine.feeds import ReplayFeed
 
 
 def frame(start: int, n: int, step: int = MS_PER_HOUR) -> pd.DataFrame:

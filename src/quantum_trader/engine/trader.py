@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from quantum_trader.execution.columns import CandleColumns
+from quantum_trader.domain.columns import CandleColumns
 from quantum_trader.execution.order_manager import OrderManager
 from quantum_trader.portfolio.portfolio import Portfolio
 
@@ -19,7 +19,7 @@ class TradingContext:
     portfolio: Portfolio
 
 
-class BarStrategy(Protocol):
+class Trader(Protocol):
     name: str
 
     def bind(self, context: TradingContext) -> None: ...
@@ -41,11 +41,11 @@ class BarStrategy(Protocol):
     def restore(self, state: Mapping[str, Any]) -> None: ...
 
 
-class FastForwardStrategy(BarStrategy, Protocol):
+class FastForwardTrader(Trader, Protocol):
     """Optional: a bar strategy that can say how long it will stay quiet (fast-forward).
 
     A strategy with these two methods lets single-symbol replays hand the candles on which it
-    would not act over in bulk (``Engine.run_columns``; ``BacktestConfig.fast_forward``).
+    would not act over in bulk (``Engine.run_columns``; ``SessionConfig.fast_forward``).
     ``quiet_until(symbol, bars, start, stop)``: the first candle index in ``[start, stop)`` on
     which ``on_bar`` might do anything besides updating the strategy's own indicators (submit,
     cancel, read the account), else ``stop``. It may look at later candles to find it (e.g.

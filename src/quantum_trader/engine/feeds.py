@@ -14,10 +14,10 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from quantum_trader.app.engine import BarColumns
 from quantum_trader.domain.errors import DataError
 from quantum_trader.domain.market import Candle
 from quantum_trader.domain.time import fmt, timeframe_ms
+from quantum_trader.engine.engine import BarColumns
 
 
 class CandleSource(Protocol):

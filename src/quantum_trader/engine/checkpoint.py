@@ -1,0 +1,282 @@
+"""A trading session's checkpoints: the event log's hash chain, and the transactional commit
+and restore of everything mutable (portfolio, venue, orders, trader, event log, cursor).
+
+A checkpoint holds the replay cursor, a JSON snapshot of all mutable state, and the new orders,
+fills, trades, ledger entries and equity points, written in one transaction. Started again with
+the same run id on the same database, a session resumes from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from quantum_trader.clock.clock import Clock, SimulatedClock
+from quantum_trader.domain.canonical import canonical_bytes
+from quantum_trader.domain.columns import CandleColumns
+from quantum_trader.domain.errors import ConfigError
+from quantum_trader.domain.orders import Fill
+from quantum_trader.domain.positions import Trade
+from quantum_trader.execution.order_manager import OrderManager
+from quantum_trader.execution.store import CheckpointBatch, ExecutionStore
+from quantum_trader.portfolio.portfolio import Portfolio
+from quantum_trader.status.registry import ModuleHandle
+
+BufferedEvent = tuple[str, int, str, tuple[str, ...], tuple[object, ...]]
+
+
+class EventLog:
+    """A hash chain over every bus event (type, time, source, payload).
+
+    Events are buffered as they come and folded into the digest every ``fold_every`` events,
+    so the hot path only appends a tuple. Checkpoints carry the unfolded buffer, so the digest
+    does not depend on where checkpoints fell.
+
+    A fold hashes the :func:`canonical_bytes` of ``(key tuples, events)``: each event as
+    ``(type, time, source, k, values)``, its payload's values in order and ``k`` the index of
+    its payload's keys among the fold's distinct key tuples (in order of first appearance).
+    That is the same information as the payload mappings, but each distinct key tuple is
+    encoded once per fold instead of with every event (the keys were half the bytes).
+    """
+
+    def __init__(self, fold_every: int = 64) -> None:
+        self.digest = ""
+        self.buffer: list[BufferedEvent] = []
+        self._fold_every = fold_every
+
+    def record(
+        self, type: str, time: int, source: str, keys: tuple[str, ...], values: tuple[object, ...]
+    ) -> None:
+        """The bus recorder (a bound method: cheaper to call than an instance's ``__call__``)."""
+        self.buffer.append((type, time, source, keys, values))
+        if len(self.buffer) >= self._fold_every:
+            self.fold()
+
+    def fold(self) -> None:
+        if self.buffer:
+            schemas: dict[tuple[str, ...], int] = {}
+            events = [
+                (t, time, src, schemas.setdefault(keys, len(schemas)), values)
+                for t, time, src, keys, values in self.buffer
+            ]
+            chain = hashlib.sha256(self.digest.encode() + b"\n")
+            chain.update(canonical_bytes((list(schemas), events)))
+            self.digest = chain.hexdigest()
+            self.buffer = []
+
+    def final(self) -> str:
+        self.fold()
+        return self.digest
+
+    def state(self) -> dict[str, Any]:
+        # payload keys and values as lists: the snapshot's JSON sorts dict keys
+        return {
+            "event_hash": self.digest,
+            "event_buffer": [
+                [t, time, src, list(keys), list(values)]
+                for t, time, src, keys, values in self.buffer
+            ],
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.digest = state["event_hash"]
+        self.buffer = [buffered_event(raw) for raw in state["event_buffer"]]
+
+
+def buffered_event(raw: list[Any]) -> BufferedEvent:
+    """An unfolded event from a checkpoint: ``[type, time, source, keys, values]``, or (written
+    before 2026-12-02) ``[type, time, source, [[key, value], ...]]``."""
+    if len(raw) == 4:
+        pairs = raw[3]
+        return raw[0], int(raw[1]), raw[2], tuple(k for k, _ in pairs), tuple(v for _, v in pairs)
+    return raw[0], int(raw[1]), raw[2], tuple(raw[3]), tuple(raw[4])
+
+
+class Snapshotting(Protocol):
+    """A session part whose mutable state a checkpoint carries (venue, trader)."""
+
+    def snapshot(self) -> dict[str, Any]: ...
+
+
+class RestorableVenue(Snapshotting, Protocol):
+    def restore(self, snap: Any, known: Any) -> None: ...
+
+
+class RestorableTrader(Protocol):
+    def state(self) -> dict[str, Any]: ...
+
+    def restore(self, state: Any) -> None: ...
+
+
+class LastCloses(Protocol):
+    @property
+    def last_close(self) -> dict[str, int]: ...
+
+    def resume_from(self, last_close: dict[str, int]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SessionParts:
+    """What a checkpoint reads and restores."""
+
+    portfolio: Portfolio
+    venue: RestorableVenue
+    orders: OrderManager
+    trader: RestorableTrader
+    engine: LastCloses
+    clock: Clock
+    event_log: EventLog
+
+
+class Checkpointer:
+    """Commits the session's changes every ``every`` candles (and at every order, fill or ledger
+    change while ``commit_on_change``), and restores the last checkpoint of a run id.
+
+    Also a bar handler with the fast-forward capability: the candle that reaches the regular
+    checkpoint interval is processed one by one (so it commits there).
+    """
+
+    def __init__(
+        self,
+        store: ExecutionStore | None,
+        run_id: str,
+        fingerprint: str,
+        parts: SessionParts,
+        *,
+        every: int,
+        commit_on_change: bool,
+        ledger_handle: ModuleHandle | None = None,
+    ) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.fingerprint = fingerprint
+        self.parts = parts
+        self.every = every
+        self.commit_on_change = commit_on_change
+        self._ledger_handle = ledger_handle
+        self.cursor = 0
+        self.resumed_from = 0
+        self._last_commit = 0
+        self._equity_committed = 0
+        self.stored_trades: list[Trade] = []
+        self.stored_fills: list[Fill] = []
+
+    # ------------------------------------------------------------------ restore
+    def restore(self, initial_balance: float, first_open: int) -> bool:
+        """Load the last checkpoint of this run id (or deposit the initial balance on a fresh
+        start); True when the run had already finished."""
+        p = self.parts
+        stored = self.store.load(self.run_id) if self.store is not None else None
+        if stored is None:
+            p.portfolio.deposit(initial_balance, first_open, "initial balance")
+            return False
+        state = json.loads(stored.state_json)
+        if state["fingerprint"] != self.fingerprint:
+            raise ConfigError(
+                f"run {self.run_id} exists in the database with different inputs or settings; "
+                "use another run id"
+            )
+        p.portfolio.ledger.load(stored.ledger)
+        p.portfolio.restore(state["portfolio"])
+        p.portfolio.equity_times = [t for t, _ in stored.equity]
+        p.portfolio.equity_values = [e for _, e in stored.equity]
+        self._equity_committed = len(stored.equity)
+        if state["equity_tail"] is not None:
+            p.portfolio.equity_times.append(int(state["equity_tail"][0]))
+            p.portfolio.equity_values.append(float(state["equity_tail"][1]))
+        p.venue.restore(state["exchange"], stored.orders)
+        p.orders.restore(state["orders"], stored.orders)
+        p.trader.restore(state["strategy"])
+        p.event_log.restore(state)
+        p.engine.resume_from({k: int(v) for k, v in state["last_close"].items()})
+        if isinstance(p.clock, SimulatedClock):
+            p.clock.advance_to(stored.last_time)
+        self.stored_trades = stored.trades
+        self.stored_fills = stored.fills
+        self.cursor = self.resumed_from = self._last_commit = stored.cursor
+        return stored.finished
+
+    # ------------------------------------------------------------------ commit
+    def _has_changes(self) -> bool:
+        return self.parts.portfolio.ledger.has_pending or bool(self.parts.orders.pending_orders)
+
+    def on_bar(
+        self,
+        symbol: str,
+        open_time: int,
+        close_time: int,
+        o: float,
+        h: float,
+        lo: float,
+        c: float,
+        v: float,
+    ) -> None:
+        self.cursor += 1
+        if self.cursor - self._last_commit >= self.every or (
+            self.commit_on_change and self._has_changes()
+        ):
+            self.commit(finished=False)
+
+    def quiet_until(self, symbol: str, bars: CandleColumns, start: int, stop: int) -> int:
+        if self.commit_on_change and self._has_changes():
+            return start
+        due = start + self.every - (self.cursor - self._last_commit) - 1
+        return max(start, min(stop, due))
+
+    def skip_bars(self, symbol: str, bars: CandleColumns, start: int, stop: int) -> None:
+        self.cursor += stop - start
+
+    def commit(self, *, finished: bool) -> None:
+        if self.store is None:
+            return
+        p = self.parts
+        orders, fills = p.orders.drain()
+        trades = p.portfolio.pending_trades
+        p.portfolio.pending_trades = []
+        ledger = p.portfolio.ledger.drain_pending()
+        times, values = p.portfolio.equity_times, p.portfolio.equity_values
+        upto = len(times) if finished else max(len(times) - 1, self._equity_committed)
+        equity = list(
+            zip(
+                times[self._equity_committed : upto],
+                values[self._equity_committed : upto],
+                strict=True,
+            )
+        )
+        self._equity_committed = upto
+        self.store.commit(
+            CheckpointBatch(
+                run_id=self.run_id,
+                cursor=self.cursor,
+                last_time=p.clock.now(),
+                finished=finished,
+                state_json=json.dumps(
+                    self._state(times, values, upto), sort_keys=True, separators=(",", ":")
+                ),
+                orders=orders,
+                fills=fills,
+                trades=trades,
+                ledger=ledger,
+                equity=equity,
+            )
+        )
+        self._last_commit = self.cursor
+        if self._ledger_handle is not None and ledger:
+            self._ledger_handle.count("ledger_entries", len(ledger))
+
+    def _state(self, times: list[int], values: list[float], upto: int) -> dict[str, Any]:
+        p = self.parts
+        return {
+            "fingerprint": self.fingerprint,
+            "portfolio": p.portfolio.snapshot(),
+            "exchange": p.venue.snapshot(),
+            "orders": p.orders.snapshot(),
+            "strategy": p.trader.state(),
+            **p.event_log.state(),
+            "last_close": p.engine.last_close,
+            # the latest equity point may still change (another symbol closing at the same
+            # time); it travels in the snapshot until a later time completes it
+            "equity_tail": [times[upto], values[upto]] if upto < len(times) else None,
+        }
