@@ -33,13 +33,6 @@ from quantum_trader.adapters.sql.registry_repository import SqlRegistryRepositor
 from quantum_trader.adapters.sql.repositories_risk import SqlRiskRepository
 from quantum_trader.adapters.sql.repository_execution import SqlExecutionStore
 from quantum_trader.app.data_sources import ReplayData, load_replay_data
-from quantum_trader.app.decision import (
-    DecisionPipeline,
-    IntelligenceWeights,
-    PipelineConfig,
-    PipelineParts,
-    PortfolioRiskView,
-)
 from quantum_trader.app.live import EXCHANGE, CandleSink, LiveConnection, LivePhase, LiveReport
 from quantum_trader.app.run_scope import RunScopedModeJournal, RunScopedRiskJournal
 from quantum_trader.app.runtime import Runtime, build_runtime
@@ -53,6 +46,10 @@ from quantum_trader.app.training import (
 from quantum_trader.clock.clock import ReplayThenWallClock
 from quantum_trader.config.settings import Settings
 from quantum_trader.data.frames import ohlcv_from_rows
+from quantum_trader.decision.inputs import PipelineConfig
+from quantum_trader.decision.parts import PipelineParts
+from quantum_trader.decision.pipeline import DecisionPipeline
+from quantum_trader.decision.views import IntelligenceWeights, PortfolioRiskView
 from quantum_trader.domain.market import FundingRate
 from quantum_trader.domain.time import MS_PER_DAY, fmt, timeframe_ms
 from quantum_trader.engine.engine import Bar

@@ -263,67 +263,40 @@ class Engine:
         progress: Callable[[int], None] | None = None,
         progress_every: int = 1024,
     ) -> EngineStats:
-        """Process one symbol's candles ``bars[start:]``, fast-forwarding quiet stretches.
-
-        **Fast-forward** (when ``fast_forward`` and :attr:`can_fast_forward`): before each
-        candle the engine asks every skipper, last registered first, for its quiet horizon
-        (``quiet_until``); the smallest one, also bounded by the next scheduler job, ends a
-        stretch of candles that nobody needs one at a time. Each skipper then applies the
-        stretch in bulk (``skip_bars``, in registration order), the clock moves to its last
-        close, and the candle at the horizon (with the one after it, ``AFTER_HORIZON``) goes
-        through the per-candle path as usual. The result — ledger, trades, equity curve,
-        events — is the per-candle result exactly; ``tests/backtester/test_fast_forward.py``
-        replays real data both ways and compares.
-        Otherwise every candle goes through :meth:`run_bars`.
-        """
+        """Process one symbol's candles ``bars[start:]``, fast-forwarding quiet stretches
+        (when ``fast_forward`` and :attr:`can_fast_forward`; else every candle goes through
+        :meth:`run_bars`): the smallest quiet horizon of the skippers (:class:`BarSkipper`), also
+        bounded by the next scheduler job, ends a stretch that each skipper applies in bulk; the
+        candle at the horizon and the one after it go through the per-candle path. The result
+        is the per-candle result exactly (``tests/backtester/test_fast_forward.py``)."""
         n = len(bars)
         if start >= n:
             return self.stats
         times = bars.close_time
-        if n - start > 1 and bool(np.any(np.diff(times[start:]) <= 0)):
-            bad = start + int(np.argmax(np.diff(times[start:]) <= 0))
-            raise DataError(
-                f"{bars.symbol} candle stream went backwards: close {fmt(int(times[bad + 1]))} "
-                f"after {fmt(int(times[bad]))}"
-            )
+        _check_increasing(bars, start)
         if not (fast_forward and self.can_fast_forward):
             return self.run_bars(bars.bars(start), progress=progress, progress_every=progress_every)
         symbol = bars.symbol
         skippers = [s for s in self._skippers if s is not None]
         asking = skippers[::-1]
         handlers = tuple(self._bar_handlers)
-        scheduler = self.scheduler
-        next_due = scheduler.next_due
+        per_symbol = self.stats.per_symbol
         sim = self._sim_clock
         assert sim is not None
-        stats = self.stats
-        per_symbol = stats.per_symbol
-        last_close = self._last_close
-        rows = bars.rows
-        assert rows is not None
-        close_times = bars.close_times
-        open_time_at = bars.open_time.item
-        if int(times[start]) <= last_close.get(symbol, -1):
+        if int(times[start]) <= self._last_close.get(symbol, -1):
             self._backwards(symbol, int(times[start]))
-        if stats.first_close is None:
-            stats.first_close = int(times[start])
+        if self.stats.first_close is None:
+            self.stats.first_close = int(times[start])
         pending = 0
         k = start
         while k < n:
             begin = k
-            horizon = n
-            due = next_due()
-            if due is not None:
-                horizon = min(horizon, k + int(np.searchsorted(times[k:], due, side="left")))
-            for skipper in asking:
-                if horizon - k < MIN_FAST_FORWARD:
-                    break
-                horizon = skipper.quiet_until(symbol, bars, k, horizon)
+            horizon = self._quiet_horizon(bars, k, asking)
             if horizon - k >= MIN_FAST_FORWARD:
                 for skipper in skippers:
                     skipper.skip_bars(symbol, bars, k, horizon)
-                last = close_times[horizon - 1]
-                last_close[symbol] = last
+                last = bars.close_times[horizon - 1]
+                self._last_close[symbol] = last
                 sim.advance_to(last)
                 k = horizon
                 # the horizon candle and the one after it, one by one: a participant that acts
@@ -333,26 +306,50 @@ class Engine:
             else:
                 # a short stretch: cheaper one by one, up to and including the horizon
                 stop = max(horizon, k) + 1
-            # one candle or a few: read them by index (cheaper than slicing three arrays)
-            for i in range(k, min(stop, n)):
-                close_time = close_times[i]
-                open_time = open_time_at(i)
-                o, h, lo, c, v = rows[i].tolist()
-                last_close[symbol] = close_time
-                sim.advance_to(close_time)
-                due = next_due()
-                if due is not None and due <= close_time:
-                    stats.jobs_run += len(scheduler.run_due(close_time))
-                for handler in handlers:
-                    handler(symbol, open_time, close_time, o, h, lo, c, v)
-                k = i + 1
+            k = self._one_by_one(bars, k, min(stop, n), handlers)
             per_symbol[symbol] = per_symbol.get(symbol, 0) + k - begin
             pending += k - begin
             if pending >= progress_every:
-                self._flush_progress(pending, last_close[symbol], progress)
+                self._flush_progress(pending, self._last_close[symbol], progress)
                 pending = 0
-        self._flush_progress(pending, last_close[symbol], progress)
-        return stats
+        self._flush_progress(pending, self._last_close[symbol], progress)
+        return self.stats
+
+    def _one_by_one(
+        self, bars: BarColumns, start: int, stop: int, handlers: tuple[BarHandler, ...]
+    ) -> int:
+        """Candles ``[start, stop)`` through the per-candle path, read by index (cheaper than
+        slicing the arrays for one candle or a few); returns ``stop``."""
+        symbol, close_times, open_time_at = bars.symbol, bars.close_times, bars.open_time.item
+        rows = bars.rows
+        assert rows is not None
+        last_close, sim, scheduler = self._last_close, self._sim_clock, self.scheduler
+        assert sim is not None
+        for i in range(start, stop):
+            close_time = close_times[i]
+            open_time = open_time_at(i)
+            o, h, lo, c, v = rows[i].tolist()
+            last_close[symbol] = close_time
+            sim.advance_to(close_time)
+            due = scheduler.next_due()
+            if due is not None and due <= close_time:
+                self.stats.jobs_run += len(scheduler.run_due(close_time))
+            for handler in handlers:
+                handler(symbol, open_time, close_time, o, h, lo, c, v)
+        return stop
+
+    def _quiet_horizon(self, bars: BarColumns, k: int, asking: list[BarSkipper]) -> int:
+        """The end of the quiet stretch from candle ``k``: the next scheduler job's candle, cut
+        by each skipper's ``quiet_until`` (last registered first) until too short to skip."""
+        horizon = len(bars)
+        due = self.scheduler.next_due()
+        if due is not None:
+            horizon = min(horizon, k + int(np.searchsorted(bars.close_time[k:], due, side="left")))
+        for skipper in asking:
+            if horizon - k < MIN_FAST_FORWARD:
+                break
+            horizon = skipper.quiet_until(bars.symbol, bars, k, horizon)
+        return horizon
 
     def _backwards(self, symbol: str, close_time: int) -> None:
         raise DataError(
@@ -404,3 +401,14 @@ class Engine:
             if progress is not None:
                 progress(1)
         return self.stats
+
+
+def _check_increasing(bars: BarColumns, start: int) -> None:
+    """A stretch of candles whose close times do not strictly increase stops the run."""
+    times = bars.close_time
+    if len(times) - start > 1 and bool(np.any(np.diff(times[start:]) <= 0)):
+        bad = start + int(np.argmax(np.diff(times[start:]) <= 0))
+        raise DataError(
+            f"{bars.symbol} candle stream went backwards: close {fmt(int(times[bad + 1]))} "
+            f"after {fmt(int(times[bad]))}"
+        )

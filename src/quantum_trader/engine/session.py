@@ -147,7 +147,17 @@ def simulated_venue(
 
 class TradingSession:
     """Replays candle frames (or runs live candles) through the engine; see the module
-    docstring."""
+    docstring.
+
+    ``clock`` and ``source`` make this a paper session: the same parts on a wall clock, fed by
+    ``source(last_close_by_symbol)`` instead of the replay of ``frames`` (which then only serve
+    the symbol rules). By default: the simulated clock and the frames' replay. ``then``
+    continues the same session after the replay: ``then(last_close_by_symbol)`` feeds the
+    engine more candles (the main job's live phase, which also switches the clock to wall
+    time); one result covers both. ``bus``, ``scheduler`` and ``market_data`` let a
+    composition root share its own with the modules it wires around the session (the main job
+    does). ``venue`` builds the venue (default: the simulated exchange from ``config``).
+    """
 
     def __init__(
         self,
@@ -167,23 +177,10 @@ class TradingSession:
         then: BarSource | None = None,
         venue: VenueFactory | None = None,
     ) -> None:
-        """``clock`` and ``source`` make this a paper session: the same parts on a wall clock,
-        fed by ``source(last_close_by_symbol)`` instead of the replay of ``frames`` (which then
-        only serve the symbol rules). By default: the simulated clock and the frames' replay.
-        ``then`` continues the same session after the replay: ``then(last_close_by_symbol)``
-        feeds the engine more candles (the main job's live phase, which also switches the
-        clock to wall time); one result covers both.
-        ``bus``, ``scheduler`` and ``market_data`` let a composition root share its own with
-        the modules it wires around the session (the main job does). ``venue`` builds the venue
-        (default: the simulated exchange from ``config``)."""
         self.config = config
         self.trader = trader
         self.feed = ReplayFeed(frames, config.timeframe)
-        self.specs = (
-            dict(specs)
-            if specs
-            else {s: spec_for(s, f["close"].head(2000).tolist()) for s, f in frames.items()}
-        )
+        self.specs = dict(specs) if specs else _specs_from(frames)
         self.first_open = min(int(f["open_time"].iloc[0]) for f in frames.values())
         fingerprint = _fingerprint(config, frames, trader, live=source is not None)
         self.fingerprint = hashlib.sha256(
@@ -219,21 +216,25 @@ class TradingSession:
             publish_candles=config.publish_candles,
         )
         self.trader.bind(TradingContext(self.orders, self.portfolio))
-        self.checkpoints = Checkpointer(
+        self.checkpoints = self._checkpointer(store)
+
+    def _checkpointer(self, store: ExecutionStore | None) -> Checkpointer:
+        parts = SessionParts(
+            self.portfolio,
+            self.exchange,
+            self.orders,
+            self.trader,
+            self.engine,
+            self.clock,
+            self.event_log,
+        )
+        return Checkpointer(
             store,
             self.run_id,
             self.fingerprint,
-            SessionParts(
-                self.portfolio,
-                self.exchange,
-                self.orders,
-                self.trader,
-                self.engine,
-                self.clock,
-                self.event_log,
-            ),
-            every=config.checkpoint_every,
-            commit_on_change=config.commit_on_change,
+            parts,
+            every=self.config.checkpoint_every,
+            commit_on_change=self.config.commit_on_change,
             ledger_handle=self._handles.get("portfolio"),
         )
 
@@ -358,6 +359,11 @@ class TradingSession:
             h["portfolio"].count("ledger_entries", len(p.ledger))
         h["backtester"].count("candles_replayed", self.engine.stats.candles)
         h["backtester"].count("runs")
+
+
+def _specs_from(frames: Mapping[str, pd.DataFrame]) -> dict[str, SymbolSpec]:
+    """Each symbol's trading rules, from its first closes when none are given."""
+    return {s: spec_for(s, f["close"].head(2000).tolist()) for s, f in frames.items()}
 
 
 def _fingerprint(

@@ -13,170 +13,36 @@ runner, exchange and portfolio.
 
 from __future__ import annotations
 
-import copy
-import sys
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from quantum_trader.decision.batch_votes import PREPARE_CHUNK, BatchVoteWorker
+from quantum_trader.decision.inputs import PipelineConfig, PipelineStats, SymbolInputs
+from quantum_trader.decision.parts import PartsFactory, PipelineParts
 from quantum_trader.domain.errors import ConfigError
 from quantum_trader.domain.market import Candle, FundingRate
-from quantum_trader.domain.orders import OrderType
+from quantum_trader.domain.orders import Order, OrderIntent, OrderType
+from quantum_trader.domain.policy import TradingPolicy
 from quantum_trader.domain.signals import Signal
 from quantum_trader.domain.time import timeframe_ms
 from quantum_trader.engine.engine import Bar
 from quantum_trader.engine.trader import TradingContext
 from quantum_trader.execution.order_manager import Bracket
-from quantum_trader.features.labels import LabelSpec, classify_return
-from quantum_trader.features.pipeline import StreamingFeatures
+from quantum_trader.features.labels import classify_return
 from quantum_trader.intelligence.ledger import horizon_end_time
-from quantum_trader.intelligence.service import Intelligence
-from quantum_trader.models.ensemble.ensemble import Ensemble
 from quantum_trader.models.ensemble.member import VoteContext
-from quantum_trader.models.ensemble.weights import Weighting
 from quantum_trader.risk.decision import Outcome
-from quantum_trader.risk.engine import RiskEngine, approved_intent
-from quantum_trader.risk.policy_source import PolicySource
-from quantum_trader.risk.portfolio_view import OpenPosition
-from quantum_trader.status.registry import ModuleHandle
-from quantum_trader.strategy.intents import TradeAction
-from quantum_trader.strategy.market_state import MarketStateTracker
-from quantum_trader.strategy.meta_controller import MetaStrategyController
-from quantum_trader.strategy.regime import RegimeDetector
-from quantum_trader.strategy.selector import SelectionContext, StrategySelector
-from quantum_trader.strategy.sizing import PositionSizer, SizingRequest, to_order_intent
-from quantum_trader.strategy.strategies.base import Strategy
+from quantum_trader.risk.engine import approved_intent
+from quantum_trader.strategy.intents import TradeAction, TradeIntent
+from quantum_trader.strategy.market_state import MarketState
+from quantum_trader.strategy.selector import SelectionContext, StrategyChoice
+from quantum_trader.strategy.sizing import SizingRequest, to_order_intent
 
 PIPELINE_NAME = "ai_ensemble"
-#: decisions per symbol whose inputs :meth:`DecisionPipeline.prepare_replay` votes on at once
-PREPARE_CHUNK = 256
-#: the interpreter's thread switch interval while the batch votes' worker runs (see there)
-BATCH_SWITCH_INTERVAL_S = 0.0001
-
-
-class IntelligenceWeights:
-    """The ensemble's weight port, driven by the intelligence modules on the engine clock."""
-
-    def __init__(self, intelligence: Intelligence, now: Callable[[], int]) -> None:
-        self._intelligence = intelligence
-        self._now = now
-
-    def weights(self, symbol: str, models: Sequence[str]) -> Weighting:
-        if not models:  # every member abstained (warm-up): nothing to weigh
-            return Weighting({})
-        weights, changes = self._intelligence.weights(symbol, models, self._now())
-        return Weighting(weights, tuple(changes))
-
-
-class PortfolioRiskView:
-    """The risk engine's read-only view over the portfolio and the latest candles."""
-
-    def __init__(self, context: TradingContext) -> None:
-        self._portfolio = context.portfolio
-        self.last_close: dict[str, int] = {}
-
-    def equity(self) -> float:
-        return self._portfolio.equity
-
-    def peak_equity(self) -> float:
-        return self._portfolio.peak_equity
-
-    def daily_pnl(self) -> float:
-        return self._portfolio.daily_pnl
-
-    def open_positions(self) -> Mapping[str, OpenPosition]:
-        return {
-            s: OpenPosition(p.quantity, p.entry_price)
-            for s, p in self._portfolio.positions().items()
-            if p.quantity != 0
-        }
-
-    def mark_price(self, symbol: str) -> float | None:
-        return self._portfolio.mark_prices().get(symbol)
-
-    def last_candle_close_time(self, symbol: str) -> int | None:
-        return self.last_close.get(symbol)
-
-
-@dataclass
-class PipelineParts:
-    """The modules the pipeline drives; built by the composition root once the runner exists
-    (several of them publish on its bus and read its clock)."""
-
-    ensembles: Mapping[str, Ensemble]  # one per symbol: tree models are trained per symbol
-    intelligence: Intelligence | None
-    regime: RegimeDetector | None
-    controller: MetaStrategyController | None
-    selector: StrategySelector
-    strategies: Mapping[str, Strategy]
-    sizer: PositionSizer
-    risk: RiskEngine
-    policy: PolicySource
-    risk_view: PortfolioRiskView
-    handles: Mapping[str, ModuleHandle] = field(default_factory=dict)
-
-
-PartsFactory = Callable[[TradingContext], PipelineParts]
-
-
-@dataclass(frozen=True, slots=True)
-class PipelineConfig:
-    timeframe: str
-    labels: LabelSpec = field(default_factory=LabelSpec)
-    window: int = 168  # history the forecasting members read (closes)
-    shift_window: int = 168  # live feature rows compared with the training reference
-    cross_asset: str = "BTCUSDT"
-
-
-class _SymbolState:
-    """What the pipeline keeps per symbol: feature state, indicators, history for labels."""
-
-    def __init__(self, symbol: str, config: PipelineConfig, funding: Sequence[FundingRate]):
-        self.features = StreamingFeatures(symbol, config.timeframe)
-        self.tracker = MarketStateTracker(symbol)
-        self.funding = sorted(funding, key=lambda f: f.funding_time)
-        self.funding_next = 0
-        self.window: deque[float] = deque(maxlen=config.window)
-        self.closes: dict[int, float] = {}  # open time → close, for realised labels
-        self.rows: deque[np.ndarray] = deque(maxlen=config.shift_window)
-        self.working_order: str | None = None  # the last market order sent, until it is done
-
-    def fork_inputs(self) -> _SymbolState:
-        """A copy whose member inputs (features, funding cursor, window) evolve on their own;
-        what only decisions use (labels, shift rows, orders) is left empty."""
-        twin = copy.copy(self)  # shares the funding list and the tracker (never updated here)
-        twin.features = copy.deepcopy(self.features)
-        twin.window = deque(self.window, maxlen=self.window.maxlen)
-        twin.closes = {}
-        twin.rows = deque(maxlen=self.rows.maxlen)
-        twin.working_order = None
-        return twin
-
-    def settled_funding(self, close_time: int) -> list[FundingRate]:
-        """Funding settlements known at ``close_time`` and not yet fed to the features."""
-        out = []
-        items, i = self.funding, self.funding_next
-        while i < len(items) and items[i].funding_time < close_time:
-            out.append(items[i])
-            i += 1
-        self.funding_next = i
-        return out
-
-
-@dataclass
-class PipelineStats:
-    decisions: int = 0
-    signals: dict[str, int] = field(default_factory=dict)
-    intents: int = 0
-    orders: int = 0
-    risk: dict[str, int] = field(default_factory=dict)
-    strategies: dict[str, int] = field(default_factory=dict)
-    last_regimes: dict[str, str] = field(default_factory=dict)
 
 
 class DecisionPipeline:
@@ -196,16 +62,15 @@ class DecisionPipeline:
         self._build = build
         self._tf_ms = timeframe_ms(config.timeframe)
         funding = funding or {}
-        self._symbols = {s: _SymbolState(s, config, funding.get(s, ())) for s in symbols}
+        self._symbols = {s: SymbolInputs(s, config, funding.get(s, ())) for s in symbols}
         self._market_candle: Candle | None = None
         self.parts: PipelineParts | None = None
         self._context: TradingContext | None = None
         self.stats = PipelineStats()
         #: when a list, every decision's latency (ns, candle in → order out) is appended (bench)
         self.latencies_ns: list[int] | None = None
-        self._batch_pool: ThreadPoolExecutor | None = None  # prepare_replay's worker
+        self._batch = BatchVoteWorker()  # prepare_replay's worker
         self._vote_pool: ThreadPoolExecutor | None = None  # the live votes' worker (bind)
-        self._switch_interval: float | None = None  # the interpreter's, while batch votes run
 
     def warm_up(self, history: Mapping[str, Any]) -> int:
         """Backfill indicator state from candles *before* the first decision, as a live engine
@@ -287,7 +152,7 @@ class DecisionPipeline:
 
     # --- steps ---------------------------------------------------------------------------
     def _learn(
-        self, symbol: str, sym: _SymbolState, candle: Candle, now: int, parts: PipelineParts
+        self, symbol: str, sym: SymbolInputs, candle: Candle, now: int, parts: PipelineParts
     ) -> None:
         """Record the close and release the outcomes whose horizon has now passed."""
         sym.closes[candle.open_time] = candle.close
@@ -322,7 +187,7 @@ class DecisionPipeline:
         return classify_return(end / start - 1.0, self.config.labels.dead_zone)
 
     def _signal(
-        self, symbol: str, sym: _SymbolState, candle: Candle, now: int, parts: PipelineParts
+        self, symbol: str, sym: SymbolInputs, candle: Candle, now: int, parts: PipelineParts
     ) -> Signal:
         context = self._inputs(sym, candle, now)
         decision = parts.ensembles[symbol].decide(symbol, context)
@@ -334,7 +199,7 @@ class DecisionPipeline:
         self.stats.signals[key] = self.stats.signals.get(key, 0) + 1
         return decision.signal
 
-    def _inputs(self, sym: _SymbolState, candle: Candle, now: int) -> VoteContext:
+    def _inputs(self, sym: SymbolInputs, candle: Candle, now: int) -> VoteContext:
         """What the members read for ``candle``: its feature row (with the cross-asset candle and
         the funding settled before ``now``) and the window of closes ending with it. The one
         definition, for decisions and for the batch votes of :meth:`prepare_replay`."""
@@ -368,17 +233,8 @@ class DecisionPipeline:
         parts = self.parts
         if parts is None:
             raise RuntimeError("DecisionPipeline.prepare_replay before bind()")
-        self._stop_batch_worker()  # an earlier replay's
-        pool = None
-        if background:
-            pool = self._batch_pool = ThreadPoolExecutor(1, thread_name_prefix="batch-votes")
-            # The worker needs the GIL for a moment around each model call; with the default
-            # 5 ms switch interval it waits that long for the replay's thread each time and
-            # falls behind (replay measured 2,041-2,067/s at 5 ms, 2,228-2,361/s at 0.1 ms).
-            # Restored by close().
-            self._switch_interval = sys.getswitchinterval()
-            sys.setswitchinterval(BATCH_SWITCH_INTERVAL_S)
-        submit = pool.submit if pool is not None else None
+        self._batch.stop()  # an earlier replay's
+        submit = self._batch.start() if background else None
         live, market = self._symbols, self._market_candle
         self._symbols = {s: state.fork_inputs() for s, state in live.items()}
         contexts: dict[str, list[VoteContext]] = {s: [] for s in live}
@@ -405,7 +261,7 @@ class DecisionPipeline:
     def close(self) -> None:
         """Stop the worker threads: :meth:`prepare_replay`'s (its unstarted work dropped) and
         the live votes' (the ensembles vote on this thread alone from here on)."""
-        self._stop_batch_worker()
+        self._batch.stop()
         if self._vote_pool is not None:
             if self.parts is not None:
                 for ensemble in self.parts.ensembles.values():
@@ -413,20 +269,10 @@ class DecisionPipeline:
             self._vote_pool.shutdown(wait=True)
             self._vote_pool = None
 
-    def _stop_batch_worker(self) -> None:
-        """Stop :meth:`prepare_replay`'s worker and give the interpreter its switch interval
-        back."""
-        if self._batch_pool is not None:
-            self._batch_pool.shutdown(wait=True, cancel_futures=True)
-            self._batch_pool = None
-        if self._switch_interval is not None:
-            sys.setswitchinterval(self._switch_interval)
-            self._switch_interval = None
-
     def _observe(
         self,
         symbol: str,
-        sym: _SymbolState,
+        sym: SymbolInputs,
         candle: Candle,
         row: np.ndarray,
         signal: Signal,
@@ -469,15 +315,38 @@ class DecisionPipeline:
                 )
         return checks
 
+    # --- acting on a signal: market → select → intend → size → check → submit ----------------
     def _act(
         self,
         symbol: str,
-        sym: _SymbolState,
+        sym: SymbolInputs,
         candle: Candle,
         signal: Signal,
         parts: PipelineParts,
         context: TradingContext,
     ) -> None:
+        market = self._market(symbol, sym, candle, parts)
+        if market is None:
+            return
+        policy = parts.policy.current()
+        choice = self._select(symbol, market, signal, policy, parts)
+        intent = self._intend(symbol, sym, choice, signal, market, policy, parts, context)
+        if intent is None:
+            return
+        quantity = self._size(symbol, intent, policy, parts, context)
+        if quantity is None:
+            return
+        approved = self._check(intent, quantity, policy, parts)
+        if approved is None:
+            return
+        order = self._submit(approved, f"{choice.strategy}: {intent.reason}", context)
+        sym.working_order = order.client_order_id
+        self.stats.orders += 1
+
+    def _market(
+        self, symbol: str, sym: SymbolInputs, candle: Candle, parts: PipelineParts
+    ) -> MarketState | None:
+        """Regime and market state after ``candle``; None while the indicators warm up."""
         regime_reading = parts.regime.update(candle) if parts.regime is not None else None
         regime = regime_reading.regime if regime_reading is not None else None
         vol_pct = regime_reading.vol_percentile if regime_reading is not None else 0.5
@@ -486,50 +355,88 @@ class DecisionPipeline:
             self.stats.last_regimes[symbol] = regime.value
         if parts.controller is not None and parts.regime is not None:
             parts.controller.set_market_regime(parts.regime.market_regime)
-        if not sym.tracker.ready:
-            return
-        policy = parts.policy.current()
+        return market if sym.tracker.ready else None
+
+    def _select(
+        self,
+        symbol: str,
+        market: MarketState,
+        signal: Signal,
+        policy: TradingPolicy,
+        parts: PipelineParts,
+    ) -> StrategyChoice:
+        """The selector's strategy for this decision."""
         choice = parts.selector.select(
             SelectionContext(
                 symbol=symbol,
                 time=market.time,
-                regime=regime,
+                regime=market.regime,
                 market_regime=parts.regime.market_regime if parts.regime is not None else None,
-                vol_percentile=vol_pct,
+                vol_percentile=market.vol_percentile,
                 confidence=signal.confidence,
                 recent_pnl=parts.risk_view.daily_pnl(),
                 risk_mode=policy.risk_mode,
             )
         )
         self.stats.strategies[choice.strategy] = self.stats.strategies.get(choice.strategy, 0) + 1
-        strategy = parts.strategies[choice.strategy]
+        return choice
+
+    def _intend(
+        self,
+        symbol: str,
+        sym: SymbolInputs,
+        choice: StrategyChoice,
+        signal: Signal,
+        market: MarketState,
+        policy: TradingPolicy,
+        parts: PipelineParts,
+        context: TradingContext,
+    ) -> TradeIntent | None:
+        """The chosen strategy's trade intent; None while the last order is still working."""
         position = context.portfolio.quantity(symbol)
         if sym.working_order is not None:
             working = context.orders.get(sym.working_order)
             if working is not None and not working.status.is_terminal:
-                return  # the last order has not filled yet (it fills at the next open)
+                return None  # the last order has not filled yet (it fills at the next open)
             sym.working_order = None
-        intent = strategy.decide(signal, market, position, policy)
-        if intent is None:
-            return
-        self.stats.intents += 1
+        intent = parts.strategies[choice.strategy].decide(signal, market, position, policy)
+        if intent is not None:
+            self.stats.intents += 1
+        return intent
+
+    def _size(
+        self,
+        symbol: str,
+        intent: TradeIntent,
+        policy: TradingPolicy,
+        parts: PipelineParts,
+        context: TradingContext,
+    ) -> float | None:
+        """The quantity: the whole position for an exit, else the sizer's, floored to a step."""
         if intent.action is TradeAction.EXIT:
-            quantity = abs(position)
-        else:
-            sized = parts.sizer.size(
-                SizingRequest(intent, context.portfolio.equity, policy, _gross(context))
-            )
-            # the exchange takes whole steps only; flooring never sizes above what was allowed
-            quantity = context.orders.specs[symbol].floor_quantity(sized.quantity)
-            if quantity <= 0:
-                return
+            return abs(context.portfolio.quantity(symbol))
+        sized = parts.sizer.size(
+            SizingRequest(intent, context.portfolio.equity, policy, _gross(context))
+        )
+        # the exchange takes whole steps only; flooring never sizes above what was allowed
+        quantity = context.orders.specs[symbol].floor_quantity(sized.quantity)
+        return quantity if quantity > 0 else None
+
+    def _check(
+        self, intent: TradeIntent, quantity: float, policy: TradingPolicy, parts: PipelineParts
+    ) -> OrderIntent | None:
+        """The risk engine's verdict: the intent to send (perhaps trimmed), or None."""
         decision = parts.risk.evaluate(to_order_intent(intent, quantity, policy))
         key = decision.outcome.value
         self.stats.risk[key] = self.stats.risk.get(key, 0) + 1
         approved = approved_intent(decision)
         if approved is None or decision.outcome is Outcome.REJECTED:
-            return
-        spec = context.orders.specs[symbol]
+            return None
+        return approved
+
+    def _submit(self, approved: OrderIntent, tag: str, context: TradingContext) -> Order:
+        """The market order, with its stop-loss and take-profit bracket for an entry."""
+        spec = context.orders.specs[approved.symbol]
         bracket = None
         if not approved.reduce_only:
             # Round toward the entry price: the stop never ends up further than the sized risk.
@@ -539,7 +446,7 @@ class DecisionPipeline:
                 stop_loss=None if stop is None else spec.round_price(stop, up=long),
                 take_profit=None if target is None else spec.round_price(target, up=not long),
             )
-        order = context.orders.submit(
+        return context.orders.submit(
             approved.symbol,
             approved.side,
             approved.quantity,
@@ -548,10 +455,8 @@ class DecisionPipeline:
             # an exit keeps the position's leverage; only an entry sets it
             leverage=None if approved.reduce_only else approved.leverage,
             bracket=bracket,
-            tag=f"{choice.strategy}: {intent.reason}",
+            tag=tag,
         )
-        sym.working_order = order.client_order_id
-        self.stats.orders += 1
 
 
 def _gross(context: TradingContext) -> float:

@@ -1,0 +1,47 @@
+"""The worker thread of a replay's batch votes (``DecisionPipeline.prepare_replay``).
+
+The members' model calls (ONNX Runtime, LightGBM: both release the GIL) run on one worker
+thread while the replay goes on, on the machine's second core. While it runs, the interpreter's
+thread switch interval is lowered: the worker needs the GIL for a moment around each model call
+and with the default 5 ms it waits that long for the replay's thread each time and falls behind
+(the figures are in docs/benchmarks.md). :meth:`BatchVoteWorker.stop` gives the interval back.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+#: decisions per symbol whose inputs are voted on at once
+PREPARE_CHUNK = 256
+#: the interpreter's thread switch interval while the batch votes' worker runs
+BATCH_SWITCH_INTERVAL_S = 0.0001
+
+Submit = Callable[..., Future[Any]]
+
+
+class BatchVoteWorker:
+    """One worker thread for batch votes, with the switch interval it needs while it runs."""
+
+    def __init__(self) -> None:
+        self._pool: ThreadPoolExecutor | None = None
+        self._switch_interval: float | None = None
+
+    def start(self) -> Submit:
+        """Start the worker (stopping an earlier one first); returns its ``submit``."""
+        self.stop()
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="batch-votes")
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(BATCH_SWITCH_INTERVAL_S)
+        return self._pool.submit
+
+    def stop(self) -> None:
+        """Stop the worker (its unstarted work dropped) and restore the switch interval."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        if self._switch_interval is not None:
+            sys.setswitchinterval(self._switch_interval)
+            self._switch_interval = None

@@ -1,0 +1,71 @@
+"""What the decision pipeline keeps per symbol (feature state, market state, the forecast window,
+closes for labels, recent feature rows for the covariate-shift check), its config and counters."""
+
+from __future__ import annotations
+
+import copy
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from quantum_trader.domain.market import FundingRate
+from quantum_trader.features.labels import LabelSpec
+from quantum_trader.features.pipeline import StreamingFeatures
+from quantum_trader.strategy.market_state import MarketStateTracker
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineConfig:
+    timeframe: str
+    labels: LabelSpec = field(default_factory=LabelSpec)
+    window: int = 168  # history the forecasting members read (closes)
+    shift_window: int = 168  # live feature rows compared with the training reference
+    cross_asset: str = "BTCUSDT"
+
+
+class SymbolInputs:
+    """What the pipeline keeps per symbol: feature state, indicators, history for labels."""
+
+    def __init__(self, symbol: str, config: PipelineConfig, funding: Sequence[FundingRate]):
+        self.features = StreamingFeatures(symbol, config.timeframe)
+        self.tracker = MarketStateTracker(symbol)
+        self.funding = sorted(funding, key=lambda f: f.funding_time)
+        self.funding_next = 0
+        self.window: deque[float] = deque(maxlen=config.window)
+        self.closes: dict[int, float] = {}  # open time → close, for realised labels
+        self.rows: deque[np.ndarray] = deque(maxlen=config.shift_window)
+        self.working_order: str | None = None  # the last market order sent, until it is done
+
+    def fork_inputs(self) -> SymbolInputs:
+        """A copy whose member inputs (features, funding cursor, window) evolve on their own;
+        what only decisions use (labels, shift rows, orders) is left empty."""
+        twin = copy.copy(self)  # shares the funding list and the tracker (never updated here)
+        twin.features = copy.deepcopy(self.features)
+        twin.window = deque(self.window, maxlen=self.window.maxlen)
+        twin.closes = {}
+        twin.rows = deque(maxlen=self.rows.maxlen)
+        twin.working_order = None
+        return twin
+
+    def settled_funding(self, close_time: int) -> list[FundingRate]:
+        """Funding settlements known at ``close_time`` and not yet fed to the features."""
+        out = []
+        items, i = self.funding, self.funding_next
+        while i < len(items) and items[i].funding_time < close_time:
+            out.append(items[i])
+            i += 1
+        self.funding_next = i
+        return out
+
+
+@dataclass
+class PipelineStats:
+    decisions: int = 0
+    signals: dict[str, int] = field(default_factory=dict)
+    intents: int = 0
+    orders: int = 0
+    risk: dict[str, int] = field(default_factory=dict)
+    strategies: dict[str, int] = field(default_factory=dict)
+    last_regimes: dict[str, str] = field(default_factory=dict)
