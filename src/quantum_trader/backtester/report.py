@@ -9,8 +9,10 @@ markers keep their exact times and prices.
 from __future__ import annotations
 
 import csv
+import html
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,13 +23,32 @@ from plotly.subplots import make_subplots
 from quantum_trader.engine.session import SessionResult
 
 
+@dataclass(frozen=True, slots=True)
+class ReportSection:
+    """A table the report shows under its charts: a title and (label, value) rows, both plain
+    text (escaped when written)."""
+
+    title: str
+    rows: Sequence[tuple[str, str]]
+
+    def to_html(self) -> str:
+        cells = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
+            f"<td><code>{html.escape(v)}</code></td></tr>"
+            for k, v in self.rows
+        )
+        return f"<h2>{html.escape(self.title)}</h2><table>{cells}</table>"
+
+
 def write_outputs(
     result: SessionResult,
     frames: Mapping[str, pd.DataFrame],
     out_dir: Path,
     *,
     max_candles: int = 3000,
+    sections: Sequence[ReportSection] = (),
 ) -> dict[str, Path]:
+    """``metrics.json``, ``trades.csv`` and ``report.html`` (the charts, then ``sections``)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {
         "metrics": out_dir / "metrics.json",
@@ -44,7 +65,14 @@ def write_outputs(
     paths["metrics"].write_text(json.dumps(payload, indent=2, sort_keys=True))
     write_trades_csv(result, paths["trades"])
     figure = build_figure(result, frames, max_candles=max_candles)
-    figure.write_html(paths["report"], include_plotlyjs=True, full_html=True)
+    charts = figure.to_html(include_plotlyjs=True, full_html=False)
+    tables = "".join(section.to_html() for section in sections)
+    paths["report"].write_text(
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
+        f"<title>{html.escape(result.run_id)}</title></head>"
+        f"<body>{charts}{tables}</body></html>",
+        encoding="utf-8",
+    )
     return paths
 
 

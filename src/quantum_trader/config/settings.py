@@ -93,6 +93,10 @@ class Settings(BaseSettings):
         True, validation_alias=_legacy("MODEL_SUPERVISOR_ENABLED", "model_supervisor_enabled")
     )
 
+    # --- decision path: which implementation serves each port (app/compose.py) ----------
+    selector: Literal["regime_rules"] = Field("regime_rules", validation_alias=_qt("selector"))
+    sizer: Literal["fixed_fractional"] = Field("fixed_fractional", validation_alias=_qt("sizer"))
+
     # --- storage and data ---------------------------------------------------------------
     home: Path = Field(Path(".qt"), validation_alias=_qt("home"))
     database_url: str | None = Field(None, validation_alias=_qt("database_url"))

@@ -1,0 +1,274 @@
+"""The composition root of the decision path: which selector, sizer and weights serve it, its
+modules built from settings, and their lifecycle.
+
+``run``, ``backtest --strategy ai`` and (later) the services and the API build the AI trader
+here and nowhere else: :func:`register_decision_modules` once per run, then
+:class:`PipelineComposer` as the pipeline's parts factory (the session calls it when it binds
+the pipeline, once its portfolio exists). Each component it builds is started through the run's
+:class:`~quantum_trader.lifecycle.Lifecycle` in the order built, and stopped in reverse.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from quantum_trader.adapters.artifacts import LocalArtifactStore
+from quantum_trader.adapters.sql.intelligence_state import SqlIntelligenceStateRepository
+from quantum_trader.adapters.sql.repositories_risk import SqlRiskRepository
+from quantum_trader.app.run_scope import RunScopedModeJournal, RunScopedRiskJournal
+from quantum_trader.app.runtime import Runtime
+from quantum_trader.app.training import FORECAST_SCOPE
+from quantum_trader.clock.clock import ReplayThenWallClock
+from quantum_trader.config.settings import Settings
+from quantum_trader.decision.parts import PipelineParts
+from quantum_trader.decision.views import IntelligenceWeights, PortfolioRiskView
+from quantum_trader.engine.trader import TradingContext
+from quantum_trader.features.labels import LabelSpec
+from quantum_trader.intelligence.covariate_shift import ShiftReference
+from quantum_trader.intelligence.service import Intelligence, IntelligenceConfig
+from quantum_trader.learning.registry import ModelRegistry
+from quantum_trader.lifecycle import Hooks, Lifecycle
+from quantum_trader.models.ensemble.ensemble import Ensemble, EnsembleConfig
+from quantum_trader.models.ensemble.loading import DEFAULT_LOADERS, MemberLoader, load_members
+from quantum_trader.models.ensemble.member import Member
+from quantum_trader.models.ensemble.weights import EqualWeights, WeightProvider
+from quantum_trader.models.forecasting.member import forecast_loader
+from quantum_trader.models.forecasting.spec import ARCHITECTURES
+from quantum_trader.risk.config import RiskConfig
+from quantum_trader.risk.engine import RiskEngine
+from quantum_trader.risk.kill_switch import KillSwitch
+from quantum_trader.risk.policy_source import StorePolicySource
+from quantum_trader.status.registry import ModuleHandle
+from quantum_trader.strategy.meta_controller import MetaControllerConfig, MetaStrategyController
+from quantum_trader.strategy.regime import RegimeDetector
+from quantum_trader.strategy.selector import RegimeRuleSelector, StrategySelector
+from quantum_trader.strategy.sizing import FixedFractionalSizer, PositionSizer
+from quantum_trader.strategy.strategies import default_strategies
+
+#: the strategy selector for each ``QT_SELECTOR`` (the learning agents add theirs here)
+SELECTORS: dict[str, Callable[[ModuleHandle | None], StrategySelector]] = {
+    "regime_rules": lambda handle: RegimeRuleSelector(handle=handle),
+}
+#: the position sizer for each ``QT_SIZER``
+SIZERS: dict[str, Callable[[], PositionSizer]] = {
+    "fixed_fractional": FixedFractionalSizer,
+}
+#: the intelligence modules that weigh the ensemble's members (else: equal weights)
+WEIGHING_MODULES = ("memory_states", "reinforcement", "covariate_shift")
+
+
+def labels(settings: Settings) -> LabelSpec:
+    """The label every member predicts: the direction ``label_horizon`` candles ahead."""
+    # FLAT covers a round trip at the taker fee: a smaller move cannot be traded at a profit.
+    return LabelSpec(horizon=settings.label_horizon, dead_zone=2 * settings.taker_fee)
+
+
+def register_decision_modules(rt: Runtime) -> dict[str, ModuleHandle]:
+    """The status handles of the members, the registry, the ensemble and the strategies."""
+    settings = rt.settings
+    handles = {
+        name: rt.register(name, f"ensemble member ({name})")
+        for name in ("xgb", "lgbm", "nhits", "patchtst")
+    }
+    handles["model_registry"] = rt.register(
+        "model_registry", "versions, stages, lineage and content-hashed artifacts"
+    )
+    handles["ensemble"] = rt.register(
+        "ensemble",
+        f"weighted soft vote of {','.join(settings.ensemble_models)}, "
+        f"min consensus {settings.min_consensus}",
+    )
+    handles["strategies"] = rt.register(
+        "strategies", "TrendFollowing / MeanReversion / Breakout / Neutral, chosen by regime"
+    )
+    return handles
+
+
+class PipelineComposer:
+    """Builds the pipeline's modules once the session (bus, clock, portfolio) exists.
+
+    State is scoped to the run: a replay restoring what an earlier replay of the same candles
+    learned would be look-ahead (``app/run_scope.py``); the kill switch is never scoped.
+    """
+
+    def __init__(
+        self,
+        rt: Runtime,
+        lifecycle: Lifecycle,
+        registry: ModelRegistry,
+        artifacts: LocalArtifactStore,
+        symbols: Sequence[str],
+        references: Mapping[str, ShiftReference],
+        handles: Mapping[str, ModuleHandle],
+    ) -> None:
+        self.rt = rt
+        self.lifecycle = lifecycle
+        self.registry = registry
+        self.artifacts = artifacts
+        self.symbols = list(symbols)
+        self.references = references  # each symbol's training features, summarised
+        self.handles = handles
+        self.intelligence: Intelligence | None = None
+        self.controller: MetaStrategyController | None = None
+        self.risk: RiskEngine | None = None
+
+    def __call__(self, context: TradingContext) -> PipelineParts:
+        settings = self.rt.settings
+        view = PortfolioRiskView(context)
+        intelligence = self._intelligence()
+        ensembles = self._ensembles(intelligence)
+        regime = self._regime()
+        self.controller = self._controller(view)
+        self.risk = self._risk(view)
+        return PipelineParts(
+            ensembles=ensembles,
+            intelligence=intelligence,
+            regime=regime,
+            controller=self.controller,
+            selector=SELECTORS[settings.selector](self.handles.get("strategies")),
+            strategies=default_strategies(),
+            sizer=SIZERS[settings.sizer](),
+            risk=self.risk,
+            policy=StorePolicySource(self.rt.policies),
+            risk_view=view,
+            handles=self.handles,
+        )
+
+    def _intelligence(self) -> Intelligence:
+        rt = self.rt
+        config = dataclasses.replace(
+            IntelligenceConfig.from_settings(rt.settings),
+            state_prefix=f"intelligence/{rt.run_id}",
+        )
+        intelligence = Intelligence(
+            config,
+            bus=rt.bus,
+            registry=rt.status,
+            repository=SqlIntelligenceStateRepository(rt.db),
+        )
+        self.intelligence = intelligence
+        # what it learned is saved when the run stops
+        self.lifecycle.start(Hooks("intelligence", stop=lambda: intelligence.save(rt.clock.now())))
+        return intelligence
+
+    def _ensembles(self, intelligence: Intelligence) -> dict[str, Ensemble]:
+        settings = self.rt.settings
+        weights: WeightProvider = (
+            IntelligenceWeights(intelligence, self.rt.clock.now)
+            if any(intelligence.config.is_on(m) for m in WEIGHING_MODULES)
+            else EqualWeights()
+        )
+        loaders = self._loaders()
+        scopes: dict[str, str] = dict.fromkeys(ARCHITECTURES, FORECAST_SCOPE)
+        ensembles = {}
+        for symbol in self.symbols:
+            members = load_members(
+                settings.ensemble_models,
+                symbol,
+                settings.label_horizon,
+                self.registry,
+                self.artifacts,
+                self.handles,
+                loaders,
+                scopes,
+            )
+            ensembles[symbol] = Ensemble(
+                EnsembleConfig.from_settings(settings),
+                members,
+                weights,
+                handle=self.handles.get("ensemble"),
+            )
+            if intelligence.covariate is not None and symbol in self.references:
+                # every member of this symbol was trained on this window: one shared reference
+                for model in settings.ensemble_models:
+                    intelligence.covariate.set_reference(model, self.references[symbol], symbol)
+        return ensembles
+
+    def _loaders(self) -> dict[str, MemberLoader]:
+        """Each member's loader, counting the production artifacts it opens; a global
+        forecaster serves every symbol, so its session is loaded once, not once per symbol."""
+        counted = self.handles.get("model_registry")
+        loaders = {n: _counting(loader, counted) for n, loader in DEFAULT_LOADERS.items()}
+        return loaders | {
+            n: _load_once(_counting(forecast_loader(labels(self.rt.settings)), counted))
+            for n in ARCHITECTURES
+        }
+
+    def _regime(self) -> RegimeDetector | None:
+        rt = self.rt
+        if not rt.settings.regime_detection_enabled:
+            rt.register("regime_detector", "")
+            return None
+        return RegimeDetector(bus=rt.bus, status=rt.status)
+
+    def _controller(self, view: PortfolioRiskView) -> MetaStrategyController | None:
+        rt = self.rt
+        if not rt.settings.meta_strategy_enabled:
+            rt.register("meta_strategy_controller", "")
+            return None
+        controller = MetaStrategyController(
+            config=MetaControllerConfig(),
+            portfolio=view,
+            store=rt.policies,
+            journal=RunScopedModeJournal(SqlRiskRepository(rt.db)),
+            clock=rt.clock,
+            status=rt.status,
+        )
+
+        def start(_ctx: object) -> None:
+            controller.attach(rt.bus)
+            controller.start(rt.scheduler, start_at=rt.clock.now())
+
+        self.lifecycle.start(Hooks("meta_strategy_controller", start=start))
+        return controller
+
+    def _risk(self, view: PortfolioRiskView) -> RiskEngine:
+        rt, clock, batch = self.rt, self.rt.clock, self.rt.settings.replay_batch_votes
+        repo = SqlRiskRepository(rt.db)
+        # batched while the replay lasts (QT_REPLAY_BATCH_VOTES: the replay's batch work;
+        # false journals each decision as live does); once the clock is the wall's, each
+        # decision is written before its order (run_scope.py)
+        journal = RunScopedRiskJournal(
+            repo,
+            replaying=lambda: batch and not (isinstance(clock, ReplayThenWallClock) and clock.live),
+        )
+        self.lifecycle.start(Hooks("risk_safety.journal", stop=journal.flush))
+        risk = RiskEngine(
+            config=RiskConfig(),
+            portfolio=view,
+            policy=StorePolicySource(rt.policies),
+            kill_switch=KillSwitch(repo, rt.clock),  # global: a person's decision, never scoped
+            journal=journal,
+            clock=rt.clock,
+            bus=rt.bus,
+            status=rt.status,
+            run_id=rt.run_id,
+        )
+        self.lifecycle.start(Hooks("risk_safety", start=lambda _ctx: risk.attach(rt.bus)))
+        return risk
+
+
+def _load_once(loader: MemberLoader) -> MemberLoader:
+    """A loader that returns the same member for the same artifact folder."""
+    loaded: dict[Path, Member] = {}
+
+    def load(directory: Path, handle: ModuleHandle | None) -> Member:
+        if directory not in loaded:
+            loaded[directory] = loader(directory, handle)
+        return loaded[directory]
+
+    return load
+
+
+def _counting(loader: MemberLoader, handle: ModuleHandle | None) -> MemberLoader:
+    """A loader that counts each production artifact it really opened (evidence, not a tally)."""
+
+    def load(directory: Path, member_handle: ModuleHandle | None) -> Member:
+        member = loader(directory, member_handle)
+        if handle is not None:
+            handle.count("production_loads")
+        return member
+
+    return load

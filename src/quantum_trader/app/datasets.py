@@ -1,0 +1,56 @@
+"""The main job's training inputs from its market data: each symbol's training dataset, the
+covariate-shift references summarised from them, and the funding rates as domain records."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pandas as pd
+
+from quantum_trader.app.compose import labels
+from quantum_trader.app.data_sources import ReplayData
+from quantum_trader.app.training import training_dataset
+from quantum_trader.config.settings import Settings
+from quantum_trader.domain.market import FundingRate
+from quantum_trader.features.dataset import Dataset
+from quantum_trader.intelligence.covariate_shift import ShiftReference
+from quantum_trader.intelligence.service import IntelligenceConfig
+
+
+def funding_rates(data: ReplayData) -> dict[str, list[FundingRate]]:
+    return {
+        symbol: [
+            FundingRate(symbol, int(t), float(r))
+            for t, r in zip(frame["funding_time"], frame["rate"], strict=True)
+        ]
+        for symbol, frame in data.funding.items()
+    }
+
+
+def training_datasets(settings: Settings, data: ReplayData) -> dict[str, Dataset]:
+    """Each symbol's features and labels on the history before the replay."""
+    market = data.history.get("BTCUSDT")
+    return {
+        symbol: training_dataset(
+            symbol,
+            settings.timeframe,
+            frame,
+            data.funding.get(symbol),
+            market,
+            labels(settings),
+        )
+        for symbol, frame in data.history.items()
+    }
+
+
+def shift_references(
+    settings: Settings, datasets: Mapping[str, Dataset]
+) -> dict[str, ShiftReference]:
+    """Each symbol's training reference for the covariate-shift monitor (its labelled rows)."""
+    config = IntelligenceConfig.from_settings(settings)
+    if not config.is_on("covariate_shift"):
+        return {}
+    return {
+        symbol: ShiftReference.fit(data.x[~pd.isna(data.y)], data.names, config.covariate)
+        for symbol, data in datasets.items()
+    }

@@ -1,0 +1,107 @@
+"""What a main-job run reports: its summary (the decision path's story), and the metrics, trades
+and HTML report written by a spawned worker process."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from quantum_trader.app.data_sources import ReplayData
+from quantum_trader.app.live import LiveReport
+from quantum_trader.app.training import TrainingReport
+from quantum_trader.decision.inputs import PipelineStats
+from quantum_trader.domain.time import MS_PER_DAY, fmt, timeframe_ms
+from quantum_trader.engine.session import SessionResult
+
+#: the summary keys the HTML report shows, in this order
+REPORT_KEYS = (
+    "data", "synthetic", "replay", "live", "models_trained", "decisions", "signals",
+    "strategies_chosen", "trade_intents", "risk_decisions", "orders_sent",
+    "regimes_at_end", "risk_mode", "trading_state", "trades",
+)  # fmt: skip
+
+
+def run_summary(
+    run_id: str,
+    timeframe: str,
+    data: ReplayData,
+    stats: PipelineStats,
+    result: SessionResult | None,
+    training: Sequence[TrainingReport],
+    live: LiveReport,
+    *,
+    risk_mode: str,
+    trading_state: str,
+) -> dict[str, Any]:
+    """The run's summary: data, replay window, what was trained and what the decision path did."""
+    # the last replayed close (the clock's now only until a live phase moves it to wall time)
+    replay_end = max(int(f["open_time"].iloc[-1]) for f in data.frames.values())
+    replay_end += timeframe_ms(timeframe)
+    summary: dict[str, Any] = {
+        "run_id": run_id,
+        "data": data.origin,
+        "synthetic": data.synthetic,
+        "symbols": sorted(data.frames),
+        "timeframe": timeframe,
+        "replay": f"{fmt(data.replay_start)} → {fmt(replay_end)}",
+        "replay_days": round((replay_end - data.replay_start) / MS_PER_DAY, 1),
+        "live": live.summary(),
+        "models_trained": [
+            f"{r.key} v{r.version} ({r.seconds:.1f}s)" for r in training if r.trained
+        ],
+        "decisions": stats.decisions,
+        "signals": dict(stats.signals),
+        "strategies_chosen": dict(stats.strategies),
+        "trade_intents": stats.intents,
+        "risk_decisions": dict(stats.risk),
+        "orders_sent": stats.orders,
+        "regimes_at_end": dict(stats.last_regimes),
+        "risk_mode": risk_mode,
+        "trading_state": trading_state,
+    }
+    if result is not None:
+        summary["metrics"] = result.metrics.to_dict()
+        summary["trades"] = len(result.trades)
+    return summary
+
+
+def _write_outputs(
+    result: SessionResult,
+    frames: Mapping[str, pd.DataFrame],
+    out_dir: Path,
+    summary: Mapping[str, Any],
+) -> dict[str, Path]:
+    from quantum_trader.backtester.report import ReportSection, write_outputs
+
+    # the decision path's story, under the equity and candle charts
+    section = ReportSection(
+        f"Run {summary.get('run_id')}: decision path",
+        [(k, json.dumps(summary.get(k), default=str)) for k in REPORT_KEYS],
+    )
+    return write_outputs(result, frames, out_dir, sections=[section])
+
+
+def write_outputs_in_worker(
+    result: SessionResult,
+    frames: Mapping[str, pd.DataFrame],
+    out_dir: Path,
+    summary: dict[str, Any],
+) -> dict[str, Path]:
+    """Metrics, trades and the Plotly report with the run's decision-path section, written by a
+    spawned worker process (the figure, every candle as JSON, is megabytes of HTML: batch work
+    that would otherwise set the serving process's peak memory); then ``summary.json``, with
+    the outputs' paths added to ``summary``."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        outputs = pool.submit(_write_outputs, result, dict(frames), out_dir, summary).result()
+    summary["report"] = str(outputs["report"])
+    outputs["summary"] = outputs["report"].with_name("summary.json")
+    summary["outputs"] = {k: str(v) for k, v in outputs.items()}
+    outputs["summary"].write_text(json.dumps(summary, indent=2, sort_keys=True, default=str))
+    return outputs
