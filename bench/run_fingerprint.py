@@ -10,7 +10,9 @@ home alone prints its fingerprint as JSON. Sections: the orders, fills, trades, 
 curve, risk decisions, risk state and mode changes, policy versions, the learned intelligence
 state, every module's evidence counters and state, the registered model versions (artifact
 hashes: training was bit-identical), the run summary and the metrics (final equity, ledger
-digest, event-log hash). The run id and wall-clock times are left out: they differ by design.
+digest, event-log hash). Wall-clock times and machine measurements are left out: they differ
+by design. The run id is masked in every row; the ledger digest and the event-log hash include
+it, so compare runs made with the same run id (``run_main_job(..., run_id=...)``).
 """
 
 from __future__ import annotations
@@ -48,8 +50,14 @@ TABLES: dict[str, tuple[str, str]] = {
     "risk_trading_state": ("at, previous, state, reason, changed_by, halt_latched", "id"),
     "risk_mode_changes": ("at, previous, mode, reasons_json, health_json, policy_version", "id"),
     "policy_versions": ("key, version, value_json, changed_at, changed_by, reason", "id"),
-    "model_versions": ("model, scope, horizon, version, stage, artifact_hash", "id"),
+    "model_versions": ("model, scope, horizon, version, stage", "id"),
 }
+
+#: evidence counters that measure the machine or the wall clock, not what the run did
+VOLATILE_COUNTERS = {"policy_refreshes", "training_worker_peak_rss_mib"}
+#: sections shown but not compared: the forecasters' ONNX files differ in bytes between two
+#: trainings of the same weights (their votes are equal: ``intelligence_state`` holds them)
+INFORMATIONAL = {"artifact_hashes"}
 
 #: summary keys that name the run or the machine, not what it did
 SUMMARY_VOLATILE = {"run_id", "report", "outputs", "models_trained"}
@@ -73,8 +81,17 @@ def fingerprint(home: Path) -> dict[str, Any]:
         _mask(key, run_id): json.loads(state)
         for key, state in db.execute("SELECT key, state_json FROM intelligence_state ORDER BY key")
     }
+    out["artifact_hashes"] = db.execute(
+        "SELECT model, scope, version, artifact_hash FROM model_versions ORDER BY id"
+    ).fetchall()
     out["module_status"] = {
-        name: {"enabled": enabled, "state": state, "counters": json.loads(counters)}
+        name: {
+            "enabled": enabled,
+            "state": state,
+            "counters": {
+                k: v for k, v in json.loads(counters).items() if k not in VOLATILE_COUNTERS
+            },
+        }
         for name, enabled, state, counters in db.execute(
             "SELECT name, enabled, state, counters_json FROM module_status ORDER BY name"
         )
@@ -94,7 +111,8 @@ def digest(section: Any) -> str:
 
 def compare(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     """Names of the sections that differ."""
-    return [k for k in sorted(before.keys() | after.keys()) if before.get(k) != after.get(k)]
+    keys = sorted((before.keys() | after.keys()) - INFORMATIONAL)
+    return [k for k in keys if before.get(k) != after.get(k)]
 
 
 def main(argv: list[str]) -> int:
@@ -108,6 +126,8 @@ def main(argv: list[str]) -> int:
     differing = compare(before, after)
     for name in sorted(before.keys() | after.keys()):
         flag = "DIFFERS" if name in differing else "same"
+        if name in INFORMATIONAL:
+            flag = "(info)" if before.get(name) != after.get(name) else "same"
         b, a = before.get(name), after.get(name)
         size = len(b) if isinstance(b, list | dict) else ""
         print(f"{name:<20} {flag:<8} {digest(b)} {digest(a)} {size}")

@@ -186,8 +186,7 @@ def test_trade_closed_event_is_published_with_the_trade() -> None:
     ("quantity", "fills"), [(1.0, [1.0]), (1.0, [0.4, 0.6]), (0.3, [0.1, 0.1, 0.1]), (2.0, [0.5])]
 )
 def test_fast_filled_order_equals_domain_apply_fill(quantity: float, fills: list[float]) -> None:
-    from quantum_trader.domain.orders import Order
-    from quantum_trader.execution.simulated.exchange import filled_order
+    from quantum_trader.domain.orders import Order, filled_order
 
     fast = slow = Order("c-1", "BTCUSDT", Side.BUY, OrderType.LIMIT, quantity, 0, price=10.0)
     for i, q in enumerate(fills, start=1):

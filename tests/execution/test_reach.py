@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from quantum_trader.engine.engine import BarColumns
-from quantum_trader.execution.simulated.exchange import _Reach
+from quantum_trader.execution.simulated.reach import Reach
 
 
 def _columns(n: int, seed: int) -> BarColumns:
@@ -19,7 +19,7 @@ def _columns(n: int, seed: int) -> BarColumns:
 
 def test_reach_agrees_with_a_search_of_the_stretch() -> None:
     bars = _columns(1_000, seed=3)  # not a multiple of the block size: the last block is short
-    reach = _Reach(bars)
+    reach = Reach(bars)
     rng = np.random.default_rng(4)
     for _ in range(2_000):
         start = int(rng.integers(0, 999))

@@ -13,32 +13,29 @@ from __future__ import annotations
 import random
 from bisect import bisect_left
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
-
-import numpy as np
 
 from quantum_trader.domain.columns import CandleColumns
 from quantum_trader.domain.errors import (
-    DomainValidationError,
-    InvalidTransitionError,
     OrderRejectedError,
 )
 from quantum_trader.domain.orders import (
-    ALLOWED_TRANSITIONS,
     Fill,
     Order,
     OrderStatus,
     OrderType,
     Side,
     build_fill,
-    build_order,
+    filled_order,
 )
 from quantum_trader.domain.positions import Position
 from quantum_trader.execution.instruments import SymbolSpec
 from quantum_trader.execution.simulated.fees import FeeSchedule
 from quantum_trader.execution.simulated.funding import FundingSchedule
 from quantum_trader.execution.simulated.matching import candle_path, first_touch
+from quantum_trader.execution.simulated.order_codec import order_from_dict, order_to_dict
+from quantum_trader.execution.simulated.reach import Reach
 from quantum_trader.execution.venue import ExecutionListener
 from quantum_trader.portfolio.portfolio import Portfolio, PositionState
 
@@ -74,45 +71,6 @@ class _Book:
         self.next_funding = -1  # set on the first candle
 
 
-_BLOCK = 64  # candles per block of ``_Reach``'s block extremes
-
-
-class _Reach:
-    """Where a symbol's candles can reach a liquidation price, answered without searching a
-    stretch candle by candle (fast-forward asks once per stretch).
-
-    Two levels: the lowest low and the highest high from each candle to the end of the data
-    (with low leverage a long's price is almost always out of reach for good), and the same
-    extremes per block of ``_BLOCK`` candles, as Python lists (a short's price at 1x, twice
-    its entry, is often reached some day, but hardly ever within the stretch's one or two
-    blocks). Only when both say "maybe" is the stretch itself searched.
-    """
-
-    __slots__ = ("bars", "block_high", "block_low", "high_after", "low_after")
-
-    def __init__(self, bars: CandleColumns) -> None:
-        self.bars = bars
-        self.low_after = np.minimum.accumulate(bars.low[::-1])[::-1]
-        self.high_after = np.maximum.accumulate(bars.high[::-1])[::-1]
-        pad = (0, -len(bars.low) % _BLOCK)
-        lows = np.pad(bars.low, pad, constant_values=np.inf)
-        highs = np.pad(bars.high, pad, constant_values=-np.inf)
-        self.block_low: list[float] = lows.reshape(-1, _BLOCK).min(axis=1).tolist()
-        self.block_high: list[float] = highs.reshape(-1, _BLOCK).max(axis=1).tolist()
-
-    def low_may_reach(self, start: int, stop: int, price: float) -> bool:
-        """False when no low of candles ``[start, stop)`` is at or below ``price``."""
-        return self.low_after.item(start) <= price and (
-            min(self.block_low[start // _BLOCK : (stop - 1) // _BLOCK + 1]) <= price
-        )
-
-    def high_may_reach(self, start: int, stop: int, price: float) -> bool:
-        """False when no high of candles ``[start, stop)`` is at or above ``price``."""
-        return self.high_after.item(start) >= price and (
-            max(self.block_high[start // _BLOCK : (stop - 1) // _BLOCK + 1]) >= price
-        )
-
-
 class _NullListener:
     def on_order_update(self, order: Order) -> None:
         return None
@@ -143,7 +101,7 @@ class SimulatedExchange:
         # _arrival[cid] is the symbol's candle count at submission, _bars[symbol] the count so far.
         self._arrival: dict[str, int] = {}
         self._books: dict[str, _Book] = {}
-        self._reach: dict[str, _Reach] = {}
+        self._reach: dict[str, Reach] = {}
         self._liquidation = self.config.liquidation
         self._no_slippage = self.config.slippage_bps == 0 and self.config.random_slippage_bps <= 0
         self._maker_rate = self.config.fees.maker
@@ -294,7 +252,7 @@ class SimulatedExchange:
             liq = state.liq_price
             reach = self._reach.get(symbol)
             if reach is None or reach.bars is not bars:
-                reach = self._reach[symbol] = _Reach(bars)
+                reach = self._reach[symbol] = Reach(bars)
             # the stretch is only searched when the rest of the data comes near the price
             if qty > 0:
                 if reach.low_may_reach(start, stop, liq):
@@ -529,7 +487,7 @@ class SimulatedExchange:
         rng_state = self._rng.getstate()
         return {
             "open_orders": [
-                _order_dict(self._orders[c]) for s in sorted(self._open) for c in self._open[s]
+                order_to_dict(self._orders[c]) for s in sorted(self._open) for c in self._open[s]
             ],
             "next_funding": {s: b.next_funding for s, b in sorted(self._books.items())},
             "fill_seq": self._fill_seq,
@@ -560,86 +518,3 @@ class SimulatedExchange:
         for symbol, book in self._books.items():
             book.bars = int(snap["bars"][symbol])
             book.next_funding = int(snap["next_funding"][symbol])
-
-
-def filled_order(order: Order, quantity: float, price: float, time: int) -> Order:
-    """The same result as ``order.apply_fill(quantity, price, time)``, built with one constructor
-    call: ``dataclasses.replace`` twice per fill was the largest cost of a replay's fill path.
-    The state machine and the overfill rule are checked the same way (tests compare both)."""
-    remaining = order.quantity - order.filled_quantity  # ``order.remaining`` without the call
-    if quantity > max(remaining, 0.0) * (1 + 1e-9):
-        raise DomainValidationError(
-            "Fill",
-            "quantity",
-            quantity,
-            f"exceeds remaining {order.remaining} of {order.client_order_id}",
-        )
-    filled = min(order.filled_quantity + quantity, order.quantity)
-    average = (order.average_price * order.filled_quantity + price * quantity) / filled
-    done = filled >= order.quantity * (1 - 1e-9)
-    status = OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED
-    if status not in ALLOWED_TRANSITIONS[order.status]:
-        raise InvalidTransitionError(
-            f"order {order.client_order_id}: {order.status} → {status} is not allowed"
-        )
-    return build_order(
-        order.client_order_id,
-        order.symbol,
-        order.side,
-        order.order_type,
-        order.quantity,
-        order.created_at,
-        order.price,
-        order.stop_price,
-        order.reduce_only,
-        status,
-        order.quantity if done else filled,
-        average,
-        time,
-        order.reason,
-    )
-
-
-def _order_dict(order: Order) -> dict[str, Any]:
-    return {
-        "client_order_id": order.client_order_id,
-        "symbol": order.symbol,
-        "side": order.side.value,
-        "order_type": order.order_type.value,
-        "quantity": order.quantity,
-        "created_at": order.created_at,
-        "price": order.price,
-        "stop_price": order.stop_price,
-        "reduce_only": order.reduce_only,
-        "status": order.status.value,
-        "filled_quantity": order.filled_quantity,
-        "average_price": order.average_price,
-        "updated_at": order.updated_at,
-        "reason": order.reason,
-    }
-
-
-def order_to_dict(order: Order) -> dict[str, Any]:
-    """A JSON-safe dict of an order (for checkpoints and persistence)."""
-    return _order_dict(order)
-
-
-def order_from_dict(raw: Mapping[str, Any]) -> Order:
-    return replace(
-        Order(
-            client_order_id=raw["client_order_id"],
-            symbol=raw["symbol"],
-            side=Side(raw["side"]),
-            order_type=OrderType(raw["order_type"]),
-            quantity=float(raw["quantity"]),
-            created_at=int(raw["created_at"]),
-            price=raw["price"],
-            stop_price=raw["stop_price"],
-            reduce_only=bool(raw["reduce_only"]),
-        ),
-        status=OrderStatus(raw["status"]),
-        filled_quantity=float(raw["filled_quantity"]),
-        average_price=float(raw["average_price"]),
-        updated_at=raw["updated_at"],
-        reason=raw["reason"],
-    )
