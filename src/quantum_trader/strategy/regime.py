@@ -22,25 +22,18 @@ import math
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 
 from quantum_trader.bus import topics
 from quantum_trader.bus.envelope import Event
 from quantum_trader.bus.port import EventBus
 from quantum_trader.domain.errors import DataError, DomainValidationError
 from quantum_trader.domain.market import Candle
+from quantum_trader.domain.market import Regime as Regime  # its home; imported from here too
 from quantum_trader.domain.time import fmt
 from quantum_trader.status.registry import StatusRegistry
 
 MODULE = "regime_detector"
 MARKET = "MARKET"
-
-
-class Regime(StrEnum):
-    BULL = "BULL"
-    BEAR = "BEAR"
-    SIDEWAYS = "SIDEWAYS"
-    VOLATILE = "VOLATILE"
 
 
 @dataclass(frozen=True, slots=True)
