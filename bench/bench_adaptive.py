@@ -108,7 +108,7 @@ VARIANTS = {
 def replay(runs: list[SymbolRun]) -> None:
     clock = SimulatedClock(0)
     bus = InProcessBus(clock)
-    events = {MODEL_DRIFT_DETECTED: 0, MODEL_COVARIATE_SHIFT: 0}
+    events = {MODEL_DRIFT_DETECTED.name: 0, MODEL_COVARIATE_SHIFT.name: 0}
     for topic in events:
         bus.subscribe(topic, lambda e: events.__setitem__(e.type, events[e.type] + 1))
     registries = {name: StatusRegistry(clock) for name in VARIANTS}

@@ -5,8 +5,14 @@ import pytest
 import redis
 
 from quantum_trader.adapters.redis_bus import RedisStreamsBus
-from quantum_trader.bus import Event
+from quantum_trader.bus import Event, publish_event, subscribe_records, topics
 from quantum_trader.clock import SimulatedClock
+from quantum_trader.domain.events import OrderFilled
+from quantum_trader.domain.orders import Fill, Order, OrderIntent, OrderStatus, OrderType, Side
+from quantum_trader.domain.policy import RiskMode
+from quantum_trader.domain.positions import Trade
+from quantum_trader.domain.risk import Outcome, RiskDecision, TradingState
+from quantum_trader.execution.events import FILL_EVENT_KEYS, fill_event_values
 
 
 @pytest.fixture
@@ -29,11 +35,43 @@ def test_events_cross_processes_with_the_same_envelope(client: redis.Redis, pref
     producer = RedisStreamsBus(client, clock, group="ai", consumer="p", prefix=prefix)
     consumer = RedisStreamsBus(client, clock, group="ai", consumer="w1", prefix=prefix)
     seen: list[Event] = []
-    consumer.subscribe("market.candle.closed", seen.append)
-    sent = [producer.publish("market.candle.closed", {"i": i}, source="feed") for i in range(3)]
+    consumer.subscribe("t", seen.append)
+    sent = [producer.publish("t", {"i": i}, source="feed") for i in range(3)]
     assert consumer.poll() == 3
     assert seen == sent
     assert [e.sequence for e in seen] == sorted(e.sequence for e in seen)
+
+
+def test_typed_records_cross_processes(client: redis.Redis, prefix: str) -> None:
+    """Records published in one process arrive as equal records in another, whether published
+    through the codec or through the execution fast path (values in the topic's key order)."""
+    clock = SimulatedClock(42)
+    producer = RedisStreamsBus(client, clock, group="engine", consumer="p", prefix=prefix)
+    consumer = RedisStreamsBus(client, clock, group="risk", consumer="w1", prefix=prefix)
+    trades: list[Trade] = []
+    decisions: list[RiskDecision] = []
+    fills: list[OrderFilled] = []
+    subscribe_records(consumer, topics.TRADE_CLOSED, trades.append)
+    subscribe_records(consumer, topics.RISK_DECISION, decisions.append)
+    subscribe_records(consumer, topics.ORDER_FILLED, fills.append)
+
+    trade = Trade("t-1", "BTCUSDT", Side.SELL, 0.5, 100.0, 98.0, 1, 9, 1.0, 0.02, 0.001, "s", "tp")
+    intent = OrderIntent("BTCUSDT", Side.BUY, 0.5, OrderType.LIMIT, price=99.5, reason="trend")
+    decision = RiskDecision(
+        "r:1", Outcome.TRIMMED, intent, 0.25, ("max_leverage: 2x",), 9,
+        TradingState.REDUCING, RiskMode.AGGRESSIVE,
+    )  # fmt: skip
+    order = Order("c-1", "BTCUSDT", Side.BUY, OrderType.LIMIT, 0.5, 5, price=99.5)
+    filled = order.apply_fill(0.5, 99.5, 9)
+    fill = Fill("c-1-F1", "c-1", "BTCUSDT", Side.BUY, 0.5, 99.5, 0.01, 9)
+    publish_event(producer, topics.TRADE_CLOSED, trade, source="execution")
+    publish_event(producer, topics.RISK_DECISION, decision, source="risk")
+    producer.publish_record(
+        topics.ORDER_FILLED.name, FILL_EVENT_KEYS, fill_event_values(fill, filled), source="x"
+    )
+    assert consumer.poll() == 3
+    assert trades == [trade] and decisions == [decision]
+    assert fills == [OrderFilled.of(fill, filled)] and fills[0].order_status is OrderStatus.FILLED
 
 
 def test_workers_of_one_group_share_events(client: redis.Redis, prefix: str) -> None:

@@ -115,7 +115,7 @@ def test_known_client_order_id_never_creates_a_second_order() -> None:
     desk.bar("BTCUSDT", HOUR, 30_000.0, 30_100.0, 29_900.0, 30_000.0)
     assert len(desk.orders.fill_log) == 1
     assert desk.portfolio.quantity("BTCUSDT") == 0.5
-    submitted = [e for e in desk.events if e.type == topics.EXECUTION_ORDER_SUBMITTED]
+    submitted = [e for e in desk.events if e.type == topics.ORDER_SUBMITTED.name]
     assert len(submitted) == 1
 
 
@@ -176,10 +176,10 @@ def test_trade_closed_event_is_published_with_the_trade() -> None:
     desk.bar("BTCUSDT", HOUR, 30_000.0, 30_100.0, 29_900.0, 30_000.0)
     desk.orders.submit("BTCUSDT", Side.SELL, 0.5)
     desk.bar("BTCUSDT", 2 * HOUR, 31_000.0, 31_100.0, 30_900.0, 31_000.0)
-    closed = [e for e in desk.events if e.type == topics.EXECUTION_TRADE_CLOSED]
-    assert len(closed) == 1
-    assert closed[0].payload["pnl"] == pytest.approx(500.0)
-    assert closed[0].payload["entry_time"] == HOUR and closed[0].payload["exit_time"] == 2 * HOUR
+    closed = [e for e in desk.events if e.type == topics.TRADE_CLOSED.name]
+    [trade] = [topics.TRADE_CLOSED.decode(e.payload) for e in closed]
+    assert trade.pnl == pytest.approx(500.0)
+    assert trade.entry_time == HOUR and trade.exit_time == 2 * HOUR
 
 
 @pytest.mark.parametrize(
@@ -197,26 +197,43 @@ def test_fast_filled_order_equals_domain_apply_fill(quantity: float, fills: list
         filled_order(fast, quantity * 2, 10.0, 9)
 
 
-def test_hand_built_event_payloads_equal_the_generic_conversion() -> None:
-    """The execution events' payloads are built field by field for speed; they must stay what
-    ``to_payload`` gives for the records (plus the order's state on a fill event)."""
+def test_fast_path_payloads_are_what_the_topic_codecs_encode() -> None:
+    """The execution events are published as values in their topic's key order (the fast path);
+    they must be, key for key and value for value (types included: the event log hashes
+    them), what the topic's codec encodes for the record, and decode back to it."""
     from dataclasses import replace
 
-    from quantum_trader.bus.envelope import to_payload
+    from quantum_trader.domain.canonical import canonical_bytes
+    from quantum_trader.domain.events import OrderFilled
     from quantum_trader.domain.orders import Fill, Order, OrderStatus
     from quantum_trader.domain.positions import Trade
-    from quantum_trader.execution.events import fill_event_payload, order_payload, trade_payload
+    from quantum_trader.execution.events import (
+        FILL_EVENT_KEYS,
+        ORDER_KEYS,
+        TRADE_KEYS,
+        fill_event_values,
+        order_values,
+        trade_values,
+    )
 
     order = Order("c-1", "BTCUSDT", Side.SELL, OrderType.LIMIT, 2.0, 5, price=10.5, reason="x")
     filled = replace(order, status=OrderStatus.FILLED, filled_quantity=2.0, average_price=10.5)
     fill = Fill("c-1-F1", "c-1", "BTCUSDT", Side.SELL, 2.0, 10.5, 0.0042, 7, is_maker=True)
     trade = Trade("t-1", "BTCUSDT", Side.BUY, 2.0, 10.0, 10.5, 1, 7, 1.0, 0.01, -0.002, "s", "tp")
-    assert order_payload(order) == to_payload(order)
-    assert trade_payload(trade) == to_payload(trade)
-    assert fill_event_payload(fill, filled) == to_payload(fill) | {
-        "order_status": "FILLED",
-        "order_filled_quantity": 2.0,
-        "order_average_price": 10.5,
-    }
-    for payload in (order_payload(order), fill_event_payload(fill, filled)):
-        assert all(type(v) in (str, int, float, bool, type(None)) for v in payload.values())
+    cases = [
+        (topics.ORDER_SUBMITTED, ORDER_KEYS, order_values(order), order),
+        (topics.ORDER_UPDATED, ORDER_KEYS, order_values(filled), filled),
+        (
+            topics.ORDER_FILLED,
+            FILL_EVENT_KEYS,
+            fill_event_values(fill, filled),
+            OrderFilled.of(fill, filled),
+        ),
+        (topics.TRADE_CLOSED, TRADE_KEYS, trade_values(trade), trade),
+    ]
+    for topic, keys, values, record in cases:
+        encoded = topic.encode(record)
+        assert keys == topic.keys == tuple(encoded)
+        assert canonical_bytes(values) == canonical_bytes(tuple(encoded.values())), topic.name
+        assert topic.decode(dict(zip(keys, values, strict=True))) == record
+    assert OrderFilled.of(fill, filled).fill == fill

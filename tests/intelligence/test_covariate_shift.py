@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from quantum_trader.bus import InProcessBus
-from quantum_trader.bus.envelope import Event
 from quantum_trader.bus.topics import MODEL_COVARIATE_SHIFT
+from quantum_trader.bus.typed import subscribe_records
 from quantum_trader.clock import SimulatedClock
+from quantum_trader.domain.events import CovariateShift, ShiftAction, ShiftState
 from quantum_trader.intelligence import (
     CovariateShiftConfig,
     CovariateShiftMonitor,
@@ -33,8 +34,8 @@ def test_an_injected_shift_on_real_data_is_found_named_and_down_weighted(
     train, held_out = btc_rows
     clock = SimulatedClock(0)
     bus = InProcessBus(clock)
-    events: list[Event] = []
-    bus.subscribe(MODEL_COVARIATE_SHIFT, events.append)
+    events: list[CovariateShift] = []
+    subscribe_records(bus, MODEL_COVARIATE_SHIFT, events.append)
     handle = StatusRegistry(clock).register("covariate_shift", enabled=True, reason="test")
     monitor = CovariateShiftMonitor(bus, CovariateShiftConfig(down_weight=0.25), handle)
     monitor.fit_reference("xgb", train, FEATURES)
@@ -49,9 +50,9 @@ def test_an_injected_shift_on_real_data_is_found_named_and_down_weighted(
     assert report.started and report.features[0].feature == "log_volume_change"
     assert report.features[0].ks_pvalue < 1e-6
     [event] = events
-    assert event.payload["state"] == "started"
-    assert event.payload["features"][0] == "log_volume_change"
-    assert event.payload["model"] == "xgb" and event.payload["time"] == 2
+    assert event.state is ShiftState.STARTED and event.action is ShiftAction.DOWN_WEIGHT
+    assert event.features[0] == event.evidence[0].feature == "log_volume_change"
+    assert event.model == "xgb" and event.time == 2
 
     weights, changes = monitor.adjust("BTCUSDT", {"xgb": 0.5, "lgbm": 0.5}, now=2)
     assert weights == pytest.approx({"xgb": 0.2, "lgbm": 0.8})  # 0.125 / 0.625 and 0.5 / 0.625
@@ -60,7 +61,7 @@ def test_an_injected_shift_on_real_data_is_found_named_and_down_weighted(
     assert monitor.adjust("ETHUSDT", {"xgb": 0.5, "lgbm": 0.5}, now=2)[1] == []
 
     ended = monitor.check("BTCUSDT", "xgb", held_out, FEATURES, now=3)
-    assert ended.ended and events[-1].payload["state"] == "ended"
+    assert ended.ended and events[-1].state is ShiftState.ENDED
     assert handle.status.counters == {
         "shift_checks": 3,
         "shifts_detected": 1,

@@ -5,9 +5,10 @@ import math
 import numpy as np
 
 from quantum_trader.bus import InProcessBus
-from quantum_trader.bus.envelope import Event
 from quantum_trader.bus.topics import MODEL_DRIFT_DETECTED
+from quantum_trader.bus.typed import subscribe_records
 from quantum_trader.clock import SimulatedClock
+from quantum_trader.domain.events import DriftDetected
 from quantum_trader.intelligence import CusumConfig, CusumDetector, DriftConfig, DriftMonitor
 from quantum_trader.intelligence.ledger import Outcome, Prediction
 from quantum_trader.status import StatusRegistry
@@ -37,11 +38,13 @@ def run(monitor: DriftMonitor, losses: list[float]) -> None:
         monitor.on_outcome(outcome_with_loss(loss, step))
 
 
-def drift_events(cooldown_ms: int, losses: list[float]) -> tuple[list[Event], dict[str, int]]:
+def drift_events(
+    cooldown_ms: int, losses: list[float]
+) -> tuple[list[DriftDetected], dict[str, int]]:
     clock = SimulatedClock(0)
     bus = InProcessBus(clock)
-    events: list[Event] = []
-    bus.subscribe(MODEL_DRIFT_DETECTED, events.append)
+    events: list[DriftDetected] = []
+    subscribe_records(bus, MODEL_DRIFT_DETECTED, events.append)
     registry = StatusRegistry(clock)
     handle = registry.register("drift_detection", enabled=True, reason="test")
     run(DriftMonitor(bus, DriftConfig(cooldown_ms=cooldown_ms), handle), losses)
@@ -52,14 +55,14 @@ def test_one_drift_raises_one_event_with_evidence() -> None:
     losses = loss_stream([600], 1500)
     events, counters = drift_events(cooldown_ms=30 * 24 * HOUR, losses=losses)
     assert len(events) == 1
-    payload = events[0].payload
-    assert payload["model"] == "xgb" and payload["symbol"] == "BTCUSDT"
-    assert payload["side"] == "mean_up"
-    assert payload["statistic"] > payload["threshold"]
-    assert payload["window"] == 200 + payload["points_since_reference"]
-    detected_step = payload["prediction_time"] // HOUR
+    drift = events[0]
+    assert drift.model == "xgb" and drift.symbol == "BTCUSDT"
+    assert drift.side == "mean_up"
+    assert drift.statistic > drift.threshold
+    assert drift.window == 200 + drift.points_since_reference
+    detected_step = drift.prediction_time // HOUR
     assert 600 <= detected_step < 650  # found within 50 outcomes of the change, not before
-    assert payload["time"] == (detected_step + 5) * HOUR
+    assert drift.time == (detected_step + 5) * HOUR
     assert counters["drifts_detected"] == 1 and counters["losses_observed"] == 1500
 
 

@@ -9,7 +9,9 @@ from sqlalchemy import Engine
 from quantum_trader.adapters.sql.intelligence_state import SqlIntelligenceStateRepository
 from quantum_trader.bus import InProcessBus
 from quantum_trader.bus.topics import MODEL_COVARIATE_SHIFT, MODEL_DRIFT_DETECTED
+from quantum_trader.bus.typed import subscribe_records
 from quantum_trader.clock import SimulatedClock
+from quantum_trader.domain.events import CovariateShift, DriftDetected
 from quantum_trader.intelligence import Intelligence, ShiftReference
 from quantum_trader.intelligence.state import StateRepository
 from tests.intelligence.synthetic import HOUR, Member, Replay
@@ -67,9 +69,12 @@ def drive(
             log.append((step, symbol, intel.weights(symbol, MODELS, clock.now())))
 
 
-def recorder(bus: InProcessBus, sink: list[tuple[str, dict[str, Any]]]) -> None:
-    for topic in (MODEL_DRIFT_DETECTED, MODEL_COVARIATE_SHIFT):
-        bus.subscribe(topic, lambda e: sink.append((e.type, dict(e.payload))))
+Alarm = DriftDetected | CovariateShift
+
+
+def recorder(bus: InProcessBus, sink: list[Alarm]) -> None:
+    subscribe_records(bus, MODEL_DRIFT_DETECTED, sink.append)
+    subscribe_records(bus, MODEL_COVARIATE_SHIFT, sink.append)
 
 
 def states(intel: Intelligence) -> dict[str, Any]:
@@ -80,7 +85,7 @@ def test_restart_mid_replay_continues_like_an_uninterrupted_run(db_engine: Engin
     # uninterrupted
     clock = SimulatedClock(0)
     whole, bus = build(clock, SqlIntelligenceStateRepository(db_engine))
-    events_whole: list[tuple[str, dict[str, Any]]] = []
+    events_whole: list[Alarm] = []
     recorder(bus, events_whole)
     log_whole: list[Any] = []
     drive(whole, World(), clock, range(STEPS), log_whole)
@@ -90,7 +95,7 @@ def test_restart_mid_replay_continues_like_an_uninterrupted_run(db_engine: Engin
     world = World()
     clock = SimulatedClock(0)
     first, bus = build(clock, repo)
-    events: list[tuple[str, dict[str, Any]]] = []
+    events: list[Alarm] = []
     recorder(bus, events)
     log: list[Any] = []
     drive(first, world, clock, range(RESTART_AT), log)
@@ -108,11 +113,10 @@ def test_restart_mid_replay_continues_like_an_uninterrupted_run(db_engine: Engin
     assert log == log_whole  # every weight and every WeightChange, bit for bit
     assert events == events_whole
     assert states(second) == states(whole)
-    kinds = [kind for kind, _ in events_whole]
-    assert MODEL_DRIFT_DETECTED in kinds and MODEL_COVARIATE_SHIFT in kinds
-    drift = [p for kind, p in events_whole if kind == MODEL_DRIFT_DETECTED]
-    assert {p["model"] for p in drift} == {"nhits"}
-    assert all(p["prediction_time"] >= BAD_FROM * HOUR for p in drift)
+    drift = [e for e in events_whole if isinstance(e, DriftDetected)]
+    assert drift and any(isinstance(e, CovariateShift) for e in events_whole)
+    assert {e.model for e in drift} == {"nhits"}
+    assert all(e.prediction_time >= BAD_FROM * HOUR for e in drift)
 
 
 def test_cli_show_prints_what_was_saved(tmp_path: Any, monkeypatch: Any) -> None:

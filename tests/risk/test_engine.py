@@ -2,14 +2,15 @@ from __future__ import annotations
 
 import pytest
 
-from quantum_trader.bus import topics
-from quantum_trader.bus.envelope import Event
+from quantum_trader.bus import publish_event, subscribe_records, topics
 from quantum_trader.bus.in_process import InProcessBus
 from quantum_trader.clock.clock import SimulatedClock
+from quantum_trader.domain.orders import Side
 from quantum_trader.domain.policy import TradingPolicy
+from quantum_trader.domain.positions import Trade
+from quantum_trader.domain.risk import TradingStateChange
 from quantum_trader.domain.time import MS_PER_HOUR
 from quantum_trader.risk import (
-    RISK_STATE_CHANGED,
     FixedPolicySource,
     KillSwitch,
     OpenPosition,
@@ -76,8 +77,8 @@ def test_drawdown_moves_state_reducing_then_halted_and_latches() -> None:
     pf.positions["BTCUSDT"] = OpenPosition(0.05, 50_000.0)
     journal = MemoryJournal()
     bus = InProcessBus(clock)
-    seen: list[Event] = []
-    bus.subscribe(RISK_STATE_CHANGED, seen.append)
+    seen: list[TradingStateChange] = []
+    subscribe_records(bus, topics.RISK_STATE_CHANGED, seen.append)
     eng = RiskEngine(
         config=RiskConfig(),
         portfolio=pf,
@@ -102,7 +103,7 @@ def test_drawdown_moves_state_reducing_then_halted_and_latches() -> None:
     assert eng.state is TradingState.ACTIVE
     states = [c.state for c in journal.changes]
     assert states[:2] == [TradingState.REDUCING, TradingState.HALTED]
-    assert [e.payload["state"] for e in seen][:2] == ["REDUCING", "HALTED"]
+    assert seen == journal.changes  # the bus carries what the journal records
 
 
 def test_daily_loss_limit_reduces() -> None:
@@ -123,11 +124,10 @@ def test_cooldown_after_consecutive_losses_from_trade_events() -> None:
     eng = engine(pf, clock)
     eng.attach(bus)
     for k in range(3):
-        bus.publish(
-            topics.EXECUTION_TRADE_CLOSED,
-            {"symbol": "BTCUSDT", "pnl": -10.0, "fees": 1.0, "funding": 0.0, "exit_time": T0 + k},
-            source="test",
+        loss = Trade(
+            f"t{k}", "BTCUSDT", Side.BUY, 0.01, 100.0, 99.0, T0, T0 + k, pnl=-10.0, fees=1.0
         )
+        publish_event(bus, topics.TRADE_CLOSED, loss, source="test")
     d = eng.evaluate(buy(qty=0.01))
     assert d.outcome is Outcome.REJECTED and any("cooldown" in r for r in d.reasons)
     assert eng.evaluate(buy("ETHUSDT", qty=0.1)).outcome is Outcome.APPROVED

@@ -7,13 +7,13 @@ from sqlalchemy import Engine
 
 from quantum_trader.adapters.sql.repositories import SqlPolicyRepository
 from quantum_trader.adapters.sql.repositories_risk import SqlRiskRepository
-from quantum_trader.bus import topics
-from quantum_trader.bus.envelope import Event
+from quantum_trader.bus import subscribe_records, topics
 from quantum_trader.bus.in_process import InProcessBus
 from quantum_trader.bus.policy_store import PolicyStore
 from quantum_trader.clock.clock import SimulatedClock
 from quantum_trader.clock.scheduler import Scheduler
 from quantum_trader.domain.policy import RiskMode
+from quantum_trader.domain.risk import RiskDecision
 from quantum_trader.domain.time import MS_PER_HOUR
 from quantum_trader.risk import (
     KillSwitch,
@@ -58,8 +58,8 @@ def test_forced_drawdown_flips_controller_and_engine_before_next_order(
         bus=bus,
         run_id="replay",
     )
-    decisions: list[Event] = []
-    bus.subscribe(topics.RISK_DECISION, decisions.append)
+    decisions: list[RiskDecision] = []
+    subscribe_records(bus, topics.RISK_DECISION, decisions.append)
 
     price = 50_000.0
     seen_reducing = seen_halted = False
@@ -94,8 +94,8 @@ def test_forced_drawdown_flips_controller_and_engine_before_next_order(
             assert exit_.outcome is Outcome.REJECTED
             seen_halted = True
     assert seen_reducing and seen_halted
-    states = [d.payload["trading_state"] for d in decisions]
-    assert states.index("REDUCING") < states.index("HALTED")
+    states = [d.trading_state for d in decisions]
+    assert states.index(TradingState.REDUCING) < states.index(TradingState.HALTED)
     modes = [c.mode for c in repo.mode_changes()]
     assert modes[0] is RiskMode.MODERATE and RiskMode.CONSERVATIVE in modes
     assert repo.latest_state_change() is not None

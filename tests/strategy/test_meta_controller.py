@@ -6,12 +6,15 @@ from sqlalchemy import Engine
 
 from quantum_trader.adapters.sql.repositories import SqlPolicyRepository
 from quantum_trader.adapters.sql.repositories_risk import SqlRiskRepository
-from quantum_trader.bus import topics
+from quantum_trader.bus import publish_event, topics
 from quantum_trader.bus.in_process import InProcessBus
 from quantum_trader.bus.policy_store import GlobalTradingPolicy, PolicyStore
 from quantum_trader.clock.clock import SimulatedClock
 from quantum_trader.clock.scheduler import Scheduler
+from quantum_trader.domain.events import AlertSeverity, HealthAlert, RegimeChange, RegimeScope
+from quantum_trader.domain.orders import Side
 from quantum_trader.domain.policy import RiskMode
+from quantum_trader.domain.positions import Trade
 from quantum_trader.domain.time import MS_PER_DAY, MS_PER_HOUR
 from quantum_trader.status.registry import StatusRegistry
 from quantum_trader.strategy.meta_controller import (
@@ -107,7 +110,8 @@ def test_climbs_one_step_per_dwell_and_drops_at_once(sqlite_engine: Engine) -> N
     assert modes.index(RiskMode.TURBO) - first_aggr >= 6  # min dwell of 6 hours between steps
     assert store.get("trading.global", GlobalTradingPolicy).risk_mode == "TURBO"
     # a critical alert drops straight to CONSERVATIVE, without waiting for the scheduler
-    bus.publish(topics.HEALTH_ALERT, {"severity": "critical", "message": "venue down"}, source="t")
+    alert = HealthAlert(AlertSeverity.CRITICAL, "venue down")
+    publish_event(bus, topics.HEALTH_ALERT, alert, source="t")
     assert ctl.mode is RiskMode.CONSERVATIVE
     policy = store.get("trading.global", GlobalTradingPolicy)
     assert policy.risk_mode == "CONSERVATIVE" and policy.max_leverage == 1.0
@@ -130,3 +134,25 @@ def test_mode_survives_restart(sqlite_engine: Engine) -> None:
     clock.advance_to(T0 + MS_PER_DAY)
     again, *_ = _controller(sqlite_engine, clock, equity)
     assert again.mode is RiskMode.CONSERVATIVE and again.last_reasons
+
+
+def _regime(scope: RegimeScope, symbol: str, regime: Regime) -> RegimeChange:
+    return RegimeChange(scope, symbol, regime, None, T0, None, None)
+
+
+def test_closed_trades_and_the_market_regime_arrive_as_records(sqlite_engine: Engine) -> None:
+    clock = SimulatedClock(T0)
+    ctl, _, bus, *_ = _controller(sqlite_engine, clock, Equity())
+    # a symbol's regime is not the market's: only the market-wide change reaches the controller
+    for scope, symbol, regime in [
+        (RegimeScope.MARKET, "MARKET", Regime.VOLATILE),
+        (RegimeScope.SYMBOL, "BTCUSDT", Regime.BEAR),
+    ]:
+        publish_event(bus, topics.REGIME_CHANGED, _regime(scope, symbol, regime), source="t")
+    # net PnL decides a loss: the first trade's price gain is eaten by its fees
+    for k, (pnl, fees) in enumerate([(1.0, 1.5), (-2.0, 0.1), (-1.0, 0.0), (-3.0, 0.2)]):
+        trade = Trade(f"t{k}", "BTCUSDT", Side.BUY, 1.0, 100.0, 99.0, T0, T0, pnl=pnl, fees=fees)
+        publish_event(bus, topics.TRADE_CLOSED, trade, source="t")
+    assert ctl.evaluate(T0) is RiskMode.CONSERVATIVE
+    assert ctl.last_reasons == ("4 consecutive losses >= 4",)
+    assert ctl.market_regime is Regime.VOLATILE

@@ -6,11 +6,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from quantum_trader.bus import topics
-from quantum_trader.bus.envelope import Event
+from quantum_trader.bus import subscribe_records, topics
 from quantum_trader.bus.in_process import InProcessBus
 from quantum_trader.clock.clock import SimulatedClock
 from quantum_trader.domain.errors import DataError
+from quantum_trader.domain.events import RegimeChange, RegimeScope
 from quantum_trader.domain.market import Candle
 from quantum_trader.domain.time import MS_PER_HOUR
 from quantum_trader.status.registry import StatusRegistry
@@ -43,19 +43,20 @@ def _mostly(readings: list[Regime | None]) -> Regime | None:
 def test_trend_up_is_bull_and_down_is_bear_and_events_are_published() -> None:
     clock = SimulatedClock(0)
     bus = InProcessBus(clock)
-    events: list[Event] = []
-    bus.subscribe(topics.REGIME_CHANGED, events.append)
+    events: list[RegimeChange] = []
+    subscribe_records(bus, topics.REGIME_CHANGED, events.append)
     registry = StatusRegistry(clock)
     det = RegimeDetector(SMALL, bus=bus, status=registry)
     ups = [det.update(c).regime for c in _candles("AAA", _zigzag(80, 0.003))]
     assert _mostly(ups) is Regime.BULL
     downs = [det.update(c).regime for c in _candles("BBB", _zigzag(80, -0.003, seed=2))]
     assert _mostly(downs) is Regime.BEAR
-    scopes = Counter(e.payload["scope"] for e in events)
-    assert scopes["symbol"] >= 2 and scopes["market"] >= 1
+    scopes = Counter(e.scope for e in events)
+    assert scopes[RegimeScope.SYMBOL] >= 2 and scopes[RegimeScope.MARKET] >= 1
+    assert [e for e in events if e.scope is RegimeScope.MARKET][-1].regime is det.market_regime
     assert det.market_regime in {Regime.BULL, Regime.BEAR}
     counters = registry.get("regime_detector").status.counters
-    assert counters["updates"] == 160 and counters["changes"] == scopes["symbol"]
+    assert counters["updates"] == 160 and counters["changes"] == scopes[RegimeScope.SYMBOL]
 
 
 def test_no_regime_before_warmup_and_time_must_advance() -> None:

@@ -1,7 +1,7 @@
 """The event envelope: what every message on the bus looks like, in-process or across processes.
 
 The payload is a plain JSON-compatible mapping so that a Redis Streams transport can carry the
-same envelope unchanged; typed payloads convert with ``to_payload`` / their own ``from_payload``.
+same envelope unchanged; each topic's record type and codec are in ``bus/topics.py``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 from quantum_trader.domain.records import record_builder
 
-JsonValue = Any  # the payload is JSON-compatible; its shape is defined per topic
+JsonValue = Any  # the payload is JSON-compatible; its shape is its topic's record (bus/topics.py)
 
 
 @dataclass(frozen=True, slots=True)

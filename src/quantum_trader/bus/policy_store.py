@@ -15,10 +15,11 @@ from typing import Any, Protocol, TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from quantum_trader.bus import topics
-from quantum_trader.bus.envelope import Event
 from quantum_trader.bus.port import EventBus
+from quantum_trader.bus.typed import publish_event, subscribe_records
 from quantum_trader.clock.clock import Clock
 from quantum_trader.domain.errors import ConfigError
+from quantum_trader.domain.events import PolicyUpdate
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -156,22 +157,19 @@ class PolicyStore:
     def watch(self, key: str, schema: type[M], listener: Callable[[M], None]) -> None:
         """Call ``listener`` with the new value whenever ``key`` changes."""
 
-        def on_event(event: Event) -> None:
-            if event.payload.get("key") == key:
-                listener(schema.model_validate(event.payload["value"]))
+        def on_update(update: PolicyUpdate) -> None:
+            if update.key == key:
+                listener(schema.model_validate(update.value))
 
-        self._bus.subscribe(topics.POLICY_UPDATED, on_event)
+        subscribe_records(self._bus, topics.POLICY_UPDATED, on_update)
 
     def _publish(self, record: PolicyVersion) -> None:
         self.updates_applied += 1
-        self._bus.publish(
-            topics.POLICY_UPDATED,
-            {
-                "key": record.key,
-                "version": record.version,
-                "value": json.loads(record.value_json),
-                "changed_by": record.changed_by,
-                "reason": record.reason,
-            },
-            source="policy_store",
+        update = PolicyUpdate(
+            key=record.key,
+            version=record.version,
+            value=json.loads(record.value_json),
+            changed_by=record.changed_by,
+            reason=record.reason,
         )
+        publish_event(self._bus, topics.POLICY_UPDATED, update, source="policy_store")

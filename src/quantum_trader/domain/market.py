@@ -1,9 +1,10 @@
-"""Market data records: candles and funding rates."""
+"""Market data records: candles and funding rates; the market regime a detector reads from them."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from enum import StrEnum
 
 from quantum_trader.domain import checks
 from quantum_trader.domain.errors import DomainValidationError
@@ -86,3 +87,13 @@ class FundingRate:
             raise DomainValidationError(
                 "FundingRate", "rate", self.rate, "must be a fraction below 0.05 in size"
             )
+
+
+class Regime(StrEnum):
+    """A market regime (``strategy/regime.py`` classifies candles into one; strategies, the
+    selector and the meta controller read it, and ``regime.changed`` carries it)."""
+
+    BULL = "BULL"
+    BEAR = "BEAR"
+    SIDEWAYS = "SIDEWAYS"
+    VOLATILE = "VOLATILE"

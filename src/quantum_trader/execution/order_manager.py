@@ -34,6 +34,11 @@ from quantum_trader.status.registry import ModuleHandle
 
 MarkSource = Callable[[str], float]
 _INF = float("inf")
+# the wire names of the execution topics, looked up once (published on every order and fill)
+_ORDER_SUBMITTED = topics.ORDER_SUBMITTED.name
+_ORDER_UPDATED = topics.ORDER_UPDATED.name
+_ORDER_FILLED = topics.ORDER_FILLED.name
+_TRADE_CLOSED = topics.TRADE_CLOSED.name
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,7 +216,7 @@ class OrderManager:
         self.pending_orders[cid] = order
         # one event per fill: the fill, with the order's new state (no separate order update)
         self.bus.publish_record(
-            topics.EXECUTION_ORDER_FILLED,
+            _ORDER_FILLED,
             FILL_EVENT_KEYS,
             fill_event_values(fill, order),
             source="execution",
@@ -224,9 +229,7 @@ class OrderManager:
     def on_trade_closed(self, trade: Trade) -> None:
         if self._status is not None:
             self._status.count("trades_closed")
-        self.bus.publish_record(
-            topics.EXECUTION_TRADE_CLOSED, TRADE_KEYS, trade_values(trade), source="execution"
-        )
+        self.bus.publish_record(_TRADE_CLOSED, TRADE_KEYS, trade_values(trade), source="execution")
 
     def _place_bracket(self, entry: Order, bracket: Bracket) -> None:
         exit_side = entry.side.opposite
@@ -255,7 +258,7 @@ class OrderManager:
     def _record(self, order: Order, *, submitted: bool) -> Order:
         self._orders[order.client_order_id] = order
         self.pending_orders[order.client_order_id] = order
-        topic = topics.EXECUTION_ORDER_SUBMITTED if submitted else topics.EXECUTION_ORDER_UPDATED
+        topic = _ORDER_SUBMITTED if submitted else _ORDER_UPDATED
         self.bus.publish_record(topic, ORDER_KEYS, order_values(order), source="execution")
         return order
 

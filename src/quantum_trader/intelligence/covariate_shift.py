@@ -22,6 +22,8 @@ import numpy.typing as npt
 
 from quantum_trader.bus.port import EventBus
 from quantum_trader.bus.topics import MODEL_COVARIATE_SHIFT
+from quantum_trader.bus.typed import publish_event
+from quantum_trader.domain.events import CovariateShift, ShiftAction, ShiftEvidence, ShiftState
 from quantum_trader.domain.signals import WeightChange
 from quantum_trader.intelligence.shift_stats import (
     FloatArray,
@@ -338,11 +340,11 @@ class CovariateShiftMonitor:
         if report.started:
             self._active[key] = severity
             self._count("shifts_detected")
-            self._publish(report, "started")
+            self._publish(report, ShiftState.STARTED)
         elif report.ended:
             del self._active[key]
             self._count("shifts_ended")
-            self._publish(report, "ended")
+            self._publish(report, ShiftState.ENDED)
         return report
 
     def _statistics(
@@ -374,31 +376,28 @@ class CovariateShiftMonitor:
             self._reference_arrays[id(ref)] = cached
         return cached
 
-    def _publish(self, report: ShiftReport, state: str) -> None:
+    def _publish(self, report: ShiftReport, state: ShiftState) -> None:
         if self._bus is None:
             return
         top = report.features[: self.config.top_features]
-        self._bus.publish(
-            MODEL_COVARIATE_SHIFT,
-            {
-                "model": report.model,
-                "symbol": report.symbol,
-                "state": state,
-                "features": [f.feature for f in top],
-                "evidence": [
-                    {"feature": f.feature, "psi": f.psi, "ks": f.ks_statistic, "ks_p": f.ks_pvalue}
-                    for f in top
-                ],
-                "energy": report.energy,
-                "energy_threshold": report.energy_threshold,
-                "severity": report.severity,
-                "rows": report.rows,
-                "action": "abstain" if self.config.down_weight == 0 else "down_weight",
-                "down_weight": self.config.down_weight,
-                "time": report.time,
-            },
-            source=NAME,
+        down_weight = self.config.down_weight
+        event = CovariateShift(
+            model=report.model,
+            symbol=report.symbol,
+            state=state,
+            features=tuple(f.feature for f in top),
+            evidence=tuple(
+                ShiftEvidence(f.feature, f.psi, f.ks_statistic, f.ks_pvalue) for f in top
+            ),
+            energy=report.energy,
+            energy_threshold=report.energy_threshold,
+            severity=report.severity,
+            rows=report.rows,
+            action=ShiftAction.ABSTAIN if down_weight == 0 else ShiftAction.DOWN_WEIGHT,
+            down_weight=down_weight,
+            time=report.time,
         )
+        publish_event(self._bus, MODEL_COVARIATE_SHIFT, event, source=NAME)
 
     def active(self) -> dict[tuple[str, str], float]:
         """(symbol, model) -> severity at the start, for every shift still running."""

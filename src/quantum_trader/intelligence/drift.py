@@ -15,6 +15,8 @@ from typing import Any
 
 from quantum_trader.bus.port import EventBus
 from quantum_trader.bus.topics import MODEL_DRIFT_DETECTED
+from quantum_trader.bus.typed import publish_event
+from quantum_trader.domain.events import DriftDetected
 from quantum_trader.intelligence.detector import CusumConfig, CusumDetector, Detection
 from quantum_trader.intelligence.ledger import Outcome
 from quantum_trader.status.registry import ModuleHandle
@@ -78,24 +80,21 @@ class DriftMonitor:
         self._last_event[key] = now
         self._count("drifts_detected")
         if self._bus is not None:
-            self._bus.publish(
-                MODEL_DRIFT_DETECTED,
-                {
-                    "model": outcome.model,
-                    "symbol": outcome.symbol,
-                    "detector": "cusum",
-                    "side": found.side,
-                    "statistic": found.statistic,
-                    "threshold": found.threshold,
-                    "window": found.window,
-                    "points_since_reference": found.points_since_reference,
-                    "reference_mean_loss": found.reference_mean,
-                    "reference_std_loss": found.reference_std,
-                    "time": now,
-                    "prediction_time": outcome.prediction.prediction_time,
-                },
-                source=NAME,
+            event = DriftDetected(
+                model=outcome.model,
+                symbol=outcome.symbol,
+                detector="cusum",
+                side=found.side,
+                statistic=found.statistic,
+                threshold=found.threshold,
+                window=found.window,
+                points_since_reference=found.points_since_reference,
+                reference_mean_loss=found.reference_mean,
+                reference_std_loss=found.reference_std,
+                time=now,
+                prediction_time=outcome.prediction.prediction_time,
             )
+            publish_event(self._bus, MODEL_DRIFT_DETECTED, event, source=NAME)
         return found
 
     def statistic(self, symbol: str, model: str) -> float | None:

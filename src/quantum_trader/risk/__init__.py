@@ -3,7 +3,7 @@
 from quantum_trader.risk.config import RiskConfig
 from quantum_trader.risk.context import CheckContext
 from quantum_trader.risk.decision import Outcome, RiskDecision, RuleResult, Verdict
-from quantum_trader.risk.engine import RISK_STATE_CHANGED, RiskEngine, approved_intent, run_rules
+from quantum_trader.risk.engine import RiskEngine, approved_intent, run_rules
 from quantum_trader.risk.kill_switch import KillSwitch, KillSwitchState, KillSwitchStore
 from quantum_trader.risk.policy_source import FixedPolicySource, PolicySource, StorePolicySource
 from quantum_trader.risk.portfolio_view import OpenPosition, PortfolioView
@@ -11,7 +11,6 @@ from quantum_trader.risk.ports import RiskJournal
 from quantum_trader.risk.state import CircuitBreaker, TradingState, TradingStateChange
 
 __all__ = [
-    "RISK_STATE_CHANGED",
     "CheckContext",
     "CircuitBreaker",
     "FixedPolicySource",

@@ -1,13 +1,13 @@
-"""Typed records the risk engine produces: rule results and the final decision."""
+"""Rule results; the final decision (:class:`RiskDecision`) is a domain record (``domain/risk.py``),
+re-exported here for the modules that import it from risk."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
 
-from quantum_trader.domain.orders import OrderIntent
-from quantum_trader.domain.policy import RiskMode
-from quantum_trader.risk.state import TradingState
+from quantum_trader.domain.risk import Outcome as Outcome
+from quantum_trader.domain.risk import RiskDecision as RiskDecision
 
 
 class Verdict(StrEnum):
@@ -36,31 +36,3 @@ class RuleResult:
     @classmethod
     def reject(cls, rule: str, reason: str) -> RuleResult:
         return cls(rule, Verdict.REJECT, reason)
-
-
-class Outcome(StrEnum):
-    APPROVED = "APPROVED"
-    TRIMMED = "TRIMMED"
-    REJECTED = "REJECTED"
-
-
-@dataclass(frozen=True, slots=True)
-class RiskDecision:
-    """The verdict on one order intent; published on ``risk.decision`` and persisted.
-
-    ``final_quantity`` is what may be sent (0 when REJECTED); ``reasons`` name the rules that
-    trimmed or rejected, in the words of the rule.
-    """
-
-    decision_id: str
-    outcome: Outcome
-    intent: OrderIntent
-    final_quantity: float
-    reasons: tuple[str, ...]
-    time: int
-    trading_state: TradingState
-    risk_mode: RiskMode
-
-    @property
-    def passed(self) -> bool:
-        return self.outcome is not Outcome.REJECTED

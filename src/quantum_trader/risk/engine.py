@@ -11,10 +11,11 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from quantum_trader.bus import topics
-from quantum_trader.bus.envelope import Event, to_payload
 from quantum_trader.bus.port import EventBus
+from quantum_trader.bus.typed import publish_event, subscribe_records
 from quantum_trader.clock.clock import Clock
 from quantum_trader.domain.orders import OrderIntent
+from quantum_trader.domain.positions import Trade
 from quantum_trader.risk.config import RiskConfig
 from quantum_trader.risk.context import CheckContext
 from quantum_trader.risk.cooldown import LossStreaks
@@ -33,8 +34,6 @@ from quantum_trader.risk.state import (
 from quantum_trader.status.registry import StatusRegistry
 
 MODULE = "risk_safety"
-#: topic of trading-state transitions (not in the foundation's topic list).
-RISK_STATE_CHANGED = "risk.state.changed"
 MAX_PASSES = 5
 
 
@@ -165,7 +164,7 @@ class RiskEngine:
         self._journal.record_state_change(change)
         self._last_change = change
         if self._bus is not None:
-            self._bus.publish(RISK_STATE_CHANGED, to_payload(change), source=MODULE)
+            publish_event(self._bus, topics.RISK_STATE_CHANGED, change, source=MODULE)
         if self._handle is not None:
             self._handle.count("state_changes")
 
@@ -175,14 +174,11 @@ class RiskEngine:
         self._streaks.record(symbol, net_pnl, at=at)
 
     def attach(self, bus: EventBus) -> None:
-        """Follow ``execution.trade.closed`` (a :class:`~quantum_trader.domain.Trade` payload)."""
+        """Follow ``execution.trade.closed``: each closed trade's net PnL feeds the cooldown."""
+        subscribe_records(bus, topics.TRADE_CLOSED, self._on_trade)
 
-        def on_trade(event: Event) -> None:
-            p = event.payload
-            net = float(p["pnl"]) - float(p.get("fees", 0.0)) - float(p.get("funding", 0.0))
-            self.record_trade(str(p["symbol"]), net, at=int(p["exit_time"]))
-
-        bus.subscribe(topics.EXECUTION_TRADE_CLOSED, on_trade)
+    def _on_trade(self, trade: Trade) -> None:
+        self.record_trade(trade.symbol, trade.net_pnl, at=trade.exit_time)
 
     # --- decisions ------------------------------------------------------------------------
     def context(self, intent: OrderIntent) -> CheckContext:
@@ -232,7 +228,7 @@ class RiskEngine:
         )
         self._journal.record_decision(decision)
         if self._bus is not None:
-            self._bus.publish(topics.RISK_DECISION, to_payload(decision), source=MODULE)
+            publish_event(self._bus, topics.RISK_DECISION, decision, source=MODULE)
         if self._handle is not None:
             self._handle.count(f"decisions_{outcome.value.lower()}")
         return decision

@@ -16,27 +16,11 @@ HALTs as long as it is engaged.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
+# the state and its change records are published, so they live in the domain (domain/risk.py)
+from quantum_trader.domain.risk import TradingState as TradingState
+from quantum_trader.domain.risk import TradingStateChange as TradingStateChange
 from quantum_trader.risk.config import RiskConfig
-
-
-class TradingState(StrEnum):
-    ACTIVE = "ACTIVE"
-    REDUCING = "REDUCING"
-    HALTED = "HALTED"
-
-
-@dataclass(frozen=True, slots=True)
-class TradingStateChange:
-    """A transition of the trading state, with why and who (``by``)."""
-
-    at: int
-    previous: TradingState
-    state: TradingState
-    reason: str
-    by: str
-    halt_latched: bool
 
 
 @dataclass(frozen=True, slots=True)

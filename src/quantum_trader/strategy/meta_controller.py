@@ -17,13 +17,15 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from quantum_trader.bus import topics
-from quantum_trader.bus.envelope import Event
 from quantum_trader.bus.policy_store import PolicyStore
 from quantum_trader.bus.port import EventBus
+from quantum_trader.bus.typed import subscribe_records
 from quantum_trader.clock.clock import Clock
 from quantum_trader.clock.scheduler import Scheduler
 from quantum_trader.domain.errors import DomainValidationError
+from quantum_trader.domain.events import AlertSeverity, HealthAlert, RegimeChange, RegimeScope
 from quantum_trader.domain.policy import RiskMode, TradingPolicy
+from quantum_trader.domain.positions import Trade
 from quantum_trader.domain.time import MS_PER_HOUR
 from quantum_trader.risk.policy_source import TRADING_POLICY_KEY, to_global_policy
 from quantum_trader.status.registry import StatusRegistry
@@ -233,9 +235,9 @@ class MetaStrategyController:
     # --- inputs ---------------------------------------------------------------------------
     def attach(self, bus: EventBus) -> None:
         """Follow health alerts (react at once), closed trades and the market regime."""
-        bus.subscribe(topics.HEALTH_ALERT, self._on_alert)
-        bus.subscribe(topics.EXECUTION_TRADE_CLOSED, self._on_trade)
-        bus.subscribe(topics.REGIME_CHANGED, self._on_regime)
+        subscribe_records(bus, topics.HEALTH_ALERT, self._on_alert)
+        subscribe_records(bus, topics.TRADE_CLOSED, self._on_trade)
+        subscribe_records(bus, topics.REGIME_CHANGED, self._on_regime)
 
     def start(self, scheduler: Scheduler, *, start_at: int) -> None:
         """Publish the current mode's policy if none is in force, and schedule evaluations."""
@@ -248,26 +250,26 @@ class MetaStrategyController:
     def record_trade(self, net_pnl: float) -> None:
         self._losses = self._losses + 1 if net_pnl < 0 else 0
 
+    @property
+    def market_regime(self) -> Regime | None:
+        """The market-wide regime the controller last heard of (``regime.changed``)."""
+        return self._regime
+
     def set_market_regime(self, regime: Regime | None) -> None:
         self._regime = regime
 
-    def _on_trade(self, event: Event) -> None:
-        p = event.payload
-        self.record_trade(
-            float(p["pnl"]) - float(p.get("fees", 0.0)) - float(p.get("funding", 0.0))
-        )
+    def _on_trade(self, trade: Trade) -> None:
+        self.record_trade(trade.net_pnl)
 
-    def _on_regime(self, event: Event) -> None:
-        if event.payload.get("scope") == "market":
-            self.set_market_regime(Regime(str(event.payload["regime"])))
+    def _on_regime(self, change: RegimeChange) -> None:
+        if change.scope is RegimeScope.MARKET:
+            self.set_market_regime(change.regime)
 
-    def _on_alert(self, event: Event) -> None:
-        """``health.alert`` payload: ``severity`` (critical|warning|info) and ``message``."""
-        severity = str(event.payload.get("severity", "warning"))
-        message = str(event.payload.get("message", event.payload.get("kind", "alert")))
+    def _on_alert(self, alert: HealthAlert) -> None:
+        """A critical or warning alert caps the mode for ``alert_hold_ms``; any alert re-evaluates."""
         now = self._clock.now()
-        if severity in {"critical", "warning"}:
-            self._alert = (severity, message, now + self._config.alert_hold_ms)
+        if alert.severity is not AlertSeverity.INFO:
+            self._alert = (alert.severity.value, alert.message, now + self._config.alert_hold_ms)
         if self._handle is not None:
             self._handle.count("alerts")
         self.evaluate(now)

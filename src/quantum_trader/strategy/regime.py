@@ -22,25 +22,19 @@ import math
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 
 from quantum_trader.bus import topics
-from quantum_trader.bus.envelope import Event
 from quantum_trader.bus.port import EventBus
+from quantum_trader.bus.typed import publish_event, subscribe_records
 from quantum_trader.domain.errors import DataError, DomainValidationError
+from quantum_trader.domain.events import RegimeChange, RegimeScope
 from quantum_trader.domain.market import Candle
+from quantum_trader.domain.market import Regime as Regime  # its home; imported from here too
 from quantum_trader.domain.time import fmt
 from quantum_trader.status.registry import StatusRegistry
 
 MODULE = "regime_detector"
 MARKET = "MARKET"
-
-
-class Regime(StrEnum):
-    BULL = "BULL"
-    BEAR = "BEAR"
-    SIDEWAYS = "SIDEWAYS"
-    VOLATILE = "VOLATILE"
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,24 +204,11 @@ class RegimeDetector:
         return {s: st.regime for s, st in self._symbols.items()}
 
     def attach(self, bus: EventBus) -> None:
-        """Follow ``market.candle.closed`` (a :class:`Candle` payload)."""
+        """Follow ``market.candle.closed`` (for a detector that is not fed by the pipeline)."""
+        subscribe_records(bus, topics.CANDLE_CLOSED, self._on_candle)
 
-        def on_candle(event: Event) -> None:
-            p = event.payload
-            self.update(
-                Candle(
-                    str(p["symbol"]),
-                    str(p["timeframe"]),
-                    int(p["open_time"]),
-                    float(p["open"]),
-                    float(p["high"]),
-                    float(p["low"]),
-                    float(p["close"]),
-                    float(p["volume"]),
-                )
-            )
-
-        bus.subscribe(topics.MARKET_CANDLE_CLOSED, on_candle)
+    def _on_candle(self, candle: Candle) -> None:
+        self.update(candle)
 
     def update(self, candle: Candle) -> RegimeReading:
         """Feed one closed candle (in time order per symbol)."""
@@ -249,7 +230,9 @@ class RegimeDetector:
             ):
                 previous, state.regime, state.dwell = state.regime, new, 0
                 changed = True
-                self._publish(candle.symbol, "symbol", previous, new, candle.close_time, score, pct)
+                self._publish(
+                    candle.symbol, RegimeScope.SYMBOL, previous, new, candle.close_time, score, pct
+                )
                 self._update_market(candle.close_time)
         if self._handle is not None:
             self._handle.count("updates")
@@ -274,14 +257,14 @@ class RegimeDetector:
         new = leaders[0]
         if new is not self._market:
             previous, self._market = self._market, new
-            self._publish(MARKET, "market", previous, new, at, float("nan"), float("nan"))
+            self._publish(MARKET, RegimeScope.MARKET, previous, new, at, float("nan"), float("nan"))
             if self._handle is not None:
                 self._handle.count("market_changes")
 
     def _publish(
         self,
         symbol: str,
-        scope: str,
+        scope: RegimeScope,
         previous: Regime | None,
         regime: Regime,
         at: int,
@@ -290,16 +273,13 @@ class RegimeDetector:
     ) -> None:
         if self._bus is None:
             return
-        self._bus.publish(
-            topics.REGIME_CHANGED,
-            {
-                "scope": scope,
-                "symbol": symbol,
-                "regime": regime.value,
-                "previous": None if previous is None else previous.value,
-                "time": at,
-                "trend_score": None if math.isnan(score) else score,
-                "vol_percentile": None if math.isnan(pct) else pct,
-            },
-            source=MODULE,
+        change = RegimeChange(
+            scope,
+            symbol,
+            regime,
+            previous,
+            at,
+            None if math.isnan(score) else score,
+            None if math.isnan(pct) else pct,
         )
+        publish_event(self._bus, topics.REGIME_CHANGED, change, source=MODULE)
