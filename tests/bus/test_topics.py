@@ -182,7 +182,6 @@ def test_dead_topics_are_gone_and_the_risk_state_topic_is_registered() -> None:
         assert dead not in BY_NAME
     assert "scheduler.job.ran" not in BY_NAME
     assert BY_NAME["risk.state.changed"].record is TradingStateChange
-    assert topics_module.CANDLE_CLOSED.name == topics_module.MARKET_CANDLE_CLOSED
 
 
 def test_a_payload_that_does_not_fit_is_refused_naming_topic_and_field() -> None:

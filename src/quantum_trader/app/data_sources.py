@@ -20,7 +20,7 @@ from quantum_trader.data.ports import ExchangeMarketData
 from quantum_trader.data.symbols import synthetic_symbol
 from quantum_trader.data.synthetic import SyntheticConfig, generate_market
 from quantum_trader.domain.errors import DataError
-from quantum_trader.domain.time import MS_PER_DAY, timeframe_ms
+from quantum_trader.domain.time import MS_PER_DAY, fmt, timeframe_ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,8 +118,11 @@ def load_replay_data(
     *,
     synthetic: bool,
     exchange: Callable[[], ExchangeMarketData] | None = None,
+    window: tuple[int, int] | None = None,
 ) -> ReplayData:
-    """Frames for the last ``replay_days`` of every configured symbol (or their SYN twins).
+    """Frames for the last ``replay_days`` of every configured symbol (or their SYN twins), or
+    for the candles opening in ``window`` = [start, end) (epoch ms) when given; the history is
+    the ``train_days`` before the replay either way.
 
     Where from: the store; else ``QT_DATA_DIR``; else a download from the exchange's public API.
     With none of them it stops with how to provide data — never a silent synthetic fallback."""
@@ -153,11 +156,22 @@ def load_replay_data(
         frame = store.load(symbol, tf)
         if frame.empty:
             raise DataError(f"{symbol} {tf}: the store holds no candles")
-        end = int(frame["open_time"].iloc[-1])
-        start = end - settings.replay_days * MS_PER_DAY
-        first = start - settings.train_days * MS_PER_DAY
         times = frame["open_time"]
-        frames[symbol] = frame[times > start].reset_index(drop=True)
+        if window is None:
+            start = int(times.iloc[-1]) - settings.replay_days * MS_PER_DAY
+            replayed = times > start
+        else:
+            # the first replayed candle opens at window[0]; history ends with the one before
+            start = window[0] - timeframe_ms(tf)
+            replayed = (times > start) & (times < window[1])
+            if not replayed.any():
+                raise DataError(
+                    f"{symbol} {tf}: the store has no candle from {fmt(window[0])} "
+                    f"to {fmt(window[1])} (it holds {fmt(int(times.iloc[0]))} "
+                    f"to {fmt(int(times.iloc[-1]))})"
+                )
+        first = start - settings.train_days * MS_PER_DAY
+        frames[symbol] = frame[replayed].reset_index(drop=True)
         history[symbol] = frame[(times > first) & (times <= start)].reset_index(drop=True)
         if store.funding_path(symbol).is_file():
             funding[symbol] = store.load_funding(symbol)

@@ -109,14 +109,16 @@ def run_main_job(
     on_progress: Callable[[int], None] | None = None,
     record_latency: bool = False,
     connection: LiveConnection | None = None,
+    window: tuple[int, int] | None = None,
 ) -> RunResult:
     """Train what is missing, replay the last ``replay_days`` through the pipeline, go on live
     unless offline (``connection``: the exchange, wall clock and sleep; ccxt and the system's by
-    default), report."""
+    default), report. With ``window`` = [start, end) (epoch ms) it replays the candles opening
+    in it instead and never goes live (``backtest --strategy ai``)."""
     stage = on_stage or (lambda _text: None)
     single_threaded_blas()  # the serving process's small products (shift_stats.py says why)
     connection = connection or LiveConnection()
-    run = _open(settings, synthetic, run_id, connection, stage)
+    run = _open(settings, synthetic, run_id, connection, stage, window)
     trained = _train(run, stage)
     pipeline, session, live = _compose(run, trained, connection, stage)
     if record_latency:
@@ -153,13 +155,14 @@ def _open(
     run_id: str | None,
     connection: LiveConnection,
     stage: OnProgress,
+    window: tuple[int, int] | None,
 ) -> _Run:
     """Load the market data and start the run: runtime, status, registry and lifecycle."""
     store = CandleStore(settings.effective_store_dir)
     stage("loading market data")
-    data = load_replay_data(settings, store, synthetic=synthetic)
+    data = load_replay_data(settings, store, synthetic=synthetic, window=window)
     start = data.replay_start
-    off = live_off_reason(settings, synthetic)
+    off = live_off_reason(settings, synthetic, window)
     # one clock for every module: simulated through the replay, the wall's after it (if live)
     clock = None if off else ReplayThenWallClock(start, connection.wall)
     rt = build_runtime(
@@ -382,8 +385,12 @@ def _summary(
     )
 
 
-def live_off_reason(settings: Settings, synthetic: bool) -> str | None:
+def live_off_reason(
+    settings: Settings, synthetic: bool, window: tuple[int, int] | None = None
+) -> str | None:
     """Why the run stops at the end of the replay instead of going live (None: it goes live)."""
+    if window is not None:
+        return f"a backtest of {fmt(window[0])} → {fmt(window[1])}"
     if settings.offline:
         return "QT_OFFLINE=true"
     if synthetic:

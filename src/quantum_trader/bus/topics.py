@@ -75,8 +75,3 @@ ALL: Final[tuple[Topic[Any], ...]] = (
     MODEL_STAGE_CHANGED,
 )
 BY_NAME: Final[Mapping[str, Topic[Any]]] = {t.name: t for t in ALL}
-
-#: The candle topic's wire name, for ``app/engine.py``, which still publishes
-#: ``to_payload(candle)`` under it; remove once that line is
-#: ``publish_event(self.bus, topics.CANDLE_CLOSED, candle, source="market_data")``.
-MARKET_CANDLE_CLOSED: Final = CANDLE_CLOSED.name

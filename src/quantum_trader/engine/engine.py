@@ -15,8 +15,8 @@ import numpy as np
 import numpy.typing as npt
 
 from quantum_trader.bus import topics
-from quantum_trader.bus.envelope import to_payload
 from quantum_trader.bus.port import EventBus
+from quantum_trader.bus.typed import publish_event
 from quantum_trader.clock.clock import Clock, SimulatedClock
 from quantum_trader.clock.scheduler import Scheduler
 from quantum_trader.domain.errors import DataError
@@ -377,7 +377,7 @@ class Engine:
         for handler in self._handlers:
             handler(candle)
         if self.publish_candles:
-            self.bus.publish(topics.MARKET_CANDLE_CLOSED, to_payload(candle), source="market_data")
+            publish_event(self.bus, topics.CANDLE_CLOSED, candle, source="market_data")
 
     def _flush_progress(
         self, n: int, last_close: int, progress: Callable[[int], None] | None
