@@ -120,3 +120,11 @@ def _alive(pid: int) -> bool:
         return False
     state = next(line for line in status.splitlines() if line.startswith("State:"))
     return "Z" not in state.split()[1]
+
+
+def test_inputs_that_cannot_travel_fail_that_computation_only() -> None:
+    with ProcessWorker("pickle") as worker:
+        bad = worker.submit(sleep_for, lambda: 1.0)  # type: ignore[arg-type]
+        with pytest.raises(WorkerError, match=r"worker 'pickle': .*pickle"):
+            bad.result(10)
+        assert worker.submit(sleep_for, 0.0).result(10) == 0.0  # the worker goes on

@@ -96,7 +96,9 @@ def _frames(n: int = 24 * 60) -> dict[str, pd.DataFrame]:
     return {SYMBOL: frame}
 
 
-def _run(frames: dict[str, pd.DataFrame], worker: Worker | None) -> tuple[BacktestResult, list]:
+def _run(
+    frames: dict[str, pd.DataFrame], worker: Worker | None
+) -> tuple[BacktestResult, list[tuple[int, float]]]:
     first_open = int(frames[SYMBOL]["open_time"].iloc[0])
     clock = SimulatedClock(first_open)
     scheduler = Scheduler(clock)
