@@ -23,6 +23,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 SYMBOLS = "BTCUSDT,ETHUSDT,SOLUSDT,BNBUSDT,XRPUSDT,ADAUSDT,DOGEUSDT,LINKUSDT,LTCUSDT,DOTUSDT"
@@ -60,19 +61,30 @@ print(json.dumps({
 """
 
 
-def child(home: Path, replay_days: int, batch_votes: bool = True) -> dict[str, object]:
+def child(
+    home: Path,
+    replay_days: int,
+    batch_votes: bool = True,
+    *,
+    script: str = CHILD,
+    symbols: str = SYMBOLS,
+    extra_env: Mapping[str, str] | None = None,
+) -> dict[str, object]:
+    """One measuring process; ``script`` (default: ``CHILD``) prints its figures as JSON last.
+    ``bench_retrain_latency.py`` passes a script that starts a retraining worker around it."""
     env = dict(os.environ)
     env.update(
         QT_REPLAY_BATCH_VOTES=str(batch_votes).lower(),
         QT_HOME=str(home),
-        QT_SYMBOLS=SYMBOLS,
+        QT_SYMBOLS=symbols,
         QT_REPLAY_DAYS=str(replay_days),
         QT_TRAIN_DAYS=str(TRAIN_DAYS),
         QT_LOG_LEVEL="WARNING",
         QT_OFFLINE="true",  # the replay only: no live phase after it
     )
+    env.update(extra_env or {})
     out = subprocess.run(
-        [sys.executable, "-c", CHILD], env=env, check=True, capture_output=True, text=True
+        [sys.executable, "-c", script], env=env, check=True, capture_output=True, text=True
     )
     loaded: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
     return loaded

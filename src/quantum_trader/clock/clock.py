@@ -101,3 +101,18 @@ class ReplayThenWallClock(SimulatedClock):
                 f"the replay ends at {fmt(self._now)}, after the wall clock's now {fmt(now)}"
             )
         self._live = True
+
+
+def is_simulated(clock: Clock) -> bool:
+    """Whether ``clock`` is on replay time now: a :class:`SimulatedClock`, or a
+    :class:`ReplayThenWallClock` before :meth:`~ReplayThenWallClock.go_live`.
+
+    Work whose result must land at a fixed engine time waits for it on replay time (the replay
+    is deterministic) and never on wall time (live must not stall).
+
+    >>> is_simulated(SimulatedClock()), is_simulated(WallClock())
+    (True, False)
+    """
+    if isinstance(clock, ReplayThenWallClock):
+        return not clock.live
+    return isinstance(clock, SimulatedClock)

@@ -1,0 +1,130 @@
+"""The worker process: low priority and capped threads inside it, stopped on demand, no orphans."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from quantum_trader.clock import ProcessWorker, WorkerError, WorkerLimits
+from quantum_trader.clock.workers import THREAD_VARIABLES
+from tests.clock.worker_tasks import sleep_for, what_the_worker_sees
+
+ROOT = Path(__file__).resolve().parents[2]
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux scheduling")
+
+
+@linux_only
+def test_the_worker_runs_at_idle_priority_with_one_thread_even_for_torch() -> None:
+    parent_nice = os.getpriority(os.PRIO_PROCESS, 0)
+    caps_before = {k: os.environ.get(k) for k in THREAD_VARIABLES}
+    with ProcessWorker("limits") as worker:
+        seen = worker.submit(what_the_worker_sees, None).result(120)
+        assert worker.applied is not None and worker.applied.pid == worker.pid
+        assert worker.applied.idle_class and worker.applied.watchdog
+    assert seen["nice"] == min(19, parent_nice + 19)
+    assert seen["idle"] is True
+    assert seen["omp"] == "1" and seen["openblas"] == "1"
+    assert seen["torch_threads"] == 1
+    assert {k: os.environ.get(k) for k in THREAD_VARIABLES} == caps_before  # no leak to us
+
+
+def test_limits_are_checked() -> None:
+    with pytest.raises(ValueError, match=r"nice=20 must be in \[0, 19\]"):
+        WorkerLimits(nice=20)
+
+
+def test_shutdown_ends_a_computation_in_flight_and_cancels_the_queue() -> None:
+    worker = ProcessWorker("stop")
+    worker.start()
+    running = worker.submit(sleep_for, 60.0)
+    queued = worker.submit(sleep_for, 60.0)
+    time.sleep(0.3)
+    started = time.perf_counter()
+    worker.shutdown()
+    assert time.perf_counter() - started < 5
+    with pytest.raises(WorkerError, match="shut down during the computation"):
+        running.result(5)
+    assert queued.cancelled()
+    with pytest.raises(WorkerError, match="not running"):
+        worker.submit(sleep_for, 1.0)
+
+
+def test_a_worker_that_dies_fails_its_computation_loudly() -> None:
+    with ProcessWorker("dies") as worker:
+        running = worker.submit(sleep_for, 60.0)
+        time.sleep(0.3)
+        assert worker.pid is not None
+        os.kill(worker.pid, signal.SIGKILL)
+        with pytest.raises(WorkerError, match=r"ended during the computation \(exit code"):
+            running.result(10)
+
+
+PARENT = r"""
+import sys, threading, time
+from quantum_trader.clock import ProcessWorker
+from tests.clock.worker_tasks import sleep_for
+
+def start():
+    worker = ProcessWorker("orphan")
+    worker.start()
+    worker.submit(sleep_for, 120.0)
+    print(worker.pid, worker.applied.death_signal, flush=True)
+
+if sys.argv[1] == "thread":  # no death signal then: the watchdog alone must end the worker
+    threading.Thread(target=start).start()
+else:
+    start()
+time.sleep(120)
+"""
+
+
+@linux_only
+@pytest.mark.parametrize("started_from", ["main", "thread"])
+def test_a_killed_parent_leaves_no_worker_behind(started_from: str) -> None:
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}"}
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT, started_from],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert parent.stdout is not None
+        pid_text, death_signal = parent.stdout.readline().split()
+        assert death_signal == ("True" if started_from == "main" else "False")
+        pid = int(pid_text)
+        assert _alive(pid)
+        parent.kill()
+        parent.wait(10)
+        deadline = time.monotonic() + 10
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _alive(pid), f"worker {pid} outlived its killed parent"
+    finally:
+        parent.kill()
+        parent.wait(10)
+
+
+def _alive(pid: int) -> bool:
+    """Running, and not a zombie waiting for a reaper that may never come in a container."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    state = next(line for line in status.splitlines() if line.startswith("State:"))
+    return "Z" not in state.split()[1]
+
+
+def test_inputs_that_cannot_travel_fail_that_computation_only() -> None:
+    with ProcessWorker("pickle") as worker:
+        bad = worker.submit(sleep_for, lambda: 1.0)  # type: ignore[arg-type]
+        with pytest.raises(WorkerError, match=r"worker 'pickle': .*pickle"):
+            bad.result(10)
+        assert worker.submit(sleep_for, 0.0).result(10) == 0.0  # the worker goes on

@@ -1,0 +1,44 @@
+"""Module-level computations for worker-job tests (a process worker imports them by name)."""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+
+
+def slow_sum(values: tuple[float, ...]) -> float:
+    """The sum, after a random pause of up to 50 ms: a worker whose speed varies run to run."""
+    time.sleep(random.uniform(0.0, 0.05))
+    return sum(values)
+
+
+def fail(values: tuple[float, ...]) -> float:
+    raise ValueError(f"no model fits {len(values)} values")
+
+
+def sleep_for(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+def what_the_worker_sees(_: None) -> dict[str, object]:
+    """The priority, scheduling class and thread caps inside the worker process."""
+    import torch  # imported here, after the caps: the worker's own copy
+
+    return {
+        "nice": os.getpriority(os.PRIO_PROCESS, 0),
+        "idle": os.sched_getscheduler(0) == getattr(os, "SCHED_IDLE", -1),
+        "omp": os.environ.get("OMP_NUM_THREADS"),
+        "openblas": os.environ.get("OPENBLAS_NUM_THREADS"),
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
+def slow_quantile(returns: tuple[float, ...]) -> float:
+    """A "retraining": the 80th percentile of absolute returns, after up to 30 ms."""
+    time.sleep(random.uniform(0.0, 0.03))
+    if not returns:
+        return 0.01
+    ordered = sorted(abs(r) for r in returns)
+    return ordered[int(0.8 * (len(ordered) - 1))]
