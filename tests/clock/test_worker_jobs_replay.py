@@ -14,8 +14,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from quantum_trader.backtester.runner import BacktestConfig, BacktestResult, BacktestRunner
-from quantum_trader.backtester.strategies.base import TradingContext
 from quantum_trader.clock import (
     ProcessWorker,
     Scheduler,
@@ -26,6 +24,8 @@ from quantum_trader.clock import (
 )
 from quantum_trader.domain.orders import Side
 from quantum_trader.domain.time import MS_PER_MINUTE
+from quantum_trader.engine.session import SessionConfig, SessionResult, TradingSession
+from quantum_trader.engine.trader import TradingContext
 from tests.clock.worker_tasks import slow_quantile
 
 HOUR = 60 * MS_PER_MINUTE
@@ -98,7 +98,7 @@ def _frames(n: int = 24 * 60) -> dict[str, pd.DataFrame]:
 
 def _run(
     frames: dict[str, pd.DataFrame], worker: Worker | None
-) -> tuple[BacktestResult, list[tuple[int, float]]]:
+) -> tuple[SessionResult, list[tuple[int, float]]]:
     first_open = int(frames[SYMBOL]["open_time"].iloc[0])
     clock = SimulatedClock(first_open)
     scheduler = Scheduler(clock)
@@ -115,8 +115,8 @@ def _run(
         scheduler.every_in_worker(
             "retrain", DAY, task, worker=worker, delay_ms=30 * MS_PER_MINUTE, start_at=first_open
         )
-    config = BacktestConfig("1h", initial_balance=100_000.0)
-    runner = BacktestRunner(config, frames, strategy, clock=clock, scheduler=scheduler)
+    config = SessionConfig("1h", initial_balance=100_000.0)
+    runner = TradingSession(config, frames, strategy, clock=clock, scheduler=scheduler)
     return runner.run(), landed
 
 

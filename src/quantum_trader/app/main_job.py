@@ -292,6 +292,8 @@ def _compose(
     )
     if live is not None:
         run.lifecycle.start(Hooks("live_phase", stop=live.close))
+    # stopped first: no job runs and no worker computes while the others stop
+    run.lifecycle.start(Hooks("scheduler", stop=rt.scheduler.stop))
     return pipeline, session, live
 
 

@@ -122,7 +122,7 @@ def build_runtime(
     if clock is None:
         clock = SimulatedClock(start_ms or 0) if mode == "replay" else WallClock()
     bus = InProcessBus(clock, run_id=run_id)
-    scheduler = Scheduler()
+    scheduler = Scheduler(clock)
     status = StatusRegistry(clock, SqlStatusRepository(db), run_id=run_id)
     policies = PolicyStore(SqlPolicyRepository(db), bus, clock)
     what = "replaying stored closed candles through the engine"

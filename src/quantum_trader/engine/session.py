@@ -211,7 +211,7 @@ class TradingSession:
         self.engine = Engine(
             self.clock,
             self.bus,
-            scheduler if scheduler is not None else Scheduler(),
+            scheduler if scheduler is not None else Scheduler(self.clock),
             market_data,
             publish_candles=config.publish_candles,
         )
