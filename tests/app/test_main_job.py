@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from quantum_trader.adapters.sql.registry_repository import SqlRegistryRepository
-from quantum_trader.adapters.sql.tables_execution import exec_orders
+from quantum_trader.adapters.sql.tables_execution import exec_orders, exec_trades
 from quantum_trader.app.main_job import run_main_job
 from quantum_trader.clock import SimulatedClock
 from quantum_trader.config import load_settings
@@ -71,6 +71,21 @@ def test_all_four_models_trade_through_every_module(env: Path) -> None:
         window = v.metadata.training_window
         assert window is not None
         assert window[1] < result.replay_start, (str(v.key), window)
+
+    # every trade of the decision path carries the decision that opened it (typed, persisted)
+    engine = rt.db
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(exec_trades.c.strategy, exec_trades.c.decision_json, exec_trades.c.entry_time)
+        ).all()
+    assert rows, "the replay closed no trade"
+    for strategy, decision_json, entry_time in rows:
+        ref = json.loads(decision_json)
+        assert strategy.startswith(ref["strategy"] + ":"), (strategy, ref)
+        assert ref["selector"] == "regime_rules" and ref["sizer"] == "fixed_fractional"
+        symbol, at = ref["decision_id"].split("@")
+        assert int(at) <= entry_time  # decided at a close, filled at the next open
+        assert set(m.split("@")[0] for m in ref["members"]) <= {"xgb", "lgbm", "nhits", "patchtst"}
 
     # outputs, and every order persisted
     metrics = json.loads(Path(result.outputs["metrics"]).read_text())

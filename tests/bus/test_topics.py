@@ -17,6 +17,7 @@ from quantum_trader.bus.codec import Topic, topic
 from quantum_trader.bus.topics import ALL, BY_NAME
 from quantum_trader.clock.clock import SimulatedClock
 from quantum_trader.domain.canonical import canonical_bytes
+from quantum_trader.domain.decisions import DecisionRef
 from quantum_trader.domain.errors import DataError
 from quantum_trader.domain.events import (
     AlertSeverity,
@@ -40,15 +41,21 @@ from quantum_trader.domain.risk import Outcome, RiskDecision, TradingState, Trad
 
 CANDLE = Candle("BTCUSDT", "1h", 3_600_000, 100.0, 101.5, 99.0, 100.5, 12.25)
 INTENT = OrderIntent("BTCUSDT", Side.BUY, 0.5, stop_loss=95.0, leverage=2.0, reason="trend")
-ORDER = Order("c-1", "BTCUSDT", Side.SELL, OrderType.LIMIT, 2.0, 5, price=10.5, reason="x")
+REF = DecisionRef("BTCUSDT@7", "TrendFollowing", "regime_rules", "fixed_fractional", ("xgb@2",))
+REF_PAYLOAD = {"decision_id": "BTCUSDT@7", "strategy": "TrendFollowing",
+               "selector": "regime_rules", "sizer": "fixed_fractional", "members": ["xgb@2"]}  # fmt: skip
+ORDER = Order(
+    "c-1", "BTCUSDT", Side.SELL, OrderType.LIMIT, 2.0, 5, price=10.5, reason="x", decision=REF
+)
 FILLED = Order(
     "c-1", "BTCUSDT", Side.SELL, OrderType.LIMIT, 2.0, 5, 10.5, None, False,
     OrderStatus.FILLED, 2.0, 10.5, 7, "x",
 )  # fmt: skip
 FILL = Fill("c-1-F1", "c-1", "BTCUSDT", Side.SELL, 2.0, 10.5, 0.0042, 7, is_maker=True)
-TRADE = Trade("t-1", "BTCUSDT", Side.BUY, 2.0, 10.0, 10.5, 1, 7, 1.0, 0.01, -0.002, "s", "tp")
+TRADE = Trade("t-1", "BTCUSDT", Side.BUY, 2.0, 10.0, 10.5, 1, 7, 1.0, 0.01, -0.002, "s", "tp", REF)
 
-#: topic -> (a record, the payload the publisher built by hand before topics were typed)
+#: topic -> (a record, the payload the publisher built by hand before topics were typed; orders
+#: and trades carry their decision since 2026-12-03)
 SAMPLES: dict[str, tuple[object, dict[str, Any]]] = {
     "market.candle.closed": (
         CANDLE,
@@ -90,14 +97,14 @@ SAMPLES: dict[str, tuple[object, dict[str, Any]]] = {
         {"client_order_id": "c-1", "symbol": "BTCUSDT", "side": "SELL", "order_type": "LIMIT",
          "quantity": 2.0, "created_at": 5, "price": 10.5, "stop_price": None,
          "reduce_only": False, "status": "NEW", "filled_quantity": 0.0, "average_price": 0.0,
-         "updated_at": None, "reason": "x"},
+         "updated_at": None, "reason": "x", "decision": REF_PAYLOAD},
     ),
     "execution.order.updated": (
         FILLED,
         {"client_order_id": "c-1", "symbol": "BTCUSDT", "side": "SELL", "order_type": "LIMIT",
          "quantity": 2.0, "created_at": 5, "price": 10.5, "stop_price": None,
          "reduce_only": False, "status": "FILLED", "filled_quantity": 2.0, "average_price": 10.5,
-         "updated_at": 7, "reason": "x"},
+         "updated_at": 7, "reason": "x", "decision": None},
     ),
     "execution.order.filled": (
         OrderFilled.of(FILL, FILLED),
@@ -109,7 +116,8 @@ SAMPLES: dict[str, tuple[object, dict[str, Any]]] = {
         TRADE,
         {"trade_id": "t-1", "symbol": "BTCUSDT", "side": "BUY", "quantity": 2.0,
          "entry_price": 10.0, "exit_price": 10.5, "entry_time": 1, "exit_time": 7, "pnl": 1.0,
-         "fees": 0.01, "funding": -0.002, "strategy": "s", "exit_reason": "tp"},
+         "fees": 0.01, "funding": -0.002, "strategy": "s", "exit_reason": "tp",
+         "decision": REF_PAYLOAD},
     ),
     "model.drift.detected": (
         DriftDetected("xgb", "BTCUSDT", "cusum", "mean_up", 9.5, 8.0, 260, 60, 0.69, 0.02,

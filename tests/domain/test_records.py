@@ -10,6 +10,7 @@ import pytest
 
 from quantum_trader.bus.envelope import Event, build_event
 from quantum_trader.domain import DomainValidationError
+from quantum_trader.domain.decisions import DecisionRef
 from quantum_trader.domain.orders import (
     Fill,
     Order,
@@ -23,9 +24,10 @@ from quantum_trader.domain.positions import Trade, build_trade
 from quantum_trader.domain.records import record_builder
 
 ORDER = ("c-1", "BTCUSDT", Side.SELL, OrderType.LIMIT, 2.0, 5, 10.5, None, True)
-ORDER_STATE = (OrderStatus.PARTIALLY_FILLED, 1.0, 10.5, 9, "tp")
+REF = DecisionRef("BTCUSDT@9", "Breakout", "regime_rules", "fixed_fractional", ("xgb@1",))
+ORDER_STATE = (OrderStatus.PARTIALLY_FILLED, 1.0, 10.5, 9, "tp", REF)
 FILL = ("c-1-F1", "c-1", "BTCUSDT", Side.SELL, 1.0, 10.5, 0.0021, 9, True)
-TRADE = ("t-1", "BTCUSDT", Side.BUY, 2.0, 10.0, 10.5, 1, 9, 1.0, 0.01, -0.002, "s", "tp")
+TRADE = ("t-1", "BTCUSDT", Side.BUY, 2.0, 10.0, 10.5, 1, 9, 1.0, 0.01, -0.002, "s", "tp", None)
 
 
 @pytest.mark.parametrize(
@@ -52,7 +54,7 @@ def test_builder_record_is_the_constructed_record(
 
 
 NEW_ORDER = ("c-1", "BTCUSDT", Side.BUY, OrderType.MARKET, 1.0, 0, None, None, False)
-NEW_STATE = (OrderStatus.NEW, 0.0, 0.0, None, "")
+NEW_STATE = (OrderStatus.NEW, 0.0, 0.0, None, "", None)
 
 
 def _with(values: tuple[object, ...], index: int, value: object) -> tuple[object, ...]:

@@ -23,6 +23,7 @@ import numpy as np
 from quantum_trader.decision.batch_votes import PREPARE_CHUNK, BatchVoteWorker
 from quantum_trader.decision.inputs import PipelineConfig, PipelineStats, SymbolInputs
 from quantum_trader.decision.parts import PartsFactory, PipelineParts
+from quantum_trader.domain.decisions import DecisionRef
 from quantum_trader.domain.errors import ConfigError
 from quantum_trader.domain.market import Candle, FundingRate
 from quantum_trader.domain.orders import Order, OrderIntent, OrderType
@@ -339,7 +340,14 @@ class DecisionPipeline:
         approved = self._check(intent, quantity, policy, parts)
         if approved is None:
             return
-        order = self._submit(approved, f"{choice.strategy}: {intent.reason}", context)
+        ref = DecisionRef(
+            f"{symbol}@{market.time}",
+            choice.strategy,
+            choice.selector,
+            "exit" if intent.action is TradeAction.EXIT else parts.sizer.name,
+            self._members(symbol, signal, parts),
+        )
+        order = self._submit(approved, f"{choice.strategy}: {intent.reason}", ref, context)
         sym.working_order = order.client_order_id
         self.stats.orders += 1
 
@@ -434,7 +442,13 @@ class DecisionPipeline:
             return None
         return approved
 
-    def _submit(self, approved: OrderIntent, tag: str, context: TradingContext) -> Order:
+    def _members(self, symbol: str, signal: Signal, parts: PipelineParts) -> tuple[str, ...]:
+        """The members that voted on this decision (their registry versions: ``name@v``)."""
+        return tuple(vote.model for vote in signal.votes)
+
+    def _submit(
+        self, approved: OrderIntent, tag: str, ref: DecisionRef, context: TradingContext
+    ) -> Order:
         """The market order, with its stop-loss and take-profit bracket for an entry."""
         spec = context.orders.specs[approved.symbol]
         bracket = None
@@ -456,6 +470,7 @@ class DecisionPipeline:
             leverage=None if approved.reduce_only else approved.leverage,
             bracket=bracket,
             tag=tag,
+            decision=ref,
         )
 
 

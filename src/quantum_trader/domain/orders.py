@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from quantum_trader.domain import checks
+from quantum_trader.domain.decisions import DecisionRef
 from quantum_trader.domain.errors import DomainValidationError, InvalidTransitionError
 from quantum_trader.domain.records import record_builder
 
@@ -132,6 +133,8 @@ class Order:
     average_price: float = 0.0
     updated_at: int | None = None
     reason: str = ""
+    #: what decided it (the decision path's orders; None for rule traders and operators)
+    decision: DecisionRef | None = None
 
     def __post_init__(self) -> None:
         # one chained test first (orders are built on every submit and fill of a replay);
@@ -262,4 +265,5 @@ def filled_order(order: Order, quantity: float, price: float, time: int) -> Orde
         average,
         time,
         order.reason,
+        order.decision,
     )

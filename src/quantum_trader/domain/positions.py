@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from quantum_trader.domain import checks
+from quantum_trader.domain.decisions import DecisionRef
 from quantum_trader.domain.errors import DomainValidationError
 from quantum_trader.domain.orders import Side
 from quantum_trader.domain.records import record_builder
@@ -66,6 +67,8 @@ class Trade:
     funding: float = 0.0
     strategy: str = ""
     exit_reason: str = ""
+    #: the decision that opened the position (None: not the decision path's)
+    decision: DecisionRef | None = None
 
     def __post_init__(self) -> None:
         try:

@@ -41,6 +41,7 @@ def order_values(o: Order) -> tuple[Any, ...]:
         o.average_price,
         o.updated_at,
         o.reason,
+        None if o.decision is None else o.decision.to_dict(),
     )
 
 
@@ -79,4 +80,5 @@ def trade_values(t: Trade) -> tuple[Any, ...]:
         t.funding,
         t.strategy,
         t.exit_reason,
+        None if t.decision is None else t.decision.to_dict(),
     )

@@ -16,6 +16,7 @@ from typing import Any
 from quantum_trader.bus import topics
 from quantum_trader.bus.port import EventBus
 from quantum_trader.clock.clock import Clock
+from quantum_trader.domain.decisions import DecisionRef
 from quantum_trader.domain.errors import OrderRejectedError
 from quantum_trader.domain.orders import Fill, Order, OrderStatus, OrderType, Side, build_order
 from quantum_trader.domain.positions import Trade
@@ -114,6 +115,7 @@ class OrderManager:
         bracket: Bracket | None = None,
         good_till: int | None = None,
         tag: str = "",
+        decision: DecisionRef | None = None,
     ) -> Order:
         """Validate and send an order. Returns it as held (NEW, FILLED, REJECTED …).
 
@@ -157,6 +159,7 @@ class OrderManager:
             0.0,
             None,
             tag,
+            decision,
         )
         if not problem and leverage is not None:
             try:
@@ -243,6 +246,7 @@ class OrderManager:
                 stop_price=bracket.stop_loss,
                 reduce_only=True,
                 tag="stop_loss",
+                decision=entry.decision,
             )
         if bracket.take_profit:
             self.submit(
@@ -253,6 +257,7 @@ class OrderManager:
                 price=bracket.take_profit,
                 reduce_only=True,
                 tag="take_profit",
+                decision=entry.decision,
             )
 
     def _record(self, order: Order, *, submitted: bool) -> Order:

@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from quantum_trader.domain.columns import CandleColumns
+from quantum_trader.domain.decisions import DecisionRef, ref_or_none
 from quantum_trader.domain.margin import liquidation_price
 from quantum_trader.domain.orders import Side
 from quantum_trader.domain.positions import Position, Trade, build_trade
@@ -49,6 +50,7 @@ class PositionState:
     funding: float = 0.0
     strategy: str = ""
     long: bool = True
+    decision: DecisionRef | None = None
 
     def position(self) -> Position:
         if self.qty == 0:
@@ -322,10 +324,12 @@ class Portfolio:
         ref: str,
         strategy: str = "",
         exit_reason: str = "",
+        decision: DecisionRef | None = None,
     ) -> Trade | None:
         """Post a fill: moves the position, realises PnL on the reducing part, charges the fee.
 
         Returns the round trip closed by this fill, if any (a flip closes one and opens another).
+        ``strategy`` and ``decision`` describe the order: a round trip it opens carries them.
         """
         state = self._pos.get(symbol)
         if state is None:
@@ -335,7 +339,7 @@ class Portfolio:
         closed: Trade | None = None
         qty = state.qty
         if qty == 0 or (qty > 0) == (signed > 0):
-            self._increase(state, signed, price, fee, time, strategy)
+            self._increase(state, signed, price, fee, time, strategy, decision)
         else:
             size = abs(qty)
             close_qty = quantity if quantity < size else size
@@ -365,7 +369,7 @@ class Portfolio:
                 state.liq_price = liquidation_price(state.qty, entry, state.margin, state.mmr)
             if open_qty > 1e-12:
                 opening = open_qty if signed > 0 else -open_qty
-                self._increase(state, opening, price, fee - close_fee, time, strategy)
+                self._increase(state, opening, price, fee - close_fee, time, strategy, decision)
         if fee != 0.0:
             self.fees_paid += fee
             self.ledger.append(time, LedgerKind.FEE, symbol, -fee, ref)
@@ -379,12 +383,14 @@ class Portfolio:
         fee: float,
         time: int,
         strategy: str,
+        decision: DecisionRef | None,
     ) -> None:
         size = abs(signed)
         if state.qty == 0:
             state.reset_trade()
             state.opened_at = time
             state.strategy = strategy
+            state.decision = decision
             state.entry = price
             state.qty = signed
             state.long = signed > 0
@@ -455,6 +461,7 @@ class Portfolio:
             state.funding,
             state.strategy,
             exit_reason,
+            state.decision,
         )
         # the accumulators start afresh when the next round trip opens (``_increase``)
         self.pending_trades.append(trade)
@@ -481,7 +488,10 @@ class Portfolio:
         }
 
     def restore(self, snap: Mapping[str, Any]) -> None:
-        self._pos = {s: PositionState(**p) for s, p in snap["positions"].items()}
+        self._pos = {
+            s: PositionState(**{**p, "decision": ref_or_none(p.get("decision"))})
+            for s, p in snap["positions"].items()
+        }
         self._unrealized = (
             float(snap["unrealized"])
             if "unrealized" in snap

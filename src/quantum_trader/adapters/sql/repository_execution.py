@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlalchemy import Engine, RowMapping, delete, insert, select, update
@@ -14,6 +15,7 @@ from quantum_trader.adapters.sql.tables_execution import (
     ledger_entries,
     replay_checkpoints,
 )
+from quantum_trader.domain.decisions import DecisionRef
 from quantum_trader.domain.orders import Fill, Order, OrderStatus, OrderType, Side
 from quantum_trader.domain.positions import Trade
 from quantum_trader.execution.store import CheckpointBatch, StoredRun
@@ -166,6 +168,7 @@ def _order_row(run: str, o: Order) -> dict[str, Any]:
         "created_at": o.created_at,
         "updated_at": o.updated_at,
         "reason": o.reason,
+        "decision_json": _decision_json(o.decision),
     }
 
 
@@ -185,6 +188,7 @@ def _order(r: RowMapping) -> Order:
         average_price=float(r["average_price"]),
         updated_at=r["updated_at"],
         reason=r["reason"],
+        decision=_decision(r["decision_json"]),
     )
 
 
@@ -233,6 +237,7 @@ def _trade_row(run: str, t: Trade) -> dict[str, Any]:
         "funding": t.funding,
         "strategy": t.strategy,
         "exit_reason": t.exit_reason,
+        "decision_json": _decision_json(t.decision),
     }
 
 
@@ -251,7 +256,16 @@ def _trade(r: RowMapping) -> Trade:
         funding=float(r["funding"]),
         strategy=r["strategy"],
         exit_reason=r["exit_reason"],
+        decision=_decision(r["decision_json"]),
     )
+
+
+def _decision_json(ref: DecisionRef | None) -> str | None:
+    return None if ref is None else json.dumps(ref.to_dict(), sort_keys=True)
+
+
+def _decision(text: str | None) -> DecisionRef | None:
+    return None if text is None else DecisionRef.from_dict(json.loads(text))
 
 
 def _ledger_row(run: str, e: LedgerEntry) -> dict[str, Any]:

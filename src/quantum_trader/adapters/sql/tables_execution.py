@@ -28,6 +28,7 @@ exec_orders = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=True),
     Column("reason", Text, nullable=False),
+    Column("decision_json", Text, nullable=True),
 )
 
 exec_fills = Table(
@@ -62,6 +63,7 @@ exec_trades = Table(
     Column("funding", Float, nullable=False),
     Column("strategy", String(64), nullable=False),
     Column("exit_reason", String(64), nullable=False),
+    Column("decision_json", Text, nullable=True),
 )
 
 ledger_entries = Table(

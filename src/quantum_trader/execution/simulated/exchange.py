@@ -422,7 +422,16 @@ class SimulatedExchange:
             self._open[symbol].remove(cid)
         exit_reason = "stop" if order.order_type is OrderType.STOP_MARKET else order.reason
         self.portfolio.apply_fill(
-            symbol, order.side, qty, price, fee, time, cid, order.reason, exit_reason or why
+            symbol,
+            order.side,
+            qty,
+            price,
+            fee,
+            time,
+            cid,
+            order.reason,
+            exit_reason or why,
+            order.decision,
         )
         self._listener.on_fill(fill, updated)
         if order.reduce_only and updated.status not in _TERMINAL:

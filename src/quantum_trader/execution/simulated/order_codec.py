@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from quantum_trader.domain.decisions import ref_or_none
 from quantum_trader.domain.orders import Order, OrderStatus, OrderType, Side
 
 
@@ -25,6 +26,7 @@ def order_to_dict(order: Order) -> dict[str, Any]:
         "average_price": order.average_price,
         "updated_at": order.updated_at,
         "reason": order.reason,
+        "decision": None if order.decision is None else order.decision.to_dict(),
     }
 
 
@@ -46,4 +48,5 @@ def order_from_dict(raw: Mapping[str, Any]) -> Order:
         average_price=float(raw["average_price"]),
         updated_at=raw["updated_at"],
         reason=raw["reason"],
+        decision=ref_or_none(raw.get("decision")),
     )

@@ -1,0 +1,54 @@
+"""What decided an order: a typed reference that travels with the order and with the trade it
+opens, so that whoever learns from a trade (the RL agents, an A/B experiment, the shadow
+evaluator) knows which strategy, selector, sizer and member versions made it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRef:
+    """One decision of the decision path.
+
+    ``decision_id`` is ``<symbol>@<close time>``: one decision per symbol and closed candle, the
+    same in every replay of the same candles. ``members`` names each member that voted, with
+    the registry version it ran (``"xgb@3"``; the bare name when unversioned).
+
+    >>> ref = DecisionRef("BTCUSDT@1710774000000", "MeanReversion", "regime_rules",
+    ...                   "fixed_fractional", ("xgb@1", "lgbm@1"))
+    >>> DecisionRef.from_dict(ref.to_dict()) == ref
+    True
+    """
+
+    decision_id: str
+    strategy: str
+    selector: str
+    sizer: str
+    members: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "decision_id": self.decision_id,
+            "strategy": self.strategy,
+            "selector": self.selector,
+            "sizer": self.sizer,
+            "members": list(self.members),
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> DecisionRef:
+        return cls(
+            str(raw["decision_id"]),
+            str(raw["strategy"]),
+            str(raw["selector"]),
+            str(raw["sizer"]),
+            tuple(str(m) for m in raw["members"]),
+        )
+
+
+def ref_or_none(raw: Mapping[str, Any] | None) -> DecisionRef | None:
+    """A stored reference back (None stays None: orders and trades without a decision)."""
+    return None if raw is None else DecisionRef.from_dict(raw)
