@@ -76,16 +76,23 @@ def test_all_four_models_trade_through_every_module(env: Path) -> None:
     engine = rt.db
     with engine.connect() as conn:
         rows = conn.execute(
-            select(exec_trades.c.strategy, exec_trades.c.decision_json, exec_trades.c.entry_time)
+            select(
+                exec_trades.c.symbol,
+                exec_trades.c.strategy,
+                exec_trades.c.decision_json,
+                exec_trades.c.entry_time,
+            )
         ).all()
     assert rows, "the replay closed no trade"
-    for strategy, decision_json, entry_time in rows:
+    for traded, strategy, decision_json, entry_time in rows:
         ref = json.loads(decision_json)
         assert strategy.startswith(ref["strategy"] + ":"), (strategy, ref)
         assert ref["selector"] == "regime_rules" and ref["sizer"] == "fixed_fractional"
         symbol, at = ref["decision_id"].split("@")
-        assert int(at) <= entry_time  # decided at a close, filled at the next open
-        assert set(m.split("@")[0] for m in ref["members"]) <= {"xgb", "lgbm", "nhits", "patchtst"}
+        assert (
+            symbol == traded and int(at) <= entry_time
+        )  # decided at a close, filled at the next open
+        assert {m.split("@")[0] for m in ref["members"]} <= {"xgb", "lgbm", "nhits", "patchtst"}
 
     # outputs, and every order persisted
     metrics = json.loads(Path(result.outputs["metrics"]).read_text())
