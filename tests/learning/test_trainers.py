@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -94,3 +96,15 @@ def test_bootstrap_and_cli_routes_store_the_same_artifact_and_lineage(
         handles={},
     )  # fmt: skip
     assert [r.trained for r in again] == [False]  # a production version exists: left alone
+
+
+def test_the_port_and_serving_never_import_torch() -> None:
+    """The serving process imports the family table; torch must stay in the training worker."""
+    code = (
+        "import sys\n"
+        "import quantum_trader.app.training, quantum_trader.learning.walk_forward\n"
+        "import quantum_trader.learning.watcher, quantum_trader.app.cli.train\n"
+        "print(sorted(m for m in ('torch', 'onnxruntime') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
