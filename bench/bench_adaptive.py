@@ -30,7 +30,8 @@ from quantum_trader.features.dataset import make_dataset
 from quantum_trader.features.labels import LabelSpec
 from quantum_trader.intelligence import MODULES, Intelligence, IntelligenceConfig, ShiftReference
 from quantum_trader.intelligence.ledger import horizon_end_time
-from quantum_trader.learning.fold_models import FOLD_MODELS, FoldData
+from quantum_trader.learning.fold_models import FoldData
+from quantum_trader.learning.trainers import FAMILIES
 from quantum_trader.learning.walk_forward import WalkForwardConfig, make_folds
 from quantum_trader.status import StatusRegistry
 
@@ -38,7 +39,7 @@ SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "XRPUSDT")
 HOUR = 3_600_000
 SPEC = LabelSpec(horizon=4, dead_zone=0.001)
 N_FOLDS, BLOCK, TRAIN = 3, 60 * 24, 365 * 24
-MEMBERS = ("xgb", "lgbm", "nhits", "patchtst")
+MEMBERS = tuple(FAMILIES)
 CHECK_EVERY = 24
 FEATURES: tuple[str, ...] = ()  # the feature pipeline's names, set by walk_forward
 
@@ -71,7 +72,7 @@ def walk_forward(data_dir: Path, symbol: str) -> SymbolRun:
         train, test = labelled.rows(*fold.train), labelled.rows(*fold.test)
         fd = FoldData(train, test, candles, params={}, forecast_epochs=None, seed=7)
         for m in MEMBERS:
-            pred = FOLD_MODELS[m](m, fd)
+            pred = FAMILIES[m].fold(fd)
             assert np.array_equal(pred.scored_open_time, test.open_time)
             p = np.clip(pred.proba, 0.0, 1.0)
             probs[m].append(p / p.sum(1, keepdims=True))  # float noise: every vote sums to 1

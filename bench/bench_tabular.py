@@ -19,7 +19,7 @@ from quantum_trader.domain.time import MS_PER_DAY, MS_PER_HOUR
 from quantum_trader.features.dataset import make_dataset
 from quantum_trader.features.pipeline import StreamingFeatures
 from quantum_trader.features.series import CandleSeries
-from quantum_trader.models.tabular.base import TabularModel
+from quantum_trader.models.tabular import LgbmModel, TabularModel, XgbModel
 from quantum_trader.models.tabular.training import train_tabular
 
 CALLS = 3000
@@ -89,7 +89,7 @@ def main() -> None:
     timings = {}
     for name in ("xgb", "lgbm"):
         t1 = time.perf_counter()
-        models[name] = train_tabular(name, data)
+        models[name] = train_tabular({"xgb": XgbModel, "lgbm": LgbmModel}[name], data)
         timings[name] = time.perf_counter() - t1
     total = t_features + sum(timings.values())
     print(

@@ -1,22 +1,24 @@
-"""Registry: stages, audit trail, production pointer, restart, tampered artifacts."""
+"""Registry: stages, audit trail, lineage, production pointer, restart, tampered artifacts."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, insert
 
 from quantum_trader.adapters.artifacts import LocalArtifactStore
 from quantum_trader.adapters.sql.database import open_database
 from quantum_trader.adapters.sql.registry_repository import SqlRegistryRepository
+from quantum_trader.adapters.sql.tables_registry import model_versions
 from quantum_trader.clock.clock import SimulatedClock
 from quantum_trader.domain.errors import ArtifactIntegrityError, InvalidTransitionError
 from quantum_trader.features.dataset import Dataset
+from quantum_trader.learning.lineage import POLICY_KIND, Lineage
 from quantum_trader.learning.registry import Action, ModelKey, ModelRegistry, Stage
+from quantum_trader.learning.serving import load_member, load_members
 from quantum_trader.models.base import ModelMetadata
 from quantum_trader.models.ensemble import DisabledMember, TabularMember
-from quantum_trader.models.ensemble.loading import load_member, load_members
 from quantum_trader.models.tabular import XgbModel
 from quantum_trader.status.registry import ModuleState, StatusRegistry
 from tests.models.conftest import FAST
@@ -106,17 +108,79 @@ def test_tampered_artifact_disables_the_member(
     status = StatusRegistry(SimulatedClock(0))
     handle = status.register("xgb", enabled=True, reason="configured")
 
-    assert isinstance(load_member("xgb", KEY, registry, store, handle), TabularMember)
+    loaded = load_member("xgb", KEY, registry, store, handle)
+    assert isinstance(loaded.member, TabularMember) and str(loaded.id) == "xgb v1"
+    assert load_member("xgb", KEY, registry, store, stage=Stage.SHADOW).version is None
 
     (store.path(digest) / "metadata.json").write_text("{}")
     with pytest.raises(ArtifactIntegrityError, match="was altered"):
         store.open(digest)
-    member = load_member("xgb", KEY, registry, store, handle)
-    assert isinstance(member, DisabledMember)
+    loaded = load_member("xgb", KEY, registry, store, handle)
+    assert isinstance(loaded.member, DisabledMember) and loaded.version is None
     assert handle.status.state is ModuleState.DISABLED
     assert "is invalid" in handle.status.reason and "altered" in handle.status.reason
 
     members = load_members(["xgb", "lgbm", "nhits"], "BTCUSDT", 4, registry, store)
-    reasons = {m.name: getattr(m, "reason", "") for m in members}
+    reasons = {m.member.name: getattr(m.member, "reason", "") for m in members}
     assert "no PRODUCTION version" in reasons["lgbm"]
-    assert "no loader" in reasons["nhits"]
+    assert "no loader" in reasons["nhits"]  # the default loaders need no label definition
+
+
+def test_members_load_by_stage(tmp_path: Path, btc_small: Dataset, sqlite_engine: Engine) -> None:
+    model = XgbModel(scope="BTCUSDT", horizon=4, features=btc_small.names, params=FAST)
+    model.fit(btc_small.x, btc_small.y)
+    store = LocalArtifactStore(tmp_path / "artifacts")
+    digest = store.put(model.save)
+    registry = _registry(sqlite_engine, SimulatedClock(0))
+    for _ in range(3):
+        registry.register(model.metadata, digest, actor="t", reason="r")
+    registry.promote(KEY, 1, actor="t", reason="r", to=Stage.PRODUCTION)
+    registry.promote(KEY, 2, actor="t", reason="r", to=Stage.SHADOW)
+    registry.promote(KEY, 3, actor="t", reason="r", to=Stage.SHADOW)
+    assert load_member("xgb", KEY, registry, store).version == 1
+    assert load_member("xgb", KEY, registry, store, stage=Stage.SHADOW).version == 3  # newest
+    assert load_member("xgb", KEY, registry, store, stage=Stage.CANARY).version is None
+
+
+def test_generic_lineage_fits_a_policy_and_reads_rows_written_before_it(
+    db_engine: Engine,
+) -> None:
+    registry = _registry(db_engine, SimulatedClock(9))
+    policy = Lineage(
+        POLICY_KIND, "ppo-sizer", "BTCUSDT", 1, (0, 3_600_000), "data", {"gamma": 0.99},
+        {"episode_return": 1.5}, 5, {"observation": ["regime", "drawdown"]},
+    )  # fmt: skip
+    v = registry.register(policy, "p" * 64, actor="rl:daemon", reason="trained")
+    registry.promote(v.key, v.version, actor="t", reason="r", to=Stage.PRODUCTION)
+    stored = registry.get(ModelKey("ppo-sizer", "BTCUSDT", 1), 1)
+    assert stored.lineage == policy and stored.stage is Stage.PRODUCTION
+    with pytest.raises(TypeError, match="'policy' has no model metadata"):
+        _ = stored.metadata
+    legacy = _meta("old")  # a row as written before lineage: the ModelMetadata's own JSON
+    with db_engine.begin() as conn:
+        conn.execute(
+            insert(model_versions).values(
+                model="xgb", scope="BTCUSDT", horizon=4, version=7, stage="RETIRED",
+                artifact_hash="h7", metadata_json=legacy.to_json(), created_at=1,
+            )
+        )  # fmt: skip
+    old = registry.get(KEY, 7)
+    assert old.metadata == legacy and old.lineage == Lineage.of_model(legacy)
+    assert old.lineage.window == (0, 1) and old.lineage.parameters == {"eta": 0.05}
+
+
+def test_changes_after_a_cursor_are_every_lines_changes_in_order(db_engine: Engine) -> None:
+    registry = _registry(db_engine, SimulatedClock(0))
+    assert registry.changes_after(0) == []
+    registry.register(_meta("a"), "h1", actor="t", reason="r")
+    (first,) = registry.changes_after(0)
+    registry.promote(KEY, 1, actor="alice", reason="go", to=Stage.PRODUCTION)
+    other = ModelMetadata("lgbm", "b", "ETHUSDT", 4)
+    registry.register(other, "h2", actor="t", reason="r")
+    later = registry.changes_after(first[0])
+    assert [(c.key.model, c.to_stage, c.actor) for _, c in later] == [
+        ("xgb", Stage.PRODUCTION, "alice"),
+        ("lgbm", Stage.CANDIDATE, "t"),
+    ]
+    assert [p for p, _ in later] == sorted(p for p, _ in later) and later[0][0] > first[0]
+    assert registry.changes_after(later[-1][0]) == []

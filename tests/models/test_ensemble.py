@@ -263,3 +263,36 @@ def test_the_slowest_live_vote_runs_on_the_worker_with_the_same_decisions() -> N
     assert where_alone == {threading.current_thread().name}
     # after its first vote here shows it is the slowest, it votes on the worker
     assert any(name.startswith("votes") for name in where_shared)
+
+
+@pytest.mark.parametrize("threaded", [False, True])
+def test_replace_swaps_a_member_between_decisions_and_drops_its_prepared_votes(
+    threaded: bool,
+) -> None:
+    old, other = RowEcho("a"), FixedMember("b", UP)
+    handle = StatusRegistry(SimulatedClock(0)).register("ensemble", enabled=True, reason="t")
+    ensemble = Ensemble(
+        EnsembleConfig(("a", "b"), 1), [old, other], handle=handle, versions={"a": 1}
+    )
+    assert [str(m) for m in ensemble.member_ids] == ["a v1", "b"]
+    rows = [np.array([0.5, 1.0]), np.array([-0.5, 2.0]), np.array([1.5, 2.0])]
+    contexts = [VoteContext(time=t, features=r) for t, r in zip((1, 2, 3), rows, strict=True)]
+    with ThreadPoolExecutor(1) as pool:
+        ensemble.prepare("BTCUSDT", contexts[:1])  # stored when made
+        ensemble.prepare("BTCUSDT", contexts[1:], pool.submit if threaded else None)
+        first = ensemble.decide("BTCUSDT", contexts[0]).signal.votes[0]
+        assert first.p_up == RowEcho._vote("a", rows[0]).p_up
+
+        new = FixedMember("a", DOWN)
+        assert ensemble.replace(new, version=2) is old
+        assert [str(m) for m in ensemble.member_ids] == ["a v2", "b"]
+        for context in contexts[1:]:  # prepared by the old member: never served after the swap
+            (vote_a, vote_b) = ensemble.decide("BTCUSDT", context).signal.votes
+            assert (vote_a.p_down, vote_a.p_up) == (DOWN.p_down, DOWN.p_up)
+            assert vote_b.p_up == UP.p_up
+    assert old.live_calls == 0
+    assert handle.status.counters["member_swaps"] == 1
+    with pytest.raises(ValueError, match="no member 'c'"):
+        ensemble.replace(FixedMember("c", UP))
+    with pytest.raises(ValueError, match="not members"):
+        Ensemble(EnsembleConfig(("a",), 1), [new], versions={"z": 3})

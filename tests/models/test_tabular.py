@@ -17,11 +17,14 @@ from quantum_trader.status.registry import StatusRegistry
 from tests.models.conftest import FAST
 
 
-@pytest.mark.parametrize("name", ["xgb", "lgbm"])
-def test_train_save_load_roundtrip(name: str, btc_small: Dataset, tmp_path: Path) -> None:
+@pytest.mark.parametrize("cls", [XgbModel, LgbmModel])
+def test_train_save_load_roundtrip(
+    cls: type[TabularModel], btc_small: Dataset, tmp_path: Path
+) -> None:
+    name = cls.name
     clock = SimulatedClock(1_000)
     handle = StatusRegistry(clock).register(name, enabled=True, reason="test")
-    model = train_tabular(name, btc_small, clock=clock, params=FAST, handle=handle)
+    model = train_tabular(cls, btc_small, clock=clock, params=FAST, handle=handle)
     assert isinstance(model, DirectionModel)
     probs = model.predict_proba(btc_small.x[:50])
     assert probs.shape == (50, 3)
@@ -85,7 +88,7 @@ def test_metadata_json_roundtrip() -> None:
 def test_xgb_onnx_serving_matches_native_and_is_hash_checked(
     btc_small: Dataset, tmp_path: Path
 ) -> None:
-    model = train_tabular("xgb", btc_small, clock=SimulatedClock(0), params=FAST)
+    model = train_tabular(XgbModel, btc_small, clock=SimulatedClock(0), params=FAST)
     rows = btc_small.x[:200]
     native = model._predict_matrix(np.asarray(rows, dtype=np.float64))
     served = np.array([model.predict_row(r) for r in rows])

@@ -18,24 +18,27 @@ from quantum_trader.adapters.artifacts import LocalArtifactStore
 from quantum_trader.adapters.sql.intelligence_state import SqlIntelligenceStateRepository
 from quantum_trader.adapters.sql.repositories_risk import SqlRiskRepository
 from quantum_trader.app.run_scope import RunScopedModeJournal, RunScopedRiskJournal
-from quantum_trader.app.runtime import Runtime
+from quantum_trader.app.runtime import REPLAY_WALL_INTERVAL_S, Runtime, at_most_every_wall
 from quantum_trader.app.training import FORECAST_SCOPE
 from quantum_trader.clock.clock import ReplayThenWallClock
 from quantum_trader.config.settings import Settings
 from quantum_trader.decision.parts import PipelineParts
 from quantum_trader.decision.views import IntelligenceWeights, PortfolioRiskView
+from quantum_trader.domain.time import MS_PER_MINUTE
 from quantum_trader.engine.trader import TradingContext
 from quantum_trader.features.labels import LabelSpec
 from quantum_trader.intelligence.covariate_shift import ShiftReference
 from quantum_trader.intelligence.service import Intelligence, IntelligenceConfig
 from quantum_trader.learning.registry import ModelRegistry
-from quantum_trader.lifecycle import Hooks, Lifecycle
+from quantum_trader.learning.serving import DEFAULT_LOADERS, ensemble_of, load_members
+from quantum_trader.learning.trainers import FAMILIES, FamilyKind, names_of
+from quantum_trader.learning.watcher import ProductionWatcher, registry_cursor
+from quantum_trader.lifecycle import ComponentContext, Hooks, Lifecycle
 from quantum_trader.models.ensemble.ensemble import Ensemble, EnsembleConfig
-from quantum_trader.models.ensemble.loading import DEFAULT_LOADERS, MemberLoader, load_members
+from quantum_trader.models.ensemble.loading import MemberLoader
 from quantum_trader.models.ensemble.member import Member
 from quantum_trader.models.ensemble.weights import EqualWeights, WeightProvider
 from quantum_trader.models.forecasting.member import forecast_loader
-from quantum_trader.models.forecasting.spec import ARCHITECTURES
 from quantum_trader.risk.config import RiskConfig
 from quantum_trader.risk.engine import RiskEngine
 from quantum_trader.risk.kill_switch import KillSwitch
@@ -57,6 +60,8 @@ SIZERS: dict[str, Callable[[], PositionSizer]] = {
 }
 #: the intelligence modules that weigh the ensemble's members (else: equal weights)
 WEIGHING_MODULES = ("memory_states", "reinforcement", "covariate_shift")
+#: how often (engine time) the run looks for stage changes written by another process
+MODEL_REFRESH_INTERVAL_MS = MS_PER_MINUTE
 
 
 def labels(settings: Settings) -> LabelSpec:
@@ -68,10 +73,7 @@ def labels(settings: Settings) -> LabelSpec:
 def register_decision_modules(rt: Runtime) -> dict[str, ModuleHandle]:
     """The status handles of the members, the registry, the ensemble and the strategies."""
     settings = rt.settings
-    handles = {
-        name: rt.register(name, f"ensemble member ({name})")
-        for name in ("xgb", "lgbm", "nhits", "patchtst")
-    }
+    handles = {name: rt.register(name, f"ensemble member ({name})") for name in FAMILIES}
     handles["model_registry"] = rt.register(
         "model_registry", "versions, stages, lineage and content-hashed artifacts"
     )
@@ -160,8 +162,10 @@ class PipelineComposer:
             if any(intelligence.config.is_on(m) for m in WEIGHING_MODULES)
             else EqualWeights()
         )
-        loaders = self._loaders()
-        scopes: dict[str, str] = dict.fromkeys(ARCHITECTURES, FORECAST_SCOPE)
+        fresh, loaders = self._loaders()
+        forecasters = names_of(FamilyKind.FORECASTER)
+        scopes: dict[str, str] = dict.fromkeys(forecasters, FORECAST_SCOPE)
+        cursor = registry_cursor(self.registry)  # before loading: no promotion slips between
         ensembles = {}
         for symbol in self.symbols:
             members = load_members(
@@ -174,7 +178,7 @@ class PipelineComposer:
                 loaders,
                 scopes,
             )
-            ensembles[symbol] = Ensemble(
+            ensembles[symbol] = ensemble_of(
                 EnsembleConfig.from_settings(settings),
                 members,
                 weights,
@@ -184,17 +188,51 @@ class PipelineComposer:
                 # every member of this symbol was trained on this window: one shared reference
                 for model in settings.ensemble_models:
                     intelligence.covariate.set_reference(model, self.references[symbol], symbol)
+        watcher = ProductionWatcher(
+            self.registry,
+            self.artifacts,
+            ensembles,
+            horizon=settings.label_horizon,
+            loaders=fresh,  # not the load-once ones: a new version must really be opened
+            scopes=scopes,
+            cursor=cursor,
+            bus=self.rt.bus,
+            handle=self.handles.get("model_registry"),
+            handles=self.handles,
+        )
+        self.lifecycle.start(Hooks("model_registry.watcher", start=self._watch(watcher)))
         return ensembles
 
-    def _loaders(self) -> dict[str, MemberLoader]:
-        """Each member's loader, counting the production artifacts it opens; a global
-        forecaster serves every symbol, so its session is loaded once, not once per symbol."""
+    def _watch(self, watcher: ProductionWatcher) -> Callable[[ComponentContext], object]:
+        """A promotion or rollback written by another process (``models promote``) reaches
+        this run: a job on the engine clock swaps the new PRODUCTION version in between two
+        decisions. In a replay, where simulated minutes pass in microseconds, it looks at
+        most once per wall second."""
+        refresh: Callable[[int], object] = watcher.refresh
+        if self.rt.mode in ("replay", "replay+live"):
+            refresh = at_most_every_wall(REPLAY_WALL_INTERVAL_S, watcher.refresh)
+
+        def start(ctx: ComponentContext) -> object:
+            return ctx.scheduler.every(
+                "model.refresh",
+                MODEL_REFRESH_INTERVAL_MS,
+                refresh,
+                start_at=ctx.clock.now(),
+                catch_up=False,
+            )
+
+        return start
+
+    def _loaders(self) -> tuple[dict[str, MemberLoader], dict[str, MemberLoader]]:
+        """Each member's loader, counting the artifacts it opens: ``fresh`` opens every artifact
+        anew (a swap needs the new version's), the serving ones open a global forecaster's
+        session once for all symbols, not once per symbol."""
         counted = self.handles.get("model_registry")
-        loaders = {n: _counting(loader, counted) for n, loader in DEFAULT_LOADERS.items()}
-        return loaders | {
-            n: _load_once(_counting(forecast_loader(labels(self.rt.settings)), counted))
-            for n in ARCHITECTURES
-        }
+        forecasters = names_of(FamilyKind.FORECASTER)
+        labels_ = labels(self.rt.settings)
+        fresh = {n: _counting(forecast_loader(labels_), counted) for n in forecasters}
+        fresh |= {n: _counting(loader, counted) for n, loader in DEFAULT_LOADERS.items()}
+        return fresh, fresh | {n: _load_once(fresh[n]) for n in forecasters}
 
     def _regime(self) -> RegimeDetector | None:
         rt = self.rt

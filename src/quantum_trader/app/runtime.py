@@ -182,7 +182,7 @@ REPLAY_WALL_INTERVAL_S = 1.0
 
 
 def at_most_every_wall(
-    seconds: float, fn: Callable[[int], None], wall: Callable[[], float] = time.monotonic
+    seconds: float, fn: Callable[[int], object], wall: Callable[[], float] = time.monotonic
 ) -> Callable[[int], None]:
     """``fn`` as a scheduler job that skips its runs coming less than ``seconds`` of wall time
     after the previous one it made (the first always runs).

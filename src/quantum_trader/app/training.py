@@ -1,5 +1,8 @@
 """Bootstrap training: make sure every enabled model has a PRODUCTION version before trading.
 
+The training itself goes through the trainer port (``learning/trainers.py``); this module only
+decides which lines need one and promotes what it trained.
+
 A model line with a production version is left alone (continuous learning replaces it on
 evidence). A missing one is trained on the ``train_days`` before the replay starts — never on
 candles the replay will show — registered as a CANDIDATE with its lineage, and promoted by the
@@ -8,14 +11,8 @@ rule ``rule:bootstrap`` with that reason in the audit trail.
 
 from __future__ import annotations
 
-import multiprocessing
-import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from functools import partial
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,9 +24,27 @@ from quantum_trader.features.labels import LabelSpec
 from quantum_trader.features.pipeline import FeatureConfig
 from quantum_trader.features.series import CandleSeries, FundingSeries
 from quantum_trader.learning.registry import ModelKey, ModelRegistry, Stage
+from quantum_trader.learning.trainers import (
+    FORECAST_SCOPE,
+    Closes,
+    FamilyKind,
+    FitOptions,
+    TrainedVersion,
+    TrainingWindow,
+    family,
+    train_and_register,
+)
 from quantum_trader.models.base import ModelMetadata
-from quantum_trader.models.tabular.training import TABULAR_MODELS, train_tabular
 from quantum_trader.status.registry import ModuleHandle
+
+__all__ = [
+    "BOOTSTRAP_ACTOR",
+    "FORECAST_SCOPE",
+    "TrainingReport",
+    "ensure_forecast_models",
+    "ensure_tabular_models",
+    "training_dataset",
+]
 
 BOOTSTRAP_ACTOR = "rule:bootstrap"
 
@@ -102,7 +117,7 @@ def ensure_tabular_models(
     """One line per (tree model, symbol): trained on that symbol's dataset when missing."""
     reports = []
     for name in models:
-        if name not in TABULAR_MODELS:
+        if family(name).kind is not FamilyKind.TABULAR:
             continue
         for symbol, data in datasets.items():
             key = ModelKey(name, symbol, horizon)
@@ -112,25 +127,29 @@ def ensure_tabular_models(
                 continue
             if on_train is not None:
                 on_train(f"{name} {symbol}")
-            started = time.perf_counter()
-            model = train_tabular(name, data, scope=symbol, clock=clock, handle=handles.get(name))
-            digest = artifacts.put(model.save)
-            reports.append(
-                _register_and_promote(
-                    registry, model.metadata, digest, time.perf_counter() - started, len(data)
-                )
+            trained = train_and_register(
+                name,
+                TrainingWindow(dataset=data),
+                FitOptions(),
+                store=artifacts,
+                registry=registry,
+                actor=BOOTSTRAP_ACTOR,
+                reason=_bootstrap_reason,
+                clock=clock,
+                handle=handles.get(name),
             )
+            reports.append(_promote(registry, trained))
     return reports
 
 
-def _register_and_promote(
-    registry: ModelRegistry, metadata: ModelMetadata, digest: str, seconds: float, rows: int
-) -> TrainingReport:
+def _bootstrap_reason(metadata: ModelMetadata) -> str:
     window = metadata.training_window
     span = "?" if window is None else f"{window[0]}..{window[1]}"
-    version = registry.register(
-        metadata, digest, actor=BOOTSTRAP_ACTOR, reason=f"bootstrap training on open times {span}"
-    )
+    return f"bootstrap training on open times {span}"
+
+
+def _promote(registry: ModelRegistry, trained: TrainedVersion) -> TrainingReport:
+    version = trained.version
     registry.promote(
         version.key,
         version.version,
@@ -138,44 +157,7 @@ def _register_and_promote(
         reason="no PRODUCTION version existed; the engine cannot trade without one",
         to=Stage.PRODUCTION,
     )
-    return TrainingReport(version.key, version.version, seconds, rows, trained=True)
-
-
-FORECAST_SCOPE = "global"  # one forecaster for every symbol: channel-independent, as PatchTST
-
-
-@dataclass(frozen=True, slots=True)
-class _ForecastJob:
-    name: str
-    series: tuple[tuple[str, Any, Any], ...]  # (symbol, open_time array, close array)
-    labels: LabelSpec
-    seed: int
-    artifacts_root: str
-
-
-def _train_forecaster_in_worker(job: _ForecastJob) -> tuple[str, float, int]:
-    """Runs in a worker process: train, save into the artifact store, return
-    (digest, seconds, worker peak RSS in KiB). torch lives and dies with this process."""
-    import resource
-
-    from quantum_trader.models.forecasting.candles import (
-        CandleSeries,
-        save_candle_member,
-        train_candle_forecaster,
-    )
-    from quantum_trader.models.forecasting.spec import ARCHITECTURES
-
-    name = next(a for a in ARCHITECTURES if a == job.name)
-    started = time.perf_counter()
-    series = [CandleSeries(s, t, c) for s, t, c in job.series]
-    model, metadata = train_candle_forecaster(
-        name, series, job.labels, seed=job.seed, progress=False
-    )
-    digest = LocalArtifactStore(Path(job.artifacts_root)).put(
-        partial(save_candle_member, model, metadata)
-    )
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return digest, time.perf_counter() - started, int(peak_kib)
+    return TrainingReport(version.key, version.version, trained.seconds, trained.rows, True)
 
 
 def ensure_forecast_models(
@@ -191,17 +173,15 @@ def ensure_forecast_models(
 ) -> list[TrainingReport]:
     """One global line per forecaster, trained on every symbol's history when missing.
 
-    Training runs in a separate (spawned) worker process, so the serving process never imports
-    torch (~190 MiB); the worker's peak RSS is reported as the training budget's figure.
+    The family trains in a spawned worker process (``learning/trainers.py``), so the serving
+    process never imports torch; the worker's peak RSS is counted as the training's figure.
     """
-    from quantum_trader.models.forecasting.spec import ARCHITECTURES
-
     reports = []
-    series = tuple(
-        (s, f["open_time"].to_numpy(np.int64), f["close"].to_numpy(np.float64))
+    closes = tuple(
+        Closes(s, f["open_time"].to_numpy(np.int64), f["close"].to_numpy(np.float64))
         for s, f in history.items()
     )
-    for name in [m for m in models if m in ARCHITECTURES]:
+    for name in [m for m in models if family(m).kind is FamilyKind.FORECASTER]:
         key = ModelKey(name, FORECAST_SCOPE, labels.horizon)
         current = registry.production(key)
         if current is not None:
@@ -209,16 +189,15 @@ def ensure_forecast_models(
             continue
         if on_train is not None:
             on_train(f"{name} on {', '.join(history)} (worker process)")
-        job = _ForecastJob(name, series, labels, seed, str(artifacts.root))
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-            digest, seconds, peak_kib = pool.submit(_train_forecaster_in_worker, job).result()
-        saved = ModelMetadata.from_json((artifacts.open(digest) / "metadata.json").read_text())
-        handle = handles.get(name)
-        if handle is not None:
-            handle.count("trainings_run")
-            handle.count("artifacts_written")
-            handle.count("training_worker_peak_rss_mib", peak_kib // 1024)
-        rows = sum(len(f) for f in history.values())
-        reports.append(_register_and_promote(registry, saved, digest, seconds, rows))
+        trained = train_and_register(
+            name,
+            TrainingWindow(closes=closes, labels=labels),
+            FitOptions(seed=seed),
+            store=artifacts,
+            registry=registry,
+            actor=BOOTSTRAP_ACTOR,
+            reason=_bootstrap_reason,
+            handle=handles.get(name),
+        )
+        reports.append(_promote(registry, trained))
     return reports

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from quantum_trader.config.settings import Settings, env_name
+from quantum_trader.config.settings import KNOWN_MODELS, Settings, env_name
 
 #: module name → the boolean setting that enables it (modules absent here are always on).
 MODULE_SWITCHES: dict[str, str] = {
@@ -17,7 +17,7 @@ MODULE_SWITCHES: dict[str, str] = {
 }
 
 #: model modules, enabled by membership in AI_ENGINE_ENSEMBLE_MODELS.
-MODEL_MODULES = ("xgb", "lgbm", "nhits", "patchtst")
+MODEL_MODULES = KNOWN_MODELS
 
 
 def module_enabled(settings: Settings, module: str) -> tuple[bool, str]:

@@ -32,6 +32,8 @@ from pydantic_settings import (
 
 from quantum_trader.domain.errors import ConfigError
 
+#: the model names settings accept; the trainer port's family table (learning/trainers.py,
+#: which config sits below and cannot import) must list exactly these (tests/learning)
 KNOWN_MODELS = ("xgb", "lgbm", "nhits", "patchtst")
 
 

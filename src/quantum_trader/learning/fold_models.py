@@ -1,7 +1,8 @@
 """How each kind of member is trained on one walk-forward fold and scored on its test rows.
 
-One function per model kind, looked up by name in :data:`FOLD_MODELS`, so the walk-forward loop
-never branches on the kind. Every function gets the same :class:`FoldData` (the fold's train and
+One function per model kind; each family of :data:`~quantum_trader.learning.trainers.FAMILIES`
+holds its own (``ModelFamily.fold``), so the walk-forward loop never branches on the kind. Every
+function gets the same :class:`FoldData` (the fold's train and
 test rows plus the symbol's full candle series) and returns class probabilities for exactly the
 test rows, with the open times it scored and the span of candles it was fitted on — the evidence
 that every model is scored on the same rows and never trained on a test candle.
@@ -21,7 +22,6 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
 
 import numpy as np
 
@@ -29,6 +29,7 @@ from quantum_trader.domain.errors import DataError
 from quantum_trader.features.dataset import Dataset
 from quantum_trader.features.series import CandleSeries, FloatArray, IntArray
 from quantum_trader.models.forecasting.spec import Architecture
+from quantum_trader.models.tabular.base import TabularModel
 from quantum_trader.models.tabular.training import train_tabular
 
 
@@ -49,13 +50,19 @@ class FoldPrediction:
     trained_on: tuple[int, int]  # first and last candle open time whose data the model fitted
 
 
-FoldModel = Callable[[str, FoldData], FoldPrediction]
+FoldModel = Callable[[FoldData], FoldPrediction]
 
 
-def tabular_fold(name: str, fold: FoldData) -> FoldPrediction:
-    model = train_tabular(name, fold.train, params=dict(fold.params))
-    trained_on = (int(fold.train.open_time[0]), _label_end(fold))
-    return FoldPrediction(model.predict_proba(fold.test.x), fold.test.open_time.copy(), trained_on)
+def tabular_fold(cls: type[TabularModel]) -> FoldModel:
+    """Fit a ``cls`` member on the fold's train rows, predict its test rows."""
+
+    def fold_model(fold: FoldData) -> FoldPrediction:
+        model = train_tabular(cls, fold.train, params=dict(fold.params))
+        trained_on = (int(fold.train.open_time[0]), _label_end(fold))
+        proba = model.predict_proba(fold.test.x)
+        return FoldPrediction(proba, fold.test.open_time.copy(), trained_on)
+
+    return fold_model
 
 
 def _label_end(fold: FoldData) -> int:
@@ -67,7 +74,12 @@ def _label_end(fold: FoldData) -> int:
     return int(last[0]) + horizon * step
 
 
-def forecast_fold(name: str, fold: FoldData) -> FoldPrediction:
+def forecast_fold(name: Architecture) -> FoldModel:
+    """Fit the forecaster ``name`` on the fold's closes, score its test rows (serving path)."""
+    return lambda fold: _forecast_fold(name, fold)
+
+
+def _forecast_fold(name: Architecture, fold: FoldData) -> FoldPrediction:
     # torch is imported only when a forecaster is actually evaluated
     from quantum_trader.models.forecasting import candles as forecasting
     from quantum_trader.models.forecasting.member import ForecastMember
@@ -86,7 +98,7 @@ def forecast_fold(name: str, fold: FoldData) -> FoldPrediction:
         )
     train_series = forecasting.CandleSeries.from_candles(series.slice(start, stop))
     model, metadata = forecasting.train_candle_forecaster(
-        cast(Architecture, name),
+        name,
         [train_series],
         labels,
         epochs=fold.forecast_epochs,
@@ -119,11 +131,3 @@ def candle_index(series: CandleSeries | None, open_time: IntArray) -> IntArray:
             f"(first {open_time[0]}); pass the same candles the dataset was made from"
         )
     return at
-
-
-FOLD_MODELS: dict[str, FoldModel] = {
-    "xgb": tabular_fold,
-    "lgbm": tabular_fold,
-    "nhits": forecast_fold,
-    "patchtst": forecast_fold,
-}

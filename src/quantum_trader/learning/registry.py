@@ -1,7 +1,8 @@
 """Model registry: versions, stages, lineage, audit trail and the production pointer.
 
-A model line is identified by ``ModelKey(model, scope, horizon)``. Each registered artifact
-becomes a numbered version starting in CANDIDATE. Stages move forward
+A line is identified by ``ModelKey(model, scope, horizon)``; ``model`` names a direction model
+or any other learned artifact (an RL policy), whose :class:`~quantum_trader.learning.lineage.Lineage`
+says which kind it is. Each registered artifact becomes a numbered version starting in CANDIDATE. Stages move forward
 CANDIDATE → SHADOW → CANARY → PRODUCTION (skipping is allowed, moving back is not) and any stage
 may go to RETIRED. Promoting a version to PRODUCTION retires the previous production version and
 moves the production pointer in the same transaction; ``rollback`` retires the current
@@ -18,6 +19,7 @@ from typing import Protocol
 
 from quantum_trader.clock.clock import Clock
 from quantum_trader.domain.errors import InvalidTransitionError
+from quantum_trader.learning.lineage import Lineage
 from quantum_trader.models.base import ModelMetadata
 
 
@@ -70,8 +72,13 @@ class ModelVersion:
     version: int
     stage: Stage
     artifact_hash: str  # address in the artifact store
-    metadata: ModelMetadata  # lineage: window, data hash, features, hyperparameters, metrics
+    lineage: Lineage  # kind, window, data hash, parameters, metrics (+ the kind's own detail)
     created_at: int
+
+    @property
+    def metadata(self) -> ModelMetadata:
+        """A direction model's metadata (features, dead zone …); TypeError for other kinds."""
+        return self.lineage.model_metadata()
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +116,12 @@ class RegistryRepository(Protocol):
 
     def history(self, key: ModelKey) -> list[StageChange]: ...
 
+    def changes_after(self, cursor: int) -> list[tuple[int, StageChange]]:
+        """Every line's stage changes written after ``cursor``, oldest first, each with its
+        position (the next cursor); 0 reads them all. What another process reads to learn of
+        a promotion or rollback."""
+        ...
+
 
 class ModelRegistry:
     def __init__(self, repository: RegistryRepository, clock: Clock) -> None:
@@ -116,15 +129,18 @@ class ModelRegistry:
         self._clock = clock
 
     def register(
-        self, metadata: ModelMetadata, artifact_hash: str, *, actor: str, reason: str
+        self, lineage: Lineage | ModelMetadata, artifact_hash: str, *, actor: str, reason: str
     ) -> ModelVersion:
-        """A new CANDIDATE version of the model line the metadata describes."""
+        """A new CANDIDATE version of the line the lineage describes (a direction model's
+        metadata is taken as the lineage of kind ``"model"``)."""
+        if isinstance(lineage, ModelMetadata):
+            lineage = Lineage.of_model(lineage)
         if not artifact_hash:
-            raise ValueError(f"register {metadata.name}/{metadata.scope}: empty artifact hash")
-        key = ModelKey(metadata.name, metadata.scope, metadata.horizon)
+            raise ValueError(f"register {lineage.name}/{lineage.scope}: empty artifact hash")
+        key = ModelKey(lineage.name, lineage.scope, lineage.horizon)
         now = self._clock.now()
         number = self._repo.next_version(key)
-        version = ModelVersion(key, number, Stage.CANDIDATE, artifact_hash, metadata, now)
+        version = ModelVersion(key, number, Stage.CANDIDATE, artifact_hash, lineage, now)
         change = StageChange(
             key, number, None, Stage.CANDIDATE, now, actor, reason, Action.REGISTER
         )
@@ -210,6 +226,10 @@ class ModelRegistry:
 
     def history(self, key: ModelKey) -> list[StageChange]:
         return self._repo.history(key)
+
+    def changes_after(self, cursor: int) -> list[tuple[int, StageChange]]:
+        """Stage changes of every line after ``cursor`` (see :class:`RegistryRepository`)."""
+        return self._repo.changes_after(cursor)
 
     def _require(self, key: ModelKey, version: int) -> ModelVersion:
         found = self._repo.get(key, version)

@@ -7,8 +7,8 @@ all folds are pooled per model. Baselines: the training majority class, persiste
 label already known at t, i.e. the label of t - horizon) and a random draw from the training
 class prior (its log-loss uses the prior as probabilities).
 
-Every member kind is trained and scored on a fold by its function in
-:data:`~quantum_trader.learning.fold_models.FOLD_MODELS`; the loop checks that each one scored
+Every member kind is trained and scored on a fold by its family's ``fold`` in the trainer port
+(:data:`~quantum_trader.learning.trainers.FAMILIES`); the loop checks that each one scored
 exactly the fold's test rows and that the candles it was fitted on all precede the first test
 row, and refuses to report otherwise.
 """
@@ -23,7 +23,8 @@ import numpy as np
 from quantum_trader.domain.errors import LookAheadError
 from quantum_trader.features.dataset import Dataset
 from quantum_trader.features.series import CandleSeries
-from quantum_trader.learning.fold_models import FOLD_MODELS, FoldData, FoldPrediction
+from quantum_trader.learning.fold_models import FoldData, FoldPrediction
+from quantum_trader.learning.trainers import FAMILIES
 from quantum_trader.models.metrics import classification_metrics, macro_f1, trading_metrics
 
 
@@ -33,7 +34,7 @@ class WalkForwardConfig:
     test_rows: int = 60 * 24
     step_rows: int = 60 * 24
     max_folds: int = 4
-    models: tuple[str, ...] = ("xgb", "lgbm", "nhits", "patchtst")
+    models: tuple[str, ...] = tuple(FAMILIES)
     seed: int = 7
     params: tuple[tuple[str, object], ...] = ()  # hyperparameter overrides for the tabular models
     forecast_epochs: int | None = None  # max epochs of the forecasters (None: their defaults)
@@ -42,11 +43,9 @@ class WalkForwardConfig:
         for name in ("train_rows", "test_rows", "step_rows", "max_folds"):
             if getattr(self, name) < 1:
                 raise ValueError(f"WalkForwardConfig.{name}={getattr(self, name)}: must be >= 1")
-        unknown = [m for m in self.models if m not in FOLD_MODELS]
+        unknown = [m for m in self.models if m not in FAMILIES]
         if unknown:
-            raise ValueError(
-                f"WalkForwardConfig.models: unknown {unknown}; known {list(FOLD_MODELS)}"
-            )
+            raise ValueError(f"WalkForwardConfig.models: unknown {unknown}; known {list(FAMILIES)}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +136,7 @@ def evaluate_symbol(
         for name in config.models:
             if progress is not None:
                 progress(f"{data.symbol} fold {i + 1}/{len(folds)} {name}")
-            result = FOLD_MODELS[name](name, inputs)
+            result = FAMILIES[name].fold(inputs)
             check_fold(data.symbol, name, test, result)
             if on_fold is not None:
                 on_fold(FoldRecord(data.symbol, name, i, result))

@@ -76,7 +76,11 @@ def test_one_tree_line_per_symbol_one_global_forecaster_with_evidence(
     )
     keys = [str(t.version.key) for t in trained]
     assert keys == ["lgbm/ETHUSDT/h4", "lgbm/SOLUSDT/h4", "patchtst/global/h4"]
-    assert handle.status.counters == {"trainings_run": 1, "artifacts_written": 1}
+    # the forecaster trained in a spawned worker (the trainer port): its peak RSS is evidence too
+    counters = handle.status.counters
+    assert (counters["trainings_run"], counters["artifacts_written"]) == (1, 1)
+    assert set(counters) == {"trainings_run", "artifacts_written", "training_worker_peak_rss_mib"}
+    assert counters["training_worker_peak_rss_mib"] > 0
     forecaster = trained[-1].version.metadata
     assert forecaster.hyperparameters["symbols"] == ["ETHUSDT", "SOLUSDT"]
     assert np.isfinite(forecaster.metrics["validation_pinball"])

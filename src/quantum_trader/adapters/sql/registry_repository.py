@@ -1,4 +1,9 @@
-"""SQL storage of the model registry (SQLite and PostgreSQL, same schema)."""
+"""SQL storage of the model registry (SQLite and PostgreSQL, same schema).
+
+``metadata_json`` holds each version's :class:`~quantum_trader.learning.lineage.Lineage` (rows
+written before lineage existed hold a ModelMetadata's JSON, which reads as a "model" lineage):
+a new kind of artifact needs no new column.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +17,8 @@ from quantum_trader.adapters.sql.tables_registry import (
     model_stage_changes,
     model_versions,
 )
+from quantum_trader.learning.lineage import Lineage
 from quantum_trader.learning.registry import Action, ModelKey, ModelVersion, Stage, StageChange
-from quantum_trader.models.base import ModelMetadata
 
 
 def _key_filter(table: Any, key: ModelKey) -> Any:
@@ -42,7 +47,7 @@ class SqlRegistryRepository:
                     version=version.version,
                     stage=version.stage.value,
                     artifact_hash=version.artifact_hash,
-                    metadata_json=version.metadata.to_json(),
+                    metadata_json=version.lineage.to_json(),
                     created_at=version.created_at,
                 )
             )
@@ -108,19 +113,14 @@ class SqlRegistryRepository:
         t = model_stage_changes
         stmt = select(t).where(_key_filter(t, key)).order_by(t.c.id)
         with self._engine.connect() as conn:
-            return [
-                StageChange(
-                    key=key,
-                    version=int(r["version"]),
-                    from_stage=None if r["from_stage"] is None else Stage(r["from_stage"]),
-                    to_stage=Stage(r["to_stage"]),
-                    at=int(r["at"]),
-                    actor=r["actor"],
-                    reason=r["reason"],
-                    action=Action(r["action"]),
-                )
-                for r in conn.execute(stmt).mappings()
-            ]
+            return [_change(r) for r in conn.execute(stmt).mappings()]
+
+    def changes_after(self, cursor: int) -> list[tuple[int, StageChange]]:
+        """The audit rows' ids are the cursor: they only grow, one per change."""
+        t = model_stage_changes
+        stmt = select(t).where(t.c.id > cursor).order_by(t.c.id)
+        with self._engine.connect() as conn:
+            return [(int(r["id"]), _change(r)) for r in conn.execute(stmt).mappings()]
 
 
 def _insert_change(conn: Connection, change: StageChange) -> None:
@@ -140,12 +140,25 @@ def _insert_change(conn: Connection, change: StageChange) -> None:
     )
 
 
+def _change(row: Any) -> StageChange:
+    return StageChange(
+        key=ModelKey(row["model"], row["scope"], int(row["horizon"])),
+        version=int(row["version"]),
+        from_stage=None if row["from_stage"] is None else Stage(row["from_stage"]),
+        to_stage=Stage(row["to_stage"]),
+        at=int(row["at"]),
+        actor=row["actor"],
+        reason=row["reason"],
+        action=Action(row["action"]),
+    )
+
+
 def _version(row: Any) -> ModelVersion:
     return ModelVersion(
         key=ModelKey(row["model"], row["scope"], int(row["horizon"])),
         version=int(row["version"]),
         stage=Stage(row["stage"]),
         artifact_hash=row["artifact_hash"],
-        metadata=ModelMetadata.from_json(row["metadata_json"]),
+        lineage=Lineage.from_json(row["metadata_json"]),
         created_at=int(row["created_at"]),
     )

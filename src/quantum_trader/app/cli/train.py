@@ -10,13 +10,11 @@ lineage (training window, data hash, hyperparameters, metrics) by ``cli:<user>``
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
-from typing import Annotated, cast
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -33,13 +31,21 @@ from quantum_trader.features.dataset import Dataset, make_dataset
 from quantum_trader.features.labels import LabelSpec
 from quantum_trader.features.pipeline import FeatureConfig
 from quantum_trader.features.series import CandleSeries
-from quantum_trader.learning.registry import ModelRegistry, ModelVersion
+from quantum_trader.learning.registry import ModelRegistry
+from quantum_trader.learning.trainers import (
+    FAMILIES,
+    Closes,
+    FamilyKind,
+    FitOptions,
+    TrainedVersion,
+    TrainingWindow,
+    family,
+    train_and_register,
+)
 from quantum_trader.models.base import ModelMetadata
-from quantum_trader.models.forecasting.spec import ARCHITECTURES, Architecture
-from quantum_trader.models.tabular.training import TABULAR_MODELS, train_tabular
 from quantum_trader.status import ModuleHandle
 
-MODELS: tuple[str, ...] = (*TABULAR_MODELS, *ARCHITECTURES)
+MODELS: tuple[str, ...] = tuple(FAMILIES)
 
 app = typer.Typer(help="Train ensemble members and register them as candidates.")
 
@@ -72,10 +78,8 @@ class TrainingData:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class TrainedMember:
-    version: ModelVersion
-    seconds: float
+#: what one training gave: the registered CANDIDATE, seconds taken, rows read
+TrainedMember = TrainedVersion
 
 
 def parse_models(text: str) -> list[str]:
@@ -108,75 +112,60 @@ def train_members(
 ) -> list[TrainedMember]:
     """Train, store and register (as CANDIDATE) each model; see the module docstring.
 
-    ``status`` maps model names to module handles that count the trainings and artifacts.
+    Training goes through the trainer port (``learning/trainers.py``): the forecasters in a
+    spawned worker, so this process never imports torch. ``status`` maps model names to module
+    handles that count the trainings and artifacts.
     """
     handles = status or {}
+    options = FitOptions(seed=seed, epochs=epochs, progress=progress)
     out: list[TrainedMember] = []
     for name in models:
-        started = time.perf_counter()
-        if name in TABULAR_MODELS:
-            for symbol in symbols:
-                if on_step is not None:
-                    on_step(f"{name} {symbol}")
-                started = time.perf_counter()
-                model = train_tabular(
-                    name,
-                    data.dataset(symbol, FeatureConfig()),
-                    clock=clock,
-                    handle=handles.get(name),
-                )
-                digest = store.put(model.save)
-                out.append(_register(registry, model.metadata, digest, actor, clock, started))
-            continue
-        if on_step is not None:
-            on_step(f"{name} {', '.join(symbols)}")
-        metadata, digest = _train_forecaster(
-            cast(Architecture, name), symbols, data, store, epochs, seed, progress
-        )
-        if name in handles:
-            handles[name].count("trainings_run")
-            handles[name].count("artifacts_written")
-        out.append(_register(registry, metadata, digest, actor, clock, started))
+        for window in _windows(name, symbols, data, on_step):
+            trained = train_and_register(
+                name,
+                window,
+                options,
+                store=store,
+                registry=registry,
+                actor=actor,
+                reason=cli_reason(clock),
+                clock=clock,
+                handle=handles.get(name),
+            )
+            out.append(trained)
     return out
 
 
-def _train_forecaster(
-    name: Architecture,
+def _windows(
+    name: str,
     symbols: Sequence[str],
     data: TrainingData,
-    store: LocalArtifactStore,
-    epochs: int | None,
-    seed: int | None,
-    progress: bool,
-) -> tuple[ModelMetadata, str]:
-    # torch is imported only here: the main CLI loads every sub-app, and ``status`` or
-    # ``run`` should not pay its ~190 MiB / ~1 s import for a command they do not run.
-    from quantum_trader.models.forecasting import candles as forecasting
-
-    series = [forecasting.CandleSeries.from_candles(data.candles(s)) for s in symbols]
-    model, metadata = forecasting.train_candle_forecaster(
-        name, series, data.labels, epochs=epochs, seed=seed, progress=progress
-    )
-    digest = store.put(partial(forecasting.save_candle_member, model, metadata))
-    stored = ModelMetadata.from_json((store.open(digest) / "metadata.json").read_text())
-    return stored, digest
+    on_step: Callable[[str], None] | None,
+) -> Iterator[TrainingWindow]:
+    """The windows ``name`` trains on, read one at a time: one per symbol for a tabular
+    family, one over every symbol's closes for a forecaster."""
+    if family(name).kind is FamilyKind.TABULAR:
+        for symbol in symbols:
+            if on_step is not None:
+                on_step(f"{name} {symbol}")
+            yield TrainingWindow(dataset=data.dataset(symbol, FeatureConfig()))
+        return
+    if on_step is not None:
+        on_step(f"{name} {', '.join(symbols)}")
+    closes = tuple(Closes(c.symbol, c.open_time, c.close) for c in map(data.candles, symbols))
+    yield TrainingWindow(closes=closes, labels=data.labels)
 
 
-def _register(
-    registry: ModelRegistry,
-    metadata: ModelMetadata,
-    digest: str,
-    actor: str,
-    clock: Clock,
-    started: float,
-) -> TrainedMember:
-    window = metadata.training_window
-    span = "" if window is None else f" on open times {fmt(window[0])} → {fmt(window[1])}"
-    when = datetime.fromtimestamp(clock.now() / 1000, UTC).isoformat(timespec="seconds")
-    version = registry.register(
-        metadata, digest, actor=actor, reason=f"trained by CLI at {when}{span}"
-    )
-    return TrainedMember(version, time.perf_counter() - started)
+def cli_reason(clock: Clock) -> Callable[[ModelMetadata], str]:
+    """The audit trail's words for a CLI training: when, and on which candles."""
+
+    def reason(metadata: ModelMetadata) -> str:
+        window = metadata.training_window
+        span = "" if window is None else f" on open times {fmt(window[0])} → {fmt(window[1])}"
+        when = datetime.fromtimestamp(clock.now() / 1000, UTC).isoformat(timespec="seconds")
+        return f"trained by CLI at {when}{span}"
+
+    return reason
 
 
 @app.command("train")

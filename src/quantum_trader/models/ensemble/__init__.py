@@ -6,6 +6,7 @@ from quantum_trader.models.ensemble.member import (
     Abstention,
     DisabledMember,
     Member,
+    MemberId,
     TabularMember,
     VoteContext,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "EnsembleDecision",
     "EqualWeights",
     "Member",
+    "MemberId",
     "TabularMember",
     "VoteContext",
     "WeightProvider",

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from functools import partial
@@ -21,6 +22,7 @@ from quantum_trader.models.ensemble.member import (
     BatchMember,
     BatchWork,
     Member,
+    MemberId,
     VoteContext,
     no_batch_votes,
 )
@@ -98,20 +100,32 @@ class EnsembleDecision:
 
 
 class Ensemble:
+    """The configured members' weighted vote.
+
+    A member is identified by (name, version): ``versions`` gives the registry version each
+    member was loaded from (None: not from the registry, or disabled), and :meth:`replace`
+    swaps in another version between two decisions.
+    """
+
     def __init__(
         self,
         config: EnsembleConfig,
         members: Sequence[Member],
         weights: WeightProvider | None = None,
         handle: ModuleHandle | None = None,
+        versions: Mapping[str, int | None] | None = None,
     ) -> None:
         names = [m.name for m in members]
         if sorted(names) != sorted(config.models):
             raise ValueError(
                 f"ensemble members {names} do not match the enabled models {list(config.models)}"
             )
+        unknown = sorted(set(versions or {}) - set(names))
+        if unknown:
+            raise ValueError(f"ensemble versions given for {unknown}, which are not members")
         self.config = config
         self._members = tuple(members)
+        self._versions = [(versions or {}).get(n) for n in names]
         self._weights = weights or EqualWeights()
         self._handle = handle
         # (symbol, time) → (digest of the input the votes were computed from, one per member)
@@ -189,6 +203,40 @@ class Ensemble:
         if self._handle is not None:
             self._handle.count("batch_inputs_mismatched")
         return None
+
+    @property
+    def member_ids(self) -> tuple[MemberId, ...]:
+        """Who votes now: each member's name and registry version, in member order."""
+        return tuple(
+            MemberId(m.name, v) for m, v in zip(self._members, self._versions, strict=True)
+        )
+
+    def replace(self, member: Member, version: int | None = None) -> Member:
+        """Swap in ``member`` for the member of the same name; return the one it replaced.
+
+        Call it between two decisions, on the thread that decides (a scheduler job on the
+        engine clock does): a decision never mixes two versions. Votes the old member prepared
+        ahead (:meth:`prepare`) are dropped, so the new member votes live on those contexts;
+        state kept per model name elsewhere (intelligence weights, ledgers) carries on.
+        """
+        names = [m.name for m in self._members]
+        if member.name not in names:
+            raise ValueError(f"ensemble has no member {member.name!r} to replace (has {names})")
+        k = names.index(member.name)
+        old = self._members[k]
+        self._members = (*self._members[:k], member, *self._members[k + 1 :])
+        self._versions[k] = version
+        self._vote_ns[k] = 0.0
+        for _digest, results in self._prepared.values():
+            results[k] = None
+        for chunks in self._chunks.values():
+            for i, chunk in enumerate(chunks):
+                works = list(chunk.works)
+                works[k] = no_batch_votes(len(chunk.inputs))  # its finish ignores the old output
+                chunks[i] = dataclasses.replace(chunk, works=works)
+        if self._handle is not None:
+            self._handle.count("member_swaps")
+        return old
 
     def offload_to(self, executor: Executor | None) -> None:
         """Let ``executor`` (one worker thread) take the slowest member's live vote while the

@@ -29,6 +29,17 @@ class VoteContext:
 
 
 @dataclass(frozen=True, slots=True)
+class MemberId:
+    """Which member votes: the model name and the registry version it was loaded from."""
+
+    name: str
+    version: int | None  # None: not from the registry (a disabled member, a test fake)
+
+    def __str__(self) -> str:
+        return self.name if self.version is None else f"{self.name} v{self.version}"
+
+
+@dataclass(frozen=True, slots=True)
 class Abstention:
     model: str
     reason: str

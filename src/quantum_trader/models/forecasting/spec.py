@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 Architecture = Literal["nhits", "patchtst"]
-ARCHITECTURES: tuple[Architecture, ...] = ("nhits", "patchtst")
+ARCHITECTURES: tuple[Architecture, ...] = get_args(Architecture)
 
 
 @dataclass(frozen=True, slots=True)

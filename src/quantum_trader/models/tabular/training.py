@@ -10,15 +10,11 @@ from quantum_trader.clock.clock import Clock
 from quantum_trader.features.dataset import Dataset
 from quantum_trader.models.metrics import classification_metrics
 from quantum_trader.models.tabular.base import TabularModel
-from quantum_trader.models.tabular.lgbm import LgbmModel
-from quantum_trader.models.tabular.xgb import XgbModel
 from quantum_trader.status.registry import ModuleHandle
-
-TABULAR_MODELS: dict[str, type[TabularModel]] = {"xgb": XgbModel, "lgbm": LgbmModel}
 
 
 def train_tabular(
-    name: str,
+    cls: type[TabularModel],
     data: Dataset,
     *,
     scope: str | None = None,
@@ -26,15 +22,12 @@ def train_tabular(
     params: dict[str, Any] | None = None,
     handle: ModuleHandle | None = None,
 ) -> TabularModel:
-    """Fit the member ``name`` on every labelled row of ``data``; lineage goes to metadata.
+    """Fit a ``cls`` member on every labelled row of ``data``; lineage goes to metadata.
 
+    The class is the model family's (``learning/trainers.py`` holds the one table of names).
     ``metrics`` are in-sample (training) figures; out-of-sample ones come from walk-forward
     evaluation (``quantum-trader evaluate``).
     """
-    try:
-        cls = TABULAR_MODELS[name]
-    except KeyError:
-        raise ValueError(f"unknown tabular model {name!r}; known: {list(TABULAR_MODELS)}") from None
     model = cls(
         scope=scope or data.symbol,
         horizon=data.label_spec.horizon,

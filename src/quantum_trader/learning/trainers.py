@@ -1,0 +1,304 @@
+"""One trainer port: the table of model families, and the train → store → register flow.
+
+Every route that trains a member goes through here: bootstrap training before a run
+(``app/training.py``), ``quantum-trader train`` (``app/cli/train.py``), the walk-forward
+evaluation (``learning/walk_forward.py``) and, later, continuous learning. A family says what a
+model is (tabular per symbol, or a forecaster over every symbol's closes), how it fits a window
+into an artifact plus its lineage, how it is scored on a walk-forward fold, how a saved artifact
+becomes an ensemble member, and whether it trains in a spawned worker: torch (~190 MiB) must
+never be imported by the serving process, so the forecasters train in a process of their own.
+
+:data:`FAMILIES` is the one table of model names; ``config.KNOWN_MODELS`` (which ``config``
+cannot take from here: it sits below ``learning``) is checked against it by a test.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import partial
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from quantum_trader.clock.clock import Clock
+from quantum_trader.features.dataset import Dataset
+from quantum_trader.features.labels import LabelSpec
+from quantum_trader.learning.fold_models import FoldModel, forecast_fold, tabular_fold
+from quantum_trader.learning.registry import ModelRegistry, ModelVersion
+from quantum_trader.models.base import METADATA_FILE, ModelMetadata
+from quantum_trader.models.ensemble.loading import ArtifactSource, MemberLoader, tabular_loader
+from quantum_trader.models.forecasting.spec import Architecture
+from quantum_trader.models.tabular import LgbmModel, TabularModel, XgbModel
+from quantum_trader.models.tabular.training import train_tabular
+from quantum_trader.status.registry import ModuleHandle
+
+FORECAST_SCOPE = "global"  # one forecaster for every symbol: channel-independent, as PatchTST
+
+
+class FamilyKind(StrEnum):
+    TABULAR = "tabular"  # one line per symbol, fitted on that symbol's feature rows and labels
+    FORECASTER = "forecaster"  # one global line, fitted on every symbol's closes
+
+
+class ArtifactStore(ArtifactSource, Protocol):
+    """Where artifacts go (the content-addressed store of ``adapters/artifacts.py``)."""
+
+    def put(self, write: Callable[[Path], object]) -> str:
+        """Let ``write`` fill a fresh folder, store it under its content hash, return that."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Closes:
+    """One symbol's closes with their open times (epoch ms): what a forecaster reads."""
+
+    symbol: str
+    open_time: np.ndarray
+    close: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingWindow:
+    """The data one training reads, already cut to end before anything it will be judged on.
+
+    A tabular family reads ``dataset`` (one symbol's feature rows and labels); a forecaster
+    reads ``closes`` (every symbol's) with ``labels``.
+    """
+
+    dataset: Dataset | None = None
+    closes: tuple[Closes, ...] = ()
+    labels: LabelSpec | None = None
+
+    @property
+    def rows(self) -> int:
+        if self.dataset is not None:
+            return len(self.dataset)
+        return sum(len(c.close) for c in self.closes)
+
+
+@dataclass(frozen=True, slots=True)
+class FitOptions:
+    """How to fit: seed and epochs (forecasters), hyperparameter overrides (tabular)."""
+
+    seed: int | None = None
+    epochs: int | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+    progress: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Fitted:
+    """An artifact in the store and its lineage, as stored."""
+
+    metadata: ModelMetadata
+    digest: str
+    seconds: float
+    worker_peak_kib: int | None = None  # peak RSS of the spawned worker that trained it
+
+
+#: fit a window into an artifact: (window, options, store, clock, status handle) → Fitted
+Fit = Callable[
+    [TrainingWindow, FitOptions, ArtifactStore, Clock | None, ModuleHandle | None], Fitted
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelFamily:
+    """One model family: what it is, how it trains, how it is scored and how it serves."""
+
+    name: str
+    kind: FamilyKind
+    spawned: bool  # True: trains in a spawned worker process (it needs torch)
+    fit: Fit
+    fold: FoldModel  # fit on a walk-forward fold's train rows, score its test rows
+    loader: Callable[[LabelSpec], MemberLoader]  # a saved artifact → an ensemble member
+
+
+def _fit_tabular(
+    cls: type[TabularModel],
+    window: TrainingWindow,
+    options: FitOptions,
+    store: ArtifactStore,
+    clock: Clock | None,
+    handle: ModuleHandle | None,
+) -> Fitted:
+    if window.dataset is None:
+        raise ValueError(f"{cls.name}: a tabular family trains on a dataset; the window has none")
+    started = time.perf_counter()
+    params = dict(options.params) or None
+    model = train_tabular(cls, window.dataset, clock=clock, params=params, handle=handle)
+    digest = store.put(model.save)
+    return Fitted(model.metadata, digest, time.perf_counter() - started)
+
+
+def _fit_forecaster(
+    name: Architecture,
+    window: TrainingWindow,
+    options: FitOptions,
+    store: ArtifactStore,
+    clock: Clock | None,
+    handle: ModuleHandle | None,
+) -> Fitted:
+    """Train and save a forecaster (in the spawned worker: torch lives and dies with it)."""
+    import resource
+
+    from quantum_trader.models.forecasting import candles as forecasting
+
+    if not window.closes or window.labels is None:
+        raise ValueError(f"{name}: a forecaster trains on closes and labels; the window lacks them")
+    started = time.perf_counter()
+    series = [forecasting.CandleSeries(c.symbol, c.open_time, c.close) for c in window.closes]
+    model, metadata = forecasting.train_candle_forecaster(
+        name,
+        series,
+        window.labels,
+        epochs=options.epochs,
+        seed=options.seed,
+        progress=options.progress,
+    )
+    digest = store.put(partial(forecasting.save_candle_member, model, metadata))
+    stored = ModelMetadata.from_json((store.open(digest) / METADATA_FILE).read_text())
+    peak_kib = int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    return Fitted(stored, digest, time.perf_counter() - started, peak_kib)
+
+
+def _forecast_loader(labels: LabelSpec) -> MemberLoader:
+    # onnxruntime is imported only by a process that serves a forecaster
+    from quantum_trader.models.forecasting.member import forecast_loader
+
+    return forecast_loader(labels)
+
+
+def _tabular(cls: type[TabularModel]) -> ModelFamily:
+    return ModelFamily(
+        cls.name,
+        FamilyKind.TABULAR,
+        spawned=False,
+        fit=partial(_fit_tabular, cls),
+        fold=tabular_fold(cls),
+        loader=lambda _labels: tabular_loader(cls),
+    )
+
+
+def _forecaster(name: Architecture) -> ModelFamily:
+    return ModelFamily(
+        name,
+        FamilyKind.FORECASTER,
+        spawned=True,
+        fit=partial(_fit_forecaster, name),
+        fold=forecast_fold(name),
+        loader=_forecast_loader,
+    )
+
+
+#: every model family, in the order members are listed by default
+FAMILIES: dict[str, ModelFamily] = {
+    f.name: f
+    for f in (
+        _tabular(XgbModel),
+        _tabular(LgbmModel),
+        _forecaster("nhits"),
+        _forecaster("patchtst"),
+    )
+}
+
+
+def family(name: str) -> ModelFamily:
+    """The family called ``name``; a clear error naming the known ones otherwise."""
+    found = FAMILIES.get(name)
+    if found is None:
+        raise ValueError(f"unknown model {name!r}; known: {list(FAMILIES)}")
+    return found
+
+
+def names_of(kind: FamilyKind) -> tuple[str, ...]:
+    """The families of one kind, in table order.
+
+    >>> names_of(FamilyKind.FORECASTER)
+    ('nhits', 'patchtst')
+    """
+    return tuple(n for n, f in FAMILIES.items() if f.kind is kind)
+
+
+def default_scope(name: str, symbol: str) -> str:
+    """The scope of ``name``'s model line that serves ``symbol``: the symbol, or global."""
+    return FORECAST_SCOPE if family(name).kind is FamilyKind.FORECASTER else symbol
+
+
+@dataclass(frozen=True, slots=True)
+class _WorkerJob:
+    name: str
+    window: TrainingWindow
+    options: FitOptions
+    store: ArtifactStore
+
+
+def _fit_in_worker(job: _WorkerJob) -> Fitted:
+    """Runs in the spawned worker: the family is looked up there by name."""
+    return FAMILIES[job.name].fit(job.window, job.options, job.store, None, None)
+
+
+def fit(
+    name: str,
+    window: TrainingWindow,
+    options: FitOptions,
+    store: ArtifactStore,
+    *,
+    clock: Clock | None = None,
+    handle: ModuleHandle | None = None,
+) -> Fitted:
+    """Fit ``name`` on ``window`` into ``store``: in a spawned worker for families that need one.
+
+    ``handle`` counts the evidence: a tabular model counts its own trainings and artifacts; for
+    a spawned one the worker cannot reach the handle, so its trainings, artifacts and peak RSS
+    are counted here.
+    """
+    chosen = family(name)
+    if not chosen.spawned:
+        return chosen.fit(window, options, store, clock, handle)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        fitted = pool.submit(_fit_in_worker, _WorkerJob(name, window, options, store)).result()
+    if handle is not None:
+        handle.count("trainings_run")
+        handle.count("artifacts_written")
+        if fitted.worker_peak_kib is not None:
+            handle.count("training_worker_peak_rss_mib", fitted.worker_peak_kib // 1024)
+    return fitted
+
+
+@dataclass(frozen=True, slots=True)
+class TrainedVersion:
+    version: ModelVersion  # registered as a CANDIDATE
+    seconds: float  # fit, store and register
+    rows: int  # rows (tabular) or candles (forecasters) the window held
+
+
+def train_and_register(
+    name: str,
+    window: TrainingWindow,
+    options: FitOptions,
+    *,
+    store: ArtifactStore,
+    registry: ModelRegistry,
+    actor: str,
+    reason: Callable[[ModelMetadata], str],
+    clock: Clock | None = None,
+    handle: ModuleHandle | None = None,
+) -> TrainedVersion:
+    """Fit ``name`` on ``window``, store the artifact, register it as a CANDIDATE with its lineage.
+
+    ``reason`` words the audit trail's entry from the lineage (e.g. the training window).
+    """
+    started = time.perf_counter()
+    fitted = fit(name, window, options, store, clock=clock, handle=handle)
+    version = registry.register(
+        fitted.metadata, fitted.digest, actor=actor, reason=reason(fitted.metadata)
+    )
+    return TrainedVersion(version, time.perf_counter() - started, window.rows)

@@ -1,0 +1,110 @@
+"""The trainer port: one table of model families, one train → store → register flow."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from quantum_trader.adapters.artifacts import LocalArtifactStore
+from quantum_trader.adapters.sql.registry_repository import SqlRegistryRepository
+from quantum_trader.app.training import BOOTSTRAP_ACTOR, ensure_tabular_models
+from quantum_trader.clock.clock import SimulatedClock
+from quantum_trader.config import KNOWN_MODELS
+from quantum_trader.config.modules import MODEL_MODULES
+from quantum_trader.learning.registry import ModelKey, ModelRegistry, Stage
+from quantum_trader.learning.trainers import (
+    FAMILIES,
+    FamilyKind,
+    FitOptions,
+    TrainingWindow,
+    default_scope,
+    family,
+    fit,
+    names_of,
+    train_and_register,
+)
+from quantum_trader.learning.walk_forward import WalkForwardConfig
+from quantum_trader.models.forecasting.spec import ARCHITECTURES
+from quantum_trader.models.tabular import LgbmModel, TabularModel, XgbModel
+from quantum_trader.models.tabular.training import train_tabular
+from quantum_trader.status.registry import StatusRegistry
+from tests.learning.synthetic import TINY, synthetic_dataset
+
+
+def test_one_table_of_model_names() -> None:
+    assert tuple(FAMILIES) == KNOWN_MODELS == MODEL_MODULES == WalkForwardConfig().models
+    assert names_of(FamilyKind.FORECASTER) == ARCHITECTURES
+    assert names_of(FamilyKind.TABULAR) == (XgbModel.name, LgbmModel.name)
+    for name, entry in FAMILIES.items():
+        assert entry.name == name
+        # torch must never enter the serving process: whatever needs it trains in a worker
+        assert entry.spawned is (entry.kind is FamilyKind.FORECASTER)
+    assert default_scope("nhits", "ETHUSDT") == "global"
+    assert default_scope("xgb", "ETHUSDT") == "ETHUSDT"
+    with pytest.raises(ValueError, match="unknown model 'lstm'"):
+        family("lstm")
+
+
+@pytest.mark.parametrize("cls", [XgbModel, LgbmModel])
+def test_the_port_trains_bit_for_bit_what_the_model_trains_alone(
+    cls: type[TabularModel], tmp_path: Path
+) -> None:
+    data = synthetic_dataset(3)
+    store = LocalArtifactStore(tmp_path / "artifacts")
+    alone = train_tabular(cls, data, clock=SimulatedClock(7), params=TINY)
+    expected = store.put(alone.save)
+    handle = StatusRegistry(SimulatedClock(0)).register(cls.name, enabled=True, reason="t")
+    window = TrainingWindow(dataset=data)
+    fitted = fit(
+        cls.name, window, FitOptions(params=TINY), store, clock=SimulatedClock(7), handle=handle
+    )
+    assert fitted.digest == expected
+    assert fitted.metadata == alone.metadata
+    counters = handle.status.counters
+    assert (counters["trainings"], counters["artifacts_written"]) == (1, 1)
+
+
+def test_bootstrap_and_cli_routes_store_the_same_artifact_and_lineage(
+    sqlite_engine: Engine, tmp_path: Path
+) -> None:
+    data = synthetic_dataset(5, symbol="ETHUSDT")
+    store = LocalArtifactStore(tmp_path / "artifacts")
+    clock = SimulatedClock(1_000)
+    registry = ModelRegistry(SqlRegistryRepository(sqlite_engine), clock)
+    (report,) = ensure_tabular_models(
+        ["lgbm", "nhits"], {"ETHUSDT": data}, horizon=4, registry=registry, artifacts=store,
+        clock=clock, handles={},
+    )  # fmt: skip
+    key = ModelKey("lgbm", "ETHUSDT", 4)
+    boot = registry.production(key)
+    assert boot is not None and (report.key, report.version, report.trained) == (key, 1, True)
+    assert [c.actor for c in registry.history(key)] == [BOOTSTRAP_ACTOR] * 2
+    trained = train_and_register(
+        "lgbm", TrainingWindow(dataset=data), FitOptions(), store=store, registry=registry,
+        actor="cli:test", reason=lambda m: f"window {m.training_window}", clock=clock,
+    )  # fmt: skip
+    cli = trained.version
+    assert (cli.version, cli.stage, trained.rows) == (2, Stage.CANDIDATE, len(data))
+    assert cli.artifact_hash == boot.artifact_hash and cli.lineage == boot.lineage
+    assert registry.history(key)[-1].reason == f"window {boot.metadata.training_window}"
+    again = ensure_tabular_models(
+        ["lgbm"], {"ETHUSDT": data}, horizon=4, registry=registry, artifacts=store, clock=clock,
+        handles={},
+    )  # fmt: skip
+    assert [r.trained for r in again] == [False]  # a production version exists: left alone
+
+
+def test_the_port_and_serving_never_import_torch() -> None:
+    """The serving process imports the family table; torch must stay in the training worker."""
+    code = (
+        "import sys\n"
+        "import quantum_trader.app.training, quantum_trader.learning.walk_forward\n"
+        "import quantum_trader.learning.watcher, quantum_trader.app.cli.train\n"
+        "print(sorted(m for m in ('torch', 'onnxruntime') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
