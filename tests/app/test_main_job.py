@@ -92,7 +92,7 @@ def test_all_four_models_trade_through_every_module(env: Path) -> None:
         assert (
             symbol == traded and int(at) <= entry_time
         )  # decided at a close, filled at the next open
-        assert {m.split("@")[0] for m in ref["members"]} <= {"xgb", "lgbm", "nhits", "patchtst"}
+        assert set(ref["members"]) <= {"xgb@1", "lgbm@1", "nhits@1", "patchtst@1"}, ref
 
     # outputs, and every order persisted
     metrics = json.loads(Path(result.outputs["metrics"]).read_text())

@@ -11,9 +11,10 @@ store.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,15 +23,21 @@ import ccxt
 import pandas as pd
 import pytest
 from sqlalchemy import func, select
+from typer.testing import CliRunner
 
 from quantum_trader.adapters.candle_store.store import CandleStore
+from quantum_trader.adapters.sql.database import open_database
+from quantum_trader.adapters.sql.registry_repository import SqlRegistryRepository
 from quantum_trader.adapters.sql.tables import runs
 from quantum_trader.adapters.sql.tables_execution import exec_fills, exec_orders
+from quantum_trader.app.cli.models import app as models_cli
 from quantum_trader.app.live import LiveConnection
 from quantum_trader.app.main_job import RunResult, run_main_job
 from quantum_trader.backtester.data import load_candles
+from quantum_trader.clock import SimulatedClock
 from quantum_trader.config import load_settings
 from quantum_trader.config.settings import Settings
+from quantum_trader.learning.registry import ModelKey, ModelRegistry
 from quantum_trader.status import ModuleState
 
 pytestmark = pytest.mark.data
@@ -285,3 +292,76 @@ def test_ctrl_c_during_the_replay_records_the_run_as_interrupted(
         ).scalar_one()
     engine.dispose()
     assert status == "INTERRUPTED"
+
+
+class PromotingWall(FakeWall):
+    """A fake wall clock that runs ``action`` once, at the first sleep from ``at`` on (while
+    the running engine waits for the next candle, as an operator's command would land)."""
+
+    def __init__(self, t: int, at: int, action: Callable[[], None]) -> None:
+        super().__init__(t)
+        self.at = at
+        self.action: Callable[[], None] | None = action
+
+    def sleep(self, seconds: float) -> None:
+        super().sleep(seconds)
+        if self.action is not None and self.t >= self.at:
+            action, self.action = self.action, None
+            action()
+
+
+def test_a_promotion_from_the_cli_reaches_the_running_engine(
+    offline: RunResult, market: Market, tmp_path: Path
+) -> None:
+    home = _copy_home(offline, tmp_path)
+    key = ModelKey("xgb", "BTCUSDT", 4)
+    db = open_database(f"sqlite:///{home / 'quantum_trader.sqlite'}")
+    registry = ModelRegistry(SqlRegistryRepository(db), SimulatedClock(0))
+    v1 = registry.production(key)
+    assert v1 is not None
+    # a second version of the line waits as a CANDIDATE (the same weights: what is tested is
+    # that the running engine serves whichever version is PRODUCTION, by number)
+    v2 = registry.register(v1.lineage, v1.artifact_hash, actor="test", reason="retrained")
+    db.dispose()
+    switch = market.replay_end + CAUGHT_UP * HOUR + HOUR // 2
+    last_close = market.replay_end + LIVE_HOURS * HOUR
+    promoted_at: list[int] = []
+
+    def promote() -> None:
+        cli = CliRunner().invoke(
+            models_cli,
+            ["promote", str(key), str(v2.version), "--to", "PRODUCTION", "--reason", "better",
+             "--by", "operator"],
+            env={"QT_HOME": str(home), "QT_DATABASE_URL": ""},
+        )  # fmt: skip
+        assert cli.exit_code == 0, cli.output
+        promoted_at.append(wall.now())
+
+    wall = PromotingWall(switch, at=switch, action=promote)
+    exchange = RecordedBinance(market.after, wall, ctrl_c_at=last_close + 2 * HOUR)
+    result = run_main_job(
+        _settings(home, market),
+        connection=LiveConnection(client=lambda: exchange, wall=wall, sleep=wall.sleep),
+    )
+    rt = result.runtime
+    assert promoted_at, "the live phase never waited for a candle"
+    statuses = {s.name: s for s in rt.status.snapshot()}
+    # the run that was running when the CLI promoted swapped the member: no restart
+    assert statuses["model_registry"].counters.get("member_swaps") == 1, statuses[
+        "model_registry"
+    ].counters
+    assert statuses["xgb"].state is ModuleState.ACTIVE
+    assert f"v{v2.version}" in statuses["xgb"].reason
+    # and decided with it: BTCUSDT's orders name xgb v1 before the promotion, v2 after
+    with rt.db.connect() as conn:
+        orders = conn.execute(
+            select(exec_orders.c.created_at, exec_orders.c.decision_json).where(
+                exec_orders.c.run_id == rt.run_id,
+                exec_orders.c.symbol == "BTCUSDT",
+                exec_orders.c.decision_json.is_not(None),
+            )
+        ).all()
+    before = {m for t, d in orders if t < promoted_at[0] for m in json.loads(d)["members"]}
+    after = {m for t, d in orders if t > promoted_at[0] for m in json.loads(d)["members"]}
+    assert "xgb@1" in before and "xgb@2" not in before
+    assert after <= {"xgb@2", "lgbm@1"} and (not after or "xgb@2" in after)

@@ -18,7 +18,7 @@ from quantum_trader.adapters.artifacts import LocalArtifactStore
 from quantum_trader.adapters.sql.intelligence_state import SqlIntelligenceStateRepository
 from quantum_trader.adapters.sql.repositories_risk import SqlRiskRepository
 from quantum_trader.app.run_scope import RunScopedModeJournal, RunScopedRiskJournal
-from quantum_trader.app.runtime import REPLAY_WALL_INTERVAL_S, Runtime, at_most_every_wall
+from quantum_trader.app.runtime import Runtime, while_replaying_at_most_every_wall
 from quantum_trader.app.training import FORECAST_SCOPE
 from quantum_trader.clock.clock import ReplayThenWallClock
 from quantum_trader.config.settings import Settings
@@ -208,9 +208,7 @@ class PipelineComposer:
         this run: a job on the engine clock swaps the new PRODUCTION version in between two
         decisions. In a replay, where simulated minutes pass in microseconds, it looks at
         most once per wall second."""
-        refresh: Callable[[int], object] = watcher.refresh
-        if self.rt.mode in ("replay", "replay+live"):
-            refresh = at_most_every_wall(REPLAY_WALL_INTERVAL_S, watcher.refresh)
+        refresh = while_replaying_at_most_every_wall(self.rt.clock, watcher.refresh)
 
         def start(ctx: ComponentContext) -> object:
             return ctx.scheduler.every(

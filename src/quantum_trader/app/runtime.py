@@ -21,7 +21,7 @@ from quantum_trader.adapters.sql.repositories import SqlPolicyRepository, SqlSta
 from quantum_trader.adapters.sql.tables import runs
 from quantum_trader.bus.in_process import InProcessBus
 from quantum_trader.bus.policy_store import PolicyStore
-from quantum_trader.clock.clock import Clock, SimulatedClock, WallClock
+from quantum_trader.clock.clock import Clock, SimulatedClock, WallClock, is_simulated
 from quantum_trader.clock.scheduler import Scheduler
 from quantum_trader.config.modules import module_enabled
 from quantum_trader.config.settings import Settings
@@ -168,11 +168,8 @@ def _wire_bus_and_policy(rt: Runtime, start: int) -> None:
     # time thousands of times faster than wall time, where a flush per simulated hour was ~20 %
     # of the replay's time (bench/bench_pipeline.py); there they run at most once per wall second
     # (after a switch to live, engine time is wall time and their own interval is the longer).
-    refresh: Callable[[int], None] = refresh_policies
-    flush: Callable[[int], None] = flush_status
-    if rt.mode in ("replay", "replay+live"):
-        refresh = at_most_every_wall(REPLAY_WALL_INTERVAL_S, refresh_policies)
-        flush = at_most_every_wall(REPLAY_WALL_INTERVAL_S, flush_status)
+    refresh = while_replaying_at_most_every_wall(rt.clock, refresh_policies)
+    flush = while_replaying_at_most_every_wall(rt.clock, flush_status)
     rt.scheduler.every("policy.refresh", MS_PER_MINUTE, refresh, start_at=start, catch_up=False)
     rt.scheduler.every("status.flush", MS_PER_HOUR, flush, start_at=start, catch_up=False)
 
@@ -201,5 +198,21 @@ def at_most_every_wall(
             return
         last[:] = [t]
         fn(now)
+
+    return job
+
+
+def while_replaying_at_most_every_wall(
+    clock: Clock, fn: Callable[[int], object], seconds: float = REPLAY_WALL_INTERVAL_S
+) -> Callable[[int], None]:
+    """``fn`` as a job that, while ``clock`` is on replay time, runs at most once per
+    ``seconds`` of wall time (:func:`at_most_every_wall`), and on wall time at every run."""
+    throttled = at_most_every_wall(seconds, fn)
+
+    def job(now: int) -> None:
+        if is_simulated(clock):
+            throttled(now)
+        else:
+            fn(now)
 
     return job

@@ -137,9 +137,11 @@ class Scheduler:
             job.worker.cancel()
 
     def stop(self) -> None:
-        """Cancel every job and every computation in flight (the engine is stopping)."""
-        for name in list(self._jobs):
-            self.cancel(name)
+        """The engine is stopping: no job runs again and every computation in flight is
+        cancelled (it never lands). The jobs stay listed in :attr:`jobs` with what they did."""
+        for job in self._jobs.values():
+            if job.worker is not None:
+                job.worker.cancel()
         self._heap.clear()
 
     @property

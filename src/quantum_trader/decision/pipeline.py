@@ -443,8 +443,15 @@ class DecisionPipeline:
         return approved
 
     def _members(self, symbol: str, signal: Signal, parts: PipelineParts) -> tuple[str, ...]:
-        """The members that voted on this decision (their registry versions: ``name@v``)."""
-        return tuple(vote.model for vote in signal.votes)
+        """The members that voted on this decision, with their registry versions (``name@v``;
+        the bare name when a member is not from the registry)."""
+        versions = {m.name: m.version for m in parts.ensembles[symbol].member_ids}
+        return tuple(
+            vote.model
+            if versions.get(vote.model) is None
+            else f"{vote.model}@{versions[vote.model]}"
+            for vote in signal.votes
+        )
 
     def _submit(
         self, approved: OrderIntent, tag: str, ref: DecisionRef, context: TradingContext
