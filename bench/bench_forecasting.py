@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from quantum_trader.adapters.market_parquet import load_candles
+from quantum_trader.adapters.candle_store import CandleStore
 from quantum_trader.features.labels import LabelSpec, forward_returns
 from quantum_trader.models.forecasting.candles import (
     INPUT_SIZE,
@@ -99,7 +99,7 @@ def data_dir() -> Path:
 
 
 def series(symbol: str) -> CandleSeries:
-    return CandleSeries.from_candles(load_candles(data_dir(), symbol, "1h"))
+    return CandleSeries.from_candles(CandleStore(data_dir()).series(symbol, "1h"))
 
 
 def bench_training(labels: LabelSpec, out: Path, epochs: int | None) -> dict[str, Path]:

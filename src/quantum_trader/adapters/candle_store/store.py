@@ -42,7 +42,9 @@ from quantum_trader.data.validation import (
     validate_ohlcv,
 )
 from quantum_trader.domain.errors import DataError
+from quantum_trader.domain.market import FundingRate
 from quantum_trader.domain.time import fmt, timeframe_ms
+from quantum_trader.features.series import CandleSeries, FundingSeries
 
 FUNDING = "funding"
 
@@ -172,6 +174,31 @@ class CandleStore:
         out = _slice(frame, "funding_time", start, end)
         self.counters.count("funding_loaded", len(out))
         return out
+
+    def has_funding(self, symbol: str) -> bool:
+        return self.funding_path(symbol).is_file()
+
+    def series(
+        self, symbol: str, timeframe: str, start: int | None = None, end: int | None = None
+    ) -> CandleSeries:
+        """:meth:`load` as the feature pipeline's column record."""
+        return CandleSeries.from_frame(symbol, timeframe, self.load(symbol, timeframe, start, end))
+
+    def funding_series(self, symbol: str) -> FundingSeries | None:
+        """All stored funding settlements of ``symbol``, or None when none are stored."""
+        if not self.has_funding(symbol):
+            return None
+        return FundingSeries.from_frame(symbol, self.load_funding(symbol))
+
+    def funding_rates(self, symbol: str) -> builtins.list[FundingRate]:
+        """All stored funding settlements of ``symbol`` as records ([] when none are stored)."""
+        if not self.has_funding(symbol):
+            return []
+        frame = self.load_funding(symbol)
+        return [
+            FundingRate(symbol, int(t), float(r))
+            for t, r in zip(frame["funding_time"].tolist(), frame["rate"].tolist(), strict=True)
+        ]
 
     def last_open_time(self, symbol: str, timeframe: str) -> int | None:
         path = self.ohlcv_path(symbol, timeframe)

@@ -18,11 +18,12 @@ from quantum_trader.adapters.sql.database import open_database
 from quantum_trader.adapters.sql.repository_execution import SqlExecutionStore
 from quantum_trader.app.cli.backtest import _parse_day, default_data_dir, print_metrics
 from quantum_trader.app.engine import Bar
+from quantum_trader.app.market_data import open_market_data
 from quantum_trader.app.paper import CcxtCandleSource, ScaledWallClock, ccxt_symbol, paced
-from quantum_trader.backtester.data import load_candles, load_funding
 from quantum_trader.backtester.runner import BacktestConfig, BacktestRunner, BarSource
 from quantum_trader.backtester.strategies import SmaCross, SmaCrossConfig
 from quantum_trader.clock.clock import Clock, WallClock
+from quantum_trader.config import load_settings
 from quantum_trader.execution.instruments import spec_for
 
 app = typer.Typer(help="Paper trading: the same engine on the wall clock, simulated fills.")
@@ -67,16 +68,14 @@ def paper(
         )
         funding = {}
     else:
-        root = data_dir or default_data_dir()
-        frames = {
-            s: load_candles(root, s, timeframe, _parse_day(start), _parse_day(end)) for s in symbols
-        }
+        market = open_market_data(load_settings(), timeframe, data_dir or default_data_dir())
+        frames = {s: market.candles(s, _parse_day(start), _parse_day(end)) for s in symbols}
         if max_candles is not None:
             frames = {s: f.iloc[:max_candles] for s, f in frames.items()}
         origin = min(int(f["open_time"].iloc[0]) for f in frames.values())
         scaled = ScaledWallClock(origin, speed)
         clock = scaled
-        funding = {s: load_funding(root, s) for s in symbols}
+        funding = {s: market.funding_rates(s) for s in symbols}
         replay_config = BacktestConfig(timeframe)
         replay = BacktestRunner(replay_config, frames, SmaCross()).feed
 
