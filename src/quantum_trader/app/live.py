@@ -33,9 +33,10 @@ from types import FrameType
 from typing import Any
 
 from quantum_trader.app.engine import Bar
-from quantum_trader.app.paper import CcxtCandleSource, OhlcvClient, Sleep, ccxt_symbol
+from quantum_trader.app.paper import CcxtCandleSource, OhlcvClient, Sleep
 from quantum_trader.clock.clock import Clock, ReplayThenWallClock, WallClock
 from quantum_trader.clock.scheduler import Scheduler
+from quantum_trader.data.symbols import to_ccxt_perp
 from quantum_trader.domain.time import MS_PER_DAY, fmt
 from quantum_trader.observability.logging import get_logger
 
@@ -48,11 +49,11 @@ Stage = Callable[[str], None]
 
 
 def binance_usdm_client() -> OhlcvClient:
-    """ccxt's Binance USDT-M client, public market data only (no key)."""
-    import ccxt  # ~0.6 s to import: only a run that goes live pays it
+    """The adapter's Binance USDT-M public client, imported here so that only a run that goes
+    live pays ccxt's import (~0.6 s)."""
+    from quantum_trader.adapters.ccxt_market_data import binance_usdm_public
 
-    client: OhlcvClient = ccxt.binanceusdm({"enableRateLimit": True, "timeout": 30_000})
-    return client
+    return binance_usdm_public()
 
 
 def ccxt_network_errors() -> tuple[type[BaseException], ...]:
@@ -240,7 +241,7 @@ class LivePhase:
     def _probe(self, client: OhlcvClient, cursor: Mapping[str, int]) -> None:
         """One small request before the switch: does the exchange answer at all?"""
         symbol = self.symbols[0]
-        client.fetch_ohlcv(ccxt_symbol(symbol), self.timeframe, cursor.get(symbol), 1)
+        client.fetch_ohlcv(to_ccxt_perp(symbol), self.timeframe, cursor.get(symbol), 1)
 
     def _unreachable(self, exc: BaseException) -> None:
         message = str(exc).splitlines()[0][:200] if str(exc) else "no message"

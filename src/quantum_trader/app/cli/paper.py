@@ -19,11 +19,12 @@ from quantum_trader.adapters.sql.repository_execution import SqlExecutionStore
 from quantum_trader.app.cli.backtest import _parse_day, default_data_dir, print_metrics
 from quantum_trader.app.engine import Bar
 from quantum_trader.app.market_data import open_market_data
-from quantum_trader.app.paper import CcxtCandleSource, ScaledWallClock, ccxt_symbol, paced
+from quantum_trader.app.paper import CcxtCandleSource, ScaledWallClock, paced
 from quantum_trader.backtester.runner import BacktestConfig, BacktestRunner, BarSource
 from quantum_trader.backtester.strategies import SmaCross, SmaCrossConfig
 from quantum_trader.clock.clock import Clock, WallClock
 from quantum_trader.config import load_settings
+from quantum_trader.data.symbols import to_ccxt_perp
 from quantum_trader.execution.instruments import spec_for
 
 app = typer.Typer(help="Paper trading: the same engine on the wall clock, simulated fills.")
@@ -51,12 +52,13 @@ def paper(
     symbols = [*symbols, *[a for a in ctx.args if not a.startswith("-")]]
     console = Console()
     if live_candles:
-        import ccxt  # the ccxt import is slow (~0.6 s); only the live mode pays it
+        # the ccxt import is slow (~0.6 s); only the live mode pays it
+        from quantum_trader.adapters.ccxt_market_data import binance_usdm_public
 
-        client = ccxt.binanceusdm({"enableRateLimit": True})
+        client = binance_usdm_public()
         frames = {
             s: pd.DataFrame(
-                client.fetch_ohlcv(ccxt_symbol(s), timeframe, limit=200),
+                client.fetch_ohlcv(to_ccxt_perp(s), timeframe, limit=200),
                 columns=["open_time", "open", "high", "low", "close", "volume"],
             )
             for s in symbols
