@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from quantum_trader.domain.digests import sha256_bytes
 from quantum_trader.domain.errors import DataError
 from quantum_trader.features.labels import LabelSpec
 from quantum_trader.features.series import CandleSeries as Candles
 from quantum_trader.models.base import ModelMetadata
 from quantum_trader.models.forecasting.api import Forecaster
-from quantum_trader.models.forecasting.artifact import sha256_bytes
 from quantum_trader.models.forecasting.member import CANDLE_QUANTILES, write_metadata
 from quantum_trader.models.forecasting.nhits import NHiTSConfig
 from quantum_trader.models.forecasting.patchtst import PatchTSTConfig
