@@ -72,6 +72,9 @@ class IntelligenceConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> IntelligenceConfig:
+        """Transitional: only ``app/main_job.py`` (a file being moved) still calls this. Use
+        ``app.configs.intelligence_config``; this method and the ``config`` import go once
+        main_job calls that (modules do not read ``Settings``)."""
         switches = {m: module_enabled(settings, m) for m in MODULES}
         return cls(
             enabled={m: on for m, (on, _) in switches.items()},
