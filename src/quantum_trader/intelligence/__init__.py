@@ -18,7 +18,7 @@ from quantum_trader.intelligence.ledger import (
 from quantum_trader.intelligence.memory_states import MemoryStates, MemoryStatesConfig
 from quantum_trader.intelligence.reinforcement import Reinforcement, ReinforcementConfig
 from quantum_trader.intelligence.service import MODULES, Intelligence, IntelligenceConfig
-from quantum_trader.intelligence.state import InMemoryStateRepository, StateRepository
+from quantum_trader.intelligence.state import StateRepository
 from quantum_trader.intelligence.weights import AdaptiveWeights, WeightAdjuster
 
 __all__ = [
@@ -31,7 +31,6 @@ __all__ = [
     "Detection",
     "DriftConfig",
     "DriftMonitor",
-    "InMemoryStateRepository",
     "Intelligence",
     "IntelligenceConfig",
     "LabelSource",

@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from quantum_trader.bus import topics
-from quantum_trader.bus.envelope import Event
 from quantum_trader.bus.port import EventBus
 from quantum_trader.domain.errors import DataError, DomainValidationError
 from quantum_trader.domain.market import Candle
@@ -208,26 +207,6 @@ class RegimeDetector:
 
     def regimes(self) -> dict[str, Regime | None]:
         return {s: st.regime for s, st in self._symbols.items()}
-
-    def attach(self, bus: EventBus) -> None:
-        """Follow ``market.candle.closed`` (a :class:`Candle` payload)."""
-
-        def on_candle(event: Event) -> None:
-            p = event.payload
-            self.update(
-                Candle(
-                    str(p["symbol"]),
-                    str(p["timeframe"]),
-                    int(p["open_time"]),
-                    float(p["open"]),
-                    float(p["high"]),
-                    float(p["low"]),
-                    float(p["close"]),
-                    float(p["volume"]),
-                )
-            )
-
-        bus.subscribe(topics.MARKET_CANDLE_CLOSED, on_candle)
 
     def update(self, candle: Candle) -> RegimeReading:
         """Feed one closed candle (in time order per symbol)."""

@@ -619,11 +619,6 @@ def _order_dict(order: Order) -> dict[str, Any]:
     }
 
 
-def order_to_dict(order: Order) -> dict[str, Any]:
-    """A JSON-safe dict of an order (for checkpoints and persistence)."""
-    return _order_dict(order)
-
-
 def order_from_dict(raw: Mapping[str, Any]) -> Order:
     return replace(
         Order(

@@ -14,7 +14,6 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from quantum_trader.domain.digests import sha256_bytes
 from quantum_trader.domain.errors import DataError
@@ -50,14 +49,6 @@ class CandleSeries:
     symbol: str
     open_time: np.ndarray
     close: np.ndarray
-
-    @classmethod
-    def from_frame(cls, symbol: str, frame: pd.DataFrame) -> CandleSeries:
-        return cls(
-            symbol,
-            frame["open_time"].to_numpy(np.int64),
-            frame["close"].to_numpy(np.float64),
-        )
 
     @classmethod
     def from_candles(cls, candles: Candles) -> CandleSeries:
