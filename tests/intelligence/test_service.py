@@ -15,7 +15,7 @@ from quantum_trader.intelligence import (
     Reinforcement,
     ShiftReference,
 )
-from quantum_trader.intelligence.ledger import LabelSource, Outcome
+from quantum_trader.intelligence.ledger import LabelSource, ResolvedPrediction
 from quantum_trader.status import ModuleState, StatusRegistry
 from tests.intelligence.synthetic import HOUR, Member, Replay
 
@@ -59,11 +59,11 @@ def test_a_module_switched_off_says_why_and_does_nothing() -> None:
 class KeepingIntelligence(Intelligence):
     """Keeps every outcome its resolve handed to the modules."""
 
-    seen: list[Outcome]
+    seen: list[ResolvedPrediction]
 
     def resolve(
         self, now: int, labels: LabelSource, symbols: Iterable[str] | None = None
-    ) -> list[Outcome]:
+    ) -> list[ResolvedPrediction]:
         out = super().resolve(now, labels, symbols)
         self.seen.extend(out)
         return out

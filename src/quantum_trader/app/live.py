@@ -43,9 +43,13 @@ from quantum_trader.observability.logging import get_logger
 log = get_logger(__name__)
 
 EXCHANGE = "Binance USDT-M"
-#: receives the live candles to keep (the main job appends them to the local store)
-CandleSink = Callable[[Sequence[Bar]], None]
-Stage = Callable[[str], None]
+#: receives the live candles to keep (the main job appends them to the local store); not the
+#: market-data module's ``CandleSink`` port, hence the name
+LiveCandleSink = Callable[[Sequence[Bar]], None]
+#: the old name, kept only while app/main_job.py (being moved) imports it; delete then
+CandleSink = LiveCandleSink
+#: told each stage of the live phase as it starts (progress), not a registry ``Stage``
+OnProgress = Callable[[str], None]
 
 
 def binance_usdm_client() -> OhlcvClient:
@@ -175,9 +179,9 @@ class LivePhase:
         connection: LiveConnection,
         *,
         poll_s: float,
-        keep: CandleSink | None = None,
+        keep: LiveCandleSink | None = None,
         keep_every_ms: int = MS_PER_DAY,
-        on_stage: Stage | None = None,
+        on_stage: OnProgress | None = None,
     ) -> None:
         self.clock = clock
         self.scheduler = scheduler

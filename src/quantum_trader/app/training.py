@@ -150,7 +150,7 @@ def _train_forecaster_in_worker(job: _ForecastJob) -> tuple[str, float, int]:
     import resource
 
     from quantum_trader.models.forecasting.candles import (
-        CandleSeries,
+        CloseSeries,
         save_candle_member,
         train_candle_forecaster,
     )
@@ -158,7 +158,7 @@ def _train_forecaster_in_worker(job: _ForecastJob) -> tuple[str, float, int]:
 
     name = next(a for a in ARCHITECTURES if a == job.name)
     started = time.perf_counter()
-    series = [CandleSeries(s, t, c) for s, t, c in job.series]
+    series = [CloseSeries(s, t, c) for s, t, c in job.series]
     model, metadata = train_candle_forecaster(
         name, series, job.labels, seed=job.seed, progress=False
     )

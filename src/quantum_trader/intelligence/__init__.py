@@ -10,9 +10,9 @@ from quantum_trader.intelligence.detector import CusumConfig, CusumDetector, Det
 from quantum_trader.intelligence.drift import DriftConfig, DriftMonitor
 from quantum_trader.intelligence.ledger import (
     LabelSource,
-    Outcome,
     Prediction,
     PredictionLedger,
+    ResolvedPrediction,
     horizon_end_time,
 )
 from quantum_trader.intelligence.memory_states import MemoryStates, MemoryStatesConfig
@@ -36,11 +36,11 @@ __all__ = [
     "LabelSource",
     "MemoryStates",
     "MemoryStatesConfig",
-    "Outcome",
     "Prediction",
     "PredictionLedger",
     "Reinforcement",
     "ReinforcementConfig",
+    "ResolvedPrediction",
     "ShiftReference",
     "ShiftReport",
     "StateRepository",

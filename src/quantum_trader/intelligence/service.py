@@ -22,7 +22,7 @@ from quantum_trader.intelligence.covariate_shift import (
     ShiftReport,
 )
 from quantum_trader.intelligence.drift import DriftConfig, DriftMonitor
-from quantum_trader.intelligence.ledger import LabelSource, Outcome, PredictionLedger
+from quantum_trader.intelligence.ledger import LabelSource, PredictionLedger, ResolvedPrediction
 from quantum_trader.intelligence.memory_states import MemoryStates, MemoryStatesConfig
 from quantum_trader.intelligence.reinforcement import Reinforcement, ReinforcementConfig
 from quantum_trader.intelligence.shift_stats import FloatArray
@@ -39,7 +39,7 @@ from quantum_trader.status.registry import ModuleHandle, StatusRegistry
 class OutcomeLearner(Protocol):
     """A module that learns from resolved outcomes (memory, reinforcement, drift)."""
 
-    def on_outcomes(self, outcomes: Sequence[Outcome]) -> None: ...
+    def on_outcomes(self, outcomes: Sequence[ResolvedPrediction]) -> None: ...
 
 
 MODULES = ("memory_states", "reinforcement", "drift_detection", "covariate_shift")
@@ -151,7 +151,7 @@ class Intelligence:
 
     def resolve(
         self, now: int, labels: LabelSource, symbols: Iterable[str] | None = None
-    ) -> list[Outcome]:
+    ) -> list[ResolvedPrediction]:
         """Resolve what is due (see :meth:`PredictionLedger.resolve`) and feed the modules."""
         outcomes = self.ledger.resolve(now, labels, symbols)
         if outcomes:

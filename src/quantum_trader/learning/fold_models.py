@@ -84,7 +84,7 @@ def forecast_fold(name: str, fold: FoldData) -> FoldPrediction:
             f"{series.symbol} {name}: the first train row needs {size - 1} earlier candles, "
             f"only {first} exist"
         )
-    train_series = forecasting.CandleSeries.from_candles(series.slice(start, stop))
+    train_series = forecasting.CloseSeries.from_candles(series.slice(start, stop))
     model, metadata = forecasting.train_candle_forecaster(
         cast(Architecture, name),
         [train_series],

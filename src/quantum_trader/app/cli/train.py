@@ -152,7 +152,7 @@ def _train_forecaster(
     # ``run`` should not pay its ~190 MiB / ~1 s import for a command they do not run.
     from quantum_trader.models.forecasting import candles as forecasting
 
-    series = [forecasting.CandleSeries.from_candles(data.candles(s)) for s in symbols]
+    series = [forecasting.CloseSeries.from_candles(data.candles(s)) for s in symbols]
     model, metadata = forecasting.train_candle_forecaster(
         name, series, data.labels, epochs=epochs, seed=seed, progress=progress
     )

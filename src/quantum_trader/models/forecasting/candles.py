@@ -43,7 +43,7 @@ CANDLE_TRAINING: dict[Architecture, TrainingConfig] = {
 
 
 @dataclass(frozen=True, slots=True)
-class CandleSeries:
+class CloseSeries:
     """One symbol's closes with their open times (epoch ms)."""
 
     symbol: str
@@ -51,12 +51,12 @@ class CandleSeries:
     close: np.ndarray
 
     @classmethod
-    def from_candles(cls, candles: Candles) -> CandleSeries:
+    def from_candles(cls, candles: Candles) -> CloseSeries:
         """The closes of a checked feature-pipeline series (as the market data readers return)."""
         return cls(candles.symbol, candles.open_time, candles.close)
 
-    def tail(self, rows: int) -> CandleSeries:
-        return CandleSeries(self.symbol, self.open_time[-rows:], self.close[-rows:])
+    def tail(self, rows: int) -> CloseSeries:
+        return CloseSeries(self.symbol, self.open_time[-rows:], self.close[-rows:])
 
 
 def candle_forecaster(
@@ -87,7 +87,7 @@ def candle_forecaster(
 
 def train_candle_forecaster(
     architecture: Architecture,
-    series: Sequence[CandleSeries],
+    series: Sequence[CloseSeries],
     labels: LabelSpec,
     *,
     epochs: int | None = None,
