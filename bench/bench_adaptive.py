@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from quantum_trader.adapters.market_parquet import load_candles, load_funding
+from quantum_trader.adapters.candle_store import CandleStore
 from quantum_trader.bus import InProcessBus
 from quantum_trader.bus.topics import MODEL_COVARIATE_SHIFT, MODEL_DRIFT_DETECTED
 from quantum_trader.clock import SimulatedClock
@@ -57,9 +57,10 @@ class SymbolRun:
 
 def walk_forward(data_dir: Path, symbol: str) -> SymbolRun:
     global FEATURES
-    candles = load_candles(data_dir, symbol, "1h")
-    market = load_candles(data_dir, "BTCUSDT", "1h") if symbol != "BTCUSDT" else None
-    data = make_dataset(candles, load_funding(data_dir, symbol), market, labels=SPEC)
+    store = CandleStore(data_dir)  # the shared folder has the store's layout: read in place
+    candles = store.series(symbol, "1h")
+    market = store.series("BTCUSDT", "1h") if symbol != "BTCUSDT" else None
+    data = make_dataset(candles, store.funding_series(symbol), market, labels=SPEC)
     FEATURES = data.names
     labelled = data.rows(0, int((~np.isnan(data.y)).sum()))
     config = WalkForwardConfig(

@@ -51,7 +51,7 @@ def run_ours(
     fast_forward: bool = True,
     orders: bool = True,
 ) -> dict[str, float]:
-    from quantum_trader.backtester.data import load_candles, load_funding
+    from quantum_trader.adapters.candle_store import CandleStore
     from quantum_trader.backtester.strategies import SmaCross, SmaCrossConfig
     from quantum_trader.engine.session import SessionConfig, TradingSession
 
@@ -64,8 +64,8 @@ def run_ours(
 
     strategy = SmaCross if orders else SignalsOnly
 
-    frame = load_candles(data_dir, SYMBOL, TIMEFRAME)
-    funding = {SYMBOL: load_funding(data_dir, SYMBOL)}
+    frame = CandleStore(data_dir).load(SYMBOL, TIMEFRAME)
+    funding = {SYMBOL: CandleStore(data_dir).funding_rates(SYMBOL)}
     best_cpu = best_wall = float("inf")
     trades = 0
     final = 0.0
@@ -96,9 +96,9 @@ def run_reference(data_dir: Path, fast: int, slow: int, repeat: int) -> dict[str
     from backtesting import Backtest, Strategy
     from backtesting.lib import crossover
 
-    from quantum_trader.backtester.data import load_candles
+    from quantum_trader.adapters.candle_store import CandleStore
 
-    frame = load_candles(data_dir, SYMBOL, TIMEFRAME)
+    frame = CandleStore(data_dir).load(SYMBOL, TIMEFRAME)
     data = pd.DataFrame(
         {
             "Open": frame["open"].to_numpy(),

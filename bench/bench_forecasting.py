@@ -26,11 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
-from quantum_trader.adapters.market_parquet import load_candles
+from quantum_trader.adapters.candle_store import CandleStore
 from quantum_trader.features.labels import LabelSpec, forward_returns
 from quantum_trader.models.forecasting.candles import (
     INPUT_SIZE,
-    CandleSeries,
+    CloseSeries,
     save_candle_member,
     train_candle_forecaster,
 )
@@ -98,8 +98,8 @@ def data_dir() -> Path:
     return path
 
 
-def series(symbol: str) -> CandleSeries:
-    return CandleSeries.from_candles(load_candles(data_dir(), symbol, "1h"))
+def series(symbol: str) -> CloseSeries:
+    return CloseSeries.from_candles(CandleStore(data_dir()).series(symbol, "1h"))
 
 
 def bench_training(labels: LabelSpec, out: Path, epochs: int | None) -> dict[str, Path]:
@@ -168,7 +168,7 @@ def walk_forward(
         for fold in range(folds):
             test_end = len(full.close) - h - (folds - 1 - fold) * test_rows
             test_start = test_end - test_rows
-            train = CandleSeries(
+            train = CloseSeries(
                 symbol,
                 full.open_time[test_start - train_rows : test_start],
                 full.close[test_start - train_rows : test_start],

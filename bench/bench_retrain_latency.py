@@ -66,14 +66,12 @@ class TrainerSpec:
 
 def train_forever(spec: TrainerSpec) -> NoReturn:
     """Runs in the worker: fit N-HiTS again and again until the worker is shut down."""
-    from quantum_trader.adapters.market_parquet import load_candles
+    from quantum_trader.adapters.candle_store import CandleStore
     from quantum_trader.features.labels import LabelSpec
-    from quantum_trader.models.forecasting.candles import CandleSeries, train_candle_forecaster
+    from quantum_trader.models.forecasting.candles import CloseSeries, train_candle_forecaster
 
-    series = [
-        CandleSeries.from_candles(load_candles(Path(spec.data_dir), s, "1h")).tail(spec.rows)
-        for s in spec.symbols
-    ]
+    store = CandleStore(Path(spec.data_dir))  # the shared data is laid out as a store
+    series = [CloseSeries.from_candles(store.load(s, "1h")).tail(spec.rows) for s in spec.symbols]
     done = 0
     while True:
         train_candle_forecaster("nhits", series, LabelSpec(), seed=done, progress=False)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from quantum_trader.adapters.market_parquet import load_candles, load_funding
+from quantum_trader.adapters.candle_store import CandleStore
 from quantum_trader.domain.market import Candle, FundingRate
 from quantum_trader.domain.time import MS_PER_DAY, MS_PER_HOUR
 from quantum_trader.features.dataset import make_dataset
@@ -51,7 +51,7 @@ def live_latency(
 ) -> tuple[np.ndarray, np.ndarray]:
     """µs per call of feature update + prediction over the last CALLS candles: wall time, and
     the thread's CPU time (which leaves out time the OS gave to other processes)."""
-    funding = load_funding(folder, "BTCUSDT")
+    funding = CandleStore(folder).funding_series("BTCUSDT")
     assert funding is not None
     state = StreamingFeatures("BTCUSDT", "1h")
     start = len(candles) - CALLS - 200
@@ -77,10 +77,10 @@ def live_latency(
 
 def main() -> None:
     folder = data_dir()
-    candles = load_candles(folder, "BTCUSDT", "1h")
+    candles = CandleStore(folder).series("BTCUSDT", "1h")
     end = int(candles.open_time[-1])
     two_years = candles.between(end - 730 * MS_PER_DAY, end)
-    funding = load_funding(folder, "BTCUSDT")
+    funding = CandleStore(folder).funding_series("BTCUSDT")
     print(f"machine: {os.cpu_count()} cores (shared with other work); rows: {len(two_years)}")
     t0 = time.perf_counter()
     data = make_dataset(two_years, funding)

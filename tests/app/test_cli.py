@@ -70,11 +70,13 @@ def test_run_on_real_data_replays_the_configured_days(
 
 
 def test_config_show_redacts(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("QT_BINANCE_API_SECRET", "topsecret")
+    monkeypatch.setenv("QT_DATABASE_URL", "postgresql://trader:topsecret@db/qt")
     result = runner.invoke(app, ["config", "show", "--json"])
     assert result.exit_code == 0
     assert "topsecret" not in result.output
-    assert json.loads(result.output)["binance_api_secret"] == "**********"
+    shown = json.loads(result.output)
+    assert shown["database_url"] == "postgresql://trader:**********@db/qt"
+    assert shown["rl_sizing_enabled"] is False and shown["retrain_check_minutes"] is None
 
 
 def test_contradictory_config_fails_with_a_clear_message(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -33,7 +33,6 @@ from quantum_trader.adapters.sql.tables_execution import exec_fills, exec_orders
 from quantum_trader.app.cli.models import app as models_cli
 from quantum_trader.app.live import LiveConnection
 from quantum_trader.app.main_job import RunResult, run_main_job
-from quantum_trader.backtester.data import load_candles
 from quantum_trader.clock import SimulatedClock
 from quantum_trader.config import load_settings
 from quantum_trader.config.settings import Settings
@@ -136,7 +135,7 @@ def _settings(home: Path, market: Market, **overrides: Any) -> Settings:
 @pytest.fixture(scope="module")
 def market(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Market:
     root = tmp_path_factory.mktemp("cut-data")
-    full = {s: load_candles(data_dir, s, "1h") for s in SYMBOLS}
+    full = {s: CandleStore(data_dir).load(s, "1h") for s in SYMBOLS}
     last_open = min(int(f["open_time"].iloc[-1]) for f in full.values())
     cut = last_open - LIVE_HOURS * HOUR  # open time of the last candle kept in the store
     for sub, name in (("ohlcv", "{}-1h.parquet"), ("funding", "{}-funding.parquet")):

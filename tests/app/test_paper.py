@@ -9,8 +9,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from quantum_trader.adapters.candle_store import CandleStore
 from quantum_trader.app.paper import CcxtCandleSource, ScaledWallClock, paced
-from quantum_trader.backtester.data import load_candles
 from quantum_trader.backtester.strategies import SmaCross, SmaCrossConfig
 from quantum_trader.domain.errors import DataError
 from quantum_trader.engine.session import SessionConfig, TradingSession
@@ -35,7 +35,7 @@ class FakeWall:
 
 @pytest.mark.data
 def test_paper_replay_at_speed_trades_like_the_backtest(data_dir: Path) -> None:
-    frame = load_candles(data_dir, "BTCUSDT", "1h").iloc[-400:].reset_index(drop=True)
+    frame = CandleStore(data_dir).load("BTCUSDT", "1h").iloc[-400:].reset_index(drop=True)
     frames = {"BTCUSDT": frame}
     config = SessionConfig("1h", initial_balance=100_000.0)
     backtest = TradingSession(config, frames, SmaCross(SmaCrossConfig(5, 20, 0.1))).run()
@@ -83,7 +83,7 @@ class RecordedOhlcv:
 @pytest.mark.data
 def test_live_source_yields_closed_candles_once_in_order(data_dir: Path) -> None:
     frames = {
-        s: load_candles(data_dir, s, "1h").iloc[-30:].reset_index(drop=True)
+        s: CandleStore(data_dir).load(s, "1h").iloc[-30:].reset_index(drop=True)
         for s in ("BTCUSDT", "ETHUSDT")
     }
     first_open = int(frames["BTCUSDT"]["open_time"].iloc[0])
@@ -143,7 +143,7 @@ def test_live_source_keeps_the_replay_order_while_catching_up(data_dir: Path) ->
     """BTCUSDT comes first among candles closing together (other symbols' features read its
     candle), and close times never go back across symbols when their pages end apart."""
     frames = {
-        s: load_candles(data_dir, s, "1h").iloc[-40:].reset_index(drop=True)
+        s: CandleStore(data_dir).load(s, "1h").iloc[-40:].reset_index(drop=True)
         for s in ("ADAUSDT", "BTCUSDT")
     }
     first_open = int(frames["BTCUSDT"]["open_time"].iloc[0])

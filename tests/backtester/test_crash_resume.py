@@ -51,9 +51,11 @@ def _cli(db: Path, out: Path, data_dir: Path, *extra: str) -> list[str]:
     ]
 
 
-def _env() -> dict[str, str]:
+def _env(home: Path) -> dict[str, str]:
+    """The CLI imports candles into the store under QT_HOME: a fresh one per test."""
     src = str(Path(__file__).resolve().parents[2] / "src")
-    return os.environ | {"PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    pythonpath = src + os.pathsep + os.environ.get("PYTHONPATH", "")
+    return os.environ | {"PYTHONPATH": pythonpath, "QT_HOME": str(home)}
 
 
 def _count(url: str, column: object) -> int:
@@ -73,11 +75,15 @@ def test_sigkill_mid_replay_then_resume_equals_uninterrupted(
 ) -> None:
     clean_db, crash_db = tmp_path / "clean.sqlite", tmp_path / "crash.sqlite"
     subprocess.run(
-        _cli(clean_db, tmp_path / "clean", data_dir), env=_env(), check=True, timeout=120
+        _cli(clean_db, tmp_path / "clean", data_dir),
+        env=_env(tmp_path / "home"),
+        check=True,
+        timeout=120,
     )
 
     proc = subprocess.Popen(
-        _cli(crash_db, tmp_path / "crash", data_dir, "--throttle-ms", "4"), env=_env()
+        _cli(crash_db, tmp_path / "crash", data_dir, "--throttle-ms", "4"),
+        env=_env(tmp_path / "home"),
     )
     url = f"sqlite:///{crash_db}"
     deadline = time.monotonic() + 90
@@ -96,7 +102,10 @@ def test_sigkill_mid_replay_then_resume_equals_uninterrupted(
     assert not finished and 0 < cursor < 2 * 744, "the kill must land mid-replay"
 
     subprocess.run(
-        _cli(crash_db, tmp_path / "crash", data_dir), env=_env(), check=True, timeout=120
+        _cli(crash_db, tmp_path / "crash", data_dir),
+        env=_env(tmp_path / "home"),
+        check=True,
+        timeout=120,
     )
 
     metrics = json.loads((tmp_path / "clean" / "metrics.json").read_text())

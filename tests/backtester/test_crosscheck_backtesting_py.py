@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from quantum_trader.backtester.data import load_candles
+from quantum_trader.adapters.candle_store import CandleStore
 from quantum_trader.backtester.strategies import SmaCross, SmaCrossConfig
 from quantum_trader.engine.session import SessionConfig, TradingSession
 from quantum_trader.execution.simulated.exchange import ExchangeConfig
@@ -75,7 +75,7 @@ def _reference(frame: pd.DataFrame) -> tuple[pd.DataFrame, float]:
 
 @pytest.mark.data
 def test_sma_cross_matches_backtesting_py(data_dir: Path) -> None:
-    frame = load_candles(data_dir, "BTCUSDT", "1h").iloc[5000:8000].reset_index(drop=True)
+    frame = CandleStore(data_dir).load("BTCUSDT", "1h").iloc[5000:8000].reset_index(drop=True)
     ref_trades, ref_equity = _reference(frame)
 
     config = SessionConfig(

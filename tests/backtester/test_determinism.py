@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from quantum_trader.backtester.data import load_candles
+from quantum_trader.adapters.candle_store import CandleStore
 from quantum_trader.backtester.strategies import SmaCross, SmaCrossConfig
 from quantum_trader.domain.errors import DataError
 from quantum_trader.engine.session import SessionConfig, SessionResult, TradingSession
@@ -27,7 +27,7 @@ def _run(frames: dict[str, pd.DataFrame], seed: int) -> SessionResult:
 
 @pytest.mark.data
 def test_same_seed_same_trades_and_event_log_hash(data_dir: Path) -> None:
-    frames = {s: load_candles(data_dir, s, "1h").iloc[-1500:] for s in ("BTCUSDT", "ETHUSDT")}
+    frames = {s: CandleStore(data_dir).load(s, "1h").iloc[-1500:] for s in ("BTCUSDT", "ETHUSDT")}
     a, b, other = _run(frames, 7), _run(frames, 7), _run(frames, 8)
     assert len(a.trades) > 30
     assert a.trades == b.trades

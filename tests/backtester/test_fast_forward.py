@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine
 
+from quantum_trader.adapters.candle_store import CandleStore
 from quantum_trader.adapters.sql.repository_execution import SqlExecutionStore
-from quantum_trader.backtester.data import load_candles, load_funding
 from quantum_trader.backtester.strategies import SmaCross, SmaCrossConfig
 from quantum_trader.engine.engine import BarColumns
 from quantum_trader.engine.session import SessionConfig, SessionResult, TradingSession
@@ -63,7 +63,7 @@ def _run(
         config,
         {"BTCUSDT": frame},
         _CountingSma(sma),
-        funding_rates={"BTCUSDT": load_funding(data_dir, "BTCUSDT")},
+        funding_rates={"BTCUSDT": CandleStore(data_dir).funding_rates("BTCUSDT")},
         store=store,
     )
     return runner, runner.run()
@@ -84,7 +84,7 @@ def _assert_same(a: SessionResult, b: SessionResult) -> None:
 @pytest.fixture(scope="module")
 def frame(data_dir: Path) -> pd.DataFrame:
     # 4,000 5m candles (~2 weeks): the first of the recorded series
-    return load_candles(data_dir, "BTCUSDT", "5m").iloc[:4000].reset_index(drop=True)
+    return CandleStore(data_dir).load("BTCUSDT", "5m").iloc[:4000].reset_index(drop=True)
 
 
 @pytest.mark.data
@@ -134,7 +134,7 @@ def test_fast_forward_checkpoints_resume_like_per_candle(
     _, reference = _run(frame, sma, data_dir, fast_forward=False, checkpoint_every=300)
     store = SqlExecutionStore(sqlite_engine)
     config = SessionConfig("5m", initial_balance=20_000.0, checkpoint_every=300)
-    funding = {"BTCUSDT": load_funding(data_dir, "BTCUSDT")}
+    funding = {"BTCUSDT": CandleStore(data_dir).funding_rates("BTCUSDT")}
 
     def stop_halfway(done: list[int]) -> object:
         def progress(n: int) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from quantum_trader.backtester.data import load_candles, load_funding
+from quantum_trader.adapters.candle_store import CandleStore
 from quantum_trader.domain.time import from_datetime
 from quantum_trader.engine.session import SessionConfig, TradingSession
 from quantum_trader.execution.simulated.funding import FundingConfig, round_funding_time
@@ -24,8 +24,8 @@ def test_funding_paid_at_each_funding_time_is_rate_times_notional(
 
     start = from_datetime(datetime(2022, 5, 1, tzinfo=UTC))
     end = from_datetime(datetime(2022, 5, 15, tzinfo=UTC))
-    frame = load_candles(data_dir, "BTCUSDT", "1h", start, end)
-    rates = load_funding(data_dir, "BTCUSDT")
+    frame = CandleStore(data_dir).load("BTCUSDT", "1h", start, end)
+    rates = CandleStore(data_dir).funding_rates("BTCUSDT")
     config = SessionConfig("1h", initial_balance=100_000.0, funding=FundingConfig(default_rate=0.5))
     runner = TradingSession(
         config, {"BTCUSDT": frame}, BuyAndHold(quantity), funding_rates={"BTCUSDT": rates}

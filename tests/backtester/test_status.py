@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from quantum_trader.backtester.data import load_candles, load_funding
+from quantum_trader.adapters.candle_store import CandleStore
 from quantum_trader.backtester.strategies import SmaCross, SmaCrossConfig
 from quantum_trader.clock.clock import SimulatedClock
 from quantum_trader.engine.session import SessionConfig, TradingSession
@@ -16,12 +16,12 @@ from quantum_trader.status.registry import ModuleState, StatusRegistry
 @pytest.mark.data
 def test_modules_register_and_count_what_they_did(data_dir: Path) -> None:
     registry = StatusRegistry(SimulatedClock(0))
-    frame = load_candles(data_dir, "BTCUSDT", "1h").iloc[-500:]
+    frame = CandleStore(data_dir).load("BTCUSDT", "1h").iloc[-500:]
     runner = TradingSession(
         SessionConfig("1h", initial_balance=100_000.0),
         {"BTCUSDT": frame},
         SmaCross(SmaCrossConfig(5, 20, 0.1)),
-        funding_rates={"BTCUSDT": load_funding(data_dir, "BTCUSDT")},
+        funding_rates={"BTCUSDT": CandleStore(data_dir).funding_rates("BTCUSDT")},
         status=registry,
     )
     result = runner.run()

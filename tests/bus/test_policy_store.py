@@ -3,9 +3,17 @@ from sqlalchemy import Engine
 
 from quantum_trader.adapters.sql.repositories import SqlPolicyRepository
 from quantum_trader.bus import InProcessBus
-from quantum_trader.bus.policy_store import PolicyStore, RLTrainingPolicy
+from quantum_trader.bus.policy_store import PolicyStore, PolicyVersion, RLTrainingPolicy
 from quantum_trader.clock import Scheduler, SimulatedClock
 from quantum_trader.domain import ConfigError
+from quantum_trader.domain.policy import TRADING_POLICY_KEY, RiskMode, TradingPolicy
+from quantum_trader.risk.policy_source import StorePolicySource
+
+#: ``trading.global`` as the store wrote it while it had its own pydantic model (before 2026-12)
+STORED_BEFORE = (
+    '{"risk_mode":"AGGRESSIVE","max_open_positions":8,"max_leverage":5.0,'
+    '"stop_loss_pct":0.025,"risk_per_trade":0.015}'
+)
 
 
 def make_store(db: Engine, clock: SimulatedClock) -> tuple[PolicyStore, InProcessBus]:
@@ -64,3 +72,33 @@ def test_in_process_change_reaches_subscriber_immediately(db_engine: Engine) -> 
     store.watch("rl.v3.training", RLTrainingPolicy, received.append)
     store.set("rl.v3.training", RLTrainingPolicy(enabled=False), by="controller")
     assert received == [RLTrainingPolicy(enabled=False)]
+
+
+def test_the_trading_policy_is_the_domain_type_and_old_stored_json_still_loads(
+    db_engine: Engine,
+) -> None:
+    repo = SqlPolicyRepository(db_engine)
+    repo.append(PolicyVersion(TRADING_POLICY_KEY, 1, STORED_BEFORE, 5, "meta", "old row"))
+    store, _ = make_store(db_engine, SimulatedClock(10))
+    source = StorePolicySource(store)
+    expected = TradingPolicy(RiskMode.AGGRESSIVE, 8, 5.0, 0.025, 0.015)
+    assert store.get(TRADING_POLICY_KEY, TradingPolicy) == expected == source.current()
+    store.set(TRADING_POLICY_KEY, TradingPolicy(), by="meta")
+    assert source.current() == TradingPolicy()  # the risk side follows the published value
+    assert store.history(TRADING_POLICY_KEY)[-1].value_json == (
+        '{"risk_mode":"MODERATE","max_open_positions":5,"max_leverage":3.0,'
+        '"stop_loss_pct":0.02,"risk_per_trade":0.01}'
+    )  # written in the same shape as before, so older code reads it too
+
+
+def test_a_trading_policy_that_breaks_a_domain_rule_or_has_extra_fields_is_refused(
+    db_engine: Engine,
+) -> None:
+    store, _ = make_store(db_engine, SimulatedClock(0))
+    with pytest.raises(ConfigError, match="risk_per_trade"):
+        store.set(TRADING_POLICY_KEY, {"risk_per_trade": 0.5}, by="cli")
+    with pytest.raises(ConfigError, match="invalid value"):
+        store.set(TRADING_POLICY_KEY, {"risk_mode": "YOLO"}, by="cli")
+    with pytest.raises(ConfigError, match="invalid value"):
+        store.set(TRADING_POLICY_KEY, {"leverage": 2.0}, by="cli")
+    assert store.history(TRADING_POLICY_KEY) == []

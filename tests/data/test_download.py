@@ -145,10 +145,11 @@ def test_funding_history_paginates_and_resumes(tmp_path: Path) -> None:
     assert exchange.calls[0][1] == int(FUNDING[-1]["timestamp"]) + 1
 
 
-def test_the_real_client_is_public_and_rate_limited() -> None:
+def test_the_real_client_is_public_rate_limited_and_times_out() -> None:
     exchange = binance_usdm_public()  # builds the client; no request is made
     assert exchange.id == "binanceusdm"  # type: ignore[attr-defined]
     assert exchange.enableRateLimit is True  # type: ignore[attr-defined]
+    assert exchange.timeout == 30_000  # type: ignore[attr-defined]
     assert not exchange.apiKey  # type: ignore[attr-defined]
     assert issubclass(ccxt.RateLimitExceeded, TRANSIENT_ERRORS)
     assert issubclass(ccxt.RequestTimeout, TRANSIENT_ERRORS)

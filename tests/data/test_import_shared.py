@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from quantum_trader.adapters.candle_store import CandleStore
+from quantum_trader.adapters.candle_store import CandleStore, import_directory, import_file
 from quantum_trader.domain.errors import DataError
 from quantum_trader.domain.time import fmt
 
@@ -27,7 +27,7 @@ def digest(root: Path) -> dict[str, str]:
 
 def test_import_btcusdt_1h_then_validate(data_dir: Path, tmp_path: Path) -> None:
     store = CandleStore(tmp_path / "store")
-    result = store.import_file(data_dir / "ohlcv" / "BTCUSDT-1h.parquet")
+    result = import_file(store, data_dir / "ohlcv" / "BTCUSDT-1h.parquet")
     assert (result.symbol, result.timeframe, result.rows_added) == ("BTCUSDT", "1h", 31_973)
     report = store.validate("BTCUSDT", "1h")
     assert report.rows == 31_973
@@ -38,7 +38,7 @@ def test_import_btcusdt_1h_then_validate(data_dir: Path, tmp_path: Path) -> None
     loaded = store.load("BTCUSDT", "1h")
     assert np.array_equal(loaded["close"].to_numpy(), raw["close"].to_numpy())
     assert int(loaded.open_time[0]) == int(raw.timestamp[0].timestamp() * 1000)
-    again = store.import_file(data_dir / "ohlcv" / "BTCUSDT-1h.parquet")
+    again = import_file(store, data_dir / "ohlcv" / "BTCUSDT-1h.parquet")
     assert again.rows_added == 0  # importing twice is harmless
 
 
@@ -47,7 +47,7 @@ def test_corrupt_copy_fails_naming_every_problem_and_leaves_store_unchanged(
 ) -> None:
     store_dir = tmp_path / "store"
     store = CandleStore(store_dir)
-    store.import_file(data_dir / "funding" / "BTCUSDT-funding.parquet")  # something already there
+    import_file(store, data_dir / "funding" / "BTCUSDT-funding.parquet")  # something already there
     before = digest(store_dir)
 
     raw = pd.read_parquet(data_dir / "ohlcv" / "BTCUSDT-1h.parquet")
@@ -59,7 +59,7 @@ def test_corrupt_copy_fails_naming_every_problem_and_leaves_store_unchanged(
     bad.to_parquet(path)
 
     with pytest.raises(DataError) as err:
-        store.import_file(path)
+        import_file(store, path)
     message = str(err.value)
     stamp = lambda i: fmt(int(raw.timestamp[i].timestamp() * 1000))  # noqa: E731
     assert "duplicate_rows: 2" in message and stamp(300) in message
@@ -72,7 +72,7 @@ def test_corrupt_copy_fails_naming_every_problem_and_leaves_store_unchanged(
 
     # --repair removes the exact copies and the swap, but never the NaN price
     with pytest.raises(DataError, match="nan: 1") as err:
-        store.import_file(path, repair=True)
+        import_file(store, path, repair=True)
     assert "duplicate_rows" not in str(err.value) and "out_of_order" not in str(err.value)
     assert digest(store_dir) == before
 
@@ -85,7 +85,7 @@ def test_real_15m_slice_with_missing_candles_imports_from_csv(
     csv = tmp_path / "BTCUSDT_15m.csv"
     day.to_csv(csv, index=False)  # timestamps become text like 2023-11-10 00:00:00+00:00
     store = CandleStore(tmp_path / "store")
-    result = store.import_file(csv)
+    result = import_file(store, csv)
     assert result.rows_added == len(day) == 94
     assert result.report is not None and result.report.ok
     assert [fmt(g.start) for g in result.report.gaps] == [
@@ -108,7 +108,7 @@ def test_import_directory_reports_bad_files_and_keeps_good_ones(
     bad.loc[4, "funding_rate"] = 0.5  # 50% per settlement: a unit error
     bad.to_parquet(src / "funding" / "BTCUSDT-funding.parquet")
     store = CandleStore(tmp_path / "store")
-    results = store.import_directory(src)
+    results = import_directory(store, src)
     by_name = {r.path.name: r for r in results}
     assert by_name["ETHUSDT-funding.parquet"].ok
     assert by_name["ETHUSDT-funding.parquet"].rows_added == 1_598

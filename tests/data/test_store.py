@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from quantum_trader.adapters.candle_store import CandleStore
+from quantum_trader.adapters.candle_store import CandleStore, import_file
 from quantum_trader.adapters.candle_store.files import atomic_write
 from quantum_trader.data.evidence import Counters
 from quantum_trader.domain.errors import DataError
@@ -135,7 +135,7 @@ def test_headerless_binance_kline_csv_imports(tmp_path: Path) -> None:
     path = tmp_path / "BTCUSDT-1h-2024-01.csv"
     klines.to_csv(path, index=False, header=False)
     store = CandleStore(tmp_path / "store")
-    result = store.import_file(path)
+    result = import_file(store, path)
     assert (result.symbol, result.timeframe, result.rows_added) == ("BTCUSDT", "1h", 12)
     pd.testing.assert_frame_equal(store.load("BTCUSDT", "1h"), frame)
 

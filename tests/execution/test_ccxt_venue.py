@@ -10,7 +10,7 @@ import pytest
 
 from quantum_trader.bus.in_process import InProcessBus
 from quantum_trader.clock.clock import SimulatedClock
-from quantum_trader.domain.errors import ConfigError
+from quantum_trader.domain.errors import ConfigError, OrderRejectedError
 from quantum_trader.domain.orders import OrderStatus, OrderType, Side
 from quantum_trader.execution.ccxt_venue import CONFIRMATION, CcxtVenue, LiveGate, check_live_gate
 from quantum_trader.execution.instruments import BINANCE_USDM
@@ -160,6 +160,14 @@ def test_submit_sends_client_order_id_and_poll_reports_fills() -> None:
     assert fills[1].price == pytest.approx((36_506.0 * 0.01 - 36_500.0 * 0.004) / 0.006)
     assert [f.fee for f in fills] == pytest.approx([0.073, 0.1095])
     assert om.get(cid).status is OrderStatus.FILLED  # type: ignore[union-attr]
+
+
+def test_a_symbol_without_a_ccxt_name_is_a_rejected_order_and_nothing_is_sent() -> None:
+    fake = FakeBinance()
+    _, venue = _manager(fake)
+    with pytest.raises(OrderRejectedError, match="no known quote currency"):
+        venue.set_leverage("BTCEUR", 5)
+    assert fake.leverage == []
 
 
 def test_timeout_looks_the_order_up_by_client_id_and_never_resends_blindly() -> None:

@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from quantum_trader.adapters.market_parquet import load_candles
+from quantum_trader.adapters.candle_store import CandleStore
 from quantum_trader.features.indicators import Ema, Rolling, Rsi
 
 
 def _closes(data_dir: Path) -> np.ndarray:
-    return load_candles(data_dir, "SOLUSDT", "1h").close[-3000:]
+    return CandleStore(data_dir).series("SOLUSDT", "1h").close[-3000:]
 
 
 def test_rolling_matches_pandas(data_dir: Path) -> None:

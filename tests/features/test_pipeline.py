@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from quantum_trader.adapters.market_parquet import load_candles, load_funding
+from quantum_trader.adapters.candle_store import CandleStore
 from quantum_trader.domain.errors import DataError, LookAheadError
 from quantum_trader.domain.market import Candle, FundingRate
 from quantum_trader.domain.time import MS_PER_HOUR
@@ -22,9 +22,9 @@ START, END = 1_671_000_000_000, 1_675_000_000_000
 
 @pytest.fixture(scope="module")
 def eth(data_dir: Path) -> tuple[CandleSeries, FundingSeries | None, CandleSeries]:
-    candles = load_candles(data_dir, "ETHUSDT", "1h").between(START, END)
-    btc = load_candles(data_dir, "BTCUSDT", "1h").between(START, END)
-    return candles, load_funding(data_dir, "ETHUSDT"), btc
+    candles = CandleStore(data_dir).series("ETHUSDT", "1h").between(START, END)
+    btc = CandleStore(data_dir).series("BTCUSDT", "1h").between(START, END)
+    return candles, CandleStore(data_dir).funding_series("ETHUSDT"), btc
 
 
 def _candle(series: CandleSeries, i: int) -> Candle:
@@ -151,7 +151,7 @@ def test_missing_funding_and_market_are_zero_with_flag_and_stale_funding_expires
 
 
 def test_btc_uses_its_own_return_as_the_market_return(data_dir: Path) -> None:
-    btc = load_candles(data_dir, "BTCUSDT", "1h").between(START, START + 300 * MS_PER_HOUR)
+    btc = CandleStore(data_dir).series("BTCUSDT", "1h").between(START, START + 300 * MS_PER_HOUR)
     m = compute_features(btc)
     names = m.names
     np.testing.assert_array_equal(

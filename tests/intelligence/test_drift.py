@@ -10,18 +10,18 @@ from quantum_trader.bus.typed import subscribe_records
 from quantum_trader.clock import SimulatedClock
 from quantum_trader.domain.events import DriftDetected
 from quantum_trader.intelligence import CusumConfig, CusumDetector, DriftConfig, DriftMonitor
-from quantum_trader.intelligence.ledger import Outcome, Prediction
+from quantum_trader.intelligence.ledger import Prediction, ResolvedPrediction
 from quantum_trader.status import StatusRegistry
 
 HOUR = 3_600_000
 
 
-def outcome_with_loss(loss: float, step: int) -> Outcome:
+def outcome_with_loss(loss: float, step: int) -> ResolvedPrediction:
     """An UP outcome whose member gave the realised class probability exp(-loss)."""
     p_up = math.exp(-loss)
     rest = (1 - p_up) / 2
     pred = Prediction("BTCUSDT", "xgb", (rest, rest, p_up), step * HOUR, (step + 5) * HOUR)
-    return Outcome(pred, 2, (step + 5) * HOUR)
+    return ResolvedPrediction(pred, 2, (step + 5) * HOUR)
 
 
 def loss_stream(changes: list[int], n: int, seed: int = 3) -> list[float]:

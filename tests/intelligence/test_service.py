@@ -4,18 +4,18 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from quantum_trader.app.configs import intelligence_config
 from quantum_trader.clock import SimulatedClock
 from quantum_trader.config import load_settings
 from quantum_trader.intelligence import (
     MODULES,
     DriftMonitor,
     Intelligence,
-    IntelligenceConfig,
     MemoryStates,
     Reinforcement,
     ShiftReference,
 )
-from quantum_trader.intelligence.ledger import LabelSource, Outcome
+from quantum_trader.intelligence.ledger import LabelSource, ResolvedPrediction
 from quantum_trader.status import ModuleState, StatusRegistry
 from tests.intelligence.synthetic import HOUR, Member, Replay
 
@@ -24,7 +24,7 @@ def test_every_module_is_active_with_evidence_after_a_short_replay() -> None:
     clock = SimulatedClock(0)
     registry = StatusRegistry(clock)
     settings = load_settings()
-    intel = Intelligence(IntelligenceConfig.from_settings(settings), registry=registry)
+    intel = Intelligence(intelligence_config(settings), registry=registry)
     assert intel.covariate is not None
     rng = np.random.default_rng(0)
     intel.covariate.set_reference("xgb", ShiftReference.fit(rng.normal(size=(600, 2)), ["a", "b"]))
@@ -48,7 +48,7 @@ def test_every_module_is_active_with_evidence_after_a_short_replay() -> None:
 def test_a_module_switched_off_says_why_and_does_nothing() -> None:
     registry = StatusRegistry(SimulatedClock(0))
     settings = load_settings(enable_reinforcement=False, enable_memory_states=False)
-    intel = Intelligence(IntelligenceConfig.from_settings(settings), registry=registry)
+    intel = Intelligence(intelligence_config(settings), registry=registry)
     status = registry.get("reinforcement").status
     assert status.state is ModuleState.DISABLED
     assert "ENABLE_REINFORCEMENT=false" in status.reason
@@ -59,11 +59,11 @@ def test_a_module_switched_off_says_why_and_does_nothing() -> None:
 class KeepingIntelligence(Intelligence):
     """Keeps every outcome its resolve handed to the modules."""
 
-    seen: list[Outcome]
+    seen: list[ResolvedPrediction]
 
     def resolve(
         self, now: int, labels: LabelSource, symbols: Iterable[str] | None = None
-    ) -> list[Outcome]:
+    ) -> list[ResolvedPrediction]:
         out = super().resolve(now, labels, symbols)
         self.seen.extend(out)
         return out

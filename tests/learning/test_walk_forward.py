@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from quantum_trader.adapters.market_parquet import load_candles
+from quantum_trader.adapters.candle_store import CandleStore
 from quantum_trader.domain.errors import LookAheadError
 from quantum_trader.features.dataset import Dataset, make_dataset
 from quantum_trader.features.series import CandleSeries
@@ -34,8 +34,8 @@ def test_folds_are_purged_and_ordered() -> None:
 
 
 def test_evaluate_symbol_scores_models_and_baselines(data_dir: Path) -> None:
-    candles = load_candles(data_dir, "XRPUSDT", "1h")
-    btc = load_candles(data_dir, "BTCUSDT", "1h")
+    candles = CandleStore(data_dir).series("XRPUSDT", "1h")
+    btc = CandleStore(data_dir).series("BTCUSDT", "1h")
     data = make_dataset(candles.slice(len(candles) - 1400, len(candles)), None, btc)
     config = WalkForwardConfig(
         train_rows=800,
@@ -55,9 +55,9 @@ def test_evaluate_symbol_scores_models_and_baselines(data_dir: Path) -> None:
 
 
 def _xrp_slice(data_dir: Path) -> tuple[CandleSeries, Dataset]:
-    full = load_candles(data_dir, "XRPUSDT", "1h")
+    full = CandleStore(data_dir).series("XRPUSDT", "1h")
     candles = full.slice(len(full) - 1400, len(full))
-    return candles, make_dataset(candles, None, load_candles(data_dir, "BTCUSDT", "1h"))
+    return candles, make_dataset(candles, None, CandleStore(data_dir).series("BTCUSDT", "1h"))
 
 
 def test_forecasters_are_scored_on_the_tabular_rows_and_never_fit_a_test_candle(

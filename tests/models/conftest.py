@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from quantum_trader.adapters.market_parquet import load_candles, load_funding
+from quantum_trader.adapters.candle_store import CandleStore
 from quantum_trader.features.dataset import Dataset, make_dataset
 
 FAST = {"num_boost_round": 15}
@@ -13,7 +13,8 @@ FAST = {"num_boost_round": 15}
 @pytest.fixture(scope="session")
 def btc_small(data_dir: Path) -> Dataset:
     """About 2,000 hourly BTC rows with funding: enough to train a small model quickly."""
-    candles = load_candles(data_dir, "BTCUSDT", "1h")
+    candles = CandleStore(data_dir).series("BTCUSDT", "1h")
     return make_dataset(
-        candles.slice(len(candles) - 2100, len(candles)), load_funding(data_dir, "BTCUSDT")
+        candles.slice(len(candles) - 2100, len(candles)),
+        CandleStore(data_dir).funding_series("BTCUSDT"),
     )

@@ -102,8 +102,18 @@ def test_cli_reset_halt_releases_a_latched_drawdown_halt(tmp_path: Path) -> None
     assert "HALTED" in shown.output and "latched" in shown.output
     reset = runner.invoke(app, ["reset-halt", "--reason", "reviewed"], env=env)
     assert reset.exit_code == 0 and "cleared" in reset.output
+    # the CLI went through RiskEngine.reset_halt: the state is left to the trading engine
+    entry = repo.latest_state_change()
+    assert entry is not None and (entry.by, entry.state, entry.halt_latched) == (
+        "cli",
+        TradingState.HALTED,
+        False,
+    )
+    assert entry.reason == "halt reset: reviewed"
     d = eng.evaluate(buy(qty=0.001))
     assert d.outcome is Outcome.APPROVED and d.trading_state is TradingState.ACTIVE
+    again = runner.invoke(app, ["reset-halt", "--reason", "twice"], env=env)
+    assert again.exit_code == 0 and "no latched halt" in again.output
     db.dispose()
 
 

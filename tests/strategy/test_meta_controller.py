@@ -8,12 +8,12 @@ from quantum_trader.adapters.sql.repositories import SqlPolicyRepository
 from quantum_trader.adapters.sql.repositories_risk import SqlRiskRepository
 from quantum_trader.bus import publish_event, topics
 from quantum_trader.bus.in_process import InProcessBus
-from quantum_trader.bus.policy_store import GlobalTradingPolicy, PolicyStore
+from quantum_trader.bus.policy_store import PolicyStore
 from quantum_trader.clock.clock import SimulatedClock
 from quantum_trader.clock.scheduler import Scheduler
 from quantum_trader.domain.events import AlertSeverity, HealthAlert, RegimeChange, RegimeScope
 from quantum_trader.domain.orders import Side
-from quantum_trader.domain.policy import RiskMode
+from quantum_trader.domain.policy import TRADING_POLICY_KEY, RiskMode, TradingPolicy
 from quantum_trader.domain.positions import Trade
 from quantum_trader.domain.time import MS_PER_DAY, MS_PER_HOUR
 from quantum_trader.status.registry import StatusRegistry
@@ -108,13 +108,13 @@ def test_climbs_one_step_per_dwell_and_drops_at_once(sqlite_engine: Engine) -> N
     assert RiskMode.AGGRESSIVE in modes and modes[-1] is RiskMode.TURBO
     first_aggr = modes.index(RiskMode.AGGRESSIVE)
     assert modes.index(RiskMode.TURBO) - first_aggr >= 6  # min dwell of 6 hours between steps
-    assert store.get("trading.global", GlobalTradingPolicy).risk_mode == "TURBO"
+    assert store.get(TRADING_POLICY_KEY, TradingPolicy).risk_mode is RiskMode.TURBO
     # a critical alert drops straight to CONSERVATIVE, without waiting for the scheduler
     alert = HealthAlert(AlertSeverity.CRITICAL, "venue down")
     publish_event(bus, topics.HEALTH_ALERT, alert, source="t")
     assert ctl.mode is RiskMode.CONSERVATIVE
-    policy = store.get("trading.global", GlobalTradingPolicy)
-    assert policy.risk_mode == "CONSERVATIVE" and policy.max_leverage == 1.0
+    policy = store.get(TRADING_POLICY_KEY, TradingPolicy)
+    assert policy.risk_mode is RiskMode.CONSERVATIVE and policy.max_leverage == 1.0
     history = SqlRiskRepository(sqlite_engine).mode_changes()
     assert [c.mode for c in history][:2] == [RiskMode.MODERATE, RiskMode.AGGRESSIVE]
     assert history[-1].mode is RiskMode.CONSERVATIVE

@@ -1,31 +1,22 @@
 """Content-hashed local artifact store.
 
 An artifact is a directory of files written by a model's ``save``. Its address is the sha256 of
-a manifest (each file's relative path and sha256, sorted), so the same content always lands at the
-same place and any change to any file changes the address. ``open`` recomputes the hash and raises
+a manifest (each file's relative path and sha256, sorted; :func:`.digests.tree_hash` in
+``domain``), so the same content always lands at the same place and any change to any file
+changes the address. ``open`` recomputes the hash and raises
 :class:`ArtifactIntegrityError` on a mismatch or a missing artifact: a tampered model never loads.
 Writes go to a temporary folder first and are renamed into place (atomic on one filesystem).
 """
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from quantum_trader.domain.digests import tree_hash
 from quantum_trader.domain.errors import ArtifactIntegrityError
-from quantum_trader.models.base import sha256_file
-
-
-def tree_hash(directory: Path) -> str:
-    """sha256 over the sorted (relative path, file sha256) pairs of every file under ``directory``."""
-    digest = hashlib.sha256()
-    files = sorted(p for p in directory.rglob("*") if p.is_file())
-    for path in files:
-        digest.update(f"{path.relative_to(directory).as_posix()}\0{sha256_file(path)}\n".encode())
-    return digest.hexdigest()
 
 
 class LocalArtifactStore:

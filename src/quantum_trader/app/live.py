@@ -32,9 +32,10 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
-from quantum_trader.app.paper import CcxtCandleSource, OhlcvClient, Sleep, ccxt_symbol
+from quantum_trader.app.paper import CcxtCandleSource, OhlcvClient, Sleep
 from quantum_trader.clock.clock import Clock, ReplayThenWallClock, WallClock
 from quantum_trader.clock.scheduler import Scheduler
+from quantum_trader.data.symbols import to_ccxt_perp
 from quantum_trader.domain.time import MS_PER_DAY, fmt
 from quantum_trader.engine.engine import Bar
 from quantum_trader.observability.logging import get_logger
@@ -42,17 +43,21 @@ from quantum_trader.observability.logging import get_logger
 log = get_logger(__name__)
 
 EXCHANGE = "Binance USDT-M"
-#: receives the live candles to keep (the main job appends them to the local store)
-CandleSink = Callable[[Sequence[Bar]], None]
-Stage = Callable[[str], None]
+#: receives the live candles to keep (the main job appends them to the local store); not the
+#: market-data module's ``CandleSink`` port, hence the name
+LiveCandleSink = Callable[[Sequence[Bar]], None]
+#: the old name, kept only while app/main_job.py (being moved) imports it; delete then
+CandleSink = LiveCandleSink
+#: told each stage of the live phase as it starts (progress), not a registry ``Stage``
+OnProgress = Callable[[str], None]
 
 
 def binance_usdm_client() -> OhlcvClient:
-    """ccxt's Binance USDT-M client, public market data only (no key)."""
-    import ccxt  # ~0.6 s to import: only a run that goes live pays it
+    """The adapter's Binance USDT-M public client, imported here so that only a run that goes
+    live pays ccxt's import (~0.6 s)."""
+    from quantum_trader.adapters.ccxt_market_data import binance_usdm_public
 
-    client: OhlcvClient = ccxt.binanceusdm({"enableRateLimit": True, "timeout": 30_000})
-    return client
+    return binance_usdm_public()
 
 
 def ccxt_network_errors() -> tuple[type[BaseException], ...]:
@@ -174,9 +179,9 @@ class LivePhase:
         connection: LiveConnection,
         *,
         poll_s: float,
-        keep: CandleSink | None = None,
+        keep: LiveCandleSink | None = None,
         keep_every_ms: int = MS_PER_DAY,
-        on_stage: Stage | None = None,
+        on_stage: OnProgress | None = None,
     ) -> None:
         self.clock = clock
         self.scheduler = scheduler
@@ -240,7 +245,7 @@ class LivePhase:
     def _probe(self, client: OhlcvClient, cursor: Mapping[str, int]) -> None:
         """One small request before the switch: does the exchange answer at all?"""
         symbol = self.symbols[0]
-        client.fetch_ohlcv(ccxt_symbol(symbol), self.timeframe, cursor.get(symbol), 1)
+        client.fetch_ohlcv(to_ccxt_perp(symbol), self.timeframe, cursor.get(symbol), 1)
 
     def _unreachable(self, exc: BaseException) -> None:
         message = str(exc).splitlines()[0][:200] if str(exc) else "no message"

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from quantum_trader.clock.clock import Clock, WallClock
+from quantum_trader.data.symbols import to_ccxt_perp
 from quantum_trader.domain.errors import DataError
 from quantum_trader.domain.time import fmt, timeframe_ms
 from quantum_trader.engine.engine import Bar
@@ -59,17 +60,6 @@ class OhlcvClient(Protocol):
     def fetch_ohlcv(
         self, symbol: str, timeframe: str, since: int | None = None, limit: int | None = None
     ) -> list[list[Any]]: ...
-
-
-def ccxt_symbol(symbol: str) -> str:
-    """Binance USDT-M symbol in ccxt's unified form.
-
-    >>> ccxt_symbol("BTCUSDT")
-    'BTC/USDT:USDT'
-    """
-    if not symbol.endswith("USDT"):
-        raise ValueError(f"{symbol}: only USDT-margined symbols are supported")
-    return f"{symbol[:-4]}/USDT:USDT"
 
 
 class CcxtCandleSource:
@@ -132,7 +122,7 @@ class CcxtCandleSource:
         horizon = now  # no candle past the end of a full page (more of that symbol may follow)
         for symbol in self.symbols:
             since = cursor[symbol]  # the open time of the first candle we still need
-            rows = self.client.fetch_ohlcv(ccxt_symbol(symbol), self.timeframe, since, self.limit)
+            rows = self.client.fetch_ohlcv(to_ccxt_perp(symbol), self.timeframe, since, self.limit)
             if rows and len(rows) >= self.limit:
                 horizon = min(horizon, int(rows[-1][0]) + self.step)
             previous = cursor[symbol]

@@ -60,22 +60,13 @@ class TrainingReport:
 
 def candle_series(symbol: str, timeframe: str, frame: pd.DataFrame) -> CandleSeries:
     """A store frame as the feature pipeline's series."""
-    return CandleSeries(
-        symbol,
-        timeframe,
-        frame["open_time"].to_numpy(dtype=np.int64),
-        *(frame[c].to_numpy(dtype=np.float64) for c in ("open", "high", "low", "close", "volume")),
-    )
+    return CandleSeries.from_frame(symbol, timeframe, frame)
 
 
 def funding_series(symbol: str, frame: pd.DataFrame | None) -> FundingSeries | None:
     if frame is None or frame.empty:
         return None
-    return FundingSeries(
-        symbol,
-        frame["funding_time"].to_numpy(dtype=np.int64),
-        frame["rate"].to_numpy(dtype=np.float64),
-    )
+    return FundingSeries.from_frame(symbol, frame)
 
 
 def training_dataset(

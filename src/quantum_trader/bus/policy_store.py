@@ -1,6 +1,7 @@
 """The versioned policy store: key → typed value, persisted, with live reload.
 
-Each key has a schema (a pydantic model). ``set`` validates, writes a new version and publishes
+Each key has a schema: a type pydantic validates (a pydantic model, or a frozen dataclass such as
+the domain's ``TradingPolicy``). ``set`` validates, writes a new version and publishes
 ``policy.updated``; in-process subscribers see it at once. ``refresh`` picks up versions written
 by another process (the engine schedules it), so a running engine sees a change without restart.
 """
@@ -12,16 +13,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from quantum_trader.bus import topics
 from quantum_trader.bus.port import EventBus
 from quantum_trader.bus.typed import publish_event, subscribe_records
 from quantum_trader.clock.clock import Clock
-from quantum_trader.domain.errors import ConfigError
+from quantum_trader.domain.errors import ConfigError, DomainValidationError
 from quantum_trader.domain.events import PolicyUpdate
+from quantum_trader.domain.policy import TRADING_POLICY_KEY, TradingPolicy
 
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M")
 
 
 class RLTrainingPolicy(BaseModel):
@@ -33,21 +35,10 @@ class RLTrainingPolicy(BaseModel):
     episodes_per_run: int = 2
 
 
-class GlobalTradingPolicy(BaseModel):
-    """``trading.global``: the limits the meta strategy controller publishes."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    risk_mode: str = "MODERATE"
-    max_open_positions: int = 5
-    max_leverage: float = 3.0
-    stop_loss_pct: float = 0.02
-    risk_per_trade: float = 0.01
-
-
 #: Known keys and their schemas; later modules register more with :meth:`PolicyStore.define`.
-DEFAULT_SCHEMAS: dict[str, type[BaseModel]] = {
+DEFAULT_SCHEMAS: dict[str, type[Any]] = {
     "rl.v3.training": RLTrainingPolicy,
-    "trading.global": GlobalTradingPolicy,
+    TRADING_POLICY_KEY: TradingPolicy,
 }
 
 
@@ -71,31 +62,35 @@ class PolicyRepository(Protocol):
     def latest_versions(self) -> dict[str, int]: ...
 
 
-Listener = Callable[[str, BaseModel], None]
-
-
 class PolicyStore:
     def __init__(self, repository: PolicyRepository, bus: EventBus, clock: Clock) -> None:
         self._repo = repository
         self._bus = bus
         self._clock = clock
-        self._schemas: dict[str, type[BaseModel]] = dict(DEFAULT_SCHEMAS)
+        self._schemas: dict[str, type[Any]] = dict(DEFAULT_SCHEMAS)
+        self._adapters: dict[str, TypeAdapter[Any]] = {}
         self._seen: dict[str, int] = repository.latest_versions()
         self.updates_applied = 0
 
-    def define(self, key: str, schema: type[BaseModel]) -> None:
+    def define(self, key: str, schema: type[Any]) -> None:
         existing = self._schemas.get(key)
         if existing is not None and existing is not schema:
             raise ValueError(f"policy key {key!r} already has schema {existing.__name__}")
         self._schemas[key] = schema
 
-    def _schema(self, key: str) -> type[BaseModel]:
+    def _schema(self, key: str) -> type[Any]:
         try:
             return self._schemas[key]
         except KeyError:
             raise ConfigError(
                 f"unknown policy key {key!r}; known: {sorted(self._schemas)}"
             ) from None
+
+    def _adapter(self, key: str) -> TypeAdapter[Any]:
+        adapter = self._adapters.get(key)
+        if adapter is None:
+            adapter = self._adapters[key] = TypeAdapter(self._schema(key))
+        return adapter
 
     def get(self, key: str, schema: type[M]) -> M:
         """The newest value of ``key`` (the schema's defaults if never set)."""
@@ -106,30 +101,34 @@ class PolicyStore:
         record = self._repo.latest(key)
         if record is None:
             return schema()
-        return schema.model_validate_json(record.value_json)
+        value: M = self._adapter(key).validate_json(record.value_json)
+        return value
 
     def version(self, key: str) -> int:
         record = self._repo.latest(key)
         return 0 if record is None else record.version
 
-    def set(self, key: str, value: BaseModel | dict[str, Any], *, by: str, reason: str = "") -> int:
-        """Validate and store a new version; publish ``policy.updated``. Returns the version."""
-        schema = self._schema(key)
+    def set(self, key: str, value: object, *, by: str, reason: str = "") -> int:
+        """Validate and store a new version; publish ``policy.updated``. Returns the version.
+
+        ``value`` is an instance of the key's schema, or a dict (or pydantic model) of its fields.
+        """
+        schema, adapter = self._schema(key), self._adapter(key)
         try:
             model = (
                 value
                 if isinstance(value, schema)
-                else schema.model_validate(
+                else adapter.validate_python(
                     value.model_dump() if isinstance(value, BaseModel) else value
                 )
             )
-        except ValidationError as exc:
+        except (ValidationError, DomainValidationError) as exc:
             raise ConfigError(f"policy {key!r}: invalid value: {exc}") from None
         version = self.version(key) + 1
         record = PolicyVersion(
             key=key,
             version=version,
-            value_json=model.model_dump_json(),
+            value_json=adapter.dump_json(model).decode(),
             changed_at=self._clock.now(),
             changed_by=by,
             reason=reason,
@@ -157,9 +156,15 @@ class PolicyStore:
     def watch(self, key: str, schema: type[M], listener: Callable[[M], None]) -> None:
         """Call ``listener`` with the new value whenever ``key`` changes."""
 
+        if self._schema(key) is not schema:
+            raise TypeError(
+                f"policy {key!r} has schema {self._schema(key).__name__}, not {schema.__name__}"
+            )
+        adapter = self._adapter(key)
+
         def on_update(update: PolicyUpdate) -> None:
             if update.key == key:
-                listener(schema.model_validate(update.value))
+                listener(adapter.validate_python(update.value))
 
         subscribe_records(self._bus, topics.POLICY_UPDATED, on_update)
 

@@ -38,12 +38,6 @@ def empty_ohlcv() -> pd.DataFrame:
     return frame
 
 
-def empty_funding() -> pd.DataFrame:
-    return pd.DataFrame(
-        {"funding_time": np.array([], dtype=np.int64), "rate": np.array([], dtype=np.float64)}
-    )
-
-
 def to_epoch_ms(values: pd.Series, where: str) -> np.ndarray:
     """Epoch milliseconds (int64) of a time column: datetimes (naive = UTC), ms integers or text.
 

@@ -1,12 +1,21 @@
-"""Trading policy: the global limits the meta strategy controller publishes."""
+"""Trading policy: the global limits the meta strategy controller publishes.
+
+One type for the limits everywhere: the meta controller publishes it, the policy store keeps it
+as JSON under :data:`TRADING_POLICY_KEY` (pydantic validates the dataclass, so the stored JSON
+is the same as when the store had its own model), and the risk engine reads it.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import ClassVar
 
 from quantum_trader.domain import checks
 from quantum_trader.domain.errors import DomainValidationError
+
+#: the policy-store key the global trading policy is published under
+TRADING_POLICY_KEY = "trading.global"
 
 
 class RiskMode(StrEnum):
@@ -19,6 +28,9 @@ class RiskMode(StrEnum):
 @dataclass(frozen=True, slots=True)
 class TradingPolicy:
     """Global limits in force; every order intent is checked against them."""
+
+    #: read by pydantic when the policy store validates a stored or published value
+    __pydantic_config__: ClassVar[dict[str, str]] = {"extra": "forbid"}
 
     risk_mode: RiskMode = RiskMode.MODERATE
     max_open_positions: int = 5

@@ -32,10 +32,6 @@ class Position:
             checks.positive("Position", "entry_price", self.entry_price)
 
     @property
-    def is_flat(self) -> bool:
-        return self.quantity == 0
-
-    @property
     def side(self) -> Side | None:
         if self.quantity > 0:
             return Side.BUY

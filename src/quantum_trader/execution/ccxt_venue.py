@@ -18,7 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from quantum_trader.domain.errors import ConfigError, OrderRejectedError
+from quantum_trader.data.symbols import to_ccxt_perp
+from quantum_trader.domain.errors import ConfigError, DataError, OrderRejectedError
 from quantum_trader.domain.orders import Fill, Order, OrderStatus, OrderType
 from quantum_trader.domain.positions import Position
 from quantum_trader.execution.venue import ExecutionListener
@@ -92,15 +93,17 @@ def check_live_gate(gate: LiveGate) -> None:
         raise ConfigError("live trading refused; missing: " + ", ".join(missing))
 
 
-def unified_symbol(symbol: str) -> str:
-    """ccxt's unified name of a Binance USDT-M perpetual.
+def _venue_symbol(symbol: str) -> str:
+    """ccxt's unified name (:func:`~quantum_trader.data.symbols.to_ccxt_perp`); a symbol that
+    has none is a rejected order here, as the venue's callers expect.
 
-    >>> unified_symbol("ETHUSDT")
+    >>> _venue_symbol("ETHUSDT")
     'ETH/USDT:USDT'
     """
-    if not symbol.endswith("USDT"):
-        raise OrderRejectedError(f"{symbol}: only USDT-margined symbols are supported")
-    return f"{symbol[:-4]}/USDT:USDT"
+    try:
+        return to_ccxt_perp(symbol)
+    except DataError as exc:
+        raise OrderRejectedError(str(exc)) from None
 
 
 class _NullListener:
@@ -133,7 +136,7 @@ class CcxtVenue:
         self._listener = listener
 
     def set_leverage(self, symbol: str, leverage: float) -> None:
-        self.client.set_leverage(int(leverage), unified_symbol(symbol))
+        self.client.set_leverage(int(leverage), _venue_symbol(symbol))
 
     def submit(self, order: Order, good_till: int | None = None) -> Order:
         params: dict[str, Any] = {"newClientOrderId": order.client_order_id}
@@ -148,7 +151,7 @@ class CcxtVenue:
         self._orders.setdefault(order.client_order_id, order)
         try:
             raw = self.client.create_order(
-                unified_symbol(order.symbol),
+                _venue_symbol(order.symbol),
                 order.order_type.value.lower(),
                 order.side.value.lower(),
                 order.quantity,
@@ -162,7 +165,7 @@ class CcxtVenue:
     def cancel(self, client_order_id: str) -> Order:
         known = self._known(client_order_id)
         raw = self.client.cancel_order(
-            None, unified_symbol(known.symbol), {"origClientOrderId": client_order_id}
+            None, _venue_symbol(known.symbol), {"origClientOrderId": client_order_id}
         )
         return self._absorb(known, raw)
 
@@ -174,7 +177,7 @@ class CcxtVenue:
             )
         try:
             raw = self.client.fetch_order(
-                None, unified_symbol(known.symbol), {"origClientOrderId": client_order_id}
+                None, _venue_symbol(known.symbol), {"origClientOrderId": client_order_id}
             )
         except self._not_found:
             return None

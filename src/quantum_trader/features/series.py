@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
 from quantum_trader.domain.errors import DataError
 
@@ -48,6 +49,19 @@ class CandleSeries:
                 f"{self.symbol} {self.timeframe}: open_time goes backwards or repeats at row {i}"
             )
 
+    @classmethod
+    def from_frame(cls, symbol: str, timeframe: str, frame: pd.DataFrame) -> CandleSeries:
+        """A candle frame (``open_time``, ``open`` … ``volume``, as the store loads it)."""
+        return cls(
+            symbol,
+            timeframe,
+            frame["open_time"].to_numpy(dtype=np.int64),
+            *(
+                frame[c].to_numpy(dtype=np.float64)
+                for c in ("open", "high", "low", "close", "volume")
+            ),
+        )
+
     def __len__(self) -> int:
         return len(self.open_time)
 
@@ -85,6 +99,15 @@ class FundingSeries:
     symbol: str
     time: IntArray
     rate: FloatArray
+
+    @classmethod
+    def from_frame(cls, symbol: str, frame: pd.DataFrame) -> FundingSeries:
+        """A funding frame (``funding_time``, ``rate``, as the store loads it)."""
+        return cls(
+            symbol,
+            frame["funding_time"].to_numpy(dtype=np.int64),
+            frame["rate"].to_numpy(dtype=np.float64),
+        )
 
     def __post_init__(self) -> None:
         if len(self.time) != len(self.rate):

@@ -10,15 +10,15 @@ from quantum_trader.intelligence.detector import CusumConfig, CusumDetector, Det
 from quantum_trader.intelligence.drift import DriftConfig, DriftMonitor
 from quantum_trader.intelligence.ledger import (
     LabelSource,
-    Outcome,
     Prediction,
     PredictionLedger,
+    ResolvedPrediction,
     horizon_end_time,
 )
 from quantum_trader.intelligence.memory_states import MemoryStates, MemoryStatesConfig
 from quantum_trader.intelligence.reinforcement import Reinforcement, ReinforcementConfig
 from quantum_trader.intelligence.service import MODULES, Intelligence, IntelligenceConfig
-from quantum_trader.intelligence.state import InMemoryStateRepository, StateRepository
+from quantum_trader.intelligence.state import StateRepository
 from quantum_trader.intelligence.weights import AdaptiveWeights, WeightAdjuster
 
 __all__ = [
@@ -31,17 +31,16 @@ __all__ = [
     "Detection",
     "DriftConfig",
     "DriftMonitor",
-    "InMemoryStateRepository",
     "Intelligence",
     "IntelligenceConfig",
     "LabelSource",
     "MemoryStates",
     "MemoryStatesConfig",
-    "Outcome",
     "Prediction",
     "PredictionLedger",
     "Reinforcement",
     "ReinforcementConfig",
+    "ResolvedPrediction",
     "ShiftReference",
     "ShiftReport",
     "StateRepository",

@@ -25,7 +25,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
-Direction = Literal["both", "up"]
+DriftSide = Literal["both", "up"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +35,7 @@ class CusumConfig:
     variance_ratio: float = 2.0
     threshold: float = 10.0
     clip: float = 5.0
-    direction: Direction = "both"
+    direction: DriftSide = "both"
 
     def __post_init__(self) -> None:
         if self.warmup < 10:

@@ -18,7 +18,7 @@ from quantum_trader.bus.topics import MODEL_DRIFT_DETECTED
 from quantum_trader.bus.typed import publish_event
 from quantum_trader.domain.events import DriftDetected
 from quantum_trader.intelligence.detector import CusumConfig, CusumDetector, Detection
-from quantum_trader.intelligence.ledger import Outcome
+from quantum_trader.intelligence.ledger import ResolvedPrediction
 from quantum_trader.status.registry import ModuleHandle
 
 NAME = "drift_detection"
@@ -52,18 +52,18 @@ class DriftMonitor:
         self._detectors: dict[tuple[str, str], CusumDetector] = {}
         self._last_event: dict[tuple[str, str], int] = {}
 
-    def on_outcome(self, outcome: Outcome) -> Detection | None:
+    def on_outcome(self, outcome: ResolvedPrediction) -> Detection | None:
         self._count("losses_observed")
         return self._watch(outcome)
 
-    def on_outcomes(self, outcomes: Sequence[Outcome]) -> None:
+    def on_outcomes(self, outcomes: Sequence[ResolvedPrediction]) -> None:
         """Watch a batch of outcomes, in order; the loss counter is bumped once per batch."""
         if self._status is not None:
             self._status.count("losses_observed", len(outcomes))
         for outcome in outcomes:
             self._watch(outcome)
 
-    def _watch(self, outcome: Outcome) -> Detection | None:
+    def _watch(self, outcome: ResolvedPrediction) -> Detection | None:
         prediction = outcome.prediction
         key = (prediction.symbol, prediction.model)
         det = self._detectors.get(key)

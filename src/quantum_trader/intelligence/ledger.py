@@ -41,7 +41,7 @@ class Prediction:
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
+class ResolvedPrediction:
     """A prediction with its realised label, its log-loss and whether it hit."""
 
     prediction: Prediction
@@ -78,7 +78,7 @@ def _check_probs(where: str, probs: tuple[float, float, float]) -> None:
 
 
 class PredictionLedger:
-    """Holds predictions until their label is due, then hands out :class:`Outcome` s in order."""
+    """Holds predictions until their label is due, then hands out :class:`ResolvedPrediction` s in order."""
 
     def __init__(self) -> None:
         # per symbol, in arrival order; the sequence number keeps the overall arrival order
@@ -119,7 +119,7 @@ class PredictionLedger:
 
     def resolve(
         self, now: int, labels: LabelSource, symbols: Iterable[str] | None = None
-    ) -> list[Outcome]:
+    ) -> list[ResolvedPrediction]:
         """Outcomes of every pending prediction whose horizon ended at or before ``now``.
 
         Ordered by (horizon_end, prediction_time, symbol, model), so a replay is deterministic.
@@ -142,7 +142,7 @@ class PredictionLedger:
         if not due:
             return []
         due.sort(key=lambda p: (p.horizon_end, p.prediction_time, p.symbol, p.model))
-        out: list[Outcome] = []
+        out: list[ResolvedPrediction] = []
         done: set[int] = set()
         for p in due:
             label = labels(p.symbol, p.prediction_time)
@@ -150,7 +150,7 @@ class PredictionLedger:
                 continue
             if label not in (0, 1, 2):
                 raise ValueError(f"label of {p.symbol} at {p.prediction_time} is {label!r}")
-            out.append(Outcome(p, int(label), now))
+            out.append(ResolvedPrediction(p, int(label), now))
             done.add(id(p))
         if done:
             for symbol in {o.symbol for o in out}:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from quantum_trader.domain.signals import WeightChange
-from quantum_trader.intelligence.ledger import Outcome
+from quantum_trader.intelligence.ledger import ResolvedPrediction
 from quantum_trader.intelligence.weights import changes_between, normalise
 from quantum_trader.status.registry import ModuleHandle
 
@@ -59,10 +59,10 @@ class MemoryStates:
         self._status = status
         self._memory: dict[tuple[str, str], HitMemory] = {}
 
-    def on_outcome(self, outcome: Outcome) -> None:
+    def on_outcome(self, outcome: ResolvedPrediction) -> None:
         self.on_outcomes((outcome,))
 
-    def on_outcomes(self, outcomes: Sequence[Outcome]) -> None:
+    def on_outcomes(self, outcomes: Sequence[ResolvedPrediction]) -> None:
         """Learn from a batch of outcomes, in order; the counter is bumped once per batch."""
         for outcome in outcomes:
             prediction = outcome.prediction

@@ -22,7 +22,7 @@ from quantum_trader.intelligence.covariate_shift import (
     ShiftReport,
 )
 from quantum_trader.intelligence.drift import DriftConfig, DriftMonitor
-from quantum_trader.intelligence.ledger import LabelSource, Outcome, PredictionLedger
+from quantum_trader.intelligence.ledger import LabelSource, PredictionLedger, ResolvedPrediction
 from quantum_trader.intelligence.memory_states import MemoryStates, MemoryStatesConfig
 from quantum_trader.intelligence.reinforcement import Reinforcement, ReinforcementConfig
 from quantum_trader.intelligence.shift_stats import FloatArray
@@ -39,7 +39,7 @@ from quantum_trader.status.registry import ModuleHandle, StatusRegistry
 class OutcomeLearner(Protocol):
     """A module that learns from resolved outcomes (memory, reinforcement, drift)."""
 
-    def on_outcomes(self, outcomes: Sequence[Outcome]) -> None: ...
+    def on_outcomes(self, outcomes: Sequence[ResolvedPrediction]) -> None: ...
 
 
 MODULES = ("memory_states", "reinforcement", "drift_detection", "covariate_shift")
@@ -72,6 +72,9 @@ class IntelligenceConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> IntelligenceConfig:
+        """Transitional: only ``app/main_job.py`` (a file being moved) still calls this. Use
+        ``app.configs.intelligence_config``; this method and the ``config`` import go once
+        main_job calls that (modules do not read ``Settings``)."""
         switches = {m: module_enabled(settings, m) for m in MODULES}
         return cls(
             enabled={m: on for m, (on, _) in switches.items()},
@@ -148,7 +151,7 @@ class Intelligence:
 
     def resolve(
         self, now: int, labels: LabelSource, symbols: Iterable[str] | None = None
-    ) -> list[Outcome]:
+    ) -> list[ResolvedPrediction]:
         """Resolve what is due (see :meth:`PredictionLedger.resolve`) and feed the modules."""
         outcomes = self.ledger.resolve(now, labels, symbols)
         if outcomes:

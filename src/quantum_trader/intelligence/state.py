@@ -2,8 +2,7 @@
 
 Each module exposes ``to_state() -> dict`` / ``load_state(dict)`` with plain JSON values (no
 pickle). A :class:`StateRepository` stores one document per key; SQL storage lives in
-``adapters/sql/intelligence_state.py``, :class:`InMemoryStateRepository` serves single-process
-runs and tests. Floats survive the JSON round trip exactly (``repr`` precision), which is what
+``adapters/sql/intelligence_state.py``. Floats survive the JSON round trip exactly (``repr`` precision), which is what
 lets a restarted replay continue bit for bit.
 """
 
@@ -17,25 +16,6 @@ class StateRepository(Protocol):
     def save(self, key: str, state_json: str, at: int) -> None: ...
 
     def load(self, key: str) -> str | None: ...
-
-
-class InMemoryStateRepository:
-    """A repository in a dict: for one process that needs no restart across processes.
-
-    >>> repo = InMemoryStateRepository()
-    >>> repo.save("k", '{"a": 1}', at=5); repo.load("k")
-    '{"a": 1}'
-    """
-
-    def __init__(self) -> None:
-        self._docs: dict[str, tuple[str, int]] = {}
-
-    def save(self, key: str, state_json: str, at: int) -> None:
-        self._docs[key] = (state_json, at)
-
-    def load(self, key: str) -> str | None:
-        doc = self._docs.get(key)
-        return None if doc is None else doc[0]
 
 
 class Stateful(Protocol):

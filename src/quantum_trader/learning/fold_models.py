@@ -96,7 +96,7 @@ def _forecast_fold(name: Architecture, fold: FoldData) -> FoldPrediction:
             f"{series.symbol} {name}: the first train row needs {size - 1} earlier candles, "
             f"only {first} exist"
         )
-    train_series = forecasting.CandleSeries.from_candles(series.slice(start, stop))
+    train_series = forecasting.CloseSeries.from_candles(series.slice(start, stop))
     model, metadata = forecasting.train_candle_forecaster(
         name,
         [train_series],

@@ -153,7 +153,7 @@ def _fit_forecaster(
     if not window.closes or window.labels is None:
         raise ValueError(f"{name}: a forecaster trains on closes and labels; the window lacks them")
     started = time.perf_counter()
-    series = [forecasting.CandleSeries(c.symbol, c.open_time, c.close) for c in window.closes]
+    series = [forecasting.CloseSeries(c.symbol, c.open_time, c.close) for c in window.closes]
     model, metadata = forecasting.train_candle_forecaster(
         name,
         series,

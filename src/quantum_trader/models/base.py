@@ -9,7 +9,6 @@ booster files, ONNX, safetensors), never pickle, and carry a content hash checke
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any, Protocol, Self, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
+from quantum_trader.domain.digests import sha256_file
 from quantum_trader.domain.errors import ArtifactIntegrityError
 
 FloatArray = npt.NDArray[np.float64]
@@ -85,14 +85,6 @@ class DirectionModel(Protocol):
     def load(cls, directory: Path) -> Self:
         """Read an artifact written by ``save``; raise ArtifactIntegrityError if it was altered."""
         ...
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def write_metadata(directory: Path, metadata: ModelMetadata) -> None:

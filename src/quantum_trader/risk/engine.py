@@ -115,6 +115,11 @@ class RiskEngine:
         return self._state
 
     @property
+    def halt_latched(self) -> bool:
+        """Whether a drawdown halt is latched (only :meth:`reset_halt` clears it)."""
+        return self._breaker.halt_latched
+
+    @property
     def streaks(self) -> LossStreaks:
         return self._streaks
 
@@ -145,11 +150,16 @@ class RiskEngine:
             self._record_change(state, reason, by=MODULE)
         return self._state
 
-    def reset_halt(self, *, by: str, reason: str) -> TradingState:
-        """Clear a latched drawdown halt by hand, then re-assess."""
+    def reset_halt(self, *, by: str, reason: str, reassess: bool = True) -> TradingState:
+        """Clear a latched drawdown halt by hand, then re-assess.
+
+        ``reassess=False`` only journals the reset, for a process that holds no book (the
+        ``risk reset-halt`` CLI): the engine that trades reads that entry at its next
+        :meth:`refresh_state`, clears its own latch and re-assesses on its portfolio.
+        """
         self._breaker.reset()
         self._record_change(self._state, f"halt reset: {reason}", by=by)
-        return self.refresh_state()
+        return self.refresh_state() if reassess else self._state
 
     def _record_change(self, state: TradingState, reason: str, *, by: str) -> None:
         change = TradingStateChange(

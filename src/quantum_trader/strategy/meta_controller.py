@@ -24,10 +24,9 @@ from quantum_trader.clock.clock import Clock
 from quantum_trader.clock.scheduler import Scheduler
 from quantum_trader.domain.errors import DomainValidationError
 from quantum_trader.domain.events import AlertSeverity, HealthAlert, RegimeChange, RegimeScope
-from quantum_trader.domain.policy import RiskMode, TradingPolicy
+from quantum_trader.domain.policy import TRADING_POLICY_KEY, RiskMode, TradingPolicy
 from quantum_trader.domain.positions import Trade
 from quantum_trader.domain.time import MS_PER_HOUR
-from quantum_trader.risk.policy_source import TRADING_POLICY_KEY, to_global_policy
 from quantum_trader.status.registry import StatusRegistry
 from quantum_trader.strategy.regime import Regime
 from quantum_trader.strategy.risk_modes import (
@@ -315,9 +314,7 @@ class MetaStrategyController:
         policy = self._config.mode_policies[mode]
         previous = self._mode
         text = f"{previous or '-'} → {mode}: " + "; ".join(reasons)
-        version = self._store.set(
-            TRADING_POLICY_KEY, to_global_policy(policy), by=MODULE, reason=text
-        )
+        version = self._store.set(TRADING_POLICY_KEY, policy, by=MODULE, reason=text)
         change = ModeChange(now, previous, mode, tuple(reasons), health.as_dict(), version)
         self._journal.record_mode_change(change)
         self._mode = mode

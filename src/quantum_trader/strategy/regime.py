@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from quantum_trader.bus import topics
 from quantum_trader.bus.port import EventBus
-from quantum_trader.bus.typed import publish_event, subscribe_records
+from quantum_trader.bus.typed import publish_event
 from quantum_trader.domain.errors import DataError, DomainValidationError
 from quantum_trader.domain.events import RegimeChange, RegimeScope
 from quantum_trader.domain.market import Candle
@@ -202,13 +202,6 @@ class RegimeDetector:
 
     def regimes(self) -> dict[str, Regime | None]:
         return {s: st.regime for s, st in self._symbols.items()}
-
-    def attach(self, bus: EventBus) -> None:
-        """Follow ``market.candle.closed`` (for a detector that is not fed by the pipeline)."""
-        subscribe_records(bus, topics.CANDLE_CLOSED, self._on_candle)
-
-    def _on_candle(self, candle: Candle) -> None:
-        self.update(candle)
 
     def update(self, candle: Candle) -> RegimeReading:
         """Feed one closed candle (in time order per symbol)."""

@@ -9,10 +9,11 @@ import pytest
 from typer.testing import CliRunner
 
 from quantum_trader.adapters.artifacts import LocalArtifactStore
-from quantum_trader.adapters.market_parquet import load_candles
+from quantum_trader.adapters.candle_store import CandleStore
 from quantum_trader.adapters.sql.database import open_database
 from quantum_trader.adapters.sql.registry_repository import SqlRegistryRepository
 from quantum_trader.app.cli.train import TrainingData, app, train_members
+from quantum_trader.app.market_data import MarketData
 from quantum_trader.clock import SimulatedClock
 from quantum_trader.features.labels import LabelSpec
 from quantum_trader.learning.registry import ModelKey, ModelRegistry, Stage
@@ -39,7 +40,7 @@ def test_train_cli_stores_and_registers_tabular_and_forecaster_candidates(
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     registry, store = _registry(tmp_path), LocalArtifactStore(tmp_path / "artifacts")
-    candles = load_candles(data_dir, "ETHUSDT", "1h")
+    candles = CandleStore(data_dir).series("ETHUSDT", "1h")
     for name in ("xgb", "nhits"):
         (version,) = registry.versions(ModelKey(name, "ETHUSDT", 4))
         assert version.stage is Stage.CANDIDATE and version.artifact_hash in result.output
@@ -66,7 +67,7 @@ def test_one_tree_line_per_symbol_one_global_forecaster_with_evidence(
     trained = train_members(
         ["lgbm", "patchtst"],
         ["ETHUSDT", "SOLUSDT"],
-        TrainingData(data_dir, "1h", 20, LabelSpec()),
+        TrainingData(MarketData(CandleStore(data_dir), "1h"), 20, LabelSpec()),
         store=LocalArtifactStore(tmp_path / "artifacts"),
         registry=_registry(tmp_path),
         actor="cli:test",

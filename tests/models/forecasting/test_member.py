@@ -17,7 +17,7 @@ from quantum_trader.clock import SimulatedClock
 from quantum_trader.domain.errors import DataError
 from quantum_trader.features.labels import LabelSpec, classify_returns
 from quantum_trader.models.forecasting.candles import (
-    CandleSeries,
+    CloseSeries,
     save_candle_member,
     train_candle_forecaster,
 )
@@ -33,11 +33,11 @@ REPO = Path(__file__).resolve().parents[3]
 LEVELS = np.array(CANDLE_QUANTILES)
 
 
-def random_walk(rows: int, seed: int) -> CandleSeries:
+def random_walk(rows: int, seed: int) -> CloseSeries:
     rng = np.random.default_rng(seed)
     close = 100.0 * np.exp(np.cumsum(0.01 * rng.standard_normal(rows)))
     times = np.arange(rows, dtype=np.int64) * 3_600_000
-    return CandleSeries("SYNUSDT", times, close)
+    return CloseSeries("SYNUSDT", times, close)
 
 
 @pytest.fixture(scope="module", params=["nhits", "patchtst"])

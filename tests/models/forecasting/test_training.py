@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from quantum_trader.models.forecasting.artifact import sha256_file
+from quantum_trader.domain.digests import sha256_file
 from quantum_trader.models.forecasting.training import (
     Trainer,
     TrainingConfig,

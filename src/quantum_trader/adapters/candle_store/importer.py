@@ -11,18 +11,48 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
+
+import pandas as pd
 
 from quantum_trader.adapters.candle_store.files import READABLE_SUFFIXES, read_table
+from quantum_trader.data.ports import EvidenceCounter
 from quantum_trader.data.validation import RepairLog, ValidationReport
 from quantum_trader.domain.errors import DataError
 from quantum_trader.domain.time import timeframe_ms
 
-if TYPE_CHECKING:
-    from quantum_trader.adapters.candle_store.store import CandleStore
-
 FUNDING = "funding"
 _NAME = re.compile(r"^(?P<symbol>[A-Za-z0-9]+)[-_](?P<tf>\d+[mhdw]|funding)(?:[-_.].*)?$")
+
+
+class Merged(Protocol):
+    """What a merge reports back: rows new to the store, the validation and any repair."""
+
+    @property
+    def rows_added(self) -> int: ...
+    @property
+    def report(self) -> ValidationReport: ...
+    @property
+    def repair(self) -> RepairLog | None: ...
+
+
+class Merger(Protocol):
+    """The part of a store an import needs (``CandleStore`` fits); the store knows no importer.
+
+    Typed this small so that importing depends on the store's shape, not on its file, and the
+    two files do not import each other.
+    """
+
+    @property
+    def counters(self) -> EvidenceCounter: ...
+
+    def merge(
+        self, symbol: str, timeframe: str, frame: pd.DataFrame, *, repair: bool, source: str
+    ) -> Merged: ...
+
+    def merge_funding(
+        self, symbol: str, frame: pd.DataFrame, *, repair: bool, source: str
+    ) -> Merged: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +93,7 @@ def infer_name(path: Path) -> tuple[str, str]:
 
 
 def import_file(
-    store: CandleStore,
+    store: Merger,
     path: Path,
     *,
     symbol: str | None = None,
@@ -113,7 +143,7 @@ def importable_files(folder: Path) -> list[Path]:
 
 
 def import_directory(
-    store: CandleStore,
+    store: Merger,
     folder: Path,
     *,
     repair: bool = False,

@@ -1,5 +1,8 @@
 """The local candle store: one Parquet file per symbol and timeframe, validated in and out.
 
+Files are imported by :mod:`.importer` (``import_file(store, path)``), which sees the store
+through its small ``Merger`` protocol.
+
 Layout under ``root``::
 
     ohlcv/BTCUSDT-1h.parquet        open_time (int64 ms, candle open), open, high, low, close, volume
@@ -14,7 +17,6 @@ schema metadata records ``symbol``, ``timeframe``, ``synthetic`` and ``source``.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,11 +24,6 @@ import numpy as np
 import pandas as pd
 
 from quantum_trader.adapters.candle_store import files
-from quantum_trader.adapters.candle_store.importer import (
-    ImportResult,
-    import_directory,
-    import_file,
-)
 from quantum_trader.data.evidence import Counters
 from quantum_trader.data.frames import (
     FUNDING_COLUMNS,
@@ -45,7 +42,9 @@ from quantum_trader.data.validation import (
     validate_ohlcv,
 )
 from quantum_trader.domain.errors import DataError
+from quantum_trader.domain.market import FundingRate
 from quantum_trader.domain.time import fmt, timeframe_ms
+from quantum_trader.features.series import CandleSeries, FundingSeries
 
 FUNDING = "funding"
 
@@ -175,6 +174,31 @@ class CandleStore:
         out = _slice(frame, "funding_time", start, end)
         self.counters.count("funding_loaded", len(out))
         return out
+
+    def has_funding(self, symbol: str) -> bool:
+        return self.funding_path(symbol).is_file()
+
+    def series(
+        self, symbol: str, timeframe: str, start: int | None = None, end: int | None = None
+    ) -> CandleSeries:
+        """:meth:`load` as the feature pipeline's column record."""
+        return CandleSeries.from_frame(symbol, timeframe, self.load(symbol, timeframe, start, end))
+
+    def funding_series(self, symbol: str) -> FundingSeries | None:
+        """All stored funding settlements of ``symbol``, or None when none are stored."""
+        if not self.has_funding(symbol):
+            return None
+        return FundingSeries.from_frame(symbol, self.load_funding(symbol))
+
+    def funding_rates(self, symbol: str) -> builtins.list[FundingRate]:
+        """All stored funding settlements of ``symbol`` as records ([] when none are stored)."""
+        if not self.has_funding(symbol):
+            return []
+        frame = self.load_funding(symbol)
+        return [
+            FundingRate(symbol, int(t), float(r))
+            for t, r in zip(frame["funding_time"].tolist(), frame["rate"].tolist(), strict=True)
+        ]
 
     def last_open_time(self, symbol: str, timeframe: str) -> int | None:
         path = self.ohlcv_path(symbol, timeframe)
@@ -354,28 +378,6 @@ class CandleStore:
 
     def append_funding(self, symbol: str, frame: pd.DataFrame) -> ValidationReport:
         return self.merge_funding(symbol, frame).report
-
-    # --- importing --------------------------------------------------------------------------
-    def import_file(
-        self,
-        path: Path,
-        *,
-        symbol: str | None = None,
-        timeframe: str | None = None,
-        repair: bool = False,
-    ) -> ImportResult:
-        """Import one CSV/Parquet/Feather file (see :mod:`.importer`); all or nothing."""
-        return import_file(self, Path(path), symbol=symbol, timeframe=timeframe, repair=repair)
-
-    def import_directory(
-        self,
-        path: Path,
-        *,
-        repair: bool = False,
-        on_file: Callable[[Path], None] | None = None,
-    ) -> builtins.list[ImportResult]:
-        """Import every readable file under ``path``; each file is all-or-nothing on its own."""
-        return import_directory(self, Path(path), repair=repair, on_file=on_file)
 
     # --- listing ----------------------------------------------------------------------------
     def _entry(self, path: Path, symbol: str, timeframe: str, column: str) -> StoreEntry:

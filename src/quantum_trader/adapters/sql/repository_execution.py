@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import Engine, RowMapping, delete, insert, select, update
+from sqlalchemy import Engine, RowMapping, insert, select, update
 
 from quantum_trader.adapters.sql.tables_execution import (
     equity_snapshots,
@@ -137,18 +137,6 @@ class SqlExecutionStore:
             ledger=ledger,
             equity=equity,
         )
-
-    def delete_run(self, run_id: str) -> None:
-        with self._engine.begin() as conn:
-            for table in (
-                exec_orders,
-                exec_fills,
-                exec_trades,
-                ledger_entries,
-                equity_snapshots,
-                replay_checkpoints,
-            ):
-                conn.execute(delete(table).where(table.c.run_id == run_id))
 
 
 def _order_row(run: str, o: Order) -> dict[str, Any]:

@@ -5,6 +5,8 @@ Example::
     quantum-trader backtest --symbols BTCUSDT ETHUSDT --timeframe 1h \\
         --start 2023-01-01 --end 2024-01-01 --strategy sma_cross
 
+Candles come from the local candle store, fed from ``--data-dir`` (default ``QT_DATA_DIR``,
+else ``../shared/data``) where that folder has them (see :mod:`quantum_trader.app.market_data`).
 Writes metrics.json, trades.csv and report.html into ``--out`` (default
 ``reports/<run id>``). With ``--db`` the run is checkpointed and, started again with the same
 arguments, resumes where it stopped.
@@ -24,9 +26,10 @@ from rich.table import Table
 
 from quantum_trader.adapters.sql.database import open_database
 from quantum_trader.adapters.sql.repository_execution import SqlExecutionStore
-from quantum_trader.backtester.data import load_candles, load_funding
+from quantum_trader.app.market_data import open_market_data
 from quantum_trader.backtester.report import write_outputs
 from quantum_trader.backtester.strategies import SmaCross, SmaCrossConfig
+from quantum_trader.config import load_settings
 from quantum_trader.domain.time import from_datetime
 from quantum_trader.engine.session import SessionConfig, SessionResult, TradingSession
 from quantum_trader.execution.instruments import spec_for
@@ -86,10 +89,8 @@ def backtest(
     if strategy not in STRATEGIES:
         raise typer.BadParameter(f"unknown strategy {strategy!r}; known: {', '.join(STRATEGIES)}")
     console = Console(quiet=quiet)
-    root = data_dir or default_data_dir()
-    frames = {
-        s: load_candles(root, s, timeframe, _parse_day(start), _parse_day(end)) for s in symbols
-    }
+    market = open_market_data(load_settings(), timeframe, data_dir or default_data_dir())
+    frames = {s: market.candles(s, _parse_day(start), _parse_day(end)) for s in symbols}
     specs = {s: spec_for(s, f["close"].head(2000).tolist()) for s, f in frames.items()}
     sizes = tuple(
         (s, max(specs[s].floor_quantity(notional / float(f["close"].iloc[0])), specs[s].step_size))
@@ -110,7 +111,7 @@ def backtest(
         throttle_s=throttle_ms / 1000.0,
     )
     store = SqlExecutionStore(open_database(db)) if db else None
-    funding = {s: load_funding(root, s) for s in symbols}
+    funding = {s: market.funding_rates(s) for s in symbols}
     runner = TradingSession(config, frames, sma, funding_rates=funding, specs=specs, store=store)
     total = len(runner.feed)
     with Progress(

@@ -30,7 +30,11 @@ from rich.progress import (
 from rich.table import Table
 
 from quantum_trader.adapters.candle_store import CandleStore, ImportResult, StoreEntry
-from quantum_trader.adapters.candle_store.importer import importable_files
+from quantum_trader.adapters.candle_store.importer import (
+    import_directory,
+    import_file,
+    importable_files,
+)
 from quantum_trader.clock import Clock
 from quantum_trader.config import load_settings
 from quantum_trader.data.download import DownloadConfig, MarketDataDownloader
@@ -145,12 +149,12 @@ def import_(
             def step(p: Path) -> None:
                 progress.update(task, description=f"importing {p.name}")
 
-            results = candle_store.import_directory(path, repair=repair, on_file=step)
+            results = import_directory(candle_store, path, repair=repair, on_file=step)
             progress.update(task, completed=len(files))
     else:
         try:
             results = [
-                candle_store.import_file(path, symbol=symbol, timeframe=timeframe, repair=repair)
+                import_file(candle_store, path, symbol=symbol, timeframe=timeframe, repair=repair)
             ]
         except DataError as exc:
             raise _fail(console, str(exc)) from None

@@ -11,8 +11,9 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from quantum_trader.adapters.market_parquet import load_candles, load_funding
+from quantum_trader.app.market_data import open_market_data
 from quantum_trader.config.settings import load_settings
+from quantum_trader.domain.errors import DataError
 from quantum_trader.domain.time import MS_PER_DAY, timeframe_ms
 from quantum_trader.features.dataset import make_dataset
 from quantum_trader.features.labels import LabelSpec
@@ -47,13 +48,12 @@ def evaluate(
     forecast_epochs: Annotated[
         int | None, typer.Option(help="max epochs of nhits/patchtst (default: theirs)")
     ] = None,
-    data_dir: Annotated[Path | None, typer.Option(help="market data (default QT_DATA_DIR)")] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="folder that feeds the store (default QT_DATA_DIR)")
+    ] = None,
 ) -> None:
     """Train and test on rolling windows per symbol; print models next to baselines."""
     settings = load_settings()
-    folder = data_dir or settings.data_dir
-    if folder is None:
-        raise typer.BadParameter("give --data-dir or set QT_DATA_DIR")
     hours = MS_PER_DAY // timeframe_ms(settings.timeframe)
     try:
         config = WalkForwardConfig(
@@ -70,15 +70,19 @@ def evaluate(
     features = FeatureConfig()
     labels = LabelSpec(horizon=settings.label_horizon, dead_zone=2 * settings.taker_fee)
     names = [s.strip() for s in symbols.split(",") if s.strip()]
-    market = load_candles(folder, features.cross_asset, settings.timeframe)
+    data = open_market_data(settings, settings.timeframe, data_dir or settings.data_dir)
+    try:
+        market = data.series(features.cross_asset)
+    except DataError as exc:
+        raise typer.BadParameter(f"{exc} (or give --data-dir / set QT_DATA_DIR)") from exc
     rows: list[ScoreRow] = []
     with Progress(console=console(), transient=True) as progress:
         task = progress.add_task("evaluating", total=len(names) * folds * len(config.models))
         for symbol in names:
-            candles = load_candles(folder, symbol, settings.timeframe)
-            data = make_dataset(
+            candles = data.series(symbol)
+            dataset = make_dataset(
                 candles,
-                load_funding(folder, symbol),
+                data.funding(symbol),
                 None if symbol == features.cross_asset else market,
                 labels=labels,
                 config=features,
@@ -87,7 +91,7 @@ def evaluate(
             def step(text: str) -> None:
                 progress.update(task, advance=1, description=text)
 
-            rows.extend(evaluate_symbol(data, config, progress=step, candles=candles))
+            rows.extend(evaluate_symbol(dataset, config, progress=step, candles=candles))
     console().print(
         f"walk-forward: {folds} folds × (train {train_days} d, purge {labels.horizon} rows, "
         f"test {test_days} d); horizon {labels.horizon}, dead zone {labels.dead_zone:.4f}; "

@@ -8,9 +8,10 @@ from rich.table import Table
 from quantum_trader.adapters.sql.database import open_database
 from quantum_trader.adapters.sql.intelligence_state import SqlIntelligenceStateRepository
 from quantum_trader.app.cli.render import console
+from quantum_trader.app.configs import intelligence_config
 from quantum_trader.config.settings import load_settings
 from quantum_trader.domain.time import fmt
-from quantum_trader.intelligence import Intelligence, IntelligenceConfig
+from quantum_trader.intelligence import Intelligence
 
 app = typer.Typer(
     help="Memory states, reinforcement, drift and covariate shift.", no_args_is_help=True
@@ -29,11 +30,7 @@ def show(
     """Print learned weights, hit-rate memories, drift statistics and running shifts."""
     settings = load_settings()
     repo = SqlIntelligenceStateRepository(open_database(settings.effective_database_url))
-    config = IntelligenceConfig.from_settings(settings)
-    intel = Intelligence(
-        IntelligenceConfig(enabled=config.enabled, reasons=config.reasons, state_prefix=prefix),
-        repository=repo,
-    )
+    intel = Intelligence(intelligence_config(settings, state_prefix=prefix), repository=repo)
     restored = intel.restore()
     if not restored:
         console.print(f"No intelligence state under '{prefix}/' yet: run the engine first.")

@@ -17,10 +17,12 @@ from rich.console import Console
 from quantum_trader.adapters.sql.database import open_database
 from quantum_trader.adapters.sql.repository_execution import SqlExecutionStore
 from quantum_trader.app.cli.backtest import _parse_day, default_data_dir, print_metrics
-from quantum_trader.app.paper import CcxtCandleSource, ScaledWallClock, ccxt_symbol, paced
-from quantum_trader.backtester.data import load_candles, load_funding
+from quantum_trader.app.market_data import open_market_data
+from quantum_trader.app.paper import CcxtCandleSource, ScaledWallClock, paced
 from quantum_trader.backtester.strategies import SmaCross, SmaCrossConfig
 from quantum_trader.clock.clock import Clock, WallClock
+from quantum_trader.config import load_settings
+from quantum_trader.data.symbols import to_ccxt_perp
 from quantum_trader.engine.engine import Bar
 from quantum_trader.engine.session import BarSource, SessionConfig, TradingSession
 from quantum_trader.execution.instruments import spec_for
@@ -50,12 +52,13 @@ def paper(
     symbols = [*symbols, *[a for a in ctx.args if not a.startswith("-")]]
     console = Console()
     if live_candles:
-        import ccxt  # the ccxt import is slow (~0.6 s); only the live mode pays it
+        # the ccxt import is slow (~0.6 s); only the live mode pays it
+        from quantum_trader.adapters.ccxt_market_data import binance_usdm_public
 
-        client = ccxt.binanceusdm({"enableRateLimit": True})
+        client = binance_usdm_public()
         frames = {
             s: pd.DataFrame(
-                client.fetch_ohlcv(ccxt_symbol(s), timeframe, limit=200),
+                client.fetch_ohlcv(to_ccxt_perp(s), timeframe, limit=200),
                 columns=["open_time", "open", "high", "low", "close", "volume"],
             )
             for s in symbols
@@ -67,16 +70,14 @@ def paper(
         )
         funding = {}
     else:
-        root = data_dir or default_data_dir()
-        frames = {
-            s: load_candles(root, s, timeframe, _parse_day(start), _parse_day(end)) for s in symbols
-        }
+        market = open_market_data(load_settings(), timeframe, data_dir or default_data_dir())
+        frames = {s: market.candles(s, _parse_day(start), _parse_day(end)) for s in symbols}
         if max_candles is not None:
             frames = {s: f.iloc[:max_candles] for s, f in frames.items()}
         origin = min(int(f["open_time"].iloc[0]) for f in frames.values())
         scaled = ScaledWallClock(origin, speed)
         clock = scaled
-        funding = {s: load_funding(root, s) for s in symbols}
+        funding = {s: market.funding_rates(s) for s in symbols}
         replay_config = SessionConfig(timeframe)
         replay = TradingSession(replay_config, frames, SmaCross()).feed
 

@@ -6,7 +6,8 @@ every order, so ``kill-switch on`` stops a running engine at its next order.
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Mapping
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -16,9 +17,13 @@ from quantum_trader.adapters.sql.database import open_database
 from quantum_trader.adapters.sql.repositories_risk import SqlRiskRepository
 from quantum_trader.clock.clock import WallClock
 from quantum_trader.config.settings import load_settings
+from quantum_trader.domain.policy import TradingPolicy
 from quantum_trader.domain.time import fmt
+from quantum_trader.risk.config import RiskConfig
+from quantum_trader.risk.engine import RiskEngine
 from quantum_trader.risk.kill_switch import KillSwitch
-from quantum_trader.risk.state import TradingState, TradingStateChange
+from quantum_trader.risk.policy_source import FixedPolicySource
+from quantum_trader.risk.portfolio_view import OpenPosition
 
 app = typer.Typer(
     help="Risk and safety: kill switch, trading state, decisions.", no_args_is_help=True
@@ -102,26 +107,50 @@ def status() -> None:
         )
 
 
+class _NoBook:
+    """The CLI holds no portfolio: the engine that trades re-assesses health on its own book."""
+
+    def _refuse(self) -> NoReturn:
+        raise RuntimeError("the risk CLI holds no portfolio; the running engine re-assesses")
+
+    def equity(self) -> float:
+        self._refuse()
+
+    def peak_equity(self) -> float:
+        self._refuse()
+
+    def daily_pnl(self) -> float:
+        self._refuse()
+
+    def open_positions(self) -> Mapping[str, OpenPosition]:
+        self._refuse()
+
+    def mark_price(self, symbol: str) -> float | None:
+        self._refuse()
+
+    def last_candle_close_time(self, symbol: str) -> int | None:
+        self._refuse()
+
+
 @app.command("reset-halt")
 def reset_halt(
     reason: Annotated[str, typer.Option("--reason", help="Why trading may resume (required).")],
 ) -> None:
     """Clear a latched drawdown halt; the engine re-assesses at its next order."""
     repo = _repository()
-    last = repo.latest_state_change()
-    if last is None or not last.halt_latched:
+    clock = WallClock()
+    engine = RiskEngine(
+        config=RiskConfig(),
+        portfolio=_NoBook(),
+        policy=FixedPolicySource(TradingPolicy()),
+        kill_switch=KillSwitch(repo, clock),
+        journal=repo,
+        clock=clock,
+    )
+    if not engine.halt_latched:
         console.print("no latched halt to reset")
         return
-    repo.record_state_change(
-        TradingStateChange(
-            at=WallClock().now(),
-            previous=last.state,
-            state=TradingState.ACTIVE if last.state is TradingState.HALTED else last.state,
-            reason=f"halt reset by hand: {reason}",
-            by=CLI_ACTOR,
-            halt_latched=False,
-        )
-    )
+    engine.reset_halt(by=CLI_ACTOR, reason=reason, reassess=False)
     console.print("latched halt cleared; the engine re-assesses drawdown at its next order")
 
 

@@ -21,8 +21,8 @@ from rich.console import Console
 from rich.table import Table
 
 from quantum_trader.adapters.artifacts import LocalArtifactStore
-from quantum_trader.adapters.market_parquet import load_candles, load_funding
 from quantum_trader.app.cli.models import actor_name, open_registry
+from quantum_trader.app.market_data import MarketData, open_market_data
 from quantum_trader.clock.clock import Clock, WallClock
 from quantum_trader.config import load_settings
 from quantum_trader.domain.errors import ConfigError, DataError
@@ -52,26 +52,25 @@ app = typer.Typer(help="Train ensemble members and register them as candidates."
 
 @dataclass(frozen=True, slots=True)
 class TrainingData:
-    """Where the candles come from and which slice and labels a training uses."""
+    """Where the candles come from (store and timeframe) and which slice and labels a training uses."""
 
-    data_dir: Path
-    timeframe: str
+    market: MarketData
     days: int
     labels: LabelSpec
 
     def candles(self, symbol: str) -> CandleSeries:
         """The newest ``days`` of ``symbol``'s candles."""
-        series = load_candles(self.data_dir, symbol, self.timeframe)
+        series = self.market.series(symbol)
         end = int(series.open_time[-1])
         return series.between(end - self.days * MS_PER_DAY, end)
 
     def dataset(self, symbol: str, features: FeatureConfig) -> Dataset:
         market = None
         if symbol != features.cross_asset:
-            market = load_candles(self.data_dir, features.cross_asset, self.timeframe)
+            market = self.market.series(features.cross_asset)
         return make_dataset(
             self.candles(symbol),
-            load_funding(self.data_dir, symbol),
+            self.market.funding(symbol),
             market,
             labels=self.labels,
             config=features,
@@ -182,7 +181,9 @@ def train(
     epochs: Annotated[int | None, typer.Option(help="nhits/patchtst max epochs")] = None,
     seed: Annotated[int | None, typer.Option(help="Forecaster seed (default: settings)")] = None,
     artifacts_dir: Annotated[Path | None, typer.Option(help="Artifact store root")] = None,
-    data_dir: Annotated[Path | None, typer.Option(help="Market data (default QT_DATA_DIR)")] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Folder that feeds the store (default QT_DATA_DIR)")
+    ] = None,
     actor: Annotated[str | None, typer.Option("--by", help="Who (default: cli:<user>)")] = None,
     progress: Annotated[bool, typer.Option(help="Show the forecasters' epoch bars")] = True,
 ) -> None:
@@ -191,12 +192,9 @@ def train(
     settings = load_settings()
     try:
         names = parse_models(models)
-        source = data_dir or settings.data_dir
-        if source is None:
-            raise ConfigError("no market data: pass --data-dir or set QT_DATA_DIR")
+        tf = timeframe or settings.timeframe
         data = TrainingData(
-            source,
-            timeframe or settings.timeframe,
+            open_market_data(settings, tf, data_dir or settings.data_dir),
             days,
             LabelSpec(horizon=settings.label_horizon, dead_zone=2 * settings.taker_fee),
         )

@@ -49,7 +49,9 @@ class EnsembleConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings, threshold: float = 0.4) -> EnsembleConfig:
-        """AI_ENGINE_ENSEMBLE_MODELS and AI_ENGINE_MIN_CONSENSUS."""
+        """Transitional: only ``app/main_job.py`` (a file being moved) still calls this. Use
+        ``app.configs.ensemble_config``; this method and the ``Settings`` import go once
+        main_job calls that (modules do not read ``Settings``)."""
         return cls(tuple(settings.ensemble_models), settings.min_consensus, threshold)
 
 

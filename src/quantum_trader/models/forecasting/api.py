@@ -28,6 +28,7 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
+from quantum_trader.domain.digests import sha256_bytes
 from quantum_trader.domain.errors import DataError
 from quantum_trader.models.forecasting import artifact
 from quantum_trader.models.forecasting.nhits import NHiTS, NHiTSConfig
@@ -152,7 +153,7 @@ class Forecaster:
 
     @property
     def weights_hash(self) -> str:
-        return artifact.sha256_bytes(state_bytes(self.network))
+        return sha256_bytes(state_bytes(self.network))
 
     # --- prediction (training framework) -------------------------------------------------
     def predict_quantiles(self, window: SeriesInput) -> npt.NDArray[np.float32]:

@@ -7,16 +7,17 @@ Layout of an artifact directory::
     model.onnx           the same network for ONNX Runtime (serving)
     manifest.json        sha256 of each file above and the artifact hash over them
 
-The artifact hash is the sha256 of the sorted ``name:sha256`` lines; a registry records it, and
+The artifact hash is the sha256 of the sorted ``name:sha256`` lines
+(:func:`~quantum_trader.domain.digests.manifest_hash`); a registry records it, and
 passing it back as ``expected_hash`` on load also catches an edited manifest.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
+from quantum_trader.domain.digests import manifest_hash, sha256_file
 from quantum_trader.domain.errors import ArtifactIntegrityError
 
 CONFIG_FILE = "config.json"
@@ -26,32 +27,10 @@ MANIFEST_FILE = "manifest.json"
 ARTIFACT_FILES = (CONFIG_FILE, WEIGHTS_FILE, ONNX_FILE)
 
 
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def artifact_hash(file_hashes: dict[str, str]) -> str:
-    """Hash over the files' hashes, independent of the order they were written in.
-
-    >>> artifact_hash({"b": "2", "a": "1"}) == artifact_hash({"a": "1", "b": "2"})
-    True
-    """
-    lines = "\n".join(f"{name}:{file_hashes[name]}" for name in sorted(file_hashes))
-    return sha256_bytes(lines.encode())
-
-
 def write_manifest(directory: Path, extra: dict[str, str] | None = None) -> str:
     """Hash the artifact files under ``directory``, write the manifest, return the artifact hash."""
     files = {name: sha256_file(directory / name) for name in ARTIFACT_FILES}
-    digest = artifact_hash(files)
+    digest = manifest_hash(files)
     manifest = {"files": files, "artifact_hash": digest, **(extra or {})}
     (directory / MANIFEST_FILE).write_text(json.dumps(manifest, sort_keys=True, indent=2))
     return digest
@@ -72,7 +51,7 @@ def verify(
         )
     manifest = json.loads(manifest_path.read_text())
     recorded: dict[str, str] = manifest["files"]
-    digest = artifact_hash(recorded)
+    digest = manifest_hash(recorded)
     if digest != manifest["artifact_hash"]:
         raise ArtifactIntegrityError(
             f"{manifest_path}: artifact_hash={manifest['artifact_hash']} but its file table "

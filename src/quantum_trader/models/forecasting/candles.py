@@ -14,14 +14,13 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
+from quantum_trader.domain.digests import sha256_bytes
 from quantum_trader.domain.errors import DataError
 from quantum_trader.features.labels import LabelSpec
 from quantum_trader.features.series import CandleSeries as Candles
 from quantum_trader.models.base import ModelMetadata
 from quantum_trader.models.forecasting.api import Forecaster
-from quantum_trader.models.forecasting.artifact import sha256_bytes
 from quantum_trader.models.forecasting.member import CANDLE_QUANTILES, write_metadata
 from quantum_trader.models.forecasting.nhits import NHiTSConfig
 from quantum_trader.models.forecasting.patchtst import PatchTSTConfig
@@ -44,7 +43,7 @@ CANDLE_TRAINING: dict[Architecture, TrainingConfig] = {
 
 
 @dataclass(frozen=True, slots=True)
-class CandleSeries:
+class CloseSeries:
     """One symbol's closes with their open times (epoch ms)."""
 
     symbol: str
@@ -52,20 +51,12 @@ class CandleSeries:
     close: np.ndarray
 
     @classmethod
-    def from_frame(cls, symbol: str, frame: pd.DataFrame) -> CandleSeries:
-        return cls(
-            symbol,
-            frame["open_time"].to_numpy(np.int64),
-            frame["close"].to_numpy(np.float64),
-        )
-
-    @classmethod
-    def from_candles(cls, candles: Candles) -> CandleSeries:
+    def from_candles(cls, candles: Candles) -> CloseSeries:
         """The closes of a checked feature-pipeline series (as the market data readers return)."""
         return cls(candles.symbol, candles.open_time, candles.close)
 
-    def tail(self, rows: int) -> CandleSeries:
-        return CandleSeries(self.symbol, self.open_time[-rows:], self.close[-rows:])
+    def tail(self, rows: int) -> CloseSeries:
+        return CloseSeries(self.symbol, self.open_time[-rows:], self.close[-rows:])
 
 
 def candle_forecaster(
@@ -96,7 +87,7 @@ def candle_forecaster(
 
 def train_candle_forecaster(
     architecture: Architecture,
-    series: Sequence[CandleSeries],
+    series: Sequence[CloseSeries],
     labels: LabelSpec,
     *,
     epochs: int | None = None,

@@ -28,7 +28,7 @@ from safetensors.torch import save as save_safetensors
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from quantum_trader.models.forecasting.artifact import sha256_bytes
+from quantum_trader.domain.digests import sha256_bytes
 from quantum_trader.models.forecasting.windows import WindowPairs
 
 

@@ -19,12 +19,12 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 
+from quantum_trader.domain.digests import sha256_file
 from quantum_trader.domain.errors import DataError
 from quantum_trader.models.base import (
     FloatArray,
     ModelMetadata,
     read_verified,
-    sha256_file,
     verify_file,
     write_metadata,
 )

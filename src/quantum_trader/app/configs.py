@@ -1,0 +1,32 @@
+"""Typed component configs built from ``Settings``: the one place modules' configs meet the env.
+
+Modules take a frozen config and never read ``Settings`` (STYLE habit 2); the composition root
+and the CLI build those configs here.
+"""
+
+from __future__ import annotations
+
+from quantum_trader.config.modules import module_enabled
+from quantum_trader.config.settings import Settings
+from quantum_trader.intelligence.service import MODULES, IntelligenceConfig
+from quantum_trader.models.ensemble.ensemble import EnsembleConfig
+
+#: a member agrees only with p(direction) >= this (not a setting yet)
+CONSENSUS_THRESHOLD = 0.4
+
+
+def ensemble_config(settings: Settings, threshold: float = CONSENSUS_THRESHOLD) -> EnsembleConfig:
+    """AI_ENGINE_ENSEMBLE_MODELS and AI_ENGINE_MIN_CONSENSUS."""
+    return EnsembleConfig(tuple(settings.ensemble_models), settings.min_consensus, threshold)
+
+
+def intelligence_config(
+    settings: Settings, state_prefix: str = "intelligence"
+) -> IntelligenceConfig:
+    """The four adaptive modules switched by their ``ENABLE_*`` settings, each with its reason."""
+    switches = {m: module_enabled(settings, m) for m in MODULES}
+    return IntelligenceConfig(
+        enabled={m: on for m, (on, _) in switches.items()},
+        reasons={m: why for m, (_, why) in switches.items()},
+        state_prefix=state_prefix,
+    )
