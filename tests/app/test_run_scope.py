@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
@@ -88,11 +87,6 @@ def test_replay_decisions_are_written_in_batches_then_one_by_one_once_live(
     assert len(written()) == DECISION_BATCH + 6
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="app/run_scope.py must let an operator's halt reset through once the run is live "
-    "(like the kill switch); see the R9 clean-ups report",
-)
 def test_a_cli_reset_halt_reaches_a_live_engine_behind_the_run_scope(tmp_path: Path) -> None:
     from quantum_trader.app.cli.risk import app
 

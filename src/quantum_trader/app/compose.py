@@ -10,13 +10,13 @@ the pipeline, once its portfolio exists). Each component it builds is started th
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from quantum_trader.adapters.artifacts import LocalArtifactStore
 from quantum_trader.adapters.sql.intelligence_state import SqlIntelligenceStateRepository
 from quantum_trader.adapters.sql.repositories_risk import SqlRiskRepository
+from quantum_trader.app.configs import ensemble_config, intelligence_config
 from quantum_trader.app.run_scope import RunScopedModeJournal, RunScopedRiskJournal
 from quantum_trader.app.runtime import Runtime, while_replaying_at_most_every_wall
 from quantum_trader.app.training import FORECAST_SCOPE
@@ -28,13 +28,13 @@ from quantum_trader.domain.time import MS_PER_MINUTE
 from quantum_trader.engine.trader import TradingContext
 from quantum_trader.features.labels import LabelSpec
 from quantum_trader.intelligence.covariate_shift import ShiftReference
-from quantum_trader.intelligence.service import Intelligence, IntelligenceConfig
+from quantum_trader.intelligence.service import Intelligence
 from quantum_trader.learning.registry import ModelRegistry
 from quantum_trader.learning.serving import DEFAULT_LOADERS, ensemble_of, load_members
 from quantum_trader.learning.trainers import FAMILIES, FamilyKind, names_of
 from quantum_trader.learning.watcher import ProductionWatcher, registry_cursor
 from quantum_trader.lifecycle import ComponentContext, Hooks, Lifecycle
-from quantum_trader.models.ensemble.ensemble import Ensemble, EnsembleConfig
+from quantum_trader.models.ensemble.ensemble import Ensemble
 from quantum_trader.models.ensemble.loading import MemberLoader
 from quantum_trader.models.ensemble.member import Member
 from quantum_trader.models.ensemble.weights import EqualWeights, WeightProvider
@@ -140,10 +140,7 @@ class PipelineComposer:
 
     def _intelligence(self) -> Intelligence:
         rt = self.rt
-        config = dataclasses.replace(
-            IntelligenceConfig.from_settings(rt.settings),
-            state_prefix=f"intelligence/{rt.run_id}",
-        )
+        config = intelligence_config(rt.settings, state_prefix=f"intelligence/{rt.run_id}")
         intelligence = Intelligence(
             config,
             bus=rt.bus,
@@ -179,7 +176,7 @@ class PipelineComposer:
                 scopes,
             )
             ensembles[symbol] = ensemble_of(
-                EnsembleConfig.from_settings(settings),
+                ensemble_config(settings),
                 members,
                 weights,
                 handle=self.handles.get("ensemble"),

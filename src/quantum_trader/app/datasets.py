@@ -8,13 +8,13 @@ from collections.abc import Mapping
 import pandas as pd
 
 from quantum_trader.app.compose import labels
+from quantum_trader.app.configs import intelligence_config
 from quantum_trader.app.data_sources import ReplayData
 from quantum_trader.app.training import training_dataset
 from quantum_trader.config.settings import Settings
 from quantum_trader.domain.market import FundingRate
 from quantum_trader.features.dataset import Dataset
 from quantum_trader.intelligence.covariate_shift import ShiftReference
-from quantum_trader.intelligence.service import IntelligenceConfig
 
 
 def funding_rates(data: ReplayData) -> dict[str, list[FundingRate]]:
@@ -47,7 +47,7 @@ def shift_references(
     settings: Settings, datasets: Mapping[str, Dataset]
 ) -> dict[str, ShiftReference]:
     """Each symbol's training reference for the covariate-shift monitor (its labelled rows)."""
-    config = IntelligenceConfig.from_settings(settings)
+    config = intelligence_config(settings)
     if not config.is_on("covariate_shift"):
         return {}
     return {

@@ -46,8 +46,6 @@ EXCHANGE = "Binance USDT-M"
 #: receives the live candles to keep (the main job appends them to the local store); not the
 #: market-data module's ``CandleSink`` port, hence the name
 LiveCandleSink = Callable[[Sequence[Bar]], None]
-#: the old name, kept only while app/main_job.py (being moved) imports it; delete then
-CandleSink = LiveCandleSink
 #: told each stage of the live phase as it starts (progress), not a registry ``Stage``
 OnProgress = Callable[[str], None]
 

@@ -31,7 +31,14 @@ from quantum_trader.adapters.sql.repository_execution import SqlExecutionStore
 from quantum_trader.app.compose import PipelineComposer, labels, register_decision_modules
 from quantum_trader.app.data_sources import ReplayData, load_replay_data
 from quantum_trader.app.datasets import funding_rates, shift_references, training_datasets
-from quantum_trader.app.live import EXCHANGE, CandleSink, LiveConnection, LivePhase, LiveReport
+from quantum_trader.app.live import (
+    EXCHANGE,
+    LiveCandleSink,
+    LiveConnection,
+    LivePhase,
+    LiveReport,
+    OnProgress,
+)
 from quantum_trader.app.run_report import run_summary, write_outputs_in_worker
 from quantum_trader.app.runtime import Runtime, build_runtime
 from quantum_trader.app.training import (
@@ -60,7 +67,6 @@ from quantum_trader.status.registry import ModuleHandle
 
 log = get_logger(__name__)
 
-OnProgress = Callable[[str], None]
 
 #: candles before the replay used to backfill indicators (the regime detector needs ~300)
 WARM_UP_CANDLES = 500
@@ -410,7 +416,7 @@ def _candle_frames(bars: Sequence[Bar]) -> dict[str, pd.DataFrame]:
     }
 
 
-def _keep_in_store(store: CandleStore, timeframe: str) -> CandleSink:
+def _keep_in_store(store: CandleStore, timeframe: str) -> LiveCandleSink:
     """Live candles go into the local store, so the next run's replay ends where this one did."""
 
     def keep(bars: Sequence[Bar]) -> None:

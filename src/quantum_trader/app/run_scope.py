@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from quantum_trader.risk.decision import RiskDecision
+from quantum_trader.risk.engine import MODULE as RISK_MODULE
 from quantum_trader.risk.ports import RiskJournal
 from quantum_trader.risk.state import TradingStateChange
 from quantum_trader.strategy.risk_modes import ModeChange, ModeJournal
@@ -42,6 +43,8 @@ class RunScopedRiskJournal:
         self._latest: TradingStateChange | None = None
         self._replaying = replaying
         self._pending: list[RiskDecision] = []
+        #: what earlier runs left: never adopted, not even an operator's reset
+        self._before_run = inner.latest_state_change()
 
     def record_decision(self, decision: RiskDecision) -> None:
         if self._replaying():
@@ -64,6 +67,18 @@ class RunScopedRiskJournal:
         self._latest = change
 
     def latest_state_change(self) -> TradingStateChange | None:
+        """This run's latest change; once live, an operator's halt reset written since the run
+        began (by anyone but the risk engine, not latched) is global, like the kill switch."""
+        if self._replaying():
+            return self._latest
+        shared = self._inner.latest_state_change()
+        if (
+            shared is not None
+            and shared.by != RISK_MODULE
+            and not shared.halt_latched
+            and shared != self._before_run
+        ):
+            return shared
         return self._latest
 
 

@@ -21,10 +21,6 @@ def initial_margin(quantity: float, price: float, leverage: float) -> float:
     return abs(quantity) * price / leverage
 
 
-def maintenance_margin(quantity: float, mark: float, mmr: float) -> float:
-    return abs(quantity) * mark * mmr
-
-
 def liquidation_price(quantity: float, entry: float, margin: float, mmr: float) -> float:
     """The mark price at which the isolated margin falls to the maintenance margin.
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -18,12 +17,6 @@ from quantum_trader.domain.errors import DataError
 from quantum_trader.domain.market import Candle
 from quantum_trader.domain.time import fmt, timeframe_ms
 from quantum_trader.engine.engine import BarColumns
-
-
-class CandleSource(Protocol):
-    """Closed candles in non-decreasing close-time order."""
-
-    def __iter__(self) -> Iterator[Candle]: ...
 
 
 class ReplayFeed:

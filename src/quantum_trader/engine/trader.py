@@ -1,4 +1,5 @@
-"""The bar-strategy plug-in interface: a hook per closed candle, a JSON-safe state for resume."""
+"""The trader protocol: what a trading session drives (a hook per closed candle, a JSON-safe state
+for resume) and the context it acts through."""
 
 from __future__ import annotations
 
@@ -6,20 +7,29 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from quantum_trader.domain.columns import CandleColumns
 from quantum_trader.execution.order_manager import OrderManager
 from quantum_trader.portfolio.portfolio import Portfolio
 
 
 @dataclass(frozen=True, slots=True)
 class TradingContext:
-    """What a strategy acts through: the order manager, and the portfolio to read."""
+    """What a trader acts through: the order manager, and the portfolio to read."""
 
     orders: OrderManager
     portfolio: Portfolio
 
 
 class Trader(Protocol):
+    """What trades a session: a hook per closed candle and a JSON-safe state for resume.
+
+    A trader may also have the fast-forward capability (``quiet_until`` / ``skip_bars``,
+    :class:`~quantum_trader.engine.engine.BarSkipper`): a single-symbol replay then hands it
+    the candles on which it would not act in bulk. ``quiet_until(symbol, bars, start, stop)``
+    is the first candle index in ``[start, stop)`` on which ``on_bar`` might do anything besides
+    updating the trader's own indicators; ``skip_bars`` leaves exactly the state ``on_bar``
+    would have left after candles ``[start, stop)``, to the bit (``state()`` is checkpointed).
+    """
+
     name: str
 
     def bind(self, context: TradingContext) -> None: ...
@@ -39,21 +49,3 @@ class Trader(Protocol):
     def state(self) -> dict[str, Any]: ...
 
     def restore(self, state: Mapping[str, Any]) -> None: ...
-
-
-class FastForwardTrader(Trader, Protocol):
-    """Optional: a bar strategy that can say how long it will stay quiet (fast-forward).
-
-    A strategy with these two methods lets single-symbol replays hand the candles on which it
-    would not act over in bulk (``Engine.run_columns``; ``SessionConfig.fast_forward``).
-    ``quiet_until(symbol, bars, start, stop)``: the first candle index in ``[start, stop)`` on
-    which ``on_bar`` might do anything besides updating the strategy's own indicators (submit,
-    cancel, read the account), else ``stop``. It may look at later candles to find it (e.g.
-    precomputed indicators), never act on them. ``skip_bars(symbol, bars, start, stop)``: leave
-    exactly the state ``on_bar`` would have left after candles ``[start, stop)``, to the bit
-    (``state()`` is checkpointed). Strategies without them simply see every candle.
-    """
-
-    def quiet_until(self, symbol: str, bars: CandleColumns, start: int, stop: int) -> int: ...
-
-    def skip_bars(self, symbol: str, bars: CandleColumns, start: int, stop: int) -> None: ...

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from quantum_trader.bus.port import EventBus
-from quantum_trader.config import Settings, module_enabled
 from quantum_trader.domain.signals import WeightChange
 from quantum_trader.intelligence.covariate_shift import (
     CovariateShiftConfig,
@@ -69,17 +68,6 @@ class IntelligenceConfig:
             raise ValueError(
                 f"IntelligenceConfig.enabled names unknown module(s) {sorted(unknown)}"
             )
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> IntelligenceConfig:
-        """Transitional: only ``app/main_job.py`` (a file being moved) still calls this. Use
-        ``app.configs.intelligence_config``; this method and the ``config`` import go once
-        main_job calls that (modules do not read ``Settings``)."""
-        switches = {m: module_enabled(settings, m) for m in MODULES}
-        return cls(
-            enabled={m: on for m, (on, _) in switches.items()},
-            reasons={m: why for m, (_, why) in switches.items()},
-        )
 
     def is_on(self, module: str) -> bool:
         return self.enabled.get(module, True)

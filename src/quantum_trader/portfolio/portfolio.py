@@ -161,9 +161,6 @@ class Portfolio:
         state = self._pos.get(symbol)
         return 0.0 if state is None else state.mark
 
-    def is_exposed(self) -> bool:
-        return any(p.qty != 0 for p in self._pos.values())
-
     # ------------------------------------------------------------------ hot path
     def mark(self, symbol: str, price: float) -> None:
         """Set the mark price (the candle close); keeps total unrealized PnL incremental."""

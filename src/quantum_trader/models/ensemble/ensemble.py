@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 
-from quantum_trader.config.settings import Settings
 from quantum_trader.domain.signals import ModelVote, Signal
 from quantum_trader.models.ensemble.consensus import consensus
 from quantum_trader.models.ensemble.member import (
@@ -46,13 +45,6 @@ class EnsembleConfig:
             )
         if not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"EnsembleConfig.threshold={self.threshold}: must be in [0, 1]")
-
-    @classmethod
-    def from_settings(cls, settings: Settings, threshold: float = 0.4) -> EnsembleConfig:
-        """Transitional: only ``app/main_job.py`` (a file being moved) still calls this. Use
-        ``app.configs.ensemble_config``; this method and the ``Settings`` import go once
-        main_job calls that (modules do not read ``Settings``)."""
-        return cls(tuple(settings.ensemble_models), settings.min_consensus, threshold)
 
 
 _Prepared = ModelVote | Abstention | None
