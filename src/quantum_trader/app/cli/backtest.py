@@ -26,6 +26,8 @@ from rich.table import Table
 
 from quantum_trader.adapters.sql.database import open_database
 from quantum_trader.adapters.sql.repository_execution import SqlExecutionStore
+from quantum_trader.app.cli.backtest_ai import run_ai_backtest
+from quantum_trader.app.cli.render import metrics_table
 from quantum_trader.app.market_data import open_market_data
 from quantum_trader.backtester.report import write_outputs
 from quantum_trader.backtester.strategies import SmaCross, SmaCrossConfig
@@ -38,7 +40,7 @@ from quantum_trader.execution.simulated.fees import FeeSchedule
 from quantum_trader.execution.simulated.funding import FundingConfig
 
 app = typer.Typer(help="Backtests through the same engine as paper and live trading.")
-STRATEGIES = ("sma_cross",)
+STRATEGIES = ("sma_cross", "ai")
 
 
 def _parse_day(text: str | None) -> int | None:
@@ -62,7 +64,12 @@ def backtest(
     timeframe: str = typer.Option("1h", "--timeframe"),
     start: str | None = typer.Option(None, "--start", help="first candle open, ISO date (UTC)"),
     end: str | None = typer.Option(None, "--end", help="end (exclusive), ISO date (UTC)"),
-    strategy: str = typer.Option("sma_cross", "--strategy", help=f"one of {', '.join(STRATEGIES)}"),
+    strategy: str = typer.Option(
+        "sma_cross",
+        "--strategy",
+        help="sma_cross, or ai: the full decision path with models trained before --start "
+        "(app/cli/backtest_ai.py; the SMA options do not apply)",
+    ),
     fast: int = typer.Option(10, "--fast"),
     slow: int = typer.Option(30, "--slow"),
     notional: float = typer.Option(
@@ -89,6 +96,27 @@ def backtest(
     if strategy not in STRATEGIES:
         raise typer.BadParameter(f"unknown strategy {strategy!r}; known: {', '.join(STRATEGIES)}")
     console = Console(quiet=quiet)
+    if strategy == "ai":
+        ran = run_ai_backtest(
+            console,
+            symbols,
+            timeframe,
+            _parse_day(start),
+            _parse_day(end),
+            {
+                "data_dir": data_dir or default_data_dir(),
+                "initial_balance": balance,
+                "maker_fee": maker_fee,
+                "taker_fee": taker_fee,
+                "slippage_bps": slippage_bps,
+                "default_funding_rate": funding_rate,
+                "seed": seed,
+            },
+        )
+        if ran.metrics is not None:
+            console.print(metrics_table(ran.metrics.to_dict()))
+        console.print(f"report: {ran.outputs['report']}")
+        return
     market = open_market_data(load_settings(), timeframe, data_dir or default_data_dir())
     frames = {s: market.candles(s, _parse_day(start), _parse_day(end)) for s in symbols}
     specs = {s: spec_for(s, f["close"].head(2000).tolist()) for s, f in frames.items()}
