@@ -11,8 +11,9 @@ from typing import Any
 
 import pandas as pd
 
-from quantum_trader.app.live import LiveConnection, LivePhase
+from quantum_trader.app.live import LiveConnection
 from quantum_trader.clock import ReplayThenWallClock, Scheduler
+from quantum_trader.engine.live_phase import LivePhase
 
 HOUR = 3_600_000
 START = 1_700_000_000_000 // HOUR * HOUR  # close of the last replayed candle

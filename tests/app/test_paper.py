@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from quantum_trader.adapters.candle_store import CandleStore
-from quantum_trader.app.paper import CcxtCandleSource, ScaledWallClock, paced
 from quantum_trader.backtester.strategies import SmaCross, SmaCrossConfig
 from quantum_trader.domain.errors import DataError
+from quantum_trader.engine.live_source import CcxtCandleSource, ScaledWallClock, paced
 from quantum_trader.engine.session import SessionConfig, TradingSession
 
 HOUR = 3_600_000

@@ -6,7 +6,7 @@
 3. paper-trade the last ``QT_REPLAY_DAYS`` through the full decision pipeline on the simulated
    clock, with the simulated exchange, every order persisted;
 4. unless ``QT_OFFLINE`` or ``--synthetic``: go on in the same run with live closed candles from
-   Binance USDT-M on the wall clock, until Ctrl-C (``app/live.py``);
+   Binance USDT-M on the wall clock, until Ctrl-C (``engine/live_phase.py``);
 5. write metrics, trades and the HTML report, and leave every module's status in the database.
 
 Each step is a stage below; the decision path is built by ``app/compose.py`` and the report by
@@ -31,14 +31,7 @@ from quantum_trader.adapters.sql.repository_execution import SqlExecutionStore
 from quantum_trader.app.compose import PipelineComposer, labels, register_decision_modules
 from quantum_trader.app.data_sources import ReplayData, load_replay_data
 from quantum_trader.app.datasets import funding_rates, shift_references, training_datasets
-from quantum_trader.app.live import (
-    EXCHANGE,
-    LiveCandleSink,
-    LiveConnection,
-    LivePhase,
-    LiveReport,
-    OnProgress,
-)
+from quantum_trader.app.live import EXCHANGE, LiveConnection
 from quantum_trader.app.run_report import run_summary, write_outputs_in_worker
 from quantum_trader.app.runtime import Runtime, build_runtime
 from quantum_trader.app.training import (
@@ -53,6 +46,7 @@ from quantum_trader.decision.inputs import PipelineConfig
 from quantum_trader.decision.pipeline import DecisionPipeline
 from quantum_trader.domain.time import fmt
 from quantum_trader.engine.engine import Bar
+from quantum_trader.engine.live_phase import LiveCandleSink, LivePhase, LiveReport, OnProgress
 from quantum_trader.engine.metrics import Metrics
 from quantum_trader.engine.session import SessionConfig, SessionResult, TradingSession
 from quantum_trader.execution.simulated.exchange import ExchangeConfig

@@ -13,10 +13,10 @@ from typing import Any
 import pandas as pd
 
 from quantum_trader.app.data_sources import ReplayData
-from quantum_trader.app.live import LiveReport
 from quantum_trader.app.training import TrainingReport
 from quantum_trader.decision.inputs import PipelineStats
 from quantum_trader.domain.time import MS_PER_DAY, fmt, timeframe_ms
+from quantum_trader.engine.live_phase import LiveReport
 from quantum_trader.engine.session import SessionResult
 
 #: the summary keys the HTML report shows, in this order

@@ -18,12 +18,12 @@ from quantum_trader.adapters.sql.database import open_database
 from quantum_trader.adapters.sql.repository_execution import SqlExecutionStore
 from quantum_trader.app.cli.backtest import _parse_day, default_data_dir, print_metrics
 from quantum_trader.app.market_data import open_market_data
-from quantum_trader.app.paper import CcxtCandleSource, ScaledWallClock, paced
 from quantum_trader.backtester.strategies import SmaCross, SmaCrossConfig
 from quantum_trader.clock.clock import Clock, WallClock
 from quantum_trader.config import load_settings
 from quantum_trader.data.symbols import to_ccxt_perp
 from quantum_trader.engine.engine import Bar
+from quantum_trader.engine.live_source import CcxtCandleSource, ScaledWallClock, paced
 from quantum_trader.engine.session import BarSource, SessionConfig, TradingSession
 from quantum_trader.execution.instruments import spec_for
 
