@@ -1,10 +1,11 @@
 """Positions (one-way mode, isolated margin), wallet balance, PnL, fees, funding, equity.
 
 The portfolio is the account book. The simulated exchange posts fills, funding and liquidations
-to it; in live trading the order manager posts the venue's fills. Every balance change goes
-through the :class:`Ledger`. Positions are mutable ``PositionState`` records internally (the
-replay hot path updates marks without allocating); readers get immutable domain ``Position``s
-through the read-only :class:`PortfolioView` protocol.
+to it (a live venue's fills have no path to it yet: issue 23). Every balance change goes through
+the :class:`Ledger`. Positions are mutable ``PositionState`` records internally (the replay hot
+path updates marks without allocating); readers get immutable domain ``Position``s. The risk
+engine reads the account through its own port, ``risk/portfolio_view.py``, which
+``decision/views.py`` implements over this book.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -60,24 +61,6 @@ class PositionState:
     def reset_trade(self) -> None:
         self.max_qty = self.exit_qty = self.exit_value = 0.0
         self.realized = self.fees = self.funding = 0.0
-
-
-class PortfolioView(Protocol):
-    """What the risk engine and strategies may read; nothing here mutates."""
-
-    @property
-    def equity(self) -> float: ...
-    @property
-    def wallet_balance(self) -> float: ...
-    @property
-    def peak_equity(self) -> float: ...
-    @property
-    def daily_pnl(self) -> float: ...
-    @property
-    def margin_used(self) -> float: ...
-    def positions(self) -> dict[str, Position]: ...
-    def position(self, symbol: str) -> Position: ...
-    def mark_prices(self) -> dict[str, float]: ...
 
 
 class Portfolio:
