@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
@@ -71,7 +72,7 @@ def train_forever(spec: TrainerSpec) -> NoReturn:
     from quantum_trader.models.forecasting.candles import CloseSeries, train_candle_forecaster
 
     store = CandleStore(Path(spec.data_dir))  # the shared data is laid out as a store
-    series = [CloseSeries.from_candles(store.load(s, "1h")).tail(spec.rows) for s in spec.symbols]
+    series = [CloseSeries.from_candles(store.series(s, "1h")).tail(spec.rows) for s in spec.symbols]
     done = 0
     while True:
         train_candle_forecaster("nhits", series, LabelSpec(), seed=done, progress=False)
@@ -85,6 +86,7 @@ class Trainer:
     worker: ProcessWorker
     cpu_at_start: float
     wall_at_start: float
+    training: Future[NoReturn]
 
 
 def start_trainer(variant: str, out: str) -> Trainer | None:
@@ -95,16 +97,20 @@ def start_trainer(variant: str, out: str) -> Trainer | None:
     worker = ProcessWorker(f"retrain-{variant}", limits)
     worker.start()
     data_dir = os.environ["QT_DATA_DIR"]
-    worker.submit(
+    training = worker.submit(
         train_forever, TrainerSpec(data_dir, TRAINER_SYMBOLS, TRAINER_ROWS, out + ".done")
     )
     time.sleep(3.0)  # torch imported and the first epoch under way before the clock starts
-    return Trainer(worker, _cpu_seconds(worker.pid), time.monotonic())
+    if training.done():  # it trains until shut down: done this early means it failed
+        raise RuntimeError(f"the {variant} trainer failed") from training.exception()
+    return Trainer(worker, _cpu_seconds(worker.pid), time.monotonic(), training)
 
 
 def stop_trainer(trainer: Trainer | None, out: str) -> None:
     if trainer is None:
         return
+    if trainer.training.done():  # it never ends by itself: the trainer failed
+        raise RuntimeError("the trainer failed beside the run") from trainer.training.exception()
     cpu = _cpu_seconds(trainer.worker.pid) - trainer.cpu_at_start
     wall = time.monotonic() - trainer.wall_at_start
     applied = trainer.worker.applied
