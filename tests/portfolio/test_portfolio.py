@@ -6,7 +6,7 @@ import pytest
 
 from quantum_trader.domain.orders import Side
 from quantum_trader.domain.time import MS_PER_DAY
-from quantum_trader.portfolio import LedgerKind, Portfolio, PortfolioView
+from quantum_trader.portfolio import LedgerKind, Portfolio
 
 
 def test_flip_realises_pnl_and_opens_the_opposite_position() -> None:
@@ -31,7 +31,7 @@ def test_flip_realises_pnl_and_opens_the_opposite_position() -> None:
 
 def test_read_only_view_for_the_risk_engine() -> None:
     p = Portfolio("r")
-    view: PortfolioView = p
+    view = p  # what the risk engine reads (decision/views.py adapts it to its port)
     p.deposit(1_000.0, 0)
     p.set_leverage("ETHUSDT", 3.0, 0.005)
     p.apply_fill("ETHUSDT", Side.SELL, 2.0, 50.0, 0.0, 10, "o1")
