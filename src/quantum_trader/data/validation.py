@@ -44,8 +44,21 @@ CANDLE_CHECKS: dict[str, Severity] = {
     "high_below_low": Severity.ERROR,
     "ohlc_inconsistent": Severity.ERROR,
     "negative_volume": Severity.ERROR,
+    "closes_in_future": Severity.ERROR,
+    "implausible_wick": Severity.ERROR,
+    "implausible_volume": Severity.ERROR,
     "gaps": Severity.WARNING,
 }
+#: a wick is implausible when the high is more than this many times the body's top, or the low
+#: less than the body's bottom divided by it. In the 28 shared symbols' 1h candles (2020-10 →
+#: 2024-06) the largest such ratio is 1.87; a 1000x wick from a bad tick is refused.
+WICK_LIMIT = 4.0
+#: a volume is implausible when it is more than this many times the series' median volume
+#: (real data: at most 274x, on COMPUSDT 1h; a 1e15 volume from a bad file is refused); checked
+#: from VOLUME_MIN_ROWS candles on, where the median means something (a store merge checks the
+#: whole merged series)
+VOLUME_LIMIT = 10_000.0
+VOLUME_MIN_ROWS = 100
 FUNDING_CHECKS: dict[str, Severity] = {
     "duplicate_rows": Severity.ERROR,
     "conflicting_duplicates": Severity.ERROR,
@@ -245,8 +258,14 @@ def _rows(frame: pd.DataFrame, names: tuple[str, ...]) -> np.ndarray:
     return frame.loc[:, list(names)].to_numpy(dtype=np.float64).reshape(len(frame), len(names))
 
 
-def validate_ohlcv(frame: pd.DataFrame, timeframe: str, subject: str) -> ValidationReport:
+def validate_ohlcv(
+    frame: pd.DataFrame, timeframe: str, subject: str, *, now: int | None = None
+) -> ValidationReport:
     """Check a candle frame (layout of :mod:`quantum_trader.data.frames`); never raises on bad data.
+
+    With ``now`` (epoch ms, the wall clock's), a candle that closes after it is refused: it
+    cannot have happened yet. Wicks and volumes far outside what real markets print are
+    refused too (:data:`WICK_LIMIT`, :data:`VOLUME_LIMIT`).
 
     >>> f = pd.DataFrame({"open_time": [0, 3_600_000], "open": [1.0, 1.0], "high": [2.0, 0.5],
     ...     "low": [0.5, 0.9], "close": [1.5, 1.0], "volume": [1.0, 1.0]})
@@ -274,6 +293,10 @@ def validate_ohlcv(frame: pd.DataFrame, timeframe: str, subject: str) -> Validat
             "high_below_low": h < lo,
             "ohlc_inconsistent": (h < np.maximum(o, c)) | (lo > np.minimum(o, c)),
             "negative_volume": v < 0,
+            "closes_in_future": t + step > now if now is not None else np.zeros(len(t), bool),
+            "implausible_wick": (h > WICK_LIMIT * np.maximum(o, c))
+            | (lo * WICK_LIMIT < np.minimum(o, c)),
+            "implausible_volume": _volume_outliers(v),
         }
     for kind, mask in masks.items():
         count, examples = rows_where(mask)
@@ -292,6 +315,13 @@ def validate_ohlcv(frame: pd.DataFrame, timeframe: str, subject: str) -> Validat
         problems=tuple(found),
         gaps=gaps,
     )
+
+
+def _volume_outliers(v: np.ndarray) -> np.ndarray:
+    positive = v[v > 0]
+    if len(v) < VOLUME_MIN_ROWS or not len(positive):
+        return np.zeros(len(v), bool)
+    return np.asarray(v > VOLUME_LIMIT * float(np.median(positive)))
 
 
 def validate_funding(frame: pd.DataFrame, subject: str) -> ValidationReport:

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from quantum_trader.adapters.candle_store import files
+from quantum_trader.clock.clock import Clock, WallClock
 from quantum_trader.data.evidence import Counters
 from quantum_trader.data.frames import (
     FUNDING_COLUMNS,
@@ -111,9 +112,13 @@ def _merge(old: pd.DataFrame, new: pd.DataFrame, column: str, subject: str) -> p
 class CandleStore:
     """Parquet candle and funding files under ``root`` (see the module docstring)."""
 
-    def __init__(self, root: Path, counters: EvidenceCounter | None = None) -> None:
+    def __init__(
+        self, root: Path, counters: EvidenceCounter | None = None, clock: Clock | None = None
+    ) -> None:
         self.root = Path(root)
         self.counters = Counters(counters)
+        #: the wall clock: a candle that closes after its now is refused (it cannot exist yet)
+        self.clock: Clock = clock if clock is not None else WallClock()
 
     # --- paths ------------------------------------------------------------------------------
     def ohlcv_path(self, symbol: str, timeframe: str) -> Path:
@@ -139,7 +144,9 @@ class CandleStore:
         """Full quality report of a stored series (does not raise on problems)."""
         path = self.ohlcv_path(symbol, timeframe)
         frame = normalise_ohlcv(self._read(path, f"{symbol} {timeframe} candles"), str(path))
-        return validate_ohlcv(frame, timeframe, f"{symbol} {timeframe} ({path})")
+        return validate_ohlcv(
+            frame, timeframe, f"{symbol} {timeframe} ({path})", now=self.clock.now()
+        )
 
     def validate_funding(self, symbol: str) -> ValidationReport:
         path = self.funding_path(symbol)
@@ -152,7 +159,9 @@ class CandleStore:
         """Candles with ``start <= open_time < end`` (either bound optional), sorted, validated."""
         path = self.ohlcv_path(symbol, timeframe)
         frame = normalise_ohlcv(self._read(path, f"{symbol} {timeframe} candles"), str(path))
-        report = validate_ohlcv(frame, timeframe, f"stored {symbol} {timeframe} ({path})")
+        report = validate_ohlcv(
+            frame, timeframe, f"stored {symbol} {timeframe} ({path})", now=self.clock.now()
+        )
         if not report.ok:
             self.counters.count("validation_failures")
             raise DataError("stored file failed validation: " + report.summary())
@@ -280,14 +289,15 @@ class CandleStore:
         self._check_label(symbol, synthetic, path)
         subject = f"{symbol} {timeframe}" + (f" from {source}" if source else "")
         new, log = self._prepare(normalise_ohlcv(frame, subject), "open_time", repair)
-        self._fail(validate_ohlcv(new, timeframe, subject))
+        now = self.clock.now()
+        self._fail(validate_ohlcv(new, timeframe, subject, now=now))
         old = (
             normalise_ohlcv(files.read_table(path), str(path))
             if path.is_file() and not replace
             else new.iloc[0:0]
         )
         merged = _merge(old, new, "open_time", subject)
-        report = validate_ohlcv(merged, timeframe, f"{symbol} {timeframe} after merge")
+        report = validate_ohlcv(merged, timeframe, f"{symbol} {timeframe} after merge", now=now)
         self._fail(report)
         if len(merged) == len(old) and not replace:
             return WriteResult(report, len(old), len(merged), log)  # nothing new: file untouched
