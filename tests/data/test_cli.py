@@ -43,7 +43,18 @@ def test_import_of_a_bad_file_exits_non_zero_and_writes_nothing(tmp_path: Path) 
     result = runner.invoke(app, ["import", str(csv), "--store", str(store)])
     assert result.exit_code == 1
     assert "nan: 1" in result.output
+    # the row's details are printed verbatim (not eaten as console markup)
+    assert "(row 2)]" in result.output
     assert not store.exists()
+
+
+def test_an_out_of_order_file_is_refused_with_its_rows_printed_verbatim(tmp_path: Path) -> None:
+    bad = candles(10).iloc[[0, 1, 3, 2, 4, 5, 6, 7, 8, 9]]
+    csv = write_csv(tmp_path / "BTCUSDT-1h.csv", bad)
+    result = runner.invoke(app, ["import", str(csv), "--store", str(tmp_path / "store")])
+    assert result.exit_code == 1
+    # "[row 3 … comes after …]" is the error's text, not console markup to swallow
+    assert "[row 3 " in result.output and "comes after" in result.output, result.output
 
 
 def test_validate_exits_non_zero_on_a_corrupt_stored_file(tmp_path: Path) -> None:

@@ -30,7 +30,6 @@ import pandas as pd
 from quantum_trader.data.symbols import synthetic_symbol
 from quantum_trader.domain.time import timeframe_ms
 
-
 #: the largest move, in its own volatility, that still raises the volume (see ``_candles``)
 SURPRISE_CAP = 12.0
 

@@ -19,6 +19,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -88,7 +89,7 @@ def _split(values: list[str]) -> list[str]:
 
 
 def _fail(console: Console, message: str) -> typer.Exit:
-    console.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
+    console.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code=1)
 
 
@@ -98,7 +99,7 @@ def _import_table(results: list[ImportResult]) -> Table:
         table.add_column(col, overflow="fold")
     for r in results:
         gaps = str(r.report.missing_candles) if r.report is not None else "-"
-        result = "[green]ok[/]" if r.ok else f"[red]{r.error}[/]"
+        result = "[green]ok[/]" if r.ok else f"[red]{escape(str(r.error))}[/]"
         table.add_row(
             r.path.name,
             r.symbol,

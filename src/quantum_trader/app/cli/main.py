@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from rich.markup import escape
 
 from quantum_trader.adapters.sql.database import open_database
 from quantum_trader.adapters.sql.repositories import SqlStatusRepository
@@ -152,5 +153,5 @@ def main() -> None:
     try:
         app()
     except QuantumTraderError as exc:
-        console.print(f"[red]error:[/] {exc}", highlight=False)
+        console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
         sys.exit(2)

@@ -18,6 +18,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from quantum_trader.adapters.artifacts import LocalArtifactStore
@@ -213,7 +214,7 @@ def train(
                 on_step=lambda text: spinner.update(f"training {text}"),
             )
     except (ConfigError, DataError) as exc:
-        console.print(f"[red]train failed:[/red] {exc}")
+        console.print(f"[red]train failed:[/red] {escape(str(exc))}")
         raise typer.Exit(code=2) from exc
     console.print(trained_table(results))
 
