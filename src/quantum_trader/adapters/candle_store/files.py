@@ -74,7 +74,11 @@ def write_parquet(path: Path, frame: pd.DataFrame, metadata: dict[str, Any]) -> 
     table = table.replace_schema_metadata(
         {**existing, METADATA_KEY: json.dumps(metadata, sort_keys=True).encode()}
     )
-    atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+    # page checksums (CRC32): a flipped byte in a stored page is an error on read, not a value
+    atomic_write(
+        path,
+        lambda tmp: pq.write_table(table, tmp, compression="zstd", write_page_checksum=True),
+    )
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:
@@ -101,7 +105,10 @@ def read_table(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
     suffix = path.suffix.lower()
     try:
         if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path, columns=columns)
+            # verifies the pages' checksums where the writer stored them (the store always does)
+            table = pq.read_table(path, columns=columns, page_checksum_verification=True)
+            frame: pd.DataFrame = table.to_pandas()
+            return frame
         if suffix == ".feather":
             return pd.read_feather(path, columns=columns)
         if suffix == ".csv":
