@@ -7,14 +7,15 @@ STAMP := $(VENV)/.installed
 QT_DATA_DIR ?= $(if $(wildcard ../shared/data),../shared/data,)
 export QT_DATA_DIR
 
-.PHONY: run test check lint typecheck unit venv bench clean
+.PHONY: run test check lint typecheck unit venv bench clean lock
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	# torch first, pinned to the local CPU build, so nothing later pulls CUDA wheels.
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev,train]'
+	# every other package at the version in requirements.lock: installs are reproducible
+	$(BIN)/pip install --quiet -c requirements.lock -e '.[dev,train]'
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -42,3 +43,8 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# after a dependency change in pyproject.toml: install it, then pin what was installed
+lock: $(STAMP)
+	@{ head -n 3 requirements.lock; $(BIN)/pip freeze --exclude-editable | grep -viE '^torch=='; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock
