@@ -6,16 +6,20 @@ import sys
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Engine, insert, select
+from typer.testing import CliRunner
 
 from quantum_trader.adapters.sql.database import open_database
-from quantum_trader.adapters.sql.run_lock import SqlRunLock
+from quantum_trader.adapters.sql.repositories import SqlStatusRepository
+from quantum_trader.adapters.sql.run_lock import STALE_AFTER_MS, SqlRunLock
 from quantum_trader.adapters.sql.tables import runs
-from quantum_trader.app.cli.main import main
+from quantum_trader.app.cli.main import app, main
 from quantum_trader.app.main_job import run_main_job
 from quantum_trader.app.run_lock import hold_run_lock
 from quantum_trader.clock.clock import WallClock
 from quantum_trader.config.settings import load_settings
+from quantum_trader.domain.time import fmt
+from quantum_trader.status import ModuleState, ModuleStatus
 
 
 @pytest.fixture(autouse=True)
@@ -69,3 +73,65 @@ def test_a_run_that_fails_before_its_replay_is_failed_and_frees_the_lock(home: P
     assert (
         SqlRunLock(open_database(settings.effective_database_url), WallClock().now).holder() is None
     )
+
+
+def _flushed_modules(db: Engine, run_id: str) -> None:
+    """What a run leaves in ``module_status``: ACTIVE modules with engine-time heartbeats."""
+    module = ModuleStatus("market_data", True, ModuleState.ACTIVE, "replaying", run_id, 5, 6, {})
+    SqlStatusRepository(db).save([module], at=6)
+
+
+def _status_output() -> tuple[int, str]:
+    result = CliRunner().invoke(app, ["status"])
+    return result.exit_code, result.output
+
+
+def test_status_after_a_killed_run_says_the_engine_is_not_running() -> None:
+    """``kill -9``: the lock's heartbeat stops; status showed every module ACTIVE, exit 0."""
+    db = open_database(load_settings().effective_database_url)
+    long_ago = WallClock().now() - STALE_AFTER_MS - 60_000
+    SqlRunLock(db, lambda: long_ago).acquire("killed-run", 4242, "box")
+    with db.begin() as conn:
+        conn.execute(
+            insert(runs).values(
+                run_id="killed-run", mode="replay", started_at=long_ago, status="RUNNING"
+            )
+        )
+    _flushed_modules(db, "killed-run")
+    code, out = _status_output()
+    assert code == 3
+    assert f"last run killed-run CRASHED: no heartbeat since {fmt(long_ago)}" in out
+    assert "engine not running (last run killed-run CRASHED" in out and "pid 4242 on box" in out
+    assert "module states below are those the last run flushed" in out
+
+
+def test_status_names_the_live_engine_and_the_end_of_a_finished_one() -> None:
+    db = open_database(load_settings().effective_database_url)
+    _flushed_modules(db, "live-run")
+    held = hold_run_lock(db, "live-run")
+    try:
+        code, out = _status_output()
+    finally:
+        held.release()
+    assert code == 0 and "engine running: run live-run (pid " in out
+    assert "module states below" not in out
+    with db.begin() as conn:
+        conn.execute(
+            insert(runs).values(
+                run_id="live-run", mode="replay", started_at=1, finished_at=2, status="FINISHED"
+            )
+        )
+    code, out = _status_output()
+    assert code == 0 and "engine not running (last run live-run FINISHED at " in out
+
+
+def test_status_of_a_run_left_running_without_a_lock_says_it_crashed() -> None:
+    """Runs of a version before the lock (or killed between the lock's loss and their end)."""
+    db = open_database(load_settings().effective_database_url)
+    with db.begin() as conn:
+        conn.execute(
+            insert(runs).values(run_id="old", mode="replay", started_at=1, status="RUNNING")
+        )
+    _flushed_modules(db, "old")
+    code, out = _status_output()
+    assert code == 3 and "engine not running (last run old CRASHED: RUNNING since " in out

@@ -12,11 +12,13 @@ from __future__ import annotations
 import os
 import socket
 import threading
+from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
 from quantum_trader.adapters.sql.run_lock import Acquired, SqlRunLock
 from quantum_trader.clock.clock import WallClock
+from quantum_trader.domain.time import fmt
 from quantum_trader.observability.logging import get_logger
 
 log = get_logger(__name__)
@@ -69,3 +71,45 @@ def hold_run_lock(db: Engine, run_id: str, *, period_s: float = HEARTBEAT_S) -> 
     if acquired.crashed:
         log.warning("runs.marked_crashed", runs=",".join(acquired.crashed))
     return HeldLock(lock, run_id, acquired, period_s)
+
+
+@dataclass(frozen=True, slots=True)
+class EngineLiveness:
+    """What ``status`` says about the engine itself, in wall time."""
+
+    line: str
+    alive: bool
+    died: bool  # the last run ended without finishing (killed, lost): not a clean state
+
+
+def engine_liveness(db: Engine, now: int | None = None) -> EngineLiveness:
+    """Whether an engine holds ``db`` now (a recent lock heartbeat), else how the last run
+    ended — so that module states flushed by a dead engine are never read as live."""
+    lock = SqlRunLock(db, (lambda: now) if now is not None else WallClock().now)
+    wall = lock.now()
+    holder = lock.holder()
+    if holder is not None and lock.is_alive(holder):
+        return EngineLiveness(f"engine running: {holder.describe(wall)}", True, False)
+    if holder is not None:
+        return EngineLiveness(
+            f"engine not running (last run {holder.run_id} CRASHED: no heartbeat since "
+            f"{fmt(holder.heartbeat_at)}, pid {holder.pid} on {holder.host})",
+            False,
+            True,
+        )
+    last = lock.last_run()
+    if last is None:
+        return EngineLiveness("engine not running (no run recorded)", False, False)
+    if last.status == "RUNNING":  # no lock: an older version's run, killed
+        return EngineLiveness(
+            f"engine not running (last run {last.run_id} CRASHED: RUNNING since "
+            f"{fmt(last.started_at)} without a live engine lock)",
+            False,
+            True,
+        )
+    when = fmt(last.finished_at) if last.finished_at is not None else "?"
+    return EngineLiveness(
+        f"engine not running (last run {last.run_id} {last.status} at {when})",
+        False,
+        last.status == "CRASHED",
+    )

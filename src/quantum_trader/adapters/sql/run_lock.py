@@ -77,6 +77,9 @@ class SqlRunLock:
         self._now = now
         self.stale_after_ms = stale_after_ms
 
+    def now(self) -> int:
+        return self._now()
+
     def holder(self) -> LockHolder | None:
         with self._engine.connect() as conn:
             row = (
@@ -91,7 +94,7 @@ class SqlRunLock:
         )
 
     def is_alive(self, holder: LockHolder) -> bool:
-        return self._now() - holder.heartbeat_at <= self.stale_after_ms
+        return self.now() - holder.heartbeat_at <= self.stale_after_ms
 
     def acquire(self, run_id: str, pid: int, host: str) -> Acquired:
         """Take the lock for ``run_id`` or raise :class:`EngineAlreadyRunning`."""
