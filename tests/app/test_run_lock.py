@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -135,3 +136,20 @@ def test_status_of_a_run_left_running_without_a_lock_says_it_crashed() -> None:
     _flushed_modules(db, "old")
     code, out = _status_output()
     assert code == 3 and "engine not running (last run old CRASHED: RUNNING since " in out
+
+
+def test_the_held_lock_beats_in_wall_time_until_released() -> None:
+    db = open_database(load_settings().effective_database_url)
+    lock = SqlRunLock(db, WallClock().now)
+    held = hold_run_lock(db, "beating", period_s=0.05)
+    try:
+        first = lock.holder()
+        assert first is not None
+        deadline = time.monotonic() + 10
+        while (now := lock.holder()) is not None and now.heartbeat_at == first.heartbeat_at:
+            assert time.monotonic() < deadline, "no heartbeat in 10 s"
+            time.sleep(0.02)
+    finally:
+        held.release()
+    held.release()  # idempotent: the error paths and finish may both release
+    assert lock.holder() is None

@@ -142,7 +142,8 @@ def build_runtime(
     the run's database when already opened (to take ``lock``, the engine lock, before the run
     reads or writes anything)."""
     run_id = run_id or new_run_id()
-    db = db or open_database(settings.effective_database_url)
+    if db is None:
+        db = open_database(settings.effective_database_url)
     if clock is None:
         clock = SimulatedClock(start_ms or 0) if mode == "replay" else WallClock()
     bus = InProcessBus(clock, run_id=run_id)
