@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -12,11 +15,11 @@ from typer.testing import CliRunner
 
 from quantum_trader.adapters.sql.database import open_database
 from quantum_trader.adapters.sql.repositories import SqlStatusRepository
-from quantum_trader.adapters.sql.run_lock import STALE_AFTER_MS, SqlRunLock
+from quantum_trader.adapters.sql.run_lock import STALE_AFTER_MS, LockHolder, SqlRunLock
 from quantum_trader.adapters.sql.tables import runs
 from quantum_trader.app.cli.main import app, main
 from quantum_trader.app.main_job import run_main_job
-from quantum_trader.app.run_lock import hold_run_lock
+from quantum_trader.app.run_lock import engine_liveness, gone_from_this_host, hold_run_lock
 from quantum_trader.clock.clock import WallClock
 from quantum_trader.config.settings import load_settings
 from quantum_trader.domain.time import fmt
@@ -153,3 +156,31 @@ def test_the_held_lock_beats_in_wall_time_until_released() -> None:
         held.release()
     held.release()  # idempotent: the error paths and finish may both release
     assert lock.holder() is None
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait(10)  # reaped: the pid names no process now
+    return child.pid
+
+
+def test_a_killed_engine_on_this_host_is_dead_at_once_not_after_two_minutes() -> None:
+    """``kill -9`` then ``run`` again at once: the heartbeat is fresh but the process is gone."""
+    db = open_database(load_settings().effective_database_url)
+    host = socket.gethostname()
+    SqlRunLock(db, WallClock().now).acquire("killed", _dead_pid(), host)
+    assert not engine_liveness(db).alive
+    assert "engine not running (last run killed CRASHED" in engine_liveness(db).line
+    held = hold_run_lock(db, "next")
+    try:
+        assert held.acquired.taken_over is not None
+        assert held.acquired.taken_over.run_id == "killed"
+    finally:
+        held.release()
+
+
+def test_only_a_process_gone_from_this_host_is_known_dead() -> None:
+    here = socket.gethostname()
+    assert gone_from_this_host(LockHolder("r", _dead_pid(), here, 0, 0))
+    assert not gone_from_this_host(LockHolder("r", os.getpid(), here, 0, 0))
+    assert not gone_from_this_host(LockHolder("r", _dead_pid(), here + "-elsewhere", 0, 0))

@@ -12,11 +12,13 @@ from __future__ import annotations
 import os
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import Engine
 
-from quantum_trader.adapters.sql.run_lock import Acquired, SqlRunLock
+from quantum_trader.adapters.sql.run_lock import Acquired, LockHolder, SqlRunLock
 from quantum_trader.clock.clock import WallClock
 from quantum_trader.domain.time import fmt
 from quantum_trader.observability.logging import get_logger
@@ -57,10 +59,34 @@ class HeldLock:
         self.lock.release(self.run_id)
 
 
+def gone_from_this_host(holder: LockHolder) -> bool:
+    """The holder ran on this host and its process no longer exists (or is a zombie): it is
+    dead now, not only once its heartbeat is two minutes old. A reused pid reads as alive,
+    which only delays a takeover to the heartbeat's timeout."""
+    if holder.host != socket.gethostname():
+        return False
+    try:
+        os.kill(holder.pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    try:
+        state = Path(f"/proc/{holder.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state == "Z"
+
+
+def run_lock_of(db: Engine, now: Callable[[], int] | None = None) -> SqlRunLock:
+    """The engine lock of ``db`` on the wall clock, a holder gone from this host being dead."""
+    return SqlRunLock(db, now or WallClock().now, known_dead=gone_from_this_host)
+
+
 def hold_run_lock(db: Engine, run_id: str, *, period_s: float = HEARTBEAT_S) -> HeldLock:
     """Take the engine lock of ``db`` for ``run_id`` (or raise ``EngineAlreadyRunning``, one
     line naming the running engine) and start its heartbeat."""
-    lock = SqlRunLock(db, WallClock().now)
+    lock = run_lock_of(db)
     acquired = lock.acquire(run_id, os.getpid(), socket.gethostname())
     if acquired.taken_over is not None:
         log.warning(
@@ -85,7 +111,7 @@ class EngineLiveness:
 def engine_liveness(db: Engine, now: int | None = None) -> EngineLiveness:
     """Whether an engine holds ``db`` now (a recent lock heartbeat), else how the last run
     ended — so that module states flushed by a dead engine are never read as live."""
-    lock = SqlRunLock(db, (lambda: now) if now is not None else WallClock().now)
+    lock = run_lock_of(db, (lambda: now) if now is not None else None)
     wall = lock.now()
     holder = lock.holder()
     if holder is not None and lock.is_alive(holder):

@@ -4,8 +4,8 @@ Two engines on one home raced each other (duplicate bootstrapped models, an Inte
 ``policy_versions``, each risk engine reading the other's policy), so a run holds a row of
 ``run_lock`` with its pid, host and a wall-clock heartbeat. A second run that finds the row with
 a recent heartbeat is refused, naming the holder; a row whose heartbeat is older than
-``stale_after_ms`` belongs to a dead run (``kill -9``, a lost machine): it is taken over and
-that run is marked CRASHED. Taking the lock also sweeps every other run still RUNNING in the
+``stale_after_ms``, or whose process is known to be gone, belongs to a dead run (``kill -9``, a
+lost machine): it is taken over and that run is marked CRASHED. Taking the lock also sweeps every other run still RUNNING in the
 ``runs`` table — none can be alive while we hold the lock — to CRASHED.
 
 Acquisition is an INSERT (the primary key makes it exclusive on SQLite and PostgreSQL alike);
@@ -71,11 +71,19 @@ class SqlRunLock:
     """The ``run_lock`` row and the ``runs`` it vouches for. ``now`` is wall epoch ms."""
 
     def __init__(
-        self, engine: Engine, now: Callable[[], int], *, stale_after_ms: int = STALE_AFTER_MS
+        self,
+        engine: Engine,
+        now: Callable[[], int],
+        *,
+        stale_after_ms: int = STALE_AFTER_MS,
+        known_dead: Callable[[LockHolder], bool] = lambda _holder: False,
     ) -> None:
+        """``known_dead``: whether a holder is certainly dead before its heartbeat goes stale
+        (its process is gone from this very host), so it need not wait ``stale_after_ms``."""
         self._engine = engine
         self._now = now
         self.stale_after_ms = stale_after_ms
+        self._known_dead = known_dead
 
     def now(self) -> int:
         return self._now()
@@ -94,7 +102,8 @@ class SqlRunLock:
         )
 
     def is_alive(self, holder: LockHolder) -> bool:
-        return self.now() - holder.heartbeat_at <= self.stale_after_ms
+        fresh = self.now() - holder.heartbeat_at <= self.stale_after_ms
+        return fresh and not self._known_dead(holder)
 
     def acquire(self, run_id: str, pid: int, host: str) -> Acquired:
         """Take the lock for ``run_id`` or raise :class:`EngineAlreadyRunning`."""
