@@ -47,7 +47,7 @@ class LockHolder:
         age = max(0, now - self.heartbeat_at) // 1000
         return (
             f"run {self.run_id} (pid {self.pid} on {self.host}, started {fmt(self.started_at)}, "
-            f"last heartbeat {fmt(self.heartbeat_at)}, {age} s ago)"
+            f"last heartbeat {age} s ago)"
         )
 
 
@@ -126,8 +126,7 @@ class SqlRunLock:
         if self.is_alive(held):
             raise EngineAlreadyRunning(
                 f"another engine is running on this database: {held.describe(self._now())}; "
-                f"stop it first (its lock is taken over once its heartbeat is "
-                f"{self.stale_after_ms // 1000} s old)"
+                "stop it first"
             )
         with self._engine.begin() as conn:
             done = conn.execute(
