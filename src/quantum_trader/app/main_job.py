@@ -26,14 +26,16 @@ import pandas as pd
 
 from quantum_trader.adapters.artifacts import LocalArtifactStore
 from quantum_trader.adapters.candle_store.store import CandleStore
+from quantum_trader.adapters.sql.database import open_database
 from quantum_trader.adapters.sql.registry_repository import SqlRegistryRepository
 from quantum_trader.adapters.sql.repository_execution import SqlExecutionStore
 from quantum_trader.app.compose import PipelineComposer, labels, register_decision_modules
 from quantum_trader.app.data_sources import ReplayData, load_replay_data
 from quantum_trader.app.datasets import funding_rates, shift_references, training_datasets
 from quantum_trader.app.live import EXCHANGE, LiveConnection
+from quantum_trader.app.run_lock import hold_run_lock
 from quantum_trader.app.run_report import run_summary, write_outputs_in_worker
-from quantum_trader.app.runtime import Runtime, build_runtime
+from quantum_trader.app.runtime import Runtime, build_runtime, new_run_id
 from quantum_trader.app.training import (
     TrainingReport,
     ensure_forecast_models,
@@ -119,16 +121,20 @@ def run_main_job(
     single_threaded_blas()  # the serving process's small products (shift_stats.py says why)
     connection = connection or LiveConnection()
     run = _open(settings, synthetic, run_id, connection, stage, window)
-    trained = _train(run, stage)
-    pipeline, session, live = _compose(run, trained, connection, stage)
-    if record_latency:
-        pipeline.latencies_ns = []
-    _warm_up(run, pipeline, stage)
-    if on_start is not None:
-        on_start(len(session.feed))
-    result, seconds, summary = _replay_and_stop(
-        run, pipeline, session, live, trained, stage, on_progress
-    )
+    try:
+        trained = _train(run, stage)
+        pipeline, session, live = _compose(run, trained, connection, stage)
+        if record_latency:
+            pipeline.latencies_ns = []
+        _warm_up(run, pipeline, stage)
+        if on_start is not None:
+            on_start(len(session.feed))
+        result, seconds, summary = _replay_and_stop(
+            run, pipeline, session, live, trained, stage, on_progress
+        )
+    except BaseException as exc:  # a run that failed before its replay must not stay RUNNING
+        run.rt.abort("INTERRUPTED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+        raise
     stage("writing metrics, trades and the HTML report (worker process)")
     frames = _with_live(run.data.frames, live.candles if live is not None else [])
     outputs = write_outputs_in_worker(
@@ -157,29 +163,44 @@ def _open(
     stage: OnProgress,
     window: tuple[int, int] | None,
 ) -> _Run:
-    """Load the market data and start the run: runtime, status, registry and lifecycle."""
-    store = CandleStore(settings.effective_store_dir)
-    stage("loading market data")
-    data = load_replay_data(settings, store, synthetic=synthetic, window=window)
-    start = data.replay_start
-    off = live_off_reason(settings, synthetic, window)
-    # one clock for every module: simulated through the replay, the wall's after it (if live)
-    clock = None if off else ReplayThenWallClock(start, connection.wall)
-    rt = build_runtime(
-        settings,
-        mode="replay" if off else "replay+live",
-        start_ms=start,
-        run_id=run_id,
-        clock=clock,
-    )
-    market = rt.modules["market_data"]
-    for counter, n in store.counters.values.items():  # the loads and imports done above
-        market.count(counter, n)
-    rt.start()
-    lifecycle = Lifecycle(ComponentContext(rt.clock, rt.scheduler, rt.bus, rt.status))
-    handles = register_decision_modules(rt)
-    registry = ModelRegistry(SqlRegistryRepository(rt.db), rt.clock)
-    artifacts = LocalArtifactStore(settings.effective_artifacts_dir)
+    """Take the engine lock, load the market data and start the run: runtime, status,
+    registry and lifecycle."""
+    run_id = run_id or new_run_id()
+    db = open_database(settings.effective_database_url)
+    # a second engine on this database is refused before it reads or writes anything
+    lock = hold_run_lock(db, run_id)
+    try:
+        store = CandleStore(settings.effective_store_dir)
+        stage("loading market data")
+        data = load_replay_data(settings, store, synthetic=synthetic, window=window)
+        start = data.replay_start
+        off = live_off_reason(settings, synthetic, window)
+        # one clock for every module: simulated through the replay, the wall's after it (live)
+        clock = None if off else ReplayThenWallClock(start, connection.wall)
+        rt = build_runtime(
+            settings,
+            mode="replay" if off else "replay+live",
+            start_ms=start,
+            run_id=run_id,
+            clock=clock,
+            db=db,
+            lock=lock,
+        )
+    except BaseException:
+        lock.release()
+        raise
+    try:
+        market = rt.modules["market_data"]
+        for counter, n in store.counters.values.items():  # the loads and imports done above
+            market.count(counter, n)
+        rt.start()
+        lifecycle = Lifecycle(ComponentContext(rt.clock, rt.scheduler, rt.bus, rt.status))
+        handles = register_decision_modules(rt)
+        registry = ModelRegistry(SqlRegistryRepository(rt.db), rt.clock)
+        artifacts = LocalArtifactStore(settings.effective_artifacts_dir)
+    except BaseException as exc:
+        rt.abort("INTERRUPTED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+        raise
     log.info("run.start", data=data.origin, synthetic=data.synthetic, replay_start=fmt(start))
     return _Run(settings, data, rt, store, clock, off, lifecycle, handles, registry, artifacts)
 

@@ -4,9 +4,7 @@ and HTML report written by a spawned worker process."""
 from __future__ import annotations
 
 import json
-import multiprocessing
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +12,7 @@ import pandas as pd
 
 from quantum_trader.app.data_sources import ReplayData
 from quantum_trader.app.training import TrainingReport
+from quantum_trader.clock.workers import spawned_pool
 from quantum_trader.decision.inputs import PipelineStats
 from quantum_trader.domain.time import MS_PER_DAY, fmt, timeframe_ms
 from quantum_trader.engine.live_phase import LiveReport
@@ -97,8 +96,7 @@ def write_outputs_in_worker(
     spawned worker process (the figure, every candle as JSON, is megabytes of HTML: batch work
     that would otherwise set the serving process's peak memory); then ``summary.json``, with
     the outputs' paths added to ``summary``."""
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+    with spawned_pool() as pool:  # its process dies with the engine
         outputs = pool.submit(_write_outputs, result, dict(frames), out_dir, summary).result()
     summary["report"] = str(outputs["report"])
     outputs["summary"] = outputs["report"].with_name("summary.json")

@@ -19,6 +19,7 @@ from sqlalchemy import insert, update
 from quantum_trader.adapters.sql.database import open_database
 from quantum_trader.adapters.sql.repositories import SqlPolicyRepository, SqlStatusRepository
 from quantum_trader.adapters.sql.tables import runs
+from quantum_trader.app.run_lock import HeldLock
 from quantum_trader.bus.in_process import InProcessBus
 from quantum_trader.bus.policy_store import PolicyStore
 from quantum_trader.clock.clock import Clock, SimulatedClock, WallClock, is_simulated
@@ -55,6 +56,7 @@ class Runtime:
     status: StatusRegistry
     policies: PolicyStore
     modules: dict[str, ModuleHandle] = field(default_factory=dict)
+    lock: HeldLock | None = None  # the single-engine lock (app/run_lock.py), released at the end
 
     def register(self, name: str, reason: str) -> ModuleHandle:
         """Register a module with its config switch; the reason says what it does when on."""
@@ -88,6 +90,24 @@ class Runtime:
                     summary_json=json.dumps(summary, sort_keys=True, default=str),
                 )
             )
+        self.release_lock()
+
+    def abort(self, status: str) -> None:
+        """The run ended by an error (or Ctrl-C) before it could :meth:`finish`: record
+        ``status`` if the run is still RUNNING, and let the lock go."""
+        try:
+            with self.db.begin() as conn:
+                conn.execute(
+                    update(runs)
+                    .where(runs.c.run_id == self.run_id, runs.c.status == "RUNNING")
+                    .values(finished_at=WallClock().now(), status=status)
+                )
+        finally:
+            self.release_lock()
+
+    def release_lock(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
 
 
 def record_interrupted(settings: Settings, run_id: str) -> bool:
@@ -113,12 +133,17 @@ def build_runtime(
     start_ms: int | None = None,
     run_id: str | None = None,
     clock: Clock | None = None,
+    db: SqlEngine | None = None,
+    lock: HeldLock | None = None,
 ) -> Runtime:
     """Wire a run. ``mode`` is "replay" (simulated clock from ``start_ms``), "replay+live" (a
     replay that goes on with live candles: the caller passes its ``ReplayThenWallClock``) or
-    "live" (wall clock). ``clock``, when given, is the run's clock whatever the mode."""
+    "live" (wall clock). ``clock``, when given, is the run's clock whatever the mode. ``db``:
+    the run's database when already opened (to take ``lock``, the engine lock, before the run
+    reads or writes anything)."""
     run_id = run_id or new_run_id()
-    db = open_database(settings.effective_database_url)
+    if db is None:
+        db = open_database(settings.effective_database_url)
     if clock is None:
         clock = SimulatedClock(start_ms or 0) if mode == "replay" else WallClock()
     bus = InProcessBus(clock, run_id=run_id)
@@ -140,6 +165,7 @@ def build_runtime(
         status=status,
         policies=policies,
         modules={"market_data": market},
+        lock=lock,
     )
     _wire_bus_and_policy(rt, start_ms or clock.now())
     return rt

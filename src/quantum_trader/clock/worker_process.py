@@ -92,13 +92,7 @@ def _call(fn: Callable[[Any], Any], arg: Any, threads: int) -> tuple[str, Any]:
 
 def _apply(limits: WorkerLimits, parent_pid: int, main_thread: bool) -> AppliedLimits:
     _lower_priority(limits)
-    death_signal = limits.die_with_parent and main_thread and _set_death_signal()
-    if limits.die_with_parent:
-        if os.getppid() != parent_pid:  # the parent died before we could watch it
-            os._exit(1)
-        threading.Thread(
-            target=_watch_parent, args=(parent_pid,), name="parent-watchdog", daemon=True
-        ).start()
+    death_signal = limits.die_with_parent and die_with_parent(parent_pid, main_thread)
     _cap_torch(limits.threads)
     idle = getattr(os, "SCHED_IDLE", None)
     return AppliedLimits(
@@ -109,6 +103,19 @@ def _apply(limits: WorkerLimits, parent_pid: int, main_thread: bool) -> AppliedL
         death_signal=death_signal,
         watchdog=limits.die_with_parent,
     )
+
+
+def die_with_parent(parent_pid: int, main_thread: bool) -> bool:
+    """End this process when ``parent_pid`` dies: the kernel's death signal when the parent's
+    main thread spawned us (``main_thread``), and always a watchdog thread. Returns whether
+    the death signal was set. Also the initializer of ``workers.spawned_pool``'s process."""
+    death_signal = main_thread and _set_death_signal()
+    if os.getppid() != parent_pid:  # the parent died before we could watch it
+        os._exit(1)
+    threading.Thread(
+        target=_watch_parent, args=(parent_pid,), name="parent-watchdog", daemon=True
+    ).start()
+    return death_signal
 
 
 def _lower_priority(limits: WorkerLimits) -> None:

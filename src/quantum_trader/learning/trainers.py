@@ -14,10 +14,8 @@ cannot take from here: it sits below ``learning``) is checked against it by a te
 
 from __future__ import annotations
 
-import multiprocessing
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import partial
@@ -27,6 +25,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from quantum_trader.clock.clock import Clock
+from quantum_trader.clock.workers import spawned_pool
 from quantum_trader.features.dataset import Dataset
 from quantum_trader.features.labels import LabelSpec
 from quantum_trader.learning.fold_models import FoldModel, forecast_fold, tabular_fold
@@ -262,8 +261,7 @@ def fit(
     chosen = family(name)
     if not chosen.spawned:
         return chosen.fit(window, options, store, clock, handle)
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+    with spawned_pool() as pool:  # its process dies with the engine
         fitted = pool.submit(_fit_in_worker, _WorkerJob(name, window, options, store)).result()
     if handle is not None:
         handle.count("trainings_run")

@@ -1,4 +1,4 @@
-"""Foundation tables: policy store, module status, runs.
+"""Foundation tables: policy store, module status, runs and the single-engine lock.
 
 Later areas put their tables in their own ``tables_<area>.py`` on the same metadata, with their
 own migration in ``migrations/versions``.
@@ -46,4 +46,17 @@ runs = Table(
     Column("finished_at", BigInteger, nullable=True),
     Column("status", String(32), nullable=False),
     Column("summary_json", Text, nullable=False, default="{}"),
+)
+
+#: one row per lock name ("engine"): which run holds it and its last wall-clock heartbeat (epoch
+#: ms); a second engine on the same database reads it and is refused (adapters/sql/run_lock.py)
+run_lock = Table(
+    "run_lock",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("run_id", String(64), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("started_at", BigInteger, nullable=False),
+    Column("heartbeat_at", BigInteger, nullable=False),
 )

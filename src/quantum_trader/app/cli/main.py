@@ -70,20 +70,31 @@ def config_show(
 def status(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
-    """Show every module of the running or last-run engine: state, reason, evidence."""
+    """Whether the engine is running (which run, since when, its wall-clock heartbeat) and
+    every module of the running or last-run engine: state, reason, evidence. Exits 3 when the
+    last run died without finishing (killed: its module states are those it last flushed)."""
+    from quantum_trader.app.run_lock import engine_liveness
+
     settings = load_settings()
     engine = open_database(settings.effective_database_url)
     statuses = SqlStatusRepository(engine).load_all()
+    liveness = engine_liveness(engine)
     if as_json:
         typer.echo(statuses_json(statuses))
-        return
-    if not statuses:
+    elif not statuses:
         console.print(
             "No engine has run against "
             f"{redacted(settings)['effective_database_url']} yet: start one with `quantum-trader run`."
         )
         raise typer.Exit(1)
-    console.print(status_table(statuses))
+    else:
+        colour = "green" if liveness.alive else ("red" if liveness.died else "yellow")
+        console.print(liveness.line, style=colour, markup=False, highlight=False)
+        if not liveness.alive:
+            console.print("module states below are those the last run flushed", highlight=False)
+        console.print(status_table(statuses))
+    if liveness.died:
+        raise typer.Exit(3)
 
 
 @app.command()
