@@ -43,6 +43,13 @@ def kill_switch_database(db: str | None) -> Engine:
     return open_settings_database(storage)
 
 
+def preflight(settings: Settings) -> None:
+    """Before a run shows progress: the folders it writes and its database, each failure one
+    line naming the setting (not a traceback from deep in the first write)."""
+    check_writable_folders(settings)
+    open_settings_database(settings).dispose()
+
+
 def check_writable_folders(settings: Settings) -> None:
     """Fail at start, naming the setting, when a folder a run writes cannot be written: the
     home, the candle store and the artifacts (else the first write fails mid-run)."""

@@ -135,7 +135,7 @@ def test_an_unreachable_database_is_one_line_naming_qt_database_url(
 ) -> None:
     """Port 1 refuses at once: no PostgreSQL listens there."""
     monkeypatch.setenv("QT_DATABASE_URL", url)
-    for command in (["status"], ["risk", "kill-switch", "status"]):
+    for command in (["status"], ["run", "--synthetic"], ["risk", "kill-switch", "status"]):
         code, out = cli(monkeypatch, capsys, *command)
         assert_one_line_naming(code, out, "QT_DATABASE_URL: ")
         assert "hunter2" not in out

@@ -21,7 +21,7 @@ from quantum_trader.app.cli import paper as paper_cli
 from quantum_trader.app.cli import risk as risk_cli
 from quantum_trader.app.cli import train as train_cli
 from quantum_trader.app.cli.render import console, status_table, statuses_json
-from quantum_trader.app.storage import check_writable_folders, open_settings_database
+from quantum_trader.app.storage import open_settings_database, preflight
 from quantum_trader.config.settings import load_settings, redacted
 from quantum_trader.domain.errors import QuantumTraderError
 
@@ -104,7 +104,7 @@ def run(
     from quantum_trader.observability.logging import configure_logging
 
     settings = load_settings()
-    check_writable_folders(settings)
+    preflight(settings)
     run_id = new_run_id()
     configure_logging(run_id=run_id, fmt=settings.log_format, level=settings.log_level)
     if synthetic:
