@@ -4,6 +4,7 @@ import pytest
 from pydantic import SecretStr
 
 from quantum_trader.config import load_settings, module_enabled, redacted
+from quantum_trader.config.settings import load_storage_settings
 from quantum_trader.domain import ConfigError
 
 pytestmark = pytest.mark.usefixtures("clean_env")
@@ -52,7 +53,10 @@ def test_consensus_above_model_count_fails_naming_both(monkeypatch: pytest.Monke
             "ENABLE_REINFORCEMENT=true",
         ),
         ({"QT_TIMEFRAME": "7m"}, "unknown timeframe '7m'"),
-        ({"QT_INITIAL_BALANCE": "-5"}, "QT_INITIAL_BALANCE=-5.0 must be > 0"),
+        ({"QT_INITIAL_BALANCE": "-5"}, "QT_INITIAL_BALANCE='-5': out of range"),
+        ({"QT_SLIPPAGE_BPS": "-50"}, "QT_SLIPPAGE_BPS='-50': out of range; accepted: a finite"),
+        ({"QT_TAKER_FEE": "nan"}, "QT_TAKER_FEE='nan': not finite"),
+        ({"QT_SYMBOLS": "BTCUSDT,ETHUSDT,BTCUSDT"}, "repeats BTCUSDT: give each symbol once"),
     ],
 )
 def test_contradictions_fail_at_startup(
@@ -144,3 +148,37 @@ def test_switching_an_unbuilt_part_off_explicitly_is_accepted(
     monkeypatch.setenv("RL_SIZING_ENABLED", "false")
     monkeypatch.setenv("QT_LIVE", "false")
     assert load_settings().rl_sizing_enabled is False
+
+
+def test_a_malformed_toml_file_is_one_line_naming_the_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    path = tmp_path / "qt.toml"
+    path.write_text('seed = 3\nsymbols = ["BTCUSDT"\n')
+    monkeypatch.setenv("QT_CONFIG_FILE", str(path))
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    text = str(err.value)
+    assert text.startswith(f"QT_CONFIG_FILE={path}: not valid TOML: ") and "\n" not in text
+
+
+def test_a_bad_value_in_the_toml_file_names_the_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    path = tmp_path / "qt.toml"
+    path.write_text("slippage_bps = -3\n")
+    monkeypatch.setenv("QT_CONFIG_FILE", str(path))
+    with pytest.raises(ConfigError, match=f"slippage_bps in QT_CONFIG_FILE={path}=-3: out of"):
+        load_settings()
+
+
+def test_the_storage_settings_ignore_every_other_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the kill switch reads: where the database is, while anything else may be invalid."""
+    monkeypatch.setenv("QT_TAKER_FEE", "abc")
+    monkeypatch.setenv("RL_SIZING_ENABLED", "true")
+    monkeypatch.setenv("QT_HOME", "/srv/qt")
+    storage = load_storage_settings()
+    assert storage.effective_database_url == "sqlite:////srv/qt/quantum_trader.sqlite"
+    assert storage.database_setting == "QT_HOME"
+    monkeypatch.setenv("QT_DATABASE_URL", "postgresql://db/qt")
+    assert load_storage_settings().database_setting == "QT_DATABASE_URL"

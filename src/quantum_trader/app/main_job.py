@@ -26,7 +26,6 @@ import pandas as pd
 
 from quantum_trader.adapters.artifacts import LocalArtifactStore
 from quantum_trader.adapters.candle_store.store import CandleStore
-from quantum_trader.adapters.sql.database import open_database
 from quantum_trader.adapters.sql.registry_repository import SqlRegistryRepository
 from quantum_trader.adapters.sql.repository_execution import SqlExecutionStore
 from quantum_trader.app.compose import PipelineComposer, labels, register_decision_modules
@@ -36,6 +35,7 @@ from quantum_trader.app.live import EXCHANGE, LiveConnection
 from quantum_trader.app.run_lock import hold_run_lock
 from quantum_trader.app.run_report import run_summary, write_outputs_in_worker
 from quantum_trader.app.runtime import Runtime, build_runtime, new_run_id
+from quantum_trader.app.storage import open_settings_database
 from quantum_trader.app.training import (
     TrainingReport,
     ensure_forecast_models,
@@ -166,7 +166,7 @@ def _open(
     """Take the engine lock, load the market data and start the run: runtime, status,
     registry and lifecycle."""
     run_id = run_id or new_run_id()
-    db = open_database(settings.effective_database_url)
+    db = open_settings_database(settings)
     # a second engine on this database is refused before it reads or writes anything
     lock = hold_run_lock(db, run_id)
     try:

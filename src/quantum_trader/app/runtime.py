@@ -16,10 +16,10 @@ from typing import Any
 from sqlalchemy import Engine as SqlEngine
 from sqlalchemy import insert, update
 
-from quantum_trader.adapters.sql.database import open_database
 from quantum_trader.adapters.sql.repositories import SqlPolicyRepository, SqlStatusRepository
 from quantum_trader.adapters.sql.tables import runs
 from quantum_trader.app.run_lock import HeldLock
+from quantum_trader.app.storage import open_settings_database
 from quantum_trader.bus.in_process import InProcessBus
 from quantum_trader.bus.policy_store import PolicyStore
 from quantum_trader.clock.clock import Clock, SimulatedClock, WallClock, is_simulated
@@ -113,7 +113,7 @@ class Runtime:
 def record_interrupted(settings: Settings, run_id: str) -> bool:
     """Mark a run that was stopped by Ctrl-C before it could finish itself (during training,
     say) as INTERRUPTED instead of leaving it RUNNING; False if it had finished already."""
-    db = open_database(settings.effective_database_url)
+    db = open_settings_database(settings)
     try:
         with db.begin() as conn:
             done = conn.execute(
@@ -143,7 +143,7 @@ def build_runtime(
     reads or writes anything)."""
     run_id = run_id or new_run_id()
     if db is None:
-        db = open_database(settings.effective_database_url)
+        db = open_settings_database(settings)
     if clock is None:
         clock = SimulatedClock(start_ms or 0) if mode == "replay" else WallClock()
     bus = InProcessBus(clock, run_id=run_id)

@@ -9,15 +9,19 @@ contradict each other fail at startup, naming the variables and their values.
 from __future__ import annotations
 
 import json
+import math
 import os
+import tomllib
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     AliasChoices,
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -59,6 +63,45 @@ NOT_BUILT: dict[str, str] = {
 }
 
 
+@dataclass(frozen=True)
+class Bounds:
+    """The accepted range of a numeric setting; NaN and infinities are always refused."""
+
+    low: float
+    high: float
+    low_open: bool = False  # True: ``low`` itself is refused (> instead of >=)
+
+    def accepts(self, value: float) -> bool:
+        if not math.isfinite(value) or value > self.high:
+            return False
+        return value > self.low if self.low_open else value >= self.low
+
+    def describe(self, integer: bool) -> str:
+        kind = "an integer" if integer else "a finite number"
+        low = ">" if self.low_open else ">="
+        return f"{kind} {low} {_number(self.low)} and <= {_number(self.high)}"
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+#: every numeric setting's accepted range, checked at start. The upper bounds only refuse
+#: values that cannot be meant (a 10 % fee, 10 years of replay), so that typos fail loudly.
+NUMERIC_BOUNDS: dict[str, Bounds] = {
+    "maker_fee": Bounds(0.0, 0.1),
+    "taker_fee": Bounds(0.0, 0.1),
+    "slippage_bps": Bounds(0.0, 1000.0),
+    "default_funding_rate": Bounds(-0.05, 0.05),  # per 8 h; exchanges cap far below 5 %
+    "initial_balance": Bounds(0.0, 1e12, low_open=True),
+    "live_poll_seconds": Bounds(0.0, 3600.0, low_open=True),
+    "replay_days": Bounds(1, 3650),
+    "train_days": Bounds(30, 3650),
+    "label_horizon": Bounds(1, 1000),
+    "seed": Bounds(0, 2**32 - 1),  # numpy's seed range
+}
+
+
 def _qt(name: str) -> Any:
     """A field read from ``QT_<NAME>`` (and, in the TOML file, from the field's own name)."""
     return AliasChoices(f"QT_{name.upper()}", name)
@@ -69,8 +112,10 @@ def _legacy(var: str, name: str) -> Any:
     return AliasChoices(var, name)
 
 
-class Settings(BaseSettings):
-    """Effective configuration. Build it with :func:`load_settings`."""
+class StorageSettings(BaseSettings):
+    """Where the database lives, and nothing else: what the kill switch needs, so that an
+    operator can stop trading while any other setting is invalid. Build it with
+    :func:`load_storage_settings`; :class:`Settings` extends it."""
 
     model_config = SettingsConfigDict(
         frozen=True,
@@ -78,6 +123,37 @@ class Settings(BaseSettings):
         populate_by_name=True,
         case_sensitive=True,
     )
+
+    home: Path = Field(Path(".qt"), validation_alias=_qt("home"))
+    database_url: str | None = Field(None, validation_alias=_qt("database_url"))
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.home / 'quantum_trader.sqlite').as_posix()}"
+
+    @property
+    def database_setting(self) -> str:
+        """The variable that chose the database (for messages): QT_DATABASE_URL or QT_HOME."""
+        return "QT_DATABASE_URL" if self.database_url else "QT_HOME"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_path = os.environ.get("QT_CONFIG_FILE")
+        if toml_path:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(toml_path)))
+        return tuple(sources)
+
+
+class Settings(StorageSettings):
+    """Effective configuration. Build it with :func:`load_settings`."""
 
     # --- ensemble (legacy names) -------------------------------------------------------
     ensemble_models: Annotated[list[str], NoDecode] = Field(
@@ -122,9 +198,7 @@ class Settings(BaseSettings):
     selector: Literal["regime_rules"] = Field("regime_rules", validation_alias=_qt("selector"))
     sizer: Literal["fixed_fractional"] = Field("fixed_fractional", validation_alias=_qt("sizer"))
 
-    # --- storage and data ---------------------------------------------------------------
-    home: Path = Field(Path(".qt"), validation_alias=_qt("home"))
-    database_url: str | None = Field(None, validation_alias=_qt("database_url"))
+    # --- storage and data (home and database_url: StorageSettings) ------------------------
     data_dir: Path | None = Field(None, validation_alias=_qt("data_dir"))
     store_dir: Path | None = Field(None, validation_alias=_qt("store_dir"))
     artifacts_dir: Path | None = Field(None, validation_alias=_qt("artifacts_dir"))
@@ -187,6 +261,14 @@ class Settings(BaseSettings):
         timeframe_ms(value)
         return value
 
+    @field_validator(*NUMERIC_BOUNDS)
+    @classmethod
+    def _in_bounds(cls, value: float, info: ValidationInfo) -> float:
+        field = str(info.field_name)
+        if not NUMERIC_BOUNDS[field].accepts(value):
+            raise ValueError("not finite" if not math.isfinite(value) else "out of range")
+        return value
+
     @model_validator(mode="after")
     def _nothing_unbuilt(self) -> Settings:
         """Refuse settings of parts not built yet (:data:`NOT_BUILT`), naming the issue."""
@@ -228,29 +310,17 @@ class Settings(BaseSettings):
             )
         if not self.symbols:
             problems.append("QT_SYMBOLS is empty: give at least one symbol")
-        if self.maker_fee < 0 or self.taker_fee < 0:
+        repeated = sorted({sym for sym in self.symbols if self.symbols.count(sym) > 1})
+        if repeated:
             problems.append(
-                f"QT_MAKER_FEE={self.maker_fee}, QT_TAKER_FEE={self.taker_fee}: fees must be >= 0"
+                f"QT_SYMBOLS={','.join(self.symbols)} repeats {','.join(repeated)}: "
+                "give each symbol once"
             )
-        if self.initial_balance <= 0:
-            problems.append(f"QT_INITIAL_BALANCE={self.initial_balance} must be > 0")
-        if self.label_horizon < 1:
-            problems.append(f"QT_LABEL_HORIZON={self.label_horizon} must be >= 1")
-        if self.train_days < 30:
-            problems.append(f"QT_TRAIN_DAYS={self.train_days} must be >= 30")
-        if self.replay_days < 1:
-            problems.append(f"QT_REPLAY_DAYS={self.replay_days} must be >= 1")
-        if self.live_poll_seconds <= 0:
-            problems.append(f"QT_LIVE_POLL_SECONDS={self.live_poll_seconds} must be > 0")
         if problems:
             raise ValueError("contradictory settings: " + " | ".join(problems))
         return self
 
     # --- derived locations ----------------------------------------------------------------
-    @property
-    def effective_database_url(self) -> str:
-        return self.database_url or f"sqlite:///{(self.home / 'quantum_trader.sqlite').as_posix()}"
-
     @property
     def effective_store_dir(self) -> Path:
         return self.store_dir or self.home / "store"
@@ -259,38 +329,55 @@ class Settings(BaseSettings):
     def effective_artifacts_dir(self) -> Path:
         return self.artifacts_dir or self.home / "artifacts"
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        toml_path = os.environ.get("QT_CONFIG_FILE")
-        if toml_path:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(toml_path)))
-        return tuple(sources)
+
+_S = TypeVar("_S", bound="StorageSettings")
 
 
 def load_settings(**overrides: Any) -> Settings:
     """Read settings from the environment (and ``QT_CONFIG_FILE``); raise ConfigError if invalid."""
+    return _build(Settings, overrides)
+
+
+def load_storage_settings() -> StorageSettings:
+    """Read only where the database lives (QT_HOME, QT_DATABASE_URL): other settings may be
+    invalid. Raise ConfigError if these two are."""
+    return _build(StorageSettings, {})
+
+
+def _build(cls: type[_S], overrides: dict[str, Any]) -> _S:
     toml_path = os.environ.get("QT_CONFIG_FILE")
     if toml_path and not Path(toml_path).is_file():
         raise ConfigError(f"QT_CONFIG_FILE={toml_path}: no such file")
     try:
-        return Settings(**overrides)
+        return cls(**overrides)
     except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            where = ".".join(str(p) for p in err["loc"]) or "settings"
-            msg = err["msg"].removeprefix("Value error, ")
-            lines.append(f"{where}: {msg}" if where != "settings" else msg)
+        lines = [_describe(err) for err in exc.errors()]
         raise ConfigError("invalid configuration: " + "; ".join(lines)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"QT_CONFIG_FILE={toml_path}: not valid TOML: {exc}") from None
     except SettingsError as exc:
         raise ConfigError(f"invalid configuration: {exc}") from None
+
+
+def _describe(err: Any) -> str:
+    """One validation error as ``VARIABLE=value: what is wrong; accepted: …``."""
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    if not err["loc"]:
+        return msg
+    where = str(err["loc"][0])
+    field = _FIELD_OF_VARIABLE.get(where, where)
+    if field not in Settings.model_fields:
+        return f"{where}: {msg}"
+    shown = env_name(field)
+    if shown not in os.environ and os.environ.get("QT_CONFIG_FILE"):  # it came from the file
+        shown = f"{field} in QT_CONFIG_FILE={os.environ['QT_CONFIG_FILE']}"
+    if field in NUMERIC_BOUNDS:  # never echo other values: they may be secrets
+        shown += f"={err['input']!r}"
+    bounds = NUMERIC_BOUNDS.get(field)
+    if bounds is not None:
+        integer = Settings.model_fields[field].annotation is int
+        msg += f"; accepted: {bounds.describe(integer)}"
+    return f"{shown}: {msg}"
 
 
 SECRET_MARK = "**********"
@@ -306,14 +393,14 @@ def redacted(settings: Settings) -> dict[str, Any]:
         elif isinstance(value, Path):
             out[name] = str(value)
         elif name == "database_url" and value and "@" in value:
-            out[name] = _redact_url(value)
+            out[name] = redact_url(value)
         else:
             out[name] = value
-    out["effective_database_url"] = _redact_url(settings.effective_database_url)
+    out["effective_database_url"] = redact_url(settings.effective_database_url)
     return out
 
 
-def _redact_url(url: str) -> str:
+def redact_url(url: str) -> str:
     """Hide the password in ``scheme://user:password@host``."""
     if "://" not in url or "@" not in url:
         return url
@@ -330,3 +417,7 @@ def env_name(field: str) -> str:
         first = alias.choices[0]
         return str(first)
     return field.upper()
+
+
+#: field name of each variable (``QT_SLIPPAGE_BPS`` -> ``slippage_bps``), to name errors
+_FIELD_OF_VARIABLE = {env_name(field): field for field in Settings.model_fields}

@@ -24,11 +24,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from quantum_trader.adapters.sql.database import open_database
 from quantum_trader.adapters.sql.repository_execution import SqlExecutionStore
 from quantum_trader.app.cli.backtest_ai import run_ai_backtest
 from quantum_trader.app.cli.render import metrics_table
 from quantum_trader.app.market_data import open_market_data
+from quantum_trader.app.storage import open_checked_database
 from quantum_trader.backtester.report import write_outputs
 from quantum_trader.backtester.strategies import SmaCross, SmaCrossConfig
 from quantum_trader.config import load_settings
@@ -138,7 +138,7 @@ def backtest(
         run_id=run_id,
         throttle_s=throttle_ms / 1000.0,
     )
-    store = SqlExecutionStore(open_database(db)) if db else None
+    store = SqlExecutionStore(open_checked_database(db, setting="--db")) if db else None
     funding = {s: market.funding_rates(s) for s in symbols}
     runner = TradingSession(config, frames, sma, funding_rates=funding, specs=specs, store=store)
     total = len(runner.feed)

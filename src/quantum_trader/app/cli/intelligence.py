@@ -5,10 +5,10 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from quantum_trader.adapters.sql.database import open_database
 from quantum_trader.adapters.sql.intelligence_state import SqlIntelligenceStateRepository
 from quantum_trader.app.cli.render import console
 from quantum_trader.app.configs import intelligence_config
+from quantum_trader.app.storage import open_settings_database
 from quantum_trader.config.settings import load_settings
 from quantum_trader.domain.time import fmt
 from quantum_trader.intelligence import Intelligence
@@ -29,7 +29,7 @@ def show(
 ) -> None:
     """Print learned weights, hit-rate memories, drift statistics and running shifts."""
     settings = load_settings()
-    repo = SqlIntelligenceStateRepository(open_database(settings.effective_database_url))
+    repo = SqlIntelligenceStateRepository(open_settings_database(settings))
     intel = Intelligence(intelligence_config(settings, state_prefix=prefix), repository=repo)
     restored = intel.restore()
     if not restored:

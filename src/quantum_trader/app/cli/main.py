@@ -11,7 +11,6 @@ import sys
 import typer
 from rich.markup import escape
 
-from quantum_trader.adapters.sql.database import open_database
 from quantum_trader.adapters.sql.repositories import SqlStatusRepository
 from quantum_trader.app.cli import backtest as backtest_cli
 from quantum_trader.app.cli import data as data_cli
@@ -22,6 +21,7 @@ from quantum_trader.app.cli import paper as paper_cli
 from quantum_trader.app.cli import risk as risk_cli
 from quantum_trader.app.cli import train as train_cli
 from quantum_trader.app.cli.render import console, status_table, statuses_json
+from quantum_trader.app.storage import open_settings_database, preflight
 from quantum_trader.config.settings import load_settings, redacted
 from quantum_trader.domain.errors import QuantumTraderError
 
@@ -76,7 +76,7 @@ def status(
     from quantum_trader.app.run_lock import engine_liveness
 
     settings = load_settings()
-    engine = open_database(settings.effective_database_url)
+    engine = open_settings_database(settings)
     statuses = SqlStatusRepository(engine).load_all()
     liveness = engine_liveness(engine)
     if as_json:
@@ -115,6 +115,7 @@ def run(
     from quantum_trader.observability.logging import configure_logging
 
     settings = load_settings()
+    preflight(settings)
     run_id = new_run_id()
     configure_logging(run_id=run_id, fmt=settings.log_format, level=settings.log_level)
     if synthetic:
@@ -164,5 +165,6 @@ def main() -> None:
     try:
         app()
     except QuantumTraderError as exc:
-        console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
+        # one line whatever the terminal's width, the text verbatim (``[…]`` is not markup)
+        console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)

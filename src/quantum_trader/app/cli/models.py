@@ -13,8 +13,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from quantum_trader.adapters.sql.database import open_database
 from quantum_trader.adapters.sql.registry_repository import SqlRegistryRepository
+from quantum_trader.app.storage import open_settings_database
 from quantum_trader.clock.clock import WallClock
 from quantum_trader.config.settings import Settings, load_settings
 from quantum_trader.domain.time import fmt
@@ -30,7 +30,7 @@ def console() -> Console:
 
 def open_registry(settings: Settings) -> ModelRegistry:
     """The registry in the configured database."""
-    engine = open_database(settings.effective_database_url)
+    engine = open_settings_database(settings)
     return ModelRegistry(SqlRegistryRepository(engine), WallClock())
 
 

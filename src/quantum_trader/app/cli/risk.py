@@ -1,7 +1,9 @@
 """``quantum-trader risk``: the kill switch, the trading state and recent risk decisions.
 
 The CLI writes the same database the engine reads; the engine checks the kill switch before
-every order, so ``kill-switch on`` stops a running engine at its next order.
+every order, so ``kill-switch on`` stops a running engine at its next order. These commands
+read only where the database is (QT_HOME, QT_DATABASE_URL, or ``--db``), never the other
+settings: an operator can stop trading even while an unrelated setting is invalid.
 """
 
 from __future__ import annotations
@@ -13,10 +15,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from quantum_trader.adapters.sql.database import open_database
 from quantum_trader.adapters.sql.repositories_risk import SqlRiskRepository
+from quantum_trader.app.storage import kill_switch_database
 from quantum_trader.clock.clock import WallClock
-from quantum_trader.config.settings import load_settings
 from quantum_trader.domain.policy import TradingPolicy
 from quantum_trader.domain.time import fmt
 from quantum_trader.risk.config import RiskConfig
@@ -37,8 +38,17 @@ console = Console()
 CLI_ACTOR = "cli"
 
 
-def _repository() -> SqlRiskRepository:
-    return SqlRiskRepository(open_database(load_settings().effective_database_url))
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        help="Database URL; default: QT_DATABASE_URL, else the SQLite file under QT_HOME.",
+    ),
+]
+
+
+def _repository(db: str | None) -> SqlRiskRepository:
+    return SqlRiskRepository(kill_switch_database(db))
 
 
 def _show_kill_switch(repo: SqlRiskRepository) -> None:
@@ -60,11 +70,12 @@ def _show_kill_switch(repo: SqlRiskRepository) -> None:
 @kill_switch_app.command("on")
 def kill_switch_on(
     reason: Annotated[str, typer.Option("--reason", help="Why trading stops (required).")],
+    db: DbOption = None,
 ) -> None:
     """Engage the kill switch: no new orders pass until ``kill-switch off``."""
     if not reason.strip():
         raise typer.BadParameter("say why trading stops", param_hint="--reason")
-    repo = _repository()
+    repo = _repository(db)
     KillSwitch(repo, WallClock()).engage(reason, by=CLI_ACTOR)
     _show_kill_switch(repo)
 
@@ -74,23 +85,24 @@ def kill_switch_off(
     reason: Annotated[str, typer.Option("--reason", help="Why trading may resume.")] = (
         "released by hand"
     ),
+    db: DbOption = None,
 ) -> None:
     """Release the kill switch."""
-    repo = _repository()
+    repo = _repository(db)
     KillSwitch(repo, WallClock()).release(by=CLI_ACTOR, reason=reason)
     _show_kill_switch(repo)
 
 
 @kill_switch_app.command("status")
-def kill_switch_status() -> None:
+def kill_switch_status(db: DbOption = None) -> None:
     """Show whether the kill switch is engaged, since when, by whom and why."""
-    _show_kill_switch(_repository())
+    _show_kill_switch(_repository(db))
 
 
 @app.command("status")
-def status() -> None:
+def status(db: DbOption = None) -> None:
     """Kill switch, last trading state and latest risk mode."""
-    repo = _repository()
+    repo = _repository(db)
     _show_kill_switch(repo)
     change = repo.latest_state_change()
     if change is None:
@@ -135,9 +147,10 @@ class _NoBook:
 @app.command("reset-halt")
 def reset_halt(
     reason: Annotated[str, typer.Option("--reason", help="Why trading may resume (required).")],
+    db: DbOption = None,
 ) -> None:
     """Clear a latched drawdown halt; the engine re-assesses at its next order."""
-    repo = _repository()
+    repo = _repository(db)
     clock = WallClock()
     engine = RiskEngine(
         config=RiskConfig(),
@@ -155,10 +168,12 @@ def reset_halt(
 
 
 @app.command("decisions")
-def decisions(limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20) -> None:
+def decisions(
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20, db: DbOption = None
+) -> None:
     """Recent risk decisions with their reasons."""
     table = Table("time", "symbol", "side", "outcome", "requested", "final", "state", "reasons")
-    for row in _repository().recent_decisions(limit):
+    for row in _repository(db).recent_decisions(limit):
         table.add_row(
             fmt(row["time"]),
             row["symbol"],

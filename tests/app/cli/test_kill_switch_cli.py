@@ -1,0 +1,87 @@
+"""``risk kill-switch`` needs only the database: an operator can always stop trading, even while
+an unrelated setting is invalid (issue 22, Part A item 1)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from quantum_trader.adapters.sql.database import open_database
+from quantum_trader.adapters.sql.repositories_risk import SqlRiskRepository
+from quantum_trader.app.cli.main import main
+from quantum_trader.clock.clock import WallClock
+from quantum_trader.risk.kill_switch import KillSwitch
+
+
+def cli(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *argv: str
+) -> tuple[int, str]:
+    """Run ``quantum-trader *argv`` through the console script's error boundary."""
+    monkeypatch.setattr(sys, "argv", ["quantum-trader", *argv])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    captured = capsys.readouterr()
+    code = exit_info.value.code
+    return (code if isinstance(code, int) else 0), captured.out + captured.err
+
+
+def engaged(url: str) -> bool:
+    return KillSwitch(SqlRiskRepository(open_database(url)), WallClock()).state().engaged
+
+
+@pytest.fixture
+def broken_settings(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> str:
+    """A home whose other settings are invalid: a fee that is no number, a part not built."""
+    clean_env.setenv("QT_HOME", str(tmp_path / "home"))
+    clean_env.setenv("QT_TAKER_FEE", "abc")
+    clean_env.setenv("RL_SIZING_ENABLED", "true")
+    clean_env.setenv("COLUMNS", "200")
+    return f"sqlite:///{tmp_path / 'home' / 'quantum_trader.sqlite'}"
+
+
+def test_kill_switch_works_while_an_unrelated_setting_is_invalid(
+    broken_settings: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = cli(monkeypatch, capsys, "status")
+    assert code == 2 and "QT_TAKER_FEE" in out  # the rest of the CLI refuses these settings
+    code, out = cli(monkeypatch, capsys, "risk", "kill-switch", "on", "--reason", "test")
+    assert code == 0, out
+    assert engaged(broken_settings)
+    code, out = cli(monkeypatch, capsys, "risk", "kill-switch", "status")
+    assert code == 0 and "kill switch ENGAGED" in out and "test" in out, out
+    code, out = cli(monkeypatch, capsys, "risk", "kill-switch", "off", "--reason", "fixed")
+    assert code == 0, out
+    assert not engaged(broken_settings)
+
+
+def test_db_option_reaches_the_database_when_the_home_cannot(
+    clean_env: pytest.MonkeyPatch,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (tmp_path / "file").write_text("")
+    clean_env.setenv("QT_HOME", str(tmp_path / "file" / "home"))  # under a file: unusable
+    url = f"sqlite:///{tmp_path / 'elsewhere.sqlite'}"
+    code, out = cli(monkeypatch, capsys, "risk", "kill-switch", "on", "--reason", "test")
+    assert code == 2 and "QT_HOME: cannot create the database" in out
+    code, out = cli(monkeypatch, capsys, "risk", "kill-switch", "on", "--reason", "x", "--db", url)
+    assert code == 0, out
+    assert engaged(url)
+
+
+def test_a_malformed_config_file_points_at_the_db_option(
+    clean_env: pytest.MonkeyPatch,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Where the home itself cannot be read, the one line says how to stop trading anyway."""
+    path = tmp_path / "qt.toml"
+    path.write_text("home = \n")
+    clean_env.setenv("QT_CONFIG_FILE", str(path))
+    code, out = cli(monkeypatch, capsys, "risk", "kill-switch", "on", "--reason", "test")
+    assert code == 2 and "not valid TOML" in out and "--db URL" in out
+    assert len(out.strip().splitlines()) == 1
