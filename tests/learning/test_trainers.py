@@ -108,3 +108,30 @@ def test_the_port_and_serving_never_import_torch() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.slow
+def test_bootstrap_keeps_one_global_forecaster_line_even_for_one_symbol(
+    sqlite_engine: Engine, tmp_path: Path
+) -> None:
+    """With one symbol the forecaster registered under the symbol's scope while bootstrap looked
+    for the global line: it retrained at every run and was served DISABLED."""
+    from quantum_trader.app.training import ensure_forecast_models
+    from quantum_trader.data.synthetic import SyntheticConfig, generate_market
+    from quantum_trader.features.labels import LabelSpec
+
+    (series,) = generate_market(SyntheticConfig(seed=3, candles=700), ["BTCUSDT"])
+    history = {"BTCUSDT": series.frame}
+    store = LocalArtifactStore(tmp_path / "artifacts")
+    registry = ModelRegistry(SqlRegistryRepository(sqlite_engine), SimulatedClock(1_000))
+    first = ensure_forecast_models(
+        ["nhits"], history, labels=LabelSpec(horizon=4), registry=registry, artifacts=store,
+        seed=7, handles={},
+    )  # fmt: skip
+    assert [(str(r.key), r.trained) for r in first] == [("nhits/global/h4", True)]
+    assert registry.production(ModelKey("nhits", "global", 4)) is not None
+    again = ensure_forecast_models(
+        ["nhits"], history, labels=LabelSpec(horizon=4), registry=registry, artifacts=store,
+        seed=7, handles={},
+    )  # fmt: skip
+    assert [r.trained for r in again] == [False]  # found: not trained again

@@ -182,7 +182,8 @@ def ensure_forecast_models(
             on_train(f"{name} on {', '.join(history)} (worker process)")
         trained = train_and_register(
             name,
-            TrainingWindow(closes=closes, labels=labels),
+            # one global line, whatever the symbols: the key looked up above
+            TrainingWindow(closes=closes, labels=labels, scope=FORECAST_SCOPE),
             FitOptions(seed=seed),
             store=artifacts,
             registry=registry,

@@ -73,6 +73,8 @@ class TrainingWindow:
     dataset: Dataset | None = None
     closes: tuple[Closes, ...] = ()
     labels: LabelSpec | None = None
+    #: a forecaster's model line (None: the symbol's for one series, else "global")
+    scope: str | None = None
 
     @property
     def rows(self) -> int:
@@ -160,6 +162,7 @@ def _fit_forecaster(
         epochs=options.epochs,
         seed=options.seed,
         progress=options.progress,
+        scope=window.scope,
     )
     digest = store.put(partial(forecasting.save_candle_member, model, metadata))
     stored = ModelMetadata.from_json((store.open(digest) / METADATA_FILE).read_text())

@@ -94,8 +94,12 @@ def train_candle_forecaster(
     seed: int | None = None,
     progress: bool = True,
     version: str = "",
+    scope: str | None = None,
 ) -> tuple[Forecaster, ModelMetadata]:
-    """Train on the log closes of ``series``; return the model and its lineage metadata."""
+    """Train on the log closes of ``series``; return the model and its lineage metadata.
+
+    ``scope`` names the model line (default: the symbol when one series is given, else
+    "global"); the main job's forecasters are always the global line, whatever the symbols."""
     if not series:
         raise DataError("train_candle_forecaster: no series given")
     train_cfg = CANDLE_TRAINING[architecture]
@@ -115,7 +119,7 @@ def train_candle_forecaster(
     metadata = ModelMetadata(
         name=architecture,
         version=version or result.weights_hash[:12],
-        scope=symbols[0] if len(symbols) == 1 else "global",
+        scope=scope or (symbols[0] if len(symbols) == 1 else "global"),
         horizon=labels.horizon,
         features=("log_close",),
         hyperparameters={
