@@ -49,9 +49,18 @@ def env(clean_env: pytest.MonkeyPatch, tmp_path: Path, data_dir: Path) -> Path:
 @pytest.mark.slow
 def test_all_four_models_trade_through_every_module(env: Path) -> None:
     settings = load_settings()
+    # what writes interrupted by a crash leave behind is swept once the engine holds the lock
+    half_file = env / "store" / "ohlcv" / ".BTCUSDT-1h.parquet.x1.tmp"
+    half_file.parent.mkdir(parents=True)
+    half_file.write_bytes(b"half a file")
+    half_artifact = env / "artifacts" / ".incoming-x2"
+    half_artifact.mkdir(parents=True)
+    (half_artifact / "model.onnx").write_bytes(b"half a model")
     result = run_main_job(settings)
     rt = result.runtime
     statuses = {s.name: s for s in rt.status.snapshot()}
+    assert not half_file.exists() and not half_artifact.exists()
+    assert statuses["market_data"].counters["crash_leftovers_removed"] == 2
 
     for name in ALWAYS_ON | {"xgb", "lgbm", "nhits", "patchtst"}:
         status = statuses[name]

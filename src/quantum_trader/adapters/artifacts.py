@@ -42,6 +42,16 @@ class LocalArtifactStore:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
 
+    def sweep_incoming(self) -> int:
+        """Remove the temporary folders of writes a crash interrupted (``.incoming-*``); only
+        safe while nobody writes here (the engine lock's holder calls it). Returns how many."""
+        if not self.root.is_dir():
+            return 0
+        leftovers = [p for p in self.root.glob(".incoming-*") if p.is_dir()]
+        for folder in leftovers:
+            shutil.rmtree(folder, ignore_errors=True)
+        return len(leftovers)
+
     def path(self, digest: str) -> Path:
         return self.root / digest
 

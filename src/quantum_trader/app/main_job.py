@@ -171,6 +171,9 @@ def _open(
     lock = hold_run_lock(db, run_id)
     try:
         store = CandleStore(settings.effective_store_dir)
+        artifacts = LocalArtifactStore(settings.effective_artifacts_dir)
+        # holding the lock, nobody else writes here: what a crashed write left can go
+        swept = store.sweep_temporary() + artifacts.sweep_incoming()
         stage("loading market data")
         data = load_replay_data(settings, store, synthetic=synthetic, window=window)
         start = data.replay_start
@@ -193,11 +196,12 @@ def _open(
         market = rt.modules["market_data"]
         for counter, n in store.counters.values.items():  # the loads and imports done above
             market.count(counter, n)
+        if swept:
+            market.count("crash_leftovers_removed", swept)
         rt.start()
         lifecycle = Lifecycle(ComponentContext(rt.clock, rt.scheduler, rt.bus, rt.status))
         handles = register_decision_modules(rt)
         registry = ModelRegistry(SqlRegistryRepository(rt.db), rt.clock)
-        artifacts = LocalArtifactStore(settings.effective_artifacts_dir)
     except BaseException as exc:
         rt.abort("INTERRUPTED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
         raise

@@ -120,6 +120,17 @@ class CandleStore:
         #: the wall clock: a candle that closes after its now is refused (it cannot exist yet)
         self.clock: Clock = clock if clock is not None else WallClock()
 
+    def sweep_temporary(self) -> int:
+        """Remove the temporary files of writes a crash interrupted (``.*.tmp``, see
+        ``files.atomic_write``); only safe while nobody writes to the store (the engine lock's
+        holder calls it). Returns how many."""
+        leftovers = [
+            p for sub in ("ohlcv", FUNDING) for p in (self.root / sub).glob(".*.tmp") if p.is_file()
+        ]
+        for path in leftovers:
+            path.unlink(missing_ok=True)
+        return len(leftovers)
+
     # --- paths ------------------------------------------------------------------------------
     def ohlcv_path(self, symbol: str, timeframe: str) -> Path:
         timeframe_ms(timeframe)
