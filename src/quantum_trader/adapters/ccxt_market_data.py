@@ -7,40 +7,20 @@ space requests by the exchange's published weight; the downloader adds its own b
 
 from __future__ import annotations
 
-from typing import Any, Protocol
-
 import ccxt
+
+from quantum_trader.data.ports import ExchangeMarketData
 
 #: errors worth retrying: transport failures and rate limiting, not bad requests
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (ccxt.NetworkError,)
 
 
-class BinanceUsdmPublic(Protocol):
-    """The public calls made on the client; it fits the downloader's ``ExchangeMarketData`` and
-    the live candle source's ``OhlcvClient`` alike."""
-
-    def fetch_ohlcv(
-        self,
-        symbol: str,
-        timeframe: str = "1m",
-        since: int | None = None,
-        limit: int | None = None,
-        params: dict[str, Any] = ...,
-    ) -> list[list[float]]: ...
-
-    def fetch_funding_rate_history(
-        self,
-        symbol: str | None = None,
-        since: int | None = None,
-        limit: int | None = None,
-        params: dict[str, Any] = ...,
-    ) -> list[dict[str, Any]]: ...
-
-    def milliseconds(self) -> int: ...
-
-
-def binance_usdm_public(timeout_ms: int = 30_000) -> BinanceUsdmPublic:
+def binance_usdm_public(timeout_ms: int = 30_000) -> ExchangeMarketData:
     """A ccxt ``binanceusdm`` client for public market data (no credentials), rate-limited and
-    with a request timeout, so that an unreachable exchange fails a call instead of hanging."""
-    exchange: BinanceUsdmPublic = ccxt.binanceusdm({"enableRateLimit": True, "timeout": timeout_ms})
+    with a request timeout, so that an unreachable exchange fails a call instead of hanging.
+    The downloader's port is the wider of its two users' (the live candle source reads only
+    ``fetch_ohlcv``)."""
+    exchange: ExchangeMarketData = ccxt.binanceusdm(
+        {"enableRateLimit": True, "timeout": timeout_ms}
+    )
     return exchange

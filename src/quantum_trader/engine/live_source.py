@@ -59,7 +59,7 @@ class OhlcvClient(Protocol):
 
     def fetch_ohlcv(
         self, symbol: str, timeframe: str, since: int | None = None, limit: int | None = None
-    ) -> list[list[Any]]: ...
+    ) -> Sequence[Sequence[Any]]: ...
 
 
 class CcxtCandleSource:
