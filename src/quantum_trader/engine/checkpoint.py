@@ -19,6 +19,8 @@ from quantum_trader.domain.columns import CandleColumns
 from quantum_trader.domain.errors import ConfigError
 from quantum_trader.domain.orders import Fill
 from quantum_trader.domain.positions import Trade
+from quantum_trader.engine.engine import Engine
+from quantum_trader.engine.trader import Trader
 from quantum_trader.execution.order_manager import OrderManager
 from quantum_trader.execution.store import CheckpointBatch, ExecutionStore
 from quantum_trader.portfolio.portfolio import Portfolio
@@ -94,27 +96,12 @@ def buffered_event(raw: list[Any]) -> BufferedEvent:
     return raw[0], int(raw[1]), raw[2], tuple(raw[3]), tuple(raw[4])
 
 
-class Snapshotting(Protocol):
-    """A session part whose mutable state a checkpoint carries (venue, trader)."""
+class RestorableVenue(Protocol):
+    """What a checkpoint needs from the venue (``session.SessionVenue`` has it): its state."""
 
     def snapshot(self) -> dict[str, Any]: ...
 
-
-class RestorableVenue(Snapshotting, Protocol):
     def restore(self, snap: Any, known: Any) -> None: ...
-
-
-class RestorableTrader(Protocol):
-    def state(self) -> dict[str, Any]: ...
-
-    def restore(self, state: Any) -> None: ...
-
-
-class LastCloses(Protocol):
-    @property
-    def last_close(self) -> dict[str, int]: ...
-
-    def resume_from(self, last_close: dict[str, int]) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,8 +111,8 @@ class SessionParts:
     portfolio: Portfolio
     venue: RestorableVenue
     orders: OrderManager
-    trader: RestorableTrader
-    engine: LastCloses
+    trader: Trader
+    engine: Engine
     clock: Clock
     event_log: EventLog
 
