@@ -12,19 +12,14 @@ from quantum_trader.app.configs import intelligence_config
 from quantum_trader.app.data_sources import ReplayData
 from quantum_trader.app.training import training_dataset
 from quantum_trader.config.settings import Settings
+from quantum_trader.data.frames import funding_records
 from quantum_trader.domain.market import FundingRate
 from quantum_trader.features.dataset import Dataset
 from quantum_trader.intelligence.covariate_shift import ShiftReference
 
 
 def funding_rates(data: ReplayData) -> dict[str, list[FundingRate]]:
-    return {
-        symbol: [
-            FundingRate(symbol, int(t), float(r))
-            for t, r in zip(frame["funding_time"], frame["rate"], strict=True)
-        ]
-        for symbol, frame in data.funding.items()
-    }
+    return {symbol: funding_records(symbol, frame) for symbol, frame in data.funding.items()}
 
 
 def training_datasets(settings: Settings, data: ReplayData) -> dict[str, Dataset]:

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from quantum_trader.domain.errors import DataError
+from quantum_trader.domain.market import FundingRate
 
 OHLCV_COLUMNS: tuple[str, ...] = ("open_time", "open", "high", "low", "close", "volume")
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
@@ -128,3 +129,11 @@ def ohlcv_from_rows(rows: Sequence[Sequence[float]], where: str) -> pd.DataFrame
     for j, name in enumerate(OHLCV_COLUMNS[1:], start=1):
         frame[name] = arr[:, j].astype(np.float64)
     return frame
+
+
+def funding_records(symbol: str, frame: pd.DataFrame) -> list[FundingRate]:
+    """A normalised funding frame (``funding_time``, ``rate``) as domain records."""
+    return [
+        FundingRate(symbol, int(t), float(r))
+        for t, r in zip(frame["funding_time"].tolist(), frame["rate"].tolist(), strict=True)
+    ]

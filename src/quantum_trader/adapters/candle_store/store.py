@@ -29,6 +29,7 @@ from quantum_trader.data.evidence import Counters
 from quantum_trader.data.frames import (
     FUNDING_COLUMNS,
     OHLCV_COLUMNS,
+    funding_records,
     normalise_funding,
     normalise_ohlcv,
 )
@@ -214,11 +215,7 @@ class CandleStore:
         """All stored funding settlements of ``symbol`` as records ([] when none are stored)."""
         if not self.has_funding(symbol):
             return []
-        frame = self.load_funding(symbol)
-        return [
-            FundingRate(symbol, int(t), float(r))
-            for t, r in zip(frame["funding_time"].tolist(), frame["rate"].tolist(), strict=True)
-        ]
+        return funding_records(symbol, self.load_funding(symbol))
 
     def last_open_time(self, symbol: str, timeframe: str) -> int | None:
         path = self.ohlcv_path(symbol, timeframe)
