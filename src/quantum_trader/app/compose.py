@@ -24,7 +24,7 @@ from quantum_trader.clock.clock import ReplayThenWallClock
 from quantum_trader.config.settings import Settings
 from quantum_trader.decision.parts import PipelineParts
 from quantum_trader.decision.views import IntelligenceWeights, PortfolioRiskView
-from quantum_trader.domain.time import MS_PER_MINUTE
+from quantum_trader.domain.time import MS_PER_HOUR, MS_PER_MINUTE, timeframe_ms
 from quantum_trader.engine.trader import TradingContext
 from quantum_trader.features.labels import LabelSpec
 from quantum_trader.intelligence.covariate_shift import ShiftReference
@@ -44,15 +44,28 @@ from quantum_trader.risk.engine import RiskEngine
 from quantum_trader.risk.kill_switch import KillSwitch
 from quantum_trader.risk.policy_source import StorePolicySource
 from quantum_trader.status.registry import ModuleHandle
+from quantum_trader.strategy.cost_gate import EntryCostConfig, EntryCostGate
 from quantum_trader.strategy.meta_controller import MetaControllerConfig, MetaStrategyController
 from quantum_trader.strategy.regime import RegimeDetector
-from quantum_trader.strategy.selector import RegimeRuleSelector, StrategySelector
+from quantum_trader.strategy.selector import (
+    STRATEGY_NAMES,
+    FixedSelector,
+    RandomSelector,
+    RegimeRuleSelector,
+    StrategySelector,
+)
 from quantum_trader.strategy.sizing import FixedFractionalSizer, PositionSizer
 from quantum_trader.strategy.strategies import default_strategies
 
+def _fixed(strategy: str) -> Callable[[Settings, ModuleHandle | None], StrategySelector]:
+    return lambda _settings, handle: FixedSelector(strategy, handle)
+
+
 #: the strategy selector for each ``QT_SELECTOR`` (the learning agents add theirs here)
-SELECTORS: dict[str, Callable[[ModuleHandle | None], StrategySelector]] = {
-    "regime_rules": lambda handle: RegimeRuleSelector(handle=handle),
+SELECTORS: dict[str, Callable[[Settings, ModuleHandle | None], StrategySelector]] = {
+    "regime_rules": lambda _settings, handle: RegimeRuleSelector(handle=handle),
+    "random": lambda settings, handle: RandomSelector(settings.seed, handle),
+    **{f"fixed:{name}": _fixed(name) for name in STRATEGY_NAMES},
 }
 #: the position sizer for each ``QT_SIZER``
 SIZERS: dict[str, Callable[[], PositionSizer]] = {
@@ -86,6 +99,22 @@ def register_decision_modules(rt: Runtime) -> dict[str, ModuleHandle]:
         "strategies", "TrendFollowing / MeanReversion / Breakout / Neutral, chosen by regime"
     )
     return handles
+
+
+def entry_gate(settings: Settings) -> EntryCostGate | None:
+    """The cost gate of entries (``QT_ENTRY_COST_GATE``), pricing the label horizon's trade at
+    the simulated exchange's taker fee and slippage."""
+    if not settings.entry_cost_gate:
+        return None
+    spec = labels(settings)
+    hours = spec.horizon * timeframe_ms(settings.timeframe) / MS_PER_HOUR
+    config = EntryCostConfig(
+        taker_fee=settings.taker_fee,
+        slippage_bps=settings.slippage_bps,
+        horizon_hours=hours,
+        margin_bps=settings.entry_margin_bps,
+    )
+    return EntryCostGate(config, spec.dead_zone)
 
 
 class PipelineComposer:
@@ -129,13 +158,14 @@ class PipelineComposer:
             intelligence=intelligence,
             regime=regime,
             controller=self.controller,
-            selector=SELECTORS[settings.selector](self.handles.get("strategies")),
+            selector=SELECTORS[settings.selector](settings, self.handles.get("strategies")),
             strategies=default_strategies(),
             sizer=SIZERS[settings.sizer](),
             risk=self.risk,
             policy=StorePolicySource(self.rt.policies),
             risk_view=view,
             handles=self.handles,
+            entry_gate=entry_gate(settings),
         )
 
     def _intelligence(self) -> Intelligence:

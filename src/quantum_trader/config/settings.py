@@ -92,6 +92,7 @@ NUMERIC_BOUNDS: dict[str, Bounds] = {
     "maker_fee": Bounds(0.0, 0.1),
     "taker_fee": Bounds(0.0, 0.1),
     "slippage_bps": Bounds(0.0, 1000.0),
+    "entry_margin_bps": Bounds(0.0, 10_000.0),
     "default_funding_rate": Bounds(-0.05, 0.05),  # per 8 h; exchanges cap far below 5 %
     "initial_balance": Bounds(0.0, 1e12, low_open=True),
     "live_poll_seconds": Bounds(0.0, 3600.0, low_open=True),
@@ -195,8 +196,22 @@ class Settings(StorageSettings):
     )
 
     # --- decision path: which implementation serves each port (app/compose.py) ----------
-    selector: Literal["regime_rules"] = Field("regime_rules", validation_alias=_qt("selector"))
+    #: the strategy selector: the regime rules; or a baseline of the system evaluation (a
+    #: seeded random draw, or one strategy always — ``fixed:Neutral`` never trades)
+    selector: Literal[
+        "regime_rules",
+        "random",
+        "fixed:TrendFollowing",
+        "fixed:MeanReversion",
+        "fixed:Breakout",
+        "fixed:Neutral",
+    ] = Field("regime_rules", validation_alias=_qt("selector"))
     sizer: Literal["fixed_fractional"] = Field("fixed_fractional", validation_alias=_qt("sizer"))
+    #: open a position only where the expected edge over the label horizon (calibrated
+    #: probabilities × measured move sizes) covers fees, slippage and funding by
+    #: ``entry_margin_bps`` (strategy/cost_gate.py); false: every strategy entry goes to sizing
+    entry_cost_gate: bool = Field(True, validation_alias=_qt("entry_cost_gate"))
+    entry_margin_bps: float = Field(5.0, validation_alias=_qt("entry_margin_bps"))
 
     # --- storage and data (home and database_url: StorageSettings) ------------------------
     data_dir: Path | None = Field(None, validation_alias=_qt("data_dir"))

@@ -37,6 +37,7 @@ class SymbolInputs:
         self.closes: dict[int, float] = {}  # open time → close, for realised labels
         self.rows: deque[np.ndarray] = deque(maxlen=config.shift_window)
         self.working_order: str | None = None  # the last market order sent, until it is done
+        self.last_funding_rate = 0.0  # the last settlement known (the cost gate's funding)
 
     def fork_inputs(self) -> SymbolInputs:
         """A copy whose member inputs (features, funding cursor, window) evolve on their own;
@@ -57,6 +58,8 @@ class SymbolInputs:
             out.append(items[i])
             i += 1
         self.funding_next = i
+        if out:
+            self.last_funding_rate = out[-1].rate
         return out
 
 
@@ -68,4 +71,6 @@ class PipelineStats:
     orders: int = 0
     risk: dict[str, int] = field(default_factory=dict)
     strategies: dict[str, int] = field(default_factory=dict)
+    #: entries the cost gate refused: their expected edge did not pay for the trade
+    cost_rejections: int = 0
     last_regimes: dict[str, str] = field(default_factory=dict)

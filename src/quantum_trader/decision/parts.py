@@ -12,6 +12,7 @@ from quantum_trader.models.ensemble.ensemble import Ensemble
 from quantum_trader.risk.engine import RiskEngine
 from quantum_trader.risk.policy_source import PolicySource
 from quantum_trader.status.registry import ModuleHandle
+from quantum_trader.strategy.cost_gate import EntryCostGate
 from quantum_trader.strategy.meta_controller import MetaStrategyController
 from quantum_trader.strategy.regime import RegimeDetector
 from quantum_trader.strategy.selector import StrategySelector
@@ -35,6 +36,8 @@ class PipelineParts:
     policy: PolicySource
     risk_view: PortfolioRiskView
     handles: Mapping[str, ModuleHandle] = field(default_factory=dict)
+    #: refuses entries whose expected edge does not cover their costs (None: no gate)
+    entry_gate: EntryCostGate | None = None
 
 
 PartsFactory = Callable[[TradingContext], PipelineParts]

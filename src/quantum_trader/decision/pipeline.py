@@ -97,6 +97,7 @@ class DecisionPipeline:
             if not np.isnan(row).any():
                 sym.rows.append(row.copy())
             sym.closes[candle.open_time] = candle.close
+            self._observe_move(sym, candle, parts)
             reading = parts.regime.update(candle) if parts.regime is not None else None
             sym.tracker.update(
                 candle,
@@ -157,6 +158,7 @@ class DecisionPipeline:
     ) -> None:
         """Record the close and release the outcomes whose horizon has now passed."""
         sym.closes[candle.open_time] = candle.close
+        self._observe_move(sym, candle, parts)
         horizon = self.config.labels.horizon
         stale = candle.open_time - (horizon + 2) * self._tf_ms - 64 * self._tf_ms
         closes = sym.closes  # in time order: the oldest first
@@ -166,6 +168,15 @@ class DecisionPipeline:
             # A label of this symbol needs its close at the horizon, recorded just above in its
             # own call: only this symbol's predictions can have become resolvable here.
             parts.intelligence.resolve(now, self._label, (symbol,))
+
+    def _observe_move(self, sym: SymbolInputs, candle: Candle, parts: PipelineParts) -> None:
+        """The forward return over the horizon that ends with this close, for the cost gate's
+        move sizes (known now: both closes are in the past)."""
+        if parts.entry_gate is None:
+            return
+        then = sym.closes.get(candle.open_time - self.config.labels.horizon * self._tf_ms)
+        if then is not None:
+            parts.entry_gate.observe(candle.symbol, candle.close / then - 1.0)
 
     def _cross_asset_candle(self, candle: Candle) -> Candle | None:
         """The cross-asset (BTC) candle of the same open time for ``candle``'s features; None
@@ -408,8 +419,18 @@ class DecisionPipeline:
                 return None  # the last order has not filled yet (it fills at the next open)
             sym.working_order = None
         intent = parts.strategies[choice.strategy].decide(signal, market, position, policy)
-        if intent is not None:
-            self.stats.intents += 1
+        if intent is None:
+            return None
+        self.stats.intents += 1
+        gate = parts.entry_gate
+        if intent.action is TradeAction.ENTRY and gate is not None:
+            verdict = gate.assess(signal, intent.side, funding_rate=sym.last_funding_rate)
+            if not verdict.passed:
+                self.stats.cost_rejections += 1
+                handle = parts.handles.get("strategies")
+                if handle is not None:
+                    handle.count("entries_rejected_for_cost")
+                return None
         return intent
 
     def _size(

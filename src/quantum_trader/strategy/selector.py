@@ -17,6 +17,7 @@ In CONSERVATIVE risk mode a VOLATILE regime selects Neutral instead.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -101,3 +102,60 @@ class RegimeRuleSelector:
         if self.handle is not None:
             self.handle.count(f"selected_{strategy}")
         return StrategyChoice(strategy, reason, self.name)
+
+
+@dataclass
+class FixedSelector:
+    """Always the same strategy: the "each strategy alone" baselines of the system evaluation,
+    and Neutral (never trade) as the do-nothing baseline.
+
+    >>> ctx = SelectionContext("BTCUSDT", 0, Regime.BULL, None, 0.5, 0.6, 0.0, RiskMode.MODERATE)
+    >>> FixedSelector(MEAN_REVERSION).select(ctx).strategy
+    'MeanReversion'
+    """
+
+    strategy: str
+    handle: ModuleHandle | None = None
+    name: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGY_NAMES:
+            raise ValueError(
+                f"FixedSelector: unknown strategy {self.strategy!r}; known {list(STRATEGY_NAMES)}"
+            )
+        self.name = f"fixed:{self.strategy}"
+
+    def select(self, context: SelectionContext) -> StrategyChoice:
+        if self.handle is not None:
+            self.handle.count(f"selected_{self.strategy}")
+        return StrategyChoice(self.strategy, f"fixed → {self.strategy}", self.name)
+
+
+@dataclass
+class RandomSelector:
+    """A seeded uniform draw among the trading strategies (Neutral included) per decision: the
+    baseline a learned selector must beat. The draw depends on the seed and the decision's
+    symbol and time only, so a replay gives the same choices whatever else it computes.
+
+    >>> ctx = SelectionContext("BTCUSDT", 3_600_000, None, None, 0.5, 0.6, 0.0, RiskMode.MODERATE)
+    >>> RandomSelector(seed=1).select(ctx) == RandomSelector(seed=1).select(ctx)
+    True
+    """
+
+    seed: int = 0
+    handle: ModuleHandle | None = None
+    name: str = "random"
+
+    def select(self, context: SelectionContext) -> StrategyChoice:
+        key = f"{self.seed}:{context.symbol}:{context.time}".encode()
+        draw = int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big")
+        strategy = STRATEGY_NAMES[draw % len(STRATEGY_NAMES)]
+        if self.handle is not None:
+            self.handle.count(f"selected_{strategy}")
+        return StrategyChoice(strategy, f"random draw (seed {self.seed}) → {strategy}", self.name)
+
+
+def selector_names() -> tuple[str, ...]:
+    """Every selector a setting may name: the rules, the random baseline, one fixed per
+    strategy."""
+    return ("regime_rules", "random", *(f"fixed:{s}" for s in STRATEGY_NAMES))
