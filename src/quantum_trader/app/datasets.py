@@ -22,9 +22,13 @@ def funding_rates(data: ReplayData) -> dict[str, list[FundingRate]]:
     return {symbol: funding_records(symbol, frame) for symbol, frame in data.funding.items()}
 
 
-def training_datasets(settings: Settings, data: ReplayData) -> dict[str, Dataset]:
-    """Each symbol's features and labels on the history before the replay."""
-    market = data.history.get("BTCUSDT")
+def training_datasets(
+    settings: Settings, data: ReplayData, history: Mapping[str, pd.DataFrame] | None = None
+) -> dict[str, Dataset]:
+    """Each symbol's features and labels on the history before the replay (or on ``history``,
+    a part of it)."""
+    history = data.history if history is None else history
+    market = history.get("BTCUSDT")
     return {
         symbol: training_dataset(
             symbol,
@@ -34,7 +38,7 @@ def training_datasets(settings: Settings, data: ReplayData) -> dict[str, Dataset
             market,
             labels(settings),
         )
-        for symbol, frame in data.history.items()
+        for symbol, frame in history.items()
     }
 
 

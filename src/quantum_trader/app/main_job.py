@@ -83,6 +83,7 @@ class RunResult:
     training: tuple[TrainingReport, ...] = ()
     latencies_ns: tuple[int, ...] = ()  # per decision, when asked for
     replay_seconds: float = 0.0
+    session: SessionResult | None = None  # equity curve, trades and fills of the replay
 
 
 @dataclass(slots=True)
@@ -112,17 +113,21 @@ def run_main_job(
     record_latency: bool = False,
     connection: LiveConnection | None = None,
     window: tuple[int, int] | None = None,
+    embargo_candles: int = 0,
+    write_report: bool = True,
 ) -> RunResult:
     """Train what is missing, replay the last ``replay_days`` through the pipeline, go on live
     unless offline (``connection``: the exchange, wall clock and sleep; ccxt and the system's by
     default), report. With ``window`` = [start, end) (epoch ms) it replays the candles opening
-    in it instead and never goes live (``backtest --strategy ai``)."""
+    in it instead and never goes live (``backtest --strategy ai``, ``evaluate --system``).
+    ``embargo_candles``: the models are trained without the last candles before the replay
+    (the indicators still warm up on them); ``write_report=False`` skips the files."""
     stage = on_stage or (lambda _text: None)
     single_threaded_blas()  # the serving process's small products (shift_stats.py says why)
     connection = connection or LiveConnection()
     run = _open(settings, synthetic, run_id, connection, stage, window)
     try:
-        trained = _train(run, stage)
+        trained = _train(run, stage, embargo_candles)
         pipeline, session, live = _compose(run, trained, connection, stage)
         if record_latency:
             pipeline.latencies_ns = []
@@ -135,11 +140,13 @@ def run_main_job(
     except BaseException as exc:  # a run that failed before its replay must not stay RUNNING
         run.rt.abort("INTERRUPTED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
         raise
-    stage("writing metrics, trades and the HTML report (worker process)")
-    frames = _with_live(run.data.frames, live.candles if live is not None else [])
-    outputs = write_outputs_in_worker(
-        result, frames, settings.home / "runs" / run.rt.run_id, summary
-    )
+    outputs: dict[str, Path] = {}
+    if write_report:
+        stage("writing metrics, trades and the HTML report (worker process)")
+        frames = _with_live(run.data.frames, live.candles if live is not None else [])
+        outputs = write_outputs_in_worker(
+            result, frames, settings.home / "runs" / run.rt.run_id, summary
+        )
     return RunResult(
         run.rt.run_id,
         run.data.origin,
@@ -152,6 +159,7 @@ def run_main_job(
         training=tuple(trained.reports),
         latencies_ns=tuple(pipeline.latencies_ns or ()),
         replay_seconds=seconds,
+        session=result,
     )
 
 
@@ -216,12 +224,16 @@ class _Trained:
     symbols: list[str]
 
 
-def _train(run: _Run, stage: OnProgress) -> _Trained:
+def _train(run: _Run, stage: OnProgress, embargo_candles: int = 0) -> _Trained:
     """Train every enabled model line that has no PRODUCTION version (bootstrap), and summarise
-    the training features for the covariate-shift monitor."""
+    the training features for the covariate-shift monitor. The last ``embargo_candles`` of the
+    history are left out of training (the labels of the candles before them end there, too)."""
     settings, data, handles = run.settings, run.data, run.handles
+    history = data.history
+    if embargo_candles > 0:
+        history = {s: f.iloc[:-embargo_candles].reset_index(drop=True) for s, f in history.items()}
     stage("building training datasets")
-    datasets = training_datasets(settings, data)
+    datasets = training_datasets(settings, data, history)
     training = ensure_tabular_models(
         settings.ensemble_models,
         datasets,
@@ -234,7 +246,7 @@ def _train(run: _Run, stage: OnProgress) -> _Trained:
     )
     training += ensure_forecast_models(
         settings.ensemble_models,
-        data.history,
+        history,
         labels=labels(settings),
         registry=run.registry,
         artifacts=run.artifacts,
@@ -290,7 +302,7 @@ def _compose(
             on_stage=stage,
         )
     session = TradingSession(
-        _session_config(settings, rt.run_id),
+        session_config(settings, rt.run_id),
         data.frames,
         pipeline,  # binding it builds its parts (composer) and starts them
         funding_rates=funding,
@@ -322,7 +334,7 @@ def _compose(
     return pipeline, session, live
 
 
-def _session_config(settings: Settings, run_id: str) -> SessionConfig:
+def session_config(settings: Settings, run_id: str) -> SessionConfig:
     return SessionConfig(
         timeframe=settings.timeframe,
         initial_balance=settings.initial_balance,
