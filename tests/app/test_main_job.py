@@ -68,6 +68,10 @@ def test_all_four_models_trade_through_every_module(env: Path) -> None:
         assert sum(status.counters.values()) > 0, f"{name} has no evidence: {status.counters}"
     for model in ("xgb", "lgbm", "nhits", "patchtst"):
         assert statuses[model].counters["predictions"] > 0
+    # the weights the intelligence modules learn reach the decisions' votes (with equal
+    # weights in the decision path this counter stays at zero)
+    ensemble = statuses["ensemble"].counters
+    assert ensemble["votes_weighted_unequally"] > ensemble["signals"] // 4, ensemble
     # 2 symbols × 2 tree lines + 2 global forecasters, each opened once (forecasters are shared)
     assert statuses["model_registry"].counters["production_loads"] == 6
 

@@ -287,8 +287,12 @@ class Ensemble:
             weight_changes=weighting.changes,
         )
         self._report(abstentions)
-        if served and self._handle is not None:
-            self._handle.count("batch_votes_served", served)
+        if self._handle is not None:
+            if served:
+                self._handle.count("batch_votes_served", served)
+            if len({v.weight for v in weighted}) > 1:
+                # evidence that the learned weights reach the vote (equal weights never count)
+                self._handle.count("votes_weighted_unequally")
         return EnsembleDecision(signal, tuple(abstentions), reason)
 
     def _report(self, abstentions: list[Abstention]) -> None:
