@@ -57,6 +57,7 @@ from quantum_trader.strategy.selector import (
 from quantum_trader.strategy.sizing import FixedFractionalSizer, PositionSizer
 from quantum_trader.strategy.strategies import default_strategies
 
+
 def _fixed(strategy: str) -> Callable[[Settings, ModuleHandle | None], StrategySelector]:
     return lambda _settings, handle: FixedSelector(strategy, handle)
 
