@@ -114,8 +114,15 @@ def test_all_four_models_trade_through_every_module(env: Path) -> None:
     assert len(report) > 10_000
     for shown in ("risk_decisions", "strategies_chosen", "regimes_at_end", "risk_mode"):
         assert shown in report
+    # what a trader reads: titled by what produced it, against buy and hold, month by month,
+    # per strategy, the risk states over time; written as UTF-8 text, not escapes
+    assert f"<title>run report — {result.run_id}</title>" in report
+    for shown in ("buy and hold", "Underwater", "Monthly returns", "Per-strategy attribution"):
+        assert shown in report
+    assert "Risk-state timeline" in report and "\\u2192" not in report and "→" in report
     summary = json.loads(Path(result.outputs["summary"]).read_text())
     assert summary["decisions"] == result.summary["decisions"] > 0
+    assert summary["risk_timeline"][0][2] == "ACTIVE"  # the first decision's trading state
     with rt.db.connect() as conn:
         orders = conn.execute(select(exec_orders.c.client_order_id)).fetchall()
     assert len(orders) >= result.summary["orders_sent"]

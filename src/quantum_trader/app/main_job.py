@@ -144,6 +144,8 @@ def run_main_job(
     if write_report:
         stage("writing metrics, trades and the HTML report (worker process)")
         frames = _with_live(run.data.frames, live.candles if live is not None else [])
+        # a window is a backtest's (``backtest --strategy ai``); the report's title says so
+        summary["produced_by"] = "backtest" if window is not None else "run"
         outputs = write_outputs_in_worker(
             result, frames, settings.home / "runs" / run.rt.run_id, summary
         )

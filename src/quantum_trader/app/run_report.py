@@ -63,6 +63,7 @@ def run_summary(
         "regimes_at_end": dict(stats.last_regimes),
         "risk_mode": risk_mode,
         "trading_state": trading_state,
+        "risk_timeline": [list(change) for change in stats.risk_timeline],
     }
     if result is not None:
         summary["metrics"] = result.metrics.to_dict()
@@ -81,9 +82,17 @@ def _write_outputs(
     # the decision path's story, under the equity and candle charts
     section = ReportSection(
         f"Run {summary.get('run_id')}: decision path",
-        [(k, json.dumps(summary.get(k), default=str)) for k in REPORT_KEYS],
+        [(k, json.dumps(summary.get(k), default=str, ensure_ascii=False)) for k in REPORT_KEYS],
     )
-    return write_outputs(result, frames, out_dir, sections=[section])
+    timeline = [(int(t), str(m), str(s)) for t, m, s in summary.get("risk_timeline", [])]
+    return write_outputs(
+        result,
+        frames,
+        out_dir,
+        kind=str(summary.get("produced_by", "run")),
+        sections=[section],
+        risk_timeline=timeline,
+    )
 
 
 def write_outputs_in_worker(
@@ -101,5 +110,8 @@ def write_outputs_in_worker(
     summary["report"] = str(outputs["report"])
     outputs["summary"] = outputs["report"].with_name("summary.json")
     summary["outputs"] = {k: str(v) for k, v in outputs.items()}
-    outputs["summary"].write_text(json.dumps(summary, indent=2, sort_keys=True, default=str))
+    outputs["summary"].write_text(
+        json.dumps(summary, indent=2, sort_keys=True, default=str, ensure_ascii=False),
+        encoding="utf-8",
+    )
     return outputs

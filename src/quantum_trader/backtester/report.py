@@ -1,9 +1,11 @@
-"""Backtest outputs: metrics JSON, a trades CSV, and a self-contained Plotly HTML report.
+"""Replay outputs: metrics JSON, a trades CSV, and a self-contained Plotly HTML report.
 
-The report shows equity and drawdown, and per symbol the candles with entries (triangles) and
-exits (crosses). Long candle series are merged into at most ``max_candles`` display candles per
-symbol (OHLC of consecutive groups), so a 140k-candle replay still opens in a browser; the
-markers keep their exact times and prices.
+The report (of ``run`` and ``backtest``; its title says which) shows the equity against equal-
+weight buy and hold of the same symbols, the underwater (drawdown) curve, the risk-state
+timeline, per symbol the candles with entries (triangles) and exits (crosses), then monthly
+returns and per-strategy attribution (``report_parts.py``). Long candle series are merged into
+at most ``max_candles`` display candles per symbol (OHLC of consecutive groups), so a
+140k-candle replay still opens in a browser; the markers keep their exact times and prices.
 """
 
 from __future__ import annotations
@@ -20,6 +22,19 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from quantum_trader.backtester.report_parts import (
+    STATE_ORDER,
+    add_candles,
+    attribution,
+    attribution_table,
+    buy_and_hold,
+    document,
+    monthly_returns,
+    monthly_table,
+    risk_timeline_trace,
+    underwater,
+    utc,
+)
 from quantum_trader.engine.session import SessionResult
 
 
@@ -45,10 +60,14 @@ def write_outputs(
     frames: Mapping[str, pd.DataFrame],
     out_dir: Path,
     *,
+    kind: str = "backtest",
     max_candles: int = 3000,
     sections: Sequence[ReportSection] = (),
+    risk_timeline: Sequence[tuple[int, str, str]] = (),
 ) -> dict[str, Path]:
-    """``metrics.json``, ``trades.csv`` and ``report.html`` (the charts, then ``sections``)."""
+    """``metrics.json``, ``trades.csv`` and ``report.html`` (the charts, the monthly returns
+    and attribution tables, then ``sections``). ``kind`` (``run`` or ``backtest``) titles the
+    report; ``risk_timeline``: (time, risk mode, trading state) at each change."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {
         "metrics": out_dir / "metrics.json",
@@ -64,15 +83,15 @@ def write_outputs(
     }
     paths["metrics"].write_text(json.dumps(payload, indent=2, sort_keys=True))
     write_trades_csv(result, paths["trades"])
-    figure = build_figure(result, frames, max_candles=max_candles)
+    figure = build_figure(result, frames, max_candles=max_candles, risk_timeline=risk_timeline)
     charts = figure.to_html(include_plotlyjs=True, full_html=False)
-    tables = "".join(section.to_html() for section in sections)
-    paths["report"].write_text(
-        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
-        f"<title>{html.escape(result.run_id)}</title></head>"
-        f"<body>{charts}{tables}</body></html>",
-        encoding="utf-8",
+    tables = (
+        monthly_table(monthly_returns(result.equity_times, result.equity_values))
+        + attribution_table(attribution(result.trades))
+        + "".join(section.to_html() for section in sections)
     )
+    title = f"{kind} report — {result.run_id}"
+    paths["report"].write_text(document(title, charts + tables), encoding="utf-8")
     return paths
 
 
@@ -115,42 +134,42 @@ def write_trades_csv(result: SessionResult, path: Path) -> None:
             )
 
 
-def _display_candles(frame: pd.DataFrame, max_candles: int) -> pd.DataFrame:
-    n = len(frame)
-    if n <= max_candles:
-        return frame
-    group = np.arange(n) // int(np.ceil(n / max_candles))
-    return frame.groupby(group).agg(
-        open_time=("open_time", "first"),
-        open=("open", "first"),
-        high=("high", "max"),
-        low=("low", "min"),
-        close=("close", "last"),
-    )
-
-
 def build_figure(
-    result: SessionResult, frames: Mapping[str, pd.DataFrame], *, max_candles: int = 3000
+    result: SessionResult,
+    frames: Mapping[str, pd.DataFrame],
+    *,
+    max_candles: int = 3000,
+    risk_timeline: Sequence[tuple[int, str, str]] = (),
 ) -> go.Figure:
     symbols = sorted(frames)
-    rows = 2 + len(symbols)
+    rows = 3 + len(symbols)
     fig = make_subplots(
         rows=rows,
         cols=1,
         shared_xaxes=False,
-        vertical_spacing=0.04,
-        subplot_titles=["Equity (USDT)", "Drawdown"]
+        vertical_spacing=0.03,
+        subplot_titles=[
+            "Equity against equal-weight buy and hold (USDT; buy and hold before costs)",
+            "Underwater: drawdown from the running peak",
+            "Risk-state timeline (trading state; risk mode dotted)",
+        ]
         + [f"{s} candles, entries and exits" for s in symbols],
-        row_heights=[0.25, 0.12] + [0.63 / max(len(symbols), 1)] * len(symbols),
+        row_heights=[0.22, 0.1, 0.08] + [0.6 / max(len(symbols), 1)] * len(symbols),
     )
-    times = pd.to_datetime(np.asarray(result.equity_times, dtype=np.int64), unit="ms", utc=True)
+    times = utc(result.equity_times)
     equity = np.asarray(result.equity_values, dtype=np.float64)
-    peak = np.maximum.accumulate(equity) if len(equity) else equity
-    fig.add_trace(go.Scatter(x=times, y=equity, name="equity", line={"width": 1}), row=1, col=1)
+    fig.add_trace(go.Scatter(x=times, y=equity, name="equity", line={"width": 1.5}), row=1, col=1)
+    if len(equity):
+        hold = buy_and_hold(frames, result.equity_times, float(equity[0]))
+        fig.add_trace(
+            go.Scatter(x=times, y=hold, name="buy and hold", line={"width": 1, "color": "grey"}),
+            row=1,
+            col=1,
+        )
     fig.add_trace(
         go.Scatter(
             x=times,
-            y=(equity - peak) / peak if len(equity) else equity,
+            y=underwater(equity),
             name="drawdown",
             fill="tozeroy",
             line={"width": 1, "color": "firebrick"},
@@ -158,50 +177,16 @@ def build_figure(
         row=2,
         col=1,
     )
-    for i, symbol in enumerate(symbols, start=3):
-        shown = _display_candles(frames[symbol], max_candles)
-        fig.add_trace(
-            go.Candlestick(
-                x=pd.to_datetime(shown["open_time"], unit="ms", utc=True),
-                open=shown["open"],
-                high=shown["high"],
-                low=shown["low"],
-                close=shown["close"],
-                name=symbol,
-                showlegend=False,
-            ),
-            row=i,
-            col=1,
-        )
+    end = int(result.equity_times[-1]) if result.equity_times else 0
+    for trace in risk_timeline_trace(risk_timeline, end):
+        fig.add_trace(trace, row=3, col=1)
+    states = [s for s in STATE_ORDER if s in {state for _, _, state in risk_timeline}]
+    modes = sorted({mode for _, mode, _ in risk_timeline})
+    fig.update_yaxes(
+        type="category", categoryorder="array", categoryarray=modes + states, row=3, col=1
+    )
+    for i, symbol in enumerate(symbols, start=4):
         trades = [t for t in result.trades if t.symbol == symbol]
-        for side, colour, symbol_name in (
-            ("BUY", "green", "triangle-up"),
-            ("SELL", "red", "triangle-down"),
-        ):
-            chosen = [t for t in trades if t.side.value == side]
-            fig.add_trace(
-                go.Scatter(
-                    x=pd.to_datetime([t.entry_time for t in chosen], unit="ms", utc=True),
-                    y=[t.entry_price for t in chosen],
-                    mode="markers",
-                    marker={"symbol": symbol_name, "color": colour, "size": 9},
-                    name=f"{symbol} {'long' if side == 'BUY' else 'short'} entry",
-                ),
-                row=i,
-                col=1,
-            )
-        fig.add_trace(
-            go.Scatter(
-                x=pd.to_datetime([t.exit_time for t in trades], unit="ms", utc=True),
-                y=[t.exit_price for t in trades],
-                mode="markers",
-                marker={"symbol": "x", "color": "black", "size": 7},
-                name=f"{symbol} exit",
-                text=[f"{t.exit_reason} net {t.net_pnl:.2f}" for t in trades],
-            ),
-            row=i,
-            col=1,
-        )
-        fig.update_xaxes(rangeslider_visible=False, row=i, col=1)
-    fig.update_layout(height=500 + 450 * len(symbols), title=f"Backtest {result.run_id}")
+        add_candles(fig, i, symbol, frames[symbol], trades, max_candles)
+    fig.update_layout(height=650 + 450 * len(symbols), title=f"{result.run_id}")
     return fig

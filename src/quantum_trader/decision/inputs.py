@@ -74,3 +74,12 @@ class PipelineStats:
     #: entries the cost gate refused: their expected edge did not pay for the trade
     cost_rejections: int = 0
     last_regimes: dict[str, str] = field(default_factory=dict)
+    #: (decision time, risk mode, trading state) at the start and at each change of either:
+    #: the report's risk-state timeline
+    risk_timeline: list[tuple[int, str, str]] = field(default_factory=list)
+
+    def note_risk(self, time: int, risk_mode: str, trading_state: str) -> None:
+        """Record the risk mode and trading state a decision saw, if they changed."""
+        last = self.risk_timeline[-1] if self.risk_timeline else None
+        if last is None or last[1:] != (risk_mode, trading_state):
+            self.risk_timeline.append((time, risk_mode, trading_state))

@@ -341,6 +341,7 @@ class DecisionPipeline:
         if market is None:
             return
         policy = parts.policy.current()
+        self.stats.note_risk(market.time, policy.risk_mode.value, parts.risk.state.value)
         choice = self._select(symbol, market, signal, policy, parts)
         intent = self._intend(symbol, sym, choice, signal, market, policy, parts, context)
         if intent is None:
