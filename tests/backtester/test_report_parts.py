@@ -50,9 +50,7 @@ def _trade(strategy: str, pnl: float, fees: float) -> Trade:
 
 
 def test_attribution_sums_each_strategys_trades() -> None:
-    rows = attribution(
-        [_trade("A", 10.0, 1.0), _trade("B", -5.0, 1.0), _trade("A", -2.0, 1.0)]
-    )
+    rows = attribution([_trade("A", 10.0, 1.0), _trade("B", -5.0, 1.0), _trade("A", -2.0, 1.0)])
     assert [r.strategy for r in rows] == ["A", "B"]  # largest net first
     a = rows[0]
     assert (a.trades, a.wins, a.gross_pnl, a.costs, a.net_pnl) == (2, 1, 8.0, 2.0, 6.0)
