@@ -20,6 +20,7 @@ from quantum_trader.app.cli import models as models_cli
 from quantum_trader.app.cli import paper as paper_cli
 from quantum_trader.app.cli import risk as risk_cli
 from quantum_trader.app.cli import train as train_cli
+from quantum_trader.app.cli import trials as trials_cli
 from quantum_trader.app.cli.render import console, status_table, statuses_json
 from quantum_trader.app.storage import open_settings_database, preflight
 from quantum_trader.config.settings import load_settings, redacted
@@ -39,6 +40,7 @@ app.add_typer(evaluate_cli.app, name="evaluate")
 app.add_typer(backtest_cli.app)
 app.add_typer(train_cli.app)
 app.add_typer(paper_cli.app)
+app.add_typer(trials_cli.app, name="trials", help="The trial ledger: what was tried, on what.")
 app.add_typer(risk_cli.app, name="risk", help="Risk engine: kill switch, trading state, decisions.")
 app.add_typer(
     data_cli.app, name="data", help="The local candle store: import, download, list, validate."
