@@ -238,26 +238,39 @@ def dsr_inputs(trials: Sequence[Trial]) -> tuple[int, float]:
     return len(sharpes), (variance(sharpes) if len(sharpes) >= 2 else 0.0)
 
 
-def per_candle_sharpe(equity: Sequence[float] | np.ndarray[Any, Any]) -> float | None:
-    """Mean over standard deviation (ddof=1) of the returns from one equity point to the next:
-    the trial's Sharpe ratio per candle, risk-free rate 0. None with fewer than two returns or
-    returns without variation. An account that reached zero equity ends its returns there
-    (-100 %); nothing after it is a return.
+def candle_returns(equity: Sequence[float] | np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """The returns from one equity point to the next. An account that reached zero equity ends
+    its returns there (the -100 % into zero is the last one; nothing after it is a return).
 
-    >>> round(per_candle_sharpe([100.0, 101.0, 100.0, 102.0]) or 0.0, 4)
-    0.4402
-    >>> per_candle_sharpe([100.0, 100.0, 100.0]) is None
-    True
+    >>> candle_returns([100.0, 110.0, 99.0]).round(4).tolist()
+    [0.1, -0.1]
+    >>> candle_returns([100.0, 50.0, 0.0, 0.0]).tolist()
+    [-0.5, -1.0]
     """
     values = np.asarray(equity, dtype=np.float64)
     if values.ndim != 1 or not np.all(np.isfinite(values)):
         raise ValueError("equity: must be a 1-d sequence of finite numbers")
     gone = np.flatnonzero(values <= 0.0)
     if len(gone):
-        values = values[: gone[0] + 1]  # the return into zero is the last one
-    if len(values) < 3:
+        values = values[: gone[0] + 1]
+    if len(values) < 2:
+        return np.zeros(0)
+    returns: np.ndarray[Any, Any] = values[1:] / values[:-1] - 1.0
+    return returns
+
+
+def per_candle_sharpe(equity: Sequence[float] | np.ndarray[Any, Any]) -> float | None:
+    """Mean over standard deviation (ddof=1) of :func:`candle_returns`: the trial's Sharpe ratio
+    per candle, risk-free rate 0. None with fewer than two returns or returns without variation.
+
+    >>> round(per_candle_sharpe([100.0, 101.0, 100.0, 102.0]) or 0.0, 4)
+    0.4402
+    >>> per_candle_sharpe([100.0, 100.0, 100.0]) is None
+    True
+    """
+    returns = candle_returns(equity)
+    if len(returns) < 2:
         return None
-    returns = values[1:] / values[:-1] - 1.0
     sd = float(np.std(returns, ddof=1))
     if not sd > 0.0:
         return None
