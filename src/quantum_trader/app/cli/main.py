@@ -111,6 +111,7 @@ def run(
     QT_OFFLINE or --synthetic) live closed candles until Ctrl-C; report."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from quantum_trader.adapters.sql.trials import SqlTrialLedger
     from quantum_trader.app.cli.render import metrics_table, summary_table
     from quantum_trader.app.main_job import run_main_job
     from quantum_trader.app.runtime import new_run_id, record_interrupted
@@ -141,6 +142,7 @@ def run(
                 on_stage=lambda text: progress.update(task, description=text),
                 on_start=lambda n: progress.update(task, total=n, completed=0),
                 on_progress=lambda n: progress.advance(task, n),
+                ledger=SqlTrialLedger(open_settings_database(settings)),
             )
     except KeyboardInterrupt:  # before the live phase (which ends on Ctrl-C by itself)
         record_interrupted(settings, run_id)
@@ -159,6 +161,8 @@ def run(
     if result.metrics is not None:
         console.print(metrics_table(result.metrics.to_dict()))
     console.print(f"report: [bold]{result.outputs.get('report')}[/]")
+    if result.trial_id is not None:
+        console.print(f"trial #{result.trial_id} recorded (quantum-trader trials list)")
     console.print(status_table(result.runtime.status.snapshot()))
 
 
