@@ -54,6 +54,9 @@ def test_synthetic_run_is_labelled_and_status_shows_modules(
     assert modules["bus_and_policy"]["counters"]["events_published"] > 0
     table = runner.invoke(app, ["status"])
     assert "market_data" in table.output and "ACTIVE" in table.output
+    # a generated market is no trial of the configuration: the ledger stays empty
+    trials = runner.invoke(app, ["trials", "list"])
+    assert trials.exit_code == 0 and "No trials recorded" in trials.output
 
 
 def test_run_on_real_data_replays_the_configured_days(
@@ -67,6 +70,15 @@ def test_run_on_real_data_replays_the_configured_days(
     assert "2024-06-16T13:00:00Z" in result.output  # the last closed candle of the shared data
     modules = {m["name"]: m for m in json.loads(runner.invoke(app, ["status", "--json"]).output)}
     assert modules["market_data"]["counters"]["candles_processed"] == 72
+    # the replay is a backtest trial of the system's configuration, over the replayed window
+    assert "trial #1 recorded" in result.output
+    listed = runner.invoke(app, ["trials", "list"], terminal_width=250)
+    assert listed.exit_code == 0, listed.output
+    (row,) = [line for line in listed.output.splitlines() if "│ system" in line]
+    cells = [c.strip() for c in row.split("│")[1:-1]]
+    assert cells[2:4] == ["backtest", "system"] and cells[6:8] == ["BTCUSDT", "1h"]
+    # the 72 replayed candles, up to the last close; 72 equity points give 71 returns
+    assert cells[8] == "2024-06-13 13:00 → 2024-06-16 13:00" and cells[10] == "71"
 
 
 def test_config_show_redacts(monkeypatch: pytest.MonkeyPatch) -> None:

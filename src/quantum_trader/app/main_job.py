@@ -28,6 +28,7 @@ from quantum_trader.adapters.artifacts import LocalArtifactStore
 from quantum_trader.adapters.candle_store.store import CandleStore
 from quantum_trader.adapters.sql.registry_repository import SqlRegistryRepository
 from quantum_trader.adapters.sql.repository_execution import SqlExecutionStore
+from quantum_trader.app.backtest_trials import backtest_trial, settings_config
 from quantum_trader.app.compose import PipelineComposer, labels, register_decision_modules
 from quantum_trader.app.data_sources import ReplayData, load_replay_data
 from quantum_trader.app.datasets import funding_rates, shift_references, training_datasets
@@ -51,6 +52,7 @@ from quantum_trader.engine.engine import Bar
 from quantum_trader.engine.live_phase import LiveCandleSink, LivePhase, LiveReport, OnProgress
 from quantum_trader.engine.metrics import Metrics
 from quantum_trader.engine.session import SessionConfig, SessionResult, TradingSession
+from quantum_trader.evaluation.ledger import TrialLedger
 from quantum_trader.execution.simulated.exchange import ExchangeConfig
 from quantum_trader.execution.simulated.fees import FeeSchedule
 from quantum_trader.execution.simulated.funding import FundingConfig
@@ -84,6 +86,7 @@ class RunResult:
     latencies_ns: tuple[int, ...] = ()  # per decision, when asked for
     replay_seconds: float = 0.0
     session: SessionResult | None = None  # equity curve, trades and fills of the replay
+    trial_id: int | None = None  # the replay's trial in the ledger, when recorded
 
 
 @dataclass(slots=True)
@@ -115,13 +118,16 @@ def run_main_job(
     window: tuple[int, int] | None = None,
     embargo_candles: int = 0,
     write_report: bool = True,
+    ledger: TrialLedger | None = None,
 ) -> RunResult:
     """Train what is missing, replay the last ``replay_days`` through the pipeline, go on live
     unless offline (``connection``: the exchange, wall clock and sleep; ccxt and the system's by
     default), report. With ``window`` = [start, end) (epoch ms) it replays the candles opening
     in it instead and never goes live (``backtest --strategy ai``, ``evaluate --system``).
     ``embargo_candles``: the models are trained without the last candles before the replay
-    (the indicators still warm up on them); ``write_report=False`` skips the files."""
+    (the indicators still warm up on them); ``write_report=False`` skips the files. With
+    ``ledger`` the replay is recorded there as a ``backtest`` trial named ``system`` (not a
+    synthetic market's: a generated market says nothing of a configuration's chances)."""
     stage = on_stage or (lambda _text: None)
     single_threaded_blas()  # the serving process's small products (shift_stats.py says why)
     connection = connection or LiveConnection()
@@ -149,6 +155,18 @@ def run_main_job(
         outputs = write_outputs_in_worker(
             result, frames, settings.home / "runs" / run.rt.run_id, summary
         )
+    trial_id = None
+    if ledger is not None and not run.data.synthetic:
+        trial = backtest_trial(
+            result,
+            name="system",
+            config=settings_config(settings),
+            symbols=list(run.data.frames),
+            timeframe=settings.timeframe,
+            seed=settings.seed,
+            parent=run.rt.run_id,
+        )
+        trial_id = None if trial is None else ledger.record(trial)
     return RunResult(
         run.rt.run_id,
         run.data.origin,
@@ -162,6 +180,7 @@ def run_main_job(
         latencies_ns=tuple(pipeline.latencies_ns or ()),
         replay_seconds=seconds,
         session=result,
+        trial_id=trial_id,
     )
 
 

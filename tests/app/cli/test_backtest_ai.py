@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from quantum_trader.adapters.sql.database import open_database
 from quantum_trader.adapters.sql.registry_repository import SqlRegistryRepository
 from quantum_trader.adapters.sql.tables_execution import exec_orders
+from quantum_trader.adapters.sql.trials import SqlTrialLedger
 from quantum_trader.app.cli.backtest import app
 from quantum_trader.clock import SimulatedClock
 from quantum_trader.domain.time import from_datetime
@@ -61,6 +62,13 @@ def test_an_ai_backtest_runs_the_decision_path_on_models_trained_before_it(
     # the home's own registry was never touched: a backtest cannot promote anything
     main = open_database(f"sqlite:///{tmp_path / 'home' / 'quantum_trader.sqlite'}")
     assert ModelRegistry(SqlRegistryRepository(main), SimulatedClock(0)).versions() == []
+    # its trial is in the home's ledger (which counts every trial made from it), not its own
+    (trial,) = SqlTrialLedger(main).trials()
+    assert (trial.kind, trial.name, trial.seed) == ("backtest", "system", 7)
+    end_ms = from_datetime(datetime.fromisoformat(END + "T00:00+00:00"))
+    assert (trial.data_start, trial.data_end) == (start_ms, end_ms)
+    assert trial.periods == 3 * 24 - 1 and trial.parent == summary["run_id"]
+    assert SqlTrialLedger(db).trials() == []
 
 
 def test_an_ai_backtest_needs_its_window() -> None:

@@ -25,10 +25,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from quantum_trader.adapters.sql.repository_execution import SqlExecutionStore
+from quantum_trader.adapters.sql.trials import SqlTrialLedger
+from quantum_trader.app.backtest_trials import backtest_trial
 from quantum_trader.app.cli.backtest_ai import run_ai_backtest
 from quantum_trader.app.cli.render import metrics_table
 from quantum_trader.app.market_data import open_market_data
-from quantum_trader.app.storage import open_checked_database
+from quantum_trader.app.storage import open_checked_database, open_settings_database
 from quantum_trader.backtester.report import write_outputs
 from quantum_trader.backtester.strategies import SmaCross, SmaCrossConfig
 from quantum_trader.config import load_settings
@@ -117,7 +119,8 @@ def backtest(
             console.print(metrics_table(ran.metrics.to_dict()))
         console.print(f"report: {ran.outputs['report']}")
         return
-    market = open_market_data(load_settings(), timeframe, data_dir or default_data_dir())
+    settings = load_settings()
+    market = open_market_data(settings, timeframe, data_dir or default_data_dir())
     frames = {s: market.candles(s, _parse_day(start), _parse_day(end)) for s in symbols}
     specs = {s: spec_for(s, f["close"].head(2000).tolist()) for s, f in frames.items()}
     sizes = tuple(
@@ -156,6 +159,31 @@ def backtest(
     print_metrics(console, result)
     console.print(f"report: {paths['report']}")
     console.print(f"metrics: {paths['metrics']}  trades: {paths['trades']}")
+    trial = backtest_trial(
+        result,
+        name="sma_cross",
+        config={
+            "strategy": "sma_cross",
+            "fast": fast,
+            "slow": slow,
+            "notional": notional,
+            "leverage": leverage,
+            "initial_balance": balance,
+            "maker_fee": maker_fee,
+            "taker_fee": taker_fee,
+            "slippage_bps": slippage_bps,
+            "funding": not no_funding,
+            "liquidation": not no_liquidation,
+            "default_funding_rate": funding_rate,
+        },
+        symbols=list(frames),
+        timeframe=timeframe,
+        seed=seed,
+        parent=result.run_id,
+    )
+    if trial is not None:  # into the home's database, whatever --db holds the checkpoints
+        trial_id = SqlTrialLedger(open_settings_database(settings)).record(trial)
+        console.print(f"trial #{trial_id} recorded (quantum-trader trials list)")
 
 
 def print_metrics(console: Console, result: SessionResult) -> None:

@@ -19,8 +19,10 @@ from typing import Any
 
 from rich.console import Console
 
+from quantum_trader.adapters.sql.trials import SqlTrialLedger
 from quantum_trader.app.main_job import RunResult, run_main_job
-from quantum_trader.config.settings import Settings, load_settings
+from quantum_trader.app.storage import open_settings_database
+from quantum_trader.config.settings import Settings, load_settings, load_storage_settings
 from quantum_trader.domain.errors import ConfigError
 from quantum_trader.domain.time import fmt
 
@@ -71,7 +73,15 @@ def run_ai_backtest(
         f"models trained on the {settings.train_days} days before, kept in "
         f"{Path(settings.effective_artifacts_dir).parent}"
     )
+    # the trial goes into the home's ledger, not this backtest's own database: the ledger counts
+    # every trial made from this home
+    ledger = SqlTrialLedger(open_settings_database(load_storage_settings()))
     result = run_main_job(
-        settings, window=(start, end), on_stage=lambda text: console.print(f"  {text}")
+        settings,
+        window=(start, end),
+        on_stage=lambda text: console.print(f"  {text}"),
+        ledger=ledger,
     )
+    if result.trial_id is not None:
+        console.print(f"trial #{result.trial_id} recorded (quantum-trader trials list)")
     return result

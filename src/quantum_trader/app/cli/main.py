@@ -20,6 +20,7 @@ from quantum_trader.app.cli import models as models_cli
 from quantum_trader.app.cli import paper as paper_cli
 from quantum_trader.app.cli import risk as risk_cli
 from quantum_trader.app.cli import train as train_cli
+from quantum_trader.app.cli import trials as trials_cli
 from quantum_trader.app.cli.render import console, status_table, statuses_json
 from quantum_trader.app.storage import open_settings_database, preflight
 from quantum_trader.config.settings import load_settings, redacted
@@ -39,6 +40,7 @@ app.add_typer(evaluate_cli.app, name="evaluate")
 app.add_typer(backtest_cli.app)
 app.add_typer(train_cli.app)
 app.add_typer(paper_cli.app)
+app.add_typer(trials_cli.app, name="trials", help="The trial ledger: what was tried, on what.")
 app.add_typer(risk_cli.app, name="risk", help="Risk engine: kill switch, trading state, decisions.")
 app.add_typer(
     data_cli.app, name="data", help="The local candle store: import, download, list, validate."
@@ -109,6 +111,7 @@ def run(
     QT_OFFLINE or --synthetic) live closed candles until Ctrl-C; report."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from quantum_trader.adapters.sql.trials import SqlTrialLedger
     from quantum_trader.app.cli.render import metrics_table, summary_table
     from quantum_trader.app.main_job import run_main_job
     from quantum_trader.app.runtime import new_run_id, record_interrupted
@@ -139,6 +142,7 @@ def run(
                 on_stage=lambda text: progress.update(task, description=text),
                 on_start=lambda n: progress.update(task, total=n, completed=0),
                 on_progress=lambda n: progress.advance(task, n),
+                ledger=SqlTrialLedger(open_settings_database(settings)),
             )
     except KeyboardInterrupt:  # before the live phase (which ends on Ctrl-C by itself)
         record_interrupted(settings, run_id)
@@ -157,6 +161,8 @@ def run(
     if result.metrics is not None:
         console.print(metrics_table(result.metrics.to_dict()))
     console.print(f"report: [bold]{result.outputs.get('report')}[/]")
+    if result.trial_id is not None:
+        console.print(f"trial #{result.trial_id} recorded (quantum-trader trials list)")
     console.print(status_table(result.runtime.status.snapshot()))
 
 
