@@ -46,7 +46,8 @@ def periods_per_year(timeframe: str) -> float:
     return DAYS_PER_YEAR * MS_PER_DAY / timeframe_ms(timeframe)
 
 
-def _finite_1d(values: npt.ArrayLike, what: str) -> FloatArray:
+def finite_series(values: npt.ArrayLike, what: str) -> FloatArray:
+    """``values`` as a 1-D float array, refusing NaN and ±inf (named by ``what`` and index)."""
     arr = np.asarray(values, dtype=np.float64)
     if arr.ndim != 1:
         raise ValueError(f"{what}: expected a 1-D series, got shape {arr.shape}")
@@ -62,7 +63,7 @@ def bar_returns(equity: npt.ArrayLike) -> FloatArray:
     >>> bar_returns([100.0, 110.0, 99.0]).round(4).tolist()
     [0.1, -0.1]
     """
-    e = _finite_1d(equity, "equity")
+    e = finite_series(equity, "equity")
     low = np.flatnonzero(e <= 0)
     if len(low):
         raise ValueError(
@@ -92,7 +93,7 @@ def sharpe_ratio(returns: npt.ArrayLike, periods_per_year: float) -> float:
     >>> round(sharpe_ratio([0.01, -0.01, 0.02], 365.0), 4)
     8.3381
     """
-    r = _finite_1d(returns, "returns")
+    r = finite_series(returns, "returns")
     if len(r) < 2:
         return math.nan
     return _ratio(float(np.mean(r)), _dispersion(r)) * math.sqrt(periods_per_year)
@@ -104,7 +105,7 @@ def downside_deviation(returns: npt.ArrayLike, periods_per_year: float) -> float
     >>> round(downside_deviation([0.02, -0.01, 0.0, -0.03], 1.0), 6)
     0.015811
     """
-    r = _finite_1d(returns, "returns")
+    r = finite_series(returns, "returns")
     if len(r) < 1:
         return math.nan
     below = np.minimum(r, 0.0)
@@ -117,7 +118,7 @@ def sortino_ratio(returns: npt.ArrayLike, periods_per_year: float) -> float:
     >>> round(sortino_ratio([0.02, -0.01, 0.0, -0.03], 1.0), 4)
     -0.3162
     """
-    r = _finite_1d(returns, "returns")
+    r = finite_series(returns, "returns")
     if len(r) < 2:
         return math.nan
     annual_mean = float(np.mean(r)) * periods_per_year
@@ -132,7 +133,7 @@ def max_drawdown(equity: npt.ArrayLike) -> float:
     >>> max_drawdown([100.0, 120.0, 90.0, 130.0, 117.0])
     0.25
     """
-    e = _finite_1d(equity, "equity")
+    e = finite_series(equity, "equity")
     if len(e) == 0:
         return math.nan
     if e[0] <= 0:
@@ -147,7 +148,7 @@ def equity_from_returns(returns: npt.ArrayLike, start: float = 1.0) -> FloatArra
     >>> equity_from_returns([0.1, -0.5]).round(4).tolist()
     [1.0, 1.1, 0.55]
     """
-    r = _finite_1d(returns, "returns")
+    r = finite_series(returns, "returns")
     return np.concatenate(([start], start * np.cumprod(1.0 + r)))
 
 
@@ -157,7 +158,7 @@ def annual_return(returns: npt.ArrayLike, periods_per_year: float) -> float:
     >>> round(annual_return([0.01] * 12, 12.0), 6)
     0.126825
     """
-    r = _finite_1d(returns, "returns")
+    r = finite_series(returns, "returns")
     if len(r) < 1:
         return math.nan
     growth = np.prod(1.0 + r)
@@ -179,7 +180,7 @@ def calmar_ratio(returns: npt.ArrayLike, periods_per_year: float) -> float:
     >>> round(calmar_ratio([0.1, -0.2, 0.15], 3.0), 6)
     0.06
     """
-    r = _finite_1d(returns, "returns")
+    r = finite_series(returns, "returns")
     return _calmar(annual_return(r, periods_per_year), max_drawdown(equity_from_returns(r)))
 
 
@@ -190,7 +191,7 @@ def profit_factor(trade_pnls: Sequence[float]) -> float:
     >>> profit_factor([30.0, -10.0, 0.0, -5.0])
     2.0
     """
-    p = _finite_1d(list(trade_pnls), "trade PnLs")
+    p = finite_series(list(trade_pnls), "trade PnLs")
     wins = float(p[p > 0].sum())
     losses = -float(p[p < 0].sum())
     if losses > 0:
@@ -204,7 +205,7 @@ def win_rate(trade_pnls: Sequence[float]) -> float:
     >>> win_rate([30.0, -10.0, 0.0, 5.0])
     0.5
     """
-    p = _finite_1d(list(trade_pnls), "trade PnLs")
+    p = finite_series(list(trade_pnls), "trade PnLs")
     return float(np.count_nonzero(p > 0) / len(p)) if len(p) else math.nan
 
 
@@ -258,7 +259,7 @@ def performance(
 ) -> Performance:
     """All figures of an equity curve (one point per bar of ``timeframe``, positive) and the
     net and gross PnL of each closed trade (the same trades, in the same order)."""
-    e = _finite_1d(equity, "equity")
+    e = finite_series(equity, "equity")
     if len(e) == 0:
         raise ValueError("equity: empty curve; a run has at least its starting point")
     if len(trade_net_pnls) != len(trade_gross_pnls):
@@ -274,7 +275,7 @@ def performance(
     r = bar_returns(e)
     annual = annual_return(r, ppy)
     drawdown = max_drawdown(e)
-    gross = _finite_1d(list(trade_gross_pnls), "gross trade PnLs")
+    gross = finite_series(list(trade_gross_pnls), "gross trade PnLs")
     return Performance(
         net_return=float(e[-1] / e[0] - 1.0),
         annual_return=annual,
