@@ -1,15 +1,21 @@
 """Performance metrics, computed from the simulated trades and equity curve (never estimated).
 
-Conventions (also in docs/execution.md):
+Each figure that ``performance/metrics.py`` defines is computed there (one place, golden-tested
+against empyrical-reloaded); this module adds what needs the run itself: times, trades,
+liquidations. Conventions (also in docs/execution.md):
 
-* Returns for Sharpe and Sortino are daily: the equity at the last point of each UTC day,
-  relative to the previous day's; annualised with √365 (crypto trades every day); risk-free 0.
-  Sortino divides the mean by the downside deviation √(mean(min(r, 0)²)) over all days.
+* Returns for Sharpe and Sortino are per bar: the equity at each candle close relative to the
+  previous close, annualised with the bars of the run's timeframe in a 365-day year
+  (``periods_per_year``: 8,760 for 1h, 35,040 for 15m; crypto trades every day); risk-free 0.
+  Sharpe uses the sample standard deviation (ddof=1); Sortino divides the annualised mean by
+  the annualised downside deviation √(mean(min(r, 0)²)) over all bars. Under two returns
+  they are NaN, and so they are when equity reaches 0 or below (returns stop being defined).
 * CAGR uses the calendar span of the equity curve in 365.25-day years.
 * Max drawdown is the largest fall from a running peak, as a fraction of that peak; its
   duration is the longest time from a peak until equity regained it (or the end of the data).
 * Exposure is the fraction of equity points (candle close times) with any open position.
-* Win rate, average trade and profit factor use each trade's net PnL (after fees and funding).
+* Win rate, average trade and profit factor use each trade's net PnL (after fees and funding);
+  a trade at exactly 0 is not a win.
 """
 
 from __future__ import annotations
@@ -23,8 +29,15 @@ import numpy as np
 
 from quantum_trader.domain.positions import Trade
 from quantum_trader.domain.time import MS_PER_DAY
-
-DAYS_PER_YEAR = 365
+from quantum_trader.performance.metrics import (
+    bar_returns,
+    max_drawdown,
+    periods_per_year,
+    profit_factor,
+    sharpe_ratio,
+    sortino_ratio,
+    win_rate,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,32 +58,14 @@ class Metrics:
     funding_paid: float
     trade_count: int
     liquidations: int
+    periods: int
+    periods_per_year: float
 
     def to_dict(self) -> dict[str, Any]:
         return {
             k: (None if isinstance(v, float) and not math.isfinite(v) else v)
             for k, v in asdict(self).items()
         }
-
-
-def daily_returns(
-    times: Sequence[int], equity: Sequence[float]
-) -> np.ndarray[Any, np.dtype[np.float64]]:
-    """Day-over-day returns of the last equity of each UTC day.
-
-    >>> daily_returns([0, MS_PER_DAY, 2 * MS_PER_DAY], [100.0, 110.0, 99.0]).round(4).tolist()
-    [0.1, -0.1]
-    """
-    if len(times) == 0:
-        return np.zeros(0)
-    t = np.asarray(times, dtype=np.int64)
-    e = np.asarray(equity, dtype=np.float64)
-    days = t // MS_PER_DAY
-    last_of_day = np.flatnonzero(np.append(days[1:] != days[:-1], True))
-    closes = e[last_of_day]
-    if len(closes) < 2:
-        return np.zeros(0)
-    return closes[1:] / closes[:-1] - 1.0
 
 
 def drawdown(times: Sequence[int], equity: Sequence[float]) -> tuple[float, float]:
@@ -83,8 +78,8 @@ def drawdown(times: Sequence[int], equity: Sequence[float]) -> tuple[float, floa
         return 0.0, 0.0
     e = np.asarray(equity, dtype=np.float64)
     t = np.asarray(times, dtype=np.int64)
+    dd = max_drawdown(e)
     peak = np.maximum.accumulate(e)
-    dd = float(np.max((peak - e) / peak))
     under = e < peak  # never at the first point
     # each underwater run lasts from the peak before it to the point back at the peak (or to
     # the last point, when the data ends under water)
@@ -109,7 +104,9 @@ def compute_metrics(
     funding_paid: float,
     exposed_points: int,
     liquidations: int,
+    timeframe: str = "1h",
 ) -> Metrics:
+    """The run's metrics from its equity curve (one point per ``timeframe`` candle close)."""
     final = float(equity[-1]) if len(equity) else initial_equity
     total_return = final / initial_equity - 1.0
     span_years = (times[-1] - times[0]) / MS_PER_DAY / 365.25 if len(times) > 1 else 0.0
@@ -122,40 +119,28 @@ def compute_metrics(
     # ``fromiter`` with the count reads a list of floats in one pass (``asarray`` takes two)
     t_arr = np.fromiter(times, dtype=np.int64, count=len(times))
     e_arr = np.fromiter(equity, dtype=np.float64, count=len(equity))
-    rets = daily_returns(t_arr, e_arr)  # type: ignore[arg-type]
-    sharpe = sortino = float("nan")
-    if len(rets) > 1:
-        sd = float(np.std(rets, ddof=1))
-        mean = float(np.mean(rets))
-        sharpe = mean / sd * math.sqrt(DAYS_PER_YEAR) if sd > 0 else float("nan")
-        downside = math.sqrt(float(np.mean(np.minimum(rets, 0.0) ** 2)))
-        sortino = mean / downside * math.sqrt(DAYS_PER_YEAR) if downside > 0 else float("nan")
+    ppy = periods_per_year(timeframe)
+    # returns stop being defined once the account is wiped out: no ratio for such a run
+    rets = bar_returns(e_arr) if len(e_arr) and e_arr.min() > 0 else np.zeros(0)
     max_dd, dd_days = drawdown(t_arr, e_arr)  # type: ignore[arg-type]
     nets = [t.net_pnl for t in trades]
-    gross_win = sum(p for p in nets if p > 0)
-    gross_loss = -sum(p for p in nets if p < 0)
-    profit_factor = (
-        gross_win / gross_loss
-        if gross_loss > 0
-        else float("inf")
-        if gross_win > 0
-        else float("nan")
-    )
     return Metrics(
         initial_equity=initial_equity,
         final_equity=final,
         total_return=total_return,
         cagr=cagr,
-        sharpe=sharpe,
-        sortino=sortino,
+        sharpe=sharpe_ratio(rets, ppy),
+        sortino=sortino_ratio(rets, ppy),
         max_drawdown=max_dd,
         max_drawdown_duration_days=dd_days,
-        profit_factor=profit_factor,
-        win_rate=sum(1 for p in nets if p > 0) / len(nets) if nets else float("nan"),
+        profit_factor=profit_factor(nets),
+        win_rate=win_rate(nets),
         average_trade=sum(nets) / len(nets) if nets else float("nan"),
         exposure=exposed_points / len(times) if len(times) else 0.0,
         fees_paid=fees_paid,
         funding_paid=funding_paid,
         trade_count=len(trades),
         liquidations=liquidations,
+        periods=max(len(e_arr) - 1, 0),
+        periods_per_year=ppy,
     )

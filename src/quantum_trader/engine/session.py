@@ -319,6 +319,7 @@ class TradingSession:
             funding_paid=p.funding_paid,
             exposed_points=p.exposed_points,
             liquidations=p.liquidations,
+            timeframe=self.config.timeframe,
         )
         return SessionResult(
             run_id=self.run_id,
