@@ -31,7 +31,10 @@ def test_train_save_load_roundtrip(
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-6)
     np.testing.assert_allclose(model.predict_row(btc_small.x[7]), probs[7], rtol=1e-6)
     meta = model.metadata
-    assert meta.training_window == (int(btc_small.open_time[0]), int(btc_small.open_time[-1]))
+    # the rows fitted on: the last ``horizon`` rows have no label yet
+    labelled = btc_small.open_time[~np.isnan(btc_small.y)]
+    assert meta.training_window == (int(labelled[0]), int(labelled[-1]))
+    assert labelled[-1] < btc_small.open_time[-1]
     assert meta.data_hash == btc_small.content_hash() and meta.trained_at == 1_000
     assert meta.features == btc_small.names and meta.hyperparameters["num_boost_round"] == 15
     assert 0 < meta.metrics["train_accuracy"] <= 1

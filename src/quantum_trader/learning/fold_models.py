@@ -116,7 +116,10 @@ def _forecast_fold(name: Architecture, fold: FoldData) -> FoldPrediction:
     window = member.metadata.training_window
     if window is None:
         raise DataError(f"{series.symbol} {name}: the saved member has no training window")
-    return FoldPrediction(proba, series.open_time[at].copy(), window)
+    # the lineage names the last decision row fitted; its target is ``horizon`` candles later
+    target = candle_index(series, np.array([window[1]]))[0] + labels.horizon
+    trained_on = (window[0], int(series.open_time[target]))
+    return FoldPrediction(proba, series.open_time[at].copy(), trained_on)
 
 
 def candle_index(series: CandleSeries | None, open_time: IntArray) -> IntArray:

@@ -38,7 +38,6 @@ class BuyAndHold:
 
     def bind(self, context: TradingContext) -> None:
         self._context = context
-        self._budget = context.portfolio.equity * (1 - RESERVE) / len(self.symbols)
 
     def on_bar(
         self,
@@ -57,6 +56,8 @@ class BuyAndHold:
         if symbol in self._bought or symbol not in self.symbols:
             return
         self._bought.add(symbol)
+        if self._budget <= 0:  # the account is funded after bind(): its first bar fixes the share
+            self._budget = context.portfolio.equity * (1 - RESERVE) / len(self.symbols)
         quantity = context.orders.specs[symbol].floor_quantity(self._budget * self.leverage / c)
         if quantity > 0:
             context.orders.submit(

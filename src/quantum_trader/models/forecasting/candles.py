@@ -128,9 +128,11 @@ def train_candle_forecaster(
             "dead_zone": labels.dead_zone,
             "symbols": symbols,
         },
+        # the decision rows fitted on: the last is the one whose horizon ends at the last
+        # close (its target), as a tabular member's last labelled row
         training_window=(
             int(min(s.open_time[0] for s in series)),
-            int(max(s.open_time[-1] for s in series)),
+            int(max(s.open_time[-1 - labels.horizon] for s in series)),
         ),
         data_hash=data_hash,
         metrics={

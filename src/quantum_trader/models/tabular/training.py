@@ -40,8 +40,11 @@ def train_tabular(
     model.fit(data.x, data.y)
     labelled = ~np.isnan(data.y)
     probs = model.predict_proba(data.x[labelled])
+    fitted = data.open_time[labelled]
     model.annotate(
-        training_window=(int(data.open_time[0]), int(data.open_time[-1])),
+        # the rows fitted on (a row's label is known h + 1 candles after it opens): what the
+        # walk-forward's look-ahead check reads (evaluation/folds.py)
+        training_window=(int(fitted[0]), int(fitted[-1])),
         data_hash=data.content_hash(),
         metrics={
             f"train_{k}": v for k, v in classification_metrics(data.y[labelled], probs).items()
