@@ -31,6 +31,7 @@ from quantum_trader.domain.checks import non_empty
 from quantum_trader.domain.digests import sha256_bytes
 from quantum_trader.domain.errors import DomainValidationError
 from quantum_trader.domain.time import MS_PER_DAY, TIMEFRAMES, timeframe_ms
+from quantum_trader.performance.metrics import sharpe_ratio
 
 #: what a trial can be: a walk-forward evaluation, a backtest (``backtest``, the main job's
 #: replay), the validation of a candidate before promotion
@@ -269,12 +270,10 @@ def per_candle_sharpe(equity: Sequence[float] | np.ndarray[Any, Any]) -> float |
     True
     """
     returns = candle_returns(equity)
-    if len(returns) < 2:
+    if len(returns) < 2 or not float(np.std(returns, ddof=1)) > 0.0:
         return None
-    sd = float(np.std(returns, ddof=1))
-    if not sd > 0.0:
-        return None
-    return float(np.mean(returns)) / sd
+    value = sharpe_ratio(returns, 1.0)  # the one Sharpe of the project, not annualised
+    return value if math.isfinite(value) else None
 
 
 def annualised(sharpe: float, timeframe: str) -> float:

@@ -38,13 +38,42 @@ DEFAULT_SYMBOLS = "BTCUSDT,ETHUSDT,SOLUSDT,BNBUSDT,XRPUSDT"
 
 @app.callback(invoke_without_command=True)
 def evaluate(
-    symbols: str = typer.Option(DEFAULT_SYMBOLS, help="comma-separated symbols"),
-    train_days: int = typer.Option(365, help="training window per fold"),
-    test_days: int = typer.Option(60, help="test window per fold"),
-    folds: int = typer.Option(4, help="number of folds (the newest ones)"),
-    models: str = typer.Option(
-        "xgb,lgbm,nhits,patchtst", help="comma-separated: xgb, lgbm, nhits, patchtst"
+    system: bool = typer.Option(
+        False,
+        "--system",
+        help="walk-forward of the whole system (every fold replayed through the engine, next "
+        "to buy and hold, Neutral, each strategy alone, a random selector)",
     ),
+    symbols: Annotated[
+        str | None,
+        typer.Option(
+            help=f"comma-separated symbols (default {DEFAULT_SYMBOLS}; --system: QT_SYMBOLS)"
+        ),
+    ] = None,
+    train_days: Annotated[
+        int | None, typer.Option(help="training window per fold (default 365)")
+    ] = None,
+    test_days: int = typer.Option(60, help="test window per fold (members)"),
+    folds: Annotated[
+        int | None, typer.Option(help="number of folds (default 4; --system: 8)")
+    ] = None,
+    models: Annotated[
+        str | None,
+        typer.Option(
+            help="comma-separated: xgb, lgbm, nhits, patchtst (default all four; "
+            "--system: AI_ENGINE_ENSEMBLE_MODELS)"
+        ),
+    ] = None,
+    start: Annotated[
+        str | None, typer.Option(help="--system: first fold's start (UTC date)")
+    ] = None,
+    end: Annotated[str | None, typer.Option(help="--system: last fold's end (UTC date)")] = None,
+    window: Annotated[
+        str, typer.Option(help="--system: sliding or expanding training windows")
+    ] = "sliding",
+    embargo_hours: Annotated[
+        int, typer.Option(help="--system: candles left out between training and each fold")
+    ] = 0,
     forecast_epochs: Annotated[
         int | None, typer.Option(help="max epochs of nhits/patchtst (default: theirs)")
     ] = None,
@@ -53,6 +82,26 @@ def evaluate(
     ] = None,
 ) -> None:
     """Train and test on rolling windows per symbol; print models next to baselines."""
+    if system:
+        from quantum_trader.app.cli.evaluate_system import evaluate_system
+
+        evaluate_system(
+            console(),
+            symbols=symbols,
+            start=start,
+            end=end,
+            folds=folds or 8,
+            train_days=train_days or 365,
+            window=window,
+            embargo_hours=embargo_hours,
+            models=models,
+            data_dir=data_dir,
+        )
+        return
+    symbols = symbols or DEFAULT_SYMBOLS
+    train_days = train_days or 365
+    folds = folds or 4
+    models = models or "xgb,lgbm,nhits,patchtst"
     settings = load_settings()
     hours = MS_PER_DAY // timeframe_ms(settings.timeframe)
     try:
