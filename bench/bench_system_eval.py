@@ -1,5 +1,5 @@
-"""The system walk-forward at full size: BTCUSDT + ETHUSDT 1h, 8 folds of 90 days ending
-2024-06-01 (2022-06-05 → 2024-06-01), 365-day sliding training windows.
+"""The system walk-forward at full size: BTCUSDT + ETHUSDT 1h, 8 folds covering
+2022-06-01 → 2024-06-01 (91 days each, the last 94), 365-day sliding training windows.
 
 Runs ``quantum-trader evaluate --system`` in a fresh temporary home (the candle store imported
 from QT_DATA_DIR, nothing else reused), once with xgb + lgbm and, with ``--all-models``, once with
@@ -46,6 +46,8 @@ def evaluate(models: str, home: Path) -> float:
         "--system",
         "--symbols",
         "BTCUSDT,ETHUSDT",
+        "--start",
+        "2022-06-01",
         "--end",
         "2024-06-01",
         "--folds",
