@@ -39,9 +39,7 @@ def evaluate(models: str, home: Path) -> float:
         "COLUMNS": "200",
     }
     command = [
-        sys.executable,
-        "-m",
-        "quantum_trader.app.cli.main",
+        str(Path(sys.executable).parent / "quantum-trader"),  # the venv's console script
         "evaluate",
         "--system",
         "--symbols",
