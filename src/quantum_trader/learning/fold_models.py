@@ -48,6 +48,8 @@ class FoldPrediction:
     proba: FloatArray  # (n_test, 3): p_down, p_flat, p_up
     scored_open_time: IntArray  # open time of the candle each prediction was made at
     trained_on: tuple[int, int]  # first and last candle open time whose data the model fitted
+    #: the same rows' probabilities before calibration (None: the model has no calibration)
+    uncalibrated: FloatArray | None = None
 
 
 FoldModel = Callable[[FoldData], FoldPrediction]
@@ -60,7 +62,10 @@ def tabular_fold(cls: type[TabularModel]) -> FoldModel:
         model = train_tabular(cls, fold.train, params=dict(fold.params))
         trained_on = (int(fold.train.open_time[0]), _label_end(fold))
         proba = model.predict_proba(fold.test.x)
-        return FoldPrediction(proba, fold.test.open_time.copy(), trained_on)
+        raw = (
+            None if model.calibration.is_identity else model.predict_proba_uncalibrated(fold.test.x)
+        )
+        return FoldPrediction(proba, fold.test.open_time.copy(), trained_on, raw)
 
     return fold_model
 

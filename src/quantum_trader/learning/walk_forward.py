@@ -73,6 +73,8 @@ class ScoreRow:
     accuracy: float
     log_loss: float  # NaN for hard baselines with no probabilities
     macro_f1: float
+    brier: float  # NaN … (as log_loss)
+    ece: float  # top-label expected calibration error, NaN … (as log_loss)
     trades: int
     mean_net_bps: float
     hit_rate: float
@@ -142,6 +144,11 @@ def evaluate_symbol(
                 on_fold(FoldRecord(data.symbol, name, i, result))
             probs.setdefault(name, []).append(result.proba)
             preds.setdefault(name, []).append(result.proba.argmax(axis=1))
+            if result.uncalibrated is not None:  # the same member before calibration, beside
+                probs.setdefault(f"{name} uncalibrated", []).append(result.uncalibrated)
+                preds.setdefault(f"{name} uncalibrated", []).append(
+                    result.uncalibrated.argmax(axis=1)
+                )
         prior = np.bincount(train.y.astype(np.int64), minlength=3) / len(train.y)
         majority = int(prior.argmax())
         previous = labelled.y[fold.test[0] - horizon : fold.test[1] - horizon].astype(np.int64)
@@ -165,17 +172,21 @@ def evaluate_symbol(
                 "accuracy": float((pred == y_all.astype(np.int64)).mean()),
                 "log_loss": float("nan"),
                 "macro_f1": macro_f1(y_all, pred),
+                "brier": float("nan"),
+                "ece": float("nan"),
             }
         trade = trading_metrics(pred, fwd_all, fee)
         rows.append(
             ScoreRow(
                 symbol=data.symbol,
                 model=name,
-                kind="model" if name in config.models else "baseline",
+                kind="model" if name.split(" ")[0] in config.models else "baseline",
                 rows=len(y_all),
                 accuracy=scores["accuracy"],
                 log_loss=scores["log_loss"],
                 macro_f1=scores["macro_f1"],
+                brier=scores["brier"],
+                ece=scores["ece"],
                 trades=int(trade["trades"]),
                 mean_net_bps=trade["mean_net_bps"],
                 hit_rate=trade["hit_rate"],
@@ -212,6 +223,8 @@ def summarise(rows: Sequence[ScoreRow]) -> list[ScoreRow]:
                 accuracy=float(np.mean([r.accuracy for r in mine])),
                 log_loss=float(np.mean([r.log_loss for r in mine])),
                 macro_f1=float(np.mean([r.macro_f1 for r in mine])),
+                brier=float(np.mean([r.brier for r in mine])),
+                ece=float(np.mean([r.ece for r in mine])),
                 trades=sum(r.trades for r in mine),
                 mean_net_bps=float(np.mean([r.mean_net_bps for r in mine])),
                 hit_rate=float(np.mean([r.hit_rate for r in mine])),

@@ -43,6 +43,8 @@ class ModelMetadata:
     trained_at: int | None = None  # epoch ms of the clock that trained it
     serving_file: str = ""  # a compiled serving form (ONNX) beside the native file, if any
     serving_hash: str = ""  # its sha256, checked on load like artifact_hash
+    #: the vector scaling fitted on held-out rows (models/calibration.py); empty: uncalibrated
+    calibration: dict[str, list[float]] = field(default_factory=dict)
 
     def to_json(self) -> str:
         """Stable JSON text (sorted keys).

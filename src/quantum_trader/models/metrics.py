@@ -57,11 +57,43 @@ def trading_metrics(pred: np.ndarray, forward_return: FloatArray, fee: float) ->
     }
 
 
+def brier_score(y: FloatArray, probs: FloatArray) -> float:
+    """Mean over rows of the squared distance between the probabilities and the one-hot truth
+    (multi-class Brier: 0 is perfect, 2 the worst).
+
+    >>> brier_score(np.array([2.0, 0.0]), np.array([[0.0, 0.0, 1.0], [0.5, 0.5, 0.0]]))
+    0.25
+    """
+    onehot = np.eye(probs.shape[1])[y.astype(np.int64)]
+    return float(((probs - onehot) ** 2).sum(axis=1).mean())
+
+
+def expected_calibration_error(y: FloatArray, probs: FloatArray, bins: int = 10) -> float:
+    """Top-label ECE: rows binned by their highest probability into ``bins`` equal-width bins
+    of [0, 1]; the mean over rows of |accuracy − mean confidence| of their bin.
+
+    >>> y = np.array([0.0, 0.0, 1.0, 2.0])
+    >>> p = np.array([[0.9, 0.05, 0.05]] * 2 + [[0.6, 0.3, 0.1], [0.1, 0.1, 0.8]])
+    >>> round(expected_calibration_error(y, p), 6)  # (2·0.1 + 1·0.6 + 1·0.2) / 4
+    0.25
+    """
+    confidence = probs.max(axis=1)
+    correct = (probs.argmax(axis=1) == y.astype(np.int64)).astype(np.float64)
+    which = np.minimum((confidence * bins).astype(np.int64), bins - 1)
+    total = 0.0
+    for b in np.unique(which):
+        inside = which == b
+        total += abs(correct[inside].mean() - confidence[inside].mean()) * inside.sum()
+    return float(total / len(y)) if len(y) else float("nan")
+
+
 def classification_metrics(y: FloatArray, probs: FloatArray) -> dict[str, float]:
-    """accuracy, log-loss and macro-F1 of probabilities ``probs`` against labels ``y``."""
+    """accuracy, log-loss, macro-F1, Brier and ECE of probabilities ``probs`` against ``y``."""
     pred = probs.argmax(axis=1)
     return {
         "accuracy": float((pred == y.astype(np.int64)).mean()),
         "log_loss": log_loss(y, probs),
         "macro_f1": macro_f1(y, pred),
+        "brier": brier_score(y, probs),
+        "ece": expected_calibration_error(y, probs),
     }

@@ -28,6 +28,7 @@ from quantum_trader.models.base import (
     verify_file,
     write_metadata,
 )
+from quantum_trader.models.calibration import VectorScaling
 from quantum_trader.status.registry import ModuleHandle
 
 N_CLASSES = 3
@@ -95,6 +96,7 @@ class TabularModel(ABC):
             timeframe=timeframe,
             dead_zone=dead_zone,
         )
+        self._calibration = VectorScaling()
         self._native: Any = None
         # a loaded model that serves rows through ONNX reads its native file only when a
         # batch prediction needs it: the serving process then never imports the native library
@@ -144,8 +146,15 @@ class TabularModel(ABC):
         return self._native is not None or self._native_path is not None
 
     def annotate(self, **changes: Any) -> None:
-        """Record lineage (training window, data hash, metrics, trained_at) in the metadata."""
+        """Record lineage (training window, data hash, metrics, trained_at, calibration) in
+        the metadata."""
         self._metadata = dataclasses.replace(self._metadata, **changes)
+        self._calibration = VectorScaling.from_dict(self._metadata.calibration)
+
+    @property
+    def calibration(self) -> VectorScaling:
+        """What every prediction passes through (the identity until one is fitted)."""
+        return self._calibration
 
     def fit(self, x: FloatArray, y: FloatArray) -> None:
         """Train on feature rows ``x`` and class labels ``y`` (0/1/2); rows with a NaN label
@@ -174,10 +183,17 @@ class TabularModel(ABC):
         self._check_width(matrix, "predict_proba")
         if len(matrix) == 1:
             return self.predict_row(matrix[0]).reshape(1, N_CLASSES)
-        out = self._predict_matrix(matrix)
+        out = self._calibration.apply(self._predict_matrix(matrix))
         if self.handle is not None:
             self.handle.count("predictions", len(matrix))
         return out
+
+    def predict_proba_uncalibrated(self, x: FloatArray) -> FloatArray:
+        """The booster's own probabilities, before calibration (``evaluate`` shows both)."""
+        self._require_trained()
+        matrix = np.atleast_2d(np.asarray(x, dtype=np.float64))
+        self._check_width(matrix, "predict_proba_uncalibrated")
+        return self._predict_matrix(matrix)
 
     def predict_row(self, row: FloatArray) -> FloatArray:
         """The live fast path: one feature row → [p_down, p_flat, p_up]."""
@@ -191,7 +207,7 @@ class TabularModel(ABC):
             out = self._predict_matrix(buf)[0]
         if self.handle is not None:
             self.handle.count("predictions")
-        return out
+        return self._calibration.apply(out)
 
     def rows_call(self, rows: FloatArray) -> Callable[[], FloatArray]:
         """Many rows through the live path's runtime in one call — ONNX Runtime where the model
@@ -203,9 +219,13 @@ class TabularModel(ABC):
         self._check_width(matrix, "rows_call")
         if self._serving is None:
             self._require_trained()  # loads the native file here, not on the caller's thread
-        if self._serving is not None:
-            return partial(self._serving.predict_rows, matrix)
-        return partial(self._predict_matrix, matrix)
+        raw = (
+            partial(self._serving.predict_rows, matrix)
+            if self._serving is not None
+            else partial(self._predict_matrix, matrix)
+        )
+        calibration = self._calibration
+        return raw if calibration.is_identity else lambda: calibration.apply(raw())
 
     def record_served(self, rows: int) -> None:
         if self.handle is not None:
@@ -248,6 +268,7 @@ class TabularModel(ABC):
             handle=handle,
         )
         model._metadata = metadata
+        model._calibration = VectorScaling.from_dict(metadata.calibration)
         if metadata.serving_file:
             onnx_path = verify_file(directory, metadata.serving_file, metadata.serving_hash)
             model._serving = OnnxRowServer(onnx_path.read_bytes(), len(metadata.features))

@@ -1,0 +1,101 @@
+"""Calibration of the members' probabilities, and the members' skill on a planted signal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.special import softmax
+
+from quantum_trader.clock.clock import SimulatedClock
+from quantum_trader.domain.errors import DataError
+from quantum_trader.features.dataset import Dataset
+from quantum_trader.models.calibration import IDENTITY, VectorScaling, fit_vector_scaling
+from quantum_trader.models.metrics import expected_calibration_error, log_loss
+from quantum_trader.models.tabular import LgbmModel, TabularModel, XgbModel
+from quantum_trader.models.tabular.training import train_tabular
+from tests.models.conftest import FAST
+
+
+def _overconfident(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """True probabilities from random logits, labels drawn from them, and a model that reports
+    the logits doubled (far too sure of itself)."""
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(0.0, 1.0, (n, 3))
+    truth = softmax(logits, axis=1)
+    y = np.array([rng.choice(3, p=p) for p in truth], dtype=np.float64)
+    return softmax(2.0 * logits, axis=1), y
+
+
+def test_vector_scaling_fitted_on_held_out_rows_lowers_ece_on_new_rows() -> None:
+    fit_probs, fit_y = _overconfident(3000, seed=1)
+    test_probs, test_y = _overconfident(5000, seed=2)
+    scaling = fit_vector_scaling(fit_probs, fit_y)
+    before = expected_calibration_error(test_y, test_probs)
+    after = expected_calibration_error(test_y, scaling.apply(test_probs))
+    assert before > 0.08  # the doubled logits are clearly miscalibrated …
+    assert after < before / 3  # … and calibration removes most of it on rows it never saw
+    assert log_loss(test_y, scaling.apply(test_probs)) < log_loss(test_y, test_probs) - 0.05
+    # the right correction is to halve the logits: weights near 1/2
+    assert np.allclose(scaling.weights, 0.5, atol=0.08)
+
+
+def test_identity_changes_nothing_and_bad_parameters_are_refused() -> None:
+    probs = softmax(np.random.default_rng(0).normal(size=(4, 3)), axis=1)
+    assert IDENTITY.apply(probs) is probs
+    assert VectorScaling.from_dict({}) is IDENTITY
+    with pytest.raises(DataError, match="finite"):
+        VectorScaling((1.0, float("nan"), 1.0))
+    with pytest.raises(DataError, match="labels"):
+        fit_vector_scaling(probs, np.zeros(3))
+
+
+def test_a_trained_member_is_calibrated_on_its_held_out_rows_and_serves_it(
+    btc_small: Dataset, tmp_path: Path
+) -> None:
+    model = train_tabular(XgbModel, btc_small, clock=SimulatedClock(0), params=FAST)
+    meta = model.metadata
+    assert meta.calibration and not model.calibration.is_identity
+    for key in ("log_loss", "brier", "ece"):
+        assert f"holdout_{key}" in meta.metrics and f"holdout_{key}_raw" in meta.metrics
+    # fitted to minimise the held-out log-loss: it cannot be worse there than the raw one
+    assert meta.metrics["holdout_log_loss"] <= meta.metrics["holdout_log_loss_raw"] + 1e-9
+    rows = btc_small.x[:50]
+    raw = model._predict_matrix(np.asarray(rows, dtype=np.float64))
+    served = model.predict_proba(rows)
+    assert not np.allclose(raw, served)
+    np.testing.assert_allclose(served, model.calibration.apply(raw))
+    model.save(tmp_path)
+    loaded = XgbModel.load(tmp_path)
+    assert loaded.calibration == model.calibration
+    np.testing.assert_allclose(loaded.predict_proba(rows), served, atol=1e-6)
+    np.testing.assert_allclose(loaded.predict_row(rows[3]), served[3], atol=1e-6)
+
+
+def _planted(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Six features; the outcome is UP when feature 0 plus noise is high, DOWN when low."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 6))
+    score = x[:, 0] + 0.5 * rng.normal(size=n)
+    y = np.where(score > 0.6, 2.0, np.where(score < -0.6, 0.0, 1.0))
+    return x, y
+
+
+#: how much lower than the class prior's each member's out-of-sample log-loss must be (nats);
+#: the planted signal allows ~0.5, a member fitted on shuffled labels gets none of it
+SKILL_MARGIN = 0.15
+
+
+@pytest.mark.parametrize("cls", [XgbModel, LgbmModel])
+def test_each_tabular_member_beats_the_class_prior_on_a_planted_signal(
+    cls: type[TabularModel],
+) -> None:
+    x, y = _planted(4000, seed=3)
+    model = cls(scope="SYN", horizon=4, features=tuple(f"f{i}" for i in range(6)), params=FAST)
+    model.fit(x[:3000], y[:3000])
+    prior = np.bincount(y[:3000].astype(np.int64), minlength=3) / 3000
+    test_y = y[3000:]
+    prior_loss = log_loss(test_y, np.tile(prior, (len(test_y), 1)))
+    model_loss = log_loss(test_y, model.predict_proba(x[3000:]))
+    assert model_loss < prior_loss - SKILL_MARGIN, (model_loss, prior_loss)
