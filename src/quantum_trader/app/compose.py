@@ -145,6 +145,14 @@ class PipelineComposer:
         self.intelligence: Intelligence | None = None
         self.controller: MetaStrategyController | None = None
         self.risk: RiskEngine | None = None
+        self._risk_journal: RunScopedRiskJournal | None = None
+
+    def flush_journals(self) -> None:
+        """Write the risk decisions still buffered. The session calls it before each
+        checkpoint commit, so every committed order's approval is in the database before the
+        order is: a crash between two checkpoints loses both or neither."""
+        if self._risk_journal is not None:
+            self._risk_journal.flush()
 
     def __call__(self, context: TradingContext) -> PipelineParts:
         settings = self.rt.settings
@@ -298,6 +306,7 @@ class PipelineComposer:
             repo,
             replaying=lambda: batch and not (isinstance(clock, ReplayThenWallClock) and clock.live),
         )
+        self._risk_journal = journal
         self.lifecycle.start(Hooks("risk_safety.journal", stop=journal.flush))
         risk = RiskEngine(
             config=RiskConfig(),

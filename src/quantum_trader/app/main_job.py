@@ -334,6 +334,8 @@ def _compose(
         scheduler=rt.scheduler,
         market_data=rt.modules["market_data"],
         then=live,
+        # the batched risk decisions go first: no checkpoint commits an order without its approval
+        before_commit=composer.flush_journals,
     )
     run.lifecycle.start(Hooks("decision_pipeline", stop=pipeline.close))
     run.lifecycle.start(
