@@ -42,7 +42,9 @@ def commit_then_die(self, *, finished):
 
 Checkpointer.commit = commit_then_die
 config = main_job.session_config
-main_job.session_config = lambda s, r: dataclasses.replace(config(s, r), checkpoint_every=24)
+main_job.session_config = lambda s, r, **kw: dataclasses.replace(
+    config(s, r, **kw), checkpoint_every=24
+)
 start, end = int(sys.argv[1]), int(sys.argv[2])
 main_job.run_main_job(load_settings(), window=(start, end), write_report=False)
 raise SystemExit("the replay ended before its eighth checkpoint")
