@@ -122,6 +122,7 @@ def test_an_outage_is_retried_and_its_candles_caught_up() -> None:
         closes.append(bar[2])
         if bar[2] == START + 10 * HOUR:
             break
+    phase.close()  # a phase left open keeps its Ctrl-C handler until collected
     assert closes == [START + k * HOUR for k in range(1, 11)]  # none twice, none missed
     assert exchange.failures > 1 and phase.report.network_retries == exchange.failures
     assert phase.clock.live
@@ -138,6 +139,7 @@ def test_jobs_run_at_wall_time_between_candles() -> None:
     for bar in phase({"BTCUSDT": START}):
         if bar[2] == START + 3 * HOUR:
             break
+    phase.close()  # a phase left open keeps its Ctrl-C handler until collected
     between = [t for t, _ in ran if t % HOUR]
     assert between, ran  # quarter-hour jobs ran while no candle closed
     assert all(t <= at for t, at in ran)  # never before their time
@@ -165,3 +167,19 @@ def test_closing_a_suspended_phase_keeps_its_candles_and_gives_ctrl_c_back() -> 
     assert signal.getsignal(signal.SIGINT) is before
     assert kept == [START + HOUR, START + 2 * HOUR]
     assert phase.report.state == "ended by an error"
+
+
+def test_max_candles_ends_the_phase_after_that_many() -> None:
+    wall = FakeWall(START + 10 * HOUR + 1)  # ten candles closed since the replay
+    exchange = Exchange(wall)
+    phase = LivePhase(
+        ReplayThenWallClock(START - HOUR, wall),
+        Scheduler(),
+        ["BTCUSDT"],
+        "1h",
+        LiveConnection(client=lambda: exchange, wall=wall, sleep=wall.sleep),
+        poll_s=600.0,
+        max_candles=3,
+    )
+    assert [bar[2] for bar in phase({"BTCUSDT": START})] == [START + k * HOUR for k in (1, 2, 3)]
+    assert phase.report.state == "ended (max candles)" and phase.report.candles == 3

@@ -41,7 +41,7 @@ from quantum_trader.models.ensemble.weights import EqualWeights, WeightProvider
 from quantum_trader.models.forecasting.member import forecast_loader
 from quantum_trader.risk.config import RiskConfig
 from quantum_trader.risk.engine import RiskEngine
-from quantum_trader.risk.kill_switch import KillSwitch
+from quantum_trader.risk.kill_switch import KillSwitch, KillSwitchStore
 from quantum_trader.risk.policy_source import StorePolicySource
 from quantum_trader.status.registry import ModuleHandle
 from quantum_trader.strategy.cost_gate import EntryCostConfig, EntryCostGate
@@ -122,7 +122,9 @@ class PipelineComposer:
     """Builds the pipeline's modules once the session (bus, clock, portfolio) exists.
 
     State is scoped to the run: a replay restoring what an earlier replay of the same candles
-    learned would be look-ahead (``app/run_scope.py``); the kill switch is never scoped.
+    learned would be look-ahead (``app/run_scope.py``); the kill switch is never scoped. It
+    is read from ``kill_switch`` when given (a run with a database of its own, whose operator's
+    switch is the home's: ``paper``), else from the run's database.
     """
 
     def __init__(
@@ -134,8 +136,11 @@ class PipelineComposer:
         symbols: Sequence[str],
         references: Mapping[str, ShiftReference],
         handles: Mapping[str, ModuleHandle],
+        *,
+        kill_switch: KillSwitchStore | None = None,
     ) -> None:
         self.rt = rt
+        self.kill_switch = kill_switch
         self.lifecycle = lifecycle
         self.registry = registry
         self.artifacts = artifacts
@@ -145,6 +150,14 @@ class PipelineComposer:
         self.intelligence: Intelligence | None = None
         self.controller: MetaStrategyController | None = None
         self.risk: RiskEngine | None = None
+        self._risk_journal: RunScopedRiskJournal | None = None
+
+    def flush_journals(self) -> None:
+        """Write the risk decisions still buffered. The session calls it before each
+        checkpoint commit, so every committed order's approval is in the database before the
+        order is: a crash between two checkpoints loses both or neither."""
+        if self._risk_journal is not None:
+            self._risk_journal.flush()
 
     def __call__(self, context: TradingContext) -> PipelineParts:
         settings = self.rt.settings
@@ -298,12 +311,14 @@ class PipelineComposer:
             repo,
             replaying=lambda: batch and not (isinstance(clock, ReplayThenWallClock) and clock.live),
         )
+        self._risk_journal = journal
         self.lifecycle.start(Hooks("risk_safety.journal", stop=journal.flush))
         risk = RiskEngine(
             config=RiskConfig(),
             portfolio=view,
             policy=StorePolicySource(rt.policies),
-            kill_switch=KillSwitch(repo, rt.clock),  # global: a person's decision, never scoped
+            # global: a person's decision, never scoped; read before every order
+            kill_switch=KillSwitch(self.kill_switch or repo, rt.clock),
             journal=journal,
             clock=rt.clock,
             bus=rt.bus,

@@ -61,6 +61,7 @@ from quantum_trader.intelligence.shift_stats import single_threaded_blas
 from quantum_trader.learning.registry import ModelRegistry
 from quantum_trader.lifecycle import ComponentContext, Hooks, Lifecycle
 from quantum_trader.observability.logging import get_logger
+from quantum_trader.risk.kill_switch import KillSwitchStore
 from quantum_trader.status.registry import ModuleHandle
 
 log = get_logger(__name__)
@@ -99,10 +100,26 @@ class _Run:
     store: CandleStore
     clock: ReplayThenWallClock | None
     off: str | None  # why the run does not go live (None: it does)
+    options: RunOptions
     lifecycle: Lifecycle
     handles: dict[str, ModuleHandle]
     registry: ModelRegistry
     artifacts: LocalArtifactStore
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """How ``paper`` runs the main job (``run`` and the backtests leave the defaults).
+
+    ``throttle_s``: real seconds slept per replayed candle (a paced replay); ``kill_switch``:
+    where the risk engine reads the kill switch, when the run's database is not the home's (a
+    paper replay of a past window keeps its own database, the operator's switch stays the
+    home's); ``live_max_candles``: the live phase ends after that many candles."""
+
+    throttle_s: float = 0.0
+    kill_switch: KillSwitchStore | None = None
+    live_max_candles: int | None = None
+    produced_by: str | None = None  # the report's kind (default: backtest for a window, run)
 
 
 def run_main_job(
@@ -119,6 +136,7 @@ def run_main_job(
     embargo_candles: int = 0,
     write_report: bool = True,
     ledger: TrialLedger | None = None,
+    options: RunOptions | None = None,
 ) -> RunResult:
     """Train what is missing, replay the last ``replay_days`` through the pipeline, go on live
     unless offline (``connection``: the exchange, wall clock and sleep; ccxt and the system's by
@@ -127,11 +145,12 @@ def run_main_job(
     ``embargo_candles``: the models are trained without the last candles before the replay
     (the indicators still warm up on them); ``write_report=False`` skips the files. With
     ``ledger`` the replay is recorded there as a ``backtest`` trial named ``system`` (not a
-    synthetic market's: a generated market says nothing of a configuration's chances)."""
+    synthetic market's: a generated market says nothing of a configuration's chances).
+    ``options``: ``paper``'s pacing, kill switch and live candle limit (:class:`RunOptions`)."""
     stage = on_stage or (lambda _text: None)
     single_threaded_blas()  # the serving process's small products (shift_stats.py says why)
     connection = connection or LiveConnection()
-    run = _open(settings, synthetic, run_id, connection, stage, window)
+    run = _open(settings, synthetic, run_id, connection, stage, window, options or RunOptions())
     try:
         trained = _train(run, stage, embargo_candles)
         pipeline, session, live = _compose(run, trained, connection, stage)
@@ -151,7 +170,9 @@ def run_main_job(
         stage("writing metrics, trades and the HTML report (worker process)")
         frames = _with_live(run.data.frames, live.candles if live is not None else [])
         # a window is a backtest's (``backtest --strategy ai``); the report's title says so
-        summary["produced_by"] = "backtest" if window is not None else "run"
+        summary["produced_by"] = run.options.produced_by or (
+            "backtest" if window is not None else "run"
+        )
         outputs = write_outputs_in_worker(
             result, frames, settings.home / "runs" / run.rt.run_id, summary
         )
@@ -191,6 +212,7 @@ def _open(
     connection: LiveConnection,
     stage: OnProgress,
     window: tuple[int, int] | None,
+    options: RunOptions,
 ) -> _Run:
     """Take the engine lock, load the market data and start the run: runtime, status,
     registry and lifecycle."""
@@ -235,7 +257,9 @@ def _open(
         rt.abort("INTERRUPTED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
         raise
     log.info("run.start", data=data.origin, synthetic=data.synthetic, replay_start=fmt(start))
-    return _Run(settings, data, rt, store, clock, off, lifecycle, handles, registry, artifacts)
+    return _Run(
+        settings, data, rt, store, clock, off, options, lifecycle, handles, registry, artifacts
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,6 +326,7 @@ def _compose(
         trained.symbols,
         trained.references,
         run.handles,
+        kill_switch=run.options.kill_switch,
     )
     funding = funding_rates(data)
     pipeline = DecisionPipeline(
@@ -321,9 +346,10 @@ def _compose(
             poll_s=settings.live_poll_seconds,
             keep=_keep_in_store(run.store, settings.timeframe),
             on_stage=stage,
+            max_candles=run.options.live_max_candles,
         )
     session = TradingSession(
-        session_config(settings, rt.run_id),
+        session_config(settings, rt.run_id, throttle_s=run.options.throttle_s),
         data.frames,
         pipeline,  # binding it builds its parts (composer) and starts them
         funding_rates=funding,
@@ -334,6 +360,8 @@ def _compose(
         scheduler=rt.scheduler,
         market_data=rt.modules["market_data"],
         then=live,
+        # the batched risk decisions go first: no checkpoint commits an order without its approval
+        before_commit=composer.flush_journals,
     )
     run.lifecycle.start(Hooks("decision_pipeline", stop=pipeline.close))
     run.lifecycle.start(
@@ -355,7 +383,7 @@ def _compose(
     return pipeline, session, live
 
 
-def session_config(settings: Settings, run_id: str) -> SessionConfig:
+def session_config(settings: Settings, run_id: str, *, throttle_s: float = 0.0) -> SessionConfig:
     return SessionConfig(
         timeframe=settings.timeframe,
         initial_balance=settings.initial_balance,
@@ -369,6 +397,7 @@ def session_config(settings: Settings, run_id: str) -> SessionConfig:
         # the pipeline cannot resume a replay mid-way (it is run again), so the replay commits
         # its orders, fills and ledger every checkpoint_every candles and at the end
         commit_on_change=False,
+        throttle_s=throttle_s,
     )
 
 

@@ -9,9 +9,11 @@ restart continues where it stopped. The kill switch is never scoped: it is a per
 While the replay part of a run lasts, risk decisions are written in batches of
 :data:`DECISION_BATCH` (one transaction each) instead of one transaction per decision: like the
 replay's orders and fills, which the runner commits every 1,000 candles, they serve the audit
-trail, and a replay cannot resume mid-way anyway. Once the run goes live each decision is
-written before the order it allows, and :meth:`RunScopedRiskJournal.flush` writes what is
-pending when the run ends.
+trail, and a replay cannot resume mid-way anyway. The composition root also flushes them before
+every checkpoint commit (``PipelineComposer.flush_journals``), so a checkpoint never holds an
+order whose approving decision is still in memory: a crash loses both or neither. Once the run
+goes live each decision is written before the order it allows, and
+:meth:`RunScopedRiskJournal.flush` writes what is pending when the run ends.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -123,6 +124,10 @@ class Checkpointer:
 
     Also a bar handler with the fast-forward capability: the candle that reaches the regular
     checkpoint interval is processed one by one (so it commits there).
+
+    ``before_commit`` runs before each commit writes: a composition root that buffers records
+    the committed orders depend on (the risk decisions that approved them) writes them there,
+    so no checkpoint holds an order whose approval a crash could lose.
     """
 
     def __init__(
@@ -135,8 +140,10 @@ class Checkpointer:
         every: int,
         commit_on_change: bool,
         ledger_handle: ModuleHandle | None = None,
+        before_commit: Callable[[], None] | None = None,
     ) -> None:
         self.store = store
+        self.before_commit = before_commit
         self.run_id = run_id
         self.fingerprint = fingerprint
         self.parts = parts
@@ -218,6 +225,8 @@ class Checkpointer:
     def commit(self, *, finished: bool) -> None:
         if self.store is None:
             return
+        if self.before_commit is not None:
+            self.before_commit()
         p = self.parts
         orders, fills = p.orders.drain()
         trades = p.portfolio.pending_trades

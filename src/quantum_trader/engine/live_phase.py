@@ -1,5 +1,6 @@
 """The live phase of a session: after the replay, the same run goes on with an exchange's closed
-candles on the wall clock, until Ctrl-C.
+candles on the wall clock, until Ctrl-C (or ``max_candles``: ``paper --live-candles
+--max-candles``).
 
 How time moves from replay to live: the run's clock is a
 :class:`~quantum_trader.clock.clock.ReplayThenWallClock`, which the replay advances candle by
@@ -35,6 +36,7 @@ from typing import Any, Protocol
 from quantum_trader.clock.clock import Clock, ReplayThenWallClock
 from quantum_trader.clock.scheduler import Scheduler
 from quantum_trader.data.symbols import to_ccxt_perp
+from quantum_trader.domain.errors import ConfigError
 from quantum_trader.domain.time import MS_PER_DAY, fmt
 from quantum_trader.engine.engine import Bar
 from quantum_trader.engine.live_source import CcxtCandleSource, OhlcvClient, Sleep
@@ -70,7 +72,8 @@ class LiveConnection(Protocol):
 class LiveReport:
     """What the live phase did, for the run summary."""
 
-    #: off | unreachable | running | stopped by Ctrl-C | ended (no more candles) | ended by an error
+    #: off | unreachable | running | stopped by Ctrl-C | ended (no more candles) | ended (max
+    #: candles: ``paper --max-candles``) | ended by an error
     state: str = "not started"
     reason: str = ""
     switched_at: int | None = None  # wall time when the clock left replay time
@@ -170,8 +173,12 @@ class LivePhase:
         keep: LiveCandleSink | None = None,
         keep_every_ms: int = MS_PER_DAY,
         on_stage: OnProgress | None = None,
+        max_candles: int | None = None,
     ) -> None:
+        if max_candles is not None and max_candles < 1:
+            raise ConfigError(f"LivePhase.max_candles={max_candles}: must be >= 1 (or None)")
         self.clock = clock
+        self.max_candles = max_candles
         self.scheduler = scheduler
         self.symbols = list(symbols)
         self.timeframe = timeframe
@@ -274,6 +281,9 @@ class LivePhase:
                     cursor[bar[0]] = bar[2]
                     yield bar  # the engine processes it; a Ctrl-C meanwhile is held
                     retrying = False
+                    if self.max_candles is not None and report.candles >= self.max_candles:
+                        report.state = "ended (max candles)"
+                        return
             except KeyboardInterrupt:
                 report.state = "stopped by Ctrl-C"
                 return

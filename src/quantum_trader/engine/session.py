@@ -157,6 +157,7 @@ class TradingSession:
     time); one result covers both. ``bus``, ``scheduler`` and ``market_data`` let a
     composition root share its own with the modules it wires around the session (the main job
     does). ``venue`` builds the venue (default: the simulated exchange from ``config``).
+    ``before_commit`` runs before each checkpoint is written (``Checkpointer``).
     """
 
     def __init__(
@@ -176,6 +177,7 @@ class TradingSession:
         market_data: ModuleHandle | None = None,
         then: BarSource | None = None,
         venue: VenueFactory | None = None,
+        before_commit: Callable[[], None] | None = None,
     ) -> None:
         self.config = config
         self.trader = trader
@@ -216,9 +218,11 @@ class TradingSession:
             publish_candles=config.publish_candles,
         )
         self.trader.bind(TradingContext(self.orders, self.portfolio))
-        self.checkpoints = self._checkpointer(store)
+        self.checkpoints = self._checkpointer(store, before_commit)
 
-    def _checkpointer(self, store: ExecutionStore | None) -> Checkpointer:
+    def _checkpointer(
+        self, store: ExecutionStore | None, before_commit: Callable[[], None] | None
+    ) -> Checkpointer:
         parts = SessionParts(
             self.portfolio,
             self.exchange,
@@ -236,6 +240,7 @@ class TradingSession:
             every=self.config.checkpoint_every,
             commit_on_change=self.config.commit_on_change,
             ledger_handle=self._handles.get("portfolio"),
+            before_commit=before_commit,
         )
 
     def _register(self, status: StatusRegistry | None) -> dict[str, ModuleHandle]:

@@ -1,33 +1,121 @@
-"""``quantum-trader paper``: the backtest engine on the wall clock with the simulated exchange.
+"""``quantum-trader paper``: the main job's engine and decision path (``run``), with the
+simulated exchange, every order behind the risk engine and the home's kill switch.
 
-Fed either by a replay of stored candles at ``--speed`` × real time, or (``--live-candles``)
-by Binance USDT-M closed candles through ccxt (public market data; no keys, no orders sent).
+Two forms, both :func:`~quantum_trader.app.main_job.run_main_job`:
+
+* a replay of the stored candles of ``[--start, --end)`` paced at ``--speed`` × real time (the
+  session sleeps between candles). It is ``backtest --strategy ai`` on that window, paced: its
+  models are trained on the ``QT_TRAIN_DAYS`` before ``--start`` into the window's own database
+  and artifacts under ``$QT_HOME/backtests/`` (the home's PRODUCTION models may have seen the
+  window), reused by a later paper or AI backtest of the same window. The kill switch it
+  obeys is the home's (``QT_HOME`` / ``QT_DATABASE_URL``): the risk engine reads it from there
+  before every order, so ``quantum-trader risk kill-switch on`` stops this run too;
+* ``--live-candles``: ``run`` on these symbols and timeframe: the last ``QT_REPLAY_DAYS``
+  replayed, then Binance USDT-M closed candles (public data; no keys, no orders sent) on the
+  wall clock, until Ctrl-C or ``--max-candles`` live candles, in the home's database.
+
+The fixed SMA strategy's options (``--fast``, ``--slow``, ``--notional``) and the checkpoint
+``--db`` of the old paper session are refused with what replaced them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
-import pandas as pd
 import typer
 from rich.console import Console
 
-from quantum_trader.adapters.sql.database import open_database
-from quantum_trader.adapters.sql.repository_execution import SqlExecutionStore
-from quantum_trader.app.cli.backtest import _parse_day, default_data_dir, print_metrics
-from quantum_trader.app.market_data import open_market_data
-from quantum_trader.backtester.strategies import SmaCross, SmaCrossConfig
-from quantum_trader.clock.clock import Clock, WallClock
-from quantum_trader.config import load_settings
-from quantum_trader.data.symbols import to_ccxt_perp
-from quantum_trader.engine.engine import Bar
-from quantum_trader.engine.live_source import CcxtCandleSource, ScaledWallClock, paced
-from quantum_trader.engine.session import BarSource, SessionConfig, TradingSession
-from quantum_trader.execution.instruments import spec_for
+from quantum_trader.adapters.sql.repositories_risk import SqlRiskRepository
+from quantum_trader.app.cli.backtest import _parse_day, default_data_dir
+from quantum_trader.app.cli.backtest_ai import ai_settings
+from quantum_trader.app.cli.render import metrics_table
+from quantum_trader.app.main_job import RunOptions, RunResult, run_main_job
+from quantum_trader.app.storage import open_settings_database
+from quantum_trader.config.settings import load_settings, load_storage_settings
+from quantum_trader.domain.errors import ConfigError
+from quantum_trader.domain.time import fmt, timeframe_ms
 
-app = typer.Typer(help="Paper trading: the same engine on the wall clock, simulated fills.")
+app = typer.Typer(help="Paper trading: the main job's decision path, simulated fills.")
+
+#: the options of the former fixed-SMA paper session, and why each is gone
+DROPPED = {
+    "--fast": "the SMA strategy's; paper runs the full decision path (as `run`)",
+    "--slow": "the SMA strategy's; paper runs the full decision path (as `run`)",
+    "--notional": "positions are sized by the sizer (QT_SIZER) and the risk engine",
+    "--db": "a replay keeps its window's database under $QT_HOME/backtests/, --live-candles "
+    "the home's; the kill switch is the home's (QT_HOME or QT_DATABASE_URL)",
+}
+
+
+def refuse_dropped(given: dict[str, object]) -> None:
+    """A clear error for an option of the former SMA paper session."""
+    for option, value in given.items():
+        if value is not None:
+            raise typer.BadParameter(f"no longer applies: {DROPPED[option]}", param_hint=option)
+
+
+def throttle_seconds(timeframe: str, speed: float, symbols: int) -> float:
+    """Real seconds slept per replayed candle so the replay runs ``speed`` × real time (the
+    session sleeps once per symbol's candle: one timeframe lasts ``timeframe / speed``)."""
+    if speed <= 0:
+        raise typer.BadParameter(f"must be > 0 (× real time), got {speed}", param_hint="--speed")
+    return timeframe_ms(timeframe) / 1000.0 / speed / symbols
+
+
+def paper_window(
+    start: int | None, end: int | None, timeframe: str, max_candles: int | None
+) -> tuple[int, int]:
+    """The replay's [start, end), cut to its first ``max_candles`` candles."""
+    if start is None or end is None:
+        raise ConfigError(
+            "paper replays a window: give --start and --end (its models train before --start), "
+            "or --live-candles"
+        )
+    if end <= start:
+        raise ConfigError(f"--end {fmt(end)} must be after --start {fmt(start)}")
+    if max_candles is not None:
+        end = min(end, start + max_candles * timeframe_ms(timeframe))
+    return start, end
+
+
+def run_paper(
+    console: Console,
+    overrides: dict[str, Any],
+    *,
+    window: tuple[int, int] | None,
+    speed: float,
+    max_candles: int | None,
+    run_id: str | None,
+) -> RunResult:
+    """The paper run: a paced window replay, or (``window`` None) ``run`` on live candles."""
+
+    def stage(text: str) -> None:
+        console.print(f"  {text}")
+
+    symbols, timeframe = overrides["symbols"], overrides["timeframe"]
+    if window is None:
+        settings = load_settings(**overrides)
+        if settings.offline:
+            raise ConfigError("--live-candles needs the network, and QT_OFFLINE=true forbids it")
+        console.print(
+            f"paper: the last {settings.replay_days} days replayed (QT_REPLAY_DAYS), then live "
+            f"closed candles of {', '.join(symbols)} {timeframe} (Ctrl-C stops)"
+        )
+        options = RunOptions(live_max_candles=max_candles, produced_by="paper")
+        return run_main_job(settings, run_id=run_id, on_stage=stage, options=options)
+    start, end = window
+    settings = ai_settings(overrides, start, end)
+    # the operator's kill switch is the home's, not the window's own database's
+    home_switch = SqlRiskRepository(open_settings_database(load_storage_settings()))
+    throttle = throttle_seconds(timeframe, speed, len(symbols))
+    console.print(
+        f"paper replay {fmt(start)} → {fmt(end)} of {', '.join(symbols)} {timeframe} at "
+        f"{speed:g}× real time; models trained on the {settings.train_days} days before, kept "
+        f"in {Path(settings.effective_artifacts_dir).parent}"
+    )
+    options = RunOptions(throttle_s=throttle, kill_switch=home_switch, produced_by="paper")
+    return run_main_job(settings, run_id=run_id, window=window, on_stage=stage, options=options)
 
 
 @app.command(context_settings={"allow_extra_args": True})
@@ -38,76 +126,50 @@ def paper(
     start: str | None = typer.Option(None, "--start", help="replay: first candle (ISO, UTC)"),
     end: str | None = typer.Option(None, "--end", help="replay: end, exclusive (ISO, UTC)"),
     speed: float = typer.Option(3600.0, "--speed", help="replay speed (× real time)"),
-    live_candles: bool = typer.Option(False, "--live-candles", help="poll Binance via ccxt"),
-    max_candles: int | None = typer.Option(None, "--max-candles"),
-    fast: int = typer.Option(10, "--fast"),
-    slow: int = typer.Option(30, "--slow"),
-    notional: float = typer.Option(1000.0, "--notional"),
-    balance: float = typer.Option(10_000.0, "--balance"),
-    db: str | None = typer.Option(None, "--db"),
+    live_candles: bool = typer.Option(
+        False, "--live-candles", help="replay QT_REPLAY_DAYS, then Binance closed candles"
+    ),
+    max_candles: int | None = typer.Option(
+        None, "--max-candles", min=1, help="replay: the window's first N; live: stop after N"
+    ),
+    balance: float | None = typer.Option(None, "--balance", help="default: QT_INITIAL_BALANCE"),
     run_id: str = typer.Option("", "--run-id"),
     data_dir: Annotated[Path | None, typer.Option("--data-dir")] = None,
+    fast: int | None = typer.Option(None, "--fast", hidden=True),
+    slow: int | None = typer.Option(None, "--slow", hidden=True),
+    notional: float | None = typer.Option(None, "--notional", hidden=True),
+    db: str | None = typer.Option(None, "--db", hidden=True),
 ) -> None:
-    """Run a paper session until the source ends (replay), --max-candles, or Ctrl-C."""
+    """Paper-trade through the main job's decision path and risk engine: a paced replay of
+    [--start, --end), or --live-candles; print the metrics and the report's path."""
+    refuse_dropped({"--fast": fast, "--slow": slow, "--notional": notional, "--db": db})
     symbols = [*symbols, *[a for a in ctx.args if not a.startswith("-")]]
     console = Console()
+    overrides: dict[str, Any] = {"symbols": symbols, "timeframe": timeframe}
+    overrides["data_dir"] = data_dir or default_data_dir()
+    if balance is not None:
+        overrides["initial_balance"] = balance
+    window = None
     if live_candles:
-        # the ccxt import is slow (~0.6 s); only the live mode pays it
-        from quantum_trader.adapters.ccxt_market_data import binance_usdm_public
-
-        client = binance_usdm_public()
-        frames = {
-            s: pd.DataFrame(
-                client.fetch_ohlcv(to_ccxt_perp(s), timeframe, limit=200),
-                columns=["open_time", "open", "high", "low", "close", "volume"],
-            )
-            for s in symbols
-        }
-        wall = WallClock()
-        clock: Clock = wall
-        source: BarSource = CcxtCandleSource(
-            client, symbols, timeframe, wall, max_candles=max_candles
-        )
-        funding = {}
+        if start or end:
+            raise ConfigError("--start/--end are a replay's; --live-candles trades what closes now")
     else:
-        market = open_market_data(load_settings(), timeframe, data_dir or default_data_dir())
-        frames = {s: market.candles(s, _parse_day(start), _parse_day(end)) for s in symbols}
-        if max_candles is not None:
-            frames = {s: f.iloc[:max_candles] for s, f in frames.items()}
-        origin = min(int(f["open_time"].iloc[0]) for f in frames.values())
-        scaled = ScaledWallClock(origin, speed)
-        clock = scaled
-        funding = {s: market.funding_rates(s) for s in symbols}
-        replay_config = SessionConfig(timeframe)
-        replay = TradingSession(replay_config, frames, SmaCross()).feed
-
-        def replay_source(last_close: Mapping[str, int]) -> Iterator[Bar]:
-            # on a resume, skip what the interrupted session already processed
-            pending = (b for b in replay.bars() if b[2] > last_close.get(b[0], -1))
-            return paced(pending, scaled)
-
-        source = replay_source
-
-    specs = {s: spec_for(s, f["close"].head(200).tolist()) for s, f in frames.items()}
-    sizes = tuple(
-        (s, max(specs[s].floor_quantity(notional / float(f["close"].iloc[-1])), specs[s].step_size))
-        for s, f in sorted(frames.items())
-    )
-    runner = TradingSession(
-        SessionConfig(timeframe, initial_balance=balance, run_id=run_id),
-        frames,
-        SmaCross(SmaCrossConfig(fast, slow, quantities=sizes)),
-        funding_rates=funding,
-        specs=specs,
-        store=SqlExecutionStore(open_database(db)) if db else None,
-        clock=clock,
-        source=source,
-    )
-    console.print(f"paper session {runner.run_id}: {', '.join(symbols)} {timeframe}")
-    result = runner.run(
-        progress=lambda n: console.log(f"{n} candle(s) processed"), progress_every=1
-    )
-    print_metrics(console, result)
+        window = paper_window(_parse_day(start), _parse_day(end), timeframe, max_candles)
+    try:
+        result = run_paper(
+            console,
+            overrides,
+            window=window,
+            speed=speed,
+            max_candles=max_candles,
+            run_id=run_id or None,
+        )
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/] (Ctrl-C): what was committed is kept")
+        raise typer.Exit(130) from None
+    if result.metrics is not None:
+        console.print(metrics_table(result.metrics.to_dict()))
+    console.print(f"run {result.run_id}: report {result.outputs.get('report')}")
 
 
 if __name__ == "__main__":
