@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy.special import softmax
 
+from quantum_trader.adapters.candle_store import CandleStore
 from quantum_trader.clock.clock import SimulatedClock
 from quantum_trader.domain.errors import DataError
 from quantum_trader.features.dataset import Dataset
+from quantum_trader.features.labels import LabelSpec
 from quantum_trader.models.calibration import IDENTITY, VectorScaling, fit_vector_scaling
+from quantum_trader.models.forecasting.candles import (
+    CloseSeries,
+    save_candle_member,
+    train_candle_forecaster,
+)
+from quantum_trader.models.forecasting.member import ForecastMember
 from quantum_trader.models.metrics import expected_calibration_error, log_loss
 from quantum_trader.models.tabular import LgbmModel, TabularModel, XgbModel
 from quantum_trader.models.tabular.training import train_tabular
@@ -99,3 +108,27 @@ def test_each_tabular_member_beats_the_class_prior_on_a_planted_signal(
     prior_loss = log_loss(test_y, np.tile(prior, (len(test_y), 1)))
     model_loss = log_loss(test_y, model.predict_proba(x[3000:]))
     assert model_loss < prior_loss - SKILL_MARGIN, (model_loss, prior_loss)
+
+
+def test_a_forecaster_is_calibrated_on_the_tail_of_its_series(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    candles = CandleStore(data_dir).series("BTCUSDT", "1h")
+    series = CloseSeries.from_candles(candles.slice(len(candles) - 2000, len(candles)))
+    labels = LabelSpec(horizon=4)
+    model, meta = train_candle_forecaster(
+        "nhits", [series], labels, epochs=1, seed=0, progress=False
+    )
+    assert meta.calibration
+    assert meta.metrics["holdout_log_loss"] <= meta.metrics["holdout_log_loss_raw"] + 1e-9
+    save_candle_member(model, meta, tmp_path)
+    member = ForecastMember.load(tmp_path, labels)
+    uncalibrated = ForecastMember(
+        member.model, dataclasses.replace(member.metadata, calibration={}), labels
+    )
+    windows = np.stack([series.close[i - 168 : i] for i in (500, 900, 1700)])
+    served, raw = member.predict_proba(windows), uncalibrated.predict_proba(windows)
+    assert not np.allclose(served, raw)
+    np.testing.assert_allclose(served, VectorScaling.from_dict(meta.calibration).apply(raw))
+    vote = member.vote("BTCUSDT", windows[1])  # the live path serves the same numbers
+    np.testing.assert_allclose((vote.p_down, vote.p_flat, vote.p_up), served[1], atol=1e-12)

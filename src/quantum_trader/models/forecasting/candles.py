@@ -20,6 +20,7 @@ from quantum_trader.domain.errors import DataError
 from quantum_trader.features.labels import LabelSpec
 from quantum_trader.features.series import CandleSeries as Candles
 from quantum_trader.models.base import ModelMetadata
+from quantum_trader.models.forecasting import held_out
 from quantum_trader.models.forecasting.api import Forecaster
 from quantum_trader.models.forecasting.member import CANDLE_QUANTILES, write_metadata
 from quantum_trader.models.forecasting.nhits import NHiTSConfig
@@ -95,11 +96,15 @@ def train_candle_forecaster(
     progress: bool = True,
     version: str = "",
     scope: str | None = None,
+    calibration_share: float = held_out.CALIBRATION_SHARE,
 ) -> tuple[Forecaster, ModelMetadata]:
     """Train on the log closes of ``series``; return the model and its lineage metadata.
 
     ``scope`` names the model line (default: the symbol when one series is given, else
-    "global"); the main job's forecasters are always the global line, whatever the symbols."""
+    "global"); the main job's forecasters are always the global line, whatever the symbols.
+    The newest ``calibration_share`` of each series is held out: the network is fitted on the
+    heads and calibrated on the tails (``held_out.py``); with series too short for that it is
+    fitted on all of them and stays uncalibrated."""
     if not series:
         raise DataError("train_candle_forecaster: no series given")
     train_cfg = CANDLE_TRAINING[architecture]
@@ -110,8 +115,18 @@ def train_candle_forecaster(
         changes["seed"] = seed
     train_cfg = replace(train_cfg, **changes)  # type: ignore[arg-type]
     model = candle_forecaster(architecture, labels.horizon, train_cfg)
-    logs = [np.log(s.close) for s in series]
-    result = model.fit(logs)
+    held = held_out.plan(
+        [len(s.close) for s in series], model.spec.input_size, labels.horizon, calibration_share
+    )
+    cuts = held.cuts if held is not None else tuple(len(s.close) for s in series)
+    result = model.fit([np.log(s.close[:cut]) for s, cut in zip(series, cuts, strict=True)])
+    calibration: dict[str, list[float]] = {}
+    held_metrics: dict[str, float] = {}
+    if held is not None:
+        scaling, held_metrics = held_out.calibrate(
+            model, [s.close for s in series], held, labels, CANDLE_QUANTILES
+        )
+        calibration = scaling.to_dict()
     data_hash = sha256_bytes(
         b"".join(s.symbol.encode() + s.open_time.tobytes() + s.close.tobytes() for s in series)
     )
@@ -140,7 +155,9 @@ def train_candle_forecaster(
             "best_epoch": float(result.best_epoch),
             "epochs_run": float(result.epochs_run),
             "train_seconds": result.seconds,
+            **held_metrics,
         },
+        calibration=calibration,
     )
     return model, metadata
 

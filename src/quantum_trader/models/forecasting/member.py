@@ -28,6 +28,7 @@ from quantum_trader.domain.errors import ArtifactIntegrityError, DataError
 from quantum_trader.domain.signals import ModelVote
 from quantum_trader.features.labels import LabelSpec
 from quantum_trader.models.base import FloatArray, ModelMetadata
+from quantum_trader.models.calibration import VectorScaling
 from quantum_trader.models.ensemble.loading import MemberLoader
 from quantum_trader.models.ensemble.member import (
     Abstention,
@@ -132,6 +133,15 @@ class ForecastMember:
         self._metadata = metadata
         self._status = status
         self._levels = tuple(float(q) for q in spec.quantiles)
+        self._calibration = VectorScaling.from_dict(metadata.calibration)
+
+    def _probabilities(self, quantiles: Sequence[float]) -> tuple[float, float, float]:
+        """DOWN / FLAT / UP from return quantiles, through the member's calibration."""
+        p = direction_probabilities(self._levels, quantiles, self.labels.dead_zone)
+        if self._calibration.is_identity:
+            return p
+        down, flat, up = self._calibration.apply(np.asarray(p)).tolist()
+        return (float(down), float(flat), float(up))
 
     @classmethod
     def load(
@@ -185,8 +195,7 @@ class ForecastMember:
         rows = np.atleast_2d(np.asarray(windows, dtype=np.float64))
         out = np.empty((rows.shape[0], 3), dtype=np.float64)
         for i, row in enumerate(rows):
-            q = self.return_quantiles(row)
-            out[i] = direction_probabilities(self._levels, q.tolist(), self.labels.dead_zone)
+            out[i] = self._probabilities(self.return_quantiles(row).tolist())
         return out
 
     def batch_work(self, symbol: str, windows: Sequence[FloatArray]) -> BatchWork:
@@ -220,8 +229,7 @@ class ForecastMember:
             votes: BatchVotes = [None] * n
             for chunk, rows in zip(chunks, quantiles, strict=True):
                 for i, q in zip(chunk, rows.tolist(), strict=True):
-                    p = direction_probabilities(self._levels, q, self.labels.dead_zone)
-                    votes[i] = ModelVote(self.name, *p)
+                    votes[i] = ModelVote(self.name, *self._probabilities(q))
             if self._status is not None:
                 self._status.count("predictions", len(usable))
             return votes
@@ -238,9 +246,7 @@ class ForecastMember:
             if self._status is not None:
                 self._status.count("refused_windows")
             raise
-        p_down, p_flat, p_up = direction_probabilities(
-            self._levels, q.tolist(), self.labels.dead_zone
-        )
+        p_down, p_flat, p_up = self._probabilities(q.tolist())
         if self._status is not None:
             self._status.count("predictions")
         return ModelVote(self.name, p_down, p_flat, p_up)
