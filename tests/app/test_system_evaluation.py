@@ -4,13 +4,19 @@ replays the same candles, and buy and hold is what the prices say."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from quantum_trader.adapters.sql.database import open_database
+from quantum_trader.adapters.sql.trials import SqlTrialLedger
+from quantum_trader.app.cli.evaluate import app as evaluate_app
 from quantum_trader.app.system_evaluation import EngineFoldRunner
+from quantum_trader.config import load_settings
 from quantum_trader.domain.time import MS_PER_DAY, MS_PER_HOUR, from_datetime
 from quantum_trader.evaluation.folds import BASELINES, SYSTEM, Fold, Variant, plan_folds
 from quantum_trader.evaluation.system import VariantRun, evaluate_variants
@@ -68,3 +74,31 @@ def test_no_fold_trains_on_a_label_that_closes_inside_its_fold(runner: EngineFol
     assert results["neutral"].total.trades == 0
     assert np.allclose(results["neutral"].returns, 0.0)
     assert results["buy_and_hold"].total.exposure > 0.9
+
+
+@pytest.mark.slow
+def test_evaluate_system_prints_writes_and_records_every_variant(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path, data_dir: Path
+) -> None:
+    clean_env.setenv("QT_HOME", str(tmp_path / "home"))
+    clean_env.setenv("COLUMNS", "220")
+    args = ["--system", "--symbols", "BTCUSDT", "--models", "xgb,lgbm", "--start", "2023-03-01"]
+    args += ["--end", "2023-03-05", "--folds", "2", "--train-days", "45"]
+    args += ["--data-dir", str(data_dir)]
+    result = CliRunner().invoke(evaluate_app, args, terminal_width=220)
+    assert result.exit_code == 0, result.output
+    for name in ("system", *(b.name for b in BASELINES)):
+        assert name in result.output
+    (folder,) = (tmp_path / "home" / "evaluations").iterdir()
+    payload = json.loads((folder / "evaluation.json").read_text())
+    assert list(payload["variants"]) == ["system", *(b.name for b in BASELINES)]
+    assert set(payload["system_minus_baseline_sharpe"]) == {b.name for b in BASELINES}
+    assert len(payload["folds"]) == 2
+    assert payload["variants"]["neutral"]["total"]["trades"] == 0
+    report = (folder / "report.html").read_text()
+    assert "<title>evaluate report — system walk-forward" in report
+    for shown in ("buy_and_hold", "Monthly returns", "Per-strategy attribution", "underwater"):
+        assert shown in report
+    trials = SqlTrialLedger(open_database(load_settings().effective_database_url)).trials()
+    names = sorted(t.name for t in trials if t.kind == "evaluate")
+    assert names == sorted(["system", *(f"baseline:{b.name}" for b in BASELINES)])

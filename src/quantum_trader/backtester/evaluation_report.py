@@ -32,32 +32,7 @@ from quantum_trader.backtester.report_parts import (
     utc,
 )
 from quantum_trader.domain.positions import Trade
-
-#: what each figure of a variant's totals is called, and how it is shown
-FIGURES: tuple[tuple[str, str, str], ...] = (
-    ("net_return", "net return", "pct"),
-    ("sharpe", "Sharpe", "num"),
-    ("sortino", "Sortino", "num"),
-    ("max_drawdown", "max drawdown", "pct"),
-    ("calmar", "Calmar", "num"),
-    ("profit_factor", "profit factor", "num"),
-    ("win_rate", "win rate", "pct"),
-    ("trades", "trades", "int"),
-    ("turnover", "turnover", "num"),
-    ("exposure", "exposure", "pct"),
-    ("fees", "fees", "num"),
-    ("funding", "funding", "num"),
-)
-
-
-def _cell(value: Any, kind: str) -> str:
-    if value is None:
-        return "—"
-    if kind == "pct":
-        return f"{value:.2%}"
-    if kind == "int":
-        return str(int(value))
-    return f"{value:,.2f}"
+from quantum_trader.performance.display import COLUMNS, cell
 
 
 def _charts(
@@ -122,7 +97,7 @@ def write_evaluation_report(
     ``curves``: each variant's return times and chained equity, the system first; ``frames``:
     the candles of the folds; ``trades`` and ``risk_timeline``: the system's, all folds)."""
     variants: Mapping[str, Any] = payload["variants"]
-    header = ["variant", *(title for _, title, _ in FIGURES), "system − this Sharpe (95 % CI)"]
+    header = ["variant", *(title for _, title, _ in COLUMNS), "system − this Sharpe (95 % CI)"]
     rows: list[list[str]] = []
     for name, data in variants.items():
         ci = payload["system_minus_baseline_sharpe"].get(name)
@@ -133,10 +108,10 @@ def write_evaluation_report(
         )
         label = name if not data["same_as"] else f"{name} (same settings as {data['same_as']})"
         totals = data["total"]
-        rows.append([label, *(_cell(totals.get(k), kind) for k, _, kind in FIGURES), versus])
+        rows.append([label, *(cell(totals.get(k), kind) for k, _, kind in COLUMNS), versus])
     fold_rows = [
         [f"{f['index']}: {f['test'][0][:10]} → {f['test'][1][:10]}"]
-        + [_cell(figures.get(k), kind) for k, _, kind in FIGURES]
+        + [cell(figures.get(k), kind) for k, _, kind in COLUMNS]
         for f, figures in zip(payload["folds"], variants["system"]["folds"], strict=True)
     ]
     readings = payload["readings"]
@@ -150,8 +125,8 @@ def write_evaluation_report(
             f"embargo {payload.get('embargo_hours')} h",
         ),
         ("models", ", ".join(payload.get("models", []))),
-        ("PSR (system Sharpe > 0)", _cell(payload["psr"], "num")),
-        ("DSR", f"{_cell(payload['dsr'], 'num')} over {payload['trials']} trial(s) in the ledger"),
+        ("PSR (system Sharpe > 0)", cell(payload["psr"], "num")),
+        ("DSR", f"{cell(payload['dsr'], 'num')} over {payload['trials']} trial(s) in the ledger"),
         ("fees + funding / |gross PnL|", "—" if share is None else f"{share:.1%}"),
         ("code version", str(payload.get("code_version", ""))),
     ]
@@ -164,7 +139,7 @@ def write_evaluation_report(
         + "<h2>All folds, out of sample, after costs</h2>"
         + html_table(header, rows)
         + "<h2>System per fold</h2>"
-        + html_table(["fold", *(t for _, t, _ in FIGURES)], fold_rows)
+        + html_table(["fold", *(t for _, t, _ in COLUMNS)], fold_rows)
         + monthly_table(monthly_returns(*_with_start(system_times, system_equity)))
         + attribution_table(attribution(trades))
     )

@@ -8,36 +8,10 @@ from typing import Any
 
 from quantum_trader.domain.time import fmt
 from quantum_trader.evaluation.system import SystemEvaluation, VariantResult
+from quantum_trader.performance.display import COLUMNS, cell
 from quantum_trader.performance.metrics import Performance
 
-#: the columns of the printed tables, with how each is shown
-COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("net_return", "net", "pct"),
-    ("sharpe", "Sharpe", "num"),
-    ("sortino", "Sortino", "num"),
-    ("max_drawdown", "max DD", "pct"),
-    ("calmar", "Calmar", "num"),
-    ("profit_factor", "PF", "num"),
-    ("win_rate", "win", "pct"),
-    ("trades", "trades", "int"),
-    ("turnover", "turnover", "num"),
-    ("exposure", "exposure", "pct"),
-    ("fees", "fees", "money"),
-    ("funding", "funding", "money"),
-)
-
-
-def cell(value: Any, kind: str) -> str:
-    """One figure as the tables show it ("—" where it is undefined)."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "—"
-    if kind == "pct":
-        return f"{value:.2%}"
-    if kind == "int":
-        return str(int(value))
-    if kind == "money":
-        return f"{value:,.2f}"
-    return f"{value:.2f}"
+__all__ = ["COLUMNS", "cell", "cost_share", "readings", "row", "to_payload"]
 
 
 def row(performance: Performance) -> list[str]:
