@@ -1,4 +1,5 @@
-"""Tables of the risk area: risk decisions, trading state, kill switch, risk-mode changes.
+"""Tables of the risk area: risk decisions, trading state, the drawdown breaker's memory, kill
+switch, risk-mode changes.
 
 All append-only: the newest row of a history is the current state, the rest is the audit.
 """
@@ -36,6 +37,20 @@ risk_trading_state = Table(
     Column("reason", Text, nullable=False),
     Column("changed_by", String(200), nullable=False),
     Column("halt_latched", Integer, nullable=False),
+)
+
+#: the drawdown breaker's peaks, releases and timers (risk/state.py), a row per change
+risk_breaker_state = Table(
+    "risk_breaker_state",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", BigInteger, nullable=False),
+    Column("breaker_peak", Float, nullable=False),
+    Column("all_time_peak", Float, nullable=False),
+    Column("releases", Integer, nullable=False),
+    Column("reducing_by_drawdown", Integer, nullable=False),
+    Column("reducing_since", BigInteger, nullable=True),
+    Column("flat_since", BigInteger, nullable=True),
 )
 
 risk_kill_switch = Table(
