@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from quantum_trader.app.configs import ensemble_config, intelligence_config
+from quantum_trader.app.configs import ensemble_config, intelligence_config, risk_config
 from quantum_trader.config import load_settings
+from quantum_trader.domain.time import MS_PER_HOUR
+from quantum_trader.risk.config import RiskConfig
 
 
 def test_ensemble_config_takes_the_enabled_models_and_the_consensus(
@@ -29,3 +31,12 @@ def test_intelligence_config_switches_each_module_and_says_why(
     }
     assert config.reasons["drift_detection"] == "ENABLE_DRIFT_DETECTION=false"
     assert config.state_prefix == "intelligence/run-1"
+
+
+def test_risk_config_takes_the_reducing_cooldown(clean_env: pytest.MonkeyPatch) -> None:
+    assert risk_config(load_settings()).reducing_cooldown_ms == 72 * MS_PER_HOUR
+    clean_env.setenv("QT_REDUCING_COOLDOWN_HOURS", "1.5")
+    config = risk_config(load_settings())
+    assert config.reducing_cooldown_ms == 90 * 60_000
+    # every other limit keeps its default
+    assert config == RiskConfig(reducing_cooldown_ms=90 * 60_000)

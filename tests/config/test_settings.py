@@ -56,6 +56,12 @@ def test_consensus_above_model_count_fails_naming_both(monkeypatch: pytest.Monke
         ({"QT_INITIAL_BALANCE": "-5"}, "QT_INITIAL_BALANCE='-5': out of range"),
         ({"QT_SLIPPAGE_BPS": "-50"}, "QT_SLIPPAGE_BPS='-50': out of range; accepted: a finite"),
         ({"QT_TAKER_FEE": "nan"}, "QT_TAKER_FEE='nan': not finite"),
+        (
+            {"QT_REDUCING_COOLDOWN_HOURS": "0"},
+            "QT_REDUCING_COOLDOWN_HOURS='0': out of range; accepted: a finite number > 0 and "
+            "<= 8760",
+        ),
+        ({"QT_REDUCING_COOLDOWN_HOURS": "9000"}, "QT_REDUCING_COOLDOWN_HOURS='9000': out of"),
         ({"QT_SYMBOLS": "BTCUSDT,ETHUSDT,BTCUSDT"}, "repeats BTCUSDT: give each symbol once"),
     ],
 )

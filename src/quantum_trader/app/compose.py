@@ -16,7 +16,7 @@ from pathlib import Path
 from quantum_trader.adapters.artifacts import LocalArtifactStore
 from quantum_trader.adapters.sql.intelligence_state import SqlIntelligenceStateRepository
 from quantum_trader.adapters.sql.repositories_risk import SqlRiskRepository
-from quantum_trader.app.configs import ensemble_config, intelligence_config
+from quantum_trader.app.configs import ensemble_config, intelligence_config, risk_config
 from quantum_trader.app.run_scope import RunScopedModeJournal, RunScopedRiskJournal
 from quantum_trader.app.runtime import Runtime, while_replaying_at_most_every_wall
 from quantum_trader.app.training import FORECAST_SCOPE
@@ -39,7 +39,6 @@ from quantum_trader.models.ensemble.loading import MemberLoader
 from quantum_trader.models.ensemble.member import Member
 from quantum_trader.models.ensemble.weights import EqualWeights, WeightProvider
 from quantum_trader.models.forecasting.member import forecast_loader
-from quantum_trader.risk.config import RiskConfig
 from quantum_trader.risk.engine import RiskEngine
 from quantum_trader.risk.kill_switch import KillSwitch
 from quantum_trader.risk.policy_source import StorePolicySource
@@ -300,7 +299,7 @@ class PipelineComposer:
         )
         self.lifecycle.start(Hooks("risk_safety.journal", stop=journal.flush))
         risk = RiskEngine(
-            config=RiskConfig(),
+            config=risk_config(rt.settings),
             portfolio=view,
             policy=StorePolicySource(rt.policies),
             kill_switch=KillSwitch(repo, rt.clock),  # global: a person's decision, never scoped

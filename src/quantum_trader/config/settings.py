@@ -100,6 +100,7 @@ NUMERIC_BOUNDS: dict[str, Bounds] = {
     "train_days": Bounds(30, 3650),
     "label_horizon": Bounds(1, 1000),
     "seed": Bounds(0, 2**32 - 1),  # numpy's seed range
+    "reducing_cooldown_hours": Bounds(0.0, 8760.0, low_open=True),  # at most a year flat
 }
 
 
@@ -212,6 +213,12 @@ class Settings(StorageSettings):
     #: ``entry_margin_bps`` (strategy/cost_gate.py); false: every strategy entry goes to sizing
     entry_cost_gate: bool = Field(True, validation_alias=_qt("entry_cost_gate"))
     entry_margin_bps: float = Field(5.0, validation_alias=_qt("entry_margin_bps"))
+
+    # --- risk ---------------------------------------------------------------------------
+    #: engine hours flat (no open position) after which a drawdown REDUCING is released and
+    #: the breaker's peak re-baselined to the equity at release (risk/state.py); HALTED never
+    #: releases by itself
+    reducing_cooldown_hours: float = Field(72.0, validation_alias=_qt("reducing_cooldown_hours"))
 
     # --- storage and data (home and database_url: StorageSettings) ------------------------
     data_dir: Path | None = Field(None, validation_alias=_qt("data_dir"))

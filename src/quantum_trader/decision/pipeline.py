@@ -337,6 +337,8 @@ class DecisionPipeline:
         parts: PipelineParts,
         context: TradingContext,
     ) -> None:
+        # the breaker sees every recorded equity and every flat hour, orders or not
+        parts.risk.refresh_state()
         market = self._market(symbol, sym, candle, parts)
         if market is None:
             return
