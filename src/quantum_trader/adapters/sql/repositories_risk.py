@@ -1,5 +1,5 @@
 """SQL repository of the risk area: implements RiskJournal (decisions, trading state, the
-breaker's memory), KillSwitchStore and ModeJournal."""
+breaker's memory), KillSwitchStore, ModeJournal and BenchJournal."""
 
 from __future__ import annotations
 
@@ -16,12 +16,14 @@ from quantum_trader.adapters.sql.tables_risk import (
     risk_kill_switch,
     risk_mode_changes,
     risk_trading_state,
+    strategy_bench_changes,
 )
 from quantum_trader.bus.envelope import to_payload
 from quantum_trader.domain.policy import RiskMode
 from quantum_trader.risk.decision import RiskDecision
 from quantum_trader.risk.kill_switch import KillSwitchState
 from quantum_trader.risk.state import BreakerMemory, TradingState, TradingStateChange
+from quantum_trader.strategy.expectancy import BenchChange
 from quantum_trader.strategy.risk_modes import ModeChange
 
 # Built once: every order intent is journalled and checks the kill switch before it is sent,
@@ -201,6 +203,43 @@ class SqlRiskRepository:
         with self._engine.connect() as conn:
             r = conn.execute(stmt).mappings().first()
         return None if r is None else _mode_change(r)
+
+    # --- strategies benched for their expectancy --------------------------------------------
+    def record_bench_change(self, change: BenchChange) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(
+                insert(strategy_bench_changes).values(
+                    at=change.at,
+                    strategy=change.strategy,
+                    regime=change.regime,
+                    benched=int(change.benched),
+                    until=change.until,
+                    trades=change.trades,
+                    mean_return=change.mean_return,
+                    t_stat=change.t_stat,
+                    reason=change.reason,
+                )
+            )
+
+    def bench_changes(self) -> list[BenchChange]:
+        """Every bench and re-admission, oldest first."""
+        t = strategy_bench_changes
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(t).order_by(t.c.id)).mappings().all()
+        return [
+            BenchChange(
+                at=int(r["at"]),
+                strategy=r["strategy"],
+                regime=r["regime"],
+                benched=bool(r["benched"]),
+                until=None if r["until"] is None else int(r["until"]),
+                trades=int(r["trades"]),
+                mean_return=float(r["mean_return"]),
+                t_stat=float(r["t_stat"]),
+                reason=r["reason"],
+            )
+            for r in rows
+        ]
 
 
 def _mode_change(r: RowMapping) -> ModeChange:

@@ -1,5 +1,5 @@
 """Tables of the risk area: risk decisions, trading state, the drawdown breaker's memory, kill
-switch, risk-mode changes.
+switch, risk-mode changes, strategies benched and re-admitted for their expectancy.
 
 All append-only: the newest row of a history is the current state, the rest is the audit.
 """
@@ -73,4 +73,21 @@ risk_mode_changes = Table(
     Column("reasons_json", Text, nullable=False),
     Column("health_json", Text, nullable=False),
     Column("policy_version", Integer, nullable=False),
+)
+
+#: strategies benched for a significantly negative expectancy in a regime, and re-admitted
+#: (strategy/expectancy.py), with the statistics that decided it
+strategy_bench_changes = Table(
+    "strategy_bench_changes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", BigInteger, nullable=False),
+    Column("strategy", String(40), nullable=False),
+    Column("regime", String(16), nullable=False),
+    Column("benched", Integer, nullable=False),
+    Column("until", BigInteger, nullable=True),
+    Column("trades", Integer, nullable=False),
+    Column("mean_return", Float, nullable=False),
+    Column("t_stat", Float, nullable=False),
+    Column("reason", Text, nullable=False),
 )
