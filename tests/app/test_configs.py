@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from quantum_trader.app.configs import ensemble_config, intelligence_config
+from quantum_trader.app.configs import (
+    ensemble_config,
+    expectancy_config,
+    intelligence_config,
+    risk_config,
+)
 from quantum_trader.config import load_settings
+from quantum_trader.domain.time import MS_PER_HOUR
+from quantum_trader.risk.config import RiskConfig
+from quantum_trader.strategy.expectancy import ExpectancyConfig
 
 
 def test_ensemble_config_takes_the_enabled_models_and_the_consensus(
@@ -29,3 +37,30 @@ def test_intelligence_config_switches_each_module_and_says_why(
     }
     assert config.reasons["drift_detection"] == "ENABLE_DRIFT_DETECTION=false"
     assert config.state_prefix == "intelligence/run-1"
+
+
+def test_risk_config_takes_the_reducing_cooldown(clean_env: pytest.MonkeyPatch) -> None:
+    assert risk_config(load_settings()).reducing_cooldown_ms == 72 * MS_PER_HOUR
+    clean_env.setenv("QT_REDUCING_COOLDOWN_HOURS", "1.5")
+    config = risk_config(load_settings())
+    assert config.reducing_cooldown_ms == 90 * 60_000
+    # every other limit keeps its default
+    assert config == RiskConfig(reducing_cooldown_ms=90 * 60_000)
+
+
+def test_expectancy_config_takes_its_settings(clean_env: pytest.MonkeyPatch) -> None:
+    assert expectancy_config(load_settings()) == ExpectancyConfig()  # the defaults agree
+    for key, value in {
+        "QT_EXPECTANCY_WINDOW": "40",
+        "QT_EXPECTANCY_MIN_TRADES": "12",
+        "QT_EXPECTANCY_ALPHA": "0.05",
+        "QT_EXPECTANCY_BENCH_HOURS": "48",
+    }.items():
+        clean_env.setenv(key, value)
+    config = expectancy_config(load_settings())
+    assert (config.window, config.min_trades, config.alpha, config.bench_ms) == (
+        40,
+        12,
+        0.05,
+        48 * MS_PER_HOUR,
+    )

@@ -43,7 +43,8 @@ CANDLE = Candle("BTCUSDT", "1h", 3_600_000, 100.0, 101.5, 99.0, 100.5, 12.25)
 INTENT = OrderIntent("BTCUSDT", Side.BUY, 0.5, stop_loss=95.0, leverage=2.0, reason="trend")
 REF = DecisionRef("BTCUSDT@7", "TrendFollowing", "regime_rules", "fixed_fractional", ("xgb@2",))
 REF_PAYLOAD = {"decision_id": "BTCUSDT@7", "strategy": "TrendFollowing",
-               "selector": "regime_rules", "sizer": "fixed_fractional", "members": ["xgb@2"]}  # fmt: skip
+               "selector": "regime_rules", "sizer": "fixed_fractional", "members": ["xgb@2"],
+               "regime": ""}  # fmt: skip
 ORDER = Order(
     "c-1", "BTCUSDT", Side.SELL, OrderType.LIMIT, 2.0, 5, price=10.5, reason="x", decision=REF
 )
@@ -55,7 +56,7 @@ FILL = Fill("c-1-F1", "c-1", "BTCUSDT", Side.SELL, 2.0, 10.5, 0.0042, 7, is_make
 TRADE = Trade("t-1", "BTCUSDT", Side.BUY, 2.0, 10.0, 10.5, 1, 7, 1.0, 0.01, -0.002, "s", "tp", REF)
 
 #: topic -> (a record, the payload the publisher built by hand before topics were typed; orders
-#: and trades carry their decision since 2026-12-03)
+#: and trades carry their decision since 2026-12-03, its regime since issue 16)
 SAMPLES: dict[str, tuple[object, dict[str, Any]]] = {
     "market.candle.closed": (
         CANDLE,

@@ -56,6 +56,21 @@ def test_consensus_above_model_count_fails_naming_both(monkeypatch: pytest.Monke
         ({"QT_INITIAL_BALANCE": "-5"}, "QT_INITIAL_BALANCE='-5': out of range"),
         ({"QT_SLIPPAGE_BPS": "-50"}, "QT_SLIPPAGE_BPS='-50': out of range; accepted: a finite"),
         ({"QT_TAKER_FEE": "nan"}, "QT_TAKER_FEE='nan': not finite"),
+        (
+            {"QT_REDUCING_COOLDOWN_HOURS": "0"},
+            "QT_REDUCING_COOLDOWN_HOURS='0': out of range; accepted: a finite number > 0 and "
+            "<= 8760",
+        ),
+        ({"QT_REDUCING_COOLDOWN_HOURS": "9000"}, "QT_REDUCING_COOLDOWN_HOURS='9000': out of"),
+        ({"QT_EXPECTANCY_WINDOW": "2"}, "QT_EXPECTANCY_WINDOW='2': out of range"),
+        ({"QT_EXPECTANCY_MIN_TRADES": "1"}, "QT_EXPECTANCY_MIN_TRADES='1': out of range"),
+        ({"QT_EXPECTANCY_ALPHA": "0"}, "QT_EXPECTANCY_ALPHA='0': out of range"),
+        ({"QT_EXPECTANCY_BENCH_HOURS": "-1"}, "QT_EXPECTANCY_BENCH_HOURS='-1': out of range"),
+        (
+            {"QT_EXPECTANCY_WINDOW": "20", "QT_EXPECTANCY_MIN_TRADES": "25"},
+            "QT_EXPECTANCY_MIN_TRADES=25 can never be reached in a window of "
+            "QT_EXPECTANCY_WINDOW=20 trades",
+        ),
         ({"QT_SYMBOLS": "BTCUSDT,ETHUSDT,BTCUSDT"}, "repeats BTCUSDT: give each symbol once"),
     ],
 )

@@ -86,3 +86,13 @@ def test_builder_needs_a_slots_dataclass() -> None:
 
     with pytest.raises(TypeError, match="not a slots dataclass"):
         record_builder(NoSlots)
+
+
+def test_a_decision_stored_before_it_had_a_regime_reads_back_without_one() -> None:
+    ref = DecisionRef(
+        "BTCUSDT@9", "Breakout", "regime_rules", "fixed_fractional", ("xgb@1",), "BULL"
+    )
+    stored = ref.to_dict()
+    assert stored["regime"] == "BULL" and DecisionRef.from_dict(stored) == ref
+    del stored["regime"]  # an exec_orders / exec_trades row written before issue 16
+    assert DecisionRef.from_dict(stored).regime == ""

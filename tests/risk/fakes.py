@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from quantum_trader.risk.decision import RiskDecision
 from quantum_trader.risk.kill_switch import KillSwitchState
 from quantum_trader.risk.portfolio_view import OpenPosition
-from quantum_trader.risk.state import TradingStateChange
+from quantum_trader.risk.state import BreakerMemory, TradingStateChange
 
 
 @dataclass
@@ -49,6 +49,7 @@ class FakePortfolio:
 class MemoryJournal:
     decisions: list[RiskDecision] = field(default_factory=list)
     changes: list[TradingStateChange] = field(default_factory=list)
+    breaker: list[BreakerMemory] = field(default_factory=list)
 
     def record_decision(self, decision: RiskDecision) -> None:
         self.decisions.append(decision)
@@ -58,6 +59,12 @@ class MemoryJournal:
 
     def latest_state_change(self) -> TradingStateChange | None:
         return self.changes[-1] if self.changes else None
+
+    def record_breaker(self, memory: BreakerMemory) -> None:
+        self.breaker.append(memory)
+
+    def latest_breaker(self) -> BreakerMemory | None:
+        return self.breaker[-1] if self.breaker else None
 
 
 @dataclass

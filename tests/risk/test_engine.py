@@ -160,7 +160,15 @@ def test_kill_switch_halts_and_release_resumes() -> None:
     ks.release(by="ops")
     assert eng.evaluate(buy(qty=0.01)).outcome is Outcome.APPROVED
     counters = registry.get("risk_safety").status.counters
-    assert counters == {"decisions_rejected": 1, "decisions_approved": 1, "state_changes": 2}
+    assert counters == {
+        "decisions_rejected": 1,
+        "decisions_approved": 1,
+        "state_changes": 2,
+        # the drawdown breaker's figures (levels): its peaks in whole USDT and its releases
+        "breaker_releases": 0,
+        "breaker_peak_equity": 10_000,
+        "all_time_peak_equity": 10_000,
+    }
 
 
 def test_missing_mark_price_rejects_with_reason() -> None:

@@ -10,13 +10,19 @@ the pipeline, once its portfolio exists). Each component it builds is started th
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from quantum_trader.adapters.artifacts import LocalArtifactStore
 from quantum_trader.adapters.sql.intelligence_state import SqlIntelligenceStateRepository
 from quantum_trader.adapters.sql.repositories_risk import SqlRiskRepository
-from quantum_trader.app.configs import ensemble_config, intelligence_config
+from quantum_trader.app.configs import (
+    ensemble_config,
+    expectancy_config,
+    intelligence_config,
+    risk_config,
+)
 from quantum_trader.app.run_scope import RunScopedModeJournal, RunScopedRiskJournal
 from quantum_trader.app.runtime import Runtime, while_replaying_at_most_every_wall
 from quantum_trader.app.training import FORECAST_SCOPE
@@ -39,12 +45,12 @@ from quantum_trader.models.ensemble.loading import MemberLoader
 from quantum_trader.models.ensemble.member import Member
 from quantum_trader.models.ensemble.weights import EqualWeights, WeightProvider
 from quantum_trader.models.forecasting.member import forecast_loader
-from quantum_trader.risk.config import RiskConfig
 from quantum_trader.risk.engine import RiskEngine
 from quantum_trader.risk.kill_switch import KillSwitch, KillSwitchStore
 from quantum_trader.risk.policy_source import StorePolicySource
 from quantum_trader.status.registry import ModuleHandle
 from quantum_trader.strategy.cost_gate import EntryCostConfig, EntryCostGate
+from quantum_trader.strategy.expectancy import ExpectancyTracker
 from quantum_trader.strategy.meta_controller import MetaControllerConfig, MetaStrategyController
 from quantum_trader.strategy.regime import RegimeDetector
 from quantum_trader.strategy.selector import (
@@ -180,6 +186,7 @@ class PipelineComposer:
             risk_view=view,
             handles=self.handles,
             entry_gate=entry_gate(settings),
+            expectancy=self._expectancy(),
         )
 
     def _intelligence(self) -> Intelligence:
@@ -301,6 +308,30 @@ class PipelineComposer:
         self.lifecycle.start(Hooks("meta_strategy_controller", start=start))
         return controller
 
+    def _expectancy(self) -> ExpectancyTracker | None:
+        """The per-strategy expectancy tracker (QT_EXPECTANCY_BENCHING): fed by closed trades,
+        its benches journalled and shown in the ``strategies`` module's status. Its state is
+        saved when the run stops, under the run's id; no run restores it (a replay is a
+        simulation of its own, and the pipeline cannot resume a run mid-way)."""
+        rt = self.rt
+        if not rt.settings.expectancy_benching:
+            return None
+        tracker = ExpectancyTracker(
+            expectancy_config(rt.settings),
+            journal=SqlRiskRepository(rt.db),
+            handle=self.handles.get("strategies"),
+        )
+        repo = SqlIntelligenceStateRepository(rt.db)
+
+        def save() -> None:
+            state = json.dumps(tracker.state(), sort_keys=True)
+            repo.save(f"expectancy/{rt.run_id}", state, rt.clock.now())
+
+        self.lifecycle.start(
+            Hooks("strategies.expectancy", start=lambda _ctx: tracker.attach(rt.bus), stop=save)
+        )
+        return tracker
+
     def _risk(self, view: PortfolioRiskView) -> RiskEngine:
         rt, clock, batch = self.rt, self.rt.clock, self.rt.settings.replay_batch_votes
         repo = SqlRiskRepository(rt.db)
@@ -314,7 +345,7 @@ class PipelineComposer:
         self._risk_journal = journal
         self.lifecycle.start(Hooks("risk_safety.journal", stop=journal.flush))
         risk = RiskEngine(
-            config=RiskConfig(),
+            config=risk_config(rt.settings),
             portfolio=view,
             policy=StorePolicySource(rt.policies),
             # global: a person's decision, never scoped; read before every order

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from quantum_trader.config.modules import module_enabled
 from quantum_trader.config.settings import Settings
+from quantum_trader.domain.time import MS_PER_HOUR
 from quantum_trader.intelligence.service import MODULES, IntelligenceConfig
 from quantum_trader.models.ensemble.ensemble import EnsembleConfig
+from quantum_trader.risk.config import RiskConfig
+from quantum_trader.strategy.expectancy import ExpectancyConfig
 
 #: a member agrees only with p(direction) >= this (not a setting yet)
 CONSENSUS_THRESHOLD = 0.4
@@ -29,4 +32,20 @@ def intelligence_config(
         enabled={m: on for m, (on, _) in switches.items()},
         reasons={m: why for m, (_, why) in switches.items()},
         state_prefix=state_prefix,
+    )
+
+
+def risk_config(settings: Settings) -> RiskConfig:
+    """The risk engine's static limits: defaults, with QT_REDUCING_COOLDOWN_HOURS."""
+    cooldown_ms = max(1, round(settings.reducing_cooldown_hours * MS_PER_HOUR))
+    return RiskConfig(reducing_cooldown_ms=cooldown_ms)
+
+
+def expectancy_config(settings: Settings) -> ExpectancyConfig:
+    """QT_EXPECTANCY_WINDOW, _MIN_TRADES, _ALPHA and _BENCH_HOURS."""
+    return ExpectancyConfig(
+        window=settings.expectancy_window,
+        min_trades=settings.expectancy_min_trades,
+        alpha=settings.expectancy_alpha,
+        bench_ms=max(1, round(settings.expectancy_bench_hours * MS_PER_HOUR)),
     )

@@ -57,6 +57,7 @@ def run_summary(
         "decisions": stats.decisions,
         "signals": dict(stats.signals),
         "strategies_chosen": dict(stats.strategies),
+        "benched_substitutions": stats.benched_substitutions,
         "trade_intents": stats.intents,
         "risk_decisions": dict(stats.risk),
         "orders_sent": stats.orders,

@@ -9,9 +9,11 @@ restart continues where it stopped. The kill switch is never scoped: it is a per
 While the replay part of a run lasts, risk decisions are written in batches of
 :data:`DECISION_BATCH` (one transaction each) instead of one transaction per decision: like the
 replay's orders and fills, which the runner commits every 1,000 candles, they serve the audit
-trail, and a replay cannot resume mid-way anyway. The composition root also flushes them before
-every checkpoint commit (``PipelineComposer.flush_journals``), so a checkpoint never holds an
-order whose approving decision is still in memory: a crash loses both or neither. Once the run
+trail, and a replay cannot resume mid-way anyway. The drawdown breaker's memory (its peaks,
+which move with every new equity high) is kept the same way: the latest is written with each
+batch, at every trading-state change and at the end. The composition root also flushes them
+before every checkpoint commit (``PipelineComposer.flush_journals``), so a checkpoint never holds
+an order whose approving decision is still in memory: a crash loses both or neither. Once the run
 goes live each decision is written before the order it allows, and
 :meth:`RunScopedRiskJournal.flush` writes what is pending when the run ends.
 """
@@ -24,7 +26,7 @@ from typing import Protocol
 from quantum_trader.risk.decision import RiskDecision
 from quantum_trader.risk.engine import MODULE as RISK_MODULE
 from quantum_trader.risk.ports import RiskJournal
-from quantum_trader.risk.state import TradingStateChange
+from quantum_trader.risk.state import BreakerMemory, TradingStateChange
 from quantum_trader.strategy.risk_modes import ModeChange, ModeJournal
 
 #: risk decisions written per transaction while a replay lasts
@@ -45,6 +47,8 @@ class RunScopedRiskJournal:
         self._latest: TradingStateChange | None = None
         self._replaying = replaying
         self._pending: list[RiskDecision] = []
+        self._breaker: BreakerMemory | None = None  # this run's latest breaker memory
+        self._breaker_pending = False
         #: what earlier runs left: never adopted, not even an operator's reset
         self._before_run = inner.latest_state_change()
 
@@ -58,10 +62,26 @@ class RunScopedRiskJournal:
         self._inner.record_decision(decision)
 
     def flush(self) -> None:
-        """Write the decisions still pending (the end of a run, or of its replay)."""
+        """Write the decisions still pending and the breaker's latest memory (the end of a run,
+        or of its replay)."""
         if self._pending:
             pending, self._pending = self._pending, []
             self._inner.record_decisions(pending)
+        if self._breaker_pending and self._breaker is not None:
+            self._breaker_pending = False
+            self._inner.record_breaker(self._breaker)
+
+    def record_breaker(self, memory: BreakerMemory) -> None:
+        """The breaker's memory changes with every new equity high: while the replay lasts only
+        the latest is kept, written with the next batch of decisions (and at the end)."""
+        self._breaker = memory
+        self._breaker_pending = True
+        if not self._replaying():
+            self.flush()
+
+    def latest_breaker(self) -> BreakerMemory | None:
+        """This run's latest: an earlier run's peaks are never adopted."""
+        return self._breaker
 
     def record_state_change(self, change: TradingStateChange) -> None:
         self.flush()  # the decisions that led to the change come first in the audit trail

@@ -100,6 +100,11 @@ NUMERIC_BOUNDS: dict[str, Bounds] = {
     "train_days": Bounds(30, 3650),
     "label_horizon": Bounds(1, 1000),
     "seed": Bounds(0, 2**32 - 1),  # numpy's seed range
+    "reducing_cooldown_hours": Bounds(0.0, 8760.0, low_open=True),  # at most a year flat
+    "expectancy_window": Bounds(5, 1000),
+    "expectancy_min_trades": Bounds(3, 1000),
+    "expectancy_alpha": Bounds(0.0, 0.5, low_open=True),
+    "expectancy_bench_hours": Bounds(0.0, 8760.0, low_open=True),
 }
 
 
@@ -212,6 +217,26 @@ class Settings(StorageSettings):
     #: ``entry_margin_bps`` (strategy/cost_gate.py); false: every strategy entry goes to sizing
     entry_cost_gate: bool = Field(True, validation_alias=_qt("entry_cost_gate"))
     entry_margin_bps: float = Field(5.0, validation_alias=_qt("entry_margin_bps"))
+
+    # --- risk ---------------------------------------------------------------------------
+    #: engine hours flat (no open position) after which a drawdown REDUCING is released and
+    #: the breaker's peak re-baselined to the equity at release (risk/state.py); HALTED never
+    #: releases by itself
+    reducing_cooldown_hours: float = Field(72.0, validation_alias=_qt("reducing_cooldown_hours"))
+
+    # --- per-strategy expectancy (strategy/expectancy.py) ---------------------------------
+    #: bench a strategy in a regime where its net expectancy over its last closed trades is
+    #: significantly negative (Neutral trades in its place); false: never bench
+    expectancy_benching: bool = Field(True, validation_alias=_qt("expectancy_benching"))
+    #: closed trades per (strategy, regime) in the rolling window
+    expectancy_window: int = Field(30, validation_alias=_qt("expectancy_window"))
+    #: fewest trades in the window before a strategy can be benched
+    expectancy_min_trades: int = Field(10, validation_alias=_qt("expectancy_min_trades"))
+    #: one-sided significance level of the t-test, per look (it is re-run after every trade)
+    expectancy_alpha: float = Field(0.01, validation_alias=_qt("expectancy_alpha"))
+    #: engine hours of the first bench (each later bench of the same cell lasts twice as long,
+    #: up to 8 times); then the strategy is re-admitted on probation with an empty window
+    expectancy_bench_hours: float = Field(168.0, validation_alias=_qt("expectancy_bench_hours"))
 
     # --- storage and data (home and database_url: StorageSettings) ------------------------
     data_dir: Path | None = Field(None, validation_alias=_qt("data_dir"))
@@ -330,6 +355,11 @@ class Settings(StorageSettings):
             problems.append(
                 f"QT_SYMBOLS={','.join(self.symbols)} repeats {','.join(repeated)}: "
                 "give each symbol once"
+            )
+        if self.expectancy_min_trades > self.expectancy_window:
+            problems.append(
+                f"QT_EXPECTANCY_MIN_TRADES={self.expectancy_min_trades} can never be reached in a "
+                f"window of QT_EXPECTANCY_WINDOW={self.expectancy_window} trades"
             )
         if problems:
             raise ValueError("contradictory settings: " + " | ".join(problems))

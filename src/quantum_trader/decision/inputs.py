@@ -73,6 +73,8 @@ class PipelineStats:
     strategies: dict[str, int] = field(default_factory=dict)
     #: entries the cost gate refused: their expected edge did not pay for the trade
     cost_rejections: int = 0
+    #: decisions whose strategy was benched in its regime and replaced by Neutral
+    benched_substitutions: int = 0
     last_regimes: dict[str, str] = field(default_factory=dict)
     #: (decision time, risk mode, trading state) at the start and at each change of either:
     #: the report's risk-state timeline

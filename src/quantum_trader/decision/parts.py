@@ -13,6 +13,7 @@ from quantum_trader.risk.engine import RiskEngine
 from quantum_trader.risk.policy_source import PolicySource
 from quantum_trader.status.registry import ModuleHandle
 from quantum_trader.strategy.cost_gate import EntryCostGate
+from quantum_trader.strategy.expectancy import ExpectancyTracker
 from quantum_trader.strategy.meta_controller import MetaStrategyController
 from quantum_trader.strategy.regime import RegimeDetector
 from quantum_trader.strategy.selector import StrategySelector
@@ -38,6 +39,8 @@ class PipelineParts:
     handles: Mapping[str, ModuleHandle] = field(default_factory=dict)
     #: refuses entries whose expected edge does not cover their costs (None: no gate)
     entry_gate: EntryCostGate | None = None
+    #: benches a strategy whose net expectancy in a regime is significantly negative (None: off)
+    expectancy: ExpectancyTracker | None = None
 
 
 PartsFactory = Callable[[TradingContext], PipelineParts]

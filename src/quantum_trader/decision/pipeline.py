@@ -40,7 +40,7 @@ from quantum_trader.risk.decision import Outcome
 from quantum_trader.risk.engine import approved_intent
 from quantum_trader.strategy.intents import TradeAction, TradeIntent
 from quantum_trader.strategy.market_state import MarketState
-from quantum_trader.strategy.selector import SelectionContext, StrategyChoice
+from quantum_trader.strategy.selector import NEUTRAL, SelectionContext, StrategyChoice
 from quantum_trader.strategy.sizing import SizingRequest, to_order_intent
 
 PIPELINE_NAME = "ai_ensemble"
@@ -337,6 +337,8 @@ class DecisionPipeline:
         parts: PipelineParts,
         context: TradingContext,
     ) -> None:
+        # the breaker sees every recorded equity and every flat hour, orders or not
+        parts.risk.refresh_state()
         market = self._market(symbol, sym, candle, parts)
         if market is None:
             return
@@ -358,6 +360,7 @@ class DecisionPipeline:
             choice.selector,
             "exit" if intent.action is TradeAction.EXIT else parts.sizer.name,
             self._members(symbol, signal, parts),
+            market.regime.value if market.regime is not None else "",
         )
         order = self._submit(approved, f"{choice.strategy}: {intent.reason}", ref, context)
         sym.working_order = order.client_order_id
@@ -385,7 +388,8 @@ class DecisionPipeline:
         policy: TradingPolicy,
         parts: PipelineParts,
     ) -> StrategyChoice:
-        """The selector's strategy for this decision."""
+        """The selector's strategy for this decision; Neutral instead of a strategy benched in
+        this regime for its negative expectancy (``strategy/expectancy.py``)."""
         choice = parts.selector.select(
             SelectionContext(
                 symbol=symbol,
@@ -398,6 +402,19 @@ class DecisionPipeline:
                 risk_mode=policy.risk_mode,
             )
         )
+        if parts.expectancy is not None and choice.strategy != NEUTRAL:
+            regime = market.regime.value if market.regime is not None else ""
+            bench = parts.expectancy.bench_of(choice.strategy, regime, market.time)
+            if bench is not None:  # its expectancy here is significantly negative: stand aside
+                choice = StrategyChoice(
+                    NEUTRAL,
+                    f"{choice.strategy} benched in {regime or 'no regime'} → Neutral",
+                    choice.selector,
+                )
+                self.stats.benched_substitutions += 1
+                handle = parts.handles.get("strategies")
+                if handle is not None:
+                    handle.count("benched_substitutions")
         self.stats.strategies[choice.strategy] = self.stats.strategies.get(choice.strategy, 0) + 1
         return choice
 

@@ -15,10 +15,12 @@ class DecisionRef:
 
     ``decision_id`` is ``<symbol>@<close time>``: one decision per symbol and closed candle, the
     same in every replay of the same candles. ``members`` names each member that voted, with
-    the registry version it ran (``"xgb@3"``; the bare name when unversioned).
+    the registry version it ran (``"xgb@3"``; the bare name when unversioned). ``regime`` is the
+    symbol's regime the strategy was chosen in ("" when none was known yet): the per-strategy
+    expectancy is kept by regime (``strategy/expectancy.py``).
 
     >>> ref = DecisionRef("BTCUSDT@1710774000000", "MeanReversion", "regime_rules",
-    ...                   "fixed_fractional", ("xgb@1", "lgbm@1"))
+    ...                   "fixed_fractional", ("xgb@1", "lgbm@1"), "SIDEWAYS")
     >>> DecisionRef.from_dict(ref.to_dict()) == ref
     True
     """
@@ -28,6 +30,7 @@ class DecisionRef:
     selector: str
     sizer: str
     members: tuple[str, ...] = ()
+    regime: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -36,6 +39,7 @@ class DecisionRef:
             "selector": self.selector,
             "sizer": self.sizer,
             "members": list(self.members),
+            "regime": self.regime,
         }
 
     @classmethod
@@ -46,6 +50,7 @@ class DecisionRef:
             str(raw["selector"]),
             str(raw["sizer"]),
             tuple(str(m) for m in raw["members"]),
+            str(raw.get("regime", "")),  # stored before issue 16 without it
         )
 
 

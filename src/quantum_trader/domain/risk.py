@@ -35,6 +35,27 @@ class TradingStateChange:
     halt_latched: bool
 
 
+@dataclass(frozen=True, slots=True)
+class BreakerMemory:
+    """What the drawdown breaker must remember across a restart (``risk_breaker_state``).
+
+    ``breaker_peak`` is the reference of REDUCING: the highest equity since the last release
+    (the equity at release, then every higher one). ``all_time_peak`` is the reference of
+    HALTED: the highest equity the breaker has seen (only an operator's halt reset moves it
+    down, to the equity at the reset). ``reducing_since`` / ``flat_since`` are the engine times
+    at which the drawdown REDUCING began and the account was last seen to become flat (None:
+    not reducing by drawdown / a position is open).
+    """
+
+    at: int
+    breaker_peak: float
+    all_time_peak: float
+    releases: int
+    reducing_by_drawdown: bool
+    reducing_since: int | None
+    flat_since: int | None
+
+
 class Outcome(StrEnum):
     APPROVED = "APPROVED"
     TRIMMED = "TRIMMED"

@@ -36,11 +36,14 @@ class RiskConfig:
     max_total_exposure: float = 5.0
     #: daily loss (fraction of the day's starting equity) that stops new risk for the day.
     daily_loss_limit: float = 0.05
-    #: drawdown from peak equity that moves trading to REDUCING.
+    #: drawdown from the breaker peak that moves trading to REDUCING (risk/state.py).
     drawdown_reducing: float = 0.10
-    #: drawdown from peak equity below which REDUCING returns to ACTIVE (hysteresis).
+    #: drawdown from the breaker peak below which REDUCING returns to ACTIVE (hysteresis).
     drawdown_resume: float = 0.07
-    #: drawdown from peak equity that HALTS trading; latched until reset by hand.
+    #: engine time flat (no open position) after which REDUCING by drawdown is released and the
+    #: breaker peak re-baselined to the equity at release (ms).
+    reducing_cooldown_ms: int = 72 * MS_PER_HOUR
+    #: drawdown from the all-time peak that HALTS trading; latched until reset by hand.
     drawdown_halted: float = 0.20
     #: consecutive losing trades on a symbol that start a cooldown on it.
     max_consecutive_losses: int = 3
@@ -64,6 +67,7 @@ class RiskConfig:
             "drawdown_reducing",
             "drawdown_halted",
             "cooldown_ms",
+            "reducing_cooldown_ms",
             "stale_data_max_age_ms",
             "price_band",
         ):

@@ -107,7 +107,12 @@ class RiskEngine:
         self._last_change = last
         self._state = last.state if last is not None else TradingState.ACTIVE
         self._state_reason = last.reason if last is not None else ""
-        self._breaker = CircuitBreaker(config, halt_latched=bool(last and last.halt_latched))
+        memory = journal.latest_breaker()
+        self._breaker = CircuitBreaker(
+            config, halt_latched=bool(last and last.halt_latched), memory=memory
+        )
+        self._memory = memory  # the breaker memory last written (or restored)
+        self._show_breaker()
 
     # --- state ----------------------------------------------------------------------------
     @property
@@ -123,18 +128,35 @@ class RiskEngine:
     def streaks(self) -> LossStreaks:
         return self._streaks
 
+    @property
+    def breaker(self) -> CircuitBreaker:
+        """The drawdown breaker (read its peaks and releases; change it through the engine)."""
+        return self._breaker
+
     def _reading(self) -> HealthReading:
-        equity = self._portfolio.equity()
-        peak = self._portfolio.peak_equity()
-        drawdown = max(0.0, 1 - equity / peak) if peak > 0 else 0.0
-        daily = self._portfolio.daily_pnl()
+        pf = self._portfolio
+        equity = pf.equity()
+        daily = pf.daily_pnl()
         start = equity - daily
         daily_loss = -daily / start if start > 0 and daily < 0 else 0.0
         ks = self._kill_switch.state()
-        return HealthReading(drawdown, daily_loss, ks.engaged, ks.reason)
+        return HealthReading(
+            equity,
+            pf.peak_equity(),
+            daily_loss,
+            ks.engaged,
+            ks.reason,
+            flat=not pf.open_positions(),
+            at=self._clock.now(),
+        )
 
     def refresh_state(self) -> TradingState:
-        """Re-read health and kill switch; record and publish a transition if there is one."""
+        """Re-read health and kill switch; record and publish a transition if there is one.
+
+        Called before every order and, by the decision pipeline, on every closed candle: the
+        breaker sees each equity the portfolio records and when the account became flat, so
+        its peaks and its flat cool-down (in engine time) do not depend on orders being tried.
+        """
         latest = self._journal.latest_state_change()
         if (
             latest is not None
@@ -148,7 +170,27 @@ class RiskEngine:
         self._state_reason = reason
         if state is not self._state:
             self._record_change(state, reason, by=MODULE)
+        self._remember()
         return self._state
+
+    def _remember(self) -> None:
+        """Write the breaker's memory when something a restart needs has changed."""
+        memory = self._breaker.memory()
+        last = self._memory
+        if last is not None and replace(last, at=memory.at) == memory:
+            return
+        self._memory = memory
+        self._journal.record_breaker(memory)
+        self._show_breaker()
+
+    def _show_breaker(self) -> None:
+        """The breaker's figures as status evidence (levels, in whole USDT)."""
+        if self._handle is None:
+            return
+        b = self._breaker
+        self._handle.gauge("breaker_releases", b.releases)
+        self._handle.gauge("breaker_peak_equity", round(b.breaker_peak))
+        self._handle.gauge("all_time_peak_equity", round(b.all_time_peak))
 
     def reset_halt(self, *, by: str, reason: str, reassess: bool = True) -> TradingState:
         """Clear a latched drawdown halt by hand, then re-assess.

@@ -64,6 +64,11 @@ class ModuleHandle:
         counters[counter] = counters.get(counter, 0) + n
         self.status.last_activity = self._clock.now()
 
+    def gauge(self, name: str, value: int) -> None:
+        """Set an evidence figure that is a level, not a tally (a peak, a count kept
+        elsewhere); it does not mark activity."""
+        self.status.counters[name] = value
+
     def heartbeat(self) -> None:
         self.status.last_heartbeat = self._clock.now()
 

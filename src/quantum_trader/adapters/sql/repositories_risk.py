@@ -1,4 +1,5 @@
-"""SQL repository of the risk area: implements RiskJournal, KillSwitchStore and ModeJournal."""
+"""SQL repository of the risk area: implements RiskJournal (decisions, trading state, the
+breaker's memory), KillSwitchStore, ModeJournal and BenchJournal."""
 
 from __future__ import annotations
 
@@ -10,16 +11,19 @@ from sqlalchemy import Engine, RowMapping, insert, select
 
 from quantum_trader.adapters.sql.hot_path import HotStatement
 from quantum_trader.adapters.sql.tables_risk import (
+    risk_breaker_state,
     risk_decisions,
     risk_kill_switch,
     risk_mode_changes,
     risk_trading_state,
+    strategy_bench_changes,
 )
 from quantum_trader.bus.envelope import to_payload
 from quantum_trader.domain.policy import RiskMode
 from quantum_trader.risk.decision import RiskDecision
 from quantum_trader.risk.kill_switch import KillSwitchState
-from quantum_trader.risk.state import TradingState, TradingStateChange
+from quantum_trader.risk.state import BreakerMemory, TradingState, TradingStateChange
+from quantum_trader.strategy.expectancy import BenchChange
 from quantum_trader.strategy.risk_modes import ModeChange
 
 # Built once: every order intent is journalled and checks the kill switch before it is sent,
@@ -122,6 +126,38 @@ class SqlRiskRepository:
             halt_latched=bool(r["halt_latched"]),
         )
 
+    # --- the drawdown breaker's memory -----------------------------------------------------
+    def record_breaker(self, memory: BreakerMemory) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(
+                insert(risk_breaker_state).values(
+                    at=memory.at,
+                    breaker_peak=memory.breaker_peak,
+                    all_time_peak=memory.all_time_peak,
+                    releases=memory.releases,
+                    reducing_by_drawdown=int(memory.reducing_by_drawdown),
+                    reducing_since=memory.reducing_since,
+                    flat_since=memory.flat_since,
+                )
+            )
+
+    def latest_breaker(self) -> BreakerMemory | None:
+        t = risk_breaker_state
+        stmt = select(t).order_by(t.c.id.desc()).limit(1)
+        with self._engine.connect() as conn:
+            r = conn.execute(stmt).mappings().first()
+        if r is None:
+            return None
+        return BreakerMemory(
+            at=int(r["at"]),
+            breaker_peak=float(r["breaker_peak"]),
+            all_time_peak=float(r["all_time_peak"]),
+            releases=int(r["releases"]),
+            reducing_by_drawdown=bool(r["reducing_by_drawdown"]),
+            reducing_since=None if r["reducing_since"] is None else int(r["reducing_since"]),
+            flat_since=None if r["flat_since"] is None else int(r["flat_since"]),
+        )
+
     # --- kill switch ----------------------------------------------------------------------
     def append_kill_switch(self, state: KillSwitchState) -> None:
         with self._engine.begin() as conn:
@@ -167,6 +203,43 @@ class SqlRiskRepository:
         with self._engine.connect() as conn:
             r = conn.execute(stmt).mappings().first()
         return None if r is None else _mode_change(r)
+
+    # --- strategies benched for their expectancy --------------------------------------------
+    def record_bench_change(self, change: BenchChange) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(
+                insert(strategy_bench_changes).values(
+                    at=change.at,
+                    strategy=change.strategy,
+                    regime=change.regime,
+                    benched=int(change.benched),
+                    until=change.until,
+                    trades=change.trades,
+                    mean_return=change.mean_return,
+                    t_stat=change.t_stat,
+                    reason=change.reason,
+                )
+            )
+
+    def bench_changes(self) -> list[BenchChange]:
+        """Every bench and re-admission, oldest first."""
+        t = strategy_bench_changes
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(t).order_by(t.c.id)).mappings().all()
+        return [
+            BenchChange(
+                at=int(r["at"]),
+                strategy=r["strategy"],
+                regime=r["regime"],
+                benched=bool(r["benched"]),
+                until=None if r["until"] is None else int(r["until"]),
+                trades=int(r["trades"]),
+                mean_return=float(r["mean_return"]),
+                t_stat=float(r["t_stat"]),
+                reason=r["reason"],
+            )
+            for r in rows
+        ]
 
 
 def _mode_change(r: RowMapping) -> ModeChange:

@@ -1,4 +1,5 @@
-"""Tables of the risk area: risk decisions, trading state, kill switch, risk-mode changes.
+"""Tables of the risk area: risk decisions, trading state, the drawdown breaker's memory, kill
+switch, risk-mode changes, strategies benched and re-admitted for their expectancy.
 
 All append-only: the newest row of a history is the current state, the rest is the audit.
 """
@@ -38,6 +39,20 @@ risk_trading_state = Table(
     Column("halt_latched", Integer, nullable=False),
 )
 
+#: the drawdown breaker's peaks, releases and timers (risk/state.py), a row per change
+risk_breaker_state = Table(
+    "risk_breaker_state",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", BigInteger, nullable=False),
+    Column("breaker_peak", Float, nullable=False),
+    Column("all_time_peak", Float, nullable=False),
+    Column("releases", Integer, nullable=False),
+    Column("reducing_by_drawdown", Integer, nullable=False),
+    Column("reducing_since", BigInteger, nullable=True),
+    Column("flat_since", BigInteger, nullable=True),
+)
+
 risk_kill_switch = Table(
     "risk_kill_switch",
     metadata,
@@ -58,4 +73,21 @@ risk_mode_changes = Table(
     Column("reasons_json", Text, nullable=False),
     Column("health_json", Text, nullable=False),
     Column("policy_version", Integer, nullable=False),
+)
+
+#: strategies benched for a significantly negative expectancy in a regime, and re-admitted
+#: (strategy/expectancy.py), with the statistics that decided it
+strategy_bench_changes = Table(
+    "strategy_bench_changes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", BigInteger, nullable=False),
+    Column("strategy", String(40), nullable=False),
+    Column("regime", String(16), nullable=False),
+    Column("benched", Integer, nullable=False),
+    Column("until", BigInteger, nullable=True),
+    Column("trades", Integer, nullable=False),
+    Column("mean_return", Float, nullable=False),
+    Column("t_stat", Float, nullable=False),
+    Column("reason", Text, nullable=False),
 )
