@@ -66,8 +66,11 @@ def main() -> None:
     for models in runs:
         with tempfile.TemporaryDirectory(prefix="qt-sys-eval-") as home:
             seconds = evaluate(models, Path(home))
-        verdict = "met" if seconds <= BUDGET_S else "NOT met"
-        print(f"{models}: {seconds:.0f} s (budget {BUDGET_S:.0f} s for xgb+lgbm: {verdict})")
+        if models == "xgb,lgbm":
+            verdict = "met" if seconds <= BUDGET_S else "NOT met"
+            print(f"{models}: {seconds:.0f} s (budget {BUDGET_S:.0f} s: {verdict})")
+        else:
+            print(f"{models}: {seconds:.0f} s (no budget: reported beside xgb+lgbm's)")
 
 
 if __name__ == "__main__":
