@@ -18,6 +18,7 @@ that every model is scored on the same rows and never trained on a test candle.
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -118,13 +119,17 @@ def _forecast_fold(name: Architecture, fold: FoldData) -> FoldPrediction:
         saved = forecasting.save_candle_member(model, metadata, Path(tmp))
         member = ForecastMember.load(Path(tmp), labels, expected_hash=saved.artifact_hash)
         proba = member.predict_proba(windows)
+        raw = None
+        if member.metadata.calibration:  # the same network without its calibration, beside
+            bare = dataclasses.replace(member.metadata, calibration={})
+            raw = ForecastMember(member.model, bare, labels).predict_proba(windows)
     window = member.metadata.training_window
     if window is None:
         raise DataError(f"{series.symbol} {name}: the saved member has no training window")
     # the lineage names the last decision row fitted; its target is ``horizon`` candles later
     target = candle_index(series, np.array([window[1]]))[0] + labels.horizon
     trained_on = (window[0], int(series.open_time[target]))
-    return FoldPrediction(proba, series.open_time[at].copy(), trained_on)
+    return FoldPrediction(proba, series.open_time[at].copy(), trained_on, raw)
 
 
 def candle_index(series: CandleSeries | None, open_time: IntArray) -> IntArray:

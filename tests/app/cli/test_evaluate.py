@@ -29,9 +29,9 @@ def test_evaluate_reports_forecasters_beside_tabular_and_baselines(
             assert table[(symbol, name)][3] == "72"  # 3 test days of 1h rows, the same for all
     for name in ("nhits", "patchtst"):
         assert table[("ETHUSDT", name)][2] == "model" and table[("ETHUSDT", name)][5] != "—"
-    # the calibrated tabular members next to their uncalibrated selves: log-loss, Brier, ECE
+    # the calibrated members next to their uncalibrated selves: log-loss, Brier, ECE
     # (60 days: 288 held-out rows, enough to calibrate on)
-    for name in ("xgb", "lgbm"):
+    for name in ("xgb", "lgbm", "nhits", "patchtst"):
         calibrated, raw = table[("ETHUSDT", name)], table[("ETHUSDT", f"{name} uncalibrated")]
         assert raw[2] == "model" and raw[3] == "72"
         assert all(cell != "—" for cell in (*calibrated[5:8], *raw[5:8]))
