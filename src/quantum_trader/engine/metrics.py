@@ -20,7 +20,6 @@ liquidations. Conventions (also in docs/execution.md):
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -31,6 +30,7 @@ from quantum_trader.domain.positions import Trade
 from quantum_trader.domain.time import MS_PER_DAY
 from quantum_trader.performance.metrics import (
     bar_returns,
+    json_safe,
     max_drawdown,
     periods_per_year,
     profit_factor,
@@ -62,10 +62,7 @@ class Metrics:
     periods_per_year: float
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-            for k, v in asdict(self).items()
-        }
+        return json_safe(asdict(self))
 
 
 def drawdown(times: Sequence[int], equity: Sequence[float]) -> tuple[float, float]:

@@ -234,10 +234,19 @@ class Performance:
 
     def to_dict(self) -> dict[str, Any]:
         """Field -> value, with NaN and ±inf as None (JSON has neither)."""
-        return {
-            k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-            for k, v in asdict(self).items()
-        }
+        return json_safe(asdict(self))
+
+
+def json_safe(figures: dict[str, Any]) -> dict[str, Any]:
+    """``figures`` with NaN and ±inf as None (JSON has neither).
+
+    >>> json_safe({"a": 1.0, "b": float("nan"), "c": 3})
+    {'a': 1.0, 'b': None, 'c': 3}
+    """
+    return {
+        k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+        for k, v in figures.items()
+    }
 
 
 def _finite(value: float, what: str) -> float:
