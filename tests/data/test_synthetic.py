@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from quantum_trader.adapters.candle_store import CandleStore
-from quantum_trader.data.synthetic import SyntheticConfig, generate_market
+from quantum_trader.data.synthetic import RegimeSpec, SyntheticConfig, generate_market
 from quantum_trader.data.validation import validate_ohlcv
 
 
@@ -93,3 +93,36 @@ def test_property_every_output_is_valid_ohlcv(
         assert (f.low <= f[["open", "close"]].min(axis=1)).all()
         assert (f.low > 0).all() and (f.volume > 0).all()
         assert len(f) == candles == len(series.regimes)
+
+
+def _lag1_autocorrelation(close: np.ndarray) -> float:
+    r = np.diff(np.log(close))
+    return float(np.corrcoef(r[:-1], r[1:])[0, 1])
+
+
+def test_a_regime_s_momentum_plants_a_learnable_signal_whose_sign_a_switch_flips() -> None:
+    """Trending then reverting at a known candle: the lag-1 autocorrelation of returns follows
+    the regime (the default regimes have none)."""
+    regimes = (
+        RegimeSpec("TREND", 0.0, 1.0, momentum=0.4),
+        RegimeSpec("REVERT", 0.0, 1.0, momentum=-0.4),
+    )
+    cfg = SyntheticConfig(
+        seed=5, candles=8_000, regimes=regimes, schedule=((0, 0), (4_000, 1)), jump_probability=0
+    )
+    [series] = generate_market(cfg, ["BTCUSDT"])
+    assert (series.regimes[:4_000] == 0).all() and (series.regimes[4_000:] == 1).all()
+    close = series.frame["close"].to_numpy()
+    assert _lag1_autocorrelation(close[:4_000]) > 0.3
+    assert _lag1_autocorrelation(close[4_000:]) < -0.3
+    [plain] = generate_market(SyntheticConfig(seed=5, candles=8_000), ["BTCUSDT"])
+    assert abs(_lag1_autocorrelation(plain.frame["close"].to_numpy())) < 0.05
+
+
+def test_a_schedule_must_start_at_zero_and_name_known_regimes() -> None:
+    with pytest.raises(ValueError, match="start at 0"):
+        SyntheticConfig(schedule=((10, 0),))
+    with pytest.raises(ValueError, match="regime indices \\[7\\]"):
+        SyntheticConfig(schedule=((0, 0), (100, 7)))
+    with pytest.raises(ValueError, match=r"momentum=1\.5"):
+        RegimeSpec("X", 0.0, 1.0, momentum=1.5)

@@ -10,7 +10,12 @@ Model, per candle ``t`` (log returns):
   (each regime persists with probability ``persistence``, else jumps to another uniformly);
 * each symbol's conditional variance follows GARCH(1,1),
   ``h_t = ω + α·ε²_{t-1} + β·h_{t-1}``, scaled by the regime's volatility multiplier;
-* ``r_t = μ(s_t) + σ_t·(ρ·z_market + √(1-ρ²)·z_own) + J_t`` with rare normal jumps ``J_t``;
+* ``r_t = μ(s_t) + φ(s_t)·(r_{t-1} - μ(s_{t-1})) + σ_t·(ρ·z_market + √(1-ρ²)·z_own) + J_t``
+  with rare normal jumps ``J_t``; ``φ`` is the regime's momentum (0 in the default regimes): a
+  planted, learnable signal whose sign a regime switch can flip, for tests of learning that
+  must adapt (the last return excludes its jump, so one jump does not echo);
+* the regime path is the Markov chain above, or a fixed ``schedule`` of (first candle, regime)
+  pairs where a test needs a switch at a known candle;
 * open = previous close; high/low stretch beyond max/min(open, close) by a half-normal draw of
   the candle's own volatility, so high ≥ max(open, close) ≥ min(open, close) ≥ low > 0;
 * volume is log-normal and grows with the size of the move.
@@ -39,6 +44,11 @@ class RegimeSpec:
     name: str
     drift: float  # mean log return per candle
     vol_multiplier: float
+    momentum: float = 0.0  # AR(1) coefficient of the return's deviation from the drift
+
+    def __post_init__(self) -> None:
+        if not -1.0 < self.momentum < 1.0:
+            raise ValueError(f"RegimeSpec {self.name}: momentum={self.momentum} must be in (-1, 1)")
 
 
 DEFAULT_REGIMES: tuple[RegimeSpec, ...] = (
@@ -66,6 +76,9 @@ class SyntheticConfig:
     wick_scale: float = 0.5
     start_prices: tuple[float, ...] = (30_000.0, 2_000.0, 100.0, 1.0)
     base_volume: float = 1_000.0
+    #: fixed regime path: (first candle, regime index) pairs, the first at candle 0; None: the
+    #: Markov chain
+    schedule: tuple[tuple[int, int], ...] | None = None
 
     def __post_init__(self) -> None:
         timeframe_ms(self.timeframe)
@@ -86,6 +99,17 @@ class SyntheticConfig:
             raise ValueError(f"jump_probability={self.jump_probability} must be in [0, 1]")
         if len(self.regimes) < 2:
             raise ValueError("at least two regimes are needed for regime switching")
+        if self.schedule is not None:
+            starts = [start for start, _ in self.schedule]
+            if not starts or starts[0] != 0 or starts != sorted(set(starts)):
+                raise ValueError(
+                    f"schedule={self.schedule}: first candles must start at 0 and increase"
+                )
+            bad = [r for _, r in self.schedule if not 0 <= r < len(self.regimes)]
+            if bad:
+                raise ValueError(
+                    f"schedule names regime indices {bad}; there are {len(self.regimes)} regimes"
+                )
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +124,8 @@ class SyntheticSeries:
 
 
 def regime_path(config: SyntheticConfig, rng: np.random.Generator) -> npt.NDArray[np.int64]:
-    """The market-wide regime index per candle (a Markov chain)."""
+    """The market-wide regime index per candle (a Markov chain, or the fixed schedule; the
+    chain's draws are made either way, so a schedule leaves every other draw as it was)."""
     k = len(config.regimes)
     path = np.empty(config.candles, dtype=np.int64)
     state = int(rng.integers(k))
@@ -110,6 +135,9 @@ def regime_path(config: SyntheticConfig, rng: np.random.Generator) -> npt.NDArra
         if switches[t]:
             state = (state + int(hops[t])) % k
         path[t] = state
+    if config.schedule is not None:
+        for start, regime in config.schedule:
+            path[start:] = regime
     return path
 
 
@@ -136,7 +164,13 @@ def _returns(
         h = omega + alpha * eps_prev * eps_prev + beta * h
         sigma[t] = np.sqrt(h) * mult[t]
         eps_prev = sigma[t] * z[t] / mult[t]
-    return drift + sigma * z + jumps, sigma
+    shocks = sigma * z
+    momentum = np.array([r.momentum for r in config.regimes])[regimes]
+    if momentum.any():  # the default regimes skip this, and give what they always gave
+        shocks = shocks.copy()
+        for t in range(1, n):
+            shocks[t] += momentum[t] * shocks[t - 1]
+    return drift + shocks + jumps, sigma
 
 
 def _candles(
