@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from quantum_trader.adapters.artifacts import ArtifactCheck, LocalArtifactStore
 from quantum_trader.adapters.sql.registry_repository import SqlRegistryRepository
 from quantum_trader.app.storage import open_settings_database
 from quantum_trader.clock.clock import WallClock
@@ -34,6 +35,20 @@ def open_registry(settings: Settings) -> ModelRegistry:
     return ModelRegistry(SqlRegistryRepository(engine), WallClock())
 
 
+#: how each artifact check shows (a version whose artifact does not verify cannot serve)
+CHECK_STYLE = {
+    ArtifactCheck.OK: "green",
+    ArtifactCheck.TAMPERED: "red",
+    ArtifactCheck.MISSING: "red",
+}
+
+
+def checked(store: LocalArtifactStore, digest: str) -> str:
+    """The artifact's hash check, coloured (``list`` and ``show`` recompute it each time)."""
+    check = store.check(digest)
+    return f"[{CHECK_STYLE[check]}]{check.value}[/]"
+
+
 def actor_name(actor: str | None) -> str:
     """``actor`` or ``cli:<user>``."""
     import getpass
@@ -45,11 +60,24 @@ def actor_name(actor: str | None) -> str:
 def list_versions(
     key: str | None = typer.Argument(None, help="MODEL/SCOPE/hH, e.g. xgb/BTCUSDT/h4"),
 ) -> None:
-    """Every registered version with its stage; the production ones are marked."""
-    registry = open_registry(load_settings())
+    """Every registered version with its stage; the production ones are marked; each
+    artifact's hash is verified (OK / TAMPERED / MISSING)."""
+    settings = load_settings()
+    registry = open_registry(settings)
+    store = LocalArtifactStore(settings.effective_artifacts_dir)
     versions = registry.versions(ModelKey.parse(key) if key else None)
     table = Table(title="Model versions")
-    for column in ("model line", "version", "stage", "prod", "trained on", "artifact", "created"):
+    columns = (
+        "model line",
+        "version",
+        "stage",
+        "prod",
+        "trained on",
+        "artifact",
+        "check",
+        "created",
+    )
+    for column in columns:
         table.add_column(column)
     production: dict[ModelKey, int | None] = {}
     for v in versions:
@@ -64,6 +92,7 @@ def list_versions(
             "*" if production[v.key] == v.version else "",
             f"{fmt(window[0])[:10]} → {fmt(window[1])[:10]}" if window else "",
             v.artifact_hash[:12],
+            checked(store, v.artifact_hash),
             fmt(v.created_at),
         )
     console().print(table)
@@ -71,13 +100,18 @@ def list_versions(
 
 @app.command()
 def show(key: str, version: int = typer.Argument(..., help="version number")) -> None:
-    """Lineage and audit trail of one version."""
-    registry = open_registry(load_settings())
+    """Lineage and audit trail of one version, its artifact's hash verified."""
+    settings = load_settings()
+    registry = open_registry(settings)
+    store = LocalArtifactStore(settings.effective_artifacts_dir)
     model_key = ModelKey.parse(key)
     v = registry.get(model_key, version)
     meta = v.metadata
     console().print(f"[bold]{v.key} v{v.version}[/] stage {v.stage.value}")
-    console().print(f"artifact sha256 {v.artifact_hash}  model file sha256 {meta.artifact_hash}")
+    console().print(
+        f"artifact sha256 {v.artifact_hash} {checked(store, v.artifact_hash)}  "
+        f"model file sha256 {meta.artifact_hash}"
+    )
     window = meta.training_window
     if window:
         console().print(f"training window {fmt(window[0])} → {fmt(window[1])}")
