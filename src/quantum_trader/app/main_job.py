@@ -36,6 +36,7 @@ from quantum_trader.app.live import EXCHANGE, LiveConnection
 from quantum_trader.app.run_lock import hold_run_lock
 from quantum_trader.app.run_report import run_summary, write_outputs_in_worker
 from quantum_trader.app.runtime import Runtime, build_runtime, new_run_id
+from quantum_trader.app.serving_health import Unserved, check_servable
 from quantum_trader.app.storage import open_settings_database
 from quantum_trader.app.training import (
     TrainingReport,
@@ -105,6 +106,7 @@ class _Run:
     handles: dict[str, ModuleHandle]
     registry: ModelRegistry
     artifacts: LocalArtifactStore
+    unserved: list[Unserved] = field(default_factory=list)  # members disabled at load
 
 
 @dataclass(frozen=True, slots=True)
@@ -363,6 +365,7 @@ def _compose(
         # the batched risk decisions go first: no checkpoint commits an order without its approval
         before_commit=composer.flush_journals,
     )
+    run.unserved = composer.unserved
     run.lifecycle.start(Hooks("decision_pipeline", stop=pipeline.close))
     run.lifecycle.start(
         Hooks(
@@ -425,6 +428,8 @@ def _replay_and_stop(
     Returns the session's result, the replay's seconds and the run summary."""
     status, result, seconds = "FAILED", None, 0.0
     try:
+        if pipeline.parts is not None:  # a run that could place no order stops here, FAILED
+            check_servable(pipeline.parts.ensembles, run.unserved, run.handles.get("ensemble"))
         started = time.perf_counter()  # the batch votes are part of the replay's time
         if run.settings.replay_batch_votes:
             stage("computing the replay's model votes in batch")
