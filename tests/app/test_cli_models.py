@@ -65,3 +65,20 @@ def test_list_and_show_verify_each_artifact(
     for version, word in ((1, "OK"), (2, "TAMPERED"), (3, "MISSING")):
         shown = runner.invoke(app, ["show", "xgb/BTCUSDT/h4", str(version)], terminal_width=200)
         assert shown.exit_code == 0 and word in shown.output.splitlines()[1], shown.output
+
+
+def test_history_shows_engine_time_wall_time_and_actor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QT_HOME", str(tmp_path))
+    monkeypatch.setenv("COLUMNS", "250")
+    engine = open_database(f"sqlite:///{tmp_path / 'quantum_trader.sqlite'}")
+    wall = 1_796_000_000_000  # 2026-11-30T...: when the row was stored
+    repository = SqlRegistryRepository(engine, wall=lambda: wall)
+    registry = ModelRegistry(repository, SimulatedClock(1_718_114_400_000))  # a replayed candle
+    meta = ModelMetadata("xgb", "a", "BTCUSDT", 4, ("ret_1",), {}, (0, 3_600_000), "d")
+    registry.register(meta, "f" * 64, actor="engine:abc123", reason="bootstrap training")
+    shown = CliRunner().invoke(app, ["history", "xgb/BTCUSDT/h4"], terminal_width=250)
+    assert shown.exit_code == 0, shown.output
+    row = next(line for line in shown.output.splitlines() if "engine:abc123" in line)
+    assert "2024-06-11T14:00:00Z" in row and "2026-11-30T" in row

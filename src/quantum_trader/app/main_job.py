@@ -62,6 +62,7 @@ from quantum_trader.intelligence.shift_stats import single_threaded_blas
 from quantum_trader.learning.registry import ModelRegistry
 from quantum_trader.lifecycle import ComponentContext, Hooks, Lifecycle
 from quantum_trader.observability.logging import get_logger
+from quantum_trader.risk.engine import engine_actor
 from quantum_trader.risk.kill_switch import KillSwitchStore
 from quantum_trader.status.registry import ModuleHandle
 
@@ -290,6 +291,7 @@ def _train(run: _Run, stage: OnProgress, embargo_candles: int = 0) -> _Trained:
         clock=run.rt.clock,
         handles=handles,
         on_train=lambda what: stage(f"training {what}"),
+        actor=engine_actor(run.rt.run_id),
     )
     training += ensure_forecast_models(
         settings.ensemble_models,
@@ -300,6 +302,7 @@ def _train(run: _Run, stage: OnProgress, embargo_candles: int = 0) -> _Trained:
         seed=settings.seed,
         handles=handles,
         on_train=lambda what: stage(f"training {what}"),
+        actor=engine_actor(run.rt.run_id),
     )
     for report in training:
         handles["model_registry"].count(

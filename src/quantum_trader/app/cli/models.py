@@ -7,6 +7,7 @@ all four members, which registers each new version here as a CANDIDATE.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Annotated
 
 import typer
@@ -19,7 +20,7 @@ from quantum_trader.app.storage import open_settings_database
 from quantum_trader.clock.clock import WallClock
 from quantum_trader.config.settings import Settings, load_settings
 from quantum_trader.domain.time import fmt
-from quantum_trader.learning.registry import ModelKey, ModelRegistry, Stage
+from quantum_trader.learning.registry import ModelKey, ModelRegistry, Stage, StageChange
 
 app = typer.Typer(help="Model registry: versions, stages, lineage.", no_args_is_help=True)
 
@@ -119,12 +120,35 @@ def show(key: str, version: int = typer.Argument(..., help="version number")) ->
     console().print(f"features ({len(meta.features)}): {', '.join(meta.features)}")
     console().print(f"hyperparameters {json.dumps(meta.hyperparameters, sort_keys=True)}")
     console().print(f"metrics {json.dumps(meta.metrics, sort_keys=True)}")
+    console().print(audit_table(registry.history(model_key)))
+
+
+@app.command()
+def history(key: str) -> None:
+    """The audit trail of a model line: every registration and stage change, with its engine
+    time (a replay's candle time) and the wall-clock time it was recorded, who and why."""
+    registry = open_registry(load_settings())
+    console().print(audit_table(registry.history(ModelKey.parse(key))))
+
+
+def audit_table(changes: Sequence[StageChange]) -> Table:
+    """Stage changes as a table; rows stored before the wall-clock column existed show "-"."""
     table = Table(title="Audit trail")
-    for column in ("at", "version", "from", "to", "action", "by", "why"):
+    for column in (
+        "engine time",
+        "recorded (wall)",
+        "version",
+        "from",
+        "to",
+        "action",
+        "by",
+        "why",
+    ):
         table.add_column(column)
-    for change in registry.history(model_key):
+    for change in changes:
         table.add_row(
             fmt(change.at),
+            "-" if change.recorded_at is None else fmt(change.recorded_at),
             str(change.version),
             change.from_stage.value if change.from_stage else "",
             change.to_stage.value,
@@ -132,7 +156,7 @@ def show(key: str, version: int = typer.Argument(..., help="version number")) ->
             change.actor,
             change.reason,
         )
-    console().print(table)
+    return table
 
 
 @app.command()
