@@ -49,8 +49,9 @@ def test_refusals_are_counted_and_stage_changes_and_failures_logged(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     configure_logging(run_id="t", fmt="json")
-    bus = InProcessBus(SimulatedClock(0))
-    oplog = OperatorLog(refusals_every=2)
+    clock = SimulatedClock(0)
+    bus = InProcessBus(clock)
+    oplog = OperatorLog(clock, refusals_every=2)
     oplog.attach(bus)
     capsys.readouterr()
     for n in range(5):
@@ -128,7 +129,9 @@ def test_a_short_run_logs_what_an_operator_needs(
         "xgb/ETHUSDT/h4",
     ]
     assert all(t["version"] == 1 and t["by"] == f"engine:{run_id}" for t in trained)
-    assert _events(lines, "risk.mode"), "the risk mode the run starts in"
+    modes = _events(lines, "risk.mode")
+    assert modes and modes[0]["mode"] == "MODERATE", "the risk mode the run starts in"
+    assert str(modes[0]["at"]).startswith(str(start["replay_start"])[:10])  # engine time
     halted = _events(lines, "risk.trading_state")
     assert halted and halted[0]["state"] == "HALTED" and halted[0]["level"] == "warning"
     assert "kill switch" in str(halted[0]["reason"]) and halted[0]["by"] == f"engine:{run_id}"

@@ -257,7 +257,7 @@ def _open(
         rt.start()
         lifecycle = Lifecycle(ComponentContext(rt.clock, rt.scheduler, rt.bus, rt.status))
         # started first, stopped last: it hears every other component's last events
-        operator_log = OperatorLog()
+        operator_log = OperatorLog(rt.clock)
         lifecycle.start(
             Hooks(
                 "operator_log",

@@ -20,6 +20,7 @@ from typing import Any
 from quantum_trader.bus import topics
 from quantum_trader.bus.port import EventBus, Subscription
 from quantum_trader.bus.typed import subscribe_records
+from quantum_trader.clock.clock import Clock
 from quantum_trader.domain.errors import QuantumTraderError
 from quantum_trader.domain.events import (
     CovariateShift,
@@ -58,9 +59,11 @@ def log_run_failure(exc: BaseException) -> None:
 
 
 class OperatorLog:
-    """Subscribes to the operator's topics on ``attach``; ``close`` writes the refusal summary."""
+    """Subscribes to the operator's topics on ``attach``; ``close`` writes the refusal summary.
+    ``clock`` (the engine's) dates the events whose record carries no time of its own."""
 
-    def __init__(self, refusals_every: int = REFUSALS_EVERY) -> None:
+    def __init__(self, clock: Clock, refusals_every: int = REFUSALS_EVERY) -> None:
+        self._clock = clock
         self.refusals: Counter[str] = Counter()  # refused orders by a rule that refused them
         self.decisions = 0
         self._every = refusals_every
@@ -111,6 +114,7 @@ class OperatorLog:
             policy_version=update.version,
             reason=update.reason,
             by=update.changed_by,
+            at=fmt(self._clock.now()),
         )
 
     def on_decision(self, decision: RiskDecision) -> None:
@@ -147,6 +151,7 @@ class OperatorLog:
             side=event.side,
             statistic=round(event.statistic, 4),
             threshold=round(event.threshold, 4),
+            at=fmt(self._clock.now()),
         )
 
     def on_shift(self, event: CovariateShift) -> None:
@@ -157,7 +162,13 @@ class OperatorLog:
             state=str(event.state),
             features=list(event.features),
             severity=round(event.severity, 4),
+            at=fmt(self._clock.now()),
         )
 
     def on_alert(self, alert: HealthAlert) -> None:
-        log.warning("health.alert", severity=str(alert.severity), message=alert.message)
+        log.warning(
+            "health.alert",
+            severity=str(alert.severity),
+            message=alert.message,
+            at=fmt(self._clock.now()),
+        )
