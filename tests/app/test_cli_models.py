@@ -38,3 +38,47 @@ def test_list_show_promote_rollback(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert "second was worse" in shown.output and "carol" in shown.output
     bad = runner.invoke(app, ["promote", "lgbm/ETHUSDT/h4", "2", "--reason", "x"])
     assert bad.exit_code != 0 and "RETIRED" in str(bad.exception)
+
+
+def test_list_and_show_verify_each_artifact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from quantum_trader.adapters.artifacts import LocalArtifactStore
+
+    monkeypatch.setenv("QT_HOME", str(tmp_path))
+    monkeypatch.setenv("COLUMNS", "200")
+    engine = open_database(f"sqlite:///{tmp_path / 'quantum_trader.sqlite'}")
+    registry = ModelRegistry(SqlRegistryRepository(engine), SimulatedClock(0))
+    store = LocalArtifactStore(tmp_path / "artifacts")
+    digests = [
+        store.put(lambda d, n=n: (d / "model.bin").write_bytes(bytes([n]) * 64)) for n in (1, 2)
+    ]
+    (store.path(digests[1]) / "model.bin").write_bytes(b"\xff" * 64)  # tampered
+    for tag, digest in (("ok", digests[0]), ("bad", digests[1]), ("gone", "e" * 64)):
+        meta = ModelMetadata("xgb", tag, "BTCUSDT", 4, ("ret_1",), {}, (0, 3_600_000), "d")
+        registry.register(meta, digest, actor="test", reason="seed")
+    runner = CliRunner()
+    listing = runner.invoke(app, ["list"], terminal_width=200)
+    assert listing.exit_code == 0, listing.output
+    rows = [line for line in listing.output.splitlines() if "xgb/BTCUSDT/h4" in line]
+    assert [r.split("│")[7].strip() for r in rows] == ["OK", "TAMPERED", "MISSING"]
+    for version, word in ((1, "OK"), (2, "TAMPERED"), (3, "MISSING")):
+        shown = runner.invoke(app, ["show", "xgb/BTCUSDT/h4", str(version)], terminal_width=200)
+        assert shown.exit_code == 0 and word in shown.output.splitlines()[1], shown.output
+
+
+def test_history_shows_engine_time_wall_time_and_actor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QT_HOME", str(tmp_path))
+    monkeypatch.setenv("COLUMNS", "250")
+    engine = open_database(f"sqlite:///{tmp_path / 'quantum_trader.sqlite'}")
+    wall = 1_796_000_000_000  # 2026-11-30T...: when the row was stored
+    repository = SqlRegistryRepository(engine, wall=lambda: wall)
+    registry = ModelRegistry(repository, SimulatedClock(1_718_114_400_000))  # a replayed candle
+    meta = ModelMetadata("xgb", "a", "BTCUSDT", 4, ("ret_1",), {}, (0, 3_600_000), "d")
+    registry.register(meta, "f" * 64, actor="engine:abc123", reason="bootstrap training")
+    shown = CliRunner().invoke(app, ["history", "xgb/BTCUSDT/h4"], terminal_width=250)
+    assert shown.exit_code == 0, shown.output
+    row = next(line for line in shown.output.splitlines() if "engine:abc123" in line)
+    assert "2024-06-11T14:00:00Z" in row and "2026-11-30T" in row

@@ -143,6 +143,20 @@ def test_the_defaults_turn_on_nothing_that_is_not_built() -> None:
         ({"QT_LIVE": "true"}, "QT_LIVE: live trading with real orders is not wired yet"),
         ({"QT_LIVE_CONFIRMED": "true"}, "QT_LIVE_CONFIRMED: live trading is not wired yet"),
         ({"QT_BINANCE_API_KEY": "key-123"}, "QT_BINANCE_API_KEY: nothing uses exchange API keys"),
+        # issue 22 A6: "1", whitespace-only keys and a full confirmation never pass the gate
+        ({"QT_LIVE_CONFIRMED": "1"}, "QT_LIVE_CONFIRMED: live trading is not wired yet"),
+        ({"QT_BINANCE_API_KEY": "   "}, "QT_BINANCE_API_KEY: nothing uses exchange API keys"),
+        ({"QT_BINANCE_API_SECRET": "\t"}, "QT_BINANCE_API_SECRET: nothing uses exchange API"),
+        (
+            {
+                "QT_LIVE": "true",
+                "QT_LIVE_CONFIRMED": "true",
+                "QT_BINANCE_API_KEY": "key-123",
+                "QT_BINANCE_API_SECRET": "key-123",
+            },
+            "QT_LIVE: live trading with real orders is not wired yet, run trades on the "
+            "simulated exchange",
+        ),
     ],
 )
 def test_a_setting_of_a_part_not_built_is_refused_naming_its_issue(

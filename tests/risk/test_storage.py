@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -97,15 +98,21 @@ def test_cli_reset_halt_releases_a_latched_drawdown_halt(tmp_path: Path) -> None
     pf.equity_now = pf.peak = 10_000.0
     assert eng.refresh_state() is TradingState.HALTED
 
+    halted = repo.latest_state_recorded()
+    assert halted is not None and halted[0].by == "engine:run"  # the engine's run, by name
+    assert halted[1] is not None and halted[1] != halted[0].at  # stored at a wall-clock time
+
     runner = CliRunner()
     shown = runner.invoke(app, ["status"], env=env)
-    assert "HALTED" in shown.output and "latched" in shown.output
+    assert (
+        "HALTED" in shown.output and "latched" in shown.output and "by engine:run" in shown.output
+    )
     reset = runner.invoke(app, ["reset-halt", "--reason", "reviewed"], env=env)
     assert reset.exit_code == 0 and "cleared" in reset.output
     # the CLI went through RiskEngine.reset_halt: the state is left to the trading engine
     entry = repo.latest_state_change()
     assert entry is not None and (entry.by, entry.state, entry.halt_latched) == (
-        "cli",
+        f"cli:{getpass.getuser()}",  # the person, not just "cli" (issue 22 A6)
         TradingState.HALTED,
         False,
     )

@@ -6,6 +6,8 @@ a manifest (each file's relative path and sha256, sorted; :func:`.digests.tree_h
 changes the address. ``open`` recomputes the hash and raises
 :class:`ArtifactIntegrityError` on a mismatch or a missing artifact: a tampered model never loads.
 Writes go to a temporary folder first and are renamed into place (atomic on one filesystem).
+A write whose address is already taken by a folder that no longer hashes to it (tampered,
+half-deleted) replaces that folder: storing the same model again heals the store.
 """
 
 from __future__ import annotations
@@ -13,10 +15,19 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 
 from quantum_trader.domain.digests import tree_hash
 from quantum_trader.domain.errors import ArtifactIntegrityError
+
+
+class ArtifactCheck(StrEnum):
+    """What a stored artifact's folder says about its address."""
+
+    OK = "OK"  # present, and its content hashes to its address
+    TAMPERED = "TAMPERED"  # present, but its content hashes to something else
+    MISSING = "MISSING"  # no folder at its address
 
 
 class LocalArtifactStore:
@@ -33,14 +44,34 @@ class LocalArtifactStore:
             write(tmp)
             digest = tree_hash(tmp)
             final = self.root / digest
-            if final.exists():
-                shutil.rmtree(tmp)  # same content already stored
+            check = self.check(digest)
+            if check is ArtifactCheck.OK:
+                shutil.rmtree(tmp)  # same content already stored, intact
+            elif check is ArtifactCheck.TAMPERED:
+                self._replace(final, tmp)
             else:
                 tmp.rename(final)
             return digest
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+
+    def _replace(self, final: Path, fresh: Path) -> None:
+        """Put ``fresh`` where a folder that no longer verifies stands. Two renames, each
+        atomic: a reader sees the altered folder, then (for an instant) none, then the intact
+        one, never a half-written one. A crash between them leaves both under ``.incoming-*``
+        (swept at the next start) and the address missing, which the next ``put`` fills."""
+        spoiled = Path(tempfile.mkdtemp(prefix=".incoming-replaced-", dir=self.root))
+        final.rename(spoiled / "old")
+        fresh.rename(final)
+        shutil.rmtree(spoiled, ignore_errors=True)
+
+    def check(self, digest: str) -> ArtifactCheck:
+        """Whether the artifact at ``digest`` is there and still hashes to it."""
+        folder = self.root / digest
+        if not folder.is_dir():
+            return ArtifactCheck.MISSING
+        return ArtifactCheck.OK if tree_hash(folder) == digest else ArtifactCheck.TAMPERED
 
     def sweep_incoming(self) -> int:
         """Remove the temporary folders of writes a crash interrupted (``.incoming-*``); only

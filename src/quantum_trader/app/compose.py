@@ -25,6 +25,7 @@ from quantum_trader.app.configs import (
 )
 from quantum_trader.app.run_scope import RunScopedModeJournal, RunScopedRiskJournal
 from quantum_trader.app.runtime import Runtime, while_replaying_at_most_every_wall
+from quantum_trader.app.serving_health import Unserved, report_unserved
 from quantum_trader.app.training import FORECAST_SCOPE
 from quantum_trader.clock.clock import ReplayThenWallClock
 from quantum_trader.config.settings import Settings
@@ -157,6 +158,8 @@ class PipelineComposer:
         self.controller: MetaStrategyController | None = None
         self.risk: RiskEngine | None = None
         self._risk_journal: RunScopedRiskJournal | None = None
+        #: configured members that do not serve a symbol (logged and shown at load)
+        self.unserved: list[Unserved] = []
 
     def flush_journals(self) -> None:
         """Write the risk decisions still buffered. The session calls it before each
@@ -215,8 +218,9 @@ class PipelineComposer:
         scopes: dict[str, str] = dict.fromkeys(forecasters, FORECAST_SCOPE)
         cursor = registry_cursor(self.registry)  # before loading: no promotion slips between
         ensembles = {}
+        loaded = {}
         for symbol in self.symbols:
-            members = load_members(
+            members = loaded[symbol] = load_members(
                 settings.ensemble_models,
                 symbol,
                 settings.label_horizon,
@@ -236,6 +240,7 @@ class PipelineComposer:
                 # every member of this symbol was trained on this window: one shared reference
                 for model in settings.ensemble_models:
                     intelligence.covariate.set_reference(model, self.references[symbol], symbol)
+        self.unserved = report_unserved(loaded, self.handles)
         watcher = ProductionWatcher(
             self.registry,
             self.artifacts,

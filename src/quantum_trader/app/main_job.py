@@ -33,9 +33,11 @@ from quantum_trader.app.compose import PipelineComposer, labels, register_decisi
 from quantum_trader.app.data_sources import ReplayData, load_replay_data
 from quantum_trader.app.datasets import funding_rates, shift_references, training_datasets
 from quantum_trader.app.live import EXCHANGE, LiveConnection
+from quantum_trader.app.operator_log import OperatorLog, log_run_failure
 from quantum_trader.app.run_lock import hold_run_lock
 from quantum_trader.app.run_report import run_summary, write_outputs_in_worker
 from quantum_trader.app.runtime import Runtime, build_runtime, new_run_id
+from quantum_trader.app.serving_health import Unserved, check_servable
 from quantum_trader.app.storage import open_settings_database
 from quantum_trader.app.training import (
     TrainingReport,
@@ -61,6 +63,7 @@ from quantum_trader.intelligence.shift_stats import single_threaded_blas
 from quantum_trader.learning.registry import ModelRegistry
 from quantum_trader.lifecycle import ComponentContext, Hooks, Lifecycle
 from quantum_trader.observability.logging import get_logger
+from quantum_trader.risk.engine import engine_actor
 from quantum_trader.risk.kill_switch import KillSwitchStore
 from quantum_trader.status.registry import ModuleHandle
 
@@ -105,6 +108,7 @@ class _Run:
     handles: dict[str, ModuleHandle]
     registry: ModelRegistry
     artifacts: LocalArtifactStore
+    unserved: list[Unserved] = field(default_factory=list)  # members disabled at load
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +168,7 @@ def run_main_job(
         )
     except BaseException as exc:  # a run that failed before its replay must not stay RUNNING
         run.rt.abort("INTERRUPTED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+        log_run_failure(exc)
         raise
     outputs: dict[str, Path] = {}
     if write_report:
@@ -251,12 +256,30 @@ def _open(
             market.count("crash_leftovers_removed", swept)
         rt.start()
         lifecycle = Lifecycle(ComponentContext(rt.clock, rt.scheduler, rt.bus, rt.status))
+        # started first, stopped last: it hears every other component's last events
+        operator_log = OperatorLog(rt.clock)
+        lifecycle.start(
+            Hooks(
+                "operator_log",
+                start=lambda ctx: operator_log.attach(ctx.bus),
+                stop=operator_log.close,
+            )
+        )
         handles = register_decision_modules(rt)
         registry = ModelRegistry(SqlRegistryRepository(rt.db), rt.clock)
     except BaseException as exc:
         rt.abort("INTERRUPTED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
         raise
-    log.info("run.start", data=data.origin, synthetic=data.synthetic, replay_start=fmt(start))
+    log.info(
+        "run.start",
+        mode=rt.mode,
+        data=data.origin,
+        synthetic=data.synthetic,
+        symbols=list(data.frames),
+        models=list(settings.ensemble_models),
+        replay_start=fmt(start),
+        live=off or "after the replay",
+    )
     return _Run(
         settings, data, rt, store, clock, off, options, lifecycle, handles, registry, artifacts
     )
@@ -288,6 +311,7 @@ def _train(run: _Run, stage: OnProgress, embargo_candles: int = 0) -> _Trained:
         clock=run.rt.clock,
         handles=handles,
         on_train=lambda what: stage(f"training {what}"),
+        actor=engine_actor(run.rt.run_id),
     )
     training += ensure_forecast_models(
         settings.ensemble_models,
@@ -298,11 +322,25 @@ def _train(run: _Run, stage: OnProgress, embargo_candles: int = 0) -> _Trained:
         seed=settings.seed,
         handles=handles,
         on_train=lambda what: stage(f"training {what}"),
+        actor=engine_actor(run.rt.run_id),
     )
     for report in training:
         handles["model_registry"].count(
             "versions_registered" if report.trained else "production_versions_found"
         )
+        if report.trained:
+            log.info(
+                "model.trained",
+                line=str(report.key),
+                version=report.version,
+                rows=report.rows,
+                seconds=round(report.seconds, 1),
+                promoted="PRODUCTION",
+                by=engine_actor(run.rt.run_id),
+            )
+    found = [r for r in training if not r.trained]
+    if found:
+        log.info("models.production_found", lines=len(found), trained=len(training) - len(found))
     # The training features have served (training above, shift references here): release
     # them before the models load, so the serving process never holds both.
     references = shift_references(settings, datasets)
@@ -363,6 +401,7 @@ def _compose(
         # the batched risk decisions go first: no checkpoint commits an order without its approval
         before_commit=composer.flush_journals,
     )
+    run.unserved = composer.unserved
     run.lifecycle.start(Hooks("decision_pipeline", stop=pipeline.close))
     run.lifecycle.start(
         Hooks(
@@ -425,6 +464,8 @@ def _replay_and_stop(
     Returns the session's result, the replay's seconds and the run summary."""
     status, result, seconds = "FAILED", None, 0.0
     try:
+        if pipeline.parts is not None:  # a run that could place no order stops here, FAILED
+            check_servable(pipeline.parts.ensembles, run.unserved, run.handles.get("ensemble"))
         started = time.perf_counter()  # the batch votes are part of the replay's time
         if run.settings.replay_batch_votes:
             stage("computing the replay's model votes in batch")
@@ -447,7 +488,19 @@ def _replay_and_stop(
         finally:
             summary = _summary(run, pipeline, result, trained, live)
             run.rt.finish(status, summary)
-            log.info("run.finish", status=status, candles=session.engine.stats.candles)
+            log.info(
+                "run.finish",
+                status=status,
+                candles=session.engine.stats.candles,
+                decisions=summary.get("decisions"),
+                orders_sent=summary.get("orders_sent"),
+                entries_refused_for_cost=pipeline.stats.cost_rejections,
+                risk_decisions=summary.get("risk_decisions"),
+                trades=summary.get("trades"),
+                total_return=summary.get("metrics", {}).get("total_return"),
+                trading_state=summary.get("trading_state"),
+                risk_mode=summary.get("risk_mode"),
+            )
     assert result is not None  # the try block returned or raised
     return result, seconds, summary
 

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from quantum_trader.risk.decision import RiskDecision
-from quantum_trader.risk.engine import MODULE as RISK_MODULE
+from quantum_trader.risk.engine import by_engine
 from quantum_trader.risk.ports import RiskJournal
 from quantum_trader.risk.state import BreakerMemory, TradingStateChange
 from quantum_trader.strategy.risk_modes import ModeChange, ModeJournal
@@ -96,7 +96,7 @@ class RunScopedRiskJournal:
         shared = self._inner.latest_state_change()
         if (
             shared is not None
-            and shared.by != RISK_MODULE
+            and not by_engine(shared.by)
             and not shared.halt_latched
             and shared != self._before_run
         ):

@@ -6,7 +6,8 @@ decides which lines need one and promotes what it trained.
 A model line with a production version is left alone (continuous learning replaces it on
 evidence). A missing one is trained on the ``train_days`` before the replay starts — never on
 candles the replay will show — registered as a CANDIDATE with its lineage, and promoted by the
-rule ``rule:bootstrap`` with that reason in the audit trail.
+rule ``rule:bootstrap`` with that reason in the audit trail (the main job names itself,
+``engine:<run id>``, as the actor instead).
 """
 
 from __future__ import annotations
@@ -104,8 +105,10 @@ def ensure_tabular_models(
     clock: Clock,
     handles: Mapping[str, ModuleHandle],
     on_train: Callable[[str], None] | None = None,
+    actor: str = BOOTSTRAP_ACTOR,
 ) -> list[TrainingReport]:
-    """One line per (tree model, symbol): trained on that symbol's dataset when missing."""
+    """One line per (tree model, symbol): trained on that symbol's dataset when missing;
+    ``actor`` registers and promotes it in the audit trail."""
     reports = []
     for name in models:
         if family(name).kind is not FamilyKind.TABULAR:
@@ -124,12 +127,12 @@ def ensure_tabular_models(
                 FitOptions(),
                 store=artifacts,
                 registry=registry,
-                actor=BOOTSTRAP_ACTOR,
+                actor=actor,
                 reason=_bootstrap_reason,
                 clock=clock,
                 handle=handles.get(name),
             )
-            reports.append(_promote(registry, trained))
+            reports.append(_promote(registry, trained, actor))
     return reports
 
 
@@ -139,12 +142,12 @@ def _bootstrap_reason(metadata: ModelMetadata) -> str:
     return f"bootstrap training on open times {span}"
 
 
-def _promote(registry: ModelRegistry, trained: TrainedVersion) -> TrainingReport:
+def _promote(registry: ModelRegistry, trained: TrainedVersion, actor: str) -> TrainingReport:
     version = trained.version
     registry.promote(
         version.key,
         version.version,
-        actor=BOOTSTRAP_ACTOR,
+        actor=actor,
         reason="no PRODUCTION version existed; the engine cannot trade without one",
         to=Stage.PRODUCTION,
     )
@@ -161,6 +164,7 @@ def ensure_forecast_models(
     seed: int,
     handles: Mapping[str, ModuleHandle],
     on_train: Callable[[str], None] | None = None,
+    actor: str = BOOTSTRAP_ACTOR,
 ) -> list[TrainingReport]:
     """One global line per forecaster, trained on every symbol's history when missing.
 
@@ -187,9 +191,9 @@ def ensure_forecast_models(
             FitOptions(seed=seed),
             store=artifacts,
             registry=registry,
-            actor=BOOTSTRAP_ACTOR,
+            actor=actor,
             reason=_bootstrap_reason,
             handle=handles.get(name),
         )
-        reports.append(_promote(registry, trained))
+        reports.append(_promote(registry, trained, actor))
     return reports

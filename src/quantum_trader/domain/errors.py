@@ -41,5 +41,10 @@ class ArtifactIntegrityError(QuantumTraderError):
     """A stored artifact does not match its recorded content hash."""
 
 
+class NothingToServeError(QuantumTraderError):
+    """No symbol's ensemble has enough usable members to reach consensus: a run could place no
+    order at all (every member disabled, e.g. by a tampered artifact)."""
+
+
 class OrderRejectedError(QuantumTraderError):
     """An order was refused before reaching a venue."""

@@ -13,7 +13,7 @@ audited :class:`StageChange` (what, why, when, by whom or by which rule).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
@@ -90,9 +90,13 @@ class StageChange:
     from_stage: Stage | None
     to_stage: Stage
     at: int
-    actor: str  # a person, or the rule that decided (e.g. "rule:shadow-evaluator")
+    actor: str  # a person (cli:<user>), a rule (rule:<name>) or a run (engine:<run id>)
     reason: str
     action: Action = Action.PROMOTE
+    #: wall-clock time the row was stored (ms), filled by the storage adapter on write and
+    #: read; None before that and in rows older than the column. ``at`` is engine time: in a
+    #: replay the candle's, so the two tell a replayed change from a live one.
+    recorded_at: int | None = field(default=None, compare=False)
 
 
 class RegistryRepository(Protocol):

@@ -28,6 +28,7 @@ from quantum_trader.status.registry import ModuleHandle
 class LoadedMember:
     member: Member
     version: int | None  # the registry version it runs; None: disabled
+    refused: int | None = None  # disabled because this version's artifact failed to load
 
     @property
     def id(self) -> MemberId:
@@ -73,11 +74,13 @@ def load_member(
         return LoadedMember(loader(store.open(chosen.artifact_hash), handle), chosen.version)
     except (ArtifactIntegrityError, DataError, OSError, ValueError) as exc:
         reason = f"artifact of {key} v{chosen.version} is invalid: {exc}"
-        return _disabled(name, reason, handle)
+        return _disabled(name, reason, handle, refused=chosen.version)
 
 
-def _disabled(name: str, reason: str, handle: ModuleHandle | None) -> LoadedMember:
-    return LoadedMember(DisabledMember(name, reason, handle), None)
+def _disabled(
+    name: str, reason: str, handle: ModuleHandle | None, *, refused: int | None = None
+) -> LoadedMember:
+    return LoadedMember(DisabledMember(name, reason, handle), None, refused)
 
 
 def load_members(

@@ -34,6 +34,21 @@ from quantum_trader.risk.state import (
 from quantum_trader.status.registry import StatusRegistry
 
 MODULE = "risk_safety"
+#: the actor of the transitions a running engine records: ``engine:<run id>``
+ENGINE_ACTOR_PREFIX = "engine:"
+
+
+def engine_actor(run_id: str) -> str:
+    """The audit trail's actor for what the engine of run ``run_id`` decided by itself."""
+    return f"{ENGINE_ACTOR_PREFIX}{run_id}"
+
+
+def by_engine(actor: str) -> bool:
+    """Whether a trading-state change was the engine's own (rows written before actors named
+    the run carry the module's name) rather than a person's (``cli:<user>``)."""
+    return actor == MODULE or actor.startswith(ENGINE_ACTOR_PREFIX)
+
+
 MAX_PASSES = 5
 
 
@@ -96,6 +111,7 @@ class RiskEngine:
         self._bus = bus
         self._rules = tuple(rules)
         self._run_id = run_id
+        self._actor = engine_actor(run_id)
         self._streaks = LossStreaks(config)
         self._decisions = 0
         self._handle = (
@@ -161,7 +177,7 @@ class RiskEngine:
         if (
             latest is not None
             and latest != self._last_change
-            and latest.by != MODULE
+            and not by_engine(latest.by)
             and not latest.halt_latched
         ):
             self._breaker.reset()  # someone reset the latched halt from outside (CLI)
@@ -169,7 +185,7 @@ class RiskEngine:
         state, reason = self._breaker.assess(self._reading())
         self._state_reason = reason
         if state is not self._state:
-            self._record_change(state, reason, by=MODULE)
+            self._record_change(state, reason, by=self._actor)
         self._remember()
         return self._state
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from quantum_trader.domain.policy import RiskMode, TradingPolicy
@@ -36,6 +36,10 @@ class ModeChange:
     reasons: tuple[str, ...]
     health: Mapping[str, float]
     policy_version: int
+    #: wall-clock time the row was stored (ms), filled by the storage adapter on write and
+    #: read; None before that and in rows older than the column. ``at`` is engine time: in a
+    #: replay the candle's, so the two tell a replayed change from a live one.
+    recorded_at: int | None = field(default=None, compare=False)
 
 
 class ModeJournal(Protocol):

@@ -7,7 +7,7 @@ a new kind of artifact needs no new column.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, func, insert, select, update
@@ -17,6 +17,7 @@ from quantum_trader.adapters.sql.tables_registry import (
     model_stage_changes,
     model_versions,
 )
+from quantum_trader.clock.clock import WallClock
 from quantum_trader.learning.lineage import Lineage
 from quantum_trader.learning.registry import Action, ModelKey, ModelVersion, Stage, StageChange
 
@@ -28,8 +29,11 @@ def _key_filter(table: Any, key: ModelKey) -> Any:
 
 
 class SqlRegistryRepository:
-    def __init__(self, engine: Engine) -> None:
+    """``wall``: the wall clock each audit row's ``recorded_at`` is read from (ms)."""
+
+    def __init__(self, engine: Engine, wall: Callable[[], int] | None = None) -> None:
         self._engine = engine
+        self._wall = wall or WallClock().now
 
     def next_version(self, key: ModelKey) -> int:
         stmt = select(func.max(model_versions.c.version)).where(_key_filter(model_versions, key))
@@ -51,7 +55,7 @@ class SqlRegistryRepository:
                     created_at=version.created_at,
                 )
             )
-            _insert_change(conn, change)
+            _insert_change(conn, change, self._wall())
 
     def apply(
         self, changes: Sequence[StageChange], pointer: tuple[ModelKey, int | None] | None
@@ -64,7 +68,7 @@ class SqlRegistryRepository:
                     .where(model_versions.c.version == change.version)
                     .values(stage=change.to_stage.value)
                 )
-                _insert_change(conn, change)
+                _insert_change(conn, change, self._wall())
             if pointer is not None:
                 key, number = pointer
                 at = changes[-1].at if changes else 0
@@ -123,7 +127,7 @@ class SqlRegistryRepository:
             return [(int(r["id"]), _change(r)) for r in conn.execute(stmt).mappings()]
 
 
-def _insert_change(conn: Connection, change: StageChange) -> None:
+def _insert_change(conn: Connection, change: StageChange, recorded_at: int) -> None:
     conn.execute(
         insert(model_stage_changes).values(
             model=change.key.model,
@@ -136,6 +140,7 @@ def _insert_change(conn: Connection, change: StageChange) -> None:
             at=change.at,
             actor=change.actor,
             reason=change.reason,
+            recorded_at=recorded_at,
         )
     )
 
@@ -150,6 +155,7 @@ def _change(row: Any) -> StageChange:
         actor=row["actor"],
         reason=row["reason"],
         action=Action(row["action"]),
+        recorded_at=None if row["recorded_at"] is None else int(row["recorded_at"]),
     )
 
 

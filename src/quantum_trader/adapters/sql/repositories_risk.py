@@ -4,7 +4,7 @@ breaker's memory), KillSwitchStore, ModeJournal and BenchJournal."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Engine, RowMapping, insert, select
@@ -19,6 +19,7 @@ from quantum_trader.adapters.sql.tables_risk import (
     strategy_bench_changes,
 )
 from quantum_trader.bus.envelope import to_payload
+from quantum_trader.clock.clock import WallClock
 from quantum_trader.domain.policy import RiskMode
 from quantum_trader.risk.decision import RiskDecision
 from quantum_trader.risk.kill_switch import KillSwitchState
@@ -73,8 +74,12 @@ def _decision_row(decision: RiskDecision) -> dict[str, Any]:
 
 
 class SqlRiskRepository:
-    def __init__(self, engine: Engine) -> None:
+    """``wall``: the wall clock the trading-state and risk-mode rows' ``recorded_at`` is read
+    from (ms); their ``at`` is the engine's time."""
+
+    def __init__(self, engine: Engine, wall: Callable[[], int] | None = None) -> None:
         self._engine = engine
+        self._wall = wall or WallClock().now
         self._insert_decisions = HotStatement(engine, _INSERT_DECISION, _DECISION_KEYS)
         self._latest_kill_switch = HotStatement(engine, _LATEST_KILL_SWITCH)
 
@@ -107,17 +112,25 @@ class SqlRiskRepository:
                     reason=change.reason,
                     changed_by=change.by,
                     halt_latched=int(change.halt_latched),
+                    recorded_at=self._wall(),
                 )
             )
 
     def latest_state_change(self) -> TradingStateChange | None:
+        latest = self.latest_state_recorded()
+        return None if latest is None else latest[0]
+
+    def latest_state_recorded(self) -> tuple[TradingStateChange, int | None] | None:
+        """The latest trading-state change and the wall-clock time it was stored (None in rows
+        older than that column). Kept beside the record, not in it: the record is also the
+        ``risk.state.changed`` payload, whose wire format stays as it is."""
         t = risk_trading_state
         stmt = select(t).order_by(t.c.id.desc()).limit(1)
         with self._engine.connect() as conn:
             r = conn.execute(stmt).mappings().first()
         if r is None:
             return None
-        return TradingStateChange(
+        change = TradingStateChange(
             at=int(r["at"]),
             previous=TradingState(r["previous"]),
             state=TradingState(r["state"]),
@@ -125,6 +138,7 @@ class SqlRiskRepository:
             by=r["changed_by"],
             halt_latched=bool(r["halt_latched"]),
         )
+        return change, _wall_time(r)
 
     # --- the drawdown breaker's memory -----------------------------------------------------
     def record_breaker(self, memory: BreakerMemory) -> None:
@@ -188,6 +202,7 @@ class SqlRiskRepository:
                     reasons_json=json.dumps(list(change.reasons)),
                     health_json=json.dumps(dict(change.health), sort_keys=True),
                     policy_version=change.policy_version,
+                    recorded_at=self._wall(),
                 )
             )
 
@@ -250,4 +265,9 @@ def _mode_change(r: RowMapping) -> ModeChange:
         reasons=tuple(json.loads(r["reasons_json"])),
         health=json.loads(r["health_json"]),
         policy_version=int(r["policy_version"]),
+        recorded_at=_wall_time(r),
     )
+
+
+def _wall_time(r: RowMapping) -> int | None:
+    return None if r["recorded_at"] is None else int(r["recorded_at"])

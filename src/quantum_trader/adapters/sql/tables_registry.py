@@ -35,6 +35,7 @@ model_stage_changes = Table(
     Column("at", BigInteger, nullable=False),
     Column("actor", String(200), nullable=False),
     Column("reason", Text, nullable=False),
+    Column("recorded_at", BigInteger, nullable=True),  # wall clock (audit_0001)
 )
 
 model_production = Table(

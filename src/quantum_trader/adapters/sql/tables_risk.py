@@ -37,6 +37,7 @@ risk_trading_state = Table(
     Column("reason", Text, nullable=False),
     Column("changed_by", String(200), nullable=False),
     Column("halt_latched", Integer, nullable=False),
+    Column("recorded_at", BigInteger, nullable=True),  # wall clock (audit_0001)
 )
 
 #: the drawdown breaker's peaks, releases and timers (risk/state.py), a row per change
@@ -73,6 +74,7 @@ risk_mode_changes = Table(
     Column("reasons_json", Text, nullable=False),
     Column("health_json", Text, nullable=False),
     Column("policy_version", Integer, nullable=False),
+    Column("recorded_at", BigInteger, nullable=True),  # wall clock (audit_0001)
 )
 
 #: strategies benched for a significantly negative expectancy in a regime, and re-admitted

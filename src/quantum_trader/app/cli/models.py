@@ -7,18 +7,20 @@ all four members, which registers each new version here as a CANDIDATE.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from quantum_trader.adapters.artifacts import ArtifactCheck, LocalArtifactStore
 from quantum_trader.adapters.sql.registry_repository import SqlRegistryRepository
 from quantum_trader.app.storage import open_settings_database
 from quantum_trader.clock.clock import WallClock
 from quantum_trader.config.settings import Settings, load_settings
 from quantum_trader.domain.time import fmt
-from quantum_trader.learning.registry import ModelKey, ModelRegistry, Stage
+from quantum_trader.learning.registry import ModelKey, ModelRegistry, Stage, StageChange
 
 app = typer.Typer(help="Model registry: versions, stages, lineage.", no_args_is_help=True)
 
@@ -34,6 +36,20 @@ def open_registry(settings: Settings) -> ModelRegistry:
     return ModelRegistry(SqlRegistryRepository(engine), WallClock())
 
 
+#: how each artifact check shows (a version whose artifact does not verify cannot serve)
+CHECK_STYLE = {
+    ArtifactCheck.OK: "green",
+    ArtifactCheck.TAMPERED: "red",
+    ArtifactCheck.MISSING: "red",
+}
+
+
+def checked(store: LocalArtifactStore, digest: str) -> str:
+    """The artifact's hash check, coloured (``list`` and ``show`` recompute it each time)."""
+    check = store.check(digest)
+    return f"[{CHECK_STYLE[check]}]{check.value}[/]"
+
+
 def actor_name(actor: str | None) -> str:
     """``actor`` or ``cli:<user>``."""
     import getpass
@@ -45,11 +61,24 @@ def actor_name(actor: str | None) -> str:
 def list_versions(
     key: str | None = typer.Argument(None, help="MODEL/SCOPE/hH, e.g. xgb/BTCUSDT/h4"),
 ) -> None:
-    """Every registered version with its stage; the production ones are marked."""
-    registry = open_registry(load_settings())
+    """Every registered version with its stage; the production ones are marked; each
+    artifact's hash is verified (OK / TAMPERED / MISSING)."""
+    settings = load_settings()
+    registry = open_registry(settings)
+    store = LocalArtifactStore(settings.effective_artifacts_dir)
     versions = registry.versions(ModelKey.parse(key) if key else None)
     table = Table(title="Model versions")
-    for column in ("model line", "version", "stage", "prod", "trained on", "artifact", "created"):
+    columns = (
+        "model line",
+        "version",
+        "stage",
+        "prod",
+        "trained on",
+        "artifact",
+        "check",
+        "created",
+    )
+    for column in columns:
         table.add_column(column)
     production: dict[ModelKey, int | None] = {}
     for v in versions:
@@ -64,6 +93,7 @@ def list_versions(
             "*" if production[v.key] == v.version else "",
             f"{fmt(window[0])[:10]} → {fmt(window[1])[:10]}" if window else "",
             v.artifact_hash[:12],
+            checked(store, v.artifact_hash),
             fmt(v.created_at),
         )
     console().print(table)
@@ -71,13 +101,18 @@ def list_versions(
 
 @app.command()
 def show(key: str, version: int = typer.Argument(..., help="version number")) -> None:
-    """Lineage and audit trail of one version."""
-    registry = open_registry(load_settings())
+    """Lineage and audit trail of one version, its artifact's hash verified."""
+    settings = load_settings()
+    registry = open_registry(settings)
+    store = LocalArtifactStore(settings.effective_artifacts_dir)
     model_key = ModelKey.parse(key)
     v = registry.get(model_key, version)
     meta = v.metadata
     console().print(f"[bold]{v.key} v{v.version}[/] stage {v.stage.value}")
-    console().print(f"artifact sha256 {v.artifact_hash}  model file sha256 {meta.artifact_hash}")
+    console().print(
+        f"artifact sha256 {v.artifact_hash} {checked(store, v.artifact_hash)}  "
+        f"model file sha256 {meta.artifact_hash}"
+    )
     window = meta.training_window
     if window:
         console().print(f"training window {fmt(window[0])} → {fmt(window[1])}")
@@ -85,12 +120,35 @@ def show(key: str, version: int = typer.Argument(..., help="version number")) ->
     console().print(f"features ({len(meta.features)}): {', '.join(meta.features)}")
     console().print(f"hyperparameters {json.dumps(meta.hyperparameters, sort_keys=True)}")
     console().print(f"metrics {json.dumps(meta.metrics, sort_keys=True)}")
+    console().print(audit_table(registry.history(model_key)))
+
+
+@app.command()
+def history(key: str) -> None:
+    """The audit trail of a model line: every registration and stage change, with its engine
+    time (a replay's candle time) and the wall-clock time it was recorded, who and why."""
+    registry = open_registry(load_settings())
+    console().print(audit_table(registry.history(ModelKey.parse(key))))
+
+
+def audit_table(changes: Sequence[StageChange]) -> Table:
+    """Stage changes as a table; rows stored before the wall-clock column existed show "-"."""
     table = Table(title="Audit trail")
-    for column in ("at", "version", "from", "to", "action", "by", "why"):
+    for column in (
+        "engine time",
+        "recorded (wall)",
+        "version",
+        "from",
+        "to",
+        "action",
+        "by",
+        "why",
+    ):
         table.add_column(column)
-    for change in registry.history(model_key):
+    for change in changes:
         table.add_row(
             fmt(change.at),
+            "-" if change.recorded_at is None else fmt(change.recorded_at),
             str(change.version),
             change.from_stage.value if change.from_stage else "",
             change.to_stage.value,
@@ -98,7 +156,7 @@ def show(key: str, version: int = typer.Argument(..., help="version number")) ->
             change.actor,
             change.reason,
         )
-    console().print(table)
+    return table
 
 
 @app.command()

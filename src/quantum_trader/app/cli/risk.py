@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from quantum_trader.adapters.sql.repositories_risk import SqlRiskRepository
+from quantum_trader.app.cli.models import actor_name
 from quantum_trader.app.storage import kill_switch_database
 from quantum_trader.clock.clock import WallClock
 from quantum_trader.domain.policy import TradingPolicy
@@ -35,7 +36,6 @@ kill_switch_app = typer.Typer(
 app.add_typer(kill_switch_app, name="kill-switch")
 
 console = Console()
-CLI_ACTOR = "cli"
 
 
 DbOption = Annotated[
@@ -76,7 +76,7 @@ def kill_switch_on(
     if not reason.strip():
         raise typer.BadParameter("say why trading stops", param_hint="--reason")
     repo = _repository(db)
-    KillSwitch(repo, WallClock()).engage(reason, by=CLI_ACTOR)
+    KillSwitch(repo, WallClock()).engage(reason, by=actor_name(None))
     _show_kill_switch(repo)
 
 
@@ -89,7 +89,7 @@ def kill_switch_off(
 ) -> None:
     """Release the kill switch."""
     repo = _repository(db)
-    KillSwitch(repo, WallClock()).release(by=CLI_ACTOR, reason=reason)
+    KillSwitch(repo, WallClock()).release(by=actor_name(None), reason=reason)
     _show_kill_switch(repo)
 
 
@@ -104,19 +104,27 @@ def status(db: DbOption = None) -> None:
     """Kill switch, last trading state and latest risk mode."""
     repo = _repository(db)
     _show_kill_switch(repo)
-    change = repo.latest_state_change()
-    if change is None:
+    latest = repo.latest_state_recorded()
+    if latest is None:
         console.print("trading state: ACTIVE (no transition recorded)")
     else:
+        change, recorded_at = latest
         latched = " (drawdown halt latched)" if change.halt_latched else ""
         console.print(
-            f"trading state: [bold]{change.state}[/]{latched} since {fmt(change.at)}: {change.reason}"
+            f"trading state: [bold]{change.state}[/]{latched} since {fmt(change.at)}"
+            f"{_recorded(recorded_at)} by {change.by}: {change.reason}"
         )
     mode = repo.latest_mode_change()
     if mode is not None:
         console.print(
-            f"risk mode: [bold]{mode.mode}[/] since {fmt(mode.at)}: {'; '.join(mode.reasons)}"
+            f"risk mode: [bold]{mode.mode}[/] since {fmt(mode.at)}{_recorded(mode.recorded_at)}: "
+            f"{'; '.join(mode.reasons)}"
         )
+
+
+def _recorded(wall: int | None) -> str:
+    """The wall-clock time a change was stored, beside its engine time (a replay's candle)."""
+    return "" if wall is None else f" (recorded {fmt(wall)})"
 
 
 class _NoBook:
@@ -163,7 +171,7 @@ def reset_halt(
     if not engine.halt_latched:
         console.print("no latched halt to reset")
         return
-    engine.reset_halt(by=CLI_ACTOR, reason=reason, reassess=False)
+    engine.reset_halt(by=actor_name(None), reason=reason, reassess=False)
     console.print("latched halt cleared; the engine re-assesses drawdown at its next order")
 
 
