@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from quantum_trader.decision.views import PortfolioRiskView
 from quantum_trader.engine.trader import TradingContext
+from quantum_trader.intelligence.ledger import LabelSource
 from quantum_trader.intelligence.service import Intelligence
 from quantum_trader.models.ensemble.ensemble import Ensemble
 from quantum_trader.risk.engine import RiskEngine
@@ -19,6 +20,8 @@ from quantum_trader.strategy.regime import RegimeDetector
 from quantum_trader.strategy.selector import StrategySelector
 from quantum_trader.strategy.sizing import PositionSizer
 from quantum_trader.strategy.strategies.base import Strategy
+
+LabelListener = Callable[[int, LabelSource, Iterable[str]], object]
 
 
 @dataclass
@@ -41,6 +44,9 @@ class PipelineParts:
     entry_gate: EntryCostGate | None = None
     #: benches a strategy whose net expectancy in a regime is significantly negative (None: off)
     expectancy: ExpectancyTracker | None = None
+    #: told, after each close, which labels may have matured: (now, label source, symbols);
+    #: the shadow evaluator scores its pending predictions with them
+    label_listeners: Sequence[LabelListener] = ()
 
 
 PartsFactory = Callable[[TradingContext], PipelineParts]

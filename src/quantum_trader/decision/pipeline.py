@@ -168,6 +168,8 @@ class DecisionPipeline:
             # A label of this symbol needs its close at the horizon, recorded just above in its
             # own call: only this symbol's predictions can have become resolvable here.
             parts.intelligence.resolve(now, self._label, (symbol,))
+        for listener in parts.label_listeners:
+            listener(now, self._label, (symbol,))
 
     def _observe_move(self, sym: SymbolInputs, candle: Candle, parts: PipelineParts) -> None:
         """The forward return over the horizon that ends with this close, for the cost gate's

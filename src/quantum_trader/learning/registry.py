@@ -39,6 +39,7 @@ class Action(StrEnum):
     REPLACED = "REPLACED"  # retired because another version entered PRODUCTION
     RETIRE = "RETIRE"
     ROLLBACK = "ROLLBACK"
+    CANARY_STEP = "CANARY_STEP"  # a canary's share of its member's weight grew (CANARY → CANARY)
 
 
 FORWARD: tuple[Stage, ...] = (Stage.CANDIDATE, Stage.SHADOW, Stage.CANARY, Stage.PRODUCTION)
@@ -189,6 +190,40 @@ class ModelRegistry:
             pointer = (key, None)
         self._repo.apply(changes, pointer)
         return self._require(key, version)
+
+    def step_canary(self, key: ModelKey, version: int, *, actor: str, reason: str) -> int:
+        """Record that the CANARY ``version`` takes its next share of the member's weight (the
+        shares are the rollout's; the audit trail counts the steps, :meth:`canary_steps`).
+        Returns the steps taken so far, this one included."""
+        current = self._require(key, version)
+        if current.stage is not Stage.CANARY:
+            raise InvalidTransitionError(
+                f"{key} v{version} is {current.stage}: only a CANARY takes canary steps"
+            )
+        change = StageChange(
+            key,
+            version,
+            Stage.CANARY,
+            Stage.CANARY,
+            self._clock.now(),
+            actor,
+            reason,
+            Action.CANARY_STEP,
+        )
+        self._repo.apply([change], None)
+        return self.canary_steps(key, version)
+
+    def canary_steps(self, key: ModelKey, version: int) -> int:
+        """How many canary steps ``version`` took since it last entered CANARY."""
+        steps = 0
+        for change in self._repo.history(key):
+            if change.version != version:
+                continue
+            if change.action is Action.CANARY_STEP:
+                steps += 1
+            elif change.to_stage is Stage.CANARY:
+                steps = 0
+        return steps
 
     def retire(self, key: ModelKey, version: int, *, actor: str, reason: str) -> ModelVersion:
         return self.promote(key, version, actor=actor, reason=reason, to=Stage.RETIRED)

@@ -13,7 +13,7 @@ startup: the ensemble never keeps running a version the registry has retired.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from quantum_trader.bus import topics
 from quantum_trader.bus.port import EventBus
@@ -28,6 +28,9 @@ from quantum_trader.status.registry import ModuleHandle, ModuleState
 #: published for each stage change the watcher reads; a typed record for it is defined with
 #: the other topics (bus/topics.py), until then the payload is the plain mapping below
 SOURCE = "learning.production_watcher"
+#: how a new production version takes its slot (default: ``Ensemble.replace``; continuous
+#: learning's slots keep their challenger, ``learning/rollout.py`` SlotBook.swap)
+Swap = Callable[[Ensemble, str, LoadedMember], None]
 
 
 def registry_cursor(registry: ModelRegistry) -> int:
@@ -59,6 +62,7 @@ class ProductionWatcher:
         bus: EventBus | None = None,
         handle: ModuleHandle | None = None,
         handles: Mapping[str, ModuleHandle] | None = None,
+        swap: Swap | None = None,
     ) -> None:
         self._registry = registry
         self._store = store
@@ -70,6 +74,7 @@ class ProductionWatcher:
         self._bus = bus
         self._handle = handle
         self._handles = dict(handles or {})
+        self._swap = swap
 
     @property
     def cursor(self) -> int:
@@ -119,7 +124,10 @@ class ProductionWatcher:
                 continue  # already serving it (or, with none in production, already disabled)
             if loaded is None:
                 loaded = self._load(key, expected=wanted is not None)
-            ensemble.replace(loaded.member, loaded.version)
+            if self._swap is not None:
+                self._swap(ensemble, symbol, loaded)
+            else:
+                ensemble.replace(loaded.member, loaded.version)
             swapped += 1
         if swapped and self._handle is not None:
             self._handle.count("member_swaps", swapped)

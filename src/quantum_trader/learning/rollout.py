@@ -1,0 +1,269 @@
+"""Shadow → canary → production, and back on evidence: the rollout rule (``shadow_models``).
+
+The registry is the one truth about who serves: :class:`RolloutController` reads it on every
+check (a scheduler job on the engine clock), puts each line's newest SHADOW or CANARY version
+into that line's slots as a challenger at the share its stage and canary steps give (0 in
+SHADOW, then ``shares``), and acts on the shadow evaluator's evidence (``learning/shadow.py``)
+with one audited registry move per decision, actor ``rule:rollout``, the evidence as reason:
+
+* challenger BETTER (always-valid test) with at least ``min_matured`` paired labels in this
+  step → SHADOW → CANARY at the first share → each further share (``CANARY_STEP``) →
+  PRODUCTION. Each step starts a fresh test;
+* challenger WORSE, or a guardrail (a failed or non-finite vote, calibration error above
+  ``max_calibration_error``, vote latency p99 above ``max_latency_ms``) → the challenger is
+  RETIRED: the production pointer never left the champion, which serves at 100 % again;
+* the production version significantly worse than the base rate (inverted outputs, say) with
+  at least ``min_matured`` labels → ``rollback``: the pointer returns to the version in
+  production before it; with none to return to, the status says so and nothing moves.
+
+A person's ``models promote|rollback`` writes the same registry: the next check (and the
+production watcher, for PRODUCTION) serves what it says. Slots swap between two decisions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from quantum_trader.domain.errors import InvalidTransitionError
+from quantum_trader.learning.challenger import Challenge, VoteObserver, WatchedMember
+from quantum_trader.learning.registry import (
+    ModelKey,
+    ModelRegistry,
+    Stage,
+    production_stack,
+)
+from quantum_trader.learning.sequential import Verdict
+from quantum_trader.learning.serving import LoadedMember, version_in
+from quantum_trader.learning.shadow import LineWatch, ShadowEvaluator
+from quantum_trader.models.ensemble.ensemble import Ensemble
+from quantum_trader.models.ensemble.member import Member
+from quantum_trader.status.registry import ModuleHandle, ModuleState
+
+ACTOR = "rule:rollout"
+
+
+@dataclass(frozen=True, slots=True)
+class RolloutConfig:
+    shares: tuple[float, ...] = (0.25, 0.5)  # the canary's steps of its slot's weight
+    min_matured: int = 100  # paired labels in a step before a promotion (and a rollback)
+    max_calibration_error: float = 0.2
+    min_calibration_labels: int = 100
+    max_latency_ms: float = 50.0
+
+    def __post_init__(self) -> None:
+        if not self.shares or any(not 0.0 < s < 1.0 for s in self.shares):
+            raise ValueError(f"RolloutConfig.shares={self.shares}: each must be in (0, 1)")
+        if list(self.shares) != sorted(set(self.shares)):
+            raise ValueError(f"RolloutConfig.shares={self.shares}: must increase")
+        if self.min_matured < 1:
+            raise ValueError(f"RolloutConfig.min_matured={self.min_matured}: must be >= 1")
+
+
+#: a registered version of a line as a member (None: it cannot be loaded)
+LoadVersion = Callable[[ModelKey, Stage], LoadedMember]
+
+
+class SlotBook:
+    """The watched slots of every ensemble, by registry line.
+
+    :meth:`wrap` puts a member into a :class:`WatchedMember`; :meth:`swap` is the production
+    watcher's way to serve a new production version in a slot, keeping its challenge unless
+    the challenger is the new champion.
+    """
+
+    def __init__(self, observer: VoteObserver, scopes: Mapping[str, str], horizon: int) -> None:
+        self._observer = observer
+        self._scopes = dict(scopes)
+        self._horizon = horizon
+        self._slots: dict[str, dict[str, WatchedMember]] = {}  # line → symbol → slot
+        self._evaluator = observer if isinstance(observer, ShadowEvaluator) else None
+
+    def key(self, model: str, symbol: str) -> ModelKey:
+        return ModelKey(model, self._scopes.get(model, symbol), self._horizon)
+
+    def wrap(self, symbol: str, member: Member, version: int | None) -> WatchedMember:
+        line = str(self.key(member.name, symbol))
+        slot = WatchedMember(member, version, line, self._observer)
+        self._slots.setdefault(line, {})[symbol] = slot
+        return slot
+
+    def swap(self, ensemble: Ensemble, symbol: str, loaded: LoadedMember) -> None:
+        line = str(self.key(loaded.member.name, symbol))
+        old = self._slots.get(line, {}).get(symbol)
+        challenge = old.challenge if old is not None else None
+        if challenge is not None and challenge.version == loaded.version:
+            challenge = None
+        slot = WatchedMember(loaded.member, loaded.version, line, self._observer, challenge)
+        self._slots.setdefault(line, {})[symbol] = slot
+        ensemble.replace(slot, loaded.version)
+        if self._evaluator is not None:
+            self._evaluator.restart_production_watch(line)
+
+    def lines(self) -> list[str]:
+        return sorted(self._slots)
+
+    def slots(self, line: str) -> list[WatchedMember]:
+        return list(self._slots.get(line, {}).values())
+
+
+class RolloutController:
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        evaluator: ShadowEvaluator,
+        book: SlotBook,
+        load: LoadVersion,
+        *,
+        config: RolloutConfig | None = None,
+        serve_production: Callable[[int], object] | None = None,
+        handle: ModuleHandle | None = None,
+    ) -> None:
+        self._registry = registry
+        self._evaluator = evaluator
+        self._book = book
+        self._load = load
+        self.config = config or RolloutConfig()
+        self._serve_production = serve_production
+        self._handle = handle
+        self._no_rollback: set[str] = set()  # lines told once that nothing can be restored
+
+    def check(self, now: int) -> int:
+        """Reconcile the slots with the registry and act on the evidence; returns the
+        registry moves made."""
+        moves = 0
+        for line in self._book.lines():
+            key = ModelKey.parse(line)
+            self._reconcile(key, line)
+            watch = self._evaluator.watch(line)
+            if watch.challenger is not None:
+                moves += self._judge_challenger(key, line, watch)
+            moves += self._judge_production(key, line, watch)
+        if moves and self._serve_production is not None:
+            self._serve_production(now)
+        self._report()
+        return moves
+
+    # --- slots follow the registry -------------------------------------------------------
+    def _wanted(self, key: ModelKey) -> tuple[Stage, int, float] | None:
+        for stage in (Stage.CANARY, Stage.SHADOW):
+            version = version_in(self._registry, key, stage)
+            if version is not None:
+                if stage is Stage.SHADOW:
+                    return stage, version.version, 0.0
+                steps = self._registry.canary_steps(key, version.version)
+                shares = self.config.shares
+                return stage, version.version, shares[min(steps, len(shares) - 1)]
+        return None
+
+    def _reconcile(self, key: ModelKey, line: str) -> None:
+        wanted = self._wanted(key)
+        slots = self._book.slots(line)
+        current = slots[0].challenge if slots else None
+        if wanted is None:
+            for slot in slots:
+                slot.challenge = None
+            if self._evaluator.watch(line).challenger is not None:
+                self._evaluator.end_challenge(line)
+            return
+        stage, version, share = wanted
+        if current is not None and (current.version, current.share) == (version, share):
+            return
+        if current is not None and current.version == version:
+            member = current.member
+        else:
+            loaded = self._load(key, stage)
+            if loaded.version != version:
+                self._retire(key, version, f"its artifact cannot be served ({stage})")
+                return
+            member = loaded.member
+        for slot in slots:
+            slot.challenge = Challenge(member, version, share)
+        self._evaluator.start_challenge(line, version, share)
+        if self._handle is not None:
+            self._handle.count("challenges_started")
+
+    # --- decisions ------------------------------------------------------------------------
+    def _guardrail(self, watch: LineWatch) -> str | None:
+        cfg = self.config
+        if watch.failures:
+            return f"guardrail: {watch.failures} failed votes ({watch.last_failure})"
+        if len(watch.recent) >= cfg.min_calibration_labels:
+            ece = watch.calibration_error()
+            if ece is not None and ece > cfg.max_calibration_error:
+                return f"guardrail: calibration error {ece:.3f} > {cfg.max_calibration_error}"
+        p99 = watch.latency_p99_ms()
+        if p99 is not None and len(watch.latencies_ns) >= 100 and p99 > cfg.max_latency_ms:
+            return f"guardrail: vote latency p99 {p99:.1f} ms > {cfg.max_latency_ms} ms"
+        return None
+
+    def _judge_challenger(self, key: ModelKey, line: str, watch: LineWatch) -> int:
+        assert watch.challenger is not None and watch.challenge is not None
+        version = watch.challenger
+        tripped = self._guardrail(watch)
+        verdict = watch.challenge.verdict
+        if tripped is not None or verdict is Verdict.WORSE:
+            reason = tripped or f"worse than the champion: {watch.describe()}"
+            self._retire(key, version, reason)
+            self._count("rollbacks" if watch.share > 0 else "shadows_retired")
+            return 1
+        if verdict is not Verdict.BETTER or watch.matured < self.config.min_matured:
+            return 0
+        reason = f"better than the champion: {watch.describe()}"
+        stage = self._registry.get(key, version).stage
+        if stage is Stage.SHADOW:
+            self._registry.promote(key, version, actor=ACTOR, reason=reason, to=Stage.CANARY)
+            self._count("canary_steps")
+        elif self._registry.canary_steps(key, version) < len(self.config.shares) - 1:
+            self._registry.step_canary(key, version, actor=ACTOR, reason=reason)
+            self._count("canary_steps")
+        else:
+            self._registry.promote(key, version, actor=ACTOR, reason=reason, to=Stage.PRODUCTION)
+            self._evaluator.end_challenge(line)
+            self._count("promotions")
+        return 1
+
+    def _judge_production(self, key: ModelKey, line: str, watch: LineWatch) -> int:
+        """A test that found production better than the base rate has stopped: a fresh one
+        watches on (a test that has concluded sees nothing new). Restarting only after BETTER
+        keeps a false rollback of a skill-less version rare: each test ends WORSE with a
+        chance below alpha, and a new one follows only the rarer BETTER ending."""
+        test = watch.production
+        if test is None or test.verdict is Verdict.CONTINUE:
+            return 0
+        if test.verdict is Verdict.BETTER:
+            self._evaluator.restart_production_watch(line, keep_count=True)
+            return 0
+        if watch.production_matured < self.config.min_matured:
+            return 0
+        if len(production_stack(self._registry.history(key))) < 2:
+            if line not in self._no_rollback:
+                self._no_rollback.add(line)
+                self._count("rollbacks_impossible")
+            return 0
+        reason = f"production worse than the base rate: {watch.describe()}"
+        try:
+            self._registry.rollback(key, actor=ACTOR, reason=reason)
+        except InvalidTransitionError:
+            return 0
+        self._evaluator.restart_production_watch(line)
+        self._count("rollbacks")
+        return 1
+
+    def _retire(self, key: ModelKey, version: int, reason: str) -> None:
+        self._registry.retire(key, version, actor=ACTOR, reason=reason)
+        line = str(key)
+        for slot in self._book.slots(line):
+            slot.challenge = None
+        self._evaluator.end_challenge(line)
+
+    def _count(self, what: str) -> None:
+        if self._handle is not None:
+            self._handle.count(what)
+
+    def _report(self) -> None:
+        handle = self._handle
+        if handle is None or not handle.enabled:
+            return
+        lines = [w.describe() for w in self._evaluator.watches()]
+        handle.set_state(ModuleState.ACTIVE, "; ".join(lines) or "no line watched yet")
