@@ -1,0 +1,286 @@
+"""The learning daemon (module ``continuous_learning``): retrains on the engine clock.
+
+Every ``check_ms`` of engine time (``QT_RETRAIN_CHECK_MINUTES``; replay, paper and live alike)
+a scheduler job looks at each tabular line it serves (``xgb/BTCUSDT/h4`` …) and retrains the
+lines that asked for it (``learning/triggers.py``): the SCHEDULE came round
+(``QT_RETRAIN_SCHEDULE_DAYS`` since the line's last training), DRIFT or COVARIATE_SHIFT was
+published for it, or the shadow evaluator found production worse than the base rate (DECAY).
+A line is trained at most once per ``min_gap_ms``; triggers in between wait.
+
+One training, at trigger time ``T``:
+
+1. *prepare*, on the engine thread: the reader returns the line's symbol's dataset of candles
+   closing at or before ``T`` (``train_ms`` of them), checked by
+   :func:`~quantum_trader.learning.triggers.training_rows` (a labelled row whose label was
+   not known at ``T`` is refused, LookAheadError). The last ``validation_rows`` labelled rows
+   are held out, and ``horizon`` rows before them purged, for the validation gate;
+2. *compute*, in the worker (a spawned low-priority process: decisions never wait for it, and
+   a replay waits at the landing time only, so it stays deterministic): fit from scratch through
+   the trainer port (``learning/trainers.py``), artifact into the content-addressed store;
+3. *apply*, at ``T + check_ms`` on the engine thread: register the CANDIDATE (actor
+   ``rule:continuous-learning``, the trigger as reason) and hand it with its validation rows to
+   ``on_candidate`` (the app's validation gate, then the shadow).
+
+The forecasters (global lines, torch) are not retrained by the daemon: their trainer spawns a
+process of its own, which a worker process may not; their triggers are counted and reported as
+waiting. What the daemon remembers (last training per line, waiting triggers) is plain JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from quantum_trader.clock.scheduler import Scheduler
+from quantum_trader.clock.worker_jobs import Worker, WorkerJobError, WorkerTask
+from quantum_trader.domain.time import MS_PER_DAY, MS_PER_MINUTE, fmt
+from quantum_trader.features.dataset import Dataset
+from quantum_trader.learning.registry import ModelKey, ModelRegistry, ModelVersion
+from quantum_trader.learning.trainers import (
+    ArtifactStore,
+    FamilyKind,
+    FitOptions,
+    Fitted,
+    TrainingWindow,
+    family,
+    fit,
+)
+from quantum_trader.learning.triggers import Trigger, TriggerInbox, TriggerKind, training_rows
+from quantum_trader.status.registry import ModuleHandle
+
+ACTOR = "rule:continuous-learning"
+
+#: the candles a training reads: (symbol, first open time, trigger time) → that symbol's
+#: dataset of every candle closing at or before the trigger time (the app reads the store)
+ReadDataset = Callable[[str, int, int], Dataset]
+
+
+@dataclass(frozen=True, slots=True)
+class LearningConfig:
+    horizon: int
+    timeframe_ms: int
+    check_ms: int = 30 * MS_PER_MINUTE
+    schedule_ms: int | None = 7 * MS_PER_DAY  # None: no scheduled retraining
+    min_gap_ms: int = MS_PER_DAY  # between two trainings of one line
+    train_ms: int = 365 * MS_PER_DAY  # the window a training reads
+    validation_rows: int = 336  # held out for the gate (two weeks of 1h rows)
+    seed: int = 0
+    fit_params: Mapping[str, Any] = field(default_factory=dict)  # hyperparameter overrides
+
+    def __post_init__(self) -> None:
+        if self.check_ms <= 0:
+            raise ValueError(f"LearningConfig.check_ms={self.check_ms}: must be positive")
+        if self.schedule_ms is not None and self.schedule_ms < self.check_ms:
+            raise ValueError(
+                f"LearningConfig.schedule_ms={self.schedule_ms}: below check_ms={self.check_ms}"
+            )
+        if self.validation_rows < 1:
+            raise ValueError(f"LearningConfig.validation_rows={self.validation_rows}: >= 1")
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A registered candidate, its trigger and the rows held out to validate it."""
+
+    version: ModelVersion
+    trigger: Trigger
+    validation: Dataset
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    model: str
+    key: str
+    window: TrainingWindow
+    validation: Dataset
+    options: FitOptions
+    store: ArtifactStore
+    trigger: Trigger
+
+
+@dataclass(frozen=True, slots=True)
+class _Result:
+    job: _Job
+    fitted: Fitted | None
+    error: str = ""
+
+
+def _fit_jobs(jobs: list[_Job]) -> list[_Result]:
+    """The worker's part: fit each job (an error is returned, not raised: the others go on)."""
+    results = []
+    for job in jobs:
+        try:
+            results.append(_Result(job, fit(job.model, job.window, job.options, job.store)))
+        except (ValueError, RuntimeError, OSError) as exc:
+            results.append(_Result(job, None, f"{type(exc).__name__}: {exc}"))
+    return results
+
+
+@dataclass
+class _LineState:
+    last_trained: int
+    waiting: list[Trigger] = field(default_factory=list)
+
+
+class LearningDaemon:
+    def __init__(
+        self,
+        config: LearningConfig,
+        lines: Sequence[ModelKey],
+        read: ReadDataset,
+        store: ArtifactStore,
+        registry: ModelRegistry,
+        on_candidate: Callable[[Candidate], object],
+        *,
+        inbox: TriggerInbox | None = None,
+        decayed: Callable[[], Sequence[str]] | None = None,
+        handle: ModuleHandle | None = None,
+        started_at: int = 0,
+    ) -> None:
+        self.config = config
+        self._lines = {str(k): k for k in lines}
+        self._read = read
+        self._store = store
+        self._registry = registry
+        self._on_candidate = on_candidate
+        self._inbox = inbox or TriggerInbox()
+        self._decayed = decayed
+        self._handle = handle
+        self._state = {line: _LineState(started_at) for line in self._lines}
+
+    def start(self, scheduler: Scheduler, worker: Worker, start_at: int) -> None:
+        """The check job: at ``start_at + k * check_ms``, its trainings landing one check later."""
+        scheduler.every_in_worker(
+            "continuous_learning.check",
+            self.config.check_ms,
+            WorkerTask(self.prepare, _fit_jobs, self.apply),
+            worker=worker,
+            delay_ms=self.config.check_ms,
+            start_at=start_at,
+            on_error=self._failed,
+        )
+
+    # --- the check -----------------------------------------------------------------------
+    def _collect(self, now: int) -> None:
+        for trigger in self._inbox.take():
+            line = self._line_of(trigger.model, trigger.symbol)
+            if line is not None:
+                self._state[line].waiting.append(trigger)
+                self._count(f"triggers_{trigger.kind.lower()}")
+        for line in self._decayed() if self._decayed is not None else ():
+            if line in self._state:
+                key = self._lines[line]
+                trigger = Trigger(
+                    TriggerKind.DECAY, key.model, key.scope, now, "worse than the base rate"
+                )
+                self._state[line].waiting.append(trigger)
+                self._count("triggers_decay")
+        if self.config.schedule_ms is None:
+            return
+        for line, state in self._state.items():
+            if now - state.last_trained >= self.config.schedule_ms and not state.waiting:
+                key = self._lines[line]
+                detail = f"last trained {fmt(state.last_trained)}"
+                state.waiting.append(
+                    Trigger(TriggerKind.SCHEDULE, key.model, key.scope, now, detail)
+                )
+                self._count("triggers_schedule")
+
+    def _line_of(self, model: str, symbol: str) -> str | None:
+        for line, key in self._lines.items():
+            if key.model == model and key.scope in (symbol, "global"):
+                return line
+        return None
+
+    def prepare(self, now: int) -> list[_Job]:
+        """Collect triggers; build the training jobs of the lines due (engine thread)."""
+        self._collect(now)
+        jobs = []
+        for line, state in self._state.items():
+            if not state.waiting or now - state.last_trained < self.config.min_gap_ms:
+                continue
+            key = self._lines[line]
+            if family(key.model).kind is not FamilyKind.TABULAR:
+                self._count("forecaster_triggers_waiting")
+                continue
+            trigger = state.waiting[0]
+            state.waiting.clear()
+            state.last_trained = now
+            job = self._job(key, trigger, now)
+            if job is not None:
+                jobs.append(job)
+                self._count("trainings_started")
+        return jobs
+
+    def _job(self, key: ModelKey, trigger: Trigger, now: int) -> _Job | None:
+        cfg = self.config
+        dataset = training_rows(
+            self._read(key.scope, now - cfg.train_ms, now), now, cfg.timeframe_ms
+        )
+        labelled = np.flatnonzero(~np.isnan(dataset.y))
+        if len(labelled) <= cfg.validation_rows + key.horizon:
+            self._count("trainings_skipped_short")
+            return None
+        first_validation = int(labelled[-cfg.validation_rows])
+        # purge: training rows whose label window reaches into the validation rows
+        train = dataset.rows(0, max(0, first_validation - key.horizon))
+        validation = dataset.rows(first_validation, int(labelled[-1]) + 1)
+        return _Job(
+            key.model,
+            str(key),
+            TrainingWindow(dataset=train),
+            validation,
+            FitOptions(seed=cfg.seed, params=cfg.fit_params),
+            self._store,
+            trigger,
+        )
+
+    def apply(self, results: list[_Result], landed_at: int) -> None:
+        """Register each fitted candidate and hand it on (engine thread, at landing time)."""
+        for result in results:
+            if result.fitted is None:
+                self._count("trainings_failed")
+                continue
+            trigger = result.job.trigger
+            version = self._registry.register(
+                result.fitted.metadata,
+                result.fitted.digest,
+                actor=ACTOR,
+                reason=f"retrained on {trigger.describe()}",
+            )
+            self._count("trainings_finished")
+            self._on_candidate(Candidate(version, trigger, result.job.validation))
+
+    def _failed(self, error: WorkerJobError) -> None:
+        self._count("trainings_failed")
+
+    def _count(self, what: str, n: int = 1) -> None:
+        if self._handle is not None:
+            self._handle.count(what, n)
+
+    # --- persistence ---------------------------------------------------------------------
+    def to_state(self) -> dict[str, Any]:
+        return {
+            line: {
+                "last_trained": s.last_trained,
+                "waiting": [[t.kind.value, t.model, t.symbol, t.at, t.detail] for t in s.waiting],
+            }
+            for line, s in self._state.items()
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        for line, saved in state.items():
+            if line in self._state:
+                self._state[line] = _LineState(
+                    int(saved["last_trained"]),
+                    [
+                        Trigger(TriggerKind(k), m, s, int(a), d)
+                        for k, m, s, a, d in saved["waiting"]
+                    ],
+                )
+
+    def waiting(self) -> dict[str, list[Trigger]]:
+        return {line: list(s.waiting) for line, s in self._state.items() if s.waiting}
