@@ -13,20 +13,30 @@ challenger if there is one, on the very same context, hands both answers to a
 A challenger that raises or returns something that is not a vote never reaches the decision:
 the champion answers alone and the observer hears of the failure (a guardrail trips).
 
-The slot votes live only: it is not a batch member, so a replay's precomputed votes are not
-used for it. Recording a prediction when a batch is prepared (ahead of its decision) and again
-if the prepared vote is dropped would make the shadow's bookkeeping depend on the batching;
-a live vote per decision costs tens of microseconds for a tree model.
+Without a challenger the slot keeps its champion's batch path (a replay's votes computed
+ahead, ``Ensemble.prepare``) and reports those votes when the batch is finished; a vote that
+is later recomputed live (inputs differed) is reported again and replaces the first report.
+With a challenger the slot votes live only: the ensemble is told to drop what was prepared
+(``Ensemble.drop_prepared``) whenever the challenge changes.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from quantum_trader.domain.signals import ModelVote
-from quantum_trader.models.ensemble.member import Abstention, Member, VoteContext
+from quantum_trader.models.ensemble.member import (
+    Abstention,
+    BatchMember,
+    BatchVotes,
+    BatchWork,
+    Member,
+    VoteContext,
+    no_batch_votes,
+)
 
 
 class VoteObserver(Protocol):
@@ -61,7 +71,7 @@ class Challenge:
 def blend(champion: ModelVote, challenger: ModelVote, share: float) -> ModelVote:
     """The slot's vote: the two class distributions mixed with the challenger's ``share``.
 
-    >>> blend(ModelVote("m", 0.2, 0.2, 0.6), ModelVote("m", 0.6, 0.2, 0.2), 0.25).p_up
+    >>> round(blend(ModelVote("m", 0.2, 0.2, 0.6), ModelVote("m", 0.6, 0.2, 0.2), 0.25).p_up, 9)
     0.5
     """
     keep = 1.0 - share
@@ -95,6 +105,23 @@ class WatchedMember:
         self.champion_version = champion_version
         self.challenge = challenge
         self._observer = observer
+
+    def batch_work(self, symbol: str, contexts: Sequence[VoteContext]) -> BatchWork:
+        """The champion's batch votes, reported as they are finished; none with a challenger."""
+        champion = self.champion
+        if self.challenge is not None or not isinstance(champion, BatchMember):
+            return no_batch_votes(len(contexts))
+        inner = champion.batch_work(symbol, contexts)
+        times = [c.time for c in contexts]
+
+        def finish(output: object) -> BatchVotes:
+            votes = inner.finish(output)
+            for at, vote in zip(times, votes, strict=True):
+                if vote is not None:
+                    self._observer.on_votes(self, symbol, at, vote, None, 0)
+            return votes
+
+        return BatchWork(inner.compute, finish)
 
     def vote(self, symbol: str, context: VoteContext) -> ModelVote | Abstention:
         answer = self.champion.vote(symbol, context)

@@ -5,7 +5,9 @@ a scheduler job looks at each tabular line it serves (``xgb/BTCUSDT/h4`` …) an
 lines that asked for it (``learning/triggers.py``): the SCHEDULE came round
 (``QT_RETRAIN_SCHEDULE_DAYS`` since the line's last training), DRIFT or COVARIATE_SHIFT was
 published for it, or the shadow evaluator found production worse than the base rate (DECAY).
-A line is trained at most once per ``min_gap_ms``; triggers in between wait.
+A line is trained at most once per ``min_gap_ms``, and not while an earlier candidate of it is
+still judged in the shadow or as a canary (``busy``): a new one would restart that judgement.
+Triggers in between wait.
 
 One training, at trigger time ``T``:
 
@@ -137,6 +139,7 @@ class LearningDaemon:
         *,
         inbox: TriggerInbox | None = None,
         decayed: Callable[[], Sequence[str]] | None = None,
+        busy: Callable[[ModelKey], bool] | None = None,
         handle: ModuleHandle | None = None,
         started_at: int = 0,
     ) -> None:
@@ -148,6 +151,7 @@ class LearningDaemon:
         self._on_candidate = on_candidate
         self._inbox = inbox or TriggerInbox()
         self._decayed = decayed
+        self._busy = busy
         self._handle = handle
         self._state = {line: _LineState(started_at) for line in self._lines}
 
@@ -166,12 +170,12 @@ class LearningDaemon:
     # --- the check -----------------------------------------------------------------------
     def _collect(self, now: int) -> None:
         for trigger in self._inbox.take():
-            line = self._line_of(trigger.model, trigger.symbol)
-            if line is not None:
+            for line in self._lines_of(trigger.model, trigger.symbol):
                 self._state[line].waiting.append(trigger)
                 self._count(f"triggers_{trigger.kind.lower()}")
         for line in self._decayed() if self._decayed is not None else ():
-            if line in self._state:
+            waiting = self._state[line].waiting if line in self._state else None
+            if waiting is not None and not any(t.kind is TriggerKind.DECAY for t in waiting):
                 key = self._lines[line]
                 trigger = Trigger(
                     TriggerKind.DECAY, key.model, key.scope, now, "worse than the base rate"
@@ -189,11 +193,13 @@ class LearningDaemon:
                 )
                 self._count("triggers_schedule")
 
-    def _line_of(self, model: str, symbol: str) -> str | None:
-        for line, key in self._lines.items():
-            if key.model == model and key.scope in (symbol, "global"):
-                return line
-        return None
+    def _lines_of(self, model: str, symbol: str) -> list[str]:
+        """Every line of ``model`` serving ``symbol`` (one per horizon)."""
+        return [
+            line
+            for line, key in self._lines.items()
+            if key.model == model and key.scope in (symbol, "global")
+        ]
 
     def prepare(self, now: int) -> list[_Job]:
         """Collect triggers; build the training jobs of the lines due (engine thread)."""
@@ -206,6 +212,8 @@ class LearningDaemon:
             if family(key.model).kind is not FamilyKind.TABULAR:
                 self._count("forecaster_triggers_waiting")
                 continue
+            if self._busy is not None and self._busy(key):
+                continue  # one candidate at a time: its triggers wait for its verdict
             trigger = state.waiting[0]
             state.waiting.clear()
             state.last_trained = now

@@ -29,13 +29,21 @@ each one's figures in its reason.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from statistics import NormalDist
 
 import numpy as np
 import numpy.typing as npt
 
+from quantum_trader.domain.signals import ModelVote
+from quantum_trader.features.dataset import Dataset
+from quantum_trader.learning.registry import ModelKey, ModelRegistry, ModelVersion, Stage
+from quantum_trader.models.ensemble.member import Member, VoteContext
 from quantum_trader.models.metrics import classification_metrics
+from quantum_trader.status.registry import ModuleHandle
+
+GATE_ACTOR = "rule:validation-gate"
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -124,3 +132,56 @@ def validate(
         f"{config.alpha}): {'passed' if passed else 'not better'}"
     )
     return GateResult(passed, rows, theirs, ours, float(d.mean()), statistic, p_value, reason)
+
+
+#: a line's member: (key, version) → member; version None: the PRODUCTION version
+LoadMember = Callable[[ModelKey, int | None], Member]
+
+
+def probabilities(member: Member, symbol: str, data: Dataset) -> FloatArray:
+    """The member's class probabilities on each row (NaN where it abstains)."""
+    out = np.full((len(data), 3), np.nan)
+    for i, row in enumerate(data.x):
+        vote = member.vote(symbol, VoteContext(int(data.open_time[i]), features=row))
+        if isinstance(vote, ModelVote):
+            out[i] = (vote.p_down, vote.p_flat, vote.p_up)
+    return out
+
+
+class ValidationGate:
+    """Judges each new candidate against its line's champion on the rows held out for it,
+    and moves it: SHADOW when it passes, RETIRED otherwise, the gate's figures as reason."""
+
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        load: LoadMember,
+        horizon: int,
+        config: GateConfig | None = None,
+        handle: ModuleHandle | None = None,
+    ) -> None:
+        self._registry = registry
+        self._load = load
+        self._horizon = horizon
+        self.config = config or GateConfig()
+        self._handle = handle
+
+    def __call__(self, version: ModelVersion, validation: Dataset) -> GateResult:
+        key = version.key
+        ours = probabilities(self._load(key, version.version), key.scope, validation)
+        theirs = probabilities(self._load(key, None), key.scope, validation)
+        usable = (
+            ~np.isnan(validation.y) & ~np.isnan(ours).any(axis=1) & ~np.isnan(theirs).any(axis=1)
+        )
+        result = validate(
+            validation.y[usable], theirs[usable], ours[usable], self._horizon, self.config
+        )
+        if result.passed:
+            self._registry.promote(
+                key, version.version, actor=GATE_ACTOR, reason=result.reason, to=Stage.SHADOW
+            )
+        else:
+            self._registry.retire(key, version.version, actor=GATE_ACTOR, reason=result.reason)
+        if self._handle is not None:
+            self._handle.count("validations_passed" if result.passed else "validations_failed")
+        return result

@@ -9,6 +9,8 @@ with one audited registry move per decision, actor ``rule:rollout``, the evidenc
 * challenger BETTER (always-valid test) with at least ``min_matured`` paired labels in this
   step → SHADOW → CANARY at the first share → each further share (``CANARY_STEP``) →
   PRODUCTION. Each step starts a fresh test;
+* no verdict after ``max_matured`` paired labels in a step → RETIRED as inconclusive (the
+  line is free for a newer candidate);
 * challenger WORSE, or a guardrail (a failed or non-finite vote, calibration error above
   ``max_calibration_error``, vote latency p99 above ``max_latency_ms``) → the challenger is
   RETIRED: the production pointer never left the champion, which serves at 100 % again;
@@ -50,14 +52,20 @@ class RolloutConfig:
     max_calibration_error: float = 0.2
     min_calibration_labels: int = 100
     max_latency_ms: float = 50.0
+    #: a step that reaches no verdict in this many paired labels ends: the challenger is
+    #: retired as inconclusive, and the line is free for a candidate trained on newer data
+    max_matured: int = 1_000
 
     def __post_init__(self) -> None:
         if not self.shares or any(not 0.0 < s < 1.0 for s in self.shares):
             raise ValueError(f"RolloutConfig.shares={self.shares}: each must be in (0, 1)")
         if list(self.shares) != sorted(set(self.shares)):
             raise ValueError(f"RolloutConfig.shares={self.shares}: must increase")
-        if self.min_matured < 1:
-            raise ValueError(f"RolloutConfig.min_matured={self.min_matured}: must be >= 1")
+        if not 1 <= self.min_matured < self.max_matured:
+            raise ValueError(
+                f"RolloutConfig.min_matured={self.min_matured}, max_matured={self.max_matured}:"
+                " need 1 <= min_matured < max_matured"
+            )
 
 
 #: a registered version of a line as a member (None: it cannot be loaded)
@@ -77,6 +85,7 @@ class SlotBook:
         self._scopes = dict(scopes)
         self._horizon = horizon
         self._slots: dict[str, dict[str, WatchedMember]] = {}  # line → symbol → slot
+        self._ensembles: dict[str, Ensemble] = {}  # symbol → the ensemble its slots are in
         self._evaluator = observer if isinstance(observer, ShadowEvaluator) else None
 
     def key(self, model: str, symbol: str) -> ModelKey:
@@ -87,6 +96,19 @@ class SlotBook:
         slot = WatchedMember(member, version, line, self._observer)
         self._slots.setdefault(line, {})[symbol] = slot
         return slot
+
+    def attach(self, symbol: str, ensemble: Ensemble) -> None:
+        """The ensemble ``symbol``'s slots serve in (its prepared votes are dropped when a
+        slot's challenge changes)."""
+        self._ensembles[symbol] = ensemble
+
+    def set_challenge(self, line: str, challenge: Challenge | None) -> None:
+        """Put ``challenge`` (None: none) into every slot of ``line``, between decisions."""
+        for symbol, slot in self._slots.get(line, {}).items():
+            slot.challenge = challenge
+            ensemble = self._ensembles.get(symbol)
+            if ensemble is not None:
+                ensemble.drop_prepared(slot.name)
 
     def swap(self, ensemble: Ensemble, symbol: str, loaded: LoadedMember) -> None:
         line = str(self.key(loaded.member.name, symbol))
@@ -105,6 +127,11 @@ class SlotBook:
 
     def slots(self, line: str) -> list[WatchedMember]:
         return list(self._slots.get(line, {}).values())
+
+
+def challenged(registry: ModelRegistry, key: ModelKey) -> bool:
+    """Whether ``key`` has a version in SHADOW or CANARY (a judgement under way)."""
+    return any(version_in(registry, key, stage) for stage in (Stage.SHADOW, Stage.CANARY))
 
 
 class RolloutController:
@@ -136,9 +163,10 @@ class RolloutController:
             key = ModelKey.parse(line)
             self._reconcile(key, line)
             watch = self._evaluator.watch(line)
-            if watch.challenger is not None:
-                moves += self._judge_challenger(key, line, watch)
-            moves += self._judge_production(key, line, watch)
+            moved = self._judge_challenger(key, line, watch) if watch.challenger else 0
+            # a line whose challenger just moved is judged again at the next check (a new
+            # production version's watch starts from nothing)
+            moves += moved or self._judge_production(key, line, watch)
         if moves and self._serve_production is not None:
             self._serve_production(now)
         self._report()
@@ -161,8 +189,8 @@ class RolloutController:
         slots = self._book.slots(line)
         current = slots[0].challenge if slots else None
         if wanted is None:
-            for slot in slots:
-                slot.challenge = None
+            if current is not None:
+                self._book.set_challenge(line, None)
             if self._evaluator.watch(line).challenger is not None:
                 self._evaluator.end_challenge(line)
             return
@@ -177,8 +205,7 @@ class RolloutController:
                 self._retire(key, version, f"its artifact cannot be served ({stage})")
                 return
             member = loaded.member
-        for slot in slots:
-            slot.challenge = Challenge(member, version, share)
+        self._book.set_challenge(line, Challenge(member, version, share))
         self._evaluator.start_challenge(line, version, share)
         if self._handle is not None:
             self._handle.count("challenges_started")
@@ -207,6 +234,10 @@ class RolloutController:
             self._retire(key, version, reason)
             self._count("rollbacks" if watch.share > 0 else "shadows_retired")
             return 1
+        if verdict is Verdict.CONTINUE and watch.matured >= self.config.max_matured:
+            self._retire(key, version, f"inconclusive: {watch.describe()}")
+            self._count("challenges_inconclusive")
+            return 1
         if verdict is not Verdict.BETTER or watch.matured < self.config.min_matured:
             return 0
         reason = f"better than the champion: {watch.describe()}"
@@ -220,6 +251,7 @@ class RolloutController:
         else:
             self._registry.promote(key, version, actor=ACTOR, reason=reason, to=Stage.PRODUCTION)
             self._evaluator.end_challenge(line)
+            self._evaluator.restart_production_watch(line)
             self._count("promotions")
         return 1
 
@@ -253,8 +285,7 @@ class RolloutController:
     def _retire(self, key: ModelKey, version: int, reason: str) -> None:
         self._registry.retire(key, version, actor=ACTOR, reason=reason)
         line = str(key)
-        for slot in self._book.slots(line):
-            slot.challenge = None
+        self._book.set_challenge(line, None)
         self._evaluator.end_challenge(line)
 
     def _count(self, what: str) -> None:

@@ -25,6 +25,7 @@ import math
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -32,6 +33,7 @@ import numpy as np
 from quantum_trader.domain.signals import ModelVote
 from quantum_trader.intelligence.ledger import PROB_FLOOR, LabelSource, horizon_end_time
 from quantum_trader.learning.challenger import WatchedMember
+from quantum_trader.learning.gate import diebold_mariano
 from quantum_trader.learning.sequential import PairedSequentialTest, SequentialConfig
 from quantum_trader.models.ensemble.member import Abstention
 from quantum_trader.models.metrics import expected_calibration_error
@@ -40,6 +42,12 @@ from quantum_trader.status.registry import ModuleHandle
 Probs = tuple[float, float, float]
 #: matured challenger predictions kept for its calibration guardrail
 CALIBRATION_WINDOW = 500
+NORMAL = NormalDist()
+#: matured labels in the decay trigger's rolling window
+DECAY_WINDOW = 200
+#: one-sided level of the decay trigger's test (a retraining is cheap; a rollback is not, and
+#: waits for the always-valid production watch)
+DECAY_LEVEL = 0.05
 #: effect size (sd of a block) the production watch's test is tuned to find quickest
 GUARD_EFFECT = 1.0
 #: blocks before the production watch may conclude: fewer than a challenge's (20), for speed
@@ -74,6 +82,8 @@ class LineWatch:
     production: PairedSequentialTest | None = None  # champion vs the base rate
     production_matured: int = 0
     class_counts: list[int] = field(default_factory=lambda: [0, 0, 0])
+    #: the latest base-rate-minus-production differences, for the decay trigger
+    rolling: deque[float] = field(default_factory=lambda: deque(maxlen=DECAY_WINDOW))
 
     def calibration_error(self) -> float | None:
         """The challenger's ECE on its latest matured labels (None before any)."""
@@ -136,7 +146,9 @@ class ShadowEvaluator:
         )
         self._handle = handle
         self._watches: dict[str, LineWatch] = {}
-        self._pending: dict[str, deque[_Pending]] = {}
+        # per symbol, by (line, prediction time), in time order: a second report of the same
+        # prediction (a batch vote recomputed live) replaces the first in its place
+        self._pending: dict[str, dict[tuple[str, int], _Pending]] = {}
 
     # --- what the slots report --------------------------------------------------------
     def watch(self, line: str) -> LineWatch:
@@ -145,6 +157,22 @@ class ShadowEvaluator:
             found = LineWatch(line, production=PairedSequentialTest(self._guard))
             self._watches[line] = found
         return found
+
+    def decayed(self) -> list[str]:
+        """Lines whose production version is worse than the base rate on its latest
+        :data:`DECAY_WINDOW` matured labels (one-sided Diebold-Mariano test at
+        :data:`DECAY_LEVEL`, long-run variance to the horizon): the learning daemon's DECAY
+        trigger. A rolling window, not the always-valid watch: that one's evidence builds up
+        over the version's whole life and turns slowly after a change, which suits a
+        rollback but not a retraining."""
+        out = []
+        for line, w in sorted(self._watches.items()):
+            if len(w.rolling) < DECAY_WINDOW:
+                continue
+            statistic, _p = diebold_mariano(np.array(w.rolling), self._horizon)
+            if statistic < NORMAL.inv_cdf(DECAY_LEVEL):
+                out.append(line)
+        return out
 
     def watches(self) -> list[LineWatch]:
         return [self._watches[line] for line in sorted(self._watches)]
@@ -172,6 +200,7 @@ class ShadowEvaluator:
         watch.production = PairedSequentialTest(self._guard)
         if not keep_count:
             watch.production_matured = 0
+            watch.rolling.clear()
 
     def on_votes(
         self,
@@ -198,7 +227,7 @@ class ShadowEvaluator:
         )
         if pending.champion is None and pending.challenger is None:
             return
-        self._pending.setdefault(symbol, deque()).append(pending)
+        self._pending.setdefault(symbol, {})[(pending.line, first_open)] = pending
         if self._handle is not None:
             self._handle.count("predictions_recorded")
 
@@ -216,8 +245,11 @@ class ShadowEvaluator:
         resolved = 0
         for symbol in symbols:
             queue = self._pending.get(symbol)
-            while queue and queue[0].horizon_end <= now:
-                item = queue.popleft()
+            while queue:
+                slot, item = next(iter(queue.items()))
+                if item.horizon_end > now:
+                    break
+                del queue[slot]
                 label = labels(symbol, item.prediction_time)
                 if label is None:
                     if self._handle is not None:
@@ -237,7 +269,9 @@ class ShadowEvaluator:
             # the base rate of the labels before this one (add-one smoothed): causal
             base = ((counts[0] + 1) / (total + 3), (counts[1] + 1) / (total + 3))
             base_probs = (base[0], base[1], 1.0 - base[0] - base[1])
-            watch.production.add(_loss(base_probs, label) - _loss(item.champion, label))
+            difference = _loss(base_probs, label) - _loss(item.champion, label)
+            watch.production.add(difference)
+            watch.rolling.append(difference)
             watch.production_matured += 1
         counts[label] += 1
         if (
@@ -266,6 +300,7 @@ class ShadowEvaluator:
                     "recent": [[list(p), y] for p, y in w.recent],
                     "production": w.production.state() if w.production else None,
                     "production_matured": w.production_matured,
+                    "rolling": list(w.rolling),
                     "class_counts": list(w.class_counts),
                 }
                 for line, w in self._watches.items()
@@ -280,7 +315,7 @@ class ShadowEvaluator:
                         list(p.challenger) if p.challenger else None,
                         p.challenger_version,
                     ]
-                    for p in queue
+                    for p in queue.values()
                 ]
                 for symbol, queue in self._pending.items()
             },
@@ -305,12 +340,13 @@ class ShadowEvaluator:
                 production_matured=int(s["production_matured"]),
                 class_counts=[int(c) for c in s["class_counts"]],
             )
+            watch.rolling.extend(float(v) for v in s["rolling"])
             for probs, label in s["recent"]:
                 watch.recent.append((_triple(probs), int(label)))
             self._watches[line] = watch
         self._pending = {
-            symbol: deque(
-                _Pending(
+            symbol: {
+                (line, int(at)): _Pending(
                     line,
                     int(at),
                     int(end),
@@ -319,7 +355,7 @@ class ShadowEvaluator:
                     version,
                 )
                 for line, at, end, champ, chal, version in rows
-            )
+            }
             for symbol, rows in state["pending"].items()
         }
 

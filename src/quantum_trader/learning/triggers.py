@@ -66,6 +66,8 @@ class TriggerInbox:
         return taken
 
     def _on_drift(self, event: DriftDetected) -> None:
+        if event.side == "mean_down":
+            return  # the losses fell: the model got better, nothing to retrain for
         detail = f"{event.detector} {event.side}, statistic {event.statistic:.3g}"
         self.add(Trigger(TriggerKind.DRIFT, event.model, event.symbol, event.time, detail))
 

@@ -221,6 +221,15 @@ class Ensemble:
         self._members = (*self._members[:k], member, *self._members[k + 1 :])
         self._versions[k] = version
         self._vote_ns[k] = 0.0
+        self.drop_prepared(member.name)
+        if self._handle is not None:
+            self._handle.count("member_swaps")
+        return old
+
+    def drop_prepared(self, name: str) -> None:
+        """Forget the votes member ``name`` prepared ahead: it votes live on those contexts
+        (after a swap, or when what its slot answers changes, e.g. a challenger joins it)."""
+        k = [m.name for m in self._members].index(name)
         for _digest, results in self._prepared.values():
             results[k] = None
         for chunks in self._chunks.values():
@@ -228,9 +237,6 @@ class Ensemble:
                 works = list(chunk.works)
                 works[k] = no_batch_votes(len(chunk.inputs))  # its finish ignores the old output
                 chunks[i] = dataclasses.replace(chunk, works=works)
-        if self._handle is not None:
-            self._handle.count("member_swaps")
-        return old
 
     def offload_to(self, executor: Executor | None) -> None:
         """Let ``executor`` (one worker thread) take the slowest member's live vote while the
