@@ -108,6 +108,9 @@ def test_a_short_run_logs_what_an_operator_needs(
         "QT_ENTRY_COST_GATE": "false",  # entries reach the risk engine, to be refused there
         "AI_ENGINE_ENSEMBLE_MODELS": "xgb,lgbm",
         "AI_ENGINE_MIN_CONSENSUS": "1",
+        # the log of a run that only trades: continuous learning's lines are its own test's
+        "CONTINUOUS_LEARNING_ENABLED": "false",
+        "MODEL_SUPERVISOR_ENABLED": "false",
     }.items():
         clean_env.setenv(key, value)
     settings = load_settings()

@@ -58,12 +58,17 @@ def test_no_fold_trains_on_a_label_that_closes_inside_its_fold(runner: EngineFol
         folds, variants, runner, timeframe="1h", horizon=HORIZON, on_run=keep
     )
     for fold in folds:
-        windows = seen[(fold.index, "system")].training_windows
+        run = seen[(fold.index, "system")]
+        windows = run.training_windows
         assert windows, "the fold trained no model"
         for model, window in windows.items():
             assert window is not None, model
             first, last = window
             label_known = last + (HORIZON + 1) * MS_PER_HOUR
+            if model in run.retrained_at:  # continuous learning, during the fold
+                assert fold.start < run.retrained_at[model]
+                assert label_known <= run.retrained_at[model], (model, fold.describe())
+                continue
             # the last fitted row's label closed at or before the embargo began …
             assert label_known <= fold.train_end, (model, fold.describe())
             # … and not much earlier: the purge drops the horizon, not days of data

@@ -114,17 +114,8 @@ def test_secrets_are_redacted(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_the_defaults_turn_on_nothing_that_is_not_built() -> None:
     s = load_settings()
-    assert (s.rl_sizing_enabled, s.continuous_learning_enabled, s.model_supervisor_enabled) == (
-        False,
-        False,
-        False,
-    )
-    assert (s.retrain_check_minutes, s.redis_url, s.live, s.live_confirmed) == (
-        None,
-        None,
-        False,
-        False,
-    )
+    assert s.rl_sizing_enabled is False
+    assert (s.redis_url, s.live, s.live_confirmed) == (None, False, False)
     assert module_enabled(s, "rl_position_sizing") == (False, "RL_SIZING_ENABLED=false")
 
 
@@ -136,9 +127,6 @@ def test_the_defaults_turn_on_nothing_that_is_not_built() -> None:
             "RL_SIZING_ENABLED: RL position sizing is not built yet (issue 18, the learning "
             "agents); unset it or set false",
         ),
-        ({"CONTINUOUS_LEARNING_ENABLED": "1"}, "CONTINUOUS_LEARNING_ENABLED: continuous learning"),
-        ({"MODEL_SUPERVISOR_ENABLED": "true"}, "MODEL_SUPERVISOR_ENABLED: model supervision"),
-        ({"QT_RETRAIN_CHECK_MINUTES": "30"}, "QT_RETRAIN_CHECK_MINUTES: retraining checks"),
         ({"QT_REDIS_URL": "redis://localhost:6379/0"}, "QT_REDIS_URL: no process uses the Redis"),
         ({"QT_LIVE": "true"}, "QT_LIVE: live trading with real orders is not wired yet"),
         ({"QT_LIVE_CONFIRMED": "true"}, "QT_LIVE_CONFIRMED: live trading is not wired yet"),

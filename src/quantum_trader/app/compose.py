@@ -23,6 +23,7 @@ from quantum_trader.app.configs import (
     intelligence_config,
     risk_config,
 )
+from quantum_trader.app.continuous_learning import ContinuousLearning
 from quantum_trader.app.run_scope import RunScopedModeJournal, RunScopedRiskJournal
 from quantum_trader.app.runtime import Runtime, while_replaying_at_most_every_wall
 from quantum_trader.app.serving_health import Unserved, report_unserved
@@ -36,8 +37,14 @@ from quantum_trader.engine.trader import TradingContext
 from quantum_trader.features.labels import LabelSpec
 from quantum_trader.intelligence.covariate_shift import ShiftReference
 from quantum_trader.intelligence.service import Intelligence
+from quantum_trader.learning.daemon import ReadDataset
 from quantum_trader.learning.registry import ModelRegistry
-from quantum_trader.learning.serving import DEFAULT_LOADERS, ensemble_of, load_members
+from quantum_trader.learning.serving import (
+    DEFAULT_LOADERS,
+    ensemble_of,
+    load_members,
+    loaders_for,
+)
 from quantum_trader.learning.trainers import FAMILIES, FamilyKind, names_of
 from quantum_trader.learning.watcher import ProductionWatcher, registry_cursor
 from quantum_trader.lifecycle import ComponentContext, Hooks, Lifecycle
@@ -145,8 +152,11 @@ class PipelineComposer:
         handles: Mapping[str, ModuleHandle],
         *,
         kill_switch: KillSwitchStore | None = None,
+        read_training: ReadDataset | None = None,
     ) -> None:
         self.rt = rt
+        self.read_training = read_training  # what continuous learning trains on (None: off)
+        self.learning: ContinuousLearning | None = None
         self.kill_switch = kill_switch
         self.lifecycle = lifecycle
         self.registry = registry
@@ -190,6 +200,7 @@ class PipelineComposer:
             handles=self.handles,
             entry_gate=entry_gate(settings),
             expectancy=self._expectancy(),
+            label_listeners=self.learning.label_listeners() if self.learning else (),
         )
 
     def _intelligence(self) -> Intelligence:
@@ -216,6 +227,15 @@ class PipelineComposer:
         fresh, loaders = self._loaders()
         forecasters = names_of(FamilyKind.FORECASTER)
         scopes: dict[str, str] = dict.fromkeys(forecasters, FORECAST_SCOPE)
+        self.learning = ContinuousLearning(
+            self.rt,
+            self.lifecycle,
+            self.registry,
+            self.artifacts,
+            loaders_for(labels(settings)),  # candidates: not counted as production loads
+            scopes,
+            self.read_training,
+        )
         cursor = registry_cursor(self.registry)  # before loading: no promotion slips between
         ensembles = {}
         loaded = {}
@@ -230,12 +250,16 @@ class PipelineComposer:
                 loaders,
                 scopes,
             )
+            if self.learning is not None:
+                members = self.learning.watch(symbol, members)
             ensembles[symbol] = ensemble_of(
                 ensemble_config(settings),
                 members,
                 weights,
                 handle=self.handles.get("ensemble"),
             )
+            if self.learning is not None:
+                self.learning.attach(symbol, ensembles[symbol])
             if intelligence.covariate is not None and symbol in self.references:
                 # every member of this symbol was trained on this window: one shared reference
                 for model in settings.ensemble_models:
@@ -252,8 +276,11 @@ class PipelineComposer:
             bus=self.rt.bus,
             handle=self.handles.get("model_registry"),
             handles=self.handles,
+            swap=self.learning.swap if self.learning is not None else None,
         )
         self.lifecycle.start(Hooks("model_registry.watcher", start=self._watch(watcher)))
+        if self.learning is not None:
+            self.learning.start(watcher, self.symbols)
         return ensembles
 
     def _watch(self, watcher: ProductionWatcher) -> Callable[[ComponentContext], object]:

@@ -30,6 +30,7 @@ from quantum_trader.adapters.sql.registry_repository import SqlRegistryRepositor
 from quantum_trader.adapters.sql.repository_execution import SqlExecutionStore
 from quantum_trader.app.backtest_trials import backtest_trial, settings_config
 from quantum_trader.app.compose import PipelineComposer, labels, register_decision_modules
+from quantum_trader.app.continuous_learning import store_reader
 from quantum_trader.app.data_sources import ReplayData, load_replay_data
 from quantum_trader.app.datasets import funding_rates, shift_references, training_datasets
 from quantum_trader.app.live import EXCHANGE, LiveConnection
@@ -365,6 +366,11 @@ def _compose(
         trained.references,
         run.handles,
         kill_switch=run.options.kill_switch,
+        read_training=(
+            store_reader(run.store, settings.timeframe, labels(settings), list(data.frames))
+            if settings.continuous_learning_enabled
+            else None
+        ),
     )
     funding = funding_rates(data)
     pipeline = DecisionPipeline(

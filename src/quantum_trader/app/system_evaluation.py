@@ -26,6 +26,7 @@ from quantum_trader.domain.time import timeframe_ms
 from quantum_trader.engine.session import SessionResult, TradingSession
 from quantum_trader.evaluation.folds import Fold, Variant
 from quantum_trader.evaluation.system import Stopwatch, VariantRun
+from quantum_trader.learning.daemon import ACTOR as LEARNING_ACTOR
 
 #: the settings a variant's replay depends on, besides its overrides (the fold's own window,
 #: training days and folders are the fold's, the same for every variant)
@@ -90,6 +91,7 @@ class EngineFoldRunner:
         if variant.trader == "buy_and_hold":
             session = self._buy_and_hold(settings, fold, run_id)
             windows: dict[str, tuple[int, int] | None] = {}
+            retrained: dict[str, int] = {}
             timeline: list[Any] = []
         else:
             result = run_main_job(
@@ -102,10 +104,10 @@ class EngineFoldRunner:
             )
             assert result.session is not None  # a finished replay has its session's result
             session = result.session
-            windows = training_windows(settings)
+            windows, retrained = training_windows(settings)
             timeline = result.summary.get("risk_timeline", [])
         gc.collect()  # a fold's models and frames go before the next replay loads its own
-        return variant_run(session, windows, watch.seconds, timeline)
+        return variant_run(session, windows, watch.seconds, timeline, retrained)
 
     def _buy_and_hold(self, settings: Settings, fold: Fold, run_id: str) -> SessionResult:
         store = CandleStore(settings.effective_store_dir)
@@ -124,15 +126,24 @@ class EngineFoldRunner:
         return timeframe_ms(self.base.timeframe)
 
 
-def training_windows(settings: Settings) -> dict[str, tuple[int, int] | None]:
+def training_windows(
+    settings: Settings,
+) -> tuple[dict[str, tuple[int, int] | None], dict[str, int]]:
     """Each registered model version's training window (``name/scope@v`` → first and last open
-    time fitted on), from the fold's registry."""
+    time fitted on), from the fold's registry; and when continuous learning registered the
+    versions it trained during the replay."""
     db = open_database(settings.effective_database_url)
     try:
-        versions = SqlRegistryRepository(db).versions()
+        repository = SqlRegistryRepository(db)
+        versions = repository.versions()
+        retrained = {
+            f"{c.key}@{c.version}": c.at
+            for _, c in repository.changes_after(0)
+            if c.from_stage is None and c.actor == LEARNING_ACTOR
+        }
     finally:
         db.dispose()
-    return {f"{v.key}@{v.version}": v.lineage.window for v in versions}
+    return {f"{v.key}@{v.version}": v.lineage.window for v in versions}, retrained
 
 
 def variant_run(
@@ -140,6 +151,7 @@ def variant_run(
     windows: Mapping[str, tuple[int, int] | None],
     seconds: float,
     risk_timeline: Sequence[Sequence[Any]] = (),
+    retrained: Mapping[str, int] | None = None,
 ) -> VariantRun:
     """A session's result as the evaluation's record of it."""
     metrics = session.metrics
@@ -154,6 +166,7 @@ def variant_run(
         traded_notional=sum(abs(f.quantity) * f.price for f in session.fills),
         exposure=metrics.exposure,
         training_windows=dict(windows),
+        retrained_at=dict(retrained or {}),
         seconds=seconds,
         trades=tuple(session.trades),
         risk_timeline=tuple((int(t), str(m), str(s)) for t, m, s in risk_timeline),

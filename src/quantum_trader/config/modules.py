@@ -14,6 +14,7 @@ MODULE_SWITCHES: dict[str, str] = {
     "rl_position_sizing": "rl_sizing_enabled",
     "regime_detector": "regime_detection_enabled",
     "continuous_learning": "continuous_learning_enabled",
+    "shadow_models": "model_supervisor_enabled",
 }
 
 #: model modules, enabled by membership in AI_ENGINE_ENSEMBLE_MODELS.

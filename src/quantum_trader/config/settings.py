@@ -44,14 +44,6 @@ KNOWN_MODELS = ("xgb", "lgbm", "nhits", "patchtst")
 #: refused at start, so that nothing documented is accepted and then silently ignored.
 NOT_BUILT: dict[str, str] = {
     "rl_sizing_enabled": "RL position sizing is not built yet (issue 18, the learning agents)",
-    "continuous_learning_enabled": (
-        "continuous learning is not built yet (issue 17, continuous learning)"
-    ),
-    "model_supervisor_enabled": (
-        "model supervision (shadow, canary, automatic rollback) is not built yet "
-        "(issue 17, continuous learning)"
-    ),
-    "retrain_check_minutes": "retraining checks are not built yet (issue 17, continuous learning)",
     "redis_url": "no process uses the Redis bus yet (issue 21, services over Redis Streams)",
     "live": (
         "live trading with real orders is not wired yet, run trades on the simulated exchange "
@@ -105,6 +97,9 @@ NUMERIC_BOUNDS: dict[str, Bounds] = {
     "expectancy_min_trades": Bounds(3, 1000),
     "expectancy_alpha": Bounds(0.0, 0.5, low_open=True),
     "expectancy_bench_hours": Bounds(0.0, 8760.0, low_open=True),
+    "retrain_check_minutes": Bounds(1, 7 * 24 * 60),  # at most weekly
+    "retrain_schedule_days": Bounds(0.0, 365.0),  # 0: no scheduled retraining
+    "retrain_min_gap_hours": Bounds(0.0, 8760.0),
 }
 
 
@@ -193,11 +188,11 @@ class Settings(StorageSettings):
         True, validation_alias=_legacy("REGIME_DETECTION_ENABLED", "regime_detection_enabled")
     )
     continuous_learning_enabled: bool = Field(
-        False,
+        True,
         validation_alias=_legacy("CONTINUOUS_LEARNING_ENABLED", "continuous_learning_enabled"),
     )
     model_supervisor_enabled: bool = Field(
-        False, validation_alias=_legacy("MODEL_SUPERVISOR_ENABLED", "model_supervisor_enabled")
+        True, validation_alias=_legacy("MODEL_SUPERVISOR_ENABLED", "model_supervisor_enabled")
     )
 
     # --- decision path: which implementation serves each port (app/compose.py) ----------
@@ -256,7 +251,11 @@ class Settings(StorageSettings):
     train_days: int = Field(730, validation_alias=_qt("train_days"))
     seed: int = Field(7, validation_alias=_qt("seed"))
     label_horizon: int = Field(4, validation_alias=_qt("label_horizon"))
-    retrain_check_minutes: int | None = Field(None, validation_alias=_qt("retrain_check_minutes"))
+    # continuous learning (CONTINUOUS_LEARNING_ENABLED): how often the daemon looks (engine
+    # time), the schedule of retrainings and the least time between two of one line
+    retrain_check_minutes: int = Field(30, validation_alias=_qt("retrain_check_minutes"))
+    retrain_schedule_days: float = Field(7.0, validation_alias=_qt("retrain_schedule_days"))
+    retrain_min_gap_hours: float = Field(24.0, validation_alias=_qt("retrain_min_gap_hours"))
 
     # --- simulated exchange -------------------------------------------------------------
     initial_balance: float = Field(10_000.0, validation_alias=_qt("initial_balance"))

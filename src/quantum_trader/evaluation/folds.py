@@ -86,9 +86,20 @@ def plan_folds(
 
 
 def check_training_window(
-    fold: Fold, model: str, window: tuple[int, int] | None, *, horizon: int, tf_ms: int
+    fold: Fold,
+    model: str,
+    window: tuple[int, int] | None,
+    *,
+    horizon: int,
+    tf_ms: int,
+    trained_at: int | None = None,
 ) -> None:
     """Refuse a model whose training rows reach into its fold.
+
+    A version continuous learning trained during the fold's replay (``trained_at``: when it
+    was registered, engine time) may have been fitted on the fold's own earlier candles, as it
+    would have been live: its labels must be known by ``trained_at`` instead of by the end of
+    the training window.
 
     ``window`` is the first and last open time it was fitted on (the registry's lineage). The
     label of the row opening at ``t`` compares the close of ``t`` with the close of the candle
@@ -106,6 +117,14 @@ def check_training_window(
         raise LookAheadError(f"fold {fold.index + 1}: {model} records no training window")
     first, last = window
     known = last + (horizon + 1) * tf_ms
+    if trained_at is not None and fold.start < trained_at:
+        if known > trained_at:
+            raise LookAheadError(
+                f"fold {fold.index + 1}: {model}, retrained during the fold at "
+                f"{fmt(trained_at)}, was fitted on a row opening at {fmt(last)} whose label "
+                f"is known only at {fmt(known)}"
+            )
+        return
     if known > fold.train_end:
         raise LookAheadError(
             f"fold {fold.index + 1}: {model} was fitted on a row opening at {fmt(last)} whose "

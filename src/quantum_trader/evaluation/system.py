@@ -58,6 +58,8 @@ class VariantRun:
     exposure: float  # fraction of equity points with a position open
     #: each model's training window, as the registry recorded it (checked against the fold)
     training_windows: Mapping[str, tuple[int, int] | None] = field(default_factory=dict)
+    #: versions continuous learning trained during the replay → when they were registered
+    retrained_at: Mapping[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     trades: tuple[Trade, ...] = ()  # the closed trades themselves, for the report's charts
     #: (time, risk mode, trading state) at each change during the replay
@@ -138,7 +140,14 @@ def evaluate_variants(
                 continue
             run = runner.run(fold, variant)
             for model, window in run.training_windows.items():
-                check_training_window(fold, model, window, horizon=horizon, tf_ms=tf_ms)
+                check_training_window(
+                    fold,
+                    model,
+                    window,
+                    horizon=horizon,
+                    tf_ms=tf_ms,
+                    trained_at=run.retrained_at.get(model),
+                )
             runs[variant.name].append(run)
             if on_run is not None:
                 on_run(fold, variant, run)
