@@ -176,15 +176,23 @@ def test_canary_blends_the_slot_vote_and_shadow_does_not() -> None:
     assert (mixed.p_down, mixed.p_flat, mixed.p_up) == pytest.approx((0.3, 0.2, 0.5))
 
 
-def test_a_clone_of_the_champion_stays_in_the_shadow(db_engine: Engine) -> None:
+def test_a_clone_of_the_champion_stays_in_the_shadow_until_it_times_out(
+    db_engine: Engine,
+) -> None:
+    """Equal losses are no evidence: the clone is neither promoted nor found worse, and after
+    ``max_matured`` paired labels without a verdict it is retired as inconclusive."""
     world = World(2, 3_000)
     rig = Rig(db_engine, Fake(world.truth), CONFIG)
     clone = rig.add(Fake(world.truth), Stage.SHADOW)
-    rig.run(world, 0, 3_000)
+    rig.run(world, 0, 900)
     assert rig.registry.get(KEY, clone).stage is Stage.SHADOW
     watch = rig.evaluator.watch(LINE)
-    assert watch.matured > 2_500 and watch.challenge is not None
+    assert watch.matured > 800 and watch.challenge is not None
     assert watch.challenge.evidence().mean == 0.0
+    rig.run(world, 900, 3_000)
+    trail = [c for c in rig.registry.history(KEY) if c.version == clone]
+    assert [c.to_stage for c in trail] == [Stage.CANDIDATE, Stage.SHADOW, Stage.RETIRED]
+    assert trail[-1].reason.startswith("inconclusive")
 
 
 @pytest.mark.parametrize("seed", range(3))
