@@ -25,7 +25,7 @@ from quantum_trader.app.configs import (
 )
 from quantum_trader.app.run_scope import RunScopedModeJournal, RunScopedRiskJournal
 from quantum_trader.app.runtime import Runtime, while_replaying_at_most_every_wall
-from quantum_trader.app.serving_health import Unserved, report_unserved
+from quantum_trader.app.serving_health import Unserved, logging_swap, report_unserved
 from quantum_trader.app.training import FORECAST_SCOPE
 from quantum_trader.clock.clock import ReplayThenWallClock
 from quantum_trader.config.settings import Settings
@@ -252,6 +252,7 @@ class PipelineComposer:
             bus=self.rt.bus,
             handle=self.handles.get("model_registry"),
             handles=self.handles,
+            swap=logging_swap(),  # a promotion it cannot serve is logged, as one at load is
         )
         self.lifecycle.start(Hooks("model_registry.watcher", start=self._watch(watcher)))
         return ensembles
