@@ -149,3 +149,5 @@ def test_a_short_run_logs_what_an_operator_needs(
     state = SqlRiskRepository(db).latest_state_recorded()
     assert state is not None and state[0].by == f"engine:{run_id}"
     assert state[1] is not None and state[1] > state[0].at
+    mode = SqlRiskRepository(db).latest_mode_change()
+    assert mode is not None and mode.by == f"engine:{run_id}" and mode.recorded_at is not None

@@ -102,11 +102,16 @@ def test_cli_reset_halt_releases_a_latched_drawdown_halt(tmp_path: Path) -> None
     assert halted is not None and halted[0].by == "engine:run"  # the engine's run, by name
     assert halted[1] is not None and halted[1] != halted[0].at  # stored at a wall-clock time
 
+    mode = ModeChange(T0, None, RiskMode.CONSERVATIVE, ("drawdown 25%",), {}, 1)
+    SqlRiskRepository(db, actor="engine:run").record_mode_change(mode)
+
     runner = CliRunner()
     shown = runner.invoke(app, ["status"], env=env)
     assert (
         "HALTED" in shown.output and "latched" in shown.output and "by engine:run" in shown.output
     )
+    mode_text = " ".join(shown.output.split("risk mode:")[1].split())  # unwrapped
+    assert mode_text.startswith("CONSERVATIVE") and "by engine:run: drawdown 25%" in mode_text
     reset = runner.invoke(app, ["reset-halt", "--reason", "reviewed"], env=env)
     assert reset.exit_code == 0 and "cleared" in reset.output
     # the CLI went through RiskEngine.reset_halt: the state is left to the trading engine

@@ -46,7 +46,7 @@ from quantum_trader.models.ensemble.loading import MemberLoader
 from quantum_trader.models.ensemble.member import Member
 from quantum_trader.models.ensemble.weights import EqualWeights, WeightProvider
 from quantum_trader.models.forecasting.member import forecast_loader
-from quantum_trader.risk.engine import RiskEngine
+from quantum_trader.risk.engine import RiskEngine, engine_actor
 from quantum_trader.risk.kill_switch import KillSwitch, KillSwitchStore
 from quantum_trader.risk.policy_source import StorePolicySource
 from quantum_trader.status.registry import ModuleHandle
@@ -302,7 +302,7 @@ class PipelineComposer:
             config=MetaControllerConfig(),
             portfolio=view,
             store=rt.policies,
-            journal=RunScopedModeJournal(SqlRiskRepository(rt.db)),
+            journal=RunScopedModeJournal(SqlRiskRepository(rt.db, actor=engine_actor(rt.run_id))),
             clock=rt.clock,
             status=rt.status,
         )

@@ -117,8 +117,8 @@ def status(db: DbOption = None) -> None:
     mode = repo.latest_mode_change()
     if mode is not None:
         console.print(
-            f"risk mode: [bold]{mode.mode}[/] since {fmt(mode.at)}{_recorded(mode.recorded_at)}: "
-            f"{'; '.join(mode.reasons)}"
+            f"risk mode: [bold]{mode.mode}[/] since {fmt(mode.at)}{_recorded(mode.recorded_at)}"
+            f"{'' if mode.by is None else f' by {mode.by}'}: {'; '.join(mode.reasons)}"
         )
 
 
