@@ -5,7 +5,7 @@ from __future__ import annotations
 import getpass
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, insert
 from typer.testing import CliRunner
 
 from quantum_trader.adapters.sql.database import open_database
@@ -13,6 +13,7 @@ from quantum_trader.adapters.sql.repositories_risk import SqlRiskRepository
 from quantum_trader.clock.clock import SimulatedClock
 from quantum_trader.domain.policy import RiskMode
 from quantum_trader.risk import KillSwitch, Outcome, TradingState
+from quantum_trader.risk.state import TradingStateChange
 from quantum_trader.strategy.risk_modes import ModeChange
 from tests.risk.helpers import T0, buy, engine, portfolio
 
@@ -141,3 +142,39 @@ def test_kill_switch_reads_the_latest_change_on_both_databases(db_engine: Engine
     # a second repository (another process's view) sees the release at once
     again = SqlRiskRepository(db_engine).latest_kill_switch()
     assert again is not None and not again.engaged and again.reason == "resolved"
+
+
+def test_status_does_not_show_an_earlier_runs_trading_state_as_the_last_runs(
+    tmp_path: Path,
+) -> None:
+    """Each run starts ACTIVE (app/run_scope.py): a HALT an earlier replay recorded is not the
+    state of a later run that recorded none."""
+    from quantum_trader.adapters.sql.tables import runs
+    from quantum_trader.app.cli.risk import app
+
+    url = f"sqlite:///{tmp_path / 'runs.sqlite'}"
+    db = open_database(url)
+    halt = TradingStateChange(
+        T0,
+        TradingState.ACTIVE,
+        TradingState.HALTED,
+        "kill switch engaged: probe",
+        "engine:r1",
+        False,
+    )
+    SqlRiskRepository(db).record_state_change(halt)
+
+    def status() -> str:
+        shown = CliRunner().invoke(app, ["status"], env={"QT_DATABASE_URL": url})
+        assert shown.exit_code == 0, shown.output
+        return " ".join(shown.output.split("trading state:")[1].split())  # unwrapped
+
+    with db.begin() as conn:
+        conn.execute(insert(runs).values(run_id="r1", mode="replay", started_at=1, status="DONE"))
+    assert status().startswith("HALTED since")  # the last run's own state
+    with db.begin() as conn:
+        conn.execute(insert(runs).values(run_id="r2", mode="replay", started_at=2, status="DONE"))
+    assert status().startswith(
+        "ACTIVE: the last run, r2 (DONE), recorded no change; before it, run r1's: HALTED since"
+    )
+    db.dispose()
