@@ -1,6 +1,6 @@
 """Audit rows keep both times: the engine's (a replay's candle time) and the wall clock's when
-they were stored, on SQLite and PostgreSQL, and rows stored before the column read back as None
-(issue 22 Part A item 6)."""
+they were stored, and who made them, on SQLite and PostgreSQL; rows stored before those columns
+read back as None (issue 22 Part A item 6)."""
 
 from __future__ import annotations
 
@@ -54,15 +54,19 @@ def test_registry_and_risk_rows_record_engine_and_wall_time(db_engine: Engine) -
         (REPLAYED, WALL, "engine:run1"),
     ]
 
-    risk = SqlRiskRepository(db_engine, wall=lambda: WALL)
+    risk = SqlRiskRepository(db_engine, wall=lambda: WALL, actor="engine:run1")
     risk.record_state_change(_state("engine:run1"))
     risk.record_mode_change(
         ModeChange(REPLAYED, None, RiskMode.CONSERVATIVE, ("drawdown",), {"drawdown": 0.11}, 2)
     )
     latest = SqlRiskRepository(db_engine).latest_state_recorded()
     assert latest is not None and latest == (_state("engine:run1"), WALL)
-    mode = risk.latest_mode_change()
-    assert mode is not None and (mode.at, mode.recorded_at) == (REPLAYED, WALL)
+    mode = SqlRiskRepository(db_engine).latest_mode_change()
+    assert mode is not None and (mode.at, mode.recorded_at, mode.by) == (
+        REPLAYED,
+        WALL,
+        "engine:run1",
+    )
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -110,7 +114,14 @@ def test_rows_written_before_the_migration_read_back_without_a_wall_time(
             ),
             {"at": REPLAYED},
         )
-    migrate(old_schema)  # audit_0001, on data
+        conn.execute(
+            text(
+                "INSERT INTO risk_mode_changes (at, previous, mode, reasons_json, health_json, "
+                "policy_version) VALUES (:at, NULL, 'MODERATE', '[\"old\"]', '{}', 1)"
+            ),
+            {"at": REPLAYED},
+        )
+    migrate(old_schema)  # audit_0001 and audit_0002, on data
     old = SqlRegistryRepository(old_schema).history(KEY)
     assert [(c.actor, c.recorded_at) for c in old] == [("rule:bootstrap", None)]
     latest = SqlRiskRepository(old_schema).latest_state_recorded()
@@ -118,3 +129,6 @@ def test_rows_written_before_the_migration_read_back_without_a_wall_time(
     SqlRiskRepository(old_schema, wall=lambda: WALL).record_state_change(_state("engine:r2"))
     latest = SqlRiskRepository(old_schema).latest_state_recorded()
     assert latest is not None and latest == (_state("engine:r2"), WALL)
+    mode = SqlRiskRepository(old_schema).latest_mode_change()
+    assert mode is not None and mode.reasons == ("old",)
+    assert (mode.recorded_at, mode.by) == (None, None)

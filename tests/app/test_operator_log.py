@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from quantum_trader.adapters.candle_store import CandleStore
 from quantum_trader.adapters.sql.database import open_database
 from quantum_trader.adapters.sql.registry_repository import SqlRegistryRepository
 from quantum_trader.adapters.sql.repositories_risk import SqlRiskRepository
@@ -20,7 +21,8 @@ from quantum_trader.bus.in_process import InProcessBus
 from quantum_trader.bus.typed import publish_event
 from quantum_trader.clock.clock import SimulatedClock, WallClock
 from quantum_trader.config import load_settings
-from quantum_trader.domain.errors import NothingToServeError
+from quantum_trader.data.synthetic import SyntheticConfig, generate_market
+from quantum_trader.domain.errors import DataError, NothingToServeError
 from quantum_trader.domain.events import ModelStageChange
 from quantum_trader.domain.orders import OrderIntent, Side
 from quantum_trader.domain.policy import RiskMode
@@ -91,6 +93,31 @@ def test_refusals_are_counted_and_stage_changes_and_failures_logged(
     assert oplog.decisions == 6  # closed: unsubscribed
 
 
+def test_a_run_that_cannot_read_its_market_data_logs_why(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An integrity failure met before the run starts (a stored page failing its checksum) is
+    in the log too, not only in the command's error line."""
+    home = tmp_path / "home"
+    clean_env.setenv("QT_HOME", str(home))
+    clean_env.setenv("QT_OFFLINE", "true")
+    clean_env.setenv("QT_SYMBOLS", "BTCUSDT")
+    store = CandleStore(home / "store")
+    (series,) = generate_market(SyntheticConfig(seed=1, candles=600), ["BTCUSDT"])
+    store.write("BTCUSDT", "1h", series.frame)
+    path = store.ohlcv_path("BTCUSDT", "1h")
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 4] ^= 0x10  # inside the column chunks: a page fails its CRC
+    path.write_bytes(bytes(raw))
+    configure_logging(run_id="t", fmt="json")
+    capsys.readouterr()
+
+    with pytest.raises(DataError, match="BTCUSDT-1h"):
+        run_main_job(load_settings())
+    (failed,) = _events(_lines(capsys.readouterr().err), "run.failed")
+    assert failed["level"] == "error" and str(path) in str(failed["error"])
+
+
 @pytest.mark.slow
 def test_a_short_run_logs_what_an_operator_needs(
     clean_env: pytest.MonkeyPatch,
@@ -152,3 +179,5 @@ def test_a_short_run_logs_what_an_operator_needs(
     state = SqlRiskRepository(db).latest_state_recorded()
     assert state is not None and state[0].by == f"engine:{run_id}"
     assert state[1] is not None and state[1] > state[0].at
+    mode = SqlRiskRepository(db).latest_mode_change()
+    assert mode is not None and mode.by == f"engine:{run_id}" and mode.recorded_at is not None

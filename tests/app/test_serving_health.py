@@ -1,5 +1,6 @@
 """A member disabled by a tampered artifact is logged and shown; a run left with no member able
-to place an order ends FAILED with one line (issue 22 Part A item 6)."""
+to place an order ends FAILED with one line, a symbol left without consensus is named, and a
+promotion read during the run that cannot be served is logged too (issue 22 Part A item 6)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,21 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from quantum_trader.adapters.artifacts import LocalArtifactStore
+from quantum_trader.adapters.sql.database import open_database
+from quantum_trader.adapters.sql.registry_repository import SqlRegistryRepository
 from quantum_trader.adapters.sql.tables import runs
 from quantum_trader.app.main_job import run_main_job
+from quantum_trader.app.serving_health import check_servable, logging_swap
+from quantum_trader.clock.clock import SimulatedClock
 from quantum_trader.config import load_settings
 from quantum_trader.domain.errors import NothingToServeError
+from quantum_trader.domain.signals import ModelVote
+from quantum_trader.learning.registry import ModelKey, ModelRegistry, Stage
+from quantum_trader.learning.watcher import ProductionWatcher
+from quantum_trader.models.base import ModelMetadata
+from quantum_trader.models.ensemble import Ensemble, EnsembleConfig, VoteContext
+from quantum_trader.models.ensemble.member import Abstention, DisabledMember, Member
 from quantum_trader.observability.logging import configure_logging
 from quantum_trader.status import ModuleState
 
@@ -96,3 +108,74 @@ def test_tampered_artifacts_are_logged_shown_and_stop_a_run_that_cannot_trade(
     with db.connect() as conn:
         statuses_of_runs = [row[0] for row in conn.execute(select(runs.c.status))]
     assert statuses_of_runs.count("FAILED") == 2 and "RUNNING" not in statuses_of_runs
+
+
+class _Up:
+    """A member that always abstains (what it votes does not matter here)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def vote(self, symbol: str, context: VoteContext) -> ModelVote | Abstention:
+        return Abstention(self.name, "test member")
+
+
+def _ensemble(usable: tuple[str, ...], off: tuple[str, ...] = ()) -> Ensemble:
+    members: list[Member] = [_Up(n) for n in usable] + [DisabledMember(n, "gone") for n in off]
+    versions = {n: 1 for n in usable} | {n: None for n in off}
+    return Ensemble(EnsembleConfig((*usable, *off), 2), members, versions=versions)
+
+
+def test_a_symbol_short_of_consensus_is_named_while_the_others_trade(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging(run_id="t", fmt="json")
+    capsys.readouterr()
+    ensembles = {"BTCUSDT": _ensemble(("lgbm",), ("xgb",)), "ETHUSDT": _ensemble(("xgb", "lgbm"))}
+    check_servable(ensembles, [])  # ETHUSDT can still trade: no error
+    (short,) = _log(capsys.readouterr().err)
+    assert short["event"] == "ensemble.short_of_consensus" and short["level"] == "warning"
+    assert (short["symbol"], short["usable"], short["needs"]) == ("BTCUSDT", 1, 2)
+    assert short["disabled"] == ["xgb"]
+
+    ensembles["ETHUSDT"] = _ensemble(("xgb",), ("lgbm",))
+    with pytest.raises(NothingToServeError, match="no order can be placed"):
+        check_servable(ensembles, [])
+
+
+def test_a_promotion_to_a_tampered_artifact_during_a_run_is_logged(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    registry = ModelRegistry(
+        SqlRegistryRepository(open_database(f"sqlite:///{tmp_path / 'db.sqlite'}")),
+        SimulatedClock(0),
+    )
+    store = LocalArtifactStore(tmp_path / "artifacts")
+    key = ModelKey("xgb", "BTCUSDT", 4)
+    for n in (1, 2):
+        digest = store.put(lambda d, n=n: (d / "model.bin").write_bytes(bytes([n]) * 64))
+        meta = ModelMetadata("xgb", f"v{n}", "BTCUSDT", 4, ("ret_1",), {}, (0, 3_600_000), "d")
+        registry.register(meta, digest, actor="test", reason="seed")
+    registry.promote(key, 1, actor="test", reason="first", to=Stage.PRODUCTION)
+    ensembles = {"BTCUSDT": _ensemble(("xgb", "lgbm"))}  # serving v1
+    watcher = ProductionWatcher(
+        registry,
+        store,
+        ensembles,
+        horizon=4,
+        loaders={"xgb": lambda folder, handle: _Up("xgb")},
+        swap=logging_swap(),
+    )
+    (store.path(digest) / "model.bin").write_bytes(b"\xff" * 64)  # v2 altered after training
+    registry.promote(key, 2, actor="cli:carol", reason="looks better", to=Stage.PRODUCTION)
+    configure_logging(run_id="t", fmt="json")
+    capsys.readouterr()
+
+    assert watcher.refresh(1) == 1
+    lines = _log(capsys.readouterr().err)
+    (refused,) = [r for r in lines if r["event"] == "model.artifact_refused"]
+    assert (refused["model"], refused["symbol"], refused["version"]) == ("xgb", "BTCUSDT", 2)
+    assert refused["level"] == "error" and "altered" in str(refused["reason"])
+    (short,) = [r for r in lines if r["event"] == "ensemble.short_of_consensus"]
+    assert short["symbol"] == "BTCUSDT" and short["usable"] == 1
+    assert [str(m) for m in ensembles["BTCUSDT"].member_ids] == ["xgb", "lgbm v1"]

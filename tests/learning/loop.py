@@ -83,9 +83,14 @@ def run_loop(
     regimes: tuple[RegimeSpec, ...] = REGIMES,
     shuffle_labels: bool = False,
     schedule_days: float | None = None,
+    clone_shadow: bool = False,
+    learn: bool = True,
 ) -> LoopResult:
     """Run the loop on seed ``seed``; ``shuffle_labels`` trains every candidate on labels
-    shuffled within its window (a candidate that learned nothing real)."""
+    shuffled within its window (a candidate that learned nothing real); ``clone_shadow`` puts
+    a twin of the production version (same rows, another seed of its row and column sampling)
+    in the shadow at the start (an A/A test); ``learn``
+    False leaves the daemon out."""
     config = SyntheticConfig(
         seed=seed,
         candles=candles,
@@ -118,6 +123,11 @@ def run_loop(
     fitted = fit("xgb", TrainingWindow(dataset=boot_data), FitOptions(params=FAST), store)
     v1 = registry.register(fitted.metadata, fitted.digest, actor="test", reason="bootstrap")
     registry.promote(key, v1.version, actor="test", reason="bootstrap", to=Stage.PRODUCTION)
+    if clone_shadow:  # the same model and rows, another seed: as good as the champion
+        params = {**FAST, "seed": seed + 1_000}
+        twin = fit("xgb", TrainingWindow(dataset=boot_data), FitOptions(params=params), store)
+        clone = registry.register(twin.metadata, twin.digest, actor="test", reason="A/A")
+        registry.promote(key, clone.version, actor="test", reason="A/A", to=Stage.SHADOW)
 
     def member(k: ModelKey, version: int | None) -> Member:
         chosen = registry.production(k) if version is None else registry.get(k, version)
@@ -170,7 +180,8 @@ def run_loop(
     )
     worker = ThreadWorker("loop")
     first_bar = boot
-    daemon.start(scheduler, worker, start + first_bar * TF)
+    if learn:
+        daemon.start(scheduler, worker, start + first_bar * TF)
     controller = RolloutController(
         registry,
         evaluator,

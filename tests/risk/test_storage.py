@@ -5,7 +5,7 @@ from __future__ import annotations
 import getpass
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, insert
 from typer.testing import CliRunner
 
 from quantum_trader.adapters.sql.database import open_database
@@ -13,6 +13,7 @@ from quantum_trader.adapters.sql.repositories_risk import SqlRiskRepository
 from quantum_trader.clock.clock import SimulatedClock
 from quantum_trader.domain.policy import RiskMode
 from quantum_trader.risk import KillSwitch, Outcome, TradingState
+from quantum_trader.risk.state import TradingStateChange
 from quantum_trader.strategy.risk_modes import ModeChange
 from tests.risk.helpers import T0, buy, engine, portfolio
 
@@ -102,11 +103,16 @@ def test_cli_reset_halt_releases_a_latched_drawdown_halt(tmp_path: Path) -> None
     assert halted is not None and halted[0].by == "engine:run"  # the engine's run, by name
     assert halted[1] is not None and halted[1] != halted[0].at  # stored at a wall-clock time
 
+    mode = ModeChange(T0, None, RiskMode.CONSERVATIVE, ("drawdown 25%",), {}, 1)
+    SqlRiskRepository(db, actor="engine:run").record_mode_change(mode)
+
     runner = CliRunner()
     shown = runner.invoke(app, ["status"], env=env)
     assert (
         "HALTED" in shown.output and "latched" in shown.output and "by engine:run" in shown.output
     )
+    mode_text = " ".join(shown.output.split("risk mode:")[1].split())  # unwrapped
+    assert mode_text.startswith("CONSERVATIVE") and "by engine:run: drawdown 25%" in mode_text
     reset = runner.invoke(app, ["reset-halt", "--reason", "reviewed"], env=env)
     assert reset.exit_code == 0 and "cleared" in reset.output
     # the CLI went through RiskEngine.reset_halt: the state is left to the trading engine
@@ -136,3 +142,39 @@ def test_kill_switch_reads_the_latest_change_on_both_databases(db_engine: Engine
     # a second repository (another process's view) sees the release at once
     again = SqlRiskRepository(db_engine).latest_kill_switch()
     assert again is not None and not again.engaged and again.reason == "resolved"
+
+
+def test_status_does_not_show_an_earlier_runs_trading_state_as_the_last_runs(
+    tmp_path: Path,
+) -> None:
+    """Each run starts ACTIVE (app/run_scope.py): a HALT an earlier replay recorded is not the
+    state of a later run that recorded none."""
+    from quantum_trader.adapters.sql.tables import runs
+    from quantum_trader.app.cli.risk import app
+
+    url = f"sqlite:///{tmp_path / 'runs.sqlite'}"
+    db = open_database(url)
+    halt = TradingStateChange(
+        T0,
+        TradingState.ACTIVE,
+        TradingState.HALTED,
+        "kill switch engaged: probe",
+        "engine:r1",
+        False,
+    )
+    SqlRiskRepository(db).record_state_change(halt)
+
+    def status() -> str:
+        shown = CliRunner().invoke(app, ["status"], env={"QT_DATABASE_URL": url})
+        assert shown.exit_code == 0, shown.output
+        return " ".join(shown.output.split("trading state:")[1].split())  # unwrapped
+
+    with db.begin() as conn:
+        conn.execute(insert(runs).values(run_id="r1", mode="replay", started_at=1, status="DONE"))
+    assert status().startswith("HALTED since")  # the last run's own state
+    with db.begin() as conn:
+        conn.execute(insert(runs).values(run_id="r2", mode="replay", started_at=2, status="DONE"))
+    assert status().startswith(
+        "ACTIVE: the last run, r2 (DONE), recorded no change; before it, run r1's: HALTED since"
+    )
+    db.dispose()

@@ -26,7 +26,7 @@ from quantum_trader.app.configs import (
 from quantum_trader.app.continuous_learning import ContinuousLearning
 from quantum_trader.app.run_scope import RunScopedModeJournal, RunScopedRiskJournal
 from quantum_trader.app.runtime import Runtime, while_replaying_at_most_every_wall
-from quantum_trader.app.serving_health import Unserved, report_unserved
+from quantum_trader.app.serving_health import Unserved, logging_swap, report_unserved
 from quantum_trader.app.training import FORECAST_SCOPE
 from quantum_trader.clock.clock import ReplayThenWallClock
 from quantum_trader.config.settings import Settings
@@ -53,7 +53,7 @@ from quantum_trader.models.ensemble.loading import MemberLoader
 from quantum_trader.models.ensemble.member import Member
 from quantum_trader.models.ensemble.weights import EqualWeights, WeightProvider
 from quantum_trader.models.forecasting.member import forecast_loader
-from quantum_trader.risk.engine import RiskEngine
+from quantum_trader.risk.engine import RiskEngine, engine_actor
 from quantum_trader.risk.kill_switch import KillSwitch, KillSwitchStore
 from quantum_trader.risk.policy_source import StorePolicySource
 from quantum_trader.status.registry import ModuleHandle
@@ -276,7 +276,9 @@ class PipelineComposer:
             bus=self.rt.bus,
             handle=self.handles.get("model_registry"),
             handles=self.handles,
-            swap=self.learning.swap if self.learning is not None else None,
+            # a promotion it cannot serve is logged, as one at load is; with continuous
+            # learning the new version takes its watched slot
+            swap=logging_swap(self.learning.swap if self.learning is not None else None),
         )
         self.lifecycle.start(Hooks("model_registry.watcher", start=self._watch(watcher)))
         if self.learning is not None:
@@ -328,7 +330,7 @@ class PipelineComposer:
             config=MetaControllerConfig(),
             portfolio=view,
             store=rt.policies,
-            journal=RunScopedModeJournal(SqlRiskRepository(rt.db)),
+            journal=RunScopedModeJournal(SqlRiskRepository(rt.db, actor=engine_actor(rt.run_id))),
             clock=rt.clock,
             status=rt.status,
         )

@@ -155,7 +155,11 @@ def run_main_job(
     stage = on_stage or (lambda _text: None)
     single_threaded_blas()  # the serving process's small products (shift_stats.py says why)
     connection = connection or LiveConnection()
-    run = _open(settings, synthetic, run_id, connection, stage, window, options or RunOptions())
+    try:  # refused (another engine runs) or failed reading its data: logged like any failure
+        run = _open(settings, synthetic, run_id, connection, stage, window, options or RunOptions())
+    except BaseException as exc:
+        log_run_failure(exc)
+        raise
     try:
         trained = _train(run, stage, embargo_candles)
         pipeline, session, live = _compose(run, trained, connection, stage)

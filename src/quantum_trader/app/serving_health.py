@@ -5,7 +5,10 @@ fails its hash check into a :class:`DisabledMember`, and the ensemble votes with
 remain. That is right while enough remain; an operator must still hear of it (one log line per
 member and line, naming the version and the failure), and the module's status must name every
 line it is off on, not only the last one loaded. When no symbol's ensemble keeps enough members
-to reach consensus, the run could only replay a flat book: it stops instead, with one line.
+to reach consensus, the run could only replay a flat book: it stops instead, with one line;
+when only some symbols are short of it, each of those is named in a warning (it trades nothing).
+The same holds for a promotion read while the run goes on (:func:`logging_swap`): a version whose
+artifact fails its check is logged as it is swapped in, not only shown in the module's status.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dataclasses import dataclass
 
 from quantum_trader.domain.errors import NothingToServeError
 from quantum_trader.learning.serving import LoadedMember
+from quantum_trader.learning.watcher import Swap
 from quantum_trader.models.ensemble.ensemble import Ensemble
 from quantum_trader.models.ensemble.member import DisabledMember
 from quantum_trader.observability.logging import get_logger
@@ -83,6 +87,51 @@ def report_unserved(
     return off
 
 
+def _usable(ensemble: Ensemble) -> int:
+    return sum(1 for m in ensemble.member_ids if m.version is not None)
+
+
+def _warn_short(symbol: str, ensemble: Ensemble) -> None:
+    log.warning(
+        "ensemble.short_of_consensus",
+        symbol=symbol,
+        usable=_usable(ensemble),
+        needs=ensemble.config.min_consensus,
+        disabled=[m.name for m in ensemble.member_ids if m.version is None],
+        effect="no order can be placed on this symbol",
+    )
+
+
+def logging_swap(inner: Swap | None = None) -> Swap:
+    """The production watcher's swap (``inner``, else :meth:`Ensemble.replace`), logging what
+    an operator must hear of when a promotion read during the run cannot be served: the refused
+    artifact (an error naming the model, symbol, version and failure) or the member disabled,
+    and a symbol left short of its consensus."""
+
+    def swap(ensemble: Ensemble, symbol: str, loaded: LoadedMember) -> None:
+        member = loaded.member
+        reason = member.reason if isinstance(member, DisabledMember) else "disabled"
+        if loaded.refused is not None:
+            log.error(
+                "model.artifact_refused",
+                model=member.name,
+                symbol=symbol,
+                version=loaded.refused,
+                reason=reason,
+                when="swap",
+            )
+        elif loaded.version is None:
+            log.warning("model.member_disabled", model=member.name, symbol=symbol, reason=reason)
+        if inner is None:
+            ensemble.replace(member, loaded.version)
+        else:
+            inner(ensemble, symbol, loaded)
+        if loaded.version is None and _usable(ensemble) < ensemble.config.min_consensus:
+            _warn_short(symbol, ensemble)
+
+    return swap
+
+
 def check_servable(
     ensembles: Mapping[str, Ensemble],
     off: Sequence[Unserved],
@@ -90,13 +139,15 @@ def check_servable(
 ) -> None:
     """Raise :class:`NothingToServeError` (one line) when no symbol's ensemble keeps the members
     its consensus needs: every decision would be FLAT, no order could be placed. ``handle``
-    (the ensemble module's) is set FAILED with the same text first."""
+    (the ensemble module's) is set FAILED with the same text first. When some symbols keep it,
+    the run goes on and each of the others is named in a warning."""
     if not ensembles:
         return
-    for ensemble in ensembles.values():
-        usable = sum(1 for m in ensemble.member_ids if m.version is not None)
-        if usable >= ensemble.config.min_consensus:
-            return
+    short = {s: e for s, e in ensembles.items() if _usable(e) < e.config.min_consensus}
+    if len(short) < len(ensembles):
+        for symbol, ensemble in short.items():
+            _warn_short(symbol, ensemble)
+        return
     needed = min(e.config.min_consensus for e in ensembles.values())
     refused = [u for u in off if u.refused is not None]
     shown = refused or list(off)

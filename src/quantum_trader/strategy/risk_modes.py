@@ -40,6 +40,9 @@ class ModeChange:
     #: read; None before that and in rows older than the column. ``at`` is engine time: in a
     #: replay the candle's, so the two tell a replayed change from a live one.
     recorded_at: int | None = field(default=None, compare=False)
+    #: who made it (``engine:<run id>``), filled by the storage adapter like ``recorded_at``;
+    #: None before that and in rows older than the column
+    by: str | None = field(default=None, compare=False)
 
 
 class ModeJournal(Protocol):

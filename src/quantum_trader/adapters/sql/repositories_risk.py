@@ -75,11 +75,15 @@ def _decision_row(decision: RiskDecision) -> dict[str, Any]:
 
 class SqlRiskRepository:
     """``wall``: the wall clock the trading-state and risk-mode rows' ``recorded_at`` is read
-    from (ms); their ``at`` is the engine's time."""
+    from (ms); their ``at`` is the engine's time. ``actor``: who a risk-mode row names when its
+    record names nobody (the controller of the run that writes it, ``engine:<run id>``)."""
 
-    def __init__(self, engine: Engine, wall: Callable[[], int] | None = None) -> None:
+    def __init__(
+        self, engine: Engine, wall: Callable[[], int] | None = None, actor: str | None = None
+    ) -> None:
         self._engine = engine
         self._wall = wall or WallClock().now
+        self._actor = actor
         self._insert_decisions = HotStatement(engine, _INSERT_DECISION, _DECISION_KEYS)
         self._latest_kill_switch = HotStatement(engine, _LATEST_KILL_SWITCH)
 
@@ -203,6 +207,7 @@ class SqlRiskRepository:
                     health_json=json.dumps(dict(change.health), sort_keys=True),
                     policy_version=change.policy_version,
                     recorded_at=self._wall(),
+                    changed_by=change.by or self._actor,
                 )
             )
 
@@ -266,6 +271,7 @@ def _mode_change(r: RowMapping) -> ModeChange:
         health=json.loads(r["health_json"]),
         policy_version=int(r["policy_version"]),
         recorded_at=_wall_time(r),
+        by=r["changed_by"],
     )
 
 

@@ -75,6 +75,7 @@ risk_mode_changes = Table(
     Column("health_json", Text, nullable=False),
     Column("policy_version", Integer, nullable=False),
     Column("recorded_at", BigInteger, nullable=True),  # wall clock (audit_0001)
+    Column("changed_by", String(64), nullable=True),  # engine:<run id> (audit_0002)
 )
 
 #: strategies benched for a significantly negative expectancy in a regime, and re-admitted

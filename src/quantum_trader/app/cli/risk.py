@@ -16,13 +16,14 @@ from rich.console import Console
 from rich.table import Table
 
 from quantum_trader.adapters.sql.repositories_risk import SqlRiskRepository
+from quantum_trader.adapters.sql.run_lock import SqlRunLock
 from quantum_trader.app.cli.models import actor_name
 from quantum_trader.app.storage import kill_switch_database
 from quantum_trader.clock.clock import WallClock
 from quantum_trader.domain.policy import TradingPolicy
 from quantum_trader.domain.time import fmt
 from quantum_trader.risk.config import RiskConfig
-from quantum_trader.risk.engine import RiskEngine
+from quantum_trader.risk.engine import ENGINE_ACTOR_PREFIX, RiskEngine
 from quantum_trader.risk.kill_switch import KillSwitch
 from quantum_trader.risk.policy_source import FixedPolicySource
 from quantum_trader.risk.portfolio_view import OpenPosition
@@ -102,7 +103,8 @@ def kill_switch_status(db: DbOption = None) -> None:
 @app.command("status")
 def status(db: DbOption = None) -> None:
     """Kill switch, last trading state and latest risk mode."""
-    repo = _repository(db)
+    engine = kill_switch_database(db)
+    repo = SqlRiskRepository(engine)
     _show_kill_switch(repo)
     latest = repo.latest_state_recorded()
     if latest is None:
@@ -110,15 +112,26 @@ def status(db: DbOption = None) -> None:
     else:
         change, recorded_at = latest
         latched = " (drawdown halt latched)" if change.halt_latched else ""
-        console.print(
-            f"trading state: [bold]{change.state}[/]{latched} since {fmt(change.at)}"
+        text = (
+            f"[bold]{change.state}[/]{latched} since {fmt(change.at)}"
             f"{_recorded(recorded_at)} by {change.by}: {change.reason}"
         )
+        last = SqlRunLock(engine, WallClock().now).last_run()
+        engine_run = change.by.startswith(ENGINE_ACTOR_PREFIX)
+        writer = change.by.removeprefix(ENGINE_ACTOR_PREFIX)
+        if engine_run and last is not None and last.run_id != writer:
+            # each run starts ACTIVE (app/run_scope.py): an earlier run's state is not the last's
+            console.print(
+                f"trading state: ACTIVE: the last run, {last.run_id} ({last.status}), recorded "
+                f"no change; before it, run {writer}'s: {text}"
+            )
+        else:
+            console.print(f"trading state: {text}")
     mode = repo.latest_mode_change()
     if mode is not None:
         console.print(
-            f"risk mode: [bold]{mode.mode}[/] since {fmt(mode.at)}{_recorded(mode.recorded_at)}: "
-            f"{'; '.join(mode.reasons)}"
+            f"risk mode: [bold]{mode.mode}[/] since {fmt(mode.at)}{_recorded(mode.recorded_at)}"
+            f"{'' if mode.by is None else f' by {mode.by}'}: {'; '.join(mode.reasons)}"
         )
 
 
