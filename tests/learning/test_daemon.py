@@ -3,7 +3,11 @@ on the engine clock, candidates registered and handed on, state kept across a re
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -13,6 +17,8 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine
 
 from quantum_trader.adapters.artifacts import LocalArtifactStore
+from quantum_trader.adapters.sql.database import open_database
+from quantum_trader.adapters.sql.intelligence_state import SqlIntelligenceStateRepository
 from quantum_trader.adapters.sql.registry_repository import SqlRegistryRepository
 from quantum_trader.app.training import training_dataset
 from quantum_trader.bus import topics
@@ -30,7 +36,11 @@ from quantum_trader.features.labels import LabelSpec
 from quantum_trader.learning.daemon import Candidate, LearningConfig, LearningDaemon
 from quantum_trader.learning.registry import ModelKey, ModelRegistry, Stage
 from quantum_trader.learning.triggers import Trigger, TriggerInbox, TriggerKind, training_rows
+from quantum_trader.status.registry import StatusRegistry
 from tests.models.conftest import FAST
+
+In = TypeVar("In")
+R = TypeVar("R")
 
 TF = MS_PER_HOUR
 LABELS = LabelSpec(horizon=4, dead_zone=0.001)
@@ -75,18 +85,21 @@ class Rig:
             fit_params=FAST,
         )
         self.lines = [ModelKey("xgb", s, 4) for s in sorted(frames)]
+        self.inbox = TriggerInbox(self.bus)
+        worker = overrides.pop("worker", None)
+        store = overrides.pop("store", None) or LocalArtifactStore(tmp / "artifacts")
         self.daemon = LearningDaemon(
             config,
             self.lines,
             _reader(frames, self.reads),
-            LocalArtifactStore(tmp / "artifacts"),
+            store,  # type: ignore[arg-type]
             self.registry,
             self.candidates.append,
-            inbox=TriggerInbox(self.bus),
+            inbox=self.inbox,
             started_at=START + 60 * MS_PER_DAY,
             **overrides,  # type: ignore[arg-type]
         )
-        self.worker = ThreadWorker("learning")
+        self.worker: ThreadWorker = worker or ThreadWorker("learning")  # type: ignore[assignment]
         self.daemon.start(self.scheduler, self.worker, START + 60 * MS_PER_DAY)
 
     def run_until(self, end: int) -> None:
@@ -117,6 +130,10 @@ def test_the_schedule_retrains_every_line_each_week(
         window = version.lineage.window
         assert window is not None
         assert candidate.validation.open_time[0] > window[1] + 4 * TF
+        # and every label fitted or held out was known at the trigger's engine time
+        assert window[1] + 5 * TF <= candidate.trigger.at
+        held = candidate.validation
+        assert (held.open_time[~np.isnan(held.y)] + 5 * TF <= candidate.trigger.at).all()
     worker_jobs = rig.scheduler.jobs["continuous_learning.check"].worker
     assert worker_jobs is not None and worker_jobs.stats.landed >= 2
     rig.worker.shutdown()
@@ -153,6 +170,54 @@ def test_decay_triggers_a_training(
     decayed.append("xgb/SYNBTCUSDT/h4")
     rig.run_until(START + 63 * MS_PER_DAY)
     assert [c.trigger.kind for c in rig.candidates][:1] == [TriggerKind.DECAY]
+    rig.worker.shutdown()
+
+
+def test_alarms_of_one_line_within_a_check_ask_for_one_training(
+    db_engine: Engine, tmp_path: Path, frames: dict[str, pd.DataFrame]
+) -> None:
+    handle = StatusRegistry(SimulatedClock(0)).register(
+        "continuous_learning", enabled=True, reason="test"
+    )
+    rig = Rig(db_engine, tmp_path, frames, schedule_ms=None, handle=handle)
+    rig.run_until(START + 62 * MS_PER_DAY)
+    at = rig.clock.now()
+    drift = DriftDetected(
+        "xgb", "SYNBTCUSDT", "cusum", "mean_up", 9.0, 5.0, 50, 60, 1.0, 0.1, at, at - 5 * TF
+    )
+    publish_event(rig.bus, topics.MODEL_DRIFT_DETECTED, drift, source="test")
+    rig.inbox.add(Trigger(TriggerKind.COVARIATE_SHIFT, "xgb", "SYNBTCUSDT", at, "rsi shifted"))
+    rig.run_until(START + 64 * MS_PER_DAY)
+    assert [(c.version.key.scope, c.trigger.kind) for c in rig.candidates] == [
+        ("SYNBTCUSDT", TriggerKind.DRIFT)
+    ]
+    counters = handle.status.counters
+    assert {k: counters.get(k) for k in ("triggers_drift", "triggers_covariate_shift")} == {
+        "triggers_drift": 1,
+        "triggers_covariate_shift": 1,
+    }
+    assert (counters["triggers_merged"], counters["trainings_started"]) == (1, 1)
+    assert counters["trainings_finished"] == 1 and "trainings_failed" not in counters
+    rig.worker.shutdown()
+
+
+class FullStore(LocalArtifactStore):
+    def put(self, write: Callable[[Path], object]) -> str:
+        raise OSError("no space left on device")
+
+
+def test_a_failed_training_is_counted_and_registers_nothing(
+    db_engine: Engine, tmp_path: Path, frames: dict[str, pd.DataFrame]
+) -> None:
+    handle = StatusRegistry(SimulatedClock(0)).register(
+        "continuous_learning", enabled=True, reason="test"
+    )
+    rig = Rig(db_engine, tmp_path, frames, handle=handle, store=FullStore(tmp_path / "full"))
+    rig.run_until(START + 68 * MS_PER_DAY)
+    assert rig.candidates == [] and all(rig.registry.history(k) == [] for k in rig.lines)
+    counters = handle.status.counters
+    assert (counters["trainings_started"], counters["trainings_failed"]) == (2, 2)
+    assert "trainings_finished" not in counters
     rig.worker.shutdown()
 
 
@@ -211,3 +276,73 @@ def test_property_no_fitted_label_ends_after_the_trigger(
     labelled = ~np.isnan(kept.y)
     assert (kept.open_time[labelled] + (horizon + 1) * timeframe <= trigger).all()
     assert not (candles > cut + 1 and candles > horizon), "a late label was let through"
+
+
+def test_a_restart_reads_the_saved_state_from_the_repository(
+    db_engine: Engine, tmp_path: Path, frames: dict[str, pd.DataFrame]
+) -> None:
+    """Stopped after its weekly training with a drift alarm waiting: the restarted daemon
+    trains that alarm once the minimum gap has passed, and keeps the schedule's date (a fresh
+    one would retrain both lines on the schedule instead)."""
+    repo = SqlIntelligenceStateRepository(db_engine)
+    first = Rig(db_engine, tmp_path, frames, repository=repo)
+    first.run_until(START + 67 * MS_PER_DAY + 6 * MS_PER_HOUR)  # the schedule's trainings land
+    assert len(first.candidates) == 2
+    first.inbox.add(Trigger(TriggerKind.DRIFT, "xgb", "SYNBTCUSDT", first.clock.now(), "t"))
+    first.run_until(START + 67 * MS_PER_DAY + 13 * MS_PER_HOUR)  # collected, within the gap
+    saved = first.daemon.to_state()
+    first.worker.shutdown()
+    assert saved["xgb/SYNBTCUSDT/h4"]["waiting"]
+
+    again = Rig(db_engine, tmp_path / "again", frames, repository=repo)
+    assert again.daemon.restore() and again.daemon.to_state() == saved
+    again.run_until(START + 70 * MS_PER_DAY)
+    assert [(c.version.key.scope, c.trigger.kind) for c in again.candidates] == [
+        ("SYNBTCUSDT", TriggerKind.DRIFT)
+    ]
+    assert again.candidates[0].version.lineage.window is not None
+    again.worker.shutdown()
+    fresh = Rig(db_engine, tmp_path / "fresh", frames)
+    with pytest.raises(RuntimeError, match="no state repository"):
+        fresh.daemon.restore()
+    fresh.worker.shutdown()
+
+
+class SlowWorker(ThreadWorker):
+    """A worker whose fits take wall time: the replay must not notice."""
+
+    def submit(self, fn: Callable[[In], R], arg: In) -> Future[R]:
+        def slow(value: In) -> R:
+            time.sleep(0.5)
+            return fn(value)
+
+        return super().submit(slow, arg)
+
+
+def _history(rig: Rig) -> list[tuple[object, ...]]:
+    return [
+        (c.key, c.version, c.to_stage, c.at, c.actor, c.reason)
+        for key in rig.lines
+        for c in rig.registry.history(key)
+    ]
+
+
+def test_a_replay_lands_the_same_trainings_at_the_same_engine_times(
+    sqlite_engine: Engine, tmp_path: Path, frames: dict[str, pd.DataFrame]
+) -> None:
+    """The fit runs in the worker; however long it takes, a replay registers its candidate at
+    the landing time (one check after the trigger), so two replays write the same history."""
+    fast = Rig(sqlite_engine, tmp_path / "fast", frames)
+    fast.run_until(START + 68 * MS_PER_DAY)
+    other = open_database(f"sqlite:///{tmp_path / 'slow.sqlite'}")
+    slow = Rig(other, tmp_path / "slow", frames, worker=SlowWorker("learning"))
+    slow.run_until(START + 68 * MS_PER_DAY)
+    assert _history(fast) == _history(slow) and len(_history(fast)) == 2
+    landed = {c.at for key in fast.lines for c in fast.registry.history(key)}
+    assert landed == {START + 67 * MS_PER_DAY + 6 * MS_PER_HOUR}  # trigger + check_ms
+    assert [c.version.artifact_hash for c in fast.candidates] == [
+        c.version.artifact_hash for c in slow.candidates
+    ]
+    for rig in (fast, slow):
+        rig.worker.shutdown()
+    other.dispose()

@@ -188,6 +188,9 @@ class ContinuousLearning:
             busy=lambda key: challenged(self.registry, key),
             handle=self.daemon_handle,
             started_at=self.rt.clock.now(),
+            # saved after each check that changed it, so a kill -9 loses at most one check
+            repository=repo,
+            state_key=f"learning/{self.rt.run_id}",
         )
 
         def start(ctx: ComponentContext) -> None:

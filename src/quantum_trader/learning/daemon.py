@@ -7,7 +7,9 @@ lines that asked for it (``learning/triggers.py``): the SCHEDULE came round
 published for it, or the shadow evaluator found production worse than the base rate (DECAY).
 A line is trained at most once per ``min_gap_ms``, and not while an earlier candidate of it is
 still judged in the shadow or as a canary (``busy``): a new one would restart that judgement.
-Triggers in between wait.
+Triggers in between wait, at most one per line (the first; later ones are counted as
+``triggers_merged``): a burst of alarms, or weeks of them behind a busy line, asks for one
+training and keeps the saved state small.
 
 One training, at trigger time ``T``:
 
@@ -25,7 +27,9 @@ One training, at trigger time ``T``:
 
 The forecasters (global lines, torch) are not retrained by the daemon: their trainer spawns a
 process of its own, which a worker process may not; their triggers are counted and reported as
-waiting. What the daemon remembers (last training per line, waiting triggers) is plain JSON.
+waiting. What the daemon remembers (last training per line, waiting triggers) is plain JSON,
+saved after every check that changed it to a ``StateRepository`` (the intelligence modules'
+one) when one is given, and read back by :meth:`LearningDaemon.restore` after a restart.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from quantum_trader.clock.scheduler import Scheduler
 from quantum_trader.clock.worker_jobs import Worker, WorkerJobError, WorkerTask
 from quantum_trader.domain.time import MS_PER_DAY, MS_PER_MINUTE, fmt
 from quantum_trader.features.dataset import Dataset
+from quantum_trader.intelligence.state import StateRepository, restore_state, save_state
 from quantum_trader.learning.registry import ModelKey, ModelRegistry, ModelVersion
 from quantum_trader.learning.trainers import (
     ArtifactStore,
@@ -54,6 +59,8 @@ from quantum_trader.learning.triggers import Trigger, TriggerInbox, TriggerKind,
 from quantum_trader.status.registry import ModuleHandle
 
 ACTOR = "rule:continuous-learning"
+#: the daemon's document in the state repository (a run may name its own)
+STATE_KEY = "continuous_learning/daemon"
 
 #: the candles a training reads: (symbol, first open time, trigger time) → that symbol's
 #: dataset of every candle closing at or before the trigger time (the app reads the store)
@@ -142,6 +149,8 @@ class LearningDaemon:
         busy: Callable[[ModelKey], bool] | None = None,
         handle: ModuleHandle | None = None,
         started_at: int = 0,
+        repository: StateRepository | None = None,
+        state_key: str = STATE_KEY,
     ) -> None:
         self.config = config
         self._lines = {str(k): k for k in lines}
@@ -154,6 +163,9 @@ class LearningDaemon:
         self._busy = busy
         self._handle = handle
         self._state = {line: _LineState(started_at) for line in self._lines}
+        self._repository = repository
+        self._state_key = state_key
+        self._changed = False
 
     def start(self, scheduler: Scheduler, worker: Worker, start_at: int) -> None:
         """The check job: at ``start_at + k * check_ms``, its trainings landing one check later."""
@@ -171,27 +183,32 @@ class LearningDaemon:
     def _collect(self, now: int) -> None:
         for trigger in self._inbox.take():
             for line in self._lines_of(trigger.model, trigger.symbol):
-                self._state[line].waiting.append(trigger)
-                self._count(f"triggers_{trigger.kind.lower()}")
+                self._wait(line, trigger)
         for line in self._decayed() if self._decayed is not None else ():
-            waiting = self._state[line].waiting if line in self._state else None
-            if waiting is not None and not any(t.kind is TriggerKind.DECAY for t in waiting):
+            # a decayed line says so at every check: only a line with nothing waiting asks
+            if line in self._state and not self._state[line].waiting:
                 key = self._lines[line]
                 trigger = Trigger(
                     TriggerKind.DECAY, key.model, key.scope, now, "worse than the base rate"
                 )
-                self._state[line].waiting.append(trigger)
-                self._count("triggers_decay")
+                self._wait(line, trigger)
         if self.config.schedule_ms is None:
             return
         for line, state in self._state.items():
             if now - state.last_trained >= self.config.schedule_ms and not state.waiting:
                 key = self._lines[line]
                 detail = f"last trained {fmt(state.last_trained)}"
-                state.waiting.append(
-                    Trigger(TriggerKind.SCHEDULE, key.model, key.scope, now, detail)
-                )
-                self._count("triggers_schedule")
+                self._wait(line, Trigger(TriggerKind.SCHEDULE, key.model, key.scope, now, detail))
+
+    def _wait(self, line: str, trigger: Trigger) -> None:
+        """Debounce: a line keeps its first waiting trigger; later ones are only counted."""
+        self._count(f"triggers_{trigger.kind.lower()}")
+        waiting = self._state[line].waiting
+        if waiting:
+            self._count("triggers_merged")
+            return
+        waiting.append(trigger)
+        self._changed = True
 
     def _lines_of(self, model: str, symbol: str) -> list[str]:
         """Every line of ``model`` serving ``symbol`` (one per horizon)."""
@@ -217,10 +234,12 @@ class LearningDaemon:
             trigger = state.waiting[0]
             state.waiting.clear()
             state.last_trained = now
+            self._changed = True
             job = self._job(key, trigger, now)
             if job is not None:
                 jobs.append(job)
                 self._count("trainings_started")
+        self._save(now)
         return jobs
 
     def _job(self, key: ModelKey, trigger: Trigger, now: int) -> _Job | None:
@@ -270,6 +289,17 @@ class LearningDaemon:
             self._handle.count(what, n)
 
     # --- persistence ---------------------------------------------------------------------
+    def _save(self, now: int) -> None:
+        if self._repository is not None and self._changed:
+            save_state(self._repository, self._state_key, self, now)
+            self._changed = False
+
+    def restore(self) -> bool:
+        """Read the saved state back (after a restart); False when nothing was saved yet."""
+        if self._repository is None:
+            raise RuntimeError("LearningDaemon.restore: no state repository was given")
+        return restore_state(self._repository, self._state_key, self)
+
     def to_state(self) -> dict[str, Any]:
         return {
             line: {
