@@ -296,3 +296,18 @@ def test_the_evaluator_state_survives_a_restart() -> None:
     drive(restarted, 300, 600)
     assert restarted.to_state() == evaluator.to_state()
     assert evaluator.watch(LINE).matured > 500
+
+
+def test_a_line_reported_far_ahead_does_not_hold_another_line_back() -> None:
+    """A batch reports one line's votes for many bars ahead; another line's earlier predictions
+    still mature on time (one queue per line: the pipeline keeps only recent closes, so a label
+    asked for late is gone — 9,072 of 17,474 were dropped in a 90-day run before)."""
+    evaluator = ShadowEvaluator(HORIZON, TF)
+    first = WatchedMember(Fake(lambda t: BASE), 1, "xgb/BTCUSDT/h4", evaluator)
+    second = WatchedMember(Fake(lambda t: BASE), 1, "lgbm/BTCUSDT/h4", evaluator)
+    vote = ModelVote("xgb", *BASE)
+    for bar in range(1, 200):  # the first line's batch, far ahead
+        evaluator.on_votes(first, "BTCUSDT", bar * TF, vote, None, 0)
+    evaluator.on_votes(second, "BTCUSDT", TF, vote, None, 0)
+    due = (HORIZON + 1) * TF  # the predictions decided at TF (candle 0) mature now
+    assert evaluator.resolve(due, lambda _s, t: 1 if t == 0 else None, ["BTCUSDT"]) == 2

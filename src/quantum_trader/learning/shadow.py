@@ -146,9 +146,10 @@ class ShadowEvaluator:
         )
         self._handle = handle
         self._watches: dict[str, LineWatch] = {}
-        # per symbol, by (line, prediction time), in time order: a second report of the same
-        # prediction (a batch vote recomputed live) replaces the first in its place
-        self._pending: dict[str, dict[tuple[str, int], _Pending]] = {}
+        # per symbol and line, by prediction time, in time order (one queue per line: a batch
+        # reports a line's votes far ahead, and must not hold another line's back); a second
+        # report of the same prediction (a batch vote recomputed live) replaces the first
+        self._pending: dict[str, dict[str, dict[int, _Pending]]] = {}
 
     # --- what the slots report --------------------------------------------------------
     def watch(self, line: str) -> LineWatch:
@@ -227,7 +228,7 @@ class ShadowEvaluator:
         )
         if pending.champion is None and pending.challenger is None:
             return
-        self._pending.setdefault(symbol, {})[(pending.line, first_open)] = pending
+        self._pending.setdefault(symbol, {}).setdefault(pending.line, {})[first_open] = pending
         if self._handle is not None:
             self._handle.count("predictions_recorded")
 
@@ -244,19 +245,19 @@ class ShadowEvaluator:
         label cannot be read once its window closed (a gap in the candles) is dropped."""
         resolved = 0
         for symbol in symbols:
-            queue = self._pending.get(symbol)
-            while queue:
-                slot, item = next(iter(queue.items()))
-                if item.horizon_end > now:
-                    break
-                del queue[slot]
-                label = labels(symbol, item.prediction_time)
-                if label is None:
-                    if self._handle is not None:
-                        self._handle.count("predictions_unlabelled")
-                    continue
-                self._score(item, label)
-                resolved += 1
+            for queue in self._pending.get(symbol, {}).values():
+                while queue:
+                    at, item = next(iter(queue.items()))
+                    if item.horizon_end > now:
+                        break
+                    del queue[at]
+                    label = labels(symbol, item.prediction_time)
+                    if label is None:
+                        if self._handle is not None:
+                            self._handle.count("predictions_unlabelled")
+                        continue
+                    self._score(item, label)
+                    resolved += 1
         if resolved and self._handle is not None:
             self._handle.count("labels_matured", resolved)
         return resolved
@@ -315,9 +316,10 @@ class ShadowEvaluator:
                         list(p.challenger) if p.challenger else None,
                         p.challenger_version,
                     ]
+                    for queue in lines.values()
                     for p in queue.values()
                 ]
-                for symbol, queue in self._pending.items()
+                for symbol, lines in self._pending.items()
             },
         }
 
@@ -344,9 +346,11 @@ class ShadowEvaluator:
             for probs, label in s["recent"]:
                 watch.recent.append((_triple(probs), int(label)))
             self._watches[line] = watch
-        self._pending = {
-            symbol: {
-                (line, int(at)): _Pending(
+        self._pending = {}
+        for symbol, rows in state["pending"].items():
+            lines = self._pending.setdefault(symbol, {})
+            for line, at, end, champ, chal, version in rows:
+                lines.setdefault(line, {})[int(at)] = _Pending(
                     line,
                     int(at),
                     int(end),
@@ -354,10 +358,6 @@ class ShadowEvaluator:
                     _triple(chal) if chal else None,
                     version,
                 )
-                for line, at, end, champ, chal, version in rows
-            }
-            for symbol, rows in state["pending"].items()
-        }
 
 
 def _triple(values: list[float]) -> Probs:
