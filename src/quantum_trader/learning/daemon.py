@@ -102,7 +102,6 @@ class Candidate:
 @dataclass(frozen=True, slots=True)
 class _Job:
     model: str
-    key: str
     window: TrainingWindow
     validation: Dataset
     options: FitOptions
@@ -222,6 +221,8 @@ class LearningDaemon:
         """Collect triggers; build the training jobs of the lines due (engine thread)."""
         self._collect(now)
         jobs = []
+        # the lines of one symbol (xgb, lgbm) due at one check read the same candles: once
+        datasets: dict[str, Dataset] = {}
         for line, state in self._state.items():
             if not state.waiting or now - state.last_trained < self.config.min_gap_ms:
                 continue
@@ -235,18 +236,21 @@ class LearningDaemon:
             state.waiting.clear()
             state.last_trained = now
             self._changed = True
-            job = self._job(key, trigger, now)
+            job = self._job(key, trigger, now, datasets)
             if job is not None:
                 jobs.append(job)
                 self._count("trainings_started")
         self._save(now)
         return jobs
 
-    def _job(self, key: ModelKey, trigger: Trigger, now: int) -> _Job | None:
+    def _job(
+        self, key: ModelKey, trigger: Trigger, now: int, datasets: dict[str, Dataset]
+    ) -> _Job | None:
         cfg = self.config
-        dataset = training_rows(
-            self._read(key.scope, now - cfg.train_ms, now), now, cfg.timeframe_ms
-        )
+        dataset = datasets.get(key.scope)
+        if dataset is None:
+            read = self._read(key.scope, now - cfg.train_ms, now)
+            dataset = datasets[key.scope] = training_rows(read, now, cfg.timeframe_ms)
         labelled = np.flatnonzero(~np.isnan(dataset.y))
         if len(labelled) <= cfg.validation_rows + key.horizon:
             self._count("trainings_skipped_short")
@@ -257,7 +261,6 @@ class LearningDaemon:
         validation = dataset.rows(first_validation, int(labelled[-1]) + 1)
         return _Job(
             key.model,
-            str(key),
             TrainingWindow(dataset=train),
             validation,
             FitOptions(seed=cfg.seed, params=cfg.fit_params),
