@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from quantum_trader.domain.errors import InvalidTransitionError
-from quantum_trader.learning.challenger import Challenge, VoteObserver, WatchedMember
+from quantum_trader.learning.challenger import Challenge, WatchedMember
 from quantum_trader.learning.registry import (
     ModelKey,
     ModelRegistry,
@@ -80,20 +80,19 @@ class SlotBook:
     the challenger is the new champion.
     """
 
-    def __init__(self, observer: VoteObserver, scopes: Mapping[str, str], horizon: int) -> None:
-        self._observer = observer
+    def __init__(self, evaluator: ShadowEvaluator, scopes: Mapping[str, str], horizon: int) -> None:
+        self._evaluator = evaluator
         self._scopes = dict(scopes)
         self._horizon = horizon
         self._slots: dict[str, dict[str, WatchedMember]] = {}  # line → symbol → slot
         self._ensembles: dict[str, Ensemble] = {}  # symbol → the ensemble its slots are in
-        self._evaluator = observer if isinstance(observer, ShadowEvaluator) else None
 
     def key(self, model: str, symbol: str) -> ModelKey:
         return ModelKey(model, self._scopes.get(model, symbol), self._horizon)
 
     def wrap(self, symbol: str, member: Member, version: int | None) -> WatchedMember:
         line = str(self.key(member.name, symbol))
-        slot = WatchedMember(member, version, line, self._observer)
+        slot = WatchedMember(member, version, line, self._evaluator)
         self._slots.setdefault(line, {})[symbol] = slot
         return slot
 
@@ -116,11 +115,10 @@ class SlotBook:
         challenge = old.challenge if old is not None else None
         if challenge is not None and challenge.version == loaded.version:
             challenge = None
-        slot = WatchedMember(loaded.member, loaded.version, line, self._observer, challenge)
+        slot = WatchedMember(loaded.member, loaded.version, line, self._evaluator, challenge)
         self._slots.setdefault(line, {})[symbol] = slot
         ensemble.replace(slot, loaded.version)
-        if self._evaluator is not None:
-            self._evaluator.restart_production_watch(line)
+        self._evaluator.restart_production_watch(line)
 
     def lines(self) -> list[str]:
         return sorted(self._slots)
