@@ -141,6 +141,8 @@ def test_a_better_challenger_walks_shadow_canary_production(db_engine: Engine) -
     world = World(1, 6_000)
     rig = Rig(db_engine, Fake(lambda t: BASE), CONFIG)
     better = rig.add(Fake(world.truth), Stage.SHADOW)
+    heard: list[tuple[str, int | None]] = []  # what shadow trading hears of the challenger
+    rig.book.listeners.append(lambda line, version: heard.append((line, version)))
     shares = []
     for chunk in range(0, 6_000, 12):
         rig.run(world, chunk, chunk + 12, every=12)
@@ -159,6 +161,8 @@ def test_a_better_challenger_walks_shadow_canary_production(db_engine: Engine) -
     # the slot served the canary at its shares, in order
     seen = [s for i, s in enumerate(shares) if s is not None and (i == 0 or shares[i - 1] != s)]
     assert seen[:3] == [0.0, 0.25, 0.5]
+    # the challenger came and left (promoted): its canary steps changed the share only
+    assert heard == [(LINE, better), (LINE, None)]
 
 
 def test_canary_blends_the_slot_vote_and_shadow_does_not() -> None:

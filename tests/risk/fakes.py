@@ -1,14 +1,14 @@
-"""In-memory fakes of the risk engine's ports (real, small implementations; no patching)."""
+"""In-memory fakes of the risk engine's ports (real, small implementations; no patching).
+The journal is the one shadow accounts use (``risk/memory_journal.py``)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from quantum_trader.risk.decision import RiskDecision
 from quantum_trader.risk.kill_switch import KillSwitchState
+from quantum_trader.risk.memory_journal import MemoryRiskJournal
 from quantum_trader.risk.portfolio_view import OpenPosition
-from quantum_trader.risk.state import BreakerMemory, TradingStateChange
 
 
 @dataclass
@@ -45,26 +45,7 @@ class FakePortfolio:
         return self.candle_close.get(symbol)
 
 
-@dataclass
-class MemoryJournal:
-    decisions: list[RiskDecision] = field(default_factory=list)
-    changes: list[TradingStateChange] = field(default_factory=list)
-    breaker: list[BreakerMemory] = field(default_factory=list)
-
-    def record_decision(self, decision: RiskDecision) -> None:
-        self.decisions.append(decision)
-
-    def record_state_change(self, change: TradingStateChange) -> None:
-        self.changes.append(change)
-
-    def latest_state_change(self) -> TradingStateChange | None:
-        return self.changes[-1] if self.changes else None
-
-    def record_breaker(self, memory: BreakerMemory) -> None:
-        self.breaker.append(memory)
-
-    def latest_breaker(self) -> BreakerMemory | None:
-        return self.breaker[-1] if self.breaker else None
+MemoryJournal = MemoryRiskJournal
 
 
 @dataclass

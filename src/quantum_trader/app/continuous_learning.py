@@ -98,6 +98,7 @@ class ContinuousLearning:
         )
         self.evaluator: ShadowEvaluator | None = None
         self.book: SlotBook | None = None
+        self.controller: RolloutController | None = None  # once started
         if settings.model_supervisor_enabled:
             self.evaluator = ShadowEvaluator(self.horizon, self.tf, handle=self.shadow)
             self.book = SlotBook(self.evaluator, scopes, self.horizon)
@@ -132,7 +133,7 @@ class ContinuousLearning:
         run = self.rt.run_id
         if self.evaluator is not None and self.book is not None:
             evaluator = self.evaluator
-            controller = RolloutController(
+            controller = self.controller = RolloutController(
                 self.registry,
                 evaluator,
                 self.book,

@@ -18,7 +18,7 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ from quantum_trader.app.run_lock import hold_run_lock
 from quantum_trader.app.run_report import run_summary, write_outputs_in_worker
 from quantum_trader.app.runtime import Runtime, build_runtime, new_run_id
 from quantum_trader.app.serving_health import Unserved, check_servable
+from quantum_trader.app.shadow_trading import ShadowComposer, attach_shadow_trading
 from quantum_trader.app.storage import open_settings_database
 from quantum_trader.app.training import (
     TrainingReport,
@@ -50,6 +51,7 @@ from quantum_trader.config.settings import Settings
 from quantum_trader.data.frames import ohlcv_from_rows
 from quantum_trader.decision.inputs import PipelineConfig
 from quantum_trader.decision.pipeline import DecisionPipeline
+from quantum_trader.decision.shadow import ShadowTrading
 from quantum_trader.domain.time import fmt
 from quantum_trader.engine.engine import Bar
 from quantum_trader.engine.live_phase import LiveCandleSink, LivePhase, LiveReport, OnProgress
@@ -110,6 +112,7 @@ class _Run:
     registry: ModelRegistry
     artifacts: LocalArtifactStore
     unserved: list[Unserved] = field(default_factory=list)  # members disabled at load
+    shadow_trading: ShadowTrading | None = None  # the challengers' accounts, when on
 
 
 @dataclass(frozen=True, slots=True)
@@ -412,6 +415,17 @@ def _compose(
         before_commit=composer.flush_journals,
     )
     run.unserved = composer.unserved
+    if composer.learning is not None and settings.shadow_trading:
+        shadows = ShadowComposer(
+            rt,
+            pipeline,
+            session,
+            run.store,
+            funding,
+            run.options.kill_switch,
+            warm_up=WARM_UP_CANDLES,
+        )
+        run.shadow_trading = attach_shadow_trading(composer.learning, shadows, session)
     run.lifecycle.start(Hooks("decision_pipeline", stop=pipeline.close))
     run.lifecycle.start(
         Hooks(
@@ -524,7 +538,7 @@ def _summary(
 ) -> dict[str, Any]:
     parts = pipeline.parts
     controller = parts.controller if parts is not None else None
-    return run_summary(
+    summary = run_summary(
         run.rt.run_id,
         run.settings.timeframe,
         run.data,
@@ -535,6 +549,9 @@ def _summary(
         risk_mode=controller.mode.value if controller is not None else "off",
         trading_state=parts.risk.state.value if parts is not None else "?",
     )
+    if run.shadow_trading is not None:
+        summary["shadow_trading"] = [asdict(f) for f in run.shadow_trading.finished]
+    return summary
 
 
 def live_off_reason(

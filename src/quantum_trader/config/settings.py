@@ -256,6 +256,9 @@ class Settings(StorageSettings):
     retrain_check_minutes: int = Field(30, validation_alias=_qt("retrain_check_minutes"))
     retrain_schedule_days: float = Field(7.0, validation_alias=_qt("retrain_schedule_days"))
     retrain_min_gap_hours: float = Field(24.0, validation_alias=_qt("retrain_min_gap_hours"))
+    #: shadow trading: each challenger (and its champion twin) trades a virtual account beside
+    #: production while it is judged (app/shadow_trading.py); two extra pipelines per line
+    shadow_trading: bool = Field(True, validation_alias=_qt("shadow_trading"))
 
     # --- simulated exchange -------------------------------------------------------------
     initial_balance: float = Field(10_000.0, validation_alias=_qt("initial_balance"))

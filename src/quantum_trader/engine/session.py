@@ -30,7 +30,7 @@ from quantum_trader.domain.orders import Fill, Order
 from quantum_trader.domain.positions import Trade
 from quantum_trader.domain.time import timeframe_ms
 from quantum_trader.engine.checkpoint import Checkpointer, EventLog, SessionParts
-from quantum_trader.engine.engine import Bar, BarSkipper, Engine
+from quantum_trader.engine.engine import Bar, BarHandler, BarSkipper, Engine
 from quantum_trader.engine.feeds import ReplayFeed
 from quantum_trader.engine.metrics import Metrics, compute_metrics
 from quantum_trader.engine.trader import Trader, TradingContext
@@ -218,6 +218,8 @@ class TradingSession:
             publish_candles=config.publish_candles,
         )
         self.trader.bind(TradingContext(self.orders, self.portfolio))
+        #: handlers fed each candle after the trader decided on it (shadow trading)
+        self._followers: list[tuple[BarHandler, BarSkipper | None]] = []
         self.checkpoints = self._checkpointer(store, before_commit)
 
     def _checkpointer(
@@ -259,6 +261,12 @@ class TradingSession:
             )
         return handles
 
+    def follow(self, handler: BarHandler, skipper: BarSkipper | None = None) -> None:
+        """Feed ``handler`` every candle after the trader has acted on it (before the
+        checkpoint): what it does is not part of the trader's decision or its latency.
+        ``skipper``: its fast-forward side (none: every candle goes one by one)."""
+        self._followers.append((handler, skipper))
+
     @property
     def resumed_from(self) -> int:
         return self.checkpoints.resumed_from
@@ -289,6 +297,8 @@ class TradingSession:
         engine.on_bar(self.portfolio.on_bar, skipper=self.portfolio)
         trader_skipper = self.trader if isinstance(self.trader, BarSkipper) else None
         engine.on_bar(self.trader.on_bar, skipper=trader_skipper)
+        for follower, skipper in self._followers:
+            engine.on_bar(follower, skipper=skipper)
         if self.store is not None:
             engine.on_bar(self.checkpoints.on_bar, skipper=self.checkpoints)
         if self.config.throttle_s > 0:

@@ -24,7 +24,7 @@ production watcher, for PRODUCTION) serves what it says. Slots swap between two 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from quantum_trader.domain.errors import InvalidTransitionError
@@ -77,7 +77,9 @@ class SlotBook:
 
     :meth:`wrap` puts a member into a :class:`WatchedMember`; :meth:`swap` is the production
     watcher's way to serve a new production version in a slot, keeping its challenge unless
-    the challenger is the new champion.
+    the challenger is the new champion. ``listeners`` hear ``(line, challenger version)``
+    whenever a line's challenger changes (None: it has none left; shadow trading starts and
+    finishes its accounts on it); a canary step, which changes the share only, is not heard.
     """
 
     def __init__(self, evaluator: ShadowEvaluator, scopes: Mapping[str, str], horizon: int) -> None:
@@ -86,6 +88,7 @@ class SlotBook:
         self._horizon = horizon
         self._slots: dict[str, dict[str, WatchedMember]] = {}  # line → symbol → slot
         self._ensembles: dict[str, Ensemble] = {}  # symbol → the ensemble its slots are in
+        self.listeners: list[Callable[[str, int | None], object]] = []
 
     def key(self, model: str, symbol: str) -> ModelKey:
         return ModelKey(model, self._scopes.get(model, symbol), self._horizon)
@@ -103,14 +106,30 @@ class SlotBook:
 
     def set_challenge(self, line: str, challenge: Challenge | None) -> None:
         """Put ``challenge`` (None: none) into every slot of ``line``, between decisions."""
+        before = self.challenger_version(line)
         for symbol, slot in self._slots.get(line, {}).items():
             slot.challenge = challenge
             ensemble = self._ensembles.get(symbol)
             if ensemble is not None:
                 ensemble.drop_prepared(slot.name)
+        self._tell(line, before)
+
+    def challenger_version(self, line: str) -> int | None:
+        """The version challenging ``line`` now (None: none)."""
+        for slot in self._slots.get(line, {}).values():
+            if slot.challenge is not None:
+                return slot.challenge.version
+        return None
+
+    def _tell(self, line: str, before: int | None) -> None:
+        after = self.challenger_version(line)
+        if after != before:
+            for listener in self.listeners:
+                listener(line, after)
 
     def swap(self, ensemble: Ensemble, symbol: str, loaded: LoadedMember) -> None:
         line = str(self.key(loaded.member.name, symbol))
+        before = self.challenger_version(line)
         old = self._slots.get(line, {}).get(symbol)
         challenge = old.challenge if old is not None else None
         if challenge is not None and challenge.version == loaded.version:
@@ -119,6 +138,7 @@ class SlotBook:
         self._slots.setdefault(line, {})[symbol] = slot
         ensemble.replace(slot, loaded.version)
         self._evaluator.restart_production_watch(line)
+        self._tell(line, before)
 
     def lines(self) -> list[str]:
         return sorted(self._slots)
@@ -152,6 +172,8 @@ class RolloutController:
         self._serve_production = serve_production
         self._handle = handle
         self._no_rollback: set[str] = set()  # lines told once that nothing can be restored
+        #: more evidence for the status line, read at each check (shadow trading's figures)
+        self.evidence: list[Callable[[], Sequence[str]]] = []
 
     def check(self, now: int) -> int:
         """Reconcile the slots with the registry and act on the evidence; returns the
@@ -295,4 +317,5 @@ class RolloutController:
         if handle is None or not handle.enabled:
             return
         lines = [w.describe() for w in self._evaluator.watches()]
+        lines += [text for more in self.evidence for text in more()]
         handle.set_state(ModuleState.ACTIVE, "; ".join(lines) or "no line watched yet")

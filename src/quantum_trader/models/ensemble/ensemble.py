@@ -199,6 +199,11 @@ class Ensemble:
         return None
 
     @property
+    def members(self) -> tuple[Member, ...]:
+        """The members voting now, in member order (a shadow pipeline serves the same ones)."""
+        return self._members
+
+    @property
     def member_ids(self) -> tuple[MemberId, ...]:
         """Who votes now: each member's name and registry version, in member order."""
         return tuple(
