@@ -19,7 +19,12 @@ from quantum_trader.clock.clock import SimulatedClock
 from quantum_trader.domain.signals import ModelVote
 from quantum_trader.learning.challenger import Challenge, WatchedMember, blend
 from quantum_trader.learning.registry import Action, ModelKey, ModelRegistry, Stage
-from quantum_trader.learning.rollout import RolloutConfig, RolloutController, SlotBook
+from quantum_trader.learning.rollout import (
+    RolloutConfig,
+    RolloutController,
+    SlotBook,
+    TradingCheck,
+)
 from quantum_trader.learning.serving import LoadedMember
 from quantum_trader.learning.shadow import ShadowEvaluator
 from quantum_trader.models.base import ModelMetadata
@@ -315,3 +320,52 @@ def test_a_line_reported_far_ahead_does_not_hold_another_line_back() -> None:
     evaluator.on_votes(second, "BTCUSDT", TF, vote, None, 0)
     due = (HORIZON + 1) * TF  # the predictions decided at TF (candle 0) mature now
     assert evaluator.resolve(due, lambda _s, t: 1 if t == 0 else None, ["BTCUSDT"]) == 2
+
+
+class Trades:
+    """Shadow trading's evidence, as the test sets it."""
+
+    def __init__(self, trades: int = 0, worse: bool = False) -> None:
+        self.trades, self.worse = trades, worse
+
+    def __call__(self, line: str) -> TradingCheck | None:
+        return TradingCheck(self.trades, self.worse, f"{self.trades} trades")
+
+
+def test_a_better_forecaster_steps_only_once_its_account_has_traded(db_engine: Engine) -> None:
+    world = World(1, 6_000)
+    rig = Rig(db_engine, Fake(lambda t: BASE), CONFIG)
+    better = rig.add(Fake(world.truth), Stage.SHADOW)
+    trades = Trades(trades=CONFIG.min_trades - 1)
+    rig.controller.trading = trades
+    rig.run(world, 0, 600)
+    assert rig.registry.get(KEY, better).stage is Stage.SHADOW  # BETTER, but too few trades
+    assert rig.status.get("continuous_learning").status.counters["checks_waiting_for_trades"] > 0
+    trades.trades = CONFIG.min_trades
+    rig.run(world, 600, 700)
+    step = next(c for c in rig.registry.history(KEY) if c.actor == "rule:rollout")
+    assert step.to_stage is Stage.CANARY and "trades not worse: 10 trades" in step.reason
+
+
+def test_a_better_forecaster_whose_account_trades_worse_is_retired(db_engine: Engine) -> None:
+    world = World(1, 3_000)
+    rig = Rig(db_engine, Fake(lambda t: BASE), CONFIG)
+    better = rig.add(Fake(world.truth), Stage.SHADOW)
+    rig.controller.trading = Trades(trades=25, worse=True)
+    rig.run(world, 0, 1_000)
+    trail = [c for c in rig.registry.history(KEY) if c.version == better]
+    assert [c.to_stage for c in trail] == [Stage.CANDIDATE, Stage.SHADOW, Stage.RETIRED]
+    assert trail[-1].reason.startswith("better forecasts but worse trades")
+
+
+def test_an_account_that_never_trades_ends_the_challenge_as_inconclusive(
+    db_engine: Engine,
+) -> None:
+    world = World(1, 3_000)
+    rig = Rig(db_engine, Fake(lambda t: BASE), CONFIG)
+    better = rig.add(Fake(world.truth), Stage.SHADOW)
+    rig.controller.trading = Trades(trades=0)
+    rig.run(world, 0, 1_200)
+    last = rig.registry.history(KEY)[-1]
+    assert last.version == better and last.to_stage is Stage.RETIRED
+    assert last.reason.startswith("inconclusive: 0 shadow trades")

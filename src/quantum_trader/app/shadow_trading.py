@@ -46,6 +46,7 @@ from quantum_trader.engine.session import TradingSession, simulated_venue
 from quantum_trader.engine.trader import TradingContext
 from quantum_trader.intelligence.service import Intelligence
 from quantum_trader.learning.challenger import WatchedMember
+from quantum_trader.learning.rollout import TradingCheck
 from quantum_trader.lifecycle import Hooks
 from quantum_trader.models.ensemble.ensemble import Ensemble
 from quantum_trader.models.ensemble.member import Member
@@ -253,5 +254,15 @@ def attach_shadow_trading(
         return [f.summary() for f in shown]
 
     controller.evidence.append(evidence)
+
+    def check(line: str) -> TradingCheck | None:
+        pair = trading.active.get(line)
+        if pair is None:
+            return None
+        figures = pair.figures()
+        worse = figures.high is not None and figures.high < 0.0
+        return TradingCheck(figures.challenger.trades, worse, figures.summary())
+
+    controller.trading = check
     learning.lifecycle.start(Hooks("shadow_models.trading", stop=trading.finish_all))
     return trading

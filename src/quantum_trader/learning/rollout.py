@@ -55,12 +55,16 @@ class RolloutConfig:
     #: a step that reaches no verdict in this many paired labels ends: the challenger is
     #: retired as inconclusive, and the line is free for a candidate trained on newer data
     max_matured: int = 1_000
+    #: with shadow trading: closed trades of the challenger's account before each step
+    min_trades: int = 10
 
     def __post_init__(self) -> None:
         if not self.shares or any(not 0.0 < s < 1.0 for s in self.shares):
             raise ValueError(f"RolloutConfig.shares={self.shares}: each must be in (0, 1)")
         if list(self.shares) != sorted(set(self.shares)):
             raise ValueError(f"RolloutConfig.shares={self.shares}: must increase")
+        if self.min_trades < 0:
+            raise ValueError(f"RolloutConfig.min_trades={self.min_trades}: must be >= 0")
         if not 1 <= self.min_matured < self.max_matured:
             raise ValueError(
                 f"RolloutConfig.min_matured={self.min_matured}, max_matured={self.max_matured}:"
@@ -70,6 +74,19 @@ class RolloutConfig:
 
 #: a registered version of a line as a member (None: it cannot be loaded)
 LoadVersion = Callable[[ModelKey, Stage], LoadedMember]
+
+
+@dataclass(frozen=True, slots=True)
+class TradingCheck:
+    """A challenger's shadow trading so far: its account against its champion twin's."""
+
+    trades: int  # closed trades of the challenger's account
+    worse: bool  # its Sharpe significantly below the twin's (the interval lies under 0)
+    summary: str
+
+
+#: a line's challenger's shadow trading (None: it has no account)
+TradingEvidence = Callable[[str], TradingCheck | None]
 
 
 class SlotBook:
@@ -174,6 +191,9 @@ class RolloutController:
         self._no_rollback: set[str] = set()  # lines told once that nothing can be restored
         #: more evidence for the status line, read at each check (shadow trading's figures)
         self.evidence: list[Callable[[], Sequence[str]]] = []
+        #: shadow trading, when on: a step also needs ``min_trades`` closed trades of the
+        #: challenger's account, not significantly worse than its twin's
+        self.trading: TradingEvidence | None = None
 
     def check(self, now: int) -> int:
         """Reconcile the slots with the registry and act on the evidence; returns the
@@ -261,6 +281,11 @@ class RolloutController:
         if verdict is not Verdict.BETTER or watch.matured < self.config.min_matured:
             return 0
         reason = f"better than the champion: {watch.describe()}"
+        if self.trading is not None:
+            ready = self._trading_ready(key, line, version, watch)
+            if ready is None:
+                return 0 if self._registry.get(key, version).stage is not Stage.RETIRED else 1
+            reason += f"; {ready}"
         stage = self._registry.get(key, version).stage
         if stage is Stage.SHADOW:
             self._registry.promote(key, version, actor=ACTOR, reason=reason, to=Stage.CANARY)
@@ -274,6 +299,33 @@ class RolloutController:
             self._evaluator.restart_production_watch(line)
             self._count("promotions")
         return 1
+
+    def _trading_ready(
+        self, key: ModelKey, line: str, version: int, watch: LineWatch
+    ) -> str | None:
+        """At a step the forecasts earned: the trading evidence as reason when the step may
+        go, else None (it waits, or the challenger is retired here). Judged once per step,
+        when the labels' test has concluded, not at every check: one look, one error rate."""
+        assert self.trading is not None
+        check = self.trading(line)
+        if check is not None and check.trades >= self.config.min_trades:
+            if not check.worse:
+                return f"trades not worse: {check.summary}"
+            self._retire(key, version, f"better forecasts but worse trades: {check.summary}")
+            self._count("retired_for_trading")
+            return None
+        if watch.matured >= self.config.max_matured:
+            trades = 0 if check is None else check.trades
+            self._retire(
+                key,
+                version,
+                f"inconclusive: {trades} shadow trades < {self.config.min_trades} after "
+                f"{watch.matured} paired labels",
+            )
+            self._count("challenges_inconclusive")
+            return None
+        self._count("checks_waiting_for_trades")
+        return None
 
     def _judge_production(self, key: ModelKey, line: str, watch: LineWatch) -> int:
         """A test that found production better than the base rate has stopped: a fresh one
