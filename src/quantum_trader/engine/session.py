@@ -184,11 +184,7 @@ class TradingSession:
         self.feed = ReplayFeed(frames, config.timeframe)
         self.specs = dict(specs) if specs else _specs_from(frames)
         self.first_open = min(int(f["open_time"].iloc[0]) for f in frames.values())
-        fingerprint = _fingerprint(config, frames, trader, live=source is not None)
-        self.fingerprint = hashlib.sha256(
-            json.dumps(fingerprint, sort_keys=True, default=str).encode()
-        ).hexdigest()
-        self.run_id = config.run_id or default_run_id(fingerprint)
+        self.fingerprint, self.run_id = _identity(config, frames, trader, live=source is not None)
         self.store = store
         self.clock: Clock = clock if clock is not None else SimulatedClock(self.first_open)
         self.source = source
@@ -375,6 +371,16 @@ class TradingSession:
             h["portfolio"].count("ledger_entries", len(p.ledger))
         h["backtester"].count("candles_replayed", self.engine.stats.candles)
         h["backtester"].count("runs")
+
+
+def _identity(
+    config: SessionConfig, frames: Mapping[str, pd.DataFrame], trader: Trader, *, live: bool
+) -> tuple[str, str]:
+    """The session's fingerprint (what it replays, how) and its run id (the config's, else
+    one derived from the fingerprint)."""
+    fingerprint = _fingerprint(config, frames, trader, live=live)
+    digest = hashlib.sha256(json.dumps(fingerprint, sort_keys=True, default=str).encode())
+    return digest.hexdigest(), config.run_id or default_run_id(fingerprint)
 
 
 def _specs_from(frames: Mapping[str, pd.DataFrame]) -> dict[str, SymbolSpec]:
