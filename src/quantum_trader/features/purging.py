@@ -12,8 +12,8 @@ Machine Learning*, 2018, ch. 7). ``embargo_before`` widens the window backwards 
 walk-forward of ``evaluation/folds.py`` ends training ``--embargo-hours`` before the fold.
 
 Today both walk-forwards purge by a *fixed* horizon: ``evaluation/folds.py`` ends the training
-history ``embargo`` before the fold and :func:`~quantum_trader.evaluation.folds.
-check_training_window` requires every fitted row's label to be known by then, assuming it is
+history ``embargo`` before the fold and its ``check_training_window`` requires every fitted
+row's label to be known by then, assuming it is
 known ``horizon + 1`` candles after the row opens; ``learning/walk_forward.py`` skips ``horizon``
 rows between training and test. With labels whose length varies (triple-barrier labels end at
 the first barrier touched), the fixed horizon is only an upper bound. Both can switch to
