@@ -206,6 +206,7 @@ def run_loop(
         row = row_of.get(start + bar * TF)
         if row is not None:
             slot.vote(symbol, VoteContext(now, features=whole.x[row]))
+            slot.ask_deferred()  # as the pipeline does after each decision
         scheduler.run_due(now)
     worker.shutdown()
     history = registry.history(key)

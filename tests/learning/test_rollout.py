@@ -132,6 +132,7 @@ class Rig:
             self.clock.advance_to(now)
             self.evaluator.resolve(now, world.label, ["BTCUSDT"])
             self.ensemble.decide("BTCUSDT", VoteContext(time=now))
+            self.book.ask_deferred()  # as the pipeline does after each decision
             if bar % every == 0:
                 self.controller.check(now)
 
@@ -297,6 +298,7 @@ def test_the_evaluator_state_survives_a_restart() -> None:
             ev.resolve(now, world.label, ["BTCUSDT"])
             slot._observer = ev
             slot.vote("BTCUSDT", VoteContext(time=now))
+            slot.ask_deferred()
 
     drive(evaluator, 0, 300)
     restarted = ShadowEvaluator(HORIZON, TF)
@@ -369,3 +371,38 @@ def test_an_account_that_never_trades_ends_the_challenge_as_inconclusive(
     last = rig.registry.history(KEY)[-1]
     assert last.version == better and last.to_stage is Stage.RETIRED
     assert last.reason.startswith("inconclusive: 0 shadow trades")
+
+
+class Heard:
+    """A vote observer that keeps what it hears."""
+
+    def __init__(self) -> None:
+        self.votes: list[tuple[int, bool]] = []  # (decided at, the challenger answered)
+
+    def on_votes(self, slot, symbol, decided_at, champion, challenger, challenger_ns) -> None:  # type: ignore[no-untyped-def]
+        self.votes.append((decided_at, challenger is not None))
+
+    def on_challenger_failure(self, slot: WatchedMember, symbol: str, error: str) -> None:
+        raise AssertionError(error)
+
+
+def test_a_shadow_challenger_is_asked_after_the_decision_not_inside_it() -> None:
+    asked: list[int] = []
+
+    def challenger(t: int) -> Probs:
+        asked.append(t)
+        return BASE
+
+    heard = Heard()
+    slot = WatchedMember(Fake(lambda t: (0.2, 0.2, 0.6)), 1, LINE, heard)
+    slot.challenge = Challenge(Fake(challenger), 2, 0.0)
+    for t in (TF, 2 * TF):
+        slot.vote("BTCUSDT", VoteContext(time=t))
+    assert asked == [] and heard.votes == []  # the decisions held the champion's votes alone
+    slot.ask_deferred()
+    assert asked == [TF, 2 * TF] and heard.votes == [(TF, True), (2 * TF, True)]
+    slot.ask_deferred()
+    assert asked == [TF, 2 * TF]  # each decision is asked about once
+    slot.challenge = Challenge(Fake(challenger), 2, 0.25)  # a canary's vote is in the decision
+    slot.vote("BTCUSDT", VoteContext(time=3 * TF))
+    assert asked[-1] == 3 * TF

@@ -201,6 +201,7 @@ class PipelineComposer:
             entry_gate=entry_gate(settings),
             expectancy=self._expectancy(),
             label_listeners=self.learning.label_listeners() if self.learning else (),
+            after_decision=self.learning.after_decision() if self.learning else (),
         )
 
     def _intelligence(self) -> Intelligence:

@@ -12,7 +12,7 @@ The logic lives in ``learning/``; this module only builds and connects it.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import pandas as pd
 
@@ -123,6 +123,9 @@ class ContinuousLearning:
     def swap(self) -> Swap | None:
         """How the production watcher serves a new version: into the watched slot."""
         return self.book.swap if self.book is not None else None
+
+    def after_decision(self) -> list[Callable[[], object]]:
+        return [] if self.book is None else [self.book.ask_deferred]
 
     def label_listeners(self) -> list[LabelListener]:
         return [] if self.evaluator is None else [self.evaluator.resolve]

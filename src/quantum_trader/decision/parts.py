@@ -47,6 +47,8 @@ class PipelineParts:
     #: told, after each close, which labels may have matured: (now, label source, symbols);
     #: the shadow evaluator scores its pending predictions with them
     label_listeners: Sequence[LabelListener] = ()
+    #: run after each decision, outside its latency (a shadow challenger is asked here)
+    after_decision: Sequence[Callable[[], object]] = ()
 
 
 PartsFactory = Callable[[TradingContext], PipelineParts]

@@ -151,6 +151,8 @@ class DecisionPipeline:
         self._act(symbol, sym, candle, signal, parts, context)
         if self.latencies_ns is not None:
             self.latencies_ns.append(time.perf_counter_ns() - started)
+        for hook in parts.after_decision:
+            hook()
 
     # --- steps ---------------------------------------------------------------------------
     def _learn(

@@ -13,6 +13,11 @@ challenger if there is one, on the very same context, hands both answers to a
 A challenger that raises or returns something that is not a vote never reaches the decision:
 the champion answers alone and the observer hears of the failure (a guardrail trips).
 
+A SHADOW challenger (share 0) has no say in the decision, so it is not asked inside it: the
+slot keeps the decision's context and :meth:`WatchedMember.ask_deferred` asks the challenger
+once the decision is made (the pipeline's ``after_decision`` hooks, on the same candle, before
+the next one): the decision's latency holds the champion's vote alone, as without a shadow.
+
 Without a challenger the slot keeps its champion's batch path (a replay's votes computed
 ahead, ``Ensemble.prepare``) and reports those votes when the batch is finished; a vote that
 is later recomputed live (inputs differed) is reported again and replaces the first report.
@@ -105,6 +110,8 @@ class WatchedMember:
         self.champion_version = champion_version
         self.challenge = challenge
         self._observer = observer
+        #: decisions a share-0 challenger is still to be asked about: (symbol, context, answer)
+        self._deferred: list[tuple[str, VoteContext, ModelVote | Abstention]] = []
 
     def batch_work(self, symbol: str, contexts: Sequence[VoteContext]) -> BatchWork:
         """The champion's batch votes, reported as they are finished; none with a challenger."""
@@ -129,14 +136,39 @@ class WatchedMember:
         if challenge is None:
             self._observer.on_votes(self, symbol, context.time, answer, None, 0)
             return answer
+        if challenge.share == 0.0:
+            self._deferred.append((symbol, context, answer))
+            return answer
+        other = self._ask(challenge, symbol, context, answer)
+        if isinstance(answer, ModelVote) and isinstance(other, ModelVote):
+            return blend(answer, other, challenge.share)
+        return answer
+
+    def ask_deferred(self) -> None:
+        """Ask the shadow challenger about the decisions made since the last call (see the
+        module docstring); the observer hears both answers of each, in decision order."""
+        pending, self._deferred = self._deferred, []
+        challenge = self.challenge
+        if challenge is None:
+            return  # it left between the decision and now: nothing to compare
+        for symbol, context, answer in pending:
+            self._ask(challenge, symbol, context, answer)
+
+    def _ask(
+        self,
+        challenge: Challenge,
+        symbol: str,
+        context: VoteContext,
+        answer: ModelVote | Abstention,
+    ) -> ModelVote | Abstention | None:
+        """The challenger's vote on ``context``, timed and reported beside the champion's
+        ``answer``; None when it failed (the observer hears of the failure)."""
         started = time.perf_counter_ns()
         try:
             other = challenge.member.vote(symbol, context)
         except (ValueError, ArithmeticError) as exc:  # a vote refuses non-finite probabilities
             self._observer.on_challenger_failure(self, symbol, f"{type(exc).__name__}: {exc}")
-            return answer
+            return None
         elapsed = time.perf_counter_ns() - started
         self._observer.on_votes(self, symbol, context.time, answer, other, elapsed)
-        if challenge.share > 0.0 and isinstance(answer, ModelVote) and isinstance(other, ModelVote):
-            return blend(answer, other, challenge.share)
-        return answer
+        return other

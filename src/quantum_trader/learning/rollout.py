@@ -157,6 +157,12 @@ class SlotBook:
         self._evaluator.restart_production_watch(line)
         self._tell(line, before)
 
+    def ask_deferred(self) -> None:
+        """Every slot's shadow challenger asked about the decisions just made."""
+        for slots in self._slots.values():
+            for slot in slots.values():
+                slot.ask_deferred()
+
     def lines(self) -> list[str]:
         return sorted(self._slots)
 
