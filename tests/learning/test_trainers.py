@@ -104,6 +104,8 @@ def test_the_port_and_serving_never_import_torch() -> None:
         "import sys\n"
         "import quantum_trader.app.training, quantum_trader.learning.walk_forward\n"
         "import quantum_trader.learning.watcher, quantum_trader.app.cli.train\n"
+        "import quantum_trader.learning.daemon, quantum_trader.learning.forecaster_lines\n"
+        "import quantum_trader.app.continuous_learning\n"
         "print(sorted(m for m in ('torch', 'onnxruntime') if m in sys.modules))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

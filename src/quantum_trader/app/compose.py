@@ -21,6 +21,7 @@ from quantum_trader.app.configs import (
     ensemble_config,
     expectancy_config,
     intelligence_config,
+    labels,
     risk_config,
 )
 from quantum_trader.app.continuous_learning import ContinuousLearning
@@ -34,10 +35,10 @@ from quantum_trader.decision.parts import PipelineParts
 from quantum_trader.decision.views import IntelligenceWeights, PortfolioRiskView
 from quantum_trader.domain.time import MS_PER_HOUR, MS_PER_MINUTE, timeframe_ms
 from quantum_trader.engine.trader import TradingContext
-from quantum_trader.features.labels import LabelSpec
 from quantum_trader.intelligence.covariate_shift import ShiftReference
 from quantum_trader.intelligence.service import Intelligence
 from quantum_trader.learning.daemon import ReadDataset
+from quantum_trader.learning.forecaster_lines import ReadCloses
 from quantum_trader.learning.registry import ModelRegistry
 from quantum_trader.learning.serving import (
     DEFAULT_LOADERS,
@@ -90,12 +91,6 @@ SIZERS: dict[str, Callable[[], PositionSizer]] = {
 WEIGHING_MODULES = ("memory_states", "reinforcement", "covariate_shift")
 #: how often (engine time) the run looks for stage changes written by another process
 MODEL_REFRESH_INTERVAL_MS = MS_PER_MINUTE
-
-
-def labels(settings: Settings) -> LabelSpec:
-    """The label every member predicts: the direction ``label_horizon`` candles ahead."""
-    # FLAT covers a round trip at the taker fee: a smaller move cannot be traded at a profit.
-    return LabelSpec(horizon=settings.label_horizon, dead_zone=2 * settings.taker_fee)
 
 
 def register_decision_modules(rt: Runtime) -> dict[str, ModuleHandle]:
@@ -153,9 +148,11 @@ class PipelineComposer:
         *,
         kill_switch: KillSwitchStore | None = None,
         read_training: ReadDataset | None = None,
+        read_closes: ReadCloses | None = None,
     ) -> None:
         self.rt = rt
         self.read_training = read_training  # what continuous learning trains on (None: off)
+        self.read_closes = read_closes  # and its forecaster lines (None: not retrained)
         self.learning: ContinuousLearning | None = None
         self.kill_switch = kill_switch
         self.lifecycle = lifecycle
@@ -236,6 +233,7 @@ class PipelineComposer:
             loaders_for(labels(settings)),  # candidates: not counted as production loads
             scopes,
             self.read_training,
+            self.read_closes,
         )
         cursor = registry_cursor(self.registry)  # before loading: no promotion slips between
         ensembles = {}

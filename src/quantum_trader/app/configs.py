@@ -9,6 +9,7 @@ from __future__ import annotations
 from quantum_trader.config.modules import module_enabled
 from quantum_trader.config.settings import Settings
 from quantum_trader.domain.time import MS_PER_HOUR
+from quantum_trader.features.labels import LabelSpec
 from quantum_trader.intelligence.service import MODULES, IntelligenceConfig
 from quantum_trader.models.ensemble.ensemble import EnsembleConfig
 from quantum_trader.risk.config import RiskConfig
@@ -16,6 +17,12 @@ from quantum_trader.strategy.expectancy import ExpectancyConfig
 
 #: a member agrees only with p(direction) >= this (not a setting yet)
 CONSENSUS_THRESHOLD = 0.4
+
+
+def labels(settings: Settings) -> LabelSpec:
+    """The label every member predicts: the direction ``label_horizon`` candles ahead."""
+    # FLAT covers a round trip at the taker fee: a smaller move cannot be traded at a profit.
+    return LabelSpec(horizon=settings.label_horizon, dead_zone=2 * settings.taker_fee)
 
 
 def ensemble_config(settings: Settings, threshold: float = CONSENSUS_THRESHOLD) -> EnsembleConfig:

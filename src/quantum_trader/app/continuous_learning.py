@@ -14,10 +14,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from quantum_trader.adapters.candle_store import CandleStore
 from quantum_trader.adapters.sql.intelligence_state import SqlIntelligenceStateRepository
+from quantum_trader.app import configs
 from quantum_trader.app.runtime import Runtime
 from quantum_trader.app.training import training_dataset
 from quantum_trader.clock.workers import ProcessWorker
@@ -26,12 +28,20 @@ from quantum_trader.domain.time import MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, t
 from quantum_trader.features.dataset import Dataset
 from quantum_trader.features.labels import LabelSpec
 from quantum_trader.learning.daemon import LearningConfig, LearningDaemon, ReadDataset
+from quantum_trader.learning.forecaster_lines import ForecasterConfig, ReadCloses, WindowRows
 from quantum_trader.learning.gate import ValidationGate
 from quantum_trader.learning.registry import ModelKey, ModelRegistry, Stage
 from quantum_trader.learning.rollout import RolloutController, SlotBook, challenged
 from quantum_trader.learning.serving import LoadedMember, load_member
 from quantum_trader.learning.shadow import ShadowEvaluator
-from quantum_trader.learning.trainers import ArtifactStore, FamilyKind, names_of
+from quantum_trader.learning.trainers import (
+    FORECAST_SCOPE,
+    ArtifactStore,
+    Closes,
+    FamilyKind,
+    family,
+    names_of,
+)
 from quantum_trader.learning.triggers import TriggerInbox
 from quantum_trader.learning.watcher import ProductionWatcher, Swap
 from quantum_trader.lifecycle import ComponentContext, Hooks, Lifecycle
@@ -67,6 +77,20 @@ def store_reader(
     return read
 
 
+def store_closes_reader(store: CandleStore, timeframe: str) -> ReadCloses:
+    """A symbol's closes from the store, of candles closing at or before ``until``: what a
+    forecaster line trains on (``learning/forecaster_lines.py``)."""
+    step = timeframe_ms(timeframe)
+
+    def read(symbol: str, first: int, until: int) -> Closes:
+        frame = store.load(symbol, timeframe, start=first, end=until - step + 1)
+        return Closes(
+            symbol, frame["open_time"].to_numpy(np.int64), frame["close"].to_numpy(np.float64)
+        )
+
+    return read
+
+
 class ContinuousLearning:
     """Modules 9 and 10 of one run (either may be off)."""
 
@@ -79,6 +103,7 @@ class ContinuousLearning:
         loaders: Mapping[str, MemberLoader],
         scopes: Mapping[str, str],
         read: ReadDataset | None,
+        read_closes: ReadCloses | None = None,  # None: the forecaster lines are not retrained
     ) -> None:
         settings = rt.settings
         self.rt = rt
@@ -87,6 +112,7 @@ class ContinuousLearning:
         self.artifacts = artifacts
         self.loaders = loaders
         self.read = read
+        self.read_closes = read_closes
         self.horizon = settings.label_horizon
         self.tf = timeframe_ms(settings.timeframe)
         self.learning_on = settings.continuous_learning_enabled and read is not None
@@ -177,8 +203,15 @@ class ContinuousLearning:
         )
         tabular = [m for m in settings.ensemble_models if m in names_of(FamilyKind.TABULAR)]
         lines = [ModelKey(m, s, self.horizon) for s in symbols for m in tabular]
+        forecasters = None
+        if self.read_closes is not None:
+            deep = [m for m in settings.ensemble_models if m in names_of(FamilyKind.FORECASTER)]
+            lines += [ModelKey(m, FORECAST_SCOPE, self.horizon) for m in deep]
+            forecasters = (self._forecaster_config(symbols), self.read_closes)
         evaluator = self.evaluator
-        gate = ValidationGate(self.registry, self._member, self.horizon, handle=self.daemon_handle)
+        gate = ValidationGate(
+            self.registry, self._gate_member, self.horizon, handle=self.daemon_handle
+        )
         worker = ProcessWorker("continuous-learning")
         daemon = LearningDaemon(
             config,
@@ -195,6 +228,7 @@ class ContinuousLearning:
             # saved after each check that changed it, so a kill -9 loses at most one check
             repository=repo,
             state_key=f"learning/{self.rt.run_id}",
+            forecasters=forecasters,
         )
 
         def start(ctx: ComponentContext) -> None:
@@ -207,6 +241,21 @@ class ContinuousLearning:
             repo.save(f"learning/{self.rt.run_id}", state, self.rt.clock.now())
 
         self.lifecycle.start(Hooks("continuous_learning", start=start, stop=stop))
+
+    def _forecaster_config(self, symbols: Sequence[str]) -> ForecasterConfig:
+        settings = self.rt.settings
+        return ForecasterConfig(
+            configs.labels(settings),
+            tuple(symbols),
+            settings.timeframe,
+            warm_start=settings.forecaster_warm_start,
+            warm_epochs=settings.forecaster_warm_epochs,
+        )
+
+    def _gate_member(self, key: ModelKey, version: int | None) -> Member:
+        """The gate's member: a forecaster reads each held-out row as its close window."""
+        member = self._member(key, version)
+        return WindowRows(member) if family(key.model).kind is FamilyKind.FORECASTER else member
 
     def _load(self, key: ModelKey, stage: Stage) -> LoadedMember:
         """The newest version of ``key`` in ``stage`` as a member (the rollout's loader)."""

@@ -29,8 +29,9 @@ from quantum_trader.adapters.candle_store.store import CandleStore
 from quantum_trader.adapters.sql.registry_repository import SqlRegistryRepository
 from quantum_trader.adapters.sql.repository_execution import SqlExecutionStore
 from quantum_trader.app.backtest_trials import backtest_trial, settings_config
-from quantum_trader.app.compose import PipelineComposer, labels, register_decision_modules
-from quantum_trader.app.continuous_learning import store_reader
+from quantum_trader.app.compose import PipelineComposer, register_decision_modules
+from quantum_trader.app.configs import labels
+from quantum_trader.app.continuous_learning import store_closes_reader, store_reader
 from quantum_trader.app.data_sources import ReplayData, load_replay_data
 from quantum_trader.app.datasets import funding_rates, shift_references, training_datasets
 from quantum_trader.app.live import EXCHANGE, LiveConnection
@@ -375,6 +376,11 @@ def _compose(
         kill_switch=run.options.kill_switch,
         read_training=(
             store_reader(run.store, settings.timeframe, labels(settings), list(data.frames))
+            if settings.continuous_learning_enabled
+            else None
+        ),
+        read_closes=(
+            store_closes_reader(run.store, settings.timeframe)
             if settings.continuous_learning_enabled
             else None
         ),

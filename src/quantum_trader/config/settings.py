@@ -100,6 +100,7 @@ NUMERIC_BOUNDS: dict[str, Bounds] = {
     "retrain_check_minutes": Bounds(1, 7 * 24 * 60),  # at most weekly
     "retrain_schedule_days": Bounds(0.0, 365.0),  # 0: no scheduled retraining
     "retrain_min_gap_hours": Bounds(0.0, 8760.0),
+    "forecaster_warm_epochs": Bounds(1, 100),
 }
 
 
@@ -259,6 +260,10 @@ class Settings(StorageSettings):
     #: shadow trading: each challenger (and its champion twin) trades a virtual account beside
     #: production while it is judged (app/shadow_trading.py); two extra pipelines per line
     shadow_trading: bool = Field(True, validation_alias=_qt("shadow_trading"))
+    # a forecaster's retraining fine-tunes the PRODUCTION weights for this many epochs instead
+    # of training from scratch (docs/learning.md: the benchmark behind the default)
+    forecaster_warm_start: bool = Field(False, validation_alias=_qt("forecaster_warm_start"))
+    forecaster_warm_epochs: int = Field(3, validation_alias=_qt("forecaster_warm_epochs"))
 
     # --- simulated exchange -------------------------------------------------------------
     initial_balance: float = Field(10_000.0, validation_alias=_qt("initial_balance"))

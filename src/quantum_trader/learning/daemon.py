@@ -1,10 +1,11 @@
 """The learning daemon (module ``continuous_learning``): retrains on the engine clock.
 
 Every ``check_ms`` of engine time (``QT_RETRAIN_CHECK_MINUTES``; replay, paper and live alike)
-a scheduler job looks at each tabular line it serves (``xgb/BTCUSDT/h4`` …) and retrains the
-lines that asked for it (``learning/triggers.py``): the SCHEDULE came round
+a scheduler job looks at each line it serves (``xgb/BTCUSDT/h4`` …, ``nhits/global/h4`` …) and
+retrains the lines that asked for it (``learning/triggers.py``): the SCHEDULE came round
 (``QT_RETRAIN_SCHEDULE_DAYS`` since the line's last training), DRIFT or COVARIATE_SHIFT was
-published for it, or the shadow evaluator found production worse than the base rate (DECAY).
+published for it (for a global forecaster line: for any of its symbols), or the shadow
+evaluator found production worse than the base rate (DECAY).
 A line is trained at most once per ``min_gap_ms``, and not while an earlier candidate of it is
 still judged in the shadow or as a canary (``busy``): a new one would restart that judgement.
 Triggers in between wait, at most one per line (the first; later ones are counted as
@@ -13,21 +14,26 @@ training and keeps the saved state small.
 
 One training, at trigger time ``T``:
 
-1. *prepare*, on the engine thread: the reader returns the line's symbol's dataset of candles
-   closing at or before ``T`` (``train_ms`` of them), checked by
+1. *prepare*, on the engine thread: a tabular line's reader returns its symbol's dataset of
+   candles closing at or before ``T`` (``train_ms`` of them), checked by
    :func:`~quantum_trader.learning.triggers.training_rows` (a labelled row whose label was
    not known at ``T`` is refused, LookAheadError). The last ``validation_rows`` labelled rows
-   are held out, and ``horizon`` rows before them purged, for the validation gate;
+   are held out, and ``horizon`` rows before them purged, for the validation gate. A
+   forecaster line reads every symbol's closes the same way, checked by
+   :func:`~quantum_trader.learning.forecaster_lines.training_closes`, and holds out the same
+   rows per symbol, each carrying its window of closes (``learning/forecaster_lines.py``);
+   with the warm start on, it will start from the PRODUCTION version's weights;
 2. *compute*, in the worker (a spawned low-priority process: decisions never wait for it, and
-   a replay waits at the landing time only, so it stays deterministic): fit from scratch through
-   the trainer port (``learning/trainers.py``), artifact into the content-addressed store;
+   a replay waits at the landing time only, so it stays deterministic): fit through the
+   trainer port (``learning/trainers.py``) inside the worker itself, forecasters included
+   (torch enters the worker, never the serving process; see :func:`_fit_jobs`), tabular lines
+   from scratch, artifact into the content-addressed store;
 3. *apply*, at ``T + check_ms`` on the engine thread: register the CANDIDATE (actor
-   ``rule:continuous-learning``, the trigger as reason) and hand it with its validation rows to
-   ``on_candidate`` (the app's validation gate, then the shadow).
+   ``rule:continuous-learning``, the trigger as reason, and the version a warm start began
+   from) and hand it with its validation rows to ``on_candidate`` (the app's validation gate,
+   then the shadow).
 
-The forecasters (global lines, torch) are not retrained by the daemon: their trainer spawns a
-process of its own, which a worker process may not; their triggers are counted and reported as
-waiting. What the daemon remembers (last training per line, waiting triggers) is plain JSON,
+What the daemon remembers (last training per line, waiting triggers) is plain JSON,
 saved after every check that changed it to a ``StateRepository`` (the intelligence modules'
 one) when one is given, and read back by :meth:`LearningDaemon.restore` after a restart.
 """
@@ -42,9 +48,10 @@ import numpy as np
 
 from quantum_trader.clock.scheduler import Scheduler
 from quantum_trader.clock.worker_jobs import Worker, WorkerJobError, WorkerTask
-from quantum_trader.domain.time import MS_PER_DAY, MS_PER_MINUTE, fmt
+from quantum_trader.domain.time import MS_PER_DAY, MS_PER_MINUTE, fmt, timeframe_ms
 from quantum_trader.features.dataset import Dataset
 from quantum_trader.intelligence.state import StateRepository, restore_state, save_state
+from quantum_trader.learning.forecaster_lines import ForecasterConfig, ReadCloses, forecaster_job
 from quantum_trader.learning.registry import ModelKey, ModelRegistry, ModelVersion
 from quantum_trader.learning.trainers import (
     ArtifactStore,
@@ -53,7 +60,7 @@ from quantum_trader.learning.trainers import (
     Fitted,
     TrainingWindow,
     family,
-    fit,
+    fit_in_this_process,
 )
 from quantum_trader.learning.triggers import Trigger, TriggerInbox, TriggerKind, training_rows
 from quantum_trader.status.registry import ModuleHandle
@@ -117,11 +124,20 @@ class _Result:
 
 
 def _fit_jobs(jobs: list[_Job]) -> list[_Result]:
-    """The worker's part: fit each job (an error is returned, not raised: the others go on)."""
+    """The worker's part: fit each job (an error is returned, not raised: the others go on).
+
+    Every family fits right here, the forecasters included: this already is the worker process
+    (spawned, nice 19, idle class, one math thread, dying with the engine), so torch stays out
+    of the serving process; and ``trainers.fit``'s own spawned process for a forecaster cannot
+    start from here (a daemonic process may not have children) and would run at normal
+    priority beside the decisions if it could. The cost: torch stays loaded in this worker
+    after its first forecaster training, for the rest of the run.
+    """
     results = []
     for job in jobs:
         try:
-            results.append(_Result(job, fit(job.model, job.window, job.options, job.store)))
+            fitted = fit_in_this_process(job.model, job.window, job.options, job.store)
+            results.append(_Result(job, fitted))
         except (ValueError, RuntimeError, OSError) as exc:
             results.append(_Result(job, None, f"{type(exc).__name__}: {exc}"))
     return results
@@ -150,9 +166,25 @@ class LearningDaemon:
         started_at: int = 0,
         repository: StateRepository | None = None,
         state_key: str = STATE_KEY,
+        forecasters: tuple[ForecasterConfig, ReadCloses] | None = None,
     ) -> None:
         self.config = config
         self._lines = {str(k): k for k in lines}
+        forecaster_lines = [k for k in lines if family(k.model).kind is FamilyKind.FORECASTER]
+        if forecaster_lines and forecasters is None:
+            raise ValueError(
+                f"LearningDaemon: forecaster lines {[str(k) for k in forecaster_lines]} need "
+                "a ForecasterConfig and a closes reader (forecasters=)"
+            )
+        if (
+            forecasters is not None
+            and timeframe_ms(forecasters[0].timeframe) != config.timeframe_ms
+        ):
+            raise ValueError(
+                f"LearningDaemon: forecasters' timeframe {forecasters[0].timeframe} is not "
+                f"LearningConfig.timeframe_ms={config.timeframe_ms}"
+            )
+        self._forecasters = forecasters
         self._read = read
         self._store = store
         self._registry = registry
@@ -227,9 +259,6 @@ class LearningDaemon:
             if not state.waiting or now - state.last_trained < self.config.min_gap_ms:
                 continue
             key = self._lines[line]
-            if family(key.model).kind is not FamilyKind.TABULAR:
-                self._count("forecaster_triggers_waiting")
-                continue
             if self._busy is not None and self._busy(key):
                 continue  # one candidate at a time: its triggers wait for its verdict
             trigger = state.waiting[0]
@@ -247,6 +276,8 @@ class LearningDaemon:
         self, key: ModelKey, trigger: Trigger, now: int, datasets: dict[str, Dataset]
     ) -> _Job | None:
         cfg = self.config
+        if family(key.model).kind is FamilyKind.FORECASTER:
+            return self._forecaster_job(key, trigger, now)
         dataset = datasets.get(key.scope)
         if dataset is None:
             read = self._read(key.scope, now - cfg.train_ms, now)
@@ -268,6 +299,21 @@ class LearningDaemon:
             trigger,
         )
 
+    def _forecaster_job(self, key: ModelKey, trigger: Trigger, now: int) -> _Job | None:
+        assert self._forecasters is not None  # checked in __init__
+        config, read = self._forecasters
+        cfg = self.config
+        production = self._registry.production(key)
+        job = forecaster_job(
+            config, read, now, cfg.train_ms, cfg.validation_rows, cfg.seed, production
+        )
+        if job is None:
+            self._count("trainings_skipped_short")
+            return None
+        if job.options.warm_start is not None:
+            self._count("trainings_warm_started")
+        return _Job(key.model, job.window, job.validation, job.options, self._store, trigger)
+
     def apply(self, results: list[_Result], landed_at: int) -> None:
         """Register each fitted candidate and hand it on (engine thread, at landing time)."""
         for result in results:
@@ -275,11 +321,13 @@ class LearningDaemon:
                 self._count("trainings_failed")
                 continue
             trigger = result.job.trigger
+            warm = result.fitted.metadata.hyperparameters.get("warm_start")
+            start = f", fine-tuned from v{warm['from_version']}" if isinstance(warm, dict) else ""
             version = self._registry.register(
                 result.fitted.metadata,
                 result.fitted.digest,
                 actor=ACTOR,
-                reason=f"retrained on {trigger.describe()}",
+                reason=f"retrained on {trigger.describe()}{start}",
             )
             self._count("trainings_finished")
             self._on_candidate(Candidate(version, trigger, result.job.validation))

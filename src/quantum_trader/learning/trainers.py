@@ -2,7 +2,8 @@
 
 Every route that trains a member goes through here: bootstrap training before a run
 (``app/training.py``), ``quantum-trader train`` (``app/cli/train.py``), the walk-forward
-evaluation (``learning/walk_forward.py``) and, later, continuous learning. A family says what a
+evaluation (``learning/walk_forward.py``) and continuous learning (``learning/daemon.py``, in
+its own worker process: :func:`fit_in_this_process`). A family says what a
 model is (tabular per symbol, or a forecaster over every symbol's closes), how it fits a window
 into an artifact plus its lineage, how it is scored on a walk-forward fold, how a saved artifact
 becomes an ensemble member, and whether it trains in a spawned worker: torch (~190 MiB) must
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import partial
 from pathlib import Path
@@ -84,13 +85,26 @@ class TrainingWindow:
 
 
 @dataclass(frozen=True, slots=True)
+class WarmStart:
+    """The registered version a forecaster's training starts from, instead of from scratch."""
+
+    version: int  # its registry version (recorded in the new version's lineage)
+    artifact: str  # its address in the artifact store
+    epochs: int  # a fine-tuning's epochs, in place of ``FitOptions.epochs``
+    params: Mapping[str, Any] = field(default_factory=dict)  # and its TrainingConfig overrides
+
+
+@dataclass(frozen=True, slots=True)
 class FitOptions:
-    """How to fit: seed and epochs (forecasters), hyperparameter overrides (tabular)."""
+    """How to fit: seed and epochs (forecasters), hyperparameter overrides (tabular: the
+    model's parameters; forecasters: fields of their ``TrainingConfig``, e.g. learning_rate),
+    and a forecaster's warm start (None: from scratch; a tabular family refuses one)."""
 
     seed: int | None = None
     epochs: int | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
     progress: bool = False
+    warm_start: WarmStart | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +145,8 @@ def _fit_tabular(
 ) -> Fitted:
     if window.dataset is None:
         raise ValueError(f"{cls.name}: a tabular family trains on a dataset; the window has none")
+    if options.warm_start is not None:
+        raise ValueError(f"{cls.name}: a tabular family trains from scratch; no warm start")
     started = time.perf_counter()
     params = dict(options.params) or None
     model = train_tabular(cls, window.dataset, clock=clock, params=params, handle=handle)
@@ -146,24 +162,53 @@ def _fit_forecaster(
     clock: Clock | None,
     handle: ModuleHandle | None,
 ) -> Fitted:
-    """Train and save a forecaster (in the spawned worker: torch lives and dies with it)."""
+    """Train and save a forecaster (in a worker process: torch lives and dies with it).
+
+    A warm start loads the given version's weights from the store (hash-checked twice: the
+    store's folder hash and the forecaster's manifest) and fine-tunes them; the lineage's
+    ``hyperparameters["warm_start"]`` names that version (None: trained from scratch). A version
+    of another spec (the sizes changed since it was trained) cannot be a starting point: the
+    fit then runs from scratch with ``options.epochs``, and the lineage says why."""
     import resource
 
     from quantum_trader.models.forecasting import candles as forecasting
+    from quantum_trader.models.forecasting.api import Forecaster
 
     if not window.closes or window.labels is None:
         raise ValueError(f"{name}: a forecaster trains on closes and labels; the window lacks them")
     started = time.perf_counter()
     series = [forecasting.CloseSeries(c.symbol, c.open_time, c.close) for c in window.closes]
+    warm, initial, refused = options.warm_start, None, ""
+    epochs, params = options.epochs, dict(options.params)
+    if warm is not None:
+        production = Forecaster.load(store.open(warm.artifact))
+        expected = forecasting.candle_forecaster(name, window.labels.horizon).spec
+        if production.spec.to_json() == expected.to_json():  # as saved: tuples become lists
+            initial, epochs, params = production, warm.epochs, {**params, **warm.params}
+        else:
+            refused = f"v{warm.version} has another spec ({production.spec})"
     model, metadata = forecasting.train_candle_forecaster(
         name,
         series,
         window.labels,
-        epochs=options.epochs,
+        epochs=epochs,
         seed=options.seed,
         progress=options.progress,
         scope=window.scope,
+        training=params,
+        initial=initial,
     )
+    if warm is not None:
+        hyper = dict(metadata.hyperparameters)
+        if initial is not None:
+            hyper["warm_start"] = {
+                **hyper["warm_start"],
+                "from_version": warm.version,
+                "from_artifact": warm.artifact,
+            }
+        else:
+            hyper["warm_start_refused"] = refused
+        metadata = replace(metadata, hyperparameters=hyper)
     digest = store.put(partial(forecasting.save_candle_member, model, metadata))
     stored = ModelMetadata.from_json((store.open(digest) / METADATA_FILE).read_text())
     peak_kib = int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
@@ -244,6 +289,19 @@ class _WorkerJob:
 def _fit_in_worker(job: _WorkerJob) -> Fitted:
     """Runs in the spawned worker: the family is looked up there by name."""
     return FAMILIES[job.name].fit(job.window, job.options, job.store, None, None)
+
+
+def fit_in_this_process(
+    name: str, window: TrainingWindow, options: FitOptions, store: ArtifactStore
+) -> Fitted:
+    """Fit ``name`` here, whatever its family: for a caller that already is a worker process.
+
+    The learning daemon's worker (``clock/workers.ProcessWorker``) is a spawned, daemonic,
+    low-priority process: it may not start a child of its own (multiprocessing refuses children
+    of daemonic processes), and needs none: torch entering it keeps torch out of the serving
+    process just as well. Never call this from the serving process for a ``spawned`` family.
+    """
+    return family(name).fit(window, options, store, None, None)
 
 
 def fit(

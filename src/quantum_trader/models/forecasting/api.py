@@ -40,6 +40,7 @@ from quantum_trader.models.forecasting.training import (
     TrainingConfig,
     TrainingResult,
     deterministic,
+    load_state_bytes,
     state_bytes,
 )
 from quantum_trader.models.forecasting.windows import (
@@ -123,9 +124,18 @@ class Forecaster:
 
     # --- training -----------------------------------------------------------------------
     def fit(
-        self, series: SeriesInput | Sequence[SeriesInput], checkpoint_dir: Path | None = None
+        self,
+        series: SeriesInput | Sequence[SeriesInput],
+        checkpoint_dir: Path | None = None,
+        initial: Forecaster | None = None,
     ) -> TrainingResult:
-        """Train from scratch on one series or a list of series with the same channels."""
+        """Train on one series or a list of series with the same channels: from scratch, or
+        from ``initial``'s weights (a warm start; its spec must be this one's)."""
+        if initial is not None and initial.spec.to_json() != self.spec.to_json():
+            raise ValueError(
+                f"Forecaster.fit: a warm start needs the same spec; the initial model is "
+                f"{initial.spec}, this one {self.spec}"
+            )
         items = cast(
             Sequence[SeriesInput], series if isinstance(series, list | tuple) else [series]
         )
@@ -146,6 +156,8 @@ class Forecaster:
         )
         with deterministic(cfg.seed, cfg.num_threads):
             self.network = build_network(self.spec)
+            if initial is not None:
+                load_state_bytes(self.network, state_bytes(initial.network))
             self.result = Trainer(cfg, self.spec.quantiles).fit(
                 self.network, split.train, split.validation, checkpoint_dir
             )

@@ -9,9 +9,10 @@ defaults beside these and why each differs.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -97,6 +98,8 @@ def train_candle_forecaster(
     version: str = "",
     scope: str | None = None,
     calibration_share: float = held_out.CALIBRATION_SHARE,
+    training: Mapping[str, Any] | None = None,
+    initial: Forecaster | None = None,
 ) -> tuple[Forecaster, ModelMetadata]:
     """Train on the log closes of ``series``; return the model and its lineage metadata.
 
@@ -104,11 +107,14 @@ def train_candle_forecaster(
     "global"); the main job's forecasters are always the global line, whatever the symbols.
     The newest ``calibration_share`` of each series is held out: the network is fitted on the
     heads and calibrated on the tails (``held_out.py``); with series too short for that it is
-    fitted on all of them and stays uncalibrated."""
+    fitted on all of them and stays uncalibrated. ``training`` overrides fields of the
+    architecture's :class:`TrainingConfig` (e.g. ``learning_rate``); ``initial`` is a trained
+    forecaster of the same spec to start from (a warm start, recorded in the lineage as
+    ``warm_start``; its calibration is not reused: the new one is fitted on the new tails)."""
     if not series:
         raise DataError("train_candle_forecaster: no series given")
     train_cfg = CANDLE_TRAINING[architecture]
-    changes: dict[str, object] = {"progress": progress}
+    changes: dict[str, object] = {**(training or {}), "progress": progress}
     if epochs is not None:
         changes["max_epochs"] = epochs
     if seed is not None:
@@ -119,7 +125,8 @@ def train_candle_forecaster(
         [len(s.close) for s in series], model.spec.input_size, labels.horizon, calibration_share
     )
     cuts = held.cuts if held is not None else tuple(len(s.close) for s in series)
-    result = model.fit([np.log(s.close[:cut]) for s, cut in zip(series, cuts, strict=True)])
+    heads = [np.log(s.close[:cut]) for s, cut in zip(series, cuts, strict=True)]
+    result = model.fit(heads, initial=initial)
     calibration: dict[str, list[float]] = {}
     held_metrics: dict[str, float] = {}
     if held is not None:
@@ -142,6 +149,9 @@ def train_candle_forecaster(
             "training": asdict(train_cfg),
             "dead_zone": labels.dead_zone,
             "symbols": symbols,
+            # the weights it started from (None: from scratch); the trainer port adds the
+            # registry version those weights were
+            "warm_start": None if initial is None else {"weights": initial.weights_hash},
         },
         # the decision rows fitted on: the last is the one whose horizon ends at the last
         # close (its target), as a tabular member's last labelled row
@@ -152,6 +162,8 @@ def train_candle_forecaster(
         data_hash=data_hash,
         metrics={
             "validation_pinball": result.best_validation_loss,
+            # where training began: a warm start's first epoch is already near its best
+            "first_epoch_validation_pinball": result.validation_losses[0],
             "best_epoch": float(result.best_epoch),
             "epochs_run": float(result.epochs_run),
             "train_seconds": result.seconds,
