@@ -74,6 +74,13 @@ def test_a_drift_alarm_registers_a_forecaster_candidate_on_closes_known_at_the_t
     assert held.x[0][-1] == frame[first] and held.x[0][0] == frame[first - 167 * TF]
 
 
+def test_the_held_out_windows_are_as_long_as_the_forecasters_read() -> None:
+    from quantum_trader.learning.forecaster_lines import ForecasterConfig
+    from quantum_trader.models.forecasting.candles import INPUT_SIZE
+
+    assert ForecasterConfig(LABELS, ("BTCUSDT",), "1h").window == INPUT_SIZE
+
+
 def test_a_reader_past_the_trigger_is_refused(
     sqlite_engine: Engine, tmp_path: Path, frames: dict[str, pd.DataFrame]
 ) -> None:
