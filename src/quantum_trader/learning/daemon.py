@@ -48,6 +48,7 @@ import numpy as np
 
 from quantum_trader.clock.scheduler import Scheduler
 from quantum_trader.clock.worker_jobs import Worker, WorkerJobError, WorkerTask
+from quantum_trader.domain.errors import QuantumTraderError
 from quantum_trader.domain.time import MS_PER_DAY, MS_PER_MINUTE, fmt, timeframe_ms
 from quantum_trader.features.dataset import Dataset
 from quantum_trader.intelligence.state import StateRepository, restore_state, save_state
@@ -138,7 +139,8 @@ def _fit_jobs(jobs: list[_Job]) -> list[_Result]:
         try:
             fitted = fit_in_this_process(job.model, job.window, job.options, job.store)
             results.append(_Result(job, fitted))
-        except (ValueError, RuntimeError, OSError) as exc:
+        # bad data or a damaged warm-start artifact fails this job only
+        except (ValueError, RuntimeError, OSError, QuantumTraderError) as exc:
             results.append(_Result(job, None, f"{type(exc).__name__}: {exc}"))
     return results
 

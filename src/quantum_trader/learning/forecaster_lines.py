@@ -20,7 +20,7 @@ tabular line's (``learning/daemon.py``), in these terms:
   concatenated, symbol after symbol: the gate's long-run variance covers the overlap of label
   windows within a symbol, not the correlation between symbols at the same hour (BTC and ETH
   move together), so its test is somewhat optimistic for a forecaster line.
-* **Warm start** (``QT_FORECASTER_WARM_START``, off by default): the fit starts from the
+* **Warm start** (``QT_FORECASTER_WARM_START``, on by default): the fit starts from the
   PRODUCTION version's weights for ``warm_epochs`` epochs (``trainers.WarmStart``); the new
   version's lineage names the version it started from. The production version was fitted
   before its own trigger, so it saw nothing after ``T`` either; its weights may have been fitted
@@ -69,7 +69,7 @@ class ForecasterConfig:
     #: newest input_size of them and abstains on a shorter window)
     window: int = 168
     epochs: int | None = None  # a full retraining's epochs (None: the architecture's own)
-    warm_start: bool = False
+    warm_start: bool = True  # QT_FORECASTER_WARM_START (docs/learning.md: why on)
     warm_epochs: int = 3
     #: TrainingConfig overrides of a warm start (e.g. a lower learning rate)
     warm_params: Mapping[str, Any] = field(default_factory=dict)
