@@ -97,7 +97,7 @@ def training_closes(closes: Closes, trigger_at: int, timeframe: int) -> Closes:
     >>> training_closes(ok, 2 * H - 1, H)
     Traceback (most recent call last):
     ...
-    quantum_trader.domain.errors.LookAheadError: training of BTCUSDT started at 1970-01-01 01:59:59: candle 1 (opens 1970-01-01 01:00:00) closed only at 1970-01-01 02:00:00; 1 candles read past the trigger
+    quantum_trader.domain.errors.LookAheadError: training of BTCUSDT started at 1970-01-01T01:59:59.999Z: candle 1 (opens 1970-01-01T01:00:00Z) closed only at 1970-01-01T02:00:00Z; 1 candles read past the trigger
     """
     late = np.flatnonzero(closes.open_time + timeframe > trigger_at)
     if late.size:
