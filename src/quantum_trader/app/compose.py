@@ -21,9 +21,9 @@ from quantum_trader.app.configs import (
     ensemble_config,
     expectancy_config,
     intelligence_config,
-    labels,
     risk_config,
 )
+from quantum_trader.app.configs import labels as labels  # its home; callers import it here too
 from quantum_trader.app.continuous_learning import ContinuousLearning
 from quantum_trader.app.run_scope import RunScopedModeJournal, RunScopedRiskJournal
 from quantum_trader.app.runtime import Runtime, while_replaying_at_most_every_wall

@@ -7,7 +7,8 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from quantum_trader.app.configs import intelligence_config, labels
+from quantum_trader.app.compose import labels
+from quantum_trader.app.configs import intelligence_config
 from quantum_trader.app.data_sources import ReplayData
 from quantum_trader.app.training import training_dataset
 from quantum_trader.config.settings import Settings

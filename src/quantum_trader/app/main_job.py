@@ -29,8 +29,7 @@ from quantum_trader.adapters.candle_store.store import CandleStore
 from quantum_trader.adapters.sql.registry_repository import SqlRegistryRepository
 from quantum_trader.adapters.sql.repository_execution import SqlExecutionStore
 from quantum_trader.app.backtest_trials import backtest_trial, settings_config
-from quantum_trader.app.compose import PipelineComposer, register_decision_modules
-from quantum_trader.app.configs import labels
+from quantum_trader.app.compose import PipelineComposer, labels, register_decision_modules
 from quantum_trader.app.continuous_learning import store_closes_reader, store_reader
 from quantum_trader.app.data_sources import ReplayData, load_replay_data
 from quantum_trader.app.datasets import funding_rates, shift_references, training_datasets
