@@ -24,6 +24,7 @@ from quantum_trader.app.configs import (
     risk_config,
 )
 from quantum_trader.app.continuous_learning import ContinuousLearning
+from quantum_trader.app.gate_replays import WindowReplay
 from quantum_trader.app.run_scope import RunScopedModeJournal, RunScopedRiskJournal
 from quantum_trader.app.runtime import Runtime, while_replaying_at_most_every_wall
 from quantum_trader.app.serving_health import Unserved, logging_swap, report_unserved
@@ -153,9 +154,11 @@ class PipelineComposer:
         *,
         kill_switch: KillSwitchStore | None = None,
         read_training: ReadDataset | None = None,
+        gate_replay: WindowReplay | None = None,
     ) -> None:
         self.rt = rt
         self.read_training = read_training  # what continuous learning trains on (None: off)
+        self.gate_replay = gate_replay  # how the validation gate replays (None: no trading check)
         self.learning: ContinuousLearning | None = None
         self.kill_switch = kill_switch
         self.lifecycle = lifecycle
@@ -236,6 +239,7 @@ class PipelineComposer:
             loaders_for(labels(settings)),  # candidates: not counted as production loads
             scopes,
             self.read_training,
+            self.gate_replay,
         )
         cursor = registry_cursor(self.registry)  # before loading: no promotion slips between
         ensembles = {}

@@ -3,7 +3,9 @@
 ``CONTINUOUS_LEARNING_ENABLED`` starts the learning daemon (``learning/daemon.py``): its
 trainings read the run's candle store up to the trigger's engine time, and each candidate goes
 through the validation gate (``learning/gate.py``) to SHADOW, or is retired with the gate's
-figures as the reason. ``MODEL_SUPERVISOR_ENABLED`` watches every served member
+figures as the reason; its trading check replays the window through the main job
+(``app/gate_replays.py``) when the entry point handed down how, and every validation is a row
+of the trial ledger in the run's database (``app/validation_trials.py``). ``MODEL_SUPERVISOR_ENABLED`` watches every served member
 (``learning/challenger.py``, ``learning/shadow.py``) and runs the rollout rule
 (``learning/rollout.py``) on the engine clock. Both keep their state under the run's id.
 The logic lives in ``learning/``; this module only builds and connects it.
@@ -18,15 +20,18 @@ import pandas as pd
 
 from quantum_trader.adapters.candle_store import CandleStore
 from quantum_trader.adapters.sql.intelligence_state import SqlIntelligenceStateRepository
+from quantum_trader.adapters.sql.trials import SqlTrialLedger
+from quantum_trader.app.gate_replays import EngineTradingScorer, WindowReplay
 from quantum_trader.app.runtime import Runtime
 from quantum_trader.app.training import training_dataset
+from quantum_trader.app.validation_trials import validation_trial
 from quantum_trader.clock.workers import ProcessWorker
 from quantum_trader.decision.parts import LabelListener
 from quantum_trader.domain.time import MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, timeframe_ms
 from quantum_trader.features.dataset import Dataset
 from quantum_trader.features.labels import LabelSpec
 from quantum_trader.learning.daemon import LearningConfig, LearningDaemon, ReadDataset
-from quantum_trader.learning.gate import ValidationGate
+from quantum_trader.learning.gate import GateConfig, ValidationGate
 from quantum_trader.learning.registry import ModelKey, ModelRegistry, Stage
 from quantum_trader.learning.rollout import RolloutController, SlotBook, challenged
 from quantum_trader.learning.serving import LoadedMember, load_member
@@ -79,9 +84,11 @@ class ContinuousLearning:
         loaders: Mapping[str, MemberLoader],
         scopes: Mapping[str, str],
         read: ReadDataset | None,
+        replay: WindowReplay | None = None,
     ) -> None:
         settings = rt.settings
         self.rt = rt
+        self.replay = replay  # the gate's trading replays (None: it judges log-loss alone)
         self.lifecycle = lifecycle
         self.registry = registry
         self.artifacts = artifacts
@@ -178,7 +185,23 @@ class ContinuousLearning:
         tabular = [m for m in settings.ensemble_models if m in names_of(FamilyKind.TABULAR)]
         lines = [ModelKey(m, s, self.horizon) for s in symbols for m in tabular]
         evaluator = self.evaluator
-        gate = ValidationGate(self.registry, self._member, self.horizon, handle=self.daemon_handle)
+        run = self.rt.run_id
+        trading = None
+        if self.replay is not None:
+            folder = settings.home / "validations" / run
+            trading = EngineTradingScorer(
+                self.replay, settings, self.registry, self.artifacts, symbols, folder, run
+            )
+        ledger = SqlTrialLedger(self.rt.db)
+        gate = ValidationGate(
+            self.registry,
+            self._member,
+            self.horizon,
+            GateConfig(seed=settings.seed),
+            handle=self.daemon_handle,
+            trading=trading,
+            record=lambda v: ledger.record(validation_trial(v, seed=settings.seed, parent=run)),
+        )
         worker = ProcessWorker("continuous-learning")
         daemon = LearningDaemon(
             config,

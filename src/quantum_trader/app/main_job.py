@@ -33,6 +33,7 @@ from quantum_trader.app.compose import PipelineComposer, labels, register_decisi
 from quantum_trader.app.continuous_learning import store_reader
 from quantum_trader.app.data_sources import ReplayData, load_replay_data
 from quantum_trader.app.datasets import funding_rates, shift_references, training_datasets
+from quantum_trader.app.gate_replays import WindowReplay
 from quantum_trader.app.live import EXCHANGE, LiveConnection
 from quantum_trader.app.operator_log import OperatorLog, log_run_failure
 from quantum_trader.app.run_lock import hold_run_lock
@@ -145,6 +146,7 @@ def run_main_job(
     write_report: bool = True,
     ledger: TrialLedger | None = None,
     options: RunOptions | None = None,
+    gate_replay: WindowReplay | None = None,
 ) -> RunResult:
     """Train what is missing, replay the last ``replay_days`` through the pipeline, go on live
     unless offline (``connection``: the exchange, wall clock and sleep; ccxt and the system's by
@@ -154,7 +156,10 @@ def run_main_job(
     (the indicators still warm up on them); ``write_report=False`` skips the files. With
     ``ledger`` the replay is recorded there as a ``backtest`` trial named ``system`` (not a
     synthetic market's: a generated market says nothing of a configuration's chances).
-    ``options``: ``paper``'s pacing, kill switch and live candle limit (:class:`RunOptions`)."""
+    ``options``: ``paper``'s pacing, kill switch and live candle limit (:class:`RunOptions`).
+    ``gate_replay``: how the validation gate replays a window for its trading check
+    (``app/gate_replays.py``; the entry points pass ``system_evaluation.replay_window``, which
+    calls this function); None: the gate judges log-loss alone."""
     stage = on_stage or (lambda _text: None)
     single_threaded_blas()  # the serving process's small products (shift_stats.py says why)
     connection = connection or LiveConnection()
@@ -165,7 +170,7 @@ def run_main_job(
         raise
     try:
         trained = _train(run, stage, embargo_candles)
-        pipeline, session, live = _compose(run, trained, connection, stage)
+        pipeline, session, live = _compose(run, trained, connection, stage, gate_replay)
         if record_latency:
             pipeline.latencies_ns = []
         _warm_up(run, pipeline, stage)
@@ -359,7 +364,11 @@ def _train(run: _Run, stage: OnProgress, embargo_candles: int = 0) -> _Trained:
 
 
 def _compose(
-    run: _Run, trained: _Trained, connection: LiveConnection, stage: OnProgress
+    run: _Run,
+    trained: _Trained,
+    connection: LiveConnection,
+    stage: OnProgress,
+    gate_replay: WindowReplay | None,
 ) -> tuple[DecisionPipeline, TradingSession, LivePhase | None]:
     """The decision pipeline (``app/compose.py``) on a trading session, with the live phase
     after the replay when the run goes live; each started through the run's lifecycle."""
@@ -378,6 +387,7 @@ def _compose(
             if settings.continuous_learning_enabled
             else None
         ),
+        gate_replay=gate_replay,
     )
     funding = funding_rates(data)
     pipeline = DecisionPipeline(
