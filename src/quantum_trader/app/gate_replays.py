@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -106,20 +107,19 @@ class EngineTradingScorer:
         return served
 
     def __call__(self, candidate: ModelVersion, window: tuple[int, int]) -> TradingReplays:
+        started = time.perf_counter()
         production = self.production()
         if candidate.key not in production:
             raise TradingReplayError(f"{candidate.key} is not a line this run serves")
         name = f"{candidate.key.model}-{candidate.key.scope}-v{candidate.version}"
-        seconds = 0.0
         cache_key = (window, tuple(sorted((str(k), v.version) for k, v in production.items())))
         if self._champion is not None and self._champion[0] == cache_key:
             champion = self._champion[1]
         else:
-            run = self._replay(production, window, f"{name}-champion")
-            champion, seconds = self._arm(run), seconds + run.seconds
+            champion = self._arm(self._replay(production, window, f"{name}-champion"))
             self._champion = (cache_key, champion)
         run = self._replay({**production, candidate.key: candidate}, window, f"{name}-candidate")
-        seconds += run.seconds
+        seconds = time.perf_counter() - started  # the scratch homes' set-up included
         log.info(
             "validation.replayed",
             line=str(candidate.key),

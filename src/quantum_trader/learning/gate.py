@@ -2,8 +2,9 @@
 
 Candidate and champion answer the same validation rows, the most recent ones whose labels were
 known at the trigger and that the candidate was not fitted on (the daemon holds them out,
-purged by the label horizon). Both are scored (log-loss, Brier, ECE, macro-F1); the candidate
-passes only if its log-loss is lower by a one-sided paired test at level ``alpha``.
+purged by the label horizon). Both are scored (log-loss, AUC, Brier, ECE, accuracy, macro-F1);
+the candidate passes only if its log-loss is lower by a one-sided paired test at level
+``alpha``, and (with a trading scorer) its trading is not significantly worse.
 
 The paired test is Diebold and Mariano's (1995, "Comparing Predictive Accuracy", JBES 13(3)):
 with per-row loss differences ``d_t = champion loss - candidate loss`` over ``n`` rows,
@@ -19,12 +20,13 @@ with uniform weights), so they serve only where the uniform sum is not positive.
 accuracy DM is about standard normal; the gate passes when ``DM > z(1 - alpha)``.
 
 A candidate that passed that test is then replayed with its champion through the whole
-decision path on the same window (``trading``, a :class:`~quantum_trader.learning.trading_check.
-TradingScorer`), and refused if its trading is significantly worse (``learning/trading_check.py``:
-a paired block bootstrap of the Sharpe difference at ``trading_alpha``). The replays cost far
-more than the log-loss test (two replays of the window through the engine), so only candidates
-that passed it are replayed: a candidate the log-loss test refuses costs nothing more. Without a
-scorer (tests, tools) the gate judges the log-loss alone.
+decision path on the same window (``trading``, a
+:class:`~quantum_trader.learning.trading_check.TradingScorer`), and refused if its trading is
+significantly worse (``learning/trading_check.py``: a paired block bootstrap of the Sharpe
+difference, one-sided at ``trading_alpha``). The replays cost far more than the log-loss test
+(two replays of the window through the engine), so only candidates that passed it are
+replayed: a candidate the log-loss test refuses costs nothing more. Without a scorer (tests,
+tools) the gate judges the log-loss alone.
 
 Every validation, passed or not, is handed to ``record`` (the app writes it to the trial ledger
 as a ``validation`` row) with its figures: both arms' classification metrics, the DM statistic
