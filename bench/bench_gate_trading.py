@@ -40,25 +40,41 @@ from quantum_trader.domain.time import MS_PER_DAY, fmt, from_datetime, timeframe
 from quantum_trader.learning.daemon import ReadDataset
 from quantum_trader.learning.registry import ModelKey, ModelRegistry, ModelVersion
 from quantum_trader.learning.trading_check import check_trading, check_unseen
-from quantum_trader.learning.trainers import FitOptions, TrainingWindow, fit
+from quantum_trader.learning.trainers import FitOptions, Fitted, TrainingWindow, fit
 
 WINDOW_DAYS = 14  # the gate's 336 hourly rows
 
 
 def twins(
-    registry: ModelRegistry, artifacts: LocalArtifactStore, read: ReadDataset, key: ModelKey, n: int
+    registry: ModelRegistry,
+    artifacts: LocalArtifactStore,
+    read: ReadDataset,
+    key: ModelKey,
+    n: int,
+    history: tuple[int, int],
 ) -> list[ModelVersion]:
-    """``n`` seed twins of ``key``'s PRODUCTION version, on its very training rows."""
+    """``n`` seed twins of ``key``'s PRODUCTION version: the bootstrap's dataset read again
+    (the same candles, ``history``), the trees' sampling seed changed. The bootstrap's own seed
+    must give back the champion's very artifact, or the twins are not twins."""
     champion = registry.production(key)
-    assert champion is not None and champion.lineage.window is not None
-    first, last = champion.lineage.window
-    rows = read(key.scope, first - MS_PER_DAY, last + 30 * MS_PER_DAY)
-    keep = np.flatnonzero((rows.open_time >= first) & (rows.open_time <= last))
-    cut = rows.rows(int(keep[0]), int(keep[-1]) + 1)
+    assert champion is not None
+    rows = read(key.scope, *history)
+
+    def fitted(seed: int | None) -> Fitted:
+        params = {} if seed is None else {"seed": seed}
+        options = FitOptions(params=params)
+        # trained "at" the bootstrap's engine time, as the champion was (its lineage says when)
+        return fit(
+            key.model, TrainingWindow(rows), options, artifacts, clock=SimulatedClock(history[1])
+        )
+
+    if fitted(None).digest != champion.artifact_hash:
+        raise SystemExit(f"{key}: refitting the champion's rows did not give its artifact back")
     out = []
     for seed in range(1, n + 1):
-        fitted = fit(key.model, TrainingWindow(cut), FitOptions(seed=seed), artifacts)
-        out.append(registry.register(fitted.metadata, fitted.digest, actor="bench", reason="twin"))
+        twin = fitted(seed)
+        reason = f"twin seed {seed}"
+        out.append(registry.register(twin.metadata, twin.digest, actor="bench", reason=reason))
     return out
 
 
@@ -69,11 +85,13 @@ def main() -> None:
     parser.add_argument("--line", default="lgbm/ETHUSDT/h4")
     parser.add_argument("--start", default="2024-01-01", help="first window (models before)")
     parser.add_argument("--alpha", type=float, default=0.05)
+    parser.add_argument("--home", help="keep the models here (default: a temporary folder)")
     args = parser.parse_args()
     key = ModelKey.parse(args.line)
     start = from_datetime(datetime.fromisoformat(args.start).replace(tzinfo=UTC))
+    parser_home = args.home
     with tempfile.TemporaryDirectory() as tmp:
-        home = Path(tmp)
+        home = Path(parser_home) if parser_home else Path(tmp)
         settings = load_settings(
             home=home,
             offline=True,
@@ -89,11 +107,12 @@ def main() -> None:
         artifacts = LocalArtifactStore(settings.effective_artifacts_dir)
         store = CandleStore(settings.effective_store_dir)
         read = store_reader(store, settings.timeframe, labels(settings), settings.symbols)
-        judged = twins(registry, artifacts, read, key, args.twins)
+        history = (start - settings.train_days * MS_PER_DAY, start)  # the bootstrap's candles
+        judged = twins(registry, artifacts, read, key, args.twins, history)
         scorer = EngineTradingScorer(
             replay_window, settings, registry, artifacts, settings.symbols, home / "v", "bench"
         )
-        fails, rows, seconds = 0, 0, []
+        fails, rows, differed, seconds = 0, 0, 0, []
         for w in range(args.windows):
             first = start + w * WINDOW_DAYS * MS_PER_DAY
             window = (first, first + WINDOW_DAYS * MS_PER_DAY)
@@ -107,6 +126,7 @@ def main() -> None:
                 assert interval is not None
                 fails += not check.passed
                 rows += 1
+                differed += not np.array_equal(replays.candidate.returns, replays.champion.returns)
                 print(
                     f"{fmt(window[0])[:10]} twin v{twin.version}: Sharpe "
                     f"{replays.candidate.performance.sharpe:+.2f} vs "
@@ -118,7 +138,8 @@ def main() -> None:
                 )
         print(
             f"A/A {key}: {fails} of {rows} twin judgements failed the trading check alone "
-            f"({fails / rows:.1%}, level {args.alpha:.0%} one-sided); {scorer.replays} replays; "
+            f"({fails / rows:.1%}, level {args.alpha:.0%} one-sided); in {differed} the twin "
+            f"traded otherwise than the champion; {scorer.replays} replays; "
             f"per judgement median {np.median(seconds):.1f} s (the first of a window includes "
             f"the champion's replay)"
         )
