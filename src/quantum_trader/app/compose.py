@@ -35,6 +35,7 @@ from quantum_trader.decision.parts import PipelineParts
 from quantum_trader.decision.views import IntelligenceWeights, PortfolioRiskView
 from quantum_trader.domain.time import MS_PER_HOUR, MS_PER_MINUTE, timeframe_ms
 from quantum_trader.engine.trader import TradingContext
+from quantum_trader.evaluation.ledger import TrialLedger
 from quantum_trader.features.labels import LabelSpec
 from quantum_trader.intelligence.covariate_shift import ShiftReference
 from quantum_trader.intelligence.service import Intelligence
@@ -155,10 +156,12 @@ class PipelineComposer:
         kill_switch: KillSwitchStore | None = None,
         read_training: ReadDataset | None = None,
         gate_replay: WindowReplay | None = None,
+        ledger: TrialLedger | None = None,
     ) -> None:
         self.rt = rt
         self.read_training = read_training  # what continuous learning trains on (None: off)
         self.gate_replay = gate_replay  # how the validation gate replays (None: no trading check)
+        self.ledger = ledger  # where the gate's validations are recorded (None: nowhere)
         self.learning: ContinuousLearning | None = None
         self.kill_switch = kill_switch
         self.lifecycle = lifecycle
@@ -240,6 +243,7 @@ class PipelineComposer:
             scopes,
             self.read_training,
             self.gate_replay,
+            self.ledger,
         )
         cursor = registry_cursor(self.registry)  # before loading: no promotion slips between
         ensembles = {}

@@ -5,7 +5,7 @@ trainings read the run's candle store up to the trigger's engine time, and each 
 through the validation gate (``learning/gate.py``) to SHADOW, or is retired with the gate's
 figures as the reason; its trading check replays the window through the main job
 (``app/gate_replays.py``) when the entry point handed down how, and every validation is a row
-of the trial ledger in the run's database (``app/validation_trials.py``). ``MODEL_SUPERVISOR_ENABLED`` watches every served member
+of the trial ledger (``app/validation_trials.py``) the main job hands down. ``MODEL_SUPERVISOR_ENABLED`` watches every served member
 (``learning/challenger.py``, ``learning/shadow.py``) and runs the rollout rule
 (``learning/rollout.py``) on the engine clock. Both keep their state under the run's id.
 The logic lives in ``learning/``; this module only builds and connects it.
@@ -20,7 +20,6 @@ import pandas as pd
 
 from quantum_trader.adapters.candle_store import CandleStore
 from quantum_trader.adapters.sql.intelligence_state import SqlIntelligenceStateRepository
-from quantum_trader.adapters.sql.trials import SqlTrialLedger
 from quantum_trader.app.gate_replays import EngineTradingScorer, WindowReplay
 from quantum_trader.app.runtime import Runtime
 from quantum_trader.app.training import training_dataset
@@ -28,6 +27,7 @@ from quantum_trader.app.validation_trials import validation_trial
 from quantum_trader.clock.workers import ProcessWorker
 from quantum_trader.decision.parts import LabelListener
 from quantum_trader.domain.time import MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, timeframe_ms
+from quantum_trader.evaluation.ledger import TrialLedger
 from quantum_trader.features.dataset import Dataset
 from quantum_trader.features.labels import LabelSpec
 from quantum_trader.learning.daemon import LearningConfig, LearningDaemon, ReadDataset
@@ -85,10 +85,12 @@ class ContinuousLearning:
         scopes: Mapping[str, str],
         read: ReadDataset | None,
         replay: WindowReplay | None = None,
+        ledger: TrialLedger | None = None,
     ) -> None:
         settings = rt.settings
         self.rt = rt
         self.replay = replay  # the gate's trading replays (None: it judges log-loss alone)
+        self.ledger = ledger  # where validations are recorded (None: nowhere, a synthetic run)
         self.lifecycle = lifecycle
         self.registry = registry
         self.artifacts = artifacts
@@ -192,7 +194,7 @@ class ContinuousLearning:
             trading = EngineTradingScorer(
                 self.replay, settings, self.registry, self.artifacts, symbols, folder, run
             )
-        ledger = SqlTrialLedger(self.rt.db)
+        ledger = self.ledger
         gate = ValidationGate(
             self.registry,
             self._member,
@@ -200,7 +202,11 @@ class ContinuousLearning:
             GateConfig(seed=settings.seed),
             handle=self.daemon_handle,
             trading=trading,
-            record=lambda v: ledger.record(validation_trial(v, seed=settings.seed, parent=run)),
+            record=(
+                None
+                if ledger is None
+                else lambda v: ledger.record(validation_trial(v, seed=settings.seed, parent=run))
+            ),
         )
         worker = ProcessWorker("continuous-learning")
         daemon = LearningDaemon(

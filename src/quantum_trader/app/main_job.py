@@ -28,6 +28,7 @@ from quantum_trader.adapters.artifacts import LocalArtifactStore
 from quantum_trader.adapters.candle_store.store import CandleStore
 from quantum_trader.adapters.sql.registry_repository import SqlRegistryRepository
 from quantum_trader.adapters.sql.repository_execution import SqlExecutionStore
+from quantum_trader.adapters.sql.trials import SqlTrialLedger
 from quantum_trader.app.backtest_trials import backtest_trial, settings_config
 from quantum_trader.app.compose import PipelineComposer, labels, register_decision_modules
 from quantum_trader.app.continuous_learning import store_reader
@@ -155,7 +156,8 @@ def run_main_job(
     ``embargo_candles``: the models are trained without the last candles before the replay
     (the indicators still warm up on them); ``write_report=False`` skips the files. With
     ``ledger`` the replay is recorded there as a ``backtest`` trial named ``system`` (not a
-    synthetic market's: a generated market says nothing of a configuration's chances).
+    synthetic market's: a generated market says nothing of a configuration's chances), and so is
+    every validation of continuous learning's gate (without ``ledger``: in the run's database).
     ``options``: ``paper``'s pacing, kill switch and live candle limit (:class:`RunOptions`).
     ``gate_replay``: how the validation gate replays a window for its trading check
     (``app/gate_replays.py``; the entry points pass ``system_evaluation.replay_window``, which
@@ -170,7 +172,12 @@ def run_main_job(
         raise
     try:
         trained = _train(run, stage, embargo_candles)
-        pipeline, session, live = _compose(run, trained, connection, stage, gate_replay)
+        # the gate's validations go to the home's ledger where one was given, else the run's
+        # database; a synthetic market's are not trials of anything (as its replay is not)
+        validations = None if run.data.synthetic else (ledger or SqlTrialLedger(run.rt.db))
+        pipeline, session, live = _compose(
+            run, trained, connection, stage, gate_replay, validations
+        )
         if record_latency:
             pipeline.latencies_ns = []
         _warm_up(run, pipeline, stage)
@@ -369,6 +376,7 @@ def _compose(
     connection: LiveConnection,
     stage: OnProgress,
     gate_replay: WindowReplay | None,
+    ledger: TrialLedger | None,
 ) -> tuple[DecisionPipeline, TradingSession, LivePhase | None]:
     """The decision pipeline (``app/compose.py``) on a trading session, with the live phase
     after the replay when the run goes live; each started through the run's lifecycle."""
@@ -388,6 +396,7 @@ def _compose(
             else None
         ),
         gate_replay=gate_replay,
+        ledger=ledger,
     )
     funding = funding_rates(data)
     pipeline = DecisionPipeline(
