@@ -115,6 +115,8 @@ class _Run:
     artifacts: LocalArtifactStore
     unserved: list[Unserved] = field(default_factory=list)  # members disabled at load
     shadow_trading: ShadowTrading | None = None  # the challengers' accounts, when on
+    gate_replay: WindowReplay | None = None  # the validation gate's trading replays
+    validations: TrialLedger | None = None  # where the gate records (None: nowhere)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,12 +158,10 @@ def run_main_job(
     ``embargo_candles``: the models are trained without the last candles before the replay
     (the indicators still warm up on them); ``write_report=False`` skips the files. With
     ``ledger`` the replay is recorded there as a ``backtest`` trial named ``system`` (not a
-    synthetic market's: a generated market says nothing of a configuration's chances), and so is
-    every validation of continuous learning's gate (without ``ledger``: in the run's database).
+    synthetic market's: a generated market says nothing of a configuration's chances), as is
+    each validation of the learning gate (without ``ledger``: in the run's database).
     ``options``: ``paper``'s pacing, kill switch and live candle limit (:class:`RunOptions`).
-    ``gate_replay``: how the validation gate replays a window for its trading check
-    (``app/gate_replays.py``; the entry points pass ``system_evaluation.replay_window``, which
-    calls this function); None: the gate judges log-loss alone."""
+    ``gate_replay``: the gate's trading replays (``app/gate_replays.py``; None: log-loss only)."""
     stage = on_stage or (lambda _text: None)
     single_threaded_blas()  # the serving process's small products (shift_stats.py says why)
     connection = connection or LiveConnection()
@@ -172,12 +172,9 @@ def run_main_job(
         raise
     try:
         trained = _train(run, stage, embargo_candles)
-        # the gate's validations go to the home's ledger where one was given, else the run's
-        # database; a synthetic market's are not trials of anything (as its replay is not)
-        validations = None if run.data.synthetic else (ledger or SqlTrialLedger(run.rt.db))
-        pipeline, session, live = _compose(
-            run, trained, connection, stage, gate_replay, validations
-        )
+        run.gate_replay = gate_replay
+        run.validations = None if run.data.synthetic else (ledger or SqlTrialLedger(run.rt.db))
+        pipeline, session, live = _compose(run, trained, connection, stage)
         if record_latency:
             pipeline.latencies_ns = []
         _warm_up(run, pipeline, stage)
@@ -371,12 +368,7 @@ def _train(run: _Run, stage: OnProgress, embargo_candles: int = 0) -> _Trained:
 
 
 def _compose(
-    run: _Run,
-    trained: _Trained,
-    connection: LiveConnection,
-    stage: OnProgress,
-    gate_replay: WindowReplay | None,
-    ledger: TrialLedger | None,
+    run: _Run, trained: _Trained, connection: LiveConnection, stage: OnProgress
 ) -> tuple[DecisionPipeline, TradingSession, LivePhase | None]:
     """The decision pipeline (``app/compose.py``) on a trading session, with the live phase
     after the replay when the run goes live; each started through the run's lifecycle."""
@@ -395,8 +387,8 @@ def _compose(
             if settings.continuous_learning_enabled
             else None
         ),
-        gate_replay=gate_replay,
-        ledger=ledger,
+        gate_replay=run.gate_replay,
+        ledger=run.validations,
     )
     funding = funding_rates(data)
     pipeline = DecisionPipeline(

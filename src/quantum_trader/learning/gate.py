@@ -49,9 +49,9 @@ from quantum_trader.features.dataset import Dataset
 from quantum_trader.learning.registry import ModelKey, ModelRegistry, ModelVersion, Stage
 from quantum_trader.learning.trading_check import (
     REPORTED,
-    TradingCheck,
     TradingReplayError,
     TradingScorer,
+    TradingVerdict,
     check_trading,
     check_unseen,
     not_judged,
@@ -96,7 +96,7 @@ class GateResult:
     statistic: float  # DM
     p_value: float  # one-sided, against "the candidate is no better"
     reason: str
-    trading: TradingCheck | None = None  # None: not made (log-loss refused it, or no scorer)
+    trading: TradingVerdict | None = None  # None: not made (log-loss refused it, or no scorer)
 
     def figures(self) -> dict[str, float | None]:
         """The validation's figures by name, flat (a ledger row's metrics): each arm's

@@ -72,7 +72,7 @@ class TradingReplayError(RuntimeError):
 
 
 @dataclass(frozen=True, slots=True)
-class TradingCheck:
+class TradingVerdict:
     passed: bool
     champion: Performance | None
     candidate: Performance | None
@@ -113,7 +113,7 @@ def check_unseen(
 
 def check_trading(
     replays: TradingReplays, *, alpha: float, samples: int = 2000, seed: int = 0
-) -> TradingCheck:
+) -> TradingVerdict:
     """The verdict on two replays of the same candles (see the module docstring)."""
     champion, candidate = replays.champion, replays.candidate
     if champion.times != candidate.times:
@@ -124,7 +124,7 @@ def check_trading(
     figures = (champion.performance, candidate.performance)
     if len(champion.returns) < 2:
         reason = f"{len(champion.returns)} replayed returns: trading not judged"
-        return TradingCheck(True, *figures, None, replays.seconds, reason)
+        return TradingVerdict(True, *figures, None, replays.seconds, reason)
     interval = block_bootstrap_difference(
         candidate.returns,
         champion.returns,
@@ -141,13 +141,13 @@ def check_trading(
         f"(one-sided {1 - alpha:.0%} upper bound {interval.high:+.2f}): "
         f"{'not worse beyond noise' if passed else 'significantly worse'}"
     )
-    return TradingCheck(passed, *figures, interval, replays.seconds, reason)
+    return TradingVerdict(passed, *figures, interval, replays.seconds, reason)
 
 
 def _f(value: float) -> str:
     return f"{value:+.2f}" if math.isfinite(value) else "n/a"
 
 
-def not_judged(reason: str) -> TradingCheck:
+def not_judged(reason: str) -> TradingVerdict:
     """A check that could not be made (the scorer could not replay): it refuses nothing."""
-    return TradingCheck(True, None, None, None, 0.0, f"trading not judged: {reason}")
+    return TradingVerdict(True, None, None, None, 0.0, f"trading not judged: {reason}")
