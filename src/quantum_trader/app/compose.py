@@ -25,6 +25,7 @@ from quantum_trader.app.configs import (
 )
 from quantum_trader.app.configs import labels as labels  # its home; callers import it here too
 from quantum_trader.app.continuous_learning import ContinuousLearning
+from quantum_trader.app.gate_replays import WindowReplay
 from quantum_trader.app.run_scope import RunScopedModeJournal, RunScopedRiskJournal
 from quantum_trader.app.runtime import Runtime, while_replaying_at_most_every_wall
 from quantum_trader.app.serving_health import Unserved, logging_swap, report_unserved
@@ -35,6 +36,7 @@ from quantum_trader.decision.parts import PipelineParts
 from quantum_trader.decision.views import IntelligenceWeights, PortfolioRiskView
 from quantum_trader.domain.time import MS_PER_HOUR, MS_PER_MINUTE, timeframe_ms
 from quantum_trader.engine.trader import TradingContext
+from quantum_trader.evaluation.ledger import TrialLedger
 from quantum_trader.intelligence.covariate_shift import ShiftReference
 from quantum_trader.intelligence.service import Intelligence
 from quantum_trader.learning.daemon import ReadDataset
@@ -149,10 +151,14 @@ class PipelineComposer:
         kill_switch: KillSwitchStore | None = None,
         read_training: ReadDataset | None = None,
         read_closes: ReadCloses | None = None,
+        gate_replay: WindowReplay | None = None,
+        ledger: TrialLedger | None = None,
     ) -> None:
         self.rt = rt
         self.read_training = read_training  # what continuous learning trains on (None: off)
         self.read_closes = read_closes  # and its forecaster lines (None: not retrained)
+        self.gate_replay = gate_replay  # how the validation gate replays (None: no trading check)
+        self.ledger = ledger  # where the gate's validations are recorded (None: nowhere)
         self.learning: ContinuousLearning | None = None
         self.kill_switch = kill_switch
         self.lifecycle = lifecycle
@@ -234,6 +240,8 @@ class PipelineComposer:
             scopes,
             self.read_training,
             self.read_closes,
+            self.gate_replay,
+            self.ledger,
         )
         cursor = registry_cursor(self.registry)  # before loading: no promotion slips between
         ensembles = {}

@@ -3,7 +3,9 @@
 ``CONTINUOUS_LEARNING_ENABLED`` starts the learning daemon (``learning/daemon.py``): its
 trainings read the run's candle store up to the trigger's engine time, and each candidate goes
 through the validation gate (``learning/gate.py``) to SHADOW, or is retired with the gate's
-figures as the reason. ``MODEL_SUPERVISOR_ENABLED`` watches every served member
+figures as the reason; its trading check replays the window through the main job
+(``app/gate_replays.py``) when the entry point handed down how, and every validation is a row
+of the trial ledger (``app/validation_trials.py``) the main job hands down. ``MODEL_SUPERVISOR_ENABLED`` watches every served member
 (``learning/challenger.py``, ``learning/shadow.py``) and runs the rollout rule
 (``learning/rollout.py``) on the engine clock. Both keep their state under the run's id.
 The logic lives in ``learning/``; this module only builds and connects it.
@@ -20,16 +22,19 @@ import pandas as pd
 from quantum_trader.adapters.candle_store import CandleStore
 from quantum_trader.adapters.sql.intelligence_state import SqlIntelligenceStateRepository
 from quantum_trader.app import configs
+from quantum_trader.app.gate_replays import EngineTradingScorer, WindowReplay
 from quantum_trader.app.runtime import Runtime
 from quantum_trader.app.training import training_dataset
+from quantum_trader.app.validation_trials import validation_trial
 from quantum_trader.clock.workers import ProcessWorker
 from quantum_trader.decision.parts import LabelListener
 from quantum_trader.domain.time import MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, timeframe_ms
+from quantum_trader.evaluation.ledger import TrialLedger
 from quantum_trader.features.dataset import Dataset
 from quantum_trader.features.labels import LabelSpec
 from quantum_trader.learning.daemon import LearningConfig, LearningDaemon, ReadDataset
 from quantum_trader.learning.forecaster_lines import ForecasterConfig, ReadCloses, WindowRows
-from quantum_trader.learning.gate import ValidationGate
+from quantum_trader.learning.gate import GateConfig, ValidationGate
 from quantum_trader.learning.registry import ModelKey, ModelRegistry, Stage
 from quantum_trader.learning.rollout import RolloutController, SlotBook, challenged
 from quantum_trader.learning.serving import LoadedMember, load_member
@@ -104,9 +109,13 @@ class ContinuousLearning:
         scopes: Mapping[str, str],
         read: ReadDataset | None,
         read_closes: ReadCloses | None = None,  # None: the forecaster lines are not retrained
+        replay: WindowReplay | None = None,
+        ledger: TrialLedger | None = None,
     ) -> None:
         settings = rt.settings
         self.rt = rt
+        self.replay = replay  # the gate's trading replays (None: it judges log-loss alone)
+        self.ledger = ledger  # where validations are recorded (None: nowhere, a synthetic run)
         self.lifecycle = lifecycle
         self.registry = registry
         self.artifacts = artifacts
@@ -209,8 +218,26 @@ class ContinuousLearning:
             lines += [ModelKey(m, FORECAST_SCOPE, self.horizon) for m in deep]
             forecasters = (self._forecaster_config(symbols), self.read_closes)
         evaluator = self.evaluator
+        run = self.rt.run_id
+        trading = None
+        if self.replay is not None:
+            folder = settings.home / "validations" / run
+            trading = EngineTradingScorer(
+                self.replay, settings, self.registry, self.artifacts, symbols, folder, run
+            )
+        ledger = self.ledger
         gate = ValidationGate(
-            self.registry, self._gate_member, self.horizon, handle=self.daemon_handle
+            self.registry,
+            self._gate_member,
+            self.horizon,
+            GateConfig(seed=settings.seed),
+            handle=self.daemon_handle,
+            trading=trading,
+            record=(
+                None
+                if ledger is None
+                else lambda v: ledger.record(validation_trial(v, seed=settings.seed, parent=run))
+            ),
         )
         worker = ProcessWorker("continuous-learning")
         daemon = LearningDaemon(

@@ -28,11 +28,13 @@ from quantum_trader.adapters.artifacts import LocalArtifactStore
 from quantum_trader.adapters.candle_store.store import CandleStore
 from quantum_trader.adapters.sql.registry_repository import SqlRegistryRepository
 from quantum_trader.adapters.sql.repository_execution import SqlExecutionStore
+from quantum_trader.adapters.sql.trials import SqlTrialLedger
 from quantum_trader.app.backtest_trials import backtest_trial, settings_config
 from quantum_trader.app.compose import PipelineComposer, labels, register_decision_modules
 from quantum_trader.app.continuous_learning import store_closes_reader, store_reader
 from quantum_trader.app.data_sources import ReplayData, load_replay_data
 from quantum_trader.app.datasets import funding_rates, shift_references, training_datasets
+from quantum_trader.app.gate_replays import WindowReplay
 from quantum_trader.app.live import EXCHANGE, LiveConnection
 from quantum_trader.app.operator_log import OperatorLog, log_run_failure
 from quantum_trader.app.run_lock import hold_run_lock
@@ -113,6 +115,8 @@ class _Run:
     artifacts: LocalArtifactStore
     unserved: list[Unserved] = field(default_factory=list)  # members disabled at load
     shadow_trading: ShadowTrading | None = None  # the challengers' accounts, when on
+    gate_replay: WindowReplay | None = None  # the validation gate's trading replays
+    validations: TrialLedger | None = None  # where the gate records (None: nowhere)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +149,7 @@ def run_main_job(
     write_report: bool = True,
     ledger: TrialLedger | None = None,
     options: RunOptions | None = None,
+    gate_replay: WindowReplay | None = None,
 ) -> RunResult:
     """Train what is missing, replay the last ``replay_days`` through the pipeline, go on live
     unless offline (``connection``: the exchange, wall clock and sleep; ccxt and the system's by
@@ -153,8 +158,10 @@ def run_main_job(
     ``embargo_candles``: the models are trained without the last candles before the replay
     (the indicators still warm up on them); ``write_report=False`` skips the files. With
     ``ledger`` the replay is recorded there as a ``backtest`` trial named ``system`` (not a
-    synthetic market's: a generated market says nothing of a configuration's chances).
-    ``options``: ``paper``'s pacing, kill switch and live candle limit (:class:`RunOptions`)."""
+    synthetic market's: a generated market says nothing of a configuration's chances), as is
+    each validation of the learning gate (without ``ledger``: in the run's database).
+    ``options``: ``paper``'s pacing, kill switch and live candle limit (:class:`RunOptions`).
+    ``gate_replay``: the gate's trading replays (``app/gate_replays.py``; None: log-loss only)."""
     stage = on_stage or (lambda _text: None)
     single_threaded_blas()  # the serving process's small products (shift_stats.py says why)
     connection = connection or LiveConnection()
@@ -165,6 +172,8 @@ def run_main_job(
         raise
     try:
         trained = _train(run, stage, embargo_candles)
+        run.gate_replay = gate_replay
+        run.validations = None if run.data.synthetic else (ledger or SqlTrialLedger(run.rt.db))
         pipeline, session, live = _compose(run, trained, connection, stage)
         if record_latency:
             pipeline.latencies_ns = []
@@ -383,6 +392,8 @@ def _compose(
             if settings.continuous_learning_enabled
             else None
         ),
+        gate_replay=run.gate_replay,
+        ledger=run.validations,
     )
     funding = funding_rates(data)
     pipeline = DecisionPipeline(

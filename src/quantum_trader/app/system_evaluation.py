@@ -90,24 +90,15 @@ class EngineFoldRunner:
         run_id = f"eval-f{fold.index + 1}-{variant.name}"
         if variant.trader == "buy_and_hold":
             session = self._buy_and_hold(settings, fold, run_id)
-            windows: dict[str, tuple[int, int] | None] = {}
-            retrained: dict[str, int] = {}
-            timeline: list[Any] = []
-        else:
-            result = run_main_job(
-                settings,
-                run_id=run_id,
-                window=(fold.start, fold.end),
-                embargo_candles=self.embargo_candles,
-                write_report=False,
-                on_stage=self.on_stage,
-            )
-            assert result.session is not None  # a finished replay has its session's result
-            session = result.session
-            windows, retrained = training_windows(settings)
-            timeline = result.summary.get("risk_timeline", [])
-        gc.collect()  # a fold's models and frames go before the next replay loads its own
-        return variant_run(session, windows, watch.seconds, timeline, retrained)
+            gc.collect()
+            return variant_run(session, {}, watch.seconds)
+        return replay_window(
+            settings,
+            run_id,
+            (fold.start, fold.end),
+            embargo_candles=self.embargo_candles,
+            on_stage=self.on_stage,
+        )
 
     def _buy_and_hold(self, settings: Settings, fold: Fold, run_id: str) -> SessionResult:
         store = CandleStore(settings.effective_store_dir)
@@ -124,6 +115,41 @@ class EngineFoldRunner:
     @property
     def tf_ms(self) -> int:
         return timeframe_ms(self.base.timeframe)
+
+
+def replay_window(
+    settings: Settings,
+    run_id: str,
+    window: tuple[int, int],
+    *,
+    embargo_candles: int = 0,
+    on_stage: Callable[[str], None] | None = None,
+) -> VariantRun:
+    """The main job's replay of the candles opening in ``window`` = [start, end), offline, in
+    the home ``settings`` name (its database, registry and artifacts), with no report and no
+    trial recorded; as the evaluation's record of it. The home's registry decides what serves:
+    a line without a PRODUCTION version is trained first, on the ``train_days`` before the
+    window (minus ``embargo_candles``). A fold of ``evaluate --system`` and a replay of the
+    validation gate (``app/gate_replays.py``) are this call."""
+    watch = Stopwatch()
+    result = run_main_job(
+        settings,
+        run_id=run_id,
+        window=window,
+        embargo_candles=embargo_candles,
+        write_report=False,
+        on_stage=on_stage,
+        # the run's validation gate replays its candidates' windows the same way (continuous
+        # learning is off inside those replays: they never validate in turn)
+        gate_replay=replay_window,
+    )
+    assert result.session is not None  # a finished replay has its session's result
+    windows, retrained = training_windows(settings)
+    timeline = result.summary.get("risk_timeline", [])
+    session = result.session
+    del result
+    gc.collect()  # a replay's models and frames go before the next replay loads its own
+    return variant_run(session, windows, watch.seconds, timeline, retrained)
 
 
 def training_windows(

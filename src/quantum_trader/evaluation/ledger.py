@@ -36,6 +36,8 @@ from quantum_trader.performance.metrics import sharpe_ratio
 #: what a trial can be: a walk-forward evaluation, a backtest (``backtest``, the main job's
 #: replay), the validation of a candidate before promotion
 KINDS = ("evaluate", "backtest", "validation")
+#: the kind of a candidate's validation by the gate (left out of the DSR: ``dsr_inputs``)
+VALIDATION = "validation"
 #: names starting with this are references a candidate is compared to, not candidates
 BASELINE_PREFIX = "baseline:"
 _HASH = re.compile(r"[0-9a-f]{64}")
@@ -219,7 +221,11 @@ def dsr_inputs(trials: Sequence[Trial]) -> tuple[int, float]:
     * baselines (names starting ``baseline:``) are left out: they are the references each
       candidate is compared with, not alternatives the winner was selected from;
     * trials without a Sharpe ratio are left out: they say nothing about V, and a run too short
-      or too flat for a Sharpe ratio was not a contender.
+      or too flat for a Sharpe ratio was not a contender;
+    * validations are left out: a candidate model version judged by the validation gate on a
+      two-week window is a step inside one configuration's run (its continuous learning), not
+      another configuration of the system the reported one was selected from; its Sharpe ratio
+      is of a window far shorter than the trials', which would swell V.
 
     The Sharpe ratios are per candle, so pass trials of one timeframe: per-candle figures of
     different timeframes are in different units.
@@ -232,7 +238,7 @@ def dsr_inputs(trials: Sequence[Trial]) -> tuple[int, float]:
     """
     by_config: dict[str, list[float]] = {}
     for trial in trials:
-        if trial.sharpe is None or trial.is_baseline:
+        if trial.sharpe is None or trial.is_baseline or trial.kind == VALIDATION:
             continue
         by_config.setdefault(trial.config_hash, []).append(trial.sharpe)
     sharpes = [fmean(values) for values in by_config.values()]

@@ -159,7 +159,7 @@ def evaluate_variants(
 def _result(
     variant: Variant, runs: Sequence[VariantRun], timeframe: str, same_as: str | None
 ) -> VariantResult:
-    per_fold = tuple(_performance(run, timeframe) for run in runs)
+    per_fold = tuple(run_performance(run, timeframe) for run in runs)
     returns = np.concatenate([bar_returns(np.asarray(run.equity)) for run in runs])
     times = tuple(t for run in runs for t in run.times[1:])
     bars = np.array([len(run.equity) for run in runs], dtype=np.float64)
@@ -180,7 +180,8 @@ def _result(
     return VariantResult(variant, per_fold, total, returns, times, tuple(runs), same_as)
 
 
-def _performance(run: VariantRun, timeframe: str) -> Performance:
+def run_performance(run: VariantRun, timeframe: str) -> Performance:
+    """The figures of one replay (net of fees, slippage and funding)."""
     equity = np.asarray(run.equity, dtype=np.float64)
     return performance(
         equity,

@@ -2,8 +2,9 @@
 
 Candidate and champion answer the same validation rows, the most recent ones whose labels were
 known at the trigger and that the candidate was not fitted on (the daemon holds them out,
-purged by the label horizon). Both are scored (log-loss, Brier, ECE, macro-F1); the candidate
-passes only if its log-loss is lower by a one-sided paired test at level ``alpha``.
+purged by the label horizon). Both are scored (log-loss, AUC, Brier, ECE, accuracy, macro-F1);
+the candidate passes only if its log-loss is lower by a one-sided paired test at level
+``alpha``, and (with a trading scorer) its trading is not significantly worse.
 
 The paired test is Diebold and Mariano's (1995, "Comparing Predictive Accuracy", JBES 13(3)):
 with per-row loss differences ``d_t = champion loss - candidate loss`` over ``n`` rows,
@@ -18,29 +19,46 @@ MA(4) differences: a one-sided 5 % test passed 9.1 % of 1,000 null series with t
 with uniform weights), so they serve only where the uniform sum is not positive. Under equal
 accuracy DM is about standard normal; the gate passes when ``DM > z(1 - alpha)``.
 
-What the gate does not judge yet: the trading metrics of the issue (net Sharpe, profit factor,
-drawdown, turnover, fees, funding of a replay with the candidate serving). The shadow and canary
-that follow judge the candidate out of sample on matured labels; that its trades are not worse
-is not checked before it serves a canary share. Nor are validations rows of the trial ledger yet
-(the ledger's trials are trading trials, with a Sharpe ratio); the registry's audit trail keeps
-each one's figures in its reason.
+A candidate that passed that test is then replayed with its champion through the whole
+decision path on the same window (``trading``, a
+:class:`~quantum_trader.learning.trading_check.TradingScorer`), and refused if its trading is
+significantly worse (``learning/trading_check.py``: a paired block bootstrap of the Sharpe
+difference, one-sided at ``trading_alpha``). The replays cost far more than the log-loss test
+(two replays of the window through the engine), so only candidates that passed it are
+replayed: a candidate the log-loss test refuses costs nothing more. Without a scorer (tests,
+tools) the gate judges the log-loss alone.
+
+Every validation, passed or not, is handed to ``record`` (the app writes it to the trial ledger
+as a ``validation`` row) with its figures: both arms' classification metrics, the DM statistic
+and p-value, and the trading figures where the replays were made.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from statistics import NormalDist
 
 import numpy as np
 import numpy.typing as npt
 
 from quantum_trader.domain.signals import ModelVote
+from quantum_trader.domain.time import timeframe_ms
 from quantum_trader.features.dataset import Dataset
 from quantum_trader.learning.registry import ModelKey, ModelRegistry, ModelVersion, Stage
+from quantum_trader.learning.trading_check import (
+    REPORTED,
+    TradingReplayError,
+    TradingScorer,
+    TradingVerdict,
+    check_trading,
+    check_unseen,
+    not_judged,
+    validation_window,
+)
 from quantum_trader.models.ensemble.member import Member, VoteContext
-from quantum_trader.models.metrics import classification_metrics
+from quantum_trader.models.metrics import classification_metrics, macro_auc
 from quantum_trader.status.registry import ModuleHandle
 
 GATE_ACTOR = "rule:validation-gate"
@@ -52,17 +70,25 @@ FloatArray = npt.NDArray[np.float64]
 class GateConfig:
     alpha: float = 0.05
     min_rows: int = 200  # validation rows below this: no verdict, the candidate waits
+    #: one-sided level of the trading check: the candidate fails when its Sharpe ratio minus
+    #: the champion's is below 0 at this level (``learning/trading_check.py``)
+    trading_alpha: float = 0.05
+    bootstrap_samples: int = 2000
+    seed: int = 0
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.alpha < 0.5:
-            raise ValueError(f"GateConfig.alpha={self.alpha}: must be in (0, 0.5)")
+        for name in ("alpha", "trading_alpha"):
+            if not 0.0 < getattr(self, name) < 0.5:
+                raise ValueError(f"GateConfig.{name}={getattr(self, name)}: must be in (0, 0.5)")
         if self.min_rows < 10:
             raise ValueError(f"GateConfig.min_rows={self.min_rows}: must be at least 10")
+        if self.bootstrap_samples < 100:
+            raise ValueError(f"GateConfig.bootstrap_samples={self.bootstrap_samples}: >= 100")
 
 
 @dataclass(frozen=True, slots=True)
 class GateResult:
-    passed: bool
+    passed: bool  # the verdict: the log-loss test, and the trading check where it was made
     rows: int
     champion: dict[str, float]
     candidate: dict[str, float]
@@ -70,6 +96,32 @@ class GateResult:
     statistic: float  # DM
     p_value: float  # one-sided, against "the candidate is no better"
     reason: str
+    trading: TradingVerdict | None = None  # None: not made (log-loss refused it, or no scorer)
+
+    def figures(self) -> dict[str, float | None]:
+        """The validation's figures by name, flat (a ledger row's metrics): each arm's
+        classification metrics, the DM test, and each arm's trading figures with the Sharpe
+        difference's interval (None where the trading check was not made)."""
+        out: dict[str, float | None] = {"passed": float(self.passed), "rows": float(self.rows)}
+        for arm, metrics in (("champion", self.champion), ("candidate", self.candidate)):
+            out |= {f"{arm}_{name}": _finite(value) for name, value in metrics.items()}
+        out |= {"dm_statistic": _finite(self.statistic), "dm_p_value": _finite(self.p_value)}
+        check = self.trading
+        for arm in ("champion", "candidate"):
+            perf = None if check is None else getattr(check, arm)
+            for name in REPORTED:
+                out[f"{arm}_{name}"] = None if perf is None else _finite(getattr(perf, name))
+        interval = None if check is None else check.difference
+        out["trading_passed"] = None if check is None else float(check.passed)
+        out["sharpe_difference"] = None if interval is None else interval.point
+        out["sharpe_difference_low"] = None if interval is None else interval.low
+        out["sharpe_difference_high"] = None if interval is None else interval.high
+        out["replay_seconds"] = None if check is None else check.seconds
+        return out
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
 
 
 def per_row_log_loss(y: FloatArray, probs: FloatArray, floor: float = 1e-3) -> FloatArray:
@@ -125,7 +177,8 @@ def validate(
     d = per_row_log_loss(y, champion) - per_row_log_loss(y, candidate)
     statistic, p_value = diebold_mariano(d, horizon)
     passed = p_value < config.alpha
-    ours, theirs = classification_metrics(y, candidate), classification_metrics(y, champion)
+    ours = classification_metrics(y, candidate) | {"auc": macro_auc(y, candidate)}
+    theirs = classification_metrics(y, champion) | {"auc": macro_auc(y, champion)}
     reason = (
         f"validation on {rows} rows: log-loss {ours['log_loss']:.4f} vs champion "
         f"{theirs['log_loss']:.4f}, DM {statistic:+.2f} (p {p_value:.3f}, alpha "
@@ -148,9 +201,23 @@ def probabilities(member: Member, symbol: str, data: Dataset) -> FloatArray:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class Validation:
+    """One validation, as the gate hands it to ``record``: which version, on which rows (the
+    window [first open, last close) of the held-out rows), the verdict and its figures."""
+
+    version: ModelVersion
+    symbol: str
+    timeframe: str
+    window: tuple[int, int]
+    result: GateResult
+
+
 class ValidationGate:
     """Judges each new candidate against its line's champion on the rows held out for it,
-    and moves it: SHADOW when it passes, RETIRED otherwise, the gate's figures as reason."""
+    and moves it: SHADOW when it passes, RETIRED otherwise, the gate's figures as reason.
+    With ``trading``, a candidate that passed the log-loss test must also not trade
+    significantly worse (the module docstring); ``record`` receives every validation."""
 
     def __init__(
         self,
@@ -159,12 +226,17 @@ class ValidationGate:
         horizon: int,
         config: GateConfig | None = None,
         handle: ModuleHandle | None = None,
+        *,
+        trading: TradingScorer | None = None,
+        record: Callable[[Validation], object] | None = None,
     ) -> None:
         self._registry = registry
         self._load = load
         self._horizon = horizon
         self.config = config or GateConfig()
         self._handle = handle
+        self._trading = trading
+        self._record = record
 
     def __call__(self, version: ModelVersion, validation: Dataset) -> GateResult:
         key = version.key
@@ -176,12 +248,42 @@ class ValidationGate:
         result = validate(
             validation.y[usable], theirs[usable], ours[usable], self._horizon, self.config
         )
+        window = validation_window(validation)
+        if result.passed and self._trading is not None:
+            result = self._judge_trading(version, window, validation.timeframe, result)
         if result.passed:
             self._registry.promote(
                 key, version.version, actor=GATE_ACTOR, reason=result.reason, to=Stage.SHADOW
             )
         else:
             self._registry.retire(key, version.version, actor=GATE_ACTOR, reason=result.reason)
-        if self._handle is not None:
-            self._handle.count("validations_passed" if result.passed else "validations_failed")
+        self._count("validations_passed" if result.passed else "validations_failed")
+        if self._record is not None:
+            self._record(
+                Validation(version, validation.symbol, validation.timeframe, window, result)
+            )
         return result
+
+    def _judge_trading(
+        self, version: ModelVersion, window: tuple[int, int], timeframe: str, result: GateResult
+    ) -> GateResult:
+        """The trading check of a candidate that passed the log-loss test (costly: replays)."""
+        assert self._trading is not None
+        check_unseen(version, window, self._horizon, timeframe_ms(timeframe))
+        try:
+            replays = self._trading(version, window)
+        except TradingReplayError as exc:
+            self._count("trading_checks_not_made")
+            check = not_judged(str(exc))
+        else:
+            cfg = self.config
+            check = check_trading(
+                replays, alpha=cfg.trading_alpha, samples=cfg.bootstrap_samples, seed=cfg.seed
+            )
+            self._count("trading_checks_passed" if check.passed else "trading_checks_failed")
+        reason = f"{result.reason}; {check.reason}"
+        return replace(result, passed=check.passed, reason=reason, trading=check)
+
+    def _count(self, what: str) -> None:
+        if self._handle is not None:
+            self._handle.count(what)

@@ -66,7 +66,9 @@ def test_an_ai_backtest_runs_the_decision_path_on_models_trained_before_it(
     main = open_database(f"sqlite:///{tmp_path / 'home' / 'quantum_trader.sqlite'}")
     assert ModelRegistry(SqlRegistryRepository(main), SimulatedClock(0)).versions() == []
     # its trial is in the home's ledger (which counts every trial made from it), not its own
-    (trial,) = SqlTrialLedger(main).trials()
+    (trial,) = SqlTrialLedger(main).trials("backtest")
+    # … and so are the validations its continuous learning made, if any
+    assert all(t.parent == summary["run_id"] for t in SqlTrialLedger(main).trials("validation"))
     assert (trial.kind, trial.name, trial.seed) == ("backtest", "system", 7)
     end_ms = from_datetime(datetime.fromisoformat(END + "T00:00+00:00"))
     assert (trial.data_start, trial.data_end) == (start_ms, end_ms)

@@ -86,7 +86,7 @@ def test_kind_and_limit_filter_and_the_dsr_line_covers_the_whole_ledger(
 
     evaluations = runner.invoke(app, ["trials", "list", "--kind", "evaluate"], terminal_width=250)
     assert list(_rows(evaluations.output)) == [str(baseline_id)]
-    assert "N = 3 distinct" in evaluations.output  # the DSR counts every kind of trial
+    assert "N = 3 distinct" in evaluations.output  # the DSR counts every kind, whatever --kind
     latest = runner.invoke(app, ["trials", "list", "--limit", "2"], terminal_width=250)
     assert list(_rows(latest.output)) == [str(quiet_id), str(baseline_id)]
 

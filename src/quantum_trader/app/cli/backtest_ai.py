@@ -22,6 +22,7 @@ from rich.console import Console
 from quantum_trader.adapters.sql.trials import SqlTrialLedger
 from quantum_trader.app.main_job import RunResult, run_main_job
 from quantum_trader.app.storage import open_settings_database
+from quantum_trader.app.system_evaluation import replay_window
 from quantum_trader.config.settings import Settings, load_settings, load_storage_settings
 from quantum_trader.domain.errors import ConfigError
 from quantum_trader.domain.time import fmt
@@ -81,6 +82,7 @@ def run_ai_backtest(
         window=(start, end),
         on_stage=lambda text: console.print(f"  {text}"),
         ledger=ledger,
+        gate_replay=replay_window,
     )
     if result.trial_id is not None:
         console.print(f"trial #{result.trial_id} recorded (quantum-trader trials list)")

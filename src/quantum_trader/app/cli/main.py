@@ -115,6 +115,7 @@ def run(
     from quantum_trader.app.cli.render import metrics_table, summary_table
     from quantum_trader.app.main_job import run_main_job
     from quantum_trader.app.runtime import new_run_id, record_interrupted
+    from quantum_trader.app.system_evaluation import replay_window
     from quantum_trader.observability.logging import configure_logging
 
     settings = load_settings()
@@ -143,6 +144,7 @@ def run(
                 on_start=lambda n: progress.update(task, total=n, completed=0),
                 on_progress=lambda n: progress.advance(task, n),
                 ledger=SqlTrialLedger(open_settings_database(settings)),
+                gate_replay=replay_window,  # the validation gate's trading check
             )
     except KeyboardInterrupt:  # before the live phase (which ends on Ctrl-C by itself)
         record_interrupted(settings, run_id)

@@ -32,6 +32,7 @@ from quantum_trader.app.cli.backtest_ai import ai_settings
 from quantum_trader.app.cli.render import metrics_table
 from quantum_trader.app.main_job import RunOptions, RunResult, run_main_job
 from quantum_trader.app.storage import open_settings_database
+from quantum_trader.app.system_evaluation import replay_window
 from quantum_trader.config.settings import load_settings, load_storage_settings
 from quantum_trader.domain.errors import ConfigError
 from quantum_trader.domain.time import fmt, timeframe_ms
@@ -103,7 +104,9 @@ def run_paper(
             f"closed candles of {', '.join(symbols)} {timeframe} (Ctrl-C stops)"
         )
         options = RunOptions(live_max_candles=max_candles, produced_by="paper")
-        return run_main_job(settings, run_id=run_id, on_stage=stage, options=options)
+        return run_main_job(
+            settings, run_id=run_id, on_stage=stage, options=options, gate_replay=replay_window
+        )
     start, end = window
     settings = ai_settings(overrides, start, end)
     # the operator's kill switch is the home's, not the window's own database's
@@ -115,7 +118,14 @@ def run_paper(
         f"in {Path(settings.effective_artifacts_dir).parent}"
     )
     options = RunOptions(throttle_s=throttle, kill_switch=home_switch, produced_by="paper")
-    return run_main_job(settings, run_id=run_id, window=window, on_stage=stage, options=options)
+    return run_main_job(
+        settings,
+        run_id=run_id,
+        window=window,
+        on_stage=stage,
+        options=options,
+        gate_replay=replay_window,
+    )
 
 
 @app.command(context_settings={"allow_extra_args": True})

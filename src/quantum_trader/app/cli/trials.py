@@ -2,8 +2,9 @@
 
 Every evaluation, backtest and candidate validation is recorded there; nothing deletes from it.
 ``trials list`` shows them newest first, with the inputs the deflated Sharpe ratio takes from
-the whole ledger: N, the distinct configurations tried (baselines left out), and V, the
-variance of their per-candle Sharpe ratios.
+the whole ledger: N, the distinct configurations tried (baselines and the gate's validations
+left out), and V, the variance of their per-candle Sharpe ratios. A validation's Sharpe ratio
+is its candidate's replay of the validation window.
 """
 
 from __future__ import annotations
@@ -104,7 +105,8 @@ def dsr_lines(trials: Sequence[Trial]) -> list[str]:
     ledger holds several, whose per-candle Sharpe ratios are in different units."""
     n, v = dsr_inputs(trials)
     lines = [
-        f"DSR inputs (whole ledger, baselines left out): N = {n} distinct configurations, "
+        f"DSR inputs (whole ledger, baselines and validations left out): N = {n} distinct "
+        "configurations, "
         f"V = {v:.4g} (variance of their per-candle Sharpe ratios)"
     ]
     timeframes = sorted({t.timeframe for t in trials})
