@@ -214,3 +214,33 @@ def test_live_gate_refuses_without_every_switch(gate: LiveGate, missing: str) ->
     with pytest.raises(ConfigError, match=missing):
         check_live_gate(gate)
     check_live_gate(LiveGate(True, "k", "s", CONFIRMATION))
+
+
+def test_a_fill_keeps_its_id_across_a_restart_and_two_fills_never_share_one() -> None:
+    """Fill ids name the order and its filled quantity, not a counter of the venue object: a
+    counter starts again after a restart, so the first fill after it took the id of an earlier
+    fill of the order and was refused by the store or dropped as a repeat (issue 22)."""
+    fake = FakeBinance()
+    om, venue = _manager(fake)
+    cid = om.submit("BTCUSDT", Side.BUY, 0.01).client_order_id
+    fake.exchange_orders[cid] = [
+        _order(cid, "PARTIALLY_FILLED", 0.004, 36_500.0, fee=0.073),
+        _order(cid, "FILLED", 0.01, 36_506.0, fee=0.1825),
+    ]
+    venue.poll()
+    first = om.fill_log[0]
+    # a second process (after a restart) reads the order from the venue again: its first
+    # fill is a different fill (the whole 0.01) and must not take the first one's id
+    fake2 = FakeBinance()
+    om2, venue2 = _manager(fake2)
+    assert om2.submit("BTCUSDT", Side.BUY, 0.01).client_order_id == cid
+    fake2.exchange_orders[cid] = [_order(cid, "FILLED", 0.01, 36_506.0, fee=0.1825)]
+    venue2.poll()
+    assert om2.fill_log[0].fill_id != first.fill_id
+    # the same report read by a third process is the same fill, with the same id
+    fake3 = FakeBinance()
+    om3, venue3 = _manager(fake3)
+    om3.submit("BTCUSDT", Side.BUY, 0.01)
+    fake3.exchange_orders[cid] = [_order(cid, "PARTIALLY_FILLED", 0.004, 36_500.0, fee=0.073)]
+    venue3.poll()
+    assert om3.fill_log[0].fill_id == first.fill_id

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
+from quantum_trader.adapters.sql.database import open_database
+from quantum_trader.adapters.sql.repository_execution import SqlExecutionStore
 from quantum_trader.bus import topics
 from quantum_trader.domain.errors import OrderRejectedError
 from quantum_trader.domain.orders import OrderStatus, OrderType, Side
 from quantum_trader.execution.order_manager import Bracket
 from quantum_trader.execution.simulated.exchange import ExchangeConfig
+from quantum_trader.execution.store import CheckpointBatch
 from tests.execution.helpers import HOUR, make_desk
 
 
@@ -237,3 +241,29 @@ def test_fast_path_payloads_are_what_the_topic_codecs_encode() -> None:
         assert canonical_bytes(values) == canonical_bytes(tuple(encoded.values())), topic.name
         assert topic.decode(dict(zip(keys, values, strict=True))) == record
     assert OrderFilled.of(fill, filled).fill == fill
+
+
+def test_a_fill_heard_twice_is_journalled_and_published_once(tmp_path: Path) -> None:
+    """A venue that reports a fill again (stream and poll, reconnect) must not journal it twice:
+    the second row broke the checkpoint's insert (IntegrityError on ``exec_fills``), and the
+    event and the bracket went out twice (issue 22)."""
+    desk = make_desk()
+    _warm(desk)
+    order = desk.orders.submit("BTCUSDT", Side.BUY, 0.01, bracket=Bracket(stop_loss=29_000.0))
+    desk.bar("BTCUSDT", HOUR, 30_000.0, 30_010.0, 29_990.0, 30_000.0)
+    fill = desk.orders.fill_log[0]
+    filled = desk.orders.get(order.client_order_id)
+    assert filled is not None
+    events = len(desk.events)
+    desk.orders.on_fill(fill, filled)
+    assert len(desk.events) == events  # no second fill event, no second stop-loss
+    assert desk.orders.fills == 1 and desk.orders.duplicate_fills == 1
+    orders, fills = desk.orders.drain()
+    engine = open_database(f"sqlite:///{tmp_path / 'qt.sqlite'}")
+    SqlExecutionStore(engine).commit(CheckpointBatch("t", 1, 0, False, "{}", orders, fills))
+    # and after a restart from the checkpoint, the repeat is still known
+    restarted = make_desk().orders
+    restarted.restore(desk.orders.snapshot(), desk.orders.orders)
+    restarted.on_fill(fill, filled)
+    assert restarted.pending_fills == [] and restarted.duplicate_fills == 2
+    engine.dispose()

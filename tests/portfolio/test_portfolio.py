@@ -63,3 +63,23 @@ def test_ledger_load_checks_the_running_balance() -> None:
     wrong = [good.entries[0], LedgerEntry(2, 1, LedgerKind.FEE, "X", -1.0, 98.0, "f")]
     with pytest.raises(ValueError, match="running sum"):
         Ledger().load(wrong)
+
+
+def test_a_fill_reported_twice_is_posted_once() -> None:
+    """A venue reports a fill again after a reconnect or on both its stream and a poll: the
+    account must count it once (issue 22; before, the second report doubled the position)."""
+    once, twice = Portfolio("r"), Portfolio("r")
+    for p in (once, twice):
+        p.deposit(1_000.0, 0)
+    once.apply_fill("BTCUSDT", Side.BUY, 1.0, 100.0, 0.05, 1, "o1", fill_id="o1-F1")
+    for _ in range(2):
+        twice.apply_fill("BTCUSDT", Side.BUY, 1.0, 100.0, 0.05, 1, "o1", fill_id="o1-F1")
+    assert twice.position("BTCUSDT") == once.position("BTCUSDT")
+    assert twice.ledger.digest == once.ledger.digest
+    assert twice.duplicate_fills == 1 and once.duplicate_fills == 0
+    # the ids posted survive a checkpoint: a report after a restart is still a repeat
+    restored = Portfolio("r", ledger=twice.ledger)
+    restored.restore(twice.snapshot())
+    restored.apply_fill("BTCUSDT", Side.BUY, 1.0, 100.0, 0.05, 1, "o1", fill_id="o1-F1")
+    assert restored.position("BTCUSDT") == once.position("BTCUSDT")
+    assert restored.ledger.digest == once.ledger.digest

@@ -130,7 +130,6 @@ class CcxtVenue:
         self._listener: ExecutionListener = _NullListener()
         self._orders: dict[str, Order] = {}
         self._fees: dict[str, float] = {}
-        self._fill_seq = 0
 
     def set_listener(self, listener: ExecutionListener) -> None:
         self._listener = listener
@@ -238,9 +237,11 @@ class CcxtVenue:
             fee_total = float((raw.get("fee") or {}).get("cost") or 0.0)
             fee = fee_total - self._fees.get(order.client_order_id, 0.0)
             self._fees[order.client_order_id] = fee_total
-            self._fill_seq += 1
+            # the id names the order and how much of it is filled with this fill: the same
+            # report read again (a second poll, after a restart) is the same fill, and two
+            # different fills never share an id (a counter would start again at a restart)
             fill = Fill(
-                f"{order.client_order_id}-F{self._fill_seq}",
+                f"{order.client_order_id}@{filled:.12g}",
                 order.client_order_id,
                 order.symbol,
                 order.side,

@@ -82,6 +82,10 @@ class OrderManager:
         self.pending_fills: list[Fill] = []
         self.fill_log: list[Fill] = []  # fills of this session, in order
         self.fills = 0
+        #: ids of the fills heard: a venue may report one again (stream and poll, reconnect,
+        #: restart); heard twice it would be journalled, published and bracketed twice
+        self._fill_ids: set[str] = set()
+        self.duplicate_fills = 0
         venue.set_listener(self)
 
     # ------------------------------------------------------------------ ids and lookups
@@ -209,6 +213,12 @@ class OrderManager:
         self._record(order, submitted=False)
 
     def on_fill(self, fill: Fill, order: Order) -> None:
+        """A venue's fill, taken once by its id: a repeat changes nothing and is counted."""
+        if fill.fill_id in self._fill_ids:
+            self.duplicate_fills += 1
+            self._count("fills_duplicate")
+            return
+        self._fill_ids.add(fill.fill_id)
         self.fills += 1
         if self._status is not None:
             self._status.count("fills")
@@ -283,6 +293,8 @@ class OrderManager:
         return {
             "seq": self._seq,
             "fills": self.fills,
+            "fill_ids": sorted(self._fill_ids),
+            "duplicate_fills": self.duplicate_fills,
             "brackets": {
                 k: [b.stop_loss, b.take_profit] for k, b in sorted(self._brackets.items())
             },
@@ -291,5 +303,7 @@ class OrderManager:
     def restore(self, snap: Mapping[str, Any], known: Mapping[str, Order]) -> None:
         self._seq = int(snap["seq"])
         self.fills = int(snap["fills"])
+        self._fill_ids = set(snap.get("fill_ids", ()))  # none in checkpoints from before
+        self.duplicate_fills = int(snap.get("duplicate_fills", 0))
         self._brackets = {k: Bracket(v[0], v[1]) for k, v in snap["brackets"].items()}
         self._orders = dict(known)

@@ -86,6 +86,10 @@ class Portfolio:
         self._open_count = 0
         self.trade_listeners: list[TradeListener] = []
         self.pending_trades: list[Trade] = []
+        #: ids of the fills posted so far: a venue reports a fill again after a reconnect or a
+        #: restart, or on both its stream and a poll; posted twice it would double the position
+        self._fill_ids: set[str] = set()
+        self.duplicate_fills = 0
 
     # ------------------------------------------------------------------ read-only view
     @property
@@ -305,12 +309,21 @@ class Portfolio:
         strategy: str = "",
         exit_reason: str = "",
         decision: DecisionRef | None = None,
+        *,
+        fill_id: str = "",
     ) -> Trade | None:
         """Post a fill: moves the position, realises PnL on the reducing part, charges the fee.
 
         Returns the round trip closed by this fill, if any (a flip closes one and opens another).
         ``strategy`` and ``decision`` describe the order: a round trip it opens carries them.
+        A ``fill_id`` already posted changes nothing (counted in ``duplicate_fills``): the
+        account counts each of a venue's fills once, however often it is reported.
         """
+        if fill_id:
+            if fill_id in self._fill_ids:
+                self.duplicate_fills += 1
+                return None
+            self._fill_ids.add(fill_id)
         state = self._pos.get(symbol)
         if state is None:
             state = self._pos[symbol] = PositionState(symbol)
@@ -465,6 +478,8 @@ class Portfolio:
             # the running sum itself: recomputing it from the positions differs in the last
             # bits, and a resumed equity curve must be the uninterrupted one exactly
             "unrealized": self._unrealized,
+            "fill_ids": sorted(self._fill_ids),
+            "duplicate_fills": self.duplicate_fills,
         }
 
     def restore(self, snap: Mapping[str, Any]) -> None:
@@ -488,3 +503,6 @@ class Portfolio:
         self._day_start_equity = float(snap["day_start_equity"])
         self.exposed_points = int(snap["exposed_points"])
         self._open_count = sum(1 for p in self._pos.values() if p.qty != 0)
+        # checkpoints written before fills were recorded by id hold none
+        self._fill_ids = set(snap.get("fill_ids", ()))
+        self.duplicate_fills = int(snap.get("duplicate_fills", 0))

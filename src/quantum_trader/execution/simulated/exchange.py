@@ -432,6 +432,7 @@ class SimulatedExchange:
             order.reason,
             exit_reason or why,
             order.decision,
+            fill_id=fill.fill_id,
         )
         self._listener.on_fill(fill, updated)
         if order.reduce_only and updated.status not in _TERMINAL:
