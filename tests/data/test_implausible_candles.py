@@ -72,8 +72,12 @@ def test_an_absurd_volume_is_refused_against_the_stored_series(store: CandleStor
     before = store.load("BTCUSDT", "1h")
     bad = _candles(3, start=START + 200 * HOUR)  # too few rows alone: the merge is checked
     bad.loc[1, "volume"] = 1e15
-    with pytest.raises(DataError, match=r"implausible_volume: 1 \["):
-        store.append("BTCUSDT", "1h", bad)
+    # judged against the stored series, named by the new rows' own subject and row (it was
+    # "after merge … (row 201)": neither the file nor its row)
+    with pytest.raises(
+        DataError, match=r"BTCUSDT 1h from new.csv: 3 rows .*implausible_volume: 1 \[.*\(row 1\)\]"
+    ):
+        store.merge("BTCUSDT", "1h", bad, source="new.csv")
     _unchanged(store, before)
 
 

@@ -259,13 +259,20 @@ def _rows(frame: pd.DataFrame, names: tuple[str, ...]) -> np.ndarray:
 
 
 def validate_ohlcv(
-    frame: pd.DataFrame, timeframe: str, subject: str, *, now: int | None = None
+    frame: pd.DataFrame,
+    timeframe: str,
+    subject: str,
+    *,
+    now: int | None = None,
+    volumes: np.ndarray | None = None,
 ) -> ValidationReport:
     """Check a candle frame (layout of :mod:`quantum_trader.data.frames`); never raises on bad data.
 
     With ``now`` (epoch ms, the wall clock's), a candle that closes after it is refused: it
     cannot have happened yet. Wicks and volumes far outside what real markets print are
-    refused too (:data:`WICK_LIMIT`, :data:`VOLUME_LIMIT`).
+    refused too (:data:`WICK_LIMIT`, :data:`VOLUME_LIMIT`); ``volumes`` is the series a volume
+    is judged against (default: the frame's own), so that a few new rows are judged against
+    the stored series they join and the error still names their own rows.
 
     >>> f = pd.DataFrame({"open_time": [0, 3_600_000], "open": [1.0, 1.0], "high": [2.0, 0.5],
     ...     "low": [0.5, 0.9], "close": [1.5, 1.0], "volume": [1.0, 1.0]})
@@ -296,7 +303,7 @@ def validate_ohlcv(
             "closes_in_future": t + step > now if now is not None else np.zeros(len(t), bool),
             "implausible_wick": (h > WICK_LIMIT * np.maximum(o, c))
             | (lo * WICK_LIMIT < np.minimum(o, c)),
-            "implausible_volume": _volume_outliers(v),
+            "implausible_volume": _volume_outliers(v, v if volumes is None else volumes),
         }
     for kind, mask in masks.items():
         count, examples = rows_where(mask)
@@ -317,9 +324,9 @@ def validate_ohlcv(
     )
 
 
-def _volume_outliers(v: np.ndarray) -> np.ndarray:
-    positive = v[v > 0]
-    if len(v) < VOLUME_MIN_ROWS or not len(positive):
+def _volume_outliers(v: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    positive = reference[reference > 0]
+    if len(reference) < VOLUME_MIN_ROWS or not len(positive):
         return np.zeros(len(v), bool)
     return np.asarray(v > VOLUME_LIMIT * float(np.median(positive)))
 

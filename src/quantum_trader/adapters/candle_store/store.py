@@ -98,9 +98,11 @@ def _merge(old: pd.DataFrame, new: pd.DataFrame, column: str, subject: str) -> p
         ).all(axis=1)
         if differs.any():
             times = incoming.index[differs][:3]
+            rows = np.flatnonzero(both)[differs][:3]  # the new frame's own row numbers
             shown = "; ".join(
-                f"{fmt(int(t))} stored {stored.loc[t].to_dict()} vs new {incoming.loc[t].to_dict()}"
-                for t in times
+                f"{fmt(int(t))} (row {row}) stored {stored.loc[t].to_dict()} "
+                f"vs new {incoming.loc[t].to_dict()}"
+                for t, row in zip(times, rows, strict=True)
             )
             raise DataError(
                 f"{subject}: {int(differs.sum())} new row(s) contradict stored candles, "
@@ -298,12 +300,15 @@ class CandleStore:
         subject = f"{symbol} {timeframe}" + (f" from {source}" if source else "")
         new, log = self._prepare(normalise_ohlcv(frame, subject), "open_time", repair)
         now = self.clock.now()
-        self._fail(validate_ohlcv(new, timeframe, subject, now=now))
         old = (
             normalise_ohlcv(files.read_table(path), str(path))
             if path.is_file() and not replace
             else new.iloc[0:0]
         )
+        # the new rows' volumes are judged against the series they join (a few rows alone
+        # have no median to speak of), so that the error names the file's own rows
+        volumes = np.concatenate([old["volume"].to_numpy(), new["volume"].to_numpy()])
+        self._fail(validate_ohlcv(new, timeframe, subject, now=now, volumes=volumes))
         merged = _merge(old, new, "open_time", subject)
         report = validate_ohlcv(merged, timeframe, f"{symbol} {timeframe} after merge", now=now)
         self._fail(report)
