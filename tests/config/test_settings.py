@@ -199,3 +199,16 @@ def test_the_storage_settings_ignore_every_other_setting(monkeypatch: pytest.Mon
     assert storage.database_setting == "QT_HOME"
     monkeypatch.setenv("QT_DATABASE_URL", "postgresql://db/qt")
     assert load_storage_settings().database_setting == "QT_DATABASE_URL"
+
+
+def test_an_empty_folder_setting_means_unset_not_the_current_folder(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``make`` exports ``QT_DATA_DIR=`` where there is no shared data; an empty ``QT_HOME`` or
+    ``QT_STORE_DIR`` put the database or the store in whatever folder the command ran in."""
+    for variable in ("QT_HOME", "QT_DATA_DIR", "QT_STORE_DIR", "QT_ARTIFACTS_DIR"):
+        monkeypatch.setenv(variable, "")
+    s = load_settings()
+    assert s.home == Path(".qt") and load_storage_settings().home == Path(".qt")
+    assert s.data_dir is None and s.store_dir is None and s.artifacts_dir is None
+    assert s.effective_store_dir == Path(".qt") / "store"

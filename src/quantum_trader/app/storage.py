@@ -47,7 +47,20 @@ def preflight(settings: Settings) -> None:
     """Before a run shows progress: the folders it writes and its database, each failure one
     line naming the setting (not a traceback from deep in the first write)."""
     check_writable_folders(settings)
+    check_data_dir(settings)
     open_settings_database(settings).dispose()
+
+
+def check_data_dir(settings: Settings) -> None:
+    """A ``QT_DATA_DIR`` that is not a folder is a mistyped path: say so, instead of the
+    generic "no market data" help after the run has started."""
+    folder = settings.data_dir
+    if folder is not None and not folder.is_dir():
+        what = "not a folder" if folder.exists() else "no such folder"
+        raise ConfigError(
+            f"QT_DATA_DIR={folder}: {what}; point it at a folder holding ohlcv/SYMBOL-TF.parquet "
+            "(like ../shared/data) or unset it"
+        )
 
 
 def check_writable_folders(settings: Settings) -> None:
@@ -92,7 +105,10 @@ def open_checked_database(url: str, *, setting: str) -> Engine:
         reason = str(exc.orig or exc).strip().splitlines()[0]
         raise ConfigError(f"{setting}: cannot open the database {shown} ({reason})") from None
     except ArgumentError as exc:
-        raise ConfigError(f"{setting}: not a database URL: {shown} ({exc})") from None
+        raise ConfigError(
+            f"{setting}: not a database URL: {shown} ({exc}); accepted: "
+            "sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DB"
+        ) from None
     except ImportError as exc:  # a dialect whose driver is not installed (mysql://, …)
         raise ConfigError(
             f"{setting}: no driver for {shown} ({exc}); use sqlite:/// or postgresql://"

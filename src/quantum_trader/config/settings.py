@@ -25,6 +25,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticUseDefault
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -35,6 +36,7 @@ from pydantic_settings import (
 )
 
 from quantum_trader.domain.errors import ConfigError
+from quantum_trader.domain.time import TIMEFRAMES, timeframe_ms
 
 #: the model names settings accept; the trainer port's family table (learning/trainers.py,
 #: which config sits below and cannot import) must list exactly these (tests/learning)
@@ -128,6 +130,14 @@ class StorageSettings(BaseSettings):
 
     home: Path = Field(Path(".qt"), validation_alias=_qt("home"))
     database_url: str | None = Field(None, validation_alias=_qt("database_url"))
+
+    @field_validator("home", mode="before")
+    @classmethod
+    def _empty_home_is_unset(cls, value: object) -> object:
+        """``QT_HOME=`` means unset (the default), not the current folder."""
+        if isinstance(value, str) and not value.strip():
+            raise PydanticUseDefault()
+        return value
 
     @property
     def effective_database_url(self) -> str:
@@ -304,9 +314,17 @@ class Settings(StorageSettings):
     @field_validator("timeframe")
     @classmethod
     def _known_timeframe(cls, value: str) -> str:
-        from quantum_trader.domain.time import timeframe_ms
+        if value not in TIMEFRAMES:
+            raise ValueError(f"unknown timeframe {value!r}")  # the accepted ones: _describe
+        return value
 
-        timeframe_ms(value)
+    @field_validator("data_dir", "store_dir", "artifacts_dir", mode="before")
+    @classmethod
+    def _empty_folder_is_unset(cls, value: object) -> object:
+        """An empty folder setting means unset: ``make`` exports ``QT_DATA_DIR=`` where there
+        is no shared data, which must not mean the current folder."""
+        if isinstance(value, str) and not value.strip():
+            return None
         return value
 
     @field_validator(*NUMERIC_BOUNDS)
@@ -334,22 +352,29 @@ class Settings(StorageSettings):
     @model_validator(mode="after")
     def _no_contradictions(self) -> Settings:
         problems: list[str] = []
+        if not self.ensemble_models:
+            # said once, instead of a consensus "between 1 and 0" and a reinforcement without
+            # models to weigh
+            raise ValueError(
+                f"AI_ENGINE_ENSEMBLE_MODELS is empty; accepted: {_ACCEPTED['ensemble_models']}"
+            )
         unknown = [m for m in self.ensemble_models if m not in KNOWN_MODELS]
         if unknown:
             problems.append(
                 f"AI_ENGINE_ENSEMBLE_MODELS={json.dumps(self.ensemble_models)} names unknown "
-                f"model(s) {unknown}; known: {list(KNOWN_MODELS)}"
+                f"model(s) {unknown}; accepted: {_ACCEPTED['ensemble_models']}"
             )
         if len(set(self.ensemble_models)) != len(self.ensemble_models):
             problems.append(
-                f"AI_ENGINE_ENSEMBLE_MODELS={json.dumps(self.ensemble_models)} repeats a model"
+                f"AI_ENGINE_ENSEMBLE_MODELS={json.dumps(self.ensemble_models)} repeats a model; "
+                f"accepted: {_ACCEPTED['ensemble_models']}"
             )
-        if not 1 <= self.min_consensus <= max(len(self.ensemble_models), 1):
+        if not 1 <= self.min_consensus <= len(self.ensemble_models):
             problems.append(
                 f"AI_ENGINE_MIN_CONSENSUS={self.min_consensus} cannot be met with "
                 f"{len(self.ensemble_models)} model(s) enabled "
                 f"(AI_ENGINE_ENSEMBLE_MODELS={json.dumps(self.ensemble_models)}); "
-                f"it must be between 1 and {len(self.ensemble_models)}"
+                f"accepted: an integer from 1 to {len(self.ensemble_models)}"
             )
         if self.enable_reinforcement and len(self.ensemble_models) < 2:
             problems.append(
@@ -357,12 +382,14 @@ class Settings(StorageSettings):
                 f"AI_ENGINE_ENSEMBLE_MODELS={json.dumps(self.ensemble_models)} has fewer than two"
             )
         if not self.symbols:
-            problems.append("QT_SYMBOLS is empty: give at least one symbol")
+            problems.append(
+                f"QT_SYMBOLS is empty: give at least one symbol; accepted: {_ACCEPTED['symbols']}"
+            )
         repeated = sorted({sym for sym in self.symbols if self.symbols.count(sym) > 1})
         if repeated:
             problems.append(
                 f"QT_SYMBOLS={','.join(self.symbols)} repeats {','.join(repeated)}: "
-                "give each symbol once"
+                f"give each symbol once; accepted: {_ACCEPTED['symbols']}"
             )
         if self.expectancy_min_trades > self.expectancy_window:
             problems.append(
@@ -426,11 +453,34 @@ def _describe(err: Any) -> str:
         shown = f"{field} in QT_CONFIG_FILE={os.environ['QT_CONFIG_FILE']}"
     if field in NUMERIC_BOUNDS:  # never echo other values: they may be secrets
         shown += f"={err['input']!r}"
-    bounds = NUMERIC_BOUNDS.get(field)
-    if bounds is not None:
-        integer = Settings.model_fields[field].annotation is int
-        msg += f"; accepted: {bounds.describe(integer)}"
+    accepted = accepted_values(field)
+    if accepted is not None and "accepted:" not in msg:
+        msg += f"; accepted: {accepted}"
     return f"{shown}: {msg}"
+
+
+def accepted_values(field: str) -> str | None:
+    """What a setting accepts, in words, for its error message; None where pydantic's own
+    message lists it (the choices of a ``Literal``) or any text is accepted."""
+    bounds = NUMERIC_BOUNDS.get(field)
+    annotation = Settings.model_fields[field].annotation
+    if bounds is not None:
+        return bounds.describe(annotation is int)
+    if annotation is bool:
+        return "true or false (also 1/0, yes/no, on/off)"
+    return _ACCEPTED.get(field)
+
+
+#: the accepted values of the settings that are neither numbers in bounds, switches nor choices
+_ACCEPTED = {
+    "timeframe": ", ".join(sorted(TIMEFRAMES, key=timeframe_ms)),
+    "symbols": "symbols separated by commas (BTCUSDT,ETHUSDT) or a JSON list, each once",
+    "ensemble_models": (
+        f"model names from {', '.join(KNOWN_MODELS)}, each once, separated by commas or as a "
+        "JSON list"
+    ),
+    "min_consensus": "an integer from 1 to the number of models in AI_ENGINE_ENSEMBLE_MODELS",
+}
 
 
 SECRET_MARK = "**********"
