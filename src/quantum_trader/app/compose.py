@@ -27,7 +27,7 @@ from quantum_trader.app.configs import labels as labels  # its home; callers imp
 from quantum_trader.app.continuous_learning import ContinuousLearning
 from quantum_trader.app.gate_replays import WindowReplay
 from quantum_trader.app.run_scope import RunScopedModeJournal, RunScopedRiskJournal
-from quantum_trader.app.runtime import Runtime, while_replaying_at_most_every_wall
+from quantum_trader.app.runtime import Runtime, while_replaying_every_engine
 from quantum_trader.app.serving_health import Unserved, logging_swap, report_unserved
 from quantum_trader.app.training import FORECAST_SCOPE
 from quantum_trader.clock.clock import ReplayThenWallClock
@@ -295,9 +295,11 @@ class PipelineComposer:
     def _watch(self, watcher: ProductionWatcher) -> Callable[[ComponentContext], object]:
         """A promotion or rollback written by another process (``models promote``) reaches
         this run: a job on the engine clock swaps the new PRODUCTION version in between two
-        decisions. In a replay, where simulated minutes pass in microseconds, it looks at
-        most once per wall second."""
-        refresh = while_replaying_at_most_every_wall(self.rt.clock, watcher.refresh)
+        decisions. In a replay, where simulated minutes pass in microseconds, it looks once
+        per engine hour: on engine time, not wall time, because it also publishes the stage
+        changes continuous learning writes during the run, and a wall-time throttle put them
+        on different candles of the event log in each replay of the same seed (issue 22)."""
+        refresh = while_replaying_every_engine(self.rt.clock, watcher.refresh, MS_PER_HOUR)
 
         def start(ctx: ComponentContext) -> object:
             return ctx.scheduler.every(

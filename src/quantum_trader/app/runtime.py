@@ -242,3 +242,28 @@ def while_replaying_at_most_every_wall(
             fn(now)
 
     return job
+
+
+def while_replaying_every_engine(
+    clock: Clock, fn: Callable[[int], object], interval_ms: int
+) -> Callable[[int], None]:
+    """``fn`` as a job that, while ``clock`` is on replay time, runs at most once per
+    ``interval_ms`` of engine time, and on wall time at every run. Unlike a wall-time throttle
+    the runs fall on the same candles in every replay, so what ``fn`` publishes keeps the
+    replay deterministic.
+
+    >>> ran = []; job = while_replaying_every_engine(SimulatedClock(0), ran.append, 100)
+    >>> for t in (0, 50, 100, 120, 250): job(t)
+    >>> ran
+    [0, 100, 250]
+    """
+    last: list[int] = []
+
+    def job(now: int) -> None:
+        if is_simulated(clock):
+            if last and now - last[0] < interval_ms:
+                return
+            last[:] = [now]
+        fn(now)
+
+    return job

@@ -1,0 +1,96 @@
+"""Determinism (issue 22, Part B item 10): the same seed gives the same event-log hash three
+times, with every learning module on.
+
+The main job replays a short synthetic market (xgb and lgbm, two symbols) with the intelligence
+modules, the meta strategy controller, continuous learning (a scheduled retraining every engine
+day, each fit in the daemon's spawned worker, then the validation gate) and shadow trading (a
+challenger in SHADOW from the start, with its twin's accounts) all on. The home is prepared once
+— members trained, the challenger registered — and copied, so each run starts from the same
+state; each runs with the same run id (the log's hash covers it). The hash is the session's
+event log (``engine/checkpoint.py`` ``EventLog``: every bus event, type, time, source and
+payload, in a hash chain); the shadow accounts trade on private buses, so their figures are
+compared too, and the ledger.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from quantum_trader.adapters.sql.registry_repository import SqlRegistryRepository
+from quantum_trader.app.main_job import RunResult, run_main_job
+from quantum_trader.clock.clock import WallClock
+from quantum_trader.config import load_settings
+from quantum_trader.learning.registry import ModelKey, ModelRegistry, Stage
+
+RUNS = 3
+ENV = {
+    "QT_REPLAY_DAYS": "7",
+    "QT_TRAIN_DAYS": "30",
+    "QT_SEED": "11",
+    "QT_OFFLINE": "true",
+    "AI_ENGINE_ENSEMBLE_MODELS": "xgb,lgbm",
+    # a scheduled retraining of every line each engine day, looked for every engine hour
+    "QT_RETRAIN_SCHEDULE_DAYS": "1",
+    "QT_RETRAIN_MIN_GAP_HOURS": "0",
+    "QT_RETRAIN_CHECK_MINUTES": "60",
+}
+
+
+def _prepare(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Train the members (learning off: the bootstrap alone), then put a copy of one champion
+    in SHADOW, so shadow trading has a challenger from the replay's first candle."""
+    monkeypatch.setenv("QT_HOME", str(home))
+    monkeypatch.setenv("CONTINUOUS_LEARNING_ENABLED", "false")
+    trained = run_main_job(load_settings(), synthetic=True, write_report=False)
+    registry = ModelRegistry(SqlRegistryRepository(trained.runtime.db), WallClock())
+    key = ModelKey("xgb", "SYNBTCUSDT", trained.runtime.settings.label_horizon)
+    champion = registry.production(key)
+    assert champion is not None
+    twin = registry.register(
+        champion.lineage, champion.artifact_hash, actor="test", reason="a challenger to shadow"
+    )
+    registry.promote(key, twin.version, actor="test", reason="shadow it", to=Stage.SHADOW)
+    trained.runtime.db.dispose()
+    monkeypatch.setenv("CONTINUOUS_LEARNING_ENABLED", "true")
+
+
+def _fingerprint(result: RunResult) -> dict[str, object]:
+    assert result.session is not None
+    statuses = {s.name: s.counters for s in result.runtime.status.snapshot()}
+    return {
+        "event_log_hash": result.session.event_log_hash,
+        "ledger_digest": result.session.ledger_digest,
+        "trades": result.summary["trades"],
+        "shadow_trading": result.summary.get("shadow_trading"),
+        "continuous_learning": statuses.get("continuous_learning"),
+        "shadow_models": statuses.get("shadow_models"),
+    }
+
+
+@pytest.mark.slow
+def test_the_same_seed_gives_the_same_event_log_hash_with_learning_on(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for key, value in ENV.items():
+        clean_env.setenv(key, value)
+    template = tmp_path / "template"
+    _prepare(template, clean_env)
+    prints = []
+    for i in range(RUNS):
+        home = tmp_path / f"run{i}"
+        shutil.copytree(template, home)
+        clean_env.setenv("QT_HOME", str(home))
+        result = run_main_job(load_settings(), synthetic=True, write_report=False, run_id="same")
+        prints.append(_fingerprint(result))
+        result.runtime.db.dispose()
+    first = prints[0]
+    # the modules did their work, else equal hashes prove little
+    learning = first["continuous_learning"]
+    assert isinstance(learning, dict) and learning["trainings_finished"] > 0, learning
+    shadow = first["shadow_trading"]
+    assert isinstance(shadow, list) and shadow and shadow[0]["challenger"]["trades"] > 0, shadow
+    for other in prints[1:]:
+        assert other == first
