@@ -27,7 +27,7 @@ from quantum_trader.learning.registry import ModelKey, ModelRegistry, Stage
 
 RUNS = 3
 ENV = {
-    "QT_REPLAY_DAYS": "7",
+    "QT_REPLAY_DAYS": "4",
     "QT_TRAIN_DAYS": "30",
     "QT_SEED": "11",
     "QT_OFFLINE": "true",
