@@ -17,12 +17,10 @@ from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-
-import pandas as pd
 
 from quantum_trader.adapters.artifacts import LocalArtifactStore
 from quantum_trader.adapters.candle_store.store import CandleStore
@@ -35,7 +33,8 @@ from quantum_trader.app.continuous_learning import store_closes_reader, store_re
 from quantum_trader.app.data_sources import ReplayData, load_replay_data
 from quantum_trader.app.datasets import funding_rates, shift_references, training_datasets
 from quantum_trader.app.gate_replays import WindowReplay
-from quantum_trader.app.live import EXCHANGE, LiveConnection
+from quantum_trader.app.live import LiveConnection
+from quantum_trader.app.live_candles import keep_in_store, with_live
 from quantum_trader.app.operator_log import OperatorLog, log_run_failure
 from quantum_trader.app.run_lock import hold_run_lock
 from quantum_trader.app.run_report import run_summary, write_outputs_in_worker
@@ -50,13 +49,11 @@ from quantum_trader.app.training import (
 )
 from quantum_trader.clock.clock import ReplayThenWallClock
 from quantum_trader.config.settings import Settings
-from quantum_trader.data.frames import ohlcv_from_rows
 from quantum_trader.decision.inputs import PipelineConfig
 from quantum_trader.decision.pipeline import DecisionPipeline
 from quantum_trader.decision.shadow import ShadowTrading
 from quantum_trader.domain.time import fmt
-from quantum_trader.engine.engine import Bar
-from quantum_trader.engine.live_phase import LiveCandleSink, LivePhase, LiveReport, OnProgress
+from quantum_trader.engine.live_phase import LivePhase, LiveReport, OnProgress
 from quantum_trader.engine.metrics import Metrics
 from quantum_trader.engine.session import SessionConfig, SessionResult, TradingSession
 from quantum_trader.evaluation.ledger import TrialLedger
@@ -190,7 +187,7 @@ def run_main_job(
     outputs: dict[str, Path] = {}
     if write_report:
         stage("writing metrics, trades and the HTML report (worker process)")
-        frames = _with_live(run.data.frames, live.candles if live is not None else [])
+        frames = with_live(run.data.frames, live.candles if live is not None else [])
         # a window is a backtest's (``backtest --strategy ai``); the report's title says so
         summary["produced_by"] = run.options.produced_by or (
             "backtest" if window is not None else "run"
@@ -411,7 +408,7 @@ def _compose(
             settings.timeframe,
             connection,
             poll_s=settings.live_poll_seconds,
-            keep=_keep_in_store(run.store, settings.timeframe),
+            keep=keep_in_store(run.store, settings.timeframe),
             on_stage=stage,
             max_candles=run.options.live_max_candles,
         )
@@ -581,31 +578,3 @@ def live_off_reason(
     if synthetic:
         return "--synthetic: a generated market has no live candles"
     return None
-
-
-def _candle_frames(bars: Sequence[Bar]) -> dict[str, pd.DataFrame]:
-    """Live candles per symbol, in the store's candle layout."""
-    return {
-        symbol: ohlcv_from_rows(
-            [(bar[1], *bar[3:]) for bar in bars if bar[0] == symbol], f"{symbol} live candles"
-        )
-        for symbol in sorted({bar[0] for bar in bars})
-    }
-
-
-def _keep_in_store(store: CandleStore, timeframe: str) -> LiveCandleSink:
-    """Live candles go into the local store, so the next run's replay ends where this one did."""
-
-    def keep(bars: Sequence[Bar]) -> None:
-        for symbol, frame in _candle_frames(bars).items():
-            store.append(symbol, timeframe, frame, source=f"{EXCHANGE} live")
-
-    return keep
-
-
-def _with_live(frames: Mapping[str, pd.DataFrame], live: Sequence[Bar]) -> dict[str, pd.DataFrame]:
-    """The replayed candles followed by the live ones: what the report charts."""
-    out = dict(frames)
-    for symbol, extra in _candle_frames(live).items():
-        out[symbol] = pd.concat([frames[symbol], extra], ignore_index=True)
-    return out
