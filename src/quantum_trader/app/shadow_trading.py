@@ -247,11 +247,7 @@ def attach_shadow_trading(
     book.listeners.append(trading.on_challenger)
 
     def evidence() -> list[str]:
-        shown = [
-            *trading.finished[-SHOWN_FINISHED:],
-            *(p.figures() for p in trading.active.values()),
-        ]
-        return [f.summary() for f in shown]
+        return [f.summary() for f in trading.figures(finished=SHOWN_FINISHED)]
 
     controller.evidence.append(evidence)
 

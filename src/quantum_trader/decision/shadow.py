@@ -313,6 +313,12 @@ class ShadowTrading:
                 "ShadowTrading.skip_bars with an active pair: it must see each candle"
             )
 
-    def figures(self) -> list[PairFigures]:
-        """Every pair's evidence: finished ones as they ended, active ones as of now."""
-        return [*self.finished, *(p.figures() for p in self.active.values())]
+    def figures(self, *, finished: int | None = None) -> list[PairFigures]:
+        """The pairs' evidence: finished ones as they ended (the last ``finished`` of them;
+        None: all), then the active ones as of now."""
+        ended = (
+            self.finished
+            if finished is None
+            else self.finished[max(0, len(self.finished) - finished) :]
+        )
+        return [*ended, *(p.figures() for p in self.active.values())]

@@ -288,9 +288,9 @@ class RolloutController:
             return 0
         reason = f"better than the champion: {watch.describe()}"
         if self.trading is not None:
-            ready = self._trading_ready(key, line, version, watch)
+            ready, moved = self._trading_ready(key, line, version, watch)
             if ready is None:
-                return 0 if self._registry.get(key, version).stage is not Stage.RETIRED else 1
+                return moved
             reason += f"; {ready}"
         stage = self._registry.get(key, version).stage
         if stage is Stage.SHADOW:
@@ -308,18 +308,19 @@ class RolloutController:
 
     def _trading_ready(
         self, key: ModelKey, line: str, version: int, watch: LineWatch
-    ) -> str | None:
-        """At a step the forecasts earned: the trading evidence as reason when the step may
-        go, else None (it waits, or the challenger is retired here). Judged once per step,
-        when the labels' test has concluded, not at every check: one look, one error rate."""
+    ) -> tuple[str | None, int]:
+        """At a step the forecasts earned: (the trading evidence as reason, 0) when the step
+        may go, else (None, the registry moves made: 1 when the challenger is retired here, 0
+        while it waits). Judged once per step, when the labels' test has concluded, not at
+        every check: one look, one error rate."""
         assert self.trading is not None
         check = self.trading(line)
         if check is not None and check.trades >= self.config.min_trades:
             if not check.worse:
-                return f"trades not worse: {check.summary}"
+                return f"trades not worse: {check.summary}", 0
             self._retire(key, version, f"better forecasts but worse trades: {check.summary}")
             self._count("retired_for_trading")
-            return None
+            return None, 1
         if watch.matured >= self.config.max_matured:
             trades = 0 if check is None else check.trades
             self._retire(
@@ -329,9 +330,9 @@ class RolloutController:
                 f"{watch.matured} paired labels",
             )
             self._count("challenges_inconclusive")
-            return None
+            return None, 1
         self._count("checks_waiting_for_trades")
-        return None
+        return None, 0
 
     def _judge_production(self, key: ModelKey, line: str, watch: LineWatch) -> int:
         """A test that found production better than the base rate has stopped: a fresh one
