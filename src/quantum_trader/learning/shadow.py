@@ -54,6 +54,12 @@ GUARD_EFFECT = 1.0
 #: after a fault; restarted only after BETTER, false rollbacks stayed at 0 of 20 runs of
 #: 5,000 bars for a skilled and for a skill-less version (tests/learning/test_rollout.py)
 GUARD_MIN_BLOCKS = 10
+#: the production watch plugs in its running variance (sequential.py): integrating the scale
+#: out, as a challenge does, made it slower after a fault (inverted outputs rolled back after
+#: 51 to 183 matured labels over seeds 0-9 instead of 51 to 147; issue 17 asks for 150). Its
+#: level is then only approximate; false rollbacks measured: 0 of 200 A/A replays, 0 of 20
+#: long runs (tests/learning/test_rollout.py)
+GUARD_PLUG_IN = True
 
 
 def _loss(probs: Probs, label: int) -> float:
@@ -142,7 +148,10 @@ class ShadowEvaluator:
         # tuned to an effect of one standard deviation per block (any tuning keeps the level),
         # and it may conclude after fewer blocks
         self._guard = guard or SequentialConfig(
-            block=horizon + 1, effect=GUARD_EFFECT, min_blocks=GUARD_MIN_BLOCKS
+            block=horizon + 1,
+            effect=GUARD_EFFECT,
+            min_blocks=GUARD_MIN_BLOCKS,
+            plug_in=GUARD_PLUG_IN,
         )
         self._handle = handle
         self._watches: dict[str, LineWatch] = {}
