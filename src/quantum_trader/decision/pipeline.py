@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -32,6 +33,7 @@ from quantum_trader.domain.signals import Signal
 from quantum_trader.domain.time import timeframe_ms
 from quantum_trader.engine.engine import Bar
 from quantum_trader.engine.trader import TradingContext
+from quantum_trader.execution.instruments import SymbolSpec
 from quantum_trader.execution.order_manager import Bracket
 from quantum_trader.features.labels import classify_return
 from quantum_trader.intelligence.ledger import horizon_end_time
@@ -356,6 +358,8 @@ class DecisionPipeline:
         if quantity is None:
             return
         approved = self._check(intent, quantity, policy, parts)
+        if approved is not None:
+            approved = self._on_steps(approved, context)
         if approved is None:
             return
         ref = DecisionRef(
@@ -485,6 +489,16 @@ class DecisionPipeline:
             return None
         return approved
 
+    def _on_steps(self, approved: OrderIntent, context: TradingContext) -> OrderIntent | None:
+        """The approved quantity floored to the venue's step: a risk rule trims to any real
+        number (a notional or risk cap divided by a price), and the exchange refuses a quantity
+        off its step. Flooring never sends more than the risk engine allowed; a trim below one
+        step sends nothing (counted as ``below_step``)."""
+        stepped = on_steps(approved, context.orders.specs[approved.symbol])
+        if stepped is None:
+            self.stats.risk["below_step"] = self.stats.risk.get("below_step", 0) + 1
+        return stepped
+
     def _members(self, symbol: str, signal: Signal, parts: PipelineParts) -> tuple[str, ...]:
         """The members that voted on this decision, with their registry versions (``name@v``;
         the bare name when a member is not from the registry)."""
@@ -522,6 +536,14 @@ class DecisionPipeline:
             tag=tag,
             decision=ref,
         )
+
+
+def on_steps(approved: OrderIntent, spec: SymbolSpec) -> OrderIntent | None:
+    """``approved`` at its quantity floored to ``spec``'s step; None below one step."""
+    stepped = spec.floor_quantity(approved.quantity)
+    if stepped <= 0.0:
+        return None
+    return approved if stepped == approved.quantity else replace(approved, quantity=stepped)
 
 
 def _gross(context: TradingContext) -> float:
