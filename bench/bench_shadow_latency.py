@@ -6,9 +6,9 @@ retraining (the one challenger is the one put there). Per repeat, side by side o
 
 * ``none``: no challenger;
 * ``shadow``: a copy of xgb/BTCUSDT's production version in SHADOW, with shadow trading: the
-  slot asks the challenger too on every BTCUSDT decision (inside the decision's latency) and two
-  more pipelines trade the challenger's and the twin's accounts after each decision (outside
-  it, on the same cores);
+  slot asks the challenger too on every BTCUSDT decision (after the decision, outside its
+  latency: a SHADOW version has no share of the vote) and two more pipelines trade the
+  challenger's and the twin's accounts after each decision (outside it, on the same cores);
 * ``shadow, no trading``: the same challenger with ``QT_SHADOW_TRADING=false``.
 
 The copy is retired after each repeat and a new one registered for the next. Latency is a
