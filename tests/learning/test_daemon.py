@@ -308,6 +308,39 @@ def test_a_restart_reads_the_saved_state_from_the_repository(
     fresh.worker.shutdown()
 
 
+def test_a_training_in_flight_when_the_process_dies_is_trained_again_after_restart(
+    db_engine: Engine, tmp_path: Path, frames: dict[str, pd.DataFrame]
+) -> None:
+    """The weekly trainings started at day 67 and the process died before they landed (the
+    landing is one check later): the restarted daemon trains both again at its first check,
+    with the schedule's triggers, and registers each once."""
+    repo = SqlIntelligenceStateRepository(db_engine)
+    first = Rig(db_engine, tmp_path, frames, repository=repo)
+    first.run_until(START + 67 * MS_PER_DAY + MS_PER_HOUR)  # started, not landed
+    assert first.candidates == []
+    saved = first.daemon.to_state()
+    assert all(saved[str(k)]["in_flight"] is not None for k in first.lines)
+    first.worker.shutdown()  # what it computed is lost with the process
+
+    again = Rig(db_engine, tmp_path / "again", frames, repository=repo)
+    assert again.daemon.restore()
+    assert sorted(again.daemon.waiting()) == sorted(str(k) for k in again.lines)
+    # (the rig's clock starts again at its beginning, day 60, the line's training before the
+    # lost one: the retry waits out the minimum gap of a day and lands one check later)
+    again.run_until(START + 61 * MS_PER_DAY + 12 * MS_PER_HOUR)
+    assert sorted((c.version.key.scope, c.trigger.kind) for c in again.candidates) == [
+        ("SYNBTCUSDT", TriggerKind.SCHEDULE),
+        ("SYNETHUSDT", TriggerKind.SCHEDULE),
+    ]
+    # landed and saved: nothing in flight, nothing waiting, so a second restart trains nothing
+    landed = again.daemon.to_state()
+    assert all(v["in_flight"] is None and not v["waiting"] for v in landed.values())
+    again.worker.shutdown()
+    third = Rig(db_engine, tmp_path / "third", frames, repository=repo)
+    assert third.daemon.restore() and third.daemon.waiting() == {}
+    third.worker.shutdown()
+
+
 class SlowWorker(ThreadWorker):
     """A worker whose fits take wall time: the replay must not notice."""
 

@@ -33,9 +33,14 @@ One training, at trigger time ``T``:
    from) and hand it with its validation rows to ``on_candidate`` (the app's validation gate,
    then the shadow).
 
-What the daemon remembers (last training per line, waiting triggers) is plain JSON,
-saved after every check that changed it to a ``StateRepository`` (the intelligence modules'
-one) when one is given, and read back by :meth:`LearningDaemon.restore` after a restart.
+What the daemon remembers (last training per line, waiting triggers, the trainings in flight)
+is plain JSON, saved after every check that changed it and after every landing to a
+``StateRepository`` (the intelligence modules' one) when one is given, and read back by
+:meth:`LearningDaemon.restore` after a restart. A training in flight when the process died
+(started, not landed) is asked for again: its trigger waits first in its line, and the line's
+last training goes back to the one before, so the minimum gap does not hold the retry back. A
+death between a landing's registration and its save trains that line once more (a second
+candidate of the same trigger), never zero times.
 """
 
 from __future__ import annotations
@@ -109,6 +114,7 @@ class Candidate:
 
 @dataclass(frozen=True, slots=True)
 class _Job:
+    line: str
     model: str
     window: TrainingWindow
     validation: Dataset
@@ -149,6 +155,9 @@ def _fit_jobs(jobs: list[_Job]) -> list[_Result]:
 class _LineState:
     last_trained: int
     waiting: list[Trigger] = field(default_factory=list)
+    # the trigger of a training started and not landed yet, and last_trained before it
+    in_flight: Trigger | None = None
+    before: int = 0
 
 
 class LearningDaemon:
@@ -265,10 +274,11 @@ class LearningDaemon:
                 continue  # one candidate at a time: its triggers wait for its verdict
             trigger = state.waiting[0]
             state.waiting.clear()
-            state.last_trained = now
+            state.before, state.last_trained = state.last_trained, now
             self._changed = True
             job = self._job(key, trigger, now, datasets)
             if job is not None:
+                state.in_flight = trigger
                 jobs.append(job)
                 self._count("trainings_started")
         self._save(now)
@@ -293,6 +303,7 @@ class LearningDaemon:
         train = dataset.rows(0, max(0, first_validation - key.horizon))
         validation = dataset.rows(first_validation, int(labelled[-1]) + 1)
         return _Job(
+            str(key),
             key.model,
             TrainingWindow(dataset=train),
             validation,
@@ -314,11 +325,15 @@ class LearningDaemon:
             return None
         if job.options.warm_start is not None:
             self._count("trainings_warm_started")
-        return _Job(key.model, job.window, job.validation, job.options, self._store, trigger)
+        return _Job(
+            str(key), key.model, job.window, job.validation, job.options, self._store, trigger
+        )
 
     def apply(self, results: list[_Result], landed_at: int) -> None:
         """Register each fitted candidate and hand it on (engine thread, at landing time)."""
         for result in results:
+            self._state[result.job.line].in_flight = None
+            self._changed = True
             if result.fitted is None:
                 self._count("trainings_failed")
                 continue
@@ -333,8 +348,13 @@ class LearningDaemon:
             )
             self._count("trainings_finished")
             self._on_candidate(Candidate(version, trigger, result.job.validation))
+        self._save(landed_at)
 
     def _failed(self, error: WorkerJobError) -> None:
+        # the whole batch failed (one batch is in flight at a time): nothing is in flight now
+        for state in self._state.values():
+            state.in_flight = None
+        self._changed = True
         self._count("trainings_failed")
 
     def _count(self, what: str, n: int = 1) -> None:
@@ -357,21 +377,40 @@ class LearningDaemon:
         return {
             line: {
                 "last_trained": s.last_trained,
-                "waiting": [[t.kind.value, t.model, t.symbol, t.at, t.detail] for t in s.waiting],
+                "waiting": [_trigger_row(t) for t in s.waiting],
+                "in_flight": None if s.in_flight is None else _trigger_row(s.in_flight),
+                "before": s.before,
             }
             for line, s in self._state.items()
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
         for line, saved in state.items():
-            if line in self._state:
-                self._state[line] = _LineState(
-                    int(saved["last_trained"]),
-                    [
-                        Trigger(TriggerKind(k), m, s, int(a), d)
-                        for k, m, s, a, d in saved["waiting"]
-                    ],
-                )
+            if line not in self._state:
+                continue
+            restored = _LineState(
+                int(saved["last_trained"]),
+                [_trigger(row) for row in saved["waiting"]],
+                before=int(saved.get("before", 0)),
+            )
+            # saved before trainings in flight were remembered: nothing in flight
+            in_flight = saved.get("in_flight")
+            if in_flight is not None:
+                # died before it landed: train it again, first, as soon as the line may
+                restored.waiting = [_trigger(in_flight)]
+                restored.last_trained = int(saved["before"])
+                self._count("trainings_resumed")
+                self._changed = True
+            self._state[line] = restored
 
     def waiting(self) -> dict[str, list[Trigger]]:
         return {line: list(s.waiting) for line, s in self._state.items() if s.waiting}
+
+
+def _trigger_row(trigger: Trigger) -> list[Any]:
+    return [trigger.kind.value, trigger.model, trigger.symbol, trigger.at, trigger.detail]
+
+
+def _trigger(row: Sequence[Any]) -> Trigger:
+    kind, model, symbol, at, detail = row
+    return Trigger(TriggerKind(kind), model, symbol, int(at), detail)
