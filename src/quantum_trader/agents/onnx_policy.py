@@ -34,8 +34,10 @@ class OnnxPolicy:
     """
 
     __slots__ = (
-        "_clip",
+        "_buffer",
+        "_high",
         "_input",
+        "_low",
         "_mean",
         "_outputs",
         "_row",
@@ -77,8 +79,11 @@ class OnnxPolicy:
         if norm.kind == VEC_NORMALIZE:
             self._mean = np.asarray(norm.mean, dtype=np.float64)
             self._std = np.sqrt(np.asarray(norm.var, dtype=np.float64) + norm.epsilon)
-        self._clip = norm.clip
-        self._row = np.zeros((1, manifest.observation_size), dtype=np.float32)
+        size = manifest.observation_size
+        self._low = np.full(size, -norm.clip)
+        self._high = np.full(size, norm.clip)
+        self._buffer = np.zeros(size)
+        self._row = np.zeros((1, size), dtype=np.float32)
 
     def _check_signature(self, digest: str) -> None:
         """The network's input and outputs are the ones the manifest names, of its sizes."""
@@ -105,25 +110,46 @@ class OnnxPolicy:
     def actions(self) -> tuple[str, ...]:
         return self.manifest.actions
 
-    def normalise(self, observation: npt.ArrayLike) -> npt.NDArray[np.float32]:
-        """The network's input for one raw observation or a batch of them (float32)."""
+    def _raw(self, observation: npt.ArrayLike, ndim: int) -> npt.NDArray[np.float32]:
         raw = np.asarray(observation, dtype=np.float32)
-        if raw.shape[-1:] != (self.manifest.observation_size,) or raw.ndim > 2:
+        if raw.shape[-1:] != (self.manifest.observation_size,) or raw.ndim > ndim:
             raise ValueError(
                 f"{self.version}: observation of shape {raw.shape}; the policy takes "
                 f"{self.manifest.observation_size} values (observation "
                 f"{self.manifest.observation_version})"
             )
+        return raw
+
+    def normalise(self, observation: npt.ArrayLike) -> npt.NDArray[np.float32]:
+        """The network's input for one raw observation or a batch of them (float32).
+
+        ``np.minimum(np.maximum(x, -clip), clip)`` is ``np.clip`` value for value (NaN
+        included) at a tenth of its call overhead on a small vector.
+        """
+        raw = self._raw(observation, 2)
         if self._mean is None or self._std is None:
             return raw
-        scaled = np.clip((raw - self._mean) / self._std, -self._clip, self._clip)
-        return scaled.astype(np.float32)
+        scaled = np.minimum(np.maximum((raw - self._mean) / self._std, self._low), self._high)
+        return cast(npt.NDArray[np.float32], scaled.astype(np.float32))
 
     def probabilities(self, observation: npt.ArrayLike) -> FloatArray:
-        """Action probabilities (in :attr:`actions` order) for one raw observation."""
-        self._row[0, :] = self.normalise(observation)
+        """Action probabilities (in :attr:`actions` order) for one raw observation.
+
+        The one-row path of a decision: normalised into preallocated buffers (the same
+        arithmetic as :meth:`normalise`), so one policy serves one caller at a time.
+        """
+        raw = self._raw(observation, 1)
+        if self._mean is None or self._std is None:
+            self._row[0] = raw
+        else:
+            buffer = self._buffer
+            np.subtract(raw, self._mean, out=buffer)
+            np.divide(buffer, self._std, out=buffer)
+            np.maximum(buffer, self._low, out=buffer)
+            np.minimum(buffer, self._high, out=buffer)
+            self._row[0] = buffer
         out = self._session.run(self._outputs, {self._input: self._row})[0]
-        return np.asarray(out, dtype=np.float64).reshape(len(self.manifest.actions))
+        return cast(FloatArray, out[0].astype(np.float64))
 
     def probabilities_batch(self, observations: npt.ArrayLike) -> FloatArray:
         """Action probabilities for a (n, size) batch of raw observations, one session call."""

@@ -18,6 +18,7 @@ The status handle counts who decided (``decided_by_policy`` / ``decided_by_fallb
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -113,14 +114,14 @@ class PolicySelector:
             return self._fall_back(context, "no_policy", "no policy in production")
         policy = self.policy
         try:
-            probs = policy.probabilities(self._encoder(context))
+            probs: list[float] = policy.probabilities(self._encoder(context)).tolist()
         except Exception as exc:  # any failure of the encoder or the session: rules decide
             return self._fall_back(context, "error", f"{type(exc).__name__}: {exc}")
-        if not np.all(np.isfinite(probs)):
+        if not all(map(math.isfinite, probs)):
             return self._fall_back(context, "non_finite", f"non-finite probabilities {probs}")
-        index = int(np.argmax(probs))
+        index = max(range(len(probs)), key=probs.__getitem__)  # the first best, as np.argmax
         strategy = policy.actions[index]
-        propensity = float(probs[index])
+        propensity = probs[index]
         decision = PolicyDecision(
             context.symbol,
             context.time,
@@ -130,7 +131,7 @@ class PolicySelector:
             POLICY,
             f"{policy.version}: {strategy} p={propensity:.3f}",
             policy.actions,
-            tuple(float(p) for p in probs),
+            tuple(probs),
         )
         return self._record(decision, self.name)
 
