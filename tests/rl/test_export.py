@@ -62,7 +62,15 @@ def _assert_same_policy(
     want_probs, want_actions = _sb3_reference(model, venv, raw)
     probs = policy.probabilities_batch(raw)
     assert np.abs(probs - want_probs).max() < 1e-5
-    np.testing.assert_array_equal(np.argmax(probs, axis=1), want_actions)
+    actions = np.argmax(probs, axis=1)
+    # Two actions within float32 rounding of each other are a tie either runtime may break
+    # its own way (on this machine none is broken differently); every other must agree.
+    top2 = np.sort(want_probs, axis=1)[:, -2:]
+    tied = top2[:, 1] - top2[:, 0] < 1e-6
+    assert tied.sum() <= 10
+    np.testing.assert_array_equal(actions[~tied], want_actions[~tied])
+    chosen = want_probs[np.arange(len(raw)), actions]
+    assert np.all(chosen >= want_probs.max(axis=1) - 1e-6)
     assert len(set(want_actions.tolist())) >= 2  # a policy that does not always say the same
     for row, want in zip(raw[:50], want_probs[:50], strict=True):  # the one-row serving path
         assert np.abs(policy.probabilities(row) - want).max() < 1e-5
@@ -196,5 +204,7 @@ def test_serving_a_bundle_never_imports_torch(
     served = json.loads(result.stdout)
     assert served["loaded"] == []  # neither torch nor stable-baselines3 in the serving process
     assert served["counters"]["decided_by_policy"] == 100
-    _, want_actions = _sb3_reference(model, venv, raw)
-    assert served["chosen"] == [STRATEGY_NAMES[a] for a in want_actions]
+    want_probs, want_actions = _sb3_reference(model, venv, raw)
+    chosen = np.array([STRATEGY_NAMES.index(s) for s in served["chosen"]])
+    assert np.all(want_probs[np.arange(len(raw)), chosen] >= want_probs.max(axis=1) - 1e-6)
+    assert (chosen == want_actions).mean() >= 0.99  # the policy's own choices (ties aside)
