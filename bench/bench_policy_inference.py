@@ -157,9 +157,9 @@ def export_bundle(root: Path) -> str:
 
 
 def main() -> None:
-    root = Path(tempfile.mkdtemp(prefix="bench-policy-"))
-    digest = export_bundle(root)
-    bundle = load_bundle(LocalArtifactStore(root), digest)
+    with tempfile.TemporaryDirectory(prefix="bench-policy-") as tmp:
+        digest = export_bundle(Path(tmp))
+        bundle = load_bundle(LocalArtifactStore(Path(tmp)), digest)
     policy = OnnxPolicy(bundle)
     handle = StatusRegistry(SimulatedClock(0)).register(
         "rl_meta_strategy", enabled=True, reason="b"
