@@ -408,6 +408,7 @@ class DecisionPipeline:
                 confidence=signal.confidence,
                 recent_pnl=parts.risk_view.daily_pnl(),
                 risk_mode=policy.risk_mode,
+                trading_state=parts.risk.state,
             )
         )
         if parts.expectancy is not None and choice.strategy != NEUTRAL:

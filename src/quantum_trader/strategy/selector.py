@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from quantum_trader.domain.policy import RiskMode
+from quantum_trader.domain.risk import TradingState
 from quantum_trader.status.registry import ModuleHandle
 from quantum_trader.strategy.regime import Regime
 
@@ -45,6 +46,9 @@ class SelectionContext:
     confidence: float
     recent_pnl: float
     risk_mode: RiskMode
+    #: the risk engine's trading state at the decision: a learned selector masks its actions
+    #: to Neutral while HALTED (defaulted, so that a context built without it reads ACTIVE)
+    trading_state: TradingState = TradingState.ACTIVE
 
 
 @dataclass(frozen=True, slots=True)

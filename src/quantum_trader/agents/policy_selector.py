@@ -1,0 +1,162 @@
+"""The PPO strategy selector (module 13 as it serves): a policy bundle behind the selector port.
+
+Per decision: encode the :class:`SelectionContext` into the policy's observation (an injected
+encoder, versioned with the policy), normalise, run the ONNX network, take the most probable
+strategy (greedy). The chosen action's probability (its propensity) and the policy version are
+kept with every decision (:class:`PolicyDecision`), for the decision log and for off-policy
+estimates of other policies.
+
+* **HALTED**: only Neutral is allowed (the action mask), whatever the policy would say;
+  its propensity under the masked policy is 1.
+* **Fallback**: with no policy, or when encoding or inference fails or gives a non-finite
+  probability, the rule selector (``RegimeRuleSelector`` by default) decides, and says so.
+
+The status handle counts who decided (``decided_by_policy`` / ``decided_by_fallback`` /
+``decided_by_mask``), why the fallback did (``fallback_no_policy`` / ``fallback_error`` /
+``fallback_non_finite``) and the strategies chosen (``selected_<strategy>``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from quantum_trader.agents.onnx_policy import OnnxPolicy
+from quantum_trader.domain.risk import TradingState
+from quantum_trader.status.registry import ModuleHandle
+from quantum_trader.strategy.selector import (
+    NEUTRAL,
+    STRATEGY_NAMES,
+    RegimeRuleSelector,
+    SelectionContext,
+    StrategyChoice,
+    StrategySelector,
+)
+
+#: Encodes what a selector sees into the policy's observation vector (``agents/observation.py``)
+ObservationEncoder = Callable[[SelectionContext], npt.NDArray[np.floating]]
+
+POLICY, FALLBACK, MASK = "policy", "fallback", "mask"
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyDecision:
+    """One selection as the decision log records it.
+
+    ``propensity`` is the probability with which the deciding policy chose ``strategy``: the
+    network's probability (``decided_by`` "policy"), 1 for the deterministic rule fallback and
+    for the HALTED mask. ``probabilities`` are the network's, in ``actions`` order, when it ran.
+    """
+
+    symbol: str
+    time: int
+    strategy: str
+    propensity: float
+    policy_version: str  # the policy's version, or the fallback selector's name
+    decided_by: str  # POLICY, FALLBACK or MASK
+    reason: str
+    actions: tuple[str, ...] = ()
+    probabilities: tuple[float, ...] = ()
+
+
+class PolicySelector:
+    """A :class:`StrategySelector` served from a policy bundle, with the rule selector behind it.
+
+    ``policy`` None means no policy is in production: every decision falls back (counted) until
+    :meth:`replace` brings one. ``on_decision`` receives every :class:`PolicyDecision` (the
+    decision log); the last one is also kept in :attr:`last_decision`.
+    """
+
+    def __init__(
+        self,
+        policy: OnnxPolicy | None,
+        encoder: ObservationEncoder,
+        *,
+        fallback: StrategySelector | None = None,
+        handle: ModuleHandle | None = None,
+        on_decision: Callable[[PolicyDecision], None] | None = None,
+        name: str = "ppo_selector",
+    ) -> None:
+        self.name = name
+        self._encoder = encoder
+        self._fallback: StrategySelector = fallback or RegimeRuleSelector()
+        self._handle = handle
+        self._on_decision = on_decision
+        self.policy: OnnxPolicy | None = None
+        self.last_decision: PolicyDecision | None = None
+        self.last_failure: str | None = None  # why the last fallback for a failure happened
+        self.replace(policy)
+
+    def replace(self, policy: OnnxPolicy | None) -> None:
+        """Serve ``policy`` from the next decision on (a promotion or a rollback); None: none."""
+        if policy is not None:
+            unknown = [a for a in policy.actions if a not in STRATEGY_NAMES]
+            if unknown or NEUTRAL not in policy.actions:
+                raise ValueError(
+                    f"{self.name}: policy {policy.version} has actions {list(policy.actions)}; "
+                    f"a strategy selector's must be among {list(STRATEGY_NAMES)} and include "
+                    f"{NEUTRAL} (the HALTED mask)"
+                )
+        self.policy = policy
+
+    def select(self, context: SelectionContext) -> StrategyChoice:
+        if context.trading_state is TradingState.HALTED:
+            version = self.policy.version if self.policy is not None else self._fallback.name
+            decision = PolicyDecision(
+                context.symbol, context.time, NEUTRAL, 1.0, version, MASK, "HALTED → Neutral"
+            )
+            return self._record(decision, self.name)
+        if self.policy is None:
+            return self._fall_back(context, "no_policy", "no policy in production")
+        policy = self.policy
+        try:
+            probs: list[float] = policy.probabilities(self._encoder(context)).tolist()
+        except Exception as exc:  # any failure of the encoder or the session: rules decide
+            return self._fall_back(context, "error", f"{type(exc).__name__}: {exc}")
+        if not all(map(math.isfinite, probs)):
+            return self._fall_back(context, "non_finite", f"non-finite probabilities {probs}")
+        index = max(range(len(probs)), key=probs.__getitem__)  # the first best, as np.argmax
+        strategy = policy.actions[index]
+        propensity = probs[index]
+        decision = PolicyDecision(
+            context.symbol,
+            context.time,
+            strategy,
+            propensity,
+            policy.version,
+            POLICY,
+            f"{policy.version}: {strategy} p={propensity:.3f}",
+            policy.actions,
+            tuple(probs),
+        )
+        return self._record(decision, self.name)
+
+    def _fall_back(self, context: SelectionContext, kind: str, why: str) -> StrategyChoice:
+        if kind != "no_policy":
+            self.last_failure = why
+        if self._handle is not None:
+            self._handle.count(f"fallback_{kind}")
+        choice = self._fallback.select(context)
+        decision = PolicyDecision(
+            context.symbol,
+            context.time,
+            choice.strategy,
+            1.0,
+            choice.selector,
+            FALLBACK,
+            f"{why}; rules: {choice.reason}",
+        )
+        return self._record(decision, choice.selector)
+
+    def _record(self, decision: PolicyDecision, selector: str) -> StrategyChoice:
+        self.last_decision = decision
+        if self._handle is not None:
+            self._handle.count(f"decided_by_{decision.decided_by}")
+            self._handle.count(f"selected_{decision.strategy}")
+        if self._on_decision is not None:
+            self._on_decision(decision)
+        return StrategyChoice(decision.strategy, decision.reason, selector)

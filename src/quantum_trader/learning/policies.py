@@ -1,0 +1,105 @@
+"""RL policies in the model registry: their line, their lineage, and loading one by stage.
+
+A policy line is ``ModelKey(<policy name>, <symbol or "global">, 0)`` — e.g.
+``ppo_selector/BTCUSDT/h0`` — with lineage of kind ``"policy"``: the registry, its stages
+(CANDIDATE → SHADOW → CANARY → PRODUCTION, rollback), its audit trail and its tables serve
+policies unchanged. Horizon 0: a policy acts on the current candle and has no label horizon.
+The version's artifact hash is the bundle's address in the artifact store. Nothing here imports
+torch (exporting is ``rl/export.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from quantum_trader.agents.onnx_policy import OnnxPolicy
+from quantum_trader.agents.policy_bundle import BundleSource, PolicyManifest, load_bundle
+from quantum_trader.learning.lineage import POLICY_KIND, Lineage
+from quantum_trader.learning.registry import ModelKey, ModelRegistry, ModelVersion, Stage
+
+SELECTOR_POLICY = "ppo_selector"
+POLICY_HORIZON = 0
+
+
+def policy_key(scope: str, name: str = SELECTOR_POLICY) -> ModelKey:
+    """The registry line of policy ``name`` for a symbol (or ``"global"``).
+
+    >>> str(policy_key("BTCUSDT"))
+    'ppo_selector/BTCUSDT/h0'
+    """
+    return ModelKey(name, scope, POLICY_HORIZON)
+
+
+def policy_lineage(
+    manifest: PolicyManifest,
+    *,
+    metrics: Mapping[str, float] | None = None,
+    trained_at: int | None = None,
+) -> Lineage:
+    """A bundle's manifest as registry lineage (``metrics``: its held-out evaluation)."""
+    detail = {
+        "algorithm": manifest.algorithm,
+        "trial_id": manifest.trial_id,
+        "seed": manifest.seed,
+        "actions": list(manifest.actions),
+        "observation_size": manifest.observation_size,
+        "observation_version": manifest.observation_version,
+        "env_version": manifest.env_version,
+        "reward_version": manifest.reward_version,
+        "feature_version": manifest.feature_version,
+        "normalisation": manifest.normalisation.kind,
+        "opset": manifest.opset,
+    }
+    return Lineage(
+        POLICY_KIND,
+        manifest.name,
+        manifest.scope,
+        POLICY_HORIZON,
+        manifest.data_window,
+        manifest.data_hash,
+        {**manifest.hyperparameters, "seed": manifest.seed},
+        dict(metrics or {}),
+        trained_at,
+        detail,
+    )
+
+
+def register_policy(
+    registry: ModelRegistry,
+    digest: str,
+    manifest: PolicyManifest,
+    *,
+    actor: str,
+    reason: str,
+    metrics: Mapping[str, float] | None = None,
+    trained_at: int | None = None,
+) -> ModelVersion:
+    """A new CANDIDATE version of the manifest's policy line, pointing at bundle ``digest``."""
+    lineage = policy_lineage(manifest, metrics=metrics, trained_at=trained_at)
+    return registry.register(lineage, digest, actor=actor, reason=reason)
+
+
+def load_policy(
+    registry: ModelRegistry,
+    store: BundleSource,
+    key: ModelKey,
+    *,
+    stage: Stage = Stage.PRODUCTION,
+) -> OnnxPolicy | None:
+    """The policy of ``key`` in ``stage`` (the production pointer's, else the newest there),
+    verified and ready to serve; None when the line has no version in that stage.
+
+    A bundle that fails its checks raises ``PolicyBundleError`` naming the file: the caller
+    serves its fallback and shows why (a refused policy is never silently replaced).
+    """
+    if stage is Stage.PRODUCTION:
+        chosen = registry.production(key)
+    else:
+        found = [v for v in registry.versions(key) if v.stage is stage]
+        chosen = found[-1] if found else None
+    if chosen is None:
+        return None
+    if chosen.lineage.kind != POLICY_KIND:
+        raise TypeError(f"{key} v{chosen.version} is a {chosen.lineage.kind!r}, not a policy")
+    bundle = load_bundle(store, chosen.artifact_hash)
+    return OnnxPolicy(bundle, registry_version=chosen.version)
