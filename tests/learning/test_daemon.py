@@ -12,6 +12,7 @@ from typing import TypeVar
 import numpy as np
 import pandas as pd
 import pytest
+import structlog.testing
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
@@ -213,8 +214,13 @@ def test_a_failed_training_is_counted_and_registers_nothing(
         "continuous_learning", enabled=True, reason="test"
     )
     rig = Rig(db_engine, tmp_path, frames, handle=handle, store=FullStore(tmp_path / "full"))
-    rig.run_until(START + 68 * MS_PER_DAY)
+    with structlog.testing.capture_logs() as logs:
+        rig.run_until(START + 68 * MS_PER_DAY)
     assert rig.candidates == [] and all(rig.registry.history(k) == [] for k in rig.lines)
+    # and said why, line by line, where the operator reads
+    failed = [e for e in logs if e["event"] == "learning.training_failed"]
+    assert sorted(e["line"] for e in failed) == sorted(str(k) for k in rig.lines)
+    assert all("no space left on device" in e["error"] for e in failed)
     counters = handle.status.counters
     assert (counters["trainings_started"], counters["trainings_failed"]) == (2, 2)
     assert "trainings_finished" not in counters

@@ -69,7 +69,10 @@ from quantum_trader.learning.trainers import (
     fit_in_this_process,
 )
 from quantum_trader.learning.triggers import Trigger, TriggerInbox, TriggerKind, training_rows
+from quantum_trader.observability.logging import get_logger
 from quantum_trader.status.registry import ModuleHandle
+
+log = get_logger(__name__)
 
 ACTOR = "rule:continuous-learning"
 #: the daemon's document in the state repository (a run may name its own)
@@ -335,6 +338,13 @@ class LearningDaemon:
             self._state[result.job.line].in_flight = None
             self._changed = True
             if result.fitted is None:
+                # said where the operator reads, not only counted: why a line cannot retrain
+                log.warning(
+                    "learning.training_failed",
+                    line=result.job.line,
+                    trigger=result.job.trigger.describe(),
+                    error=result.error,
+                )
                 self._count("trainings_failed")
                 continue
             trigger = result.job.trigger
@@ -352,6 +362,8 @@ class LearningDaemon:
 
     def _failed(self, error: WorkerJobError) -> None:
         # the whole batch failed (one batch is in flight at a time): nothing is in flight now
+        lines = [line for line, state in self._state.items() if state.in_flight is not None]
+        log.error("learning.worker_failed", lines=lines, error=str(error))
         for state in self._state.values():
             state.in_flight = None
         self._changed = True
