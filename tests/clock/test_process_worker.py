@@ -13,7 +13,7 @@ import pytest
 
 from quantum_trader.clock import ProcessWorker, WorkerError, WorkerLimits
 from quantum_trader.clock.workers import THREAD_VARIABLES
-from tests.clock.worker_tasks import sleep_for, what_the_worker_sees
+from tests.clock.worker_tasks import sleep_for, slow_sum, what_the_worker_sees
 
 ROOT = Path(__file__).resolve().parents[2]
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux scheduling")
@@ -63,6 +63,25 @@ def test_a_worker_that_dies_fails_its_computation_loudly() -> None:
         os.kill(worker.pid, signal.SIGKILL)
         with pytest.raises(WorkerError, match=r"ended during the computation \(exit code"):
             running.result(10)
+
+
+def test_the_tasks_after_a_dead_worker_run_in_a_new_one() -> None:
+    """A worker killed (out of memory, a crash in native code) fails the computation it was
+    running, and only that one: the queued task and later ones get a new process (a one-year
+    replay counted 390 failed trainings when the first death broke every later one)."""
+    with ProcessWorker("respawns") as worker:
+        first_pid = worker.pid
+        assert first_pid is not None
+        running = worker.submit(sleep_for, 60.0)
+        queued = worker.submit(slow_sum, (1.0, 2.0, 3.0))
+        time.sleep(0.3)
+        os.kill(first_pid, signal.SIGKILL)
+        with pytest.raises(WorkerError, match="ended during the computation"):
+            running.result(10)
+        assert queued.result(30) == pytest.approx(6.0)
+        assert worker.submit(slow_sum, (4.0,)).result(30) == pytest.approx(4.0)
+        assert worker.restarts == 1 and worker.pid not in (None, first_pid)
+        assert worker.applied is not None and worker.applied.nice > 0
 
 
 PARENT = r"""

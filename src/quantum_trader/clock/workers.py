@@ -116,6 +116,7 @@ class ProcessWorker:
         self._tasks = queue.SimpleQueue()
         self._courier: threading.Thread | None = None
         self._stopping = False
+        self.restarts = 0  # processes spawned again after one died
 
     @property
     def pid(self) -> int | None:
@@ -125,8 +126,18 @@ class ProcessWorker:
         """Spawn the process and wait until it has lowered itself; returns what it applied."""
         if self._process is not None:
             raise RuntimeError(f"worker {self.name!r} is already started")
+        applied = self._spawn()
+        self._courier = threading.Thread(
+            target=self._carry, name=f"courier-{self.name}", daemon=True
+        )
+        self._courier.start()
+        return applied
+
+    def _spawn(self) -> AppliedLimits:
         context = multiprocessing.get_context("spawn")
         parent, child = context.Pipe()
+        # the kernel's death signal follows the spawning thread: only the main thread's is
+        # set (a respawn from the courier relies on the child's watchdog of its parent)
         main = threading.current_thread() is threading.main_thread()
         process = context.Process(
             target=serve,
@@ -150,10 +161,6 @@ class ProcessWorker:
             ) from exc
         assert isinstance(applied, AppliedLimits)
         self.applied = applied
-        self._courier = threading.Thread(
-            target=self._carry, name=f"courier-{self.name}", daemon=True
-        )
-        self._courier.start()
         return applied
 
     def submit(self, fn: Callable[[I], R], arg: I) -> Future[R]:
@@ -211,6 +218,12 @@ class ProcessWorker:
                 kind, value = conn.recv()
             except (EOFError, OSError) as exc:
                 future.set_exception(self._ended(exc))
+                # the process died (killed, out of memory, a crash in native code): that task
+                # is lost; the next ones get a new process instead of failing one by one
+                respawned = self._respawn()
+                if respawned is None:
+                    return
+                conn = respawned
                 continue
             except Exception as exc:  # the inputs could not be sent (e.g. not picklable)
                 future.set_exception(WorkerError(f"worker {self.name!r}: {exc}"))
@@ -219,6 +232,32 @@ class ProcessWorker:
                 future.set_result(value)
             else:
                 future.set_exception(WorkerError(f"worker {self.name!r}: {value}"))
+
+    def _respawn(self) -> Connection | None:
+        """A new process after the last one died; None while shutting down or if it fails."""
+        if self._stopping:
+            return None
+        if self._conn is not None:
+            self._conn.close()
+        if self._process is not None:
+            self._process.join(1.0)
+        try:
+            self._spawn()
+        except WorkerError:
+            self._fail_queued(f"worker {self.name!r} died and could not be started again")
+            return None
+        self.restarts += 1
+        return self._conn
+
+    def _fail_queued(self, why: str) -> None:
+        self._stopping = True
+        while True:
+            try:
+                item = self._tasks.get_nowait()
+            except queue.Empty:
+                return
+            if item is not None and item[0].set_running_or_notify_cancel():
+                item[0].set_exception(WorkerError(why))
 
     def _ended(self, exc: BaseException) -> WorkerError:
         if self._stopping:
