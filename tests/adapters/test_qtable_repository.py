@@ -18,7 +18,9 @@ SPACE = QLearningConfig().state.fingerprint()
 
 
 def snapshot(scope: str, updates: int, cells: tuple[QCell, ...]) -> QTableSnapshot:
-    return QTableSnapshot(scope, SPACE, updates, 10 * updates, 1_700_000_000_000 + updates, cells)
+    return QTableSnapshot(
+        scope, SPACE, updates, updates // 3, 10 * updates, 1_700_000_000_000 + updates, cells
+    )
 
 
 CELLS = (
@@ -51,6 +53,7 @@ def test_a_learners_table_survives_the_database(db_engine: Engine) -> None:
     sel.close(at=42)
     again = QLearningSelector(QLearningConfig(), seed=1, repository=repo, scope="s")
     assert again.restore() and again.table.cells() == sel.table.cells() and again.updates == 230
+    assert again.snapshot(42) == sel.snapshot(42)
 
 
 def test_a_save_that_fails_midway_leaves_the_previous_table(db_engine: Engine) -> None:
@@ -78,7 +81,8 @@ def test_a_save_that_fails_midway_leaves_the_previous_table(db_engine: Engine) -
          "header counts 3 cells, the table holds 2"),
         ("UPDATE rl_qtables SET state_space = 'qstate/1 vol=0.5 conf=0.1 pnl=0'",
          "learnt in state space 'qstate/1 vol=0.5"),
-        ("UPDATE rl_qtables SET updates = 3", "count .* visits but only 3 updates"),
+        ("UPDATE rl_qtables SET updates = 2000000", r"impossible counters \(updates=2000000, trades="),
+        ("UPDATE rl_qtables SET updates = 3, trades = 1", "count .* visits but only 3 updates"),
     ],
 )  # fmt: skip
 def test_a_tampered_table_is_refused_with_what_and_where(

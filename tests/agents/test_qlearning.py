@@ -25,8 +25,9 @@ from quantum_trader.clock.clock import SimulatedClock
 from quantum_trader.clock.scheduler import Scheduler
 from quantum_trader.domain.decisions import DecisionRef
 from quantum_trader.domain.errors import DomainValidationError
+from quantum_trader.domain.events import OrderFilled
 from quantum_trader.domain.market import Regime
-from quantum_trader.domain.orders import Side
+from quantum_trader.domain.orders import Order, OrderStatus, OrderType, Side
 from quantum_trader.domain.policy import RiskMode
 from quantum_trader.domain.positions import Trade
 from quantum_trader.lifecycle.component import ComponentContext
@@ -41,12 +42,19 @@ def ctx(time: int = 0, regime: Regime | None = Regime.BULL, *, symbol: str = "BT
     return SelectionContext(symbol, time, regime, None, vol, conf, pnl, RiskMode.MODERATE)
 
 
+H = 3_600_000
+
+
 def trade(decision: str, strategy: str, *, pnl: float = 10.0, fees: float = 0.0,
-          symbol: str = "BTCUSDT") -> Trade:  # fmt: skip
-    """A long of 1 at 1,000: the reward is (pnl - fees) / 1,000."""
-    ref = DecisionRef(decision, strategy, "qlearning", "fixed_fractional")
-    return Trade(f"T-{decision}", symbol, Side.BUY, 1.0, 1000.0, 1000.0 + pnl, 0, 3_600_000,
-                 pnl, fees, strategy=strategy, decision=ref)  # fmt: skip
+          symbol: str = "BTCUSDT", selector: str = "qlearning", closed: int | None = None
+          ) -> Trade:  # fmt: skip
+    """A long of 1 at 1,000 opened by ``decision`` (``SYMBOL@time``), filled at the next open and
+    closed an hour later unless ``closed`` says when: the reward is (pnl - fees) / 1,000."""
+    ref = DecisionRef(decision, strategy, selector, "fixed_fractional")
+    opened = int(decision.rpartition("@")[2]) if decision.rpartition("@")[2].isdigit() else 0
+    return Trade(f"T-{decision}", symbol, Side.BUY, 1.0, 1000.0, 1000.0 + pnl, opened + 1,
+                 closed if closed is not None else opened + H, pnl, fees, strategy=strategy,
+                 decision=ref)  # fmt: skip
 
 
 class MemoryRepository:
@@ -73,17 +81,21 @@ def test_it_is_a_strategy_selector_and_its_state_has_the_four_parts() -> None:
         encode(ctx(5, vol=math.nan), cfg)
 
 
-def test_epsilon_decays_linearly_per_update_from_a_tenth_to_two_percent() -> None:
-    cfg = QLearningConfig(epsilon_decay_updates=400)
+def test_epsilon_decays_linearly_per_trade_learnt_from_a_tenth_to_two_percent() -> None:
+    cfg = QLearningConfig(epsilon_decay_trades=400)
     sel = QLearningSelector(cfg, seed=0)
     seen = []
     for i in range(500):
         seen.append(sel.epsilon)
-        sel.update("BULL|v1|c1|p0", "Breakout", 0.001 * (i % 3 - 1))
+        t = (i + 1) * 10 * H
+        sel.select(ctx(t - 2 * H))  # flat, and what it chose opened nothing: idle credit
+        sel.select(ctx(t))
+        sel.observe(trade(f"BTCUSDT@{t}", "Breakout", pnl=i % 3 - 1))
     assert seen[0] == 0.1 and seen[200] == pytest.approx(0.06) and seen[400:] == [0.02] * 100
     assert all(a >= b for a, b in itertools.pairwise(seen))
-    for _ in range(50):
-        sel.select(ctx())  # decisions do not move epsilon
+    assert sel.trades_learnt == 500 and sel.updates > 500  # idle credits are updates too
+    for _ in range(3):
+        sel.update("BULL|v1|c1|p0", "Breakout", 0.0)  # nor do other updates
     assert sel.epsilon == 0.02
 
 
@@ -110,8 +122,8 @@ def test_greedy_prefers_the_best_value_and_neutral_over_a_loser() -> None:
     for s in ("TrendFollowing", "MeanReversion", "Breakout"):
         sel.update(sel.state_of(side).key, s, -0.002)  # every strategy loses: stand aside
     assert {sel.select(replace(bull, time=t)).strategy for t in range(50)} == {"TrendFollowing"}
-    assert {sel.select(replace(side, time=t)).strategy for t in range(50)} == {"Neutral"}
-    unseen = {sel.select(ctx(t, Regime.VOLATILE)).strategy for t in range(200)}
+    assert {sel.select(replace(side, time=t)).strategy for t in range(50, 99)} == {"Neutral"}
+    unseen = {sel.select(ctx(t, Regime.VOLATILE)).strategy for t in range(100, 300)}
     assert unseen == set(STRATEGY_NAMES)  # all tied at 0: the draw breaks ties
     probs = sel.probabilities(bull)
     assert probs["TrendFollowing"] == 1.0 and sum(probs.values()) == 1.0
@@ -120,8 +132,8 @@ def test_greedy_prefers_the_best_value_and_neutral_over_a_loser() -> None:
 def test_probabilities_are_the_propensities_of_the_epsilon_greedy_draw() -> None:
     sel = QLearningSelector(QLearningConfig(), seed=0)  # epsilon 0.1
     sel.update(sel.state_of(ctx()).key, "Breakout", 0.01)
-    eps = sel.epsilon  # 0.1 less one update's decay
-    assert 0.0999 < eps < 0.1
+    eps = sel.epsilon
+    assert eps == 0.1  # no trade learnt yet
     probs = sel.probabilities(ctx())
     assert probs == pytest.approx(
         {"TrendFollowing": eps / 4, "MeanReversion": eps / 4, "Breakout": 1 - 3 * eps / 4,
@@ -157,7 +169,59 @@ def test_a_closed_trade_updates_the_state_of_the_decision_that_opened_it() -> No
     counters = status.get(MODULE).status.counters
     assert counters["decisions"] == 5 and counters["updates"] == 1
     assert counters["updates_skipped_unknown_decision"] == 1 and counters["table_cells"] == 1
-    assert counters["selected_" + sel.select(ctx(9)).strategy] >= 1
+    assert counters["selected_" + sel.select(ctx(30 * H)).strategy] >= 1
+
+
+def test_flat_choices_that_opened_nothing_are_credited_zero_on_policy_only() -> None:
+    sel = QLearningSelector(GREEDY, seed=0)
+    side = ctx(regime=Regime.SIDEWAYS)
+    key = sel.state_of(side).key
+    for s in ("TrendFollowing", "MeanReversion", "Breakout"):
+        sel.update(key, s, 0.01 if s == "Breakout" else -0.01)  # Breakout is the greedy choice
+    for t in (1, 2, 3):
+        assert sel.select(replace(side, time=t * H)).strategy == "Breakout"
+    assert sel.observe(trade("BTCUSDT@10800000", "Breakout", pnl=4.0))  # opened at the third
+    # two idle credits (0) and the trade (0.004) on top of the first reward: the mean of four
+    assert sel.table.visits(key, "Breakout") == 4
+    assert sel.table.q(key, "Breakout") == pytest.approx((0.01 + 0 + 0 + 0.004) / 4)
+    # another selector's trade: what this one chose before it is not what ran
+    other = QLearningSelector(GREEDY, seed=0)
+    other.update(key, "Breakout", 0.01)
+    for t in (1, 2, 3):
+        other.select(replace(side, time=t * H))
+    other.observe(trade("BTCUSDT@10800000", "Breakout", pnl=4.0, selector="regime_rules"))
+    assert other.table.visits(key, "Breakout") == 2 and other.updates == 2
+
+
+def test_the_strategy_that_opened_a_position_holds_it_until_its_trade_closes() -> None:
+    clock = SimulatedClock(0)
+    bus = InProcessBus(clock)
+    sel = QLearningSelector(GREEDY, seed=0)
+    sel.attach(bus)
+    bull = ctx(regime=Regime.BULL)
+    sel.update(sel.state_of(bull).key, "Breakout", 0.01)
+    ref = DecisionRef("BTCUSDT@3600000", "Breakout", "qlearning", "fixed_fractional")
+    entry = Order("E1", "BTCUSDT", Side.BUY, OrderType.MARKET, 1.0, H, decision=ref)
+    publish_event(bus, topics.ORDER_SUBMITTED, entry, source="execution")
+    sel.update(sel.state_of(bull).key, "TrendFollowing", 0.05)  # now the greedy choice
+    publish_event(bus, topics.ORDER_FILLED, OrderFilled("F1", "E1", "BTCUSDT", Side.BUY, 1.0,
+                  1000.0, 0.5, 2 * H, False, OrderStatus.FILLED, 1.0, 1000.0), source="execution")  # fmt: skip
+    held = sel.select(replace(bull, time=3 * H))
+    assert held.strategy == "Breakout" and held.reason.startswith("holding the Breakout position")
+    publish_event(bus, topics.TRADE_CLOSED, trade("BTCUSDT@3600000", "Breakout",
+                  closed=4 * H), source="execution")  # fmt: skip
+    assert sel.select(replace(bull, time=5 * H)).strategy == "TrendFollowing"  # released
+    # an exit order, a bracket, or another selector's entry holds nothing
+    for i, order in enumerate([
+        replace(entry, decision=replace(ref, sizer="exit")),
+        replace(entry, reduce_only=True),
+        replace(entry, decision=replace(ref, selector="regime_rules")),
+    ]):  # fmt: skip
+        cid = f"X{i}"
+        publish_event(bus, topics.ORDER_SUBMITTED, replace(order, client_order_id=cid), source="x")
+        publish_event(bus, topics.ORDER_FILLED, OrderFilled("F", cid, "BTCUSDT", Side.BUY, 1.0,
+                      1000.0, 0.5, 6 * H, False, OrderStatus.FILLED, 1.0, 1000.0), source="x")  # fmt: skip
+    assert sel.select(replace(bull, time=7 * H)).strategy == "TrendFollowing"
 
 
 def test_step_size_is_the_running_mean_then_a_constant_floor() -> None:
@@ -192,6 +256,10 @@ def test_bad_input_gets_an_error_that_says_what_and_where() -> None:
         sel.observe(trade("BTCUSDT@1", "Breakout", fees=math.inf))
     with pytest.raises(DomainValidationError, match=r"reward=nan: must be finite \(S, Breakout"):
         sel.update("S", "Breakout", math.nan)
+    with pytest.raises(
+        ValueError, match=r"decision 1700\): the decision id is not 'BTCUSDT@<time>'"
+    ):
+        sel.observe(trade("1700", "Breakout"))
     with pytest.raises(ValueError, match="unknown strategy 'Grid' in state 'S'"):
         sel.update("S", "Grid", 0.0)
     assert sel.updates == 0 and len(sel.table) == 0  # nothing half-applied
@@ -213,7 +281,7 @@ def test_it_saves_every_100_updates_and_at_shutdown_and_restores_at_start() -> N
         sel.select(ctx(i, pnl=i % 3 - 1))
         sel.observe(trade(f"BTCUSDT@{i}", STRATEGY_NAMES[i % 3], pnl=i % 7 - 3))
     assert [s.updates for s in repo.saved] == [100, 200]
-    assert repo.saved[-1].saved_at == 3_600_000  # the latest engine time seen (a trade's exit)
+    assert repo.saved[-1].saved_at == 199 + H  # the latest engine time seen: trade 199's close
     assert sel.close(at=999) and [s.updates for s in repo.saved] == [100, 200, 250]
     assert not sel.close(at=1_000)  # nothing new: no second shutdown save
     again = QLearningSelector(QLearningConfig(), seed=0, repository=repo, scope="run-1")

@@ -40,11 +40,13 @@ class QCell:
 @dataclass(frozen=True, slots=True)
 class QTableSnapshot:
     """A whole table as saved: its scope (a run id or a named table), the fingerprint of the
-    state space, the learner's counters at the save, the engine time of the save, the cells."""
+    state space, the learner's counters at the save (updates, of which closed trades learnt
+    from, and decisions), the engine time of the save, the cells."""
 
     scope: str
     state_space: str
     updates: int
+    trades: int
     decisions: int
     saved_at: int
     cells: tuple[QCell, ...]
@@ -133,10 +135,10 @@ class QTable:
                 f"{where} was learnt in state space {snapshot.state_space!r}, this learner "
                 f"uses {config.fingerprint()!r}: start a new scope or keep the old buckets"
             )
-        if snapshot.updates < 0 or snapshot.decisions < 0:
+        if not 0 <= snapshot.trades <= snapshot.updates or snapshot.decisions < 0:
             raise CorruptQTableError(
-                f"{where}: negative counters (updates={snapshot.updates}, "
-                f"decisions={snapshot.decisions})"
+                f"{where}: impossible counters (updates={snapshot.updates}, "
+                f"trades={snapshot.trades}, decisions={snapshot.decisions})"
             )
         table = cls.from_cells(snapshot.cells, config=config, where=where)
         total = sum(c.visits for c in snapshot.cells)

@@ -28,6 +28,7 @@ class SqlQTableRepository:
         header = {
             "state_space": snapshot.state_space,
             "updates": snapshot.updates,
+            "trades": snapshot.trades,
             "decisions": snapshot.decisions,
             "saved_at": snapshot.saved_at,
             "cells": len(snapshot.cells),
@@ -75,6 +76,7 @@ class SqlQTableRepository:
             scope,
             str(head.state_space),
             int(head.updates),
+            int(head.trades),
             int(head.decisions),
             int(head.saved_at),
             tuple(cells),

@@ -27,6 +27,7 @@ rl_qtables = Table(
     Column("scope", String(200), primary_key=True),
     Column("state_space", String(200), nullable=False),
     Column("updates", BigInteger, nullable=False),
+    Column("trades", BigInteger, nullable=False),
     Column("decisions", BigInteger, nullable=False),
     Column("saved_at", BigInteger, nullable=False),
     Column("cells", Integer, nullable=False),

@@ -21,6 +21,7 @@ def upgrade() -> None:
         sa.Column("scope", sa.String(200), primary_key=True),
         sa.Column("state_space", sa.String(200), nullable=False),
         sa.Column("updates", sa.BigInteger, nullable=False),
+        sa.Column("trades", sa.BigInteger, nullable=False),
         sa.Column("decisions", sa.BigInteger, nullable=False),
         sa.Column("saved_at", sa.BigInteger, nullable=False),
         sa.Column("cells", sa.Integer, nullable=False),
