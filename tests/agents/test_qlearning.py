@@ -208,6 +208,7 @@ def test_the_strategy_that_opened_a_position_holds_it_until_its_trade_closes() -
                   1000.0, 0.5, 2 * H, False, OrderStatus.FILLED, 1.0, 1000.0), source="execution")  # fmt: skip
     held = sel.select(replace(bull, time=3 * H))
     assert held.strategy == "Breakout" and held.reason.startswith("holding the Breakout position")
+    assert sel.probabilities(bull)["Breakout"] == 1.0
     publish_event(bus, topics.TRADE_CLOSED, trade("BTCUSDT@3600000", "Breakout",
                   closed=4 * H), source="execution")  # fmt: skip
     assert sel.select(replace(bull, time=5 * H)).strategy == "TrendFollowing"  # released
@@ -222,6 +223,20 @@ def test_the_strategy_that_opened_a_position_holds_it_until_its_trade_closes() -
         publish_event(bus, topics.ORDER_FILLED, OrderFilled("F", cid, "BTCUSDT", Side.BUY, 1.0,
                       1000.0, 0.5, 6 * H, False, OrderStatus.FILLED, 1.0, 1000.0), source="x")  # fmt: skip
     assert sel.select(replace(bull, time=7 * H)).strategy == "TrendFollowing"
+
+
+def test_a_decision_asked_twice_keeps_the_last_answer_and_time_cannot_go_back() -> None:
+    sel = QLearningSelector(GREEDY, seed=0)
+    key = sel.state_of(ctx()).key
+    sel.update(key, "Breakout", 0.01)
+    sel.select(ctx(H))
+    sel.update(key, "MeanReversion", 0.02)
+    assert sel.select(ctx(H)).strategy == "MeanReversion"  # the same decision, asked again
+    assert sel.observe(trade(f"BTCUSDT@{H}", "MeanReversion", pnl=2.0))
+    assert sel.table.visits(key, "MeanReversion") == 2 and sel.table.visits(key, "Breakout") == 1
+    with pytest.raises(ValueError, match="BTCUSDT selected at 5, before its last selection"):
+        sel.select(ctx(5 * H))
+        sel.select(ctx(5))
 
 
 def test_step_size_is_the_running_mean_then_a_constant_floor() -> None:

@@ -272,7 +272,11 @@ class QLearningSelector:
 
     def probabilities(self, context: SelectionContext) -> dict[str, float]:
         """The chance of each strategy at this context under the current ε (the propensity an
-        off-policy estimate needs); draws nothing, counts nothing."""
+        off-policy estimate needs); draws nothing, counts nothing. While the symbol's position
+        is held, its opener has probability 1."""
+        held = self._holding.get(context.symbol)
+        if held is not None:
+            return {s: float(s == held) for s in STRATEGY_NAMES}
         values = self.table.values(self.state_of(context).key)
         best = max(values)
         ties = sum(v == best for v in values)
@@ -290,10 +294,12 @@ class QLearningSelector:
         if queue is None:
             queue = self._pending[context.symbol] = deque()
         if queue and context.time <= queue[-1].time:
-            raise ValueError(
-                f"QLearningSelector: {context.symbol} selected at {context.time}, not after its "
-                f"last selection at {queue[-1].time} (time must move forward per symbol)"
-            )
+            if context.time < queue[-1].time:
+                raise ValueError(
+                    f"QLearningSelector: {context.symbol} selected at {context.time}, before its "
+                    f"last selection at {queue[-1].time} (time must not go back per symbol)"
+                )
+            queue.pop()  # asked again for the same decision: the last answer is what ran
         queue.append(_Selection(context.time, state, strategy))
         if len(queue) > self.config.max_pending:
             queue.popleft()
