@@ -27,9 +27,15 @@ from quantum_trader.domain.decisions import DecisionRef
 from quantum_trader.domain.errors import DomainValidationError
 from quantum_trader.domain.events import OrderFilled
 from quantum_trader.domain.market import Regime
-from quantum_trader.domain.orders import Order, OrderStatus, OrderType, Side
+from quantum_trader.domain.orders import Fill, Order, OrderStatus, OrderType, Side
 from quantum_trader.domain.policy import RiskMode
 from quantum_trader.domain.positions import Trade
+from quantum_trader.execution.events import (
+    FILL_EVENT_KEYS,
+    ORDER_KEYS,
+    fill_event_values,
+    order_values,
+)
 from quantum_trader.lifecycle.component import ComponentContext
 from quantum_trader.status.registry import StatusRegistry
 from quantum_trader.strategy.selector import STRATEGY_NAMES, SelectionContext, StrategySelector
@@ -202,10 +208,13 @@ def test_the_strategy_that_opened_a_position_holds_it_until_its_trade_closes() -
     sel.update(sel.state_of(bull).key, "Breakout", 0.01)
     ref = DecisionRef("BTCUSDT@3600000", "Breakout", "qlearning", "fixed_fractional")
     entry = Order("E1", "BTCUSDT", Side.BUY, OrderType.MARKET, 1.0, H, decision=ref)
-    publish_event(bus, topics.ORDER_SUBMITTED, entry, source="execution")
+    # published as the order manager publishes them (the fast path, its own encoding)
+    bus.publish_record(topics.ORDER_SUBMITTED.name, ORDER_KEYS, order_values(entry), source="x")
     sel.update(sel.state_of(bull).key, "TrendFollowing", 0.05)  # now the greedy choice
-    publish_event(bus, topics.ORDER_FILLED, OrderFilled("F1", "E1", "BTCUSDT", Side.BUY, 1.0,
-                  1000.0, 0.5, 2 * H, False, OrderStatus.FILLED, 1.0, 1000.0), source="execution")  # fmt: skip
+    filled = replace(entry, status=OrderStatus.FILLED, filled_quantity=1.0, average_price=1e3)
+    fill = Fill("F1", "E1", "BTCUSDT", Side.BUY, 1.0, 1000.0, 0.5, 2 * H, False)
+    bus.publish_record(topics.ORDER_FILLED.name, FILL_EVENT_KEYS, fill_event_values(fill, filled),
+                       source="x")  # fmt: skip
     held = sel.select(replace(bull, time=3 * H))
     assert held.strategy == "Breakout" and held.reason.startswith("holding the Breakout position")
     assert sel.probabilities(bull)["Breakout"] == 1.0
