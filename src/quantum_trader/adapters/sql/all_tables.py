@@ -2,6 +2,7 @@
 
 from quantum_trader.adapters.sql import (
     tables,  # noqa: F401
+    tables_agents,  # noqa: F401
     tables_execution,  # noqa: F401
     tables_intelligence,  # noqa: F401
     tables_registry,  # noqa: F401
