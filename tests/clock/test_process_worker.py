@@ -147,3 +147,27 @@ def test_inputs_that_cannot_travel_fail_that_computation_only() -> None:
         with pytest.raises(WorkerError, match=r"worker 'pickle': .*pickle"):
             bad.result(10)
         assert worker.submit(sleep_for, 0.0).result(10) == 0.0  # the worker goes on
+
+
+def test_an_idle_worker_ends_on_its_own_at_shutdown() -> None:
+    """Told to stop, not terminated: a terminated process leaves what it holds (semaphores of
+    the libraries it loaded) to the resource tracker, which warns of leaks at exit."""
+    worker = ProcessWorker("ends")
+    worker.start()
+    assert worker.submit(slow_sum, (1.0,)).result(30) == pytest.approx(1.0)
+    process = worker._process
+    worker.shutdown()
+    assert process is not None and process.exitcode == 0
+
+
+def test_a_busy_worker_is_still_ended_at_once() -> None:
+    worker = ProcessWorker("busy")
+    worker.start()
+    running = worker.submit(sleep_for, 60.0)
+    time.sleep(0.3)
+    started = time.perf_counter()
+    worker.shutdown()
+    assert time.perf_counter() - started < 5.0
+    assert worker._process is not None and worker._process.exitcode != 0
+    with pytest.raises(WorkerError):
+        running.result(5)

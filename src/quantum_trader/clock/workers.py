@@ -117,6 +117,7 @@ class ProcessWorker:
         self._courier: threading.Thread | None = None
         self._stopping = False
         self.restarts = 0  # processes spawned again after one died
+        self._busy = False  # a computation is in the process
 
     @property
     def pid(self) -> int | None:
@@ -182,6 +183,13 @@ class ProcessWorker:
             if item is not None:
                 item[0].cancel()
         self._tasks.put(None)
+        idle = not self._busy
+        if idle and self._courier is not None and self._courier is not threading.current_thread():
+            # the courier tells an idle process to end: it exits on its own, releasing what
+            # it holds (a terminated one leaves its semaphores to the resource tracker)
+            self._courier.join(timeout_s)
+            if self._process is not None:
+                self._process.join(timeout_s)
         if self._process is not None and self._process.is_alive():
             self._process.terminate()
             self._process.join(timeout_s)
@@ -213,10 +221,12 @@ class ProcessWorker:
             future, fn, arg = item
             if not future.set_running_or_notify_cancel():
                 continue
+            self._busy = True
             try:
                 conn.send((fn, arg))
                 kind, value = conn.recv()
             except (EOFError, OSError) as exc:
+                self._busy = False
                 future.set_exception(self._ended(exc))
                 # the process died (killed, out of memory, a crash in native code): that task
                 # is lost; the next ones get a new process instead of failing one by one
@@ -226,12 +236,16 @@ class ProcessWorker:
                 conn = respawned
                 continue
             except Exception as exc:  # the inputs could not be sent (e.g. not picklable)
+                self._busy = False
                 future.set_exception(WorkerError(f"worker {self.name!r}: {exc}"))
                 continue
+            self._busy = False
             if kind == "ok":
                 future.set_result(value)
             else:
                 future.set_exception(WorkerError(f"worker {self.name!r}: {value}"))
+        with contextlib.suppress(OSError, ValueError):
+            conn.send(None)  # stopping: the process's loop ends and it exits on its own
 
     def _respawn(self) -> Connection | None:
         """A new process after the last one died; None while shutting down or if it fails."""
