@@ -13,12 +13,17 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 from quantum_trader.agents.observation import selector_observation
+from quantum_trader.clock.clock import SimulatedClock
+from quantum_trader.decision.inputs import PipelineConfig
+from quantum_trader.decision.pipeline import DecisionPipeline
 from quantum_trader.domain.positions import Trade
 from quantum_trader.domain.risk import TradingState
+from quantum_trader.engine.session import SessionConfig, TradingSession
+from quantum_trader.execution.instruments import BINANCE_USDM
 from quantum_trader.risk.config import RiskConfig
 from quantum_trader.rl.env import StrategySelectionEnv
-from quantum_trader.rl.parts import ENV_SELECTOR
-from quantum_trader.strategy.selector import NEUTRAL, STRATEGY_NAMES
+from quantum_trader.rl.parts import ENV_SELECTOR, env_parts
+from quantum_trader.strategy.selector import NEUTRAL, STRATEGY_NAMES, RegimeRuleSelector
 from tests.rl.helpers import SYMBOL, TRAIN_CANDLES, env_config, market, members
 
 
@@ -148,3 +153,46 @@ def test_bad_input_is_refused_with_what_and_where() -> None:
         env.step(4)
     with pytest.raises(ValueError, match="episode start"):
         env.reset(options={"start": 5})
+
+
+def test_an_episode_is_the_replay_of_the_same_choices_through_a_trading_session() -> None:
+    """One code path: the environment answering the rule selector's choices gives the equity
+    curve and trades of an ordinary session replay of the rule selector on the same window."""
+    config = env_config(episode_candles=240)
+    frame, start = _frame(), 400
+    env = StrategySelectionEnv(config, frame, members())
+    env.reset(options={"start": start})
+    trades: list[Trade] = []
+    env.session.portfolio.trade_listeners.append(trades.append)
+    rules = RegimeRuleSelector()
+    truncated = False
+    while not truncated:
+        pending = env.session.trader.pending  # type: ignore[attr-defined]
+        choice = rules.select(pending.selection).strategy
+        truncated = env.step(STRATEGY_NAMES.index(choice))[3]
+    ours = env.session.portfolio
+
+    window = frame.iloc[start : start + config.episode_candles]
+    clock = SimulatedClock(int(window["open_time"].iloc[0]))
+    pipeline = DecisionPipeline(
+        PipelineConfig(config.timeframe, labels=config.labels),
+        env_parts(config.parts, {SYMBOL: members()}, RegimeRuleSelector(), clock),
+        symbols=[SYMBOL],
+    )
+    spec = replace(BINANCE_USDM["BTCUSDT"], symbol=SYMBOL)
+    session = TradingSession(
+        SessionConfig(config.timeframe, commit_on_change=False),
+        {SYMBOL: window},
+        pipeline,
+        specs={SYMBOL: spec},
+        clock=clock,
+    )
+    pipeline.warm_up({SYMBOL: frame.iloc[start - config.warm_up_candles : start]})
+    pipeline.prepare_replay(env._bars[start : start + config.episode_candles], background=False)
+    result = session.run()
+    pipeline.close()
+    assert len(result.trades) >= 2
+    assert ours.equity_values == result.equity_values
+    assert [(t.entry_time, t.exit_time, t.net_pnl) for t in trades] == [
+        (t.entry_time, t.exit_time, t.net_pnl) for t in result.trades
+    ]

@@ -41,7 +41,12 @@ from quantum_trader.risk.memory_journal import MemoryRiskJournal
 from quantum_trader.risk.policy_source import FixedPolicySource
 from quantum_trader.strategy.cost_gate import EntryCostConfig, EntryCostGate
 from quantum_trader.strategy.regime import RegimeDetector
-from quantum_trader.strategy.selector import STRATEGY_NAMES, SelectionContext, StrategyChoice
+from quantum_trader.strategy.selector import (
+    STRATEGY_NAMES,
+    SelectionContext,
+    StrategyChoice,
+    StrategySelector,
+)
 from quantum_trader.strategy.sizing import FixedFractionalSizer
 from quantum_trader.strategy.strategies import default_strategies
 
@@ -104,13 +109,15 @@ class MemoryKillSwitchStore:
 def env_parts(
     config: EnvPartsConfig,
     members: Mapping[str, Sequence[Member]],
-    selector: ActionSelector,
+    selector: StrategySelector,
     clock: Clock,
     *,
     run_id: str = "rl-env",
 ) -> PartsFactory:
     """The parts factory of an episode's pipeline (see the module docstring); ``members``
-    maps each traded symbol to its ensemble's members."""
+    maps each traded symbol to its ensemble's members. ``selector``: the environment's
+    :class:`ActionSelector` (another one replays the same path with its choices: a test
+    compares the two)."""
 
     def build(context: TradingContext) -> PipelineParts:
         bus = context.orders.bus
