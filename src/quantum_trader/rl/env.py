@@ -94,8 +94,9 @@ class EnvConfig:
     timeframe: str = "1h"
     #: candles per episode (the episode's decisions are one fewer: the last one only observes)
     episode_candles: int = 720
-    #: candles before the episode that warm the indicators (none of them is traded)
-    warm_up_candles: int = 300
+    #: candles before the episode that warm the indicators (none of them is traded); the main
+    #: job's warm-up (``app/main_job.py`` WARM_UP_CANDLES)
+    warm_up_candles: int = 500
     initial_balance: float = 10_000.0
     reward_scale: float = 100.0  # 1.0 = 1 % of the initial balance
     exchange: ExchangeConfig = field(default_factory=ExchangeConfig)
