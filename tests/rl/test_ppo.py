@@ -50,6 +50,8 @@ def test_training_records_what_produced_the_policy_and_the_policy_loads_back() -
 def test_masked_ppo_trains_on_the_environments_masks() -> None:
     trained = train_ppo(_request(ppo=dataclasses.replace(SMALL, masked=True)))
     assert trained.algorithm == "MaskablePPO" and trained.timesteps >= SMALL.total_timesteps
+    policy = load_policy(trained)
+    assert type(policy).__name__ == "MaskableActorCriticPolicy"
 
 
 @pytest.mark.timeout(120)
@@ -59,3 +61,30 @@ def test_training_runs_in_a_worker_process() -> None:
     with ProcessWorker("rl-training-test") as worker:
         trained = worker.submit(train_ppo, request).result(timeout=120)
     assert trained.state == train_ppo(request).state  # the same policy as in this process
+
+
+def test_a_trained_policy_exports_to_onnx_with_the_same_probabilities() -> None:
+    """The pieces fit: a policy from :func:`train_ppo`, loaded back and exported by
+    ``rl/export.py``, answers real observations of the environment as stable-baselines3 does."""
+    import onnxruntime as ort
+    import torch
+
+    from quantum_trader.agents.observation import SELECTOR_OBSERVATION_SIZE
+    from quantum_trader.rl.env import StrategySelectionEnv
+    from quantum_trader.rl.export import INPUT_NAME, PROBS_OUTPUT, onnx_bytes_of
+
+    request = _request()
+    policy = load_policy(train_ppo(request))
+    session = ort.InferenceSession(
+        onnx_bytes_of(policy, SELECTOR_OBSERVATION_SIZE), providers=["CPUExecutionProvider"]
+    )
+    env = StrategySelectionEnv(request.env, request.frame, members())
+    rows = [env.reset(seed=2)[0]]
+    for k in range(60):
+        rows.append(env.step(k % 4)[0])
+    obs = np.stack(rows)
+    (onnx_probs,) = session.run([PROBS_OUTPUT], {INPUT_NAME: obs})
+    with torch.no_grad():
+        sb3_probs = policy.get_distribution(torch.as_tensor(obs)).distribution.probs.numpy()
+    assert len(np.unique(obs, axis=0)) > 10  # varied observations, not one row repeated
+    np.testing.assert_allclose(onnx_probs, sb3_probs, atol=1e-5)

@@ -128,7 +128,9 @@ def train_ppo(request: TrainingRequest) -> TrainedPolicy:
     members = tuple(request.members())
     model = build_ppo(request, members)
     if request.initial_state is not None:
-        model.policy.load_state_dict(torch.load(io.BytesIO(request.initial_state)))
+        model.policy.load_state_dict(
+            torch.load(io.BytesIO(request.initial_state), weights_only=True)
+        )
     model.learn(total_timesteps=cfg.total_timesteps)
     episodes = _episodes(model)
     model.get_env().close()
@@ -159,20 +161,23 @@ def policy_bytes(policy: Any) -> bytes:
 
 
 def load_policy(trained: TrainedPolicy) -> Any:
-    """The trained policy as a stable-baselines3 ``ActorCriticPolicy`` on the CPU (for the
-    ONNX export and for checks): built for the environment's spaces with the config's
+    """The trained policy as a stable-baselines3 ``ActorCriticPolicy`` (sb3-contrib's
+    ``MaskableActorCriticPolicy`` for MaskablePPO) on the CPU, for the ONNX export
+    (``rl/export.py``) and for checks: built for the environment's spaces with the config's
     architecture, its weights loaded from :attr:`TrainedPolicy.state`."""
     import torch
+    from sb3_contrib.common.maskable.policies import MaskableActorCriticPolicy
     from stable_baselines3.common.policies import ActorCriticPolicy
 
+    cls = MaskableActorCriticPolicy if trained.algorithm == "MaskablePPO" else ActorCriticPolicy
     observations, actions = selector_spaces()
-    policy = ActorCriticPolicy(
+    policy = cls(
         observations,
         actions,
         lambda _progress: trained.ppo.learning_rate,
         net_arch=list(trained.ppo.net_arch),
     )
-    policy.load_state_dict(torch.load(io.BytesIO(trained.state)))
+    policy.load_state_dict(torch.load(io.BytesIO(trained.state), weights_only=True))
     policy.set_training_mode(False)
     return policy
 
