@@ -10,10 +10,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from quantum_trader.domain.market import FundingRate
+from quantum_trader.domain.market import Candle, FundingRate
+from quantum_trader.domain.policy import TradingPolicy
+from quantum_trader.domain.signals import Signal
 from quantum_trader.features.labels import LabelSpec
 from quantum_trader.features.pipeline import StreamingFeatures
-from quantum_trader.strategy.market_state import MarketStateTracker
+from quantum_trader.strategy.market_state import MarketState, MarketStateTracker
+from quantum_trader.strategy.selector import SelectionContext
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +64,22 @@ class SymbolInputs:
         if out:
             self.last_funding_rate = out[-1].rate
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class PendingDecision:
+    """A decision opened up to its strategy selection (``DecisionPipeline.open_decision``):
+    the candle, its signal and, once the indicators are warm, the market state, the policy
+    and what the selector will be asked (``selection``; None while warming up: nothing to
+    choose)."""
+
+    inputs: SymbolInputs
+    candle: Candle
+    signal: Signal
+    market: MarketState | None
+    policy: TradingPolicy | None
+    selection: SelectionContext | None
+    started_ns: int
 
 
 @dataclass

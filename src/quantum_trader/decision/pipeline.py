@@ -22,7 +22,12 @@ from typing import Any
 import numpy as np
 
 from quantum_trader.decision.batch_votes import PREPARE_CHUNK, BatchVoteWorker
-from quantum_trader.decision.inputs import PipelineConfig, PipelineStats, SymbolInputs
+from quantum_trader.decision.inputs import (
+    PendingDecision,
+    PipelineConfig,
+    PipelineStats,
+    SymbolInputs,
+)
 from quantum_trader.decision.parts import PartsFactory, PipelineParts
 from quantum_trader.domain.decisions import DecisionRef
 from quantum_trader.domain.errors import ConfigError
@@ -139,22 +144,57 @@ class DecisionPipeline:
         c: float,
         v: float,
     ) -> None:
-        parts, context = self.parts, self._context
-        if parts is None or context is None:
-            raise RuntimeError("DecisionPipeline.on_bar before bind()")
+        pending = self.open_decision(symbol, open_time, close_time, o, h, lo, c, v)
+        if pending is not None:
+            self.close_decision(pending)
+
+    def open_decision(
+        self,
+        symbol: str,
+        open_time: int,
+        close_time: int,
+        o: float,
+        h: float,
+        lo: float,
+        c: float,
+        v: float,
+    ) -> PendingDecision | None:
+        """:meth:`on_bar` up to what the selector will be asked (None: a symbol not traded).
+        An owner that chooses the strategy itself (``rl/env.py``) calls this, sets its
+        selector's answer, then :meth:`close_decision` before anything else happens."""
+        parts, context = self._bound()
         sym = self._symbols.get(symbol)
         if sym is None:
-            return  # a symbol the runner replays for context only
+            return None  # a symbol the runner replays for context only
         started = time.perf_counter_ns() if self.latencies_ns is not None else 0
         candle = Candle(symbol, self.config.timeframe, open_time, o, h, lo, c, v)
         parts.risk_view.last_close[symbol] = close_time
         self._learn(symbol, sym, candle, close_time, parts)
         signal = self._signal(symbol, sym, candle, close_time, parts)
-        self._act(symbol, sym, candle, signal, parts, context)
+        # the breaker sees every recorded equity and every flat hour, orders or not
+        parts.risk.refresh_state()
+        market = self._market(symbol, sym, candle, parts)
+        if market is None:
+            return PendingDecision(sym, candle, signal, None, None, None, started)
+        policy = parts.policy.current()
+        self.stats.note_risk(market.time, policy.risk_mode.value, parts.risk.state.value)
+        selection = self._selection(symbol, market, signal, policy, parts, context)
+        return PendingDecision(sym, candle, signal, market, policy, selection, started)
+
+    def close_decision(self, pending: PendingDecision) -> None:
+        """The rest of :meth:`on_bar`: strategy, intent, size, risk, order; the hooks."""
+        parts, context = self._bound()
+        if pending.selection is not None:
+            self._act(pending, pending.selection, parts, context)
         if self.latencies_ns is not None:
-            self.latencies_ns.append(time.perf_counter_ns() - started)
+            self.latencies_ns.append(time.perf_counter_ns() - pending.started_ns)
         for hook in parts.after_decision:
             hook()
+
+    def _bound(self) -> tuple[PipelineParts, TradingContext]:
+        if self.parts is None or self._context is None:
+            raise RuntimeError("DecisionPipeline.on_bar before bind()")
+        return self.parts, self._context
 
     # --- steps ---------------------------------------------------------------------------
     def _learn(
@@ -336,21 +376,15 @@ class DecisionPipeline:
     # --- acting on a signal: market → select → intend → size → check → submit ----------------
     def _act(
         self,
-        symbol: str,
-        sym: SymbolInputs,
-        candle: Candle,
-        signal: Signal,
+        pending: PendingDecision,
+        selection: SelectionContext,
         parts: PipelineParts,
         context: TradingContext,
     ) -> None:
-        # the breaker sees every recorded equity and every flat hour, orders or not
-        parts.risk.refresh_state()
-        market = self._market(symbol, sym, candle, parts)
-        if market is None:
-            return
-        policy = parts.policy.current()
-        self.stats.note_risk(market.time, policy.risk_mode.value, parts.risk.state.value)
-        choice = self._select(symbol, market, signal, policy, parts)
+        symbol, sym, signal = selection.symbol, pending.inputs, pending.signal
+        market, policy = pending.market, pending.policy
+        assert market is not None and policy is not None
+        choice = self._select(selection, parts)
         intent = self._intend(symbol, sym, choice, signal, market, policy, parts, context)
         if intent is None:
             return
@@ -388,32 +422,42 @@ class DecisionPipeline:
             parts.controller.set_market_regime(parts.regime.market_regime)
         return market if sym.tracker.ready else None
 
-    def _select(
+    def _selection(
         self,
         symbol: str,
         market: MarketState,
         signal: Signal,
         policy: TradingPolicy,
         parts: PipelineParts,
-    ) -> StrategyChoice:
+        context: TradingContext,
+    ) -> SelectionContext:
+        """What the selector is asked about this decision (``strategy/selector.py``)."""
+        portfolio = context.portfolio
+        equity = portfolio.equity
+        peak = portfolio.peak_equity
+        notional = portfolio.quantity(symbol) * portfolio.mark_price(symbol)
+        return SelectionContext(
+            symbol=symbol,
+            time=market.time,
+            regime=market.regime,
+            market_regime=parts.regime.market_regime if parts.regime is not None else None,
+            vol_percentile=market.vol_percentile,
+            confidence=signal.confidence,
+            recent_pnl=parts.risk_view.daily_pnl(),
+            risk_mode=policy.risk_mode,
+            trading_state=parts.risk.state,
+            equity=equity,
+            position=notional / equity if equity > 0 else 0.0,
+            drawdown=1.0 - equity / peak if peak > 0 else 0.0,
+        )
+
+    def _select(self, selection: SelectionContext, parts: PipelineParts) -> StrategyChoice:
         """The selector's strategy for this decision; Neutral instead of a strategy benched in
         this regime for its negative expectancy (``strategy/expectancy.py``)."""
-        choice = parts.selector.select(
-            SelectionContext(
-                symbol=symbol,
-                time=market.time,
-                regime=market.regime,
-                market_regime=parts.regime.market_regime if parts.regime is not None else None,
-                vol_percentile=market.vol_percentile,
-                confidence=signal.confidence,
-                recent_pnl=parts.risk_view.daily_pnl(),
-                risk_mode=policy.risk_mode,
-                trading_state=parts.risk.state,
-            )
-        )
+        choice = parts.selector.select(selection)
         if parts.expectancy is not None and choice.strategy != NEUTRAL:
-            regime = market.regime.value if market.regime is not None else ""
-            bench = parts.expectancy.bench_of(choice.strategy, regime, market.time)
+            regime = selection.regime.value if selection.regime is not None else ""
+            bench = parts.expectancy.bench_of(choice.strategy, regime, selection.time)
             if bench is not None:  # its expectancy here is significantly negative: stand aside
                 choice = StrategyChoice(
                     NEUTRAL,

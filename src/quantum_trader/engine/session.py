@@ -273,11 +273,10 @@ class TradingSession:
     ) -> SessionResult:
         started = _time.perf_counter()
         checkpoints = self.checkpoints
-        finished = checkpoints.restore(self.config.initial_balance, self.first_open)
         session_trades: list[Trade] = []
         self.portfolio.trade_listeners.append(session_trades.append)
+        finished = self.start()
         if not finished:
-            self._register_handlers()
             if progress is not None and checkpoints.resumed_from:
                 progress(checkpoints.resumed_from)
             self._run_candles(progress, progress_every)
@@ -286,6 +285,16 @@ class TradingSession:
             checkpoints.commit(finished=True)
         self._count_status()
         return self._result(started, checkpoints.stored_trades + session_trades)
+
+    def start(self) -> bool:
+        """Restore the last checkpoint (or deposit the initial balance) and register the bar
+        handlers; True when the run had already finished. :meth:`run` begins with it; an owner
+        that feeds the engine itself, candle by candle (``engine.process_bar``: the RL
+        environment, ``rl/env.py``), calls it once instead of :meth:`run`."""
+        finished = self.checkpoints.restore(self.config.initial_balance, self.first_open)
+        if not finished:
+            self._register_handlers()
+        return finished
 
     def _register_handlers(self) -> None:
         engine = self.engine

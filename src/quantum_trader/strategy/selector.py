@@ -36,7 +36,14 @@ STRATEGY_NAMES = (TREND_FOLLOWING, MEAN_REVERSION, BREAKOUT, NEUTRAL)
 
 @dataclass(frozen=True, slots=True)
 class SelectionContext:
-    """What a selector sees (the RL agents' state: regime, volatility, confidence, PnL)."""
+    """What a selector sees (the RL agents' state: regime, volatility, confidence, PnL).
+
+    The fields after ``risk_mode`` are what a learned selector reads besides (issue 18), all
+    known at the decision: the risk engine's trading state, the account's equity after this
+    candle's marks, this symbol's signed position notional at the mark as a fraction of that
+    equity, and the drawdown from the peak equity (0 at a peak). Their defaults describe an
+    ACTIVE, flat account at its peak, for callers that have no account.
+    """
 
     symbol: str
     time: int
@@ -44,11 +51,14 @@ class SelectionContext:
     market_regime: Regime | None
     vol_percentile: float
     confidence: float
-    recent_pnl: float
+    recent_pnl: float  # the account's PnL since the start of the UTC day (account currency)
     risk_mode: RiskMode
     #: the risk engine's trading state at the decision: a learned selector masks its actions
     #: to Neutral while HALTED (defaulted, so that a context built without it reads ACTIVE)
     trading_state: TradingState = TradingState.ACTIVE
+    equity: float = 0.0
+    position: float = 0.0
+    drawdown: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
