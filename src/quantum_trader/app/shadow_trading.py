@@ -15,6 +15,11 @@ Both accounts warm their indicators on the ``warm_up`` candles before the start 
 the run's candle store, closing at or before the engine time) and start flat with
 production's equity. When the challenger leaves (promoted or retired) both finish; their
 figures go to the log and to the ``shadow_models`` status.
+
+:meth:`ShadowComposer.selector_pair` builds the other kind of pair, for a challenger that is a
+strategy selector rather than a model version (module 14, ``app/qlearning_shadow.py``): both
+accounts serve production's members, the challenger's asks that selector, the twin's asks
+production's.
 """
 
 from __future__ import annotations
