@@ -8,7 +8,9 @@ repeat the two runs go side by side, off then on; the figures are each run's rep
 (batch votes included, as the main job counts them) and its whole wall time, and the medians
 over ``BENCH_REPEATS`` (3). Decision latency is not measured here: the pair decides after
 production, outside its latency (``bench_shadow_latency.py`` measures that for model shadows).
-Run: ``QT_DATA_DIR=../shared/data python bench/bench_qlearning_shadow.py``.
+Run: ``QT_DATA_DIR=../shared/data python bench/bench_qlearning_shadow.py``; other settings from
+the environment (``CONTINUOUS_LEARNING_ENABLED=false`` measures the pair without the
+retraining that dominates a replay with learning on).
 """
 
 from __future__ import annotations
