@@ -32,6 +32,7 @@ ALWAYS_ON = {
     "reinforcement",
     "drift_detection",
     "covariate_shift",
+    "rl_v2_qlearning",  # QT_QLEARNING: its shadow account's decisions, updates and saves
 }
 
 

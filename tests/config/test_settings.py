@@ -119,6 +119,14 @@ def test_the_defaults_turn_on_nothing_that_is_not_built() -> None:
     assert module_enabled(s, "rl_position_sizing") == (False, "RL_SIZING_ENABLED=false")
 
 
+def test_the_qlearning_challenger_is_on_by_default_and_its_switch_names_itself(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert module_enabled(load_settings(), "rl_v2_qlearning") == (True, "QT_QLEARNING=true")
+    monkeypatch.setenv("QT_QLEARNING", "false")
+    assert module_enabled(load_settings(), "rl_v2_qlearning") == (False, "QT_QLEARNING=false")
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [

@@ -109,3 +109,22 @@ def test_the_paired_difference_needs_enough_candles_and_sees_a_better_account() 
     assert paired_sharpe_difference(market, market, 8760.0) == (0.0, 0.0, 0.0)
     worse = paired_sharpe_difference(market - 0.002, market, 8760.0)
     assert worse is not None and worse[2] < 0
+
+
+def test_a_pair_added_by_the_caller_runs_until_the_end_and_reports_without_a_version() -> None:
+    finished: list[PairFigures] = []
+    trading = ShadowTrading(None, lambda: 0, on_finished=finished.append)
+    pair = FakePair("selector:qlearning", 0)
+    pair.version = None  # type: ignore[assignment]  # a challenger with no registry version
+    trading.add(cast(ShadowPair, pair))
+    with pytest.raises(ValueError, match="already has an active pair"):
+        trading.add(cast(ShadowPair, FakePair("selector:qlearning", 0)))
+    with pytest.raises(RuntimeError, match="without a builder"):
+        trading.on_challenger("xgb/BTCUSDT/h4", 2)
+    _bar(trading, 1)
+    _bar(trading, 2)
+    [done] = trading.finish_all()
+    assert pair.closed and pair.bars == [("BTCUSDT", 1), ("BTCUSDT", 2)] and finished == [done]
+    assert done.summary().startswith("selector:qlearning shadow trading over 2 candles")
+    named = PairFigures("xgb/BTCUSDT/h4", 3, 0, 2, NOBODY, NOBODY, None, None, None)
+    assert named.summary().startswith("xgb/BTCUSDT/h4 v3 shadow trading over 2 candles")

@@ -4,7 +4,8 @@ times, with every learning module on.
 The main job replays a short synthetic market (xgb and lgbm, two symbols) with the intelligence
 modules, the meta strategy controller, continuous learning (a scheduled retraining every engine
 day, each fit in the daemon's spawned worker, then the validation gate) and shadow trading (a
-challenger in SHADOW from the start, with its twin's accounts) all on. The home is prepared once
+challenger in SHADOW from the start, with its twin's accounts) and the Q-learner's shadow
+pair (its table restored from the prepared home) all on. The home is prepared once
 — members trained, the challenger registered — and copied, so each run starts from the same
 state; each runs with the same run id (the log's hash covers it). The hash is the session's
 event log (``engine/checkpoint.py`` ``EventLog``: every bus event, type, time, source and
@@ -67,6 +68,8 @@ def _fingerprint(result: RunResult) -> dict[str, object]:
         "shadow_trading": result.summary.get("shadow_trading"),
         "continuous_learning": statuses.get("continuous_learning"),
         "shadow_models": statuses.get("shadow_models"),
+        "qlearning_shadow": result.summary.get("qlearning_shadow"),
+        "rl_v2_qlearning": statuses.get("rl_v2_qlearning"),
     }
 
 
@@ -92,5 +95,7 @@ def test_the_same_seed_gives_the_same_event_log_hash_with_learning_on(
     assert isinstance(learning, dict) and learning["trainings_finished"] > 0, learning
     shadow = first["shadow_trading"]
     assert isinstance(shadow, list) and shadow and shadow[0]["challenger"]["trades"] > 0, shadow
+    qlearning = first["qlearning_shadow"]
+    assert isinstance(qlearning, dict) and qlearning["this_run"]["updates"] > 0, qlearning
     for other in prints[1:]:
         assert other == first

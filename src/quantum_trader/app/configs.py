@@ -6,6 +6,7 @@ and the CLI build those configs here.
 
 from __future__ import annotations
 
+from quantum_trader.agents.qlearning import QLearningConfig
 from quantum_trader.config.modules import module_enabled
 from quantum_trader.config.settings import Settings
 from quantum_trader.domain.time import MS_PER_HOUR
@@ -56,3 +57,15 @@ def expectancy_config(settings: Settings) -> ExpectancyConfig:
         alpha=settings.expectancy_alpha,
         bench_ms=max(1, round(settings.expectancy_bench_hours * MS_PER_HOUR)),
     )
+
+
+def qlearning_config(settings: Settings) -> QLearningConfig:
+    """Module 14's Q-learner: its defaults (none of its knobs is a setting yet; QT_QLEARNING
+    switches the module)."""
+    return QLearningConfig()
+
+
+def qlearning_scope(settings: Settings) -> str:
+    """Where the Q-learner's table is kept in the database: one table per market (the symbols,
+    sorted, and the timeframe), so that every run on it continues the same learning."""
+    return f"qlearning/{','.join(sorted(settings.symbols))}/{settings.timeframe}"

@@ -159,6 +159,7 @@ class EngineTradingScorer:
                 "offline": True,
                 "continuous_learning_enabled": False,
                 "model_supervisor_enabled": False,
+                "qlearning": False,  # the Q-learner's shadow pair judges nothing here
             }
         )
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from quantum_trader.adapters.sql.registry_repository import SqlRegistryRepositor
 from quantum_trader.adapters.sql.repository_execution import SqlExecutionStore
 from quantum_trader.adapters.sql.trials import SqlTrialLedger
 from quantum_trader.app.backtest_trials import backtest_trial, settings_config
+from quantum_trader.app.challengers import Challengers, attach_challengers
 from quantum_trader.app.compose import PipelineComposer, labels, register_decision_modules
 from quantum_trader.app.continuous_learning import store_closes_reader, store_reader
 from quantum_trader.app.data_sources import ReplayData, load_replay_data
@@ -40,7 +41,6 @@ from quantum_trader.app.run_lock import hold_run_lock
 from quantum_trader.app.run_report import run_summary, write_outputs_in_worker
 from quantum_trader.app.runtime import Runtime, build_runtime, new_run_id
 from quantum_trader.app.serving_health import Unserved, check_servable
-from quantum_trader.app.shadow_trading import ShadowComposer, attach_shadow_trading
 from quantum_trader.app.storage import open_settings_database
 from quantum_trader.app.training import (
     TrainingReport,
@@ -51,7 +51,6 @@ from quantum_trader.clock.clock import ReplayThenWallClock
 from quantum_trader.config.settings import Settings
 from quantum_trader.decision.inputs import PipelineConfig
 from quantum_trader.decision.pipeline import DecisionPipeline
-from quantum_trader.decision.shadow import ShadowTrading
 from quantum_trader.domain.time import fmt
 from quantum_trader.engine.live_phase import LivePhase, LiveReport, OnProgress
 from quantum_trader.engine.metrics import Metrics
@@ -111,7 +110,7 @@ class _Run:
     registry: ModelRegistry
     artifacts: LocalArtifactStore
     unserved: list[Unserved] = field(default_factory=list)  # members disabled at load
-    shadow_trading: ShadowTrading | None = None  # the challengers' accounts, when on
+    challengers: Challengers | None = None  # the challengers' shadow accounts
     gate_replay: WindowReplay | None = None  # the validation gate's trading replays
     validations: TrialLedger | None = None  # where the gate records (None: nowhere)
 
@@ -428,17 +427,17 @@ def _compose(
         before_commit=composer.flush_journals,
     )
     run.unserved = composer.unserved
-    if composer.learning is not None and settings.shadow_trading:
-        shadows = ShadowComposer(
-            rt,
-            pipeline,
-            session,
-            run.store,
-            funding,
-            run.options.kill_switch,
-            warm_up=WARM_UP_CANDLES,
-        )
-        run.shadow_trading = attach_shadow_trading(composer.learning, shadows, session)
+    run.challengers = attach_challengers(
+        rt,
+        composer.learning,
+        pipeline,
+        session,
+        run.store,
+        funding,
+        run.options.kill_switch,
+        run.lifecycle,
+        warm_up=WARM_UP_CANDLES,
+    )
     run.lifecycle.start(Hooks("decision_pipeline", stop=pipeline.close))
     run.lifecycle.start(
         Hooks(
@@ -562,8 +561,8 @@ def _summary(
         risk_mode=controller.mode.value if controller is not None else "off",
         trading_state=parts.risk.state.value if parts is not None else "?",
     )
-    if run.shadow_trading is not None:
-        summary["shadow_trading"] = [asdict(f) for f in run.shadow_trading.finished]
+    if run.challengers is not None:
+        summary |= run.challengers.summary()
     return summary
 
 

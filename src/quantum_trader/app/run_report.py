@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from quantum_trader.agents.qlearning import QLearningSelector
 from quantum_trader.app.data_sources import ReplayData
 from quantum_trader.app.training import TrainingReport
 from quantum_trader.clock.workers import spawned_pool
 from quantum_trader.decision.inputs import PipelineStats
+from quantum_trader.decision.shadow import PairFigures
 from quantum_trader.domain.time import MS_PER_DAY, fmt, timeframe_ms
 from quantum_trader.engine.live_phase import LiveReport
 from quantum_trader.engine.session import SessionResult
@@ -22,7 +25,12 @@ from quantum_trader.engine.session import SessionResult
 REPORT_KEYS = (
     "data", "synthetic", "replay", "live", "models_trained", "decisions", "signals",
     "strategies_chosen", "trade_intents", "risk_decisions", "orders_sent",
-    "regimes_at_end", "risk_mode", "trading_state", "trades",
+    "regimes_at_end", "risk_mode", "trading_state", "trades", "qlearning_shadow",
+)  # fmt: skip
+
+#: the Q-learner's evidence counters of this run in the summary (its handle's)
+QLEARNING_COUNTERS = (
+    "decisions", "explorations", "holding", "updates", "trades_learnt", "idle_credits", "saves",
 )  # fmt: skip
 
 
@@ -70,6 +78,26 @@ def run_summary(
         summary["metrics"] = result.metrics.to_dict()
         summary["trades"] = len(result.trades)
     return summary
+
+
+def qlearning_summary(
+    learner: QLearningSelector, counters: Mapping[str, int], figures: PairFigures | None
+) -> dict[str, Any]:
+    """Module 14's part of the summary: what the Q-learner did this run (``counters``: its
+    status handle's), its table (all runs: the counts are restored with it), and its shadow
+    account's figures against the twin on production's selector (None while the pair runs)."""
+    return {
+        "scope": learner.scope,
+        "this_run": {k: counters.get(k, 0) for k in QLEARNING_COUNTERS},
+        "table": {
+            "updates": learner.updates,
+            "trades_learnt": learner.trades_learnt,
+            "cells": len(learner.table),
+            "epsilon": round(learner.epsilon, 4),
+        },
+        "verdict": None if figures is None else figures.summary(),
+        "pair": None if figures is None else asdict(figures),
+    }
 
 
 def _write_outputs(

@@ -15,11 +15,16 @@ Both accounts warm their indicators on the ``warm_up`` candles before the start 
 the run's candle store, closing at or before the engine time) and start flat with
 production's equity. When the challenger leaves (promoted or retired) both finish; their
 figures go to the log and to the ``shadow_models`` status.
+
+:meth:`ShadowComposer.selector_pair` builds the other kind of pair, for a challenger that is a
+strategy selector rather than a model version (module 14, ``app/qlearning_shadow.py``): both
+accounts serve production's members, the challenger's asks that selector, the twin's asks
+production's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import pandas as pd
 import structlog
@@ -42,6 +47,7 @@ from quantum_trader.decision.shadow import PairFigures, ShadowAccount, ShadowPai
 from quantum_trader.decision.views import IntelligenceWeights, PortfolioRiskView
 from quantum_trader.domain.market import FundingRate
 from quantum_trader.domain.time import timeframe_ms
+from quantum_trader.engine.engine import Bar
 from quantum_trader.engine.session import TradingSession, simulated_venue
 from quantum_trader.engine.trader import TradingContext
 from quantum_trader.intelligence.service import Intelligence
@@ -58,6 +64,7 @@ from quantum_trader.risk.memory_journal import MemoryRiskJournal
 from quantum_trader.status.registry import ModuleHandle
 from quantum_trader.strategy.expectancy import ExpectancyTracker
 from quantum_trader.strategy.regime import RegimeDetector
+from quantum_trader.strategy.selector import StrategySelector
 from quantum_trader.strategy.strategies import default_strategies
 
 log = structlog.get_logger("quantum_trader.shadow_trading")
@@ -105,18 +112,58 @@ class ShadowComposer:
         self.tf = timeframe_ms(rt.settings.timeframe)
 
     def pair(self, line: str, version: int, now: int) -> ShadowPair:
+        """``line``'s candidate ``version`` in the challenger account, its champion in the
+        twin's."""
         parts = self.production.parts
         assert parts is not None, "the production pipeline is bound before any challenger"
-        history = self._history(now)
-        equity = self.session.portfolio.equity
-        accounts = []
-        for name, challenger in ((f"{line}@v{version}", True), (f"{line}@twin", False)):
-            members = {
+
+        def members(challenger: bool) -> dict[str, Served]:
+            return {
                 s: served(parts.ensembles[s], line, challenger=challenger) for s in self.symbols
             }
+
+        accounts = (
+            (f"{line}@v{version}", members(True), None),
+            (f"{line}@twin", members(False), None),
+        )
+        return self._pair(line, version, now, accounts)
+
+    def selector_pair(
+        self, selector: StrategySelector, now: int, *, replay: Callable[[], Iterable[Bar]] | None
+    ) -> ShadowPair:
+        """``selector`` in the challenger account, production's selector in the twin's; both
+        serve the members production serves now (each watched slot's champion) and start with
+        the session's initial balance, as production does (the pair starts with the replay,
+        before the session deposits it). ``replay``: the candles the pair will follow, for
+        its batch votes (``ShadowPair``)."""
+        parts = self.production.parts
+        assert parts is not None, "the production pipeline is bound before the pair"
+        members = {s: served(parts.ensembles[s], "", challenger=False) for s in self.symbols}
+        line = f"selector:{selector.name}"
+        accounts = ((selector.name, members, selector), (f"{selector.name}@twin", members, None))
+        equity = self.session.config.initial_balance
+        return self._pair(line, None, now, accounts, equity=equity, replay=replay)
+
+    def _pair(
+        self,
+        line: str,
+        version: int | None,
+        now: int,
+        accounts: Sequence[tuple[str, Mapping[str, Served], StrategySelector | None]],
+        *,
+        equity: float | None = None,
+        replay: Callable[[], Iterable[Bar]] | None = None,
+    ) -> ShadowPair:
+        """Two accounts (name, members, selector; None: production's), started flat at ``now``
+        with ``equity`` (None: production's now), their indicators warmed on the candles before
+        it."""
+        history = self._history(now)
+        equity = self.session.portfolio.equity if equity is None else equity
+        built = []
+        for name, members, selector in accounts:
             pipeline = DecisionPipeline(
                 PipelineConfig(self.rt.settings.timeframe, labels=labels(self.rt.settings)),
-                self._parts(name, members),
+                self._parts(name, members, selector),
                 symbols=self.symbols,
                 funding=self.funding,
             )
@@ -130,16 +177,17 @@ class ShadowComposer:
                 started_at=now,
             )
             pipeline.warm_up(history)
-            accounts.append(account)
+            built.append(account)
         return ShadowPair(
             line,
             version,
-            accounts[0],
-            accounts[1],
+            built[0],
+            built[1],
             started_at=now,
             periods_per_year=periods_per_year(self.rt.settings.timeframe),
             seed=self.rt.settings.seed,
             warmed_until={s: int(f["open_time"].iloc[-1]) for s, f in history.items() if len(f)},
+            replay=replay,
         )
 
     def _history(self, now: int) -> dict[str, pd.DataFrame]:
@@ -150,7 +198,9 @@ class ShadowComposer:
             for s in self.symbols
         }
 
-    def _parts(self, name: str, members: Mapping[str, Served]) -> PartsFactory:
+    def _parts(
+        self, name: str, members: Mapping[str, Served], selector: StrategySelector | None
+    ) -> PartsFactory:
         settings, clock = self.rt.settings, self.rt.clock
         production = self.production.parts
         assert production is not None
@@ -195,7 +245,7 @@ class ShadowComposer:
                 intelligence=intelligence,
                 regime=RegimeDetector(bus=bus) if settings.regime_detection_enabled else None,
                 controller=None,
-                selector=SELECTORS[settings.selector](settings, None),
+                selector=selector or SELECTORS[settings.selector](settings, None),
                 strategies=default_strategies(),
                 sizer=SIZERS[settings.sizer](),
                 risk=risk,

@@ -74,8 +74,10 @@ class EngineFoldRunner:
     def fold_settings(self, fold: Fold, variant: Variant) -> Settings:
         home = self.folder / f"fold-{fold.index + 1}"
         home.mkdir(parents=True, exist_ok=True)
+        # the Q-learner's shadow pair is no variant: off in the folds (each would add two
+        # pipelines to every variant's replay and train the fold home's table in variant order)
         return load_settings(
-            **{**self.overrides, **variant.overrides},
+            **{"qlearning": False, **self.overrides, **variant.overrides},
             offline=True,
             store_dir=self.base.effective_store_dir,
             database_url=f"sqlite:///{home / 'quantum_trader.sqlite'}",

@@ -15,6 +15,7 @@ MODULE_SWITCHES: dict[str, str] = {
     "regime_detector": "regime_detection_enabled",
     "continuous_learning": "continuous_learning_enabled",
     "shadow_models": "model_supervisor_enabled",
+    "rl_v2_qlearning": "qlearning",
 }
 
 #: model modules, enabled by membership in AI_ENGINE_ENSEMBLE_MODELS.

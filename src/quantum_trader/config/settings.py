@@ -270,6 +270,10 @@ class Settings(StorageSettings):
     #: shadow trading: each challenger (and its champion twin) trades a virtual account beside
     #: production while it is judged (app/shadow_trading.py); two extra pipelines per line
     shadow_trading: bool = Field(True, validation_alias=_qt("shadow_trading"))
+    #: module 14, the Q-learning strategy selector, as a challenger: it picks the strategies of
+    #: a shadow account for the whole replay, paired with a twin account on production's
+    #: selector (app/qlearning_shadow.py); its table is kept in the database across runs
+    qlearning: bool = Field(True, validation_alias=_qt("qlearning"))
     # a forecaster's retraining fine-tunes the PRODUCTION weights for this many epochs instead
     # of training from scratch: on by default, as good on held-out log-loss within noise and
     # 3-4x faster per check on the shared candles (docs/learning.md, bench_forecaster_retrain)

@@ -4,7 +4,9 @@ The members' model calls (ONNX Runtime, LightGBM: both release the GIL) run on o
 thread while the replay goes on, on the machine's second core. While it runs, the interpreter's
 thread switch interval is lowered: the worker needs the GIL for a moment around each model call
 and with the default 5 ms it waits that long for the replay's thread each time and falls behind
-(the figures are in docs/benchmarks.md). :meth:`BatchVoteWorker.stop` gives the interval back.
+(the figures are in docs/benchmarks.md). :meth:`BatchVoteWorker.stop` gives the interval back
+once no worker runs: several pipelines may prepare a replay at once (production's and the
+shadow accounts' of ``decision/shadow.py``), and they stop in any order.
 """
 
 from __future__ import annotations
@@ -22,19 +24,40 @@ BATCH_SWITCH_INTERVAL_S = 0.0001
 Submit = Callable[..., Future[Any]]
 
 
+class _SwitchInterval:
+    """The interpreter's switch interval while any batch worker runs: lowered by the first
+    to start, given back by the last to stop."""
+
+    def __init__(self) -> None:
+        self.running = 0
+        self._saved = 0.0
+
+    def enter(self) -> None:
+        if self.running == 0:
+            self._saved = sys.getswitchinterval()
+            sys.setswitchinterval(BATCH_SWITCH_INTERVAL_S)
+        self.running += 1
+
+    def leave(self) -> None:
+        self.running -= 1
+        if self.running == 0:
+            sys.setswitchinterval(self._saved)
+
+
+_SWITCH = _SwitchInterval()
+
+
 class BatchVoteWorker:
     """One worker thread for batch votes, with the switch interval it needs while it runs."""
 
     def __init__(self) -> None:
         self._pool: ThreadPoolExecutor | None = None
-        self._switch_interval: float | None = None
 
     def start(self) -> Submit:
         """Start the worker (stopping an earlier one first); returns its ``submit``."""
         self.stop()
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="batch-votes")
-        self._switch_interval = sys.getswitchinterval()
-        sys.setswitchinterval(BATCH_SWITCH_INTERVAL_S)
+        _SWITCH.enter()
         return self._pool.submit
 
     def stop(self) -> None:
@@ -42,6 +65,4 @@ class BatchVoteWorker:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
-        if self._switch_interval is not None:
-            sys.setswitchinterval(self._switch_interval)
-            self._switch_interval = None
+            _SWITCH.leave()

@@ -26,7 +26,7 @@ breaker and limits see its own account.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,7 +35,7 @@ from quantum_trader.bus.in_process import InProcessBus
 from quantum_trader.clock.clock import Clock
 from quantum_trader.decision.pipeline import DecisionPipeline
 from quantum_trader.domain.positions import Trade
-from quantum_trader.engine.engine import BarColumns
+from quantum_trader.engine.engine import Bar, BarColumns
 from quantum_trader.engine.session import VenueFactory
 from quantum_trader.engine.trader import TradingContext
 from quantum_trader.execution.instruments import SymbolSpec
@@ -93,7 +93,7 @@ class ShadowAccount:
         self.trader.on_bar(symbol, open_time, close_time, o, h, lo, c, v)
 
     def close(self) -> None:
-        """Stop the pipeline's vote thread."""
+        """Stop the pipeline's vote threads."""
         self.trader.close()
 
     def returns(self) -> np.ndarray:
@@ -131,7 +131,7 @@ class PairFigures:
     """A shadow's trading evidence: its account, the twin's, and their paired difference."""
 
     line: str
-    version: int
+    version: int | None  # the candidate's registry version (None: a challenger that has none)
     started_at: int
     candles: int  # paired candle returns
     challenger: AccountFigures
@@ -149,20 +149,28 @@ class PairFigures:
             if self.sharpe_difference is None
             else f"Sharpe difference {self.sharpe_difference:+.2f} [{self.low:+.2f}, {self.high:+.2f}]"
         )
+        name = self.line if self.version is None else f"{self.line} v{self.version}"
         return (
-            f"{self.line} v{self.version} shadow trading over {self.candles} candles: "
+            f"{name} shadow trading over {self.candles} candles: "
             f"{c.trades} trades, net {c.net_pnl:+.2f} (fees {c.fees:.2f}) vs the twin's "
             f"{t.trades} trades, net {t.net_pnl:+.2f}; {diff}"
         )
 
 
 class ShadowPair:
-    """A challenger account and its champion twin, started together on one line's candidate."""
+    """A challenger account and its champion twin, started together on one candidate: a line's
+    model version, or (``version`` None) another part of the decision path, such as a learning
+    strategy selector paired with production's selector (``app/qlearning_shadow.py``).
+
+    ``replay``: the candles the pair will be fed, when they are known ahead (a pair that follows
+    a whole replay): at the first candle each account's pipeline computes its votes for them in
+    batch, as production's does before the replay (``DecisionPipeline.prepare_replay``: a
+    prepared vote is used only where the decision's own input equals it)."""
 
     def __init__(
         self,
         line: str,
-        version: int,
+        version: int | None,
         challenger: ShadowAccount,
         twin: ShadowAccount,
         *,
@@ -170,6 +178,7 @@ class ShadowPair:
         periods_per_year: float,
         seed: int = 0,
         warmed_until: Mapping[str, int] | None = None,
+        replay: Callable[[], Iterable[Bar]] | None = None,
     ) -> None:
         self.line = line
         self.version = version
@@ -182,6 +191,18 @@ class ShadowPair:
         #: engine may still hand it over (the pair starts in a job run before that candle's
         #: handlers), and a pipeline must not see a candle twice
         self._warmed_until = dict(warmed_until or {})
+        self._replay = replay
+        #: votes prepared in batch for the accounts' pipelines (with ``replay``)
+        self.prepared_votes = 0
+
+    def _fed(self, bar: Bar) -> bool:
+        return bar[1] > self._warmed_until.get(bar[0], -1)
+
+    def _prepare(self) -> None:
+        replay, self._replay = self._replay, None
+        assert replay is not None
+        for account in (self.challenger, self.twin):
+            self.prepared_votes += account.trader.prepare_replay(filter(self._fed, replay()))
 
     def on_bar(
         self,
@@ -196,6 +217,8 @@ class ShadowPair:
     ) -> None:
         if open_time <= self._warmed_until.get(symbol, -1):
             return
+        if self._replay is not None:
+            self._prepare()
         self.challenger.on_bar(symbol, open_time, close_time, o, h, lo, c, v)
         self.twin.on_bar(symbol, open_time, close_time, o, h, lo, c, v)
 
@@ -244,11 +267,13 @@ BuildPair = Callable[[str, int, int], ShadowPair | None]
 
 class ShadowTrading:
     """The shadow pairs of a run: started when a line gets a challenger, finished when the
-    challenger leaves (promoted or retired); fed each candle after production decided on it."""
+    challenger leaves (promoted or retired); fed each candle after production decided on it.
+    A pair built by the caller (a challenger outside the model lines: :meth:`add`) runs until
+    :meth:`finish_all`; ``build`` None: only such pairs."""
 
     def __init__(
         self,
-        build: BuildPair,
+        build: BuildPair | None,
         now: Callable[[], int],
         on_finished: Callable[[PairFigures], object] | None = None,
     ) -> None:
@@ -269,10 +294,18 @@ class ShadowTrading:
         if current is not None:
             done = self._finish(line)
         if version is not None:
+            if self._build is None:
+                raise RuntimeError(f"ShadowTrading without a builder: {line} v{version}")
             pair = self._build(line, version, self._now())
             if pair is not None:
-                self.active[line] = pair
+                self.add(pair)
         return done
+
+    def add(self, pair: ShadowPair) -> None:
+        """Run ``pair`` (keyed by its line) from the next candle on."""
+        if pair.line in self.active:
+            raise ValueError(f"ShadowTrading.add: {pair.line} already has an active pair")
+        self.active[pair.line] = pair
 
     def _finish(self, line: str) -> PairFigures:
         pair = self.active.pop(line)
@@ -304,7 +337,8 @@ class ShadowTrading:
     # --- fast-forward (engine.BarSkipper): quiet while no pair trades ----------------------
     def quiet_until(self, symbol: str, bars: BarColumns, start: int, stop: int) -> int:
         """Every candle is quiet while no pair is active; a pair starts in a scheduler job
-        (the rollout's check), which ends any stretch the engine skips."""
+        (the rollout's check), which ends any stretch the engine skips, or before the replay
+        (:meth:`add`)."""
         return start if self.active else stop
 
     def skip_bars(self, symbol: str, bars: BarColumns, start: int, stop: int) -> None:

@@ -1,0 +1,61 @@
+"""The challengers of a run, each trading shadow accounts beside production: the model lines'
+candidates (``app/shadow_trading.py``, with continuous learning and ``QT_SHADOW_TRADING``) and
+the Q-learning selector (``app/qlearning_shadow.py``, ``QT_QLEARNING``). Their accounts are
+fed after production on every candle; nothing they do reaches production's decisions."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from quantum_trader.adapters.candle_store import CandleStore
+from quantum_trader.app.continuous_learning import ContinuousLearning
+from quantum_trader.app.qlearning_shadow import QLearningShadow, attach_qlearning
+from quantum_trader.app.runtime import Runtime
+from quantum_trader.app.shadow_trading import ShadowComposer, attach_shadow_trading
+from quantum_trader.decision.pipeline import DecisionPipeline
+from quantum_trader.decision.shadow import ShadowTrading
+from quantum_trader.domain.market import FundingRate
+from quantum_trader.engine.session import TradingSession
+from quantum_trader.lifecycle import Lifecycle
+from quantum_trader.risk.kill_switch import KillSwitchStore
+
+
+@dataclass(frozen=True, slots=True)
+class Challengers:
+    models: ShadowTrading | None  # the model lines' pairs (None: off)
+    qlearning: QLearningShadow | None  # module 14's pair (None: off, or it could not start)
+
+    def summary(self) -> dict[str, Any]:
+        """Their part of the run summary: ``shadow_trading`` (the model pairs that finished)
+        and ``qlearning_shadow``, each present when on."""
+        out: dict[str, Any] = {}
+        if self.models is not None:
+            out["shadow_trading"] = [asdict(f) for f in self.models.finished]
+        if self.qlearning is not None:
+            out["qlearning_shadow"] = self.qlearning.summary()
+        return out
+
+
+def attach_challengers(
+    rt: Runtime,
+    learning: ContinuousLearning | None,
+    production: DecisionPipeline,
+    session: TradingSession,
+    store: CandleStore,
+    funding: Mapping[str, Sequence[FundingRate]],
+    kill_switch: KillSwitchStore | None,
+    lifecycle: Lifecycle,
+    *,
+    warm_up: int,
+) -> Challengers:
+    """Start the run's challengers on ``session``, whose pipeline ``production`` is bound and
+    whose clock is at the replay's start; their accounts warm on the ``warm_up`` candles of
+    ``store`` before it."""
+    composer = ShadowComposer(rt, production, session, store, funding, kill_switch, warm_up=warm_up)
+    models = None
+    if learning is not None and rt.settings.shadow_trading:
+        models = attach_shadow_trading(learning, composer, session)
+    qlearning = attach_qlearning(rt, composer, lifecycle, session.feed.bars)
+    return Challengers(models, qlearning)
