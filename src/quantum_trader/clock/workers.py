@@ -175,13 +175,8 @@ class ProcessWorker:
     def shutdown(self, timeout_s: float = 5.0) -> None:
         """Cancel queued tasks and end the process now, even mid-computation."""
         self._stopping = True
-        while True:
-            try:
-                item = self._tasks.get_nowait()
-            except queue.Empty:
-                break
-            if item is not None:
-                item[0].cancel()
+        for future in self._take_queued():
+            future.cancel()
         self._tasks.put(None)
         idle = not self._busy
         if idle and self._courier is not None and self._courier is not threading.current_thread():
@@ -265,13 +260,20 @@ class ProcessWorker:
 
     def _fail_queued(self, why: str) -> None:
         self._stopping = True
+        for future in self._take_queued():
+            if future.set_running_or_notify_cancel():
+                future.set_exception(WorkerError(why))
+
+    def _take_queued(self) -> list[Future[Any]]:
+        """Empty the queue of tasks not yet sent; their futures."""
+        futures: list[Future[Any]] = []
         while True:
             try:
                 item = self._tasks.get_nowait()
             except queue.Empty:
-                return
-            if item is not None and item[0].set_running_or_notify_cancel():
-                item[0].set_exception(WorkerError(why))
+                return futures
+            if item is not None:
+                futures.append(item[0])
 
     def _ended(self, exc: BaseException) -> WorkerError:
         if self._stopping:
