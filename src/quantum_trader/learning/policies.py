@@ -35,8 +35,10 @@ def policy_lineage(
     *,
     metrics: Mapping[str, float] | None = None,
     trained_at: int | None = None,
+    extra: Mapping[str, object] | None = None,
 ) -> Lineage:
-    """A bundle's manifest as registry lineage (``metrics``: its held-out evaluation)."""
+    """A bundle's manifest as registry lineage (``metrics``: its held-out evaluation;
+    ``extra``: more detail, e.g. the address of the weights a later training continues from)."""
     detail = {
         "algorithm": manifest.algorithm,
         "trial_id": manifest.trial_id,
@@ -49,6 +51,7 @@ def policy_lineage(
         "feature_version": manifest.feature_version,
         "normalisation": manifest.normalisation.kind,
         "opset": manifest.opset,
+        **dict(extra or {}),
     }
     return Lineage(
         POLICY_KIND,
@@ -73,9 +76,10 @@ def register_policy(
     reason: str,
     metrics: Mapping[str, float] | None = None,
     trained_at: int | None = None,
+    extra: Mapping[str, object] | None = None,
 ) -> ModelVersion:
     """A new CANDIDATE version of the manifest's policy line, pointing at bundle ``digest``."""
-    lineage = policy_lineage(manifest, metrics=metrics, trained_at=trained_at)
+    lineage = policy_lineage(manifest, metrics=metrics, trained_at=trained_at, extra=extra)
     return registry.register(lineage, digest, actor=actor, reason=reason)
 
 

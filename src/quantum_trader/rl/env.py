@@ -75,7 +75,7 @@ from quantum_trader.features.labels import LabelSpec
 from quantum_trader.models.ensemble.member import Member
 from quantum_trader.rl.parts import ActionSelector, EnvPartsConfig, env_parts
 from quantum_trader.rl.trader import SteppedTrader
-from quantum_trader.strategy.selector import NEUTRAL, STRATEGY_NAMES
+from quantum_trader.strategy.selector import NEUTRAL, STRATEGY_NAMES, SelectionContext
 
 #: names the reward's definition (module docstring); recorded in every policy bundle
 REWARD_VERSION = "equity-delta-1"
@@ -204,6 +204,14 @@ class StrategySelectionEnv(gym.Env[npt.NDArray[np.float32], np.int64]):
         self._close()
 
     # --- the episode --------------------------------------------------------------------
+    @property
+    def selection(self) -> SelectionContext:
+        """What the selector sees at the open decision (a rule selector can answer it)."""
+        trader = self._trader
+        if trader is None or trader.pending is None or trader.pending.selection is None:
+            raise RuntimeError("StrategySelectionEnv.selection: no decision is open")
+        return trader.pending.selection
+
     @property
     def session(self) -> TradingSession:
         """The episode's trading session (its portfolio, exchange, orders)."""

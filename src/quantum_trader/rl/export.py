@@ -107,11 +107,45 @@ def export_policy(
     observations (its statistics at this moment are recorded); None means identity.
     """
     policy, size = _actor_policy(model, action_names)
+    return export_actor(
+        policy,
+        type(model).__name__,
+        provenance,
+        store,
+        action_names=action_names,
+        normalisation=normalisation_of(vec_normalize, size),
+        opset=opset,
+    )
+
+
+def export_actor(
+    policy: ActorPolicy,
+    algorithm: str,
+    provenance: PolicyProvenance,
+    store: ArtifactWriter,
+    *,
+    action_names: Sequence[str],
+    normalisation: Normalisation | None = None,
+    opset: int = ONNX_OPSET,
+) -> ExportedPolicy:
+    """:func:`export_policy` for a policy alone (``rl/ppo.py`` ``load_policy`` rebuilds one
+    from a :class:`~quantum_trader.rl.ppo.TrainedPolicy`); its observation size is its
+    observation space's."""
+    obs_space, action_space = policy.observation_space, policy.action_space
+    if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
+        raise ValueError(f"export {algorithm}: observation space {obs_space}; want a flat Box")
+    if not isinstance(action_space, gym.spaces.Discrete) or len(action_names) != int(
+        action_space.n
+    ):
+        raise ValueError(
+            f"export {algorithm}: {len(action_names)} action names for action space {action_space}"
+        )
+    size = int(obs_space.shape[0])
     onnx_bytes = onnx_bytes_of(policy, size, opset)
     manifest = PolicyManifest(
         name=provenance.name,
         scope=provenance.scope,
-        algorithm=type(model).__name__,
+        algorithm=algorithm,
         actions=tuple(action_names),
         observation_size=size,
         observation_version=provenance.observation_version,
@@ -121,7 +155,7 @@ def export_policy(
         data_window=provenance.data_window,
         seed=provenance.seed,
         trial_id=provenance.trial_id,
-        normalisation=normalisation_of(vec_normalize, size),
+        normalisation=normalisation or Normalisation.identity(),
         onnx_sha256=sha256_bytes(onnx_bytes),
         opset=opset,
         input_name=INPUT_NAME,
