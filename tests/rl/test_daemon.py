@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import Engine
 
 from quantum_trader.adapters.artifacts import LocalArtifactStore
-from quantum_trader.adapters.sql.repositories import SqlPolicyRepository
 from quantum_trader.adapters.sql.registry_repository import SqlRegistryRepository
+from quantum_trader.adapters.sql.repositories import SqlPolicyRepository
 from quantum_trader.agents.onnx_policy import OnnxPolicy
 from quantum_trader.agents.policy_bundle import load_bundle
 from quantum_trader.bus.in_process import InProcessBus
