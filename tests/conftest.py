@@ -49,10 +49,16 @@ def _is_setting(key: str) -> bool:
 
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    """No Quantum Trader setting from the caller's environment leaks into the test."""
+    """No Quantum Trader setting from the caller's environment leaks into the test.
+
+    One default differs from a user's: the PPO agents (modules 13 and 16, ``QT_RL_AGENTS``)
+    are off, because they train policies in a worker process (about a minute of each 10-day
+    main job on these two cores). The tests about them, and the main job's every-module test,
+    switch them on."""
     for key in list(os.environ):
         if _is_setting(key):
             monkeypatch.delenv(key)
+    monkeypatch.setenv("QT_RL_AGENTS", "false")
     return monkeypatch
 
 

@@ -33,6 +33,8 @@ ALWAYS_ON = {
     "drift_detection",
     "covariate_shift",
     "rl_v2_qlearning",  # QT_QLEARNING: its shadow account's decisions, updates and saves
+    "rl_meta_strategy",  # QT_RL_AGENTS (on here; off in the other tests: clean_env)
+    "rl_v3_training",
 }
 
 
@@ -48,7 +50,10 @@ def env(clean_env: pytest.MonkeyPatch, tmp_path: Path, data_dir: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_all_four_models_trade_through_every_module(env: Path) -> None:
+def test_all_four_models_trade_through_every_module(
+    env: Path, clean_env: pytest.MonkeyPatch
+) -> None:
+    clean_env.setenv("QT_RL_AGENTS", "true")
     settings = load_settings()
     # what writes interrupted by a crash leave behind is swept once the engine holds the lock
     half_file = env / "store" / "ohlcv" / ".BTCUSDT-1h.parquet.x1.tmp"

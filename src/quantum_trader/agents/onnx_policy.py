@@ -45,6 +45,7 @@ class OnnxPolicy:
         "_std",
         "bundle_hash",
         "manifest",
+        "registry_version",
         "version",
     )
 
@@ -52,6 +53,7 @@ class OnnxPolicy:
         manifest = bundle.manifest
         self.manifest: PolicyManifest = manifest
         self.bundle_hash = bundle.digest
+        self.registry_version = registry_version  # None: not from the registry
         self.version = (
             f"{manifest.name}@{registry_version}"
             if registry_version is not None

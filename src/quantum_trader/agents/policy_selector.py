@@ -7,7 +7,8 @@ kept with every decision (:class:`PolicyDecision`), for the decision log and for
 estimates of other policies.
 
 * **HALTED**: only Neutral is allowed (the action mask), whatever the policy would say;
-  its propensity under the masked policy is 1.
+  its propensity under the masked policy is 1. With no policy the rule selector decides as it
+  would alone, HALTED included (production's decisions are then the rules' own).
 * **Fallback**: with no policy, or when encoding or inference fails or gives a non-finite
   probability, the rule selector (``RegimeRuleSelector`` by default) decides, and says so.
 
@@ -104,15 +105,14 @@ class PolicySelector:
         self.policy = policy
 
     def select(self, context: SelectionContext) -> StrategyChoice:
+        policy = self.policy
+        if policy is None:  # the rules decide as they would alone, HALTED included
+            return self._fall_back(context, "no_policy", "no policy in production")
         if context.trading_state is TradingState.HALTED:
-            version = self.policy.version if self.policy is not None else self._fallback.name
             decision = PolicyDecision(
-                context.symbol, context.time, NEUTRAL, 1.0, version, MASK, "HALTED → Neutral"
+                context.symbol, context.time, NEUTRAL, 1.0, policy.version, MASK, "HALTED → Neutral"
             )
             return self._record(decision, self.name)
-        if self.policy is None:
-            return self._fall_back(context, "no_policy", "no policy in production")
-        policy = self.policy
         try:
             probs: list[float] = policy.probabilities(self._encoder(context)).tolist()
         except Exception as exc:  # any failure of the encoder or the session: rules decide

@@ -1,6 +1,7 @@
 """The challengers of a run, each trading shadow accounts beside production: the model lines'
 candidates (``app/shadow_trading.py``, with continuous learning and ``QT_SHADOW_TRADING``) and
-the Q-learning selector (``app/qlearning_shadow.py``, ``QT_QLEARNING``). Their accounts are
+the Q-learning selector (``app/qlearning_shadow.py``, ``QT_QLEARNING``) and the PPO selector's
+SHADOW policy with its training daemon (``app/rl_agents.py``, ``QT_RL_AGENTS``). Their accounts are
 fed after production on every candle; nothing they do reaches production's decisions."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 from quantum_trader.adapters.candle_store import CandleStore
 from quantum_trader.app.continuous_learning import ContinuousLearning
 from quantum_trader.app.qlearning_shadow import QLearningShadow, attach_qlearning
+from quantum_trader.app.rl_agents import RLAgents, RLSources, attach_rl_agents
 from quantum_trader.app.runtime import Runtime
 from quantum_trader.app.shadow_trading import ShadowComposer, attach_shadow_trading
 from quantum_trader.decision.pipeline import DecisionPipeline
@@ -26,6 +28,7 @@ from quantum_trader.risk.kill_switch import KillSwitchStore
 class Challengers:
     models: ShadowTrading | None  # the model lines' pairs (None: off)
     qlearning: QLearningShadow | None  # module 14's pair (None: off, or it could not start)
+    agents: RLAgents | None = None  # modules 13 and 16 (None: QT_RL_AGENTS off)
 
     def summary(self) -> dict[str, Any]:
         """Their part of the run summary: ``shadow_trading`` (the model pairs that finished)
@@ -35,6 +38,8 @@ class Challengers:
             out["shadow_trading"] = [asdict(f) for f in self.models.finished]
         if self.qlearning is not None:
             out["qlearning_shadow"] = self.qlearning.summary()
+        if self.agents is not None:
+            out["rl_agents"] = self.agents.summary()
         return out
 
 
@@ -49,6 +54,7 @@ def attach_challengers(
     lifecycle: Lifecycle,
     *,
     warm_up: int,
+    sources: RLSources | None = None,
 ) -> Challengers:
     """Start the run's challengers on ``session``, whose pipeline ``production`` is bound and
     whose clock is at the replay's start; their accounts warm on the ``warm_up`` candles of
@@ -58,4 +64,7 @@ def attach_challengers(
     if learning is not None and rt.settings.shadow_trading:
         models = attach_shadow_trading(learning, composer, session)
     qlearning = attach_qlearning(rt, composer, lifecycle, session.feed.bars)
-    return Challengers(models, qlearning)
+    agents = None
+    if sources is not None:
+        agents = attach_rl_agents(rt, composer, lifecycle, production, sources, session.feed.bars)
+    return Challengers(models, qlearning, agents)

@@ -26,6 +26,8 @@ from quantum_trader.app.configs import (
 from quantum_trader.app.configs import labels as labels  # its home; callers import it here too
 from quantum_trader.app.continuous_learning import ContinuousLearning
 from quantum_trader.app.gate_replays import WindowReplay
+from quantum_trader.app.rl_agents import MODULE as RL_SELECTOR_MODULE
+from quantum_trader.app.rl_agents import production_selector
 from quantum_trader.app.run_scope import RunScopedModeJournal, RunScopedRiskJournal
 from quantum_trader.app.runtime import Runtime, while_replaying_every_engine
 from quantum_trader.app.serving_health import Unserved, logging_swap, report_unserved
@@ -83,6 +85,8 @@ def _fixed(strategy: str) -> Callable[[Settings, ModuleHandle | None], StrategyS
 SELECTORS: dict[str, Callable[[Settings, ModuleHandle | None], StrategySelector]] = {
     "regime_rules": lambda _settings, handle: RegimeRuleSelector(handle=handle),
     "random": lambda settings, handle: RandomSelector(settings.seed, handle),
+    # the PPO selector's policy serves in front of it (app/rl_agents.py); the rules behind
+    "ppo": lambda _settings, handle: RegimeRuleSelector(handle=handle),
     **{f"fixed:{name}": _fixed(name) for name in STRATEGY_NAMES},
 }
 #: the position sizer for each ``QT_SIZER``
@@ -109,6 +113,11 @@ def register_decision_modules(rt: Runtime) -> dict[str, ModuleHandle]:
     )
     handles["strategies"] = rt.register(
         "strategies", "TrendFollowing / MeanReversion / Breakout / Neutral, chosen by regime"
+    )
+    handles[RL_SELECTOR_MODULE] = rt.register(
+        RL_SELECTOR_MODULE,
+        f"PPO strategy selector: serves the PRODUCTION policy, {settings.selector} decides "
+        "while there is none; a shadow account trades the SHADOW policy",
     )
     return handles
 
@@ -194,7 +203,11 @@ class PipelineComposer:
             intelligence=intelligence,
             regime=regime,
             controller=self.controller,
-            selector=SELECTORS[settings.selector](settings, self.handles.get("strategies")),
+            selector=production_selector(
+                settings,
+                SELECTORS[settings.selector](settings, self.handles.get("strategies")),
+                self.handles.get(RL_SELECTOR_MODULE),
+            ),
             strategies=default_strategies(),
             sizer=SIZERS[settings.sizer](),
             risk=self.risk,

@@ -37,6 +37,7 @@ from quantum_trader.app.gate_replays import WindowReplay
 from quantum_trader.app.live import LiveConnection
 from quantum_trader.app.live_candles import keep_in_store, with_live
 from quantum_trader.app.operator_log import OperatorLog, log_run_failure
+from quantum_trader.app.rl_agents import RLSources
 from quantum_trader.app.run_lock import hold_run_lock
 from quantum_trader.app.run_report import run_summary, write_outputs_in_worker
 from quantum_trader.app.runtime import Runtime, build_runtime, new_run_id
@@ -437,6 +438,9 @@ def _compose(
         run.options.kill_switch,
         run.lifecycle,
         warm_up=WARM_UP_CANDLES,
+        sources=RLSources(
+            composer.registry, composer.artifacts, run.store, funding, composer.ledger
+        ),
     )
     run.lifecycle.start(Hooks("decision_pipeline", stop=pipeline.close))
     run.lifecycle.start(

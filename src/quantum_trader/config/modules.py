@@ -16,6 +16,8 @@ MODULE_SWITCHES: dict[str, str] = {
     "continuous_learning": "continuous_learning_enabled",
     "shadow_models": "model_supervisor_enabled",
     "rl_v2_qlearning": "qlearning",
+    "rl_meta_strategy": "rl_agents",
+    "rl_v3_training": "rl_agents",
 }
 
 #: model modules, enabled by membership in AI_ENGINE_ENSEMBLE_MODELS.

@@ -216,6 +216,7 @@ class Settings(StorageSettings):
         "fixed:MeanReversion",
         "fixed:Breakout",
         "fixed:Neutral",
+        "ppo",
     ] = Field("regime_rules", validation_alias=_qt("selector"))
     sizer: Literal["fixed_fractional"] = Field("fixed_fractional", validation_alias=_qt("sizer"))
     #: open a position only where the expected edge over the label horizon (calibrated
@@ -274,6 +275,22 @@ class Settings(StorageSettings):
     #: a shadow account for the whole replay, paired with a twin account on production's
     #: selector (app/qlearning_shadow.py); its table is kept in the database across runs
     qlearning: bool = Field(True, validation_alias=_qt("qlearning"))
+    #: modules 13 and 16 (app/rl_agents.py): production's selector serves the PPO selector's
+    #: PRODUCTION policy (QT_SELECTOR decides while there is none), a shadow account trades
+    #: its SHADOW policy, and the training daemon trains it on the policy store's schedule
+    rl_agents: bool = Field(True, validation_alias=_qt("rl_agents"))
+    #: the first value of the policy store's rl.v3.training interval, written when the key was
+    #: never set (None: the store's own default, the issue's 30 minutes). One day by default: a
+    #: replay waits for each run's landing, and 30 minutes would train 4,320 times in make
+    #: run's 90 days (docs/agents.md); the operator changes it live in the store
+    rl_training_interval_minutes: int | None = Field(
+        1440, ge=1, validation_alias=_qt("rl_training_interval_minutes")
+    )
+    #: episodes of the first policy, trained before the replay when the line has none
+    rl_bootstrap_episodes: int = Field(8, ge=1, validation_alias=_qt("rl_bootstrap_episodes"))
+    #: each run's training window and held-out window (days of candles before its time)
+    rl_train_days: int = Field(90, ge=31, validation_alias=_qt("rl_train_days"))
+    rl_held_out_days: int = Field(7, ge=1, validation_alias=_qt("rl_held_out_days"))
     # a forecaster's retraining fine-tunes the PRODUCTION weights for this many epochs instead
     # of training from scratch: on by default, as good on held-out log-loss within noise and
     # 3-4x faster per check on the shared candles (docs/learning.md, bench_forecaster_retrain)
@@ -379,6 +396,11 @@ class Settings(StorageSettings):
                 f"{len(self.ensemble_models)} model(s) enabled "
                 f"(AI_ENGINE_ENSEMBLE_MODELS={json.dumps(self.ensemble_models)}); "
                 f"accepted: an integer from 1 to {len(self.ensemble_models)}"
+            )
+        if self.selector == "ppo" and not self.rl_agents:
+            problems.append(
+                "QT_SELECTOR=ppo serves the PPO selector's policy, which QT_RL_AGENTS=false "
+                "switches off; set QT_RL_AGENTS=true or choose another selector"
             )
         if self.enable_reinforcement and len(self.ensemble_models) < 2:
             problems.append(

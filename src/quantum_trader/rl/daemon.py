@@ -19,11 +19,19 @@ One run at engine time ``T`` (replay, paper and live alike; ``clock/worker_jobs.
    the bundle and the weights into the artifact store;
 3. *apply*, one interval later on the engine thread (a replay waits there for it, so it is
    deterministic): register the CANDIDATE (lineage: the manifest, the held-out figures, the
-   weights' address), record the trial in the ledger, and move it on: to **PRODUCTION** when
-   its held-out Sharpe difference against the rule selector has a 95 % interval above zero,
-   else to **SHADOW** (the previous SHADOW version retires), where the app trades it in a
-   shadow account beside a twin on production's selector. ``on_serving`` hands the loaded
-   policy and its stage to the app.
+   weights' address), record the trial in the ledger, and move it on: to **PRODUCTION** only
+   on two pieces of evidence, both against the rule selector — its held-out Sharpe difference
+   has a 95 % interval above zero, *and* the line's shadow account (forward, out of sample:
+   the policies of this line trading beside a twin on production's selector since the run
+   began) shows the same over at least ``min_forward_trades`` closed trades; else to
+   **SHADOW** (the previous SHADOW version retires). One held-out week alone is too little:
+   runs come every interval, and each would get a fresh chance to pass by luck (a 10-day test
+   replay promoted 3 of 10 two-episode policies on it). ``on_serving`` hands the loaded policy
+   and its stage to the app.
+
+Each run trains ``episodes_per_run`` whole episodes: ``min(episodes, 4)`` environments, each
+rollout one episode per environment (``n_steps`` = the episode's candles), so a run's
+timesteps are whole episodes and its PPO update sees them complete.
 
 A line with no version at the run's start trains one first (:meth:`PolicyTrainer.bootstrap`,
 ``bootstrap_episodes``), waiting for it: the main job starts the replay with a policy ("trains
@@ -73,6 +81,9 @@ ReadCandles = Callable[[str, int, int], pd.DataFrame]
 ServedMembers = Callable[[str], LoadMembers]
 #: the app's hook: a policy now serves in this stage (PRODUCTION or SHADOW)
 OnServing = Callable[[Stage, OnnxPolicy], object]
+#: the line's forward evidence: its shadow account's paired Sharpe difference against the twin
+#: on production's selector, as (lower bound of the 95 % interval or None, closed trades)
+ForwardEvidence = Callable[[], tuple[float | None, int]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +96,7 @@ class PolicyTrainingConfig:
     train_candles: int = 2_160  # the training window (90 days of 1h candles)
     held_out_candles: int = 168  # the held-out window (7 days of 1h candles)
     bootstrap_episodes: int = 8
+    min_forward_trades: int = 30
     name: str = SELECTOR_POLICY
     scope: str = "global"
     run_id: str = ""
@@ -122,6 +134,7 @@ class PolicyTrainer:
         on_serving: OnServing,
         code_version: str,
         ledger: TrialLedger | None = None,
+        forward: ForwardEvidence | None = None,
     ) -> None:
         self.config = config
         self.registry = registry
@@ -134,6 +147,7 @@ class PolicyTrainer:
         self.on_serving = on_serving
         self.ledger = ledger
         self.code_version = code_version
+        self.forward = forward  # None: no shadow account, so never promoted automatically
         self.key = policy_key(config.scope, config.name)
         self.runs = 0
         self.last_result: PolicyJobResult | None = None
@@ -219,9 +233,7 @@ class PolicyTrainer:
             return None
         held_out = frame.iloc[len(train) - warm :].reset_index(drop=True)
         env = replace(cfg.env, symbol=symbol)
-        ppo = replace(
-            cfg.ppo, total_timesteps=episodes * env.episode_candles, seed=cfg.ppo.seed + self.runs
-        )
+        ppo = episode_rollouts(cfg.ppo, episodes, env.episode_candles, cfg.ppo.seed + self.runs)
         request = TrainingRequest(
             env, train, self.served(symbol), ppo, tuple(self.funding(symbol)), self._warm_state()
         )
@@ -254,7 +266,7 @@ class PolicyTrainer:
             extra={"state_digest": result.state_digest, "warm_start": result.warm_start},
         )
         self._record(result, version, t)
-        if held.beats_rules:
+        if held.beats_rules and self._forward_beats_rules():
             moved = self.registry.promote(
                 self.key, version.version, actor=ACTOR, reason=held.summary(), to=Stage.PRODUCTION
             )
@@ -279,6 +291,12 @@ class PolicyTrainer:
         return moved
 
     # --- helpers ------------------------------------------------------------------------
+    def _forward_beats_rules(self) -> bool:
+        if self.forward is None:
+            return False
+        low, trades = self.forward()
+        return low is not None and low > 0 and trades >= self.config.min_forward_trades
+
     def serving_version(self) -> ModelVersion | None:
         """The line's PRODUCTION version, else its newest SHADOW one."""
         production = self.registry.production(self.key)
@@ -344,3 +362,28 @@ class PolicyTrainer:
     def _failed(self, error: WorkerJobError) -> None:
         self.handle.count("runs_failed")
         log.warning("rl_training.failed", error=str(error))
+
+
+def episode_rollouts(ppo: PpoConfig, episodes: int, candles: int, seed: int) -> PpoConfig:
+    """``ppo`` for ``episodes`` whole episodes of ``candles`` decisions: ``min(episodes, 4)``
+    environments, one episode each per rollout (rounded up to whole rollouts).
+
+    >>> c = episode_rollouts(PpoConfig(), 2, 720, 7)
+    >>> (c.n_envs, c.n_steps, c.total_timesteps, c.batch_size, c.seed)
+    (2, 720, 1440, 240, 7)
+    """
+    envs = min(episodes, 4)
+    rollouts = -(-episodes // envs)
+    return replace(
+        ppo,
+        n_envs=envs,
+        n_steps=candles,
+        total_timesteps=rollouts * envs * candles,
+        batch_size=_batch(envs * candles),
+        seed=seed,
+    )
+
+
+def _batch(rollout: int) -> int:
+    """The largest minibatch of at most 256 that divides the rollout (at least 2)."""
+    return next((b for b in range(min(256, rollout), 1, -1) if rollout % b == 0), rollout)

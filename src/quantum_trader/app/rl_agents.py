@@ -1,0 +1,335 @@
+"""Modules 13 (``rl_meta_strategy``) and 16 (``rl_v3_training``) in a run (``QT_RL_AGENTS``).
+
+* **Production's selector** is a :class:`~quantum_trader.agents.policy_selector.PolicySelector`
+  (``app/compose.py``): it serves the PPO selector line's PRODUCTION policy
+  (``ppo_selector/global/h0``) and, while there is none, or when inference fails, the
+  configured selector (``QT_SELECTOR``, the rule selector by default) decides — and the
+  module's counters say which decided how often. With no policy in production the decisions
+  are the configured selector's own (``tests/app/test_rl_agents.py``). ``QT_SELECTOR=ppo``
+  serves the line's newest policy whatever its stage (the system evaluation's PPO variant: the
+  operator's explicit choice).
+* **The training daemon** (``rl/daemon.py``) trains the line's first policy before the replay
+  when it has none (else reuses it), then on the policy store's ``rl.v3.training`` schedule
+  in its own worker process (torch stays there). A policy goes to PRODUCTION only when both its
+  held-out week and the line's shadow account beat the rule selector (95 % intervals above
+  zero, at least 30 shadow trades); else to SHADOW.
+* **The shadow account**: a :class:`~quantum_trader.decision.shadow.ShadowPair` like the
+  Q-learner's (``app/qlearning_shadow.py``): the challenger account's selector serves the
+  SHADOW policy (swapped at each landing), its twin production's selector; the pair's
+  figures at the stop compare them on the same candles.
+
+``QT_RL_TRAINING_INTERVAL_MINUTES`` (one day by default) is written to ``rl.v3.training`` as
+its first value if the key was never set (the operator's later changes win, live): the store's
+own default (30 minutes, the issue's) would train 4,320 times in ``make run``'s 90-day replay,
+which waits for each run's landing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from quantum_trader.adapters.artifacts import LocalArtifactStore
+from quantum_trader.adapters.candle_store import CandleStore
+from quantum_trader.agents.observation import selector_observation
+from quantum_trader.agents.onnx_policy import OnnxPolicy
+from quantum_trader.agents.policy_selector import PolicySelector
+from quantum_trader.app.code_version import code_version
+from quantum_trader.app.configs import ensemble_config, labels, risk_config
+from quantum_trader.app.runtime import Runtime
+from quantum_trader.bus.policy_store import RLTrainingPolicy
+from quantum_trader.clock.workers import ProcessWorker
+from quantum_trader.config.settings import Settings
+from quantum_trader.decision.pipeline import DecisionPipeline
+from quantum_trader.decision.shadow import PairFigures, ShadowTrading
+from quantum_trader.domain.market import FundingRate
+from quantum_trader.domain.time import fmt, timeframe_ms
+from quantum_trader.engine.engine import Bar
+from quantum_trader.evaluation.ledger import TrialLedger
+from quantum_trader.execution.simulated.exchange import ExchangeConfig
+from quantum_trader.execution.simulated.fees import FeeSchedule
+from quantum_trader.execution.simulated.funding import FundingConfig
+from quantum_trader.learning.registry import ModelKey, ModelRegistry, Stage
+from quantum_trader.learning.serving import version_in
+from quantum_trader.learning.trainers import FORECAST_SCOPE, FamilyKind, family
+from quantum_trader.lifecycle import ComponentContext, Hooks, Lifecycle
+from quantum_trader.observability.logging import get_logger
+from quantum_trader.performance.metrics import periods_per_year
+from quantum_trader.rl.daemon import (
+    MODULE as TRAINING_MODULE,
+)
+from quantum_trader.rl.daemon import (
+    SCHEDULE_KEY,
+    PolicyTrainer,
+    PolicyTrainingConfig,
+)
+from quantum_trader.rl.env import EnvConfig
+from quantum_trader.rl.jobs import members_from_store
+from quantum_trader.rl.parts import EnvPartsConfig
+from quantum_trader.rl.ppo import LoadMembers, PpoConfig
+from quantum_trader.status.registry import ModuleHandle, ModuleState
+
+if TYPE_CHECKING:  # shadow_trading imports compose, which imports this module
+    from quantum_trader.app.shadow_trading import ShadowComposer
+
+log = get_logger(__name__)
+
+MODULE = "rl_meta_strategy"
+#: the main job's warm-up (app/main_job.py WARM_UP_CANDLES): the environment warms the same
+ENV_WARM_UP = 500
+
+
+@dataclass(slots=True)
+class RLAgents:
+    """Modules 13 and 16 of a run."""
+
+    production: PolicySelector  # production's selector
+    shadow: PolicySelector | None  # the shadow account's (None: QT_SELECTOR=ppo, no pair)
+    trainer: PolicyTrainer
+    handle: ModuleHandle
+    trading: ShadowTrading | None = None
+    figures: PairFigures | None = None
+
+    def on_serving(self, stage: Stage, policy: OnnxPolicy) -> None:
+        """A policy serves in ``stage`` from the next decision on (see the module docstring)."""
+        if stage is Stage.PRODUCTION or self.shadow is None:
+            self.production.replace(policy)
+            self.handle.gauge("production_version", policy.registry_version or 0)
+        if self.shadow is not None and stage is not Stage.PRODUCTION:
+            self.shadow.replace(policy)
+            self.handle.gauge("shadow_version", policy.registry_version or 0)
+        self.handle.count(f"policies_served_{stage.value.lower()}")
+
+    def summary(self) -> dict[str, Any]:
+        """The run summary's ``rl_agents``."""
+        held = self.trainer.last_result
+        return {
+            "decisions": dict(self.handle.status.counters),
+            "training": dict(self.trainer.handle.status.counters),
+            "last_held_out": None if held is None else held.held_out.summary(),
+            "shadow_pair": None if self.figures is None else self.figures.summary(),
+        }
+
+
+def production_selector(settings: Settings, base: Any, handle: ModuleHandle | None) -> Any:
+    """Production's selector (``app/compose.py``): ``base`` behind the PPO policy selector when
+    ``QT_RL_AGENTS`` is on (no policy yet: ``base`` decides), else ``base`` itself."""
+    if not settings.rl_agents:
+        return base
+    return PolicySelector(None, selector_observation, fallback=base, handle=handle)
+
+
+def attach_rl_agents(
+    rt: Runtime,
+    composer: ShadowComposer,
+    lifecycle: Lifecycle,
+    production: DecisionPipeline,
+    sources: RLSources,
+    replay: Callable[[], Iterable[Bar]],
+) -> RLAgents | None:
+    """Register module 16 and start modules 13 and 16 at the clock's now (see the module
+    docstring); None when ``QT_RL_AGENTS`` is off."""
+    settings = rt.settings
+    training = rt.register(
+        TRAINING_MODULE,
+        "trains the PPO strategy selector in a worker on the engine clock (policy store "
+        f"{SCHEDULE_KEY}), judges each policy on held-out candles against the rule selector",
+    )
+    parts = production.parts
+    assert parts is not None, "the production pipeline is bound before the agents"
+    selector = parts.selector
+    handle = rt.modules.get(MODULE)
+    if not training.enabled or not isinstance(selector, PolicySelector) or handle is None:
+        return None
+    _initial_schedule(rt)
+    shadow = None if settings.selector == "ppo" else PolicySelector(
+        None, selector_observation, name="ppo_selector_shadow"
+    )  # fmt: skip
+    agents = RLAgents(selector, shadow, _trainer(rt, sources, training), handle)
+    agents.trainer.on_serving = agents.on_serving
+    now = rt.clock.now()
+    if shadow is not None:
+        _shadow_pair(agents, composer, now, replay)
+    worker = ProcessWorker("rl-training")
+
+    def start(ctx: ComponentContext) -> None:
+        worker.start()
+        served = agents.trainer.bootstrap(now, worker)
+        log.info("rl_agents.started", serving=None if served is None else served.version,
+                 stage=None if served is None else str(served.stage), at=fmt(now))  # fmt: skip
+        if served is None:
+            handle.set_state(ModuleState.ACTIVE, "no policy could be trained: the rules decide")
+        interval = agents.trainer.schedule().interval_minutes
+        agents.trainer.start(ctx.scheduler, worker, now + interval * 60_000, ctx.clock.now)
+
+    def stop() -> None:
+        worker.shutdown()
+        _final_reason(agents, settings)
+
+    lifecycle.start(Hooks(TRAINING_MODULE, start=start, stop=stop))
+    return agents
+
+
+@dataclass(frozen=True)
+class RLSources:
+    """What the daemon reads: the registry and artifacts, the candle store, the funding, the
+    trial ledger."""
+
+    registry: ModelRegistry
+    artifacts: LocalArtifactStore
+    store: CandleStore
+    funding: Mapping[str, Sequence[FundingRate]]
+    ledger: TrialLedger | None
+
+
+def _initial_schedule(rt: Runtime) -> None:
+    minutes = rt.settings.rl_training_interval_minutes
+    if minutes is None or rt.policies.version(SCHEDULE_KEY) > 0:
+        return
+    value = RLTrainingPolicy(interval_minutes=minutes)
+    rt.policies.set(SCHEDULE_KEY, value, by="config",
+                    reason=f"first value from QT_RL_TRAINING_INTERVAL_MINUTES={minutes}")  # fmt: skip
+
+
+def env_config(settings: Settings) -> EnvConfig:
+    """The environment's settings, from the run's (one code path: its costs are the replay's)."""
+    spec = labels(settings)
+    return EnvConfig(
+        symbol=settings.symbols[0],
+        parts=EnvPartsConfig(
+            ensemble_config(settings),
+            risk=risk_config(settings),
+            label_dead_zone=spec.dead_zone,
+        ),
+        timeframe=settings.timeframe,
+        warm_up_candles=ENV_WARM_UP,
+        initial_balance=settings.initial_balance,
+        exchange=ExchangeConfig(
+            fees=FeeSchedule(maker=settings.maker_fee, taker=settings.taker_fee),
+            slippage_bps=settings.slippage_bps,
+            seed=settings.seed,
+        ),
+        funding=FundingConfig(default_rate=settings.default_funding_rate),
+        labels=spec,
+    )
+
+
+def _trainer(rt: Runtime, sources: RLSources, handle: ModuleHandle) -> PolicyTrainer:
+    settings = rt.settings
+    tf = timeframe_ms(settings.timeframe)
+    config = PolicyTrainingConfig(
+        tuple(settings.symbols),
+        env_config(settings),
+        PpoConfig(seed=settings.seed),
+        periods_per_year(settings.timeframe),
+        f"{settings.timeframe}/h{settings.label_horizon}",
+        train_candles=settings.rl_train_days * 86_400_000 // tf,
+        held_out_candles=settings.rl_held_out_days * 86_400_000 // tf,
+        bootstrap_episodes=settings.rl_bootstrap_episodes,
+        run_id=rt.run_id,
+    )
+
+    def read(symbol: str, t: int, count: int) -> pd.DataFrame:
+        first = t - (count + 1) * tf
+        return sources.store.load(symbol, settings.timeframe, start=first, end=t - tf + 1)
+
+    def served(symbol: str) -> LoadMembers:
+        artifacts = []
+        for name in settings.ensemble_models:
+            scope = FORECAST_SCOPE if family(name).kind is FamilyKind.FORECASTER else symbol
+            key = ModelKey(name, scope, settings.label_horizon)
+            version = version_in(sources.registry, key, Stage.PRODUCTION)
+            if version is not None:
+                artifacts.append((name, version.artifact_hash))
+        return partial(members_from_store, sources.artifacts, tuple(artifacts), labels(settings))
+
+    return PolicyTrainer(
+        config,
+        registry=sources.registry,
+        store=sources.artifacts,
+        policies=rt.policies,
+        read_candles=read,
+        served=served,
+        funding=lambda symbol: tuple(sources.funding.get(symbol, ())),
+        handle=handle,
+        on_serving=lambda _stage, _policy: None,  # replaced by RLAgents.on_serving
+        code_version=code_version(),
+        ledger=sources.ledger,
+    )
+
+
+def _shadow_pair(
+    agents: RLAgents, composer: ShadowComposer, now: int, replay: Callable[[], Iterable[Bar]]
+) -> None:
+    shadow = agents.shadow
+    assert shadow is not None
+    pair = composer.selector_pair(shadow, now, replay=replay)
+
+    def finished(figures: PairFigures) -> None:
+        agents.figures = figures
+        log.info("rl_agents.shadow_finished", summary=figures.summary())
+        agents.handle.gauge("shadow_candles", figures.candles)
+        agents.handle.gauge("shadow_trades", figures.challenger.trades)
+        agents.handle.gauge("twin_trades", figures.twin.trades)
+
+    def forward() -> tuple[float | None, int]:
+        figures = pair.figures()
+        return figures.low, figures.challenger.trades
+
+    agents.trainer.forward = forward
+    agents.trading = ShadowTrading(None, composer.rt.clock.now, finished)
+    agents.trading.add(pair)
+    composer.session.follow(agents.trading.on_bar, agents.trading)
+    agents.handle.count("shadow_accounts_started", 2)
+
+
+def _final_reason(agents: RLAgents, settings: Settings) -> None:
+    """Module 13's status reason at the stop: who decided, which policy serves where."""
+    if agents.trading is not None:
+        agents.trading.finish_all()
+    counters = agents.handle.status.counters
+    by_policy, by_rules = (
+        counters.get("decided_by_policy", 0),
+        counters.get("decided_by_fallback", 0),
+    )
+    production = agents.trainer.registry.production(agents.trainer.key)
+    serving = agents.trainer.serving_version()
+    where = (
+        f"v{production.version} in PRODUCTION"
+        if production is not None
+        else (
+            f"v{serving.version} in SHADOW: it does not beat the rule selector on held-out "
+            "candles, so the rules decide"
+            if serving is not None
+            else "no policy trained"
+        )
+    )
+    pair = (
+        ""
+        if agents.figures is None
+        else f"; shadow vs {settings.selector}: {agents.figures.summary()}"
+    )
+    if agents.handle.status.state is ModuleState.ACTIVE:
+        agents.handle.set_state(
+            ModuleState.ACTIVE,
+            f"{where}; production decisions by policy {by_policy}, by {settings.selector} "
+            f"{by_rules}{pair}",
+        )
+    last = agents.trainer.last_result
+    if last is not None and agents.trainer.handle.status.state is ModuleState.ACTIVE:
+        agents.trainer.handle.set_state(
+            ModuleState.ACTIVE,
+            f"{counters_text(agents.trainer.handle)}; last: {last.held_out.summary()}",
+        )
+
+
+def counters_text(handle: ModuleHandle) -> str:
+    c = handle.status.counters
+    return (
+        f"{c.get('training_runs', 0)} runs, {c.get('episodes', 0)} episodes, "
+        f"{c.get('timesteps', 0)} steps, {c.get('runs_failed', 0)} failed"
+    )

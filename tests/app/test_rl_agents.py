@@ -1,0 +1,102 @@
+"""Modules 13 and 16 in the main job, on real candles: the training daemon trains the PPO
+selector before the replay and every day of it in its worker, judges each policy on held-out
+candles, keeps the ones that do not beat the rule selector in SHADOW, where a shadow account
+trades them; production's selector falls back to the rules meanwhile, so production is
+untouched. ``QT_SELECTOR=ppo`` serves the policy in production itself.
+
+Three replays of the same 10 days in one home: agents off (it trains the members), on (a first
+policy is trained, then one a day), and on with ``QT_SELECTOR=ppo`` (the stored policy is
+reused and decides production's strategies).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from quantum_trader.adapters.sql.registry_repository import SqlRegistryRepository
+from quantum_trader.adapters.sql.trials import SqlTrialLedger
+from quantum_trader.app.main_job import RunResult, run_main_job
+from quantum_trader.clock import SimulatedClock
+from quantum_trader.config import load_settings
+from quantum_trader.learning.policies import policy_key
+from quantum_trader.learning.registry import ModelRegistry, Stage
+from quantum_trader.status import ModuleState
+from quantum_trader.status.registry import ModuleStatus
+
+SAME = ("decisions", "signals", "strategies_chosen", "orders_sent", "trades", "metrics")
+
+
+def _trades(result: RunResult) -> list[str]:
+    lines = Path(result.outputs["trades"]).read_text().splitlines()
+    return [line.split(",", 1)[1] for line in lines]  # trade ids start with the run id
+
+
+def _status(result: RunResult, name: str) -> ModuleStatus:
+    return {s.name: s for s in result.runtime.status.snapshot()}[name]
+
+
+@pytest.mark.slow
+def test_the_ppo_selector_trains_serves_in_the_shadow_and_production_is_untouched(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path, data_dir: Path
+) -> None:
+    monkeypatch = clean_env
+    monkeypatch.setenv("QT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("QT_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("QT_REPLAY_DAYS", "10")
+    monkeypatch.setenv("QT_TRAIN_DAYS", "90")
+    monkeypatch.setenv("QT_OFFLINE", "true")
+    monkeypatch.setenv("AI_ENGINE_ENSEMBLE_MODELS", "xgb,lgbm")
+    monkeypatch.setenv("CONTINUOUS_LEARNING_ENABLED", "false")
+    monkeypatch.setenv("QT_QLEARNING", "false")
+    monkeypatch.setenv("QT_RL_BOOTSTRAP_EPISODES", "2")
+    alone = run_main_job(load_settings())
+    monkeypatch.setenv("QT_RL_AGENTS", "true")
+    first = run_main_job(load_settings())
+
+    for name in ("rl_meta_strategy", "rl_v3_training"):
+        off = _status(alone, name)
+        assert off.state is ModuleState.DISABLED and "QT_RL_AGENTS=false" in off.reason
+    # production is untouched while no policy is in PRODUCTION: the rules decide
+    for key in SAME:
+        assert first.summary[key] == alone.summary[key], key
+    assert _trades(first) == _trades(alone)
+    selector = _status(first, "rl_meta_strategy")
+    assert selector.state is ModuleState.ACTIVE, selector.reason
+    counters = selector.counters
+    assert counters["decided_by_fallback"] == first.summary["decisions"] > 0
+    assert "decided_by_policy" not in counters
+    assert counters["shadow_candles"] > 200 and counters["policies_served_shadow"] >= 2
+    assert "in SHADOW" in selector.reason and "shadow vs regime_rules" in selector.reason
+    training = _status(first, "rl_v3_training")
+    assert training.state is ModuleState.ACTIVE, training.reason
+    runs = training.counters["training_runs"]
+    assert runs >= 9  # the first policy, then one a day of the 10 (the last lands after the end)
+    assert (
+        training.counters["episodes"] >= 2 * runs and training.counters.get("runs_failed", 0) == 0
+    )
+    assert "held-out 168 candles" in training.reason
+    summary = first.summary["rl_agents"]
+    assert summary["training"]["training_runs"] == runs and summary["shadow_pair"] is not None
+
+    rt = first.runtime
+    registry = ModelRegistry(SqlRegistryRepository(rt.db), SimulatedClock(0))
+    versions = registry.versions(policy_key("global"))
+    assert len(versions) == runs
+    assert registry.production(policy_key("global")) is None
+    assert [v.stage for v in versions].count(Stage.SHADOW) == 1  # the newest; the rest retired
+    assert versions[0].lineage.detail["warm_start"] is False
+    assert all(v.lineage.detail["warm_start"] is True for v in versions[1:])
+    assert all("held_out_return" in v.lineage.metrics for v in versions)
+    trials = [t for t in SqlTrialLedger(rt.db).trials("validation") if "ppo_selector" in t.name]
+    assert len(trials) == runs
+
+    # the operator's explicit choice: the stored policy decides production's strategies
+    monkeypatch.setenv("QT_SELECTOR", "ppo")
+    served = run_main_job(load_settings())
+    chosen = _status(served, "rl_meta_strategy").counters
+    assert chosen["decided_by_policy"] == served.summary["decisions"] > 0
+    # reused, not trained again before the replay: its first run continues the stored policy
+    again = registry.versions(policy_key("global"))[runs:]
+    assert again and all(v.lineage.detail["warm_start"] is True for v in again)
