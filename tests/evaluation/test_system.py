@@ -27,8 +27,10 @@ class FakeRunner:
         self.window_end_lag = window_end_lag  # hours between the last trained row and train_end
 
     def config_of(self, variant: Variant) -> Mapping[str, Any]:
-        # fixed_fractional is the system's own sizer: the same settings as the system
-        overrides = {k: v for k, v in variant.overrides.items() if k != "sizer"}
+        # fixed_fractional is the system's own sizer and the rule selector its own selector:
+        # the same settings as the system
+        defaults = {"sizer": "fixed_fractional", "selector": "regime_rules"}
+        overrides = {k: v for k, v in variant.overrides.items() if defaults.get(k) != v}
         return {"trader": variant.trader, **overrides}
 
     def run(self, fold: Fold, variant: Variant) -> VariantRun:
@@ -63,7 +65,9 @@ def test_every_variant_replays_every_fold_once_and_equal_settings_are_not_replay
     results = evaluate_variants(FOLDS, (SYSTEM, *BASELINES), runner, timeframe="1h", horizon=4)
     assert results["fixed_fractional"].same_as == "system"
     assert (0, "fixed_fractional") not in runner.calls
-    assert len(runner.calls) == len(FOLDS) * len(BASELINES)  # system + baselines - 1 repeat
+    assert results["rule_selector"].same_as == "system"
+    # system + baselines - 2 repeats
+    assert len(runner.calls) == len(FOLDS) * (len(BASELINES) - 1)
     assert results["fixed_fractional"].total == results["system"].total
 
 

@@ -49,6 +49,11 @@ REPLAY_SETTINGS = (
 )
 
 
+#: the PPO variant's daemon interval in a fold: longer than any fold, so the policy trained
+#: before the fold's replay serves it frozen
+FROZEN_MINUTES = 400 * 24 * 60
+
+
 class EngineFoldRunner:
     """Replays variants on folds through the engine (see the module docstring)."""
 
@@ -75,9 +80,17 @@ class EngineFoldRunner:
         home = self.folder / f"fold-{fold.index + 1}"
         home.mkdir(parents=True, exist_ok=True)
         # the Q-learner's shadow pair is no variant: off in the folds (each would add two
-        # pipelines to every variant's replay and train the fold home's table in variant order)
+        # pipelines to every variant's replay and train the fold home's table in variant order);
+        # the PPO agents run for the PPO selector's variant only, its policy trained on the
+        # fold's training window before the replay and frozen over it (no daemon run lands
+        # within a fold: FROZEN_MINUTES)
+        chosen = {**self.overrides, **variant.overrides}
+        ppo = chosen.get("selector", self.base.selector) == "ppo"
+        agents: dict[str, Any] = {"rl_agents": ppo}
+        if ppo:
+            agents["rl_training_interval_minutes"] = FROZEN_MINUTES
         return load_settings(
-            **{"qlearning": False, **self.overrides, **variant.overrides},
+            **{"qlearning": False, **agents, **chosen},
             offline=True,
             store_dir=self.base.effective_store_dir,
             database_url=f"sqlite:///{home / 'quantum_trader.sqlite'}",

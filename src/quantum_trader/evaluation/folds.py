@@ -167,6 +167,9 @@ BASELINES: tuple[Variant, ...] = (
         for name in ("TrendFollowing", "MeanReversion", "Breakout")
     ),
     Variant("random_selector", "baseline", "seeded random strategy choice", {"selector": "random"}),
+    # the learned selectors' yardstick (the same replay as the system when it is the rules: run
+    # once, by evaluate_variants' deduplication)
+    Variant("rule_selector", "baseline", "the regime rule selector", {"selector": "regime_rules"}),
     Variant(
         "fixed_fractional",
         "baseline",
