@@ -72,7 +72,11 @@ def run_seed(seed: int, args: argparse.Namespace, folder: Path) -> dict[str, lis
     results = evaluate_variants(
         plan, variants, runner, timeframe=settings.timeframe, horizon=settings.label_horizon
     )
-    return {name: [p.sharpe for p in r.folds] for name, r in results.items()}
+    # a replay that never trades has a flat equity curve: no Sharpe is defined, it earned 0
+    return {
+        name: [p.sharpe if np.isfinite(p.sharpe) else 0.0 for p in r.folds]
+        for name, r in results.items()
+    }
 
 
 def main() -> None:
