@@ -26,8 +26,8 @@ from quantum_trader.app.configs import (
 from quantum_trader.app.configs import labels as labels  # its home; callers import it here too
 from quantum_trader.app.continuous_learning import ContinuousLearning
 from quantum_trader.app.gate_replays import WindowReplay
-from quantum_trader.app.rl_agents import MODULE as RL_SELECTOR_MODULE
-from quantum_trader.app.rl_agents import production_selector
+from quantum_trader.app.rl_selector import MODULE as RL_SELECTOR_MODULE
+from quantum_trader.app.rl_selector import production_selector
 from quantum_trader.app.run_scope import RunScopedModeJournal, RunScopedRiskJournal
 from quantum_trader.app.runtime import Runtime, while_replaying_every_engine
 from quantum_trader.app.serving_health import Unserved, logging_swap, report_unserved

@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
@@ -40,7 +40,9 @@ from quantum_trader.agents.onnx_policy import OnnxPolicy
 from quantum_trader.agents.policy_selector import PolicySelector
 from quantum_trader.app.code_version import code_version
 from quantum_trader.app.configs import ensemble_config, labels, risk_config
+from quantum_trader.app.rl_selector import MODULE
 from quantum_trader.app.runtime import Runtime
+from quantum_trader.app.shadow_trading import ShadowComposer
 from quantum_trader.bus.policy_store import RLTrainingPolicy
 from quantum_trader.clock.workers import ProcessWorker
 from quantum_trader.config.settings import Settings
@@ -73,12 +75,8 @@ from quantum_trader.rl.parts import EnvPartsConfig
 from quantum_trader.rl.ppo import LoadMembers, PpoConfig
 from quantum_trader.status.registry import ModuleHandle, ModuleState
 
-if TYPE_CHECKING:  # shadow_trading imports compose, which imports this module
-    from quantum_trader.app.shadow_trading import ShadowComposer
-
 log = get_logger(__name__)
 
-MODULE = "rl_meta_strategy"
 #: the main job's warm-up (app/main_job.py WARM_UP_CANDLES): the environment warms the same
 ENV_WARM_UP = 500
 
@@ -113,14 +111,6 @@ class RLAgents:
             "last_held_out": None if held is None else held.held_out.summary(),
             "shadow_pair": None if self.figures is None else self.figures.summary(),
         }
-
-
-def production_selector(settings: Settings, base: Any, handle: ModuleHandle | None) -> Any:
-    """Production's selector (``app/compose.py``): ``base`` behind the PPO policy selector when
-    ``QT_RL_AGENTS`` is on (no policy yet: ``base`` decides), else ``base`` itself."""
-    if not settings.rl_agents:
-        return base
-    return PolicySelector(None, selector_observation, fallback=base, handle=handle)
 
 
 def attach_rl_agents(
