@@ -18,6 +18,10 @@ strategies' entry threshold, so no state is one where no strategy can act); the 
 and the risk engine (every entry is 1,000 USDT of notional; the reward is per notional anyway);
 funding, slippage and the venue's step sizes; the expectancy bench. ``recent_pnl`` is the net
 PnL of the account's trades closed in the last 24 hours (the pipeline uses the day's PnL).
+
+:func:`run` drives a :class:`Loop`, the same loop in steppable form (a generator of decision
+contexts, each answered by :meth:`Loop.decide`), which ``loop_env.py`` steps one decision per
+environment step.
 """
 
 from __future__ import annotations
@@ -133,8 +137,9 @@ def run(
 
 @dataclass(frozen=True, slots=True)
 class Mark:
-    """One symbol's account at a decision: closed trades' net PnL (entry and exit fees included)
-    and the open position's unrealised PnL at the candle's close (its entry fee already paid)."""
+    """One symbol's book at a decision, from its start: closed trades' net PnL (both fees
+    included) and the open position's PnL at the candle's close less its entry fee (paid at the
+    fill); from flat to flat the equity moves by the closed trades' net PnL."""
 
     realised: float
     unrealised: float
@@ -161,7 +166,8 @@ class Loop:
     ) -> None:
         self.series, self.selector_name, self.seed = series, selector_name, seed
         self.on_trade, self.on_open = on_trade, on_open
-        self.strategies, self.policy, self.fees = default_strategies(), TradingPolicy(), FeeSchedule()
+        self.strategies = default_strategies()
+        self.policy, self.fees = TradingPolicy(), FeeSchedule()
         self.state = {s.symbol: _Symbol(MarketStateTracker(s.symbol)) for s in series}
         self.realised = dict.fromkeys(self.state, 0.0)
         self.recent: deque[tuple[int, float]] = deque()
