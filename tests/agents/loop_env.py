@@ -8,7 +8,7 @@ reset, in ``[MARKET_SEEDS_FROM, 2**31)``: a training run never meets the held-ou
 markets (small seeds). The loop runs from the market's first candle (its warm-up included); the
 episode ends (``truncated``) after the last candle's decision.
 
-**Observation**: ``agents/observation.py`` ``selector_observation`` of :func:`account_context`:
+**Observation**: ``agents/observation.py`` ``selector_observation`` of :meth:`Books.context`:
 the loop's :class:`SelectionContext` (true regime, volatility percentile, the stand-in signal's
 confidence, MODERATE, ACTIVE) with the account fields a served policy reads filled from the
 symbol's own book: each symbol trades a sub-account of :data:`ACCOUNT` (= the loop's fixed
@@ -37,6 +37,7 @@ from flat to flat to the closed trades' net PnL.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator
 from typing import Any
 
 import gymnasium as gym
@@ -71,22 +72,17 @@ class Books:
         self.recent.setdefault(trade.symbol, deque()).append((trade.exit_time, trade.net_pnl))
 
     def context(self, lp: loop.Loop, ctx: SelectionContext) -> SelectionContext:
-        return account_context(lp, ctx, self)
-
-
-def account_context(lp: loop.Loop, ctx: SelectionContext, books: Books) -> SelectionContext:
-    """``ctx`` with the symbol's own sub-account: equity, position, drawdown, recent PnL."""
-    mark = lp.mark(ctx.symbol)
-    equity = ACCOUNT + mark.equity
-    peak = max(books.peak.get(ctx.symbol, ACCOUNT), equity)
-    books.peak[ctx.symbol] = peak
-    recent = books.recent.setdefault(ctx.symbol, deque())
-    while recent and recent[0][0] <= ctx.time - _DAY_MS:
-        recent.popleft()
-    return SelectionContext(ctx.symbol, ctx.time, ctx.regime, ctx.market_regime,
-                            ctx.vol_percentile, ctx.confidence, sum(p for _, p in recent),
-                            ctx.risk_mode, ctx.trading_state, equity, mark.position / equity,
-                            1.0 - equity / peak)  # fmt: skip
+        """``ctx`` with the symbol's own sub-account: equity, position, drawdown, recent PnL."""
+        mark = lp.mark(ctx.symbol)
+        equity = ACCOUNT + mark.equity
+        peak = self.peak[ctx.symbol] = max(self.peak.get(ctx.symbol, ACCOUNT), equity)
+        recent = self.recent.setdefault(ctx.symbol, deque())
+        while recent and recent[0][0] <= ctx.time - _DAY_MS:
+            recent.popleft()
+        return SelectionContext(ctx.symbol, ctx.time, ctx.regime, ctx.market_regime,
+                                ctx.vol_percentile, ctx.confidence, sum(p for _, p in recent),
+                                ctx.risk_mode, ctx.trading_state, equity, mark.position / equity,
+                                1.0 - equity / peak)  # fmt: skip
 
 
 class LoopEnv(gym.Env[npt.NDArray[np.float32], np.int64]):
@@ -103,7 +99,7 @@ class LoopEnv(gym.Env[npt.NDArray[np.float32], np.int64]):
         self.action_space: gym.spaces.Discrete = actions
         self.market_seed = -1
         self._loop: loop.Loop | None = None
-        self._pending: Any = None  # the loop's generator of decisions
+        self._pending: Iterator[SelectionContext] = iter(())
         self._symbol = ""
         self._books = Books()
         self._ctx: SelectionContext | None = None
@@ -128,6 +124,7 @@ class LoopEnv(gym.Env[npt.NDArray[np.float32], np.int64]):
         return selector_observation(self._books.context(self._loop, self._ctx))
 
     def equity(self) -> float:
+        """The symbol's equity change since the episode began (USDT, marked at the close)."""
         assert self._loop is not None
         return self._loop.mark(self._symbol).equity
 

@@ -78,7 +78,7 @@ def run_served(
     series: list[SyntheticSeries], selector: StrategySelector, seed: int
 ) -> loop.LoopResult:
     """``strategy_loop.run`` with each context given the symbol's sub-account
-    (``loop_env.account_context``), as the environment's observations are: same decisions,
+    (``loop_env.Books.context``), as the environment's observations are: same decisions,
     same counting."""
     books = loop_env.Books()
     lp = loop.Loop(series, selector.name, books.on_trade, seed=seed)
