@@ -18,6 +18,10 @@ strategies' entry threshold, so no state is one where no strategy can act); the 
 and the risk engine (every entry is 1,000 USDT of notional; the reward is per notional anyway);
 funding, slippage and the venue's step sizes; the expectancy bench. ``recent_pnl`` is the net
 PnL of the account's trades closed in the last 24 hours (the pipeline uses the day's PnL).
+
+:func:`run` drives a :class:`Loop`, the same loop in steppable form (a generator of decision
+contexts, each answered by :meth:`Loop.decide`), which ``loop_env.py`` steps one decision per
+environment step.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -44,7 +48,7 @@ from quantum_trader.domain.positions import Trade
 from quantum_trader.domain.signals import Direction, Signal
 from quantum_trader.execution.simulated.fees import FeeSchedule
 from quantum_trader.strategy.intents import TradeAction, TradeIntent
-from quantum_trader.strategy.market_state import MarketStateTracker
+from quantum_trader.strategy.market_state import MarketState, MarketStateTracker
 from quantum_trader.strategy.selector import SelectionContext, StrategySelector
 from quantum_trader.strategy.strategies import default_strategies
 
@@ -125,17 +129,53 @@ def run(
     seed: int = 0,
 ) -> LoopResult:
     """Every symbol, candle by candle in time order, through ``selector`` and the strategies."""
-    strategies, policy, fees = default_strategies(), TradingPolicy(), FeeSchedule()
-    state = {s.symbol: _Symbol(MarketStateTracker(s.symbol)) for s in series}
-    recent: deque[tuple[int, float]] = deque()
-    out = LoopResult([], [])
-    names = series[0].regime_names
-    frames = [(s, s.frame.to_numpy()) for s in series]
-    noise = np.random.default_rng([seed, 7]).standard_normal((len(series[0].frame), len(series)))
-    specs = {spec.name: spec for spec in REGIMES}
+    loop = Loop(series, selector.name, on_trade, on_open=on_open, seed=seed)
+    for ctx in loop.pending():
+        loop.decide(selector.select(ctx).strategy)
+    return loop.out
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """One symbol's book at a decision, from its start: closed trades' net PnL (both fees
+    included) and the open position's PnL at the candle's close less its entry fee (paid at the
+    fill); from flat to flat the equity moves by the closed trades' net PnL."""
+
+    realised: float
+    unrealised: float
+    position: float  # signed notional at the close
+
+    @property
+    def equity(self) -> float:  # over the account's start
+        return self.realised + self.unrealised
+
+
+class Loop:
+    """:func:`run` in steppable form: :meth:`pending` yields each decision's context and waits;
+    :meth:`decide` gives it a strategy before the generator is resumed (what ``run`` does with
+    its selector; ``tests/agents/loop_env.py`` steps it one decision per environment step)."""
+
+    def __init__(
+        self,
+        series: Sequence[SyntheticSeries],
+        selector_name: str,
+        on_trade: Callable[[Trade], object] | None = None,
+        *,
+        on_open: Callable[[str, str], object] | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.series, self.selector_name, self.seed = series, selector_name, seed
+        self.on_trade, self.on_open = on_trade, on_open
+        self.strategies = default_strategies()
+        self.policy, self.fees = TradingPolicy(), FeeSchedule()
+        self.state = {s.symbol: _Symbol(MarketStateTracker(s.symbol)) for s in series}
+        self.realised = dict.fromkeys(self.state, 0.0)
+        self.recent: deque[tuple[int, float]] = deque()
+        self.out = LoopResult([], [])
+        self._open: tuple[_Symbol, str, Signal, MarketState, str] | None = None
 
     def close(
-        sym: _Symbol, symbol: str, price: float, time: int, fee_rate: float, why: str
+        self, sym: _Symbol, symbol: str, price: float, time: int, fee_rate: float, why: str
     ) -> None:
         pos = sym.position
         assert pos is not None
@@ -145,38 +185,63 @@ def run(
                       pos.time, time, pnl, pos.fee + fee, strategy=pos.ref.strategy,
                       exit_reason=why, decision=pos.ref)  # fmt: skip
         sym.position = None
-        recent.append((time, trade.net_pnl))
-        out.trades.append((pos.ref.regime, trade))
-        if on_trade is not None:
-            on_trade(trade)
+        self.realised[symbol] += trade.net_pnl
+        self.recent.append((time, trade.net_pnl))
+        self.out.trades.append((pos.ref.regime, trade))
+        if self.on_trade is not None:
+            self.on_trade(trade)
 
-    for t in range(len(series[0].frame)):
-        for i, (s, rows) in enumerate(frames):
-            sym = state[s.symbol]
-            o, h, lo, c, v = (float(x) for x in rows[t, 1:6])
-            candle = Candle(s.symbol, "1h", int(rows[t, 0]), o, h, lo, c, v)
-            regime = names[s.regimes[t]]
-            now = candle.close_time
-            _fill(sym, s.symbol, candle, fees, close, on_open)
-            _brackets(sym, s.symbol, candle, fees, close)
-            signal, vol_pct = _indicators(sym, s.symbol, candle, specs[regime], noise[t, i])
-            mkt = sym.tracker.update(candle, Regime(regime), vol_pct)
-            if t < WARMUP or signal is None:
-                continue
-            while recent and recent[0][0] <= now - 24 * 3_600_000:
-                recent.popleft()
-            ctx = SelectionContext(s.symbol, mkt.time, Regime(regime), None, vol_pct,
-                                   signal.confidence, math.fsum(p for _, p in recent),
-                                   RiskMode.MODERATE)  # fmt: skip
-            choice = selector.select(ctx)
-            out.decisions.append((regime, choice.strategy))
-            held = 0.0 if sym.position is None else sym.position.side.sign * sym.position.quantity
-            intent = strategies[choice.strategy].decide(signal, mkt, held, policy)
-            if intent is not None:
-                ref = DecisionRef(f"{s.symbol}@{mkt.time}", choice.strategy, selector.name,
-                                  "fixed_notional", (), regime)  # fmt: skip
-                sym.order = (intent, ref)
-    return out
+    def mark(self, symbol: str) -> Mark:
+        """``symbol``'s account at its last candle's close."""
+        sym = self.state[symbol]
+        pos, close = sym.position, sym.closes[-1]
+        if pos is None:
+            return Mark(self.realised[symbol], 0.0, 0.0)
+        unrealised = pos.side.sign * (close - pos.price) * pos.quantity - pos.fee
+        return Mark(self.realised[symbol], unrealised, pos.side.sign * pos.quantity * close)
+
+    def pending(self) -> Iterator[SelectionContext]:
+        """Each decision's context, in :func:`run`'s order; :meth:`decide` answers each."""
+        names = self.series[0].regime_names
+        frames = [(s, s.frame.to_numpy()) for s in self.series]
+        shape = (len(self.series[0].frame), len(self.series))
+        noise = np.random.default_rng([self.seed, 7]).standard_normal(shape)
+        specs = {spec.name: spec for spec in REGIMES}
+        for t in range(shape[0]):
+            for i, (s, rows) in enumerate(frames):
+                sym = self.state[s.symbol]
+                o, h, lo, c, v = (float(x) for x in rows[t, 1:6])
+                candle = Candle(s.symbol, "1h", int(rows[t, 0]), o, h, lo, c, v)
+                regime = names[s.regimes[t]]
+                now = candle.close_time
+                _fill(sym, s.symbol, candle, self.fees, self.close, self.on_open)
+                _brackets(sym, s.symbol, candle, self.fees, self.close)
+                signal, vol_pct = _indicators(sym, s.symbol, candle, specs[regime], noise[t, i])
+                mkt = sym.tracker.update(candle, Regime(regime), vol_pct)
+                if t < WARMUP or signal is None:
+                    continue
+                while self.recent and self.recent[0][0] <= now - 24 * 3_600_000:
+                    self.recent.popleft()
+                self._open = (sym, s.symbol, signal, mkt, regime)
+                yield SelectionContext(s.symbol, mkt.time, Regime(regime), None, vol_pct,
+                                       signal.confidence, math.fsum(p for _, p in self.recent),
+                                       RiskMode.MODERATE)  # fmt: skip
+                if self._open is not None:
+                    raise RuntimeError(f"Loop: the decision on {s.symbol}@{mkt.time} was not made")
+
+    def decide(self, strategy: str) -> None:
+        """Answer the open decision: the strategy decides; its order fills at the next open."""
+        if self._open is None:
+            raise RuntimeError("Loop.decide: no decision is open")
+        sym, symbol, signal, mkt, regime = self._open
+        self._open = None
+        self.out.decisions.append((regime, strategy))
+        held = 0.0 if sym.position is None else sym.position.side.sign * sym.position.quantity
+        intent = self.strategies[strategy].decide(signal, mkt, held, self.policy)
+        if intent is not None:
+            ref = DecisionRef(f"{symbol}@{mkt.time}", strategy, self.selector_name,
+                              "fixed_notional", (), regime)  # fmt: skip
+            sym.order = (intent, ref)
 
 
 def _fill(
