@@ -10,6 +10,9 @@ from quantum_trader.agents.qlearning import QLearningConfig
 from quantum_trader.config.modules import module_enabled
 from quantum_trader.config.settings import Settings
 from quantum_trader.domain.time import MS_PER_HOUR
+from quantum_trader.execution.simulated.exchange import ExchangeConfig
+from quantum_trader.execution.simulated.fees import FeeSchedule
+from quantum_trader.execution.simulated.funding import FundingConfig
 from quantum_trader.features.labels import LabelSpec
 from quantum_trader.intelligence.service import MODULES, IntelligenceConfig
 from quantum_trader.models.ensemble.ensemble import EnsembleConfig
@@ -69,3 +72,16 @@ def qlearning_scope(settings: Settings) -> str:
     """Where the Q-learner's table is kept in the database: one table per market (the symbols,
     sorted, and the timeframe), so that every run on it continues the same learning."""
     return f"qlearning/{','.join(sorted(settings.symbols))}/{settings.timeframe}"
+
+
+def exchange_config(settings: Settings) -> ExchangeConfig:
+    """The simulated exchange's fees, slippage and seed (the replay's, the RL environment's)."""
+    return ExchangeConfig(
+        fees=FeeSchedule(maker=settings.maker_fee, taker=settings.taker_fee),
+        slippage_bps=settings.slippage_bps,
+        seed=settings.seed,
+    )
+
+
+def funding_config(settings: Settings) -> FundingConfig:
+    return FundingConfig(default_rate=settings.default_funding_rate)

@@ -30,6 +30,7 @@ from quantum_trader.adapters.sql.trials import SqlTrialLedger
 from quantum_trader.app.backtest_trials import backtest_trial, settings_config
 from quantum_trader.app.challengers import Challengers, attach_challengers
 from quantum_trader.app.compose import PipelineComposer, labels, register_decision_modules
+from quantum_trader.app.configs import exchange_config, funding_config
 from quantum_trader.app.continuous_learning import store_closes_reader, store_reader
 from quantum_trader.app.data_sources import ReplayData, load_replay_data
 from quantum_trader.app.datasets import funding_rates, shift_references, training_datasets
@@ -57,9 +58,6 @@ from quantum_trader.engine.live_phase import LivePhase, LiveReport, OnProgress
 from quantum_trader.engine.metrics import Metrics
 from quantum_trader.engine.session import SessionConfig, SessionResult, TradingSession
 from quantum_trader.evaluation.ledger import TrialLedger
-from quantum_trader.execution.simulated.exchange import ExchangeConfig
-from quantum_trader.execution.simulated.fees import FeeSchedule
-from quantum_trader.execution.simulated.funding import FundingConfig
 from quantum_trader.intelligence.covariate_shift import ShiftReference
 from quantum_trader.intelligence.shift_stats import single_threaded_blas
 from quantum_trader.learning.registry import ModelRegistry
@@ -466,12 +464,8 @@ def session_config(settings: Settings, run_id: str, *, throttle_s: float = 0.0) 
     return SessionConfig(
         timeframe=settings.timeframe,
         initial_balance=settings.initial_balance,
-        exchange=ExchangeConfig(
-            fees=FeeSchedule(maker=settings.maker_fee, taker=settings.taker_fee),
-            slippage_bps=settings.slippage_bps,
-            seed=settings.seed,
-        ),
-        funding=FundingConfig(default_rate=settings.default_funding_rate),
+        exchange=exchange_config(settings),
+        funding=funding_config(settings),
         run_id=run_id,
         # the pipeline cannot resume a replay mid-way (it is run again), so the replay commits
         # its orders, fills and ledger every checkpoint_every candles and at the end

@@ -39,7 +39,13 @@ from quantum_trader.agents.observation import selector_observation
 from quantum_trader.agents.onnx_policy import OnnxPolicy
 from quantum_trader.agents.policy_selector import PolicySelector
 from quantum_trader.app.code_version import code_version
-from quantum_trader.app.configs import ensemble_config, labels, risk_config
+from quantum_trader.app.configs import (
+    ensemble_config,
+    exchange_config,
+    funding_config,
+    labels,
+    risk_config,
+)
 from quantum_trader.app.rl_selector import MODULE
 from quantum_trader.app.runtime import Runtime
 from quantum_trader.app.shadow_trading import ShadowComposer
@@ -52,9 +58,6 @@ from quantum_trader.domain.market import FundingRate
 from quantum_trader.domain.time import fmt, timeframe_ms
 from quantum_trader.engine.engine import Bar
 from quantum_trader.evaluation.ledger import TrialLedger
-from quantum_trader.execution.simulated.exchange import ExchangeConfig
-from quantum_trader.execution.simulated.fees import FeeSchedule
-from quantum_trader.execution.simulated.funding import FundingConfig
 from quantum_trader.learning.registry import ModelKey, ModelRegistry, Stage
 from quantum_trader.learning.serving import version_in
 from quantum_trader.learning.trainers import FORECAST_SCOPE, FamilyKind, family
@@ -198,12 +201,8 @@ def env_config(settings: Settings) -> EnvConfig:
         timeframe=settings.timeframe,
         warm_up_candles=ENV_WARM_UP,
         initial_balance=settings.initial_balance,
-        exchange=ExchangeConfig(
-            fees=FeeSchedule(maker=settings.maker_fee, taker=settings.taker_fee),
-            slippage_bps=settings.slippage_bps,
-            seed=settings.seed,
-        ),
-        funding=FundingConfig(default_rate=settings.default_funding_rate),
+        exchange=exchange_config(settings),
+        funding=funding_config(settings),
         labels=spec,
     )
 
