@@ -31,8 +31,9 @@ import numpy as np
 import numpy.typing as npt
 
 from quantum_trader.agents.rl_sizer import FRACTION_LEVELS
-from quantum_trader.agents.sizing_observation import SIZING_OBSERVATION_SIZE, sizing_observation
+from quantum_trader.agents.sizing_observation import sizing_observation
 from quantum_trader.domain.policy import TradingPolicy
+from quantum_trader.rl.sizing_env import sizing_spaces
 from quantum_trader.strategy.intents import TradeAction, TradeIntent
 from quantum_trader.strategy.selector import (
     RegimeRuleSelector,
@@ -86,14 +87,13 @@ def entries(seed: int, candles: int) -> list[Entry]:
     return out
 
 
-class SizingBanditEnv(gym.Env[npt.NDArray[np.float32], int]):
+class SizingBanditEnv(gym.Env[npt.NDArray[np.float32], np.int64]):
     """One step per entry; reward ``FRACTION_LEVELS[action] × net return × REWARD_SCALE``."""
 
-    observation_space = gym.spaces.Box(-1.0, 1.0, shape=(SIZING_OBSERVATION_SIZE,),
-                                       dtype=np.float32)  # fmt: skip
-    action_space = gym.spaces.Discrete(len(FRACTION_LEVELS))
-
     def __init__(self, run: list[Entry], episode_length: int = 64) -> None:
+        observations, actions = sizing_spaces()  # the engine environment's spaces
+        self.observation_space: gym.spaces.Box = observations  # type: ignore[assignment]
+        self.action_space: gym.spaces.Discrete = actions
         self._obs = np.stack([sizing_observation(e.request) for e in run])
         self._returns = np.array([e.net_return for e in run])
         self._length = episode_length
@@ -109,7 +109,7 @@ class SizingBanditEnv(gym.Env[npt.NDArray[np.float32], int]):
         return self._obs[self._order[0]], {}
 
     def step(
-        self, action: int
+        self, action: np.int64 | int
     ) -> tuple[npt.NDArray[np.float32], float, bool, bool, dict[str, Any]]:
         i = self._order[self._t]
         reward = FRACTION_LEVELS[int(action)] * float(self._returns[i]) * REWARD_SCALE

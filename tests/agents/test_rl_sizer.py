@@ -4,6 +4,11 @@ and the status evidence (who decided, the mean fraction)."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import textwrap
 from dataclasses import replace
 from pathlib import Path
 
@@ -49,7 +54,7 @@ def _handle() -> ModuleHandle:
 
 
 def test_the_policy_chooses_a_fraction_of_the_base_size(tmp_path: Path) -> None:
-    handle, log = _handle(), []
+    handle, log = _handle(), list[SizingDecision]()
     policy = sizing_policy(tmp_path, 3)
     sizer = RLSizer(policy, sizing_observation, handle=handle, on_decision=log.append)
     base = FixedFractionalSizer()
@@ -164,3 +169,35 @@ def test_the_observation_names_its_fields_and_refuses_non_finite_numbers() -> No
     bad = replace(req, selection=replace(req.selection, confidence=float("nan")))
     with pytest.raises(ValueError, match="confidence=nan is not finite"):
         sizing_observation(bad)
+
+
+SERVE = textwrap.dedent(
+    """
+    import json, sys
+    from pathlib import Path
+    from quantum_trader.agents.rl_sizer import RLSizer
+    from quantum_trader.agents.sizing_observation import sizing_observation
+    from tests.agents.sizing_helpers import entry, request, sizing_policy
+
+    sizer = RLSizer(sizing_policy(Path(sys.argv[1]), 3), sizing_observation)
+    quantities = [sizer.size(request(entry(100.0 + i))).quantity for i in range(50)]
+    print(json.dumps({
+        "quantities": quantities,
+        "loaded": sorted(m for m in ("torch", "stable_baselines3") if m in sys.modules),
+    }))
+    """
+)
+
+
+def test_serving_the_rl_sizer_never_imports_torch(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": f"{root / 'src'}{os.pathsep}{root}"}
+    result = subprocess.run([sys.executable, "-c", SERVE, str(tmp_path / "a")], capture_output=True,
+                            text=True, env=env, timeout=120, check=False)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    served = json.loads(result.stdout)
+    assert served["loaded"] == []
+    here = RLSizer(sizing_policy(tmp_path / "b", 3), sizing_observation)
+    assert served["quantities"] == [
+        here.size(request(entry(100.0 + i))).quantity for i in range(50)
+    ]

@@ -34,15 +34,15 @@ from quantum_trader.domain.policy import RiskMode, TradingPolicy
 from quantum_trader.domain.risk import TradingState
 from quantum_trader.risk.decision import Outcome
 from quantum_trader.risk.engine import approved_intent
+from quantum_trader.risk.kill_switch import KillSwitch
 from quantum_trader.risk.policy_source import FixedPolicySource
 from quantum_trader.risk.portfolio_view import OpenPosition
-from quantum_trader.risk.kill_switch import KillSwitch
 from quantum_trader.strategy.intents import TradeAction, TradeIntent
 from quantum_trader.strategy.regime import Regime
 from quantum_trader.strategy.selector import SelectionContext
 from quantum_trader.strategy.sizing import FixedFractionalSizer, SizingRequest, to_order_intent
-from tests.risk.helpers import T0, engine
 from tests.risk.fakes import FakePortfolio, MemoryKillSwitchStore
+from tests.risk.helpers import T0, engine
 
 TOL = 1e-9
 PRICES = {"BTCUSDT": 50_000.0, "ETHUSDT": 3_000.0, "SOLUSDT": 150.0}
@@ -171,4 +171,3 @@ def check(case: Case, seen: dict[str, int] | None = None) -> None:
     if base <= allowed:
         assert q <= allowed * (1 + TOL)
         assert verdict.outcome is not Outcome.TRIMMED, verdict.reasons
-

@@ -517,7 +517,9 @@ class DecisionPipeline:
         """The quantity: the whole position for an exit, else the sizer's, floored to a step."""
         if intent.action is TradeAction.EXIT:
             return abs(context.portfolio.quantity(selection.symbol))
-        sized = parts.sizer.size(sizing_request(intent, policy, context, selection, market))
+        sized = parts.sizer.size(
+            sizing_request(intent, policy, context.portfolio, selection, market)
+        )
         # the exchange takes whole steps only; flooring never sizes above what was allowed
         quantity = context.orders.specs[selection.symbol].floor_quantity(sized.quantity)
         return quantity if quantity > 0 else None
@@ -589,4 +591,3 @@ def on_steps(approved: OrderIntent, spec: SymbolSpec) -> OrderIntent | None:
     if stepped <= 0.0:
         return None
     return approved if stepped == approved.quantity else replace(approved, quantity=stepped)
-

@@ -9,7 +9,7 @@ volatility (ATR over the close, what volatility targeting sizes on).
 from __future__ import annotations
 
 from quantum_trader.domain.policy import TradingPolicy
-from quantum_trader.engine.trader import TradingContext
+from quantum_trader.portfolio.portfolio import Portfolio
 from quantum_trader.strategy.intents import TradeIntent
 from quantum_trader.strategy.market_state import MarketState
 from quantum_trader.strategy.selector import SelectionContext
@@ -19,21 +19,20 @@ from quantum_trader.strategy.sizing import SizingRequest
 def sizing_request(
     intent: TradeIntent,
     policy: TradingPolicy,
-    context: TradingContext,
+    portfolio: Portfolio,
     selection: SelectionContext,
     market: MarketState,
 ) -> SizingRequest:
     """The request of one entry decision."""
     volatility = market.atr / market.close if market.close > 0 else None
     return SizingRequest(
-        intent, context.portfolio.equity, policy, gross_exposure(context), selection, volatility
+        intent, portfolio.equity, policy, gross_exposure(portfolio), selection, volatility
     )
 
 
-def gross_exposure(context: TradingContext) -> float:
+def gross_exposure(portfolio: Portfolio) -> float:
     """The notional of all open positions at their marks (the entry price where unmarked)."""
-    marks = context.portfolio.mark_prices()
+    marks = portfolio.mark_prices()
     return sum(
-        abs(p.quantity) * marks.get(s, p.entry_price)
-        for s, p in context.portfolio.positions().items()
+        abs(p.quantity) * marks.get(s, p.entry_price) for s, p in portfolio.positions().items()
     )

@@ -123,9 +123,7 @@ class VolatilityTargetSizer:
         return _leverage_capped(notional / intent.price, why, request, self.name)
 
 
-def _leverage_capped(
-    quantity: float, why: str, request: SizingRequest, sizer: str
-) -> SizingResult:
+def _leverage_capped(quantity: float, why: str, request: SizingRequest, sizer: str) -> SizingResult:
     """``quantity``, or the most the leverage cap leaves room for when that is less."""
     policy = request.policy
     room = policy.max_leverage * request.equity - request.gross_exposure
