@@ -29,6 +29,7 @@ from quantum_trader.decision.inputs import (
     SymbolInputs,
 )
 from quantum_trader.decision.parts import PartsFactory, PipelineParts
+from quantum_trader.decision.sizing_request import sizing_request
 from quantum_trader.domain.decisions import DecisionRef
 from quantum_trader.domain.errors import ConfigError
 from quantum_trader.domain.market import Candle, FundingRate
@@ -48,7 +49,7 @@ from quantum_trader.risk.engine import approved_intent
 from quantum_trader.strategy.intents import TradeAction, TradeIntent
 from quantum_trader.strategy.market_state import MarketState
 from quantum_trader.strategy.selector import NEUTRAL, SelectionContext, StrategyChoice
-from quantum_trader.strategy.sizing import SizingRequest, to_order_intent
+from quantum_trader.strategy.sizing import to_order_intent
 
 PIPELINE_NAME = "ai_ensemble"
 
@@ -388,7 +389,7 @@ class DecisionPipeline:
         intent = self._intend(symbol, sym, choice, signal, market, policy, parts, context)
         if intent is None:
             return
-        quantity = self._size(symbol, intent, policy, parts, context)
+        quantity = self._size(selection, market, intent, policy, parts, context)
         if quantity is None:
             return
         approved = self._check(intent, quantity, policy, parts)
@@ -506,7 +507,8 @@ class DecisionPipeline:
 
     def _size(
         self,
-        symbol: str,
+        selection: SelectionContext,
+        market: MarketState,
         intent: TradeIntent,
         policy: TradingPolicy,
         parts: PipelineParts,
@@ -514,12 +516,12 @@ class DecisionPipeline:
     ) -> float | None:
         """The quantity: the whole position for an exit, else the sizer's, floored to a step."""
         if intent.action is TradeAction.EXIT:
-            return abs(context.portfolio.quantity(symbol))
+            return abs(context.portfolio.quantity(selection.symbol))
         sized = parts.sizer.size(
-            SizingRequest(intent, context.portfolio.equity, policy, _gross(context))
+            sizing_request(intent, policy, context.portfolio, selection, market)
         )
         # the exchange takes whole steps only; flooring never sizes above what was allowed
-        quantity = context.orders.specs[symbol].floor_quantity(sized.quantity)
+        quantity = context.orders.specs[selection.symbol].floor_quantity(sized.quantity)
         return quantity if quantity > 0 else None
 
     def _check(
@@ -589,11 +591,3 @@ def on_steps(approved: OrderIntent, spec: SymbolSpec) -> OrderIntent | None:
     if stepped <= 0.0:
         return None
     return approved if stepped == approved.quantity else replace(approved, quantity=stepped)
-
-
-def _gross(context: TradingContext) -> float:
-    marks = context.portfolio.mark_prices()
-    return sum(
-        abs(p.quantity) * marks.get(s, p.entry_price)
-        for s, p in context.portfolio.positions().items()
-    )

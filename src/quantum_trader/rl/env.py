@@ -62,6 +62,7 @@ from quantum_trader.agents.observation import (
 from quantum_trader.clock.clock import SimulatedClock
 from quantum_trader.data.symbols import SYNTHETIC_PREFIX, is_synthetic
 from quantum_trader.decision.inputs import PendingDecision, PipelineConfig
+from quantum_trader.decision.parts import PartsFactory
 from quantum_trader.decision.pipeline import DecisionPipeline
 from quantum_trader.domain.market import FundingRate
 from quantum_trader.domain.risk import TradingState
@@ -227,7 +228,7 @@ class StrategySelectionEnv(gym.Env[npt.NDArray[np.float32], np.int64]):
         funding = {cfg.symbol: self._funding}
         pipeline = DecisionPipeline(
             PipelineConfig(cfg.timeframe, labels=cfg.labels),
-            env_parts(cfg.parts, {cfg.symbol: self._members}, self._selector, clock),
+            self._parts(clock),
             symbols=[cfg.symbol],
             funding=funding,
         )
@@ -257,6 +258,11 @@ class StrategySelectionEnv(gym.Env[npt.NDArray[np.float32], np.int64]):
         session.start()
         self._session, self._trader = session, trader
         self._cursor, self._stop = start, start + cfg.episode_candles
+
+    def _parts(self, clock: SimulatedClock) -> PartsFactory:
+        """The episode pipeline's parts: the agent's selector (a subclass changes them)."""
+        members = {self.config.symbol: self._members}
+        return env_parts(self.config.parts, members, self._selector, clock)
 
     def _advance(self) -> bool:
         """Push candles until a decision is open; False when the episode's candles ran out."""

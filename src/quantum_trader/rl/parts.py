@@ -47,7 +47,7 @@ from quantum_trader.strategy.selector import (
     StrategyChoice,
     StrategySelector,
 )
-from quantum_trader.strategy.sizing import FixedFractionalSizer
+from quantum_trader.strategy.sizing import FixedFractionalSizer, PositionSizer
 from quantum_trader.strategy.strategies import default_strategies
 
 #: the selector name an environment's decisions carry (``DecisionRef.selector``)
@@ -113,11 +113,13 @@ def env_parts(
     clock: Clock,
     *,
     run_id: str = "rl-env",
+    sizer: PositionSizer | None = None,
 ) -> PartsFactory:
     """The parts factory of an episode's pipeline (see the module docstring); ``members``
     maps each traded symbol to its ensemble's members. ``selector``: the environment's
     :class:`ActionSelector` (another one replays the same path with its choices: a test
-    compares the two)."""
+    compares the two). ``sizer``: fixed fractional unless given (the sizing environment's
+    action sizer, ``rl/sizing_env.py``)."""
 
     def build(context: TradingContext) -> PipelineParts:
         bus = context.orders.bus
@@ -144,7 +146,7 @@ def env_parts(
             controller=None,
             selector=selector,
             strategies=default_strategies(),
-            sizer=FixedFractionalSizer(),
+            sizer=sizer or FixedFractionalSizer(),
             risk=risk,
             policy=policy,
             risk_view=view,
