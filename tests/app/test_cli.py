@@ -91,7 +91,7 @@ def test_config_show_redacts(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "topsecret" not in result.output
     shown = json.loads(result.output)
     assert shown["database_url"] == "postgresql://trader:**********@db/qt"
-    assert shown["rl_sizing_enabled"] is False and shown["retrain_check_minutes"] == 30
+    assert shown["rl_sizing_enabled"] is True and shown["retrain_check_minutes"] == 30
 
 
 def test_contradictory_config_fails_with_a_clear_message(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -35,6 +35,7 @@ ALWAYS_ON = {
     "rl_v2_qlearning",  # QT_QLEARNING: its shadow account's decisions, updates and saves
     "rl_meta_strategy",  # QT_RL_AGENTS (on here; off in the other tests: clean_env)
     "rl_v3_training",
+    "rl_position_sizing",  # RL_SIZING_ENABLED: no policy in production, so the base sizes (counted)
 }
 
 

@@ -114,8 +114,15 @@ def test_secrets_are_redacted(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_the_defaults_turn_on_nothing_that_is_not_built() -> None:
     s = load_settings()
-    assert s.rl_sizing_enabled is False
     assert (s.redis_url, s.live, s.live_confirmed) == (None, False, False)
+
+
+def test_the_rl_sizer_is_on_by_default_and_its_switch_names_itself(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert module_enabled(load_settings(), "rl_position_sizing") == (True, "RL_SIZING_ENABLED=true")
+    monkeypatch.setenv("RL_SIZING_ENABLED", "false")
+    s = load_settings()
     assert module_enabled(s, "rl_position_sizing") == (False, "RL_SIZING_ENABLED=false")
 
 
@@ -130,11 +137,6 @@ def test_the_qlearning_challenger_is_on_by_default_and_its_switch_names_itself(
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        (
-            {"RL_SIZING_ENABLED": "true"},
-            "RL_SIZING_ENABLED: RL position sizing is not built yet (issue 18, the learning "
-            "agents); unset it or set false",
-        ),
         ({"QT_REDIS_URL": "redis://localhost:6379/0"}, "QT_REDIS_URL: no process uses the Redis"),
         ({"QT_LIVE": "true"}, "QT_LIVE: live trading with real orders is not wired yet"),
         ({"QT_LIVE_CONFIRMED": "true"}, "QT_LIVE_CONFIRMED: live trading is not wired yet"),

@@ -4,8 +4,10 @@ times, with every learning module on.
 The main job replays a short synthetic market (xgb and lgbm, two symbols) with the intelligence
 modules, the meta strategy controller, continuous learning (a scheduled retraining every engine
 day, each fit in the daemon's spawned worker, then the validation gate) and shadow trading (a
-challenger in SHADOW from the start, with its twin's accounts) and the Q-learner's shadow
-pair (its table restored from the prepared home) all on. The home is prepared once
+challenger in SHADOW from the start, with its twin's accounts), the Q-learner's shadow
+pair (its table restored from the prepared home) and the PPO agents (a policy trained each
+engine day in their worker, judged, registered and traded in a shadow account; the policies'
+bundles compared byte for byte) all on. The home is prepared once
 — members trained, the challenger registered — and copied, so each run starts from the same
 state; each runs with the same run id (the log's hash covers it). The hash is the session's
 event log (``engine/checkpoint.py`` ``EventLog``: every bus event, type, time, source and
@@ -24,6 +26,7 @@ from quantum_trader.adapters.sql.registry_repository import SqlRegistryRepositor
 from quantum_trader.app.main_job import RunResult, run_main_job
 from quantum_trader.clock.clock import WallClock
 from quantum_trader.config import load_settings
+from quantum_trader.learning.policies import policy_key
 from quantum_trader.learning.registry import ModelKey, ModelRegistry, Stage
 
 RUNS = 3
@@ -37,6 +40,12 @@ ENV = {
     "QT_RETRAIN_SCHEDULE_DAYS": "1",
     "QT_RETRAIN_MIN_GAP_HOURS": "0",
     "QT_RETRAIN_CHECK_MINUTES": "60",
+    # the PPO agents: the first policy trained in the template, then one a day in the replays,
+    # each in the agents' worker, judged on a held-out day, and traded in a shadow account
+    "QT_RL_AGENTS": "true",
+    "QT_RL_BOOTSTRAP_EPISODES": "2",
+    "QT_RL_TRAIN_DAYS": "31",
+    "QT_RL_HELD_OUT_DAYS": "1",
 }
 
 
@@ -70,6 +79,14 @@ def _fingerprint(result: RunResult) -> dict[str, object]:
         "shadow_models": statuses.get("shadow_models"),
         "qlearning_shadow": result.summary.get("qlearning_shadow"),
         "rl_v2_qlearning": statuses.get("rl_v2_qlearning"),
+        "rl_agents": result.summary.get("rl_agents"),
+        # the policies' bundles and weights, byte for byte (their addresses are content hashes)
+        "policies": [
+            (v.version, v.stage.value, v.artifact_hash, v.lineage.detail.get("state_digest"))
+            for v in ModelRegistry(SqlRegistryRepository(result.runtime.db), WallClock()).versions(
+                policy_key("global")
+            )
+        ],
     }
 
 
@@ -97,5 +114,9 @@ def test_the_same_seed_gives_the_same_event_log_hash_with_learning_on(
     assert isinstance(shadow, list) and shadow and shadow[0]["challenger"]["trades"] > 0, shadow
     qlearning = first["qlearning_shadow"]
     assert isinstance(qlearning, dict) and qlearning["this_run"]["updates"] > 0, qlearning
+    agents = first["rl_agents"]
+    assert isinstance(agents, dict) and agents["training"]["training_runs"] >= 2, agents
+    policies = first["policies"]
+    assert isinstance(policies, list) and len(policies) >= 3, policies  # the template's + runs
     for other in prints[1:]:
         assert other == first

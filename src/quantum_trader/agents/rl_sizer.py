@@ -12,6 +12,9 @@ cap, and the risk engine checks the order after; ``f ≤ 1`` means the RL sizer 
 more than its base would.
 
 * **REDUCING and HALTED**: ``f`` is forced to 0 (quantity 0: no entry), whatever the policy says.
+  With no policy the fallback sizes as it would alone, in every state (so that switching the
+  module on changes nothing until a policy serves; the risk engine still rules REDUCING and
+  HALTED).
 * **Fallback**: with no policy, or when encoding or inference fails or gives a non-finite
   probability, the fallback sizer (the base, unless another is given) decides, and says so.
 
@@ -142,14 +145,13 @@ class RLSizer:
         intent = request.intent
         if intent.action is not TradeAction.ENTRY:
             raise ValueError(f"{self.name}: only entries are sized, got {intent.action}")
+        policy = self.policy
+        if policy is None:  # the fallback sizes as it would alone, in every trading state
+            return self._fall_back(request, "no_policy", "no policy in production")
         state = request.selection.trading_state if request.selection else TradingState.ACTIVE
         if state in _ZERO_STATES:
-            version = self.policy.version if self.policy is not None else self._fallback.name
             why = f"{state.value} → f = 0"
-            return self._record(request, 0.0, 0.0, 1.0, version, FORCED_ZERO, why)
-        if self.policy is None:
-            return self._fall_back(request, "no_policy", "no policy in production")
-        policy = self.policy
+            return self._record(request, 0.0, 0.0, 1.0, policy.version, FORCED_ZERO, why)
         try:
             probs: list[float] = policy.probabilities(self._encoder(request)).tolist()
         except Exception as exc:  # any failure of the encoder or the session: the base decides
@@ -194,4 +196,5 @@ class RLSizer:
             self._handle.gauge("mean_fraction_bp", round(self.mean_fraction * 10_000))
         if self._on_decision is not None:
             self._on_decision(decision)
-        return SizingResult(quantity, reason, self.name)
+        # who sized: the fallback by its own name (a decision log reads as without this module)
+        return SizingResult(quantity, reason, version if decided_by == FALLBACK else self.name)

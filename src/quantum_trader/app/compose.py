@@ -26,8 +26,9 @@ from quantum_trader.app.configs import (
 from quantum_trader.app.configs import labels as labels  # its home; callers import it here too
 from quantum_trader.app.continuous_learning import ContinuousLearning
 from quantum_trader.app.gate_replays import WindowReplay
-from quantum_trader.app.rl_selector import MODULE as RL_SELECTOR_MODULE
-from quantum_trader.app.rl_selector import production_selector
+from quantum_trader.app.rl_serving import MODULE as RL_SELECTOR_MODULE
+from quantum_trader.app.rl_serving import SIZING_MODULE as RL_SIZING_MODULE
+from quantum_trader.app.rl_serving import production_selector, production_sizer
 from quantum_trader.app.run_scope import RunScopedModeJournal, RunScopedRiskJournal
 from quantum_trader.app.runtime import Runtime, while_replaying_every_engine
 from quantum_trader.app.serving_health import Unserved, logging_swap, report_unserved
@@ -73,7 +74,11 @@ from quantum_trader.strategy.selector import (
     RegimeRuleSelector,
     StrategySelector,
 )
-from quantum_trader.strategy.sizing import FixedFractionalSizer, PositionSizer
+from quantum_trader.strategy.sizing import (
+    FixedFractionalSizer,
+    PositionSizer,
+    VolatilityTargetSizer,
+)
 from quantum_trader.strategy.strategies import default_strategies
 
 
@@ -92,6 +97,7 @@ SELECTORS: dict[str, Callable[[Settings, ModuleHandle | None], StrategySelector]
 #: the position sizer for each ``QT_SIZER``
 SIZERS: dict[str, Callable[[], PositionSizer]] = {
     "fixed_fractional": FixedFractionalSizer,
+    "volatility_target": VolatilityTargetSizer,
 }
 #: the intelligence modules that weigh the ensemble's members (else: equal weights)
 WEIGHING_MODULES = ("memory_states", "reinforcement", "covariate_shift")
@@ -113,6 +119,11 @@ def register_decision_modules(rt: Runtime) -> dict[str, ModuleHandle]:
     )
     handles["strategies"] = rt.register(
         "strategies", "TrendFollowing / MeanReversion / Breakout / Neutral, chosen by regime"
+    )
+    handles[RL_SIZING_MODULE] = rt.register(
+        RL_SIZING_MODULE,
+        f"RL position sizing: a fraction f of {settings.sizer}'s size from the PRODUCTION "
+        "policy, f = 0 in REDUCING and HALTED",
     )
     handles[RL_SELECTOR_MODULE] = rt.register(
         RL_SELECTOR_MODULE,
@@ -209,7 +220,13 @@ class PipelineComposer:
                 self.handles.get(RL_SELECTOR_MODULE),
             ),
             strategies=default_strategies(),
-            sizer=SIZERS[settings.sizer](),
+            sizer=production_sizer(
+                settings,
+                SIZERS[settings.sizer](),
+                self.handles.get(RL_SIZING_MODULE),
+                self.registry,
+                self.artifacts,
+            ),
             risk=self.risk,
             policy=StorePolicySource(self.rt.policies),
             risk_view=view,

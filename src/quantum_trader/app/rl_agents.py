@@ -46,7 +46,7 @@ from quantum_trader.app.configs import (
     labels,
     risk_config,
 )
-from quantum_trader.app.rl_selector import MODULE
+from quantum_trader.app.rl_serving import MODULE
 from quantum_trader.app.runtime import Runtime
 from quantum_trader.app.shadow_trading import ShadowComposer
 from quantum_trader.bus.policy_store import RLTrainingPolicy

@@ -45,7 +45,6 @@ KNOWN_MODELS = ("xgb", "lgbm", "nhits", "patchtst")
 #: Settings of parts that are not built yet, and the issue each waits for. Turning one on is
 #: refused at start, so that nothing documented is accepted and then silently ignored.
 NOT_BUILT: dict[str, str] = {
-    "rl_sizing_enabled": "RL position sizing is not built yet (issue 18, the learning agents)",
     "redis_url": "no process uses the Redis bus yet (issue 21, services over Redis Streams)",
     "live": (
         "live trading with real orders is not wired yet, run trades on the simulated exchange "
@@ -192,8 +191,10 @@ class Settings(StorageSettings):
     meta_strategy_enabled: bool = Field(
         True, validation_alias=_legacy("META_STRATEGY_ENABLED", "meta_strategy_enabled")
     )
+    #: module 15: production's sizer is the RL sizer, serving the rl_sizer line's PRODUCTION
+    #: policy (f of QT_SIZER's size; none: QT_SIZER sizes as alone; app/rl_serving.py)
     rl_sizing_enabled: bool = Field(
-        False, validation_alias=_legacy("RL_SIZING_ENABLED", "rl_sizing_enabled")
+        True, validation_alias=_legacy("RL_SIZING_ENABLED", "rl_sizing_enabled")
     )
     regime_detection_enabled: bool = Field(
         True, validation_alias=_legacy("REGIME_DETECTION_ENABLED", "regime_detection_enabled")
@@ -218,7 +219,9 @@ class Settings(StorageSettings):
         "fixed:Neutral",
         "ppo",
     ] = Field("regime_rules", validation_alias=_qt("selector"))
-    sizer: Literal["fixed_fractional"] = Field("fixed_fractional", validation_alias=_qt("sizer"))
+    sizer: Literal["fixed_fractional", "volatility_target"] = Field(
+        "fixed_fractional", validation_alias=_qt("sizer")
+    )
     #: open a position only where the expected edge over the label horizon (calibrated
     #: probabilities × measured move sizes) covers fees, slippage and funding by
     #: ``entry_margin_bps`` (strategy/cost_gate.py); false: every strategy entry goes to sizing

@@ -389,9 +389,10 @@ class DecisionPipeline:
         intent = self._intend(symbol, sym, choice, signal, market, policy, parts, context)
         if intent is None:
             return
-        quantity = self._size(selection, market, intent, policy, parts, context)
-        if quantity is None:
+        sized = self._size(selection, market, intent, policy, parts, context)
+        if sized is None:
             return
+        quantity, sizer = sized
         approved = self._check(intent, quantity, policy, parts)
         if approved is not None:
             approved = self._on_steps(approved, context)
@@ -401,7 +402,7 @@ class DecisionPipeline:
             f"{symbol}@{market.time}",
             choice.strategy,
             choice.selector,
-            "exit" if intent.action is TradeAction.EXIT else parts.sizer.name,
+            sizer,
             self._members(symbol, signal, parts),
             market.regime.value if market.regime is not None else "",
         )
@@ -513,16 +514,17 @@ class DecisionPipeline:
         policy: TradingPolicy,
         parts: PipelineParts,
         context: TradingContext,
-    ) -> float | None:
-        """The quantity: the whole position for an exit, else the sizer's, floored to a step."""
+    ) -> tuple[float, str] | None:
+        """The quantity and who sized it: the whole position for an exit ("exit"), else the
+        sizer's, floored to a step."""
         if intent.action is TradeAction.EXIT:
-            return abs(context.portfolio.quantity(selection.symbol))
+            return abs(context.portfolio.quantity(selection.symbol)), "exit"
         sized = parts.sizer.size(
             sizing_request(intent, policy, context.portfolio, selection, market)
         )
         # the exchange takes whole steps only; flooring never sizes above what was allowed
         quantity = context.orders.specs[selection.symbol].floor_quantity(sized.quantity)
-        return quantity if quantity > 0 else None
+        return (quantity, sized.sizer) if quantity > 0 else None
 
     def _check(
         self, intent: TradeIntent, quantity: float, policy: TradingPolicy, parts: PipelineParts

@@ -36,7 +36,7 @@ def broken_settings(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> str:
     """A home whose other settings are invalid: a fee that is no number, a part not built."""
     clean_env.setenv("QT_HOME", str(tmp_path / "home"))
     clean_env.setenv("QT_TAKER_FEE", "abc")
-    clean_env.setenv("RL_SIZING_ENABLED", "true")
+    clean_env.setenv("QT_LIVE", "true")
     clean_env.setenv("COLUMNS", "200")
     return f"sqlite:///{tmp_path / 'home' / 'quantum_trader.sqlite'}"
 

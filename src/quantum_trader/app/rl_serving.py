@@ -1,0 +1,67 @@
+"""Modules 13 and 15 in production's decision path: the PPO policy selector in front of the
+configured selector, the RL sizer in front of the configured sizer (``app/rl_agents.py`` runs
+the rest of modules 13 and 16). Each serves its line's PRODUCTION policy; with none, the
+configured one decides exactly as it would alone, and the module counts it."""
+
+from __future__ import annotations
+
+from quantum_trader.agents.observation import selector_observation
+from quantum_trader.agents.onnx_policy import OnnxPolicy
+from quantum_trader.agents.policy_bundle import BundleSource, PolicyBundleError
+from quantum_trader.agents.policy_selector import PolicySelector
+from quantum_trader.agents.rl_sizer import RLSizer
+from quantum_trader.agents.sizing_observation import sizing_observation
+from quantum_trader.config.settings import Settings
+from quantum_trader.learning.policies import load_policy, policy_key
+from quantum_trader.learning.registry import ModelRegistry
+from quantum_trader.observability.logging import get_logger
+from quantum_trader.status.registry import ModuleHandle, ModuleState
+from quantum_trader.strategy.selector import StrategySelector
+from quantum_trader.strategy.sizing import PositionSizer
+
+log = get_logger(__name__)
+
+MODULE = "rl_meta_strategy"
+SIZING_MODULE = "rl_position_sizing"
+#: the RL sizer's registry line (``rl_sizer/global/h0``)
+SIZER_POLICY = "rl_sizer"
+
+
+def production_selector(
+    settings: Settings, base: StrategySelector, handle: ModuleHandle | None
+) -> StrategySelector:
+    """Production's selector (``app/compose.py``): ``base`` behind the PPO policy selector when
+    ``QT_RL_AGENTS`` is on (no policy yet: ``base`` decides), else ``base`` itself."""
+    if not settings.rl_agents:
+        return base
+    return PolicySelector(None, selector_observation, fallback=base, handle=handle)
+
+
+def production_sizer(
+    settings: Settings,
+    base: PositionSizer,
+    handle: ModuleHandle | None,
+    registry: ModelRegistry,
+    store: BundleSource,
+) -> PositionSizer:
+    """Production's sizer (``app/compose.py``): ``base`` behind the RL sizer when
+    ``RL_SIZING_ENABLED`` is on, serving the ``rl_sizer`` line's PRODUCTION policy (none: ``base``
+    decides as alone, counted), else ``base`` itself. A stored policy that does not load is
+    refused with the reason in the module's status; ``base`` decides."""
+    if not settings.rl_sizing_enabled:
+        return base
+    policy: OnnxPolicy | None = None
+    why = f"no {SIZER_POLICY} policy in PRODUCTION (the main job trains none yet)"
+    try:
+        policy = load_policy(registry, store, policy_key("global", SIZER_POLICY))
+    except (PolicyBundleError, TypeError) as exc:
+        log.warning("rl_sizer.policy_refused", error=str(exc))
+        why = f"its PRODUCTION policy was refused ({exc})"
+        if handle is not None:
+            handle.set_state(ModuleState.DEGRADED, f"{why}: {base.name} sizes")
+    if policy is not None:
+        why = f"serves {policy.version}"
+    elif handle is not None and handle.status.state is ModuleState.ACTIVE:
+        handle.set_state(ModuleState.ACTIVE, f"{why}: {base.name} sizes, f = 1")
+    log.info("rl_sizer.serving", policy=None if policy is None else policy.version, why=why)
+    return RLSizer(policy, sizing_observation, base=base, handle=handle)
