@@ -11,7 +11,8 @@ docs/agents.md.
 
     python bench/bench_ppo_selector.py --seeds 5 --folds 3 --fold-days 60 --episodes 32
 
-Tree members only (xgb + lgbm) by default, for time; everything else is the main job's.
+Tree members only (xgb + lgbm) and continuous learning off by default, for time (every variant
+is affected alike); everything else is the main job's.
 """
 
 from __future__ import annotations
@@ -62,6 +63,10 @@ def run_seed(seed: int, args: argparse.Namespace, folder: Path) -> dict[str, lis
         "seed": seed,
         "ensemble_models": args.models.split(","),
         "rl_bootstrap_episodes": args.episodes,
+        # the variants differ in their selector only: the members are the fold's bootstrap
+        # ones for all of them (continuous learning would retrain within each replay, a
+        # minute each on two cores, the same way for every variant)
+        "continuous_learning_enabled": args.continuous_learning,
     }
     settings = load_settings(**overrides, offline=True)
     stop = args.end * MS_PER_DAY
@@ -87,6 +92,7 @@ def main() -> None:
     parser.add_argument("--train-days", type=int, default=365)
     parser.add_argument("--episodes", type=int, default=32)
     parser.add_argument("--models", default="xgb,lgbm")
+    parser.add_argument("--continuous-learning", action="store_true")
     # 2024-06-01 (epoch day 19875): the shared data's last whole month ends there
     parser.add_argument("--end", type=int, default=19_875, help="end day (days since 1970)")
     parser.add_argument("--folder", type=Path, default=Path("/tmp/bench_ppo_selector"))
