@@ -11,6 +11,7 @@ reused and decides production's strategies).
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,13 @@ def test_the_ppo_selector_trains_serves_in_the_shadow_and_production_is_untouche
     assert "held-out 168 candles" in training.reason
     summary = first.summary["rl_agents"]
     assert summary["training"]["training_runs"] == runs and summary["shadow_pair"] is not None
+    # every decision of both accounts is logged with its probability and the policy version
+    rows = list(csv.DictReader(Path(summary["decision_log"]).read_text().splitlines()))
+    assert len(rows) == summary["decisions_logged"] == 2 * first.summary["decisions"]
+    shadow_rows = [r for r in rows if r["account"] == "shadow" and r["decided_by"] == "policy"]
+    assert shadow_rows and all(r["policy_version"].startswith("ppo_selector@") for r in shadow_rows)
+    assert all(0 < float(r["propensity"]) <= 1 and r["probabilities"] for r in shadow_rows)
+    assert {r["decided_by"] for r in rows if r["account"] == "production"} == {"fallback"}
 
     rt = first.runtime
     registry = ModelRegistry(SqlRegistryRepository(rt.db), SimulatedClock(0))

@@ -17,6 +17,7 @@ compared too, and the ledger.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from pathlib import Path
 
@@ -79,7 +80,16 @@ def _fingerprint(result: RunResult) -> dict[str, object]:
         "shadow_models": statuses.get("shadow_models"),
         "qlearning_shadow": result.summary.get("qlearning_shadow"),
         "rl_v2_qlearning": statuses.get("rl_v2_qlearning"),
-        "rl_agents": result.summary.get("rl_agents"),
+        # the PPO agents' figures (less a wall-clock gauge), and their decision log by content
+        # (its path is the home's)
+        "rl_agents": {
+            k: {c: n for c, n in v.items() if c != "last_run_seconds"} if k == "training" else v
+            for k, v in result.summary["rl_agents"].items()
+            if k != "decision_log"
+        },
+        "decision_log": hashlib.sha256(
+            Path(result.summary["rl_agents"]["decision_log"]).read_bytes()
+        ).hexdigest(),
         # the policies' bundles and weights, byte for byte (their addresses are content hashes)
         "policies": [
             (v.version, v.stage.value, v.artifact_hash, v.lineage.detail.get("state_digest"))

@@ -86,7 +86,7 @@ class PolicySelector:
         self._encoder = encoder
         self._fallback: StrategySelector = fallback or RegimeRuleSelector()
         self._handle = handle
-        self._on_decision = on_decision
+        self.on_decision = on_decision
         self.policy: OnnxPolicy | None = None
         self.last_decision: PolicyDecision | None = None
         self.last_failure: str | None = None  # why the last fallback for a failure happened
@@ -157,6 +157,6 @@ class PolicySelector:
         if self._handle is not None:
             self._handle.count(f"decided_by_{decision.decided_by}")
             self._handle.count(f"selected_{decision.strategy}")
-        if self._on_decision is not None:
-            self._on_decision(decision)
+        if self.on_decision is not None:
+            self.on_decision(decision)
         return StrategyChoice(decision.strategy, decision.reason, selector)

@@ -26,9 +26,11 @@ which waits for each run's landing.
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -37,7 +39,7 @@ from quantum_trader.adapters.artifacts import LocalArtifactStore
 from quantum_trader.adapters.candle_store import CandleStore
 from quantum_trader.agents.observation import selector_observation
 from quantum_trader.agents.onnx_policy import OnnxPolicy
-from quantum_trader.agents.policy_selector import PolicySelector
+from quantum_trader.agents.policy_selector import PolicyDecision, PolicySelector
 from quantum_trader.app.code_version import code_version
 from quantum_trader.app.configs import (
     ensemble_config,
@@ -84,6 +86,37 @@ log = get_logger(__name__)
 ENV_WARM_UP = 500
 
 
+class DecisionLog:
+    """Every PPO selector decision of the run, production's and the shadow account's: the
+    action, its probability under the policy, the policy version (or the fallback's name) and
+    who decided — the record other policies are evaluated off-policy from
+    (``evaluation/logged_decisions.py``). Written as ``policy_decisions.csv`` at the stop."""
+
+    COLUMNS = ("account", "symbol", "time", "strategy", "propensity", "policy_version",
+               "decided_by", "probabilities")  # fmt: skip
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[object, ...]] = []
+
+    def follow(self, selector: PolicySelector, account: str) -> None:
+        def record(d: PolicyDecision) -> None:
+            probs = ";".join(
+                f"{a}={p:.6f}" for a, p in zip(d.actions, d.probabilities, strict=True)
+            )
+            self.rows.append((account, d.symbol, d.time, d.strategy, f"{d.propensity:.6f}",
+                              d.policy_version, d.decided_by, probs))  # fmt: skip
+
+        selector.on_decision = record
+
+    def write(self, path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", newline="", encoding="utf-8") as out:
+            writer = csv.writer(out)
+            writer.writerow(self.COLUMNS)
+            writer.writerows(self.rows)
+        return path
+
+
 @dataclass(slots=True)
 class RLAgents:
     """Modules 13 and 16 of a run."""
@@ -94,6 +127,8 @@ class RLAgents:
     handle: ModuleHandle
     trading: ShadowTrading | None = None
     figures: PairFigures | None = None
+    log: DecisionLog = field(default_factory=DecisionLog)
+    log_path: Path | None = None
 
     def on_serving(self, stage: Stage, policy: OnnxPolicy) -> None:
         """A policy serves in ``stage`` from the next decision on (see the module docstring)."""
@@ -113,6 +148,8 @@ class RLAgents:
             "training": dict(self.trainer.handle.status.counters),
             "last_held_out": None if held is None else held.held_out.summary(),
             "shadow_pair": None if self.figures is None else self.figures.summary(),
+            "decision_log": None if self.log_path is None else str(self.log_path),
+            "decisions_logged": len(self.log.rows),
         }
 
 
@@ -142,8 +179,12 @@ def attach_rl_agents(
     shadow = None if settings.selector == "ppo" else PolicySelector(
         None, selector_observation, name="ppo_selector_shadow"
     )  # fmt: skip
-    agents = RLAgents(selector, shadow, _trainer(rt, sources, training), handle)
+    trainer = _trainer(rt, sources, training, composer.symbols)
+    agents = RLAgents(selector, shadow, trainer, handle)
     agents.trainer.on_serving = agents.on_serving
+    agents.log.follow(selector, "production")
+    if shadow is not None:
+        agents.log.follow(shadow, "shadow")
     now = rt.clock.now()
     if shadow is not None:
         _shadow_pair(agents, composer, now, replay)
@@ -162,6 +203,9 @@ def attach_rl_agents(
     def stop() -> None:
         worker.shutdown()
         _final_reason(agents, settings)
+        path = settings.home / "runs" / rt.run_id / "policy_decisions.csv"
+        agents.log_path = agents.log.write(path)
+        handle.gauge("decisions_logged", len(agents.log.rows))
 
     lifecycle.start(Hooks(TRAINING_MODULE, start=start, stop=stop))
     return agents
@@ -207,11 +251,14 @@ def env_config(settings: Settings) -> EnvConfig:
     )
 
 
-def _trainer(rt: Runtime, sources: RLSources, handle: ModuleHandle) -> PolicyTrainer:
+def _trainer(
+    rt: Runtime, sources: RLSources, handle: ModuleHandle, symbols: Sequence[str]
+) -> PolicyTrainer:
+    """The daemon over the session's ``symbols`` (a synthetic run's are renamed)."""
     settings = rt.settings
     tf = timeframe_ms(settings.timeframe)
     config = PolicyTrainingConfig(
-        tuple(settings.symbols),
+        tuple(symbols),
         env_config(settings),
         PpoConfig(seed=settings.seed),
         periods_per_year(settings.timeframe),
