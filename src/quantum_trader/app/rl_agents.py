@@ -338,8 +338,8 @@ def _final_reason(agents: RLAgents, settings: Settings) -> None:
         f"v{production.version} in PRODUCTION"
         if production is not None
         else (
-            f"v{serving.version} in SHADOW: it does not beat the rule selector on held-out "
-            "candles, so the rules decide"
+            f"v{serving.version} in SHADOW: no policy has beaten the rule selector both on its "
+            "held-out week and in the shadow account, so the rules decide"
             if serving is not None
             else "no policy trained"
         )

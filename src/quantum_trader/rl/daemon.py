@@ -77,7 +77,7 @@ JOB = "rl_v3_training.run"
 #: reads a symbol's candles closing at or before the time given, the newest ``count`` of them
 ReadCandles = Callable[[str, int, int], pd.DataFrame]
 #: the members production serves for a symbol now, as a loader the worker runs (it pickles:
-#: e.g. a ``functools.partial`` of ``rl/jobs.py`` :func:`~quantum_trader.rl.jobs.members_from_store`)
+#: e.g. a ``functools.partial`` of ``rl/jobs.py`` ``members_from_store``)
 ServedMembers = Callable[[str], LoadMembers]
 #: the app's hook: a policy now serves in this stage (PRODUCTION or SHADOW)
 OnServing = Callable[[Stage, OnnxPolicy], object]
@@ -281,7 +281,7 @@ class PolicyTrainer:
                 self.key,
                 version.version,
                 actor=ACTOR,
-                reason=f"does not beat the rule selector: {held.summary()}",
+                reason=f"not shown to beat the rule selector (held-out, shadow): {held.summary()}",
                 to=Stage.SHADOW,
             )
             self.handle.count("kept_in_shadow")
