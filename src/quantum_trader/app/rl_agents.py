@@ -228,8 +228,8 @@ def _initial_schedule(rt: Runtime) -> None:
     if minutes is None or rt.policies.version(SCHEDULE_KEY) > 0:
         return
     value = RLTrainingPolicy(interval_minutes=minutes)
-    rt.policies.set(SCHEDULE_KEY, value, by="config",
-                    reason=f"first value from QT_RL_TRAINING_INTERVAL_MINUTES={minutes}")  # fmt: skip
+    why = f"first value from QT_RL_TRAINING_INTERVAL_MINUTES={minutes}"
+    rt.policies.set(SCHEDULE_KEY, value, by="config", reason=why)
 
 
 def env_config(settings: Settings) -> EnvConfig:
