@@ -46,6 +46,7 @@ import math
 import numpy as np
 import numpy.typing as npt
 
+from quantum_trader.agents.observation import DRAWDOWN_SCALE, PNL_SCALE  # the same scaling
 from quantum_trader.domain.risk import TradingState
 from quantum_trader.strategy.regime import Regime
 from quantum_trader.strategy.selector import STRATEGY_NAMES
@@ -54,10 +55,6 @@ from quantum_trader.strategy.sizing import SizingRequest
 #: names the layout and scaling below; recorded in every sizing policy bundle
 SIZING_OBSERVATION_VERSION = "size-obs-1"
 
-#: recent PnL is a fraction of equity; times this, a 10 % day reads 1.0
-PNL_SCALE = 10.0
-#: drawdown fraction; over this, a 25 % drawdown reads 1.0
-DRAWDOWN_SCALE = 0.25
 #: stop distance over price; over this, a 5 % stop reads 1.0
 STOP_SCALE = 0.05
 
