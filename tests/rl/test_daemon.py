@@ -4,6 +4,7 @@ bundle that serves, registers and moves the stage; the schedule is the policy st
 from __future__ import annotations
 
 import dataclasses
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ from quantum_trader.adapters.sql.registry_repository import SqlRegistryRepositor
 from quantum_trader.adapters.sql.repositories import SqlPolicyRepository
 from quantum_trader.agents.onnx_policy import OnnxPolicy
 from quantum_trader.agents.policy_bundle import load_bundle
+from quantum_trader.agents.rl_sizer import FRACTION_ACTIONS, RLSizer
+from quantum_trader.agents.sizing_observation import SIZING_OBSERVATION_VERSION, sizing_observation
 from quantum_trader.bus.in_process import InProcessBus
 from quantum_trader.bus.policy_store import PolicyStore
 from quantum_trader.clock.clock import SimulatedClock
@@ -30,6 +33,7 @@ from quantum_trader.rl.daemon import (
     SCHEDULE_KEY,
     PolicyTrainer,
     PolicyTrainingConfig,
+    entry_rollouts,
 )
 from quantum_trader.rl.jobs import STATE_FILE, PolicyJob, train_policy_job
 from quantum_trader.rl.ppo import PpoConfig, TrainingRequest
@@ -74,12 +78,47 @@ def test_a_run_trains_judges_on_held_out_candles_and_exports_a_bundle_that_serve
     policy = OnnxPolicy(load_bundle(store, result.digest))
     assert policy.actions == ("TrendFollowing", "MeanReversion", "Breakout", "Neutral")
     assert (store.open(result.state_digest) / STATE_FILE).stat().st_size > 0
+    # the result comes back to the serving process: unpickling it must not import torch (a
+    # TorchVersion in the manifest's libraries did)
+    assert b"torch.torch_version" not in pickle.dumps(result)
     # the rules' held-out figure is the rule selector's own replay of those candles: a second
     # judgement with another policy gives the same rules figure
     again = train_policy_job(dataclasses.replace(job, request=dataclasses.replace(
         job.request, ppo=dataclasses.replace(SMALL, seed=4))))  # fmt: skip
     assert again.held_out.rules_return == held_out.rules_return
     assert again.digest != result.digest
+
+
+def test_a_sizing_run_is_judged_against_the_whole_base_size(tmp_path: Path) -> None:
+    frame = _frame()
+    config = env_config(episode_candles=EPISODE * 4)
+    held_start = len(frame) - HELD_OUT
+    store = LocalArtifactStore(tmp_path / "artifacts")
+    job = PolicyJob(
+        TrainingRequest(
+            config,
+            frame.iloc[:held_start].reset_index(drop=True),
+            members,
+            entry_rollouts(SMALL, 2, 3),
+            kind="sizer",
+        ),
+        frame.iloc[held_start - config.warm_up_candles :].reset_index(drop=True),
+        HELD_OUT,
+        "rl_sizer",
+        "global",
+        "trial-s",
+        "feat-1",
+        store,
+        24 * 365,
+    )
+    result = train_policy_job(job)
+    assert result.manifest.actions == FRACTION_ACTIONS
+    assert result.manifest.observation_version == SIZING_OBSERVATION_VERSION
+    held = result.held_out
+    assert held.baseline == "fixed_fractional" and "vs fixed_fractional" in held.summary()
+    assert held.mean_fraction is None or 0.0 <= held.mean_fraction <= 1.0
+    # the bundle serves as the RL sizer's policy
+    RLSizer(OnnxPolicy(load_bundle(store, result.digest)), sizing_observation)
 
 
 class _Served:

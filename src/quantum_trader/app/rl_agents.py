@@ -48,7 +48,8 @@ from quantum_trader.app.configs import (
     labels,
     risk_config,
 )
-from quantum_trader.app.rl_serving import MODULE
+from quantum_trader.app.rl_serving import MODULE, SIZER_POLICY
+from quantum_trader.app.rl_sizing import attach_rl_sizing
 from quantum_trader.app.runtime import Runtime
 from quantum_trader.app.shadow_trading import ShadowComposer
 from quantum_trader.bus.policy_store import RLTrainingPolicy
@@ -188,6 +189,10 @@ def attach_rl_agents(
     now = rt.clock.now()
     if shadow is not None:
         _shadow_pair(agents, composer, now, replay)
+    sizer_line = {"name": SIZER_POLICY, "kind": "sizer", "counter_prefix": "sizer_"}
+    sizing = attach_rl_sizing(
+        rt, parts.sizer, lambda: _trainer(rt, sources, training, composer.symbols, **sizer_line)
+    )
     worker = ProcessWorker("rl-training")
 
     def start(ctx: ComponentContext) -> None:
@@ -199,10 +204,14 @@ def attach_rl_agents(
             handle.set_state(ModuleState.ACTIVE, "no policy could be trained: the rules decide")
         interval = agents.trainer.schedule().interval_minutes
         agents.trainer.start(ctx.scheduler, worker, now + interval * 60_000, ctx.clock.now)
+        if sizing is not None:
+            sizing.start(ctx, worker, now)
 
     def stop() -> None:
         worker.shutdown()
         _final_reason(agents, settings)
+        if sizing is not None:
+            sizing.finish(settings.sizer)
         path = settings.home / "runs" / rt.run_id / "policy_decisions.csv"
         agents.log_path = agents.log.write(path)
         handle.gauge("decisions_logged", len(agents.log.rows))
@@ -252,9 +261,14 @@ def env_config(settings: Settings) -> EnvConfig:
 
 
 def _trainer(
-    rt: Runtime, sources: RLSources, handle: ModuleHandle, symbols: Sequence[str]
+    rt: Runtime,
+    sources: RLSources,
+    handle: ModuleHandle,
+    symbols: Sequence[str],
+    **line: Any,
 ) -> PolicyTrainer:
-    """The daemon over the session's ``symbols`` (a synthetic run's are renamed)."""
+    """The daemon over the session's ``symbols`` (a synthetic run's are renamed); ``line``:
+    another line's name, kind and counter prefix (the sizer's)."""
     settings = rt.settings
     tf = timeframe_ms(settings.timeframe)
     config = PolicyTrainingConfig(
@@ -267,6 +281,7 @@ def _trainer(
         held_out_candles=settings.rl_held_out_days * 86_400_000 // tf,
         bootstrap_episodes=settings.rl_bootstrap_episodes,
         run_id=rt.run_id,
+        **line,
     )
 
     def read(symbol: str, t: int, count: int) -> pd.DataFrame:

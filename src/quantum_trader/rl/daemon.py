@@ -42,6 +42,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import Literal
 
 import pandas as pd
 
@@ -72,7 +73,6 @@ log = get_logger(__name__)
 MODULE = "rl_v3_training"
 ACTOR = "rule:rl-training"
 SCHEDULE_KEY = "rl.v3.training"
-JOB = "rl_v3_training.run"
 
 #: reads a symbol's candles closing at or before the time given, the newest ``count`` of them
 ReadCandles = Callable[[str, int, int], pd.DataFrame]
@@ -100,6 +100,10 @@ class PolicyTrainingConfig:
     name: str = SELECTOR_POLICY
     scope: str = "global"
     run_id: str = ""
+    #: what the line's policies choose: the strategy, or the size's fraction (module 15)
+    kind: Literal["selector", "sizer"] = "selector"
+    #: before each status counter's name: two lines share module 16's status
+    counter_prefix: str = ""
 
     def __post_init__(self) -> None:
         if self.train_candles < self.env.episode_candles + 1 or self.held_out_candles < 2:
@@ -171,7 +175,7 @@ class PolicyTrainer:
         interval = self.schedule().interval_minutes * MS_PER_MINUTE
         self._interval = interval
         self._scheduler.every_in_worker(
-            JOB,
+            self.job,
             interval,
             WorkerTask(self.prepare, run_job, self.apply),
             worker=self._worker,
@@ -180,17 +184,17 @@ class PolicyTrainer:
             catch_up=False,
             on_error=self._failed,
         )
-        self.handle.gauge("interval_minutes", interval // MS_PER_MINUTE)
+        self._gauge("interval_minutes", interval // MS_PER_MINUTE)
 
     def _on_policy(self, policy: RLTrainingPolicy) -> None:
         """A new ``rl.v3.training``: a changed interval reschedules from now."""
         scheduler = self._scheduler
         if scheduler is None or policy.interval_minutes * MS_PER_MINUTE == self._interval:
             return
-        scheduler.cancel(JOB)
+        scheduler.cancel(self.job)
         now = self._now()
         log.info("rl_training.rescheduled", minutes=policy.interval_minutes, at=fmt(now))
-        self.handle.count("reschedules")
+        self._count_one("reschedules")
         self._schedule(now + policy.interval_minutes * MS_PER_MINUTE)
 
     def schedule(self) -> RLTrainingPolicy:
@@ -210,7 +214,7 @@ class PolicyTrainer:
         try:
             result = worker.submit(run_job, job).result()
         except Exception as exc:  # the worker's failure: the rules serve, and status says why
-            self._failed(WorkerJobError(JOB, now, now, exc))
+            self._failed(WorkerJobError(self.job, now, now, exc))
             return None
         assert result is not None
         return self.apply(result, now)
@@ -220,7 +224,7 @@ class PolicyTrainer:
         cfg = self.config
         schedule = self.schedule()
         if episodes is None and not schedule.enabled:
-            self.handle.count("runs_skipped_disabled")
+            self._count_one("runs_skipped_disabled")
             return None
         episodes = schedule.episodes_per_run if episodes is None else episodes
         symbol = cfg.symbols[self.runs % len(cfg.symbols)]
@@ -228,14 +232,25 @@ class PolicyTrainer:
         frame = self.read_candles(symbol, t, warm + cfg.train_candles + cfg.held_out_candles)
         train = frame.iloc[: len(frame) - cfg.held_out_candles].reset_index(drop=True)
         if len(train) < warm + cfg.env.episode_candles + 1:
-            self.handle.count("runs_skipped_short_history")
+            self._count_one("runs_skipped_short_history")
             log.info("rl_training.skipped", symbol=symbol, candles=len(frame), at=fmt(t))
             return None
         held_out = frame.iloc[len(train) - warm :].reset_index(drop=True)
         env = replace(cfg.env, symbol=symbol)
-        ppo = episode_rollouts(cfg.ppo, episodes, env.episode_candles, cfg.ppo.seed + self.runs)
+        seed = cfg.ppo.seed + self.runs
+        ppo = (
+            entry_rollouts(cfg.ppo, episodes, seed)
+            if cfg.kind == "sizer"
+            else episode_rollouts(cfg.ppo, episodes, env.episode_candles, seed)
+        )
         request = TrainingRequest(
-            env, train, self.served(symbol), ppo, tuple(self.funding(symbol)), self._warm_state()
+            env,
+            train,
+            self.served(symbol),
+            ppo,
+            tuple(self.funding(symbol)),
+            self._warm_state(),
+            cfg.kind,
         )
         self.runs += 1
         return PolicyJob(
@@ -270,7 +285,7 @@ class PolicyTrainer:
             moved = self.registry.promote(
                 self.key, version.version, actor=ACTOR, reason=held.summary(), to=Stage.PRODUCTION
             )
-            self.handle.count("promoted_production")
+            self._count_one("promoted_production")
         else:
             for older in self.registry.versions(self.key):
                 if older.stage is Stage.SHADOW:
@@ -284,13 +299,24 @@ class PolicyTrainer:
                 reason=f"not shown to beat the rule selector (held-out, shadow): {held.summary()}",
                 to=Stage.SHADOW,
             )
-            self.handle.count("kept_in_shadow")
+            self._count_one("kept_in_shadow")
         self.last_result = result
         self._count(result, moved)
         self._serve(moved)
         return moved
 
     # --- helpers ------------------------------------------------------------------------
+    @property
+    def job(self) -> str:
+        """The scheduler job's name: one per policy line."""
+        return f"{MODULE}.{self.config.name}"
+
+    def _count_one(self, name: str, n: int = 1) -> None:
+        self.handle.count(f"{self.config.counter_prefix}{name}", n)
+
+    def _gauge(self, name: str, value: int) -> None:
+        self.handle.gauge(f"{self.config.counter_prefix}{name}", value)
+
     def _forward_beats_rules(self) -> bool:
         if self.forward is None:
             return False
@@ -319,13 +345,15 @@ class PolicyTrainer:
         self.on_serving(version.stage, policy)
 
     def _count(self, result: PolicyJobResult, version: ModelVersion) -> None:
-        handle = self.handle
-        handle.count("training_runs")
-        handle.count("episodes", result.episodes)
-        handle.count("timesteps", result.timesteps)
-        handle.count("candidates_registered")
-        handle.gauge("last_version", version.version)
-        handle.gauge("last_run_seconds", round(result.seconds))
+        self._count_one("training_runs")
+        self._count_one("episodes", result.episodes)
+        self._count_one("timesteps", result.timesteps)
+        self._count_one("candidates_registered")
+        self._gauge("last_version", version.version)
+        self._gauge("last_run_seconds", round(result.seconds))
+        fraction = result.held_out.mean_fraction
+        if fraction is not None:
+            self._gauge("last_held_out_mean_fraction_bp", round(fraction * 10_000))
         log.info(
             "rl_training.landed",
             version=version.version,
@@ -360,7 +388,7 @@ class PolicyTrainer:
         )
 
     def _failed(self, error: WorkerJobError) -> None:
-        self.handle.count("runs_failed")
+        self._count_one("runs_failed")
         log.warning("rl_training.failed", error=str(error))
 
 
@@ -387,3 +415,28 @@ def episode_rollouts(ppo: PpoConfig, episodes: int, candles: int, seed: int) -> 
 def _batch(rollout: int) -> int:
     """The largest minibatch of at most 256 that divides the rollout (at least 2)."""
     return next((b for b in range(min(256, rollout), 1, -1) if rollout % b == 0), rollout)
+
+
+#: a sizing episode's steps are its entries, a few per 720 candles: each run's rollouts are
+#: this many entries per environment
+ENTRIES_PER_ROLLOUT = 16
+
+
+def entry_rollouts(ppo: PpoConfig, episodes: int, seed: int) -> PpoConfig:
+    """``ppo`` for a sizing run of about ``episodes`` episodes: ``min(episodes, 2)``
+    environments, :data:`ENTRIES_PER_ROLLOUT` entries each per rollout, ``episodes``
+    rollouts' worth of entries in all.
+
+    >>> c = entry_rollouts(PpoConfig(), 2, 3)
+    >>> (c.n_envs, c.n_steps, c.total_timesteps, c.batch_size, c.seed)
+    (2, 16, 64, 32, 3)
+    """
+    envs = min(episodes, 2)
+    return replace(
+        ppo,
+        n_envs=envs,
+        n_steps=ENTRIES_PER_ROLLOUT,
+        total_timesteps=episodes * envs * ENTRIES_PER_ROLLOUT,
+        batch_size=envs * ENTRIES_PER_ROLLOUT,
+        seed=seed,
+    )

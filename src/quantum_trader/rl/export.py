@@ -163,7 +163,11 @@ def export_actor(
         probs_output=PROBS_OUTPUT,
         data_hash=provenance.data_hash,
         hyperparameters=dict(provenance.hyperparameters),
-        libraries={"torch": torch.__version__, "stable_baselines3": stable_baselines3.__version__},
+        # plain strings: torch.__version__ is a TorchVersion, whose unpickling imports torch
+        libraries={
+            "torch": str(torch.__version__),
+            "stable_baselines3": str(stable_baselines3.__version__),
+        },
     )
     digest = store.put(lambda folder: write_bundle(folder, manifest, onnx_bytes))
     return ExportedPolicy(digest, manifest)

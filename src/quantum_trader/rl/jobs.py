@@ -26,22 +26,21 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
-from quantum_trader.agents.observation import SELECTOR_OBSERVATION_VERSION
 from quantum_trader.agents.policy_bundle import PolicyManifest
+from quantum_trader.agents.rl_sizer import FRACTION_ACTIONS, FRACTION_LEVELS
 from quantum_trader.decision.shadow import paired_sharpe_difference
 from quantum_trader.evaluation.ledger import per_candle_sharpe
 from quantum_trader.features.labels import LabelSpec
 from quantum_trader.learning.serving import loaders_for
 from quantum_trader.models.ensemble.loading import ArtifactSource
 from quantum_trader.models.ensemble.member import Member
-from quantum_trader.rl.env import ENV_VERSION, REWARD_VERSION, StrategySelectionEnv
 from quantum_trader.rl.ppo import TrainingRequest
-from quantum_trader.strategy.selector import STRATEGY_NAMES, RegimeRuleSelector, SelectionContext
+from quantum_trader.strategy.selector import STRATEGY_NAMES, RegimeRuleSelector
 
 #: the weights file of a policy's state artifact (``torch.save`` of its ``state_dict``)
 STATE_FILE = "policy_state.pt"
@@ -84,6 +83,8 @@ class HeldOutFigures:
     #: too few returns, or no variation)
     sharpe_difference: tuple[float, float, float] | None
     policy_sharpe: float | None = None  # per candle (the trial ledger's figure)
+    baseline: str = "rules"  # what it was judged against
+    mean_fraction: float | None = None  # a sizing policy's mean f over its held-out entries
 
     @property
     def beats_rules(self) -> bool:
@@ -97,10 +98,11 @@ class HeldOutFigures:
             if diff is None
             else f"Sharpe difference {diff[0]:+.2f} [{diff[1]:+.2f}, {diff[2]:+.2f}]"
         )
+        fraction = "" if self.mean_fraction is None else f", mean f {self.mean_fraction:.2f}"
         return (
             f"held-out {self.candles} candles: policy {self.policy_return:+.2%} "
-            f"({self.policy_trades} trades) vs rules {self.rules_return:+.2%} "
-            f"({self.rules_trades} trades), {sharpe}"
+            f"({self.policy_trades} trades{fraction}) vs {self.baseline} "
+            f"{self.rules_return:+.2%} ({self.rules_trades} trades), {sharpe}"
         )
 
     def metrics(self) -> dict[str, float]:
@@ -112,6 +114,8 @@ class HeldOutFigures:
             "held_out_trades": float(self.policy_trades),
             "held_out_rules_trades": float(self.rules_trades),
         }
+        if self.mean_fraction is not None:
+            out["held_out_mean_fraction"] = self.mean_fraction
         if self.sharpe_difference is not None:
             point, low, high = self.sharpe_difference
             out |= {"sharpe_diff": point, "sharpe_diff_low": low, "sharpe_diff_high": high}
@@ -160,9 +164,9 @@ def train_policy_job(job: PolicyJob) -> PolicyJobResult:
     provenance = PolicyProvenance(
         name=job.name,
         scope=job.scope,
-        observation_version=SELECTOR_OBSERVATION_VERSION,
-        env_version=ENV_VERSION,
-        reward_version=REWARD_VERSION,
+        observation_version=trained.observation_version,
+        env_version=trained.env_version,
+        reward_version=trained.reward_version,
         feature_version=job.feature_version,
         data_window=trained.data_window,
         seed=request.ppo.seed,
@@ -176,9 +180,8 @@ def train_policy_job(job: PolicyJob) -> PolicyJobResult:
             "learning_rate": request.ppo.learning_rate,
         },
     )
-    exported = export_actor(
-        policy, trained.algorithm, provenance, job.store, action_names=STRATEGY_NAMES
-    )
+    names = FRACTION_ACTIONS if request.kind == "sizer" else STRATEGY_NAMES
+    exported = export_actor(policy, trained.algorithm, provenance, job.store, action_names=names)
     state = trained.state
     state_digest = job.store.put(lambda folder: (folder / STATE_FILE).write_bytes(state))
     return PolicyJobResult(
@@ -194,33 +197,44 @@ def train_policy_job(job: PolicyJob) -> PolicyJobResult:
     )
 
 
-Chooser = Callable[[np.ndarray, SelectionContext], str]
+#: chooses the action (its index) at the open decision of an environment from its observation
+Chooser = Callable[[np.ndarray, Any], int]
 
 
 def _greedy(policy: object) -> Chooser:
     """The served choice of a stable-baselines3 policy: its most probable action."""
 
-    def choose(obs: np.ndarray, _context: SelectionContext) -> str:
+    def choose(obs: np.ndarray, _env: Any) -> int:
         action, _ = policy.predict(obs, deterministic=True)  # type: ignore[attr-defined]
-        return STRATEGY_NAMES[int(action)]
+        return int(action)
 
     return choose
 
 
-def _rules() -> Chooser:
+def _baseline(kind: str) -> tuple[str, Chooser]:
+    """What a policy of ``kind`` is judged against: the rule selector, or the base sizer's
+    whole size (f = 1)."""
+    if kind == "sizer":
+        full = FRACTION_LEVELS.index(1.0)
+        return "fixed_fractional", lambda _obs, _env: full
     rules = RegimeRuleSelector()
-    return lambda _obs, context: rules.select(context).strategy
+    return "rules", lambda _obs, env: STRATEGY_NAMES.index(rules.select(env.selection).strategy)
 
 
 def judge_on_held_out(job: PolicyJob, members: Sequence[Member], policy: Chooser) -> HeldOutFigures:
-    """``policy`` and the rule selector, each through one episode of the environment over the
-    held-out window (the same candles, votes and costs)."""
-    ours, our_trades = held_out_episode(job, members, policy)
-    theirs, their_trades = held_out_episode(job, members, _rules())
+    """``policy`` and its baseline, each through one episode of the environment over the
+    held-out window (the same candles, votes and costs), compared candle by candle."""
+    name, baseline = _baseline(job.request.kind)
+    ours, our_trades, actions = held_out_episode(job, members, policy)
+    theirs, their_trades, _ = held_out_episode(job, members, baseline)
     balance = job.request.env.initial_balance
+    n = min(len(ours), len(theirs))
     diff = paired_sharpe_difference(
-        _returns(ours), _returns(theirs), job.periods_per_year, seed=job.request.ppo.seed
+        _returns(ours[:n]), _returns(theirs[:n]), job.periods_per_year, seed=job.request.ppo.seed
     )
+    mean_fraction = None
+    if job.request.kind == "sizer" and actions:
+        mean_fraction = float(np.mean([FRACTION_LEVELS[a] for a in actions]))
     return HeldOutFigures(
         len(ours),
         ours[-1] / balance - 1.0,
@@ -229,30 +243,37 @@ def judge_on_held_out(job: PolicyJob, members: Sequence[Member], policy: Chooser
         their_trades,
         diff,
         per_candle_sharpe(ours),
+        name,
+        mean_fraction,
     )
 
 
 def held_out_episode(
     job: PolicyJob, members: Sequence[Member], choose: Chooser
-) -> tuple[list[float], int]:
-    """The equity at each decision of one episode over the held-out window, and its trades."""
+) -> tuple[list[float], int, list[int]]:
+    """One episode over the held-out window: the account's equity at each candle, its closed
+    trades and the actions taken. A window where a sizer has nothing to size (no entry) is an
+    episode without steps: the flat account."""
+    from quantum_trader.rl.ppo import KINDS
+
     cfg = job.request.env
     config = replace(cfg, episode_candles=job.held_out_candles)
-    env = StrategySelectionEnv(config, job.held_out, members, funding=job.request.funding)
+    env = KINDS[job.request.kind][0](config, job.held_out, members, funding=job.request.funding)
+    actions: list[int] = []
     try:
-        obs, info = env.reset(options={"start": cfg.warm_up_candles})
-        equity = [float(info["equity"])]
+        try:
+            obs, _info = env.reset(options={"start": cfg.warm_up_candles})
+        except RuntimeError:  # no decision to take in the window
+            return [cfg.initial_balance] * job.held_out_candles, 0, actions
         done = False
         while not done:
-            context = env.selection
-            obs, _reward, _terminated, done, info = env.step(
-                STRATEGY_NAMES.index(choose(obs, context))
-            )
-            equity.append(float(info["equity"]))
-        trades = env.session.portfolio.trade_count
+            action = choose(obs, env)
+            actions.append(action)
+            obs, _reward, _terminated, done, _info = env.step(action)
+        portfolio = env.session.portfolio
+        return [float(e) for e in portfolio.equity_values], portfolio.trade_count, actions
     finally:
         env.close()
-    return equity, trades
 
 
 def _returns(equity: Sequence[float]) -> np.ndarray:

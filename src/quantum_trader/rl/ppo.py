@@ -23,12 +23,13 @@ import io
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import gymnasium as gym
 import pandas as pd
 
 from quantum_trader.agents.observation import SELECTOR_OBSERVATION_VERSION
+from quantum_trader.agents.sizing_observation import SIZING_OBSERVATION_VERSION
 from quantum_trader.domain.market import FundingRate
 from quantum_trader.models.ensemble.member import Member
 from quantum_trader.rl.env import (
@@ -38,6 +39,27 @@ from quantum_trader.rl.env import (
     StrategySelectionEnv,
     selector_spaces,
 )
+from quantum_trader.rl.sizing_env import (
+    SIZING_ENV_VERSION,
+    SIZING_REWARD_VERSION,
+    PositionSizingEnv,
+    sizing_spaces,
+)
+
+#: each kind of policy: its environment, its (observation, environment, reward) versions, and
+#: its spaces
+KINDS: dict[str, tuple[Any, tuple[str, str, str], Callable[[], Any]]] = {
+    "selector": (
+        StrategySelectionEnv,
+        (SELECTOR_OBSERVATION_VERSION, ENV_VERSION, REWARD_VERSION),
+        selector_spaces,
+    ),
+    "sizer": (
+        PositionSizingEnv,
+        (SIZING_OBSERVATION_VERSION, SIZING_ENV_VERSION, SIZING_REWARD_VERSION),
+        sizing_spaces,
+    ),
+}
 
 #: loads the ensemble's members inside the worker (a module-level function, or a
 #: ``functools.partial`` of one: it must pickle)
@@ -97,6 +119,9 @@ class TrainingRequest:
     #: the policy to continue from (a :attr:`TrainedPolicy.state` of the same ``net_arch``);
     #: None: from scratch
     initial_state: bytes | None = None
+    #: what the policy chooses: the strategy (``rl/env.py``) or the size's fraction
+    #: (``rl/sizing_env.py``, module 15)
+    kind: Literal["selector", "sizer"] = "selector"
 
 
 @dataclass(frozen=True)
@@ -115,6 +140,7 @@ class TrainedPolicy:
     mean_episode_reward: float | None  # over the last 100 finished episodes
     seconds: float
     algorithm: str  # "PPO" or "MaskablePPO"
+    kind: Literal["selector", "sizer"] = "selector"
 
 
 def train_ppo(request: TrainingRequest) -> TrainedPolicy:
@@ -132,6 +158,7 @@ def train_ppo(request: TrainingRequest) -> TrainedPolicy:
             torch.load(io.BytesIO(request.initial_state), weights_only=True)
         )
     model.learn(total_timesteps=cfg.total_timesteps)
+    versions = KINDS[request.kind][1]
     episodes = _episodes(model)
     model.get_env().close()
     times = request.frame["open_time"]
@@ -139,15 +166,16 @@ def train_ppo(request: TrainingRequest) -> TrainedPolicy:
         state=policy_bytes(model.policy),
         ppo=cfg,
         env=request.env,
-        observation_version=SELECTOR_OBSERVATION_VERSION,
-        env_version=ENV_VERSION,
-        reward_version=REWARD_VERSION,
+        observation_version=versions[0],
+        env_version=versions[1],
+        reward_version=versions[2],
         data_window=(int(times.iloc[0]), int(times.iloc[-1])),
         timesteps=int(model.num_timesteps),
         episodes=episodes[0],
         mean_episode_reward=episodes[1],
         seconds=time.perf_counter() - started,
         algorithm=type(model).__name__,
+        kind=request.kind,
     )
 
 
@@ -170,7 +198,7 @@ def load_policy(trained: TrainedPolicy) -> Any:
     from stable_baselines3.common.policies import ActorCriticPolicy
 
     cls = MaskableActorCriticPolicy if trained.algorithm == "MaskablePPO" else ActorCriticPolicy
-    observations, actions = selector_spaces()
+    observations, actions = KINDS[trained.kind][2]()
     policy = cls(
         observations,
         actions,
@@ -197,7 +225,7 @@ def build_ppo(
     cfg = request.ppo
 
     def make() -> gym.Env[Any, Any]:
-        env = StrategySelectionEnv(request.env, request.frame, members, funding=request.funding)
+        env = KINDS[request.kind][0](request.env, request.frame, members, funding=request.funding)
         monitored = Monitor(env)
         return monitored if wrap is None else wrap(monitored)
 

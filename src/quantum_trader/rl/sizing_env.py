@@ -64,6 +64,8 @@ from quantum_trader.strategy.sizing import (
 
 SIZING_REWARD_VERSION = "equity-delta-1"
 SIZING_ENV_VERSION = "sizing-env-1"
+#: windows drawn at most for one episode that has an entry to size
+REDRAWS = 8
 
 
 class ActionSizer:
@@ -118,6 +120,20 @@ class PositionSizingEnv(StrategySelectionEnv):
         self.action_space = actions
         self._obs = np.zeros(SIZING_OBSERVATION_SIZE, dtype=np.float32)
         self._request: SizingRequest | None = None
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[npt.NDArray[np.float32], dict[str, Any]]:
+        """A new episode (see :meth:`StrategySelectionEnv.reset`). A drawn window in which no
+        entry opens (a quiet month) has no step: another start is drawn, up to
+        :data:`REDRAWS` times; a start given in ``options`` is kept (RuntimeError)."""
+        for attempt in range(REDRAWS):
+            try:
+                return super().reset(seed=seed if attempt == 0 else None, options=options)
+            except RuntimeError:
+                if options is not None and "start" in options:
+                    raise
+        raise RuntimeError(f"no entry to size in {REDRAWS} drawn episode windows")
 
     def step(
         self, action: np.int64 | int
