@@ -100,6 +100,17 @@ def test_the_ppo_selector_trains_serves_in_the_shadow_and_production_is_untouche
     trials = [t for t in SqlTrialLedger(rt.db).trials("validation") if "ppo_selector" in t.name]
     assert len(trials) == runs
 
+    # module 15: the sizer's line is trained beside it and stays in SHADOW (no shadow account
+    # gives a sizing policy forward evidence), so fixed-fractional sizes every entry
+    sizing = _status(first, "rl_position_sizing")
+    assert sizing.state is ModuleState.ACTIVE and "in SHADOW" in sizing.reason, sizing.reason
+    assert sizing.counters["decided_by_fallback"] > 0 and "decided_by_policy" not in sizing.counters
+    sizer_runs = training.counters["sizer_training_runs"]
+    sizer_versions = registry.versions(policy_key("global", "rl_sizer"))
+    assert sizer_runs >= 2 and len(sizer_versions) == sizer_runs
+    assert registry.production(policy_key("global", "rl_sizer")) is None
+    assert all("held_out_return" in v.lineage.metrics for v in sizer_versions)
+
     # the operator's explicit choice: the stored policy decides production's strategies
     monkeypatch.setenv("QT_SELECTOR", "ppo")
     served = run_main_job(load_settings())
