@@ -234,7 +234,7 @@ class RLSources:
 
 def _initial_schedule(rt: Runtime) -> None:
     minutes = rt.settings.rl_training_interval_minutes
-    if minutes is None or rt.policies.version(SCHEDULE_KEY) > 0:
+    if rt.policies.version(SCHEDULE_KEY) > 0:  # set before: the operator's value stands
         return
     value = RLTrainingPolicy(interval_minutes=minutes)
     why = f"first value from QT_RL_TRAINING_INTERVAL_MINUTES={minutes}"

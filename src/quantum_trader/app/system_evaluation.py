@@ -49,9 +49,9 @@ REPLAY_SETTINGS = (
 )
 
 
-#: the PPO variant's daemon interval in a fold: longer than any fold, so the policy trained
-#: before the fold's replay serves it frozen
-FROZEN_MINUTES = 400 * 24 * 60
+#: the PPO variant's daemon interval in a fold: a year (the setting's bound), longer than a
+#: fold (90 days by default), so the policy trained before the fold's replay serves it frozen
+FROZEN_MINUTES = 366 * 24 * 60  # the setting's bound
 
 
 class EngineFoldRunner:

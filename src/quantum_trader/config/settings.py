@@ -102,6 +102,10 @@ NUMERIC_BOUNDS: dict[str, Bounds] = {
     "retrain_schedule_days": Bounds(0.0, 365.0),  # 0: no scheduled retraining
     "retrain_min_gap_hours": Bounds(0.0, 8760.0),
     "forecaster_warm_epochs": Bounds(1, 100),
+    "rl_training_interval_minutes": Bounds(1, 366 * 24 * 60),  # at most yearly
+    "rl_bootstrap_episodes": Bounds(1, 10_000),
+    "rl_train_days": Bounds(31, 3650),  # more than one 720-candle episode of 1h candles
+    "rl_held_out_days": Bounds(1, 365),
 }
 
 
@@ -283,17 +287,17 @@ class Settings(StorageSettings):
     #: its SHADOW policy, and the training daemon trains it on the policy store's schedule
     rl_agents: bool = Field(True, validation_alias=_qt("rl_agents"))
     #: the first value of the policy store's rl.v3.training interval, written when the key was
-    #: never set (None: the store's own default, the issue's 30 minutes). One day by default: a
+    #: never set (the store's own default is the issue's 30 minutes). One day by default: a
     #: replay waits for each run's landing, and 30 minutes would train 4,320 times in make
     #: run's 90 days (docs/agents.md); the operator changes it live in the store
-    rl_training_interval_minutes: int | None = Field(
-        1440, ge=1, validation_alias=_qt("rl_training_interval_minutes")
+    rl_training_interval_minutes: int = Field(
+        1440, validation_alias=_qt("rl_training_interval_minutes")
     )
     #: episodes of the first policy, trained before the replay when the line has none
-    rl_bootstrap_episodes: int = Field(8, ge=1, validation_alias=_qt("rl_bootstrap_episodes"))
+    rl_bootstrap_episodes: int = Field(8, validation_alias=_qt("rl_bootstrap_episodes"))
     #: each run's training window and held-out window (days of candles before its time)
-    rl_train_days: int = Field(90, ge=31, validation_alias=_qt("rl_train_days"))
-    rl_held_out_days: int = Field(7, ge=1, validation_alias=_qt("rl_held_out_days"))
+    rl_train_days: int = Field(90, validation_alias=_qt("rl_train_days"))
+    rl_held_out_days: int = Field(7, validation_alias=_qt("rl_held_out_days"))
     # a forecaster's retraining fine-tunes the PRODUCTION weights for this many epochs instead
     # of training from scratch: on by default, as good on held-out log-loss within noise and
     # 3-4x faster per check on the shared candles (docs/learning.md, bench_forecaster_retrain)
