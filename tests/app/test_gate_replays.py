@@ -45,6 +45,7 @@ def home(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     clean_env.setenv("QT_OFFLINE", "true")
     clean_env.setenv("CONTINUOUS_LEARNING_ENABLED", "false")
     clean_env.setenv("MODEL_SUPERVISOR_ENABLED", "false")
+    clean_env.setenv("QT_RL_AGENTS", "true")  # 30 days of history: too short to train on
     return tmp_path / "home"
 
 
@@ -85,6 +86,9 @@ def test_two_arms_replay_one_window_with_the_versions_they_were_given(home: Path
     served: list[dict[str, str]] = []
 
     def spy(scratch: Settings, run_id: str, where: tuple[int, int]) -> VariantRun:
+        # the run's agents are on; the scratch replay's are off (their daemon would register
+        # policies there: a make run crashed on it)
+        assert settings.rl_agents and not scratch.rl_agents
         served.append(_serving(scratch))
         return replay_window(scratch, run_id, where)
 

@@ -160,6 +160,9 @@ class EngineTradingScorer:
                 "continuous_learning_enabled": False,
                 "model_supervisor_enabled": False,
                 "qlearning": False,  # the Q-learner's shadow pair judges nothing here
+                # nor do the PPO agents: their daemon would train and register policies in the
+                # scratch registry, which serves the versions it was given and nothing else
+                "rl_agents": False,
             }
         )
 
