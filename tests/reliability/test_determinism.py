@@ -83,7 +83,9 @@ def _fingerprint(result: RunResult) -> dict[str, object]:
         # the PPO agents' figures (less a wall-clock gauge), and their decision log by content
         # (its path is the home's)
         "rl_agents": {
-            k: {c: n for c, n in v.items() if c != "last_run_seconds"} if k == "training" else v
+            k: {c: n for c, n in v.items() if not c.endswith("last_run_seconds")}
+            if k == "training"
+            else v
             for k, v in result.summary["rl_agents"].items()
             if k != "decision_log"
         },
