@@ -204,7 +204,7 @@ def test_the_daemon_bootstraps_then_runs_on_the_policy_stores_schedule(
 
         policies.set(SCHEDULE_KEY, {"interval_minutes": 120, "episodes_per_run": 1}, by="test")
         scheduler = Scheduler(clock)
-        trainer.start(scheduler, worker, start + 2 * MS_PER_HOUR, clock.now)
+        trainer.start(scheduler, worker, clock.now, start_at=start + 2 * MS_PER_HOUR)
         for hour in range(1, 8):  # runs at +2 h, +4 h, +6 h; each lands 2 h later
             clock.advance_to(start + hour * MS_PER_HOUR)
             scheduler.run_due(clock.now())

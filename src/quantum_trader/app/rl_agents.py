@@ -58,7 +58,7 @@ from quantum_trader.config.settings import Settings
 from quantum_trader.decision.pipeline import DecisionPipeline
 from quantum_trader.decision.shadow import PairFigures, ShadowTrading
 from quantum_trader.domain.market import FundingRate
-from quantum_trader.domain.time import fmt, timeframe_ms
+from quantum_trader.domain.time import MS_PER_DAY, fmt, timeframe_ms
 from quantum_trader.engine.engine import Bar
 from quantum_trader.evaluation.ledger import TrialLedger
 from quantum_trader.learning.registry import ModelKey, ModelRegistry, Stage
@@ -82,9 +82,6 @@ from quantum_trader.rl.ppo import LoadMembers, PpoConfig
 from quantum_trader.status.registry import ModuleHandle, ModuleState
 
 log = get_logger(__name__)
-
-#: the main job's warm-up (app/main_job.py WARM_UP_CANDLES): the environment warms the same
-ENV_WARM_UP = 500
 
 
 class DecisionLog:
@@ -180,7 +177,7 @@ def attach_rl_agents(
     shadow = None if settings.selector == "ppo" else PolicySelector(
         None, selector_observation, name="ppo_selector_shadow"
     )  # fmt: skip
-    trainer = _trainer(rt, sources, training, composer.symbols)
+    trainer = _trainer(rt, sources, training, composer)
     agents = RLAgents(selector, shadow, trainer, handle)
     agents.trainer.on_serving = agents.on_serving
     agents.log.follow(selector, "production")
@@ -191,7 +188,7 @@ def attach_rl_agents(
         _shadow_pair(agents, composer, now, replay)
     sizer_line = {"name": SIZER_POLICY, "kind": "sizer", "counter_prefix": "sizer_"}
     sizing = attach_rl_sizing(
-        rt, parts.sizer, lambda: _trainer(rt, sources, training, composer.symbols, **sizer_line)
+        rt, parts.sizer, lambda: _trainer(rt, sources, training, composer, **sizer_line)
     )
     worker = ProcessWorker("rl-training")
 
@@ -202,8 +199,7 @@ def attach_rl_agents(
                  stage=None if served is None else str(served.stage), at=fmt(now))  # fmt: skip
         if served is None:
             handle.set_state(ModuleState.ACTIVE, "no policy could be trained: the rules decide")
-        interval = agents.trainer.schedule().interval_minutes
-        agents.trainer.start(ctx.scheduler, worker, now + interval * 60_000, ctx.clock.now)
+        agents.trainer.start(ctx.scheduler, worker, ctx.clock.now)
         if sizing is not None:
             sizing.start(ctx, worker, now)
 
@@ -241,8 +237,9 @@ def _initial_schedule(rt: Runtime) -> None:
     rt.policies.set(SCHEDULE_KEY, value, by="config", reason=why)
 
 
-def env_config(settings: Settings) -> EnvConfig:
-    """The environment's settings, from the run's (one code path: its costs are the replay's)."""
+def env_config(settings: Settings, warm_up: int) -> EnvConfig:
+    """The environment's settings, from the run's (one code path: its costs are the replay's);
+    ``warm_up``: the candles that warm the indicators, the run's own."""
     spec = labels(settings)
     return EnvConfig(
         symbol=settings.symbols[0],
@@ -252,7 +249,7 @@ def env_config(settings: Settings) -> EnvConfig:
             label_dead_zone=spec.dead_zone,
         ),
         timeframe=settings.timeframe,
-        warm_up_candles=ENV_WARM_UP,
+        warm_up_candles=warm_up,
         initial_balance=settings.initial_balance,
         exchange=exchange_config(settings),
         funding=funding_config(settings),
@@ -264,21 +261,22 @@ def _trainer(
     rt: Runtime,
     sources: RLSources,
     handle: ModuleHandle,
-    symbols: Sequence[str],
+    composer: ShadowComposer,
     **line: Any,
 ) -> PolicyTrainer:
-    """The daemon over the session's ``symbols`` (a synthetic run's are renamed); ``line``:
-    another line's name, kind and counter prefix (the sizer's)."""
+    """The daemon over the session's symbols (a synthetic run's are renamed), its episodes
+    warmed as the run's candles are; ``line``: another line's name, kind and counter prefix
+    (the sizer's)."""
     settings = rt.settings
     tf = timeframe_ms(settings.timeframe)
     config = PolicyTrainingConfig(
-        tuple(symbols),
-        env_config(settings),
+        tuple(composer.symbols),
+        env_config(settings, composer.warm_up),
         PpoConfig(seed=settings.seed),
         periods_per_year(settings.timeframe),
         f"{settings.timeframe}/h{settings.label_horizon}",
-        train_candles=settings.rl_train_days * 86_400_000 // tf,
-        held_out_candles=settings.rl_held_out_days * 86_400_000 // tf,
+        train_candles=settings.rl_train_days * MS_PER_DAY // tf,
+        held_out_candles=settings.rl_held_out_days * MS_PER_DAY // tf,
         bootstrap_episodes=settings.rl_bootstrap_episodes,
         run_id=rt.run_id,
         **line,

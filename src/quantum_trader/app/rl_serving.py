@@ -51,17 +51,19 @@ def production_sizer(
     if not settings.rl_sizing_enabled:
         return base
     policy: OnnxPolicy | None = None
-    why = f"no {SIZER_POLICY} policy in PRODUCTION (the main job trains none yet)"
     try:
         policy = load_policy(registry, store, policy_key("global", SIZER_POLICY))
     except (PolicyBundleError, TypeError) as exc:
         log.warning("rl_sizer.policy_refused", error=str(exc))
-        why = f"its PRODUCTION policy was refused ({exc})"
         if handle is not None:
-            handle.set_state(ModuleState.DEGRADED, f"{why}: {base.name} sizes")
-    if policy is not None:
-        why = f"serves {policy.version}"
-    elif handle is not None and handle.status.state is ModuleState.ACTIVE:
-        handle.set_state(ModuleState.ACTIVE, f"{why}: {base.name} sizes, f = 1")
-    log.info("rl_sizer.serving", policy=None if policy is None else policy.version, why=why)
+            handle.set_state(
+                ModuleState.DEGRADED,
+                f"its PRODUCTION policy was refused ({exc}): {base.name} sizes",
+            )
+    else:
+        if policy is None and handle is not None:
+            handle.set_state(
+                ModuleState.ACTIVE, f"no {SIZER_POLICY} policy in PRODUCTION: {base.name} sizes"
+            )
+    log.info("rl_sizer.serving", policy=None if policy is None else policy.version)
     return RLSizer(policy, sizing_observation, base=base, handle=handle)

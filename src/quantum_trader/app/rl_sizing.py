@@ -20,7 +20,6 @@ from quantum_trader.agents.rl_sizer import RLSizer
 from quantum_trader.app.rl_serving import SIZING_MODULE
 from quantum_trader.app.runtime import Runtime
 from quantum_trader.clock.worker_jobs import Worker
-from quantum_trader.domain.time import MS_PER_MINUTE
 from quantum_trader.learning.registry import Stage
 from quantum_trader.lifecycle import ComponentContext
 from quantum_trader.rl.daemon import PolicyTrainer
@@ -47,8 +46,7 @@ class SizerTraining:
     def start(self, ctx: ComponentContext, worker: Worker, now: int) -> None:
         """Train (or reuse) the line's first policy, then follow the schedule."""
         self.trainer.bootstrap(now, worker)
-        interval = self.trainer.schedule().interval_minutes * MS_PER_MINUTE
-        self.trainer.start(ctx.scheduler, worker, now + interval, ctx.clock.now)
+        self.trainer.start(ctx.scheduler, worker, ctx.clock.now)
 
     def finish(self, base: str) -> None:
         """Module 15's status reason: which policy stands where, who sized production."""

@@ -162,12 +162,19 @@ class PolicyTrainer:
 
     # --- scheduling ---------------------------------------------------------------------
     def start(
-        self, scheduler: Scheduler, worker: Worker, start_at: int, now: Callable[[], int]
+        self,
+        scheduler: Scheduler,
+        worker: Worker,
+        now: Callable[[], int],
+        *,
+        start_at: int | None = None,
     ) -> None:
-        """Schedule the runs from ``start_at`` on the policy store's interval, and follow it;
-        ``now``: the engine clock (a new interval counts from it)."""
+        """Schedule the runs on the policy store's interval, the first at ``start_at`` (default:
+        one interval from now), and follow the store; ``now``: the engine clock (a new
+        interval counts from it)."""
         self._scheduler, self._worker, self._now = scheduler, worker, now
-        self._schedule(start_at)
+        interval = self.schedule().interval_minutes * MS_PER_MINUTE
+        self._schedule(now() + interval if start_at is None else start_at)
         self.policies.watch(SCHEDULE_KEY, RLTrainingPolicy, self._on_policy)
 
     def _schedule(self, start_at: int) -> None:

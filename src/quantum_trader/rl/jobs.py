@@ -22,7 +22,6 @@ the exporter enter inside :func:`train_policy_job`, in the worker.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -34,12 +33,12 @@ import pandas as pd
 from quantum_trader.agents.policy_bundle import PolicyManifest
 from quantum_trader.agents.rl_sizer import FRACTION_ACTIONS, FRACTION_LEVELS
 from quantum_trader.decision.shadow import paired_sharpe_difference
-from quantum_trader.evaluation.ledger import per_candle_sharpe
+from quantum_trader.evaluation.ledger import candle_returns, per_candle_sharpe
 from quantum_trader.features.labels import LabelSpec
 from quantum_trader.learning.serving import loaders_for
 from quantum_trader.models.ensemble.loading import ArtifactSource
 from quantum_trader.models.ensemble.member import Member
-from quantum_trader.rl.ppo import TrainingRequest
+from quantum_trader.rl.ppo import KINDS, TrainingRequest
 from quantum_trader.strategy.selector import STRATEGY_NAMES, RegimeRuleSelector
 
 #: the weights file of a policy's state artifact (``torch.save`` of its ``state_dict``)
@@ -157,9 +156,9 @@ def train_policy_job(job: PolicyJob) -> PolicyJobResult:
     from quantum_trader.rl.ppo import load_policy, train_ppo
 
     request = job.request
-    trained = train_ppo(request)
+    members = tuple(request.members())  # loaded once: for training and for the judgement
+    trained = train_ppo(request, members)
     policy = load_policy(trained)
-    members = tuple(request.members())
     held_out = judge_on_held_out(job, members, _greedy(policy))
     provenance = PolicyProvenance(
         name=job.name,
@@ -254,8 +253,6 @@ def held_out_episode(
     """One episode over the held-out window: the account's equity at each candle, its closed
     trades and the actions taken. A window where a sizer has nothing to size (no entry) is an
     episode without steps: the flat account."""
-    from quantum_trader.rl.ppo import KINDS
-
     cfg = job.request.env
     config = replace(cfg, episode_candles=job.held_out_candles)
     env = KINDS[job.request.kind][0](config, job.held_out, members, funding=job.request.funding)
@@ -277,8 +274,9 @@ def held_out_episode(
 
 
 def _returns(equity: Sequence[float]) -> np.ndarray:
+    """The candle returns of an account that stayed solvent; none otherwise (a pair is compared
+    over the same candles, which an account wiped out part-way no longer has)."""
     values = np.asarray(equity, dtype=float)
-    if len(values) < 2 or not all(math.isfinite(v) and v > 0 for v in values):
+    if not (np.isfinite(values).all() and (values > 0).all()):
         return np.zeros(0)
-    returns: np.ndarray = np.diff(values) / values[:-1]
-    return returns
+    return candle_returns(values)

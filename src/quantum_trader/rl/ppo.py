@@ -143,16 +143,16 @@ class TrainedPolicy:
     kind: Literal["selector", "sizer"] = "selector"
 
 
-def train_ppo(request: TrainingRequest) -> TrainedPolicy:
-    """Train (see the module docstring); torch and stable-baselines3 are imported here."""
+def train_ppo(request: TrainingRequest, members: Sequence[Member] | None = None) -> TrainedPolicy:
+    """Train (see the module docstring); torch and stable-baselines3 are imported here.
+    ``members``: already loaded by the caller (else ``request.members`` loads them)."""
     import torch  # training only: the serving process never imports torch
 
     cfg = request.ppo
     started = time.perf_counter()
     torch.set_num_threads(cfg.torch_threads)
     torch.use_deterministic_algorithms(True)
-    members = tuple(request.members())
-    model = build_ppo(request, members)
+    model = build_ppo(request, tuple(request.members()) if members is None else members)
     if request.initial_state is not None:
         model.policy.load_state_dict(
             torch.load(io.BytesIO(request.initial_state), weights_only=True)
