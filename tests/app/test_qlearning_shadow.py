@@ -81,6 +81,15 @@ def test_the_qlearner_trades_in_the_shadow_learns_across_runs_and_production_is_
     assert counters["shadow_votes_prepared"] > 0
     assert sum(counters.get(f"selected_{s}", 0) > 0 for s in ("TrendFollowing", "Breakout")) == 2
 
+    # its choices while flat are the off-policy log; each trade of its account opened at one
+    offpolicy = shadow["offpolicy"]
+    assert 0 < offpolicy["choices"] == counters["offpolicy_choices"] < counters["decisions"]
+    assert offpolicy["opened"] == pair["challenger"]["trades"]
+    rules = offpolicy["targets"]["regime_rules"]  # the only target with the agents off
+    assert list(offpolicy["targets"]) == ["regime_rules"] and 0 < rules["agreement"] < 1
+    assert rules["ips"]["decisions"] == offpolicy["choices"] and rules["dr"] is not None
+    assert "off-policy over" in on.reason and "regime_rules IPS" in on.reason
+
     # saved at the stop, restored by the next run, which goes on learning from it
     learnt = shadow["table"]["updates"]
     assert learnt == done["updates"] > 0

@@ -54,7 +54,9 @@ def test_the_ppo_selector_trains_serves_in_the_shadow_and_production_is_untouche
     monkeypatch.setenv("QT_RL_BOOTSTRAP_EPISODES", "2")
     alone = run_main_job(load_settings())
     monkeypatch.setenv("QT_RL_AGENTS", "true")
+    monkeypatch.setenv("QT_QLEARNING", "true")  # its log judges the PPO policy off-policy
     first = run_main_job(load_settings())
+    monkeypatch.setenv("QT_QLEARNING", "false")
 
     for name in ("rl_meta_strategy", "rl_v3_training"):
         off = _status(alone, name)
@@ -87,6 +89,13 @@ def test_the_ppo_selector_trains_serves_in_the_shadow_and_production_is_untouche
     assert shadow_rows and all(r["policy_version"].startswith("ppo_selector@") for r in shadow_rows)
     assert all(0 < float(r["propensity"]) <= 1 and r["probabilities"] for r in shadow_rows)
     assert {r["decided_by"] for r in rows if r["account"] == "production"} == {"fallback"}
+
+    # off-policy, from the exploring Q-learner's log: the PPO shadow policy next to the rules
+    offpolicy = first.summary["qlearning_shadow"]["offpolicy"]
+    assert list(offpolicy["targets"]) == ["regime_rules", "ppo_shadow"]
+    ppo = offpolicy["targets"]["ppo_shadow"]
+    assert ppo["ips"]["decisions"] == offpolicy["choices"] > 0 and ppo["dr"] is not None
+    assert "ppo_shadow IPS" in _status(first, "rl_v2_qlearning").reason
 
     rt = first.runtime
     registry = ModelRegistry(SqlRegistryRepository(rt.db), SimulatedClock(0))

@@ -105,20 +105,42 @@ class PolicySelector:
         self.policy = policy
 
     def select(self, context: SelectionContext) -> StrategyChoice:
+        decision, selector, fallback = self._decide(context)
+        if fallback is not None:
+            if fallback != "no_policy":
+                self.last_failure = decision.reason
+            if self._handle is not None:
+                self._handle.count(f"fallback_{fallback}")
+        return self._record(decision, selector)
+
+    def decide(
+        self, context: SelectionContext, *, fallback: StrategySelector | None = None
+    ) -> PolicyDecision:
+        """What :meth:`select` would decide here, counting, logging and remembering nothing
+        (an off-policy target's answer at another account's decision). ``fallback``: asked
+        instead of this selector's own (whose counters would count the question)."""
+        return self._decide(context, fallback or self._fallback)[0]
+
+    def _decide(
+        self, context: SelectionContext, fallback: StrategySelector | None = None
+    ) -> tuple[PolicyDecision, str, str | None]:
+        """The decision, the name of the selector that made it, and the fallback's kind (None:
+        the policy or the mask decided)."""
+        rules = fallback or self._fallback
         policy = self.policy
         if policy is None:  # the rules decide as they would alone, HALTED included
-            return self._fall_back(context, "no_policy", "no policy in production")
+            return _fall_back(rules, context, "no_policy", "no policy in production")
         if context.trading_state is TradingState.HALTED:
             decision = PolicyDecision(
                 context.symbol, context.time, NEUTRAL, 1.0, policy.version, MASK, "HALTED → Neutral"
             )
-            return self._record(decision, self.name)
+            return decision, self.name, None
         try:
             probs: list[float] = policy.probabilities(self._encoder(context)).tolist()
         except Exception as exc:  # any failure of the encoder or the session: rules decide
-            return self._fall_back(context, "error", f"{type(exc).__name__}: {exc}")
+            return _fall_back(rules, context, "error", f"{type(exc).__name__}: {exc}")
         if not all(map(math.isfinite, probs)):
-            return self._fall_back(context, "non_finite", f"non-finite probabilities {probs}")
+            return _fall_back(rules, context, "non_finite", f"non-finite probabilities {probs}")
         index = max(range(len(probs)), key=probs.__getitem__)  # the first best, as np.argmax
         strategy = policy.actions[index]
         propensity = probs[index]
@@ -133,24 +155,7 @@ class PolicySelector:
             policy.actions,
             tuple(probs),
         )
-        return self._record(decision, self.name)
-
-    def _fall_back(self, context: SelectionContext, kind: str, why: str) -> StrategyChoice:
-        if kind != "no_policy":
-            self.last_failure = why
-        if self._handle is not None:
-            self._handle.count(f"fallback_{kind}")
-        choice = self._fallback.select(context)
-        decision = PolicyDecision(
-            context.symbol,
-            context.time,
-            choice.strategy,
-            1.0,
-            choice.selector,
-            FALLBACK,
-            f"{why}; rules: {choice.reason}",
-        )
-        return self._record(decision, choice.selector)
+        return decision, self.name, None
 
     def _record(self, decision: PolicyDecision, selector: str) -> StrategyChoice:
         self.last_decision = decision
@@ -160,3 +165,20 @@ class PolicySelector:
         if self.on_decision is not None:
             self.on_decision(decision)
         return StrategyChoice(decision.strategy, decision.reason, selector)
+
+
+def _fall_back(
+    rules: StrategySelector, context: SelectionContext, kind: str, why: str
+) -> tuple[PolicyDecision, str, str]:
+    """The rules' decision, their name, and the fallback's ``kind``."""
+    choice = rules.select(context)
+    decision = PolicyDecision(
+        context.symbol,
+        context.time,
+        choice.strategy,
+        1.0,
+        choice.selector,
+        FALLBACK,
+        f"{why}; rules: {choice.reason}",
+    )
+    return decision, choice.selector, kind

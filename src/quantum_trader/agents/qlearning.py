@@ -270,6 +270,11 @@ class QLearningSelector:
                 self._handle.count("explorations")
         return StrategyChoice(strategy, reason, self.name)
 
+    def holding(self, symbol: str) -> str | None:
+        """The strategy whose open position of ``symbol`` this selector keeps choosing (None:
+        flat): while it holds, a selection is no choice (an off-policy log leaves it out)."""
+        return self._holding.get(symbol)
+
     def probabilities(self, context: SelectionContext) -> dict[str, float]:
         """The chance of each strategy at this context under the current ε (the propensity an
         off-policy estimate needs); draws nothing, counts nothing. While the symbol's position

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from quantum_trader.adapters.candle_store import CandleStore
+from quantum_trader.app.compose import SELECTORS
 from quantum_trader.app.continuous_learning import ContinuousLearning
 from quantum_trader.app.qlearning_shadow import QLearningShadow, attach_qlearning
 from quantum_trader.app.rl_agents import RLAgents, RLSources, attach_rl_agents
@@ -67,4 +68,20 @@ def attach_challengers(
     agents = None
     if sources is not None:
         agents = attach_rl_agents(rt, composer, lifecycle, production, sources, session.feed.bars)
+    if qlearning is not None:
+        _offpolicy_targets(rt, qlearning, agents)
     return Challengers(models, qlearning, agents)
+
+
+def _offpolicy_targets(rt: Runtime, qlearning: QLearningShadow, agents: RLAgents | None) -> None:
+    """What the Q-learner's choices are judged against off-policy (``app/qlearning_shadow.py``):
+    the configured rule selector, and the PPO line's policy (the shadow account's; with
+    ``QT_SELECTOR=ppo``, production's), each asked without counting in any status."""
+    settings = rt.settings
+    rules = SELECTORS[settings.selector](settings, None)  # a fresh one: no status handle
+    qlearning.log.add_target(rules.name, lambda context: rules.select(context).strategy)
+    if agents is None:
+        return
+    policy = agents.shadow if agents.shadow is not None else agents.production
+    name = "ppo_shadow" if agents.shadow is not None else "ppo"
+    qlearning.log.add_target(name, lambda context: policy.decide(context, fallback=rules).strategy)

@@ -25,8 +25,13 @@ that cannot be read back (another state space, a corrupt cell) is refused with a
 module is DEGRADED, chooses on a fresh table, learns and saves nothing, and leaves the stored
 one as it is.
 
-Not yet: the off-policy estimate next to the PPO selector's (issue 18, deliver 6) — the
-selector's propensities (``QLearningSelector.probabilities``) are there for it.
+**Off-policy evidence** (issue 18, deliver 6). The learner explores, so its account is the
+run's log for judging other selectors off-policy: an
+:class:`~quantum_trader.evaluation.exploring_log.ExploringLog` records each of its choices with
+its probability and what the targets (``app/challengers.py``: the configured rule selector, and
+the PPO line's shadow policy when the agents run) would have chosen there. At the pair's finish
+the estimates (IPS, SNIPS, doubly robust; the learner's own mean beside them) go into the
+module's status reason and the run summary's ``qlearning_shadow.offpolicy``.
 """
 
 from __future__ import annotations
@@ -45,8 +50,10 @@ from quantum_trader.app.run_report import qlearning_summary
 from quantum_trader.app.runtime import Runtime
 from quantum_trader.app.shadow_trading import ShadowComposer
 from quantum_trader.decision.shadow import PairFigures, ShadowTrading
-from quantum_trader.domain.time import fmt
+from quantum_trader.domain.time import MS_PER_DAY, fmt, timeframe_ms
 from quantum_trader.engine.engine import Bar
+from quantum_trader.evaluation.exploring_log import ExploringLog, OffPolicyReport
+from quantum_trader.evaluation.offpolicy import BootstrapSettings
 from quantum_trader.lifecycle import ComponentContext, Hooks, Lifecycle
 from quantum_trader.status.registry import ModuleHandle, ModuleState
 
@@ -59,13 +66,17 @@ class QLearningShadow:
     figures."""
 
     selector: QLearningSelector
+    log: ExploringLog  # the learner as its account's selector, its choices logged
     trading: ShadowTrading
     handle: ModuleHandle
     figures: PairFigures | None = None
+    offpolicy: OffPolicyReport | None = None
 
     def summary(self) -> dict[str, Any]:
         """The run summary's ``qlearning_shadow`` (``app/run_report.py``)."""
-        return qlearning_summary(self.selector, self.handle.status.counters, self.figures)
+        out = qlearning_summary(self.selector, self.handle.status.counters, self.figures)
+        out["offpolicy"] = None if self.offpolicy is None else self.offpolicy.to_dict()
+        return out
 
 
 def attach_qlearning(
@@ -96,8 +107,9 @@ def attach_qlearning(
         scope=scope,
         handle=handle,
     )
+    logged = ExploringLog(selector)
     try:
-        pair = composer.selector_pair(selector, now, replay=replay)
+        pair = composer.selector_pair(logged, now, replay=replay)
     except (OSError, ValueError) as exc:  # the store's warm-up candles cannot be read
         log.warning("qlearning.shadow_not_started", error=str(exc))
         handle.set_state(ModuleState.DEGRADED, f"its shadow accounts could not start: {exc}")
@@ -106,15 +118,23 @@ def attach_qlearning(
 
     def finished(figures: PairFigures) -> None:
         shadow.figures = figures
-        log.info("qlearning.shadow_finished", summary=figures.summary())
+        report = shadow.offpolicy = logged.report(pair.challenger.trades, bootstrap)
+        log.info("qlearning.shadow_finished", summary=figures.summary(), offpolicy=report.summary())
         handle.gauge("shadow_candles", figures.candles)
         handle.gauge("shadow_trades", figures.challenger.trades)
         handle.gauge("twin_trades", figures.twin.trades)
         handle.gauge("shadow_votes_prepared", pair.prepared_votes)
+        handle.gauge("offpolicy_choices", report.choices)
         if handle.status.state is ModuleState.ACTIVE:
-            handle.set_state(ModuleState.ACTIVE, f"vs {twin}: {figures.summary()}")
+            handle.set_state(
+                ModuleState.ACTIVE, f"vs {twin}: {figures.summary()}; {report.summary()}"
+            )
 
-    shadow = QLearningShadow(selector, ShadowTrading(None, rt.clock.now, finished), handle)
+    # a day of candles of every symbol per resampled block: one day's choices move together
+    day = len(settings.symbols) * max(1, MS_PER_DAY // timeframe_ms(settings.timeframe))
+    bootstrap = BootstrapSettings(block=day, seed=settings.seed)
+    trading = ShadowTrading(None, rt.clock.now, finished)
+    shadow = QLearningShadow(selector, logged, trading, handle)
     shadow.trading.add(pair)
     composer.session.follow(shadow.trading.on_bar, shadow.trading)
     component = qlearning_component(selector)
