@@ -109,11 +109,15 @@ def test_the_ppo_selector_trains_serves_in_the_shadow_and_production_is_untouche
     trials = [t for t in SqlTrialLedger(rt.db).trials("validation") if "ppo_selector" in t.name]
     assert len(trials) == runs
 
-    # module 15: the sizer's line is trained beside it and stays in SHADOW (no shadow account
-    # gives a sizing policy forward evidence), so fixed-fractional sizes every entry
+    # module 15: the sizer's line is trained beside it; its SHADOW policy sizes a shadow
+    # account's entries (too few trades in 10 days to promote it), fixed-fractional production's
     sizing = _status(first, "rl_position_sizing")
     assert sizing.state is ModuleState.ACTIVE and "in SHADOW" in sizing.reason, sizing.reason
     assert sizing.counters["decided_by_fallback"] > 0 and "decided_by_policy" not in sizing.counters
+    assert sizing.counters["shadow_accounts_started"] == 2
+    assert sizing.counters["shadow_entries_sized"] > 0 and "shadow account:" in sizing.reason
+    assert 0 <= sizing.counters["shadow_mean_fraction_bp"] <= 10_000
+    assert sizing.counters["twin_trades"] == first.summary["trades"]  # the twin is production
     sizer_runs = training.counters["sizer_training_runs"]
     sizer_versions = registry.versions(policy_key("global", "rl_sizer"))
     assert sizer_runs >= 2 and len(sizer_versions) == sizer_runs

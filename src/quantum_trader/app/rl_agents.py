@@ -49,7 +49,7 @@ from quantum_trader.app.configs import (
     risk_config,
 )
 from quantum_trader.app.rl_serving import MODULE, SIZER_POLICY
-from quantum_trader.app.rl_sizing import attach_rl_sizing
+from quantum_trader.app.rl_sizing import SizerTraining, attach_rl_sizing
 from quantum_trader.app.runtime import Runtime
 from quantum_trader.app.shadow_trading import ShadowComposer
 from quantum_trader.bus.policy_store import RLTrainingPolicy
@@ -127,6 +127,7 @@ class RLAgents:
     figures: PairFigures | None = None
     log: DecisionLog = field(default_factory=DecisionLog)
     log_path: Path | None = None
+    sizing: SizerTraining | None = None  # module 15's line (None: RL_SIZING_ENABLED off)
 
     def on_serving(self, stage: Stage, policy: OnnxPolicy) -> None:
         """A policy serves in ``stage`` from the next decision on (see the module docstring)."""
@@ -140,7 +141,7 @@ class RLAgents:
 
     def summary(self) -> dict[str, Any]:
         """The run summary's ``rl_agents``."""
-        held = self.trainer.last_result
+        held, sizing = self.trainer.last_result, self.sizing
         return {
             "decisions": dict(self.handle.status.counters),
             "training": dict(self.trainer.handle.status.counters),
@@ -148,6 +149,7 @@ class RLAgents:
             "shadow_pair": None if self.figures is None else self.figures.summary(),
             "decision_log": None if self.log_path is None else str(self.log_path),
             "decisions_logged": len(self.log.rows),
+            "sizer_shadow_pair": None if sizing is None else sizing.summary(),
         }
 
 
@@ -188,8 +190,13 @@ def attach_rl_agents(
         _shadow_pair(agents, composer, now, replay)
     sizer_line = {"name": SIZER_POLICY, "kind": "sizer", "counter_prefix": "sizer_"}
     sizing = attach_rl_sizing(
-        rt, parts.sizer, lambda: _trainer(rt, sources, training, composer, **sizer_line)
+        rt,
+        parts.sizer,
+        lambda: _trainer(rt, sources, training, composer, **sizer_line),
+        composer,
+        replay,
     )
+    agents.sizing = sizing
     worker = ProcessWorker("rl-training")
 
     def start(ctx: ComponentContext) -> None:

@@ -4,22 +4,34 @@ With ``RL_SIZING_ENABLED`` and ``QT_RL_AGENTS`` on, a second :class:`PolicyTrain
 daemon, worker and schedule as the selector's; ``rl/daemon.py``) trains the ``rl_sizer/global/h0``
 line on the sizing environment (``rl/sizing_env.py``: the rule selector's entries, the action a
 fraction of fixed-fractional's size), judges each policy on the held-out week against
-fixed-fractional's whole size (f = 1), and registers it. No shadow account trades a sizing
-policy, so none has the forward evidence PRODUCTION needs: each stays in SHADOW, and
-production's :class:`~quantum_trader.agents.rl_sizer.RLSizer` keeps handing every entry to
-``QT_SIZER``'s sizer — ``status`` says so, with the SHADOW policy's held-out mean fraction.
+fixed-fractional's whole size (f = 1), and registers it in SHADOW.
+
+**The shadow account.** A :class:`~quantum_trader.decision.shadow.ShadowPair`
+(``ShadowComposer.sizer_pair``) follows the replay: the challenger account sizes its entries
+with an RL sizer serving the line's SHADOW policy (swapped at each landing), the twin with
+``QT_SIZER``'s sizer; both choose strategies as production does. The pair's paired Sharpe
+difference is the line's forward evidence: as for the selector's line, a policy goes to
+PRODUCTION only when its held-out week and the shadow account both beat the base (95 % intervals
+above zero, at least 30 shadow trades). Until then production's
+:class:`~quantum_trader.agents.rl_sizer.RLSizer` hands every entry to ``QT_SIZER``'s sizer, and
+``status`` says so, with the fractions the SHADOW policy chose in its account.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from quantum_trader.agents.onnx_policy import OnnxPolicy
 from quantum_trader.agents.rl_sizer import RLSizer
+from quantum_trader.agents.sizing_observation import sizing_observation
+from quantum_trader.app.compose import SIZERS
 from quantum_trader.app.rl_serving import SIZING_MODULE
 from quantum_trader.app.runtime import Runtime
+from quantum_trader.app.shadow_trading import ShadowComposer
 from quantum_trader.clock.worker_jobs import Worker
+from quantum_trader.decision.shadow import PairFigures, ShadowTrading
+from quantum_trader.engine.engine import Bar
 from quantum_trader.learning.registry import Stage
 from quantum_trader.lifecycle import ComponentContext
 from quantum_trader.rl.daemon import PolicyTrainer
@@ -34,12 +46,17 @@ class SizerTraining:
     sizer: RLSizer
     trainer: PolicyTrainer
     handle: ModuleHandle  # module 15's
+    shadow: RLSizer | None = None  # the shadow account's (None: it could not start)
+    trading: ShadowTrading | None = None
+    figures: PairFigures | None = None
 
     def on_serving(self, stage: Stage, policy: OnnxPolicy) -> None:
         if stage is Stage.PRODUCTION:
             self.sizer.replace(policy)
             self.handle.gauge("production_version", policy.registry_version or 0)
         else:
+            if self.shadow is not None:
+                self.shadow.replace(policy)
             self.handle.gauge("shadow_version", policy.registry_version or 0)
         self.handle.count(f"policies_{stage.value.lower()}")
 
@@ -49,18 +66,22 @@ class SizerTraining:
         self.trainer.start(ctx.scheduler, worker, ctx.clock.now)
 
     def finish(self, base: str) -> None:
-        """Module 15's status reason: which policy stands where, who sized production."""
+        """Module 15's status reason: which policy stands where, who sized production, and the
+        shadow account's fractions and figures."""
+        if self.trading is not None:
+            self.trading.finish_all()
         production = self.trainer.registry.production(self.trainer.key)
         serving = self.trainer.serving_version()
         c = self.handle.status.counters
         by_policy, by_base = c.get("decided_by_policy", 0), c.get("decided_by_fallback", 0)
         last = self.trainer.last_result
         held = "" if last is None else f"; last held-out: {last.held_out.summary()}"
+        held += self._shadow_text(base)
         if production is not None:
             where = f"rl_sizer v{production.version} in PRODUCTION"
         elif serving is not None:
-            where = (f"rl_sizer v{serving.version} in SHADOW (no shadow account trades a sizing "
-                     "policy, so none has the forward evidence PRODUCTION needs)")  # fmt: skip
+            where = (f"rl_sizer v{serving.version} in SHADOW: no policy has beaten {base} both on "
+                     "its held-out week and in the shadow account")  # fmt: skip
         else:
             where = "no sizing policy trained"
         if self.handle.status.state is ModuleState.ACTIVE:
@@ -69,14 +90,67 @@ class SizerTraining:
                 f"{where}; entries sized by the policy {by_policy}, by {base} {by_base}{held}",
             )
 
+    def summary(self) -> dict[str, object] | None:
+        """The shadow account's part of the run summary (None before the pair finished)."""
+        if self.shadow is None or self.figures is None:
+            return None
+        return {
+            "entries_sized": self.shadow.decisions,
+            "mean_fraction": self.shadow.mean_fraction,
+            "verdict": self.figures.summary(),
+        }
+
+    def _shadow_text(self, base: str) -> str:
+        shadow, figures = self.shadow, self.figures
+        if shadow is None or figures is None:
+            return ""
+        c = self.handle.status.counters
+        self.handle.gauge("shadow_entries_sized", shadow.decisions)
+        self.handle.gauge("shadow_mean_fraction_bp", round(shadow.mean_fraction * 10_000))
+        return (
+            f"; shadow account: {shadow.decisions} entries, mean f {shadow.mean_fraction:.2f}, "
+            f"vs {base}: {figures.summary()} (shadow trades {c.get('shadow_trades', 0)})"
+        )
+
 
 def attach_rl_sizing(
-    rt: Runtime, sizer: PositionSizer, make_trainer: Callable[[], PolicyTrainer]
+    rt: Runtime,
+    sizer: PositionSizer,
+    make_trainer: Callable[[], PolicyTrainer],
+    composer: ShadowComposer,
+    replay: Callable[[], Iterable[Bar]],
 ) -> SizerTraining | None:
-    """The sizer's line when production's sizer is the RL sizer (else None)."""
+    """The sizer's line when production's sizer is the RL sizer (else None), with its pair of
+    shadow accounts started at the clock's now (see the module docstring)."""
     handle = rt.modules.get(SIZING_MODULE)
     if not isinstance(sizer, RLSizer) or handle is None or not handle.enabled:
         return None
+    settings = rt.settings
     training = SizerTraining(sizer, make_trainer(), handle)
     training.trainer.on_serving = training.on_serving
+    shadow = RLSizer(
+        None, sizing_observation, base=SIZERS[settings.sizer](), name="rl_sizer_shadow"
+    )
+    try:
+        pair = composer.sizer_pair(shadow, rt.clock.now(), replay=replay)
+    except (OSError, ValueError) as exc:  # the store's warm-up candles cannot be read
+        handle.set_state(ModuleState.DEGRADED, f"its shadow accounts could not start: {exc}")
+        return training
+
+    def finished(figures: PairFigures) -> None:
+        training.figures = figures
+        handle.gauge("shadow_candles", figures.candles)
+        handle.gauge("shadow_trades", figures.challenger.trades)
+        handle.gauge("twin_trades", figures.twin.trades)
+
+    def forward() -> tuple[float | None, int]:
+        figures = pair.figures()
+        return figures.low, figures.challenger.trades
+
+    training.shadow = shadow
+    training.trainer.forward = forward
+    training.trading = ShadowTrading(None, rt.clock.now, finished)
+    training.trading.add(pair)
+    composer.session.follow(training.trading.on_bar, training.trading)
+    handle.count("shadow_accounts_started", 2)
     return training

@@ -17,14 +17,16 @@ production's equity. When the challenger leaves (promoted or retired) both finis
 figures go to the log and to the ``shadow_models`` status.
 
 :meth:`ShadowComposer.selector_pair` builds the other kind of pair, for a challenger that is a
-strategy selector rather than a model version (module 14, ``app/qlearning_shadow.py``): both
-accounts serve production's members, the challenger's asks that selector, the twin's asks
-production's.
+strategy selector rather than a model version (modules 13 and 14, ``app/rl_agents.py``,
+``app/qlearning_shadow.py``): both accounts serve production's members, the challenger's asks
+that selector, the twin's asks production's. :meth:`ShadowComposer.sizer_pair` does the same for
+a position sizer (module 15, ``app/rl_sizing.py``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 import pandas as pd
 import structlog
@@ -65,6 +67,7 @@ from quantum_trader.status.registry import ModuleHandle
 from quantum_trader.strategy.expectancy import ExpectancyTracker
 from quantum_trader.strategy.regime import RegimeDetector
 from quantum_trader.strategy.selector import StrategySelector
+from quantum_trader.strategy.sizing import PositionSizer
 from quantum_trader.strategy.strategies import default_strategies
 
 log = structlog.get_logger("quantum_trader.shadow_trading")
@@ -85,6 +88,17 @@ def served(ensemble: Ensemble, line: str, *, challenger: bool) -> Served:
         else:
             out.append((member.champion, member.champion_version))
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """One shadow account of a pair: its name, the members it serves per symbol, and its
+    selector and sizer (None: ``QT_SELECTOR``'s and ``QT_SIZER``'s, fresh, as production's)."""
+
+    name: str
+    members: Mapping[str, Served]
+    selector: StrategySelector | None = None
+    sizer: PositionSizer | None = None
 
 
 class ShadowComposer:
@@ -123,8 +137,8 @@ class ShadowComposer:
             }
 
         accounts = (
-            (f"{line}@v{version}", members(True), None),
-            (f"{line}@twin", members(False), None),
+            Account(f"{line}@v{version}", members(True)),
+            Account(f"{line}@twin", members(False)),
         )
         return self._pair(line, version, now, accounts)
 
@@ -136,34 +150,56 @@ class ShadowComposer:
         the session's initial balance, as production does (the pair starts with the replay,
         before the session deposits it). ``replay``: the candles the pair will follow, for
         its batch votes (``ShadowPair``)."""
-        parts = self.production.parts
-        assert parts is not None, "the production pipeline is bound before the pair"
-        members = {s: served(parts.ensembles[s], "", challenger=False) for s in self.symbols}
+        members = self._production_members()
         line = f"selector:{selector.name}"
-        accounts = ((selector.name, members, selector), (f"{selector.name}@twin", members, None))
+        accounts = (
+            Account(selector.name, members, selector=selector),
+            Account(f"{selector.name}@twin", members),
+        )
         equity = self.session.config.initial_balance
         return self._pair(line, None, now, accounts, equity=equity, replay=replay)
+
+    def sizer_pair(
+        self, sizer: PositionSizer, now: int, *, replay: Callable[[], Iterable[Bar]] | None
+    ) -> ShadowPair:
+        """``sizer`` in the challenger account, ``QT_SIZER``'s sizer in the twin's; otherwise
+        as :meth:`selector_pair` (production's members and selector in both)."""
+        members = self._production_members()
+        line = f"sizer:{sizer.name}"
+        accounts = (
+            Account(sizer.name, members, sizer=sizer),
+            Account(f"{sizer.name}@twin", members),
+        )
+        equity = self.session.config.initial_balance
+        return self._pair(line, None, now, accounts, equity=equity, replay=replay)
+
+    def _production_members(self) -> dict[str, Served]:
+        """The members production serves now (each watched slot's champion), per symbol."""
+        parts = self.production.parts
+        assert parts is not None, "the production pipeline is bound before the pair"
+        return {s: served(parts.ensembles[s], "", challenger=False) for s in self.symbols}
 
     def _pair(
         self,
         line: str,
         version: int | None,
         now: int,
-        accounts: Sequence[tuple[str, Mapping[str, Served], StrategySelector | None]],
+        accounts: Sequence[Account],
         *,
         equity: float | None = None,
         replay: Callable[[], Iterable[Bar]] | None = None,
     ) -> ShadowPair:
-        """Two accounts (name, members, selector; None: production's), started flat at ``now``
+        """Two accounts, started flat at ``now``
         with ``equity`` (None: production's now), their indicators warmed on the candles before
         it."""
         history = self._history(now)
         equity = self.session.portfolio.equity if equity is None else equity
         built = []
-        for name, members, selector in accounts:
+        for spec in accounts:
+            name = spec.name
             pipeline = DecisionPipeline(
                 PipelineConfig(self.rt.settings.timeframe, labels=labels(self.rt.settings)),
-                self._parts(name, members, selector),
+                self._parts(spec),
                 symbols=self.symbols,
                 funding=self.funding,
             )
@@ -198,10 +234,9 @@ class ShadowComposer:
             for s in self.symbols
         }
 
-    def _parts(
-        self, name: str, members: Mapping[str, Served], selector: StrategySelector | None
-    ) -> PartsFactory:
+    def _parts(self, account: Account) -> PartsFactory:
         settings, clock = self.rt.settings, self.rt.clock
+        name, members = account.name, account.members
         production = self.production.parts
         assert production is not None
 
@@ -245,9 +280,9 @@ class ShadowComposer:
                 intelligence=intelligence,
                 regime=RegimeDetector(bus=bus) if settings.regime_detection_enabled else None,
                 controller=None,
-                selector=selector or SELECTORS[settings.selector](settings, None),
+                selector=account.selector or SELECTORS[settings.selector](settings, None),
                 strategies=default_strategies(),
-                sizer=SIZERS[settings.sizer](),
+                sizer=account.sizer or SIZERS[settings.sizer](),
                 risk=risk,
                 policy=production.policy,
                 risk_view=view,
