@@ -373,12 +373,12 @@ class QLearningSelector:
                 f"{list(STRATEGY_NAMES)}"
             )
         reward = trade_reward(trade)
-        symbol, _, at = ref.decision_id.rpartition("@")
-        if symbol != trade.symbol or not at.lstrip("-").isdigit():
+        named = ref.symbol_and_time()
+        if named is None or named[0] != trade.symbol:
             raise ValueError(
                 f"QLearningSelector: {where}: the decision id is not '{trade.symbol}@<time>'"
             )
-        opened_at = int(at)
+        opened_at = named[1]
         self._last_time = max(self._last_time, trade.exit_time)
         idle, opening = self._settle(trade.symbol, opened_at, trade.exit_time)
         if self.config.credit_idle and ref.selector == self.name:

@@ -32,6 +32,18 @@ class DecisionRef:
     members: tuple[str, ...] = ()
     regime: str = ""
 
+    def symbol_and_time(self) -> tuple[str, int] | None:
+        """The symbol and close time its ``decision_id`` names; None when the id is not
+        ``<symbol>@<time>``.
+
+        >>> DecisionRef("BTCUSDT@1710774000000", "Neutral", "r", "s").symbol_and_time()
+        ('BTCUSDT', 1710774000000)
+        """
+        symbol, _, at = self.decision_id.rpartition("@")
+        if not symbol or not at.lstrip("-").isdigit():
+            return None
+        return symbol, int(at)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "decision_id": self.decision_id,

@@ -261,13 +261,12 @@ def _rewards(rows: Sequence[ExploringRow], trades: Sequence[Trade], selector: st
         ref = trade.decision
         if ref is None or ref.selector != selector:
             continue
-        symbol, _, at = ref.decision_id.rpartition("@")
-        if not at.lstrip("-").isdigit():
+        key = ref.symbol_and_time()
+        if key is None:
             raise ValueError(
                 f"off-policy rewards: trade {trade.trade_id} of {trade.symbol}: decision id "
                 f"{ref.decision_id!r} is not '<symbol>@<time>'"
             )
-        key = (symbol, int(at))
         earned[key] = earned.get(key, 0.0) + trade_reward(trade)
     return [earned.get((r.symbol, r.time), 0.0) for r in rows]
 
