@@ -64,3 +64,20 @@ def test_expectancy_config_takes_its_settings(clean_env: pytest.MonkeyPatch) -> 
         0.05,
         48 * MS_PER_HOUR,
     )
+
+
+def test_the_rl_environment_gates_entries_as_production_does(
+    clean_env: pytest.MonkeyPatch,
+) -> None:
+    """One decision path: the environment the PPO policies train in prices entries with
+    production's cost gate (``app/compose.py`` ``entry_gate``), and drops it when it is off."""
+    from quantum_trader.app.compose import entry_gate
+    from quantum_trader.app.rl_agents import env_config
+
+    settings = load_settings(entry_margin_bps=7.0)
+    gate = entry_gate(settings)
+    env = env_config(settings, warm_up=200).parts
+    assert gate is not None and env.entry_gate == gate.config
+    assert env.entry_gate.margin_bps == 7.0 and env.label_dead_zone == gate.dead_zone
+    off = load_settings(entry_cost_gate=False)
+    assert entry_gate(off) is None and env_config(off, warm_up=200).parts.entry_gate is None

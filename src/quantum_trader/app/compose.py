@@ -19,6 +19,7 @@ from quantum_trader.adapters.sql.intelligence_state import SqlIntelligenceStateR
 from quantum_trader.adapters.sql.repositories_risk import SqlRiskRepository
 from quantum_trader.app.configs import (
     ensemble_config,
+    entry_cost_config,
     expectancy_config,
     intelligence_config,
     risk_config,
@@ -37,7 +38,7 @@ from quantum_trader.clock.clock import ReplayThenWallClock
 from quantum_trader.config.settings import Settings
 from quantum_trader.decision.parts import PipelineParts
 from quantum_trader.decision.views import IntelligenceWeights, PortfolioRiskView
-from quantum_trader.domain.time import MS_PER_HOUR, MS_PER_MINUTE, timeframe_ms
+from quantum_trader.domain.time import MS_PER_HOUR, MS_PER_MINUTE
 from quantum_trader.engine.trader import TradingContext
 from quantum_trader.evaluation.ledger import TrialLedger
 from quantum_trader.intelligence.covariate_shift import ShiftReference
@@ -63,7 +64,7 @@ from quantum_trader.risk.engine import RiskEngine, engine_actor
 from quantum_trader.risk.kill_switch import KillSwitch, KillSwitchStore
 from quantum_trader.risk.policy_source import StorePolicySource
 from quantum_trader.status.registry import ModuleHandle
-from quantum_trader.strategy.cost_gate import EntryCostConfig, EntryCostGate
+from quantum_trader.strategy.cost_gate import EntryCostGate
 from quantum_trader.strategy.expectancy import ExpectancyTracker
 from quantum_trader.strategy.meta_controller import MetaControllerConfig, MetaStrategyController
 from quantum_trader.strategy.regime import RegimeDetector
@@ -136,17 +137,8 @@ def register_decision_modules(rt: Runtime) -> dict[str, ModuleHandle]:
 def entry_gate(settings: Settings) -> EntryCostGate | None:
     """The cost gate of entries (``QT_ENTRY_COST_GATE``), pricing the label horizon's trade at
     the simulated exchange's taker fee and slippage."""
-    if not settings.entry_cost_gate:
-        return None
-    spec = labels(settings)
-    hours = spec.horizon * timeframe_ms(settings.timeframe) / MS_PER_HOUR
-    config = EntryCostConfig(
-        taker_fee=settings.taker_fee,
-        slippage_bps=settings.slippage_bps,
-        horizon_hours=hours,
-        margin_bps=settings.entry_margin_bps,
-    )
-    return EntryCostGate(config, spec.dead_zone)
+    config = entry_cost_config(settings)
+    return None if config is None else EntryCostGate(config, labels(settings).dead_zone)
 
 
 class PipelineComposer:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from quantum_trader.agents.qlearning import QLearningConfig
 from quantum_trader.config.modules import module_enabled
 from quantum_trader.config.settings import Settings
-from quantum_trader.domain.time import MS_PER_HOUR
+from quantum_trader.domain.time import MS_PER_HOUR, timeframe_ms
 from quantum_trader.execution.simulated.exchange import ExchangeConfig
 from quantum_trader.execution.simulated.fees import FeeSchedule
 from quantum_trader.execution.simulated.funding import FundingConfig
@@ -17,6 +17,7 @@ from quantum_trader.features.labels import LabelSpec
 from quantum_trader.intelligence.service import MODULES, IntelligenceConfig
 from quantum_trader.models.ensemble.ensemble import EnsembleConfig
 from quantum_trader.risk.config import RiskConfig
+from quantum_trader.strategy.cost_gate import EntryCostConfig
 from quantum_trader.strategy.expectancy import ExpectancyConfig
 
 #: a member agrees only with p(direction) >= this (not a setting yet)
@@ -85,3 +86,18 @@ def exchange_config(settings: Settings) -> ExchangeConfig:
 
 def funding_config(settings: Settings) -> FundingConfig:
     return FundingConfig(default_rate=settings.default_funding_rate)
+
+
+def entry_cost_config(settings: Settings) -> EntryCostConfig | None:
+    """The cost gate of entries (``QT_ENTRY_COST_GATE``; None: off), pricing the label
+    horizon's trade at the simulated exchange's taker fee and slippage: production's, the
+    shadow accounts' and the RL environments' alike."""
+    if not settings.entry_cost_gate:
+        return None
+    hours = labels(settings).horizon * timeframe_ms(settings.timeframe) / MS_PER_HOUR
+    return EntryCostConfig(
+        taker_fee=settings.taker_fee,
+        slippage_bps=settings.slippage_bps,
+        horizon_hours=hours,
+        margin_bps=settings.entry_margin_bps,
+    )

@@ -43,6 +43,7 @@ from quantum_trader.agents.policy_selector import PolicyDecision, PolicySelector
 from quantum_trader.app.code_version import code_version
 from quantum_trader.app.configs import (
     ensemble_config,
+    entry_cost_config,
     exchange_config,
     funding_config,
     labels,
@@ -253,6 +254,7 @@ def env_config(settings: Settings, warm_up: int) -> EnvConfig:
         parts=EnvPartsConfig(
             ensemble_config(settings),
             risk=risk_config(settings),
+            entry_gate=entry_cost_config(settings),  # production's gate: one decision path
             label_dead_zone=spec.dead_zone,
         ),
         timeframe=settings.timeframe,
