@@ -303,7 +303,7 @@ class PolicyTrainer:
                 self.key,
                 version.version,
                 actor=ACTOR,
-                reason=f"not shown to beat the rule selector (held-out, shadow): {held.summary()}",
+                reason=f"not shown to beat {held.baseline} (held-out, shadow): {held.summary()}",
                 to=Stage.SHADOW,
             )
             self._count_one("kept_in_shadow")
