@@ -105,7 +105,7 @@ class PolicySelector:
         self.policy = policy
 
     def select(self, context: SelectionContext) -> StrategyChoice:
-        decision, selector, fallback = self._decide(context)
+        decision, selector, fallback = self._decide(context, self._fallback)
         if fallback is not None:
             if fallback != "no_policy":
                 self.last_failure = decision.reason
@@ -122,11 +122,10 @@ class PolicySelector:
         return self._decide(context, fallback or self._fallback)[0]
 
     def _decide(
-        self, context: SelectionContext, fallback: StrategySelector | None = None
+        self, context: SelectionContext, rules: StrategySelector
     ) -> tuple[PolicyDecision, str, str | None]:
         """The decision, the name of the selector that made it, and the fallback's kind (None:
-        the policy or the mask decided)."""
-        rules = fallback or self._fallback
+        the policy or the mask decided); ``rules`` decide when the policy cannot."""
         policy = self.policy
         if policy is None:  # the rules decide as they would alone, HALTED included
             return _fall_back(rules, context, "no_policy", "no policy in production")

@@ -48,7 +48,7 @@ from quantum_trader.agents.qtable import CorruptQTableError, QTableRepository, Q
 from quantum_trader.app.configs import qlearning_config, qlearning_scope
 from quantum_trader.app.run_report import qlearning_summary
 from quantum_trader.app.runtime import Runtime
-from quantum_trader.app.shadow_trading import ShadowComposer
+from quantum_trader.app.shadow_trading import ShadowComposer, follow_pair
 from quantum_trader.decision.shadow import PairFigures, ShadowTrading
 from quantum_trader.domain.time import MS_PER_DAY, fmt, timeframe_ms
 from quantum_trader.engine.engine import Bar
@@ -120,9 +120,6 @@ def attach_qlearning(
         shadow.figures = figures
         report = shadow.offpolicy = logged.report(pair.challenger.trades, bootstrap)
         log.info("qlearning.shadow_finished", summary=figures.summary(), offpolicy=report.summary())
-        handle.gauge("shadow_candles", figures.candles)
-        handle.gauge("shadow_trades", figures.challenger.trades)
-        handle.gauge("twin_trades", figures.twin.trades)
         handle.gauge("shadow_votes_prepared", pair.prepared_votes)
         handle.gauge("offpolicy_choices", report.choices)
         if handle.status.state is ModuleState.ACTIVE:
@@ -133,10 +130,9 @@ def attach_qlearning(
     # a day of candles of every symbol per resampled block: one day's choices move together
     day = len(settings.symbols) * max(1, MS_PER_DAY // timeframe_ms(settings.timeframe))
     bootstrap = BootstrapSettings(block=day, seed=settings.seed)
-    trading = ShadowTrading(None, rt.clock.now, finished)
-    shadow = QLearningShadow(selector, logged, trading, handle)
-    shadow.trading.add(pair)
-    composer.session.follow(shadow.trading.on_bar, shadow.trading)
+    shadow = QLearningShadow(
+        selector, logged, follow_pair(composer, pair, handle, finished), handle
+    )
     component = qlearning_component(selector)
 
     def start(ctx: ComponentContext) -> None:
@@ -167,7 +163,6 @@ def attach_qlearning(
     lifecycle.start(Hooks(MODULE, start=start, stop=component.stop))
     # stopped before the learner saves: the last trades it learns from close with the pair
     lifecycle.start(Hooks(f"{MODULE}.shadow", stop=shadow.trading.finish_all))
-    handle.count("shadow_accounts_started", 2)
     log.info("qlearning.shadow_started", scope=scope, twin=twin, at=fmt(now))
     return shadow
 

@@ -52,7 +52,7 @@ from quantum_trader.app.configs import (
 from quantum_trader.app.rl_serving import MODULE, SIZER_POLICY
 from quantum_trader.app.rl_sizing import SizerTraining, attach_rl_sizing
 from quantum_trader.app.runtime import Runtime
-from quantum_trader.app.shadow_trading import ShadowComposer
+from quantum_trader.app.shadow_trading import ShadowComposer, follow_pair, forward_evidence
 from quantum_trader.bus.policy_store import RLTrainingPolicy
 from quantum_trader.clock.workers import ProcessWorker
 from quantum_trader.config.settings import Settings
@@ -330,19 +330,9 @@ def _shadow_pair(
     def finished(figures: PairFigures) -> None:
         agents.figures = figures
         log.info("rl_agents.shadow_finished", summary=figures.summary())
-        agents.handle.gauge("shadow_candles", figures.candles)
-        agents.handle.gauge("shadow_trades", figures.challenger.trades)
-        agents.handle.gauge("twin_trades", figures.twin.trades)
 
-    def forward() -> tuple[float | None, int]:
-        figures = pair.figures()
-        return figures.low, figures.challenger.trades
-
-    agents.trainer.forward = forward
-    agents.trading = ShadowTrading(None, composer.rt.clock.now, finished)
-    agents.trading.add(pair)
-    composer.session.follow(agents.trading.on_bar, agents.trading)
-    agents.handle.count("shadow_accounts_started", 2)
+    agents.trainer.forward = forward_evidence(pair)
+    agents.trading = follow_pair(composer, pair, agents.handle, finished)
 
 
 def _final_reason(agents: RLAgents, settings: Settings) -> None:

@@ -28,7 +28,7 @@ from quantum_trader.agents.sizing_observation import sizing_observation
 from quantum_trader.app.compose import SIZERS
 from quantum_trader.app.rl_serving import SIZING_MODULE
 from quantum_trader.app.runtime import Runtime
-from quantum_trader.app.shadow_trading import ShadowComposer
+from quantum_trader.app.shadow_trading import ShadowComposer, follow_pair, forward_evidence
 from quantum_trader.clock.worker_jobs import Worker
 from quantum_trader.decision.shadow import PairFigures, ShadowTrading
 from quantum_trader.engine.engine import Bar
@@ -104,12 +104,9 @@ class SizerTraining:
         shadow, figures = self.shadow, self.figures
         if shadow is None or figures is None:
             return ""
-        c = self.handle.status.counters
-        self.handle.gauge("shadow_entries_sized", shadow.decisions)
-        self.handle.gauge("shadow_mean_fraction_bp", round(shadow.mean_fraction * 10_000))
         return (
             f"; shadow account: {shadow.decisions} entries, mean f {shadow.mean_fraction:.2f}, "
-            f"vs {base}: {figures.summary()} (shadow trades {c.get('shadow_trades', 0)})"
+            f"vs {base}: {figures.summary()}"
         )
 
 
@@ -139,18 +136,10 @@ def attach_rl_sizing(
 
     def finished(figures: PairFigures) -> None:
         training.figures = figures
-        handle.gauge("shadow_candles", figures.candles)
-        handle.gauge("shadow_trades", figures.challenger.trades)
-        handle.gauge("twin_trades", figures.twin.trades)
-
-    def forward() -> tuple[float | None, int]:
-        figures = pair.figures()
-        return figures.low, figures.challenger.trades
+        handle.gauge("shadow_entries_sized", shadow.decisions)
+        handle.gauge("shadow_mean_fraction_bp", round(shadow.mean_fraction * 10_000))
 
     training.shadow = shadow
-    training.trainer.forward = forward
-    training.trading = ShadowTrading(None, rt.clock.now, finished)
-    training.trading.add(pair)
-    composer.session.follow(training.trading.on_bar, training.trading)
-    handle.count("shadow_accounts_started", 2)
+    training.trainer.forward = forward_evidence(pair)
+    training.trading = follow_pair(composer, pair, handle, finished)
     return training

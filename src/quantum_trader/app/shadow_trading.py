@@ -315,6 +315,40 @@ def shadow_trading(composer: ShadowComposer, handle: ModuleHandle | None) -> Sha
     return ShadowTrading(build, composer.rt.clock.now, on_finished=finished)
 
 
+def follow_pair(
+    composer: ShadowComposer,
+    pair: ShadowPair,
+    handle: ModuleHandle,
+    finished: Callable[[PairFigures], None],
+) -> ShadowTrading:
+    """Feed one challenger's ``pair`` after production on every candle of ``composer``'s
+    session until it finishes; its candles and both accounts' trades are gauged on ``handle``
+    before ``finished`` gets the figures (modules 13, 14 and 15's pairs)."""
+
+    def done(figures: PairFigures) -> None:
+        handle.gauge("shadow_candles", figures.candles)
+        handle.gauge("shadow_trades", figures.challenger.trades)
+        handle.gauge("twin_trades", figures.twin.trades)
+        finished(figures)
+
+    trading = ShadowTrading(None, composer.rt.clock.now, done)
+    trading.add(pair)
+    composer.session.follow(trading.on_bar, trading)
+    handle.count("shadow_accounts_started", 2)
+    return trading
+
+
+def forward_evidence(pair: ShadowPair) -> Callable[[], tuple[float | None, int]]:
+    """A policy line's forward evidence from its shadow ``pair`` so far: the lower end of the
+    paired Sharpe difference's interval and the challenger's closed trades (``rl/daemon.py``)."""
+
+    def evidence() -> tuple[float | None, int]:
+        figures = pair.figures()
+        return figures.low, figures.challenger.trades
+
+    return evidence
+
+
 #: finished pairs shown in the status line (all of them are in the log)
 SHOWN_FINISHED = 3
 
