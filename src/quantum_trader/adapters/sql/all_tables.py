@@ -4,6 +4,7 @@ from quantum_trader.adapters.sql import (
     tables,  # noqa: F401
     tables_agents,  # noqa: F401
     tables_execution,  # noqa: F401
+    tables_experiments,  # noqa: F401
     tables_intelligence,  # noqa: F401
     tables_registry,  # noqa: F401
     tables_risk,  # noqa: F401
