@@ -1,8 +1,10 @@
 """The challengers of a run, each trading shadow accounts beside production: the model lines'
 candidates (``app/shadow_trading.py``, with continuous learning and ``QT_SHADOW_TRADING``) and
 the Q-learning selector (``app/qlearning_shadow.py``, ``QT_QLEARNING``) and the PPO selector's
-SHADOW policy with its training daemon (``app/rl_agents.py``, ``QT_RL_AGENTS``). Their accounts are
-fed after production on every candle; nothing they do reaches production's decisions."""
+SHADOW policy with its training daemon (``app/rl_agents.py``, ``QT_RL_AGENTS``), and the A/B
+experiment between the selector challengers (``app/ab_testing.py``, ``QT_AB_TESTING``). Their
+accounts are fed after production on every candle; nothing they do reaches production's
+decisions."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from quantum_trader.adapters.candle_store import CandleStore
+from quantum_trader.app.ab_testing import ABTesting, attach_ab_testing
 from quantum_trader.app.compose import SELECTORS
 from quantum_trader.app.continuous_learning import ContinuousLearning
 from quantum_trader.app.qlearning_shadow import QLearningShadow, attach_qlearning
@@ -30,6 +33,7 @@ class Challengers:
     models: ShadowTrading | None  # the model lines' pairs (None: off)
     qlearning: QLearningShadow | None  # module 14's pair (None: off, or it could not start)
     agents: RLAgents | None = None  # modules 13 and 16 (None: QT_RL_AGENTS off)
+    ab: ABTesting | None = None  # module 18's experiment between them (None: off)
 
     def summary(self) -> dict[str, Any]:
         """Their part of the run summary: ``shadow_trading`` (the model pairs that finished)
@@ -41,6 +45,8 @@ class Challengers:
             out["qlearning_shadow"] = self.qlearning.summary()
         if self.agents is not None:
             out["rl_agents"] = self.agents.summary()
+        if self.ab is not None:
+            out["ab_testing"] = self.ab.summary()
         return out
 
 
@@ -70,7 +76,9 @@ def attach_challengers(
         agents = attach_rl_agents(rt, composer, lifecycle, production, sources, session.feed.bars)
     if qlearning is not None:
         _offpolicy_targets(rt, qlearning, agents)
-    return Challengers(models, qlearning, agents)
+    registry = None if sources is None else sources.registry
+    ab = attach_ab_testing(rt, session, lifecycle, qlearning, agents, registry)
+    return Challengers(models, qlearning, agents, ab)
 
 
 def _offpolicy_targets(rt: Runtime, qlearning: QLearningShadow, agents: RLAgents | None) -> None:

@@ -18,6 +18,7 @@ MODULE_SWITCHES: dict[str, str] = {
     "rl_v2_qlearning": "qlearning",
     "rl_meta_strategy": "rl_agents",
     "rl_v3_training": "rl_agents",
+    "ab_testing": "ab_testing",
 }
 
 #: model modules, enabled by membership in AI_ENGINE_ENSEMBLE_MODELS.

@@ -82,6 +82,7 @@ def _number(value: float) -> str:
 #: every numeric setting's accepted range, checked at start. The upper bounds only refuse
 #: values that cannot be meant (a 10 % fee, 10 years of replay), so that typos fail loudly.
 NUMERIC_BOUNDS: dict[str, Bounds] = {
+    "ab_horizon": Bounds(100, 10_000_000),
     "maker_fee": Bounds(0.0, 0.1),
     "taker_fee": Bounds(0.0, 0.1),
     "slippage_bps": Bounds(0.0, 1000.0),
@@ -286,6 +287,17 @@ class Settings(StorageSettings):
     #: PRODUCTION policy (QT_SELECTOR decides while there is none), a shadow account trades
     #: its SHADOW policy, and the training daemon trains it on the policy store's schedule
     rl_agents: bool = Field(True, validation_alias=_qt("rl_agents"))
+    #: module 18 (app/ab_testing.py): an experiment between the selector challengers' shadow
+    #: accounts (PPO's against the Q-learner's), its allocation and its horizon (paired
+    #: candles; at the horizon without a verdict it ends "no difference")
+    ab_testing: bool = Field(True, validation_alias=_qt("ab_testing"))
+    ab_allocation: Literal["thompson", "fixed"] = Field(
+        "thompson", validation_alias=_qt("ab_allocation")
+    )
+    ab_horizon: int = Field(4000, validation_alias=_qt("ab_horizon"))
+    #: feed this stored experiment (quantum-trader experiments create) instead of the run's own;
+    #: it stays running after the run, and the next run with it continues it
+    ab_experiment: str = Field("", validation_alias=_qt("ab_experiment"))
     #: the first value of the policy store's rl.v3.training interval, written when the key was
     #: never set (the store's own default is the issue's 30 minutes). One day by default: a
     #: replay waits for each run's landing, and 30 minutes would train 4,320 times in make

@@ -47,7 +47,7 @@ class Verdict(StrEnum):
     BROKEN_ARM = "broken arm"
     MISMATCH = "sample ratio mismatch"
     NO_DIFFERENCE = "no difference within the horizon"
-    STOPPED = "stopped by the operator"
+    STOPPED = "stopped"
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,8 +90,7 @@ class Experiment:
         }
         self.allocation = Allocation(spec.allocation, spec.arm_names, seed=spec.seed)
         self.stopped: dict[str, str] = {}
-        self.steps: set[int] = set()
-        self.last_at: int | None = None
+        self.last_step: int | None = None  # the last step counted
         self.assignments: dict[str, Assignment] = {}
         self.counts = dict.fromkeys(spec.arm_names, 0)
         self.expected = dict.fromkeys(spec.arm_names, 0.0)
@@ -132,9 +131,10 @@ class Experiment:
 
     # ------------------------------------------------------------------ observations
     def observe(self, observation: Observation) -> bool:
-        """Store and count one paired observation; False when it is not counted (a step seen
-        before, the experiment over, or an arm missing)."""
-        if not self.running or observation.step in self.steps:
+        """Store and count one paired observation; False when it is not counted: the experiment
+        is over, or the step is not after the last one counted (a run that resumes, or a new run
+        on the same experiment, hands over candles it already saw: never counted twice)."""
+        if not self.running or (self.last_step is not None and observation.step <= self.last_step):
             return False
         missing = [a for a in self.arms if a not in observation.values]
         if missing:
@@ -142,7 +142,7 @@ class Experiment:
                 f"experiment {self.spec.name}, step {observation.step}: no value for {missing}"
             )
         if not self.store.add_observation(self.spec.name, observation):
-            self.steps.add(observation.step)
+            self.last_step = observation.step
             return False
         self._apply(observation, audit=True)
         self.result = self._read()
@@ -151,8 +151,7 @@ class Experiment:
         return True
 
     def _apply(self, observation: Observation, *, audit: bool = False) -> None:
-        self.steps.add(observation.step)
-        self.last_at = observation.at
+        self.last_step = observation.step
         values = observation.values
         control = values[self.spec.control]
         for arm, test in self.tests.items():
@@ -259,6 +258,16 @@ class Experiment:
         if result.verdict is Verdict.WINNER and self.promoter is not None:
             outcome = self.promoter(self.spec, result)
             self.store.audit(self.spec.name, AuditEntry(at, "promotion", outcome))
+
+    def refresh(self) -> bool:
+        """Take up a stop made elsewhere (the operator's ``experiments stop`` while a run feeds
+        the experiment); True when it was stopped."""
+        stored = self.store.status(self.spec.name)
+        if self.running and stored is ExperimentStatus.STOPPED:
+            self.status = stored
+            self.result = self._final("stopped elsewhere (quantum-trader experiments stop)")
+            return True
+        return False
 
     def stop(self, at: int, reason: str) -> None:
         """The operator's stop: no more observations or assignments; the evidence stays."""

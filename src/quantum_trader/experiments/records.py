@@ -71,6 +71,9 @@ class ExperimentStore(Protocol):
 
     def load(self, name: str) -> StoredExperiment | None: ...
 
+    def status(self, name: str) -> ExperimentStatus | None:
+        """The stored status alone (cheap: a running feed asks it often)."""
+
     def add_observation(self, name: str, observation: Observation) -> bool:
         """Store it; False (and nothing written) when its step is already stored."""
 
@@ -100,6 +103,10 @@ class MemoryExperimentStore:
 
     def load(self, name: str) -> StoredExperiment | None:
         return self._rows.get(name)
+
+    def status(self, name: str) -> ExperimentStatus | None:
+        row = self._rows.get(name)
+        return None if row is None else row.status
 
     def add_observation(self, name: str, observation: Observation) -> bool:
         rows = self._rows[name].observations

@@ -78,6 +78,13 @@ class SqlExperimentStore:
         except (ValueError, TypeError) as exc:
             raise ValueError(f"{where}: {exc}") from exc
 
+    def status(self, name: str) -> ExperimentStatus | None:
+        with self._engine.connect() as conn:
+            found = conn.execute(
+                select(experiments.c.status).where(experiments.c.name == name)
+            ).scalar_one_or_none()
+        return None if found is None else ExperimentStatus(found)
+
     def add_observation(self, name: str, observation: Observation) -> bool:
         row = dict(experiment=name, step=observation.step, at=observation.at,
                    values_json=json.dumps(observation.values, sort_keys=True),

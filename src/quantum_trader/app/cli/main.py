@@ -10,11 +10,13 @@ import sys
 
 import typer
 from rich.markup import escape
+from sqlalchemy import Engine
 
 from quantum_trader.adapters.sql.repositories import SqlStatusRepository
 from quantum_trader.app.cli import backtest as backtest_cli
 from quantum_trader.app.cli import data as data_cli
 from quantum_trader.app.cli import evaluate as evaluate_cli
+from quantum_trader.app.cli import experiments as experiments_cli
 from quantum_trader.app.cli import intelligence as intelligence_cli
 from quantum_trader.app.cli import models as models_cli
 from quantum_trader.app.cli import paper as paper_cli
@@ -40,6 +42,7 @@ app.add_typer(evaluate_cli.app, name="evaluate")
 app.add_typer(backtest_cli.app)
 app.add_typer(train_cli.app)
 app.add_typer(paper_cli.app)
+app.add_typer(experiments_cli.app, name="experiments")
 app.add_typer(trials_cli.app, name="trials", help="The trial ledger: what was tried, on what.")
 app.add_typer(risk_cli.app, name="risk", help="Risk engine: kill switch, trading state, decisions.")
 app.add_typer(
@@ -95,8 +98,22 @@ def status(
         if not liveness.alive:
             console.print("module states below are those the last run flushed", highlight=False)
         console.print(status_table(statuses))
+        _running_experiments(engine)
     if liveness.died:
         raise typer.Exit(3)
+
+
+def _running_experiments(engine: Engine) -> None:
+    """The experiments still running: samples, allocation and current intervals."""
+    from quantum_trader.adapters.sql.experiments import SqlExperimentStore
+    from quantum_trader.experiments.experiment import Experiment
+
+    store = SqlExperimentStore(engine)
+    for name in store.names():
+        stored = store.load(name)
+        if stored is not None and stored.status.value == "running":
+            line = Experiment(stored, store).summary()
+            console.print(f"experiment {line}", markup=False, highlight=False)
 
 
 @app.command()

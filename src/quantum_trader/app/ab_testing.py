@@ -1,0 +1,227 @@
+"""Module 18, ``ab_testing``, in a run: an experiment between the run's selector challengers.
+
+With ``QT_AB_TESTING`` (on by default) the run declares one experiment at the replay's start,
+``ppo_vs_qlearning@<run id>``: the PPO selector's SHADOW policy (the control) against the
+Q-learning challenger, each arm the shadow account that already trades it beside production
+(``app/rl_agents.py``, ``app/qlearning_shadow.py``; both start flat with the same equity on
+the same candle, at the same prices, fees and funding). Without the agents (``QT_RL_AGENTS``
+off) the control is the Q-learner's twin, the configured rule selector: two strategy
+configurations. The feed (``experiments/feed.py``) turns the accounts' equity into one paired
+observation per candle and their entries into decision units drawn by Thompson sampling.
+
+The experiment runs in ``shadow`` mode: neither arm has beaten the rule selector out of sample
+(issue 18), so neither may trade the real account, and production's orders stay the rule
+selector's. The allocation is still drawn, stored and checked (sample ratio) for every unit,
+which is what a routed experiment would send. A winner is promoted one stage through the model
+registry's normal path when it is a registry policy (the PPO line), with its rollback; the
+Q-learner has no registry version and its win is audited only.
+
+Everything is stored in the run's database (``adapters/sql/experiments.py``) as it happens;
+``quantum-trader experiments list|show`` reads it, during the run and after.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from quantum_trader.adapters.sql.experiments import SqlExperimentStore
+from quantum_trader.app.qlearning_shadow import QLearningShadow
+from quantum_trader.app.rl_agents import RLAgents
+from quantum_trader.app.runtime import Runtime
+from quantum_trader.config.settings import Settings
+from quantum_trader.decision.shadow import ShadowPair, ShadowTrading
+from quantum_trader.engine.session import TradingSession
+from quantum_trader.experiments.allocation import AllocationConfig
+from quantum_trader.experiments.experiment import Experiment, Promoter, Result
+from quantum_trader.experiments.feed import ExperimentFeed
+from quantum_trader.experiments.spec import ArmSpec, ExperimentSpec
+from quantum_trader.learning.registry import ModelRegistry
+from quantum_trader.lifecycle import Hooks, Lifecycle
+from quantum_trader.portfolio.portfolio import Portfolio
+from quantum_trader.status.registry import ModuleHandle, ModuleState
+
+MODULE = "ab_testing"
+log = structlog.get_logger("quantum_trader.ab_testing")
+
+
+@dataclass(slots=True)
+class ABTesting:
+    """The run's experiment and its feed."""
+
+    experiment: Experiment
+    feed: ExperimentFeed
+    handle: ModuleHandle
+
+    def summary(self) -> dict[str, Any]:
+        """The run summary's ``ab_testing``."""
+        e, r = self.experiment, self.experiment.result
+        return {
+            "experiment": e.spec.name,
+            "status": e.status.value,
+            "verdict": r.verdict.value,
+            "arm": r.arm,
+            "samples": r.samples,
+            "units": dict(e.counts),
+            "allocation": r.probabilities,
+            "comparisons": {
+                arm: {"mean_bp": c.mean, "low": c.low, "high": c.high, "rejected": c.rejected}
+                for arm, c in r.comparisons.items()
+            },
+            "srm_p": r.srm.p_value,
+            "text": e.summary(),
+        }
+
+
+def attach_ab_testing(
+    rt: Runtime,
+    session: TradingSession,
+    lifecycle: Lifecycle,
+    qlearning: QLearningShadow | None,
+    agents: RLAgents | None,
+    registry: ModelRegistry | None,
+) -> ABTesting | None:
+    """Register module 18 and start the run's experiment on the challengers' accounts, fed
+    after them on every candle of ``session`` (see the module docstring); None when it is off
+    or has no two arms (the status says why)."""
+    settings = rt.settings
+    handle = rt.register(MODULE, "A/B experiment between the selector challengers' shadow "
+                         "accounts: always-valid paired test, Thompson allocation, SRM check")  # fmt: skip
+    if not handle.enabled:
+        return None
+    arms = _arms(settings, qlearning, agents)
+    store = SqlExperimentStore(rt.db)
+    try:
+        spec = _spec(rt, store, arms)
+    except ValueError as exc:
+        handle.set_state(ModuleState.DEGRADED, f"no experiment: {exc}")
+        return None
+    experiment = Experiment.start(store, spec, rt.clock.now())
+    if agents is not None and registry is not None:
+        experiment.promoter = _registry_promoter(agents, registry)
+    books = {a: arms[a].book for a in spec.arm_names}
+    feed = ExperimentFeed(experiment, books, lambda arm: arms[arm].version())
+    ab = ABTesting(experiment, feed, handle)
+    shown = [0]
+
+    def on_bar(symbol: str, open_time: int, close_time: int, o: float, h: float, lo: float,
+               c: float, v: float) -> None:  # fmt: skip
+        feed.on_bar(symbol, open_time, close_time, o, h, lo, c, v)
+        if feed.observed >= shown[0] + SHOW_EVERY:  # the operator's stop, and the status
+            shown[0] = feed.observed
+            experiment.refresh()
+            _show(ab)
+
+    def stop() -> None:
+        feed.finish()
+        if experiment.running and not settings.ab_experiment:
+            experiment.stop(rt.clock.now(), "the run ended before a verdict: its arms' "
+                            "accounts end with it")  # fmt: skip
+        _show(ab)
+        log.info("ab_testing.finished", summary=experiment.summary())
+
+    session.follow(on_bar)
+    lifecycle.start(Hooks(MODULE, stop=stop))
+    handle.set_state(ModuleState.ACTIVE, f"{spec.name}: running in {spec.mode} mode")
+    log.info("ab_testing.started", experiment=spec.name, arms=spec.arm_names)
+    return ab
+
+
+#: the status reason and the operator's stop are looked at every this many observations
+SHOW_EVERY = 24
+
+
+@dataclass(frozen=True, slots=True)
+class _Arm:
+    spec: ArmSpec
+    book: Portfolio  # its sub-ledger
+    version: Callable[[], str]  # what it runs now
+
+
+def _arms(
+    settings: Settings, qlearning: QLearningShadow | None, agents: RLAgents | None
+) -> dict[str, _Arm]:
+    """The arms a run can feed: the Q-learner's account (``qlearning``), its twin on the rule
+    selector (``rules``) and the PPO shadow policy's account (``ppo``), those that run."""
+    out: dict[str, _Arm] = {}
+    q_pair = None if qlearning is None else _pair(qlearning.trading)
+    if qlearning is not None and q_pair is not None:
+        learner = qlearning.selector
+        out["rules"] = _Arm(ArmSpec("rules", "strategy", ref=settings.selector),
+                            q_pair.twin.portfolio, lambda: settings.selector)  # fmt: skip
+        out["qlearning"] = _Arm(ArmSpec("qlearning", "policy", ref=learner.scope),
+                                q_pair.challenger.portfolio,
+                                lambda: f"{learner.scope}: {learner.updates} updates")  # fmt: skip
+    ppo_pair = None if agents is None or agents.trading is None else _pair(agents.trading)
+    if agents is not None and agents.shadow is not None and ppo_pair is not None:
+        shadow = agents.shadow
+
+        def ppo_version() -> str:
+            policy = shadow.policy
+            return "no policy: the rules' fallback" if policy is None else policy.version
+
+        ppo = ArmSpec("ppo", "policy", ref=str(agents.trainer.key))
+        out["ppo"] = _Arm(ppo, ppo_pair.challenger.portfolio, ppo_version)
+    return out
+
+
+def _spec(rt: Runtime, store: SqlExperimentStore, arms: dict[str, _Arm]) -> ExperimentSpec:
+    """``QT_AB_EXPERIMENT``'s stored experiment, or this run's own: PPO against the Q-learner
+    (or, without the agents, the rule selector against it)."""
+    settings = rt.settings
+    if settings.ab_experiment:
+        stored = store.load(settings.ab_experiment)
+        if stored is None:
+            raise ValueError(f"QT_AB_EXPERIMENT={settings.ab_experiment}: no such experiment "
+                             "(quantum-trader experiments list)")  # fmt: skip
+        missing = [a for a in stored.spec.arm_names if a not in arms]
+        if missing:
+            raise ValueError(f"{stored.spec.name}: this run has no account for arms {missing} "
+                             f"(it runs {sorted(arms)})")  # fmt: skip
+        return stored.spec
+    pair = ("ppo", "qlearning") if "ppo" in arms else ("rules", "qlearning")
+    if not all(a in arms for a in pair):
+        raise ValueError("it needs the Q-learning challenger's shadow accounts (QT_QLEARNING=true)")
+    return ExperimentSpec(
+        f"{pair[0]}_vs_{pair[1]}@{rt.run_id}",
+        (arms[pair[0]].spec, arms[pair[1]].spec),
+        allocation=AllocationConfig(kind=settings.ab_allocation),
+        horizon=settings.ab_horizon,
+        seed=settings.seed,
+    )
+
+
+def _pair(trading: ShadowTrading) -> ShadowPair | None:
+    """The one pair a challenger's shadow trading follows (None once it finished)."""
+    return next(iter(trading.active.values()), None)
+
+
+def _registry_promoter(agents: RLAgents, registry: ModelRegistry) -> Promoter:
+    """Promote a winning PPO policy one stage through the registry (its normal path, with its
+    rollback); any other winner has no registry version, and the audit says so."""
+
+    def promote(spec: ExperimentSpec, result: Result) -> str:
+        policy = None if agents.shadow is None else agents.shadow.policy
+        if result.arm != "ppo" or policy is None or policy.registry_version is None:
+            return f"{result.arm} has no registry version to promote: audited only"
+        key, version = agents.trainer.key, policy.registry_version
+        done = registry.promote(key, version, actor=f"{MODULE}:{spec.name}",
+                                reason=result.summary())  # fmt: skip
+        return f"{key} v{version} promoted to {done.stage.value}"
+
+    return promote
+
+
+def _show(ab: ABTesting) -> None:
+    """The module's evidence: counters and its status reason."""
+    e, handle = ab.experiment, ab.handle
+    handle.gauge("observations", e.result.samples)
+    handle.gauge("units", sum(e.counts.values()))
+    for arm, n in e.counts.items():
+        handle.gauge(f"units_{arm}", n)
+    handle.gauge("arms_stopped", len(e.stopped))
+    if handle.status.state is ModuleState.ACTIVE:
+        handle.set_state(ModuleState.ACTIVE, f"shadow mode: {e.summary()}")

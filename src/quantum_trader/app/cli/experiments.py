@@ -1,0 +1,133 @@
+"""``quantum-trader experiments``: declare, list, show and stop A/B experiments
+(``experiments/``). A declared experiment is fed by the runs started with
+``QT_AB_EXPERIMENT=<name>`` (``app/ab_testing.py``), each continuing where the last one stopped;
+the main job also declares one of its own per run."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from quantum_trader.adapters.sql.experiments import SqlExperimentStore
+from quantum_trader.app.storage import open_settings_database
+from quantum_trader.clock.clock import WallClock
+from quantum_trader.config.settings import load_storage_settings
+from quantum_trader.domain.time import to_datetime
+from quantum_trader.experiments.allocation import AllocationConfig
+from quantum_trader.experiments.experiment import Experiment
+from quantum_trader.experiments.spec import ARM_KINDS, ArmSpec, ExperimentSpec, SpecError
+
+ARM_HELP = f"name[:kind[:ref]], kind one of {', '.join(ARM_KINDS)}; the first is the control"
+app = typer.Typer(help="A/B experiments: declare, list, show, stop.", no_args_is_help=True)
+
+
+def _store() -> SqlExperimentStore:
+    return SqlExperimentStore(open_settings_database(load_storage_settings()))
+
+
+def _arm(text: str) -> ArmSpec:
+    """``name[:kind[:ref]]``."""
+    name, _, rest = text.partition(":")
+    kind, _, ref = rest.partition(":")
+    return ArmSpec(name, kind or "policy", ref)
+
+
+@app.command("create")
+def create(
+    name: Annotated[str, typer.Argument(help="the experiment's name")],
+    arms: Annotated[list[str], typer.Option("--arm", help=ARM_HELP)],
+    allocation: str = typer.Option("thompson", help="thompson or fixed"),
+    weights: str = typer.Option("", help="fixed split, comma-separated in arm order"),
+    alpha: float = typer.Option(0.05, help="the sequential test's error rate"),
+    horizon: int = typer.Option(4000, help="paired candles; no verdict by then: no difference"),
+    min_samples: int = typer.Option(100, help="no verdict before this many paired candles"),
+    max_drawdown: float = typer.Option(0.25, help="an arm past this drawdown is broken"),
+    seed: int = typer.Option(0, help="the assignment's seed"),
+) -> None:
+    """Declare an experiment (one decision metric, net_return_bp; guardrail max_drawdown)."""
+    try:
+        split = tuple(float(w) for w in weights.split(",")) if weights else ()
+        spec = ExperimentSpec(
+            name,
+            tuple(_arm(a) for a in arms),
+            guardrails={"max_drawdown": max_drawdown},
+            allocation=AllocationConfig(kind=allocation, weights=split),
+            alpha=alpha,
+            horizon=horizon,
+            min_samples=min_samples,
+            seed=seed,
+        )
+        _store().create(spec, WallClock().now())
+    except (SpecError, ValueError) as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    typer.echo(
+        f"experiment {name} declared; feed it with QT_AB_EXPERIMENT={name} quantum-trader run"
+    )
+
+
+@app.command("list")
+def list_experiments() -> None:
+    """Every experiment: status, arms, samples, allocation, verdict."""
+    store = _store()
+    table = Table(title="Experiments")
+    for column in ("name", "status", "arms", "samples", "units", "allocation", "verdict"):
+        table.add_column(column, overflow="fold")
+    for name in store.names():
+        e = _open(store, name)
+        r = e.result
+        table.add_row(
+            escape(name),
+            e.status.value,
+            ", ".join(e.spec.arm_names),
+            str(r.samples),
+            str(sum(e.counts.values())),
+            ", ".join(f"{a} {p:.0%}" for a, p in r.probabilities.items()),
+            escape(r.verdict.value if r.arm is None else f"{r.verdict.value}: {r.arm}"),
+        )
+    Console().print(table)
+
+
+@app.command("show")
+def show(
+    name: str = typer.Argument(...), audit: int = typer.Option(20, help="audit lines")
+) -> None:
+    """One experiment: its declaration, where its test stands, its units and audit trail."""
+    store = _store()
+    e = _open(store, name)
+    console = Console()
+    console.print(escape(e.spec.to_json()), highlight=False)
+    console.print(escape(e.summary()), highlight=False)
+    for arm, reading in e.result.comparisons.items():
+        console.print(f"  {escape(arm)} - {escape(e.spec.control)}: {reading}", highlight=False)
+    console.print(escape(e.result.srm.summary()), highlight=False)
+    stored = store.load(name)
+    assert stored is not None
+    for entry in stored.audit[-audit:]:
+        console.print(f"  {to_datetime(entry.at)} {entry.event}: {escape(entry.detail)}",
+                      highlight=False)  # fmt: skip
+
+
+@app.command("stop")
+def stop(
+    name: str = typer.Argument(...),
+    reason: str = typer.Option(..., "--reason", help="why (audited)"),
+) -> None:
+    """Stop an experiment: no more observations or units; its evidence stays. A run feeding it
+    takes the stop up within a day of candles."""
+    store = _store()
+    try:
+        _open(store, name).stop(WallClock().now(), reason)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    typer.echo(f"experiment {name} stopped")
+
+
+def _open(store: SqlExperimentStore, name: str) -> Experiment:
+    stored = store.load(name)
+    if stored is None:
+        raise typer.BadParameter(f"no experiment {name!r} (quantum-trader experiments list)")
+    return Experiment(stored, store)
