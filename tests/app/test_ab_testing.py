@@ -86,8 +86,15 @@ def test_a_declared_experiment_is_continued_by_the_runs_that_feed_it_never_count
     again = runner.invoke(app, args)
     assert again.exit_code != 0 and "exists" in again.output
 
+    # a run killed before its end left its own experiment running; the next run stops it
+    orphan = runner.invoke(app, ["experiments", "create", "rules_vs_qlearning@0123456789ab",
+                                 "--arm", "rules", "--arm", "qlearning"])  # fmt: skip
+    assert orphan.exit_code == 0, orphan.output
     monkeypatch.setenv("QT_AB_EXPERIMENT", "q_vs_rules")
     first = run_main_job(load_settings())
+    left = SqlExperimentStore(first.runtime.db).load("rules_vs_qlearning@0123456789ab")
+    assert left is not None and left.status is ExperimentStatus.STOPPED
+    assert "its run ended without finishing" in left.verdict
     stored = SqlExperimentStore(first.runtime.db).load("q_vs_rules")
     assert stored is not None and stored.status is ExperimentStatus.RUNNING  # it outlives the run
     observed, units = len(stored.observations), len(stored.assignments)

@@ -22,6 +22,7 @@ Everything is stored in the run's database (``adapters/sql/experiments.py``) as 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +39,7 @@ from quantum_trader.engine.session import TradingSession
 from quantum_trader.experiments.allocation import AllocationConfig
 from quantum_trader.experiments.experiment import Experiment, Promoter, Result
 from quantum_trader.experiments.feed import ExperimentFeed
+from quantum_trader.experiments.records import ExperimentStatus
 from quantum_trader.experiments.spec import ArmSpec, ExperimentSpec
 from quantum_trader.learning.registry import ModelRegistry
 from quantum_trader.lifecycle import Hooks, Lifecycle
@@ -94,6 +96,7 @@ def attach_ab_testing(
         return None
     arms = _arms(settings, qlearning, agents)
     store = SqlExperimentStore(rt.db)
+    _stop_orphans(rt, store)
     try:
         spec = _spec(rt, store, arms)
     except ValueError as exc:
@@ -177,6 +180,9 @@ def _spec(rt: Runtime, store: SqlExperimentStore, arms: dict[str, _Arm]) -> Expe
         if stored is None:
             raise ValueError(f"QT_AB_EXPERIMENT={settings.ab_experiment}: no such experiment "
                              "(quantum-trader experiments list)")  # fmt: skip
+        if stored.spec.mode != "shadow":
+            raise ValueError(f"{stored.spec.name}: mode {stored.spec.mode} is not wired into "
+                             "runs yet (experiments/router.py is built and tested alone)")  # fmt: skip
         missing = [a for a in stored.spec.arm_names if a not in arms]
         if missing:
             raise ValueError(f"{stored.spec.name}: this run has no account for arms {missing} "
@@ -192,6 +198,25 @@ def _spec(rt: Runtime, store: SqlExperimentStore, arms: dict[str, _Arm]) -> Expe
         horizon=settings.ab_horizon,
         seed=settings.seed,
     )
+
+
+#: a run's own experiment: ``<control>_vs_<treatment>@<run id>``
+_RUN_OWN = re.compile(r"^[a-z]+_vs_[a-z]+@[0-9a-f]{12}$")
+
+
+def _stop_orphans(rt: Runtime, store: SqlExperimentStore) -> None:
+    """Stop the own experiments of runs that died before their end (killed): their arms'
+    accounts died with them, and one engine runs at a time (``app/run_lock.py``), so any
+    other run's own experiment still running is an orphan. Declared experiments are left be."""
+    for name in store.names():
+        own = _RUN_OWN.match(name) and not name.endswith(f"@{rt.run_id}")
+        if not own or store.status(name) is not ExperimentStatus.RUNNING:
+            continue
+        stored = store.load(name)
+        assert stored is not None
+        reason = "its run ended without finishing (killed or crashed)"
+        Experiment(stored, store).stop(rt.clock.now(), reason)
+        log.warning("ab_testing.orphan_stopped", experiment=name)
 
 
 def _pair(trading: ShadowTrading) -> ShadowPair | None:
