@@ -79,6 +79,7 @@ class Allocation:
         self._s = np.zeros(len(arms))
         self._q = np.zeros(len(arms))
         self.observations = 0
+        self._active = np.ones(len(arms), dtype=bool)  # arms still in the experiment
         self._probabilities = self.fixed.copy()
 
     def observe(self, rewards: Mapping[str, float]) -> None:
@@ -97,28 +98,44 @@ class Allocation:
         if self.config.kind == "thompson":
             self._probabilities = self._thompson()
 
+    def stop(self, arm: str) -> None:
+        """``arm`` leaves: it gets no more rewards and no share; the minimum sample and the
+        posterior draws are over the arms left."""
+        self._active[self.arms.index(arm)] = False
+        if self.config.kind == "thompson":
+            self._probabilities = self._thompson()
+
     def probabilities(self) -> dict[str, float]:
-        return {a: float(p) for a, p in zip(self.arms, self._probabilities, strict=True)}
+        """The share of each arm (0 for a stopped one); they sum to 1 over the arms left."""
+        p = np.where(self._active, self._probabilities, 0.0)
+        total = float(p.sum())
+        if total <= 0.0:  # the fixed split gave the arms left nothing: share them equally
+            p, total = self._active.astype(np.float64), float(self._active.sum())
+        return {a: float(x / total) for a, x in zip(self.arms, p, strict=True)}
 
     def withheld(self) -> bool:
         """Whether the weights are still the fixed split for want of a sample."""
         return self.config.kind == "thompson" and not self._enough()
 
     def _enough(self) -> bool:
-        return bool(np.all(self._w >= min(self.config.min_samples, _max_weight(self.config))))
+        """Every arm left has its minimum (discounted) sample."""
+        least = min(self.config.min_samples, _max_weight(self.config))
+        return bool(np.all(self._w[self._active] >= least))
 
     def _thompson(self) -> FloatArray:
         if not self._enough():
             return np.array(self.fixed, dtype=np.float64)
-        w = self._w
-        mean = self._s / w
-        spread = np.maximum(self._q / w - mean * mean, 1e-18)
+        live = np.flatnonzero(self._active)
+        w = self._w[live]
+        mean = self._s[live] / w
+        spread = np.maximum(self._q[live] / w - mean * mean, 1e-18)
         scale = np.sqrt(spread / w)
         rng = np.random.default_rng([self.seed, self.observations])
-        draws = rng.standard_normal((self.config.draws, len(self.arms))) * scale + mean
-        wins = np.bincount(np.argmax(draws, axis=1), minlength=len(self.arms))
-        p = np.asarray(wins / wins.sum(), dtype=np.float64)
-        return with_floor(p, self.config.floor)
+        draws = rng.standard_normal((self.config.draws, len(live))) * scale + mean
+        wins = np.bincount(np.argmax(draws, axis=1), minlength=len(live))
+        p = np.zeros(len(self.arms))
+        p[live] = with_floor(np.asarray(wins / wins.sum(), dtype=np.float64), self.config.floor)
+        return p
 
 
 def _max_weight(config: AllocationConfig) -> float:

@@ -100,9 +100,14 @@ class Experiment:
         for assignment in stored.assignments:
             self._count(assignment)
         self.result = self._read()
+        self.promoter: Promoter | None = None
         if self.status is not ExperimentStatus.RUNNING:
             self.result = self._final(stored.verdict)
-        self.promoter: Promoter | None = None
+        elif self.result.verdict is not Verdict.NOT_YET:
+            # killed after the deciding record was stored, before its verdict was: conclude now
+            # (as the uninterrupted run did at that record; no promoter is bound yet, and the
+            # caller that binds one reads the verdict from ``result``)
+            self._conclude(self.last_step if self.last_step is not None else stored.created_at)
 
     @staticmethod
     def start(store: ExperimentStore, spec: ExperimentSpec, at: int) -> Experiment:
@@ -110,6 +115,7 @@ class Experiment:
         stored experiment of that name must have been declared with the same spec)."""
         stored = store.load(spec.name)
         if stored is None:
+            Allocation(spec.allocation, spec.arm_names, seed=spec.seed)  # refuses before storing
             store.create(spec, at)
             stored = store.load(spec.name)
             assert stored is not None
@@ -172,6 +178,7 @@ class Experiment:
 
     def _stop_arm(self, arm: str, why: str, at: int, *, audit: bool) -> None:
         self.stopped[arm] = why
+        self.allocation.stop(arm)
         if audit:
             self.store.audit(self.spec.name, AuditEntry(at, "arm_stopped", f"{arm}: {why}"))
 
@@ -190,8 +197,9 @@ class Experiment:
         return assignment
 
     def record(self, assignment: Assignment) -> bool:
-        """Store and count an assignment made elsewhere (or by :meth:`assign`)."""
-        if assignment.unit in self.assignments:
+        """Store and count an assignment made elsewhere (or by :meth:`assign`); False when it
+        is not counted (its unit has one, or the experiment is over)."""
+        if assignment.unit in self.assignments or not self.running:
             return False
         if not self.store.add_assignment(self.spec.name, assignment):
             return False
@@ -209,9 +217,7 @@ class Experiment:
 
     def probabilities(self) -> dict[str, float]:
         """The allocation over the running arms (a stopped arm's share goes to the others)."""
-        p = {a: v for a, v in self.allocation.probabilities().items() if a not in self.stopped}
-        total = sum(p.values())
-        return {a: v / total for a, v in p.items()}
+        return {a: v for a, v in self.allocation.probabilities().items() if a not in self.stopped}
 
     # ------------------------------------------------------------------ verdict
     def _read(self) -> Result:
@@ -244,11 +250,13 @@ class Experiment:
         return result(Verdict.NOT_YET, None, text)
 
     def _final(self, verdict: str) -> Result:
+        """The result of an experiment that is over: a concluded one reads as it concluded (its
+        records give the same verdict again); a stopped one says why it was stopped."""
         current = self._read()
-        kind = Verdict.STOPPED if self.status is ExperimentStatus.STOPPED else current.verdict
-        return Result(kind, current.arm, verdict or current.evidence, current.samples,
-                      current.comparisons, current.probabilities, current.srm,
-                      current.stopped_arms)  # fmt: skip
+        if self.status is not ExperimentStatus.STOPPED:
+            return current
+        return Result(Verdict.STOPPED, None, verdict, current.samples, current.comparisons,
+                      current.probabilities, current.srm, current.stopped_arms)  # fmt: skip
 
     def _conclude(self, at: int) -> None:
         result = self.result
@@ -274,7 +282,7 @@ class Experiment:
         if not self.running:
             raise ValueError(f"experiment {self.spec.name} is already {self.status.value}")
         self.status = ExperimentStatus.STOPPED
-        text = f"stopped: {reason}; evidence then: {self._read().summary()}"
+        text = f"stopped: {reason}; evidence then: {self._read().evidence}"
         self.store.set_status(self.spec.name, self.status, text, at)
         self.store.audit(self.spec.name, AuditEntry(at, "stopped", reason))
         self.result = self._final(text)

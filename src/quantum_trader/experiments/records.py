@@ -90,13 +90,16 @@ class MemoryExperimentStore:
 
     def __init__(self) -> None:
         self._rows: dict[str, StoredExperiment] = {}
+        self._keys: dict[str, tuple[set[int], set[str]]] = {}  # steps and units stored
 
     def create(self, spec: ExperimentSpec, at: int) -> None:
         if spec.name in self._rows:
             raise ValueError(f"experiment {spec.name!r} exists")
+        created = AuditEntry(at, "created", spec.to_json())
         self._rows[spec.name] = StoredExperiment(
-            spec, ExperimentStatus.RUNNING, at, "", [], [], [AuditEntry(at, "created", "")]
+            spec, ExperimentStatus.RUNNING, at, "", [], [], [created]
         )
+        self._keys[spec.name] = (set(), set())
 
     def names(self) -> list[str]:
         return sorted(self._rows)
@@ -109,17 +112,19 @@ class MemoryExperimentStore:
         return None if row is None else row.status
 
     def add_observation(self, name: str, observation: Observation) -> bool:
-        rows = self._rows[name].observations
-        if any(o.step == observation.step for o in rows):
+        steps = self._keys[name][0]
+        if observation.step in steps:
             return False
-        rows.append(observation)
+        steps.add(observation.step)
+        self._rows[name].observations.append(observation)
         return True
 
     def add_assignment(self, name: str, assignment: Assignment) -> bool:
-        rows = self._rows[name].assignments
-        if any(a.unit == assignment.unit for a in rows):
+        units = self._keys[name][1]
+        if assignment.unit in units:
             return False
-        rows.append(assignment)
+        units.add(assignment.unit)
+        self._rows[name].assignments.append(assignment)
         return True
 
     def set_status(self, name: str, status: ExperimentStatus, verdict: str, at: int) -> None:

@@ -48,7 +48,7 @@ import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float64]
 
-#: lags kept for the long-run variance; the automatic bandwidth reaches 24 near 3 million samples
+#: lags kept for the long-run variance; the automatic bandwidth reaches 24 near 318,000 samples
 MAX_LAG = 24
 
 

@@ -70,6 +70,8 @@ class ExperimentSpec:
             raise SpecError(
                 f"experiment {self.name}: metric {self.metric!r} is not in {list(METRICS)}"
             )
+        if not isinstance(self.guardrails, Mapping):
+            raise SpecError(f"experiment {self.name}: guardrails {self.guardrails!r} is not a map")
         for guard, limit in self.guardrails.items():
             if guard not in GUARDRAILS or not 0.0 < float(limit) <= 1.0:
                 raise SpecError(
@@ -83,6 +85,13 @@ class ExperimentSpec:
                 f"experiment {self.name}: need 2 <= min_samples ({self.min_samples}) <= "
                 f"horizon ({self.horizon})"
             )
+        a = self.allocation
+        if a.weights and len(a.weights) != len(names):
+            raise SpecError(f"experiment {self.name}: allocation weights {a.weights} for "
+                            f"{len(names)} arms")  # fmt: skip
+        if a.floor * len(names) >= 1.0:
+            raise SpecError(f"experiment {self.name}: allocation floor {a.floor} is too high "
+                            f"for {len(names)} arms")  # fmt: skip
         if self.mode not in MODES:
             raise SpecError(f"experiment {self.name}: mode {self.mode!r} is not one of {MODES}")
 
@@ -100,11 +109,13 @@ class ExperimentSpec:
     @staticmethod
     def from_json(text: str, *, where: str = "experiment spec") -> ExperimentSpec:
         try:
-            raw: dict[str, Any] = json.loads(text)
+            raw = json.loads(text)
+            if not isinstance(raw, dict):
+                raise TypeError(f"{text[:80]!r} is not a JSON object")
             arms = tuple(ArmSpec(**a) for a in raw.pop("arms"))
             alloc: dict[str, Any] = dict(raw.pop("allocation"))
             alloc["weights"] = tuple(alloc.get("weights", ()))
             allocation = AllocationConfig(**alloc)
             return ExperimentSpec(arms=arms, allocation=allocation, **raw)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:  # SpecError included
             raise SpecError(f"{where}: {exc}") from exc

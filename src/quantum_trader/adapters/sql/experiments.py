@@ -89,20 +89,23 @@ class SqlExperimentStore:
         row = dict(experiment=name, step=observation.step, at=observation.at,
                    values_json=json.dumps(observation.values, sort_keys=True),
                    drawdowns_json=json.dumps(observation.drawdowns, sort_keys=True))  # fmt: skip
-        return self._insert_once(insert(experiment_observations).values(**row))
+        return self._insert_once(name, insert(experiment_observations).values(**row))
 
     def add_assignment(self, name: str, assignment: Assignment) -> bool:
         row = dict(experiment=name, unit=assignment.unit, arm=assignment.arm,
                    probability=assignment.probability,
                    probabilities_json=json.dumps(assignment.probabilities, sort_keys=True),
                    version=assignment.version, at=assignment.at)  # fmt: skip
-        return self._insert_once(insert(experiment_assignments).values(**row))
+        return self._insert_once(name, insert(experiment_assignments).values(**row))
 
-    def _insert_once(self, statement: object) -> bool:
+    def _insert_once(self, name: str, statement: object) -> bool:
+        """False when the key is stored already; an unknown experiment raises KeyError."""
         try:
             with self._engine.begin() as conn:
                 conn.execute(statement)  # type: ignore[call-overload]
         except IntegrityError:
+            if self.status(name) is None:
+                raise KeyError(f"no experiment {name!r} in the store") from None
             return False
         return True
 
