@@ -51,15 +51,31 @@ def test_thompson_is_withheld_at_the_fixed_split_until_every_arm_has_its_sample(
     assert allocation.probabilities()["a"] > 0.9
 
 
-def test_with_discounting_the_minimum_sample_is_counted_in_discounted_weight() -> None:
-    """With discount 0.999 an arm observed every time has a weight of (1 - 0.999^n) / 0.001
-    after n observations, 95.2 at n = 100: the minimum sample of 100 is reached at n = 106."""
+def test_the_minimum_sample_counts_observations_not_discounted_weight() -> None:
+    """The weights stay at the fixed split for exactly min_samples observations of every arm,
+    whatever the discount."""
     allocation = Allocation(AllocationConfig(min_samples=100), ["a", "b"], seed=0)
-    feed(allocation, {"a": 1.0, "b": 0.0}, 105, seed=2)
+    feed(allocation, {"a": 1.0, "b": 0.0}, 99, seed=2)
     assert allocation.withheld()
     assert allocation.probabilities() == pytest.approx({"a": 0.5, "b": 0.5})
     feed(allocation, {"a": 1.0, "b": 0.0}, 1, seed=3)
     assert not allocation.withheld()
+
+
+def test_under_bandit_feedback_a_rarely_drawn_arm_does_not_send_the_weights_back() -> None:
+    """Only the drawn arm's reward is seen: the loser's discounted weight sinks far under the
+    minimum sample, and the weights stay Thompson's (they once flapped back to the fixed split
+    each time it did)."""
+    config = AllocationConfig(min_samples=50, discount=0.99, draws=500)
+    allocation = Allocation(config, ["a", "b"], seed=1)
+    rng = np.random.default_rng(4)
+    for _ in range(60):
+        allocation.observe({"a": float(rng.normal(0.0, 1.0)), "b": float(rng.normal(1.0, 1.0))})
+    assert not allocation.withheld()
+    for _ in range(400):  # b alone from now on, as if a were never drawn
+        allocation.observe({"b": float(rng.normal(1.0, 1.0))})
+        assert not allocation.withheld()
+    assert allocation.probabilities()["b"] > 0.8  # not the fixed split
 
 
 def test_a_minimum_sample_above_what_discounting_allows_is_still_reached() -> None:

@@ -78,6 +78,7 @@ class Allocation:
         self._w = np.zeros(len(arms))
         self._s = np.zeros(len(arms))
         self._q = np.zeros(len(arms))
+        self._n = np.zeros(len(arms), dtype=np.int64)  # rewards seen per arm, not discounted
         self.observations = 0
         self._active = np.ones(len(arms), dtype=bool)  # arms still in the experiment
         self._probabilities = self.fixed.copy()
@@ -94,6 +95,7 @@ class Allocation:
             self._w[i] += 1.0
             self._s[i] += reward
             self._q[i] += reward * reward
+            self._n[i] += 1
         self.observations += 1
         if self.config.kind == "thompson":
             self._probabilities = self._thompson()
@@ -118,9 +120,10 @@ class Allocation:
         return self.config.kind == "thompson" and not self._enough()
 
     def _enough(self) -> bool:
-        """Every arm left has its minimum (discounted) sample."""
-        least = min(self.config.min_samples, _max_weight(self.config))
-        return bool(np.all(self._w[self._active] >= least))
+        """Every arm left has seen its minimum sample (counted, not discounted: under bandit
+        feedback a rarely drawn arm's discounted weight sinks, and the weights must not flap
+        back to the fixed split each time it does)."""
+        return bool(np.all(self._n[self._active] >= self.config.min_samples))
 
     def _thompson(self) -> FloatArray:
         if not self._enough():
@@ -136,12 +139,6 @@ class Allocation:
         p = np.zeros(len(self.arms))
         p[live] = with_floor(np.asarray(wins / wins.sum(), dtype=np.float64), self.config.floor)
         return p
-
-
-def _max_weight(config: AllocationConfig) -> float:
-    """The weight a discounted arm observed every time tends to (1 / (1 - discount)): a
-    minimum sample above it could never be reached."""
-    return float("inf") if config.discount >= 1.0 else 0.999 / (1.0 - config.discount)
 
 
 def with_floor(p: FloatArray, floor: float) -> FloatArray:
