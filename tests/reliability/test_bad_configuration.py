@@ -69,6 +69,8 @@ def nonsense(field: str) -> list[str]:
         return ['["xgb"', "", "xgb,lstm", "xgb,xgb"]
     if field == "timeframe":
         return ["7m", "", "1H", "hourly"]
+    if field == "ab_experiment":
+        return ["has space", "../etc", "x" * 101, "-leading-dash"]
     if field in NOT_BUILT:  # anything set is refused, naming the issue it waits for
         return [CANARY]
     raise AssertionError(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,6 +82,9 @@ def _number(value: float) -> str:
 
 #: every numeric setting's accepted range, checked at start. The upper bounds only refuse
 #: values that cannot be meant (a 10 % fee, 10 years of replay), so that typos fail loudly.
+#: the names ``experiments/spec.py`` accepts (the settings may not import a module)
+EXPERIMENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,99}$")
+
 NUMERIC_BOUNDS: dict[str, Bounds] = {
     "ab_horizon": Bounds(100, 10_000_000),
     "maker_fee": Bounds(0.0, 0.1),
@@ -351,6 +355,13 @@ class Settings(StorageSettings):
             return [part.strip() for part in text.split(",") if part.strip()]
         return value
 
+    @field_validator("ab_experiment")
+    @classmethod
+    def _experiment_name(cls, value: str) -> str:
+        if value and not EXPERIMENT_NAME.match(value):
+            raise ValueError("not an experiment name")  # what it accepts: _describe
+        return value
+
     @field_validator("timeframe")
     @classmethod
     def _known_timeframe(cls, value: str) -> str:
@@ -525,6 +536,8 @@ _ACCEPTED = {
         "JSON list"
     ),
     "min_consensus": "an integer from 1 to the number of models in AI_ENGINE_ENSEMBLE_MODELS",
+    "ab_experiment": "an experiment's name (quantum-trader experiments list): letters, digits and "
+    "_.:@- only, 1 to 100 characters; empty for the run's own",
 }
 
 
