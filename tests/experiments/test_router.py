@@ -108,3 +108,19 @@ def test_when_the_short_arm_holds_the_unit_the_real_account_is_short_and_stays_s
     assert [s[2] for s in seen][3:] == pytest.approx([-0.1] * 9)  # the short arm never closes
     assert b.real.portfolio.equity < 100_000.0
     assert b.long.portfolio.quantity(SYMBOL) == 0.0 and b.long.portfolio.equity > 100_000.0
+
+
+def test_the_feed_keeps_the_arms_moments_and_what_an_edge_would_need() -> None:
+    b = _books((1.0, 1e-9))
+    _replay(b)
+    feed = b.router.feed
+    assert feed.moments["short"].n == len(PRICES) - 2  # the last candle is not complete yet
+    feed.finish()
+    moments = feed.moments["short"]
+    assert moments.n == len(PRICES) - 1  # one paired observation per candle after the first
+    corr = moments.correlation()
+    # long and short on one symbol move oppositely (the long arm is flat for its last hours)
+    assert corr is not None and corr < -0.3
+    needed = moments.samples_for(1.0, 8760.0)
+    # the difference's spread is about twice an arm's: a large sample for one Sharpe unit
+    assert needed is not None and needed > 8760.0

@@ -43,6 +43,7 @@ from quantum_trader.experiments.records import ExperimentStatus
 from quantum_trader.experiments.spec import ArmSpec, ExperimentSpec
 from quantum_trader.learning.registry import ModelRegistry
 from quantum_trader.lifecycle import Hooks, Lifecycle
+from quantum_trader.performance.metrics import periods_per_year
 from quantum_trader.portfolio.portfolio import Portfolio
 from quantum_trader.status.registry import ModuleHandle, ModuleState
 
@@ -57,6 +58,7 @@ class ABTesting:
     experiment: Experiment
     feed: ExperimentFeed
     handle: ModuleHandle
+    periods_per_year: float
 
     def summary(self) -> dict[str, Any]:
         """The run summary's ``ab_testing``."""
@@ -74,8 +76,20 @@ class ABTesting:
                 for arm, c in r.comparisons.items()
             },
             "srm_p": r.srm.p_value,
+            "arms": self.sample_needs(),
             "text": e.summary(),
         }
+
+    def sample_needs(self) -> dict[str, dict[str, float | None]]:
+        """Per treatment: its correlation with the control and the paired candles a +1.0
+        annualised Sharpe edge would need at 80 % power (a fixed test's figure)."""
+        out: dict[str, dict[str, float | None]] = {}
+        for arm, moments in self.feed.moments.items():
+            out[arm] = {
+                "correlation": moments.correlation(),
+                "candles_for_one_sharpe": moments.samples_for(1.0, self.periods_per_year),
+            }
+        return out
 
 
 def attach_ab_testing(
@@ -107,7 +121,7 @@ def attach_ab_testing(
         experiment.promoter = _registry_promoter(agents, registry)
     books = {a: arms[a].book for a in spec.arm_names}
     feed = ExperimentFeed(experiment, books, lambda arm: arms[arm].version())
-    ab = ABTesting(experiment, feed, handle)
+    ab = ABTesting(experiment, feed, handle, periods_per_year(settings.timeframe))
     shown = [0]
 
     def on_bar(symbol: str, open_time: int, close_time: int, o: float, h: float, lo: float,
@@ -248,5 +262,14 @@ def _show(ab: ABTesting) -> None:
     for arm, n in e.counts.items():
         handle.gauge(f"units_{arm}", n)
     handle.gauge("arms_stopped", len(e.stopped))
-    if handle.status.state is ModuleState.ACTIVE:
-        handle.set_state(ModuleState.ACTIVE, f"shadow mode: {e.summary()}")
+    if handle.status.state is not ModuleState.ACTIVE:
+        return
+    needs = []
+    for arm, need in ab.sample_needs().items():
+        corr, candles = need["correlation"], need["candles_for_one_sharpe"]
+        if corr is not None and candles is not None:
+            years = candles / ab.periods_per_year
+            needs.append(f"{arm} and {e.spec.control} correlate {corr:.2f}: a +1.0 Sharpe edge "
+                         f"would need ~{years:.1f} years of candles at 80 % power (a fixed "
+                         "test's figure; this always-valid one needs more)")  # fmt: skip
+    handle.set_state(ModuleState.ACTIVE, "; ".join([f"shadow mode: {e.summary()}", *needs]))
