@@ -20,19 +20,28 @@ from quantum_trader.status import ModuleState
 runner = CliRunner()
 
 
+@pytest.fixture
+def replay(clean_env: pytest.MonkeyPatch, tmp_path: Path, data_dir: Path) -> pytest.MonkeyPatch:
+    """A 15-day offline replay of the shared data with the tree members, the Q-learner on (the
+    agents are off by default in tests): the two arms are the rule twin and the Q-learner."""
+    for name, value in {
+        "QT_HOME": str(tmp_path / "home"),
+        "QT_DATA_DIR": str(data_dir),
+        "QT_REPLAY_DAYS": "15",
+        "QT_TRAIN_DAYS": "90",
+        "QT_OFFLINE": "true",
+        "AI_ENGINE_ENSEMBLE_MODELS": "xgb,lgbm",
+        "CONTINUOUS_LEARNING_ENABLED": "false",
+        "QT_QLEARNING": "true",
+    }.items():
+        clean_env.setenv(name, value)
+    return clean_env
+
+
 @pytest.mark.slow
 def test_the_run_experiment_pairs_the_challengers_accounts_candle_by_candle(
-    clean_env: pytest.MonkeyPatch, tmp_path: Path, data_dir: Path
+    replay: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch = clean_env
-    monkeypatch.setenv("QT_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("QT_DATA_DIR", str(data_dir))
-    monkeypatch.setenv("QT_REPLAY_DAYS", "15")
-    monkeypatch.setenv("QT_TRAIN_DAYS", "90")
-    monkeypatch.setenv("QT_OFFLINE", "true")
-    monkeypatch.setenv("AI_ENGINE_ENSEMBLE_MODELS", "xgb,lgbm")
-    monkeypatch.setenv("CONTINUOUS_LEARNING_ENABLED", "false")
-    monkeypatch.setenv("QT_QLEARNING", "true")
     run = run_main_job(load_settings())
 
     status = {s.name: s for s in run.runtime.status.snapshot()}["ab_testing"]
@@ -70,16 +79,9 @@ def test_the_run_experiment_pairs_the_challengers_accounts_candle_by_candle(
 
 @pytest.mark.slow
 def test_a_declared_experiment_is_continued_by_the_runs_that_feed_it_never_counting_twice(
-    clean_env: pytest.MonkeyPatch, tmp_path: Path, data_dir: Path
+    replay: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch = clean_env
-    monkeypatch.setenv("QT_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("QT_DATA_DIR", str(data_dir))
-    monkeypatch.setenv("QT_REPLAY_DAYS", "10")
-    monkeypatch.setenv("QT_TRAIN_DAYS", "90")
-    monkeypatch.setenv("QT_OFFLINE", "true")
-    monkeypatch.setenv("AI_ENGINE_ENSEMBLE_MODELS", "xgb,lgbm")
-    monkeypatch.setenv("CONTINUOUS_LEARNING_ENABLED", "false")
+    replay.setenv("QT_REPLAY_DAYS", "10")
     args = ["experiments", "create", "q_vs_rules", "--arm", "rules:strategy", "--arm", "qlearning"]
     created = runner.invoke(app, [*args, "--allocation", "fixed", "--seed", "3"])
     assert created.exit_code == 0, created.output
@@ -90,7 +92,7 @@ def test_a_declared_experiment_is_continued_by_the_runs_that_feed_it_never_count
     orphan = runner.invoke(app, ["experiments", "create", "rules_vs_qlearning@0123456789ab",
                                  "--arm", "rules", "--arm", "qlearning"])  # fmt: skip
     assert orphan.exit_code == 0, orphan.output
-    monkeypatch.setenv("QT_AB_EXPERIMENT", "q_vs_rules")
+    replay.setenv("QT_AB_EXPERIMENT", "q_vs_rules")
     first = run_main_job(load_settings())
     left = SqlExperimentStore(first.runtime.db).load("rules_vs_qlearning@0123456789ab")
     assert left is not None and left.status is ExperimentStatus.STOPPED
