@@ -124,3 +124,17 @@ def test_the_feed_keeps_the_arms_moments_and_what_an_edge_would_need() -> None:
     needed = moments.samples_for(1.0, 8760.0)
     # the difference's spread is about twice an arm's: a large sample for one Sharpe unit
     assert needed is not None and needed > 8760.0
+
+
+def test_a_stop_made_elsewhere_reaches_the_feed_within_its_progress_interval() -> None:
+    b = _books((1.0, 1e-9))
+    feed = b.router.feed
+    shown: list[int] = []
+    feed.on_progress, feed.progress_every = lambda: shown.append(feed.observed), 2
+    store = feed.experiment.store
+    stored = store.load("router")
+    assert stored is not None
+    Experiment(stored, store).stop(0, "the operator, from the CLI")  # another process
+    _replay(b)
+    assert not feed.experiment.running and shown == [2]  # taken up at the first look
+    assert feed.observed == 2  # and nothing counted after it

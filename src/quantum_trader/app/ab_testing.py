@@ -120,17 +120,10 @@ def attach_ab_testing(
     if agents is not None and registry is not None:
         experiment.promoter = _registry_promoter(agents, registry)
     books = {a: arms[a].book for a in spec.arm_names}
-    feed = ExperimentFeed(experiment, books, lambda arm: arms[arm].version())
+    feed = ExperimentFeed(
+        experiment, books, lambda arm: arms[arm].version(), on_progress=lambda: _show(ab)
+    )
     ab = ABTesting(experiment, feed, handle, periods_per_year(settings.timeframe))
-    shown = [0]
-
-    def on_bar(symbol: str, open_time: int, close_time: int, o: float, h: float, lo: float,
-               c: float, v: float) -> None:  # fmt: skip
-        feed.on_bar(symbol, open_time, close_time, o, h, lo, c, v)
-        if feed.observed >= shown[0] + SHOW_EVERY:  # the operator's stop, and the status
-            shown[0] = feed.observed
-            experiment.refresh()
-            _show(ab)
 
     def stop() -> None:
         feed.finish()
@@ -140,15 +133,11 @@ def attach_ab_testing(
         _show(ab)
         log.info("ab_testing.finished", summary=experiment.summary())
 
-    session.follow(on_bar)
+    session.follow(feed.on_bar)
     lifecycle.start(Hooks(MODULE, stop=stop))
     handle.set_state(ModuleState.ACTIVE, f"{spec.name}: running in {spec.mode} mode")
     log.info("ab_testing.started", experiment=spec.name, arms=spec.arm_names)
     return ab
-
-
-#: the status reason and the operator's stop are looked at every this many observations
-SHOW_EVERY = 24
 
 
 @dataclass(frozen=True, slots=True)

@@ -95,6 +95,9 @@ class ExperimentFeed:
         experiment: Experiment,
         books: Mapping[str, Portfolio],
         version: Callable[[str], str],
+        *,
+        on_progress: Callable[[], object] | None = None,
+        progress_every: int = 24,
     ) -> None:
         missing = set(experiment.spec.arm_names) - set(books)
         if missing:
@@ -108,6 +111,11 @@ class ExperimentFeed:
         #: per symbol, the unit that holds its slot now
         self.slots: dict[str, Assignment] = {}
         self.observed = 0  # observations counted (not those skipped as already stored)
+        #: every ``progress_every`` observations: a stop made elsewhere is taken up
+        #: (``Experiment.refresh``) and ``on_progress`` is told (the status line)
+        self.on_progress = on_progress
+        self.progress_every = progress_every
+        self._progress_at = 0
         #: per treatment arm, its values' moments beside the control's
         self.moments = {a: PairMoments() for a in experiment.spec.arm_names[1:]}
 
@@ -125,6 +133,11 @@ class ExperimentFeed:
         """After every arm acted on the candle: observe the times now complete, then units."""
         self._observe(complete_until=-1)
         self._units(symbol, close_time)
+        if self.observed >= self._progress_at + self.progress_every:
+            self._progress_at = self.observed
+            self.experiment.refresh()
+            if self.on_progress is not None:
+                self.on_progress()
 
     def finish(self) -> None:
         """The run ends: its last close time is complete too."""
