@@ -71,6 +71,14 @@ def nonsense(field: str) -> list[str]:
         return ["7m", "", "1H", "hourly"]
     if field == "ab_experiment":
         return ["has space", "../etc", "x" * 101, "-leading-dash"]
+    if field == "api_host":
+        return ["has space", "http://0.0.0.0/", "x" * 300]
+    if field == "api_username":
+        return ["has space", "x" * 101, "a/b"]
+    if field == "api_password":  # weak values; empty is accepted (serve refuses to start)
+        return ["admin", "changeme", "Password"]
+    if field == "api_secret":
+        return ["changeme", "short-one", "Secret"]
     if field in NOT_BUILT:  # anything set is refused, naming the issue it waits for
         return [CANARY]
     raise AssertionError(

@@ -36,6 +36,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from quantum_trader.config.api_settings import API_ACCEPTED, ApiSettings
 from quantum_trader.domain.errors import ConfigError
 from quantum_trader.domain.time import TIMEFRAMES, timeframe_ms
 
@@ -111,6 +112,8 @@ NUMERIC_BOUNDS: dict[str, Bounds] = {
     "rl_bootstrap_episodes": Bounds(1, 10_000),
     "rl_train_days": Bounds(31, 3650),  # more than one 720-candle episode of 1h candles
     "rl_held_out_days": Bounds(1, 365),
+    "api_port": Bounds(1, 65535),
+    "api_token_minutes": Bounds(1, 7 * 24 * 60),  # an access token lives at most a week
 }
 
 
@@ -172,7 +175,7 @@ class StorageSettings(BaseSettings):
         return tuple(sources)
 
 
-class Settings(StorageSettings):
+class Settings(StorageSettings, ApiSettings):
     """Effective configuration. Build it with :func:`load_settings`."""
 
     # --- ensemble (legacy names) -------------------------------------------------------
@@ -538,6 +541,7 @@ _ACCEPTED = {
     "min_consensus": "an integer from 1 to the number of models in AI_ENGINE_ENSEMBLE_MODELS",
     "ab_experiment": "an experiment's name (quantum-trader experiments list): letters, digits and "
     "_.:@- only, 1 to 100 characters; empty for the run's own",
+    **API_ACCEPTED,
 }
 
 

@@ -1,0 +1,188 @@
+"""What the routes read, through the same adapters as the CLI (``app/cli``): database rows in,
+response bodies out. No route reads a table directly."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Engine
+
+from quantum_trader.adapters.sql.experiments import SqlExperimentStore
+from quantum_trader.adapters.sql.registry_repository import SqlRegistryRepository
+from quantum_trader.adapters.sql.repositories import SqlStatusRepository
+from quantum_trader.adapters.sql.repositories_risk import SqlRiskRepository
+from quantum_trader.adapters.sql.repository_execution import SqlExecutionStore
+from quantum_trader.adapters.sql.run_lock import SqlRunLock
+from quantum_trader.adapters.sql.trials import SqlTrialLedger
+from quantum_trader.api import schemas as s
+from quantum_trader.clock.clock import Clock
+from quantum_trader.experiments.experiment import Experiment
+from quantum_trader.risk.kill_switch import KillSwitch
+
+
+def modules(engine: Engine) -> list[s.ModuleOut]:
+    return [
+        s.ModuleOut(
+            name=m.name,
+            enabled=m.enabled,
+            state=m.state.value,
+            reason=m.reason,
+            run_id=m.run_id,
+            last_heartbeat=m.last_heartbeat,
+            last_activity=m.last_activity,
+            counters=dict(m.counters),
+        )
+        for m in SqlStatusRepository(engine).load_all()
+    ]
+
+
+def kill_switch(engine: Engine, clock: Clock) -> s.KillSwitchOut:
+    state = KillSwitch(SqlRiskRepository(engine), clock).state()
+    return s.KillSwitchOut(
+        engaged=state.engaged,
+        reason=state.reason,
+        changed_by=state.changed_by,
+        changed_at=state.changed_at,
+    )
+
+
+def set_kill_switch(engine: Engine, clock: Clock, on: bool, reason: str, actor: str) -> None:
+    """Engage or release the switch the engine reads before its next decision (as ``risk
+    kill-switch on|off``), audited under ``actor``."""
+    switch = KillSwitch(SqlRiskRepository(engine), clock)
+    if on:
+        switch.engage(reason, by=actor)
+    else:
+        switch.release(by=actor, reason=reason)
+
+
+def risk(engine: Engine, clock: Clock) -> s.RiskOut:
+    repo = SqlRiskRepository(engine)
+    latest = repo.latest_state_recorded()
+    state = None
+    if latest is not None:
+        change, recorded_at = latest
+        state = s.TradingStateOut(
+            state=change.state.value,
+            previous=change.previous.value,
+            reason=change.reason,
+            by=change.by,
+            at=change.at,
+            recorded_at=recorded_at,
+            halt_latched=change.halt_latched,
+        )
+    mode = repo.latest_mode_change()
+    mode_out = None
+    if mode is not None:
+        mode_out = s.RiskModeOut(
+            mode=mode.mode.value,
+            reasons=list(mode.reasons),
+            at=mode.at,
+            recorded_at=mode.recorded_at,
+        )
+    return s.RiskOut(
+        kill_switch=kill_switch(engine, clock), trading_state=state, risk_mode=mode_out
+    )
+
+
+def risk_decisions(engine: Engine, limit: int) -> list[s.RiskDecisionOut]:
+    return [s.RiskDecisionOut(**_fields(row, s.RiskDecisionOut)) for row in
+            SqlRiskRepository(engine).recent_decisions(limit)]  # fmt: skip
+
+
+def last_run_records(engine: Engine, clock: Clock, limit: int) -> s.RunRecordsOut:
+    """The last run's newest ``limit`` trades and orders (the execution store keeps them per
+    run, with its replay checkpoint)."""
+    last = SqlRunLock(engine, clock.now).last_run()
+    stored = None if last is None else SqlExecutionStore(engine).load(last.run_id)
+    if last is None or stored is None:
+        return s.RunRecordsOut(run_id=None if last is None else last.run_id)
+    trades = [
+        s.TradeOut(**{**_fields(vars_of(t), s.TradeOut), "side": t.side.value})
+        for t in stored.trades[-limit:][::-1]
+    ]
+    orders = [
+        s.OrderOut(
+            **{
+                **_fields(vars_of(o), s.OrderOut),
+                "side": o.side.value,
+                "order_type": o.order_type.value,
+                "status": o.status.value,
+            }
+        )
+        for o in list(stored.orders.values())[-limit:][::-1]
+    ]
+    return s.RunRecordsOut(run_id=last.run_id, trades=trades, orders=orders)
+
+
+def model_versions(engine: Engine) -> list[s.ModelVersionOut]:
+    return [
+        s.ModelVersionOut(
+            key=str(v.key),
+            version=v.version,
+            stage=v.stage.value,
+            artifact_hash=v.artifact_hash,
+            created_at=v.created_at,
+        )
+        for v in SqlRegistryRepository(engine).versions()
+    ]
+
+
+def experiment_names(engine: Engine) -> list[str]:
+    return SqlExperimentStore(engine).names()
+
+
+def experiment(engine: Engine, name: str, *, detail: bool) -> s.ExperimentOut | None:
+    """One experiment as ``experiments list`` (``detail``: as ``experiments show``)."""
+    store = SqlExperimentStore(engine)
+    stored = store.load(name)
+    if stored is None:
+        return None
+    e = Experiment(stored, store)
+    r = e.result
+    head: dict[str, Any] = {
+        "name": name,
+        "status": e.status.value,
+        "arms": list(e.spec.arm_names),
+        "control": e.spec.control,
+        "samples": r.samples,
+        "probabilities": dict(r.probabilities),
+        "verdict": r.verdict.value,
+        "arm": r.arm,
+        "summary": e.summary(),
+    }
+    if not detail:
+        return s.ExperimentOut(**head)
+    return s.ExperimentDetailOut(
+        **head,
+        spec=json.loads(e.spec.to_json()),
+        comparisons={arm: str(reading) for arm, reading in r.comparisons.items()},
+        srm=r.srm.summary(),
+        audit=[s.AuditOut(at=a.at, event=a.event, detail=a.detail) for a in stored.audit],
+    )
+
+
+def trials(engine: Engine, limit: int) -> list[s.TrialOut]:
+    return [
+        s.TrialOut(
+            id=trial_id,
+            symbols=list(t.symbols),
+            metrics=dict(t.metrics),
+            **_fields(vars_of(t), s.TrialOut, skip={"id", "symbols", "metrics"}),
+        )
+        for trial_id, t in SqlTrialLedger(engine).entries(None, limit=limit)
+    ]
+
+
+def vars_of(record: object) -> dict[str, Any]:
+    """A slotted dataclass's fields as a dict (``vars`` needs a ``__dict__``)."""
+    names = getattr(record, "__dataclass_fields__", {})
+    return {name: getattr(record, name) for name in names}
+
+
+def _fields(
+    row: Mapping[str, Any], model: type[s.Out], skip: frozenset[str] | set[str] = frozenset()
+) -> dict[str, Any]:
+    return {k: row[k] for k in model.model_fields if k in row and k not in skip}

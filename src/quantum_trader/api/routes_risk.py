@@ -1,0 +1,51 @@
+"""The risk engine's state, its recent decisions and the kill switch."""
+
+# no ``from __future__ import annotations``: FastAPI reads the route signatures at runtime,
+# and their ``User`` dependency is local to the factory (one authenticator per app)
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from quantum_trader.api import reads
+from quantum_trader.api.context import API_PREFIX, AUTH_ERRORS, ApiContext
+from quantum_trader.api.schemas import KillSwitchIn, KillSwitchOut, RiskDecisionOut, RiskOut
+from quantum_trader.api.tokens import Token
+from quantum_trader.observability.logging import get_logger
+
+log = get_logger(__name__)
+
+#: the actor of an API change in the audit trail (the CLI's is ``cli:<user>``)
+ACTOR_PREFIX = "api:"
+
+
+def risk_router(ctx: ApiContext) -> APIRouter:
+    router = APIRouter(prefix=f"{API_PREFIX}/risk", tags=["risk"], responses=AUTH_ERRORS)
+    User = Annotated[Token, Depends(ctx.require_user)]
+
+    @router.get("")
+    def risk_state(user: User) -> RiskOut:
+        """Kill switch, last trading-state transition and latest risk mode."""
+        return reads.risk(ctx.engine, ctx.clock)
+
+    @router.get("/decisions")
+    def decisions(
+        user: User, limit: Annotated[int, Query(ge=1, le=1000)] = 20
+    ) -> list[RiskDecisionOut]:
+        """The newest risk decisions with their reasons."""
+        return reads.risk_decisions(ctx.engine, limit)
+
+    @router.get("/kill-switch")
+    def kill_switch(user: User) -> KillSwitchOut:
+        return reads.kill_switch(ctx.engine, ctx.clock)
+
+    @router.post("/kill-switch")
+    def set_kill_switch(body: KillSwitchIn, user: User) -> KillSwitchOut:
+        """Engage (``on``) or release the kill switch, audited as ``api:<user>``; a running
+        engine reads it before its next decision."""
+        actor = f"{ACTOR_PREFIX}{user.username}"
+        reads.set_kill_switch(ctx.engine, ctx.clock, body.on, body.reason, actor)
+        log.warning("api.kill_switch", on=body.on, by=actor, reason=body.reason)
+        return reads.kill_switch(ctx.engine, ctx.clock)
+
+    return router

@@ -1,0 +1,64 @@
+"""``quantum-trader serve``: the operator's HTTP API (docs/api.md) under uvicorn, on the same
+database as the engine, bound to this machine (127.0.0.1) unless told otherwise."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from quantum_trader.api import ApiConfig, create_app
+from quantum_trader.app.storage import open_settings_database
+from quantum_trader.config.settings import Settings, load_settings, redacted
+from quantum_trader.domain.errors import ConfigError
+
+app = typer.Typer()
+
+
+def api_config(settings: Settings, host: str | None, port: int | None) -> ApiConfig:
+    """The API's configuration from the settings; ConfigError (one line, no value shown)
+    while the password or the secret is unset (the loader refuses weak ones)."""
+    missing = [
+        name
+        for name, value in (("QT_API_PASSWORD", settings.api_password),
+                            ("QT_API_SECRET", settings.api_secret))
+        if value is None or not value.get_secret_value()
+    ]  # fmt: skip
+    if missing:
+        raise ConfigError(
+            f"serve refuses to start: {' and '.join(missing)} unset; set a password that is not "
+            "a well-known default and a secret of at least 12 characters "
+            "(e.g. `openssl rand -hex 32`)"
+        )
+    assert settings.api_password is not None and settings.api_secret is not None
+    return ApiConfig(
+        username=settings.api_username,
+        password=settings.api_password.get_secret_value(),
+        secret=settings.api_secret.get_secret_value(),
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        token_minutes=settings.api_token_minutes,
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="address to bind (default QT_API_HOST)")] = None,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="port (default QT_API_PORT)")
+    ] = None,
+) -> None:
+    """The HTTP API (/api/v1, /metrics) over the configured database, until Ctrl-C."""
+    import uvicorn
+
+    from quantum_trader.app.run_lock import engine_liveness
+    from quantum_trader.observability.logging import configure_logging
+
+    settings = load_settings()
+    config = api_config(settings, host, port)
+    configure_logging(run_id="api", fmt=settings.log_format, level=settings.log_level)
+    engine = open_settings_database(settings)
+    api = create_app(
+        config, engine, settings=redacted(settings), liveness=lambda: engine_liveness(engine)
+    )
+    uvicorn.run(api, host=config.host, port=config.port, log_level=settings.log_level.lower())

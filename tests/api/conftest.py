@@ -1,0 +1,56 @@
+"""The API over a temporary SQLite database, on a simulated clock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from quantum_trader.api import ApiConfig, create_app
+from quantum_trader.clock.clock import SimulatedClock
+
+USERNAME = "operator"
+#: canaries: neither may appear in any response or log line
+PASSWORD = "canary-pass-4711-qwxz"
+SECRET = "canary-secret-4711-0123456789abcdef"
+START_MS = 1_800_000_000_000
+
+
+@pytest.fixture
+def clock() -> SimulatedClock:
+    return SimulatedClock(START_MS)
+
+
+@pytest.fixture
+def config() -> ApiConfig:
+    return ApiConfig(username=USERNAME, password=PASSWORD, secret=SECRET, token_minutes=60)
+
+
+@pytest.fixture
+def app(config: ApiConfig, sqlite_engine: Engine, clock: SimulatedClock) -> FastAPI:
+    settings = {"api_password": "**********", "api_secret": "**********", "seed": 7}
+    return create_app(config, sqlite_engine, clock, settings=settings)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def login(client: TestClient, password: str = PASSWORD) -> dict[str, str]:
+    response = client.post("/api/v1/auth/login", json={"username": USERNAME, "password": password})
+    assert response.status_code == 200, response.text
+    body: dict[str, str] = response.json()
+    return body
+
+
+@pytest.fixture
+def bearer(client: TestClient) -> dict[str, str]:
+    """An Authorization header for a fresh login (the client keeps no cookie of it)."""
+    token = login(client)["access_token"]
+    client.cookies.clear()
+    return {"Authorization": f"Bearer {token}"}
