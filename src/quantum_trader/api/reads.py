@@ -93,15 +93,14 @@ def risk_decisions(engine: Engine, limit: int) -> list[s.RiskDecisionOut]:
 
 
 def last_run_records(engine: Engine, clock: Clock, limit: int) -> s.RunRecordsOut:
-    """The last run's newest ``limit`` trades and orders (the execution store keeps them per
-    run, with its replay checkpoint)."""
+    """The last run's newest ``limit`` trades and orders, read with a limit (not the run)."""
     last = SqlRunLock(engine, clock.now).last_run()
-    stored = None if last is None else SqlExecutionStore(engine).load(last.run_id)
-    if last is None or stored is None:
-        return s.RunRecordsOut(run_id=None if last is None else last.run_id)
+    if last is None:
+        return s.RunRecordsOut(run_id=None)
+    recent_trades, recent_orders = SqlExecutionStore(engine).recent(last.run_id, limit)
     trades = [
         s.TradeOut(**{**_fields(vars_of(t), s.TradeOut), "side": t.side.value})
-        for t in stored.trades[-limit:][::-1]
+        for t in recent_trades
     ]
     orders = [
         s.OrderOut(
@@ -112,7 +111,7 @@ def last_run_records(engine: Engine, clock: Clock, limit: int) -> s.RunRecordsOu
                 "status": o.status.value,
             }
         )
-        for o in list(stored.orders.values())[-limit:][::-1]
+        for o in recent_orders
     ]
     return s.RunRecordsOut(run_id=last.run_id, trades=trades, orders=orders)
 

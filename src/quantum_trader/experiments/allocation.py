@@ -82,6 +82,7 @@ class Allocation:
         self.observations = 0
         self._active = np.ones(len(arms), dtype=bool)  # arms still in the experiment
         self._probabilities = self.fixed.copy()
+        self._stale = False  # observations since the probabilities were last computed
 
     def observe(self, rewards: Mapping[str, float]) -> None:
         """One observation of the arms in ``rewards`` (all of them where every arm keeps its
@@ -97,18 +98,22 @@ class Allocation:
             self._q[i] += reward * reward
             self._n[i] += 1
         self.observations += 1
-        if self.config.kind == "thompson":
-            self._probabilities = self._thompson()
+        self._stale = self.config.kind == "thompson"
 
     def stop(self, arm: str) -> None:
         """``arm`` leaves: it gets no more rewards and no share; the minimum sample and the
         posterior draws are over the arms left."""
         self._active[self.arms.index(arm)] = False
-        if self.config.kind == "thompson":
-            self._probabilities = self._thompson()
+        self._stale = self.config.kind == "thompson"
 
     def probabilities(self) -> dict[str, float]:
-        """The share of each arm (0 for a stopped one); they sum to 1 over the arms left."""
+        """The share of each arm (0 for a stopped one); they sum to 1 over the arms left.
+        Computed when asked, not at every observation: the posterior draws are seeded by the
+        observation count, so the answer is the same, and an experiment replayed from its
+        records at a restart (or read by the API) skips the draws of every step before."""
+        if self._stale:
+            self._probabilities = self._thompson()
+            self._stale = False
         p = np.where(self._active, self._probabilities, 0.0)
         total = float(p.sum())
         if total <= 0.0:  # the fixed split gave the arms left nothing: share them equally
