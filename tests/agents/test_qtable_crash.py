@@ -107,13 +107,16 @@ def run_child(db: Path, *, die_in_insert: int = 0, kill_at_save: int = 0) -> lis
     lines, begun = [], 0
     try:
         for line in child.stdout:
+            if not line.endswith("\n"):  # cut by the kill mid-write: it says nothing
+                break
             lines.append(line.split())
             if lines[-1][0] == "save-begin":
                 begun += 1
                 if begun == kill_at_save:
                     os.kill(child.pid, signal.SIGKILL)
                     break
-        lines += [line.split() for line in child.stdout]  # what it wrote before it died
+        # what it wrote before it died, but a last line the kill cut in two (seen under load)
+        lines += [line.split() for line in child.stdout if line.endswith("\n")]
         code = child.wait(timeout=60)
     finally:
         if child.poll() is None:
