@@ -109,11 +109,14 @@ def _running_experiments(engine: Engine) -> None:
     """The experiments still running: samples, allocation and current intervals."""
     from quantum_trader.adapters.sql.experiments import SqlExperimentStore
     from quantum_trader.experiments.experiment import Experiment
+    from quantum_trader.experiments.records import ExperimentStatus
 
     store = SqlExperimentStore(engine)
     for name in store.names():
+        if store.status(name) is not ExperimentStatus.RUNNING:
+            continue  # read a finished experiment's records only when it is shown
         stored = store.load(name)
-        if stored is not None and stored.status.value == "running":
+        if stored is not None:
             line = Experiment(stored, store).summary()
             console.print(f"experiment {line}", markup=False, highlight=False)
 
