@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlalchemy import Engine
 
@@ -15,6 +16,7 @@ from quantum_trader.app.training import BOOTSTRAP_ACTOR, ensure_tabular_models
 from quantum_trader.clock.clock import SimulatedClock
 from quantum_trader.config import KNOWN_MODELS
 from quantum_trader.config.modules import MODEL_MODULES
+from quantum_trader.features.dataset import Dataset
 from quantum_trader.learning.registry import ModelKey, ModelRegistry, Stage
 from quantum_trader.learning.trainers import (
     FAMILIES,
@@ -96,6 +98,31 @@ def test_bootstrap_and_cli_routes_store_the_same_artifact_and_lineage(
         handles={},
     )  # fmt: skip
     assert [r.trained for r in again] == [False]  # a production version exists: left alone
+
+
+def test_a_production_version_on_other_features_is_replaced_at_bootstrap(
+    sqlite_engine: Engine, tmp_path: Path
+) -> None:
+    """QT_FEATURES changed under a home that keeps its models: the old PRODUCTION version reads
+    other columns, so it is retrained and replaced, and the audit trail says why."""
+    data = synthetic_dataset(5, symbol="ETHUSDT")
+    store = LocalArtifactStore(tmp_path / "artifacts")
+    clock = SimulatedClock(1_000)
+    registry = ModelRegistry(SqlRegistryRepository(sqlite_engine), clock)
+    options = {"horizon": 4, "registry": registry, "artifacts": store, "clock": clock}
+    ensure_tabular_models(["lgbm"], {"ETHUSDT": data}, handles={}, **options)  # type: ignore[arg-type]
+    wider = Dataset(
+        data.symbol, data.timeframe, (*data.names, "f3"), data.open_time,
+        np.column_stack([data.x, data.x[:, 1]]), data.y, data.forward_return, data.label_spec,
+    )  # fmt: skip
+    (report,) = ensure_tabular_models(["lgbm"], {"ETHUSDT": wider}, handles={}, **options)  # type: ignore[arg-type]
+    key = ModelKey("lgbm", "ETHUSDT", 4)
+    production = registry.production(key)
+    assert report.trained and production is not None and production.version == 2
+    assert production.metadata.features == wider.names
+    assert "reads 3 features, this run's settings give 4" in registry.history(key)[-1].reason
+    (same,) = ensure_tabular_models(["lgbm"], {"ETHUSDT": wider}, handles={}, **options)  # type: ignore[arg-type]
+    assert not same.trained
 
 
 def test_the_port_and_serving_never_import_torch() -> None:

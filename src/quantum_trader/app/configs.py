@@ -14,6 +14,7 @@ from quantum_trader.execution.simulated.exchange import ExchangeConfig
 from quantum_trader.execution.simulated.fees import FeeSchedule
 from quantum_trader.execution.simulated.funding import FundingConfig
 from quantum_trader.features.labels import LabelSpec
+from quantum_trader.features.pipeline import FeatureConfig
 from quantum_trader.intelligence.service import MODULES, IntelligenceConfig
 from quantum_trader.models.ensemble.ensemble import EnsembleConfig
 from quantum_trader.risk.config import RiskConfig
@@ -28,6 +29,11 @@ def labels(settings: Settings) -> LabelSpec:
     """The label every member predicts: the direction ``label_horizon`` candles ahead."""
     # FLAT covers a round trip at the taker fee: a smaller move cannot be traded at a profit.
     return LabelSpec(horizon=settings.label_horizon, dead_zone=2 * settings.taker_fee)
+
+
+def feature_config(settings: Settings) -> FeatureConfig:
+    """The features every tabular member reads (QT_FEATURES): the base set or the extended."""
+    return FeatureConfig(extended=settings.features == "extended")
 
 
 def ensemble_config(settings: Settings, threshold: float = CONSENSUS_THRESHOLD) -> EnsembleConfig:

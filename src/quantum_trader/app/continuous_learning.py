@@ -32,6 +32,7 @@ from quantum_trader.domain.time import MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, t
 from quantum_trader.evaluation.ledger import TrialLedger
 from quantum_trader.features.dataset import Dataset
 from quantum_trader.features.labels import LabelSpec
+from quantum_trader.features.pipeline import FeatureConfig
 from quantum_trader.learning.daemon import LearningConfig, LearningDaemon, ReadDataset
 from quantum_trader.learning.forecaster_lines import ForecasterConfig, ReadCloses, WindowRows
 from quantum_trader.learning.gate import GateConfig, ValidationGate
@@ -60,7 +61,11 @@ CROSS_ASSET = "BTCUSDT"
 
 
 def store_reader(
-    store: CandleStore, timeframe: str, labels: LabelSpec, symbols: Sequence[str]
+    store: CandleStore,
+    timeframe: str,
+    labels: LabelSpec,
+    symbols: Sequence[str],
+    features: FeatureConfig | None = None,
 ) -> ReadDataset:
     """A symbol's training dataset from the store: candles closing at or before ``until``,
     with the same inputs as bootstrap training (``app/datasets.py``): its funding, and the
@@ -76,7 +81,7 @@ def store_reader(
         )
         market = frame(CROSS_ASSET, first, until) if CROSS_ASSET in symbols else None
         return training_dataset(
-            symbol, timeframe, frame(symbol, first, until), funding, market, labels
+            symbol, timeframe, frame(symbol, first, until), funding, market, labels, features
         )
 
     return read

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 import pandas as pd
 
 from quantum_trader.app.compose import labels
-from quantum_trader.app.configs import intelligence_config
+from quantum_trader.app.configs import feature_config, intelligence_config
 from quantum_trader.app.data_sources import ReplayData
 from quantum_trader.app.training import training_dataset
 from quantum_trader.config.settings import Settings
@@ -37,6 +37,7 @@ def training_datasets(
             data.funding.get(symbol),
             market,
             labels(settings),
+            feature_config(settings),
         )
         for symbol, frame in history.items()
     }

@@ -30,7 +30,7 @@ from quantum_trader.adapters.sql.trials import SqlTrialLedger
 from quantum_trader.app.backtest_trials import backtest_trial, settings_config
 from quantum_trader.app.challengers import Challengers, attach_challengers
 from quantum_trader.app.compose import PipelineComposer, labels, register_decision_modules
-from quantum_trader.app.configs import exchange_config, funding_config
+from quantum_trader.app.configs import exchange_config, feature_config, funding_config
 from quantum_trader.app.continuous_learning import store_closes_reader, store_reader
 from quantum_trader.app.data_sources import ReplayData, load_replay_data
 from quantum_trader.app.datasets import funding_rates, shift_references, training_datasets
@@ -378,7 +378,13 @@ def _compose(
         run.handles,
         kill_switch=run.options.kill_switch,
         read_training=(
-            store_reader(run.store, settings.timeframe, labels(settings), list(data.frames))
+            store_reader(
+                run.store,
+                settings.timeframe,
+                labels(settings),
+                list(data.frames),
+                feature_config(settings),
+            )
             if settings.continuous_learning_enabled
             else None
         ),
@@ -392,7 +398,9 @@ def _compose(
     )
     funding = funding_rates(data)
     pipeline = DecisionPipeline(
-        PipelineConfig(settings.timeframe, labels=labels(settings)),
+        PipelineConfig(
+            settings.timeframe, labels=labels(settings), features=feature_config(settings)
+        ),
         composer,
         symbols=list(data.frames),
         funding=funding,

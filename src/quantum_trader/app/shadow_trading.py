@@ -37,6 +37,7 @@ from quantum_trader.app.compose import SELECTORS, SIZERS, WEIGHING_MODULES, entr
 from quantum_trader.app.configs import (
     ensemble_config,
     expectancy_config,
+    feature_config,
     intelligence_config,
     risk_config,
 )
@@ -198,7 +199,11 @@ class ShadowComposer:
         for spec in accounts:
             name = spec.name
             pipeline = DecisionPipeline(
-                PipelineConfig(self.rt.settings.timeframe, labels=labels(self.rt.settings)),
+                PipelineConfig(
+                    self.rt.settings.timeframe,
+                    labels=labels(self.rt.settings),
+                    features=feature_config(self.rt.settings),
+                ),
                 self._parts(spec),
                 symbols=self.symbols,
                 funding=self.funding,

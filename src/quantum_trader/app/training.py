@@ -24,7 +24,7 @@ from quantum_trader.features.dataset import Dataset, make_dataset
 from quantum_trader.features.labels import LabelSpec
 from quantum_trader.features.pipeline import FeatureConfig
 from quantum_trader.features.series import CandleSeries, FundingSeries
-from quantum_trader.learning.registry import ModelKey, ModelRegistry, Stage
+from quantum_trader.learning.registry import ModelKey, ModelRegistry, ModelVersion, Stage
 from quantum_trader.learning.trainers import (
     FORECAST_SCOPE,
     Closes,
@@ -116,7 +116,8 @@ def ensure_tabular_models(
         for symbol, data in datasets.items():
             key = ModelKey(name, symbol, horizon)
             current = registry.production(key)
-            if current is not None:
+            stale = None if current is None else _learned_otherwise(current, data)
+            if current is not None and stale is None:
                 reports.append(TrainingReport(key, current.version, 0.0, 0, trained=False))
                 continue
             if on_train is not None:
@@ -132,8 +133,25 @@ def ensure_tabular_models(
                 clock=clock,
                 handle=handles.get(name),
             )
-            reports.append(_promote(registry, trained, actor))
+            reports.append(_promote(registry, trained, actor, stale))
     return reports
+
+
+def _learned_otherwise(current: ModelVersion, data: Dataset) -> str | None:
+    """Why the PRODUCTION version cannot serve this run (None: it can): it reads other features
+    or learned another label than the run's settings give (QT_FEATURES, QT_LABEL …)."""
+    metadata = current.metadata
+    if metadata.features != data.names:
+        return (
+            f"version {current.version} reads {len(metadata.features)} features, this run's "
+            f"settings give {len(data.names)} (QT_FEATURES)"
+        )
+    if metadata.dead_zone != data.label_spec.dead_zone:
+        return (
+            f"version {current.version} learned a dead zone of {metadata.dead_zone}, this run's "
+            f"label has {data.label_spec.dead_zone}"
+        )
+    return None
 
 
 def _bootstrap_reason(metadata: ModelMetadata) -> str:
@@ -142,13 +160,19 @@ def _bootstrap_reason(metadata: ModelMetadata) -> str:
     return f"bootstrap training on open times {span}"
 
 
-def _promote(registry: ModelRegistry, trained: TrainedVersion, actor: str) -> TrainingReport:
+def _promote(
+    registry: ModelRegistry, trained: TrainedVersion, actor: str, replaces: str | None = None
+) -> TrainingReport:
     version = trained.version
     registry.promote(
         version.key,
         version.version,
         actor=actor,
-        reason="no PRODUCTION version existed; the engine cannot trade without one",
+        reason=(
+            "no PRODUCTION version existed; the engine cannot trade without one"
+            if replaces is None
+            else f"the PRODUCTION {replaces}: replaced by one trained on them"
+        ),
         to=Stage.PRODUCTION,
     )
     return TrainingReport(version.key, version.version, trained.seconds, trained.rows, True)

@@ -11,9 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import tomllib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -37,6 +35,7 @@ from pydantic_settings import (
 )
 
 from quantum_trader.config.api_settings import API_ACCEPTED, ApiSettings
+from quantum_trader.config.bounds import EXPERIMENT_NAME, NUMERIC_BOUNDS, Bounds  # noqa: F401
 from quantum_trader.domain.errors import ConfigError
 from quantum_trader.domain.time import TIMEFRAMES, timeframe_ms
 
@@ -55,65 +54,6 @@ NOT_BUILT: dict[str, str] = {
     "live_confirmed": "live trading is not wired yet (issue 23, live trading)",
     "binance_api_key": "nothing uses exchange API keys before live trading (issue 23)",
     "binance_api_secret": "nothing uses exchange API keys before live trading (issue 23)",
-}
-
-
-@dataclass(frozen=True)
-class Bounds:
-    """The accepted range of a numeric setting; NaN and infinities are always refused."""
-
-    low: float
-    high: float
-    low_open: bool = False  # True: ``low`` itself is refused (> instead of >=)
-
-    def accepts(self, value: float) -> bool:
-        if not math.isfinite(value) or value > self.high:
-            return False
-        return value > self.low if self.low_open else value >= self.low
-
-    def describe(self, integer: bool) -> str:
-        kind = "an integer" if integer else "a finite number"
-        low = ">" if self.low_open else ">="
-        return f"{kind} {low} {_number(self.low)} and <= {_number(self.high)}"
-
-
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else f"{value:g}"
-
-
-#: every numeric setting's accepted range, checked at start. The upper bounds only refuse
-#: values that cannot be meant (a 10 % fee, 10 years of replay), so that typos fail loudly.
-#: the names ``experiments/spec.py`` accepts (the settings may not import a module)
-EXPERIMENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,99}$")
-
-NUMERIC_BOUNDS: dict[str, Bounds] = {
-    "ab_horizon": Bounds(100, 10_000_000),
-    "maker_fee": Bounds(0.0, 0.1),
-    "taker_fee": Bounds(0.0, 0.1),
-    "slippage_bps": Bounds(0.0, 1000.0),
-    "entry_margin_bps": Bounds(0.0, 10_000.0),
-    "default_funding_rate": Bounds(-0.05, 0.05),  # per 8 h; exchanges cap far below 5 %
-    "initial_balance": Bounds(0.0, 1e12, low_open=True),
-    "live_poll_seconds": Bounds(0.0, 3600.0, low_open=True),
-    "replay_days": Bounds(1, 3650),
-    "train_days": Bounds(30, 3650),
-    "label_horizon": Bounds(1, 1000),
-    "seed": Bounds(0, 2**32 - 1),  # numpy's seed range
-    "reducing_cooldown_hours": Bounds(0.0, 8760.0, low_open=True),  # at most a year flat
-    "expectancy_window": Bounds(5, 1000),
-    "expectancy_min_trades": Bounds(3, 1000),
-    "expectancy_alpha": Bounds(0.0, 0.5, low_open=True),
-    "expectancy_bench_hours": Bounds(0.0, 8760.0, low_open=True),
-    "retrain_check_minutes": Bounds(1, 7 * 24 * 60),  # at most weekly
-    "retrain_schedule_days": Bounds(0.0, 365.0),  # 0: no scheduled retraining
-    "retrain_min_gap_hours": Bounds(0.0, 8760.0),
-    "forecaster_warm_epochs": Bounds(1, 100),
-    "rl_training_interval_minutes": Bounds(1, 366 * 24 * 60),  # at most yearly
-    "rl_bootstrap_episodes": Bounds(1, 10_000),
-    "rl_train_days": Bounds(31, 3650),  # more than one 720-candle episode of 1h candles
-    "rl_held_out_days": Bounds(1, 365),
-    "api_port": Bounds(1, 65535),
-    "api_token_minutes": Bounds(1, 7 * 24 * 60),  # an access token lives at most a week
 }
 
 
@@ -278,6 +218,14 @@ class Settings(StorageSettings, ApiSettings):
     train_days: int = Field(730, validation_alias=_qt("train_days"))
     seed: int = Field(7, validation_alias=_qt("seed"))
     label_horizon: int = Field(4, validation_alias=_qt("label_horizon"))
+    #: what the members learn from and learn (issue 24, docs/research.md): the 41 base features
+    #: or the extended set (base + funding z-score, volatility regime, higher timeframes); the
+    #: sign of the return over the horizon or a volatility-scaled triple barrier (take-profit
+    #: and stop-loss in multiples of the candle volatility, the horizon as time limit)
+    features: Literal["base", "extended"] = Field("base", validation_alias=_qt("features"))
+    label: Literal["sign", "barrier"] = Field("sign", validation_alias=_qt("label"))
+    barrier_upper: float = Field(2.0, validation_alias=_qt("barrier_upper"))
+    barrier_lower: float = Field(2.0, validation_alias=_qt("barrier_lower"))
     # continuous learning (CONTINUOUS_LEARNING_ENABLED): how often the daemon looks (engine
     # time), the schedule of retrainings and the least time between two of one line
     retrain_check_minutes: int = Field(30, validation_alias=_qt("retrain_check_minutes"))

@@ -14,7 +14,7 @@ from quantum_trader.domain.market import Candle, FundingRate
 from quantum_trader.domain.policy import TradingPolicy
 from quantum_trader.domain.signals import Signal
 from quantum_trader.features.labels import LabelSpec
-from quantum_trader.features.pipeline import StreamingFeatures
+from quantum_trader.features.pipeline import FeatureConfig, StreamingFeatures
 from quantum_trader.strategy.market_state import MarketState, MarketStateTracker
 from quantum_trader.strategy.selector import SelectionContext
 
@@ -26,13 +26,14 @@ class PipelineConfig:
     window: int = 168  # history the forecasting members read (closes)
     shift_window: int = 168  # live feature rows compared with the training reference
     cross_asset: str = "BTCUSDT"
+    features: FeatureConfig = field(default_factory=FeatureConfig)
 
 
 class SymbolInputs:
     """What the pipeline keeps per symbol: feature state, indicators, history for labels."""
 
     def __init__(self, symbol: str, config: PipelineConfig, funding: Sequence[FundingRate]):
-        self.features = StreamingFeatures(symbol, config.timeframe)
+        self.features = StreamingFeatures(symbol, config.timeframe, config.features)
         self.tracker = MarketStateTracker(symbol)
         self.funding = sorted(funding, key=lambda f: f.funding_time)
         self.funding_next = 0

@@ -21,6 +21,7 @@ import numpy as np
 from quantum_trader.domain.errors import DataError, LookAheadError
 from quantum_trader.domain.market import Candle, FundingRate
 from quantum_trader.domain.time import MS_PER_DAY, MS_PER_HOUR, fmt, timeframe_ms
+from quantum_trader.features.extended import EXTENDED_FEATURES, ExtendedFeatures
 from quantum_trader.features.indicators import NAN, Atr, Ema, Lag, Macd, Rolling, Rsi
 from quantum_trader.features.series import CandleSeries, FloatArray, FundingSeries, IntArray
 
@@ -29,11 +30,13 @@ TWO_PI = 2.0 * math.pi
 
 @dataclass(frozen=True, slots=True)
 class FeatureConfig:
-    """Which features to compute. The defaults give the 41 features listed in docs/models.md."""
+    """Which features to compute. The defaults give the 41 features listed in docs/models.md;
+    ``extended`` appends the 10 of :mod:`quantum_trader.features.extended` (``QT_FEATURES``)."""
 
     return_horizons: tuple[int, ...] = (1, 2, 4, 8, 12, 24, 48)
     cross_asset: str = "BTCUSDT"
     funding_stale_ms: int = 24 * MS_PER_HOUR  # three missed 8 h settlements → not available
+    extended: bool = False
 
     def __post_init__(self) -> None:
         if not self.return_horizons or min(self.return_horizons) < 1:
@@ -43,7 +46,8 @@ class FeatureConfig:
 
     @property
     def names(self) -> tuple[str, ...]:
-        return tuple(f"ret_{h}" for h in self.return_horizons) + FIXED_FEATURES
+        base = tuple(f"ret_{h}" for h in self.return_horizons) + FIXED_FEATURES
+        return base + EXTENDED_FEATURES if self.extended else base
 
 
 FIXED_FEATURES: tuple[str, ...] = (
@@ -108,6 +112,7 @@ class StreamingFeatures:
         self._funding: float = NAN
         self._funding_prev: float = NAN
         self._funding_time = -1
+        self._extended = ExtendedFeatures() if self.config.extended else None
         self._last_open = -1
         self._horizons = self.config.return_horizons
         self.ready = False
@@ -127,6 +132,8 @@ class StreamingFeatures:
         self._funding_prev = self._funding
         self._funding = funding.rate
         self._funding_time = funding.funding_time
+        if self._extended is not None:
+            self._extended.observe_funding(funding.rate)
 
     def update(
         self,
@@ -205,6 +212,7 @@ class StreamingFeatures:
         line, signal, hist = self._macd.update(c)
         rsi = self._rsi.update(c)
         atr = self._atr.update(h, low, c)
+        one = NAN
         if held > 1:  # a NaN would poison the running sums: skip the first candle
             one = log_c - math.log(closes.get(1))
             self._rv24.update(one)
@@ -240,7 +248,7 @@ class StreamingFeatures:
             (h - low) / o,
             (c - low) / (h - low) if h > low else 0.5,
         )
-        self._funding_features(row, open_time + self._tf_ms)
+        fresh = self._funding_features(row, open_time + self._tf_ms)
         hour = (open_time % MS_PER_DAY) / MS_PER_HOUR
         dow = ((open_time // MS_PER_DAY) + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
         row += (
@@ -250,10 +258,21 @@ class StreamingFeatures:
             math.cos(TWO_PI * dow / 7.0),
         )
         self._market_features(row, market_close, log_c)
+        if self._extended is not None:
+            self._extended.update(
+                row,
+                close_time=open_time + self._tf_ms,
+                close=c,
+                log_return=one,
+                log_volume=log_v,
+                rv24=self._rv24.std,
+                funding_rate=self._funding,
+                funding_fresh=fresh,
+            )
         self.ready = not any(map(math.isnan, row))
         return row
 
-    def _funding_features(self, row: list[float], close_time: int) -> None:
+    def _funding_features(self, row: list[float], close_time: int) -> bool:
         fresh = self._funding_time >= 0 and close_time - self._funding_time <= (
             self.config.funding_stale_ms
         )
@@ -266,6 +285,7 @@ class StreamingFeatures:
             )
         else:
             row += (0.0, 0.0, 0.0)
+        return fresh
 
     def _market_features(self, row: list[float], market_close: float, log_c: float) -> None:
         market = self._market

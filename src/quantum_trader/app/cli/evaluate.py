@@ -11,13 +11,13 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from quantum_trader.app.configs import feature_config
+from quantum_trader.app.configs import labels as label_spec
 from quantum_trader.app.market_data import open_market_data
 from quantum_trader.config.settings import load_settings
 from quantum_trader.domain.errors import DataError
 from quantum_trader.domain.time import MS_PER_DAY, timeframe_ms
 from quantum_trader.features.dataset import make_dataset
-from quantum_trader.features.labels import LabelSpec
-from quantum_trader.features.pipeline import FeatureConfig
 from quantum_trader.learning.walk_forward import (
     ScoreRow,
     WalkForwardConfig,
@@ -116,8 +116,8 @@ def evaluate(
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
-    features = FeatureConfig()
-    labels = LabelSpec(horizon=settings.label_horizon, dead_zone=2 * settings.taker_fee)
+    features = feature_config(settings)
+    labels = label_spec(settings)
     names = [s.strip() for s in symbols.split(",") if s.strip()]
     data = open_market_data(settings, settings.timeframe, data_dir or settings.data_dir)
     try:

@@ -11,7 +11,7 @@ lineage (training window, data hash, hyperparameters, metrics) by ``cli:<user>``
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -23,6 +23,7 @@ from rich.table import Table
 
 from quantum_trader.adapters.artifacts import LocalArtifactStore
 from quantum_trader.app.cli.models import actor_name, open_registry
+from quantum_trader.app.configs import feature_config, labels
 from quantum_trader.app.market_data import MarketData, open_market_data
 from quantum_trader.clock.clock import Clock, WallClock
 from quantum_trader.config import load_settings
@@ -58,6 +59,7 @@ class TrainingData:
     market: MarketData
     days: int
     labels: LabelSpec
+    features: FeatureConfig = field(default_factory=FeatureConfig)
 
     def candles(self, symbol: str) -> CandleSeries:
         """The newest ``days`` of ``symbol``'s candles."""
@@ -148,7 +150,7 @@ def _windows(
         for symbol in symbols:
             if on_step is not None:
                 on_step(f"{name} {symbol}")
-            yield TrainingWindow(dataset=data.dataset(symbol, FeatureConfig()))
+            yield TrainingWindow(dataset=data.dataset(symbol, data.features))
         return
     if on_step is not None:
         on_step(f"{name} {', '.join(symbols)}")
@@ -197,7 +199,8 @@ def train(
         data = TrainingData(
             open_market_data(settings, tf, data_dir or settings.data_dir),
             days,
-            LabelSpec(horizon=settings.label_horizon, dead_zone=2 * settings.taker_fee),
+            labels(settings),
+            feature_config(settings),
         )
         with console.status("training") as spinner:
             results = train_members(

@@ -1,0 +1,100 @@
+"""Cost of the streaming feature update per candle, base set against extended (issue 24).
+
+For BTCUSDT and ETHUSDT 1h (with funding and, for ETH, the BTC candle as market), one
+``StreamingFeatures.update`` per candle over the last CANDLES candles, timed one call at a time;
+the base and the extended state alternate candle by candle so the machine's noise falls on both
+alike. Prints the median, p99 and p99.9 in µs per call for each set and the ratio of medians.
+The pipeline's budget is a decision p99 of 3 ms with everything on; the feature update is one part
+of it.
+
+Run: ``QT_DATA_DIR=../shared/data python bench/bench_features.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from quantum_trader.adapters.candle_store import CandleStore
+from quantum_trader.domain.market import Candle, FundingRate
+from quantum_trader.domain.time import MS_PER_HOUR
+from quantum_trader.features.pipeline import FeatureConfig, StreamingFeatures
+from quantum_trader.features.series import CandleSeries
+
+CANDLES = 20_000
+
+
+def candles_of(series: CandleSeries) -> list[Candle]:
+    return [
+        Candle(
+            series.symbol,
+            series.timeframe,
+            int(series.open_time[i]),
+            float(series.open[i]),
+            float(series.high[i]),
+            float(series.low[i]),
+            float(series.close[i]),
+            float(series.volume[i]),
+        )
+        for i in range(len(series))
+    ]
+
+
+def settlements(store: CandleStore, symbol: str, candles: list[Candle]) -> list[list[FundingRate]]:
+    """Per candle, the funding settlements first known at its close."""
+    funding = store.funding_series(symbol)
+    out: list[list[FundingRate]] = [[] for _ in candles]
+    if funding is None:
+        return out
+    closes = np.array([c.open_time + MS_PER_HOUR for c in candles])
+    first = np.searchsorted(closes, funding.time, side="right")  # first close after settling
+    for k, i in enumerate(first.tolist()):
+        if i < len(candles):
+            out[i].append(FundingRate(symbol, int(funding.time[k]), float(funding.rate[k])))
+    return out
+
+
+def measure(store: CandleStore, symbol: str) -> None:
+    series = store.series(symbol, "1h")
+    series = series.slice(len(series) - CANDLES, len(series))
+    candles = candles_of(series)
+    market = None
+    if symbol != "BTCUSDT":
+        btc = store.series("BTCUSDT", "1h")
+        by_time = {c.open_time: c for c in candles_of(btc.slice(len(btc) - CANDLES - 50, len(btc)))}
+        market = [by_time.get(c.open_time) for c in candles]
+    funding = settlements(store, symbol, candles)
+    states = {
+        "base": StreamingFeatures(symbol, "1h", FeatureConfig()),
+        "extended": StreamingFeatures(symbol, "1h", FeatureConfig(extended=True)),
+    }
+    took: dict[str, list[float]] = {name: [] for name in states}
+    for i, candle in enumerate(candles):
+        m = None if market is None else market[i]
+        for name, state in states.items():
+            t0 = time.perf_counter()
+            state.update(candle, funding[i] or None, m)
+            took[name].append(time.perf_counter() - t0)
+    medians = {}
+    for name, values in took.items():
+        us = np.asarray(values[1_000:]) * 1e6  # after the warm-up
+        medians[name] = float(np.median(us))
+        print(
+            f"{symbol} {name:8s} ({len(states[name].names)} features): median "
+            f"{medians[name]:.1f} µs, p99 {np.percentile(us, 99):.1f} µs, "
+            f"p99.9 {np.percentile(us, 99.9):.1f} µs per candle"
+        )
+    print(f"{symbol} extended / base median: {medians['extended'] / medians['base']:.2f}")
+
+
+def main() -> None:
+    store = CandleStore(Path(os.environ.get("QT_DATA_DIR", "../shared/data")))
+    for symbol in ("BTCUSDT", "ETHUSDT"):
+        measure(store, symbol)
+
+
+if __name__ == "__main__":
+    main()
