@@ -72,6 +72,10 @@ def test_consensus_above_model_count_fails_naming_both(monkeypatch: pytest.Monke
             "QT_EXPECTANCY_WINDOW=20 trades",
         ),
         ({"QT_SYMBOLS": "BTCUSDT,ETHUSDT,BTCUSDT"}, "repeats BTCUSDT: give each symbol once"),
+        (
+            {"QT_ENTRY_RULE": "primary", "QT_ENTRY_COST_GATE": "false"},
+            "QT_ENTRY_RULE=primary lets the strategies' rules pick the side",
+        ),
     ],
 )
 def test_contradictions_fail_at_startup(

@@ -25,6 +25,7 @@ from quantum_trader.strategy.strategies import (
     Breakout,
     MeanReversion,
     Neutral,
+    StrategyConfig,
     TrendFollowing,
     default_strategies,
 )
@@ -92,6 +93,31 @@ def test_neutral_never_enters_and_closes() -> None:
     assert s.decide(_signal(Direction.UP, 0.99), _market(close=120.0), 0.0, POLICY) is None
     out = s.decide(_signal(Direction.UP), _market(), -3.0, POLICY)
     assert out is not None and out.side is Side.BUY and out.action is TradeAction.EXIT
+
+
+def test_primary_rule_picks_the_side_without_the_signal() -> None:
+    """Meta-labelling's primary decision (QT_ENTRY_RULE=primary): each strategy enters on its
+    own rule whatever the ensemble says; the ensemble is left to the cost gate."""
+    primary = StrategyConfig(entry_rule="primary")
+    against = _signal(Direction.DOWN, 0.9)  # a confident signal against every entry below
+    trend = TrendFollowing(primary).decide(against, _market(), 0.0, POLICY)
+    assert trend is not None and trend.side is Side.BUY and trend.reason == "BULL regime"
+    assert TrendFollowing().decide(against, _market(), 0.0, POLICY) is None  # the default
+    weak = _signal(Direction.UP, 0.0)  # no confidence at all: the rule still decides
+    assert TrendFollowing(primary).decide(weak, _market(regime=Regime.SIDEWAYS), 0, POLICY) is None
+    short = TrendFollowing(primary).decide(weak, _market(regime=Regime.BEAR), 0.0, POLICY)
+    assert short is not None and short.side is Side.SELL
+    # exits follow the rule (and the stop and target), not the signal turning
+    assert TrendFollowing(primary).decide(against, _market(), 1.0, POLICY) is None
+    low = _market(close=95.0, regime=Regime.SIDEWAYS)  # z = -2.5: the rule buys
+    fade = MeanReversion(primary).decide(against, low, 0.0, POLICY)
+    assert fade is not None and fade.side is Side.BUY
+    broke = Breakout(primary).decide(against, _market(close=106.0), 0.0, POLICY)
+    assert broke is not None and broke.side is Side.BUY
+    assert Breakout(primary).decide(against, _market(), 0.0, POLICY) is None  # in the channel
+    assert Neutral(primary).decide(against, _market(close=120.0), 0.0, POLICY) is None
+    with pytest.raises(ValueError, match="entry_rule"):
+        StrategyConfig(entry_rule="both")  # type: ignore[arg-type]
 
 
 def test_selector_rule_table() -> None:

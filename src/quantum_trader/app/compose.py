@@ -23,6 +23,7 @@ from quantum_trader.app.configs import (
     expectancy_config,
     intelligence_config,
     risk_config,
+    strategy_config,
 )
 from quantum_trader.app.configs import labels as labels  # its home; callers import it here too
 from quantum_trader.app.continuous_learning import ContinuousLearning
@@ -211,7 +212,7 @@ class PipelineComposer:
                 SELECTORS[settings.selector](settings, self.handles.get("strategies")),
                 self.handles.get(RL_SELECTOR_MODULE),
             ),
-            strategies=default_strategies(),
+            strategies=default_strategies(strategy_config(settings)),
             sizer=production_sizer(
                 settings,
                 SIZERS[settings.sizer](),

@@ -20,6 +20,7 @@ from quantum_trader.models.ensemble.ensemble import EnsembleConfig
 from quantum_trader.risk.config import RiskConfig
 from quantum_trader.strategy.cost_gate import EntryCostConfig
 from quantum_trader.strategy.expectancy import ExpectancyConfig
+from quantum_trader.strategy.strategies import StrategyConfig
 
 #: a member agrees only with p(direction) >= this (not a setting yet)
 CONSENSUS_THRESHOLD = 0.4
@@ -29,6 +30,12 @@ def labels(settings: Settings) -> LabelSpec:
     """The label every member predicts: the direction ``label_horizon`` candles ahead."""
     # FLAT covers a round trip at the taker fee: a smaller move cannot be traded at a profit.
     return LabelSpec(horizon=settings.label_horizon, dead_zone=2 * settings.taker_fee)
+
+
+def strategy_config(settings: Settings) -> StrategyConfig:
+    """How the strategies enter (QT_ENTRY_RULE): with the ensemble's direction, or on their own
+    rule with the ensemble as the filter (meta-labelling)."""
+    return StrategyConfig(entry_rule=settings.entry_rule)
 
 
 def feature_config(settings: Settings) -> FeatureConfig:

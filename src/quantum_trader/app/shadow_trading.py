@@ -40,6 +40,7 @@ from quantum_trader.app.configs import (
     feature_config,
     intelligence_config,
     risk_config,
+    strategy_config,
 )
 from quantum_trader.app.continuous_learning import ContinuousLearning
 from quantum_trader.app.runtime import Runtime
@@ -286,7 +287,7 @@ class ShadowComposer:
                 regime=RegimeDetector(bus=bus) if settings.regime_detection_enabled else None,
                 controller=None,
                 selector=account.selector or SELECTORS[settings.selector](settings, None),
-                strategies=default_strategies(),
+                strategies=default_strategies(strategy_config(settings)),
                 sizer=account.sizer or SIZERS[settings.sizer](),
                 risk=risk,
                 policy=production.policy,

@@ -179,6 +179,10 @@ class Settings(StorageSettings, ApiSettings):
     #: ``entry_margin_bps`` (strategy/cost_gate.py); false: every strategy entry goes to sizing
     entry_cost_gate: bool = Field(True, validation_alias=_qt("entry_cost_gate"))
     entry_margin_bps: float = Field(5.0, validation_alias=_qt("entry_margin_bps"))
+    #: who picks an entry's side: the strategy's rule with the ensemble's direction ("signal"),
+    #: or the rule alone, the ensemble filtering it through the cost gate ("primary":
+    #: meta-labelling, docs/research.md; needs QT_ENTRY_COST_GATE=true)
+    entry_rule: Literal["signal", "primary"] = Field("signal", validation_alias=_qt("entry_rule"))
 
     # --- risk ---------------------------------------------------------------------------
     #: engine hours flat (no open position) after which a drawdown REDUCING is released and
@@ -382,6 +386,12 @@ class Settings(StorageSettings, ApiSettings):
             problems.append(
                 "QT_SELECTOR=ppo serves the PPO selector's policy, which QT_RL_AGENTS=false "
                 "switches off; set QT_RL_AGENTS=true or choose another selector"
+            )
+        if self.entry_rule == "primary" and not self.entry_cost_gate:
+            problems.append(
+                "QT_ENTRY_RULE=primary lets the strategies' rules pick the side and the ensemble "
+                "filter it through the entry cost gate, which QT_ENTRY_COST_GATE=false switches "
+                "off (every rule entry would trade unfiltered); set QT_ENTRY_COST_GATE=true"
             )
         if self.enable_reinforcement and len(self.ensemble_models) < 2:
             problems.append(

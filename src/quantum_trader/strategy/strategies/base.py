@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from quantum_trader.domain.orders import Side
 from quantum_trader.domain.policy import TradingPolicy
@@ -22,6 +22,16 @@ class StrategyConfig:
     min_confidence: float = 0.05
     #: take-profit distance as a multiple of the stop distance
     reward_risk: float = 2.0
+    #: who picks an entry's side (QT_ENTRY_RULE). ``"signal"``: the strategy's rule *and* the
+    #: ensemble's direction must agree (today's default). ``"primary"``: meta-labelling (issue
+    #: 24 item 3) — the strategy's own rule is the primary decision and picks the side alone;
+    #: the ensemble only filters it afterwards through the entry cost gate (its probabilities
+    #: priced against fees and funding), and exits follow the rule, the stop and the target.
+    entry_rule: Literal["signal", "primary"] = "signal"
+
+    def __post_init__(self) -> None:
+        if self.entry_rule not in ("signal", "primary"):
+            raise ValueError(f"StrategyConfig.entry_rule={self.entry_rule!r}: signal or primary")
 
 
 def signal_side(signal: Signal) -> Side | None:
@@ -47,7 +57,16 @@ class Strategy(ABC):
 
     @abstractmethod
     def entry(self, signal: Signal, market: MarketState) -> tuple[Side, str] | None:
-        """The side to enter and why, or None."""
+        """The side to enter and why, or None (the rule with the signal's agreement)."""
+
+    @abstractmethod
+    def rule(self, market: MarketState) -> tuple[Side, str] | None:
+        """The strategy's own rule, without the signal: the primary decision of
+        meta-labelling (``entry_rule="primary"``)."""
+
+    @property
+    def primary(self) -> bool:
+        return self.config.entry_rule == "primary"
 
     @abstractmethod
     def exit_reason(self, signal: Signal, market: MarketState, position: float) -> str | None:
@@ -76,9 +95,12 @@ class Strategy(ABC):
                 why,
                 signal.confidence,
             )
-        if signal.confidence < self.config.min_confidence:
+        if self.primary:
+            chosen = self.rule(market)
+        elif signal.confidence < self.config.min_confidence:
             return None
-        chosen = self.entry(signal, market)
+        else:
+            chosen = self.entry(signal, market)
         if chosen is None:
             return None
         side, why = chosen

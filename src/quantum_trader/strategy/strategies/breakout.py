@@ -19,6 +19,13 @@ class Breakout(Strategy):
             return side, f"close {market.close:g} below channel low {market.channel_low:g}"
         return None
 
+    def rule(self, market: MarketState) -> tuple[Side, str] | None:
+        if market.close > market.channel_high:
+            return Side.BUY, f"close {market.close:g} above channel high {market.channel_high:g}"
+        if market.close < market.channel_low:
+            return Side.SELL, f"close {market.close:g} below channel low {market.channel_low:g}"
+        return None
+
     def exit_reason(self, signal: Signal, market: MarketState, position: float) -> str | None:
         middle = (market.channel_high + market.channel_low) / 2
         if position > 0 and market.close < middle:

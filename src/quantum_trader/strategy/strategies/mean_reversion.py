@@ -23,6 +23,14 @@ class MeanReversion(Strategy):
             return Side.SELL, f"close {z:.1f} sd above its mean, signal not UP"
         return None
 
+    def rule(self, market: MarketState) -> tuple[Side, str] | None:
+        z = market.band_z
+        if z <= -self.entry_z:
+            return Side.BUY, f"close {z:.1f} sd below its mean"
+        if z >= self.entry_z:
+            return Side.SELL, f"close {z:.1f} sd above its mean"
+        return None
+
     def take_profit(self, side: Side, market: MarketState, stop_distance: float) -> float:
         # the mean, when it lies on the winning side; else the default multiple
         if (market.mean - market.close) * side.sign > 0:

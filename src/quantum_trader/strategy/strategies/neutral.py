@@ -14,5 +14,8 @@ class Neutral(Strategy):
     def entry(self, signal: Signal, market: MarketState) -> tuple[Side, str] | None:
         return None
 
+    def rule(self, market: MarketState) -> tuple[Side, str] | None:
+        return None
+
     def exit_reason(self, signal: Signal, market: MarketState, position: float) -> str | None:
         return "neutral strategy stands aside"

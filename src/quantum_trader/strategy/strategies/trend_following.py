@@ -20,9 +20,17 @@ class TrendFollowing(Strategy):
             return side, "signal DOWN in a BEAR regime"
         return None
 
+    def rule(self, market: MarketState) -> tuple[Side, str] | None:
+        if market.regime is Regime.BULL:
+            return Side.BUY, "BULL regime"
+        if market.regime is Regime.BEAR:
+            return Side.SELL, "BEAR regime"
+        return None
+
     def exit_reason(self, signal: Signal, market: MarketState, position: float) -> str | None:
         against = Direction.DOWN if position > 0 else Direction.UP
-        if signal.direction is against and signal.confidence >= self.config.min_confidence:
+        turned = signal.direction is against and signal.confidence >= self.config.min_confidence
+        if turned and not self.primary:
             return f"signal turned {against}"
         trend = Regime.BULL if position > 0 else Regime.BEAR
         if market.regime is not None and market.regime is not trend:
