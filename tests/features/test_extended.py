@@ -7,9 +7,13 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from quantum_trader.adapters.candle_store import CandleStore
+from quantum_trader.clock import SimulatedClock
+from quantum_trader.data.guard import GuardedCandleFeed
+from quantum_trader.domain.errors import LookAheadError
 from quantum_trader.domain.market import Candle, FundingRate
 from quantum_trader.domain.time import MS_PER_DAY, MS_PER_HOUR
 from quantum_trader.features.extended import EXTENDED_FEATURES, FUNDING_NORM
@@ -175,3 +179,34 @@ def test_volatility_regime_compares_a_day_with_two_weeks() -> None:
     assert _column(values, "vol_regime")[399] == pytest.approx(0.0, abs=0.5)
     # a wild day against a fortnight that holds it: log(0.02 / ~0.0057) ≈ 1.26
     assert _column(values, "vol_regime")[-1] > 1.0
+
+
+def test_features_fed_through_the_data_guard_equal_the_batch_matrix(
+    eth: tuple[CandleSeries, FundingSeries, CandleSeries],
+) -> None:
+    """The live path only gets candles the read guard serves (closed at the clock's now, else
+    LookAheadError); the batch matrix equals what it computes, so no batch row reads later."""
+    candles, _, btc = eth
+    n = 800
+    clock = SimulatedClock(int(candles.open_time[0]))
+    feed = GuardedCandleFeed(clock)
+    for series in (candles, btc):
+        part = series.slice(0, n)
+        columns = ("open", "high", "low", "close", "volume")
+        frame = pd.DataFrame(
+            {"open_time": part.open_time, **{c: getattr(part, c) for c in columns}}
+        )
+        feed.add(series.symbol, "1h", frame)
+    live = StreamingFeatures("ETHUSDT", "1h", EXTENDED)
+    rows = []
+    for i in range(n):
+        opened = int(candles.open_time[i])
+        with pytest.raises(LookAheadError):  # still open: the guard refuses it
+            feed.candle("ETHUSDT", "1h", opened)
+        clock.advance_to(opened + MS_PER_HOUR)
+        rows.append(
+            live.update(feed.candle("ETHUSDT", "1h", opened), None, feed.latest("BTCUSDT", "1h"))
+        )
+    batch = compute_features(candles.slice(0, n), None, btc.slice(0, n), EXTENDED)
+    np.testing.assert_array_equal(np.array(rows), batch.values)
+    assert batch.complete[-1]
