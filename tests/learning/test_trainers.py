@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from quantum_trader.clock.clock import SimulatedClock
 from quantum_trader.config import KNOWN_MODELS
 from quantum_trader.config.modules import MODEL_MODULES
 from quantum_trader.features.dataset import Dataset
+from quantum_trader.features.labels import LabelSpec
 from quantum_trader.learning.registry import ModelKey, ModelRegistry, Stage
 from quantum_trader.learning.trainers import (
     FAMILIES,
@@ -123,6 +125,12 @@ def test_a_production_version_on_other_features_is_replaced_at_bootstrap(
     assert "reads 3 features, this run's settings give 4" in registry.history(key)[-1].reason
     (same,) = ensure_tabular_models(["lgbm"], {"ETHUSDT": wider}, handles={}, **options)  # type: ignore[arg-type]
     assert not same.trained
+    barrier = dataclasses.replace(wider, label_spec=LabelSpec(horizon=4, kind="barrier"))
+    (relabelled,) = ensure_tabular_models(["lgbm"], {"ETHUSDT": barrier}, handles={}, **options)  # type: ignore[arg-type]
+    assert relabelled.trained and relabelled.version == 3
+    assert "learned the sign label, this run's is barrier 2/2 sigma" in (
+        registry.history(key)[-1].reason
+    )
 
 
 def test_the_port_and_serving_never_import_torch() -> None:

@@ -259,7 +259,9 @@ class PipelineComposer:
             self.lifecycle,
             self.registry,
             self.artifacts,
-            loaders_for(labels(settings)),  # candidates: not counted as production loads
+            # forecasters learn the sign label whatever QT_LABEL is; candidates' loads are not
+            # counted as production loads
+            loaders_for(labels(settings).sign_spec()),
             scopes,
             self.read_training,
             self.read_closes,
@@ -341,7 +343,7 @@ class PipelineComposer:
         session once for all symbols, not once per symbol."""
         counted = self.handles.get("model_registry")
         forecasters = names_of(FamilyKind.FORECASTER)
-        labels_ = labels(self.rt.settings)
+        labels_ = labels(self.rt.settings).sign_spec()  # what the forecasters learn
         fresh = {n: _counting(forecast_loader(labels_), counted) for n in forecasters}
         fresh |= {n: _counting(loader, counted) for n, loader in DEFAULT_LOADERS.items()}
         return fresh, fresh | {n: _load_once(fresh[n]) for n in forecasters}

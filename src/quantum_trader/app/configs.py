@@ -27,9 +27,16 @@ CONSENSUS_THRESHOLD = 0.4
 
 
 def labels(settings: Settings) -> LabelSpec:
-    """The label every member predicts: the direction ``label_horizon`` candles ahead."""
+    """The label every member predicts ``label_horizon`` candles ahead (QT_LABEL): the sign of
+    the return, or the triple barrier at QT_BARRIER_UPPER / QT_BARRIER_LOWER × σ."""
     # FLAT covers a round trip at the taker fee: a smaller move cannot be traded at a profit.
-    return LabelSpec(horizon=settings.label_horizon, dead_zone=2 * settings.taker_fee)
+    return LabelSpec(
+        horizon=settings.label_horizon,
+        dead_zone=2 * settings.taker_fee,
+        kind=settings.label,
+        upper=settings.barrier_upper,
+        lower=settings.barrier_lower,
+    )
 
 
 def strategy_config(settings: Settings) -> StrategyConfig:

@@ -35,7 +35,7 @@ from quantum_trader.learning.trainers import (
     family,
     train_and_register,
 )
-from quantum_trader.models.base import ModelMetadata
+from quantum_trader.models.base import ModelMetadata, label_name
 from quantum_trader.status.registry import ModuleHandle
 
 __all__ = [
@@ -145,6 +145,12 @@ def _learned_otherwise(current: ModelVersion, data: Dataset) -> str | None:
         return (
             f"version {current.version} reads {len(metadata.features)} features, this run's "
             f"settings give {len(data.names)} (QT_FEATURES)"
+        )
+    spec = data.label_spec
+    learned = label_name(spec.kind, spec.upper, spec.lower, spec.vol_span)
+    if metadata.label != learned:
+        return (
+            f"version {current.version} learned the {metadata.label} label, this run's is {learned}"
         )
     if metadata.dead_zone != data.label_spec.dead_zone:
         return (

@@ -1,5 +1,6 @@
 """What the decision pipeline keeps per symbol (feature state, market state, the forecast window,
-closes for labels, recent feature rows for the covariate-shift check), its config and counters."""
+closes and candles for realised labels, recent feature rows for the covariate-shift check), its
+config and counters."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ import numpy as np
 from quantum_trader.domain.market import Candle, FundingRate
 from quantum_trader.domain.policy import TradingPolicy
 from quantum_trader.domain.signals import Signal
-from quantum_trader.features.labels import LabelSpec
+from quantum_trader.domain.time import timeframe_ms
+from quantum_trader.features.labels import LabelSpec, classify_return
 from quantum_trader.features.pipeline import FeatureConfig, StreamingFeatures
+from quantum_trader.features.triple_barrier import StreamingBarrierLabels
 from quantum_trader.strategy.market_state import MarketState, MarketStateTracker
 from quantum_trader.strategy.selector import SelectionContext
 
@@ -38,7 +41,11 @@ class SymbolInputs:
         self.funding = sorted(funding, key=lambda f: f.funding_time)
         self.funding_next = 0
         self.window: deque[float] = deque(maxlen=config.window)
-        self.closes: dict[int, float] = {}  # open time → close, for realised labels
+        self.labels = config.labels
+        self.timeframe_ms = timeframe_ms(config.timeframe)
+        self.closes: dict[int, float] = {}  # open time → close, oldest first: realised labels
+        #: under barrier labels, the labeller of the realised labels (None: sign labels)
+        self.barrier = self._barrier_labeller()
         self.rows: deque[np.ndarray] = deque(maxlen=config.shift_window)
         self.working_order: str | None = None  # the last market order sent, until it is done
         self.last_funding_rate = 0.0  # the last settlement known (the cost gate's funding)
@@ -50,9 +57,58 @@ class SymbolInputs:
         twin.features = copy.deepcopy(self.features)
         twin.window = deque(self.window, maxlen=self.window.maxlen)
         twin.closes = {}
+        twin.barrier = self._barrier_labeller()
         twin.rows = deque(maxlen=self.rows.maxlen)
         twin.working_order = None
         return twin
+
+    # --- realised labels ------------------------------------------------------------------
+    def _barrier_labeller(self) -> StreamingBarrierLabels | None:
+        if self.labels.kind != "barrier":
+            return None
+        return StreamingBarrierLabels(self.labels.barrier_spec(), self.timeframe_ms)
+
+    def record(self, candle: Candle) -> None:
+        """Keep what the realised labels read: the close and, under barrier labels, the candle
+        (its high and low; time order, as the barrier labeller requires)."""
+        self.closes[candle.open_time] = candle.close
+        if self.barrier is not None:
+            self.barrier.update(candle.open_time, candle.high, candle.low, candle.close)
+
+    def forget_before(self, open_time: int) -> None:
+        """Drop the closes and labels of candles opened before ``open_time``."""
+        closes = self.closes
+        while closes and (oldest := next(iter(closes))) < open_time:
+            del closes[oldest]
+        if self.barrier is not None:
+            self.barrier.forget_before(open_time)
+
+    def realised_label(self, prediction_time: int) -> int | None:
+        """The label of the candle opened at ``prediction_time``, of the kind the members were
+        trained on: the sign of the return to the close ``horizon`` candles later, or the triple
+        barrier (the batch's label, ``features/triple_barrier.py``); None until it is known."""
+        if self.barrier is not None:
+            return self.barrier.label(prediction_time)
+        start = self.closes.get(prediction_time)
+        end = self.closes.get(prediction_time + self.labels.horizon * self.timeframe_ms)
+        if start is None or end is None:
+            return None
+        return classify_return(end / start - 1.0, self.labels.dead_zone)
+
+    def realised_move(self, candle: Candle) -> tuple[float, int | None] | None:
+        """The forward return over the horizon that ends with ``candle``'s close (recorded) and,
+        under barrier labels, the class its first candle turned out to be (under sign labels
+        None: the return's sign is its class). None when that candle's close is unknown, or its
+        barrier label is (no σ yet)."""
+        start = candle.open_time - self.labels.horizon * self.timeframe_ms
+        then = self.closes.get(start)
+        if then is None:
+            return None
+        move = candle.close / then - 1.0
+        if self.barrier is None:
+            return move, None
+        label = self.barrier.label(start)
+        return None if label is None else (move, label)
 
     def settled_funding(self, close_time: int) -> list[FundingRate]:
         """Funding settlements known at ``close_time`` and not yet fed to the features."""

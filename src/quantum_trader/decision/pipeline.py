@@ -41,7 +41,6 @@ from quantum_trader.engine.engine import Bar
 from quantum_trader.engine.trader import TradingContext
 from quantum_trader.execution.instruments import SymbolSpec
 from quantum_trader.execution.order_manager import Bracket
-from quantum_trader.features.labels import classify_return
 from quantum_trader.intelligence.ledger import horizon_end_time
 from quantum_trader.models.ensemble.member import VoteContext
 from quantum_trader.risk.decision import Outcome
@@ -104,7 +103,7 @@ class DecisionPipeline:
             assert row is not None
             if not np.isnan(row).any():
                 sym.rows.append(row.copy())
-            sym.closes[candle.open_time] = candle.close
+            sym.record(candle)
             self._observe_move(sym, candle, parts)
             reading = parts.regime.update(candle) if parts.regime is not None else None
             sym.tracker.update(
@@ -201,16 +200,13 @@ class DecisionPipeline:
     def _learn(
         self, symbol: str, sym: SymbolInputs, candle: Candle, now: int, parts: PipelineParts
     ) -> None:
-        """Record the close and release the outcomes whose horizon has now passed."""
-        sym.closes[candle.open_time] = candle.close
+        """Record the candle and release the outcomes whose horizon has now passed."""
+        sym.record(candle)
         self._observe_move(sym, candle, parts)
         horizon = self.config.labels.horizon
-        stale = candle.open_time - (horizon + 2) * self._tf_ms - 64 * self._tf_ms
-        closes = sym.closes  # in time order: the oldest first
-        while closes and next(iter(closes)) < stale:
-            del closes[next(iter(closes))]
+        sym.forget_before(candle.open_time - (horizon + 2) * self._tf_ms - 64 * self._tf_ms)
         if parts.intelligence is not None:
-            # A label of this symbol needs its close at the horizon, recorded just above in its
+            # A label of this symbol needs its candle at the horizon, recorded just above in its
             # own call: only this symbol's predictions can have become resolvable here.
             parts.intelligence.resolve(now, self._label, (symbol,))
         for listener in parts.label_listeners:
@@ -218,12 +214,13 @@ class DecisionPipeline:
 
     def _observe_move(self, sym: SymbolInputs, candle: Candle, parts: PipelineParts) -> None:
         """The forward return over the horizon that ends with this close, for the cost gate's
-        move sizes (known now: both closes are in the past)."""
+        move sizes (known now: both closes are in the past), with the class it counts in under
+        barrier labels (``SymbolInputs.realised_move``)."""
         if parts.entry_gate is None:
             return
-        then = sym.closes.get(candle.open_time - self.config.labels.horizon * self._tf_ms)
-        if then is not None:
-            parts.entry_gate.observe(candle.symbol, candle.close / then - 1.0)
+        move = sym.realised_move(candle)
+        if move is not None:
+            parts.entry_gate.observe(candle.symbol, *move)
 
     def _cross_asset_candle(self, candle: Candle) -> Candle | None:
         """The cross-asset (BTC) candle of the same open time for ``candle``'s features; None
@@ -238,12 +235,8 @@ class DecisionPipeline:
         return None
 
     def _label(self, symbol: str, prediction_time: int) -> int | None:
-        sym = self._symbols[symbol]
-        start = sym.closes.get(prediction_time)
-        end = sym.closes.get(prediction_time + self.config.labels.horizon * self._tf_ms)
-        if start is None or end is None:
-            return None
-        return classify_return(end / start - 1.0, self.config.labels.dead_zone)
+        """The realised label, of the kind the members learnt (``SymbolInputs.realised_label``)."""
+        return self._symbols[symbol].realised_label(prediction_time)
 
     def _signal(
         self, symbol: str, sym: SymbolInputs, candle: Candle, now: int, parts: PipelineParts

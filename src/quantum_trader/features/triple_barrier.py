@@ -37,9 +37,9 @@ dropped), a bias a model retrained at the tail would learn.
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -47,10 +47,10 @@ import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
 from quantum_trader.domain.time import timeframe_ms
-from quantum_trader.features.labels import DOWN, FLAT, UP, classify_returns
+from quantum_trader.features.labels import DOWN, FLAT, UP, classify_return, classify_returns
+from quantum_trader.features.labels import BarrierSpec as BarrierSpec  # its home: labels.py
 from quantum_trader.features.series import CandleSeries, FloatArray, IntArray
 
-VerticalRule = Literal["flat", "sign"]
 #: comparisons evaluated per chunk of rows (bounds memory for long horizons)
 _CHUNK_CELLS = 1 << 22
 
@@ -63,34 +63,6 @@ class Barrier(IntEnum):
     LOWER = 2
     BOTH = 3  # one candle crossed both: FLAT
     VERTICAL = 4
-
-
-@dataclass(frozen=True, slots=True)
-class BarrierSpec:
-    """Barriers in multiples of the per-candle volatility σ, a time limit in candles, and what
-    the time limit means (``vertical``: ``"flat"``, or ``"sign"`` of the return beyond
-    ``dead_zone``, by default the round-trip taker fee as for the sign-of-return label)."""
-
-    horizon: int = 24
-    upper: float = 2.0
-    lower: float = 2.0
-    vol_span: int = 100
-    vertical: VerticalRule = "flat"
-    dead_zone: float = 2 * 0.0005
-
-    def __post_init__(self) -> None:
-        if self.horizon < 1:
-            raise ValueError(f"BarrierSpec.horizon={self.horizon}: must be >= 1")
-        for name in ("upper", "lower"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"BarrierSpec.{name}={value}: must be a positive finite multiple")
-        if self.vol_span < 2:
-            raise ValueError(f"BarrierSpec.vol_span={self.vol_span}: must be >= 2")
-        if self.vertical not in ("flat", "sign"):
-            raise ValueError(f"BarrierSpec.vertical={self.vertical!r}: 'flat' or 'sign'")
-        if not 0 <= self.dead_zone < 0.5:
-            raise ValueError(f"BarrierSpec.dead_zone={self.dead_zone}: must be within [0, 0.5)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,3 +189,152 @@ def triple_barrier_labels(candles: CandleSeries, spec: BarrierSpec | None = None
         upper,
         lower,
     )
+
+
+class EwmVolatility:
+    """:func:`ewm_volatility` one close at a time, for live labelling: O(1) work and memory per
+    close. It runs pandas' recursion for ``ewm(span, adjust=True, ignore_na=True).std(bias=False)``
+    (``ewmcov`` in ``pandas/_libs/window/aggregations.pyx``) step for step, and takes the log
+    with numpy as the batch does, so that on the same closes σ is the batch's to the last bit
+    (tests/features/test_streaming_labels.py).
+
+    >>> closes = [100.0, 101.0, 100.0, 101.0, 100.0]
+    >>> vol = EwmVolatility(span=2)
+    >>> [vol.update(c) for c in closes][2:] == ewm_volatility(np.array(closes), span=2)[2:].tolist()
+    True
+    """
+
+    __slots__ = (
+        "_cov",
+        "_decay",
+        "_last_log",
+        "_mean",
+        "_nobs",
+        "_old_wt",
+        "_span",
+        "_sum_wt",
+        "_sum_wt2",
+    )
+
+    def __init__(self, span: int) -> None:
+        if span < 2:
+            raise ValueError(f"EwmVolatility.span={span}: must be >= 2")
+        self._span = span
+        self._decay = 1.0 - 1.0 / (1.0 + (span - 1) / 2.0)  # pandas: com = (span − 1) / 2
+        self._last_log = math.nan  # before the first close: its return is NaN, as in the batch
+        self._nobs = 0  # returns seen
+        self._mean = math.nan
+        self._cov = 0.0
+        self._sum_wt = self._sum_wt2 = self._old_wt = 1.0
+
+    def update(self, close: float) -> float:
+        """σ at this close: NaN until ``span`` returns are seen or while they cannot spread."""
+        log_close = float(np.log(close))  # numpy's log, not math's: the batch's bits
+        x = log_close - self._last_log
+        self._last_log = log_close
+        if not math.isnan(x):  # ignore_na: a NaN return changes nothing
+            self._observe(x)
+        return self.sigma
+
+    def _observe(self, x: float) -> None:
+        self._nobs += 1
+        if math.isnan(self._mean):
+            self._mean = x
+            return
+        decay = self._decay
+        self._sum_wt *= decay
+        self._sum_wt2 *= decay * decay
+        self._old_wt *= decay
+        old_wt, old_mean = self._old_wt, self._mean
+        if old_mean != x:  # pandas' guard for constant series
+            self._mean = (old_wt * old_mean + x) / (old_wt + 1.0)
+        mean = self._mean
+        moved = (old_mean - mean) * (old_mean - mean)
+        self._cov = (old_wt * (self._cov + moved) + (x - mean) * (x - mean)) / (old_wt + 1.0)
+        self._sum_wt += 1.0
+        self._sum_wt2 += 1.0
+        self._old_wt += 1.0
+
+    @property
+    def sigma(self) -> float:
+        if self._nobs < self._span:
+            return math.nan
+        numerator = self._sum_wt * self._sum_wt
+        denominator = numerator - self._sum_wt2
+        if not denominator > 0:
+            return math.nan
+        variance = numerator / denominator * self._cov
+        return 0.0 if variance < 0 else math.sqrt(variance)
+
+
+class StreamingBarrierLabels:
+    """:func:`triple_barrier_labels` candle by candle: the live pipeline's realised labels.
+
+    :meth:`update` takes each closed candle in time order. The label of candle t is decided when
+    candle t + horizon arrives, by the batch's rules from σ at t (:class:`EwmVolatility`) and the
+    highs, lows and last close of candles t+1 … t+horizon: none where σ is NaN or 0, a candle
+    through both barriers FLAT, the time limit per ``spec.vertical``, and never before t +
+    horizon even when a barrier was touched earlier (as the batch leaves its last rows
+    unlabelled). On the same candles the labels are the batch's (tested on real data). The
+    batch counts rows, this counts candles by open time: a window with a missing candle gets no
+    label. Memory: the newest ``horizon + 1`` candles, and the labels until
+    :meth:`forget_before` drops them.
+
+    >>> from quantum_trader.features.labels import BarrierSpec
+    >>> live = StreamingBarrierLabels(BarrierSpec(horizon=2, upper=1.0, lower=1.0, vol_span=3), 1)
+    >>> for t, c in enumerate([100.0, 101.0, 100.0, 101.0, 100.0, 100.0, 103.0, 100.0]):
+    ...     live.update(t, c, c, c)
+    >>> [live.label(t) for t in (3, 4, 5)]  # the batch's: FLAT at the time limit, then UP
+    [1, 2, 2]
+    """
+
+    def __init__(self, spec: BarrierSpec, timeframe_ms: int) -> None:
+        if timeframe_ms <= 0:
+            raise ValueError(f"StreamingBarrierLabels.timeframe_ms={timeframe_ms}: must be > 0")
+        self.spec = spec
+        self._tf = timeframe_ms
+        self._vol = EwmVolatility(spec.vol_span)
+        #: (open time, high, low, close, σ) of the newest horizon + 1 candles
+        self._window: deque[tuple[int, float, float, float, float]] = deque(maxlen=spec.horizon + 1)
+        self._labels: dict[int, int] = {}  # open time → label, oldest first
+
+    def update(self, open_time: int, high: float, low: float, close: float) -> None:
+        """Take the next closed candle and decide the label of the one ``horizon`` before."""
+        window = self._window
+        if window and open_time <= window[-1][0]:
+            raise ValueError(
+                f"StreamingBarrierLabels.update: candle at {open_time} does not come after "
+                f"the last one, at {window[-1][0]} (σ cannot take a candle back)"
+            )
+        window.append((open_time, high, low, close, self._vol.update(close)))
+        start = open_time - self.spec.horizon * self._tf
+        if len(window) == window.maxlen and window[0][0] == start:
+            label = self._decide()
+            if label is not None:
+                self._labels[start] = label
+
+    def label(self, open_time: int) -> int | None:
+        """The label of the candle opened at ``open_time``; None if not decided (yet), or none."""
+        return self._labels.get(open_time)
+
+    def forget_before(self, open_time: int) -> None:
+        """Drop the labels of candles opened before ``open_time``."""
+        labels = self._labels
+        while labels and (oldest := next(iter(labels))) < open_time:
+            del labels[oldest]
+
+    def _decide(self) -> int | None:
+        spec = self.spec
+        path = iter(self._window)
+        _, _, _, close, sigma = next(path)
+        if not (math.isfinite(sigma) and sigma > 0):
+            return None
+        upper = close * (1.0 + spec.upper * sigma)  # the batch's arithmetic, in its order
+        lower = close * (1.0 - spec.lower * sigma)
+        for _, high, low, _, _ in path:
+            up, down = high >= upper, low <= lower
+            if up or down:
+                return FLAT if up and down else UP if up else DOWN
+        if spec.vertical == "sign":
+            return classify_return(self._window[-1][3] / close - 1.0, spec.dead_zone)
+        return FLAT

@@ -27,6 +27,12 @@ tabular line's (``learning/daemon.py``), in these terms:
   on closes inside this training's held-out rows only if its own series was too short to hold
   out a calibration tail (``forecasting/held_out.py``).
 
+**The label** is always the sign of the return over the horizon (``LabelSpec.sign_spec``): a
+forecaster forecasts closes and turns the forecast into the classes of that sign. Under the
+triple-barrier label (``QT_LABEL=barrier``) the tabular members learn the barrier, and the
+forecaster lines keep the sign label of the same horizon and dead zone: their training window
+and their held-out rows carry the sign twin.
+
 Torch-free: the fit itself runs in the daemon's worker process (``trainers.fit_in_this_process``).
 """
 
@@ -131,7 +137,10 @@ def validation_rows(
     series: Sequence[Closes], labels: LabelSpec, rows: int, window: int, timeframe: str
 ) -> Dataset:
     """The held-out decision rows of every series, each with the ``window`` closes ending at
-    its candle as its row (see the module docstring), concatenated symbol after symbol."""
+    its candle as its row (see the module docstring), concatenated symbol after symbol. Their
+    label is the sign of the return (``labels.sign_spec()``, whatever ``labels.kind``): what a
+    forecaster predicts."""
+    labels = labels.sign_spec()
     h = labels.horizon
     parts = []
     for closes in series:
@@ -189,7 +198,8 @@ def forecaster_job(
             production.version, production.artifact_hash, config.warm_epochs, config.warm_params
         )
     options = FitOptions(seed=seed, epochs=config.epochs, warm_start=warm)
-    window = TrainingWindow(closes=heads, labels=config.labels, scope=FORECAST_SCOPE)
+    sign = config.labels.sign_spec()  # a forecaster's label (module docstring)
+    window = TrainingWindow(closes=heads, labels=sign, scope=FORECAST_SCOPE)
     return ForecasterJob(window, held, options)
 
 

@@ -45,6 +45,8 @@ class ModelMetadata:
     serving_hash: str = ""  # its sha256, checked on load like artifact_hash
     #: the vector scaling fitted on held-out rows (models/calibration.py); empty: uncalibrated
     calibration: dict[str, list[float]] = field(default_factory=dict)
+    #: the label learned (:func:`label_name`); metadata written before it existed is "sign"
+    label: str = "sign"
 
     def to_json(self) -> str:
         """Stable JSON text (sorted keys).
@@ -124,3 +126,12 @@ def read_verified(directory: Path, model_file: str) -> ModelMetadata:
             f"{metadata.artifact_hash[:16]}…; the file was altered or corrupted, refusing to load"
         )
     return metadata
+
+
+def label_name(kind: str, upper: float, lower: float, vol_span: int) -> str:
+    """How metadata names a label: ``"sign"``, or the barrier's multiples and σ's span.
+
+    >>> label_name("sign", 2.0, 2.0, 100), label_name("barrier", 3.0, 2.0, 100)
+    ('sign', 'barrier 3/2 sigma, span 100')
+    """
+    return "sign" if kind == "sign" else f"barrier {upper:g}/{lower:g} sigma, span {vol_span}"

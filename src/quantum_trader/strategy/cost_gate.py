@@ -1,11 +1,16 @@
 """Cost-aware entry: open a position only where the expected edge pays for the trade.
 
-The members predict the direction of the return ``horizon`` candles ahead as three calibrated
-probabilities (DOWN, FLAT, UP). What a move of each class is worth is measured, not assumed:
-per symbol, the gate keeps the forward returns over the horizon of the recent past (every one
-known at the time: the return from the close ``horizon`` candles ago to this close), split by
-the class each turned out to be, and their means ``m_DOWN``, ``m_FLAT``, ``m_UP``. The expected
-return of holding a position of side ``s`` (+1 long, -1 short) over the horizon is then
+The members predict the label ``horizon`` candles ahead as three calibrated probabilities
+(DOWN, FLAT, UP). What a move of each class is worth is measured, not assumed: per symbol, the
+gate keeps the forward returns over the horizon of the recent past (every one known at the time:
+the return from the close ``horizon`` candles ago to this close), split by the class each turned
+out to be, and their means ``m_DOWN``, ``m_FLAT``, ``m_UP``. The class is the label's: by
+default the return's own sign beyond the dead zone; under triple-barrier labels the caller
+passes the barrier label of the candle the return starts at (``observe(..., outcome)``), so
+``m_UP`` is the mean forward return of the candles whose upper barrier was touched first, and so
+on (still the close-to-close return over the horizon, not the return at the barrier: the gate
+prices holding a position over the horizon). The expected return of holding a position of side
+``s`` (+1 long, -1 short) over the horizon is then
 
     edge = s · (p_DOWN · m_DOWN + p_FLAT · m_FLAT + p_UP · m_UP)
 
@@ -88,8 +93,11 @@ class _Moves:
         )
         self.sums = [0.0, 0.0, 0.0]
 
-    def add(self, forward_return: float) -> None:
-        k = 2 if forward_return > self.dead_zone else 0 if forward_return < -self.dead_zone else 1
+    def add(self, forward_return: float, outcome: int | None) -> None:
+        k = outcome
+        if k is None:
+            r, dead_zone = forward_return, self.dead_zone
+            k = 2 if r > dead_zone else 0 if r < -dead_zone else 1
         kept = self.by_class[k]
         if len(kept) == kept.maxlen:
             self.sums[k] -= kept[0]
@@ -118,12 +126,16 @@ class EntryCostGate:
         self._moves: dict[str, _Moves] = {}
         self.rejected = 0
 
-    def observe(self, symbol: str, forward_return: float) -> None:
-        """A forward return over the horizon that has just become known."""
+    def observe(self, symbol: str, forward_return: float, outcome: int | None = None) -> None:
+        """A forward return over the horizon that has just become known, and the class it
+        counts in: ``outcome`` (DOWN=0, FLAT=1, UP=2) when the label is not the return's sign
+        (a triple barrier), else None: the return's sign beyond the dead zone."""
+        if outcome not in (None, 0, 1, 2):
+            raise ValueError(f"EntryCostGate.observe({symbol}): outcome={outcome!r}: 0, 1 or 2")
         moves = self._moves.get(symbol)
         if moves is None:
             moves = self._moves[symbol] = _Moves(self.config.window, self.dead_zone)
-        moves.add(forward_return)
+        moves.add(forward_return, outcome)
 
     def class_means(self, symbol: str) -> tuple[float, float, float] | None:
         """Mean forward return of the DOWN, FLAT and UP outcomes; None while too few are known."""

@@ -8,6 +8,7 @@ import numpy as np
 
 from quantum_trader.clock.clock import Clock
 from quantum_trader.features.dataset import Dataset
+from quantum_trader.models.base import label_name
 from quantum_trader.models.calibration import fit_vector_scaling
 from quantum_trader.models.metrics import classification_metrics
 from quantum_trader.models.tabular.base import TabularModel
@@ -72,6 +73,7 @@ def train_tabular(
     else:
         model.fit(data.x, data.y)
     labelled = ~np.isnan(data.y)
+    spec = data.label_spec
     probs = model.predict_proba(data.x[labelled])
     fitted = data.open_time[labelled]
     metrics.update(
@@ -82,6 +84,7 @@ def train_tabular(
         # after it opens): what the walk-forward's look-ahead check reads (evaluation/folds.py)
         training_window=(int(fitted[0]), int(fitted[-1])),
         data_hash=data.content_hash(),
+        label=label_name(spec.kind, spec.upper, spec.lower, spec.vol_span),
         metrics=metrics,
         trained_at=None if clock is None else clock.now(),
     )

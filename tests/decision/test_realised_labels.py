@@ -1,0 +1,143 @@
+"""The pipeline's realised labels are the labels the members were trained on.
+
+A live label is computed candle by candle as it matures (``SymbolInputs.realised_label``); the
+members learnt the batch label of ``make_dataset``. On real data the two agree on every candle
+both label, for the sign label (the default, unchanged) and for the triple barrier; and the cost
+gate counts each move in the class its candle's label turned out to be.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from quantum_trader.adapters.candle_store import CandleStore
+from quantum_trader.decision.inputs import PipelineConfig, SymbolInputs
+from quantum_trader.decision.parts import PipelineParts
+from quantum_trader.decision.pipeline import DecisionPipeline
+from quantum_trader.domain.market import Candle
+from quantum_trader.domain.time import MS_PER_HOUR
+from quantum_trader.engine.trader import TradingContext
+from quantum_trader.features.dataset import candle_labels
+from quantum_trader.features.labels import LabelSpec
+from quantum_trader.features.series import CandleSeries
+from quantum_trader.strategy.cost_gate import EntryCostConfig, EntryCostGate
+
+SYMBOL = "BTCUSDT"
+ROWS = 3_000
+BARRIER = LabelSpec(horizon=6, kind="barrier", upper=1.5, lower=2.0)
+
+
+@pytest.fixture(scope="module")
+def btc(data_dir: Path) -> CandleSeries:
+    series = CandleStore(data_dir).series(SYMBOL, "1h")
+    return series.slice(len(series) - ROWS, len(series))
+
+
+def candles(series: CandleSeries) -> list[Candle]:
+    return [
+        Candle(SYMBOL, "1h", int(t), float(o), float(h), float(lo), float(c), float(v))
+        for t, o, h, lo, c, v in zip(
+            series.open_time,
+            series.open,
+            series.high,
+            series.low,
+            series.close,
+            series.volume,
+            strict=True,
+        )
+    ]
+
+
+def live_labels(series: CandleSeries, spec: LabelSpec) -> np.ndarray:
+    """Each candle's label as the pipeline learns it: asked when it matures, with the pipeline's
+    forgetting of old closes and labels after every candle."""
+    sym = SymbolInputs(SYMBOL, PipelineConfig("1h", labels=spec), ())
+    out = np.full(len(series), np.nan)
+    for i, candle in enumerate(candles(series)):
+        sym.record(candle)
+        sym.forget_before(candle.open_time - (spec.horizon + 66) * MS_PER_HOUR)
+        if i >= spec.horizon:
+            label = sym.realised_label(candle.open_time - spec.horizon * MS_PER_HOUR)
+            out[i - spec.horizon] = math.nan if label is None else label
+    return out
+
+
+@pytest.mark.parametrize("spec", [LabelSpec(), BARRIER], ids=["sign", "barrier"])
+def test_live_labels_are_the_batch_labels(btc: CandleSeries, spec: LabelSpec) -> None:
+    batch = candle_labels(btc, spec)
+    live = live_labels(btc, spec)
+    assert np.array_equal(live, batch, equal_nan=True)
+    labelled = int((~np.isnan(live)).sum())
+    first = spec.vol_span if spec.kind == "barrier" else 0  # no σ before
+    assert labelled == ROWS - spec.horizon - first
+
+
+def test_sign_labels_keep_no_barrier_state() -> None:
+    sym = SymbolInputs(SYMBOL, PipelineConfig("1h"), ())
+    assert sym.barrier is None and sym.fork_inputs().barrier is None
+    assert SymbolInputs(SYMBOL, PipelineConfig("1h", labels=BARRIER), ()).barrier is not None
+
+
+def _pipeline(spec: LabelSpec, gate: EntryCostGate) -> DecisionPipeline:
+    unused = cast(Any, None)  # warm_up reads the regime and the entry gate only
+
+    def build(context: TradingContext) -> PipelineParts:
+        return PipelineParts(
+            ensembles={},
+            intelligence=None,
+            regime=None,
+            controller=None,
+            selector=unused,
+            strategies=unused,
+            sizer=unused,
+            risk=unused,
+            policy=unused,
+            risk_view=unused,
+            entry_gate=gate,
+        )
+
+    pipeline = DecisionPipeline(PipelineConfig("1h", labels=spec), build, symbols=[SYMBOL])
+    pipeline.bind(cast(TradingContext, None))
+    return pipeline
+
+
+@pytest.mark.parametrize("spec", [LabelSpec(), BARRIER], ids=["sign", "barrier"])
+def test_the_pipeline_labels_and_prices_moves_by_the_trained_label(
+    btc: CandleSeries, spec: LabelSpec
+) -> None:
+    window = 720
+    gate = EntryCostGate(EntryCostConfig(0.0005, 1.0, spec.horizon, window=window), 0.001)
+    pipeline = _pipeline(spec, gate)
+    frame = pd.DataFrame(
+        {
+            "open_time": btc.open_time,
+            "open": btc.open,
+            "high": btc.high,
+            "low": btc.low,
+            "close": btc.close,
+            "volume": btc.volume,
+        }
+    )
+    try:
+        assert pipeline.warm_up({SYMBOL: frame}) == ROWS
+        batch = candle_labels(btc, spec)
+        recent = btc.open_time[-70 : -spec.horizon]  # what the pipeline still holds
+        assert [pipeline._label(SYMBOL, int(t)) for t in recent] == batch[
+            -70 : -spec.horizon
+        ].tolist()
+    finally:
+        pipeline.close()
+    # the gate's class means: each known forward return in its candle's label class
+    fwd = btc.close[spec.horizon :] / btc.close[: -spec.horizon] - 1.0
+    classes = batch[: -spec.horizon]
+    expected = []
+    for k in (0, 1, 2):
+        moves = fwd[classes == k][-window:]
+        expected.append(float(moves.mean()))
+    assert gate.class_means(SYMBOL) == pytest.approx(tuple(expected), rel=1e-9)
