@@ -80,11 +80,23 @@ def evaluate(
     data_dir: Annotated[
         Path | None, typer.Option(help="folder that feeds the store (default QT_DATA_DIR)")
     ] = None,
+    baselines: Annotated[
+        str,
+        typer.Option(
+            help="--system: the baselines replayed beside the system: all, none, or names "
+            "separated by commas (buy_and_hold, neutral, only_TrendFollowing, …)"
+        ),
+    ] = "all",
 ) -> None:
     """Train and test on rolling windows per symbol; print models next to baselines."""
     if system:
-        from quantum_trader.app.cli.evaluate_system import evaluate_system
+        from quantum_trader.app.cli.evaluate_system import baseline_variants, evaluate_system
+        from quantum_trader.domain.errors import ConfigError
 
+        try:
+            chosen = baseline_variants(baselines)
+        except ConfigError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--baselines") from exc
         evaluate_system(
             console(),
             symbols=symbols,
@@ -96,6 +108,7 @@ def evaluate(
             embargo_hours=embargo_hours,
             models=models,
             data_dir=data_dir,
+            baselines=chosen,
         )
         return
     symbols = symbols or DEFAULT_SYMBOLS

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,13 @@ from quantum_trader.config.settings import load_settings
 from quantum_trader.domain.errors import ConfigError
 from quantum_trader.domain.time import MS_PER_DAY, MS_PER_HOUR, fmt, from_datetime, timeframe_ms
 from quantum_trader.evaluation.folds import BASELINES, SYSTEM, Fold, Variant, plan_folds
-from quantum_trader.evaluation.ledger import Trial, config_hash, dsr_inputs, per_candle_sharpe
+from quantum_trader.evaluation.ledger import (
+    BASELINE_PREFIX,
+    Trial,
+    config_hash,
+    dsr_inputs,
+    per_candle_sharpe,
+)
 from quantum_trader.evaluation.summary import COLUMNS, readings, row, to_payload
 from quantum_trader.evaluation.system import (
     Stopwatch,
@@ -41,6 +48,16 @@ from quantum_trader.evaluation.system import (
 
 #: the test days of a fold when --start is not given
 DEFAULT_FOLD_DAYS = 90
+#: settings the evaluation decides itself for every fold (``EngineFoldRunner.fold_settings``),
+#: which settings overrides may not change → what decides them
+EVALUATION_DECIDES: Mapping[str, str] = {
+    "offline": "an evaluation replays offline",
+    "train_days": "each fold's training window gives it (--train-days)",
+    "home": "each fold has its own home under the evaluation's folder",
+    "database_url": "each fold has its own database",
+    "artifacts_dir": "each fold keeps its own artifacts",
+    "store_dir": "the candle store is the home's",
+}
 
 
 def _day(text: str, option: str) -> int:
@@ -49,6 +66,30 @@ def _day(text: str, option: str) -> int:
     except ValueError:
         raise ConfigError(f"{option} {text!r}: not a date (give e.g. 2022-06-01)") from None
     return from_datetime(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
+
+
+def baseline_variants(text: str) -> tuple[Variant, ...]:
+    """The baselines ``--baselines`` names: ``all`` (every one, in their order), ``none``, or
+    names separated by commas (in ``BASELINES``' order, each once).
+
+    >>> [v.name for v in baseline_variants("neutral, buy_and_hold")]
+    ['buy_and_hold', 'neutral']
+    >>> baseline_variants("none")
+    ()
+    """
+    wanted = {part.strip() for part in text.split(",") if part.strip()}
+    if wanted == {"all"}:
+        return BASELINES
+    if wanted == {"none"}:
+        return ()
+    known = [v.name for v in BASELINES]
+    unknown = sorted(wanted - set(known))
+    if unknown or not wanted:
+        raise ConfigError(
+            f"{text!r}: unknown baseline(s) {', '.join(unknown) or '(none named)'}; "
+            f"give all, none, or some of {', '.join(known)} separated by commas"
+        )
+    return tuple(v for v in BASELINES if v.name in wanted)
 
 
 def evaluate_system(
@@ -63,8 +104,20 @@ def evaluate_system(
     embargo_hours: int,
     models: str | None,
     data_dir: Path | None,
+    baselines: Sequence[Variant] = BASELINES,
+    settings_overrides: Mapping[str, Any] | None = None,
+    trial_name: str = "system",
+    folder: Path | None = None,
+    parent: str | None = None,
 ) -> SystemEvaluation:
-    """Run the evaluation, print it, write it, record it (see the module docstring)."""
+    """Run the evaluation, print it, write it, record it (see the module docstring).
+
+    ``baselines``: the baselines replayed beside the system (:func:`baseline_variants`).
+    ``settings_overrides``: settings (``Settings`` field → value) over the environment's and the
+    options', for every fold's run of every variant, and hashed into the trials' configuration;
+    ``trial_name``: the system's name in the ledger; ``folder``: where the evaluation is kept
+    (default ``$QT_HOME/evaluations/sys-<id>``); ``parent``: what its trials belong to (default
+    the folder's name). A study (``app/cli/study.py``) runs each candidate this way."""
     if window not in ("sliding", "expanding"):
         raise ConfigError(f"--window {window!r}: give sliding or expanding")
     overrides: dict[str, Any] = {}
@@ -74,7 +127,14 @@ def evaluate_system(
         overrides["ensemble_models"] = [m.strip() for m in models.split(",") if m.strip()]
     if data_dir is not None:
         overrides["data_dir"] = data_dir
-    settings = load_settings(**overrides, offline=True)
+    extra = dict(settings_overrides or {})
+    decided = sorted(set(extra) & set(EVALUATION_DECIDES))
+    if decided:
+        raise ConfigError(
+            "; ".join(f"setting {k}: {EVALUATION_DECIDES[k]}, not an override" for k in decided)
+        )
+    overrides.update(extra)
+    settings = load_settings(**{**overrides, "offline": True})
     last = _last_common_close(settings)
     stop = _day(end, "--end") if end else last - last % MS_PER_DAY
     first = _day(start, "--start") if start else stop - folds * DEFAULT_FOLD_DAYS * MS_PER_DAY
@@ -86,19 +146,24 @@ def evaluate_system(
         embargo_ms=embargo_hours * MS_PER_HOUR,
         window=window,  # type: ignore[arg-type]  # checked above
     )
-    key = json.dumps([sorted(settings.symbols), first, stop, folds, train_days, window,
-                      embargo_hours, settings.ensemble_models, datetime.now(UTC).isoformat()])  # fmt: skip
-    folder = settings.home / "evaluations" / f"sys-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
+    if folder is None:
+        key = json.dumps([sorted(settings.symbols), first, stop, folds, train_days, window,
+                          embargo_hours, settings.ensemble_models, trial_name,
+                          sorted(extra), datetime.now(UTC).isoformat()], default=str)  # fmt: skip
+        digest = hashlib.sha256(key.encode()).hexdigest()[:10]
+        folder = settings.home / "evaluations" / f"sys-{digest}"
     tf_ms = timeframe_ms(settings.timeframe)
     runner = EngineFoldRunner(
         overrides, folder, embargo_candles=embargo_hours * MS_PER_HOUR // tf_ms
     )
-    variants = (SYSTEM, *BASELINES)
+    variants = (SYSTEM, *baselines)
     console.print(
         f"system walk-forward: {', '.join(settings.symbols)} {settings.timeframe}, "
         f"{fmt(first)} → {fmt(stop)}, {folds} folds, {window} training windows of "
         f"{train_days} d, embargo {embargo_hours} h, models {','.join(settings.ensemble_models)}"
         f"; folder {folder}"
+        + (f"; settings {_settings_text(extra)}" if extra else "")
+        + ("" if baselines else "; no baselines")
     )
     watch = Stopwatch()
 
@@ -116,13 +181,17 @@ def evaluate_system(
     )
     ledger = SqlTrialLedger(open_settings_database(load_settings()))
     version = code_version()
+    # the overridden settings' own values join the replay's (``REPLAY_SETTINGS``): a candidate
+    # that changes the features or the label is another configuration
+    changed = {name: getattr(runner.base, name) for name in sorted(extra)}
     for name, result in results.items():
-        config = {**runner.config_of(result.variant), "folds": folds, "train_days": train_days,
-                  "window": window, "embargo_hours": embargo_hours}  # fmt: skip
+        config = {**changed, **runner.config_of(result.variant), "folds": folds,
+                  "train_days": train_days, "window": window,
+                  "embargo_hours": embargo_hours}  # fmt: skip
         ledger.record(
             Trial(
                 kind="evaluate",
-                name=name if name == "system" else f"baseline:{name}",
+                name=trial_name if name == "system" else f"{BASELINE_PREFIX}{name}",
                 config_hash=config_hash({k: str(v) for k, v in config.items()}),
                 code_version=version,
                 symbols=tuple(settings.symbols),
@@ -134,7 +203,7 @@ def evaluate_system(
                 sharpe=per_candle_sharpe(result.equity),
                 periods=len(result.returns),
                 recorded_at=from_datetime(datetime.now(UTC)),
-                parent=folder.name,
+                parent=parent or folder.name,
             )
         )
     # per-candle Sharpe ratios of other timeframes are in other units: only this one's count
@@ -177,6 +246,11 @@ def evaluate_system(
     _print(console, evaluation)
     console.print(f"JSON: {folder / 'evaluation.json'}\nreport: {report}")
     return evaluation
+
+
+def _settings_text(overrides: Mapping[str, Any]) -> str:
+    """Overridden settings as ``name=value`` pairs, for the header line."""
+    return ", ".join(f"{k}={v}" for k, v in sorted(overrides.items()))
 
 
 def _last_common_close(settings: Any) -> int:

@@ -22,6 +22,7 @@ from quantum_trader.app.cli import models as models_cli
 from quantum_trader.app.cli import paper as paper_cli
 from quantum_trader.app.cli import risk as risk_cli
 from quantum_trader.app.cli import serve as serve_cli
+from quantum_trader.app.cli import study as study_cli
 from quantum_trader.app.cli import train as train_cli
 from quantum_trader.app.cli import trials as trials_cli
 from quantum_trader.app.cli.render import console, status_table, statuses_json
@@ -44,6 +45,7 @@ app.add_typer(backtest_cli.app)
 app.add_typer(train_cli.app)
 app.add_typer(paper_cli.app)
 app.add_typer(serve_cli.app)
+app.add_typer(study_cli.app)
 app.add_typer(experiments_cli.app, name="experiments")
 app.add_typer(trials_cli.app, name="trials", help="The trial ledger: what was tried, on what.")
 app.add_typer(risk_cli.app, name="risk", help="Risk engine: kill switch, trading state, decisions.")
