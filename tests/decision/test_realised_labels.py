@@ -141,3 +141,42 @@ def test_the_pipeline_labels_and_prices_moves_by_the_trained_label(
         moves = fwd[classes == k][-window:]
         expected.append(float(moves.mean()))
     assert gate.class_means(SYMBOL) == pytest.approx(tuple(expected), rel=1e-9)
+
+
+class _RecordingGate(EntryCostGate):
+    def __init__(self) -> None:
+        super().__init__(EntryCostConfig(0.0005, 1.0, BARRIER.horizon), 0.001)
+        self.seen: list[tuple[float, int | None]] = []
+
+    def observe(self, symbol: str, forward_return: float, outcome: int | None = None) -> None:
+        self.seen.append((forward_return, outcome))
+        super().observe(symbol, forward_return, outcome)
+
+
+def test_the_filter_never_sees_the_outcome_of_the_trade_it_filters(btc: CandleSeries) -> None:
+    """Meta-labelling's filter (the ensemble through the cost gate, QT_ENTRY_RULE=primary) is
+    fed a candle's outcome only once its horizon has passed: after candle k closes — when an
+    entry at k is decided — it has seen the moves of candles up to k − horizon, never k's own."""
+    gate = _RecordingGate()
+    pipeline = _pipeline(BARRIER, gate)
+    h = BARRIER.horizon
+    part = btc.slice(0, 400)
+    batch = candle_labels(part, BARRIER)
+    try:
+        for k in range(len(part)):
+            one = pd.DataFrame(
+                {c: getattr(part, c)[k : k + 1] for c in ("open", "high", "low", "close", "volume")}
+                | {"open_time": part.open_time[k : k + 1]}
+            )
+            before = len(gate.seen)
+            pipeline.warm_up({SYMBOL: one})
+            if k < h or math.isnan(batch[k - h]):  # no outcome known yet (or no σ: none)
+                assert len(gate.seen) == before
+                continue
+            assert len(gate.seen) == before + 1
+            newest_move, newest_label = gate.seen[-1]
+            assert newest_move == part.close[k] / part.close[k - h] - 1.0  # candle k − h's
+            assert newest_label == int(batch[k - h])
+        assert len(gate.seen) == len(part) - h - BARRIER.vol_span
+    finally:
+        pipeline.close()
