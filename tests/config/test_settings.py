@@ -73,6 +73,10 @@ def test_consensus_above_model_count_fails_naming_both(monkeypatch: pytest.Monke
         ),
         ({"QT_SYMBOLS": "BTCUSDT,ETHUSDT,BTCUSDT"}, "repeats BTCUSDT: give each symbol once"),
         (
+            {"QT_LABEL": "barrier", "AI_ENGINE_ENSEMBLE_MODELS": "xgb,nhits"},
+            "nhits forecast closes and learn the sign label",
+        ),
+        (
             {"QT_ENTRY_RULE": "primary", "QT_ENTRY_COST_GATE": "false"},
             "QT_ENTRY_RULE=primary lets the strategies' rules pick the side",
         ),

@@ -387,6 +387,15 @@ class Settings(StorageSettings, ApiSettings):
                 "QT_SELECTOR=ppo serves the PPO selector's policy, which QT_RL_AGENTS=false "
                 "switches off; set QT_RL_AGENTS=true or choose another selector"
             )
+        forecasters = [m for m in self.ensemble_models if m in ("nhits", "patchtst")]
+        if self.label == "barrier" and forecasters:
+            # not built: the live ledger scores every member on one label (issue 24 notes)
+            problems.append(
+                f"QT_LABEL=barrier trains xgb and lgbm on the triple barrier, but "
+                f"{', '.join(forecasters)} forecast closes and learn the sign label, and live "
+                "scoring (drift, decay, weights) reads one label for every member; use "
+                "QT_LABEL=barrier with AI_ENGINE_ENSEMBLE_MODELS from xgb, lgbm only"
+            )
         if self.entry_rule == "primary" and not self.entry_cost_gate:
             problems.append(
                 "QT_ENTRY_RULE=primary lets the strategies' rules pick the side and the ensemble "
