@@ -46,8 +46,12 @@ def strategy_config(settings: Settings) -> StrategyConfig:
 
 
 def feature_config(settings: Settings) -> FeatureConfig:
-    """The features every tabular member reads (QT_FEATURES): the base set or the extended."""
-    return FeatureConfig(extended=settings.features == "extended")
+    """The features every tabular member reads (QT_FEATURES): the base set, the extended, or the
+    extended with the universe's cross-sectional features."""
+    return FeatureConfig(
+        extended=settings.features in ("extended", "universe"),
+        universe=settings.features == "universe",
+    )
 
 
 def ensemble_config(settings: Settings, threshold: float = CONSENSUS_THRESHOLD) -> EnsembleConfig:

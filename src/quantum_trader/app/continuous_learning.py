@@ -24,7 +24,7 @@ from quantum_trader.adapters.sql.intelligence_state import SqlIntelligenceStateR
 from quantum_trader.app import configs
 from quantum_trader.app.gate_replays import EngineTradingScorer, WindowReplay
 from quantum_trader.app.runtime import Runtime
-from quantum_trader.app.training import training_dataset
+from quantum_trader.app.training import training_dataset, universe_features
 from quantum_trader.app.validation_trials import validation_trial
 from quantum_trader.clock.workers import ProcessWorker
 from quantum_trader.decision.parts import LabelListener
@@ -69,19 +69,38 @@ def store_reader(
 ) -> ReadDataset:
     """A symbol's training dataset from the store: candles closing at or before ``until``,
     with the same inputs as bootstrap training (``app/datasets.py``): its funding, and the
-    cross-asset candles where the run trades that symbol."""
+    cross-asset candles where the run trades that symbol; with the universe features, every
+    one of ``symbols``' candles and funding of the window too (they rank it among them)."""
     step = timeframe_ms(timeframe)
 
     def frame(symbol: str, first: int, until: int) -> pd.DataFrame:
         return store.load(symbol, timeframe, start=first, end=until - step + 1)
 
+    def funding_of(symbol: str, first: int, until: int) -> pd.DataFrame | None:
+        return store.load_funding(symbol, first, until + 1) if store.has_funding(symbol) else None
+
     def read(symbol: str, first: int, until: int) -> Dataset:
-        funding = (
-            store.load_funding(symbol, first, until + 1) if store.has_funding(symbol) else None
-        )
+        candles, funding = frame(symbol, first, until), funding_of(symbol, first, until)
         market = frame(CROSS_ASSET, first, until) if CROSS_ASSET in symbols else None
+        together = None
+        if features is not None and features.universe:
+            others = [s for s in dict.fromkeys(symbols) if s != symbol]
+            together = universe_features(
+                timeframe,
+                {symbol: candles} | {s: frame(s, first, until) for s in others},
+                {symbol: funding} | {s: funding_of(s, first, until) for s in others},
+                market,
+                features,
+            )
         return training_dataset(
-            symbol, timeframe, frame(symbol, first, until), funding, market, labels, features
+            symbol,
+            timeframe,
+            candles,
+            funding,
+            market,
+            labels,
+            features,
+            None if together is None else together[symbol],
         )
 
     return read

@@ -10,7 +10,7 @@ import pandas as pd
 from quantum_trader.app.compose import labels
 from quantum_trader.app.configs import feature_config, intelligence_config
 from quantum_trader.app.data_sources import ReplayData
-from quantum_trader.app.training import training_dataset
+from quantum_trader.app.training import training_dataset, universe_features
 from quantum_trader.config.settings import Settings
 from quantum_trader.data.frames import funding_records
 from quantum_trader.domain.market import FundingRate
@@ -26,9 +26,11 @@ def training_datasets(
     settings: Settings, data: ReplayData, history: Mapping[str, pd.DataFrame] | None = None
 ) -> dict[str, Dataset]:
     """Each symbol's features and labels on the history before the replay (or on ``history``,
-    a part of it)."""
+    a part of it); the universe features, when on, over the symbols of ``history`` together."""
     history = data.history if history is None else history
     market = history.get("BTCUSDT")
+    config = feature_config(settings)
+    together = universe_features(settings.timeframe, history, data.funding, market, config)
     return {
         symbol: training_dataset(
             symbol,
@@ -37,7 +39,8 @@ def training_datasets(
             data.funding.get(symbol),
             market,
             labels(settings),
-            feature_config(settings),
+            config,
+            None if together is None else together[symbol],
         )
         for symbol, frame in history.items()
     }

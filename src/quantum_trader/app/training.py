@@ -22,7 +22,11 @@ from quantum_trader.adapters.artifacts import LocalArtifactStore
 from quantum_trader.clock.clock import Clock
 from quantum_trader.features.dataset import Dataset, make_dataset
 from quantum_trader.features.labels import LabelSpec
-from quantum_trader.features.pipeline import FeatureConfig
+from quantum_trader.features.pipeline import (
+    FeatureConfig,
+    FeatureMatrix,
+    compute_universe_features,
+)
 from quantum_trader.features.series import CandleSeries, FundingSeries
 from quantum_trader.learning.registry import ModelKey, ModelRegistry, ModelVersion, Stage
 from quantum_trader.learning.trainers import (
@@ -45,6 +49,7 @@ __all__ = [
     "ensure_forecast_models",
     "ensure_tabular_models",
     "training_dataset",
+    "universe_features",
 ]
 
 BOOTSTRAP_ACTOR = "rule:bootstrap"
@@ -78,8 +83,10 @@ def training_dataset(
     market: pd.DataFrame | None,
     labels: LabelSpec,
     config: FeatureConfig | None = None,
+    features: FeatureMatrix | None = None,
 ) -> Dataset:
-    """Features and labels for ``symbol`` from frames that already end before the replay."""
+    """Features and labels for ``symbol`` from frames that already end before the replay;
+    ``features``: its feature rows computed already (the universe's, :func:`universe_features`)."""
     config = config or FeatureConfig()
     market_series = (
         candle_series(config.cross_asset, timeframe, market)
@@ -92,6 +99,26 @@ def training_dataset(
         market_series,
         labels=labels,
         config=config,
+        features=features,
+    )
+
+
+def universe_features(
+    timeframe: str,
+    candles: Mapping[str, pd.DataFrame],
+    funding: Mapping[str, pd.DataFrame | None],
+    market: pd.DataFrame | None,
+    config: FeatureConfig,
+) -> dict[str, FeatureMatrix] | None:
+    """Every symbol's feature rows at once when ``config`` has the universe features (they rank
+    each symbol among the others); None otherwise (each symbol's dataset computes its own)."""
+    if not config.universe:
+        return None
+    return compute_universe_features(
+        {s: candle_series(s, timeframe, frame) for s, frame in candles.items()},
+        {s: funding_series(s, funding.get(s)) for s in candles},
+        None if market is None else candle_series(config.cross_asset, timeframe, market),
+        config,
     )
 
 

@@ -222,11 +222,14 @@ class Settings(StorageSettings, ApiSettings):
     train_days: int = Field(730, validation_alias=_qt("train_days"))
     seed: int = Field(7, validation_alias=_qt("seed"))
     label_horizon: int = Field(4, validation_alias=_qt("label_horizon"))
-    #: what the members learn from and learn (issue 24, docs/research.md): the 41 base features
-    #: or the extended set (base + funding z-score, volatility regime, higher timeframes); the
+    #: what the members learn from and learn (issue 24, docs/research.md): the 41 base features,
+    #: the extended set (base + funding z-score, volatility regime, higher timeframes) or
+    #: "universe" (extended + the market's return and ranks across the run's symbols); the
     #: sign of the return over the horizon or a volatility-scaled triple barrier (take-profit
     #: and stop-loss in multiples of the candle volatility, the horizon as time limit)
-    features: Literal["base", "extended"] = Field("base", validation_alias=_qt("features"))
+    features: Literal["base", "extended", "universe"] = Field(
+        "base", validation_alias=_qt("features")
+    )
     label: Literal["sign", "barrier"] = Field("sign", validation_alias=_qt("label"))
     barrier_upper: float = Field(2.0, validation_alias=_qt("barrier_upper"))
     barrier_lower: float = Field(2.0, validation_alias=_qt("barrier_lower"))

@@ -18,6 +18,7 @@ from quantum_trader.domain.time import timeframe_ms
 from quantum_trader.features.labels import LabelSpec, classify_return
 from quantum_trader.features.pipeline import FeatureConfig, StreamingFeatures
 from quantum_trader.features.triple_barrier import StreamingBarrierLabels
+from quantum_trader.features.universe import UniverseFeatures
 from quantum_trader.strategy.market_state import MarketState, MarketStateTracker
 from quantum_trader.strategy.selector import SelectionContext
 
@@ -33,10 +34,18 @@ class PipelineConfig:
 
 
 class SymbolInputs:
-    """What the pipeline keeps per symbol: feature state, indicators, history for labels."""
+    """What the pipeline keeps per symbol: feature state, indicators, history for labels.
+    ``universe``: the cross-sections every symbol's features share under the universe
+    features (``FeatureConfig.universe``; one per pipeline)."""
 
-    def __init__(self, symbol: str, config: PipelineConfig, funding: Sequence[FundingRate]):
-        self.features = StreamingFeatures(symbol, config.timeframe, config.features)
+    def __init__(
+        self,
+        symbol: str,
+        config: PipelineConfig,
+        funding: Sequence[FundingRate],
+        universe: UniverseFeatures | None = None,
+    ):
+        self.features = StreamingFeatures(symbol, config.timeframe, config.features, universe)
         self.tracker = MarketStateTracker(symbol)
         self.funding = sorted(funding, key=lambda f: f.funding_time)
         self.funding_next = 0
@@ -50,11 +59,12 @@ class SymbolInputs:
         self.working_order: str | None = None  # the last market order sent, until it is done
         self.last_funding_rate = 0.0  # the last settlement known (the cost gate's funding)
 
-    def fork_inputs(self) -> SymbolInputs:
+    def fork_inputs(self, memo: dict[int, object] | None = None) -> SymbolInputs:
         """A copy whose member inputs (features, funding cursor, window) evolve on their own;
-        what only decisions use (labels, shift rows, orders) is left empty."""
+        what only decisions use (labels, shift rows, orders) is left empty. Forks of several
+        symbols made with one ``memo`` share one copy of their shared universe state."""
         twin = copy.copy(self)  # shares the funding list and the tracker (never updated here)
-        twin.features = copy.deepcopy(self.features)
+        twin.features = copy.deepcopy(self.features, memo)
         twin.window = deque(self.window, maxlen=self.window.maxlen)
         twin.closes = {}
         twin.barrier = self._barrier_labeller()

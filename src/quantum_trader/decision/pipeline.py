@@ -41,6 +41,7 @@ from quantum_trader.engine.engine import Bar
 from quantum_trader.engine.trader import TradingContext
 from quantum_trader.execution.instruments import SymbolSpec
 from quantum_trader.execution.order_manager import Bracket
+from quantum_trader.features.universe import UniverseFeatures
 from quantum_trader.intelligence.ledger import horizon_end_time
 from quantum_trader.models.ensemble.member import VoteContext
 from quantum_trader.risk.decision import Outcome
@@ -70,7 +71,9 @@ class DecisionPipeline:
         self._build = build
         self._tf_ms = timeframe_ms(config.timeframe)
         funding = funding or {}
-        self._symbols = {s: SymbolInputs(s, config, funding.get(s, ())) for s in symbols}
+        # the universe features' cross-sections, shared by the symbols (features/universe.py)
+        universe = UniverseFeatures(config.timeframe) if config.features.universe else None
+        self._symbols = {s: SymbolInputs(s, config, funding.get(s, ()), universe) for s in symbols}
         self._market_candle: Candle | None = None
         self.parts: PipelineParts | None = None
         self._context: TradingContext | None = None
@@ -288,7 +291,8 @@ class DecisionPipeline:
         self._batch.stop()  # an earlier replay's
         submit = self._batch.start() if background else None
         live, market = self._symbols, self._market_candle
-        self._symbols = {s: state.fork_inputs() for s, state in live.items()}
+        memo: dict[int, object] = {}  # one copy of the shared universe state for all forks
+        self._symbols = {s: state.fork_inputs(memo) for s, state in live.items()}
         contexts: dict[str, list[VoteContext]] = {s: [] for s in live}
         prepared = 0
         try:

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from quantum_trader.domain.errors import DataError
 from quantum_trader.features.labels import LabelSpec, direction_labels, forward_returns
-from quantum_trader.features.pipeline import FeatureConfig, compute_features
+from quantum_trader.features.pipeline import FeatureConfig, FeatureMatrix, compute_features
 from quantum_trader.features.series import CandleSeries, FloatArray, FundingSeries, IntArray
 from quantum_trader.features.triple_barrier import triple_barrier_labels
 
@@ -68,9 +69,16 @@ def make_dataset(
     *,
     labels: LabelSpec | None = None,
     config: FeatureConfig | None = None,
+    features: FeatureMatrix | None = None,
 ) -> Dataset:
+    """``candles``' dataset; ``features``, when given, are its feature rows computed already
+    (the universe features are computed for every symbol at once, ``compute_universe_features``)
+    and ``funding``, ``market`` and ``config`` are not read."""
     spec = labels or LabelSpec()
-    features = compute_features(candles, funding, market, config)
+    if features is None:
+        features = compute_features(candles, funding, market, config)
+    elif not np.array_equal(features.open_time, candles.open_time):
+        raise DataError(f"make_dataset({candles.symbol}): the features are of other candles")
     y = candle_labels(candles, spec)
     fwd = forward_returns(candles.close, spec.horizon)
     keep = features.complete

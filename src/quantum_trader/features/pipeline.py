@@ -13,7 +13,7 @@ candle is missing, so models see the absence instead of a made-up value.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +24,7 @@ from quantum_trader.domain.time import MS_PER_DAY, MS_PER_HOUR, fmt, timeframe_m
 from quantum_trader.features.extended import EXTENDED_FEATURES, ExtendedFeatures
 from quantum_trader.features.indicators import NAN, Atr, Ema, Lag, Macd, Rolling, Rsi
 from quantum_trader.features.series import CandleSeries, FloatArray, FundingSeries, IntArray
+from quantum_trader.features.universe import UNIVERSE_FEATURES, Published, UniverseFeatures
 
 TWO_PI = 2.0 * math.pi
 
@@ -31,12 +32,15 @@ TWO_PI = 2.0 * math.pi
 @dataclass(frozen=True, slots=True)
 class FeatureConfig:
     """Which features to compute. The defaults give the 41 features listed in docs/models.md;
-    ``extended`` appends the 10 of :mod:`quantum_trader.features.extended` (``QT_FEATURES``)."""
+    ``extended`` appends the 10 of :mod:`quantum_trader.features.extended` (``QT_FEATURES``),
+    ``universe`` the 6 cross-sectional ones of :mod:`quantum_trader.features.universe` after
+    them (``QT_FEATURES=universe`` sets both)."""
 
     return_horizons: tuple[int, ...] = (1, 2, 4, 8, 12, 24, 48)
     cross_asset: str = "BTCUSDT"
     funding_stale_ms: int = 24 * MS_PER_HOUR  # three missed 8 h settlements → not available
     extended: bool = False
+    universe: bool = False
 
     def __post_init__(self) -> None:
         if not self.return_horizons or min(self.return_horizons) < 1:
@@ -46,8 +50,10 @@ class FeatureConfig:
 
     @property
     def names(self) -> tuple[str, ...]:
-        base = tuple(f"ret_{h}" for h in self.return_horizons) + FIXED_FEATURES
-        return base + EXTENDED_FEATURES if self.extended else base
+        names = tuple(f"ret_{h}" for h in self.return_horizons) + FIXED_FEATURES
+        if self.extended:
+            names += EXTENDED_FEATURES
+        return names + UNIVERSE_FEATURES if self.universe else names
 
 
 FIXED_FEATURES: tuple[str, ...] = (
@@ -92,17 +98,32 @@ class StreamingFeatures:
     """Feature state of one symbol; ``update`` once per closed candle, in time order.
 
     Returns NaN in a feature until its window is full; :attr:`ready` says whether the last row is
-    complete (about 100 candles of warm-up with the defaults).
+    complete (about 100 candles of warm-up with the defaults). Under ``FeatureConfig.universe``
+    the state reads and feeds ``universe``, the cross-sections shared by every symbol of the run
+    (required then: one symbol alone has no universe).
     """
 
-    def __init__(self, symbol: str, timeframe: str, config: FeatureConfig | None = None) -> None:
+    def __init__(
+        self,
+        symbol: str,
+        timeframe: str,
+        config: FeatureConfig | None = None,
+        universe: UniverseFeatures | None = None,
+    ) -> None:
         self.symbol = symbol
         self.timeframe = timeframe
         self.config = config or FeatureConfig()
         self.names = self.config.names
         self._tf_ms = timeframe_ms(timeframe)
         self._is_market = symbol == self.config.cross_asset
-        self._closes = Lag(max(*self.config.return_horizons, 20, 1))
+        if self.config.universe and (universe is None or universe.timeframe != timeframe):
+            raise ValueError(
+                f"{symbol}: FeatureConfig(universe=True) needs the UniverseFeatures of the run's "
+                f"symbols at {timeframe} (compute_universe_features, or one shared state)"
+            )
+        self._universe = universe if self.config.universe else None
+        # the universe reads ret_24 whatever the return horizons
+        self._closes = Lag(max(*self.config.return_horizons, 20, 24 if self._universe else 1))
         self._market = Lag(4)
         self._ema14, self._ema50 = Ema(14), Ema(50)
         self._sma20, self._sma50 = Rolling(20), Rolling(50)
@@ -269,8 +290,25 @@ class StreamingFeatures:
                 funding_rate=self._funding,
                 funding_fresh=fresh,
             )
+        if self._universe is not None:
+            self._universe_features(row, open_time, one, log_c, fresh)
         self.ready = not any(map(math.isnan, row))
         return row
+
+    def _universe_features(
+        self, row: list[float], open_time: int, one: float, log_c: float, fresh: bool
+    ) -> None:
+        """Append the cross-sectional values (of the candle before), then publish this one's."""
+        universe = self._universe
+        assert universe is not None
+        row += universe.values(self.symbol, open_time)
+        rv24 = self._rv24.std
+        if len(self._closes) > 24 and not math.isnan(one) and not math.isnan(rv24):
+            ret_24 = log_c - math.log(self._closes.get(24))
+            funding_bps = self._funding * 1e4 if fresh else 0.0
+            universe.publish(
+                self.symbol, open_time, Published(one, ret_24, rv24, funding_bps, fresh)
+            )
 
     def _funding_features(self, row: list[float], close_time: int) -> bool:
         fresh = self._funding_time >= 0 and close_time - self._funding_time <= (
@@ -340,31 +378,108 @@ def compute_features(
     market: CandleSeries | None = None,
     config: FeatureConfig | None = None,
 ) -> FeatureMatrix:
-    """Run :class:`StreamingFeatures` over ``candles``: the batch path, equal to streaming."""
-    state = StreamingFeatures(candles.symbol, candles.timeframe, config)
-    n = len(candles)
-    out = np.empty((n, len(state.names)), dtype=np.float64)
-    market_close = _aligned_market(candles, market, state)
-    spans = funding_events_per_candle(candles.open_time, state._tf_ms, funding)
-    times = candles.open_time.tolist()
-    o, h, lo, c, v = (
-        candles.open.tolist(),
-        candles.high.tolist(),
-        candles.low.tolist(),
-        candles.close.tolist(),
-        candles.volume.tolist(),
-    )
-    for t in range(n):
-        start, end = spans[t]
+    """Run :class:`StreamingFeatures` over ``candles``: the batch path, equal to streaming.
+
+    The universe features need every symbol's candles: :func:`compute_universe_features`.
+    """
+    if config is not None and config.universe:
+        raise ValueError(
+            f"compute_features({candles.symbol}): FeatureConfig(universe=True) ranks a symbol "
+            "among the others, which one series cannot show; use compute_universe_features"
+        )
+    run = _SeriesRun(StreamingFeatures(candles.symbol, candles.timeframe, config), candles)
+    run.prepare(funding, market)
+    for t in range(len(candles)):
+        run.step(t)
+    return run.matrix()
+
+
+def compute_universe_features(
+    candles: Mapping[str, CandleSeries],
+    funding: Mapping[str, FundingSeries | None] | None = None,
+    market: CandleSeries | None = None,
+    config: FeatureConfig | None = None,
+) -> dict[str, FeatureMatrix]:
+    """Every symbol's features together, the batch path of a universe: each symbol's
+    :class:`StreamingFeatures` over its series, all sharing one
+    :class:`~quantum_trader.features.universe.UniverseFeatures`, run candle time by candle
+    time (the symbols of one time in name order; any order gives the same rows). Equal to the
+    streaming states fed the same candles, by construction. ``market`` is the cross-asset
+    (BTC) series, as for :func:`compute_features`; without ``universe`` in ``config`` each
+    matrix equals ``compute_features`` of that symbol alone."""
+    config = config or FeatureConfig()
+    timeframes = {series.timeframe for series in candles.values()}
+    if len(timeframes) > 1:
+        raise DataError(f"compute_universe_features: several timeframes {sorted(timeframes)}")
+    timeframe = timeframes.pop() if timeframes else "1h"
+    universe = UniverseFeatures(timeframe) if config.universe else None
+    funding = funding or {}
+    runs: dict[str, _SeriesRun] = {}
+    for symbol in sorted(candles):
+        series = candles[symbol]
+        if series.symbol != symbol:
+            raise DataError(f"compute_universe_features: {series.symbol}'s series under {symbol}")
+        run = _SeriesRun(StreamingFeatures(symbol, timeframe, config, universe), series)
+        run.prepare(funding.get(symbol), market)
+        runs[symbol] = run
+    times: set[int] = set()
+    for run in runs.values():
+        times.update(run.times)
+    for time in sorted(times):
+        for run in runs.values():
+            run.step_at(time)
+    return {symbol: run.matrix() for symbol, run in runs.items()}
+
+
+class _SeriesRun:
+    """One symbol's batch run: its streaming state fed its series candle by candle, with the
+    funding settled before each close and the market close of the same open time."""
+
+    def __init__(self, state: StreamingFeatures, candles: CandleSeries) -> None:
+        self.state, self.candles = state, candles
+        self.out = np.empty((len(candles), len(state.names)), dtype=np.float64)
+        self.times: list[int] = candles.open_time.tolist()
+        self.next = 0  # the next candle, for step_at
+        self._columns: tuple[list[float], ...] = (
+            candles.open.tolist(),
+            candles.high.tolist(),
+            candles.low.tolist(),
+            candles.close.tolist(),
+            candles.volume.tolist(),
+        )
+        self._funding: FundingSeries | None = None
+        self._spans: list[tuple[int, int]] = []
+        self._market: list[float] = []
+
+    def prepare(self, funding: FundingSeries | None, market: CandleSeries | None) -> None:
+        self._funding = funding
+        self._spans = funding_events_per_candle(self.candles.open_time, self.state._tf_ms, funding)
+        self._market = _aligned_market(self.candles, market, self.state)
+
+    def step(self, t: int) -> None:
+        state, funding = self.state, self._funding
+        start, end = self._spans[t]
         if end > start and funding is not None:
-            close_time = times[t] + state._tf_ms
+            close_time = self.times[t] + state._tf_ms
             for k in range(start, end):
                 state.observe_funding(
                     FundingRate(funding.symbol, int(funding.time[k]), float(funding.rate[k])),
                     close_time,
                 )
-        out[t] = state.update_values(times[t], o[t], h[t], lo[t], c[t], v[t], market_close[t])
-    return FeatureMatrix(state.names, candles.open_time, out)
+        o, h, lo, c, v = self._columns
+        self.out[t] = state.update_values(
+            self.times[t], o[t], h[t], lo[t], c[t], v[t], self._market[t]
+        )
+
+    def step_at(self, open_time: int) -> None:
+        """Feed the candle opened at ``open_time`` if the series has one (times ascending)."""
+        t = self.next
+        if t < len(self.times) and self.times[t] == open_time:
+            self.step(t)
+            self.next = t + 1
+
+    def matrix(self) -> FeatureMatrix:
+        return FeatureMatrix(self.state.names, self.candles.open_time, self.out)
 
 
 def _aligned_market(

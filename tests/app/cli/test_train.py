@@ -16,6 +16,7 @@ from quantum_trader.app.cli.train import TrainingData, app, train_members
 from quantum_trader.app.market_data import MarketData
 from quantum_trader.clock import SimulatedClock
 from quantum_trader.features.labels import LabelSpec
+from quantum_trader.features.pipeline import FeatureConfig, compute_universe_features
 from quantum_trader.learning.registry import ModelKey, ModelRegistry, Stage
 from quantum_trader.models.forecasting.member import ForecastMember
 from quantum_trader.models.tabular.xgb import XgbModel
@@ -91,3 +92,23 @@ def test_unknown_model_is_refused(tmp_path: Path) -> None:
     result = runner.invoke(app, ["--models", "nhits,lstm", "--data-dir", str(tmp_path)])
     assert result.exit_code == 2
     assert "lstm" in result.output
+
+
+@pytest.mark.data
+def test_universe_features_rank_a_symbol_among_the_runs_symbols(data_dir: Path) -> None:
+    """QT_FEATURES=universe: the CLI's dataset of one symbol is computed with its peers (the
+    run's symbols), equal to that symbol's rows of the universe computed at once."""
+    universe = FeatureConfig(extended=True, universe=True)
+    market = MarketData(CandleStore(data_dir), "1h")
+    data = TrainingData(market, 40, LabelSpec(), universe, ("BTCUSDT", "SOLUSDT"))
+    dataset = data.dataset("ETHUSDT", universe)
+    assert dataset.names == universe.names and len(dataset.names) == 57
+    peers = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
+    together = compute_universe_features(
+        {s: data.candles(s) for s in peers},
+        {s: market.funding(s) for s in peers},
+        market.series("BTCUSDT"),
+        universe,
+    )["ETHUSDT"]
+    np.testing.assert_array_equal(dataset.x, together.values[together.complete])
+    assert (dataset.x[:, dataset.names.index("xs_available")] == 1.0).all()

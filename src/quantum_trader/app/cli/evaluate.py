@@ -18,6 +18,7 @@ from quantum_trader.config.settings import load_settings
 from quantum_trader.domain.errors import DataError
 from quantum_trader.domain.time import MS_PER_DAY, timeframe_ms
 from quantum_trader.features.dataset import make_dataset
+from quantum_trader.features.pipeline import compute_universe_features
 from quantum_trader.learning.walk_forward import (
     ScoreRow,
     WalkForwardConfig,
@@ -137,6 +138,16 @@ def evaluate(
         market = data.series(features.cross_asset)
     except DataError as exc:
         raise typer.BadParameter(f"{exc} (or give --data-dir / set QT_DATA_DIR)") from exc
+    universe = (
+        compute_universe_features(
+            {s: data.series(s) for s in names},
+            {s: data.funding(s) for s in names},
+            market,
+            features,
+        )
+        if features.universe
+        else {}
+    )
     rows: list[ScoreRow] = []
     with Progress(console=console(), transient=True) as progress:
         task = progress.add_task("evaluating", total=len(names) * folds * len(config.models))
@@ -148,6 +159,7 @@ def evaluate(
                 None if symbol == features.cross_asset else market,
                 labels=labels,
                 config=features,
+                features=universe.get(symbol),
             )
 
             def step(text: str) -> None:

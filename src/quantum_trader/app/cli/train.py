@@ -31,7 +31,7 @@ from quantum_trader.domain.errors import ConfigError, DataError
 from quantum_trader.domain.time import MS_PER_DAY, fmt
 from quantum_trader.features.dataset import Dataset, make_dataset
 from quantum_trader.features.labels import LabelSpec
-from quantum_trader.features.pipeline import FeatureConfig
+from quantum_trader.features.pipeline import FeatureConfig, compute_universe_features
 from quantum_trader.features.series import CandleSeries
 from quantum_trader.learning.registry import ModelRegistry
 from quantum_trader.learning.trainers import (
@@ -60,6 +60,8 @@ class TrainingData:
     days: int
     labels: LabelSpec
     features: FeatureConfig = field(default_factory=FeatureConfig)
+    #: the symbols the universe features rank a symbol among (QT_SYMBOLS; QT_FEATURES=universe)
+    universe: tuple[str, ...] = ()
 
     def candles(self, symbol: str) -> CandleSeries:
         """The newest ``days`` of ``symbol``'s candles."""
@@ -71,12 +73,22 @@ class TrainingData:
         market = None
         if symbol != features.cross_asset:
             market = self.market.series(features.cross_asset)
+        rows = None
+        if features.universe:  # ranked among the run's symbols: computed for all of them at once
+            peers = sorted({*self.universe, symbol})
+            rows = compute_universe_features(
+                {s: self.candles(s) for s in peers},
+                {s: self.market.funding(s) for s in peers},
+                self.market.series(features.cross_asset),
+                features,
+            )[symbol]
         return make_dataset(
             self.candles(symbol),
             self.market.funding(symbol),
             market,
             labels=self.labels,
             config=features,
+            features=rows,
         )
 
 
@@ -201,6 +213,7 @@ def train(
             days,
             labels(settings),
             feature_config(settings),
+            tuple(settings.symbols),
         )
         with console.status("training") as spinner:
             results = train_members(
