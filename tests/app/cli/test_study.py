@@ -90,6 +90,8 @@ def test_the_example_study_names_only_settings_that_load(clean_env: pytest.Monke
         "extended-barrier-h24-4x4",
         "base-sign-h4-universe8",
         "extended-barrier-h24-universe8",
+        "universe-sign-h4-universe8",
+        "universe-barrier-h24-universe8",
     ]
     for candidate in candidates:
         settings = load_settings(**candidate.overrides)
@@ -97,6 +99,7 @@ def test_the_example_study_names_only_settings_that_load(clean_env: pytest.Monke
         assert settings.entry_rule == ("primary" if "primary" in candidate.name else "signal")
         assert not (settings.continuous_learning_enabled or settings.shadow_trading)
         assert len(settings.symbols) == (8 if "universe8" in candidate.name else 2)
+        assert (settings.features == "universe") == candidate.name.startswith("universe-")
     h12 = load_settings(**candidates[5].overrides)
     assert (h12.features, h12.label, h12.label_horizon) == ("extended", "barrier", 12)
     assert (h12.barrier_upper, h12.barrier_lower) == (3.0, 2.0)
