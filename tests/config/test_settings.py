@@ -77,6 +77,10 @@ def test_consensus_above_model_count_fails_naming_both(monkeypatch: pytest.Monke
             "nhits forecast closes and learn the sign label",
         ),
         (
+            {"QT_FEATURES": "universe", "QT_RL_AGENTS": "true"},
+            "the PPO selector's training environment (QT_RL_AGENTS=true) replays one symbol",
+        ),
+        (
             {"QT_ENTRY_RULE": "primary", "QT_ENTRY_COST_GATE": "false"},
             "QT_ENTRY_RULE=primary lets the strategies' rules pick the side",
         ),

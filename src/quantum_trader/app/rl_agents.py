@@ -45,9 +45,11 @@ from quantum_trader.app.configs import (
     ensemble_config,
     entry_cost_config,
     exchange_config,
+    feature_config,
     funding_config,
     labels,
     risk_config,
+    strategy_config,
 )
 from quantum_trader.app.rl_serving import MODULE, SIZER_POLICY
 from quantum_trader.app.rl_sizing import SizerTraining, attach_rl_sizing
@@ -256,6 +258,7 @@ def env_config(settings: Settings, warm_up: int) -> EnvConfig:
             risk=risk_config(settings),
             entry_gate=entry_cost_config(settings),  # production's gate: one decision path
             label_dead_zone=spec.dead_zone,
+            strategies=strategy_config(settings),
         ),
         timeframe=settings.timeframe,
         warm_up_candles=warm_up,
@@ -263,6 +266,7 @@ def env_config(settings: Settings, warm_up: int) -> EnvConfig:
         exchange=exchange_config(settings),
         funding=funding_config(settings),
         labels=spec,
+        features=feature_config(settings),
     )
 
 

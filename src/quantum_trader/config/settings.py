@@ -399,6 +399,12 @@ class Settings(StorageSettings, ApiSettings):
                 "scoring (drift, decay, weights) reads one label for every member; use "
                 "QT_LABEL=barrier with AI_ENGINE_ENSEMBLE_MODELS from xgb, lgbm only"
             )
+        if self.features == "universe" and self.rl_agents:
+            problems.append(
+                "QT_FEATURES=universe ranks each symbol among the run's symbols, but the PPO "
+                "selector's training environment (QT_RL_AGENTS=true) replays one symbol alone "
+                "and cannot compute them; set QT_RL_AGENTS=false or another QT_FEATURES"
+            )
         if self.entry_rule == "primary" and not self.entry_cost_gate:
             problems.append(
                 "QT_ENTRY_RULE=primary lets the strategies' rules pick the side and the ensemble "

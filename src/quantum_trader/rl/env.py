@@ -73,6 +73,7 @@ from quantum_trader.execution.instruments import BINANCE_USDM, SymbolSpec, spec_
 from quantum_trader.execution.simulated.exchange import ExchangeConfig
 from quantum_trader.execution.simulated.funding import FundingConfig
 from quantum_trader.features.labels import LabelSpec
+from quantum_trader.features.pipeline import FeatureConfig
 from quantum_trader.models.ensemble.member import Member
 from quantum_trader.rl.parts import ActionSelector, EnvPartsConfig, env_parts
 from quantum_trader.rl.trader import SteppedTrader
@@ -103,6 +104,8 @@ class EnvConfig:
     exchange: ExchangeConfig = field(default_factory=ExchangeConfig)
     funding: FundingConfig = field(default_factory=FundingConfig)
     labels: LabelSpec = field(default_factory=LabelSpec)
+    #: the features the members read (QT_FEATURES), as production's
+    features: FeatureConfig = field(default_factory=FeatureConfig)
     #: prepare the members' votes in batch at each reset (the replay's path; same votes)
     batch_votes: bool = True
 
@@ -227,7 +230,7 @@ class StrategySelectionEnv(gym.Env[npt.NDArray[np.float32], np.int64]):
         clock = SimulatedClock(int(window["open_time"].iloc[0]))
         funding = {cfg.symbol: self._funding}
         pipeline = DecisionPipeline(
-            PipelineConfig(cfg.timeframe, labels=cfg.labels),
+            PipelineConfig(cfg.timeframe, labels=cfg.labels, features=cfg.features),
             self._parts(clock),
             symbols=[cfg.symbol],
             funding=funding,

@@ -48,7 +48,7 @@ from quantum_trader.strategy.selector import (
     StrategySelector,
 )
 from quantum_trader.strategy.sizing import FixedFractionalSizer, PositionSizer
-from quantum_trader.strategy.strategies import default_strategies
+from quantum_trader.strategy.strategies import StrategyConfig, default_strategies
 
 #: the selector name an environment's decisions carry (``DecisionRef.selector``)
 ENV_SELECTOR = "rl_env"
@@ -64,6 +64,8 @@ class EnvPartsConfig:
     #: the cost gate of entries and the label dead zone it prices against (None: no gate)
     entry_gate: EntryCostConfig | None = None
     label_dead_zone: float = 0.0
+    #: how the strategies enter (QT_ENTRY_RULE), as production's
+    strategies: StrategyConfig = field(default_factory=StrategyConfig)
 
 
 class ActionSelector:
@@ -145,7 +147,7 @@ def env_parts(
             regime=RegimeDetector(bus=bus),
             controller=None,
             selector=selector,
-            strategies=default_strategies(),
+            strategies=default_strategies(config.strategies),
             sizer=sizer or FixedFractionalSizer(),
             risk=risk,
             policy=policy,
