@@ -34,19 +34,7 @@ UNIVERSE = FeatureConfig(extended=True, universe=True)
 
 
 def candles_of(series: CandleSeries) -> list[Candle]:
-    return [
-        Candle(
-            series.symbol,
-            series.timeframe,
-            int(series.open_time[i]),
-            float(series.open[i]),
-            float(series.high[i]),
-            float(series.low[i]),
-            float(series.close[i]),
-            float(series.volume[i]),
-        )
-        for i in range(len(series))
-    ]
+    return [series.candle(i) for i in range(len(series))]
 
 
 def settlements(store: CandleStore, symbol: str, candles: list[Candle]) -> list[list[FundingRate]]:

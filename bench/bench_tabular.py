@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from quantum_trader.adapters.candle_store import CandleStore
-from quantum_trader.domain.market import Candle, FundingRate
+from quantum_trader.domain.market import FundingRate
 from quantum_trader.domain.time import MS_PER_DAY, MS_PER_HOUR
 from quantum_trader.features.dataset import make_dataset
 from quantum_trader.features.pipeline import StreamingFeatures
@@ -33,19 +33,6 @@ def data_dir() -> Path:
     return path
 
 
-def candle_at(series: CandleSeries, i: int) -> Candle:
-    return Candle(
-        series.symbol,
-        series.timeframe,
-        int(series.open_time[i]),
-        float(series.open[i]),
-        float(series.high[i]),
-        float(series.low[i]),
-        float(series.close[i]),
-        float(series.volume[i]),
-    )
-
-
 def live_latency(
     model: TabularModel, candles: CandleSeries, folder: Path
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -58,7 +45,7 @@ def live_latency(
     times, cpu = [], []
     k = int(np.searchsorted(funding.time, candles.open_time[start]))
     for i in range(start, len(candles)):
-        candle = candle_at(candles, i)  # built outside the timed section, like a feed would
+        candle = candles.candle(i)  # built outside the timed section, like a feed would
         close_time = candle.open_time + MS_PER_HOUR
         settled = []
         while k < len(funding.time) and funding.time[k] < close_time:
@@ -108,7 +95,7 @@ def main() -> None:
     state = StreamingFeatures("BTCUSDT", "1h")
     lat_f = []
     for i in range(len(candles) - CALLS, len(candles)):
-        candle = candle_at(candles, i)
+        candle = candles.candle(i)
         t0 = time.perf_counter_ns()
         state.update(candle)
         lat_f.append((time.perf_counter_ns() - t0) / 1000.0)

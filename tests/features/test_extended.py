@@ -14,7 +14,7 @@ from quantum_trader.adapters.candle_store import CandleStore
 from quantum_trader.clock import SimulatedClock
 from quantum_trader.data.guard import GuardedCandleFeed
 from quantum_trader.domain.errors import LookAheadError
-from quantum_trader.domain.market import Candle, FundingRate
+from quantum_trader.domain.market import FundingRate
 from quantum_trader.domain.time import MS_PER_DAY, MS_PER_HOUR
 from quantum_trader.features.extended import EXTENDED_FEATURES, FUNDING_NORM
 from quantum_trader.features.pipeline import FeatureConfig, StreamingFeatures, compute_features
@@ -34,19 +34,6 @@ def eth(data_dir: Path) -> tuple[CandleSeries, FundingSeries, CandleSeries]:
         store.series("ETHUSDT", "1h").between(START, END),
         funding,
         store.series("BTCUSDT", "1h").between(START, END),
-    )
-
-
-def _candle(series: CandleSeries, i: int) -> Candle:
-    return Candle(
-        series.symbol,
-        series.timeframe,
-        int(series.open_time[i]),
-        float(series.open[i]),
-        float(series.high[i]),
-        float(series.low[i]),
-        float(series.close[i]),
-        float(series.volume[i]),
     )
 
 
@@ -81,8 +68,8 @@ def test_streaming_equals_batch_on_real_data(
             settled.append(FundingRate("ETHUSDT", t, rate))
             following += 1
         j = btc_at.get(int(candles.open_time[i]))
-        market = None if j is None else _candle(btc, j)
-        rows.append(live.update(_candle(candles, i), settled or None, market))
+        market = None if j is None else btc.candle(j)
+        rows.append(live.update(candles.candle(i), settled or None, market))
     np.testing.assert_array_equal(np.array(rows), batch.values)
     complete = batch.complete
     # complete within the main job's 500-candle warm-up, and again once funding's norm is known

@@ -27,19 +27,6 @@ def eth(data_dir: Path) -> tuple[CandleSeries, FundingSeries | None, CandleSerie
     return candles, CandleStore(data_dir).funding_series("ETHUSDT"), btc
 
 
-def _candle(series: CandleSeries, i: int) -> Candle:
-    return Candle(
-        series.symbol,
-        series.timeframe,
-        int(series.open_time[i]),
-        float(series.open[i]),
-        float(series.high[i]),
-        float(series.low[i]),
-        float(series.close[i]),
-        float(series.volume[i]),
-    )
-
-
 def test_at_least_34_features_with_the_families_asked_for() -> None:
     names = StreamingFeatures("ETHUSDT", "1h").names
     assert len(names) >= 34
@@ -68,8 +55,8 @@ def test_streaming_equals_batch_on_real_data(
             settled.append(FundingRate("ETHUSDT", t, r))
             next_funding += 1
         j = btc_at.get(int(candles.open_time[i]))
-        market = None if j is None else _candle(btc, j)
-        rows.append(live.update(_candle(candles, i), settled or None, market))
+        market = None if j is None else btc.candle(j)
+        rows.append(live.update(candles.candle(i), settled or None, market))
     np.testing.assert_array_equal(np.array(rows), batch.values)
     available = batch.values[:, batch.names.index("funding_available")]
     assert available[0] == 0.0 and available[-1] == 1.0  # funding arrives mid-slice

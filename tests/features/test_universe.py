@@ -15,7 +15,7 @@ from quantum_trader.adapters.candle_store import CandleStore
 from quantum_trader.app.configs import feature_config
 from quantum_trader.config import load_settings
 from quantum_trader.domain.errors import DataError
-from quantum_trader.domain.market import Candle, FundingRate
+from quantum_trader.domain.market import FundingRate
 from quantum_trader.domain.time import MS_PER_HOUR
 from quantum_trader.features.extended import EXTENDED_FEATURES
 from quantum_trader.features.pipeline import (
@@ -67,19 +67,6 @@ def market(data_dir: Path) -> tuple[dict[str, CandleSeries], dict[str, FundingSe
     return candles, {s: store.funding_series(s) for s in SYMBOLS}
 
 
-def _candle(series: CandleSeries, i: int) -> Candle:
-    return Candle(
-        series.symbol,
-        series.timeframe,
-        int(series.open_time[i]),
-        float(series.open[i]),
-        float(series.high[i]),
-        float(series.low[i]),
-        float(series.close[i]),
-        float(series.volume[i]),
-    )
-
-
 def _streaming(
     candles: Mapping[str, CandleSeries],
     funding: Mapping[str, FundingSeries | None],
@@ -106,8 +93,8 @@ def _streaming(
                 settled.append(FundingRate(symbol, int(rates.time[k]), float(rates.rate[k])))
                 fed[symbol] = k + 1
             j = index["BTCUSDT"].get(time)
-            market = None if j is None else _candle(btc, j)
-            candle = _candle(candles[symbol], index[symbol][time])
+            market = None if j is None else btc.candle(j)
+            candle = candles[symbol].candle(index[symbol][time])
             rows[symbol].append(states[symbol].update(candle, settled or None, market))
     return {s: np.array(r) for s, r in rows.items()}
 

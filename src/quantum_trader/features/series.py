@@ -10,6 +10,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from quantum_trader.domain.errors import DataError
+from quantum_trader.domain.market import Candle
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -64,6 +65,19 @@ class CandleSeries:
 
     def __len__(self) -> int:
         return len(self.open_time)
+
+    def candle(self, i: int) -> Candle:
+        """Row ``i`` as a domain candle (what the live path is fed)."""
+        return Candle(
+            self.symbol,
+            self.timeframe,
+            int(self.open_time[i]),
+            float(self.open[i]),
+            float(self.high[i]),
+            float(self.low[i]),
+            float(self.close[i]),
+            float(self.volume[i]),
+        )
 
     def slice(self, start: int, stop: int) -> CandleSeries:
         """Rows ``start:stop`` (views, no copy)."""
