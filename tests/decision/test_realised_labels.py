@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -18,15 +17,14 @@ import pytest
 
 from quantum_trader.adapters.candle_store import CandleStore
 from quantum_trader.decision.inputs import PipelineConfig, SymbolInputs
-from quantum_trader.decision.parts import PipelineParts
 from quantum_trader.decision.pipeline import DecisionPipeline
 from quantum_trader.domain.market import Candle
 from quantum_trader.domain.time import MS_PER_HOUR
-from quantum_trader.engine.trader import TradingContext
 from quantum_trader.features.dataset import candle_labels
 from quantum_trader.features.labels import LabelSpec
 from quantum_trader.features.series import CandleSeries
 from quantum_trader.strategy.cost_gate import EntryCostConfig, EntryCostGate
+from tests.decision.warm_pipeline import warm_up_pipeline
 
 SYMBOL = "BTCUSDT"
 ROWS = 3_000
@@ -85,26 +83,7 @@ def test_sign_labels_keep_no_barrier_state() -> None:
 
 
 def _pipeline(spec: LabelSpec, gate: EntryCostGate) -> DecisionPipeline:
-    unused = cast(Any, None)  # warm_up reads the regime and the entry gate only
-
-    def build(context: TradingContext) -> PipelineParts:
-        return PipelineParts(
-            ensembles={},
-            intelligence=None,
-            regime=None,
-            controller=None,
-            selector=unused,
-            strategies=unused,
-            sizer=unused,
-            risk=unused,
-            policy=unused,
-            risk_view=unused,
-            entry_gate=gate,
-        )
-
-    pipeline = DecisionPipeline(PipelineConfig("1h", labels=spec), build, symbols=[SYMBOL])
-    pipeline.bind(cast(TradingContext, None))
-    return pipeline
+    return warm_up_pipeline(PipelineConfig("1h", labels=spec), [SYMBOL], gate=gate)
 
 
 @pytest.mark.parametrize("spec", [LabelSpec(), BARRIER], ids=["sign", "barrier"])

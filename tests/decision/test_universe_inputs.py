@@ -6,7 +6,6 @@ the feature rows it computes candle by candle are the rows the members were trai
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -16,13 +15,12 @@ from quantum_trader.adapters.candle_store import CandleStore
 from quantum_trader.app.configs import feature_config
 from quantum_trader.config import load_settings
 from quantum_trader.decision.inputs import PipelineConfig, SymbolInputs
-from quantum_trader.decision.parts import PipelineParts
 from quantum_trader.decision.pipeline import DecisionPipeline
 from quantum_trader.domain.market import Candle, FundingRate
 from quantum_trader.domain.time import MS_PER_HOUR
-from quantum_trader.engine.trader import TradingContext
 from quantum_trader.features.pipeline import FeatureConfig, FeatureMatrix, compute_universe_features
 from quantum_trader.features.series import CandleSeries, FundingSeries
+from tests.decision.warm_pipeline import warm_up_pipeline
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
 START, END = 1_688_000_000_000, 1_693_400_000_000  # 1,500 hours of 2023, ETH funded
@@ -61,31 +59,11 @@ def _records(funding: FundingSeries | None) -> list[FundingRate]:
 
 
 def _pipeline(config: FeatureConfig, funding: dict[str, FundingSeries | None]) -> DecisionPipeline:
-    unused = cast(Any, None)  # warm_up reads no part but the regime and the entry gate
-
-    def build(context: TradingContext) -> PipelineParts:
-        return PipelineParts(
-            ensembles={},
-            intelligence=None,
-            regime=None,
-            controller=None,
-            selector=unused,
-            strategies=unused,
-            sizer=unused,
-            risk=unused,
-            policy=unused,
-            risk_view=unused,
-            entry_gate=None,
-        )
-
-    pipeline = DecisionPipeline(
+    return warm_up_pipeline(
         PipelineConfig("1h", features=config, shift_window=10_000),
-        build,
-        symbols=list(SYMBOLS),
+        SYMBOLS,
         funding={s: _records(f) for s, f in funding.items()},
     )
-    pipeline.bind(cast(TradingContext, None))
-    return pipeline
 
 
 def _complete(matrix: FeatureMatrix, start: int, stop: int) -> np.ndarray:
