@@ -31,7 +31,11 @@ from quantum_trader.domain.errors import ConfigError, DataError
 from quantum_trader.domain.time import MS_PER_DAY, fmt
 from quantum_trader.features.dataset import Dataset, make_dataset
 from quantum_trader.features.labels import LabelSpec
-from quantum_trader.features.pipeline import FeatureConfig, compute_universe_features
+from quantum_trader.features.pipeline import (
+    FeatureConfig,
+    FeatureMatrix,
+    compute_universe_features,
+)
 from quantum_trader.features.series import CandleSeries
 from quantum_trader.learning.registry import ModelRegistry
 from quantum_trader.learning.trainers import (
@@ -69,26 +73,41 @@ class TrainingData:
         end = int(series.open_time[-1])
         return series.between(end - self.days * MS_PER_DAY, end)
 
-    def dataset(self, symbol: str, features: FeatureConfig) -> Dataset:
+    def universe_rows(
+        self, symbols: Sequence[str], features: FeatureConfig
+    ) -> Mapping[str, FeatureMatrix]:
+        """The feature rows of ``symbols`` and the run's symbols, computed together once (the
+        universe features rank each among the others); empty without universe features."""
+        if not features.universe:
+            return {}
+        peers = sorted({*self.universe, *symbols})
+        return compute_universe_features(
+            {s: self.candles(s) for s in peers},
+            {s: self.market.funding(s) for s in peers},
+            self.market.series(features.cross_asset),
+            features,
+        )
+
+    def dataset(
+        self,
+        symbol: str,
+        features: FeatureConfig,
+        universe: Mapping[str, FeatureMatrix] | None = None,
+    ) -> Dataset:
+        """``symbol``'s dataset; ``universe``: rows from :meth:`universe_rows`, computed here
+        when not given."""
         market = None
         if symbol != features.cross_asset:
             market = self.market.series(features.cross_asset)
-        rows = None
-        if features.universe:  # ranked among the run's symbols: computed for all of them at once
-            peers = sorted({*self.universe, symbol})
-            rows = compute_universe_features(
-                {s: self.candles(s) for s in peers},
-                {s: self.market.funding(s) for s in peers},
-                self.market.series(features.cross_asset),
-                features,
-            )[symbol]
+        if universe is None:
+            universe = self.universe_rows([symbol], features)
         return make_dataset(
             self.candles(symbol),
             self.market.funding(symbol),
             market,
             labels=self.labels,
             config=features,
-            features=rows,
+            features=universe.get(symbol),
         )
 
 
@@ -159,10 +178,11 @@ def _windows(
     """The windows ``name`` trains on, read one at a time: one per symbol for a tabular
     family, one over every symbol's closes for a forecaster."""
     if family(name).kind is FamilyKind.TABULAR:
+        universe = data.universe_rows(symbols, data.features)  # once for every symbol
         for symbol in symbols:
             if on_step is not None:
                 on_step(f"{name} {symbol}")
-            yield TrainingWindow(dataset=data.dataset(symbol, data.features))
+            yield TrainingWindow(dataset=data.dataset(symbol, data.features, universe))
         return
     if on_step is not None:
         on_step(f"{name} {', '.join(symbols)}")
