@@ -81,8 +81,8 @@ def test_consensus_above_model_count_fails_naming_both(monkeypatch: pytest.Monke
             "the PPO selector's training environment (QT_RL_AGENTS=true) replays one symbol",
         ),
         (
-            {"QT_ENTRY_RULE": "primary", "QT_ENTRY_COST_GATE": "false"},
-            "QT_ENTRY_RULE=primary lets the strategies' rules pick the side",
+            {"QT_SELECTOR": "fixed:CrossSectional"},
+            "QT_SELECTOR=fixed:CrossSectional trades the symbols' momentum ranks",
         ),
     ],
 )

@@ -124,3 +124,32 @@ def test_the_pipeline_rows_are_the_batch_rows(
             assert want[:, -1].all()  # xs_available: three symbols every hour
     finally:
         pipeline.close()
+
+
+def test_the_strategies_read_the_batch_momentum_rank(
+    config: FeatureConfig, data: tuple[dict[str, CandleSeries], dict[str, FundingSeries | None]]
+) -> None:
+    """The rank the cross-sectional strategy trades (``MarketState.momentum_rank``, through
+    ``SymbolInputs.momentum_rank``) is the batch's ``xs_mom_rank`` of the same candle, in warm-up
+    as in decisions (one definition: the universe state's values)."""
+    candles, funding = data
+    batch = compute_universe_features(candles, funding, candles["BTCUSDT"], config)
+    column = batch["ETHUSDT"].names.index("xs_mom_rank")
+    pipeline = _pipeline(config, funding)
+    try:
+        done = 0
+        for stop in (20, 30, 400, 1_000, 1_499):
+            pipeline.warm_up({s: _frame(c, done, stop) for s, c in candles.items()})
+            done = stop
+            t = int(candles["BTCUSDT"].open_time[stop - 1])
+            for symbol in SYMBOLS:
+                got = pipeline._symbols[symbol].momentum_rank(t)
+                want = batch[symbol].values[stop - 1, column]
+                if stop < 30:  # no 24-candle return yet: no cross-section to rank in
+                    assert got is None, (symbol, stop)
+                else:
+                    assert got == want, (symbol, stop)
+            ranks = sorted(pipeline._symbols[s].momentum_rank(t) or 0.0 for s in SYMBOLS)
+            assert stop < 30 or ranks == [0.0, 0.5, 1.0]  # three symbols: ranks 0, ½, 1
+    finally:
+        pipeline.close()

@@ -139,7 +139,13 @@ def test_selector_rule_table() -> None:
     assert pick(Regime.VOLATILE, RiskMode.CONSERVATIVE) == "Neutral"
     with pytest.raises(ValueError, match="unknown strategies"):
         RegimeRuleSelector(rules={**sel.rules, Regime.BULL: "Martingale"})
-    assert set(default_strategies()) == {"TrendFollowing", "MeanReversion", "Breakout", "Neutral"}
+    assert set(default_strategies()) == {
+        "TrendFollowing",
+        "MeanReversion",
+        "Breakout",
+        "Neutral",
+        "CrossSectional",
+    }
 
 
 def test_fixed_fractional_sizing_and_leverage_cap() -> None:

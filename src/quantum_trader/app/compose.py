@@ -65,12 +65,13 @@ from quantum_trader.risk.engine import RiskEngine, engine_actor
 from quantum_trader.risk.kill_switch import KillSwitch, KillSwitchStore
 from quantum_trader.risk.policy_source import StorePolicySource
 from quantum_trader.status.registry import ModuleHandle
+from quantum_trader.strategy.bet_sizing import BetSizer
 from quantum_trader.strategy.cost_gate import EntryCostGate
 from quantum_trader.strategy.expectancy import ExpectancyTracker
 from quantum_trader.strategy.meta_controller import MetaControllerConfig, MetaStrategyController
 from quantum_trader.strategy.regime import RegimeDetector
 from quantum_trader.strategy.selector import (
-    STRATEGY_NAMES,
+    FIXED_STRATEGIES,
     FixedSelector,
     RandomSelector,
     RegimeRuleSelector,
@@ -94,13 +95,21 @@ SELECTORS: dict[str, Callable[[Settings, ModuleHandle | None], StrategySelector]
     "random": lambda settings, handle: RandomSelector(settings.seed, handle),
     # the PPO selector's policy serves in front of it (app/rl_agents.py); the rules behind
     "ppo": lambda _settings, handle: RegimeRuleSelector(handle=handle),
-    **{f"fixed:{name}": _fixed(name) for name in STRATEGY_NAMES},
+    **{f"fixed:{name}": _fixed(name) for name in FIXED_STRATEGIES},
 }
 #: the position sizer for each ``QT_SIZER``
 SIZERS: dict[str, Callable[[], PositionSizer]] = {
     "fixed_fractional": FixedFractionalSizer,
     "volatility_target": VolatilityTargetSizer,
 }
+
+
+def base_sizer(settings: Settings) -> PositionSizer:
+    """``QT_SIZER``'s sizer, scaled by the win probability when ``QT_BET_SIZING`` is on."""
+    sizer = SIZERS[settings.sizer]()
+    return BetSizer(sizer) if settings.bet_sizing else sizer
+
+
 #: the intelligence modules that weigh the ensemble's members (else: equal weights)
 WEIGHING_MODULES = ("memory_states", "reinforcement", "covariate_shift")
 #: how often (engine time) the run looks for stage changes written by another process
@@ -215,7 +224,7 @@ class PipelineComposer:
             strategies=default_strategies(strategy_config(settings)),
             sizer=production_sizer(
                 settings,
-                SIZERS[settings.sizer](),
+                base_sizer(settings),
                 self.handles.get(RL_SIZING_MODULE),
                 self.registry,
                 self.artifacts,

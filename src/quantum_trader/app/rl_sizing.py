@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from quantum_trader.agents.onnx_policy import OnnxPolicy
 from quantum_trader.agents.rl_sizer import RLSizer
 from quantum_trader.agents.sizing_observation import sizing_observation
-from quantum_trader.app.compose import SIZERS
+from quantum_trader.app.compose import base_sizer
 from quantum_trader.app.rl_serving import SIZING_MODULE
 from quantum_trader.app.runtime import Runtime
 from quantum_trader.app.shadow_trading import ShadowComposer, follow_pair, forward_evidence
@@ -125,9 +125,7 @@ def attach_rl_sizing(
     settings = rt.settings
     training = SizerTraining(sizer, make_trainer(), handle)
     training.trainer.on_serving = training.on_serving
-    shadow = RLSizer(
-        None, sizing_observation, base=SIZERS[settings.sizer](), name="rl_sizer_shadow"
-    )
+    shadow = RLSizer(None, sizing_observation, base=base_sizer(settings), name="rl_sizer_shadow")
     try:
         pair = composer.sizer_pair(shadow, rt.clock.now(), replay=replay)
     except (OSError, ValueError) as exc:  # the store's warm-up candles cannot be read

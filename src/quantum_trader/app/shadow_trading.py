@@ -33,7 +33,7 @@ import structlog
 
 from quantum_trader.adapters.candle_store import CandleStore
 from quantum_trader.adapters.sql.repositories_risk import SqlRiskRepository
-from quantum_trader.app.compose import SELECTORS, SIZERS, WEIGHING_MODULES, entry_gate, labels
+from quantum_trader.app.compose import SELECTORS, WEIGHING_MODULES, base_sizer, entry_gate, labels
 from quantum_trader.app.configs import (
     ensemble_config,
     expectancy_config,
@@ -288,7 +288,7 @@ class ShadowComposer:
                 controller=None,
                 selector=account.selector or SELECTORS[settings.selector](settings, None),
                 strategies=default_strategies(strategy_config(settings)),
-                sizer=account.sizer or SIZERS[settings.sizer](),
+                sizer=account.sizer or base_sizer(settings),
                 risk=risk,
                 policy=production.policy,
                 risk_view=view,

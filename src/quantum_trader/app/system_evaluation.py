@@ -41,6 +41,7 @@ REPLAY_SETTINGS = (
     "barrier_upper",
     "barrier_lower",
     "entry_rule",
+    "bet_sizing",
     "seed",
     "selector",
     "sizer",

@@ -161,7 +161,9 @@ class Settings(StorageSettings, ApiSettings):
 
     # --- decision path: which implementation serves each port (app/compose.py) ----------
     #: the strategy selector: the regime rules; or a baseline of the system evaluation (a
-    #: seeded random draw, or one strategy always — ``fixed:Neutral`` never trades)
+    #: seeded random draw, or one strategy always — ``fixed:Neutral`` never trades); or the
+    #: cross-sectional configuration, ``fixed:CrossSectional`` (long the universe's strongest,
+    #: short its weakest; needs QT_FEATURES=universe for the ranks)
     selector: Literal[
         "regime_rules",
         "random",
@@ -169,6 +171,7 @@ class Settings(StorageSettings, ApiSettings):
         "fixed:MeanReversion",
         "fixed:Breakout",
         "fixed:Neutral",
+        "fixed:CrossSectional",
         "ppo",
     ] = Field("regime_rules", validation_alias=_qt("selector"))
     sizer: Literal["fixed_fractional", "volatility_target"] = Field(
@@ -181,8 +184,11 @@ class Settings(StorageSettings, ApiSettings):
     entry_margin_bps: float = Field(5.0, validation_alias=_qt("entry_margin_bps"))
     #: who picks an entry's side: the strategy's rule with the ensemble's direction ("signal"),
     #: or the rule alone, the ensemble filtering it through the cost gate ("primary":
-    #: meta-labelling, docs/research.md; needs QT_ENTRY_COST_GATE=true)
+    #: meta-labelling, docs/research.md; with QT_ENTRY_COST_GATE=false the rules trade alone)
     entry_rule: Literal["signal", "primary"] = Field("signal", validation_alias=_qt("entry_rule"))
+    #: size each entry by the ensemble's probability that its side wins (López de Prado's bet
+    #: size, 2Φ(z) − 1: strategy/bet_sizing.py): meta-labelling's sizing; false: the sizer's size
+    bet_sizing: bool = Field(False, validation_alias=_qt("bet_sizing"))
 
     # --- risk ---------------------------------------------------------------------------
     #: engine hours flat (no open position) after which a drawdown REDUCING is released and
@@ -405,11 +411,11 @@ class Settings(StorageSettings, ApiSettings):
                 "selector's training environment (QT_RL_AGENTS=true) replays one symbol alone "
                 "and cannot compute them; set QT_RL_AGENTS=false or another QT_FEATURES"
             )
-        if self.entry_rule == "primary" and not self.entry_cost_gate:
+        if self.selector == "fixed:CrossSectional" and self.features != "universe":
             problems.append(
-                "QT_ENTRY_RULE=primary lets the strategies' rules pick the side and the ensemble "
-                "filter it through the entry cost gate, which QT_ENTRY_COST_GATE=false switches "
-                "off (every rule entry would trade unfiltered); set QT_ENTRY_COST_GATE=true"
+                "QT_SELECTOR=fixed:CrossSectional trades the symbols' momentum ranks in the "
+                f"universe, which only QT_FEATURES=universe computes (QT_FEATURES={self.features}); "
+                "set QT_FEATURES=universe"
             )
         if self.enable_reinforcement and len(self.ensemble_models) < 2:
             problems.append(

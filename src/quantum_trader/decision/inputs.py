@@ -18,9 +18,12 @@ from quantum_trader.domain.time import timeframe_ms
 from quantum_trader.features.labels import LabelSpec, classify_return
 from quantum_trader.features.pipeline import FeatureConfig, StreamingFeatures
 from quantum_trader.features.triple_barrier import StreamingBarrierLabels
-from quantum_trader.features.universe import UniverseFeatures
+from quantum_trader.features.universe import UNIVERSE_FEATURES, UniverseFeatures
 from quantum_trader.strategy.market_state import MarketState, MarketStateTracker
 from quantum_trader.strategy.selector import SelectionContext
+
+XS_MOM_RANK = UNIVERSE_FEATURES.index("xs_mom_rank")
+XS_AVAILABLE = UNIVERSE_FEATURES.index("xs_available")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +49,8 @@ class SymbolInputs:
         universe: UniverseFeatures | None = None,
     ):
         self.features = StreamingFeatures(symbol, config.timeframe, config.features, universe)
+        self.symbol = symbol
+        self.universe = universe
         self.tracker = MarketStateTracker(symbol)
         self.funding = sorted(funding, key=lambda f: f.funding_time)
         self.funding_next = 0
@@ -71,6 +76,15 @@ class SymbolInputs:
         twin.rows = deque(maxlen=self.rows.maxlen)
         twin.working_order = None
         return twin
+
+    def momentum_rank(self, open_time: int) -> float | None:
+        """The symbol's momentum rank in the universe for its candle opened at ``open_time``
+        (``xs_mom_rank``, the cross-section before it); None without universe features or while
+        the cross-section is not available. The cross-sectional strategy reads it."""
+        if self.universe is None:
+            return None
+        values = self.universe.values(self.symbol, open_time)
+        return values[XS_MOM_RANK] if values[XS_AVAILABLE] else None
 
     # --- realised labels ------------------------------------------------------------------
     def _barrier_labeller(self) -> StreamingBarrierLabels | None:

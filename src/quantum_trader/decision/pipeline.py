@@ -113,6 +113,7 @@ class DecisionPipeline:
                 candle,
                 reading.regime if reading is not None else None,
                 reading.vol_percentile if reading is not None else 0.5,
+                sym.momentum_rank(candle.open_time),
             )
         return len(rows)
 
@@ -386,7 +387,7 @@ class DecisionPipeline:
         intent = self._intend(symbol, sym, choice, signal, market, policy, parts, context)
         if intent is None:
             return
-        sized = self._size(selection, market, intent, policy, parts, context)
+        sized = self._size(selection, market, intent, signal, policy, parts, context)
         if sized is None:
             return
         quantity, sizer = sized
@@ -414,7 +415,7 @@ class DecisionPipeline:
         regime_reading = parts.regime.update(candle) if parts.regime is not None else None
         regime = regime_reading.regime if regime_reading is not None else None
         vol_pct = regime_reading.vol_percentile if regime_reading is not None else 0.5
-        market = sym.tracker.update(candle, regime, vol_pct)
+        market = sym.tracker.update(candle, regime, vol_pct, sym.momentum_rank(candle.open_time))
         if regime is not None:
             self.stats.last_regimes[symbol] = regime.value
         if parts.controller is not None and parts.regime is not None:
@@ -508,6 +509,7 @@ class DecisionPipeline:
         selection: SelectionContext,
         market: MarketState,
         intent: TradeIntent,
+        signal: Signal,
         policy: TradingPolicy,
         parts: PipelineParts,
         context: TradingContext,
@@ -517,7 +519,7 @@ class DecisionPipeline:
         if intent.action is TradeAction.EXIT:
             return abs(context.portfolio.quantity(selection.symbol)), "exit"
         sized = parts.sizer.size(
-            sizing_request(intent, policy, context.portfolio, selection, market)
+            sizing_request(intent, policy, context.portfolio, selection, market, signal)
         )
         # the exchange takes whole steps only; flooring never sizes above what was allowed
         quantity = context.orders.specs[selection.symbol].floor_quantity(sized.quantity)

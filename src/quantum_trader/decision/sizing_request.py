@@ -9,7 +9,9 @@ volatility (ATR over the close, what volatility targeting sizes on).
 from __future__ import annotations
 
 from quantum_trader.domain.policy import TradingPolicy
+from quantum_trader.domain.signals import Signal
 from quantum_trader.portfolio.portfolio import Portfolio
+from quantum_trader.strategy.bet_sizing import win_probability
 from quantum_trader.strategy.intents import TradeIntent
 from quantum_trader.strategy.market_state import MarketState
 from quantum_trader.strategy.selector import SelectionContext
@@ -22,11 +24,19 @@ def sizing_request(
     portfolio: Portfolio,
     selection: SelectionContext,
     market: MarketState,
+    signal: Signal | None = None,
 ) -> SizingRequest:
-    """The request of one entry decision."""
+    """The request of one entry decision (``signal``: the ensemble's, for the win probability
+    a bet sizer reads)."""
     volatility = market.atr / market.close if market.close > 0 else None
     return SizingRequest(
-        intent, portfolio.equity, policy, gross_exposure(portfolio), selection, volatility
+        intent,
+        portfolio.equity,
+        policy,
+        gross_exposure(portfolio),
+        selection,
+        volatility,
+        None if signal is None else win_probability(signal, intent.side),
     )
 
 

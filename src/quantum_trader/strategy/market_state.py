@@ -31,6 +31,9 @@ class MarketState:
     std: float
     regime: Regime | None = None
     vol_percentile: float = 0.5
+    #: the symbol's 24-candle momentum ranked in the run's universe (0 weakest … 1 strongest,
+    #: ``features/universe.py``); None without the universe features or a cross-section
+    momentum_rank: float | None = None
 
     @property
     def band_z(self) -> float:
@@ -71,7 +74,11 @@ class MarketStateTracker:
         return self._n > max(self._cfg.channel, self._cfg.band, self._cfg.atr_period)
 
     def update(
-        self, candle: Candle, regime: Regime | None = None, vol_percentile: float = 0.5
+        self,
+        candle: Candle,
+        regime: Regime | None = None,
+        vol_percentile: float = 0.5,
+        momentum_rank: float | None = None,
     ) -> MarketState:
         if candle.symbol != self._symbol:
             raise DataError(f"tracker of {self._symbol} got a {candle.symbol} candle")
@@ -109,4 +116,5 @@ class MarketStateTracker:
             std,
             regime,
             vol_percentile,
+            momentum_rank,
         )

@@ -32,6 +32,10 @@ MEAN_REVERSION = "MeanReversion"
 BREAKOUT = "Breakout"
 NEUTRAL = "Neutral"
 STRATEGY_NAMES = (TREND_FOLLOWING, MEAN_REVERSION, BREAKOUT, NEUTRAL)
+#: long the universe's strongest, short its weakest (issue 24): only a fixed selector names it;
+#: the rules and the learning agents (whose actions are :data:`STRATEGY_NAMES`) do not
+CROSS_SECTIONAL = "CrossSectional"
+FIXED_STRATEGIES = (*STRATEGY_NAMES, CROSS_SECTIONAL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,9 +137,9 @@ class FixedSelector:
     name: str = field(init=False)
 
     def __post_init__(self) -> None:
-        if self.strategy not in STRATEGY_NAMES:
+        if self.strategy not in FIXED_STRATEGIES:
             raise ValueError(
-                f"FixedSelector: unknown strategy {self.strategy!r}; known {list(STRATEGY_NAMES)}"
+                f"FixedSelector: unknown strategy {self.strategy!r}; known {list(FIXED_STRATEGIES)}"
             )
         self.name = f"fixed:{self.strategy}"
 
@@ -172,4 +176,4 @@ class RandomSelector:
 def selector_names() -> tuple[str, ...]:
     """Every selector a setting may name: the rules, the random baseline, one fixed per
     strategy."""
-    return ("regime_rules", "random", *(f"fixed:{s}" for s in STRATEGY_NAMES))
+    return ("regime_rules", "random", *(f"fixed:{s}" for s in FIXED_STRATEGIES))

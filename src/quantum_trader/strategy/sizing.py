@@ -38,6 +38,9 @@ class SizingRequest:
     selection: SelectionContext | None = None
     #: the symbol's per-candle volatility as a fraction of price (ATR / close); None: unknown
     volatility: float | None = None
+    #: the ensemble's probability that the entry's side wins (``strategy/bet_sizing.py``);
+    #: None: no signal behind the entry
+    win_probability: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -160,3 +160,17 @@ def test_a_study_walks_each_candidate_forward_and_judges_them_together(
         horizons = {v.key.horizon for v in SqlRegistryRepository(db).versions()}
         db.dispose()
         assert horizons == {6}, fold
+
+
+def test_the_second_study_names_only_settings_that_load(clean_env: pytest.MonkeyPatch) -> None:
+    path = REPO_ROOT / "studies" / "edge2.toml"
+    candidates = load_candidates(path, settings=set(Settings.model_fields), refused=STUDY_DECIDES)
+    assert len(candidates) == 6
+    for candidate in candidates:
+        settings = load_settings(**candidate.overrides)
+        assert settings.ensemble_models == ["xgb", "lgbm"], candidate.name
+        assert not (settings.continuous_learning_enabled or settings.shadow_trading)
+        cross = candidate.name.startswith("xs-")
+        assert (settings.selector == "fixed:CrossSectional") is cross, candidate.name
+        assert settings.bet_sizing is candidate.name.endswith("-bet"), candidate.name
+        assert (len(settings.symbols) == 8) is cross, candidate.name
