@@ -207,7 +207,7 @@ class PositionSizingEnv(StrategySelectionEnv):
         intent = strategy.decide(pending.signal, market, position, policy)
         if intent is None or intent.action is not TradeAction.ENTRY:
             return None
-        return sizing_request(intent, policy, session.portfolio, selection, market)
+        return sizing_request(intent, policy, session.portfolio, selection, market, pending.signal)
 
 
 def sizing_spaces() -> tuple[gym.spaces.Box, gym.spaces.Discrete]:
