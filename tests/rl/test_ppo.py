@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import pickle
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -30,8 +32,13 @@ def test_the_same_seed_gives_a_byte_identical_policy_three_times() -> None:
     assert other.state != states[0]  # the seed matters: the test can fail
 
 
-def test_training_records_what_produced_the_policy_and_the_policy_loads_back() -> None:
+def test_training_records_what_produced_the_policy_and_the_policy_loads_back(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where SB3 would make its folder
+    monkeypatch.delenv("SB3_LOGDIR", raising=False)
     trained = train_ppo(_request())
+    assert list(tmp_path.glob("SB3-*")) == []  # no empty SB3-<time> folder per training
     assert trained.timesteps >= SMALL.total_timesteps and trained.episodes >= 2
     assert (trained.observation_version, trained.reward_version) == (
         "sel-obs-1",

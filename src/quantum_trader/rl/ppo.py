@@ -147,6 +147,7 @@ def train_ppo(request: TrainingRequest, members: Sequence[Member] | None = None)
     """Train (see the module docstring); torch and stable-baselines3 are imported here.
     ``members``: already loaded by the caller (else ``request.members`` loads them)."""
     import torch  # training only: the serving process never imports torch
+    from stable_baselines3.common.logger import Logger
 
     cfg = request.ppo
     started = time.perf_counter()
@@ -157,6 +158,9 @@ def train_ppo(request: TrainingRequest, members: Sequence[Member] | None = None)
         model.policy.load_state_dict(
             torch.load(io.BytesIO(request.initial_state), weights_only=True)
         )
+    # No log output: without a logger of its own, stable-baselines3 makes an empty folder
+    # /tmp/SB3-<time> at every learn() (configure() with no folder), one per training in a run.
+    model.set_logger(Logger(folder=None, output_formats=[]))
     model.learn(total_timesteps=cfg.total_timesteps)
     versions = KINDS[request.kind][1]
     episodes = _episodes(model)
