@@ -24,18 +24,24 @@ from quantum_trader.evaluation.folds import BASELINES
 from quantum_trader.evaluation.study import load_candidates
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
+#: the learning loop off, as in studies/edge.toml: the members train once per fold (what the
+#: study does with a candidate is the test, not continuous learning, which costs minutes here)
 TWO = """
 [[candidate]]
 name = "gate-off"
 [candidate.settings]
 ensemble_models = ["xgb", "lgbm"]
 entry_cost_gate = false
+continuous_learning_enabled = false
+shadow_trading = false
 
 [[candidate]]
 name = "gate-off-h6"
 [candidate.settings]
 ensemble_models = ["xgb", "lgbm"]
 entry_cost_gate = false
+continuous_learning_enabled = false
+shadow_trading = false
 label_horizon = 6
 """
 
