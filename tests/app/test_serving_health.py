@@ -18,18 +18,20 @@ from quantum_trader.adapters.sql.database import open_database
 from quantum_trader.adapters.sql.registry_repository import SqlRegistryRepository
 from quantum_trader.adapters.sql.tables import runs
 from quantum_trader.app.main_job import run_main_job
-from quantum_trader.app.serving_health import check_servable, logging_swap
+from quantum_trader.app.serving_health import check_servable, logging_swap, report_unserved
 from quantum_trader.clock.clock import SimulatedClock
 from quantum_trader.config import load_settings
 from quantum_trader.domain.errors import NothingToServeError
 from quantum_trader.domain.signals import ModelVote
 from quantum_trader.learning.registry import ModelKey, ModelRegistry, Stage
+from quantum_trader.learning.serving import LoadedMember
 from quantum_trader.learning.watcher import ProductionWatcher
 from quantum_trader.models.base import ModelMetadata
 from quantum_trader.models.ensemble import Ensemble, EnsembleConfig, VoteContext
 from quantum_trader.models.ensemble.member import Abstention, DisabledMember, Member
 from quantum_trader.observability.logging import configure_logging
 from quantum_trader.status import ModuleState
+from quantum_trader.status.registry import StatusRegistry
 
 
 def _tamper(home: Path, model: str) -> None:
@@ -152,8 +154,10 @@ def test_a_promotion_to_a_tampered_artifact_during_a_run_is_logged(
     )
     store = LocalArtifactStore(tmp_path / "artifacts")
     key = ModelKey("xgb", "BTCUSDT", 4)
+    digests = []
     for n in (1, 2):
         digest = store.put(lambda d, n=n: (d / "model.bin").write_bytes(bytes([n]) * 64))
+        digests.append(digest)
         meta = ModelMetadata("xgb", f"v{n}", "BTCUSDT", 4, ("ret_1",), {}, (0, 3_600_000), "d")
         registry.register(meta, digest, actor="test", reason="seed")
     registry.promote(key, 1, actor="test", reason="first", to=Stage.PRODUCTION)
@@ -166,6 +170,7 @@ def test_a_promotion_to_a_tampered_artifact_during_a_run_is_logged(
         loaders={"xgb": lambda folder, handle: _Up("xgb")},
         swap=logging_swap(),
     )
+    first = digests[0]
     (store.path(digest) / "model.bin").write_bytes(b"\xff" * 64)  # v2 altered after training
     registry.promote(key, 2, actor="cli:carol", reason="looks better", to=Stage.PRODUCTION)
     configure_logging(run_id="t", fmt="json")
@@ -176,6 +181,41 @@ def test_a_promotion_to_a_tampered_artifact_during_a_run_is_logged(
     (refused,) = [r for r in lines if r["event"] == "model.artifact_refused"]
     assert (refused["model"], refused["symbol"], refused["version"]) == ("xgb", "BTCUSDT", 2)
     assert refused["level"] == "error" and "altered" in str(refused["reason"])
+    assert refused["serving"] == 1  # the previous production version serves in its place
+    assert not [r for r in lines if r["event"] == "ensemble.short_of_consensus"]
+    assert [str(m) for m in ensembles["BTCUSDT"].member_ids] == ["xgb v1", "lgbm v1"]
+
+    # v1 damaged as well, and a v3 promoted on v2's damaged file: nothing before v3 loads
+    (store.path(first) / "model.bin").write_bytes(b"\xfe" * 64)
+    meta = ModelMetadata("xgb", "v3", "BTCUSDT", 4, ("ret_1",), {}, (0, 3_600_000), "d")
+    registry.register(meta, digest, actor="test", reason="retrained")
+    registry.promote(key, 3, actor="cli:carol", reason="newer", to=Stage.PRODUCTION)
+    capsys.readouterr()
+    assert watcher.refresh(2) == 1
+    lines = _log(capsys.readouterr().err)
+    (refused,) = [r for r in lines if r["event"] == "model.artifact_refused"]
+    assert refused["version"] == 3 and "serving" not in refused
     (short,) = [r for r in lines if r["event"] == "ensemble.short_of_consensus"]
     assert short["symbol"] == "BTCUSDT" and short["usable"] == 1
     assert [str(m) for m in ensembles["BTCUSDT"].member_ids] == ["xgb", "lgbm v1"]
+
+
+def test_a_production_version_served_in_place_of_a_refused_one_is_logged_and_degraded(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    status = StatusRegistry(SimulatedClock(0))
+    xgb = status.register("xgb", enabled=True, reason="configured")
+    loaded = {
+        "BTCUSDT": [LoadedMember(_Up("xgb"), 4, refused=5, refusal="artifact of v5 altered")],
+        "ETHUSDT": [LoadedMember(_Up("xgb"), 7)],
+    }
+    configure_logging(run_id="t", fmt="json")
+    capsys.readouterr()
+    assert report_unserved(loaded, {"xgb": xgb}) == []  # nothing disabled: v4 trades
+    (refused,) = _log(capsys.readouterr().err)
+    assert refused["event"] == "model.artifact_refused" and refused["level"] == "error"
+    assert (refused["symbol"], refused["version"], refused["serving"]) == ("BTCUSDT", 5, 4)
+    assert xgb.status.state is ModuleState.DEGRADED
+    assert (
+        xgb.status.reason
+    ) == "BTCUSDT: v5 refused (artifact of v5 altered); previous production v4 serves"

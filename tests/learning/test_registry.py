@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -124,6 +125,50 @@ def test_tampered_artifact_disables_the_member(
     reasons = {m.member.name: getattr(m.member, "reason", "") for m in members}
     assert "no PRODUCTION version" in reasons["lgbm"]
     assert "no loader" in reasons["nhits"]  # the default loaders need no label definition
+
+
+def test_a_refused_production_artifact_is_served_by_the_previous_production_version(
+    tmp_path: Path, btc_small: Dataset, sqlite_engine: Engine
+) -> None:
+    store = LocalArtifactStore(tmp_path / "artifacts")
+    registry = _registry(sqlite_engine, SimulatedClock(0))
+    digests = []
+    for rounds in (10, 11, 12, 13):  # four models, four different artifacts
+        model = XgbModel(scope="BTCUSDT", horizon=4, features=btc_small.names,
+                         params={"num_boost_round": rounds})  # fmt: skip
+        model.fit(btc_small.x, btc_small.y)
+        digests.append(store.put(model.save))
+        meta = model.metadata if rounds < 13 else replace(model.metadata, label="barrier:h4")
+        registry.register(meta, digests[-1], actor="t", reason="r")
+    for version in (1, 2, 3):
+        registry.promote(KEY, version, actor="t", reason="r", to=Stage.PRODUCTION)
+    status = StatusRegistry(SimulatedClock(0))
+    handle = status.register("xgb", enabled=True, reason="configured")
+    assert load_member("xgb", KEY, registry, store, handle).version == 3
+
+    def tamper(n: int) -> None:
+        (store.path(digests[n - 1]) / "metadata.json").write_text("{}")
+
+    tamper(3)
+    loaded = load_member("xgb", KEY, registry, store, handle)
+    assert (loaded.version, loaded.refused, loaded.fallback) == (2, 3, True)
+    assert isinstance(loaded.member, TabularMember) and "altered" in loaded.refusal
+    tamper(2)  # the one before is damaged too: further back
+    assert load_member("xgb", KEY, registry, store, handle).version == 1
+    assert load_member("xgb", KEY, registry, store, stage=Stage.SHADOW).refused is None
+    # a rolled-back version is not restorable: it never serves in place of another
+    registry.rollback(KEY, actor="t", reason="r")  # v3 retired, v2 back in production
+    tamper_free = load_member("xgb", KEY, registry, store, handle)
+    assert (tamper_free.version, tamper_free.refused) == (1, 2)
+    # a production version trained on another label: none before it reads the same
+    registry.promote(KEY, 4, actor="t", reason="r", to=Stage.PRODUCTION)
+    tamper(4)
+    loaded = load_member("xgb", KEY, registry, store, handle)
+    assert isinstance(loaded.member, DisabledMember) and (loaded.version, loaded.refused) == (
+        None,
+        4,
+    )
+    assert handle.status.state is ModuleState.DISABLED
 
 
 def test_members_load_by_stage(tmp_path: Path, btc_small: Dataset, sqlite_engine: Engine) -> None:

@@ -110,13 +110,15 @@ def test_cli_promotion_and_rollback_swap_the_running_ensembles(
     assert _p_up(ensembles["ETHUSDT"], 6) == p_up[1]
     assert watcher.refresh(7) == 0  # nothing new
 
-    # a production version whose artifact is missing disables the member, never keeps a retired one
+    # a production version whose artifact is missing: the previous production version (v1,
+    # replaced, still restorable; v2 was rolled back) serves in its place, DEGRADED
     broken = trainer.register(trainer.get(KEY, 1).lineage, "0" * 64, actor="test", reason="lost")
     trainer.promote(KEY, broken.version, actor="test", reason="oops", to=Stage.PRODUCTION)
     assert watcher.refresh(8) == 2
-    decision = ensembles["BTCUSDT"].decide("BTCUSDT", VoteContext(9, features=ROW))
-    assert decision.signal.votes == () and "is missing" in decision.abstentions[0].reason
-    assert xgb.status.state is ModuleState.DISABLED
+    assert [str(m) for m in ensembles["BTCUSDT"].member_ids] == ["xgb v1"]
+    assert _p_up(ensembles["BTCUSDT"], 9) == p_up[1]
+    assert xgb.status.state is ModuleState.DEGRADED
+    assert f"v{broken.version} refused" in xgb.status.reason and "v1 serves" in xgb.status.reason
     counters = handle.status.counters
     assert counters["member_swaps"] == 6 and counters["swap_failures"] == 1
     assert counters["stage_changes_seen"] == len(trainer.history(KEY)) - 3  # after the cursor

@@ -9,6 +9,9 @@ to reach consensus, the run could only replay a flat book: it stops instead, wit
 when only some symbols are short of it, each of those is named in a warning (it trades nothing).
 The same holds for a promotion read while the run goes on (:func:`logging_swap`): a version whose
 artifact fails its check is logged as it is swapped in, not only shown in the module's status.
+A refused production artifact that an earlier production version replaces
+(``learning/serving.py``) is logged as an error too, naming both versions, and its model shows
+DEGRADED: it trades, on an older model than the registry says.
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ def report_unserved(
     """Log each disabled member (an artifact that failed its check as an error) and set each
     model's status to name every symbol it is off on: DISABLED where it serves none, DEGRADED
     where it serves some."""
+    _report_fallbacks(loaded, handles)
     off = unserved(loaded)
     for u in off:
         if u.refused is not None:
@@ -87,6 +91,36 @@ def report_unserved(
     return off
 
 
+def _report_fallbacks(
+    loaded: Mapping[str, Sequence[LoadedMember]], handles: Mapping[str, ModuleHandle]
+) -> None:
+    """Log each refused production artifact served by an earlier version instead (an error:
+    the newest production model is not the one trading) and mark its model DEGRADED, naming
+    the version refused and the one serving."""
+    by_model: dict[str, list[str]] = {}
+    for symbol, members in loaded.items():
+        for m in members:
+            if not m.fallback:
+                continue
+            name = m.member.name
+            log.error(
+                "model.artifact_refused",
+                model=name,
+                symbol=symbol,
+                version=m.refused,
+                reason=m.refusal,
+                serving=m.version,
+            )
+            by_model.setdefault(name, []).append(
+                f"{symbol}: v{m.refused} refused ({m.refusal}); previous production "
+                f"v{m.version} serves"
+            )
+    for model, lines in by_model.items():
+        handle = handles.get(model)
+        if handle is not None and handle.enabled:
+            handle.set_state(ModuleState.DEGRADED, "; ".join(lines))
+
+
 def _usable(ensemble: Ensemble) -> int:
     return sum(1 for m in ensemble.member_ids if m.version is not None)
 
@@ -111,7 +145,17 @@ def logging_swap(inner: Swap | None = None) -> Swap:
     def swap(ensemble: Ensemble, symbol: str, loaded: LoadedMember) -> None:
         member = loaded.member
         reason = member.reason if isinstance(member, DisabledMember) else "disabled"
-        if loaded.refused is not None:
+        if loaded.fallback:
+            log.error(
+                "model.artifact_refused",
+                model=member.name,
+                symbol=symbol,
+                version=loaded.refused,
+                reason=loaded.refusal,
+                serving=loaded.version,
+                when="swap",
+            )
+        elif loaded.refused is not None:
             log.error(
                 "model.artifact_refused",
                 model=member.name,

@@ -136,10 +136,16 @@ class ProductionWatcher:
     def _load(self, key: ModelKey, *, expected: bool) -> LoadedMember:
         handle = self._handles.get(key.model)
         loaded = load_member(key.model, key, self._registry, self._store, handle, self._loaders)
-        if loaded.version is None:
-            if expected and self._handle is not None:
-                self._handle.count("swap_failures")
-        elif handle is not None and handle.enabled:
+        failed = loaded.version is None or loaded.fallback
+        if failed and expected and self._handle is not None:
+            self._handle.count("swap_failures")
+        if loaded.fallback and handle is not None and handle.enabled:
+            handle.set_state(
+                ModuleState.DEGRADED,
+                f"{key} v{loaded.refused} refused ({loaded.refusal}); previous production "
+                f"v{loaded.version} serves",
+            )
+        elif loaded.version is not None and handle is not None and handle.enabled:
             handle.set_state(ModuleState.ACTIVE, f"serving {key} v{loaded.version}")
         return loaded
 
