@@ -81,6 +81,10 @@ def test_consensus_above_model_count_fails_naming_both(monkeypatch: pytest.Monke
             "the PPO selector's training environment (QT_RL_AGENTS=true) replays one symbol",
         ),
         (
+            {"QT_META_FILTER": "true", "QT_RL_AGENTS": "true"},
+            "QT_META_FILTER=true filters production's entries through a model learned from",
+        ),
+        (
             {"QT_SELECTOR": "fixed:CrossSectional"},
             "QT_SELECTOR=fixed:CrossSectional trades the symbols' momentum ranks",
         ),

@@ -22,6 +22,7 @@ from quantum_trader.app.configs import (
     entry_cost_config,
     expectancy_config,
     intelligence_config,
+    meta_filter,
     risk_config,
     strategy_config,
 )
@@ -235,6 +236,7 @@ class PipelineComposer:
             handles=self.handles,
             entry_gate=entry_gate(settings),
             expectancy=self._expectancy(),
+            meta_filter=meta_filter(settings),
             label_listeners=self.learning.label_listeners() if self.learning else (),
             after_decision=self.learning.after_decision() if self.learning else (),
         )

@@ -20,6 +20,7 @@ from quantum_trader.models.ensemble.ensemble import EnsembleConfig
 from quantum_trader.risk.config import RiskConfig
 from quantum_trader.strategy.cost_gate import EntryCostConfig
 from quantum_trader.strategy.expectancy import ExpectancyConfig
+from quantum_trader.strategy.meta_filter import MetaFilter, MetaFilterConfig
 from quantum_trader.strategy.strategies import StrategyConfig
 
 #: a member agrees only with p(direction) >= this (not a setting yet)
@@ -125,3 +126,18 @@ def entry_cost_config(settings: Settings) -> EntryCostConfig | None:
         horizon_hours=hours,
         margin_bps=settings.entry_margin_bps,
     )
+
+
+def meta_filter(settings: Settings) -> MetaFilter | None:
+    """Meta-labelling's secondary model (``QT_META_FILTER``; None: off): the rules' entries
+    held at most the label horizon, priced at the simulated exchange's taker fee and slippage
+    both ways."""
+    if not settings.meta_filter:
+        return None
+    config = MetaFilterConfig(
+        horizon=labels(settings).horizon,
+        round_trip=2 * (settings.taker_fee + settings.slippage_bps / 10_000),
+        timeframe_hours=timeframe_ms(settings.timeframe) / MS_PER_HOUR,
+        seed=settings.seed,
+    )
+    return MetaFilter(config)

@@ -39,6 +39,7 @@ from quantum_trader.app.configs import (
     expectancy_config,
     feature_config,
     intelligence_config,
+    meta_filter,
     risk_config,
     strategy_config,
 )
@@ -294,6 +295,7 @@ class ShadowComposer:
                 risk_view=view,
                 entry_gate=entry_gate(settings),
                 expectancy=expectancy,
+                meta_filter=meta_filter(settings),  # each account learns from its own entries
             )
 
         return build

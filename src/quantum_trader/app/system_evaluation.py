@@ -42,6 +42,7 @@ REPLAY_SETTINGS = (
     "barrier_lower",
     "entry_rule",
     "bet_sizing",
+    "meta_filter",
     "seed",
     "selector",
     "sizer",

@@ -189,6 +189,9 @@ class Settings(StorageSettings, ApiSettings):
     #: size each entry by the ensemble's probability that its side wins (López de Prado's bet
     #: size, 2Φ(z) − 1: strategy/bet_sizing.py): meta-labelling's sizing; false: the sizer's size
     bet_sizing: bool = Field(False, validation_alias=_qt("bet_sizing"))
+    #: meta-labelling's secondary model: a classifier learned from the rules' own entries and
+    #: their outcomes after costs filters each entry (strategy/meta_filter.py); false: none
+    meta_filter: bool = Field(False, validation_alias=_qt("meta_filter"))
 
     # --- risk ---------------------------------------------------------------------------
     #: engine hours flat (no open position) after which a drawdown REDUCING is released and
@@ -410,6 +413,12 @@ class Settings(StorageSettings, ApiSettings):
                 "QT_FEATURES=universe ranks each symbol among the run's symbols, but the PPO "
                 "selector's training environment (QT_RL_AGENTS=true) replays one symbol alone "
                 "and cannot compute them; set QT_RL_AGENTS=false or another QT_FEATURES"
+            )
+        if self.meta_filter and self.rl_agents:
+            problems.append(
+                "QT_META_FILTER=true filters production's entries through a model learned from "
+                "them, which the PPO training environments (QT_RL_AGENTS=true) do not have: their "
+                "policies would learn on another decision path; set QT_RL_AGENTS=false"
             )
         if self.selector == "fixed:CrossSectional" and self.features != "universe":
             problems.append(

@@ -63,6 +63,9 @@ class SymbolInputs:
         self.rows: deque[np.ndarray] = deque(maxlen=config.shift_window)
         self.working_order: str | None = None  # the last market order sent, until it is done
         self.last_funding_rate = 0.0  # the last settlement known (the cost gate's funding)
+        self.last_row: np.ndarray | None = None  # the feature row of the last candle decided on
+        #: the secondary model's P(profitable) of the entry being decided (meta-labelling)
+        self.meta_probability: float | None = None
 
     def fork_inputs(self, memo: dict[int, object] | None = None) -> SymbolInputs:
         """A copy whose member inputs (features, funding cursor, window) evolve on their own;

@@ -16,6 +16,7 @@ from quantum_trader.status.registry import ModuleHandle
 from quantum_trader.strategy.cost_gate import EntryCostGate
 from quantum_trader.strategy.expectancy import ExpectancyTracker
 from quantum_trader.strategy.meta_controller import MetaStrategyController
+from quantum_trader.strategy.meta_filter import MetaFilter
 from quantum_trader.strategy.regime import RegimeDetector
 from quantum_trader.strategy.selector import StrategySelector
 from quantum_trader.strategy.sizing import PositionSizer
@@ -44,6 +45,8 @@ class PipelineParts:
     entry_gate: EntryCostGate | None = None
     #: benches a strategy whose net expectancy in a regime is significantly negative (None: off)
     expectancy: ExpectancyTracker | None = None
+    #: meta-labelling's secondary model, filtering the rules' entries (None: off)
+    meta_filter: MetaFilter | None = None
     #: told, after each close, which labels may have matured: (now, label source, symbols);
     #: the shadow evaluator scores its pending predictions with them
     label_listeners: Sequence[LabelListener] = ()

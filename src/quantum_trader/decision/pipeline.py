@@ -16,7 +16,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -28,19 +27,19 @@ from quantum_trader.decision.inputs import (
     PipelineStats,
     SymbolInputs,
 )
+from quantum_trader.decision.meta_labels import meta_passes, record_primary
+from quantum_trader.decision.orders import on_steps, submit
 from quantum_trader.decision.parts import PartsFactory, PipelineParts
 from quantum_trader.decision.sizing_request import sizing_request
 from quantum_trader.domain.decisions import DecisionRef
 from quantum_trader.domain.errors import ConfigError
 from quantum_trader.domain.market import Candle, FundingRate
-from quantum_trader.domain.orders import Order, OrderIntent, OrderType
+from quantum_trader.domain.orders import OrderIntent
 from quantum_trader.domain.policy import TradingPolicy
 from quantum_trader.domain.signals import Signal
 from quantum_trader.domain.time import timeframe_ms
 from quantum_trader.engine.engine import Bar
 from quantum_trader.engine.trader import TradingContext
-from quantum_trader.execution.instruments import SymbolSpec
-from quantum_trader.execution.order_manager import Bracket
 from quantum_trader.features.universe import UniverseFeatures
 from quantum_trader.intelligence.ledger import horizon_end_time
 from quantum_trader.models.ensemble.member import VoteContext
@@ -215,6 +214,8 @@ class DecisionPipeline:
             parts.intelligence.resolve(now, self._label, (symbol,))
         for listener in parts.label_listeners:
             listener(now, self._label, (symbol,))
+        if parts.meta_filter is not None:  # the primary entries this candle resolves
+            parts.meta_filter.observe(candle)
 
     def _observe_move(self, sym: SymbolInputs, candle: Candle, parts: PipelineParts) -> None:
         """The forward return over the horizon that ends with this close, for the cost gate's
@@ -249,6 +250,7 @@ class DecisionPipeline:
         decision = parts.ensembles[symbol].decide(symbol, context)
         row = context.features
         assert row is not None
+        sym.last_row = row
         self._observe(symbol, sym, candle, row, decision.signal, now, parts)
         self.stats.decisions += 1
         key = decision.signal.direction.value
@@ -404,7 +406,7 @@ class DecisionPipeline:
             self._members(symbol, signal, parts),
             market.regime.value if market.regime is not None else "",
         )
-        order = self._submit(approved, f"{choice.strategy}: {intent.reason}", ref, context)
+        order = submit(approved, f"{choice.strategy}: {intent.reason}", ref, context)
         sym.working_order = order.client_order_id
         self.stats.orders += 1
 
@@ -489,10 +491,17 @@ class DecisionPipeline:
             if working is not None and not working.status.is_terminal:
                 return None  # the last order has not filled yet (it fills at the next open)
             sym.working_order = None
-        intent = parts.strategies[choice.strategy].decide(signal, market, position, policy)
+        strategy = parts.strategies[choice.strategy]
+        if parts.meta_filter is not None:
+            record_primary(parts.meta_filter, sym, strategy, market, policy, self._tf_ms)
+        intent = strategy.decide(signal, market, position, policy)
         if intent is None:
             return None
         self.stats.intents += 1
+        sym.meta_probability = None
+        entry = intent.action is TradeAction.ENTRY
+        if entry and parts.meta_filter is not None and not meta_passes(sym, intent, parts):
+            return None
         gate = parts.entry_gate
         if intent.action is TradeAction.ENTRY and gate is not None:
             verdict = gate.assess(signal, intent.side, funding_rate=sym.last_funding_rate)
@@ -519,7 +528,15 @@ class DecisionPipeline:
         if intent.action is TradeAction.EXIT:
             return abs(context.portfolio.quantity(selection.symbol)), "exit"
         sized = parts.sizer.size(
-            sizing_request(intent, policy, context.portfolio, selection, market, signal)
+            sizing_request(
+                intent,
+                policy,
+                context.portfolio,
+                selection,
+                market,
+                signal,
+                win_probability=self._symbols[selection.symbol].meta_probability,
+            )
         )
         # the exchange takes whole steps only; flooring never sizes above what was allowed
         quantity = context.orders.specs[selection.symbol].floor_quantity(sized.quantity)
@@ -557,38 +574,3 @@ class DecisionPipeline:
             else f"{vote.model}@{versions[vote.model]}"
             for vote in signal.votes
         )
-
-    def _submit(
-        self, approved: OrderIntent, tag: str, ref: DecisionRef, context: TradingContext
-    ) -> Order:
-        """The market order, with its stop-loss and take-profit bracket for an entry."""
-        spec = context.orders.specs[approved.symbol]
-        bracket = None
-        if not approved.reduce_only:
-            # Round toward the entry price: the stop never ends up further than the sized risk.
-            long = approved.side.sign > 0
-            stop, target = approved.stop_loss, approved.take_profit
-            bracket = Bracket(
-                stop_loss=None if stop is None else spec.round_price(stop, up=long),
-                take_profit=None if target is None else spec.round_price(target, up=not long),
-            )
-        return context.orders.submit(
-            approved.symbol,
-            approved.side,
-            approved.quantity,
-            OrderType.MARKET,
-            reduce_only=approved.reduce_only,
-            # an exit keeps the position's leverage; only an entry sets it
-            leverage=None if approved.reduce_only else approved.leverage,
-            bracket=bracket,
-            tag=tag,
-            decision=ref,
-        )
-
-
-def on_steps(approved: OrderIntent, spec: SymbolSpec) -> OrderIntent | None:
-    """``approved`` at its quantity floored to ``spec``'s step; None below one step."""
-    stepped = spec.floor_quantity(approved.quantity)
-    if stepped <= 0.0:
-        return None
-    return approved if stepped == approved.quantity else replace(approved, quantity=stepped)

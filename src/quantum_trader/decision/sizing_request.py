@@ -11,7 +11,7 @@ from __future__ import annotations
 from quantum_trader.domain.policy import TradingPolicy
 from quantum_trader.domain.signals import Signal
 from quantum_trader.portfolio.portfolio import Portfolio
-from quantum_trader.strategy.bet_sizing import win_probability
+from quantum_trader.strategy.bet_sizing import win_probability as probability_of_winning
 from quantum_trader.strategy.intents import TradeIntent
 from quantum_trader.strategy.market_state import MarketState
 from quantum_trader.strategy.selector import SelectionContext
@@ -25,9 +25,14 @@ def sizing_request(
     selection: SelectionContext,
     market: MarketState,
     signal: Signal | None = None,
+    *,
+    win_probability: float | None = None,
 ) -> SizingRequest:
-    """The request of one entry decision (``signal``: the ensemble's, for the win probability
-    a bet sizer reads)."""
+    """The request of one entry decision. The win probability a bet sizer reads is
+    ``win_probability`` when given (meta-labelling's secondary model), else the ensemble's
+    from ``signal``."""
+    if win_probability is None and signal is not None:
+        win_probability = probability_of_winning(signal, intent.side)
     volatility = market.atr / market.close if market.close > 0 else None
     return SizingRequest(
         intent,
@@ -36,7 +41,7 @@ def sizing_request(
         gross_exposure(portfolio),
         selection,
         volatility,
-        None if signal is None else win_probability(signal, intent.side),
+        win_probability,
     )
 
 
