@@ -185,9 +185,11 @@ def test_the_second_study_names_only_settings_that_load(clean_env: pytest.Monkey
 def test_the_third_study_names_only_settings_that_load(clean_env: pytest.MonkeyPatch) -> None:
     path = REPO_ROOT / "studies" / "edge3.toml"
     candidates = load_candidates(path, settings=set(Settings.model_fields), refused=STUDY_DECIDES)
-    assert [c.name for c in candidates] == ["extended-rules-meta", "extended-rules-meta-bet"]
+    names = ["extended-rules-meta", "extended-rules-meta-bet", "extended-rules"]
+    assert [c.name for c in candidates] == names
     for candidate in candidates:
         settings = load_settings(**candidate.overrides)
-        assert settings.meta_filter and settings.entry_rule == "primary"
+        assert settings.meta_filter is ("meta" in candidate.name)
+        assert settings.entry_rule == "primary"
         assert not (settings.entry_cost_gate or settings.rl_agents)
         assert settings.bet_sizing is candidate.name.endswith("-bet")
