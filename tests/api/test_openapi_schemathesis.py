@@ -25,7 +25,7 @@ from sqlalchemy import Engine
 
 from quantum_trader.adapters.sql.experiments import SqlExperimentStore
 from quantum_trader.experiments.spec import ArmSpec, ExperimentSpec
-from tests.api.conftest import START_MS, login
+from tests.api.conftest import ENDLESS, START_MS, login
 
 MAX_EXAMPLES = 25
 CHECKS = [
@@ -50,7 +50,11 @@ def test_every_route_keeps_its_documented_schema(app: FastAPI, auth: dict[str, s
     schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", app, headers=auth)
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 14
+    listed = {(op.method.upper(), op.path) for op in operations}
+    assert ENDLESS.issubset(listed), "the endless routes left out below must exist"
     for operation in operations:
+        if (operation.method.upper(), operation.path) in ENDLESS:
+            continue  # a generated case could not read it to its end (tests/api/test_events.py)
 
         @given(case=operation.as_strategy())
         @settings(

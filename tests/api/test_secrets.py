@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import PASSWORD, SECRET, USERNAME
+from tests.api.conftest import ENDLESS, PASSWORD, SECRET, USERNAME
 
 
 def test_no_route_reveals_the_password_or_the_secret(
@@ -20,6 +20,7 @@ def test_no_route_reveals_the_password_or_the_secret(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     seen = []
+    streamed = []  # the endless routes' headers (their bodies never end)
     for password in ("wrong", PASSWORD):  # a refused and an accepted login
         login = client.post("/api/v1/auth/login", json={"username": USERNAME, "password": password})
         seen.append(login)
@@ -30,6 +31,11 @@ def test_no_route_reveals_the_password_or_the_secret(
             continue
         path = route.path.replace("{name}", "x")
         for method in route.methods:
+            auth = {"Authorization": f"Bearer {token}"}
+            if (method, path) in ENDLESS:
+                with client.stream(method, path, headers=auth) as response:
+                    streamed.append(repr(response.headers.raw))
+                continue
             body = {"on": False, "reason": "canary check"} if method == "POST" else None
             seen.append(
                 client.request(
@@ -40,6 +46,7 @@ def test_no_route_reveals_the_password_or_the_secret(
     for response in seen:
         exposed = response.text + repr(response.headers.raw)
         assert PASSWORD not in exposed and SECRET not in exposed, response.url
+    assert streamed and all(PASSWORD not in h and SECRET not in h for h in streamed)
     logged = capsys.readouterr()
     for text in (logged.out, logged.err, caplog.text):
         assert PASSWORD not in text and SECRET not in text

@@ -17,6 +17,9 @@ from quantum_trader.api.config import ApiConfig
 from quantum_trader.api.context import API_PREFIX, AUTH_ERRORS, ApiContext, Liveness
 from quantum_trader.api.metrics import ApiMetrics, MetricsMiddleware
 from quantum_trader.api.rate_limit import LoginRateLimiter
+from quantum_trader.api.routes_events import events_router
+from quantum_trader.api.routes_models import models_router
+from quantum_trader.api.routes_portfolio import portfolio_router
 from quantum_trader.api.routes_public import public_router
 from quantum_trader.api.routes_read import read_router
 from quantum_trader.api.routes_risk import risk_router
@@ -59,7 +62,15 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
-    for router in (public_router(ctx), risk_router(ctx), read_router(ctx)):
+    routers = (
+        public_router(ctx),
+        risk_router(ctx),
+        read_router(ctx),
+        portfolio_router(ctx),
+        models_router(ctx),
+        events_router(ctx),
+    )
+    for router in routers:
         # one flat route table, each route with its full path: this FastAPI keeps an included
         # router's routes relative to it (``_IncludedRouter``), and the metrics label requests
         # by the full template and the tests generate cases from the table

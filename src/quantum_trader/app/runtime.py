@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Engine as SqlEngine
 from sqlalchemy import insert, update
 
+from quantum_trader.adapters.sql.event_outbox import EventOutboxWriter
 from quantum_trader.adapters.sql.repositories import SqlPolicyRepository, SqlStatusRepository
 from quantum_trader.adapters.sql.tables import runs
 from quantum_trader.app.run_lock import HeldLock
@@ -26,8 +27,11 @@ from quantum_trader.clock.clock import Clock, SimulatedClock, WallClock, is_simu
 from quantum_trader.clock.scheduler import Scheduler
 from quantum_trader.config.modules import module_enabled
 from quantum_trader.config.settings import Settings
-from quantum_trader.domain.time import MS_PER_HOUR, MS_PER_MINUTE
+from quantum_trader.domain.time import MS_PER_HOUR, MS_PER_MINUTE, MS_PER_SECOND
+from quantum_trader.observability.logging import get_logger
 from quantum_trader.status.registry import ModuleHandle, StatusRegistry
+
+log = get_logger(__name__)
 
 
 def register_module(
@@ -57,6 +61,8 @@ class Runtime:
     policies: PolicyStore
     modules: dict[str, ModuleHandle] = field(default_factory=dict)
     lock: HeldLock | None = None  # the single-engine lock (app/run_lock.py), released at the end
+    #: the bus events the API's live stream serves (adapters/sql/event_outbox.py)
+    outbox: EventOutboxWriter | None = None
 
     def register(self, name: str, reason: str) -> ModuleHandle:
         """Register a module with its config switch; the reason says what it does when on."""
@@ -78,6 +84,8 @@ class Runtime:
         self.status.flush()
 
     def finish(self, status: str, summary: dict[str, Any]) -> None:
+        if self.outbox is not None:
+            self.outbox.flush()
         self.status.heartbeat_all()
         self.status.flush()
         with self.db.begin() as conn:
@@ -95,6 +103,7 @@ class Runtime:
     def abort(self, status: str) -> None:
         """The run ended by an error (or Ctrl-C) before it could :meth:`finish`: record
         ``status`` if the run is still RUNNING, and let the lock go."""
+        self._flush_outbox_after_failure()
         try:
             with self.db.begin() as conn:
                 conn.execute(
@@ -104,6 +113,20 @@ class Runtime:
                 )
         finally:
             self.release_lock()
+
+    def _flush_outbox_after_failure(self) -> None:
+        """Write the run's last events; a failure is logged, not raised: the error that ended
+        the run is the one the caller reports (the database may be what failed)."""
+        if self.outbox is None:
+            return
+        try:
+            self.outbox.flush()
+        except Exception as exc:
+            log.warning(
+                "events.outbox_flush_failed",
+                lost=self.outbox.pending,
+                error=f"{type(exc).__name__}: {str(exc)[:200]}",
+            )
 
     def release_lock(self) -> None:
         if self.lock is not None:
@@ -171,6 +194,11 @@ def build_runtime(
     return rt
 
 
+#: how often buffered outbox events are written when no batch filled first: the live stream's
+#: delay (on replay time at most once per wall second, like the status flush)
+OUTBOX_FLUSH_MS = MS_PER_SECOND
+
+
 def _wire_bus_and_policy(rt: Runtime, start: int) -> None:
     handle = rt.register("bus_and_policy", "in-process event bus and versioned policy store")
 
@@ -178,6 +206,7 @@ def _wire_bus_and_policy(rt: Runtime, start: int) -> None:
         handle.count("events_published")
 
     rt.bus.add_recorder(count_event)
+    _wire_event_outbox(rt, handle, start)
 
     def refresh_policies(_t: int) -> None:
         handle.count("policy_refreshes")
@@ -198,6 +227,23 @@ def _wire_bus_and_policy(rt: Runtime, start: int) -> None:
     flush = while_replaying_at_most_every_wall(rt.clock, flush_status)
     rt.scheduler.every("policy.refresh", MS_PER_MINUTE, refresh, start_at=start, catch_up=False)
     rt.scheduler.every("status.flush", MS_PER_HOUR, flush, start_at=start, catch_up=False)
+
+
+def _wire_event_outbox(rt: Runtime, handle: ModuleHandle, start: int) -> None:
+    """Persist the operator's topics for the API's live stream: a recorder that buffers, a
+    job that writes what is buffered (full batches write themselves), and ``finish`` /
+    ``abort`` write the rest."""
+    outbox = EventOutboxWriter(
+        rt.db, rt.run_id, on_write=lambda n: handle.count("outbox_events_written", n)
+    )
+    rt.outbox = outbox
+    rt.bus.add_recorder(outbox.record)
+
+    def flush_outbox(_t: int) -> None:
+        outbox.flush()
+
+    job = while_replaying_at_most_every_wall(rt.clock, flush_outbox)
+    rt.scheduler.every("events.outbox_flush", OUTBOX_FLUSH_MS, job, start_at=start, catch_up=False)
 
 
 #: in a replay, the least wall time between two runs of a job that serves other processes
