@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from quantum_trader.api.auth import RequireUser
 from quantum_trader.api.config import ApiConfig
 from quantum_trader.api.context import API_PREFIX, AUTH_ERRORS, ApiContext, Liveness
+from quantum_trader.api.dashboard import dashboard_routes
 from quantum_trader.api.metrics import ApiMetrics, MetricsMiddleware
 from quantum_trader.api.rate_limit import LoginRateLimiter
 from quantum_trader.api.routes_events import events_router
@@ -23,6 +24,7 @@ from quantum_trader.api.routes_portfolio import portfolio_router
 from quantum_trader.api.routes_public import public_router
 from quantum_trader.api.routes_read import read_router
 from quantum_trader.api.routes_risk import risk_router
+from quantum_trader.api.routes_trace import trace_router
 from quantum_trader.api.tokens import Token, TokenIssuer
 from quantum_trader.clock.clock import Clock, WallClock
 
@@ -69,12 +71,15 @@ def create_app(
         portfolio_router(ctx),
         models_router(ctx),
         events_router(ctx),
+        trace_router(ctx),
     )
     for router in routers:
         # one flat route table, each route with its full path: this FastAPI keeps an included
         # router's routes relative to it (``_IncludedRouter``), and the metrics label requests
         # by the full template and the tests generate cases from the table
         app.router.routes.extend(router.routes)
+    # the dashboard's pages and static files (no data; not in the OpenAPI document)
+    app.router.routes.extend(dashboard_routes(ctx))
 
     @app.get(
         "/metrics",

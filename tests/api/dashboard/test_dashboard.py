@@ -1,0 +1,107 @@
+"""The dashboard in headless Chromium (issue 20's acceptance): log in, the overview populated,
+the kill switch turned on in the page and the next risk decision rejected for it, a trade's
+decision trace, a live event arriving without a reload, and the other pages drawn."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quantum_trader.adapters.sql.event_outbox import EventOutboxWriter
+from quantum_trader.adapters.sql.repositories_risk import SqlRiskRepository
+from quantum_trader.clock.clock import SimulatedClock
+from quantum_trader.risk import Outcome
+from tests.api.conftest import USERNAME
+from tests.api.dashboard.conftest import Served, log_in
+from tests.api.dashboard.seed import HOURS, MEMBERS, MODULES, TRACED, TRACED_REGIME, TRACED_STRATEGY
+from tests.risk.helpers import T0, buy, engine, portfolio
+
+
+def test_login_opens_the_dashboard_and_refuses_a_wrong_password(
+    browser: Any, served: Served
+) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{served.base}/")  # no session: sent to the login page
+    assert page.url == f"{served.base}/dashboard/login"
+    log_in(page, served.base, password="wrong-password")
+    page.wait_for_selector("#login-error:has-text('Wrong username or password')")
+    log_in(page, served.base)
+    page.wait_for_url(f"{served.base}/dashboard/")
+    page.wait_for_selector("#live.on")  # the event stream is open on the cookie session
+    assert {c["name"] for c in context.cookies()} >= {"qt_session", "qt_csrf"}
+    context.close()
+
+
+def test_overview_shows_equity_drawdown_risk_and_the_module_grid(page: Any, served: Served) -> None:
+    page.goto(f"{served.base}/dashboard/#/overview")
+    page.wait_for_selector("svg.equity-chart[data-drawn]")
+    assert page.get_attribute("svg.equity-chart", "data-drawn") == str(HOURS)
+    assert page.get_attribute("svg.drawdown-chart", "data-drawn") == str(HOURS)
+    assert "Buy-and-hold is not drawn" in page.inner_text("#benchmark-note")
+    assert page.locator("#modules .module").count() == MODULES
+    module = page.inner_text("#modules [data-module='module_07']")
+    assert "ACTIVE" in module and "evidence: 7" in module
+    assert page.inner_text("#kill-state") == "off"
+
+
+def test_kill_switch_from_the_page_rejects_the_next_decision(page: Any, served: Served) -> None:
+    repo = SqlRiskRepository(served.engine)  # the risk engine reads the switch from the database
+    risk_engine = engine(portfolio(), SimulatedClock(T0), journal=repo, store=repo)
+    assert risk_engine.evaluate(buy(qty=0.01)).outcome is Outcome.APPROVED
+    page.goto(f"{served.base}/dashboard/#/overview")
+    page.fill("#kill-reason", "browser test: exchange incident")
+    page.click("#kill-toggle")
+    page.wait_for_selector("#kill-state:has-text('ENGAGED')")
+    state = repo.latest_kill_switch()
+    assert state is not None and state.engaged and state.changed_by == f"api:{USERNAME}"
+
+    decision = risk_engine.evaluate(buy(qty=0.01))
+    assert decision.outcome is Outcome.REJECTED
+    assert any(
+        "kill switch engaged: browser test: exchange incident" in r for r in decision.reasons
+    )
+
+    page.fill("#kill-reason", "incident over")
+    page.click("#kill-toggle")
+    page.wait_for_selector("#kill-state:has-text('off')")
+    assert risk_engine.evaluate(buy(qty=0.01)).outcome is Outcome.APPROVED
+
+
+def test_a_trades_decision_trace_opens(page: Any, served: Served) -> None:
+    page.goto(f"{served.base}/dashboard/#/trades")
+    page.click(f"tr.trade-row[data-trade-id='{TRACED}']")
+    page.wait_for_selector(f"#trace[data-trade-id='{TRACED}']")
+    assert page.inner_text("#trace-regime") == TRACED_REGIME
+    assert page.inner_text("#trace-strategy").startswith(TRACED_STRATEGY)
+    assert all(member in page.inner_text("#trace-members") for member in MEMBERS)
+    trace = page.inner_text("#trace")
+    assert "APPROVED" in trace and "fixed_fractional" in trace and "MODERATE" in trace
+
+
+def test_a_live_event_appears_without_a_reload(page: Any, served: Served) -> None:
+    page.goto(f"{served.base}/dashboard/#/overview")
+    page.wait_for_selector("#live.on")
+    page.evaluate("window.__loaded = true")  # gone if the page reloads
+    outbox = EventOutboxWriter(served.engine, "r1")
+    outbox.record("health.alert", T0, "health", ("reason",), ("feed stalled on SOLUSDT",))
+    outbox.flush()
+    page.wait_for_selector(
+        "#events li[data-type='health.alert']:has-text('feed stalled on SOLUSDT')"
+    )
+    assert page.evaluate("window.__loaded") is True
+
+
+def test_the_other_pages_draw(page: Any, served: Served) -> None:
+    page.goto(f"{served.base}/dashboard/#/candles")
+    page.wait_for_selector("svg.price-chart[data-drawn]")
+    assert (
+        page.locator("svg.price-chart path.entry-BUY, svg.price-chart path.entry-SELL").count() > 0
+    )
+    page.goto(f"{served.base}/dashboard/#/positions")
+    page.wait_for_selector("#positions td:has-text('BTCUSDT')")
+    assert "LONG" in page.inner_text("#positions")
+    page.goto(f"{served.base}/dashboard/#/models")
+    page.wait_for_selector("#history li")
+    assert "PRODUCTION" in page.inner_text("#history")
+    page.goto(f"{served.base}/dashboard/#/experiments")
+    page.wait_for_selector("#experiments td:has-text('ppo-vs-q')")
