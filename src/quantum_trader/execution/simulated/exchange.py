@@ -79,6 +79,10 @@ class _NullListener:
         return None
 
 
+def _fill_time(fill: Fill) -> int:
+    return fill.time
+
+
 class SimulatedExchange:
     """A venue that fills orders against replayed candles."""
 
@@ -107,6 +111,9 @@ class SimulatedExchange:
         self._maker_rate = self.config.fees.maker
         self._taker_rate = self.config.fees.taker
         self._fill_seq = 0
+        #: this session's fills, oldest first (``recent_fills``; not checkpointed: after a
+        #: restore it holds the fills since, the journal holds the earlier ones)
+        self._fills: list[Fill] = []
         self._rng = random.Random(self.config.seed)
         self._states: dict[str, PositionState] = {}
         self._bar_open: dict[str, int] = {}
@@ -198,6 +205,11 @@ class SimulatedExchange:
 
     def positions(self) -> dict[str, Position]:
         return self.portfolio.positions()
+
+    def recent_fills(self, since_ms: int) -> list[Fill]:
+        """The fills at or after ``since_ms``, oldest first (reconciliation's ``VenueAccount``)."""
+        fills = self._fills  # appended in time order
+        return fills[bisect_left(fills, since_ms, key=_fill_time) :]
 
     def balance(self) -> float:
         return self.portfolio.wallet_balance
@@ -416,6 +428,7 @@ class SimulatedExchange:
         fill = build_fill(
             f"{cid}-F{self._fill_seq}", cid, symbol, order.side, qty, price, fee, time, is_maker
         )
+        self._fills.append(fill)
         updated = filled_order(order, qty, price, time)
         self._orders[cid] = updated
         if updated.status in _TERMINAL:
