@@ -244,3 +244,52 @@ def test_a_fill_keeps_its_id_across_a_restart_and_two_fills_never_share_one() ->
     fake3.exchange_orders[cid] = [_order(cid, "PARTIALLY_FILLED", 0.004, 36_500.0, fee=0.073)]
     venue3.poll()
     assert om3.fill_log[0].fill_id == first.fill_id
+
+
+class RateLimited(RequestTimeout):
+    """As in ccxt, a rate-limit answer is a kind of network error: it must be backed off, not
+    taken for an unknown outcome."""
+
+
+class Refused(Exception):
+    pass
+
+
+def test_rate_limit_backs_off_and_refusals_are_sorted_by_meaning() -> None:
+    from quantum_trader.execution.ccxt_venue import VenueErrors
+    from quantum_trader.execution.request_budget import RequestBudget
+
+    fake = FakeBinance()
+    now = [0.0]
+    budget = RequestBudget(100, lambda: now[0], lambda s: now.__setitem__(0, now[0] + s))
+    venue = CcxtVenue(
+        fake,
+        errors=VenueErrors((RequestTimeout,), (OrderNotFound,), (RateLimited,), (Refused,)),
+        budget=budget,
+    )
+    answers: list[Exception] = [RateLimited("429"), RateLimited("429")]
+    real = fake.fetch_balance
+
+    def balance(params: dict[str, Any] | None = None) -> dict[str, Any]:
+        if answers:
+            raise answers.pop(0)
+        return real(params)
+
+    fake.fetch_balance = balance  # type: ignore[method-assign]
+    assert venue.balance() == 973.5
+    assert venue.rate_limited == 2 and now[0] == 3.0  # 1 s, then 2 s (no Retry-After here)
+    om = OrderManager(
+        venue,
+        BINANCE_USDM,
+        SimulatedClock(0),
+        InProcessBus(SimulatedClock(0), "live"),
+        "r",
+        mark=lambda s: 36_500.0,
+    )
+
+    def refuse(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        raise Refused('binanceusdm {"code":-2019,"msg":"Margin is insufficient."}')
+
+    fake.create_order = refuse  # type: ignore[method-assign]
+    order = om.submit("BTCUSDT", Side.BUY, 0.01)
+    assert order.status is OrderStatus.REJECTED and "-2019" in order.reason

@@ -1,0 +1,151 @@
+"""Builds the ccxt client for Binance USDT-M futures and the :class:`CcxtVenue` over it.
+
+Three endpoints: ``testnet`` (ccxt's sandbox mode, ``set_sandbox_mode(True)``), ``live``, or a
+``base_url`` that replaces every ``fapi`` URL (the exchange double of the tests). Markets are
+loaded for linear futures only (``options.fetchMarkets.types = ["linear"]``) and
+``fetchCurrencies`` is off, so ``load_markets`` calls ``/fapi/v1/exchangeInfo`` (and
+``/fapi/v1/time`` to learn the clock offset) and nothing on spot, ``dapi`` or ``sapi``.
+
+ccxt's exceptions are sorted here into what the venue acts on (:class:`VenueErrors`): no answer
+or an answer that leaves the outcome unknown (``OperationFailed``: its ``NetworkError`` —
+timeouts, disconnects, 5xx — and ``BadResponse``), rate limited (``DDoSProtection`` — 418 — and
+``RateLimitExceeded`` — 429, both ``NetworkError`` subclasses, so the venue tests them first),
+no such order (``OrderNotFound``), refused (``ExchangeError``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+import ccxt
+
+from quantum_trader.execution.ccxt_venue import CcxtClient, CcxtVenue, VenueErrors
+from quantum_trader.execution.request_budget import RequestBudget
+
+Endpoint = Literal["testnet", "live"]
+
+_FAPI = ("fapiPublic", "fapiPrivate")
+_VERSIONS = {"": "v1", "V2": "v2", "V3": "v3"}
+
+
+class _Secret(Protocol):
+    def get_secret_value(self) -> str: ...
+
+
+class VenueSettingsLike(Protocol):
+    """The settings :func:`build_ccxt_venue` reads (``config.venue_settings.VenueSettings``;
+    a Protocol, as adapters do not import the config package)."""
+
+    @property
+    def venue(self) -> str: ...
+
+    @property
+    def binance_api_key(self) -> _Secret | None: ...
+
+    @property
+    def binance_api_secret(self) -> _Secret | None: ...
+
+    @property
+    def venue_requests_per_minute(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CcxtClientConfig:
+    """``timeout_ms``: ccxt's per-request timeout (no answer by then: outcome unknown);
+    ``enable_rate_limit``: ccxt's own limiter (off only against the local double, where its
+    50 ms spacing would only slow the tests; the venue's request budget still applies)."""
+
+    endpoint: Endpoint = "testnet"
+    api_key: str = ""
+    api_secret: str = ""
+    base_url: str | None = None
+    timeout_ms: int = 10_000
+    enable_rate_limit: bool = True
+    adjust_for_time_difference: bool = True
+
+    def __post_init__(self) -> None:
+        if self.endpoint not in ("testnet", "live"):
+            raise ValueError(f"endpoint {self.endpoint!r}: testnet or live")
+        if self.timeout_ms <= 0:
+            raise ValueError(f"timeout_ms {self.timeout_ms}: must be positive")
+
+
+def venue_errors() -> VenueErrors:
+    """ccxt's exception classes, sorted for :class:`CcxtVenue`."""
+    return VenueErrors(
+        timeouts=(ccxt.OperationFailed,),
+        not_found=(ccxt.OrderNotFound,),
+        rate_limited=(ccxt.DDoSProtection, ccxt.RateLimitExceeded),
+        rejected=(ccxt.ExchangeError,),
+    )
+
+
+def build_client(config: CcxtClientConfig) -> Any:
+    """A ``ccxt.binanceusdm`` for ``config``; markets are not loaded yet (ccxt loads them on the
+    first call that needs them)."""
+    client = ccxt.binanceusdm(
+        {
+            "apiKey": config.api_key,
+            "secret": config.api_secret,
+            "enableRateLimit": config.enable_rate_limit,
+            "timeout": config.timeout_ms,
+            "options": {
+                "fetchMarkets": {"types": ["linear"]},
+                "fetchCurrencies": False,
+                "fetchMargins": False,
+                "fetchOpenOrders": {"warnWithoutSymbol": False},
+                "adjustForTimeDifference": config.adjust_for_time_difference,
+                "defaultType": "swap",
+                "defaultSubType": "linear",
+            },
+        }
+    )
+    if config.endpoint == "testnet" and config.base_url is None:
+        client.set_sandbox_mode(True)
+    if config.base_url is not None:
+        base = config.base_url.rstrip("/")
+        api = dict(client.urls["api"])
+        for prefix in _FAPI:
+            for suffix, version in _VERSIONS.items():
+                api[prefix + suffix] = f"{base}/fapi/{version}"
+        client.urls["api"] = api
+    return client
+
+
+def build_venue(
+    config: CcxtClientConfig,
+    *,
+    requests_per_minute: int,
+    symbols: Sequence[str] = (),
+    budget: RequestBudget | None = None,
+) -> CcxtVenue:
+    """The venue over a fresh client; ``budget`` (tests: one on a fake clock) replaces the
+    default one of ``requests_per_minute`` on the machine's clock."""
+    client: CcxtClient = build_client(config)
+    return CcxtVenue(
+        client,
+        errors=venue_errors(),
+        budget=budget or RequestBudget(requests_per_minute, time.monotonic, time.sleep),
+        symbols=symbols,
+    )
+
+
+def build_ccxt_venue(settings: VenueSettingsLike, symbols: Sequence[str] = ()) -> CcxtVenue:
+    """The run's venue from its settings (``app/venue.py``): testnet or live, with its keys and
+    request budget; ``symbols``: the run's, whose trades ``recent_fills`` reads even when no
+    order of this session names them."""
+    if settings.venue not in ("testnet", "live"):
+        raise ValueError(f"venue {settings.venue!r} has no ccxt client (testnet or live)")
+    endpoint: Endpoint = "live" if settings.venue == "live" else "testnet"
+    key, secret = settings.binance_api_key, settings.binance_api_secret
+    config = CcxtClientConfig(
+        endpoint,
+        key.get_secret_value() if key else "",
+        secret.get_secret_value() if secret else "",
+    )
+    return build_venue(
+        config, requests_per_minute=settings.venue_requests_per_minute, symbols=symbols
+    )

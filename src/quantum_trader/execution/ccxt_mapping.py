@@ -1,0 +1,141 @@
+"""ccxt's unified structures (Binance USDT-M) → domain records, for :mod:`.ccxt_venue`.
+
+Pure functions over the dicts ccxt returns; the exchange's own fields (``info``) are preferred
+where ccxt's unified ones lose something (the plain symbol, the exact order status).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from quantum_trader.domain.errors import DataError
+from quantum_trader.domain.orders import Fill, Order, OrderStatus, OrderType, Side
+
+STATUS = {
+    "NEW": OrderStatus.NEW,
+    "PARTIALLY_FILLED": OrderStatus.PARTIALLY_FILLED,
+    "FILLED": OrderStatus.FILLED,
+    "CANCELED": OrderStatus.CANCELED,
+    "REJECTED": OrderStatus.REJECTED,
+    "EXPIRED": OrderStatus.EXPIRED,
+}
+UNIFIED_STATUS = {
+    "closed": OrderStatus.FILLED,
+    "canceled": OrderStatus.CANCELED,
+    "expired": OrderStatus.EXPIRED,
+    "rejected": OrderStatus.REJECTED,
+}
+_TYPES = {
+    "market": OrderType.MARKET,
+    "limit": OrderType.LIMIT,
+    "stop_market": OrderType.STOP_MARKET,
+    "stop": OrderType.STOP_MARKET,
+}
+
+
+def plain_symbol(raw: Mapping[str, Any]) -> str:
+    """``BTCUSDT`` from a ccxt structure (``info.symbol``, else the unified ``BTC/USDT:USDT``).
+
+    >>> plain_symbol({"symbol": "ETH/USDT:USDT", "info": {}})
+    'ETHUSDT'
+    """
+    info = raw.get("info") or {}
+    if info.get("symbol"):
+        return str(info["symbol"])
+    unified = str(raw.get("symbol") or "")
+    base, _, rest = unified.partition("/")
+    if not base or not rest:
+        raise DataError(f"ccxt structure without a symbol: {dict(raw)!r:.200}")
+    return base + rest.split(":")[0]
+
+
+def order_status(raw: Mapping[str, Any]) -> OrderStatus:
+    """The exchange's status when it gives one, else ccxt's unified status."""
+    info = raw.get("info") or {}
+    status = STATUS.get(str(info.get("status", "")).upper())
+    if status is not None:
+        return status
+    status = UNIFIED_STATUS.get(str(raw.get("status")), OrderStatus.NEW)
+    if status is OrderStatus.NEW and float(raw.get("filled") or 0.0) > 0:
+        return OrderStatus.PARTIALLY_FILLED
+    return status
+
+
+def order_from_ccxt(raw: Mapping[str, Any]) -> Order:
+    """A venue order as a domain :class:`Order` (one this session may never have submitted:
+    an open order found after a restart, or one placed by hand)."""
+    cid = str(raw.get("clientOrderId") or (raw.get("info") or {}).get("clientOrderId") or "")
+    if not cid:
+        raise DataError(f"venue order {raw.get('id')!r} has no client order id")
+    order_type = _TYPES.get(str(raw.get("type") or "").lower())
+    if order_type is None:
+        raise DataError(f"venue order {cid}: type {raw.get('type')!r} is not one the engine uses")
+    quantity = float(raw.get("amount") or 0.0)
+    filled = min(float(raw.get("filled") or 0.0), quantity)
+    price = float(raw.get("price") or 0.0)
+    stop = float(raw.get("stopPrice") or raw.get("triggerPrice") or 0.0)
+    created = int(raw.get("timestamp") or 0)
+    updated = raw.get("lastUpdateTimestamp") or raw.get("lastTradeTimestamp")
+    return Order(
+        cid,
+        plain_symbol(raw),
+        Side.BUY if str(raw.get("side")).lower() == "buy" else Side.SELL,
+        order_type,
+        quantity,
+        created,
+        price if price > 0 and order_type is OrderType.LIMIT else None,
+        stop if stop > 0 else None,
+        bool(raw.get("reduceOnly")),
+        order_status(raw),
+        filled,
+        float(raw.get("average") or 0.0) if filled > 0 else 0.0,
+        int(updated) if updated else None,
+    )
+
+
+def fill_id(client_order_id: str, trade_id: str) -> str:
+    """A fill's id: its order's client id and the venue's trade id — the same trade read again
+    (a second poll, reconciliation, a restart) is the same fill.
+
+    >>> fill_id("run-BTCUSDT-7", "5301")
+    'run-BTCUSDT-7#5301'
+    """
+    return f"{client_order_id}#{trade_id}"
+
+
+def fill_from_trade(trade: Mapping[str, Any], client_order_id: str) -> Fill:
+    """A ccxt trade (``fetch_my_trades``, Binance ``userTrades``) as a domain :class:`Fill`."""
+    fee = trade.get("fee") or {}
+    info = trade.get("info") or {}
+    maker = trade.get("takerOrMaker") == "maker" or bool(info.get("maker"))
+    return Fill(
+        fill_id(client_order_id, str(trade["id"])),
+        client_order_id,
+        plain_symbol(trade),
+        Side.BUY if str(trade.get("side")).lower() == "buy" else Side.SELL,
+        float(trade["amount"]),
+        float(trade["price"]),
+        float(fee.get("cost") or 0.0),
+        int(trade.get("timestamp") or 0),
+        is_maker=maker,
+    )
+
+
+def trade_order_id(trade: Mapping[str, Any]) -> str:
+    return str(trade.get("order") or (trade.get("info") or {}).get("orderId") or "")
+
+
+def retry_after_s(headers: Mapping[str, Any] | None) -> float | None:
+    """The ``Retry-After`` of the last answer, in seconds (None when absent or not a number).
+
+    >>> retry_after_s({"Retry-After": "3"})
+    3.0
+    """
+    if not headers:
+        return None
+    value = headers.get("Retry-After") or headers.get("retry-after")
+    try:
+        return max(float(value), 0.0) if value is not None else None
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,296 @@
+"""The exchange double's account: orders, trades, positions and the wallet of one Binance USDT-M
+account (one-way mode), with the matching rules the tests need and nothing more.
+
+Market orders fill at the symbol's mark price (the test sets it) with the taker fee; limit
+orders rest until the test moves the mark across their price, then fill at their price with the
+maker fee. ``delay_fills`` and ``partial_ratio`` (set by :class:`~.faults.Faults`) hold fills
+back or split them; :meth:`Book.release` and :meth:`Book.fill` let a test finish them. Every
+fill is a trade with its own id, as ``/fapi/v1/userTrades`` reports it.
+
+Not thread-safe by itself: the server holds :attr:`Book.lock` around every request.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from dataclasses import dataclass, field
+
+TAKER_FEE = 0.0005
+MAKER_FEE = 0.0002
+
+
+class VenueError(Exception):
+    """An answer with Binance's error body: HTTP ``status``, ``{"code": code, "msg": msg}``."""
+
+    def __init__(self, status: int, code: int, msg: str) -> None:
+        super().__init__(f"{code} {msg}")
+        self.status, self.code, self.msg = status, code, msg
+
+
+def not_found() -> VenueError:
+    return VenueError(400, -2013, "Order does not exist.")
+
+
+@dataclass(frozen=True, slots=True)
+class MarketSpec:
+    symbol: str  # BTCUSDT
+    base: str
+    tick: float
+    step: float
+    min_qty: float
+
+
+MARKETS = {
+    "BTCUSDT": MarketSpec("BTCUSDT", "BTC", 0.1, 0.001, 0.001),
+    "ETHUSDT": MarketSpec("ETHUSDT", "ETH", 0.01, 0.001, 0.001),
+}
+
+
+@dataclass(slots=True)
+class VenueOrder:
+    order_id: int
+    client_order_id: str
+    symbol: str
+    side: str  # BUY | SELL
+    type: str  # MARKET | LIMIT
+    quantity: float
+    price: float
+    reduce_only: bool
+    time: int
+    status: str = "NEW"
+    filled: float = 0.0
+    quote: float = 0.0  # Σ price × qty of the fills
+    updated: int = 0
+    held: float = 0.0  # quantity a fault holds back from filling (delayed or partial)
+
+    @property
+    def average(self) -> float:
+        return self.quote / self.filled if self.filled else 0.0
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in ("NEW", "PARTIALLY_FILLED")
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    trade_id: int
+    order_id: int
+    symbol: str
+    side: str
+    price: float
+    qty: float
+    fee: float
+    maker: bool
+    realized: float
+    time: int
+
+
+@dataclass(slots=True)
+class Position:
+    amount: float = 0.0  # signed
+    entry: float = 0.0
+    leverage: int = 20
+
+
+@dataclass
+class Book:
+    """One account; ``now_ms`` is the double's clock (the server's, skew excluded)."""
+
+    wallet: float = 10_000.0
+    marks: dict[str, float] = field(
+        default_factory=lambda: {"BTCUSDT": 50_000.0, "ETHUSDT": 3_000.0}
+    )
+    delay_fills: bool = False
+    partial_ratio: float | None = None
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    orders: dict[int, VenueOrder] = field(default_factory=dict)
+    by_client_id: dict[str, int] = field(default_factory=dict)
+    trades: list[Trade] = field(default_factory=list)
+    positions: dict[str, Position] = field(default_factory=dict)
+    duplicate_attempts: int = 0
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(8_389_765_001))
+    _trade_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    # ------------------------------------------------------------------ orders
+    def create(
+        self,
+        *,
+        symbol: str,
+        side: str,
+        type: str,
+        quantity: float,
+        price: float,
+        reduce_only: bool,
+        client_order_id: str,
+        now_ms: int,
+    ) -> VenueOrder:
+        if symbol not in MARKETS:
+            raise VenueError(400, -1121, "Invalid symbol.")
+        if client_order_id in self.by_client_id:
+            self.duplicate_attempts += 1
+            raise VenueError(400, -4116, "ClientOrderId is duplicated.")
+        if quantity < MARKETS[symbol].min_qty:
+            raise VenueError(400, -4003, "Quantity less than or equal to zero.")
+        if type == "LIMIT" and price <= 0:
+            raise VenueError(400, -4014, "Price not increased by tick size.")
+        if type not in ("MARKET", "LIMIT"):
+            raise VenueError(400, -1116, "Invalid orderType.")
+        if reduce_only:
+            held = self.positions.get(symbol, Position()).amount
+            closing = -held if side == "BUY" else held
+            if closing <= 0:
+                raise VenueError(400, -2022, "ReduceOnly Order is rejected.")
+            quantity = min(quantity, closing)
+        order = VenueOrder(
+            next(self._ids),
+            client_order_id,
+            symbol,
+            side,
+            type,
+            quantity,
+            price,
+            reduce_only,
+            now_ms,
+            updated=now_ms,
+        )
+        self.orders[order.order_id] = order
+        self.by_client_id[client_order_id] = order.order_id
+        if type == "MARKET":
+            self._fill_market(order, now_ms)
+        else:
+            self._cross(order, now_ms)
+        return order
+
+    def find(
+        self, *, order_id: int | None = None, client_order_id: str | None = None
+    ) -> VenueOrder:
+        oid = order_id if order_id is not None else self.by_client_id.get(client_order_id or "")
+        if oid is None or oid not in self.orders:
+            raise not_found()
+        return self.orders[oid]
+
+    def cancel(self, order: VenueOrder, now_ms: int) -> VenueOrder:
+        if not order.is_open:
+            raise VenueError(400, -2011, "Unknown order sent.")
+        order.status, order.updated = "CANCELED", now_ms
+        return order
+
+    def open_orders(self, symbol: str | None) -> list[VenueOrder]:
+        return [o for o in self.orders.values() if o.is_open and symbol in (None, o.symbol)]
+
+    # ------------------------------------------------------------------ prices and fills
+    def set_mark(self, symbol: str, price: float, now_ms: int | None = None) -> None:
+        """Move the price; resting limit orders it crosses fill at their limit price."""
+        now_ms = now_ms or _now_ms()
+        with self.lock:
+            self.marks[symbol] = price
+            for order in list(self.orders.values()):
+                if order.symbol == symbol and order.type == "LIMIT" and order.is_open:
+                    self._cross(order, now_ms)
+
+    def release(self, now_ms: int | None = None) -> int:
+        """Fill what a delay or partial fault held back (market orders at the mark); returns
+        how many orders moved."""
+        now_ms, moved = now_ms or _now_ms(), 0
+        with self.lock:
+            for order in list(self.orders.values()):
+                if order.is_open and order.held > 0:
+                    qty, order.held = order.held, 0.0
+                    price = self.marks[order.symbol] if order.type == "MARKET" else order.price
+                    self._execute(order, qty, price, now_ms, maker=order.type == "LIMIT")
+                    moved += 1
+        return moved
+
+    def fill(self, client_order_id: str, qty: float, price: float | None = None) -> None:
+        """Fill ``qty`` of an open order now (a test's partial fill)."""
+        now_ms = _now_ms()
+        with self.lock:
+            order = self.find(client_order_id=client_order_id)
+            px = price if price is not None else (order.price or self.marks[order.symbol])
+            order.held = max(0.0, order.held - qty)
+            self._execute(order, qty, px, now_ms, maker=order.type == "LIMIT")
+
+    def _fill_market(self, order: VenueOrder, now_ms: int) -> None:
+        if self.delay_fills:
+            order.held = order.quantity
+            return
+        qty = order.quantity
+        if self.partial_ratio is not None:
+            qty = _round_step(order.quantity * self.partial_ratio, MARKETS[order.symbol].step)
+            order.held = order.quantity - qty
+        if qty > 0:
+            self._execute(order, qty, self.marks[order.symbol], now_ms, maker=False)
+
+    def _cross(self, order: VenueOrder, now_ms: int) -> None:
+        mark = self.marks[order.symbol]
+        crossed = mark <= order.price if order.side == "BUY" else mark >= order.price
+        remaining = order.quantity - order.filled - order.held
+        if not crossed or remaining <= 1e-12:
+            return
+        if self.delay_fills:
+            order.held += remaining
+            return
+        qty = remaining
+        if self.partial_ratio is not None:
+            qty = _round_step(remaining * self.partial_ratio, MARKETS[order.symbol].step)
+            order.held += remaining - qty
+        if qty > 0:
+            self._execute(order, qty, order.price, now_ms, maker=True)
+
+    def _execute(
+        self, order: VenueOrder, qty: float, price: float, now_ms: int, maker: bool
+    ) -> None:
+        fee = qty * price * (MAKER_FEE if maker else TAKER_FEE)
+        realized = self._book_position(order.symbol, order.side, qty, price)
+        self.wallet += realized - fee
+        order.filled = round(order.filled + qty, 12)
+        order.quote += qty * price
+        order.updated = now_ms
+        order.status = "FILLED" if order.filled >= order.quantity - 1e-12 else "PARTIALLY_FILLED"
+        self.trades.append(
+            Trade(
+                next(self._trade_ids),
+                order.order_id,
+                order.symbol,
+                order.side,
+                price,
+                qty,
+                fee,
+                maker,
+                realized,
+                now_ms,
+            )
+        )
+
+    def _book_position(self, symbol: str, side: str, qty: float, price: float) -> float:
+        pos = self.positions.setdefault(symbol, Position())
+        signed = qty if side == "BUY" else -qty
+        realized = 0.0
+        if pos.amount == 0 or (pos.amount > 0) == (signed > 0):
+            total = pos.amount + signed
+            pos.entry = (pos.entry * abs(pos.amount) + price * qty) / abs(total)
+            pos.amount = total
+            return 0.0
+        closing = min(abs(signed), abs(pos.amount))
+        realized = closing * (price - pos.entry) * (1 if pos.amount > 0 else -1)
+        pos.amount = round(pos.amount + signed, 12)
+        if pos.amount == 0:
+            pos.entry = 0.0
+        elif (pos.amount > 0) == (signed > 0):  # flipped: the rest opened at this price
+            pos.entry = price
+        return realized
+
+    def unrealized(self, symbol: str) -> float:
+        pos = self.positions.get(symbol, Position())
+        return pos.amount * (self.marks[symbol] - pos.entry) if pos.amount else 0.0
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _round_step(qty: float, step: float) -> float:
+    return round(int(qty / step + 1e-9) * step, 12)
