@@ -364,3 +364,74 @@ def test_a_promotion_from_the_cli_reaches_the_running_engine(
     after = {m for t, d in orders if t > promoted_at[0] for m in json.loads(d)["members"]}
     assert "xgb@1" in before and "xgb@2" not in before
     assert after <= {"xgb@2", "lgbm@1"} and (not after or "xgb@2" in after)
+
+
+def test_a_testnet_run_hands_the_account_to_the_venue_after_the_caught_up_candles(
+    offline: RunResult, market: Market, tmp_path: Path
+) -> None:
+    """``run --venue testnet``: the replay and the caught-up candles trade on paper; from the
+    first current candle the venue holds the account (its balance, the short it already had)
+    and takes every order; its fills reach the same book, and the scheduled reconciliation
+    finds the book equal to the venue (the kill switch stays off)."""
+    from quantum_trader.adapters.sql.repositories_risk import SqlRiskRepository
+    from quantum_trader.adapters.sql.tables_execution import ledger_entries
+    from quantum_trader.app.run_options import RunOptions
+    from quantum_trader.domain.positions import Position
+    from quantum_trader.risk.kill_switch import KillSwitch
+
+    from .netting_venue import NettingVenue
+
+    home = _copy_home(offline, tmp_path)
+    switch = market.replay_end + CAUGHT_UP * HOUR + HOUR // 2
+    last_close = market.replay_end + LIVE_HOURS * HOUR
+    wall = FakeWall(switch)
+    exchange = RecordedBinance(market.after, wall, ctrl_c_at=last_close + 2 * HOUR)
+
+    def close_now(symbol: str) -> float:
+        frame = market.after[symbol]
+        closed = frame[frame["open_time"] + HOUR <= wall.now()]
+        return float(closed["close"].iloc[-1])
+
+    venue = NettingVenue(close_now, wall.now, balance=7_500.0)
+    venue.held["ETHUSDT"] = Position("ETHUSDT", -0.5, 3_500.0, 2.0)
+    settings = _settings(
+        home, market, venue="testnet", binance_api_key="k" * 16, binance_api_secret="s" * 16
+    )
+    result = run_main_job(
+        settings,
+        connection=LiveConnection(client=lambda: exchange, wall=wall, sleep=wall.sleep),
+        options=RunOptions(remote=lambda _s: venue),
+    )
+    rt = result.runtime
+    assert result.summary["live"]["state"] == "stopped by Ctrl-C"
+    with rt.db.connect() as conn:
+        handover = conn.execute(
+            select(ledger_entries.c.time, ledger_entries.c.amount).where(
+                ledger_entries.c.run_id == rt.run_id,
+                ledger_entries.c.ref == "handover: venue balance",
+            )
+        ).one()
+        orders = conn.execute(
+            select(
+                exec_orders.c.client_order_id, exec_orders.c.created_at, exec_orders.c.status
+            ).where(exec_orders.c.run_id == rt.run_id)
+        ).all()
+        fill_ids = set(
+            conn.execute(select(exec_fills.c.fill_id).where(exec_fills.c.run_id == rt.run_id))
+            .scalars()
+            .all()
+        )
+    at = handover.time
+    assert at >= switch  # after the caught-up candles, at wall time
+    # the paper orders before the handover never reached the venue; every order after did
+    after = {cid: status for cid, t, status in orders if t >= at}
+    assert venue.submits > 0 and set(venue.orders) <= set(after)
+    assert not any(cid in venue.orders for cid, t, _ in orders if t < at)
+    # every venue fill is in the book's journal, once
+    assert {f.fill_id for f in venue.fills} <= fill_ids and venue.fills
+    # reconciliation ran on the engine clock and found nothing it could not explain
+    jobs = rt.scheduler.jobs
+    assert jobs["venue.reconcile"].last_run is not None
+    assert jobs["venue.reconcile"].last_run > at
+    switch_state = KillSwitch(SqlRiskRepository(rt.db), rt.clock).state()
+    assert not switch_state.engaged, switch_state.reason

@@ -1,7 +1,6 @@
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
 
 from quantum_trader.config import load_settings, module_enabled, redacted
 from quantum_trader.config.settings import load_storage_settings
@@ -114,23 +113,17 @@ def test_toml_file_under_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: 
 
 def test_secrets_are_redacted(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("QT_DATABASE_URL", "postgresql://trader:hunter2@db/qt")
-    # API keys are refused until live trading is wired; their redaction is checked without
-    # validation, for when it is
-    settings = load_settings().model_copy(
-        update={
-            "binance_api_key": SecretStr("key-123"),
-            "binance_api_secret": SecretStr("secret-456"),
-        }
-    )
-    shown = repr(redacted(settings))
+    monkeypatch.setenv("QT_BINANCE_API_KEY", "key-123")
+    monkeypatch.setenv("QT_BINANCE_API_SECRET", "secret-456")
+    shown = repr(redacted(load_settings()))
     for secret in ("key-123", "secret-456", "hunter2"):
         assert secret not in shown
     assert "postgresql://trader:**********@db/qt" in shown
 
 
-def test_the_defaults_turn_on_nothing_that_is_not_built() -> None:
+def test_the_defaults_turn_on_nothing_that_is_not_built_and_trade_on_paper() -> None:
     s = load_settings()
-    assert (s.redis_url, s.live, s.live_confirmed) == (None, False, False)
+    assert (s.redis_url, s.live, s.venue) == (None, False, "paper")
 
 
 def test_the_rl_sizer_is_on_by_default_and_its_switch_names_itself(
@@ -154,23 +147,6 @@ def test_the_qlearning_challenger_is_on_by_default_and_its_switch_names_itself(
     ("env", "message"),
     [
         ({"QT_REDIS_URL": "redis://localhost:6379/0"}, "QT_REDIS_URL: no process uses the Redis"),
-        ({"QT_LIVE": "true"}, "QT_LIVE: live trading with real orders is not wired yet"),
-        ({"QT_LIVE_CONFIRMED": "true"}, "QT_LIVE_CONFIRMED: live trading is not wired yet"),
-        ({"QT_BINANCE_API_KEY": "key-123"}, "QT_BINANCE_API_KEY: nothing uses exchange API keys"),
-        # issue 22 A6: "1", whitespace-only keys and a full confirmation never pass the gate
-        ({"QT_LIVE_CONFIRMED": "1"}, "QT_LIVE_CONFIRMED: live trading is not wired yet"),
-        ({"QT_BINANCE_API_KEY": "   "}, "QT_BINANCE_API_KEY: nothing uses exchange API keys"),
-        ({"QT_BINANCE_API_SECRET": "\t"}, "QT_BINANCE_API_SECRET: nothing uses exchange API"),
-        (
-            {
-                "QT_LIVE": "true",
-                "QT_LIVE_CONFIRMED": "true",
-                "QT_BINANCE_API_KEY": "key-123",
-                "QT_BINANCE_API_SECRET": "key-123",
-            },
-            "QT_LIVE: live trading with real orders is not wired yet, run trades on the "
-            "simulated exchange",
-        ),
     ],
 )
 def test_a_setting_of_a_part_not_built_is_refused_naming_its_issue(
@@ -183,6 +159,43 @@ def test_a_setting_of_a_part_not_built_is_refused_naming_its_issue(
     text = str(err.value)
     assert message in text and "issue" in text
     assert "\n" not in text and "key-123" not in text  # one line; a secret is never echoed
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"QT_LIVE": "1"}, "QT_LIVE: only the exact word true switches real money on"),
+        ({"QT_LIVE": "yes"}, "QT_LIVE: only the exact word true"),
+        ({"QT_LIVE": "true"}, "QT_LIVE=true asks for real orders but QT_VENUE=paper"),
+        ({"QT_VENUE": "live"}, "QT_VENUE=live (real money) also needs QT_LIVE=true"),
+        (
+            {"QT_VENUE": "live", "QT_LIVE": "true", "QT_LIVE_MAX_ORDER_NOTIONAL": "50"},
+            "also needs QT_LIVE_MAX_DAILY_NOTIONAL",
+        ),
+        ({"QT_BINANCE_API_KEY": "   "}, "QT_BINANCE_API_KEY: blank"),
+        ({"QT_BINANCE_API_SECRET": "\t"}, "QT_BINANCE_API_SECRET: blank"),
+    ],
+)
+def test_the_live_gate_refuses_what_is_not_exactly_meant(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], message: str
+) -> None:
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_the_live_gate_passes_with_every_switch(monkeypatch: pytest.MonkeyPatch) -> None:
+    for k, v in {
+        "QT_VENUE": "live",
+        "QT_LIVE": "true",
+        "QT_LIVE_MAX_ORDER_NOTIONAL": "50",
+        "QT_LIVE_MAX_DAILY_NOTIONAL": "500",
+    }.items():
+        monkeypatch.setenv(k, v)
+    s = load_settings()
+    assert (s.venue, s.live, s.live_max_order_notional) == ("live", True, 50.0)
 
 
 def test_switching_an_unbuilt_part_off_explicitly_is_accepted(

@@ -57,6 +57,10 @@ def nonsense(field: str) -> list[str]:
     base = typing.get_origin(annotation)
     if field in NUMERIC_BOUNDS:
         return _numeric(field, annotation is int)
+    if field == "live":  # real money: only the exact word (issue 23's strict gate)
+        return ["1", "yes", "True", "on", "maybe", ""]
+    if field in ("binance_api_key", "binance_api_secret"):
+        return ["   ", "\t"]
     if annotation is bool:
         return ["maybe", "2", ""]
     if base is typing.Literal:

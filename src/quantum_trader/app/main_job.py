@@ -25,6 +25,7 @@ from typing import Any
 from quantum_trader.adapters.artifacts import LocalArtifactStore
 from quantum_trader.adapters.candle_store.store import CandleStore
 from quantum_trader.adapters.sql.registry_repository import SqlRegistryRepository
+from quantum_trader.adapters.sql.repositories_risk import SqlRiskRepository
 from quantum_trader.adapters.sql.repository_execution import SqlExecutionStore
 from quantum_trader.adapters.sql.trials import SqlTrialLedger
 from quantum_trader.app.backtest_trials import backtest_trial, settings_config
@@ -40,6 +41,7 @@ from quantum_trader.app.live_candles import keep_in_store, with_live
 from quantum_trader.app.operator_log import OperatorLog, log_run_failure
 from quantum_trader.app.rl_agents import RLSources
 from quantum_trader.app.run_lock import hold_run_lock
+from quantum_trader.app.run_options import RunOptions
 from quantum_trader.app.run_report import run_summary, write_outputs_in_worker
 from quantum_trader.app.runtime import Runtime, build_runtime, new_run_id
 from quantum_trader.app.serving_health import Unserved, check_servable
@@ -49,6 +51,7 @@ from quantum_trader.app.training import (
     ensure_forecast_models,
     ensure_tabular_models,
 )
+from quantum_trader.app.venue import VenueWiring, check_venue_gate, venue_wiring
 from quantum_trader.clock.clock import ReplayThenWallClock
 from quantum_trader.config.settings import Settings
 from quantum_trader.decision.inputs import PipelineConfig
@@ -64,7 +67,6 @@ from quantum_trader.learning.registry import ModelRegistry
 from quantum_trader.lifecycle import ComponentContext, Hooks, Lifecycle
 from quantum_trader.observability.logging import get_logger
 from quantum_trader.risk.engine import engine_actor
-from quantum_trader.risk.kill_switch import KillSwitchStore
 from quantum_trader.status.registry import ModuleHandle
 
 log = get_logger(__name__)
@@ -114,21 +116,6 @@ class _Run:
     validations: TrialLedger | None = None  # where the gate records (None: nowhere)
 
 
-@dataclass(frozen=True, slots=True)
-class RunOptions:
-    """How ``paper`` runs the main job (``run`` and the backtests leave the defaults).
-
-    ``throttle_s``: real seconds slept per replayed candle (a paced replay); ``kill_switch``:
-    where the risk engine reads the kill switch, when the run's database is not the home's (a
-    paper replay of a past window keeps its own database, the operator's switch stays the
-    home's); ``live_max_candles``: the live phase ends after that many candles."""
-
-    throttle_s: float = 0.0
-    kill_switch: KillSwitchStore | None = None
-    live_max_candles: int | None = None
-    produced_by: str | None = None  # the report's kind (default: backtest for a window, run)
-
-
 def run_main_job(
     settings: Settings,
     *,
@@ -160,6 +147,8 @@ def run_main_job(
     stage = on_stage or (lambda _text: None)
     single_threaded_blas()  # the serving process's small products (shift_stats.py says why)
     connection = connection or LiveConnection()
+    if window is None:  # a window's replay never goes live; a run's may reach a venue
+        check_venue_gate(settings, (options or RunOptions()).confirm)
     try:  # refused (another engine runs) or failed reading its data: logged like any failure
         run = _open(settings, synthetic, run_id, connection, stage, window, options or RunOptions())
     except BaseException as exc:
@@ -405,8 +394,10 @@ def _compose(
         symbols=list(data.frames),
         funding=funding,
     )
-    live = None
+    live, wiring = None, VenueWiring()
     if run.clock is not None:
+        switch = run.options.kill_switch or SqlRiskRepository(rt.db)
+        wiring = venue_wiring(settings, data.frames, funding, rt.clock, run.options.remote, switch)
         live = LivePhase(
             run.clock,
             rt.scheduler,
@@ -417,6 +408,7 @@ def _compose(
             keep=keep_in_store(run.store, settings.timeframe),
             on_stage=stage,
             max_candles=run.options.live_max_candles,
+            on_current=wiring.on_current,
         )
     session = TradingSession(
         session_config(settings, rt.run_id, throttle_s=run.options.throttle_s),
@@ -430,10 +422,14 @@ def _compose(
         scheduler=rt.scheduler,
         market_data=rt.modules["market_data"],
         then=live,
+        venue=wiring.factory,
         # the batched risk decisions go first: no checkpoint commits an order without its approval
         before_commit=composer.flush_journals,
     )
     run.unserved = composer.unserved
+    wiring.attach(
+        session.orders, rt.scheduler, composer.risk
+    )  # a real venue's reconciliation (app/venue.py)
     run.challengers = attach_challengers(
         rt,
         composer.learning,

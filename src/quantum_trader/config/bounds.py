@@ -45,6 +45,12 @@ NUMERIC_BOUNDS: dict[str, Bounds] = {
     "default_funding_rate": Bounds(-0.05, 0.05),  # per 8 h; exchanges cap far below 5 %
     "initial_balance": Bounds(0.0, 1e12, low_open=True),
     "live_poll_seconds": Bounds(0.0, 3600.0, low_open=True),
+    "live_max_order_notional": Bounds(0.0, 1e9, low_open=True),  # USDT per order
+    "live_max_daily_notional": Bounds(0.0, 1e10, low_open=True),  # USDT per UTC day
+    "venue_requests_per_minute": Bounds(1, 2400),
+    "reconcile_minutes": Bounds(
+        1, 1440
+    ),  # at least daily  # Binance's weight limit is 2,400 a minute
     "replay_days": Bounds(1, 3650),
     "train_days": Bounds(30, 3650),
     "label_horizon": Bounds(1, 1000),

@@ -36,6 +36,7 @@ from pydantic_settings import (
 
 from quantum_trader.config.api_settings import API_ACCEPTED, ApiSettings
 from quantum_trader.config.bounds import EXPERIMENT_NAME, NUMERIC_BOUNDS, Bounds  # noqa: F401
+from quantum_trader.config.venue_settings import VENUE_ACCEPTED, VenueSettings
 from quantum_trader.domain.errors import ConfigError
 from quantum_trader.domain.time import TIMEFRAMES, timeframe_ms
 
@@ -47,13 +48,6 @@ KNOWN_MODELS = ("xgb", "lgbm", "nhits", "patchtst")
 #: refused at start, so that nothing documented is accepted and then silently ignored.
 NOT_BUILT: dict[str, str] = {
     "redis_url": "no process uses the Redis bus yet (issue 21, services over Redis Streams)",
-    "live": (
-        "live trading with real orders is not wired yet, run trades on the simulated exchange "
-        "(issue 23, live trading)"
-    ),
-    "live_confirmed": "live trading is not wired yet (issue 23, live trading)",
-    "binance_api_key": "nothing uses exchange API keys before live trading (issue 23)",
-    "binance_api_secret": "nothing uses exchange API keys before live trading (issue 23)",
 }
 
 
@@ -115,7 +109,7 @@ class StorageSettings(BaseSettings):
         return tuple(sources)
 
 
-class Settings(StorageSettings, ApiSettings):
+class Settings(StorageSettings, ApiSettings, VenueSettings):
     """Effective configuration. Build it with :func:`load_settings`."""
 
     # --- ensemble (legacy names) -------------------------------------------------------
@@ -298,10 +292,7 @@ class Settings(StorageSettings, ApiSettings):
     offline: bool = Field(False, validation_alias=_qt("offline"))  # never reach the network
     #: how often ``run``'s live phase asks the exchange for newly closed candles
     live_poll_seconds: float = Field(10.0, validation_alias=_qt("live_poll_seconds"))
-    live: bool = Field(False, validation_alias=_qt("live"))
-    live_confirmed: bool = Field(False, validation_alias=_qt("live_confirmed"))
-    binance_api_key: SecretStr | None = Field(None, validation_alias=_qt("binance_api_key"))
-    binance_api_secret: SecretStr | None = Field(None, validation_alias=_qt("binance_api_secret"))
+    # (which venue takes the live candles' orders: config/venue_settings.py)
 
     # --- logging --------------------------------------------------------------------------
     log_format: Literal["console", "json"] = Field("console", validation_alias=_qt("log_format"))
@@ -347,9 +338,9 @@ class Settings(StorageSettings, ApiSettings):
 
     @field_validator(*NUMERIC_BOUNDS)
     @classmethod
-    def _in_bounds(cls, value: float, info: ValidationInfo) -> float:
+    def _in_bounds(cls, value: float | None, info: ValidationInfo) -> float | None:
         field = str(info.field_name)
-        if not NUMERIC_BOUNDS[field].accepts(value):
+        if value is not None and not NUMERIC_BOUNDS[field].accepts(value):
             raise ValueError("not finite" if not math.isfinite(value) else "out of range")
         return value
 
@@ -516,7 +507,7 @@ def accepted_values(field: str) -> str | None:
     annotation = Settings.model_fields[field].annotation
     if bounds is not None:
         return bounds.describe(annotation is int)
-    if annotation is bool:
+    if annotation is bool and field not in _ACCEPTED:
         return "true or false (also 1/0, yes/no, on/off)"
     return _ACCEPTED.get(field)
 
@@ -533,6 +524,7 @@ _ACCEPTED = {
     "ab_experiment": "an experiment's name (quantum-trader experiments list): letters, digits and "
     "_.:@- only, 1 to 100 characters; empty for the run's own",
     **API_ACCEPTED,
+    **VENUE_ACCEPTED,
 }
 
 

@@ -174,6 +174,7 @@ class LivePhase:
         keep_every_ms: int = MS_PER_DAY,
         on_stage: OnProgress | None = None,
         max_candles: int | None = None,
+        on_current: Callable[[int], None] | None = None,
     ) -> None:
         if max_candles is not None and max_candles < 1:
             raise ConfigError(f"LivePhase.max_candles={max_candles}: must be >= 1 (or None)")
@@ -194,6 +195,9 @@ class LivePhase:
         self._ctrl_c = _CtrlC()
         self._kept = 0  # candles[:_kept] are in the store
         self._kept_at = 0  # wall time of the last store write
+        #: told once, before the first candle that closed after the switch (the caught-up ones
+        #: are history): a real venue takes orders from there on (``execution/handover.py``)
+        self._on_current = on_current
 
     def __call__(self, last_close: Mapping[str, int]) -> Iterator[Bar]:
         self._running = self._run(last_close)
@@ -279,6 +283,9 @@ class LivePhase:
                         return
                     self._count(bar)
                     cursor[bar[0]] = bar[2]
+                    if self._on_current is not None and report.candles > report.caught_up:
+                        on_current, self._on_current = self._on_current, None
+                        on_current(self.clock.now())
                     yield bar  # the engine processes it; a Ctrl-C meanwhile is held
                     retrying = False
                     if self.max_candles is not None and report.candles >= self.max_candles:

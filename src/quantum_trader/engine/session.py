@@ -182,7 +182,7 @@ class TradingSession:
         self.config = config
         self.trader = trader
         self.feed = ReplayFeed(frames, config.timeframe)
-        self.specs = dict(specs) if specs else _specs_from(frames)
+        self.specs = dict(specs) if specs else specs_from(frames)
         self.first_open = min(int(f["open_time"].iloc[0]) for f in frames.values())
         self.fingerprint, self.run_id = _identity(config, frames, trader, live=source is not None)
         self.store = store
@@ -392,7 +392,7 @@ def _identity(
     return digest.hexdigest(), config.run_id or default_run_id(fingerprint)
 
 
-def _specs_from(frames: Mapping[str, pd.DataFrame]) -> dict[str, SymbolSpec]:
+def specs_from(frames: Mapping[str, pd.DataFrame]) -> dict[str, SymbolSpec]:
     """Each symbol's trading rules, from its first closes when none are given."""
     return {s: spec_for(s, f["close"].head(2000).tolist()) for s, f in frames.items()}
 

@@ -290,6 +290,12 @@ class Portfolio:
             self._peak = self.equity
             self._day_start_equity = self.equity
 
+    def rebase(self) -> None:
+        """The account starts again from its equity now (a venue took it over,
+        ``execution/handover.py``): its peak and the day's starting equity become the equity,
+        so the balance the venue brought is not read as a gain or a loss."""
+        self._peak = self._day_start_equity = self.equity
+
     def set_leverage(self, symbol: str, leverage: float, mmr: float) -> None:
         state = self._pos.get(symbol)
         if state is None:

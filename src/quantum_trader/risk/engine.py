@@ -208,6 +208,12 @@ class RiskEngine:
         self._handle.gauge("breaker_peak_equity", round(b.breaker_peak))
         self._handle.gauge("all_time_peak_equity", round(b.all_time_peak))
 
+    def rebase_account(self) -> TradingState:
+        """The account's equity is a new baseline (a real venue took it over from the replay's
+        paper book): the breaker's peaks start again from it; then re-assess."""
+        self._breaker.rebase()
+        return self.refresh_state()
+
     def reset_halt(self, *, by: str, reason: str, reassess: bool = True) -> TradingState:
         """Clear a latched drawdown halt by hand, then re-assess.
 

@@ -149,6 +149,12 @@ class CircuitBreaker:
         self._reducing_since = None
         self._rebaseline = True
 
+    def rebase(self) -> None:
+        """The account changed hands (a venue took it over): both peaks start again from the
+        equity of the next reading. Unlike :meth:`reset`, a latched halt and a drawdown
+        REDUCING stay: only a person clears those."""
+        self._rebaseline = True
+
     # --- assessment ----------------------------------------------------------------------
     def _track_peaks(self, reading: HealthReading) -> None:
         """Raise both peaks to the highest equity seen since the last reading.

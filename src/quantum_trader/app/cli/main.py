@@ -28,7 +28,7 @@ from quantum_trader.app.cli import trials as trials_cli
 from quantum_trader.app.cli.render import console, status_table, statuses_json
 from quantum_trader.app.storage import open_settings_database, preflight
 from quantum_trader.config.settings import load_settings, redacted
-from quantum_trader.domain.errors import QuantumTraderError
+from quantum_trader.domain.errors import ConfigError, QuantumTraderError
 
 app = typer.Typer(
     name="quantum-trader",
@@ -130,20 +130,38 @@ def run(
         "--synthetic",
         help="Replay a seeded, labelled SYNTHETIC market instead of real data.",
     ),
+    venue: str | None = typer.Option(
+        None,
+        "--venue",
+        help="who takes the live candles' orders: paper (default), testnet, live (QT_VENUE)",
+    ),
+    confirm: str = typer.Option(
+        "", "--confirm", help="--venue live only: the acknowledgement (docs/live.md)"
+    ),
 ) -> None:
     """The main job: train missing models, paper-trade the last QT_REPLAY_DAYS, then (unless
-    QT_OFFLINE or --synthetic) live closed candles until Ctrl-C; report."""
+    QT_OFFLINE or --synthetic) live closed candles until Ctrl-C, their orders to --venue;
+    report."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from quantum_trader.adapters.sql.trials import SqlTrialLedger
     from quantum_trader.app.cli.render import metrics_table, summary_table
     from quantum_trader.app.main_job import run_main_job
+    from quantum_trader.app.run_options import RunOptions
     from quantum_trader.app.runtime import new_run_id, record_interrupted
     from quantum_trader.app.system_evaluation import replay_window
+    from quantum_trader.app.venue import check_venue_gate, venue_line
     from quantum_trader.observability.logging import configure_logging
 
-    settings = load_settings()
+    settings = load_settings(**({"venue": venue} if venue is not None else {}))
     preflight(settings)
+    if synthetic and settings.venue != "paper":
+        raise ConfigError(
+            f"--synthetic replays a generated market; --venue {settings.venue} "
+            "trades a real one: use --venue paper"
+        )
+    check_venue_gate(settings, confirm)  # before the line that names the account
+    console.print(venue_line(settings), markup=False, highlight=False, soft_wrap=True)
     run_id = new_run_id()
     configure_logging(run_id=run_id, fmt=settings.log_format, level=settings.log_level)
     if synthetic:
@@ -169,6 +187,7 @@ def run(
                 on_progress=lambda n: progress.advance(task, n),
                 ledger=SqlTrialLedger(open_settings_database(settings)),
                 gate_replay=replay_window,  # the validation gate's trading check
+                options=RunOptions(confirm=confirm),
             )
     except KeyboardInterrupt:  # before the live phase (which ends on Ctrl-C by itself)
         record_interrupted(settings, run_id)

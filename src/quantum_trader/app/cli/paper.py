@@ -30,7 +30,8 @@ from quantum_trader.adapters.sql.repositories_risk import SqlRiskRepository
 from quantum_trader.app.cli.backtest import _parse_day, default_data_dir
 from quantum_trader.app.cli.backtest_ai import ai_settings
 from quantum_trader.app.cli.render import metrics_table
-from quantum_trader.app.main_job import RunOptions, RunResult, run_main_job
+from quantum_trader.app.main_job import RunResult, run_main_job
+from quantum_trader.app.run_options import RunOptions
 from quantum_trader.app.storage import open_settings_database
 from quantum_trader.app.system_evaluation import replay_window
 from quantum_trader.config.settings import load_settings, load_storage_settings

@@ -58,7 +58,7 @@ STUDY_DECIDES: Mapping[str, str] = {
     "timeframe": "a study's candidates share one timeframe (their per-candle returns are "
     "compared candle by candle)",
     "live": "a study replays history",
-    "live_confirmed": "a study replays history",
+    "venue": "a study replays history on the simulated exchange",
     "binance_api_key": "a study replays history and needs no keys",
     "binance_api_secret": "a study replays history and needs no keys",
 }

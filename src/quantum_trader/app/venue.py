@@ -1,0 +1,216 @@
+"""Which venue takes the live candles' orders (``QT_VENUE`` / ``run --venue``): the gate, the
+startup line, and the session venue that hands the account over from the replay's paper book to
+the real venue (``execution/handover.py``) at the first current candle.
+
+Paper (the default) changes nothing: the session keeps its simulated exchange. Testnet and live
+need non-blank keys; live also needs ``QT_LIVE=true``, both notional caps (checked when the
+settings load, ``config/venue_settings.py``) and the acknowledgement flag ``--confirm
+I-ACCEPT-REAL-ORDERS`` typed on the command line, here. ``QT_OFFLINE=true`` never reaches a
+venue, so it is refused with one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from quantum_trader.app.configs import exchange_config, funding_config
+from quantum_trader.clock.clock import Clock
+from quantum_trader.clock.scheduler import Scheduler
+from quantum_trader.config.settings import Settings
+from quantum_trader.domain.errors import ConfigError
+from quantum_trader.domain.market import FundingRate
+from quantum_trader.engine.session import SessionVenue, VenueFactory, specs_from
+from quantum_trader.execution.ccxt_venue import CONFIRMATION
+from quantum_trader.execution.handover import Handover, PaperThenVenue
+from quantum_trader.execution.order_manager import OrderManager
+from quantum_trader.execution.reconciliation import (
+    AuditEntry,
+    ReconciliationReport,
+    apply,
+    halt_by_kill_switch,
+    local_book,
+    reconcile,
+)
+from quantum_trader.execution.simulated.exchange import SimulatedExchange
+from quantum_trader.execution.simulated.funding import FundingSchedule
+from quantum_trader.execution.venue_book import NotionalCaps, RemoteVenue, VenueBook
+from quantum_trader.observability.logging import get_logger
+from quantum_trader.portfolio.portfolio import Portfolio
+from quantum_trader.risk.engine import RiskEngine
+from quantum_trader.risk.kill_switch import KillSwitch, KillSwitchStore
+
+log = get_logger(__name__)
+
+VENUE_NAMES = {
+    "paper": "the simulated exchange (paper)",
+    "testnet": "Binance USDT-M testnet (ccxt sandbox mode)",
+    "live": "Binance USDT-M LIVE (real money)",
+}
+
+#: builds the real venue's adapter (``CcxtVenue`` over ccxt by default; tests: the double)
+RemoteFactory = Callable[[Settings], RemoteVenue]
+
+
+def check_venue_gate(settings: Settings, confirm: str) -> None:
+    """Refuse a run on a real venue unless every switch is set; the message names what is
+    missing (never a key's value)."""
+    if settings.venue == "paper":
+        return
+    missing = []
+    if settings.offline:
+        missing.append("QT_OFFLINE=false (a venue is reached over the network)")
+    if settings.binance_api_key is None or settings.binance_api_secret is None:
+        missing.append("QT_BINANCE_API_KEY and QT_BINANCE_API_SECRET")
+    if settings.venue == "live" and confirm != CONFIRMATION:
+        missing.append(f"--confirm {CONFIRMATION}")
+    if missing:
+        raise ConfigError(
+            f"--venue {settings.venue} refused; missing: " + ", ".join(missing) + " (docs/live.md)"
+        )
+
+
+def caps_of(settings: Settings) -> NotionalCaps:
+    return NotionalCaps(settings.live_max_order_notional, settings.live_max_daily_notional)
+
+
+def venue_line(settings: Settings) -> str:
+    """The one line a run starts with: which venue, which account, which limits."""
+    name = VENUE_NAMES[settings.venue]
+    if settings.venue == "paper":
+        return f"venue: {name}; no exchange account, no real orders"
+    key = settings.binance_api_key.get_secret_value() if settings.binance_api_key else ""
+    account = f"key …{key[-4:]}" if len(key) >= 8 else "key set"
+    return (
+        f"venue: {name}, account {account}; the replay is paper, the live candles' orders go to "
+        f"the venue; {caps_of(settings).describe()}; at most "
+        f"{settings.venue_requests_per_minute} requests a minute"
+    )
+
+
+@dataclass(slots=True)
+class VenueWiring:
+    """What the main job plugs in: the session's venue factory (None: the simulated exchange
+    alone), the live phase's ``on_current`` hook that hands the account over, and
+    :meth:`attach`, which gives it the order journal and the scheduler for reconciliation."""
+
+    factory: VenueFactory | None = None
+    on_current: Callable[[int], None] | None = None
+    holder: list[PaperThenVenue] = field(default_factory=list)
+    reconcile_every_ms: int = 0
+    kill_switch: KillSwitch | None = None
+    _orders: OrderManager | None = None
+    _scheduler: Scheduler | None = None
+    _risk: RiskEngine | None = None
+    reports: list[ReconciliationReport] = field(default_factory=list)
+
+    @property
+    def handover(self) -> Handover | None:
+        return self.holder[0].handover if self.holder else None
+
+    def attach(self, orders: OrderManager, scheduler: Scheduler, risk: RiskEngine | None) -> None:
+        self._orders, self._scheduler, self._risk = orders, scheduler, risk
+
+    def start_reconciling(self, now: int) -> None:
+        """After the handover: the venue against the book every ``QT_RECONCILE_MINUTES`` of
+        engine time; differences adopted with an audit line, or the kill switch engaged with the
+        reason (``execution/reconciliation.py``)."""
+        if self._orders is None or self._scheduler is None or self.kill_switch is None:
+            raise RuntimeError("VenueWiring.attach was not called before the handover")
+        venue, orders, kill_switch = self.holder[0], self._orders, self.kill_switch
+        last = [now]
+
+        def check(t: int) -> None:
+            live = venue.live
+            assert live is not None
+            book = local_book(orders, venue.portfolio)
+            report = reconcile(live.remote, book, since_ms=last[0] - RECONCILE_OVERLAP_MS, at=t)
+            by = f"reconciliation:{orders.run_id}"
+            apply(
+                report,
+                journal=orders,
+                portfolio=venue.portfolio,
+                halt=halt_by_kill_switch(kill_switch, by),
+                audit=_audit_line,
+                by=by,
+            )
+            self.reports.append(report)
+            last[0] = t
+
+        self._scheduler.every(
+            "venue.reconcile", self.reconcile_every_ms, check, start_at=now + 1, catch_up=False
+        )
+
+
+#: fills are fetched back this far before the last check (a fill reported late is still seen)
+RECONCILE_OVERLAP_MS = 60 * 60 * 1000
+
+
+def _audit_line(entry: AuditEntry) -> None:
+    log.warning(
+        "venue.reconcile",
+        kind=str(entry.kind),
+        subject=entry.subject,
+        resolution=str(entry.resolution),
+        reason=entry.reason,
+        by=entry.by,
+    )
+
+
+def venue_wiring(
+    settings: Settings,
+    frames: Mapping[str, pd.DataFrame],
+    funding: Mapping[str, Sequence[FundingRate]],
+    clock: Clock,
+    remote: RemoteFactory,
+    kill_switch: KillSwitchStore,
+) -> VenueWiring:
+    """Paper: nothing to wire. Testnet or live: the replay on the simulated exchange (as the
+    session would build it), then the venue from the first current candle on (the gate was
+    checked before); ``kill_switch``: where the operator's switch is kept."""
+    if settings.venue == "paper":
+        return VenueWiring()
+    wiring = VenueWiring(
+        reconcile_every_ms=settings.reconcile_minutes * 60_000,
+        kill_switch=KillSwitch(kill_switch, clock),
+    )
+    specs = specs_from(frames)
+    schedule = FundingSchedule(funding_config(settings), dict(funding))
+    switch = wiring.kill_switch
+    assert switch is not None
+
+    def build(portfolio: Portfolio) -> SessionVenue:
+        paper = SimulatedExchange(specs, portfolio, schedule, exchange_config(settings))
+
+        def live() -> VenueBook:
+            return VenueBook(
+                remote(settings),
+                portfolio,
+                specs,
+                clock,
+                caps_of(settings),
+                kill_switch_engaged=lambda: switch.engaged,
+            )
+
+        venue = PaperThenVenue(paper, portfolio, live)
+        wiring.holder.append(venue)
+        return venue
+
+    def on_current(now: int) -> None:
+        report = wiring.holder[0].go_live(now)
+        if wiring._risk is not None:
+            wiring._risk.rebase_account()
+        log.info("venue.handover", venue=settings.venue, **report.summary())
+        wiring.start_reconciling(now)
+
+    wiring.factory, wiring.on_current = build, on_current
+    return wiring
+
+
+def ccxt_remote(settings: Settings) -> RemoteVenue:
+    """The venue's adapter over ccxt's Binance USDT-M client (testnet: sandbox mode)."""
+    from quantum_trader.adapters.ccxt_venue_client import build_ccxt_venue
+
+    return build_ccxt_venue(settings, symbols=settings.symbols)

@@ -1,0 +1,223 @@
+"""A real venue (testnet or live) as a session's venue: the session's account book follows the
+venue's fills, and the user's notional caps stand in front of every order.
+
+The simulated exchange fills orders at each candle's prices and posts the fills to the
+session's :class:`~quantum_trader.portfolio.portfolio.Portfolio` itself. A real venue fills
+when it fills; :class:`VenueBook` polls it once per candle (and whenever the engine asks), posts
+each fill it reports to the same portfolio, once by its id, and hands it on to the order
+manager. Nothing is fast-forwarded: every candle is a moment to look at the venue.
+
+:class:`NotionalCaps` refuses an order whose notional (quantity × limit price, or × the last mark
+for a market order) exceeds the cap per order, or would take the day's sent notional (UTC day of
+the engine clock) past the cap per day. The refusal is a REJECTED order with the reason, as
+every other venue refusal, so the decision trace shows it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from quantum_trader.clock.clock import Clock
+from quantum_trader.domain.columns import CandleColumns
+from quantum_trader.domain.orders import Fill, Order, OrderStatus
+from quantum_trader.domain.positions import Position
+from quantum_trader.domain.time import MS_PER_DAY
+from quantum_trader.execution.instruments import SymbolSpec
+from quantum_trader.execution.venue import ExecutionListener, Venue
+from quantum_trader.portfolio.portfolio import Portfolio
+
+
+class RemoteVenue(Venue, Protocol):
+    """A venue that reports fills when asked (``CcxtVenue``): ``poll`` refreshes every open
+    order and reports new fills and status changes to the listener; ``open_orders`` and
+    ``recent_fills`` are what reconciliation reads (``execution/reconciliation.py``)."""
+
+    def poll(self) -> list[Order]: ...
+
+    def open_orders(self) -> list[Order]: ...
+
+    def recent_fills(self, since_ms: int) -> list[Fill]: ...
+
+
+@dataclass(slots=True)
+class NotionalCaps:
+    """The user's limits on a real venue, in USDT: per order and per UTC day (None: no cap)."""
+
+    per_order: float | None = None
+    per_day: float | None = None
+    _day: int = -1
+    _sent_today: float = 0.0
+    refused: list[str] = field(default_factory=list)
+
+    def check(self, notional: float, now: int) -> str | None:
+        """Why an order of ``notional`` may not be sent now, or None (and it is counted)."""
+        if self.per_order is not None and notional > self.per_order:
+            return f"notional {notional:,.2f} USDT above the cap per order {self.per_order:,.2f}"
+        day = now // MS_PER_DAY
+        if day != self._day:
+            self._day, self._sent_today = day, 0.0
+        if self.per_day is not None and self._sent_today + notional > self.per_day:
+            return (
+                f"notional {notional:,.2f} USDT would take today's {self._sent_today:,.2f} past "
+                f"the cap per day {self.per_day:,.2f}"
+            )
+        self._sent_today += notional
+        return None
+
+    def describe(self) -> str:
+        def cap(value: float | None) -> str:
+            return "none" if value is None else f"{value:,.2f} USDT"
+
+        return f"caps: per order {cap(self.per_order)}, per day {cap(self.per_day)}"
+
+
+class VenueBook:
+    """The session venue over a :class:`RemoteVenue`; see the module docstring."""
+
+    def __init__(
+        self,
+        remote: RemoteVenue,
+        portfolio: Portfolio,
+        specs: Mapping[str, SymbolSpec],
+        clock: Clock,
+        caps: NotionalCaps | None = None,
+        kill_switch_engaged: Callable[[], bool] | None = None,
+    ) -> None:
+        self.remote = remote
+        self.portfolio = portfolio
+        self.specs = dict(specs)
+        self.clock = clock
+        self.caps = caps or NotionalCaps()
+        self.funding_payments = 0  # the venue's funding reaches the book by reconciliation
+        self.polls = 0
+        self._listener: ExecutionListener | None = None
+        self._last_poll = -1
+        self._leverage: dict[str, float] = {}
+        #: the orders sent through this book, as last heard (the kill switch cancels these)
+        self._sent: dict[str, Order] = {}
+        self._kill_switch_engaged = kill_switch_engaged
+        self.cancelled_by_kill_switch = 0
+        remote.set_listener(self)
+
+    # ------------------------------------------------------------------ Venue port
+    def set_listener(self, listener: ExecutionListener) -> None:
+        self._listener = listener
+
+    def set_leverage(self, symbol: str, leverage: float) -> None:
+        if self._leverage.get(symbol) == leverage:
+            return
+        self.remote.set_leverage(symbol, leverage)
+        spec = self.specs.get(symbol)
+        self.portfolio.set_leverage(symbol, leverage, spec.maintenance_margin_rate if spec else 0)
+        self._leverage[symbol] = leverage
+
+    def leverage(self, symbol: str) -> float:
+        return self._leverage.get(symbol, 1.0)
+
+    def submit(self, order: Order, good_till: int | None = None) -> Order:
+        now = self.clock.now()
+        if not order.reduce_only:
+            price = order.price or order.stop_price or self.portfolio.mark_price(order.symbol)
+            refusal = self.caps.check(order.quantity * price, now)
+            if refusal is not None:
+                self.caps.refused.append(f"{order.client_order_id}: {refusal}")
+                return order.transition(OrderStatus.REJECTED, now, refusal)
+        self._sent[order.client_order_id] = order
+        sent = self.remote.submit(order, good_till)
+        self._sent[order.client_order_id] = sent
+        return sent
+
+    def cancel(self, client_order_id: str) -> Order:
+        cancelled = self.remote.cancel(client_order_id)
+        self._sent[client_order_id] = cancelled
+        return cancelled
+
+    def fetch_order(self, client_order_id: str) -> Order | None:
+        return self.remote.fetch_order(client_order_id)
+
+    def positions(self) -> dict[str, Position]:
+        return self.remote.positions()
+
+    def balance(self) -> float:
+        return self.remote.balance()
+
+    # ------------------------------------------------------------------ the venue's reports
+    def on_order_update(self, order: Order) -> None:
+        self._sent[order.client_order_id] = order
+        if self._listener is not None:
+            self._listener.on_order_update(order)
+
+    def on_fill(self, fill: Fill, order: Order) -> None:
+        """Post the venue's fill to the book (once by its id), then tell the order manager."""
+        self._sent[order.client_order_id] = order
+        self.portfolio.apply_fill(
+            fill.symbol,
+            fill.side,
+            fill.quantity,
+            fill.price,
+            fill.fee,
+            fill.time,
+            fill.client_order_id,
+            order.reason,
+            order.reason,
+            order.decision,
+            fill_id=fill.fill_id,
+        )
+        if self._listener is not None:
+            self._listener.on_fill(fill, order)
+
+    def poll(self) -> int:
+        """Ask the venue about every open order now; returns how many it refreshed."""
+        self.polls += 1
+        return len(self.remote.poll())
+
+    # ------------------------------------------------------------------ session hooks
+    def on_bar(
+        self,
+        symbol: str,
+        open_time: int,
+        close_time: int,
+        o: float,
+        h: float,
+        lo: float,
+        c: float,
+        v: float,
+    ) -> None:
+        """A candle closed: poll the venue once per close time (not once per symbol), and
+        with the kill switch engaged cancel the open entries before anything decides."""
+        if close_time != self._last_poll:
+            self._last_poll = close_time
+            self.poll()
+            if self._kill_switch_engaged is not None and self._kill_switch_engaged():
+                self.cancel_entries()
+
+    def cancel_entries(self) -> int:
+        """Cancel every open order this book sent that is not a reduce-only exit; returns how
+        many. Protective exits (stop-loss, take-profit) stay: they can only reduce the
+        position, and cancelling them would leave it unprotected while trading is stopped."""
+        cancelled = 0
+        for cid, order in list(self._sent.items()):
+            if order.status.is_terminal or order.reduce_only:
+                continue
+            answer = self.cancel(cid)
+            if self._listener is not None:
+                self._listener.on_order_update(answer)
+            cancelled += 1
+        self.cancelled_by_kill_switch += cancelled
+        return cancelled
+
+    def quiet_until(self, symbol: str, bars: CandleColumns, start: int, stop: int) -> int:
+        return start  # a real venue is looked at on every candle
+
+    def skip_bars(self, symbol: str, bars: CandleColumns, start: int, stop: int) -> None:
+        return None  # never called: nothing is quiet
+
+    def snapshot(self) -> dict[str, Any]:
+        """Nothing of the venue's is checkpointed: after a restart the venue is the truth,
+        read by reconciliation."""
+        return {"venue": "remote", "polls": self.polls}
+
+    def restore(self, snap: Mapping[str, Any], known: Mapping[str, Order]) -> None:
+        self.polls = int(snap.get("polls", 0))
