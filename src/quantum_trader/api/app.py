@@ -13,12 +13,16 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import Engine
 
 from quantum_trader.api.auth import RequireUser
+from quantum_trader.api.backtest_jobs import BacktestJobs
+from quantum_trader.api.candles import CandleReader
 from quantum_trader.api.config import ApiConfig
 from quantum_trader.api.context import API_PREFIX, AUTH_ERRORS, ApiContext, Liveness
 from quantum_trader.api.dashboard import dashboard_routes
 from quantum_trader.api.metrics import ApiMetrics, MetricsMiddleware
 from quantum_trader.api.rate_limit import LoginRateLimiter
+from quantum_trader.api.routes_backtests import backtests_router
 from quantum_trader.api.routes_events import events_router
+from quantum_trader.api.routes_market import market_router
 from quantum_trader.api.routes_models import models_router
 from quantum_trader.api.routes_portfolio import portfolio_router
 from quantum_trader.api.routes_public import public_router
@@ -36,13 +40,17 @@ def create_app(
     *,
     settings: Mapping[str, Any] | None = None,
     liveness: Callable[[], Liveness] | None = None,
+    candles: CandleReader | None = None,
+    backtests: BacktestJobs | None = None,
 ) -> FastAPI:
     """The API over ``engine``'s database. ``settings``: the effective settings, already
     redacted (``config.settings.redacted``), for ``/config``; ``liveness``: what ``status``
-    says about the engine (``app/run_lock.engine_liveness``)."""
+    says about the engine (``app/run_lock.engine_liveness``); ``candles``: the candle store's
+    reader for ``/candles`` and ``/benchmark``; ``backtests``: the job runner for
+    ``/backtests`` (either None: those routes answer 404)."""
     clock = clock or WallClock()
     issuer = TokenIssuer(config.secret, config.token_minutes, clock)
-    metrics = ApiMetrics(engine)
+    metrics = ApiMetrics(engine, clock)
     ctx = ApiContext(
         config=config,
         engine=engine,
@@ -53,6 +61,8 @@ def create_app(
         metrics=metrics,
         settings=json.loads(json.dumps(dict(settings or {}), default=str)),
         liveness=liveness,
+        candles=candles,
+        backtests=backtests,
     )
     app = FastAPI(
         title="Quantum Trader",
@@ -72,6 +82,8 @@ def create_app(
         models_router(ctx),
         events_router(ctx),
         trace_router(ctx),
+        market_router(ctx),
+        backtests_router(ctx),
     )
     for router in routers:
         # one flat route table, each route with its full path: this FastAPI keeps an included
@@ -91,7 +103,8 @@ def create_app(
         },
     )
     def prometheus(user: Annotated[Token, Depends(ctx.require_user)]) -> Response:
-        """Prometheus text: requests, errors and latency per route; module evidence."""
+        """Prometheus text: requests, errors and latency per route; module evidence; the
+        engine's orders, fills, risk verdicts, equity, drawdown, exposure, model versions."""
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get(f"{API_PREFIX}/openapi.json", include_in_schema=False)

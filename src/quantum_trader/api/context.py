@@ -9,6 +9,8 @@ from typing import Any, Protocol
 from sqlalchemy import Engine
 
 from quantum_trader.api.auth import RequireUser
+from quantum_trader.api.backtest_jobs import BacktestJobs
+from quantum_trader.api.candles import CandleReader
 from quantum_trader.api.config import ApiConfig
 from quantum_trader.api.metrics import ApiMetrics
 from quantum_trader.api.rate_limit import LoginRateLimiter
@@ -42,6 +44,8 @@ class ApiContext:
     metrics: ApiMetrics
     settings: Mapping[str, Any]  # the effective settings, already redacted
     liveness: Callable[[], Liveness] | None
+    candles: CandleReader | None = None  # None: no candle store (the market routes: 404)
+    backtests: BacktestJobs | None = None  # None: no job runner (the backtest routes: 404)
 
 
 #: the error answers every authenticated route documents (the OpenAPI schema stays exact)

@@ -1,6 +1,6 @@
 """Prometheus metrics of one app, in a registry of its own (never the process-global one):
-requests, errors and latency per route, and each module's evidence counters read from the
-status table at scrape time."""
+requests, errors and latency per route, each module's evidence counters read from the
+status table at scrape time, and the engine's series (:mod:`.metrics_engine`)."""
 
 from __future__ import annotations
 
@@ -14,12 +14,14 @@ from sqlalchemy import Engine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from quantum_trader.adapters.sql.repositories import SqlStatusRepository
+from quantum_trader.api.metrics_engine import EngineSeries
+from quantum_trader.clock.clock import Clock
 
 
 class ApiMetrics:
     """The registry and the request series."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, clock: Clock) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         labels = ("method", "route", "status")
         self.requests = Counter(
@@ -34,6 +36,7 @@ class ApiMetrics:
             registry=self.registry,
         )  # fmt: skip
         self.registry.register(ModuleEvidence(engine))
+        self.registry.register(EngineSeries(engine, clock))
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()

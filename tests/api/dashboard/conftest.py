@@ -23,9 +23,11 @@ from sqlalchemy import Engine
 
 from quantum_trader.adapters.sql.database import open_database
 from quantum_trader.api import ApiConfig, create_app
+from quantum_trader.api.backtest_jobs import BacktestJobs
+from quantum_trader.api.candles import CandleReader
 from quantum_trader.clock.clock import WallClock
 from tests.api.conftest import PASSWORD, SECRET, USERNAME
-from tests.api.dashboard.seed import seed
+from tests.api.dashboard.seed import BACKTEST_DOUBLE, seed, seed_candles
 from tests.conftest import require_services
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -45,10 +47,12 @@ class Served:
     engine: Engine
 
 
-def serve(engine: Engine) -> Iterator[str]:
+def serve(
+    engine: Engine, candles: CandleReader | None = None, backtests: BacktestJobs | None = None
+) -> Iterator[str]:
     """The API on uvicorn in a thread; its event stream polls the outbox every 20 ms."""
     config = ApiConfig(username=USERNAME, password=PASSWORD, secret=SECRET, events_poll_s=0.02)
-    app = create_app(config, engine, WallClock())
+    app = create_app(config, engine, WallClock(), candles=candles, backtests=backtests)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
@@ -71,10 +75,13 @@ def serve(engine: Engine) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    engine = open_database(f"sqlite:///{tmp_path_factory.mktemp('dash') / 'qt.sqlite'}")
+    root = tmp_path_factory.mktemp("dash")
+    engine = open_database(f"sqlite:///{root / 'qt.sqlite'}")
     seed(engine)
-    for base in serve(engine):
+    jobs = BacktestJobs(root / "backtests", BACKTEST_DOUBLE, WallClock())
+    for base in serve(engine, seed_candles(root / "store"), jobs):
         yield Served(base, engine)
+    jobs.wait(WAIT_S)
     engine.dispose()
 
 

@@ -2,20 +2,26 @@
 (the execution store, the portfolio, the risk journal, the status table, the registry, the
 experiment store): trades on two symbols with their decision references, orders and fills, an
 open position, an equity curve, risk verdicts on every decision, 26 modules, a model line and
-an experiment."""
+an experiment; and hourly candles of both symbols over the run's span in a candle store
+(``seed_candles``), which the API reads for ``/candles`` and ``/benchmark``."""
 
 from __future__ import annotations
 
 import json
 import math
+import sys
+from pathlib import Path
 
+import pandas as pd
 from sqlalchemy import Engine
 
+from quantum_trader.adapters.candle_store import CandleStore
 from quantum_trader.adapters.sql.experiments import SqlExperimentStore
 from quantum_trader.adapters.sql.registry_repository import SqlRegistryRepository
 from quantum_trader.adapters.sql.repositories import SqlStatusRepository
 from quantum_trader.adapters.sql.repositories_risk import SqlRiskRepository
 from quantum_trader.adapters.sql.repository_execution import SqlExecutionStore
+from quantum_trader.api.candles import StoreCandleReader
 from quantum_trader.clock.clock import SimulatedClock
 from quantum_trader.domain.decisions import DecisionRef
 from quantum_trader.domain.orders import Fill, Order, OrderIntent, OrderStatus, OrderType, Side
@@ -116,3 +122,47 @@ def seed(engine: Engine) -> None:
     )
     spec = ExperimentSpec("ppo-vs-q", (ArmSpec("control"), ArmSpec("ppo")))
     SqlExperimentStore(engine).create(spec, START_MS)
+
+
+#: the stored candles start a day before the run and end a day after it
+CANDLE_HOURS = range(-24, HOURS + 24)
+
+
+def close_of(symbol: str, hour: int) -> float:
+    """The seeded close of ``symbol`` at ``START_MS + hour`` hours: a swing of 1.5 % around
+    the price the seeded trades fill at (``PRICES``), so that their markers sit on the candles."""
+    base = PRICES[SYMBOLS.index(symbol)]
+    return base * (1.0 + 0.015 * math.sin(hour / (10 if symbol == "BTCUSDT" else 17)))
+
+
+def seed_candles(root: Path) -> StoreCandleReader:
+    """Hourly candles of ``SYMBOLS`` in a candle store under ``root``, on a clock past them
+    (the store refuses candles from its clock's future)."""
+    store = CandleStore(root, clock=SimulatedClock(START_MS + 400 * HOUR))
+    for symbol in SYMBOLS:
+        closes = [close_of(symbol, h) for h in CANDLE_HOURS]
+        opens = [close_of(symbol, h - 1) for h in CANDLE_HOURS]
+        frame = pd.DataFrame({
+            "open_time": [START_MS + h * HOUR for h in CANDLE_HOURS],
+            "open": opens,
+            "high": [max(o, c) * 1.001 for o, c in zip(opens, closes, strict=True)],
+            "low": [min(o, c) * 0.999 for o, c in zip(opens, closes, strict=True)],
+            "close": closes,
+            "volume": [10.0] * len(closes),
+        })  # fmt: skip
+        store.write(symbol, "1h", frame)
+    return StoreCandleReader(store)
+
+
+#: the metrics the backtest double reports (the browser test reads them on the page)
+DOUBLE_METRICS = {"total_return": 0.0123, "max_drawdown": 0.034, "final_equity": 10_123.0}
+#: a stand-in for ``quantum-trader backtest`` (the page's test needs no market data): it
+#: writes ``metrics.json`` and ``report.html`` into ``--out`` after half a second
+BACKTEST_DOUBLE = (
+    sys.executable,
+    "-c",
+    "import json, pathlib, sys, time; time.sleep(0.5); "
+    "out = pathlib.Path(sys.argv[sys.argv.index('--out') + 1]); out.mkdir(parents=True); "
+    f"(out / 'metrics.json').write_text(json.dumps({{'metrics': {DOUBLE_METRICS!r}}})); "
+    "(out / 'report.html').write_text('<html><body>backtest report</body></html>')",
+)

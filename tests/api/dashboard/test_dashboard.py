@@ -35,9 +35,12 @@ def test_login_opens_the_dashboard_and_refuses_a_wrong_password(
 def test_overview_shows_equity_drawdown_risk_and_the_module_grid(page: Any, served: Served) -> None:
     page.goto(f"{served.base}/dashboard/#/overview")
     page.wait_for_selector("svg.equity-chart[data-drawn]")
-    assert page.get_attribute("svg.equity-chart", "data-drawn") == str(HOURS)
+    # the equity curve and buy-and-hold, each at every stored point
+    assert page.get_attribute("svg.equity-chart", "data-drawn") == str(2 * HOURS)
+    assert page.locator("svg.equity-chart polyline.benchmark").count() == 1
     assert page.get_attribute("svg.drawdown-chart", "data-drawn") == str(HOURS)
-    assert "Buy-and-hold is not drawn" in page.inner_text("#benchmark-note")
+    note = page.inner_text("#benchmark-note")
+    assert "Buy-and-hold" in note and "BTCUSDT, ETHUSDT" in note and "not drawn" not in note
     assert page.locator("#modules .module").count() == MODULES
     module = page.inner_text("#modules [data-module='module_07']")
     assert "ACTIVE" in module and "evidence: 7" in module
@@ -94,9 +97,15 @@ def test_a_live_event_appears_without_a_reload(page: Any, served: Served) -> Non
 def test_the_other_pages_draw(page: Any, served: Served) -> None:
     page.goto(f"{served.base}/dashboard/#/candles")
     page.wait_for_selector("svg.price-chart[data-drawn]")
+    # BTCUSDT's stored candles up to its last trade, not its fills' prices
+    drawn = int(page.get_attribute("svg.price-chart", "data-drawn") or 0)
+    assert drawn == page.locator("svg.price-chart g.candle").count() > HOURS / 2
+    assert page.locator("svg.price-chart g.candle.up").count() > 0
+    assert page.locator("svg.price-chart polyline.price").count() == 0
     assert (
         page.locator("svg.price-chart path.entry-BUY, svg.price-chart path.entry-SELL").count() > 0
     )
+    assert "stored 1h candles" in page.inner_text("#candles-note")
     page.goto(f"{served.base}/dashboard/#/positions")
     page.wait_for_selector("#positions td:has-text('BTCUSDT')")
     assert "LONG" in page.inner_text("#positions")
@@ -105,3 +114,22 @@ def test_the_other_pages_draw(page: Any, served: Served) -> None:
     assert "PRODUCTION" in page.inner_text("#history")
     page.goto(f"{served.base}/dashboard/#/experiments")
     page.wait_for_selector("#experiments td:has-text('ppo-vs-q')")
+
+
+def test_a_backtest_started_from_the_page_is_followed_to_its_report(
+    page: Any, served: Served
+) -> None:
+    page.goto(f"{served.base}/dashboard/#/backtests")
+    page.wait_for_selector("#bt-form")
+    page.fill("#bt-symbols", "BTCUSDT")
+    page.fill("#bt-start", "2024-01-01")
+    page.fill("#bt-end", "2024-01-05")
+    page.click("#bt-start-button")
+    row = "#backtests tr.job-row[data-job-id='1']"
+    page.wait_for_selector(f"{row}[data-state='finished']")  # followed without a reload
+    text = page.inner_text(row)
+    assert "BTCUSDT 1h" in text and "2024-01-01 → 2024-01-05" in text and "1.23 %" in text
+    href = page.get_attribute(f"{row} a.report", "href")
+    assert href == "/api/v1/backtests/1/report"
+    report = page.request.get(f"{served.base}{href}")  # the cookie session reads it
+    assert report.ok and "backtest report" in report.text()

@@ -4,7 +4,7 @@ following the live event stream (``/api/v1/events``) for its updates.
 
 No front-end library: the charts are a few hundred lines of plain JS drawing SVG
 (``static/charts.js``). The pages draw at most a few thousand points (the equity route thins
-its curve to 2,000; the candles page draws the newest 1,000 fills), which SVG handles well
+its curve to 2,000; the candles page draws at most 2,000 candles), which SVG handles well
 under the first-paint target, and nothing has to be installed, audited or served beside the
 Python package: the dashboard works offline by construction (docs/api.md, "Dashboard").
 """

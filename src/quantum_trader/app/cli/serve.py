@@ -3,16 +3,30 @@ database as the engine, bound to this machine (127.0.0.1) unless told otherwise.
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
 
+from quantum_trader.adapters.candle_store import CandleStore
 from quantum_trader.api import ApiConfig, create_app
+from quantum_trader.api.backtest_jobs import BacktestJobs
+from quantum_trader.api.candles import StoreCandleReader
 from quantum_trader.app.storage import open_settings_database
+from quantum_trader.clock.clock import WallClock
 from quantum_trader.config.settings import Settings, load_settings, redacted
 from quantum_trader.domain.errors import ConfigError
 
 app = typer.Typer()
+
+#: the argv prefix of a backtest job: this interpreter running the CLI's entry point (the
+#: ``quantum-trader`` script need not be on PATH)
+BACKTEST_COMMAND = (
+    sys.executable,
+    "-c",
+    "import sys; sys.argv[0] = 'quantum-trader'; "
+    "from quantum_trader.app.cli.main import main; main()",
+)
 
 
 def api_config(settings: Settings, host: str | None, port: int | None) -> ApiConfig:
@@ -59,6 +73,11 @@ def serve(
     configure_logging(run_id="api", fmt=settings.log_format, level=settings.log_level)
     engine = open_settings_database(settings)
     api = create_app(
-        config, engine, settings=redacted(settings), liveness=lambda: engine_liveness(engine)
+        config,
+        engine,
+        settings=redacted(settings),
+        liveness=lambda: engine_liveness(engine),
+        candles=StoreCandleReader(CandleStore(settings.effective_store_dir)),
+        backtests=BacktestJobs(settings.home / "backtests", BACKTEST_COMMAND, WallClock()),
     )
     uvicorn.run(api, host=config.host, port=config.port, log_level=settings.log_level.lower())

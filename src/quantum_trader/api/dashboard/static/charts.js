@@ -24,11 +24,14 @@ const Charts = (() => {
 
   function day(ms) { return new Date(ms).toISOString().slice(0, 10); }
 
-  // plot(container, {lines: [{points: [[t, y]], cls, area}], markers: [{t, y, cls, shape,
-  // title}], height, format, name}) -> the svg. Lines share one time and one value axis.
+  // plot(container, {lines: [{points: [[t, y]], cls, area}], candles: [{t, o, h, l, c}],
+  // markers: [{t, y, cls, shape, title}], height, format, name}) -> the svg. Lines and
+  // candles share one time and one value axis.
   function plot(container, spec) {
     const height = spec.height || 220;
-    const all = spec.lines.flatMap((l) => l.points);
+    const bars = spec.candles || [];
+    const all = spec.lines.flatMap((l) => l.points)
+      .concat(bars.flatMap((b) => [[b.t, b.l], [b.t, b.h]]));
     const svg = el("svg", { class: `chart ${spec.name || ""}`, viewBox: `0 0 ${W} ${height}`,
       role: "img" });
     container.replaceChildren(svg);
@@ -57,7 +60,7 @@ const Charts = (() => {
       label.textContent = day(t);
       svg.append(label);
     }
-    let drawn = 0;
+    let drawn = drawCandles(svg, bars, x, y);
     for (const line of spec.lines) {
       if (line.points.length === 0) continue;
       const coords = line.points.map((p) => `${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`);
@@ -85,6 +88,23 @@ const Charts = (() => {
     // the frame that shows it: bench/dashboard_screenshots.py reads this mark (first paint)
     requestAnimationFrame(() => performance.mark(`drawn:${spec.name}`));
     return svg;
+  }
+
+  // one wick (low to high) and one body (open to close) per candle, green up, red down
+  function drawCandles(svg, bars, x, y) {
+    if (bars.length === 0) return 0;
+    const span = bars.length > 1 ? x(bars[bars.length - 1].t) - x(bars[0].t) : W;
+    const width = Math.max(1, (0.7 * span) / Math.max(1, bars.length - 1));
+    for (const b of bars) {
+      const cx = x(b.t), cls = `candle ${b.c >= b.o ? "up" : "down"}`;
+      const g = el("g", { class: cls });
+      g.append(el("line", { x1: cx, x2: cx, y1: y(b.h).toFixed(1), y2: y(b.l).toFixed(1) }));
+      const top = y(Math.max(b.o, b.c)), bottom = y(Math.min(b.o, b.c));
+      g.append(el("rect", { x: (cx - width / 2).toFixed(1), y: top.toFixed(1),
+        width: width.toFixed(1), height: Math.max(0.5, bottom - top).toFixed(1) }));
+      svg.append(g);
+    }
+    return bars.length;
   }
 
   return { plot };

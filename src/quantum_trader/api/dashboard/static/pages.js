@@ -20,14 +20,27 @@ const Pages = (() => {
   function card(title, ...children) { return h("section", { class: "card" }, h("h2", {}, title), ...children); }
 
   // --- overview ----------------------------------------------------------------------------
-  const NO_BENCHMARK = "Buy-and-hold is not drawn: the API's database holds no candles (the "
-    + "engine reads them from the market-data store, and the event stream leaves them out), so "
-    + "there is no price series over the run's span to hold. The curve is the run's equity.";
+  // buy-and-hold from /benchmark, or why there is none (no candle store, no candles)
+  async function benchmarkOf() {
+    try {
+      const b = await api("/benchmark?limit=2000");
+      if (b.points.length === 0) {
+        return { points: [], note: `Buy-and-hold is not drawn: no stored candles of the run's symbols at its start${b.missing.length ? ` (${b.missing.join(", ")})` : ""}.` };
+      }
+      return { points: b.points.map((p) => [p.time, p.value]),
+        note: `Buy-and-hold (dashed): ${fmt.num(b.initial_equity)} split equally over ${b.symbols.join(", ")} at the run's start, `
+          + `held to its end (${fmt.pct(b.total_return)}; no fees or funding)`
+          + (b.missing.length ? `; left out for want of candles: ${b.missing.join(", ")}.` : ".") };
+    } catch (e) {
+      return { points: [], note: `Buy-and-hold is not drawn: ${e.message}.` };
+    }
+  }
 
   async function drawEquity(equityBox, drawdownBox, note) {
-    const eq = await api("/equity?limit=2000");
+    const [eq, bench] = await Promise.all([api("/equity?limit=2000"), benchmarkOf()]);
     const points = eq.points.map((p) => [p.time, p.equity]);
-    Charts.plot(equityBox, { name: "equity-chart", lines: [{ points, cls: "equity" }] });
+    Charts.plot(equityBox, { name: "equity-chart",
+      lines: [{ points, cls: "equity" }, { points: bench.points, cls: "benchmark" }] });
     Charts.plot(drawdownBox, {
       name: "drawdown-chart", height: 140, format: (v) => `${v.toFixed(1)} %`,
       lines: [{ points: eq.points.map((p) => [p.time, -100 * p.drawdown]), cls: "drawdown", area: true }],
@@ -36,7 +49,7 @@ const Pages = (() => {
       eq.run_id === null ? "No run recorded yet. " : `Run ${eq.run_id}: ${eq.total_points} points`
         + (eq.step > 1 ? ` (every ${eq.step}th drawn)` : "") + `, max drawdown ${fmt.pct(eq.max_drawdown)}, `
         + `balance ${fmt.num(eq.balance)}. `,
-      h("span", { id: "benchmark-note" }, NO_BENCHMARK));
+      h("span", { id: "benchmark-note" }, bench.note));
   }
 
   function killSwitchForm(risk, redraw) {
@@ -100,26 +113,44 @@ const Pages = (() => {
   }
 
   // --- candles with trade markers ------------------------------------------------------------
-  const NO_CANDLES = "No candle store is reachable from the API's database (the engine reads "
-    + "candles from the market-data files and does not store them there): the line is the price "
-    + "of the run's newest 1,000 fills, with each trade's entry (▲ buy, ▼ sell) and exit (○).";
+  const CANDLES = 2000; // the newest of the run's span; /candles answers at most 5,000
+  const FILLS_NOTE = "No stored candles for this symbol: the line is the price of the run's "
+    + "newest 1,000 fills";
+
+  // the symbol's candles up to the run's last fill or trade, or null (then the fills' line)
+  async function candlesOf(symbol, end, note) {
+    try {
+      const body = await api(`/candles?symbol=${encodeURIComponent(symbol)}&limit=${CANDLES}&end=${end + 1}`);
+      if (body.candles.length === 0) throw new Error("none stored before the run's end");
+      note.textContent = `${body.candles.length} of ${body.total} stored ${body.timeframe} candles up to the run's last trade, `
+        + "with each trade's entry (▲ buy, ▼ sell) and exit (○).";
+      return body.candles.map((c) => ({ t: c.open_time, o: c.open, h: c.high, l: c.low, c: c.close }));
+    } catch (e) {
+      note.textContent = `${FILLS_NOTE} (${e.message}), with each trade's entry (▲ buy, ▼ sell) and exit (○).`;
+      return null;
+    }
+  }
 
   async function candles(root) {
     const box = h("div", { id: "price" }), select = h("select", { id: "symbol" });
-    root.append(card("Prices and trades per symbol", h("p", {}, "Symbol: ", select), box,
-      h("p", { class: "muted small", id: "candles-note" }, NO_CANDLES)));
+    const note = h("p", { class: "muted small", id: "candles-note" });
+    root.append(card("Candles and trades per symbol", h("p", {}, "Symbol: ", select), box, note));
     let fills = [], trades = [];
-    const draw = () => {
+    const draw = async () => {
       const symbol = select.value;
+      const mine = trades.filter((t) => t.symbol === symbol);
       const line = fills.filter((f) => f.symbol === symbol).map((f) => [f.time, f.price]).sort((a, b) => a[0] - b[0]);
-      const from = line.length ? line[0][0] : -Infinity;
-      const markers = trades.filter((t) => t.symbol === symbol && t.entry_time >= from).flatMap((t) => [
+      const end = Math.max(0, ...line.map((p) => p[0]), ...mine.map((t) => t.exit_time));
+      const bars = symbol ? await candlesOf(symbol, end, note) : null;
+      const from = bars && bars.length ? bars[0].t : line.length ? line[0][0] : -Infinity;
+      const markers = mine.filter((t) => t.entry_time >= from).flatMap((t) => [
         { t: t.entry_time, y: t.entry_price, up: t.side === "BUY", cls: `entry-${t.side}`,
           title: `${t.trade_id} ${t.side} ${t.quantity} @ ${t.entry_price}` },
         { t: t.exit_time, y: t.exit_price, shape: "ring", cls: "exit",
           title: `${t.trade_id} exit @ ${t.exit_price} (${t.exit_reason}), pnl ${fmt.num(t.pnl)}` },
       ]);
-      Charts.plot(box, { name: "price-chart", height: 320, lines: [{ points: line, cls: "price" }], markers });
+      Charts.plot(box, { name: "price-chart", height: 360, markers,
+        lines: bars ? [] : [{ points: line, cls: "price" }], candles: bars || [] });
     };
     const load = async () => {
       const [f, t] = await Promise.all([api("/fills?limit=1000"), api("/trades?limit=1000")]);
@@ -128,9 +159,9 @@ const Pages = (() => {
       const keep = select.value;
       select.replaceChildren(...symbols.map((s) => h("option", { value: s }, s)));
       if (symbols.includes(keep)) select.value = keep;
-      draw();
+      await draw();
     };
-    select.addEventListener("change", draw);
+    select.addEventListener("change", () => draw().catch((e) => Dash.failure(box, e)));
     await load();
     const reload = debounced(load, 1000);
     return (event) => { if (event.type.startsWith("execution.")) reload(); };
@@ -265,5 +296,5 @@ const Pages = (() => {
     return null;
   }
 
-  return { overview, candles, positions, trades, models, experiments };
+  return { overview, candles, positions, trades, models, experiments, card };
 })();

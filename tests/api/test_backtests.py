@@ -1,0 +1,192 @@
+"""Backtests as background jobs: a real SMA-cross job over four days of the shared data,
+started through the API, followed to its end and its metrics and report fetched; one job at
+a time (409); a failed child's reason; jobs listed again, the running one failed, after a
+restart; 404 without a runner or for an unknown job; schemathesis over the job routes."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import schemathesis
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from schemathesis.generation.case import Case
+from sqlalchemy import Engine
+
+from quantum_trader.api import ApiConfig, create_app
+from quantum_trader.api.backtest_jobs import BacktestJobs, BacktestRequest
+from quantum_trader.app.cli.serve import BACKTEST_COMMAND
+from quantum_trader.clock.clock import SimulatedClock, WallClock
+from tests.api.conftest import login
+from tests.api.dashboard.seed import BACKTEST_DOUBLE
+from tests.api.test_openapi_schemathesis import CHECKS, MAX_EXAMPLES
+
+JOBS = "/api/v1/backtests"
+DAY = 86_400_000
+JAN_2024 = 1_704_067_200_000
+BODY = {"symbols": ["BTCUSDT", "ETHUSDT"], "timeframe": "1h", "start": JAN_2024,
+        "end": JAN_2024 + 4 * DAY}  # fmt: skip
+FINISH_S = 30.0
+
+
+def child_env(home: Path, data: Path | None) -> dict[str, str]:
+    """This environment without the caller's settings, the home and data folder the test's."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QT_")}
+    env["QT_HOME"] = str(home)
+    if data is not None:
+        env["QT_DATA_DIR"] = str(data)
+    return env
+
+
+def sleeper(seconds: float, code: int = 0, says: str = "") -> tuple[str, ...]:
+    """A stand-in child: sleeps, writes ``says`` to stderr, exits with ``code``."""
+    script = (
+        f"import sys, time; time.sleep({seconds}); sys.stderr.write({says!r}); sys.exit({code})"
+    )
+    return (sys.executable, "-c", script)
+
+
+def client_for(
+    config: ApiConfig, engine: Engine, clock: SimulatedClock, jobs: BacktestJobs
+) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    with TestClient(create_app(config, engine, clock, backtests=jobs)) as client:
+        token = login(client)["access_token"]
+        client.cookies.clear()
+        yield client, {"Authorization": f"Bearer {token}"}
+
+
+def wait_until_done(client: TestClient, headers: dict[str, str], job_id: int) -> dict[str, object]:
+    deadline = time.monotonic() + FINISH_S
+    while True:
+        job: dict[str, object] = client.get(f"{JOBS}/{job_id}", headers=headers).json()
+        if job["state"] in ("finished", "failed") or time.monotonic() > deadline:
+            return job
+        assert 0.0 <= float(str(job["progress"])) <= 1.0
+        time.sleep(0.2)
+
+
+@pytest.mark.data
+def test_a_backtest_job_runs_to_its_metrics_and_report(
+    config: ApiConfig, sqlite_engine: Engine, clock: SimulatedClock, tmp_path: Path,
+    data_dir: Path,
+) -> None:  # fmt: skip
+    jobs = BacktestJobs(
+        tmp_path / "jobs", BACKTEST_COMMAND, WallClock(), child_env(tmp_path / "home", data_dir)
+    )
+    for client, headers in client_for(config, sqlite_engine, clock, jobs):
+        started = client.post(JOBS, json=BODY, headers=headers)
+        assert started.status_code == 202, started.text
+        job_id = started.json()["job_id"]
+        assert started.json()["state"] == "running"
+        again = client.post(JOBS, json=BODY, headers=headers)  # the first one still runs
+        assert again.status_code == 409 and f"job {job_id}" in again.json()["detail"]
+        job = wait_until_done(client, headers, job_id)
+        assert job["state"] == "finished", job
+        assert job["progress"] == 1.0 and job["report"] == f"{JOBS}/{job_id}/report"
+        metrics = job["metrics"]
+        assert isinstance(metrics, dict) and metrics["final_equity"] > 0
+        assert "total_return" in metrics and "max_drawdown" in metrics
+        report = client.get(f"{JOBS}/{job_id}/report", headers=headers)
+        assert report.status_code == 200 and report.headers["content-type"].startswith("text/html")
+        listed = client.get(JOBS, headers=headers).json()
+        assert [j["job_id"] for j in listed] == [job_id]
+
+
+def test_one_job_at_a_time_and_a_failed_childs_reason(
+    config: ApiConfig, sqlite_engine: Engine, clock: SimulatedClock, tmp_path: Path
+) -> None:
+    jobs = BacktestJobs(tmp_path, sleeper(0.5, 2, "error: no BTCUSDT 1h candles"), WallClock())
+    for client, headers in client_for(config, sqlite_engine, clock, jobs):
+        first = client.post(JOBS, json=BODY, headers=headers).json()["job_id"]
+        assert client.post(JOBS, json=BODY, headers=headers).status_code == 409
+        job = wait_until_done(client, headers, first)
+        assert job["state"] == "failed"
+        assert job["reason"] == "exit code 2: error: no BTCUSDT 1h candles"
+        assert client.get(f"{JOBS}/{first}/report", headers=headers).status_code == 404
+        second = client.post(JOBS, json=BODY, headers=headers)  # the first one has ended
+        assert second.status_code == 202 and second.json()["job_id"] == first + 1
+        jobs.wait(10)
+
+
+def test_a_restarted_serve_lists_its_jobs_and_fails_the_running_one(tmp_path: Path) -> None:
+    request = BacktestRequest(("BTCUSDT",), "1h", JAN_2024, JAN_2024 + DAY)
+    jobs = BacktestJobs(tmp_path, sleeper(1.0), WallClock())
+    job = jobs.start(request)
+    restarted = BacktestJobs(tmp_path, sleeper(1.0), WallClock())  # serve died meanwhile
+    [again] = restarted.jobs()
+    assert (again.job_id, again.request, again.state) == (job.job_id, request, "failed")
+    assert again.reason == f"serve stopped while the job was running (pid {job.pid})"
+    jobs.wait(10)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {**BODY, "symbols": []},
+        {**BODY, "symbols": ["btc/usdt"]},
+        {**BODY, "end": BODY["start"]},
+        {**BODY, "end": JAN_2024 + 400 * DAY},
+        {**BODY, "fast": 30, "slow": 10},
+    ],
+)
+def test_a_bad_job_is_refused_before_it_starts(
+    config: ApiConfig, sqlite_engine: Engine, clock: SimulatedClock, tmp_path: Path,
+    body: dict[str, object],
+) -> None:  # fmt: skip
+    jobs = BacktestJobs(tmp_path, sleeper(0), WallClock())
+    for client, headers in client_for(config, sqlite_engine, clock, jobs):
+        assert client.post(JOBS, json=body, headers=headers).status_code == 422
+        assert jobs.jobs() == []
+
+
+def test_without_a_runner_or_for_an_unknown_job_404(
+    config: ApiConfig, sqlite_engine: Engine, clock: SimulatedClock, tmp_path: Path,
+    client: TestClient, bearer: dict[str, str],
+) -> None:  # fmt: skip
+    assert client.get(JOBS, headers=bearer).json() == {"detail": "no backtest runner configured"}
+    assert client.post(JOBS, json=BODY, headers=bearer).status_code == 404
+    jobs = BacktestJobs(tmp_path, sleeper(0), WallClock())
+    for other, headers in client_for(config, sqlite_engine, clock, jobs):
+        assert other.get(f"{JOBS}/7", headers=headers).status_code == 404
+        assert other.get(f"{JOBS}/7/report", headers=headers).status_code == 404
+
+
+def test_job_answers_keep_their_documented_schema(
+    config: ApiConfig, sqlite_engine: Engine, clock: SimulatedClock, tmp_path: Path
+) -> None:
+    """schemathesis over the job routes with a runner (the CLI's stand-in: no market data):
+    202, 409 while the job runs, the job and its report once it has finished."""
+    jobs = BacktestJobs(tmp_path, BACKTEST_DOUBLE, WallClock())
+    for client, headers in client_for(config, sqlite_engine, clock, jobs):
+        first = client.post(JOBS, json=BODY, headers=headers).json()["job_id"]
+        assert wait_until_done(client, headers, first)["state"] == "finished"
+        check_job_operations(client.app, headers, first)
+        jobs.wait(10)
+
+
+def check_job_operations(app: object, headers: dict[str, str], job_id: int) -> None:
+    schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", app, headers=headers)
+    operations = [
+        op for op in (r.ok() for r in schema.get_all_operations()) if op.path.startswith(JOBS)
+    ]
+    assert len(operations) == 4
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @settings(
+            max_examples=MAX_EXAMPLES,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+        def calls_keep_the_schema(case: Case) -> None:
+            if case.path_parameters and "job_id" in case.path_parameters:
+                case.path_parameters = {"job_id": job_id}  # answers with content
+            case.call_and_validate(headers=headers, checks=CHECKS)
+
+        calls_keep_the_schema()
