@@ -7,10 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import schemathesis
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, given, settings
 from schemathesis.generation.case import Case
 from sqlalchemy import Engine
 
@@ -18,7 +16,7 @@ from quantum_trader.api import ApiConfig, create_app
 from quantum_trader.clock.clock import SimulatedClock
 from tests.api.conftest import START_MS, login
 from tests.api.dashboard.seed import CANDLE_HOURS, HOURS, SYMBOLS, close_of, seed, seed_candles
-from tests.api.test_openapi_schemathesis import CHECKS, MAX_EXAMPLES
+from tests.api.schema_checks import check_operations, operations
 
 HOUR = 3_600_000
 
@@ -112,22 +110,12 @@ def test_market_answers_with_content_keep_their_documented_schema(
     market_app: FastAPI, auth: tuple[TestClient, dict[str, str]]
 ) -> None:
     _, headers = auth
-    schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", market_app, headers=headers)
     paths = {"/api/v1/candles", "/api/v1/benchmark"}
-    operations = [op for op in (r.ok() for r in schema.get_all_operations()) if op.path in paths]
-    assert {op.path for op in operations} == paths
-    for operation in operations:
+    chosen = [op for op in operations(market_app, headers) if op.path in paths]
+    assert {op.path for op in chosen} == paths
 
-        @given(case=operation.as_strategy())
-        @settings(
-            max_examples=MAX_EXAMPLES,
-            deadline=None,
-            database=None,
-            suppress_health_check=list(HealthCheck),
-        )
-        def calls_keep_the_schema(case: Case) -> None:
-            if case.query and "symbol" in case.query and case.query["symbol"] != "BTCUSDT":
-                case.query = {**case.query, "symbol": "BTCUSDT"}  # answers with content
-            case.call_and_validate(headers=headers, checks=CHECKS)
+    def stored_symbol(case: Case) -> None:
+        if case.query and "symbol" in case.query and case.query["symbol"] != "BTCUSDT":
+            case.query = {**case.query, "symbol": "BTCUSDT"}  # answers with content
 
-        calls_keep_the_schema()
+    check_operations(chosen, headers, stored_symbol)

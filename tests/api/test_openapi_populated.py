@@ -10,10 +10,8 @@ import math
 from collections.abc import Iterator
 
 import pytest
-import schemathesis
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, given, settings
 from schemathesis.generation.case import Case
 from sqlalchemy import Engine
 
@@ -27,7 +25,7 @@ from quantum_trader.learning.registry import ModelKey, ModelRegistry, Stage
 from quantum_trader.models.base import ModelMetadata
 from quantum_trader.portfolio.portfolio import Portfolio
 from tests.api.conftest import START_MS, login, start_run
-from tests.api.test_openapi_schemathesis import CHECKS, MAX_EXAMPLES
+from tests.api.schema_checks import check_operations, operations
 
 HOUR = 3_600_000
 #: the routes this file covers, each generated case on the populated database
@@ -79,25 +77,13 @@ def auth(app: FastAPI, sqlite_engine: Engine, clock: SimulatedClock) -> Iterator
 
 
 def test_populated_answers_keep_their_documented_schema(app: FastAPI, auth: dict[str, str]) -> None:
-    schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", app, headers=auth)
-    operations = [
-        op for op in (result.ok() for result in schema.get_all_operations()) if op.path in PATHS
-    ]
-    assert {op.path for op in operations} == PATHS
-    for operation in operations:
+    chosen = [op for op in operations(app, auth) if op.path in PATHS]
+    assert {op.path for op in chosen} == PATHS
 
-        @given(case=operation.as_strategy())
-        @settings(
-            max_examples=MAX_EXAMPLES,
-            deadline=None,
-            database=None,
-            suppress_health_check=list(HealthCheck),
-        )
-        def calls_keep_the_schema(case: Case) -> None:
-            if "name" in (case.path_parameters or {}):
-                # the seeded line, so that answers with content are generated, not only 404s
-                case.path_parameters = {"name": "xgb"}
-                case.query = {**(case.query or {}), "scope": "BTCUSDT", "horizon": 4}
-            case.call_and_validate(headers=auth, checks=CHECKS)
+    def seeded_line(case: Case) -> None:
+        if "name" in (case.path_parameters or {}):
+            # the seeded line, so that answers with content are generated, not only 404s
+            case.path_parameters = {"name": "xgb"}
+            case.query = {**(case.query or {}), "scope": "BTCUSDT", "horizon": 4}
 
-        calls_keep_the_schema()
+    check_operations(chosen, auth, seeded_line)

@@ -1,8 +1,7 @@
 """schemathesis against the app's own OpenAPI document, in process (ASGI), with a bearer
 token: no server error and no response outside its documented schema, for every route.
 
-Each operation runs ``MAX_EXAMPLES`` generated cases (hypothesis' default is 100): enough to
-reach every parameter's bounds and the error answers, and the whole file stays near 10 s.
+The cases and checks are ``tests/api/schema_checks.py``'s; the whole file stays near 10 s.
 """
 
 from __future__ import annotations
@@ -10,30 +9,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-import schemathesis
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, given, settings
-from schemathesis.checks import (
-    content_type_conformance,
-    not_a_server_error,
-    response_schema_conformance,
-    status_code_conformance,
-)
-from schemathesis.generation.case import Case
 from sqlalchemy import Engine
 
 from quantum_trader.adapters.sql.experiments import SqlExperimentStore
 from quantum_trader.experiments.spec import ArmSpec, ExperimentSpec
 from tests.api.conftest import ENDLESS, START_MS, login
-
-MAX_EXAMPLES = 25
-CHECKS = [
-    not_a_server_error,
-    response_schema_conformance,
-    status_code_conformance,
-    content_type_conformance,
-]
+from tests.api.schema_checks import check_operations, operations
 
 
 @pytest.fixture
@@ -45,25 +28,9 @@ def auth(app: FastAPI, sqlite_engine: Engine) -> Iterator[dict[str, str]]:
 
 
 def test_every_route_keeps_its_documented_schema(app: FastAPI, auth: dict[str, str]) -> None:
-    # one test over the operations (schemathesis' pytest plugin, ``from_fixture``, does not
-    # run under this pytest); each operation is its own hypothesis run
-    schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", app, headers=auth)
-    operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) >= 14
-    listed = {(op.method.upper(), op.path) for op in operations}
+    every = operations(app, auth)
+    assert len(every) >= 14
+    listed = {(op.method.upper(), op.path) for op in every}
     assert ENDLESS.issubset(listed), "the endless routes left out below must exist"
-    for operation in operations:
-        if (operation.method.upper(), operation.path) in ENDLESS:
-            continue  # a generated case could not read it to its end (tests/api/test_events.py)
-
-        @given(case=operation.as_strategy())
-        @settings(
-            max_examples=MAX_EXAMPLES,
-            deadline=None,
-            database=None,
-            suppress_health_check=list(HealthCheck),
-        )
-        def calls_keep_the_schema(case: Case) -> None:
-            case.call_and_validate(headers=auth, checks=CHECKS)
-
-        calls_keep_the_schema()
+    # a generated case could not read an endless route to its end (tests/api/test_events.py)
+    check_operations([op for op in every if (op.method.upper(), op.path) not in ENDLESS], auth)

@@ -8,17 +8,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-import schemathesis
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, given, settings
 from schemathesis.generation.case import Case
 from sqlalchemy import Engine
 
 from quantum_trader.api.dashboard.routes import STATIC
 from tests.api.conftest import login
 from tests.api.dashboard.seed import MEMBERS, TRACED, TRACED_REGIME, TRACED_STRATEGY, seed
-from tests.api.test_openapi_schemathesis import CHECKS, MAX_EXAMPLES
+from tests.api.schema_checks import check_operations, operations
 
 TRACE = "/api/v1/trades/{trade_id}/trace"
 
@@ -57,22 +55,13 @@ def test_the_trace_keeps_its_documented_schema(
     app: FastAPI, seeded: tuple[TestClient, dict[str, str]]
 ) -> None:
     auth = seeded[1]
-    schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", app, headers=auth)
-    [operation] = [op for op in (r.ok() for r in schema.get_all_operations()) if op.path == TRACE]
+    [operation] = [op for op in operations(app, auth) if op.path == TRACE]
 
-    @given(case=operation.as_strategy())
-    @settings(
-        max_examples=MAX_EXAMPLES,
-        deadline=None,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-    )
-    def calls_keep_the_schema(case: Case) -> None:
+    def traced_half(case: Case) -> None:
         if case.path_parameters and len(case.path_parameters["trade_id"]) % 2 == 0:
             case.path_parameters = {"trade_id": TRACED}  # half the cases answer with content
-        case.call_and_validate(headers=auth, checks=CHECKS)
 
-    calls_keep_the_schema()
+    check_operations([operation], auth, traced_half)
 
 
 def test_the_shell_needs_a_session_and_the_public_files_hold_no_data(client: TestClient) -> None:
