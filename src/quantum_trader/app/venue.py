@@ -24,11 +24,10 @@ from quantum_trader.domain.errors import ConfigError
 from quantum_trader.domain.market import FundingRate
 from quantum_trader.engine.session import SessionVenue, VenueFactory, specs_from
 from quantum_trader.execution.ccxt_venue import CONFIRMATION
-from quantum_trader.execution.handover import Handover, PaperThenVenue
+from quantum_trader.execution.handover import PaperThenVenue
 from quantum_trader.execution.order_manager import OrderManager
 from quantum_trader.execution.reconciliation import (
     AuditEntry,
-    ReconciliationReport,
     apply,
     halt_by_kill_switch,
     local_book,
@@ -93,30 +92,35 @@ def venue_line(settings: Settings) -> str:
 @dataclass(slots=True)
 class VenueWiring:
     """What the main job plugs in: the session's venue factory (None: the simulated exchange
-    alone), the live phase's ``on_current`` hook that hands the account over, and
-    :meth:`attach`, which gives it the order journal and the scheduler for reconciliation."""
+    alone), the live phase's ``on_current`` hook (:meth:`hand_over`, None on paper), and
+    :meth:`attach`, which gives it the order journal, the scheduler and the risk engine."""
 
+    venue: str = "paper"
     factory: VenueFactory | None = None
     on_current: Callable[[int], None] | None = None
-    holder: list[PaperThenVenue] = field(default_factory=list)
+    holder: list[PaperThenVenue] = field(default_factory=list)  # the session's, once built
     reconcile_every_ms: int = 0
     kill_switch: KillSwitch | None = None
     _orders: OrderManager | None = None
     _scheduler: Scheduler | None = None
     _risk: RiskEngine | None = None
-    reports: list[ReconciliationReport] = field(default_factory=list)
-
-    @property
-    def handover(self) -> Handover | None:
-        return self.holder[0].handover if self.holder else None
 
     def attach(self, orders: OrderManager, scheduler: Scheduler, risk: RiskEngine | None) -> None:
         self._orders, self._scheduler, self._risk = orders, scheduler, risk
 
-    def start_reconciling(self, now: int) -> None:
-        """After the handover: the venue against the book every ``QT_RECONCILE_MINUTES`` of
-        engine time; differences adopted with an audit line, or the kill switch engaged with the
-        reason (``execution/reconciliation.py``)."""
+    def hand_over(self, now: int) -> None:
+        """The first current candle: the venue takes the account (``execution/handover.py``),
+        the risk engine's peaks restart from its equity, reconciliation starts."""
+        report = self.holder[0].go_live(now)
+        if self._risk is not None:
+            self._risk.rebase_account()
+        log.info("venue.handover", venue=self.venue, **report.summary())
+        self._start_reconciling(now)
+
+    def _start_reconciling(self, now: int) -> None:
+        """The venue against the book every ``QT_RECONCILE_MINUTES`` of engine time;
+        differences adopted with an audit line, or the kill switch engaged with the reason
+        (``execution/reconciliation.py``)."""
         if self._orders is None or self._scheduler is None or self.kill_switch is None:
             raise RuntimeError("VenueWiring.attach was not called before the handover")
         venue, orders, kill_switch = self.holder[0], self._orders, self.kill_switch
@@ -136,7 +140,6 @@ class VenueWiring:
                 audit=_audit_line,
                 by=by,
             )
-            self.reports.append(report)
             last[0] = t
 
         self._scheduler.every(
@@ -173,6 +176,7 @@ def venue_wiring(
     if settings.venue == "paper":
         return VenueWiring()
     wiring = VenueWiring(
+        venue=settings.venue,
         reconcile_every_ms=settings.reconcile_minutes * 60_000,
         kill_switch=KillSwitch(kill_switch, clock),
     )
@@ -198,14 +202,7 @@ def venue_wiring(
         wiring.holder.append(venue)
         return venue
 
-    def on_current(now: int) -> None:
-        report = wiring.holder[0].go_live(now)
-        if wiring._risk is not None:
-            wiring._risk.rebase_account()
-        log.info("venue.handover", venue=settings.venue, **report.summary())
-        wiring.start_reconciling(now)
-
-    wiring.factory, wiring.on_current = build, on_current
+    wiring.factory, wiring.on_current = build, wiring.hand_over
     return wiring
 
 

@@ -250,19 +250,8 @@ def apply(
 def _write(diff: Difference, at: int, journal: ExecutionListener, portfolio: Portfolio) -> None:
     order, fill = diff.order, diff.fill
     if fill is not None and order is not None:
-        portfolio.apply_fill(
-            fill.symbol,
-            fill.side,
-            fill.quantity,
-            fill.price,
-            fill.fee,
-            fill.time,
-            f"{LEDGER_REF}:{fill.client_order_id}",
-            order.reason,
-            "reconciled",
-            order.decision,
-            fill_id=fill.fill_id,
-        )
+        ref = f"{LEDGER_REF}:{fill.client_order_id}"
+        portfolio.post_fill(fill, ref, order.reason, "reconciled", order.decision)
         journal.on_fill(fill, order)
     elif order is not None:
         journal.on_order_update(order)

@@ -95,8 +95,9 @@ class VenueBook:
         self._listener: ExecutionListener | None = None
         self._last_poll = -1
         self._leverage: dict[str, float] = {}
-        #: the orders sent through this book, as last heard (the kill switch cancels these)
-        self._sent: dict[str, Order] = {}
+        #: the open orders sent through this book, as last heard (the kill switch cancels
+        #: these); an order leaves it when it ends
+        self._open: dict[str, Order] = {}
         self._kill_switch_engaged = kill_switch_engaged
         self.cancelled_by_kill_switch = 0
         remote.set_listener(self)
@@ -124,15 +125,18 @@ class VenueBook:
             if refusal is not None:
                 self.caps.refused.append(f"{order.client_order_id}: {refusal}")
                 return order.transition(OrderStatus.REJECTED, now, refusal)
-        self._sent[order.client_order_id] = order
-        sent = self.remote.submit(order, good_till)
-        self._sent[order.client_order_id] = sent
-        return sent
+        self._track(order)  # known before the call: an unknown outcome stays cancellable
+        return self._track(self.remote.submit(order, good_till))
 
     def cancel(self, client_order_id: str) -> Order:
-        cancelled = self.remote.cancel(client_order_id)
-        self._sent[client_order_id] = cancelled
-        return cancelled
+        return self._track(self.remote.cancel(client_order_id))
+
+    def _track(self, order: Order) -> Order:
+        if order.status.is_terminal:
+            self._open.pop(order.client_order_id, None)
+        else:
+            self._open[order.client_order_id] = order
+        return order
 
     def fetch_order(self, client_order_id: str) -> Order | None:
         return self.remote.fetch_order(client_order_id)
@@ -145,25 +149,15 @@ class VenueBook:
 
     # ------------------------------------------------------------------ the venue's reports
     def on_order_update(self, order: Order) -> None:
-        self._sent[order.client_order_id] = order
+        self._track(order)
         if self._listener is not None:
             self._listener.on_order_update(order)
 
     def on_fill(self, fill: Fill, order: Order) -> None:
         """Post the venue's fill to the book (once by its id), then tell the order manager."""
-        self._sent[order.client_order_id] = order
-        self.portfolio.apply_fill(
-            fill.symbol,
-            fill.side,
-            fill.quantity,
-            fill.price,
-            fill.fee,
-            fill.time,
-            fill.client_order_id,
-            order.reason,
-            order.reason,
-            order.decision,
-            fill_id=fill.fill_id,
+        self._track(order)
+        self.portfolio.post_fill(
+            fill, fill.client_order_id, order.reason, order.reason, order.decision
         )
         if self._listener is not None:
             self._listener.on_fill(fill, order)
@@ -198,8 +192,8 @@ class VenueBook:
         many. Protective exits (stop-loss, take-profit) stay: they can only reduce the
         position, and cancelling them would leave it unprotected while trading is stopped."""
         cancelled = 0
-        for cid, order in list(self._sent.items()):
-            if order.status.is_terminal or order.reduce_only:
+        for cid, order in list(self._open.items()):
+            if order.reduce_only:
                 continue
             answer = self.cancel(cid)
             if self._listener is not None:

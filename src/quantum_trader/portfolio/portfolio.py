@@ -21,7 +21,7 @@ import numpy.typing as npt
 from quantum_trader.domain.columns import CandleColumns
 from quantum_trader.domain.decisions import DecisionRef, ref_or_none
 from quantum_trader.domain.margin import liquidation_price
-from quantum_trader.domain.orders import Side
+from quantum_trader.domain.orders import Fill, Side
 from quantum_trader.domain.positions import Position, Trade, build_trade
 from quantum_trader.domain.time import MS_PER_DAY
 from quantum_trader.portfolio.ledger import Ledger, LedgerKind
@@ -373,6 +373,24 @@ class Portfolio:
             self.fees_paid += fee
             self.ledger.append(time, LedgerKind.FEE, symbol, -fee, ref)
         return closed
+
+    def post_fill(
+        self, fill: Fill, ref: str, strategy: str, exit_reason: str, decision: DecisionRef | None
+    ) -> Trade | None:
+        """:meth:`apply_fill` of a venue's reported fill (once by its id)."""
+        return self.apply_fill(
+            fill.symbol,
+            fill.side,
+            fill.quantity,
+            fill.price,
+            fill.fee,
+            fill.time,
+            ref,
+            strategy,
+            exit_reason,
+            decision,
+            fill_id=fill.fill_id,
+        )
 
     def _increase(
         self,
