@@ -11,7 +11,6 @@ import pytest
 
 from quantum_trader.adapters.candle_store import CandleStore
 from quantum_trader.backtester.strategies import SmaCross, SmaCrossConfig
-from quantum_trader.domain.errors import DataError
 from quantum_trader.engine.live_source import CcxtCandleSource, ScaledWallClock, paced
 from quantum_trader.engine.session import SessionConfig, TradingSession
 
@@ -119,23 +118,69 @@ def test_live_source_yields_closed_candles_once_in_order(data_dir: Path) -> None
     assert resumed[0][1] == bars[-1][2]  # continues right after the last processed close
 
 
-def test_live_source_refuses_a_gap() -> None:
-    clock = FakeWall(10 * HOUR)
-    frame = pd.DataFrame(
+def _flat(open_times: list[int]) -> pd.DataFrame:
+    ones = [1.0] * len(open_times)
+    return pd.DataFrame(
         {
-            "open_time": [0, 2 * HOUR],
-            "open": [1.0, 1.0],
-            "high": [1.0, 1.0],
-            "low": [1.0, 1.0],
-            "close": [1.0, 1.0],
-            "volume": [1.0, 1.0],
+            "open_time": open_times,
+            "open": ones,
+            "high": ones,
+            "low": ones,
+            "close": ones,
+            "volume": ones,
         }
     )
+
+
+class HoleUntil(RecordedOhlcv):
+    """Serves BTCUSDT without its candle opening at ``hole`` for the first ``polls`` asks."""
+
+    def __init__(
+        self, frames: dict[str, pd.DataFrame], clock: FakeWall, hole: int, polls: int
+    ) -> None:
+        super().__init__(frames, clock)
+        self.hole, self.polls = hole, polls
+
+    def fetch_ohlcv(
+        self, symbol: str, timeframe: str, since: int | None = None, limit: int | None = None
+    ) -> list[list[Any]]:
+        rows = super().fetch_ohlcv(symbol, timeframe, since, limit)
+        if symbol.startswith("BTC/") and self.polls > 0:
+            self.polls -= 1
+            return [r for r in rows if int(r[0]) != self.hole]
+        return rows
+
+
+def test_a_gapped_symbol_is_held_and_resumes_in_order_once_whole() -> None:
+    """A missing candle holds its symbol (no error, nothing of it past the hole), the other
+    symbol goes on, and once the exchange serves it every held candle comes once, in order."""
+    clock = FakeWall(6 * HOUR)
+    frames = {s: _flat([k * HOUR for k in range(12)]) for s in ("BTCUSDT", "ETHUSDT")}
+    client = HoleUntil(frames, clock, hole=2 * HOUR, polls=3)
     source = CcxtCandleSource(
-        RecordedOhlcv({"BTCUSDT": frame}, clock), ["BTCUSDT"], "1h", clock, max_candles=2
+        client, ["BTCUSDT", "ETHUSDT"], "1h", clock, sleep=clock.sleep, poll_s=3600
     )
-    with pytest.raises(DataError, match="skip from"):
-        list(source({"BTCUSDT": HOUR}))
+    stream = source({"BTCUSDT": HOUR, "ETHUSDT": HOUR})
+    first = [next(stream) for _ in range(5)]  # the first poll: BTC to the hole, ETH to now
+    assert [(b[0], b[1]) for b in first] == [
+        ("BTCUSDT", HOUR),
+        ("ETHUSDT", HOUR),
+        ("ETHUSDT", 2 * HOUR),
+        ("ETHUSDT", 3 * HOUR),
+        ("ETHUSDT", 4 * HOUR),
+    ]
+    assert source.held == {"BTCUSDT": (2 * HOUR, 3 * HOUR)} and source.gaps == 1
+    rest = [next(stream) for _ in range(12)]
+    btc = [b[1] for b in first + rest if b[0] == "BTCUSDT"]
+    eth = [b[1] for b in first + rest if b[0] == "ETHUSDT"]
+    assert btc == [k * HOUR for k in range(1, len(btc) + 1)]  # whole, once each, in order
+    assert eth == [k * HOUR for k in range(1, len(eth) + 1)]
+    assert len(btc) >= 6 and source.held == {} and source.gaps == 1
+    # held for the hole's polls: BTC's candles after it came later than ETH's of the same times
+    late = next(b for b in rest if b[0] == "BTCUSDT")
+    assert late[1] == 2 * HOUR and any(
+        b[0] == "ETHUSDT" and b[1] > late[1] for b in first + rest[: rest.index(late)]
+    )
 
 
 @pytest.mark.data

@@ -15,11 +15,12 @@ from typing import Any, Protocol
 
 from quantum_trader.clock.clock import Clock, WallClock
 from quantum_trader.data.symbols import to_ccxt_perp
-from quantum_trader.domain.errors import DataError
 from quantum_trader.domain.time import fmt, timeframe_ms
 from quantum_trader.engine.engine import Bar
+from quantum_trader.observability.logging import get_logger
 
 Sleep = Callable[[float], None]
+log = get_logger(__name__)
 
 
 class ScaledWallClock:
@@ -73,6 +74,15 @@ class CcxtCandleSource:
     cross-asset BTCUSDT, which other symbols' features read), then by name. While catching
     up page by page, no candle is yielded past the end of a symbol's full page, so a symbol
     with more pages to come never falls behind the others.
+
+    A symbol whose candles skip one (the exchange answered a later candle before an earlier
+    one) is *held*: nothing of it is yielded past the hole, the other symbols go on, and each
+    poll asks again from the missing candle; once the exchange serves it, the held candles
+    come in order (later than the other symbols' candles of the same times: each symbol's own
+    order is what the engine requires). While a symbol is held, or its feed is stale, it gets
+    no candle, so nothing is decided for it, and the risk engine's stale-data rule refuses its
+    entries until a fresh candle arrives (``risk/config.py``: ``stale_data_max_age_ms``).
+    :attr:`held` names the holes open now, :attr:`gaps` counts those seen.
     """
 
     def __init__(
@@ -99,6 +109,9 @@ class CcxtCandleSource:
         self.poll_s = poll_s
         self.max_candles = max_candles
         self.limit = limit
+        #: symbol → (the open time of the missing candle, the open time served after it)
+        self.held: dict[str, tuple[int, int]] = {}
+        self.gaps = 0
 
     def __call__(self, last_close: Mapping[str, int]) -> Iterator[Bar]:
         start = self.clock.now() // self.step * self.step
@@ -132,13 +145,30 @@ class CcxtCandleSource:
                 if close_time > now or close_time <= previous:
                     continue
                 if open_time != previous:
-                    raise DataError(
-                        f"{symbol} {self.timeframe}: live candles skip from {fmt(previous)} to "
-                        f"{fmt(open_time)}"
-                    )
+                    self._hold(symbol, previous, open_time)
+                    break
+                self._release(symbol, open_time)
                 o, h, lo, c, v = (float(x) for x in row[1:6])
                 out.append((symbol, open_time, close_time, o, h, lo, c, v))
                 previous = close_time
         rank = self._rank
         out.sort(key=lambda bar: (bar[2], rank[bar[0]]))
         return [bar for bar in out if bar[2] <= horizon]
+
+    def _hold(self, symbol: str, missing: int, served: int) -> None:
+        if symbol not in self.held:
+            self.gaps += 1
+            log.warning(
+                "live.feed_gap",
+                symbol=symbol,
+                timeframe=self.timeframe,
+                missing=fmt(missing),
+                served=fmt(served),
+                action="symbol held until the exchange serves the missing candle",
+            )
+        self.held[symbol] = (missing, served)
+
+    def _release(self, symbol: str, open_time: int) -> None:
+        hole = self.held.pop(symbol, None)
+        if hole is not None:
+            log.info("live.feed_whole", symbol=symbol, missing=fmt(hole[0]), at=fmt(open_time))
