@@ -22,6 +22,7 @@ from quantum_trader.api.metrics import ApiMetrics, MetricsMiddleware
 from quantum_trader.api.rate_limit import LoginRateLimiter
 from quantum_trader.api.routes_backtests import backtests_router
 from quantum_trader.api.routes_events import events_router
+from quantum_trader.api.routes_learning import learning_router
 from quantum_trader.api.routes_market import market_router
 from quantum_trader.api.routes_models import models_router
 from quantum_trader.api.routes_portfolio import portfolio_router
@@ -84,6 +85,7 @@ def create_app(
         trace_router(ctx),
         market_router(ctx),
         backtests_router(ctx),
+        learning_router(ctx),
     )
     for router in routers:
         # one flat route table, each route with its full path: this FastAPI keeps an included

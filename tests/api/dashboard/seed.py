@@ -115,10 +115,13 @@ def seed(engine: Engine) -> None:
     SqlStatusRepository(engine).save(modules, START_MS)
     registry = ModelRegistry(SqlRegistryRepository(engine), clock)
     meta = ModelMetadata("xgb", "1", "BTCUSDT", 4, ("ret_1",), {"eta": 0.1}, (0, 9), "d")
-    for n in (1, 2):
+    for n in (1, 2, 3):
         registry.register(meta, f"hash-{n}", actor="cli:trainer", reason="trained")
     registry.promote(
         ModelKey("xgb", "BTCUSDT", 4), 2, actor="a", reason="beats v1", to=Stage.PRODUCTION
+    )
+    registry.promote(
+        ModelKey("xgb", "BTCUSDT", 4), 3, actor="rule:continuous-learning", reason="passed the gate"
     )
     spec = ExperimentSpec("ppo-vs-q", (ArmSpec("control"), ArmSpec("ppo")))
     SqlExperimentStore(engine).create(spec, START_MS)

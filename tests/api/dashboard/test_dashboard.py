@@ -112,6 +112,8 @@ def test_the_other_pages_draw(page: Any, served: Served) -> None:
     page.goto(f"{served.base}/dashboard/#/models")
     page.wait_for_selector("#history li")
     assert "PRODUCTION" in page.inner_text("#history")
+    judged = page.inner_text("#challengers")
+    assert "xgb/BTCUSDT/h4" in judged and "SHADOW" in judged and "passed the gate" in judged
     page.goto(f"{served.base}/dashboard/#/experiments")
     page.wait_for_selector("#experiments td:has-text('ppo-vs-q')")
 

@@ -119,6 +119,16 @@ class SqlRegistryRepository:
         with self._engine.connect() as conn:
             return [_change(r) for r in conn.execute(stmt).mappings()]
 
+    def recent_changes(self, limit: int, actor_prefix: str = "") -> list[StageChange]:
+        """The newest ``limit`` audit rows of every line (newest first), of actors whose name
+        starts with ``actor_prefix`` (``rule:``: the rules' own decisions)."""
+        t = model_stage_changes
+        stmt = select(t).order_by(t.c.id.desc()).limit(limit)
+        if actor_prefix:
+            stmt = stmt.where(t.c.actor.startswith(actor_prefix, autoescape=True))
+        with self._engine.connect() as conn:
+            return [_change(r) for r in conn.execute(stmt).mappings()]
+
     def changes_after(self, cursor: int) -> list[tuple[int, StageChange]]:
         """The audit rows' ids are the cursor: they only grow, one per change."""
         t = model_stage_changes

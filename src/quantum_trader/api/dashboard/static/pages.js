@@ -247,7 +247,11 @@ const Pages = (() => {
   // --- models and learning ----------------------------------------------------------------------
   async function models(root) {
     const versions = h("div", { id: "models" }), history = h("div", { id: "history" }), policies = h("div");
-    root.append(card("Registry", versions), card("Line history (registry timeline)", history), card("Agents' policy versions", policies));
+    const judged = h("div", { id: "challengers" }), lines = h("div", { id: "lines" }), verdicts = h("div");
+    root.append(card("Shadows and canaries (judged against production now)", judged),
+      card("Learning: each line's training and triggers (last run)", lines), card("The rules' latest verdicts", verdicts),
+      card("Registry", versions), card("Line history (registry timeline)", history), card("Agents' policy versions", policies));
+    const trigger = (t) => `${t.kind} at ${fmt.time(t.at)} (${t.detail})`;
     const openLine = async (key) => {
       const cut = key.lastIndexOf("/"), head = key.slice(0, cut), horizon = key.slice(cut + 2);
       const scopeCut = head.lastIndexOf("/"), name = head.slice(0, scopeCut), scope = head.slice(scopeCut + 1);
@@ -258,7 +262,19 @@ const Pages = (() => {
           h("span", { class: "muted" }, `(${c.action} by ${c.actor}: ${c.reason})`)))));
     };
     const load = async () => {
-      const [all, pols] = await Promise.all([api("/models"), api("/policies?limit=50")]);
+      const [all, pols, learning] = await Promise.all([api("/models"), api("/policies?limit=50"), api("/learning?limit=20")]);
+      judged.replaceChildren(learning.challengers.length === 0 ? h("p", { class: "muted" }, "No version is in the shadow or a canary now.") : table([
+        ["line", (c) => c.key], ["version", (c) => c.version], ["stage", (c) => c.stage], ["since", (c) => fmt.time(c.since)],
+        ["trained because", (c) => c.registered_reason], ["moved by", (c) => `${c.actor}: ${c.reason}`],
+      ], learning.challengers));
+      lines.replaceChildren(learning.lines.length === 0 ? h("p", { class: "muted" }, "No learning daemon saved by the last run.") : table([
+        ["line", (l) => l.line], ["last trained", (l) => (l.last_trained === null ? "never" : fmt.time(l.last_trained))],
+        ["training now", (l) => (l.in_flight ? trigger(l.in_flight) : "")], ["waiting", (l) => l.waiting.map(trigger).join("; ")],
+      ], learning.lines));
+      verdicts.replaceChildren(learning.verdicts.length === 0 ? h("p", { class: "muted" }, "No rule has moved a version yet.") : table([
+        ["at", (v) => fmt.time(v.at)], ["line", (v) => `${v.key} v${v.version}`], ["move", (v) => `${v.from_stage ?? "new"} → ${v.to_stage}`],
+        ["rule", (v) => v.actor], ["evidence", (v) => v.reason],
+      ], learning.verdicts));
       versions.replaceChildren(all.length === 0 ? h("p", { class: "muted" }, "No model registered yet.") : table([
         ["line", (m) => m.key], ["version", (m) => m.version], ["stage", (m) => m.stage],
         ["artifact", (m) => m.artifact_hash.slice(0, 12)], ["registered", (m) => fmt.time(m.created_at)],
