@@ -8,6 +8,7 @@ class frequencies (no skill, also calibrated). Labels are drawn from the true di
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -83,7 +84,13 @@ def _meta(tag: str) -> ModelMetadata:
 class Rig:
     """One line served in one ensemble, its registry, evaluator, slots and controller."""
 
-    def __init__(self, engine: Engine, champion: Member, config: RolloutConfig) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        champion: Member,
+        config: RolloutConfig,
+        on_replay_time: Callable[[], bool] = lambda: False,
+    ) -> None:
         self.clock = SimulatedClock(0)
         self.registry = ModelRegistry(SqlRegistryRepository(engine), self.clock)
         self.members: dict[int, Member] = {}
@@ -103,6 +110,7 @@ class Rig:
             config=config,
             serve_production=self._serve,
             handle=self.status.register("continuous_learning", enabled=True, reason="t"),
+            on_replay_time=on_replay_time,
         )
 
     def add(self, member: Member, stage: Stage) -> int:
@@ -272,6 +280,37 @@ def test_a_non_finite_challenger_trips_the_guardrail_at_once(db_engine: Engine) 
     assert rig.registry.get(KEY, broken).stage is Stage.RETIRED
     assert "guardrail: 1 failed votes" in rig.registry.history(KEY)[-1].reason
     assert rig.slot.challenge is None
+
+
+@pytest.mark.parametrize("replay_time", [False, True])
+def test_the_latency_guardrail_acts_on_wall_time_only(db_engine: Engine, replay_time: bool) -> None:
+    """A challenger slower than the guardrail is retired on wall time; on replay time its
+    latency (the machine's load, not the candles') is logged and counted, never acted on, so a
+    replay's outcome does not depend on what ran beside it."""
+    world = World(5, 300)
+    truth = world.truth
+
+    class Slow:
+        name = "xgb"
+
+        def vote(self, symbol: str, context: VoteContext) -> ModelVote | Abstention:
+            time.sleep(0.002)
+            probs = truth(context.time)
+            return Abstention("xgb", "warm-up") if probs is None else ModelVote("xgb", *probs)
+
+    config = RolloutConfig(min_matured=100, max_latency_ms=1.0)
+    rig = Rig(db_engine, Fake(truth), config, on_replay_time=lambda: replay_time)
+    slow = rig.add(Slow(), Stage.SHADOW)
+    rig.run(world, 0, 130, every=10)
+    stage = rig.registry.get(KEY, slow).stage
+    waived = rig.status.get("continuous_learning").status.counters.get(
+        "latency_guardrail_waived", 0
+    )
+    if replay_time:
+        assert stage is Stage.SHADOW and waived == 1
+    else:
+        assert stage is Stage.RETIRED and waived == 0
+        assert "guardrail: vote latency p99" in rig.registry.history(KEY)[-1].reason
 
 
 def test_a_slot_without_challenger_decides_as_its_member_alone() -> None:

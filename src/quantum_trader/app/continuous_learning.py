@@ -26,6 +26,7 @@ from quantum_trader.app.gate_replays import EngineTradingScorer, WindowReplay
 from quantum_trader.app.runtime import Runtime
 from quantum_trader.app.training import training_dataset, universe_features
 from quantum_trader.app.validation_trials import validation_trial
+from quantum_trader.clock.clock import is_simulated
 from quantum_trader.clock.workers import ProcessWorker
 from quantum_trader.decision.parts import LabelListener
 from quantum_trader.domain.time import MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, timeframe_ms
@@ -202,6 +203,7 @@ class ContinuousLearning:
                 self._load,
                 serve_production=watcher.refresh,
                 handle=self.shadow,
+                on_replay_time=lambda: is_simulated(self.rt.clock),
             )
             self.lifecycle.start(
                 Hooks(

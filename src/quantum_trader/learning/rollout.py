@@ -13,7 +13,11 @@ with one audited registry move per decision, actor ``rule:rollout``, the evidenc
   line is free for a newer candidate);
 * challenger WORSE, or a guardrail (a failed or non-finite vote, calibration error above
   ``max_calibration_error``, vote latency p99 above ``max_latency_ms``) → the challenger is
-  RETIRED: the production pointer never left the champion, which serves at 100 % again;
+  RETIRED: the production pointer never left the champion, which serves at 100 % again. The
+  latency guardrail acts on wall time only: on replay time (``on_replay_time``) a vote's
+  latency is the machine's load, not the candles', and acting on it would make a replay's
+  outcome depend on what else ran beside it; there it is logged and counted
+  (``latency_guardrail_waived``), never acted on;
 * the production version significantly worse than the base rate (inverted outputs, say) with
   at least ``min_matured`` labels → ``rollback``: the pointer returns to the version in
   production before it; with none to return to, the status says so and nothing moves.
@@ -40,7 +44,10 @@ from quantum_trader.learning.serving import LoadedMember, version_in
 from quantum_trader.learning.shadow import LineWatch, ShadowEvaluator
 from quantum_trader.models.ensemble.ensemble import Ensemble
 from quantum_trader.models.ensemble.member import Member
+from quantum_trader.observability.logging import get_logger
 from quantum_trader.status.registry import ModuleHandle, ModuleState
+
+log = get_logger(__name__)
 
 ACTOR = "rule:rollout"
 
@@ -186,8 +193,11 @@ class RolloutController:
         config: RolloutConfig | None = None,
         serve_production: Callable[[int], object] | None = None,
         handle: ModuleHandle | None = None,
+        on_replay_time: Callable[[], bool] = lambda: False,
     ) -> None:
         self._registry = registry
+        self._on_replay_time = on_replay_time
+        self._waived: set[tuple[str, int]] = set()  # (line, version) whose latency was waived
         self._evaluator = evaluator
         self._book = book
         self._load = load
@@ -267,8 +277,27 @@ class RolloutController:
                 return f"guardrail: calibration error {ece:.3f} > {cfg.max_calibration_error}"
         p99 = watch.latency_p99_ms()
         if p99 is not None and len(watch.latencies_ns) >= 100 and p99 > cfg.max_latency_ms:
-            return f"guardrail: vote latency p99 {p99:.1f} ms > {cfg.max_latency_ms} ms"
+            reason = f"guardrail: vote latency p99 {p99:.1f} ms > {cfg.max_latency_ms} ms"
+            if not self._on_replay_time():
+                return reason
+            self._waive(watch, reason)
         return None
+
+    def _waive(self, watch: LineWatch, reason: str) -> None:
+        """Say once per challenger that its latency guardrail tripped on replay time."""
+        tripped = (watch.line, watch.challenger or 0)
+        if tripped in self._waived:
+            return
+        self._waived.add(tripped)
+        log.warning(
+            "shadow.latency_guardrail_waived",
+            line=watch.line,
+            version=watch.challenger,
+            reason=reason,
+            why="replay time: latency is the machine's load, not acted on",
+        )
+        if self._handle is not None:
+            self._handle.count("latency_guardrail_waived")
 
     def _judge_challenger(self, key: ModelKey, line: str, watch: LineWatch) -> int:
         assert watch.challenger is not None and watch.challenge is not None
