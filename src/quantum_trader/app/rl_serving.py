@@ -6,13 +6,12 @@ configured one decides exactly as it would alone, and the module counts it."""
 from __future__ import annotations
 
 from quantum_trader.agents.observation import selector_observation
-from quantum_trader.agents.onnx_policy import OnnxPolicy
-from quantum_trader.agents.policy_bundle import BundleSource, PolicyBundleError
+from quantum_trader.agents.policy_bundle import BundleSource
 from quantum_trader.agents.policy_selector import PolicySelector
 from quantum_trader.agents.rl_sizer import RLSizer
 from quantum_trader.agents.sizing_observation import sizing_observation
 from quantum_trader.config.settings import Settings
-from quantum_trader.learning.policies import load_policy, policy_key
+from quantum_trader.learning.policies import policy_key, serving_policy
 from quantum_trader.learning.registry import ModelRegistry
 from quantum_trader.observability.logging import get_logger
 from quantum_trader.status.registry import ModuleHandle, ModuleState
@@ -47,23 +46,29 @@ def production_sizer(
     """Production's sizer (``app/compose.py``): ``base`` behind the RL sizer when
     ``RL_SIZING_ENABLED`` is on, serving the ``rl_sizer`` line's PRODUCTION policy (none: ``base``
     decides as alone, counted), else ``base`` itself. A stored policy that does not load is
-    refused with the reason in the module's status; ``base`` decides."""
+    refused with the reason in the module's status (DEGRADED); the line's previous production
+    policy sizes in its place (``learning/policies.serving_policy``), else ``base``."""
     if not settings.rl_sizing_enabled:
         return base
-    policy: OnnxPolicy | None = None
-    try:
-        policy = load_policy(registry, store, policy_key("global", SIZER_POLICY))
-    except (PolicyBundleError, TypeError) as exc:
-        log.warning("rl_sizer.policy_refused", error=str(exc))
+    production = registry.production(policy_key("global", SIZER_POLICY))
+    served = None if production is None else serving_policy(registry, store, production)
+    policy = None if served is None else served.policy
+    if served is not None and served.refused is not None:
+        log.error(
+            "rl_sizer.policy_refused",
+            refused=served.refused,
+            serving=None if served.version is None else served.version.version,
+            error=served.refusal,
+        )
         if handle is not None:
+            instead = base.name if policy is None else f"v{policy.registry_version} (before it)"
             handle.set_state(
                 ModuleState.DEGRADED,
-                f"its PRODUCTION policy was refused ({exc}): {base.name} sizes",
+                f"its PRODUCTION policy was refused ({served.refusal}): {instead} sizes",
             )
-    else:
-        if policy is None and handle is not None:
-            handle.set_state(
-                ModuleState.ACTIVE, f"no {SIZER_POLICY} policy in PRODUCTION: {base.name} sizes"
-            )
+    elif policy is None and handle is not None:
+        handle.set_state(
+            ModuleState.ACTIVE, f"no {SIZER_POLICY} policy in PRODUCTION: {base.name} sizes"
+        )
     log.info("rl_sizer.serving", policy=None if policy is None else policy.version)
     return RLSizer(policy, sizing_observation, base=base, handle=handle)

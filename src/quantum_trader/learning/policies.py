@@ -6,16 +6,33 @@ A policy line is ``ModelKey(<policy name>, <symbol or "global">, 0)`` — e.g.
 policies unchanged. Horizon 0: a policy acts on the current candle and has no label horizon.
 The version's artifact hash is the bundle's address in the artifact store. Nothing here imports
 torch (exporting is ``rl/export.py``).
+
+A PRODUCTION policy whose bundle is refused (altered, missing, unreadable) is served by the
+line's previous production version, as a model's is (``learning/serving.py``): the newest one
+still restorable (``production_stack``) that reads the same observation and chooses among the
+same actions, whose own bundle passes its checks (:func:`serving_policy`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from quantum_trader.agents.onnx_policy import OnnxPolicy
-from quantum_trader.agents.policy_bundle import BundleSource, PolicyManifest, load_bundle
+from quantum_trader.agents.policy_bundle import (
+    BundleSource,
+    PolicyBundleError,
+    PolicyManifest,
+    load_bundle,
+)
 from quantum_trader.learning.lineage import POLICY_KIND, Lineage
-from quantum_trader.learning.registry import ModelKey, ModelRegistry, ModelVersion, Stage
+from quantum_trader.learning.registry import (
+    ModelKey,
+    ModelRegistry,
+    ModelVersion,
+    Stage,
+    production_stack,
+)
 
 SELECTOR_POLICY = "ppo_selector"
 POLICY_HORIZON = 0
@@ -107,3 +124,53 @@ def load_policy(
         raise TypeError(f"{key} v{chosen.version} is a {chosen.lineage.kind!r}, not a policy")
     bundle = load_bundle(store, chosen.artifact_hash)
     return OnnxPolicy(bundle, registry_version=chosen.version)
+
+
+#: what says that two policy versions read the same observation and choose among the same
+#: actions (their lineage's detail, written from the manifest by :func:`policy_lineage`)
+SAME_INPUTS = ("actions", "observation_size", "observation_version", "feature_version")
+
+
+@dataclass(frozen=True, slots=True)
+class ServedPolicy:
+    """The policy that serves for a version: ``policy`` None when none can (``refusal`` why);
+    ``refused`` the version whose bundle was refused, when an earlier one serves in its
+    place or none does."""
+
+    policy: OnnxPolicy | None
+    version: ModelVersion | None
+    refused: int | None = None
+    refusal: str = ""
+
+
+def serving_policy(
+    registry: ModelRegistry, store: BundleSource, chosen: ModelVersion
+) -> ServedPolicy:
+    """``chosen``'s policy, verified; when its bundle is refused and ``chosen`` is the line's
+    PRODUCTION version, the newest earlier production version of the line that is still
+    restorable, reads the same observation and actions, and whose bundle passes its checks."""
+    try:
+        return ServedPolicy(_policy(store, chosen), chosen)
+    except PolicyBundleError as exc:
+        refusal = f"{chosen.key} v{chosen.version}: {exc}"
+    if chosen.stage is Stage.PRODUCTION:
+        for number in reversed(production_stack(registry.history(chosen.key))):
+            earlier = registry.get(chosen.key, number)
+            if number == chosen.version or earlier is None or not _same_inputs(earlier, chosen):
+                continue
+            try:
+                return ServedPolicy(_policy(store, earlier), earlier, chosen.version, refusal)
+            except PolicyBundleError:
+                continue  # damaged too: look further back
+    return ServedPolicy(None, None, chosen.version, refusal)
+
+
+def _policy(store: BundleSource, version: ModelVersion) -> OnnxPolicy:
+    if version.lineage.kind != POLICY_KIND:
+        raise PolicyBundleError(f"{version.key} v{version.version} is not a policy")
+    return OnnxPolicy(load_bundle(store, version.artifact_hash), registry_version=version.version)
+
+
+def _same_inputs(a: ModelVersion, b: ModelVersion) -> bool:
+    da, db = a.lineage.detail, b.lineage.detail
+    return all(da.get(k) == db.get(k) for k in SAME_INPUTS) and a.lineage.kind == POLICY_KIND

@@ -47,14 +47,18 @@ from typing import Literal
 import pandas as pd
 
 from quantum_trader.agents.onnx_policy import OnnxPolicy
-from quantum_trader.agents.policy_bundle import load_bundle
 from quantum_trader.bus.policy_store import PolicyStore, RLTrainingPolicy
 from quantum_trader.clock.scheduler import Scheduler
 from quantum_trader.clock.worker_jobs import Worker, WorkerJobError, WorkerTask
 from quantum_trader.domain.market import FundingRate
 from quantum_trader.domain.time import MS_PER_MINUTE, fmt
 from quantum_trader.evaluation.ledger import VALIDATION, Trial, TrialLedger, config_hash
-from quantum_trader.learning.policies import SELECTOR_POLICY, policy_key, register_policy
+from quantum_trader.learning.policies import (
+    SELECTOR_POLICY,
+    policy_key,
+    register_policy,
+    serving_policy,
+)
 from quantum_trader.learning.registry import ModelRegistry, ModelVersion, Stage
 from quantum_trader.observability.logging import get_logger
 from quantum_trader.rl.env import EnvConfig
@@ -346,10 +350,22 @@ class PolicyTrainer:
         return (self.store.open(digest) / STATE_FILE).read_bytes()
 
     def _serve(self, version: ModelVersion) -> None:
-        policy = OnnxPolicy(
-            load_bundle(self.store, version.artifact_hash), registry_version=version.version
-        )
-        self.on_serving(version.stage, policy)
+        """Hand ``version``'s policy to the app in its stage; a refused bundle is logged and
+        counted, and the line's previous production policy serves in its place when there is
+        one (``serving_policy``), else nothing changes (the rules, or the policy serving now,
+        go on deciding)."""
+        served = serving_policy(self.registry, self.store, version)
+        if served.refused is not None:
+            log.error(
+                "rl_training.policy_refused",
+                line=str(self.key),
+                refused=served.refused,
+                serving=None if served.version is None else served.version.version,
+                error=served.refusal,
+            )
+            self._count_one("policies_refused")
+        if served.policy is not None:
+            self.on_serving(version.stage, served.policy)
 
     def _count(self, result: PolicyJobResult, version: ModelVersion) -> None:
         self._count_one("training_runs")
