@@ -91,27 +91,73 @@ def test_workers_of_one_group_share_events(client: redis.Redis, prefix: str) -> 
     assert got1 and got2
 
 
-def test_failed_handler_leaves_event_pending_for_redelivery(
+class Crash(BaseException):
+    """A process dying mid-handler: not an ``Exception``, so the bus does not catch it."""
+
+
+def test_a_failed_handler_leaves_its_entry_pending_and_later_events_flow(
     client: redis.Redis, prefix: str
 ) -> None:
+    bus = RedisStreamsBus(client, SimulatedClock(0), group="svc", consumer="w1", prefix=prefix)
+    seen: list[int] = []
+
+    def handler(event: Event) -> None:
+        if event.payload["i"] == 1:
+            raise RuntimeError("boom")
+        seen.append(event.payload["i"])
+
+    bus.subscribe("t", handler)
+    for i in range(3):
+        bus.publish("t", {"i": i}, source="s")
+    assert bus.poll() == 2
+    assert seen == [0, 2]
+    assert bus.counters.failed == 1 and bus.counters.delivered == 2
+    pending = client.xpending_range(f"{prefix}:t", "svc", "-", "+", 10)
+    assert [(p["consumer"], p["times_delivered"]) for p in pending] == [(b"w1", 1)]
+
+
+def test_a_restarted_consumer_reads_its_own_pending_entries_before_new_ones(
+    client: redis.Redis, prefix: str
+) -> None:
+    """Acknowledged only after the handler returned: the crash leaves the crashed entry and
+    the unread rest of the batch pending, and the restarted consumer takes them first."""
     clock = SimulatedClock(0)
-    bus = RedisStreamsBus(client, clock, group="svc", consumer="w1", prefix=prefix)
-    calls: list[int] = []
+    first = RedisStreamsBus(client, clock, group="svc", consumer="w1", prefix=prefix)
 
-    def flaky(event: Event) -> None:
-        calls.append(event.sequence)
-        if len(calls) == 1:
-            raise RuntimeError("crash mid-handler")
+    def crash_on_1(event: Event) -> None:
+        if event.payload["i"] == 1:
+            raise Crash
 
-    bus.subscribe("t", flaky)
-    bus.publish("t", {}, source="s")
-    with pytest.raises(RuntimeError):
-        bus.poll()
-    # The restarted consumer (same name) gets the unacknowledged event again.
+    first.subscribe("t", crash_on_1)
+    for i in range(3):
+        first.publish("t", {"i": i}, source="s")
+    with pytest.raises(Crash):
+        first.poll()
+    first.publish("t", {"i": 3}, source="s")  # published while w1 is down
+
     restarted = RedisStreamsBus(client, clock, group="svc", consumer="w1", prefix=prefix)
-    restarted.subscribe("t", flaky)
-    assert restarted.poll() == 1
-    assert len(calls) == 2 and calls[0] == calls[1]
+    seen: list[int] = []
+    restarted.subscribe("t", lambda e: seen.append(e.payload["i"]))
+    assert restarted.poll() == 3
+    assert seen == [1, 2, 3]
+    assert client.xpending(f"{prefix}:t", "svc")["pending"] == 0
+
+
+def test_publish_many_numbers_a_batch_consecutively(client: redis.Redis, prefix: str) -> None:
+    clock = SimulatedClock(7)
+    producer = RedisStreamsBus(client, clock, group="p", consumer="p", prefix=prefix)
+    consumer = RedisStreamsBus(client, clock, group="c", consumer="w1", prefix=prefix)
+    seen: list[Event] = []
+    consumer.subscribe("t", seen.append)
+    single = producer.publish("t", {"i": -1}, source="s")
+    batch = producer.publish_many("t", [{"i": i} for i in range(250)], source="s")
+    assert [e.sequence for e in batch] == list(range(single.sequence + 1, single.sequence + 251))
+    assert len({e.id for e in [single, *batch]}) == 251
+    assert producer.publish_many("t", [], source="s") == []
+    while consumer.poll(count=100):
+        pass
+    assert seen == [single, *batch]
+    assert consumer.counters.delivered == 251
 
 
 def test_wildcards_are_refused(client: redis.Redis, prefix: str) -> None:

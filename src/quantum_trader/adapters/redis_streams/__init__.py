@@ -1,0 +1,22 @@
+"""The bus port over Redis Streams: consumer groups, claiming, dead letters, safe trimming,
+idempotent handling (see ``bus.py``)."""
+
+from quantum_trader.adapters.redis_streams.bus import BusCounters, RedisStreamsBus
+from quantum_trader.adapters.redis_streams.processed import (
+    MemoryProcessedIds,
+    ProcessedIds,
+    RedisProcessedIds,
+)
+from quantum_trader.adapters.redis_streams.sql_processed import SqlProcessedIds
+from quantum_trader.adapters.redis_streams.trimming import safe_floor, trim_stream
+
+__all__ = [
+    "BusCounters",
+    "MemoryProcessedIds",
+    "ProcessedIds",
+    "RedisProcessedIds",
+    "RedisStreamsBus",
+    "SqlProcessedIds",
+    "safe_floor",
+    "trim_stream",
+]

@@ -1,0 +1,392 @@
+"""The bus port over Redis Streams, for services in separate processes.
+
+Each topic is a stream ``<prefix>:<topic>``; an event is one entry whose ``event`` field holds
+the envelope's JSON. A subscriber belongs to a consumer group (one per service), so several
+workers of one service share the stream's events, each delivered to one of them. Delivery
+happens in :meth:`RedisStreamsBus.poll`, which the service's loop calls:
+
+1. entries of this group left idle on any consumer for ``claim_idle_ms`` (a dead worker's, or
+   this one's whose handler failed) are taken over with ``XAUTOCLAIM``, at most once per
+   ``claim_idle_ms``;
+2. this consumer's own pending entries from before a restart, until drained;
+3. new entries.
+
+An entry is acknowledged only after its handlers returned (acknowledgements are sent once per
+batch; a crash before they are sent redelivers the batch). A handler that raises leaves its
+entry pending (counted, logged) and later entries are still delivered; the entry is retried
+by step 1 once idle, so ``claim_idle_ms`` is both the retry delay and a bound that handlers
+must finish within (a slower handler's entry is claimed by a colleague while it runs), and a
+failed event can be handled after events published after it. After
+``max_deliveries`` deliveries an entry whose handler still fails, or never returned, goes to
+``<prefix>:dead:<topic>`` with the error and delivery count, and is acknowledged. With a
+:class:`~quantum_trader.adapters.redis_streams.processed.ProcessedIds` store a redelivered
+event (same ``Event.id``) is acknowledged without calling the handlers again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from quantum_trader.adapters.redis_streams.processed import ProcessedIds
+from quantum_trader.adapters.redis_streams.scripts import StreamScripts
+from quantum_trader.adapters.redis_streams.trimming import trim_stream
+from quantum_trader.bus.envelope import Event, JsonValue
+from quantum_trader.bus.port import Handler
+from quantum_trader.clock.clock import Clock
+from quantum_trader.observability.logging import get_logger
+
+log = get_logger(__name__)
+
+#: an entry as redis-py returns it: (id, fields); fields are empty for a deleted entry
+Entry = tuple[bytes, dict[bytes, bytes]]
+#: the fields of a dead-letter entry: event, error, deliveries, entry, group, consumer
+DeadLetter = dict[Any, Any]
+
+
+@dataclass(slots=True)
+class BusCounters:
+    """What one bus object did since it was created (a service reports them as its status)."""
+
+    delivered: int = 0  # entries whose handlers returned, acknowledged
+    failed: int = 0  # handler calls that raised
+    dead_lettered: int = 0  # entries moved to the dead-letter stream
+    duplicates: int = 0  # redelivered events already processed: acknowledged, not handled
+    claimed: int = 0  # entries taken over from another consumer (XAUTOCLAIM)
+    lost: int = 0  # pending entries found deleted from their stream
+    trimmed: int = 0  # entries removed by trimming
+
+
+@dataclass(slots=True)
+class _RedisSub:
+    topic: str
+    handler: Handler
+    bus: RedisStreamsBus
+    active: bool = True
+
+    def cancel(self) -> None:
+        self.active = False
+        self.bus._subs.remove(self)
+
+
+@dataclass(slots=True)
+class _Outcome:
+    """What to send for one batch once its handlers ran: acknowledgements and dead letters."""
+
+    acks: list[bytes]
+    dead: list[tuple[bytes, DeadLetter]]
+
+
+class RedisStreamsBus:
+    """Publish to and consume from Redis Streams with consumer groups.
+
+    Patterns must be exact topics here: a stream per topic keeps consumer groups simple.
+    ``wall`` (seconds, monotonic) paces the claiming; the engine ``clock`` stamps events.
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        clock: Clock,
+        *,
+        group: str,
+        consumer: str,
+        run_id: str = "run",
+        prefix: str = "qt",
+        maxlen: int = 100_000,
+        trim_every: int | None = None,
+        claim_idle_ms: int = 30_000,
+        max_deliveries: int = 5,
+        processed: ProcessedIds | None = None,
+        wall: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if maxlen <= 0 or claim_idle_ms <= 0 or max_deliveries <= 0:
+            raise ValueError(
+                "maxlen, claim_idle_ms and max_deliveries must be positive, got "
+                f"{maxlen}, {claim_idle_ms}, {max_deliveries}"
+            )
+        self._redis = client
+        self._scripts = StreamScripts(client)
+        self._clock = clock
+        self._group = group
+        self._consumer = consumer
+        self._run_id = run_id
+        self._prefix = prefix
+        self._maxlen = maxlen
+        self._trim_every = trim_every if trim_every is not None else max(1, maxlen // 10)
+        self._claim_idle_ms = claim_idle_ms
+        self._max_deliveries = max_deliveries
+        self._processed = processed
+        self._wall = wall
+        self._subs: list[_RedisSub] = []
+        self._since_trim: dict[str, int] = {}
+        self._last_claim: float | None = None
+        # Own pending entries (left by this consumer's previous life) are read until drained;
+        # entries whose handler failed later are retried through claim() once idle.
+        self._own_pending = True
+        self._cursors: dict[str, str] = {}
+        self.counters = BusCounters()
+
+    @property
+    def delivered(self) -> int:
+        return self.counters.delivered
+
+    def _stream(self, topic: str) -> str:
+        return f"{self._prefix}:{topic}"
+
+    def _topic(self, stream: bytes | str) -> str:
+        name = stream.decode() if isinstance(stream, bytes) else stream
+        return name.removeprefix(f"{self._prefix}:")
+
+    # -- publishing -----------------------------------------------------------------------
+
+    def publish(self, type: str, payload: Mapping[str, JsonValue], *, source: str) -> Event:
+        return self.publish_many(type, [payload], source=source)[0]
+
+    def publish_record(
+        self, type: str, keys: tuple[str, ...], values: tuple[JsonValue, ...], *, source: str
+    ) -> None:
+        self.publish(type, dict(zip(keys, values, strict=True)), source=source)
+
+    def publish_many(
+        self, type: str, payloads: Sequence[Mapping[str, JsonValue]], *, source: str
+    ) -> list[Event]:
+        """Publish ``payloads`` as events of one topic in two round trips: one ``INCRBY`` for
+        their sequence numbers, one script that appends them (``scripts.py``).
+
+        The sequence comes from Redis, so it is unique across publishing processes; events of
+        one batch carry consecutive numbers and the engine time of the call.
+        """
+        if not payloads:
+            return []
+        counter: Any = self._redis.incrby(f"{self._prefix}:sequence", len(payloads))
+        first = int(counter) - len(payloads) + 1
+        now = self._clock.now()
+        events = [
+            Event(f"{self._run_id}:{seq}", type, now, source, seq, payload)
+            for seq, payload in enumerate(payloads, start=first)
+        ]
+        self._scripts.append(self._stream(type), [event.to_json() for event in events])
+        since = self._since_trim.get(type, 0) + len(events)
+        if since >= self._trim_every:
+            self.trim(type)
+            since = 0
+        self._since_trim[type] = since
+        return events
+
+    def trim(self, topic: str) -> int:
+        """Trim the topic's stream towards ``maxlen`` without removing entries a group still
+        needs (see ``trimming.py``); returns how many entries were removed."""
+        removed = trim_stream(self._redis, self._stream(topic), self._maxlen)
+        self.counters.trimmed += removed
+        return removed
+
+    # -- consuming ------------------------------------------------------------------------
+
+    def subscribe(self, pattern: str, handler: Handler) -> _RedisSub:
+        if "*" in pattern:
+            raise ValueError(f"RedisStreamsBus subscribes to exact topics, not {pattern!r}")
+        try:
+            self._redis.xgroup_create(self._stream(pattern), self._group, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        sub = _RedisSub(topic=pattern, handler=handler, bus=self)
+        self._subs.append(sub)
+        self._own_pending = True  # this consumer may have left entries there in a past life
+        return sub
+
+    def _active_streams(self) -> list[str]:
+        return sorted({self._stream(s.topic) for s in self._subs if s.active})
+
+    def poll(self, *, block_ms: int | None = None, count: int = 100) -> int:
+        """Deliver claimed, then own pending, then new events; returns how many were handled
+        (handlers returned)."""
+        if not self._active_streams():
+            return 0
+        handled = 0
+        now = self._wall()
+        if self._last_claim is None or (now - self._last_claim) * 1000 >= self._claim_idle_ms:
+            handled += self.claim(count=count)
+        if self._own_pending:
+            handled += self._read_own_pending(count)
+        handled += self._read_new(count, block_ms if handled == 0 else None)
+        return handled
+
+    def claim(self, *, count: int = 100) -> int:
+        """Take over this group's entries idle for ``claim_idle_ms`` on any consumer (one that
+        died mid-handler) and handle them; returns how many were handled."""
+        self._last_claim = self._wall()
+        handled = 0
+        for stream in self._active_streams():
+            start = "0-0"
+            while True:
+                reply: Any = self._redis.xautoclaim(
+                    stream, self._group, self._consumer, self._claim_idle_ms, start, count=count
+                )
+                next_id, entries, deleted = reply[0], reply[1], reply[2] if len(reply) > 2 else []
+                if deleted:
+                    self.counters.lost += len(deleted)
+                    log.warning(
+                        "bus_pending_entries_lost", stream=stream, group=self._group,
+                        ids=[d.decode() for d in deleted],
+                    )  # fmt: skip
+                if entries:
+                    self.counters.claimed += len(entries)
+                    handled += self._handle(stream, entries, self._deliveries(stream, entries))
+                if next_id in (b"0-0", "0-0"):
+                    break
+                start = next_id
+        return handled
+
+    def _read_own_pending(self, count: int) -> int:
+        streams = self._active_streams()
+        cursors: dict[Any, Any] = {s: self._cursors.get(s, "0") for s in streams}
+        reply: Any = self._redis.xreadgroup(self._group, self._consumer, cursors, count=count)
+        handled = 0
+        drained = set(streams)
+        for stream_name, entries in reply or []:
+            stream = self._name(stream_name)
+            if not entries:
+                continue
+            drained.discard(stream)
+            self._cursors[stream] = entries[-1][0].decode()
+            handled += self._handle(stream, entries, self._deliveries(stream, entries))
+        if drained.issuperset(streams):
+            self._cursors.clear()
+            self._own_pending = False
+        return handled
+
+    def _read_new(self, count: int, block_ms: int | None) -> int:
+        streams = self._active_streams()
+        batches = self._scripts.read_new(streams, self._group, self._consumer, count)
+        if not batches and block_ms is not None:  # a script cannot block: the plain command
+            reply: Any = self._redis.xreadgroup(
+                self._group, self._consumer, dict.fromkeys(streams, ">"), count=count,
+                block=block_ms,
+            )  # fmt: skip
+            batches = [(self._name(s), entries) for s, entries in reply or []]
+        return sum(self._handle(stream, entries, None) for stream, entries in batches if entries)
+
+    @staticmethod
+    def _name(stream: bytes | str) -> str:
+        return stream.decode() if isinstance(stream, bytes) else stream
+
+    def _deliveries(self, stream: str, entries: Sequence[Entry]) -> dict[bytes, int]:
+        """How many times each of ``entries`` (now pending on this consumer) was delivered.
+
+        Claimed entries can interleave with this consumer's other pending ones: pages through
+        its pending list over the entries' id range until all are found.
+        """
+        wanted = {entry_id for entry_id, _ in entries}
+        found: dict[bytes, int] = {}
+        start: bytes = entries[0][0]
+        while wanted - found.keys():
+            rows: Any = self._redis.xpending_range(
+                stream, self._group, start, entries[-1][0], 1000, consumername=self._consumer
+            )
+            found.update((r["message_id"], int(r["times_delivered"])) for r in rows)
+            if len(rows) < 1000:
+                break
+            start = b"(" + rows[-1]["message_id"]
+        return found
+
+    def _handle(
+        self, stream: str, entries: Sequence[Entry], deliveries: Mapping[bytes, int] | None
+    ) -> int:
+        """Run the topic's handlers on each entry; acknowledge or dead-letter in one pipeline.
+
+        ``deliveries`` is None for entries read for the first time (delivered once).
+        """
+        topic = self._topic(stream)
+        handlers = [s.handler for s in self._subs if s.active and s.topic == topic]
+        outcome = _Outcome(acks=[], dead=[])
+        events: list[tuple[bytes, bytes, Event]] = []  # (entry id, raw JSON, event)
+        for entry_id, fields in entries:
+            times = deliveries.get(entry_id, 1) if deliveries is not None else 1
+            if not fields:  # deleted from the stream while pending: nothing left to handle
+                self.counters.lost += 1
+                outcome.acks.append(entry_id)
+                continue
+            raw = fields.get(b"event", b"")
+            try:
+                events.append((entry_id, raw, Event.from_json(raw.decode())))
+            except (ValueError, KeyError, TypeError) as exc:  # no handler could ever take it
+                outcome.dead.append((entry_id, self._dead_fields(raw, exc, times, entry_id)))
+        handled = 0
+        try:
+            done = self._already_processed([e for _, _, e in events])
+            for entry_id, raw, event in events:
+                times = deliveries.get(entry_id, 1) if deliveries is not None else 1
+                if event.id in done:
+                    self.counters.duplicates += 1
+                    outcome.acks.append(entry_id)
+                elif times > self._max_deliveries:  # its handler never returned, K times
+                    error = RuntimeError(f"handler did not return in {times - 1} deliveries")
+                    outcome.dead.append((entry_id, self._dead_fields(raw, error, times, entry_id)))
+                elif self._run_handlers(handlers, event, raw, entry_id, times, outcome):
+                    handled += 1
+        finally:  # also when a handler raised a BaseException: what was handled is acked
+            self._settle(stream, outcome)
+            self.counters.delivered += handled
+        return handled
+
+    def _already_processed(self, events: Sequence[Event]) -> set[str]:
+        if self._processed is None or not events:
+            return set()
+        return self._processed.processed(self._group, [e.id for e in events])
+
+    def _run_handlers(
+        self, handlers: Sequence[Handler], event: Event, raw: bytes, entry_id: bytes,
+        times: int, outcome: _Outcome,
+    ) -> bool:  # fmt: skip
+        try:
+            for handler in handlers:
+                handler(event)
+        except Exception as exc:  # a failed handler must not stop the consumer's loop
+            self.counters.failed += 1
+            log.warning(
+                "bus_handler_failed", topic=event.type, event_id=event.id, group=self._group,
+                deliveries=times, error=f"{type(exc).__name__}: {exc}",
+            )  # fmt: skip
+            if times >= self._max_deliveries:
+                outcome.dead.append((entry_id, self._dead_fields(raw, exc, times, entry_id)))
+            return False  # left pending: claim() retries it once idle for claim_idle_ms
+        if self._processed is not None:
+            self._processed.mark(self._group, event.id)
+        outcome.acks.append(entry_id)
+        return True
+
+    def _dead_fields(
+        self, raw: bytes, error: BaseException, times: int, entry_id: bytes
+    ) -> DeadLetter:
+        return {
+            "event": raw,
+            "error": f"{type(error).__name__}: {error}",
+            "deliveries": times,
+            "entry": entry_id.decode(),
+            "group": self._group,
+            "consumer": self._consumer,
+        }
+
+    def _settle(self, stream: str, outcome: _Outcome) -> None:
+        """Dead letters and acknowledgements of one batch, in one transaction."""
+        if not outcome.acks and not outcome.dead:
+            return
+        pipe = self._redis.pipeline(transaction=True)
+        dead_stream = f"{self._prefix}:dead:{self._topic(stream)}"
+        for _, fields in outcome.dead:
+            pipe.xadd(dead_stream, fields)
+        ids = outcome.acks + [entry_id for entry_id, _ in outcome.dead]
+        pipe.xack(stream, self._group, *ids)
+        pipe.execute()
+        for entry_id, fields in outcome.dead:
+            log.error(
+                "bus_event_dead_lettered", stream=stream, entry=entry_id.decode(),
+                group=self._group, deliveries=fields["deliveries"], error=fields["error"],
+            )  # fmt: skip
+        self.counters.dead_lettered += len(outcome.dead)
