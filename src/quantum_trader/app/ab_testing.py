@@ -9,12 +9,16 @@ off) the control is the Q-learner's twin, the configured rule selector: two stra
 configurations. The feed (``experiments/feed.py``) turns the accounts' equity into one paired
 observation per candle and their entries into decision units drawn by Thompson sampling.
 
-The experiment runs in ``shadow`` mode: neither arm has beaten the rule selector out of sample
-(issue 18), so neither may trade the real account, and production's orders stay the rule
-selector's. The allocation is still drawn, stored and checked (sample ratio) for every unit,
-which is what a routed experiment would send. A winner is promoted one stage through the model
-registry's normal path when it is a registry policy (the PPO line), with its rollback; the
-Q-learner has no registry version and its win is audited only.
+The run's own experiment runs in ``shadow`` mode: neither arm has beaten the rule selector out
+of sample (issue 18), so neither may trade the real account, and production's orders stay the
+rule selector's. The allocation is still drawn, stored and checked (sample ratio) for every
+unit, which is what a routed experiment would send. A declared experiment
+(``QT_AB_EXPERIMENT``) in ``route`` mode trades the real account: after every candle the router
+(``experiments/router.py``) moves it to the allocated arm's position through production's risk
+engine, and production's own intents on the routed symbols are held back
+(``experiments/routing.py``, ``DecisionPipeline.hold_back``). A winner is promoted one stage
+through the model registry's normal path when it is a registry policy (the PPO line), with its
+rollback; the Q-learner has no registry version and its win is audited only.
 
 Everything is stored in the run's database (``adapters/sql/experiments.py``) as it happens;
 ``quantum-trader experiments list|show`` reads it, during the run and after.
@@ -34,12 +38,15 @@ from quantum_trader.app.qlearning_shadow import QLearningShadow
 from quantum_trader.app.rl_agents import RLAgents
 from quantum_trader.app.runtime import Runtime
 from quantum_trader.config.settings import Settings
-from quantum_trader.decision.shadow import ShadowPair, ShadowTrading
+from quantum_trader.decision.pipeline import DecisionPipeline
+from quantum_trader.decision.shadow import ShadowAccount, ShadowPair, ShadowTrading
 from quantum_trader.engine.session import TradingSession
 from quantum_trader.experiments.allocation import AllocationConfig
 from quantum_trader.experiments.experiment import Experiment, Promoter, Result
 from quantum_trader.experiments.feed import ExperimentFeed
 from quantum_trader.experiments.records import ExperimentStatus
+from quantum_trader.experiments.router import PositionRouter, RiskCheckedAccount, working_brackets
+from quantum_trader.experiments.routing import ProductionHold
 from quantum_trader.experiments.spec import ArmSpec, ExperimentSpec
 from quantum_trader.learning.registry import ModelRegistry
 from quantum_trader.lifecycle import Hooks, Lifecycle
@@ -59,6 +66,8 @@ class ABTesting:
     feed: ExperimentFeed
     handle: ModuleHandle
     periods_per_year: float
+    #: route mode: the router and production's held-back intents (None: shadow mode)
+    routing: ProductionHold | None = None
 
     def summary(self) -> dict[str, Any]:
         """The run summary's ``ab_testing``."""
@@ -78,7 +87,7 @@ class ABTesting:
             "srm_p": r.srm.p_value,
             "arms": self.sample_needs(),
             "text": e.summary(),
-        }
+        } | ({} if self.routing is None else {"routing": _routing(self.routing)})
 
     def sample_needs(self) -> dict[str, dict[str, float | None]]:
         """Per treatment: its correlation with the control and the paired candles a +1.0
@@ -134,6 +143,9 @@ def attach_ab_testing(
         log.info("ab_testing.finished", summary=experiment.summary())
 
     session.follow(feed.on_bar)
+    if spec.mode == "route":  # after the feed: the units of this candle are drawn
+        ab.routing = _route(session, feed, arms)
+        session.follow(ab.routing.router.on_bar)
     lifecycle.start(Hooks(MODULE, stop=stop))
     handle.set_state(ModuleState.ACTIVE, f"{spec.name}: running in {spec.mode} mode")
     log.info("ab_testing.started", experiment=spec.name, arms=spec.arm_names)
@@ -143,8 +155,35 @@ def attach_ab_testing(
 @dataclass(frozen=True, slots=True)
 class _Arm:
     spec: ArmSpec
-    book: Portfolio  # its sub-ledger
+    account: ShadowAccount  # its sub-ledger
     version: Callable[[], str]  # what it runs now
+
+    @property
+    def book(self) -> Portfolio:
+        return self.account.portfolio
+
+
+def _route(session: TradingSession, feed: ExperimentFeed, arms: dict[str, _Arm]) -> ProductionHold:
+    """Route mode: the router trades the session's (the real) account through production's
+    risk engine, with the allocated arm's brackets; production's pipeline holds back its own
+    intents on the symbols the router owns."""
+    production = session.trader
+    if not isinstance(production, DecisionPipeline) or production.parts is None:
+        raise ValueError("route mode needs the decision pipeline as the session's trader")
+    real = RiskCheckedAccount(session.portfolio, session.orders, production.parts.risk)
+    router = PositionRouter(
+        feed, real, lambda arm, symbol: working_brackets(arms[arm].account.orders, symbol)
+    )
+    hold = ProductionHold(router)
+    production.hold_back = hold
+    return hold
+
+
+def _routing(hold: ProductionHold) -> dict[str, int]:
+    """The summary's ``routing``: the router's orders and production's intents held back."""
+    r = hold.router
+    return {"sent": r.sent, "trimmed": r.trimmed, "refused": r.refused,
+            "held_entries": hold.held["entries"], "held_exits": hold.held["exits"]}  # fmt: skip
 
 
 def _arms(
@@ -157,9 +196,9 @@ def _arms(
     if qlearning is not None and q_pair is not None:
         learner = qlearning.selector
         out["rules"] = _Arm(ArmSpec("rules", "strategy", ref=settings.selector),
-                            q_pair.twin.portfolio, lambda: settings.selector)  # fmt: skip
+                            q_pair.twin, lambda: settings.selector)  # fmt: skip
         out["qlearning"] = _Arm(ArmSpec("qlearning", "policy", ref=learner.scope),
-                                q_pair.challenger.portfolio,
+                                q_pair.challenger,
                                 lambda: f"{learner.scope}: {learner.updates} updates")  # fmt: skip
     ppo_pair = None if agents is None or agents.trading is None else _pair(agents.trading)
     if agents is not None and agents.shadow is not None and ppo_pair is not None:
@@ -170,7 +209,7 @@ def _arms(
             return "no policy: the rules' fallback" if policy is None else policy.version
 
         ppo = ArmSpec("ppo", "policy", ref=str(agents.trainer.key))
-        out["ppo"] = _Arm(ppo, ppo_pair.challenger.portfolio, ppo_version)
+        out["ppo"] = _Arm(ppo, ppo_pair.challenger, ppo_version)
     return out
 
 
@@ -183,9 +222,6 @@ def _spec(rt: Runtime, store: SqlExperimentStore, arms: dict[str, _Arm]) -> Expe
         if stored is None:
             raise ValueError(f"QT_AB_EXPERIMENT={settings.ab_experiment}: no such experiment "
                              "(quantum-trader experiments list)")  # fmt: skip
-        if stored.spec.mode != "shadow":
-            raise ValueError(f"{stored.spec.name}: mode {stored.spec.mode} is not wired into "
-                             "runs yet (experiments/router.py is built and tested alone)")  # fmt: skip
         missing = [a for a in stored.spec.arm_names if a not in arms]
         if missing:
             raise ValueError(f"{stored.spec.name}: this run has no account for arms {missing} "
@@ -251,6 +287,9 @@ def _show(ab: ABTesting) -> None:
     for arm, n in e.counts.items():
         handle.gauge(f"units_{arm}", n)
     handle.gauge("arms_stopped", len(e.stopped))
+    if ab.routing is not None:
+        for counter, n in _routing(ab.routing).items():
+            handle.gauge(f"routing_{counter}", n)
     if handle.status.state is not ModuleState.ACTIVE:
         return
     needs = []
@@ -261,4 +300,6 @@ def _show(ab: ABTesting) -> None:
             needs.append(f"{arm} and {e.spec.control} correlate {corr:.2f}: a +1.0 Sharpe edge "
                          f"would need ~{years:.1f} years of candles at 80 % power (a fixed "
                          "test's figure; this always-valid one needs more)")  # fmt: skip
-    handle.set_state(ModuleState.ACTIVE, "; ".join([f"shadow mode: {e.summary()}", *needs]))
+    routed = "" if ab.routing is None else f" (real account: {_routing(ab.routing)})"
+    text = f"{e.spec.mode} mode{routed}: {e.summary()}"
+    handle.set_state(ModuleState.ACTIVE, "; ".join([text, *needs]))

@@ -14,7 +14,7 @@ runner, exchange and portfolio.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -81,6 +81,9 @@ class DecisionPipeline:
         self.latencies_ns: list[int] | None = None
         self._batch = BatchVoteWorker()  # prepare_replay's worker
         self._vote_pool: ThreadPoolExecutor | None = None  # the live votes' worker (bind)
+        #: asked about each trade intent before it is sized; True holds it back (another
+        #: component owns the symbol's orders: ``experiments/routing.py``). None: all go on
+        self.hold_back: Callable[[TradeIntent], bool] | None = None
 
     def warm_up(self, history: Mapping[str, Any]) -> int:
         """Backfill indicator state from candles *before* the first decision, as a live engine
@@ -387,7 +390,7 @@ class DecisionPipeline:
         assert market is not None and policy is not None
         choice = self._select(selection, parts)
         intent = self._intend(symbol, sym, choice, signal, market, policy, parts, context)
-        if intent is None:
+        if intent is None or (self.hold_back is not None and self.hold_back(intent)):
             return
         sized = self._size(selection, market, intent, signal, policy, parts, context)
         if sized is None:

@@ -47,6 +47,9 @@ def create(
     min_samples: int = typer.Option(100, help="no verdict before this many paired candles"),
     max_drawdown: float = typer.Option(0.25, help="an arm past this drawdown is broken"),
     seed: int = typer.Option(0, help="the assignment's seed"),
+    mode: str = typer.Option(
+        "shadow", help="shadow: no arm trades the real account; route: the allocated arm does"
+    ),
 ) -> None:
     """Declare an experiment (one decision metric, net_return_bp; guardrail max_drawdown)."""
     try:
@@ -59,6 +62,7 @@ def create(
             alpha=alpha,
             horizon=horizon,
             min_samples=min_samples,
+            mode=mode,
             seed=seed,
         )
         _store().create(spec, WallClock().now())
