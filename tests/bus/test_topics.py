@@ -41,10 +41,12 @@ from quantum_trader.domain.risk import Outcome, RiskDecision, TradingState, Trad
 
 CANDLE = Candle("BTCUSDT", "1h", 3_600_000, 100.0, 101.5, 99.0, 100.5, 12.25)
 INTENT = OrderIntent("BTCUSDT", Side.BUY, 0.5, stop_loss=95.0, leverage=2.0, reason="trend")
-REF = DecisionRef("BTCUSDT@7", "TrendFollowing", "regime_rules", "fixed_fractional", ("xgb@2",))
+REF = DecisionRef("BTCUSDT@7", "TrendFollowing", "regime_rules", "fixed_fractional", ("xgb@2",),
+                  "", ((0.25, 0.25, 0.5, 1.0),), ("UP", 0.5, 0.25, 1))  # fmt: skip
 REF_PAYLOAD = {"decision_id": "BTCUSDT@7", "strategy": "TrendFollowing",
                "selector": "regime_rules", "sizer": "fixed_fractional", "members": ["xgb@2"],
-               "regime": ""}  # fmt: skip
+               "regime": "", "votes": [[0.25, 0.25, 0.5, 1.0]],
+               "signal": ["UP", 0.5, 0.25, 1]}  # fmt: skip
 ORDER = Order(
     "c-1", "BTCUSDT", Side.SELL, OrderType.LIMIT, 2.0, 5, price=10.5, reason="x", decision=REF
 )
@@ -56,7 +58,8 @@ FILL = Fill("c-1-F1", "c-1", "BTCUSDT", Side.SELL, 2.0, 10.5, 0.0042, 7, is_make
 TRADE = Trade("t-1", "BTCUSDT", Side.BUY, 2.0, 10.0, 10.5, 1, 7, 1.0, 0.01, -0.002, "s", "tp", REF)
 
 #: topic -> (a record, the payload the publisher built by hand before topics were typed; orders
-#: and trades carry their decision since 2026-12-03, its regime since issue 16)
+#: and trades carry their decision since 2026-12-03, its regime since issue 16, its votes and
+#: the ensemble's verdict since issue 20's decision trace)
 SAMPLES: dict[str, tuple[object, dict[str, Any]]] = {
     "market.candle.closed": (
         CANDLE,

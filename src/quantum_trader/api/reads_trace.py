@@ -21,11 +21,10 @@ from quantum_trader.api import schemas as s
 from quantum_trader.api import schemas_trace as st
 from quantum_trader.domain.decisions import DecisionRef
 
-#: the member votes and ensemble weights of a decision are not persisted (only the members'
-#: names and versions travel in the decision reference): the trace says so
+#: what the trace says when a decision was stored before votes and weights were kept
 VOTES_NOTE = (
-    "the members' votes and the ensemble's weights are not stored per decision; the members "
-    "that voted and their registry versions are"
+    "this decision was stored before the members' votes and the ensemble's weights were kept "
+    "with it; the members that voted and their registry versions were"
 )
 #: a replay of the same candles makes the same decision ids: the newest verdicts are shown
 MAX_VERDICTS = 5
@@ -33,7 +32,28 @@ MAX_VERDICTS = 5
 
 def _decision(raw: str | None) -> st.DecisionOut | None:
     ref = None if raw is None else DecisionRef.from_dict(json.loads(raw))
-    return None if ref is None else st.DecisionOut(**ref.to_dict())
+    if ref is None:
+        return None
+    votes = [
+        st.VoteOut(member=member, p_down=down, p_flat=flat, p_up=up, weight=weight)
+        for member, (down, flat, up, weight) in zip(ref.members, ref.votes, strict=False)
+    ]
+    signal = None
+    if ref.signal is not None:
+        direction, probability, confidence, agreeing = ref.signal
+        signal = st.SignalOut(
+            direction=direction, probability=probability, confidence=confidence, agreeing=agreeing
+        )
+    return st.DecisionOut(
+        decision_id=ref.decision_id,
+        strategy=ref.strategy,
+        selector=ref.selector,
+        sizer=ref.sizer,
+        members=list(ref.members),
+        regime=ref.regime,
+        votes=votes,
+        signal=signal,
+    )
 
 
 def _of_trade(order: RowMapping, ends: tuple[int, int], decision_id: str | None) -> bool:
@@ -91,6 +111,6 @@ def trade_trace(engine: Engine, trade_id: str) -> st.TradeTraceOut | None:
             )
             for row in verdicts
         ],
-        votes_recorded=False,
-        note=VOTES_NOTE,
+        votes_recorded=decision is not None and bool(decision.votes),
+        note="" if decision is None or decision.votes else VOTES_NOTE,
     )

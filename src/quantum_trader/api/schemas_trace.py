@@ -7,9 +7,29 @@ from pydantic import JsonValue
 from quantum_trader.api.schemas import OrderOut, Out, TradeOut
 
 
+class VoteOut(Out):
+    """One member's vote on the decision, with the weight the ensemble gave it."""
+
+    member: str  # name@registry version
+    p_down: float
+    p_flat: float
+    p_up: float
+    weight: float
+
+
+class SignalOut(Out):
+    """The ensemble's verdict: its direction, probability, confidence and agreeing members."""
+
+    direction: str
+    probability: float
+    confidence: float
+    agreeing: int
+
+
 class DecisionOut(Out):
     """``domain/decisions.DecisionRef``: who decided an order (strategy, selector, sizer, the
-    members that voted with their registry versions, the regime it was chosen in)."""
+    members that voted with their registry versions, votes and weights, the ensemble's
+    verdict, the regime it was chosen in)."""
 
     decision_id: str
     strategy: str
@@ -17,6 +37,8 @@ class DecisionOut(Out):
     sizer: str
     members: list[str]
     regime: str
+    votes: list[VoteOut]  # empty for decisions stored before votes were kept
+    signal: SignalOut | None
 
 
 class TracedOrderOut(OrderOut):

@@ -106,6 +106,8 @@ def _converter(hint: Any, where: str) -> _Convert:
         return _optional(_converter(inner[0], where))
     if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
         return _tuple_of(_converter(args[0], where))
+    if origin is tuple and args and Ellipsis not in args:
+        return _fixed_tuple(tuple(_converter(a, where) for a in args))
     if origin is not None and isinstance(origin, type) and issubclass(origin, Mapping):
         return _mapping
     if isinstance(hint, type):
@@ -132,6 +134,15 @@ def _tuple_of(convert: _Convert) -> _Convert:
         if not isinstance(value, list | tuple):
             raise TypeError(f"expected a list, got {type(value).__name__}")
         return tuple(convert(v) for v in value)
+
+    return decode
+
+
+def _fixed_tuple(converts: tuple[_Convert, ...]) -> _Convert:
+    def decode(value: Any) -> tuple[Any, ...]:
+        if not isinstance(value, list | tuple) or len(value) != len(converts):
+            raise TypeError(f"expected a list of {len(converts)} values, got {value!r}")
+        return tuple(convert(v) for convert, v in zip(converts, value, strict=True))
 
     return decode
 

@@ -31,7 +31,7 @@ from quantum_trader.decision.meta_labels import meta_passes, record_primary
 from quantum_trader.decision.orders import on_steps, submit
 from quantum_trader.decision.parts import PartsFactory, PipelineParts
 from quantum_trader.decision.sizing_request import sizing_request
-from quantum_trader.domain.decisions import DecisionRef
+from quantum_trader.domain.decisions import DecisionRef, votes_of
 from quantum_trader.domain.errors import ConfigError
 from quantum_trader.domain.market import Candle, FundingRate
 from quantum_trader.domain.orders import OrderIntent
@@ -408,6 +408,7 @@ class DecisionPipeline:
             sizer,
             self._members(symbol, signal, parts),
             market.regime.value if market.regime is not None else "",
+            *votes_of(signal),
         )
         order = submit(approved, f"{choice.strategy}: {intent.reason}", ref, context)
         sym.working_order = order.client_order_id

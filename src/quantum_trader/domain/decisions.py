@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from quantum_trader.domain.signals import Signal
+
 
 @dataclass(frozen=True, slots=True)
 class DecisionRef:
@@ -17,7 +19,10 @@ class DecisionRef:
     same in every replay of the same candles. ``members`` names each member that voted, with
     the registry version it ran (``"xgb@3"``; the bare name when unversioned). ``regime`` is the
     symbol's regime the strategy was chosen in ("" when none was known yet): the per-strategy
-    expectancy is kept by regime (``strategy/expectancy.py``).
+    expectancy is kept by regime (``strategy/expectancy.py``). ``votes`` holds each member's vote
+    in ``members``' order, ``(p_down, p_flat, p_up, weight)`` with the weight the ensemble gave
+    it, and ``signal`` the ensemble's verdict ``(direction, probability, confidence, agreeing)``:
+    the decision trace shows them (both empty in references stored before they were kept).
 
     >>> ref = DecisionRef("BTCUSDT@1710774000000", "MeanReversion", "regime_rules",
     ...                   "fixed_fractional", ("xgb@1", "lgbm@1"), "SIDEWAYS")
@@ -31,6 +36,8 @@ class DecisionRef:
     sizer: str
     members: tuple[str, ...] = ()
     regime: str = ""
+    votes: tuple[tuple[float, float, float, float], ...] = ()
+    signal: tuple[str, float, float, int] | None = None
 
     def symbol_and_time(self) -> tuple[str, int] | None:
         """The symbol and close time its ``decision_id`` names; None when the id is not
@@ -52,6 +59,8 @@ class DecisionRef:
             "sizer": self.sizer,
             "members": list(self.members),
             "regime": self.regime,
+            "votes": [list(v) for v in self.votes],
+            "signal": None if self.signal is None else list(self.signal),
         }
 
     @classmethod
@@ -63,7 +72,30 @@ class DecisionRef:
             str(raw["sizer"]),
             tuple(str(m) for m in raw["members"]),
             str(raw.get("regime", "")),  # stored before issue 16 without it
+            tuple(_vote(v) for v in raw.get("votes", ())),  # stored before issue 20 without
+            _signal(raw.get("signal")),
         )
+
+
+def votes_of(
+    signal: Signal,
+) -> tuple[tuple[tuple[float, float, float, float], ...], tuple[str, float, float, int]]:
+    """A signal's votes and verdict as a :class:`DecisionRef` keeps them."""
+    votes = tuple((v.p_down, v.p_flat, v.p_up, v.weight) for v in signal.votes)
+    verdict = (signal.direction.value, signal.probability, signal.confidence, signal.agreeing)
+    return votes, verdict
+
+
+def _vote(raw: Any) -> tuple[float, float, float, float]:
+    down, flat, up, weight = (float(x) for x in raw)
+    return down, flat, up, weight
+
+
+def _signal(raw: Any) -> tuple[str, float, float, int] | None:
+    if raw is None:
+        return None
+    direction, probability, confidence, agreeing = raw
+    return str(direction), float(probability), float(confidence), int(agreeing)
 
 
 def ref_or_none(raw: Mapping[str, Any] | None) -> DecisionRef | None:

@@ -43,6 +43,10 @@ HOURS = 240
 SYMBOLS = ("BTCUSDT", "ETHUSDT")
 PRICES = (100.0, 20.0)
 MEMBERS = ("xgb@2", "lgbm@1")
+#: their votes (p_down, p_flat, p_up, weight) and the ensemble's verdict on each decision
+VOTES = ((0.2, 0.3, 0.5, 0.6), (0.1, 0.5, 0.4, 0.4))
+SIGNAL = ("UP", 0.46, 0.21, 1)
+UNVOTED = f"{RUN}-T1"  # i = 0: a decision stored before votes were kept
 MODULES = 26
 #: the trade whose trace the tests open, and what its decision says
 TRACED = f"{RUN}-T4"  # i = 3: the first of (strategy, regime) below
@@ -53,8 +57,19 @@ TRACED_STRATEGY = "Breakout"
 def decision_of(i: int, symbol: str, at: int) -> DecisionRef:
     strategy = (TRACED_STRATEGY, "TrendFollowing", "MeanReversion")[i % 3]
     regime = (TRACED_REGIME, "SIDEWAYS", "VOLATILE")[i % 3]
+    if i == 0:  # as stored before votes were kept with a decision
+        return DecisionRef(
+            f"{symbol}@{at}", strategy, "regime_rules", "fixed_fractional", MEMBERS, regime
+        )
     return DecisionRef(
-        f"{symbol}@{at}", strategy, "regime_rules", "fixed_fractional", MEMBERS, regime
+        f"{symbol}@{at}",
+        strategy,
+        "regime_rules",
+        "fixed_fractional",
+        MEMBERS,
+        regime,
+        VOTES,
+        SIGNAL,
     )
 
 

@@ -77,8 +77,11 @@ def test_a_trades_decision_trace_opens(page: Any, served: Served) -> None:
     assert page.inner_text("#trace-regime") == TRACED_REGIME
     assert page.inner_text("#trace-strategy").startswith(TRACED_STRATEGY)
     assert all(member in page.inner_text("#trace-members") for member in MEMBERS)
+    assert page.inner_text("#trace-signal").startswith("UP p 0.46")  # the ensemble's verdict
     trace = page.inner_text("#trace")
     assert "APPROVED" in trace and "fixed_fractional" in trace and "MODERATE" in trace
+    votes = page.inner_text("#trace-votes")  # each member's vote and weight
+    assert "xgb@2" in votes and "0.6" in votes and "0.4" in votes
 
 
 def test_a_live_event_appears_without_a_reload(page: Any, served: Served) -> None:

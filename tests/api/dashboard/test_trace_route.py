@@ -15,7 +15,16 @@ from sqlalchemy import Engine
 
 from quantum_trader.api.dashboard.routes import STATIC
 from tests.api.conftest import login
-from tests.api.dashboard.seed import MEMBERS, TRACED, TRACED_REGIME, TRACED_STRATEGY, seed
+from tests.api.dashboard.seed import (
+    MEMBERS,
+    SIGNAL,
+    TRACED,
+    TRACED_REGIME,
+    TRACED_STRATEGY,
+    UNVOTED,
+    VOTES,
+    seed,
+)
 from tests.api.schema_checks import check_operations, operations
 
 TRACE = "/api/v1/trades/{trade_id}/trace"
@@ -46,7 +55,14 @@ def test_the_trace_is_what_the_database_holds(seeded: tuple[TestClient, dict[str
     assert (verdict["outcome"], verdict["risk_mode"], verdict["intent"]["leverage"]) == (
         "APPROVED", "MODERATE", 2.0,
     )  # fmt: skip
-    assert body["votes_recorded"] is False and "not stored" in body["note"]
+    assert body["votes_recorded"] is True and body["note"] == ""
+    assert [
+        (v["member"], v["p_down"], v["p_flat"], v["p_up"], v["weight"]) for v in decision["votes"]
+    ] == [(m, *v) for m, v in zip(MEMBERS, VOTES, strict=True)]
+    assert tuple(decision["signal"].values()) == SIGNAL
+    older = client.get(f"/api/v1/trades/{UNVOTED}/trace", headers=auth).json()
+    assert older["decision"]["votes"] == [] and older["decision"]["signal"] is None
+    assert older["votes_recorded"] is False and "stored before" in older["note"]
     assert client.get("/api/v1/trades/nope/trace", headers=auth).status_code == 404
     assert client.get(f"/api/v1/trades/{TRACED}/trace").status_code == 401
 

@@ -201,7 +201,13 @@ const Pages = (() => {
         h("dt", {}, "strategy"), h("dd", { id: "trace-strategy" }, d ? `${d.strategy} (selector ${d.selector})` : t.strategy),
         h("dt", {}, "size"), h("dd", {}, d ? `${fmt.num(t.quantity, 6)} by sizer ${d.sizer}` : fmt.num(t.quantity, 6)),
         h("dt", {}, "voters"), h("dd", { id: "trace-members" }, d && d.members.length ? d.members.join(", ") : "—",
-          h("div", { class: "muted small" }, tr.note))),
+          tr.note ? h("div", { class: "muted small" }, tr.note) : ""),
+        h("dt", {}, "ensemble"), h("dd", { id: "trace-signal" }, d && d.signal
+          ? `${d.signal.direction} p ${fmt.num(d.signal.probability, 3)}, confidence ${fmt.num(d.signal.confidence, 3)}, ${d.signal.agreeing} agreeing` : "—")),
+      d && d.votes.length ? h("div", { id: "trace-votes" }, table([
+        ["member", (v) => v.member], ["p down", (v) => fmt.num(v.p_down, 3)], ["p flat", (v) => fmt.num(v.p_flat, 3)],
+        ["p up", (v) => fmt.num(v.p_up, 3)], ["weight", (v) => fmt.num(v.weight, 3)],
+      ], d.votes)) : "",
       h("h2", {}, "Risk verdicts"),
       tr.risk.length === 0 ? h("p", { class: "muted" }, "No risk decision stored for this decision id.")
         : table([
