@@ -1,6 +1,3 @@
-import uuid
-from collections.abc import Iterator
-
 import pytest
 import redis
 
@@ -13,21 +10,6 @@ from quantum_trader.domain.policy import RiskMode
 from quantum_trader.domain.positions import Trade
 from quantum_trader.domain.risk import Outcome, RiskDecision, TradingState
 from quantum_trader.execution.events import FILL_EVENT_KEYS, fill_event_values
-
-
-@pytest.fixture
-def client(redis_url: str) -> Iterator[redis.Redis]:
-    c = redis.Redis.from_url(redis_url)
-    yield c
-    c.close()
-
-
-@pytest.fixture
-def prefix(client: redis.Redis) -> Iterator[str]:
-    p = f"qt-test-{uuid.uuid4().hex[:8]}"
-    yield p
-    for key in client.scan_iter(f"{p}:*"):
-        client.delete(key)
 
 
 def test_events_cross_processes_with_the_same_envelope(client: redis.Redis, prefix: str) -> None:

@@ -7,8 +7,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -45,21 +43,6 @@ bus.poll(count=100)
 
 class Crash(BaseException):
     """A process dying mid-handler: not an ``Exception``, so the bus does not catch it."""
-
-
-@pytest.fixture
-def client(redis_url: str) -> Iterator[redis.Redis]:
-    c = redis.Redis.from_url(redis_url)
-    yield c
-    c.close()
-
-
-@pytest.fixture
-def prefix(client: redis.Redis) -> Iterator[str]:
-    p = f"qt-test-{uuid.uuid4().hex[:8]}"
-    yield p
-    for key in client.scan_iter(f"{p}:*"):
-        client.delete(key)
 
 
 def _bus(client: redis.Redis, prefix: str, consumer: str, **options: Any) -> RedisStreamsBus:

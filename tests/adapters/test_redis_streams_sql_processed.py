@@ -2,8 +2,7 @@
 (a crash after the handler's effect, before the mark), on SQLite and PostgreSQL."""
 
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 import redis
@@ -30,21 +29,6 @@ effects = Table(
 
 class Crash(BaseException):
     """The process dying inside the handler."""
-
-
-@pytest.fixture
-def client(redis_url: str) -> Iterator[redis.Redis]:
-    c = redis.Redis.from_url(redis_url)
-    yield c
-    c.close()
-
-
-@pytest.fixture
-def prefix(client: redis.Redis) -> Iterator[str]:
-    p = f"qt-test-{uuid.uuid4().hex[:8]}"
-    yield p
-    for key in client.scan_iter(f"{p}:*"):
-        client.delete(key)
 
 
 @pytest.fixture

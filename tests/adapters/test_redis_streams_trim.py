@@ -11,13 +11,6 @@ from quantum_trader.clock import SimulatedClock
 
 
 @pytest.fixture
-def client(redis_url: str) -> Iterator[redis.Redis]:
-    c = redis.Redis.from_url(redis_url)
-    yield c
-    c.close()
-
-
-@pytest.fixture
 def stream(client: redis.Redis) -> Iterator[str]:
     prefix = f"qt-test-{uuid.uuid4().hex[:8]}"
     yield f"{prefix}:t"
