@@ -25,16 +25,7 @@ def on_steps(approved: OrderIntent, spec: SymbolSpec) -> OrderIntent | None:
 
 def submit(approved: OrderIntent, tag: str, ref: DecisionRef, context: TradingContext) -> Order:
     """The market order, with its stop-loss and take-profit bracket for an entry."""
-    spec = context.orders.specs[approved.symbol]
-    bracket = None
-    if not approved.reduce_only:
-        # Round toward the entry price: the stop never ends up further than the sized risk.
-        long = approved.side.sign > 0
-        stop, target = approved.stop_loss, approved.take_profit
-        bracket = Bracket(
-            stop_loss=None if stop is None else spec.round_price(stop, up=long),
-            take_profit=None if target is None else spec.round_price(target, up=not long),
-        )
+    bracket = Bracket.for_entry(approved, context.orders.specs[approved.symbol])
     return context.orders.submit(
         approved.symbol,
         approved.side,

@@ -18,7 +18,15 @@ from quantum_trader.bus.port import EventBus
 from quantum_trader.clock.clock import Clock
 from quantum_trader.domain.decisions import DecisionRef
 from quantum_trader.domain.errors import OrderRejectedError
-from quantum_trader.domain.orders import Fill, Order, OrderStatus, OrderType, Side, build_order
+from quantum_trader.domain.orders import (
+    Fill,
+    Order,
+    OrderIntent,
+    OrderStatus,
+    OrderType,
+    Side,
+    build_order,
+)
 from quantum_trader.domain.positions import Trade
 from quantum_trader.execution.events import (
     FILL_EVENT_KEYS,
@@ -48,6 +56,20 @@ class Bracket:
 
     stop_loss: float | None = None
     take_profit: float | None = None
+
+    @classmethod
+    def for_entry(cls, intent: OrderIntent, spec: SymbolSpec) -> Bracket | None:
+        """An approved entry's stop-loss and take-profit on the venue's price grid (None for an
+        exit). Rounded toward the entry price: the stop never ends up further than the sized
+        risk."""
+        if intent.reduce_only:
+            return None
+        long = intent.side.sign > 0
+        stop, target = intent.stop_loss, intent.take_profit
+        return cls(
+            stop_loss=None if stop is None else spec.round_price(stop, up=long),
+            take_profit=None if target is None else spec.round_price(target, up=not long),
+        )
 
 
 class OrderManager:

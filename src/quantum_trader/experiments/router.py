@@ -92,14 +92,7 @@ class RiskCheckedAccount:
         quantity = spec.floor_quantity(approved.quantity)
         if quantity <= 0.0:
             return Sent.REFUSED
-        bracket = None
-        if not approved.reduce_only:
-            long = approved.side.sign > 0
-            stop, take = approved.stop_loss, approved.take_profit
-            bracket = Bracket(
-                stop_loss=None if stop is None else spec.round_price(stop, up=long),
-                take_profit=None if take is None else spec.round_price(take, up=not long),
-            )
+        bracket = Bracket.for_entry(approved, spec)
         order = self.orders.submit(
             approved.symbol, approved.side, quantity, OrderType.MARKET,
             reduce_only=approved.reduce_only, bracket=bracket, tag=approved.reason,
