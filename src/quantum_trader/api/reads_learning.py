@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from quantum_trader.adapters.sql.intelligence_state import SqlIntelligenceStateRepository
 from quantum_trader.adapters.sql.registry_repository import SqlRegistryRepository
 from quantum_trader.adapters.sql.run_lock import SqlRunLock
+from quantum_trader.api.reads_models import change_out
 from quantum_trader.api.schemas_learning import (
     ChallengerOut,
     LearningOut,
@@ -26,6 +27,7 @@ from quantum_trader.api.schemas_learning import (
 )
 from quantum_trader.clock.clock import Clock
 from quantum_trader.learning.registry import Stage, StageChange
+from quantum_trader.learning.triggers import Trigger
 
 #: the stages in which a version is judged against production
 JUDGED = (Stage.SHADOW, Stage.CANARY)
@@ -80,18 +82,9 @@ def daemon_lines(engine: Engine, key: str) -> list[LineLearningOut]:
 
 
 def _trigger(row: list[Any]) -> TriggerOut:
-    kind, model, symbol, at, detail = row
-    return TriggerOut(kind=kind, model=model, symbol=symbol, at=int(at), detail=str(detail))
+    t = Trigger.from_row(row)
+    return TriggerOut(kind=t.kind.value, model=t.model, symbol=t.symbol, at=t.at, detail=t.detail)
 
 
 def _verdict(change: StageChange) -> VerdictOut:
-    return VerdictOut(
-        key=str(change.key),
-        version=change.version,
-        from_stage=None if change.from_stage is None else change.from_stage.value,
-        to_stage=change.to_stage.value,
-        action=change.action.value,
-        at=change.at,
-        actor=change.actor,
-        reason=change.reason,
-    )
+    return VerdictOut(key=str(change.key), **change_out(change).model_dump())

@@ -19,7 +19,13 @@ from quantum_trader.api.schemas import ModelVersionOut
 from quantum_trader.api.schemas_models import ModelHistoryOut, PolicyVersionOut, StageChangeOut
 from quantum_trader.clock.clock import Clock
 from quantum_trader.learning.lineage import POLICY_KIND, Lineage
-from quantum_trader.learning.registry import ModelKey, ModelRegistry, ModelVersion, Stage
+from quantum_trader.learning.registry import (
+    ModelKey,
+    ModelRegistry,
+    ModelVersion,
+    Stage,
+    StageChange,
+)
 
 
 class UnknownLine(LookupError):
@@ -61,19 +67,21 @@ def history(engine: Engine, clock: Clock, key: ModelKey) -> ModelHistoryOut:
         key=str(key),
         production=None if production is None else production.version,
         versions=[version_out(v) for v in reg.versions(key)],
-        changes=[
-            StageChangeOut(
-                version=c.version,
-                from_stage=None if c.from_stage is None else c.from_stage.value,
-                to_stage=c.to_stage.value,
-                action=c.action.value,
-                at=c.at,
-                recorded_at=c.recorded_at,
-                actor=c.actor,
-                reason=c.reason,
-            )
-            for c in reg.history(key)
-        ],
+        changes=[change_out(c) for c in reg.history(key)],
+    )
+
+
+def change_out(change: StageChange) -> StageChangeOut:
+    """One audited registry change as the routes answer it."""
+    return StageChangeOut(
+        version=change.version,
+        from_stage=None if change.from_stage is None else change.from_stage.value,
+        to_stage=change.to_stage.value,
+        action=change.action.value,
+        at=change.at,
+        recorded_at=change.recorded_at,
+        actor=change.actor,
+        reason=change.reason,
     )
 
 

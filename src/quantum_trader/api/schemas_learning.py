@@ -4,6 +4,7 @@ trainings, and the rules' latest verdicts. Times are epoch milliseconds, UTC."""
 from __future__ import annotations
 
 from quantum_trader.api.schemas import Out
+from quantum_trader.api.schemas_models import StageChangeOut
 
 
 class ChallengerOut(Out):
@@ -31,15 +32,10 @@ class LineLearningOut(Out):
     waiting: list[TriggerOut]  # triggers waiting for the line (at most one is kept)
 
 
-class VerdictOut(Out):
+class VerdictOut(StageChangeOut):
+    """A rule's stage change (actor ``rule:<name>``) of the line ``key``."""
+
     key: str
-    version: int
-    from_stage: str | None
-    to_stage: str
-    action: str
-    at: int
-    actor: str  # rule:<name>
-    reason: str
 
 
 class LearningOut(Out):

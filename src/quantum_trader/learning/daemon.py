@@ -389,8 +389,8 @@ class LearningDaemon:
         return {
             line: {
                 "last_trained": s.last_trained,
-                "waiting": [_trigger_row(t) for t in s.waiting],
-                "in_flight": None if s.in_flight is None else _trigger_row(s.in_flight),
+                "waiting": [t.to_row() for t in s.waiting],
+                "in_flight": None if s.in_flight is None else s.in_flight.to_row(),
                 "before": s.before,
             }
             for line, s in self._state.items()
@@ -402,14 +402,14 @@ class LearningDaemon:
                 continue
             restored = _LineState(
                 int(saved["last_trained"]),
-                [_trigger(row) for row in saved["waiting"]],
+                [Trigger.from_row(row) for row in saved["waiting"]],
                 before=int(saved.get("before", 0)),
             )
             # saved before trainings in flight were remembered: nothing in flight
             in_flight = saved.get("in_flight")
             if in_flight is not None:
                 # died before it landed: train it again, first, as soon as the line may
-                restored.waiting = [_trigger(in_flight)]
+                restored.waiting = [Trigger.from_row(in_flight)]
                 restored.last_trained = int(saved["before"])
                 self._count("trainings_resumed")
                 self._changed = True
@@ -417,12 +417,3 @@ class LearningDaemon:
 
     def waiting(self) -> dict[str, list[Trigger]]:
         return {line: list(s.waiting) for line, s in self._state.items() if s.waiting}
-
-
-def _trigger_row(trigger: Trigger) -> list[Any]:
-    return [trigger.kind.value, trigger.model, trigger.symbol, trigger.at, trigger.detail]
-
-
-def _trigger(row: Sequence[Any]) -> Trigger:
-    kind, model, symbol, at, detail = row
-    return Trigger(TriggerKind(kind), model, symbol, int(at), detail)

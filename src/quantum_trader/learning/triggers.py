@@ -16,8 +16,10 @@ whoever read the candles read too far, and training on it would be look-ahead.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 import numpy as np
 
@@ -47,6 +49,15 @@ class Trigger:
 
     def describe(self) -> str:
         return f"{self.kind} of {self.model}/{self.symbol} at {fmt(self.at)} ({self.detail})"
+
+    def to_row(self) -> list[Any]:
+        """As a saved state keeps it (the learning daemon's document)."""
+        return [self.kind.value, self.model, self.symbol, self.at, self.detail]
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> Trigger:
+        kind, model, symbol, at, detail = row
+        return cls(TriggerKind(kind), model, symbol, int(at), detail)
 
 
 class TriggerInbox:
