@@ -90,16 +90,7 @@ def first_arrivals(reports: list[Fill]) -> list[Fill]:
 
 
 def post(portfolio: Portfolio, fill: Fill) -> None:
-    portfolio.apply_fill(
-        fill.symbol,
-        fill.side,
-        fill.quantity,
-        fill.price,
-        fill.fee,
-        fill.time,
-        fill.client_order_id,
-        fill_id=fill.fill_id,
-    )
+    portfolio.post_fill(fill, fill.client_order_id, "", "", None)
 
 
 def account(fills: list[Fill]) -> Portfolio:
