@@ -8,7 +8,7 @@ Not an exchange double (that speaks HTTP to ccxt: tests/exchange_double/); this 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from quantum_trader.domain.orders import Fill, Order, OrderStatus, OrderType, Side
 from quantum_trader.domain.positions import Position
@@ -51,6 +51,9 @@ class NettingVenue:
 
     def fetch_order(self, client_order_id: str) -> Order | None:
         return self.orders.get(client_order_id)
+
+    def track(self, orders: Iterable[Order]) -> None:
+        return None  # it holds every order it was sent, across the engine's restarts
 
     def open_orders(self) -> list[Order]:
         return [o for o in self.orders.values() if not o.status.is_terminal]

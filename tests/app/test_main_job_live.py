@@ -36,6 +36,7 @@ from quantum_trader.app.main_job import RunResult, run_main_job
 from quantum_trader.clock import SimulatedClock
 from quantum_trader.config import load_settings
 from quantum_trader.config.settings import Settings
+from quantum_trader.domain.orders import Order
 from quantum_trader.learning.registry import ModelKey, ModelRegistry
 from quantum_trader.status import ModuleState
 
@@ -366,13 +367,44 @@ def test_a_promotion_from_the_cli_reaches_the_running_engine(
     assert after <= {"xgb@2", "lgbm@1"} and (not after or "xgb@2" in after)
 
 
+def _crashed_run(db: Any, settings: Settings, *, at: int) -> tuple[Order, str]:
+    """An earlier run of this account that died RUNNING, its last checkpoint holding two
+    unsent intents: the first reached the venue (returned, cancelled there since), the
+    second's id (returned) never did."""
+    from quantum_trader.adapters.sql.repository_execution import SqlExecutionStore
+    from quantum_trader.app.venue import lineage_key
+    from quantum_trader.domain.orders import OrderStatus, OrderType, Side
+    from quantum_trader.execution.client_ids import IntentIds
+    from quantum_trader.execution.store import CheckpointBatch
+
+    ids = IntentIds(lineage_key(settings))
+    sent, lost = (
+        ids.client_order_id("BTCUSDT", f"BTCUSDT@{at - 1}", "entry", "BUY", rank) for rank in (0, 1)
+    )
+    with db.begin() as conn:
+        conn.execute(
+            runs.insert().values(
+                run_id="crashed", mode="replay+live", started_at=at, status="RUNNING"
+            )
+        )
+    state = json.dumps({"orders": {"unsent": [sent, lost]}})
+    SqlExecutionStore(db).commit(CheckpointBatch("crashed", 1, at, False, state))
+    order = Order(sent, "BTCUSDT", Side.BUY, OrderType.LIMIT, 0.01, at, 10_000.0)
+    return order.transition(OrderStatus.CANCELED, at + 1, "canceled by client"), lost
+
+
 def test_a_testnet_run_hands_the_account_to_the_venue_after_the_caught_up_candles(
     offline: RunResult, market: Market, tmp_path: Path
 ) -> None:
     """``run --venue testnet``: the replay and the caught-up candles trade on paper; from the
     first current candle the venue holds the account (its balance, the short it already had)
     and takes every order; its fills reach the same book, and the scheduled reconciliation
-    finds the book equal to the venue (the kill switch stays off)."""
+    finds the book equal to the venue (the kill switch stays off).
+
+    Restart duties (docs/live.md, "Crash and restart"): an earlier run of the same account,
+    found dead by the engine lock, left two intents committed before their request with no
+    answer: the one the venue has is reported found, the one it lacks dropped and never sent;
+    and from the handover on every order is committed before the venue sees it."""
     from quantum_trader.adapters.sql.repositories_risk import SqlRiskRepository
     from quantum_trader.adapters.sql.tables_execution import ledger_entries
     from quantum_trader.app.run_options import RunOptions
@@ -392,11 +424,25 @@ def test_a_testnet_run_hands_the_account_to_the_venue_after_the_caught_up_candle
         closed = frame[frame["open_time"] + HOUR <= wall.now()]
         return float(closed["close"].iloc[-1])
 
-    venue = NettingVenue(close_now, wall.now, balance=7_500.0)
-    venue.held["ETHUSDT"] = Position("ETHUSDT", -0.5, 3_500.0, 2.0)
     settings = _settings(
         home, market, venue="testnet", binance_api_key="k" * 16, binance_api_secret="s" * 16
     )
+    db = open_database(settings.effective_database_url)
+    reached, lost = _crashed_run(db, settings, at=market.replay_end)
+    committed_first: list[bool] = []
+
+    class WriteAheadVenue(NettingVenue):
+        def submit(self, order: Order, good_till: int | None = None) -> Order:
+            with db.connect() as conn:  # the order is in the database before the venue has it
+                held = select(exec_orders.c.client_order_id).where(
+                    exec_orders.c.client_order_id == order.client_order_id
+                )
+                committed_first.append(conn.execute(held).first() is not None)
+            return super().submit(order, good_till)
+
+    venue = WriteAheadVenue(close_now, wall.now, balance=7_500.0)
+    venue.orders[reached.client_order_id] = reached
+    venue.held["ETHUSDT"] = Position("ETHUSDT", -0.5, 3_500.0, 2.0)
     result = run_main_job(
         settings,
         connection=LiveConnection(client=lambda: exchange, wall=wall, sleep=wall.sleep),
@@ -425,7 +471,7 @@ def test_a_testnet_run_hands_the_account_to_the_venue_after_the_caught_up_candle
     assert at >= switch  # after the caught-up candles, at wall time
     # the paper orders before the handover never reached the venue; every order after did
     after = {cid: status for cid, t, status in orders if t >= at}
-    assert venue.submits > 0 and set(venue.orders) <= set(after)
+    assert venue.submits > 0 and set(venue.orders) - {reached.client_order_id} <= set(after)
     assert not any(cid in venue.orders for cid, t, _ in orders if t < at)
     # every venue fill is in the book's journal, once
     assert {f.fill_id for f in venue.fills} <= fill_ids and venue.fills
@@ -435,3 +481,10 @@ def test_a_testnet_run_hands_the_account_to_the_venue_after_the_caught_up_candle
     assert jobs["venue.reconcile"].last_run > at
     switch_state = KillSwitch(SqlRiskRepository(rt.db), rt.clock).state()
     assert not switch_state.engaged, switch_state.reason
+    # the crashed run's intents: looked up, reported, the lost one not sent
+    counters = rt.status.get("execution").status.counters
+    assert counters["crashed_intents_found"] == 1
+    assert counters["crashed_intents_dropped"] == 1
+    assert lost not in venue.orders
+    # write-ahead: every venue order was in the database before its request
+    assert committed_first and all(committed_first)

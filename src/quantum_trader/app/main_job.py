@@ -398,6 +398,7 @@ def _compose(
     if run.clock is not None:
         switch = run.options.kill_switch or SqlRiskRepository(rt.db)
         wiring = venue_wiring(settings, data.frames, funding, rt.clock, run.options.remote, switch)
+        wiring.crashed_runs = rt.lock.acquired.crashed if rt.lock is not None else ()
         live = LivePhase(
             run.clock,
             rt.scheduler,
@@ -427,9 +428,14 @@ def _compose(
         before_commit=composer.flush_journals,
     )
     run.unserved = composer.unserved
-    wiring.attach(
-        session.orders, rt.scheduler, composer.risk
-    )  # a real venue's reconciliation (app/venue.py)
+    wiring.attach(  # a real venue's reconciliation and write-ahead commits (app/venue.py)
+        session.orders,
+        rt.scheduler,
+        composer.risk,
+        store=session.store,
+        commit=lambda: session.checkpoints.commit(finished=False),
+        status=rt.status.get("execution") if "execution" in rt.status else None,
+    )
     run.challengers = attach_challengers(
         rt,
         composer.learning,

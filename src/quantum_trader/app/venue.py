@@ -24,6 +24,7 @@ from quantum_trader.domain.errors import ConfigError
 from quantum_trader.domain.market import FundingRate
 from quantum_trader.engine.session import SessionVenue, VenueFactory, specs_from
 from quantum_trader.execution.ccxt_venue import CONFIRMATION
+from quantum_trader.execution.client_ids import IntentIds
 from quantum_trader.execution.handover import PaperThenVenue
 from quantum_trader.execution.order_manager import OrderManager
 from quantum_trader.execution.reconciliation import (
@@ -33,13 +34,16 @@ from quantum_trader.execution.reconciliation import (
     local_book,
     reconcile,
 )
+from quantum_trader.execution.restart import crashed_intents
 from quantum_trader.execution.simulated.exchange import SimulatedExchange
 from quantum_trader.execution.simulated.funding import FundingSchedule
+from quantum_trader.execution.store import ExecutionStore
 from quantum_trader.execution.venue_book import NotionalCaps, RemoteVenue, VenueBook
 from quantum_trader.observability.logging import get_logger
 from quantum_trader.portfolio.portfolio import Portfolio
 from quantum_trader.risk.engine import RiskEngine
 from quantum_trader.risk.kill_switch import KillSwitch, KillSwitchStore
+from quantum_trader.status.registry import ModuleHandle
 
 log = get_logger(__name__)
 
@@ -101,26 +105,77 @@ class VenueWiring:
     holder: list[PaperThenVenue] = field(default_factory=list)  # the session's, once built
     reconcile_every_ms: int = 0
     kill_switch: KillSwitch | None = None
+    #: names the account and this deployment: the venue phase's client ids derive from it
+    lineage_key: str = ""
+    #: runs of this database the engine lock found dead (``app/run_lock.py``): the intents
+    #: they committed unanswered are looked up at the handover (``execution/restart.py``)
+    crashed_runs: tuple[str, ...] = ()
     _orders: OrderManager | None = None
     _scheduler: Scheduler | None = None
     _risk: RiskEngine | None = None
+    _store: ExecutionStore | None = None
+    _commit: Callable[[], None] | None = None
+    _status: ModuleHandle | None = None
 
-    def attach(self, orders: OrderManager, scheduler: Scheduler, risk: RiskEngine | None) -> None:
+    def attach(
+        self,
+        orders: OrderManager,
+        scheduler: Scheduler,
+        risk: RiskEngine | None,
+        *,
+        store: ExecutionStore | None = None,
+        commit: Callable[[], None] | None = None,
+        status: ModuleHandle | None = None,
+    ) -> None:
+        """``store``: where the crashed runs' checkpoints are read; ``commit``: the session's
+        checkpoint, run before each venue request from the handover on (the write-ahead);
+        ``status``: the execution module's handle (what the handover found is counted there)."""
         self._orders, self._scheduler, self._risk = orders, scheduler, risk
+        self._store, self._commit, self._status = store, commit, status
 
     def hand_over(self, now: int) -> None:
         """The first current candle: the venue takes the account (``execution/handover.py``),
-        the risk engine's peaks restart from its equity, reconciliation starts."""
+        the risk engine's peaks restart from its equity, client ids derive from the intent
+        from now on (``execution/client_ids.py``), reconciliation runs at once and then on a
+        schedule: after a crash, the earlier run's working orders (its stop-loss and
+        take-profit) are the lineage's and are adopted, not halted on as foreign."""
+        if self._orders is None:
+            raise RuntimeError("VenueWiring.attach was not called before the handover")
         report = self.holder[0].go_live(now)
+        self._orders.use_intent_ids(IntentIds(self.lineage_key))
+        commit = self._commit
+        if commit is not None:  # a crash between the commit and the answer loses no intent
+            self._orders.write_ahead = lambda _order: commit()
+        self._settle_crashed(now)
         if self._risk is not None:
             self._risk.rebase_account()
         log.info("venue.handover", venue=self.venue, **report.summary())
         self._start_reconciling(now)
 
+    def _settle_crashed(self, now: int) -> None:
+        """What the crashed runs committed and never heard back about, looked up on the venue
+        and reported, never sent (``execution/restart.py::crashed_intents``)."""
+        if self._store is None or not self.crashed_runs:
+            return
+        live = self.holder[0].live
+        assert live is not None
+        for intent in crashed_intents(self._store, self.crashed_runs, live.remote.fetch_order):
+            log.warning(
+                "venue.crashed_intent",
+                run_id=intent.run_id,
+                client_order_id=intent.client_order_id,
+                outcome=intent.outcome,
+                at=now,
+            )
+            if self._status is not None:
+                found = "found" if intent.found is not None else "dropped"
+                self._status.count(f"crashed_intents_{found}")
+
     def _start_reconciling(self, now: int) -> None:
-        """The venue against the book every ``QT_RECONCILE_MINUTES`` of engine time;
+        """The venue against the book now and every ``QT_RECONCILE_MINUTES`` of engine time;
         differences adopted with an audit line, or the kill switch engaged with the reason
-        (``execution/reconciliation.py``)."""
+        (``execution/reconciliation.py``). Fills are read from the handover on, never before:
+        the positions and balance adopted at the handover hold those already."""
         if self._orders is None or self._scheduler is None or self.kill_switch is None:
             raise RuntimeError("VenueWiring.attach was not called before the handover")
         venue, orders, kill_switch = self.holder[0], self._orders, self.kill_switch
@@ -130,7 +185,8 @@ class VenueWiring:
             live = venue.live
             assert live is not None
             book = local_book(orders, venue.portfolio)
-            report = reconcile(live.remote, book, since_ms=last[0] - RECONCILE_OVERLAP_MS, at=t)
+            since = max(last[0] - RECONCILE_OVERLAP_MS, now)
+            report = reconcile(live.remote, book, since_ms=since, at=t)
             by = f"reconciliation:{orders.run_id}"
             apply(
                 report,
@@ -140,7 +196,11 @@ class VenueWiring:
                 audit=_audit_line,
                 by=by,
             )
+            # adopted working orders are followed (polled, cancelled by the kill switch)
+            live.follow(d.order for d in report.adopted if d.order is not None)
             last[0] = t
+
+        check(now)
 
         self._scheduler.every(
             "venue.reconcile", self.reconcile_every_ms, check, start_at=now + 1, catch_up=False
@@ -179,6 +239,7 @@ def venue_wiring(
         venue=settings.venue,
         reconcile_every_ms=settings.reconcile_minutes * 60_000,
         kill_switch=KillSwitch(kill_switch, clock),
+        lineage_key=lineage_key(settings),
     )
     specs = specs_from(frames)
     schedule = FundingSchedule(funding_config(settings), dict(funding))
@@ -204,6 +265,14 @@ def venue_wiring(
 
     wiring.factory, wiring.on_current = build, wiring.hand_over
     return wiring
+
+
+def lineage_key(settings: Settings) -> str:
+    """The account (venue and API key) and the deployment trading it (its database): a run
+    that starts again on them is the same lineage, and recognises the orders of the runs
+    before it as its own. Only hashed into the client ids (``execution/client_ids.py``)."""
+    key = settings.binance_api_key.get_secret_value() if settings.binance_api_key else ""
+    return f"{settings.venue}|{key}|{settings.effective_database_url}"
 
 
 def ccxt_remote(settings: Settings) -> RemoteVenue:

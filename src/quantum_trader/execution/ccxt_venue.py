@@ -25,7 +25,7 @@ passed: ``--live``, API keys and an explicit confirmation.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -284,6 +284,13 @@ class CcxtVenue:
         if known is None:
             return self._adopt(raw)
         return self._absorb(known, raw)
+
+    def track(self, orders: Iterable[Order]) -> None:
+        """Orders an earlier process sent (the journal, after a restart), known from now on as
+        if this session had sent them: looked up by client id, refreshed by :meth:`poll`, their
+        fills reported past the filled quantity the journal holds."""
+        for order in orders:
+            self._orders.setdefault(order.client_order_id, order)
 
     def poll(self) -> list[Order]:
         """Refresh every open order; reports new fills and status changes to the listener. An

@@ -3,8 +3,16 @@ machine, protective orders, and the journal of every order and fill for persiste
 
 Client order ids are ``f"{run_id}-{symbol}-{seq}"`` with one sequence per run, restored from the
 checkpoint on resume, so a resumed replay issues exactly the ids an uninterrupted one would.
-Submitting a known client order id returns the order already held and never creates a second.
-After a venue timeout the order is looked up by its client order id before anything is re-sent.
+On a real venue (:meth:`OrderManager.use_intent_ids`, from the handover on) they are derived from
+the intent instead (``client_ids.py``): the same intent decided again after a restart is the
+same id. Submitting a known client order id returns the order already held and never creates a
+second. After a venue timeout the order is looked up by its client order id before anything is
+re-sent.
+
+Write-ahead (``write_ahead``, set where a crash must not lose a sent order): the new order is
+handed to it, to be committed, before its request; until the venue answers it is *unsent* (in
+the snapshot). After a restart :meth:`OrderManager.resend_unsent` looks each unsent intent up by
+its id and sends it, under the same id, only when the venue never received it.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from quantum_trader.domain.orders import (
     build_order,
 )
 from quantum_trader.domain.positions import Trade
+from quantum_trader.execution.client_ids import IntentIds, intent_role
 from quantum_trader.execution.events import (
     FILL_EVENT_KEYS,
     ORDER_KEYS,
@@ -108,6 +117,13 @@ class OrderManager:
         #: restart); heard twice it would be journalled, published and bracketed twice
         self._fill_ids: set[str] = set()
         self.duplicate_fills = 0
+        #: the venue phase's id scheme (None: the replay's ``{run_id}-{symbol}-{seq}``)
+        self._intent_ids: IntentIds | None = None
+        self._intent_ranks: dict[str, int] = {}
+        #: committed intents (``write_ahead``) whose request has no answer yet, by client id
+        self._unsent: set[str] = set()
+        #: commits the new order before its request is sent (None: nothing is committed first)
+        self.write_ahead: Callable[[Order], None] | None = None
         venue.set_listener(self)
 
     # ------------------------------------------------------------------ ids and lookups
@@ -117,6 +133,30 @@ class OrderManager:
         if prefix is None:
             prefix = self._id_prefix[symbol] = f"{self.run_id}-{symbol}-"
         return f"{prefix}{self._seq}"
+
+    def use_intent_ids(self, ids: IntentIds) -> None:
+        """From now on derive ids from the intent (``client_ids.py``): the real venue's phase."""
+        self._intent_ids = ids
+
+    @property
+    def id_prefixes(self) -> tuple[str, ...]:
+        """The client-id prefixes that mark an order as ours: this run's, and the lineage's
+        once intent ids are on (orders of an earlier run on the same account included)."""
+        mine = (f"{self.run_id}-",)
+        return mine if self._intent_ids is None else (*mine, self._intent_ids.prefix)
+
+    def _intent_id(
+        self, ids: IntentIds, symbol: str, side: Side, role: str, decision: DecisionRef | None
+    ) -> str:
+        """The id of this intent; its rank counts the orders of the same decision, role and
+        side in this process (a restarted process decides the candle again from rank 0)."""
+        decision_id = (
+            decision.decision_id if decision is not None else f"{symbol}@{self.clock.now()}"
+        )
+        key = f"{symbol}|{decision_id}|{role}|{side.value}"
+        rank = self._intent_ranks.get(key, 0)
+        self._intent_ranks[key] = rank + 1
+        return ids.client_order_id(symbol, decision_id, role, side.value, rank)
 
     @property
     def orders(self) -> dict[str, Order]:
@@ -151,6 +191,13 @@ class OrderManager:
         """
         if client_order_id is not None and client_order_id in self._orders:
             return self._orders[client_order_id]
+        ids = self._intent_ids
+        if client_order_id is None and ids is not None:
+            role = intent_role(reduce_only, tag)
+            client_order_id = self._intent_id(ids, symbol, side, role, decision)
+            held = self._orders.get(client_order_id)
+            if held is not None:  # the same intent, decided again (a restart): never a second
+                return self._send_unsent(held) if client_order_id in self._unsent else held
         lev = leverage if leverage is not None else self._current_leverage(symbol)
         problem = order_problem(
             self.specs,
@@ -201,7 +248,12 @@ class OrderManager:
             self._brackets[cid] = bracket
         if self._status is not None:
             self._status.count("orders_submitted")
+        if self.write_ahead is not None:
+            self._unsent.add(cid)
+            self._orders[cid] = self.pending_orders[cid] = order
+            self.write_ahead(order)
         accepted = self._send(order, good_till)
+        self._unsent.discard(cid)
         if accepted.status is OrderStatus.REJECTED:
             self._count("orders_rejected")
         return self._record(accepted, submitted=True)
@@ -219,6 +271,24 @@ class OrderManager:
                 attempts += 1
                 if attempts > self._lookup_retries:
                     raise
+
+    def resend_unsent(self) -> list[Order]:
+        """After a restart: every intent committed before its request was answered, looked up
+        by its client id and sent (under that id) only when the venue never received it."""
+        return [self._send_unsent(self._orders[cid]) for cid in sorted(self._unsent)]
+
+    @property
+    def unsent(self) -> frozenset[str]:
+        return frozenset(self._unsent)
+
+    def _send_unsent(self, order: Order) -> Order:
+        cid = order.client_order_id
+        found = self.venue.fetch_order(cid)  # never a blind re-send: the venue may have it
+        answer = found if found is not None else self._send(order, None)
+        self._unsent.discard(cid)
+        if answer.status is OrderStatus.REJECTED:
+            self._count("orders_rejected")
+        return self._record(answer, submitted=found is None)
 
     def cancel(self, client_order_id: str) -> Order:
         order = self.venue.cancel(client_order_id)
@@ -314,6 +384,7 @@ class OrderManager:
     def snapshot(self) -> dict[str, Any]:
         return {
             "seq": self._seq,
+            "unsent": sorted(self._unsent),
             "fills": self.fills,
             "fill_ids": sorted(self._fill_ids),
             "duplicate_fills": self.duplicate_fills,
@@ -327,5 +398,6 @@ class OrderManager:
         self.fills = int(snap["fills"])
         self._fill_ids = set(snap.get("fill_ids", ()))  # none in checkpoints from before
         self.duplicate_fills = int(snap.get("duplicate_fills", 0))
+        self._unsent = set(snap.get("unsent", ()))  # none in checkpoints from before
         self._brackets = {k: Bracket(v[0], v[1]) for k, v in snap["brackets"].items()}
         self._orders = dict(known)

@@ -9,8 +9,9 @@ position the venue holds and the ledger cannot explain stops trading until a per
 
 Policy, in the order the checks run:
 
-1. **Open orders on the venue.** One of ours (its client id starts with one of our prefixes,
-   ``{run_id}-``) that the journal lacks is adopted as an open order; one the journal holds in
+1. **Open orders on the venue.** One of ours (its client id starts with one of our prefixes:
+   ``{run_id}-``, and on a real venue the lineage's ``qt-<tag>-``, ``client_ids.py``, which an
+   earlier run on the same account shares) that the journal lacks is adopted as an open order; one the journal holds in
    another state is adopted at the venue's state (its fills are checked below); one the journal
    holds as finished while the venue has it open halts. A **foreign** order (not our client
    id) halts: "foreign order on the account"; it is never cancelled silently.
@@ -178,15 +179,16 @@ def reconcile(
 def local_book(
     orders: OrderManager, portfolio: Portfolio, prefixes: tuple[str, ...] = ()
 ) -> LocalBook:
-    """What the order journal and the ledger hold now. Our client ids start with the order
-    manager's ``f"{run_id}-"``, and with any of ``prefixes`` (earlier runs on this account)."""
+    """What the order journal and the ledger hold now. Our client ids start with one of the
+    order manager's ``id_prefixes`` (its run's, and the lineage's on a real venue), or with
+    any of ``prefixes``."""
     fill_ids = frozenset(orders.snapshot()["fill_ids"])
     return LocalBook(
         orders=orders.orders,
         fill_ids=fill_ids,
         positions=portfolio.positions(),
         balance=portfolio.wallet_balance,
-        prefixes=(f"{orders.run_id}-", *prefixes),
+        prefixes=(*orders.id_prefixes, *prefixes),
     )
 
 

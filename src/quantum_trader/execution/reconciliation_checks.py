@@ -26,7 +26,8 @@ class LocalBook:
     """What the ledger and the order journal hold, at the moment of reconciling.
 
     ``orders`` is the whole journal by client id (an order we know may be finished);
-    ``prefixes`` the client-id prefixes that mark an order as ours (``f"{run_id}-"``).
+    ``prefixes`` the client-id prefixes that mark an order as ours (``f"{run_id}-"``, and the
+    lineage's ``qt-<tag>-`` on a real venue: ``client_ids.py``).
     """
 
     orders: Mapping[str, Order]

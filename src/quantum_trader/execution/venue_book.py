@@ -15,7 +15,7 @@ every other venue refusal, so the decision trace shows it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -39,6 +39,8 @@ class RemoteVenue(Venue, Protocol):
     def open_orders(self) -> list[Order]: ...
 
     def recent_fills(self, since_ms: int) -> list[Fill]: ...
+
+    def track(self, orders: Iterable[Order]) -> None: ...
 
 
 @dataclass(slots=True)
@@ -139,7 +141,8 @@ class VenueBook:
         return order
 
     def fetch_order(self, client_order_id: str) -> Order | None:
-        return self.remote.fetch_order(client_order_id)
+        found = self.remote.fetch_order(client_order_id)
+        return None if found is None else self._track(found)
 
     def positions(self) -> dict[str, Position]:
         return self.remote.positions()
@@ -214,4 +217,14 @@ class VenueBook:
         return {"venue": "remote", "polls": self.polls}
 
     def restore(self, snap: Mapping[str, Any], known: Mapping[str, Order]) -> None:
+        """After a restart: the journal's open orders (``known``) are followed again."""
         self.polls = int(snap.get("polls", 0))
+        self.follow(known.values())
+
+    def follow(self, orders: Iterable[Order]) -> None:
+        """Orders an earlier process sent (the journal's), or reconciliation adopted: the open
+        ones are the venue's to look up and poll again, and the kill switch's to cancel."""
+        still_open = [o for o in orders if not o.status.is_terminal]
+        self.remote.track(still_open)
+        for order in still_open:
+            self._track(order)
