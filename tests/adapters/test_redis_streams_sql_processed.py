@@ -35,7 +35,6 @@ class Crash(BaseException):
 def store(db_engine: Engine) -> SqlProcessedIds:
     _effects_metadata.create_all(db_engine)
     ids = SqlProcessedIds(db_engine, wall_ms=lambda: int(time.time() * 1000))
-    ids.create_table()
     return ids
 
 

@@ -8,38 +8,18 @@ redelivered event is either already marked (skipped) or had no effect (handled a
 workers handling the same event at once (one claimed it from the other) cannot both commit:
 the second insert violates the primary key and its transaction, effect included, rolls back.
 
-The table is created by :meth:`SqlProcessedIds.create_table`, not by the storage migrations
-yet: no service uses the bus so far, and the migrations are the storage package's; it moves
-there with the first service that does.
+The table, ``bus_processed_events``, is the storage package's (``adapters/sql/tables_bus.py``,
+migration ``bus_0001``): a database opened by ``open_database`` has it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    Connection,
-    Engine,
-    MetaData,
-    String,
-    Table,
-    delete,
-    insert,
-    select,
-)
+from sqlalchemy import Connection, Engine, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
-_metadata = MetaData()
-
-processed_events = Table(
-    "bus_processed_events",
-    _metadata,
-    Column("group_name", String(128), primary_key=True),
-    Column("event_id", String(256), primary_key=True),
-    Column("marked_at", BigInteger, nullable=False, index=True),  # wall epoch ms
-)
+from quantum_trader.adapters.sql.tables_bus import bus_processed_events as processed_events
 
 
 class SqlProcessedIds:
@@ -57,9 +37,6 @@ class SqlProcessedIds:
         self._engine = engine
         self._wall_ms = wall_ms
         self._marked_by_handler = marked_by_handler
-
-    def create_table(self) -> None:
-        _metadata.create_all(self._engine, checkfirst=True)
 
     def processed(self, group: str, event_ids: Sequence[str]) -> set[str]:
         if not event_ids:

@@ -3,6 +3,7 @@
 from quantum_trader.adapters.sql import (
     tables,  # noqa: F401
     tables_agents,  # noqa: F401
+    tables_bus,  # noqa: F401
     tables_events,  # noqa: F401
     tables_execution,  # noqa: F401
     tables_experiments,  # noqa: F401
