@@ -118,6 +118,7 @@ def test_a_declared_experiment_is_continued_by_the_runs_that_feed_it_never_count
     assert stopped.exit_code == 0, stopped.output
     final = SqlExperimentStore(second.runtime.db).load("q_vs_rules")
     assert final is not None and final.status is ExperimentStatus.STOPPED
-    assert [a.event for a in final.audit] == ["created", "stopped"]
+    assert [a.event for a in final.audit] == ["created", "creator", "stopped"]
+    assert "created by: operator" in detail.output
     twice = runner.invoke(app, ["experiments", "stop", "q_vs_rules", "--reason", "again"])
     assert twice.exit_code != 0 and "already stopped" in twice.output

@@ -22,6 +22,13 @@ rollback; the Q-learner has no registry version and its win is audited only.
 
 Everything is stored in the run's database (``adapters/sql/experiments.py``) as it happens;
 ``quantum-trader experiments list|show`` reads it, during the run and after.
+
+**Candidate experiments** (``experiments/candidates.py``): with the agents on, each PPO policy
+the training daemon puts in SHADOW gets an experiment of its own, production's selector (the
+line's shadow pair's twin) against the candidate (the pair's challenger), created at the
+landing's engine time and fed from the next candle; a newer candidate or a production change
+stops it. Unlike the run's own, it outlives the run: the next run whose daemon serves the same
+candidate resumes it.
 """
 
 from __future__ import annotations
@@ -34,24 +41,29 @@ from typing import Any
 import structlog
 
 from quantum_trader.adapters.sql.experiments import SqlExperimentStore
+from quantum_trader.agents.onnx_policy import OnnxPolicy
 from quantum_trader.app.qlearning_shadow import QLearningShadow
 from quantum_trader.app.rl_agents import RLAgents
 from quantum_trader.app.runtime import Runtime
 from quantum_trader.config.settings import Settings
 from quantum_trader.decision.pipeline import DecisionPipeline
 from quantum_trader.decision.shadow import ShadowAccount, ShadowPair, ShadowTrading
+from quantum_trader.domain.time import fmt
 from quantum_trader.engine.session import TradingSession
 from quantum_trader.experiments.allocation import AllocationConfig
+from quantum_trader.experiments.candidates import CONTROL, Candidate, CandidateExperiments
+from quantum_trader.experiments.creators import record_creator
 from quantum_trader.experiments.experiment import Experiment, Promoter, Result
 from quantum_trader.experiments.feed import ExperimentFeed
 from quantum_trader.experiments.records import ExperimentStatus
 from quantum_trader.experiments.router import PositionRouter, RiskCheckedAccount, working_brackets
 from quantum_trader.experiments.routing import ProductionHold
 from quantum_trader.experiments.spec import ArmSpec, ExperimentSpec
-from quantum_trader.learning.registry import ModelRegistry
+from quantum_trader.learning.registry import ModelRegistry, Stage
 from quantum_trader.lifecycle import Hooks, Lifecycle
 from quantum_trader.performance.metrics import periods_per_year
 from quantum_trader.portfolio.portfolio import Portfolio
+from quantum_trader.rl.daemon import MODULE as TRAINING_MODULE
 from quantum_trader.status.registry import ModuleHandle, ModuleState
 
 MODULE = "ab_testing"
@@ -68,11 +80,13 @@ class ABTesting:
     periods_per_year: float
     #: route mode: the router and production's held-back intents (None: shadow mode)
     routing: ProductionHold | None = None
+    #: the PPO line's candidate experiments (None: no agents or no shadow pair)
+    candidates: CandidateExperiments | None = None
 
     def summary(self) -> dict[str, Any]:
         """The run summary's ``ab_testing``."""
         e, r = self.experiment, self.experiment.result
-        return {
+        out: dict[str, Any] = {
             "experiment": e.spec.name,
             "status": e.status.value,
             "verdict": r.verdict.value,
@@ -87,7 +101,12 @@ class ABTesting:
             "srm_p": r.srm.p_value,
             "arms": self.sample_needs(),
             "text": e.summary(),
-        } | ({} if self.routing is None else {"routing": _routing(self.routing)})
+        }
+        if self.routing is not None:
+            out["routing"] = _routing(self.routing)
+        if self.candidates is not None:
+            out["candidates"] = _candidates(self.candidates)
+        return out
 
     def sample_needs(self) -> dict[str, dict[str, float | None]]:
         """Per treatment: its correlation with the control and the paired candles a +1.0
@@ -120,12 +139,16 @@ def attach_ab_testing(
     arms = _arms(settings, qlearning, agents)
     store = SqlExperimentStore(rt.db)
     _stop_orphans(rt, store)
+    candidates = attach_candidates(rt, session, lifecycle, agents, store, handle)
     try:
         spec = _spec(rt, store, arms)
     except ValueError as exc:
-        handle.set_state(ModuleState.DEGRADED, f"no experiment: {exc}")
+        more = "" if candidates is None else "; the PPO line's candidate experiments run"
+        handle.set_state(ModuleState.DEGRADED, f"no experiment: {exc}{more}")
         return None
     experiment = Experiment.start(store, spec, rt.clock.now())
+    if not settings.ab_experiment:  # the run declared it (a declared one has its creator)
+        record_creator(store, spec.name, rt.clock.now(), f"main job run {rt.run_id}")
     if agents is not None and registry is not None:
         experiment.promoter = _registry_promoter(agents, registry)
     books = {a: arms[a].book for a in spec.arm_names}
@@ -133,6 +156,7 @@ def attach_ab_testing(
         experiment, books, lambda arm: arms[arm].version(), on_progress=lambda: _show(ab)
     )
     ab = ABTesting(experiment, feed, handle, periods_per_year(settings.timeframe))
+    ab.candidates = candidates
 
     def stop() -> None:
         feed.finish()
@@ -150,6 +174,73 @@ def attach_ab_testing(
     handle.set_state(ModuleState.ACTIVE, f"{spec.name}: running in {spec.mode} mode")
     log.info("ab_testing.started", experiment=spec.name, arms=spec.arm_names)
     return ab
+
+
+def attach_candidates(
+    rt: Runtime,
+    session: TradingSession,
+    lifecycle: Lifecycle,
+    agents: RLAgents | None,
+    store: SqlExperimentStore,
+    handle: ModuleHandle,
+) -> CandidateExperiments | None:
+    """The PPO line's candidate experiments (``experiments/candidates.py``): the SHADOW
+    policy serving now gets one (or resumes its own), and each one the daemon lands later;
+    fed after the line's shadow pair on every candle. None without the agents' shadow pair."""
+    pair = None if agents is None or agents.trading is None else _pair(agents.trading)
+    if agents is None or agents.shadow is None or pair is None:
+        return None
+    shadow, production, trainer = agents.shadow, agents.production, agents.trainer
+    line = str(trainer.key)
+
+    def version(arm: str) -> str:
+        policy = (production if arm == CONTROL else shadow).policy
+        return f"no policy: {rt.settings.selector}" if policy is None else policy.version
+
+    candidates = CandidateExperiments(
+        store, line, pair.twin.portfolio, pair.challenger.portfolio, version,
+        seed=rt.settings.seed, on_change=lambda: _show_candidates(candidates, handle),
+    )  # fmt: skip
+
+    def on_serving(stage: Stage, policy: OnnxPolicy) -> None:
+        number, now = policy.registry_version, rt.clock.now()
+        if number is None:
+            return
+        if stage is Stage.PRODUCTION:
+            candidates.production_changed(policy.version, now)
+        elif stage is Stage.SHADOW:
+            why = f"{TRAINING_MODULE} put {line} v{number} in {stage.value} at {fmt(now)}"
+            candidates.land(Candidate(line, number, why), now)
+
+    now, serving = rt.clock.now(), shadow.policy  # the daemon served it before the replay
+    if serving is not None and serving.registry_version is not None:
+        number = serving.registry_version
+        if trainer.registry.get(trainer.key, number).stage is Stage.SHADOW:
+            why = f"{TRAINING_MODULE}: {line} v{number} serves in SHADOW at {fmt(now)}"
+            candidates.land(Candidate(line, number, why), now)
+    agents.serving_listeners.append(on_serving)
+    session.follow(candidates.on_bar)  # after the pair: its accounts acted on the candle
+    lifecycle.start(Hooks(f"{MODULE}.candidates", stop=candidates.finish))
+    return candidates
+
+
+def _candidates(candidates: CandidateExperiments) -> dict[str, Any]:
+    """The summary's ``candidates``."""
+    e = candidates.experiment
+    return {
+        "line": candidates.line,
+        "running": None if e is None or not e.running else e.spec.name,
+        "created": list(candidates.created),
+        "superseded": list(candidates.superseded),
+        "text": None if e is None else e.summary(),
+    }
+
+
+def _show_candidates(candidates: CandidateExperiments, handle: ModuleHandle) -> None:
+    handle.gauge("candidate_experiments_created", len(candidates.created))
+    handle.gauge("candidate_experiments_superseded", len(candidates.superseded))
+    e = candidates.experiment
+    handle.gauge("candidate_observations", 0 if e is None else e.result.samples)
 
 
 @dataclass(frozen=True, slots=True)

@@ -131,6 +131,9 @@ class RLAgents:
     log: DecisionLog = field(default_factory=DecisionLog)
     log_path: Path | None = None
     sizing: SizerTraining | None = None  # module 15's line (None: RL_SIZING_ENABLED off)
+    #: told after each policy is served, with its stage (``app/ab_testing.py``: a SHADOW
+    #: landing gets a candidate experiment)
+    serving_listeners: list[Callable[[Stage, OnnxPolicy], object]] = field(default_factory=list)
 
     def on_serving(self, stage: Stage, policy: OnnxPolicy) -> None:
         """A policy serves in ``stage`` from the next decision on (see the module docstring)."""
@@ -141,6 +144,8 @@ class RLAgents:
             self.shadow.replace(policy)
             self.handle.gauge("shadow_version", policy.registry_version or 0)
         self.handle.count(f"policies_served_{stage.value.lower()}")
+        for listener in self.serving_listeners:
+            listener(stage, policy)
 
     def summary(self) -> dict[str, Any]:
         """The run summary's ``rl_agents``."""

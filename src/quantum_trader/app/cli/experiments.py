@@ -1,7 +1,9 @@
 """``quantum-trader experiments``: declare, list, show and stop A/B experiments
 (``experiments/``). A declared experiment is fed by the runs started with
 ``QT_AB_EXPERIMENT=<name>`` (``app/ab_testing.py``), each continuing where the last one stopped;
-the main job also declares one of its own per run."""
+the main job also declares one of its own per run, and the PPO training daemon one per candidate
+it puts in the shadow (``experiments/candidates.py``). ``list`` and ``show`` say who created
+each (``experiments/creators.py``)."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from quantum_trader.clock.clock import WallClock
 from quantum_trader.config.settings import load_storage_settings
 from quantum_trader.domain.time import to_datetime
 from quantum_trader.experiments.allocation import AllocationConfig
+from quantum_trader.experiments.creators import OPERATOR, creator_of, record_creator
 from quantum_trader.experiments.experiment import Experiment
 from quantum_trader.experiments.spec import ARM_KINDS, ArmSpec, ExperimentSpec, SpecError
 
@@ -65,7 +68,9 @@ def create(
             mode=mode,
             seed=seed,
         )
-        _store().create(spec, WallClock().now())
+        store, now = _store(), WallClock().now()
+        store.create(spec, now)
+        record_creator(store, name, now, OPERATOR)
     except (SpecError, ValueError) as exc:
         raise typer.BadParameter(str(exc)) from exc
     typer.echo(
@@ -75,12 +80,15 @@ def create(
 
 @app.command("list")
 def list_experiments() -> None:
-    """Every experiment: status, arms, samples, allocation, verdict."""
+    """Every experiment: status, arms, samples, allocation, verdict, who created it."""
     store = _store()
     table = Table(title="Experiments")
-    for column in ("name", "status", "arms", "samples", "units", "allocation", "verdict"):
+    names = store.names()
+    # the name whole (the other columns fold first): it is what ``show`` and ``stop`` take
+    table.add_column("name", overflow="fold", min_width=min(max(map(len, names), default=4), 40))
+    for column in ("status", "arms", "samples", "units", "allocation", "verdict", "created by"):
         table.add_column(column, overflow="fold")
-    for name in store.names():
+    for name in names:
         e = _open(store, name)
         r = e.result
         table.add_row(
@@ -91,6 +99,7 @@ def list_experiments() -> None:
             str(sum(e.counts.values())),
             ", ".join(f"{a} {p:.0%}" for a, p in r.probabilities.items()),
             escape(r.verdict.value if r.arm is None else f"{r.verdict.value}: {r.arm}"),
+            escape(_creator(store, name)),
         )
     Console().print(table)
 
@@ -104,6 +113,7 @@ def show(
     e = _open(store, name)
     console = Console()
     console.print(escape(e.spec.to_json()), highlight=False)
+    console.print(f"created by: {escape(_creator(store, name))}", highlight=False)
     console.print(escape(e.summary()), highlight=False)
     for arm, reading in e.result.comparisons.items():
         console.print(f"  {escape(arm)} - {escape(e.spec.control)}: {reading}", highlight=False)
@@ -128,6 +138,11 @@ def stop(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     typer.echo(f"experiment {name} stopped")
+
+
+def _creator(store: SqlExperimentStore, name: str) -> str:
+    stored = store.load(name)
+    return "" if stored is None else creator_of(stored)
 
 
 def _open(store: SqlExperimentStore, name: str) -> Experiment:
