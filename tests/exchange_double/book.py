@@ -7,6 +7,11 @@ maker fee. ``delay_fills`` and ``partial_ratio`` (set by :class:`~.faults.Faults
 back or split them; :meth:`Book.release` and :meth:`Book.fill` let a test finish them. Every
 fill is a trade with its own id, as ``/fapi/v1/userTrades`` reports it.
 
+Mirror mode (:attr:`Book.mirror`, ``mirror.py``): the book's own matching is off; every
+accepted order is handed to a :class:`FillSource`, which decides its fills and end (price,
+quantity, fee, time) and books them through :meth:`Book.mirror_fill` and
+:meth:`Book.mirror_status`; orders are stamped with the source's time. Off by default.
+
 Not thread-safe by itself: the server holds :attr:`Book.lock` around every request.
 """
 
@@ -16,6 +21,7 @@ import itertools
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Protocol
 
 TAKER_FEE = 0.0005
 MAKER_FEE = 0.0002
@@ -95,6 +101,19 @@ class Position:
     leverage: int = 20
 
 
+class FillSource(Protocol):
+    """Who fills the book's orders in mirror mode (``mirror.py``); ``now_ms`` stamps orders."""
+
+    @property
+    def now_ms(self) -> int: ...
+
+    def accept(self, order: VenueOrder) -> str:
+        """Take a new order; '' when accepted, else the refusal (the order is not booked)."""
+        ...
+
+    def cancel(self, client_order_id: str) -> None: ...
+
+
 @dataclass
 class Book:
     """One account; ``now_ms`` is the double's clock (the server's, skew excluded)."""
@@ -111,6 +130,7 @@ class Book:
     trades: list[Trade] = field(default_factory=list)
     positions: dict[str, Position] = field(default_factory=dict)
     duplicate_attempts: int = 0
+    mirror: FillSource | None = None
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(8_389_765_001))
     _trade_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -127,6 +147,8 @@ class Book:
         client_order_id: str,
         now_ms: int,
     ) -> VenueOrder:
+        if self.mirror is not None:
+            now_ms = self.mirror.now_ms
         if symbol not in MARKETS:
             raise VenueError(400, -1121, "Invalid symbol.")
         if client_order_id in self.by_client_id:
@@ -156,8 +178,14 @@ class Book:
             now_ms,
             updated=now_ms,
         )
+        if self.mirror is not None:
+            refusal = self.mirror.accept(order)
+            if refusal:
+                raise VenueError(400, -2019, refusal)
         self.orders[order.order_id] = order
         self.by_client_id[client_order_id] = order.order_id
+        if self.mirror is not None:
+            return order  # the mirror fills it, at its candles
         if type == "MARKET":
             self._fill_market(order, now_ms)
         else:
@@ -175,11 +203,29 @@ class Book:
     def cancel(self, order: VenueOrder, now_ms: int) -> VenueOrder:
         if not order.is_open:
             raise VenueError(400, -2011, "Unknown order sent.")
+        if self.mirror is not None:
+            self.mirror.cancel(order.client_order_id)  # ends it through mirror_status
+            return order
         order.status, order.updated = "CANCELED", now_ms
         return order
 
     def open_orders(self, symbol: str | None) -> list[VenueOrder]:
         return [o for o in self.orders.values() if o.is_open and symbol in (None, o.symbol)]
+
+    # ------------------------------------------------------------------ mirror mode
+    def mirror_fill(
+        self, client_order_id: str, qty: float, price: float, fee: float, now_ms: int, maker: bool
+    ) -> None:
+        """Book a fill the mirror decided, as it decided it."""
+        with self.lock:
+            order = self.find(client_order_id=client_order_id)
+            self._execute(order, qty, price, now_ms, maker=maker, fee=fee)
+
+    def mirror_status(self, client_order_id: str, status: str, now_ms: int) -> None:
+        """End an order the way the mirror ended it (CANCELED, EXPIRED, REJECTED)."""
+        with self.lock:
+            order = self.find(client_order_id=client_order_id)
+            order.status, order.updated = status, now_ms
 
     # ------------------------------------------------------------------ prices and fills
     def set_mark(self, symbol: str, price: float, now_ms: int | None = None) -> None:
@@ -241,9 +287,16 @@ class Book:
             self._execute(order, qty, order.price, now_ms, maker=True)
 
     def _execute(
-        self, order: VenueOrder, qty: float, price: float, now_ms: int, maker: bool
+        self,
+        order: VenueOrder,
+        qty: float,
+        price: float,
+        now_ms: int,
+        maker: bool,
+        fee: float | None = None,
     ) -> None:
-        fee = qty * price * (MAKER_FEE if maker else TAKER_FEE)
+        if fee is None:
+            fee = qty * price * (MAKER_FEE if maker else TAKER_FEE)
         realized = self._book_position(order.symbol, order.side, qty, price)
         self.wallet += realized - fee
         order.filled = round(order.filled + qty, 12)

@@ -160,6 +160,32 @@ class _NullListener:
         return None
 
 
+class _VenueOrder:
+    """What one poll hears, handed on in the venue's order of events, not the order in which
+    the orders were refreshed: two fills of one symbol between two polls, the later order's
+    first (a market entry filled at the open, an older limit entry at the close), would
+    otherwise be booked reversed, and a position opened by one and closed by the other would
+    close before it opened. Sorted by the event's time (a fill's trade time, a status change's
+    update time); events of the same millisecond keep the order they were heard in."""
+
+    def __init__(self) -> None:
+        self._heard: list[tuple[int, int, Fill | None, Order]] = []
+
+    def on_order_update(self, order: Order) -> None:
+        self._heard.append((order.updated_at or 0, len(self._heard), None, order))
+
+    def on_fill(self, fill: Fill, order: Order) -> None:
+        self._heard.append((fill.time, len(self._heard), fill, order))
+
+    def hand_on(self, listener: ExecutionListener) -> None:
+        heard, self._heard = sorted(self._heard, key=lambda e: (e[0], e[1])), []
+        for _, _, fill, order in heard:
+            if fill is None:
+                listener.on_order_update(order)
+            else:
+                listener.on_fill(fill, order)
+
+
 class CcxtVenue:
     """The :class:`~quantum_trader.execution.venue.Venue` port over a ccxt client, with the
     account reads reconciliation needs (``positions``, ``balance``, ``open_orders``,
@@ -295,18 +321,25 @@ class CcxtVenue:
     def poll(self) -> list[Order]:
         """Refresh every open order; reports new fills and status changes to the listener. An
         order the venue does not answer for (an outage) is left as it was and refreshed at the
-        next poll; its fills are reported then, once each (``poll_failures`` counts them)."""
-        out = []
-        for cid, order in list(self._orders.items()):
-            if order.status.is_terminal:
-                continue
-            try:
-                refreshed = self.fetch_order(cid)
-            except TimeoutError:
-                self.poll_failures += 1
-                continue
-            if refreshed is not None:
-                out.append(refreshed)
+        next poll; its fills are reported then, once each (``poll_failures`` counts them).
+        What the poll hears reaches the listener in the venue's time order (:class:`_VenueOrder`),
+        once every order is refreshed."""
+        out, listener, heard = [], self._listener, _VenueOrder()
+        self._listener = heard
+        try:
+            for cid, order in list(self._orders.items()):
+                if order.status.is_terminal:
+                    continue
+                try:
+                    refreshed = self.fetch_order(cid)
+                except TimeoutError:
+                    self.poll_failures += 1
+                    continue
+                if refreshed is not None:
+                    out.append(refreshed)
+        finally:
+            self._listener = listener
+            heard.hand_on(listener)
         return out
 
     def open_orders(self) -> list[Order]:
@@ -447,9 +480,9 @@ class CcxtVenue:
         # fills move an order to PARTIALLY_FILLED / FILLED; other changes are reported here
         if updated.status is not status and not updated.status.is_terminal and not fill_status:
             info = raw.get("info") or {}
-            updated = updated.transition(
-                status, int(raw.get("timestamp") or 0), str(info.get("status", ""))
-            )
+            # when the venue changed it (ccxt's ``timestamp`` is the order's creation time)
+            at = raw.get("lastUpdateTimestamp") or raw.get("timestamp") or 0
+            updated = updated.transition(status, int(at), str(info.get("status", "")))
             self._orders[cid] = updated
             self._listener.on_order_update(updated)
         self._orders[cid] = updated
