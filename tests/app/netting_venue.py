@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 
 from quantum_trader.domain.orders import Fill, Order, OrderStatus, OrderType, Side
 from quantum_trader.domain.positions import Position
-from quantum_trader.execution.venue import ExecutionListener
+from quantum_trader.execution.venue import ExecutionListener, VenueFunding
 
 TAKER = 0.0005
 
@@ -57,6 +57,9 @@ class NettingVenue:
 
     def open_orders(self) -> list[Order]:
         return [o for o in self.orders.values() if not o.status.is_terminal]
+
+    def funding_since(self, since_ms: int) -> list[VenueFunding]:
+        return []  # no funding settles here
 
     def recent_fills(self, since_ms: int) -> list[Fill]:
         return [f for f in self.fills if f.time >= since_ms]

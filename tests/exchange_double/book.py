@@ -94,6 +94,16 @@ class Trade:
     time: int
 
 
+@dataclass(frozen=True, slots=True)
+class Income:
+    """One ``FUNDING_FEE`` entry of the income history."""
+
+    tran_id: int
+    symbol: str
+    income: float
+    time: int
+
+
 @dataclass(slots=True)
 class Position:
     amount: float = 0.0  # signed
@@ -131,8 +141,13 @@ class Book:
     positions: dict[str, Position] = field(default_factory=dict)
     duplicate_attempts: int = 0
     mirror: FillSource | None = None
+    #: funding settled on the account, as ``/fapi/v1/income`` lists it (``pay_funding``)
+    incomes: list[Income] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(8_389_765_001))
     _trade_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _income_ids: itertools.count[int] = field(
+        default_factory=lambda: itertools.count(7_000_000_001)
+    )
 
     # ------------------------------------------------------------------ orders
     def create(
@@ -226,6 +241,15 @@ class Book:
         with self.lock:
             order = self.find(client_order_id=client_order_id)
             order.status, order.updated = status, now_ms
+
+    def pay_funding(self, symbol: str, income: float, now_ms: int) -> Income:
+        """Settle a funding payment on the wallet (``income`` > 0: received), listed as a
+        ``FUNDING_FEE`` income with an id of its own."""
+        with self.lock:
+            self.wallet += income
+            entry = Income(next(self._income_ids), symbol, income, now_ms)
+            self.incomes.append(entry)
+            return entry
 
     # ------------------------------------------------------------------ prices and fills
     def set_mark(self, symbol: str, price: float, now_ms: int | None = None) -> None:

@@ -26,6 +26,7 @@ from quantum_trader.domain.orders import Fill, Order, OrderType, Side
 from quantum_trader.execution.instruments import SymbolSpec
 from quantum_trader.execution.simulated.exchange import ExchangeConfig, SimulatedExchange
 from quantum_trader.execution.simulated.funding import FundingConfig, FundingSchedule
+from quantum_trader.portfolio.ledger import LedgerKind
 from quantum_trader.portfolio.portfolio import Portfolio
 from tests.exchange_double.book import Book, VenueOrder
 
@@ -77,9 +78,14 @@ class SimulatorMirror:
         account is marked at the close, as a session's handlers do."""
         with self.book.lock:
             self._now_ms = close_time
+            seen = len(self.portfolio.ledger)
             self.exchange.on_bar(symbol, open_time, close_time, o, h, lo, c, v)
             self.portfolio.on_bar(symbol, open_time, close_time, o, h, lo, c, v)
             self.book.marks[symbol] = c
+            # the funding the simulator settled is the double's income history
+            for entry in self.portfolio.ledger.entries[seen:]:
+                if entry.kind is LedgerKind.FUNDING:
+                    self.book.pay_funding(entry.symbol, entry.amount, entry.time)
 
     # ------------------------------------------------------------------ the book's orders
     def accept(self, order: VenueOrder) -> str:

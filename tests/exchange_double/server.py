@@ -200,6 +200,30 @@ class ExchangeDouble:
         ]
         return [_trade_json(t) for t in out[:limit]]
 
+    def income(self, params: Params) -> Any:
+        """``/fapi/v1/income``: the funding settled on the account (the only income kind the
+        double has), oldest first, from ``startTime``, at most ``limit``."""
+        kind = params.get("incomeType")
+        if kind not in (None, "FUNDING_FEE"):
+            return []
+        start = int(params.get("startTime", "0"))
+        symbol = params.get("symbol")
+        limit = int(params.get("limit", "100"))
+        out = [i for i in self.book.incomes if i.time >= start and symbol in (None, i.symbol)]
+        return [
+            {
+                "symbol": i.symbol,
+                "incomeType": "FUNDING_FEE",
+                "income": str(i.income),
+                "asset": "USDT",
+                "info": "FUNDING_FEE",
+                "time": i.time,
+                "tranId": i.tran_id,
+                "tradeId": "",
+            }
+            for i in out[:limit]
+        ]
+
     def position_risk(self, params: Params) -> Any:
         out = []
         for symbol in MARKETS:
@@ -294,6 +318,7 @@ _ROUTES: dict[tuple[str, str], _Endpoint] = {
     ("DELETE", "order"): ExchangeDouble.cancel_order,
     ("GET", "openOrders"): ExchangeDouble.open_orders,
     ("GET", "userTrades"): ExchangeDouble.user_trades,
+    ("GET", "income"): ExchangeDouble.income,
     ("GET", "positionRisk"): ExchangeDouble.position_risk,
     ("GET", "account"): ExchangeDouble.account,
     ("POST", "leverage"): ExchangeDouble.leverage,

@@ -14,7 +14,7 @@ from quantum_trader.domain.time import MS_PER_DAY
 from quantum_trader.execution.handover import HANDOVER_EXIT, PaperThenVenue
 from quantum_trader.execution.instruments import BINANCE_USDM
 from quantum_trader.execution.order_manager import Bracket, OrderManager
-from quantum_trader.execution.venue import ExecutionListener
+from quantum_trader.execution.venue import ExecutionListener, VenueFunding
 from quantum_trader.execution.venue_book import NotionalCaps, VenueBook
 
 from .helpers import HOUR, Desk, make_desk
@@ -75,6 +75,9 @@ class PolledVenue:
 
     def open_orders(self) -> list[Order]:
         return [o for o in self.orders.values() if not o.status.is_terminal]
+
+    def funding_since(self, since_ms: int) -> list[VenueFunding]:
+        return []  # no funding settles here
 
     def recent_fills(self, since_ms: int) -> list[Fill]:
         return []

@@ -17,8 +17,9 @@ to each close, and the venue book polls the venue once per close time. Before th
 close time reach the engine, the double's mirror is given them (the venue has the candle before
 the engine does), so the poll at that candle hears its fills.
 
-Funding is off in both runs: the simulator books it on the account, while on a real venue it
-reaches the book only through reconciliation, which this comparison does not run.
+Funding: off by default (``CONFIG``); with ``FUNDED`` both simulators settle it (the default
+rate every 8 hours), the session's on its book, the mirror's on the double's wallet and income
+history (``/fapi/v1/income``), which the venue book reads at each poll and posts to the book.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ SYMBOLS = ("BTCUSDT", "ETHUSDT")
 START, DAYS = "2023-03-01", 30  # a month with trends both ways: crossings, exits, targets
 SIZES = {"BTCUSDT": 0.005, "ETHUSDT": 0.05}  # multiples of the double's step, above min notional
 CONFIG = SessionConfig("1h", run_id="sim-vs-double", funding=FundingConfig(enabled=False))
+FUNDED = SessionConfig("1h", run_id="sim-vs-double", funding=FundingConfig(enabled=True))
 LINEAGE_KEY = "testnet|key|sim-vs-double"
 HOUR = 3_600_000
 
@@ -190,6 +192,8 @@ class PaperRun:
     elapsed_s: float
     requests: dict[str, int] = field(default_factory=dict)  # the double's, by endpoint
     polls: int = 0  # the venue book's polls of the venue (0: the simulator)
+    funding_paid: float = 0.0  # by the book's positions (< 0: received)
+    funding_payments: int = 0  # the venue's payments the venue book posted (0: the simulator)
 
 
 def paced(frames: Mapping[str, pd.DataFrame], before: Callable[[Bar], None]) -> Iterator[Bar]:
@@ -209,10 +213,11 @@ def _session(
     source: Iterable[Bar],
     venue: Callable[[Portfolio], SessionVenue] | None,
     trader: CrossTrader,
+    config: SessionConfig = CONFIG,
 ) -> TradingSession:
     specs: dict[str, SymbolSpec] = {s: BINANCE_USDM[s] for s in frames}
     session = TradingSession(
-        CONFIG,
+        config,
         frames,
         trader,
         specs=specs,
@@ -241,13 +246,17 @@ def _result(
         time.perf_counter() - started,
         dict(double.requests) if double is not None else {},
         session.exchange.polls if isinstance(session.exchange, VenueBook) else 0,
+        session.portfolio.funding_paid,
+        session.exchange.funding_payments if isinstance(session.exchange, VenueBook) else 0,
     )
 
 
-def run_simulated(frames: Mapping[str, pd.DataFrame], trader: CrossTrader) -> PaperRun:
+def run_simulated(
+    frames: Mapping[str, pd.DataFrame], trader: CrossTrader, config: SessionConfig = CONFIG
+) -> PaperRun:
     started = time.perf_counter()
     clock = SimulatedClock(_first_open(frames))
-    session = _session(frames, clock, paced(frames, lambda _bar: None), None, trader)
+    session = _session(frames, clock, paced(frames, lambda _bar: None), None, trader, config)
     return _result("simulated exchange", session, started)
 
 
@@ -255,6 +264,7 @@ def run_on_double(
     frames: Mapping[str, pd.DataFrame],
     trader: CrossTrader,
     perturb: FillPerturbation | None = None,
+    config: SessionConfig = CONFIG,
 ) -> PaperRun:
     started = time.perf_counter()
     first_open = _first_open(frames)
@@ -264,10 +274,10 @@ def run_on_double(
         mirror = SimulatorMirror(
             double.book,
             specs,
-            initial_balance=CONFIG.initial_balance,
+            initial_balance=config.initial_balance,
             first_open=first_open,
-            exchange=CONFIG.exchange,
-            funding=CONFIG.funding,
+            exchange=config.exchange,
+            funding=config.funding,
             perturb=perturb,
         )
 
@@ -275,7 +285,7 @@ def run_on_double(
             return VenueBook(open_venue(double.base_url), portfolio, specs, clock)
 
         feed = paced(frames, lambda bar: mirror.on_bar(*bar))
-        session = _session(frames, clock, feed, venue, trader)
+        session = _session(frames, clock, feed, venue, trader, config)
         return _result("exchange double", session, started, double)
 
 

@@ -17,6 +17,7 @@ from quantum_trader.domain.orders import Fill, OrderStatus, OrderType
 from quantum_trader.execution.instruments import BINANCE_USDM
 from tests.live.sim_vs_double import (
     DAYS,
+    FUNDED,
     SYMBOLS,
     CrossTrader,
     PaperRun,
@@ -70,6 +71,21 @@ def test_a_paced_month_gives_the_same_orders_fills_and_equity_on_both_venues(
     ):
         assert kinds.get(kind, 0) >= 3, (kind, kinds)
     assert kinds["fills"] >= 100 and kinds["filled as maker"] >= 20
+
+
+def test_the_funding_the_venue_settles_reaches_the_book_as_the_simulators(
+    frames: dict[str, pd.DataFrame],
+) -> None:
+    """Funding on (the default rate every 8 hours): the mirror's simulator settles it on the
+    double's wallet and income history, the venue book reads that history at each poll and
+    posts each payment once; the book ends with the simulator's funding, orders and equity."""
+    simulated = run_simulated(frames, CrossTrader(), FUNDED)
+    double = run_on_double(frames, CrossTrader(), config=FUNDED)
+    assert differences(simulated, double) == []
+    assert simulated.funding_paid != 0.0
+    assert abs(simulated.funding_paid - double.funding_paid) <= 1e-9
+    assert double.funding_payments >= 30  # several a day while a position is held
+    assert double.requests["GET /fapi/v1/income"] == double.polls
 
 
 def test_a_fill_the_double_books_one_tick_off_is_reported(

@@ -37,11 +37,12 @@ from quantum_trader.execution.ccxt_mapping import (
     fill_from_trade,
     order_from_ccxt,
     order_status,
+    plain_symbol,
     retry_after_s,
     trade_order_id,
 )
 from quantum_trader.execution.request_budget import RequestBudget
-from quantum_trader.execution.venue import ExecutionListener
+from quantum_trader.execution.venue import ExecutionListener, VenueFunding
 
 CONFIRMATION = "I-ACCEPT-REAL-ORDERS"
 #: Binance's weight limit per minute for USDT-M futures: the default budget
@@ -80,6 +81,14 @@ class CcxtClient(Protocol):
     ) -> Any: ...
 
     def fetch_open_orders(
+        self,
+        symbol: str | None = None,
+        since: int | None = None,
+        limit: int | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> list[dict[str, Any]]: ...
+
+    def fetch_funding_history(
         self,
         symbol: str | None = None,
         since: int | None = None,
@@ -395,6 +404,18 @@ class CcxtVenue:
                 cid = self._client_id_of(symbol, trade_order_id(trade))
                 fills.append(fill_from_trade(trade, cid))
         return sorted(fills, key=lambda f: (f.time, f.fill_id))
+
+    def funding_since(self, since_ms: int) -> list[VenueFunding]:
+        """The account's funding payments from ``since_ms``, oldest first, every symbol (one
+        page of 1,000: a poll reads the few hours since the last one)."""
+        raws = self._call(
+            "fetch_funding_history", self.client.fetch_funding_history, None, since_ms, 1000
+        )
+        out = [
+            VenueFunding(str(r["id"]), plain_symbol(r), float(r["amount"]), int(r["timestamp"]))
+            for r in raws
+        ]
+        return sorted(out, key=lambda f: (f.time, f.income_id))
 
     def _trades(self, symbol: str, since_ms: int | None, params: dict[str, Any]) -> list[Any]:
         """Every trade from ``since_ms`` (pages of 1,000), each once, by ascending id."""

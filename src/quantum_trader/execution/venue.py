@@ -6,10 +6,22 @@ simulated exchange while it processes candles; the ccxt venue when it polls).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 from quantum_trader.domain.orders import Fill, Order
 from quantum_trader.domain.positions import Position
+
+
+@dataclass(frozen=True, slots=True)
+class VenueFunding:
+    """A funding payment a venue settled on the account (Binance's ``FUNDING_FEE`` income):
+    ``income`` > 0 the account received it, < 0 it paid; ``income_id`` the venue's id of it."""
+
+    income_id: str
+    symbol: str
+    income: float
+    time: int
 
 
 class ExecutionListener(Protocol):

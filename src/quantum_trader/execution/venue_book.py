@@ -5,7 +5,9 @@ The simulated exchange fills orders at each candle's prices and posts the fills 
 session's :class:`~quantum_trader.portfolio.portfolio.Portfolio` itself. A real venue fills
 when it fills; :class:`VenueBook` polls it once per candle (and whenever the engine asks), posts
 each fill it reports to the same portfolio, once by its id, and hands it on to the order
-manager. Nothing is fast-forwarded: every candle is a moment to look at the venue.
+manager. Nothing is fast-forwarded: every candle is a moment to look at the venue. Each poll
+also reads the funding the venue settled since the last one and posts each payment to the book
+once, by its id, as the simulated exchange posts its own (``Portfolio.post_funding``).
 
 :class:`NotionalCaps` refuses an order whose notional (quantity × limit price, or × the last mark
 for a market order) exceeds the cap per order, or would take the day's sent notional (UTC day of
@@ -25,7 +27,7 @@ from quantum_trader.domain.orders import Fill, Order, OrderStatus
 from quantum_trader.domain.positions import Position
 from quantum_trader.domain.time import MS_PER_DAY
 from quantum_trader.execution.instruments import SymbolSpec
-from quantum_trader.execution.venue import ExecutionListener, Venue
+from quantum_trader.execution.venue import ExecutionListener, Venue, VenueFunding
 from quantum_trader.portfolio.portfolio import Portfolio
 
 
@@ -40,7 +42,13 @@ class RemoteVenue(Venue, Protocol):
 
     def recent_fills(self, since_ms: int) -> list[Fill]: ...
 
+    def funding_since(self, since_ms: int) -> list[VenueFunding]: ...
+
     def track(self, orders: Iterable[Order]) -> None: ...
+
+
+#: funding is read back this far before the last payment heard (one the venue lists late)
+FUNDING_OVERLAP_MS = 8 * 60 * 60 * 1000
 
 
 @dataclass(slots=True)
@@ -92,7 +100,12 @@ class VenueBook:
         self.specs = dict(specs)
         self.clock = clock
         self.caps = caps or NotionalCaps()
-        self.funding_payments = 0  # the venue's funding reaches the book by reconciliation
+        self.funding_payments = 0  # the venue's funding payments posted to the book
+        self.funding_read_failures = 0
+        #: funding is read from here on (the book is built at the handover, whose adopted
+        #: balance holds every earlier payment); those posted, by id, for the reads' overlap
+        self._funding_from = clock.now()
+        self._funding_seen: dict[str, int] = {}
         self.polls = 0
         self._listener: ExecutionListener | None = None
         self._last_poll = -1
@@ -166,9 +179,32 @@ class VenueBook:
             self._listener.on_fill(fill, order)
 
     def poll(self) -> int:
-        """Ask the venue about every open order now; returns how many it refreshed."""
+        """Ask the venue about every open order now, then about its funding payments; returns
+        how many orders it refreshed."""
         self.polls += 1
-        return len(self.remote.poll())
+        refreshed = len(self.remote.poll())
+        self._post_funding()
+        return refreshed
+
+    def _post_funding(self) -> None:
+        """The funding the venue settled since the last read, each payment posted to the book
+        once (by its id: reads overlap by ``FUNDING_OVERLAP_MS``, for a payment the venue lists
+        late). No answer: read again at the next poll, from the same time."""
+        since = self._funding_from - FUNDING_OVERLAP_MS
+        try:
+            payments = self.remote.funding_since(since)
+        except TimeoutError:
+            self.funding_read_failures += 1
+            return
+        for f in payments:
+            if f.income_id in self._funding_seen:
+                continue
+            self._funding_seen[f.income_id] = f.time
+            self.portfolio.post_funding(f.symbol, -f.income, f.time, f"venue funding {f.income_id}")
+            self.funding_payments += 1
+            self._funding_from = max(self._funding_from, f.time)
+        horizon = self._funding_from - FUNDING_OVERLAP_MS
+        self._funding_seen = {k: t for k, t in self._funding_seen.items() if t >= horizon}
 
     # ------------------------------------------------------------------ session hooks
     def on_bar(
@@ -212,13 +248,21 @@ class VenueBook:
         return None  # never called: nothing is quiet
 
     def snapshot(self) -> dict[str, Any]:
-        """Nothing of the venue's is checkpointed: after a restart the venue is the truth,
-        read by reconciliation."""
-        return {"venue": "remote", "polls": self.polls}
+        """The venue's orders and positions are not checkpointed (after a restart the venue is
+        the truth, read by reconciliation); where its funding was last read from is, with the
+        payments already posted, so that none is posted twice."""
+        return {
+            "venue": "remote",
+            "polls": self.polls,
+            "funding_from": self._funding_from,
+            "funding_seen": dict(self._funding_seen),
+        }
 
     def restore(self, snap: Mapping[str, Any], known: Mapping[str, Order]) -> None:
         """After a restart: the journal's open orders (``known``) are followed again."""
         self.polls = int(snap.get("polls", 0))
+        self._funding_from = int(snap.get("funding_from", self._funding_from))
+        self._funding_seen = {str(k): int(t) for k, t in snap.get("funding_seen", {}).items()}
         self.follow(known.values())
 
     def follow(self, orders: Iterable[Order]) -> None:

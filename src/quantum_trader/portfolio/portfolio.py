@@ -431,10 +431,18 @@ class Portfolio:
         if state is None or state.qty == 0:
             return 0.0
         payment = state.qty * mark * rate
-        state.funding += payment
-        self.funding_paid += payment
-        self.ledger.append(time, LedgerKind.FUNDING, symbol, -payment, f"funding@{time}")
+        self.post_funding(symbol, payment, time, f"funding@{time}")
         return payment
+
+    def post_funding(self, symbol: str, payment: float, time: int, ref: str) -> None:
+        """Book a funding payment as settled (``payment`` > 0: the position paid; < 0: it
+        received): the simulated exchange's, or one a venue reports, whose position may have
+        closed since."""
+        state = self._pos.get(symbol)
+        if state is not None:
+            state.funding += payment
+        self.funding_paid += payment
+        self.ledger.append(time, LedgerKind.FUNDING, symbol, -payment, ref)
 
     def liquidate(self, symbol: str, price: float, time: int, ref: str) -> Trade:
         """Close the isolated position at ``price``; the rest of its margin goes to the
