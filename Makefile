@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml requirements.lock
 	# torch first, pinned to the local CPU build, so nothing later pulls CUDA wheels.
 	$(BIN)/pip install --quiet torch==2.13.0
 	# every other package at the version in requirements.lock: installs are reproducible
-	$(BIN)/pip install --quiet -c requirements.lock -e '.[dev,train]'
+	$(BIN)/pip install --quiet -c requirements.lock -e '.[dev,train,ray]'
 	touch $(STAMP)
 
 venv: $(STAMP)

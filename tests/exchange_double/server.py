@@ -2,7 +2,8 @@
 ``binanceusdm`` calls for what :class:`~quantum_trader.execution.ccxt_venue.CcxtVenue` does
 (read from ccxt 4.5.90's ``binance.py``): ``load_markets`` (``/fapi/v1/exchangeInfo``, and
 ``/fapi/v1/time`` with ``adjustForTimeDifference``), orders (``/fapi/v1/order`` POST, GET,
-DELETE; ``/fapi/v1/openOrders``), ``/fapi/v1/userTrades``, ``/fapi/v1/leverage``, and the
+DELETE; ``/fapi/v1/openOrders``), ``/fapi/v1/userTrades``, ``/fapi/v1/income`` (funding),
+``/fapi/v1/leverage``, and the
 account reads ccxt sends to v3 by default (``positionRisk``, ``account``; v2 answers the same,
 with ``leverageBracket`` that ``fetch_positions`` loads first). Signatures are not checked;
 ``timestamp`` is, against ``recvWindow`` and the venue's (possibly skewed) clock.

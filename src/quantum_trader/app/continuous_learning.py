@@ -25,9 +25,9 @@ from quantum_trader.app import configs
 from quantum_trader.app.gate_replays import EngineTradingScorer, WindowReplay
 from quantum_trader.app.runtime import Runtime
 from quantum_trader.app.training import training_dataset, universe_features
+from quantum_trader.app.training_backend import training_worker
 from quantum_trader.app.validation_trials import validation_trial
 from quantum_trader.clock.clock import is_simulated
-from quantum_trader.clock.workers import ProcessWorker
 from quantum_trader.decision.parts import LabelListener
 from quantum_trader.domain.time import MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, timeframe_ms
 from quantum_trader.evaluation.ledger import TrialLedger
@@ -265,7 +265,7 @@ class ContinuousLearning:
                 else lambda v: ledger.record(validation_trial(v, seed=settings.seed, parent=run))
             ),
         )
-        worker = ProcessWorker("continuous-learning")
+        worker = training_worker(settings, "continuous-learning")
         daemon = LearningDaemon(
             config,
             lines,

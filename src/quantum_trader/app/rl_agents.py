@@ -55,8 +55,8 @@ from quantum_trader.app.rl_serving import MODULE, SIZER_POLICY
 from quantum_trader.app.rl_sizing import SizerTraining, attach_rl_sizing
 from quantum_trader.app.runtime import Runtime
 from quantum_trader.app.shadow_trading import ShadowComposer, follow_pair, forward_evidence
+from quantum_trader.app.training_backend import training_worker
 from quantum_trader.bus.policy_store import RLTrainingPolicy
-from quantum_trader.clock.workers import ProcessWorker
 from quantum_trader.config.settings import Settings
 from quantum_trader.decision.pipeline import DecisionPipeline
 from quantum_trader.decision.shadow import PairFigures, ShadowTrading
@@ -205,7 +205,7 @@ def attach_rl_agents(
         replay,
     )
     agents.sizing = sizing
-    worker = ProcessWorker("rl-training")
+    worker = training_worker(rt.settings, "rl-training")
 
     def start(ctx: ComponentContext) -> None:
         worker.start()

@@ -35,6 +35,8 @@ def _number(value: float) -> str:
 #: values that cannot be meant (a 10 % fee, 10 years of replay), so that typos fail loudly.
 #: the names ``experiments/spec.py`` accepts (the settings may not import a module)
 EXPERIMENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,99}$")
+#: a Ray cluster's address as ``ray.init`` takes it: ``auto``, ``host:port``, ``ray://host:port``
+RAY_ADDRESS = re.compile(r"^(auto|(ray://)?[A-Za-z0-9][A-Za-z0-9.-]{0,252}:[0-9]{1,5})$")
 
 NUMERIC_BOUNDS: dict[str, Bounds] = {
     "ab_horizon": Bounds(100, 10_000_000),

@@ -8,6 +8,7 @@ contradict each other fail at startup, naming the variables and their values.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -34,6 +35,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from quantum_trader.config import bounds as bounds_module
 from quantum_trader.config.api_settings import API_ACCEPTED, ApiSettings
 from quantum_trader.config.bounds import EXPERIMENT_NAME, NUMERIC_BOUNDS, Bounds  # noqa: F401
 from quantum_trader.config.venue_settings import VENUE_ACCEPTED, VenueSettings
@@ -280,6 +282,12 @@ class Settings(StorageSettings, ApiSettings, VenueSettings):
     # 3-4x faster per check on the shared candles (docs/learning.md, bench_forecaster_retrain)
     forecaster_warm_start: bool = Field(True, validation_alias=_qt("forecaster_warm_start"))
     forecaster_warm_epochs: int = Field(3, validation_alias=_qt("forecaster_warm_epochs"))
+    #: where training jobs and walk-forward folds run (app/training_backend.py): spawned
+    #: low-priority processes here, or Ray (the ``ray`` extra), local or at QT_RAY_ADDRESS
+    training_backend: Literal["process", "ray"] = Field(
+        "process", validation_alias=_qt("training_backend")
+    )
+    ray_address: str | None = Field(None, validation_alias=_qt("ray_address"))
 
     # --- simulated exchange -------------------------------------------------------------
     initial_balance: float = Field(10_000.0, validation_alias=_qt("initial_balance"))
@@ -320,6 +328,13 @@ class Settings(StorageSettings, ApiSettings, VenueSettings):
             raise ValueError("not an experiment name")  # what it accepts: _describe
         return value
 
+    @field_validator("ray_address")
+    @classmethod
+    def _ray_address_form(cls, value: str | None) -> str | None:
+        if value is not None and not bounds_module.RAY_ADDRESS.match(value):
+            raise ValueError("not a Ray address")  # what it accepts: _describe
+        return value
+
     @field_validator("timeframe")
     @classmethod
     def _known_timeframe(cls, value: str) -> str:
@@ -327,7 +342,7 @@ class Settings(StorageSettings, ApiSettings, VenueSettings):
             raise ValueError(f"unknown timeframe {value!r}")  # the accepted ones: _describe
         return value
 
-    @field_validator("data_dir", "store_dir", "artifacts_dir", mode="before")
+    @field_validator("data_dir", "store_dir", "artifacts_dir", "ray_address", mode="before")
     @classmethod
     def _empty_folder_is_unset(cls, value: object) -> object:
         """An empty folder setting means unset: ``make`` exports ``QT_DATA_DIR=`` where there
@@ -416,6 +431,16 @@ class Settings(StorageSettings, ApiSettings, VenueSettings):
                 "QT_SELECTOR=fixed:CrossSectional trades the symbols' momentum ranks in the "
                 f"universe, which only QT_FEATURES=universe computes (QT_FEATURES={self.features}); "
                 "set QT_FEATURES=universe"
+            )
+        if self.ray_address and self.training_backend != "ray":
+            problems.append(
+                f"QT_RAY_ADDRESS={self.ray_address} is set but QT_TRAINING_BACKEND="
+                f"{self.training_backend}: set QT_TRAINING_BACKEND=ray or unset QT_RAY_ADDRESS"
+            )
+        if self.training_backend == "ray" and importlib.util.find_spec("ray") is None:
+            problems.append(
+                "QT_TRAINING_BACKEND=ray but Ray is not installed: pip install '.[ray]' "
+                "(or set QT_TRAINING_BACKEND=process)"
             )
         if self.enable_reinforcement and len(self.ensemble_models) < 2:
             problems.append(
@@ -523,6 +548,8 @@ _ACCEPTED = {
     "min_consensus": "an integer from 1 to the number of models in AI_ENGINE_ENSEMBLE_MODELS",
     "ab_experiment": "an experiment's name (quantum-trader experiments list): letters, digits and "
     "_.:@- only, 1 to 100 characters; empty for the run's own",
+    "ray_address": "auto, host:port or ray://host:port (a Ray cluster's head); unset for a "
+    "local Ray",
     **API_ACCEPTED,
     **VENUE_ACCEPTED,
 }

@@ -19,12 +19,13 @@ sizer today) is not replayed again: it reports the same figures and says so.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 
+from quantum_trader.clock.worker_jobs import Worker
 from quantum_trader.domain.errors import DataError
 from quantum_trader.domain.positions import Trade
 from quantum_trader.domain.time import timeframe_ms
@@ -117,10 +118,16 @@ def evaluate_variants(
     timeframe: str,
     horizon: int,
     on_run: Callable[[Fold, Variant, VariantRun | None], None] | None = None,
+    worker: Worker | None = None,
 ) -> dict[str, VariantResult]:
     """Replay every variant on every fold (fold by fold: a fold's models are trained once, by
     its first replay) and compute their figures. Refuses (LookAheadError) a replay whose
-    models were fitted on a row whose label reaches past the fold's training window."""
+    models were fitted on a row whose label reaches past the fold's training window.
+
+    ``worker`` (started; the training backend's, ``app/training_backend.py``): the folds run
+    there, side by side, instead of one after the other here; the figures are the same
+    (``tests/evaluation/test_fold_backends.py``). ``on_run`` is then told each fold's
+    replays when the fold is done, still in order."""
     tf_ms = timeframe_ms(timeframe)
     if not variants or variants[0].kind != "system":
         raise ValueError("the first variant must be the system")
@@ -132,28 +139,68 @@ def evaluate_variants(
                 same[variant.name] = earlier.name
                 break
     runs: dict[str, list[VariantRun]] = {v.name: [] for v in variants}
-    for fold in folds:
-        for variant in variants:
-            if variant.name in same:
-                if on_run is not None:
-                    on_run(fold, variant, None)
-                continue
-            run = runner.run(fold, variant)
-            for model, window in run.training_windows.items():
-                check_training_window(
-                    fold,
-                    model,
-                    window,
-                    horizon=horizon,
-                    tf_ms=tf_ms,
-                    trained_at=run.retrained_at.get(model),
-                )
-            runs[variant.name].append(run)
-            if on_run is not None:
-                on_run(fold, variant, run)
+    replayed = tuple(v for v in variants if v.name not in same)
+    for fold, variant, run in _replays(folds, replayed, runner, worker):
+        for model, window in run.training_windows.items():
+            check_training_window(
+                fold,
+                model,
+                window,
+                horizon=horizon,
+                tf_ms=tf_ms,
+                trained_at=run.retrained_at.get(model),
+            )
+        runs[variant.name].append(run)
+        if on_run is None:
+            continue
+        on_run(fold, variant, run)
+        # the variants after it with an earlier one's settings, in the variants' order
+        for later in variants[variants.index(variant) + 1 :]:
+            if later.name not in same:
+                break
+            on_run(fold, later, None)
     for name, source in same.items():
         runs[name] = runs[source]
     return {v.name: _result(v, runs[v.name], timeframe, same.get(v.name)) for v in variants}
+
+
+@dataclass(frozen=True, slots=True)
+class FoldReplay:
+    """The replays of one fold, as one computation for a worker: the variants in order (the
+    first trains the fold's models, the others find them), by a runner that travels with it
+    (a process or Ray worker pickles it)."""
+
+    runner: FoldRunner
+    fold: Fold
+    variants: tuple[Variant, ...]
+
+
+def replay_fold(job: FoldReplay) -> tuple[VariantRun, ...]:
+    """Every variant of one fold, in order: a worker's computation (module level)."""
+    return tuple(job.runner.run(job.fold, variant) for variant in job.variants)
+
+
+def _replays(
+    folds: Sequence[Fold],
+    variants: tuple[Variant, ...],
+    runner: FoldRunner,
+    worker: Worker | None,
+) -> Iterator[tuple[Fold, Variant, VariantRun]]:
+    """Each fold's replays in fold and variant order: here one by one, or every fold handed
+    to ``worker`` at once (folds are independent: each has its own home) and collected in
+    order. A fold that failed raises its worker's error; the folds not started are cancelled."""
+    if worker is None:
+        for fold in folds:
+            for variant in variants:
+                yield fold, variant, runner.run(fold, variant)
+        return
+    futures = [worker.submit(replay_fold, FoldReplay(runner, fold, variants)) for fold in folds]
+    try:
+        for fold, future in zip(folds, futures, strict=True):
+            yield from ((fold, v, run) for v, run in zip(variants, future.result(), strict=True))
+    finally:
+        for future in futures:
+            future.cancel()
 
 
 def _result(

@@ -25,6 +25,7 @@ from quantum_trader.app.code_version import code_version
 from quantum_trader.app.market_data import open_market_data
 from quantum_trader.app.storage import open_settings_database
 from quantum_trader.app.system_evaluation import EngineFoldRunner
+from quantum_trader.app.training_backend import fold_worker
 from quantum_trader.backtester.evaluation_report import write_evaluation_report
 from quantum_trader.config.settings import load_settings
 from quantum_trader.domain.errors import ConfigError
@@ -171,14 +172,25 @@ def evaluate_system(
         took = "same settings as an earlier variant" if run is None else f"{run.seconds:.1f} s"
         console.print(f"  fold {fold.index + 1}/{folds} {variant.name}: {took}")
 
-    results = evaluate_variants(
-        plan,
-        variants,
-        runner,
-        timeframe=settings.timeframe,
-        horizon=settings.label_horizon,
-        on_run=progress,
-    )
+    # QT_TRAINING_BACKEND=ray: one Ray task per fold (app/training_backend.py), the same
+    # figures as here; the default replays the folds one after the other in this process
+    # (two cores: each fold's main job already trains in a worker process of its own)
+    worker = fold_worker(settings, "evaluate-folds") if settings.training_backend == "ray" else None
+    if worker is not None:
+        worker.start()
+    try:
+        results = evaluate_variants(
+            plan,
+            variants,
+            runner,
+            timeframe=settings.timeframe,
+            horizon=settings.label_horizon,
+            on_run=progress,
+            worker=worker,
+        )
+    finally:
+        if worker is not None:
+            worker.shutdown()
     ledger = SqlTrialLedger(open_settings_database(load_settings()))
     version = code_version()
     # the overridden settings' own values join the replay's (``REPLAY_SETTINGS``): a candidate

@@ -1,0 +1,49 @@
+"""The training backend (``QT_TRAINING_BACKEND``): where training jobs and walk-forward folds run.
+
+Both backends implement the worker port (``clock/worker_jobs.py``) and pass the same contract
+tests (``tests/clock/test_worker_contract.py``):
+
+* ``process`` (default): spawned processes on this machine at low priority
+  (``clock/workers.py``): one for a training job, a pool for a walk-forward's folds
+  (``evaluation/fold_pool.py``);
+* ``ray``: Ray tasks (``adapters/ray_worker.py``, the ``ray`` extra), on a local Ray or on the
+  cluster at ``QT_RAY_ADDRESS``. The tasks see the driver's settings variables.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from quantum_trader.adapters.ray_worker import RayWorker
+from quantum_trader.clock.workers import ProcessWorker
+from quantum_trader.config.settings import Settings, env_name
+from quantum_trader.evaluation.fold_pool import ProcessPool
+
+#: the variables settings are read from (``config/settings.py``), besides every ``QT_*``: a
+#: Ray task sees the driver's, so that what it loads is what the driver loaded
+SETTINGS_VARIABLES = frozenset(env_name(field) for field in Settings.model_fields)
+
+
+def settings_environment(overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This process's settings variables, with ``overrides``."""
+    env = {k: v for k, v in os.environ.items() if k.startswith("QT_") or k in SETTINGS_VARIABLES}
+    return {**env, **(overrides or {})}
+
+
+def training_worker(settings: Settings, name: str) -> ProcessWorker | RayWorker:
+    """The worker of one training job (not started): one low-priority process, or Ray."""
+    if settings.training_backend == "ray":
+        return RayWorker(name, address=settings.ray_address, env=settings_environment())
+    return ProcessWorker(name)
+
+
+def fold_worker(settings: Settings, name: str, processes: int = 2) -> ProcessPool | RayWorker:
+    """The worker of a walk-forward's folds (not started): a pool of ``processes`` local
+    processes, or Ray. A fold replays the main job, whose own training jobs then run in
+    processes inside the fold's task: never Ray tasks waiting on Ray tasks for its CPUs."""
+    if settings.training_backend == "ray":
+        env = settings_environment({"QT_TRAINING_BACKEND": "process"})
+        env.pop("QT_RAY_ADDRESS", None)
+        return RayWorker(name, address=settings.ray_address, env=env)
+    return ProcessPool(name, processes)
