@@ -29,7 +29,7 @@ from quantum_trader.clock import (
     WorkerTask,
 )
 from quantum_trader.domain.time import MS_PER_MINUTE
-from tests.clock.worker_tasks import fail, sleep_for, slow_sum
+from tests.clock.worker_tasks import fail, replay_hourly_job, sleep_for, slow_sum
 
 M = MS_PER_MINUTE
 HOUR = 60 * M
@@ -133,34 +133,11 @@ def test_after_shutdown_nothing_starts_and_nothing_submitted_hangs(worker: Worke
         worker.submit(slow_sum, (1.0,))
 
 
-def _replay(worker: Worker) -> list[tuple[int, int, float]]:
-    """An hourly job over 8 h of minute candles whose inputs include its last result:
-    (engine time at apply, landed_at, result)."""
-    clock = SimulatedClock(0)
-    sched = Scheduler(clock)
-    landed: list[tuple[int, int, float]] = []
-    seen = [0.0]
-
-    def prepare(t: int) -> tuple[float, ...]:
-        return (seen[0], float(t))
-
-    def apply(result: float, landed_at: int) -> None:
-        landed.append((clock.now(), landed_at, result))
-        seen[0] = result
-
-    task = WorkerTask(prepare, slow_sum, apply)
-    sched.every_in_worker("retrain", HOUR, task, worker=worker, delay_ms=10 * M, start_at=0)
-    for t in range(0, 8 * HOUR, M):
-        clock.advance_to(t)
-        sched.run_due(t)
-    return landed
-
-
 @pytest.fixture(scope="module")
 def thread_replay() -> list[tuple[int, int, float]]:
     worker = ThreadWorker("reference")
     try:
-        return _replay(worker)
+        return replay_hourly_job(worker, hours=8)
     finally:
         worker.shutdown()
 
@@ -168,7 +145,7 @@ def thread_replay() -> list[tuple[int, int, float]]:
 def test_a_replayed_job_lands_the_same_results_at_the_same_times_on_every_worker(
     worker: Worker, thread_replay: list[tuple[int, int, float]]
 ) -> None:
-    landed = _replay(worker)
+    landed = replay_hourly_job(worker, hours=8)
     assert landed == thread_replay
     assert [(now, at) for now, at, _ in landed] == [(h * HOUR + 10 * M,) * 2 for h in range(8)]
     # the chain matches only if every result landed before the next run prepared

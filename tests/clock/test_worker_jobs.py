@@ -14,13 +14,12 @@ from quantum_trader.clock import (
     Scheduler,
     SimulatedClock,
     ThreadWorker,
-    Worker,
     WorkerError,
     WorkerJobError,
     WorkerTask,
 )
 from quantum_trader.domain.time import MS_PER_MINUTE
-from tests.clock.worker_tasks import fail, slow_sum
+from tests.clock.worker_tasks import fail, replay_hourly_job, slow_sum
 
 M = MS_PER_MINUTE
 HOUR = 60 * M
@@ -36,28 +35,6 @@ class Wall:
         return self.t
 
 
-def _replay(worker: Worker) -> list[tuple[int, int, float]]:
-    """An hourly job over 12 h of minute candles: (engine time at apply, landed_at, result)."""
-    clock = SimulatedClock(0)
-    sched = Scheduler(clock)
-    landed: list[tuple[int, int, float]] = []
-    seen = [0.0]
-
-    def prepare(t: int) -> tuple[float, ...]:
-        return (seen[0], float(t))
-
-    def apply(result: float, landed_at: int) -> None:
-        landed.append((clock.now(), landed_at, result))
-        seen[0] = result
-
-    task = WorkerTask(prepare, slow_sum, apply)
-    sched.every_in_worker("retrain", HOUR, task, worker=worker, delay_ms=10 * M, start_at=0)
-    for t in range(0, 12 * HOUR, M):
-        clock.advance_to(t)
-        sched.run_due(t)
-    return landed
-
-
 @pytest.mark.parametrize("make", [lambda: ThreadWorker("t"), lambda: ProcessWorker("p")])
 def test_replay_lands_each_result_at_its_declared_time_however_slow_the_worker(
     make: Callable[[], ThreadWorker | ProcessWorker],
@@ -68,7 +45,7 @@ def test_replay_lands_each_result_at_its_declared_time_however_slow_the_worker(
         if isinstance(worker, ProcessWorker):
             worker.start()
         try:
-            runs.append(_replay(worker))
+            runs.append(replay_hourly_job(worker, hours=12))
         finally:
             worker.shutdown()
     first, second = runs

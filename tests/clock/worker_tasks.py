@@ -6,6 +6,10 @@ import os
 import random
 import time
 
+from quantum_trader.clock import Scheduler, SimulatedClock, WorkerTask
+from quantum_trader.clock.worker_jobs import Worker
+from quantum_trader.domain.time import MS_PER_HOUR, MS_PER_MINUTE
+
 
 def slow_sum(values: tuple[float, ...]) -> float:
     """The sum, after a random pause of up to 50 ms: a worker whose speed varies run to run."""
@@ -42,3 +46,28 @@ def slow_quantile(returns: tuple[float, ...]) -> float:
         return 0.01
     ordered = sorted(abs(r) for r in returns)
     return ordered[int(0.8 * (len(ordered) - 1))]
+
+
+def replay_hourly_job(worker: Worker, *, hours: int) -> list[tuple[int, int, float]]:
+    """An hourly job over ``hours`` of minute candles whose inputs include its last result,
+    landing 10 minutes after it runs: (engine time at apply, landed_at, result) per landing."""
+    clock = SimulatedClock(0)
+    sched = Scheduler(clock)
+    landed: list[tuple[int, int, float]] = []
+    seen = [0.0]
+
+    def prepare(t: int) -> tuple[float, ...]:
+        return (seen[0], float(t))
+
+    def apply(result: float, landed_at: int) -> None:
+        landed.append((clock.now(), landed_at, result))
+        seen[0] = result
+
+    task = WorkerTask(prepare, slow_sum, apply)
+    sched.every_in_worker(
+        "retrain", MS_PER_HOUR, task, worker=worker, delay_ms=10 * MS_PER_MINUTE, start_at=0
+    )
+    for t in range(0, hours * MS_PER_HOUR, MS_PER_MINUTE):
+        clock.advance_to(t)
+        sched.run_due(t)
+    return landed
