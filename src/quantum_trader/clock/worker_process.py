@@ -108,7 +108,7 @@ def _apply(limits: WorkerLimits, parent_pid: int, main_thread: bool) -> AppliedL
 def die_with_parent(parent_pid: int, main_thread: bool) -> bool:
     """End this process when ``parent_pid`` dies: the kernel's death signal when the parent's
     main thread spawned us (``main_thread``), and always a watchdog thread. Returns whether
-    the death signal was set. Also the initializer of ``workers.spawned_pool``'s process."""
+    the death signal was set."""
     death_signal = main_thread and _set_death_signal()
     if os.getppid() != parent_pid:  # the parent died before we could watch it
         os._exit(1)
@@ -116,6 +116,14 @@ def die_with_parent(parent_pid: int, main_thread: bool) -> bool:
         target=_watch_parent, args=(parent_pid,), name="parent-watchdog", daemon=True
     ).start()
     return death_signal
+
+
+def pool_process(parent_pid: int, main_thread: bool, limits: WorkerLimits | None) -> None:
+    """A spawned pool process's start (``workers.spawned_pool``): the priority of ``limits``
+    (none: the parent's), then die with the parent."""
+    if limits is not None:
+        _lower_priority(limits)
+    die_with_parent(parent_pid, main_thread)
 
 
 def _lower_priority(limits: WorkerLimits) -> None:

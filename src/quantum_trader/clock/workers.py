@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 from quantum_trader.clock.worker_process import (
     AppliedLimits,
     WorkerLimits,
-    die_with_parent,
+    pool_process,
     serve,
 )
 
@@ -83,18 +83,19 @@ def thread_caps(threads: int) -> Iterator[None]:
                     os.environ[key] = value
 
 
-def spawned_pool() -> ProcessPoolExecutor:
-    """A one-process spawned pool whose process dies with its parent, for one-off batch work
-    (the run's report, a forecaster's training). A plain pool's process outlived a killed
-    engine (284–572 MB each, issue 22): its initializer is :func:`die_with_parent`. Submit
-    from the thread that built the pool: the process is spawned at the first submit, and the
-    kernel's death signal follows the spawning thread."""
+def spawned_pool(processes: int = 1, *, limits: WorkerLimits | None = None) -> ProcessPoolExecutor:
+    """A spawned pool whose processes die with their parent, for batch work (the run's
+    report, a forecaster's training: one process; a walk-forward's folds). A plain pool's
+    process outlived a killed engine (284–572 MB each, issue 22): its initializer is
+    ``worker_process.pool_process``, which also applies ``limits``' priority (nice, idle
+    class) when given. Submit from the thread that built the pool: the processes are spawned
+    at the first submits, and the kernel's death signal follows the spawning thread."""
     main = threading.current_thread() is threading.main_thread()
     return ProcessPoolExecutor(
-        max_workers=1,
+        max_workers=processes,
         mp_context=multiprocessing.get_context("spawn"),
-        initializer=die_with_parent,
-        initargs=(os.getpid(), main),
+        initializer=pool_process,
+        initargs=(os.getpid(), main, limits),
     )
 
 

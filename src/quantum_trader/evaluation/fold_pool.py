@@ -13,18 +13,21 @@ ValueError: process pool 'doc': processes=0 must be >= 1
 
 from __future__ import annotations
 
-import multiprocessing
-import os
-import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import TypeVar
 
-from quantum_trader.clock.worker_process import die_with_parent
-from quantum_trader.clock.workers import WorkerError, thread_caps
+from quantum_trader.clock.worker_process import WorkerLimits
+from quantum_trader.clock.workers import WorkerError, spawned_pool, thread_caps
 
 I = TypeVar("I")  # noqa: E741
 R = TypeVar("R")
+
+
+#: a pool process's priority: nice 19 and the idle class, as the workers a fold's main job
+#: spawns in turn (``clock/worker_process.py``), which would otherwise get no CPU while the
+#: folds run whenever a replay waits for them (the idle class yields to every normal one)
+FOLD_LIMITS = WorkerLimits(nice=19, idle_class=True)
 
 
 class ProcessPool:
@@ -33,7 +36,7 @@ class ProcessPool:
 
     Not a pool of :class:`ProcessWorker`: its processes are daemons, and a daemon may not
     start processes, which a fold's main job does (its continuous learning's worker). Like
-    them, these processes yield the CPU (:func:`_pool_process`) and run the math libraries on
+    them, these processes yield the CPU (:data:`FOLD_LIMITS`) and run the math libraries on
     one thread each (``workers.thread_caps``; the models pin their own counts). Submit from
     the thread that started the pool (the kernel's death signal follows the spawning thread).
     """
@@ -49,13 +52,7 @@ class ProcessPool:
     def start(self) -> None:
         if self._pool is not None:
             raise RuntimeError(f"process pool {self.name!r} is already started")
-        main = threading.current_thread() is threading.main_thread()
-        self._pool = ProcessPoolExecutor(
-            max_workers=self.processes,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_pool_process,
-            initargs=(os.getpid(), main),
-        )
+        self._pool = spawned_pool(self.processes, limits=FOLD_LIMITS)
 
     def submit(self, fn: Callable[[I], R], arg: I) -> Future[R]:
         if self._pool is None or self._stopped:
@@ -68,15 +65,3 @@ class ProcessPool:
         self._stopped = True
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
-
-
-def _pool_process(parent_pid: int, main_thread: bool) -> None:
-    """A pool process's start: the idle class at nice 19, as the workers a fold's main job
-    spawns in turn (``clock/worker_process.py``), which would otherwise get no CPU while the
-    folds run whenever a replay waits for them (the idle class yields to every normal one).
-    Then die with the parent."""
-    os.setpriority(os.PRIO_PROCESS, 0, 19)  # this (still the only) thread; threads inherit
-    idle = getattr(os, "SCHED_IDLE", None)
-    if idle is not None:
-        os.sched_setscheduler(0, idle, os.sched_param(0))
-    die_with_parent(parent_pid, main_thread)
