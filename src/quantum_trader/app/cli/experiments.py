@@ -22,6 +22,7 @@ from quantum_trader.domain.time import to_datetime
 from quantum_trader.experiments.allocation import AllocationConfig
 from quantum_trader.experiments.creators import OPERATOR, creator_of, record_creator
 from quantum_trader.experiments.experiment import Experiment
+from quantum_trader.experiments.records import StoredExperiment
 from quantum_trader.experiments.spec import ARM_KINDS, ArmSpec, ExperimentSpec, SpecError
 
 ARM_HELP = f"name[:kind[:ref]], kind one of {', '.join(ARM_KINDS)}; the first is the control"
@@ -89,7 +90,8 @@ def list_experiments() -> None:
     for column in ("status", "arms", "samples", "units", "allocation", "verdict", "created by"):
         table.add_column(column, overflow="fold")
     for name in names:
-        e = _open(store, name)
+        stored = _load(store, name)
+        e = Experiment(stored, store)
         r = e.result
         table.add_row(
             escape(name),
@@ -99,7 +101,7 @@ def list_experiments() -> None:
             str(sum(e.counts.values())),
             ", ".join(f"{a} {p:.0%}" for a, p in r.probabilities.items()),
             escape(r.verdict.value if r.arm is None else f"{r.verdict.value}: {r.arm}"),
-            escape(_creator(store, name)),
+            escape(creator_of(stored)),
         )
     Console().print(table)
 
@@ -110,16 +112,15 @@ def show(
 ) -> None:
     """One experiment: its declaration, where its test stands, its units and audit trail."""
     store = _store()
-    e = _open(store, name)
+    stored = _load(store, name)
+    e = Experiment(stored, store)
     console = Console()
     console.print(escape(e.spec.to_json()), highlight=False)
-    console.print(f"created by: {escape(_creator(store, name))}", highlight=False)
+    console.print(f"created by: {escape(creator_of(stored))}", highlight=False)
     console.print(escape(e.summary()), highlight=False)
     for arm, reading in e.result.comparisons.items():
         console.print(f"  {escape(arm)} - {escape(e.spec.control)}: {reading}", highlight=False)
     console.print(escape(e.result.srm.summary()), highlight=False)
-    stored = store.load(name)
-    assert stored is not None
     for entry in stored.audit[-audit:]:
         console.print(f"  {to_datetime(entry.at)} {entry.event}: {escape(entry.detail)}",
                       highlight=False)  # fmt: skip
@@ -134,19 +135,14 @@ def stop(
     takes the stop up within a day of candles."""
     store = _store()
     try:
-        _open(store, name).stop(WallClock().now(), reason)
+        Experiment(_load(store, name), store).stop(WallClock().now(), reason)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     typer.echo(f"experiment {name} stopped")
 
 
-def _creator(store: SqlExperimentStore, name: str) -> str:
-    stored = store.load(name)
-    return "" if stored is None else creator_of(stored)
-
-
-def _open(store: SqlExperimentStore, name: str) -> Experiment:
+def _load(store: SqlExperimentStore, name: str) -> StoredExperiment:
     stored = store.load(name)
     if stored is None:
         raise typer.BadParameter(f"no experiment {name!r} (quantum-trader experiments list)")
-    return Experiment(stored, store)
+    return stored
