@@ -138,6 +138,9 @@ class CandidateExperiments:
         self.feed: FeedFrom | None = None  # the running experiment's feed (None: none runs)
         self.created: list[str] = []  # the experiments this process created
         self.superseded: list[str] = []  # those it stopped for a newer candidate
+        #: the store was searched for the line's experiments an earlier run left running; after
+        #: that only this process's can run (one engine per database: ``app/run_lock.py``)
+        self._swept = False
 
     @property
     def experiment(self) -> Experiment | None:
@@ -221,6 +224,9 @@ class CandidateExperiments:
             self.superseded.append(current.spec.name)
         if current is not None and current.spec.name != keep:
             self.feed = None
+        if self._swept:
+            return
+        self._swept = True
         prefix = line_prefix(self.line)
         for other in self.store.names():
             if other == keep or not other.startswith(prefix):
