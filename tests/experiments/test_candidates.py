@@ -27,7 +27,7 @@ from quantum_trader.experiments.records import (
     ExperimentStore,
     MemoryExperimentStore,
 )
-from quantum_trader.experiments.spec import ArmSpec, ExperimentSpec
+from quantum_trader.experiments.spec import MIN_SAMPLES, ArmSpec, ExperimentSpec
 from quantum_trader.portfolio.portfolio import Portfolio
 
 LINE = "ppo_selector/global/h0"
@@ -55,10 +55,13 @@ class Books:
         for c in fed:
             c.on_bar("BTCUSDT", self.t - HOUR, self.t, 1.0, 1.0, 1.0, 1.0, 1.0)
 
-    def experiments(self, store: ExperimentStore, seed: int = 0) -> CandidateExperiments:
+    def experiments(
+        self, store: ExperimentStore, seed: int = 0, min_samples: int = MIN_SAMPLES
+    ) -> CandidateExperiments:
         return CandidateExperiments(
-            store, LINE, self.control, self.treatment, lambda arm: f"{arm} now", seed=seed
-        )
+            store, LINE, self.control, self.treatment, lambda arm: f"{arm} now",
+            seed=seed, min_samples=min_samples,
+        )  # fmt: skip
 
 
 def test_a_landing_declares_production_against_the_candidate_in_shadow() -> None:
@@ -102,13 +105,14 @@ def test_landing_the_same_candidate_again_creates_no_second_experiment() -> None
 
 def test_a_newer_candidate_stops_the_older_experiment_with_its_reason() -> None:
     store, books = MemoryExperimentStore(), Books()
-    c = books.experiments(store)
     # an operator's experiment named like the line's is not the daemon's: left running
     mine = ExperimentSpec("ppo_selector.global.h0@v99", (ArmSpec("a"), ArmSpec("b")))
     store.create(mine, T0)
     record_creator(store, mine.name, T0, OPERATOR)
+    c = books.experiments(store, min_samples=2)  # v3 stays 2 candles: long enough for v4's
     older = c.land(_candidate(3), T0)
     assert older is not None
+    books.candle(100.0, 100.0, c)
     books.candle(100.0, 100.0, c)
 
     newer = c.land(_candidate(4), T0 + 3 * HOUR)
@@ -219,8 +223,11 @@ def test_a_candidate_needs_a_line_and_a_version() -> None:
 def test_a_model_line_hands_each_candidate_its_own_pair() -> None:
     line = "xgb/BTCUSDT/h4"
     store, first, second = MemoryExperimentStore(), Books(), Books()
-    c = CandidateExperiments(store, line, first.control, first.treatment, lambda arm: arm)
+    c = CandidateExperiments(
+        store, line, first.control, first.treatment, lambda arm: arm, min_samples=2
+    )
     c.land(Candidate(line, 2, "gate passed", kind="model"), T0)
+    first.candle(100.0, 100.0, c)
     first.candle(100.0, 100.0, c)
     c.land(Candidate(line, 3, "gate passed", kind="model"), T0 + HOUR,
            books=(second.control, second.treatment))  # fmt: skip
@@ -235,3 +242,27 @@ def test_a_model_line_hands_each_candidate_its_own_pair() -> None:
     assert v3.status is ExperimentStatus.STOPPED and "retired" in v3.verdict
     v2 = store.load("xgb.BTCUSDT.h4@v2")
     assert v2 is not None and "superseded: v3" in v2.verdict
+
+
+def test_a_candidate_whose_predecessor_left_before_the_minimum_sample_gets_none() -> None:
+    """A daemon landing every 3 candles against a 5-candle minimum: the first candidate gets
+    an experiment; it is superseded undecided, and the next candidates get none (counted,
+    with the reason) until one stays 5 candles; then creation resumes."""
+    store, books = MemoryExperimentStore(), Books()
+    c = books.experiments(store, min_samples=5)
+    assert c.land(_candidate(3), books.t) is not None
+    for version, stay in ((4, 3), (5, 3), (6, 5), (7, 5)):
+        for _ in range(stay):
+            books.candle(100.0, 100.0, c)
+        landed = c.land(_candidate(version), books.t)
+        assert (landed is None) == (stay < 5), version
+    # v4's predecessor v3 stayed 3 candles, v5's v4 stayed 3: both skipped; v5 stayed 5
+    assert c.skipped == ["ppo_selector.global.h0@v4", "ppo_selector.global.h0@v5"]
+    assert c.created == ["ppo_selector.global.h0@v3", "ppo_selector.global.h0@v6",
+                         "ppo_selector.global.h0@v7"]  # fmt: skip
+    assert c.superseded == ["ppo_selector.global.h0@v3", "ppo_selector.global.h0@v6"]
+    assert "stayed 3 candles in the shadow, fewer than the 5" in c.skip_reason
+    assert sorted(store.names()) == sorted(c.created)
+    v3 = store.load("ppo_selector.global.h0@v3")
+    assert v3 is not None and v3.status is ExperimentStatus.STOPPED
+    assert v3.spec.min_samples == 5 and len(v3.observations) < 5  # stopped undecided

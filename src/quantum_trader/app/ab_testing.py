@@ -232,6 +232,8 @@ def _candidates(candidates: CandidateExperiments) -> dict[str, Any]:
         "running": None if e is None or not e.running else e.spec.name,
         "created": list(candidates.created),
         "superseded": list(candidates.superseded),
+        "skipped": len(candidates.skipped),
+        "skip_reason": candidates.skip_reason,
         "text": None if e is None else e.summary(),
     }
 
@@ -239,6 +241,7 @@ def _candidates(candidates: CandidateExperiments) -> dict[str, Any]:
 def _show_candidates(candidates: CandidateExperiments, handle: ModuleHandle) -> None:
     handle.gauge("candidate_experiments_created", len(candidates.created))
     handle.gauge("candidate_experiments_superseded", len(candidates.superseded))
+    handle.gauge("candidate_experiments_skipped", len(candidates.skipped))
     e = candidates.experiment
     handle.gauge("candidate_observations", 0 if e is None else e.result.samples)
 

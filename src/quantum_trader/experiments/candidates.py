@@ -20,6 +20,13 @@ experiments list|show`` shows it like any other:
   longer trades and nothing could feed its experiment. A change of the line's production
   version (:meth:`CandidateExperiments.production_changed`) stops it too: its control is no
   longer the one it declared;
+* **none that could not decide**: an experiment says nothing before its minimum sample (one
+  observation per candle), and a superseded one never gets there. So a candidate gets no
+  experiment when its predecessor in this process stayed in the shadow for fewer candles than
+  that minimum (the daemon lands faster than an experiment can gather its sample): it is
+  counted in ``skipped`` with the reason, and creation resumes once a candidate stays long
+  enough. The first candidate a process lands, and one whose experiment is stored, are never
+  skipped;
 * **its creator recorded** (``experiments/creators.py``): ``learning daemon: <trigger>``;
 * **deterministic on replay**: created at the engine time of the landing, observed from the
   first candle after it (the arms' accounts may have traded before, under other versions), so
@@ -42,7 +49,7 @@ from quantum_trader.experiments.creators import (
 from quantum_trader.experiments.experiment import Experiment
 from quantum_trader.experiments.feed import ExperimentFeed
 from quantum_trader.experiments.records import ExperimentStatus, ExperimentStore
-from quantum_trader.experiments.spec import ArmSpec, ExperimentSpec
+from quantum_trader.experiments.spec import MIN_SAMPLES, ArmSpec, ExperimentSpec
 from quantum_trader.portfolio.portfolio import Portfolio
 
 CONTROL = "production"
@@ -82,7 +89,9 @@ def line_prefix(line: str) -> str:
     return f"{line.replace('/', '.')}@v"
 
 
-def candidate_spec(candidate: Candidate, *, seed: int = 0) -> ExperimentSpec:
+def candidate_spec(
+    candidate: Candidate, *, seed: int = 0, min_samples: int = MIN_SAMPLES
+) -> ExperimentSpec:
     """The experiment a candidate gets: production against it, the CLI's defaults, shadow."""
     return ExperimentSpec(
         candidate.experiment,
@@ -92,6 +101,7 @@ def candidate_spec(candidate: Candidate, *, seed: int = 0) -> ExperimentSpec:
         ),
         mode="shadow",
         seed=seed,
+        min_samples=min_samples,
     )
 
 
@@ -127,6 +137,7 @@ class CandidateExperiments:
         version: Callable[[str], str],
         *,
         seed: int = 0,
+        min_samples: int = MIN_SAMPLES,
         on_change: Callable[[], object] | None = None,
     ) -> None:
         self.store = store
@@ -138,6 +149,12 @@ class CandidateExperiments:
         self.feed: FeedFrom | None = None  # the running experiment's feed (None: none runs)
         self.created: list[str] = []  # the experiments this process created
         self.superseded: list[str] = []  # those it stopped for a newer candidate
+        self.min_samples = min_samples
+        self.skipped: list[str] = []  # candidates given no experiment (see the module's notes)
+        self.skip_reason = ""  # why the last one was skipped
+        self._candles = 0  # candle close times seen by on_bar
+        self._last_close: int | None = None
+        self._landed_at: int | None = None  # ``_candles`` at the last landing in this process
         #: the store was searched for the line's experiments an earlier run left running; after
         #: that only this process's can run (one engine per database: ``app/run_lock.py``)
         self._swept = False
@@ -160,11 +177,22 @@ class CandidateExperiments:
         current = self.experiment
         if current is not None and current.spec.name == name and current.running:
             return current  # landed again in this process: nothing new
+        stint = None if self._landed_at is None else self._candles - self._landed_at
+        self._landed_at = self._candles
         self._stop_others(name, at, f"superseded: v{candidate.version} entered the shadow and "
                           "the line's shadow account serves it now")  # fmt: skip
         stored = self.store.load(name)
+        if stored is None and stint is not None and stint < self.min_samples:
+            self.skipped.append(name)
+            self.skip_reason = (
+                f"{name}: no experiment, its predecessor stayed {stint} candles in the shadow, "
+                f"fewer than the {self.min_samples} an experiment needs before it can decide"
+            )
+            self.feed = None
+            self._changed()
+            return None
         if stored is None:
-            spec = candidate_spec(candidate, seed=self.seed)
+            spec = candidate_spec(candidate, seed=self.seed, min_samples=self.min_samples)
             experiment = Experiment.start(self.store, spec, at)
             self.created.append(name)
         else:
@@ -204,6 +232,9 @@ class CandidateExperiments:
         c: float,
         v: float,
     ) -> None:
+        if self._last_close is None or close_time > self._last_close:
+            self._last_close = close_time
+            self._candles += 1
         feed = self.feed
         if feed is not None and feed.experiment.running:
             feed.on_bar(symbol, open_time, close_time, o, h, lo, c, v)

@@ -25,6 +25,8 @@ GUARDRAILS: dict[str, str] = {
 #: recorded); route: the allocated arm's positions are copied to the real account
 MODES = ("shadow", "route")
 ARM_KINDS = ("policy", "model", "strategy", "sizer")
+#: paired candles before an experiment may give a verdict (the CLI's default too)
+MIN_SAMPLES = 100
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,99}$")
 
 
@@ -56,7 +58,7 @@ class ExperimentSpec:
     allocation: AllocationConfig = field(default_factory=AllocationConfig)
     alpha: float = 0.05
     horizon: int = 4000  # paired observations; at the horizon without a verdict it stops
-    min_samples: int = 100
+    min_samples: int = MIN_SAMPLES
     mode: str = "shadow"
     seed: int = 0
 

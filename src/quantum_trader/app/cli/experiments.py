@@ -23,7 +23,13 @@ from quantum_trader.experiments.allocation import AllocationConfig
 from quantum_trader.experiments.creators import OPERATOR, creator_of, record_creator
 from quantum_trader.experiments.experiment import Experiment
 from quantum_trader.experiments.records import StoredExperiment
-from quantum_trader.experiments.spec import ARM_KINDS, ArmSpec, ExperimentSpec, SpecError
+from quantum_trader.experiments.spec import (
+    ARM_KINDS,
+    MIN_SAMPLES,
+    ArmSpec,
+    ExperimentSpec,
+    SpecError,
+)
 
 ARM_HELP = f"name[:kind[:ref]], kind one of {', '.join(ARM_KINDS)}; the first is the control"
 app = typer.Typer(help="A/B experiments: declare, list, show, stop.", no_args_is_help=True)
@@ -48,7 +54,7 @@ def create(
     weights: str = typer.Option("", help="fixed split, comma-separated in arm order"),
     alpha: float = typer.Option(0.05, help="the sequential test's error rate"),
     horizon: int = typer.Option(4000, help="paired candles; no verdict by then: no difference"),
-    min_samples: int = typer.Option(100, help="no verdict before this many paired candles"),
+    min_samples: int = typer.Option(MIN_SAMPLES, help="no verdict before this many paired candles"),
     max_drawdown: float = typer.Option(0.25, help="an arm past this drawdown is broken"),
     seed: int = typer.Option(0, help="the assignment's seed"),
     mode: str = typer.Option(
