@@ -15,10 +15,12 @@ from typing import Any
 
 import pytest
 
+from quantum_trader.adapters.sql.experiments import SqlExperimentStore
 from quantum_trader.adapters.sql.registry_repository import SqlRegistryRepository
 from quantum_trader.app.main_job import RunResult, run_main_job
 from quantum_trader.clock.clock import WallClock
 from quantum_trader.config import load_settings
+from quantum_trader.experiments.creators import creator_of
 from quantum_trader.learning.registry import ModelKey, ModelRegistry, Stage
 
 SAME = ("decisions", "signals", "strategies_chosen", "orders_sent", "trades", "metrics")
@@ -81,3 +83,12 @@ def test_a_twin_challenger_trades_as_its_twin_and_production_is_untouched(
     status = {s.name: s for s in shadowed.runtime.status.snapshot()}["shadow_models"]
     assert status.counters["shadow_accounts_started"] == 2
     assert "shadow trading over" in status.reason
+
+    # the challenger got its candidate experiment (app/model_candidates.py) on the same pair:
+    # an A/A test, every paired difference exactly zero
+    stored = SqlExperimentStore(shadowed.runtime.db).load(f"xgb.BTCUSDT.h4@v{version}")
+    assert stored is not None and stored.spec.arms[1].kind == "model"
+    assert creator_of(stored).startswith("learning daemon: continuous_learning")
+    assert len(stored.observations) > 400
+    assert {o.values["candidate"] - o.values["production"] for o in stored.observations} == {0.0}
+    assert {o.values["production"] for o in stored.observations} != {0.0}  # they traded

@@ -42,6 +42,11 @@ import structlog
 
 from quantum_trader.adapters.sql.experiments import SqlExperimentStore
 from quantum_trader.agents.onnx_policy import OnnxPolicy
+from quantum_trader.app.model_candidates import (
+    ModelCandidates,
+    ModelLines,
+    attach_model_candidates,
+)
 from quantum_trader.app.qlearning_shadow import QLearningShadow
 from quantum_trader.app.rl_agents import RLAgents
 from quantum_trader.app.runtime import Runtime
@@ -82,6 +87,8 @@ class ABTesting:
     routing: ProductionHold | None = None
     #: the PPO line's candidate experiments (None: no agents or no shadow pair)
     candidates: CandidateExperiments | None = None
+    #: the model lines' candidate experiments (None: no shadow trading)
+    model_candidates: ModelCandidates | None = None
 
     def summary(self) -> dict[str, Any]:
         """The run summary's ``ab_testing``."""
@@ -106,6 +113,8 @@ class ABTesting:
             out["routing"] = _routing(self.routing)
         if self.candidates is not None:
             out["candidates"] = _candidates(self.candidates)
+        if self.model_candidates is not None:
+            out["model_candidates"] = self.model_candidates.summary()
         return out
 
     def sample_needs(self) -> dict[str, dict[str, float | None]]:
@@ -127,10 +136,12 @@ def attach_ab_testing(
     qlearning: QLearningShadow | None,
     agents: RLAgents | None,
     registry: ModelRegistry | None,
+    models: ModelLines = (None, None),
 ) -> ABTesting | None:
     """Register module 18 and start the run's experiment on the challengers' accounts, fed
     after them on every candle of ``session`` (see the module docstring); None when it is off
-    or has no two arms (the status says why)."""
+    or has no two arms (the status says why). ``models``: the model lines' shadow trading and
+    the slot book's listeners (``app/model_candidates.py``; None: no shadow trading)."""
     settings = rt.settings
     handle = rt.register(MODULE, "A/B experiment between the selector challengers' shadow "
                          "accounts: always-valid paired test, Thompson allocation, SRM check")  # fmt: skip
@@ -140,10 +151,12 @@ def attach_ab_testing(
     store = SqlExperimentStore(rt.db)
     _stop_orphans(rt, store)
     candidates = attach_candidates(rt, session, lifecycle, agents, store, handle)
+    lines = attach_model_candidates(rt, session, lifecycle, *models, store, handle)
     try:
         spec = _spec(rt, store, arms)
     except ValueError as exc:
         more = "" if candidates is None else "; the PPO line's candidate experiments run"
+        more += "" if lines is None else "; the model lines' candidate experiments run"
         handle.set_state(ModuleState.DEGRADED, f"no experiment: {exc}{more}")
         return None
     experiment = Experiment.start(store, spec, rt.clock.now())
@@ -156,7 +169,7 @@ def attach_ab_testing(
         experiment, books, lambda arm: arms[arm].version(), on_progress=lambda: _show(ab)
     )
     ab = ABTesting(experiment, feed, handle, periods_per_year(settings.timeframe))
-    ab.candidates = candidates
+    ab.candidates, ab.model_candidates = candidates, lines
 
     def stop() -> None:
         feed.finish()

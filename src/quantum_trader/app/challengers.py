@@ -77,7 +77,9 @@ def attach_challengers(
     if qlearning is not None:
         _offpolicy_targets(rt, qlearning, agents)
     registry = None if sources is None else sources.registry
-    ab = attach_ab_testing(rt, session, lifecycle, qlearning, agents, registry)
+    book = None if learning is None else learning.book
+    lines = (models, None if models is None or book is None else book.listeners)
+    ab = attach_ab_testing(rt, session, lifecycle, qlearning, agents, registry, lines)
     return Challengers(models, qlearning, agents, ab)
 
 

@@ -38,7 +38,7 @@ and its challenger (the candidate's), at the same prices, fees and funding.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from quantum_trader.experiments.creators import (
@@ -232,12 +232,18 @@ class CandidateExperiments:
         c: float,
         v: float,
     ) -> None:
-        if self._last_close is None or close_time > self._last_close:
-            self._last_close = close_time
-            self._candles += 1
+        self.passed((close_time,))
         feed = self.feed
         if feed is not None and feed.experiment.running:
             feed.on_bar(symbol, open_time, close_time, o, h, lo, c, v)
+
+    def passed(self, close_times: Iterable[int]) -> None:
+        """Count the candles of ``close_times`` not counted yet (the stint a candidate stays
+        in the shadow; the candles an engine skips while nothing is fed come here directly)."""
+        for close_time in close_times:
+            if self._last_close is None or close_time > self._last_close:
+                self._last_close = close_time
+                self._candles += 1
 
     def finish(self) -> None:
         """The run ends: the last candle is complete. The experiment goes on running in the
