@@ -1,4 +1,5 @@
-"""The model lines' candidate experiments (``app/model_candidates.py``): each challenger that
+"""The model lines' candidate experiments (``experiments/model_lines.py``, wired by
+``app/model_candidates.py``): each challenger that
 continuous learning puts in the shadow gets an experiment fed from its own shadow pair; a
 newer challenger supersedes it, a line left without one ends it; candles the engine skips
 while nothing is fed still count towards a candidate's stint."""
@@ -14,12 +15,13 @@ import numpy as np
 import pytest
 
 from quantum_trader.adapters.sql.experiments import SqlExperimentStore
-from quantum_trader.app.model_candidates import ModelCandidates, attach_model_candidates
+from quantum_trader.app.model_candidates import attach_model_candidates
 from quantum_trader.app.storage import open_settings_database
 from quantum_trader.clock.clock import SimulatedClock
 from quantum_trader.config.settings import load_storage_settings
 from quantum_trader.experiments.candidates import TREATMENT
 from quantum_trader.experiments.creators import creator_of
+from quantum_trader.experiments.model_lines import ModelLineExperiments
 from quantum_trader.experiments.records import ExperimentStatus
 from quantum_trader.portfolio.portfolio import Portfolio
 from quantum_trader.status.registry import StatusRegistry
@@ -78,7 +80,7 @@ def store(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> SqlExperimentStore:
     return SqlExperimentStore(open_settings_database(load_storage_settings()))
 
 
-def _attach(world: World, store: SqlExperimentStore) -> tuple[ModelCandidates, Any]:
+def _attach(world: World, store: SqlExperimentStore) -> tuple[ModelLineExperiments, Any]:
     rt = SimpleNamespace(clock=world.clock, settings=SimpleNamespace(seed=3))
     session = SimpleNamespace(follow=lambda handler, skipper=None: world.followers.append(
         (handler, skipper)))  # fmt: skip

@@ -42,11 +42,7 @@ import structlog
 
 from quantum_trader.adapters.sql.experiments import SqlExperimentStore
 from quantum_trader.agents.onnx_policy import OnnxPolicy
-from quantum_trader.app.model_candidates import (
-    ModelCandidates,
-    ModelLines,
-    attach_model_candidates,
-)
+from quantum_trader.app.model_candidates import ModelLines, attach_model_candidates
 from quantum_trader.app.qlearning_shadow import QLearningShadow
 from quantum_trader.app.rl_agents import RLAgents
 from quantum_trader.app.runtime import Runtime
@@ -60,6 +56,7 @@ from quantum_trader.experiments.candidates import CONTROL, Candidate, CandidateE
 from quantum_trader.experiments.creators import record_creator
 from quantum_trader.experiments.experiment import Experiment, Promoter, Result
 from quantum_trader.experiments.feed import ExperimentFeed
+from quantum_trader.experiments.model_lines import ModelLineExperiments
 from quantum_trader.experiments.records import ExperimentStatus
 from quantum_trader.experiments.router import PositionRouter, RiskCheckedAccount, working_brackets
 from quantum_trader.experiments.routing import ProductionHold
@@ -88,7 +85,7 @@ class ABTesting:
     #: the PPO line's candidate experiments (None: no agents or no shadow pair)
     candidates: CandidateExperiments | None = None
     #: the model lines' candidate experiments (None: no shadow trading)
-    model_candidates: ModelCandidates | None = None
+    model_candidates: ModelLineExperiments | None = None
 
     def summary(self) -> dict[str, Any]:
         """The run summary's ``ab_testing``."""
