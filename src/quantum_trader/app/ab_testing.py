@@ -178,7 +178,7 @@ def attach_ab_testing(
 
     session.follow(feed.on_bar)
     if spec.mode == "route":  # after the feed: the units of this candle are drawn
-        ab.routing = _route(session, feed, arms)
+        ab.routing = _route(session, feed, arms, store)
         session.follow(ab.routing.router.on_bar)
     lifecycle.start(Hooks(MODULE, stop=stop))
     handle.set_state(ModuleState.ACTIVE, f"{spec.name}: running in {spec.mode} mode")
@@ -267,17 +267,30 @@ class _Arm:
         return self.account.portfolio
 
 
-def _route(session: TradingSession, feed: ExperimentFeed, arms: dict[str, _Arm]) -> ProductionHold:
+def _route(
+    session: TradingSession,
+    feed: ExperimentFeed,
+    arms: dict[str, _Arm],
+    store: SqlExperimentStore,
+) -> ProductionHold:
     """Route mode: the router trades the session's (the real) account through production's
     risk engine, with the allocated arm's brackets; production's pipeline holds back its own
-    intents on the symbols the router owns."""
+    intents on the symbols the router owns. The router keeps its state in the experiment's
+    store and takes up what an earlier run left there (a restart continues its units)."""
     production = session.trader
     if not isinstance(production, DecisionPipeline) or production.parts is None:
         raise ValueError("route mode needs the decision pipeline as the session's trader")
     real = RiskCheckedAccount(session.portfolio, session.orders, production.parts.risk)
     router = PositionRouter(
-        feed, real, lambda arm, symbol: working_brackets(arms[arm].account.orders, symbol)
+        feed,
+        real,
+        lambda arm, symbol: working_brackets(arms[arm].account.orders, symbol),
+        store=store,
     )
+    if router.resumed is not None:
+        r = router.resumed
+        log.info("ab_testing.router_resumed", experiment=feed.experiment.spec.name,
+                 units=sorted(r.units), opened=sorted(r.opened), sent=r.sent)  # fmt: skip
     hold = ProductionHold(router)
     production.hold_back = hold
     return hold

@@ -21,12 +21,37 @@ the symbol go (:meth:`PositionRouter.routes`).
 Arms never net against each other: an arm long and another short on the same symbol each
 keep their own PnL on their own ledger, and the real position is the allocated arm's alone
 (``tests/experiments/test_router.py``).
+
+**Its memory survives a restart** (:class:`RouterState`, in the experiment's store:
+``adapters/sql/experiments.py``): each live unit's equity ratio, the units whose entry was
+trimmed, the symbols where the real account holds what the router opened, its counters, and
+per symbol the last candle on which it asked for an order. A router built on the same store
+(a restarted process, route mode) takes it up, so a unit that outlives the process keeps its
+ratio (the real position it left is its target again: nothing is closed and reopened, nothing
+traded for the difference), a trimmed entry stays untopped, and a position it opened stays its
+own after the experiment stops. A restored ratio is kept by unit, not symbol: a run that
+replays its days from the start (the main job does) meets the unit again when its arm opens it
+and uses the stored ratio then; a stored unit that a candle after its draw does not find in
+its symbol's slot is over, and forgotten. An order asked on a candle at or before the symbol's last
+stored one is the same decision handed over again (a replay, a session resumed from an older
+checkpoint): it trades the account it is given but is not counted twice (nor is a different
+order there, where a replay's arms diverged from the first run's).
+
+It is written when it changes, in its own transaction, not with the session's checkpoints:
+the main job's replay commits only every ``checkpoint_every`` candles and is never resumed from
+them (``DecisionPipeline.restore`` refuses), while the experiment's own records are written as
+they happen; the router's state belongs with them. A changed state (a new unit's ratio) is
+written before the order it sizes goes out (a restart asks the same target, so an order that
+was sent is not sent again), and what the order's outcome changed (counters, a trim, an opened
+symbol) at the candle's end: a crash between the two loses that outcome only (the order is
+missing from the counters unless a replay sends it again, and at worst a trimmed entry is
+topped up once, through the risk engine again).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
 
@@ -39,6 +64,8 @@ from quantum_trader.risk.engine import RiskEngine, approved_intent
 
 #: an arm's stop-loss and take-profit on a symbol (None: none known)
 Brackets = Callable[[str, str], tuple[float | None, float | None]]
+#: a unit's (key or symbol, real/arm equity ratio, close time it was drawn at)
+UnitScale = tuple[str, float, int]
 
 
 class Sent(Enum):
@@ -117,22 +144,87 @@ def working_brackets(orders: OrderManager, symbol: str) -> tuple[float | None, f
     return stop, take
 
 
+@dataclass(frozen=True, slots=True)
+class RouterState:
+    """What a router remembers between candles, as stored (see the module docstring)."""
+
+    #: unit -> (its symbol, the real account's equity over the arm's when it began, the close
+    #: time it was drawn at): the units it follows, and those restored and not met yet
+    units: dict[str, UnitScale] = field(default_factory=dict)
+    #: units whose entry the risk engine trimmed (not topped up while they last)
+    capped: frozenset[str] = frozenset()
+    #: symbols where the real account holds a position the router opened
+    opened: frozenset[str] = frozenset()
+    #: symbol -> close time of the last candle on which an order was asked (and counted)
+    routed: dict[str, int] = field(default_factory=dict)
+    sent: int = 0
+    refused: int = 0
+    trimmed: int = 0
+
+
+class RouterStateStore(Protocol):
+    """Where a router's state is kept, per experiment (``SqlExperimentStore``)."""
+
+    def load_router_state(self, experiment: str) -> RouterState | None: ...
+
+    def save_router_state(self, experiment: str, state: RouterState, at: int) -> None:
+        """Replace the experiment's router state; ``at``: the candle's close time."""
+
+
 class PositionRouter:
     """Copies the allocated arm's position on each symbol to ``real`` (see the module
-    docstring). Feed it every candle after the experiment's feed."""
+    docstring). Feed it every candle after the experiment's feed. With ``store``, it takes up
+    the state stored for the experiment (a restart) and stores each change."""
 
     def __init__(
-        self, feed: ExperimentFeed, real: RealAccount, brackets: Brackets | None = None
+        self,
+        feed: ExperimentFeed,
+        real: RealAccount,
+        brackets: Brackets | None = None,
+        *,
+        store: RouterStateStore | None = None,
     ) -> None:
         self.feed = feed
         self.real = real
         self.brackets = brackets
-        self._scale: dict[str, tuple[str, float]] = {}  # symbol -> (unit, real/arm equity)
+        self.store = store
+        self._scale: dict[str, UnitScale] = {}  # symbol -> its unit's (unit, ratio, drawn at)
+        #: stored units not met yet in this process: symbol -> unit -> (unit, ratio, drawn at)
+        self._resumed: dict[str, dict[str, UnitScale]] = {}
         self._capped: set[str] = set()  # units whose entry the risk engine trimmed
         self._opened: set[str] = set()  # symbols where the real account holds what it opened
+        self._routed: dict[str, int] = {}  # symbol -> last close time an order was counted at
+        self._dirty = False  # the state changed since it was stored
         self.sent = 0
         self.refused = 0
         self.trimmed = 0
+        #: the state it took up from the store (None: it started fresh)
+        self.resumed: RouterState | None = None
+        if store is not None:
+            self.resumed = store.load_router_state(feed.experiment.spec.name)
+            if self.resumed is not None:
+                self._restore(self.resumed)
+
+    def state(self) -> RouterState:
+        """What it remembers now (see :class:`RouterState`)."""
+        units = {u: (s, r, at) for s, waiting in self._resumed.items()
+                 for u, (_, r, at) in waiting.items()}  # fmt: skip
+        units.update({u: (s, r, at) for s, (u, r, at) in self._scale.items()})
+        return RouterState(units, frozenset(self._capped), frozenset(self._opened),
+                           dict(self._routed), self.sent, self.refused, self.trimmed)  # fmt: skip
+
+    def _restore(self, state: RouterState) -> None:
+        for unit, (symbol, ratio, at) in state.units.items():
+            self._resumed.setdefault(symbol, {})[unit] = (unit, ratio, at)
+        self._capped = set(state.capped)
+        self._opened = set(state.opened)
+        self._routed = dict(state.routed)
+        self.sent, self.refused, self.trimmed = state.sent, state.refused, state.trimmed
+
+    def _save(self, at: int) -> None:
+        if self._dirty and self.store is not None:
+            self.store.save_router_state(self.feed.experiment.spec.name, self.state(), at)
+        self._dirty = False
 
     def routes(self, symbol: str) -> bool:
         """Whether the router owns ``symbol``'s orders on the real account now: while the
@@ -142,6 +234,7 @@ class PositionRouter:
             return True
         if symbol in self._opened and self.real.quantity(symbol) == 0.0:
             self._opened.discard(symbol)
+            self._dirty = True
         return symbol in self._opened
 
     def on_bar(
@@ -155,9 +248,13 @@ class PositionRouter:
         c: float,
         v: float,
     ) -> None:
-        if not self.routes(symbol):
-            return
-        target = self.target(symbol)
+        if self.routes(symbol):
+            self._route(symbol, close_time)
+        self._save(close_time)
+
+    def _route(self, symbol: str, close_time: int) -> None:
+        """Move the real position on ``symbol`` toward its target (one order at most)."""
+        target = self.target(symbol, close_time)
         current = self.real.quantity(symbol)
         if target * current > 0.0 and self.real.tradable(symbol, abs(target - current)) <= 0.0:
             return  # less than one step apart: nothing to trade
@@ -170,14 +267,22 @@ class PositionRouter:
         if current != 0.0 and (target * current <= 0.0 or abs(target) < abs(current)):
             # shrink or close (a sign change closes now and opens on the next candle)
             size = abs(current) if target * current <= 0.0 else abs(current) - abs(target)
-            self._send(OrderIntent(symbol, _side(-current), size, reduce_only=True, reason=reason))
+            intent = OrderIntent(symbol, _side(-current), size, reduce_only=True, reason=reason)
+            self._send(intent, close_time)
             return
         if unit is None or (current != 0.0 and unit.unit in self._capped):
             return  # a trimmed entry is not topped up while its unit lasts
-        self._enter(symbol, unit.arm, unit.unit, target, current, reason)
+        self._enter(symbol, unit.arm, unit.unit, target, current, reason, close_time)
 
     def _enter(
-        self, symbol: str, arm: str, unit: str, target: float, current: float, reason: str
+        self,
+        symbol: str,
+        arm: str,
+        unit: str,
+        target: float,
+        current: float,
+        reason: str,
+        close_time: int,
     ) -> None:
         """Open or grow the real position toward ``target`` with the arm's brackets and, for a
         new position, the arm's leverage."""
@@ -188,27 +293,51 @@ class PositionRouter:
         leverage = self.feed.books[arm].position(symbol).leverage
         intent = OrderIntent(symbol, _side(target), size, stop_loss=stop, take_profit=take,
                              leverage=leverage, reason=reason)  # fmt: skip
-        outcome = self._send(intent)
-        if outcome is not Sent.REFUSED:
+        outcome = self._send(intent, close_time)
+        if outcome is not Sent.REFUSED and symbol not in self._opened:
             self._opened.add(symbol)
-        if outcome is Sent.TRIMMED:
+            self._dirty = True
+        if outcome is Sent.TRIMMED and unit not in self._capped:
             self._capped.add(unit)
+            self._dirty = True
 
-    def target(self, symbol: str) -> float:
-        """The real position ``symbol`` should have now: the allocated arm's, scaled."""
+    def target(self, symbol: str, close_time: int) -> float:
+        """The real position ``symbol`` should have now: the allocated arm's, scaled (by the
+        stored ratio where a restarted router meets a unit it held before)."""
         unit = self.feed.slots.get(symbol)
+        current = None if unit is None else unit.unit
+        known = self._scale.get(symbol)
+        if known is not None and known[0] != current:
+            del self._scale[symbol]  # the unit ended: a unit key never comes back in a process
+            self._capped.discard(known[0])
+            known, self._dirty = None, True
+        waiting = self._resumed.get(symbol, {})
+        if current is not None and current in waiting and known is None:
+            known = self._scale[symbol] = waiting.pop(current)  # met again: its stored ratio
+            self._dirty = True
+        for ended in [u for u, (_, _, at) in waiting.items() if at <= close_time]:
+            del waiting[ended]  # drawn before this candle and not its slot: over
+            self._capped.discard(ended)
+            self._dirty = True
         if unit is None:
-            self._scale.pop(symbol, None)
             return 0.0
         book = self.feed.books[unit.arm]
-        known = self._scale.get(symbol)
-        if known is None or known[0] != unit.unit:
+        if known is None:
             ratio = self.real.equity / book.equity if book.equity > 0 else 0.0
-            known = self._scale[symbol] = (unit.unit, ratio)
+            known = self._scale[symbol] = (unit.unit, ratio, unit.at)
+            self._dirty = True
         return book.quantity(symbol) * known[1]
 
-    def _send(self, intent: OrderIntent) -> Sent:
+    def _send(self, intent: OrderIntent, close_time: int) -> Sent:
+        """Send ``intent`` (the state it depends on stored first) and count it, unless an
+        earlier process counted an order on this candle or a later one of the symbol."""
+        self._save(close_time)
         outcome = self.real.send(intent)
+        last = self._routed.get(intent.symbol)
+        if last is not None and close_time <= last:
+            return outcome  # handed over again (a replay): the same decision, counted once
+        self._routed[intent.symbol] = close_time
+        self._dirty = True
         if outcome is Sent.REFUSED:
             self.refused += 1
         else:

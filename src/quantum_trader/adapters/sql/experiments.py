@@ -3,7 +3,8 @@
 
 Each write is its own transaction. An observation or assignment whose key is already stored is
 refused by the primary key and reported as not written, which is how a restarted experiment
-that is handed a step or unit again knows not to count it twice.
+that is handed a step or unit again knows not to count it twice. The route-mode router's state
+(``experiments.router.RouterState``) is one row per experiment, replaced when it changes.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from quantum_trader.adapters.sql.tables_experiments import (
     experiment_assignments,
     experiment_audit,
     experiment_observations,
+    experiment_router_state,
     experiments,
 )
 from quantum_trader.experiments.records import (
@@ -26,6 +28,7 @@ from quantum_trader.experiments.records import (
     Observation,
     StoredExperiment,
 )
+from quantum_trader.experiments.router import RouterState, UnitScale
 from quantum_trader.experiments.spec import ExperimentSpec
 
 
@@ -118,6 +121,95 @@ class SqlExperimentStore:
         with self._engine.begin() as conn:
             conn.execute(insert(experiment_audit).values(
                 experiment=name, at=entry.at, event=entry.event, detail=entry.detail))  # fmt: skip
+
+    # ------------------------------------------------------------------ the router's state
+    def load_router_state(self, experiment: str) -> RouterState | None:
+        t = experiment_router_state
+        with self._engine.connect() as conn:
+            text = conn.execute(
+                select(t.c.state_json).where(t.c.experiment == experiment)
+            ).scalar_one_or_none()
+        if text is None:
+            return None
+        try:
+            return router_state_from_json(str(text))
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ValueError(
+                f"stored router state of experiment {experiment!r} "
+                f"(table experiment_router_state): {exc!r}"
+            ) from exc
+
+    def save_router_state(self, experiment: str, state: RouterState, at: int) -> None:
+        """Replace the experiment's row (one transaction: the old state or the new one)."""
+        t, text = experiment_router_state, router_state_to_json(state)
+        with self._engine.begin() as conn:
+            done = conn.execute(
+                update(t).where(t.c.experiment == experiment).values(state_json=text, updated_at=at)
+            )
+            if done.rowcount == 0:
+                conn.execute(
+                    insert(t).values(experiment=experiment, state_json=text, updated_at=at)
+                )
+
+
+def router_state_to_json(state: RouterState) -> str:
+    return json.dumps(
+        {
+            "units": {u: list(scale) for u, scale in state.units.items()},
+            "capped": sorted(state.capped),
+            "opened": sorted(state.opened),
+            "routed": state.routed,
+            "counts": [state.sent, state.refused, state.trimmed],
+        },
+        sort_keys=True,
+    )
+
+
+def router_state_from_json(text: str) -> RouterState:
+    raw = json.loads(text)
+    if not isinstance(raw, dict):
+        raise ValueError(f"{text!r} is not an object")
+    sent, refused, trimmed = (_count(n) for n in raw["counts"])
+    return RouterState(
+        {k: _unit(v) for k, v in _mapping(raw["units"]).items()},
+        frozenset(_names(raw["capped"])),
+        frozenset(_names(raw["opened"])),
+        {str(k): _count(v) for k, v in _mapping(raw["routed"]).items()},
+        sent,
+        refused,
+        trimmed,
+    )
+
+
+def _names(raw: object) -> list[str]:
+    if not isinstance(raw, list) or not all(isinstance(x, str) for x in raw):
+        raise ValueError(f"{raw!r} is not a list of names")
+    return list(raw)
+
+
+def _mapping(raw: object) -> dict[str, object]:
+    if not isinstance(raw, dict):
+        raise ValueError(f"{raw!r} is not an object")
+    return {str(k): v for k, v in raw.items()}
+
+
+def _unit(raw: object) -> UnitScale:
+    """A unit's ``[symbol, ratio, drawn at]``."""
+    if not isinstance(raw, list) or len(raw) != 3 or not isinstance(raw[0], str):
+        raise ValueError(f"{raw!r} is not [symbol, ratio, drawn at]")
+    return raw[0], _number(raw[1]), _count(raw[2])
+
+
+def _number(raw: object) -> float:
+    if not isinstance(raw, int | float) or isinstance(raw, bool):
+        raise ValueError(f"{raw!r} is not a number")
+    return float(raw)
+
+
+def _count(raw: object) -> int:
+    if not isinstance(raw, int) or isinstance(raw, bool):
+        raise ValueError(f"{raw!r} is not an integer")
+    return raw
 
 
 def _floats(text: str) -> dict[str, float]:

@@ -1,6 +1,8 @@
 """Tables of the A/B experiments (``experiments/``): one row per experiment, and its
 observations, assignments and audit trail, each keyed so that a second write of the same step or
-unit is refused by the database (``experiments/records.py``: nothing counted twice)."""
+unit is refused by the database (``experiments/records.py``: nothing counted twice); and, in
+route mode, the router's state (``experiments/router.py``: one row per experiment, replaced
+when it changes)."""
 
 from __future__ import annotations
 
@@ -61,4 +63,13 @@ experiment_audit = Table(
     Column("at", BigInteger, nullable=False),
     Column("event", String(40), nullable=False),
     Column("detail", Text, nullable=False),
+)
+
+experiment_router_state = Table(
+    "experiment_router_state",
+    metadata,
+    Column("experiment", String(100), ForeignKey("experiments.name"), nullable=False),
+    Column("state_json", Text, nullable=False),  # experiments.router.RouterState
+    Column("updated_at", BigInteger, nullable=False),  # engine time of the candle that changed it
+    PrimaryKeyConstraint("experiment"),
 )
