@@ -1,11 +1,17 @@
 """Backtests as background jobs: one child process at a time, persisted under the home.
 
-A job runs ``quantum-trader backtest`` (the SMA-cross replay through the engine, as the CLI
-runs it) in a child process, never in the API's event loop or its threads, with its outputs
-(``metrics.json``, ``trades.csv``, ``report.html``) and a checkpoint database in the job's
-folder. The API never waits on it: every read polls the child (``Popen.poll``, no thread),
-reads its progress from the checkpoint database (the replayed engine time over the asked
-span) and, once it has exited, its metrics or the last line it wrote to stderr.
+A job runs ``quantum-trader backtest`` (as the CLI runs it) in a child process, never in the
+API's event loop or its threads, with its outputs (``metrics.json``, ``trades.csv``,
+``report.html``) in the job's folder. Its strategy is the SMA cross (``sma_cross``: the replay
+through the engine, checkpointed into a database in the job's folder) or ``ai`` (the full
+decision path, ``app/cli/backtest_ai.py``: the main job's replay of the window on models it
+trains before it; it keeps its checkpoints in that backtest's own database and writes
+``progress.json`` into its ``--out`` instead). The API never waits on it: every read polls the
+child (``Popen.poll``, no thread), reads its progress (``sma_cross``: the checkpointed engine
+time over the asked span; ``ai``: the candles replayed over the candles to replay, 0 while its
+models train) and, once it has exited, its metrics or why it failed: the CLI's one-line error
+(``error: …``, which it prints to stdout) or else the last line it wrote. Its stdout and
+stderr go to ``output.log`` in the job's folder.
 
 The jobs are a JSON file (``jobs.json``) in ``root``, rewritten atomically on every change,
 so a restarted ``serve`` lists them; a job still queued or running in the file when ``serve``
@@ -29,8 +35,14 @@ from quantum_trader.clock.clock import Clock
 from quantum_trader.domain.time import fmt
 
 State = Literal["queued", "running", "finished", "failed"]
+Strategy = Literal["sma_cross", "ai"]
+STRATEGIES: tuple[Strategy, ...] = ("sma_cross", "ai")
 ACTIVE: frozenset[str] = frozenset({"queued", "running"})
 JOBS_FILE = "jobs.json"
+LOG_FILE = "output.log"  # the child's stdout and stderr
+#: what ``backtest --strategy ai --out DIR`` keeps in DIR while it runs (``backtest_ai.py``):
+#: ``{"done": candles replayed, "total": candles to replay}``
+PROGRESS_FILE = "progress.json"
 
 
 class JobConflict(RuntimeError):
@@ -39,7 +51,9 @@ class JobConflict(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class BacktestRequest:
-    """What a job replays: the CLI's SMA-cross backtest over ``[start, end)`` (epoch ms)."""
+    """What a job replays: the CLI's backtest over ``[start, end)`` (epoch ms) with
+    ``strategy``; ``fast`` and ``slow`` are the SMA cross's (an ``ai`` job ignores them). A job
+    file written before jobs had a strategy loads as ``sma_cross``, which they all were."""
 
     symbols: tuple[str, ...]
     timeframe: str
@@ -47,14 +61,22 @@ class BacktestRequest:
     end: int
     fast: int = 10
     slow: int = 30
+    strategy: Strategy = "sma_cross"
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            known = ", ".join(STRATEGIES)
+            raise ValueError(f"unknown backtest strategy {self.strategy!r}; known: {known}")
 
     def arguments(self) -> list[str]:
         """The ``quantum-trader backtest`` options (``--start``/``--end`` as ISO instants)."""
-        return [
+        common = [
             "backtest", "--symbols", *self.symbols, "--timeframe", self.timeframe,
-            "--start", fmt(self.start), "--end", fmt(self.end), "--strategy", "sma_cross",
-            "--fast", str(self.fast), "--slow", str(self.slow), "--quiet",
+            "--start", fmt(self.start), "--end", fmt(self.end), "--strategy", self.strategy,
         ]  # fmt: skip
+        if self.strategy == "ai":
+            return [*common, "--quiet"]
+        return [*common, "--fast", str(self.fast), "--slow", str(self.slow), "--quiet"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +102,16 @@ def _finite(metrics: Mapping[str, Any]) -> dict[str, float | int | str | None]:
         )
         out[str(key)] = value if ok else None
     return out
+
+
+def why(folder: Path) -> str:
+    """Why a job's child failed: the last ``error: …`` line of its output (the CLI's one-line
+    error, ``app/cli/main.py``), else its last line (a traceback's exception)."""
+    path = folder / LOG_FILE
+    text = path.read_text(errors="replace") if path.is_file() else ""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error:")]
+    return (errors or lines or ["no output"])[-1]
 
 
 class BacktestJobs:
@@ -142,14 +174,15 @@ class BacktestJobs:
             self._save()
             folder = self.folder(job_id)
             folder.mkdir(parents=True, exist_ok=True)
-            argv = [
-                *self._command, *request.arguments(), "--out", str(folder / "out"),
-                "--db", f"sqlite:///{(folder / 'checkpoints.sqlite').resolve().as_posix()}",
-                "--run-id", f"api-backtest-{job_id}",
-            ]  # fmt: skip
-            with (folder / "stderr.log").open("wb") as stderr:
+            argv = [*self._command, *request.arguments(), "--out", str(folder / "out")]
+            if request.strategy == "sma_cross":  # ``ai`` writes its progress into --out
+                argv += [
+                    "--db", f"sqlite:///{(folder / 'checkpoints.sqlite').resolve().as_posix()}",
+                    "--run-id", f"api-backtest-{job_id}",
+                ]  # fmt: skip
+            with (folder / LOG_FILE).open("wb") as output:
                 child = subprocess.Popen(  # argv built here, no shell
-                    argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
+                    argv, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
                     env=self._env,
                 )  # fmt: skip
             self._children[job_id] = child
@@ -191,27 +224,39 @@ class BacktestJobs:
                 job, state="finished", finished_at=now, progress=1.0,
                 metrics=_finite(payload.get("metrics", {})),
             )  # fmt: skip
-        lines = (folder / "stderr.log").read_text(errors="replace").strip().splitlines()
-        last = lines[-1].strip() if lines else "no output"
         return replace(
-            job, state="failed", finished_at=now, reason=f"exit code {code}: {last}"[:500]
+            job, state="failed", finished_at=now, reason=f"exit code {code}: {why(folder)}"[:500]
         )
 
     def _progress(self, job: BacktestJob) -> float:
+        """The job's progress so far, under 1 (the last reading while none can be read)."""
+        done = self._ai_progress(job) if job.request.strategy == "ai" else self._replayed(job)
+        return job.progress if done is None else round(min(max(done, 0.0), 0.99), 4)
+
+    def _ai_progress(self, job: BacktestJob) -> float | None:
+        """The candles replayed over the candles to replay (0 while the models train)."""
+        path = self.folder(job.job_id) / "out" / PROGRESS_FILE
+        try:
+            payload = json.loads(path.read_text())
+            done, total = int(payload["done"]), int(payload["total"])
+        except (OSError, ValueError, KeyError, TypeError):  # not written yet
+            return None
+        return done / total if total > 0 else 0.0
+
+    def _replayed(self, job: BacktestJob) -> float | None:
         """The checkpointed engine time over the asked span (0 before the first checkpoint)."""
         path = self.folder(job.job_id) / "checkpoints.sqlite"
         if not path.is_file():
-            return job.progress
+            return None
         try:
             with sqlite3.connect(f"file:{path.as_posix()}?mode=ro", uri=True, timeout=0.2) as db:
                 row = db.execute("SELECT max(last_time) FROM replay_checkpoints").fetchone()
         except sqlite3.Error:  # not created yet, or being written: the last reading stands
-            return job.progress
+            return None
         if row is None or row[0] is None:
-            return job.progress
+            return None
         span = job.request.end - job.request.start
-        done = (int(row[0]) - job.request.start) / span if span > 0 else 0.0
-        return round(min(max(done, 0.0), 0.99), 4)
+        return (int(row[0]) - job.request.start) / span if span > 0 else 0.0
 
     # --- persistence ------------------------------------------------------------------------
     def _now(self) -> int:

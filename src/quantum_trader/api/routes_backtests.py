@@ -23,9 +23,11 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 
 def job_out(job: BacktestJob) -> BacktestJobOut:
     r = job.request
+    sma = r.strategy == "sma_cross"
     return BacktestJobOut(
-        job_id=job.job_id, state=job.state, symbols=list(r.symbols), timeframe=r.timeframe,
-        start=r.start, end=r.end, fast=r.fast, slow=r.slow, created_at=job.created_at,
+        job_id=job.job_id, state=job.state, strategy=r.strategy, symbols=list(r.symbols),
+        timeframe=r.timeframe, start=r.start, end=r.end, fast=r.fast if sma else None,
+        slow=r.slow if sma else None, created_at=job.created_at,
         started_at=job.started_at, finished_at=job.finished_at, progress=job.progress,
         reason=job.reason, metrics=dict(job.metrics),
         report=f"{API_PREFIX}/backtests/{job.job_id}/report" if job.state == "finished" else None,
@@ -56,16 +58,20 @@ def backtests_router(ctx: ApiContext) -> APIRouter:
         responses={409: {"model": ErrorOut, "description": "a job is already running"}},
     )
     def start(body: BacktestIn, user: User) -> BacktestJobOut:
-        """Start an SMA-cross backtest in a child process (one at a time: 409 while another
-        runs); follow it with ``GET /backtests/{job_id}``."""
+        """Start a backtest (``sma_cross``, or ``ai``: the full decision path) in a child
+        process (one at a time: 409 while another runs); follow it with
+        ``GET /backtests/{job_id}``."""
         request = BacktestRequest(
-            tuple(body.symbols), body.timeframe, body.start, body.end, body.fast, body.slow
-        )
+            tuple(body.symbols), body.timeframe, body.start, body.end, body.fast, body.slow,
+            body.strategy,
+        )  # fmt: skip
         try:
             started = runner().start(request)
         except JobConflict as exc:
             raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from None
-        log.info("api.backtest_started", job=started.job_id, by=user.username)
+        log.info(
+            "api.backtest_started", job=started.job_id, strategy=request.strategy, by=user.username
+        )
         return job_out(started)
 
     @router.get("")

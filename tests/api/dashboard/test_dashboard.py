@@ -1,6 +1,7 @@
 """The dashboard in headless Chromium (issue 20's acceptance): log in, the overview populated,
 the kill switch turned on in the page and the next risk decision rejected for it, a trade's
-decision trace, a live event arriving without a reload, and the other pages drawn."""
+decision trace, a live event arriving without a reload, backtests of either strategy started
+from the page and followed to their reports, and the other pages drawn."""
 
 from __future__ import annotations
 
@@ -138,3 +139,26 @@ def test_a_backtest_started_from_the_page_is_followed_to_its_report(
     assert href == "/api/v1/backtests/1/report"
     report = page.request.get(f"{served.base}{href}")  # the cookie session reads it
     assert report.ok and "backtest report" in report.text()
+    assert "SMA 10/30" in text and page.get_attribute(row, "data-strategy") == "sma_cross"
+
+
+def test_an_ai_backtest_started_from_the_page_has_no_sma_averages(
+    page: Any, served: Served
+) -> None:
+    page.goto(f"{served.base}/dashboard/#/backtests")
+    page.wait_for_selector("#bt-form")
+    assert page.is_visible("#bt-fast")
+    page.select_option("#bt-strategy", "ai")
+    assert page.is_hidden("#bt-fast") and page.is_hidden("#bt-slow")  # the SMA cross's only
+    page.fill("#bt-symbols", "ETHUSDT")
+    page.fill("#bt-start", "2024-02-01")
+    page.fill("#bt-end", "2024-02-03")
+    with page.expect_request("**/api/v1/backtests") as sent:
+        page.click("#bt-start-button")
+    body = sent.value.post_data_json
+    assert body["strategy"] == "ai" and "fast" not in body and "slow" not in body
+    row = "#backtests tr.job-row[data-strategy='ai']"
+    page.wait_for_selector(f"{row}[data-state='finished']")  # the list says which strategy
+    text = page.inner_text(row)
+    assert "ETHUSDT 1h" in text and "AI" in text and "SMA" not in text
+    assert page.get_attribute(f"{row} a.report", "href") is not None

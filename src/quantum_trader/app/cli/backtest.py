@@ -9,7 +9,9 @@ Candles come from the local candle store, fed from ``--data-dir`` (default ``QT_
 else ``../shared/data``) where that folder has them (see :mod:`quantum_trader.app.market_data`).
 Writes metrics.json, trades.csv and report.html into ``--out`` (default
 ``reports/<run id>``). With ``--db`` the run is checkpointed and, started again with the same
-arguments, resumes where it stopped.
+arguments, resumes where it stopped. ``--strategy ai`` (``backtest_ai.py``) writes them where
+every main-job run does, and copies them into ``--out`` when given, beside its
+``progress.json``; ``--db`` and ``--run-id`` do not apply to it.
 """
 
 from __future__ import annotations
@@ -99,6 +101,8 @@ def backtest(
         raise typer.BadParameter(f"unknown strategy {strategy!r}; known: {', '.join(STRATEGIES)}")
     console = Console(quiet=quiet)
     if strategy == "ai":
+        if db or run_id:  # its replay checkpoints into its own database (backtest_ai.py)
+            console.print("--db and --run-id do not apply to --strategy ai: ignored")
         ran = run_ai_backtest(
             console,
             symbols,
@@ -114,10 +118,13 @@ def backtest(
                 "default_funding_rate": funding_rate,
                 "seed": seed,
             },
+            out,
         )
         if ran.metrics is not None:
             console.print(metrics_table(ran.metrics.to_dict()))
         console.print(f"report: {ran.outputs['report']}")
+        if out is not None:
+            console.print(f"metrics: {ran.outputs['metrics']}  trades: {ran.outputs['trades']}")
         return
     settings = load_settings()
     market = open_market_data(settings, timeframe, data_dir or default_data_dir())
