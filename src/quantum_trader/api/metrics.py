@@ -1,6 +1,7 @@
 """Prometheus metrics of one app, in a registry of its own (never the process-global one):
 requests, errors and latency per route, each module's evidence counters read from the
-status table at scrape time, and the engine's series (:mod:`.metrics_engine`)."""
+status table at scrape time, the engine's series (:mod:`.metrics_engine`) and the per-model
+ones (:mod:`.metrics_models`)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from quantum_trader.adapters.sql.repositories import SqlStatusRepository
 from quantum_trader.api.metrics_engine import EngineSeries
+from quantum_trader.api.metrics_models import ModelSeries
 from quantum_trader.clock.clock import Clock
 
 
@@ -37,6 +39,7 @@ class ApiMetrics:
         )  # fmt: skip
         self.registry.register(ModuleEvidence(engine))
         self.registry.register(EngineSeries(engine, clock))
+        self.registry.register(ModelSeries(engine, clock))
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()

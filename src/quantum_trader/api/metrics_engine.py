@@ -48,9 +48,9 @@ def gauge(name: str, doc: str, labels: Iterable[str] = ()) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, doc, labels=list(labels))
 
 
-class EngineSeries(Collector):
-    """Orders, fills, trades, risk verdicts and rejections, equity, drawdown, exposure and
-    registered model versions (docs/api.md, "Metrics")."""
+class ScrapedSeries(Collector):
+    """Series read from the database at scrape time by :meth:`_read`, the answer kept
+    ``max_age_s``; a subclass fills :meth:`_read`."""
 
     def __init__(
         self,
@@ -72,6 +72,14 @@ class EngineSeries(Collector):
             if self._cached is None or now - self._cached[0] > self._max_age_s:
                 self._cached = (now, self._read())
             return list(self._cached[1])
+
+    def _read(self) -> list[Metric]:
+        raise NotImplementedError
+
+
+class EngineSeries(ScrapedSeries):
+    """Orders, fills, trades, risk verdicts and rejections, equity, drawdown, exposure and
+    registered model versions (docs/api.md, "Metrics")."""
 
     def _read(self) -> list[Metric]:
         run_id = last_run_id(self._engine, self._clock)

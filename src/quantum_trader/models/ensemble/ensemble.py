@@ -128,6 +128,9 @@ class Ensemble:
         self._chunks: dict[str, deque[_Chunk]] = {}
         self._offload: Executor | None = None  # see offload_to
         self._vote_ns = [0.0] * len(self._members)  # live vote time per member, smoothed
+        # the status counters of each member's live votes and their total time (/metrics:
+        # api/metrics_models.py); a swap keeps the name, so they run on across versions
+        self._vote_counters = [(f"live_votes.{n}", f"live_vote_ns.{n}") for n in names]
 
     def prepare(
         self,
@@ -253,8 +256,13 @@ class Ensemble:
     def _timed_vote(self, k: int, symbol: str, context: VoteContext) -> ModelVote | Abstention:
         started = time.perf_counter_ns()
         result = self._members[k].vote(symbol, context)
+        elapsed = time.perf_counter_ns() - started
         # how long this member's live votes take of late: which one to hand over next time
-        self._vote_ns[k] = 0.8 * self._vote_ns[k] + 0.2 * (time.perf_counter_ns() - started)
+        self._vote_ns[k] = 0.8 * self._vote_ns[k] + 0.2 * elapsed
+        if self._handle is not None:  # each member's keys are its own: safe from either thread
+            votes, total_ns = self._vote_counters[k]
+            self._handle.count(votes)
+            self._handle.count(total_ns, elapsed)
         return result
 
     def decide(self, symbol: str, context: VoteContext) -> EnsembleDecision:
