@@ -3,8 +3,9 @@ account (one-way mode), with the matching rules the tests need and nothing more.
 
 Market orders fill at the symbol's mark price (the test sets it) with the taker fee; limit
 orders rest until the test moves the mark across their price, then fill at their price with the
-maker fee. ``delay_fills`` and ``partial_ratio`` (set by :class:`~.faults.Faults`) hold fills
-back or split them; :meth:`Book.release` and :meth:`Book.fill` let a test finish them. Every
+maker fee (the account's rates: :attr:`Book.commission`, by default MAKER_FEE and TAKER_FEE).
+``delay_fills`` and ``partial_ratio`` (set by :class:`~.faults.Faults`) hold fills back or
+split them; :meth:`Book.release` and :meth:`Book.fill` let a test finish them. Every
 fill is a trade with its own id, as ``/fapi/v1/userTrades`` reports it.
 
 Mirror mode (:attr:`Book.mirror`, ``mirror.py``): the book's own matching is off; every
@@ -143,11 +144,18 @@ class Book:
     mirror: FillSource | None = None
     #: funding settled on the account, as ``/fapi/v1/income`` lists it (``pay_funding``)
     incomes: list[Income] = field(default_factory=list)
+    #: the account's fee tier per symbol, (maker, taker): what ``/fapi/v1/commissionRate``
+    #: answers and what its fills are charged; a symbol not here has MAKER_FEE, TAKER_FEE
+    commission: dict[str, tuple[float, float]] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(8_389_765_001))
     _trade_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _income_ids: itertools.count[int] = field(
         default_factory=lambda: itertools.count(7_000_000_001)
     )
+
+    def commission_rates(self, symbol: str) -> tuple[float, float]:
+        """The account's (maker, taker) rates on ``symbol``."""
+        return self.commission.get(symbol, (MAKER_FEE, TAKER_FEE))
 
     # ------------------------------------------------------------------ orders
     def create(
@@ -320,7 +328,8 @@ class Book:
         fee: float | None = None,
     ) -> None:
         if fee is None:
-            fee = qty * price * (MAKER_FEE if maker else TAKER_FEE)
+            rates = self.commission_rates(order.symbol)
+            fee = qty * price * (rates[0] if maker else rates[1])
         realized = self._book_position(order.symbol, order.side, qty, price)
         self.wallet += realized - fee
         order.filled = round(order.filled + qty, 12)

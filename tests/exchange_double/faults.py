@@ -14,6 +14,8 @@ the venue talks to it. The server reads them under the book's lock, request by r
 - ``reject_next``: the next n create-order requests are refused with ``reject_code``.
 - ``disconnected`` (or :meth:`Faults.disconnect_for`): every request has its connection
   dropped, unanswered (an outage).
+- ``commission_fields``: fields of every ``/fapi/v1/commissionRate`` answer replaced by these
+  values (a value of None leaves the field out): a payload that is not a rate.
 - ``clock_skew_ms``: the venue's clock runs this far from the machine's (``/fapi/v1/time`` and
   the ``recvWindow`` check of signed requests).
 - ``delay_fills`` / ``partial_ratio``: live on the :class:`~.book.Book` (matching rules).
@@ -45,6 +47,7 @@ class Faults:
     disconnected: bool = False
     disconnected_until: float = 0.0
     clock_skew_ms: int = 0
+    commission_fields: dict[str, object] = field(default_factory=dict)
     _rng: random.Random = field(init=False, repr=False)
 
     def __post_init__(self) -> None:

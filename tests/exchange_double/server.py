@@ -3,10 +3,11 @@
 (read from ccxt 4.5.90's ``binance.py``): ``load_markets`` (``/fapi/v1/exchangeInfo``, and
 ``/fapi/v1/time`` with ``adjustForTimeDifference``), orders (``/fapi/v1/order`` POST, GET,
 DELETE; ``/fapi/v1/openOrders``), ``/fapi/v1/userTrades``, ``/fapi/v1/income`` (funding),
-``/fapi/v1/leverage``, and the
+``/fapi/v1/leverage``, ``/fapi/v1/commissionRate`` (the account's fee tier), and the
 account reads ccxt sends to v3 by default (``positionRisk``, ``account``; v2 answers the same,
-with ``leverageBracket`` that ``fetch_positions`` loads first). Signatures are not checked;
-``timestamp`` is, against ``recvWindow`` and the venue's (possibly skewed) clock.
+with ``leverageBracket`` that ``fetch_positions`` loads first). Signatures are not verified
+(``commissionRate`` checks that one is sent); ``timestamp`` is checked, against ``recvWindow``
+and the venue's (possibly skewed) clock.
 
 Why stdlib ``ThreadingHTTPServer`` in a thread: the client under test is ccxt's synchronous
 ``requests`` session, which needs a real socket; a thread per connection lets a stalled answer
@@ -225,6 +226,28 @@ class ExchangeDouble:
             for i in out[:limit]
         ]
 
+    def commission_rate(self, params: Params) -> Any:
+        """``/fapi/v1/commissionRate``: the account's rates on one symbol (signed, as every
+        account read: its ``timestamp`` is checked), with the fields a fault replaces."""
+        for name in ("symbol", "timestamp", "signature"):
+            if not params.get(name):
+                raise VenueError(400, -1102, f"Mandatory parameter '{name}' was not sent.")
+        symbol = params["symbol"]
+        if symbol not in MARKETS:
+            raise VenueError(400, -1121, "Invalid symbol.")
+        maker, taker = self.book.commission_rates(symbol)
+        body: dict[str, Any] = {
+            "symbol": symbol,
+            "makerCommissionRate": f"{maker:.6f}",
+            "takerCommissionRate": f"{taker:.6f}",
+        }
+        for name, value in self.faults.commission_fields.items():
+            if value is None:
+                body.pop(name, None)
+            else:
+                body[name] = value
+        return body
+
     def position_risk(self, params: Params) -> Any:
         out = []
         for symbol in MARKETS:
@@ -320,6 +343,7 @@ _ROUTES: dict[tuple[str, str], _Endpoint] = {
     ("GET", "openOrders"): ExchangeDouble.open_orders,
     ("GET", "userTrades"): ExchangeDouble.user_trades,
     ("GET", "income"): ExchangeDouble.income,
+    ("GET", "commissionRate"): ExchangeDouble.commission_rate,
     ("GET", "positionRisk"): ExchangeDouble.position_risk,
     ("GET", "account"): ExchangeDouble.account,
     ("POST", "leverage"): ExchangeDouble.leverage,

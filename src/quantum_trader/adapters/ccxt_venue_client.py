@@ -11,6 +11,11 @@ or an answer that leaves the outcome unknown (``OperationFailed``: its ``Network
 timeouts, disconnects, 5xx — and ``BadResponse``), rate limited (``DDoSProtection`` — 418 — and
 ``RateLimitExceeded`` — 429, both ``NetworkError`` subclasses, so the venue tests them first),
 no such order (``OrderNotFound``), refused (``ExchangeError``).
+
+:class:`BinanceUsdmVenue` adds the account's fee tier (``commission_rate``): ccxt 4.5.90's
+``fetch_trading_fee`` sends a linear market's request to ``GET /fapi/v1/commissionRate``
+(``fapiPrivateGetCommissionRate``, signed); its raw answer (``info``) is checked here, as
+ccxt's own parse turns a field that is not a number into None.
 """
 
 from __future__ import annotations
@@ -22,8 +27,12 @@ from typing import Any, Literal, Protocol
 
 import ccxt
 
+from quantum_trader.data.symbols import to_ccxt_perp
+from quantum_trader.domain.errors import DataError
 from quantum_trader.execution.ccxt_venue import CcxtClient, CcxtVenue, VenueErrors
 from quantum_trader.execution.request_budget import RequestBudget
+from quantum_trader.execution.venue import CommissionUnavailable, VenueCommission
+from quantum_trader.execution.venue_fees import commission_from_payload
 
 Endpoint = Literal["testnet", "live"]
 
@@ -83,6 +92,34 @@ def venue_errors() -> VenueErrors:
     )
 
 
+class _TradingFeeClient(Protocol):
+    def fetch_trading_fee(self, symbol: str, params: dict[str, Any] = ...) -> dict[str, Any]: ...
+
+
+class BinanceUsdmVenue(CcxtVenue):
+    """:class:`CcxtVenue` over ccxt's ``binanceusdm``, which also reads the account's
+    commission rates (``execution/venue.py::CommissionRates``)."""
+
+    def commission_rate(self, symbol: str) -> VenueCommission:
+        """The account's maker and taker rates on ``symbol`` (one signed request within the
+        budget); :class:`CommissionUnavailable` when the venue gave none, ``DataError`` naming
+        the symbol and the field when the answer is not a rate."""
+        client: _TradingFeeClient = self.client  # type: ignore[assignment]
+        try:
+            market = to_ccxt_perp(symbol)
+        except DataError as exc:  # not a rate the venue answered: a symbol it cannot name
+            raise CommissionUnavailable(f"commission rate of {symbol}: {exc}") from exc
+        try:
+            raw = self._call(f"fetch_trading_fee {symbol}", client.fetch_trading_fee, market)
+        except TimeoutError as exc:
+            raise CommissionUnavailable(f"commission rate of {symbol}: {exc}") from exc
+        except self.errors.rejected as exc:
+            raise CommissionUnavailable(f"commission rate of {symbol}: refused: {exc}") from exc
+        if not isinstance(raw, dict):
+            raise DataError(f"commission rate of {symbol}: ccxt answered {raw!r}")
+        return commission_from_payload(symbol, raw.get("info"))
+
+
 def build_client(config: CcxtClientConfig) -> Any:
     """A ``ccxt.binanceusdm`` for ``config``; markets are not loaded yet (ccxt loads them on the
     first call that needs them)."""
@@ -121,11 +158,11 @@ def build_venue(
     requests_per_minute: int,
     symbols: Sequence[str] = (),
     budget: RequestBudget | None = None,
-) -> CcxtVenue:
+) -> BinanceUsdmVenue:
     """The venue over a fresh client; ``budget`` (tests: one on a fake clock) replaces the
     default one of ``requests_per_minute`` on the machine's clock."""
     client: CcxtClient = build_client(config)
-    return CcxtVenue(
+    return BinanceUsdmVenue(
         client,
         errors=venue_errors(),
         budget=budget or RequestBudget(requests_per_minute, time.monotonic, time.sleep),
@@ -133,7 +170,7 @@ def build_venue(
     )
 
 
-def build_ccxt_venue(settings: VenueSettingsLike, symbols: Sequence[str] = ()) -> CcxtVenue:
+def build_ccxt_venue(settings: VenueSettingsLike, symbols: Sequence[str] = ()) -> BinanceUsdmVenue:
     """The run's venue from its settings (``app/venue.py``): testnet or live, with its keys and
     request budget; ``symbols``: the run's, whose trades ``recent_fills`` reads even when no
     order of this session names them."""

@@ -435,6 +435,7 @@ def _compose(
         store=session.store,
         commit=lambda: session.checkpoints.commit(finished=False),
         status=rt.status.get("execution") if "execution" in rt.status else None,
+        entry_gate=lambda: pipeline.parts.entry_gate if pipeline.parts is not None else None,
     )
     run.challengers = attach_challengers(
         rt,

@@ -12,7 +12,7 @@ venue, so it is refused with one.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
@@ -36,14 +36,17 @@ from quantum_trader.execution.reconciliation import (
 )
 from quantum_trader.execution.restart import crashed_intents
 from quantum_trader.execution.simulated.exchange import SimulatedExchange
+from quantum_trader.execution.simulated.fees import FeeSchedule
 from quantum_trader.execution.simulated.funding import FundingSchedule
 from quantum_trader.execution.store import ExecutionStore
 from quantum_trader.execution.venue_book import NotionalCaps, RemoteVenue, VenueBook
+from quantum_trader.execution.venue_fees import LiveFees, read_live_fees
 from quantum_trader.observability.logging import get_logger
 from quantum_trader.portfolio.portfolio import Portfolio
 from quantum_trader.risk.engine import RiskEngine
 from quantum_trader.risk.kill_switch import KillSwitch, KillSwitchStore
 from quantum_trader.status.registry import ModuleHandle
+from quantum_trader.strategy.cost_gate import EntryCostGate
 
 log = get_logger(__name__)
 
@@ -110,12 +113,18 @@ class VenueWiring:
     #: runs of this database the engine lock found dead (``app/run_lock.py``): the intents
     #: they committed unanswered are looked up at the handover (``execution/restart.py``)
     crashed_runs: tuple[str, ...] = ()
+    #: the run's symbols and configured fees: the venue's rates replace these at the handover
+    symbols: tuple[str, ...] = ()
+    configured_fees: FeeSchedule = field(default_factory=FeeSchedule)
+    #: what the handover read (``execution/venue_fees.py``); None before it
+    fees: LiveFees | None = None
     _orders: OrderManager | None = None
     _scheduler: Scheduler | None = None
     _risk: RiskEngine | None = None
     _store: ExecutionStore | None = None
     _commit: Callable[[], None] | None = None
     _status: ModuleHandle | None = None
+    _entry_gate: Callable[[], EntryCostGate | None] | None = None
 
     def attach(
         self,
@@ -126,12 +135,15 @@ class VenueWiring:
         store: ExecutionStore | None = None,
         commit: Callable[[], None] | None = None,
         status: ModuleHandle | None = None,
+        entry_gate: Callable[[], EntryCostGate | None] | None = None,
     ) -> None:
         """``store``: where the crashed runs' checkpoints are read; ``commit``: the session's
         checkpoint, run before each venue request from the handover on (the write-ahead);
-        ``status``: the execution module's handle (what the handover found is counted there)."""
+        ``status``: the execution module's handle (what the handover found is counted there);
+        ``entry_gate``: the pipeline's cost gate, priced at the venue's fees from the handover."""
         self._orders, self._scheduler, self._risk = orders, scheduler, risk
         self._store, self._commit, self._status = store, commit, status
+        self._entry_gate = entry_gate
 
     def hand_over(self, now: int) -> None:
         """The first current candle: the venue takes the account (``execution/handover.py``),
@@ -150,6 +162,12 @@ class VenueWiring:
         if self._risk is not None:
             self._risk.rebase_account()
         log.info("venue.handover", venue=self.venue, **report.summary())
+        live = self.holder[0].live
+        assert live is not None
+        gate = self._entry_gate() if self._entry_gate is not None else None
+        self.fees = use_venue_fees(
+            live.remote, self.symbols, self.configured_fees, gate, self._status
+        )
         self._start_reconciling(now)
 
     def _settle_crashed(self, now: int) -> None:
@@ -211,6 +229,42 @@ class VenueWiring:
 RECONCILE_OVERLAP_MS = 60 * 60 * 1000
 
 
+def use_venue_fees(
+    remote: object,
+    symbols: Sequence[str],
+    configured: FeeSchedule,
+    gate: EntryCostGate | None,
+    status: ModuleHandle | None,
+) -> LiveFees:
+    """The account's fee tier from the venue (``execution/venue_fees.py``): the cost gate
+    prices the live phase's entries at its taker rate; or the configured fees stay, and the
+    ``venue.fees`` line and the execution module's counters say why. A venue taker rate above
+    the configured one is a warning: the replay priced entries below the account's cost."""
+    fees = read_live_fees(remote, symbols, configured)
+    if gate is not None:
+        gate.config = replace(gate.config, taker_fee=fees.schedule.taker)
+    cost_gate = "off" if gate is None else f"entries priced at taker {gate.config.taker_fee:g}"
+    above = fees.above_configured
+    if fees.source == "venue" and not above:
+        log.info("venue.fees", cost_gate=cost_gate, **fees.summary())
+    else:
+        high = {r.symbol: r.taker for r in above}
+        note = f"the venue's taker rate is above QT_TAKER_FEE on {sorted(high)}" if high else ""
+        log.warning(
+            "venue.fees",
+            cost_gate=cost_gate,
+            taker_above_configured=high,
+            note=note,
+            **fees.summary(),
+        )
+    if status is not None:
+        status.count(f"fees_{fees.source}" + (f"_{fees.cause}" if fees.cause else ""))
+        status.gauge("taker_fee_ppm", round(fees.schedule.taker * 1e6))
+        status.gauge("maker_fee_ppm", round(fees.schedule.maker * 1e6))
+        status.gauge("venue_taker_above_configured", len(above))
+    return fees
+
+
 def _audit_line(entry: AuditEntry) -> None:
     log.warning(
         "venue.reconcile",
@@ -240,6 +294,8 @@ def venue_wiring(
         reconcile_every_ms=settings.reconcile_minutes * 60_000,
         kill_switch=KillSwitch(kill_switch, clock),
         lineage_key=lineage_key(settings),
+        symbols=tuple(frames),
+        configured_fees=exchange_config(settings).fees,
     )
     specs = specs_from(frames)
     schedule = FundingSchedule(funding_config(settings), dict(funding))

@@ -7,8 +7,9 @@ simulated exchange while it processes candles; the ccxt venue when it polls).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
+from quantum_trader.domain.errors import QuantumTraderError
 from quantum_trader.domain.orders import Fill, Order
 from quantum_trader.domain.positions import Position
 
@@ -22,6 +23,34 @@ class VenueFunding:
     symbol: str
     income: float
     time: int
+
+
+@dataclass(frozen=True, slots=True)
+class VenueCommission:
+    """The account's commission rates on one symbol, fractions of the fill notional, as the
+    venue charges them (Binance's ``/fapi/v1/commissionRate``): its fee tier, not the
+    configured fees. ``maker`` < 0 is a rebate."""
+
+    symbol: str
+    maker: float
+    taker: float
+
+
+class CommissionUnavailable(QuantumTraderError):
+    """The venue gave no commission rate: no answer, or it refused the request (a key without
+    the permission, a symbol it does not list). The caller keeps the configured fees."""
+
+
+@runtime_checkable
+class CommissionRates(Protocol):
+    """A venue that tells the account's fee tier (``BinanceUsdmVenue``, in
+    ``adapters/ccxt_venue_client.py``)."""
+
+    def commission_rate(self, symbol: str) -> VenueCommission:
+        """The account's rates on ``symbol``; raises :class:`CommissionUnavailable` when the
+        venue did not give them, ``DataError`` when its answer is not a rate (naming the
+        symbol and the field)."""
+        ...
 
 
 class ExecutionListener(Protocol):
