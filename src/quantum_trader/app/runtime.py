@@ -20,6 +20,7 @@ from quantum_trader.adapters.sql.event_outbox import EventOutboxWriter
 from quantum_trader.adapters.sql.repositories import SqlPolicyRepository, SqlStatusRepository
 from quantum_trader.adapters.sql.tables import runs
 from quantum_trader.app.run_lock import HeldLock
+from quantum_trader.app.service_heartbeat import ServiceHeartbeat
 from quantum_trader.app.storage import open_settings_database
 from quantum_trader.bus.in_process import InProcessBus
 from quantum_trader.bus.policy_store import PolicyStore
@@ -61,6 +62,8 @@ class Runtime:
     policies: PolicyStore
     modules: dict[str, ModuleHandle] = field(default_factory=dict)
     lock: HeldLock | None = None  # the single-engine lock (app/run_lock.py), released at the end
+    #: this engine process's heartbeat (app/service_heartbeat.py): only the lock's holder beats
+    heartbeat: ServiceHeartbeat | None = None
     #: the bus events the API's live stream serves (adapters/sql/event_outbox.py)
     outbox: EventOutboxWriter | None = None
 
@@ -82,6 +85,11 @@ class Runtime:
                 )
             )
         self.status.flush()
+        if self.lock is not None:
+            self.heartbeat = ServiceHeartbeat(
+                self.db, "engine", run_id=self.run_id,
+                modules=lambda: [s.name for s in self.status.snapshot()],
+            )  # fmt: skip
 
     def finish(self, status: str, summary: dict[str, Any]) -> None:
         if self.outbox is not None:
@@ -129,6 +137,8 @@ class Runtime:
             )
 
     def release_lock(self) -> None:
+        if self.heartbeat is not None:
+            self.heartbeat.stop()
         if self.lock is not None:
             self.lock.release()
 

@@ -10,5 +10,6 @@ from quantum_trader.adapters.sql import (
     tables_intelligence,  # noqa: F401
     tables_registry,  # noqa: F401
     tables_risk,  # noqa: F401
+    tables_services,  # noqa: F401
     tables_trials,  # noqa: F401
 )

@@ -13,6 +13,7 @@ from rich.markup import escape
 from sqlalchemy import Engine
 
 from quantum_trader.adapters.sql.repositories import SqlStatusRepository
+from quantum_trader.adapters.sql.service_health import SqlServiceHealth
 from quantum_trader.app.cli import backtest as backtest_cli
 from quantum_trader.app.cli import data as data_cli
 from quantum_trader.app.cli import evaluate as evaluate_cli
@@ -25,10 +26,12 @@ from quantum_trader.app.cli import serve as serve_cli
 from quantum_trader.app.cli import study as study_cli
 from quantum_trader.app.cli import train as train_cli
 from quantum_trader.app.cli import trials as trials_cli
-from quantum_trader.app.cli.render import console, status_table, statuses_json
+from quantum_trader.app.cli.render import console, services_table, status_table, statuses_json
 from quantum_trader.app.storage import open_settings_database, preflight
+from quantum_trader.clock.clock import WallClock
 from quantum_trader.config.settings import load_settings, redacted
 from quantum_trader.domain.errors import ConfigError, QuantumTraderError
+from quantum_trader.status.services import process_of_modules
 
 app = typer.Typer(
     name="quantum-trader",
@@ -88,8 +91,9 @@ def status(
     engine = open_settings_database(settings)
     statuses = SqlStatusRepository(engine).load_all()
     liveness = engine_liveness(engine)
+    processes, wall = SqlServiceHealth(engine).load_all(), WallClock().now()
     if as_json:
-        typer.echo(statuses_json(statuses))
+        typer.echo(statuses_json(statuses, process_of_modules(processes, wall), wall))
     elif not statuses:
         console.print(
             "No engine has run against "
@@ -102,6 +106,8 @@ def status(
         if not liveness.alive:
             console.print("module states below are those the last run flushed", highlight=False)
         console.print(status_table(statuses))
+        if processes:
+            console.print(services_table(processes, wall))
         _running_experiments(engine)
     if liveness.died:
         raise typer.Exit(3)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from rich.console import Console
 from rich.table import Table
 
 from quantum_trader.domain.time import fmt
 from quantum_trader.status.registry import ModuleState, ModuleStatus
+from quantum_trader.status.services import ServiceProcess
 
 console = Console()
 
@@ -33,7 +34,14 @@ def status_table(statuses: Iterable[ModuleStatus]) -> Table:
     return table
 
 
-def statuses_json(statuses: Iterable[ModuleStatus]) -> str:
+def statuses_json(
+    statuses: Iterable[ModuleStatus],
+    processes: Mapping[str, ServiceProcess] | None = None,
+    now: int = 0,
+) -> str:
+    """The modules as JSON; with ``processes`` (module name → the process reporting it, at
+    wall time ``now``) each names its ``process`` and that process's ``process_state``."""
+    by_module = processes or {}
     return json.dumps(
         [
             {
@@ -45,12 +53,37 @@ def statuses_json(statuses: Iterable[ModuleStatus]) -> str:
                 "last_heartbeat": s.last_heartbeat,
                 "last_activity": s.last_activity,
                 "counters": s.counters,
+                **_process_fields(by_module.get(s.name), now),
             }
             for s in statuses
         ],
         indent=2,
         sort_keys=True,
     )
+
+
+def _process_fields(process: ServiceProcess | None, now: int) -> dict[str, str | None]:
+    if process is None:
+        return {"process": None, "process_state": None}
+    return {"process": process.process_id, "process_state": process.state(now).value}
+
+
+def services_table(processes: Iterable[ServiceProcess], now: int) -> Table:
+    """The processes serving the database: role, where, state, last beat, modules."""
+    table = Table(title="Processes", show_lines=False)
+    for col in ("role", "process", "state", "started", "last beat", "modules"):
+        table.add_column(col, overflow="fold")
+    for p in processes:
+        state = p.state(now)
+        style = {"UP": "green", "DOWN": "red"}.get(state.value, "yellow")
+        age = (
+            f"{max(0, now - p.beat_at) / 1000:.0f} s ago (DOWN after {p.down_after_ms() // 1000} s)"
+        )
+        table.add_row(
+            p.role, f"pid {p.pid} on {p.host}" + (f", run {p.run_id}" if p.run_id else ""),
+            f"[{style}]{state.value}[/]", fmt(p.started_at), age, str(len(p.modules)),
+        )  # fmt: skip
+    return table
 
 
 def summary_table(summary: dict[str, object]) -> Table:

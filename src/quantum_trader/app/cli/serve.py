@@ -12,6 +12,7 @@ from quantum_trader.adapters.candle_store import CandleStore
 from quantum_trader.api import ApiConfig, create_app
 from quantum_trader.api.backtest_jobs import BacktestJobs
 from quantum_trader.api.candles import StoreCandleReader
+from quantum_trader.app.service_heartbeat import ServiceHeartbeat
 from quantum_trader.app.storage import open_settings_database
 from quantum_trader.clock.clock import WallClock
 from quantum_trader.config.settings import Settings, load_settings, redacted
@@ -80,4 +81,8 @@ def serve(
         candles=StoreCandleReader(CandleStore(settings.effective_store_dir)),
         backtests=BacktestJobs(settings.home / "backtests", BACKTEST_COMMAND, WallClock()),
     )
-    uvicorn.run(api, host=config.host, port=config.port, log_level=settings.log_level.lower())
+    heartbeat = ServiceHeartbeat(engine, "api")  # `status` shows the API process UP or DOWN
+    try:
+        uvicorn.run(api, host=config.host, port=config.port, log_level=settings.log_level.lower())
+    finally:
+        heartbeat.stop()
