@@ -11,12 +11,15 @@ from quantum_trader.adapters.sql.experiments import SqlExperimentStore
 from quantum_trader.adapters.sql.repositories import SqlStatusRepository
 from quantum_trader.adapters.sql.repositories_risk import SqlRiskRepository
 from quantum_trader.adapters.sql.repository_execution import SqlExecutionStore
+from quantum_trader.adapters.sql.service_health import SqlServiceHealth
 from quantum_trader.adapters.sql.tables import runs
+from quantum_trader.clock.clock import WallClock
 from quantum_trader.domain.orders import Order, OrderStatus, OrderType, Side
 from quantum_trader.domain.positions import Trade
 from quantum_trader.execution.store import CheckpointBatch
 from quantum_trader.experiments.spec import ArmSpec, ExperimentSpec
 from quantum_trader.status.registry import ModuleState, ModuleStatus
+from quantum_trader.status.services import ServiceProcess
 from tests.api.conftest import START_MS, USERNAME
 
 KILL = "/api/v1/risk/kill-switch"
@@ -64,6 +67,27 @@ def test_status_shows_every_stored_module(
     assert modules["risk_engine"]["state"] == "ACTIVE"
     assert modules["drift"]["state"] == "DISABLED" and modules["drift"]["reason"] == "switched off"
     assert body["engine"]["alive"] is False
+    assert modules["risk_engine"]["process"] is None and body["processes"] == []
+
+
+def test_status_names_each_modules_process_and_a_dead_one_reads_down(
+    client: TestClient, bearer: dict[str, str], sqlite_engine: Engine
+) -> None:
+    SqlStatusRepository(sqlite_engine).save(
+        [ModuleStatus("risk_engine", True, ModuleState.ACTIVE, "ok", "run-1")], START_MS
+    )
+    health, wall = SqlServiceHealth(sqlite_engine), WallClock().now()
+    beating = ServiceProcess("engine@box:7:1", "engine", "box", 7, "run-1", 15_000, wall, wall,
+                             modules=("risk_engine",))  # fmt: skip
+    gone = ServiceProcess("api@box:8:1", "api", "box", 8, None, 15_000, wall - 60_000,
+                          wall - 46_000)  # fmt: skip
+    health.start(beating)
+    health.start(gone)
+    body = client.get("/api/v1/status", headers=bearer).json()
+    module = {m["name"]: m for m in body["modules"]}["risk_engine"]
+    assert (module["process"], module["process_state"]) == ("engine@box:7:1", "UP")
+    states = {p["role"]: (p["state"], p["down_after_ms"]) for p in body["processes"]}
+    assert states == {"engine": ("UP", 45_000), "api": ("DOWN", 45_000)}
 
 
 def test_experiments_are_those_the_store_holds(

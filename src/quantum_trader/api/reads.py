@@ -15,27 +15,46 @@ from quantum_trader.adapters.sql.repositories import SqlStatusRepository
 from quantum_trader.adapters.sql.repositories_risk import SqlRiskRepository
 from quantum_trader.adapters.sql.repository_execution import SqlExecutionStore
 from quantum_trader.adapters.sql.run_lock import SqlRunLock
+from quantum_trader.adapters.sql.service_health import SqlServiceHealth
 from quantum_trader.adapters.sql.trials import SqlTrialLedger
 from quantum_trader.api import schemas as s
-from quantum_trader.clock.clock import Clock
+from quantum_trader.clock.clock import Clock, WallClock
 from quantum_trader.experiments.experiment import Experiment
 from quantum_trader.risk.kill_switch import KillSwitch
+from quantum_trader.status.services import process_of_modules
 
 
-def modules(engine: Engine) -> list[s.ModuleOut]:
+def modules(engine: Engine, now: int | None = None) -> list[s.ModuleOut]:
+    """Every module, with the process that reports it and that process's state at wall time
+    ``now`` (default: the wall clock's now)."""
+    wall = WallClock().now() if now is None else now
+    owners = process_of_modules(SqlServiceHealth(engine).load_all(), wall)
+    out = []
+    for m in SqlStatusRepository(engine).load_all():
+        owner = owners.get(m.name)
+        out.append(
+            s.ModuleOut(
+                name=m.name, enabled=m.enabled, state=m.state.value, reason=m.reason,
+                run_id=m.run_id, last_heartbeat=m.last_heartbeat,
+                last_activity=m.last_activity, counters=dict(m.counters),
+                process=None if owner is None else owner.process_id,
+                process_state=None if owner is None else owner.state(wall).value,
+            )
+        )  # fmt: skip
+    return out
+
+
+def processes(engine: Engine, now: int | None = None) -> list[s.ProcessOut]:
+    """The processes serving the database (``status/services.py``) at wall time ``now``."""
+    wall = WallClock().now() if now is None else now
     return [
-        s.ModuleOut(
-            name=m.name,
-            enabled=m.enabled,
-            state=m.state.value,
-            reason=m.reason,
-            run_id=m.run_id,
-            last_heartbeat=m.last_heartbeat,
-            last_activity=m.last_activity,
-            counters=dict(m.counters),
+        s.ProcessOut(
+            process_id=p.process_id, role=p.role, host=p.host, pid=p.pid, run_id=p.run_id,
+            state=p.state(wall).value, started_at=p.started_at, beat_at=p.beat_at,
+            down_after_ms=p.down_after_ms(), modules=list(p.modules),
         )
-        for m in SqlStatusRepository(engine).load_all()
-    ]
+        for p in SqlServiceHealth(engine).load_all()
+    ]  # fmt: skip
 
 
 def kill_switch(engine: Engine, clock: Clock) -> s.KillSwitchOut:

@@ -31,13 +31,16 @@ def read_router(ctx: ApiContext) -> APIRouter:
 
     @router.get("/status")
     def module_status(user: User) -> StatusOut:
-        """Whether an engine runs, and every module's state, reason and evidence."""
+        """Whether an engine runs, every module's state, reason and evidence with the process
+        that reports it, and the processes serving the database (UP, DOWN or STOPPED)."""
         if ctx.liveness is None:
             engine = LivenessOut(line="engine liveness not wired", alive=False, died=False)
         else:
             live = ctx.liveness()
             engine = LivenessOut(line=live.line, alive=live.alive, died=live.died)
-        return StatusOut(engine=engine, modules=reads.modules(ctx.engine))
+        return StatusOut(
+            engine=engine, modules=reads.modules(ctx.engine), processes=reads.processes(ctx.engine)
+        )
 
     @router.get("/trades")
     def trades(user: User, limit: Limit = 100) -> RunRecordsOut:

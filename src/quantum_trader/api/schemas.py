@@ -50,11 +50,27 @@ class ModuleOut(Out):
     last_heartbeat: int | None
     last_activity: int | None
     counters: dict[str, int]
+    process: str | None = None  # the process reporting it (status/services.py)
+    process_state: str | None = None  # UP, DOWN or STOPPED
+
+
+class ProcessOut(Out):
+    process_id: str
+    role: str
+    host: str
+    pid: int
+    run_id: str | None
+    state: str  # UP, DOWN (no beat for down_after_ms) or STOPPED
+    started_at: int  # wall epoch ms
+    beat_at: int  # wall epoch ms
+    down_after_ms: int
+    modules: list[str]
 
 
 class StatusOut(Out):
     engine: LivenessOut
     modules: list[ModuleOut]
+    processes: list[ProcessOut] = []
 
 
 class KillSwitchOut(Out):
