@@ -130,9 +130,7 @@ def test_the_daemons_shadow_landings_get_experiments_in_the_run(
     assert again is not None and again.status is ExperimentStatus.STOPPED
     assert "superseded: v4" in again.verdict and again.audit[-1].at == landed
     # the accounts' first candle has no return; the last was not complete at the stop
-    assert [o.step for o in again.observations] == [
-        START + HOUR * i for i in range(2, MIN_SAMPLES)
-    ]
+    assert [o.step for o in again.observations] == [START + HOUR * i for i in range(2, MIN_SAMPLES)]
     # a second landing of the same candidate (the daemon serving it again) adds nothing
     agents.on_serving(Stage.SHADOW, cast(Any, FakePolicy(4)))
     assert store.names() == [V3, V4]

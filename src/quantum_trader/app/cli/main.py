@@ -23,6 +23,7 @@ from quantum_trader.app.cli import models as models_cli
 from quantum_trader.app.cli import paper as paper_cli
 from quantum_trader.app.cli import risk as risk_cli
 from quantum_trader.app.cli import serve as serve_cli
+from quantum_trader.app.cli import services as services_cli
 from quantum_trader.app.cli import study as study_cli
 from quantum_trader.app.cli import train as train_cli
 from quantum_trader.app.cli import trials as trials_cli
@@ -48,6 +49,7 @@ app.add_typer(backtest_cli.app)
 app.add_typer(train_cli.app)
 app.add_typer(paper_cli.app)
 app.add_typer(serve_cli.app)
+app.add_typer(services_cli.app)
 app.add_typer(study_cli.app)
 app.add_typer(experiments_cli.app, name="experiments")
 app.add_typer(trials_cli.app, name="trials", help="The trial ledger: what was tried, on what.")
@@ -215,6 +217,18 @@ def run(
     if result.trial_id is not None:
         console.print(f"trial #{result.trial_id} recorded (quantum-trader trials list)")
     console.print(status_table(result.runtime.status.snapshot()))
+
+
+@app.command()
+def service(
+    role: str = typer.Argument(..., help="engine or api (docs/services.md)"),
+) -> None:
+    """Run one service role in this process: engine (the main job, as `run`) or api (the HTTP
+    API, as `serve`). `quantum-trader up` starts them all."""
+    if services_cli.check_role(role) == "engine":
+        run(synthetic=False, venue=None, confirm="")
+    else:
+        serve_cli.serve(host=None, port=None)
 
 
 def main() -> None:

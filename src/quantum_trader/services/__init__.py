@@ -1,0 +1,1 @@
+"""Running the system as several processes: the supervisor of ``quantum-trader up``."""

@@ -1,0 +1,89 @@
+"""``quantum-trader service ROLE`` and ``quantum-trader up`` as an operator runs them (real
+processes): a role not split yet is refused in one line; ``up`` with an API that cannot start
+says so and gives up on it; ``up`` serving the API: the API answers, its process is UP in the
+database, and a stop signal to ``up`` leaves it STOPPED."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from quantum_trader.adapters.sql.service_health import SqlServiceHealth
+from quantum_trader.app.cli.serve import BACKTEST_COMMAND as CLI
+from quantum_trader.app.storage import open_settings_database
+from quantum_trader.clock.clock import WallClock
+from quantum_trader.config.settings import load_storage_settings
+from quantum_trader.status.services import ProcessState
+
+
+@pytest.fixture
+def env(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
+    clean_env.setenv("QT_HOME", str(tmp_path / "home"))
+    return dict(os.environ)
+
+
+def _cli(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args], env=env, capture_output=True, text=True,
+                          timeout=timeout, check=False)  # fmt: skip
+
+
+def test_a_role_not_split_yet_is_refused_in_one_line(env: dict[str, str]) -> None:
+    done = _cli(env, "service", "decision")
+    assert done.returncode == 2
+    assert "service role 'decision' is not built as a process of its own yet" in done.stdout
+    assert "Traceback" not in done.stdout + done.stderr
+    assert "unknown service role 'nonsense'" in _cli(env, "up", "--role", "nonsense").stdout
+
+
+def test_up_gives_up_on_an_api_that_cannot_start(env: dict[str, str]) -> None:
+    env = {k: v for k, v in env.items() if k not in ("QT_API_PASSWORD", "QT_API_SECRET")}
+    done = _cli(env, "up", "--role", "api")
+    assert done.returncode == 1, done.stdout
+    assert "api | error: serve refuses to start: QT_API_PASSWORD and QT_API_SECRET unset" in (
+        done.stdout
+    )
+    assert "up | api failed with a configuration error (exit 2): not restarted" in done.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_up_serves_the_api_and_a_stop_leaves_its_process_stopped(env: dict[str, str]) -> None:
+    port = _free_port()
+    env = {**env, "QT_API_PASSWORD": "a-fine-password-42", "QT_API_SECRET": "s" * 32,
+           "QT_API_PORT": str(port)}  # fmt: skip
+    up = subprocess.Popen([*CLI, "up", "--role", "api"], env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert up.poll() is None, up.stdout.read() if up.stdout else ""
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/ping", timeout=1) as r:
+                    assert json.loads(r.read()) == {"ping": "pong"}
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "the API never answered"
+                time.sleep(0.2)
+        db = open_settings_database(load_storage_settings())
+        (api,) = SqlServiceHealth(db).load_all()
+        assert api.role == "api" and api.state(WallClock().now()) is ProcessState.UP
+        assert api.pid != up.pid  # the role's own process, not the supervisor
+    finally:
+        up.send_signal(signal.SIGTERM)
+        output, _ = up.communicate(timeout=60)
+    assert up.returncode == 130, output
+    assert "up | api started (pid" in output and "up | stopping api: a stop signal" in output
+    (stopped,) = SqlServiceHealth(db).load_all()
+    assert stopped.state(WallClock().now()) is ProcessState.STOPPED
