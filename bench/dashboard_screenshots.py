@@ -15,8 +15,9 @@ years of 1h candles in the database").
    frame after drawing), read from the page's own clock; ``--runs`` fresh loads of the page,
    median reported. The static files may come from the browser's cache after the first load
    (a returning operator); the data is read again on every load.
-4. **Screenshots** of overview, candles, positions, trades (a decision trace open), models and
-   experiments, as PNG files in the directory given (default /tmp/qt-dashboard-screenshots).
+4. **Screenshots** of overview, candles, positions, trades (a decision trace open), models,
+   agents and experiments, as PNG files in the directory given (default
+   /tmp/qt-dashboard-screenshots).
 
     PYTHONPATH=src .venv/bin/python bench/dashboard_screenshots.py [DIR] [--trades N] [--quick]
 """
@@ -47,7 +48,7 @@ from quantum_trader.execution.store import CheckpointBatch
 from quantum_trader.portfolio.portfolio import Portfolio
 
 CHROMIUM = "/usr/bin/chromium"
-PAGES = ("overview", "candles", "positions", "trades", "models", "experiments")
+PAGES = ("overview", "candles", "positions", "trades", "models", "agents", "experiments")
 #: what each page shows once drawn (a selector to wait for before its screenshot)
 READY = {
     "overview": "svg.equity-chart[data-drawn]",
@@ -55,6 +56,7 @@ READY = {
     "positions": "#positions table",
     "trades": "#trace",
     "models": "#models > *",
+    "agents": "#agents > *",
     "experiments": "#experiments > *",
 }
 

@@ -20,6 +20,7 @@ from quantum_trader.api.context import API_PREFIX, AUTH_ERRORS, ApiContext, Live
 from quantum_trader.api.dashboard import dashboard_routes
 from quantum_trader.api.metrics import ApiMetrics, MetricsMiddleware
 from quantum_trader.api.rate_limit import LoginRateLimiter
+from quantum_trader.api.routes_agents import agents_router
 from quantum_trader.api.routes_backtests import backtests_router
 from quantum_trader.api.routes_events import events_router
 from quantum_trader.api.routes_learning import learning_router
@@ -86,6 +87,7 @@ def create_app(
         market_router(ctx),
         backtests_router(ctx),
         learning_router(ctx),
+        agents_router(ctx),
     )
     for router in routers:
         # one flat route table, each route with its full path: this FastAPI keeps an included
