@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from quantum_trader.adapters.sql.service_health import SqlServiceHealth
+from quantum_trader.app.cli.serve import API_NICENESS
 from quantum_trader.app.cli.serve import BACKTEST_COMMAND as CLI
 from quantum_trader.app.storage import open_settings_database
 from quantum_trader.clock.clock import WallClock
@@ -80,6 +81,8 @@ def test_up_serves_the_api_and_a_stop_leaves_its_process_stopped(env: dict[str, 
         (api,) = SqlServiceHealth(db).load_all()
         assert api.role == "api" and api.state(WallClock().now()) is ProcessState.UP
         assert api.pid != up.pid  # the role's own process, not the supervisor
+        fields = Path(f"/proc/{api.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        assert int(fields[16]) == API_NICENESS  # below the engine's priority
     finally:
         up.send_signal(signal.SIGTERM)
         output, _ = up.communicate(timeout=60)

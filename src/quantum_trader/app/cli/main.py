@@ -228,7 +228,7 @@ def service(
     if services_cli.check_role(role) == "engine":
         run(synthetic=False, venue=None, confirm="")
     else:
-        serve_cli.serve(host=None, port=None)
+        serve_cli.serve(host=None, port=None, niceness=serve_cli.API_NICENESS)
 
 
 def main() -> None:
