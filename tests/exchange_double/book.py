@@ -13,6 +13,14 @@ accepted order is handed to a :class:`FillSource`, which decides its fills and e
 quantity, fee, time) and books them through :meth:`Book.mirror_fill` and
 :meth:`Book.mirror_status`; orders are stamped with the source's time. Off by default.
 
+Conditional orders (``STOP_MARKET``) live apart, as Binance has kept them since its move of
+conditional orders to the algo-order API (``/fapi/v1/algoOrder``, late 2025; ccxt 4.5.90 sends
+every order with a trigger price there): :meth:`Book.create` with ``algo=True`` books one in
+:attr:`Book.algo_orders` under its own ids (``algoId``, ``clientAlgoId``); the plain order
+endpoint refuses the type (``-4120``), and the plain order reads never list it. They rest: the
+double does not trigger them (what a triggered stop's own order and fills look like is not
+modelled).
+
 Not thread-safe by itself: the server holds :attr:`Book.lock` around every request.
 """
 
@@ -71,6 +79,7 @@ class VenueOrder:
     quote: float = 0.0  # Σ price × qty of the fills
     updated: int = 0
     held: float = 0.0  # quantity a fault holds back from filling (delayed or partial)
+    stop_price: float = 0.0  # a conditional order's trigger price
 
     @property
     def average(self) -> float:
@@ -147,6 +156,9 @@ class Book:
     #: the account's fee tier per symbol, (maker, taker): what ``/fapi/v1/commissionRate``
     #: answers and what its fills are charged; a symbol not here has MAKER_FEE, TAKER_FEE
     commission: dict[str, tuple[float, float]] = field(default_factory=dict)
+    #: conditional orders (the algo-order API), by ``algoId``; their client ids apart
+    algo_orders: dict[int, VenueOrder] = field(default_factory=dict)
+    by_algo_client_id: dict[str, int] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(8_389_765_001))
     _trade_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _income_ids: itertools.count[int] = field(
@@ -169,26 +181,31 @@ class Book:
         reduce_only: bool,
         client_order_id: str,
         now_ms: int,
+        stop_price: float = 0.0,
+        algo: bool = False,
     ) -> VenueOrder:
         if self.mirror is not None:
             now_ms = self.mirror.now_ms
         if symbol not in MARKETS:
             raise VenueError(400, -1121, "Invalid symbol.")
-        if client_order_id in self.by_client_id:
+        if client_order_id in (self.by_algo_client_id if algo else self.by_client_id):
             self.duplicate_attempts += 1
             raise VenueError(400, -4116, "ClientOrderId is duplicated.")
         if quantity < MARKETS[symbol].min_qty:
             raise VenueError(400, -4003, "Quantity less than or equal to zero.")
         if type == "LIMIT" and price <= 0:
             raise VenueError(400, -4014, "Price not increased by tick size.")
-        if type not in ("MARKET", "LIMIT"):
-            raise VenueError(400, -1116, "Invalid orderType.")
+        _check_type(type, stop_price, algo)
         if reduce_only:
             held = self.positions.get(symbol, Position()).amount
             closing = -held if side == "BUY" else held
             if closing <= 0:
                 raise VenueError(400, -2022, "ReduceOnly Order is rejected.")
             quantity = min(quantity, closing)
+        if algo:
+            return self._book_algo(
+                symbol, side, type, quantity, reduce_only, client_order_id, now_ms, stop_price
+            )
         order = VenueOrder(
             next(self._ids),
             client_order_id,
@@ -215,6 +232,46 @@ class Book:
             self._cross(order, now_ms)
         return order
 
+    def _book_algo(
+        self,
+        symbol: str,
+        side: str,
+        type: str,
+        quantity: float,
+        reduce_only: bool,
+        client_algo_id: str,
+        now_ms: int,
+        stop_price: float,
+    ) -> VenueOrder:
+        """A conditional order, resting until cancelled (the double never triggers it)."""
+        order = VenueOrder(
+            next(self._ids),
+            client_algo_id,
+            symbol,
+            side,
+            type,
+            quantity,
+            0.0,
+            reduce_only,
+            now_ms,
+            updated=now_ms,
+            stop_price=stop_price,
+        )
+        self.algo_orders[order.order_id] = order
+        self.by_algo_client_id[client_algo_id] = order.order_id
+        return order
+
+    def find_algo(
+        self, *, algo_id: int | None = None, client_algo_id: str | None = None
+    ) -> VenueOrder:
+        oid = algo_id if algo_id is not None else self.by_algo_client_id.get(client_algo_id or "")
+        if oid is None or oid not in self.algo_orders:
+            raise VenueError(400, -2013, "Order does not exist.")
+        return self.algo_orders[oid]
+
+    def open_algo_orders(self, symbol: str | None) -> list[VenueOrder]:
+        return [o for o in self.algo_orders.values() if o.is_open and symbol in (None, o.symbol)]
+
     def find(
         self, *, order_id: int | None = None, client_order_id: str | None = None
     ) -> VenueOrder:
@@ -226,7 +283,7 @@ class Book:
     def cancel(self, order: VenueOrder, now_ms: int) -> VenueOrder:
         if not order.is_open:
             raise VenueError(400, -2011, "Unknown order sent.")
-        if self.mirror is not None:
+        if self.mirror is not None and order.order_id not in self.algo_orders:
             self.mirror.cancel(order.client_order_id)  # ends it through mirror_status
             return order
         order.status, order.updated = "CANCELED", now_ms
@@ -372,6 +429,25 @@ class Book:
     def unrealized(self, symbol: str) -> float:
         pos = self.positions.get(symbol, Position())
         return pos.amount * (self.marks[symbol] - pos.entry) if pos.amount else 0.0
+
+
+def _check_type(type: str, stop_price: float, algo: bool) -> None:
+    """The order types the double takes, on the endpoint Binance takes them on since the move
+    of conditional orders to the algo-order API."""
+    if algo:
+        if type != "STOP_MARKET":
+            raise VenueError(400, -1116, "Invalid orderType.")
+        if stop_price <= 0:
+            raise VenueError(400, -1102, "Mandatory parameter 'triggerPrice' was not sent.")
+    elif type == "STOP_MARKET":
+        raise VenueError(
+            400,
+            -4120,
+            "Order type not supported for this endpoint. Please use the Algo Order API "
+            "endpoints instead.",
+        )
+    elif type not in ("MARKET", "LIMIT"):
+        raise VenueError(400, -1116, "Invalid orderType.")
 
 
 def _now_ms() -> int:

@@ -3,7 +3,9 @@
 (read from ccxt 4.5.90's ``binance.py``): ``load_markets`` (``/fapi/v1/exchangeInfo``, and
 ``/fapi/v1/time`` with ``adjustForTimeDifference``), orders (``/fapi/v1/order`` POST, GET,
 DELETE; ``/fapi/v1/openOrders``), ``/fapi/v1/userTrades``, ``/fapi/v1/income`` (funding),
-``/fapi/v1/leverage``, ``/fapi/v1/commissionRate`` (the account's fee tier), and the
+``/fapi/v1/leverage``, ``/fapi/v1/commissionRate`` (the account's fee tier), conditional orders
+on the algo-order API (``/fapi/v1/algoOrder`` POST, GET, DELETE; ``/fapi/v1/openAlgoOrders``:
+where ccxt 4.5.90 sends every order with a trigger price, ``book.py``), and the
 account reads ccxt sends to v3 by default (``positionRisk``, ``account``; v2 answers the same,
 with ``leverageBracket`` that ``fetch_positions`` loads first). Signatures are not verified
 (``commissionRate`` checks that one is sent); ``timestamp`` is checked, against ``recvWindow``
@@ -163,6 +165,53 @@ class ExchangeDouble:
         )
         self.created += 1
         return _order_json(order)
+
+    def create_algo_order(self, params: Params) -> Any:
+        """``POST /fapi/v1/algoOrder``: a conditional order (``algoType=CONDITIONAL``, its
+        trigger in ``triggerPrice``, its client id in ``clientAlgoId``)."""
+        self._reject_if_due()
+        if params.get("algoType") != "CONDITIONAL":
+            raise VenueError(400, -1102, "Mandatory parameter 'algoType' was not sent.")
+        order = self.book.create(
+            symbol=params.get("symbol", ""),
+            side=params.get("side", ""),
+            type=params.get("type", ""),
+            quantity=float(params.get("quantity", "0")),
+            price=0.0,
+            reduce_only=params.get("reduceOnly", "false").lower() == "true",
+            client_order_id=params.get("clientAlgoId")
+            or f"double-algo-{len(self.book.algo_orders)}",
+            now_ms=now_ms(),
+            stop_price=float(params.get("triggerPrice", "0")),
+            algo=True,
+        )
+        self.created += 1
+        return _algo_json(order)
+
+    def _find_algo(self, params: Params) -> VenueOrder:
+        aid = params.get("algoId")
+        order = self.book.find_algo(
+            algo_id=int(aid) if aid else None, client_algo_id=params.get("clientAlgoId")
+        )
+        if params.get("symbol") and order.symbol != params["symbol"]:
+            raise VenueError(400, -2013, "Order does not exist.")
+        return order
+
+    def query_algo_order(self, params: Params) -> Any:
+        return _algo_json(self._find_algo(params))
+
+    def cancel_algo_order(self, params: Params) -> Any:
+        """Binance answers a cancelled algo order with its ids and a success code only."""
+        order = self.book.cancel(self._find_algo(params), now_ms())
+        return {
+            "algoId": order.order_id,
+            "clientAlgoId": order.client_order_id,
+            "code": "200",
+            "msg": "success",
+        }
+
+    def open_algo_orders(self, params: Params) -> Any:
+        return [_algo_json(o) for o in self.book.open_algo_orders(params.get("symbol"))]
 
     def _reject_if_due(self) -> None:
         f = self.faults
@@ -341,6 +390,10 @@ _ROUTES: dict[tuple[str, str], _Endpoint] = {
     ("GET", "order"): ExchangeDouble.query_order,
     ("DELETE", "order"): ExchangeDouble.cancel_order,
     ("GET", "openOrders"): ExchangeDouble.open_orders,
+    ("POST", "algoOrder"): ExchangeDouble.create_algo_order,
+    ("GET", "algoOrder"): ExchangeDouble.query_algo_order,
+    ("DELETE", "algoOrder"): ExchangeDouble.cancel_algo_order,
+    ("GET", "openAlgoOrders"): ExchangeDouble.open_algo_orders,
     ("GET", "userTrades"): ExchangeDouble.user_trades,
     ("GET", "income"): ExchangeDouble.income,
     ("GET", "commissionRate"): ExchangeDouble.commission_rate,
@@ -440,6 +493,36 @@ def _order_json(o: VenueOrder) -> dict[str, Any]:
     }
 
 
+def _algo_json(o: VenueOrder) -> dict[str, Any]:
+    """A conditional order as the algo-order API shows it (the fields ccxt 4.5.90 documents
+    for a linear conditional order)."""
+    return {
+        "algoId": o.order_id,
+        "clientAlgoId": o.client_order_id,
+        "algoType": "CONDITIONAL",
+        "orderType": o.type,
+        "symbol": o.symbol,
+        "side": o.side,
+        "positionSide": "BOTH",
+        "timeInForce": "GTC",
+        "quantity": str(o.quantity),
+        "algoStatus": o.status,
+        "triggerPrice": str(o.stop_price),
+        "price": "0",
+        "icebergQuantity": None,
+        "selfTradePreventionMode": "NONE",
+        "workingType": "CONTRACT_PRICE",
+        "priceMatch": "NONE",
+        "closePosition": False,
+        "priceProtect": False,
+        "reduceOnly": o.reduce_only,
+        "createTime": o.time,
+        "updateTime": o.updated,
+        "triggerTime": 0,
+        "goodTillDate": 0,
+    }
+
+
 def _trade_json(t: Any) -> dict[str, Any]:
     return {
         "buyer": t.side == "BUY",
@@ -505,6 +588,6 @@ def _market_json(symbol: str) -> dict[str, Any]:
             {"filterType": "MAX_NUM_ORDERS", "limit": 200},
             {"filterType": "MIN_NOTIONAL", "notional": "5"},
         ],
-        "orderTypes": ["LIMIT", "MARKET"],
+        "orderTypes": ["LIMIT", "MARKET", "STOP_MARKET"],
         "timeInForce": ["GTC", "IOC", "FOK", "GTX"],
     }

@@ -11,7 +11,7 @@ venue, so it is refused with one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import pandas as pd
@@ -22,11 +22,20 @@ from quantum_trader.clock.scheduler import Scheduler
 from quantum_trader.config.settings import Settings
 from quantum_trader.domain.errors import ConfigError
 from quantum_trader.domain.market import FundingRate
+from quantum_trader.domain.orders import Order
 from quantum_trader.engine.session import SessionVenue, VenueFactory, specs_from
-from quantum_trader.execution.ccxt_venue import CONFIRMATION
+from quantum_trader.execution.ccxt_venue import CONFIRMATION, CcxtVenue
 from quantum_trader.execution.client_ids import IntentIds
 from quantum_trader.execution.handover import PaperThenVenue
 from quantum_trader.execution.order_manager import OrderManager
+from quantum_trader.execution.protective_stops import (
+    Outcome,
+    Protection,
+    ProtectiveStops,
+    StopPolicy,
+    lineage_stops,
+    record,
+)
 from quantum_trader.execution.reconciliation import (
     AuditEntry,
     apply,
@@ -150,15 +159,20 @@ class VenueWiring:
         the risk engine's peaks restart from its equity, client ids derive from the intent
         from now on (``execution/client_ids.py``), reconciliation runs at once and then on a
         schedule: after a crash, the earlier run's working orders (its stop-loss and
-        take-profit) are the lineage's and are adopted, not halted on as foreign."""
+        take-profit) are the lineage's and are adopted, not halted on as foreign. Every
+        adopted position gets a protective stop on the venue, or is reported naked
+        (``execution/protective_stops.py``)."""
         if self._orders is None:
             raise RuntimeError("VenueWiring.attach was not called before the handover")
+        # the replay's last closes: adopting a position marks it at the venue's entry price
+        marks = self.holder[0].portfolio.mark_prices()
         report = self.holder[0].go_live(now)
         self._orders.use_intent_ids(IntentIds(self.lineage_key))
         commit = self._commit
         if commit is not None:  # a crash between the commit and the answer loses no intent
             self._orders.write_ahead = lambda _order: commit()
         self._settle_crashed(now)
+        self.protect_adopted(report.adopted, now, marks)
         if self._risk is not None:
             self._risk.rebase_account()
         log.info("venue.handover", venue=self.venue, **report.summary())
@@ -177,7 +191,8 @@ class VenueWiring:
             return
         live = self.holder[0].live
         assert live is not None
-        for intent in crashed_intents(self._store, self.crashed_runs, live.remote.fetch_order):
+        lookup = _crashed_lookup(live.remote, self._store, self.crashed_runs)
+        for intent in crashed_intents(self._store, self.crashed_runs, lookup):
             log.warning(
                 "venue.crashed_intent",
                 run_id=intent.run_id,
@@ -188,6 +203,53 @@ class VenueWiring:
             if self._status is not None:
                 found = "found" if intent.found is not None else "dropped"
                 self._status.count(f"crashed_intents_{found}")
+
+    def protect_adopted(
+        self, symbols: Iterable[str], now: int, marks: Mapping[str, float] | None = None
+    ) -> list[Protection]:
+        """A stop on the venue for each adopted position of ``symbols`` without one working
+        (``execution/protective_stops.py``): priced from the crashed runs' decisions, else
+        from the risk policy's ``stop_loss_pct``; a naked one is logged as a warning and makes
+        the execution module DEGRADED. ``marks``: the last prices (default: the book's)."""
+        venue, orders = self.holder[0], self._orders
+        positions = [venue.portfolio.position(s) for s in sorted(set(symbols))]
+        positions = [p for p in positions if p.quantity != 0]
+        if not positions or venue.live is None or orders is None:
+            return []
+        live = venue.live
+        lineage = (
+            lineage_stops(self._store, self.crashed_runs, IntentIds(self.lineage_key).prefix)
+            if self._store is not None
+            else {}
+        )
+        # the risk engine's policy source (RiskEngine has no public reader for it)
+        pct = self._risk.policy.current().stop_loss_pct if self._risk is not None else None
+        mark = venue.portfolio.mark_price if marks is None else marks.get
+        try:
+            working = live.remote.open_orders()
+        except TimeoutError as exc:  # the venue's stops unknown: none placed blind (a duplicate)
+            reason = f"the venue's open orders could not be read: {exc}"
+            results = [
+                Protection(p.symbol, p.quantity, Outcome.NAKED, reason=reason) for p in positions
+            ]
+        else:
+            stops = ProtectiveStops(orders, live.specs, mark)
+            results = stops.protect(positions, working, StopPolicy(lineage, pct))
+        record(results, self._status)
+        for r in results:
+            line = log.warning if r.outcome is Outcome.NAKED else log.info
+            line(
+                "venue.protective_stop",
+                symbol=r.symbol,
+                quantity=r.quantity,
+                outcome=str(r.outcome),
+                stop_price=r.stop_price,
+                source=r.source,
+                reason=r.reason,
+                client_order_id=r.client_order_id,
+                at=now,
+            )
+        return results
 
     def _start_reconciling(self, now: int) -> None:
         """The venue against the book now and every ``QT_RECONCILE_MINUTES`` of engine time;
@@ -216,6 +278,8 @@ class VenueWiring:
             )
             # adopted working orders are followed (polled, cancelled by the kill switch)
             live.follow(d.order for d in report.adopted if d.order is not None)
+            # a position the adopted fills moved gets its stop too (protect_adopted)
+            self.protect_adopted({d.fill.symbol for d in report.adopted if d.fill}, t)
             last[0] = t
 
         check(now)
@@ -223,6 +287,26 @@ class VenueWiring:
         self._scheduler.every(
             "venue.reconcile", self.reconcile_every_ms, check, start_at=now + 1, catch_up=False
         )
+
+
+def _crashed_lookup(
+    remote: RemoteVenue, store: ExecutionStore, run_ids: Sequence[str]
+) -> Callable[[str], Order | None]:
+    """``remote.fetch_order`` for the crashed runs' intents: ccxt's venue looks an order this
+    session never sent up only with its symbol, which the crashed run's journal holds."""
+    symbols: dict[str, str] = {}
+    for run_id in run_ids:
+        stored = store.load(run_id)
+        if stored is not None:
+            symbols.update((cid, o.symbol) for cid, o in stored.orders.items())
+
+    def lookup(cid: str) -> Order | None:
+        symbol = symbols.get(cid)
+        if isinstance(remote, CcxtVenue) and symbol is not None:
+            return remote.fetch_order(cid, symbol)
+        return remote.fetch_order(cid)
+
+    return lookup
 
 
 #: fills are fetched back this far before the last check (a fill reported late is still seen)

@@ -33,6 +33,7 @@ from quantum_trader.data.symbols import to_ccxt_perp
 from quantum_trader.domain.errors import ConfigError, DataError, OrderRejectedError
 from quantum_trader.domain.orders import Fill, Order, OrderStatus, OrderType
 from quantum_trader.domain.positions import Position
+from quantum_trader.execution.ccxt_conditional import CONDITIONAL, as_order, params_for
 from quantum_trader.execution.ccxt_mapping import (
     fill_from_trade,
     order_from_ccxt,
@@ -293,32 +294,36 @@ class CcxtVenue:
             self.client.cancel_order,
             None,
             _venue_symbol(known.symbol),
-            {"origClientOrderId": client_order_id},
+            params_for(known, {"origClientOrderId": client_order_id}),
         )
         return self._absorb(known, raw)
 
     def fetch_order(self, client_order_id: str, symbol: str | None = None) -> Order | None:
         """The venue's view of an order (None: the venue never received it). An order this
         session did not submit (a restart, an order placed by hand) needs its ``symbol``; it is
-        returned as the venue holds it and followed by :meth:`poll` from then on."""
+        returned as the venue holds it and followed by :meth:`poll` from then on. Such an order
+        not found among the plain orders is looked for among the stops (the algo-order API)."""
         known = self._orders.get(client_order_id)
         if known is None and symbol is None:
             raise OrderRejectedError(
                 f"fetch_order {client_order_id!r}: unknown to this session; its symbol is needed"
             )
-        try:
-            raw = self._call(
-                f"fetch_order {client_order_id}",
-                self.client.fetch_order,
-                None,
-                _venue_symbol(known.symbol if known is not None else str(symbol)),
-                {"origClientOrderId": client_order_id},
-            )
-        except self.errors.not_found:
-            return None
-        if known is None:
-            return self._adopt(raw)
-        return self._absorb(known, raw)
+        params = {"origClientOrderId": client_order_id}
+        tries = [params_for(known, params)] if known else [params, {**params, **CONDITIONAL}]
+        venue_symbol = _venue_symbol(known.symbol if known is not None else str(symbol))
+        for attempt in tries:
+            try:
+                raw = self._call(
+                    f"fetch_order {client_order_id}",
+                    self.client.fetch_order,
+                    None,
+                    venue_symbol,
+                    attempt,
+                )
+            except self.errors.not_found:
+                continue
+            return self._adopt(raw) if known is None else self._absorb(known, raw)
+        return None
 
     def track(self, orders: Iterable[Order]) -> None:
         """Orders an earlier process sent (the journal, after a restart), known from now on as
@@ -353,14 +358,17 @@ class CcxtVenue:
 
     def open_orders(self) -> list[Order]:
         """The venue's open orders as it holds them, those this session never submitted
-        included (after a restart); those are followed by :meth:`poll` from then on."""
+        included (after a restart); those are followed by :meth:`poll` from then on. The stops
+        are listed apart (the algo-order API, ``ccxt_conditional.py``)."""
         raws = self._call("fetch_open_orders", self.client.fetch_open_orders)
-        return [self._adopt(raw) for raw in raws]
+        fetch = self.client.fetch_open_orders
+        stops = self._call("fetch_open_orders stops", fetch, None, None, None, dict(CONDITIONAL))
+        return [self._adopt(raw) for raw in (*raws, *stops)]
 
     def _adopt(self, raw: Mapping[str, Any]) -> Order:
         """An order read from the venue, remembered when unknown (nothing is reported: the
         venue's state is the starting point)."""
-        venue_order = order_from_ccxt(raw)
+        venue_order = order_from_ccxt(as_order(raw))
         cid = venue_order.client_order_id
         self._remember_id(cid, raw)
         self._orders.setdefault(cid, venue_order)
@@ -487,7 +495,7 @@ class CcxtVenue:
 
     def _absorb(self, order: Order, raw: Mapping[str, Any]) -> Order:
         """Merge the exchange's answer into our order; report the fills it shows, if any."""
-        cid = order.client_order_id
+        raw, cid = as_order(raw), order.client_order_id
         self._remember_id(cid, raw)
         previous = self._orders.get(cid, order)
         status = order_status(raw)

@@ -208,6 +208,11 @@ class RiskEngine:
         self._handle.gauge("breaker_peak_equity", round(b.breaker_peak))
         self._handle.gauge("all_time_peak_equity", round(b.all_time_peak))
 
+    @property
+    def policy(self) -> PolicySource:
+        """Where it reads the trading policy (the venue's protective stops read it too)."""
+        return self._policy
+
     def rebase_account(self) -> TradingState:
         """The account's equity is a new baseline (a real venue took it over from the replay's
         paper book): the breaker's peaks start again from it; then re-assess."""

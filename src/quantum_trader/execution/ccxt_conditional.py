@@ -1,0 +1,65 @@
+"""Conditional orders (``STOP_MARKET``) on Binance USDT-M through ccxt, for :mod:`.ccxt_venue`.
+
+Binance moved conditional orders to its algo-order API in late 2025, and ccxt 4.5.90 (the
+installed version, ``binance.py``) follows: ``create_order`` with a ``stopPrice`` /
+``triggerPrice`` on a swap sends ``POST /fapi/v1/algoOrder`` (``algoType=CONDITIONAL``, the
+client id as ``clientAlgoId``, the trigger as ``triggerPrice``) instead of ``/fapi/v1/order``.
+Reading, cancelling and listing such an order take ``{"trigger": True}`` (``GET`` / ``DELETE
+/fapi/v1/algoOrder``, ``GET /fapi/v1/openAlgoOrders``); without it ccxt asks the plain order
+endpoints, which do not know the order. The answers differ too: ``algoStatus`` for ``status``,
+``orderType`` for ``type`` (which ccxt's unified ``type`` turns into ``market`` for a
+``STOP_MARKET``), and a cancel answers only ``{"algoId", "clientAlgoId", "code": "200"}``.
+:func:`as_order` puts such an answer in the plain order's terms the mapping reads.
+
+Not covered: a triggered stop (``algoStatus`` ``TRIGGERED`` / ``FINISHED``) places an order of
+its own, whose fills name that order; they are not attributed to the stop here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from quantum_trader.domain.orders import Order, OrderType
+
+#: the ccxt parameter that routes a read, cancel or listing to the algo-order endpoints
+CONDITIONAL: dict[str, Any] = {"trigger": True}
+#: ``algoStatus`` values that are a plain order status (the rest, TRIGGERED, FINISHED … are not)
+_PLAIN_STATUS = {"NEW", "CANCELED", "EXPIRED", "REJECTED"}
+
+
+def is_conditional(order: Order) -> bool:
+    """Whether the venue keeps ``order`` on the algo-order API (a stop)."""
+    return order.order_type is OrderType.STOP_MARKET
+
+
+def params_for(order: Order, params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` of a read or cancel of ``order``, routed to the algo endpoints for a stop."""
+    return {**params, **CONDITIONAL} if is_conditional(order) else params
+
+
+def as_order(raw: Mapping[str, Any]) -> Mapping[str, Any]:
+    """An algo-order answer with the exchange's type and status where the plain order's are
+    read (``info.status``, the unified ``type``); a plain order's answer unchanged.
+
+    >>> raw = {"type": "market", "info": {"algoId": 7, "orderType": "STOP_MARKET",
+    ...        "algoStatus": "NEW"}}
+    >>> fixed = as_order(raw)
+    >>> fixed["type"], fixed["info"]["status"]
+    ('stop_market', 'NEW')
+    >>> as_order({"info": {"algoId": 7, "code": "200", "msg": "success"}})["info"]["status"]
+    'CANCELED'
+    """
+    info = raw.get("info") or {}
+    if info.get("algoId") is None:
+        return raw
+    fixed_info = dict(info)
+    status = str(info.get("algoStatus") or "")
+    if status in _PLAIN_STATUS:
+        fixed_info["status"] = status
+    elif not status and str(info.get("code")) == "200":  # the answer to a cancel
+        fixed_info["status"] = "CANCELED"
+    fixed = {**raw, "info": fixed_info}
+    if info.get("orderType"):
+        fixed["type"] = str(info["orderType"]).lower()
+    return fixed

@@ -1,0 +1,256 @@
+"""A protective stop on the venue for every position adopted from it (issue 23).
+
+A position the venue holds when the engine takes the account over (``handover.py``), or one
+that reconciliation adopts later, is on the book but has no stop-loss of this process's making:
+its exits are the engine's, and an engine that crashes leaves it naked at the venue. Each
+adopted position therefore gets a reduce-only ``STOP_MARKET`` on the venue for its size, unless
+working stops already cover it.
+
+The stop's price comes from what is known, in this order:
+
+1. **the lineage**: the stop-loss of the decision that opened it, when the position is this
+   system's (an entry under the lineage's client-id prefix, ``client_ids.py``, in the journal
+   of a crashed run of this database, ``restart.py``): the bracket the crashed run still held
+   for the entry (its checkpoint's ``orders.brackets``), else the price of the stop-loss order
+   it sent for the same decision. The newest entry of the symbol (filled, or still unanswered
+   when the run crashed) counts, when it is on the position's side;
+2. **the risk policy**: the configured ``TradingPolicy.stop_loss_pct`` from the position's entry
+   price (the distance every strategy sizes its stop with, ``strategy/strategies/base.py``).
+
+A price the mark has already crossed is not used (the venue would trigger it at once, Binance
+``-2021``); none left, or none to start from (no policy, no trading rules for the symbol), and
+the position stays **naked**: reported with the reason, never given an invented price. A stop
+already working on the venue for the symbol (on the exit side, reduce-only) is kept and counts
+against the size; only the uncovered rest gets a stop, so a second handover (a second restart)
+places nothing more.
+
+The stop goes through the order manager (``submit``), like a bracket: journalled, committed
+before its request (``write_ahead``), under a lineage client id with the ``stop_loss`` role, and
+followed by the venue book (reduce-only: the kill switch leaves it working).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from quantum_trader.domain.orders import Order, OrderStatus, OrderType, Side
+from quantum_trader.domain.positions import Position
+from quantum_trader.execution.instruments import SymbolSpec
+from quantum_trader.execution.order_manager import OrderManager
+from quantum_trader.execution.store import ExecutionStore, StoredRun
+from quantum_trader.status.registry import ModuleHandle, ModuleState
+
+#: the order tag (and client-id role) of a stop-loss (``order_manager.Bracket``)
+STOP_LOSS_TAG = "stop_loss"
+
+
+@dataclass(frozen=True, slots=True)
+class LineageStop:
+    """The stop-loss the decision that opened a lineage position asked for."""
+
+    symbol: str
+    side: Side  # the entry's side: BUY opened a long
+    stop_price: float
+    decision_id: str
+    run_id: str
+    at: int  # when the journal last heard of the entry (the newest counts)
+
+
+def lineage_stops(
+    store: ExecutionStore, run_ids: Iterable[str], prefix: str
+) -> dict[str, LineageStop]:
+    """The newest lineage entry's stop-loss per symbol, from the journals of ``run_ids``;
+    ``prefix``: the lineage's client-id prefix (the replay's paper orders never reached the
+    venue and do not count)."""
+    found: dict[str, LineageStop] = {}
+    for run_id in run_ids:
+        stored = store.load(run_id)
+        if stored is None:
+            continue
+        for stop in _stops_of(run_id, stored, prefix):
+            held = found.get(stop.symbol)
+            if held is None or stop.at >= held.at:
+                found[stop.symbol] = stop
+    return found
+
+
+def _stops_of(run_id: str, stored: StoredRun, prefix: str) -> list[LineageStop]:
+    raw = json.loads(stored.state_json).get("orders", {}).get("brackets", {})
+    brackets = {str(cid): v[0] for cid, v in raw.items() if v and v[0]}
+    sent = {
+        o.decision.decision_id: o.stop_price
+        for o in stored.orders.values()
+        if o.reason == STOP_LOSS_TAG and o.stop_price and o.decision is not None
+    }
+    out = []
+    for cid, entry in stored.orders.items():
+        # an entry the journal holds unanswered (the crash came first) may have filled: the
+        # venue's position says it did; one that ended unfilled opened nothing
+        ended_unfilled = entry.status.is_terminal and entry.filled_quantity <= 0
+        if entry.reduce_only or ended_unfilled or not cid.startswith(prefix):
+            continue
+        decision = entry.decision.decision_id if entry.decision is not None else ""
+        stop = brackets.get(cid) or sent.get(decision)
+        if stop:
+            at = entry.updated_at or entry.created_at
+            out.append(LineageStop(entry.symbol, entry.side, float(stop), decision, run_id, at))
+    return out
+
+
+class Outcome(StrEnum):
+    KEPT = "kept"  # working stops on the venue cover it
+    PLACED = "placed"  # a stop was placed now
+    NAKED = "naked"  # no stop: see the reason
+
+
+@dataclass(frozen=True, slots=True)
+class Protection:
+    """What one adopted position got: ``source`` says where the stop's price came from."""
+
+    symbol: str
+    quantity: float  # the position, signed
+    outcome: Outcome
+    stop_price: float | None = None
+    source: str = ""
+    reason: str = ""
+    client_order_id: str = ""
+
+
+def covering_stops(position: Position, open_orders: Iterable[Order]) -> list[Order]:
+    """The working stops that close (part of) ``position``: its symbol, the exit side,
+    reduce-only, a stop price, not finished."""
+    exit_side = Side.SELL if position.quantity > 0 else Side.BUY
+    return [
+        o
+        for o in open_orders
+        if o.symbol == position.symbol
+        and o.side is exit_side
+        and o.reduce_only
+        and o.stop_price is not None
+        and not o.status.is_terminal
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class StopPolicy:
+    """Where prices come from: the lineage's stops (by symbol) and the risk policy's
+    ``stop_loss_pct`` (None: no policy known)."""
+
+    lineage: Mapping[str, LineageStop]
+    stop_loss_pct: float | None
+
+
+class ProtectiveStops:
+    """Places the stops (module docstring) through ``orders``; ``mark``: the last price known
+    per symbol (None or 0: unknown, no crossing check)."""
+
+    def __init__(
+        self,
+        orders: OrderManager,
+        specs: Mapping[str, SymbolSpec],
+        mark: Callable[[str], float | None],
+    ) -> None:
+        self.orders = orders
+        self.specs = dict(specs)
+        self._mark = mark
+
+    def protect(
+        self, positions: Iterable[Position], open_orders: Iterable[Order], policy: StopPolicy
+    ) -> list[Protection]:
+        working = list(open_orders)
+        return [self._protect(p, working, policy) for p in positions if p.quantity != 0]
+
+    def _protect(self, position: Position, working: list[Order], policy: StopPolicy) -> Protection:
+        symbol, qty = position.symbol, position.quantity
+        spec = self.specs.get(symbol)
+        if spec is None:
+            return Protection(symbol, qty, Outcome.NAKED, reason=f"no trading rules for {symbol}")
+        stops = covering_stops(position, working)
+        covered = sum(o.quantity - o.filled_quantity for o in stops)
+        uncovered = spec.floor_quantity(abs(qty) - covered + spec.step_size * 1e-6)
+        if uncovered < spec.step_size:
+            cids = ", ".join(o.client_order_id for o in stops)
+            return Protection(symbol, qty, Outcome.KEPT, stops[0].stop_price, "venue", cids)
+        price, source, why_not = self._price(position, spec, policy)
+        if price is None:
+            return Protection(symbol, qty, Outcome.NAKED, reason=why_not)
+        exit_side = Side.SELL if qty > 0 else Side.BUY
+        try:
+            order = self.orders.submit(
+                symbol,
+                exit_side,
+                uncovered,
+                OrderType.STOP_MARKET,
+                stop_price=price,
+                reduce_only=True,
+                tag=STOP_LOSS_TAG,
+            )
+        except TimeoutError as exc:
+            return Protection(symbol, qty, Outcome.NAKED, price, source, f"no answer: {exc}")
+        if order.status is OrderStatus.REJECTED:
+            reason = f"the venue refused the stop: {order.reason}"
+            return Protection(symbol, qty, Outcome.NAKED, price, source, reason)
+        working.append(order)
+        return Protection(
+            symbol, qty, Outcome.PLACED, price, source, client_order_id=order.client_order_id
+        )
+
+    def _price(
+        self, position: Position, spec: SymbolSpec, policy: StopPolicy
+    ) -> tuple[float | None, str, str]:
+        """(price, where it came from, '') or (None, '', why there is none)."""
+        long = position.quantity > 0
+        mark = self._mark(position.symbol) or 0.0
+        refused: list[str] = []
+        lineage = policy.lineage.get(position.symbol)
+        if lineage is not None and (lineage.side is Side.BUY) == long:
+            source = f"lineage: decision {lineage.decision_id} of run {lineage.run_id}"
+            crossed = _crossed(lineage.stop_price, mark, long)
+            if not crossed:
+                return lineage.stop_price, source, ""
+            refused.append(f"{source}: stop {lineage.stop_price:g} {crossed}")
+        if policy.stop_loss_pct is not None and position.entry_price > 0:
+            pct = policy.stop_loss_pct
+            raw = position.entry_price * (1 - pct if long else 1 + pct)
+            price = spec.round_price(raw, up=long)  # toward the entry, as a bracket's
+            source = f"risk policy: stop_loss_pct {pct:g} from the entry {position.entry_price:g}"
+            crossed = _crossed(price, mark, long)
+            if not crossed:
+                return price, source, ""
+            refused.append(f"{source}: stop {price:g} {crossed}")
+        elif policy.stop_loss_pct is None:
+            refused.append("no risk policy to derive a stop distance from")
+        else:
+            refused.append("the venue reports no entry price to measure the stop from")
+        return None, "", "; ".join(refused)
+
+
+def _crossed(stop: float, mark: float, long: bool) -> str:
+    """Why a stop at ``stop`` cannot be placed with the mark at ``mark`` ('' when it can)."""
+    if mark <= 0:
+        return ""
+    if (long and stop >= mark) or (not long and stop <= mark):
+        return f"already crossed by the mark {mark:g}"
+    return ""
+
+
+def record(results: Iterable[Protection], status: ModuleHandle | None) -> list[Protection]:
+    """The evidence on the execution module: ``adopted_protected`` (kept or placed, with
+    ``adopted_stop_kept`` / ``adopted_stop_placed``), ``adopted_naked``; a naked position makes
+    the module DEGRADED with the reason. Returns the naked ones."""
+    naked = [r for r in results if r.outcome is Outcome.NAKED]
+    if status is None:
+        return naked
+    for r in results:
+        if r.outcome is Outcome.NAKED:
+            status.count("adopted_naked")
+        else:
+            status.count("adopted_protected")
+            status.count(f"adopted_stop_{r.outcome}")
+    if naked:
+        why = "; ".join(f"{r.symbol} {r.quantity:g}: {r.reason}" for r in naked)
+        status.set_state(ModuleState.DEGRADED, f"naked position on the venue (no stop): {why}")
+    return naked
