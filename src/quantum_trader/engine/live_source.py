@@ -76,13 +76,17 @@ class CcxtCandleSource:
     with more pages to come never falls behind the others.
 
     A symbol whose candles skip one (the exchange answered a later candle before an earlier
-    one) is *held*: nothing of it is yielded past the hole, the other symbols go on, and each
-    poll asks again from the missing candle; once the exchange serves it, the held candles
-    come in order (later than the other symbols' candles of the same times: each symbol's own
-    order is what the engine requires). While a symbol is held, or its feed is stale, it gets
-    no candle, so nothing is decided for it, and the risk engine's stale-data rule refuses its
-    entries until a fresh candle arrives (``risk/config.py``: ``stale_data_max_age_ms``).
-    :attr:`held` names the holes open now, :attr:`gaps` counts those seen.
+    one) is *held*: nothing of it is yielded past the hole, and each poll asks again from the
+    missing candle. **No symbol gets a candle past the newest close every symbol has reached**:
+    the engine has one clock, and a held or stale symbol's late candles must not come after
+    another symbol's later ones (the prediction ledger and the equity journal refuse time going
+    back: a run that let the others go on failed when the held symbol resumed,
+    ``tests/reliability/test_stale_feed_live.py``). So while one symbol is held or its feed is
+    stale, every symbol waits; once the exchange serves the missing candles they all come in
+    time order, and the risk engine's stale-data rule refuses the entries of those that are
+    too old by then (``risk/config.py``: ``stale_data_max_age_ms``). Per-symbol engine time,
+    which would let the other symbols trade on meanwhile, is not built. :attr:`held` names the
+    holes open now, :attr:`gaps` counts those seen.
     """
 
     def __init__(
@@ -133,6 +137,7 @@ class CcxtCandleSource:
         now = self.clock.now()
         out: list[Bar] = []
         horizon = now  # no candle past the end of a full page (more of that symbol may follow)
+        reached = now  # the newest close every symbol has reached: no candle past it
         for symbol in self.symbols:
             since = cursor[symbol]  # the open time of the first candle we still need
             rows = self.client.fetch_ohlcv(to_ccxt_perp(symbol), self.timeframe, since, self.limit)
@@ -151,9 +156,10 @@ class CcxtCandleSource:
                 o, h, lo, c, v = (float(x) for x in row[1:6])
                 out.append((symbol, open_time, close_time, o, h, lo, c, v))
                 previous = close_time
+            reached = min(reached, previous)
         rank = self._rank
         out.sort(key=lambda bar: (bar[2], rank[bar[0]]))
-        return [bar for bar in out if bar[2] <= horizon]
+        return [bar for bar in out if bar[2] <= min(horizon, reached)]
 
     def _hold(self, symbol: str, missing: int, served: int) -> None:
         if symbol not in self.held:

@@ -1,0 +1,201 @@
+"""A stale or gapped live feed through the main job's live phase and the risk engine (issue 22,
+Part B item 4). The main job trains, replays two days, then goes live on the recorded Binance
+USDT-M of the main job's live tests (``tests/app/test_main_job_live.py``: the shared data cut
+LIVE_HOURS before its end, a wall clock that moves only when the run sleeps) until Ctrl-C.
+
+* The exchange's feed goes stale for hours (it answers, with no new candle), then current again:
+  nothing is decided while it is stale; the late candles come in order when it resumes, the
+  risk engine's stale-data rule refuses their entries (journalled in ``risk_decisions``), and
+  entries are approved again on current candles. Nothing is lost or handled twice.
+* One symbol's feed skips a candle (the source holds the symbol, ``engine/live_source.py``) or
+  goes stale while the other's goes on: the engine has one clock, so the other symbol waits
+  too (no candle past the newest close every symbol has reached); when it resumes, both
+  symbols' late candles come in time order, their too-old entries refused by the stale-data
+  rule. Before this, the other symbol went on and the run failed when the held one resumed
+  (the prediction ledger and the equity journal refuse time going back).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from quantum_trader.adapters.candle_store.store import CandleStore
+from quantum_trader.adapters.sql.tables_execution import exec_orders
+from quantum_trader.adapters.sql.tables_risk import risk_decisions
+from quantum_trader.app.live import LiveConnection
+from quantum_trader.app.main_job import RunResult, run_main_job
+from tests.app import test_main_job_live
+from tests.app.test_main_job_live import (
+    HOUR,
+    LIVE_HOURS,
+    REPLAY_DAYS,
+    SYMBOLS,
+    FakeWall,
+    Market,
+    RecordedBinance,
+    _settings,
+)
+
+#: the module fixture of the main job's live tests: the shared data cut LIVE_HOURS before its end
+market = test_main_job_live.market
+
+pytestmark = pytest.mark.data
+
+MAX_AGE = 2 * HOUR  # risk/config.py: stale_data_max_age_ms
+AGE = re.compile(r"^stale_data: last candle of (\w+) closed (\d+) s ago")
+
+
+class FlakyBinance(RecordedBinance):
+    """The recorded exchange, flaky for ``symbols``: the candle opening at ``hole`` is missing
+    until the wall clock reaches ``healed_at`` (the later ones are served), and from ``lag[0]``
+    to ``lag[1]`` (wall time) no candle closing after ``lag[0]`` is served (a stale feed: no
+    error, no new candle)."""
+
+    def __init__(
+        self,
+        market: Market,
+        wall: FakeWall,
+        symbols: tuple[str, ...],
+        *,
+        hole: int | None = None,
+        healed_at: int = 0,
+        lag: tuple[int, int] = (0, 0),
+    ) -> None:
+        ctrl_c_at = market.replay_end + (LIVE_HOURS + 2) * HOUR  # after the last candle
+        super().__init__(market.after, wall, ctrl_c_at)
+        self.symbols, self.hole, self.healed_at, self.lag = symbols, hole, healed_at, lag
+
+    def fetch_ohlcv(
+        self, symbol: str, timeframe: str, since: int | None = None, limit: int | None = None
+    ) -> list[list[Any]]:
+        rows = super().fetch_ohlcv(symbol, timeframe, since, limit)
+        if symbol.split("/")[0] + "USDT" not in self.symbols:
+            return rows
+        now = self.wall.now()
+        if now < self.healed_at:
+            rows = [r for r in rows if int(r[0]) != self.hole]
+        if self.lag[0] <= now < self.lag[1]:
+            rows = [r for r in rows if int(r[0]) + HOUR <= self.lag[0]]
+        return rows
+
+
+def _run(market: Market, home: Path, exchange: FlakyBinance) -> RunResult:
+    wall = exchange.wall
+    return run_main_job(
+        _settings(home, market),
+        connection=LiveConnection(client=lambda: exchange, wall=wall, sleep=wall.sleep),
+    )
+
+
+def _live_decisions(result: RunResult, after: int) -> list[Any]:
+    with result.runtime.db.connect() as conn:
+        return list(
+            conn.execute(
+                select(
+                    risk_decisions.c.time,
+                    risk_decisions.c.symbol,
+                    risk_decisions.c.outcome,
+                    risk_decisions.c.reasons_json,
+                    risk_decisions.c.intent_json,
+                ).where(risk_decisions.c.time > after)
+            ).all()
+        )
+
+
+def _entry(row: Any) -> bool:
+    return not json.loads(row.intent_json)["reduce_only"]
+
+
+def _assert_every_candle_once(result: RunResult, market: Market, home: Path) -> None:
+    """Every live candle of every symbol went through the engine once, in order (the engine
+    refuses a symbol's time going back) and is in the store once."""
+    summary = result.summary
+    assert summary["live"]["state"] == "stopped by Ctrl-C"
+    assert summary["live"]["candles"] == summary["live"]["stored"] == len(SYMBOLS) * LIVE_HOURS
+    assert summary["decisions"] == len(SYMBOLS) * (REPLAY_DAYS * 24 + LIVE_HOURS)
+    counters = result.runtime.status.get("market_data").status.counters
+    assert counters["candles_processed"] == summary["decisions"]
+    store = CandleStore(home / "store")
+    for symbol in SYMBOLS:
+        opens = store.load(symbol, "1h")["open_time"]
+        assert opens.is_unique and opens.is_monotonic_increasing
+        served = market.after[symbol]["open_time"]
+        assert opens.iloc[-LIVE_HOURS:].tolist() == served.tolist()
+
+
+def test_a_stale_feed_refuses_late_entries_and_trading_resumes_when_current(
+    market: Market,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    start = market.replay_end
+    switch = start + HOUR // 2  # no candle is older than the limit when the run goes live
+    lag = (start + 12 * HOUR, start + 40 * HOUR)  # 28 hours of a feed that answers, stale
+    resumed = lag[1]  # a poll falls on it: polls every POLL_S (10 min) from the switch
+    wall = FakeWall(switch)
+    home = tmp_path / "home"
+    result = _run(market, home, FlakyBinance(market, wall, SYMBOLS, lag=lag))
+    _assert_every_candle_once(result, market, home)
+
+    rows = _live_decisions(result, switch)
+    # nothing was decided while the feed was stale (the last current candle closed at lag[0])
+    assert not [r for r in rows if lag[0] < r.time < resumed]
+    stale = [
+        r for r in rows if any(x.startswith("stale_data:") for x in json.loads(r.reasons_json))
+    ]
+    assert stale, "no entry was refused on a late candle"
+    for row in stale:
+        assert row.outcome == "REJECTED" and _entry(row) and row.time == resumed
+        reason = next(x for x in json.loads(row.reasons_json) if x.startswith("stale_data:"))
+        found = AGE.match(reason)
+        assert found is not None and found[1] == row.symbol, reason
+        close = resumed - int(found[2]) * 1000  # the candle decided on: a late one, too old
+        assert lag[0] < close < resumed - MAX_AGE and close % HOUR == 0, reason
+    # exits are not the rule's business; entries on current candles pass again
+    assert not [r for r in rows if r.outcome == "REJECTED" and not _entry(r)]
+    assert [r for r in rows if r.time > resumed and _entry(r) and r.outcome != "REJECTED"]
+    # evidence: the risk module's status, the run summary and the operator log's refusals (all
+    # three count the whole run: the replay refused nothing)
+    counters = result.runtime.status.get("risk_safety").status.counters
+    refused = [r for r in rows if r.outcome == "REJECTED"]
+    assert counters["decisions_rejected"] == len(refused) == len(stale)
+    assert result.summary["risk_decisions"]["REJECTED"] == len(stale)
+    output = capsys.readouterr()
+    assert f"by_rule={{'stale_data': {len(stale)}}}" in output.out + output.err
+
+
+@pytest.mark.parametrize("flaw", ["gap", "stale"])
+def test_one_symbol_held_pauses_every_symbol_and_all_resume_in_time_order(
+    market: Market, tmp_path: Path, flaw: str
+) -> None:
+    """BTCUSDT's feed skips the candle closing at start + 6 h (served 6 hours late), or answers
+    nothing new from start + 6 h to start + 12 h; ETHUSDT's is whole throughout, and waits."""
+    start = market.replay_end
+    switch = start + HOUR // 2
+    # from the close of BTCUSDT's missing (gap) or last served (stale) candle to its resumption
+    held = (start + 6 * HOUR, start + 12 * HOUR)
+    flaky = {"hole": held[0] - HOUR, "healed_at": held[1]} if flaw == "gap" else {"lag": held}
+    wall = FakeWall(switch)
+    home = tmp_path / "home"
+    exchange = FlakyBinance(market, wall, ("BTCUSDT",), **flaky)
+    result = _run(market, home, exchange)  # before the fix: ValueError, time going back
+    _assert_every_candle_once(result, market, home)
+    rows = _live_decisions(result, switch)
+    assert not [r for r in rows if held[0] < r.time < held[1]]  # every symbol waited
+    for row in rows:  # only late candles, all decided when BTCUSDT resumed, are refused
+        refused = [x for x in json.loads(row.reasons_json) if x.startswith("stale_data:")]
+        assert not refused or row.time >= held[1], refused
+    with result.runtime.db.connect() as conn:
+        orders = conn.execute(
+            select(exec_orders.c.symbol, exec_orders.c.created_at).where(
+                exec_orders.c.run_id == result.runtime.run_id
+            )
+        ).all()
+    assert not [t for (_, t) in orders if held[0] < t < held[1]]  # nothing traded meanwhile
+    assert [t for (_, t) in orders if t >= held[1]]  # trading resumed after
