@@ -30,6 +30,7 @@ from quantum_trader.adapters.sql.tables_execution import exec_orders
 from quantum_trader.adapters.sql.tables_risk import risk_decisions
 from quantum_trader.app.live import LiveConnection
 from quantum_trader.app.main_job import RunResult, run_main_job
+from quantum_trader.observability.logging import configure_logging
 from tests.app import test_main_job_live
 from tests.app.test_main_job_live import (
     HOUR,
@@ -134,6 +135,9 @@ def test_a_stale_feed_refuses_late_entries_and_trading_resumes_when_current(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    # the operator log as `run` configures it (an earlier test in the session may have left
+    # another format or level: structlog's configuration is global)
+    configure_logging(run_id="stale-feed", fmt="console", level="INFO")
     start = market.replay_end
     switch = start + HOUR // 2  # no candle is older than the limit when the run goes live
     lag = (start + 12 * HOUR, start + 40 * HOUR)  # 28 hours of a feed that answers, stale
