@@ -24,15 +24,19 @@ from quantum_trader.risk.kill_switch import KillSwitch
 from quantum_trader.status.services import process_of_modules
 
 
-def modules(engine: Engine, now: int | None = None) -> list[s.ModuleOut]:
-    """Every module, with the process that reports it and that process's state at wall time
-    ``now`` (default: the wall clock's now)."""
+def modules_and_processes(
+    engine: Engine, now: int | None = None
+) -> tuple[list[s.ModuleOut], list[s.ProcessOut]]:
+    """Every module, with the process that reports it, and the processes serving the database
+    (``status/services.py``), all read once and judged at one wall time ``now`` (default: the
+    wall clock's now), so a process never reads UP in one list and DOWN in the other."""
     wall = WallClock().now() if now is None else now
-    owners = process_of_modules(SqlServiceHealth(engine).load_all(), wall)
-    out = []
+    running = SqlServiceHealth(engine).load_all()
+    owners = process_of_modules(running, wall)
+    modules = []
     for m in SqlStatusRepository(engine).load_all():
         owner = owners.get(m.name)
-        out.append(
+        modules.append(
             s.ModuleOut(
                 name=m.name, enabled=m.enabled, state=m.state.value, reason=m.reason,
                 run_id=m.run_id, last_heartbeat=m.last_heartbeat,
@@ -41,20 +45,15 @@ def modules(engine: Engine, now: int | None = None) -> list[s.ModuleOut]:
                 process_state=None if owner is None else owner.state(wall).value,
             )
         )  # fmt: skip
-    return out
-
-
-def processes(engine: Engine, now: int | None = None) -> list[s.ProcessOut]:
-    """The processes serving the database (``status/services.py``) at wall time ``now``."""
-    wall = WallClock().now() if now is None else now
-    return [
+    processes = [
         s.ProcessOut(
             process_id=p.process_id, role=p.role, host=p.host, pid=p.pid, run_id=p.run_id,
             state=p.state(wall).value, started_at=p.started_at, beat_at=p.beat_at,
             down_after_ms=p.down_after_ms(), modules=list(p.modules),
         )
-        for p in SqlServiceHealth(engine).load_all()
+        for p in running
     ]  # fmt: skip
+    return modules, processes
 
 
 def kill_switch(engine: Engine, clock: Clock) -> s.KillSwitchOut:

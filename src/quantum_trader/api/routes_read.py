@@ -38,9 +38,8 @@ def read_router(ctx: ApiContext) -> APIRouter:
         else:
             live = ctx.liveness()
             engine = LivenessOut(line=live.line, alive=live.alive, died=live.died)
-        return StatusOut(
-            engine=engine, modules=reads.modules(ctx.engine), processes=reads.processes(ctx.engine)
-        )
+        modules, processes = reads.modules_and_processes(ctx.engine)
+        return StatusOut(engine=engine, modules=modules, processes=processes)
 
     @router.get("/trades")
     def trades(user: User, limit: Limit = 100) -> RunRecordsOut:
