@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 
 from quantum_trader.api import ApiConfig
 from quantum_trader.api.backtest_jobs import BacktestJobs
-from quantum_trader.app.cli.serve import BACKTEST_COMMAND
+from quantum_trader.app.cli.serve import CLI_COMMAND
 from quantum_trader.clock.clock import SimulatedClock, WallClock
 from tests.api.test_backtests import DAY, JAN_2024, JOBS, child_env, client_for, wait_until_done
 
@@ -32,7 +32,7 @@ def test_an_ai_backtest_job_runs_the_decision_path_to_its_metrics_and_report(
     env = child_env(tmp_path / "home", data_dir)
     # small training: two members on 60 days, no PPO agents (a minute of policy training)
     env.update(QT_TRAIN_DAYS="60", AI_ENGINE_ENSEMBLE_MODELS="xgb,lgbm", QT_RL_AGENTS="false")
-    jobs = BacktestJobs(tmp_path / "jobs", BACKTEST_COMMAND, WallClock(), env)
+    jobs = BacktestJobs(tmp_path / "jobs", CLI_COMMAND, WallClock(), env)
     body = {"strategy": "ai", "symbols": ["BTCUSDT"], "timeframe": "1h", "start": JAN_2024,
             "end": JAN_2024 + 3 * DAY}  # fmt: skip
     for client, headers in client_for(config, sqlite_engine, clock, jobs):

@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 
 from quantum_trader.api import ApiConfig, create_app
 from quantum_trader.api.backtest_jobs import JOBS_FILE, BacktestJobs, BacktestRequest
-from quantum_trader.app.cli.serve import BACKTEST_COMMAND
+from quantum_trader.app.cli.serve import CLI_COMMAND
 from quantum_trader.clock.clock import SimulatedClock, WallClock
 from quantum_trader.domain.time import fmt
 from tests.api.conftest import login
@@ -82,7 +82,7 @@ def test_a_backtest_job_runs_to_its_metrics_and_report(
     data_dir: Path,
 ) -> None:  # fmt: skip
     jobs = BacktestJobs(
-        tmp_path / "jobs", BACKTEST_COMMAND, WallClock(), child_env(tmp_path / "home", data_dir)
+        tmp_path / "jobs", CLI_COMMAND, WallClock(), child_env(tmp_path / "home", data_dir)
     )
     for client, headers in client_for(config, sqlite_engine, clock, jobs):
         started = client.post(JOBS, json=BODY, headers=headers)

@@ -18,7 +18,7 @@ import pytest
 
 from quantum_trader.adapters.sql.service_health import SqlServiceHealth
 from quantum_trader.app.cli.serve import API_NICENESS
-from quantum_trader.app.cli.serve import BACKTEST_COMMAND as CLI
+from quantum_trader.app.cli.serve import CLI_COMMAND as CLI
 from quantum_trader.app.storage import open_settings_database
 from quantum_trader.clock.clock import WallClock
 from quantum_trader.config.settings import load_storage_settings

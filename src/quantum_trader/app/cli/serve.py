@@ -21,9 +21,10 @@ from quantum_trader.domain.errors import ConfigError
 
 app = typer.Typer()
 
-#: the argv prefix of a backtest job: this interpreter running the CLI's entry point (the
-#: ``quantum-trader`` script need not be on PATH)
-BACKTEST_COMMAND = (
+#: the argv prefix that runs this CLI in a child process (a backtest job, a role under ``up``):
+#: this interpreter running the CLI's entry point (the ``quantum-trader`` script need not be on
+#: PATH)
+CLI_COMMAND = (
     sys.executable,
     "-c",
     "import sys; sys.argv[0] = 'quantum-trader'; "
@@ -103,7 +104,7 @@ def serve(
         settings=redacted(settings),
         liveness=lambda: engine_liveness(engine),
         candles=StoreCandleReader(CandleStore(settings.effective_store_dir)),
-        backtests=BacktestJobs(settings.home / "backtests", BACKTEST_COMMAND, WallClock()),
+        backtests=BacktestJobs(settings.home / "backtests", CLI_COMMAND, WallClock()),
     )
     lower_priority(niceness)  # its backtest jobs inherit it
     heartbeat = ServiceHeartbeat(engine, "api")  # `status` shows the API process UP or DOWN

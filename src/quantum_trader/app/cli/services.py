@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from quantum_trader.app.cli.serve import BACKTEST_COMMAND as CLI_COMMAND
+from quantum_trader.app.cli.serve import CLI_COMMAND
 from quantum_trader.domain.errors import ConfigError
 from quantum_trader.services.supervisor import Role, Supervisor
 
