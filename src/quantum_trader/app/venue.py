@@ -47,7 +47,7 @@ from quantum_trader.execution.restart import crashed_intents
 from quantum_trader.execution.simulated.exchange import SimulatedExchange
 from quantum_trader.execution.simulated.fees import FeeSchedule
 from quantum_trader.execution.simulated.funding import FundingSchedule
-from quantum_trader.execution.store import ExecutionStore
+from quantum_trader.execution.store import ExecutionStore, StoredRun
 from quantum_trader.execution.venue_book import NotionalCaps, RemoteVenue, VenueBook
 from quantum_trader.execution.venue_fees import LiveFees, read_live_fees
 from quantum_trader.observability.logging import get_logger
@@ -134,6 +134,7 @@ class VenueWiring:
     _commit: Callable[[], None] | None = None
     _status: ModuleHandle | None = None
     _entry_gate: Callable[[], EntryCostGate | None] | None = None
+    _crashed_loaded: dict[str, StoredRun] | None = None  # see _crashed
 
     def attach(
         self,
@@ -187,12 +188,12 @@ class VenueWiring:
     def _settle_crashed(self, now: int) -> None:
         """What the crashed runs committed and never heard back about, looked up on the venue
         and reported, never sent (``execution/restart.py::crashed_intents``)."""
-        if self._store is None or not self.crashed_runs:
+        crashed = self._crashed()
+        if not crashed:
             return
         live = self.holder[0].live
         assert live is not None
-        lookup = _crashed_lookup(live.remote, self._store, self.crashed_runs)
-        for intent in crashed_intents(self._store, self.crashed_runs, lookup):
+        for intent in crashed_intents(crashed, _crashed_lookup(live.remote, crashed)):
             log.warning(
                 "venue.crashed_intent",
                 run_id=intent.run_id,
@@ -203,6 +204,16 @@ class VenueWiring:
             if self._status is not None:
                 found = "found" if intent.found is not None else "dropped"
                 self._status.count(f"crashed_intents_{found}")
+
+    def _crashed(self) -> dict[str, StoredRun]:
+        """The crashed runs' last checkpoints (run id → stored), read once: their unanswered
+        intents and their entries' stops are read from them at the handover and at every
+        later adoption, and a dead run's journal does not change."""
+        if self._crashed_loaded is None:
+            store = self._store
+            loaded = {r: store.load(r) for r in self.crashed_runs} if store is not None else {}
+            self._crashed_loaded = {r: run for r, run in loaded.items() if run is not None}
+        return self._crashed_loaded
 
     def protect_adopted(
         self, symbols: Iterable[str], now: int, marks: Mapping[str, float] | None = None
@@ -217,12 +228,7 @@ class VenueWiring:
         if not positions or venue.live is None or orders is None:
             return []
         live = venue.live
-        lineage = (
-            lineage_stops(self._store, self.crashed_runs, IntentIds(self.lineage_key).prefix)
-            if self._store is not None
-            else {}
-        )
-        # the risk engine's policy source (RiskEngine has no public reader for it)
+        lineage = lineage_stops(self._crashed(), IntentIds(self.lineage_key).prefix)
         pct = self._risk.policy.current().stop_loss_pct if self._risk is not None else None
         mark = venue.portfolio.mark_price if marks is None else marks.get
         try:
@@ -290,15 +296,11 @@ class VenueWiring:
 
 
 def _crashed_lookup(
-    remote: RemoteVenue, store: ExecutionStore, run_ids: Sequence[str]
+    remote: RemoteVenue, crashed: Mapping[str, StoredRun]
 ) -> Callable[[str], Order | None]:
     """``remote.fetch_order`` for the crashed runs' intents: ccxt's venue looks an order this
     session never sent up only with its symbol, which the crashed run's journal holds."""
-    symbols: dict[str, str] = {}
-    for run_id in run_ids:
-        stored = store.load(run_id)
-        if stored is not None:
-            symbols.update((cid, o.symbol) for cid, o in stored.orders.items())
+    symbols = {cid: o.symbol for stored in crashed.values() for cid, o in stored.orders.items()}
 
     def lookup(cid: str) -> Order | None:
         symbol = symbols.get(cid)

@@ -40,7 +40,7 @@ from quantum_trader.domain.orders import Order, OrderStatus, OrderType, Side
 from quantum_trader.domain.positions import Position
 from quantum_trader.execution.instruments import SymbolSpec
 from quantum_trader.execution.order_manager import OrderManager
-from quantum_trader.execution.store import ExecutionStore, StoredRun
+from quantum_trader.execution.store import StoredRun
 from quantum_trader.status.registry import ModuleHandle, ModuleState
 
 #: the order tag (and client-id role) of a stop-loss (``order_manager.Bracket``)
@@ -59,17 +59,12 @@ class LineageStop:
     at: int  # when the journal last heard of the entry (the newest counts)
 
 
-def lineage_stops(
-    store: ExecutionStore, run_ids: Iterable[str], prefix: str
-) -> dict[str, LineageStop]:
-    """The newest lineage entry's stop-loss per symbol, from the journals of ``run_ids``;
-    ``prefix``: the lineage's client-id prefix (the replay's paper orders never reached the
-    venue and do not count)."""
+def lineage_stops(crashed: Mapping[str, StoredRun], prefix: str) -> dict[str, LineageStop]:
+    """The newest lineage entry's stop-loss per symbol, from the journals of the crashed runs
+    (run id → its stored checkpoint); ``prefix``: the lineage's client-id prefix (the replay's
+    paper orders never reached the venue and do not count)."""
     found: dict[str, LineageStop] = {}
-    for run_id in run_ids:
-        stored = store.load(run_id)
-        if stored is None:
-            continue
+    for run_id, stored in crashed.items():
         for stop in _stops_of(run_id, stored, prefix):
             held = found.get(stop.symbol)
             if held is None or stop.at >= held.at:

@@ -31,7 +31,7 @@ is not sent (its candle is past; the new run replayed it on paper). Both are rep
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from quantum_trader.domain.orders import Order
@@ -44,7 +44,7 @@ from quantum_trader.execution.reconciliation import (
     local_book,
     reconcile,
 )
-from quantum_trader.execution.store import ExecutionStore
+from quantum_trader.execution.store import StoredRun
 from quantum_trader.execution.venue_book import VenueBook
 
 
@@ -110,16 +110,13 @@ def unsent_in(state_json: str) -> tuple[str, ...]:
 
 
 def crashed_intents(
-    store: ExecutionStore, run_ids: Iterable[str], lookup: Callable[[str], Order | None]
+    crashed: Mapping[str, StoredRun], lookup: Callable[[str], Order | None]
 ) -> list[CrashedIntent]:
-    """The unsent intents of the last checkpoint of each crashed run, each looked up on the
-    venue by its client id (``lookup``: the venue's ``fetch_order``); nothing is sent."""
-    found: list[CrashedIntent] = []
-    for run_id in run_ids:
-        stored = store.load(run_id)
-        if stored is None:
-            continue
-        found.extend(
-            CrashedIntent(run_id, cid, lookup(cid)) for cid in unsent_in(stored.state_json)
-        )
-    return found
+    """The unsent intents of the last checkpoint of each crashed run (run id → its stored
+    checkpoint), each looked up on the venue by its client id (``lookup``: the venue's
+    ``fetch_order``); nothing is sent."""
+    return [
+        CrashedIntent(run_id, cid, lookup(cid))
+        for run_id, stored in crashed.items()
+        for cid in unsent_in(stored.state_json)
+    ]
