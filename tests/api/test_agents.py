@@ -138,15 +138,61 @@ def test_the_qlearners_tables_are_the_stored_headers(
         {
             "scope": QSCOPE,
             "state_space": "space-v1",
-            "cells": 3,
+            "cells": 4,
             "updates": 240,
             "trades": 60,
             "decisions": 900,
             "saved_at": T0,
+            "actions": ["Breakout", "MeanReversion", "TrendFollowing"],
+            "states_total": 3,
+            "states": [
+                {
+                    "state": "BULL|v2|c1|p+",
+                    "regime": "BULL",
+                    "vol": 2,
+                    "confidence": 1,
+                    "pnl": 1,
+                    "visits": 6,
+                    "actions": {
+                        "Breakout": {"q": 0.5, "visits": 4},
+                        "MeanReversion": {"q": -0.1, "visits": 2},
+                    },
+                },
+                {
+                    "state": "legacy-7",
+                    "regime": None,
+                    "vol": None,
+                    "confidence": None,
+                    "pnl": None,
+                    "visits": 3,
+                    "actions": {"TrendFollowing": {"q": 0.05, "visits": 3}},
+                },
+                {
+                    "state": "NONE|v0|c0|p0",
+                    "regime": "NONE",
+                    "vol": 0,
+                    "confidence": 0,
+                    "pnl": 0,
+                    "visits": 1,
+                    "actions": {"Breakout": {"q": 0.2, "visits": 1}},
+                },
+            ],
         }
     ]
     settings = Settings(symbols=["ETHUSDT", "BTCUSDT"], timeframe="1h")  # the scope's own format
     assert qlearning_scope(settings) == QSCOPE
+
+
+def test_qstates_caps_each_tables_states_to_the_most_visited(
+    client: TestClient, bearer: dict[str, str], sqlite_engine: Engine
+) -> None:
+    seed_agents(sqlite_engine)
+    for cap, shown in ((2, ["BULL|v2|c1|p+", "legacy-7"]), (0, [])):
+        body = client.get(f"{AGENTS_URL}?qstates={cap}", headers=bearer).json()
+        [table] = by_agent(body)["qlearning"]["qtables"]
+        assert [s["state"] for s in table["states"]] == shown
+        assert table["states_total"] == 3 and table["cells"] == 4  # the whole table's counts
+    assert client.get(f"{AGENTS_URL}?qstates=-1", headers=bearer).status_code == 422
 
 
 def test_last_run_figures_come_from_the_newest_run_reporting_each_agent(

@@ -4,6 +4,7 @@ of a version out of production or of a validation superseded by a newer one."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import time
@@ -19,6 +20,7 @@ from quantum_trader.adapters.sql.intelligence_state import SqlIntelligenceStateR
 from quantum_trader.adapters.sql.registry_repository import SqlRegistryRepository
 from quantum_trader.adapters.sql.repositories import SqlStatusRepository
 from quantum_trader.adapters.sql.trials import SqlTrialLedger
+from quantum_trader.api.metrics_models import ModelSeries
 from quantum_trader.bus.codec import Topic
 from quantum_trader.bus.topics import MODEL_COVARIATE_SHIFT, MODEL_DRIFT_DETECTED
 from quantum_trader.clock.clock import SimulatedClock
@@ -39,6 +41,7 @@ from quantum_trader.learning.lineage import POLICY_KIND, Lineage
 from quantum_trader.learning.registry import ModelKey, ModelRegistry, Stage
 from quantum_trader.models.base import ModelMetadata
 from quantum_trader.models.ensemble import Abstention, Ensemble, EnsembleConfig, VoteContext
+from quantum_trader.models.ensemble.ensemble import VOTE_TIME_BOUNDS_NS, vote_bucket_counter
 from quantum_trader.status.registry import StatusRegistry
 from tests.api.conftest import START_MS, start_run
 
@@ -192,6 +195,57 @@ def test_calibration_is_the_production_versions_held_out_and_validation_figures(
     assert len([k for k in got if k[0] == "qt_model_calibration"]) == len(calibration)
 
 
+def calibration_by_version(got: Samples) -> dict[tuple[str, str], dict[tuple[str, str], float]]:
+    """xgb/BTCUSDT/h4's calibration samples: (version, stage) → (metric, sample) → value."""
+    out: dict[tuple[str, str], dict[tuple[str, str], float]] = {}
+    for (name, pairs), value in got.items():
+        labels = dict(pairs)
+        if name == "qt_model_calibration" and labels["model"] == "xgb":
+            by = out.setdefault((labels["version"], labels["stage"]), {})
+            by[(labels["metric"], labels["sample"])] = value
+    return out
+
+
+def test_calibration_has_the_challengers_figures_labelled_by_stage(
+    client: TestClient, bearer: dict[str, str], sqlite_engine: Engine
+) -> None:
+    registry = ModelRegistry(SqlRegistryRepository(sqlite_engine), SimulatedClock(START_MS))
+    champion = register(registry, {"holdout_ece": 0.03, "holdout_brier": 0.6})
+    registry.promote(LINE, champion, actor="test", reason="passed", to=Stage.PRODUCTION)
+    shadow = register(registry, {"holdout_ece": 0.021, "holdout_log_loss": 1.01})
+    registry.promote(LINE, shadow, actor="test", reason="challenger", to=Stage.SHADOW)
+    canary = register(registry, {"holdout_brier": 0.58})
+    registry.promote(LINE, canary, actor="test", reason="challenger", to=Stage.CANARY)
+    register(registry, {"holdout_ece": 0.5})  # a candidate not serving: none of its figures
+    retired = register(registry, {"holdout_ece": 0.7})
+    registry.promote(LINE, retired, actor="test", reason="old", to=Stage.RETIRED)
+    ledger = SqlTrialLedger(sqlite_engine)
+    ledger.record(validation(f"{LINE}@v{shadow}", 0.04, START_MS))
+    by_version = calibration_by_version(samples(client, bearer))
+    assert by_version == {
+        (str(champion), "PRODUCTION"): {("ece", "holdout"): 0.03, ("brier", "holdout"): 0.6},
+        (str(shadow), "SHADOW"): {
+            ("ece", "holdout"): 0.021,
+            ("log_loss", "holdout"): 1.01,
+            ("ece", "validation"): 0.04,
+            ("brier", "validation"): 0.61,
+            ("log_loss", "validation"): 1.02,
+        },
+        (str(canary), "CANARY"): {("brier", "holdout"): 0.58},
+    }
+    # the challenger wins: it is production now, the old champion out of the figures
+    registry.promote(LINE, shadow, actor="test", reason="passed", to=Stage.PRODUCTION)
+    scrapes = itertools.count(0, 10)  # each read 10 s after the last: never the cached answer
+    series = ModelSeries(sqlite_engine, SimulatedClock(START_MS), monotonic=scrapes.__next__)
+    stages = {
+        (sample.labels["version"], sample.labels["stage"])
+        for family in series.collect()
+        if family.name == "qt_model_calibration"
+        for sample in family.samples
+    }
+    assert stages == {(str(shadow), "PRODUCTION"), (str(canary), "CANARY")}
+
+
 class SlowMember:
     """A member whose every vote takes at least ``seconds``."""
 
@@ -221,6 +275,56 @@ def test_vote_time_counts_every_live_vote_of_each_member(
     assert got[("qt_model_vote_seconds_count", nhits)] == 5
     assert 5 * 0.002 <= got[("qt_model_vote_seconds_sum", xgb)] < 5.0  # seconds, not ns
     assert got[("qt_model_vote_seconds_sum", nhits)] < got[("qt_model_vote_seconds_sum", xgb)]
+    for model in ("xgb", "nhits"):
+        buckets = [
+            (float(dict(pairs)["le"]), value)
+            for (name, pairs), value in got.items()
+            if name == "qt_model_vote_seconds_bucket" and dict(pairs)["model"] == model
+        ]
+        bounds = [le for le, _ in sorted(buckets)]
+        assert bounds == [b / 1e9 for b in VOTE_TIME_BOUNDS_NS] + [math.inf]
+        counts = [n for _, n in sorted(buckets)]
+        assert counts == sorted(counts)  # cumulative
+        assert counts[-1] == 5  # +Inf: every live vote
+    # each vote bumped at most one bucket counter of its member: none above the last bound
+    # (100 ms) for nhits' instant votes, so all five are in its buckets
+    counters = handle.status.counters
+    for model in ("xgb", "nhits"):
+        counted = sum(counters.get(vote_bucket_counter(b, model), 0) for b in VOTE_TIME_BOUNDS_NS)
+        assert counted <= 5
+        assert got[("qt_model_vote_seconds_bucket", (("le", "0.1"), ("model", model)))] == counted
+    assert got[("qt_model_vote_seconds_bucket", (("le", "0.1"), ("model", "nhits")))] == 5
+    # xgb's votes all took over 2 ms: none in a bucket below
+    xgb_buckets = {b: counters.get(vote_bucket_counter(b, "xgb"), 0) for b in VOTE_TIME_BOUNDS_NS}
+    assert not [b for b, n in xgb_buckets.items() if n and b < 2_000_000]
+    assert got[("qt_model_vote_seconds_bucket", (("le", "0.001"), ("model", "xgb")))] == 0
+
+
+def test_vote_time_histogram_sums_the_ensembles_bucket_counters_upwards(
+    client: TestClient, bearer: dict[str, str], sqlite_engine: Engine
+) -> None:
+    statuses = StatusRegistry(SimulatedClock(START_MS), SqlStatusRepository(sqlite_engine), RUN)
+    handle = statuses.register("ensemble", enabled=True, reason="test")
+    # 10 votes: 4 at most 50 µs, 3 in (1 ms, 2.5 ms], 2 in (50 ms, 100 ms], 1 above 100 ms
+    handle.count("live_votes.lgbm", 10)
+    handle.count("live_vote_ns.lgbm", 400_000_000)
+    for bound, n in ((50_000, 4), (2_500_000, 3), (100_000_000, 2)):
+        handle.count(vote_bucket_counter(bound, "lgbm"), n)
+    statuses.flush()
+    got = samples(client, bearer)
+    buckets = {
+        dict(pairs)["le"]: value
+        for (name, pairs), value in got.items()
+        if name == "qt_model_vote_seconds_bucket"
+    }
+    below = {b: sum(n for at, n in ((50_000, 4), (2_500_000, 3), (100_000_000, 2)) if at <= b)
+             for b in VOTE_TIME_BOUNDS_NS}  # fmt: skip
+    assert buckets == {**{repr(b / 1e9): float(n) for b, n in below.items()}, "+Inf": 10.0}
+    assert buckets["0.001"] == 4
+    assert buckets["0.0025"] == 7
+    assert buckets["0.1"] == 9
+    assert got[("qt_model_vote_seconds_count", (("model", "lgbm"),))] == 10
+    assert got[("qt_model_vote_seconds_sum", (("model", "lgbm"),))] == 0.4
 
 
 def test_an_empty_database_has_the_series_without_samples(
@@ -233,7 +337,7 @@ def test_an_empty_database_has_the_series_without_samples(
              "qt_model_recent_log_loss", "qt_model_calibration"}  # fmt: skip
     assert names <= set(families)
     assert not [s for name in names for s in families[name].samples]
-    assert families["qt_model_vote_seconds"].type == "summary"
+    assert families["qt_model_vote_seconds"].type == "histogram"
 
 
 @pytest.mark.parametrize("counters", [{}, {"signals": 3}])

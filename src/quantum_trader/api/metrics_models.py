@@ -3,20 +3,22 @@ calibration, read from the database at scrape time (kept 5 s, as the engine's se
 
 Every figure is one the engine already stores; nothing here computes a model's quality anew:
 
-* vote time: the ensemble's status counters ``live_votes.<member>`` and
-  ``live_vote_ns.<member>`` (``models/ensemble/ensemble.py`` counts every live vote and its
-  time, in the status table the engine flushes). Votes a replay computed ahead in batch are
-  not timed one by one, so they are not in it;
+* vote time: the ensemble's status counters ``live_votes.<member>``, ``live_vote_ns.<member>``
+  and ``live_vote_le_<bound>us.<member>`` (``models/ensemble/ensemble.py`` counts every live
+  vote, its time and its latency bucket, in the status table the engine flushes), exported as
+  a histogram. Votes a replay computed ahead in batch are not timed one by one, so they are
+  not in it;
 * drift and covariate shift: the last run's ``model.drift.detected`` and
   ``model.covariate_shift`` events in the event outbox (written about once a second), and the
   CUSUM statistic of each (symbol, member) in the intelligence state the run saves when it
   stops (``app/compose.py``: under ``intelligence/<run id>/``);
 * recent log-loss: reinforcement's discounted mean log-loss of each (symbol, member) on its
   matured labels, in the same saved state;
-* calibration: each production version's figures on rows it was not fitted on, from its
-  registry lineage (``holdout_*``: the training's held-out tail, after and before its vector
-  scaling) and from the gate validation that judged it (``candidate_*`` of the trial
-  ``<line>@v<version>``: the newest matured labels when it was validated).
+* calibration: each production and challenger (SHADOW, CANARY) version's figures on rows it
+  was not fitted on, labelled by stage, from its registry lineage (``holdout_*``: the
+  training's held-out tail, after and before its vector scaling) and from the gate validation
+  that judged it (``candidate_*`` of the trial ``<line>@v<version>``: the newest matured
+  labels when it was validated).
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Final
 
-from prometheus_client.core import Metric, SummaryMetricFamily
-from sqlalchemy import and_, select
+from prometheus_client.core import HistogramMetricFamily, Metric
+from sqlalchemy import and_, or_, select
 
 from quantum_trader.adapters.sql.intelligence_state import SqlIntelligenceStateRepository
 from quantum_trader.adapters.sql.repositories import SqlStatusRepository
@@ -42,13 +44,17 @@ from quantum_trader.intelligence.drift import NAME as DRIFT_MODULE
 from quantum_trader.intelligence.drift import DriftMonitor
 from quantum_trader.intelligence.reinforcement import NAME as REINFORCEMENT_MODULE
 from quantum_trader.learning.lineage import MODEL_KIND, Lineage
-from quantum_trader.learning.registry import ModelKey
+from quantum_trader.learning.registry import ModelKey, Stage
+from quantum_trader.models.ensemble.ensemble import VOTE_TIME_BOUNDS_NS, vote_bucket_counter
 
 #: the ensemble's status counters of live votes: ``<prefix><member>``
 VOTES: Final = "live_votes."
 VOTE_NS: Final = "live_vote_ns."
 #: the calibration metrics both the training's held-out rows and the gate's validation keep
 CALIBRATION: Final = ("ece", "brier", "log_loss")
+#: the stages whose versions serve beside production as challengers (the shadow pipeline, a
+#: canary's share of the traffic): their calibration is exported next to the champion's
+CHALLENGERS: Final = (Stage.SHADOW.value, Stage.CANARY.value)
 #: where a calibration figure was measured → how its metric is named there
 SAMPLES: Final = {
     "holdout": "holdout_{}",
@@ -68,16 +74,16 @@ class ModelSeries(ScrapedSeries):
         return [self._vote_time(), *events, *saved, self._calibration()]
 
     def _vote_time(self) -> Metric:
-        out = SummaryMetricFamily(
+        out = HistogramMetricFamily(
             "qt_model_vote_seconds",
-            "each member's live votes and their total time, this run (batch votes not timed)",
+            "each member's live vote times, this run (batch votes not timed)",
             labels=["model"],
         )
         statuses = SqlStatusRepository(self._engine).load_all()
         counters = next((s.counters for s in statuses if s.name == "ensemble"), {})
         for model, n in sorted(member_counters(counters, VOTES).items()):
             total_ns = counters.get(VOTE_NS + model, 0)
-            out.add_metric([model], count_value=n, sum_value=total_ns / 1e9)
+            out.add_metric([model], vote_buckets(counters, model, n), sum_value=total_ns / 1e9)
         return out
 
     def _events(self, run_id: str | None) -> list[Metric]:
@@ -154,8 +160,9 @@ class ModelSeries(ScrapedSeries):
     def _calibration(self) -> Metric:
         out = gauge(
             "qt_model_calibration",
-            "production versions' ECE, Brier score and log-loss on rows they were not fitted on",
-            ["model", "scope", "horizon", "version", "metric", "sample"],
+            "production and challenger versions' ECE, Brier score and log-loss on rows they "
+            "were not fitted on",
+            ["model", "scope", "horizon", "version", "stage", "metric", "sample"],
         )
         m, p = model_versions, model_production
         production = and_(
@@ -164,21 +171,25 @@ class ModelSeries(ScrapedSeries):
         )  # fmt: skip
         with self._engine.connect() as conn:
             lines = conn.execute(
-                select(m.c.model, m.c.scope, m.c.horizon, m.c.version, m.c.metadata_json)
-                .join(p, production)
+                select(m.c.model, m.c.scope, m.c.horizon, m.c.version, m.c.stage,
+                       p.c.version.is_not(None), m.c.metadata_json)
+                .outerjoin(p, production)
+                .where(or_(p.c.version.is_not(None), m.c.stage.in_(CHALLENGERS)))
             ).all()  # fmt: skip
-            names = [f"{ModelKey(mo, s, int(h))}@v{v}" for mo, s, h, v, _ in lines]
+            names = [f"{ModelKey(mo, s, int(h))}@v{v}" for mo, s, h, v, *_ in lines]
             validated = conn.execute(
                 select(trials.c.name, trials.c.metrics_json)
                 .where(trials.c.kind == "validation", trials.c.name.in_(names))
                 .order_by(trials.c.id)
             ).all()  # fmt: skip
         latest = {str(name): json.loads(text) for name, text in validated}  # the newest wins
-        for model, scope, horizon, version, metadata_json in sorted(lines):
+        for model, scope, horizon, version, stage, serving, metadata_json in sorted(lines):
             lineage = Lineage.from_json(metadata_json)
             if lineage.kind != MODEL_KIND:  # a policy's metrics are not a forecast's
                 continue
-            labels = [str(model), str(scope), str(horizon), str(version)]
+            # the production pointer decides what serves, whatever the version's stage column
+            shown = Stage.PRODUCTION.value if serving else str(stage)
+            labels = [str(model), str(scope), str(horizon), str(version), shown]
             figures = {
                 "holdout": lineage.metrics,
                 "holdout_raw": lineage.metrics,
@@ -199,3 +210,23 @@ def member_counters(counters: Mapping[str, int], prefix: str) -> dict[str, int]:
     {'xgb': 4, 'nhits': 2}
     """
     return {k.removeprefix(prefix): v for k, v in counters.items() if k.startswith(prefix)}
+
+
+def vote_buckets(counters: Mapping[str, int], model: str, votes: int) -> list[tuple[str, float]]:
+    """``model``'s histogram buckets: the ensemble counts each vote in one bucket, Prometheus
+    wants each bound's count of votes at most that long, so the counts are summed upwards;
+    +Inf is every live vote, those above the last bound included.
+
+    >>> counters = {"live_vote_le_50us.xgb": 3, "live_vote_le_1000us.xgb": 1}
+    >>> [b for b in vote_buckets(counters, "xgb", 5) if b[0] in ("5e-05", "0.0005", "+Inf")]
+    [('5e-05', 3.0), ('0.0005', 3.0), ('+Inf', 5.0)]
+    """
+    out: list[tuple[str, float]] = []
+    cumulative = 0
+    for bound in VOTE_TIME_BOUNDS_NS:
+        cumulative += counters.get(vote_bucket_counter(bound, model), 0)
+        out.append((repr(bound / 1e9), float(cumulative)))
+    # the ensemble counts a vote before its bucket, so +Inf >= every bound already; the max
+    # keeps the histogram valid should counters of another origin disagree
+    out.append(("+Inf", float(max(votes, cumulative))))
+    return out

@@ -31,8 +31,9 @@ from sqlalchemy import Engine, select
 from quantum_trader.adapters.sql.registry_repository import SqlRegistryRepository
 from quantum_trader.adapters.sql.repositories import SqlStatusRepository
 from quantum_trader.adapters.sql.tables import runs
-from quantum_trader.adapters.sql.tables_agents import rl_qtables
+from quantum_trader.adapters.sql.tables_agents import rl_qtable_cells, rl_qtables
 from quantum_trader.adapters.sql.tables_registry import model_versions
+from quantum_trader.agents.qstate import QState
 from quantum_trader.api.reads_models import change_out
 from quantum_trader.api.schemas_agents import (
     AgentModuleOut,
@@ -41,6 +42,8 @@ from quantum_trader.api.schemas_agents import (
     AgentVersionOut,
     Figure,
     PolicyLineOut,
+    QActionOut,
+    QStateOut,
     QTableOut,
     RunFiguresOut,
 )
@@ -101,10 +104,11 @@ AGENTS = (
 )
 
 
-def agents(engine: Engine, versions: int) -> AgentsOut:
-    """Every agent of :data:`AGENTS`; ``versions``: the newest versions shown per line."""
+def agents(engine: Engine, versions: int, qstates: int = 200) -> AgentsOut:
+    """Every agent of :data:`AGENTS`; ``versions``: the newest versions shown per line,
+    ``qstates``: the most visited states shown per Q-table."""
     statuses = {s.name: s for s in SqlStatusRepository(engine).load_all()}
-    tables = qtables(engine)
+    tables = qtables(engine, qstates)
     return AgentsOut(
         agents=[
             AgentOut(
@@ -185,19 +189,52 @@ def _version(v: ModelVersion, changes: list[StageChange]) -> AgentVersionOut:
     )
 
 
-def qtables(engine: Engine) -> list[QTableOut]:
-    """The stored Q-tables' headers (their cells are not read: the header counts them)."""
-    h = rl_qtables
+def qtables(engine: Engine, qstates: int = 200) -> list[QTableOut]:
+    """The stored Q-tables: each one's header and its ``qstates`` most visited states.
+
+    A table holds at most its state space's states × the strategies (135 × 4 with the
+    defaults), so its cells are read whole and ranked here."""
+    h, c = rl_qtables, rl_qtable_cells
     with engine.connect() as conn:
         rows = conn.execute(select(h).order_by(h.c.scope)).mappings().all()
-    return [
-        QTableOut(
+        cells = conn.execute(
+            select(c.c.scope, c.c.state, c.c.action, c.c.q, c.c.visits).order_by(
+                c.c.scope, c.c.state, c.c.action
+            )
+        ).all()
+    by_scope: dict[str, dict[str, dict[str, QActionOut]]] = {}
+    for scope, state, action, q, visits in cells:
+        actions = by_scope.setdefault(scope, {}).setdefault(state, {})
+        actions[action] = QActionOut(q=float(q), visits=int(visits))
+    out = []
+    for r in rows:
+        states = by_scope.get(r["scope"], {})
+        ranked = sorted(
+            (_qstate(key, actions) for key, actions in states.items()),
+            key=lambda s: (-s.visits, s.state),
+        )
+        table = QTableOut(
             scope=r["scope"], state_space=r["state_space"], cells=int(r["cells"]),
             updates=int(r["updates"]), trades=int(r["trades"]), decisions=int(r["decisions"]),
             saved_at=int(r["saved_at"]),
-        )
-        for r in rows
-    ]  # fmt: skip
+            actions=sorted({a for actions in states.values() for a in actions}),
+            states_total=len(states), states=ranked[:qstates],
+        )  # fmt: skip
+        out.append(table)
+    return out
+
+
+def _qstate(key: str, actions: dict[str, QActionOut]) -> QStateOut:
+    """One state's stored cells, its key decoded where it is one (a table saved by another
+    state space's code may hold keys this one cannot read: shown as stored, undecoded)."""
+    visits = sum(a.visits for a in actions.values())
+    try:
+        s = QState.parse(key)
+    except ValueError:
+        return QStateOut(state=key, regime=None, vol=None, confidence=None, pnl=None,
+                         visits=visits, actions=actions)  # fmt: skip
+    return QStateOut(state=key, regime=s.regime, vol=s.vol, confidence=s.confidence, pnl=s.pnl,
+                     visits=visits, actions=actions)  # fmt: skip
 
 
 def last_run_figures(

@@ -23,13 +23,17 @@ def agents_router(ctx: ApiContext) -> APIRouter:
         versions: Annotated[
             int, Query(ge=1, le=1000, description="the newest versions shown per policy line")
         ] = 50,
+        qstates: Annotated[
+            int, Query(ge=0, le=10_000, description="the most visited states shown per Q-table")
+        ] = 200,
     ) -> AgentsOut:
         """Each learning agent (the PPO strategy selector with its training daemon, the
         Q-learning challenger, RL position sizing): its modules' state and evidence counters,
         its policy lines' versions with their stage, reasons and stage changes and the versions
-        serving in production and in the shadow now, the Q-learner's stored tables, and the
-        figures of the newest run whose summary reports it. What the database does not hold is
+        serving in production and in the shadow now, the Q-learner's stored tables (headers and
+        their most visited states, each action's value and visits), and the figures of the
+        newest run whose summary reports it. What the database does not hold is
         ``recorded: false`` or null, never filled in."""
-        return reads_agents.agents(ctx.engine, versions)
+        return reads_agents.agents(ctx.engine, versions, qstates)
 
     return router

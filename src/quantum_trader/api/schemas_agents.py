@@ -46,6 +46,22 @@ class PolicyLineOut(Out):
     versions: list[AgentVersionOut]  # the newest ``versions`` of the line, oldest first
 
 
+class QActionOut(Out):
+    q: float  # the action's value in the state (stored cells only: an unvisited one is 0)
+    visits: int  # the updates that made it
+
+
+class QStateOut(Out):
+    state: str  # the stored key, e.g. BULL|v2|c1|p+
+    # the key decoded (agents/qstate.py); all None when it is not a Q-learning state key
+    regime: str | None  # BULL, BEAR, SIDEWAYS, VOLATILE, or NONE during warm-up
+    vol: int | None  # volatility bucket, 0 = the lowest
+    confidence: int | None  # confidence bucket, 0 = below the strategies' entry threshold
+    pnl: int | None  # recent PnL sign: -1, 0, +1
+    visits: int  # its actions' visits together
+    actions: dict[str, QActionOut]  # by action (strategy), only those stored
+
+
 class QTableOut(Out):
     scope: str  # e.g. qlearning/BTCUSDT,ETHUSDT/1h
     state_space: str
@@ -54,6 +70,9 @@ class QTableOut(Out):
     trades: int
     decisions: int
     saved_at: int
+    actions: list[str]  # every action stored in the table, sorted
+    states_total: int  # states with a stored cell
+    states: list[QStateOut]  # the most visited of them (``qstates`` at most), most first
 
 
 class RunFiguresOut(Out):

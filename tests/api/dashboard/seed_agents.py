@@ -38,6 +38,12 @@ WHY = {1: "first policy: none on the line", 2: "scheduled training", 3: "schedul
 PROMOTED_V2 = "held-out Sharpe +0.41 [0.12, 0.70] and shadow +0.30 [0.05, 0.55] above the rules"
 SHADOWED_V3 = "held-out week beat the rules; shadow account not yet"
 SIZER_WHY = "first sizer policy"
+#: the Q-table's cells: two states by their keys (BULL visited most) and one key no state
+#: space of this code writes (a table from elsewhere: shown, not decoded)
+QCELLS = (
+    QCell("BULL|v2|c1|p+", "Breakout", 0.5, 4), QCell("BULL|v2|c1|p+", "MeanReversion", -0.1, 2),
+    QCell("NONE|v0|c0|p0", "Breakout", 0.2, 1), QCell("legacy-7", "TrendFollowing", 0.05, 3),
+)  # fmt: skip
 SELECTOR_COUNTERS = {"policy_decisions": 412, "fallback_decisions": 17, "production_version": 2}
 QLEARNING_REASON = "vs regime_rules: 31 trades, net +12.40"
 
@@ -115,7 +121,5 @@ def seed_agents(engine: Engine) -> None:
         T0,
     )  # fmt: skip
     _registry(engine)
-    cells = (QCell("s0", "Breakout", 0.5, 4), QCell("s0", "MeanReversion", -0.1, 2),
-             QCell("s1", "Breakout", 0.2, 1))  # fmt: skip
-    SqlQTableRepository(engine).save(QTableSnapshot(QSCOPE, "space-v1", 240, 60, 900, T0, cells))
+    SqlQTableRepository(engine).save(QTableSnapshot(QSCOPE, "space-v1", 240, 60, 900, T0, QCELLS))
     _runs(engine)

@@ -1,7 +1,8 @@
 """The Agents page in headless Chromium over a database holding the agents' records
 (``seed_agents``): each agent's modules (module 15 "not recorded"), the PPO selector line's
 versions with their stage timeline and which serves in production and in the shadow, the
-Q-table, the last run's figures; and a registry change redrawn from the event stream."""
+Q-table with its cells, the last run's figures; and a registry change redrawn from the event
+stream."""
 
 from __future__ import annotations
 
@@ -71,6 +72,20 @@ def test_the_agents_page_shows_each_agents_records(page: Any, served: Served) ->
     assert "rl_sizer/global/h0" in sizer and SIZER_WHY in sizer and "r-old" in sizer
     qlearner = page.inner_text("section.agent[data-agent='qlearning']")
     assert QSCOPE in qlearner and "space-v1" in qlearner and "keeps no registry line" in qlearner
+    # the table's cells: one row per state, the most visited first, its key decoded
+    cells = page.locator(f"section.agent[data-agent='qlearning'] .qcells[data-scope='{QSCOPE}']")
+    states = cells.locator("tr.qstate")
+    assert [states.nth(i).get_attribute("data-state") for i in range(states.count())] == [
+        "BULL|v2|c1|p+", "legacy-7", "NONE|v0|c0|p0",
+    ]  # fmt: skip
+    headers = cells.locator("th").all_inner_texts()
+    assert headers[-3:] == ["Breakout", "MeanReversion", "TrendFollowing"]
+    bull = [td.strip() for td in states.nth(0).locator("td").all_inner_texts()]
+    assert bull == ["BULL|v2|c1|p+", "BULL", "2", "1", "+", "6", "0.5 (4)", "-0.1 (2)", "—"]
+    assert states.nth(0).locator("strong").inner_text() == "0.5 (4)"  # its best action
+    legacy = [td.strip() for td in states.nth(1).locator("td").all_inner_texts()]
+    assert legacy[1:6] == ["—", "—", "—", "—", "3"]  # not a state key: shown, not decoded
+    assert "all 3 states" in cells.inner_text()
     last = page.inner_text(f"{SELECTOR_CARD} .last-run")
     assert "r-mid" in last and "decisions_logged" in last and "77" in last
 

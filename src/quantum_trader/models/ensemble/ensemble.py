@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import time
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, Future
@@ -45,6 +46,26 @@ class EnsembleConfig:
             )
         if not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"EnsembleConfig.threshold={self.threshold}: must be in [0, 1]")
+
+
+#: the upper bounds (ns, inclusive) of the buckets each member's live vote times are counted
+#: in: ``/metrics`` exports them as the histogram ``qt_model_vote_seconds``. The span covers
+#: a tree model's tens of µs to a forecaster's tens of ms; a vote above the last bound is
+#: only in the total count (``live_votes.<member>``, the +Inf bucket)
+VOTE_TIME_BOUNDS_NS: tuple[int, ...] = (
+    50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000, 5_000_000, 10_000_000,
+    25_000_000, 50_000_000, 100_000_000,
+)  # fmt: skip
+
+
+def vote_bucket_counter(bound_ns: int, member: str) -> str:
+    """The status counter of ``member``'s live votes that took more than the next lower
+    bound and at most ``bound_ns`` (one bucket, not cumulative: a vote bumps one counter).
+
+    >>> vote_bucket_counter(2_500_000, "nhits")
+    'live_vote_le_2500us.nhits'
+    """
+    return f"live_vote_le_{bound_ns // 1000}us.{member}"
 
 
 _Prepared = ModelVote | Abstention | None
@@ -131,6 +152,9 @@ class Ensemble:
         # the status counters of each member's live votes and their total time (/metrics:
         # api/metrics_models.py); a swap keeps the name, so they run on across versions
         self._vote_counters = [(f"live_votes.{n}", f"live_vote_ns.{n}") for n in names]
+        self._bucket_counters = [
+            tuple(vote_bucket_counter(b, n) for b in VOTE_TIME_BOUNDS_NS) for n in names
+        ]
 
     def prepare(
         self,
@@ -263,6 +287,9 @@ class Ensemble:
             votes, total_ns = self._vote_counters[k]
             self._handle.count(votes)
             self._handle.count(total_ns, elapsed)
+            bucket = bisect_left(VOTE_TIME_BOUNDS_NS, elapsed)  # the first bound >= elapsed
+            if bucket < len(VOTE_TIME_BOUNDS_NS):
+                self._handle.count(self._bucket_counters[k][bucket])
         return result
 
     def decide(self, symbol: str, context: VoteContext) -> EnsembleDecision:

@@ -1,8 +1,8 @@
 // The Agents page (GET /agents): each learning agent's modules with their state and evidence,
 // its policy lines' versions as a timeline of stages (which version serves in production and
-// which in the shadow now), the Q-learner's stored tables, and the figures of the newest run
-// that reported the agent. What the database does not hold is shown as "not recorded". The
-// page reads when opened and again when the event stream says its data changed: at once-ish
+// which in the shadow now), the Q-learner's stored tables with their most visited states (each
+// action's value and visits), and the figures of the newest run that reported the agent.
+// What the database does not hold is shown as "not recorded". The page reads when opened and again when the event stream says its data changed: at once-ish
 // on a registry or policy event, more lazily on any other (the modules' counters move then).
 "use strict";
 
@@ -59,13 +59,42 @@
         class: "agent-version", dataset: { version: String(v.version), stage: v.stage, serves: serves(v) } })));
   }
 
+  // one state's readable fields: the stored key decoded by the route (agents/qstate.py), or
+  // the key alone where the route could not decode it
+  const PNL = { "-1": "−", 0: "0", 1: "+" };
+  const bucket = (v) => (v === null ? "—" : String(v));
+
+  // one stored table's most visited states, an action per column: its value (visits), the
+  // best stored value in bold (what a greedy choice takes, unvisited actions being worth 0)
+  function cellsView(t) {
+    if (t.states_total === 0) return h("p", { class: "muted" }, "No cell stored in this table.");
+    const shown = t.states.length < t.states_total
+      ? `the ${t.states.length} most visited of ${t.states_total} states` : `all ${t.states_total} states`;
+    const best = (s) => Math.max(...Object.values(s.actions).map((a) => a.q));
+    const actionColumn = (name) => [name, (s) => {
+      const a = s.actions[name];
+      if (a === undefined) return h("span", { class: "muted" }, "—");
+      const text = `${fmt.num(a.q, 4)} (${fmt.num(a.visits, 0)})`;
+      return a.q === best(s) ? h("strong", {}, text) : text;
+    }];
+    return h("div", { class: "qcells", dataset: { scope: t.scope } },
+      h("p", { class: "muted small" }, `Q-table ${t.scope}: ${shown}; each action's value (visits)`),
+      table([
+        ["state", (s) => h("code", {}, s.state)], ["regime", (s) => s.regime ?? "—"],
+        ["vol bucket", (s) => bucket(s.vol)], ["confidence bucket", (s) => bucket(s.confidence)],
+        ["PnL sign", (s) => (s.pnl === null ? "—" : PNL[s.pnl])], ["visits", (s) => fmt.num(s.visits, 0)],
+        ...t.actions.map(actionColumn),
+      ], t.states, (s) => ({ class: "qstate", dataset: { state: s.state, visits: String(s.visits) } })));
+  }
+
+  // the tables' headers, then each table's cells (a list of nodes: h() flattens one level)
   function qtablesView(tables) {
-    if (tables.length === 0) return h("p", { class: "muted" }, `Q-table: ${NOT_RECORDED} (none saved yet).`);
-    return table([
+    if (tables.length === 0) return [h("p", { class: "muted" }, `Q-table: ${NOT_RECORDED} (none saved yet).`)];
+    return [table([
       ["Q-table scope", (t) => t.scope], ["state space", (t) => t.state_space], ["cells", (t) => fmt.num(t.cells, 0)],
       ["updates", (t) => fmt.num(t.updates, 0)], ["trades learnt", (t) => fmt.num(t.trades, 0)],
       ["decisions", (t) => fmt.num(t.decisions, 0)], ["saved", (t) => fmt.time(t.saved_at)],
-    ], tables, () => ({ class: "qtable" }));
+    ], tables, () => ({ class: "qtable" })), ...tables.map(cellsView)];
   }
 
   function runView(run) {
@@ -85,7 +114,7 @@
       a.policy_name === null ? h("p", { class: "muted" }, "This agent keeps no registry line.")
         : a.lines.length === 0 ? h("p", { class: "muted" }, `No ${a.policy_name} version registered yet.`)
           : a.lines.map(lineView),
-      a.qtables === null ? "" : [h("h3", {}, "Q-tables"), qtablesView(a.qtables)],
+      a.qtables === null ? "" : [h("h3", {}, "Q-tables"), ...qtablesView(a.qtables)],
       h("h3", {}, "Last run"), runView(a.last_run));
   }
 
@@ -93,7 +122,7 @@
     const box = h("div", { id: "agents" });
     root.append(box);
     const load = async () => {
-      const body = await api("/agents?versions=50");
+      const body = await api("/agents?versions=50&qstates=200");
       box.replaceChildren(...body.agents.map(agentView));
     };
     await load();
