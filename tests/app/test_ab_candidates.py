@@ -1,9 +1,10 @@
 """Module 18's candidate experiments in the main job's wiring (``app/ab_testing.py``
-``attach_candidates``), without training: the PPO agents' real ``on_serving`` (the daemon's
-hook) drives it, the line's shadow pair is two portfolios, the store is the run database's.
-The SHADOW policy served before the replay gets its experiment at the replay's start; each
-later SHADOW landing supersedes it at the landing's engine time; a production promotion stops
-it; ``experiments list|show`` say who created each."""
+``attach_candidates``; the sizer line's: ``tests/app/test_ab_sizer_candidates.py``), without
+training: the PPO agents' real ``on_serving`` (the daemon's hook) drives it, the line's shadow
+pair is two portfolios, the store is the run database's. The SHADOW policy served before the
+replay gets its experiment at the replay's start; each later SHADOW landing supersedes it at
+the landing's engine time; a production promotion stops it; ``experiments list|show`` say who
+created each."""
 
 from __future__ import annotations
 
@@ -219,3 +220,16 @@ def test_in_the_main_job_every_shadow_landing_of_the_daemon_has_its_experiment(
     assert "candles in the shadow, fewer than the 100" in summary["skip_reason"]
     evidence = {s.name: s for s in run.runtime.status.snapshot()}[MODULE].counters
     assert evidence["candidate_experiments_skipped"] == kept - 1
+
+    # the RL sizer's line (same daemon, same schedule, its own shadow pair) gets the same
+    sizers = [n for n in store.names() if n.startswith("rl_sizer.global.h0@v")]
+    sizer_kept = training["sizer_kept_in_shadow"]
+    assert sizer_kept >= 3 and len(sizers) == 1
+    first = store.load(sizers[0])
+    assert first is not None and first.status is ExperimentStatus.STOPPED
+    assert {a.kind for a in first.spec.arms} == {"sizer"} and "superseded" in first.verdict
+    assert 0 < len(first.observations) < first.spec.min_samples
+    sized = run.summary["ab_testing"]["sizer_candidates"]
+    assert sized["created"] == sizers and sized["skipped"] == sizer_kept - 1
+    assert evidence["sizer_candidate_experiments_created"] == 1
+    assert evidence["sizer_candidate_experiments_skipped"] == sizer_kept - 1

@@ -28,7 +28,9 @@ the training daemon puts in SHADOW gets an experiment of its own, production's s
 line's shadow pair's twin) against the candidate (the pair's challenger), created at the
 landing's engine time and fed from the next candle; a newer candidate or a production change
 stops it. Unlike the run's own, it outlives the run: the next run whose daemon serves the same
-candidate resumes it.
+candidate resumes it. The RL sizer's line (module 15, ``RL_SIZING_ENABLED``) gets the same, on
+its own shadow pair, whose accounts differ only in the sizer; its winner is promoted one stage
+(``app/policy_candidates.py`` wires both lines).
 """
 
 from __future__ import annotations
@@ -41,18 +43,18 @@ from typing import Any
 import structlog
 
 from quantum_trader.adapters.sql.experiments import SqlExperimentStore
-from quantum_trader.agents.onnx_policy import OnnxPolicy
 from quantum_trader.app.model_candidates import ModelLines, attach_model_candidates
+from quantum_trader.app.policy_candidates import PolicyLine, attach_policy_candidates
+from quantum_trader.app.policy_candidates import summary as candidates_summary
 from quantum_trader.app.qlearning_shadow import QLearningShadow
 from quantum_trader.app.rl_agents import RLAgents
 from quantum_trader.app.runtime import Runtime
 from quantum_trader.config.settings import Settings
 from quantum_trader.decision.pipeline import DecisionPipeline
 from quantum_trader.decision.shadow import ShadowAccount, ShadowPair, ShadowTrading
-from quantum_trader.domain.time import fmt
 from quantum_trader.engine.session import TradingSession
 from quantum_trader.experiments.allocation import AllocationConfig
-from quantum_trader.experiments.candidates import CONTROL, Candidate, CandidateExperiments
+from quantum_trader.experiments.candidates import CandidateExperiments
 from quantum_trader.experiments.creators import record_creator
 from quantum_trader.experiments.experiment import Experiment, Promoter, Result
 from quantum_trader.experiments.feed import ExperimentFeed
@@ -61,11 +63,10 @@ from quantum_trader.experiments.records import ExperimentStatus
 from quantum_trader.experiments.router import PositionRouter, RiskCheckedAccount, working_brackets
 from quantum_trader.experiments.routing import ProductionHold
 from quantum_trader.experiments.spec import ArmSpec, ExperimentSpec
-from quantum_trader.learning.registry import ModelRegistry, Stage
+from quantum_trader.learning.registry import ModelRegistry
 from quantum_trader.lifecycle import Hooks, Lifecycle
 from quantum_trader.performance.metrics import periods_per_year
 from quantum_trader.portfolio.portfolio import Portfolio
-from quantum_trader.rl.daemon import MODULE as TRAINING_MODULE
 from quantum_trader.status.registry import ModuleHandle, ModuleState
 
 MODULE = "ab_testing"
@@ -84,6 +85,8 @@ class ABTesting:
     routing: ProductionHold | None = None
     #: the PPO line's candidate experiments (None: no agents or no shadow pair)
     candidates: CandidateExperiments | None = None
+    #: the RL sizer line's candidate experiments (None: no sizer shadow pair)
+    sizer_candidates: CandidateExperiments | None = None
     #: the model lines' candidate experiments (None: no shadow trading)
     model_candidates: ModelLineExperiments | None = None
 
@@ -109,7 +112,9 @@ class ABTesting:
         if self.routing is not None:
             out["routing"] = _routing(self.routing)
         if self.candidates is not None:
-            out["candidates"] = _candidates(self.candidates)
+            out["candidates"] = candidates_summary(self.candidates)
+        if self.sizer_candidates is not None:
+            out["sizer_candidates"] = candidates_summary(self.sizer_candidates)
         if self.model_candidates is not None:
             out["model_candidates"] = self.model_candidates.summary()
         return out
@@ -148,11 +153,13 @@ def attach_ab_testing(
     store = SqlExperimentStore(rt.db)
     _stop_orphans(rt, store)
     candidates = attach_candidates(rt, session, lifecycle, agents, store, handle)
+    sizers = attach_sizer_candidates(rt, session, lifecycle, agents, store, handle)
     lines = attach_model_candidates(rt, session, lifecycle, *models, store, handle)
     try:
         spec = _spec(rt, store, arms)
     except ValueError as exc:
         more = "" if candidates is None else "; the PPO line's candidate experiments run"
+        more += "" if sizers is None else "; the sizer line's candidate experiments run"
         more += "" if lines is None else "; the model lines' candidate experiments run"
         handle.set_state(ModuleState.DEGRADED, f"no experiment: {exc}{more}")
         return None
@@ -166,7 +173,7 @@ def attach_ab_testing(
         experiment, books, lambda arm: arms[arm].version(), on_progress=lambda: _show(ab)
     )
     ab = ABTesting(experiment, feed, handle, periods_per_year(settings.timeframe))
-    ab.candidates, ab.model_candidates = candidates, lines
+    ab.candidates, ab.sizer_candidates, ab.model_candidates = candidates, sizers, lines
 
     def stop() -> None:
         feed.finish()
@@ -194,66 +201,41 @@ def attach_candidates(
     store: SqlExperimentStore,
     handle: ModuleHandle,
 ) -> CandidateExperiments | None:
-    """The PPO line's candidate experiments (``experiments/candidates.py``): the SHADOW
-    policy serving now gets one (or resumes its own), and each one the daemon lands later;
-    fed after the line's shadow pair on every candle. None without the agents' shadow pair."""
+    """The PPO line's candidate experiments (``app/policy_candidates.py``); None without the
+    agents' shadow pair."""
     pair = None if agents is None or agents.trading is None else _pair(agents.trading)
     if agents is None or agents.shadow is None or pair is None:
         return None
     shadow, production, trainer = agents.shadow, agents.production, agents.trainer
-    line = str(trainer.key)
-
-    def version(arm: str) -> str:
-        policy = (production if arm == CONTROL else shadow).policy
-        return f"no policy: {rt.settings.selector}" if policy is None else policy.version
-
-    candidates = CandidateExperiments(
-        store, line, pair.twin.portfolio, pair.challenger.portfolio, version,
-        seed=rt.settings.seed, on_change=lambda: _show_candidates(candidates, handle),
+    line = PolicyLine(
+        trainer.key, trainer.registry, pair.twin.portfolio, pair.challenger.portfolio,
+        lambda: production.policy, lambda: shadow.policy, rt.settings.selector,
+        agents.serving_listeners,
     )  # fmt: skip
-
-    def on_serving(stage: Stage, policy: OnnxPolicy) -> None:
-        number, now = policy.registry_version, rt.clock.now()
-        if number is None:
-            return
-        if stage is Stage.PRODUCTION:
-            candidates.production_changed(policy.version, now)
-        elif stage is Stage.SHADOW:
-            why = f"{TRAINING_MODULE} put {line} v{number} in {stage.value} at {fmt(now)}"
-            candidates.land(Candidate(line, number, why), now)
-
-    now, serving = rt.clock.now(), shadow.policy  # the daemon served it before the replay
-    if serving is not None and serving.registry_version is not None:
-        number = serving.registry_version
-        if trainer.registry.get(trainer.key, number).stage is Stage.SHADOW:
-            why = f"{TRAINING_MODULE}: {line} v{number} serves in SHADOW at {fmt(now)}"
-            candidates.land(Candidate(line, number, why), now)
-    agents.serving_listeners.append(on_serving)
-    session.follow(candidates.on_bar)  # after the pair: its accounts acted on the candle
-    lifecycle.start(Hooks(f"{MODULE}.candidates", stop=candidates.finish))
-    return candidates
+    return attach_policy_candidates(rt, session, lifecycle, line, store, handle)
 
 
-def _candidates(candidates: CandidateExperiments) -> dict[str, Any]:
-    """The summary's ``candidates``."""
-    e = candidates.experiment
-    return {
-        "line": candidates.line,
-        "running": None if e is None or not e.running else e.spec.name,
-        "created": list(candidates.created),
-        "superseded": list(candidates.superseded),
-        "skipped": len(candidates.skipped),
-        "skip_reason": candidates.skip_reason,
-        "text": None if e is None else e.summary(),
-    }
-
-
-def _show_candidates(candidates: CandidateExperiments, handle: ModuleHandle) -> None:
-    handle.gauge("candidate_experiments_created", len(candidates.created))
-    handle.gauge("candidate_experiments_superseded", len(candidates.superseded))
-    handle.gauge("candidate_experiments_skipped", len(candidates.skipped))
-    e = candidates.experiment
-    handle.gauge("candidate_observations", 0 if e is None else e.result.samples)
+def attach_sizer_candidates(
+    rt: Runtime,
+    session: TradingSession,
+    lifecycle: Lifecycle,
+    agents: RLAgents | None,
+    store: SqlExperimentStore,
+    handle: ModuleHandle,
+) -> CandidateExperiments | None:
+    """The RL sizer line's candidate experiments (``app/policy_candidates.py``): arms of kind
+    ``sizer``, a winner promoted one stage; None without the sizer's shadow pair."""
+    sizing = None if agents is None else agents.sizing
+    pair = None if sizing is None or sizing.trading is None else _pair(sizing.trading)
+    if sizing is None or sizing.shadow is None or pair is None:
+        return None
+    shadow, production, trainer = sizing.shadow, sizing.sizer, sizing.trainer
+    line = PolicyLine(
+        trainer.key, trainer.registry, pair.twin.portfolio, pair.challenger.portfolio,
+        lambda: production.policy, lambda: shadow.policy, rt.settings.sizer,
+        sizing.serving_listeners, kind="sizer", prefix="sizer_", promote=True,
+    )  # fmt: skip
+    return attach_policy_candidates(rt, session, lifecycle, line, store, handle)
 
 
 @dataclass(frozen=True, slots=True)

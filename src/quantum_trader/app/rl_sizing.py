@@ -20,7 +20,7 @@ above zero, at least 30 shadow trades). Until then production's
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from quantum_trader.agents.onnx_policy import OnnxPolicy
 from quantum_trader.agents.rl_sizer import RLSizer
@@ -49,6 +49,9 @@ class SizerTraining:
     shadow: RLSizer | None = None  # the shadow account's (None: it could not start)
     trading: ShadowTrading | None = None
     figures: PairFigures | None = None
+    #: told after each policy is served, with its stage (``app/policy_candidates.py``: a
+    #: SHADOW landing gets a candidate experiment)
+    serving_listeners: list[Callable[[Stage, OnnxPolicy], object]] = field(default_factory=list)
 
     def on_serving(self, stage: Stage, policy: OnnxPolicy) -> None:
         if stage is Stage.PRODUCTION:
@@ -59,6 +62,8 @@ class SizerTraining:
                 self.shadow.replace(policy)
             self.handle.gauge("shadow_version", policy.registry_version or 0)
         self.handle.count(f"policies_{stage.value.lower()}")
+        for listener in self.serving_listeners:
+            listener(stage, policy)
 
     def start(self, ctx: ComponentContext, worker: Worker, now: int) -> None:
         """Train (or reuse) the line's first policy, then follow the schedule."""

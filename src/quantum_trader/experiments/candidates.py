@@ -28,6 +28,8 @@ experiments list|show`` shows it like any other:
   enough. The first candidate a process lands, and one whose experiment is stored, are never
   skipped;
 * **its creator recorded** (``experiments/creators.py``): ``learning daemon: <trigger>``;
+* **its winner promoted** when the line gives a ``promoter`` (a candidate's registry version
+  one stage forward, ``app/policy_candidates.py``); without one a verdict is audited only;
 * **deterministic on replay**: created at the engine time of the landing, observed from the
   first candle after it (the arms' accounts may have traded before, under other versions), so
   the same run creates the same experiments with the same records.
@@ -46,7 +48,7 @@ from quantum_trader.experiments.creators import (
     by_learning_daemon,
     record_creator,
 )
-from quantum_trader.experiments.experiment import Experiment
+from quantum_trader.experiments.experiment import Experiment, Promoter
 from quantum_trader.experiments.feed import ExperimentFeed
 from quantum_trader.experiments.records import ExperimentStatus, ExperimentStore
 from quantum_trader.experiments.spec import MIN_SAMPLES, ArmSpec, ExperimentSpec
@@ -139,8 +141,10 @@ class CandidateExperiments:
         seed: int = 0,
         min_samples: int = MIN_SAMPLES,
         on_change: Callable[[], object] | None = None,
+        promoter: Callable[[Candidate], Promoter] | None = None,
     ) -> None:
         self.store = store
+        self.promoter = promoter  # what a verdict of each candidate's experiment promotes
         self.line = line
         self.books = {CONTROL: control, TREATMENT: treatment}
         self.version = version
@@ -202,6 +206,8 @@ class CandidateExperiments:
             self.books = {CONTROL: books[0], TREATMENT: books[1]}
         self.feed = None
         if experiment.running:
+            if self.promoter is not None:
+                experiment.promoter = self.promoter(candidate)
             self.feed = FeedFrom(experiment, self.books, self.version, on_progress=self.on_change)
         self._changed()
         return self.experiment
