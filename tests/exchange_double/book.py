@@ -13,13 +13,13 @@ accepted order is handed to a :class:`FillSource`, which decides its fills and e
 quantity, fee, time) and books them through :meth:`Book.mirror_fill` and
 :meth:`Book.mirror_status`; orders are stamped with the source's time. Off by default.
 
-Conditional orders (``STOP_MARKET``) live apart, as Binance has kept them since its move of
-conditional orders to the algo-order API (``/fapi/v1/algoOrder``, late 2025; ccxt 4.5.90 sends
-every order with a trigger price there): :meth:`Book.create` with ``algo=True`` books one in
-:attr:`Book.algo_orders` under its own ids (``algoId``, ``clientAlgoId``); the plain order
-endpoint refuses the type (``-4120``), and the plain order reads never list it. They rest: the
-double does not trigger them (what a triggered stop's own order and fills look like is not
-modelled).
+Conditional orders (``STOP_MARKET``, ``TAKE_PROFIT_MARKET``) live apart, as Binance has kept
+them since its move of conditional orders to the algo-order API (``/fapi/v1/algoOrder``, late
+2025; ccxt 4.5.90 sends every order with a trigger price there): :meth:`Book.create` with
+``algo=True`` books one in :attr:`Book.algo_orders` under its own ids (``algoId``,
+``clientAlgoId``); the plain order endpoint refuses the type (``-4120``), and the plain order
+reads never list it. :meth:`Book.set_mark` triggers them (``conditional.py``): each becomes a
+plain market order of its own (``actualOrderId``), filled at the mark like any market order.
 
 Not thread-safe by itself: the server holds :attr:`Book.lock` around every request.
 """
@@ -31,6 +31,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import Protocol
+
+from tests.exchange_double.conditional import CONDITIONAL_TYPES, triggers
 
 TAKER_FEE = 0.0005
 MAKER_FEE = 0.0002
@@ -80,6 +82,8 @@ class VenueOrder:
     updated: int = 0
     held: float = 0.0  # quantity a fault holds back from filling (delayed or partial)
     stop_price: float = 0.0  # a conditional order's trigger price
+    actual_order_id: int = 0  # a triggered conditional order: the market order it became
+    trigger_time: int = 0
 
     @property
     def average(self) -> float:
@@ -203,6 +207,8 @@ class Book:
                 raise VenueError(400, -2022, "ReduceOnly Order is rejected.")
             quantity = min(quantity, closing)
         if algo:
+            if triggers(type, side, stop_price, self.marks[symbol]):
+                raise VenueError(400, -2021, "Order would immediately trigger.")
             return self._book_algo(
                 symbol, side, type, quantity, reduce_only, client_order_id, now_ms, stop_price
             )
@@ -243,7 +249,7 @@ class Book:
         now_ms: int,
         stop_price: float,
     ) -> VenueOrder:
-        """A conditional order, resting until cancelled (the double never triggers it)."""
+        """A conditional order, resting until cancelled or triggered (:meth:`set_mark`)."""
         order = VenueOrder(
             next(self._ids),
             client_algo_id,
@@ -318,13 +324,59 @@ class Book:
 
     # ------------------------------------------------------------------ prices and fills
     def set_mark(self, symbol: str, price: float, now_ms: int | None = None) -> None:
-        """Move the price; resting limit orders it crosses fill at their limit price."""
+        """Move the price; resting limit orders it crosses fill at their limit price, then the
+        conditional orders it reaches are triggered (:meth:`_trigger`)."""
         now_ms = now_ms or _now_ms()
         with self.lock:
             self.marks[symbol] = price
             for order in list(self.orders.values()):
                 if order.symbol == symbol and order.type == "LIMIT" and order.is_open:
                     self._cross(order, now_ms)
+            if self.mirror is None:  # in mirror mode the source decides every fill
+                for algo in list(self.algo_orders.values()):
+                    if algo.symbol == symbol and algo.status == "NEW":
+                        self._trigger(algo, price, now_ms)
+
+    def _trigger(self, algo: VenueOrder, mark: float, now_ms: int) -> None:
+        """A conditional order the price reached becomes a market order of its own, under the
+        algo order's client id, reduce-only as it was; one with no position left to reduce
+        ends EXPIRED with no order (``conditional.py``: what Binance documents)."""
+        if not triggers(algo.type, algo.side, algo.stop_price, mark):
+            return
+        algo.trigger_time = algo.updated = now_ms
+        qty = algo.quantity
+        if algo.reduce_only:
+            held = self.positions.get(algo.symbol, Position()).amount
+            qty = min(qty, round(-held if algo.side == "BUY" else held, 12))
+            if qty <= 1e-12:
+                algo.status = "EXPIRED"
+                return
+        order = VenueOrder(
+            next(self._ids),
+            algo.client_order_id,
+            algo.symbol,
+            algo.side,
+            "MARKET",
+            qty,
+            0.0,
+            algo.reduce_only,
+            now_ms,
+            updated=now_ms,
+        )
+        self.orders[order.order_id] = order
+        self.by_client_id.setdefault(order.client_order_id, order.order_id)
+        algo.actual_order_id, algo.status = order.order_id, "TRIGGERED"
+        self._fill_market(order, now_ms)
+
+    def algo_status(self, algo: VenueOrder) -> str:
+        """``algoStatus``: a triggered order is FINISHED once the order it became has ended."""
+        actual = self.orders.get(algo.actual_order_id)
+        if algo.status == "TRIGGERED" and actual is not None and not actual.is_open:
+            return "FINISHED"
+        return algo.status
+
+    def actual_order(self, algo: VenueOrder) -> VenueOrder | None:
+        return self.orders.get(algo.actual_order_id) if algo.actual_order_id else None
 
     def release(self, now_ms: int | None = None) -> int:
         """Fill what a delay or partial fault held back (market orders at the mark); returns
@@ -365,6 +417,14 @@ class Book:
         remaining = order.quantity - order.filled - order.held
         if not crossed or remaining <= 1e-12:
             return
+        expire_rest = False
+        if order.reduce_only:  # never opens or grows a position: the rest expires
+            held = self.positions.get(order.symbol, Position()).amount
+            closing = round(-held if order.side == "BUY" else held, 12)
+            if closing <= 1e-12:
+                order.status, order.updated = "EXPIRED", now_ms
+                return
+            expire_rest, remaining = closing < remaining, min(remaining, closing)
         if self.delay_fills:
             order.held += remaining
             return
@@ -374,6 +434,8 @@ class Book:
             order.held += remaining - qty
         if qty > 0:
             self._execute(order, qty, order.price, now_ms, maker=True)
+        if expire_rest and order.held <= 0:
+            order.status = "EXPIRED"
 
     def _execute(
         self,
@@ -435,11 +497,11 @@ def _check_type(type: str, stop_price: float, algo: bool) -> None:
     """The order types the double takes, on the endpoint Binance takes them on since the move
     of conditional orders to the algo-order API."""
     if algo:
-        if type != "STOP_MARKET":
+        if type not in CONDITIONAL_TYPES:
             raise VenueError(400, -1116, "Invalid orderType.")
         if stop_price <= 0:
             raise VenueError(400, -1102, "Mandatory parameter 'triggerPrice' was not sent.")
-    elif type == "STOP_MARKET":
+    elif type in CONDITIONAL_TYPES:
         raise VenueError(
             400,
             -4120,

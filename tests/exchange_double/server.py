@@ -5,7 +5,8 @@
 DELETE; ``/fapi/v1/openOrders``), ``/fapi/v1/userTrades``, ``/fapi/v1/income`` (funding),
 ``/fapi/v1/leverage``, ``/fapi/v1/commissionRate`` (the account's fee tier), conditional orders
 on the algo-order API (``/fapi/v1/algoOrder`` POST, GET, DELETE; ``/fapi/v1/openAlgoOrders``:
-where ccxt 4.5.90 sends every order with a trigger price, ``book.py``), and the
+where ccxt 4.5.90 sends every order with a trigger price, ``book.py``; triggered as
+``conditional.py`` says), and the
 account reads ccxt sends to v3 by default (``positionRisk``, ``account``; v2 answers the same,
 with ``leverageBracket`` that ``fetch_positions`` loads first). Signatures are not verified
 (``commissionRate`` checks that one is sent); ``timestamp`` is checked, against ``recvWindow``
@@ -35,6 +36,7 @@ from tests.exchange_double.book import (
     VenueOrder,
     not_found,
 )
+from tests.exchange_double.conditional import algo_json
 from tests.exchange_double.faults import Faults
 
 Params = dict[str, str]
@@ -186,7 +188,11 @@ class ExchangeDouble:
             algo=True,
         )
         self.created += 1
-        return _algo_json(order)
+        return self._algo_json(order)
+
+    def _algo_json(self, order: VenueOrder) -> dict[str, Any]:
+        book = self.book
+        return algo_json(order, book.algo_status(order), book.actual_order(order))
 
     def _find_algo(self, params: Params) -> VenueOrder:
         aid = params.get("algoId")
@@ -198,7 +204,7 @@ class ExchangeDouble:
         return order
 
     def query_algo_order(self, params: Params) -> Any:
-        return _algo_json(self._find_algo(params))
+        return self._algo_json(self._find_algo(params))
 
     def cancel_algo_order(self, params: Params) -> Any:
         """Binance answers a cancelled algo order with its ids and a success code only."""
@@ -211,7 +217,7 @@ class ExchangeDouble:
         }
 
     def open_algo_orders(self, params: Params) -> Any:
-        return [_algo_json(o) for o in self.book.open_algo_orders(params.get("symbol"))]
+        return [self._algo_json(o) for o in self.book.open_algo_orders(params.get("symbol"))]
 
     def _reject_if_due(self) -> None:
         f = self.faults
@@ -493,36 +499,6 @@ def _order_json(o: VenueOrder) -> dict[str, Any]:
     }
 
 
-def _algo_json(o: VenueOrder) -> dict[str, Any]:
-    """A conditional order as the algo-order API shows it (the fields ccxt 4.5.90 documents
-    for a linear conditional order)."""
-    return {
-        "algoId": o.order_id,
-        "clientAlgoId": o.client_order_id,
-        "algoType": "CONDITIONAL",
-        "orderType": o.type,
-        "symbol": o.symbol,
-        "side": o.side,
-        "positionSide": "BOTH",
-        "timeInForce": "GTC",
-        "quantity": str(o.quantity),
-        "algoStatus": o.status,
-        "triggerPrice": str(o.stop_price),
-        "price": "0",
-        "icebergQuantity": None,
-        "selfTradePreventionMode": "NONE",
-        "workingType": "CONTRACT_PRICE",
-        "priceMatch": "NONE",
-        "closePosition": False,
-        "priceProtect": False,
-        "reduceOnly": o.reduce_only,
-        "createTime": o.time,
-        "updateTime": o.updated,
-        "triggerTime": 0,
-        "goodTillDate": 0,
-    }
-
-
 def _trade_json(t: Any) -> dict[str, Any]:
     return {
         "buyer": t.side == "BUY",
@@ -588,6 +564,6 @@ def _market_json(symbol: str) -> dict[str, Any]:
             {"filterType": "MAX_NUM_ORDERS", "limit": 200},
             {"filterType": "MIN_NOTIONAL", "notional": "5"},
         ],
-        "orderTypes": ["LIMIT", "MARKET", "STOP_MARKET"],
+        "orderTypes": ["LIMIT", "MARKET", "STOP_MARKET", "TAKE_PROFIT_MARKET"],
         "timeInForce": ["GTC", "IOC", "FOK", "GTX"],
     }

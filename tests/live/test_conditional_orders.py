@@ -73,3 +73,38 @@ def test_the_plain_order_endpoint_refuses_a_stop_as_binance_does(double: Exchang
             stop_price=48_000.0,
         )
     assert refused.value.code == -4120 and "Algo Order API" in refused.value.msg
+
+
+def test_a_triggered_stop_is_read_as_the_order_it_became(double: ExchangeDouble) -> None:
+    """The venue's price falls through the stop: the poll reads the market order the stop
+    became (``actualOrderId``) and reports its trade as the stop's fill, once."""
+    venue = venue_for(double)
+    orders = manager_for(venue, double)
+    orders.submit("BTCUSDT", Side.BUY, 0.004)
+    stop = orders.submit(
+        "BTCUSDT",
+        Side.SELL,
+        0.004,
+        OrderType.STOP_MARKET,
+        stop_price=48_000.0,
+        reduce_only=True,
+        tag="stop_loss",
+    )
+    venue.poll()
+    waiting = orders.get(stop.client_order_id)
+    assert waiting is not None and waiting.status is OrderStatus.NEW
+    double.book.set_mark("BTCUSDT", 47_900.0)
+    venue.poll()
+    done = orders.get(stop.client_order_id)
+    assert done is not None and done.status is OrderStatus.FILLED
+    assert (done.filled_quantity, done.average_price) == (pytest.approx(0.004), 47_900.0)
+    (held,) = double.book.algo_orders.values()
+    (trade,) = [t for t in double.book.trades if t.order_id == held.actual_order_id]
+    assert [f.fill_id for f in orders.fill_log if f.client_order_id == stop.client_order_id] == [
+        f"{stop.client_order_id}#{trade.trade_id}"
+    ]
+    venue.poll()  # finished: not asked about again, nothing reported twice
+    assert len(orders.fill_log) == 2 and orders.duplicate_fills == 0
+    # a process that never sent it finds the stop's trade under the stop's client id
+    fresh = venue_for(double)
+    assert [f.client_order_id for f in fresh.recent_fills(0)][-1] == stop.client_order_id

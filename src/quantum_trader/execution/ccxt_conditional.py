@@ -11,8 +11,10 @@ endpoints, which do not know the order. The answers differ too: ``algoStatus`` f
 ``STOP_MARKET``), and a cancel answers only ``{"algoId", "clientAlgoId", "code": "200"}``.
 :func:`as_order` puts such an answer in the plain order's terms the mapping reads.
 
-Not covered: a triggered stop (``algoStatus`` ``TRIGGERED`` / ``FINISHED``) places an order of
-its own, whose fills name that order; they are not attributed to the stop here.
+A triggered stop (``algoStatus`` ``TRIGGERED``, then ``FINISHED``) has become an order of its
+own in the matching engine, named by ``actualOrderId`` (:func:`actual_order_id`); its fills are
+that order's trades. The venue reads that order in the stop's place (``CcxtVenue.fetch_order``),
+so the stop's status and fills are those of the order it became, under the stop's client id.
 """
 
 from __future__ import annotations
@@ -63,3 +65,17 @@ def as_order(raw: Mapping[str, Any]) -> Mapping[str, Any]:
     if info.get("orderType"):
         fixed["type"] = str(info["orderType"]).lower()
     return fixed
+
+
+def actual_order_id(raw: Mapping[str, Any]) -> str | None:
+    """The venue id of the order a triggered conditional order became; None for one still
+    waiting, and for a plain order.
+
+    >>> actual_order_id({"info": {"algoId": 7, "algoStatus": "FINISHED", "actualOrderId": "81"}})
+    '81'
+    >>> actual_order_id({"info": {"algoId": 7, "algoStatus": "NEW", "actualOrderId": ""}}) is None
+    True
+    """
+    info = raw.get("info") or {}
+    actual = str(info.get("actualOrderId") or "") if info.get("algoId") is not None else ""
+    return actual if actual not in ("", "0") else None

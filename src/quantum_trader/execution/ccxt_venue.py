@@ -33,7 +33,12 @@ from quantum_trader.data.symbols import to_ccxt_perp
 from quantum_trader.domain.errors import ConfigError, DataError, OrderRejectedError
 from quantum_trader.domain.orders import Fill, Order, OrderStatus, OrderType
 from quantum_trader.domain.positions import Position
-from quantum_trader.execution.ccxt_conditional import CONDITIONAL, as_order, params_for
+from quantum_trader.execution.ccxt_conditional import (
+    CONDITIONAL,
+    actual_order_id,
+    as_order,
+    params_for,
+)
 from quantum_trader.execution.ccxt_mapping import (
     fill_from_trade,
     order_from_ccxt,
@@ -322,8 +327,21 @@ class CcxtVenue:
                 )
             except self.errors.not_found:
                 continue
+            raw = self._triggered(raw, venue_symbol)
             return self._adopt(raw) if known is None else self._absorb(known, raw)
         return None
+
+    def _triggered(self, raw: dict[str, Any], venue_symbol: str) -> dict[str, Any]:
+        """A triggered stop read as the order it became (``ccxt_conditional.actual_order_id``):
+        its status and trades are that order's; a stop still waiting, or a plain order, as is."""
+        actual = actual_order_id(raw)
+        if actual is None:
+            return raw
+        fetch = self.client.fetch_order
+        try:
+            return self._call(f"fetch_order #{actual}", fetch, actual, venue_symbol)
+        except self.errors.not_found:  # not yet readable there: the stop's own answer
+            return raw
 
     def track(self, orders: Iterable[Order]) -> None:
         """Orders an earlier process sent (the journal, after a restart), known from now on as
