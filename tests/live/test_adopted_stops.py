@@ -167,13 +167,29 @@ def test_a_lineage_position_gets_the_stop_of_the_decision_that_opened_it(
     assert "adopted_naked" not in status.status.counters
     assert status.status.state is not ModuleState.DEGRADED
     assert not switch.engaged  # the handover's reconciliation found the stop in the journal
-    assert double.requests["POST /fapi/v1/order"] == 1  # the crashed run's entry, nothing else
+    # and the decision's take-profit, sent as a bracket sends one: a reduce-only limit
+    (target,) = [o for o in double.book.orders.values() if o.type == "LIMIT"]
+    assert (target.side, target.price, target.reduce_only, target.status) == (
+        "SELL",
+        51_000.0,
+        True,
+        "NEW",
+    )
+    assert target.quantity == pytest.approx(0.004)
+    assert target.client_order_id.startswith(IntentIds(LINEAGE_KEY).prefix)
+    assert orders.get(target.client_order_id) is not None
+    assert status.status.counters["adopted_take_profit_placed"] == 1
+    # the crashed run's entry and the take-profit, nothing else
+    assert double.requests["POST /fapi/v1/order"] == 2
 
 
 def test_a_foreign_position_gets_the_risk_policy_stop(double: ExchangeDouble) -> None:
     _by_hand(double, "ETHUSDT", "SELL", 0.05, "by-hand-1")
     status, *_ = _hand_over(double, risk_pct=0.02)
     (stop,) = _stops(double)
+    # no decision, no take-profit: the policy has no distance to invent one from
+    assert not double.book.open_orders(None)
+    assert not any("take_profit" in k for k in status.status.counters)
     # a short at 3,000: 2 % above the entry, on the tick grid
     assert (stop.symbol, stop.side, stop.stop_price) == ("ETHUSDT", "BUY", 3_060.0)
     assert stop.quantity == pytest.approx(0.05) and stop.reduce_only

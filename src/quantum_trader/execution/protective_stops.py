@@ -27,13 +27,20 @@ places nothing more.
 The stop goes through the order manager (``submit``), like a bracket: journalled, committed
 before its request (``write_ahead``), under a lineage client id with the ``stop_loss`` role, and
 followed by the venue book (reduce-only: the kill switch leaves it working).
+
+**Take-profit.** When the lineage's decision also asked for a take-profit, the position gets it
+too, as the bracket sends one: a reduce-only ``LIMIT`` at that price (``take_profit`` role), by
+the same rules: working reduce-only limits on the exit side are kept and count against the
+size, so repeated handovers place one; a price the mark has already passed is not used (a limit
+there would fill at once, an exit no decision asked for). No lineage take-profit, no order: the
+risk policy has no take-profit distance to invent one from.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from quantum_trader.domain.orders import Order, OrderStatus, OrderType, Side
@@ -43,8 +50,9 @@ from quantum_trader.execution.order_manager import OrderManager
 from quantum_trader.execution.store import StoredRun
 from quantum_trader.status.registry import ModuleHandle, ModuleState
 
-#: the order tag (and client-id role) of a stop-loss (``order_manager.Bracket``)
+#: the order tags (and client-id roles) of a bracket's exits (``order_manager.Bracket``)
 STOP_LOSS_TAG = "stop_loss"
+TAKE_PROFIT_TAG = "take_profit"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,14 +61,15 @@ class LineageStop:
 
     symbol: str
     side: Side  # the entry's side: BUY opened a long
-    stop_price: float
+    stop_price: float | None
     decision_id: str
     run_id: str
     at: int  # when the journal last heard of the entry (the newest counts)
+    take_profit: float | None = None
 
 
 def lineage_stops(crashed: Mapping[str, StoredRun], prefix: str) -> dict[str, LineageStop]:
-    """The newest lineage entry's stop-loss per symbol, from the journals of the crashed runs
+    """The newest lineage entry's stop-loss and take-profit per symbol, from the journals of the crashed runs
     (run id → its stored checkpoint); ``prefix``: the lineage's client-id prefix (the replay's
     paper orders never reached the venue and do not count)."""
     found: dict[str, LineageStop] = {}
@@ -74,12 +83,13 @@ def lineage_stops(crashed: Mapping[str, StoredRun], prefix: str) -> dict[str, Li
 
 def _stops_of(run_id: str, stored: StoredRun, prefix: str) -> list[LineageStop]:
     raw = json.loads(stored.state_json).get("orders", {}).get("brackets", {})
-    brackets = {str(cid): v[0] for cid, v in raw.items() if v and v[0]}
-    sent = {
-        o.decision.decision_id: o.stop_price
-        for o in stored.orders.values()
-        if o.reason == STOP_LOSS_TAG and o.stop_price and o.decision is not None
-    }
+    # order_manager.snapshot: client id → [stop_loss, take_profit], either None
+    brackets = {str(cid): (v[0], v[1]) for cid, v in raw.items()}
+    sent: dict[tuple[str, str], float] = {}
+    for o in stored.orders.values():
+        price = o.stop_price if o.reason == STOP_LOSS_TAG else o.price
+        if o.reason in (STOP_LOSS_TAG, TAKE_PROFIT_TAG) and price and o.decision is not None:
+            sent[(o.decision.decision_id, o.reason)] = price
     out = []
     for cid, entry in stored.orders.items():
         # an entry the journal holds unanswered (the crash came first) may have filled: the
@@ -88,10 +98,22 @@ def _stops_of(run_id: str, stored: StoredRun, prefix: str) -> list[LineageStop]:
         if entry.reduce_only or ended_unfilled or not cid.startswith(prefix):
             continue
         decision = entry.decision.decision_id if entry.decision is not None else ""
-        stop = brackets.get(cid) or sent.get(decision)
-        if stop:
+        held_stop, held_target = brackets.get(cid, (None, None))
+        stop = held_stop or sent.get((decision, STOP_LOSS_TAG))
+        target = held_target or sent.get((decision, TAKE_PROFIT_TAG))
+        if stop or target:
             at = entry.updated_at or entry.created_at
-            out.append(LineageStop(entry.symbol, entry.side, float(stop), decision, run_id, at))
+            out.append(
+                LineageStop(
+                    entry.symbol,
+                    entry.side,
+                    float(stop) if stop else None,
+                    decision,
+                    run_id,
+                    at,
+                    float(target) if target else None,
+                )
+            )
     return out
 
 
@@ -112,6 +134,11 @@ class Protection:
     source: str = ""
     reason: str = ""
     client_order_id: str = ""
+    #: the lineage's take-profit: KEPT, PLACED, NAKED (why: ``take_profit_reason``) or None
+    #: when the decision asked for none
+    take_profit: float | None = None
+    take_profit_outcome: Outcome | None = None
+    take_profit_reason: str = ""
 
 
 def covering_stops(position: Position, open_orders: Iterable[Order]) -> list[Order]:
@@ -156,7 +183,12 @@ class ProtectiveStops:
         self, positions: Iterable[Position], open_orders: Iterable[Order], policy: StopPolicy
     ) -> list[Protection]:
         working = list(open_orders)
-        return [self._protect(p, working, policy) for p in positions if p.quantity != 0]
+        out = []
+        for p in positions:
+            if p.quantity != 0:
+                stop = self._protect(p, working, policy)
+                out.append(self._take_profit(p, working, policy, stop))
+        return out
 
     def _protect(self, position: Position, working: list[Order], policy: StopPolicy) -> Protection:
         symbol, qty = position.symbol, position.quantity
@@ -201,7 +233,7 @@ class ProtectiveStops:
         mark = self._mark(position.symbol) or 0.0
         refused: list[str] = []
         lineage = policy.lineage.get(position.symbol)
-        if lineage is not None and (lineage.side is Side.BUY) == long:
+        if lineage is not None and lineage.stop_price and (lineage.side is Side.BUY) == long:
             source = f"lineage: decision {lineage.decision_id} of run {lineage.run_id}"
             crossed = _crossed(lineage.stop_price, mark, long)
             if not crossed:
@@ -221,6 +253,66 @@ class ProtectiveStops:
         else:
             refused.append("the venue reports no entry price to measure the stop from")
         return None, "", "; ".join(refused)
+
+    def _take_profit(
+        self, position: Position, working: list[Order], policy: StopPolicy, stop: Protection
+    ) -> Protection:
+        """``stop`` with the lineage's take-profit added (module docstring)."""
+        symbol, long = position.symbol, position.quantity > 0
+        lineage, spec = policy.lineage.get(symbol), self.specs.get(symbol)
+        if lineage is None or not lineage.take_profit or (lineage.side is Side.BUY) != long:
+            return stop
+        if spec is None:  # the stop is naked for the same reason
+            return stop
+        target = lineage.take_profit
+        outcome, why = self._place_take_profit(position, spec, target, working)
+        return replace(
+            stop, take_profit=target, take_profit_outcome=outcome, take_profit_reason=why
+        )
+
+    def _place_take_profit(
+        self, position: Position, spec: SymbolSpec, target: float, working: list[Order]
+    ) -> tuple[Outcome, str]:
+        long = position.quantity > 0
+        held = covering_take_profits(position, working)
+        covered = sum(o.quantity - o.filled_quantity for o in held)
+        uncovered = spec.floor_quantity(abs(position.quantity) - covered + spec.step_size * 1e-6)
+        if uncovered < spec.step_size:
+            return Outcome.KEPT, ""
+        mark = self._mark(position.symbol) or 0.0
+        if mark > 0 and (target <= mark if long else target >= mark):
+            return Outcome.NAKED, f"take-profit {target:g} already passed by the mark {mark:g}"
+        try:
+            order = self.orders.submit(
+                position.symbol,
+                Side.SELL if long else Side.BUY,
+                uncovered,
+                OrderType.LIMIT,
+                price=target,
+                reduce_only=True,
+                tag=TAKE_PROFIT_TAG,
+            )
+        except TimeoutError as exc:
+            return Outcome.NAKED, f"no answer: {exc}"
+        if order.status is OrderStatus.REJECTED:
+            return Outcome.NAKED, f"the venue refused the take-profit: {order.reason}"
+        working.append(order)
+        return Outcome.PLACED, ""
+
+
+def covering_take_profits(position: Position, open_orders: Iterable[Order]) -> list[Order]:
+    """The working take-profits of ``position``: reduce-only limits on the exit side (how a
+    bracket sends one), not finished."""
+    exit_side = Side.SELL if position.quantity > 0 else Side.BUY
+    return [
+        o
+        for o in open_orders
+        if o.symbol == position.symbol
+        and o.side is exit_side
+        and o.reduce_only
+        and o.order_type is OrderType.LIMIT
+        and not o.status.is_terminal
+    ]
 
 
 def _crossed(stop: float, mark: float, long: bool) -> str:
@@ -245,6 +337,8 @@ def record(results: Iterable[Protection], status: ModuleHandle | None) -> list[P
         else:
             status.count("adopted_protected")
             status.count(f"adopted_stop_{r.outcome}")
+        if r.take_profit_outcome is not None:
+            status.count(f"adopted_take_profit_{r.take_profit_outcome}")
     if naked:
         why = "; ".join(f"{r.symbol} {r.quantity:g}: {r.reason}" for r in naked)
         status.set_state(ModuleState.DEGRADED, f"naked position on the venue (no stop): {why}")

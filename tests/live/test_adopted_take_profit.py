@@ -1,0 +1,85 @@
+"""Issue 23: an adopted position whose lineage decision asked for a take-profit gets it on the
+venue too (``execution/protective_stops.py``): a reduce-only limit, as a bracket sends one, kept
+across handovers, and booked when it fills. The crashed run (``test_adopted_stops.py``) bought
+0.004 BTC at 50,000 with a stop-loss at 49,000 and a take-profit at 51,000."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from quantum_trader.domain.orders import OrderStatus
+from tests.exchange_double import ExchangeDouble
+from tests.exchange_double.book import VenueOrder
+from tests.live.test_adopted_stops import _crashed_before_its_stop, _hand_over, _stops
+
+TARGET = 51_000.0
+
+
+def _targets(double: ExchangeDouble) -> list[VenueOrder]:
+    return [o for o in double.book.orders.values() if o.type == "LIMIT"]
+
+
+def test_three_handovers_leave_one_stop_and_one_take_profit(
+    double: ExchangeDouble, tmp_path: Path
+) -> None:
+    db_url = f"sqlite:///{tmp_path / 'crashed.sqlite'}"
+    _crashed_before_its_stop(double, db_url)
+    runs = [_hand_over(double, risk_pct=0.06, db_url=db_url) for _ in range(3)]
+    assert len(double.book.open_algo_orders(None)) == 1
+    (target,) = _targets(double)
+    assert target.status == "NEW" and target.price == TARGET
+    assert double.requests["POST /fapi/v1/algoOrder"] == 1
+    assert double.requests["POST /fapi/v1/order"] == 2  # the crashed entry, the take-profit
+    counters = [r.status.status.counters for r in runs]
+    assert counters[0]["adopted_take_profit_placed"] == 1
+    for again in counters[1:]:
+        assert again["adopted_take_profit_kept"] == 1 and again["adopted_stop_kept"] == 1
+        assert "adopted_take_profit_placed" not in again
+    assert not any(r.switch.engaged for r in runs)  # the lineage's orders: adopted, not foreign
+
+
+def test_a_take_profit_the_mark_has_passed_is_not_placed(
+    double: ExchangeDouble, tmp_path: Path
+) -> None:
+    db_url = f"sqlite:///{tmp_path / 'crashed.sqlite'}"
+    _crashed_before_its_stop(double, db_url)
+    run = _hand_over(double, risk_pct=0.06, db_url=db_url, marks={"BTCUSDT": 51_500.0})
+    assert not _targets(double) and len(_stops(double)) == 1  # the stop still goes on
+    assert run.status.status.counters["adopted_take_profit_naked"] == 1
+    assert run.status.status.counters["adopted_stop_placed"] == 1
+
+
+def test_the_take_profit_fills_and_the_stop_then_expires(
+    double: ExchangeDouble, tmp_path: Path
+) -> None:
+    """The mark rises through the take-profit: the long closes at 51,000 (maker), the poll
+    books it; when the mark later falls through the stop, the stop has nothing left to reduce
+    and expires on the venue without an order, and the book stays flat."""
+    db_url = f"sqlite:///{tmp_path / 'crashed.sqlite'}"
+    _crashed_before_its_stop(double, db_url)
+    run = _hand_over(double, risk_pct=0.06, db_url=db_url)
+    live = run.wiring.holder[0].live
+    portfolio = run.wiring.holder[0].portfolio
+    assert live is not None
+    (target,) = _targets(double)
+    double.book.set_mark("BTCUSDT", 51_200.0, run.clock.now() + 60_000)
+    assert target.status == "FILLED" and double.book.positions["BTCUSDT"].amount == 0.0
+    live.poll()
+    booked = run.orders.get(target.client_order_id)
+    assert booked is not None and booked.status is OrderStatus.FILLED
+    assert portfolio.quantity("BTCUSDT") == 0.0
+    (closed,) = [t for t in portfolio.pending_trades if t.symbol == "BTCUSDT"]
+    assert (closed.exit_price, closed.exit_reason) == (TARGET, "take_profit")
+    assert closed.pnl == pytest.approx(0.004 * (TARGET - 50_000.0))
+    (stop,) = _stops(double)
+    double.book.set_mark("BTCUSDT", 48_000.0, run.clock.now() + 120_000)
+    assert stop.status == "EXPIRED" and stop.actual_order_id == 0
+    live.poll()
+    ended = run.orders.get(stop.client_order_id)
+    assert ended is not None and ended.status is OrderStatus.EXPIRED
+    run.clock.advance_to(run.clock.now() + 3_600_000)
+    run.scheduler.run_due(run.clock.now())
+    assert portfolio.quantity("BTCUSDT") == 0.0 and not run.switch.engaged
+    assert portfolio.wallet_balance == pytest.approx(double.book.wallet, abs=1e-6)
