@@ -195,6 +195,9 @@ def test_the_kill_switch_cancels_open_entries_at_the_next_candle_and_keeps_exits
     stop = orders.submit(
         "BTCUSDT", Side.SELL, 1.0, OrderType.STOP_MARKET, stop_price=80.0, reduce_only=True
     )
+    # the long the stop protects (held on the venue: an exit without one would be cancelled
+    # as an orphan, ``VenueBook.cancel_orphan_exits``, whatever the kill switch)
+    remote.held["BTCUSDT"] = Position("BTCUSDT", 1.0, 100.0)
     desk.bar("BTCUSDT", HOUR, 100, 101, 99, 100)
     assert orders.get(entry.client_order_id).status is OrderStatus.NEW  # nothing engaged yet
     engaged[0] = True
@@ -203,3 +206,31 @@ def test_the_kill_switch_cancels_open_entries_at_the_next_candle_and_keeps_exits
     assert remote.orders[entry.client_order_id].status is OrderStatus.CANCELED  # on the venue
     assert orders.get(stop.client_order_id).status is OrderStatus.NEW  # the exit stays
     assert book.cancelled_by_kill_switch == 1
+
+
+def test_an_orphan_exit_whose_cancel_fails_is_followed_and_cancelled_at_the_next_poll() -> None:
+    """A reduce-only exit with no position, in the book or on the venue, is cancelled at the
+    poll; a cancel the venue refuses is counted and tried again at the next poll."""
+    desk, remote = make_desk(balance=10_000.0), PolledVenue()
+    orders = _book(desk, remote)
+    book = desk.exchange
+    assert isinstance(book, VenueBook)
+    desk.bar("BTCUSDT", 0, 100, 101, 99, 100)
+    exit_ = orders.submit("BTCUSDT", Side.SELL, 1.0, OrderType.LIMIT, price=120.0, reduce_only=True)
+    refuse = [True]
+    cancel = remote.cancel
+
+    def flaky(client_order_id: str) -> Order:
+        if refuse:  # the first cancel only
+            refuse.pop()
+            raise RuntimeError("venue busy")
+        return cancel(client_order_id)
+
+    remote.cancel = flaky  # type: ignore[method-assign]
+    desk.bar("BTCUSDT", HOUR, 100, 101, 99, 100)
+    assert (book.orphan_exit_failures, book.orphan_exits_cancelled) == (1, 0)
+    assert orders.get(exit_.client_order_id).status is OrderStatus.NEW
+    desk.bar("BTCUSDT", 2 * HOUR, 100, 101, 99, 100)
+    assert (book.orphan_exit_failures, book.orphan_exits_cancelled) == (1, 1)
+    assert orders.get(exit_.client_order_id).status is OrderStatus.CANCELED
+    assert remote.orders[exit_.client_order_id].status is OrderStatus.CANCELED

@@ -51,12 +51,13 @@ def test_a_take_profit_the_mark_has_passed_is_not_placed(
     assert run.status.status.counters["adopted_stop_placed"] == 1
 
 
-def test_the_take_profit_fills_and_the_stop_then_expires(
+def test_the_take_profit_fills_and_the_poll_cancels_the_stop_left_without_a_position(
     double: ExchangeDouble, tmp_path: Path
 ) -> None:
-    """The mark rises through the take-profit: the long closes at 51,000 (maker), the poll
-    books it; when the mark later falls through the stop, the stop has nothing left to reduce
-    and expires on the venue without an order, and the book stays flat."""
+    """The mark rises through the take-profit: the long closes at 51,000 (maker) and the poll
+    books it. The stop can no longer protect anything; left working it would cut a later long,
+    so the same poll cancels it (``VenueBook.cancel_orphan_exits``): when the mark later falls
+    through 49,000 nothing happens, and the book stays flat and equal to the venue."""
     db_url = f"sqlite:///{tmp_path / 'crashed.sqlite'}"
     _crashed_before_its_stop(double, db_url)
     run = _hand_over(double, risk_pct=0.06, db_url=db_url)
@@ -64,8 +65,10 @@ def test_the_take_profit_fills_and_the_stop_then_expires(
     portfolio = run.wiring.holder[0].portfolio
     assert live is not None
     (target,) = _targets(double)
+    (stop,) = _stops(double)
     double.book.set_mark("BTCUSDT", 51_200.0, run.clock.now() + 60_000)
     assert target.status == "FILLED" and double.book.positions["BTCUSDT"].amount == 0.0
+    assert stop.status == "NEW"  # the double, like a venue that does not, leaves it working
     live.poll()
     booked = run.orders.get(target.client_order_id)
     assert booked is not None and booked.status is OrderStatus.FILLED
@@ -73,13 +76,39 @@ def test_the_take_profit_fills_and_the_stop_then_expires(
     (closed,) = [t for t in portfolio.pending_trades if t.symbol == "BTCUSDT"]
     assert (closed.exit_price, closed.exit_reason) == (TARGET, "take_profit")
     assert closed.pnl == pytest.approx(0.004 * (TARGET - 50_000.0))
-    (stop,) = _stops(double)
-    double.book.set_mark("BTCUSDT", 48_000.0, run.clock.now() + 120_000)
-    assert stop.status == "EXPIRED" and stop.actual_order_id == 0
-    live.poll()
+    assert stop.status == "CANCELED" and live.orphan_exits_cancelled == 1
     ended = run.orders.get(stop.client_order_id)
-    assert ended is not None and ended.status is OrderStatus.EXPIRED
+    assert ended is not None and ended.status is OrderStatus.CANCELED
+    trades_before = len(double.book.trades)
+    double.book.set_mark("BTCUSDT", 48_000.0, run.clock.now() + 120_000)
+    assert len(double.book.trades) == trades_before and stop.actual_order_id == 0
+    live.poll()
+    assert live.orphan_exits_cancelled == 1  # nothing left to cancel
     run.clock.advance_to(run.clock.now() + 3_600_000)
     run.scheduler.run_due(run.clock.now())
     assert portfolio.quantity("BTCUSDT") == 0.0 and not run.switch.engaged
     assert portfolio.wallet_balance == pytest.approx(double.book.wallet, abs=1e-6)
+
+
+def test_an_exit_of_a_position_the_book_has_not_adopted_yet_is_kept(
+    double: ExchangeDouble, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Flat in the book is not enough: the venue's position is read first, so an exit that
+    protects a position the book does not hold (yet) is never cancelled."""
+    db_url = f"sqlite:///{tmp_path / 'crashed.sqlite'}"
+    _crashed_before_its_stop(double, db_url)
+    run = _hand_over(double, risk_pct=0.06, db_url=db_url)
+    live = run.wiring.holder[0].live
+    assert live is not None
+    (stop,) = _stops(double)
+    # the book reads flat (as before reconciliation adopts); the venue still holds the long
+    monkeypatch.setattr(live, "_flat", lambda symbol: True)
+    live.poll()
+    assert stop.status == "NEW" and live.orphan_exits_cancelled == 0
+    assert double.book.positions["BTCUSDT"].amount == pytest.approx(0.004)
+    # the same poll with the venue flat too cancels it: the check above can fail
+    monkeypatch.setattr(live.remote, "positions", lambda: {})
+    live.poll()
+    (target,) = _targets(double)
+    assert (stop.status, target.status) == ("CANCELED", "CANCELED")
+    assert live.orphan_exits_cancelled == 2

@@ -28,7 +28,10 @@ from quantum_trader.domain.positions import Position
 from quantum_trader.domain.time import MS_PER_DAY
 from quantum_trader.execution.instruments import SymbolSpec
 from quantum_trader.execution.venue import ExecutionListener, Venue, VenueFunding
+from quantum_trader.observability.logging import get_logger
 from quantum_trader.portfolio.portfolio import Portfolio
+
+log = get_logger(__name__)
 
 
 class RemoteVenue(Venue, Protocol):
@@ -115,6 +118,8 @@ class VenueBook:
         self._open: dict[str, Order] = {}
         self._kill_switch_engaged = kill_switch_engaged
         self.cancelled_by_kill_switch = 0
+        self.orphan_exits_cancelled = 0  # exits left without a position (``cancel_orphan_exits``)
+        self.orphan_exit_failures = 0
         remote.set_listener(self)
 
     # ------------------------------------------------------------------ Venue port
@@ -180,11 +185,57 @@ class VenueBook:
 
     def poll(self) -> int:
         """Ask the venue about every open order now, then about its funding payments; returns
-        how many orders it refreshed."""
+        how many orders it refreshed. Exits left without a position are cancelled after it
+        (:meth:`cancel_orphan_exits`)."""
         self.polls += 1
         refreshed = len(self.remote.poll())
         self._post_funding()
+        self.cancel_orphan_exits()
         return refreshed
+
+    def cancel_orphan_exits(self) -> int:
+        """Cancel the reduce-only exits this book follows whose symbol is flat, both in the
+        book and on the venue; returns how many.
+
+        When one exit of a pair fills (a stop, or a take-profit), the other stays working: the
+        simulated exchange cancels it at once, a real venue need not (reduce-only orders that
+        can no longer reduce are cancelled by some venues, left to expire when reached by
+        others), and one left working would close part of a *later* position of the same side,
+        an exit no decision asked for. The venue's positions are read before anything is
+        cancelled, and only when the book is flat, so an exit protecting a position the book
+        has not adopted yet (a restart before reconciliation) is never touched. A cancel that
+        fails is tried again at the next poll (counted)."""
+        flat = [o for o in self._open.values() if o.reduce_only and self._flat(o.symbol)]
+        if not flat:
+            return 0
+        try:
+            held = self.remote.positions()
+        except TimeoutError:
+            self.orphan_exit_failures += 1
+            return 0
+        cancelled = 0
+        for order in flat:
+            if order.symbol in held and held[order.symbol].quantity != 0:
+                continue
+            try:
+                answer = self.cancel(order.client_order_id)
+            except Exception as exc:
+                # the venue adapter's own errors (ccxt's) are not this module's to name:
+                # whatever refused the cancel, the exit is still followed and tried again
+                self.orphan_exit_failures += 1
+                log.warning("venue.orphan_exit_cancel_failed", order=order.client_order_id,
+                            symbol=order.symbol, error=f"{type(exc).__name__}: {exc}")  # fmt: skip
+                continue
+            if self._listener is not None:
+                self._listener.on_order_update(answer)
+            cancelled += 1
+            log.info("venue.orphan_exit_cancelled", order=order.client_order_id,
+                     symbol=order.symbol, reason=order.reason)  # fmt: skip
+        self.orphan_exits_cancelled += cancelled
+        return cancelled
+
+    def _flat(self, symbol: str) -> bool:
+        return self.portfolio.quantity(symbol) == 0
 
     def _post_funding(self) -> None:
         """The funding the venue settled since the last read, each payment posted to the book
