@@ -112,3 +112,26 @@ def test_an_exit_of_a_position_the_book_has_not_adopted_yet_is_kept(
     (target,) = _targets(double)
     assert (stop.status, target.status) == ("CANCELED", "CANCELED")
     assert live.orphan_exits_cancelled == 2
+
+
+def test_an_exit_the_venue_stamps_before_the_adoption_is_booked_at_the_adoption(
+    double: ExchangeDouble, tmp_path: Path
+) -> None:
+    """The venue's clock runs behind the engine's: the take-profit fills at a venue time
+    before the handover adopted the long. Posted as stamped, the trade would close before it
+    opened (the book refuses that, and the session stopped); it is booked at the adoption."""
+    db_url = f"sqlite:///{tmp_path / 'crashed.sqlite'}"
+    _crashed_before_its_stop(double, db_url)
+    run = _hand_over(double, risk_pct=0.06, db_url=db_url)
+    live = run.wiring.holder[0].live
+    portfolio = run.wiring.holder[0].portfolio
+    assert live is not None
+    opened = portfolio.position("BTCUSDT").opened_at
+    (target,) = _targets(double)
+    double.book.set_mark("BTCUSDT", 51_200.0, opened - 30_000)  # 30 s behind the engine
+    live.poll()
+    (closed,) = [t for t in portfolio.pending_trades if t.symbol == "BTCUSDT"]
+    assert (closed.exit_price, closed.exit_reason) == (TARGET, "take_profit")
+    assert closed.exit_time == closed.entry_time == opened
+    assert live.fills_before_entry == 1 and portfolio.quantity("BTCUSDT") == 0.0
+    assert portfolio.wallet_balance == pytest.approx(double.book.wallet, abs=1e-6)

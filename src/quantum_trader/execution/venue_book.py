@@ -18,7 +18,7 @@ every other venue refusal, so the decision trace shows it.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from quantum_trader.clock.clock import Clock
@@ -120,6 +120,7 @@ class VenueBook:
         self.cancelled_by_kill_switch = 0
         self.orphan_exits_cancelled = 0  # exits left without a position (``cancel_orphan_exits``)
         self.orphan_exit_failures = 0
+        self.fills_before_entry = 0  # venue fills stamped before their position opened
         remote.set_listener(self)
 
     # ------------------------------------------------------------------ Venue port
@@ -175,8 +176,21 @@ class VenueBook:
             self._listener.on_order_update(order)
 
     def on_fill(self, fill: Fill, order: Order) -> None:
-        """Post the venue's fill to the book (once by its id), then tell the order manager."""
+        """Post the venue's fill to the book (once by its id), then tell the order manager.
+
+        A fill the venue stamps before the book opened the position it trades is posted at
+        the opening instead (counted, logged with the gap): a position adopted at the handover
+        or by reconciliation opens at the engine's time of the adoption, and the venue's clock
+        may run behind it (or the exit filled between the venue's answer and the adoption), so
+        its exit would otherwise close the trade before it opened, which the book refuses."""
         self._track(order)
+        state = self.portfolio.state(fill.symbol)
+        if state is not None and state.qty != 0 and fill.time < state.opened_at:
+            self.fills_before_entry += 1
+            log.warning("venue.fill_before_entry", fill=fill.fill_id, symbol=fill.symbol,
+                        venue_time=fill.time, opened_at=state.opened_at,
+                        behind_ms=state.opened_at - fill.time)  # fmt: skip
+            fill = replace(fill, time=state.opened_at)
         self.portfolio.post_fill(
             fill, fill.client_order_id, order.reason, order.reason, order.decision
         )
