@@ -153,13 +153,20 @@ class HoleUntil(RecordedOhlcv):
 
 def test_a_gapped_symbol_holds_every_symbol_and_all_resume_in_time_order() -> None:
     """A missing candle holds its symbol (no error, nothing of it past the hole) and, since the
-    engine has one clock, every other symbol past that time too; once the exchange serves it,
-    every held candle comes once, in time order across the symbols (time never goes back)."""
+    engine has one clock, every other symbol past that time too, within the bound (here eight
+    candles: ETHUSDT is four ahead at the first poll); once the exchange serves it, every held
+    candle comes once, in time order across the symbols (time never goes back)."""
     clock = FakeWall(6 * HOUR)
     frames = {s: _flat([k * HOUR for k in range(12)]) for s in ("BTCUSDT", "ETHUSDT")}
     client = HoleUntil(frames, clock, hole=2 * HOUR, polls=3)
     source = CcxtCandleSource(
-        client, ["BTCUSDT", "ETHUSDT"], "1h", clock, sleep=clock.sleep, poll_s=3600
+        client,
+        ["BTCUSDT", "ETHUSDT"],
+        "1h",
+        clock,
+        sleep=clock.sleep,
+        poll_s=3600,
+        max_lag_candles=8,
     )
     stream = source({"BTCUSDT": HOUR, "ETHUSDT": HOUR})
     first = [next(stream) for _ in range(2)]  # the first poll: both up to BTC's hole, no further
@@ -172,6 +179,7 @@ def test_a_gapped_symbol_holds_every_symbol_and_all_resume_in_time_order() -> No
     assert btc == [k * HOUR for k in range(1, len(btc) + 1)]  # whole, once each, in order
     assert eth == [k * HOUR for k in range(1, len(eth) + 1)]
     assert len(btc) >= 6 and source.held == {} and source.gaps == 1
+    assert source.left_behind == {} and source.skipped == source.departures == 0
     closes = [b[2] for b in bars]
     assert closes == sorted(closes)  # ETHUSDT waited: no symbol's candle came after a later one
     # the hole's candle came only after the exchange served it: a poll later, in wall time

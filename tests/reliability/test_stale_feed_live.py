@@ -8,17 +8,20 @@ LIVE_HOURS before its end, a wall clock that moves only when the run sleeps) unt
   risk engine's stale-data rule refuses their entries (journalled in ``risk_decisions``), and
   entries are approved again on current candles. Nothing is lost or handled twice.
 * One symbol's feed skips a candle (the source holds the symbol, ``engine/live_source.py``) or
-  goes stale while the other's goes on: the engine has one clock, so the other symbol waits
-  too (no candle past the newest close every symbol has reached); when it resumes, both
-  symbols' late candles come in time order, their too-old entries refused by the stale-data
-  rule. Before this, the other symbol went on and the run failed when the held one resumed
-  (the prediction ledger and the equity journal refuse time going back).
+  goes stale while the other's goes on: the engine has one clock, so the other symbol waits,
+  but for two candles at most; then the flaky symbol is left behind and the other trades on
+  alone. The flaky one rejoins at the frontier (over its hole at once, or when its feed serves
+  again), the candles of it that closed by then skipped, counted in the market-data module's
+  status. Before any wait, the other symbol went on and the run failed when the held one
+  resumed (the prediction ledger and the equity journal refuse time going back); with an
+  unbounded wait, a symbol whose feed never recovered stalled every symbol.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +29,6 @@ import pytest
 from sqlalchemy import select
 
 from quantum_trader.adapters.candle_store.store import CandleStore
-from quantum_trader.adapters.sql.tables_execution import exec_orders
 from quantum_trader.adapters.sql.tables_risk import risk_decisions
 from quantum_trader.app.live import LiveConnection
 from quantum_trader.app.main_job import RunResult, run_main_job
@@ -113,21 +115,27 @@ def _entry(row: Any) -> bool:
     return not json.loads(row.intent_json)["reduce_only"]
 
 
-def _assert_every_candle_once(result: RunResult, market: Market, home: Path) -> None:
-    """Every live candle of every symbol went through the engine once, in order (the engine
-    refuses a symbol's time going back) and is in the store once."""
+def _assert_every_candle_once(
+    result: RunResult, market: Market, home: Path, skipped: Mapping[str, list[int]] | None = None
+) -> None:
+    """Every live candle of every symbol, but the ``skipped`` ones (open times), went through the
+    engine once, in order (the engine refuses a symbol's time going back) and is in the store
+    once."""
+    skipped = skipped or {}
+    lost = sum(len(times) for times in skipped.values())
     summary = result.summary
     assert summary["live"]["state"] == "stopped by Ctrl-C"
-    assert summary["live"]["candles"] == summary["live"]["stored"] == len(SYMBOLS) * LIVE_HOURS
-    assert summary["decisions"] == len(SYMBOLS) * (REPLAY_DAYS * 24 + LIVE_HOURS)
+    live = len(SYMBOLS) * LIVE_HOURS - lost
+    assert summary["live"]["candles"] == summary["live"]["stored"] == live
+    assert summary["decisions"] == len(SYMBOLS) * REPLAY_DAYS * 24 + live
     counters = result.runtime.status.get("market_data").status.counters
     assert counters["candles_processed"] == summary["decisions"]
     store = CandleStore(home / "store")
     for symbol in SYMBOLS:
         opens = store.load(symbol, "1h")["open_time"]
         assert opens.is_unique and opens.is_monotonic_increasing
-        served = market.after[symbol]["open_time"]
-        assert opens.iloc[-LIVE_HOURS:].tolist() == served.tolist()
+        served = [t for t in market.after[symbol]["open_time"] if t not in skipped.get(symbol, [])]
+        assert opens.iloc[-len(served) :].tolist() == served
 
 
 def test_a_stale_feed_refuses_late_entries_and_trading_resumes_when_current(
@@ -175,11 +183,14 @@ def test_a_stale_feed_refuses_late_entries_and_trading_resumes_when_current(
 
 
 @pytest.mark.parametrize("flaw", ["gap", "stale"])
-def test_one_symbol_held_pauses_every_symbol_and_all_resume_in_time_order(
+def test_one_symbol_held_past_the_bound_is_left_behind_and_rejoins_at_the_frontier(
     market: Market, tmp_path: Path, flaw: str
 ) -> None:
     """BTCUSDT's feed skips the candle closing at start + 6 h (served 6 hours late), or answers
-    nothing new from start + 6 h to start + 12 h; ETHUSDT's is whole throughout, and waits."""
+    nothing new from start + 6 h to start + 12 h; ETHUSDT's is whole throughout. ETHUSDT waits
+    for two candles (the source's bound), then goes on alone; BTCUSDT is left behind and rejoins
+    at the frontier: over its hole at once (gap), or when its feed serves again (stale), the
+    candles of it that closed by then skipped."""
     start = market.replay_end
     switch = start + HOUR // 2
     # from the close of BTCUSDT's missing (gap) or last served (stale) candle to its resumption
@@ -188,18 +199,21 @@ def test_one_symbol_held_pauses_every_symbol_and_all_resume_in_time_order(
     wall = FakeWall(switch)
     home = tmp_path / "home"
     exchange = FlakyBinance(market, wall, ("BTCUSDT",), **flaky)
-    result = _run(market, home, exchange)  # before the fix: ValueError, time going back
-    _assert_every_candle_once(result, market, home)
+    result = _run(market, home, exchange)  # before the bound: every symbol stalled meanwhile
+    # gap: the hole only; stale: BTCUSDT's candles opening from 6 h until the frontier (11 h,
+    # ETHUSDT's last close) when its feed came back at 12 h
+    missing = [held[0] - HOUR] if flaw == "gap" else [held[0] + k * HOUR for k in range(5)]
+    _assert_every_candle_once(result, market, home, {"BTCUSDT": missing})
+    counters = result.runtime.status.get("market_data").status.counters
+    assert counters["live_feed_candles_skipped"] == len(missing)
+    assert counters["live_feed_left_behind"] == 1
+    assert counters["live_feed_gaps"] == (1 if flaw == "gap" else 0)
+    assert counters["live_feed_symbols_left_behind"] == counters["live_feed_symbols_held"] == 0
     rows = _live_decisions(result, switch)
-    assert not [r for r in rows if held[0] < r.time < held[1]]  # every symbol waited
-    for row in rows:  # only late candles, all decided when BTCUSDT resumed, are refused
-        refused = [x for x in json.loads(row.reasons_json) if x.startswith("stale_data:")]
-        assert not refused or row.time >= held[1], refused
-    with result.runtime.db.connect() as conn:
-        orders = conn.execute(
-            select(exec_orders.c.symbol, exec_orders.c.created_at).where(
-                exec_orders.c.run_id == result.runtime.run_id
-            )
-        ).all()
-    assert not [t for (_, t) in orders if held[0] < t < held[1]]  # nothing traded meanwhile
-    assert [t for (_, t) in orders if t >= held[1]]  # trading resumed after
+    # ETHUSDT decided on while BTCUSDT was still held (before the bound, it decided nothing
+    # until BTCUSDT resumed): its held-back candles were at most two hours old, BTCUSDT's first
+    # after rejoining current, so the stale-data rule refused nothing
+    assert [r for r in rows if r.symbol == "ETHUSDT" and held[0] + 2 * HOUR <= r.time < held[1]]
+    assert not [
+        r for r in rows if any(x.startswith("stale_data:") for x in json.loads(r.reasons_json))
+    ]

@@ -410,6 +410,7 @@ def _compose(
             on_stage=stage,
             max_candles=run.options.live_max_candles,
             on_current=wiring.on_current,
+            market_data=rt.modules["market_data"],
         )
     session = TradingSession(
         session_config(settings, rt.run_id, throttle_s=run.options.throttle_s),

@@ -17,7 +17,9 @@ check, policy refresh, status flush …). Once a day and at the end it appends t
 the local store, so the next run's replay ends where this one stopped (a store write rewrites the
 symbol's file; candles lost in a crash are caught up by the next run's live phase). A network
 error after the switch is retried every poll; the source resumes after the last candle
-processed, so candles that closed during an outage are caught up. Ctrl-C ends the phase — at
+processed, so candles that closed during an outage are caught up. One symbol whose feed stalls
+holds the others for two candles at most, then is left behind until it comes back (the source's
+figures are the market-data module's status counters, ``live_feed_*``). Ctrl-C ends the phase — at
 once while it waits, after the candle or job in progress otherwise — and the run ends as it does
 offline: intelligence saved, final checkpoint, metrics, report, module status.
 """
@@ -41,6 +43,7 @@ from quantum_trader.domain.time import MS_PER_DAY, fmt
 from quantum_trader.engine.engine import Bar
 from quantum_trader.engine.live_source import CcxtCandleSource, OhlcvClient, Sleep
 from quantum_trader.observability.logging import get_logger
+from quantum_trader.status.registry import ModuleHandle
 
 log = get_logger(__name__)
 
@@ -175,6 +178,7 @@ class LivePhase:
         on_stage: OnProgress | None = None,
         max_candles: int | None = None,
         on_current: Callable[[int], None] | None = None,
+        market_data: ModuleHandle | None = None,
     ) -> None:
         if max_candles is not None and max_candles < 1:
             raise ConfigError(f"LivePhase.max_candles={max_candles}: must be >= 1 (or None)")
@@ -198,6 +202,9 @@ class LivePhase:
         #: told once, before the first candle that closed after the switch (the caught-up ones
         #: are history): a real venue takes orders from there on (``execution/handover.py``)
         self._on_current = on_current
+        #: the market-data module: the candle source sets its feed counters there (gaps, holes
+        #: open now, symbols left behind, candles skipped), so ``quantum-trader status`` shows them
+        self.market_data = market_data
 
     def __call__(self, last_close: Mapping[str, int]) -> Iterator[Bar]:
         self._running = self._run(last_close)
@@ -266,6 +273,7 @@ class LivePhase:
             self.connection.wall,
             sleep=self._wait,
             poll_s=self.poll_s,
+            status=self.market_data,
         )
         report, ctrl_c = self.report, self._ctrl_c
         retrying = False

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from quantum_trader.clock.clock import Clock, WallClock
 from quantum_trader.data.symbols import to_ccxt_perp
+from quantum_trader.domain.errors import ConfigError
 from quantum_trader.domain.time import fmt, timeframe_ms
 from quantum_trader.engine.engine import Bar
 from quantum_trader.observability.logging import get_logger
+from quantum_trader.status.registry import ModuleHandle
 
 Sleep = Callable[[float], None]
 log = get_logger(__name__)
@@ -63,6 +66,14 @@ class OhlcvClient(Protocol):
     ) -> Sequence[Sequence[Any]]: ...
 
 
+@dataclass(slots=True)
+class _Run:
+    """One symbol's candles of a poll that follow on from its cursor without a hole."""
+
+    bars: list[Bar]
+    reach: int  # the close of the last of them (the cursor when there is none)
+
+
 class CcxtCandleSource:
     """Closed candles from ccxt ``fetch_ohlcv``, merged across symbols in close-time order.
 
@@ -75,18 +86,37 @@ class CcxtCandleSource:
     up page by page, no candle is yielded past the end of a symbol's full page, so a symbol
     with more pages to come never falls behind the others.
 
-    A symbol whose candles skip one (the exchange answered a later candle before an earlier
-    one) is *held*: nothing of it is yielded past the hole, and each poll asks again from the
-    missing candle. **No symbol gets a candle past the newest close every symbol has reached**:
-    the engine has one clock, and a held or stale symbol's late candles must not come after
-    another symbol's later ones (the prediction ledger and the equity journal refuse time going
-    back: a run that let the others go on failed when the held symbol resumed,
-    ``tests/reliability/test_stale_feed_live.py``). So while one symbol is held or its feed is
-    stale, every symbol waits; once the exchange serves the missing candles they all come in
-    time order, and the risk engine's stale-data rule refuses the entries of those that are
-    too old by then (``risk/config.py``: ``stale_data_max_age_ms``). Per-symbol engine time,
-    which would let the other symbols trade on meanwhile, is not built. :attr:`held` names the
-    holes open now, :attr:`gaps` counts those seen.
+    **One clock, a bounded wait.** The engine has one clock: once a candle closing at t has been
+    yielded, a candle closing before t must never follow (the prediction ledger and the equity
+    journal refuse time going back, ``tests/reliability/test_stale_feed_live.py``). A symbol
+    whose candles skip one (the exchange answered a later candle before an earlier one) is
+    *held*: nothing of it is yielded past the hole, and each poll asks again from the missing
+    candle. While a symbol is held, or its feed is stale (no new candle), the other symbols
+    wait for it, so that its candles still come in time order once the exchange serves them —
+    but for at most ``max_lag_candles`` candles of the timeframe, counted against the newest
+    close another symbol has reached (not against the wall clock: when the whole feed is
+    stale, nobody is ahead and everyone waits). Past that bound the symbol is *left behind*
+    (a ``live.feed_left_behind`` warning): the others go on in time order, and its candles that
+    close at or before the newest close yielded (the *frontier*) are skipped, never yielded
+    late. When its feed serves a candle after the frontier it *rejoins* there
+    (``live.feed_rejoined``), skipping over its hole if it had one, and its candles come in
+    time order with everyone else's again. :attr:`held` names the holes open now,
+    :attr:`left_behind` the symbols left behind (with the close each was left at),
+    :attr:`skipped_by` the candles each has skipped; :meth:`figures` gives the counts, also set
+    on ``status`` (the market-data module) after every poll.
+
+    What the rest of the system makes of it: a rejoined symbol's streaming features count
+    candles, not hours, so their windows span the skipped candles — as the batch features do
+    over a stored series with gaps (``features/pipeline.py``: the same states, row by row);
+    while BTCUSDT is left behind, the other symbols' cross-asset features are "not available"
+    (0, flag 0: ``decision/pipeline.py`` finds no BTCUSDT candle of their open time). Nothing of
+    a left-behind symbol reaches the engine, so the simulated exchange matches none of its
+    orders, stops or liquidation and its position keeps its last price until it rejoins. The
+    risk engine's stale-data rule (``risk/config.py``: ``stale_data_max_age_ms``, 2 h) refuses
+    entries on candles that are old when decided: the others' candles held back by the wait
+    once older than that, and everyone's late candles after a stall of the whole feed. It
+    does not keep a rejoined symbol from trading on its first candles, whose features span the
+    hole: those candles are current, not old.
     """
 
     def __init__(
@@ -101,7 +131,11 @@ class CcxtCandleSource:
         max_candles: int | None = None,
         limit: int = 500,
         first: Sequence[str] = ("BTCUSDT",),
+        max_lag_candles: int = 2,
+        status: ModuleHandle | None = None,
     ) -> None:
+        if max_lag_candles < 0:
+            raise ConfigError(f"CcxtCandleSource.max_lag_candles={max_lag_candles}: must be >= 0")
         self.client = client
         leading = [s for s in first if s in symbols]
         self.symbols = leading + sorted(s for s in symbols if s not in leading)
@@ -113,13 +147,40 @@ class CcxtCandleSource:
         self.poll_s = poll_s
         self.max_candles = max_candles
         self.limit = limit
+        #: 2 candles: a candle one symbol's feed serves a poll late never leaves it behind,
+        #: and the candles the others wait with are at most two candles late
+        self.max_lag_ms = max_lag_candles * self.step
+        self.status = status
         #: symbol → (the open time of the missing candle, the open time served after it)
         self.held: dict[str, tuple[int, int]] = {}
-        self.gaps = 0
+        #: symbol → the close of its last candle when it was left behind
+        self.left_behind: dict[str, int] = {}
+        #: symbol → its candles passed over (never yielded) while it was left behind
+        self.skipped_by: dict[str, int] = {}
+        self.gaps = 0  # holes seen
+        self.departures = 0  # times a symbol was left behind
+        self.skipped = 0  # sum of skipped_by
+        self.frontier = -1  # the newest close yielded
+        #: the open time of the next candle each symbol needs (kept across calls: a resume
+        #: after a network error must not count a left-behind symbol's skips twice)
+        self._cursor: dict[str, int] = {}
+
+    def figures(self) -> dict[str, int]:
+        """The feed's evidence, as the market-data module's status counters."""
+        return {
+            "live_feed_gaps": self.gaps,
+            "live_feed_symbols_held": len(self.held),
+            "live_feed_left_behind": self.departures,
+            "live_feed_symbols_left_behind": len(self.left_behind),
+            "live_feed_candles_skipped": self.skipped,
+        }
 
     def __call__(self, last_close: Mapping[str, int]) -> Iterator[Bar]:
         start = self.clock.now() // self.step * self.step
-        cursor = {s: last_close.get(s, start) for s in self.symbols}
+        known = self._cursor
+        cursor = {s: max(last_close.get(s, start), known.get(s, -1)) for s in self.symbols}
+        self._cursor = cursor
+        self.frontier = max([self.frontier, *cursor.values()])
         emitted = 0
         while self.max_candles is None or emitted < self.max_candles:
             batch = self._poll(cursor)
@@ -128,38 +189,110 @@ class CcxtCandleSource:
                 continue
             for bar in batch:
                 cursor[bar[0]] = bar[2]
+                self.frontier = bar[2]  # the batch is in close-time order, after the frontier
                 yield bar
                 emitted += 1
                 if self.max_candles is not None and emitted >= self.max_candles:
                     return
 
-    def _poll(self, cursor: Mapping[str, int]) -> list[Bar]:
+    def _poll(self, cursor: dict[str, int]) -> list[Bar]:
         now = self.clock.now()
-        out: list[Bar] = []
         horizon = now  # no candle past the end of a full page (more of that symbol may follow)
-        reached = now  # the newest close every symbol has reached: no candle past it
+        full: set[str] = set()
+        runs: dict[str, _Run] = {}
+        pages: dict[str, Sequence[Sequence[Any]]] = {}
         for symbol in self.symbols:
+            if symbol in self.left_behind:  # what closed by the frontier can no longer come
+                self._move(symbol, cursor, self.frontier)
             since = cursor[symbol]  # the open time of the first candle we still need
             rows = self.client.fetch_ohlcv(to_ccxt_perp(symbol), self.timeframe, since, self.limit)
             if rows and len(rows) >= self.limit:
                 horizon = min(horizon, int(rows[-1][0]) + self.step)
-            previous = cursor[symbol]
-            for row in rows:
-                open_time = int(row[0])
-                close_time = open_time + self.step
-                if close_time > now or close_time <= previous:
-                    continue
-                if open_time != previous:
-                    self._hold(symbol, previous, open_time)
-                    break
-                self._release(symbol, open_time)
-                o, h, lo, c, v = (float(x) for x in row[1:6])
-                out.append((symbol, open_time, close_time, o, h, lo, c, v))
-                previous = close_time
-            reached = min(reached, previous)
+                full.add(symbol)
+            pages[symbol] = [r for r in rows if int(r[0]) + self.step <= now]
+            runs[symbol] = self._run(symbol, pages[symbol], cursor)
+        self._judge(runs, pages, cursor, full)
+        # no candle past the newest close every symbol still waited for has reached
+        reached = min(run.reach for s, run in runs.items() if s not in self.left_behind)
         rank = self._rank
+        out = [bar for run in runs.values() for bar in run.bars if bar[2] <= min(horizon, reached)]
         out.sort(key=lambda bar: (bar[2], rank[bar[0]]))
-        return [bar for bar in out if bar[2] <= min(horizon, reached)]
+        if self.status is not None:
+            for name, value in self.figures().items():
+                self.status.gauge(name, value)
+        return out
+
+    def _run(self, symbol: str, rows: Sequence[Sequence[Any]], cursor: dict[str, int]) -> _Run:
+        """The symbol's candles from its cursor up to a hole. A left-behind symbol holds nobody,
+        so it waits on no hole before its first candle: its cursor moves over it (skipped)."""
+        behind = symbol in self.left_behind
+        run = _Run([], cursor[symbol])
+        for row in rows:
+            open_time = int(row[0])
+            if open_time < run.reach:
+                continue  # processed already (or skipped)
+            if open_time != run.reach:
+                if run.bars or not behind:  # a hole after its first candle is a new hole
+                    if not behind:
+                        self._hold(symbol, run.reach, open_time)
+                    break
+                self._move(symbol, cursor, open_time)  # nothing of this run is before it
+                run.reach = open_time
+            if not behind:
+                self._release(symbol, open_time)
+            o, h, lo, c, v = (float(x) for x in row[1:6])
+            run.bars.append((symbol, open_time, open_time + self.step, o, h, lo, c, v))
+            run.reach = open_time + self.step
+        return run
+
+    def _judge(
+        self,
+        runs: dict[str, _Run],
+        pages: Mapping[str, Sequence[Sequence[Any]]],
+        cursor: dict[str, int],
+        full: set[str],
+    ) -> None:
+        """Leave behind the symbols lagging past the bound; let back those that caught up.
+
+        A symbol with a full page is never lagging: the exchange has more of it to give.
+        """
+        lead = max(run.reach for run in runs.values())
+        for symbol, run in runs.items():
+            if symbol in self.left_behind or symbol in full or lead - run.reach <= self.max_lag_ms:
+                continue
+            self.held.pop(symbol, None)  # its hole, if any, is skipped, no longer waited on
+            self.left_behind[symbol] = run.reach
+            self.departures += 1
+            log.warning(
+                "live.feed_left_behind",
+                symbol=symbol,
+                timeframe=self.timeframe,
+                last_close=fmt(run.reach),
+                others_at=fmt(lead),
+                max_lag_candles=self.max_lag_ms // self.step,
+                action="the other symbols go on; its candles up to theirs are skipped",
+            )
+            runs[symbol] = self._run(symbol, pages[symbol], cursor)  # over its hole, if it can
+        for symbol in list(self.left_behind):
+            run = runs[symbol]
+            if run.bars and lead - run.reach <= self.max_lag_ms:
+                left_at = self.left_behind.pop(symbol)
+                log.info(
+                    "live.feed_rejoined",
+                    symbol=symbol,
+                    left_at=fmt(left_at),
+                    at=fmt(run.bars[0][1]),
+                    skipped_in_all=self.skipped_by.get(symbol, 0),
+                )
+
+    def _move(self, symbol: str, cursor: dict[str, int], to: int) -> None:
+        """Move a left-behind symbol's cursor up to ``to``, counting the candles passed over as
+        skipped: they will never be yielded."""
+        if to > cursor[symbol]:
+            n = (to - cursor[symbol]) // self.step
+            self.skipped += n
+            self.skipped_by[symbol] = self.skipped_by.get(symbol, 0) + n
+            cursor[symbol] = to
 
     def _hold(self, symbol: str, missing: int, served: int) -> None:
         if symbol not in self.held:
