@@ -44,6 +44,7 @@ from quantum_trader.models.ensemble import Abstention, Ensemble, EnsembleConfig,
 from quantum_trader.models.ensemble.ensemble import VOTE_TIME_BOUNDS_NS, vote_bucket_counter
 from quantum_trader.status.registry import StatusRegistry
 from tests.api.conftest import START_MS, start_run
+from tests.intelligence.calibration_cases import direct, votes
 
 R = TypeVar("R")
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -112,7 +113,8 @@ def test_drift_and_shift_series_are_the_last_runs_events(
     assert got[("qt_model_covariate_shifted", xgb)] == 1
     assert got[("qt_model_covariate_shifted", (("model", "lgbm"), ("symbol", "BTCUSDT")))] == 0
     # r2 has not stopped: no saved state
-    assert not [k for k in got if k[0] in ("qt_model_drift_statistic", "qt_model_recent_log_loss")]
+    saved = ("qt_model_drift_statistic", "qt_model_recent_log_loss", "qt_model_live_calibration")
+    assert not [k for k in got if k[0] in saved]
 
 
 def test_drift_statistic_and_recent_log_loss_are_the_stopped_runs_saved_state(
@@ -142,6 +144,48 @@ def test_drift_statistic_and_recent_log_loss_are_the_stopped_runs_saved_state(
     ages = range(len(losses) - 1, -1, -1)  # the newest loss weighs 0.9 ** 0
     mean = sum(0.9**a * x for a, x in zip(ages, losses, strict=True)) / sum(0.9**a for a in ages)
     assert got[("qt_model_recent_log_loss", pair)] == pytest.approx(mean, rel=1e-12)
+
+
+def live_calibration(got: Samples) -> dict[tuple[str, str, str], float]:
+    return {
+        (labels["model"], labels["symbol"], labels["metric"]): value
+        for (name, pairs), value in got.items()
+        if name == "qt_model_live_calibration"
+        for labels in [dict(pairs)]
+    }
+
+
+def test_live_calibration_is_each_pairs_discounted_figures_on_its_matured_labels(
+    client: TestClient, bearer: dict[str, str], sqlite_engine: Engine
+) -> None:
+    start_run(sqlite_engine, RUN, START_MS)
+    reinforcement = Reinforcement(ReinforcementConfig(discount=0.9))
+    streams = {("lgbm", "BTCUSDT"): votes(20, 50), ("xgb", "ETHUSDT"): votes(21, 30)}
+    for (model, symbol), (probs, labels) in streams.items():
+        reinforcement.on_outcomes([
+            ResolvedPrediction(Prediction(symbol, model, q, n, n + 1), label, n + 1)
+            for n, (q, label) in enumerate(zip(probs, labels, strict=True))
+        ])  # fmt: skip
+    key = f"intelligence/{RUN}/reinforcement"
+    repo = SqlIntelligenceStateRepository(sqlite_engine)
+    repo.save(key, json.dumps(reinforcement.to_state()), START_MS)
+    got = samples(client, bearer)
+    live = live_calibration(got)
+    assert set(live) == {(m, s, f) for m, s in streams for f in ("ece", "brier", "log_loss")}
+    for (model, symbol), (probs, labels) in streams.items():
+        want = direct(probs, labels, 0.9)
+        for metric in ("ece", "brier", "log_loss"):
+            assert live[(model, symbol, metric)] == pytest.approx(want[metric], rel=1e-9)
+        pair = (("model", model), ("symbol", symbol))
+        recent = got[("qt_model_recent_log_loss", pair)]
+        assert live[(model, symbol, "log_loss")] == pytest.approx(recent, rel=1e-12)
+    # a state saved before the live calibration existed: the recent log-loss, no live figures
+    repo.save(key, json.dumps({"members": reinforcement.to_state()["members"]}), START_MS + 1)
+    scrapes = itertools.count(0, 10)  # each read 10 s after the last: never the cached answer
+    series = ModelSeries(sqlite_engine, SimulatedClock(START_MS), monotonic=scrapes.__next__)
+    families = {f.name: f for f in series.collect()}
+    assert not families["qt_model_live_calibration"].samples
+    assert len(families["qt_model_recent_log_loss"].samples) == 2
 
 
 def register(registry: ModelRegistry, metrics: dict[str, float]) -> int:
@@ -334,7 +378,8 @@ def test_an_empty_database_has_the_series_without_samples(
     families = {f.name: f for f in text_string_to_metric_families(text)}
     names = {"qt_model_vote_seconds", "qt_model_drift_events", "qt_model_covariate_shifted",
              "qt_model_drift_last_event_timestamp_seconds", "qt_model_drift_statistic",
-             "qt_model_recent_log_loss", "qt_model_calibration"}  # fmt: skip
+             "qt_model_recent_log_loss", "qt_model_live_calibration",
+             "qt_model_calibration"}  # fmt: skip
     assert names <= set(families)
     assert not [s for name in names for s in families[name].samples]
     assert families["qt_model_vote_seconds"].type == "histogram"

@@ -14,6 +14,9 @@ Every figure is one the engine already stores; nothing here computes a model's q
   stops (``app/compose.py``: under ``intelligence/<run id>/``);
 * recent log-loss: reinforcement's discounted mean log-loss of each (symbol, member) on its
   matured labels, in the same saved state;
+* live calibration: the discounted ECE, Brier score and log-loss of each (symbol, member) on
+  the labels matured during the run (``intelligence/calibration.py``, fed by reinforcement), in
+  the same saved state;
 * calibration: each production and challenger (SHADOW, CANARY) version's figures on rows it
   was not fitted on, labelled by stage, from its registry lineage (``holdout_*``: the
   training's held-out tail, after and before its vector scaling) and from the gate validation
@@ -40,9 +43,11 @@ from quantum_trader.adapters.sql.tables_trials import trials
 from quantum_trader.api.metrics_engine import ScrapedSeries, gauge
 from quantum_trader.api.reads_portfolio import last_run_id
 from quantum_trader.bus.topics import MODEL_COVARIATE_SHIFT, MODEL_DRIFT_DETECTED
+from quantum_trader.intelligence.calibration import LiveCalibration
 from quantum_trader.intelligence.drift import NAME as DRIFT_MODULE
 from quantum_trader.intelligence.drift import DriftMonitor
 from quantum_trader.intelligence.reinforcement import NAME as REINFORCEMENT_MODULE
+from quantum_trader.intelligence.reinforcement import ReinforcementConfig
 from quantum_trader.learning.lineage import MODEL_KIND, Lineage
 from quantum_trader.learning.registry import ModelKey, Stage
 from quantum_trader.models.ensemble.ensemble import VOTE_TIME_BOUNDS_NS, vote_bucket_counter
@@ -65,7 +70,8 @@ SAMPLES: Final = {
 
 class ModelSeries(ScrapedSeries):
     """``qt_model_vote_seconds``, ``qt_model_drift_*``, ``qt_model_covariate_shifted``,
-    ``qt_model_recent_log_loss`` and ``qt_model_calibration`` (docs/api.md, "Metrics")."""
+    ``qt_model_recent_log_loss``, ``qt_model_live_calibration`` and ``qt_model_calibration``
+    (docs/api.md, "Metrics")."""
 
     def _read(self) -> list[Metric]:
         run_id = last_run_id(self._engine, self._clock)
@@ -137,8 +143,15 @@ class ModelSeries(ScrapedSeries):
             "each member's discounted mean log-loss on matured labels when the last run stopped",
             pair,
         )
+        live = gauge(
+            "qt_model_live_calibration",
+            "each member's discounted ECE, Brier score and log-loss on the labels matured "
+            "during the last run, when it stopped",
+            [*pair, "metric"],
+        )
+        out: list[Metric] = [statistic, log_loss, live]
         if run_id is None:
-            return [statistic, log_loss]
+            return out
         repo = SqlIntelligenceStateRepository(self._engine)
         prefix = f"intelligence/{run_id}"  # app/compose.py's keys; saved when the run stops
         drift = repo.load(f"{prefix}/{DRIFT_MODULE}")
@@ -149,13 +162,20 @@ class ModelSeries(ScrapedSeries):
                 statistic.add_metric([model, symbol], value)
         weights = repo.load(f"{prefix}/{REINFORCEMENT_MODULE}")
         if weights is not None:
+            state = json.loads(weights)
             # Reinforcement.to_state: per symbol and member [S, N, weight], S and N discounted
-            members = json.loads(weights)["members"]
-            for symbol, by_model in sorted(members.items()):
+            for symbol, by_model in sorted(state["members"].items()):
                 for model, (loss_sum, count, _weight) in sorted(by_model.items()):
                     if count > 0:
                         log_loss.add_metric([model, symbol], loss_sum / count)
-        return [statistic, log_loss]
+            # the figures are ratios of the saved sums: the discount plays no part in reading
+            # them (a state saved before the live calibration existed has none)
+            calibration = LiveCalibration(ReinforcementConfig().discount)
+            calibration.load_state(state.get("calibration", {}))
+            for f in calibration.snapshot():
+                for metric, value in (("ece", f.ece), ("brier", f.brier), ("log_loss", f.log_loss)):
+                    live.add_metric([f.model, f.symbol, metric], value)
+        return out
 
     def _calibration(self) -> Metric:
         out = gauge(

@@ -16,6 +16,12 @@ For every resolved outcome of member ``i`` with log-loss ``l``:
 
 The adjuster multiplies the incoming weights by ``K * final_i`` and renormalises, which equals
 ``final`` when the incoming weights are equal.
+
+Each outcome also feeds :class:`LiveCalibration` (the member's discounted ECE, Brier score and
+log-loss on its matured labels, with the same discount): it only observes, the weights never
+read it. Its status gauges ``live_ece_mean_ppm`` and ``live_brier_mean_ppm`` are the means over
+the (symbol, member) pairs with enough evidence (``live_calibrated_pairs`` of them), in
+millionths.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from quantum_trader.domain.signals import WeightChange
+from quantum_trader.intelligence.calibration import LiveCalibration
 from quantum_trader.intelligence.ledger import ResolvedPrediction
 from quantum_trader.intelligence.weights import changes_between, normalise
 from quantum_trader.status.registry import ModuleHandle
@@ -71,18 +78,30 @@ class Reinforcement:
         self.config = config or ReinforcementConfig()
         self._status = status
         self._members: dict[str, dict[str, MemberEvidence]] = {}
+        self.calibration = LiveCalibration(self.config.discount)
 
     def on_outcome(self, outcome: ResolvedPrediction) -> None:
         self.on_outcomes((outcome,))
 
     def on_outcomes(self, outcomes: Sequence[ResolvedPrediction]) -> None:
         """Learn from a batch of outcomes, in order; the counters are bumped once per batch."""
+        calibration = self.calibration
         for outcome in outcomes:
             prediction = outcome.prediction
             self._learn(prediction.symbol, prediction.model, outcome.loss)
+            calibration.update(
+                prediction.symbol, prediction.model, prediction.probs, outcome.label, outcome.loss
+            )
         self._count(len(outcomes))
+        ece, brier = calibration.mean_ece(), calibration.mean_brier()
+        if self._status is not None and ece is not None and brier is not None:
+            # the means are kept up to date per label: reading them here costs O(1) per batch
+            self._status.gauge("live_calibrated_pairs", calibration.mature)
+            self._status.gauge("live_ece_mean_ppm", round(1e6 * ece))
+            self._status.gauge("live_brier_mean_ppm", round(1e6 * brier))
 
     def update(self, symbol: str, model: str, loss: float) -> None:
+        """Learn from a loss alone: the weights only, no calibration (it needs the votes)."""
         self._learn(symbol, model, loss)
         self._count(1)
 
@@ -170,7 +189,8 @@ class Reinforcement:
             "members": {
                 s: {m: [ev.loss_sum, ev.count, ev.weight] for m, ev in ms.items()}
                 for s, ms in self._members.items()
-            }
+            },
+            "calibration": self.calibration.to_state(),
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -178,3 +198,5 @@ class Reinforcement:
             s: {m: MemberEvidence(float(v[0]), float(v[1]), float(v[2])) for m, v in ms.items()}
             for s, ms in state["members"].items()
         }
+        # a state saved before the live calibration existed has none: it starts empty
+        self.calibration.load_state(state.get("calibration", {}))
