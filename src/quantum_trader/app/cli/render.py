@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from quantum_trader.domain.time import fmt
+from quantum_trader.models.ensemble.ensemble import VOTE_BUCKET_PREFIX
 from quantum_trader.status.registry import ModuleState, ModuleStatus
 from quantum_trader.status.services import ServiceProcess
 
@@ -27,11 +28,28 @@ def status_table(statuses: Iterable[ModuleStatus]) -> Table:
     for col in ("module", "state", "reason", "last activity", "evidence"):
         table.add_column(col, overflow="fold")
     for s in statuses:
-        evidence = ", ".join(f"{k}={v:,}" for k, v in sorted(s.counters.items())) or "-"
+        evidence = table_evidence(s.counters)
         style = _STATE_STYLE.get(s.state, "")
         last = fmt(s.last_activity) if s.last_activity is not None else "never"
         table.add_row(s.name, f"[{style}]{s.state}[/]", s.reason, last, evidence)
     return table
+
+
+def table_evidence(counters: Mapping[str, int]) -> str:
+    """A module's counters for the table; the ensemble's vote-time histogram buckets (11 per
+    member, for ``/metrics``) are folded into one note, kept whole in ``--json``.
+
+    >>> table_evidence({"votes": 1200, "live_vote_le_50us.xgb": 3, "live_vote_le_100us.xgb": 1})
+    'votes=1,200 (+2 vote-time buckets: --json, /metrics)'
+    >>> table_evidence({})
+    '-'
+    """
+    shown = {k: v for k, v in counters.items() if not k.startswith(VOTE_BUCKET_PREFIX)}
+    text = ", ".join(f"{k}={v:,}" for k, v in sorted(shown.items()))
+    folded = len(counters) - len(shown)
+    if folded:
+        text += f"{' ' if text else ''}(+{folded} vote-time buckets: --json, /metrics)"
+    return text or "-"
 
 
 def statuses_json(

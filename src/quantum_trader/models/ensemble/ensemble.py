@@ -58,6 +58,10 @@ VOTE_TIME_BOUNDS_NS: tuple[int, ...] = (
 )  # fmt: skip
 
 
+#: what every bucket counter's name starts with (``vote_bucket_counter``)
+VOTE_BUCKET_PREFIX = "live_vote_le_"
+
+
 def vote_bucket_counter(bound_ns: int, member: str) -> str:
     """The status counter of ``member``'s live votes that took more than the next lower
     bound and at most ``bound_ns`` (one bucket, not cumulative: a vote bumps one counter).
@@ -65,7 +69,7 @@ def vote_bucket_counter(bound_ns: int, member: str) -> str:
     >>> vote_bucket_counter(2_500_000, "nhits")
     'live_vote_le_2500us.nhits'
     """
-    return f"live_vote_le_{bound_ns // 1000}us.{member}"
+    return f"{VOTE_BUCKET_PREFIX}{bound_ns // 1000}us.{member}"
 
 
 _Prepared = ModelVote | Abstention | None
