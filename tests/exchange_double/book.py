@@ -84,6 +84,9 @@ class VenueOrder:
     stop_price: float = 0.0  # a conditional order's trigger price
     actual_order_id: int = 0  # a triggered conditional order: the market order it became
     trigger_time: int = 0
+    #: ``closePosition=true``: no quantity of its own, it closes the whole position when it
+    #: triggers (``conditional.py``)
+    close_position: bool = False
 
     @property
     def average(self) -> float:
@@ -187,6 +190,7 @@ class Book:
         now_ms: int,
         stop_price: float = 0.0,
         algo: bool = False,
+        close_position: bool = False,
     ) -> VenueOrder:
         if self.mirror is not None:
             now_ms = self.mirror.now_ms
@@ -195,12 +199,14 @@ class Book:
         if client_order_id in (self.by_algo_client_id if algo else self.by_client_id):
             self.duplicate_attempts += 1
             raise VenueError(400, -4116, "ClientOrderId is duplicated.")
-        if quantity < MARKETS[symbol].min_qty:
+        if close_position:
+            _check_close_position(type, quantity, algo)
+        elif quantity < MARKETS[symbol].min_qty:
             raise VenueError(400, -4003, "Quantity less than or equal to zero.")
         if type == "LIMIT" and price <= 0:
             raise VenueError(400, -4014, "Price not increased by tick size.")
         _check_type(type, stop_price, algo)
-        if reduce_only:
+        if reduce_only and not close_position:
             held = self.positions.get(symbol, Position()).amount
             closing = -held if side == "BUY" else held
             if closing <= 0:
@@ -209,9 +215,11 @@ class Book:
         if algo:
             if triggers(type, side, stop_price, self.marks[symbol]):
                 raise VenueError(400, -2021, "Order would immediately trigger.")
-            return self._book_algo(
+            order = self._book_algo(
                 symbol, side, type, quantity, reduce_only, client_order_id, now_ms, stop_price
             )
+            order.close_position = close_position
+            return order
         order = VenueOrder(
             next(self._ids),
             client_order_id,
@@ -344,10 +352,12 @@ class Book:
         if not triggers(algo.type, algo.side, algo.stop_price, mark):
             return
         algo.trigger_time = algo.updated = now_ms
-        qty = algo.quantity
-        if algo.reduce_only:
-            held = self.positions.get(algo.symbol, Position()).amount
-            qty = min(qty, round(-held if algo.side == "BUY" else held, 12))
+        held = self.positions.get(algo.symbol, Position()).amount
+        closable = round(-held if algo.side == "BUY" else held, 12)
+        # closePosition: the whole position on the order's exit side, whatever its size now
+        qty = closable if algo.close_position else algo.quantity
+        if algo.reduce_only or algo.close_position:
+            qty = min(qty, closable)
             if qty <= 1e-12:
                 algo.status = "EXPIRED"
                 return
@@ -359,7 +369,7 @@ class Book:
             "MARKET",
             qty,
             0.0,
-            algo.reduce_only,
+            algo.reduce_only or algo.close_position,
             now_ms,
             updated=now_ms,
         )
@@ -491,6 +501,17 @@ class Book:
     def unrealized(self, symbol: str) -> float:
         pos = self.positions.get(symbol, Position())
         return pos.amount * (self.marks[symbol] - pos.entry) if pos.amount else 0.0
+
+
+def _check_close_position(type: str, quantity: float, algo: bool) -> None:
+    """``closePosition=true`` is taken with the two conditional market types only, and with no
+    quantity (Binance: ``-4136`` for another type, ``-4137`` for a quantity)."""
+    if not algo or type not in CONDITIONAL_TYPES:
+        raise VenueError(
+            400, -4136, f"Target strategy invalid for orderType {type}, closePosition true"
+        )
+    if quantity != 0:
+        raise VenueError(400, -4137, "Quantity must be zero with closePosition equals true")
 
 
 def _check_type(type: str, stop_price: float, algo: bool) -> None:

@@ -19,6 +19,11 @@ What the double follows, from Binance's USDⓈ-M futures API documentation ("New
   (``-2011``); its fills are trades of the actual order (``userTrades`` by that ``orderId``).
   ``EXPIRED`` is the system cancelling it; the double uses it for a reduce-only order that
   finds no position left to reduce (the reduce-only rule: it never opens or grows one).
+* **Close-all.** ``closePosition=true`` is taken with ``STOP_MARKET`` and ``TAKE_PROFIT_MARKET``
+  only, without a quantity: triggered, the order closes the whole position on its exit side,
+  its size at that moment. Its answers show ``quantity`` 0 and ``closePosition`` true; the
+  double also shows ``reduceOnly`` true (it can only close), and triggered with no position
+  on its exit side it ends ``EXPIRED`` as a reduce-only one does.
 
 Not documented, chosen here: the actual order carries the algo order's client id as its
 ``clientOrderId`` (so a trade's order, looked up by id, names the stop that caused it).
@@ -60,7 +65,7 @@ def algo_json(o: VenueOrder, status: str, actual: VenueOrder | None) -> dict[str
         "side": o.side,
         "positionSide": "BOTH",
         "timeInForce": "GTC",
-        "quantity": str(o.quantity),
+        "quantity": "0" if o.close_position else str(o.quantity),
         "algoStatus": status,
         "triggerPrice": str(o.stop_price),
         "price": "0",
@@ -68,9 +73,9 @@ def algo_json(o: VenueOrder, status: str, actual: VenueOrder | None) -> dict[str
         "selfTradePreventionMode": "NONE",
         "workingType": "CONTRACT_PRICE",
         "priceMatch": "NONE",
-        "closePosition": False,
+        "closePosition": o.close_position,
         "priceProtect": False,
-        "reduceOnly": o.reduce_only,
+        "reduceOnly": o.reduce_only or o.close_position,
         "createTime": o.time,
         "updateTime": o.updated,
         "triggerTime": o.trigger_time,

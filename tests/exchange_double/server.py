@@ -186,6 +186,7 @@ class ExchangeDouble:
             now_ms=now_ms(),
             stop_price=float(params.get("triggerPrice", "0")),
             algo=True,
+            close_position=params.get("closePosition", "false").lower() == "true",
         )
         self.created += 1
         return self._algo_json(order)

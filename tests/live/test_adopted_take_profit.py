@@ -129,6 +129,7 @@ def test_an_exit_the_venue_stamps_before_the_adoption_is_booked_at_the_adoption(
     opened = portfolio.position("BTCUSDT").opened_at
     (target,) = _targets(double)
     double.book.set_mark("BTCUSDT", 51_200.0, opened - 30_000)  # 30 s behind the engine
+    assert target.status == "FILLED"
     live.poll()
     (closed,) = [t for t in portfolio.pending_trades if t.symbol == "BTCUSDT"]
     assert (closed.exit_price, closed.exit_reason) == (TARGET, "take_profit")

@@ -22,13 +22,14 @@ from quantum_trader.clock.scheduler import Scheduler
 from quantum_trader.config.settings import Settings
 from quantum_trader.domain.errors import ConfigError
 from quantum_trader.domain.market import FundingRate
-from quantum_trader.domain.orders import Order
+from quantum_trader.domain.orders import Fill, Order
 from quantum_trader.engine.session import SessionVenue, VenueFactory, specs_from
 from quantum_trader.execution.ccxt_venue import CONFIRMATION, CcxtVenue
 from quantum_trader.execution.client_ids import IntentIds
 from quantum_trader.execution.handover import PaperThenVenue
 from quantum_trader.execution.order_manager import OrderManager
 from quantum_trader.execution.protective_stops import (
+    AdoptedEntries,
     Outcome,
     Protection,
     ProtectiveStops,
@@ -135,6 +136,8 @@ class VenueWiring:
     _status: ModuleHandle | None = None
     _entry_gate: Callable[[], EntryCostGate | None] | None = None
     _crashed_loaded: dict[str, StoredRun] | None = None  # see _crashed
+    #: the adopted entries whose later fills get a protective stop (set at the handover)
+    _entries: AdoptedEntries | None = None
 
     def attach(
         self,
@@ -173,6 +176,7 @@ class VenueWiring:
         if commit is not None:  # a crash between the commit and the answer loses no intent
             self._orders.write_ahead = lambda _order: commit()
         self._settle_crashed(now)
+        self._watch_adopted_entries()
         self.protect_adopted(report.adopted, now, marks)
         if self._risk is not None:
             self._risk.rebase_account()
@@ -184,6 +188,19 @@ class VenueWiring:
             live.remote, self.symbols, self.configured_fees, gate, self._status
         )
         self._start_reconciling(now)
+
+    def _watch_adopted_entries(self) -> None:
+        """An earlier run's resting entry that reconciliation adopts and that fills later
+        opens a position this run holds no bracket for: its fill, heard by the poll, gets the
+        protection an adopted position gets (``protective_stops.AdoptedEntries``)."""
+        live, orders = self.holder[0].live, self._orders
+        assert live is not None and orders is not None
+
+        def protect(fill: Fill, _order: Order) -> None:
+            self.protect_adopted({fill.symbol}, live.clock.now())
+
+        self._entries = AdoptedEntries(orders, protect)
+        live.set_listener(self._entries)
 
     def _settle_crashed(self, now: int) -> None:
         """What the crashed runs committed and never heard back about, looked up on the venue
@@ -284,6 +301,8 @@ class VenueWiring:
             )
             # adopted working orders are followed (polled, cancelled by the kill switch)
             live.follow(d.order for d in report.adopted if d.order is not None)
+            if self._entries is not None:  # an adopted entry's later fill gets its stop
+                self._entries.watch(d.order for d in report.adopted if d.order is not None)
             # a position the adopted fills moved gets its stop too (protect_adopted)
             self.protect_adopted({d.fill.symbol for d in report.adopted if d.fill}, t)
             last[0] = t

@@ -15,14 +15,33 @@ A triggered stop (``algoStatus`` ``TRIGGERED``, then ``FINISHED``) has become an
 own in the matching engine, named by ``actualOrderId`` (:func:`actual_order_id`); its fills are
 that order's trades. The venue reads that order in the stop's place (``CcxtVenue.fetch_order``),
 so the stop's status and fills are those of the order it became, under the stop's client id.
+
+A close-all order (``closePosition=true``, ``STOP_MARKET`` or ``TAKE_PROFIT_MARKET``: what a
+person sets on the venue's website as "close position") has no quantity: Binance answers
+``quantity`` 0 and closes the whole position when it triggers. :func:`with_close_quantity`
+gives it the size of the position it would close when it is read (its symbol, its exit side).
+Why that size: it is exactly what the order would trade were it triggered now, so what counts
+against a position's protection (``protective_stops.covering_stops``) is what it protects; it
+is read again at every listing, so a later size is the size then. One with no position to
+close on its side is left out of the listing: it can trade nothing now, and an order needs a
+quantity (it is listed again once a position is there). Triggered, it trades the position
+of that moment, which may have grown since it was read: :func:`fit_close_all` lets its
+quantity grow to what it traded, where any other order's fill past its quantity is an error.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from quantum_trader.domain.orders import Order, OrderType
+from quantum_trader.domain.positions import Position
+from quantum_trader.execution.ccxt_mapping import (
+    close_position_flag,
+    closes_position,
+    plain_symbol,
+)
 
 #: the ccxt parameter that routes a read, cancel or listing to the algo-order endpoints
 CONDITIONAL: dict[str, Any] = {"trigger": True}
@@ -79,3 +98,43 @@ def actual_order_id(raw: Mapping[str, Any]) -> str | None:
     info = raw.get("info") or {}
     actual = str(info.get("actualOrderId") or "") if info.get("algoId") is not None else ""
     return actual if actual not in ("", "0") else None
+
+
+def with_close_quantity(
+    raws: Iterable[Mapping[str, Any]], positions: Callable[[], Mapping[str, Position]]
+) -> list[Mapping[str, Any]]:
+    """``raws`` with each close-all order given the size of the position it closes (module
+    docstring); one closing nothing now is left out. ``positions`` (the venue's, by symbol) is
+    read once, and only when there is a close-all order.
+
+    >>> raw = {"side": "sell", "amount": 0, "info": {"symbol": "BTCUSDT", "closePosition": True}}
+    >>> long = {"BTCUSDT": Position("BTCUSDT", 0.004, 50_000.0)}
+    >>> [r["amount"] for r in with_close_quantity([raw], lambda: long)]
+    [0.004]
+    >>> with_close_quantity([raw], lambda: {"BTCUSDT": Position("BTCUSDT", -0.004, 50_000.0)})
+    []
+    """
+    listed = list(raws)
+    if not any(close_position_flag(r) for r in listed):
+        return listed
+    held = positions()
+    out: list[Mapping[str, Any]] = []
+    for raw in listed:
+        if not close_position_flag(raw):
+            out.append(raw)
+            continue
+        position = held.get(plain_symbol(raw))
+        size = position.quantity if position is not None else 0.0
+        closing = -size if str(raw.get("side")).lower() == "buy" else size
+        if closing > 0:
+            out.append({**raw, "amount": closing})
+    return out
+
+
+def fit_close_all(order: Order, fill_quantity: float) -> Order:
+    """``order`` with room for a fill of ``fill_quantity``: a close-all order read when the
+    position was smaller closes the whole position it finds when triggered. Any other order
+    is returned unchanged (its overfill stays the error it is)."""
+    if not closes_position(order) or fill_quantity <= order.remaining:
+        return order
+    return replace(order, quantity=order.filled_quantity + fill_quantity)

@@ -31,7 +31,37 @@ _TYPES = {
     "limit": OrderType.LIMIT,
     "stop_market": OrderType.STOP_MARKET,
     "stop": OrderType.STOP_MARKET,
+    # the engine never sends one; read from the venue (placed by hand) it is a conditional
+    # market order like a stop, kept on the same algo-order API, told apart by its reason
+    "take_profit_market": OrderType.STOP_MARKET,
 }
+
+#: ``Order.reason`` of what a venue order is and the domain's order has no field for: a
+#: ``TAKE_PROFIT_MARKET`` (it triggers on a favourable move: a take-profit, not a stop-loss)
+#: and a close-all order (``closePosition=true``: no quantity of its own, it closes the whole
+#: position). Set only on orders read from the venue; the engine's own tags never start so.
+TAKE_PROFIT_MARKET = "venue: TAKE_PROFIT_MARKET"
+CLOSE_POSITION = "venue: closePosition"
+
+
+def is_take_profit_market(order: Order) -> bool:
+    return TAKE_PROFIT_MARKET in order.reason
+
+
+def closes_position(order: Order) -> bool:
+    """Whether ``order`` is a close-all order read from the venue (``closePosition=true``)."""
+    return CLOSE_POSITION in order.reason
+
+
+def close_position_flag(raw: Mapping[str, Any]) -> bool:
+    """Whether a ccxt order structure is a close-all order (Binance's ``closePosition``).
+
+    >>> close_position_flag({"info": {"closePosition": "true"}})
+    True
+    >>> close_position_flag({"info": {"closePosition": False}})
+    False
+    """
+    return str((raw.get("info") or {}).get("closePosition", "")).lower() == "true"
 
 
 def plain_symbol(raw: Mapping[str, Any]) -> str:
@@ -72,11 +102,19 @@ def order_from_ccxt(raw: Mapping[str, Any]) -> Order:
     if order_type is None:
         raise DataError(f"venue order {cid}: type {raw.get('type')!r} is not one the engine uses")
     quantity = float(raw.get("amount") or 0.0)
+    close_all = close_position_flag(raw)
+    if close_all and quantity <= 0:
+        raise DataError(
+            f"venue order {cid}: closePosition has no quantity of its own; read it with the "
+            "position it closes (ccxt_conditional.with_close_quantity)"
+        )
     filled = min(float(raw.get("filled") or 0.0), quantity)
     price = float(raw.get("price") or 0.0)
     stop = float(raw.get("stopPrice") or raw.get("triggerPrice") or 0.0)
     created = int(raw.get("timestamp") or 0)
     updated = raw.get("lastUpdateTimestamp") or raw.get("lastTradeTimestamp")
+    kind = [TAKE_PROFIT_MARKET] if str(raw.get("type")).lower() == "take_profit_market" else []
+    reason = " ".join(kind + [CLOSE_POSITION] * close_all)
     return Order(
         cid,
         plain_symbol(raw),
@@ -86,11 +124,12 @@ def order_from_ccxt(raw: Mapping[str, Any]) -> Order:
         created,
         price if price > 0 and order_type is OrderType.LIMIT else None,
         stop if stop > 0 else None,
-        bool(raw.get("reduceOnly")),
+        bool(raw.get("reduceOnly")) or close_all,  # a close-all order can only close
         order_status(raw),
         filled,
         float(raw.get("average") or 0.0) if filled > 0 else 0.0,
         int(updated) if updated else None,
+        reason,
     )
 
 

@@ -37,7 +37,9 @@ from quantum_trader.execution.ccxt_conditional import (
     CONDITIONAL,
     actual_order_id,
     as_order,
+    fit_close_all,
     params_for,
+    with_close_quantity,
 )
 from quantum_trader.execution.ccxt_mapping import (
     fill_from_trade,
@@ -381,7 +383,8 @@ class CcxtVenue:
         raws = self._call("fetch_open_orders", self.client.fetch_open_orders)
         fetch = self.client.fetch_open_orders
         stops = self._call("fetch_open_orders stops", fetch, None, None, None, dict(CONDITIONAL))
-        return [self._adopt(raw) for raw in (*raws, *stops)]
+        sized = with_close_quantity(stops, self.positions)  # close-all: the position's size
+        return [self._adopt(raw) for raw in (*raws, *sized)]
 
     def _adopt(self, raw: Mapping[str, Any]) -> Order:
         """An order read from the venue, remembered when unknown (nothing is reported: the
@@ -550,6 +553,7 @@ class CcxtVenue:
             if heard <= order.filled_quantity + 1e-12:
                 continue  # reported before (this session, or the state it adopted)
             fill = fill_from_trade(trade, cid)
+            updated = fit_close_all(updated, fill.quantity)  # the position may have grown
             updated = updated.apply_fill(fill.quantity, fill.price, fill.time)
             self._orders[cid] = updated
             self._listener.on_fill(fill, updated)

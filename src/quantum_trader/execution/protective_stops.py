@@ -34,6 +34,12 @@ the same rules: working reduce-only limits on the exit side are kept and count a
 size, so repeated handovers place one; a price the mark has already passed is not used (a limit
 there would fill at once, an exit no decision asked for). No lineage take-profit, no order: the
 risk policy has no take-profit distance to invent one from.
+
+**A lineage entry that fills after the handover.** An earlier run's resting entry, adopted as
+open at the handover (or later) by reconciliation, may fill while this run trades: the poll
+hears the fill and the position opens, but this run holds no bracket for it. The order
+manager's listener is wrapped (:class:`AdoptedEntries`) so that such a fill calls for the same
+protection, priced the same way (the lineage's decision first, then the risk policy).
 """
 
 from __future__ import annotations
@@ -43,11 +49,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from quantum_trader.domain.orders import Order, OrderStatus, OrderType, Side
+from quantum_trader.domain.orders import Fill, Order, OrderStatus, OrderType, Side
 from quantum_trader.domain.positions import Position
+from quantum_trader.execution.ccxt_mapping import is_take_profit_market
 from quantum_trader.execution.instruments import SymbolSpec
 from quantum_trader.execution.order_manager import OrderManager
 from quantum_trader.execution.store import StoredRun
+from quantum_trader.execution.venue import ExecutionListener
 from quantum_trader.status.registry import ModuleHandle, ModuleState
 
 #: the order tags (and client-id roles) of a bracket's exits (``order_manager.Bracket``)
@@ -143,7 +151,10 @@ class Protection:
 
 def covering_stops(position: Position, open_orders: Iterable[Order]) -> list[Order]:
     """The working stops that close (part of) ``position``: its symbol, the exit side,
-    reduce-only, a stop price, not finished."""
+    reduce-only, a stop price, not finished. A close-all stop placed by hand
+    (``closePosition``) is one, read with the position's size (``ccxt_conditional``); a
+    ``TAKE_PROFIT_MARKET`` is not: it triggers on a favourable move, and protects nothing
+    against the adverse one."""
     exit_side = Side.SELL if position.quantity > 0 else Side.BUY
     return [
         o
@@ -152,6 +163,7 @@ def covering_stops(position: Position, open_orders: Iterable[Order]) -> list[Ord
         and o.side is exit_side
         and o.reduce_only
         and o.stop_price is not None
+        and not is_take_profit_market(o)
         and not o.status.is_terminal
     ]
 
@@ -302,7 +314,8 @@ class ProtectiveStops:
 
 def covering_take_profits(position: Position, open_orders: Iterable[Order]) -> list[Order]:
     """The working take-profits of ``position``: reduce-only limits on the exit side (how a
-    bracket sends one), not finished."""
+    bracket sends one), or a ``TAKE_PROFIT_MARKET`` placed on the venue by hand (a
+    close-all one included), not finished."""
     exit_side = Side.SELL if position.quantity > 0 else Side.BUY
     return [
         o
@@ -310,7 +323,7 @@ def covering_take_profits(position: Position, open_orders: Iterable[Order]) -> l
         if o.symbol == position.symbol
         and o.side is exit_side
         and o.reduce_only
-        and o.order_type is OrderType.LIMIT
+        and (o.order_type is OrderType.LIMIT or is_take_profit_market(o))
         and not o.status.is_terminal
     ]
 
@@ -343,3 +356,36 @@ def record(results: Iterable[Protection], status: ModuleHandle | None) -> list[P
         why = "; ".join(f"{r.symbol} {r.quantity:g}: {r.reason}" for r in naked)
         status.set_state(ModuleState.DEGRADED, f"naked position on the venue (no stop): {why}")
     return naked
+
+
+class AdoptedEntries:
+    """The venue book's listener in front of the order manager (``inner``): every report goes
+    to it unchanged, and a fill of an entry adopted from the venue (:meth:`watch`: not
+    reduce-only, still open) then calls ``on_entry_fill`` with the fill, once the book holds
+    the position it opened (the venue book posts a fill before telling its listener). The
+    order manager places a bracket the same way, from its fill callback."""
+
+    def __init__(
+        self, inner: ExecutionListener, on_entry_fill: Callable[[Fill, Order], None]
+    ) -> None:
+        self.inner = inner
+        self._on_entry_fill = on_entry_fill
+        self.entries: set[str] = set()  # client ids of the adopted entries still open
+
+    def watch(self, orders: Iterable[Order]) -> None:
+        self.entries.update(
+            o.client_order_id for o in orders if not o.reduce_only and not o.status.is_terminal
+        )
+
+    def on_order_update(self, order: Order) -> None:
+        self.inner.on_order_update(order)
+        if order.status.is_terminal:
+            self.entries.discard(order.client_order_id)
+
+    def on_fill(self, fill: Fill, order: Order) -> None:
+        self.inner.on_fill(fill, order)
+        cid = order.client_order_id
+        if cid in self.entries:
+            if order.status.is_terminal:
+                self.entries.discard(cid)
+            self._on_entry_fill(fill, order)

@@ -14,14 +14,17 @@ Policy, in the order the checks run:
    earlier run on the same account shares) that the journal lacks is adopted as an open order; one the journal holds in
    another state is adopted at the venue's state (its fills are checked below); one the journal
    holds as finished while the venue has it open halts. A **foreign** order (not our client
-   id) halts: "foreign order on the account"; it is never cancelled silently.
+   id) halts: "foreign order on the account"; it is never cancelled silently. Save one: a
+   close-all order set by hand (``closePosition``, ``ccxt_mapping.closes_position``), which
+   can only close the position, and which the protective stops count: no difference.
 2. **Orders the journal holds open that the venue does not list as open** are looked up by
    client id (``fetch_order``): a terminal state is adopted; an order the venue never heard of
    halts.
 3. **Fills the venue has and the journal lacks.** A fill of an order we know (journalled, or
    adopted above, or found by lookup under our prefix) is adopted: the order manager journals it
    and the portfolio posts it the normal way (position, realised PnL, fee). A fill of a foreign
-   order, of an order the venue cannot find, or one that would overfill its order halts.
+   order, of an order the venue cannot find, or one that would overfill its order halts; save
+   the fill of a close-all order set by hand that the venue has listed before: adopted.
 4. **Positions.** The ledger's positions plus the adopted fills give the expected position per
    symbol. One the ledger lacks or holds at another size is adopted when the adopted fills
    explain it exactly (no extra entry: the fills write it); else it halts with the ledger's,

@@ -15,6 +15,7 @@ from quantum_trader.domain.errors import (
 )
 from quantum_trader.domain.orders import Fill, Order, OrderStatus, Side, filled_order
 from quantum_trader.domain.positions import Position
+from quantum_trader.execution.ccxt_mapping import closes_position
 from quantum_trader.portfolio.portfolio import Portfolio
 
 #: the venue's order by client id (None: it never heard of it)
@@ -128,6 +129,11 @@ class Comparison:
             cid = order.client_order_id
             self.venue_orders[cid] = order
             known = local.orders.get(cid)
+            if not local.is_ours(cid) and closes_position(order):
+                # a close-all stop or take-profit a person set on the venue: it can only close
+                # the position (never open or grow one), and the protective stops count it;
+                # not the engine's to journal, nor a reason to stop trading
+                continue
             if not local.is_ours(cid):
                 self.out.append(
                     _halt(
@@ -213,12 +219,13 @@ class Comparison:
         if known is not None:
             return known
         what = f"{fill.side} {fill.quantity:g} {fill.symbol} @ {fill.price:g} (order {cid})"
-        if not self.local.is_ours(cid):
+        ours = self.local.is_ours(cid)
+        found = self.lookup(cid) if ours else self._close_all(cid)
+        if not ours and found is None:
             self.out.append(
                 _halt(Discrepancy.MISSING_FILL, fill.fill_id, f"fill {what} of a foreign order")
             )
             return None
-        found = self.lookup(cid)
         if found is None:
             self.out.append(
                 _halt(
@@ -241,6 +248,14 @@ class Comparison:
         return replace(
             found, status=OrderStatus.NEW, filled_quantity=0.0, average_price=0.0, updated_at=None
         )
+
+    def _close_all(self, cid: str) -> Order | None:
+        """A foreign order's fill is adopted only when the order is a close-all one set by
+        hand (``closePosition``): it fired before a poll heard it. The venue can tell only
+        what a listing read before (the ccxt venue looks up an order it never saw only with
+        its symbol); anything else stays a foreign order's fill, which halts."""
+        found = self.lookup(cid)
+        return found if found is not None and closes_position(found) else None
 
     def _fill_order(self, fill: Fill, base: Order) -> Order | None:
         """Adopt ``fill`` on ``base``; returns the order after it (None: halted instead)."""
