@@ -155,6 +155,16 @@ def covering_stops(position: Position, open_orders: Iterable[Order]) -> list[Ord
     (``closePosition``) is one, read with the position's size (``ccxt_conditional``); a
     ``TAKE_PROFIT_MARKET`` is not: it triggers on a favourable move, and protects nothing
     against the adverse one."""
+    return [
+        o
+        for o in working_exits(position, open_orders)
+        if o.stop_price is not None and not is_take_profit_market(o)
+    ]
+
+
+def working_exits(position: Position, open_orders: Iterable[Order]) -> list[Order]:
+    """The orders that can only close (part of) ``position``: its symbol, the exit side,
+    reduce-only, not finished."""
     exit_side = Side.SELL if position.quantity > 0 else Side.BUY
     return [
         o
@@ -162,8 +172,6 @@ def covering_stops(position: Position, open_orders: Iterable[Order]) -> list[Ord
         if o.symbol == position.symbol
         and o.side is exit_side
         and o.reduce_only
-        and o.stop_price is not None
-        and not is_take_profit_market(o)
         and not o.status.is_terminal
     ]
 
@@ -316,15 +324,10 @@ def covering_take_profits(position: Position, open_orders: Iterable[Order]) -> l
     """The working take-profits of ``position``: reduce-only limits on the exit side (how a
     bracket sends one), or a ``TAKE_PROFIT_MARKET`` placed on the venue by hand (a
     close-all one included), not finished."""
-    exit_side = Side.SELL if position.quantity > 0 else Side.BUY
     return [
         o
-        for o in open_orders
-        if o.symbol == position.symbol
-        and o.side is exit_side
-        and o.reduce_only
-        and (o.order_type is OrderType.LIMIT or is_take_profit_market(o))
-        and not o.status.is_terminal
+        for o in working_exits(position, open_orders)
+        if o.order_type is OrderType.LIMIT or is_take_profit_market(o)
     ]
 
 
