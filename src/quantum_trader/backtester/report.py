@@ -147,7 +147,9 @@ def build_figure(
         rows=rows,
         cols=1,
         shared_xaxes=False,
-        vertical_spacing=0.03,
+        # plotly refuses a spacing above 1 / (rows - 1): with 50 symbols (53 rows) 0.03 was,
+        # and the run's report failed after its replay (bench/bench_load_50.py)
+        vertical_spacing=min(0.03, 0.5 / (rows - 1)),
         subplot_titles=[
             "Equity against equal-weight buy and hold (USDT; buy and hold before costs)",
             "Underwater: drawdown from the running peak",
