@@ -38,16 +38,18 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
 from quantum_trader.adapters.sql.experiments import SqlExperimentStore
+from quantum_trader.agents.onnx_policy import OnnxPolicy
 from quantum_trader.app.model_candidates import ModelLines, attach_model_candidates
 from quantum_trader.app.policy_candidates import PolicyLine, attach_policy_candidates
 from quantum_trader.app.policy_candidates import summary as candidates_summary
 from quantum_trader.app.qlearning_shadow import QLearningShadow
 from quantum_trader.app.rl_agents import RLAgents
+from quantum_trader.app.rl_sizing import SizerTraining
 from quantum_trader.app.runtime import Runtime
 from quantum_trader.config.settings import Settings
 from quantum_trader.decision.pipeline import DecisionPipeline
@@ -203,15 +205,11 @@ def attach_candidates(
 ) -> CandidateExperiments | None:
     """The PPO line's candidate experiments (``app/policy_candidates.py``); None without the
     agents' shadow pair."""
-    pair = None if agents is None or agents.trading is None else _pair(agents.trading)
-    if agents is None or agents.shadow is None or pair is None:
+    if agents is None:
         return None
-    shadow, production, trainer = agents.shadow, agents.production, agents.trainer
-    line = PolicyLine(
-        trainer.key, trainer.registry, pair.twin.portfolio, pair.challenger.portfolio,
-        lambda: production.policy, lambda: shadow.policy, rt.settings.selector,
-        agents.serving_listeners,
-    )  # fmt: skip
+    line = _policy_line(agents, agents.production, rt.settings.selector)
+    if line is None:
+        return None
     return attach_policy_candidates(rt, session, lifecycle, line, store, handle)
 
 
@@ -226,16 +224,38 @@ def attach_sizer_candidates(
     """The RL sizer line's candidate experiments (``app/policy_candidates.py``): arms of kind
     ``sizer``, a winner promoted one stage; None without the sizer's shadow pair."""
     sizing = None if agents is None else agents.sizing
-    pair = None if sizing is None or sizing.trading is None else _pair(sizing.trading)
-    if sizing is None or sizing.shadow is None or pair is None:
+    if sizing is None:
         return None
-    shadow, production, trainer = sizing.shadow, sizing.sizer, sizing.trainer
-    line = PolicyLine(
-        trainer.key, trainer.registry, pair.twin.portfolio, pair.challenger.portfolio,
-        lambda: production.policy, lambda: shadow.policy, rt.settings.sizer,
-        sizing.serving_listeners, kind="sizer", prefix="sizer_", promote=True,
-    )  # fmt: skip
+    line = _policy_line(sizing, sizing.sizer, rt.settings.sizer, kind="sizer", prefix="sizer_",
+                        promote=True)  # fmt: skip
+    if line is None:
+        return None
     return attach_policy_candidates(rt, session, lifecycle, line, store, handle)
+
+
+class _Serving(Protocol):
+    """What serves a line's production policy (None: the base decides)."""
+
+    @property
+    def policy(self) -> OnnxPolicy | None: ...
+
+
+def _policy_line(
+    owner: RLAgents | SizerTraining, production: _Serving, base: str, **options: Any
+) -> PolicyLine | None:
+    """The line of ``owner`` (the selector's agents or the sizer's training) as its candidate
+    experiments see it: its shadow pair's twin against its challenger; None without the pair.
+    ``production``: what serves production's policy (``.policy``); ``base``: who decides
+    without one (``QT_SELECTOR``'s or ``QT_SIZER``'s name)."""
+    pair = None if owner.trading is None else _pair(owner.trading)
+    shadow, trainer = owner.shadow, owner.trainer
+    if shadow is None or pair is None:
+        return None
+    return PolicyLine(
+        trainer.key, trainer.registry, pair.twin.portfolio, pair.challenger.portfolio,
+        lambda: production.policy, lambda: shadow.policy, base, owner.serving_listeners,
+        **options,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
