@@ -6,10 +6,13 @@ across handovers, and booked when it fills. The crashed run (``test_adopted_stop
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from quantum_trader.domain.orders import OrderStatus
+from quantum_trader.execution.venue_book import VenueBook
+from quantum_trader.portfolio.portfolio import Portfolio
 from tests.exchange_double import ExchangeDouble
 from tests.exchange_double.book import VenueOrder
 from tests.live.test_adopted_stops import _crashed_before_its_stop, _hand_over, _stops
@@ -19,6 +22,16 @@ TARGET = 51_000.0
 
 def _targets(double: ExchangeDouble) -> list[VenueOrder]:
     return [o for o in double.book.orders.values() if o.type == "LIMIT"]
+
+
+def _handed_over(double: ExchangeDouble, tmp_path: Path) -> tuple[Any, VenueBook, Portfolio]:
+    """The crashed run's long handed over to a new run: the run, its venue book, its book."""
+    db_url = f"sqlite:///{tmp_path / 'crashed.sqlite'}"
+    _crashed_before_its_stop(double, db_url)
+    run = _hand_over(double, risk_pct=0.06, db_url=db_url)
+    live = run.wiring.holder[0].live
+    assert live is not None
+    return run, live, run.wiring.holder[0].portfolio
 
 
 def test_three_handovers_leave_one_stop_and_one_take_profit(
@@ -58,12 +71,7 @@ def test_the_take_profit_fills_and_the_poll_cancels_the_stop_left_without_a_posi
     books it. The stop can no longer protect anything; left working it would cut a later long,
     so the same poll cancels it (``VenueBook.cancel_orphan_exits``): when the mark later falls
     through 49,000 nothing happens, and the book stays flat and equal to the venue."""
-    db_url = f"sqlite:///{tmp_path / 'crashed.sqlite'}"
-    _crashed_before_its_stop(double, db_url)
-    run = _hand_over(double, risk_pct=0.06, db_url=db_url)
-    live = run.wiring.holder[0].live
-    portfolio = run.wiring.holder[0].portfolio
-    assert live is not None
+    run, live, portfolio = _handed_over(double, tmp_path)
     (target,) = _targets(double)
     (stop,) = _stops(double)
     double.book.set_mark("BTCUSDT", 51_200.0, run.clock.now() + 60_000)
@@ -95,11 +103,7 @@ def test_an_exit_of_a_position_the_book_has_not_adopted_yet_is_kept(
 ) -> None:
     """Flat in the book is not enough: the venue's position is read first, so an exit that
     protects a position the book does not hold (yet) is never cancelled."""
-    db_url = f"sqlite:///{tmp_path / 'crashed.sqlite'}"
-    _crashed_before_its_stop(double, db_url)
-    run = _hand_over(double, risk_pct=0.06, db_url=db_url)
-    live = run.wiring.holder[0].live
-    assert live is not None
+    _run, live, _portfolio = _handed_over(double, tmp_path)
     (stop,) = _stops(double)
     # the book reads flat (as before reconciliation adopts); the venue still holds the long
     monkeypatch.setattr(live, "_flat", lambda symbol: True)
@@ -120,12 +124,7 @@ def test_an_exit_the_venue_stamps_before_the_adoption_is_booked_at_the_adoption(
     """The venue's clock runs behind the engine's: the take-profit fills at a venue time
     before the handover adopted the long. Posted as stamped, the trade would close before it
     opened (the book refuses that, and the session stopped); it is booked at the adoption."""
-    db_url = f"sqlite:///{tmp_path / 'crashed.sqlite'}"
-    _crashed_before_its_stop(double, db_url)
-    run = _hand_over(double, risk_pct=0.06, db_url=db_url)
-    live = run.wiring.holder[0].live
-    portfolio = run.wiring.holder[0].portfolio
-    assert live is not None
+    _run, live, portfolio = _handed_over(double, tmp_path)
     opened = portfolio.position("BTCUSDT").opened_at
     (target,) = _targets(double)
     double.book.set_mark("BTCUSDT", 51_200.0, opened - 30_000)  # 30 s behind the engine
