@@ -27,7 +27,7 @@ from quantum_trader.agents.sizing_observation import SIZING_OBSERVATION_SIZE, si
 from quantum_trader.app.ab_testing import MODULE, attach_sizer_candidates
 from quantum_trader.app.policy_candidates import summary
 from quantum_trader.app.rl_serving import SIZER_POLICY
-from quantum_trader.app.rl_sizing import SizerTraining
+from quantum_trader.app.rl_sizing import SizerTraining, attach_sizer_canary
 from quantum_trader.clock import SimulatedClock
 from quantum_trader.experiments.candidates import CONTROL, TREATMENT, CandidateExperiments
 from quantum_trader.experiments.creators import creator_of
@@ -122,12 +122,16 @@ def _attach(
     pair = SimpleNamespace(twin=SimpleNamespace(portfolio=run.twin),
                            challenger=SimpleNamespace(portfolio=run.challenger))  # fmt: skip
     run.training = SizerTraining(
-        RLSizer(None, sizing_observation, name="rl_sizer"),
+        RLSizer(None, sizing_observation, name="rl_sizer", handle=sizing),  # production's
         cast(Any, SimpleNamespace(key=KEY, registry=run.registry)),
         sizing,
         shadow=RLSizer(None, sizing_observation, name="rl_sizer_shadow"),
         trading=cast(Any, SimpleNamespace(active={"sizer:rl_sizer_shadow": pair})),
     )
+    # the line's canary rule, as ``attach_rl_sizing`` wires it (test_ab_sizer_canary.py)
+    attach_sizer_canary(run.training, run.twin, run.challenger,
+                        lambda handler, _skipper: run.followers.append(handler), seed=5,
+                        control="fixed_fractional")  # fmt: skip
     if served is not None:
         run.land(served)
     rt = SimpleNamespace(clock=run.clock, settings=SimpleNamespace(sizer="fixed_fractional",

@@ -18,9 +18,15 @@ more than its base would.
 * **Fallback**: with no policy, or when encoding or inference fails or gives a non-finite
   probability, the fallback sizer (the base, unless another is given) decides, and says so.
 
-The status handle counts who decided (``decided_by_policy`` / ``decided_by_fallback`` /
-``decided_by_forced_zero``), why the fallback did (``fallback_no_policy`` / ``fallback_error`` /
-``fallback_non_finite``) and keeps the mean fraction (gauge ``mean_fraction_bp``, basis points).
+* **Canary**: with a :class:`CanaryRoute` (``rl/sizer_canary.py``), an entry that the route hands
+  to the line's CANARY policy is sized by it, as above, and recorded with its version (the
+  decision's ``sizer`` names it, ``rl_sizer@<version>``); if that policy fails on the entry
+  (an error, a non-finite probability), the route hears why and production sizes the entry.
+
+The status handle counts who decided (``decided_by_policy`` / ``decided_by_canary`` /
+``decided_by_fallback`` / ``decided_by_forced_zero``), why the fallback did
+(``fallback_no_policy`` / ``fallback_error`` / ``fallback_non_finite``) and keeps the mean
+fraction (gauge ``mean_fraction_bp``, basis points).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -48,7 +55,7 @@ SizingEncoder = Callable[[SizingRequest], npt.NDArray[np.floating]]
 
 #: the fractions of the base size a sizing policy chooses among, and their action names
 FRACTION_LEVELS: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
-POLICY, FALLBACK, FORCED_ZERO = "policy", "fallback", "forced_zero"
+POLICY, CANARY, FALLBACK, FORCED_ZERO = "policy", "canary", "fallback", "forced_zero"
 _ZERO_STATES = (TradingState.REDUCING, TradingState.HALTED)
 
 
@@ -74,6 +81,20 @@ def fraction_of(action: str) -> float:
 FRACTION_ACTIONS: tuple[str, ...] = tuple(fraction_action(f) for f in FRACTION_LEVELS)
 
 
+class CanaryRoute(Protocol):
+    """Hands a share of production's entries to the line's CANARY policy
+    (``rl/sizer_canary.py``)."""
+
+    def route(self, symbol: str, time: int) -> OnnxPolicy | None:
+        """The CANARY policy when the entry of ``symbol`` at engine ``time`` is the canary's;
+        None: production sizes it."""
+        ...
+
+    def broken(self, policy: OnnxPolicy, why: str) -> None:
+        """``policy`` could not size an entry it was handed (production sized it instead)."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class SizingDecision:
     """One entry sized, as the decision log records it.
@@ -90,7 +111,7 @@ class SizingDecision:
     base_quantity: float
     propensity: float
     policy_version: str  # the policy's version, or the fallback sizer's name
-    decided_by: str  # POLICY, FALLBACK or FORCED_ZERO
+    decided_by: str  # POLICY, CANARY, FALLBACK or FORCED_ZERO
     reason: str
 
 
@@ -115,6 +136,8 @@ class RLSizer:
         self._handle = handle
         self._on_decision = on_decision
         self.policy: OnnxPolicy | None = None
+        #: who hands a share of the entries to a CANARY policy (None: production sizes all)
+        self.canary: CanaryRoute | None = None
         self._fractions: tuple[float, ...] = ()
         self.last_decision: SizingDecision | None = None
         self.last_failure: str | None = None
@@ -130,24 +153,45 @@ class RLSizer:
     def replace(self, policy: OnnxPolicy | None) -> None:
         """Serve ``policy`` from the next entry on (a promotion or a rollback); None: none."""
         if policy is not None:
-            try:
-                fractions = tuple(fraction_of(a) for a in policy.actions)
-            except ValueError as exc:
-                raise ValueError(
-                    f"{self.name}: policy {policy.version} has actions {list(policy.actions)}; "
-                    f"a sizing policy's are fraction levels such as {list(FRACTION_ACTIONS)} "
-                    f"({exc})"
-                ) from None
-            self._fractions = fractions
+            self._fractions = self.fractions_of(policy)
         self.policy = policy
+
+    def fractions_of(self, policy: OnnxPolicy) -> tuple[float, ...]:
+        """The fractions ``policy``'s actions stand for; ValueError unless they are levels."""
+        try:
+            return tuple(fraction_of(a) for a in policy.actions)
+        except ValueError as exc:
+            raise ValueError(
+                f"{self.name}: policy {policy.version} has actions {list(policy.actions)}; "
+                f"a sizing policy's are fraction levels such as {list(FRACTION_ACTIONS)} ({exc})"
+            ) from None
 
     def size(self, request: SizingRequest) -> SizingResult:
         intent = request.intent
         if intent.action is not TradeAction.ENTRY:
             raise ValueError(f"{self.name}: only entries are sized, got {intent.action}")
+        route = self.canary
+        canary = None if route is None else route.route(intent.symbol, intent.time)
+        if canary is not None:
+            done = self._by_policy(request, canary, self.fractions_of(canary), CANARY)
+            if isinstance(done, SizingResult):
+                return done
+            assert route is not None
+            route.broken(canary, done[1])  # production sizes the entry instead
         policy = self.policy
         if policy is None:  # the fallback sizes as it would alone, in every trading state
             return self._fall_back(request, "no_policy", "no policy in production")
+        done = self._by_policy(request, policy, self._fractions, POLICY)
+        return done if isinstance(done, SizingResult) else self._fall_back(request, *done)
+
+    def _by_policy(
+        self,
+        request: SizingRequest,
+        policy: OnnxPolicy,
+        fractions: tuple[float, ...],
+        decided_by: str,
+    ) -> SizingResult | tuple[str, str]:
+        """``policy``'s size (f = 0 in REDUCING and HALTED); (kind, why) when it fails."""
         state = request.selection.trading_state if request.selection else TradingState.ACTIVE
         if state in _ZERO_STATES:
             why = f"{state.value} → f = 0"
@@ -155,15 +199,15 @@ class RLSizer:
         try:
             probs: list[float] = policy.probabilities(self._encoder(request)).tolist()
         except Exception as exc:  # any failure of the encoder or the session: the base decides
-            return self._fall_back(request, "error", f"{type(exc).__name__}: {exc}")
+            return "error", f"{type(exc).__name__}: {exc}"
         if not all(map(math.isfinite, probs)):
-            return self._fall_back(request, "non_finite", f"non-finite probabilities {probs}")
+            return "non_finite", f"non-finite probabilities {probs}"
         index = max(range(len(probs)), key=probs.__getitem__)  # the first best, as np.argmax
-        fraction = self._fractions[index]
+        fraction = fractions[index]
         base = self._base.size(request)
         why = f"{policy.version}: f={fraction:g} p={probs[index]:.3f} of {base.sizer}"
         return self._record(request, fraction, base.quantity, probs[index], policy.version,
-                            POLICY, why)  # fmt: skip
+                            decided_by, why)  # fmt: skip
 
     def _fall_back(self, request: SizingRequest, kind: str, why: str) -> SizingResult:
         if kind != "no_policy":
@@ -196,5 +240,7 @@ class RLSizer:
             self._handle.gauge("mean_fraction_bp", round(self.mean_fraction * 10_000))
         if self._on_decision is not None:
             self._on_decision(decision)
-        # who sized: the fallback by its own name (a decision log reads as without this module)
-        return SizingResult(quantity, reason, version if decided_by == FALLBACK else self.name)
+        # who sized: the fallback by its own name (a decision log reads as without this module),
+        # a canary by its version (production's policy is the line's PRODUCTION version)
+        by_version = decided_by in (FALLBACK, CANARY)
+        return SizingResult(quantity, reason, version if by_version else self.name)

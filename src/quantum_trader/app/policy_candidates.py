@@ -15,8 +15,10 @@ members and selector, trade at the same prices, fees, slippage and funding, and 
 the sizer, so its paired per-candle differences measure the sizing alone. Its experiments' arms
 are of kind ``sizer``, and a winning candidate is promoted one stage through the model registry
 (SHADOW → CANARY, the path the run's own experiment takes for a PPO winner), with the outcome
-in the experiment's audit. The selector line keeps its experiments as they were (no promoter):
-the run's own experiment already promotes that line's SHADOW policy when it wins.
+in the experiment's audit; the line's listeners hear ``(CANARY, policy)`` with the policy its
+shadow account served, and the sizer's canary rule serves it from there
+(``app/rl_sizing.attach_sizer_canary``). The selector line keeps its experiments as they were
+(no promoter): the run's own experiment already promotes that line's SHADOW policy when it wins.
 """
 
 from __future__ import annotations
@@ -44,7 +46,8 @@ from quantum_trader.portfolio.portfolio import Portfolio
 from quantum_trader.rl.daemon import MODULE as TRAINING_MODULE
 from quantum_trader.status.registry import ModuleHandle
 
-#: told ``(stage, policy)`` after the daemon serves a policy of the line
+#: told ``(stage, policy)`` after the daemon serves a policy of the line, and after a winning
+#: candidate's promotion (CANARY)
 ServingListeners = list[Callable[[Stage, OnnxPolicy], object]]
 
 
@@ -127,6 +130,10 @@ def _promoter(line: PolicyLine, module: str) -> Callable[[Candidate], Promoter]:
                 return f"{line.key} v{candidate.version} is {stage.value} now: not promoted"
             done = line.registry.promote(line.key, candidate.version,
                                          actor=f"{module}:{spec.name}", reason=result.summary())  # fmt: skip
+            served = line.shadow()  # the candidate's arm: its policy
+            if served is not None and served.registry_version == candidate.version:
+                for listener in list(line.listeners):
+                    listener(done.stage, served)
             return f"{line.key} v{candidate.version} promoted to {done.stage.value}"
 
         return promote

@@ -15,6 +15,13 @@ PRODUCTION only when its held-out week and the shadow account both beat the base
 above zero, at least 30 shadow trades). Until then production's
 :class:`~quantum_trader.agents.rl_sizer.RLSizer` hands every entry to ``QT_SIZER``'s sizer, and
 ``status`` says so, with the fractions the SHADOW policy chose in its account.
+
+**The canary.** A policy that wins its candidate experiment enters CANARY
+(``app/policy_candidates.py``); :func:`attach_sizer_canary` has
+``rl/sizer_canary.SizerCanary`` serve it: production's sizer hands it its share of the entries,
+the shadow account keeps serving it as its evidence (a SHADOW landing waits, counted
+``shadow_landings_held``, and is served when the canary ends), and the rule steps it on to
+PRODUCTION, which production's sizer then serves, or retires it.
 """
 
 from __future__ import annotations
@@ -31,10 +38,12 @@ from quantum_trader.app.runtime import Runtime
 from quantum_trader.app.shadow_trading import ShadowComposer, follow_pair, forward_evidence
 from quantum_trader.clock.worker_jobs import Worker
 from quantum_trader.decision.shadow import PairFigures, ShadowTrading
-from quantum_trader.engine.engine import Bar
+from quantum_trader.engine.engine import Bar, BarHandler, BarSkipper
 from quantum_trader.learning.registry import Stage
 from quantum_trader.lifecycle import ComponentContext
+from quantum_trader.portfolio.portfolio import Portfolio
 from quantum_trader.rl.daemon import PolicyTrainer
+from quantum_trader.rl.sizer_canary import SizerCanary
 from quantum_trader.status.registry import ModuleHandle, ModuleState
 from quantum_trader.strategy.sizing import PositionSizer
 
@@ -52,11 +61,18 @@ class SizerTraining:
     #: told after each policy is served, with its stage (``app/policy_candidates.py``: a
     #: SHADOW landing gets a candidate experiment)
     serving_listeners: list[Callable[[Stage, OnnxPolicy], object]] = field(default_factory=list)
+    canary: SizerCanary | None = None  # the line's canary rule (None: no shadow pair)
+    held: OnnxPolicy | None = None  # a SHADOW landing waiting while the canary holds the account
 
     def on_serving(self, stage: Stage, policy: OnnxPolicy) -> None:
         if stage is Stage.PRODUCTION:
             self.sizer.replace(policy)
             self.handle.gauge("production_version", policy.registry_version or 0)
+        elif self.canary is not None and self.canary.holds_shadow:
+            self.held = policy  # its candidate experiment waits for the account too
+            self.handle.count("shadow_landings_held")
+            self.handle.count(f"policies_{stage.value.lower()}")
+            return
         else:
             if self.shadow is not None:
                 self.shadow.replace(policy)
@@ -64,6 +80,15 @@ class SizerTraining:
         self.handle.count(f"policies_{stage.value.lower()}")
         for listener in self.serving_listeners:
             listener(stage, policy)
+
+    def release(self) -> None:
+        """The canary ended: the SHADOW landing that waited (if still in SHADOW) is served."""
+        held, self.held = self.held, None
+        number = None if held is None else held.registry_version
+        if held is None or number is None:
+            return
+        if self.trainer.registry.get(self.trainer.key, number).stage is Stage.SHADOW:
+            self.on_serving(Stage.SHADOW, held)
 
     def start(self, ctx: ComponentContext, worker: Worker, now: int) -> None:
         """Train (or reuse) the line's first policy, then follow the schedule."""
@@ -79,9 +104,11 @@ class SizerTraining:
         serving = self.trainer.serving_version()
         c = self.handle.status.counters
         by_policy, by_base = c.get("decided_by_policy", 0), c.get("decided_by_fallback", 0)
+        canary = c.get("decided_by_canary", 0)
+        policy = f"{by_policy}" if not canary else f"{by_policy}, by a canary {canary}"
         last = self.trainer.last_result
         held = "" if last is None else f"; last held-out: {last.held_out.summary()}"
-        held += self._shadow_text(base)
+        held += self._shadow_text(base) + self._canary_text()
         if production is not None:
             where = f"rl_sizer v{production.version} in PRODUCTION"
         elif serving is not None:
@@ -92,7 +119,7 @@ class SizerTraining:
         if self.handle.status.state is ModuleState.ACTIVE:
             self.handle.set_state(
                 ModuleState.ACTIVE,
-                f"{where}; entries sized by the policy {by_policy}, by {base} {by_base}{held}",
+                f"{where}; entries sized by the policy {policy}, by {base} {by_base}{held}",
             )
 
     def summary(self) -> dict[str, object] | None:
@@ -104,6 +131,15 @@ class SizerTraining:
             "mean_fraction": self.shadow.mean_fraction,
             "verdict": self.figures.summary(),
         }
+
+    def _canary_text(self) -> str:
+        canary = self.canary
+        if canary is None or (canary.serving is None and not canary.moves):
+            return ""
+        serving = canary.serving
+        now = "" if serving is None else f"v{serving.version} at {serving.share:.0%}, "
+        moves = "; ".join(canary.moves[-2:]) or "no move yet"
+        return f"; canary: {now}{canary.entries} of {canary.offered} entries; {moves}"
 
     def _shadow_text(self, base: str) -> str:
         shadow, figures = self.shadow, self.figures
@@ -145,4 +181,33 @@ def attach_rl_sizing(
     training.shadow = shadow
     training.trainer.forward = forward_evidence(pair)
     training.trading = follow_pair(composer, pair, handle, finished)
+    twin, challenger = pair.twin.portfolio, pair.challenger.portfolio
+    follow = composer.session.follow
+    attach_sizer_canary(training, twin, challenger, follow, seed=settings.seed,
+                        control=settings.sizer)  # fmt: skip
     return training
+
+
+def attach_sizer_canary(
+    training: SizerTraining,
+    twin: Portfolio,
+    challenger: Portfolio,
+    follow: Callable[[BarHandler, BarSkipper], object],
+    *,
+    seed: int,
+    control: str,
+) -> SizerCanary:
+    """The line's canary rule over its shadow pair's sub-ledgers (``twin``, ``challenger``),
+    routed by production's sizer, told of CANARY promotions by the line's listeners and fed by
+    ``follow`` (the session's, after the pair) as handler and fast-forward side."""
+    trainer = training.trainer
+    canary = SizerCanary(
+        trainer.registry, trainer.key, twin, challenger, control=control, seed=seed,
+        handle=training.handle, on_release=training.release,
+        serve_production=lambda policy: training.on_serving(Stage.PRODUCTION, policy),
+    )  # fmt: skip
+    training.canary = canary
+    training.sizer.canary = canary
+    training.serving_listeners.append(canary.on_stage)
+    follow(canary.on_bar, canary)
+    return canary
