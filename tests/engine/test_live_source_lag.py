@@ -260,3 +260,44 @@ def test_a_hole_after_rejoining_is_a_new_hole_waited_on_within_the_bound() -> No
     # only when BTCUSDT was left behind again, two hours after it closed
     twelve = next(at for bar, at in got if bar[0] == "ETHUSDT" and bar[2] == T0 + 12 * HOUR)
     assert twelve - (T0 + 12 * HOUR) == 2 * HOUR + 1
+
+
+def test_each_rejoin_after_skipped_candles_is_told_before_its_first_candle_comes() -> None:
+    # the scenario above: BTCUSDT rejoins after 5 skipped candles (stale), then after 1 (the
+    # hole at T0 + 11 h); the hook hears each rejoin, with what that absence skipped, before
+    # the symbol's first candle after the hole is yielded (the risk engine holds its entries
+    # there: engine/live_phase.py hold_entries_on_rejoin)
+    wall = FakeWall(T0 + 1)
+    back = T0 + 9 * HOUR
+
+    def served(s: str, o: int, now: int) -> bool:
+        return s != "BTCUSDT" or ((o < T0 + 3 * HOUR or now >= back) and o != T0 + 11 * HOUR)
+
+    told: list[tuple[str, int, int, int]] = []
+    got: list[tuple[Bar, int]] = []
+
+    def on_rejoin(symbol: str, since: int, skipped: int) -> None:
+        yielded = [b[1] for b, _ in got if b[0] == symbol]
+        told.append((symbol, (since - T0) // HOUR, skipped, max(yielded) // HOUR - T0 // HOUR))
+
+    source = _source(wall, Exchange(wall, served), max_lag_candles=2, on_rejoin=on_rejoin)
+    for bar in source({}):
+        if bar[2] > T0 + 16 * HOUR:
+            break
+        got.append((bar, wall.now()))
+    # (symbol, its first candle after the hole, skipped, its last candle yielded before)
+    assert told == [("BTCUSDT", 8, 5, 2), ("BTCUSDT", 12, 1, 10)]
+
+
+def test_a_hole_served_within_the_bound_skips_nothing_and_tells_no_rejoin() -> None:
+    wall = FakeWall(T0 + 1)
+    exchange = Exchange(
+        wall,
+        lambda s, o, now: not (s == "BTCUSDT" and o == T0 + 3 * HOUR) or now >= T0 + 6 * HOUR + 1,
+    )
+    told: list[tuple[str, int, int]] = []
+    source = _source(
+        wall, exchange, max_lag_candles=3, on_rejoin=lambda *a: told.append((a[0], a[1], a[2]))
+    )
+    got = _until(source({}), wall, T0 + 10 * HOUR)
+    assert len(got) == 20 and source.skipped == 0 and told == []

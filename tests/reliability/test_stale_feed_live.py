@@ -15,6 +15,12 @@ LIVE_HOURS before its end, a wall clock that moves only when the run sleeps) unt
   status. Before any wait, the other symbol went on and the run failed when the held one
   resumed (the prediction ledger and the equity journal refuse time going back); with an
   unbounded wait, a symbol whose feed never recovered stalled every symbol.
+* A symbol that rejoined after skipped candles has features whose windows span the hole: the
+  risk engine's ``warm_up`` rule refuses its entries for the feature pipeline's warm-up
+  (``risk/warm_up.py``: 97 candles with the base features), longer than what is left of the
+  60 live hours, so the hold lasts to the end here; its exits are not refused. Before the rule,
+  the entries of the symbol back from a hole were approved on its first candles after it
+  (BTCUSDT's after a stale stretch, ETHUSDT's after a gap).
 """
 
 from __future__ import annotations
@@ -30,9 +36,11 @@ from sqlalchemy import select
 
 from quantum_trader.adapters.candle_store.store import CandleStore
 from quantum_trader.adapters.sql.tables_risk import risk_decisions
+from quantum_trader.app.configs import feature_config
 from quantum_trader.app.live import LiveConnection
 from quantum_trader.app.main_job import RunResult, run_main_job
 from quantum_trader.observability.logging import configure_logging
+from quantum_trader.risk.warm_up import feature_warm_up
 from tests.app import test_main_job_live
 from tests.app.test_main_job_live import (
     HOUR,
@@ -184,13 +192,15 @@ def test_a_stale_feed_refuses_late_entries_and_trading_resumes_when_current(
 
 @pytest.mark.parametrize("flaw", ["gap", "stale"])
 def test_one_symbol_held_past_the_bound_is_left_behind_and_rejoins_at_the_frontier(
-    market: Market, tmp_path: Path, flaw: str
+    market: Market, tmp_path: Path, flaw: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """BTCUSDT's feed skips the candle closing at start + 6 h (served 6 hours late), or answers
     nothing new from start + 6 h to start + 12 h; ETHUSDT's is whole throughout. ETHUSDT waits
     for two candles (the source's bound), then goes on alone; BTCUSDT is left behind and rejoins
     at the frontier: over its hole at once (gap), or when its feed serves again (stale), the
-    candles of it that closed by then skipped."""
+    candles of it that closed by then skipped. Its entries are then held for the feature
+    warm-up (rule ``warm_up``) to the end of the recorded data; its exits pass."""
+    configure_logging(run_id="rejoin", fmt="console", level="INFO")  # the log lines checked
     start = market.replay_end
     switch = start + HOUR // 2
     # from the close of BTCUSDT's missing (gap) or last served (stale) candle to its resumption
@@ -217,3 +227,82 @@ def test_one_symbol_held_past_the_bound_is_left_behind_and_rejoins_at_the_fronti
     assert not [
         r for r in rows if any(x.startswith("stale_data:") for x in json.loads(r.reasons_json))
     ]
+    # BTCUSDT's first candle after the hole: the one after the gap, or after its skipped ones;
+    # its entries are held from there to the end. On this data, stale: its models try entries
+    # 17 h and 18 h in, both refused (approved before the rule); gap: they try none after it
+    # rejoins (the ETHUSDT test below holds more, and an exit)
+    since = held[0] if flaw == "gap" else missing[-1] + HOUR
+    warm = feature_warm_up(feature_config(_settings(home, market)), "1h")
+    entries = _assert_entries_held_for_the_warm_up(
+        result, rows, "BTCUSDT", since, len(missing), warm, capsys
+    )
+    assert entries if flaw == "stale" else not entries
+
+
+def test_a_symbol_back_over_a_hole_has_its_entries_held_for_the_feature_warm_up(
+    market: Market, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ETHUSDT's candle opening at start + 4 h is missing until start + 10 h (BTCUSDT's feed is
+    whole): past the bound ETHUSDT is left behind and goes on over its hole at once, one candle
+    skipped. Its features then span the hole for the pipeline's warm-up (97 candles), longer
+    than the 55 live hours left: every ETHUSDT entry from there to the end is refused by
+    ``warm_up`` (before the rule they were approved, as in a run whose feed is whole), while
+    its exit of the position it held over the hole is approved."""
+    configure_logging(run_id="warm-up", fmt="console", level="INFO")  # the log lines checked
+    start = market.replay_end
+    switch = start + HOUR // 2
+    hole = start + 4 * HOUR
+    wall = FakeWall(switch)
+    home = tmp_path / "home"
+    exchange = FlakyBinance(market, wall, ("ETHUSDT",), hole=hole, healed_at=start + 10 * HOUR)
+    result = _run(market, home, exchange)
+    _assert_every_candle_once(result, market, home, {"ETHUSDT": [hole]})
+    rows = _live_decisions(result, switch)
+    warm = feature_warm_up(feature_config(_settings(home, market)), "1h")
+    assert warm == 97  # the base features' longest window (rvol_96) and one candle more
+    since = hole + HOUR  # its first candle after the hole
+    entries = _assert_entries_held_for_the_warm_up(result, rows, "ETHUSDT", since, 1, warm, capsys)
+    # on this data ETHUSDT's models tried entries 19 h to 60 h in: each one refused
+    assert len(entries) >= 3 and max(r.time for r in entries) - since > 40 * HOUR
+    exits = [r for r in rows if r.symbol == "ETHUSDT" and not _entry(r) and r.time > since]
+    assert exits and all(r.outcome == "APPROVED" for r in exits)
+
+
+def _assert_entries_held_for_the_warm_up(
+    result: RunResult,
+    rows: list[Any],
+    symbol: str,
+    since: int,
+    skipped: int,
+    warm: int,
+    capsys: pytest.CaptureFixture[str],
+) -> list[Any]:
+    """``symbol`` came back with its candle opening at ``since`` after ``skipped`` candles were
+    skipped: from there to the end (the warm-up of ``warm`` candles outlasts the data) no
+    entry of it is approved, each is refused by ``warm_up`` (journalled, counted in the risk
+    module's status); no exit of it is refused; the other symbol is not held. A log line
+    started the warm-up, none ended it. Returns its refused entries."""
+    first_close = since + HOUR
+    last = max(r.time for r in rows)
+    assert (last - first_close) // HOUR + 1 < warm, "the data outlasts the warm-up now"
+    mine = [r for r in rows if r.symbol == symbol and r.time >= first_close]
+    entries = [r for r in mine if _entry(r)]
+    for row in entries:
+        reasons = json.loads(row.reasons_json)
+        assert row.outcome == "REJECTED", (row.time, reasons)
+        assert any(x.startswith(f"warm_up: {symbol} rejoined") for x in reasons), reasons
+    assert not [r for r in mine if not _entry(r) and r.outcome == "REJECTED"]
+    held = [r for r in rows if any(x.startswith("warm_up:") for x in json.loads(r.reasons_json))]
+    assert len(held) == len(entries)  # none of the other symbol's, none before the rejoin
+    counters = result.runtime.status.get("risk_safety").status.counters
+    assert counters.get("entries_held_warm_up", 0) == len(entries)
+    assert counters["warm_ups_started"] == counters["symbols_warming_up"] == 1
+    output = capsys.readouterr()
+    log = output.out + output.err
+    started = [line for line in log.splitlines() if "risk.warm_up_started" in line]
+    assert len(started) == 1 and f"symbol={symbol}" in started[0], started
+    assert f"skipped={skipped}" in started[0] and f"candles={warm}" in started[0]
+    assert "risk.warm_up_ended" not in log
+    if entries:  # the operator log's refusals by rule (the replay refused nothing)
+        assert f"'warm_up': {len(entries)}" in log
+    return entries

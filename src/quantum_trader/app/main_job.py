@@ -57,7 +57,12 @@ from quantum_trader.config.settings import Settings
 from quantum_trader.decision.inputs import PipelineConfig
 from quantum_trader.decision.pipeline import DecisionPipeline
 from quantum_trader.domain.time import fmt
-from quantum_trader.engine.live_phase import LivePhase, LiveReport, OnProgress
+from quantum_trader.engine.live_phase import (
+    LivePhase,
+    LiveReport,
+    OnProgress,
+    hold_entries_on_rejoin,
+)
 from quantum_trader.engine.metrics import Metrics
 from quantum_trader.engine.session import SessionConfig, SessionResult, TradingSession
 from quantum_trader.evaluation.ledger import TrialLedger
@@ -411,6 +416,9 @@ def _compose(
             max_candles=run.options.live_max_candles,
             on_current=wiring.on_current,
             market_data=rt.modules["market_data"],
+            on_rejoin=hold_entries_on_rejoin(
+                lambda: composer.risk, feature_config(settings), settings.timeframe
+            ),
         )
     session = TradingSession(
         session_config(settings, rt.run_id, throttle_s=run.options.throttle_s),

@@ -19,7 +19,9 @@ symbol's file; candles lost in a crash are caught up by the next run's live phas
 error after the switch is retried every poll; the source resumes after the last candle
 processed, so candles that closed during an outage are caught up. One symbol whose feed stalls
 holds the others for two candles at most, then is left behind until it comes back (the source's
-figures are the market-data module's status counters, ``live_feed_*``). Ctrl-C ends the phase — at
+figures are the market-data module's status counters, ``live_feed_*``); a symbol that rejoins
+after candles of it were skipped has its entries held by the risk engine for the feature
+warm-up (``on_rejoin``, :func:`hold_entries_on_rejoin`, ``risk/warm_up.py``). Ctrl-C ends the phase — at
 once while it waits, after the candle or job in progress otherwise — and the run ends as it does
 offline: intelligence saved, final checkpoint, metrics, report, module status.
 """
@@ -39,10 +41,13 @@ from quantum_trader.clock.clock import Clock, ReplayThenWallClock
 from quantum_trader.clock.scheduler import Scheduler
 from quantum_trader.data.symbols import to_ccxt_perp
 from quantum_trader.domain.errors import ConfigError
-from quantum_trader.domain.time import MS_PER_DAY, fmt
+from quantum_trader.domain.time import MS_PER_DAY, fmt, timeframe_ms
 from quantum_trader.engine.engine import Bar
-from quantum_trader.engine.live_source import CcxtCandleSource, OhlcvClient, Sleep
+from quantum_trader.engine.live_source import CcxtCandleSource, OhlcvClient, OnRejoin, Sleep
+from quantum_trader.features.pipeline import FeatureConfig
 from quantum_trader.observability.logging import get_logger
+from quantum_trader.risk.engine import RiskEngine
+from quantum_trader.risk.warm_up import feature_warm_up
 from quantum_trader.status.registry import ModuleHandle
 
 log = get_logger(__name__)
@@ -52,6 +57,23 @@ log = get_logger(__name__)
 LiveCandleSink = Callable[[Sequence[Bar]], None]
 #: told each stage of the live phase as it starts (progress), not a registry ``Stage``
 OnProgress = Callable[[str], None]
+
+
+def hold_entries_on_rejoin(
+    risk: Callable[[], RiskEngine | None], features: FeatureConfig, timeframe: str
+) -> OnRejoin:
+    """What the live phase does when a symbol rejoins after skipped candles: the risk engine
+    (read when it happens: the run builds it after the phase) holds its entries for the
+    feature pipeline's warm-up, its longest window, counted in the symbol's candles."""
+    candles, step = feature_warm_up(features, timeframe), timeframe_ms(timeframe)
+
+    def on_rejoin(symbol: str, since: int, skipped: int) -> None:
+        engine = risk()
+        if engine is None:
+            raise RuntimeError(f"{symbol} rejoined the live feed before the risk engine was built")
+        engine.start_warm_up(symbol, since=since, step=step, candles=candles, skipped=skipped)
+
+    return on_rejoin
 
 
 class LiveConnection(Protocol):
@@ -179,6 +201,7 @@ class LivePhase:
         max_candles: int | None = None,
         on_current: Callable[[int], None] | None = None,
         market_data: ModuleHandle | None = None,
+        on_rejoin: OnRejoin | None = None,
     ) -> None:
         if max_candles is not None and max_candles < 1:
             raise ConfigError(f"LivePhase.max_candles={max_candles}: must be >= 1 (or None)")
@@ -205,6 +228,8 @@ class LivePhase:
         #: the market-data module: the candle source sets its feed counters there (gaps, holes
         #: open now, symbols left behind, candles skipped), so ``quantum-trader status`` shows them
         self.market_data = market_data
+        #: told when a symbol rejoins after candles of it were skipped (the source's hook)
+        self.on_rejoin = on_rejoin
 
     def __call__(self, last_close: Mapping[str, int]) -> Iterator[Bar]:
         self._running = self._run(last_close)
@@ -274,6 +299,7 @@ class LivePhase:
             sleep=self._wait,
             poll_s=self.poll_s,
             status=self.market_data,
+            on_rejoin=self.on_rejoin,
         )
         report, ctrl_c = self.report, self._ctrl_c
         retrying = False

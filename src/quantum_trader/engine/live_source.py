@@ -23,6 +23,9 @@ from quantum_trader.observability.logging import get_logger
 from quantum_trader.status.registry import ModuleHandle
 
 Sleep = Callable[[float], None]
+#: told when a left-behind symbol rejoins after candles of it were skipped: (symbol, the open
+#: time of its first candle after the hole, the candles skipped while it was away)
+OnRejoin = Callable[[str, int, int], None]
 log = get_logger(__name__)
 
 
@@ -115,8 +118,10 @@ class CcxtCandleSource:
     risk engine's stale-data rule (``risk/config.py``: ``stale_data_max_age_ms``, 2 h) refuses
     entries on candles that are old when decided: the others' candles held back by the wait
     once older than that, and everyone's late candles after a stall of the whole feed. It
-    does not keep a rejoined symbol from trading on its first candles, whose features span the
-    hole: those candles are current, not old.
+    passes a rejoined symbol's first candles, whose features span the hole (they are current,
+    not old): ``on_rejoin`` is told of every rejoin that skipped candles, before the symbol's
+    first candle after the hole is yielded, and the live phase has the risk engine hold its
+    entries for the feature warm-up from there (rule ``warm_up``, ``risk/warm_up.py``).
     """
 
     def __init__(
@@ -133,6 +138,7 @@ class CcxtCandleSource:
         first: Sequence[str] = ("BTCUSDT",),
         max_lag_candles: int = 2,
         status: ModuleHandle | None = None,
+        on_rejoin: OnRejoin | None = None,
     ) -> None:
         if max_lag_candles < 0:
             raise ConfigError(f"CcxtCandleSource.max_lag_candles={max_lag_candles}: must be >= 0")
@@ -151,12 +157,15 @@ class CcxtCandleSource:
         #: and the candles the others wait with are at most two candles late
         self.max_lag_ms = max_lag_candles * self.step
         self.status = status
+        self.on_rejoin = on_rejoin
         #: symbol → (the open time of the missing candle, the open time served after it)
         self.held: dict[str, tuple[int, int]] = {}
         #: symbol → the close of its last candle when it was left behind
         self.left_behind: dict[str, int] = {}
         #: symbol → its candles passed over (never yielded) while it was left behind
         self.skipped_by: dict[str, int] = {}
+        #: symbol → its skipped_by when it was left behind (what this absence skipped is the rest)
+        self._skipped_before: dict[str, int] = {}
         self.gaps = 0  # holes seen
         self.departures = 0  # times a symbol was left behind
         self.skipped = 0  # sum of skipped_by
@@ -262,6 +271,7 @@ class CcxtCandleSource:
                 continue
             self.held.pop(symbol, None)  # its hole, if any, is skipped, no longer waited on
             self.left_behind[symbol] = run.reach
+            self._skipped_before[symbol] = self.skipped_by.get(symbol, 0)
             self.departures += 1
             log.warning(
                 "live.feed_left_behind",
@@ -277,13 +287,17 @@ class CcxtCandleSource:
             run = runs[symbol]
             if run.bars and lead - run.reach <= self.max_lag_ms:
                 left_at = self.left_behind.pop(symbol)
+                skipped = self.skipped_by.get(symbol, 0) - self._skipped_before.pop(symbol, 0)
                 log.info(
                     "live.feed_rejoined",
                     symbol=symbol,
                     left_at=fmt(left_at),
                     at=fmt(run.bars[0][1]),
+                    skipped=skipped,
                     skipped_in_all=self.skipped_by.get(symbol, 0),
                 )
+                if skipped and self.on_rejoin is not None:
+                    self.on_rejoin(symbol, run.bars[0][1], skipped)
 
     def _move(self, symbol: str, cursor: dict[str, int], to: int) -> None:
         """Move a left-behind symbol's cursor up to ``to``, counting the candles passed over as

@@ -14,6 +14,7 @@ from quantum_trader.domain.orders import OrderIntent
 from quantum_trader.domain.policy import TradingPolicy
 from quantum_trader.risk.config import RiskConfig
 from quantum_trader.risk.state import TradingState
+from quantum_trader.risk.warm_up import WarmUp
 
 #: relative slack on limit comparisons, so a quantity trimmed exactly to a limit passes.
 EPS = 1e-9
@@ -37,6 +38,8 @@ class CheckContext:
     cooldown_until: int | None
     #: why the trading state is what it is (for the rejection message)
     state_reason: str = ""
+    #: the symbol's entry hold after a hole in its live feed, if one is on (risk/warm_up.py)
+    warm_up: WarmUp | None = None
 
     @property
     def position(self) -> float:

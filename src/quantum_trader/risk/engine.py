@@ -31,6 +31,7 @@ from quantum_trader.risk.state import (
     TradingState,
     TradingStateChange,
 )
+from quantum_trader.risk.warm_up import WarmUp, WarmUps
 from quantum_trader.status.registry import StatusRegistry
 
 MODULE = "risk_safety"
@@ -119,6 +120,7 @@ class RiskEngine:
             if status is not None
             else None
         )
+        self._warm_ups = WarmUps(self._handle)
         last = journal.latest_state_change()
         self._last_change = last
         self._state = last.state if last is not None else TradingState.ACTIVE
@@ -182,6 +184,7 @@ class RiskEngine:
         ):
             self._breaker.reset()  # someone reset the latched halt from outside (CLI)
             self._last_change = latest
+        self._warm_ups.settle(self._portfolio.last_candle_close_time)
         state, reason = self._breaker.assess(self._reading())
         self._state_reason = reason
         if state is not self._state:
@@ -247,6 +250,22 @@ class RiskEngine:
         if self._handle is not None:
             self._handle.count("state_changes")
 
+    # --- warm-up after a hole in a symbol's live feed -----------------------------------
+    @property
+    def warm_ups(self) -> dict[str, WarmUp]:
+        """The symbols whose entries are held for a feature warm-up now."""
+        return dict(self._warm_ups.active)
+
+    def start_warm_up(
+        self, symbol: str, *, since: int, step: int, candles: int, skipped: int
+    ) -> WarmUp:
+        """The live feed skipped ``skipped`` candles of ``symbol`` and it came back with the
+        candle opening at ``since``: refuse its entries (rule ``warm_up``) until ``candles``
+        candles of it have closed from there (``risk/warm_up.py``)."""
+        return self._warm_ups.start(
+            symbol, since=since, step=step, candles=candles, skipped=skipped
+        )
+
     # --- trades ---------------------------------------------------------------------------
     def record_trade(self, symbol: str, net_pnl: float, *, at: int) -> None:
         """A closed trade's net PnL, for the consecutive-loss cooldown."""
@@ -286,6 +305,7 @@ class RiskEngine:
             last_candle_close=pf.last_candle_close_time(intent.symbol),
             cooldown_until=self._streaks.cooldown_until(intent.symbol),
             state_reason=self._state_reason,
+            warm_up=self._warm_ups.get(intent.symbol),
         )
 
     def evaluate(self, intent: OrderIntent) -> RiskDecision:
@@ -310,6 +330,8 @@ class RiskEngine:
             publish_event(self._bus, topics.RISK_DECISION, decision, source=MODULE)
         if self._handle is not None:
             self._handle.count(f"decisions_{outcome.value.lower()}")
+            if any(reason.startswith("warm_up:") for reason in reasons):
+                self._handle.count("entries_held_warm_up")
         return decision
 
 

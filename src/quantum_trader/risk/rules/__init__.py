@@ -23,7 +23,11 @@ from quantum_trader.risk.rules.order_size import (
     check_risk_per_trade,
 )
 from quantum_trader.risk.rules.positions import check_max_open_positions
-from quantum_trader.risk.rules.sanity import check_price_sanity, check_stale_data
+from quantum_trader.risk.rules.sanity import (
+    check_price_sanity,
+    check_stale_data,
+    check_warm_up,
+)
 from quantum_trader.risk.rules.trading_state import check_reduce_only, check_trading_state
 
 Rule = Callable[[CheckContext, float], RuleResult]
@@ -33,6 +37,7 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     check_reduce_only,
     check_price_sanity,
     check_stale_data,
+    check_warm_up,
     check_equity,
     check_daily_loss,
     check_cooldown,

@@ -62,3 +62,25 @@ def check_stale_data(ctx: CheckContext, quantity: float) -> RuleResult:
             f"(max {ctx.config.stale_data_max_age_ms // 1000} s)",
         )
     return RuleResult.ok("stale_data")
+
+
+def check_warm_up(ctx: CheckContext, quantity: float) -> RuleResult:
+    """No new exposure on a symbol whose features still span a hole in its live candles.
+
+    After the live feed skipped candles of it, the symbol's windows (counted in candles) read
+    candles from before the hole until ``ctx.warm_up.candles`` new ones have closed
+    (``risk/warm_up.py``). Reducing orders pass, as for stale data.
+    """
+    warm = ctx.warm_up
+    if warm is None or ctx.is_reducing(quantity):
+        return RuleResult.ok("warm_up")
+    last = ctx.last_candle_close
+    if last is not None and last >= warm.until:
+        return RuleResult.ok("warm_up")
+    return RuleResult.reject(
+        "warm_up",
+        f"{ctx.intent.symbol} rejoined the live feed at {fmt(warm.since)} after "
+        f"{warm.skipped} skipped candle{'' if warm.skipped == 1 else 's'}; its features span "
+        f"the hole for {warm.left(last)} more of "
+        f"{warm.candles} candles (entries from the candle closing at {fmt(warm.until)})",
+    )
