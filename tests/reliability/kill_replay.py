@@ -32,15 +32,46 @@ ROOT = Path(__file__).resolve().parents[2]
 CHECKPOINT_EVERY = 24
 KILLED = -signal.SIGKILL
 
+#: where a child kills itself (``KILL_REPLAY_AT=<point>:<n>``), at its session's n-th order
+POINTS = ("decided", "acknowledged", "committed")
+
 CHILD = f"""
-import dataclasses
+import dataclasses, os, signal, sys
 from quantum_trader.app import main_job
-import sys
 from quantum_trader.app.cli.main import main
+from quantum_trader.engine.checkpoint import Checkpointer
+from quantum_trader.execution.order_manager import OrderManager
+
 config = main_job.session_config
 main_job.session_config = lambda s, r, **kw: dataclasses.replace(
     config(s, r, **kw), checkpoint_every={CHECKPOINT_EVERY}
 )
+point, _, nth = os.environ.get("KILL_REPLAY_AT", "").partition(":")
+seen = [0]
+submit, send, commit = OrderManager.submit, OrderManager._send, Checkpointer.commit
+
+def die(at):
+    if at == point and (seen[0] >= int(nth) if at == "committed" else seen[0] == int(nth)):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+def submit_then(self, *args, **kwargs):
+    if self._status is not None:  # the session's manager (a shadow account's has no handle)
+        seen[0] += 1
+        die("decided")  # decided, not yet taken by the order manager
+    return submit(self, *args, **kwargs)
+
+def send_then(self, order, good_till):
+    answer = send(self, order, good_till)
+    if self._status is not None:
+        die("acknowledged")  # the simulated exchange answered, the manager has not recorded it
+    return answer
+
+def commit_then(self, *, finished):
+    commit(self, finished=finished)
+    die("committed")  # the order is in the database, with its fills and risk decision
+
+if point:
+    OrderManager.submit, OrderManager._send, Checkpointer.commit = submit_then, send_then, commit_then
 sys.argv = ["quantum-trader", "run"]
 main()
 """
@@ -108,6 +139,7 @@ class Kill:
 
     delay_s: float
     finished_first: bool  # the run ended before its kill (nothing killed)
+    by_harness: bool  # SIGKILL came from the harness (False: the child's own, at its point)
     run_id: str | None  # the run the kill ended (None: killed before it registered)
     cursor: int | None  # its last committed checkpoint (candles), None: none committed
     orders: int  # orders committed by the killed run
@@ -142,14 +174,17 @@ def run_child(
     )
 
 
-def kill_after(env: Mapping[str, str], delay_s: float, *, after_cursor: int = 0) -> Kill:
+def kill_after(
+    env: Mapping[str, str], delay_s: float, *, after_cursor: int = 0, at: str = ""
+) -> Kill:
     """Start the replay, SIGKILL it ``delay_s`` wall seconds after its start (with
-    ``after_cursor``: after its first checkpoint at or past that many candles), then read what
-    it left."""
+    ``after_cursor``: after its first checkpoint at or past that many candles; with ``at``,
+    ``<point>:<n>`` of :data:`POINTS`, it kills itself there and ``delay_s`` is how long it
+    may take), then read what it left."""
     before = set(run_ids(env))
     child = subprocess.Popen(
         [sys.executable, "-c", CHILD],
-        env=dict(env),
+        env=dict(env) | ({"KILL_REPLAY_AT": at} if at else {}),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         cwd=ROOT,
@@ -162,8 +197,9 @@ def kill_after(env: Mapping[str, str], delay_s: float, *, after_cursor: int = 0)
     while time.monotonic() < deadline and child.poll() is None:
         workers.update(_descendants(child.pid))
         time.sleep(0.05)
-    finished_first = child.poll() is not None
-    if not finished_first:
+    finished_first = child.poll() is not None and child.returncode != KILLED
+    by_harness = child.poll() is None
+    if by_harness:
         child.send_signal(signal.SIGKILL)
     child.wait()
     time.sleep(5.0)  # a worker notices its parent's death within a second or two
@@ -193,6 +229,7 @@ def kill_after(env: Mapping[str, str], delay_s: float, *, after_cursor: int = 0)
     return Kill(
         delay_s=delay_s,
         finished_first=finished_first,
+        by_harness=by_harness,
         run_id=run_id,
         cursor=cursor,
         orders=orders,
