@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 
 from quantum_trader.adapters.artifacts import LocalArtifactStore
 from quantum_trader.adapters.sql.registry_repository import SqlRegistryRepository
-from quantum_trader.app.training import BOOTSTRAP_ACTOR, ensure_tabular_models
+from quantum_trader.app.training import BOOTSTRAP_ACTOR, ensure_tabular_models, looks_ahead
 from quantum_trader.clock.clock import SimulatedClock
 from quantum_trader.config import KNOWN_MODELS
 from quantum_trader.config.modules import MODEL_MODULES
@@ -36,7 +36,7 @@ from quantum_trader.models.forecasting.spec import ARCHITECTURES
 from quantum_trader.models.tabular import LgbmModel, TabularModel, XgbModel
 from quantum_trader.models.tabular.training import train_tabular
 from quantum_trader.status.registry import StatusRegistry
-from tests.learning.synthetic import TINY, synthetic_dataset
+from tests.learning.synthetic import HOUR, TINY, synthetic_dataset
 
 
 def test_one_table_of_model_names() -> None:
@@ -131,6 +131,46 @@ def test_a_production_version_on_other_features_is_replaced_at_bootstrap(
     assert "learned the sign label, this run's is barrier 2/2 sigma" in (
         registry.history(key)[-1].reason
     )
+
+
+def test_a_production_version_that_learned_past_the_replay_start_is_replaced(
+    sqlite_engine: Engine, tmp_path: Path
+) -> None:
+    """A run killed after continuous learning promoted a version, started again: its replay
+    begins before what that version learned, so it must not serve from the start (issue 22,
+    crash consistency). A version whose labels all close by the start is kept."""
+    data = synthetic_dataset(5, symbol="ETHUSDT")  # 400 candles, the last 4 unlabelled
+    store = LocalArtifactStore(tmp_path / "artifacts")
+    clock = SimulatedClock(1_000)
+    registry = ModelRegistry(SqlRegistryRepository(sqlite_engine), clock)
+    options = {"horizon": 4, "registry": registry, "artifacts": store, "clock": clock}
+    after_data = int(data.open_time[-1]) + HOUR  # the last labelled row's label closes here
+    ensure_tabular_models(["lgbm"], {"ETHUSDT": data}, handles={}, **options)  # type: ignore[arg-type]
+    (kept,) = ensure_tabular_models(
+        ["lgbm"], {"ETHUSDT": data}, handles={}, serves_from=after_data, **options  # type: ignore[arg-type]
+    )  # fmt: skip
+    assert not kept.trained
+    y = data.y[:300].copy()
+    y[-4:] = np.nan  # as a dataset ending at the replay's start: the last labels look past it
+    earlier = dataclasses.replace(
+        data, open_time=data.open_time[:300], x=data.x[:300], y=y,
+        forward_return=data.forward_return[:300],
+    )  # fmt: skip
+    start = int(earlier.open_time[-1]) + HOUR  # a replay starting 100 candles earlier
+    (report,) = ensure_tabular_models(
+        ["lgbm"], {"ETHUSDT": earlier}, handles={}, serves_from=start, **options  # type: ignore[arg-type]
+    )  # fmt: skip
+    key = ModelKey("lgbm", "ETHUSDT", 4)
+    production = registry.production(key)
+    assert report.trained and production is not None and production.version == 2
+    reason = registry.history(key)[-1].reason
+    assert "the PRODUCTION version 1 learned labels closing up to" in reason
+    assert "serving it would look ahead" in reason
+    assert looks_ahead(production, start) is None
+    (same,) = ensure_tabular_models(
+        ["lgbm"], {"ETHUSDT": earlier}, handles={}, serves_from=start, **options  # type: ignore[arg-type]
+    )  # fmt: skip
+    assert not same.trained
 
 
 def test_the_port_and_serving_never_import_torch() -> None:

@@ -318,6 +318,7 @@ def _train(run: _Run, stage: OnProgress, embargo_candles: int = 0) -> _Trained:
         handles=handles,
         on_train=lambda what: stage(f"training {what}"),
         actor=engine_actor(run.rt.run_id),
+        serves_from=data.replay_start,
     )
     training += ensure_forecast_models(
         settings.ensemble_models,
@@ -329,6 +330,7 @@ def _train(run: _Run, stage: OnProgress, embargo_candles: int = 0) -> _Trained:
         handles=handles,
         on_train=lambda what: stage(f"training {what}"),
         actor=engine_actor(run.rt.run_id),
+        serves_from=data.replay_start,
     )
     for report in training:
         handles["model_registry"].count(

@@ -20,6 +20,7 @@ import pandas as pd
 
 from quantum_trader.adapters.artifacts import LocalArtifactStore
 from quantum_trader.clock.clock import Clock
+from quantum_trader.domain.time import fmt, timeframe_ms
 from quantum_trader.features.dataset import Dataset, make_dataset
 from quantum_trader.features.labels import LabelSpec
 from quantum_trader.features.pipeline import (
@@ -40,6 +41,7 @@ from quantum_trader.learning.trainers import (
     train_and_register,
 )
 from quantum_trader.models.base import ModelMetadata, label_name
+from quantum_trader.observability.logging import get_logger
 from quantum_trader.status.registry import ModuleHandle
 
 __all__ = [
@@ -122,6 +124,9 @@ def universe_features(
     )
 
 
+log = get_logger(__name__)
+
+
 def ensure_tabular_models(
     models: Sequence[str],
     datasets: Mapping[str, Dataset],
@@ -133,9 +138,12 @@ def ensure_tabular_models(
     handles: Mapping[str, ModuleHandle],
     on_train: Callable[[str], None] | None = None,
     actor: str = BOOTSTRAP_ACTOR,
+    serves_from: int | None = None,
 ) -> list[TrainingReport]:
     """One line per (tree model, symbol): trained on that symbol's dataset when missing;
-    ``actor`` registers and promotes it in the audit trail."""
+    ``actor`` registers and promotes it in the audit trail. With ``serves_from`` (the replay's
+    first engine time) a PRODUCTION version that learned labels closing after it is replaced
+    (:func:`looks_ahead`)."""
     reports = []
     for name in models:
         if family(name).kind is not FamilyKind.TABULAR:
@@ -144,6 +152,8 @@ def ensure_tabular_models(
             key = ModelKey(name, symbol, horizon)
             current = registry.production(key)
             stale = None if current is None else _learned_otherwise(current, data)
+            if current is not None and stale is None:
+                stale = looks_ahead(current, serves_from)
             if current is not None and stale is None:
                 reports.append(TrainingReport(key, current.version, 0.0, 0, trained=False))
                 continue
@@ -162,6 +172,25 @@ def ensure_tabular_models(
             )
             reports.append(_promote(registry, trained, actor, stale))
     return reports
+
+
+def looks_ahead(current: ModelVersion, serves_from: int | None) -> str | None:
+    """Why ``current`` cannot serve a replay starting at ``serves_from`` (None: it can): the
+    labels it learned close after that time. An earlier run may have promoted it after the
+    same replay's start (a run killed and started again replays from the start), or a
+    ``train`` on later candles; served from the start it would trade on what it learned from
+    the candles it is about to decide on. Unknown windows (old metadata) serve as before."""
+    window = current.metadata.training_window
+    if serves_from is None or window is None:
+        return None
+    step = timeframe_ms(current.metadata.timeframe)
+    labels_close = window[1] + (current.key.horizon + 1) * step
+    if labels_close <= serves_from:
+        return None
+    return (
+        f"version {current.version} learned labels closing up to {fmt(labels_close)}, after "
+        f"this replay's start {fmt(serves_from)}: serving it would look ahead"
+    )
 
 
 def _learned_otherwise(current: ModelVersion, data: Dataset) -> str | None:
@@ -204,10 +233,18 @@ def _promote(
         reason=(
             "no PRODUCTION version existed; the engine cannot trade without one"
             if replaces is None
-            else f"the PRODUCTION {replaces}: replaced by one trained on them"
+            else f"the PRODUCTION {replaces}: replaced by one trained for this run"
         ),
         to=Stage.PRODUCTION,
     )
+    if replaces is not None:  # an operator may want it back: it stays in the registry
+        log.warning(
+            "model.production_replaced",
+            line=str(version.key),
+            why=replaces,
+            by=f"v{version.version}",
+            restore="quantum-trader models rollback, once no replay starts before it",
+        )
     return TrainingReport(version.key, version.version, trained.seconds, trained.rows, True)
 
 
@@ -222,8 +259,10 @@ def ensure_forecast_models(
     handles: Mapping[str, ModuleHandle],
     on_train: Callable[[str], None] | None = None,
     actor: str = BOOTSTRAP_ACTOR,
+    serves_from: int | None = None,
 ) -> list[TrainingReport]:
-    """One global line per forecaster, trained on every symbol's history when missing.
+    """One global line per forecaster, trained on every symbol's history when missing (or
+    when its PRODUCTION version looks ahead of ``serves_from``, :func:`looks_ahead`).
 
     The family trains in a spawned worker process (``learning/trainers.py``), so the serving
     process never imports torch; the worker's peak RSS is counted as the training's figure.
@@ -236,7 +275,8 @@ def ensure_forecast_models(
     for name in [m for m in models if family(m).kind is FamilyKind.FORECASTER]:
         key = ModelKey(name, FORECAST_SCOPE, labels.horizon)
         current = registry.production(key)
-        if current is not None:
+        ahead = None if current is None else looks_ahead(current, serves_from)
+        if current is not None and ahead is None:
             reports.append(TrainingReport(key, current.version, 0.0, 0, trained=False))
             continue
         if on_train is not None:
@@ -252,5 +292,5 @@ def ensure_forecast_models(
             reason=_bootstrap_reason,
             handle=handles.get(name),
         )
-        reports.append(_promote(registry, trained, actor))
+        reports.append(_promote(registry, trained, actor, ahead))
     return reports
