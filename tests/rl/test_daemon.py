@@ -228,6 +228,34 @@ def test_the_daemon_bootstraps_then_runs_on_the_policy_stores_schedule(
         worker.shutdown()
 
 
+def test_a_shadow_policy_trained_after_the_replays_start_is_retired_not_served(
+    sqlite_engine: Engine, tmp_path: Path
+) -> None:
+    """A run started again replays from its start: the SHADOW policy an earlier run trained
+    later on is not served (nor warm-started from) there; the line trains a first one anew."""
+    frame = _frame()
+    start, later = int(frame["open_time"].iloc[700]), int(frame["open_time"].iloc[760])
+    clock = SimulatedClock(later)
+    trainer, _policies, served, _ledger, handle = _trainer(sqlite_engine, tmp_path, clock)
+    worker = ThreadWorker("rl")
+    try:
+        ahead = trainer.bootstrap(later, worker)
+        assert ahead is not None and ahead.lineage.trained_at == later
+        assert ahead.stage is Stage.SHADOW  # on this seed's toy market it does not beat the rules
+        again = trainer.bootstrap(start, worker)
+        assert again is not None and again.version == 2 and again.lineage.trained_at == start
+        assert again.lineage.detail["warm_start"] is False
+        retired = trainer.registry.get(trainer.key, 1)
+        assert retired.stage is Stage.RETIRED
+        reasons = [c.reason for c in trainer.registry.history(trainer.key) if c.version == 1]
+        assert "after this replay's start" in reasons[-1]
+        assert handle.status.counters["looked_ahead_retired"] == 1
+        assert served.calls[-1] == (again.stage, "ppo_selector@2")
+        assert trainer.bootstrap(later, worker) == again  # trained before later: kept
+    finally:
+        worker.shutdown()
+
+
 def test_a_short_history_is_skipped_and_a_failed_run_is_counted(
     sqlite_engine: Engine, tmp_path: Path
 ) -> None:

@@ -215,7 +215,7 @@ class PolicyTrainer:
     def bootstrap(self, now: int, worker: Worker) -> ModelVersion | None:
         """Train the line's first policy now and wait for it, when it has none that serves;
         else hand the one it has to the app. Returns the version that serves (None: none)."""
-        serving = self.serving_version()
+        serving = self._not_ahead_of(self.serving_version(), now)
         if serving is not None:
             self._serve(serving)
             return serving
@@ -229,6 +229,27 @@ class PolicyTrainer:
             return None
         assert result is not None
         return self.apply(result, now)
+
+    def _not_ahead_of(self, version: ModelVersion | None, now: int) -> ModelVersion | None:
+        """``version`` unless it was trained after ``now``: a run started again replays from
+        its start, and a SHADOW policy an earlier run trained later on would serve (and be
+        warm-started from) with what it learned of the candles ahead. That one is retired
+        (counted ``looked_ahead_retired``) and None returned, so the line trains its first
+        policy afresh. A PRODUCTION one is only warned about (``looked_ahead_production``):
+        moving the production pointer back is the operator's call (docs/learning.md)."""
+        trained_at = None if version is None else version.lineage.trained_at
+        if version is None or trained_at is None or trained_at <= now:
+            return version
+        why = f"trained at {fmt(trained_at)}, after this replay's start {fmt(now)}"
+        if version.stage is not Stage.SHADOW:
+            log.warning("rl_training.production_looks_ahead", line=str(self.key), why=why)
+            self._count_one("looked_ahead_production")
+            return version
+        self.registry.retire(
+            self.key, version.version, actor=ACTOR, reason=f"{why}: serving it would look ahead"
+        )
+        self._count_one("looked_ahead_retired")
+        return None
 
     def prepare(self, t: int, *, episodes: int | None = None) -> PolicyJob | None:
         """The next run's inputs (see the module docstring); None: skipped (counted)."""
