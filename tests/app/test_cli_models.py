@@ -82,3 +82,35 @@ def test_history_shows_engine_time_wall_time_and_actor(
     assert shown.exit_code == 0, shown.output
     row = next(line for line in shown.output.splitlines() if "engine:abc123" in line)
     assert "2024-06-11T14:00:00Z" in row and "2026-11-30T" in row
+
+
+def test_list_and_show_read_policy_versions_beside_models(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After any run with the agents on, the registry holds policy lines (ppo_selector,
+    rl_sizer) beside the models: ``list`` and ``show`` failed with a traceback on them ("a
+    'policy' has no model metadata")."""
+    from quantum_trader.learning.lineage import POLICY_KIND, Lineage
+
+    monkeypatch.setenv("QT_HOME", str(tmp_path))
+    monkeypatch.setenv("COLUMNS", "200")
+    engine = open_database(f"sqlite:///{tmp_path / 'quantum_trader.sqlite'}")
+    registry = ModelRegistry(SqlRegistryRepository(engine), SimulatedClock(0))
+    meta = ModelMetadata("lgbm", "a", "ETHUSDT", 4, ("ret_1",), {}, (0, 3_600_000), "d")
+    registry.register(meta, "f" * 64, actor="test", reason="seed")
+    policy = Lineage(
+        POLICY_KIND, "ppo_selector", "global", 0, window=(0, 7_200_000),
+        parameters={"seed": 7}, trained_at=10_800_000, detail={"algorithm": "PPO"},
+    )  # fmt: skip
+    registry.register(policy, "e" * 64, actor="test", reason="trained")
+    runner = CliRunner()
+    listing = runner.invoke(app, ["list"], terminal_width=200)
+    assert listing.exit_code == 0, listing.output
+    assert "ppo_selector/global/h0" in listing.output and "lgbm/ETHUSDT/h4" in listing.output
+    assert "1970-01-01 → 1970-01-01" in listing.output
+    shown = runner.invoke(app, ["show", "ppo_selector/global/h0", "1"], terminal_width=200)
+    assert shown.exit_code == 0, shown.output
+    assert "(policy)" in shown.output and '"algorithm": "PPO"' in shown.output
+    assert "trained at 1970-01-01T03:00:00" in shown.output
+    model = runner.invoke(app, ["show", "lgbm/ETHUSDT/h4", "1"], terminal_width=200)
+    assert model.exit_code == 0 and "features (1): ret_1" in model.output

@@ -20,6 +20,7 @@ from quantum_trader.app.storage import open_settings_database
 from quantum_trader.clock.clock import WallClock
 from quantum_trader.config.settings import Settings, load_settings
 from quantum_trader.domain.time import fmt
+from quantum_trader.learning.lineage import MODEL_KIND
 from quantum_trader.learning.registry import ModelKey, ModelRegistry, Stage, StageChange
 
 app = typer.Typer(help="Model registry: versions, stages, lineage.", no_args_is_help=True)
@@ -85,7 +86,7 @@ def list_versions(
         if v.key not in production:
             current = registry.production(v.key)
             production[v.key] = None if current is None else current.version
-        window = v.metadata.training_window
+        window = v.lineage.window  # a model's or a policy's (``metadata`` is a model's only)
         table.add_row(
             str(v.key),
             str(v.version),
@@ -107,19 +108,29 @@ def show(key: str, version: int = typer.Argument(..., help="version number")) ->
     store = LocalArtifactStore(settings.effective_artifacts_dir)
     model_key = ModelKey.parse(key)
     v = registry.get(model_key, version)
-    meta = v.metadata
-    console().print(f"[bold]{v.key} v{v.version}[/] stage {v.stage.value}")
-    console().print(
-        f"artifact sha256 {v.artifact_hash} {checked(store, v.artifact_hash)}  "
-        f"model file sha256 {meta.artifact_hash}"
-    )
-    window = meta.training_window
+    lineage = v.lineage
+    console().print(f"[bold]{v.key} v{v.version}[/] stage {v.stage.value} ({lineage.kind})")
+    if lineage.kind == MODEL_KIND:
+        model_file = lineage.model_metadata().artifact_hash
+        console().print(
+            f"artifact sha256 {v.artifact_hash} {checked(store, v.artifact_hash)}  "
+            f"model file sha256 {model_file}"
+        )
+    else:  # a policy bundle: its manifest and state are named in the detail below
+        console().print(f"artifact sha256 {v.artifact_hash} {checked(store, v.artifact_hash)}")
+    window = lineage.window
     if window:
         console().print(f"training window {fmt(window[0])} → {fmt(window[1])}")
-    console().print(f"data hash {meta.data_hash}")
-    console().print(f"features ({len(meta.features)}): {', '.join(meta.features)}")
-    console().print(f"hyperparameters {json.dumps(meta.hyperparameters, sort_keys=True)}")
-    console().print(f"metrics {json.dumps(meta.metrics, sort_keys=True)}")
+    if lineage.trained_at is not None:
+        console().print(f"trained at {fmt(lineage.trained_at)} (engine time)")
+    console().print(f"data hash {lineage.data_hash}")
+    if lineage.kind == MODEL_KIND:
+        features = lineage.model_metadata().features
+        console().print(f"features ({len(features)}): {', '.join(features)}")
+    else:
+        console().print(f"detail {json.dumps(lineage.detail, sort_keys=True)}")
+    console().print(f"hyperparameters {json.dumps(lineage.parameters, sort_keys=True)}")
+    console().print(f"metrics {json.dumps(lineage.metrics, sort_keys=True)}")
     console().print(audit_table(registry.history(model_key)))
 
 

@@ -261,7 +261,7 @@ def trained_table(results: Sequence[TrainedMember]) -> Table:
         table.add_column(column)
     for item in results:
         v = item.version
-        window = v.metadata.training_window
+        window = v.lineage.window
         table.add_row(
             str(v.key),
             str(v.version),
