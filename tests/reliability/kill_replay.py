@@ -256,6 +256,22 @@ def _cursor(env: Mapping[str, str], before: set[str]) -> int:
     return 0 if row is None else int(row[0])
 
 
+def cli(env: Mapping[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``quantum-trader ARGS`` on the replay's home (the status child's way, any command)."""
+    code = (
+        "import sys; from quantum_trader.app.cli.main import main; "
+        f"sys.argv = ['quantum-trader', *{list(args)!r}]; main()"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env=dict(env) | {"COLUMNS": "400"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
+
+
 def run_ids(env: Mapping[str, str]) -> list[str]:
     """The runs of the home, oldest first."""
     path = _database(env)
