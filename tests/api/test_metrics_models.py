@@ -379,10 +379,12 @@ def test_an_empty_database_has_the_series_without_samples(
     names = {"qt_model_vote_seconds", "qt_model_drift_events", "qt_model_covariate_shifted",
              "qt_model_drift_last_event_timestamp_seconds", "qt_model_drift_statistic",
              "qt_model_recent_log_loss", "qt_model_live_calibration",
-             "qt_model_calibration"}  # fmt: skip
+             "qt_model_calibration", "qt_challenger_vote_seconds",
+             "qt_challenger_live_calibration"}  # fmt: skip
     assert names <= set(families)
     assert not [s for name in names for s in families[name].samples]
     assert families["qt_model_vote_seconds"].type == "histogram"
+    assert families["qt_challenger_vote_seconds"].type == "histogram"
 
 
 @pytest.mark.parametrize("counters", [{}, {"signals": 3}])

@@ -21,7 +21,8 @@ Every figure is one the engine already stores; nothing here computes a model's q
   was not fitted on, labelled by stage, from its registry lineage (``holdout_*``: the
   training's held-out tail, after and before its vector scaling) and from the gate validation
   that judged it (``candidate_*`` of the trial ``<line>@v<version>``: the newest matured
-  labels when it was validated).
+  labels when it was validated);
+* the judged challengers' own vote time and live calibration (``api/metrics_challengers.py``).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from quantum_trader.adapters.sql.repositories import SqlStatusRepository
 from quantum_trader.adapters.sql.tables_events import event_outbox
 from quantum_trader.adapters.sql.tables_registry import model_production, model_versions
 from quantum_trader.adapters.sql.tables_trials import trials
+from quantum_trader.api.metrics_challengers import challenger_series, cumulative_buckets
 from quantum_trader.api.metrics_engine import ScrapedSeries, gauge
 from quantum_trader.api.reads_portfolio import last_run_id
 from quantum_trader.bus.topics import MODEL_COVARIATE_SHIFT, MODEL_DRIFT_DETECTED
@@ -50,7 +52,8 @@ from quantum_trader.intelligence.reinforcement import NAME as REINFORCEMENT_MODU
 from quantum_trader.intelligence.reinforcement import ReinforcementConfig
 from quantum_trader.learning.lineage import MODEL_KIND, Lineage
 from quantum_trader.learning.registry import ModelKey, Stage
-from quantum_trader.models.ensemble.ensemble import VOTE_TIME_BOUNDS_NS, vote_bucket_counter
+from quantum_trader.models.ensemble.ensemble import vote_bucket_counter
+from quantum_trader.status.registry import ModuleStatus
 
 #: the ensemble's status counters of live votes: ``<prefix><member>``
 VOTES: Final = "live_votes."
@@ -70,22 +73,24 @@ SAMPLES: Final = {
 
 class ModelSeries(ScrapedSeries):
     """``qt_model_vote_seconds``, ``qt_model_drift_*``, ``qt_model_covariate_shifted``,
-    ``qt_model_recent_log_loss``, ``qt_model_live_calibration`` and ``qt_model_calibration``
-    (docs/api.md, "Metrics")."""
+    ``qt_model_recent_log_loss``, ``qt_model_live_calibration``, ``qt_model_calibration``,
+    ``qt_challenger_vote_seconds`` and ``qt_challenger_live_calibration`` (docs/api.md,
+    "Metrics")."""
 
     def _read(self) -> list[Metric]:
         run_id = last_run_id(self._engine, self._clock)
         events = self._events(run_id)
         saved = self._saved_state(run_id)
-        return [self._vote_time(), *events, *saved, self._calibration()]
+        statuses = SqlStatusRepository(self._engine).load_all()
+        challengers = challenger_series(self._engine, run_id, statuses)
+        return [self._vote_time(statuses), *events, *saved, self._calibration(), *challengers]
 
-    def _vote_time(self) -> Metric:
+    def _vote_time(self, statuses: list[ModuleStatus]) -> Metric:
         out = HistogramMetricFamily(
             "qt_model_vote_seconds",
             "each member's live vote times, this run (batch votes not timed)",
             labels=["model"],
         )
-        statuses = SqlStatusRepository(self._engine).load_all()
         counters = next((s.counters for s in statuses if s.name == "ensemble"), {})
         for model, n in sorted(member_counters(counters, VOTES).items()):
             total_ns = counters.get(VOTE_NS + model, 0)
@@ -241,12 +246,4 @@ def vote_buckets(counters: Mapping[str, int], model: str, votes: int) -> list[tu
     >>> [b for b in vote_buckets(counters, "xgb", 5) if b[0] in ("5e-05", "0.0005", "+Inf")]
     [('5e-05', 3.0), ('0.0005', 3.0), ('+Inf', 5.0)]
     """
-    out: list[tuple[str, float]] = []
-    cumulative = 0
-    for bound in VOTE_TIME_BOUNDS_NS:
-        cumulative += counters.get(vote_bucket_counter(bound, model), 0)
-        out.append((repr(bound / 1e9), float(cumulative)))
-    # the ensemble counts a vote before its bucket, so +Inf >= every bound already; the max
-    # keeps the histogram valid should counters of another origin disagree
-    out.append(("+Inf", float(max(votes, cumulative))))
-    return out
+    return cumulative_buckets(counters, model, votes, vote_bucket_counter)

@@ -16,7 +16,10 @@ then, per registry line:
   inverted) is evidence for a rollback.
 
 The rollout (``learning/rollout.py``) reads :meth:`ShadowEvaluator.watch` and decides. The
-evaluator's state (tests, counts, pending predictions) is plain JSON (:meth:`to_state`).
+evaluator's state (tests, counts, pending predictions) is plain JSON (:meth:`to_state`). What
+the operator sees of each judged challenger, its vote time and its calibration on the matured
+labels, is kept beside, in :attr:`ShadowEvaluator.figures` (``learning/challenger_figures.py``),
+which the rollout never reads.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import numpy as np
 from quantum_trader.domain.signals import ModelVote
 from quantum_trader.intelligence.ledger import PROB_FLOOR, LabelSource, horizon_end_time
 from quantum_trader.learning.challenger import WatchedMember
+from quantum_trader.learning.challenger_figures import ChallengerFigures
 from quantum_trader.learning.gate import diebold_mariano
 from quantum_trader.learning.sequential import PairedSequentialTest, SequentialConfig
 from quantum_trader.models.ensemble.member import Abstention
@@ -154,6 +158,8 @@ class ShadowEvaluator:
             plug_in=GUARD_PLUG_IN,
         )
         self._handle = handle
+        #: ``/metrics``' figures of the judged challengers: observability only, never read back
+        self.figures = ChallengerFigures(handle)
         self._watches: dict[str, LineWatch] = {}
         # per symbol and line, by prediction time, in time order (one queue per line: a batch
         # reports a line's votes far ahead, and must not hold another line's back); a second
@@ -197,10 +203,12 @@ class ShadowEvaluator:
         watch.failures, watch.last_failure = 0, ""
         watch.latencies_ns.clear()
         watch.recent.clear()
+        self.figures.begin(line, version, share)
 
     def end_challenge(self, line: str) -> None:
         watch = self.watch(line)
         watch.challenger, watch.share, watch.challenge, watch.matured = None, 0.0, None, 0
+        self.figures.end(line)
 
     def restart_production_watch(self, line: str, *, keep_count: bool = False) -> None:
         """A fresh test of the production version against the base rate: for a new version
@@ -226,6 +234,7 @@ class ShadowEvaluator:
         version = challenge.version if challenge is not None else None
         if version is not None and version == watch.challenger and challenger is not None:
             watch.latencies_ns.append(challenger_ns)
+            self.figures.on_vote(slot.line, version, challenger_ns)
         first_open = ((decided_at + self._tf - 1) // self._tf - 1) * self._tf
         pending = _Pending(
             slot.line,
@@ -265,13 +274,13 @@ class ShadowEvaluator:
                         if self._handle is not None:
                             self._handle.count("predictions_unlabelled")
                         continue
-                    self._score(item, label)
+                    self._score(item, label, symbol)
                     resolved += 1
         if resolved and self._handle is not None:
             self._handle.count("labels_matured", resolved)
         return resolved
 
-    def _score(self, item: _Pending, label: int) -> None:
+    def _score(self, item: _Pending, label: int, symbol: str) -> None:
         watch = self.watch(item.line)
         counts = watch.class_counts
         total = sum(counts)
@@ -284,6 +293,15 @@ class ShadowEvaluator:
             watch.rolling.append(difference)
             watch.production_matured += 1
         counts[label] += 1
+        if item.challenger is not None and item.challenger_version is not None:
+            self.figures.on_label(
+                item.line,
+                item.challenger_version,
+                symbol,
+                item.challenger,
+                label,
+                _loss(item.challenger, label),
+            )
         if (
             item.challenger is not None
             and item.champion is not None
@@ -330,6 +348,7 @@ class ShadowEvaluator:
                 ]
                 for symbol, lines in self._pending.items()
             },
+            "challengers": self.figures.to_state(),
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -367,6 +386,15 @@ class ShadowEvaluator:
                     _triple(chal) if chal else None,
                     version,
                 )
+        # a state saved before the challengers' figures existed has none: its challengers'
+        # figures start from nothing
+        self.figures = ChallengerFigures(self._handle)
+        if "challengers" in state:
+            self.figures.load_state(state["challengers"])
+        judged = self.figures.judged()
+        for line, w in self._watches.items():
+            if w.challenger is not None and line not in judged:
+                self.figures.begin(line, w.challenger, w.share)
 
 
 def _triple(values: list[float]) -> Probs:
