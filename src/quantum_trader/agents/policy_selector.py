@@ -11,10 +11,15 @@ estimates of other policies.
   would alone, HALTED included (production's decisions are then the rules' own).
 * **Fallback**: with no policy, or when encoding or inference fails or gives a non-finite
   probability, the rule selector (``RegimeRuleSelector`` by default) decides, and says so.
+* **Canary**: with a :class:`CanaryRoute` (``rl/selector_canary.py``), a decision that the route
+  hands to the line's CANARY policy is made by it, as above (HALTED: the mask, in its name), and
+  recorded with its version (the decision's ``policy_version``, and the choice's ``selector``);
+  if that policy fails on it (an error, a non-finite probability), the route hears why and
+  production decides.
 
-The status handle counts who decided (``decided_by_policy`` / ``decided_by_fallback`` /
-``decided_by_mask``), why the fallback did (``fallback_no_policy`` / ``fallback_error`` /
-``fallback_non_finite``) and the strategies chosen (``selected_<strategy>``).
+The status handle counts who decided (``decided_by_policy`` / ``decided_by_canary`` /
+``decided_by_fallback`` / ``decided_by_mask``), why the fallback did (``fallback_no_policy`` /
+``fallback_error`` / ``fallback_non_finite``) and the strategies chosen (``selected_<strategy>``).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -41,7 +47,21 @@ from quantum_trader.strategy.selector import (
 #: Encodes what a selector sees into the policy's observation vector (``agents/observation.py``)
 ObservationEncoder = Callable[[SelectionContext], npt.NDArray[np.floating]]
 
-POLICY, FALLBACK, MASK = "policy", "fallback", "mask"
+POLICY, CANARY, FALLBACK, MASK = "policy", "canary", "fallback", "mask"
+
+
+class CanaryRoute(Protocol):
+    """Hands a share of production's decisions to the line's CANARY policy
+    (``rl/selector_canary.py``)."""
+
+    def route(self, symbol: str, time: int) -> OnnxPolicy | None:
+        """The CANARY policy when the decision of ``symbol`` at engine ``time`` is the canary's;
+        None: production decides."""
+        ...
+
+    def broken(self, policy: OnnxPolicy, why: str) -> None:
+        """``policy`` could not make a decision it was handed (production made it instead)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +78,7 @@ class PolicyDecision:
     strategy: str
     propensity: float
     policy_version: str  # the policy's version, or the fallback selector's name
-    decided_by: str  # POLICY, FALLBACK or MASK
+    decided_by: str  # POLICY, CANARY, FALLBACK or MASK
     reason: str
     actions: tuple[str, ...] = ()
     probabilities: tuple[float, ...] = ()
@@ -88,6 +108,8 @@ class PolicySelector:
         self._handle = handle
         self.on_decision = on_decision
         self.policy: OnnxPolicy | None = None
+        #: who hands a share of the decisions to a CANARY policy (None: production makes all)
+        self.canary: CanaryRoute | None = None
         self.last_decision: PolicyDecision | None = None
         self.last_failure: str | None = None  # why the last fallback for a failure happened
         self.replace(policy)
@@ -105,6 +127,13 @@ class PolicySelector:
         self.policy = policy
 
     def select(self, context: SelectionContext) -> StrategyChoice:
+        route = self.canary
+        canary = None if route is None else route.route(context.symbol, context.time)
+        if route is not None and canary is not None:
+            done = self._by_policy(canary, context, CANARY)
+            if isinstance(done, PolicyDecision):  # recorded by its version: not production's
+                return self._record(done, canary.version)
+            route.broken(canary, done[1])  # production decides instead
         decision, selector, fallback = self._decide(context, self._fallback)
         if fallback is not None:
             if fallback != "no_policy":
@@ -129,32 +158,40 @@ class PolicySelector:
         policy = self.policy
         if policy is None:  # the rules decide as they would alone, HALTED included
             return _fall_back(rules, context, "no_policy", "no policy in production")
+        done = self._by_policy(policy, context, POLICY)
+        if isinstance(done, PolicyDecision):
+            return done, self.name, None
+        return _fall_back(rules, context, *done)
+
+    def _by_policy(
+        self, policy: OnnxPolicy, context: SelectionContext, decided_by: str
+    ) -> PolicyDecision | tuple[str, str]:
+        """``policy``'s decision (HALTED: the mask's), as ``decided_by``; (kind, why) when it
+        fails."""
         if context.trading_state is TradingState.HALTED:
-            decision = PolicyDecision(
+            return PolicyDecision(
                 context.symbol, context.time, NEUTRAL, 1.0, policy.version, MASK, "HALTED → Neutral"
             )
-            return decision, self.name, None
         try:
             probs: list[float] = policy.probabilities(self._encoder(context)).tolist()
         except Exception as exc:  # any failure of the encoder or the session: rules decide
-            return _fall_back(rules, context, "error", f"{type(exc).__name__}: {exc}")
+            return "error", f"{type(exc).__name__}: {exc}"
         if not all(map(math.isfinite, probs)):
-            return _fall_back(rules, context, "non_finite", f"non-finite probabilities {probs}")
+            return "non_finite", f"non-finite probabilities {probs}"
         index = max(range(len(probs)), key=probs.__getitem__)  # the first best, as np.argmax
         strategy = policy.actions[index]
         propensity = probs[index]
-        decision = PolicyDecision(
+        return PolicyDecision(
             context.symbol,
             context.time,
             strategy,
             propensity,
             policy.version,
-            POLICY,
+            decided_by,
             f"{policy.version}: {strategy} p={propensity:.3f}",
             policy.actions,
             tuple(probs),
         )
-        return decision, self.name, None
 
     def _record(self, decision: PolicyDecision, selector: str) -> StrategyChoice:
         self.last_decision = decision

@@ -207,7 +207,7 @@ def attach_candidates(
     agents' shadow pair."""
     if agents is None:
         return None
-    line = _policy_line(agents, agents.production, rt.settings.selector)
+    line = _policy_line(agents, agents.production, rt.settings.selector, promote=True)
     if line is None:
         return None
     return attach_policy_candidates(rt, session, lifecycle, line, store, handle)
@@ -393,6 +393,8 @@ def _registry_promoter(agents: RLAgents, registry: ModelRegistry) -> Promoter:
         key, version = agents.trainer.key, policy.registry_version
         done = registry.promote(key, version, actor=f"{MODULE}:{spec.name}",
                                 reason=result.summary())  # fmt: skip
+        if agents.canary is not None:  # the line's canary rule serves a CANARY one
+            agents.canary.on_stage(done.stage, policy)
         return f"{key} v{version} promoted to {done.stage.value}"
 
     return promote

@@ -17,8 +17,10 @@ are of kind ``sizer``, and a winning candidate is promoted one stage through the
 (SHADOW → CANARY, the path the run's own experiment takes for a PPO winner), with the outcome
 in the experiment's audit; the line's listeners hear ``(CANARY, policy)`` with the policy its
 shadow account served, and the sizer's canary rule serves it from there
-(``app/rl_sizing.attach_sizer_canary``). The selector line keeps its experiments as they were
-(no promoter): the run's own experiment already promotes that line's SHADOW policy when it wins.
+(``app/rl_sizing.attach_sizer_canary``). The selector line's winner is promoted the same way
+(its arms stay of kind ``policy``), and the selector's canary rule serves it
+(``app/rl_agents.attach_selector_canary``), as it serves a PPO policy that wins the run's own
+experiment.
 """
 
 from __future__ import annotations

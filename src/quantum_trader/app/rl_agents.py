@@ -17,6 +17,13 @@
   Q-learner's (``app/qlearning_shadow.py``): the challenger account's selector serves the
   SHADOW policy (swapped at each landing), its twin production's selector; the pair's
   figures at the stop compare them on the same candles.
+* **The canary**: a policy that wins its candidate experiment or the run's own experiment
+  enters CANARY (``app/policy_candidates.py``, ``app/ab_testing.py``);
+  :func:`attach_selector_canary` has ``rl/selector_canary.SelectorCanary`` serve it:
+  production's selector hands it its share of the decisions, the shadow account keeps serving
+  it as its evidence (a SHADOW landing waits, counted ``shadow_landings_held``, and is served
+  when the canary ends), and the rule steps it on to PRODUCTION, which production's selector
+  then serves, or retires it.
 
 ``QT_RL_TRAINING_INTERVAL_MINUTES`` (one day by default) is written to ``rl.v3.training`` as
 its first value if the key was never set (the operator's later changes win, live): the store's
@@ -62,7 +69,7 @@ from quantum_trader.decision.pipeline import DecisionPipeline
 from quantum_trader.decision.shadow import PairFigures, ShadowTrading
 from quantum_trader.domain.market import FundingRate
 from quantum_trader.domain.time import MS_PER_DAY, fmt, timeframe_ms
-from quantum_trader.engine.engine import Bar
+from quantum_trader.engine.engine import Bar, BarHandler, BarSkipper
 from quantum_trader.evaluation.ledger import TrialLedger
 from quantum_trader.learning.registry import ModelKey, ModelRegistry, Stage
 from quantum_trader.learning.serving import version_in
@@ -70,6 +77,7 @@ from quantum_trader.learning.trainers import FORECAST_SCOPE, FamilyKind, family
 from quantum_trader.lifecycle import ComponentContext, Hooks, Lifecycle
 from quantum_trader.observability.logging import get_logger
 from quantum_trader.performance.metrics import periods_per_year
+from quantum_trader.portfolio.portfolio import Portfolio
 from quantum_trader.rl.daemon import (
     MODULE as TRAINING_MODULE,
 )
@@ -82,6 +90,7 @@ from quantum_trader.rl.env import EnvConfig
 from quantum_trader.rl.jobs import members_from_store
 from quantum_trader.rl.parts import EnvPartsConfig
 from quantum_trader.rl.ppo import LoadMembers, PpoConfig
+from quantum_trader.rl.selector_canary import SelectorCanary
 from quantum_trader.status.registry import ModuleHandle, ModuleState
 
 log = get_logger(__name__)
@@ -134,18 +143,34 @@ class RLAgents:
     #: told after each policy is served, with its stage (``app/ab_testing.py``: a SHADOW
     #: landing gets a candidate experiment)
     serving_listeners: list[Callable[[Stage, OnnxPolicy], object]] = field(default_factory=list)
+    canary: SelectorCanary | None = None  # the line's canary rule (None: no shadow pair)
+    held: OnnxPolicy | None = None  # a SHADOW landing waiting while the canary holds the account
 
     def on_serving(self, stage: Stage, policy: OnnxPolicy) -> None:
         """A policy serves in ``stage`` from the next decision on (see the module docstring)."""
         if stage is Stage.PRODUCTION or self.shadow is None:
             self.production.replace(policy)
             self.handle.gauge("production_version", policy.registry_version or 0)
+        elif self.canary is not None and self.canary.holds_shadow:
+            self.held = policy  # its candidate experiment waits for the account too
+            self.handle.count("shadow_landings_held")
+            self.handle.count(f"policies_served_{stage.value.lower()}")
+            return
         if self.shadow is not None and stage is not Stage.PRODUCTION:
             self.shadow.replace(policy)
             self.handle.gauge("shadow_version", policy.registry_version or 0)
         self.handle.count(f"policies_served_{stage.value.lower()}")
         for listener in self.serving_listeners:
             listener(stage, policy)
+
+    def release(self) -> None:
+        """The canary ended: the SHADOW landing that waited (if still in SHADOW) is served."""
+        held, self.held = self.held, None
+        number = None if held is None else held.registry_version
+        if held is None or number is None:
+            return
+        if self.trainer.registry.get(self.trainer.key, number).stage is Stage.SHADOW:
+            self.on_serving(Stage.SHADOW, held)
 
     def summary(self) -> dict[str, Any]:
         """The run summary's ``rl_agents``."""
@@ -342,6 +367,35 @@ def _shadow_pair(
 
     agents.trainer.forward = forward_evidence(pair)
     agents.trading = follow_pair(composer, pair, agents.handle, finished)
+    twin, challenger = pair.twin.portfolio, pair.challenger.portfolio
+    settings = composer.rt.settings
+    attach_selector_canary(agents, twin, challenger, composer.session.follow,
+                           seed=settings.seed, control=settings.selector)  # fmt: skip
+
+
+def attach_selector_canary(
+    agents: RLAgents,
+    twin: Portfolio,
+    challenger: Portfolio,
+    follow: Callable[[BarHandler, BarSkipper], object],
+    *,
+    seed: int,
+    control: str,
+) -> SelectorCanary:
+    """The line's canary rule over its shadow pair's sub-ledgers (``twin``, ``challenger``),
+    routed by production's selector, told of CANARY promotions by the line's listeners and fed
+    by ``follow`` (the session's, after the pair) as handler and fast-forward side."""
+    trainer = agents.trainer
+    canary = SelectorCanary(
+        trainer.registry, trainer.key, twin, challenger, control=control, seed=seed,
+        handle=agents.handle, on_release=agents.release,
+        serve_production=lambda policy: agents.on_serving(Stage.PRODUCTION, policy),
+    )  # fmt: skip
+    agents.canary = canary
+    agents.production.canary = canary
+    agents.serving_listeners.append(canary.on_stage)
+    follow(canary.on_bar, canary)
+    return canary
 
 
 def _final_reason(agents: RLAgents, settings: Settings) -> None:
@@ -370,11 +424,13 @@ def _final_reason(agents: RLAgents, settings: Settings) -> None:
         if agents.figures is None
         else f"; shadow vs {settings.selector}: {agents.figures.summary()}"
     )
+    canary = counters.get("decided_by_canary", 0)
+    by_policy_text = f"{by_policy}" if not canary else f"{by_policy}, by a canary {canary}"
     if agents.handle.status.state is ModuleState.ACTIVE:
         agents.handle.set_state(
             ModuleState.ACTIVE,
-            f"{where}; production decisions by policy {by_policy}, by {settings.selector} "
-            f"{by_rules}{pair}",
+            f"{where}; production decisions by policy {by_policy_text}, by {settings.selector} "
+            f"{by_rules}{pair}{_canary_text(agents.canary)}",
         )
     last = agents.trainer.last_result
     if last is not None and agents.trainer.handle.status.state is ModuleState.ACTIVE:
@@ -382,6 +438,15 @@ def _final_reason(agents: RLAgents, settings: Settings) -> None:
             ModuleState.ACTIVE,
             f"{counters_text(agents.trainer.handle)}; last: {last.held_out.summary()}",
         )
+
+
+def _canary_text(canary: SelectorCanary | None) -> str:
+    if canary is None or (canary.serving is None and not canary.moves):
+        return ""
+    serving = canary.serving
+    now = "" if serving is None else f"v{serving.version} at {serving.share:.0%}, "
+    moves = "; ".join(canary.moves[-2:]) or "no move yet"
+    return f"; canary: {now}{canary.taken} of {canary.offered} decisions; {moves}"
 
 
 def counters_text(handle: ModuleHandle) -> str:
