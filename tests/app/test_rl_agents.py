@@ -129,6 +129,14 @@ def test_the_ppo_selector_trains_serves_in_the_shadow_and_production_is_untouche
     served = run_main_job(load_settings())
     chosen = _status(served, "rl_meta_strategy").counters
     assert chosen["decided_by_policy"] == served.summary["decisions"] > 0
-    # reused, not trained again before the replay: its first run continues the stored policy
-    again = registry.versions(policy_key("global"))[runs:]
-    assert again and all(v.lineage.detail["warm_start"] is True for v in again)
+    # the stored SHADOW policy was trained during the first run, after this replay's start:
+    # served from the start it would look ahead, so it is retired and a first policy trained
+    # anew before the replay (not warm-started from it); the later ones continue that one
+    key = policy_key("global")
+    assert registry.get(key, runs).stage is Stage.RETIRED
+    assert "after this replay's start" in [c.reason for c in registry.history(key)
+                                           if c.version == runs][-1]  # fmt: skip
+    again = registry.versions(key)[runs:]
+    assert again and again[0].lineage.detail["warm_start"] is False
+    assert all(v.lineage.detail["warm_start"] is True for v in again[1:])
+    assert _status(served, "rl_v3_training").counters["looked_ahead_retired"] >= 1
