@@ -58,7 +58,7 @@ from quantum_trader.app.configs import (
     risk_config,
     strategy_config,
 )
-from quantum_trader.app.rl_serving import MODULE, SIZER_POLICY
+from quantum_trader.app.rl_serving import MODULE, SIZER_POLICY, policy_canary
 from quantum_trader.app.rl_sizing import SizerTraining, attach_rl_sizing
 from quantum_trader.app.runtime import Runtime
 from quantum_trader.app.shadow_trading import ShadowComposer, follow_pair, forward_evidence
@@ -385,16 +385,12 @@ def attach_selector_canary(
     """The line's canary rule over its shadow pair's sub-ledgers (``twin``, ``challenger``),
     routed by production's selector, told of CANARY promotions by the line's listeners and fed
     by ``follow`` (the session's, after the pair) as handler and fast-forward side."""
-    trainer = agents.trainer
-    canary = SelectorCanary(
-        trainer.registry, trainer.key, twin, challenger, control=control, seed=seed,
-        handle=agents.handle, on_release=agents.release,
-        serve_production=lambda policy: agents.on_serving(Stage.PRODUCTION, policy),
+    canary = policy_canary(
+        SelectorCanary, agents.trainer, agents.handle, (twin, challenger), follow,
+        on_serving=agents.on_serving, on_release=agents.release,
+        listeners=agents.serving_listeners, seed=seed, control=control,
     )  # fmt: skip
-    agents.canary = canary
-    agents.production.canary = canary
-    agents.serving_listeners.append(canary.on_stage)
-    follow(canary.on_bar, canary)
+    agents.canary = agents.production.canary = canary
     return canary
 
 

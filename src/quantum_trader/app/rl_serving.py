@@ -5,20 +5,29 @@ configured one decides exactly as it would alone, and the module counts it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from quantum_trader.agents.observation import selector_observation
+from quantum_trader.agents.onnx_policy import OnnxPolicy
 from quantum_trader.agents.policy_bundle import BundleSource
 from quantum_trader.agents.policy_selector import PolicySelector
 from quantum_trader.agents.rl_sizer import RLSizer
 from quantum_trader.agents.sizing_observation import sizing_observation
 from quantum_trader.config.settings import Settings
+from quantum_trader.engine.engine import BarHandler, BarSkipper
 from quantum_trader.learning.policies import policy_key, serving_policy
-from quantum_trader.learning.registry import ModelRegistry
+from quantum_trader.learning.registry import ModelRegistry, Stage
 from quantum_trader.observability.logging import get_logger
+from quantum_trader.portfolio.portfolio import Portfolio
+from quantum_trader.rl.daemon import PolicyTrainer
+from quantum_trader.rl.policy_canary import PolicyCanary
 from quantum_trader.status.registry import ModuleHandle, ModuleState
 from quantum_trader.strategy.selector import StrategySelector
 from quantum_trader.strategy.sizing import PositionSizer
 
 log = get_logger(__name__)
+Canary = TypeVar("Canary", bound=PolicyCanary)
 
 MODULE = "rl_meta_strategy"
 SIZING_MODULE = "rl_position_sizing"
@@ -72,3 +81,32 @@ def production_sizer(
         )
     log.info("rl_sizer.serving", policy=None if policy is None else policy.version)
     return RLSizer(policy, sizing_observation, base=base, handle=handle)
+
+
+def policy_canary(
+    kind: type[Canary],
+    trainer: PolicyTrainer,
+    handle: ModuleHandle,
+    pair: tuple[Portfolio, Portfolio],
+    follow: Callable[[BarHandler, BarSkipper], object],
+    *,
+    on_serving: Callable[[Stage, OnnxPolicy], object],
+    on_release: Callable[[], object],
+    listeners: list[Callable[[Stage, OnnxPolicy], object]],
+    seed: int,
+    control: str,
+) -> Canary:
+    """A policy line's canary rule (``rl/policy_canary.py``) over its shadow pair's sub-ledgers
+    (twin, challenger), told of CANARY promotions by the line's ``listeners``, fed by
+    ``follow`` (the session's, after the pair) as handler and fast-forward side; a promoted one
+    is served to production through ``on_serving``. The caller hands it to production's
+    decider as its route."""
+    twin, challenger = pair
+    canary = kind(
+        trainer.registry, trainer.key, twin, challenger, control=control, seed=seed,
+        handle=handle, on_release=on_release,
+        serve_production=lambda policy: on_serving(Stage.PRODUCTION, policy),
+    )  # fmt: skip
+    listeners.append(canary.on_stage)
+    follow(canary.on_bar, canary)
+    return canary

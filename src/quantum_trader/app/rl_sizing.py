@@ -33,7 +33,7 @@ from quantum_trader.agents.onnx_policy import OnnxPolicy
 from quantum_trader.agents.rl_sizer import RLSizer
 from quantum_trader.agents.sizing_observation import sizing_observation
 from quantum_trader.app.compose import base_sizer
-from quantum_trader.app.rl_serving import SIZING_MODULE
+from quantum_trader.app.rl_serving import SIZING_MODULE, policy_canary
 from quantum_trader.app.runtime import Runtime
 from quantum_trader.app.shadow_trading import ShadowComposer, follow_pair, forward_evidence
 from quantum_trader.clock.worker_jobs import Worker
@@ -200,14 +200,10 @@ def attach_sizer_canary(
     """The line's canary rule over its shadow pair's sub-ledgers (``twin``, ``challenger``),
     routed by production's sizer, told of CANARY promotions by the line's listeners and fed by
     ``follow`` (the session's, after the pair) as handler and fast-forward side."""
-    trainer = training.trainer
-    canary = SizerCanary(
-        trainer.registry, trainer.key, twin, challenger, control=control, seed=seed,
-        handle=training.handle, on_release=training.release,
-        serve_production=lambda policy: training.on_serving(Stage.PRODUCTION, policy),
+    canary = policy_canary(
+        SizerCanary, training.trainer, training.handle, (twin, challenger), follow,
+        on_serving=training.on_serving, on_release=training.release,
+        listeners=training.serving_listeners, seed=seed, control=control,
     )  # fmt: skip
-    training.canary = canary
-    training.sizer.canary = canary
-    training.serving_listeners.append(canary.on_stage)
-    follow(canary.on_bar, canary)
+    training.canary = training.sizer.canary = canary
     return canary
