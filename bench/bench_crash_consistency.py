@@ -50,9 +50,13 @@ def failures(kill: kr.Kill) -> list[str]:
     if kill.workers_left:
         found.append(f"{kill.workers_left} workers alive")
     if not kill.finished_first:
-        truthful = kill.status_code == 3 and "engine not running" in kill.status_line
+        ended = kill.run_status == "FINISHED"  # killed while its report was written
+        truthful = (
+            kill.status_code == (0 if ended else 3) and "engine not running" in kill.status_line
+        )
         if kill.run_id is not None:
-            truthful &= f"last run {kill.run_id} CRASHED" in kill.status_line
+            said = "FINISHED" if ended else "CRASHED"
+            truthful &= f"last run {kill.run_id} {said}" in kill.status_line
         if not truthful:
             found.append(f"status {kill.status_code}: {kill.status_line[:200]}")
     return found

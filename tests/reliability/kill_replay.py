@@ -141,6 +141,8 @@ class Kill:
     finished_first: bool  # the run ended before its kill (nothing killed)
     by_harness: bool  # SIGKILL came from the harness (False: the child's own, at its point)
     run_id: str | None  # the run the kill ended (None: killed before it registered)
+    run_status: str | None  # its row in ``runs`` after the kill (FINISHED: killed after its
+    # end was recorded, while the report was written)
     cursor: int | None  # its last committed checkpoint (candles), None: none committed
     orders: int  # orders committed by the killed run
     workers_left: int  # its worker processes still alive 5 s after the kill
@@ -155,6 +157,8 @@ class Kill:
             return "after the end"
         if self.run_id is None:
             return "before the run registered"
+        if self.run_status == "FINISHED":
+            return "after the run's end was recorded (its report being written)"
         if self.cursor is None:
             return "before the first checkpoint (training, warm-up, first candles)"
         return "in the replay, after a checkpoint"
@@ -217,7 +221,10 @@ def kill_after(
     with sqlite3.connect(_database(env)) as db:
         cursor = None
         orders = 0
+        run_status = None
         if run_id is not None:
+            row = db.execute("select status from runs where run_id = ?", (run_id,)).fetchone()
+            run_status = None if row is None else str(row[0])
             row = db.execute(
                 "select cursor from replay_checkpoints where run_id = ?", (run_id,)
             ).fetchone()
@@ -231,6 +238,7 @@ def kill_after(
         finished_first=finished_first,
         by_harness=by_harness,
         run_id=run_id,
+        run_status=run_status,
         cursor=cursor,
         orders=orders,
         workers_left=sum(_alive(p) for p in workers),
