@@ -27,6 +27,7 @@ from quantum_trader.adapters.sql.registry_repository import SqlRegistryRepositor
 from quantum_trader.app.main_job import RunResult, run_main_job
 from quantum_trader.clock.clock import WallClock
 from quantum_trader.config import load_settings
+from quantum_trader.learning.challenger_figures import BUCKET_PREFIX, VOTE_NS
 from quantum_trader.learning.policies import policy_key
 from quantum_trader.learning.registry import ModelKey, ModelRegistry, Stage
 
@@ -68,6 +69,10 @@ def _prepare(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CONTINUOUS_LEARNING_ENABLED", "true")
 
 
+#: counters that measure the machine, not the replay
+WALL_CLOCK_COUNTERS = (VOTE_NS, BUCKET_PREFIX)
+
+
 def _fingerprint(result: RunResult) -> dict[str, object]:
     assert result.session is not None
     statuses = {s.name: s.counters for s in result.runtime.status.snapshot()}
@@ -77,7 +82,12 @@ def _fingerprint(result: RunResult) -> dict[str, object]:
         "trades": result.summary["trades"],
         "shadow_trading": result.summary.get("shadow_trading"),
         "continuous_learning": statuses.get("continuous_learning"),
-        "shadow_models": statuses.get("shadow_models"),
+        # less the challengers' vote times, wall-clock figures (learning/challenger_figures.py)
+        "shadow_models": {
+            c: n
+            for c, n in (statuses.get("shadow_models") or {}).items()
+            if not c.startswith(WALL_CLOCK_COUNTERS)
+        },
         "qlearning_shadow": result.summary.get("qlearning_shadow"),
         "rl_v2_qlearning": statuses.get("rl_v2_qlearning"),
         # the PPO agents' figures (less a wall-clock gauge), and their decision log by content
