@@ -58,7 +58,7 @@ from quantum_trader.app.configs import (
     risk_config,
     strategy_config,
 )
-from quantum_trader.app.rl_serving import MODULE, SIZER_POLICY, policy_canary
+from quantum_trader.app.rl_serving import MODULE, SIZER_POLICY, policy_canary, still_in_shadow
 from quantum_trader.app.rl_sizing import SizerTraining, attach_rl_sizing
 from quantum_trader.app.runtime import Runtime
 from quantum_trader.app.shadow_trading import ShadowComposer, follow_pair, forward_evidence
@@ -166,10 +166,7 @@ class RLAgents:
     def release(self) -> None:
         """The canary ended: the SHADOW landing that waited (if still in SHADOW) is served."""
         held, self.held = self.held, None
-        number = None if held is None else held.registry_version
-        if held is None or number is None:
-            return
-        if self.trainer.registry.get(self.trainer.key, number).stage is Stage.SHADOW:
+        if held is not None and still_in_shadow(self.trainer, held):
             self.on_serving(Stage.SHADOW, held)
 
     def summary(self) -> dict[str, Any]:

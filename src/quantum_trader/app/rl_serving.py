@@ -110,3 +110,10 @@ def policy_canary(
     listeners.append(canary.on_stage)
     follow(canary.on_bar, canary)
     return canary
+
+
+def still_in_shadow(trainer: PolicyTrainer, policy: OnnxPolicy) -> bool:
+    """Whether ``policy`` (a SHADOW landing held while its line's canary ran) is still its
+    line's SHADOW version, so it may be served now the canary ended."""
+    number = policy.registry_version
+    return number is not None and trainer.registry.get(trainer.key, number).stage is Stage.SHADOW

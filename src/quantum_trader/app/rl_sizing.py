@@ -33,7 +33,7 @@ from quantum_trader.agents.onnx_policy import OnnxPolicy
 from quantum_trader.agents.rl_sizer import RLSizer
 from quantum_trader.agents.sizing_observation import sizing_observation
 from quantum_trader.app.compose import base_sizer
-from quantum_trader.app.rl_serving import SIZING_MODULE, policy_canary
+from quantum_trader.app.rl_serving import SIZING_MODULE, policy_canary, still_in_shadow
 from quantum_trader.app.runtime import Runtime
 from quantum_trader.app.shadow_trading import ShadowComposer, follow_pair, forward_evidence
 from quantum_trader.clock.worker_jobs import Worker
@@ -84,10 +84,7 @@ class SizerTraining:
     def release(self) -> None:
         """The canary ended: the SHADOW landing that waited (if still in SHADOW) is served."""
         held, self.held = self.held, None
-        number = None if held is None else held.registry_version
-        if held is None or number is None:
-            return
-        if self.trainer.registry.get(self.trainer.key, number).stage is Stage.SHADOW:
+        if held is not None and still_in_shadow(self.trainer, held):
             self.on_serving(Stage.SHADOW, held)
 
     def start(self, ctx: ComponentContext, worker: Worker, now: int) -> None:
