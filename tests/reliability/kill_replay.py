@@ -75,10 +75,6 @@ if point:
 sys.argv = ["quantum-trader", "run"]
 main()
 """
-STATUS = (
-    "import sys; from quantum_trader.app.cli.main import main; "
-    "sys.argv = ['quantum-trader', 'status']; main()"
-)
 
 
 def replay_env(home: Path, data_dir: Path, *, symbols: str, replay_days: int) -> dict[str, str]:
@@ -209,14 +205,7 @@ def kill_after(
     time.sleep(5.0)  # a worker notices its parent's death within a second or two
     new = [r for r in run_ids(env) if r not in before]
     run_id = new[-1] if new else None
-    status = subprocess.run(
-        [sys.executable, "-c", STATUS],
-        env=dict(env) | {"COLUMNS": "400"},  # one line per fact, not wrapped
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-    )
+    status = cli(env, "status")
     line = " | ".join(x.strip() for x in status.stdout.splitlines() if "engine " in x)
     with sqlite3.connect(_database(env)) as db:
         cursor = None
@@ -265,7 +254,7 @@ def _cursor(env: Mapping[str, str], before: set[str]) -> int:
 
 
 def cli(env: Mapping[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    """``quantum-trader ARGS`` on the replay's home (the status child's way, any command)."""
+    """``quantum-trader ARGS`` on the replay's home, its tables one line per row (not wrapped)."""
     code = (
         "import sys; from quantum_trader.app.cli.main import main; "
         f"sys.argv = ['quantum-trader', *{list(args)!r}]; main()"
