@@ -1,7 +1,8 @@
 """``quantum-trader service ROLE`` and ``quantum-trader up`` as an operator runs them (real
-processes): a role not split yet is refused in one line; ``up`` with an API that cannot start
-says so and gives up on it; ``up`` serving the API: the API answers, its process is UP in the
-database, and a stop signal to ``up`` leaves it STOPPED."""
+processes): a role not split yet is refused in one line, and so is market-data without its
+Redis or under ``up``; ``up`` with an API that cannot start says so and gives up on it; ``up``
+serving the API: the API answers, its process is UP in the database, and a stop signal to
+``up`` leaves it STOPPED."""
 
 from __future__ import annotations
 
@@ -42,6 +43,24 @@ def test_a_role_not_split_yet_is_refused_in_one_line(env: dict[str, str]) -> Non
     assert "service role 'decision' is not built as a process of its own yet" in done.stdout
     assert "Traceback" not in done.stdout + done.stderr
     assert "unknown service role 'nonsense'" in _cli(env, "up", "--role", "nonsense").stdout
+
+
+def test_market_data_runs_by_service_only_and_says_what_it_needs(env: dict[str, str]) -> None:
+    """``service market-data`` runs (tests/services/test_candle_stream.py); what it refuses,
+    each in one line with exit 2, before touching any data."""
+    refusals = {
+        ("up", "--role", "market-data"): "`up` does not start market-data: the engine role",
+        ("service", "market-data"): "service market-data needs --redis-url",
+        ("service", "market-data", "--redis-url", "redis://127.0.0.1:1/0"): (
+            "--redis-url redis://127.0.0.1:1/0: Redis does not answer"
+        ),
+        ("service", "market-data", "--redis-url", "http://x"): "--redis-url http://x: Redis",
+        ("service", "api", "--redis-url", "redis://x"): "--redis-url is market-data's: the api",
+    }
+    for args, message in refusals.items():
+        done = _cli(env, *args)
+        assert done.returncode == 2 and message in done.stdout, (args, done.stdout)
+        assert "Traceback" not in done.stdout + done.stderr
 
 
 def test_up_gives_up_on_an_api_that_cannot_start(env: dict[str, str]) -> None:

@@ -221,11 +221,28 @@ def run(
 
 @app.command()
 def service(
-    role: str = typer.Argument(..., help="engine or api (docs/services.md)"),
+    role: str = typer.Argument(..., help="engine, api or market-data (docs/services.md)"),
+    redis_url: str | None = typer.Option(
+        None, "--redis-url", help="market-data: the Redis of its candle stream (redis://…)"
+    ),
+    prefix: str = typer.Option(
+        "qt", "--stream-prefix", help="market-data: the stream is PREFIX:market.candle.closed"
+    ),
+    pause_s: float = typer.Option(
+        0.0, "--pause-s", min=0.0, help="market-data: real seconds between batches (paced)"
+    ),
+    batch: int = typer.Option(500, "--batch", min=1, help="market-data: candles per append"),
 ) -> None:
-    """Run one service role in this process: engine (the main job, as `run`) or api (the HTTP
-    API, as `serve`). `quantum-trader up` starts them all."""
-    if services_cli.check_role(role) == "engine":
+    """Run one service role in this process: engine (the main job, as `run`), api (the HTTP
+    API, as `serve`) or market-data (the replay's candles on a Redis stream). `quantum-trader
+    up` starts engine and api."""
+    role = services_cli.check_role(role)
+    if role == services_cli.MARKET_DATA:
+        services_cli.market_data(redis_url, prefix, pause_s, batch)
+        return
+    if redis_url is not None:
+        raise ConfigError(f"--redis-url is market-data's: the {role} role does not read it")
+    if role == "engine":
         run(synthetic=False, venue=None, confirm="")
     else:
         serve_cli.serve(host=None, port=None, niceness=serve_cli.API_NICENESS)

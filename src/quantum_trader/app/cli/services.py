@@ -1,11 +1,14 @@
 """``quantum-trader service ROLE`` and ``quantum-trader up``: the system as processes.
 
-Two roles exist today: ``engine`` (the main job, ``quantum-trader run``: market data,
-decision, risk, execution and learning in one process) and ``api`` (``quantum-trader
-serve``). The split of the engine into the roles ``market-data``, ``decision``,
-``risk-execution`` and ``learning`` (issue 21) is not built: asking for one of them is refused
-with that said. ``up`` starts the roles under the supervisor (``services/supervisor.py``):
-their output prefixed with the role, a crashed role restarted, Ctrl-C stopping them all.
+Three roles exist today: ``engine`` (the main job, ``quantum-trader run``: market data,
+decision, risk, execution and learning in one process), ``api`` (``quantum-trader serve``) and
+``market-data``, which publishes the replay's closed candles on a Redis stream
+(``adapters/candle_stream.py``) for an engine reading them instead of its own store. The main
+job does not read that stream yet, so ``up`` starts only ``engine`` and ``api``. The roles
+``decision``, ``risk-execution`` and ``learning`` (issue 21) are not built: asking for one of
+them is refused with that said. ``up`` starts the roles under the supervisor
+(``services/supervisor.py``): their output prefixed with the role, a crashed role restarted,
+Ctrl-C stopping them all.
 """
 
 from __future__ import annotations
@@ -21,28 +24,78 @@ from quantum_trader.services.supervisor import Role, Supervisor
 
 app = typer.Typer()
 
-#: the roles a process can run today
+#: the roles ``up`` starts (its default: all of them)
 ROLES = ("engine", "api")
+#: a role ``service`` runs but ``up`` does not: the main job does not read its stream yet
+MARKET_DATA = "market-data"
 #: the roles of issue 21 that the engine role still hosts in one process
-NOT_SPLIT = ("market-data", "decision", "risk-execution", "learning")
+NOT_SPLIT = ("decision", "risk-execution", "learning")
 
 
-def check_role(role: str) -> str:
-    """``role`` if it can run as a process; else ConfigError saying why."""
-    if role in ROLES:
+def check_role(role: str, *, by_up: bool = False) -> str:
+    """``role`` if it can run as a process (started by ``up`` when ``by_up``); else
+    ConfigError saying why."""
+    if role in ROLES or (role == MARKET_DATA and not by_up):
         return role
+    if role == MARKET_DATA:
+        raise ConfigError(
+            "`up` does not start market-data: the engine role (the main job) does not read its "
+            "candle stream yet; run `quantum-trader service market-data --redis-url URL` "
+            "(docs/services.md)"
+        )
     if role in NOT_SPLIT:
         raise ConfigError(
             f"service role {role!r} is not built as a process of its own yet: the engine role "
-            "runs market data, decision, risk and execution and learning in one process "
+            "runs the decision path, risk and execution and learning in one process "
             "(`quantum-trader service engine`; docs/services.md)"
         )
-    raise ConfigError(f"unknown service role {role!r}; roles: {', '.join(ROLES)}")
+    raise ConfigError(f"unknown service role {role!r}; roles: {', '.join((*ROLES, MARKET_DATA))}")
 
 
 def role_commands(roles: list[str]) -> list[Role]:
     """The processes ``up`` starts: this interpreter running ``service <role>`` for each."""
-    return [Role(role, (*CLI_COMMAND, "service", check_role(role))) for role in roles]
+    return [Role(role, (*CLI_COMMAND, "service", check_role(role, by_up=True))) for role in roles]
+
+
+def market_data(redis_url: str | None, prefix: str, pause_s: float, batch: int) -> None:
+    """The market-data role: the replay's closed candles (the main job's window, from the
+    store, as ``run`` loads them) published on ``<prefix>:market.candle.closed``, from where
+    the stream left off, then its end-of-stream entry; prints what it did."""
+    import redis
+
+    from quantum_trader.adapters.candle_store import CandleStore
+    from quantum_trader.adapters.candle_stream import CandleStreamPublisher
+    from quantum_trader.app.data_sources import load_replay_data
+    from quantum_trader.app.service_heartbeat import ServiceHeartbeat
+    from quantum_trader.app.storage import open_settings_database
+    from quantum_trader.config.settings import load_settings
+    from quantum_trader.engine.feeds import ReplayFeed
+
+    if not redis_url:
+        raise ConfigError("service market-data needs --redis-url: the Redis its stream goes to")
+    settings = load_settings()
+    try:
+        client = redis.Redis.from_url(redis_url, socket_connect_timeout=5)
+        client.ping()
+    except (redis.RedisError, ValueError) as exc:
+        raise ConfigError(f"--redis-url {redis_url}: Redis does not answer ({exc})") from exc
+    store = CandleStore(settings.effective_store_dir)
+    data = load_replay_data(settings, store, synthetic=False)
+    feed = ReplayFeed(data.frames, settings.timeframe)
+    publisher = CandleStreamPublisher(client, prefix, batch=batch, pause_s=pause_s)
+    print(f"market-data: {len(feed)} {settings.timeframe} candles of {', '.join(feed.symbols)} "
+          f"({data.origin}) to {publisher.stream}", flush=True)  # fmt: skip
+    # `status` shows the process UP while it publishes, STOPPED after, DOWN when it was killed
+    heartbeat = ServiceHeartbeat(open_settings_database(settings), MARKET_DATA)
+    try:
+        report = publisher.publish(feed, settings.timeframe)
+    finally:
+        heartbeat.stop()
+    print(
+        f"market-data: {report.published} published, {report.resumed_after} already on the "
+        f"stream, end of stream written ({report.elapsed_s:.2f} s)",
+        flush=True,
+    )
 
 
 @app.command()

@@ -1,0 +1,320 @@
+"""A replay's closed candles over one Redis stream: the market-data role publishes them, the
+engine reads them as its candle source (``engine/session.py``: ``BarSource``).
+
+The stream is ``<prefix>:market.candle.closed``, the stream the bus over Redis Streams uses for
+that topic, and each entry carries the bus's envelope in its ``event`` field (a subscriber of
+``topics.CANDLE_CLOSED`` reads it as a :class:`~quantum_trader.domain.market.Candle`):
+
+* the envelope's ``id`` is the candle's, ``SYMBOL:TIMEFRAME:OPEN_TIME``, and its ``sequence``
+  the candle's place in the replay (0, 1, 2 …), so a reader sees a lost entry as a gap;
+* the entry's stream id is ``CLOSE_TIME-RANK`` (RANK: the symbol's place among those closing
+  together, ``ReplayFeed.symbols``), so the stream's order is the engine's order (close time,
+  then symbol) and Redis itself refuses an entry out of that order;
+* after the last candle an end-of-stream entry (type ``market.candle.end``) whose ``sequence``
+  is the replay's candle count.
+
+Why not :class:`RedisStreamsBus` itself (its ``publish_many``, consumer groups): it numbers
+entries with ids of its own (``*``) and events with a sequence shared by every topic, so a
+restarted publisher would append the same candle again under a new id; and a consumer group
+acknowledges an entry when its handler returns, while the engine's position is its last
+checkpoint (``Engine.last_close``, in the database), which a restarted engine resumes from. So
+the publisher gives each entry a deterministic id (a candle appended twice is refused by
+Redis, atomically in one script per batch) and the reader reads with ``XREAD`` from its last
+close; both over redis-py, as the bus does.
+"""
+
+from __future__ import annotations
+
+import bisect
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from quantum_trader.bus import topics
+from quantum_trader.bus.envelope import Event
+from quantum_trader.domain.errors import DataError
+from quantum_trader.domain.market import Candle
+from quantum_trader.domain.time import fmt, timeframe_ms
+from quantum_trader.engine.engine import Bar
+from quantum_trader.engine.feeds import ReplayFeed
+
+#: the topic (and stream name after the prefix) of the candles
+CANDLE_TOPIC = topics.CANDLE_CLOSED.name
+#: the type of the end-of-stream entry
+END_TYPE = "market.candle.end"
+SOURCE = "market-data"
+_MAX_SEQ = 2**64 - 1
+
+#: Appends each (id, event) pair whose id is above the stream's last entry; returns how many
+#: were appended. Ids at or below the last (a batch published again after a restart) are
+#: skipped; any other error stops the script. One script call: a batch is appended whole.
+_APPEND = """
+local appended = 0
+for i = 1, #ARGV, 2 do
+  local reply = redis.pcall('XADD', KEYS[1], ARGV[i], 'event', ARGV[i + 1])
+  if type(reply) == 'table' and reply.err then
+    if not string.find(reply.err, 'equal or smaller', 1, true) then
+      return redis.error_reply(reply.err)
+    end
+  else
+    appended = appended + 1
+  end
+end
+return appended
+"""
+
+
+def stream_name(prefix: str) -> str:
+    return f"{prefix}:{CANDLE_TOPIC}"
+
+
+def candle_id(symbol: str, timeframe: str, open_time: int) -> str:
+    """The candle's idempotent id.
+
+    >>> candle_id("BTCUSDT", "1h", 0)
+    'BTCUSDT:1h:0'
+    """
+    return f"{symbol}:{timeframe}:{open_time}"
+
+
+@dataclass(frozen=True, slots=True)
+class PublishReport:
+    """What one run of the publisher did."""
+
+    stream: str
+    candles: int  # in the replay
+    resumed_after: int  # already on the stream when it started
+    published: int  # appended by this run
+    elapsed_s: float
+
+
+class CandleStreamPublisher:
+    """Publishes a replay (``ReplayFeed``) on the stream, from where the stream left off.
+
+    Started again after a crash, it reads the stream's last entry, checks that it is this
+    replay's candle at that place (another replay's stream is refused), and goes on after it.
+    ``pause_s``: real seconds between batches (a paced replay: demos, the crash tests).
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        prefix: str,
+        *,
+        batch: int = 500,
+        pause_s: float = 0.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if batch <= 0 or pause_s < 0:
+            raise ValueError(f"batch must be > 0 and pause_s >= 0, got {batch}, {pause_s}")
+        self._redis = client
+        self.stream = stream_name(prefix)
+        self._batch = batch
+        self._pause_s = pause_s
+        self._sleep = sleep
+        self._append = client.register_script(_APPEND)
+
+    def publish(self, feed: ReplayFeed, timeframe: str) -> PublishReport:
+        started = time.perf_counter()
+        rank = {s: r for r, s in enumerate(feed.symbols)}
+        bars = list(feed.bars())
+        if not bars:
+            raise DataError(f"{self.stream}: the replay has no candle to publish")
+        keys = [(close, rank[symbol]) for symbol, _, close, *_ in bars]
+        start = self._resume(bars, keys, timeframe)
+        published = 0
+        for first in range(start, len(bars), self._batch):
+            if first > start and self._pause_s > 0:
+                self._sleep(self._pause_s)
+            chunk = range(first, min(first + self._batch, len(bars)))
+            args: list[str] = []
+            for i in chunk:
+                args += [_entry_id(keys[i]), _candle_event(bars[i], timeframe, i)]
+            published += int(self._append(keys=[self.stream], args=args))
+        last_close = keys[-1][0]
+        end = Event(f"end:{timeframe}", END_TYPE, last_close, SOURCE, len(bars), {
+            "candles": len(bars), "symbols": feed.symbols, "timeframe": timeframe,
+        })  # fmt: skip
+        self._append(keys=[self.stream], args=[f"{last_close}-{len(rank)}", end.to_json()])
+        return PublishReport(
+            self.stream, len(bars), start, published, time.perf_counter() - started
+        )
+
+    def _resume(self, bars: Sequence[Bar], keys: Sequence[tuple[int, int]], tf: str) -> int:
+        """How many of ``bars`` the stream already holds (checked to be this replay's)."""
+        reply: Any = self._redis.xrevrange(self.stream, count=1)
+        if not reply:
+            return 0
+        entry_id, fields = reply[0]
+        event = _event(self.stream, entry_id, fields)
+        if event.type == END_TYPE:
+            if event.sequence != len(bars):
+                raise DataError(
+                    f"{self.stream} already ends a replay of {event.sequence} candles; this one "
+                    f"has {len(bars)}: another replay's stream (use another prefix)"
+                )
+            return len(bars)
+        ms, _, seq = entry_id.decode().partition("-")
+        done = bisect.bisect_right(keys, (int(ms), int(seq)))
+        want = candle_id(bars[done - 1][0], tf, bars[done - 1][1]) if done else None
+        if event.id != want or event.sequence != done - 1:
+            raise DataError(
+                f"{self.stream} ends with entry {entry_id.decode()} = candle {event.id} "
+                f"#{event.sequence}, which is not this replay's candle there ({want} #{done - 1}):"
+                " another replay's stream (use another prefix)"
+            )
+        return done
+
+
+class CandleStreamSource:
+    """The engine's candle source (a ``BarSource``) reading the stream in order.
+
+    Called with the engine's last close per symbol (empty on a fresh start), it yields the
+    candles after them until the end-of-stream entry: a candle at or before its symbol's last
+    close, before any new one of that symbol, is skipped (``skipped``: the engine had processed
+    it before a restart). Refused with a ``DataError`` naming the stream, entry, symbol and times:
+    a candle going backwards (before the previous one, or repeating its symbol's), a gap in the
+    sequence (a lost entry), an entry that is not a valid candle of ``timeframe``. Waits for the
+    publisher (restarted after a crash, say) at most ``stall_s`` without a new entry.
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        prefix: str,
+        timeframe: str,
+        *,
+        count: int = 500,
+        block_ms: int = 500,
+        stall_s: float = 300.0,
+    ) -> None:
+        self._redis = client
+        self.stream = stream_name(prefix)
+        self._timeframe = timeframe
+        self._step = timeframe_ms(timeframe)
+        self._count = count
+        self._block_ms = block_ms
+        self._stall_s = stall_s
+        self.read = 0  # candles handed to the engine
+        self.skipped = 0  # candles at or before the engine's last close (redelivered)
+        self.ended = False
+
+    def __call__(self, last_close: Mapping[str, int]) -> Iterator[Bar]:
+        return self._bars(dict(last_close))
+
+    def _bars(self, resume: dict[str, int]) -> Iterator[Bar]:
+        cursor = f"{min(resume.values()) - 1}-{_MAX_SEQ}" if resume else "0-0"
+        expected = None if resume else 0  # the next sequence number; unknown until the first
+        seen: dict[str, int] = {}
+        previous: tuple[str, int] | None = None
+        for entry_id, event in self._entries(cursor):
+            if expected is not None and event.sequence != expected:
+                gap = event.sequence - expected
+                raise DataError(
+                    f"{self.stream} entry {entry_id}: sequence {event.sequence} where {expected} "
+                    f"was next: {f'{gap} candle(s) lost' if gap > 0 else 'repeated or reordered'}"
+                )
+            expected = event.sequence + 1
+            if event.type == END_TYPE:
+                self.ended = True
+                return
+            bar = self._bar(entry_id, event)
+            symbol, close = bar[0], bar[2]
+            if previous is not None and close < previous[1]:
+                raise DataError(
+                    f"{self.stream} entry {entry_id}: {symbol} candle closing {fmt(close)} "
+                    f"went backwards, after {previous[0]}'s closing {fmt(previous[1])}"
+                )
+            previous = (symbol, close)
+            if symbol not in seen and close <= resume.get(symbol, -1):
+                self.skipped += 1
+                continue
+            if close <= seen.get(symbol, -1):
+                raise DataError(
+                    f"{self.stream} entry {entry_id}: {symbol} candle closing {fmt(close)} "
+                    f"went backwards or repeated, after its candle closing {fmt(seen[symbol])}"
+                )
+            seen[symbol] = close
+            self.read += 1
+            yield bar
+
+    def _entries(self, cursor: str) -> Iterator[tuple[str, Event]]:
+        waited = time.monotonic()
+        while True:
+            reply: Any = self._redis.xread(
+                {self.stream: cursor}, count=self._count, block=self._block_ms
+            )
+            if not reply:
+                if time.monotonic() - waited > self._stall_s:
+                    raise DataError(
+                        f"{self.stream}: no entry for {self._stall_s:g} s after {cursor} and no "
+                        "end of stream: is the market-data role running?"
+                    )
+                continue
+            waited = time.monotonic()
+            for raw_id, fields in reply[0][1]:
+                cursor = raw_id.decode()
+                yield cursor, _event(self.stream, raw_id, fields)
+
+    def _bar(self, entry_id: str, event: Event) -> Bar:
+        p = event.payload
+        try:
+            c = Candle(
+                p["symbol"], p["timeframe"], int(p["open_time"]), float(p["open"]),
+                float(p["high"]), float(p["low"]), float(p["close"]), float(p["volume"]),
+            )  # fmt: skip
+        except (KeyError, TypeError, ValueError) as exc:  # DomainValidationError is a ValueError
+            raise DataError(f"{self.stream} entry {entry_id}: not a valid candle: {exc}") from exc
+        cid = candle_id(c.symbol, c.timeframe, c.open_time)
+        if c.timeframe != self._timeframe or event.id != cid:
+            raise DataError(
+                f"{self.stream} entry {entry_id}: candle {event.id} ({c.timeframe}) where the "
+                f"engine replays {self._timeframe} candles"
+            )
+        close = c.open_time + self._step
+        if not entry_id.startswith(f"{close}-"):
+            raise DataError(
+                f"{self.stream} entry {entry_id}: {c.symbol} candle closing {fmt(close)} "
+                "filed under another time"
+            )
+        return (c.symbol, c.open_time, close, c.open, c.high, c.low, c.close, c.volume)
+
+
+def _entry_id(key: tuple[int, int]) -> str:
+    return f"{key[0]}-{key[1]}"
+
+
+def _candle_event(bar: Bar, timeframe: str, sequence: int) -> str:
+    symbol, open_time, close_time, o, h, lo, c, v = bar
+    payload = {
+        "symbol": symbol, "timeframe": timeframe, "open_time": open_time,
+        "open": o, "high": h, "low": lo, "close": c, "volume": v,
+    }  # fmt: skip
+    cid = candle_id(symbol, timeframe, open_time)
+    return Event(cid, CANDLE_TOPIC, close_time, SOURCE, sequence, payload).to_json()
+
+
+def _event(stream: str, entry_id: bytes, fields: Mapping[bytes, bytes]) -> Event:
+    raw = fields.get(b"event")
+    try:
+        if raw is None:
+            raise KeyError("no 'event' field")
+        return Event.from_json(raw.decode())
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DataError(
+            f"{stream} entry {entry_id.decode()}: not an event envelope: {exc}"
+        ) from exc
+
+
+__all__ = [
+    "CANDLE_TOPIC",
+    "END_TYPE",
+    "CandleStreamPublisher",
+    "CandleStreamSource",
+    "PublishReport",
+    "candle_id",
+    "stream_name",
+]
