@@ -8,21 +8,23 @@ the last 1,000 trades at 50 concurrent clients on this machine").
    state in checkpoints of 250 trades, as the engine does: ``--trades`` round trips (default
    10,000) on 5 symbols over two years of 1h candles, each with its entry and exit order
    (decision reference on both), one fill per order, fee / realised PnL / funding ledger
-   entries, one equity point per hour (17,520) and a portfolio snapshot as the checkpoint
-   state; the kill switch (engaged, then released) and a trading-state change through
-   ``SqlRiskRepository``; three A/B experiments through ``Experiment.start`` / ``observe`` /
-   ``record`` on ``SqlExperimentStore`` (``--observations`` paired observations each, one
-   assignment per 10).
+   entries, one equity point per hour (17,520) and the portfolio's snapshot as the checkpoint
+   state (one open position per symbol, every fill id); the kill switch (engaged, then
+   released) and a trading-state change through ``SqlRiskRepository``; three A/B experiments
+   through ``Experiment.start`` / ``observe`` / ``record`` on ``SqlExperimentStore``
+   (``--observations`` paired observations each, one assignment per 10).
 2. **Server.** ``quantum-trader serve`` as a subprocess (uvicorn, one worker, 127.0.0.1, a free
    port, strong ``QT_API_PASSWORD`` / ``QT_API_SECRET``; its log goes to a file in the home);
    one login for a bearer token.
-3. **Load.** Per route (``/status``, ``/trades?limit=1000``, ``/risk``, ``/experiments``; there
-   is no positions route yet): ``--clients`` concurrent clients (one ``httpx.AsyncClient``,
-   connection limit = clients), each issuing requests back to back (closed loop) until
-   ``--requests`` are done, after a warm-up of ``--warmup``. Latency per request is client-side
-   (``time.perf_counter``, request sent to body read); an error is any exception or non-200.
-   Also the server process's CPU time per request (/proc, Linux): with one worker, throughput
-   cannot exceed 1 / that, and at C clients in a closed loop the median is about C / throughput.
+3. **Load.** Per route (``/status``, ``/positions``, ``/trades?limit=1000``, ``/risk``,
+   ``/experiments``): ``--clients`` concurrent clients, each with its own keep-alive HTTP/1.1
+   connection (a plain asyncio stream: ``Connection``; ``--client httpx``: the former single
+   ``httpx.AsyncClient``, connection limit = clients), each issuing requests back to back
+   (closed loop) until ``--requests`` are done, after a warm-up of ``--warmup``. Latency per
+   request is client-side (``time.perf_counter``, request sent to body read); an error is any
+   exception or non-200. Also the server process's CPU time per request (/proc, Linux): with
+   one worker, throughput cannot exceed 1 / that, and at C clients in a closed loop the median
+   is about C / throughput; and the clients' own CPU time per request (this process).
 
 The client runs on the same machine as the server (2 cores here) and takes CPU of its own. The
 table gives p50 / p95 / p99 / max in ms, throughput, errors, PASS / FAIL against 50 ms at p99,
@@ -45,6 +47,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -67,6 +70,7 @@ from quantum_trader.experiments.experiment import Experiment
 from quantum_trader.experiments.records import Assignment, Observation
 from quantum_trader.experiments.spec import ArmSpec, ExperimentSpec
 from quantum_trader.portfolio.ledger import LedgerEntry, LedgerKind
+from quantum_trader.portfolio.portfolio import Portfolio
 from quantum_trader.risk.kill_switch import KillSwitch
 from quantum_trader.risk.state import TradingState, TradingStateChange
 
@@ -86,7 +90,10 @@ MODULES = (
     "rl_v3_training", "model_registry", "ab_testing", "backtester", "risk_safety", "execution",
     "portfolio", "market_data", "bus_and_policy", "ensemble", "strategies",
 )  # fmt: skip
-ROUTES = ("/api/v1/status", "/api/v1/trades?limit=1000", "/api/v1/risk", "/api/v1/experiments")
+ROUTES = (
+    "/api/v1/status", "/api/v1/positions", "/api/v1/trades?limit=1000", "/api/v1/risk",
+    "/api/v1/experiments",
+)  # fmt: skip
 TARGET_MS = 50.0
 WARMUP_S = 10.0  # no warm-up request starts later than this
 USERNAME = "operator"
@@ -98,6 +105,7 @@ def write_execution(
     """``trades`` round trips over ``hours`` through ``SqlExecutionStore.commit``, in
     checkpoints, with one equity point per hour."""
     store = SqlExecutionStore(db)
+    fill_ids: list[str] = []
     seq = ledger_seq = 0
     balance, equity_hour = 10_000.0, 0
     for lo in range(0, trades, CHECKPOINT):
@@ -132,6 +140,7 @@ def write_execution(
                 fills.append(
                     Fill(f"{cid}-F1", cid, symbol, o_side, qty, price, 0.0004 * qty * price, t)
                 )
+                fill_ids.append(f"{cid}-F1")
             done.append(Trade(f"{run_id}-T{i + 1}", symbol, side, qty, entry, exit_,
                                       opened, closed, pnl, fee, funding, strategy,
                                       EXITS[i % len(EXITS)], ref))  # fmt: skip
@@ -145,13 +154,29 @@ def write_execution(
         upto = hours if lo + CHECKPOINT >= trades else (lo + CHECKPOINT) * hours // trades
         equity = [(START_MS + h * HOUR, balance) for h in range(equity_hour, upto)]
         equity_hour = upto
-        state = {"portfolio": {s: {"qty": 0.0, "entry": p, "realized": balance / 5}
-                               for s, p in zip(SYMBOLS, PRICES, strict=True)},
+        state = {"portfolio": book_snapshot(balance, last_time, fill_ids),
                  "orders": {"seq": seq}, "equity_tail": None,
                  "strategy": {f"{s}:{x}": [0.0] * 24 for s in SYMBOLS for x in STRATEGIES}}  # fmt: skip
         final = lo + CHECKPOINT >= trades
         store.commit(CheckpointBatch(run_id, upto, last_time, final, json.dumps(state),
                                      orders, fills, done, ledger, equity))  # fmt: skip
+
+
+def book_snapshot(balance: float, time: int, fill_ids: list[str]) -> dict[str, Any]:
+    """The portfolio's snapshot as a checkpoint stores it: one open position per symbol
+    (alternately long and short, 5x), and every fill id the run applied (the engine's snapshot
+    keeps them all, so a two-year run's state holds 20,000)."""
+    book = Portfolio("bench")
+    book.deposit(max(balance, 1_000.0), time - HOUR)
+    for k, (symbol, price) in enumerate(zip(SYMBOLS, PRICES, strict=True)):
+        book.set_leverage(symbol, 5.0, 0.005)
+        side = Side.BUY if k % 2 == 0 else Side.SELL
+        book.apply_fill(symbol, side, round(2_000.0 / price, 6), price, 0.0, time - HOUR,
+                        f"open-{symbol}", fill_id=f"open-{symbol}-F1")  # fmt: skip
+        book.mark(symbol, price * 1.01)
+    snapshot = book.snapshot()
+    snapshot["fill_ids"] = sorted({*snapshot["fill_ids"], *fill_ids})
+    return snapshot
 
 
 def write_risk(db: Engine) -> None:
@@ -230,14 +255,111 @@ class RouteResult:
     max_ms: float
     throughput_rps: float
     server_cpu_ms_per_request: float
+    client_cpu_ms_per_request: float  # this process (the clients): what they take of the cores
     body_bytes: int
     passed: bool
 
 
+class Connection:
+    """One client's keep-alive HTTP/1.1 connection: a GET written, the status line and headers
+    read, the body read to its Content-Length (or its chunks); with ``--gzip`` it accepts gzip
+    (as httpx, curl ``--compressed`` and browsers do) and inflates the body.
+
+    The clients were one ``httpx.AsyncClient``; on these 2 shared cores it spent more CPU per
+    request than the server's cached answers, so the bench measured its own client. This one
+    sends the same requests (GET, the bearer token, keep-alive) over a plain asyncio stream:
+    the load is unchanged (``--clients`` connections, each closed-loop)."""
+
+    def __init__(self, host: str, port: int, token: str, *, gzip: bool = False) -> None:
+        self._host, self._port = host, port
+        coding = "gzip" if gzip else "identity"
+        self._head = (f"Host: {host}:{port}\r\nAuthorization: Bearer {token}\r\n"
+                      f"Accept-Encoding: {coding}\r\n\r\n").encode()  # fmt: skip
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+
+    async def get(self, path: str) -> tuple[int, int]:
+        """The status and the (inflated) body's size of one GET of ``path``."""
+        reused = self._reader is not None and not self._reader.at_eof()
+        if not reused:  # new, or closed by the server (uvicorn drops a keep-alive idle 5 s)
+            self.close()
+            self._reader, self._writer = await asyncio.open_connection(
+                self._host, self._port, limit=1 << 20
+            )
+        reader, writer = self._reader, self._writer
+        assert reader is not None and writer is not None
+        writer.write(b"GET " + path.encode() + b" HTTP/1.1\r\n" + self._head)
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+        except (asyncio.IncompleteReadError, ConnectionError):
+            if not reused:
+                raise
+            self.close()  # closed while idle, before any answer: once more, as httpx does
+            return await self.get(path)
+        status = int(head[9:12])
+        length, chunked, close, gzipped = 0, False, False, False
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            name, value = name.strip().lower(), value.strip().lower()
+            if name == b"content-length":
+                length = int(value)
+            elif name == b"transfer-encoding":
+                chunked = b"chunked" in value
+            elif name == b"connection":
+                close = value == b"close"
+            elif name == b"content-encoding":
+                gzipped = value == b"gzip"
+        body = await self._chunked(reader) if chunked else await reader.readexactly(length)
+        size = len(zlib.decompress(body, wbits=31) if gzipped else body)
+        if close:
+            self.close()
+        return status, size
+
+    @staticmethod
+    async def _chunked(reader: asyncio.StreamReader) -> bytes:
+        chunks = []
+        while True:
+            n = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+            chunks.append((await reader.readexactly(n + 2))[:-2])
+            if n == 0:
+                return b"".join(chunks)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        self._reader = self._writer = None
+
+
+class HttpxClient:
+    """The bench's former client (``--client httpx``): one ``httpx.AsyncClient`` shared by
+    every worker, connection limit = clients; kept to measure what it costs. It asks for
+    identity unless ``--gzip`` (the server answered identity when it was the bench's client)."""
+
+    def __init__(self, base: str, token: str, clients: int, *, gzip: bool = False) -> None:
+        limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+        headers = {"Authorization": f"Bearer {token}",
+                   "Accept-Encoding": "gzip" if gzip else "identity"}  # fmt: skip
+        self._client = httpx.AsyncClient(base_url=base, limits=limits, timeout=600.0,
+                                         headers=headers)  # fmt: skip
+
+    async def get(self, path: str) -> tuple[int, int]:
+        r = await self._client.get(path)
+        return r.status_code, len(r.content)
+
+    def close(self) -> None:
+        pass  # one client for every worker: closed by ``aclose`` at the end
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+Client = Connection | HttpxClient
+
+
 async def hammer(
-    client: httpx.AsyncClient, path: str, total: int, clients: int, seconds: float
+    connections: list[Client], path: str, total: int, seconds: float
 ) -> tuple[list[float], dict[str, int], int, float]:
-    """``total`` GETs of ``path`` by ``clients`` closed-loop workers, none started after
+    """``total`` GETs of ``path`` by one closed-loop worker per connection, none started after
     ``seconds``: latencies (s), errors, the last body's size, and the wall time."""
     latencies: list[float] = []
     left = [total]
@@ -245,45 +367,50 @@ async def hammer(
     size = [0]
     started = time.perf_counter()
 
-    async def worker() -> None:
+    async def worker(conn: Client) -> None:
         while left[0] > 0 and time.perf_counter() - started < seconds:
             left[0] -= 1
             t0 = time.perf_counter()
             try:
-                r = await client.get(path)
-                kind = "" if r.status_code == 200 else f"HTTP {r.status_code}"
-                size[0] = len(r.content)
-            except httpx.HTTPError as exc:
+                status, size[0] = await conn.get(path)
+                kind = "" if status == 200 else f"HTTP {status}"
+            except (OSError, ValueError, asyncio.IncompleteReadError, httpx.HTTPError) as exc:
                 kind = type(exc).__name__
+                conn.close()
             latencies.append(time.perf_counter() - t0)
             if kind:
                 errors[kind] = errors.get(kind, 0) + 1
 
-    await asyncio.gather(*(worker() for _ in range(clients)))
+    await asyncio.gather(*(worker(c) for c in connections))
     return latencies, errors, size[0], time.perf_counter() - started
 
 
-async def load(base: str, token: str, pid: int, args: argparse.Namespace) -> list[RouteResult]:
-    limits = httpx.Limits(max_connections=args.clients, max_keepalive_connections=args.clients)
-    headers = {"Authorization": f"Bearer {token}"}
+async def load(port: int, token: str, pid: int, args: argparse.Namespace) -> list[RouteResult]:
+    shared = HttpxClient(f"http://127.0.0.1:{port}", token, args.clients, gzip=args.gzip)
+    connections: list[Client] = [
+        shared if args.client == "httpx" else Connection("127.0.0.1", port, token, gzip=args.gzip)
+        for _ in range(args.clients)
+    ]
     results = []
-    async with httpx.AsyncClient(
-        base_url=base, headers=headers, limits=limits, timeout=600.0
-    ) as client:
+    try:
         for route in ROUTES:
-            await hammer(client, route, args.warmup, args.clients, WARMUP_S)
-            cpu0 = cpu_seconds(pid)
+            await hammer(connections, route, args.warmup, WARMUP_S)
+            cpu0, own0 = cpu_seconds(pid), time.process_time()
             lat, errors, size, wall = await hammer(
-                client, route, args.requests, args.clients, args.max_seconds
+                connections, route, args.requests, args.max_seconds
             )
-            cpu = cpu_seconds(pid) - cpu0
+            cpu, own = cpu_seconds(pid) - cpu0, time.process_time() - own0
             ms = np.asarray(lat) * 1000.0
             p50, p95, p99 = (float(np.percentile(ms, q)) for q in (50, 95, 99))
             results.append(RouteResult(
                 route, len(lat), sum(errors.values()), errors, p50, p95, p99, float(ms.max()), len(lat) / wall,
-                cpu * 1000.0 / len(lat), size, p99 <= TARGET_MS and not errors,
+                cpu * 1000.0 / len(lat), own * 1000.0 / len(lat), size, p99 <= TARGET_MS and not errors,
             ))  # fmt: skip
             print(f"  {route}: {len(lat)} requests in {wall:.1f} s", flush=True)
+    finally:
+        for c in connections:
+            c.close()
+        await shared.aclose()
     return results
 
 
@@ -311,6 +438,13 @@ def main() -> None:
     parser.add_argument("--max-seconds", type=float, default=60.0,
                         help="per route: no measured request starts later than this")  # fmt: skip
     parser.add_argument("--observations", type=int, default=1_000, help="per experiment")
+    parser.add_argument("--client", choices=("stream", "httpx"), default="stream",
+                        help="stream: one keep-alive asyncio connection per client (default); "
+                        "httpx: the former shared httpx.AsyncClient")  # fmt: skip
+    parser.add_argument("--gzip", action="store_true",
+                        help="the stream clients accept gzip and inflate it (on these 2 cores "
+                        "inflating 1,000 trades costs the client more than sending them "
+                        "costs the server)")  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="tiny sizes, under 30 s")
     parser.add_argument("--keep", action="store_true", help="keep the temporary QT_HOME")
     parser.add_argument("--out", type=Path, default=Path("/tmp/bench_api.json"))
@@ -342,7 +476,7 @@ def main() -> None:
         login.raise_for_status()
         load_before = os.getloadavg()
         t1 = time.perf_counter()
-        results = asyncio.run(load(base, login.json()["access_token"], proc.pid, args))
+        results = asyncio.run(load(port, login.json()["access_token"], proc.pid, args))
         load_s = time.perf_counter() - t1
         load_after = os.getloadavg()
     finally:
@@ -352,13 +486,13 @@ def main() -> None:
             shutil.rmtree(home, ignore_errors=True)
     print(f"\n{args.clients} clients, {args.requests} requests per route after {args.warmup} "
           f"warm-up; {args.trades} trades; target p99 <= {TARGET_MS:.0f} ms")  # fmt: skip
-    head = ("route", "p50 ms", "p95 ms", "p99 ms", "max ms", "req/s", "cpu ms/req", "bytes",
-            "errors", "p99<=50")  # fmt: skip
+    head = ("route", "p50 ms", "p95 ms", "p99 ms", "max ms", "req/s", "cpu ms/req",
+            "client ms", "bytes", "errors", "p99<=50")  # fmt: skip
     print(f"{head[0]:<28}" + "".join(f"{h:>11}" for h in head[1:]))
     for r in results:
         cells = (f"{r.p50_ms:.1f}", f"{r.p95_ms:.1f}", f"{r.p99_ms:.1f}", f"{r.max_ms:.1f}",
                  f"{r.throughput_rps:.0f}", f"{r.server_cpu_ms_per_request:.2f}",
-                 str(r.body_bytes), str(r.errors), "PASS" if r.passed else "FAIL")  # fmt: skip
+                 f"{r.client_cpu_ms_per_request:.2f}", str(r.body_bytes), str(r.errors), "PASS" if r.passed else "FAIL")  # fmt: skip
         print(f"{r.route:<28}" + "".join(f"{c:>11}" for c in cells))
     for r in results:
         if r.errors:

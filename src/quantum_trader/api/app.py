@@ -12,6 +12,8 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import Engine
 
+from quantum_trader.adapters.sql.data_version import data_version_reader
+from quantum_trader.api.answers import AnswerCache
 from quantum_trader.api.auth import RequireUser
 from quantum_trader.api.backtest_jobs import BacktestJobs
 from quantum_trader.api.candles import CandleReader
@@ -63,6 +65,7 @@ def create_app(
         metrics=metrics,
         settings=json.loads(json.dumps(dict(settings or {}), default=str)),
         liveness=liveness,
+        answers=AnswerCache(data_version_reader(engine)),
         candles=candles,
         backtests=backtests,
     )
@@ -116,4 +119,5 @@ def create_app(
         return JSONResponse(app.openapi())
 
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.state.answers = ctx.answers  # the kept answers, for a look from outside (the tests)
     return app

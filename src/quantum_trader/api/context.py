@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Engine
 
+from quantum_trader.api.answers import AnswerCache
 from quantum_trader.api.auth import RequireUser
 from quantum_trader.api.backtest_jobs import BacktestJobs
 from quantum_trader.api.candles import CandleReader
@@ -44,6 +45,7 @@ class ApiContext:
     metrics: ApiMetrics
     settings: Mapping[str, Any]  # the effective settings, already redacted
     liveness: Callable[[], Liveness] | None
+    answers: AnswerCache  # the read routes' kept answers (api/answers.py)
     candles: CandleReader | None = None  # None: no candle store (the market routes: 404)
     backtests: BacktestJobs | None = None  # None: no job runner (the backtest routes: 404)
 

@@ -18,6 +18,7 @@ from quantum_trader.adapters.sql.run_lock import SqlRunLock
 from quantum_trader.adapters.sql.service_health import SqlServiceHealth
 from quantum_trader.adapters.sql.trials import SqlTrialLedger
 from quantum_trader.api import schemas as s
+from quantum_trader.api.stamps import ExperimentStamp
 from quantum_trader.clock.clock import Clock, WallClock
 from quantum_trader.experiments.experiment import Experiment
 from quantum_trader.risk.kill_switch import KillSwitch
@@ -110,16 +111,23 @@ def risk_decisions(engine: Engine, limit: int) -> list[s.RiskDecisionOut]:
             SqlRiskRepository(engine).recent_decisions(limit)]  # fmt: skip
 
 
-def last_run_records(engine: Engine, clock: Clock, limit: int) -> s.RunRecordsOut:
-    """The last run's newest ``limit`` trades and orders, read with a limit (not the run)."""
+def last_run_trades(engine: Engine, clock: Clock, limit: int) -> s.RunRecordsOut:
+    """The last run's newest ``limit`` trades, read with a limit (not the whole run)."""
     last = SqlRunLock(engine, clock.now).last_run()
     if last is None:
         return s.RunRecordsOut(run_id=None)
-    recent_trades, recent_orders = SqlExecutionStore(engine).recent(last.run_id, limit)
+    recent = SqlExecutionStore(engine).recent_trades(last.run_id, limit)
     trades = [
-        s.TradeOut(**{**_fields(vars_of(t), s.TradeOut), "side": t.side.value})
-        for t in recent_trades
+        s.TradeOut(**{**_fields(vars_of(t), s.TradeOut), "side": t.side.value}) for t in recent
     ]
+    return s.RunRecordsOut(run_id=last.run_id, trades=trades)
+
+
+def last_run_orders(engine: Engine, clock: Clock, limit: int) -> s.RunRecordsOut:
+    """The last run's newest ``limit`` orders, read with a limit (not the whole run)."""
+    last = SqlRunLock(engine, clock.now).last_run()
+    if last is None:
+        return s.RunRecordsOut(run_id=None)
     orders = [
         s.OrderOut(
             **{
@@ -129,9 +137,9 @@ def last_run_records(engine: Engine, clock: Clock, limit: int) -> s.RunRecordsOu
                 "status": o.status.value,
             }
         )
-        for o in recent_orders
+        for o in SqlExecutionStore(engine).recent_orders(last.run_id, limit)
     ]
-    return s.RunRecordsOut(run_id=last.run_id, trades=trades, orders=orders)
+    return s.RunRecordsOut(run_id=last.run_id, orders=orders)
 
 
 def model_versions(engine: Engine) -> list[s.ModelVersionOut]:
@@ -179,6 +187,31 @@ def experiment(engine: Engine, name: str, *, detail: bool) -> s.ExperimentOut | 
         srm=r.srm.summary(),
         audit=[s.AuditOut(at=a.at, event=a.event, detail=a.detail) for a in stored.audit],
     )
+
+
+class ExperimentList:
+    """The experiments as ``/experiments`` lists them, each read again only when its stamp
+    changed: reading one replays its sequential test over every stored observation (about
+    100 ms for 1,000), so one new observation should cost one experiment's replay, not all."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._read: dict[str, tuple[ExperimentStamp, s.ExperimentOut]] = {}
+
+    def __call__(self, stamps: Mapping[str, ExperimentStamp]) -> list[s.ExperimentOut]:
+        """``stamps``: every stored experiment's (``stamps.experiment_stamps``), by name."""
+        out = []
+        for name, stamp in stamps.items():
+            known = self._read.get(name)
+            if known is None or known[0] != stamp:
+                found = experiment(self._engine, name, detail=False)
+                if found is None:  # deleted since the stamps were read
+                    continue
+                known = self._read[name] = (stamp, found)
+            out.append(known[1])
+        for gone in set(self._read) - set(stamps):
+            del self._read[gone]
+        return out
 
 
 def trials(engine: Engine, limit: int) -> list[s.TrialOut]:

@@ -5,9 +5,10 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from quantum_trader.api import reads
+from quantum_trader.api.answers import json_answer
 from quantum_trader.api.context import API_PREFIX, AUTH_ERRORS, ApiContext
 from quantum_trader.api.schemas import KillSwitchIn, KillSwitchOut, RiskDecisionOut, RiskOut
 from quantum_trader.api.tokens import Token
@@ -23,10 +24,16 @@ def risk_router(ctx: ApiContext) -> APIRouter:
     router = APIRouter(prefix=f"{API_PREFIX}/risk", tags=["risk"], responses=AUTH_ERRORS)
     User = Annotated[Token, Depends(ctx.require_user)]
 
-    @router.get("")
-    def risk_state(user: User) -> RiskOut:
+    @router.get("", response_model=RiskOut)
+    async def risk_state(user: User, request: Request) -> Response:
         """Kill switch, last trading-state transition and latest risk mode."""
-        return reads.risk(ctx.engine, ctx.clock)
+
+        def body() -> bytes:
+            return reads.risk(ctx.engine, ctx.clock).model_dump_json().encode()
+
+        # kept until the database changes (api/answers.py): a switch set here or by the CLI
+        # shows on the next request
+        return json_answer(await ctx.answers.answer("risk", body), request)
 
     @router.get("/decisions")
     def decisions(

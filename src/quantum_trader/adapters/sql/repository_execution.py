@@ -81,23 +81,31 @@ class SqlExecutionStore:
     def recent(self, run_id: str, limit: int) -> tuple[list[Trade], list[Order]]:
         """A run's newest ``limit`` trades (by exit time) and orders (by creation), newest
         first, read with a limit: what an operator's page shows, without loading the run."""
-        t, o = exec_trades, exec_orders
+        return self.recent_trades(run_id, limit), self.recent_orders(run_id, limit)
+
+    def recent_trades(self, run_id: str, limit: int) -> list[Trade]:
+        """A run's newest ``limit`` trades, by exit time (then entry time), newest first."""
+        t = exec_trades
         with self._engine.connect() as conn:
-            trades = [
+            return [
                 _trade(r)
                 for r in conn.execute(
                     select(t).where(t.c.run_id == run_id)
                     .order_by(t.c.exit_time.desc(), t.c.entry_time.desc()).limit(limit)
                 ).mappings()
             ]  # fmt: skip
-            orders = [
+
+    def recent_orders(self, run_id: str, limit: int) -> list[Order]:
+        """A run's newest ``limit`` orders, by creation (then client order id), newest first."""
+        o = exec_orders
+        with self._engine.connect() as conn:
+            return [
                 _order(r)
                 for r in conn.execute(
                     select(o).where(o.c.run_id == run_id)
                     .order_by(o.c.created_at.desc(), o.c.client_order_id.desc()).limit(limit)
                 ).mappings()
             ]  # fmt: skip
-        return trades, orders
 
     def load(self, run_id: str) -> StoredRun | None:
         with self._engine.connect() as conn:
