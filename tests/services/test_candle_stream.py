@@ -306,3 +306,28 @@ def test_another_replays_stream_is_refused(
     client.xdel(stream_name(prefix), _entries(client, stream_name(prefix))[-1][0])  # the end
     with pytest.raises(DataError, match="which is not this replay's candle there"):
         publisher.publish(ReplayFeed(frames, "1h"), "1h")
+
+
+@pytest.mark.data
+def test_the_engine_refuses_a_stream_of_another_window_naming_both(
+    frames: dict[str, pd.DataFrame], prefix: str, client: redis.Redis
+) -> None:
+    """``for_replay``: what ``service engine --redis-url`` reads (app/run_options.py)."""
+    feed, stream = ReplayFeed(frames, "1h"), stream_name(prefix)
+    later = ReplayFeed({s: f.iloc[1:] for s, f in frames.items()}, "1h")  # one hour later
+    CandleStreamPublisher(client, prefix).publish(later, "1h")
+    source = CandleStreamSource(client, prefix, "1h", stall_s=5)
+    with pytest.raises(DataError, match="does not carry the replay this engine loaded") as ended:
+        list(source.for_replay(feed)({}))
+    assert source.read == 0  # refused before the first candle
+    text = str(ended.value)
+    assert "it ended on another window" in text
+    assert "holds BTCUSDT, ETHUSDT 1h: 478 candles closing" in text  # the stream's window
+    assert f"replays BTCUSDT, ETHUSDT 1h: {CANDLES} candles closing" in text  # the engine's
+    client.xdel(stream, _entries(client, stream)[-1][0])  # not ended: checked candle by candle
+    with pytest.raises(DataError, match=r"its candle #0 is BTCUSDT opening \S+ where the engine "
+                       r"expects BTCUSDT \S+\): the stream holds 478 entries so far"):  # fmt: skip
+        list(CandleStreamSource(client, prefix, "1h", stall_s=5).for_replay(feed)({}))
+    client.delete(stream)
+    CandleStreamPublisher(client, prefix).publish(feed, "1h")
+    assert list(CandleStreamSource(client, prefix, "1h").for_replay(feed)({})) == list(feed.bars())

@@ -13,6 +13,9 @@ that topic, and each entry carries the bus's envelope in its ``event`` field (a 
 * after the last candle an end-of-stream entry (type ``market.candle.end``) whose ``sequence``
   is the replay's candle count.
 
+The main job reads it through :meth:`CandleStreamSource.for_replay` (``service engine
+--redis-url``), which refuses a stream of another window than the engine's.
+
 Why not :class:`RedisStreamsBus` itself (its ``publish_many``, consumer groups): it numbers
 entries with ids of its own (``*``) and events with a sequence shared by every topic, so a
 restarted publisher would append the same candle again under a new id; and a consumer group
@@ -241,6 +244,61 @@ class CandleStreamSource:
             self.read += 1
             yield bar
 
+    def for_replay(self, feed: ReplayFeed) -> Callable[[Mapping[str, int]], Iterator[Bar]]:
+        """This source checked against the replay window the engine loaded from its own store
+        (``feed``; its frames still serve the trading rules, the account's start and the batch
+        votes, which serve a decision only when its own input equals them): each candle read
+        must be the feed's candle at that place (symbol, open and close time), and the stream
+        must end where the feed does. A stream already ended on another window is refused
+        before its first candle; any disagreement is a ``DataError`` naming both windows. The
+        prices are not compared: the engine trades on the stream's."""
+        return lambda last_close: self._checked(feed, dict(last_close))
+
+    def _checked(self, feed: ReplayFeed, resume: dict[str, int]) -> Iterator[Bar]:
+        want = [(s, o, c) for s, o, c, *_ in feed.bars() if c > resume.get(s, -1)]
+        mine = ReplayWindow.of_feed(feed, self._timeframe)
+        theirs = self.window()
+        if theirs.ended and theirs != mine:
+            raise DataError(self._mismatch(theirs, mine, "it ended on another window"))
+        n = 0
+        for bar in self._bars(resume):
+            if n >= len(want) or (bar[0], bar[1], bar[2]) != want[n]:
+                expected = "no more candle" if n >= len(want) else f"{want[n][0]} {fmt(want[n][1])}"
+                got = f"its candle #{n} is {bar[0]} opening {fmt(bar[1])} where the engine expects"
+                raise DataError(self._mismatch(self.window(), mine, f"{got} {expected}"))
+            n += 1
+            yield bar
+        if n != len(want):
+            why = f"it ended after {n} candles where the engine expects {len(want)}"
+            raise DataError(self._mismatch(self.window(), mine, why))
+
+    def window(self) -> ReplayWindow:
+        """What the stream holds: its first and last close (from the entry ids) and, once the
+        end entry is there, its symbols, timeframe and candle count."""
+        head: Any = self._redis.xrange(self.stream, count=1)
+        tail: Any = self._redis.xrevrange(self.stream, count=1)
+        if not head:
+            return ReplayWindow((), self._timeframe, 0, None, None, ended=False)
+        last = _event(self.stream, tail[0][0], tail[0][1])
+        first_close = int(head[0][0].decode().partition("-")[0])
+        last_close = int(tail[0][0].decode().partition("-")[0])
+        if last.type != END_TYPE:
+            length: Any = self._redis.xlen(self.stream)
+            count = int(length)
+            return ReplayWindow((), self._timeframe, count, first_close, last_close, ended=False)
+        p = last.payload
+        symbols = tuple(str(s) for s in p.get("symbols", ()))
+        return ReplayWindow(
+            symbols, str(p.get("timeframe")), last.sequence, first_close, last_close
+        )
+
+    def _mismatch(self, theirs: ReplayWindow, mine: ReplayWindow, why: str) -> str:
+        return (
+            f"{self.stream} does not carry the replay this engine loaded ({why}): the stream "
+            f"holds {theirs}; the engine replays {mine}. Publish this window on another "
+            "--stream-prefix, or give both roles the same store and settings"
+        )
+
     def _entries(self, cursor: str) -> Iterator[tuple[str, Event]]:
         waited = time.monotonic()
         while True:
@@ -283,6 +341,32 @@ class CandleStreamSource:
         return (c.symbol, c.open_time, close, c.open, c.high, c.low, c.close, c.volume)
 
 
+@dataclass(frozen=True, slots=True)
+class ReplayWindow:
+    """A replay window, in words for errors: symbols, timeframe, candles, first/last close."""
+
+    symbols: tuple[str, ...]
+    timeframe: str
+    candles: int
+    first_close: int | None
+    last_close: int | None
+    ended: bool = True  # False: a stream still being published (symbols unknown yet)
+
+    @classmethod
+    def of_feed(cls, feed: ReplayFeed, timeframe: str) -> ReplayWindow:
+        closes = [c for _, _, c, *_ in feed.bars()]
+        first, last = (closes[0], closes[-1]) if closes else (None, None)
+        return cls(tuple(feed.symbols), timeframe, len(closes), first, last)
+
+    def __str__(self) -> str:
+        if self.first_close is None or self.last_close is None:
+            return "no candle yet"
+        span = f"closing {fmt(self.first_close)} to {fmt(self.last_close)}"
+        if not self.ended:
+            return f"{self.candles} entries so far {span}, not ended yet"
+        return f"{', '.join(self.symbols)} {self.timeframe}: {self.candles} candles {span}"
+
+
 def _entry_id(key: tuple[int, int]) -> str:
     return f"{key[0]}-{key[1]}"
 
@@ -315,6 +399,7 @@ __all__ = [
     "CandleStreamPublisher",
     "CandleStreamSource",
     "PublishReport",
+    "ReplayWindow",
     "candle_id",
     "stream_name",
 ]

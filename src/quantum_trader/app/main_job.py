@@ -437,6 +437,7 @@ def _compose(
         venue=wiring.factory,
         # the batched risk decisions go first: no checkpoint commits an order without its approval
         before_commit=composer.flush_journals,
+        source=run.options.replay_source(data.frames, settings.timeframe),  # None: the frames
     )
     run.unserved = composer.unserved
     wiring.attach(  # a real venue's reconciliation and write-ahead commits (app/venue.py)
@@ -503,7 +504,6 @@ def _warm_up(run: _Run, pipeline: DecisionPipeline, stage: OnProgress) -> None:
     stage("warming indicators on the candles before the replay")
     warm = {s: f.tail(WARM_UP_CANDLES) for s, f in run.data.history.items()}
     run.rt.modules["market_data"].count("warm_up_candles", pipeline.warm_up(warm))
-    del warm
     run.data.history.clear()
 
 

@@ -1,8 +1,9 @@
 """``quantum-trader service ROLE`` and ``quantum-trader up`` as an operator runs them (real
 processes): a role not split yet is refused in one line, and so is market-data without its
-Redis or under ``up``; ``up`` with an API that cannot start says so and gives up on it; ``up``
-serving the API: the API answers, its process is UP in the database, and a stop signal to
-``up`` leaves it STOPPED."""
+Redis (under ``service`` or ``up``), and the engine given a Redis that does not answer; ``up``
+with a Redis starts market-data and the engine on its stream; ``up`` with an API that cannot
+start says so and gives up on it; ``up`` serving the API: the API answers, its process is UP in
+the database, and a stop signal to ``up`` leaves it STOPPED."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import pytest
 from quantum_trader.adapters.sql.service_health import SqlServiceHealth
 from quantum_trader.app.cli.serve import API_NICENESS
 from quantum_trader.app.cli.serve import CLI_COMMAND as CLI
+from quantum_trader.app.cli.services import role_commands
 from quantum_trader.app.storage import open_settings_database
 from quantum_trader.clock.clock import WallClock
 from quantum_trader.config.settings import load_storage_settings
@@ -49,18 +51,38 @@ def test_market_data_runs_by_service_only_and_says_what_it_needs(env: dict[str, 
     """``service market-data`` runs (tests/services/test_candle_stream.py); what it refuses,
     each in one line with exit 2, before touching any data."""
     refusals = {
-        ("up", "--role", "market-data"): "`up` does not start market-data: the engine role",
+        ("up", "--role", "market-data"): "`up` starts market-data only with --redis-url",
         ("service", "market-data"): "service market-data needs --redis-url",
         ("service", "market-data", "--redis-url", "redis://127.0.0.1:1/0"): (
             "--redis-url redis://127.0.0.1:1/0: Redis does not answer"
         ),
         ("service", "market-data", "--redis-url", "http://x"): "--redis-url http://x: Redis",
-        ("service", "api", "--redis-url", "redis://x"): "--redis-url is market-data's: the api",
+        ("service", "api", "--redis-url", "redis://x"): (
+            "--redis-url is market-data's and engine's: the api role does not read it"
+        ),
+        ("service", "engine", "--redis-url", "redis://127.0.0.1:1/0"): (
+            "--redis-url redis://127.0.0.1:1/0: Redis does not answer"
+        ),
     }
     for args, message in refusals.items():
         done = _cli(env, *args)
         assert done.returncode == 2 and message in done.stdout, (args, done.stdout)
         assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_up_with_a_redis_starts_market_data_and_the_engine_on_its_stream() -> None:
+    """What ``up`` starts (the run itself: tests/services/test_engine_on_stream.py)."""
+    stream = ("--redis-url", "redis://h:6379/0", "--stream-prefix", "p")
+    roles = role_commands(["market-data", "engine", "api"], "redis://h:6379/0", "p")
+    assert [(r.name, r.argv[len(CLI) :]) for r in roles] == [
+        ("market-data", ("service", "market-data", *stream)),
+        ("engine", ("service", "engine", *stream)),
+        ("api", ("service", "api")),
+    ]
+    assert [r.argv[len(CLI) :] for r in role_commands(["engine", "api"])] == [
+        ("service", "engine"),
+        ("service", "api"),
+    ]  # without Redis: as before, the engine on its store
 
 
 def test_up_gives_up_on_an_api_that_cannot_start(env: dict[str, str]) -> None:

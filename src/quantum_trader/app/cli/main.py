@@ -7,6 +7,7 @@ here; this file holds only the top-level commands and the error boundary.
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
@@ -33,6 +34,9 @@ from quantum_trader.clock.clock import WallClock
 from quantum_trader.config.settings import load_settings, redacted
 from quantum_trader.domain.errors import ConfigError, QuantumTraderError
 from quantum_trader.status.services import process_of_modules
+
+if TYPE_CHECKING:  # redis is imported by `service engine --redis-url` only
+    from quantum_trader.adapters.candle_stream import CandleStreamSource
 
 app = typer.Typer(
     name="quantum-trader",
@@ -150,6 +154,14 @@ def run(
     """The main job: train missing models, paper-trade the last QT_REPLAY_DAYS, then (unless
     QT_OFFLINE or --synthetic) live closed candles until Ctrl-C, their orders to --venue;
     report."""
+    run_job(synthetic, venue, confirm)
+
+
+def run_job(
+    synthetic: bool, venue: str | None, confirm: str, candles: CandleStreamSource | None = None
+) -> None:
+    """``run``'s body; ``candles``: the replay's candles from the market-data role's stream
+    (``service engine --redis-url``) instead of the store's."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from quantum_trader.adapters.sql.trials import SqlTrialLedger
@@ -195,7 +207,7 @@ def run(
                 on_progress=lambda n: progress.advance(task, n),
                 ledger=SqlTrialLedger(open_settings_database(settings)),
                 gate_replay=replay_window,  # the validation gate's trading check
-                options=RunOptions(confirm=confirm),
+                options=RunOptions(confirm=confirm, candles=candles),
             )
     except KeyboardInterrupt:  # before the live phase (which ends on Ctrl-C by itself)
         record_interrupted(settings, run_id)
@@ -223,27 +235,32 @@ def run(
 def service(
     role: str = typer.Argument(..., help="engine, api or market-data (docs/services.md)"),
     redis_url: str | None = typer.Option(
-        None, "--redis-url", help="market-data: the Redis of its candle stream (redis://…)"
+        None,
+        "--redis-url",
+        help="market-data: the Redis its candle stream goes to; engine: where it reads it",
     ),
     prefix: str = typer.Option(
-        "qt", "--stream-prefix", help="market-data: the stream is PREFIX:market.candle.closed"
+        "qt", "--stream-prefix", help="market-data, engine: the stream PREFIX:market.candle.closed"
     ),
     pause_s: float = typer.Option(
         0.0, "--pause-s", min=0.0, help="market-data: real seconds between batches (paced)"
     ),
     batch: int = typer.Option(500, "--batch", min=1, help="market-data: candles per append"),
 ) -> None:
-    """Run one service role in this process: engine (the main job, as `run`), api (the HTTP
-    API, as `serve`) or market-data (the replay's candles on a Redis stream). `quantum-trader
-    up` starts engine and api."""
+    """Run one service role in this process: engine (the main job, as `run`; with --redis-url
+    its replay's candles come from market-data's stream), api (the HTTP API, as `serve`) or
+    market-data (the replay's candles on a Redis stream). `quantum-trader up` starts them."""
     role = services_cli.check_role(role)
     if role == services_cli.MARKET_DATA:
         services_cli.market_data(redis_url, prefix, pause_s, batch)
         return
-    if redis_url is not None:
-        raise ConfigError(f"--redis-url is market-data's: the {role} role does not read it")
+    if redis_url is not None and role != "engine":
+        raise ConfigError(
+            f"--redis-url is market-data's and engine's: the {role} role does not read it"
+        )
     if role == "engine":
-        run(synthetic=False, venue=None, confirm="")
+        stream = None if redis_url is None else services_cli.stream_source(redis_url, prefix)
+        run_job(synthetic=False, venue=None, confirm="", candles=stream)
     else:
         serve_cli.serve(host=None, port=None, niceness=serve_cli.API_NICENESS)
 

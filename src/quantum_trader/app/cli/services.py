@@ -3,18 +3,18 @@
 Three roles exist today: ``engine`` (the main job, ``quantum-trader run``: market data,
 decision, risk, execution and learning in one process), ``api`` (``quantum-trader serve``) and
 ``market-data``, which publishes the replay's closed candles on a Redis stream
-(``adapters/candle_stream.py``) for an engine reading them instead of its own store. The main
-job does not read that stream yet, so ``up`` starts only ``engine`` and ``api``. The roles
-``decision``, ``risk-execution`` and ``learning`` (issue 21) are not built: asking for one of
-them is refused with that said. ``up`` starts the roles under the supervisor
-(``services/supervisor.py``): their output prefixed with the role, a crashed role restarted,
-Ctrl-C stopping them all.
+(``adapters/candle_stream.py``); the engine given ``--redis-url`` replays the candles of that
+stream instead of its store's. ``up`` starts ``engine`` and ``api``, and with ``--redis-url``
+``market-data`` too, the engine reading its stream. The roles ``decision``,
+``risk-execution`` and ``learning`` (issue 21) are not built: asking for one of them is refused
+with that said. ``up`` starts the roles under the supervisor (``services/supervisor.py``):
+their output prefixed with the role, a crashed role restarted, Ctrl-C stopping them all.
 """
 
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -22,26 +22,32 @@ from quantum_trader.app.cli.serve import CLI_COMMAND
 from quantum_trader.domain.errors import ConfigError
 from quantum_trader.services.supervisor import Role, Supervisor
 
+if TYPE_CHECKING:  # redis is imported by the roles that use it only
+    import redis
+
+    from quantum_trader.adapters.candle_stream import CandleStreamSource
+
 app = typer.Typer()
 
 #: the roles ``up`` starts (its default: all of them)
 ROLES = ("engine", "api")
-#: a role ``service`` runs but ``up`` does not: the main job does not read its stream yet
+#: the role that publishes the candle stream: ``up`` starts it (first) with ``--redis-url``
 MARKET_DATA = "market-data"
+#: the roles that take ``--redis-url`` and ``--stream-prefix``
+STREAM_ROLES = (MARKET_DATA, "engine")
 #: the roles of issue 21 that the engine role still hosts in one process
 NOT_SPLIT = ("decision", "risk-execution", "learning")
 
 
-def check_role(role: str, *, by_up: bool = False) -> str:
-    """``role`` if it can run as a process (started by ``up`` when ``by_up``); else
-    ConfigError saying why."""
-    if role in ROLES or (role == MARKET_DATA and not by_up):
+def check_role(role: str, *, by_up: bool = False, stream: bool = False) -> str:
+    """``role`` if it can run as a process (started by ``up`` when ``by_up``, with a Redis
+    for the candle stream when ``stream``); else ConfigError saying why."""
+    if role in ROLES or (role == MARKET_DATA and (stream or not by_up)):
         return role
     if role == MARKET_DATA:
         raise ConfigError(
-            "`up` does not start market-data: the engine role (the main job) does not read its "
-            "candle stream yet; run `quantum-trader service market-data --redis-url URL` "
-            "(docs/services.md)"
+            "`up` starts market-data only with --redis-url: the Redis its candle stream goes "
+            "to, and the engine role reads it from (docs/services.md)"
         )
     if role in NOT_SPLIT:
         raise ConfigError(
@@ -52,17 +58,46 @@ def check_role(role: str, *, by_up: bool = False) -> str:
     raise ConfigError(f"unknown service role {role!r}; roles: {', '.join((*ROLES, MARKET_DATA))}")
 
 
-def role_commands(roles: list[str]) -> list[Role]:
-    """The processes ``up`` starts: this interpreter running ``service <role>`` for each."""
-    return [Role(role, (*CLI_COMMAND, "service", check_role(role, by_up=True))) for role in roles]
+def role_commands(roles: list[str], redis_url: str | None = None, prefix: str = "qt") -> list[Role]:
+    """The processes ``up`` starts: this interpreter running ``service <role>`` for each; with
+    ``redis_url`` market-data and the engine get it and the stream's prefix."""
+    stream = () if redis_url is None else ("--redis-url", redis_url, "--stream-prefix", prefix)
+    return [
+        Role(
+            role,
+            (*CLI_COMMAND, "service", check_role(role, by_up=True, stream=bool(stream)))
+            + (stream if role in STREAM_ROLES else ()),
+        )
+        for role in roles
+    ]
+
+
+def _redis(redis_url: str) -> redis.Redis:
+    """A client of ``redis_url`` that answered a PING; else ConfigError naming the URL."""
+    import redis
+
+    try:
+        client = redis.Redis.from_url(redis_url, socket_connect_timeout=5)
+        client.ping()
+    except (redis.RedisError, ValueError) as exc:
+        raise ConfigError(f"--redis-url {redis_url}: Redis does not answer ({exc})") from exc
+    return client
+
+
+def stream_source(redis_url: str, prefix: str) -> CandleStreamSource:
+    """The engine role's replay candles (``service engine --redis-url``): the stream
+    ``<prefix>:market.candle.closed`` that market-data publishes, in the settings' timeframe."""
+    from quantum_trader.adapters.candle_stream import CandleStreamSource
+    from quantum_trader.config.settings import load_settings
+
+    timeframe = load_settings().timeframe  # before Redis: a bad setting says so first
+    return CandleStreamSource(_redis(redis_url), prefix, timeframe)
 
 
 def market_data(redis_url: str | None, prefix: str, pause_s: float, batch: int) -> None:
     """The market-data role: the replay's closed candles (the main job's window, from the
     store, as ``run`` loads them) published on ``<prefix>:market.candle.closed``, from where
     the stream left off, then its end-of-stream entry; prints what it did."""
-    import redis
-
     from quantum_trader.adapters.candle_store import CandleStore
     from quantum_trader.adapters.candle_stream import CandleStreamPublisher
     from quantum_trader.app.data_sources import load_replay_data
@@ -74,11 +109,7 @@ def market_data(redis_url: str | None, prefix: str, pause_s: float, batch: int) 
     if not redis_url:
         raise ConfigError("service market-data needs --redis-url: the Redis its stream goes to")
     settings = load_settings()
-    try:
-        client = redis.Redis.from_url(redis_url, socket_connect_timeout=5)
-        client.ping()
-    except (redis.RedisError, ValueError) as exc:
-        raise ConfigError(f"--redis-url {redis_url}: Redis does not answer ({exc})") from exc
+    client = _redis(redis_url)
     store = CandleStore(settings.effective_store_dir)
     data = load_replay_data(settings, store, synthetic=False)
     feed = ReplayFeed(data.frames, settings.timeframe)
@@ -106,8 +137,20 @@ def up(
     max_restarts: Annotated[
         int, typer.Option(min=0, max=100, help="restarts of a crashed role before giving up")
     ] = 3,
+    redis_url: Annotated[
+        str | None,
+        typer.Option(
+            "--redis-url", help="start market-data too, on this Redis; the engine reads its stream"
+        ),
+    ] = None,
+    prefix: Annotated[
+        str, typer.Option("--stream-prefix", help="the stream PREFIX:market.candle.closed")
+    ] = "qt",
 ) -> None:
-    """Start the service roles (engine, api) and supervise them until they end or Ctrl-C."""
-    chosen = list(dict.fromkeys(roles or ROLES))
-    supervisor = Supervisor(role_commands(chosen), sys.stdout, max_restarts=max_restarts)
+    """Start the service roles (engine, api; market-data with --redis-url) and supervise them
+    until they end or Ctrl-C."""
+    default = ((MARKET_DATA,) if redis_url else ()) + ROLES
+    chosen = list(dict.fromkeys(roles or default))
+    commands = role_commands(chosen, redis_url, prefix)
+    supervisor = Supervisor(commands, sys.stdout, max_restarts=max_restarts)
     raise typer.Exit(supervisor.run())

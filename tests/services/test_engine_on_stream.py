@@ -1,0 +1,136 @@
+"""The main job reading its replay's candles from the market-data role's stream, as real
+processes: ``quantum-trader run`` on its own store, and ``quantum-trader up --redis-url … --role
+market-data --role engine`` on a copy of that store (market-data publishes the replay's candles
+on real Redis, the engine, ``service engine --redis-url``, replays them), end with the same
+orders, fills, trades and equity curve (run ids aside), final equity to 1e-9.
+
+Then, on the second home (its models trained, so no training): the engine fed a stream whose
+candles are the same but one candle's prices (a market-data role with other data) ends with
+another ledger, so the equality above is the stream's doing and the comparison can fail; and
+a stream with one candle lost is refused before any order on it, naming the loss.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+import redis
+
+from quantum_trader.adapters.candle_stream import stream_name
+from quantum_trader.adapters.sql.database import open_database
+from quantum_trader.app.cli.serve import CLI_COMMAND as CLI
+from quantum_trader.bus.envelope import Event
+from tests.reliability import kill_replay as kr
+
+pytestmark = [pytest.mark.data, pytest.mark.slow]
+
+SYMBOLS = "BTCUSDT,ETHUSDT"
+REPLAY_DAYS = 10
+CANDLES = 2 * REPLAY_DAYS * 24
+#: a small main job: two symbols, 10 days, xgb + lgbm; the learning modules that train in
+#: workers during the replay are off (they are the same code either way; this is about candles)
+SMALL = {
+    "CONTINUOUS_LEARNING_ENABLED": "false",
+    "MODEL_SUPERVISOR_ENABLED": "false",
+    "QT_RL_AGENTS": "false",
+    "AI_ENGINE_MIN_CONSENSUS": "1",
+    "QT_ENTRY_COST_GATE": "false",  # more entries: more to compare
+}
+
+
+@pytest.fixture
+def client(redis_url: str) -> Iterator[redis.Redis]:
+    c = redis.Redis.from_url(redis_url)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def prefix(client: redis.Redis) -> Iterator[str]:
+    """A prefix of this test's own; ``prefix-*`` streams are the test's too."""
+    p = f"qt-test-{uuid.uuid4().hex[:8]}"
+    yield p
+    for key in client.scan_iter(f"{p}*"):
+        client.delete(key)
+
+
+def _env(home: Path, data_dir: Path) -> dict[str, str]:
+    return kr.replay_env(home, data_dir, symbols=SYMBOLS, replay_days=REPLAY_DAYS) | SMALL
+
+
+def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args], env=env | {"COLUMNS": "400"}, capture_output=True,
+                          text=True, timeout=600, check=False)  # fmt: skip
+
+
+def _copy_stream(client: redis.Redis, source: str, target: str, edit: Any) -> None:
+    """``source``'s entries appended to ``target`` with their ids, each event through
+    ``edit(index, event)`` (None: the entry left out)."""
+    entries = cast(list[tuple[bytes, dict[bytes, bytes]]], client.xrange(source))
+    for i, (entry_id, fields) in enumerate(entries):
+        event = edit(i, Event.from_json(fields[b"event"].decode()))
+        if event is not None:
+            client.xadd(target, {"event": event.to_json()}, id=entry_id)
+
+
+def _run_id(env: dict[str, str]) -> str:
+    return kr.run_ids(env)[-1]
+
+
+def test_the_main_job_on_the_stream_equals_the_main_job_on_its_store(
+    tmp_path: Path, data_dir: Path, redis_url: str, prefix: str, client: redis.Redis
+) -> None:
+    single = _env(tmp_path / "single", data_dir)
+    done = _cli(single, "run")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    expected = kr.ledger(single, _run_id(single))
+    assert len(expected["trades"]) >= 3, "the replay traded too little to compare"
+
+    # the same data, settings and code; only the candles' way differs
+    services = _env(tmp_path / "services", data_dir)
+    shutil.copytree(tmp_path / "single" / "store", tmp_path / "services" / "store")
+    # migrated once before two processes start on a fresh SQLite file (each migrates at start)
+    open_database(f"sqlite:///{tmp_path / 'services' / 'quantum_trader.sqlite'}").dispose()
+    done = _cli(services, "up", "--redis-url", redis_url, "--stream-prefix", prefix,
+                "--role", "market-data", "--role", "engine")  # fmt: skip
+    out = done.stdout
+    assert done.returncode == 0, out[-5000:] + done.stderr[-3000:]
+    assert f"market-data | market-data: {CANDLES} 1h candles of BTCUSDT, ETHUSDT" in out
+    assert "up | market-data finished (exit 0)" in out and "up | engine finished (exit 0)" in out
+    assert client.xlen(stream_name(prefix)) == CANDLES + 1  # the candles and the end
+    through = kr.ledger(services, _run_id(services))
+    assert kr.ledger_differences(through, expected) == []
+    assert through["equity"][-1][1] == pytest.approx(expected["equity"][-1][1], rel=0, abs=1e-9)
+
+    # other prices on the stream (one candle of BTCUSDT 3% higher): another ledger
+    tampered = f"{prefix}-tampered"
+    moved = {CANDLES // 3, CANDLES // 3 + 2}  # BTCUSDT's (even places: it ranks first)
+
+    def higher(i: int, event: Event) -> Event:
+        if i not in moved:
+            return event
+        p = dict(event.payload)
+        p |= {k: float(p[k]) * 1.03 for k in ("open", "high", "low", "close")}
+        return Event(event.id, event.type, event.time, event.source, event.sequence, p)
+
+    _copy_stream(client, stream_name(prefix), stream_name(tampered), higher)
+    done = _cli(services, "service", "engine", "--redis-url", redis_url, "--stream-prefix",
+                tampered)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert kr.ledger_differences(kr.ledger(services, _run_id(services)), expected) != []
+
+    # one candle lost on the stream: refused at the gap, naming it
+    lost = f"{prefix}-lost"
+    _copy_stream(client, stream_name(prefix), stream_name(lost),
+                 lambda i, e: None if i == CANDLES // 2 else e)  # fmt: skip
+    done = _cli(services, "service", "engine", "--redis-url", redis_url, "--stream-prefix", lost)
+    assert done.returncode == 2, done.stdout[-3000:] + done.stderr[-3000:]
+    assert f"sequence {CANDLES // 2 + 1} where {CANDLES // 2} was next: 1 candle(s) lost" in (
+        done.stdout
+    )
