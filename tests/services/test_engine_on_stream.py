@@ -95,7 +95,8 @@ def test_the_main_job_on_the_stream_equals_the_main_job_on_its_store(
     # the same data, settings and code; only the candles' way differs
     services = _env(tmp_path / "services", data_dir)
     shutil.copytree(tmp_path / "single" / "store", tmp_path / "services" / "store")
-    # migrated once before two processes start on a fresh SQLite file (each migrates at start)
+    # migrated here first, though roles migrating a fresh file at once are serialised
+    # (adapters/sql/migration_lock.py, tests/adapters/test_concurrent_migration.py)
     open_database(f"sqlite:///{tmp_path / 'services' / 'quantum_trader.sqlite'}").dispose()
     done = _cli(services, "up", "--redis-url", redis_url, "--stream-prefix", prefix,
                 "--role", "market-data", "--role", "engine")  # fmt: skip

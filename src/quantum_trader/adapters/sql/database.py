@@ -1,7 +1,8 @@
 """Engine creation and schema migration.
 
 SQLite is the embedded default (WAL journal, foreign keys on); PostgreSQL takes the same schema
-through the same Alembic migrations when ``QT_DATABASE_URL`` points at it.
+through the same Alembic migrations when ``QT_DATABASE_URL`` points at it. Processes that open
+one database at once migrate it one at a time (``migration_lock``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,15 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event
+
+from quantum_trader.adapters.sql.migration_lock import (
+    MIGRATION_LOCK_TIMEOUT_S,
+    postgres_advisory_lock,
+    sqlite_file_lock,
+)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -56,9 +65,29 @@ def alembic_config(engine: Engine) -> Config:
     return cfg
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision of every migration branch."""
-    command.upgrade(alembic_config(engine), "heads")
+def migrate(engine: Engine, *, lock_timeout_s: float = MIGRATION_LOCK_TIMEOUT_S) -> None:
+    """Bring the schema to the newest revision of every migration branch.
+
+    A schema already at head (every start but the first) is only read: no lock, no wait. Else
+    the migration runs under a lock that other processes share (``migration_lock``), and a
+    process that waited for it finds the schema at head and does nothing.
+    """
+    cfg = alembic_config(engine)
+    heads = set(ScriptDirectory.from_config(cfg).get_heads())
+    with engine.connect() as conn:
+        if _current_heads(conn) == heads:
+            return
+    with sqlite_file_lock(engine, lock_timeout_s), engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            postgres_advisory_lock(conn, lock_timeout_s)
+        if _current_heads(conn) == heads:
+            return  # another process migrated it while this one waited
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "heads")
+
+
+def _current_heads(conn: Connection) -> set[str]:
+    return set(MigrationContext.configure(conn).get_current_heads())
 
 
 def open_database(url: str, *, schema: str | None = None) -> Engine:
