@@ -1,4 +1,5 @@
-"""The Redis Streams tests' client, and a key prefix of their own that is cleared after each."""
+"""The Redis Streams tests' client, and a key prefix of their own that is cleared after each
+(tests/services/conftest.py serves the same two to the services' tests)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ def client(redis_url: str) -> Iterator[redis.Redis]:
 
 @pytest.fixture
 def prefix(client: redis.Redis) -> Iterator[str]:
+    """A prefix of this test's own; every key starting with it is cleared after the test
+    (``prefix-*`` streams included)."""
     p = f"qt-test-{uuid.uuid4().hex[:8]}"
     yield p
-    for key in client.scan_iter(f"{p}:*"):
+    for key in client.scan_iter(f"{p}*"):
         client.delete(key)

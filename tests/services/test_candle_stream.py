@@ -19,7 +19,6 @@ import signal
 import subprocess
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import cast
@@ -56,21 +55,6 @@ from quantum_trader.status.services import ProcessState, ServiceProcess
 SYMBOLS = ("BTCUSDT", "ETHUSDT")
 DAYS = 10
 CANDLES = 2 * DAYS * 24
-
-
-@pytest.fixture
-def client(redis_url: str) -> Iterator[redis.Redis]:
-    c = redis.Redis.from_url(redis_url)
-    yield c
-    c.close()
-
-
-@pytest.fixture
-def prefix(client: redis.Redis) -> Iterator[str]:
-    p = f"qt-test-{uuid.uuid4().hex[:8]}"
-    yield p
-    for key in client.scan_iter(f"{p}:*"):
-        client.delete(key)
 
 
 @pytest.fixture

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -42,22 +40,6 @@ SMALL = {
     "AI_ENGINE_MIN_CONSENSUS": "1",
     "QT_ENTRY_COST_GATE": "false",  # more entries: more to compare
 }
-
-
-@pytest.fixture
-def client(redis_url: str) -> Iterator[redis.Redis]:
-    c = redis.Redis.from_url(redis_url)
-    yield c
-    c.close()
-
-
-@pytest.fixture
-def prefix(client: redis.Redis) -> Iterator[str]:
-    """A prefix of this test's own; ``prefix-*`` streams are the test's too."""
-    p = f"qt-test-{uuid.uuid4().hex[:8]}"
-    yield p
-    for key in client.scan_iter(f"{p}*"):
-        client.delete(key)
 
 
 def _env(home: Path, data_dir: Path) -> dict[str, str]:
