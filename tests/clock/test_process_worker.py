@@ -34,6 +34,14 @@ def test_the_worker_runs_at_idle_priority_with_one_thread_even_for_torch() -> No
     assert {k: os.environ.get(k) for k in THREAD_VARIABLES} == caps_before  # no leak to us
 
 
+def test_the_worker_records_how_long_it_took_to_start() -> None:
+    before = time.monotonic()
+    with ProcessWorker("timed") as worker:
+        took = time.monotonic() - before
+        assert worker.start_seconds is not None
+        assert 0 < worker.start_seconds <= took  # from the spawn to the child's report
+
+
 def test_limits_are_checked() -> None:
     with pytest.raises(ValueError, match=r"nice=20 must be in \[0, 19\]"):
         WorkerLimits(nice=20)

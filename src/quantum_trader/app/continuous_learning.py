@@ -25,7 +25,7 @@ from quantum_trader.app import configs
 from quantum_trader.app.gate_replays import EngineTradingScorer, WindowReplay
 from quantum_trader.app.runtime import Runtime
 from quantum_trader.app.training import training_dataset, universe_features
-from quantum_trader.app.training_backend import training_worker
+from quantum_trader.app.training_backend import log_started, training_worker
 from quantum_trader.app.validation_trials import validation_trial
 from quantum_trader.clock.clock import is_simulated
 from quantum_trader.decision.parts import LabelListener
@@ -286,6 +286,7 @@ class ContinuousLearning:
 
         def start(ctx: ComponentContext) -> None:
             worker.start()
+            log_started(worker)
             daemon.start(ctx.scheduler, worker, ctx.clock.now() + config.check_ms)
 
         def stop() -> None:

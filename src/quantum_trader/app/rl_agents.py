@@ -62,7 +62,7 @@ from quantum_trader.app.rl_serving import MODULE, SIZER_POLICY, policy_canary, s
 from quantum_trader.app.rl_sizing import SizerTraining, attach_rl_sizing
 from quantum_trader.app.runtime import Runtime
 from quantum_trader.app.shadow_trading import ShadowComposer, follow_pair, forward_evidence
-from quantum_trader.app.training_backend import training_worker
+from quantum_trader.app.training_backend import log_started, training_worker
 from quantum_trader.bus.policy_store import RLTrainingPolicy
 from quantum_trader.config.settings import Settings
 from quantum_trader.decision.pipeline import DecisionPipeline
@@ -231,6 +231,7 @@ def attach_rl_agents(
 
     def start(ctx: ComponentContext) -> None:
         worker.start()
+        log_started(worker)
         served = agents.trainer.bootstrap(now, worker)
         log.info("rl_agents.started", serving=None if served is None else served.version,
                  stage=None if served is None else str(served.stage), at=fmt(now))  # fmt: skip

@@ -19,6 +19,9 @@ from quantum_trader.adapters.ray_worker import RayWorker
 from quantum_trader.clock.workers import ProcessWorker
 from quantum_trader.config.settings import Settings, env_name
 from quantum_trader.evaluation.fold_pool import ProcessPool
+from quantum_trader.observability.logging import get_logger
+
+log = get_logger(__name__)
 
 #: the variables settings are read from (``config/settings.py``), besides every ``QT_*``: a
 #: Ray task sees the driver's, so that what it loads is what the driver loaded
@@ -36,6 +39,17 @@ def training_worker(settings: Settings, name: str) -> ProcessWorker | RayWorker:
     if settings.training_backend == "ray":
         return RayWorker(name, address=settings.ray_address, env=settings_environment())
     return ProcessWorker(name)
+
+
+def log_started(worker: ProcessWorker | RayWorker) -> None:
+    """Log how long a just-started process worker took to report its limits: a replay waits
+    for its results, so a worker slow to start (idle priority on a saturated machine; it is
+    refused past ``START_TIMEOUT_S``) is evidence when two replays of one commit differ."""
+    if isinstance(worker, ProcessWorker) and worker.applied is not None:
+        applied = worker.applied
+        log.info("worker.started", worker=worker.name, pid=applied.pid,
+                 seconds=round(worker.start_seconds or 0.0, 3), nice=applied.nice,
+                 idle_class=applied.idle_class)  # fmt: skip
 
 
 def fold_worker(settings: Settings, name: str, processes: int = 2) -> ProcessPool | RayWorker:

@@ -15,6 +15,7 @@ import multiprocessing
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from multiprocessing.connection import Connection
@@ -119,6 +120,9 @@ class ProcessWorker:
         self._stopping = False
         self.restarts = 0  # processes spawned again after one died
         self._busy = False  # a computation is in the process
+        # wall seconds from spawn to the child's report, of the last (re)start: at idle
+        # priority on a saturated machine this nears START_TIMEOUT_S (the app logs it)
+        self.start_seconds: float | None = None
 
     @property
     def pid(self) -> int | None:
@@ -147,6 +151,7 @@ class ProcessWorker:
             name=f"worker-{self.name}",
             daemon=True,  # also ended by multiprocessing when the parent exits normally
         )
+        spawned = time.monotonic()
         with thread_caps(self.limits.threads):
             process.start()
         child.close()
@@ -162,6 +167,7 @@ class ProcessWorker:
                 f"worker {self.name!r} ended while starting (exit code {process.exitcode})"
             ) from exc
         assert isinstance(applied, AppliedLimits)
+        self.start_seconds = time.monotonic() - spawned
         self.applied = applied
         return applied
 
