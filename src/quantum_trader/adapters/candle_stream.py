@@ -37,7 +37,9 @@ from typing import Any
 import redis
 
 from quantum_trader.bus import topics
+from quantum_trader.bus.codec import topic
 from quantum_trader.bus.envelope import Event
+from quantum_trader.bus.typed import record_of
 from quantum_trader.domain.errors import DataError
 from quantum_trader.domain.market import Candle
 from quantum_trader.domain.time import fmt, timeframe_ms
@@ -48,6 +50,18 @@ from quantum_trader.engine.feeds import ReplayFeed
 CANDLE_TOPIC = topics.CANDLE_CLOSED.name
 #: the type of the end-of-stream entry
 END_TYPE = "market.candle.end"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEnd:
+    """The end-of-stream entry's record: the replay the stream carried."""
+
+    candles: int
+    symbols: tuple[str, ...]
+    timeframe: str
+
+
+STREAM_END = topic(END_TYPE, StreamEnd)
 SOURCE = "market-data"
 _MAX_SEQ = 2**64 - 1
 
@@ -286,11 +300,8 @@ class CandleStreamSource:
             length: Any = self._redis.xlen(self.stream)
             count = int(length)
             return ReplayWindow((), self._timeframe, count, first_close, last_close, ended=False)
-        p = last.payload
-        symbols = tuple(str(s) for s in p.get("symbols", ()))
-        return ReplayWindow(
-            symbols, str(p.get("timeframe")), last.sequence, first_close, last_close
-        )
+        end = record_of(STREAM_END, last)
+        return ReplayWindow(end.symbols, end.timeframe, last.sequence, first_close, last_close)
 
     def _mismatch(self, theirs: ReplayWindow, mine: ReplayWindow, why: str) -> str:
         return (
@@ -318,12 +329,8 @@ class CandleStreamSource:
                 yield cursor, _event(self.stream, raw_id, fields)
 
     def _bar(self, entry_id: str, event: Event) -> Bar:
-        p = event.payload
         try:
-            c = Candle(
-                p["symbol"], p["timeframe"], int(p["open_time"]), float(p["open"]),
-                float(p["high"]), float(p["low"]), float(p["close"]), float(p["volume"]),
-            )  # fmt: skip
+            c: Candle = record_of(topics.CANDLE_CLOSED, event)
         except (KeyError, TypeError, ValueError) as exc:  # DomainValidationError is a ValueError
             raise DataError(f"{self.stream} entry {entry_id}: not a valid candle: {exc}") from exc
         cid = candle_id(c.symbol, c.timeframe, c.open_time)

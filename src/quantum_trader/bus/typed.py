@@ -18,6 +18,12 @@ def publish_event(bus: EventBus, topic: Topic[R], record: R, *, source: str) -> 
     return bus.publish(topic.name, topic.encode(record), source=source)
 
 
+def record_of(topic: Topic[R], event: Event) -> R:
+    """The record an event of ``topic`` carries (an event read from a stream by hand, not
+    delivered by a subscription). A payload that does not decode raises."""
+    return topic.decode(event.payload)
+
+
 def subscribe_records(bus: EventBus, topic: Topic[R], handler: Callable[[R], None]) -> Subscription:
     """Call ``handler`` with the record of every event on ``topic``.
 
