@@ -152,9 +152,9 @@ class CandleStreamPublisher:
                 args += [_entry_id(keys[i]), _candle_event(bars[i], timeframe, i)]
             published += int(self._append(keys=[self.stream], args=args))
         last_close = keys[-1][0]
-        end = Event(f"end:{timeframe}", END_TYPE, last_close, SOURCE, len(bars), {
-            "candles": len(bars), "symbols": feed.symbols, "timeframe": timeframe,
-        })  # fmt: skip
+        record = StreamEnd(len(bars), tuple(feed.symbols), timeframe)
+        end = Event(f"end:{timeframe}", END_TYPE, last_close, SOURCE, len(bars),
+                    STREAM_END.encode(record))  # fmt: skip
         self._append(keys=[self.stream], args=[f"{last_close}-{len(rank)}", end.to_json()])
         return PublishReport(
             self.stream, len(bars), start, published, time.perf_counter() - started
@@ -380,10 +380,8 @@ def _entry_id(key: tuple[int, int]) -> str:
 
 def _candle_event(bar: Bar, timeframe: str, sequence: int) -> str:
     symbol, open_time, close_time, o, h, lo, c, v = bar
-    payload = {
-        "symbol": symbol, "timeframe": timeframe, "open_time": open_time,
-        "open": o, "high": h, "low": lo, "close": c, "volume": v,
-    }  # fmt: skip
+    # the topic's own codec: the reader decodes with it (``record_of``)
+    payload = topics.CANDLE_CLOSED.encode(Candle(symbol, timeframe, open_time, o, h, lo, c, v))
     cid = candle_id(symbol, timeframe, open_time)
     return Event(cid, CANDLE_TOPIC, close_time, SOURCE, sequence, payload).to_json()
 
