@@ -24,6 +24,21 @@ checkpoint (``Engine.last_close``, in the database), which a restarted engine re
 the publisher gives each entry a deterministic id (a candle appended twice is refused by
 Redis, atomically in one script per batch) and the reader reads with ``XREAD`` from its last
 close; both over redis-py, as the bus does.
+
+**Redis restarted** (it keeps nothing on disk here, so the stream is gone): both sides notice it
+from the server's ``run_id`` (``INFO server``; random at each start of the server), since a
+quick restart does not even raise in redis-py, which reconnects by itself. The publisher needs
+no such check: it marks the stream whole (``whole_key``) when it starts it, and its appends are
+refused, atomically, once the mark is gone with the restart, so no stream that starts mid-replay
+is ever visible; it then publishes again from the first candle, from its own source of truth,
+the store, and, once it ended the stream, goes on doing so as long as it follows (``follow``:
+until a reader has read that end). The reader checks it at most once a second and on every
+empty read; on a change it logs what it had read (its cursor) and goes on reading after that
+cursor: the deterministic ids make the entries published again at or before it invisible to it,
+and those after it the same candles, with the same sequence numbers, as before the restart. The
+engine's own position is its checkpoint in the database, which Redis never held. What cannot be
+recovered is said, not guessed: a reader whose publisher does not publish again stops after
+``stall_s`` with an error naming the restart and the last entry it read.
 """
 
 from __future__ import annotations
@@ -45,6 +60,9 @@ from quantum_trader.domain.market import Candle
 from quantum_trader.domain.time import fmt, timeframe_ms
 from quantum_trader.engine.engine import Bar
 from quantum_trader.engine.feeds import ReplayFeed
+from quantum_trader.observability.logging import get_logger
+
+log = get_logger(__name__)
 
 #: the topic (and stream name after the prefix) of the candles
 CANDLE_TOPIC = topics.CANDLE_CLOSED.name
@@ -68,7 +86,13 @@ _MAX_SEQ = 2**64 - 1
 #: Appends each (id, event) pair whose id is above the stream's last entry; returns how many
 #: were appended. Ids at or below the last (a batch published again after a restart) are
 #: skipped; any other error stops the script. One script call: a batch is appended whole.
+#: Returns -1 without appending when the stream's "whole" mark (KEYS[2]) is gone: Redis
+#: restarted and lost the stream's head, and a batch appended now would leave a stream that
+#: starts mid-replay (its entries refuse the lost ones, which have lower ids).
 _APPEND = """
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  return -1
+end
 local appended = 0
 for i = 1, #ARGV, 2 do
   local reply = redis.pcall('XADD', KEYS[1], ARGV[i], 'event', ARGV[i + 1])
@@ -83,9 +107,37 @@ end
 return appended
 """
 
+#: Marks the stream whole if it (still) exists: 1 if so, else 0.
+_MARK_WHOLE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return 0
+end
+redis.call('SET', KEYS[2], 1)
+return 1
+"""
+
 
 def stream_name(prefix: str) -> str:
     return f"{prefix}:{CANDLE_TOPIC}"
+
+
+def whole_key(stream: str) -> str:
+    """The mark a publisher sets when the stream holds the replay from its first candle; a
+    Redis restart loses it with the stream, and appends wait for it (``_APPEND``)."""
+    return f"{stream}:whole"
+
+
+def end_read_key(stream: str) -> str:
+    """The key a reader sets when it has read the stream's end entry (a following publisher
+    stops there)."""
+    return f"{stream}:end-read"
+
+
+def server_id(client: redis.Redis) -> str:
+    """The Redis server's ``run_id``: random at every start of the server, so a new one means
+    it restarted (and, keeping nothing on disk, lost every stream)."""
+    info: Any = client.info("server")
+    return str(info["run_id"])
 
 
 def candle_id(symbol: str, timeframe: str, open_time: int) -> str:
@@ -104,8 +156,9 @@ class PublishReport:
     stream: str
     candles: int  # in the replay
     resumed_after: int  # already on the stream when it started
-    published: int  # appended by this run
+    published: int  # appended by this run (again, after a Redis restart)
     elapsed_s: float
+    redis_restarts: int = 0  # Redis restarts seen while publishing (each: published again)
 
 
 class CandleStreamPublisher:
@@ -133,6 +186,7 @@ class CandleStreamPublisher:
         self._pause_s = pause_s
         self._sleep = sleep
         self._append = client.register_script(_APPEND)
+        self._mark_whole = client.register_script(_MARK_WHOLE)
 
     def publish(self, feed: ReplayFeed, timeframe: str) -> PublishReport:
         started = time.perf_counter()
@@ -141,30 +195,90 @@ class CandleStreamPublisher:
         if not bars:
             raise DataError(f"{self.stream}: the replay has no candle to publish")
         keys = [(close, rank[symbol]) for symbol, _, close, *_ in bars]
-        start = self._resume(bars, keys, timeframe)
-        published = 0
-        for first in range(start, len(bars), self._batch):
-            if first > start and self._pause_s > 0:
-                self._sleep(self._pause_s)
-            chunk = range(first, min(first + self._batch, len(bars)))
-            args: list[str] = []
-            for i in chunk:
-                args += [_entry_id(keys[i]), _candle_event(bars[i], timeframe, i)]
-            published += int(self._append(keys=[self.stream], args=args))
         last_close = keys[-1][0]
         record = StreamEnd(len(bars), tuple(feed.symbols), timeframe)
         end = Event(f"end:{timeframe}", END_TYPE, last_close, SOURCE, len(bars),
                     STREAM_END.encode(record))  # fmt: skip
-        self._append(keys=[self.stream], args=[f"{last_close}-{len(rank)}", end.to_json()])
-        return PublishReport(
-            self.stream, len(bars), start, published, time.perf_counter() - started
-        )
+        end_entry = (f"{last_close}-{len(rank)}", end.to_json())
+        self._redis.delete(end_read_key(self.stream))  # a reader reads this end anew
+        resumed = start = self._resume(bars, keys, timeframe)
+        published = restarts = 0
+        while True:
+            appended, whole = self._append_from(start, bars, keys, timeframe, end_entry)
+            published += appended
+            if whole:
+                break
+            restarts += 1
+            start = self._resume(bars, keys, timeframe)
+            log.warning("candle_stream.redis_restarted", stream=self.stream, side="publisher",
+                        server=server_id(self._redis), published_again_from=start)  # fmt: skip
+        elapsed = time.perf_counter() - started
+        return PublishReport(self.stream, len(bars), resumed, published, elapsed, restarts)
+
+    def follow(
+        self, feed: ReplayFeed, timeframe: str, *, poll_s: float = 1.0, max_s: float | None = None
+    ) -> int:
+        """After :meth:`publish`: keep the stream whole until a reader has read its end entry
+        (``end_read_key``), publishing it again when Redis restarted meanwhile (or the stream
+        lost its end); a Redis that does not answer is waited for. Returns how many times it
+        published again. ``max_s``: give up after that long (real seconds), for tests."""
+        started = time.monotonic()
+        again = 0
+        while max_s is None or time.monotonic() - started < max_s:
+            try:
+                if self._redis.exists(end_read_key(self.stream)):
+                    return again
+                if not self._ends():
+                    again += 1
+                    self.publish(feed, timeframe)
+                    continue
+            except redis.ConnectionError as exc:
+                log.warning("candle_stream.redis_unreachable", stream=self.stream, error=str(exc))
+            self._sleep(poll_s)
+        return again
+
+    def _ends(self) -> bool:
+        reply: Any = self._redis.xrevrange(self.stream, count=1)
+        return bool(reply) and _event(self.stream, reply[0][0], reply[0][1]).type == END_TYPE
+
+    def _append_from(
+        self,
+        start: int,
+        bars: Sequence[Bar],
+        keys: Sequence[tuple[int, int]],
+        timeframe: str,
+        end_entry: tuple[str, str],
+    ) -> tuple[int, bool]:
+        """Appends ``bars[start:]`` then the end entry; returns what it appended and False when
+        it stopped because the stream lost its head (a Redis restart) on the way."""
+        keys_ = [self.stream, whole_key(self.stream)]
+        appended = 0
+        for first in range(start, len(bars), self._batch):
+            if first > start and self._pause_s > 0:
+                self._sleep(self._pause_s)
+            args: list[str] = []
+            for i in range(first, min(first + self._batch, len(bars))):
+                args += [_entry_id(keys[i]), _candle_event(bars[i], timeframe, i)]
+            n = int(self._append(keys=keys_, args=args))
+            if n < 0:
+                return appended, False
+            appended += n
+        return appended, int(self._append(keys=keys_, args=list(end_entry))) >= 0
 
     def _resume(self, bars: Sequence[Bar], keys: Sequence[tuple[int, int]], tf: str) -> int:
-        """How many of ``bars`` the stream already holds (checked to be this replay's)."""
+        """How many of ``bars`` the stream already holds (checked to be this replay's, from its
+        first candle on: then the stream is marked whole)."""
         reply: Any = self._redis.xrevrange(self.stream, count=1)
         if not reply:
+            self._redis.set(whole_key(self.stream), 1)
             return 0
+        head: Any = self._redis.xrange(self.stream, count=1)
+        first = _event(self.stream, head[0][0], head[0][1])
+        if first.sequence != 0:
+            raise DataError(
+                f"{self.stream} starts at entry {head[0][0].decode()}, candle #{first.sequence}: "
+                "its head was lost; delete the stream (or use another prefix) to publish it whole"
+            )
         entry_id, fields = reply[0]
         event = _event(self.stream, entry_id, fields)
         if event.type == END_TYPE:
@@ -173,7 +287,7 @@ class CandleStreamPublisher:
                     f"{self.stream} already ends a replay of {event.sequence} candles; this one "
                     f"has {len(bars)}: another replay's stream (use another prefix)"
                 )
-            return len(bars)
+            return self._mark(len(bars), bars, keys, tf)
         ms, _, seq = entry_id.decode().partition("-")
         done = bisect.bisect_right(keys, (int(ms), int(seq)))
         want = candle_id(bars[done - 1][0], tf, bars[done - 1][1]) if done else None
@@ -183,7 +297,16 @@ class CandleStreamPublisher:
                 f"#{event.sequence}, which is not this replay's candle there ({want} #{done - 1}):"
                 " another replay's stream (use another prefix)"
             )
-        return done
+        return self._mark(done, bars, keys, tf)
+
+    def _mark(
+        self, done: int, bars: Sequence[Bar], keys: Sequence[tuple[int, int]], tf: str
+    ) -> int:
+        """``done``, once the stream checked is marked whole; if it vanished since the check
+        (Redis restarted meanwhile), what an empty stream gives."""
+        if int(self._mark_whole(keys=[self.stream, whole_key(self.stream)])) == 1:
+            return done
+        return self._resume(bars, keys, tf)
 
 
 class CandleStreamSource:
@@ -195,7 +318,9 @@ class CandleStreamSource:
     it before a restart). Refused with a ``DataError`` naming the stream, entry, symbol and times:
     a candle going backwards (before the previous one, or repeating its symbol's), a gap in the
     sequence (a lost entry), an entry that is not a valid candle of ``timeframe``. Waits for the
-    publisher (restarted after a crash, say) at most ``stall_s`` without a new entry.
+    publisher (restarted after a crash, say), or for a Redis that does not answer, at most
+    ``stall_s`` without a new entry. A Redis restart (the module's docstring) is counted in
+    ``redis_restarts`` and logged; reading goes on after the last entry read.
     """
 
     def __init__(
@@ -218,6 +343,9 @@ class CandleStreamSource:
         self.read = 0  # candles handed to the engine
         self.skipped = 0  # candles at or before the engine's last close (redelivered)
         self.ended = False
+        self.redis_restarts = 0  # seen while reading (the stream was published again)
+        self._server: str | None = None
+        self._server_checked = 0.0  # monotonic time of the last check
 
     def __call__(self, last_close: Mapping[str, int]) -> Iterator[Bar]:
         return self._bars(dict(last_close))
@@ -237,6 +365,7 @@ class CandleStreamSource:
             expected = event.sequence + 1
             if event.type == END_TYPE:
                 self.ended = True
+                self._redis.set(end_read_key(self.stream), entry_id)  # a following publisher stops
                 return
             bar = self._bar(entry_id, event)
             symbol, close = bar[0], bar[2]
@@ -313,20 +442,49 @@ class CandleStreamSource:
     def _entries(self, cursor: str) -> Iterator[tuple[str, Event]]:
         waited = time.monotonic()
         while True:
-            reply: Any = self._redis.xread(
-                {self.stream: cursor}, count=self._count, block=self._block_ms
-            )
+            reply = self._read(cursor)
             if not reply:
                 if time.monotonic() - waited > self._stall_s:
-                    raise DataError(
-                        f"{self.stream}: no entry for {self._stall_s:g} s after {cursor} and no "
-                        "end of stream: is the market-data role running?"
-                    )
+                    raise DataError(self._stalled(cursor))
                 continue
             waited = time.monotonic()
             for raw_id, fields in reply[0][1]:
                 cursor = raw_id.decode()
                 yield cursor, _event(self.stream, raw_id, fields)
+
+    def _read(self, cursor: str) -> Any:
+        """One ``XREAD`` after ``cursor`` (nothing when Redis does not answer), checking the
+        server's id on an empty read and at most once a second."""
+        try:
+            reply: Any = self._redis.xread(
+                {self.stream: cursor}, count=self._count, block=self._block_ms
+            )
+            if not reply or time.monotonic() - self._server_checked >= 1.0:
+                self._check_server(cursor)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            log.warning("candle_stream.redis_unreachable", stream=self.stream, error=str(exc))
+            time.sleep(self._block_ms / 1000)
+            return None
+        return reply
+
+    def _check_server(self, cursor: str) -> None:
+        now = server_id(self._redis)
+        self._server_checked = time.monotonic()
+        if self._server is not None and now != self._server:
+            self.redis_restarts += 1
+            log.warning("candle_stream.redis_restarted", stream=self.stream, side="reader",
+                        server_before=self._server, server_now=now, read_up_to=cursor)  # fmt: skip
+        self._server = now
+
+    def _stalled(self, cursor: str) -> str:
+        why = f"{self.stream}: no entry for {self._stall_s:g} s after {cursor} and no end of stream"
+        if self.redis_restarts:
+            return (
+                f"{why}; Redis restarted ({self.redis_restarts}x) and lost the stream, and it was "
+                "not published again: start market-data again (it publishes what is missing), "
+                "then this engine (it resumes from its checkpoint)"
+            )
+        return f"{why}: is the market-data role running?"
 
     def _bar(self, entry_id: str, event: Event) -> Bar:
         try:

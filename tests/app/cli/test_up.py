@@ -75,7 +75,7 @@ def test_up_with_a_redis_starts_market_data_and_the_engine_on_its_stream() -> No
     stream = ("--redis-url", "redis://h:6379/0", "--stream-prefix", "p")
     roles = role_commands(["market-data", "engine", "api"], "redis://h:6379/0", "p")
     assert [(r.name, r.argv[len(CLI) :]) for r in roles] == [
-        ("market-data", ("service", "market-data", *stream)),
+        ("market-data", ("service", "market-data", *stream, "--follow")),
         ("engine", ("service", "engine", *stream)),
         ("api", ("service", "api")),
     ]

@@ -246,13 +246,18 @@ def service(
         0.0, "--pause-s", min=0.0, help="market-data: real seconds between batches (paced)"
     ),
     batch: int = typer.Option(500, "--batch", min=1, help="market-data: candles per append"),
+    follow: bool = typer.Option(
+        False,
+        "--follow",
+        help="market-data: stay until the end is read; republish if Redis lost it",
+    ),
 ) -> None:
     """Run one service role in this process: engine (the main job, as `run`; with --redis-url
     its replay's candles come from market-data's stream), api (the HTTP API, as `serve`) or
     market-data (the replay's candles on a Redis stream). `quantum-trader up` starts them."""
     role = services_cli.check_role(role)
     if role == services_cli.MARKET_DATA:
-        services_cli.market_data(redis_url, prefix, pause_s, batch)
+        services_cli.market_data(redis_url, prefix, pause_s, batch, follow)
         return
     if redis_url is not None and role != "engine":
         raise ConfigError(

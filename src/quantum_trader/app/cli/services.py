@@ -62,11 +62,12 @@ def role_commands(roles: list[str], redis_url: str | None = None, prefix: str = 
     """The processes ``up`` starts: this interpreter running ``service <role>`` for each; with
     ``redis_url`` market-data and the engine get it and the stream's prefix."""
     stream = () if redis_url is None else ("--redis-url", redis_url, "--stream-prefix", prefix)
+    follow = {MARKET_DATA: ("--follow",)}  # keeps the stream whole until the engine read it
     return [
         Role(
             role,
             (*CLI_COMMAND, "service", check_role(role, by_up=True, stream=bool(stream)))
-            + (stream if role in STREAM_ROLES else ()),
+            + (stream + follow.get(role, ()) if role in STREAM_ROLES else ()),
         )
         for role in roles
     ]
@@ -94,10 +95,13 @@ def stream_source(redis_url: str, prefix: str) -> CandleStreamSource:
     return CandleStreamSource(_redis(redis_url), prefix, timeframe)
 
 
-def market_data(redis_url: str | None, prefix: str, pause_s: float, batch: int) -> None:
+def market_data(
+    redis_url: str | None, prefix: str, pause_s: float, batch: int, follow: bool = False
+) -> None:
     """The market-data role: the replay's closed candles (the main job's window, from the
     store, as ``run`` loads them) published on ``<prefix>:market.candle.closed``, from where
-    the stream left off, then its end-of-stream entry; prints what it did."""
+    the stream left off, then its end-of-stream entry; prints what it did. With ``follow`` it
+    then stays until a reader has read that end, publishing again what a Redis restart lost."""
     from quantum_trader.adapters.candle_store import CandleStore
     from quantum_trader.adapters.candle_stream import CandleStreamPublisher
     from quantum_trader.app.data_sources import load_replay_data
@@ -120,13 +124,18 @@ def market_data(redis_url: str | None, prefix: str, pause_s: float, batch: int) 
     heartbeat = ServiceHeartbeat(open_settings_database(settings), MARKET_DATA)
     try:
         report = publisher.publish(feed, settings.timeframe)
+        print(
+            f"market-data: {report.published} published, {report.resumed_after} already on the "
+            f"stream, end of stream written ({report.elapsed_s:.2f} s; Redis restarted "
+            f"{report.redis_restarts}x meanwhile)",
+            flush=True,
+        )
+        if follow:
+            print("market-data: following until the engine has read the end", flush=True)
+            again = publisher.follow(feed, settings.timeframe)
+            print(f"market-data: the end was read; published again {again}x", flush=True)
     finally:
         heartbeat.stop()
-    print(
-        f"market-data: {report.published} published, {report.resumed_after} already on the "
-        f"stream, end of stream written ({report.elapsed_s:.2f} s)",
-        flush=True,
-    )
 
 
 @app.command()
