@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import threading
 import time
 from collections.abc import Hashable
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine
@@ -131,6 +133,20 @@ def test_the_version_moves_with_a_commit_by_another_connection(sqlite_engine: En
     assert version() != before
     assert data_version_reader(create_engine("sqlite:///:memory:")) is None
     assert data_version_reader(create_engine("postgresql+psycopg://u:p@localhost/db")) is None
+
+
+def test_the_version_connection_is_closed_when_the_application_shuts_down(
+    app: FastAPI, bearer: dict[str, str]
+) -> None:
+    version = app.state.answers._version
+    assert version is not None
+    with TestClient(app) as client:  # started and shut down, as uvicorn does
+        assert client.get("/api/v1/trades?limit=10", headers=bearer).status_code == 200
+        version()  # open while serving
+    with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+        version()
+    with TestClient(app) as client:  # an answer after it: by its stamp, not the closed reader
+        assert client.get("/api/v1/trades?limit=10", headers=bearer).status_code == 200
 
 
 def commit(engine: Engine, cursor: int, trades: list[Trade]) -> None:

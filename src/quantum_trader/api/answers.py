@@ -105,6 +105,14 @@ class AnswerCache:
     def _read_version(self) -> int | None:
         return None if self._version is None else self._version()
 
+    def close(self) -> None:
+        """Close the version's reader (its own SQLite connection) at the application's
+        shutdown; answers asked after it read their stamps, as without a version."""
+        version, self._version = self._version, None
+        close = getattr(version, "close", None)
+        if close is not None:
+            close()
+
     @staticmethod
     def _fresh(kept: Kept, version: int | None, tag: Hashable) -> bool:
         return version is not None and kept.version == version and kept.tag == tag

@@ -4,7 +4,8 @@
 # and their ``User`` dependency is local to the factory (one authenticator per app)
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Response
@@ -69,6 +70,12 @@ def create_app(
         candles=candles,
         backtests=backtests,
     )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        ctx.answers.close()  # the database version's own connection
+
     app = FastAPI(
         title="Quantum Trader",
         version="1",
@@ -78,6 +85,7 @@ def create_app(
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
+        lifespan=lifespan,
     )
     routers = (
         public_router(ctx),
