@@ -1,5 +1,5 @@
 """The bus port over Redis Streams: consumer groups, claiming, dead letters, safe trimming,
-idempotent handling (see ``bus.py``)."""
+idempotent handling, Redis restarts (see ``bus.py``)."""
 
 from quantum_trader.adapters.redis_streams.bus import BusCounters, RedisStreamsBus
 from quantum_trader.adapters.redis_streams.processed import (
@@ -7,6 +7,7 @@ from quantum_trader.adapters.redis_streams.processed import (
     ProcessedIds,
     RedisProcessedIds,
 )
+from quantum_trader.adapters.redis_streams.restart import RedisRestart
 from quantum_trader.adapters.redis_streams.sql_processed import SqlProcessedIds
 from quantum_trader.adapters.redis_streams.trimming import safe_floor, trim_stream
 
@@ -15,6 +16,7 @@ __all__ = [
     "MemoryProcessedIds",
     "ProcessedIds",
     "RedisProcessedIds",
+    "RedisRestart",
     "RedisStreamsBus",
     "SqlProcessedIds",
     "safe_floor",

@@ -21,18 +21,23 @@ failed event can be handled after events published after it. After
 ``<prefix>:dead:<topic>`` with the error and delivery count, and is acknowledged. With a
 :class:`~quantum_trader.adapters.redis_streams.processed.ProcessedIds` store a redelivered
 event (same ``Event.id``) is acknowledged without calling the handlers again.
+
+A Redis restart (every key gone) is noticed from the server's state (``restart.py``): the bus
+recreates its groups, counts and logs the restart with what it knows of the loss, and numbers
+new events under a new epoch, so their ids are new.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import redis
 
 from quantum_trader.adapters.redis_streams.processed import ProcessedIds
+from quantum_trader.adapters.redis_streams.restart import DetectedBy, RedisRestart
 from quantum_trader.adapters.redis_streams.scripts import StreamScripts
 from quantum_trader.adapters.redis_streams.trimming import trim_stream
 from quantum_trader.bus.envelope import Event, JsonValue
@@ -59,6 +64,7 @@ class BusCounters:
     claimed: int = 0  # entries taken over from another consumer (XAUTOCLAIM)
     lost: int = 0  # pending entries found deleted from their stream
     trimmed: int = 0  # entries removed by trimming
+    redis_restarts: int = 0  # Redis restarts seen (every key lost): groups recreated
 
 
 @dataclass(slots=True)
@@ -79,6 +85,7 @@ class _Outcome:
 
     acks: list[bytes]
     dead: list[tuple[bytes, DeadLetter]]
+    failed: list[bytes]  # left pending on this consumer (a handler raised)
 
 
 class RedisStreamsBus:
@@ -129,11 +136,22 @@ class RedisStreamsBus:
         # entries whose handler failed later are retried through claim() once idle.
         self._own_pending = True
         self._cursors: dict[str, str] = {}
+        # What a Redis restart is reported with (restart.py): the server's epoch as last seen,
+        # the highest sequence published or received per topic, entries left pending here.
+        self._epoch: str | None = None
+        self._issued = 0
+        self._last_sequence: dict[str, int] = {}
+        self._left_pending: dict[str, set[bytes]] = {}
         self.counters = BusCounters()
+        self.last_restart: RedisRestart | None = None
 
     @property
     def delivered(self) -> int:
         return self.counters.delivered
+
+    @property
+    def _sequence_key(self) -> str:
+        return f"{self._prefix}:sequence"
 
     def _stream(self, topic: str) -> str:
         return f"{self._prefix}:{topic}"
@@ -155,19 +173,23 @@ class RedisStreamsBus:
     def publish_many(
         self, type: str, payloads: Sequence[Mapping[str, JsonValue]], *, source: str
     ) -> list[Event]:
-        """Publish ``payloads`` as events of one topic in two round trips: one ``INCRBY`` for
-        their sequence numbers, one script that appends them (``scripts.py``).
+        """Publish ``payloads`` as events of one topic in two round trips: one script for their
+        sequence numbers and the server's epoch, one that appends them (``scripts.py``).
 
-        The sequence comes from Redis, so it is unique across publishing processes; events of
-        one batch carry consecutive numbers and the engine time of the call.
+        The sequence comes from Redis, so it is unique across publishing processes within an
+        epoch, and ids (``RUN:EPOCH:SEQUENCE``) are unique across Redis restarts; events of one
+        batch carry consecutive numbers and the engine time of the call.
         """
         if not payloads:
             return []
-        counter: Any = self._redis.incrby(f"{self._prefix}:sequence", len(payloads))
-        first = int(counter) - len(payloads) + 1
+        epoch, last = self._scripts.next_sequence(self._sequence_key, len(payloads), self._issued)
+        self._see_epoch(epoch, "publish")
+        first = last - len(payloads) + 1
+        self._issued = last
+        self._last_sequence[type] = last
         now = self._clock.now()
         events = [
-            Event(f"{self._run_id}:{seq}", type, now, source, seq, payload)
+            Event(f"{self._run_id}:{epoch}:{seq}", type, now, source, seq, payload)
             for seq, payload in enumerate(payloads, start=first)
         ]
         self._scripts.append(self._stream(type), [event.to_json() for event in events])
@@ -190,32 +212,85 @@ class RedisStreamsBus:
     def subscribe(self, pattern: str, handler: Handler) -> _RedisSub:
         if "*" in pattern:
             raise ValueError(f"RedisStreamsBus subscribes to exact topics, not {pattern!r}")
-        try:
-            self._redis.xgroup_create(self._stream(pattern), self._group, id="0", mkstream=True)
-        except redis.ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+        self._create_group(pattern)
         sub = _RedisSub(topic=pattern, handler=handler, bus=self)
         self._subs.append(sub)
         self._own_pending = True  # this consumer may have left entries there in a past life
         return sub
+
+    def _create_group(self, topic: str) -> None:
+        try:
+            self._redis.xgroup_create(self._stream(topic), self._group, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
 
     def _active_streams(self) -> list[str]:
         return sorted({self._stream(s.topic) for s in self._subs if s.active})
 
     def poll(self, *, block_ms: int | None = None, count: int = 100) -> int:
         """Deliver claimed, then own pending, then new events; returns how many were handled
-        (handlers returned)."""
+        (handlers returned). A group found gone (``NOGROUP``) is recreated and the poll run
+        again; a connection error (Redis down longer than redis-py's retries) propagates."""
         if not self._active_streams():
             return 0
+        before = self.counters.delivered
+        try:
+            self._poll(block_ms, count)
+        except redis.ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            epoch, _ = self._scripts.next_sequence(self._sequence_key, 0, 0)
+            if epoch != self._epoch:
+                self._resync("nogroup", epoch)
+            else:  # the group or stream deleted by hand, Redis still the same
+                log.warning("bus_group_recreated", group=self._group, consumer=self._consumer)
+                self._forget_state()
+            self._poll(block_ms, count)
+        return self.counters.delivered - before
+
+    def _poll(self, block_ms: int | None, count: int) -> None:
         handled = 0
         now = self._wall()
         if self._last_claim is None or (now - self._last_claim) * 1000 >= self._claim_idle_ms:
             handled += self.claim(count=count)
         if self._own_pending:
             handled += self._read_own_pending(count)
-        handled += self._read_new(count, block_ms if handled == 0 else None)
-        return handled
+        self._read_new(count, block_ms if handled == 0 else None)
+
+    def _see_epoch(self, epoch: str, detected_by: DetectedBy) -> None:
+        if self._epoch is None:
+            self._epoch = epoch
+        elif epoch != self._epoch:
+            self._resync(detected_by, epoch)
+
+    def _resync(self, detected_by: DetectedBy, epoch: str) -> None:
+        """Redis restarted: report what this bus knows was lost, recreate its groups."""
+        restart = RedisRestart(
+            detected_by=detected_by,
+            epoch_before=self._epoch,
+            epoch_after=epoch,
+            last_sequence=dict(self._last_sequence),
+            pending_before=sum(len(ids) for ids in self._left_pending.values()),
+        )
+        self._epoch = epoch
+        self._forget_state()
+        self.counters.redis_restarts += 1
+        self.last_restart = restart
+        log.warning(
+            "bus_redis_restarted", group=self._group, consumer=self._consumer,
+            undelivered_lost="unknown", **asdict(restart),
+        )  # fmt: skip
+
+    def _forget_state(self) -> None:
+        """What this bus held about the streams is void: recreate its groups (at id 0: what
+        the streams hold now was published since)."""
+        self._left_pending.clear()
+        self._cursors.clear()
+        self._own_pending = False
+        self._last_claim = None
+        for topic in sorted({s.topic for s in self._subs if s.active}):
+            self._create_group(topic)
 
     def claim(self, *, count: int = 100) -> int:
         """Take over this group's entries idle for ``claim_idle_ms`` on any consumer (one that
@@ -263,7 +338,12 @@ class RedisStreamsBus:
 
     def _read_new(self, count: int, block_ms: int | None) -> int:
         streams = self._active_streams()
-        batches = self._scripts.read_new(streams, self._group, self._consumer, count)
+        read = self._scripts.read_new
+        key, group, consumer = self._sequence_key, self._group, self._consumer
+        epoch, batches = read(key, streams, group, consumer, count, self._epoch or "")
+        if epoch != self._epoch:  # nothing was read: groups may be gone
+            self._see_epoch(epoch, "read")
+            epoch, batches = read(key, streams, group, consumer, count, epoch)
         if not batches and block_ms is not None:  # a script cannot block: the plain command
             reply: Any = self._redis.xreadgroup(
                 self._group, self._consumer, dict.fromkeys(streams, ">"), count=count,
@@ -304,7 +384,7 @@ class RedisStreamsBus:
         """
         topic = self._topic(stream)
         handlers = [s.handler for s in self._subs if s.active and s.topic == topic]
-        outcome = _Outcome(acks=[], dead=[])
+        outcome = _Outcome(acks=[], dead=[], failed=[])
         events: list[tuple[bytes, bytes, Event]] = []  # (entry id, raw JSON, event)
         for entry_id, fields in entries:
             times = deliveries.get(entry_id, 1) if deliveries is not None else 1
@@ -333,6 +413,9 @@ class RedisStreamsBus:
         finally:  # also when a handler raised a BaseException: what was handled is acked
             self._settle(stream, outcome)
             self.counters.delivered += handled
+        if events:
+            highest = max(event.sequence for _, _, event in events)
+            self._last_sequence[topic] = max(highest, self._last_sequence.get(topic, 0))
         return handled
 
     def _already_processed(self, events: Sequence[Event]) -> set[str]:
@@ -355,6 +438,8 @@ class RedisStreamsBus:
             )  # fmt: skip
             if times >= self._max_deliveries:
                 outcome.dead.append((entry_id, self._dead_fields(raw, exc, times, entry_id)))
+            else:
+                outcome.failed.append(entry_id)
             return False  # left pending: claim() retries it once idle for claim_idle_ms
         if self._processed is not None:
             self._processed.mark(self._group, event.id)
@@ -375,6 +460,10 @@ class RedisStreamsBus:
 
     def _settle(self, stream: str, outcome: _Outcome) -> None:
         """Dead letters and acknowledgements of one batch, in one transaction."""
+        if outcome.failed or self._left_pending.get(stream):  # reported if Redis restarts
+            pending = self._left_pending.setdefault(stream, set())
+            pending.difference_update(outcome.acks, (entry_id for entry_id, _ in outcome.dead))
+            pending.update(outcome.failed)
         if not outcome.acks and not outcome.dead:
             return
         pipe = self._redis.pipeline(transaction=True)

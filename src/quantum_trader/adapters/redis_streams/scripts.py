@@ -5,10 +5,16 @@ redis-py encodes each command argument and parses each reply in Python: a pipeli
 28,000 events/s on this machine (load 5). One script call per batch carries one argument per
 event and one reply, and appends the batch atomically; reading through a script returns one
 flat array instead of nested entries. Figures: ``docs/services.md``.
+
+Both the numbering and the read also look at the bus's *epoch*, a random token kept beside
+the sequence (``restart.py``): Redis keeps nothing on disk here, so after a restart the token
+is missing, the first script to run draws a new one, and every bus sees it change in a call it
+makes anyway.
 """
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 import redis
@@ -22,12 +28,38 @@ end
 return #ARGV
 """
 
-#: KEYS the streams; ARGV group, consumer, count. New entries (">"), never blocking, as
-#: [stream, n, id, event, id, event, ...] per stream with entries; an entry without an
-#: ``event`` field gives '' (the bus dead-letters it as undecodable).
+#: KEYS[1] the sequence hash; ARGV count, a new epoch (kept when the hash has none), the
+#: caller's floor. Returns the epoch and the last of ``count`` numbers, all above the floor
+#: (the highest the caller issued before: after a restart its numbers keep rising) and above
+#: every number of this epoch.
+_NEXT_SEQUENCE = """
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if not epoch then
+  epoch = ARGV[2]
+  redis.call('HSET', KEYS[1], 'epoch', epoch)
+end
+local last = tonumber(redis.call('HGET', KEYS[1], 'last') or '0')
+local skip = math.max(0, tonumber(ARGV[3]) - last)
+return {epoch, redis.call('HINCRBY', KEYS[1], 'last', skip + tonumber(ARGV[1]))}
+"""
+
+#: KEYS[1] the sequence hash, KEYS[2..] the streams; ARGV group, consumer, count, the epoch
+#: the caller knows, a new epoch. Returns [epoch] alone when the epoch is not the caller's (a
+#: restart: its groups may be gone); else [epoch, then per stream with new entries (">",
+#: never blocking) stream, n, id, event, id, event, ...]; an entry without an ``event`` field
+#: gives '' (the bus dead-letters it as undecodable).
 _READ_NEW = """
-local out = {}
-for _, key in ipairs(KEYS) do
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if epoch ~= ARGV[4] then
+  if not epoch then
+    epoch = ARGV[5]
+    redis.call('HSET', KEYS[1], 'epoch', epoch)
+  end
+  return {epoch}
+end
+local out = {epoch}
+for i = 2, #KEYS do
+  local key = KEYS[i]
   local reply = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[3],
                            'STREAMS', key, '>')
   if reply then
@@ -59,23 +91,41 @@ class StreamScripts:
 
     def __init__(self, client: redis.Redis) -> None:
         self._publish: Script = client.register_script(_PUBLISH)
+        self._next_sequence: Script = client.register_script(_NEXT_SEQUENCE)
         self._read_new: Script = client.register_script(_READ_NEW)
 
     def append(self, stream: str, documents: list[str]) -> None:
         for start in range(0, len(documents), PUBLISH_CHUNK):
             self._publish(keys=[stream], args=documents[start : start + PUBLISH_CHUNK])
 
+    def next_sequence(self, key: str, count: int, floor: int) -> tuple[str, int]:
+        """The epoch and the last of ``count`` new numbers (``count=0``: the epoch alone)."""
+        reply: Any = self._next_sequence(keys=[key], args=[count, new_epoch(), floor])
+        return _text(reply[0]), int(reply[1])
+
     def read_new(
-        self, streams: list[str], group: str, consumer: str, count: int
-    ) -> list[tuple[str, Entries]]:
-        flat: Any = self._read_new(keys=streams, args=[group, consumer, count])
+        self, key: str, streams: list[str], group: str, consumer: str, count: int, epoch: str
+    ) -> tuple[str, list[tuple[str, Entries]]]:
+        """The epoch, and the new entries unless it is not ``epoch`` (then nothing is read)."""
+        flat: Any = self._read_new(
+            keys=[key, *streams], args=[group, consumer, count, epoch, new_epoch()]
+        )
         out: list[tuple[str, Entries]] = []
-        at = 0
+        at = 1
         while at < len(flat):
             name, n = flat[at], int(flat[at + 1])
             pairs = flat[at + 2 : at + 2 + 2 * n]
-            stream = name.decode() if isinstance(name, bytes) else str(name)
             entries = [(i, {b"event": raw}) for i, raw in zip(pairs[::2], pairs[1::2], strict=True)]
-            out.append((stream, entries))
+            out.append((_text(name), entries))
             at += 2 + 2 * n
-        return out
+        return _text(flat[0]), out
+
+
+def new_epoch() -> str:
+    """A token for a new life of the Redis server (48 random bits, drawn per call: a bus that
+    sees two restarts must not bring back an epoch it used)."""
+    return secrets.token_hex(6)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
