@@ -23,7 +23,9 @@
   production's selector hands it its share of the decisions, the shadow account keeps serving
   it as its evidence (a SHADOW landing waits, counted ``shadow_landings_held``, and is served
   when the canary ends), and the rule steps it on to PRODUCTION, which production's selector
-  then serves, or retires it.
+  then serves, or retires it. A CANARY an earlier run left is served again when the run starts
+  (:meth:`RLAgents.start`, before the bootstrap), judged afresh, or retired when serving it
+  would look ahead (``rl/policy_canary.PolicyCanary.resume``).
 
 ``QT_RL_TRAINING_INTERVAL_MINUTES`` (one day by default) is written to ``rl.v3.training`` as
 its first value if the key was never set (the operator's later changes win, live): the store's
@@ -58,12 +60,19 @@ from quantum_trader.app.configs import (
     risk_config,
     strategy_config,
 )
-from quantum_trader.app.rl_serving import MODULE, SIZER_POLICY, policy_canary, still_in_shadow
+from quantum_trader.app.rl_serving import (
+    MODULE,
+    SIZER_POLICY,
+    policy_canary,
+    resume_canary,
+    still_in_shadow,
+)
 from quantum_trader.app.rl_sizing import SizerTraining, attach_rl_sizing
 from quantum_trader.app.runtime import Runtime
 from quantum_trader.app.shadow_trading import ShadowComposer, follow_pair, forward_evidence
 from quantum_trader.app.training_backend import log_started, training_worker
 from quantum_trader.bus.policy_store import RLTrainingPolicy
+from quantum_trader.clock.worker_jobs import Worker
 from quantum_trader.config.settings import Settings
 from quantum_trader.decision.pipeline import DecisionPipeline
 from quantum_trader.decision.shadow import PairFigures, ShadowTrading
@@ -71,7 +80,7 @@ from quantum_trader.domain.market import FundingRate
 from quantum_trader.domain.time import MS_PER_DAY, fmt, timeframe_ms
 from quantum_trader.engine.engine import Bar, BarHandler, BarSkipper
 from quantum_trader.evaluation.ledger import TrialLedger
-from quantum_trader.learning.registry import ModelKey, ModelRegistry, Stage
+from quantum_trader.learning.registry import ModelKey, ModelRegistry, ModelVersion, Stage
 from quantum_trader.learning.serving import version_in
 from quantum_trader.learning.trainers import FORECAST_SCOPE, FamilyKind, family
 from quantum_trader.lifecycle import ComponentContext, Hooks, Lifecycle
@@ -169,6 +178,15 @@ class RLAgents:
         if held is not None and still_in_shadow(self.trainer, held):
             self.on_serving(Stage.SHADOW, held)
 
+    def start(self, ctx: ComponentContext, worker: Worker, now: int) -> ModelVersion | None:
+        """Serve again the CANARY an earlier run left (or retire it: ``resume_canary``), train
+        (or reuse) the line's first policy, then follow the schedule; the version the
+        bootstrap serves (None: none)."""
+        resume_canary(self.canary, self.trainer, self.on_serving, now)
+        served = self.trainer.bootstrap(now, worker)
+        self.trainer.start(ctx.scheduler, worker, ctx.clock.now)
+        return served
+
     def summary(self) -> dict[str, Any]:
         """The run summary's ``rl_agents``."""
         held, sizing = self.trainer.last_result, self.sizing
@@ -232,12 +250,11 @@ def attach_rl_agents(
     def start(ctx: ComponentContext) -> None:
         worker.start()
         log_started(worker)
-        served = agents.trainer.bootstrap(now, worker)
+        served = agents.start(ctx, worker, now)
         log.info("rl_agents.started", serving=None if served is None else served.version,
                  stage=None if served is None else str(served.stage), at=fmt(now))  # fmt: skip
         if served is None:
             handle.set_state(ModuleState.ACTIVE, "no policy could be trained: the rules decide")
-        agents.trainer.start(ctx.scheduler, worker, ctx.clock.now)
         if sizing is not None:
             sizing.start(ctx, worker, now)
 

@@ -112,6 +112,24 @@ def policy_canary(
     return canary
 
 
+def resume_canary(
+    canary: PolicyCanary | None,
+    trainer: PolicyTrainer,
+    on_serving: Callable[[Stage, OnnxPolicy], object],
+    start: int,
+) -> None:
+    """At the run's start, before the line's bootstrap: a CANARY version an earlier run left is
+    served again through the line's ``on_serving`` (``rl/policy_canary.PolicyCanary.resume``),
+    so the shadow account serves it as its evidence (the bootstrap's SHADOW landing then waits),
+    and the line's listeners admit it to the canary rule; one unsafe to serve is retired there.
+    Without a canary rule (no shadow pair) a CANARY found is left as it is."""
+    if canary is None:
+        return
+    policy = canary.resume(start, trainer.store)
+    if policy is not None:
+        on_serving(Stage.CANARY, policy)
+
+
 def still_in_shadow(trainer: PolicyTrainer, policy: OnnxPolicy) -> bool:
     """Whether ``policy`` (a SHADOW landing held while its line's canary ran) is still its
     line's SHADOW version, so it may be served now the canary ended."""

@@ -21,7 +21,9 @@ above zero, at least 30 shadow trades). Until then production's
 ``rl/sizer_canary.SizerCanary`` serve it: production's sizer hands it its share of the entries,
 the shadow account keeps serving it as its evidence (a SHADOW landing waits, counted
 ``shadow_landings_held``, and is served when the canary ends), and the rule steps it on to
-PRODUCTION, which production's sizer then serves, or retires it.
+PRODUCTION, which production's sizer then serves, or retires it. A CANARY an earlier run left
+is served again when the line starts (:meth:`SizerTraining.start`), or retired when serving it
+would look ahead.
 """
 
 from __future__ import annotations
@@ -33,7 +35,12 @@ from quantum_trader.agents.onnx_policy import OnnxPolicy
 from quantum_trader.agents.rl_sizer import RLSizer
 from quantum_trader.agents.sizing_observation import sizing_observation
 from quantum_trader.app.compose import base_sizer
-from quantum_trader.app.rl_serving import SIZING_MODULE, policy_canary, still_in_shadow
+from quantum_trader.app.rl_serving import (
+    SIZING_MODULE,
+    policy_canary,
+    resume_canary,
+    still_in_shadow,
+)
 from quantum_trader.app.runtime import Runtime
 from quantum_trader.app.shadow_trading import ShadowComposer, follow_pair, forward_evidence
 from quantum_trader.clock.worker_jobs import Worker
@@ -88,7 +95,9 @@ class SizerTraining:
             self.on_serving(Stage.SHADOW, held)
 
     def start(self, ctx: ComponentContext, worker: Worker, now: int) -> None:
-        """Train (or reuse) the line's first policy, then follow the schedule."""
+        """Serve again the CANARY an earlier run left (or retire it: ``resume_canary``), train
+        (or reuse) the line's first policy, then follow the schedule."""
+        resume_canary(self.canary, self.trainer, self.on_serving, now)
         self.trainer.bootstrap(now, worker)
         self.trainer.start(ctx.scheduler, worker, ctx.clock.now)
 

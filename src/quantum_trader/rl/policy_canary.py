@@ -8,6 +8,10 @@ the status counters (``<line>_canary_*``) and what a decision is called. Every l
 share with :func:`canary_draw`, so a replay hands the same decisions to a canary each time.
 The sizer line (``rl/sizer_canary.py``) and the selector line (``rl/selector_canary.py``) are
 its two subclasses.
+
+A run that starts with a CANARY an earlier run left in the line (killed, or ended before the
+canary was judged) serves it again (:meth:`PolicyCanary.resume`), unless serving it would look
+ahead or its bundle is refused: then it is retired, audited.
 """
 
 from __future__ import annotations
@@ -20,14 +24,26 @@ from typing import ClassVar
 import numpy as np
 
 from quantum_trader.agents.onnx_policy import OnnxPolicy
+from quantum_trader.agents.policy_bundle import BundleSource
+from quantum_trader.domain.time import fmt
 from quantum_trader.engine.engine import BarColumns
 from quantum_trader.experiments.feed import BP
 from quantum_trader.experiments.sequential import MixtureSequentialTest, SequentialReading
 from quantum_trader.experiments.spec import MIN_SAMPLES
-from quantum_trader.learning.registry import ModelKey, ModelRegistry, Stage, StageChange
+from quantum_trader.learning.policies import serving_policy
+from quantum_trader.learning.registry import (
+    ModelKey,
+    ModelRegistry,
+    ModelVersion,
+    Stage,
+    StageChange,
+)
 from quantum_trader.learning.rollout import RolloutConfig
+from quantum_trader.observability.logging import get_logger
 from quantum_trader.portfolio.portfolio import Portfolio
 from quantum_trader.status.registry import ModuleHandle
+
+log = get_logger(__name__)
 
 
 def canary_draw(seed: int, symbol: str, time: int) -> float:
@@ -163,6 +179,62 @@ class PolicyCanary:
         self._cursor = self._read_changes()[0]
         production = self._registry.production(self.key)
         self._start(policy, version, None if production is None else production.version)
+
+    # --- a run's start: the CANARY an earlier run left ----------------------------------------
+    def resume(self, start: int, store: BundleSource) -> OnnxPolicy | None:
+        """The CANARY policy an earlier run left in the line (killed, or ended before its canary
+        was judged), to serve again in the run that starts its replay at engine time ``start``;
+        None: none to serve. The caller serves it through the line's listeners, which admit it
+        (:meth:`on_stage`) at the share its ``canary_steps`` gives, judged by the same rule on
+        this run's evidence alone: the earlier run's test is not kept (it was never stored).
+
+        Retired instead, audited with this rule's actor: a canary trained after ``start`` (the
+        daemon's look-ahead rule, ``rl/daemon.py``: it would trade on what it learned of the
+        candles ahead), one whose last move into or within CANARY came after ``start`` (it was
+        chosen on candles this replay trades again), and one whose bundle is refused. With
+        several CANARY versions left (an operator's promotions) the newest is served, and the
+        others stay as they are (logged): the line serves one canary at a time."""
+        if self.serving is not None:
+            return None
+        found: OnnxPolicy | None = None
+        for version in reversed(self._registry.versions(self.key)):  # newest first
+            if version.stage is not Stage.CANARY:
+                continue
+            ahead = self._looks_ahead(version, start)
+            if ahead is not None:
+                self._retire_left(version.version, f"{ahead}: serving it would look ahead")
+                self._count("looked_ahead")
+                continue
+            if found is not None:
+                log.warning("policy_canary.left_unserved", line=str(self.key),
+                            version=version.version, serving=found.registry_version)  # fmt: skip
+                continue
+            served = serving_policy(self._registry, store, version)
+            if served.policy is None:
+                self._retire_left(version.version, f"broken: {served.refusal}")
+                continue
+            found = served.policy
+            self._count("resumed")
+            log.info("policy_canary.resumed", line=str(self.key), version=version.version,
+                     steps=self._registry.canary_steps(self.key, version.version))  # fmt: skip
+        return found
+
+    def _looks_ahead(self, version: ModelVersion, start: int) -> str | None:
+        """Why serving ``version`` from ``start`` would look ahead (None: it would not)."""
+        trained_at = version.lineage.trained_at
+        if trained_at is not None and trained_at > start:
+            return f"trained at {fmt(trained_at)}, after this replay's start {fmt(start)}"
+        moves = [c for c in self._registry.history(self.key) if c.version == version.version]
+        moved_at = moves[-1].at if moves else None
+        if moved_at is not None and moved_at > start:
+            return (f"its CANARY move at {fmt(moved_at)} was decided on candles after this "
+                    f"replay's start {fmt(start)}")  # fmt: skip
+        return None
+
+    def _retire_left(self, version: int, reason: str) -> None:
+        left = f"left in CANARY by an earlier run, {reason}"
+        self._registry.retire(self.key, version, actor=self.actor, reason=left)
+        self._moved(f"v{version} RETIRED: {left}", "retired")
 
     def _start(self, policy: OnnxPolicy, version: int, production: int | None) -> None:
         cfg = self.config

@@ -25,10 +25,11 @@ A selector policy enters CANARY when it wins a candidate experiment of the line
 Status counters on module 13 (``rl_meta_strategy``), written once a canary serves:
 ``selector_canary_decisions``, ``selector_canary_share_ppm``, ``selector_canary_version``,
 ``selector_canary_steps``, ``selector_canary_promoted``, ``selector_canary_retired``,
-``selector_canary_broken``.
+``selector_canary_broken``, and at a run's start ``selector_canary_resumed`` and
+``selector_canary_looked_ahead``.
 
-Not built: a canary found in the registry when a run starts (an earlier run's) is not served;
-the operator decides (``quantum-trader models promote|retire``).
+A canary an earlier run left is served again when the next run starts, judged afresh, or
+retired when serving it would look ahead (the sizer line's rule, ``rl/sizer_canary.py``).
 """
 
 from __future__ import annotations

@@ -24,9 +24,15 @@ serves a CANARY model:
   100 % again. A move made by someone else (an operator's promote, retire or step) is taken up
   at the next candle.
 
-Not built: a canary found in the registry when a run starts (an earlier run's) is not served;
-the operator decides (``quantum-trader models promote|retire``). The risk engine's refusals are
-not a guardrail here: a canary sizes a fraction ``f <= 1`` of the base sizer's quantity, so its
+**A canary an earlier run left** (killed, or ended before its canary was judged) is served again
+when the next run starts, before the daemon's bootstrap (``PolicyCanary.resume``, wired by
+``app/rl_serving.resume_canary``): at ``shares[canary_steps]``, the shadow account serving it
+(the bootstrap's SHADOW landing waits), judged by this rule on the new run's evidence alone (the
+earlier run's test was never stored). Serving it would look ahead when it was trained after the
+replay's start, or entered CANARY (or took a step) after it: then it is retired at the start,
+audited with this rule's actor, as one whose bundle is refused.
+
+Not built: the risk engine's refusals are not a guardrail here: a canary sizes a fraction ``f <= 1`` of the base sizer's quantity, so its
 orders are never larger than production's base would send.
 """
 
