@@ -86,22 +86,29 @@ def _services_home(tmp_path: Path, data_dir: Path, single: Path) -> dict[str, st
     return services
 
 
-def _single(tmp_path: Path, data_dir: Path) -> dict[str, Any]:
-    """``run`` on its own store: its ledger."""
-    single = _env(tmp_path / "single", data_dir)
-    done = _cli(single, "run")
+@pytest.fixture(scope="module")
+def single(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> tuple[Path, Any]:
+    """``run`` on its own store, once for the module: its home and its ledger."""
+    home = tmp_path_factory.mktemp("single")
+    env = _env(home, data_dir)
+    done = _cli(env, "run")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    expected = kr.ledger(single, _run_id(single))
+    expected = kr.ledger(env, _run_id(env))
     assert len(expected["trades"]) >= 3, "the replay traded too little to compare"
-    return expected
+    return home, expected
 
 
 def test_the_main_job_on_the_stream_equals_the_main_job_on_its_store(
-    tmp_path: Path, data_dir: Path, redis_url: str, prefix: str, client: redis.Redis
+    single: tuple[Path, Any],
+    tmp_path: Path,
+    data_dir: Path,
+    redis_url: str,
+    prefix: str,
+    client: redis.Redis,
 ) -> None:
-    expected = _single(tmp_path, data_dir)
     # the same data, settings and code; only the candles' way differs
-    services = _services_home(tmp_path, data_dir, tmp_path / "single")
+    services = _services_home(tmp_path, data_dir, single[0])
+    expected = single[1]
     done = _cli(services, "up", "--redis-url", redis_url, "--stream-prefix", prefix,
                 "--role", "market-data", "--role", "engine")  # fmt: skip
     out = done.stdout
@@ -154,10 +161,15 @@ def _engine_pid(up: int) -> int | None:
 
 
 def test_the_engine_role_killed_mid_replay_is_restarted_and_its_run_ends_equal(
-    tmp_path: Path, data_dir: Path, redis_url: str, prefix: str, client: redis.Redis
+    single: tuple[Path, Any],
+    tmp_path: Path,
+    data_dir: Path,
+    redis_url: str,
+    prefix: str,
+    client: redis.Redis,
 ) -> None:
-    expected = _single(tmp_path, data_dir)
-    services = _services_home(tmp_path, data_dir, tmp_path / "single")
+    services = _services_home(tmp_path, data_dir, single[0])
+    expected = single[1]
     stream = stream_name(prefix)
     kill_at = random.Random().randrange(CANDLES // 8, CANDLES * 7 // 8)  # an entry's place
     cursors: list[str] = []  # the engine's XREAD cursors on the stream, as Redis logged them
