@@ -1,9 +1,20 @@
 """What a main-job run reports: its summary (the decision path's story), and the metrics, trades
-and HTML report written by a spawned worker process."""
+and HTML report written by a spawned worker process.
+
+The files are never seen half-written: the worker writes them into a staging folder of the
+run's (:data:`STAGING`, with a note of its writer), then each is renamed into place, and
+``summary.json`` goes last. A folder whose staging is still there once its writer's process is
+gone belongs to a FINISHED run killed while its report was written:
+``app/report_recovery.py`` finds it (``quantum-trader status`` names it) and writes the report
+again from the database (``quantum-trader report RUN_ID``).
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -77,6 +88,13 @@ def run_summary(
     if result is not None:
         summary["metrics"] = result.metrics.to_dict()
         summary["trades"] = len(result.trades)
+        # kept with the run's end: its report can be written again from the database with
+        # them (app/report_recovery.py; the event-log hash cannot be recomputed exactly there)
+        summary["digests"] = {
+            "candles": result.candles,
+            "ledger_digest": result.ledger_digest,
+            "event_log_hash": result.event_log_hash,
+        }
     return summary
 
 
@@ -108,10 +126,14 @@ def _write_outputs(
 ) -> dict[str, Path]:
     from quantum_trader.backtester.report import ReportSection, write_outputs
 
-    # the decision path's story, under the equity and candle charts
+    # the decision path's story, under the equity and candle charts; keys sorted, as the
+    # database keeps the summary (a report written again from it reads the same)
     section = ReportSection(
         f"Run {summary.get('run_id')}: decision path",
-        [(k, json.dumps(summary.get(k), default=str, ensure_ascii=False)) for k in REPORT_KEYS],
+        [
+            (k, json.dumps(summary.get(k), default=str, ensure_ascii=False, sort_keys=True))
+            for k in REPORT_KEYS
+        ],
     )
     timeline = [(int(t), str(m), str(s)) for t, m, s in summary.get("risk_timeline", [])]
     return write_outputs(
@@ -133,14 +155,54 @@ def write_outputs_in_worker(
     """Metrics, trades and the Plotly report with the run's decision-path section, written by a
     spawned worker process (the figure, every candle as JSON, is megabytes of HTML: batch work
     that would otherwise set the serving process's peak memory); then ``summary.json``, with
-    the outputs' paths added to ``summary``."""
+    the outputs' paths added to ``summary``. Staged, then published (the module docstring)."""
+    staging = begin_report(out_dir, str(summary.get("produced_by", "run")))
     with spawned_pool() as pool:  # its process dies with the engine
-        outputs = pool.submit(_write_outputs, result, dict(frames), out_dir, summary).result()
+        staged = pool.submit(_write_outputs, result, dict(frames), staging, summary).result()
+    return publish_report(staged, out_dir, summary)
+
+
+#: the folder of ``runs/<run id>/`` a report is written in before it is published
+STAGING = ".report.partial"
+#: in the staging folder: who writes the report (pid, host) and what produced the run
+WRITER = "writer.json"
+
+
+def begin_report(out_dir: Path, produced_by: str) -> Path:
+    """An empty staging folder in ``out_dir`` (what an earlier attempt left there goes), with
+    the note of its writer: this process."""
+    staging = out_dir / STAGING
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    writer = {"pid": os.getpid(), "host": socket.gethostname(), "produced_by": produced_by}
+    (staging / WRITER).write_text(json.dumps(writer), encoding="utf-8")
+    return staging
+
+
+def publish_report(
+    staged: Mapping[str, Path], out_dir: Path, summary: dict[str, Any]
+) -> dict[str, Path]:
+    """Rename the ``staged`` files into ``out_dir`` (each appears whole), then write
+    ``summary.json`` the same way and remove the staging folder: the report is complete."""
+    outputs = {key: out_dir / path.name for key, path in staged.items()}
+    for key, path in staged.items():
+        _durable_replace(path, outputs[key])
     summary["report"] = str(outputs["report"])
-    outputs["summary"] = outputs["report"].with_name("summary.json")
+    outputs["summary"] = out_dir / "summary.json"
     summary["outputs"] = {k: str(v) for k, v in outputs.items()}
-    outputs["summary"].write_text(
+    staging = out_dir / STAGING
+    written = staging / "summary.json"
+    written.write_text(
         json.dumps(summary, indent=2, sort_keys=True, default=str, ensure_ascii=False),
         encoding="utf-8",
     )
+    _durable_replace(written, outputs["summary"])
+    shutil.rmtree(staging)
     return outputs
+
+
+def _durable_replace(source: Path, target: Path) -> None:
+    """``source`` on disk (fsync), then renamed to ``target`` (atomic on one file system)."""
+    with source.open("rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(source, target)

@@ -22,6 +22,7 @@ from quantum_trader.app.cli import experiments as experiments_cli
 from quantum_trader.app.cli import intelligence as intelligence_cli
 from quantum_trader.app.cli import models as models_cli
 from quantum_trader.app.cli import paper as paper_cli
+from quantum_trader.app.cli import report as report_cli
 from quantum_trader.app.cli import risk as risk_cli
 from quantum_trader.app.cli import serve as serve_cli
 from quantum_trader.app.cli import services as services_cli
@@ -52,6 +53,7 @@ app.add_typer(evaluate_cli.app, name="evaluate")
 app.add_typer(backtest_cli.app)
 app.add_typer(train_cli.app)
 app.add_typer(paper_cli.app)
+app.add_typer(report_cli.app)
 app.add_typer(serve_cli.app)
 app.add_typer(services_cli.app)
 app.add_typer(study_cli.app)
@@ -89,8 +91,11 @@ def status(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Whether the engine is running (which run, since when, its wall-clock heartbeat) and
-    every module of the running or last-run engine: state, reason, evidence. Exits 3 when the
-    last run died without finishing (killed: its module states are those it last flushed)."""
+    every module of the running or last-run engine: state, reason, evidence; a FINISHED run
+    whose report was not written (killed while writing it), with the command that writes it.
+    Exits 3 when the last run died without finishing (killed: its module states are those it
+    last flushed)."""
+    from quantum_trader.app.report_recovery import unwritten_reports
     from quantum_trader.app.run_lock import engine_liveness
 
     settings = load_settings()
@@ -111,6 +116,8 @@ def status(
         console.print(liveness.line, style=colour, markup=False, highlight=False)
         if not liveness.alive:
             console.print("module states below are those the last run flushed", highlight=False)
+        for unwritten in unwritten_reports(settings.home):  # a run killed writing its report
+            console.print(unwritten.line(), style="yellow", markup=False, highlight=False)
         console.print(status_table(statuses))
         if processes:
             console.print(services_table(processes, wall))
