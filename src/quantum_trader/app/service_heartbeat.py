@@ -3,7 +3,8 @@ every period by a daemon thread on the wall clock, stopped cleanly at the end.
 
 The thread dies with the process, so a killed process stops beating and reads DOWN after
 ``DOWN_AFTER_PERIODS`` periods; a database that is busy or briefly away costs a beat, not the
-process (the next beat tries again).
+process (the next beat tries again). A service role other than the engine reports its modules
+through :class:`ServiceModules` (the engine's are its run's ``StatusRegistry``).
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from collections.abc import Callable, Sequence
 
 from sqlalchemy import Engine
 
+from quantum_trader.adapters.sql.repositories import SqlStatusRepository
 from quantum_trader.adapters.sql.service_health import SqlServiceHealth
-from quantum_trader.clock.clock import WallClock
+from quantum_trader.clock.clock import Clock, WallClock
 from quantum_trader.observability.logging import get_logger
-from quantum_trader.status.services import ServiceProcess
+from quantum_trader.status.registry import ModuleHandle, StatusRegistry
+from quantum_trader.status.services import ROLE_MODULES, ServiceProcess
 
 log = get_logger(__name__)
 
@@ -80,4 +83,36 @@ class ServiceHeartbeat:
             self._repo.stop(self.process.process_id, self._now())
         except Exception as exc:  # it will read DOWN instead: said in the log
             log.warning("service.stop_failed", role=self.process.role,
+                        error=f"{type(exc).__name__}: {exc}")  # fmt: skip
+
+
+class ServiceModules:
+    """The modules of a service role other than the engine (``ROLE_MODULES``), in
+    ``module_status`` beside the engine's run: what the role's process really did, saved at
+    each :meth:`flush`. ``names`` is what its :class:`ServiceHeartbeat` reports, so ``status``
+    names that process, and its state, for each of them. A database failing a save costs the
+    save, as it costs a beat."""
+
+    def __init__(self, db: Engine, role: str, clock: Clock | None = None) -> None:
+        self._role = role
+        self._names = ROLE_MODULES.get(role, ())
+        self._registry = StatusRegistry(clock or WallClock(), SqlStatusRepository(db, self._names))
+
+    def register(self, name: str, reason: str) -> ModuleHandle:
+        """``name``, ACTIVE: a role has no config switch for its modules (it runs them or does
+        not run)."""
+        if name not in self._names:
+            raise ValueError(f"module {name!r} is not the {self._role} role's (ROLE_MODULES)")
+        return self._registry.register(name, enabled=True, reason=reason)
+
+    def names(self) -> list[str]:
+        return [s.name for s in self._registry.snapshot()]
+
+    def flush(self) -> None:
+        """Save the modules as they are now (their heartbeat: now)."""
+        self._registry.heartbeat_all()
+        try:
+            self._registry.flush()
+        except Exception as exc:  # logged; the role goes on, the next flush tries again
+            log.warning("service.modules_flush_failed", role=self._role,
                         error=f"{type(exc).__name__}: {exc}")  # fmt: skip

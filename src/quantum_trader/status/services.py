@@ -13,13 +13,21 @@ and that process's state, so a module whose process is gone is never read as run
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Protocol
 
 #: a process is DOWN after this many periods without a beat
 DOWN_AFTER_PERIODS = 3
+
+#: the market-data role's module: its candle stream (the engine's ``market_data`` is its replay)
+CANDLE_STREAM = "candle_stream"
+#: the modules a service role other than the engine reports, by role. ``module_status`` is keyed
+#: by the module's name, so a name is one role's: the engine's snapshot replaces every row but
+#: these, and each role's replaces its own
+ROLE_MODULES: Mapping[str, tuple[str, ...]] = MappingProxyType({"market-data": (CANDLE_STREAM,)})
 
 
 class ProcessState(StrEnum):

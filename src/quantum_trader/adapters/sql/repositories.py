@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from sqlalchemy import Engine, func, insert, select
 
 from quantum_trader.adapters.sql.tables import module_status, policy_versions
 from quantum_trader.bus.policy_store import PolicyVersion
 from quantum_trader.status.registry import ModuleState, ModuleStatus
+from quantum_trader.status.services import ROLE_MODULES
 
 
 class SqlPolicyRepository:
@@ -62,10 +63,20 @@ def _policy(row: object) -> PolicyVersion:
 
 
 class SqlStatusRepository:
-    def __init__(self, engine: Engine) -> None:
+    """The module snapshot of one writer. ``names``: a service role's modules
+    (``ROLE_MODULES``): its saves replace those rows only. Without: the engine's, whose saves
+    replace every row but the service roles' modules (``status`` shows the latest run beside
+    the roles that run apart from it)."""
+
+    def __init__(self, engine: Engine, names: Collection[str] | None = None) -> None:
         self._engine = engine
+        self._names = None if names is None else frozenset(names)
 
     def save(self, statuses: Iterable[ModuleStatus], at: int) -> None:
+        statuses = list(statuses)
+        others = [s.name for s in statuses if not self._owns(s.name)]
+        if others:
+            raise ValueError(f"modules {others} are not this writer's to save (ROLE_MODULES)")
         rows = [
             {
                 "name": s.name,
@@ -80,11 +91,16 @@ class SqlStatusRepository:
             }
             for s in statuses
         ]
+        name = module_status.c.name
+        mine = name.not_in(_role_modules()) if self._names is None else name.in_(self._names)
         with self._engine.begin() as conn:
-            # Replace the whole snapshot: status shows one run, the latest.
-            conn.execute(module_status.delete())
+            # Replace this writer's whole snapshot: status shows one run, the latest.
+            conn.execute(module_status.delete().where(mine))
             if rows:
                 conn.execute(insert(module_status), rows)
+
+    def _owns(self, name: str) -> bool:
+        return name not in _role_modules() if self._names is None else name in self._names
 
     def load_all(self) -> list[ModuleStatus]:
         with self._engine.connect() as conn:
@@ -104,3 +120,8 @@ class SqlStatusRepository:
             )
             for r in rows
         ]
+
+
+def _role_modules() -> frozenset[str]:
+    """The modules of every service role but the engine."""
+    return frozenset(n for names in ROLE_MODULES.values() for n in names)

@@ -99,9 +99,20 @@ def services_table(processes: Iterable[ServiceProcess], now: int) -> Table:
         )
         table.add_row(
             p.role, f"pid {p.pid} on {p.host}" + (f", run {p.run_id}" if p.run_id else ""),
-            f"[{style}]{state.value}[/]", fmt(p.started_at), age, str(len(p.modules)),
+            f"[{style}]{state.value}[/]", fmt(p.started_at), age, modules_cell(p.modules),
         )  # fmt: skip
     return table
+
+
+def modules_cell(modules: tuple[str, ...]) -> str:
+    """How many modules a process reports, and their names when they are a service role's few
+    (the engine's two dozen are the Module status table above).
+
+    >>> modules_cell(("candle_stream",)), modules_cell(("a", "b", "c", "d")), modules_cell(())
+    ('1: candle_stream', '4', '0')
+    """
+    shown = ", ".join(modules) if 0 < len(modules) <= 3 else ""
+    return f"{len(modules)}: {shown}" if shown else str(len(modules))
 
 
 def summary_table(summary: dict[str, object]) -> Table:

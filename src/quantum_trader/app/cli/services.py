@@ -21,11 +21,14 @@ import typer
 from quantum_trader.app.cli.serve import CLI_COMMAND
 from quantum_trader.domain.errors import ConfigError
 from quantum_trader.services.supervisor import Role, Supervisor
+from quantum_trader.status.registry import ModuleState
+from quantum_trader.status.services import CANDLE_STREAM
 
 if TYPE_CHECKING:  # redis is imported by the roles that use it only
     import redis
 
-    from quantum_trader.adapters.candle_stream import CandleStreamSource
+    from quantum_trader.adapters.candle_stream import CandleStreamSource, PublishReport
+    from quantum_trader.app.service_heartbeat import ServiceModules
 
 app = typer.Typer()
 
@@ -101,11 +104,12 @@ def market_data(
     """The market-data role: the replay's closed candles (the main job's window, from the
     store, as ``run`` loads them) published on ``<prefix>:market.candle.closed``, from where
     the stream left off, then its end-of-stream entry; prints what it did. With ``follow`` it
-    then stays until a reader has read that end, publishing again what a Redis restart lost."""
+    then stays until a reader has read that end, publishing again what a Redis restart lost.
+    Its process beats in ``service_processes`` and reports its module, ``candle_stream``."""
     from quantum_trader.adapters.candle_store import CandleStore
     from quantum_trader.adapters.candle_stream import CandleStreamPublisher
     from quantum_trader.app.data_sources import load_replay_data
-    from quantum_trader.app.service_heartbeat import ServiceHeartbeat
+    from quantum_trader.app.service_heartbeat import ServiceHeartbeat, ServiceModules
     from quantum_trader.app.storage import open_settings_database
     from quantum_trader.config.settings import load_settings
     from quantum_trader.engine.feeds import ReplayFeed
@@ -120,10 +124,13 @@ def market_data(
     publisher = CandleStreamPublisher(client, prefix, batch=batch, pause_s=pause_s)
     print(f"market-data: {len(feed)} {settings.timeframe} candles of {', '.join(feed.symbols)} "
           f"({data.origin}) to {publisher.stream}", flush=True)  # fmt: skip
+    db = open_settings_database(settings)
+    module = StreamModule(ServiceModules(db, MARKET_DATA), publisher.stream, len(feed))
     # `status` shows the process UP while it publishes, STOPPED after, DOWN when it was killed
-    heartbeat = ServiceHeartbeat(open_settings_database(settings), MARKET_DATA)
+    heartbeat = ServiceHeartbeat(db, MARKET_DATA, modules=module.names)
     try:
         report = publisher.publish(feed, settings.timeframe)
+        module.published(report, follow=follow)
         print(
             f"market-data: {report.published} published, {report.resumed_after} already on the "
             f"stream, end of stream written ({report.elapsed_s:.2f} s; Redis restarted "
@@ -132,10 +139,75 @@ def market_data(
         )
         if follow:
             print("market-data: following until the engine has read the end", flush=True)
+            module.following()
             again = publisher.follow(feed, settings.timeframe)
+            module.followed(again)
             print(f"market-data: the end was read; published again {again}x", flush=True)
+    except BaseException as exc:
+        module.ended_by(exc)
+        raise
     finally:
         heartbeat.stop()
+
+
+class StreamModule:
+    """The market-data role's module, ``candle_stream``, in ``status``: ACTIVE while it
+    publishes and follows, with what its publisher did as evidence (the replay's candles, those
+    already on the stream at start, those it published, the Redis restarts it saw, the times it
+    published again while following) and, at the end, how it ended."""
+
+    def __init__(self, modules: ServiceModules, stream: str, candles: int) -> None:
+        self._modules, self._stream, self._candles = modules, stream, candles
+        self._phase = "publishing"
+        self._handle = modules.register(
+            CANDLE_STREAM, f"publishing the replay's {candles} candles on {stream}"
+        )
+        self._handle.gauge("candles", candles)
+        modules.flush()
+
+    def names(self) -> list[str]:
+        return self._modules.names()
+
+    def published(self, report: PublishReport, *, follow: bool) -> None:
+        """``publish`` returned ``report``; ``follow``: the role follows next (:meth:`following`
+        says so), else it ends here."""
+        handle = self._handle
+        handle.gauge("already_on_stream", report.resumed_after)
+        handle.count("published", report.published)
+        handle.gauge("redis_restarts", report.redis_restarts)
+        if follow:
+            return
+        handle.set_state(ModuleState.ACTIVE, (
+            f"ended: {self._stream} holds the replay's {self._candles} candles and its end "
+            f"({report.published} published by this process, {report.resumed_after} already there)"
+        ))  # fmt: skip
+        self._modules.flush()
+
+    def following(self) -> None:
+        self._phase = "following"
+        self._handle.gauge("published_again", 0)
+        self._handle.set_state(ModuleState.ACTIVE, (
+            f"following {self._stream}: its end written, until a reader has read it (a stream "
+            "that a Redis restart lost is published again)"
+        ))  # fmt: skip
+        self._modules.flush()
+
+    def followed(self, again: int) -> None:
+        self._handle.gauge("published_again", again)
+        self._handle.set_state(ModuleState.ACTIVE, (
+            f"ended: a reader read the end of {self._stream}; published again {again}x while "
+            "following"
+        ))  # fmt: skip
+        self._modules.flush()
+
+    def ended_by(self, exc: BaseException) -> None:
+        """The role ended by ``exc``: FAILED by an error, said stopped by Ctrl-C (SIGINT)."""
+        what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        if isinstance(exc, Exception):
+            self._handle.set_state(ModuleState.FAILED, f"failed while {self._phase}: {what}")
+        else:  # KeyboardInterrupt (`up` stops its roles with SIGINT), SystemExit
+            self._handle.set_state(ModuleState.ACTIVE, f"stopped while {self._phase} ({what})")
+        self._modules.flush()
 
 
 @app.command()
