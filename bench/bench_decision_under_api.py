@@ -8,10 +8,12 @@ by candle, ``QT_REPLAY_DAYS`` of BTCUSDT and ETHUSDT, the default modules), each
 process:
 
 * **quiet**: the API is up and idle;
-* **loaded**: ``CLIENTS`` closed-loop clients (one ``httpx.AsyncClient`` in a thread of this
-  process) request ``/api/v1/status``, ``/api/v1/risk`` and ``/api/v1/trades?limit=1000`` in
-  turn for the whole replay, from a server at ``serve``'s default priority (nice 10,
-  ``app/cli/serve.py`` ``API_NICENESS``);
+* **loaded**: ``CLIENTS`` closed-loop clients (each a keep-alive connection on plain asyncio,
+  ``bench_api.Connection``, all in one thread of this process; they were one
+  ``httpx.AsyncClient``, whose own CPU per request exceeded the server's) request
+  ``/api/v1/status``, ``/api/v1/risk`` and ``/api/v1/trades?limit=1000`` in turn for the
+  whole replay, from a server at ``serve``'s default priority (nice 10, ``app/cli/serve.py``
+  ``API_NICENESS``);
 * **loaded, nice 0**: the same from a second server started with ``--niceness 0`` (the
   engine's priority), to show what the lower priority buys.
 
@@ -39,7 +41,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from bench_api import free_port, wait_ready
+from bench_api import Connection, free_port, wait_ready
 from bench_pipeline import child
 
 SYMBOLS = os.environ.get("BENCH_SYMBOLS", "BTCUSDT,ETHUSDT")
@@ -62,24 +64,26 @@ class Load:
         self._thread.start()
 
     async def _run(self) -> None:
-        limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
-        headers = {"Authorization": f"Bearer {self._token}"}
-        async with httpx.AsyncClient(
-            base_url=self._base, headers=headers, limits=limits, timeout=600.0
-        ) as client:
+        host, _, port = self._base.removeprefix("http://").partition(":")
+        connections = [Connection(host, int(port), self._token) for _ in range(CLIENTS)]
 
-            async def worker(k: int) -> None:
-                while not self._stop.is_set():
-                    t0 = time.perf_counter()
-                    try:
-                        r = await client.get(ROUTES[k % len(ROUTES)])
-                        self.errors += r.status_code != 200
-                    except httpx.HTTPError:
-                        self.errors += 1
-                    self.latencies.append(time.perf_counter() - t0)
-                    k += 1
+        async def worker(conn: Connection, k: int) -> None:
+            while not self._stop.is_set():
+                t0 = time.perf_counter()
+                try:
+                    status, _ = await conn.get(ROUTES[k % len(ROUTES)])
+                    self.errors += status != 200
+                except (OSError, ValueError, asyncio.IncompleteReadError):
+                    self.errors += 1
+                    conn.close()
+                self.latencies.append(time.perf_counter() - t0)
+                k += 1
 
-            await asyncio.gather(*(worker(k) for k in range(CLIENTS)))
+        try:
+            await asyncio.gather(*(worker(c, k) for k, c in enumerate(connections)))
+        finally:
+            for c in connections:
+                c.close()
 
     def stop(self) -> None:
         self._stop.set()
