@@ -25,6 +25,7 @@ from quantum_trader.agents.policy_bundle import (
     PolicyManifest,
     load_bundle,
 )
+from quantum_trader.domain.time import fmt
 from quantum_trader.learning.lineage import POLICY_KIND, Lineage
 from quantum_trader.learning.registry import (
     ModelKey,
@@ -36,6 +37,16 @@ from quantum_trader.learning.registry import (
 
 SELECTOR_POLICY = "ppo_selector"
 POLICY_HORIZON = 0
+
+
+def trained_after(version: ModelVersion, start: int) -> str | None:
+    """Why ``version`` (a policy) would look ahead served from engine time ``start`` (None: it
+    would not): it was trained after that time, on candles a replay from ``start`` trades
+    again (a run started again replays from its start). Unknown training time: it would not."""
+    trained_at = version.lineage.trained_at
+    if trained_at is None or trained_at <= start:
+        return None
+    return f"trained at {fmt(trained_at)}, after this replay's start {fmt(start)}"
 
 
 def policy_key(scope: str, name: str = SELECTOR_POLICY) -> ModelKey:

@@ -58,6 +58,7 @@ from quantum_trader.learning.policies import (
     policy_key,
     register_policy,
     serving_policy,
+    trained_after,
 )
 from quantum_trader.learning.registry import ModelRegistry, ModelVersion, Stage
 from quantum_trader.observability.logging import get_logger
@@ -237,10 +238,9 @@ class PolicyTrainer:
         (counted ``looked_ahead_retired``) and None returned, so the line trains its first
         policy afresh. A PRODUCTION one is only warned about (``looked_ahead_production``):
         moving the production pointer back is the operator's call (docs/learning.md)."""
-        trained_at = None if version is None else version.lineage.trained_at
-        if version is None or trained_at is None or trained_at <= now:
+        why = None if version is None else trained_after(version, now)
+        if version is None or why is None:
             return version
-        why = f"trained at {fmt(trained_at)}, after this replay's start {fmt(now)}"
         if version.stage is not Stage.SHADOW:
             log.warning("rl_training.production_looks_ahead", line=str(self.key), why=why)
             self._count_one("looked_ahead_production")

@@ -30,7 +30,7 @@ from quantum_trader.engine.engine import BarColumns
 from quantum_trader.experiments.feed import BP
 from quantum_trader.experiments.sequential import MixtureSequentialTest, SequentialReading
 from quantum_trader.experiments.spec import MIN_SAMPLES
-from quantum_trader.learning.policies import serving_policy
+from quantum_trader.learning.policies import serving_policy, trained_after
 from quantum_trader.learning.registry import (
     ModelKey,
     ModelRegistry,
@@ -221,9 +221,9 @@ class PolicyCanary:
 
     def _looks_ahead(self, version: ModelVersion, start: int) -> str | None:
         """Why serving ``version`` from ``start`` would look ahead (None: it would not)."""
-        trained_at = version.lineage.trained_at
-        if trained_at is not None and trained_at > start:
-            return f"trained at {fmt(trained_at)}, after this replay's start {fmt(start)}"
+        trained = trained_after(version, start)
+        if trained is not None:
+            return trained
         moves = [c for c in self._registry.history(self.key) if c.version == version.version]
         moved_at = moves[-1].at if moves else None
         if moved_at is not None and moved_at > start:
