@@ -28,6 +28,8 @@ CANDLE_STREAM = "candle_stream"
 #: by the module's name, so a name is one role's: the engine's snapshot replaces every row but
 #: these, and each role's replaces its own
 ROLE_MODULES: Mapping[str, tuple[str, ...]] = MappingProxyType({"market-data": (CANDLE_STREAM,)})
+#: every module of ``ROLE_MODULES``: the rows the engine's snapshot leaves alone
+ROLE_MODULE_NAMES = frozenset(n for names in ROLE_MODULES.values() for n in names)
 
 
 class ProcessState(StrEnum):

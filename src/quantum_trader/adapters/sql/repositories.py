@@ -10,7 +10,7 @@ from sqlalchemy import Engine, func, insert, select
 from quantum_trader.adapters.sql.tables import module_status, policy_versions
 from quantum_trader.bus.policy_store import PolicyVersion
 from quantum_trader.status.registry import ModuleState, ModuleStatus
-from quantum_trader.status.services import ROLE_MODULES
+from quantum_trader.status.services import ROLE_MODULE_NAMES
 
 
 class SqlPolicyRepository:
@@ -92,7 +92,7 @@ class SqlStatusRepository:
             for s in statuses
         ]
         name = module_status.c.name
-        mine = name.not_in(_role_modules()) if self._names is None else name.in_(self._names)
+        mine = name.not_in(ROLE_MODULE_NAMES) if self._names is None else name.in_(self._names)
         with self._engine.begin() as conn:
             # Replace this writer's whole snapshot: status shows one run, the latest.
             conn.execute(module_status.delete().where(mine))
@@ -100,7 +100,7 @@ class SqlStatusRepository:
                 conn.execute(insert(module_status), rows)
 
     def _owns(self, name: str) -> bool:
-        return name not in _role_modules() if self._names is None else name in self._names
+        return name not in ROLE_MODULE_NAMES if self._names is None else name in self._names
 
     def load_all(self) -> list[ModuleStatus]:
         with self._engine.connect() as conn:
@@ -120,8 +120,3 @@ class SqlStatusRepository:
             )
             for r in rows
         ]
-
-
-def _role_modules() -> frozenset[str]:
-    """The modules of every service role but the engine."""
-    return frozenset(n for names in ROLE_MODULES.values() for n in names)
