@@ -14,13 +14,11 @@ PostgreSQL with the role as a real child process:
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from pathlib import Path
 from typing import cast
 
 import pandas as pd
@@ -28,7 +26,6 @@ import pytest
 import redis
 from sqlalchemy import Engine
 
-from quantum_trader.adapters.candle_store import CandleStore
 from quantum_trader.adapters.candle_stream import (
     END_TYPE,
     CandleStreamPublisher,
@@ -38,47 +35,19 @@ from quantum_trader.adapters.candle_stream import (
 from quantum_trader.adapters.sql.repository_execution import SqlExecutionStore
 from quantum_trader.adapters.sql.service_health import SqlServiceHealth
 from quantum_trader.app.cli.serve import CLI_COMMAND as CLI
-from quantum_trader.app.data_sources import load_replay_data
 from quantum_trader.app.storage import open_settings_database
 from quantum_trader.backtester.strategies import SmaCross, SmaCrossConfig
 from quantum_trader.bus import topics
 from quantum_trader.bus.envelope import Event
 from quantum_trader.clock.clock import WallClock
-from quantum_trader.config.settings import load_settings, load_storage_settings
+from quantum_trader.config.settings import load_storage_settings
 from quantum_trader.domain.errors import DataError
 from quantum_trader.engine.engine import Bar
 from quantum_trader.engine.feeds import ReplayFeed
 from quantum_trader.engine.session import SessionConfig, SessionResult, TradingSession
 from quantum_trader.execution.simulated.exchange import ExchangeConfig
 from quantum_trader.status.services import ProcessState, ServiceProcess
-
-SYMBOLS = ("BTCUSDT", "ETHUSDT")
-DAYS = 10
-CANDLES = 2 * DAYS * 24
-
-
-@pytest.fixture
-def env(clean_env: pytest.MonkeyPatch, tmp_path: Path, data_dir: Path) -> dict[str, str]:
-    """A home whose store holds the last 12 days of two real symbols; the replay is the last 10."""
-    home = tmp_path / "home"
-    store = CandleStore(home / "store")
-    for symbol in SYMBOLS:
-        store.write(symbol, "1h", CandleStore(data_dir).load(symbol, "1h").iloc[-12 * 24 :])
-    for key, value in {
-        "QT_HOME": str(home), "QT_SYMBOLS": ",".join(SYMBOLS), "QT_TIMEFRAME": "1h",
-        "QT_REPLAY_DAYS": str(DAYS), "QT_OFFLINE": "true",
-    }.items():  # fmt: skip
-        clean_env.setenv(key, value)
-    return dict(os.environ)
-
-
-@pytest.fixture
-def frames(env: dict[str, str]) -> dict[str, pd.DataFrame]:
-    """The replay's frames as the main job (and the market-data role) load them."""
-    settings = load_settings()
-    data = load_replay_data(settings, CandleStore(settings.effective_store_dir), synthetic=False)
-    assert sum(len(f) for f in data.frames.values()) == CANDLES
-    return data.frames
+from tests.services.conftest import CANDLES, SYMBOLS
 
 
 def _session(

@@ -36,9 +36,8 @@ from quantum_trader.domain.errors import DataError
 from quantum_trader.engine.feeds import ReplayFeed
 from tests.redis_server import RedisServer
 from tests.redis_server import redis_server as redis_server  # the fixture
-from tests.services.test_candle_stream import CANDLES, _assert_same, _market_data, _session
-from tests.services.test_candle_stream import env as env  # the fixtures of that module
-from tests.services.test_candle_stream import frames as frames
+from tests.services.conftest import CANDLES
+from tests.services.test_candle_stream import _assert_same, _market_data, _session
 
 PREFIX = "qt-restart"
 

@@ -32,9 +32,8 @@ from quantum_trader.config.settings import load_storage_settings
 from quantum_trader.engine.feeds import ReplayFeed
 from quantum_trader.status import ModuleState, ModuleStatus
 from quantum_trader.status.services import ProcessState, ServiceProcess
-from tests.services.test_candle_stream import CANDLES, _market_data, env, frames
-
-__all__ = ["env", "frames"]  # the fixtures of test_candle_stream: a home of 2 × 10 days of 1h
+from tests.services.conftest import CANDLES
+from tests.services.test_candle_stream import _market_data
 
 
 def _status() -> dict[str, dict[str, Any]]:
