@@ -20,8 +20,10 @@ those the run wrote (``tests/reliability/test_report_recovery.py`` compares them
 the charts show the store's candles as they are now (a store re-imported over the run's window
 since shows the new ones), and a symbol whose replay began after another's shows its candles
 from the earlier start. A run recorded before 2026-12-06 has no digests in its summary: its
-event-log hash is then recomputed from the last checkpoint, whose JSON keeps nested payload
-mappings in sorted key order, so it can differ from the hash the run computed.
+event-log hash is then recomputed from the last checkpoint: exact since the checkpoint's
+encoding of unfolded events (``engine/checkpoint.py``, ``TAGGED``); from an older checkpoint,
+whose JSON gave nested payload mappings back in sorted key order and tuples as lists, it can
+differ from the hash the run computed.
 """
 
 from __future__ import annotations
@@ -157,7 +159,8 @@ def stored_result(run_id: str, stored: StoredRun, summary: dict[str, Any]) -> Se
 
 def _digests(stored: StoredRun, ledger_digest: str) -> dict[str, Any]:
     """What a run's summary did not record (before 2026-12-06), from its last checkpoint: the
-    candles are exact; the event-log hash may not be (the module docstring)."""
+    candles are exact; the event-log hash may not be for an older checkpoint (the module
+    docstring)."""
     events = EventLog()
     events.restore(json.loads(stored.state_json))
     return {

@@ -74,27 +74,60 @@ class EventLog:
         return self.digest
 
     def state(self) -> dict[str, Any]:
-        # payload keys and values as lists: the snapshot's JSON sorts dict keys
+        """The digest and the unfolded events, as JSON that gives them back exactly: payload
+        values through :func:`tagged`, so a resumed session folds the same bytes."""
         return {
             "event_hash": self.digest,
+            "event_buffer_encoding": TAGGED,
             "event_buffer": [
-                [t, time, src, list(keys), list(values)]
+                [t, time, src, list(keys), [tagged(v) for v in values]]
                 for t, time, src, keys, values in self.buffer
             ],
         }
 
     def restore(self, state: dict[str, Any]) -> None:
         self.digest = state["event_hash"]
-        self.buffer = [buffered_event(raw) for raw in state["event_buffer"]]
+        exact = state.get("event_buffer_encoding") == TAGGED
+        self.buffer = [buffered_event(raw, exact=exact) for raw in state["event_buffer"]]
 
 
-def buffered_event(raw: list[Any]) -> BufferedEvent:
-    """An unfolded event from a checkpoint: ``[type, time, source, keys, values]``, or (written
-    before 2026-12-02) ``[type, time, source, [[key, value], ...]]``."""
+#: the checkpoint's encoding of unfolded payload values (absent: written before 2026-12-06,
+#: when nested tuples came back as lists and nested mappings in sorted key order)
+TAGGED = "tagged-v1"
+
+
+def tagged(value: Any) -> Any:
+    """A payload value as JSON that :func:`untagged` turns back into an equal value of the same
+    types: a tuple as ``{"t": [...]}``, a mapping as ``{"d": [[key, value], ...]}`` in its own
+    order (the checkpoint's JSON sorts object keys, and the digest hashes the order)."""
+    if isinstance(value, tuple):
+        return {"t": [tagged(v) for v in value]}
+    if isinstance(value, list):
+        return [tagged(v) for v in value]
+    if isinstance(value, dict):
+        return {"d": [[tagged(k), tagged(v)] for k, v in value.items()]}
+    return value
+
+
+def untagged(value: Any) -> Any:
+    if isinstance(value, list):
+        return [untagged(v) for v in value]
+    if isinstance(value, dict):
+        if "t" in value:
+            return tuple(untagged(v) for v in value["t"])
+        return {untagged(k): untagged(v) for k, v in value["d"]}
+    return value
+
+
+def buffered_event(raw: list[Any], *, exact: bool = False) -> BufferedEvent:
+    """An unfolded event from a checkpoint: ``[type, time, source, keys, values]`` (values
+    :func:`tagged` when ``exact``), or (written before 2026-12-02)
+    ``[type, time, source, [[key, value], ...]]``."""
     if len(raw) == 4:
         pairs = raw[3]
         return raw[0], int(raw[1]), raw[2], tuple(k for k, _ in pairs), tuple(v for _, v in pairs)
-    return raw[0], int(raw[1]), raw[2], tuple(raw[3]), tuple(raw[4])
+    values = tuple(untagged(v) for v in raw[4]) if exact else tuple(raw[4])
+    return raw[0], int(raw[1]), raw[2], tuple(raw[3]), values
 
 
 class RestorableVenue(Protocol):
