@@ -103,6 +103,11 @@ def _cut_csv(folder: Path) -> Path:
     return path
 
 
+def _empty_csv(folder: Path) -> Path:
+    """An export that wrote its header and no row."""
+    return _csv(_new(0), folder)
+
+
 def _rewritten_stored_candle(frame: pd.DataFrame) -> pd.DataFrame:
     """The file starts 50 candles back (those agree with the store) and changes one of them."""
     overlap = SERIES.iloc[STORED - 50 : STORED + 10].reset_index(drop=True)
@@ -178,6 +183,8 @@ CASES = [
     Case("flipped byte, page checksums", _flipped, ("cannot read", "checksum")),
     Case("not a Parquet file", _not_parquet, ("cannot read",)),
     Case("CSV cut mid-row", _cut_csv, ("nan: 1", "(row 59)")),
+    Case("no rows, CSV", _empty_csv, ("no rows",)),
+    Case("no rows, Parquet", _edited(lambda f: f.iloc[:0]), ("no rows",)),
 ]
 
 

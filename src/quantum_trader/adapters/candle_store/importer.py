@@ -109,6 +109,9 @@ def import_file(
         timeframe_ms(timeframe)
     raw = read_table(path)
     try:
+        if raw.empty:
+            # an export that wrote its header and no row is a failed export, not "nothing new"
+            raise DataError(f"{path}: no rows (the file holds no data; nothing was imported)")
         if timeframe == FUNDING:
             result = store.merge_funding(symbol, raw, repair=repair, source=path.name)
         else:
