@@ -4,6 +4,8 @@ pass; refusals are journalled with the rule's name and counted; a log line at ea
 
 from __future__ import annotations
 
+import gc
+
 import numpy as np
 import pytest
 
@@ -139,3 +141,36 @@ def test_the_warm_up_is_the_feature_pipelines_first_complete_row() -> None:
         if state.ready:
             break
     assert n == feature_warm_up(FeatureConfig(), "1h")
+
+
+def test_a_follower_holds_entries_wherever_its_engine_does() -> None:
+    # a shadow account's engine: the holds on when it starts to follow, and each later one
+    clock = SimulatedClock(T0)
+    pf, shadow_pf = portfolio(), portfolio()
+    eng, counters = _engine(pf, clock, MemoryJournal())
+    shadow, _ = _engine(shadow_pf, clock, MemoryJournal())
+    eng.start_warm_up("BTCUSDT", since=T0, step=H, candles=2, skipped=3)
+    eng.follow_warm_ups(shadow)
+    eng.start_warm_up("ETHUSDT", since=T0, step=H, candles=3, skipped=1)
+
+    assert set(shadow.warm_ups) == {"BTCUSDT", "ETHUSDT"}
+    assert shadow.warm_ups == eng.warm_ups
+    assert counters["warm_ups_started"] == 2  # the follower's are counted once, by its engine
+    d = shadow.evaluate(buy(qty=0.01))
+    assert d.outcome is Outcome.REJECTED and _rules(d.reasons) == ["warm_up"]
+    # the follower settles on its own account's candles
+    _candle(shadow_pf, clock, shadow, T0 + 2 * H)
+    assert set(shadow.warm_ups) == {"ETHUSDT"} and set(eng.warm_ups) == {"BTCUSDT", "ETHUSDT"}
+    assert shadow.evaluate(buy(qty=0.01)).outcome is Outcome.APPROVED
+
+
+def test_a_follower_let_go_is_dropped() -> None:
+    clock = SimulatedClock(T0)
+    eng, _ = _engine(portfolio(), clock, MemoryJournal())
+    shadow, _ = _engine(portfolio(), clock, MemoryJournal())
+    eng.follow_warm_ups(shadow)
+    del shadow
+    gc.collect()
+
+    eng.start_warm_up("BTCUSDT", since=T0, step=H, candles=2, skipped=3)  # reaches no one
+    assert list(eng._followers) == []

@@ -9,6 +9,8 @@ serves now; a few modules are shared or left out, on purpose:
 * the trading policy (risk mode) is production's, read-only: the meta strategy controller,
   which writes it, runs for production alone, so a shadow trades in production's risk mode;
 * the kill switch is the operator's, as for every order;
+* a hole in a symbol's live feed holds its entries in every account as in production's (the
+  risk engine's ``follow_warm_ups``): their features span the hole alike;
 * no covariate-shift check is scheduled for a shadow and nothing it learns is saved.
 
 Both accounts warm their indicators on the ``warm_up`` candles before the start (read from
@@ -278,6 +280,7 @@ class ShadowComposer:
                 run_id=name,
             )
             risk.attach(bus)
+            production.risk.follow_warm_ups(risk)  # a live feed's hole holds its entries too
             expectancy = None
             if settings.expectancy_benching:
                 expectancy = ExpectancyTracker(expectancy_config(settings))

@@ -7,6 +7,7 @@ runs the pure rules, and returns a :class:`RiskDecision` that it also publishes 
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -121,6 +122,7 @@ class RiskEngine:
             else None
         )
         self._warm_ups = WarmUps(self._handle)
+        self._followers: weakref.WeakSet[RiskEngine] = weakref.WeakSet()
         last = journal.latest_state_change()
         self._last_change = last
         self._state = last.state if last is not None else TradingState.ACTIVE
@@ -261,10 +263,28 @@ class RiskEngine:
     ) -> WarmUp:
         """The live feed skipped ``skipped`` candles of ``symbol`` and it came back with the
         candle opening at ``since``: refuse its entries (rule ``warm_up``) until ``candles``
-        candles of it have closed from there (``risk/warm_up.py``)."""
-        return self._warm_ups.start(
+        candles of it have closed from there (``risk/warm_up.py``); every follower too."""
+        warm = self._warm_ups.start(
             symbol, since=since, step=step, candles=candles, skipped=skipped
         )
+        for follower in list(self._followers):
+            follower._warm_ups.start(
+                symbol, since=since, step=step, candles=candles, skipped=skipped
+            )
+        return warm
+
+    def follow_warm_ups(self, follower: RiskEngine) -> None:
+        """``follower`` (a shadow account's engine, deciding on the same candles with features
+        built the same way) holds entries wherever this one does: the holds on now, and each
+        one started later. Only this engine logs and counts them; a follower let go (its
+        account finished) is dropped with it."""
+        follower._warm_ups.quiet = True
+        for warm in self._warm_ups.active.values():
+            step = (warm.until - warm.since) // warm.candles
+            follower._warm_ups.start(
+                warm.symbol, since=warm.since, step=step, candles=warm.candles, skipped=warm.skipped
+            )
+        self._followers.add(follower)
 
     # --- trades ---------------------------------------------------------------------------
     def record_trade(self, symbol: str, net_pnl: float, *, at: int) -> None:

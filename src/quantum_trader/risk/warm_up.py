@@ -87,6 +87,8 @@ class WarmUps:
     def __init__(self, status: ModuleHandle | None = None) -> None:
         self._status = status
         self.active: dict[str, WarmUp] = {}
+        #: a follower's holds (a shadow account's) are logged by the engine it follows
+        self.quiet = False
 
     def get(self, symbol: str) -> WarmUp | None:
         return self.active.get(symbol)
@@ -101,6 +103,8 @@ class WarmUps:
             )
         warm = WarmUp(symbol, since, since + candles * step, candles, skipped)
         self.active[symbol] = warm
+        if self.quiet:
+            return warm
         log.warning(
             "risk.warm_up_started",
             symbol=symbol,
@@ -123,6 +127,8 @@ class WarmUps:
             close = last_close(symbol)
             if close is not None and close >= warm.until:
                 del self.active[symbol]
+                if self.quiet:
+                    continue
                 log.info(
                     "risk.warm_up_ended",
                     symbol=symbol,
