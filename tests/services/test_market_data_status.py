@@ -75,7 +75,8 @@ def test_market_data_reports_its_stream_module_with_its_process(
     first = _process_of(child.pid)
     module = _status()["candle_stream"]
     assert module["counters"] == {
-        "candles": CANDLES, "already_on_stream": 0, "published": CANDLES, "redis_restarts": 0,
+        "candles": CANDLES, "already_on_stream": 0, "on_stream": CANDLES, "published": CANDLES,
+        "redis_restarts": 0,
     }  # fmt: skip
     assert module["state"] == "ACTIVE" and module["enabled"] is True
     assert module["reason"] == (
@@ -103,6 +104,27 @@ def test_market_data_reports_its_stream_module_with_its_process(
 
 
 @pytest.mark.data
+def test_a_paced_publish_shows_its_progress_while_it_publishes(
+    env: dict[str, str], redis_url: str, prefix: str
+) -> None:
+    # 480 candles in batches of 40, 0.25 s apart: about 3 s of publishing
+    child = _market_data(env, redis_url, prefix, "--batch", "40", "--pause-s", "0.25")
+    try:
+        seen = _wait_for(
+            "part-way", lambda m: 0 < m["counters"].get("on_stream", 0) < CANDLES, timeout_s=120
+        )
+        assert seen["reason"].startswith("publishing") and "published" not in seen["counters"]
+        assert seen["counters"]["on_stream"] % 40 == 0
+        out, _ = child.communicate(timeout=120)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == 0, out
+    assert _status()["candle_stream"]["counters"]["on_stream"] == CANDLES
+
+
+@pytest.mark.data
 def test_following_reads_up_then_ended_and_counts_the_stream_published_again(
     env: dict[str, str], redis_url: str, prefix: str, client: redis.Redis
 ) -> None:
@@ -114,8 +136,8 @@ def test_following_reads_up_then_ended_and_counts_the_stream_published_again(
         assert module["process"] == process.process_id and module["process_state"] == "UP"
         assert module["state"] == "ACTIVE"
         assert module["counters"] == {
-            "candles": CANDLES, "already_on_stream": 0, "published": CANDLES,
-            "redis_restarts": 0, "published_again": 0,
+            "candles": CANDLES, "already_on_stream": 0, "on_stream": CANDLES,
+            "published": CANDLES, "redis_restarts": 0, "published_again": 0,
         }  # fmt: skip
         client.delete(stream, whole_key(stream))  # what a Redis restart loses
         while int(client.xlen(stream)) < CANDLES + 1:  # type: ignore[arg-type]

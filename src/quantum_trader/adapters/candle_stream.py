@@ -188,7 +188,11 @@ class CandleStreamPublisher:
         self._append = client.register_script(_APPEND)
         self._mark_whole = client.register_script(_MARK_WHOLE)
 
-    def publish(self, feed: ReplayFeed, timeframe: str) -> PublishReport:
+    def publish(
+        self, feed: ReplayFeed, timeframe: str, on_batch: Callable[[int], None] | None = None
+    ) -> PublishReport:
+        """``on_batch``: told after each append how many of the replay's candles the stream
+        holds now (progress while a long replay is published)."""
         started = time.perf_counter()
         rank = {s: r for r, s in enumerate(feed.symbols)}
         bars = list(feed.bars())
@@ -204,7 +208,7 @@ class CandleStreamPublisher:
         resumed = start = self._resume(bars, keys, timeframe)
         published = restarts = 0
         while True:
-            appended, whole = self._append_from(start, bars, keys, timeframe, end_entry)
+            appended, whole = self._append_from(start, bars, keys, timeframe, end_entry, on_batch)
             published += appended
             if whole:
                 break
@@ -248,6 +252,7 @@ class CandleStreamPublisher:
         keys: Sequence[tuple[int, int]],
         timeframe: str,
         end_entry: tuple[str, str],
+        on_batch: Callable[[int], None] | None = None,
     ) -> tuple[int, bool]:
         """Appends ``bars[start:]`` then the end entry; returns what it appended and False when
         it stopped because the stream lost its head (a Redis restart) on the way."""
@@ -263,6 +268,8 @@ class CandleStreamPublisher:
             if n < 0:
                 return appended, False
             appended += n
+            if on_batch is not None:
+                on_batch(start + appended)
         return appended, int(self._append(keys=keys_, args=list(end_entry))) >= 0
 
     def _resume(self, bars: Sequence[Bar], keys: Sequence[tuple[int, int]], tf: str) -> int:

@@ -14,6 +14,7 @@ their output prefixed with the role, a crashed role restarted, Ctrl-C stopping t
 from __future__ import annotations
 
 import sys
+import time
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -129,7 +130,7 @@ def market_data(
     # `status` shows the process UP while it publishes, STOPPED after, DOWN when it was killed
     heartbeat = ServiceHeartbeat(db, MARKET_DATA, modules=module.names)
     try:
-        report = publisher.publish(feed, settings.timeframe)
+        report = publisher.publish(feed, settings.timeframe, on_batch=module.on_stream)
         module.published(report, follow=follow)
         print(
             f"market-data: {report.published} published, {report.resumed_after} already on the "
@@ -164,15 +165,26 @@ class StreamModule:
         )
         self._handle.gauge("candles", candles)
         modules.flush()
+        self._flushed = time.monotonic()
 
     def names(self) -> list[str]:
         return self._modules.names()
+
+    def on_stream(self, candles: int) -> None:
+        """While publishing: the replay's candles on the stream now, written to the database at
+        most once a second (and with the end, by :meth:`published`)."""
+        self._handle.gauge("on_stream", candles)
+        now = time.monotonic()
+        if now - self._flushed >= 1.0:
+            self._flushed = now
+            self._modules.flush()
 
     def published(self, report: PublishReport, *, follow: bool) -> None:
         """``publish`` returned ``report``; ``follow``: the role follows next (:meth:`following`
         says so), else it ends here."""
         handle = self._handle
         handle.gauge("already_on_stream", report.resumed_after)
+        handle.gauge("on_stream", self._candles)
         handle.count("published", report.published)
         handle.gauge("redis_restarts", report.redis_restarts)
         if follow:
