@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -86,3 +88,30 @@ def test_trainer_loss_is_a_hook() -> None:
     split = time_split([sine_series(400)], 48, 8, 0.2)
     result = MSE(model.training, (0.5,)).fit(model.network, split.train, split.validation)
     assert result.steps > 0 and np.isfinite(result.best_validation_loss)
+
+
+def test_deterministic_block_restores_warn_only_mode() -> None:
+    before = torch.get_deterministic_debug_mode()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        with deterministic(seed=1, num_threads=1):
+            assert torch.get_deterministic_debug_mode() == 2  # errors, not warnings, inside
+        assert torch.is_deterministic_algorithms_warn_only_enabled()
+    finally:
+        torch.set_deterministic_debug_mode(before)
+
+
+def test_deterministic_block_does_not_import_the_compiler() -> None:
+    """torch.use_deterministic_algorithms imports torch._inductor (1-2 s per training process);
+    the block sets the same flag without it."""
+    script = (
+        "import sys, torch\n"
+        "from quantum_trader.models.forecasting.training import deterministic\n"
+        "with deterministic(seed=1, num_threads=1):\n"
+        "    assert torch.are_deterministic_algorithms_enabled()\n"
+        "print('torch._inductor' in sys.modules, 'torch._dynamo' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.split() == ["False", "False"]

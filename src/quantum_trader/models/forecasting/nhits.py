@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from quantum_trader.models.forecasting.dropout import Dropout
+
 
 @dataclass(frozen=True, slots=True)
 class NHiTSConfig:
@@ -75,7 +77,7 @@ class NHiTSBlock(nn.Module):
         for _ in range(cfg.mlp_layers - 1):
             layers += [nn.Linear(cfg.hidden_size, cfg.hidden_size), nn.ReLU()]
         if cfg.dropout > 0:
-            layers.append(nn.Dropout(cfg.dropout))
+            layers.append(Dropout(cfg.dropout))
         self.mlp = nn.Sequential(*layers)
         self.theta = nn.Linear(cfg.hidden_size, input_size + self.n_knots * n_outputs)
         self.interp: Tensor

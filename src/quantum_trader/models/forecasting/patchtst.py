@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from quantum_trader.models.forecasting.dropout import Dropout
+
 
 @dataclass(frozen=True, slots=True)
 class PatchTSTConfig:
@@ -70,13 +72,13 @@ class EncoderLayer(nn.Module):
         self.head_dim = cfg.d_model // cfg.n_heads
         self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model)
         self.out = nn.Linear(cfg.d_model, cfg.d_model)
-        self.attn_dropout = nn.Dropout(cfg.dropout)
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.attn_dropout = Dropout(cfg.dropout)
+        self.dropout = Dropout(cfg.dropout)
         self.norm_attn = BatchNormTokens(cfg.d_model)
         self.ffn = nn.Sequential(
             nn.Linear(cfg.d_model, cfg.d_ff),
             nn.GELU(),
-            nn.Dropout(cfg.dropout),
+            Dropout(cfg.dropout),
             nn.Linear(cfg.d_ff, cfg.d_model),
         )
         self.norm_ffn = BatchNormTokens(cfg.d_model)
@@ -112,9 +114,9 @@ class PatchTST(nn.Module):
         self.register_buffer("patch_index", starts[:, None] + torch.arange(cfg.patch_len)[None])
         self.embed = nn.Linear(cfg.patch_len, cfg.d_model)
         self.position = nn.Parameter(torch.empty(self.n_patches, cfg.d_model).uniform_(-0.02, 0.02))
-        self.input_dropout = nn.Dropout(cfg.dropout)
+        self.input_dropout = Dropout(cfg.dropout)
         self.layers = nn.Sequential(*(EncoderLayer(cfg) for _ in range(cfg.n_layers)))
-        self.head_dropout = nn.Dropout(cfg.head_dropout)
+        self.head_dropout = Dropout(cfg.head_dropout)
         self.head = nn.Linear(self.n_patches * cfg.d_model, horizon * n_outputs)
 
     def patches(self, x: Tensor) -> Tensor:

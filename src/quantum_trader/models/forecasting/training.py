@@ -7,7 +7,7 @@ its content hash, and a tqdm progress bar. A model plugs in through :meth:`Train
 hook a subclass overrides); the forecasters use the pinball loss over their quantile levels.
 
 Determinism: :func:`deterministic` pins torch to ``num_threads`` threads, seeds torch and
-numpy, and turns on ``torch.use_deterministic_algorithms``, restoring the previous state on exit.
+numpy, and turns on torch's deterministic algorithms, restoring the previous state on exit.
 On CPU, the same seed and thread count give bit-identical weights.
 """
 
@@ -81,11 +81,13 @@ class TrainingResult:
 def deterministic(seed: int, num_threads: int) -> Iterator[None]:
     """Seeded, deterministic, thread-pinned torch for the duration of the block."""
     previous_threads = torch.get_num_threads()
-    previous_deterministic = torch.are_deterministic_algorithms_enabled()
+    previous_mode = torch.get_deterministic_debug_mode()  # 0 off, 1 warn only, 2 on
     flags: Any = torch.utils.deterministic
     previous_fill = flags.fill_uninitialized_memory
     torch.set_num_threads(num_threads)
-    torch.use_deterministic_algorithms(True)
+    # Mode 2 is ``use_deterministic_algorithms(True)`` without its import of torch._inductor
+    # (to set a compiler flag; nothing here compiles): 1.1-1.8 s in every fresh training process.
+    torch.set_deterministic_debug_mode(2)
     # Filling every fresh tensor with NaN (a debugging aid of deterministic mode) costs up to
     # 10x per step on 2 cores; no op here reads uninitialised memory, so results do not change.
     flags.fill_uninitialized_memory = False
@@ -95,7 +97,7 @@ def deterministic(seed: int, num_threads: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous_threads)
-        torch.use_deterministic_algorithms(previous_deterministic)
+        torch.set_deterministic_debug_mode(previous_mode)
         flags.fill_uninitialized_memory = previous_fill
 
 
