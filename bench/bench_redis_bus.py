@@ -3,17 +3,20 @@
 Each row is measured REPEATS times on a fresh stream of small events (``{"i": n, "price":
 …}``), and the median, min and max printed:
 
-- *publish, one by one*: ``publish`` (``INCRBY`` + ``XADD``: two round trips per event);
-- *publish_many*: batches of BATCH (one ``INCRBY`` and one pipeline of ``XADD`` per batch);
-- *consume + ack*: ``poll(count=BATCH)`` until the stream is drained, a handler that counts,
-  one ``XACK`` per batch;
+- *publish, one by one*: ``publish`` (the numbering script + the append script: two round
+  trips per event);
+- *publish_many*: batches of BATCH (the same two scripts per batch);
+- *consume + ack*: ``poll(count=BATCH)`` until the stream is drained (the read script), a
+  handler that counts, one ``XACK`` per batch;
 - *consume + ack, idempotent*: the same with ``RedisProcessedIds`` (one ``MGET`` per batch,
   one ``SET`` per event after its handler);
 - *publish ‖ consume*: a publishing process and a consuming process at once, the time from the
   first publish to the last acknowledgement.
 
 Run: ``PYTHONPATH=src python bench/bench_redis_bus.py`` (Redis at ``QT_BENCH_REDIS_URL``,
-default ``redis://127.0.0.1:6379/15``; ``BENCH_EVENTS`` events per row, default 100,000).
+default ``redis://127.0.0.1:6379/15``; ``BENCH_EVENTS`` events per row, default 100,000;
+``BENCH_ROWS`` the rows to run, by function name and comma-separated, default all: e.g.
+``BENCH_ROWS=publish_and_consume`` to compare two trees side by side on one row, alternating).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ EVENTS = int(os.environ.get("BENCH_EVENTS", "100000"))
 ONE_BY_ONE = min(EVENTS, 20_000)  # two round trips each: a smaller sample says enough
 BATCH = 1000
 REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
+ONLY = {name for name in os.environ.get("BENCH_ROWS", "").split(",") if name}
 
 
 def _payloads(n: int) -> list[dict[str, float]]:
@@ -143,7 +147,12 @@ def main() -> None:
         f"{EVENTS:,} events per row, median of {REPEATS}"
     )
     print(f"{'':42} {'median':>10} {'min':>10} {'max':>10}  events/s")
+    unknown = ONLY - {row.__name__ for _, row in ROWS}
+    if unknown:
+        raise SystemExit(f"BENCH_ROWS: no row named {sorted(unknown)}")
     for name, row in ROWS:
+        if ONLY and row.__name__ not in ONLY:
+            continue
         rates = []
         for _ in range(REPEATS):
             prefix = f"qt-bench-{uuid.uuid4().hex[:8]}"

@@ -6,13 +6,15 @@ SQLite home in a temporary folder:
 
 1. ``quantum-trader run`` (the single process), its RSS sampled (itself and, apart, its
    descendants: training/report workers).
-2. ``quantum-trader up --redis-url … --role engine`` (the engine role as a child of ``up``,
-   reading ``PREFIX:market.candle.closed``) and, once the engine has trained and is waiting
+2. ``quantum-trader up --redis-url … --role engine --role api`` (the engine role as a child
+   of ``up``, reading ``PREFIX:market.candle.closed``, and the api role on a free port with a
+   random password and secret, which nothing queries: its RSS is an idle server's) and, once the engine has trained and is waiting
    on the stream, ``quantum-trader service market-data --batch 1 --pause-s PAUSE_S`` started
    by the bench (``up`` does not pass ``--pause-s`` on): one candle per append, PAUSE_S real
    seconds apart, so the engine waits for each candle instead of draining a backlog. RSS of
-   ``up``, the engine, the engine's descendants and market-data is sampled every SAMPLE_S
-   from ``/proc/<pid>/status`` (VmRSS): peak and last sample.
+   ``up``, each role (engine, api), its descendants and market-data is sampled every SAMPLE_S
+   from ``/proc/<pid>/status`` (VmRSS): peak and last sample. The api serves until stopped:
+   once ``up`` says the engine finished, the bench stops ``up`` with SIGINT (as Ctrl-C).
 
 Latency, without any change to the code measured: the bench holds a Redis ``MONITOR``
 connection while the stream is published, and takes both timestamps from Redis's own clock:
@@ -38,7 +40,10 @@ default ``redis://127.0.0.1:6379/0``, a unique stream prefix; data at ``QT_DATA_
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
+import signal
+import socket
 import sqlite3
 import statistics
 import subprocess
@@ -250,6 +255,31 @@ def pct(values: list[float], q: float) -> float:
 # ---------------------------------------------------------------- the runs
 
 
+def free_port() -> int:
+    """A TCP port free on this machine now (for the api role)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class Lines(threading.Thread):
+    """Collects a process's output lines as they come (``up`` runs until it is stopped)."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        super().__init__(daemon=True)
+        self.proc = proc
+        self.lines: list[str] = []
+
+    def run(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line)
+
+    def has(self, text: str) -> bool:
+        return any(text in line for line in list(self.lines))
+
+
 def single_run(home: Path) -> tuple[dict[str, Track], float, str]:
     proc = subprocess.Popen([*CLI, "run"], env=env_for(home), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)  # fmt: skip
@@ -271,9 +301,16 @@ def services_run(home: Path, prefix: str) -> dict[str, Any]:
     mon.start()
     mon.ready.wait(10)
     env = env_for(home)
+    api = {  # the api refuses to start without a password and a secret
+        "QT_API_PORT": str(free_port()),
+        "QT_API_PASSWORD": secrets.token_hex(16),
+        "QT_API_SECRET": secrets.token_hex(32),
+    }
     up = subprocess.Popen([*CLI, "up", "--redis-url", URL, "--stream-prefix", prefix, "--role",
-                           "engine"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True)  # fmt: skip
+                           "engine", "--role", "api"], env=env | api, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    up_lines = Lines(up)
+    up_lines.start()
     md: list[subprocess.Popen[str]] = []
 
     def groups(k: dict[int, list[int]]) -> dict[str, list[int]]:
@@ -294,7 +331,8 @@ def services_run(home: Path, prefix: str) -> dict[str, Any]:
     # the engine trains, then reads the stream: wait for its first XREAD before publishing
     while not mon.reads:
         if up.poll() is not None:
-            raise SystemExit(f"up ended before reading:\n{up.communicate()[0][-3000:]}")
+            up_lines.join(10)
+            raise SystemExit(f"up ended before reading:\n{''.join(up_lines.lines)[-3000:]}")
         time.sleep(0.2)
     waited = time.perf_counter() - started
     md.append(subprocess.Popen([*CLI, "service", "market-data", "--redis-url", URL,
@@ -302,23 +340,37 @@ def services_run(home: Path, prefix: str) -> dict[str, Any]:
                                 str(PAUSE_S)], env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True))  # fmt: skip
     md_out, _ = md[0].communicate(timeout=900)
-    up_out, _ = up.communicate(timeout=900)
+    engine_done = "up | engine finished (exit 0)"  # the supervisor's line (services/supervisor.py)
+    deadline = time.monotonic() + 900
+    while up.poll() is None and not up_lines.has(engine_done) and time.monotonic() < deadline:
+        time.sleep(0.2)
     elapsed = time.perf_counter() - started
+    serving = up.poll() is None  # the api serves until stopped: up ends only if it ended too
+    if serving:
+        up.send_signal(signal.SIGINT)
+    up.wait(timeout=120)
+    up_lines.join(10)
+    up_out = "".join(up_lines.lines)
     tracks = sampler.stop()
     mon.halt.set()
     client.xadd(f"{prefix}:bench.wake", {"x": "1"})  # a command on the stream's prefix…
     client.xlen(stream)  # …and one naming it, so the monitor's loop sees its halt
     mon.join(timeout=10)
-    if md[0].returncode != 0 or up.returncode != 0:
+    stopped_by_bench = serving and up.returncode == 130  # else the api had ended by itself
+    if md[0].returncode != 0 or not up_lines.has(engine_done) or not stopped_by_bench:
         raise SystemExit(f"market-data {md[0].returncode}, up {up.returncode}:\n"
                          f"{md_out[-2000:]}\n{up_out[-3000:]}")  # fmt: skip
+    if not tracks.get("api", Track()).peak:
+        raise SystemExit(f"the api role's process was never sampled:\n{up_out[-3000:]}")
+    api_lines = [line for line in up_out.splitlines() if line.startswith(("api |", "up | api"))]
+    print("api role:", *api_lines[-4:], sep="\n  ")
     last: Any = client.xrevrange(stream, count=1)
     lat, busy = latencies(mon, last[0][0].decode())
     with sqlite3.connect(home / "quantum_trader.sqlite") as db:
         orders = db.execute("select symbol, created_at from exec_orders").fetchall()
     rank = {s: r for r, s in enumerate(SYMBOLS.split(","))}
     ordered = {f"{t}-{rank[s]}" for s, t in orders} & set(lat)
-    client.delete(stream, f"{prefix}:bench.wake")
+    client.delete(*client.scan_iter(f"{prefix}:*"))  # the stream, its marks, bench.wake
     return {
         "tracks": tracks, "elapsed": elapsed, "waited": waited, "lat": lat, "busy": busy,
         "ordered": [lat[e] for e in ordered], "orders": len(orders),
