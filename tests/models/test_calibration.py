@@ -132,3 +132,21 @@ def test_a_forecaster_is_calibrated_on_the_tail_of_its_series(
     np.testing.assert_allclose(served, VectorScaling.from_dict(meta.calibration).apply(raw))
     vote = member.vote("BTCUSDT", windows[1])  # the live path serves the same numbers
     np.testing.assert_allclose((vote.p_down, vote.p_flat, vote.p_up), served[1], atol=1e-12)
+
+
+def test_applying_a_calibration_gives_scipys_log_softmax_floats_bit_for_bit() -> None:
+    """``apply`` computes scipy's ``log_softmax`` itself (without its dispatch): the same
+    floats for one row and for a matrix, over ordinary and saturating logits and exact zeros."""
+    from scipy.special import log_softmax
+
+    rng = np.random.default_rng(18)
+    for scaling in (
+        VectorScaling((1.3, 0.7, 2.1), (-0.2, 0.4, 0.05)),
+        VectorScaling((60.0, 1.0, 0.5), (-300.0, 0.0, 700.0)),  # saturating
+    ):
+        for rows in (None, 1, 257):
+            probs = rng.dirichlet((0.3, 1.0, 3.0), size=rows)
+            probs[..., 0] = np.where(rng.random(probs.shape[:-1]) < 0.1, 0.0, probs[..., 0])
+            logits = np.log(np.clip(probs, 1e-9, 1.0)) * np.asarray(scaling.weights)
+            expected = np.exp(log_softmax(logits + np.asarray(scaling.bias), axis=-1))
+            assert np.array_equal(scaling.apply(probs), expected)

@@ -56,7 +56,7 @@ class VectorScaling:
             return probs
         logits = np.log(np.clip(probs, FLOOR, 1.0)) * np.asarray(self.weights)
         logits = logits + np.asarray(self.bias)
-        out: FloatArray = np.exp(log_softmax(logits, axis=-1))
+        out: FloatArray = np.exp(_log_softmax(logits))
         return out
 
     def to_dict(self) -> dict[str, list[float]]:
@@ -74,6 +74,18 @@ class VectorScaling:
 
 
 IDENTITY = VectorScaling()
+
+
+def _log_softmax(x: FloatArray) -> FloatArray:
+    """``scipy.special.log_softmax(x, axis=-1)`` for a numpy array, with the same operations in
+    the same order (the same floats: tests hold them bit for bit), without scipy's array-API
+    dispatch, ~15 µs of each live vote."""
+    x_max = np.max(x, axis=-1, keepdims=True)
+    x_max[~np.isfinite(x_max)] = 0
+    tmp = x - x_max
+    s = np.sum(np.exp(tmp), axis=-1, keepdims=True)
+    out: FloatArray = tmp - np.log(s)
+    return out
 
 
 def fit_vector_scaling(probs: FloatArray, y: FloatArray) -> VectorScaling:
