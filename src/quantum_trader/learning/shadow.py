@@ -331,8 +331,10 @@ class ShadowEvaluator:
                     "rolling": list(w.rolling),
                     "class_counts": list(w.class_counts),
                 }
-                for line, w in self._watches.items()
+                for line, w in sorted(self._watches.items())
             },
+            # lines in name order, not in the order their first vote landed (the slowest
+            # member votes on a second thread, so that order varies from run to run)
             "pending": {
                 symbol: [
                     [
@@ -343,10 +345,10 @@ class ShadowEvaluator:
                         list(p.challenger) if p.challenger else None,
                         p.challenger_version,
                     ]
-                    for queue in lines.values()
+                    for _line, queue in sorted(lines.items())
                     for p in queue.values()
                 ]
-                for symbol, lines in self._pending.items()
+                for symbol, lines in sorted(self._pending.items())
             },
             "challengers": self.figures.to_state(),
         }
