@@ -268,9 +268,7 @@ class RiskEngine:
             symbol, since=since, step=step, candles=candles, skipped=skipped
         )
         for follower in list(self._followers):
-            follower._warm_ups.start(
-                symbol, since=since, step=step, candles=candles, skipped=skipped
-            )
+            follower._warm_ups.adopt(warm)
         return warm
 
     def follow_warm_ups(self, follower: RiskEngine) -> None:
@@ -280,10 +278,7 @@ class RiskEngine:
         account finished) is dropped with it."""
         follower._warm_ups.quiet = True
         for warm in self._warm_ups.active.values():
-            step = (warm.until - warm.since) // warm.candles
-            follower._warm_ups.start(
-                warm.symbol, since=warm.since, step=step, candles=warm.candles, skipped=warm.skipped
-            )
+            follower._warm_ups.adopt(warm)
         self._followers.add(follower)
 
     # --- trades ---------------------------------------------------------------------------

@@ -87,7 +87,7 @@ class WarmUps:
     def __init__(self, status: ModuleHandle | None = None) -> None:
         self._status = status
         self.active: dict[str, WarmUp] = {}
-        #: a follower's holds (a shadow account's) are logged by the engine it follows
+        #: a follower's holds (a shadow account's) end unlogged: the engine it follows logs them
         self.quiet = False
 
     def get(self, symbol: str) -> WarmUp | None:
@@ -103,8 +103,6 @@ class WarmUps:
             )
         warm = WarmUp(symbol, since, since + candles * step, candles, skipped)
         self.active[symbol] = warm
-        if self.quiet:
-            return warm
         log.warning(
             "risk.warm_up_started",
             symbol=symbol,
@@ -118,6 +116,10 @@ class WarmUps:
             self._status.count("warm_ups_started")
         self._show()
         return warm
+
+    def adopt(self, warm: WarmUp) -> None:
+        """Hold ``warm`` as the engine that started it does (a follower's copy, not logged)."""
+        self.active[warm.symbol] = warm
 
     def settle(self, last_close: Callable[[str], int | None]) -> None:
         """End the warm-ups whose symbol has seen a candle closing at or after its end."""
