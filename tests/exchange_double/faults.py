@@ -14,6 +14,8 @@ the venue talks to it. The server reads them under the book's lock, request by r
 - ``reject_next``: the next n create-order requests are refused with ``reject_code``.
 - ``disconnected`` (or :meth:`Faults.disconnect_for`): every request has its connection
   dropped, unanswered (an outage).
+- ``drop_next``: ``"METHOD /path"`` → the next n requests to that endpoint have their
+  connection dropped, unanswered (one look-up lost, the rest of the account answering).
 - ``commission_fields``: fields of every ``/fapi/v1/commissionRate`` answer replaced by these
   values (a value of None leaves the field out): a payload that is not a rate.
 - ``clock_skew_ms``: the venue's clock runs this far from the machine's (``/fapi/v1/time`` and
@@ -46,6 +48,7 @@ class Faults:
     reject_msg: str = "Margin is insufficient."
     disconnected: bool = False
     disconnected_until: float = 0.0
+    drop_next: dict[str, int] = field(default_factory=dict)
     clock_skew_ms: int = 0
     commission_fields: dict[str, object] = field(default_factory=dict)
     _rng: random.Random = field(init=False, repr=False)
@@ -59,6 +62,14 @@ class Faults:
 
     def is_disconnected(self) -> bool:
         return self.disconnected or time.monotonic() < self.disconnected_until
+
+    def drops(self, request: str) -> bool:
+        """Whether ``request`` (``"GET /fapi/v1/algoOrder"``) goes unanswered now
+        (``drop_next``)."""
+        fire, left = self.take(self.drop_next.get(request, 0))
+        if fire:
+            self.drop_next[request] = left
+        return fire
 
     def draw_timeout(self) -> bool:
         return self.timeout_after_accept > 0 and self._rng.random() < self.timeout_after_accept

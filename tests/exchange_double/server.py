@@ -102,7 +102,7 @@ class ExchangeDouble:
             self.requests[f"{method} {path}"] += 1
             self.request_times.append(time.monotonic())
             f = self.faults
-            if f.is_disconnected():
+            if f.is_disconnected() or f.drops(f"{method} {path}"):
                 raise _Drop(0.0)
             fire, f.rate_limit_next = f.take(f.rate_limit_next)
             if fire:

@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 import pytest
+import structlog
 
 from quantum_trader.domain.errors import DataError
 from quantum_trader.domain.orders import OrderStatus, OrderType, Side
@@ -18,8 +19,9 @@ from quantum_trader.execution.ccxt_mapping import (
     is_take_profit_market,
     order_from_ccxt,
 )
+from quantum_trader.execution.reconciliation import local_book, reconcile
 from tests.exchange_double import ExchangeDouble
-from tests.live.test_adopted_stops import _by_hand, _hand_over, _stops
+from tests.live.test_adopted_stops import NewRun, _by_hand, _hand_over, _stops
 
 
 def _now() -> int:
@@ -216,3 +218,111 @@ def test_a_close_all_stop_that_fires_before_a_poll_is_adopted_by_reconciliation(
     assert portfolio.wallet_balance == pytest.approx(double.book.wallet, abs=1e-6)
     booked = run.orders.get("web-close-4")
     assert booked is not None and booked.status is OrderStatus.FILLED
+
+
+def _fired_between_listings(double: ExchangeDouble, cid: str, *, close_all: bool) -> NewRun:
+    """A 0.05 ETH long adopted at the handover (the policy's stop at 2,940 placed); then a
+    person sets a stop at 2,950 — close-all, or with a quantity of its own — and the price
+    falls through it before any listing (reconciliation, protective-stop check) read it."""
+    _by_hand(double, "ETHUSDT", "BUY", 0.05, f"entry-{cid}")
+    run = _hand_over(double, risk_pct=0.02)
+    if close_all:
+        _close_all(double, "STOP_MARKET", "SELL", 2_950.0, cid)
+    else:
+        with double.book.lock:
+            double.book.create(
+                symbol="ETHUSDT",
+                side="SELL",
+                type="STOP_MARKET",
+                quantity=0.05,
+                price=0.0,
+                reduce_only=True,
+                client_order_id=cid,
+                now_ms=_now(),
+                stop_price=2_950.0,
+                algo=True,
+            )
+    double.book.set_mark("ETHUSDT", 2_945.0, run.clock.now() + 60_000)
+    assert _held(double) == 0.0
+    assert double.book.find_algo(client_algo_id=cid).status == "TRIGGERED"
+    return run
+
+
+def _reconcile_later(run: NewRun) -> None:
+    run.clock.advance_to(run.clock.now() + 3_600_000)
+    run.scheduler.run_due(run.clock.now())
+
+
+def test_a_close_all_stop_set_and_fired_between_two_listings_is_adopted(
+    double: ExchangeDouble,
+) -> None:
+    """No listing ever read the order: reconciliation meets its trade, looks the trade's order
+    up on the venue by its id, finds the close-all stop it came from, and adopts the fill."""
+    run = _fired_between_listings(double, "web-close-5", close_all=True)
+    portfolio = run.wiring.holder[0].portfolio
+    with structlog.testing.capture_logs() as logs:
+        _reconcile_later(run)
+    assert not run.switch.engaged
+    assert portfolio.quantity("ETHUSDT") == 0.0
+    assert portfolio.wallet_balance == pytest.approx(double.book.wallet, abs=1e-6)
+    booked = run.orders.get("web-close-5")
+    assert booked is not None and booked.status is OrderStatus.FILLED
+    assert closes_position(booked) and booked.filled_quantity == pytest.approx(0.05)
+    (closed,) = [t for t in portfolio.pending_trades if t.symbol == "ETHUSDT"]
+    assert closed.exit_price == 2_945.0
+    stop = double.book.find_algo(client_algo_id="web-close-5")
+    (trade,) = [t for t in double.book.trades if t.order_id == stop.actual_order_id]
+    assert closed.pnl == pytest.approx(trade.realized)
+    # the ledger entry and its audit line: adopted, never halted on
+    refs = [e.ref for e in portfolio.ledger.entries if e.ref.startswith("reconcile:")]
+    assert "reconcile:web-close-5" in refs
+    audit = [e for e in logs if e["event"] == "venue.reconcile"]
+    fills = [e for e in audit if e["kind"] == "missing_fill"]
+    assert [(e["subject"], e["resolution"]) for e in fills] == [
+        (f"web-close-5#{trade.trade_id}", "adopted")
+    ]
+    assert "of the close-all order web-close-5" in fills[0]["reason"]
+    assert all(e["resolution"] == "adopted" for e in audit)
+    live = run.wiring.holder[0].live
+    assert live is not None
+    live.poll()  # the book is flat: the policy's stop, left without a position, is cancelled
+    (own,) = [o for o in _stops(double) if o.client_order_id != "web-close-5"]
+    assert own.status == "CANCELED"
+    _reconcile_later(run)  # the next one finds nothing new, and halts on nothing
+    assert not run.switch.engaged and portfolio.quantity("ETHUSDT") == 0.0
+
+
+def test_a_sized_stop_set_and_fired_between_two_listings_still_halts(
+    double: ExchangeDouble,
+) -> None:
+    """The look-up finds the stop the trade came from, but it has a quantity of its own: a
+    foreign order's fill, which halts (the check above can fail)."""
+    run = _fired_between_listings(double, "web-sized-2", close_all=False)
+    _reconcile_later(run)
+    assert run.switch.engaged
+    reason = run.switch.state().reason
+    assert "of a foreign order" in reason and "web-sized-2" in reason
+    assert run.orders.get("web-sized-2") is None  # nothing adopted from it
+    assert run.wiring.holder[0].portfolio.quantity("ETHUSDT") == pytest.approx(0.05)
+
+
+def test_a_close_all_look_up_left_unanswered_adopts_nothing_and_is_read_again(
+    double: ExchangeDouble,
+) -> None:
+    """The venue does not answer the look-up of the stop: the reconciliation stops with the
+    error (nothing written, nothing halted); the next one reads the trade again and adopts."""
+    run = _fired_between_listings(double, "web-close-6", close_all=True)
+    live, portfolio = run.wiring.holder[0].live, run.wiring.holder[0].portfolio
+    assert live is not None
+    since = run.clock.now()
+    double.faults.drop_next["GET /fapi/v1/algoOrder"] = 1
+    with pytest.raises(TimeoutError, match="no answer"):
+        reconcile(live.remote, local_book(run.orders, portfolio), since_ms=since, at=since)
+    assert double.faults.drop_next["GET /fapi/v1/algoOrder"] == 0  # the look-up was asked
+    assert not run.switch.engaged and run.orders.get("web-close-6") is None
+    assert portfolio.quantity("ETHUSDT") == pytest.approx(0.05)
+    report = reconcile(live.remote, local_book(run.orders, portfolio), since_ms=since, at=since)
+    assert not report.halts
+    (adopted,) = [d for d in report.adopted if d.fill is not None]
+    assert adopted.fill.client_order_id == "web-close-6"
+    assert adopted.order is not None and closes_position(adopted.order)

@@ -27,6 +27,10 @@ close on its side is left out of the listing: it can trade nothing now, and an o
 quantity (it is listed again once a position is there). Triggered, it trades the position
 of that moment, which may have grown since it was read: :func:`fit_close_all` lets its
 quantity grow to what it traded, where any other order's fill past its quantity is an error.
+One that fired before any listing read it is met by its trade (``CcxtVenue.recent_fills``):
+the trade's order, read by its venue id, is looked for on the algo-order API by the client id
+it carries, and read as the stop there only when that stop names it as its ``actualOrderId``
+(:func:`as_became`); the stop's answer says whether it was a close-all one.
 """
 
 from __future__ import annotations
@@ -98,6 +102,38 @@ def actual_order_id(raw: Mapping[str, Any]) -> str | None:
     info = raw.get("info") or {}
     actual = str(info.get("actualOrderId") or "") if info.get("algoId") is not None else ""
     return actual if actual not in ("", "0") else None
+
+
+def as_became(stop: Mapping[str, Any], actual: dict[str, Any]) -> dict[str, Any]:
+    """``actual``, an order read by its venue id, as the triggered ``stop`` that became it: the
+    stop's client id, type, trigger and close-all flag, with that order's quantity, fills and
+    status (what ``CcxtVenue.fetch_order`` makes of a stop it knows). Only when ``stop`` names
+    ``actual`` as its ``actualOrderId``: a shared client id alone links nothing, and ``actual``
+    is returned unchanged.
+
+    >>> stop = {"clientOrderId": "web-sl", "type": "market", "stopPrice": 2_950.0, "info": {
+    ...     "algoId": 7, "orderType": "STOP_MARKET", "algoStatus": "FINISHED",
+    ...     "actualOrderId": "81", "closePosition": True}}
+    >>> actual = {"id": "81", "clientOrderId": "web-sl", "type": "market", "amount": 0.05,
+    ...     "filled": 0.05, "info": {"orderId": 81, "status": "FILLED", "closePosition": False}}
+    >>> read = as_became(stop, actual)
+    >>> read["type"], read["stopPrice"], read["amount"], close_position_flag(read)
+    ('stop_market', 2950.0, 0.05, True)
+    >>> as_became(stop, {**actual, "id": "82"})["type"]
+    'market'
+    """
+    venue_id = str(actual.get("id") or (actual.get("info") or {}).get("orderId") or "")
+    if not venue_id or actual_order_id(stop) != venue_id:
+        return actual
+    fixed = as_order(stop)
+    info = {**(actual.get("info") or {}), "closePosition": close_position_flag(fixed)}
+    return {
+        **actual,
+        "info": info,
+        "clientOrderId": fixed.get("clientOrderId"),
+        "type": fixed.get("type"),
+        "stopPrice": fixed.get("stopPrice") or fixed.get("triggerPrice"),
+    }
 
 
 def with_close_quantity(

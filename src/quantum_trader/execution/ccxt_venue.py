@@ -36,6 +36,7 @@ from quantum_trader.domain.positions import Position
 from quantum_trader.execution.ccxt_conditional import (
     CONDITIONAL,
     actual_order_id,
+    as_became,
     as_order,
     fit_close_all,
     params_for,
@@ -319,31 +320,27 @@ class CcxtVenue:
         tries = [params_for(known, params)] if known else [params, {**params, **CONDITIONAL}]
         venue_symbol = _venue_symbol(known.symbol if known is not None else str(symbol))
         for attempt in tries:
-            try:
-                raw = self._call(
-                    f"fetch_order {client_order_id}",
-                    self.client.fetch_order,
-                    None,
-                    venue_symbol,
-                    attempt,
-                )
-            except self.errors.not_found:
-                continue
-            raw = self._triggered(raw, venue_symbol)
-            return self._adopt(raw) if known is None else self._absorb(known, raw)
+            raw = self._read(f"fetch_order {client_order_id}", None, venue_symbol, attempt)
+            if raw is not None:
+                raw = self._triggered(raw, venue_symbol)
+                return self._adopt(raw) if known is None else self._absorb(known, raw)
         return None
+
+    def _read(self, what: str, *args: Any, absent: _Errors = ()) -> dict[str, Any] | None:
+        """``client.fetch_order(*args)``; None: the venue has no such order (or ``absent``)."""
+        try:
+            return self._call(what, self.client.fetch_order, *args)
+        except self.errors.not_found + absent:
+            return None
 
     def _triggered(self, raw: dict[str, Any], venue_symbol: str) -> dict[str, Any]:
         """A triggered stop read as the order it became (``ccxt_conditional.actual_order_id``):
-        its status and trades are that order's; a stop still waiting, or a plain order, as is."""
+        its status and trades are that order's (until it is readable, the stop's own answer);
+        a stop still waiting, or a plain order, as is."""
         actual = actual_order_id(raw)
         if actual is None:
             return raw
-        fetch = self.client.fetch_order
-        try:
-            return self._call(f"fetch_order #{actual}", fetch, actual, venue_symbol)
-        except self.errors.not_found:  # not yet readable there: the stop's own answer
-            return raw
+        return self._read(f"fetch_order #{actual}", actual, venue_symbol) or raw
 
     def track(self, orders: Iterable[Order]) -> None:
         """Orders an earlier process sent (the journal, after a restart), known from now on as
@@ -425,7 +422,8 @@ class CcxtVenue:
         """The account's trades since ``since_ms`` as fills, oldest first, for every symbol in
         ``symbols`` or of an order this session knows; ids as :meth:`poll` gives them. A trade
         of an order this session never saw is attributed by looking the order up by its venue
-        id. (Binance answers at most seven days from ``since_ms``.)"""
+        id, and read as the stop it came from when there is one (:meth:`_as_its_stop`).
+        (Binance answers at most seven days from ``since_ms``.)"""
         symbols = set(self._symbols) | {o.symbol for o in self._orders.values()}
         fills: list[Fill] = []
         for symbol in sorted(symbols):
@@ -466,13 +464,23 @@ class CcxtVenue:
         cid = self._client_ids.get(venue_id)
         if cid is not None:
             return cid
-        try:
-            raw = self._call(
-                f"fetch_order #{venue_id}", self.client.fetch_order, venue_id, _venue_symbol(symbol)
-            )
-        except self.errors.not_found:
+        venue_symbol = _venue_symbol(symbol)
+        raw = self._read(f"fetch_order #{venue_id}", venue_id, venue_symbol)
+        if raw is None:
             return f"venue-order-{venue_id}"  # a foreign order: reconciliation halts on it
-        return self._adopt(raw).client_order_id
+        return self._adopt(self._as_its_stop(raw, venue_symbol)).client_order_id
+
+    def _as_its_stop(self, raw: dict[str, Any], venue_symbol: str) -> Mapping[str, Any]:
+        """An order this session never saw, read as the stop that became it when the algo-order
+        API says so (``ccxt_conditional.as_became``): a stop set by hand that fired before any
+        listing read it (its client id asked there). None there, or refused: the order as it
+        is. No answer raises before anything is remembered: the next reading asks again."""
+        cid = str(raw.get("clientOrderId") or "")
+        if not cid or cid in self._orders:
+            return raw
+        absent, params = self.errors.rejected, {"origClientOrderId": cid, **CONDITIONAL}
+        stop = self._read(f"fetch_order {cid}", None, venue_symbol, params, absent=absent)
+        return as_became(stop, raw) if stop is not None else raw
 
     # ------------------------------------------------------------------ requests
     def _call(self, what: str, fn: Callable[..., _T], *args: Any) -> _T:

@@ -24,7 +24,8 @@ Policy, in the order the checks run:
    adopted above, or found by lookup under our prefix) is adopted: the order manager journals it
    and the portfolio posts it the normal way (position, realised PnL, fee). A fill of a foreign
    order, of an order the venue cannot find, or one that would overfill its order halts; save
-   the fill of a close-all order set by hand that the venue has listed before: adopted.
+   the fill of a close-all order set by hand: adopted, when the venue says it is one (listed
+   before, or found by the trade's order id: the stop that became that order).
 4. **Positions.** The ledger's positions plus the adopted fills give the expected position per
    symbol. One the ledger lacks or holds at another size is adopted when the adopted fills
    explain it exactly (no extra entry: the fills write it); else it halts with the ledger's,

@@ -236,11 +236,12 @@ class Comparison:
             )
             return None
         if not any(d.subject == cid and d.order is not None for d in self.out):
+            whose = "ours" if ours else "a close-all order set by hand (closePosition)"
             self.out.append(
                 _adopt(
                     Discrepancy.UNKNOWN_ORDER,
                     cid,
-                    f"ours, missing from the journal, found by lookup ({found.status}): adopted",
+                    f"{whose}, missing from the journal, found by lookup ({found.status}): adopted",
                     order=found,
                 )
             )
@@ -250,10 +251,12 @@ class Comparison:
         )
 
     def _close_all(self, cid: str) -> Order | None:
-        """A foreign order's fill is adopted only when the order is a close-all one set by
-        hand (``closePosition``): it fired before a poll heard it. The venue can tell only
-        what a listing read before (the ccxt venue looks up an order it never saw only with
-        its symbol); anything else stays a foreign order's fill, which halts."""
+        """A foreign order's fill is adopted only when the venue says the order is a close-all
+        one set by hand (``closePosition``): it fired before a poll heard it. The ccxt venue
+        knows it when a listing read it, or when it read the trade's order by its venue id and
+        the algo-order API named the stop that became it (``CcxtVenue.recent_fills``, even if
+        no listing ever saw the stop); anything else stays a foreign order's fill, which
+        halts."""
         found = self.lookup(cid)
         return found if found is not None and closes_position(found) else None
 
@@ -270,11 +273,12 @@ class Comparison:
             )
             return None
         venue_state = self.venue_orders.get(fill.client_order_id)
+        whose = "our order" if self.local.is_ours(fill.client_order_id) else "the close-all order"
         self.out.append(
             _adopt(
                 Discrepancy.MISSING_FILL,
                 fill.fill_id,
-                f"{what} of our order {fill.client_order_id}, fee {fill.fee:g}: missing from "
+                f"{what} of {whose} {fill.client_order_id}, fee {fill.fee:g}: missing from "
                 "the journal, adopted",
                 order=venue_state or moved,
                 fill=fill,
