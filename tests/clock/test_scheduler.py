@@ -43,3 +43,22 @@ def test_jobs_without_catch_up_collapse_missed_periods() -> None:
     sched.run_due(39)
     sched.run_due(40)
     assert fired == [0, 30, 40]
+
+
+def test_a_job_that_raises_runs_again_at_its_next_period() -> None:
+    """A reconciliation whose request got no answer raised out of ``run_due`` and was never
+    scheduled again: the session went on unreconciled (issue 23)."""
+    sched = Scheduler()
+    fired: list[int] = []
+
+    def reconcile(t: int) -> None:
+        fired.append(t)
+        if t == 10:
+            raise TimeoutError("the venue did not answer")
+
+    sched.every("reconcile", 10, reconcile, start_at=0)
+    sched.run_due(0)
+    with pytest.raises(TimeoutError, match="did not answer"):
+        sched.run_due(10)
+    assert sched.run_due(20) == [("reconcile", 20)]
+    assert fired == [0, 10, 20]

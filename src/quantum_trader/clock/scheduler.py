@@ -157,9 +157,20 @@ class Scheduler:
 
     def run_due(self, now: int) -> list[tuple[str, int]]:
         """Run every job due at or before ``now`` and land every result due by then; returns
-        (name, time) in run order, a landing named ``"<job>:landed"``."""
+        (name, time) in run order, a landing named ``"<job>:landed"``. A job that raises is
+        still scheduled for its next period, and the landings not yet ready stay queued: the
+        error goes to the caller (the live phase retries a network error at its next poll),
+        and a reconciliation whose request got no answer runs again at its next time."""
         ran: list[tuple[str, int]] = []
         not_ready: list[_Entry] = []
+        try:
+            self._run_due(now, ran, not_ready)
+        finally:
+            for entry in not_ready:
+                heapq.heappush(self._heap, entry)
+        return ran
+
+    def _run_due(self, now: int, ran: list[tuple[str, int]], not_ready: list[_Entry]) -> None:
         while (due := self.next_due()) is not None and due <= now:
             entry = heapq.heappop(self._heap)
             job = entry.job
@@ -175,20 +186,22 @@ class Scheduler:
             due = entry.due
             if not job.catch_up:
                 due += (now - due) // job.interval_ms * job.interval_ms  # latest missed period
-            if job.worker is None:
-                job.fn(due)
-            elif (landing := job.worker.start(due)) is not None:
-                heapq.heappush(
-                    self._heap, _Entry(landing.lands_at, job.order, _LANDS, job, landing)
-                )
+            try:
+                if job.worker is None:
+                    job.fn(due)
+                elif (landing := job.worker.start(due)) is not None:
+                    heapq.heappush(
+                        self._heap, _Entry(landing.lands_at, job.order, _LANDS, job, landing)
+                    )
+            except BaseException:
+                job.next_run = due + job.interval_ms
+                self._push(job)
+                raise
             job.runs += 1
             job.last_run = due
             job.next_run = due + job.interval_ms
             ran.append((job.name, due))
             self._push(job)
-        for entry in not_ready:
-            heapq.heappush(self._heap, entry)
-        return ran
 
     def _waits(self) -> bool:
         return self._clock is not None and is_simulated(self._clock)
