@@ -265,7 +265,9 @@ class ContinuousLearning:
                 else lambda v: ledger.record(validation_trial(v, seed=settings.seed, parent=run))
             ),
         )
-        worker = training_worker(settings, "continuous-learning")
+        worker = training_worker(
+            settings, "continuous-learning", self.rt.training_pause, self.daemon_handle
+        )
         daemon = LearningDaemon(
             config,
             lines,

@@ -437,6 +437,7 @@ def _compose(
         venue=wiring.factory,
         # the batched risk decisions go first: no checkpoint commits an order without its approval
         before_commit=composer.flush_journals,
+        pause=rt.training_pause.paused,
         source=run.options.replay_source(data.frames, settings.timeframe),  # None: the frames
     )
     run.unserved = composer.unserved

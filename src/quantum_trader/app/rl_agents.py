@@ -245,7 +245,7 @@ def attach_rl_agents(
         replay,
     )
     agents.sizing = sizing
-    worker = training_worker(rt.settings, "rl-training")
+    worker = training_worker(rt.settings, "rl-training", rt.training_pause, training)
 
     def start(ctx: ComponentContext) -> None:
         worker.start()

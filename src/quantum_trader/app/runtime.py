@@ -25,6 +25,7 @@ from quantum_trader.app.storage import open_settings_database
 from quantum_trader.bus.in_process import InProcessBus
 from quantum_trader.bus.policy_store import PolicyStore
 from quantum_trader.clock.clock import Clock, SimulatedClock, WallClock, is_simulated
+from quantum_trader.clock.pause import TrainingPause
 from quantum_trader.clock.scheduler import Scheduler
 from quantum_trader.config.modules import module_enabled
 from quantum_trader.config.settings import Settings
@@ -66,6 +67,8 @@ class Runtime:
     heartbeat: ServiceHeartbeat | None = None
     #: the bus events the API's live stream serves (adapters/sql/event_outbox.py)
     outbox: EventOutboxWriter | None = None
+    #: stops the training workers while a live candle is decided (clock/pause.py)
+    training_pause: TrainingPause = field(default_factory=TrainingPause)
 
     def register(self, name: str, reason: str) -> ModuleHandle:
         """Register a module with its config switch; the reason says what it does when on."""
@@ -199,6 +202,7 @@ def build_runtime(
         policies=policies,
         modules={"market_data": market},
         lock=lock,
+        training_pause=TrainingPause(enabled=settings.training_pause),
     )
     _wire_bus_and_policy(rt, start_ms or clock.now())
     return rt

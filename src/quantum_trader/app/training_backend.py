@@ -16,10 +16,12 @@ import os
 from collections.abc import Mapping
 
 from quantum_trader.adapters.ray_worker import RayWorker
+from quantum_trader.clock.pause import TrainingPause
 from quantum_trader.clock.workers import ProcessWorker
 from quantum_trader.config.settings import Settings, env_name
 from quantum_trader.evaluation.fold_pool import ProcessPool
 from quantum_trader.observability.logging import get_logger
+from quantum_trader.status.registry import ModuleHandle
 
 log = get_logger(__name__)
 
@@ -34,11 +36,21 @@ def settings_environment(overrides: Mapping[str, str] | None = None) -> dict[str
     return {**env, **(overrides or {})}
 
 
-def training_worker(settings: Settings, name: str) -> ProcessWorker | RayWorker:
-    """The worker of one training job (not started): one low-priority process, or Ray."""
+def training_worker(
+    settings: Settings,
+    name: str,
+    pause: TrainingPause | None = None,
+    evidence: ModuleHandle | None = None,
+) -> ProcessWorker | RayWorker:
+    """The worker of one training job (not started): one low-priority process, stopped by
+    ``pause`` while a live candle is decided (``clock/pause.py``; how often and how long go to
+    ``evidence``'s figures), or Ray (not on this machine's cores: never stopped)."""
     if settings.training_backend == "ray":
         return RayWorker(name, address=settings.ray_address, env=settings_environment())
-    return ProcessWorker(name)
+    worker = ProcessWorker(name)
+    if pause is not None:
+        pause.add(worker, evidence.gauge if evidence is not None else None)
+    return worker
 
 
 def log_started(worker: ProcessWorker | RayWorker) -> None:

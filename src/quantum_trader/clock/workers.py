@@ -128,6 +128,15 @@ class ProcessWorker:
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
 
+    def pausable_pid(self) -> int | None:
+        """The process to stop while a decision is made (``clock/pause.py``): only while it
+        computes, and only one the kernel kills with the engine even when stopped (its death
+        signal armed; a process respawned by the courier has only its watchdog)."""
+        applied, process = self.applied, self._process
+        if not self._busy or applied is None or not applied.death_signal or process is None:
+            return None
+        return applied.pid if applied.pid == process.pid else None
+
     def start(self) -> AppliedLimits:
         """Spawn the process and wait until it has lowered itself; returns what it applied."""
         if self._process is not None:

@@ -288,6 +288,8 @@ class Settings(StorageSettings, ApiSettings, VenueSettings):
         "process", validation_alias=_qt("training_backend")
     )
     ray_address: str | None = Field(None, validation_alias=_qt("ray_address"))
+    #: stop the training workers while a paced or live candle is decided (clock/pause.py)
+    training_pause: bool = Field(True, validation_alias=_qt("training_pause"))
 
     # --- simulated exchange -------------------------------------------------------------
     initial_balance: float = Field(10_000.0, validation_alias=_qt("initial_balance"))

@@ -15,6 +15,7 @@ import hashlib
 import json
 import time as _time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -178,8 +179,11 @@ class TradingSession:
         then: BarSource | None = None,
         venue: VenueFactory | None = None,
         before_commit: Callable[[], None] | None = None,
+        pause: Callable[[], AbstractContextManager[object]] | None = None,
     ) -> None:
         self.config = config
+        self.pause = pause  # held around a paced or live decision (:meth:`_decide`)
+        self._paced = config.throttle_s > 0
         self.trader = trader
         self.feed = ReplayFeed(frames, config.timeframe)
         self.specs = dict(specs) if specs else specs_from(frames)
@@ -301,7 +305,7 @@ class TradingSession:
         engine.on_bar(self.exchange.on_bar, skipper=self.exchange)
         engine.on_bar(self.portfolio.on_bar, skipper=self.portfolio)
         trader_skipper = self.trader if isinstance(self.trader, BarSkipper) else None
-        engine.on_bar(self.trader.on_bar, skipper=trader_skipper)
+        engine.on_bar(self._decide(self.trader.on_bar), skipper=trader_skipper)
         for follower, skipper in self._followers:
             engine.on_bar(follower, skipper=skipper)
         if self.store is not None:
@@ -326,6 +330,7 @@ class TradingSession:
             # candles now come one by one as they close: report each, and persist every
             # order, fill and ledger change at once, as a paper session does
             self.checkpoints.commit_on_change = True
+            self._paced = True
             engine.run_bars(self.then(engine.last_close), progress=progress, progress_every=1)
 
     def _result(self, started: float, trades: list[Trade]) -> SessionResult:
@@ -355,6 +360,27 @@ class TradingSession:
             fills=self.checkpoints.stored_fills + self.orders.fill_log,
             orders=list(self.orders.orders.values()),
         )
+
+    def _decide(self, decide: BarHandler) -> BarHandler:
+        """The trader's handler, inside :attr:`pause` (the training workers stopped,
+        ``clock/pause.py``) while candles come paced or live. A
+        replay back to back decides bare: it waits for its trainings, which a pause at every
+        candle would starve."""
+        pause = self.pause
+        if pause is None:
+            return decide
+
+        def paused(
+            symbol: str, open_time: int, close_time: int, o: float, h: float, lo: float,
+            c: float, v: float,
+        ) -> None:  # fmt: skip
+            if not self._paced:
+                decide(symbol, open_time, close_time, o, h, lo, c, v)
+                return
+            with pause():
+                decide(symbol, open_time, close_time, o, h, lo, c, v)
+
+        return paused
 
     def _throttle(
         self,
