@@ -17,7 +17,7 @@ its id and sends it, under the same id, only when the venue never received it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +48,7 @@ from quantum_trader.execution.events import (
 from quantum_trader.execution.instruments import SymbolSpec
 from quantum_trader.execution.validation import order_problem
 from quantum_trader.execution.venue import Venue
+from quantum_trader.portfolio.seen_fills import SeenFills
 from quantum_trader.status.registry import ModuleHandle
 
 MarkSource = Callable[[str], float]
@@ -114,8 +115,14 @@ class OrderManager:
         self.fill_log: list[Fill] = []  # fills of this session, in order
         self.fills = 0
         #: ids of the fills heard: a venue may report one again (stream and poll, reconnect,
-        #: restart); heard twice it would be journalled, published and bracketed twice
-        self._fill_ids: set[str] = set()
+        #: restart); heard twice it would be journalled, published and bracketed twice.
+        #: Bounded by reconciliation (:meth:`forget_fills_before`)
+        self._fill_ids = SeenFills()
+        #: orders whose fills reconciliation adopted: the venue's copy of such an order may be
+        #: behind the journal, and its next refresh reports those fills again (``CcxtVenue``
+        #: reads an order's trades past the quantity its copy holds); kept until the venue
+        #: reports the order finished
+        self._held: set[str] = set()
         self.duplicate_fills = 0
         #: the venue phase's id scheme (None: the replay's ``{run_id}-{symbol}-{seq}``)
         self._intent_ids: IntentIds | None = None
@@ -302,15 +309,18 @@ class OrderManager:
 
     # ------------------------------------------------------------------ venue callbacks
     def on_order_update(self, order: Order) -> None:
+        if order.status.is_terminal:
+            self._held.discard(order.client_order_id)
         self._record(order, submitted=False)
 
     def on_fill(self, fill: Fill, order: Order) -> None:
         """A venue's fill, taken once by its id: a repeat changes nothing and is counted."""
-        if fill.fill_id in self._fill_ids:
+        if order.status.is_terminal:
+            self._held.discard(order.client_order_id)
+        if not self._fill_ids.add(fill.fill_id, fill.time, fill.client_order_id):
             self.duplicate_fills += 1
             self._count("fills_duplicate")
             return
-        self._fill_ids.add(fill.fill_id)
         self.fills += 1
         if self._status is not None:
             self._status.count("fills")
@@ -330,6 +340,38 @@ class OrderManager:
             bracket = self._brackets.pop(cid, None)
             if bracket is not None and order.status is OrderStatus.FILLED:
                 self._place_bracket(order, bracket)
+
+    # ------------------------------------------------------------------ fill ids kept
+    @property
+    def fill_ids(self) -> frozenset[str]:
+        """The ids of the fills heard and not forgotten (reconciliation's journal side)."""
+        return self._fill_ids.ids()
+
+    @property
+    def fills_from(self) -> int:
+        """Every fill dated at or after this time that was heard is among :attr:`fill_ids`
+        (earlier ones: only those of :meth:`orders_read_again` at the time they were cut)."""
+        return self._fill_ids.horizon
+
+    def adopt_fill(self, fill: Fill, order: Order) -> None:
+        """A fill reconciliation adopted: taken as :meth:`on_fill`; one new to the journal
+        holds its order's fills (``_held``): the venue's copy of the order may not have it."""
+        new = fill.fill_id not in self._fill_ids
+        self.on_fill(fill, order)
+        if new:
+            self._held.add(fill.client_order_id)
+
+    def orders_read_again(self) -> set[str]:
+        """The orders whose fills the venue may report again whatever their age: those the
+        journal holds open (``CcxtVenue.poll`` reads an open order's trades from its first
+        whenever its copy is behind, as after a restart) and the held ones."""
+        still_open = {c for c, o in self._orders.items() if not o.status.is_terminal}
+        return still_open | self._held
+
+    def forget_fills_before(self, horizon: int, keep_orders: Container[str]) -> int:
+        """Forget the ids of fills dated before ``horizon`` but those of ``keep_orders``
+        (``SeenFills.forget_before``); the caller says why none can be reported again."""
+        return self._fill_ids.forget_before(horizon, keep_orders)
 
     def on_trade_closed(self, trade: Trade) -> None:
         if self._status is not None:
@@ -386,7 +428,7 @@ class OrderManager:
             "seq": self._seq,
             "unsent": sorted(self._unsent),
             "fills": self.fills,
-            "fill_ids": sorted(self._fill_ids),
+            **self._fill_ids.snapshot(),
             "duplicate_fills": self.duplicate_fills,
             "brackets": {
                 k: [b.stop_loss, b.take_profit] for k, b in sorted(self._brackets.items())
@@ -396,7 +438,7 @@ class OrderManager:
     def restore(self, snap: Mapping[str, Any], known: Mapping[str, Order]) -> None:
         self._seq = int(snap["seq"])
         self.fills = int(snap["fills"])
-        self._fill_ids = set(snap.get("fill_ids", ()))  # none in checkpoints from before
+        self._fill_ids.restore(snap)  # none in checkpoints from before, undated in later ones
         self.duplicate_fills = int(snap.get("duplicate_fills", 0))
         self._unsent = set(snap.get("unsent", ()))  # none in checkpoints from before
         self._brackets = {k: Bracket(v[0], v[1]) for k, v in snap["brackets"].items()}

@@ -36,13 +36,19 @@ Policy, in the order the checks run:
    it the engine halts with the numbers.
 
 Writing (``apply``): an adopted order goes to the order journal as an order update; an adopted
-fill goes to the order journal (``on_fill``) and to the portfolio (``apply_fill``) with the
-ledger reference ``reconcile:<client id>``; a balance adjustment is a ledger entry with the
-reference ``reconcile:balance``. Each adoption also gives an :class:`AuditEntry` (who, when,
-what, why) to the ``audit`` sink. A halt engages the kill switch with the reason
+fill goes to the order journal (``on_fill``, through ``OrderManager.adopt_fill``) and to the
+portfolio (``apply_fill``) with the ledger reference ``reconcile:<client id>``; a balance
+adjustment is a ledger entry with the reference ``reconcile:balance``. Each adoption also gives
+an :class:`AuditEntry` (who, when, what, why) to the ``audit`` sink. A halt engages the kill
+switch with the reason
 (:func:`halt_by_kill_switch`): the one HALTED that is persisted and holds until a person lifts
 it; a HALTED state change written to the risk journal instead would be undone by the breaker's
 next assessment.
+
+Fill ids (``forget_fills_read``): after writing, the order journal and the account forget the
+ids of fills dated before the window this reconciliation read, but those of orders the venue
+may still report again (open in the journal, or with a fill adopted here that the venue's copy
+of the order may lack); the function says why no reader can report a forgotten fill again.
 
 Halts and adoptions are independent: the adoptions of a report that also halts are still
 written (they are the venue's truth), and the halt keeps the engine from trading on the rest.
@@ -81,6 +87,7 @@ __all__ = [
     "Resolution",
     "VenueAccount",
     "apply",
+    "forget_fills_read",
     "halt_by_kill_switch",
     "local_book",
     "reconcile",
@@ -132,6 +139,8 @@ class ReconciliationReport:
     #: what the venue reported, for the operator's summary
     venue_balance: float = 0.0
     venue_positions: Mapping[str, Position] = field(default_factory=dict)
+    #: where the venue's fills were read from (``reconcile``'s ``since_ms``)
+    since: int = 0
 
     @property
     def clean(self) -> bool:
@@ -176,7 +185,7 @@ def reconcile(
     expected = run.expected_book(adopted)
     run.positions(venue_positions, expected, adopted, cfg.quantity_tolerance)
     run.balance(venue_balance, expected, cfg.balance_tolerance)
-    return ReconciliationReport(at, tuple(run.out), venue_balance, venue_positions)
+    return ReconciliationReport(at, tuple(run.out), venue_balance, venue_positions, since_ms)
 
 
 # --------------------------------------------------------------------------- reading the book
@@ -186,13 +195,13 @@ def local_book(
     """What the order journal and the ledger hold now. Our client ids start with one of the
     order manager's ``id_prefixes`` (its run's, and the lineage's on a real venue), or with
     any of ``prefixes``."""
-    fill_ids = frozenset(orders.snapshot()["fill_ids"])
     return LocalBook(
         orders=orders.orders,
-        fill_ids=fill_ids,
+        fill_ids=orders.fill_ids,
         positions=portfolio.positions(),
         balance=portfolio.wallet_balance,
         prefixes=(*orders.id_prefixes, *prefixes),
+        fills_from=orders.fills_from,
     )
 
 
@@ -250,7 +259,34 @@ def apply(
             audit(entry)
     if report.halts:
         halt(f"reconciliation: {report.halt_reason}")
+    if isinstance(journal, OrderManager):  # the journal this reconciliation read
+        forget_fills_read(report, journal, portfolio)
     return tuple(entries)
+
+
+def forget_fills_read(
+    report: ReconciliationReport, orders: OrderManager, portfolio: Portfolio
+) -> int:
+    """Bound the fill ids the order journal and the account keep (``portfolio/seen_fills.py``):
+    forget those of fills dated before the start of the window this reconciliation read
+    (``report.since``), except those of :meth:`OrderManager.orders_read_again`; returns how
+    many the journal forgot. No reader can report a forgotten fill again:
+
+    * reconciliation: the scheduled windows only move forward (``app/venue.py``: from the last
+      check less ``RECONCILE_OVERLAP_MS``, never before the handover), so the next one starts
+      at or after this one; a read from further back (``restart.recover``'s ``since_ms``)
+      meets :attr:`LocalBook.fills_from` and adopts no fill of a finished order dated before it;
+    * the venue's poll (``CcxtVenue.poll``, a lookup by client id) reports an order's trades
+      past the quantity its copy of the order holds: again only for an order whose copy is
+      behind the journal, which is one open in the journal (its copy rebuilt from the journal
+      after a restart) or one whose fills reconciliation adopted (held until the venue reports
+      it finished): both kept whatever their fills' age;
+    * the simulated exchange reports each fill once (ids ``<client id>-F<n>``) and no replay
+      reconciles: nothing is forgotten there.
+    """
+    keep = orders.orders_read_again()
+    portfolio.forget_fills_before(report.since, keep)
+    return orders.forget_fills_before(report.since, keep)
 
 
 def _write(diff: Difference, at: int, journal: ExecutionListener, portfolio: Portfolio) -> None:
@@ -258,7 +294,10 @@ def _write(diff: Difference, at: int, journal: ExecutionListener, portfolio: Por
     if fill is not None and order is not None:
         ref = f"{LEDGER_REF}:{fill.client_order_id}"
         portfolio.post_fill(fill, ref, order.reason, "reconciled", order.decision)
-        journal.on_fill(fill, order)
+        if isinstance(journal, OrderManager):
+            journal.adopt_fill(fill, order)  # held: the venue's copy of its order may lack it
+        else:
+            journal.on_fill(fill, order)
     elif order is not None:
         journal.on_order_update(order)
     elif diff.ledger_amount is not None:

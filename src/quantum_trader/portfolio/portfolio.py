@@ -11,7 +11,7 @@ engine reads the account through its own port, ``risk/portfolio_view.py``, which
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Container, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -25,6 +25,7 @@ from quantum_trader.domain.orders import Fill, Side
 from quantum_trader.domain.positions import Position, Trade, build_trade
 from quantum_trader.domain.time import MS_PER_DAY
 from quantum_trader.portfolio.ledger import Ledger, LedgerKind
+from quantum_trader.portfolio.seen_fills import SeenFills
 
 TradeListener = Callable[[Trade], None]
 _SHORT_STRETCH = 64  # fast-forward: up to this many candles, a Python loop is cheaper
@@ -87,8 +88,9 @@ class Portfolio:
         self.trade_listeners: list[TradeListener] = []
         self.pending_trades: list[Trade] = []
         #: ids of the fills posted so far: a venue reports a fill again after a reconnect or a
-        #: restart, or on both its stream and a poll; posted twice it would double the position
-        self._fill_ids: set[str] = set()
+        #: restart, or on both its stream and a poll; posted twice it would double the position.
+        #: Bounded by reconciliation (``forget_fills_before``, ``seen_fills.py``)
+        self._fill_ids = SeenFills()
         self.duplicate_fills = 0
 
     # ------------------------------------------------------------------ read-only view
@@ -317,19 +319,19 @@ class Portfolio:
         decision: DecisionRef | None = None,
         *,
         fill_id: str = "",
+        order_id: str = "",
     ) -> Trade | None:
         """Post a fill: moves the position, realises PnL on the reducing part, charges the fee.
 
         Returns the round trip closed by this fill, if any (a flip closes one and opens another).
         ``strategy`` and ``decision`` describe the order: a round trip it opens carries them.
         A ``fill_id`` already posted changes nothing (counted in ``duplicate_fills``): the
-        account counts each of a venue's fills once, however often it is reported.
+        account counts each of a venue's fills once, however often it is reported. The id is
+        kept with ``time`` and ``order_id`` (default ``ref``), by which it may be forgotten.
         """
-        if fill_id:
-            if fill_id in self._fill_ids:
-                self.duplicate_fills += 1
-                return None
-            self._fill_ids.add(fill_id)
+        if fill_id and not self._fill_ids.add(fill_id, time, order_id or ref):
+            self.duplicate_fills += 1
+            return None
         state = self._pos.get(symbol)
         if state is None:
             state = self._pos[symbol] = PositionState(symbol)
@@ -390,7 +392,13 @@ class Portfolio:
             exit_reason,
             decision,
             fill_id=fill.fill_id,
+            order_id=fill.client_order_id,
         )
+
+    def forget_fills_before(self, horizon: int, keep_orders: Container[str]) -> int:
+        """Forget the ids of fills dated before ``horizon`` but those of ``keep_orders``
+        (``SeenFills.forget_before``); the caller says why none can be reported again."""
+        return self._fill_ids.forget_before(horizon, keep_orders)
 
     def _increase(
         self,
@@ -510,7 +518,7 @@ class Portfolio:
             # the running sum itself: recomputing it from the positions differs in the last
             # bits, and a resumed equity curve must be the uninterrupted one exactly
             "unrealized": self._unrealized,
-            "fill_ids": sorted(self._fill_ids),
+            **self._fill_ids.snapshot(),
             "duplicate_fills": self.duplicate_fills,
         }
 
@@ -535,6 +543,7 @@ class Portfolio:
         self._day_start_equity = float(snap["day_start_equity"])
         self.exposed_points = int(snap["exposed_points"])
         self._open_count = sum(1 for p in self._pos.values() if p.qty != 0)
-        # checkpoints written before fills were recorded by id hold none
-        self._fill_ids = set(snap.get("fill_ids", ()))
+        # checkpoints written before fills were recorded by id hold none, before they were
+        # dated ids alone
+        self._fill_ids.restore(snap)
         self.duplicate_fills = int(snap.get("duplicate_fills", 0))
