@@ -326,3 +326,23 @@ def test_a_close_all_look_up_left_unanswered_adopts_nothing_and_is_read_again(
     (adopted,) = [d for d in report.adopted if d.fill is not None]
     assert adopted.fill.client_order_id == "web-close-6"
     assert adopted.order is not None and closes_position(adopted.order)
+
+
+def test_a_scheduled_reconciliation_left_unanswered_is_counted_and_runs_again(
+    double: ExchangeDouble,
+) -> None:
+    """The scheduled job meets the same silence: it logs and counts it instead of raising (a
+    raise out of a job due on a candle ended the live run), and the next period adopts."""
+    run = _fired_between_listings(double, "web-close-7", close_all=True)
+    portfolio = run.wiring.holder[0].portfolio
+    double.faults.drop_next["GET /fapi/v1/algoOrder"] = 1
+    with structlog.testing.capture_logs() as logs:
+        _reconcile_later(run)
+    (silent,) = [e for e in logs if e["event"] == "venue.reconcile_unanswered"]
+    assert "no answer" in silent["error"]
+    assert run.status.status.counters["reconciliations_unanswered"] == 1
+    assert not run.switch.engaged and run.orders.get("web-close-7") is None
+    _reconcile_later(run)
+    assert not run.switch.engaged and portfolio.quantity("ETHUSDT") == 0.0
+    booked = run.orders.get("web-close-7")
+    assert booked is not None and booked.status is OrderStatus.FILLED

@@ -309,8 +309,19 @@ class VenueWiring:
 
         check(now)
 
+        def scheduled(t: int) -> None:
+            """A venue that does not answer (``TimeoutError``: reads come before any write)
+            is logged and counted, and the next period reads the same window again: a raise
+            would end the live run when the job fell due on a candle."""
+            try:
+                check(t)
+            except TimeoutError as exc:
+                log.warning("venue.reconcile_unanswered", error=str(exc)[:200], at=t)
+                if self._status is not None:
+                    self._status.count("reconciliations_unanswered")
+
         self._scheduler.every(
-            "venue.reconcile", self.reconcile_every_ms, check, start_at=now + 1, catch_up=False
+            "venue.reconcile", self.reconcile_every_ms, scheduled, start_at=now + 1, catch_up=False
         )
 
 
