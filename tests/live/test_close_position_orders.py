@@ -51,6 +51,23 @@ def _close_all(double: ExchangeDouble, type: str, side: str, trigger: float, cid
     assert status == 200, body
 
 
+def _sized_stop(double: ExchangeDouble, cid: str, trigger: float) -> None:
+    """A person's stop with a quantity of its own (0.05 ETH, reduce-only): not a close-all."""
+    with double.book.lock:
+        double.book.create(
+            symbol="ETHUSDT",
+            side="SELL",
+            type="STOP_MARKET",
+            quantity=0.05,
+            price=0.0,
+            reduce_only=True,
+            client_order_id=cid,
+            now_ms=_now(),
+            stop_price=trigger,
+            algo=True,
+        )
+
+
 def _held(double: ExchangeDouble) -> float:
     return double.book.positions["ETHUSDT"].amount
 
@@ -127,19 +144,7 @@ def test_a_foreign_order_with_a_quantity_still_halts(double: ExchangeDouble) -> 
     """The exception is for close-all orders only: a hand-placed stop with a quantity of its
     own is foreign as before (the check above can fail)."""
     _by_hand(double, "ETHUSDT", "BUY", 0.05, "hand-entry-4")
-    with double.book.lock:
-        double.book.create(
-            symbol="ETHUSDT",
-            side="SELL",
-            type="STOP_MARKET",
-            quantity=0.05,
-            price=0.0,
-            reduce_only=True,
-            client_order_id="web-sized-stop",
-            now_ms=_now(),
-            stop_price=2_900.0,
-            algo=True,
-        )
+    _sized_stop(double, "web-sized-stop", 2_900.0)
     run = _hand_over(double, risk_pct=0.02)
     assert run.switch.engaged
 
@@ -229,19 +234,7 @@ def _fired_between_listings(double: ExchangeDouble, cid: str, *, close_all: bool
     if close_all:
         _close_all(double, "STOP_MARKET", "SELL", 2_950.0, cid)
     else:
-        with double.book.lock:
-            double.book.create(
-                symbol="ETHUSDT",
-                side="SELL",
-                type="STOP_MARKET",
-                quantity=0.05,
-                price=0.0,
-                reduce_only=True,
-                client_order_id=cid,
-                now_ms=_now(),
-                stop_price=2_950.0,
-                algo=True,
-            )
+        _sized_stop(double, cid, 2_950.0)
     double.book.set_mark("ETHUSDT", 2_945.0, run.clock.now() + 60_000)
     assert _held(double) == 0.0
     assert double.book.find_algo(client_algo_id=cid).status == "TRIGGERED"
