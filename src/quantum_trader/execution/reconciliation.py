@@ -71,7 +71,6 @@ from quantum_trader.execution.reconciliation_checks import (
     LocalBook,
     Resolution,
 )
-from quantum_trader.execution.venue import ExecutionListener
 from quantum_trader.portfolio.ledger import LedgerKind
 from quantum_trader.portfolio.portfolio import Portfolio
 from quantum_trader.risk.kill_switch import KillSwitch
@@ -236,7 +235,7 @@ def halt_by_kill_switch(kill_switch: KillSwitch, by: str) -> Callable[[str], Non
 def apply(
     report: ReconciliationReport,
     *,
-    journal: ExecutionListener,
+    journal: OrderManager,
     portfolio: Portfolio,
     halt: Callable[[str], None],
     audit: Callable[[AuditEntry], None] | None = None,
@@ -259,8 +258,7 @@ def apply(
             audit(entry)
     if report.halts:
         halt(f"reconciliation: {report.halt_reason}")
-    if isinstance(journal, OrderManager):  # the journal this reconciliation read
-        forget_fills_read(report, journal, portfolio)
+    forget_fills_read(report, journal, portfolio)
     return tuple(entries)
 
 
@@ -289,15 +287,12 @@ def forget_fills_read(
     return orders.forget_fills_before(report.since, keep)
 
 
-def _write(diff: Difference, at: int, journal: ExecutionListener, portfolio: Portfolio) -> None:
+def _write(diff: Difference, at: int, journal: OrderManager, portfolio: Portfolio) -> None:
     order, fill = diff.order, diff.fill
     if fill is not None and order is not None:
         ref = f"{LEDGER_REF}:{fill.client_order_id}"
         portfolio.post_fill(fill, ref, order.reason, "reconciled", order.decision)
-        if isinstance(journal, OrderManager):
-            journal.adopt_fill(fill, order)  # held: the venue's copy of its order may lack it
-        else:
-            journal.on_fill(fill, order)
+        journal.adopt_fill(fill, order)  # held: the venue's copy of its order may lack it
     elif order is not None:
         journal.on_order_update(order)
     elif diff.ledger_amount is not None:
