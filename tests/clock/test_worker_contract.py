@@ -1,7 +1,7 @@
 """The worker port's contract, which every training backend passes: a thread, a spawned
-low-priority process, the local process pool of the walk-forward's folds
-(``app/training_backend.py``), and Ray (``adapters/ray_worker.py``, local mode: one Ray for
-the whole module).
+low-priority process, a group of them (continuous learning's), the local process pool of the
+walk-forward's folds (``app/training_backend.py``), and Ray (``adapters/ray_worker.py``, local
+mode: one Ray for the whole module).
 
 What a worker job (``clock/worker_jobs.py``) relies on: each future gets its own input's result
 whatever the order computations finish in; a computation that raised is a failure naming its
@@ -28,12 +28,13 @@ from quantum_trader.clock import (
     WorkerJobError,
     WorkerTask,
 )
+from quantum_trader.clock.worker_group import WorkerGroup
 from quantum_trader.domain.time import MS_PER_MINUTE
 from tests.clock.worker_tasks import fail, replay_hourly_job, sleep_for, slow_sum
 
 M = MS_PER_MINUTE
 HOUR = 60 * M
-KINDS = ("thread", "process", "pool", "ray")
+KINDS = ("thread", "process", "group", "pool", "ray")
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +55,10 @@ def make_worker(kind: str, request: pytest.FixtureRequest) -> Any:
         worker = ProcessWorker("contract")
         worker.start()
         return worker
+    if kind == "group":
+        group = WorkerGroup("contract", 2)
+        group.start()
+        return group
     if kind == "pool":
         from quantum_trader.evaluation.fold_pool import ProcessPool
 

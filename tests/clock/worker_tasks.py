@@ -71,3 +71,17 @@ def replay_hourly_job(worker: Worker, *, hours: int) -> list[tuple[int, int, flo
         clock.advance_to(t)
         sched.run_due(t)
     return landed
+
+
+def meet(paths: tuple[str, str]) -> bool:
+    """Say "here" in ``paths[0]`` and wait (up to 10 s) for the other task's ``paths[1]``: True
+    only when both ran at the same time, in two processes."""
+    mine, theirs = paths
+    with open(mine, "w") as f:
+        f.write(str(os.getpid()))
+    deadline = time.monotonic() + 10.0
+    while not os.path.exists(theirs):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True

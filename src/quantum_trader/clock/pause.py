@@ -20,17 +20,18 @@ import contextlib
 import os
 import signal
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
 
 class Pausable(Protocol):
-    """A worker that can be stopped: the pid to stop now, or None (idle, or not safe)."""
+    """A worker that can be stopped: the pids to stop now (none while idle, or not safe)."""
 
     name: str
 
-    def pausable_pid(self) -> int | None: ...
+    def pausable_pids(self) -> tuple[int, ...]: ...
 
 
 #: receives a worker's evidence figures (a module handle's ``gauge``)
@@ -96,12 +97,10 @@ class TrainingPause:
             return ()
         stopped: list[tuple[int, _Entry]] = []
         for entry in self._entries:
-            pid = entry.worker.pausable_pid()
-            if pid is None:
-                continue
-            with contextlib.suppress(ProcessLookupError):  # it ended since: nothing to stop
-                os.kill(pid, signal.SIGSTOP)
-                stopped.append((pid, entry))
+            for pid in entry.worker.pausable_pids():
+                with contextlib.suppress(ProcessLookupError):  # it ended since: nothing to stop
+                    os.kill(pid, signal.SIGSTOP)
+                    stopped.append((pid, entry))
         return tuple(stopped)
 
     @staticmethod
@@ -113,9 +112,12 @@ class TrainingPause:
 
     def _count(self, held: tuple[tuple[int, _Entry], ...], held_ns: int) -> None:
         self.stats.add(len(held), held_ns)
-        for _, entry in held:
+        entries = {id(entry): entry for _, entry in held}
+        stops = Counter(id(entry) for _, entry in held)  # a worker group stops several
+        for key, count in stops.items():
+            entry = entries[key]
             stats = entry.stats
-            stats.add(1, held_ns)
+            stats.add(count, held_ns)
             if entry.report is not None:
                 entry.report("training_paused_decisions", stats.holds)
                 entry.report("training_paused_ms", stats.held_ns // 1_000_000)

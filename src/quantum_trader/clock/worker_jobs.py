@@ -10,6 +10,12 @@ is split in three (:class:`WorkerTask`):
 3. ``apply(result, landed_at)`` runs on the engine thread at the declared engine time
    ``landed_at = t + delay_ms``.
 
+A task whose inputs are a list of independent items (a check's trainings, one per line) says
+so with ``each=True``: ``compute`` then runs once per item, each item submitted on its own
+(:func:`fan_out`), so a worker with several processes (``clock/worker_group.py``) or Ray runs
+them side by side, and ``apply`` gets the list of results in the items' order. Which process
+computed an item does not change its result, so a replay stays deterministic.
+
 On replay time (:func:`~quantum_trader.clock.clock.is_simulated`) the engine, on reaching
 ``t + delay_ms``, waits for the result if it is not ready: it lands at the same simulated moment
 every run, however slow the worker. On wall time nothing waits: the result lands at the first
@@ -26,10 +32,11 @@ without one, raised from ``run_due`` (the run stops, loudly). ``apply`` is not c
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 from quantum_trader.domain.time import fmt
 
@@ -51,11 +58,54 @@ class WorkerTask(Generic[I, R]):
 
     For a process worker, ``compute`` must be a module-level function and ``inputs`` and the
     result plain data: they travel between processes (pickled in transit, never stored).
+    With ``each``, ``prepare`` returns a list, ``compute`` takes one of its items and ``apply``
+    the list of their results (``I`` and ``R`` are then the lists).
     """
 
     prepare: Callable[[int], I]
-    compute: Callable[[I], R]
+    compute: Callable[[Any], Any]
     apply: Callable[[R, int], object]
+    each: bool = False
+
+
+class WorkerCancelled(RuntimeError):
+    """An item of a fanned-out computation was cancelled (its worker shut down)."""
+
+
+def fan_out(worker: Worker, fn: Callable[[I], R], items: Sequence[I]) -> Future[list[R]]:
+    """``fn`` on every item, each submitted to ``worker`` on its own: one future of the results
+    in the items' order. It fails with the first failed item's error (in the items' order)
+    once every item is done; cancelling it cancels the items not started."""
+    combined: Future[list[R]] = Future()
+    parts = [worker.submit(fn, item) for item in items]
+    if not parts:
+        combined.set_result([])
+        return combined
+    lock, remaining = threading.Lock(), [len(parts)]
+
+    def settle(_: Future[R]) -> None:
+        with lock:
+            remaining[0] -= 1
+            if remaining[0] or not combined.set_running_or_notify_cancel():
+                return
+        for part in parts:
+            if part.cancelled():
+                combined.set_exception(WorkerCancelled("an item was cancelled (worker shut down)"))
+                return
+            if (error := part.exception()) is not None:
+                combined.set_exception(error)
+                return
+        combined.set_result([part.result() for part in parts])
+
+    def cancel_parts(done: Future[list[R]]) -> None:
+        if done.cancelled():
+            for part in parts:
+                part.cancel()
+
+    combined.add_done_callback(cancel_parts)
+    for part in parts:
+        part.add_done_callback(settle)
+    return combined
 
 
 class WorkerJobError(RuntimeError):
@@ -116,7 +166,11 @@ class WorkerJob(Generic[I, R]):
             self.stats.skipped += 1
             return None
         inputs = self.task.prepare(t)
-        future = self.worker.submit(self.task.compute, inputs)
+        if self.task.each:
+            items = cast(Sequence[Any], inputs)  # each=True: prepare returned a list
+            future: Future[Any] = fan_out(self.worker, self.task.compute, items)
+        else:
+            future = self.worker.submit(self.task.compute, inputs)
         self.pending = Landing(t, t + self.delay_ms, future)
         self.stats.submitted += 1
         return self.pending

@@ -137,6 +137,11 @@ class ProcessWorker:
             return None
         return applied.pid if applied.pid == process.pid else None
 
+    def pausable_pids(self) -> tuple[int, ...]:
+        """:meth:`pausable_pid` as the pause asks for it (``clock/pause.Pausable``)."""
+        pid = self.pausable_pid()
+        return () if pid is None else (pid,)
+
     def start(self) -> AppliedLimits:
         """Spawn the process and wait until it has lowered itself; returns what it applied."""
         if self._process is not None:
