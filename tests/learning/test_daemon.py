@@ -27,6 +27,7 @@ from quantum_trader.bus.in_process import InProcessBus
 from quantum_trader.bus.typed import publish_event
 from quantum_trader.clock.clock import SimulatedClock
 from quantum_trader.clock.scheduler import Scheduler
+from quantum_trader.clock.worker_group import WorkerGroup
 from quantum_trader.clock.workers import ThreadWorker
 from quantum_trader.data.synthetic import SyntheticConfig, generate_market
 from quantum_trader.domain.errors import LookAheadError
@@ -383,5 +384,28 @@ def test_a_replay_lands_the_same_trainings_at_the_same_engine_times(
         c.version.artifact_hash for c in slow.candidates
     ]
     for rig in (fast, slow):
+        rig.worker.shutdown()
+    other.dispose()
+
+
+def test_a_check_fitted_side_by_side_in_two_processes_registers_the_same_candidates(
+    sqlite_engine: Engine, tmp_path: Path, frames: dict[str, pd.DataFrame]
+) -> None:
+    """The weekly schedule asks for every line at one check; a worker group fits them in its
+    two processes at once (``QT_TRAINING_PROCESSES``): the same history, the same artifacts,
+    in the lines' order, as one thread fitting them one after the other."""
+    one = Rig(sqlite_engine, tmp_path / "one", frames)
+    one.run_until(START + 68 * MS_PER_DAY)
+    other = open_database(f"sqlite:///{tmp_path / 'two.sqlite'}")
+    group = WorkerGroup("learning", 2)
+    group.start()
+    two = Rig(other, tmp_path / "two", frames, worker=group)
+    two.run_until(START + 68 * MS_PER_DAY)
+    assert _history(one) == _history(two) and len(_history(one)) == 2
+    assert [c.version.artifact_hash for c in one.candidates] == [
+        c.version.artifact_hash for c in two.candidates
+    ]
+    assert [c.version.key for c in two.candidates] == one.lines
+    for rig in (one, two):
         rig.worker.shutdown()
     other.dispose()

@@ -266,7 +266,11 @@ class ContinuousLearning:
             ),
         )
         worker = training_worker(
-            settings, "continuous-learning", self.rt.training_pause, self.daemon_handle
+            settings,
+            "continuous-learning",
+            self.rt.training_pause,
+            self.daemon_handle,
+            processes=settings.training_processes,
         )
         daemon = LearningDaemon(
             config,

@@ -72,6 +72,7 @@ NUMERIC_BOUNDS: dict[str, Bounds] = {
     "rl_bootstrap_episodes": Bounds(1, 10_000),
     "rl_train_days": Bounds(31, 3650),  # more than one 720-candle episode of 1h candles
     "rl_held_out_days": Bounds(1, 365),
+    "training_processes": Bounds(1, 64),
     "api_port": Bounds(1, 65535),
     "api_token_minutes": Bounds(1, 7 * 24 * 60),  # an access token lives at most a week
 }

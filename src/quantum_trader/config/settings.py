@@ -265,10 +265,9 @@ class Settings(StorageSettings, ApiSettings, VenueSettings):
     #: feed this stored experiment (quantum-trader experiments create) instead of the run's own;
     #: it stays running after the run, and the next run with it continues it
     ab_experiment: str = Field("", validation_alias=_qt("ab_experiment"))
-    #: the first value of the policy store's rl.v3.training interval, written when the key was
-    #: never set (the store's own default is the issue's 30 minutes). One day by default: a
-    #: replay waits for each run's landing, and 30 minutes would train 4,320 times in make
-    #: run's 90 days (docs/agents.md); the operator changes it live in the store
+    #: the policy store's first rl.v3.training interval, written when the key was never set
+    #: (the store's own default is the issue's 30 minutes); a day, as a replay waits for each
+    #: landing and 30 minutes would train 4,320 times in make run (docs/agents.md)
     rl_training_interval_minutes: int = Field(
         1440, validation_alias=_qt("rl_training_interval_minutes")
     )
@@ -277,17 +276,18 @@ class Settings(StorageSettings, ApiSettings, VenueSettings):
     #: each run's training window and held-out window (days of candles before its time)
     rl_train_days: int = Field(90, validation_alias=_qt("rl_train_days"))
     rl_held_out_days: int = Field(7, validation_alias=_qt("rl_held_out_days"))
-    # a forecaster's retraining fine-tunes the PRODUCTION weights for this many epochs instead
-    # of training from scratch: on by default, as good on held-out log-loss within noise and
-    # 3-4x faster per check on the shared candles (docs/learning.md, bench_forecaster_retrain)
+    # a forecaster's retraining fine-tunes the PRODUCTION weights for this many epochs: as good
+    # on held-out log-loss within noise, 3-4x faster (docs/learning.md, bench_forecaster_retrain)
     forecaster_warm_start: bool = Field(True, validation_alias=_qt("forecaster_warm_start"))
     forecaster_warm_epochs: int = Field(3, validation_alias=_qt("forecaster_warm_epochs"))
     #: where training jobs and walk-forward folds run (app/training_backend.py): spawned
-    #: low-priority processes here, or Ray (the ``ray`` extra), local or at QT_RAY_ADDRESS
+    #: low-priority processes here (continuous learning's check fits its lines side by side
+    #: in QT_TRAINING_PROCESSES), or Ray (the ``ray`` extra), local or at QT_RAY_ADDRESS
     training_backend: Literal["process", "ray"] = Field(
         "process", validation_alias=_qt("training_backend")
     )
     ray_address: str | None = Field(None, validation_alias=_qt("ray_address"))
+    training_processes: int = Field(1, validation_alias=_qt("training_processes"))
     #: stop the training workers while a paced or live candle is decided (clock/pause.py)
     training_pause: bool = Field(True, validation_alias=_qt("training_pause"))
 

@@ -23,11 +23,12 @@ One training, at trigger time ``T``:
    :func:`~quantum_trader.learning.forecaster_lines.training_closes`, and holds out the same
    rows per symbol, each carrying its window of closes (``learning/forecaster_lines.py``);
    with the warm start on, it will start from the PRODUCTION version's weights;
-2. *compute*, in the worker (a spawned low-priority process: decisions never wait for it, and
-   a replay waits at the landing time only, so it stays deterministic): fit through the
-   trainer port (``learning/trainers.py``) inside the worker itself, forecasters included
-   (torch enters the worker, never the serving process; see :func:`_fit_jobs`), tabular lines
-   from scratch, artifact into the content-addressed store;
+2. *compute*, in the worker (spawned low-priority processes: decisions never wait for them,
+   and a replay waits at the landing time only, so it stays deterministic; the check's lines
+   are fitted side by side, one per process of the worker group, ``QT_TRAINING_PROCESSES``):
+   fit through the trainer port (``learning/trainers.py``) inside the worker itself,
+   forecasters included (torch enters the worker, never the serving process; see
+   :func:`_fit_job`), tabular lines from scratch, artifact into the content-addressed store;
 3. *apply*, at ``T + check_ms`` on the engine thread: register the CANDIDATE (actor
    ``rule:continuous-learning``, the trigger as reason, and the version a warm start began
    from) and hand it with its validation rows to ``on_candidate`` (the app's validation gate,
@@ -133,25 +134,22 @@ class _Result:
     error: str = ""
 
 
-def _fit_jobs(jobs: list[_Job]) -> list[_Result]:
-    """The worker's part: fit each job (an error is returned, not raised: the others go on).
+def _fit_job(job: _Job) -> _Result:
+    """The worker's part, for one line: fit it (an error is returned, not raised: the check's
+    other lines, fitted side by side in the worker group's other processes, go on).
 
-    Every family fits right here, the forecasters included: this already is the worker process
+    Every family fits right here, the forecasters included: this already is a worker process
     (spawned, nice 19, idle class, one math thread, dying with the engine), so torch stays out
     of the serving process; and ``trainers.fit``'s own spawned process for a forecaster cannot
     start from here (a daemonic process may not have children) and would run at normal
-    priority beside the decisions if it could. The cost: torch stays loaded in this worker
-    after its first forecaster training, for the rest of the run.
+    priority beside the decisions if it could. The cost: torch stays loaded in each worker
+    process after its first forecaster training, for the rest of the run.
     """
-    results = []
-    for job in jobs:
-        try:
-            fitted = fit_in_this_process(job.model, job.window, job.options, job.store)
-            results.append(_Result(job, fitted))
-        # bad data or a damaged warm-start artifact fails this job only
-        except (ValueError, RuntimeError, OSError, QuantumTraderError) as exc:
-            results.append(_Result(job, None, f"{type(exc).__name__}: {exc}"))
-    return results
+    try:
+        return _Result(job, fit_in_this_process(job.model, job.window, job.options, job.store))
+    # bad data or a damaged warm-start artifact fails this job only
+    except (ValueError, RuntimeError, OSError, QuantumTraderError) as exc:
+        return _Result(job, None, f"{type(exc).__name__}: {exc}")
 
 
 @dataclass
@@ -217,7 +215,7 @@ class LearningDaemon:
         scheduler.every_in_worker(
             "continuous_learning.check",
             self.config.check_ms,
-            WorkerTask(self.prepare, _fit_jobs, self.apply),
+            WorkerTask(self.prepare, _fit_job, self.apply, each=True),
             worker=worker,
             delay_ms=self.config.check_ms,
             start_at=start_at,
@@ -361,7 +359,8 @@ class LearningDaemon:
         self._save(landed_at)
 
     def _failed(self, error: WorkerJobError) -> None:
-        # the whole batch failed (one batch is in flight at a time): nothing is in flight now
+        # the batch failed (a worker process died mid-fit: the lines fitted beside it are lost
+        # with it; one batch is in flight at a time): nothing is in flight now
         lines = [line for line, state in self._state.items() if state.in_flight is not None]
         log.error("learning.worker_failed", lines=lines, error=str(error))
         for state in self._state.values():
