@@ -20,7 +20,6 @@ import contextlib
 import os
 import signal
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -112,10 +111,10 @@ class TrainingPause:
 
     def _count(self, held: tuple[tuple[int, _Entry], ...], held_ns: int) -> None:
         self.stats.add(len(held), held_ns)
-        entries = {id(entry): entry for _, entry in held}
-        stops = Counter(id(entry) for _, entry in held)  # a worker group stops several
-        for key, count in stops.items():
-            entry = entries[key]
+        for entry in self._entries:
+            count = sum(1 for _, e in held if e is entry)  # a worker group stops several
+            if not count:
+                continue
             stats = entry.stats
             stats.add(count, held_ns)
             if entry.report is not None:

@@ -68,10 +68,6 @@ class WorkerGroup:
         pids = (member.pausable_pid() for member in self.members)
         return tuple(pid for pid in pids if pid is not None)
 
-    @property
-    def restarts(self) -> int:
-        return sum(member.restarts for member in self.members)
-
     def shutdown(self) -> None:
         for member in self.members:
             member.shutdown()
