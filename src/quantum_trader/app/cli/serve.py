@@ -8,6 +8,8 @@ import sys
 from typing import Annotated
 
 import typer
+from fastapi import FastAPI
+from sqlalchemy import Engine
 
 from quantum_trader.adapters.candle_store import CandleStore
 from quantum_trader.api import ApiConfig, create_app
@@ -72,6 +74,20 @@ def lower_priority(niceness: int) -> int:
     return os.getpriority(os.PRIO_PROCESS, 0)
 
 
+def operator_api(settings: Settings, config: ApiConfig, engine: Engine) -> FastAPI:
+    """The app ``serve`` runs over ``engine`` (the settings it shows are redacted)."""
+    from quantum_trader.app.run_lock import engine_liveness
+
+    return create_app(
+        config,
+        engine,
+        settings=redacted(settings),
+        liveness=lambda: engine_liveness(engine),
+        candles=StoreCandleReader(CandleStore(settings.effective_store_dir)),
+        backtests=BacktestJobs(settings.home / "backtests", CLI_COMMAND, WallClock()),
+    )
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="address to bind (default QT_API_HOST)")] = None,
@@ -91,21 +107,13 @@ def serve(
     """The HTTP API (/api/v1, /metrics) over the configured database, until Ctrl-C."""
     import uvicorn
 
-    from quantum_trader.app.run_lock import engine_liveness
     from quantum_trader.observability.logging import configure_logging
 
     settings = load_settings()
     config = api_config(settings, host, port)
     configure_logging(run_id="api", fmt=settings.log_format, level=settings.log_level)
     engine = open_settings_database(settings)
-    api = create_app(
-        config,
-        engine,
-        settings=redacted(settings),
-        liveness=lambda: engine_liveness(engine),
-        candles=StoreCandleReader(CandleStore(settings.effective_store_dir)),
-        backtests=BacktestJobs(settings.home / "backtests", CLI_COMMAND, WallClock()),
-    )
+    api = operator_api(settings, config, engine)
     lower_priority(niceness)  # its backtest jobs inherit it
     heartbeat = ServiceHeartbeat(engine, "api")  # `status` shows the API process UP or DOWN
     try:
