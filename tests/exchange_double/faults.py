@@ -20,6 +20,8 @@ the venue talks to it. The server reads them under the book's lock, request by r
   values (a value of None leaves the field out): a payload that is not a rate.
 - ``clock_skew_ms``: the venue's clock runs this far from the machine's (``/fapi/v1/time`` and
   the ``recvWindow`` check of signed requests).
+- ``invalid_key``: every signed request refused with 401 and -2015 ("Invalid API-key, IP, or
+  permissions for action."), as Binance answers a key it does not know.
 - ``delay_fills`` / ``partial_ratio``: live on the :class:`~.book.Book` (matching rules).
 """
 
@@ -51,6 +53,8 @@ class Faults:
     drop_next: dict[str, int] = field(default_factory=dict)
     clock_skew_ms: int = 0
     commission_fields: dict[str, object] = field(default_factory=dict)
+    #: every signed request refused as Binance refuses a key it does not know (401, -2015)
+    invalid_key: bool = False
     _rng: random.Random = field(init=False, repr=False)
 
     def __post_init__(self) -> None:

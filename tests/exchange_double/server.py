@@ -55,6 +55,7 @@ class ExchangeDouble:
         self.requests: Counter[str] = Counter()  # "METHOD /path" → count, every request seen
         self.request_times: list[float] = []  # time.monotonic() of each request
         self.created = 0  # create-order requests that booked an order
+        self.api_keys: Counter[str] = Counter()  # the X-MBX-APIKEY header of each request
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -111,6 +112,9 @@ class ExchangeDouble:
             fire, f.server_error_next = f.take(f.server_error_next)
             if fire:
                 return f.server_error()
+            if f.invalid_key and "signature" in params:
+                body = {"code": -2015, "msg": "Invalid API-key, IP, or permissions for action."}
+                return 401, body, {}
             try:
                 self._check_timestamp(params)
                 handler = _ROUTES.get((method, _unversioned(path)))
@@ -446,6 +450,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self, method: str) -> None:
         url = urlsplit(self.path)
+        self.exchange.api_keys[self.headers.get("X-MBX-APIKEY") or ""] += 1
         params = dict(parse_qsl(url.query))
         length = int(self.headers.get("Content-Length") or 0)
         if length:

@@ -16,10 +16,16 @@ no such order (``OrderNotFound``), refused (``ExchangeError``).
 ``fetch_trading_fee`` sends a linear market's request to ``GET /fapi/v1/commissionRate``
 (``fapiPrivateGetCommissionRate``, signed); its raw answer (``info``) is checked here, as
 ccxt's own parse turns a field that is not a number into None.
+
+ccxt logs every request at DEBUG through the standard library's ``logging`` with its headers,
+and Binance's carry the API key (``X-MBX-APIKEY``): :class:`_MaskKeys` masks the keys of every
+client built here in those records before any handler sees them (``tests/reliability/
+test_secret_canary.py`` found the key in the captured log).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -82,6 +88,30 @@ class CcxtClientConfig:
             raise ValueError(f"timeout_ms {self.timeout_ms}: must be positive")
 
 
+class _MaskKeys(logging.Filter):
+    """Masks the API keys and secrets of the clients built here in ccxt's log records (module
+    docstring); the record's text is rendered here once it holds one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            text = record.getMessage()
+            if any(s in text for s in self.secrets):
+                for secret in self.secrets:
+                    text = text.replace(secret, "**********")
+                record.msg, record.args = text, None
+        return True
+
+
+#: on the logger ccxt's ``Exchange`` writes its requests to (a logger's filters are not
+#: inherited by its children, so the parent ``ccxt`` would not do)
+_MASK = _MaskKeys()
+logging.getLogger("ccxt.base.exchange").addFilter(_MASK)
+
+
 def venue_errors() -> VenueErrors:
     """ccxt's exception classes, sorted for :class:`CcxtVenue`."""
     return VenueErrors(
@@ -122,7 +152,8 @@ class BinanceUsdmVenue(CcxtVenue):
 
 def build_client(config: CcxtClientConfig) -> Any:
     """A ``ccxt.binanceusdm`` for ``config``; markets are not loaded yet (ccxt loads them on the
-    first call that needs them)."""
+    first call that needs them). Its key and secret are masked in ccxt's log from now on."""
+    _MASK.secrets.update(s for s in (config.api_key, config.api_secret) if s)
     client = ccxt.binanceusdm(
         {
             "apiKey": config.api_key,
