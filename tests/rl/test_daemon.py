@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import pickle
+import re
 from pathlib import Path
 from typing import Any
 
@@ -198,6 +199,10 @@ def test_the_daemon_bootstraps_then_runs_on_the_policy_stores_schedule(
         assert served.calls == [(first.stage, "ppo_selector@1")]
         assert len(ledger.recorded) == 1 and ledger.recorded[0].kind == "validation"
         assert first.lineage.detail["warm_start"] is False
+        registered = trainer.registry.history(trainer.key)[0].reason
+        steps = int(first.lineage.metrics["timesteps"])
+        assert registered.startswith(f"training run ({steps} steps, "), registered
+        assert re.match(r"training run \(\d+ steps, \d+ episodes finished\): ", registered)
         # reuse: a line that has a serving version trains nothing at the next bootstrap
         assert trainer.bootstrap(start, worker) == first
         assert handle.status.counters["training_runs"] == 1

@@ -307,7 +307,10 @@ class PolicyTrainer:
             result.digest,
             result.manifest,
             actor=ACTOR,
-            reason=f"training run ({result.episodes} episodes): {held.summary()}",
+            # steps, then the episodes that ran to their end: a sizing run's steps are entries
+            # and often end before an episode does, though it trained
+            reason=f"training run ({result.timesteps} steps, {result.episodes} episodes "
+            f"finished): {held.summary()}",
             metrics=held.metrics() | {"timesteps": float(result.timesteps)},
             trained_at=t,
             extra={"state_digest": result.state_digest, "warm_start": result.warm_start},
