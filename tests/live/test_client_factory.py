@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from types import SimpleNamespace
 
 import ccxt
@@ -14,7 +15,8 @@ from quantum_trader.adapters.ccxt_venue_client import (
     build_client,
     venue_errors,
 )
-from quantum_trader.execution.ccxt_venue import CcxtVenue
+from quantum_trader.execution.ccxt_venue import CcxtVenue, LiveGate
+from tests.exchange_double import ExchangeDouble
 
 
 def test_testnet_live_and_an_override_point_at_their_urls() -> None:
@@ -55,3 +57,24 @@ def test_the_run_settings_build_a_venue_and_paper_has_none() -> None:
         build_ccxt_venue(SimpleNamespace(**{**vars(settings), "venue": "paper"}))
     with pytest.raises(ValueError, match="timeout_ms"):
         CcxtClientConfig(timeout_ms=0)
+
+
+def test_the_keys_are_masked_in_ccxts_request_log_and_in_no_repr(
+    double: ExchangeDouble, caplog: pytest.LogCaptureFixture
+) -> None:
+    """ccxt logs each request's headers at DEBUG, Binance's API key among them: the key and
+    the secret of a client built here are masked in those records; nor do the configurations
+    that carry them show them."""
+    key, secret = "canary-key-5b2e90d1", "canary-secret-77c4a3f0"
+    caplog.set_level(logging.DEBUG, logger="ccxt")
+    client = build_client(
+        CcxtClientConfig("testnet", key, secret, double.base_url, enable_rate_limit=False)
+    )
+    client.fetch_balance()  # signed: the key goes in a header
+    assert double.api_keys[key] >= 1
+    requests = [r.getMessage() for r in caplog.records if r.name == "ccxt.base.exchange"]
+    assert any("X-MBX-APIKEY" in m and "**********" in m for m in requests), requests
+    assert key not in caplog.text and secret not in caplog.text
+    gate = LiveGate(True, key, secret, "x")
+    shown = repr(CcxtClientConfig("live", key, secret)) + repr(gate)
+    assert key not in shown and secret not in shown

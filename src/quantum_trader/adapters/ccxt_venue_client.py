@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 import ccxt
@@ -74,8 +74,8 @@ class CcxtClientConfig:
     50 ms spacing would only slow the tests; the venue's request budget still applies)."""
 
     endpoint: Endpoint = "testnet"
-    api_key: str = ""
-    api_secret: str = ""
+    api_key: str = field(default="", repr=False)  # never in a repr, a log line or an error
+    api_secret: str = field(default="", repr=False)
     base_url: str | None = None
     timeout_ms: int = 10_000
     enable_rate_limit: bool = True

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from quantum_trader.data.symbols import to_ccxt_perp
@@ -139,8 +139,8 @@ class VenueErrors:
 @dataclass(frozen=True, slots=True)
 class LiveGate:
     live: bool
-    api_key: str
-    api_secret: str
+    api_key: str = field(repr=False)
+    api_secret: str = field(repr=False)
     confirmation: str
 
 
