@@ -38,6 +38,8 @@ from quantum_trader.features.labels import LabelSpec
 from quantum_trader.learning.serving import loaders_for
 from quantum_trader.models.ensemble.loading import ArtifactSource
 from quantum_trader.models.ensemble.member import Member
+from quantum_trader.models.forecasting.member import ForecastVoter
+from quantum_trader.models.forecasting.memo import process_memo
 from quantum_trader.rl.ppo import KINDS, TrainingRequest
 from quantum_trader.strategy.selector import STRATEGY_NAMES, RegimeRuleSelector
 
@@ -58,14 +60,18 @@ def members_from_store(
 ) -> list[Member]:
     """The ensemble's members from their artifacts, ``(model name, artifact hash)`` each: the
     versions production served when the run was asked for (a ``functools.partial`` of this is
-    the request's picklable member loader)."""
+    the request's picklable member loader). A forecaster keeps the quantiles it computed in
+    this process's memo of its artifact (``models/forecasting/memo.py``): the same votes."""
     loaders = loaders_for(labels)
     out = []
     for name, digest in artifacts:
         loader = loaders.get(name)
         if loader is None:
             raise ValueError(f"no loader for model {name!r} (artifact {digest[:12]}…)")
-        out.append(loader(store.open(digest), None))
+        member = loader(store.open(digest), None)
+        if isinstance(member, ForecastVoter):  # the episodes' windows recur run after run
+            member.member.memo = process_memo(digest, member.member.labels.horizon)
+        out.append(member)
     return out
 
 

@@ -27,6 +27,7 @@ from quantum_trader.models.forecasting.member import (
     direction_probabilities,
     quantile_cdf,
 )
+from quantum_trader.models.forecasting.memo import MODELS_KEPT, QuantileMemo, process_memo
 from quantum_trader.status import StatusRegistry
 
 REPO = Path(__file__).resolve().parents[3]
@@ -192,3 +193,48 @@ def test_candle_member_onnx_matches_torch_at_price_scale(member_dir: Path) -> No
     diff = float(np.abs(torch_out - onnx_out).max())
     print(f"candle member max |torch - onnx| = {diff:.3g}")
     assert diff <= 1e-5
+
+
+def test_a_memo_gives_the_same_votes_and_computes_each_window_once(member_dir: Path) -> None:
+    """Batch votes over overlapping stretches of one series (an RL run's episodes): with a
+    memo each window is computed once, and every vote equals the one without it, bit for bit,
+    including a stretch whose windows are all known and one with a single new window."""
+    closes = random_walk(700, 4).close
+    plain = ForecastMember.load(member_dir)
+    kept = ForecastMember.load(member_dir)
+    kept.memo = QuantileMemo()
+    size = plain.input_size
+    computed: list[int] = []
+    run_model = kept.model.predict_batch
+
+    def counted(windows: np.ndarray) -> np.ndarray:
+        computed.append(len(windows))
+        return run_model(windows)
+
+    kept.model.predict_batch = counted  # type: ignore[method-assign]
+    stretches = [(size, 400), (300, 600), (350, 450), (599, 601), (size - 5, size + 20)]
+    for start, stop in stretches:
+        windows = [closes[: t + 1] for t in range(start, stop)]
+        with_memo, without = (
+            kept.batch_work("SYNUSDT", windows),
+            plain.batch_work("SYNUSDT", windows),
+        )
+        assert with_memo.finish(with_memo.compute()) == without.finish(without.compute())
+    distinct = len({t for a, b in stretches for t in range(max(a, size - 1), b)})
+    assert sum(computed) == distinct == len(kept.memo)  # each usable window computed once
+    assert kept.memo.hits == sum(b - max(a, size - 1) for a, b in stretches) - distinct
+
+
+def test_a_memo_keeps_its_newest_rows_and_the_process_its_newest_models() -> None:
+    memo = QuantileMemo(capacity=2)
+    row = np.zeros(3)
+    for key in (b"a", b"b", b"c"):
+        memo.put(key, row)
+    assert memo.get(b"a") is None and memo.get(b"c") is row and len(memo) == 2
+    first = process_memo("h0", 4)
+    for i in range(1, MODELS_KEPT + 1):
+        process_memo(f"h{i}", 4)
+    assert process_memo("h0", 4) is not first  # evicted, a new one
+    assert process_memo(f"h{MODELS_KEPT}", 4) is process_memo(f"h{MODELS_KEPT}", 4)
+    with pytest.raises(ValueError, match="capacity"):
+        QuantileMemo(capacity=0)

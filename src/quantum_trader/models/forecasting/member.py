@@ -38,6 +38,7 @@ from quantum_trader.models.ensemble.member import (
     VoteContext,
     no_batch_votes,
 )
+from quantum_trader.models.forecasting.memo import QuantileMemo
 from quantum_trader.models.forecasting.serving import OnnxForecaster
 from quantum_trader.models.forecasting.windows import check_window
 from quantum_trader.status import ModuleHandle
@@ -134,6 +135,9 @@ class ForecastMember:
         self._status = status
         self._levels = tuple(float(q) for q in spec.quantiles)
         self._calibration = VectorScaling.from_dict(metadata.calibration)
+        #: quantiles already computed, by window (``memo.py``): None but where a process sets
+        #: one (the PPO training daemon's worker)
+        self.memo: QuantileMemo | None = None
 
     def _probabilities(self, quantiles: Sequence[float]) -> tuple[float, float, float]:
         """DOWN / FLAT / UP from return quantiles, through the member's calibration."""
@@ -217,9 +221,14 @@ class ForecastMember:
         ]
         if not usable:
             return no_batch_votes(n)
-        chunks = [
-            usable[start : start + BATCH_CHUNK] for start in range(0, len(usable), BATCH_CHUNK)
-        ]
+        memo = self.memo  # rows computed before, by window: only the others are computed
+        keys: dict[int, bytes] = {}
+        known: dict[int, FloatArray] = {}
+        if memo is not None:
+            keys = {i: tails[i].tobytes() for i in usable}
+            known = {i: row for i, key in keys.items() if (row := memo.get(key)) is not None}
+        todo = [i for i in usable if i not in known]
+        chunks = [todo[start : start + BATCH_CHUNK] for start in range(0, len(todo), BATCH_CHUNK)]
         inputs: list[Any] = [np.stack([tails[i] for i in chunk]) for chunk in chunks]
 
         def compute() -> list[FloatArray]:
@@ -227,9 +236,13 @@ class ForecastMember:
 
         def finish(quantiles: list[FloatArray]) -> BatchVotes:
             votes: BatchVotes = [None] * n
+            for i, row in known.items():
+                votes[i] = ModelVote(self.name, *self._probabilities(row.tolist()))
             for chunk, rows in zip(chunks, quantiles, strict=True):
-                for i, q in zip(chunk, rows.tolist(), strict=True):
-                    votes[i] = ModelVote(self.name, *self._probabilities(q))
+                for i, row in zip(chunk, rows, strict=True):
+                    votes[i] = ModelVote(self.name, *self._probabilities(row.tolist()))
+                    if memo is not None:
+                        memo.put(keys[i], row.copy())
             if self._status is not None:
                 self._status.count("predictions", len(usable))
             return votes
