@@ -95,12 +95,15 @@ class ExchangeDouble:
         return now_ms() + self.faults.clock_skew_ms
 
     # ------------------------------------------------------------------ dispatch
-    def answer(self, method: str, path: str, params: Params) -> tuple[int, Any, dict[str, str]]:
+    def answer(
+        self, method: str, path: str, params: Params, api_key: str = ""
+    ) -> tuple[int, Any, dict[str, str]]:
         """(status, body, headers) or raises :class:`_Drop`; under the book's lock, except a
         stall, which waits outside it."""
         stall = False
         with self.book.lock:
             self.requests[f"{method} {path}"] += 1
+            self.api_keys[api_key] += 1
             self.request_times.append(time.monotonic())
             f = self.faults
             if f.is_disconnected() or f.drops(f"{method} {path}"):
@@ -450,13 +453,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self, method: str) -> None:
         url = urlsplit(self.path)
-        self.exchange.api_keys[self.headers.get("X-MBX-APIKEY") or ""] += 1
         params = dict(parse_qsl(url.query))
         length = int(self.headers.get("Content-Length") or 0)
         if length:
             params.update(parse_qsl(self.rfile.read(length).decode()))
         try:
-            status, body, headers = self.exchange.answer(method, url.path, params)
+            key = self.headers.get("X-MBX-APIKEY") or ""
+            status, body, headers = self.exchange.answer(method, url.path, params, key)
         except _Drop as drop:
             if drop.delay:
                 time.sleep(drop.delay)

@@ -186,7 +186,7 @@ def test_no_log_row_file_event_api_answer_or_traceback_holds_a_secret(
     assert used.get(KEY, 0) > 10, used
     assert set(used) <= {KEY, ""}, used
     assert double.created > 0
-    leaks += _leaks(result.summary.__repr__(), "run summary")
+    leaks += _leaks(repr(result.summary), "run summary")
     answers = _api_answers(settings, rt.run_id)
     assert sum(status == 200 for _p, status, _a in answers) >= 20, answers  # real answers
     for path, _status, answer in answers:

@@ -39,6 +39,7 @@ from quantum_trader.execution.ccxt_venue import CcxtClient, CcxtVenue, VenueErro
 from quantum_trader.execution.request_budget import RequestBudget
 from quantum_trader.execution.venue import CommissionUnavailable, VenueCommission
 from quantum_trader.execution.venue_fees import commission_from_payload
+from quantum_trader.observability.logging import MASK
 
 Endpoint = Literal["testnet", "live"]
 
@@ -101,7 +102,7 @@ class _MaskKeys(logging.Filter):
             text = record.getMessage()
             if any(s in text for s in self.secrets):
                 for secret in self.secrets:
-                    text = text.replace(secret, "**********")
+                    text = text.replace(secret, MASK)
                 record.msg, record.args = text, None
         return True
 

@@ -227,8 +227,10 @@ class ForecastMember:
         if memo is not None:
             keys = {i: tails[i].tobytes() for i in usable}
             known = {i: row for i, key in keys.items() if (row := memo.get(key)) is not None}
-        todo = [i for i in usable if i not in known]
-        chunks = [todo[start : start + BATCH_CHUNK] for start in range(0, len(todo), BATCH_CHUNK)]
+        missing = [i for i in usable if i not in known]
+        chunks = [
+            missing[start : start + BATCH_CHUNK] for start in range(0, len(missing), BATCH_CHUNK)
+        ]
         inputs: list[Any] = [np.stack([tails[i] for i in chunk]) for chunk in chunks]
 
         def compute() -> list[FloatArray]:

@@ -42,8 +42,7 @@ class QuantileMemo:
             raise ValueError(f"QuantileMemo capacity {capacity}: must be >= 1")
         self.capacity = capacity
         self._rows: OrderedDict[bytes, FloatArray] = OrderedDict()
-        self.hits = 0
-        self.misses = 0
+        self.hits = 0  # rows found (what the memo saved)
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -51,7 +50,6 @@ class QuantileMemo:
     def get(self, key: bytes) -> FloatArray | None:
         row = self._rows.get(key)
         if row is None:
-            self.misses += 1
             return None
         self._rows.move_to_end(key)
         self.hits += 1
