@@ -14,7 +14,7 @@ from quantum_trader.app.cli.serve import api_config
 from quantum_trader.config.settings import load_settings
 from quantum_trader.domain.errors import ConfigError
 
-GOOD_SECRET = "a-long-enough-secret-4711"
+GOOD_SECRET = "a-long-enough-secret-4711-0123456789"
 
 
 @pytest.mark.parametrize(
@@ -41,6 +41,7 @@ def test_serve_refuses_an_unset_password_or_secret(
         ("QT_API_PASSWORD", "changeme"),
         ("QT_API_SECRET", "secret"),
         ("QT_API_SECRET", "short-4711"),
+        ("QT_API_SECRET", "31-bytes-are-one-short-of-HS256"),
     ],
 )
 def test_serve_refuses_a_weak_password_or_secret(

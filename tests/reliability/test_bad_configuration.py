@@ -82,7 +82,7 @@ def nonsense(field: str) -> list[str]:
     if field == "api_password":  # weak values; empty is accepted (serve refuses to start)
         return ["admin", "changeme", "Password"]
     if field == "api_secret":
-        return ["changeme", "short-one", "Secret"]
+        return ["changeme", "short-one", "Secret", "x" * 31]
     if field == "ray_address":  # empty is unset; set with the process backend: a contradiction
         return ["http://head:6379", "head", "has space:1"]
     if field in NOT_BUILT:  # anything set is refused, naming the issue it waits for

@@ -60,7 +60,7 @@ pytestmark = pytest.mark.data
 KEY = "CanaryVenueKey0f3c9a71d2"
 SECRET = "CanaryVenueSecret8b64e0c5a9"
 API_PASSWORD = "CanaryApiPassword5e1d77"
-API_SECRET = "CanaryApiSecret93ac20f6be"
+API_SECRET = "CanaryApiSecret93ac20f6be71d04e5a"
 CANARIES = (KEY, SECRET, API_PASSWORD, API_SECRET)
 
 

@@ -17,7 +17,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 WEAK_CREDENTIALS = frozenset(
     {"admin", "password", "changeme", "secret", "operator", "qwerty", "123456", "letmein"}
 )
-MIN_API_SECRET = 12
+#: bytes of the tokens' HS256 key: RFC 7518 (section 3.2) asks for a key at least as long as the
+#: hash's output, 256 bits; PyJWT warns below it
+MIN_API_SECRET = 32
 _HOST = re.compile(r"^[A-Za-z0-9.:\[\]-]{1,253}$")
 _USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{1,100}$")
 
@@ -25,7 +27,7 @@ API_ACCEPTED = {
     "api_host": "an IP address or host name to bind (127.0.0.1: this machine only)",
     "api_username": "1 to 100 letters, digits or _.@-",
     "api_password": "empty (serve refuses to start) or a value that is not a well-known default",
-    "api_secret": f"empty (serve refuses to start) or at least {MIN_API_SECRET} characters, "
+    "api_secret": f"empty (serve refuses to start) or at least {MIN_API_SECRET} bytes, "
     "not a well-known default; e.g. `openssl rand -hex 32`",
 }
 
@@ -84,6 +86,6 @@ class ApiSettings(BaseSettings):
         if value is None:
             return value
         text = value.get_secret_value()
-        if text.lower() in WEAK_CREDENTIALS or len(text) < MIN_API_SECRET:
-            raise ValueError(f"a well-known default or under {MIN_API_SECRET} characters")
+        if text.lower() in WEAK_CREDENTIALS or len(text.encode()) < MIN_API_SECRET:
+            raise ValueError(f"a well-known default or under {MIN_API_SECRET} bytes")
         return value

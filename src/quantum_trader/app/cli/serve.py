@@ -46,7 +46,7 @@ def api_config(settings: Settings, host: str | None, port: int | None) -> ApiCon
     if missing:
         raise ConfigError(
             f"serve refuses to start: {' and '.join(missing)} unset; set a password that is not "
-            "a well-known default and a secret of at least 12 characters "
+            "a well-known default and a secret of at least 32 bytes "
             "(e.g. `openssl rand -hex 32`)"
         )
     assert settings.api_password is not None and settings.api_secret is not None
