@@ -86,6 +86,23 @@ class LocalArtifactStore:
     def path(self, digest: str) -> Path:
         return self.root / digest
 
+    def size(self, digest: str) -> int:
+        """Bytes of the artifact's files (0 when it is not stored)."""
+        folder = self.root / digest
+        return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+    def remove(self, digest: str) -> bool:
+        """Delete the artifact at ``digest``; False when it was not stored. One rename takes
+        it out of reach at once: a crash while deleting leaves an ``.incoming-*`` folder that
+        the next start sweeps, never a half-deleted artifact at its address."""
+        folder = self.root / digest
+        if not folder.is_dir():
+            return False
+        doomed = Path(tempfile.mkdtemp(prefix=".incoming-removed-", dir=self.root))
+        folder.rename(doomed / "old")
+        shutil.rmtree(doomed, ignore_errors=True)
+        return True
+
     def exists(self, digest: str) -> bool:
         return (self.root / digest).is_dir()
 

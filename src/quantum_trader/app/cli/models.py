@@ -1,4 +1,4 @@
-"""``quantum-trader models``: the model registry (list, show, promote, rollback).
+"""``quantum-trader models``: the model registry (list, show, promote, rollback, prune).
 
 Training lives in ``quantum-trader train`` (:mod:`quantum_trader.app.cli.train`), one command for
 all four members, which registers each new version here as a CANDIDATE.
@@ -16,12 +16,14 @@ from rich.table import Table
 
 from quantum_trader.adapters.artifacts import ArtifactCheck, LocalArtifactStore
 from quantum_trader.adapters.sql.registry_repository import SqlRegistryRepository
+from quantum_trader.app.run_lock import hold_run_lock
 from quantum_trader.app.storage import open_settings_database
 from quantum_trader.clock.clock import WallClock
 from quantum_trader.config.settings import Settings, load_settings
 from quantum_trader.domain.time import fmt
 from quantum_trader.learning.lineage import MODEL_KIND
 from quantum_trader.learning.registry import ModelKey, ModelRegistry, Stage, StageChange
+from quantum_trader.learning.retention import retention
 
 app = typer.Typer(help="Model registry: versions, stages, lineage.", no_args_is_help=True)
 
@@ -45,9 +47,13 @@ CHECK_STYLE = {
 }
 
 
-def checked(store: LocalArtifactStore, digest: str) -> str:
-    """The artifact's hash check, coloured (``list`` and ``show`` recompute it each time)."""
+def checked(store: LocalArtifactStore, digest: str, unneeded: bool = False) -> str:
+    """The artifact's hash check, coloured (``list`` and ``show`` recompute it each time). A
+    missing artifact that no serving or rollback can reach (``unneeded``) reads REMOVED:
+    what ``models prune`` leaves."""
     check = store.check(digest)
+    if check is ArtifactCheck.MISSING and unneeded:
+        return "[dim]REMOVED[/]"
     return f"[{CHECK_STYLE[check]}]{check.value}[/]"
 
 
@@ -68,6 +74,7 @@ def list_versions(
     registry = open_registry(settings)
     store = LocalArtifactStore(settings.effective_artifacts_dir)
     versions = registry.versions(ModelKey.parse(key) if key else None)
+    unneeded = retention(versions, registry.history).unneeded.get
     table = Table(title="Model versions")
     columns = (
         "model line",
@@ -94,7 +101,7 @@ def list_versions(
             "*" if production[v.key] == v.version else "",
             f"{fmt(window[0])[:10]} → {fmt(window[1])[:10]}" if window else "",
             v.artifact_hash[:12],
-            checked(store, v.artifact_hash),
+            checked(store, v.artifact_hash, v in unneeded(v.artifact_hash, ())),
             fmt(v.created_at),
         )
     console().print(table)
@@ -198,3 +205,47 @@ def rollback(
     registry = open_registry(load_settings())
     v = registry.rollback(ModelKey.parse(key), actor=actor_name(actor), reason=reason)
     console().print(f"{v.key}: production is v{v.version} again")
+
+
+@app.command()
+def prune(
+    dry_run: bool = typer.Option(False, "--dry-run", help="say what would go, remove nothing"),
+) -> None:
+    """Remove the artifacts no version that may serve needs: those of RETIRED versions that
+    no rollback reaches (docs/learning.md, "Artifact retention"). Registry rows, lineage
+    and audit trail stay. Refused while an engine runs on this database."""
+    settings = load_settings()
+    db = open_settings_database(settings)
+    registry = ModelRegistry(SqlRegistryRepository(db), WallClock())
+    store = LocalArtifactStore(settings.effective_artifacts_dir)
+    # holding the engine lock, no run trains, promotes or stores meanwhile
+    lock = None if dry_run else hold_run_lock(db, f"prune-{WallClock().now()}")
+    try:
+        plan = retention(registry.versions(), registry.history)
+        lines: dict[str, list[int]] = {}
+        freed = 0
+        for digest, versions in sorted(plan.unneeded.items()):
+            if not store.exists(digest):
+                continue
+            size = store.size(digest)
+            freed += size
+            if not dry_run:
+                store.remove(digest)
+            for line in sorted({str(v.key) for v in versions}):
+                tally = lines.setdefault(line, [0, 0])
+                tally[0], tally[1] = tally[0] + 1, tally[1] + size
+    finally:
+        if lock is not None:
+            lock.release()
+    kept = [d for d in plan.needed if store.exists(d)]
+    table = Table(title="Would remove" if dry_run else "Removed")
+    for column in ("model line", "artifacts", "MiB"):
+        table.add_column(column)
+    for line, (count, size) in sorted(lines.items()):
+        table.add_row(line, str(count), f"{size / 2**20:.1f}")
+    console().print(table)
+    console().print(
+        f"{'would free' if dry_run else 'freed'} {freed / 2**20:.1f} MiB; kept {len(kept)} "
+        f"artifacts ({sum(store.size(d) for d in kept) / 2**20:.1f} MiB) that serve, shadow, "
+        "wait as candidates or are rollback targets"
+    )

@@ -1,0 +1,67 @@
+"""Which stored artifacts the registry still needs, and which it can let go.
+
+Every training stores its artifact, whatever the gate decides, so a home grows with every
+retraining (a 90-day replay leaves about 300 MiB, docs/learning.md). A version can serve again
+only while it is not RETIRED, or while it is RETIRED on its line's production stack (a
+rollback restores it: :func:`~quantum_trader.learning.registry.production_stack`). A RETIRED
+version off that stack never serves again: only rollback leaves RETIRED, and rollback only
+walks the stack. Its artifact, and whatever else only it names (a policy's training state),
+can go; its registry row, lineage and audit trail stay.
+
+A digest is needed when any version that may serve names it: as its artifact or anywhere in
+its lineage (a policy's ``state_digest``, the next training's warm start). Two versions with
+the same content share one folder; it stays while either is needed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from quantum_trader.learning.registry import (
+    ModelKey,
+    ModelVersion,
+    Stage,
+    StageChange,
+    production_stack,
+)
+
+#: an artifact address (sha256, hex) wherever a lineage names one
+DIGEST = re.compile(r"\b[0-9a-f]{64}\b")
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """What a registry needs from the artifact store."""
+
+    needed: frozenset[str]  # digests a version that may serve names
+    #: digests only versions that can never serve again name, each with those versions
+    unneeded: dict[str, tuple[ModelVersion, ...]]
+
+
+def may_serve(version: ModelVersion, stack: Iterable[int]) -> bool:
+    """Whether ``version`` can serve again: not RETIRED, or a rollback target."""
+    return version.stage is not Stage.RETIRED or version.version in set(stack)
+
+
+def named_digests(version: ModelVersion) -> set[str]:
+    """Every artifact address ``version`` names: its own and any in its lineage."""
+    return {version.artifact_hash, *DIGEST.findall(version.lineage.to_json())}
+
+
+def retention(
+    versions: Sequence[ModelVersion], history: Callable[[ModelKey], Sequence[StageChange]]
+) -> Retention:
+    """Split the digests ``versions`` name into needed and unneeded (see the module doc)."""
+    stacks = {key: production_stack(history(key)) for key in {v.key for v in versions}}
+    needed: set[str] = set()
+    retired: dict[str, list[ModelVersion]] = {}
+    for version in versions:
+        if may_serve(version, stacks[version.key]):
+            needed |= named_digests(version)
+        else:
+            for digest in named_digests(version):
+                retired.setdefault(digest, []).append(version)
+    unneeded = {d: tuple(vs) for d, vs in retired.items() if d not in needed}
+    return Retention(frozenset(needed), unneeded)
