@@ -33,8 +33,11 @@ typecheck: $(STAMP)
 
 check: lint typecheck
 
+# tests in PYTEST_WORKERS processes (pytest-xdist), each test file whole in one of them, so a
+# module's fixtures are built once; PYTEST_WORKERS=0 runs them in this process
+PYTEST_WORKERS ?= 2
 unit: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test: check unit
 
