@@ -33,9 +33,9 @@ def show(
     intel = Intelligence(intelligence_config(settings, state_prefix=prefix), repository=repo)
     restored = intel.restore()
     if not restored:
-        console.print(f"No intelligence state under '{prefix}/' yet: run the engine first.")
+        console().print(f"No intelligence state under '{prefix}/' yet: run the engine first.")
         raise typer.Exit(1)
-    console.print(
+    console().print(
         f"pending predictions: {len(intel.ledger)}, resolved: {intel.ledger.resolved_total}"
     )
     if intel.reinforcement is not None:
@@ -44,14 +44,14 @@ def show(
             table.add_column(col)
         for symbol, weights in intel.reinforcement.snapshot().items():
             table.add_row(symbol, ", ".join(f"{m}={w:.3f}" for m, w in weights.items()))
-        console.print(table)
+        console().print(table)
     if intel.memory is not None:
         table = Table(title="memory_states: EWMA hit rate")
         for col in ("symbol", "model", "ewma", "outcomes"):
             table.add_column(col)
         for symbol, model, ewma, n in intel.memory.snapshot():
             table.add_row(symbol, model, f"{ewma:.3f}", str(n))
-        console.print(table)
+        console().print(table)
     if intel.drift is not None:
         table = Table(title="drift_detection: CUSUM on loss")
         for col in ("symbol", "model", "statistic", "reference", "last drift"):
@@ -59,8 +59,8 @@ def show(
         for symbol, model, stat, ready, last in intel.drift.snapshot():
             when = fmt(last) if last is not None else "never"
             table.add_row(symbol, model, f"{stat:.2f}", "fitted" if ready else "warming up", when)
-        console.print(table)
+        console().print(table)
     if intel.covariate is not None:
         shifts = intel.covariate.active()
         text = ", ".join(f"{s}/{m} (severity {v:.2f})" for (s, m), v in shifts.items()) or "none"
-        console.print(f"covariate_shift: running shifts: {text}")
+        console().print(f"covariate_shift: running shifts: {text}")

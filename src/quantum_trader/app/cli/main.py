@@ -83,7 +83,7 @@ def config_show(
     table.add_column("value", overflow="fold")
     for key, value in values.items():
         table.add_row(key, json.dumps(value, default=str) if not isinstance(value, str) else value)
-    console.print(table)
+    console().print(table)
 
 
 @app.command()
@@ -106,21 +106,21 @@ def status(
     if as_json:
         typer.echo(statuses_json(statuses, process_of_modules(processes, wall), wall))
     elif not statuses:
-        console.print(
+        console().print(
             "No engine has run against "
             f"{redacted(settings)['effective_database_url']} yet: start one with `quantum-trader run`."
         )
         raise typer.Exit(1)
     else:
         colour = "green" if liveness.alive else ("red" if liveness.died else "yellow")
-        console.print(liveness.line, style=colour, markup=False, highlight=False)
+        console().print(liveness.line, style=colour, markup=False, highlight=False)
         if not liveness.alive:
-            console.print("module states below are those the last run flushed", highlight=False)
+            console().print("module states below are those the last run flushed", highlight=False)
         for unwritten in unwritten_reports(settings.home):  # a run killed writing its report
-            console.print(unwritten.line(), style="yellow", markup=False, highlight=False)
-        console.print(status_table(statuses))
+            console().print(unwritten.line(), style="yellow", markup=False, highlight=False)
+        console().print(status_table(statuses))
         if processes:
-            console.print(services_table(processes, wall))
+            console().print(services_table(processes, wall))
         _running_experiments(engine)
     if liveness.died:
         raise typer.Exit(3)
@@ -139,7 +139,7 @@ def _running_experiments(engine: Engine) -> None:
         stored = store.load(name)
         if stored is not None:
             line = Experiment(stored, store).summary()
-            console.print(f"experiment {line}", markup=False, highlight=False)
+            console().print(f"experiment {line}", markup=False, highlight=False)
 
 
 @app.command()
@@ -188,11 +188,11 @@ def run_job(
             "trades a real one: use --venue paper"
         )
     check_venue_gate(settings, confirm)  # before the line that names the account
-    console.print(venue_line(settings), markup=False, highlight=False, soft_wrap=True)
+    console().print(venue_line(settings), markup=False, highlight=False, soft_wrap=True)
     run_id = new_run_id()
     configure_logging(run_id=run_id, fmt=settings.log_format, level=settings.log_level)
     if synthetic:
-        console.print(
+        console().print(
             "[magenta bold]SYNTHETIC DATA[/]: replaying a generated market, not real prices."
         )
     progress = Progress(
@@ -200,7 +200,7 @@ def run_job(
         BarColumn(),
         TextColumn("{task.completed:,}/{task.total:,}"),
         TimeRemainingColumn(),
-        console=console,
+        console=console(),
     )
     task = progress.add_task("starting", total=0)
     try:
@@ -218,7 +218,7 @@ def run_job(
             )
     except KeyboardInterrupt:  # before the live phase (which ends on Ctrl-C by itself)
         record_interrupted(settings, run_id)
-        console.print(
+        console().print(
             "[yellow]interrupted[/] (Ctrl-C): trained models, orders, fills and what the modules "
             "learned up to the last commit are kept; a replay starts again from its beginning "
             "on the next run. `quantum-trader status` shows where each module stopped.",
@@ -226,16 +226,16 @@ def run_job(
         )
         raise typer.Exit(130) from None
     if result.synthetic:
-        console.print(
+        console().print(
             "[magenta bold]SYNTHETIC DATA[/]: this run replayed a generated market, not real prices."
         )
-    console.print(summary_table(result.summary))
+    console().print(summary_table(result.summary))
     if result.metrics is not None:
-        console.print(metrics_table(result.metrics.to_dict()))
-    console.print(f"report: [bold]{result.outputs.get('report')}[/]")
+        console().print(metrics_table(result.metrics.to_dict()))
+    console().print(f"report: [bold]{result.outputs.get('report')}[/]")
     if result.trial_id is not None:
-        console.print(f"trial #{result.trial_id} recorded (quantum-trader trials list)")
-    console.print(status_table(result.runtime.status.snapshot()))
+        console().print(f"trial #{result.trial_id} recorded (quantum-trader trials list)")
+    console().print(status_table(result.runtime.status.snapshot()))
 
 
 @app.command()
@@ -283,5 +283,5 @@ def main() -> None:
         app()
     except QuantumTraderError as exc:
         # one line whatever the terminal's width, the text verbatim (``[…]`` is not markup)
-        console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        console().print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)

@@ -13,7 +13,12 @@ from quantum_trader.models.ensemble.ensemble import VOTE_BUCKET_PREFIX
 from quantum_trader.status.registry import ModuleState, ModuleStatus
 from quantum_trader.status.services import ServiceProcess
 
-console = Console()
+
+def console() -> Console:
+    """A console per use: it reads the terminal's width (``COLUMNS``) when it prints, not
+    once at import, so a command's tables fit the terminal it runs in."""
+    return Console()
+
 
 _STATE_STYLE = {
     ModuleState.ACTIVE: "green",

@@ -22,5 +22,5 @@ def report(
     from quantum_trader.app.report_recovery import rebuild_report
 
     outputs = rebuild_report(load_settings(), run_id)
-    console.print(f"report: [bold]{outputs['report']}[/]")
-    console.print(f"summary: {outputs['summary']}", highlight=False)
+    console().print(f"report: [bold]{outputs['report']}[/]")
+    console().print(f"summary: {outputs['summary']}", highlight=False)

@@ -36,7 +36,10 @@ kill_switch_app = typer.Typer(
 )
 app.add_typer(kill_switch_app, name="kill-switch")
 
-console = Console()
+
+def console() -> Console:
+    """A console per use (the width read when it prints, as ``render.console``)."""
+    return Console()
 
 
 DbOption = Annotated[
@@ -55,17 +58,17 @@ def _repository(db: str | None) -> SqlRiskRepository:
 def _show_kill_switch(repo: SqlRiskRepository) -> None:
     state = KillSwitch(repo, WallClock()).state()
     if state.engaged:
-        console.print(
+        console().print(
             f"[bold red]kill switch ENGAGED[/] since {fmt(state.changed_at)} by "
             f"{state.changed_by}: {state.reason}"
         )
     elif state.changed_at:
-        console.print(
+        console().print(
             f"[green]kill switch off[/] since {fmt(state.changed_at)} by {state.changed_by}: "
             f"{state.reason}"
         )
     else:
-        console.print("[green]kill switch off[/] (never engaged)")
+        console().print("[green]kill switch off[/] (never engaged)")
 
 
 @kill_switch_app.command("on")
@@ -108,7 +111,7 @@ def status(db: DbOption = None) -> None:
     _show_kill_switch(repo)
     latest = repo.latest_state_recorded()
     if latest is None:
-        console.print("trading state: ACTIVE (no transition recorded)")
+        console().print("trading state: ACTIVE (no transition recorded)")
     else:
         change, recorded_at = latest
         latched = " (drawdown halt latched)" if change.halt_latched else ""
@@ -121,15 +124,15 @@ def status(db: DbOption = None) -> None:
         writer = change.by.removeprefix(ENGINE_ACTOR_PREFIX)
         if engine_run and last is not None and last.run_id != writer:
             # each run starts ACTIVE (app/run_scope.py): an earlier run's state is not the last's
-            console.print(
+            console().print(
                 f"trading state: ACTIVE: the last run, {last.run_id} ({last.status}), recorded "
                 f"no change; before it, run {writer}'s: {text}"
             )
         else:
-            console.print(f"trading state: {text}")
+            console().print(f"trading state: {text}")
     mode = repo.latest_mode_change()
     if mode is not None:
-        console.print(
+        console().print(
             f"risk mode: [bold]{mode.mode}[/] since {fmt(mode.at)}{_recorded(mode.recorded_at)}"
             f"{'' if mode.by is None else f' by {mode.by}'}: {'; '.join(mode.reasons)}"
         )
@@ -182,10 +185,10 @@ def reset_halt(
         clock=clock,
     )
     if not engine.halt_latched:
-        console.print("no latched halt to reset")
+        console().print("no latched halt to reset")
         return
     engine.reset_halt(by=actor_name(None), reason=reason, reassess=False)
-    console.print("latched halt cleared; the engine re-assesses drawdown at its next order")
+    console().print("latched halt cleared; the engine re-assesses drawdown at its next order")
 
 
 @app.command("decisions")
@@ -205,4 +208,4 @@ def decisions(
             row["trading_state"],
             "; ".join(row["reasons"]),
         )
-    console.print(table)
+    console().print(table)
