@@ -27,7 +27,7 @@ def _compose() -> dict[str, Any]:
 def _environment(service: dict[str, Any]) -> dict[str, str]:
     """The service's environment with ``${NAME:?…}`` interpolations given a stand-in."""
     return {
-        k: re.sub(r"\$\{[A-Z_]+:\?[^}]*\}", "a-stand-in-value-42", str(v))
+        k: re.sub(r"\$\{[A-Z_]+:\?[^}]*\}", "a-stand-in-value-of-32-bytes-or-more-42", str(v))
         for k, v in service.get("environment", {}).items()
     }
 
