@@ -60,7 +60,21 @@ def test_redis_restarted_mid_replay_the_engine_ends_equal(
 ) -> None:
     single = _session(frames).run()
     client = redis.Redis.from_url(redis_server.url)
-    publisher = CandleStreamPublisher(client, PREFIX, batch=24, pause_s=0.05)
+    restarted = threading.Event()
+
+    def paced(seconds: float) -> None:
+        """The publisher's pause; at three quarters it waits for the restart, so that it is
+        still publishing when Redis restarts however slowly the engine reads (a loaded
+        machine let it finish first, and the lost stream had nobody to publish it again)."""
+        try:
+            held = not restarted.is_set() and _length(client) >= 3 * CANDLES // 4
+        except redis.ConnectionError:  # restarting right now
+            held = False
+        if held:
+            restarted.wait(60)
+        time.sleep(seconds)
+
+    publisher = CandleStreamPublisher(client, PREFIX, batch=24, pause_s=0.05, sleep=paced)
     reports: list[PublishReport] = []
     feed = ReplayFeed(frames, "1h")
     publishing = threading.Thread(target=lambda: reports.append(publisher.publish(feed, "1h")))
@@ -71,6 +85,7 @@ def test_redis_restarted_mid_replay_the_engine_ends_equal(
     def restart_when_the_engine_is_midway() -> None:
         _wait(lambda: source.read >= CANDLES // 4, "the engine a quarter through")
         redis_server.restart()
+        restarted.set()
 
     source = CandleStreamSource(client, PREFIX, "1h", stall_s=30)
     restarting = threading.Thread(target=restart_when_the_engine_is_midway)
