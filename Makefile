@@ -34,10 +34,11 @@ typecheck: $(STAMP)
 check: lint typecheck
 
 # tests in PYTEST_WORKERS processes (pytest-xdist), each test file whole in one of them, so a
-# module's fixtures are built once; PYTEST_WORKERS=0 runs them in this process
+# module's fixtures are built once; PYTEST_WORKERS=0 runs them in this process. The 25 slowest
+# tests are listed at the end: what to shrink when the suite outgrows its ~20 minutes
 PYTEST_WORKERS ?= 2
 unit: $(STAMP)
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=25 $(PYTEST_ARGS)
 
 test: check unit
 
