@@ -107,6 +107,9 @@ def test_a_run_leaves_its_engine_process_stopped_with_its_modules(
 ) -> None:
     clean_env.setenv("QT_OFFLINE", "true")
     clean_env.setenv("QT_TRAIN_DAYS", "30")
+    # a few days: what is tested is the process row a run leaves, not what it traded (the
+    # default 90 days made this the suite's slowest test, 9 minutes)
+    clean_env.setenv("QT_REPLAY_DAYS", "3")
     clean_env.setenv("AI_ENGINE_ENSEMBLE_MODELS", '["xgb","lgbm"]')
     result = run_main_job(load_settings(), synthetic=True, run_id="beating-run")
     (process,) = SqlServiceHealth(result.runtime.db).load_all()
