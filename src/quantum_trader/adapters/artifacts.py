@@ -61,10 +61,16 @@ class LocalArtifactStore:
         atomic: a reader sees the altered folder, then (for an instant) none, then the intact
         one, never a half-written one. A crash between them leaves both under ``.incoming-*``
         (swept at the next start) and the address missing, which the next ``put`` fills."""
-        spoiled = Path(tempfile.mkdtemp(prefix=".incoming-replaced-", dir=self.root))
-        final.rename(spoiled / "old")
+        spoiled = self._move_aside(final, ".incoming-replaced-")
         fresh.rename(final)
         shutil.rmtree(spoiled, ignore_errors=True)
+
+    def _move_aside(self, folder: Path, prefix: str) -> Path:
+        """Rename ``folder`` into a fresh ``.incoming-*`` folder (swept at the next start if a
+        crash leaves it) and return that folder, for the caller to delete."""
+        aside = Path(tempfile.mkdtemp(prefix=prefix, dir=self.root))
+        folder.rename(aside / "old")
+        return aside
 
     def check(self, digest: str) -> ArtifactCheck:
         """Whether the artifact at ``digest`` is there and still hashes to it."""
@@ -98,9 +104,7 @@ class LocalArtifactStore:
         folder = self.root / digest
         if not folder.is_dir():
             return False
-        doomed = Path(tempfile.mkdtemp(prefix=".incoming-removed-", dir=self.root))
-        folder.rename(doomed / "old")
-        shutil.rmtree(doomed, ignore_errors=True)
+        shutil.rmtree(self._move_aside(folder, ".incoming-removed-"), ignore_errors=True)
         return True
 
     def exists(self, digest: str) -> bool:

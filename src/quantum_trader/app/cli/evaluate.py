@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from quantum_trader.app.cli.render import console
 from quantum_trader.app.configs import feature_config
 from quantum_trader.app.configs import labels as label_spec
 from quantum_trader.app.market_data import open_market_data
@@ -27,11 +27,6 @@ from quantum_trader.learning.walk_forward import (
 )
 
 app = typer.Typer(help="Walk-forward evaluation of the direction models.")
-
-
-def console() -> Console:
-    """A console per command, so the terminal width is read when the command runs."""
-    return Console()
 
 
 DEFAULT_SYMBOLS = "BTCUSDT,ETHUSDT,SOLUSDT,BNBUSDT,XRPUSDT"

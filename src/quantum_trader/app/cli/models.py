@@ -11,11 +11,11 @@ from collections.abc import Sequence
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from quantum_trader.adapters.artifacts import ArtifactCheck, LocalArtifactStore
 from quantum_trader.adapters.sql.registry_repository import SqlRegistryRepository
+from quantum_trader.app.cli.render import console
 from quantum_trader.app.run_lock import hold_run_lock
 from quantum_trader.app.storage import open_settings_database
 from quantum_trader.clock.clock import WallClock
@@ -26,11 +26,6 @@ from quantum_trader.learning.registry import ModelKey, ModelRegistry, Stage, Sta
 from quantum_trader.learning.retention import retention
 
 app = typer.Typer(help="Model registry: versions, stages, lineage.", no_args_is_help=True)
-
-
-def console() -> Console:
-    """A console per command, so the terminal width is read when the command runs."""
-    return Console()
 
 
 def open_registry(settings: Settings) -> ModelRegistry:

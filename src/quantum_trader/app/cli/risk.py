@@ -12,12 +12,12 @@ from collections.abc import Mapping
 from typing import Annotated, NoReturn
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from quantum_trader.adapters.sql.repositories_risk import SqlRiskRepository
 from quantum_trader.adapters.sql.run_lock import SqlRunLock
 from quantum_trader.app.cli.models import actor_name
+from quantum_trader.app.cli.render import console
 from quantum_trader.app.storage import kill_switch_database
 from quantum_trader.clock.clock import WallClock
 from quantum_trader.domain.policy import TradingPolicy
@@ -35,11 +35,6 @@ kill_switch_app = typer.Typer(
     help="Stop all new orders until released by hand.", no_args_is_help=True
 )
 app.add_typer(kill_switch_app, name="kill-switch")
-
-
-def console() -> Console:
-    """A console per use (the width read when it prints, as ``render.console``)."""
-    return Console()
 
 
 DbOption = Annotated[
