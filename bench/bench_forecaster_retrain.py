@@ -10,7 +10,9 @@ On the real candles (``QT_DATA_DIR``: BTCUSDT and ETHUSDT 1h) with the app's def
    learning daemon (the production code: ``LearningDaemon``, its ``ProcessWorker`` at the
    default limits, the ``ValidationGate`` as the app wires it) serving (a) xgb + lgbm only,
    (b) all six lines with the forecasters retrained from scratch, (c) all six with the
-   forecasters warm-started from production (``QT_FORECASTER_WARM_START``). The wall time from
+   forecasters warm-started from production (``QT_FORECASTER_WARM_START``), (d) with
+   ``--warm-days D``, the same warm start fitted on the newest D days of its closes only
+   (``QT_FORECASTER_WARM_DAYS``); ``--arms`` picks which run. The wall time from
    the check that collects the alarms to the gate's last verdict is measured: reading the
    store, fitting in the worker, registering, the gate. The engine's clock is a replay clock,
    so it waits at the landing time for the worker exactly as a replay does;
@@ -22,6 +24,8 @@ collected at the next check (at most ``QT_RETRAIN_CHECK_MINUTES`` later) and the
 lands at the earliest one check after that.
 
     QT_DATA_DIR=../shared/data PYTHONPATH=src nice -n 10 python bench/bench_forecaster_retrain.py
+    ... bench/bench_forecaster_retrain.py --repeats 9 --forecasters-only --arms warm,recent \
+        --warm-days 180
 """
 
 from __future__ import annotations
@@ -138,7 +142,7 @@ class Run:
     verdicts: list[Verdict] = field(default_factory=list)
 
 
-def retrain(rig: Rig, models: tuple[str, ...], at: int, *, warm: bool) -> Run:
+def retrain(rig: Rig, models: tuple[str, ...], at: int, *, warm: bool, days: int = 0) -> Run:
     """A drift alarm of every line of ``models`` at ``at``: one check, one landing, the gate."""
     clock = SimulatedClock(at - CHECK_MS)
     registry = ModelRegistry(rig.repository, clock)
@@ -168,7 +172,7 @@ def retrain(rig: Rig, models: tuple[str, ...], at: int, *, warm: bool) -> Run:
         seed=SEED,
     )
     forecasters = ForecasterConfig(
-        LABELS, SYMBOLS, TIMEFRAME, warm_start=warm, warm_epochs=rig.warm_epochs
+        LABELS, SYMBOLS, TIMEFRAME, warm_start=warm, warm_epochs=rig.warm_epochs, warm_days=days
     )
     daemon = LearningDaemon(
         config,
@@ -231,7 +235,16 @@ def main() -> None:
     parser.add_argument(
         "--forecasters-only", action="store_true", help="only nhits and patchtst: cold vs warm"
     )
+    parser.add_argument(
+        "--warm-days", type=int, default=0, help="the recent arm's QT_FORECASTER_WARM_DAYS"
+    )
+    parser.add_argument(
+        "--arms", default="tabular,cold,warm,recent", help="which of tabular,cold,warm,recent"
+    )
     args = parser.parse_args()
+    arms = set(args.arms.split(","))
+    if not args.warm_days:
+        arms.discard("recent")
     tabular = () if args.forecasters_only else TABULAR
     store = CandleStore(Path(os.environ["QT_DATA_DIR"]))
     last = int(min(store.load(s, TIMEFRAME)["open_time"].iloc[-1] for s in SYMBOLS)) + TF
@@ -251,19 +264,20 @@ def main() -> None:
             )
             print(f"bootstrap at {production_at}:", flush=True)
             rig.bootstrap(production_at, tabular + DEEP)
-            runs: dict[str, list[Run]] = {"tabular": [], "cold": [], "warm": []}
+            runs: dict[str, list[Run]] = {a: [] for a in ("tabular", "cold", "warm", "recent")}
             configurations = [
-                ("tabular", tabular, False),
-                ("cold", tabular + DEEP, False),
-                ("warm", tabular + DEEP, True),
+                ("tabular", tabular, False, 0),
+                ("cold", tabular + DEEP, False, 0),
+                ("warm", tabular + DEEP, True, 0),
+                ("recent", tabular + DEEP, True, args.warm_days),
             ]
             for k in range(1, args.repeats + 1):
                 at = production_at + k * WEEK
                 print(f"trigger {k} ({k} weeks after production):", flush=True)
-                for label, models, warm in configurations:
-                    if not models:
+                for label, models, warm, days in configurations:
+                    if not models or label not in arms:
                         continue
-                    run = retrain(rig, models, at, warm=warm)
+                    run = retrain(rig, models, at, warm=warm, days=days)
                     runs[label].append(run)
                     describe(f"{label} ({', '.join(models)})", run)
                     print(f"    worker RSS {worker_rss_mib(worker.pid):.0f} MiB", flush=True)
@@ -273,8 +287,9 @@ def main() -> None:
 
 
 def summarise(runs: dict[str, list[Run]], repeats: int) -> None:
-    """Medians over the triggers; the log-loss of warm against cold paired by trigger (both
-    judged on the same held-out rows), since triggers differ far more than the two fits do."""
+    """Medians over the triggers; the log-loss of each forecaster arm against another paired by
+    trigger (both judged on the same held-out rows), since triggers differ far more than two
+    fits do."""
     print(f"\nmedians over {repeats} triggers:")
     for label, done in runs.items():
         if done:
@@ -282,26 +297,29 @@ def summarise(runs: dict[str, list[Run]], repeats: int) -> None:
                 f"  {label}: drift alarm -> last gate verdict {median([r.total_s for r in done])} s"
             )
     for model in DEEP:
-        cold, warm = (
-            [next(v for v in r.verdicts if v.key.model == model) for r in runs[label]]
-            for label in ("cold", "warm")
-        )
-        paired = [
-            w.result.candidate["log_loss"] - c.result.candidate["log_loss"]
-            for c, w in zip(cold, warm, strict=True)
-        ]
-        for label, verdicts in (("cold", cold), ("warm", warm)):
+        arms = {
+            label: [next(v for v in r.verdicts if v.key.model == model) for r in done]
+            for label, done in runs.items()
+            if label != "tabular" and done
+        }
+        for label, verdicts in arms.items():
             loops = [v.train_seconds for v in verdicts if v.train_seconds is not None]
             passed = sum(v.result.passed for v in verdicts)
             print(
                 f"  {model} {label}: loop {median(loops)} s, passed the gate {passed} of {len(verdicts)}"
             )
-        shown = ", ".join(f"{d:+.4f}" for d in paired)
-        better = sum(d < 0 for d in paired)
-        print(
-            f"  {model} warm - cold validation log-loss per trigger: {shown}; median "
-            f"{median(paired)}, warm lower in {better} of {len(paired)}"
-        )
+        for new, old in (("warm", "cold"), ("recent", "warm"), ("recent", "cold")):
+            if new in arms and old in arms:
+                paired = [
+                    a.result.candidate["log_loss"] - b.result.candidate["log_loss"]
+                    for a, b in zip(arms[new], arms[old], strict=True)
+                ]
+                shown = ", ".join(f"{d:+.4f}" for d in paired)
+                lower = sum(d < 0 for d in paired)
+                print(
+                    f"  {model} {new} - {old} validation log-loss per trigger: {shown}; median "
+                    f"{median(paired)}, {new} lower in {lower} of {len(paired)}"
+                )
 
 
 if __name__ == "__main__":

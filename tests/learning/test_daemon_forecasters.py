@@ -9,6 +9,8 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -189,6 +191,59 @@ def test_a_production_version_of_another_spec_is_no_starting_point(
     params = fitted.metadata.hyperparameters
     assert params["warm_start"] is None and params["training"]["max_epochs"] == 2
     assert params["warm_start_refused"].startswith("v7 has another spec")
+
+
+def test_a_warm_start_on_recent_days_fits_only_those_closes(
+    tmp_path: Path, frames: dict[str, pd.DataFrame]
+) -> None:
+    """QT_FORECASTER_WARM_DAYS: the fine-tuning reads the newest days before the calibration
+    tail, and the lineage says so; the calibration tail is the whole window's, as before."""
+    from quantum_trader.adapters.artifacts import LocalArtifactStore
+    from quantum_trader.learning.forecaster_lines import ForecasterConfig, forecaster_job
+    from quantum_trader.learning.registry import ModelVersion
+    from quantum_trader.learning.trainers import (
+        FitOptions,
+        TrainingWindow,
+        WarmStart,
+        fit_in_this_process,
+    )
+
+    store = LocalArtifactStore(tmp_path / "artifacts")
+    read = closes_reader(frames)
+    end = START + 50 * MS_PER_DAY
+    closes = tuple(read(s, end - 50 * MS_PER_DAY, end) for s in sorted(frames))
+    window = TrainingWindow(closes=closes, labels=LABELS, scope="global")
+    production = fit_in_this_process("nhits", window, FitOptions(seed=1, epochs=1), store)
+    fits = {
+        days: fit_in_this_process(
+            "nhits",
+            window,
+            FitOptions(seed=1, warm_start=WarmStart(3, production.digest, epochs=1, days=days)),
+            store,
+        ).metadata
+        for days in (0, 25)
+    }
+    whole, recent = fits[0], fits[25]
+    assert "days" not in whole.hyperparameters["warm_start"]
+    assert recent.hyperparameters["warm_start"]["days"] == 25
+    # the whole window begins at the closes' first candle; the recent fit 25 days before the
+    # calibration tail (the newest fifth of the 50 days: 40 days of head) ends
+    assert whole.training_window[0] == min(int(c.open_time[0]) for c in closes)
+    head_end = min(int(c.open_time[0]) for c in closes) + 40 * MS_PER_DAY
+    assert head_end - 26 * MS_PER_DAY < recent.training_window[0] <= head_end - 25 * MS_PER_DAY
+    assert recent.training_window[1] == whole.training_window[1]
+    assert recent.artifact_hash != whole.artifact_hash
+    # calibrated on the same tail rows: both have held-out metrics of the same rows' labels
+    assert recent.metrics.keys() == whole.metrics.keys()
+
+    # the daemon's job hands the setting to the trainer
+    config = ForecasterConfig(LABELS, tuple(sorted(frames)), "1h", warm_days=25)
+    champion = SimpleNamespace(version=3, artifact_hash=production.digest)  # what the job reads
+    job = forecaster_job(config, read, end, 50 * MS_PER_DAY, 48, 1, cast(ModelVersion, champion))
+    assert job is not None and job.options.warm_start is not None
+    assert job.options.warm_start.days == 25
+    with pytest.raises(ValueError, match="warm_days=-1"):
+        ForecasterConfig(LABELS, ("A",), "1h", warm_days=-1)
 
 
 DAEMON_IN_A_SERVING_PROCESS = """

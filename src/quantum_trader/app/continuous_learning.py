@@ -310,6 +310,7 @@ class ContinuousLearning:
             settings.timeframe,
             warm_start=settings.forecaster_warm_start,
             warm_epochs=settings.forecaster_warm_epochs,
+            warm_days=settings.forecaster_warm_days,
         )
 
     def _gate_member(self, key: ModelKey, version: int | None) -> Member:

@@ -68,6 +68,7 @@ NUMERIC_BOUNDS: dict[str, Bounds] = {
     "retrain_schedule_days": Bounds(0.0, 365.0),  # 0: no scheduled retraining
     "retrain_min_gap_hours": Bounds(0.0, 8760.0),
     "forecaster_warm_epochs": Bounds(1, 100),
+    "forecaster_warm_days": Bounds(0, 3650),
     "rl_training_interval_minutes": Bounds(1, 366 * 24 * 60),  # at most yearly
     "rl_bootstrap_episodes": Bounds(1, 10_000),
     "rl_train_days": Bounds(31, 3650),  # more than one 720-candle episode of 1h candles

@@ -276,10 +276,10 @@ class Settings(StorageSettings, ApiSettings, VenueSettings):
     #: each run's training window and held-out window (days of candles before its time)
     rl_train_days: int = Field(90, validation_alias=_qt("rl_train_days"))
     rl_held_out_days: int = Field(7, validation_alias=_qt("rl_held_out_days"))
-    # a forecaster's retraining fine-tunes the PRODUCTION weights for this many epochs: as good
-    # on held-out log-loss within noise, 3-4x faster (docs/learning.md, bench_forecaster_retrain)
+    # forecaster retraining fine-tunes PRODUCTION's weights: docs/learning.md has the evidence
     forecaster_warm_start: bool = Field(True, validation_alias=_qt("forecaster_warm_start"))
     forecaster_warm_epochs: int = Field(3, validation_alias=_qt("forecaster_warm_epochs"))
+    forecaster_warm_days: int = Field(0, validation_alias=_qt("forecaster_warm_days"))
     #: where training jobs and walk-forward folds run (app/training_backend.py): spawned
     #: low-priority processes here (continuous learning's check fits its lines side by side
     #: in QT_TRAINING_PROCESSES), or Ray (the ``ray`` extra), local or at QT_RAY_ADDRESS

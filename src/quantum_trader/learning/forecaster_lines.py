@@ -21,7 +21,8 @@ tabular line's (``learning/daemon.py``), in these terms:
   windows within a symbol, not the correlation between symbols at the same hour (BTC and ETH
   move together), so its test is somewhat optimistic for a forecaster line.
 * **Warm start** (``QT_FORECASTER_WARM_START``, on by default): the fit starts from the
-  PRODUCTION version's weights for ``warm_epochs`` epochs (``trainers.WarmStart``); the new
+  PRODUCTION version's weights for ``warm_epochs`` epochs (``trainers.WarmStart``), on the
+  newest ``warm_days`` of the closes before the held-out rows (0: all of them); the new
   version's lineage names the version it started from. The production version was fitted
   before its own trigger, so it saw nothing after ``T`` either; its weights may have been fitted
   on closes inside this training's held-out rows only if its own series was too short to hold
@@ -77,6 +78,8 @@ class ForecasterConfig:
     epochs: int | None = None  # a full retraining's epochs (None: the architecture's own)
     warm_start: bool = True  # QT_FORECASTER_WARM_START (docs/learning.md: why on)
     warm_epochs: int = 3
+    #: a warm start fine-tunes on the newest warm_days of its closes (0: all); QT_FORECASTER_WARM_DAYS
+    warm_days: int = 0
     #: TrainingConfig overrides of a warm start (e.g. a lower learning rate)
     warm_params: Mapping[str, Any] = field(default_factory=dict)
 
@@ -88,6 +91,8 @@ class ForecasterConfig:
                 f"ForecasterConfig: window={self.window} must be >= 2, warm_epochs="
                 f"{self.warm_epochs} and epochs={self.epochs} >= 1"
             )
+        if self.warm_days < 0:
+            raise ValueError(f"ForecasterConfig: warm_days={self.warm_days} must be >= 0")
         timeframe_ms(self.timeframe)  # an unknown timeframe fails here, by name
 
 
@@ -195,7 +200,11 @@ def forecaster_job(
     warm = None
     if config.warm_start and production is not None:
         warm = WarmStart(
-            production.version, production.artifact_hash, config.warm_epochs, config.warm_params
+            production.version,
+            production.artifact_hash,
+            config.warm_epochs,
+            config.warm_params,
+            config.warm_days,
         )
     options = FitOptions(seed=seed, epochs=config.epochs, warm_start=warm)
     sign = config.labels.sign_spec()  # a forecaster's label (module docstring)

@@ -92,6 +92,9 @@ class WarmStart:
     artifact: str  # its address in the artifact store
     epochs: int  # a fine-tuning's epochs, in place of ``FitOptions.epochs``
     params: Mapping[str, Any] = field(default_factory=dict)  # and its TrainingConfig overrides
+    #: fine-tune on the newest ``days`` of the fitted closes only (0: all of them); the
+    #: calibration tail is the same either way (QT_FORECASTER_WARM_DAYS, docs/learning.md)
+    days: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,12 +182,13 @@ def _fit_forecaster(
     started = time.perf_counter()
     series = [forecasting.CloseSeries(c.symbol, c.open_time, c.close) for c in window.closes]
     warm, initial, refused = options.warm_start, None, ""
-    epochs, params = options.epochs, dict(options.params)
+    epochs, params, recent = options.epochs, dict(options.params), 0
     if warm is not None:
         production = Forecaster.load(store.open(warm.artifact))
         expected = forecasting.candle_forecaster(name, window.labels.horizon).spec
         if production.spec.to_json() == expected.to_json():  # as saved: tuples become lists
             initial, epochs, params = production, warm.epochs, {**params, **warm.params}
+            recent = warm.days
         else:
             refused = f"v{warm.version} has another spec ({production.spec})"
     model, metadata = forecasting.train_candle_forecaster(
@@ -197,6 +201,7 @@ def _fit_forecaster(
         scope=window.scope,
         training=params,
         initial=initial,
+        fit_days=recent,
     )
     if warm is not None:
         hyper = dict(metadata.hyperparameters)

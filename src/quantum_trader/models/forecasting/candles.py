@@ -18,6 +18,7 @@ import numpy as np
 
 from quantum_trader.domain.digests import sha256_bytes
 from quantum_trader.domain.errors import DataError
+from quantum_trader.domain.time import MS_PER_DAY
 from quantum_trader.features.labels import LabelSpec
 from quantum_trader.features.series import CandleSeries as Candles
 from quantum_trader.models.base import ModelMetadata
@@ -100,6 +101,7 @@ def train_candle_forecaster(
     calibration_share: float = held_out.CALIBRATION_SHARE,
     training: Mapping[str, Any] | None = None,
     initial: Forecaster | None = None,
+    fit_days: int = 0,
 ) -> tuple[Forecaster, ModelMetadata]:
     """Train on the log closes of ``series``; return the model and its lineage metadata.
 
@@ -110,7 +112,9 @@ def train_candle_forecaster(
     fitted on all of them and stays uncalibrated. ``training`` overrides fields of the
     architecture's :class:`TrainingConfig` (e.g. ``learning_rate``); ``initial`` is a trained
     forecaster of the same spec to start from (a warm start, recorded in the lineage as
-    ``warm_start``; its calibration is not reused: the new one is fitted on the new tails)."""
+    ``warm_start``; its calibration is not reused: the new one is fitted on the new tails).
+    ``fit_days`` > 0 fits the network on the newest ``fit_days`` of each head only (a warm
+    start's recent window, :func:`recent_start`); the calibration tails stay the same."""
     if not series:
         raise DataError("train_candle_forecaster: no series given")
     train_cfg = CANDLE_TRAINING[architecture]
@@ -125,7 +129,11 @@ def train_candle_forecaster(
         [len(s.close) for s in series], model.spec.input_size, labels.horizon, calibration_share
     )
     cuts = held.cuts if held is not None else tuple(len(s.close) for s in series)
-    heads = [np.log(s.close[:cut]) for s, cut in zip(series, cuts, strict=True)]
+    starts = [
+        recent_start(s.open_time[:cut], fit_days, 3 * (model.spec.input_size + labels.horizon))
+        for s, cut in zip(series, cuts, strict=True)
+    ]
+    heads = [np.log(s.close[a:cut]) for s, a, cut in zip(series, starts, cuts, strict=True)]
     result = model.fit(heads, initial=initial)
     calibration: dict[str, list[float]] = {}
     held_metrics: dict[str, float] = {}
@@ -151,12 +159,12 @@ def train_candle_forecaster(
             "symbols": symbols,
             # the weights it started from (None: from scratch); the trainer port adds the
             # registry version those weights were
-            "warm_start": None if initial is None else {"weights": initial.weights_hash},
+            "warm_start": None if initial is None else _warm_lineage(initial, fit_days),
         },
         # the decision rows fitted on: the last is the one whose horizon ends at the last
         # close (its target), as a tabular member's last labelled row
         training_window=(
-            int(min(s.open_time[0] for s in series)),
+            int(min(s.open_time[a] for s, a in zip(series, starts, strict=True))),
             int(max(s.open_time[-1 - labels.horizon] for s in series)),
         ),
         data_hash=data_hash,
@@ -172,6 +180,29 @@ def train_candle_forecaster(
         calibration=calibration,
     )
     return model, metadata
+
+
+def recent_start(open_time: np.ndarray, days: int, minimum: int) -> int:
+    """The first row of a head's newest ``days`` (0: the whole head): rows that opened less than
+    ``days`` days before its last row did, but never fewer than ``minimum`` rows (a fit needs
+    windows to train and stop early on).
+
+    >>> from quantum_trader.domain.time import MS_PER_DAY as D
+    >>> hours = np.arange(0, 10 * D, D // 24)
+    >>> recent_start(hours, 0, 10), recent_start(hours, 2, 10), recent_start(hours, 2, 100)
+    (0, 192, 140)
+    """
+    if days <= 0 or len(open_time) == 0:
+        return 0
+    first = int(np.searchsorted(open_time, open_time[-1] - days * MS_PER_DAY, side="right"))
+    return max(0, min(first, len(open_time) - minimum))
+
+
+def _warm_lineage(initial: Forecaster, fit_days: int) -> dict[str, object]:
+    lineage: dict[str, object] = {"weights": initial.weights_hash}
+    if fit_days > 0:  # absent when the whole head was fitted, as before the option existed
+        lineage["days"] = fit_days
+    return lineage
 
 
 def json_ready(text: str) -> dict[str, object]:
