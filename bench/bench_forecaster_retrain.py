@@ -10,9 +10,10 @@ On the real candles (``QT_DATA_DIR``: BTCUSDT and ETHUSDT 1h) with the app's def
    learning daemon (the production code: ``LearningDaemon``, its ``ProcessWorker`` at the
    default limits, the ``ValidationGate`` as the app wires it) serving (a) xgb + lgbm only,
    (b) all six lines with the forecasters retrained from scratch, (c) all six with the
-   forecasters warm-started from production (``QT_FORECASTER_WARM_START``), (d) with
-   ``--warm-days D``, the same warm start fitted on the newest D days of its closes only
-   (``QT_FORECASTER_WARM_DAYS``); ``--arms`` picks which run. The wall time from
+   forecasters warm-started from production (``QT_FORECASTER_WARM_START``), (d) a cheaper
+   warm start: fitted on the newest ``--cheap-days`` days of its closes only
+   (``QT_FORECASTER_WARM_DAYS``) and/or for ``--cheap-epochs`` epochs; ``--arms`` picks
+   which run. The wall time from
    the check that collects the alarms to the gate's last verdict is measured: reading the
    store, fitting in the worker, registering, the gate. The engine's clock is a replay clock,
    so it waits at the landing time for the worker exactly as a replay does;
@@ -24,8 +25,8 @@ collected at the next check (at most ``QT_RETRAIN_CHECK_MINUTES`` later) and the
 lands at the earliest one check after that.
 
     QT_DATA_DIR=../shared/data PYTHONPATH=src nice -n 10 python bench/bench_forecaster_retrain.py
-    ... bench/bench_forecaster_retrain.py --repeats 9 --forecasters-only --arms warm,recent \
-        --warm-days 180
+    ... bench/bench_forecaster_retrain.py --repeats 9 --forecasters-only --arms warm,cheap \
+        --cheap-days 180
 """
 
 from __future__ import annotations
@@ -142,7 +143,9 @@ class Run:
     verdicts: list[Verdict] = field(default_factory=list)
 
 
-def retrain(rig: Rig, models: tuple[str, ...], at: int, *, warm: bool, days: int = 0) -> Run:
+def retrain(
+    rig: Rig, models: tuple[str, ...], at: int, *, warm: bool, days: int = 0, epochs: int = 0
+) -> Run:
     """A drift alarm of every line of ``models`` at ``at``: one check, one landing, the gate."""
     clock = SimulatedClock(at - CHECK_MS)
     registry = ModelRegistry(rig.repository, clock)
@@ -172,7 +175,12 @@ def retrain(rig: Rig, models: tuple[str, ...], at: int, *, warm: bool, days: int
         seed=SEED,
     )
     forecasters = ForecasterConfig(
-        LABELS, SYMBOLS, TIMEFRAME, warm_start=warm, warm_epochs=rig.warm_epochs, warm_days=days
+        LABELS,
+        SYMBOLS,
+        TIMEFRAME,
+        warm_start=warm,
+        warm_epochs=epochs or rig.warm_epochs,
+        warm_days=days,
     )
     daemon = LearningDaemon(
         config,
@@ -236,15 +244,16 @@ def main() -> None:
         "--forecasters-only", action="store_true", help="only nhits and patchtst: cold vs warm"
     )
     parser.add_argument(
-        "--warm-days", type=int, default=0, help="the recent arm's QT_FORECASTER_WARM_DAYS"
+        "--cheap-days", type=int, default=0, help="the cheap arm's QT_FORECASTER_WARM_DAYS"
     )
+    parser.add_argument("--cheap-epochs", type=int, default=0, help="the cheap arm's epochs")
     parser.add_argument(
-        "--arms", default="tabular,cold,warm,recent", help="which of tabular,cold,warm,recent"
+        "--arms", default="tabular,cold,warm,cheap", help="which of tabular,cold,warm,cheap"
     )
     args = parser.parse_args()
     arms = set(args.arms.split(","))
-    if not args.warm_days:
-        arms.discard("recent")
+    if not (args.cheap_days or args.cheap_epochs):
+        arms.discard("cheap")
     tabular = () if args.forecasters_only else TABULAR
     store = CandleStore(Path(os.environ["QT_DATA_DIR"]))
     last = int(min(store.load(s, TIMEFRAME)["open_time"].iloc[-1] for s in SYMBOLS)) + TF
@@ -264,20 +273,20 @@ def main() -> None:
             )
             print(f"bootstrap at {production_at}:", flush=True)
             rig.bootstrap(production_at, tabular + DEEP)
-            runs: dict[str, list[Run]] = {a: [] for a in ("tabular", "cold", "warm", "recent")}
+            runs: dict[str, list[Run]] = {a: [] for a in ("tabular", "cold", "warm", "cheap")}
             configurations = [
-                ("tabular", tabular, False, 0),
-                ("cold", tabular + DEEP, False, 0),
-                ("warm", tabular + DEEP, True, 0),
-                ("recent", tabular + DEEP, True, args.warm_days),
+                ("tabular", tabular, False, 0, 0),
+                ("cold", tabular + DEEP, False, 0, 0),
+                ("warm", tabular + DEEP, True, 0, 0),
+                ("cheap", tabular + DEEP, True, args.cheap_days, args.cheap_epochs),
             ]
             for k in range(1, args.repeats + 1):
                 at = production_at + k * WEEK
                 print(f"trigger {k} ({k} weeks after production):", flush=True)
-                for label, models, warm, days in configurations:
+                for label, models, warm, days, epochs in configurations:
                     if not models or label not in arms:
                         continue
-                    run = retrain(rig, models, at, warm=warm, days=days)
+                    run = retrain(rig, models, at, warm=warm, days=days, epochs=epochs)
                     runs[label].append(run)
                     describe(f"{label} ({', '.join(models)})", run)
                     print(f"    worker RSS {worker_rss_mib(worker.pid):.0f} MiB", flush=True)
@@ -308,7 +317,7 @@ def summarise(runs: dict[str, list[Run]], repeats: int) -> None:
             print(
                 f"  {model} {label}: loop {median(loops)} s, passed the gate {passed} of {len(verdicts)}"
             )
-        for new, old in (("warm", "cold"), ("recent", "warm"), ("recent", "cold")):
+        for new, old in (("warm", "cold"), ("cheap", "warm"), ("cheap", "cold")):
             if new in arms and old in arms:
                 paired = [
                     a.result.candidate["log_loss"] - b.result.candidate["log_loss"]
