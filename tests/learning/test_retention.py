@@ -1,5 +1,6 @@
 """Artifact retention: what may serve again keeps its artifacts, what never can lets them go;
-and ``models prune`` removes exactly those, refused while an engine runs."""
+``models prune`` removes exactly those, refused while an engine runs, and so does a run when it
+ends (``QT_PRUNE_ARTIFACTS``, on by default)."""
 
 from __future__ import annotations
 
@@ -14,21 +15,22 @@ from quantum_trader.adapters.artifacts import LocalArtifactStore
 from quantum_trader.adapters.sql.registry_repository import SqlRegistryRepository
 from quantum_trader.adapters.sql.run_lock import EngineAlreadyRunning
 from quantum_trader.app.cli.main import app
+from quantum_trader.app.main_job import run_main_job
 from quantum_trader.app.run_lock import run_lock_of
 from quantum_trader.app.storage import open_settings_database
 from quantum_trader.clock.clock import SimulatedClock
 from quantum_trader.config.settings import load_settings
 from quantum_trader.learning.lineage import POLICY_KIND, Lineage
 from quantum_trader.learning.registry import ModelKey, ModelRegistry, Stage
-from quantum_trader.learning.retention import retention
+from quantum_trader.learning.retention import prune, retention
 from quantum_trader.models.base import ModelMetadata
 
-XGB = ModelKey("xgb", "BTCUSDT", 4)
+XGB = ModelKey("xgb", "SOLUSDT", 4)  # a line the synthetic runs below do not trade
 PPO = ModelKey("ppo-selector", "BTCUSDT", 1)
 
 
 def _meta(tag: str) -> ModelMetadata:
-    return ModelMetadata("xgb", tag, "BTCUSDT", 4, ("ret_1",), {"eta": 0.05}, (0, 1), "d" + tag)
+    return ModelMetadata("xgb", tag, "SOLUSDT", 4, ("ret_1",), {"eta": 0.05}, (0, 1), "d" + tag)
 
 
 def _policy(state_digest: str) -> Lineage:
@@ -98,7 +100,7 @@ def test_prune_removes_exactly_the_unneeded_and_keeps_the_registry(
 
     dry = runner.invoke(app, ["models", "prune", "--dry-run"])
     assert dry.exit_code == 0, dry.output
-    assert "Would remove" in dry.output and "xgb/BTCUSDT/h4" in dry.output
+    assert "Would remove" in dry.output and "xgb/SOLUSDT/h4" in dry.output
     assert all(store.exists(digest) for digest in d.values())
 
     done = runner.invoke(app, ["models", "prune"])
@@ -112,7 +114,7 @@ def test_prune_removes_exactly_the_unneeded_and_keeps_the_registry(
     assert registry.rollback(XGB, actor="t", reason="r").version == 1  # the target loads
     store.open(registry.production(XGB).artifact_hash)  # type: ignore[union-attr]
 
-    listing = runner.invoke(app, ["models", "list", "xgb/BTCUSDT/h4"], env={"COLUMNS": "200"})
+    listing = runner.invoke(app, ["models", "list", "xgb/SOLUSDT/h4"], env={"COLUMNS": "200"})
     assert listing.exit_code == 0, listing.output
     assert listing.output.count("REMOVED") == 2 and "MISSING" not in listing.output
     again = runner.invoke(app, ["models", "prune"])
@@ -131,3 +133,50 @@ def test_prune_is_refused_while_an_engine_runs(
     assert isinstance(result.exception, EngineAlreadyRunning)
     assert "another engine is running" in str(result.exception)
     assert all(store.exists(digest) for digest in d.values())
+
+
+def test_a_dry_run_counts_what_a_real_one_removes(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch
+) -> None:
+    registry, store = _world(tmp_path, clean_env)
+    d = _fill(registry, store)
+    plan = retention(registry.versions(), registry.history)
+    dry = prune(plan, store, dry_run=True)
+    assert all(store.exists(digest) for digest in d.values())
+    done = prune(plan, store)
+    assert (dry.artifacts, dry.freed, dry.lines) == (done.artifacts, done.freed, done.lines)
+    assert done.artifacts == 2 and done.lines == {"xgb/SOLUSDT/h4": [2, done.freed]}
+    assert done.freed == 2 * 2 * 1000  # two blobs of "v3" * 1000 and "v4" * 1000
+    assert set(done.kept) == {d[n] for n in ("v1", "v2", "v5", "p1", "p2", "s1", "s2")}
+    assert prune(plan, store).artifacts == 0  # gone already: nothing counted twice
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_a_run_prunes_when_it_ends_unless_told_not_to(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch, enabled: bool
+) -> None:
+    """The main job removes what can never serve again as it stops (the history above, on a
+    line it does not trade), holding its engine lock; QT_PRUNE_ARTIFACTS=false keeps all."""
+    registry, store = _world(tmp_path, clean_env)
+    d = _fill(registry, store)
+    for name, value in (("QT_OFFLINE", "true"), ("QT_TRAIN_DAYS", "30"), ("QT_REPLAY_DAYS", "2"),
+                        ("AI_ENGINE_ENSEMBLE_MODELS", '["xgb","lgbm"]'),
+                        ("QT_PRUNE_ARTIFACTS", str(enabled).lower())):  # fmt: skip
+        clean_env.setenv(name, value)
+    result = run_main_job(load_settings(), synthetic=True, run_id="pruning-run")
+    gone = {name for name, digest in d.items() if not store.exists(digest)}
+    assert gone == ({"v3", "v4"} if enabled else set())
+    # and the candidates the run's own retraining stored and its gate retired (a lineage also
+    # names hashes that are no artifact, e.g. of its data: only the versions' own were stored)
+    plan = retention(registry.versions(), registry.history)
+    stored = {d for d, vs in plan.unneeded.items() if any(v.artifact_hash == d for v in vs)}
+    own = {d for d in stored if plan.unneeded[d][0].key.scope != "SOLUSDT"}
+    assert own, "the run retired none of its candidates: nothing of its own to prune"
+    assert [store.exists(digest) for digest in own] == [not enabled] * len(own)
+    counters = {s.name: s.counters for s in result.runtime.status.snapshot()}["model_registry"]
+    assert counters.get("artifacts_pruned", 0) == (len(stored) if enabled else 0)
+    assert (counters.get("artifact_bytes_pruned", 0) > 4000) is enabled
+    # what the run itself trained and serves is still there and verifies
+    for version in registry.versions():
+        if version.key.scope != "SOLUSDT" and version.stage is Stage.PRODUCTION:
+            store.open(version.artifact_hash)

@@ -28,6 +28,7 @@ from quantum_trader.adapters.sql.registry_repository import SqlRegistryRepositor
 from quantum_trader.adapters.sql.repositories_risk import SqlRiskRepository
 from quantum_trader.adapters.sql.repository_execution import SqlExecutionStore
 from quantum_trader.adapters.sql.trials import SqlTrialLedger
+from quantum_trader.app.artifact_retention import end_of_run_pruning
 from quantum_trader.app.backtest_trials import backtest_trial, settings_config
 from quantum_trader.app.challengers import Challengers, attach_challengers
 from quantum_trader.app.compose import PipelineComposer, labels, register_decision_modules
@@ -142,11 +143,11 @@ def run_main_job(
     unless offline (``connection``: the exchange, wall clock and sleep; ccxt and the system's by
     default), report. With ``window`` = [start, end) (epoch ms) it replays the candles opening
     in it instead and never goes live (``backtest --strategy ai``, ``evaluate --system``).
-    ``embargo_candles``: the models are trained without the last candles before the replay
-    (the indicators still warm up on them); ``write_report=False`` skips the files. With
-    ``ledger`` the replay is recorded there as a ``backtest`` trial named ``system`` (not a
-    synthetic market's: a generated market says nothing of a configuration's chances), as is
-    each validation of the learning gate (without ``ledger``: in the run's database).
+    ``embargo_candles``: the models are trained without the last candles before the replay (the
+    indicators still warm up on them); ``write_report=False`` skips the files. With ``ledger``
+    the replay is recorded there as a ``backtest`` trial named ``system`` (not a synthetic
+    market's: it says nothing of a configuration's chances), as is each validation of the
+    learning gate (without ``ledger``: in the run's database).
     ``options``: ``paper``'s pacing, kill switch and live candle limit (:class:`RunOptions`).
     ``gate_replay``: the gate's trading replays (``app/gate_replays.py``; None: log-loss only)."""
     stage = on_stage or (lambda _text: None)
@@ -271,6 +272,7 @@ def _open(
                 stop=operator_log.close,
             )
         )
+        lifecycle.start(end_of_run_pruning(rt, artifacts))  # stops after every trainer
         handles = register_decision_modules(rt)
         registry = ModelRegistry(SqlRegistryRepository(rt.db), rt.clock)
     except BaseException as exc:
@@ -302,8 +304,7 @@ def _train(run: _Run, stage: OnProgress, embargo_candles: int = 0) -> _Trained:
     """Train every enabled model line that has no PRODUCTION version (bootstrap), and summarise
     the training features for the covariate-shift monitor. The last ``embargo_candles`` of the
     history are left out of training (the labels of the candles before them end there, too)."""
-    settings, data, handles = run.settings, run.data, run.handles
-    history = data.history
+    settings, data, handles, history = run.settings, run.data, run.handles, run.data.history
     if embargo_candles > 0:
         history = {s: f.iloc[:-embargo_candles].reset_index(drop=True) for s, f in history.items()}
     stage("building training datasets")
@@ -349,8 +350,7 @@ def _train(run: _Run, stage: OnProgress, embargo_candles: int = 0) -> _Trained:
     found = [r for r in training if not r.trained]
     if found:
         log.info("models.production_found", lines=len(found), trained=len(training) - len(found))
-    # The training features have served (training above, shift references here): release
-    # them before the models load, so the serving process never holds both.
+    # the training features have served: let them go before the models load (never both held)
     references = shift_references(settings, datasets)
     symbols = list(datasets)
     del datasets

@@ -190,9 +190,8 @@ class Settings(StorageSettings, ApiSettings, VenueSettings):
     meta_filter: bool = Field(False, validation_alias=_qt("meta_filter"))
 
     # --- risk ---------------------------------------------------------------------------
-    #: engine hours flat (no open position) after which a drawdown REDUCING is released and
-    #: the breaker's peak re-baselined to the equity at release (risk/state.py); HALTED never
-    #: releases by itself
+    #: engine hours flat after which a drawdown REDUCING is released and the breaker's peak
+    #: re-baselined to the equity at release (risk/state.py); HALTED never releases by itself
     reducing_cooldown_hours: float = Field(72.0, validation_alias=_qt("reducing_cooldown_hours"))
 
     # --- per-strategy expectancy (strategy/expectancy.py) ---------------------------------
@@ -213,6 +212,7 @@ class Settings(StorageSettings, ApiSettings, VenueSettings):
     data_dir: Path | None = Field(None, validation_alias=_qt("data_dir"))
     store_dir: Path | None = Field(None, validation_alias=_qt("store_dir"))
     artifacts_dir: Path | None = Field(None, validation_alias=_qt("artifacts_dir"))
+    prune_artifacts: bool = Field(True, validation_alias=_qt("prune_artifacts"))  # at a run's end
     redis_url: str | None = Field(None, validation_alias=_qt("redis_url"))
 
     # --- market and run -----------------------------------------------------------------

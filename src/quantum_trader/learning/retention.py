@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Protocol
 
 from quantum_trader.learning.registry import (
     ModelKey,
@@ -65,3 +66,45 @@ def retention(
                 retired.setdefault(digest, []).append(version)
     unneeded = {d: tuple(vs) for d, vs in retired.items() if d not in needed}
     return Retention(frozenset(needed), unneeded)
+
+
+class PrunableStore(Protocol):
+    """What pruning needs of the artifact store (``adapters/artifacts.LocalArtifactStore``)."""
+
+    def exists(self, digest: str) -> bool: ...
+
+    def size(self, digest: str) -> int: ...
+
+    def remove(self, digest: str) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Pruned:
+    """What :func:`prune` removed (or would, in a dry run)."""
+
+    artifacts: int  # folders
+    freed: int  # bytes
+    #: per model line (``ModelKey`` as text): [artifacts, bytes]
+    lines: dict[str, list[int]] = field(default_factory=dict)
+    kept: tuple[str, ...] = ()  # the needed digests that are stored
+
+
+def prune(plan: Retention, store: PrunableStore, *, dry_run: bool = False) -> Pruned:
+    """Remove the stored artifacts ``plan`` does not need (nothing with ``dry_run``).
+
+    The caller holds the engine lock (no run trains, registers or stores meanwhile): a
+    folder another process is storing or registering right now must not be taken."""
+    lines: dict[str, list[int]] = {}
+    freed = count = 0
+    for digest, versions in sorted(plan.unneeded.items()):
+        if not store.exists(digest):
+            continue
+        size = store.size(digest)
+        freed, count = freed + size, count + 1
+        if not dry_run:
+            store.remove(digest)
+        for line in sorted({str(v.key) for v in versions}):
+            tally = lines.setdefault(line, [0, 0])
+            tally[0], tally[1] = tally[0] + 1, tally[1] + size
+    kept = tuple(sorted(d for d in plan.needed if store.exists(d)))
+    return Pruned(count, freed, lines, kept)

@@ -23,6 +23,7 @@ from quantum_trader.config.settings import Settings, load_settings
 from quantum_trader.domain.time import fmt
 from quantum_trader.learning.lineage import MODEL_KIND
 from quantum_trader.learning.registry import ModelKey, ModelRegistry, Stage, StageChange
+from quantum_trader.learning.retention import prune as prune_store
 from quantum_trader.learning.retention import retention
 
 app = typer.Typer(help="Model registry: versions, stages, lineage.", no_args_is_help=True)
@@ -216,31 +217,21 @@ def prune(
     # holding the engine lock, no run trains, promotes or stores meanwhile
     lock = None if dry_run else hold_run_lock(db, f"prune-{WallClock().now()}")
     try:
-        plan = retention(registry.versions(), registry.history)
-        lines: dict[str, list[int]] = {}
-        freed = 0
-        for digest, versions in sorted(plan.unneeded.items()):
-            if not store.exists(digest):
-                continue
-            size = store.size(digest)
-            freed += size
-            if not dry_run:
-                store.remove(digest)
-            for line in sorted({str(v.key) for v in versions}):
-                tally = lines.setdefault(line, [0, 0])
-                tally[0], tally[1] = tally[0] + 1, tally[1] + size
+        pruned = prune_store(
+            retention(registry.versions(), registry.history), store, dry_run=dry_run
+        )
     finally:
         if lock is not None:
             lock.release()
-    kept = [d for d in plan.needed if store.exists(d)]
     table = Table(title="Would remove" if dry_run else "Removed")
     for column in ("model line", "artifacts", "MiB"):
         table.add_column(column)
-    for line, (count, size) in sorted(lines.items()):
+    for line, (count, size) in sorted(pruned.lines.items()):
         table.add_row(line, str(count), f"{size / 2**20:.1f}")
     console().print(table)
     console().print(
-        f"{'would free' if dry_run else 'freed'} {freed / 2**20:.1f} MiB; kept {len(kept)} "
-        f"artifacts ({sum(store.size(d) for d in kept) / 2**20:.1f} MiB) that serve, shadow, "
+        f"{'would free' if dry_run else 'freed'} {pruned.freed / 2**20:.1f} MiB; kept "
+        f"{len(pruned.kept)} artifacts ({sum(store.size(d) for d in pruned.kept) / 2**20:.1f} "
+        "MiB) that serve, shadow, "
         "wait as candidates or are rollback targets"
     )
