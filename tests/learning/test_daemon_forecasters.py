@@ -17,12 +17,20 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine
 
+from quantum_trader.adapters.artifacts import LocalArtifactStore
 from quantum_trader.clock.workers import ThreadWorker
 from quantum_trader.domain.errors import LookAheadError
 from quantum_trader.domain.time import MS_PER_DAY, MS_PER_HOUR
+from quantum_trader.learning.forecaster_lines import ForecasterConfig, forecaster_job
 from quantum_trader.learning.gate import ValidationGate
-from quantum_trader.learning.registry import ModelKey, Stage
-from quantum_trader.learning.trainers import Closes
+from quantum_trader.learning.registry import ModelKey, ModelVersion, Stage
+from quantum_trader.learning.trainers import (
+    Closes,
+    FitOptions,
+    TrainingWindow,
+    WarmStart,
+    fit_in_this_process,
+)
 from quantum_trader.models.ensemble.member import Member
 from quantum_trader.models.forecasting.member import forecast_loader
 from tests.learning.forecaster_rig import (
@@ -166,23 +174,20 @@ def test_a_warm_start_begins_at_the_production_weights(frames: dict[str, pd.Data
     assert first_warm == pytest.approx(production.result.best_validation_loss)  # type: ignore[union-attr]
 
 
+def _global_window(frames: dict[str, pd.DataFrame], end: int, days: int) -> TrainingWindow:
+    """Every symbol's closes of the ``days`` days before ``end``: a global line's window."""
+    read = closes_reader(frames)
+    closes = tuple(read(s, end - days * MS_PER_DAY, end) for s in sorted(frames))
+    return TrainingWindow(closes=closes, labels=LABELS, scope="global")
+
+
 def test_a_production_version_of_another_spec_is_no_starting_point(
     tmp_path: Path, frames: dict[str, pd.DataFrame]
 ) -> None:
     """Sizes changed since production was trained: the fit runs from scratch, and says why."""
-    from quantum_trader.adapters.artifacts import LocalArtifactStore
-    from quantum_trader.learning.trainers import (
-        FitOptions,
-        TrainingWindow,
-        WarmStart,
-        fit_in_this_process,
-    )
 
     store = LocalArtifactStore(tmp_path / "artifacts")
-    read = closes_reader(frames)
-    end = START + 30 * MS_PER_DAY
-    closes = tuple(read(s, end - 25 * MS_PER_DAY, end) for s in sorted(frames))
-    window = TrainingWindow(closes=closes, labels=LABELS, scope="global")
+    window = _global_window(frames, START + 30 * MS_PER_DAY, 25)
     other = fit_in_this_process("patchtst", window, FitOptions(seed=1, epochs=1), store)
     warm = WarmStart(7, other.digest, epochs=1)
     fitted = fit_in_this_process(
@@ -198,21 +203,11 @@ def test_a_warm_start_on_recent_days_fits_only_those_closes(
 ) -> None:
     """QT_FORECASTER_WARM_DAYS: the fine-tuning reads the newest days before the calibration
     tail, and the lineage says so; the calibration tail is the whole window's, as before."""
-    from quantum_trader.adapters.artifacts import LocalArtifactStore
-    from quantum_trader.learning.forecaster_lines import ForecasterConfig, forecaster_job
-    from quantum_trader.learning.registry import ModelVersion
-    from quantum_trader.learning.trainers import (
-        FitOptions,
-        TrainingWindow,
-        WarmStart,
-        fit_in_this_process,
-    )
 
     store = LocalArtifactStore(tmp_path / "artifacts")
-    read = closes_reader(frames)
     end = START + 50 * MS_PER_DAY
-    closes = tuple(read(s, end - 50 * MS_PER_DAY, end) for s in sorted(frames))
-    window = TrainingWindow(closes=closes, labels=LABELS, scope="global")
+    window = _global_window(frames, end, 50)
+    closes = window.closes
     production = fit_in_this_process("nhits", window, FitOptions(seed=1, epochs=1), store)
     fits = {
         days: fit_in_this_process(
@@ -239,7 +234,9 @@ def test_a_warm_start_on_recent_days_fits_only_those_closes(
     # the daemon's job hands the setting to the trainer
     config = ForecasterConfig(LABELS, tuple(sorted(frames)), "1h", warm_days=25)
     champion = SimpleNamespace(version=3, artifact_hash=production.digest)  # what the job reads
-    job = forecaster_job(config, read, end, 50 * MS_PER_DAY, 48, 1, cast(ModelVersion, champion))
+    job = forecaster_job(
+        config, closes_reader(frames), end, 50 * MS_PER_DAY, 48, 1, cast(ModelVersion, champion)
+    )
     assert job is not None and job.options.warm_start is not None
     assert job.options.warm_start.days == 25
     with pytest.raises(ValueError, match="warm_days=-1"):
