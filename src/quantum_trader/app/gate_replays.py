@@ -163,6 +163,7 @@ class EngineTradingScorer:
                 # nor do the PPO agents: their daemon would train and register policies in the
                 # scratch registry, which serves the versions it was given and nothing else
                 "rl_agents": False,
+                "prune_artifacts": False,  # the scratch home goes whole once read
             }
         )
 
