@@ -216,3 +216,28 @@ def test_stop_cancels_what_is_in_flight_and_nothing_lands() -> None:
     assert sched.next_due() is None and sched.run_due(10 * HOUR) == []
     assert landed == []
     worker.shutdown()
+
+
+def test_in_flight_since_is_the_oldest_computation_not_landed() -> None:
+    """What a run's own prune reads (app/artifact_retention.py): a training in flight may
+    still read what served when it was prepared."""
+    clock = SimulatedClock(0)
+    scheduler = Scheduler(clock=clock)
+    release = threading.Event()
+    worker = ThreadWorker("t")
+    try:
+        task: WorkerTask[int, int] = WorkerTask(lambda t: t, lambda t: release.wait() and t,
+                                                lambda _r, _t: None)  # fmt: skip
+        scheduler.every_in_worker("slow", HOUR, task, worker=worker, delay_ms=HOUR, start_at=0)
+        assert scheduler.in_flight_since() is None
+        scheduler.run_due(0)
+        assert scheduler.in_flight_since() == 0  # prepared at 0, lands at 1 h
+        release.set()
+        clock.advance_to(HOUR)
+        scheduler.run_due(HOUR)  # landed, and the next one prepared at 1 h
+        assert scheduler.in_flight_since() == HOUR
+        scheduler.cancel("slow")
+        assert scheduler.in_flight_since() is None
+    finally:
+        release.set()
+        worker.shutdown()

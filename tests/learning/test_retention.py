@@ -21,7 +21,7 @@ from quantum_trader.app.storage import open_settings_database
 from quantum_trader.clock.clock import SimulatedClock
 from quantum_trader.config.settings import load_settings
 from quantum_trader.learning.lineage import POLICY_KIND, Lineage
-from quantum_trader.learning.registry import ModelKey, ModelRegistry, Stage
+from quantum_trader.learning.registry import ModelKey, ModelRegistry, Stage, left_serving
 from quantum_trader.learning.retention import prune, retention
 from quantum_trader.models.base import ModelMetadata
 
@@ -64,12 +64,12 @@ def _fill(registry: ModelRegistry, store: LocalArtifactStore) -> dict[str, str]:
 
 
 def _world(
-    tmp_path: Path, clean_env: pytest.MonkeyPatch
+    tmp_path: Path, clean_env: pytest.MonkeyPatch, clock: SimulatedClock | None = None
 ) -> tuple[ModelRegistry, LocalArtifactStore]:
     clean_env.setenv("QT_HOME", str(tmp_path))
     settings = load_settings()
     registry = ModelRegistry(
-        SqlRegistryRepository(open_settings_database(settings)), SimulatedClock(0)
+        SqlRegistryRepository(open_settings_database(settings)), clock or SimulatedClock(0)
     )
     return registry, LocalArtifactStore(settings.effective_artifacts_dir)
 
@@ -88,6 +88,33 @@ def test_only_what_can_never_serve_again_is_unneeded(
     # (shared with the retired policy) and both states (s1: a candidate names it) stay
     assert {d[n] for n in ("v1", "v2", "v5", "p1", "p2", "s1", "s2")} <= plan.needed
     assert not plan.needed & set(plan.unneeded)
+
+
+def test_a_version_counts_as_unneeded_from_when_it_could_no_longer_serve(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch
+) -> None:
+    """A run's own prune (``settled_before``: its oldest training in flight was prepared then)
+    keeps what served until then: that training may still read it."""
+    clock = SimulatedClock(0)
+    registry, store = _world(tmp_path, clean_env, clock)
+    d = {n: store.put(lambda f, n=n: (f / "blob").write_text(n)) for n in ("v1", "v2", "v3")}
+    for t, name in ((10, "v1"), (20, "v2"), (30, "v3")):
+        clock.advance_to(t)
+        v = registry.register(_meta(name), d[name], actor="t", reason="r")
+        registry.promote(XGB, v.version, actor="t", reason="r", to=Stage.PRODUCTION)
+    clock.advance_to(40)
+    registry.rollback(XGB, actor="t", reason="v3 lost")  # v3 off the stack at 40
+    clock.advance_to(50)
+    registry.rollback(XGB, actor="t", reason="v2 lost")  # v2 at 50; v1 serves
+    assert left_serving(registry.history(XGB)) == {3: 40, 2: 50}
+
+    def unneeded(settled_before: int | None) -> set[str]:
+        plan = retention(registry.versions(), registry.history, settled_before=settled_before)
+        return {name for name, digest in d.items() if digest in plan.unneeded}
+
+    assert unneeded(None) == unneeded(51) == {"v2", "v3"}
+    assert unneeded(50) == unneeded(41) == {"v3"}  # v2 served until 50
+    assert unneeded(40) == unneeded(0) == set()
 
 
 def test_prune_removes_exactly_the_unneeded_and_keeps_the_registry(
@@ -151,32 +178,43 @@ def test_a_dry_run_counts_what_a_real_one_removes(
     assert prune(plan, store).artifacts == 0  # gone already: nothing counted twice
 
 
-@pytest.mark.parametrize("enabled", [True, False])
-def test_a_run_prunes_when_it_ends_unless_told_not_to(
-    tmp_path: Path, clean_env: pytest.MonkeyPatch, enabled: bool
+def test_a_run_prunes_daily_and_when_it_ends_unless_told_not_to_and_trades_the_same(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch
 ) -> None:
-    """The main job removes what can never serve again as it stops (the history above, on a
-    line it does not trade), holding its engine lock; QT_PRUNE_ARTIFACTS=false keeps all."""
-    registry, store = _world(tmp_path, clean_env)
-    d = _fill(registry, store)
-    for name, value in (("QT_OFFLINE", "true"), ("QT_TRAIN_DAYS", "30"), ("QT_REPLAY_DAYS", "2"),
-                        ("AI_ENGINE_ENSEMBLE_MODELS", '["xgb","lgbm"]'),
-                        ("QT_PRUNE_ARTIFACTS", str(enabled).lower())):  # fmt: skip
-        clean_env.setenv(name, value)
-    result = run_main_job(load_settings(), synthetic=True, run_id="pruning-run")
-    gone = {name for name, digest in d.items() if not store.exists(digest)}
-    assert gone == ({"v3", "v4"} if enabled else set())
-    # and the candidates the run's own retraining stored and its gate retired (a lineage also
-    # names hashes that are no artifact, e.g. of its data: only the versions' own were stored)
-    plan = retention(registry.versions(), registry.history)
-    stored = {d for d, vs in plan.unneeded.items() if any(v.artifact_hash == d for v in vs)}
-    own = {d for d in stored if plan.unneeded[d][0].key.scope != "SOLUSDT"}
-    assert own, "the run retired none of its candidates: nothing of its own to prune"
-    assert [store.exists(digest) for digest in own] == [not enabled] * len(own)
-    counters = {s.name: s.counters for s in result.runtime.status.snapshot()}["model_registry"]
-    assert counters.get("artifacts_pruned", 0) == (len(stored) if enabled else 0)
-    assert (counters.get("artifact_bytes_pruned", 0) > 4000) is enabled
-    # what the run itself trained and serves is still there and verifies
-    for version in registry.versions():
-        if version.key.scope != "SOLUSDT" and version.stage is Stage.PRODUCTION:
-            store.open(version.artifact_hash)
+    """The main job removes what can never serve again once a day while it runs and as it
+    stops (the history above, on a line it does not trade, goes at its first daily prune),
+    holding its engine lock; QT_PRUNE_ARTIFACTS=false keeps all. Its trades are the same."""
+    trades = {}
+    for enabled in (True, False):
+        registry, store = _world(tmp_path / str(enabled), clean_env)
+        d = _fill(registry, store)
+        for name, value in (("QT_OFFLINE", "true"), ("QT_TRAIN_DAYS", "30"),
+                            ("QT_REPLAY_DAYS", "3"),
+                            ("AI_ENGINE_ENSEMBLE_MODELS", '["xgb","lgbm"]'),
+                            ("QT_PRUNE_ARTIFACTS", str(enabled).lower())):  # fmt: skip
+            clean_env.setenv(name, value)
+        result = run_main_job(load_settings(), synthetic=True, run_id="pruning-run")
+        assert result.session is not None
+        trades[enabled] = (result.session.trades, result.session.fills)
+        gone = {name for name, digest in d.items() if not store.exists(digest)}
+        assert gone == ({"v3", "v4"} if enabled else set())
+        # and the candidates the run's own retraining stored and its gate retired (a lineage
+        # also names hashes that are no artifact, e.g. of its data: only versions' own were
+        # stored)
+        plan = retention(registry.versions(), registry.history)
+        stored = {d for d, vs in plan.unneeded.items() if any(v.artifact_hash == d for v in vs)}
+        own = {d for d in stored if plan.unneeded[d][0].key.scope != "SOLUSDT"}
+        assert own, "the run retired none of its candidates: nothing of its own to prune"
+        assert [store.exists(digest) for digest in own] == [not enabled] * len(own)
+        snapshot = {s.name: s.counters for s in result.runtime.status.snapshot()}
+        counters = snapshot["model_registry"]
+        assert counters.get("artifacts_pruned", 0) == (len(stored) if enabled else 0)
+        assert (counters.get("artifact_bytes_pruned", 0) > 4000) is enabled
+        # v3 and v4 could not serve before the run began: its first daily prune took them
+        assert (counters.get("artifacts_pruned_in_run", 0) >= 2) is enabled
+        # what the run itself trained and serves is still there and verifies
+        for version in registry.versions():
+            if version.key.scope != "SOLUSDT" and version.stage is Stage.PRODUCTION:
+                store.open(version.artifact_hash)
+    assert trades[True] == trades[False]
+    assert trades[True][0], "no trade: nothing to compare"

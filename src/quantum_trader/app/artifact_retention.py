@@ -1,41 +1,83 @@
-"""The artifacts a run leaves: what can never serve again goes when the run ends.
+"""The artifacts a run leaves: what can never serve again goes, once a day and when it ends.
 
 Every training stores its artifact whatever the gate decides; a 90-day replay leaves about
 300 MiB, almost all of it versions the gate RETIRED (docs/learning.md, "Artifact retention").
-With ``QT_PRUNE_ARTIFACTS`` (on by default) the run removes them as it stops, exactly what
-``quantum-trader models prune`` removes (``learning/retention.py``): the component is started
-right after the operator log, so it stops after every trainer and worker has, and the run
-still holds the engine lock, so nothing trains, registers or stores meanwhile. Its figures are
-the ``model_registry`` module's counters ``artifacts_pruned`` and ``artifact_bytes_pruned``,
-and one ``artifacts.pruned`` log line.
+With ``QT_PRUNE_ARTIFACTS`` (on by default) the run removes them, exactly what ``quantum-trader
+models prune`` removes (``learning/retention.py``):
+
+* **once a day of engine time**, on the engine thread (where versions are registered and
+  retired): only versions that could no longer serve before the oldest training still in
+  flight was prepared, since that training may still read what served then (its warm start,
+  production's members). A live run that never stops no longer grows without end.
+* **as the run stops**: the component is started right after the operator log, so it stops
+  after every trainer and worker has; nothing is in flight, and the run still holds the
+  engine lock, so nothing trains, registers or stores meanwhile.
+
+Its figures are the ``model_registry`` module's counters ``artifacts_pruned`` and
+``artifact_bytes_pruned`` (of which ``artifacts_pruned_in_run`` by the daily prune), and an
+``artifacts.pruned`` log line whenever one removes something, and always at the end.
 """
 
 from __future__ import annotations
 
+import time
+
 from quantum_trader.adapters.artifacts import LocalArtifactStore
 from quantum_trader.adapters.sql.registry_repository import SqlRegistryRepository
 from quantum_trader.app.runtime import Runtime
+from quantum_trader.domain.time import MS_PER_DAY
 from quantum_trader.learning.registry import ModelRegistry
-from quantum_trader.learning.retention import prune, retention
-from quantum_trader.lifecycle import Hooks
+from quantum_trader.learning.retention import Pruned, prune, retention
+from quantum_trader.lifecycle import ComponentContext, Hooks
 from quantum_trader.observability.logging import get_logger
 
 log = get_logger(__name__)
 
+JOB = "model_registry.retention"
+#: how often a run prunes while it runs (engine time)
+EVERY_MS = MS_PER_DAY
 
-def end_of_run_pruning(rt: Runtime, artifacts: LocalArtifactStore) -> Hooks:
-    """The component that prunes ``artifacts`` when the run stops (nothing when the setting is
-    off)."""
+
+def run_pruning(rt: Runtime, artifacts: LocalArtifactStore) -> Hooks:
+    """The component that prunes ``artifacts`` daily and when the run stops (nothing when the
+    setting is off)."""
+    registry = ModelRegistry(SqlRegistryRepository(rt.db), rt.clock)
+
+    def once(settled_before: int | None) -> Pruned:
+        plan = retention(registry.versions(), registry.history, settled_before=settled_before)
+        pruned = prune(plan, artifacts)
+        handle = rt.modules.get("model_registry")
+        if handle is not None and pruned.artifacts:
+            handle.count("artifacts_pruned", pruned.artifacts)
+            handle.count("artifact_bytes_pruned", pruned.freed)
+            if settled_before is not None:
+                handle.count("artifacts_pruned_in_run", pruned.artifacts)
+        return pruned
+
+    def daily(now: int) -> None:
+        began = time.perf_counter()
+        in_flight = rt.scheduler.in_flight_since()
+        pruned = once(now + 1 if in_flight is None else in_flight)
+        if pruned.artifacts:
+            log.info(
+                "artifacts.pruned",
+                during_run=True,
+                removed=pruned.artifacts,
+                freed_mib=round(pruned.freed / 2**20, 1),
+                kept=len(pruned.kept),
+                wall_ms=round((time.perf_counter() - began) * 1000, 1),
+            )
+
+    def start(ctx: ComponentContext) -> None:
+        if rt.settings.prune_artifacts:
+            ctx.scheduler.every(
+                JOB, EVERY_MS, daily, start_at=ctx.clock.now() + EVERY_MS, catch_up=False
+            )
 
     def stop() -> None:
         if not rt.settings.prune_artifacts:
             return
-        registry = ModelRegistry(SqlRegistryRepository(rt.db), rt.clock)
-        pruned = prune(retention(registry.versions(), registry.history), artifacts)
-        handle = rt.modules.get("model_registry")
-        if handle is not None:
-            handle.count("artifacts_pruned", pruned.artifacts)
-            handle.count("artifact_bytes_pruned", pruned.freed)
+        pruned = once(None)
         log.info(
             "artifacts.pruned",
             removed=pruned.artifacts,
@@ -43,4 +85,4 @@ def end_of_run_pruning(rt: Runtime, artifacts: LocalArtifactStore) -> Hooks:
             kept=len(pruned.kept),
         )
 
-    return Hooks("model_registry.retention", stop=stop)
+    return Hooks(JOB, start=start, stop=stop)

@@ -28,7 +28,7 @@ from quantum_trader.adapters.sql.registry_repository import SqlRegistryRepositor
 from quantum_trader.adapters.sql.repositories_risk import SqlRiskRepository
 from quantum_trader.adapters.sql.repository_execution import SqlExecutionStore
 from quantum_trader.adapters.sql.trials import SqlTrialLedger
-from quantum_trader.app.artifact_retention import end_of_run_pruning
+from quantum_trader.app.artifact_retention import run_pruning
 from quantum_trader.app.backtest_trials import backtest_trial, settings_config
 from quantum_trader.app.challengers import Challengers, attach_challengers
 from quantum_trader.app.compose import PipelineComposer, labels, register_decision_modules
@@ -272,7 +272,7 @@ def _open(
                 stop=operator_log.close,
             )
         )
-        lifecycle.start(end_of_run_pruning(rt, artifacts))  # stops after every trainer
+        lifecycle.start(run_pruning(rt, artifacts))  # stops after every trainer
         handles = register_decision_modules(rt)
         registry = ModelRegistry(SqlRegistryRepository(rt.db), rt.clock)
     except BaseException as exc:

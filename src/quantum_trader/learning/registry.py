@@ -285,21 +285,44 @@ def production_stack(history: Sequence[StageChange]) -> list[int]:
     """
     stack: list[int] = []
     for change in history:
-        if change.to_stage is Stage.PRODUCTION:
-            if change.action is Action.ROLLBACK:
-                while stack and stack[-1] != change.version:
-                    stack.pop()
-            else:
-                if change.version in stack:
-                    stack.remove(change.version)
-                stack.append(change.version)
-        elif (
-            change.from_stage is Stage.PRODUCTION
-            and change.action is not Action.REPLACED
-            and change.version in stack
-        ):
-            stack.remove(change.version)
+        _follow(stack, change)
     return stack
+
+
+def _follow(stack: list[int], change: StageChange) -> None:
+    """Move ``stack`` (see :func:`production_stack`) past ``change``."""
+    if change.to_stage is Stage.PRODUCTION:
+        if change.action is Action.ROLLBACK:
+            while stack and stack[-1] != change.version:
+                stack.pop()
+        else:
+            if change.version in stack:
+                stack.remove(change.version)
+            stack.append(change.version)
+    elif (
+        change.from_stage is Stage.PRODUCTION
+        and change.action is not Action.REPLACED
+        and change.version in stack
+    ):
+        stack.remove(change.version)
+
+
+def left_serving(history: Sequence[StageChange]) -> dict[int, int]:
+    """When each version that can never serve again became so (engine time of the change):
+    RETIRED and off the production stack. Such a version never comes back (only rollback
+    leaves RETIRED, and rollback walks only the stack), so the first such moment is the one."""
+    stack: list[int] = []
+    stages: dict[int, Stage] = {}
+    left: dict[int, int] = {}
+    for change in history:
+        before = set(stack)
+        _follow(stack, change)
+        stages[change.version] = change.to_stage
+        # only the version moved and those a rollback took off the stack can leave here
+        for version in before.difference(stack) | {change.version}:
+            if stages.get(version) is Stage.RETIRED and version not in stack:
+                left.setdefault(version, change.at)
+    return left
 
 
 def _next_stage(current: ModelVersion) -> Stage:

@@ -25,6 +25,7 @@ from quantum_trader.learning.registry import (
     ModelVersion,
     Stage,
     StageChange,
+    left_serving,
     production_stack,
 )
 
@@ -52,14 +53,29 @@ def named_digests(version: ModelVersion) -> set[str]:
 
 
 def retention(
-    versions: Sequence[ModelVersion], history: Callable[[ModelKey], Sequence[StageChange]]
+    versions: Sequence[ModelVersion],
+    history: Callable[[ModelKey], Sequence[StageChange]],
+    *,
+    settled_before: int | None = None,
 ) -> Retention:
-    """Split the digests ``versions`` name into needed and unneeded (see the module doc)."""
-    stacks = {key: production_stack(history(key)) for key in {v.key for v in versions}}
+    """Split the digests ``versions`` name into needed and unneeded (see the module doc).
+
+    ``settled_before`` (engine time; a run's own prune): a version counts as unneeded only if
+    it could no longer serve before then. A training in flight read its inputs (production's
+    members, its warm start) when it was prepared, so a version that left serving only after
+    the oldest training in flight began may still be read by it: it is kept until that one
+    lands. ``None``: nothing is in flight (``models prune``, the run's end)."""
+    keys = {v.key for v in versions}
+    changes = {key: history(key) for key in keys}
+    stacks = {key: production_stack(changes[key]) for key in keys}
+    left = {} if settled_before is None else {k: left_serving(changes[k]) for k in keys}
     needed: set[str] = set()
     retired: dict[str, list[ModelVersion]] = {}
     for version in versions:
-        if may_serve(version, stacks[version.key]):
+        if may_serve(version, stacks[version.key]) or (
+            settled_before is not None
+            and left[version.key].get(version.version, settled_before) >= settled_before
+        ):
             needed |= named_digests(version)
         else:
             for digest in named_digests(version):
@@ -92,8 +108,12 @@ class Pruned:
 def prune(plan: Retention, store: PrunableStore, *, dry_run: bool = False) -> Pruned:
     """Remove the stored artifacts ``plan`` does not need (nothing with ``dry_run``).
 
-    The caller holds the engine lock (no run trains, registers or stores meanwhile): a
-    folder another process is storing or registering right now must not be taken."""
+    The caller holds the engine lock, so no other run trains, registers or stores here. A run
+    prunes on its engine thread, where it also registers, with the plan's ``settled_before``
+    at its oldest training in flight. What its workers store meanwhile no version names yet,
+    and shares no digest with one: a model's files hold its line and training time, a policy
+    bundle its trial id (run and time), a policy's training state the weights its own updates
+    left; only the same training could write the same bytes."""
     lines: dict[str, list[int]] = {}
     freed = count = 0
     for digest, versions in sorted(plan.unneeded.items()):
