@@ -40,7 +40,7 @@ from quantum_trader.domain.orders import Order
 from quantum_trader.learning.registry import ModelKey, ModelRegistry
 from quantum_trader.status import ModuleState
 
-pytestmark = pytest.mark.data
+pytestmark = [pytest.mark.data, pytest.mark.slow]
 
 HOUR = 3_600_000
 SYMBOLS = ("BTCUSDT", "ETHUSDT")

@@ -16,8 +16,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from quantum_trader.learning.registry import Stage
 from tests.learning.loop import STEADY, run_loop
+
+pytestmark = pytest.mark.slow
 
 SEEDS = range(20)
 LABELS_TO_PRODUCTION = 3_000

@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -40,6 +41,7 @@ EXAMPLES = int(os.environ.get("QT_HYPOTHESIS_EXAMPLES", "10000" if _CI else "500
 PROPERTY = settings(
     max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
+pytestmark = pytest.mark.slow  # 10,000 generated cases each in CI
 
 
 @dataclass(frozen=True)

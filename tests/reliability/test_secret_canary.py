@@ -58,7 +58,7 @@ from tests.exchange_double.faults import Faults
 #: the module fixture of the main job's live tests: the shared data cut LIVE_HOURS before its end
 market = test_main_job_live.market
 
-pytestmark = pytest.mark.data
+pytestmark = [pytest.mark.data, pytest.mark.slow]
 
 KEY = "CanaryVenueKey0f3c9a71d2"
 SECRET = "CanaryVenueSecret8b64e0c5a9"

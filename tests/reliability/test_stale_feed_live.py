@@ -56,7 +56,7 @@ from tests.app.test_main_job_live import (
 #: the module fixture of the main job's live tests: the shared data cut LIVE_HOURS before its end
 market = test_main_job_live.market
 
-pytestmark = pytest.mark.data
+pytestmark = [pytest.mark.data, pytest.mark.slow]
 
 MAX_AGE = 2 * HOUR  # risk/config.py: stale_data_max_age_ms
 AGE = re.compile(r"^stale_data: last candle of (\w+) closed (\d+) s ago")
