@@ -218,9 +218,9 @@ def test_stop_cancels_what_is_in_flight_and_nothing_lands() -> None:
     worker.shutdown()
 
 
-def test_in_flight_since_is_the_oldest_computation_not_landed() -> None:
+def test_the_oldest_in_flight_is_the_computation_prepared_first_and_not_landed() -> None:
     """What a run's own prune reads (app/artifact_retention.py): a training in flight may
-    still read what served when it was prepared."""
+    still read what served when it was prepared, and store what it wrote after it was handed."""
     clock = SimulatedClock(0)
     scheduler = Scheduler(clock=clock)
     release = threading.Event()
@@ -229,15 +229,19 @@ def test_in_flight_since_is_the_oldest_computation_not_landed() -> None:
         task: WorkerTask[int, int] = WorkerTask(lambda t: t, lambda t: release.wait() and t,
                                                 lambda _r, _t: None)  # fmt: skip
         scheduler.every_in_worker("slow", HOUR, task, worker=worker, delay_ms=HOUR, start_at=0)
-        assert scheduler.in_flight_since() is None
+        assert scheduler.oldest_in_flight() is None
+        before = time.time()
         scheduler.run_due(0)
-        assert scheduler.in_flight_since() == 0  # prepared at 0, lands at 1 h
+        first = scheduler.oldest_in_flight()
+        assert first is not None and first.ran_at == 0  # prepared at 0, lands at 1 h
+        assert before <= first.handed_at <= time.time()
         release.set()
         clock.advance_to(HOUR)
         scheduler.run_due(HOUR)  # landed, and the next one prepared at 1 h
-        assert scheduler.in_flight_since() == HOUR
+        second = scheduler.oldest_in_flight()
+        assert second is not None and second.ran_at == HOUR
         scheduler.cancel("slow")
-        assert scheduler.in_flight_since() is None
+        assert scheduler.oldest_in_flight() is None
     finally:
         release.set()
         worker.shutdown()

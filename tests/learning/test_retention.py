@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import socket
+import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -15,11 +17,12 @@ from quantum_trader.adapters.artifacts import LocalArtifactStore
 from quantum_trader.adapters.sql.registry_repository import SqlRegistryRepository
 from quantum_trader.adapters.sql.run_lock import EngineAlreadyRunning
 from quantum_trader.app.cli.main import app
-from quantum_trader.app.main_job import run_main_job
+from quantum_trader.app.main_job import RunResult, run_main_job
 from quantum_trader.app.run_lock import run_lock_of
 from quantum_trader.app.storage import open_settings_database
 from quantum_trader.clock.clock import SimulatedClock
 from quantum_trader.config.settings import load_settings
+from quantum_trader.domain.positions import Trade
 from quantum_trader.learning.lineage import POLICY_KIND, Lineage
 from quantum_trader.learning.registry import ModelKey, ModelRegistry, Stage, left_serving
 from quantum_trader.learning.retention import prune, retention
@@ -117,6 +120,27 @@ def test_a_version_counts_as_unneeded_from_when_it_could_no_longer_serve(
     assert unneeded(40) == unneeded(0) == set()
 
 
+def test_a_folder_a_training_in_flight_stored_again_stays(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch
+) -> None:
+    """A replay of the same window on the same home trains the same weights again: a training
+    in flight (handed to its worker at ``handed``) stores the very bytes of a version the gate
+    retired, and registers them only when it lands. A run's own prune in between keeps them."""
+    registry, store = _world(tmp_path, clean_env)
+    d = _fill(registry, store)
+    plan = retention(registry.versions(), registry.history)
+    for name in ("v3", "v4"):
+        then = time.time() - 3600  # stored by an earlier run
+        os.utime(store.path(d[name]), (then, then))
+    handed = time.time() - 60
+    # the training in flight writes v4's content again (its worker, after it was handed)
+    assert store.put(lambda folder: (folder / "blob").write_text("v4" * 1000)) == d["v4"]
+    pruned = prune(plan, store, keep_if_touched_after=handed)
+    assert not store.exists(d["v3"]) and store.exists(d["v4"])
+    assert pruned.artifacts == 1 and set(pruned.lines) == {"xgb/SOLUSDT/h4"}
+    store.open(d["v4"])  # intact, for the version that will name it when it lands
+
+
 def test_prune_removes_exactly_the_unneeded_and_keeps_the_registry(
     tmp_path: Path, clean_env: pytest.MonkeyPatch
 ) -> None:
@@ -178,22 +202,33 @@ def test_a_dry_run_counts_what_a_real_one_removes(
     assert prune(plan, store).artifacts == 0  # gone already: nothing counted twice
 
 
+def _pruning_run(
+    clean_env: pytest.MonkeyPatch, enabled: bool, run_id: str = "pruning-run"
+) -> RunResult:
+    for name, value in (("QT_OFFLINE", "true"), ("QT_TRAIN_DAYS", "30"), ("QT_REPLAY_DAYS", "3"),
+                        ("AI_ENGINE_ENSEMBLE_MODELS", '["xgb","lgbm"]'),
+                        ("QT_PRUNE_ARTIFACTS", str(enabled).lower())):  # fmt: skip
+        clean_env.setenv(name, value)
+    return run_main_job(load_settings(), synthetic=True, run_id=run_id)
+
+
+def _book(trades: Sequence[Trade]) -> list[tuple[object, ...]]:
+    return [(t.symbol, t.side, t.entry_time, t.exit_time, t.quantity, t.pnl) for t in trades]
+
+
 def test_a_run_prunes_daily_and_when_it_ends_unless_told_not_to_and_trades_the_same(
     tmp_path: Path, clean_env: pytest.MonkeyPatch
 ) -> None:
     """The main job removes what can never serve again once a day while it runs and as it
     stops (the history above, on a line it does not trade, goes at its first daily prune),
-    holding its engine lock; QT_PRUNE_ARTIFACTS=false keeps all. Its trades are the same."""
+    holding its engine lock; QT_PRUNE_ARTIFACTS=false keeps all. Its trades are the same, and
+    so are those of the same replay run again on the pruned home, whose trainings store the
+    very bytes of versions the first run retired while its daily prunes remove them."""
     trades = {}
     for enabled in (True, False):
         registry, store = _world(tmp_path / str(enabled), clean_env)
         d = _fill(registry, store)
-        for name, value in (("QT_OFFLINE", "true"), ("QT_TRAIN_DAYS", "30"),
-                            ("QT_REPLAY_DAYS", "3"),
-                            ("AI_ENGINE_ENSEMBLE_MODELS", '["xgb","lgbm"]'),
-                            ("QT_PRUNE_ARTIFACTS", str(enabled).lower())):  # fmt: skip
-            clean_env.setenv(name, value)
-        result = run_main_job(load_settings(), synthetic=True, run_id="pruning-run")
+        result = _pruning_run(clean_env, enabled)
         assert result.session is not None
         trades[enabled] = (result.session.trades, result.session.fills)
         gone = {name for name, digest in d.items() if not store.exists(digest)}
@@ -218,3 +253,12 @@ def test_a_run_prunes_daily_and_when_it_ends_unless_told_not_to_and_trades_the_s
                 store.open(version.artifact_hash)
     assert trades[True] == trades[False]
     assert trades[True][0], "no trade: nothing to compare"
+
+    registry, store = _world(tmp_path / "True", clean_env)
+    again = _pruning_run(clean_env, True, run_id="pruning-run-again")
+    assert again.session is not None  # it ran to its end (a missing artifact raises)
+    # the same trades (their ids name the run)
+    assert _book(again.session.trades) == _book(trades[True][0])
+    for version in registry.versions():  # everything that may serve still verifies
+        if version.stage is not Stage.RETIRED:
+            store.open(version.artifact_hash)

@@ -7,11 +7,16 @@ changes the address. ``open`` recomputes the hash and raises
 :class:`ArtifactIntegrityError` on a mismatch or a missing artifact: a tampered model never loads.
 Writes go to a temporary folder first and are renamed into place (atomic on one filesystem).
 A write whose address is already taken by a folder that no longer hashes to it (tampered,
-half-deleted) replaces that folder: storing the same model again heals the store.
+half-deleted) replaces that folder: storing the same model again heals the store. A write whose
+content is already stored intact touches that folder (its modification time), so that a run's
+own prune, which may remove it while a training is in flight, leaves what a training has just
+stored (``remove(..., keep_if_touched_after=)``; docs/learning.md, "Artifact retention").
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -44,17 +49,29 @@ class LocalArtifactStore:
             write(tmp)
             digest = tree_hash(tmp)
             final = self.root / digest
+            self._touch(final)  # before the check: a prune that comes between sees it
             check = self.check(digest)
             if check is ArtifactCheck.OK:
                 shutil.rmtree(tmp)  # same content already stored, intact
             elif check is ArtifactCheck.TAMPERED:
                 self._replace(final, tmp)
             else:
-                tmp.rename(final)
+                try:
+                    tmp.rename(final)
+                except OSError:  # a prune put the same content back meanwhile (remove)
+                    if self.check(digest) is not ArtifactCheck.OK:
+                        raise
+                    shutil.rmtree(tmp)
             return digest
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+
+    @staticmethod
+    def _touch(folder: Path) -> None:
+        # not stored (or just removed): the check then finds it missing and writes it
+        with contextlib.suppress(FileNotFoundError):
+            os.utime(folder)
 
     def _replace(self, final: Path, fresh: Path) -> None:
         """Put ``fresh`` where a folder that no longer verifies stands. Two renames, each
@@ -97,15 +114,32 @@ class LocalArtifactStore:
         folder = self.root / digest
         return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
-    def remove(self, digest: str) -> bool:
-        """Delete the artifact at ``digest``; False when it was not stored. One rename takes
-        it out of reach at once: a crash while deleting leaves an ``.incoming-*`` folder that
-        the next start sweeps, never a half-deleted artifact at its address."""
+    def remove(self, digest: str, *, keep_if_touched_after: float | None = None) -> bool:
+        """Delete the artifact at ``digest``; False when it was not stored, or, with
+        ``keep_if_touched_after`` (wall time, seconds), when a write stored or touched it after
+        then (it stays). One rename takes it out of reach at once: a crash while deleting
+        leaves an ``.incoming-*`` folder that the next start sweeps, never a half-deleted
+        artifact at its address.
+
+        A write of the same content in another process touches the folder before it checks
+        for it. So the time is read again after the rename: a touch before the rename shows
+        there (the folder is put back, or dropped if the write has stored it again meanwhile),
+        and a write after it finds the address empty and stores the folder anew."""
         folder = self.root / digest
-        if not folder.is_dir():
+        if not folder.is_dir() or self._touched(folder, keep_if_touched_after):
             return False
-        shutil.rmtree(self._move_aside(folder, ".incoming-removed-"), ignore_errors=True)
-        return True
+        aside = self._move_aside(folder, ".incoming-removed-")
+        touched = self._touched(aside / "old", keep_if_touched_after)
+        if touched:
+            # back in place; if the write has stored it anew meanwhile, that copy stays
+            with contextlib.suppress(OSError):
+                (aside / "old").rename(folder)
+        shutil.rmtree(aside, ignore_errors=True)
+        return not touched
+
+    @staticmethod
+    def _touched(folder: Path, after: float | None) -> bool:
+        return after is not None and folder.stat().st_mtime >= after
 
     def exists(self, digest: str) -> bool:
         return (self.root / digest).is_dir()

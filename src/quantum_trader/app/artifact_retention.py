@@ -8,7 +8,9 @@ models prune`` removes (``learning/retention.py``):
 * **once a day of engine time**, on the engine thread (where versions are registered and
   retired): only versions that could no longer serve before the oldest training still in
   flight was prepared, since that training may still read what served then (its warm start,
-  production's members). A live run that never stops no longer grows without end.
+  production's members), and no folder a training in flight has stored (it may write the very
+  bytes of a retired version: a replay of the same window on the same home trains the same
+  weights again). A live run that never stops no longer grows without end.
 * **as the run stops**: the component is started right after the operator log, so it stops
   after every trainer and worker has; nothing is in flight, and the run still holds the
   engine lock, so nothing trains, registers or stores meanwhile.
@@ -43,9 +45,9 @@ def run_pruning(rt: Runtime, artifacts: LocalArtifactStore) -> Hooks:
     setting is off)."""
     registry = ModelRegistry(SqlRegistryRepository(rt.db), rt.clock)
 
-    def once(settled_before: int | None) -> Pruned:
+    def once(settled_before: int | None, touched_after: float | None = None) -> Pruned:
         plan = retention(registry.versions(), registry.history, settled_before=settled_before)
-        pruned = prune(plan, artifacts)
+        pruned = prune(plan, artifacts, keep_if_touched_after=touched_after)
         handle = rt.modules.get("model_registry")
         if handle is not None and pruned.artifacts:
             handle.count("artifacts_pruned", pruned.artifacts)
@@ -56,8 +58,8 @@ def run_pruning(rt: Runtime, artifacts: LocalArtifactStore) -> Hooks:
 
     def daily(now: int) -> None:
         began = time.perf_counter()
-        in_flight = rt.scheduler.in_flight_since()
-        pruned = once(now + 1 if in_flight is None else in_flight)
+        oldest = rt.scheduler.oldest_in_flight()
+        pruned = once(now + 1) if oldest is None else once(oldest.ran_at, oldest.handed_at)
         if pruned.artifacts:
             log.info(
                 "artifacts.pruned",

@@ -148,14 +148,14 @@ class Scheduler:
     def jobs(self) -> dict[str, ScheduledJob]:
         return dict(self._jobs)
 
-    def in_flight_since(self) -> int | None:
-        """The engine time the oldest computation in flight was prepared at (None: none is)."""
-        started = [
-            job.worker.pending.ran_at
+    def oldest_in_flight(self) -> Landing | None:
+        """The computation in flight prepared first (None: none is)."""
+        pending = [
+            job.worker.pending
             for job in self._jobs.values()
             if job.worker is not None and job.worker.pending is not None
         ]
-        return min(started, default=None)
+        return min(pending, key=lambda landing: landing.ran_at, default=None)
 
     def next_due(self) -> int | None:
         """The earliest time a job runs or a result lands (on wall time, possibly past: a

@@ -33,6 +33,7 @@ without one, raised from ``run_due`` (the run stops, loudly). ``apply`` is not c
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -139,6 +140,8 @@ class Landing:
     ran_at: int
     lands_at: int
     future: Future[Any]
+    #: wall time (``time.time()``) it was handed to the worker: what it writes is newer
+    handed_at: float = 0.0
 
 
 class WorkerJob(Generic[I, R]):
@@ -171,7 +174,7 @@ class WorkerJob(Generic[I, R]):
             future: Future[Any] = fan_out(self.worker, self.task.compute, items)
         else:
             future = self.worker.submit(self.task.compute, inputs)
-        self.pending = Landing(t, t + self.delay_ms, future)
+        self.pending = Landing(t, t + self.delay_ms, future, time.time())
         self.stats.submitted += 1
         return self.pending
 

@@ -91,7 +91,7 @@ class PrunableStore(Protocol):
 
     def size(self, digest: str) -> int: ...
 
-    def remove(self, digest: str) -> bool: ...
+    def remove(self, digest: str, *, keep_if_touched_after: float | None = None) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,24 +105,33 @@ class Pruned:
     kept: tuple[str, ...] = ()  # the needed digests that are stored
 
 
-def prune(plan: Retention, store: PrunableStore, *, dry_run: bool = False) -> Pruned:
+def prune(
+    plan: Retention,
+    store: PrunableStore,
+    *,
+    dry_run: bool = False,
+    keep_if_touched_after: float | None = None,
+) -> Pruned:
     """Remove the stored artifacts ``plan`` does not need (nothing with ``dry_run``).
 
     The caller holds the engine lock, so no other run trains, registers or stores here. A run
     prunes on its engine thread, where it also registers, with the plan's ``settled_before``
-    at its oldest training in flight. What its workers store meanwhile no version names yet,
-    and shares no digest with one: a model's files hold its line and training time, a policy
-    bundle its trial id (run and time), a policy's training state the weights its own updates
-    left; only the same training could write the same bytes."""
+    at its oldest training in flight and ``keep_if_touched_after`` at the wall time that
+    training was handed to its worker: a training in flight may store the very bytes of an
+    unneeded version (a replay of the same window on the same home trains the same weights
+    again), which it registers only when it lands; the store touches a folder a write finds
+    already there, so such a folder stays (``LocalArtifactStore.remove``)."""
     lines: dict[str, list[int]] = {}
     freed = count = 0
     for digest, versions in sorted(plan.unneeded.items()):
         if not store.exists(digest):
             continue
         size = store.size(digest)
+        if dry_run:
+            pass
+        elif not store.remove(digest, keep_if_touched_after=keep_if_touched_after):
+            continue  # just stored again by a training in flight
         freed, count = freed + size, count + 1
-        if not dry_run:
-            store.remove(digest)
         for line in sorted({str(v.key) for v in versions}):
             tally = lines.setdefault(line, [0, 0])
             tally[0], tally[1] = tally[0] + 1, tally[1] + size
