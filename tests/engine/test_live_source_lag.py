@@ -150,7 +150,8 @@ def test_a_left_behind_symbol_rejoins_at_the_frontier_with_its_skipped_candles_c
     exchange = Exchange(wall, lambda s, o, now: s != "BTCUSDT" or o < T0 + 2 * HOUR or now >= back)
     registry = StatusRegistry(wall)
     status = registry.register("market_data", enabled=True, reason="candles")
-    source = _source(wall, exchange, max_lag_candles=2, status=status)
+    kept: list[Bar] = []
+    source = _source(wall, exchange, max_lag_candles=2, status=status, on_late=kept.extend)
     with structlog.testing.capture_logs() as logs:
         got = _until(source({}), wall, T0 + 14 * HOUR)
     _assert_time_order(got)
@@ -167,6 +168,13 @@ def test_a_left_behind_symbol_rejoins_at_the_frontier_with_its_skipped_candles_c
     rejoined = [e for e in logs if e["event"] == "live.feed_rejoined"]
     assert len(rejoined) == 1 and rejoined[0]["skipped_in_all"] == first_back - 2
     assert [e["log_level"] for e in logs if e["event"] == "live.feed_left_behind"] == ["warning"]
+    # the skipped candles, served late, are handed on to be kept (never yielded): each once,
+    # in order, with its own values
+    assert [(b[0], (b[1] - T0) // HOUR) for b in kept] == [
+        ("BTCUSDT", k) for k in range(2, first_back)
+    ]
+    assert all(b[6] == (b[1] - T0) / HOUR + 100 and b[2] == b[1] + HOUR for b in kept)
+    assert source.kept_late == first_back - 2
     # the figures reach the market-data module's status
     assert status.status.counters == {
         "live_feed_gaps": 0,
@@ -174,6 +182,7 @@ def test_a_left_behind_symbol_rejoins_at_the_frontier_with_its_skipped_candles_c
         "live_feed_left_behind": 1,
         "live_feed_symbols_left_behind": 0,
         "live_feed_candles_skipped": first_back - 2,
+        "live_feed_candles_kept_late": first_back - 2,
     }
 
 
@@ -182,13 +191,15 @@ def test_a_permanent_hole_costs_the_symbol_that_candle_only() -> None:
     # the symbol is left behind and goes on over its hole in the same poll, in time order
     wall = FakeWall(T0 + 1)
     exchange = Exchange(wall, lambda s, o, _now: not (s == "BTCUSDT" and o == T0 + 3 * HOUR))
-    source = _source(wall, exchange, max_lag_candles=2)
+    kept: list[Bar] = []
+    source = _source(wall, exchange, max_lag_candles=2, on_late=kept.extend)
     got = _until(source({}), wall, T0 + 12 * HOUR)
     _assert_time_order(got)
     assert _opens(got, "BTCUSDT") == [k for k in range(12) if k != 3]
     assert _opens(got, "ETHUSDT") == list(range(12))
     assert source.gaps == source.departures == source.skipped == 1
     assert source.held == {} and source.left_behind == {}
+    assert kept == [] and source.kept_late == 0  # never served: nothing to keep
 
 
 def test_a_stale_feed_of_every_symbol_leaves_nobody_behind() -> None:

@@ -124,26 +124,34 @@ def _entry(row: Any) -> bool:
 
 
 def _assert_every_candle_once(
-    result: RunResult, market: Market, home: Path, skipped: Mapping[str, list[int]] | None = None
+    result: RunResult,
+    market: Market,
+    home: Path,
+    skipped: Mapping[str, list[int]] | None = None,
+    kept: Mapping[str, list[int]] | None = None,
 ) -> None:
     """Every live candle of every symbol, but the ``skipped`` ones (open times), went through the
-    engine once, in order (the engine refuses a symbol's time going back) and is in the store
-    once."""
-    skipped = skipped or {}
+    engine once, in order (the engine refuses a symbol's time going back); each is in the store
+    once, and so are the skipped ones its feed served late (``kept``), never decided on."""
+    skipped, kept = skipped or {}, kept or {}
     lost = sum(len(times) for times in skipped.values())
+    late = sum(len(times) for times in kept.values())
     summary = result.summary
     assert summary["live"]["state"] == "stopped by Ctrl-C"
     live = len(SYMBOLS) * LIVE_HOURS - lost
-    assert summary["live"]["candles"] == summary["live"]["stored"] == live
+    assert summary["live"]["candles"] == live
+    assert summary["live"]["stored"] == live + late and summary["live"]["stored_late"] == late
     assert summary["decisions"] == len(SYMBOLS) * REPLAY_DAYS * 24 + live
     counters = result.runtime.status.get("market_data").status.counters
     assert counters["candles_processed"] == summary["decisions"]
+    assert counters["live_feed_candles_kept_late"] == late
     store = CandleStore(home / "store")
     for symbol in SYMBOLS:
         opens = store.load(symbol, "1h")["open_time"]
         assert opens.is_unique and opens.is_monotonic_increasing
-        served = [t for t in market.after[symbol]["open_time"] if t not in skipped.get(symbol, [])]
-        assert opens.iloc[-len(served) :].tolist() == served
+        gone = set(skipped.get(symbol, [])) - set(kept.get(symbol, []))
+        stored = [t for t in market.after[symbol]["open_time"] if t not in gone]
+        assert opens.iloc[-len(stored) :].tolist() == stored
 
 
 def test_a_stale_feed_refuses_late_entries_and_trading_resumes_when_current(
@@ -213,7 +221,10 @@ def test_one_symbol_held_past_the_bound_is_left_behind_and_rejoins_at_the_fronti
     # gap: the hole only; stale: BTCUSDT's candles opening from 6 h until the frontier (11 h,
     # ETHUSDT's last close) when its feed came back at 12 h
     missing = [held[0] - HOUR] if flaw == "gap" else [held[0] + k * HOUR for k in range(5)]
-    _assert_every_candle_once(result, market, home, {"BTCUSDT": missing})
+    # stale: the skipped candles, served when the feed came back, are kept in the store (not
+    # decided on); gap: the hole was served 6 h later, after a later candle settled it as lost
+    kept = {} if flaw == "gap" else {"BTCUSDT": missing}
+    _assert_every_candle_once(result, market, home, {"BTCUSDT": missing}, kept)
     counters = result.runtime.status.get("market_data").status.counters
     assert counters["live_feed_candles_skipped"] == len(missing)
     assert counters["live_feed_left_behind"] == 1

@@ -15,7 +15,8 @@ simulated exchange and portfolio are the very objects that traded the replay.
 While it waits for the next candle it runs the scheduler's due jobs at wall time (covariate-shift
 check, policy refresh, status flush …). Once a day and at the end it appends the new candles to
 the local store, so the next run's replay ends where this one stopped (a store write rewrites the
-symbol's file; candles lost in a crash are caught up by the next run's live phase). A network
+symbol's file; candles lost in a crash are caught up by the next run's live phase), with the
+candles a left-behind symbol skipped that its feed served late (never decided on). A network
 error after the switch is retried every poll; the source resumes after the last candle
 processed, so candles that closed during an outage are caught up. One symbol whose feed stalls
 holds the others for two candles at most, then is left behind until it comes back (the source's
@@ -108,6 +109,8 @@ class LiveReport:
     last_close: int | None = None
     network_retries: int = 0
     stored: int = 0  # candles appended to the local store
+    #: of them, a left-behind symbol's skipped candles its feed served late (never decided on)
+    stored_late: int = 0
 
     def summary(self) -> dict[str, Any]:
         if self.switched_at is None:
@@ -122,6 +125,7 @@ class LiveReport:
             else "none",
             "network_retries": self.network_retries,
             "stored": self.stored,
+            "stored_late": self.stored_late,
         }
 
 
@@ -218,6 +222,8 @@ class LivePhase:
         self.report = LiveReport()
         self.replay_ended: float | None = None
         self.candles: list[Bar] = []
+        #: skipped candles served late (the source's ``on_late``): stored with the others
+        self.late: list[Bar] = []
         self._running: Generator[Bar, None, None] | None = None
         self._ctrl_c = _CtrlC()
         self._kept = 0  # candles[:_kept] are in the store
@@ -300,6 +306,7 @@ class LivePhase:
             poll_s=self.poll_s,
             status=self.market_data,
             on_rejoin=self.on_rejoin,
+            on_late=self.late.extend,
         )
         report, ctrl_c = self.report, self._ctrl_c
         retrying = False
@@ -361,8 +368,10 @@ class LivePhase:
         self.connection.sleep(seconds)
 
     def _keep_candles(self) -> None:
-        new = self.candles[self._kept :]
-        if new and self.keep is not None:
-            self.keep(new)
-            self.report.stored += len(new)
+        new, late = self.candles[self._kept :], self.late
+        if (new or late) and self.keep is not None:
+            self.keep(sorted(new + late, key=lambda bar: bar[1]))  # late ones closed earlier
+            self.report.stored += len(new) + len(late)
+            self.report.stored_late += len(late)
         self._kept = len(self.candles)
+        self.late.clear()  # in place: the source's on_late appends to this list

@@ -26,6 +26,9 @@ Sleep = Callable[[float], None]
 #: told when a left-behind symbol rejoins after candles of it were skipped: (symbol, the open
 #: time of its first candle after the hole, the candles skipped while it was away)
 OnRejoin = Callable[[str, int, int], None]
+#: receives a left-behind symbol's skipped candles that its feed served late (to keep in the
+#: store, never to decide on)
+OnLate = Callable[[Sequence[Bar]], None]
 log = get_logger(__name__)
 
 
@@ -101,7 +104,10 @@ class CcxtCandleSource:
     stale, nobody is ahead and everyone waits). Past that bound the symbol is *left behind*
     (a ``live.feed_left_behind`` warning): the others go on in time order, and its candles that
     close at or before the newest close yielded (the *frontier*) are skipped, never yielded
-    late. When its feed serves a candle after the frontier it *rejoins* there
+    late; those its feed serves late are handed to ``on_late`` instead (the live phase keeps
+    them in the store, so a feed that was only late leaves no hole there; a candle never
+    served is a hole for good once a later one is). When its feed serves a candle after the
+    frontier it *rejoins* there
     (``live.feed_rejoined``), skipping over its hole if it had one, and its candles come in
     time order with everyone else's again. :attr:`held` names the holes open now,
     :attr:`left_behind` the symbols left behind (with the close each was left at),
@@ -139,6 +145,7 @@ class CcxtCandleSource:
         max_lag_candles: int = 2,
         status: ModuleHandle | None = None,
         on_rejoin: OnRejoin | None = None,
+        on_late: OnLate | None = None,
     ) -> None:
         if max_lag_candles < 0:
             raise ConfigError(f"CcxtCandleSource.max_lag_candles={max_lag_candles}: must be >= 0")
@@ -158,6 +165,11 @@ class CcxtCandleSource:
         self.max_lag_ms = max_lag_candles * self.step
         self.status = status
         self.on_rejoin = on_rejoin
+        self.on_late = on_late
+        #: symbol → the open times [a, b) its cursor passed over while left behind and that
+        #: no page has covered yet (asked for again, so that what comes late is kept)
+        self._missed: dict[str, list[tuple[int, int]]] = {}
+        self.kept_late = 0  # skipped candles served late, handed to on_late
         #: symbol → (the open time of the missing candle, the open time served after it)
         self.held: dict[str, tuple[int, int]] = {}
         #: symbol → the close of its last candle when it was left behind
@@ -182,6 +194,7 @@ class CcxtCandleSource:
             "live_feed_left_behind": self.departures,
             "live_feed_symbols_left_behind": len(self.left_behind),
             "live_feed_candles_skipped": self.skipped,
+            "live_feed_candles_kept_late": self.kept_late,
         }
 
     def __call__(self, last_close: Mapping[str, int]) -> Iterator[Bar]:
@@ -211,10 +224,17 @@ class CcxtCandleSource:
         runs: dict[str, _Run] = {}
         pages: dict[str, Sequence[Sequence[Any]]] = {}
         for symbol in self.symbols:
-            if symbol in self.left_behind:  # what closed by the frontier can no longer come
+            behind = symbol in self.left_behind
+            if behind:  # what closed by the frontier can no longer come
                 self._move(symbol, cursor, self.frontier)
-            since = cursor[symbol]  # the open time of the first candle we still need
+            # the open time of the first candle we still need (or, left behind, still keep)
+            missed = self._missed.get(symbol)
+            since = min(a for a, _ in missed) if behind and missed else cursor[symbol]
             rows = self.client.fetch_ohlcv(to_ccxt_perp(symbol), self.timeframe, since, self.limit)
+            if behind and missed:
+                self._keep_late(symbol, rows)
+                if rows and int(rows[-1][0]) + self.step <= self.frontier:
+                    rows = []  # a page of late candles only says nothing of what follows
             if rows and len(rows) >= self.limit:
                 horizon = min(horizon, int(rows[-1][0]) + self.step)
                 full.add(symbol)
@@ -249,8 +269,7 @@ class CcxtCandleSource:
                 run.reach = open_time
             if not behind:
                 self._release(symbol, open_time)
-            o, h, lo, c, v = (float(x) for x in row[1:6])
-            run.bars.append((symbol, open_time, open_time + self.step, o, h, lo, c, v))
+            run.bars.append(self._bar(symbol, row))
             run.reach = open_time + self.step
         return run
 
@@ -287,6 +306,9 @@ class CcxtCandleSource:
             run = runs[symbol]
             if run.bars and lead - run.reach <= self.max_lag_ms:
                 left_at = self.left_behind.pop(symbol)
+                if symbol in self._missed:  # this page settles what it skipped; the rest is lost
+                    self._keep_late(symbol, pages[symbol])
+                    self._missed.pop(symbol, None)
                 skipped = self.skipped_by.get(symbol, 0) - self._skipped_before.pop(symbol, 0)
                 log.info(
                     "live.feed_rejoined",
@@ -301,12 +323,41 @@ class CcxtCandleSource:
 
     def _move(self, symbol: str, cursor: dict[str, int], to: int) -> None:
         """Move a left-behind symbol's cursor up to ``to``, counting the candles passed over as
-        skipped: they will never be yielded."""
+        skipped: they will never be yielded (but kept if served late, :meth:`_keep_late`)."""
         if to > cursor[symbol]:
             n = (to - cursor[symbol]) // self.step
             self.skipped += n
             self.skipped_by[symbol] = self.skipped_by.get(symbol, 0) + n
+            missed = self._missed.setdefault(symbol, [])
+            if missed and missed[-1][1] == cursor[symbol]:
+                missed[-1] = (missed[-1][0], to)  # one stretch, one range
+            else:
+                missed.append((cursor[symbol], to))
             cursor[symbol] = to
+
+    def _keep_late(self, symbol: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Hand the skipped candles of ``symbol`` that this page serves to ``on_late``, so the
+        store has them though the engine never decides on them. What the page covers, up to its
+        last candle, is settled (served, or a hole for good); after it, nothing was served yet
+        (a stale feed, or a full page): asked for again at the next poll."""
+        missed = self._missed[symbol]
+        late = [row for row in rows if any(a <= int(row[0]) < b for a, b in missed)]
+        end = int(rows[-1][0]) + self.step if rows else None
+        left = [(a if end is None else max(a, end), b) for a, b in missed if end is None or b > end]
+        if left:
+            self._missed[symbol] = left
+        else:
+            del self._missed[symbol]
+        if late:
+            self.kept_late += len(late)
+            if self.on_late is not None:
+                self.on_late([self._bar(symbol, row) for row in late])
+
+    def _bar(self, symbol: str, row: Sequence[Any]) -> Bar:
+        """A ccxt OHLCV row as the engine's candle."""
+        open_time = int(row[0])
+        o, h, lo, c, v = (float(x) for x in row[1:6])
+        return (symbol, open_time, open_time + self.step, o, h, lo, c, v)
 
     def _hold(self, symbol: str, missing: int, served: int) -> None:
         if symbol not in self.held:
