@@ -22,15 +22,6 @@ DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/15"
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The files that hold a ``slow`` test first, each file's tests in their own order: ``make
-    test``'s two processes take whole files in this order (``--dist loadfile``), so the long
-    ones start early and the short ones fill in at the end, instead of one process running a
-    long file alone while the other has finished (longest first, the classic rule)."""
-    slow = {item.path for item in items if item.get_closest_marker("slow") is not None}
-    items.sort(key=lambda item: item.path not in slow)  # stable: the rest keep their order
-
-
 def require_services() -> bool:
     return os.environ.get("QT_REQUIRE_SERVICES", "") in {"1", "true", "yes"}
 
