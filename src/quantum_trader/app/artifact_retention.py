@@ -17,7 +17,8 @@ models prune`` removes (``learning/retention.py``):
 
 Its figures are the ``model_registry`` module's counters ``artifacts_pruned`` and
 ``artifact_bytes_pruned`` (of which ``artifacts_pruned_in_run`` by the daily prune), and an
-``artifacts.pruned`` log line whenever one removes something, and always at the end.
+``artifacts.pruned`` log line (with its wall milliseconds) whenever one removes something, and
+always at the end.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from quantum_trader.adapters.sql.registry_repository import SqlRegistryRepositor
 from quantum_trader.app.runtime import Runtime
 from quantum_trader.domain.time import MS_PER_DAY
 from quantum_trader.learning.registry import ModelRegistry
-from quantum_trader.learning.retention import Pruned, prune, retention
+from quantum_trader.learning.retention import prune, retention
 from quantum_trader.lifecycle import ComponentContext, Hooks
 from quantum_trader.observability.logging import get_logger
 
@@ -45,30 +46,34 @@ def run_pruning(rt: Runtime, artifacts: LocalArtifactStore) -> Hooks:
     setting is off)."""
     registry = ModelRegistry(SqlRegistryRepository(rt.db), rt.clock)
 
-    def once(settled_before: int | None, touched_after: float | None = None) -> Pruned:
+    def once(settled_before: int | None, touched_after: float | None = None) -> None:
+        """Prune; ``settled_before`` None: at the end (nothing in flight), else during the run."""
+        began = time.perf_counter()
         plan = retention(registry.versions(), registry.history, settled_before=settled_before)
         pruned = prune(plan, artifacts, keep_if_touched_after=touched_after)
+        during_run = settled_before is not None
         handle = rt.modules.get("model_registry")
         if handle is not None and pruned.artifacts:
             handle.count("artifacts_pruned", pruned.artifacts)
             handle.count("artifact_bytes_pruned", pruned.freed)
-            if settled_before is not None:
+            if during_run:
                 handle.count("artifacts_pruned_in_run", pruned.artifacts)
-        return pruned
-
-    def daily(now: int) -> None:
-        began = time.perf_counter()
-        oldest = rt.scheduler.oldest_in_flight()
-        pruned = once(now + 1) if oldest is None else once(oldest.ran_at, oldest.handed_at)
-        if pruned.artifacts:
+        if pruned.artifacts or not during_run:  # a daily prune that removed nothing is quiet
             log.info(
                 "artifacts.pruned",
-                during_run=True,
+                during_run=during_run,
                 removed=pruned.artifacts,
                 freed_mib=round(pruned.freed / 2**20, 1),
                 kept=len(pruned.kept),
                 wall_ms=round((time.perf_counter() - began) * 1000, 1),
             )
+
+    def daily(now: int) -> None:
+        oldest = rt.scheduler.oldest_in_flight()
+        if oldest is None:
+            once(now + 1)
+        else:
+            once(oldest.ran_at, oldest.handed_at)
 
     def start(ctx: ComponentContext) -> None:
         if rt.settings.prune_artifacts:
@@ -77,14 +82,7 @@ def run_pruning(rt: Runtime, artifacts: LocalArtifactStore) -> Hooks:
             )
 
     def stop() -> None:
-        if not rt.settings.prune_artifacts:
-            return
-        pruned = once(None)
-        log.info(
-            "artifacts.pruned",
-            removed=pruned.artifacts,
-            freed_mib=round(pruned.freed / 2**20, 1),
-            kept=len(pruned.kept),
-        )
+        if rt.settings.prune_artifacts:
+            once(None)
 
     return Hooks(JOB, start=start, stop=stop)

@@ -127,9 +127,7 @@ def prune(
         if not store.exists(digest):
             continue
         size = store.size(digest)
-        if dry_run:
-            pass
-        elif not store.remove(digest, keep_if_touched_after=keep_if_touched_after):
+        if not dry_run and not store.remove(digest, keep_if_touched_after=keep_if_touched_after):
             continue  # just stored again by a training in flight
         freed, count = freed + size, count + 1
         for line in sorted({str(v.key) for v in versions}):
