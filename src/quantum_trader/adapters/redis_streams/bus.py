@@ -18,7 +18,9 @@ by step 1 once idle, so ``claim_idle_ms`` is both the retry delay and a bound th
 must finish within (a slower handler's entry is claimed by a colleague while it runs), and a
 failed event can be handled after events published after it. After
 ``max_deliveries`` deliveries an entry whose handler still fails, or never returned, goes to
-``<prefix>:dead:<topic>`` with the error and delivery count, and is acknowledged. With a
+``<prefix>:dead:<topic>`` with the error and delivery count, and is acknowledged. The
+operator's tools for those streams are in ``dead_letters.py``: a replayed entry names the
+group that gave up on it, and the other groups acknowledge it unread. With a
 :class:`~quantum_trader.adapters.redis_streams.processed.ProcessedIds` store a redelivered
 event (same ``Event.id``) is acknowledged without calling the handlers again.
 
@@ -390,6 +392,10 @@ class RedisStreamsBus:
             times = deliveries.get(entry_id, 1) if deliveries is not None else 1
             if not fields:  # deleted from the stream while pending: nothing left to handle
                 self.counters.lost += 1
+                outcome.acks.append(entry_id)
+                continue
+            target = fields.get(b"for_group")
+            if target is not None and target.decode() != self._group:  # another's replay
                 outcome.acks.append(entry_id)
                 continue
             raw = fields.get(b"event", b"")

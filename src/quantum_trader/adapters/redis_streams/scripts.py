@@ -51,7 +51,9 @@ return {epoch, redis.call('HINCRBY', KEYS[1], 'last', skip + tonumber(ARGV[1]))}
 #: restart: its groups may be gone); else [epoch, then per stream with new entries (">",
 #: never blocking) four strings: the stream, its entries' ids joined by spaces, the byte sizes
 #: of their events joined by spaces, the events end to end]; an entry without an ``event``
-#: field gives '' (the bus dead-letters it as undecodable).
+#: field gives '' (the bus dead-letters it as undecodable). An entry replayed for another
+#: group (a ``for_group`` field not ARGV[1], ``dead_letters.py``) is acknowledged here and
+#: not returned.
 _READ_NEW = """
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if epoch ~= ARGV[4] then
@@ -66,16 +68,22 @@ for i = 2, #KEYS do
   local key = KEYS[i]
   local reply = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[3],
                            'STREAMS', key, '>')
-  if reply then
-    local ids, sizes, events = {}, {}, {}
-    for n, entry in ipairs(reply[1][2]) do
-      local raw = ''
-      local fields = entry[2]
-      for j = 1, #fields, 2 do
-        if fields[j] == 'event' then raw = fields[j + 1] end
-      end
+  local ids, sizes, events, n = {}, {}, {}, 0
+  for _, entry in ipairs(reply and reply[1][2] or {}) do
+    local raw, target = '', false
+    local fields = entry[2]
+    for j = 1, #fields, 2 do
+      if fields[j] == 'event' then raw = fields[j + 1]
+      elseif fields[j] == 'for_group' then target = fields[j + 1] end
+    end
+    if target and target ~= ARGV[1] then
+      redis.call('XACK', key, ARGV[1], entry[1])
+    else
+      n = n + 1
       ids[n], sizes[n], events[n] = entry[1], #raw, raw
     end
+  end
+  if n > 0 then
     out[#out + 1] = key
     out[#out + 1] = table.concat(ids, ' ')
     out[#out + 1] = table.concat(sizes, ' ')

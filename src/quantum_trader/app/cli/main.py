@@ -17,6 +17,7 @@ from quantum_trader.adapters.sql.repositories import SqlStatusRepository
 from quantum_trader.adapters.sql.service_health import SqlServiceHealth
 from quantum_trader.app.cli import backtest as backtest_cli
 from quantum_trader.app.cli import data as data_cli
+from quantum_trader.app.cli import dead_letters as dead_letters_cli
 from quantum_trader.app.cli import evaluate as evaluate_cli
 from quantum_trader.app.cli import experiments as experiments_cli
 from quantum_trader.app.cli import intelligence as intelligence_cli
@@ -60,6 +61,7 @@ app.add_typer(study_cli.app)
 app.add_typer(experiments_cli.app, name="experiments")
 app.add_typer(trials_cli.app, name="trials", help="The trial ledger: what was tried, on what.")
 app.add_typer(risk_cli.app, name="risk", help="Risk engine: kill switch, trading state, decisions.")
+app.add_typer(dead_letters_cli.app, name="dead-letters")
 app.add_typer(
     data_cli.app, name="data", help="The local candle store: import, download, list, validate."
 )

@@ -77,7 +77,7 @@ def role_commands(roles: list[str], redis_url: str | None = None, prefix: str = 
     ]
 
 
-def _redis(redis_url: str) -> redis.Redis:
+def redis_client(redis_url: str) -> redis.Redis:
     """A client of ``redis_url`` that answered a PING; else ConfigError naming the URL."""
     import redis
 
@@ -96,7 +96,7 @@ def stream_source(redis_url: str, prefix: str) -> CandleStreamSource:
     from quantum_trader.config.settings import load_settings
 
     timeframe = load_settings().timeframe  # before Redis: a bad setting says so first
-    return CandleStreamSource(_redis(redis_url), prefix, timeframe)
+    return CandleStreamSource(redis_client(redis_url), prefix, timeframe)
 
 
 def market_data(
@@ -118,7 +118,7 @@ def market_data(
     if not redis_url:
         raise ConfigError("service market-data needs --redis-url: the Redis its stream goes to")
     settings = load_settings()
-    client = _redis(redis_url)
+    client = redis_client(redis_url)
     store = CandleStore(settings.effective_store_dir)
     data = load_replay_data(settings, store, synthetic=False)
     feed = ReplayFeed(data.frames, settings.timeframe)
