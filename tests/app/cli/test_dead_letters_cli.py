@@ -64,7 +64,7 @@ def test_list_show_replay_drop_and_trim(client: redis.Redis, prefix: str, redis_
     assert code == 0 and re.search(r"│ execution\.order\.filled +│ 2 +│", out), out
     code, out = _run(redis_url, prefix, "show", "execution.order.filled", "--json")
     letters = json.loads(out)
-    assert code == 0 and [d["payload"] for d in letters] == [{"i": 1}, {"i": 3}]
+    assert code == 0 and [d["envelope"]["payload"] for d in letters] == [{"i": 1}, {"i": 3}]
     assert {d["error"] for d in letters} == {"RuntimeError: no price for 1",
                                              "RuntimeError: no price for 3"}  # fmt: skip
     assert {(d["group"], d["deliveries"]) for d in letters} == {("risk", 1)}

@@ -22,6 +22,7 @@ topic's stream is not replayed either (no consumer would read it): the report na
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -76,7 +77,8 @@ class DeadLetter:
             "id": self.id, "topic": self.topic, "dead_at_ms": self.dead_at_ms,
             "event_id": None if self.event is None else self.event.id,
             "event_type": None if self.event is None else self.event.type,
-            "payload": None if self.event is None else self.event.payload,
+            # the envelope as sent (payload included), or the text that is not one
+            "envelope": None if self.event is None else json.loads(self.raw),
             "raw": self.raw.decode(errors="replace") if self.event is None else None,
             "error": self.error, "deliveries": self.deliveries, "entry": self.entry,
             "group": self.group, "consumer": self.consumer,

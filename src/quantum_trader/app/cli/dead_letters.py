@@ -60,7 +60,7 @@ def list_streams(redis_url: str = _URL, prefix: str = _PREFIX) -> None:
 def show(
     topic: str = typer.Argument(..., help="the topic, e.g. execution.order.filled"),
     count: int = typer.Option(20, "--count", min=1, help="the oldest COUNT letters"),
-    as_json: bool = typer.Option(False, "--json", help="one JSON document, payloads included"),
+    as_json: bool = typer.Option(False, "--json", help="one JSON document, the envelopes included"),
     redis_url: str = _URL,
     prefix: str = _PREFIX,
 ) -> None:
