@@ -1,3 +1,5 @@
+import re
+
 import pytest
 import redis
 
@@ -142,7 +144,53 @@ def test_publish_many_numbers_a_batch_consecutively(client: redis.Redis, prefix:
     assert consumer.counters.delivered == 251
 
 
-def test_wildcards_are_refused(client: redis.Redis, prefix: str) -> None:
+def test_a_wildcard_reads_every_topic_it_covers_also_ones_that_appear_later(
+    client: redis.Redis, prefix: str
+) -> None:
+    """``execution.*`` reads the catalogue's execution topics, a stream under the prefix that
+    existed before (not in the catalogue), and one created after it subscribed, once it looks
+    again (each ``claim_idle_ms``); not ``risk.decision``, not the dead letters. A second,
+    exact subscription on one of its topics gets the same events, after it."""
+    clock = SimulatedClock(0)
+    publisher = RedisStreamsBus(client, clock, group="pub", consumer="p", prefix=prefix)
+    publisher.publish("execution.custom", {"i": 0}, source="s")  # before anyone subscribed
+    client.xadd(f"{prefix}:dead:execution.order.filled", {"event": b"{}"})
+    wall = [0.0]
+    reader = RedisStreamsBus(
+        client, clock, group="audit", consumer="a", prefix=prefix, claim_idle_ms=1_000,
+        wall=lambda: wall[0],
+    )  # fmt: skip
+    seen: list[tuple[str, str, int]] = []
+    reader.subscribe("execution.*", lambda e: seen.append(("any", e.type, e.payload["i"])))
+    reader.subscribe("execution.order.filled", lambda e: seen.append(("one", e.type, 9)))
+    covered = {t.name for t in topics.ALL if t.name.startswith("execution.")}
+    assert covered | {"execution.custom"} <= {
+        name.decode().removeprefix(f"{prefix}:")
+        for name in client.scan_iter(f"{prefix}:execution.*", _type="stream")
+    }  # every covered stream has its group already
+
+    assert reader.poll() == 1 and seen == [("any", "execution.custom", 0)]
+    publisher.publish("execution.order.filled", {"i": 1}, source="s")
+    publisher.publish("risk.decision", {"i": 2}, source="s")
+    publisher.publish("execution.later", {"i": 3}, source="s")  # a stream new to the reader
+    reader.poll()
+    assert seen[1:] == [("any", "execution.order.filled", 1), ("one", "execution.order.filled", 9)]
+    wall[0] = 1.0  # claim_idle_ms later: it looks for new streams again
+    reader.poll()
+    assert seen[-1] == ("any", "execution.later", 3) and len(seen) == 4
+    assert reader.counters.dead_lettered == 0
+
+
+def test_everything_and_malformed_patterns(client: redis.Redis, prefix: str) -> None:
     bus = RedisStreamsBus(client, SimulatedClock(0), group="g", consumer="c", prefix=prefix)
-    with pytest.raises(ValueError, match="exact topics"):
-        bus.subscribe("execution.*", lambda e: None)
+    for bad in ("exec*", "execution.*.filled", "*.filled", "a.*.*"):
+        with pytest.raises(ValueError, match=re.escape("a pattern is a topic, 'prefix.*' or '*'")):
+            bus.subscribe(bad, lambda e: None)
+    client.xadd(f"{prefix}:dead:t", {"event": b"{}"})
+    seen: list[str] = []
+    bus.subscribe("*", lambda e: seen.append(e.type))
+    for name in ("t", "risk.decision"):
+        bus.publish(name, {}, source="s")
+    bus.poll()
+    assert sorted(seen) == ["risk.decision", "t"]
+    assert not client.exists(f"{prefix}:dead:t") or client.xinfo_groups(f"{prefix}:dead:t") == []

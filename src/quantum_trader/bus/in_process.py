@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from quantum_trader.bus.envelope import Event, JsonValue, build_event
-from quantum_trader.bus.port import Handler, Recorder
+from quantum_trader.bus.port import Handler, Recorder, matches
 from quantum_trader.clock.clock import Clock
 
 
@@ -36,9 +36,7 @@ class _Sub:
     active: bool = True
 
     def matches(self, topic: str) -> bool:
-        if self.pattern == "*" or self.pattern == topic:
-            return True
-        return self.pattern.endswith(".*") and topic.startswith(self.pattern[:-1])
+        return matches(self.pattern, topic)
 
     def cancel(self) -> None:
         self.active = False

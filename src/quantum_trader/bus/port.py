@@ -10,6 +10,18 @@ from quantum_trader.bus.envelope import Event, JsonValue
 Handler = Callable[[Event], None]
 
 
+def matches(pattern: str, topic: str) -> bool:
+    """Whether a subscription ``pattern`` covers ``topic``: the topic itself, a prefix ending in
+    ``.*``, or ``*``.
+
+    >>> matches("execution.*", "execution.order.filled"), matches("execution.*", "risk.decision")
+    (True, False)
+    """
+    if pattern == "*" or pattern == topic:
+        return True
+    return pattern.endswith(".*") and topic.startswith(pattern[:-1])
+
+
 class Subscription(Protocol):
     def cancel(self) -> None: ...
 

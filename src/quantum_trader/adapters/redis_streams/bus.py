@@ -42,8 +42,9 @@ from quantum_trader.adapters.redis_streams.processed import ProcessedIds
 from quantum_trader.adapters.redis_streams.restart import DetectedBy, RedisRestart
 from quantum_trader.adapters.redis_streams.scripts import StreamScripts
 from quantum_trader.adapters.redis_streams.trimming import trim_stream
+from quantum_trader.bus import topics
 from quantum_trader.bus.envelope import Event, JsonValue
-from quantum_trader.bus.port import Handler
+from quantum_trader.bus.port import Handler, matches
 from quantum_trader.clock.clock import Clock
 from quantum_trader.observability.logging import get_logger
 
@@ -71,9 +72,10 @@ class BusCounters:
 
 @dataclass(slots=True)
 class _RedisSub:
-    topic: str
+    pattern: str  # a topic, ``prefix.*`` or ``*`` (``bus/port.py``)
     handler: Handler
     bus: RedisStreamsBus
+    topics: set[str]  # the topics (streams) it reads: the pattern's, as found so far
     active: bool = True
 
     def cancel(self) -> None:
@@ -93,8 +95,9 @@ class _Outcome:
 class RedisStreamsBus:
     """Publish to and consume from Redis Streams with consumer groups.
 
-    Patterns must be exact topics here: a stream per topic keeps consumer groups simple.
-    ``wall`` (seconds, monotonic) paces the claiming; the engine ``clock`` stamps events.
+    A stream per topic keeps consumer groups simple: a wildcard pattern reads each stream it
+    covers (``subscribe``). ``wall`` (seconds, monotonic) paces the claiming and the wildcards'
+    look for new streams; the engine ``clock`` stamps events.
     """
 
     def __init__(
@@ -212,13 +215,46 @@ class RedisStreamsBus:
     # -- consuming ------------------------------------------------------------------------
 
     def subscribe(self, pattern: str, handler: Handler) -> _RedisSub:
-        if "*" in pattern:
-            raise ValueError(f"RedisStreamsBus subscribes to exact topics, not {pattern!r}")
-        self._create_group(pattern)
-        sub = _RedisSub(topic=pattern, handler=handler, bus=self)
+        """Read ``pattern``'s topics from now on: a topic, or ``prefix.*`` or ``*``.
+
+        A stream per topic: a wildcard reads the streams of the topics it covers among the
+        topic catalogue's (``bus/topics.py``) and the streams under this bus's prefix, and
+        looks for new ones under the prefix each ``claim_idle_ms`` (``discover``).
+        """
+        stem = pattern[:-2] if pattern.endswith(".*") else pattern
+        if "*" in stem and pattern != "*":
+            raise ValueError(f"a pattern is a topic, 'prefix.*' or '*', not {pattern!r}")
+        sub = _RedisSub(pattern=pattern, handler=handler, bus=self, topics=set())
         self._subs.append(sub)
+        self._cover(sub, self._topics_of(pattern))
         self._own_pending = True  # this consumer may have left entries there in a past life
         return sub
+
+    def _topics_of(self, pattern: str) -> set[str]:
+        if "*" not in pattern:
+            return {pattern}
+        stem = "" if pattern == "*" else pattern[:-1]
+        found = {t.name for t in topics.ALL if matches(pattern, t.name)}
+        dead = f"{self._prefix}:dead:"
+        for key in self._redis.scan_iter(
+            match=_glob(f"{self._prefix}:{stem}") + "*", _type="stream"
+        ):
+            name = self._name(key)
+            if not name.startswith(dead):
+                found.add(self._topic(name))
+        return found
+
+    def _cover(self, sub: _RedisSub, found: set[str]) -> None:
+        for topic in sorted(found - sub.topics):
+            self._create_group(topic)
+            sub.topics.add(topic)
+
+    def discover(self) -> None:
+        """Add the streams created under the prefix since each wildcard subscription looked
+        (their group starts at id 0: they are read from their first entry)."""
+        for sub in self._subs:
+            if sub.active and "*" in sub.pattern:
+                self._cover(sub, self._topics_of(sub.pattern))
 
     def _create_group(self, topic: str) -> None:
         try:
@@ -228,7 +264,7 @@ class RedisStreamsBus:
                 raise
 
     def _active_streams(self) -> list[str]:
-        return sorted({self._stream(s.topic) for s in self._subs if s.active})
+        return sorted({self._stream(t) for s in self._subs if s.active for t in s.topics})
 
     def poll(self, *, block_ms: int | None = None, count: int = 100) -> int:
         """Deliver claimed, then own pending, then new events; returns how many were handled
@@ -255,6 +291,7 @@ class RedisStreamsBus:
         handled = 0
         now = self._wall()
         if self._last_claim is None or (now - self._last_claim) * 1000 >= self._claim_idle_ms:
+            self.discover()
             handled += self.claim(count=count)
         if self._own_pending:
             handled += self._read_own_pending(count)
@@ -291,7 +328,7 @@ class RedisStreamsBus:
         self._cursors.clear()
         self._own_pending = False
         self._last_claim = None
-        for topic in sorted({s.topic for s in self._subs if s.active}):
+        for topic in sorted({t for s in self._subs if s.active for t in s.topics}):
             self._create_group(topic)
 
     def claim(self, *, count: int = 100) -> int:
@@ -385,7 +422,7 @@ class RedisStreamsBus:
         ``deliveries`` is None for entries read for the first time (delivered once).
         """
         topic = self._topic(stream)
-        handlers = [s.handler for s in self._subs if s.active and s.topic == topic]
+        handlers = [s.handler for s in self._subs if s.active and topic in s.topics]
         outcome = _Outcome(acks=[], dead=[], failed=[])
         events: list[tuple[bytes, bytes, Event]] = []  # (entry id, raw JSON, event)
         for entry_id, fields in entries:
@@ -485,3 +522,8 @@ class RedisStreamsBus:
                 group=self._group, deliveries=fields["deliveries"], error=fields["error"],
             )  # fmt: skip
         self.counters.dead_lettered += len(outcome.dead)
+
+
+def _glob(text: str) -> str:
+    """``text`` as a literal in a Redis ``MATCH`` pattern."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
