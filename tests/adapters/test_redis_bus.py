@@ -147,10 +147,10 @@ def test_publish_many_numbers_a_batch_consecutively(client: redis.Redis, prefix:
 def test_a_wildcard_reads_every_topic_it_covers_also_ones_that_appear_later(
     client: redis.Redis, prefix: str
 ) -> None:
-    """``execution.*`` reads the catalogue's execution topics, a stream under the prefix that
-    existed before (not in the catalogue), and one created after it subscribed, once it looks
-    again (each ``claim_idle_ms``); not ``risk.decision``, not the dead letters. A second,
-    exact subscription on one of its topics gets the same events, after it."""
+    """``execution.*`` reads the catalogue's execution topics, a topic published before it
+    subscribed (not in the catalogue), and one published after, once it looks again (each
+    ``claim_idle_ms``); not ``risk.decision``, not the dead letters. A second, exact
+    subscription on one of its topics gets the same events, after it."""
     clock = SimulatedClock(0)
     publisher = RedisStreamsBus(client, clock, group="pub", consumer="p", prefix=prefix)
     publisher.publish("execution.custom", {"i": 0}, source="s")  # before anyone subscribed

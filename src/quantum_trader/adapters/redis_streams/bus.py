@@ -158,6 +158,11 @@ class RedisStreamsBus:
     def _sequence_key(self) -> str:
         return f"{self._prefix}:sequence"
 
+    @property
+    def _topics_key(self) -> str:
+        """The set of every topic published under the prefix (the publish script adds to it)."""
+        return f"{self._prefix}:topics"
+
     def _stream(self, topic: str) -> str:
         return f"{self._prefix}:{topic}"
 
@@ -197,7 +202,8 @@ class RedisStreamsBus:
             Event(f"{self._run_id}:{epoch}:{seq}", type, now, source, seq, payload)
             for seq, payload in enumerate(payloads, start=first)
         ]
-        self._scripts.append(self._stream(type), [event.to_json() for event in events])
+        documents = [event.to_json() for event in events]
+        self._scripts.append(self._stream(type), documents, topic=type, topics_key=self._topics_key)
         since = self._since_trim.get(type, 0) + len(events)
         if since >= self._trim_every:
             self.trim(type)
@@ -218,8 +224,10 @@ class RedisStreamsBus:
         """Read ``pattern``'s topics from now on: a topic, or ``prefix.*`` or ``*``.
 
         A stream per topic: a wildcard reads the streams of the topics it covers among the
-        topic catalogue's (``bus/topics.py``) and the streams under this bus's prefix, and
-        looks for new ones under the prefix each ``claim_idle_ms`` (``discover``).
+        topic catalogue's (``bus/topics.py``) and those published under this bus's prefix (the
+        set ``<prefix>:topics``, which every publish keeps), and looks for new ones there each
+        ``claim_idle_ms`` (``discover``). A set, not a ``SCAN`` of the keyspace: with 100,000
+        keys (processed-ids marks) one ``SCAN … TYPE stream`` took 240 ms here.
         """
         stem = pattern[:-2] if pattern.endswith(".*") else pattern
         if "*" in stem and pattern != "*":
@@ -233,16 +241,9 @@ class RedisStreamsBus:
     def _topics_of(self, pattern: str) -> set[str]:
         if "*" not in pattern:
             return {pattern}
-        stem = "" if pattern == "*" else pattern[:-1]
-        found = {t.name for t in topics.ALL if matches(pattern, t.name)}
-        dead = f"{self._prefix}:dead:"
-        for key in self._redis.scan_iter(
-            match=_glob(f"{self._prefix}:{stem}") + "*", _type="stream"
-        ):
-            name = self._name(key)
-            if not name.startswith(dead):
-                found.add(self._topic(name))
-        return found
+        published: Any = self._redis.smembers(self._topics_key)
+        names = {t.name for t in topics.ALL} | {self._name(t) for t in published}
+        return {name for name in names if matches(pattern, name)}
 
     def _cover(self, sub: _RedisSub, found: set[str]) -> None:
         for topic in sorted(found - sub.topics):
@@ -522,8 +523,3 @@ class RedisStreamsBus:
                 group=self._group, deliveries=fields["deliveries"], error=fields["error"],
             )  # fmt: skip
         self.counters.dead_lettered += len(outcome.dead)
-
-
-def _glob(text: str) -> str:
-    """``text`` as a literal in a Redis ``MATCH`` pattern."""
-    return "".join("\\" + c if c in "*?[]\\" else c for c in text)

@@ -23,12 +23,15 @@ from typing import Any
 import redis
 from redis.commands.core import Script
 
-#: KEYS[1] the stream; ARGV the events' JSON, in order. Appends all of them (one entry each).
+#: KEYS[1] the stream, KEYS[2] the set of topics published; ARGV the topic, then the events'
+#: JSON, in order. Appends all of them (one entry each) and keeps the topic in the set (where
+#: wildcard subscribers find it, ``bus.py``).
 _PUBLISH = """
-for i = 1, #ARGV do
+redis.call('SADD', KEYS[2], ARGV[1])
+for i = 2, #ARGV do
   redis.call('XADD', KEYS[1], '*', 'event', ARGV[i])
 end
-return #ARGV
+return #ARGV - 1
 """
 
 #: KEYS[1] the sequence hash; ARGV count, a new epoch (kept when the hash has none), the
@@ -107,9 +110,11 @@ class StreamScripts:
         self._next_sequence: Script = client.register_script(_NEXT_SEQUENCE)
         self._read_new: Script = client.register_script(_READ_NEW)
 
-    def append(self, stream: str, documents: list[str]) -> None:
+    def append(self, stream: str, documents: list[str], *, topic: str, topics_key: str) -> None:
+        """Append ``documents`` to ``stream``; ``topic`` joins the set at ``topics_key``."""
         for start in range(0, len(documents), PUBLISH_CHUNK):
-            self._publish(keys=[stream], args=documents[start : start + PUBLISH_CHUNK])
+            chunk = documents[start : start + PUBLISH_CHUNK]
+            self._publish(keys=[stream, topics_key], args=[topic, *chunk])
 
     def next_sequence(self, key: str, count: int, floor: int) -> tuple[str, int]:
         """The epoch and the last of ``count`` new numbers (``count=0``: the epoch alone)."""
