@@ -124,6 +124,8 @@ def test_a_letter_is_replayed_once_and_what_cannot_be_replayed_is_kept(
     assert [d.id for d in letters.letters("orders")] == [garbage.decode(), orphan.decode()]
     assert letters.letters("orders")[0].event is None
     assert letters.replay("orders", group="risk").refused.keys() == {garbage.decode()}
+    by_id = letters.replay("orders", ids=[garbage.decode()], group="audit")
+    assert by_id.refused == {garbage.decode(): "its group is 'risk', not 'audit'"}
     assert client.xlen(f"{prefix}:orders") == 4  # three published, one replayed
 
 
@@ -138,3 +140,19 @@ def test_drop_and_trim_delete_what_they_are_asked_to(client: redis.Redis, prefix
     time.sleep(0.005)
     assert letters.trim("orders", older_than_ms=0) == 3
     assert letters.letters("orders") == []
+
+
+def test_trim_is_exact_not_by_whole_nodes(client: redis.Redis, prefix: str) -> None:
+    """150 old letters and 50 new: Redis keeps 100 entries per node, so an approximate trim
+    (``~``) would delete the first node's 100 only."""
+    dead = f"{prefix}:dead:orders"
+    pipe = client.pipeline(transaction=False)
+    for _ in range(150):
+        pipe.xadd(dead, {"event": b"{}", "group": "risk"})
+    pipe.execute()
+    time.sleep(0.3)
+    for _ in range(50):
+        pipe.xadd(dead, {"event": b"{}", "group": "risk"})
+    pipe.execute()
+    assert DeadLetters(client, prefix).trim("orders", older_than_ms=150) == 150
+    assert client.xlen(dead) == 50

@@ -156,6 +156,8 @@ class DeadLetters:
         groups = self._groups(topic)
         for letter in letters:
             if group is not None and letter.group != group:
+                if ids:  # asked for by id: say why it stays
+                    report.refused[letter.id] = f"its group is {letter.group!r}, not {group!r}"
                 continue
             if letter.event is None:
                 report.refused[letter.id] = "its event is not an envelope: drop it instead"
@@ -187,7 +189,9 @@ class DeadLetters:
             raise ValueError(f"older_than_ms must be ≥ 0, got {older_than_ms}")
         now: Any = self._redis.time()
         cutoff = int(now[0]) * 1000 + int(now[1]) // 1000 - older_than_ms
-        removed: Any = self._redis.xtrim(self._dead(topic), minid=f"{max(cutoff, 0)}-0")
+        removed: Any = self._redis.xtrim(
+            self._dead(topic), minid=f"{max(cutoff, 0)}-0", approximate=False
+        )
         return int(removed)
 
     def _groups(self, topic: str) -> set[str]:

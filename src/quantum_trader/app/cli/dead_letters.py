@@ -100,7 +100,8 @@ def replay(
     report = _letters(redis_url, prefix).replay(topic, ids=ids or (), group=group)
     out = console()
     for letter_id, new_id in report.replayed.items():
-        out.print(f"replayed {letter_id} as {prefix}:{escape(topic)} {new_id}", highlight=False)
+        stream = escape(f"{prefix}:{topic}")
+        out.print(f"replayed {letter_id} as {stream} {new_id}", highlight=False)
     for letter_id, why in report.refused.items():
         out.print(f"[red]kept[/] {letter_id}: {escape(why)}", highlight=False)
     for letter_id in report.gone:
