@@ -35,9 +35,6 @@ class _Sub:
     bus: InProcessBus
     active: bool = True
 
-    def matches(self, topic: str) -> bool:
-        return matches(self.pattern, topic)
-
     def cancel(self) -> None:
         self.active = False
         self.bus._remove(self)
@@ -116,7 +113,7 @@ class InProcessBus:
             while self._queue:
                 event = self._queue.popleft()
                 for sub in list(self._subs):
-                    if sub.active and sub.matches(event.type):
+                    if sub.active and matches(sub.pattern, event.type):
                         try:
                             sub.handler(event)
                         except Exception as exc:

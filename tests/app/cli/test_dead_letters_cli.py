@@ -90,11 +90,18 @@ def test_list_show_replay_drop_and_trim(client: redis.Redis, prefix: str, redis_
 def test_a_replay_without_letters_or_a_redis_that_does_not_answer_is_refused(
     redis_url: str,
 ) -> None:
-    """Refused before touching Redis: neither letters nor ``--all``, or both."""
+    """Refused before touching Redis: neither letters nor ``--all``, or both; ids that are not
+    stream ids (Redis would answer with an error)."""
     message = "replay: name the letters (ids from `show`) or give --all, not both"
     for args in (("replay", "t"), ("replay", "t", "1-0", "--all")):
         result = runner.invoke(app, ["dead-letters", *args, "--redis-url", redis_url])
         assert isinstance(result.exception, ConfigError) and str(result.exception) == message
+    for command in ("replay", "drop"):
+        result = runner.invoke(
+            app, ["dead-letters", command, "t", "1-0", "abc", "7", "--redis-url", redis_url]
+        )
+        assert isinstance(result.exception, ConfigError)
+        assert str(result.exception) == "not a letter id (MS-SEQ, as `show` prints them): abc, 7"
 
     # the entry point prints the error in one line, exit 2 (a real process, as an operator)
     done = subprocess.run(

@@ -9,6 +9,7 @@ ones that should never run, ``trim`` the old ones. The work is in
 from __future__ import annotations
 
 import json
+import re
 from typing import TYPE_CHECKING
 
 import typer
@@ -31,6 +32,14 @@ _URL = typer.Option(..., "--redis-url", help="the Redis the bus runs on")
 _PREFIX = typer.Option("qt", "--prefix", help="the bus's key prefix (PREFIX:dead:TOPIC)")
 _SOME = typer.Argument(None, help="the letters (ids from `show`)")
 _IDS = typer.Argument(..., help="the letters (ids from `show`)")
+
+
+def _checked(ids: list[str]) -> list[str]:
+    """Letter ids as Redis writes them (``MS-SEQ``); anything else refused in one line."""
+    bad = [i for i in ids if re.fullmatch(r"\d+-\d+", i) is None]
+    if bad:
+        raise ConfigError(f"not a letter id (MS-SEQ, as `show` prints them): {', '.join(bad)}")
+    return ids
 
 
 def _letters(redis_url: str, prefix: str) -> DeadLetters:
@@ -97,7 +106,7 @@ def replay(
     other groups skip them). Exit 1 if any stayed or was gone."""
     if bool(ids) == every:
         raise ConfigError("replay: name the letters (ids from `show`) or give --all, not both")
-    report = _letters(redis_url, prefix).replay(topic, ids=ids or (), group=group)
+    report = _letters(redis_url, prefix).replay(topic, ids=_checked(ids or []), group=group)
     out = console()
     for letter_id, new_id in report.replayed.items():
         stream = escape(f"{prefix}:{topic}")
@@ -121,7 +130,7 @@ def drop(
     prefix: str = _PREFIX,
 ) -> None:
     """Delete letters that should never run. Exit 1 if some were not there."""
-    dropped = _letters(redis_url, prefix).drop(topic, ids)
+    dropped = _letters(redis_url, prefix).drop(topic, _checked(ids))
     console().print(f"dropped {dropped} of {len(ids)}")
     if dropped != len(ids):
         raise typer.Exit(1)
