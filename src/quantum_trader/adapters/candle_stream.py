@@ -167,6 +167,7 @@ class CandleStreamPublisher:
     Started again after a crash, it reads the stream's last entry, checks that it is this
     replay's candle at that place (another replay's stream is refused), and goes on after it.
     ``pause_s``: real seconds between batches (a paced replay: demos, the crash tests).
+    ``unreachable_s``: how long a dropped connection is waited for before its error is raised.
     """
 
     def __init__(
@@ -177,6 +178,7 @@ class CandleStreamPublisher:
         batch: int = 500,
         pause_s: float = 0.0,
         sleep: Callable[[float], None] = time.sleep,
+        unreachable_s: float = 60.0,
     ) -> None:
         if batch <= 0 or pause_s < 0:
             raise ValueError(f"batch must be > 0 and pause_s >= 0, got {batch}, {pause_s}")
@@ -185,6 +187,8 @@ class CandleStreamPublisher:
         self._batch = batch
         self._pause_s = pause_s
         self._sleep = sleep
+        self._unreachable_s = unreachable_s
+        self._appended = 0  # candles appended by this publisher, over all its calls
         self._append = client.register_script(_APPEND)
         self._mark_whole = client.register_script(_MARK_WHOLE)
 
@@ -206,10 +210,13 @@ class CandleStreamPublisher:
         end_entry = (f"{last_close}-{len(rank)}", end.to_json())
         self._redis.delete(end_read_key(self.stream))  # a reader reads this end anew
         resumed = start = self._resume(bars, keys, timeframe)
-        published = restarts = 0
+        before, restarts = self._appended, 0
         while True:
-            appended, whole = self._append_from(start, bars, keys, timeframe, end_entry, on_batch)
-            published += appended
+            try:
+                whole = self._append_from(start, bars, keys, timeframe, end_entry, on_batch)
+            except redis.ConnectionError as exc:  # Redis restarting, or the connection dropped
+                self._wait_for_redis(exc)
+                continue  # the same appends again: entries the stream holds are skipped
             if whole:
                 break
             restarts += 1
@@ -217,7 +224,23 @@ class CandleStreamPublisher:
             log.warning("candle_stream.redis_restarted", stream=self.stream, side="publisher",
                         server=server_id(self._redis), published_again_from=start)  # fmt: skip
         elapsed = time.perf_counter() - started
+        published = self._appended - before
         return PublishReport(self.stream, len(bars), resumed, published, elapsed, restarts)
+
+    def _wait_for_redis(self, error: redis.ConnectionError) -> None:
+        """Wait until Redis answers again (a restart refuses or resets connections for a
+        moment); raise ``error`` if it does not within ``unreachable_s``."""
+        log.warning("candle_stream.redis_unreachable", stream=self.stream, side="publisher",
+                    error=str(error))  # fmt: skip
+        deadline = time.monotonic() + self._unreachable_s
+        while time.monotonic() < deadline:
+            time.sleep(0.1)
+            try:
+                self._redis.ping()
+                return
+            except redis.ConnectionError:
+                continue
+        raise error
 
     def follow(
         self, feed: ReplayFeed, timeframe: str, *, poll_s: float = 1.0, max_s: float | None = None
@@ -253,8 +276,8 @@ class CandleStreamPublisher:
         timeframe: str,
         end_entry: tuple[str, str],
         on_batch: Callable[[int], None] | None = None,
-    ) -> tuple[int, bool]:
-        """Appends ``bars[start:]`` then the end entry; returns what it appended and False when
+    ) -> bool:
+        """Appends ``bars[start:]`` then the end entry (counted in ``_appended``); False when
         it stopped because the stream lost its head (a Redis restart) on the way."""
         keys_ = [self.stream, whole_key(self.stream)]
         appended = 0
@@ -266,11 +289,12 @@ class CandleStreamPublisher:
                 args += [_entry_id(keys[i]), _candle_event(bars[i], timeframe, i)]
             n = int(self._append(keys=keys_, args=args))
             if n < 0:
-                return appended, False
+                return False
             appended += n
+            self._appended += n
             if on_batch is not None:
                 on_batch(start + appended)
-        return appended, int(self._append(keys=keys_, args=list(end_entry))) >= 0
+        return int(self._append(keys=keys_, args=list(end_entry))) >= 0
 
     def _resume(self, bars: Sequence[Bar], keys: Sequence[tuple[int, int]], tf: str) -> int:
         """How many of ``bars`` the stream already holds (checked to be this replay's, from its
