@@ -112,16 +112,15 @@ class DeadLetters:
         head = f"{self._prefix}:dead:"
         out = []
         for key in sorted(self._redis.scan_iter(match=f"{head}*", _type="stream")):
-            name = key.decode() if isinstance(key, bytes) else str(key)
-            length: Any = self._redis.xlen(name)
-            first: Any = self._redis.xrange(name, count=1)
-            last: Any = self._redis.xrevrange(name, count=1)
+            name = _text(key)
+            info: Any = self._redis.xinfo_stream(name)  # length, first and last in one reply
+            first, last = info.get("first-entry"), info.get("last-entry")
             out.append(
                 DeadStream(
                     topic=name.removeprefix(head),
-                    length=int(length),
-                    oldest_ms=_ms(first[0][0]) if first else None,
-                    newest_ms=_ms(last[0][0]) if last else None,
+                    length=int(info["length"]),
+                    oldest_ms=_ms(first[0]) if first else None,
+                    newest_ms=_ms(last[0]) if last else None,
                 )
             )
         return out
@@ -133,10 +132,10 @@ class DeadLetters:
         ones with ``ids`` (those not there are left out)."""
         stream = self._dead(topic)
         if ids:
-            rows: list[Any] = []
+            pipe = self._redis.pipeline(transaction=False)  # one round trip for all ids
             for letter_id in ids:
-                found: Any = self._redis.xrange(stream, letter_id, letter_id)
-                rows.extend(found)
+                pipe.xrange(stream, letter_id, letter_id)
+            rows: list[Any] = [row for found in pipe.execute() for row in found]
         else:
             first: Any = self._redis.xrange(stream, count=count)
             rows = list(first)
