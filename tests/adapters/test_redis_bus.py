@@ -194,3 +194,21 @@ def test_everything_and_malformed_patterns(client: redis.Redis, prefix: str) -> 
     bus.poll()
     assert sorted(seen) == ["risk.decision", "t"]
     assert not client.exists(f"{prefix}:dead:t") or client.xinfo_groups(f"{prefix}:dead:t") == []
+
+
+def test_a_topic_that_would_be_one_of_the_bus_keys_is_refused(
+    client: redis.Redis, prefix: str
+) -> None:
+    """``<prefix>:sequence`` numbers events and ``<prefix>:topics`` lists the published topics;
+    ``dead:…`` and ``processed:…`` keys have a colon. A topic named so would write its stream
+    over one of them (Redis answers WRONGTYPE, or a stream is read as letters): refused first,
+    and nothing is written."""
+    bus = RedisStreamsBus(client, SimulatedClock(0), group="g", consumer="c", prefix=prefix)
+    bus.publish("t", {}, source="s")
+    before = sorted(client.keys(f"{prefix}:*"))
+    for bad in ("sequence", "topics", "dead:t", "processed:g:x", ""):
+        with pytest.raises(ValueError, match=re.escape(f"topic {bad!r} names a key of the Redis")):
+            bus.publish(bad, {}, source="s")
+        with pytest.raises(ValueError, match=re.escape(f"topic {bad!r} names a key of the Redis")):
+            bus.subscribe(bad, lambda e: None)
+    assert sorted(client.keys(f"{prefix}:*")) == before

@@ -54,6 +54,23 @@ log = get_logger(__name__)
 Entry = tuple[bytes, dict[bytes, bytes]]
 #: the fields of a dead-letter entry: event, error, deliveries, entry, group, consumer
 DeadLetter = dict[Any, Any]
+#: the bus's own keys under the prefix: ``<prefix>:sequence``, ``<prefix>:topics``; its other
+#: keys (``dead:<topic>``, ``processed:<group>:<id>``) have a colon, which no topic may have
+RESERVED_TOPICS = frozenset({"sequence", "topics"})
+
+
+def check_topic(topic: str) -> str:
+    """``topic`` if it cannot be mistaken for one of the bus's own keys under the prefix.
+
+    >>> check_topic("sequence")
+    Traceback (most recent call last):
+    ValueError: topic 'sequence' names a key of the Redis bus (not sequence, topics or a ':')
+    """
+    if topic in RESERVED_TOPICS or ":" in topic or not topic:
+        raise ValueError(
+            f"topic {topic!r} names a key of the Redis bus (not sequence, topics or a ':')"
+        )
+    return topic
 
 
 @dataclass(slots=True)
@@ -192,6 +209,7 @@ class RedisStreamsBus:
         """
         if not payloads:
             return []
+        check_topic(type)
         epoch, last = self._scripts.next_sequence(self._sequence_key, len(payloads), self._issued)
         self._see_epoch(epoch, "publish")
         first = last - len(payloads) + 1
@@ -232,6 +250,8 @@ class RedisStreamsBus:
         stem = pattern[:-2] if pattern.endswith(".*") else pattern
         if "*" in stem and pattern != "*":
             raise ValueError(f"a pattern is a topic, 'prefix.*' or '*', not {pattern!r}")
+        if "*" not in pattern:
+            check_topic(pattern)
         sub = _RedisSub(pattern=pattern, handler=handler, bus=self, topics=set())
         self._subs.append(sub)
         self._cover(sub, self._topics_of(pattern))
