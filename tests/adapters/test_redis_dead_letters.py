@@ -156,3 +156,31 @@ def test_trim_is_exact_not_by_whole_nodes(client: redis.Redis, prefix: str) -> N
     pipe.execute()
     assert DeadLetters(client, prefix).trim("orders", older_than_ms=150) == 150
     assert client.xlen(dead) == 50
+
+
+def test_letters_older_than_the_bound_go_when_a_new_one_is_written(
+    client: redis.Redis, prefix: str
+) -> None:
+    """A letter stream is bounded by age (``dead_letter_max_age_ms``, two weeks by default) at
+    each new letter, exactly, by the server's clock; ``None`` keeps every letter."""
+    dead = f"{prefix}:dead:orders"
+    seconds, micros = client.time()
+    now_ms = seconds * 1000 + micros // 1000
+    day = 24 * 3_600_000
+    for age_days in (30, 15, 13, 1):  # 150 entries each: more than one node of 100
+        for seq in range(150):
+            client.xadd(
+                dead, {"event": b"{}", "group": "risk"}, id=f"{now_ms - age_days * day}-{seq}"
+            )
+    kept_all = _bus(client, prefix, "risk", max_deliveries=1, dead_letter_max_age_ms=None)
+    kept_all.subscribe("orders", Flaky({0}))
+    kept_all.publish("orders", {"i": 0}, source="test")
+    kept_all.poll()
+    assert kept_all.counters.dead_lettered == 1 and client.xlen(dead) == 601
+
+    bounded = _bus(client, prefix, "risk2", max_deliveries=1)  # the default: 14 days
+    bounded.subscribe("orders", Flaky({0}))
+    bounded.poll()
+    assert bounded.counters.dead_lettered == 1
+    ages = [now_ms - int(entry_id.split(b"-")[0]) for entry_id, _ in client.xrange(dead)]
+    assert len(ages) == 302 and max(ages) < 14 * day  # the 13 and 1 days old, and two new

@@ -54,6 +54,8 @@ log = get_logger(__name__)
 Entry = tuple[bytes, dict[bytes, bytes]]
 #: the fields of a dead-letter entry: event, error, deliveries, entry, group, consumer
 DeadLetter = dict[Any, Any]
+#: how long a dead letter is kept by default: two weeks for an operator to look at it
+DEAD_LETTER_MAX_AGE_MS = 14 * 24 * 3_600_000
 #: the bus's own keys under the prefix: ``<prefix>:sequence``, ``<prefix>:topics``; its other
 #: keys (``dead:<topic>``, ``processed:<group>:<id>``) have a colon, which no topic may have
 RESERVED_TOPICS = frozenset({"sequence", "topics"})
@@ -130,6 +132,7 @@ class RedisStreamsBus:
         trim_every: int | None = None,
         claim_idle_ms: int = 30_000,
         max_deliveries: int = 5,
+        dead_letter_max_age_ms: int | None = DEAD_LETTER_MAX_AGE_MS,
         processed: ProcessedIds | None = None,
         wall: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -137,6 +140,10 @@ class RedisStreamsBus:
             raise ValueError(
                 "maxlen, claim_idle_ms and max_deliveries must be positive, got "
                 f"{maxlen}, {claim_idle_ms}, {max_deliveries}"
+            )
+        if dead_letter_max_age_ms is not None and dead_letter_max_age_ms <= 0:
+            raise ValueError(
+                f"dead_letter_max_age_ms must be positive or None, got {dead_letter_max_age_ms}"
             )
         self._redis = client
         self._scripts = StreamScripts(client)
@@ -149,6 +156,7 @@ class RedisStreamsBus:
         self._trim_every = trim_every if trim_every is not None else max(1, maxlen // 10)
         self._claim_idle_ms = claim_idle_ms
         self._max_deliveries = max_deliveries
+        self._dead_max_age_ms = dead_letter_max_age_ms
         self._processed = processed
         self._wall = wall
         self._subs: list[_RedisSub] = []
@@ -530,10 +538,17 @@ class RedisStreamsBus:
             pending.update(outcome.failed)
         if not outcome.acks and not outcome.dead:
             return
+        # letters older than the bound go as a new one is written (by the server's clock, as
+        # the letters' ids; exactly: a letter stream is small and written rarely)
+        minid = None
+        if outcome.dead and self._dead_max_age_ms is not None:
+            now: Any = self._redis.time()
+            cutoff = int(now[0]) * 1000 + int(now[1]) // 1000 - self._dead_max_age_ms
+            minid = f"{max(cutoff, 0)}-0"
         pipe = self._redis.pipeline(transaction=True)
         dead_stream = f"{self._prefix}:dead:{self._topic(stream)}"
         for _, fields in outcome.dead:
-            pipe.xadd(dead_stream, fields)
+            pipe.xadd(dead_stream, fields, minid=minid, approximate=False)
         ids = outcome.acks + [entry_id for entry_id, _ in outcome.dead]
         pipe.xack(stream, self._group, *ids)
         pipe.execute()
