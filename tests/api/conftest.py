@@ -10,7 +10,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, insert
 
 from quantum_trader.adapters.sql.tables import runs
-from quantum_trader.api import ApiConfig, create_app
+from quantum_trader.api.app import create_app
+from quantum_trader.api.config import ApiConfig
 from quantum_trader.clock.clock import SimulatedClock
 
 USERNAME = "operator"

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from quantum_trader.api import ApiConfig
 from quantum_trader.api.backtest_jobs import BacktestJobs
+from quantum_trader.api.config import ApiConfig
 from quantum_trader.app.cli.serve import CLI_COMMAND
 from quantum_trader.clock.clock import SimulatedClock, WallClock
 from tests.api.test_backtests import DAY, JAN_2024, JOBS, child_env, client_for, wait_until_done

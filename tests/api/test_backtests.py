@@ -20,8 +20,9 @@ from fastapi.testclient import TestClient
 from schemathesis.generation.case import Case
 from sqlalchemy import Engine
 
-from quantum_trader.api import ApiConfig, create_app
+from quantum_trader.api.app import create_app
 from quantum_trader.api.backtest_jobs import JOBS_FILE, BacktestJobs, BacktestRequest
+from quantum_trader.api.config import ApiConfig
 from quantum_trader.app.cli.serve import CLI_COMMAND
 from quantum_trader.clock.clock import SimulatedClock, WallClock
 from quantum_trader.domain.time import fmt

@@ -21,7 +21,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from quantum_trader.adapters.sql.event_outbox import EventOutboxWriter
-from quantum_trader.api import ApiConfig, create_app
+from quantum_trader.api.app import create_app
+from quantum_trader.api.config import ApiConfig
 from quantum_trader.bus.in_process import InProcessBus
 from quantum_trader.clock.clock import SimulatedClock, WallClock
 from tests.api.conftest import PASSWORD, SECRET, START_MS, USERNAME

@@ -12,7 +12,8 @@ from fastapi.testclient import TestClient
 from schemathesis.generation.case import Case
 from sqlalchemy import Engine
 
-from quantum_trader.api import ApiConfig, create_app
+from quantum_trader.api.app import create_app
+from quantum_trader.api.config import ApiConfig
 from quantum_trader.clock.clock import SimulatedClock
 from tests.api.conftest import START_MS, login
 from tests.api.dashboard.seed import CANDLE_HOURS, HOURS, SYMBOLS, close_of, seed, seed_candles

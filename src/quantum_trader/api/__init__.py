@@ -1,8 +1,8 @@
 """The operator's HTTP API (issue 20, first slice): versioned read routes, the kill switch,
 JWT and cookie authentication, Prometheus metrics. ``quantum-trader serve`` (app/cli/serve.py)
-builds :class:`ApiConfig` from the settings and runs :func:`create_app` under uvicorn."""
+builds :class:`~quantum_trader.api.config.ApiConfig` from the settings and runs
+:func:`~quantum_trader.api.app.create_app` under uvicorn.
 
-from quantum_trader.api.app import create_app
-from quantum_trader.api.config import ApiConfig
-
-__all__ = ["ApiConfig", "create_app"]
+Nothing is imported here: a module of the package (``backtest_jobs``, read by the CLI's
+backtests) must not bring FastAPI and every route with it into each CLI command.
+"""

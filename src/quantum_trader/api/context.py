@@ -1,4 +1,4 @@
-"""What every router needs, built once by :func:`quantum_trader.api.create_app`."""
+"""What every router needs, built once by :func:`quantum_trader.api.app.create_app`."""
 
 from __future__ import annotations
 

@@ -22,9 +22,10 @@ import uvicorn
 from sqlalchemy import Engine
 
 from quantum_trader.adapters.sql.database import open_database
-from quantum_trader.api import ApiConfig, create_app
+from quantum_trader.api.app import create_app
 from quantum_trader.api.backtest_jobs import BacktestJobs
 from quantum_trader.api.candles import CandleReader
+from quantum_trader.api.config import ApiConfig
 from quantum_trader.clock.clock import WallClock
 from tests.api.conftest import PASSWORD, SECRET, USERNAME
 from tests.api.dashboard.seed import BACKTEST_DOUBLE, seed, seed_candles

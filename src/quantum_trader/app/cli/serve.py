@@ -5,21 +5,22 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from quantum_trader.adapters.candle_store import CandleStore
-from quantum_trader.api import ApiConfig, create_app
 from quantum_trader.api.backtest_jobs import BacktestJobs
-from quantum_trader.api.candles import StoreCandleReader
+from quantum_trader.api.config import ApiConfig
 from quantum_trader.app.service_heartbeat import ServiceHeartbeat
 from quantum_trader.app.storage import open_settings_database
 from quantum_trader.clock.clock import WallClock
 from quantum_trader.config.settings import Settings, load_settings, redacted
 from quantum_trader.domain.errors import ConfigError
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 app = typer.Typer()
 
@@ -75,7 +76,10 @@ def lower_priority(niceness: int) -> int:
 
 
 def operator_api(settings: Settings, config: ApiConfig, engine: Engine) -> FastAPI:
-    """The app ``serve`` runs over ``engine`` (the settings it shows are redacted)."""
+    """The app ``serve`` runs over ``engine`` (the settings it shows are redacted). FastAPI
+    and the routes are imported here, not with the CLI: every other command would pay for them."""
+    from quantum_trader.api.app import create_app
+    from quantum_trader.api.candles import StoreCandleReader
     from quantum_trader.app.run_lock import engine_liveness
 
     return create_app(
