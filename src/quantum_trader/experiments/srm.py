@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from scipy import stats
+
 #: alarm threshold of the chi-square p-value
 SRM_ALARM_P = 0.001
 #: fewer units than this: no verdict (the chi-square approximation wants ~5 expected per arm)
@@ -54,8 +56,6 @@ def srm_check(observed: Mapping[str, int], expected: Mapping[str, float]) -> Srm
         return SrmCheck(units, counts, dict(expected), None, False)
     exp = [max(float(expected[a]), 1e-9) for a in arms]
     scale = units / sum(exp)  # the sums of probabilities add up to the units, up to rounding
-    from scipy import stats  # here: importing scipy.stats costs every CLI command ~0.7 s
-
     result = stats.chisquare([counts[a] for a in arms], [e * scale for e in exp])
     p = float(result.pvalue)
     return SrmCheck(units, counts, dict(expected), p, p < SRM_ALARM_P)
