@@ -41,7 +41,7 @@ import redis
 from quantum_trader.adapters.redis_streams.processed import ProcessedIds
 from quantum_trader.adapters.redis_streams.restart import DetectedBy, RedisRestart
 from quantum_trader.adapters.redis_streams.scripts import StreamScripts
-from quantum_trader.adapters.redis_streams.trimming import trim_stream
+from quantum_trader.adapters.redis_streams.trimming import older_than, trim_stream
 from quantum_trader.bus import topics
 from quantum_trader.bus.envelope import Event, JsonValue
 from quantum_trader.bus.port import Handler, matches
@@ -542,9 +542,7 @@ class RedisStreamsBus:
         # the letters' ids; exactly: a letter stream is small and written rarely)
         minid = None
         if outcome.dead and self._dead_max_age_ms is not None:
-            now: Any = self._redis.time()
-            cutoff = int(now[0]) * 1000 + int(now[1]) // 1000 - self._dead_max_age_ms
-            minid = f"{max(cutoff, 0)}-0"
+            minid = older_than(self._redis, self._dead_max_age_ms)
         pipe = self._redis.pipeline(transaction=True)
         dead_stream = f"{self._prefix}:dead:{self._topic(stream)}"
         for _, fields in outcome.dead:

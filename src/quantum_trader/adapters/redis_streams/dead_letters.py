@@ -30,6 +30,7 @@ from typing import Any
 import redis
 from redis.commands.core import Script
 
+from quantum_trader.adapters.redis_streams.trimming import older_than
 from quantum_trader.bus.envelope import Event
 
 #: KEYS[1] the dead-letter stream, KEYS[2] the topic's stream; ARGV the dead entry's id, the
@@ -186,10 +187,8 @@ class DeadLetters:
         server's clock (exactly, not in whole nodes); returns how many were deleted."""
         if older_than_ms < 0:
             raise ValueError(f"older_than_ms must be ≥ 0, got {older_than_ms}")
-        now: Any = self._redis.time()
-        cutoff = int(now[0]) * 1000 + int(now[1]) // 1000 - older_than_ms
         removed: Any = self._redis.xtrim(
-            self._dead(topic), minid=f"{max(cutoff, 0)}-0", approximate=False
+            self._dead(topic), minid=older_than(self._redis, older_than_ms), approximate=False
         )
         return int(removed)
 

@@ -66,3 +66,10 @@ def trim_stream(client: redis.Redis, stream: str, maxlen: int) -> int:
     else:
         removed = client.xtrim(stream, minid=format_id(floor), approximate=True, limit=excess)
     return int(removed)
+
+
+def older_than(client: redis.Redis, age_ms: int) -> str:
+    """The ``MINID`` below which entries (ids ``MS-SEQ`` from the server's clock, ``XADD *``)
+    were written more than ``age_ms`` ago by the Redis server's clock."""
+    now: Any = client.time()
+    return format_id((max(int(now[0]) * 1000 + int(now[1]) // 1000 - age_ms, 0), 0))
