@@ -16,8 +16,9 @@ from typer.testing import CliRunner
 from quantum_trader.adapters.sql.repositories import SqlStatusRepository
 from quantum_trader.adapters.sql.tables import runs
 from quantum_trader.app.cli.main import app
-from quantum_trader.app.report_recovery import rebuild_report, unwritten_reports
-from quantum_trader.app.run_report import STAGING, WRITER, begin_report
+from quantum_trader.app.report_recovery import rebuild_report
+from quantum_trader.app.report_staging import STAGING, WRITER, unwritten_reports
+from quantum_trader.app.run_report import begin_report
 from quantum_trader.app.storage import open_settings_database
 from quantum_trader.config import load_settings
 from quantum_trader.domain.errors import DataError

@@ -13,15 +13,13 @@ from quantum_trader.app.run_scope import RunScopedRiskJournal
 from quantum_trader.clock.clock import SimulatedClock
 from quantum_trader.domain.policy import TradingPolicy
 from quantum_trader.domain.time import MS_PER_HOUR
-from quantum_trader.risk import (
-    FixedPolicySource,
-    KillSwitch,
-    OpenPosition,
-    Outcome,
-    RiskConfig,
-    RiskEngine,
-    TradingState,
-)
+from quantum_trader.risk.config import RiskConfig
+from quantum_trader.risk.decision import Outcome
+from quantum_trader.risk.engine import RiskEngine
+from quantum_trader.risk.kill_switch import KillSwitch
+from quantum_trader.risk.policy_source import FixedPolicySource
+from quantum_trader.risk.portfolio_view import OpenPosition
+from quantum_trader.risk.state import TradingState
 from quantum_trader.status.registry import StatusRegistry
 from tests.risk.fakes import FakePortfolio, MemoryJournal, MemoryKillSwitchStore
 from tests.risk.helpers import T0, buy, engine, portfolio

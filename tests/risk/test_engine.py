@@ -10,16 +10,13 @@ from quantum_trader.domain.policy import TradingPolicy
 from quantum_trader.domain.positions import Trade
 from quantum_trader.domain.risk import TradingStateChange
 from quantum_trader.domain.time import MS_PER_HOUR
-from quantum_trader.risk import (
-    FixedPolicySource,
-    KillSwitch,
-    OpenPosition,
-    Outcome,
-    RiskConfig,
-    RiskEngine,
-    TradingState,
-    approved_intent,
-)
+from quantum_trader.risk.config import RiskConfig
+from quantum_trader.risk.decision import Outcome
+from quantum_trader.risk.engine import RiskEngine, approved_intent
+from quantum_trader.risk.kill_switch import KillSwitch
+from quantum_trader.risk.policy_source import FixedPolicySource
+from quantum_trader.risk.portfolio_view import OpenPosition
+from quantum_trader.risk.state import TradingState
 from quantum_trader.status.registry import StatusRegistry
 from tests.risk.fakes import MemoryJournal, MemoryKillSwitchStore
 from tests.risk.helpers import T0, buy, engine, portfolio, sell

@@ -15,15 +15,13 @@ from quantum_trader.clock.scheduler import Scheduler
 from quantum_trader.domain.policy import RiskMode
 from quantum_trader.domain.risk import RiskDecision
 from quantum_trader.domain.time import MS_PER_HOUR
-from quantum_trader.risk import (
-    KillSwitch,
-    OpenPosition,
-    Outcome,
-    RiskConfig,
-    RiskEngine,
-    StorePolicySource,
-    TradingState,
-)
+from quantum_trader.risk.config import RiskConfig
+from quantum_trader.risk.decision import Outcome
+from quantum_trader.risk.engine import RiskEngine
+from quantum_trader.risk.kill_switch import KillSwitch
+from quantum_trader.risk.policy_source import StorePolicySource
+from quantum_trader.risk.portfolio_view import OpenPosition
+from quantum_trader.risk.state import TradingState
 from quantum_trader.strategy.meta_controller import MetaControllerConfig, MetaStrategyController
 from tests.risk.fakes import FakePortfolio
 from tests.risk.helpers import T0, buy, sell

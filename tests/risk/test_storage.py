@@ -12,8 +12,9 @@ from quantum_trader.adapters.sql.database import open_database
 from quantum_trader.adapters.sql.repositories_risk import SqlRiskRepository
 from quantum_trader.clock.clock import SimulatedClock
 from quantum_trader.domain.policy import RiskMode
-from quantum_trader.risk import KillSwitch, Outcome, TradingState
-from quantum_trader.risk.state import TradingStateChange
+from quantum_trader.risk.decision import Outcome
+from quantum_trader.risk.kill_switch import KillSwitch
+from quantum_trader.risk.state import TradingState, TradingStateChange
 from quantum_trader.strategy.risk_modes import ModeChange
 from tests.risk.helpers import T0, buy, engine, portfolio
 

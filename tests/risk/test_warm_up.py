@@ -15,14 +15,12 @@ from quantum_trader.domain.policy import TradingPolicy
 from quantum_trader.domain.time import MS_PER_HOUR
 from quantum_trader.features.pipeline import FeatureConfig, StreamingFeatures
 from quantum_trader.observability.logging import configure_logging
-from quantum_trader.risk import (
-    FixedPolicySource,
-    KillSwitch,
-    OpenPosition,
-    Outcome,
-    RiskConfig,
-    RiskEngine,
-)
+from quantum_trader.risk.config import RiskConfig
+from quantum_trader.risk.decision import Outcome
+from quantum_trader.risk.engine import RiskEngine
+from quantum_trader.risk.kill_switch import KillSwitch
+from quantum_trader.risk.policy_source import FixedPolicySource
+from quantum_trader.risk.portfolio_view import OpenPosition
 from quantum_trader.risk.warm_up import WarmUps, feature_warm_up
 from quantum_trader.status.registry import StatusRegistry
 from tests.risk.fakes import FakePortfolio, MemoryJournal, MemoryKillSwitchStore

@@ -8,7 +8,8 @@ from quantum_trader.domain.orders import Side
 from quantum_trader.domain.policy import RiskMode, TradingPolicy
 from quantum_trader.domain.signals import Direction, ModelVote, Signal
 from quantum_trader.domain.time import MS_PER_HOUR
-from quantum_trader.risk import Outcome, approved_intent
+from quantum_trader.risk.decision import Outcome
+from quantum_trader.risk.engine import approved_intent
 from quantum_trader.strategy import (
     FixedFractionalSizer,
     MarketState,

@@ -2,8 +2,8 @@
 
 The main job records its run FINISHED (summary and all) before it writes the report, in a
 worker (``app/run_report.py``). A kill in between leaves the report's staging folder behind,
-with the note of its writer: :func:`unwritten_reports` finds those whose writer is gone
-(``quantum-trader status`` names them), and :func:`rebuild_report` writes the report again
+with the note of its writer: ``report_staging.unwritten_reports`` finds those whose writer is
+gone (``quantum-trader status`` names them), and :func:`rebuild_report` writes the report again
 (``quantum-trader report RUN_ID``) from what the run left:
 
 * the summary: the run's row in ``runs``, recorded at its end, with its metrics and its
@@ -30,8 +30,7 @@ from __future__ import annotations
 
 import json
 import math
-import socket
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +39,9 @@ from sqlalchemy import Engine, select
 
 from quantum_trader.adapters.candle_store.store import CandleStore
 from quantum_trader.adapters.sql.repository_execution import SqlExecutionStore
-from quantum_trader.adapters.sql.run_lock import LockHolder
 from quantum_trader.adapters.sql.tables import runs
-from quantum_trader.app.run_lock import gone_from_this_host
-from quantum_trader.app.run_report import STAGING, WRITER, write_outputs_in_worker
+from quantum_trader.app.report_staging import STAGING, unwritten_at
+from quantum_trader.app.run_report import write_outputs_in_worker
 from quantum_trader.app.storage import open_settings_database
 from quantum_trader.config.settings import Settings
 from quantum_trader.domain.errors import DataError
@@ -54,52 +52,12 @@ from quantum_trader.execution.store import StoredRun
 from quantum_trader.portfolio.ledger import Ledger
 
 
-@dataclass(frozen=True, slots=True)
-class UnwrittenReport:
-    """A run's report left in its staging folder: by a dead writer, or one writing it now."""
-
-    run_id: str
-    folder: Path  # runs/<run id>/
-    writer: str  # "pid N on HOST", or "its writer" when not known
-    writing: bool  # its writer is alive on this host: the report is being written
-    produced_by: str  # "run" or "backtest": the report's title
-
-    def line(self) -> str:
-        if self.writing:
-            return f"run {self.run_id}: its report is being written ({self.writer})"
-        return (
-            f"run {self.run_id}: its report was not written ({self.writer} stopped before "
-            f"it ended): `quantum-trader report {self.run_id}` writes it"
-        )
-
-
-def unwritten_reports(home: Path) -> list[UnwrittenReport]:
-    """The runs under ``home/runs`` whose report is staged and not published, by run id."""
-    return [_unwritten(staging) for staging in sorted((home / "runs").glob(f"*/{STAGING}"))]
-
-
-def _unwritten(staging: Path) -> UnwrittenReport:
-    folder = staging.parent
-    try:
-        note = json.loads((staging / WRITER).read_text(encoding="utf-8"))
-        pid, host = int(note["pid"]), str(note["host"])
-    except (OSError, ValueError, KeyError, TypeError):  # killed before its note was whole
-        return UnwrittenReport(folder.name, folder, "its writer", False, "run")
-    here = host == socket.gethostname()
-    # a writer on another host cannot be seen from here: not known to be alive
-    writing = here and not gone_from_this_host(LockHolder(folder.name, pid, host, 0, 0))
-    writer = f"pid {pid} on {host}" + ("" if here else ", another host")
-    return UnwrittenReport(
-        folder.name, folder, writer, writing, str(note.get("produced_by", "run"))
-    )
-
-
 def rebuild_report(settings: Settings, run_id: str) -> dict[str, Path]:
     """Write the report of the FINISHED run ``run_id`` again, into ``home/runs/<run id>``,
     from the database and the candle store (the module docstring says what is exact).
     Returns the outputs' paths; DataError when the run has no report to write."""
     folder = settings.home / "runs" / run_id
-    staged = _unwritten(folder / STAGING) if (folder / STAGING).is_dir() else None
+    staged = unwritten_at(folder / STAGING) if (folder / STAGING).is_dir() else None
     if staged is not None and staged.writing:
         raise DataError(f"{staged.line()}: wait for it")
     db = open_settings_database(settings)

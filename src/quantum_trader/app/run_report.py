@@ -24,6 +24,7 @@ import pandas as pd
 
 from quantum_trader.agents.qlearning import QLearningSelector
 from quantum_trader.app.data_sources import ReplayData
+from quantum_trader.app.report_staging import STAGING, WRITER
 from quantum_trader.app.training import TrainingReport
 from quantum_trader.clock.workers import spawned_pool
 from quantum_trader.decision.inputs import PipelineStats
@@ -160,12 +161,6 @@ def write_outputs_in_worker(
     with spawned_pool() as pool:  # its process dies with the engine
         staged = pool.submit(_write_outputs, result, dict(frames), staging, summary).result()
     return publish_report(staged, out_dir, summary)
-
-
-#: the folder of ``runs/<run id>/`` a report is written in before it is published
-STAGING = ".report.partial"
-#: in the staging folder: who writes the report (pid, host) and what produced the run
-WRITER = "writer.json"
 
 
 def begin_report(out_dir: Path, produced_by: str) -> Path:

@@ -39,8 +39,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from scipy.special import stdtrit
-
 from quantum_trader.bus import topics
 from quantum_trader.bus.port import EventBus
 from quantum_trader.bus.typed import subscribe_records
@@ -125,6 +123,10 @@ def critical_t(n: int, alpha: float) -> float:
     >>> round(critical_t(10, 0.01), 3)
     -2.821
     """
+    # imported here: the risk repository imports this module for its records, and
+    # `risk kill-switch` should not wait for scipy (~0.1 s); this runs once per closed trade
+    from scipy.special import stdtrit
+
     return float(stdtrit(n - 1, alpha))
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from quantum_trader.adapters.sql.event_outbox import EventOutboxWriter
 from quantum_trader.adapters.sql.repositories_risk import SqlRiskRepository
 from quantum_trader.clock.clock import SimulatedClock
-from quantum_trader.risk import Outcome
+from quantum_trader.risk.decision import Outcome
 from tests.api.conftest import USERNAME
 from tests.api.dashboard.conftest import Served, log_in
 from tests.api.dashboard.seed import HOURS, MEMBERS, MODULES, TRACED, TRACED_REGIME, TRACED_STRATEGY

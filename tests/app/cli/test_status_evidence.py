@@ -16,14 +16,12 @@ from quantum_trader.app.cli.main import app
 from quantum_trader.clock.clock import SimulatedClock
 from quantum_trader.domain.policy import TradingPolicy
 from quantum_trader.domain.time import MS_PER_HOUR
-from quantum_trader.risk import (
-    FixedPolicySource,
-    KillSwitch,
-    OpenPosition,
-    RiskConfig,
-    RiskEngine,
-    TradingState,
-)
+from quantum_trader.risk.config import RiskConfig
+from quantum_trader.risk.engine import RiskEngine
+from quantum_trader.risk.kill_switch import KillSwitch
+from quantum_trader.risk.policy_source import FixedPolicySource
+from quantum_trader.risk.portfolio_view import OpenPosition
+from quantum_trader.risk.state import TradingState
 from quantum_trader.status.registry import StatusRegistry
 from quantum_trader.strategy.expectancy import ExpectancyConfig, ExpectancyTracker
 from tests.risk.helpers import T0, portfolio

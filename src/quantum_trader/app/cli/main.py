@@ -97,7 +97,7 @@ def status(
     whose report was not written (killed while writing it), with the command that writes it.
     Exits 3 when the last run died without finishing (killed: its module states are those it
     last flushed)."""
-    from quantum_trader.app.report_recovery import unwritten_reports
+    from quantum_trader.app.report_staging import unwritten_reports
     from quantum_trader.app.run_lock import engine_liveness
 
     settings = load_settings()
