@@ -45,7 +45,7 @@ from quantum_trader.data.validation import ValidationReport
 from quantum_trader.domain.errors import DataError
 from quantum_trader.domain.time import fmt, from_datetime, timeframe_ms
 
-app = typer.Typer(help="Market data: local candle store, import, download, validation.")
+app = typer.Typer(help="The local candle store: import, download, list, validate.")
 
 STORE_HELP = "Store folder (default: QT_STORE_DIR, else <QT_HOME>/store)."
 FUNDING = "funding"

@@ -13,9 +13,7 @@ from quantum_trader.config.settings import load_settings
 from quantum_trader.domain.time import fmt
 from quantum_trader.intelligence import Intelligence
 
-app = typer.Typer(
-    help="Memory states, reinforcement, drift and covariate shift.", no_args_is_help=True
-)
+app = typer.Typer(help="Ensemble intelligence state.", no_args_is_help=True)
 
 
 @app.callback()

@@ -1,7 +1,8 @@
 """``quantum-trader``: the command line.
 
-Sub-apps live in their own files (``data``, ``models``, ``backtest``, ``risk`` …) and are wired
-here; this file holds only the top-level commands and the error boundary.
+Sub-apps live in their own files (``data``, ``models``, ``backtest``, ``risk`` …), listed in
+``lazy.py`` and imported when called; this file holds only the top-level commands and the error
+boundary, and imports at its top only what every command needs.
 """
 
 from __future__ import annotations
@@ -11,33 +12,15 @@ from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
-from sqlalchemy import Engine
 
-from quantum_trader.adapters.sql.repositories import SqlStatusRepository
-from quantum_trader.adapters.sql.service_health import SqlServiceHealth
-from quantum_trader.app.cli import backtest as backtest_cli
-from quantum_trader.app.cli import data as data_cli
-from quantum_trader.app.cli import dead_letters as dead_letters_cli
-from quantum_trader.app.cli import evaluate as evaluate_cli
-from quantum_trader.app.cli import experiments as experiments_cli
-from quantum_trader.app.cli import intelligence as intelligence_cli
-from quantum_trader.app.cli import models as models_cli
-from quantum_trader.app.cli import paper as paper_cli
-from quantum_trader.app.cli import report as report_cli
-from quantum_trader.app.cli import risk as risk_cli
-from quantum_trader.app.cli import serve as serve_cli
-from quantum_trader.app.cli import services as services_cli
-from quantum_trader.app.cli import study as study_cli
-from quantum_trader.app.cli import train as train_cli
-from quantum_trader.app.cli import trials as trials_cli
-from quantum_trader.app.cli.render import console, services_table, status_table, statuses_json
-from quantum_trader.app.storage import open_settings_database, preflight
-from quantum_trader.clock.clock import WallClock
+from quantum_trader.app.cli.lazy import LazyGroup
+from quantum_trader.app.cli.render import console
 from quantum_trader.config.settings import load_settings, redacted
 from quantum_trader.domain.errors import ConfigError, QuantumTraderError
-from quantum_trader.status.services import process_of_modules
 
 if TYPE_CHECKING:  # redis is imported by `service engine --redis-url` only
+    from sqlalchemy import Engine
+
     from quantum_trader.adapters.candle_stream import CandleStreamSource
 
 app = typer.Typer(
@@ -45,26 +28,10 @@ app = typer.Typer(
     help="Self-learning trading system for crypto perpetual futures.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=LazyGroup,  # the sub-commands of the other files, imported when called (lazy.py)
 )
 config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
-app.add_typer(intelligence_cli.app, name="intelligence", help="Ensemble intelligence state.")
-app.add_typer(models_cli.app, name="models", help="Model registry: list, show, promote, rollback.")
-app.add_typer(evaluate_cli.app, name="evaluate")
-app.add_typer(backtest_cli.app)
-app.add_typer(train_cli.app)
-app.add_typer(paper_cli.app)
-app.add_typer(report_cli.app)
-app.add_typer(serve_cli.app)
-app.add_typer(services_cli.app)
-app.add_typer(study_cli.app)
-app.add_typer(experiments_cli.app, name="experiments")
-app.add_typer(trials_cli.app, name="trials", help="The trial ledger: what was tried, on what.")
-app.add_typer(risk_cli.app, name="risk", help="Risk engine: kill switch, trading state, decisions.")
-app.add_typer(dead_letters_cli.app, name="dead-letters")
-app.add_typer(
-    data_cli.app, name="data", help="The local candle store: import, download, list, validate."
-)
 
 
 @config_app.command("show")
@@ -97,8 +64,14 @@ def status(
     whose report was not written (killed while writing it), with the command that writes it.
     Exits 3 when the last run died without finishing (killed: its module states are those it
     last flushed)."""
+    from quantum_trader.adapters.sql.repositories import SqlStatusRepository
+    from quantum_trader.adapters.sql.service_health import SqlServiceHealth
+    from quantum_trader.app.cli.render import services_table, status_table, statuses_json
     from quantum_trader.app.report_staging import unwritten_reports
     from quantum_trader.app.run_lock import engine_liveness
+    from quantum_trader.app.storage import open_settings_database
+    from quantum_trader.clock.clock import WallClock
+    from quantum_trader.status.services import process_of_modules
 
     settings = load_settings()
     engine = open_settings_database(settings)
@@ -174,10 +147,11 @@ def run_job(
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from quantum_trader.adapters.sql.trials import SqlTrialLedger
-    from quantum_trader.app.cli.render import metrics_table, summary_table
+    from quantum_trader.app.cli.render import metrics_table, status_table, summary_table
     from quantum_trader.app.main_job import run_main_job
     from quantum_trader.app.run_options import RunOptions
     from quantum_trader.app.runtime import new_run_id, record_interrupted
+    from quantum_trader.app.storage import open_settings_database, preflight
     from quantum_trader.app.system_evaluation import replay_window
     from quantum_trader.app.venue import check_venue_gate, venue_line
     from quantum_trader.observability.logging import configure_logging
@@ -264,6 +238,9 @@ def service(
     """Run one service role in this process: engine (the main job, as `run`; with --redis-url
     its replay's candles come from market-data's stream), api (the HTTP API, as `serve`) or
     market-data (the replay's candles on a Redis stream). `quantum-trader up` starts them."""
+    from quantum_trader.app.cli import serve as serve_cli
+    from quantum_trader.app.cli import services as services_cli
+
     role = services_cli.check_role(role)
     if role == services_cli.MARKET_DATA:
         services_cli.market_data(redis_url, prefix, pause_s, batch, follow)

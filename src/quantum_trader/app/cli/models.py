@@ -26,7 +26,7 @@ from quantum_trader.learning.registry import ModelKey, ModelRegistry, Stage, Sta
 from quantum_trader.learning.retention import prune as prune_store
 from quantum_trader.learning.retention import retention
 
-app = typer.Typer(help="Model registry: versions, stages, lineage.", no_args_is_help=True)
+app = typer.Typer(help="Model registry: list, show, promote, rollback.", no_args_is_help=True)
 
 
 def open_registry(settings: Settings) -> ModelRegistry:

@@ -3,7 +3,9 @@
 The CLI writes the same database the engine reads; the engine checks the kill switch before
 every order, so ``kill-switch on`` stops a running engine at its next order. These commands
 read only where the database is (QT_HOME, QT_DATABASE_URL, or ``--db``), never the other
-settings: an operator can stop trading even while an unrelated setting is invalid.
+settings: an operator can stop trading even while an unrelated setting is invalid. The risk
+engine (whose warm-up imports the features and pandas) is imported by the commands that use
+it, not by ``kill-switch``.
 """
 
 from __future__ import annotations
@@ -20,17 +22,11 @@ from quantum_trader.app.cli.models import actor_name
 from quantum_trader.app.cli.render import console
 from quantum_trader.app.storage import kill_switch_database
 from quantum_trader.clock.clock import WallClock
-from quantum_trader.domain.policy import TradingPolicy
 from quantum_trader.domain.time import fmt
-from quantum_trader.risk.config import RiskConfig
-from quantum_trader.risk.engine import ENGINE_ACTOR_PREFIX, RiskEngine
 from quantum_trader.risk.kill_switch import KillSwitch
-from quantum_trader.risk.policy_source import FixedPolicySource
 from quantum_trader.risk.portfolio_view import OpenPosition
 
-app = typer.Typer(
-    help="Risk and safety: kill switch, trading state, decisions.", no_args_is_help=True
-)
+app = typer.Typer(help="Risk engine: kill switch, trading state, decisions.", no_args_is_help=True)
 kill_switch_app = typer.Typer(
     help="Stop all new orders until released by hand.", no_args_is_help=True
 )
@@ -101,6 +97,8 @@ def kill_switch_status(db: DbOption = None) -> None:
 @app.command("status")
 def status(db: DbOption = None) -> None:
     """Kill switch, last trading state and latest risk mode."""
+    from quantum_trader.risk.engine import ENGINE_ACTOR_PREFIX
+
     engine = kill_switch_database(db)
     repo = SqlRiskRepository(engine)
     _show_kill_switch(repo)
@@ -169,6 +167,11 @@ def reset_halt(
     db: DbOption = None,
 ) -> None:
     """Clear a latched drawdown halt; the engine re-assesses at its next order."""
+    from quantum_trader.domain.policy import TradingPolicy
+    from quantum_trader.risk.config import RiskConfig
+    from quantum_trader.risk.engine import RiskEngine
+    from quantum_trader.risk.policy_source import FixedPolicySource
+
     repo = _repository(db)
     clock = WallClock()
     engine = RiskEngine(

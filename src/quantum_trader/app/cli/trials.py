@@ -22,9 +22,7 @@ from quantum_trader.config.settings import load_storage_settings, redact_url
 from quantum_trader.domain.time import MS_PER_DAY, to_datetime
 from quantum_trader.evaluation.ledger import KINDS, Trial, annualised, dsr_inputs
 
-app = typer.Typer(
-    help="The trial ledger: every evaluation, backtest and validation.", no_args_is_help=True
-)
+app = typer.Typer(help="The trial ledger: what was tried, on what.", no_args_is_help=True)
 
 COLUMNS = (
     "id",
