@@ -81,6 +81,11 @@ def test_cli_kill_switch_is_seen_by_an_engine(tmp_path: Path) -> None:
     assert eng.evaluate(buy(qty=0.01)).outcome is Outcome.APPROVED
     listed = runner.invoke(app, ["decisions", "--limit", "5"], env=env)
     assert listed.exit_code == 0 and "REJECTED" in listed.output and "APPROVED" in listed.output
+    newest = runner.invoke(app, ["decisions", "--limit", "1"], env=env)
+    assert "APPROVED" in newest.output and "REJECTED" not in newest.output
+    for bad in ("0", "-1"):  # SQLite reads LIMIT -1 as no limit: refused, not every row
+        refused = runner.invoke(app, ["decisions", "--limit", bad], env=env)
+        assert refused.exit_code == 2 and "REJECTED" not in refused.output, bad
     missing = runner.invoke(app, ["kill-switch", "on"], env=env)
     assert missing.exit_code != 0
     db.dispose()

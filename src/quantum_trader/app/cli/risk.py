@@ -191,7 +191,9 @@ def reset_halt(
 
 @app.command("decisions")
 def decisions(
-    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20, db: DbOption = None
+    # min=1: SQL's LIMIT -1 is no limit at all (SQLite), so a negative value listed every row
+    limit: Annotated[int, typer.Option(min=1, help="How many, newest first.")] = 20,
+    db: DbOption = None,
 ) -> None:
     """Recent risk decisions with their reasons."""
     table = Table("time", "symbol", "side", "outcome", "requested", "final", "state", "reasons")
