@@ -8,7 +8,9 @@ from typer.testing import CliRunner
 
 from quantum_trader.adapters.candle_store import CandleStore
 from quantum_trader.app.cli.data import DataCliDeps, app
+from quantum_trader.app.cli.main import app as cli
 from quantum_trader.clock import SimulatedClock
+from quantum_trader.domain.errors import ConfigError
 from quantum_trader.domain.time import fmt
 from tests.data.fakes import HOUR, RecordedExchange, candles, recorded
 
@@ -96,3 +98,16 @@ def test_synthetic_command_writes_labelled_series(tmp_path: Path) -> None:
         ("SYNSOLUSDT", 200, True),
     ]
     assert "SYNTHETIC" in runner.invoke(app, ["list", "--store", str(tmp_path)]).output
+
+
+def test_synthetic_refuses_bad_options_in_one_line_and_writes_nothing(tmp_path: Path) -> None:
+    cases = {
+        ("--candles", "-5"): "candles=-5 must be >= 1",
+        ("--timeframe", "7x"): "unknown timeframe '7x'",
+        ("--symbols", ""): "give at least one symbol name",
+    }
+    for option, message in cases.items():
+        result = runner.invoke(cli, ["data", "synthetic", *option, "--store", str(tmp_path)])
+        assert isinstance(result.exception, ConfigError), (option, result.output)
+        assert f"data synthetic: {message}" in str(result.exception)
+        assert not any(tmp_path.rglob("*.parquet")), option

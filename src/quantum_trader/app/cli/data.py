@@ -42,7 +42,7 @@ from quantum_trader.data.download import DownloadConfig, MarketDataDownloader
 from quantum_trader.data.ports import ExchangeMarketData
 from quantum_trader.data.synthetic import SyntheticConfig, generate_market
 from quantum_trader.data.validation import ValidationReport
-from quantum_trader.domain.errors import DataError
+from quantum_trader.domain.errors import ConfigError, DataError
 from quantum_trader.domain.time import fmt, from_datetime, timeframe_ms
 
 app = typer.Typer(help="The local candle store: import, download, list, validate.")
@@ -379,11 +379,15 @@ def synthetic(
     """
     console = _console()
     candle_store = _store(store)
-    config = SyntheticConfig(
-        seed=seed, candles=candles, timeframe=timeframe, start=parse_time(start)
-    )
     names = _split(symbols) if symbols else ["BTCUSDT", "ETHUSDT"]
-    for series in generate_market(config, names):
+    try:
+        config = SyntheticConfig(
+            seed=seed, candles=candles, timeframe=timeframe, start=parse_time(start)
+        )
+        market = generate_market(config, names)
+    except ValueError as exc:  # the generator's rules name the field (candles=-5 must be >= 1)
+        raise ConfigError(f"data synthetic: {exc}") from None
+    for series in market:
         candle_store.write(
             series.symbol,
             timeframe,
