@@ -17,6 +17,7 @@ every main-job run does, and copies them into ``--out`` when given, beside its
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -36,7 +37,9 @@ from quantum_trader.app.storage import open_checked_database, open_settings_data
 from quantum_trader.backtester.report import write_outputs
 from quantum_trader.backtester.strategies import SmaCross, SmaCrossConfig
 from quantum_trader.config import load_settings
-from quantum_trader.domain.time import from_datetime
+from quantum_trader.config.bounds import NUMERIC_BOUNDS, Bounds
+from quantum_trader.domain.errors import ConfigError
+from quantum_trader.domain.time import from_datetime, timeframe_ms
 from quantum_trader.engine.session import SessionConfig, SessionResult, TradingSession
 from quantum_trader.execution.instruments import spec_for
 from quantum_trader.execution.simulated.exchange import ExchangeConfig
@@ -47,10 +50,45 @@ app = typer.Typer(help="Backtests through the same engine as paper and live trad
 STRATEGIES = ("sma_cross", "ai")
 
 
-def _parse_day(text: str | None) -> int | None:
+#: the numeric options' ranges: the setting's own (config/bounds.py) where the option stands in
+#: for one, and for leverage what a USDT-M perpetual allows (Binance's highest is 125x)
+OPTION_BOUNDS: dict[str, Bounds] = {
+    "--balance": NUMERIC_BOUNDS["initial_balance"],
+    "--maker-fee": NUMERIC_BOUNDS["maker_fee"],
+    "--taker-fee": NUMERIC_BOUNDS["taker_fee"],
+    "--slippage-bps": NUMERIC_BOUNDS["slippage_bps"],
+    "--funding-rate": NUMERIC_BOUNDS["default_funding_rate"],
+    "--notional": NUMERIC_BOUNDS["live_max_order_notional"],
+    "--leverage": Bounds(0.0, 125.0, low_open=True),
+}
+
+
+def check_options(values: Mapping[str, float], timeframe: str, out: Path | None) -> None:
+    """Refuse, before anything runs, an option the replay would take and mis-measure (a
+    negative slippage or leverage), fail on later with a traceback (a NaN, an unknown
+    timeframe), or fail on after the replay (an ``--out`` that cannot be created)."""
+    for option, value in values.items():
+        bounds = OPTION_BOUNDS[option]
+        if not bounds.accepts(value):
+            raise ConfigError(f"{option} {value!r}: must be {bounds.describe(integer=False)}")
+    try:
+        timeframe_ms(timeframe)
+    except ValueError as exc:
+        raise ConfigError(f"--timeframe: {exc}") from None
+    if out is not None:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"--out {out}: cannot create it ({exc.strerror})") from None
+
+
+def _parse_day(text: str | None, option: str) -> int | None:
     if not text:
         return None
-    dt = datetime.fromisoformat(text)
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"{option} {text!r}: not an ISO date (e.g. 2023-01-01)") from None
     return from_datetime(dt if dt.tzinfo else dt.replace(tzinfo=UTC))
 
 
@@ -99,6 +137,17 @@ def backtest(
     symbols = [*symbols, *[a for a in ctx.args if not a.startswith("-")]]
     if strategy not in STRATEGIES:
         raise typer.BadParameter(f"unknown strategy {strategy!r}; known: {', '.join(STRATEGIES)}")
+    options = {
+        "--balance": balance,
+        "--maker-fee": maker_fee,
+        "--taker-fee": taker_fee,
+        "--slippage-bps": slippage_bps,
+        "--funding-rate": funding_rate,
+        "--notional": notional,
+        "--leverage": leverage,
+    }
+    check_options(options, timeframe, out)
+    first, stop = _parse_day(start, "--start"), _parse_day(end, "--end")
     console = Console(quiet=quiet)
     if strategy == "ai":
         if db or run_id:  # its replay checkpoints into its own database (backtest_ai.py)
@@ -107,8 +156,8 @@ def backtest(
             console,
             symbols,
             timeframe,
-            _parse_day(start),
-            _parse_day(end),
+            first,
+            stop,
             {
                 "data_dir": data_dir or default_data_dir(),
                 "initial_balance": balance,
@@ -128,7 +177,7 @@ def backtest(
         return
     settings = load_settings()
     market = open_market_data(settings, timeframe, data_dir or default_data_dir())
-    frames = {s: market.candles(s, _parse_day(start), _parse_day(end)) for s in symbols}
+    frames = {s: market.candles(s, first, stop) for s in symbols}
     specs = {s: spec_for(s, f["close"].head(2000).tolist()) for s, f in frames.items()}
     sizes = tuple(
         (s, max(specs[s].floor_quantity(notional / float(f["close"].iloc[0])), specs[s].step_size))

@@ -165,7 +165,9 @@ def paper(
         if start or end:
             raise ConfigError("--start/--end are a replay's; --live-candles trades what closes now")
     else:
-        window = paper_window(_parse_day(start), _parse_day(end), timeframe, max_candles)
+        window = paper_window(
+            _parse_day(start, "--start"), _parse_day(end, "--end"), timeframe, max_candles
+        )
     try:
         result = run_paper(
             console,
