@@ -47,11 +47,11 @@ def evaluate(
         ),
     ] = None,
     train_days: Annotated[
-        int | None, typer.Option(help="training window per fold (default 365)")
+        int | None, typer.Option(min=1, help="training window per fold (default 365)")
     ] = None,
-    test_days: int = typer.Option(60, help="test window per fold (members)"),
+    test_days: int = typer.Option(60, min=1, help="test window per fold (members)"),
     folds: Annotated[
-        int | None, typer.Option(help="number of folds (default 4; --system: 8)")
+        int | None, typer.Option(min=1, help="number of folds (default 4; --system: 8)")
     ] = None,
     models: Annotated[
         str | None,
@@ -68,10 +68,11 @@ def evaluate(
         str, typer.Option(help="--system: sliding or expanding training windows")
     ] = "sliding",
     embargo_hours: Annotated[
-        int, typer.Option(help="--system: candles left out between training and each fold")
+        int,
+        typer.Option(min=0, help="--system: candles left out between training and each fold"),
     ] = 0,
     forecast_epochs: Annotated[
-        int | None, typer.Option(help="max epochs of nhits/patchtst (default: theirs)")
+        int | None, typer.Option(min=1, help="max epochs of nhits/patchtst (default: theirs)")
     ] = None,
     data_dir: Annotated[
         Path | None, typer.Option(help="folder that feeds the store (default QT_DATA_DIR)")
@@ -85,6 +86,7 @@ def evaluate(
     ] = "all",
 ) -> None:
     """Train and test on rolling windows per symbol; print models next to baselines."""
+    # the counts take min=1 above: ``folds or 8`` below would read a 0 as the default
     if system:
         from quantum_trader.app.cli.evaluate_system import baseline_variants, evaluate_system
         from quantum_trader.domain.errors import ConfigError

@@ -114,7 +114,7 @@ def list_experiments() -> None:
 
 @app.command("show")
 def show(
-    name: str = typer.Argument(...), audit: int = typer.Option(20, help="audit lines")
+    name: str = typer.Argument(...), audit: int = typer.Option(20, min=1, help="audit lines")
 ) -> None:
     """One experiment: its declaration, where its test stands, its units and audit trail."""
     store = _store()
