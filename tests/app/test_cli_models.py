@@ -114,3 +114,27 @@ def test_list_and_show_read_policy_versions_beside_models(
     assert "trained at 1970-01-01T03:00:00" in shown.output
     model = runner.invoke(app, ["show", "lgbm/ETHUSDT/h4", "1"], terminal_width=200)
     assert model.exit_code == 0 and "features (1): ret_1" in model.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["list", "xgb"],
+        ["show", "xgb", "1"],
+        ["history", "xgb"],
+        ["promote", "xgb", "1", "--reason", "x"],
+        ["rollback", "xgb", "--reason", "x"],
+    ],
+    ids=lambda a: a[0],
+)
+def test_a_malformed_model_key_is_one_line_naming_the_form(
+    args: list[str], tmp_path: Path, clean_env: pytest.MonkeyPatch
+) -> None:
+    from quantum_trader.domain.errors import ConfigError
+
+    clean_env.setenv("QT_HOME", str(tmp_path))
+    result = CliRunner().invoke(app, args)
+    assert isinstance(result.exception, ConfigError), repr(result.exception)
+    assert (
+        str(result.exception) == "model key 'xgb': want MODEL/SCOPE/hHORIZON, e.g. xgb/BTCUSDT/h4"
+    )

@@ -111,3 +111,10 @@ def test_synthetic_refuses_bad_options_in_one_line_and_writes_nothing(tmp_path: 
         assert isinstance(result.exception, ConfigError), (option, result.output)
         assert f"data synthetic: {message}" in str(result.exception)
         assert not any(tmp_path.rglob("*.parquet")), option
+
+
+def test_validate_refuses_an_unknown_timeframe_in_one_line(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["validate", "BTCUSDT", "7x", "--store", str(tmp_path)])
+    assert result.exit_code == 1 and result.exception is not None, result.output
+    assert "error: unknown timeframe '7x'" in result.output
+    assert "Traceback" not in result.output and not isinstance(result.exception, ValueError)

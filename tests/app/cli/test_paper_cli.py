@@ -95,8 +95,9 @@ def test_the_speed_paces_each_candle() -> None:
     assert throttle_seconds("1h", 3600.0, 1) == pytest.approx(1.0)
     assert throttle_seconds("1h", 3600.0, 2) == pytest.approx(0.5)  # one sleep per symbol
     assert throttle_seconds("15m", 60.0, 1) == pytest.approx(15.0)
-    with pytest.raises(typer.BadParameter, match="must be > 0"):
-        throttle_seconds("1h", 0.0, 1)
+    for bad in (0.0, -1.0, float("nan"), float("inf")):  # NaN paced the replay at no speed
+        with pytest.raises(typer.BadParameter, match="must be a finite number > 0"):
+            throttle_seconds("1h", bad, 1)
 
 
 def test_max_candles_cuts_the_window() -> None:

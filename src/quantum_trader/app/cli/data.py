@@ -260,6 +260,11 @@ def validate(
         targets = [(e.symbol, e.timeframe) for e in candle_store.list()]
         targets += [(e.symbol, FUNDING) for e in candle_store.list_funding()]
     elif timeframe is not None:
+        if timeframe != FUNDING:
+            try:
+                timeframe_ms(timeframe)
+            except ValueError as exc:  # was a traceback from deep in the store
+                raise _fail(console, str(exc)) from None
         targets = [(symbol.upper() if symbol else "", timeframe)]
     else:
         wanted = (symbol or "").upper()

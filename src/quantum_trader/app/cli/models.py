@@ -20,6 +20,7 @@ from quantum_trader.app.run_lock import hold_run_lock
 from quantum_trader.app.storage import open_settings_database
 from quantum_trader.clock.clock import WallClock
 from quantum_trader.config.settings import Settings, load_settings
+from quantum_trader.domain.errors import ConfigError
 from quantum_trader.domain.time import fmt
 from quantum_trader.learning.lineage import MODEL_KIND
 from quantum_trader.learning.registry import ModelKey, ModelRegistry, Stage, StageChange
@@ -27,6 +28,14 @@ from quantum_trader.learning.retention import prune as prune_store
 from quantum_trader.learning.retention import retention
 
 app = typer.Typer(help="Model registry: list, show, promote, rollback.", no_args_is_help=True)
+
+
+def _model_key(text: str) -> ModelKey:
+    """``text`` as a model key; a malformed one is one line (exit 2), not a traceback."""
+    try:
+        return ModelKey.parse(text)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def open_registry(settings: Settings) -> ModelRegistry:
@@ -69,7 +78,7 @@ def list_versions(
     settings = load_settings()
     registry = open_registry(settings)
     store = LocalArtifactStore(settings.effective_artifacts_dir)
-    versions = registry.versions(ModelKey.parse(key) if key else None)
+    versions = registry.versions(_model_key(key) if key else None)
     unneeded = retention(versions, registry.history).unneeded.get
     table = Table(title="Model versions")
     columns = (
@@ -109,7 +118,7 @@ def show(key: str, version: int = typer.Argument(..., help="version number")) ->
     settings = load_settings()
     registry = open_registry(settings)
     store = LocalArtifactStore(settings.effective_artifacts_dir)
-    model_key = ModelKey.parse(key)
+    model_key = _model_key(key)
     v = registry.get(model_key, version)
     lineage = v.lineage
     console().print(f"[bold]{v.key} v{v.version}[/] stage {v.stage.value} ({lineage.kind})")
@@ -142,7 +151,7 @@ def history(key: str) -> None:
     """The audit trail of a model line: every registration and stage change, with its engine
     time (a replay's candle time) and the wall-clock time it was recorded, who and why."""
     registry = open_registry(load_settings())
-    console().print(audit_table(registry.history(ModelKey.parse(key))))
+    console().print(audit_table(registry.history(_model_key(key))))
 
 
 def audit_table(changes: Sequence[StageChange]) -> Table:
@@ -185,9 +194,7 @@ def promote(
 ) -> None:
     """Move a version forward: CANDIDATE → SHADOW → CANARY → PRODUCTION (or to RETIRED)."""
     registry = open_registry(load_settings())
-    v = registry.promote(
-        ModelKey.parse(key), version, actor=actor_name(actor), reason=reason, to=to
-    )
+    v = registry.promote(_model_key(key), version, actor=actor_name(actor), reason=reason, to=to)
     console().print(f"{v.key} v{v.version} is now {v.stage.value}")
 
 
@@ -199,7 +206,7 @@ def rollback(
 ) -> None:
     """Retire the production version and restore the previous one."""
     registry = open_registry(load_settings())
-    v = registry.rollback(ModelKey.parse(key), actor=actor_name(actor), reason=reason)
+    v = registry.rollback(_model_key(key), actor=actor_name(actor), reason=reason)
     console().print(f"{v.key}: production is v{v.version} again")
 
 

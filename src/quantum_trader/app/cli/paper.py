@@ -20,6 +20,7 @@ The fixed SMA strategy's options (``--fast``, ``--slow``, ``--notional``) and th
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -60,8 +61,10 @@ def refuse_dropped(given: dict[str, object]) -> None:
 def throttle_seconds(timeframe: str, speed: float, symbols: int) -> float:
     """Real seconds slept per replayed candle so the replay runs ``speed`` × real time (the
     session sleeps once per symbol's candle: one timeframe lasts ``timeframe / speed``)."""
-    if speed <= 0:
-        raise typer.BadParameter(f"must be > 0 (× real time), got {speed}", param_hint="--speed")
+    if not speed > 0 or math.isinf(speed):  # NaN fails the first (and paced the replay at 0)
+        raise typer.BadParameter(
+            f"must be a finite number > 0 (× real time), got {speed}", param_hint="--speed"
+        )
     return timeframe_ms(timeframe) / 1000.0 / speed / symbols
 
 
