@@ -154,6 +154,8 @@ def test_a_bad_file_is_refused_naming_file_candidate_and_field(
 def test_a_missing_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no such file"):
         load_candidates(tmp_path / "absent.toml")
+    with pytest.raises(ConfigError, match="cannot read it"):  # was IsADirectoryError
+        load_candidates(tmp_path)
 
 
 def test_without_a_list_of_settings_any_name_passes(tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 """A count option of 0 is refused, not read as its default: ``evaluate`` took ``--folds 0`` or
 ``--train-days 0`` as "not given" (``folds or 8``) and ran a full walk-forward of 8 folds or
-365 days; ``experiments show --audit 0`` printed the whole audit trail (``audit[-0:]``)."""
+365 days; ``experiments show --audit 0`` printed the whole audit trail (``audit[-0:]``);
+``study`` passed a 0 on to its folds."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ CASES = [
     (["evaluate", "--system", "--embargo-hours", "-1"], "--embargo-hours"),
     (["evaluate", "--forecast-epochs", "0"], "--forecast-epochs"),
     (["experiments", "show", "any", "--audit", "0"], "--audit"),
+    (["study", "studies/edge.toml", "--folds", "0"], "--folds"),
+    (["study", "studies/edge.toml", "--train-days", "0"], "--train-days"),
 ]
 
 

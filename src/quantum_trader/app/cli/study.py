@@ -73,8 +73,8 @@ def study(
             help=r"TOML file of \[\[candidate]] tables (see studies/edge.toml)",
         ),
     ],
-    folds: Annotated[int, typer.Option(help="number of folds")] = 8,
-    train_days: Annotated[int, typer.Option(help="training window per fold, days")] = 365,
+    folds: Annotated[int, typer.Option(min=1, help="number of folds")] = 8,
+    train_days: Annotated[int, typer.Option(min=1, help="training window per fold, days")] = 365,
     start: Annotated[str | None, typer.Option(help="first fold's start (UTC date)")] = None,
     end: Annotated[str | None, typer.Option(help="last fold's end (UTC date)")] = None,
     window: Annotated[str, typer.Option(help="sliding or expanding training windows")] = (
