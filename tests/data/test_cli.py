@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from quantum_trader.adapters.candle_store import CandleStore
@@ -113,8 +114,40 @@ def test_synthetic_refuses_bad_options_in_one_line_and_writes_nothing(tmp_path: 
         assert not any(tmp_path.rglob("*.parquet")), option
 
 
-def test_validate_refuses_an_unknown_timeframe_in_one_line(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["validate", "BTCUSDT", "7x", "--store", str(tmp_path)])
-    assert result.exit_code == 1 and result.exception is not None, result.output
-    assert "error: unknown timeframe '7x'" in result.output
-    assert "Traceback" not in result.output and not isinstance(result.exception, ValueError)
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["validate", "BTCUSDT", "7x"], "unknown timeframe '7x'"),
+        (["import", "good.csv", "--symbol", "BTCUSDT", "--timeframe", "7x"], "unknown timeframe"),
+        (["download", "--symbols", "BTCUSDT", "--timeframe", "7x"], "unknown timeframe '7x'"),
+        (["download", "--symbols", ""], "--symbols: give at least one symbol"),
+    ],
+    ids=lambda a: " ".join(a) if isinstance(a, list) else "",
+)
+def test_a_bad_argument_is_one_line_and_nothing_is_written(
+    args: list[str], says: str, tmp_path: Path
+) -> None:
+    """Each was a traceback from deep in the store (the download ran with no symbol)."""
+    write_csv(tmp_path / "good.csv", candles(3))
+    store = tmp_path / "store"
+    exchange = RecordedExchange([], [], 0)
+    deps = DataCliDeps(exchange=lambda: exchange, clock=SimulatedClock(0))
+    args = [str(tmp_path / a) if a == "good.csv" else a for a in args]
+    result = runner.invoke(app, [*args, "--store", str(store)], obj=deps)
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert f"error: {says}" in result.output
+    assert not store.exists()
+
+
+def test_a_store_that_cannot_be_made_is_one_line(tmp_path: Path) -> None:
+    write_csv(tmp_path / "BTCUSDT-1h.csv", candles(3))
+    (tmp_path / "a-file").write_text("not a folder")
+    store = tmp_path / "a-file" / "store"
+    cases = {  # import makes the store at its first write (a refused file leaves no folder)
+        ("import", str(tmp_path / "BTCUSDT-1h.csv")): f"error: {store / 'ohlcv'}: Not a directory",
+        ("synthetic", "--candles", "10"): f"error: store {store}: cannot create it (Not a",
+    }
+    for args, says in cases.items():
+        result = runner.invoke(app, [*args, "--store", str(store)])
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+        assert says in result.output

@@ -65,8 +65,27 @@ def _console() -> Console:
     return Console(width=160)
 
 
-def _store(store: Path | None) -> CandleStore:
-    return CandleStore(store if store is not None else load_settings().effective_store_dir)
+def _store(store: Path | None, console: Console | None = None) -> CandleStore:
+    """The candle store; given ``console``, one that will be written: its folder is made now,
+    so that a folder that cannot be made is one line before any work, not a traceback."""
+    candle_store = CandleStore(store if store is not None else load_settings().effective_store_dir)
+    if console is not None:
+        try:
+            candle_store.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            message = f"store {candle_store.root}: cannot create it ({exc.strerror})"
+            raise _fail(console, message) from None
+    return candle_store
+
+
+def _timeframe(console: Console, timeframe: str) -> str:
+    """``timeframe`` when it is one the store knows (or 'funding'); else one line, exit 1."""
+    if timeframe != FUNDING:
+        try:
+            timeframe_ms(timeframe)
+        except ValueError as exc:  # was a traceback from deep in the store
+            raise _fail(console, str(exc)) from None
+    return timeframe
 
 
 def parse_time(text: str) -> int:
@@ -139,7 +158,39 @@ def import_(
 ) -> None:
     """Import candles or funding rates; a file that fails validation changes nothing."""
     console = _console()
-    candle_store = _store(store)
+    if timeframe is not None:
+        _timeframe(console, timeframe)
+    candle_store = _store(store)  # made by the first write: a refused file leaves no folder
+    try:
+        results = _import(console, candle_store, path, symbol, timeframe, repair)
+    except OSError as exc:  # a store that cannot be made or written: one line, not a traceback
+        raise _fail(console, f"{exc.filename or candle_store.root}: {exc.strerror}") from None
+    console.print(_import_table(results))
+    for r in results:
+        if r.repair is not None and r.repair.changed:
+            console.print(
+                f"{r.path.name}: repaired — dropped {r.repair.dropped_duplicates} exact duplicate "
+                f"row(s), moved {r.repair.reordered_rows} row(s) into time order"
+            )
+        if r.report is not None and r.report.gaps:
+            console.print(
+                f"[yellow]warning:[/] {r.symbol} {r.timeframe}: {r.report.missing_candles} "
+                "missing candle(s), recorded in the gaps report: "
+                + "; ".join(g.describe() for g in r.report.gaps[:5])
+            )
+    if not all(r.ok for r in results):
+        raise typer.Exit(code=1)
+
+
+def _import(
+    console: Console,
+    candle_store: CandleStore,
+    path: Path,
+    symbol: str | None,
+    timeframe: str | None,
+    repair: bool,
+) -> list[ImportResult]:
+    """``import``'s work: a folder's files, or one file (its validation errors: one line)."""
     if path.is_dir():
         if symbol or timeframe:
             raise _fail(console, "--symbol/--timeframe apply to one file, not a folder")
@@ -159,21 +210,7 @@ def import_(
             ]
         except DataError as exc:
             raise _fail(console, str(exc)) from None
-    console.print(_import_table(results))
-    for r in results:
-        if r.repair is not None and r.repair.changed:
-            console.print(
-                f"{r.path.name}: repaired — dropped {r.repair.dropped_duplicates} exact duplicate "
-                f"row(s), moved {r.repair.reordered_rows} row(s) into time order"
-            )
-        if r.report is not None and r.report.gaps:
-            console.print(
-                f"[yellow]warning:[/] {r.symbol} {r.timeframe}: {r.report.missing_candles} "
-                "missing candle(s), recorded in the gaps report: "
-                + "; ".join(g.describe() for g in r.report.gaps[:5])
-            )
-    if not all(r.ok for r in results):
-        raise typer.Exit(code=1)
+    return results
 
 
 def _entries_table(entries: list[StoreEntry], title: str) -> Table:
@@ -260,12 +297,7 @@ def validate(
         targets = [(e.symbol, e.timeframe) for e in candle_store.list()]
         targets += [(e.symbol, FUNDING) for e in candle_store.list_funding()]
     elif timeframe is not None:
-        if timeframe != FUNDING:
-            try:
-                timeframe_ms(timeframe)
-            except ValueError as exc:  # was a traceback from deep in the store
-                raise _fail(console, str(exc)) from None
-        targets = [(symbol.upper() if symbol else "", timeframe)]
+        targets = [(symbol.upper() if symbol else "", _timeframe(console, timeframe))]
     else:
         wanted = (symbol or "").upper()
         targets = [(e.symbol, e.timeframe) for e in candle_store.list() if e.symbol == wanted]
@@ -313,9 +345,11 @@ def download(
 ) -> None:
     """Download closed candles (and funding) from Binance USDT-M public endpoints."""
     console = _console()
-    timeframe_ms(timeframe)
+    _timeframe(console, timeframe)
+    if not _split(symbols):
+        raise _fail(console, "--symbols: give at least one symbol")
     deps = ctx.obj if isinstance(ctx.obj, DataCliDeps) else _default_deps()
-    candle_store = _store(store)
+    candle_store = _store(store, console)
     downloader = MarketDataDownloader(
         deps.exchange(),
         candle_store,
@@ -383,7 +417,6 @@ def synthetic(
     Every symbol is stored with the SYN prefix and synthetic=True, so it is never taken for real.
     """
     console = _console()
-    candle_store = _store(store)
     names = _split(symbols) if symbols else ["BTCUSDT", "ETHUSDT"]
     try:
         config = SyntheticConfig(
@@ -392,6 +425,7 @@ def synthetic(
         market = generate_market(config, names)
     except ValueError as exc:  # the generator's rules name the field (candles=-5 must be >= 1)
         raise ConfigError(f"data synthetic: {exc}") from None
+    candle_store = _store(store, console)
     for series in market:
         candle_store.write(
             series.symbol,
