@@ -94,6 +94,31 @@ def test_unknown_model_is_refused(tmp_path: Path) -> None:
     assert "lstm" in result.output
 
 
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--days", "0"], "Invalid value for '--days'"),
+        (["--models", "nhits", "--epochs", "0"], "Invalid value for '--epochs'"),
+        (["--timeframe", "7x"], "--timeframe: unknown timeframe '7x'"),
+        (["--artifacts-dir", "{blocked}"], "--artifacts-dir {blocked}: cannot create it"),
+    ],
+    ids=["days", "epochs", "timeframe", "artifacts-dir"],
+)
+def test_a_bad_option_is_one_line_before_any_training(
+    args: list[str], says: str, tmp_path: Path, clean_env: pytest.MonkeyPatch
+) -> None:
+    """Each but --days was a traceback (--artifacts-dir after the training); --days 0 said
+    "xgb.fit: no labelled rows" without naming the option."""
+    clean_env.setenv("QT_HOME", str(tmp_path / "home"))
+    (tmp_path / "a-file").write_text("not a folder")
+    blocked = str(tmp_path / "a-file" / "artifacts")
+    args = [a.format(blocked=blocked) for a in args]
+    result = runner.invoke(app, [*args, "--data-dir", str(tmp_path)], terminal_width=400)
+    assert result.exit_code == 2, result.output
+    assert says.format(blocked=blocked) in " ".join(result.output.split())
+    assert "Traceback" not in result.output
+
+
 @pytest.mark.data
 def test_universe_features_rank_a_symbol_among_the_runs_symbols(data_dir: Path) -> None:
     """QT_FEATURES=universe: the CLI's dataset of one symbol is computed with its peers (the

@@ -28,7 +28,7 @@ from quantum_trader.app.market_data import MarketData, open_market_data
 from quantum_trader.clock.clock import Clock, WallClock
 from quantum_trader.config import load_settings
 from quantum_trader.domain.errors import ConfigError, DataError
-from quantum_trader.domain.time import MS_PER_DAY, fmt
+from quantum_trader.domain.time import MS_PER_DAY, fmt, timeframe_ms
 from quantum_trader.features.dataset import Dataset, make_dataset
 from quantum_trader.features.labels import LabelSpec
 from quantum_trader.features.pipeline import (
@@ -211,9 +211,9 @@ def train(
         list[str] | None,
         typer.Option(help="Repeat for several: one tree model each; one global forecaster"),
     ] = None,
-    days: Annotated[int, typer.Option(help="Train on the newest N days of candles")] = 730,
+    days: Annotated[int, typer.Option(min=1, help="Train on the newest N days of candles")] = 730,
     timeframe: Annotated[str | None, typer.Option(help="Candle timeframe, e.g. 1h")] = None,
-    epochs: Annotated[int | None, typer.Option(help="nhits/patchtst max epochs")] = None,
+    epochs: Annotated[int | None, typer.Option(min=1, help="nhits/patchtst max epochs")] = None,
     seed: Annotated[int | None, typer.Option(help="Forecaster seed (default: settings)")] = None,
     artifacts_dir: Annotated[Path | None, typer.Option(help="Artifact store root")] = None,
     data_dir: Annotated[
@@ -227,7 +227,8 @@ def train(
     settings = load_settings()
     try:
         names = parse_models(models)
-        tf = timeframe or settings.timeframe
+        tf = _timeframe(timeframe or settings.timeframe)
+        artifacts = _folder(artifacts_dir or settings.effective_artifacts_dir, "--artifacts-dir")
         data = TrainingData(
             open_market_data(settings, tf, data_dir or settings.data_dir),
             days,
@@ -240,7 +241,7 @@ def train(
                 names,
                 symbol or [settings.symbols[0]],
                 data,
-                store=LocalArtifactStore(artifacts_dir or settings.effective_artifacts_dir),
+                store=LocalArtifactStore(artifacts),
                 registry=open_registry(settings),
                 actor=actor_name(actor),
                 clock=WallClock(),
@@ -253,6 +254,23 @@ def train(
         console.print(f"[red]train failed:[/red] {escape(str(exc))}")
         raise typer.Exit(code=2) from exc
     console.print(trained_table(results))
+
+
+def _timeframe(timeframe: str) -> str:
+    try:
+        timeframe_ms(timeframe)
+    except ValueError as exc:  # was a traceback from the market data's loader
+        raise ConfigError(f"--timeframe: {exc}") from None
+    return timeframe
+
+
+def _folder(path: Path, option: str) -> Path:
+    """``path``, made now: one that cannot be made fails before the training, not after it."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{option} {path}: cannot create it ({exc.strerror})") from None
+    return path
 
 
 def trained_table(results: Sequence[TrainedMember]) -> Table:
