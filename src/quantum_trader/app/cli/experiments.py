@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from quantum_trader.adapters.sql.experiments import SqlExperimentStore
+from quantum_trader.app.cli.audit import audited_reason
 from quantum_trader.app.storage import open_settings_database
 from quantum_trader.clock.clock import WallClock
 from quantum_trader.config.settings import load_storage_settings
@@ -139,6 +140,7 @@ def stop(
 ) -> None:
     """Stop an experiment: no more observations or units; its evidence stays. A run feeding it
     takes the stop up within a day of candles."""
+    reason = audited_reason(reason, "say why the experiment stops")
     store = _store()
     try:
         Experiment(_load(store, name), store).stop(WallClock().now(), reason)

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from quantum_trader.adapters.artifacts import ArtifactCheck, LocalArtifactStore
 from quantum_trader.adapters.sql.registry_repository import SqlRegistryRepository
+from quantum_trader.app.cli.audit import actor_name, audited_reason
 from quantum_trader.app.cli.render import console
 from quantum_trader.app.run_lock import hold_run_lock
 from quantum_trader.app.storage import open_settings_database
@@ -60,13 +61,6 @@ def checked(store: LocalArtifactStore, digest: str, unneeded: bool = False) -> s
     if check is ArtifactCheck.MISSING and unneeded:
         return "[dim]REMOVED[/]"
     return f"[{CHECK_STYLE[check]}]{check.value}[/]"
-
-
-def actor_name(actor: str | None) -> str:
-    """``actor`` or ``cli:<user>``."""
-    import getpass
-
-    return actor or f"cli:{getpass.getuser()}"
 
 
 @app.command("list")
@@ -193,6 +187,7 @@ def promote(
     actor: str | None = typer.Option(None, "--by", help="who decides (default: cli:<user>)"),
 ) -> None:
     """Move a version forward: CANDIDATE → SHADOW → CANARY → PRODUCTION (or to RETIRED)."""
+    reason = audited_reason(reason, "say why this version is promoted")
     registry = open_registry(load_settings())
     v = registry.promote(_model_key(key), version, actor=actor_name(actor), reason=reason, to=to)
     console().print(f"{v.key} v{v.version} is now {v.stage.value}")
@@ -205,6 +200,7 @@ def rollback(
     actor: str | None = typer.Option(None, "--by", help="who decides (default: cli:<user>)"),
 ) -> None:
     """Retire the production version and restore the previous one."""
+    reason = audited_reason(reason, "say why production rolls back")
     registry = open_registry(load_settings())
     v = registry.rollback(_model_key(key), actor=actor_name(actor), reason=reason)
     console().print(f"{v.key}: production is v{v.version} again")

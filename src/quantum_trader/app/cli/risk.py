@@ -18,7 +18,7 @@ from rich.table import Table
 
 from quantum_trader.adapters.sql.repositories_risk import SqlRiskRepository
 from quantum_trader.adapters.sql.run_lock import SqlRunLock
-from quantum_trader.app.cli.models import actor_name
+from quantum_trader.app.cli.audit import actor_name, audited_reason
 from quantum_trader.app.cli.render import console
 from quantum_trader.app.storage import kill_switch_database
 from quantum_trader.clock.clock import WallClock
@@ -68,8 +68,7 @@ def kill_switch_on(
     db: DbOption = None,
 ) -> None:
     """Engage the kill switch: no new orders pass until ``kill-switch off``."""
-    if not reason.strip():
-        raise typer.BadParameter("say why trading stops", param_hint="--reason")
+    reason = audited_reason(reason, "say why trading stops")
     repo = _repository(db)
     KillSwitch(repo, WallClock()).engage(reason, by=actor_name(None))
     _show_kill_switch(repo)
@@ -167,6 +166,7 @@ def reset_halt(
     db: DbOption = None,
 ) -> None:
     """Clear a latched drawdown halt; the engine re-assesses at its next order."""
+    reason = audited_reason(reason, "say why trading may resume")
     from quantum_trader.domain.policy import TradingPolicy
     from quantum_trader.risk.config import RiskConfig
     from quantum_trader.risk.engine import RiskEngine

@@ -22,7 +22,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from quantum_trader.adapters.artifacts import LocalArtifactStore
-from quantum_trader.app.cli.models import actor_name, open_registry
+from quantum_trader.app.cli.audit import actor_name
+from quantum_trader.app.cli.models import open_registry
 from quantum_trader.app.configs import feature_config, labels
 from quantum_trader.app.market_data import MarketData, open_market_data
 from quantum_trader.clock.clock import Clock, WallClock
