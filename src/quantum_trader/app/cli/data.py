@@ -407,7 +407,7 @@ def synthetic(
     candles: Annotated[int, typer.Option(help="Candles per symbol.")] = 5_000,
     timeframe: Annotated[str, typer.Option(help="Candle timeframe.")] = "1h",
     seed: Annotated[
-        int, typer.Option(help="Random seed; the same seed gives the same market.")
+        int, typer.Option(min=0, help="Random seed; the same seed gives the same market.")
     ] = 0,
     start: Annotated[str, typer.Option(help="Open time of the first candle (UTC).")] = "2024-01-01",
     store: Annotated[Path | None, typer.Option(help=STORE_HELP)] = None,

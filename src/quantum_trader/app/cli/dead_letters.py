@@ -16,6 +16,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from quantum_trader.app.cli.options import key_prefix
 from quantum_trader.app.cli.render import console
 from quantum_trader.app.cli.services import redis_client
 from quantum_trader.domain.errors import ConfigError
@@ -29,7 +30,9 @@ app = typer.Typer(
 )
 
 _URL = typer.Option(..., "--redis-url", help="the Redis the bus runs on")
-_PREFIX = typer.Option("qt", "--prefix", help="the bus's key prefix (PREFIX:dead:TOPIC)")
+_PREFIX = typer.Option(
+    "qt", "--prefix", callback=key_prefix, help="the bus's key prefix (PREFIX:dead:TOPIC)"
+)
 _SOME = typer.Argument(None, help="the letters (ids from `show`)")
 _IDS = typer.Argument(..., help="the letters (ids from `show`)")
 

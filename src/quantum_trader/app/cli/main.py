@@ -14,6 +14,7 @@ import typer
 from rich.markup import escape
 
 from quantum_trader.app.cli.lazy import LazyGroup
+from quantum_trader.app.cli.options import key_prefix
 from quantum_trader.app.cli.render import console
 from quantum_trader.config.settings import load_settings, redacted
 from quantum_trader.domain.errors import ConfigError, QuantumTraderError
@@ -223,7 +224,10 @@ def service(
         help="market-data: the Redis its candle stream goes to; engine: where it reads it",
     ),
     prefix: str = typer.Option(
-        "qt", "--stream-prefix", help="market-data, engine: the stream PREFIX:market.candle.closed"
+        "qt",
+        "--stream-prefix",
+        callback=key_prefix,
+        help="market-data, engine: the stream PREFIX:market.candle.closed",
     ),
     pause_s: float = typer.Option(
         0.0, "--pause-s", min=0.0, help="market-data: real seconds between batches (paced)"

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from quantum_trader.app.cli.options import key_prefix
 from quantum_trader.app.cli.serve import CLI_COMMAND
 from quantum_trader.domain.errors import ConfigError
 from quantum_trader.services.supervisor import Role, Supervisor
@@ -237,7 +238,10 @@ def up(
         ),
     ] = None,
     prefix: Annotated[
-        str, typer.Option("--stream-prefix", help="the stream PREFIX:market.candle.closed")
+        str,
+        typer.Option(
+            "--stream-prefix", callback=key_prefix, help="the stream PREFIX:market.candle.closed"
+        ),
     ] = "qt",
 ) -> None:
     """Start the service roles (engine, api; market-data with --redis-url) and supervise them
