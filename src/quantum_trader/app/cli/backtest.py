@@ -31,6 +31,7 @@ from quantum_trader.adapters.sql.repository_execution import SqlExecutionStore
 from quantum_trader.adapters.sql.trials import SqlTrialLedger
 from quantum_trader.app.backtest_trials import backtest_trial
 from quantum_trader.app.cli.backtest_ai import run_ai_backtest
+from quantum_trader.app.cli.options import known_timeframe, made_folder
 from quantum_trader.app.cli.render import metrics_table
 from quantum_trader.app.market_data import open_market_data
 from quantum_trader.app.storage import open_checked_database, open_settings_database
@@ -39,7 +40,7 @@ from quantum_trader.backtester.strategies import SmaCross, SmaCrossConfig
 from quantum_trader.config import load_settings
 from quantum_trader.config.bounds import NUMERIC_BOUNDS, Bounds
 from quantum_trader.domain.errors import ConfigError
-from quantum_trader.domain.time import from_datetime, timeframe_ms
+from quantum_trader.domain.time import from_datetime
 from quantum_trader.engine.session import SessionConfig, SessionResult, TradingSession
 from quantum_trader.execution.instruments import spec_for
 from quantum_trader.execution.simulated.exchange import ExchangeConfig
@@ -71,15 +72,9 @@ def check_options(values: Mapping[str, float], timeframe: str, out: Path | None)
         bounds = OPTION_BOUNDS[option]
         if not bounds.accepts(value):
             raise ConfigError(f"{option} {value!r}: must be {bounds.describe(integer=False)}")
-    try:
-        timeframe_ms(timeframe)
-    except ValueError as exc:
-        raise ConfigError(f"--timeframe: {exc}") from None
+    known_timeframe(timeframe)
     if out is not None:
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError(f"--out {out}: cannot create it ({exc.strerror})") from None
+        made_folder(out, "--out")
 
 
 def _parse_day(text: str | None, option: str) -> int | None:

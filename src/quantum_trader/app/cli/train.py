@@ -24,12 +24,13 @@ from rich.table import Table
 from quantum_trader.adapters.artifacts import LocalArtifactStore
 from quantum_trader.app.cli.audit import actor_name
 from quantum_trader.app.cli.models import open_registry
+from quantum_trader.app.cli.options import known_timeframe, made_folder
 from quantum_trader.app.configs import feature_config, labels
 from quantum_trader.app.market_data import MarketData, open_market_data
 from quantum_trader.clock.clock import Clock, WallClock
 from quantum_trader.config import load_settings
 from quantum_trader.domain.errors import ConfigError, DataError
-from quantum_trader.domain.time import MS_PER_DAY, fmt, timeframe_ms
+from quantum_trader.domain.time import MS_PER_DAY, fmt
 from quantum_trader.features.dataset import Dataset, make_dataset
 from quantum_trader.features.labels import LabelSpec
 from quantum_trader.features.pipeline import (
@@ -228,8 +229,10 @@ def train(
     settings = load_settings()
     try:
         names = parse_models(models)
-        tf = _timeframe(timeframe or settings.timeframe)
-        artifacts = _folder(artifacts_dir or settings.effective_artifacts_dir, "--artifacts-dir")
+        tf = known_timeframe(timeframe or settings.timeframe)
+        artifacts = made_folder(
+            artifacts_dir or settings.effective_artifacts_dir, "--artifacts-dir"
+        )
         data = TrainingData(
             open_market_data(settings, tf, data_dir or settings.data_dir),
             days,
@@ -255,23 +258,6 @@ def train(
         console.print(f"[red]train failed:[/red] {escape(str(exc))}")
         raise typer.Exit(code=2) from exc
     console.print(trained_table(results))
-
-
-def _timeframe(timeframe: str) -> str:
-    try:
-        timeframe_ms(timeframe)
-    except ValueError as exc:  # was a traceback from the market data's loader
-        raise ConfigError(f"--timeframe: {exc}") from None
-    return timeframe
-
-
-def _folder(path: Path, option: str) -> Path:
-    """``path``, made now: one that cannot be made fails before the training, not after it."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"{option} {path}: cannot create it ({exc.strerror})") from None
-    return path
 
 
 def trained_table(results: Sequence[TrainedMember]) -> Table:
