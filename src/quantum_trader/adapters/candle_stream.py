@@ -51,6 +51,7 @@ from typing import Any
 
 import redis
 
+from quantum_trader.adapters.redis_keys import key_prefix
 from quantum_trader.bus import topics
 from quantum_trader.bus.codec import topic
 from quantum_trader.bus.envelope import Event
@@ -118,7 +119,8 @@ return 1
 
 
 def stream_name(prefix: str) -> str:
-    return f"{prefix}:{CANDLE_TOPIC}"
+    """The candle stream's key under ``prefix`` (refused by ``key_prefix`` when unusable)."""
+    return f"{key_prefix(prefix)}:{CANDLE_TOPIC}"
 
 
 def whole_key(stream: str) -> str:

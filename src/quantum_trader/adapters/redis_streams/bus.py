@@ -38,6 +38,7 @@ from typing import Any
 
 import redis
 
+from quantum_trader.adapters.redis_keys import key_prefix
 from quantum_trader.adapters.redis_streams.processed import ProcessedIds
 from quantum_trader.adapters.redis_streams.restart import DetectedBy, RedisRestart
 from quantum_trader.adapters.redis_streams.scripts import StreamScripts
@@ -151,7 +152,7 @@ class RedisStreamsBus:
         self._group = group
         self._consumer = consumer
         self._run_id = run_id
-        self._prefix = prefix
+        self._prefix = key_prefix(prefix)
         self._maxlen = maxlen
         self._trim_every = trim_every if trim_every is not None else max(1, maxlen // 10)
         self._claim_idle_ms = claim_idle_ms

@@ -30,6 +30,7 @@ from typing import Any
 import redis
 from redis.commands.core import Script
 
+from quantum_trader.adapters.redis_keys import key_prefix
 from quantum_trader.adapters.redis_streams.trimming import older_than
 from quantum_trader.bus.envelope import Event
 
@@ -102,7 +103,7 @@ class DeadLetters:
 
     def __init__(self, client: redis.Redis, prefix: str = "qt") -> None:
         self._redis = client
-        self._prefix = prefix
+        self._prefix = key_prefix(prefix)
         self._replay: Script = client.register_script(_REPLAY)
 
     def _dead(self, topic: str) -> str:

@@ -19,6 +19,8 @@ from typing import Any, Protocol
 
 import redis
 
+from quantum_trader.adapters.redis_keys import key_prefix
+
 
 class ProcessedIds(Protocol):
     """Event ids handled per consumer group."""
@@ -51,7 +53,7 @@ class RedisProcessedIds:
         if retention_ms <= 0:
             raise ValueError(f"retention_ms must be positive, got {retention_ms}")
         self._redis = client
-        self._prefix = prefix
+        self._prefix = key_prefix(prefix)
         self._retention_ms = retention_ms
 
     def _key(self, group: str, event_id: str) -> str:

@@ -7,19 +7,18 @@ from pathlib import Path
 
 import typer
 
+from quantum_trader.adapters import redis_keys
 from quantum_trader.domain.errors import ConfigError
 from quantum_trader.domain.time import timeframe_ms
 
-#: what a Redis key prefix may not hold: the bus's and the candle stream's keys are
-#: ``PREFIX:…``, and ``dead-letters`` finds its streams with the pattern ``PREFIX:dead:*``
-_NOT_IN_A_PREFIX = "*?[]\\"
-
 
 def key_prefix(prefix: str) -> str:
-    """``--stream-prefix`` / ``--prefix``: not empty, no spaces, no pattern characters."""
-    if not prefix or any(c.isspace() or c in _NOT_IN_A_PREFIX for c in prefix):
-        raise typer.BadParameter(f"{prefix!r}: give one without spaces or * ? [ ] \\ (e.g. qt)")
-    return prefix
+    """``--stream-prefix`` / ``--prefix``: a Redis key prefix the adapters take
+    (``adapters/redis_keys.py``: not empty, no spaces, no ``:`` or pattern characters)."""
+    try:
+        return redis_keys.key_prefix(prefix)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 def known_timeframe(timeframe: str) -> str:
