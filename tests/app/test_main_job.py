@@ -13,6 +13,7 @@ from quantum_trader.adapters.sql.tables_execution import exec_orders, exec_trade
 from quantum_trader.app.main_job import run_main_job
 from quantum_trader.clock import SimulatedClock
 from quantum_trader.config import load_settings
+from quantum_trader.domain.errors import ConfigError
 from quantum_trader.learning.registry import ModelRegistry, Stage
 from quantum_trader.status import ModuleState
 
@@ -142,3 +143,13 @@ def test_all_four_models_trade_through_every_module(
         orders = conn.execute(select(exec_orders.c.client_order_id)).fetchall()
     assert len(orders) >= result.summary["orders_sent"]
     assert len({o[0] for o in orders}) == len(orders)
+
+
+def test_a_run_id_that_cannot_name_the_runs_folder_is_refused_before_anything(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch
+) -> None:
+    """The main job writes ``HOME/runs/RUN_ID``: a caller's ``../x`` would leave the home."""
+    clean_env.setenv("QT_HOME", str(tmp_path / "home"))
+    with pytest.raises(ConfigError, match=r"run id '\.\./x': use 1 to 64 letters"):
+        run_main_job(load_settings(), run_id="../x")
+    assert not (tmp_path / "home").exists()

@@ -57,6 +57,7 @@ from quantum_trader.clock.clock import ReplayThenWallClock
 from quantum_trader.config.settings import Settings
 from quantum_trader.decision.inputs import PipelineConfig
 from quantum_trader.decision.pipeline import DecisionPipeline
+from quantum_trader.domain.run_ids import checked_run_id
 from quantum_trader.domain.time import fmt
 from quantum_trader.engine.live_phase import (
     LivePhase,
@@ -228,7 +229,7 @@ def _open(
 ) -> _Run:
     """Take the engine lock, load the market data and start the run: runtime, status,
     registry and lifecycle."""
-    run_id = run_id or new_run_id()
+    run_id = checked_run_id(run_id) if run_id else new_run_id()
     db = open_settings_database(settings)
     # a second engine on this database is refused before it reads or writes anything
     lock = hold_run_lock(db, run_id)

@@ -61,3 +61,31 @@ def test_paper_names_its_date_option(tmp_path: Path, clean_env: pytest.MonkeyPat
     result = CliRunner().invoke(app, args)
     assert isinstance(result.exception, ConfigError), result.output
     assert "--start 'yesterday': not an ISO date" in str(result.exception)
+
+
+@pytest.mark.parametrize("command", ["paper", "backtest"])
+@pytest.mark.parametrize("run_id", ["../../escaped", "a b/../x", ".hidden", "x" * 65])
+def test_a_run_id_that_cannot_name_a_folder_is_refused(
+    command: str, run_id: str, tmp_path: Path, clean_env: pytest.MonkeyPatch
+) -> None:
+    """``paper --run-id ../../escaped`` wrote its report two folders above ``HOME/runs``."""
+    clean_env.setenv("QT_HOME", str(tmp_path / "home"))
+    clean_env.setenv("COLUMNS", "200")
+    clean_env.chdir(tmp_path)
+    args = [command, *WINDOW, "--run-id", run_id, "--data-dir", str(tmp_path)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for '--run-id': run id {run_id!r}: use 1 to 64" in result.output
+    assert not (tmp_path / "home").exists() and not (tmp_path / "escaped").exists()
+
+
+def test_paper_refuses_an_unknown_timeframe_in_one_line(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch
+) -> None:
+    """It ended in a traceback from the candle store (exit 1)."""
+    clean_env.setenv("QT_HOME", str(tmp_path / "home"))
+    args = ["paper", *WINDOW, "--timeframe", "7m", "--data-dir", str(tmp_path)]
+    result = CliRunner().invoke(app, args)
+    assert isinstance(result.exception, ConfigError), result.output
+    assert "--timeframe: unknown timeframe '7m'" in str(result.exception)
+    assert not (tmp_path / "home").exists()

@@ -31,7 +31,7 @@ from quantum_trader.adapters.sql.repository_execution import SqlExecutionStore
 from quantum_trader.adapters.sql.trials import SqlTrialLedger
 from quantum_trader.app.backtest_trials import backtest_trial
 from quantum_trader.app.cli.backtest_ai import run_ai_backtest
-from quantum_trader.app.cli.options import known_timeframe, made_folder
+from quantum_trader.app.cli.options import known_timeframe, made_folder, run_id_option
 from quantum_trader.app.cli.render import metrics_table
 from quantum_trader.app.market_data import open_market_data
 from quantum_trader.app.storage import open_checked_database, open_settings_database
@@ -122,7 +122,7 @@ def backtest(
     funding_rate: float = typer.Option(0.0001, "--funding-rate", help="rate where no data exists"),
     seed: int = typer.Option(0, "--seed"),
     db: str | None = typer.Option(None, "--db", help="database URL for checkpoints (resume)"),
-    run_id: str = typer.Option("", "--run-id"),
+    run_id: str = typer.Option("", "--run-id", callback=run_id_option),
     out: Annotated[Path | None, typer.Option("--out")] = None,
     data_dir: Annotated[Path | None, typer.Option("--data-dir")] = None,
     throttle_ms: float = typer.Option(0.0, "--throttle-ms", hidden=True),

@@ -9,6 +9,7 @@ import typer
 
 from quantum_trader.adapters import redis_keys
 from quantum_trader.domain.errors import ConfigError
+from quantum_trader.domain.run_ids import checked_run_id
 from quantum_trader.domain.time import timeframe_ms
 
 
@@ -18,6 +19,16 @@ def key_prefix(prefix: str) -> str:
     try:
         return redis_keys.key_prefix(prefix)
     except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def run_id_option(run_id: str) -> str:
+    """``--run-id``: empty (the command's own), or one that can name the run's folder."""
+    if not run_id:
+        return run_id
+    try:
+        return checked_run_id(run_id)
+    except ConfigError as exc:
         raise typer.BadParameter(str(exc)) from None
 
 

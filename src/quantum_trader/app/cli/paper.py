@@ -30,6 +30,7 @@ from rich.console import Console
 from quantum_trader.adapters.sql.repositories_risk import SqlRiskRepository
 from quantum_trader.app.cli.backtest import _parse_day, default_data_dir
 from quantum_trader.app.cli.backtest_ai import ai_settings
+from quantum_trader.app.cli.options import known_timeframe, run_id_option
 from quantum_trader.app.cli.render import metrics_table
 from quantum_trader.app.main_job import RunResult, run_main_job
 from quantum_trader.app.run_options import RunOptions
@@ -147,7 +148,7 @@ def paper(
         None, "--max-candles", min=1, help="replay: the window's first N; live: stop after N"
     ),
     balance: float | None = typer.Option(None, "--balance", help="default: QT_INITIAL_BALANCE"),
-    run_id: str = typer.Option("", "--run-id"),
+    run_id: str = typer.Option("", "--run-id", callback=run_id_option),
     data_dir: Annotated[Path | None, typer.Option("--data-dir")] = None,
     fast: int | None = typer.Option(None, "--fast", hidden=True),
     slow: int | None = typer.Option(None, "--slow", hidden=True),
@@ -157,6 +158,7 @@ def paper(
     """Paper-trade through the main job's decision path and risk engine: a paced replay of
     [--start, --end), or --live-candles; print the metrics and the report's path."""
     refuse_dropped({"--fast": fast, "--slow": slow, "--notional": notional, "--db": db})
+    known_timeframe(timeframe)
     symbols = [*symbols, *[a for a in ctx.args if not a.startswith("-")]]
     console = Console()
     overrides: dict[str, Any] = {"symbols": symbols, "timeframe": timeframe}
