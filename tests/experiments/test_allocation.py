@@ -202,3 +202,10 @@ def test_an_allocation_that_does_not_fit_its_arms_is_refused() -> None:
     with pytest.raises(ValueError, match=r"floor 0\.25: too high for 4 arms"):
         Allocation(AllocationConfig(floor=0.25), ["a", "b", "c", "d"], seed=0)
     Allocation(AllocationConfig(floor=0.24), ["a", "b", "c", "d"], seed=0)  # fits
+
+
+def test_a_negative_seed_is_refused_when_declared_not_at_the_first_draw() -> None:
+    """``experiments create --seed -1`` was stored; its Thompson draws then raised numpy's
+    "expected non-negative integer" once every arm had its minimum sample."""
+    with pytest.raises(ValueError, match="allocation seed -1: must be 0 or more"):
+        Allocation(AllocationConfig(min_samples=2), ["a", "b"], seed=-1)

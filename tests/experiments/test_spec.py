@@ -64,6 +64,7 @@ def _raw(**changes: Any) -> dict[str, Any]:
         ({"min_samples": 1}, "min_samples"),
         ({"min_samples": 3000}, "min_samples"),
         ({"mode": "live"}, "mode 'live'"),
+        ({"seed": -1}, "seed=-1 must be 0 or more"),
     ],
 )
 def test_a_spec_that_cannot_run_is_refused_naming_the_field(

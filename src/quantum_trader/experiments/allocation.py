@@ -69,6 +69,8 @@ class Allocation:
             )
         if config.floor * len(arms) >= 1.0:
             raise ValueError(f"allocation floor {config.floor}: too high for {len(arms)} arms")
+        if seed < 0:  # the posterior draws' generator takes none (it failed at the first draw)
+            raise ValueError(f"allocation seed {seed}: must be 0 or more")
         self.config = config
         self.arms = tuple(arms)
         self.seed = seed

@@ -96,6 +96,8 @@ class ExperimentSpec:
                             f"for {len(names)} arms")  # fmt: skip
         if self.mode not in MODES:
             raise SpecError(f"experiment {self.name}: mode {self.mode!r} is not one of {MODES}")
+        if self.seed < 0:  # numpy's generators take none below 0 (the Thompson draws failed)
+            raise SpecError(f"experiment {self.name}: seed={self.seed} must be 0 or more")
 
     @property
     def arm_names(self) -> tuple[str, ...]:
