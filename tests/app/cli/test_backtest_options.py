@@ -24,6 +24,8 @@ CASES = {
     "negative fee": (["--taker-fee", "-0.001"], "--taker-fee -0.001: must be"),
     "unknown timeframe": (["--timeframe", "7x"], "--timeframe: unknown timeframe '7x'"),
     "no date": (["--end", "soon"], "--end 'soon': not an ISO date"),
+    "negative seed": (["--seed", "-1"], "--seed -1: must be an integer >= 0"),
+    "huge seed": (["--seed", str(2**64)], f"--seed {2**64}: must be an integer >= 0"),
 }
 
 

@@ -61,6 +61,9 @@ OPTION_BOUNDS: dict[str, Bounds] = {
     "--funding-rate": NUMERIC_BOUNDS["default_funding_rate"],
     "--notional": NUMERIC_BOUNDS["live_max_order_notional"],
     "--leverage": Bounds(0.0, 125.0, low_open=True),
+    # the trial ledger takes seeds of 0 to 2**63 - 1 and QT_SEED numpy's: refused after the
+    # whole replay and its reports before this check
+    "--seed": NUMERIC_BOUNDS["seed"],
 }
 
 
@@ -71,7 +74,8 @@ def check_options(values: Mapping[str, float], timeframe: str, out: Path | None)
     for option, value in values.items():
         bounds = OPTION_BOUNDS[option]
         if not bounds.accepts(value):
-            raise ConfigError(f"{option} {value!r}: must be {bounds.describe(integer=False)}")
+            integer = isinstance(value, int)
+            raise ConfigError(f"{option} {value!r}: must be {bounds.describe(integer=integer)}")
     known_timeframe(timeframe)
     if out is not None:
         made_folder(out, "--out")
@@ -140,6 +144,7 @@ def backtest(
         "--funding-rate": funding_rate,
         "--notional": notional,
         "--leverage": leverage,
+        "--seed": seed,
     }
     check_options(options, timeframe, out)
     first, stop = _parse_day(start, "--start"), _parse_day(end, "--end")
