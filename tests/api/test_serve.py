@@ -3,6 +3,7 @@ ones: one line, exit code 2, no traceback, no value repeated."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 
@@ -76,3 +77,34 @@ def test_serve_has_host_and_port_options() -> None:
     result = CliRunner().invoke(app, ["serve", "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
     assert "--host" in result.output and "--port" in result.output
+
+
+@pytest.mark.parametrize("where", ["port taken", "not this machine", "no such host"])
+def test_serve_refuses_in_one_line_where_it_cannot_listen(
+    clean_env: pytest.MonkeyPatch, tmp_path: object, where: str
+) -> None:
+    """uvicorn said so only after the app had started, as a log line, and exited 3 (which
+    ``up`` restarts three times)."""
+    clean_env.setenv("QT_HOME", str(tmp_path))
+    clean_env.setenv("QT_API_PASSWORD", "a-fine-password-42")
+    clean_env.setenv("QT_API_SECRET", GOOD_SECRET)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        host, reason = {
+            "port taken": ("127.0.0.1", "ddress already in use"),
+            "not this machine": ("192.0.2.1", "annot assign requested address"),
+            "no such host": ("no-such-host.invalid", "not known"),
+        }[where]
+        command = "from quantum_trader.app.cli.main import main; main()"
+        done = subprocess.run(
+            [sys.executable, "-c", command, "serve", "--host", host, "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    output = (done.stdout + done.stderr).strip()
+    assert done.returncode == 2, output
+    assert len(output.splitlines()) == 1 and "Traceback" not in output, output
+    assert f"serve cannot listen on {host!r} port {port}: " in output and reason in output

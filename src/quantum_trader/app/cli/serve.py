@@ -4,6 +4,7 @@ database as the engine, bound to this machine (127.0.0.1) unless told otherwise.
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from typing import TYPE_CHECKING, Annotated
 
@@ -61,6 +62,22 @@ def api_config(settings: Settings, host: str | None, port: int | None) -> ApiCon
     )
 
 
+def check_can_listen(host: str, port: int) -> None:
+    """ConfigError naming ``host`` and ``port`` when the server could not listen there (the
+    port taken, an address not this machine's, a name that does not resolve). uvicorn says so
+    only after the app has started, as a log line, and exits 3, which ``up`` restarts."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            probe.bind(address)
+    except OSError as exc:  # socket.gaierror included
+        reason = exc.strerror or str(exc)
+        raise ConfigError(f"serve cannot listen on {host!r} port {port}: {reason}") from None
+
+
 #: the API server's scheduling priority (nice): below the engine's, so that on a small machine
 #: the operator's reads (a page of 1,000 trades costs ~140 ms of CPU) do not take the cores the
 #: engine's decisions need (bench/bench_decision_under_api.py measures both ways)
@@ -115,6 +132,7 @@ def serve(
 
     settings = load_settings()
     config = api_config(settings, host, port)
+    check_can_listen(config.host, config.port)
     configure_logging(run_id="api", fmt=settings.log_format, level=settings.log_level)
     engine = open_settings_database(settings)
     api = operator_api(settings, config, engine)
