@@ -144,21 +144,29 @@ def test_the_qlearning_challenger_is_on_by_default_and_its_switch_names_itself(
 
 
 @pytest.mark.parametrize(
-    ("env", "message"),
-    [
-        ({"QT_REDIS_URL": "redis://localhost:6379/0"}, "QT_REDIS_URL: no process uses the Redis"),
-    ],
+    "url", ["redis://localhost:6379/0", "rediss://:pw@cache.example:6380", "unix:///run/r.sock"]
 )
-def test_a_setting_of_a_part_not_built_is_refused_naming_its_issue(
-    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], message: str
+def test_qt_redis_url_takes_what_redis_py_takes_and_config_show_hides_its_password(
+    monkeypatch: pytest.MonkeyPatch, url: str
 ) -> None:
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
+    """It was refused whatever its value until the roles used Redis (issue 21)."""
+    monkeypatch.setenv("QT_REDIS_URL", url)
+    settings = load_settings()
+    assert settings.redis_url == url
+    shown = redacted(settings)["redis_url"]
+    assert "pw" not in shown and (shown == url or "**********@cache.example" in shown)
+
+
+@pytest.mark.parametrize("url", ["localhost:6379", "http://x", "redis://has space", "pw-4711"])
+def test_a_malformed_qt_redis_url_is_refused_without_echoing_it(
+    monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    monkeypatch.setenv("QT_REDIS_URL", url)
     with pytest.raises(ConfigError) as err:
         load_settings()
     text = str(err.value)
-    assert message in text and "issue" in text
-    assert "\n" not in text and "key-123" not in text  # one line; a secret is never echoed
+    assert "QT_REDIS_URL: not a Redis URL; accepted: redis://" in text and "\n" not in text
+    assert url not in text
 
 
 @pytest.mark.parametrize(

@@ -85,6 +85,8 @@ def nonsense(field: str) -> list[str]:
         return ["changeme", "short-one", "Secret", "x" * 31]
     if field == "ray_address":  # empty is unset; set with the process backend: a contradiction
         return ["http://head:6379", "head", "has space:1"]
+    if field == "redis_url":  # empty is unset
+        return ["localhost:6379", "http://cache:6379", "redis://has space"]
     if field in NOT_BUILT:  # anything set is refused, naming the issue it waits for
         return [CANARY]
     raise AssertionError(

@@ -36,6 +36,8 @@ def _number(value: float) -> str:
 #: the names ``experiments/spec.py`` accepts (the settings may not import a module)
 EXPERIMENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,99}$")
 #: a Ray cluster's address as ``ray.init`` takes it: ``auto``, ``host:port``, ``ray://host:port``
+#: QT_REDIS_URL: a URL redis-py's ``from_url`` takes (the password, if any, inside it)
+REDIS_URL = re.compile(r"^(redis|rediss|unix)://\S+$")
 RAY_ADDRESS = re.compile(r"^(auto|(ray://)?[A-Za-z0-9][A-Za-z0-9.-]{0,252}:[0-9]{1,5})$")
 
 NUMERIC_BOUNDS: dict[str, Bounds] = {

@@ -47,10 +47,9 @@ from quantum_trader.domain.time import TIMEFRAMES, timeframe_ms
 KNOWN_MODELS = ("xgb", "lgbm", "nhits", "patchtst")
 
 #: Settings of parts that are not built yet, and the issue each waits for. Turning one on is
-#: refused at start, so that nothing documented is accepted and then silently ignored.
-NOT_BUILT: dict[str, str] = {
-    "redis_url": "no process uses the Redis bus yet (issue 21, services over Redis Streams)",
-}
+#: refused at start, so that nothing documented is accepted and then silently ignored. None
+#: now: ``QT_REDIS_URL`` waited for issue 21 and is the service commands' Redis since 2026-12-08.
+NOT_BUILT: dict[str, str] = {}
 
 
 def _qt(name: str) -> Any:
@@ -337,6 +336,13 @@ class Settings(StorageSettings, ApiSettings, VenueSettings):
             raise ValueError("not a Ray address")  # what it accepts: _describe
         return value
 
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url_form(cls, value: str | None) -> str | None:
+        if value is not None and not bounds_module.REDIS_URL.match(value):
+            raise ValueError("not a Redis URL")  # what it accepts: _describe
+        return value
+
     @field_validator("timeframe")
     @classmethod
     def _known_timeframe(cls, value: str) -> str:
@@ -344,11 +350,13 @@ class Settings(StorageSettings, ApiSettings, VenueSettings):
             raise ValueError(f"unknown timeframe {value!r}")  # the accepted ones: _describe
         return value
 
-    @field_validator("data_dir", "store_dir", "artifacts_dir", "ray_address", mode="before")
+    @field_validator(
+        "data_dir", "store_dir", "artifacts_dir", "ray_address", "redis_url", mode="before"
+    )
     @classmethod
     def _empty_folder_is_unset(cls, value: object) -> object:
-        """An empty folder setting means unset: ``make`` exports ``QT_DATA_DIR=`` where there
-        is no shared data, which must not mean the current folder."""
+        """An empty folder (or address) setting means unset: ``make`` exports ``QT_DATA_DIR=``
+        where there is no shared data, which must not mean the current folder."""
         if isinstance(value, str) and not value.strip():
             return None
         return value
@@ -552,6 +560,8 @@ _ACCEPTED = {
     "_.:@- only, 1 to 100 characters; empty for the run's own",
     "ray_address": "auto, host:port or ray://host:port (a Ray cluster's head); unset for a "
     "local Ray",
+    "redis_url": "redis://[:PASSWORD@]HOST:PORT[/DB], rediss://… or unix://PATH: the Redis of "
+    "`up`, `service` and `dead-letters` when their --redis-url is not given",
     **API_ACCEPTED,
     **VENUE_ACCEPTED,
 }
@@ -569,7 +579,7 @@ def redacted(settings: Settings) -> dict[str, Any]:
             out[name] = SECRET_MARK
         elif isinstance(value, Path):
             out[name] = str(value)
-        elif name == "database_url" and value and "@" in value:
+        elif name in ("database_url", "redis_url") and value and "@" in value:
             out[name] = redact_url(value)
         else:
             out[name] = value

@@ -51,8 +51,10 @@ def test_market_data_runs_by_service_only_and_says_what_it_needs(env: dict[str, 
     """``service market-data`` runs (tests/services/test_candle_stream.py); what it refuses,
     each in one line with exit 2, before touching any data."""
     refusals = {
-        ("up", "--role", "market-data"): "`up` starts market-data only with --redis-url",
-        ("service", "market-data"): "service market-data needs --redis-url",
+        ("up", "--role", "market-data"): (
+            "`up` starts market-data only with --redis-url (or QT_REDIS_URL)"
+        ),
+        ("service", "market-data"): "service market-data needs --redis-url (or QT_REDIS_URL)",
         ("service", "market-data", "--redis-url", "redis://127.0.0.1:1/0"): (
             "--redis-url redis://127.0.0.1:1/0: Redis does not answer"
         ),
@@ -131,3 +133,35 @@ def test_up_serves_the_api_and_a_stop_leaves_its_process_stopped(env: dict[str, 
     assert "up | api started (pid" in output and "up | stopping api: a stop signal" in output
     (stopped,) = SqlServiceHealth(db).load_all()
     assert stopped.state(WallClock().now()) is ProcessState.STOPPED
+
+
+def test_qt_redis_url_is_the_redis_of_up_and_the_roles_when_no_option_gives_one(
+    env: dict[str, str],
+) -> None:
+    """``QT_REDIS_URL`` was refused at start ("no process uses the Redis bus yet") after the
+    roles had come to use Redis through ``--redis-url``; now it is that option's default. A
+    Redis that does not answer shows which URL the roles took; the API role ignores it."""
+    env = {**env, "QT_REDIS_URL": "redis://127.0.0.1:1/0"}
+    env = {k: v for k, v in env.items() if k not in ("QT_API_PASSWORD", "QT_API_SECRET")}
+    for args in (("service", "market-data"), ("service", "engine"), ("dead-letters", "list")):
+        done = _cli(env, *args)
+        assert done.returncode == 2, (args, done.stdout, done.stderr)
+        assert "redis://127.0.0.1:1/0: Redis does not answer" in done.stdout, (args, done.stdout)
+    done = _cli(env, "service", "api")  # refused for its own reason, not for the setting
+    assert done.returncode == 2 and "serve refuses to start: QT_API_PASSWORD" in done.stdout
+    # up: market-data joins the roles, and both stream roles take the setting's Redis
+    done = _cli(env, "up", "--max-restarts", "0", timeout=120)
+    for role in ("market-data", "engine"):
+        assert f"{role} | error: --redis-url redis://127.0.0.1:1/0: Redis does not answer" in (
+            done.stdout
+        ), done.stdout
+    # an explicit option wins over the setting
+    done = _cli(env, "service", "market-data", "--redis-url", "redis://127.0.0.1:2/0")
+    assert "redis://127.0.0.1:2/0: Redis does not answer" in done.stdout, done.stdout
+    # and a malformed setting is refused by name, its value not echoed (it may hold a password)
+    bad = {**env, "QT_REDIS_URL": "localhost:6379"}
+    done = _cli(bad, "service", "market-data")
+    assert done.returncode == 2 and "QT_REDIS_URL: not a Redis URL; accepted: redis://" in (
+        done.stdout
+    ), done.stdout
+    assert "localhost:6379" not in done.stdout

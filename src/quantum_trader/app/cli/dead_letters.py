@@ -16,7 +16,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from quantum_trader.app.cli.options import key_prefix
+from quantum_trader.app.cli.options import key_prefix, redis_url_or_setting
 from quantum_trader.app.cli.render import console
 from quantum_trader.app.cli.services import redis_client
 from quantum_trader.domain.errors import ConfigError
@@ -29,7 +29,7 @@ app = typer.Typer(
     help="The Redis bus's dead letters: list, show, replay, drop, trim.", no_args_is_help=True
 )
 
-_URL = typer.Option(..., "--redis-url", help="the Redis the bus runs on")
+_URL = typer.Option(None, "--redis-url", help="the Redis the bus runs on (default: QT_REDIS_URL)")
 _PREFIX = typer.Option(
     "qt", "--prefix", callback=key_prefix, help="the bus's key prefix (PREFIX:dead:TOPIC)"
 )
@@ -45,14 +45,19 @@ def _checked(ids: list[str]) -> list[str]:
     return ids
 
 
-def _letters(redis_url: str, prefix: str) -> DeadLetters:
+def _letters(redis_url: str | None, prefix: str) -> DeadLetters:
     from quantum_trader.adapters.redis_streams.dead_letters import DeadLetters
 
-    return DeadLetters(redis_client(redis_url), prefix)
+    url = redis_url_or_setting(redis_url)
+    if url is None:
+        raise ConfigError(
+            "dead-letters needs --redis-url (or QT_REDIS_URL): the Redis the bus runs on"
+        )
+    return DeadLetters(redis_client(url), prefix)
 
 
 @app.command("list")
-def list_streams(redis_url: str = _URL, prefix: str = _PREFIX) -> None:
+def list_streams(redis_url: str | None = _URL, prefix: str = _PREFIX) -> None:
     """Every topic with dead letters: how many, the oldest and the newest."""
     streams = _letters(redis_url, prefix).streams()
     if not streams:
@@ -73,7 +78,7 @@ def show(
     topic: str = typer.Argument(..., help="the topic, e.g. execution.order.filled"),
     count: int = typer.Option(20, "--count", min=1, help="the oldest COUNT letters"),
     as_json: bool = typer.Option(False, "--json", help="one JSON document, the envelopes included"),
-    redis_url: str = _URL,
+    redis_url: str | None = _URL,
     prefix: str = _PREFIX,
 ) -> None:
     """A topic's dead letters, oldest first."""
@@ -102,7 +107,7 @@ def replay(
     ids: list[str] | None = _SOME,
     every: bool = typer.Option(False, "--all", help="every letter of the topic"),
     group: str | None = typer.Option(None, "--group", help="only the letters of this group"),
-    redis_url: str = _URL,
+    redis_url: str | None = _URL,
     prefix: str = _PREFIX,
 ) -> None:
     """Put letters back on their topic's stream for the group that gave up on each (the
@@ -129,7 +134,7 @@ def replay(
 def drop(
     topic: str = typer.Argument(..., help="the topic"),
     ids: list[str] = _IDS,
-    redis_url: str = _URL,
+    redis_url: str | None = _URL,
     prefix: str = _PREFIX,
 ) -> None:
     """Delete letters that should never run. Exit 1 if some were not there."""
@@ -145,7 +150,7 @@ def trim(
     older_than_days: float = typer.Option(
         ..., "--older-than-days", min=0.0, help="delete letters older than this (Redis's clock)"
     ),
-    redis_url: str = _URL,
+    redis_url: str | None = _URL,
     prefix: str = _PREFIX,
 ) -> None:
     """Delete a topic's letters older than the given age."""

@@ -14,7 +14,7 @@ import typer
 from rich.markup import escape
 
 from quantum_trader.app.cli.lazy import LazyGroup
-from quantum_trader.app.cli.options import key_prefix
+from quantum_trader.app.cli.options import key_prefix, redis_url_or_setting
 from quantum_trader.app.cli.render import console
 from quantum_trader.config.settings import load_settings, redacted
 from quantum_trader.domain.errors import ConfigError, QuantumTraderError
@@ -221,7 +221,8 @@ def service(
     redis_url: str | None = typer.Option(
         None,
         "--redis-url",
-        help="market-data: the Redis its candle stream goes to; engine: where it reads it",
+        help="market-data: the Redis its candle stream goes to; engine: where it reads it "
+        "(default: QT_REDIS_URL)",
     ),
     prefix: str = typer.Option(
         "qt",
@@ -246,14 +247,15 @@ def service(
     from quantum_trader.app.cli import services as services_cli
 
     role = services_cli.check_role(role)
-    if role == services_cli.MARKET_DATA:
-        services_cli.market_data(redis_url, prefix, pause_s, batch, follow)
-        return
-    if redis_url is not None and role != "engine":
+    if redis_url is not None and role not in (services_cli.MARKET_DATA, "engine"):
         raise ConfigError(
             f"--redis-url is market-data's and engine's: the {role} role does not read it"
         )
+    if role == services_cli.MARKET_DATA:
+        services_cli.market_data(redis_url_or_setting(redis_url), prefix, pause_s, batch, follow)
+        return
     if role == "engine":
+        redis_url = redis_url_or_setting(redis_url)
         stream = None if redis_url is None else services_cli.stream_source(redis_url, prefix)
         run_job(synthetic=False, venue=None, confirm="", candles=stream)
     else:

@@ -22,6 +22,17 @@ def key_prefix(prefix: str) -> str:
         raise typer.BadParameter(str(exc)) from None
 
 
+def redis_url_or_setting(given: str | None) -> str | None:
+    """``--redis-url`` when given, else ``QT_REDIS_URL`` (environment or ``QT_CONFIG_FILE``);
+    None when neither is. The settings are loaded only when the option is not given, so an
+    operator's explicit URL needs no other setting to be valid."""
+    if given:
+        return given
+    from quantum_trader.config.settings import load_settings
+
+    return load_settings().redis_url
+
+
 def run_id_option(run_id: str) -> str:
     """``--run-id``: empty (the command's own), or one that can name the run's folder."""
     if not run_id:

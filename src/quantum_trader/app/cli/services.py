@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from quantum_trader.app.cli.options import key_prefix
+from quantum_trader.app.cli.options import key_prefix, redis_url_or_setting
 from quantum_trader.app.cli.serve import CLI_COMMAND
 from quantum_trader.domain.errors import ConfigError
 from quantum_trader.services.supervisor import Role, Supervisor
@@ -51,8 +51,8 @@ def check_role(role: str, *, by_up: bool = False, stream: bool = False) -> str:
         return role
     if role == MARKET_DATA:
         raise ConfigError(
-            "`up` starts market-data only with --redis-url: the Redis its candle stream goes "
-            "to, and the engine role reads it from (docs/services.md)"
+            "`up` starts market-data only with --redis-url (or QT_REDIS_URL): the Redis its "
+            "candle stream goes to, and the engine role reads it from (docs/services.md)"
         )
     if role in NOT_SPLIT:
         raise ConfigError(
@@ -117,7 +117,9 @@ def market_data(
     from quantum_trader.engine.feeds import ReplayFeed
 
     if not redis_url:
-        raise ConfigError("service market-data needs --redis-url: the Redis its stream goes to")
+        raise ConfigError(
+            "service market-data needs --redis-url (or QT_REDIS_URL): the Redis its stream goes to"
+        )
     settings = load_settings()
     client = redis_client(redis_url)
     store = CandleStore(settings.effective_store_dir)
@@ -234,7 +236,9 @@ def up(
     redis_url: Annotated[
         str | None,
         typer.Option(
-            "--redis-url", help="start market-data too, on this Redis; the engine reads its stream"
+            "--redis-url",
+            help="start market-data too, on this Redis; the engine reads its stream "
+            "(default: QT_REDIS_URL)",
         ),
     ] = None,
     prefix: Annotated[
@@ -246,6 +250,7 @@ def up(
 ) -> None:
     """Start the service roles (engine, api; market-data with --redis-url) and supervise them
     until they end or Ctrl-C."""
+    redis_url = redis_url_or_setting(redis_url)
     default = ((MARKET_DATA,) if redis_url else ()) + ROLES
     chosen = list(dict.fromkeys(roles or default))
     commands = role_commands(chosen, redis_url, prefix)
