@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
 
 from quantum_trader.adapters.sql.database import open_database
 from quantum_trader.config.settings import (
@@ -104,6 +104,12 @@ def open_checked_database(url: str, *, setting: str) -> Engine:
     except OperationalError as exc:
         reason = str(exc.orig or exc).strip().splitlines()[0]
         raise ConfigError(f"{setting}: cannot open the database {shown} ({reason})") from None
+    except DatabaseError as exc:  # SQLite: a damaged file, or one that is no database
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        raise ConfigError(
+            f"{setting}: the database {shown} cannot be read ({reason}): a damaged or foreign "
+            "file; restore it from a backup, or move it away to start a new one"
+        ) from None
     except ArgumentError as exc:
         raise ConfigError(
             f"{setting}: not a database URL: {shown} ({exc}); accepted: "

@@ -3,7 +3,9 @@ an unrelated setting is invalid (issue 22, Part A item 1)."""
 
 from __future__ import annotations
 
+import sqlite3
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -85,3 +87,44 @@ def test_a_malformed_config_file_points_at_the_db_option(
     code, out = cli(monkeypatch, capsys, "risk", "kill-switch", "on", "--reason", "test")
     assert code == 2 and "not valid TOML" in out and "--db URL" in out
     assert len(out.strip().splitlines()) == 1
+
+
+def _damaged(home: Path, how: str) -> bytes:
+    """The home's database made unreadable: not a database at all, or pages overwritten."""
+    db = home / "quantum_trader.sqlite"
+    if how == "not a database":
+        home.mkdir(parents=True)
+        db.write_bytes(b"a text file where the database should be\n")
+    else:
+        engine = open_database(f"sqlite:///{db}")  # the schema, migrated
+        engine.dispose()
+        with closing(sqlite3.connect(db)) as conn:  # everything into the file, none in its WAL
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        raw = bytearray(db.read_bytes())
+        assert len(raw) > 4096 * 6
+        raw[4096 : 4096 * 6] = b"\xab" * (4096 * 5)  # the schema's pages, past the header
+        db.write_bytes(bytes(raw))
+    return db.read_bytes()
+
+
+@pytest.mark.parametrize("how", ["not a database", "malformed pages"])
+def test_a_damaged_database_is_one_line_and_left_as_it_was(
+    clean_env: pytest.MonkeyPatch,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    how: str,
+) -> None:
+    """``status`` and ``risk kill-switch`` ended in SQLAlchemy's traceback (``file is not a
+    database``, ``database disk image is malformed``)."""
+    home = tmp_path / "home"
+    clean_env.setenv("QT_HOME", str(home))
+    before = _damaged(home, how)
+    reason = "file is not a database" if how == "not a database" else "malformed"
+    for argv in (("status",), ("risk", "kill-switch", "on", "--reason", "stop")):
+        code, out = cli(monkeypatch, capsys, *argv)
+        assert code == 2, out
+        assert len(out.strip().splitlines()) == 1 and "Traceback" not in out, out
+        assert "QT_HOME: the database sqlite:///" in out and "cannot be read (" in out, out
+        assert reason in out and "restore it from a backup" in out, out
+    assert (home / "quantum_trader.sqlite").read_bytes() == before
