@@ -3,10 +3,18 @@ experiments; /metrics in Prometheus text."""
 
 from __future__ import annotations
 
+import sqlite3
+import threading
+import time
+from contextlib import closing
+from pathlib import Path
+
+import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine, insert
 
+from quantum_trader.adapters.sql import locked
 from quantum_trader.adapters.sql.experiments import SqlExperimentStore
 from quantum_trader.adapters.sql.repositories import SqlStatusRepository
 from quantum_trader.adapters.sql.repositories_risk import SqlRiskRepository
@@ -156,3 +164,44 @@ def test_trades_and_orders_are_the_last_runs(
     assert [(o["client_order_id"], o["order_type"], o["status"]) for o in orders] == [
         ("r1-BTCUSDT-1", OrderType.MARKET.value, OrderStatus.NEW.value)
     ]
+
+
+def test_the_api_kill_switch_waits_for_a_locked_database_then_answers_503(
+    client: TestClient,
+    bearer: dict[str, str],
+    sqlite_engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Another writer holding SQLite's write lock past the 5 s busy timeout made the POST a
+    500 ("database is locked"), the switch not engaged. It waits now (up to a minute), and
+    past that answers 503 saying the switch is NOT engaged."""
+    path = Path(str(sqlite_engine.url.database))
+
+    def hold(seconds: float) -> threading.Thread:
+        held = threading.Event()
+
+        def run() -> None:
+            with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+                conn.execute("BEGIN IMMEDIATE")
+                held.set()
+                time.sleep(seconds)
+                conn.execute("COMMIT")
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        assert held.wait(10)
+        return thread
+
+    holder = hold(7.0)
+    on = client.post(KILL, json={"on": True, "reason": "maintenance"}, headers=bearer)
+    holder.join()
+    assert on.status_code == 200, on.text
+    assert client.get(KILL, headers=bearer).json()["engaged"] is True
+
+    monkeypatch.setattr(locked, "LOCKED_WAIT_S", 1.0)
+    holder = hold(8.0)
+    off = client.post(KILL, json={"on": False, "reason": "done"}, headers=bearer)
+    holder.join()
+    assert off.status_code == 503, off.text
+    assert "the kill switch is NOT released: the database stayed locked" in off.json()["detail"]
+    assert client.get(KILL, headers=bearer).json()["engaged"] is True

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from quantum_trader.adapters.sql.experiments import SqlExperimentStore
+from quantum_trader.adapters.sql.locked import write_while_locked
 from quantum_trader.adapters.sql.registry_repository import SqlRegistryRepository
 from quantum_trader.adapters.sql.repositories import SqlStatusRepository
 from quantum_trader.adapters.sql.repositories_risk import SqlRiskRepository
@@ -72,9 +73,13 @@ def set_kill_switch(engine: Engine, clock: Clock, on: bool, reason: str, actor: 
     kill-switch on|off``), audited under ``actor``."""
     switch = KillSwitch(SqlRiskRepository(engine), clock)
     if on:
-        switch.engage(reason, by=actor)
+        write_while_locked(
+            lambda: switch.engage(reason, by=actor), "the kill switch is NOT engaged"
+        )
     else:
-        switch.release(by=actor, reason=reason)
+        write_while_locked(
+            lambda: switch.release(by=actor, reason=reason), "the kill switch is NOT released"
+        )
 
 
 def risk(engine: Engine, clock: Clock) -> s.RiskOut:

@@ -5,8 +5,9 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 
+from quantum_trader.adapters.sql.locked import DatabaseLocked
 from quantum_trader.api import reads
 from quantum_trader.api.answers import json_answer
 from quantum_trader.api.context import API_PREFIX, AUTH_ERRORS, ApiContext
@@ -46,12 +47,18 @@ def risk_router(ctx: ApiContext) -> APIRouter:
     def kill_switch(user: User) -> KillSwitchOut:
         return reads.kill_switch(ctx.engine, ctx.clock)
 
-    @router.post("/kill-switch")
+    @router.post(
+        "/kill-switch",
+        responses={503: {"description": "the database stayed locked: the switch is NOT changed"}},
+    )
     def set_kill_switch(body: KillSwitchIn, user: User) -> KillSwitchOut:
         """Engage (``on``) or release the kill switch, audited as ``api:<user>``; a running
         engine reads it before its next decision."""
         actor = f"{ACTOR_PREFIX}{user.username}"
-        reads.set_kill_switch(ctx.engine, ctx.clock, body.on, body.reason, actor)
+        try:  # waits up to a minute for a database another process is writing
+            reads.set_kill_switch(ctx.engine, ctx.clock, body.on, body.reason, actor)
+        except DatabaseLocked as exc:
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc
         log.warning("api.kill_switch", on=body.on, by=actor, reason=body.reason)
         return reads.kill_switch(ctx.engine, ctx.clock)
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import sqlite3
 import sys
+import threading
+import time
 from contextlib import closing
 from pathlib import Path
 
 import pytest
 
+from quantum_trader.adapters.sql import locked
 from quantum_trader.adapters.sql.database import open_database
 from quantum_trader.adapters.sql.repositories_risk import SqlRiskRepository
 from quantum_trader.app.cli.main import main
@@ -128,3 +131,58 @@ def test_a_damaged_database_is_one_line_and_left_as_it_was(
         assert "QT_HOME: the database sqlite:///" in out and "cannot be read (" in out, out
         assert reason in out and "restore it from a backup" in out, out
     assert (home / "quantum_trader.sqlite").read_bytes() == before
+
+
+def _hold_write_lock(db: Path, seconds: float) -> threading.Thread:
+    """Another writer holding SQLite's write lock for ``seconds`` (an engine's checkpoint)."""
+    held = threading.Event()
+
+    def hold() -> None:
+        with closing(sqlite3.connect(db, isolation_level=None)) as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            held.set()
+            time.sleep(seconds)
+            conn.execute("COMMIT")
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    assert held.wait(10)
+    return thread
+
+
+def test_the_switch_waits_for_a_writer_that_holds_the_database_past_the_busy_timeout(
+    clean_env: pytest.MonkeyPatch,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``kill-switch on`` gave up after SQLite's 5 s busy timeout with a traceback ("database
+    is locked"), the switch not engaged, while another process held the write lock for 7 s."""
+    clean_env.setenv("QT_HOME", str(tmp_path))
+    url = f"sqlite:///{tmp_path / 'quantum_trader.sqlite'}"
+    open_database(url).dispose()
+    holder = _hold_write_lock(tmp_path / "quantum_trader.sqlite", 7.0)
+    code, out = cli(monkeypatch, capsys, "risk", "kill-switch", "on", "--reason", "stop")
+    holder.join()
+    assert code == 0, out
+    assert "locked by another writer: waiting up to 60 s" in out and "ENGAGED" in out
+    assert engaged(url)
+
+
+def test_a_switch_the_database_never_lets_write_says_so_in_one_line(
+    clean_env: pytest.MonkeyPatch,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    clean_env.setenv("QT_HOME", str(tmp_path))
+    url = f"sqlite:///{tmp_path / 'quantum_trader.sqlite'}"
+    open_database(url).dispose()
+    monkeypatch.setattr(locked, "LOCKED_WAIT_S", 1.0)
+    holder = _hold_write_lock(tmp_path / "quantum_trader.sqlite", 8.0)
+    code, out = cli(monkeypatch, capsys, "risk", "kill-switch", "on", "--reason", "stop")
+    holder.join()
+    assert code == 2, out
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("error: the kill switch is NOT engaged: the database stayed locked")
+    assert "Traceback" not in out and not engaged(url)

@@ -14,10 +14,10 @@ from quantum_trader.status.registry import ModuleState, ModuleStatus
 from quantum_trader.status.services import ServiceProcess
 
 
-def console() -> Console:
+def console(*, stderr: bool = False) -> Console:
     """A console per use: it reads the terminal's width (``COLUMNS``) when it prints, not
     once at import, so a command's tables fit the terminal it runs in."""
-    return Console()
+    return Console(stderr=stderr)
 
 
 _STATE_STYLE = {

@@ -10,12 +10,13 @@ it, not by ``kill-switch``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Annotated, NoReturn
 
 import typer
 from rich.table import Table
 
+from quantum_trader.adapters.sql.locked import write_while_locked
 from quantum_trader.adapters.sql.repositories_risk import SqlRiskRepository
 from quantum_trader.adapters.sql.run_lock import SqlRunLock
 from quantum_trader.app.cli.audit import actor_name, audited_reason
@@ -46,6 +47,17 @@ def _repository(db: str | None) -> SqlRiskRepository:
     return SqlRiskRepository(kill_switch_database(db))
 
 
+def _written(write: Callable[[], object], what: str) -> None:
+    """``write()``, waiting for a database another process is writing (saying so once)."""
+
+    def tell(budget: float) -> None:
+        console(stderr=True).print(
+            f"the database is locked by another writer: waiting up to {budget:g} s"
+        )
+
+    write_while_locked(write, f"the kill switch is NOT {what}", on_wait=tell)
+
+
 def _show_kill_switch(repo: SqlRiskRepository) -> None:
     state = KillSwitch(repo, WallClock()).state()
     if state.engaged:
@@ -70,7 +82,8 @@ def kill_switch_on(
     """Engage the kill switch: no new orders pass until ``kill-switch off``."""
     reason = audited_reason(reason, "say why trading stops")
     repo = _repository(db)
-    KillSwitch(repo, WallClock()).engage(reason, by=actor_name(None))
+    switch = KillSwitch(repo, WallClock())
+    _written(lambda: switch.engage(reason, by=actor_name(None)), "engaged")
     _show_kill_switch(repo)
 
 
@@ -83,7 +96,8 @@ def kill_switch_off(
 ) -> None:
     """Release the kill switch."""
     repo = _repository(db)
-    KillSwitch(repo, WallClock()).release(by=actor_name(None), reason=reason)
+    switch = KillSwitch(repo, WallClock())
+    _written(lambda: switch.release(by=actor_name(None), reason=reason), "released")
     _show_kill_switch(repo)
 
 
