@@ -259,3 +259,30 @@ def test_an_empty_folder_setting_means_unset_not_the_current_folder(
     assert s.home == Path(".qt") and load_storage_settings().home == Path(".qt")
     assert s.data_dir is None and s.store_dir is None and s.artifacts_dir is None
     assert s.effective_store_dir == Path(".qt") / "store"
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("taker_fe = 0.001\n", "no setting is named 'taker_fe' (did you mean 'taker_fee'?)"),
+        ("seed = 3\n[risk]\nmax_leverage = 2\n", "no setting is named 'risk'"),
+        ("sed = 3\n", "no setting is named 'sed' (did you mean 'seed'?)"),
+    ],
+)
+def test_a_key_of_the_toml_file_that_no_setting_reads_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, text: str, named: str
+) -> None:
+    """pydantic ignores keys no field reads: a typo in the file did nothing, silently."""
+    path = tmp_path / "qt.toml"
+    path.write_text(text)
+    monkeypatch.setenv("QT_CONFIG_FILE", str(path))
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert str(err.value).startswith(f"QT_CONFIG_FILE={path}: {named}")
+    # the field names and the replaced deployment's variable names are keys of the file
+    path.write_text("taker_fee = 0.0004\nAI_ENGINE_MIN_CONSENSUS = 1\n")
+    settings = load_settings()
+    assert (settings.taker_fee, settings.min_consensus) == (0.0004, 1)
+    # the kill switch's settings read only where the database is, whatever else the file says
+    path.write_text(text)
+    assert load_storage_settings().database_setting == "QT_HOME"

@@ -119,7 +119,6 @@ return 1
 
 
 def stream_name(prefix: str) -> str:
-    """The candle stream's key under ``prefix`` (refused by ``key_prefix`` when unusable)."""
     return f"{key_prefix(prefix)}:{CANDLE_TOPIC}"
 
 

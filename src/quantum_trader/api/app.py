@@ -49,7 +49,7 @@ def create_app(
     backtests: BacktestJobs | None = None,
 ) -> FastAPI:
     """The API over ``engine``'s database. ``settings``: the effective settings, already
-    redacted (``config.settings.redacted``), for ``/config``; ``liveness``: what ``status``
+    redacted (``config.redaction.redacted``), for ``/config``; ``liveness``: what ``status``
     says about the engine (``app/run_lock.engine_liveness``); ``candles``: the candle store's
     reader for ``/candles`` and ``/benchmark``; ``backtests``: the job runner for
     ``/backtests`` (either None: those routes answer 404)."""

@@ -44,7 +44,7 @@ from quantum_trader.app.rl_agents import RLSources
 from quantum_trader.app.run_lock import hold_run_lock
 from quantum_trader.app.run_options import RunOptions
 from quantum_trader.app.run_report import run_summary, write_outputs_in_worker
-from quantum_trader.app.runtime import Runtime, build_runtime, new_run_id
+from quantum_trader.app.runtime import Runtime, build_runtime, given_or_new_run_id
 from quantum_trader.app.serving_health import Unserved, check_servable
 from quantum_trader.app.storage import open_settings_database
 from quantum_trader.app.training import (
@@ -57,7 +57,6 @@ from quantum_trader.clock.clock import ReplayThenWallClock
 from quantum_trader.config.settings import Settings
 from quantum_trader.decision.inputs import PipelineConfig
 from quantum_trader.decision.pipeline import DecisionPipeline
-from quantum_trader.domain.run_ids import checked_run_id
 from quantum_trader.domain.time import fmt
 from quantum_trader.engine.live_phase import (
     LivePhase,
@@ -229,7 +228,7 @@ def _open(
 ) -> _Run:
     """Take the engine lock, load the market data and start the run: runtime, status,
     registry and lifecycle."""
-    run_id = checked_run_id(run_id) if run_id else new_run_id()
+    run_id = given_or_new_run_id(run_id)
     db = open_settings_database(settings)
     # a second engine on this database is refused before it reads or writes anything
     lock = hold_run_lock(db, run_id)

@@ -29,6 +29,7 @@ from quantum_trader.clock.pause import TrainingPause
 from quantum_trader.clock.scheduler import Scheduler
 from quantum_trader.config.modules import module_enabled
 from quantum_trader.config.settings import Settings
+from quantum_trader.domain.run_ids import checked_run_id
 from quantum_trader.domain.time import MS_PER_HOUR, MS_PER_MINUTE, MS_PER_SECOND
 from quantum_trader.observability.logging import get_logger
 from quantum_trader.status.registry import ModuleHandle, StatusRegistry
@@ -46,6 +47,12 @@ def register_module(
 
 def new_run_id() -> str:
     return uuid.uuid4().hex[:12]
+
+
+def given_or_new_run_id(run_id: str | None) -> str:
+    """The caller's run id, checked (it names the run's folder: ``domain/run_ids.py``), else a
+    new one."""
+    return checked_run_id(run_id) if run_id else new_run_id()
 
 
 @dataclass

@@ -17,12 +17,8 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
 
 from quantum_trader.adapters.sql.database import open_database
-from quantum_trader.config.settings import (
-    Settings,
-    StorageSettings,
-    load_storage_settings,
-    redact_url,
-)
+from quantum_trader.config.redaction import redact_url
+from quantum_trader.config.settings import Settings, StorageSettings, load_storage_settings
 from quantum_trader.domain.errors import ConfigError
 
 

@@ -19,7 +19,6 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import (
     AliasChoices,
     Field,
-    SecretStr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -38,6 +37,7 @@ from pydantic_settings import (
 from quantum_trader.config import bounds as bounds_module
 from quantum_trader.config.api_settings import API_ACCEPTED, ApiSettings
 from quantum_trader.config.bounds import EXPERIMENT_NAME, NUMERIC_BOUNDS, Bounds  # noqa: F401
+from quantum_trader.config.toml_file import refuse_unknown_keys
 from quantum_trader.config.venue_settings import VENUE_ACCEPTED, VenueSettings
 from quantum_trader.domain.errors import ConfigError
 from quantum_trader.domain.time import TIMEFRAMES, timeframe_ms
@@ -504,6 +504,8 @@ def _build(cls: type[_S], overrides: dict[str, Any]) -> _S:
     toml_path = os.environ.get("QT_CONFIG_FILE")
     if toml_path and not Path(toml_path).is_file():
         raise ConfigError(f"QT_CONFIG_FILE={toml_path}: no such file")
+    if toml_path and issubclass(cls, Settings):  # the storage settings read two keys only
+        refuse_unknown_keys(Path(toml_path), Settings.model_fields)
     try:
         return cls(**overrides)
     except ValidationError as exc:
@@ -565,36 +567,6 @@ _ACCEPTED = {
     **API_ACCEPTED,
     **VENUE_ACCEPTED,
 }
-
-
-SECRET_MARK = "**********"
-
-
-def redacted(settings: Settings) -> dict[str, Any]:
-    """The effective settings as a dict, secrets replaced by a mark (for ``config show``)."""
-    out: dict[str, Any] = {}
-    for name in type(settings).model_fields:
-        value = getattr(settings, name)
-        if isinstance(value, SecretStr):
-            out[name] = SECRET_MARK
-        elif isinstance(value, Path):
-            out[name] = str(value)
-        elif name in ("database_url", "redis_url") and value and "@" in value:
-            out[name] = redact_url(value)
-        else:
-            out[name] = value
-    out["effective_database_url"] = redact_url(settings.effective_database_url)
-    return out
-
-
-def redact_url(url: str) -> str:
-    """Hide the password in ``scheme://user:password@host``."""
-    if "://" not in url or "@" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
-    creds, host = rest.rsplit("@", 1)
-    user = creds.split(":", 1)[0]
-    return f"{scheme}://{user}:{SECRET_MARK}@{host}" if ":" in creds else url
 
 
 def env_name(field: str) -> str:

@@ -16,7 +16,8 @@ from rich.markup import escape
 from quantum_trader.app.cli.lazy import LazyGroup
 from quantum_trader.app.cli.options import key_prefix, redis_url_or_setting
 from quantum_trader.app.cli.render import console
-from quantum_trader.config.settings import load_settings, redacted
+from quantum_trader.config.redaction import redacted
+from quantum_trader.config.settings import load_settings
 from quantum_trader.domain.errors import ConfigError, QuantumTraderError
 
 if TYPE_CHECKING:  # redis is imported by `service engine --redis-url` only

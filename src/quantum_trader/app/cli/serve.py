@@ -17,7 +17,8 @@ from quantum_trader.api.config import ApiConfig
 from quantum_trader.app.service_heartbeat import ServiceHeartbeat
 from quantum_trader.app.storage import open_settings_database
 from quantum_trader.clock.clock import WallClock
-from quantum_trader.config.settings import Settings, load_settings, redacted
+from quantum_trader.config.redaction import redacted
+from quantum_trader.config.settings import Settings, load_settings
 from quantum_trader.domain.errors import ConfigError
 
 if TYPE_CHECKING:

@@ -18,7 +18,8 @@ from rich.table import Table
 
 from quantum_trader.adapters.sql.trials import SqlTrialLedger
 from quantum_trader.app.storage import open_settings_database
-from quantum_trader.config.settings import load_storage_settings, redact_url
+from quantum_trader.config.redaction import redact_url
+from quantum_trader.config.settings import load_storage_settings
 from quantum_trader.domain.time import MS_PER_DAY, to_datetime
 from quantum_trader.evaluation.ledger import KINDS, Trial, annualised, dsr_inputs
 
