@@ -155,6 +155,16 @@ def test_qt_redis_url_is_the_redis_of_up_and_the_roles_when_no_option_gives_one(
         assert f"{role} | error: --redis-url redis://127.0.0.1:1/0: Redis does not answer" in (
             done.stdout
         ), done.stdout
+    # the roles under up read the setting themselves: no URL (and password) in their argv
+    roles = role_commands(["market-data", "engine"], "redis://:pw@h/0", "p", url_in_argv=False)
+    assert [r.argv[len(CLI) :] for r in roles] == [
+        ("service", "market-data", "--stream-prefix", "p", "--follow"),
+        ("service", "engine", "--stream-prefix", "p"),
+    ]
+    # a password in the URL is not echoed when Redis does not answer
+    done = _cli({**env, "QT_REDIS_URL": "redis://:hunter2@127.0.0.1:1/0"}, "service", "engine")
+    assert "--redis-url redis://:**********@127.0.0.1:1/0: Redis does not answer" in done.stdout
+    assert "hunter2" not in done.stdout + done.stderr
     # an explicit option wins over the setting
     done = _cli(env, "service", "market-data", "--redis-url", "redis://127.0.0.1:2/0")
     assert "redis://127.0.0.1:2/0: Redis does not answer" in done.stdout, done.stdout

@@ -15,7 +15,8 @@ from quantum_trader.domain.time import timeframe_ms
 
 def key_prefix(prefix: str) -> str:
     """``--stream-prefix`` / ``--prefix``: a Redis key prefix the adapters take
-    (``adapters/redis_keys.py``: not empty, no spaces, no ``:`` or pattern characters)."""
+    (``adapters/redis_keys.py``: not empty, no spaces or pattern characters, not reaching into
+    another prefix's keys)."""
     try:
         return redis_keys.key_prefix(prefix)
     except ValueError as exc:

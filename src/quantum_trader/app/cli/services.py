@@ -21,6 +21,7 @@ import typer
 
 from quantum_trader.app.cli.options import key_prefix, redis_url_or_setting
 from quantum_trader.app.cli.serve import CLI_COMMAND
+from quantum_trader.config.redaction import redact_url
 from quantum_trader.domain.errors import ConfigError
 from quantum_trader.services.supervisor import Role, Supervisor
 from quantum_trader.status.registry import ModuleState
@@ -63,10 +64,15 @@ def check_role(role: str, *, by_up: bool = False, stream: bool = False) -> str:
     raise ConfigError(f"unknown service role {role!r}; roles: {', '.join((*ROLES, MARKET_DATA))}")
 
 
-def role_commands(roles: list[str], redis_url: str | None = None, prefix: str = "qt") -> list[Role]:
+def role_commands(
+    roles: list[str], redis_url: str | None = None, prefix: str = "qt", *, url_in_argv: bool = True
+) -> list[Role]:
     """The processes ``up`` starts: this interpreter running ``service <role>`` for each; with
-    ``redis_url`` market-data and the engine get it and the stream's prefix."""
-    stream = () if redis_url is None else ("--redis-url", redis_url, "--stream-prefix", prefix)
+    ``redis_url`` market-data and the engine get it and the stream's prefix. Without
+    ``url_in_argv`` (the URL is ``QT_REDIS_URL``'s) they read the setting themselves, so a
+    password in it does not show in the process list."""
+    url = ("--redis-url", redis_url) if redis_url is not None and url_in_argv else ()
+    stream = () if redis_url is None else (*url, "--stream-prefix", prefix)
     follow = {MARKET_DATA: ("--follow",)}  # keeps the stream whole until the engine read it
     return [
         Role(
@@ -79,14 +85,16 @@ def role_commands(roles: list[str], redis_url: str | None = None, prefix: str = 
 
 
 def redis_client(redis_url: str) -> redis.Redis:
-    """A client of ``redis_url`` that answered a PING; else ConfigError naming the URL."""
+    """A client of ``redis_url`` that answered a PING; else ConfigError naming the URL (its
+    password hidden)."""
     import redis
 
     try:
         client = redis.Redis.from_url(redis_url, socket_connect_timeout=5)
         client.ping()
     except (redis.RedisError, ValueError) as exc:
-        raise ConfigError(f"--redis-url {redis_url}: Redis does not answer ({exc})") from exc
+        shown = redact_url(redis_url)
+        raise ConfigError(f"--redis-url {shown}: Redis does not answer ({exc})") from exc
     return client
 
 
@@ -250,9 +258,10 @@ def up(
 ) -> None:
     """Start the service roles (engine, api; market-data with --redis-url) and supervise them
     until they end or Ctrl-C."""
+    given = redis_url is not None
     redis_url = redis_url_or_setting(redis_url)
     default = ((MARKET_DATA,) if redis_url else ()) + ROLES
     chosen = list(dict.fromkeys(roles or default))
-    commands = role_commands(chosen, redis_url, prefix)
+    commands = role_commands(chosen, redis_url, prefix, url_in_argv=given)
     supervisor = Supervisor(commands, sys.stdout, max_restarts=max_restarts)
     raise typer.Exit(supervisor.run())
