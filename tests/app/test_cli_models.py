@@ -138,3 +138,23 @@ def test_a_malformed_model_key_is_one_line_naming_the_form(
     assert (
         str(result.exception) == "model key 'xgb': want MODEL/SCOPE/hHORIZON, e.g. xgb/BTCUSDT/h4"
     )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["show", "xgb/BTCUSDT/h4", "99"],
+        ["promote", "xgb/BTCUSDT/h4", "99", "--reason", "try"],
+    ],
+)
+def test_a_version_the_registry_does_not_hold_is_one_line(
+    args: list[str], tmp_path: Path, clean_env: pytest.MonkeyPatch
+) -> None:
+    """It ended in a ``KeyError`` traceback (exit 1)."""
+    from quantum_trader.domain.errors import QuantumTraderError
+
+    clean_env.setenv("QT_HOME", str(tmp_path))
+    result = CliRunner().invoke(app, args)
+    assert isinstance(result.exception, QuantumTraderError), repr(result.exception)
+    assert str(result.exception) == "xgb/BTCUSDT/h4 has no version 99"
+    assert isinstance(result.exception, KeyError)  # what the API's routes catch

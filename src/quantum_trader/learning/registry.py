@@ -18,9 +18,18 @@ from enum import StrEnum
 from typing import Protocol
 
 from quantum_trader.clock.clock import Clock
-from quantum_trader.domain.errors import InvalidTransitionError
+from quantum_trader.domain.errors import InvalidTransitionError, QuantumTraderError
 from quantum_trader.learning.lineage import Lineage
 from quantum_trader.models.base import ModelMetadata
+
+
+class UnknownVersion(QuantumTraderError, KeyError):
+    """A version the registry does not hold. A ``KeyError`` (what callers caught), and one of
+    the system's errors, so the CLI says it in one line (``models promote KEY 99`` ended in a
+    traceback)."""
+
+    def __str__(self) -> str:  # the message, not KeyError's repr of it
+        return str(self.args[0]) if self.args else ""
 
 
 class Stage(StrEnum):
@@ -273,7 +282,7 @@ class ModelRegistry:
     def _require(self, key: ModelKey, version: int) -> ModelVersion:
         found = self._repo.get(key, version)
         if found is None:
-            raise KeyError(f"{key} has no version {version}")
+            raise UnknownVersion(f"{key} has no version {version}")
         return found
 
 
