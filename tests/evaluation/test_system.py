@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from quantum_trader.domain.errors import DataError, LookAheadError
+from quantum_trader.domain.errors import ConfigError, DataError, LookAheadError
 from quantum_trader.domain.time import MS_PER_DAY, MS_PER_HOUR
 from quantum_trader.evaluation.folds import BASELINES, SYSTEM, Fold, Variant, plan_folds
 from quantum_trader.evaluation.summary import readings, to_payload
@@ -117,3 +117,12 @@ def test_baselines_that_replayed_other_candles_are_refused() -> None:
     results = evaluate_variants(FOLDS, variants, Shifted({}), timeframe="1h", horizon=4)
     with pytest.raises(DataError, match="other candles"):
         compare(results, timeframe="1h", trials=1, trial_sharpe_variance=0.0)
+
+
+@pytest.mark.parametrize(("start", "end"), [(10, 5), (5, 5)])
+def test_folds_whose_start_is_not_before_their_end_are_refused_saying_so(
+    start: int, end: int
+) -> None:
+    """``evaluate --system --start 2030-01-01`` said "holds -2025 whole day(s)"."""
+    with pytest.raises(ConfigError, match=r"the folds' start .* is not before their end"):
+        plan_folds(start=start * MS_PER_DAY, end=end * MS_PER_DAY, folds=2, train_days=5)

@@ -68,6 +68,8 @@ def plan_folds(
         raise ConfigError(f"--train-days {train_days}: give at least one day")
     if embargo_ms < 0:
         raise ConfigError(f"embargo of {embargo_ms} ms: must be >= 0")
+    if end <= start:  # a start after the data's end said "holds -2025 whole day(s)"
+        raise ConfigError(f"the folds' start {fmt(start)} is not before their end {fmt(end)}")
     days = (end - start) // MS_PER_DAY
     if days < folds:
         raise ConfigError(
