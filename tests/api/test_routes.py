@@ -3,10 +3,6 @@ experiments; /metrics in Prometheus text."""
 
 from __future__ import annotations
 
-import sqlite3
-import threading
-import time
-from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -29,6 +25,7 @@ from quantum_trader.experiments.spec import ArmSpec, ExperimentSpec
 from quantum_trader.status.registry import ModuleState, ModuleStatus
 from quantum_trader.status.services import ServiceProcess
 from tests.api.conftest import START_MS, USERNAME
+from tests.sqlite_lock import hold_write_lock
 
 KILL = "/api/v1/risk/kill-switch"
 
@@ -177,29 +174,14 @@ def test_the_api_kill_switch_waits_for_a_locked_database_then_answers_503(
     past that answers 503 saying the switch is NOT engaged."""
     path = Path(str(sqlite_engine.url.database))
 
-    def hold(seconds: float) -> threading.Thread:
-        held = threading.Event()
-
-        def run() -> None:
-            with closing(sqlite3.connect(path, isolation_level=None)) as conn:
-                conn.execute("BEGIN IMMEDIATE")
-                held.set()
-                time.sleep(seconds)
-                conn.execute("COMMIT")
-
-        thread = threading.Thread(target=run, daemon=True)
-        thread.start()
-        assert held.wait(10)
-        return thread
-
-    holder = hold(7.0)
+    holder = hold_write_lock(path, 7.0)
     on = client.post(KILL, json={"on": True, "reason": "maintenance"}, headers=bearer)
     holder.join()
     assert on.status_code == 200, on.text
     assert client.get(KILL, headers=bearer).json()["engaged"] is True
 
     monkeypatch.setattr(locked, "LOCKED_WAIT_S", 1.0)
-    holder = hold(8.0)
+    holder = hold_write_lock(path, 8.0)
     off = client.post(KILL, json={"on": False, "reason": "done"}, headers=bearer)
     holder.join()
     assert off.status_code == 503, off.text

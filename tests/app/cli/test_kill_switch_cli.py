@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import sqlite3
 import sys
-import threading
-import time
 from contextlib import closing
 from pathlib import Path
 
@@ -18,6 +16,7 @@ from quantum_trader.adapters.sql.repositories_risk import SqlRiskRepository
 from quantum_trader.app.cli.main import main
 from quantum_trader.clock.clock import WallClock
 from quantum_trader.risk.kill_switch import KillSwitch
+from tests.sqlite_lock import hold_write_lock
 
 
 def cli(
@@ -133,23 +132,6 @@ def test_a_damaged_database_is_one_line_and_left_as_it_was(
     assert (home / "quantum_trader.sqlite").read_bytes() == before
 
 
-def _hold_write_lock(db: Path, seconds: float) -> threading.Thread:
-    """Another writer holding SQLite's write lock for ``seconds`` (an engine's checkpoint)."""
-    held = threading.Event()
-
-    def hold() -> None:
-        with closing(sqlite3.connect(db, isolation_level=None)) as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            held.set()
-            time.sleep(seconds)
-            conn.execute("COMMIT")
-
-    thread = threading.Thread(target=hold, daemon=True)
-    thread.start()
-    assert held.wait(10)
-    return thread
-
-
 def test_the_switch_waits_for_a_writer_that_holds_the_database_past_the_busy_timeout(
     clean_env: pytest.MonkeyPatch,
     tmp_path: Path,
@@ -161,7 +143,7 @@ def test_the_switch_waits_for_a_writer_that_holds_the_database_past_the_busy_tim
     clean_env.setenv("QT_HOME", str(tmp_path))
     url = f"sqlite:///{tmp_path / 'quantum_trader.sqlite'}"
     open_database(url).dispose()
-    holder = _hold_write_lock(tmp_path / "quantum_trader.sqlite", 7.0)
+    holder = hold_write_lock(tmp_path / "quantum_trader.sqlite", 7.0)
     code, out = cli(monkeypatch, capsys, "risk", "kill-switch", "on", "--reason", "stop")
     holder.join()
     assert code == 0, out
@@ -179,7 +161,7 @@ def test_a_switch_the_database_never_lets_write_says_so_in_one_line(
     url = f"sqlite:///{tmp_path / 'quantum_trader.sqlite'}"
     open_database(url).dispose()
     monkeypatch.setattr(locked, "LOCKED_WAIT_S", 1.0)
-    holder = _hold_write_lock(tmp_path / "quantum_trader.sqlite", 8.0)
+    holder = hold_write_lock(tmp_path / "quantum_trader.sqlite", 8.0)
     code, out = cli(monkeypatch, capsys, "risk", "kill-switch", "on", "--reason", "stop")
     holder.join()
     assert code == 2, out
