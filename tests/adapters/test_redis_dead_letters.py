@@ -184,3 +184,29 @@ def test_letters_older_than_the_bound_go_when_a_new_one_is_written(
     assert bounded.counters.dead_lettered == 1
     ages = [now_ms - int(entry_id.split(b"-")[0]) for entry_id, _ in client.xrange(dead)]
     assert len(ages) == 302 and max(ages) < 14 * day  # the 13 and 1 days old, and two new
+
+
+def test_old_letters_of_a_topic_that_gets_no_new_one_go_at_the_next_claim_pass(
+    client: redis.Redis, prefix: str
+) -> None:
+    """They used to stay until ``dead-letters trim``: only a new letter trimmed its stream."""
+    dead = f"{prefix}:dead:orders"
+    seconds, micros = client.time()
+    now_ms = seconds * 1000 + micros // 1000
+    day = 24 * 3_600_000
+    for age_days in (30, 15, 13, 1):
+        for seq in range(150):
+            client.xadd(
+                dead, {"event": b"{}", "group": "risk"}, id=f"{now_ms - age_days * day}-{seq}"
+            )
+    kept_all = _bus(client, prefix, "risk", dead_letter_max_age_ms=None)
+    kept_all.subscribe("orders", Flaky(set()))
+    kept_all.claim()
+    assert client.xlen(dead) == 600
+    bounded = _bus(client, prefix, "risk2")  # the default: 14 days
+    bounded.subscribe("orders", Flaky(set()))
+    bounded.publish("orders", {"i": 0}, source="test")  # handled: no new letter
+    bounded.poll()
+    assert bounded.counters.dead_lettered == 0
+    ages = [now_ms - int(entry_id.split(b"-")[0]) for entry_id, _ in client.xrange(dead)]
+    assert len(ages) == 300 and max(ages) < 14 * day  # the 13 and 1 days old

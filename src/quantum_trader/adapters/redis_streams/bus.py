@@ -363,8 +363,26 @@ class RedisStreamsBus:
 
     def claim(self, *, count: int = 100) -> int:
         """Take over this group's entries idle for ``claim_idle_ms`` on any consumer (one that
-        died mid-handler) and handle them; returns how many were handled."""
+        died mid-handler) and handle them; returns how many were handled. Then delete the
+        letters of its topics older than ``dead_letter_max_age_ms``."""
         self._last_claim = self._wall()
+        handled = self._claim_idle(count)
+        self._trim_old_letters()
+        return handled
+
+    def _trim_old_letters(self) -> None:
+        """A topic that stops getting letters kept its old ones (they went only as a new one
+        was written): each claim pass trims them too, exactly, by the server's clock."""
+        streams = self._active_streams()
+        if self._dead_max_age_ms is None or not streams:
+            return
+        minid = older_than(self._redis, self._dead_max_age_ms)
+        pipe = self._redis.pipeline(transaction=False)
+        for stream in streams:
+            pipe.xtrim(f"{self._prefix}:dead:{self._topic(stream)}", minid=minid, approximate=False)
+        pipe.execute()
+
+    def _claim_idle(self, count: int) -> int:
         handled = 0
         for stream in self._active_streams():
             start = "0-0"
