@@ -151,3 +151,12 @@ def test_a_store_that_cannot_be_made_is_one_line(tmp_path: Path) -> None:
         result = runner.invoke(app, [*args, "--store", str(store)])
         assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
         assert says in result.output
+
+
+def test_a_missing_file_is_said_to_be_missing_whatever_its_name(tmp_path: Path) -> None:
+    """``data import /nowhere.csv`` said it could not tell the symbol from the name."""
+    for name in ("nowhere.csv", "BTCUSDT-1h.csv"):
+        missing = tmp_path / name
+        result = runner.invoke(app, ["import", str(missing), "--store", str(tmp_path / "s")])
+        assert result.exit_code == 1 and f"{missing}: no such file" in result.output, result.output
+        assert not (tmp_path / "s" / "ohlcv").exists()

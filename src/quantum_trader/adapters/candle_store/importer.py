@@ -101,6 +101,8 @@ def import_file(
     repair: bool = False,
 ) -> ImportResult:
     """Validate ``path`` and merge it into ``store``; DataError (store untouched) if invalid."""
+    if not path.exists():  # said first: a missing file's name is not what is wrong with it
+        raise DataError(f"{path}: no such file")
     if symbol is None or timeframe is None:
         named_symbol, named_tf = infer_name(path)
         symbol = symbol or named_symbol
