@@ -13,6 +13,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from alembic.util.exc import CommandError
 from sqlalchemy import Engine
 from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
 
@@ -100,6 +101,11 @@ def open_checked_database(url: str, *, setting: str) -> Engine:
     except OperationalError as exc:
         reason = str(exc.orig or exc).strip().splitlines()[0]
         raise ConfigError(f"{setting}: cannot open the database {shown} ({reason})") from None
+    except CommandError as exc:  # alembic: a revision this code does not have
+        raise ConfigError(
+            f"{setting}: the database {shown} cannot be migrated ({exc}): a newer version of "
+            "Quantum Trader wrote it; run that version, or restore a backup"
+        ) from None
     except DatabaseError as exc:  # SQLite: a damaged file, or one that is no database
         reason = str(exc.orig or exc).strip().splitlines()[0]
         raise ConfigError(

@@ -168,3 +168,28 @@ def test_a_switch_the_database_never_lets_write_says_so_in_one_line(
     last = out.strip().splitlines()[-1]
     assert last.startswith("error: the kill switch is NOT engaged: the database stayed locked")
     assert "Traceback" not in out and not engaged(url)
+
+
+def test_a_database_of_a_newer_version_is_one_line_and_left_as_it_was(
+    clean_env: pytest.MonkeyPatch,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A database migrated by a newer Quantum Trader (a revision this code lacks) ended in
+    alembic's traceback ("Can't locate revision")."""
+    db = tmp_path / "quantum_trader.sqlite"
+    clean_env.setenv("QT_HOME", str(tmp_path))
+    open_database(f"sqlite:///{db}").dispose()
+    with closing(sqlite3.connect(db)) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = 'runs_0099' "
+                     "WHERE version_num LIKE 'runs_%'")  # fmt: skip
+        conn.commit()
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    before = db.read_bytes()
+    for argv in (("status",), ("risk", "kill-switch", "on", "--reason", "stop")):
+        code, out = cli(monkeypatch, capsys, *argv)
+        assert code == 2 and len(out.strip().splitlines()) == 1, out
+        assert "cannot be migrated (Can't locate revision identified by 'runs_0099')" in out
+        assert "a newer version of Quantum Trader wrote it" in out
+    assert db.read_bytes() == before
