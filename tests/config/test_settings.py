@@ -286,3 +286,36 @@ def test_a_key_of_the_toml_file_that_no_setting_reads_is_refused(
     # the kill switch's settings read only where the database is, whatever else the file says
     path.write_text(text)
     assert load_storage_settings().database_setting == "QT_HOME"
+
+
+@pytest.mark.parametrize(
+    ("variable", "meant"),
+    [
+        ("QT_TAKER_FE", "QT_TAKER_FEE"),
+        ("QT_SLIPAGE_BPS", "QT_SLIPPAGE_BPS"),
+        ("QT_SYMBOL", "QT_SYMBOLS"),
+    ],
+)
+def test_a_misspelt_qt_variable_is_refused_naming_the_setting_it_misses(
+    monkeypatch: pytest.MonkeyPatch, variable: str, meant: str
+) -> None:
+    """It was ignored silently: the run used the default the operator meant to change."""
+    monkeypatch.setenv(variable, "5")
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert str(err.value) == (
+        f"{variable} is not a setting (did you mean {meant}?): it would be ignored; "
+        "correct or unset it"
+    )
+    assert load_storage_settings().database_setting == "QT_HOME"  # the kill switch still reads
+
+
+def test_other_softwares_qt_variables_and_the_projects_own_pass(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Qt reads QT_* variables too; the tests and benches have their own."""
+    for name in ("QT_QPA_PLATFORM", "QT_SCALE_FACTOR", "QT_HASH_SEED", "QT_LOGGING_RULES",
+                 "QT_TEST_REDIS_URL", "QT_BENCH_REDIS_URL", "QT_FILL_REPLAY_EXAMPLES",
+                 "QT_SHARED_DATA", "QT_REQUIRE_SERVICES"):  # fmt: skip
+        monkeypatch.setenv(name, "1")
+    load_settings()  # refused nothing

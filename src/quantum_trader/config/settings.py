@@ -37,7 +37,7 @@ from pydantic_settings import (
 from quantum_trader.config import bounds as bounds_module
 from quantum_trader.config.api_settings import API_ACCEPTED, ApiSettings
 from quantum_trader.config.bounds import EXPERIMENT_NAME, NUMERIC_BOUNDS, Bounds  # noqa: F401
-from quantum_trader.config.toml_file import refuse_unknown_keys
+from quantum_trader.config.unknown_names import refuse_misspelt_variables, refuse_unknown_keys
 from quantum_trader.config.venue_settings import VENUE_ACCEPTED, VenueSettings
 from quantum_trader.domain.errors import ConfigError
 from quantum_trader.domain.time import TIMEFRAMES, timeframe_ms
@@ -504,8 +504,10 @@ def _build(cls: type[_S], overrides: dict[str, Any]) -> _S:
     toml_path = os.environ.get("QT_CONFIG_FILE")
     if toml_path and not Path(toml_path).is_file():
         raise ConfigError(f"QT_CONFIG_FILE={toml_path}: no such file")
-    if toml_path and issubclass(cls, Settings):  # the storage settings read two keys only
-        refuse_unknown_keys(Path(toml_path), Settings.model_fields)
+    if issubclass(cls, Settings):  # the storage settings read where the database is, only
+        refuse_misspelt_variables(os.environ, Settings.model_fields)
+        if toml_path:
+            refuse_unknown_keys(Path(toml_path), Settings.model_fields)
     try:
         return cls(**overrides)
     except ValidationError as exc:
