@@ -35,13 +35,12 @@ def key_prefix(prefix: str) -> str:
         raise ValueError(
             f"Redis key prefix {prefix!r}: give one without spaces or * ? [ ] \\ (e.g. qt)"
         )
-    first, *rest = prefix.split(":")
-    for part in (first, *rest):
-        if not part:
-            raise ValueError(f"Redis key prefix {prefix!r}: an empty part between colons")
-    for at, part in enumerate(rest, start=1):
+    parts = prefix.split(":")
+    if "" in parts:
+        raise ValueError(f"Redis key prefix {prefix!r}: an empty part between colons")
+    for at, part in enumerate(parts[1:], start=1):
         if part in _RESERVED or "." in part:
-            head = ":".join([first, *rest[: at - 1]])
+            head = ":".join(parts[:at])
             raise ValueError(
                 f"Redis key prefix {prefix!r}: {part!r} after a colon would share the keys of"
                 f" prefix {head!r}"

@@ -505,9 +505,10 @@ def _build(cls: type[_S], overrides: dict[str, Any]) -> _S:
     if toml_path and not Path(toml_path).is_file():
         raise ConfigError(f"QT_CONFIG_FILE={toml_path}: no such file")
     if issubclass(cls, Settings):  # the storage settings read where the database is, only
-        refuse_misspelt_variables(os.environ, Settings.model_fields)
+        known = Settings.model_fields.keys() | _FIELD_OF_VARIABLE.keys()
+        refuse_misspelt_variables(os.environ, known)
         if toml_path:
-            refuse_unknown_keys(Path(toml_path), Settings.model_fields)
+            refuse_unknown_keys(Path(toml_path), known, Settings.model_fields)
     try:
         return cls(**overrides)
     except ValidationError as exc:

@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import difflib
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable
 from pathlib import Path
-
-from pydantic import AliasChoices
-from pydantic.fields import FieldInfo
 
 from quantum_trader.domain.errors import ConfigError
 
@@ -26,20 +23,9 @@ NEAR_MISS = 0.88
 _NOT_SETTINGS = ("QT_CONFIG_FILE", "QT_SHARED_DATA", "QT_TEST_", "QT_BENCH_")
 
 
-def _names(fields: Mapping[str, FieldInfo]) -> set[str]:
-    """Every name a setting is read by: its field name and its aliases (variables)."""
-    known: set[str] = set()
-    for name, info in fields.items():
-        known.add(name)
-        if isinstance(info.validation_alias, AliasChoices):
-            known.update(c for c in info.validation_alias.choices if isinstance(c, str))
-    return known
-
-
-def refuse_misspelt_variables(variables: Iterable[str], fields: Mapping[str, FieldInfo]) -> None:
-    """ConfigError naming each ``QT_`` variable of ``variables`` that no setting reads but that
-    is a near miss of one that does, with that one."""
-    known = _names(fields)
+def refuse_misspelt_variables(variables: Iterable[str], known: Collection[str]) -> None:
+    """ConfigError naming each ``QT_`` variable of ``variables`` that is not in ``known`` (the
+    names the settings are read by) but is a near miss of one that is, with that one."""
     ours = sorted(n for n in known if n.startswith("QT_"))
     misses = []
     for name in sorted(variables):
@@ -52,14 +38,13 @@ def refuse_misspelt_variables(variables: Iterable[str], fields: Mapping[str, Fie
         raise ConfigError("; ".join(misses) + ": it would be ignored; correct or unset it")
 
 
-def refuse_unknown_keys(path: Path, fields: Mapping[str, FieldInfo]) -> None:
-    """ConfigError naming every top-level key of ``path`` that none of ``fields`` reads (by
-    its name or an alias), each with the closest field name."""
+def refuse_unknown_keys(path: Path, known: Collection[str], fields: Collection[str]) -> None:
+    """ConfigError naming every top-level key of ``path`` that is not in ``known`` (the names
+    the settings are read by), each with the closest of ``fields`` (the settings' names)."""
     try:
         keys = list(tomllib.loads(path.read_text(encoding="utf-8")))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"QT_CONFIG_FILE={path}: not valid TOML: {exc}") from None
-    known = _names(fields)
     unknown = [k for k in keys if k not in known]
     if not unknown:
         return

@@ -27,16 +27,12 @@ class DatabaseLocked(QuantumTraderError):
 
 
 def write_while_locked(
-    write: Callable[[], T],
-    what: str,
-    *,
-    wait_s: float | None = None,
-    on_wait: Callable[[float], None] | None = None,
+    write: Callable[[], T], what: str, *, on_wait: Callable[[float], None] | None = None
 ) -> T:
     """``write()``, tried again while SQLite answers "database is locked", for up to
-    ``wait_s`` (default :data:`LOCKED_WAIT_S`); ``on_wait(budget)`` is called once, at the
-    first wait. Past the budget, :class:`DatabaseLocked` saying ``what`` was not done."""
-    budget = LOCKED_WAIT_S if wait_s is None else wait_s
+    :data:`LOCKED_WAIT_S`; ``on_wait(budget)`` is called once, at the first wait. Past the
+    budget, :class:`DatabaseLocked` saying ``what`` was not done."""
+    budget = LOCKED_WAIT_S
     deadline = time.monotonic() + budget
     waited = False
     while True:
